@@ -1,0 +1,42 @@
+/** Base class of every error podnet throws on purpose; `code` is stable and machine-readable. */
+export class PodnetError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Text that should have been an address, prefix or MAC and is not. The message starts with the input. */
+export class AddressParseError extends PodnetError {
+  constructor(
+    readonly input: string,
+    readonly reason: string,
+  ) {
+    super("EADDRPARSE", `${input}: ${reason}`);
+  }
+}
+
+/** Bytes that do not decode as the header expected at `offset`. The only error a decoder throws. */
+export class DecodeError extends PodnetError {
+  constructor(
+    readonly layer: string,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super("EDECODE", `${layer} at byte ${offset}: ${reason}`);
+  }
+}
+
+/** A header that cannot be put on the wire as given (a field out of its range). */
+export class EncodeError extends PodnetError {
+  constructor(
+    readonly layer: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super("EENCODE", `${layer}.${field}: ${reason}`);
+  }
+}
