@@ -3,10 +3,10 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  resolve: {
-    // Resolve workspace packages to their TypeScript sources: tests never need a prior build.
-    conditions: ["source"],
-  },
+  // Resolve workspace packages to their TypeScript sources: tests never need a prior build. Tests
+  // run in Vite's SSR mode, which reads ssr.resolve.conditions; the others keep Vite's defaults.
+  resolve: { conditions: ["source", "module", "browser", "development|production"] },
+  ssr: { resolve: { conditions: ["source", "module", "node", "development|production"] } },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // The JSON report is what tooling/scripts/run-tests.mjs sums into the one-line total CI reads.

@@ -1,0 +1,50 @@
+import { PodnetError } from "@podnet/core";
+
+/** errno names the kernel (or iproute2) answers with. */
+export type Errno =
+  | "EEXIST"
+  | "ENOENT"
+  | "ESRCH"
+  | "ENODEV"
+  | "EINVAL"
+  | "ENETDOWN"
+  | "ENETUNREACH"
+  | "EADDRNOTAVAIL"
+  | "EBUSY"
+  | "EPERM";
+
+/**
+ * A refused host change. `message` is the line iproute2 prints for it on a real kernel
+ * ("RTNETLINK answers: File exists", "Error: Nexthop has invalid gateway."), so the simulator and
+ * the Linux backend fail the same way, and `command` is what was asked, in iproute2 syntax.
+ */
+export class NetlinkError extends PodnetError {
+  constructor(
+    readonly errno: Errno,
+    message: string,
+    readonly command: string,
+  ) {
+    super(errno, message);
+  }
+
+  /** The message without iproute2's "RTNETLINK answers: " / "Error: " framing, for reasons in reports. */
+  get reason(): string {
+    return this.message.replace(/^(RTNETLINK answers: |Error: )/, "").replace(/\.$/, "");
+  }
+}
+
+/** The kernel's words for the errors a user meets; the strings are what iproute2 prints. */
+export const KernelMessage = {
+  fileExists: "RTNETLINK answers: File exists",
+  noSuchProcess: "RTNETLINK answers: No such process",
+  noSuchFileOrDirectory: "RTNETLINK answers: No such file or directory",
+  invalidGateway: "Error: Nexthop has invalid gateway.",
+  nexthopDeviceNotUp: "Error: Device for nexthop is not up.",
+  onlinkDeviceNotUp: "Error: Nexthop device is not up.",
+  addressAlreadyAssigned: "Error: ipv4: Address already assigned.",
+  addressNotFound: "Error: ipv4: Address not found.",
+  badIfname: "Error: Attribute failed policy validation.",
+  cannotFindDevice: (name: string) => `Cannot find device "${name}"`,
+  netnsExists: (name: string) => `Cannot create namespace file "/run/netns/${name}": File exists`,
+  netnsMissing: (name: string) => `Cannot open network namespace "${name}": No such file or directory`,
+} as const;

@@ -1,0 +1,32 @@
+export type {
+  Netlink,
+  LinkSpec,
+  LinkChange,
+  RouteSpec,
+  NeighSpec,
+  FdbSpec,
+  SysctlKey,
+  LinkDump,
+  AddrDump,
+  AddrInfoDump,
+  RouteDump,
+  NeighDump,
+  FdbDump,
+} from "./types.js";
+export { NetlinkError, KernelMessage, type Errno } from "./errors.js";
+export {
+  type IptablesRule,
+  type IptablesMatch,
+  type IptablesTarget,
+  type NatTable,
+  type ChainDump,
+  BUILTIN_CHAINS,
+  IptablesSyntaxError,
+  formatIptablesRule,
+  parseIptablesRule,
+  formatIptablesSave,
+  parseIptablesSave,
+  splitArguments,
+  statisticThreshold,
+  rule,
+} from "./iptables.js";

@@ -1,0 +1,650 @@
+import {
+  Ipv4Prefix,
+  MacGenerator,
+  SeededRandom,
+  formatIpv4,
+  formatMac,
+  parseIpv4,
+  parseIpv4InterfaceAddress,
+  parseMac,
+  type Ipv4InterfaceAddress,
+} from "@podnet/core";
+import {
+  BUILTIN_CHAINS,
+  KernelMessage,
+  NetlinkError,
+  formatIptablesRule,
+  formatIptablesSave,
+  type AddrDump,
+  type Errno,
+  type FdbDump,
+  type FdbSpec,
+  type IptablesRule,
+  type LinkChange,
+  type LinkDump,
+  type LinkSpec,
+  type NatTable,
+  type NeighDump,
+  type NeighSpec,
+  type Netlink,
+  type RouteDump,
+  type RouteSpec,
+  type SysctlKey,
+} from "@podnet/netlink";
+import { PodnetError } from "@podnet/core";
+import { SimLink } from "./link.js";
+import { SimNamespace, type SimSocket } from "./namespace.js";
+import type { Trace } from "./trace.js";
+import { walk, type SendOptions } from "./walk.js";
+import type { SimRoute } from "./route-table.js";
+
+const IFNAME = /^[^\s/:]{1,15}$/;
+const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
+
+export interface SimKernelOptions {
+  /** Seeds MACs and `statistic --mode random`, so the same scenario gives the same traces. */
+  seed?: number | string;
+}
+
+/** A socket call refused (bind): EADDRINUSE, EADDRNOTAVAIL. */
+export class SocketError extends PodnetError {}
+
+function fail(errno: Errno, message: string, command: string): never {
+  throw new NetlinkError(errno, message, command);
+}
+
+/**
+ * An in-memory Linux network stack holding many namespaces: the state half of the simulator.
+ * It implements the host API with the kernel's refusals; the packet walk (walk.ts) reads it.
+ */
+export class SimKernel implements Netlink {
+  readonly namespaces = new Map<string, SimNamespace>();
+  readonly random: SeededRandom;
+  private readonly seed: string;
+  private nextIndex = 1;
+  /** Next ephemeral source port (Linux's default range is 32768-60999). */
+  private nextPort = 32768;
+
+  constructor(options: SimKernelOptions = {}) {
+    this.seed = String(options.seed ?? "podnet");
+    this.random = new SeededRandom(`${this.seed}/statistic`);
+  }
+
+  // ---- sockets and traffic ----------------------------------------------------------------
+
+  /**
+   * A process (`owner`, e.g. a container) listens in a namespace. Containers of one pod share its
+   * namespace, so a second bind of a port fails with EADDRINUSE naming the container holding it.
+   */
+  listen(nsName: string, socket: { protocol: "tcp" | "udp"; port: number; address?: string; owner: string }): void {
+    const ns = this.ns(nsName, `${socket.owner}: bind`);
+    const address = socket.address === undefined ? 0 : parseIpv4(socket.address);
+    const where = `${socket.owner}: bind ${formatIpv4(address)}:${socket.port}/${socket.protocol} in ${nsName}`;
+    if (address !== 0 && !ns.localAddresses.has(address)) throw new SocketError("EADDRNOTAVAIL", `${where}: Cannot assign requested address`);
+    const holder = ns.sockets.find(
+      (s) => s.protocol === socket.protocol && s.port === socket.port && (s.address === 0 || address === 0 || s.address === address),
+    );
+    if (holder) throw new SocketError("EADDRINUSE", `${where}: Address already in use (held by ${holder.owner})`);
+    ns.sockets.push({ protocol: socket.protocol, port: socket.port, address, owner: socket.owner });
+  }
+
+  close(nsName: string, socket: { protocol: "tcp" | "udp"; port: number; owner?: string }): void {
+    const ns = this.ns(nsName);
+    const at = ns.sockets.findIndex((s) => s.protocol === socket.protocol && s.port === socket.port && (!socket.owner || s.owner === socket.owner));
+    if (at >= 0) ns.sockets.splice(at, 1);
+  }
+
+  sockets(nsName: string): readonly SimSocket[] {
+    return this.ns(nsName).sockets;
+  }
+
+  /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer. */
+  send(options: SendOptions): Trace {
+    const port = options.srcPort ?? this.nextPort;
+    if (options.srcPort === undefined) this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
+    return walk(this, options, port);
+  }
+
+  // ---- lookups shared with the walk -------------------------------------------------------
+
+  ns(name: string, command = `ip -n ${name}`): SimNamespace {
+    return this.namespaces.get(name) ?? fail("ENOENT", KernelMessage.netnsMissing(name), command);
+  }
+
+  device(ns: SimNamespace, name: string, command: string): SimLink {
+    return ns.links.get(name) ?? fail("ENODEV", KernelMessage.cannotFindDevice(name), command);
+  }
+
+  /** Creates namespaces and links synchronously; the async host API wraps these. */
+  private createLink(ns: SimNamespace, name: string, kind: SimLink["kind"], mtu: number, address: string | undefined, command: string): SimLink {
+    if (!IFNAME.test(name) || name === "." || name === "..") fail("EINVAL", KernelMessage.badIfname, command);
+    if (ns.links.has(name)) fail("EEXIST", KernelMessage.fileExists, command);
+    const mac = address !== undefined ? this.parseMac(address, command) : kind === "loopback" ? 0 : new MacGenerator(`${this.seed}/${ns.name}/${name}`).next();
+    const link = new SimLink(this.nextIndex++, name, ns, kind, mac, mtu);
+    ns.links.set(name, link);
+    return link;
+  }
+
+  private parseMac(text: string, command: string): number {
+    try {
+      return parseMac(text);
+    } catch {
+      return fail("EINVAL", `Error: "${text}" is not a valid link address.`, command);
+    }
+  }
+
+  private parseAddress(text: string, command: string): number {
+    try {
+      return parseIpv4(text);
+    } catch {
+      return fail("EINVAL", `Error: inet address is expected rather than "${text}".`, command);
+    }
+  }
+
+  private parseDst(text: string, command: string): Ipv4Prefix {
+    if (text === "default") return new Ipv4Prefix(0, 0);
+    try {
+      if (!text.includes("/")) return new Ipv4Prefix(parseIpv4(text), 32);
+      const { address, prefix } = parseIpv4InterfaceAddress(text);
+      if (address !== prefix.network) fail("EINVAL", "Error: Invalid prefix for given prefix length.", command);
+      return prefix;
+    } catch (error) {
+      if (error instanceof NetlinkError) throw error;
+      return fail("EINVAL", `Error: any valid prefix is expected rather than "${text}".`, command);
+    }
+  }
+
+  // ---- namespaces and sysctls -------------------------------------------------------------
+
+  readonly netns = {
+    add: async (name: string) => {
+      const command = `ip netns add ${name}`;
+      if (this.namespaces.has(name)) fail("EEXIST", KernelMessage.netnsExists(name), command);
+      const ns = new SimNamespace(name);
+      this.namespaces.set(name, ns);
+      this.createLink(ns, "lo", "loopback", 65536, undefined, command);
+    },
+    del: async (name: string) => {
+      const ns = this.ns(name, `ip netns del ${name}`);
+      // Destroying a namespace destroys its devices; a veth takes its peer with it.
+      for (const link of [...ns.links.values()]) this.destroyLink(link);
+      this.namespaces.delete(name);
+    },
+    list: async () => [...this.namespaces.keys()].sort(),
+  };
+
+  readonly sysctl = {
+    set: async (nsName: string, key: SysctlKey, value: string) => {
+      const command = `ip netns exec ${nsName} sysctl -w ${key}=${value}`;
+      const ns = this.ns(nsName, command);
+      if (value !== "0" && value !== "1") fail("EINVAL", `sysctl: setting key "${key}": Invalid argument`, command);
+      if (key === "net.ipv4.ip_forward") ns.forwarding = value === "1";
+      else if (key === "net.bridge.bridge-nf-call-iptables") ns.bridgeNfCallIptables = value === "1";
+      else fail("ENOENT", `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`, command);
+    },
+    get: async (nsName: string, key: SysctlKey) => {
+      const ns = this.ns(nsName, `ip netns exec ${nsName} sysctl ${key}`);
+      if (key === "net.ipv4.ip_forward") return ns.forwarding ? "1" : "0";
+      if (key === "net.bridge.bridge-nf-call-iptables") return ns.bridgeNfCallIptables ? "1" : "0";
+      return fail("ENOENT", `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`, `sysctl ${key}`);
+    },
+  };
+
+  // ---- links ------------------------------------------------------------------------------
+
+  readonly link = {
+    add: async (nsName: string, spec: LinkSpec) => this.addLink(nsName, spec),
+    del: async (nsName: string, name: string) => {
+      const command = `ip -n ${nsName} link del ${name}`;
+      this.destroyLink(this.device(this.ns(nsName, command), name, command));
+    },
+    set: async (nsName: string, name: string, change: LinkChange) => this.setLink(nsName, name, change),
+    list: async (nsName: string): Promise<LinkDump[]> => [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index).map((l) => this.dumpLink(l)),
+  };
+
+  private addLink(nsName: string, spec: LinkSpec): void {
+    const command = `ip -n ${nsName} link add ${spec.name} type ${spec.kind}`;
+    const ns = this.ns(nsName, command);
+    switch (spec.kind) {
+      case "veth": {
+        const peerNs = spec.peer.netns !== undefined ? this.ns(spec.peer.netns, command) : ns;
+        if (!IFNAME.test(spec.peer.name)) fail("EINVAL", KernelMessage.badIfname, command);
+        if (peerNs.links.has(spec.peer.name) || (peerNs === ns && spec.peer.name === spec.name)) fail("EEXIST", KernelMessage.fileExists, command);
+        const a = this.createLink(ns, spec.name, "veth", spec.mtu ?? 1500, spec.address, command);
+        const b = this.createLink(peerNs, spec.peer.name, "veth", spec.mtu ?? 1500, undefined, command);
+        a.peer = b;
+        b.peer = a;
+        return;
+      }
+      case "bridge": {
+        const bridge = this.createLink(ns, spec.name, "bridge", spec.mtu ?? 1500, spec.address, command);
+        bridge.ports = new Set();
+        bridge.fdb = new Map();
+        return;
+      }
+      case "dummy":
+        this.createLink(ns, spec.name, "dummy", spec.mtu ?? 1500, spec.address, command);
+        return;
+      case "vxlan": {
+        if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni >= 2 ** 24) fail("EINVAL", `Error: argument "${spec.vni}" is wrong: invalid id`, command);
+        const lower = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
+        const local = spec.local !== undefined ? this.parseAddress(spec.local, command) : undefined;
+        // With a lower device the kernel sets MTU = lower MTU − 50 (the VXLAN overhead); else 1500 − 50.
+        const vxlan = this.createLink(ns, spec.name, "vxlan", spec.mtu ?? (lower?.mtu ?? 1500) - 50, spec.address, command);
+        vxlan.vxlan = { vni: spec.vni, local, dstport: spec.dstport ?? 8472, dev: spec.dev, learning: spec.learning ?? true, fdb: new Map() };
+        return;
+      }
+    }
+  }
+
+  private setLink(nsName: string, name: string, change: LinkChange): void {
+    const command = `ip -n ${nsName} link set ${name}`;
+    const ns = this.ns(nsName, command);
+    const link = this.device(ns, name, command);
+    if (change.address !== undefined) link.mac = this.parseMac(change.address, command);
+    if (change.mtu !== undefined) {
+      if (!Number.isInteger(change.mtu) || change.mtu < 68 || change.mtu > 65535) fail("EINVAL", `Error: mtu less than device minimum.`, command);
+      link.mtu = change.mtu;
+    }
+    if (change.master !== undefined) {
+      if (link.master) {
+        link.master.ports!.delete(link);
+        for (const [mac, entry] of link.master.fdb!) if (entry.port === link) link.master.fdb!.delete(mac);
+        link.master = undefined;
+      }
+      if (change.master !== null) {
+        const bridge = this.device(ns, change.master, command);
+        if (bridge.kind !== "bridge" || bridge === link) fail("EINVAL", "RTNETLINK answers: Invalid argument", command);
+        link.master = bridge;
+        bridge.ports!.add(link);
+      }
+    }
+    if (change.hairpin !== undefined) {
+      if (!link.master) fail("EINVAL", "RTNETLINK answers: Operation not supported", `bridge -n ${nsName} link set dev ${name} hairpin`);
+      link.hairpin = change.hairpin;
+    }
+    if (change.netns !== undefined && change.netns !== nsName) this.moveLink(link, this.ns(change.netns, command), command);
+    if (change.up !== undefined && change.up !== link.adminUp) {
+      if (change.up) this.linkUp(link);
+      else this.linkDown(link);
+    }
+  }
+
+  private linkUp(link: SimLink): void {
+    link.adminUp = true;
+    if (link.kind === "loopback" && !link.addresses.some((a) => a.address === 0x7f000001)) {
+      // A namespace's lo has no address until it is brought up; then the kernel gives it 127.0.0.1/8.
+      this.attachAddress(link, { address: 0x7f000001, prefix: LOOPBACK });
+    }
+    for (const a of link.addresses) this.addConnectedRoute(link, a);
+  }
+
+  private linkDown(link: SimLink): void {
+    link.adminUp = false;
+    // As the kernel does: a device going down takes every route through it and its neighbours along.
+    link.ns.routes.removeWhere((r) => r.dev === link);
+    for (const key of [...link.ns.neighbours.keys()]) if (Math.floor(key / 4294967296) === link.index) link.ns.neighbours.delete(key);
+  }
+
+  private moveLink(link: SimLink, target: SimNamespace, command: string): void {
+    if (target.links.has(link.name)) fail("EEXIST", KernelMessage.fileExists, command);
+    // Moving a device to another namespace brings it down and drops its addresses and routes.
+    this.linkDown(link);
+    if (link.master) {
+      link.master.ports!.delete(link);
+      link.master = undefined;
+    }
+    for (const a of [...link.addresses]) this.detachAddress(link, a);
+    link.ns.links.delete(link.name);
+    link.ns = target;
+    target.links.set(link.name, link);
+  }
+
+  private destroyLink(link: SimLink): void {
+    if (!link.ns.links.has(link.name) || link.ns.links.get(link.name) !== link) return;
+    this.linkDown(link);
+    for (const a of [...link.addresses]) this.detachAddress(link, a);
+    if (link.master) link.master.ports!.delete(link);
+    if (link.ports) for (const port of link.ports) port.master = undefined;
+    link.ns.links.delete(link.name);
+    const peer = link.peer;
+    link.peer = undefined;
+    if (peer) {
+      peer.peer = undefined;
+      this.destroyLink(peer);
+    }
+  }
+
+  private dumpLink(link: SimLink): LinkDump {
+    const flags = link.kind === "loopback" ? ["LOOPBACK"] : ["BROADCAST", "MULTICAST"];
+    if (link.adminUp) {
+      if (!link.carrier) flags.unshift("NO-CARRIER");
+      flags.push("UP");
+      if (link.carrier) flags.push("LOWER_UP");
+    }
+    const dump: LinkDump = {
+      ifindex: link.index,
+      ifname: link.name,
+      flags,
+      mtu: link.mtu,
+      operstate: !link.adminUp ? "DOWN" : link.kind === "veth" ? (link.carrier ? "UP" : "DOWN") : "UNKNOWN",
+      link_type: link.kind === "loopback" ? "loopback" : "ether",
+      address: formatMac(link.mac),
+    };
+    if (link.peer) dump.link_index = link.peer.index;
+    if (link.master) dump.master = link.master.name;
+    if (link.kind !== "loopback") {
+      dump.linkinfo = { info_kind: link.kind };
+      if (link.vxlan) {
+        const v = link.vxlan;
+        dump.linkinfo.info_data = {
+          id: v.vni,
+          ...(v.local !== undefined ? { local: formatIpv4(v.local) } : {}),
+          ...(v.dev !== undefined ? { link: v.dev } : {}),
+          port: v.dstport,
+          learning: v.learning,
+        };
+      }
+      if (link.master) dump.linkinfo.info_slave_kind = "bridge";
+    }
+    return dump;
+  }
+
+  // ---- addresses --------------------------------------------------------------------------
+
+  readonly addr = {
+    add: async (nsName: string, dev: string, cidr: string) => {
+      const command = `ip -n ${nsName} addr add ${cidr} dev ${dev}`;
+      const link = this.device(this.ns(nsName, command), dev, command);
+      const parsed = this.parseInterfaceAddress(cidr, command);
+      if (link.addresses.some((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length)) {
+        fail("EEXIST", KernelMessage.addressAlreadyAssigned, command);
+      }
+      this.attachAddress(link, parsed);
+      if (link.adminUp) this.addConnectedRoute(link, parsed);
+    },
+    del: async (nsName: string, dev: string, cidr: string) => {
+      const command = `ip -n ${nsName} addr del ${cidr} dev ${dev}`;
+      const link = this.device(this.ns(nsName, command), dev, command);
+      const parsed = this.parseInterfaceAddress(cidr, command);
+      const found = link.addresses.find((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length);
+      if (!found) fail("EADDRNOTAVAIL", "RTNETLINK answers: Cannot assign requested address", command);
+      this.detachAddress(link, found);
+    },
+    list: async (nsName: string): Promise<AddrDump[]> =>
+      [...this.ns(nsName).links.values()]
+        .sort((a, b) => a.index - b.index)
+        .map((link) => ({
+          ...this.dumpLink(link),
+          addr_info: link.addresses.map((a) => ({
+            family: "inet" as const,
+            local: formatIpv4(a.address),
+            prefixlen: a.prefix.length,
+            scope: link.kind === "loopback" && LOOPBACK.contains(a.address) ? ("host" as const) : ("global" as const),
+            label: link.name,
+          })),
+        })),
+  };
+
+  private parseInterfaceAddress(cidr: string, command: string): Ipv4InterfaceAddress {
+    try {
+      return cidr.includes("/") ? parseIpv4InterfaceAddress(cidr) : { address: parseIpv4(cidr), prefix: new Ipv4Prefix(parseIpv4(cidr), 32) };
+    } catch {
+      return fail("EINVAL", `Error: any valid prefix is expected rather than "${cidr}".`, command);
+    }
+  }
+
+  private attachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    link.addresses.push(a);
+    if (!link.ns.localAddresses.has(a.address)) link.ns.localAddresses.set(a.address, link);
+  }
+
+  private detachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    link.addresses.splice(link.addresses.indexOf(a), 1);
+    if (link.ns.localAddresses.get(a.address) === link) {
+      link.ns.localAddresses.delete(a.address);
+      for (const other of link.ns.links.values()) {
+        if (other.addresses.some((x) => x.address === a.address)) link.ns.localAddresses.set(a.address, other);
+      }
+    }
+    if (!link.addresses.some((x) => x.prefix.equals(a.prefix))) {
+      link.ns.routes.removeWhere((r) => r.dev === link && r.protocol === "kernel" && r.dst.equals(a.prefix));
+    }
+  }
+
+  private addConnectedRoute(link: SimLink, a: Ipv4InterfaceAddress): void {
+    // No prefix route for a /32 (flannel.1's 10.244.1.0/32) or for loopback's own range.
+    if (a.prefix.length === 32 || link.kind === "loopback") return;
+    const routes = link.ns.routes;
+    if (routes.exact(a.prefix).some((r) => r.dev === link && r.protocol === "kernel")) return;
+    routes.insert({ dst: a.prefix, dev: link, metric: 0, protocol: "kernel", scope: "link", prefsrc: a.address, onlink: false });
+  }
+
+  // ---- routes -----------------------------------------------------------------------------
+
+  readonly route = {
+    add: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "add"),
+    replace: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "replace"),
+    del: async (nsName: string, spec: RouteSpec) => {
+      const command = `ip -n ${nsName} route del ${routeText(spec)}`;
+      const ns = this.ns(nsName, command);
+      const dst = this.parseDst(spec.dst, command);
+      const dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
+      const via = spec.via !== undefined ? this.parseAddress(spec.via, command) : undefined;
+      const victim = ns.routes
+        .exact(dst)
+        .find((r) => (spec.metric === undefined || r.metric === spec.metric) && (!dev || r.dev === dev) && (via === undefined || r.gateway === via));
+      if (!victim) fail("ESRCH", KernelMessage.noSuchProcess, command);
+      ns.routes.remove(victim);
+    },
+    list: async (nsName: string): Promise<RouteDump[]> => this.ns(nsName).routes.all().map(dumpRoute),
+  };
+
+  /** The kernel's nexthop validation (fib_check_nh): a gateway must be on-link unless `onlink` says so. */
+  private writeRoute(nsName: string, spec: RouteSpec, mode: "add" | "replace"): void {
+    const command = `ip -n ${nsName} route ${mode} ${routeText(spec)}`;
+    const ns = this.ns(nsName, command);
+    const dst = this.parseDst(spec.dst, command);
+    let dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
+    const gateway = spec.via !== undefined ? this.parseAddress(spec.via, command) : undefined;
+    const metric = spec.metric ?? 0;
+    if (gateway !== undefined) {
+      if (spec.onlink) {
+        if (!dev) fail("EINVAL", "Error: Nexthop device required for onlink.", command);
+        if (!dev.adminUp) fail("ENETDOWN", KernelMessage.onlinkDeviceNotUp, command);
+      } else {
+        // The gateway must be reachable through a connected (scope link) route, on `dev` if given.
+        const via = ns.routes.lookup(gateway);
+        if (!via || via.gateway !== undefined || via.scope === "global" || ns.localAddresses.has(gateway) || (dev && via.dev !== dev)) {
+          fail("EINVAL", KernelMessage.invalidGateway, command);
+        }
+        dev = via.dev;
+      }
+    } else {
+      if (!dev) fail("ENODEV", "RTNETLINK answers: No such device", command);
+      if (!dev.adminUp) fail("ENETDOWN", KernelMessage.nexthopDeviceNotUp, command);
+    }
+    const prefsrc = spec.src !== undefined ? this.parseAddress(spec.src, command) : undefined;
+    if (prefsrc !== undefined && !ns.localAddresses.has(prefsrc)) fail("EINVAL", "Error: Invalid prefsrc address.", command);
+    const existing = ns.routes.exact(dst).find((r) => r.metric === metric);
+    if (existing) {
+      if (mode === "add") fail("EEXIST", KernelMessage.fileExists, command);
+      ns.routes.remove(existing);
+    }
+    const route: SimRoute = {
+      dst,
+      dev: dev!,
+      metric,
+      scope: spec.scope ?? (gateway !== undefined ? "global" : "link"),
+      onlink: spec.onlink === true && gateway !== undefined,
+    };
+    if (gateway !== undefined) route.gateway = gateway;
+    if (prefsrc !== undefined) route.prefsrc = prefsrc;
+    ns.routes.insert(route);
+  }
+
+  // ---- neighbours and FDB -----------------------------------------------------------------
+
+  readonly neigh = {
+    replace: async (nsName: string, spec: NeighSpec) => {
+      const command = `ip -n ${nsName} neigh replace ${spec.dst} lladdr ${spec.lladdr} dev ${spec.dev}`;
+      const ns = this.ns(nsName, command);
+      const link = this.device(ns, spec.dev, command);
+      const dst = this.parseAddress(spec.dst, command);
+      ns.neighbours.set(ns.neighbourKey(link, dst), { mac: this.parseMac(spec.lladdr, command), permanent: (spec.state ?? "permanent") === "permanent" });
+    },
+    del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => {
+      const command = `ip -n ${nsName} neigh del ${spec.dst} dev ${spec.dev}`;
+      const ns = this.ns(nsName, command);
+      const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
+      if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
+    },
+    list: async (nsName: string): Promise<NeighDump[]> => {
+      const ns = this.ns(nsName);
+      const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
+      return [...ns.neighbours.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([key, entry]) => ({
+          dst: formatIpv4(key % 4294967296),
+          dev: byIndex.get(Math.floor(key / 4294967296))!.name,
+          lladdr: formatMac(entry.mac),
+          state: [entry.permanent ? "PERMANENT" : "REACHABLE"],
+        }));
+    },
+  };
+
+  readonly fdb = {
+    append: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "append"),
+    replace: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "replace"),
+    del: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "del"),
+    list: async (nsName: string): Promise<FdbDump[]> => {
+      const out: FdbDump[] = [];
+      for (const link of [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index)) {
+        for (const [mac, dsts] of link.vxlan?.fdb ?? []) {
+          for (const dst of dsts) out.push({ mac: formatMac(mac), ifname: link.name, dst: formatIpv4(dst), flags: ["self"], state: "permanent" });
+        }
+        for (const [mac, entry] of link.fdb ?? []) {
+          out.push({ mac: formatMac(mac), ifname: entry.port.name, master: link.name, flags: [], state: entry.learned ? "" : "static" });
+        }
+      }
+      return out;
+    },
+  };
+
+  private writeFdb(nsName: string, spec: FdbSpec, mode: "append" | "replace" | "del"): void {
+    const command = `bridge -n ${nsName} fdb ${mode} ${spec.mac} dev ${spec.dev}${spec.dst ? ` dst ${spec.dst}` : ""}`;
+    const link = this.device(this.ns(nsName, command), spec.dev, command);
+    const mac = this.parseMac(spec.mac, command);
+    if (link.vxlan && (spec.self ?? true)) {
+      const dst = spec.dst !== undefined ? this.parseAddress(spec.dst, command) : undefined;
+      const list = link.vxlan.fdb.get(mac) ?? [];
+      if (mode === "del") {
+        const remaining = dst === undefined ? [] : list.filter((d) => d !== dst);
+        if (remaining.length === list.length) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
+        if (remaining.length) link.vxlan.fdb.set(mac, remaining);
+        else link.vxlan.fdb.delete(mac);
+        return;
+      }
+      if (dst === undefined) fail("EINVAL", "RTNETLINK answers: Invalid argument", command);
+      if (mode === "append") {
+        if (list.includes(dst)) fail("EEXIST", KernelMessage.fileExists, command);
+        link.vxlan.fdb.set(mac, [...list, dst]);
+      } else link.vxlan.fdb.set(mac, [dst]);
+      return;
+    }
+    const bridge = link.master;
+    if (!bridge) fail("EINVAL", "RTNETLINK answers: Operation not supported", command);
+    if (mode === "del") {
+      if (bridge.fdb!.get(mac)?.port !== link) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
+      bridge.fdb!.delete(mac);
+      return;
+    }
+    if (mode === "append" && bridge.fdb!.has(mac) && !bridge.fdb!.get(mac)!.learned) fail("EEXIST", KernelMessage.fileExists, command);
+    bridge.fdb!.set(mac, { port: link, learned: false });
+  }
+
+  // ---- iptables ---------------------------------------------------------------------------
+
+  readonly iptables = {
+    newChain: async (nsName: string, table: NatTable, chain: string) => {
+      const command = `iptables -t ${table} -N ${chain}`;
+      const chains = this.ns(nsName, command).tables[table];
+      if (chains.has(chain)) fail("EEXIST", "iptables: Chain already exists.", command);
+      chains.set(chain, []);
+    },
+    flush: async (nsName: string, table: NatTable, chain: string) => {
+      this.chain(nsName, table, chain, `iptables -t ${table} -F ${chain}`).length = 0;
+    },
+    deleteChain: async (nsName: string, table: NatTable, chain: string) => {
+      const command = `iptables -t ${table} -X ${chain}`;
+      const chains = this.ns(nsName, command).tables[table];
+      const rules = this.chain(nsName, table, chain, command);
+      if (BUILTIN_CHAINS[table].includes(chain)) fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
+      const referenced = [...chains.values()].some((list) => list.some((r) => r.target.kind === "jump" && r.target.chain === chain));
+      if (referenced) fail("EBUSY", "iptables: Too many links.", command);
+      if (rules.length) fail("EBUSY", "iptables: Directory not empty.", command);
+      chains.delete(chain);
+    },
+    append: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
+      const command = `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
+      this.checkRule(nsName, table, rule, command);
+      this.chain(nsName, table, chain, command).push(rule);
+    },
+    insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
+      const command = `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
+      this.checkRule(nsName, table, rule, command);
+      const rules = this.chain(nsName, table, chain, command);
+      if (position < 1 || position > rules.length + 1) fail("EINVAL", "iptables: Index of insertion too big.", command);
+      rules.splice(position - 1, 0, rule);
+    },
+    delete: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
+      const text = formatIptablesRule(rule);
+      const command = `iptables -t ${table} -D ${chain} ${text}`;
+      const rules = this.chain(nsName, table, chain, command);
+      const at = rules.findIndex((r) => formatIptablesRule(r) === text);
+      if (at < 0) fail("ENOENT", "iptables: Bad rule (does a matching rule exist in that chain?).", command);
+      rules.splice(at, 1);
+    },
+    save: async (nsName: string, table: NatTable) =>
+      formatIptablesSave(table, [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules }))),
+  };
+
+  private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
+    return this.ns(nsName, command).tables[table].get(chain) ?? fail("ENOENT", "iptables: No chain/target/match by that name.", command);
+  }
+
+  private checkRule(nsName: string, table: NatTable, rule: IptablesRule, command: string): void {
+    const t = rule.target.kind;
+    if (table === "nat" && (t === "DROP" || t === "REJECT")) {
+      fail("EINVAL", `The "nat" table is not intended for filtering, the use of ${t} is therefore inhibited.`, command);
+    }
+    if (table === "filter" && (t === "DNAT" || t === "SNAT" || t === "MASQUERADE")) {
+      fail("ENOENT", "iptables: No chain/target/match by that name.", command);
+    }
+    if (rule.target.kind === "jump") this.chain(nsName, table, rule.target.chain, command);
+  }
+}
+
+function routeText(spec: RouteSpec): string {
+  return [spec.dst, spec.via && `via ${spec.via}`, spec.dev && `dev ${spec.dev}`, spec.onlink && "onlink", spec.metric !== undefined && `metric ${spec.metric}`]
+    .filter(Boolean)
+    .join(" ");
+}
+
+/** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */
+export function dumpRoute(r: SimRoute): RouteDump {
+  const dst = r.dst.length === 0 ? "default" : r.dst.length === 32 ? formatIpv4(r.dst.network) : r.dst.toString();
+  const flags: string[] = [];
+  if (r.onlink) flags.push("onlink");
+  if (!r.dev.carrier) flags.push("linkdown");
+  return {
+    dst,
+    ...(r.gateway !== undefined ? { gateway: formatIpv4(r.gateway) } : {}),
+    dev: r.dev.name,
+    ...(r.protocol ? { protocol: r.protocol } : {}),
+    ...(r.scope !== "global" ? { scope: r.scope } : {}),
+    ...(r.prefsrc !== undefined ? { prefsrc: formatIpv4(r.prefsrc) } : {}),
+    ...(r.metric ? { metric: r.metric } : {}),
+    flags,
+  };
+}

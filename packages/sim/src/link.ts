@@ -1,0 +1,54 @@
+import type { Ipv4Prefix } from "@podnet/core";
+import type { SimNamespace } from "./namespace.js";
+
+export type SimLinkKind = "loopback" | "veth" | "bridge" | "vxlan" | "dummy";
+
+export interface SimAddress {
+  address: number;
+  prefix: Ipv4Prefix;
+}
+
+export interface BridgeFdbEntry {
+  port: SimLink;
+  /** Learned entries come from traffic; static ones from `bridge fdb`. */
+  learned: boolean;
+}
+
+export interface VxlanConfig {
+  vni: number;
+  local?: number;
+  dstport: number;
+  dev?: string;
+  learning: boolean;
+  /** Remote VTEPs by inner MAC; the all-zeros MAC is the default (flood) list. */
+  fdb: Map<number, number[]>;
+}
+
+/** A network device in a namespace. Mutable: the kernel model changes it in place. */
+export class SimLink {
+  adminUp = false;
+  master?: SimLink;
+  peer?: SimLink;
+  hairpin = false;
+  readonly addresses: SimAddress[] = [];
+  /** Bridges only: the ports and the forwarding database. */
+  ports?: Set<SimLink>;
+  fdb?: Map<number, BridgeFdbEntry>;
+  vxlan?: VxlanConfig;
+
+  constructor(
+    readonly index: number,
+    public name: string,
+    public ns: SimNamespace,
+    readonly kind: SimLinkKind,
+    public mac: number,
+    public mtu: number,
+  ) {}
+
+  /** LOWER_UP: a veth has carrier only while its peer is up too. */
+  get carrier(): boolean {
+    if (!this.adminUp) return false;
+    if (this.kind === "veth") return this.peer?.adminUp ?? false;
+    return true;
+  }
+}

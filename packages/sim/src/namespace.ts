@@ -1,0 +1,71 @@
+import type { IptablesRule, NatTable } from "@podnet/netlink";
+import { BUILTIN_CHAINS } from "@podnet/netlink";
+import type { SimLink } from "./link.js";
+import { RouteTable } from "./route-table.js";
+
+export interface NeighEntry {
+  mac: number;
+  permanent: boolean;
+}
+
+export interface SimSocket {
+  protocol: "tcp" | "udp";
+  /** 0 is the wildcard 0.0.0.0. */
+  address: number;
+  port: number;
+  /** The process (container) holding it. */
+  owner: string;
+}
+
+/** One direction's 5-tuple; ICMP echo uses its identifier as both ports. */
+export interface ConnTuple {
+  protocol: number;
+  src: number;
+  srcPort: number;
+  dst: number;
+  dstPort: number;
+}
+
+export interface ConntrackEntry {
+  original: ConnTuple;
+  /** What replies look like: the inverse of the original after NAT. */
+  reply: ConnTuple;
+  /** Rule text that chose the translation, for traces. */
+  dnatBy?: string;
+  snatBy?: string;
+}
+
+export function tupleKey(t: ConnTuple): string {
+  return `${t.protocol}|${t.src}|${t.srcPort}|${t.dst}|${t.dstPort}`;
+}
+
+export class SimNamespace {
+  readonly links = new Map<string, SimLink>();
+  readonly routes = new RouteTable();
+  /** Neighbours keyed by link index × 2^32 + IPv4 address. */
+  readonly neighbours = new Map<number, NeighEntry>();
+  readonly tables: Record<NatTable, Map<string, IptablesRule[]>> = {
+    nat: new Map(BUILTIN_CHAINS.nat.map((c) => [c, []])),
+    filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
+  };
+  /** Both directions of every tracked connection point at its entry. */
+  readonly conntrack = new Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>();
+  readonly sockets: SimSocket[] = [];
+  /** Local IPv4 addresses → the link holding them (the kernel's local table). */
+  readonly localAddresses = new Map<number, SimLink>();
+  forwarding = false;
+  /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. */
+  bridgeNfCallIptables = false;
+
+  constructor(readonly name: string) {}
+
+  /** True when some chain of the table has rules: an empty table cannot change a packet. */
+  hasRules(table: NatTable): boolean {
+    for (const rules of this.tables[table].values()) if (rules.length) return true;
+    return false;
+  }
+
+  neighbourKey(link: SimLink, address: number): number {
+    return link.index * 4294967296 + address;
+  }
+}

@@ -1,0 +1,150 @@
+import { Ipv4Prefix, IpProtocol, parseIpv4, type Header, type Ipv4Header } from "@podnet/core";
+import { formatIptablesRule, statisticThreshold, type IptablesRule, type NatTable } from "@podnet/netlink";
+import type { SeededRandom } from "@podnet/core";
+import type { SimNamespace } from "./namespace.js";
+
+/** A rule with its text parsed once: evaluation runs on every hop of every trace. */
+interface CompiledRule {
+  source?: { prefix: Ipv4Prefix; negated: boolean };
+  destination?: { prefix: Ipv4Prefix; negated: boolean };
+  inInterface?: { name: string; negated: boolean };
+  outInterface?: { name: string; negated: boolean };
+  protocol?: number;
+  dport?: number;
+  sport?: number;
+  mark?: { value: number; mask: number; negated: boolean };
+  threshold?: number;
+  text: string;
+}
+
+const compiled = new WeakMap<IptablesRule, CompiledRule>();
+
+function prefixMatch(text: string | undefined) {
+  if (text === undefined) return undefined;
+  const negated = text.startsWith("!");
+  const bare = negated ? text.slice(1) : text;
+  return { prefix: bare.includes("/") ? Ipv4Prefix.parse(bare) : new Ipv4Prefix(parseIpv4(bare), 32), negated };
+}
+
+function nameMatch(text: string | undefined) {
+  if (text === undefined) return undefined;
+  return text.startsWith("!") ? { name: text.slice(1), negated: true } : { name: text, negated: false };
+}
+
+function compile(rule: IptablesRule): CompiledRule {
+  let c = compiled.get(rule);
+  if (c) return c;
+  c = {
+    source: prefixMatch(rule.source),
+    destination: prefixMatch(rule.destination),
+    inInterface: nameMatch(rule.inInterface),
+    outInterface: nameMatch(rule.outInterface),
+    protocol: rule.protocol === undefined ? undefined : { tcp: IpProtocol.TCP, udp: IpProtocol.UDP, icmp: IpProtocol.ICMP }[rule.protocol],
+    text: formatIptablesRule(rule),
+  };
+  for (const m of rule.matches ?? []) {
+    if (m.kind === "tcp" || m.kind === "udp") {
+      c.dport = m.dport;
+      c.sport = m.sport;
+    } else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
+    else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
+  }
+  compiled.set(rule, c);
+  return c;
+}
+
+export interface PacketView {
+  ip: Ipv4Header;
+  l4: Header;
+  mark: number;
+}
+
+export type Verdict =
+  | { kind: "ACCEPT"; path: string[] }
+  | { kind: "DROP"; path: string[] }
+  | { kind: "REJECT"; rejectWith: string; path: string[] }
+  | { kind: "DNAT"; address: number; port?: number; path: string[] }
+  | { kind: "SNAT"; address: number; port?: number; path: string[] }
+  | { kind: "MASQUERADE"; path: string[] };
+
+function ports(l4: Header): { src?: number; dst?: number } {
+  return l4.kind === "tcp" || l4.kind === "udp" ? { src: l4.srcPort, dst: l4.dstPort } : {};
+}
+
+function matches(c: CompiledRule, p: PacketView, inDev: string | undefined, outDev: string | undefined, random: SeededRandom): boolean {
+  if (c.source && c.source.prefix.contains(p.ip.src) === c.source.negated) return false;
+  if (c.destination && c.destination.prefix.contains(p.ip.dst) === c.destination.negated) return false;
+  if (c.inInterface && (inDev === c.inInterface.name) === c.inInterface.negated) return false;
+  if (c.outInterface && (outDev === c.outInterface.name) === c.outInterface.negated) return false;
+  if (c.protocol !== undefined && p.ip.protocol !== c.protocol) return false;
+  if (c.dport !== undefined || c.sport !== undefined) {
+    const { src, dst } = ports(p.l4);
+    if (c.dport !== undefined && dst !== c.dport) return false;
+    if (c.sport !== undefined && src !== c.sport) return false;
+  }
+  if (c.mark && (((p.mark & c.mark.mask) >>> 0) === c.mark.value) === c.mark.negated) return false;
+  // xt_statistic: a random 31-bit number below the fixed-point probability matches.
+  if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
+  return true;
+}
+
+function parseTo(text: string): { address: number; port?: number } {
+  const [address, port] = text.split(":");
+  return port === undefined ? { address: parseIpv4(address!) } : { address: parseIpv4(address!), port: Number(port) };
+}
+
+/**
+ * Walks one built-in chain as netfilter does: first match decides, jumps push, RETURN and the
+ * end of a user chain pop, the end of a built-in chain is its policy (ACCEPT). MARK changes the
+ * packet's mark and goes on. `path` lists the rules that matched, for the trace.
+ */
+export function evaluateChain(
+  ns: SimNamespace,
+  table: NatTable,
+  chain: string,
+  packet: PacketView,
+  inDev: string | undefined,
+  outDev: string | undefined,
+  random: SeededRandom,
+): Verdict {
+  const path: string[] = [];
+  const stack: { rules: IptablesRule[]; at: number; name: string }[] = [{ rules: ns.tables[table].get(chain) ?? [], at: 0, name: chain }];
+  let depth = 0;
+  while (stack.length) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.at >= frame.rules.length) {
+      stack.pop();
+      continue;
+    }
+    const rule = frame.rules[frame.at++]!;
+    const c = compile(rule);
+    if (!matches(c, packet, inDev, outDev, random)) continue;
+    path.push(`-A ${frame.name} ${c.text}`);
+    const t = rule.target;
+    switch (t.kind) {
+      case "jump": {
+        if (++depth > 64) return { kind: "DROP", path: [...path, "chain loop: more than 64 jumps"] };
+        stack.push({ rules: ns.tables[table].get(t.chain) ?? [], at: 0, name: t.chain });
+        break;
+      }
+      case "RETURN":
+        stack.pop();
+        break;
+      case "MARK":
+        packet.mark = (((packet.mark & ~t.mask) ^ t.value) >>> 0);
+        break;
+      case "ACCEPT":
+      case "DROP":
+        return { kind: t.kind, path };
+      case "REJECT":
+        return { kind: "REJECT", rejectWith: t.rejectWith, path };
+      case "DNAT":
+        return { kind: "DNAT", ...parseTo(t.toDestination), path };
+      case "SNAT":
+        return { kind: "SNAT", ...parseTo(t.toSource), path };
+      case "MASQUERADE":
+        return { kind: "MASQUERADE", path };
+    }
+  }
+  return { kind: "ACCEPT", path };
+}

@@ -1,0 +1,77 @@
+import { encodePacket, encodePcap, type Packet } from "@podnet/core";
+
+export type TraceEvent =
+  | "send"
+  | "route"
+  | "arp-request"
+  | "arp-reply"
+  | "transmit"
+  | "receive"
+  | "bridge"
+  | "nat"
+  | "filter"
+  | "forward"
+  | "encap"
+  | "decap"
+  | "fragment"
+  | "icmp-error"
+  | "deliver"
+  | "drop";
+
+export interface TraceHop {
+  /** Which leg of the exchange the hop belongs to. */
+  direction: "request" | "reply";
+  ns: string;
+  /** The device the event happened at. */
+  dev?: string;
+  event: TraceEvent;
+  /** What was decided and why, in the words of ip/iptables/bridge. */
+  detail: string;
+  /** The packet (a full frame where one exists) as it was at this hop. */
+  packet: Packet;
+  /** Set when the frame crossed `dev` on the wire: what tcpdump -i dev would have captured. */
+  wire?: "in" | "out";
+}
+
+export type TraceOutcome =
+  /** Echo reply, SYN-ACK, or a UDP datagram taken by a listener. */
+  | "reached"
+  /** The destination host answered "nobody here": RST or ICMP port unreachable. It was reachable. */
+  | "refused"
+  /** Reached an address, but not the namespace the sender meant (a duplicate address). */
+  | "wrong-destination"
+  /** An ICMP error or a local error said it cannot get there. */
+  | "unreachable"
+  /** Silently lost (filtered, no forwarding, no reply). */
+  | "dropped";
+
+export interface Trace {
+  outcome: TraceOutcome;
+  /** A sentence: what happened and why. */
+  reason: string;
+  /** Where the request was taken, if anywhere. */
+  deliveredTo?: { ns: string; address: string; port?: number; owner?: string };
+  /** Whether the answer made it back to the sender. */
+  replyReceived: boolean;
+  hops: TraceHop[];
+}
+
+/**
+ * What tcpdump would have written on one device during the trace: every frame that crossed it, in
+ * order, as a pcap file. Timestamps are one microsecond per hop from `startMicros`.
+ */
+export function tracePcap(trace: Trace, ns: string, dev: string, startMicros = 0): Uint8Array {
+  const records = trace.hops.flatMap((hop, i) =>
+    hop.wire && hop.ns === ns && hop.dev === dev && hop.packet.headers[0]?.kind === "ethernet"
+      ? [{ timestampMicros: startMicros + i, data: encodePacket(hop.packet) }]
+      : [],
+  );
+  return encodePcap(records);
+}
+
+/** The devices a trace crossed, as [namespace, device] pairs, in first-seen order. */
+export function traceDevices(trace: Trace): [string, string][] {
+  const seen = new Map<string, [string, string]>();
+  for (const hop of trace.hops) if (hop.wire && hop.dev) seen.set(`${hop.ns}/${hop.dev}`, [hop.ns, hop.dev]);
+  return [...seen.values()];
+}

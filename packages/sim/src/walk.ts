@@ -1,0 +1,719 @@
+import {
+  ArpOp,
+  BROADCAST_MAC,
+  EtherType,
+  IcmpType,
+  IcmpUnreachableCode,
+  IpProtocol,
+  Ipv4Prefix,
+  TcpFlags,
+  encodePacket,
+  fnv1a32,
+  formatIpv4,
+  formatMac,
+  isMulticastMac,
+  parseIpv4,
+  type ArpHeader,
+  type EthernetHeader,
+  type Header,
+  type IcmpHeader,
+  type Ipv4Header,
+  type Packet,
+  type VxlanHeader,
+} from "@podnet/core";
+import type { SimKernel } from "./kernel.js";
+import type { SimLink } from "./link.js";
+import { tupleKey, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
+import { evaluateChain, type Verdict } from "./netfilter.js";
+import type { SimRoute } from "./route-table.js";
+import type { Trace, TraceEvent, TraceHop } from "./trace.js";
+
+export interface SendOptions {
+  /** The sending namespace (a pod's, a node's). */
+  from: string;
+  /** The process sending, for the trace (a container's name). */
+  owner?: string;
+  to: string;
+  protocol?: "icmp" | "tcp" | "udp";
+  /** Destination port for TCP and UDP. */
+  port?: number;
+  srcPort?: number;
+  /** Bytes of payload after the ICMP/TCP/UDP header. Default: 56 for ICMP (ping's), 0 for TCP, 32 for UDP. */
+  size?: number;
+  ttl?: number;
+  /** The IPv4 DF bit; Linux sets it by default (path MTU discovery). */
+  dontFragment?: boolean;
+  /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
+  expectNamespace?: string;
+}
+
+interface Frame {
+  eth: EthernetHeader;
+  arp?: ArpHeader;
+  skb?: Skb;
+}
+
+/** A packet inside the walk: header objects are never mutated, only replaced. */
+interface Skb {
+  ip: Ipv4Header;
+  l4: Header;
+  payload: Uint8Array;
+  vxlan?: VxlanHeader;
+  inner?: Frame;
+  mark: number;
+  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean };
+}
+
+class StopWalk extends Error {}
+
+const MAX_STEPS = 4000;
+const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
+const ZERO_MAC = 0;
+const zeroPayloads = new Map<number, Uint8Array>();
+
+function zeros(size: number): Uint8Array {
+  let bytes = zeroPayloads.get(size);
+  if (!bytes) zeroPayloads.set(size, (bytes = new Uint8Array(size)));
+  return bytes;
+}
+
+function l4Size(h: Header): number {
+  return h.kind === "tcp" ? 20 + (h.options?.length ?? 0) : 8;
+}
+
+export function ipLength(skb: Skb): number {
+  const body = skb.vxlan ? 8 + frameLength(skb.inner!) : skb.payload.length;
+  return 20 + (skb.ip.options?.length ?? 0) + l4Size(skb.l4) + body;
+}
+
+function frameLength(f: Frame): number {
+  return 14 + (f.arp ? 28 : ipLength(f.skb!));
+}
+
+function skbHeaders(skb: Skb): Header[] {
+  return skb.vxlan ? [skb.ip, skb.l4, skb.vxlan, ...frameHeaders(skb.inner!)] : [skb.ip, skb.l4];
+}
+
+function frameHeaders(f: Frame): Header[] {
+  return [f.eth, ...(f.arp ? [f.arp] : skbHeaders(f.skb!))];
+}
+
+function innermostPayload(skb: Skb): Uint8Array {
+  return skb.vxlan ? (skb.inner!.skb ? innermostPayload(skb.inner!.skb) : new Uint8Array()) : skb.payload;
+}
+
+function framePacket(f: Frame): Packet {
+  return { headers: frameHeaders(f), payload: f.skb ? innermostPayload(f.skb) : new Uint8Array() };
+}
+
+function skbPacket(skb: Skb): Packet {
+  return { headers: skbHeaders(skb), payload: innermostPayload(skb) };
+}
+
+function tupleOf(skb: Skb): ConnTuple | undefined {
+  const { ip, l4 } = skb;
+  if (l4.kind === "tcp" || l4.kind === "udp") return { protocol: ip.protocol, src: ip.src, srcPort: l4.srcPort, dst: ip.dst, dstPort: l4.dstPort };
+  if (l4.kind === "icmp" && (l4.type === IcmpType.ECHO_REQUEST || l4.type === IcmpType.ECHO_REPLY)) {
+    return { protocol: ip.protocol, src: ip.src, srcPort: l4.identifier ?? 0, dst: ip.dst, dstPort: l4.identifier ?? 0 };
+  }
+  return undefined;
+}
+
+const invert = (t: ConnTuple): ConnTuple => ({ protocol: t.protocol, src: t.dst, srcPort: t.dstPort, dst: t.src, dstPort: t.srcPort });
+
+function withDst(skb: Skb, address: number, port?: number): Skb {
+  const l4 = port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp") ? { ...skb.l4, dstPort: port } : skb.l4;
+  return { ...skb, ip: { ...skb.ip, dst: address }, l4 };
+}
+
+function withSrc(skb: Skb, address: number, port?: number): Skb {
+  const l4 = port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp") ? { ...skb.l4, srcPort: port } : skb.l4;
+  return { ...skb, ip: { ...skb.ip, src: address }, l4 };
+}
+
+const endpoint = (address: number, port?: number) => (port === undefined ? formatIpv4(address) : `${formatIpv4(address)}:${port}`);
+
+function routeText(r: SimRoute): string {
+  const dst = r.dst.length === 0 ? "default" : r.dst.toString();
+  return `${dst}${r.gateway !== undefined ? ` via ${formatIpv4(r.gateway)}` : ""} dev ${r.dev.name}${r.onlink ? " onlink" : ""}${r.metric ? ` metric ${r.metric}` : ""}`;
+}
+
+/**
+ * One exchange walked through the simulated kernel: the request, then the answer the destination
+ * gives (echo reply, SYN-ACK, RST, ICMP error), hop by hop.
+ */
+class PacketWalk {
+  readonly hops: TraceHop[] = [];
+  direction: "request" | "reply" = "request";
+  private steps = 0;
+  private result?: { outcome: Trace["outcome"]; reason: string; deliveredTo?: Trace["deliveredTo"] };
+  private firstDrop?: string;
+  private icmpReason?: string;
+  replyReceived = false;
+  private expectsReply = true;
+
+  constructor(
+    private readonly kernel: SimKernel,
+    private readonly origin: SimNamespace,
+    private readonly options: SendOptions,
+  ) {}
+
+  // ---- recording --------------------------------------------------------------------------
+
+  private record(ns: SimNamespace, event: TraceEvent, detail: string, packet: Packet, dev?: SimLink, wire?: "in" | "out"): void {
+    const hop: TraceHop = { direction: this.direction, ns: ns.name, event, detail, packet };
+    if (dev) hop.dev = dev.name;
+    if (wire) hop.wire = wire;
+    this.hops.push(hop);
+  }
+
+  private step(): void {
+    if (++this.steps > MAX_STEPS) {
+      this.firstDrop ??= `the walk stopped after ${MAX_STEPS} steps (a forwarding or bridging loop)`;
+      throw new StopWalk();
+    }
+  }
+
+  private drop(ns: SimNamespace, reason: string, packet: Packet, dev?: SimLink): void {
+    this.record(ns, "drop", reason, packet, dev);
+    if (this.direction === "request" && !this.result) this.firstDrop ??= `${reason} (at ${ns.name})`;
+    else if (this.direction === "reply") this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
+  }
+
+  private localError(ns: SimNamespace, reason: string, packet: Packet): void {
+    this.record(ns, "drop", reason, packet);
+    if (this.direction === "request" && !this.result) this.result = { outcome: "unreachable", reason: `${reason} (at ${ns.name})` };
+  }
+
+  // ---- the exchange -----------------------------------------------------------------------
+
+  run(skb: Skb): Trace {
+    try {
+      this.record(this.origin, "send", `${this.options.owner ?? "a process"} in ${this.origin.name} sends to ${this.options.to}`, skbPacket(skb));
+      this.ipOutput(this.origin, skb);
+    } catch (error) {
+      if (!(error instanceof StopWalk)) throw error;
+    }
+    const trace: Trace = { outcome: "dropped", reason: "", replyReceived: this.replyReceived, hops: this.hops };
+    if (this.result) {
+      trace.outcome = this.result.outcome;
+      trace.reason = this.result.reason;
+      if (this.result.deliveredTo) trace.deliveredTo = this.result.deliveredTo;
+      const reachedSomething = this.result.outcome === "reached" || this.result.outcome === "refused" || this.result.outcome === "wrong-destination";
+      if (reachedSomething && this.expectsReply && !this.replyReceived) {
+        trace.outcome = "dropped";
+        trace.reason = `${this.result.reason}, but ${this.firstDrop ?? "the answer never came back"}`;
+      }
+    } else {
+      trace.reason = this.icmpReason ?? this.firstDrop ?? "no answer";
+    }
+    return trace;
+  }
+
+  /** The destination took the request. */
+  private arrived(ns: SimNamespace, skb: Skb, outcome: "reached" | "refused", reason: string, owner?: string): void {
+    if (this.direction !== "request" || this.result) return;
+    const port = skb.l4.kind === "tcp" || skb.l4.kind === "udp" ? skb.l4.dstPort : undefined;
+    const deliveredTo: Trace["deliveredTo"] = { ns: ns.name, address: formatIpv4(skb.ip.dst) };
+    if (port !== undefined) deliveredTo.port = port;
+    if (owner) deliveredTo.owner = owner;
+    const expected = this.options.expectNamespace;
+    if (expected !== undefined && expected !== ns.name) {
+      this.result = {
+        outcome: "wrong-destination",
+        reason: `reached ${ns.name}, which also holds ${formatIpv4(skb.ip.dst)}, not ${expected}`,
+        deliveredTo,
+      };
+    } else this.result = { outcome, reason, deliveredTo };
+    this.direction = "reply";
+  }
+
+  // ---- IP output --------------------------------------------------------------------------
+
+  private selectSource(ns: SimNamespace, route: SimRoute, toward: number): number {
+    if (route.prefsrc !== undefined) return route.prefsrc;
+    const onDev = route.dev.addresses;
+    const match = onDev.find((a) => a.prefix.contains(toward)) ?? onDev[0];
+    if (match) return match.address;
+    for (const [address, link] of ns.localAddresses) if (link.kind !== "loopback") return address;
+    return 0;
+  }
+
+  private isLocal(ns: SimNamespace, address: number): boolean {
+    if (ns.localAddresses.has(address)) return true;
+    return LOOPBACK.contains(address) && (ns.links.get("lo")?.adminUp ?? false);
+  }
+
+  /** A packet a process or the kernel of `ns` originates. */
+  private ipOutput(ns: SimNamespace, input: Skb): void {
+    let skb = input;
+    const lo = ns.links.get("lo")!;
+    let route = this.isLocal(ns, skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
+    if (!route && !this.isLocal(ns, skb.ip.dst)) {
+      return this.localError(ns, `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`, skbPacket(skb));
+    }
+    if (skb.ip.src === 0) skb = withSrc(skb, route ? this.selectSource(ns, route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
+    const out = this.natOutput(ns, skb);
+    if (!out) return;
+    skb = out;
+    if (ns.hasRules("filter") && !this.filter(ns, "OUTPUT", skb, undefined, route?.dev)) return;
+    if (this.isLocal(ns, skb.ip.dst)) {
+      this.record(ns, "route", `${formatIpv4(skb.ip.dst)} is local: via lo`, skbPacket(skb), lo);
+      const confirmed = this.natPostrouting(ns, skb, lo);
+      if (!confirmed) return;
+      return this.ipInput(ns, lo, confirmed);
+    }
+    route = ns.routes.lookup(skb.ip.dst);
+    if (!route) return this.localError(ns, `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`, skbPacket(skb));
+    this.record(ns, "route", `route to ${formatIpv4(skb.ip.dst)}: ${routeText(route)}`, skbPacket(skb), route.dev);
+    this.finishOutput(ns, route, skb, true);
+  }
+
+  private finishOutput(ns: SimNamespace, route: SimRoute, input: Skb, local: boolean): void {
+    let skb = input;
+    const dev = route.dev;
+    if (!dev.carrier) {
+      if (local) return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
+      return this.drop(ns, `${dev.name} is down or has no carrier`, skbPacket(skb), dev);
+    }
+    const size = ipLength(skb);
+    if (size > dev.mtu) {
+      if (skb.ip.dontFragment) {
+        if (local) return this.localError(ns, `Message too long: ${size}-byte packet with DF over ${dev.name} (mtu ${dev.mtu})`, skbPacket(skb));
+        this.drop(ns, `${size}-byte packet with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`, skbPacket(skb), dev);
+        return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, `fragmentation needed: mtu ${dev.mtu} at ${ns.name} ${dev.name}`, dev.mtu);
+      }
+      const perFragment = (dev.mtu - 20) & ~7;
+      const count = Math.ceil((size - 20) / perFragment);
+      this.record(ns, "fragment", `${size} bytes over mtu ${dev.mtu}: sent as ${count} fragments (DF not set)`, skbPacket(skb), dev);
+    }
+    const post = this.natPostrouting(ns, skb, dev);
+    if (!post) return;
+    skb = post;
+    const nextHop = route.gateway ?? skb.ip.dst;
+    const mac = this.resolve(ns, dev, nextHop, skb);
+    if (mac === undefined) {
+      const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
+      if (local) return this.localError(ns, `connect: No route to host (${reason})`, skbPacket(skb));
+      this.drop(ns, reason, skbPacket(skb), dev);
+      return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST, `host unreachable: ${reason} at ${ns.name}`);
+    }
+    this.transmit(dev, { eth: { kind: "ethernet", src: dev.mac, dst: mac, etherType: EtherType.IPV4 }, skb });
+  }
+
+  /** The neighbour table, then ARP on the wire, as the kernel resolves a next hop. */
+  private resolve(ns: SimNamespace, dev: SimLink, nextHop: number, skb: Skb): number | undefined {
+    if (dev.kind === "loopback") return ZERO_MAC;
+    const key = ns.neighbourKey(dev, nextHop);
+    const known = ns.neighbours.get(key);
+    if (known) return known.mac;
+    const sender = dev.addresses.find((a) => a.prefix.contains(nextHop))?.address ?? dev.addresses[0]?.address ?? skb.ip.src;
+    const request: Frame = {
+      eth: { kind: "ethernet", src: dev.mac, dst: BROADCAST_MAC, etherType: EtherType.ARP },
+      arp: { kind: "arp", op: ArpOp.REQUEST, senderMac: dev.mac, senderIp: sender, targetMac: 0, targetIp: nextHop },
+    };
+    this.record(ns, "arp-request", `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`, framePacket(request), dev);
+    this.transmit(dev, request);
+    return ns.neighbours.get(key)?.mac;
+  }
+
+  // ---- devices ----------------------------------------------------------------------------
+
+  private transmit(dev: SimLink, frame: Frame): void {
+    this.step();
+    const ns = dev.ns;
+    this.record(ns, "transmit", `out ${dev.name}`, framePacket(frame), dev, "out");
+    switch (dev.kind) {
+      case "loopback":
+        return this.receive(dev, frame);
+      case "veth":
+        if (!dev.peer || !dev.carrier) return this.drop(ns, `${dev.name}: peer is down`, framePacket(frame), dev);
+        return this.receive(dev.peer, frame);
+      case "bridge":
+        return this.bridgeForward(dev, frame, undefined);
+      case "vxlan":
+        return this.vxlanTransmit(dev, frame);
+      case "dummy":
+        return this.drop(ns, `${dev.name} is a dummy device: it discards what it is given`, framePacket(frame), dev);
+    }
+  }
+
+  private receive(dev: SimLink, frame: Frame): void {
+    this.step();
+    if (dev.kind !== "loopback") this.record(dev.ns, "receive", `in ${dev.name}`, framePacket(frame), dev, "in");
+    if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, framePacket(frame), dev);
+    if (dev.master) return this.bridgeInput(dev.master, dev, frame);
+    this.ipReceive(dev, frame);
+  }
+
+  private bridgeInput(bridge: SimLink, port: SimLink, input: Frame): void {
+    const ns = bridge.ns;
+    if (!bridge.adminUp) return this.drop(ns, `bridge ${bridge.name} is down`, framePacket(input), bridge);
+    const { src, dst } = input.eth;
+    const fdb = bridge.fdb!;
+    if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
+    const toSelf = dst === bridge.mac || [...bridge.ports!].some((p) => p.mac === dst);
+    if (toSelf) {
+      this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`, framePacket(input), bridge);
+      return this.ipReceive(bridge, input);
+    }
+    const frame = this.bridgeNetfilter(bridge, input);
+    if (!frame) return;
+    if (isMulticastMac(dst)) {
+      const others = [...bridge.ports!].filter((p) => p !== port);
+      this.record(ns, "bridge", `${bridge.name}: broadcast from ${port.name}: flood to ${others.map((p) => p.name).join(", ") || "no other port"} and up to the bridge`, framePacket(frame), bridge);
+      for (const p of others) if (p.carrier) this.transmit(p, frame);
+      return this.ipReceive(bridge, frame);
+    }
+    const entry = fdb.get(dst);
+    if (entry) {
+      if (entry.port === port && !port.hairpin) {
+        return this.drop(ns, `${bridge.name}: ${formatMac(dst)} is behind ${port.name}, where the frame came from, and hairpin is off`, framePacket(frame), bridge);
+      }
+      this.record(ns, "bridge", `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`, framePacket(frame), bridge);
+      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      return this.transmit(entry.port, frame);
+    }
+    const others = [...bridge.ports!].filter((p) => p !== port && p.carrier);
+    this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} unknown: flood to ${others.map((p) => p.name).join(", ") || "no other port"}`, framePacket(frame), bridge);
+    for (const p of others) this.transmit(p, frame);
+  }
+
+  /** Frames the bridge's own IP stack sends out of the bridge device. */
+  private bridgeForward(bridge: SimLink, frame: Frame, _from: SimLink | undefined): void {
+    const ns = bridge.ns;
+    const dst = frame.eth.dst;
+    const entry = isMulticastMac(dst) ? undefined : bridge.fdb!.get(dst);
+    if (entry) {
+      this.record(ns, "bridge", `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}`, framePacket(frame), bridge);
+      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      return this.transmit(entry.port, frame);
+    }
+    const ports = [...bridge.ports!].filter((p) => p.carrier);
+    const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
+    this.record(ns, "bridge", `${bridge.name}: ${why}: flood to ${ports.map((p) => p.name).join(", ") || "no port"}`, framePacket(frame), bridge);
+    for (const p of ports) this.transmit(p, frame);
+  }
+
+  /** br_netfilter: with bridge-nf-call-iptables, bridged IPv4 frames traverse PREROUTING/FORWARD/POSTROUTING. */
+  private bridgeNetfilter(bridge: SimLink, frame: Frame): Frame | undefined {
+    const ns = bridge.ns;
+    if (!ns.bridgeNfCallIptables || !frame.skb) return frame;
+    let skb = this.natPrerouting(ns, frame.skb, bridge);
+    if (!skb) return undefined;
+    if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, bridge, bridge)) return undefined;
+    skb = this.natPostrouting(ns, skb, bridge);
+    return skb ? { ...frame, skb } : undefined;
+  }
+
+  private vxlanTransmit(dev: SimLink, frame: Frame): void {
+    const ns = dev.ns;
+    const vx = dev.vxlan!;
+    const remotes = vx.fdb.get(frame.eth.dst) ?? vx.fdb.get(ZERO_MAC) ?? [];
+    if (remotes.length === 0) {
+      return this.drop(ns, `${dev.name}: no FDB entry for ${formatMac(frame.eth.dst)} and no default destination`, framePacket(frame), dev);
+    }
+    const inner = frame.skb ? tupleOf(frame.skb) : undefined;
+    // Linux picks the outer source port by hashing the inner flow into 32768-60999, so one flow keeps one port.
+    const hash = fnv1a32(inner ? tupleKey(inner) : formatMac(frame.eth.src));
+    const srcPort = 32768 + (hash % (60999 - 32768 + 1));
+    for (const remote of remotes) {
+      const skb: Skb = {
+        ip: { kind: "ipv4", tos: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: IpProtocol.UDP, src: vx.local ?? 0, dst: remote },
+        l4: { kind: "udp", srcPort, dstPort: vx.dstport },
+        payload: zeros(0),
+        vxlan: { kind: "vxlan", vni: vx.vni },
+        inner: frame,
+        mark: 0,
+      };
+      this.record(ns, "encap", `${dev.name}: VXLAN vni ${vx.vni} to ${formatIpv4(remote)}:${vx.dstport} (fdb ${formatMac(frame.eth.dst)}), +50 bytes`, skbPacket(skb), dev);
+      this.ipOutput(ns, skb);
+    }
+  }
+
+  private ipReceive(dev: SimLink, frame: Frame): void {
+    const ns = dev.ns;
+    const dst = frame.eth.dst;
+    if (dev.kind !== "loopback" && dst !== dev.mac && !isMulticastMac(dst)) {
+      this.record(ns, "drop", `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`, framePacket(frame), dev);
+      return;
+    }
+    if (frame.arp) return this.arpInput(dev, frame.arp);
+    if (frame.skb) this.ipInput(ns, dev, frame.skb);
+  }
+
+  private arpInput(dev: SimLink, arp: ArpHeader): void {
+    const ns = dev.ns;
+    const learn = () => {
+      const key = ns.neighbourKey(dev, arp.senderIp);
+      if (!ns.neighbours.get(key)?.permanent) ns.neighbours.set(key, { mac: arp.senderMac, permanent: false });
+    };
+    if (arp.op === ArpOp.REQUEST) {
+      // arp_ignore=0: answer for any local address, whichever device holds it.
+      if (!ns.localAddresses.has(arp.targetIp) || LOOPBACK.contains(arp.targetIp)) return;
+      learn();
+      const reply: Frame = {
+        eth: { kind: "ethernet", src: dev.mac, dst: arp.senderMac, etherType: EtherType.ARP },
+        arp: { kind: "arp", op: ArpOp.REPLY, senderMac: dev.mac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp },
+      };
+      this.record(ns, "arp-reply", `${formatIpv4(arp.targetIp)} is-at ${formatMac(dev.mac)} (${ns.name} ${dev.name})`, framePacket(reply), dev);
+      return this.transmit(dev, reply);
+    }
+    if (ns.localAddresses.has(arp.targetIp)) {
+      learn();
+      this.record(ns, "arp-reply", `learned ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)} on ${dev.name}`, { headers: [arp], payload: zeros(0) }, dev);
+    }
+  }
+
+  // ---- IP input and forwarding ------------------------------------------------------------
+
+  private ipInput(ns: SimNamespace, inDev: SimLink, input: Skb): void {
+    const pre = this.natPrerouting(ns, input, inDev);
+    if (!pre) return;
+    let skb = pre;
+    if (this.isLocal(ns, skb.ip.dst) || skb.ip.dst === 0xffffffff) {
+      if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
+      const taken = this.natInput(ns, skb);
+      if (!taken) return;
+      return this.localDeliver(ns, inDev, taken);
+    }
+    if (!ns.forwarding) {
+      return this.drop(ns, `${formatIpv4(skb.ip.dst)} is not a local address and ip_forward is 0 here: not forwarded`, skbPacket(skb), inDev);
+    }
+    const route = ns.routes.lookup(skb.ip.dst);
+    if (!route) {
+      this.drop(ns, `no route to ${formatIpv4(skb.ip.dst)}`, skbPacket(skb), inDev);
+      return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET, `network unreachable: ${ns.name} has no route to ${formatIpv4(skb.ip.dst)}`);
+    }
+    if (skb.ip.ttl <= 1) {
+      this.drop(ns, `TTL ${skb.ip.ttl} expires here`, skbPacket(skb), inDev);
+      return this.icmpError(ns, skb, IcmpType.TIME_EXCEEDED, 0, `time exceeded: TTL ran out at ${ns.name}`);
+    }
+    skb = { ...skb, ip: { ...skb.ip, ttl: skb.ip.ttl - 1 } };
+    this.record(ns, "forward", `forward: ${routeText(route)}, ttl ${skb.ip.ttl + 1}→${skb.ip.ttl}`, skbPacket(skb), route.dev);
+    if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, inDev, route.dev)) return;
+    this.finishOutput(ns, route, skb, false);
+  }
+
+  private localDeliver(ns: SimNamespace, inDev: SimLink, skb: Skb): void {
+    const { ip, l4 } = skb;
+    if (l4.kind === "udp" && this.vxlanDecap(ns, skb)) return;
+    if (ns === this.origin && this.isAnswer(skb)) return this.answerReceived(ns, skb);
+    const here = `${ns.name} ${inDev.name}`;
+    if (l4.kind === "icmp") {
+      if (l4.type !== IcmpType.ECHO_REQUEST) return this.record(ns, "drop", `icmp type ${l4.type} for nobody waiting in ${ns.name}`, skbPacket(skb), inDev);
+      this.record(ns, "deliver", `echo request for ${formatIpv4(ip.dst)} answered by the kernel of ${ns.name}`, skbPacket(skb), inDev);
+      this.arrived(ns, skb, "reached", `echo reply from ${formatIpv4(ip.dst)} (${ns.name})`);
+      return this.reply(ns, skb, { kind: "icmp", type: IcmpType.ECHO_REPLY, code: 0, identifier: l4.identifier ?? 0, sequence: l4.sequence ?? 0 }, skb.payload);
+    }
+    if (l4.kind !== "tcp" && l4.kind !== "udp") return;
+    const protocol = l4.kind;
+    const socket = ns.sockets.find((s) => s.protocol === protocol && s.port === l4.dstPort && (s.address === 0 || s.address === ip.dst));
+    if (protocol === "tcp") {
+      if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK) return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
+      if (socket) {
+        this.record(ns, "deliver", `SYN to ${endpoint(ip.dst, l4.dstPort)}: ${socket.owner} is listening; answers SYN-ACK`, skbPacket(skb), inDev);
+        this.arrived(ns, skb, "reached", `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`, socket.owner);
+        return this.reply(ns, skb, { kind: "tcp", srcPort: l4.dstPort, dstPort: l4.srcPort, seq: 0x1000, ack: (l4.seq + 1) >>> 0, flags: TcpFlags.SYN | TcpFlags.ACK, window: 65160, urgent: 0 }, zeros(0));
+      }
+      this.record(ns, "deliver", `SYN to ${endpoint(ip.dst, l4.dstPort)}: nothing listens on tcp port ${l4.dstPort} in ${ns.name}; answers RST`, skbPacket(skb), inDev);
+      this.arrived(ns, skb, "refused", `connection refused: RST from ${endpoint(ip.dst, l4.dstPort)} (${ns.name}: no listener)`);
+      return this.reply(ns, skb, { kind: "tcp", srcPort: l4.dstPort, dstPort: l4.srcPort, seq: 0, ack: (l4.seq + 1) >>> 0, flags: TcpFlags.RST | TcpFlags.ACK, window: 0, urgent: 0 }, zeros(0));
+    }
+    if (socket) {
+      this.record(ns, "deliver", `udp to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`, skbPacket(skb), inDev);
+      this.expectsReply = false;
+      this.replyReceived = false;
+      return this.arrived(ns, skb, "reached", `delivered to ${socket.owner} on ${endpoint(ip.dst, l4.dstPort)} (${ns.name})`, socket.owner);
+    }
+    this.record(ns, "deliver", `udp to ${endpoint(ip.dst, l4.dstPort)}: no socket in ${ns.name}; answers ICMP port unreachable`, skbPacket(skb), inDev);
+    this.arrived(ns, skb, "refused", `ICMP port unreachable from ${formatIpv4(ip.dst)} (${ns.name}: no listener on udp ${l4.dstPort})`);
+    this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
+  }
+
+  /** What the sender was waiting for: an echo reply, SYN-ACK or RST, or an ICMP error. */
+  private isAnswer(skb: Skb): boolean {
+    const l4 = skb.l4;
+    if (l4.kind === "icmp") return l4.type !== IcmpType.ECHO_REQUEST;
+    if (l4.kind === "tcp") return (l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) || (l4.flags & TcpFlags.RST) !== 0;
+    return false;
+  }
+
+  private answerReceived(ns: SimNamespace, skb: Skb): void {
+    const l4 = skb.l4;
+    this.replyReceived = true;
+    if (l4.kind === "icmp" && l4.type !== IcmpType.ECHO_REPLY) {
+      const what = l4.type === IcmpType.TIME_EXCEEDED ? "time exceeded" : l4.code === IcmpUnreachableCode.FRAGMENTATION_NEEDED ? `fragmentation needed (mtu ${l4.nextHopMtu})` : l4.code === IcmpUnreachableCode.PORT ? "port unreachable" : l4.code === IcmpUnreachableCode.HOST ? "host unreachable" : "network unreachable";
+      this.record(ns, "deliver", `ICMP ${what} from ${formatIpv4(skb.ip.src)} reaches the sender`, skbPacket(skb));
+      if (!this.result) this.result = { outcome: "unreachable", reason: this.icmpReason ?? `ICMP ${what} from ${formatIpv4(skb.ip.src)}` };
+      return;
+    }
+    this.record(ns, "deliver", `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`, skbPacket(skb));
+  }
+
+  private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
+    this.direction = "reply";
+    const ip: Ipv4Header = { ...request.ip, id: 0, ttl: 64, src: request.ip.dst, dst: request.ip.src, totalLength: undefined, checksum: undefined };
+    delete ip.totalLength;
+    delete ip.checksum;
+    this.ipOutput(ns, { ip, l4, payload, mark: 0 });
+  }
+
+  /** RFC 792/1122: an ICMP error quotes the offending IP header and 8 bytes, and is never sent about an ICMP error. */
+  private icmpError(ns: SimNamespace, offending: Skb, type: number, code: number, reason: string, mtu?: number): void {
+    if (offending.l4.kind === "icmp" && offending.l4.type !== IcmpType.ECHO_REQUEST && offending.l4.type !== IcmpType.ECHO_REPLY) return;
+    if (reason && this.direction === "request" && !this.result) this.icmpReason ??= reason;
+    const quoted = encodePacket(skbPacket(offending)).subarray(0, 20 + (offending.ip.options?.length ?? 0) + 8);
+    const l4: IcmpHeader = { kind: "icmp", type, code };
+    if (mtu !== undefined) l4.nextHopMtu = mtu;
+    else if (type !== IcmpType.ECHO_REPLY) l4.rest = 0;
+    const skb: Skb = {
+      ip: { kind: "ipv4", tos: 0xc0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: IpProtocol.ICMP, src: 0, dst: offending.ip.src },
+      l4,
+      payload: quoted,
+      mark: 0,
+    };
+    this.record(ns, "icmp-error", `${ns.name} sends ICMP ${type === IcmpType.TIME_EXCEEDED ? "time exceeded" : "destination unreachable"} (code ${code}) to ${formatIpv4(offending.ip.src)}`, skbPacket(skb));
+    const saved = this.direction;
+    this.direction = "reply";
+    this.ipOutput(ns, skb);
+    this.direction = saved === "request" && this.result ? "reply" : saved;
+  }
+
+  private vxlanDecap(ns: SimNamespace, skb: Skb): boolean {
+    if (!skb.vxlan || !skb.inner || skb.l4.kind !== "udp") return false;
+    const port = skb.l4.dstPort;
+    const vni = skb.vxlan.vni;
+    const dev = [...ns.links.values()].find((l) => l.vxlan && l.adminUp && l.vxlan.dstport === port && l.vxlan.vni === vni);
+    if (!dev) return false;
+    const inner = skb.inner;
+    if (dev.vxlan!.learning) dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
+    this.record(ns, "decap", `${dev.name}: VXLAN vni ${vni} from ${formatIpv4(skb.ip.src)}: inner frame received on ${dev.name}`, framePacket(inner), dev);
+    this.receive(dev, inner);
+    return true;
+  }
+
+  // ---- netfilter hooks --------------------------------------------------------------------
+
+  private filter(ns: SimNamespace, chain: "INPUT" | "FORWARD" | "OUTPUT", skb: Skb, inDev: SimLink | undefined, outDev: SimLink | undefined): boolean {
+    const verdict = evaluateChain(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
+    if (verdict.kind === "ACCEPT") return true;
+    const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
+    this.record(ns, "filter", `filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
+    if (verdict.kind === "REJECT") {
+      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skbPacket(skb), inDev ?? outDev);
+      if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
+        this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
+        this.reply(ns, skb, { kind: "tcp", srcPort: skb.l4.dstPort, dstPort: skb.l4.srcPort, seq: 0, ack: (skb.l4.seq + 1) >>> 0, flags: TcpFlags.RST | TcpFlags.ACK, window: 0, urgent: 0 }, zeros(0));
+      } else {
+        const code = verdict.rejectWith === "icmp-host-unreachable" ? IcmpUnreachableCode.HOST : verdict.rejectWith === "icmp-net-unreachable" ? IcmpUnreachableCode.NET : IcmpUnreachableCode.PORT;
+        this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, code, `rejected by ${ns.name}: ${rule}`);
+      }
+    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
+    return false;
+  }
+
+  /** Conntrack lookup plus the destination half of NAT (PREROUTING for arriving packets, OUTPUT for local ones). */
+  private natDestination(ns: SimNamespace, input: Skb, chain: "PREROUTING" | "OUTPUT", inDev: SimLink | undefined): Skb | undefined {
+    if (!ns.hasRules("nat") && ns.conntrack.size === 0) return input;
+    const tuple = tupleOf(input);
+    if (!tuple) return input;
+    const found = ns.conntrack.get(tupleKey(tuple));
+    if (found) {
+      const { entry, direction } = found;
+      let skb: Skb = { ...input, ct: { entry, direction, isNew: false } };
+      // Established flows skip the nat table: the translation chosen for the first packet applies.
+      if (direction === "original" && entry.dnatBy) skb = withDst(skb, entry.reply.src, entry.reply.srcPort);
+      if (direction === "reply" && entry.snatBy) skb = withDst(skb, entry.original.src, entry.original.srcPort);
+      if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
+        this.record(ns, "nat", `conntrack (${direction}): destination ${endpoint(input.ip.dst, tuple.dstPort)} → ${endpoint(skb.ip.dst, tupleOf(skb)!.dstPort)}`, skbPacket(skb), inDev);
+      }
+      return skb;
+    }
+    const entry: ConntrackEntry = { original: tuple, reply: invert(tuple) };
+    let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
+    if (!ns.hasRules("nat")) return skb;
+    const verdict = evaluateChain(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
+    if (verdict.kind === "DNAT") {
+      skb = withDst(skb, verdict.address, verdict.port);
+      entry.dnatBy = verdict.path.join(" → ");
+      entry.reply = invert({ ...tuple, dst: verdict.address, dstPort: verdict.port ?? tuple.dstPort });
+      this.record(ns, "nat", `nat ${chain}: DNAT ${endpoint(input.ip.dst, tuple.dstPort)} → ${endpoint(verdict.address, verdict.port ?? tuple.dstPort)} by ${verdict.path.join(" → ")}`, skbPacket(skb), inDev);
+    }
+    return skb;
+  }
+
+  private natPrerouting(ns: SimNamespace, skb: Skb, inDev: SimLink): Skb | undefined {
+    return this.natDestination(ns, skb, "PREROUTING", inDev);
+  }
+
+  private natOutput(ns: SimNamespace, skb: Skb): Skb | undefined {
+    return this.natDestination(ns, skb, "OUTPUT", undefined);
+  }
+
+  /** The source half of NAT (POSTROUTING, or INPUT for local delivery), then conntrack confirms the flow. */
+  private natSource(ns: SimNamespace, input: Skb, outDev: SimLink | undefined): Skb {
+    const ct = input.ct;
+    if (!ct) return input;
+    let skb: Skb = { ...input, ct: undefined };
+    const { entry } = ct;
+    if (!ct.isNew) {
+      if (ct.direction === "original" && entry.snatBy) skb = withSrc(skb, entry.reply.dst, entry.reply.dstPort);
+      if (ct.direction === "reply" && entry.dnatBy) skb = withSrc(skb, entry.original.dst, entry.original.dstPort);
+      if (skb.ip.src !== input.ip.src) {
+        this.record(ns, "nat", `conntrack (${ct.direction}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`, skbPacket(skb), outDev);
+      }
+      return skb;
+    }
+    if (outDev && ns.hasRules("nat")) {
+      const verdict: Verdict = evaluateChain(ns, "nat", "POSTROUTING", skb, undefined, outDev.name, this.kernel.random);
+      if (verdict.kind === "SNAT" || verdict.kind === "MASQUERADE") {
+        const address = verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
+        const port = verdict.kind === "SNAT" ? verdict.port : undefined;
+        skb = withSrc(skb, address, port);
+        const translated = tupleOf(skb)!;
+        entry.snatBy = verdict.path.join(" → ");
+        entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
+        this.record(ns, "nat", `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`, skbPacket(skb), outDev);
+      }
+    }
+    ns.conntrack.set(tupleKey(entry.original), { entry, direction: "original" });
+    ns.conntrack.set(tupleKey(entry.reply), { entry, direction: "reply" });
+    return skb;
+  }
+
+  private natPostrouting(ns: SimNamespace, skb: Skb, outDev: SimLink): Skb | undefined {
+    return this.natSource(ns, skb, outDev);
+  }
+
+  private natInput(ns: SimNamespace, skb: Skb): Skb | undefined {
+    return this.natSource(ns, skb, undefined);
+  }
+}
+
+/** Builds the first packet of the exchange and walks it. */
+export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): Trace {
+  const origin = kernel.ns(options.from, `send from ${options.from}`);
+  const protocol = options.protocol ?? "icmp";
+  const ip: Ipv4Header = {
+    kind: "ipv4",
+    tos: 0,
+    id: 0,
+    dontFragment: options.dontFragment ?? true,
+    moreFragments: false,
+    fragmentOffset: 0,
+    ttl: options.ttl ?? 64,
+    protocol: protocol === "icmp" ? IpProtocol.ICMP : protocol === "tcp" ? IpProtocol.TCP : IpProtocol.UDP,
+    src: 0,
+    dst: parseIpv4(options.to),
+  };
+  const port = options.port ?? 80;
+  const l4: Header =
+    protocol === "icmp"
+      ? { kind: "icmp", type: IcmpType.ECHO_REQUEST, code: 0, identifier: srcPort & 0xffff, sequence: 1 }
+      : protocol === "tcp"
+        ? { kind: "tcp", srcPort, dstPort: port, seq: 1, ack: 0, flags: TcpFlags.SYN, window: 64240, urgent: 0 }
+        : { kind: "udp", srcPort, dstPort: port };
+  const size = options.size ?? (protocol === "icmp" ? 56 : protocol === "tcp" ? 0 : 32);
+  return new PacketWalk(kernel, origin, options).run({ ip, l4, payload: zeros(size), mark: 0 });
+}
