@@ -11,7 +11,8 @@ export type Errno =
   | "ENETUNREACH"
   | "EADDRNOTAVAIL"
   | "EBUSY"
-  | "EPERM";
+  | "EPERM"
+  | "EOPNOTSUPP";
 
 /**
  * A refused host change. `message` is the line iproute2 prints for it on a real kernel
@@ -43,8 +44,17 @@ export const KernelMessage = {
   onlinkDeviceNotUp: "Error: Nexthop device is not up.",
   addressAlreadyAssigned: "Error: ipv4: Address already assigned.",
   addressNotFound: "Error: ipv4: Address not found.",
+  notSupported: "RTNETLINK answers: Operation not supported",
+  mtuTooSmall: "Error: mtu less than device minimum.",
+  onlinkNeedsDevice: "Error: Nexthop device required for onlink.",
   badIfname: "Error: Attribute failed policy validation.",
   cannotFindDevice: (name: string) => `Cannot find device "${name}"`,
   netnsExists: (name: string) => `Cannot create namespace file "/run/netns/${name}": File exists`,
   netnsMissing: (name: string) => `Cannot open network namespace "${name}": No such file or directory`,
+  netnsDelMissing: (name: string) => `Cannot remove namespace file "/run/netns/${name}": No such file or directory`,
+  noSuchMaster: (name: string) => `Error: argument "${name}" is wrong: Device does not exist`,
+  chainBusy: (chain: string) => `CHAIN_DEL failed (Device or resource busy): chain ${chain}`,
+  iptablesNoChain: "iptables: No chain/target/match by that name.",
+  iptablesChainExists: "iptables: Chain already exists.",
+  iptablesBadRule: "iptables: Bad rule (does a matching rule exist in that chain?).",
 } as const;

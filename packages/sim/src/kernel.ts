@@ -165,7 +165,7 @@ export class SimKernel implements Netlink {
       this.createLink(ns, "lo", "loopback", 65536, undefined, command);
     },
     del: async (name: string) => {
-      const ns = this.ns(name, `ip netns del ${name}`);
+      const ns = this.namespaces.get(name) ?? fail("ENOENT", KernelMessage.netnsDelMissing(name), `ip netns del ${name}`);
       // Destroying a namespace destroys its devices; a veth takes its peer with it.
       for (const link of [...ns.links.values()]) this.destroyLink(link);
       this.namespaces.delete(name);
@@ -229,8 +229,8 @@ export class SimKernel implements Netlink {
         if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni >= 2 ** 24) fail("EINVAL", `Error: argument "${spec.vni}" is wrong: invalid id`, command);
         const lower = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
         const local = spec.local !== undefined ? this.parseAddress(spec.local, command) : undefined;
-        // With a lower device the kernel sets MTU = lower MTU − 50 (the VXLAN overhead); else 1500 − 50.
-        const vxlan = this.createLink(ns, spec.name, "vxlan", spec.mtu ?? (lower?.mtu ?? 1500) - 50, spec.address, command);
+        // With a lower device the kernel sets MTU = lower MTU − 50 (the VXLAN overhead); without one it stays 1500.
+        const vxlan = this.createLink(ns, spec.name, "vxlan", spec.mtu ?? (lower ? lower.mtu - 50 : 1500), spec.address, command);
         vxlan.vxlan = { vni: spec.vni, local, dstport: spec.dstport ?? 8472, dev: spec.dev, learning: spec.learning ?? true, fdb: new Map() };
         return;
       }
@@ -240,10 +240,13 @@ export class SimKernel implements Netlink {
   private setLink(nsName: string, name: string, change: LinkChange): void {
     const command = `ip -n ${nsName} link set ${name}`;
     const ns = this.ns(nsName, command);
+    // iproute2 resolves the master's name before anything else.
+    if (typeof change.master === "string" && !ns.links.has(change.master)) fail("ENODEV", KernelMessage.noSuchMaster(change.master), command);
     const link = this.device(ns, name, command);
     if (change.address !== undefined) link.mac = this.parseMac(change.address, command);
     if (change.mtu !== undefined) {
-      if (!Number.isInteger(change.mtu) || change.mtu < 68 || change.mtu > 65535) fail("EINVAL", `Error: mtu less than device minimum.`, command);
+      if (!Number.isInteger(change.mtu) || change.mtu < 68) fail("EINVAL", KernelMessage.mtuTooSmall, command);
+      if (change.mtu > 65535) fail("EINVAL", "Error: mtu greater than device maximum.", command);
       link.mtu = change.mtu;
     }
     if (change.master !== undefined) {
@@ -254,13 +257,13 @@ export class SimKernel implements Netlink {
       }
       if (change.master !== null) {
         const bridge = this.device(ns, change.master, command);
-        if (bridge.kind !== "bridge" || bridge === link) fail("EINVAL", "RTNETLINK answers: Invalid argument", command);
+        if (bridge.kind !== "bridge" || bridge === link) fail("EOPNOTSUPP", KernelMessage.notSupported, command);
         link.master = bridge;
         bridge.ports!.add(link);
       }
     }
     if (change.hairpin !== undefined) {
-      if (!link.master) fail("EINVAL", "RTNETLINK answers: Operation not supported", `bridge -n ${nsName} link set dev ${name} hairpin`);
+      if (!link.master) fail("EOPNOTSUPP", KernelMessage.notSupported, `bridge -n ${nsName} link set dev ${name} hairpin`);
       link.hairpin = change.hairpin;
     }
     if (change.netns !== undefined && change.netns !== nsName) this.moveLink(link, this.ns(change.netns, command), command);
@@ -368,7 +371,7 @@ export class SimKernel implements Netlink {
       const link = this.device(this.ns(nsName, command), dev, command);
       const parsed = this.parseInterfaceAddress(cidr, command);
       const found = link.addresses.find((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length);
-      if (!found) fail("EADDRNOTAVAIL", "RTNETLINK answers: Cannot assign requested address", command);
+      if (!found) fail("EADDRNOTAVAIL", KernelMessage.addressNotFound, command);
       this.detachAddress(link, found);
     },
     list: async (nsName: string): Promise<AddrDump[]> =>
@@ -450,7 +453,7 @@ export class SimKernel implements Netlink {
     const metric = spec.metric ?? 0;
     if (gateway !== undefined) {
       if (spec.onlink) {
-        if (!dev) fail("EINVAL", "Error: Nexthop device required for onlink.", command);
+        if (!dev) fail("EINVAL", KernelMessage.onlinkNeedsDevice, command);
         if (!dev.adminUp) fail("ENETDOWN", KernelMessage.onlinkDeviceNotUp, command);
       } else {
         // The gateway must be reachable through a connected (scope link) route, on `dev` if given.
@@ -546,14 +549,14 @@ export class SimKernel implements Netlink {
         return;
       }
       if (dst === undefined) fail("EINVAL", "RTNETLINK answers: Invalid argument", command);
+      // The kernel accepts appending a destination that is already there, and changes nothing.
       if (mode === "append") {
-        if (list.includes(dst)) fail("EEXIST", KernelMessage.fileExists, command);
-        link.vxlan.fdb.set(mac, [...list, dst]);
+        if (!list.includes(dst)) link.vxlan.fdb.set(mac, [...list, dst]);
       } else link.vxlan.fdb.set(mac, [dst]);
       return;
     }
     const bridge = link.master;
-    if (!bridge) fail("EINVAL", "RTNETLINK answers: Operation not supported", command);
+    if (!bridge) fail("EOPNOTSUPP", KernelMessage.notSupported, command);
     if (mode === "del") {
       if (bridge.fdb!.get(mac)?.port !== link) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
       bridge.fdb!.delete(mac);
@@ -569,7 +572,7 @@ export class SimKernel implements Netlink {
     newChain: async (nsName: string, table: NatTable, chain: string) => {
       const command = `iptables -t ${table} -N ${chain}`;
       const chains = this.ns(nsName, command).tables[table];
-      if (chains.has(chain)) fail("EEXIST", "iptables: Chain already exists.", command);
+      if (chains.has(chain)) fail("EEXIST", KernelMessage.iptablesChainExists, command);
       chains.set(chain, []);
     },
     flush: async (nsName: string, table: NatTable, chain: string) => {
@@ -581,18 +584,18 @@ export class SimKernel implements Netlink {
       const rules = this.chain(nsName, table, chain, command);
       if (BUILTIN_CHAINS[table].includes(chain)) fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
       const referenced = [...chains.values()].some((list) => list.some((r) => r.target.kind === "jump" && r.target.chain === chain));
-      if (referenced) fail("EBUSY", "iptables: Too many links.", command);
-      if (rules.length) fail("EBUSY", "iptables: Directory not empty.", command);
+      // iptables-nft refuses both a referenced and a non-empty chain with the same words.
+      if (referenced || rules.length) fail("EBUSY", KernelMessage.chainBusy(chain), command);
       chains.delete(chain);
     },
     append: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
       const command = `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
-      this.checkRule(nsName, table, rule, command);
+      this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
       const command = `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
-      this.checkRule(nsName, table, rule, command);
+      this.checkRule(nsName, table, chain, rule, command);
       const rules = this.chain(nsName, table, chain, command);
       if (position < 1 || position > rules.length + 1) fail("EINVAL", "iptables: Index of insertion too big.", command);
       rules.splice(position - 1, 0, rule);
@@ -602,7 +605,7 @@ export class SimKernel implements Netlink {
       const command = `iptables -t ${table} -D ${chain} ${text}`;
       const rules = this.chain(nsName, table, chain, command);
       const at = rules.findIndex((r) => formatIptablesRule(r) === text);
-      if (at < 0) fail("ENOENT", "iptables: Bad rule (does a matching rule exist in that chain?).", command);
+      if (at < 0) fail("ENOENT", KernelMessage.iptablesBadRule, command);
       rules.splice(at, 1);
     },
     save: async (nsName: string, table: NatTable) =>
@@ -610,16 +613,16 @@ export class SimKernel implements Netlink {
   };
 
   private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
-    return this.ns(nsName, command).tables[table].get(chain) ?? fail("ENOENT", "iptables: No chain/target/match by that name.", command);
+    return this.ns(nsName, command).tables[table].get(chain) ?? fail("ENOENT", KernelMessage.iptablesNoChain, command);
   }
 
-  private checkRule(nsName: string, table: NatTable, rule: IptablesRule, command: string): void {
+  private checkRule(nsName: string, table: NatTable, chain: string, rule: IptablesRule, command: string): void {
     const t = rule.target.kind;
     if (table === "nat" && (t === "DROP" || t === "REJECT")) {
       fail("EINVAL", `The "nat" table is not intended for filtering, the use of ${t} is therefore inhibited.`, command);
     }
     if (table === "filter" && (t === "DNAT" || t === "SNAT" || t === "MASQUERADE")) {
-      fail("ENOENT", "iptables: No chain/target/match by that name.", command);
+      fail("EINVAL", `RULE_APPEND failed (Invalid argument): rule in chain ${chain}`, command);
     }
     if (rule.target.kind === "jump") this.chain(nsName, table, rule.target.chain, command);
   }

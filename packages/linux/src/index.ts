@@ -1,0 +1,3 @@
+export { LinuxNetlink, errorLine } from "./netlink.js";
+export { runPrefix, removeNamespaces, cleanupOnExit } from "./run-prefix.js";
+export { run, type ExecResult } from "./exec.js";

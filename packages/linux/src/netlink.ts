@@ -1,0 +1,235 @@
+import {
+  NetlinkError,
+  formatIptablesRule,
+  splitArguments,
+  type AddrDump,
+  type Errno,
+  type FdbDump,
+  type FdbSpec,
+  type IptablesRule,
+  type LinkChange,
+  type LinkDump,
+  type LinkSpec,
+  type NatTable,
+  type NeighDump,
+  type NeighSpec,
+  type Netlink,
+  type RouteDump,
+  type RouteSpec,
+  type SysctlKey,
+} from "@podnet/netlink";
+import { run } from "./exec.js";
+
+const ERRNO_BY_TEXT: [RegExp, Errno][] = [
+  [/File exists|already assigned|already exists/, "EEXIST"],
+  [/No such process/, "ESRCH"],
+  [/Cannot find device|Device does not exist/, "ENODEV"],
+  [/not up|Network is down/, "ENETDOWN"],
+  [/Address not found|Cannot assign requested address/, "EADDRNOTAVAIL"],
+  [/Device or resource busy/, "EBUSY"],
+  [/Operation not supported/, "EOPNOTSUPP"],
+  [/No such file or directory|No chain\/target\/match|Bad rule/, "ENOENT"],
+  [/Operation not permitted/, "EPERM"],
+];
+
+/** The line a person would quote from iptables/iproute2's stderr, without iptables' version banner. */
+export function errorLine(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.replace(/^iptables v[\d.]+ \([^)]*\):\s*/, "").trim())
+    .filter((l) => l && !l.startsWith("Try `iptables"));
+  return lines[0] ?? "failed";
+}
+
+function errnoOf(message: string): Errno {
+  return ERRNO_BY_TEXT.find(([re]) => re.test(message))?.[1] ?? "EINVAL";
+}
+
+/**
+ * The host API on the real kernel, through iproute2, bridge, iptables and sysctl, one process per
+ * call. Every error is the tool's own stderr line, so it can be compared word for word with the
+ * simulator's.
+ */
+export class LinuxNetlink implements Netlink {
+  private async exec(argv: string[]): Promise<string> {
+    const result = await run(argv);
+    if (result.code !== 0) {
+      const message = errorLine(result.stderr);
+      throw new NetlinkError(errnoOf(message), message, argv.join(" "));
+    }
+    return result.stdout;
+  }
+
+  private ip(ns: string, ...args: string[]): Promise<string> {
+    return this.exec(["ip", "-n", ns, ...args]);
+  }
+
+  private async json<T>(ns: string, ...args: string[]): Promise<T[]> {
+    const out = await this.ip(ns, "-j", ...args);
+    return out.trim() ? (JSON.parse(out) as T[]) : [];
+  }
+
+  readonly netns = {
+    add: async (name: string) => void (await this.exec(["ip", "netns", "add", name])),
+    del: async (name: string) => void (await this.exec(["ip", "netns", "del", name])),
+    list: async () => {
+      const out = await this.exec(["ip", "-j", "netns", "list"]);
+      return (out.trim() ? (JSON.parse(out) as { name: string }[]) : []).map((n) => n.name).sort();
+    },
+  };
+
+  readonly sysctl = {
+    set: async (ns: string, key: SysctlKey, value: string) => void (await this.exec(["ip", "netns", "exec", ns, "sysctl", "-qw", `${key}=${value}`])),
+    get: async (ns: string, key: SysctlKey) => (await this.exec(["ip", "netns", "exec", ns, "sysctl", "-n", key])).trim(),
+  };
+
+  readonly link = {
+    add: async (ns: string, spec: LinkSpec) => {
+      const common = [...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []), ...(spec.address ? ["address", spec.address] : [])];
+      const args = ["link", "add", spec.name, ...common, "type", spec.kind];
+      if (spec.kind === "veth") args.push("peer", "name", spec.peer.name, ...(spec.peer.netns ? ["netns", spec.peer.netns] : []));
+      if (spec.kind === "vxlan") {
+        args.push("id", String(spec.vni));
+        if (spec.local) args.push("local", spec.local);
+        if (spec.dev) args.push("dev", spec.dev);
+        // Name the port always: iproute2 otherwise warns and the kernel picks 8472.
+        args.push("dstport", String(spec.dstport ?? 8472));
+        if (spec.learning === false) args.push("nolearning");
+      }
+      await this.ip(ns, ...args);
+    },
+    del: async (ns: string, name: string) => void (await this.ip(ns, "link", "del", name)),
+    set: async (ns: string, name: string, change: LinkChange) => {
+      const args: string[] = [];
+      if (change.master !== undefined) args.push(...(change.master === null ? ["nomaster"] : ["master", change.master]));
+      if (change.mtu !== undefined) args.push("mtu", String(change.mtu));
+      if (change.address !== undefined) args.push("address", change.address);
+      if (change.netns !== undefined) args.push("netns", change.netns);
+      if (args.length) await this.ip(ns, "link", "set", "dev", name, ...args);
+      if (change.hairpin !== undefined) await this.exec(["bridge", "-n", ns, "link", "set", "dev", name, "hairpin", change.hairpin ? "on" : "off"]);
+      const target = change.netns ?? ns;
+      if (change.up !== undefined) await this.ip(target, "link", "set", "dev", name, change.up ? "up" : "down");
+    },
+    list: async (ns: string): Promise<LinkDump[]> => (await this.json<RawLink>(ns, "-d", "link", "show")).map(toLinkDump),
+  };
+
+  readonly addr = {
+    add: async (ns: string, dev: string, cidr: string) => void (await this.ip(ns, "addr", "add", cidr, "dev", dev)),
+    del: async (ns: string, dev: string, cidr: string) => void (await this.ip(ns, "addr", "del", cidr, "dev", dev)),
+    list: async (ns: string): Promise<AddrDump[]> =>
+      (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show")).map((raw) => ({
+        ...toLinkDump(raw),
+        addr_info: raw.addr_info
+          .filter((a) => a.family === "inet")
+          .map((a) => ({ family: "inet" as const, local: a.local, prefixlen: a.prefixlen, ...(a.broadcast ? { broadcast: a.broadcast } : {}), scope: a.scope, label: a.label ?? raw.ifname })),
+      })),
+  };
+
+  readonly route = {
+    add: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "add", ...routeArgs(spec))),
+    replace: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "replace", ...routeArgs(spec))),
+    del: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "del", ...routeArgs(spec))),
+    list: async (ns: string): Promise<RouteDump[]> => this.json<RouteDump>(ns, "route", "show"),
+  };
+
+  readonly neigh = {
+    replace: async (ns: string, e: NeighSpec) => void (await this.ip(ns, "neigh", "replace", e.dst, "lladdr", e.lladdr, "dev", e.dev, "nud", e.state ?? "permanent")),
+    del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) => void (await this.ip(ns, "neigh", "del", e.dst, "dev", e.dev)),
+    list: async (ns: string): Promise<NeighDump[]> =>
+      (await this.json<NeighDump>(ns, "neigh", "show")).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
+  };
+
+  readonly fdb = {
+    append: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "append", ...fdbArgs(e)])),
+    replace: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "replace", ...fdbArgs(e)])),
+    del: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false })])),
+    list: async (ns: string): Promise<FdbDump[]> => {
+      const out = await this.exec(["bridge", "-n", ns, "-j", "fdb", "show"]);
+      const raw = (out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[];
+      // Keep what a program wrote or the bridge learned; drop the kernel's own permanent entries (port MACs, multicast).
+      return raw
+        .filter((e) => e.dst !== undefined || (e.master !== undefined && e.state !== "permanent"))
+        .map((e) => ({ mac: e.mac, ifname: e.ifname, ...(e.dst ? { dst: e.dst } : {}), ...(e.master ? { master: e.master } : {}), flags: e.flags, state: e.state ?? "" }));
+    },
+  };
+
+  readonly iptables = {
+    newChain: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-N", chain)),
+    flush: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-F", chain)),
+    deleteChain: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-X", chain)),
+    append: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) => void (await this.iptablesExec(ns, table, "-A", chain, ...splitArguments(formatIptablesRule(rule)))),
+    insert: async (ns: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) =>
+      void (await this.iptablesExec(ns, table, "-I", chain, String(position), ...splitArguments(formatIptablesRule(rule)))),
+    delete: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) => void (await this.iptablesExec(ns, table, "-D", chain, ...splitArguments(formatIptablesRule(rule)))),
+    save: async (ns: string, table: NatTable) => {
+      const out = await this.exec(["ip", "netns", "exec", ns, "iptables-save", "-t", table]);
+      // Only the timestamped comment lines go; counters stay as the kernel reports them.
+      return out.split("\n").filter((l) => !l.startsWith("#") && l !== "").join("\n") + "\n";
+    },
+  };
+
+  private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {
+    return this.exec(["ip", "netns", "exec", ns, "iptables", "-w", "-t", table, ...args]);
+  }
+}
+
+interface RawAddr {
+  family: string;
+  local: string;
+  prefixlen: number;
+  broadcast?: string;
+  scope: "global" | "host" | "link";
+  label?: string;
+}
+
+interface RawLink {
+  ifindex: number;
+  link_index?: number;
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  master?: string;
+  operstate: string;
+  link_type: string;
+  address: string;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string };
+}
+
+const VXLAN_FIELDS = ["id", "local", "link", "port", "learning"];
+
+function toLinkDump(raw: RawLink): LinkDump {
+  const dump: LinkDump = {
+    ifindex: raw.ifindex,
+    ifname: raw.ifname,
+    flags: raw.flags,
+    mtu: raw.mtu,
+    operstate: raw.operstate === "UP" || raw.operstate === "DOWN" ? raw.operstate : "UNKNOWN",
+    link_type: raw.link_type === "loopback" ? "loopback" : "ether",
+    address: raw.address,
+  };
+  if (raw.link_index !== undefined) dump.link_index = raw.link_index;
+  if (raw.master) dump.master = raw.master;
+  if (raw.linkinfo?.info_kind) {
+    dump.linkinfo = { info_kind: raw.linkinfo.info_kind };
+    if (raw.linkinfo.info_kind === "vxlan" && raw.linkinfo.info_data) {
+      dump.linkinfo.info_data = Object.fromEntries(Object.entries(raw.linkinfo.info_data).filter(([k]) => VXLAN_FIELDS.includes(k)));
+    }
+    if (raw.linkinfo.info_slave_kind) dump.linkinfo.info_slave_kind = raw.linkinfo.info_slave_kind;
+  }
+  return dump;
+}
+
+function routeArgs(spec: RouteSpec): string[] {
+  const args = [spec.dst];
+  if (spec.via) args.push("via", spec.via);
+  if (spec.dev) args.push("dev", spec.dev);
+  if (spec.onlink) args.push("onlink");
+  if (spec.metric !== undefined) args.push("metric", String(spec.metric));
+  if (spec.src) args.push("src", spec.src);
+  if (spec.scope) args.push("scope", spec.scope);
+  return args;
+}
+
+function fdbArgs(e: FdbSpec): string[] {
+  return [e.mac, "dev", e.dev, ...(e.dst ? ["dst", e.dst] : []), ...((e.self ?? true) ? ["self"] : ["master"]), ...(e.permanent ? ["permanent"] : [])];
+}
