@@ -1,4 +1,4 @@
-// Builds test topologies through the host API only (as providers will), never through sim internals.
+// Builds test and benchmark topologies through the host API only (as providers will), never through sim internals.
 import { SimKernel } from "../src/index.js";
 
 export class Lab {
