@@ -1,0 +1,146 @@
+// The invariant behind every trace podnet draws: the simulator and the kernel agree. Each topology
+// of the original notes is built twice through the same builder — on the simulator and on real
+// namespaces — then probed the same way: the outcome and the TTL the answer arrives with must match.
+import type { Ipv4Header } from "@podnet/core";
+import { LabTopology } from "@podnet/netlink/lab";
+import { SimKernel, type Trace } from "@podnet/sim";
+import { requireSystem } from "@podnet/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { LinuxNetlink, ping, removeNamespaces, runPrefix } from "../src/index.js";
+
+const system = requireSystem({ tools: ["ip", "bridge", "iptables", "sysctl", "ping"], root: true });
+const linux = new LinuxNetlink();
+const runId = runPrefix();
+let labs = 0;
+
+afterAll(async () => {
+  if (!system.skip) await removeNamespaces(linux, runId);
+});
+
+type Build = (lab: LabTopology) => Promise<void>;
+
+async function dockerNode(lab: LabTopology, node: string, address: string, pods: [string, string][]) {
+  await lab.host(node, "lan", `${address}/24`);
+  await lab.bridge(node, "docker0", "172.17.0.1/16");
+  for (const [pod, ip] of pods) await lab.pod(node, pod, "docker0", `${ip}/16`, "172.17.0.1");
+}
+
+async function hostGw(lab: LabTopology, routesOnGateway: boolean) {
+  const gateway = routesOnGateway ? { gateway: "10.100.0.1" } : {};
+  await lab.host("node1", "lan", "10.100.0.2/24", gateway);
+  await lab.host("node2", "lan", "10.100.0.3/24", gateway);
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.bridge("node2", "cbr0", "10.0.2.1/24");
+  await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  await lab.pod("node2", "pod2", "cbr0", "10.0.2.2/24", "10.0.2.1");
+  const [a, b] = routesOnGateway ? ["gw", "gw"] : ["node1", "node2"];
+  if (routesOnGateway) await lab.host("gw", "lan", "10.100.0.1/24", { forwarding: true });
+  await lab.k.route.add(lab.ns(a), { dst: "10.0.2.0/24", via: "10.100.0.3" });
+  await lab.k.route.add(lab.ns(b), { dst: "10.0.1.0/24", via: "10.100.0.2" });
+}
+
+async function vxlan(lab: LabTopology) {
+  await lab.host("router", "seg-a", "192.168.1.1/24", { forwarding: true });
+  await lab.host("router", "seg-b", "192.168.2.1/24", { nic: "eth1" });
+  await lab.host("node1", "seg-a", "192.168.1.2/24", { gateway: "192.168.1.1" });
+  await lab.host("node2", "seg-b", "192.168.2.2/24", { gateway: "192.168.2.1" });
+  const nodes = [{ name: "node1", ip: "192.168.1.2", n: 1 }, { name: "node2", ip: "192.168.2.2", n: 2 }];
+  for (const node of nodes) {
+    const ns = lab.ns(node.name);
+    await lab.k.link.add(ns, { kind: "vxlan", name: "flannel.1", vni: 1, local: node.ip, dev: "eth0", dstport: 8472, learning: false });
+    await lab.k.addr.add(ns, "flannel.1", `10.244.${node.n}.0/32`);
+    await lab.k.link.set(ns, "flannel.1", { up: true });
+    await lab.bridge(node.name, "cni0", `10.244.${node.n}.1/24`, 1450);
+    await lab.pod(node.name, `pod${node.n}`, "cni0", `10.244.${node.n}.2/24`, `10.244.${node.n}.1`, 1450);
+  }
+  for (const [a, b] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]]) {
+    const mac = (await lab.k.link.list(lab.ns(b.name))).find((l) => l.ifname === "flannel.1")!.address;
+    await lab.k.neigh.replace(lab.ns(a.name), { dst: `10.244.${b.n}.0`, dev: "flannel.1", lladdr: mac, state: "permanent" });
+    await lab.k.fdb.append(lab.ns(a.name), { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });
+    await lab.k.route.replace(lab.ns(a.name), { dst: `10.244.${b.n}.0/24`, via: `10.244.${b.n}.0`, dev: "flannel.1", onlink: true });
+  }
+}
+
+interface Case {
+  name: string;
+  build: Build;
+  from: string;
+  to: string;
+  size?: number;
+  outcome: "reached" | "unreachable" | "dropped";
+  ttl?: number;
+  /** A phrase both ping's line and the trace's reason must contain. */
+  mtu?: number;
+}
+
+const cases: Case[] = [
+  { name: "docker0: two pods on one node, over the bridge", build: (l) => dockerNode(l, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"], ["pod-b", "172.17.0.3"]]), from: "pod-a", to: "172.17.0.3", outcome: "reached", ttl: 64 },
+  {
+    name: "docker0 on two nodes: a pod on the other node is unreachable",
+    build: async (l) => {
+      await dockerNode(l, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"]]);
+      await dockerNode(l, "node2", "10.100.0.3", [["pod-b", "172.17.0.3"]]);
+    },
+    from: "pod-a",
+    to: "172.17.0.3",
+    outcome: "unreachable",
+  },
+  { name: "cbr0 + host-gw routes on every node", build: (l) => hostGw(l, false), from: "pod1", to: "10.0.2.2", outcome: "reached", ttl: 62 },
+  { name: "cbr0 + routes on the underlay gateway", build: (l) => hostGw(l, true), from: "pod1", to: "10.0.2.2", outcome: "reached", ttl: 61 },
+  { name: "cbr0 + host-gw: an address nobody holds in the other node's subnet", build: (l) => hostGw(l, false), from: "pod1", to: "10.0.2.99", outcome: "unreachable" },
+  {
+    name: "cbr0 + host-gw with forwarding off on the far node",
+    build: async (l) => {
+      await hostGw(l, false);
+      await l.k.sysctl.set(l.ns("node2"), "net.ipv4.ip_forward", "0");
+    },
+    from: "pod1",
+    to: "10.0.2.2",
+    // Not forwarding is silent: no ICMP error comes back.
+    outcome: "dropped",
+  },
+  { name: "VXLAN between nodes on two routed subnets", build: vxlan, from: "pod1", to: "10.244.2.2", outcome: "reached", ttl: 62 },
+  {
+    name: "VXLAN: a 1500-byte DF packet from a pod left at MTU 1500",
+    build: async (l) => {
+      await vxlan(l);
+      await l.k.link.set(l.ns("pod1"), "eth0", { mtu: 1500 });
+      await l.k.link.set(l.ns("node1"), "veth-pod1", { mtu: 1500 });
+      await l.k.link.set(l.ns("node1"), "cni0", { mtu: 1500 });
+    },
+    from: "pod1",
+    to: "10.244.2.2",
+    size: 1472,
+    outcome: "unreachable",
+    mtu: 1450,
+  },
+];
+
+function answerTtl(trace: Trace, origin: string): number | undefined {
+  const hop = trace.hops.filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply").at(-1);
+  return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
+}
+
+describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const sim = new LabTopology(new SimKernel({ seed: "diff" }));
+      await c.build(sim);
+      const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true });
+
+      const real = new LabTopology(linux, `${runId}${labs++}`);
+      try {
+        await c.build(real);
+        const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true });
+        expect({ kernel: result.outcome, sim: trace.outcome }).toEqual({ kernel: c.outcome, sim: c.outcome });
+        if (c.ttl !== undefined) expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({ kernel: c.ttl, sim: c.ttl });
+        if (c.mtu !== undefined) {
+          expect(result.detail).toContain(`mtu = ${c.mtu}`);
+          expect(trace.reason).toContain(`mtu ${c.mtu}`);
+        }
+      } finally {
+        await removeNamespaces(linux, real.prefix);
+      }
+    });
+  }
+});

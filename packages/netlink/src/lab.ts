@@ -1,0 +1,73 @@
+/**
+ * Builds small topologies through any host API — layer-2 segments, hosts plugged into them, bridges
+ * holding a pod gateway, pods on veth pairs — the way the original notes draw them. The simulator's
+ * tests and benchmarks use it, and the differential tests build the same topology on the simulator
+ * and on the real kernel with it. Namespace names get `prefix` (a per-run prefix on Linux).
+ */
+import type { Netlink } from "./types.js";
+
+export class LabTopology<N extends Netlink = Netlink> {
+  private segments = new Set<string>();
+
+  constructor(
+    readonly k: N,
+    readonly prefix = "",
+  ) {}
+
+  /** The real name of a namespace of this lab. */
+  ns(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** A layer-2 segment: a bridge in the "underlay" namespace, as the Linux backend builds it. */
+  async segment(name: string): Promise<void> {
+    const underlay = this.ns("underlay");
+    if (!(await this.k.netns.list()).includes(underlay)) await this.k.netns.add(underlay);
+    if (this.segments.has(name)) return;
+    await this.k.link.add(underlay, { kind: "bridge", name });
+    await this.k.link.set(underlay, name, { up: true });
+    this.segments.add(name);
+  }
+
+  /** A machine with `nic` plugged into `segment`, addressed `cidr`. */
+  async host(host: string, segment: string, cidr: string, options: { gateway?: string; forwarding?: boolean; nic?: string; mtu?: number } = {}): Promise<void> {
+    await this.segment(segment);
+    const name = this.ns(host);
+    const underlay = this.ns("underlay");
+    const nic = options.nic ?? "eth0";
+    if (!(await this.k.netns.list()).includes(name)) {
+      await this.k.netns.add(name);
+      await this.k.link.set(name, "lo", { up: true });
+    }
+    const port = `${host}-${nic}`.slice(0, 15);
+    await this.k.link.add(name, { kind: "veth", name: nic, peer: { name: port, netns: underlay }, mtu: options.mtu ?? 1500 });
+    await this.k.link.set(underlay, port, { master: segment, up: true });
+    await this.k.addr.add(name, nic, cidr);
+    await this.k.link.set(name, nic, { up: true });
+    if (options.gateway) await this.k.route.add(name, { dst: "default", via: options.gateway });
+    if (options.forwarding) await this.k.sysctl.set(name, "net.ipv4.ip_forward", "1");
+  }
+
+  /** A bridge on a node holding the pods' gateway address (docker0, cbr0). */
+  async bridge(nodeName: string, name: string, cidr: string, mtu = 1500): Promise<void> {
+    const node = this.ns(nodeName);
+    await this.k.link.add(node, { kind: "bridge", name, mtu });
+    await this.k.addr.add(node, name, cidr);
+    await this.k.link.set(node, name, { up: true });
+    await this.k.sysctl.set(node, "net.ipv4.ip_forward", "1");
+  }
+
+  /** A pod: its own namespace, eth0 by veth into the node's bridge, a default route to the bridge. */
+  async pod(nodeName: string, podName: string, bridge: string, cidr: string, gateway: string, mtu = 1500): Promise<void> {
+    const node = this.ns(nodeName);
+    const pod = this.ns(podName);
+    await this.k.netns.add(pod);
+    await this.k.link.set(pod, "lo", { up: true });
+    const hostEnd = `veth-${podName}`.slice(0, 15);
+    await this.k.link.add(node, { kind: "veth", name: hostEnd, peer: { name: "eth0", netns: pod }, mtu });
+    await this.k.link.set(node, hostEnd, { master: bridge, up: true });
+    await this.k.addr.add(pod, "eth0", cidr);
+    await this.k.link.set(pod, "eth0", { up: true });
+    await this.k.route.add(pod, { dst: "default", via: gateway });
+  }
+}
