@@ -13,6 +13,14 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
+    // These packages run in the browser too (the web app simulates there): no Node built-ins.
+    files: ["packages/{core,netlink,sim,cni,ipam,route-manager,cluster}/src/**/*.ts", "packages/provider-*/src/**/*.ts"],
+    ignores: ["**/*.test.ts", "**/conformance.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "This package must run in a browser; keep Node-only code in its own package or entry point." }] }],
+    },
+  },
+  {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       // Bit twiddling on 32-bit addresses is the point of several modules.

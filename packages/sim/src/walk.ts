@@ -119,6 +119,9 @@ function tupleOf(skb: Skb): ConnTuple | undefined {
   return undefined;
 }
 
+/** The destination port of TCP and UDP; ICMP's identifier is tracked like a port but is not one. */
+const dstPortOf = (skb: Skb) => (skb.l4.kind === "tcp" || skb.l4.kind === "udp" ? skb.l4.dstPort : undefined);
+
 const invert = (t: ConnTuple): ConnTuple => ({ protocol: t.protocol, src: t.dst, srcPort: t.dstPort, dst: t.src, dstPort: t.srcPort });
 
 function withDst(skb: Skb, address: number, port?: number): Skb {
@@ -180,9 +183,12 @@ class PacketWalk {
     else if (this.direction === "reply") this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
   }
 
+  /** The sending process gets an error back (no route, no ARP answer, message too long). */
   private localError(ns: SimNamespace, reason: string, packet: Packet): void {
-    this.record(ns, "drop", reason, packet);
-    if (this.direction === "request" && !this.result) this.result = { outcome: "unreachable", reason: `${reason} (at ${ns.name})` };
+    if (this.direction === "request" && !this.result) {
+      this.record(ns, "drop", reason, packet);
+      this.result = { outcome: "unreachable", reason: `${reason} (at ${ns.name})` };
+    } else this.drop(ns, reason, packet);
   }
 
   // ---- the exchange -----------------------------------------------------------------------
@@ -626,7 +632,7 @@ class PacketWalk {
       if (direction === "original" && entry.dnatBy) skb = withDst(skb, entry.reply.src, entry.reply.srcPort);
       if (direction === "reply" && entry.snatBy) skb = withDst(skb, entry.original.src, entry.original.srcPort);
       if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
-        this.record(ns, "nat", `conntrack (${direction}): destination ${endpoint(input.ip.dst, tuple.dstPort)} → ${endpoint(skb.ip.dst, tupleOf(skb)!.dstPort)}`, skbPacket(skb), inDev);
+        this.record(ns, "nat", `conntrack (${direction}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`, skbPacket(skb), inDev);
       }
       return skb;
     }
@@ -638,7 +644,7 @@ class PacketWalk {
       skb = withDst(skb, verdict.address, verdict.port);
       entry.dnatBy = verdict.path.join(" → ");
       entry.reply = invert({ ...tuple, dst: verdict.address, dstPort: verdict.port ?? tuple.dstPort });
-      this.record(ns, "nat", `nat ${chain}: DNAT ${endpoint(input.ip.dst, tuple.dstPort)} → ${endpoint(verdict.address, verdict.port ?? tuple.dstPort)} by ${verdict.path.join(" → ")}`, skbPacket(skb), inDev);
+      this.record(ns, "nat", `nat ${chain}: DNAT ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))} by ${verdict.path.join(" → ")}`, skbPacket(skb), inDev);
     }
     return skb;
   }

@@ -1,0 +1,93 @@
+import { formatIpv4, type Ipv4Header } from "@podnet/core";
+import { rule } from "@podnet/netlink";
+import { describe, expect, it } from "vitest";
+import { Lab } from "./lab.js";
+
+async function dockerNodeWithOutsideHost() {
+  const lab = new Lab();
+  await lab.host("node1", "lan", "10.100.0.2/24");
+  await lab.host("outside", "lan", "10.100.0.9/24");
+  await lab.bridge("node1", "docker0", "172.17.0.1/16");
+  await lab.pod("node1", "pod-a", "docker0", "172.17.0.2/16", "172.17.0.1");
+  await lab.k.route.add("node1", { dst: "default", via: "10.100.0.9" });
+  return lab;
+}
+
+describe("netfilter in the simulated kernel", () => {
+  it("masquerades pod egress behind the node's address and un-SNATs the answer", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    // Without masquerade the outside host has no route back to 172.17.0.0/16.
+    const bare = lab.k.send({ from: "pod-a", to: "10.100.0.9" });
+    expect(bare.outcome).toBe("dropped");
+    expect(bare.reason).toContain("the answer was dropped: connect: Network is unreachable (no route to 172.17.0.2)");
+
+    await lab.k.iptables.append("node1", "nat", "POSTROUTING", rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`);
+    const trace = lab.k.send({ from: "pod-a", to: "10.100.0.9" });
+    expect(trace.outcome).toBe("reached");
+    const seen = trace.hops.find((h) => h.ns === "outside" && h.event === "deliver")!;
+    expect(formatIpv4((seen.packet.headers[0] as Ipv4Header).src)).toBe("10.100.0.2"); // the pod's address is hidden
+    expect(trace.hops.filter((h) => h.event === "nat").map((h) => h.detail)).toEqual([
+      "nat POSTROUTING: MASQUERADE source 172.17.0.2 → 10.100.0.2 by -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+      "conntrack (reply): destination 10.100.0.2 → 172.17.0.2",
+    ]);
+  });
+
+  it("answers UDP to a closed port with ICMP port unreachable, and a listener takes it", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    const closed = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "udp", port: 53 });
+    expect(closed.outcome).toBe("refused");
+    expect(closed.reason).toBe("ICMP port unreachable from 10.100.0.2 (node1: no listener on udp 53)");
+    expect(closed.hops.at(-1)!.packet.headers[1]).toMatchObject({ kind: "icmp", type: 3, code: 3 });
+    lab.k.listen("node1", { protocol: "udp", port: 53, owner: "coredns" });
+    const open = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "udp", port: 53 });
+    expect(open.outcome).toBe("reached");
+    expect(open.deliveredTo).toMatchObject({ ns: "node1", owner: "coredns", port: 53 });
+  });
+
+  it("spreads new connections over endpoints with statistic random as kube-proxy writes it, per connection", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    for (const ip of ["172.17.0.3", "172.17.0.4"]) await lab.pod("node1", `pod-${ip.split(".")[3]}`, "docker0", `${ip}/16`, "172.17.0.1");
+    const endpoints = ["172.17.0.2", "172.17.0.3", "172.17.0.4"];
+    for (const [i, ip] of endpoints.entries()) {
+      lab.k.listen(i === 0 ? "pod-a" : `pod-${ip.split(".")[3]}`, { protocol: "tcp", port: 8080, owner: "web" });
+      await lab.k.iptables.newChain("node1", "nat", `SEP-${i}`);
+      await lab.k.iptables.append("node1", "nat", `SEP-${i}`, rule`-p tcp -j DNAT --to-destination ${ip}:8080`);
+    }
+    await lab.k.iptables.newChain("node1", "nat", "SVC");
+    await lab.k.iptables.append("node1", "nat", "SVC", rule`-m statistic --mode random --probability 0.3333333333 -j SEP-0`);
+    await lab.k.iptables.append("node1", "nat", "SVC", rule`-m statistic --mode random --probability 0.5000000000 -j SEP-1`);
+    await lab.k.iptables.append("node1", "nat", "SVC", rule`-j SEP-2`);
+    await lab.k.iptables.append("node1", "nat", "PREROUTING", rule`-d 10.100.0.2/32 -p tcp --dport 80 -j SVC`);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 600; i++) {
+      const trace = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80 });
+      expect(trace.outcome).toBe("reached");
+      counts.set(trace.deliveredTo!.address, (counts.get(trace.deliveredTo!.address) ?? 0) + 1);
+    }
+    for (const ip of endpoints) expect(counts.get(ip)).toBeGreaterThan(150); // each ≈ 200 of 600
+    // One connection keeps its endpoint: the nat table sees only its first packet.
+    const again = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80, srcPort: 40000 });
+    const replay = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80, srcPort: 40000 });
+    expect(replay.deliveredTo).toEqual(again.deliveredTo);
+    expect(replay.hops.find((h) => h.event === "nat")!.detail).toMatch(/^conntrack \(original\): destination 10\.100\.0\.2:80 → 172\.17\.0\.\d:8080$/);
+  });
+
+  it("drops and rejects in the filter table, naming the rule", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p tcp --dport 22 -j DROP`);
+    await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p tcp --dport 23 -j REJECT --reject-with tcp-reset`);
+    await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p udp -j REJECT`);
+    await lab.k.route.add("outside", { dst: "172.17.0.0/16", via: "10.100.0.2" });
+    const dropped = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 22 });
+    expect(dropped.outcome).toBe("dropped");
+    expect(dropped.reason).toBe("dropped by filter FORWARD: -A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 22 -j DROP (at node1)");
+    const reset = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 23 });
+    expect(reset.outcome).toBe("refused");
+    expect(reset.reason).toBe("connection refused: RST from the firewall of node1");
+    const rejected = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "udp", port: 9 });
+    expect(rejected.outcome).toBe("unreachable");
+    expect(rejected.reason).toBe("rejected by node1: -A FORWARD -d 172.17.0.2/32 -p udp -j REJECT --reject-with icmp-port-unreachable");
+    const allowed = lab.k.send({ from: "outside", to: "172.17.0.2" });
+    expect(allowed.outcome).toBe("reached");
+  });
+});
