@@ -44,7 +44,7 @@ async function vxlan(lab: LabTopology) {
   await lab.host("router", "seg-b", "192.168.2.1/24", { nic: "eth1" });
   await lab.host("node1", "seg-a", "192.168.1.2/24", { gateway: "192.168.1.1" });
   await lab.host("node2", "seg-b", "192.168.2.2/24", { gateway: "192.168.2.1" });
-  const nodes = [{ name: "node1", ip: "192.168.1.2", n: 1 }, { name: "node2", ip: "192.168.2.2", n: 2 }];
+  const nodes = [{ name: "node1", ip: "192.168.1.2", n: 1 }, { name: "node2", ip: "192.168.2.2", n: 2 }] as const;
   for (const node of nodes) {
     const ns = lab.ns(node.name);
     await lab.k.link.add(ns, { kind: "vxlan", name: "flannel.1", vni: 1, local: node.ip, dev: "eth0", dstport: 8472, learning: false });
@@ -53,7 +53,7 @@ async function vxlan(lab: LabTopology) {
     await lab.bridge(node.name, "cni0", `10.244.${node.n}.1/24`, 1450);
     await lab.pod(node.name, `pod${node.n}`, "cni0", `10.244.${node.n}.2/24`, `10.244.${node.n}.1`, 1450);
   }
-  for (const [a, b] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]]) {
+  for (const [a, b] of [[nodes[0], nodes[1]], [nodes[1], nodes[0]]] as const) {
     const mac = (await lab.k.link.list(lab.ns(b.name))).find((l) => l.ifname === "flannel.1")!.address;
     await lab.k.neigh.replace(lab.ns(a.name), { dst: `10.244.${b.n}.0`, dev: "flannel.1", lladdr: mac, state: "permanent" });
     await lab.k.fdb.append(lab.ns(a.name), { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });

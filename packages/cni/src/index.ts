@@ -1,0 +1,27 @@
+export { CniError, CniErrorCode } from "./errors.js";
+export {
+  DnsSchema,
+  RouteSchema,
+  InterfaceSchema,
+  IpConfigSchema,
+  ResultSchema,
+  ErrorResultSchema,
+  IpamConfigSchema,
+  NetConfSchema,
+  NetConfListSchema,
+  VersionResultSchema,
+  AttachmentSchema,
+  type Dns,
+  type CniRoute,
+  type CniInterface,
+  type IpConfig,
+  type CniResult,
+  type ErrorResult,
+  type NetConf,
+  type NetConfList,
+  type Attachment,
+} from "./schemas.js";
+export { LEGACY_VERSIONS, ALL_VERSIONS, compareVersions, checkVersionSupported, resultForVersion, goQuotedList } from "./version.js";
+export { parseCniArgs, type CniPlugin, type CniParams, type CniCommand, type PluginConfig } from "./plugin.js";
+export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";
+export { addNetworkList, delNetworkList, checkNetworkList, requestConfig, type CniRuntimeParams, type PluginRegistry } from "./chain.js";

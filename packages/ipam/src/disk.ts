@@ -1,0 +1,1 @@
+export { DiskIpamStore, withFileLock } from "./disk-store.js";

@@ -1,0 +1,49 @@
+// Runs a CNI executable the way a runtime does: CNI_* in the environment, config on stdin.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const PODNET_IPAM = fileURLToPath(new URL("../bin/podnet-ipam.mjs", import.meta.url));
+export const HOST_LOCAL = "/usr/lib/cni/host-local";
+
+export interface Invocation {
+  command: string;
+  containerId?: string;
+  ifname?: string;
+  config: string | object;
+  env?: Record<string, string | undefined>;
+}
+
+export interface Outcome {
+  /** Parsed JSON, or the raw text when it is not JSON (empty for DEL/CHECK success). */
+  stdout: unknown;
+  exitCode: number;
+}
+
+export function invoke(binary: string, call: Invocation): Promise<Outcome> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  const defaults: Record<string, string | undefined> = {
+    CNI_COMMAND: call.command,
+    CNI_CONTAINERID: call.containerId ?? "c1",
+    CNI_NETNS: "/nonexistent/netns",
+    CNI_IFNAME: call.ifname ?? "eth0",
+    CNI_PATH: "/usr/lib/cni",
+    ...call.env,
+  };
+  for (const [k, v] of Object.entries(defaults)) if (v !== undefined) env[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      let parsed: unknown = stdout;
+      try {
+        parsed = stdout.trim() ? JSON.parse(stdout) : "";
+      } catch {
+        // leave raw
+      }
+      resolve({ stdout: parsed, exitCode: code ?? -1 });
+    });
+    child.stdin.end(typeof call.config === "string" ? call.config : JSON.stringify(call.config));
+  });
+}
