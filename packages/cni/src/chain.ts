@@ -6,10 +6,11 @@
 import type { CniParams, CniPlugin, PluginConfig } from "./plugin.js";
 import type { CniResult, NetConfList } from "./schemas.js";
 
-export interface CniRuntimeParams extends Omit<CniParams, "args" | "path"> {
+export interface CniRuntimeParams extends Omit<CniParams, "args" | "path" | "host"> {
   args?: string;
   /** Capability arguments the runtime offers (portMappings, ipRanges, mac, ...). */
   capabilityArgs?: Record<string, unknown>;
+  host?: CniParams["host"];
 }
 
 export type PluginRegistry = (type: string) => CniPlugin | undefined;
@@ -35,7 +36,7 @@ function resolve(list: NetConfList, registry: PluginRegistry): CniPlugin[] {
   });
 }
 
-const params = (p: CniRuntimeParams): CniParams => ({ containerId: p.containerId, netns: p.netns, ifname: p.ifname, args: p.args ?? "", path: [] });
+const params = (p: CniRuntimeParams): CniParams => ({ containerId: p.containerId, netns: p.netns, ifname: p.ifname, args: p.args ?? "", path: [], ...(p.host ? { host: p.host } : {}) });
 
 export async function addNetworkList(list: NetConfList, runtime: CniRuntimeParams, registry: PluginRegistry): Promise<CniResult> {
   const plugins = resolve(list, registry);

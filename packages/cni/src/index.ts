@@ -22,6 +22,6 @@ export {
   type Attachment,
 } from "./schemas.js";
 export { LEGACY_VERSIONS, ALL_VERSIONS, compareVersions, checkVersionSupported, resultForVersion, goQuotedList } from "./version.js";
-export { parseCniArgs, type CniPlugin, type CniParams, type CniCommand, type PluginConfig } from "./plugin.js";
+export { parseCniArgs, type CniPlugin, type CniParams, type CniHost, type CniCommand, type PluginConfig } from "./plugin.js";
 export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";
 export { addNetworkList, delNetworkList, checkNetworkList, requestConfig, type CniRuntimeParams, type PluginRegistry } from "./chain.js";

@@ -1,3 +1,4 @@
+import type { Netlink } from "@podnet/netlink";
 import type { Attachment, CniResult } from "./schemas.js";
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "GC" | "STATUS";
@@ -10,6 +11,18 @@ export interface CniParams {
   /** Raw CNI_ARGS ("K1=V1;K2=V2"), deprecated by the spec in favour of `args` in the config. */
   args: string;
   path: string[];
+  /**
+   * The host the plugin runs on, and the host API to change it: the simulator's kernel or real Linux.
+   * A CNI executable runs in the host's own namespace; in podnet's simulator the runtime names it.
+   * IPAM plugins need none.
+   */
+  host?: CniHost;
+}
+
+export interface CniHost {
+  netlink: Netlink;
+  /** The namespace the plugin runs in (the node); CNI_NETNS is the container's. */
+  ns: string;
 }
 
 /** The request config a plugin receives: its own keys plus what the runtime inserted (spec §3). */
