@@ -129,23 +129,26 @@ export class LinuxNetlink implements Netlink {
     add: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "add", ...routeArgs(spec))),
     replace: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "replace", ...routeArgs(spec))),
     del: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "del", ...routeArgs(spec))),
-    list: async (ns: string): Promise<RouteDump[]> => this.json<RouteDump>(ns, "route", "show"),
+    list: async (ns: string, filter: { exact?: string } = {}): Promise<RouteDump[]> =>
+      this.json<RouteDump>(ns, "route", "show", ...(filter.exact !== undefined ? ["exact", filter.exact] : [])),
   };
 
   readonly neigh = {
     replace: async (ns: string, e: NeighSpec) => void (await this.ip(ns, "neigh", "replace", e.dst, "lladdr", e.lladdr, "dev", e.dev, "nud", e.state ?? "permanent")),
     del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) => void (await this.ip(ns, "neigh", "del", e.dst, "dev", e.dev)),
-    list: async (ns: string): Promise<NeighDump[]> =>
-      (await this.json<NeighDump>(ns, "neigh", "show")).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
+    list: async (ns: string, filter: { dst?: string; dev?: string } = {}): Promise<NeighDump[]> =>
+      (await this.json<NeighDump>(ns, "neigh", "show", ...(filter.dst ? [filter.dst] : []), ...(filter.dev ? ["dev", filter.dev] : []))).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
   };
 
   readonly fdb = {
     append: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "append", ...fdbArgs(e)])),
     replace: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "replace", ...fdbArgs(e)])),
     del: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false })])),
-    list: async (ns: string): Promise<FdbDump[]> => {
-      const out = await this.exec(["bridge", "-n", ns, "-j", "fdb", "show"]);
-      const raw = (out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[];
+    list: async (ns: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
+      const out = await this.exec(["bridge", "-n", ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : [])]);
+      const raw = ((out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[])
+        .map((e) => ({ ...e, ifname: e.ifname ?? filter.dev! }))
+        .filter((e) => filter.mac === undefined || e.mac === filter.mac.toLowerCase());
       // Keep what a program wrote or the bridge learned; drop the kernel's own permanent entries (port MACs, multicast).
       return raw
         .filter((e) => e.dst !== undefined || (e.master !== undefined && e.state !== "permanent"))

@@ -172,6 +172,11 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         { dst: "10.9.7.5", gateway: "192.168.77.5", dev: "e0", flags: [] },
         { dst: "192.168.77.0/24", dev: "e0", protocol: "kernel", scope: "link", prefsrc: "192.168.77.1", flags: [] },
       ]);
+      expect(await n.route.list(a!, { exact: "10.9.2.0/24" })).toEqual([
+        { dst: "10.9.2.0/24", gateway: "192.168.77.3", dev: "e0", flags: [] },
+        { dst: "10.9.2.0/24", gateway: "192.168.77.4", dev: "e0", metric: 100, flags: [] },
+      ]);
+      expect(await n.route.list(a!, { exact: "10.9.0.0/16" })).toEqual([]);
       await n.route.del(a!, { dst: "10.9.2.0/24", metric: 100 });
       expect(await refusal(n.route.del(a!, { dst: "10.9.6.0/24" }))).toMatchObject({ errno: "ESRCH", message: "RTNETLINK answers: No such process" });
       // A link going down takes every route through it, static ones too; up brings back only the connected one.
@@ -188,6 +193,8 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       await n.neigh.replace(a!, { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:cf", state: "permanent" });
       await n.neigh.replace(a!, { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: "permanent" });
       expect(await n.neigh.list(a!)).toEqual([{ dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: ["PERMANENT"] }]);
+      expect(await n.neigh.list(a!, { dst: "10.244.2.0", dev: "flannel.1" })).toHaveLength(1);
+      expect(await n.neigh.list(a!, { dst: "10.244.3.0", dev: "flannel.1" })).toEqual([]);
       expect((await refusal(n.neigh.del(a!, { dst: "10.244.9.0", dev: "flannel.1" }))).message).toBe("RTNETLINK answers: No such file or directory");
       await n.fdb.append(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true, permanent: true });
       await n.fdb.append(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true, permanent: true });
@@ -198,6 +205,9 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect((await n.fdb.list(a!)).sort(byMacAndDst)).toEqual([
         { mac: "00:00:00:00:00:00", ifname: "flannel.1", dst: "192.168.50.3", flags: ["self"], state: "permanent" },
         { mac: "00:00:00:00:00:00", ifname: "flannel.1", dst: "192.168.50.4", flags: ["self"], state: "permanent" },
+        { mac: "96:fe:d6:d5:45:d0", ifname: "flannel.1", dst: "192.168.50.2", flags: ["self"], state: "permanent" },
+      ]);
+      expect(await n.fdb.list(a!, { dev: "flannel.1", mac: "96:fe:d6:d5:45:d0" })).toEqual([
         { mac: "96:fe:d6:d5:45:d0", ifname: "flannel.1", dst: "192.168.50.2", flags: ["self"], state: "permanent" },
       ]);
       expect((await refusal(n.fdb.del(a!, { mac: "96:fe:d6:d5:45:99", dev: "flannel.1", dst: "192.168.50.2", self: true }))).message).toBe(

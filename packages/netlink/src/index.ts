@@ -29,4 +29,6 @@ export {
   splitArguments,
   statisticThreshold,
   rule,
+  chainRules,
+  appendRuleOnce,
 } from "./iptables.js";

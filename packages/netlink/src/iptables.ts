@@ -367,3 +367,22 @@ export function parseIptablesSave(text: string): { table: NatTable; chains: Chai
   if (!table) throw new IptablesSyntaxError(text.slice(0, 40), "no *table line");
   return { table, chains: [...chains.values()] };
 }
+
+/** The rules of one chain as the host reports them (through iptables-save), for idempotent writers. */
+export async function chainRules(netlink: { iptables: { save(ns: string, table: NatTable): Promise<string> } }, ns: string, table: NatTable, chain: string): Promise<IptablesRule[]> {
+  return parseIptablesSave(await netlink.iptables.save(ns, table)).chains.find((c) => c.name === chain)?.rules ?? [];
+}
+
+/** Appends `rule` to `chain` unless an identical rule is already there (`iptables -C || iptables -A`). */
+export async function appendRuleOnce(
+  netlink: { iptables: { save(ns: string, table: NatTable): Promise<string>; append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void> } },
+  ns: string,
+  table: NatTable,
+  chain: string,
+  rule: IptablesRule,
+): Promise<boolean> {
+  const text = formatIptablesRule(rule);
+  if ((await chainRules(netlink, ns, table, chain)).some((r) => formatIptablesRule(r) === text)) return false;
+  await netlink.iptables.append(ns, table, chain, rule);
+  return true;
+}

@@ -157,18 +157,21 @@ export interface Netlink {
     add(ns: string, route: RouteSpec): Promise<void>;
     replace(ns: string, route: RouteSpec): Promise<void>;
     del(ns: string, route: RouteSpec): Promise<void>;
-    list(ns: string): Promise<RouteDump[]>;
+    /** `ip -j route`, or with `exact` only the routes to exactly that destination (`ip route show exact`). */
+    list(ns: string, filter?: { exact?: string }): Promise<RouteDump[]>;
   };
   neigh: {
     replace(ns: string, entry: NeighSpec): Promise<void>;
     del(ns: string, entry: Pick<NeighSpec, "dst" | "dev">): Promise<void>;
-    list(ns: string): Promise<NeighDump[]>;
+    /** `ip -j neigh`, optionally `show DST dev DEV`. */
+    list(ns: string, filter?: { dst?: string; dev?: string }): Promise<NeighDump[]>;
   };
   fdb: {
     append(ns: string, entry: FdbSpec): Promise<void>;
     replace(ns: string, entry: FdbSpec): Promise<void>;
     del(ns: string, entry: FdbSpec): Promise<void>;
-    list(ns: string): Promise<FdbDump[]>;
+    /** `bridge -j fdb show`, optionally for one device and one MAC. */
+    list(ns: string, filter?: { dev?: string; mac?: string }): Promise<FdbDump[]>;
   };
   iptables: {
     newChain(ns: string, table: NatTable, chain: string): Promise<void>;

@@ -440,7 +440,11 @@ export class SimKernel implements Netlink {
       if (!victim) fail("ESRCH", KernelMessage.noSuchProcess, command);
       ns.routes.remove(victim);
     },
-    list: async (nsName: string): Promise<RouteDump[]> => this.ns(nsName).routes.all().map(dumpRoute),
+    list: async (nsName: string, filter: { exact?: string } = {}): Promise<RouteDump[]> => {
+      const ns = this.ns(nsName);
+      const routes = filter.exact !== undefined ? [...ns.routes.exact(this.parseDst(filter.exact, `ip -n ${nsName} route show exact ${filter.exact}`))] : ns.routes.all();
+      return routes.map(dumpRoute);
+    },
   };
 
   /** The kernel's nexthop validation (fib_check_nh): a gateway must be on-link unless `onlink` says so. */
@@ -502,10 +506,18 @@ export class SimKernel implements Netlink {
       const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
       if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
     },
-    list: async (nsName: string): Promise<NeighDump[]> => {
+    list: async (nsName: string, filter: { dst?: string; dev?: string } = {}): Promise<NeighDump[]> => {
       const ns = this.ns(nsName);
       const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
-      return [...ns.neighbours.entries()]
+      const command = `ip -n ${nsName} neigh show`;
+      const dev = filter.dev !== undefined ? this.device(ns, filter.dev, command) : undefined;
+      const dst = filter.dst !== undefined ? this.parseAddress(filter.dst, command) : undefined;
+      // One probe when both are given: the table is keyed by (device, address).
+      const entries =
+        dev && dst !== undefined
+          ? [[ns.neighbourKey(dev, dst), ns.neighbours.get(ns.neighbourKey(dev, dst))] as const].filter((e): e is readonly [number, NonNullable<(typeof e)[1]>] => e[1] !== undefined)
+          : [...ns.neighbours.entries()].filter(([key]) => (!dev || Math.floor(key / 4294967296) === dev.index) && (dst === undefined || key % 4294967296 === dst));
+      return [...entries]
         .sort(([a], [b]) => a - b)
         .map(([key, entry]) => ({
           dst: formatIpv4(key % 4294967296),
@@ -520,13 +532,19 @@ export class SimKernel implements Netlink {
     append: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "append"),
     replace: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "replace"),
     del: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "del"),
-    list: async (nsName: string): Promise<FdbDump[]> => {
+    list: async (nsName: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
       const out: FdbDump[] = [];
-      for (const link of [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index)) {
-        for (const [mac, dsts] of link.vxlan?.fdb ?? []) {
+      const ns = this.ns(nsName);
+      const command = `bridge -n ${nsName} fdb show`;
+      const links = filter.dev !== undefined ? [this.device(ns, filter.dev, command)] : [...ns.links.values()].sort((a, b) => a.index - b.index);
+      const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
+      for (const link of links) {
+        const vxlanEntries = link.vxlan ? (only !== undefined ? (link.vxlan.fdb.has(only) ? [[only, link.vxlan.fdb.get(only)!] as const] : []) : [...link.vxlan.fdb]) : [];
+        for (const [mac, dsts] of vxlanEntries) {
           for (const dst of dsts) out.push({ mac: formatMac(mac), ifname: link.name, dst: formatIpv4(dst), flags: ["self"], state: "permanent" });
         }
         for (const [mac, entry] of link.fdb ?? []) {
+          if (only !== undefined && mac !== only) continue;
           out.push({ mac: formatMac(mac), ifname: entry.port.name, master: link.name, flags: [], state: entry.learned ? "" : "static" });
         }
       }

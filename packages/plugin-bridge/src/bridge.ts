@@ -1,0 +1,150 @@
+/**
+ * The bridge CNI plugin, after the reference `bridge` plugin: a veth pair per pod, the container end
+ * named CNI_IFNAME inside the pod's namespace, the host end ("veth" + 8 hex) enslaved to the node
+ * bridge; addresses from host-local IPAM (delegated in-process); the gateway address on the bridge
+ * with isGateway; a default route with isDefaultGateway. It acts only through the host API.
+ */
+import { CniError, CniErrorCode, LEGACY_VERSIONS, type CniHost, type CniParams, type CniPlugin, type CniResult, type PluginConfig } from "@podnet/cni";
+import { fnv1a32 } from "@podnet/core";
+import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
+import { NetlinkError } from "@podnet/netlink";
+
+export interface BridgeConfig extends PluginConfig {
+  bridge?: string;
+  isGateway?: boolean;
+  isDefaultGateway?: boolean;
+  mtu?: number;
+  hairpinMode?: boolean;
+  ipam?: { type: string; [key: string]: unknown };
+}
+
+export interface BridgePluginOptions {
+  /** The IPAM store of a network on a node; defaults to one in-memory store per (node, network). */
+  ipamStore?(hostNs: string, network: string): IpamStore;
+}
+
+/** "/run/netns/pod1" or "pod1" → "pod1": podnet's host API names namespaces. */
+export function namespaceOf(netns: string): string {
+  return netns.startsWith("/run/netns/") ? netns.slice("/run/netns/".length) : netns;
+}
+
+/** The host end's name: "veth" + 8 hex, derived from the attachment so reruns are reproducible. */
+export function hostVethName(containerId: string, ifname: string): string {
+  return `veth${fnv1a32(`${containerId}/${ifname}`).toString(16).padStart(8, "0")}`;
+}
+
+function hostOf(params: CniParams): CniHost {
+  if (!params.host) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: no host to act on (the runtime must pass the node's host API)");
+  return params.host;
+}
+
+const missing = (error: unknown) => error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
+
+export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
+  const stores = new Map<string, IpamStore>();
+  const storeFor =
+    options.ipamStore ??
+    ((hostNs: string, network: string) => {
+      const key = `${hostNs}/${network}`;
+      let store = stores.get(key);
+      if (!store) stores.set(key, (store = new MemoryIpamStore()));
+      return store;
+    });
+  const ipamFor = (hostNs: string) => hostLocalPlugin({ openStore: (network) => storeFor(hostNs, network) });
+
+  async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
+    const links = await host.netlink.link.list(host.ns);
+    let bridge = links.find((l) => l.ifname === name);
+    if (bridge && bridge.linkinfo?.info_kind !== "bridge") throw new Error(`${name} already exists but is not a bridge`);
+    if (!bridge) {
+      await host.netlink.link.add(host.ns, { kind: "bridge", name, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+      await host.netlink.link.set(host.ns, name, { up: true });
+      bridge = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === name)!;
+    }
+    return bridge.address;
+  }
+
+  return {
+    about: "CNI plugin podnet bridge",
+    supportedVersions: LEGACY_VERSIONS,
+
+    async add(params: CniParams, config: PluginConfig): Promise<CniResult> {
+      const host = hostOf(params);
+      const conf = config as BridgeConfig;
+      const n = host.netlink;
+      const podNs = namespaceOf(params.netns);
+      const bridgeName = conf.bridge ?? "cni0";
+      if (!conf.ipam) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
+      const bridgeMac = await ensureBridge(host, conf, bridgeName);
+      if ((await n.link.list(podNs)).some((l) => l.ifname === params.ifname)) {
+        throw new Error(`container veth name provided (${params.ifname}) already exists`);
+      }
+      const hostVeth = hostVethName(params.containerId, params.ifname);
+      await n.link.add(podNs, { kind: "veth", name: params.ifname, peer: { name: hostVeth, netns: host.ns }, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+      let ipamResult: CniResult | undefined;
+      try {
+        await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
+        if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
+        ipamResult = await ipamFor(host.ns).add(params, conf);
+        const ips = ipamResult.ips ?? [];
+        for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address);
+        await n.link.set(podNs, params.ifname, { up: true });
+        const routes = [...(ipamResult.routes ?? [])];
+        const gateway = ips[0]?.gateway;
+        if (conf.isDefaultGateway && gateway && !routes.some((r) => r.dst === "0.0.0.0/0" && r.gw)) routes.push({ dst: "0.0.0.0/0", gw: gateway });
+        // A route without gw goes via the address's gateway, as the reference plugin installs it.
+        for (const r of routes) await n.route.replace(podNs, { dst: r.dst === "0.0.0.0/0" ? "default" : r.dst, via: r.gw ?? gateway, dev: params.ifname });
+        if ((conf.isGateway || conf.isDefaultGateway) && gateway) {
+          const prefix = ips[0]!.address.split("/")[1];
+          const onBridge = (await n.addr.list(host.ns)).find((l) => l.ifname === bridgeName)?.addr_info ?? [];
+          if (!onBridge.some((a) => a.local === gateway)) await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`);
+          await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
+        }
+        const hostLink = (await n.link.list(host.ns)).find((l) => l.ifname === hostVeth)!;
+        const podLink = (await n.link.list(podNs)).find((l) => l.ifname === params.ifname)!;
+        return {
+          cniVersion: "1.0.0",
+          interfaces: [{ name: bridgeName, mac: bridgeMac }, { name: hostVeth, mac: hostLink.address }, { name: params.ifname, mac: podLink.address, sandbox: params.netns }],
+          ips: ips.map((ip) => ({ ...ip, interface: 2 })),
+          routes,
+          dns: ipamResult.dns ?? {},
+        };
+      } catch (error) {
+        // Undo what this ADD did before failing (the spec's rule for delegated plugins).
+        if (ipamResult) await ipamFor(host.ns).del(params, conf).catch(() => undefined);
+        await n.link.del(podNs, params.ifname).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async del(params: CniParams, config: PluginConfig): Promise<void> {
+      const host = hostOf(params);
+      const conf = config as BridgeConfig;
+      // IPAM is released even when the namespace is gone; DEL may repeat and must then succeed.
+      if (conf.ipam) await ipamFor(host.ns).del(params, conf);
+      const podNs = namespaceOf(params.netns);
+      if (!params.netns) return;
+      await host.netlink.link.del(podNs, params.ifname).catch((error: unknown) => {
+        if (!missing(error)) throw error;
+      });
+    },
+
+    async check(params: CniParams, config: PluginConfig): Promise<void> {
+      const host = hostOf(params);
+      const conf = config as BridgeConfig;
+      const prev = conf.prevResult;
+      if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
+      const podNs = namespaceOf(params.netns);
+      const link = (await host.netlink.addr.list(podNs)).find((l) => l.ifname === params.ifname);
+      if (!link) throw new Error(`Failed to find container interface ${params.ifname}`);
+      for (const ip of prev.ips ?? []) {
+        const [address, length] = ip.address.split("/");
+        if (!link.addr_info.some((a) => a.local === address && a.prefixlen === Number(length))) throw new Error(`${params.ifname} lacks address ${ip.address}`);
+      }
+      const hostVeth = hostVethName(params.containerId, params.ifname);
+      const hostLink = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === hostVeth);
+      if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0")) throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
+      if (conf.ipam) await ipamFor(host.ns).check(params, conf);
+    },
+  };
+}

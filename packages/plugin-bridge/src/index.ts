@@ -1,0 +1,1 @@
+export { bridgePlugin, hostVethName, namespaceOf, type BridgeConfig, type BridgePluginOptions } from "./bridge.js";

@@ -1,0 +1,72 @@
+/**
+ * overlay: flannel's vxlan backend. Each node has flannel.<VNI> (VNI 1, UDP 8472 by default — 4789
+ * is IANA's) over its NIC, MTU = underlay − 50, addressed with its pod subnet's network address as
+ * a /32; per other node a permanent neighbour (the remote VTEP), an FDB entry (its MAC → its
+ * underlay address) and an onlink route — in that order, as flannel writes them. Works across
+ * routed underlays.
+ */
+import { VXLAN_LINUX_PORT, VXLAN_OVERHEAD, formatIpv4 } from "@podnet/core";
+import type { NetworkProvider, NodeNetwork } from "@podnet/cni";
+import { podSubnet, setupPodBridge } from "@podnet/provider-cbr0-host-gw";
+import { bridgePlugin } from "@podnet/plugin-bridge";
+
+export interface OverlayOptions {
+  vni?: number;
+  /** UDP destination port: 8472 (the kernel's and flannel's default) or 4789 (IANA's). */
+  port?: number;
+}
+
+/** flannel's node annotation holding the VTEP MAC. */
+export const BACKEND_DATA = "flannel.alpha.coreos.com/backend-data";
+
+function vtepMac(node: NodeNetwork): string {
+  const data = node.annotations[BACKEND_DATA];
+  if (!data) throw new Error(`node ${node.name} has no ${BACKEND_DATA} annotation (set up by the overlay provider)`);
+  return (JSON.parse(data) as { VtepMAC: string }).VtepMAC;
+}
+
+export function overlay(options: OverlayOptions = {}): NetworkProvider {
+  const vni = options.vni ?? 1;
+  const port = options.port ?? VXLAN_LINUX_PORT;
+  const device = `flannel.${vni}`;
+  return {
+    name: port === VXLAN_LINUX_PORT ? "overlay" : `overlay (udp ${port})`,
+    description: `VXLAN between nodes (${device}, VNI ${vni}, UDP ${port}): pod packets are wrapped in UDP/IP, so nodes need only routed reachability; ${VXLAN_OVERHEAD} bytes a packet and a smaller MTU`,
+    underlay: { layer2Adjacency: false },
+    overheadBytes: VXLAN_OVERHEAD,
+    podMtu: (underlayMtu) => underlayMtu - VXLAN_OVERHEAD,
+    podAddressing: "per-node-subnet",
+    crossNodeSource: "pod address",
+    async setupNode(host, node, cluster) {
+      const n = host.netlink;
+      const subnet = podSubnet(node);
+      await n.link.add(host.ns, { kind: "vxlan", name: device, vni, local: node.address, dev: node.nic, dstport: port, learning: false });
+      await n.addr.add(host.ns, device, `${formatIpv4(subnet.network)}/32`);
+      await n.link.set(host.ns, device, { up: true });
+      const mac = (await n.link.list(host.ns)).find((l) => l.ifname === device)!.address;
+      node.annotations[BACKEND_DATA] = JSON.stringify({ VNI: vni, VtepMAC: mac });
+      await setupPodBridge(host, node, cluster, "cni0", node.underlayMtu - VXLAN_OVERHEAD);
+    },
+    cni: bridgePlugin(),
+    podNetworkConfig: (node) => ({
+      cniVersion: "1.0.0",
+      name: "cbr0",
+      type: "overlay",
+      bridge: "cni0",
+      isGateway: true,
+      isDefaultGateway: true,
+      mtu: node.underlayMtu - VXLAN_OVERHEAD,
+      ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
+    }),
+    peerEntries(_self, peer) {
+      const subnet = podSubnet(peer);
+      const vtep = formatIpv4(subnet.network);
+      const mac = vtepMac(peer);
+      return {
+        neighbours: [{ dst: vtep, dev: device, lladdr: mac, state: "permanent" }],
+        fdb: [{ mac, dev: device, dst: peer.address, self: true, permanent: true }],
+        routes: [{ dst: subnet.toString(), via: vtep, dev: device, onlink: true }],
+      };
+    },
+  };
+}
