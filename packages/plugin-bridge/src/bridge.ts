@@ -19,8 +19,8 @@ export interface BridgeConfig extends PluginConfig {
 }
 
 export interface BridgePluginOptions {
-  /** The IPAM store of a network on a node; defaults to one in-memory store per (node, network). */
-  ipamStore?(hostNs: string, network: string): IpamStore;
+  /** The IPAM store of a network on a node; defaults to one in-memory store per (host, node, network). */
+  ipamStore?(host: CniHost, network: string): IpamStore;
 }
 
 /** "/run/netns/pod1" or "pod1" → "pod1": podnet's host API names namespaces. */
@@ -41,16 +41,20 @@ function hostOf(params: CniParams): CniHost {
 const missing = (error: unknown) => error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
 
 export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
-  const stores = new Map<string, IpamStore>();
+  // Reservations belong to the host (on a real node they are files on its disk), so the default
+  // stores hang off the host API instance: two simulated clusters never share addresses.
+  const stores = new WeakMap<object, Map<string, IpamStore>>();
   const storeFor =
     options.ipamStore ??
-    ((hostNs: string, network: string) => {
-      const key = `${hostNs}/${network}`;
-      let store = stores.get(key);
-      if (!store) stores.set(key, (store = new MemoryIpamStore()));
+    ((host: CniHost, network: string) => {
+      let perHost = stores.get(host.netlink);
+      if (!perHost) stores.set(host.netlink, (perHost = new Map()));
+      const key = `${host.ns}/${network}`;
+      let store = perHost.get(key);
+      if (!store) perHost.set(key, (store = new MemoryIpamStore()));
       return store;
     });
-  const ipamFor = (hostNs: string) => hostLocalPlugin({ openStore: (network) => storeFor(hostNs, network) });
+  const ipamFor = (host: CniHost) => hostLocalPlugin({ openStore: (network) => storeFor(host, network) });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
     const links = await host.netlink.link.list(host.ns);
@@ -85,7 +89,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       try {
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
-        ipamResult = await ipamFor(host.ns).add(params, conf);
+        ipamResult = await ipamFor(host).add(params, conf);
         const ips = ipamResult.ips ?? [];
         for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address);
         await n.link.set(podNs, params.ifname, { up: true });
@@ -111,7 +115,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         };
       } catch (error) {
         // Undo what this ADD did before failing (the spec's rule for delegated plugins).
-        if (ipamResult) await ipamFor(host.ns).del(params, conf).catch(() => undefined);
+        if (ipamResult) await ipamFor(host).del(params, conf).catch(() => undefined);
         await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
       }
@@ -121,7 +125,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const host = hostOf(params);
       const conf = config as BridgeConfig;
       // IPAM is released even when the namespace is gone; DEL may repeat and must then succeed.
-      if (conf.ipam) await ipamFor(host.ns).del(params, conf);
+      if (conf.ipam) await ipamFor(host).del(params, conf);
       const podNs = namespaceOf(params.netns);
       if (!params.netns) return;
       await host.netlink.link.del(podNs, params.ifname).catch((error: unknown) => {
@@ -144,7 +148,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const hostVeth = hostVethName(params.containerId, params.ifname);
       const hostLink = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === hostVeth);
       if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0")) throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
-      if (conf.ipam) await ipamFor(host.ns).check(params, conf);
+      if (conf.ipam) await ipamFor(host).check(params, conf);
     },
   };
 }

@@ -1,0 +1,97 @@
+// A minimal cluster runtime over the simulator, for the route manager's tests and benchmark: the
+// underlay is built with LabTopology, nodes are set up by the provider, pods are added through the
+// provider's CNI plugin, and every change reaches the route manager as an event.
+import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
+import { NodeCidrAllocator } from "@podnet/ipam";
+import { LabTopology } from "@podnet/netlink/lab";
+import { SimKernel } from "@podnet/sim";
+import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
+
+export const CLUSTER: ClusterNetwork = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
+
+export class TestCluster {
+  readonly k: SimKernel;
+  readonly lab: LabTopology<SimKernel>;
+  readonly manager: RouteManager;
+  readonly cidrs = new NodeCidrAllocator(CLUSTER.clusterCidr, CLUSTER.nodeMaskSize);
+  readonly nodes = new Map<string, NodeNetwork>();
+  readonly pods = new Map<string, { node: string; ip: string }>();
+
+  constructor(
+    readonly provider: NetworkProvider,
+    options: { gatewayNs?: string; seed?: string } = {},
+  ) {
+    this.k = new SimKernel({ seed: options.seed ?? "cluster" });
+    this.lab = new LabTopology(this.k);
+    this.manager = new RouteManager({ netlink: this.k, provider, cluster: CLUSTER, ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}) });
+  }
+
+  /** A router/gateway on the underlay (not a node). */
+  async router(name: string, interfaces: { segment: string; cidr: string }[]): Promise<void> {
+    for (const [i, nic] of interfaces.entries()) await this.lab.host(name, nic.segment, nic.cidr, { nic: `eth${i}`, forwarding: i === 0 });
+  }
+
+  async addNode(name: string, cidr: string, options: { segment?: string; gateway?: string; podCidr?: string } = {}): Promise<ReconcileReport> {
+    await this.lab.host(name, options.segment ?? "lan", cidr, options.gateway ? { gateway: options.gateway } : {});
+    const node: NodeNetwork = { name, ns: name, address: cidr.split("/")[0]!, nic: "eth0", underlayMtu: 1500, annotations: {} };
+    if (this.provider.podAddressing === "per-node-subnet") {
+      if (options.podCidr) this.cidrs.occupy(options.podCidr);
+      node.podCidr = options.podCidr ?? this.cidrs.allocate().toString();
+    }
+    await this.provider.setupNode({ netlink: this.k, ns: name }, node, CLUSTER);
+    this.nodes.set(name, node);
+    return this.manager.nodeJoined(node);
+  }
+
+  async removeNode(name: string): Promise<ReconcileReport> {
+    const node = this.nodes.get(name)!;
+    for (const [pod, info] of this.pods) if (info.node === name) await this.removePod(pod);
+    await this.k.netns.del(name);
+    await this.k.link.del(this.lab.ns("underlay"), `${name}-eth0`).catch(() => undefined);
+    if (node.podCidr) this.cidrs.release(node.podCidr);
+    this.nodes.delete(name);
+    return this.manager.nodeLeft(name);
+  }
+
+  async addPod(nodeName: string, pod: string, options: { listen?: number[]; publish?: { hostPort: number; containerPort: number }[] } = {}): Promise<string> {
+    const node = this.nodes.get(nodeName)!;
+    await this.k.netns.add(pod);
+    await this.k.link.set(pod, "lo", { up: true });
+    const config = this.provider.podNetworkConfig(node, CLUSTER);
+    const { capabilities, ...rest } = config as typeof config & { capabilities?: Record<string, boolean> };
+    const request = options.publish && capabilities?.portMappings ? { ...rest, runtimeConfig: { portMappings: options.publish } } : rest;
+    const result = await this.provider.cni.add({ containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: nodeName } }, request);
+    for (const port of options.listen ?? []) this.k.listen(pod, { protocol: "tcp", port, owner: `${pod}-app` });
+    const ip = result.ips![0]!.address.split("/")[0]!;
+    this.pods.set(pod, { node: nodeName, ip });
+    return ip;
+  }
+
+  async removePod(pod: string): Promise<void> {
+    const info = this.pods.get(pod)!;
+    const node = this.nodes.get(info.node)!;
+    const params = { containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: info.node } };
+    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, CLUSTER));
+    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, CLUSTER)); // DEL twice: must still succeed
+    await this.k.netns.del(pod);
+    this.pods.delete(pod);
+  }
+
+  service(service: Service): Promise<ReconcileReport> {
+    return this.manager.serviceChanged(service);
+  }
+
+  /** Routes, neighbours and FDB entries of every node, for comparing clusters. */
+  async tables(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const name of [...this.nodes.keys()].sort()) {
+      out[name] = {
+        routes: await this.k.route.list(name),
+        neigh: (await this.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
+        fdb: (await this.k.fdb.list(name)).filter((f) => f.dst),
+        nat: await this.k.iptables.save(name, "nat"),
+      };
+    }
+    return out;
+  }
+}
