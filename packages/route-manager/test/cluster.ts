@@ -88,7 +88,8 @@ export class TestCluster {
       out[name] = {
         routes: await this.k.route.list(name),
         neigh: (await this.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
-        fdb: (await this.k.fdb.list(name)).filter((f) => f.dst),
+        // An FDB is a set: the kernel dumps it in hash order, the simulator in insertion order.
+        fdb: (await this.k.fdb.list(name)).filter((f) => f.dst).sort((a, b) => `${a.mac}${a.dst}`.localeCompare(`${b.mac}${b.dst}`)),
         nat: await this.k.iptables.save(name, "nat"),
       };
     }

@@ -1,0 +1,99 @@
+import { formatIpv4, type Ipv4Header } from "@podnet/core";
+import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
+import { overlay } from "@podnet/provider-overlay";
+import { describe, expect, it } from "vitest";
+import { endpointProbability, serviceChain, type Service } from "../src/index.js";
+import { TestCluster } from "./cluster.js";
+
+describe("kube-proxy's chain names and probabilities", () => {
+  it("names chains as kube-proxy does (values seen in real clusters' iptables-save)", () => {
+    const port = (name: string, protocol: "tcp" | "udp", p: number) => ({ name, port: p, targetPort: p, protocol });
+    expect(serviceChain({ namespace: "default", name: "kubernetes", clusterIP: "10.96.0.1", ports: [], endpoints: [] }, port("https", "tcp", 443))).toBe("KUBE-SVC-NPX46M4PTMTKRN6Y");
+    expect(serviceChain({ namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] }, port("dns-tcp", "tcp", 53))).toBe("KUBE-SVC-ERIFXISQEP7F7OF4");
+    expect(serviceChain({ namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] }, port("dns", "udp", 53))).toBe("KUBE-SVC-TCOU7JCQXEZGVUNU");
+  });
+
+  it("gives endpoint i of n the probability 1/(n−i), as %0.10f", () => {
+    expect([0, 1, 2].map((i) => endpointProbability(i, 3))).toEqual([0.3333333333, 0.5, 1]);
+  });
+});
+
+async function clusterWithService(provider = cbr0HostGw()) {
+  const c = new TestCluster(provider);
+  await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
+  await c.lab.host("outside", "lan", "10.100.0.50/24");
+  await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" });
+  await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" });
+  const endpoints = [await c.addPod("node1", "web-a", { listen: [8080] }), await c.addPod("node2", "web-b", { listen: [8080] }), await c.addPod("node2", "web-c", { listen: [8080] })];
+  await c.addPod("node1", "client");
+  const web: Service = { namespace: "default", name: "web", clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }], endpoints };
+  const report = await c.service(web);
+  return { c, web, endpoints, report };
+}
+
+describe("Services, kube-proxy style", () => {
+  for (const provider of [cbr0HostGw(), overlay()]) {
+    it(`${provider.name}: a ClusterIP is DNAT-ed to one of its endpoints and the answer is un-NAT-ed`, async () => {
+      const { c, endpoints } = await clusterWithService(provider);
+      const trace = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+      expect(trace.outcome).toBe("reached");
+      expect(endpoints).toContain(trace.deliveredTo!.address);
+      expect(trace.deliveredTo!.port).toBe(8080);
+      const dnat = trace.hops.find((h) => h.event === "nat" && h.direction === "request")!;
+      expect(dnat.detail).toMatch(/^nat PREROUTING: DNAT 10\.96\.0\.10:80 → 10\.0\.\d\.\d:8080 by -A PREROUTING .*-j KUBE-SERVICES → -A KUBE-SERVICES -d 10\.96\.0\.10\/32 .*-j KUBE-SVC-\w{16} → .* → -A KUBE-SEP-\w{16} -p tcp .*-j DNAT/);
+      const answer = trace.hops.filter((h) => h.ns === "client" && h.event === "deliver").at(-1)!;
+      expect(formatIpv4((answer.packet.headers[0] as Ipv4Header).src)).toBe("10.96.0.10"); // un-DNAT-ed
+    });
+  }
+
+  it("reaches an endpoint on the same node: the bridged answer is un-NAT-ed by br_netfilter", async () => {
+    const { c, web, endpoints } = await clusterWithService();
+    await c.service({ ...web, endpoints: [endpoints[0]!] });
+    const trace = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+    expect(trace.outcome).toBe("reached");
+    expect(trace.deliveredTo!.ns).toBe("web-a");
+    expect(trace.hops.some((h) => h.direction === "reply" && h.ns === "node1" && h.event === "nat" && h.detail.includes("un-DNAT"))).toBe(true);
+  });
+
+  it("spreads connections over the endpoints", async () => {
+    const { c, endpoints } = await clusterWithService();
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+      seen.set(t.deliveredTo!.address, (seen.get(t.deliveredTo!.address) ?? 0) + 1);
+    }
+    for (const ip of endpoints) expect(seen.get(ip)).toBeGreaterThan(60); // ≈ 100 each
+  });
+
+  it("answers on every node's address at the NodePort, masquerading the outside client", async () => {
+    const { c, endpoints } = await clusterWithService();
+    const trace = c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 });
+    expect(trace.outcome).toBe("reached");
+    expect(endpoints).toContain(trace.deliveredTo!.address);
+    const delivered = trace.hops.find((h) => h.event === "deliver" && h.direction === "request")!;
+    expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).not.toBe("10.100.0.50");
+  });
+
+  it("rejects connections to a service without endpoints, naming the rule", async () => {
+    const { c } = await clusterWithService();
+    await c.service({ namespace: "default", name: "empty", clusterIP: "10.96.0.11", ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }], endpoints: [] });
+    const trace = c.k.send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
+    expect(trace.outcome).toBe("unreachable");
+    expect(trace.reason).toBe('rejected by node1: -A KUBE-SERVICES -d 10.96.0.11/32 -p tcp -m comment --comment "default/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable');
+  });
+
+  it("rewrites only what changed when endpoints change, and removes a deleted service's chains", async () => {
+    const { c, web, endpoints, report } = await clusterWithService();
+    expect(report.added).toBeGreaterThan(0);
+    const unchanged = await c.service(web);
+    expect([unchanged.added, unchanged.removed, unchanged.changed]).toEqual([0, 0, 0]);
+    const shrunk = await c.service({ ...web, endpoints: endpoints.slice(0, 2) });
+    // Per node: KUBE-SVC rewritten (4 rules → 3), and KUBE-SEP of the gone endpoint flushed (2 rules).
+    expect(shrunk.nodes.node1).toEqual({ added: 3, removed: 6, changed: 0 });
+    expect(await c.k.iptables.save("node1", "nat")).not.toContain(`${endpoints[2]}:8080`);
+    await c.manager.serviceDeleted("default", "web");
+    const nat = await c.k.iptables.save("node2", "nat");
+    expect(nat).not.toMatch(/KUBE-SVC-|KUBE-SEP-/);
+    expect(nat).toContain(":KUBE-SERVICES - [0:0]");
+  });
+});
