@@ -15,7 +15,6 @@ import {
   appendRuleOnce,
   formatIptablesRule,
   parseIptablesSave,
-  type FdbSpec,
   type NatTable,
   type NeighSpec,
   type Netlink,
@@ -97,6 +96,14 @@ export class RouteManager {
   }
 
   // ---- events -----------------------------------------------------------------------------
+
+  /**
+   * Records a node whose tables are already in place — after the manager restarts, or when a
+   * cluster is bulk-loaded — without writing anything. `resync()` verifies and repairs.
+   */
+  adopt(node: NodeNetwork): void {
+    this.nodes.set(node.name, node);
+  }
 
   async nodeJoined(node: NodeNetwork): Promise<ReconcileReport> {
     const started = now();

@@ -13,17 +13,20 @@ export class TestCluster {
   readonly k: SimKernel;
   readonly lab: LabTopology<SimKernel>;
   readonly manager: RouteManager;
-  readonly cidrs = new NodeCidrAllocator(CLUSTER.clusterCidr, CLUSTER.nodeMaskSize);
+  readonly cluster: ClusterNetwork;
+  readonly cidrs: NodeCidrAllocator;
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, { node: string; ip: string }>();
 
   constructor(
     readonly provider: NetworkProvider,
-    options: { gatewayNs?: string; seed?: string } = {},
+    options: { gatewayNs?: string; seed?: string; cluster?: ClusterNetwork } = {},
   ) {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
     this.lab = new LabTopology(this.k);
-    this.manager = new RouteManager({ netlink: this.k, provider, cluster: CLUSTER, ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}) });
+    this.cluster = options.cluster ?? CLUSTER;
+    this.cidrs = new NodeCidrAllocator(this.cluster.clusterCidr, this.cluster.nodeMaskSize);
+    this.manager = new RouteManager({ netlink: this.k, provider, cluster: this.cluster, ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}) });
   }
 
   /** A router/gateway on the underlay (not a node). */
@@ -31,15 +34,16 @@ export class TestCluster {
     for (const [i, nic] of interfaces.entries()) await this.lab.host(name, nic.segment, nic.cidr, { nic: `eth${i}`, forwarding: i === 0 });
   }
 
-  async addNode(name: string, cidr: string, options: { segment?: string; gateway?: string; podCidr?: string } = {}): Promise<ReconcileReport> {
+  async addNode(name: string, cidr: string, options: { segment?: string; gateway?: string; podCidr?: string; adopt?: boolean } = {}): Promise<ReconcileReport | undefined> {
     await this.lab.host(name, options.segment ?? "lan", cidr, options.gateway ? { gateway: options.gateway } : {});
     const node: NodeNetwork = { name, ns: name, address: cidr.split("/")[0]!, nic: "eth0", underlayMtu: 1500, annotations: {} };
     if (this.provider.podAddressing === "per-node-subnet") {
       if (options.podCidr) this.cidrs.occupy(options.podCidr);
       node.podCidr = options.podCidr ?? this.cidrs.allocate().toString();
     }
-    await this.provider.setupNode({ netlink: this.k, ns: name }, node, CLUSTER);
+    await this.provider.setupNode({ netlink: this.k, ns: name }, node, this.cluster);
     this.nodes.set(name, node);
+    if (options.adopt) return void this.manager.adopt(node);
     return this.manager.nodeJoined(node);
   }
 
@@ -57,7 +61,7 @@ export class TestCluster {
     const node = this.nodes.get(nodeName)!;
     await this.k.netns.add(pod);
     await this.k.link.set(pod, "lo", { up: true });
-    const config = this.provider.podNetworkConfig(node, CLUSTER);
+    const config = this.provider.podNetworkConfig(node, this.cluster);
     const { capabilities, ...rest } = config as typeof config & { capabilities?: Record<string, boolean> };
     const request = options.publish && capabilities?.portMappings ? { ...rest, runtimeConfig: { portMappings: options.publish } } : rest;
     const result = await this.provider.cni.add({ containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: nodeName } }, request);
@@ -71,8 +75,8 @@ export class TestCluster {
     const info = this.pods.get(pod)!;
     const node = this.nodes.get(info.node)!;
     const params = { containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: info.node } };
-    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, CLUSTER));
-    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, CLUSTER)); // DEL twice: must still succeed
+    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster));
+    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster)); // DEL twice: must still succeed
     await this.k.netns.del(pod);
     this.pods.delete(pod);
   }
