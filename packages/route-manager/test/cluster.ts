@@ -25,7 +25,8 @@ export class TestCluster {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
     this.lab = new LabTopology(this.k);
     this.cluster = options.cluster ?? CLUSTER;
-    this.cidrs = new NodeCidrAllocator(this.cluster.clusterCidr, this.cluster.nodeMaskSize);
+    // As flannel's SubnetMin, the first subnet is kept back: the notes' nodes get 10.0.1.0/24 and 10.0.2.0/24.
+    this.cidrs = new NodeCidrAllocator(this.cluster.clusterCidr, this.cluster.nodeMaskSize, { reserved: [0] });
     this.manager = new RouteManager({ netlink: this.k, provider, cluster: this.cluster, ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}) });
   }
 

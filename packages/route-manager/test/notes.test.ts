@@ -76,21 +76,32 @@ describe("the notes' two nodes under each provider", () => {
 
   it("cbr0-host-gw: every node holds a route to the other node's subnet, the notes' 10.0.2.0/24 via 10.100.0.3", async () => {
     const { c, joined } = await twoNodes(hostGw);
-    expect(c.nodes.get("node1")!.podCidr).toBe("10.0.0.0/24");
-    expect(c.nodes.get("node2")!.podCidr).toBe("10.0.1.0/24");
-    expect(await c.k.route.list("node1", { exact: "10.0.1.0/24" })).toEqual([{ dst: "10.0.1.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] }]);
-    expect(await c.k.route.list("node2", { exact: "10.0.0.0/24" })).toEqual([{ dst: "10.0.0.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] }]);
+    expect(c.nodes.get("node1")!.podCidr).toBe("10.0.1.0/24");
+    expect(c.nodes.get("node2")!.podCidr).toBe("10.0.2.0/24");
+    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([{ dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] }]);
+    expect(await c.k.route.list("node2", { exact: "10.0.1.0/24" })).toEqual([{ dst: "10.0.1.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] }]);
     // node1 gets one route when node2 joins; node2 gets its route to node1 (plus kube-proxy's base chains).
     expect(joined[1]!.nodes.node1).toEqual({ added: 1, removed: 0, changed: 0 });
     expect(joined[1]!.refused).toEqual([]);
   });
 
+  it("cbr0-host-gw: a node whose pod CIDR changes has its peers' routes swapped, nothing else", async () => {
+    const { c } = await twoNodes(hostGw);
+    const node2 = { ...c.nodes.get("node2")!, podCidr: "10.0.7.0/24" };
+    const report = await c.manager.nodeUpdated(node2);
+    expect(report.nodes.node1).toEqual({ added: 1, removed: 1, changed: 0 });
+    expect((await c.k.route.list("node1")).filter((r) => r.dst.startsWith("10.0.")).map((r) => `${r.dst} via ${r.gateway ?? "-"}`)).toEqual([
+      "10.0.1.0/24 via -",
+      "10.0.7.0/24 via 10.100.0.3",
+    ]);
+  });
+
   it("cbr0-host-gw with routes on the gateway: the nodes hold none, the gateway holds one per node, and traffic goes through it", async () => {
     const { c, db } = await twoNodes(hostGwOnGateway, true);
-    expect((await c.k.route.list("node1")).some((r) => r.dst === "10.0.1.0/24")).toBe(false);
+    expect((await c.k.route.list("node1")).some((r) => r.dst === "10.0.2.0/24")).toBe(false);
     expect((await c.k.route.list("gw")).filter((r) => r.dst.startsWith("10.0."))).toEqual([
-      { dst: "10.0.0.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] },
-      { dst: "10.0.1.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] },
+      { dst: "10.0.1.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] },
+      { dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] },
     ]);
     const trace = c.k.send({ from: "client", to: db, expectNamespace: "db" });
     expect(trace.outcome).toBe("reached");
@@ -100,9 +111,9 @@ describe("the notes' two nodes under each provider", () => {
   it("overlay: wraps pod packets in VXLAN with flannel's per-peer entries and gives pods the 1450 MTU", async () => {
     const { c, db } = await twoNodes(vxlan);
     const mac2 = JSON.parse(c.nodes.get("node2")!.annotations["flannel.alpha.coreos.com/backend-data"]!).VtepMAC as string;
-    expect(await c.k.neigh.list("node1")).toContainEqual({ dst: "10.0.1.0", dev: "flannel.1", lladdr: mac2, state: ["PERMANENT"] });
+    expect(await c.k.neigh.list("node1")).toContainEqual({ dst: "10.0.2.0", dev: "flannel.1", lladdr: mac2, state: ["PERMANENT"] });
     expect(await c.k.fdb.list("node1", { dev: "flannel.1" })).toEqual([{ mac: mac2, ifname: "flannel.1", dst: "10.100.0.3", flags: ["self"], state: "permanent" }]);
-    expect(await c.k.route.list("node1", { exact: "10.0.1.0/24" })).toEqual([{ dst: "10.0.1.0/24", gateway: "10.0.1.0", dev: "flannel.1", flags: ["onlink"] }]);
+    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([{ dst: "10.0.2.0/24", gateway: "10.0.2.0", dev: "flannel.1", flags: ["onlink"] }]);
     expect((await c.k.link.list("client")).find((l) => l.ifname === "eth0")!.mtu).toBe(1450);
     const trace = c.k.send({ from: "client", to: db });
     expect(trace.hops.find((h) => h.event === "encap")!.detail).toMatch(/^flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/);
@@ -122,13 +133,13 @@ describe("nodes on two routed segments", () => {
   it("cbr0-host-gw: the kernel refuses the routes, and the refusal is the reason traffic fails", async () => {
     const { c, db, joins } = await routed(hostGw);
     expect(joins[1]!.refused).toEqual([
-      { node: "node2", entry: "10.0.0.0/24 via 192.168.1.2 dev eth0", reason: "Nexthop has invalid gateway" },
-      { node: "node1", entry: "10.0.1.0/24 via 192.168.2.2 dev eth0", reason: "Nexthop has invalid gateway" },
+      { node: "node2", entry: "10.0.1.0/24 via 192.168.1.2 dev eth0", reason: "Nexthop has invalid gateway" },
+      { node: "node1", entry: "10.0.2.0/24 via 192.168.2.2 dev eth0", reason: "Nexthop has invalid gateway" },
     ]);
     const trace = c.k.send({ from: "client", to: db, protocol: "tcp", port: 80, expectNamespace: "db" });
     // The router cannot even return its ICMP error: it has no route to pod subnets either. Silence.
     expect(trace.outcome).toBe("dropped");
-    expect(trace.reason).toBe("network unreachable: router has no route to 10.0.1.2");
+    expect(trace.reason).toBe("network unreachable: router has no route to 10.0.2.2");
   });
 
   it("overlay: works across the routed underlay, the router seeing only node addresses", async () => {
