@@ -83,6 +83,8 @@ class Tally {
 export class RouteManager {
   readonly nodes = new Map<string, NodeNetwork>();
   readonly services = new Map<string, Service>();
+  /** Every change the kernel refused so far, for explaining unreachable destinations. */
+  readonly refusals: Refusal[] = [];
   private readonly n: Netlink;
   private readonly provider: NetworkProvider;
   private readonly cluster: ClusterNetwork;
@@ -198,6 +200,7 @@ export class RouteManager {
     } catch (error) {
       if (!(error instanceof NetlinkError)) throw error;
       tally.refused.push({ node, entry, reason: error.reason });
+      this.refusals.push({ node, entry, reason: error.reason });
       return false;
     }
   }

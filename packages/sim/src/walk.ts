@@ -193,8 +193,11 @@ class PacketWalk {
 
   // ---- the exchange -----------------------------------------------------------------------
 
-  run(skb: Skb): Trace {
+  run(input: Skb): Trace {
     try {
+      // The socket's source address is chosen as connect() would, so the first hop shows it.
+      const route = this.isLocal(this.origin, input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
+      const skb = route ? withSrc(input, this.selectSource(this.origin, route, route.gateway ?? input.ip.dst)) : input;
       this.record(this.origin, "send", `${this.options.owner ?? "a process"} in ${this.origin.name} sends to ${this.options.to}`, skbPacket(skb));
       this.ipOutput(this.origin, skb);
     } catch (error) {

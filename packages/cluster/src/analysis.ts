@@ -1,0 +1,156 @@
+/**
+ * What a run reports: the reachability matrix (every failure with its reason), path metrics of a
+ * cross-node pod pair (hops, encapsulations, NAT steps, bytes on the wire and overhead, pod MTU,
+ * whether the source address survives) and control-plane metrics (entries per node, changes per event).
+ */
+import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
+import type { Trace } from "@podnet/sim";
+import type { ClusterRuntime } from "./runtime.js";
+
+export type CellKind = "pod→pod (same node)" | "pod→pod (across nodes)" | "pod→node" | "node→pod" | "pod→service" | "pod→outside";
+
+export interface ReachabilityCell {
+  kind: CellKind;
+  from: string;
+  to: string;
+  protocol: "icmp" | "tcp" | "udp";
+  outcome: Trace["outcome"];
+  reached: boolean;
+  reason: string;
+}
+
+export interface PathMetrics {
+  from: string;
+  to: string;
+  reached: boolean;
+  routedHops: number;
+  namespaces: number;
+  encapsulations: number;
+  natSteps: number;
+  podMtu: number;
+  sourcePreserved: boolean;
+  /** ICMP payload size → bytes of the frame on the underlay, and the encapsulation's share. */
+  wire: { payload: number; podFrame: number; underlayFrame: number; overheadPercent: number }[];
+}
+
+export interface NodeTableCounts {
+  routes: number;
+  neighbours: number;
+  fdb: number;
+  natRules: number;
+}
+
+export interface ControlPlaneMetrics {
+  perNode: Record<string, NodeTableCounts>;
+  total: NodeTableCounts;
+  events: { description: string; added: number; removed: number; changed: number; refused: number; durationMs: number }[];
+}
+
+const MAX_PODS_IN_MATRIX = 12;
+
+/** A reason made complete: a refused route that would have carried the packet is the real cause. */
+function explain(runtime: ClusterRuntime, trace: Trace, target: string): string {
+  if (trace.outcome === "reached") return trace.reason;
+  const ip = parseIpv4(target);
+  const refusals = runtime.manager.refusals.filter((r) => {
+    const dst = r.entry.split(" ")[0]!;
+    return dst.includes("/") && Ipv4Prefix.parse(dst).contains(ip);
+  });
+  if (!refusals.length) return trace.reason;
+  const r = refusals[0]!;
+  return `${trace.reason} — the route that would carry it was refused on ${r.node}: ${r.entry}: ${r.reason}`;
+}
+
+function cell(runtime: ClusterRuntime, kind: CellKind, from: string, to: string, protocol: "icmp" | "tcp", port?: number): ReachabilityCell {
+  const trace = runtime.trace(from, port !== undefined ? `${to}:${port}` : to, { protocol });
+  const target = runtime.resolve(to).address;
+  const reached = trace.outcome === "reached" || (protocol === "tcp" && trace.outcome === "refused");
+  return { kind, from, to: port !== undefined ? `${to}:${port}` : to, protocol, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };
+}
+
+/** Pods to probe: the first pods of each node (all of them in small clusters). */
+function samplePods(runtime: ClusterRuntime): string[] {
+  const pods = [...runtime.pods.keys()];
+  if (pods.length <= MAX_PODS_IN_MATRIX) return pods;
+  const byNode = new Map<string, string[]>();
+  for (const [name, p] of runtime.pods) byNode.set(p.node, [...(byNode.get(p.node) ?? []), name]);
+  const sample: string[] = [];
+  for (const list of byNode.values()) if (sample.length < MAX_PODS_IN_MATRIX) sample.push(...list.slice(0, 2));
+  return sample.slice(0, MAX_PODS_IN_MATRIX);
+}
+
+export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
+  const cells: ReachabilityCell[] = [];
+  const pods = samplePods(runtime);
+  const nodes = [...runtime.nodes.keys()].slice(0, MAX_PODS_IN_MATRIX);
+  for (const a of pods) {
+    for (const b of pods) {
+      if (a === b) continue;
+      const same = runtime.pods.get(a)!.node === runtime.pods.get(b)!.node;
+      cells.push(cell(runtime, same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b, "icmp"));
+    }
+    for (const n of nodes) cells.push(cell(runtime, "pod→node", a, n, "icmp"));
+    for (const svc of runtime.services.values()) cells.push(cell(runtime, "pod→service", a, `svc/${svc.spec.name}`, "tcp", svc.spec.ports[0]!.port));
+    for (const host of runtime.hosts.keys()) cells.push(cell(runtime, "pod→outside", a, host, "icmp"));
+  }
+  for (const n of nodes) for (const b of pods) cells.push(cell(runtime, "node→pod", n, b, "icmp"));
+  return cells;
+}
+
+export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
+  const pods = [...runtime.pods.entries()];
+  const first = pods[0];
+  const other = pods.find(([, p]) => p.node !== first?.[1].node);
+  if (!first || !other) return undefined;
+  const [from, src] = first;
+  const [to] = other;
+  const node = runtime.nodes.get(src.node)!;
+  const wire = [56, 512, 1400].map((payload) => {
+    const trace = runtime.trace(from, to, { protocol: "icmp", size: payload, dontFragment: false });
+    const frames = trace.hops.filter((h) => h.direction === "request" && h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
+    const podFrame = frames[0] ? encodePacket(frames[0].packet).length : 0;
+    const onUnderlay = frames.find((h) => h.ns === src.node && h.dev === node.nic);
+    const underlayFrame = onUnderlay ? encodePacket(onUnderlay.packet).length : 0;
+    return { payload, podFrame, underlayFrame, overheadPercent: podFrame && underlayFrame ? Math.round(((underlayFrame - podFrame) / podFrame) * 1000) / 10 : 0 };
+  });
+  const trace = runtime.trace(from, to, { protocol: "icmp" });
+  const request = trace.hops.filter((h) => h.direction === "request");
+  const delivered = request.find((h) => h.event === "deliver" && h.ns === to);
+  const seenSource = delivered ? formatIpv4((delivered.packet.headers[0] as Ipv4Header).src) : undefined;
+  return {
+    from,
+    to,
+    reached: trace.outcome === "reached",
+    routedHops: request.filter((h) => h.event === "forward").length,
+    namespaces: new Set(request.map((h) => h.ns)).size,
+    encapsulations: request.filter((h) => h.event === "encap").length,
+    natSteps: trace.hops.filter((h) => h.event === "nat").length,
+    podMtu: runtime.provider.podMtu(node.underlayMtu),
+    sourcePreserved: seenSource === src.ip,
+    wire,
+  };
+}
+
+export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<ControlPlaneMetrics> {
+  const perNode: Record<string, NodeTableCounts> = {};
+  const total: NodeTableCounts = { routes: 0, neighbours: 0, fdb: 0, natRules: 0 };
+  for (const name of runtime.nodes.keys()) {
+    const counts: NodeTableCounts = {
+      routes: (await runtime.k.route.list(name)).length,
+      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")).length,
+      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst).length,
+      natRules: (await runtime.k.iptables.save(name, "nat")).split("\n").filter((l) => l.startsWith("-A ")).length,
+    };
+    perNode[name] = counts;
+    for (const k of Object.keys(total) as (keyof NodeTableCounts)[]) total[k] += counts[k];
+  }
+  const events = runtime.reports.map((e) => ({
+    description: e.description,
+    added: e.report?.added ?? 0,
+    removed: e.report?.removed ?? 0,
+    changed: e.report?.changed ?? 0,
+    refused: e.report?.refused.length ?? 0,
+    durationMs: Math.round((e.report?.durationMs ?? 0) * 100) / 100,
+  }));
+  return { perNode, total, events };
+}

@@ -1,0 +1,25 @@
+export {
+  ScenarioSchema,
+  scenarioJsonSchema,
+  type Scenario,
+  type ScenarioInput,
+  type NodeSpec,
+  type PodSpec,
+  type ServiceSpec,
+  type ProbeSpec,
+  type EventSpec,
+} from "./schema.js";
+export { loadScenario, checkScenario, formatPath, ScenarioError, type ScenarioIssue } from "./load.js";
+export { expandScenario } from "./generate.js";
+export { ClusterRuntime, TargetError, type PodState, type ServiceState, type EventReport } from "./runtime.js";
+export {
+  reachability,
+  pathMetrics,
+  controlPlaneMetrics,
+  type ReachabilityCell,
+  type CellKind,
+  type PathMetrics,
+  type ControlPlaneMetrics,
+  type NodeTableCounts,
+} from "./analysis.js";
+export { runScenario, type RunResult } from "./run.js";

@@ -1,0 +1,156 @@
+/**
+ * The scenario file: a cluster described once — the underlay, nodes, pods made of containers,
+ * services, traffic to probe, timed events — validated by zod at the edge. `scenarioJsonSchema()`
+ * is what `podnet schema` prints for editors.
+ */
+import { Ipv4Prefix, isIpv4 } from "@podnet/core";
+import { z } from "zod";
+
+const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+const quoted = (input: unknown) => JSON.stringify(input);
+
+export const Ipv4 = z.string().refine(isIpv4, { error: (issue) => `${quoted(issue.input)} is not an IPv4 address` });
+
+export const Cidr = z.string().refine(
+  (text) => {
+    try {
+      Ipv4Prefix.parse(text);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  {
+    error: (issue) => {
+      try {
+        Ipv4Prefix.parse(String(issue.input));
+        return `${quoted(issue.input)} is not a CIDR`;
+      } catch (error) {
+        return `${quoted(issue.input)} is not a CIDR (${(error as Error).message.replace(/^[^:]*: /, "")})`;
+      }
+    },
+  },
+);
+
+const Name = z.string().regex(NAME, { error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")` });
+const Port = z.number().int().min(1).max(65535);
+const Protocol = z.enum(["tcp", "udp"]);
+
+export const SegmentSchema = z.strictObject({
+  name: Name,
+  subnet: Cidr,
+  /** The address nodes on this segment route everything else through. */
+  gateway: Ipv4.optional(),
+  mtu: z.number().int().min(576).max(9216).default(1500),
+});
+
+export const RouterSchema = z.strictObject({
+  name: Name,
+  interfaces: z.array(z.strictObject({ segment: Name, address: Ipv4 })).min(1),
+  /** Extra static routes on the router ("10.9.0.0/16 via 10.100.1.5"). */
+  routes: z.array(z.strictObject({ dst: Cidr, via: Ipv4 })).default([]),
+});
+
+export const HostSchema = z.strictObject({
+  name: Name,
+  segment: Name,
+  address: Ipv4,
+  listen: z.array(z.strictObject({ port: Port, protocol: Protocol.default("tcp") })).default([]),
+});
+
+export const NodeSchema = z.strictObject({
+  name: Name,
+  segment: Name,
+  address: Ipv4,
+  /** Pinned pod subnet; otherwise the node CIDR allocator assigns one. */
+  podCidr: Cidr.optional(),
+});
+
+export const ContainerSchema = z.strictObject({
+  name: Name,
+  ports: z.array(z.strictObject({ containerPort: Port, protocol: Protocol.default("tcp"), hostPort: Port.optional() })).default([]),
+});
+
+export const PodSchema = z.strictObject({
+  name: Name,
+  node: Name,
+  labels: z.record(z.string(), z.string()).default({}),
+  containers: z.array(ContainerSchema).min(1).default([{ name: "app", ports: [] }]),
+});
+
+export const ServiceSchema = z.strictObject({
+  name: Name,
+  namespace: Name.default("default"),
+  type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
+  clusterIP: Ipv4.optional(),
+  selector: z.record(z.string(), z.string()),
+  ports: z
+    .array(z.strictObject({ name: z.string().default(""), port: Port, targetPort: Port.optional(), protocol: Protocol.default("tcp"), nodePort: z.number().int().min(30000).max(32767).optional() }))
+    .min(1),
+});
+
+export const ProbeSchema = z.strictObject({
+  /** A pod ("web"), a container ("web/nginx"), a node or a host. */
+  from: z.string(),
+  /** A pod, node or host name, an address, or "svc/<name>"; ":port" may follow. */
+  to: z.string(),
+  protocol: z.enum(["icmp", "tcp", "udp"]).default("icmp"),
+  port: Port.optional(),
+  size: z.number().int().min(0).max(65000).optional(),
+});
+
+export const EventSchema = z.discriminatedUnion("action", [
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("addNode"), node: NodeSchema }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeNode"), node: Name }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("addPod"), pod: PodSchema }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removePod"), pod: Name }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("setService"), service: ServiceSchema }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeService"), service: Name }),
+]);
+
+/** Large clusters are described, not listed: `nodes` nodes on one segment, `podsPerNode` pods each. */
+export const GeneratorSchema = z.strictObject({
+  nodes: z.number().int().min(1).max(20000),
+  podsPerNode: z.number().int().min(0).max(250),
+  segment: Name,
+  /** First node address; the rest follow in order. */
+  firstAddress: Ipv4,
+  labels: z.record(z.string(), z.string()).default({ app: "generated" }),
+});
+
+export const ScenarioSchema = z.strictObject({
+  name: Name,
+  description: z.string().default(""),
+  cluster: z
+    .strictObject({
+      clusterCidr: Cidr.default("10.0.0.0/16"),
+      nodeMaskSize: z.number().int().min(8).max(30).default(24),
+      serviceCidr: Cidr.default("10.96.0.0/12"),
+    })
+    .prefault({}),
+  underlay: z.strictObject({
+    segments: z.array(SegmentSchema).min(1),
+    routers: z.array(RouterSchema).default([]),
+    hosts: z.array(HostSchema).default([]),
+  }),
+  nodes: z.array(NodeSchema).default([]),
+  generate: GeneratorSchema.optional(),
+  pods: z.array(PodSchema).default([]),
+  services: z.array(ServiceSchema).default([]),
+  traffic: z.array(ProbeSchema).default([]),
+  events: z.array(EventSchema).default([]),
+});
+
+export type Scenario = z.output<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+export type NodeSpec = z.output<typeof NodeSchema>;
+export type PodSpec = z.output<typeof PodSchema>;
+export type ServiceSpec = z.output<typeof ServiceSchema>;
+export type ProbeSpec = z.output<typeof ProbeSchema>;
+export type EventSpec = z.output<typeof EventSchema>;
+
+/** The JSON Schema editors use to complete and check scenario files. */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return { $schema: "https://json-schema.org/draft/2020-12/schema", title: "podnet scenario", ...z.toJSONSchema(ScenarioSchema, { io: "input" }) };
+}
