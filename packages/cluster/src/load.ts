@@ -45,7 +45,10 @@ export function loadScenario(text: string, file = "scenario.yaml"): Scenario {
   if (doc.errors.length) {
     throw new ScenarioError(
       file,
-      doc.errors.map((e) => ({ path: [], message: e.message.split("\n")[0]!, ...(e.linePos?.[0] ? { line: e.linePos[0].line, column: e.linePos[0].col } : {}) })),
+      doc.errors.map((e) => {
+        const pos = counter.linePos(e.pos[0]);
+        return { path: [], message: `YAML: ${e.message.split("\n")[0]!}`, line: pos.line, column: pos.col };
+      }),
     );
   }
   const raw = doc.toJS();
@@ -56,7 +59,9 @@ export function loadScenario(text: string, file = "scenario.yaml"): Scenario {
       let message = issue.message;
       if (issue.code === "unrecognized_keys") message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
       else if (issue.code === "invalid_type" && /received undefined/.test(message)) message = `required (${issue.expected})`;
-      return { path, message, ...locate(doc, counter, path) };
+      // An unknown key is located at the key itself, not at the object holding it.
+      const at = issue.code === "unrecognized_keys" ? [...path, issue.keys[0]!] : path;
+      return { path, message, ...locate(doc, counter, at) };
     });
     throw new ScenarioError(file, issues);
   }
@@ -159,7 +164,8 @@ export function checkScenario(s: Scenario): ScenarioIssue[] {
       if (port.nodePort !== undefined && svc.type !== "NodePort") fail(["services", i, "ports", j, "nodePort"], `a nodePort needs type: NodePort`);
     });
   });
-  const known = new Set([...names.keys()]);
+  // Traffic may name what events bring in later (a node that joins, a pod that starts).
+  const known = new Set([...names.keys(), ...s.events.flatMap((e) => (e.action === "addNode" ? [e.node.name] : e.action === "addPod" ? [e.pod.name] : []))]);
   s.traffic.forEach((t, i) => {
     const from = t.from.split("/")[0]!;
     if (!known.has(from)) fail(["traffic", i, "from"], `unknown pod, node or host ${JSON.stringify(from)}`);
