@@ -220,6 +220,7 @@ export class SimKernel implements Netlink {
         const bridge = this.createLink(ns, spec.name, "bridge", spec.mtu ?? 1500, spec.address, command);
         bridge.ports = new Set();
         bridge.fdb = new Map();
+        bridge.portMacs = new Map();
         return;
       }
       case "dummy":
@@ -243,23 +244,23 @@ export class SimKernel implements Netlink {
     // iproute2 resolves the master's name before anything else.
     if (typeof change.master === "string" && !ns.links.has(change.master)) fail("ENODEV", KernelMessage.noSuchMaster(change.master), command);
     const link = this.device(ns, name, command);
-    if (change.address !== undefined) link.mac = this.parseMac(change.address, command);
+    if (change.address !== undefined) {
+      const bridge = link.master;
+      if (bridge) this.release(link);
+      link.mac = this.parseMac(change.address, command);
+      if (bridge) this.enslave(bridge, link);
+    }
     if (change.mtu !== undefined) {
       if (!Number.isInteger(change.mtu) || change.mtu < 68) fail("EINVAL", KernelMessage.mtuTooSmall, command);
       if (change.mtu > 65535) fail("EINVAL", "Error: mtu greater than device maximum.", command);
       link.mtu = change.mtu;
     }
     if (change.master !== undefined) {
-      if (link.master) {
-        link.master.ports!.delete(link);
-        for (const [mac, entry] of link.master.fdb!) if (entry.port === link) link.master.fdb!.delete(mac);
-        link.master = undefined;
-      }
+      this.release(link);
       if (change.master !== null) {
         const bridge = this.device(ns, change.master, command);
         if (bridge.kind !== "bridge" || bridge === link) fail("EOPNOTSUPP", KernelMessage.notSupported, command);
-        link.master = bridge;
-        bridge.ports!.add(link);
+        this.enslave(bridge, link);
       }
     }
     if (change.hairpin !== undefined) {
@@ -271,6 +272,23 @@ export class SimKernel implements Netlink {
       if (change.up) this.linkUp(link);
       else this.linkDown(link);
     }
+  }
+
+  private enslave(bridge: SimLink, port: SimLink): void {
+    port.master = bridge;
+    bridge.ports!.add(port);
+    bridge.portMacs!.set(port.mac, (bridge.portMacs!.get(port.mac) ?? 0) + 1);
+  }
+
+  private release(port: SimLink): void {
+    const bridge = port.master;
+    if (!bridge) return;
+    bridge.ports!.delete(port);
+    const count = bridge.portMacs!.get(port.mac) ?? 0;
+    if (count <= 1) bridge.portMacs!.delete(port.mac);
+    else bridge.portMacs!.set(port.mac, count - 1);
+    for (const [mac, entry] of bridge.fdb!) if (entry.port === port) bridge.fdb!.delete(mac);
+    port.master = undefined;
   }
 
   private linkUp(link: SimLink): void {
@@ -293,10 +311,7 @@ export class SimKernel implements Netlink {
     if (target.links.has(link.name)) fail("EEXIST", KernelMessage.fileExists, command);
     // Moving a device to another namespace brings it down and drops its addresses and routes.
     this.linkDown(link);
-    if (link.master) {
-      link.master.ports!.delete(link);
-      link.master = undefined;
-    }
+    this.release(link);
     for (const a of [...link.addresses]) this.detachAddress(link, a);
     link.ns.links.delete(link.name);
     link.ns = target;
@@ -307,8 +322,8 @@ export class SimKernel implements Netlink {
     if (!link.ns.links.has(link.name) || link.ns.links.get(link.name) !== link) return;
     this.linkDown(link);
     for (const a of [...link.addresses]) this.detachAddress(link, a);
-    if (link.master) link.master.ports!.delete(link);
-    if (link.ports) for (const port of link.ports) port.master = undefined;
+    this.release(link);
+    if (link.ports) for (const port of [...link.ports]) this.release(port);
     link.ns.links.delete(link.name);
     const peer = link.peer;
     link.peer = undefined;

@@ -34,6 +34,8 @@ export class SimLink {
   /** Bridges only: the ports and the forwarding database. */
   ports?: Set<SimLink>;
   fdb?: Map<number, BridgeFdbEntry>;
+  /** Bridges only: its ports' own MACs (the kernel's "permanent local" FDB entries), for an O(1) check. */
+  portMacs?: Map<number, number>;
   vxlan?: VxlanConfig;
 
   constructor(

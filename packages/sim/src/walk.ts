@@ -134,6 +134,13 @@ function withSrc(skb: Skb, address: number, port?: number): Skb {
   return { ...skb, ip: { ...skb.ip, src: address }, l4 };
 }
 
+/** Port names for a flood decision; a 5,000-port segment is summarised, not listed. */
+function portList(ports: SimLink[]): string {
+  if (ports.length === 0) return "no other port";
+  if (ports.length <= 6) return ports.map((p) => p.name).join(", ");
+  return `${ports.length} ports (${ports.slice(0, 3).map((p) => p.name).join(", ")}, …)`;
+}
+
 const endpoint = (address: number, port?: number) => (port === undefined ? formatIpv4(address) : `${formatIpv4(address)}:${port}`);
 
 function routeText(r: SimRoute): string {
@@ -361,7 +368,7 @@ class PacketWalk {
     const { src, dst } = input.eth;
     const fdb = bridge.fdb!;
     if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
-    const toSelf = dst === bridge.mac || [...bridge.ports!].some((p) => p.mac === dst);
+    const toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
     if (toSelf) {
       this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`, framePacket(input), bridge);
       return this.ipReceive(bridge, input);
@@ -370,7 +377,7 @@ class PacketWalk {
     if (!frame) return;
     if (isMulticastMac(dst)) {
       const others = [...bridge.ports!].filter((p) => p !== port);
-      this.record(ns, "bridge", `${bridge.name}: broadcast from ${port.name}: flood to ${others.map((p) => p.name).join(", ") || "no other port"} and up to the bridge`, framePacket(frame), bridge);
+      this.record(ns, "bridge", `${bridge.name}: broadcast from ${port.name}: flood to ${portList(others)} and up to the bridge`, framePacket(frame), bridge);
       for (const p of others) if (p.carrier) this.transmit(p, frame);
       return this.ipReceive(bridge, frame);
     }
@@ -384,7 +391,7 @@ class PacketWalk {
       return this.transmit(entry.port, frame);
     }
     const others = [...bridge.ports!].filter((p) => p !== port && p.carrier);
-    this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} unknown: flood to ${others.map((p) => p.name).join(", ") || "no other port"}`, framePacket(frame), bridge);
+    this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(others)}`, framePacket(frame), bridge);
     for (const p of others) this.transmit(p, frame);
   }
 
@@ -400,7 +407,7 @@ class PacketWalk {
     }
     const ports = [...bridge.ports!].filter((p) => p.carrier);
     const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
-    this.record(ns, "bridge", `${bridge.name}: ${why}: flood to ${ports.map((p) => p.name).join(", ") || "no port"}`, framePacket(frame), bridge);
+    this.record(ns, "bridge", `${bridge.name}: ${why}: flood to ${portList(ports)}`, framePacket(frame), bridge);
     for (const p of ports) this.transmit(p, frame);
   }
 
