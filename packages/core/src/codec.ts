@@ -27,6 +27,13 @@ function checkField(layer: string, field: string, value: number, bits: number): 
   }
 }
 
+/** IPv4 and TCP options: whole 32-bit words, at most 40 bytes (the header length field's limit). */
+function checkOptions(layer: string, options: Uint8Array | undefined): number {
+  const length = options?.length ?? 0;
+  if (length % 4 !== 0 || length > 40) throw new EncodeError(layer, "options", `${length} bytes is not a multiple of 4 up to 40`);
+  return length;
+}
+
 function writeMac(view: DataView, offset: number, mac: number): void {
   view.setUint16(offset, Math.floor(mac / MAC_HIGH));
   view.setUint32(offset + 2, mac % MAC_HIGH);
@@ -85,10 +92,7 @@ function writeHeader(view: DataView, bytes: Uint8Array, o: number, h: Header): v
       view.setUint32(o + 24, h.targetIp);
       return;
     case "ipv4": {
-      const optionsLength = h.options?.length ?? 0;
-      if (optionsLength % 4 !== 0 || optionsLength > 40) {
-        throw new EncodeError("ipv4", "options", `${optionsLength} bytes is not a multiple of 4 up to 40`);
-      }
+      const optionsLength = checkOptions("ipv4", h.options);
       checkField("ipv4", "tos", h.tos, 8);
       checkField("ipv4", "id", h.id, 16);
       checkField("ipv4", "fragmentOffset", h.fragmentOffset, 13);
@@ -119,10 +123,7 @@ function writeHeader(view: DataView, bytes: Uint8Array, o: number, h: Header): v
       view.setUint16(o + 2, h.dstPort);
       return;
     case "tcp": {
-      const optionsLength = h.options?.length ?? 0;
-      if (optionsLength % 4 !== 0 || optionsLength > 40) {
-        throw new EncodeError("tcp", "options", `${optionsLength} bytes is not a multiple of 4 up to 40`);
-      }
+      const optionsLength = checkOptions("tcp", h.options);
       checkField("tcp", "srcPort", h.srcPort, 16);
       checkField("tcp", "dstPort", h.dstPort, 16);
       checkField("tcp", "seq", h.seq, 32);

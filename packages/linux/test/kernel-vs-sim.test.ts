@@ -1,21 +1,13 @@
 // The invariant behind every trace podnet draws: the simulator and the kernel agree. Each topology
 // of the original notes is built twice through the same builder — on the simulator and on real
 // namespaces — then probed the same way: the outcome and the TTL the answer arrives with must match.
-import type { Ipv4Header } from "@podnet/core";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel, type Trace } from "@podnet/sim";
-import { requireSystem } from "@podnet/testing";
-import { afterAll, describe, expect, it } from "vitest";
-import { LinuxNetlink, ping, removeNamespaces, runPrefix } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { ping, removeNamespaces } from "../src/index.js";
+import { answerTtl, kernelTestRun } from "./kernel.js";
 
-const system = requireSystem({ tools: ["ip", "bridge", "iptables", "sysctl", "ping"], root: true });
-const linux = new LinuxNetlink();
-const runId = runPrefix();
-let labs = 0;
-
-afterAll(async () => {
-  if (!system.skip) await removeNamespaces(linux, runId);
-});
+const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
 
 type Build = (lab: LabTopology) => Promise<void>;
 
@@ -116,10 +108,6 @@ const cases: Case[] = [
   },
 ];
 
-function answerTtl(trace: Trace, origin: string): number | undefined {
-  const hop = trace.hops.filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply").at(-1);
-  return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
-}
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
   for (const c of cases) {
@@ -128,7 +116,7 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       await c.build(sim);
       const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true });
 
-      const real = new LabTopology(linux, `${runId}${labs++}`);
+      const real = new LabTopology(linux, nextPrefix());
       try {
         await c.build(real);
         const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true });

@@ -1,7 +1,6 @@
 // Providers are written once and run unchanged on the simulator and on Linux. The notes' two-node
 // cluster is built by each provider and the route manager on both backends, through the same code;
 // then the node route tables must be identical, and real pings must agree with the simulator's traces.
-import type { Ipv4Header } from "@podnet/core";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
 import type { Netlink } from "@podnet/netlink";
@@ -11,17 +10,11 @@ import { dockerBridge } from "@podnet/provider-docker-bridge";
 import { overlay } from "@podnet/provider-overlay";
 import { RouteManager } from "@podnet/route-manager";
 import { SimKernel, type Trace } from "@podnet/sim";
-import { requireSystem } from "@podnet/testing";
-import { afterAll, describe, expect, it } from "vitest";
-import { LinuxNetlink, ping, removeNamespaces, runPrefix } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { ping, removeNamespaces } from "../src/index.js";
+import { answerTtl, kernelTestRun } from "./kernel.js";
 
-const system = requireSystem({ tools: ["ip", "bridge", "iptables", "sysctl", "ping"], root: true });
-const linux = new LinuxNetlink();
-const runId = runPrefix();
-let labs = 0;
-afterAll(async () => {
-  if (!system.skip) await removeNamespaces(linux, runId);
-});
+const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
 
 const cluster: ClusterNetwork = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
 
@@ -54,10 +47,6 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
   return { lab, ips };
 }
 
-function answerTtl(trace: Trace, origin: string): number | undefined {
-  const hop = trace.hops.filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply").at(-1);
-  return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
-}
 
 const cases: { provider: NetworkProvider; crossNodeTtl: number }[] = [
   { provider: dockerBridge, crossNodeTtl: 64 },
@@ -70,7 +59,7 @@ describe.skipIf(system.skip)("providers on the kernel and on the simulator", () 
   for (const { provider, crossNodeTtl } of cases) {
     it(`${provider.name}: same tables, same reachability, same TTLs`, async () => {
       const sim = await build(provider, new SimKernel({ seed: "providers" }), "");
-      const real = await build(provider, linux, `${runId}${labs++}`);
+      const real = await build(provider, linux, nextPrefix());
       try {
         expect(real.ips).toEqual(sim.ips);
         for (const node of ["node1", "node2", "gw"]) {
