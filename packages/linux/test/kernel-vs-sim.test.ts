@@ -2,7 +2,7 @@
 // of the original notes is built twice through the same builder — on the simulator and on real
 // namespaces — then probed the same way: the outcome and the TTL the answer arrives with must match.
 import { LabTopology } from "@podnet/netlink/lab";
-import { SimKernel, type Trace } from "@podnet/sim";
+import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";

@@ -9,7 +9,7 @@ import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { dockerBridge } from "@podnet/provider-docker-bridge";
 import { overlay } from "@podnet/provider-overlay";
 import { RouteManager } from "@podnet/route-manager";
-import { SimKernel, type Trace } from "@podnet/sim";
+import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";
