@@ -50,6 +50,12 @@ function summarize(result: RunResult): string {
       ...p.wire.map((w) => [`bytes on the wire for ${w.payload} B`, `${w.underlayFrame || "-"} (pod frame ${w.podFrame || "-"}, +${w.overheadPercent}%)`]),
     ]));
   }
+  // Small clusters: each node's routing table, as `ip route` shows it.
+  if (Object.keys(result.tables).length <= 4) {
+    for (const [node, t] of Object.entries(result.tables)) {
+      out.push(`${color.bold(node)} ip route:`, ...t.routes.map((r) => `  ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`));
+    }
+  }
   const cp = result.controlPlane;
   out.push(table(["entries", "routes", "neighbours", "fdb", "nat rules"], [
     ...Object.entries(cp.perNode).slice(0, 10).map(([n, c]) => [n, c.routes, c.neighbours, c.fdb, c.natRules]),

@@ -33,6 +33,8 @@ describe("podnet", () => {
     expect(result).toMatchObject({ schemaVersion: 1, scenario: "two-nodes", provider: "cbr0-host-gw" });
     expect(result.nodes).toEqual([{ name: "node1", address: "10.100.0.2", podCidr: "10.0.1.0/24" }, { name: "node2", address: "10.100.0.3", podCidr: "10.0.2.0/24" }]);
     expect(result.summary.reached).toBe(result.summary.total);
+    expect(result.tables.node1.routes).toContainEqual({ dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] });
+    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"]).stdout).toContain("  10.0.2.0/24 via 10.100.0.3 dev eth0");
     expect(result.probes.map((p: { to: string; outcome: string }) => `${p.to} ${p.outcome}`)).toEqual(["db reached", "db:80 reached", "node2:8080 refused", "outside reached"]);
     const dockerRun = podnet(["run", "scenarios/two-nodes.yaml", "--provider", "docker-bridge", "--json"]);
     expect(dockerRun.code).toBe(1);

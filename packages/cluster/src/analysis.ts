@@ -4,6 +4,7 @@
  * whether the source address survives) and control-plane metrics (entries per node, changes per event).
  */
 import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
+import type { FdbDump, NeighDump, RouteDump } from "@podnet/netlink";
 import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
@@ -38,6 +39,30 @@ export interface NodeTableCounts {
   neighbours: number;
   fdb: number;
   natRules: number;
+}
+
+/** A node's tables as the host API dumps them: `ip -j route`, permanent `ip -j neigh`, `bridge -j fdb`, `iptables-save -t nat`. */
+export interface NodeTables {
+  routes: RouteDump[];
+  neighbours: NeighDump[];
+  fdb: FdbDump[];
+  nat: string;
+}
+
+const MAX_NODES_WITH_TABLES = 20;
+
+/** Every node's tables (the first 20 nodes of a large cluster). */
+export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string, NodeTables>> {
+  const out: Record<string, NodeTables> = {};
+  for (const name of [...runtime.nodes.keys()].slice(0, MAX_NODES_WITH_TABLES)) {
+    out[name] = {
+      routes: await runtime.k.route.list(name),
+      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
+      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst),
+      nat: await runtime.k.iptables.save(name, "nat"),
+    };
+  }
+  return out;
 }
 
 export interface ControlPlaneMetrics {

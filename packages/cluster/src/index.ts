@@ -16,6 +16,8 @@ export {
   reachability,
   pathMetrics,
   controlPlaneMetrics,
+  nodeTables,
+  type NodeTables,
   type ReachabilityCell,
   type CellKind,
   type PathMetrics,

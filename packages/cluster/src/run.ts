@@ -1,5 +1,5 @@
 import type { NetworkProvider } from "@podnet/cni";
-import { controlPlaneMetrics, pathMetrics, reachability, type ControlPlaneMetrics, type PathMetrics, type ReachabilityCell } from "./analysis.js";
+import { controlPlaneMetrics, nodeTables, pathMetrics, reachability, type ControlPlaneMetrics, type NodeTables, type PathMetrics, type ReachabilityCell } from "./analysis.js";
 import { ClusterRuntime } from "./runtime.js";
 import type { Scenario } from "./schema.js";
 
@@ -11,6 +11,8 @@ export interface RunResult {
   nodes: { name: string; address: string; podCidr?: string }[];
   pods: { name: string; node: string; ip: string }[];
   services: { name: string; clusterIP: string; endpoints: string[] }[];
+  /** Per node (the first 20): routes, permanent neighbours, FDB entries, and the nat table. */
+  tables: Record<string, NodeTables>;
   reachability: ReachabilityCell[];
   summary: { reached: number; total: number };
   probes: ReachabilityCell[];
@@ -36,6 +38,7 @@ export async function runScenario(scenario: Scenario, provider: NetworkProvider)
     nodes: [...runtime.nodes.values()].map((n) => ({ name: n.name, address: n.address, ...(n.podCidr ? { podCidr: n.podCidr } : {}) })),
     pods: [...runtime.pods].map(([name, p]) => ({ name, node: p.node, ip: p.ip })),
     services: [...runtime.services.values()].map((s) => ({ name: s.spec.name, clusterIP: s.clusterIP, endpoints: s.endpoints })),
+    tables: await nodeTables(runtime),
     reachability: cells,
     summary: { reached: cells.filter((c) => c.reached).length, total: cells.length },
     probes,
