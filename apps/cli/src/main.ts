@@ -2,7 +2,7 @@
  * The podnet command line. Exit codes: 0 success; 1 the answer is "no" (a trace not delivered, a
  * scenario probe that failed); 2 bad input (scenario, flag, name). Every command takes --json.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { encodePcap, encodePacket } from "@podnet/core";
 import { ClusterRuntime, ScenarioError, TargetError, loadScenario, runScenario, scenarioJsonSchema, type RunResult, type Scenario } from "@podnet/cluster";
@@ -172,6 +172,23 @@ export function program(): Command {
     });
 
   benchCommand(cli, readScenario, parseProviders, providersOption);
+
+  cli
+    .command("web")
+    .description("serve the web app on 127.0.0.1 (it opens nothing; point a browser at the address)")
+    .option("--port <port>", "port to listen on (0 picks a free one)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: "${v}" is not a port number`);
+      return n;
+    }, 5173)
+    .addHelpText("after", "\nExample:\n  podnet web --port 8080   # then open http://127.0.0.1:8080/")
+    .action(async (opts: { port: number }) => {
+      const { DIST_DIR, serveStatic } = await import("@podnet/web/serve");
+      if (!existsSync(`${DIST_DIR}/index.html`)) throw new UsageError(`the web app is not built (${DIST_DIR}); run the build first`);
+      const { url } = await serveStatic(DIST_DIR, opts.port);
+      process.stdout.write(`podnet web: serving ${url} (Ctrl-C to stop)\n`);
+      await new Promise(() => undefined);
+    });
 
   cli
     .command("schema")

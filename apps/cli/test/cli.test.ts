@@ -1,5 +1,5 @@
 // The built `podnet` binary, run as a user runs it.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,10 +99,24 @@ describe("podnet", () => {
   });
 
   it("has help with an example on every command", () => {
-    for (const command of ["providers", "run", "trace", "compare", "bench", "schema"]) {
+    for (const command of ["providers", "run", "trace", "compare", "bench", "schema", "web"]) {
       const help = podnet([command, "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);
+    }
+  });
+
+  it("serves the web app on 127.0.0.1 only", async () => {
+    const child = spawn(process.execPath, [BIN, "web", "--port", "0"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+    try {
+      const line = await new Promise<string>((ok) => child.stdout.once("data", (c: Buffer) => ok(c.toString())));
+      const url = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(line)![1]!;
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<div id="root"></div>');
+      expect(podnet(["web", "--port", "99999"])).toMatchObject({ code: 2 });
+    } finally {
+      child.kill();
     }
   });
 

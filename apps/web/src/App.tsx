@@ -1,0 +1,173 @@
+import type { NodeTables, RunResult, ScenarioIssue } from "@podnet/cluster";
+import { providerNames } from "@podnet/providers";
+import type { Trace } from "@podnet/sim";
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Simulation } from "./client.js";
+import { BenchView, CompareView, NodeInspector, ScenarioEditor, TopologyView, TracePanel } from "./components.js";
+import type { Snapshot } from "./protocol.js";
+import { BUNDLED } from "./scenarios.js";
+import { formatState, parseState, type View, type ViewState } from "./url.js";
+
+const PROVIDERS = providerNames.filter((n) => !n.endsWith("-4789"));
+
+export function App() {
+  const sim = useMemo(() => new Simulation(), []);
+  const [state, setState] = useState<ViewState>(() => parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }));
+  const [text, setText] = useState(() => BUNDLED[state.scenario] ?? BUNDLED["two-nodes"]!);
+  const [editing, setEditing] = useState(false);
+  const [issues, setIssues] = useState<ScenarioIssue[]>([]);
+  const [error, setError] = useState<string>();
+  const [snapshot, setSnapshot] = useState<Snapshot>();
+  const [trace, setTrace] = useState<Trace>();
+  const [pcapUrl, setPcapUrl] = useState<string>();
+  const [hop, setHop] = useState<number>();
+  const [tables, setTables] = useState<NodeTables>();
+  const [compare, setCompare] = useState<RunResult[]>();
+  const [busy, setBusy] = useState(false);
+  const file = state.scenario in BUNDLED && BUNDLED[state.scenario] === text ? `scenarios/${state.scenario}.yaml` : "pasted.yaml";
+
+  const update = useCallback((patch: Partial<ViewState>) => {
+    setState((s) => {
+      const next = { ...s, ...patch };
+      history.replaceState(null, "", formatState(next));
+      return next;
+    });
+  }, []);
+
+  const build = useCallback(async () => {
+    setBusy(true);
+    const reply = await sim.call({ type: "build", text, file, provider: state.provider });
+    setBusy(false);
+    setTrace(undefined);
+    setTables(undefined);
+    setCompare(undefined);
+    if (!reply.ok) {
+      setIssues(reply.issues ?? []);
+      setError(reply.issues ? undefined : reply.message);
+      setSnapshot(undefined);
+      if (reply.issues) setEditing(true);
+      return;
+    }
+    if ("snapshot" in reply) {
+      setIssues([]);
+      setError(undefined);
+      setSnapshot(reply.snapshot);
+    }
+  }, [sim, text, file, state.provider]);
+
+  useEffect(() => {
+    void build();
+    // Rebuild when the provider or scenario changes; the selection of pods is kept.
+  }, [state.provider, state.scenario]);
+
+  const runTrace = useCallback(
+    async (from: string, to: string) => {
+      const reply = await sim.call({ type: "trace", from, to });
+      if (reply.ok && "trace" in reply) {
+        setTrace(reply.trace);
+        setHop(undefined);
+        if (pcapUrl) URL.revokeObjectURL(pcapUrl);
+        setPcapUrl(URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })));
+      } else if (!reply.ok) setError(reply.message);
+    },
+    [sim, pcapUrl],
+  );
+
+  useEffect(() => {
+    if (snapshot && state.from && state.to && snapshot.pods.some((p) => p.name === state.from)) void runTrace(state.from, state.to);
+  }, [snapshot, state.from, state.to]);
+
+  useEffect(() => {
+    if (state.view !== "compare" || compare) return;
+    setBusy(true);
+    void sim.call({ type: "compare", text, file, providers: PROVIDERS }).then((reply) => {
+      setBusy(false);
+      if (reply.ok && "results" in reply) setCompare(reply.results);
+      else if (!reply.ok) setError(reply.message);
+    });
+  }, [state.view, compare, sim, text, file]);
+
+  const pick = (ns: string) => {
+    if (!state.from || (state.from && state.to)) update({ from: ns, to: undefined });
+    else update({ to: ns });
+  };
+  const inspect = async (ns: string) => {
+    update({ node: ns });
+    const reply = await sim.call({ type: "tables", node: ns });
+    setTables(reply.ok && "tables" in reply ? reply.tables : undefined);
+  };
+
+  return (
+    <div className="app">
+      <header>
+        <h1>podnet</h1>
+        <label>
+          Scenario{" "}
+          <select
+            value={state.scenario in BUNDLED ? state.scenario : ""}
+            onChange={(e) => {
+              setText(BUNDLED[e.target.value]!);
+              update({ scenario: e.target.value, from: undefined, to: undefined, node: undefined });
+            }}
+          >
+            {Object.keys(BUNDLED).map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={() => setEditing(!editing)} aria-pressed={editing}>
+          {editing ? "Hide YAML" : "Edit or paste YAML"}
+        </button>
+        <fieldset className="providers">
+          <legend>Provider</legend>
+          {PROVIDERS.map((p) => (
+            <button key={p} type="button" aria-pressed={state.provider === p} onClick={() => update({ provider: p })}>
+              {p}
+            </button>
+          ))}
+        </fieldset>
+        <nav aria-label="views">
+          {(["topology", "compare", "bench"] as View[]).map((v) => (
+            <button key={v} type="button" aria-current={state.view === v ? "page" : undefined} onClick={() => update({ view: v })}>
+              {v}
+            </button>
+          ))}
+        </nav>
+        {busy && <span role="status">simulating…</span>}
+      </header>
+      {editing && <ScenarioEditor text={text} file={file} issues={issues} onChange={setText} onApply={() => void build()} />}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <main>
+        {state.view === "topology" && snapshot && (
+          <>
+            <div className="canvas">
+              <p className="hint">
+                Click a pod to pick the source, another to pick the destination. Click a node to see its tables.
+                {state.from && <> Source: <strong>{state.from}</strong>.</>}
+                {state.to && <> Destination: <strong>{state.to}</strong>.</>}
+              </p>
+              <TopologyView snapshot={snapshot} trace={trace} hop={hop} from={state.from} to={state.to} onPick={pick} onNode={(ns) => void inspect(ns)} />
+              {snapshot.refusals.length > 0 && (
+                <p className="refusals" role="note">
+                  Refused by the kernel: {snapshot.refusals.map((r) => `${r.node}: ${r.entry}: ${r.reason}`).join("; ")}
+                </p>
+              )}
+            </div>
+            <aside>
+              {trace && <TracePanel trace={trace} hop={hop} onHop={setHop} {...(pcapUrl ? { pcapUrl } : {})} />}
+              {tables && state.node && <NodeInspector node={state.node} tables={tables} />}
+            </aside>
+          </>
+        )}
+        {state.view === "compare" && compare && <CompareView results={compare} />}
+        {state.view === "bench" && <BenchView />}
+      </main>
+    </div>
+  );
+}

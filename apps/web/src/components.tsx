@@ -1,0 +1,230 @@
+import type { NodeTables, RunResult, ScenarioIssue } from "@podnet/cluster";
+import type { Trace } from "@podnet/sim";
+import { useMemo, useState } from "react";
+import { BarChart } from "./charts.js";
+import { headerLines } from "./diff.js";
+import type { Snapshot } from "./protocol.js";
+import { layout, type Box } from "./topology.js";
+
+export function ScenarioEditor({ text, file, issues, onChange, onApply }: { text: string; file: string; issues: ScenarioIssue[]; onChange: (t: string) => void; onApply: () => void }) {
+  const lines = text.split("\n");
+  const byLine = new Map<number, string[]>();
+  for (const i of issues) {
+    const path = i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${p}` : p)).join("");
+    byLine.set(i.line ?? 1, [...(byLine.get(i.line ?? 1) ?? []), `${file}: ${path}${path ? ": " : ""}${i.message}`]);
+  }
+  return (
+    <section className="editor" aria-label="scenario editor">
+      <label htmlFor="yaml">Scenario YAML</label>
+      <textarea id="yaml" value={text} spellCheck={false} onChange={(e) => onChange(e.target.value)} rows={14} />
+      <button type="button" onClick={onApply}>
+        Validate and build
+      </button>
+      {issues.length > 0 && (
+        <ol className="annotated" aria-label="validation errors">
+          {lines.map((line, i) =>
+            byLine.has(i + 1) ? (
+              <li key={i} value={i + 1}>
+                <code>{line}</code>
+                {byLine.get(i + 1)!.map((m) => (
+                  <div key={m} className="inline-error" role="alert">
+                    {m}
+                  </div>
+                ))}
+              </li>
+            ) : null,
+          )}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+export function TopologyView({ snapshot, trace, hop, from, to, onPick, onNode }: { snapshot: Snapshot; trace?: Trace; hop?: number; from?: string; to?: string; onPick: (ns: string) => void; onNode: (ns: string) => void }) {
+  const [expanded, setExpanded] = useState(false);
+  const view = useMemo(() => layout(snapshot, expanded), [snapshot, expanded]);
+  // On the path: namespaces that decided something, not those that only saw a flooded copy go by.
+  const onPath = new Set(trace?.hops.filter((h) => h.direction === "request" && h.event !== "transmit" && h.event !== "receive").map((h) => h.ns) ?? []);
+  const current = hop !== undefined ? trace?.hops[hop]?.ns : undefined;
+  const activate = (b: Box) => {
+    if (b.kind === "summary") setExpanded(true);
+    else if (b.kind === "pod" && b.ns) onPick(b.ns);
+    else if ((b.kind === "node" || b.kind === "router" || b.kind === "host" || b.kind === "device") && b.ns) onNode(b.ns);
+  };
+  return (
+    <svg className="topology" viewBox={`0 0 ${Math.max(view.width, 400)} ${Math.max(view.height, 200)}`} role="group" aria-label="cluster topology">
+      {view.edges.map((e, i) => (
+        <polyline key={i} className="edge" points={e.points.map((p) => `${p.x},${p.y}`).join(" ")} />
+      ))}
+      {view.boxes.map((b) => {
+        const classes = ["box", b.kind, b.ns && onPath.has(b.ns) ? "on-path" : "", b.ns !== undefined && b.ns === current ? "current" : "", b.ns === from ? "source" : "", b.ns === to ? "destination" : ""].join(" ");
+        return (
+          <g
+            key={b.id}
+            className={classes}
+            data-box={b.id}
+            tabIndex={0}
+            role="button"
+            aria-label={b.label.join(", ")}
+            onClick={() => activate(b)}
+            onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), activate(b))}
+          >
+            <rect x={b.x} y={b.y} width={b.width} height={b.height} rx={6} />
+            {b.label.map((l, i) => (
+              <text key={i} x={b.x + 8} y={b.y + 16 + i * 15} className={i === 0 ? "title" : ""}>
+                {l}
+              </text>
+            ))}
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+export function TracePanel({ trace, hop, onHop, pcapUrl }: { trace: Trace; hop?: number; onHop: (i: number) => void; pcapUrl?: string }) {
+  const [showReply, setShowReply] = useState(true);
+  const shown = trace.hops.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== "transmit" && h.event !== "receive" && (showReply || h.direction === "request"));
+  const selected = hop !== undefined ? trace.hops[hop] : undefined;
+  const previous = hop !== undefined ? trace.hops.slice(0, hop).reverse().find((h) => h.direction === selected?.direction) : undefined;
+  return (
+    <section className="trace" aria-label="trace">
+      <p className={`outcome ${trace.outcome}`} data-testid="outcome">
+        <strong>{trace.outcome}</strong>: {trace.reason}
+      </p>
+      <label>
+        <input type="checkbox" checked={showReply} onChange={(e) => setShowReply(e.target.checked)} /> show the reply path
+      </label>
+      {pcapUrl && (
+        <a className="pcap" href={pcapUrl} download="trace.pcap">
+          Download pcap
+        </a>
+      )}
+      <ol className="hops">
+        {shown.map(({ h, i }) => (
+          <li key={i} value={i + 1}>
+            <button type="button" className={`hop ${h.event} ${i === hop ? "selected" : ""}`} onClick={() => onHop(i)} data-hop={h.event}>
+              <span className="dir">{h.direction === "reply" ? "←" : "→"}</span> <span className="where">{h.ns}{h.dev ? ` ${h.dev}` : ""}</span> <span className="event">{h.event}</span> {h.detail}
+            </button>
+          </li>
+        ))}
+      </ol>
+      {selected && (
+        <div className="headers" aria-label="headers at the selected hop">
+          <h3>
+            {selected.ns} {selected.dev ?? ""} — {selected.event}
+          </h3>
+          <p>{selected.detail}</p>
+          <ul>
+            {headerLines(previous?.packet.headers, selected.packet.headers).map((l, i) => (
+              <li key={i} className={l.changed ? "changed" : ""}>
+                {l.changed ? "● " : ""}
+                {l.text}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function NodeInspector({ node, tables }: { node: string; tables: NodeTables }) {
+  return (
+    <section className="inspector" aria-label={`tables of ${node}`}>
+      <h3>{node}: ip route</h3>
+      <pre>{tables.routes.map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`).join("\n") || "(empty)"}</pre>
+      <h3>ip neigh (permanent)</h3>
+      <pre>{tables.neighbours.map((n) => `${n.dst} dev ${n.dev} lladdr ${n.lladdr} ${n.state.join(" ")}`).join("\n") || "(none)"}</pre>
+      <h3>bridge fdb</h3>
+      <pre>{tables.fdb.map((f) => `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`).join("\n") || "(none)"}</pre>
+      <h3>iptables-save -t nat</h3>
+      <pre>{tables.nat}</pre>
+    </section>
+  );
+}
+
+export function CompareView({ results }: { results: RunResult[] }) {
+  const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
+  const labels = results.map((r) => r.provider);
+  return (
+    <section className="compare" aria-label="provider comparison">
+      <div className="heatmaps">
+        {results.map((r) => (
+          <table key={r.provider} className="heatmap" data-provider={r.provider}>
+            <caption>
+              {r.provider}: {r.summary.reached}/{r.summary.total} reachable
+            </caption>
+            <tbody>
+              {kinds.map((k) => (
+                <tr key={k}>
+                  <th scope="row">{k}</th>
+                  <td>
+                    {r.reachability
+                      .filter((c) => c.kind === k)
+                      .map((c, i) => (
+                        <span key={i} className={`cell ${c.reached ? "ok" : "fail"}`} title={`${c.from} → ${c.to}: ${c.reason}`} aria-label={`${c.from} to ${c.to}: ${c.reached ? "reached" : c.reason}`} />
+                      ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
+      </div>
+      <div className="charts">
+        <BarChart title="Encapsulation overhead at 1,400 B (%)" labels={labels} series={[{ label: "overhead %", values: results.map((r) => r.path?.wire.at(-1)?.overheadPercent ?? 0) }]} />
+        <BarChart title="Pod MTU" labels={labels} series={[{ label: "MTU", values: results.map((r) => r.path?.podMtu ?? 0) }]} />
+        <BarChart title="Routed hops (cross-node pod pair)" labels={labels} series={[{ label: "hops", values: results.map((r) => (r.path?.reached ? r.path.routedHops : 0)) }]} />
+        <BarChart
+          title="Entries per node"
+          labels={labels}
+          series={[
+            { label: "routes", values: results.map((r) => r.controlPlane.total.routes / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
+            { label: "neighbours + FDB", values: results.map((r) => (r.controlPlane.total.neighbours + r.controlPlane.total.fdb) / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
+            { label: "NAT rules", values: results.map((r) => r.controlPlane.total.natRules / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
+          ]}
+        />
+      </div>
+    </section>
+  );
+}
+
+interface BenchRow {
+  scenario: string;
+  provider: string;
+  buildMs: number;
+  tracesPerSecond: number;
+  peakRssMiB: number;
+}
+
+export function BenchView() {
+  const [rows, setRows] = useState<BenchRow[]>();
+  const [error, setError] = useState<string>();
+  const load = async (file: File) => {
+    try {
+      const report = JSON.parse(await file.text()) as { rows?: BenchRow[] };
+      if (!Array.isArray(report.rows)) throw new Error("not a podnet bench report (no rows)");
+      setRows(report.rows);
+      setError(undefined);
+    } catch (e) {
+      setError(`${file.name}: ${(e as Error).message}`);
+    }
+  };
+  const labels = rows?.map((r) => `${r.scenario} / ${r.provider}`) ?? [];
+  return (
+    <section className="bench" aria-label="benchmark report">
+      <label>
+        Load a <code>podnet bench --out report.json</code> file: <input type="file" accept="application/json,.json" onChange={(e) => e.target.files?.[0] && load(e.target.files[0])} />
+      </label>
+      {error && <p role="alert">{error}</p>}
+      {rows && (
+        <div className="charts">
+          <BarChart title="Traces per second" labels={labels} series={[{ label: "traces/s", values: rows.map((r) => r.tracesPerSecond) }]} />
+          <BarChart title="Build time (ms)" labels={labels} series={[{ label: "ms", values: rows.map((r) => r.buildMs) }]} />
+          <BarChart title="Peak memory (MiB)" labels={labels} series={[{ label: "MiB", values: rows.map((r) => r.peakRssMiB) }]} />
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,37 @@
+/** Messages between the page and the simulation worker. Everything is plain data. */
+import type { RunResult, ScenarioIssue } from "@podnet/cluster";
+import type { NodeTables } from "@podnet/cluster";
+import type { Trace } from "@podnet/sim";
+
+export interface DeviceInfo {
+  name: string;
+  kind: string;
+  addresses: string[];
+  master?: string;
+  mtu: number;
+}
+
+export interface Snapshot {
+  scenario: string;
+  provider: string;
+  segments: { name: string; subnet: string }[];
+  routers: { name: string; interfaces: { segment: string; address: string }[] }[];
+  hosts: { name: string; segment: string; address: string }[];
+  nodes: { name: string; segment: string; address: string; podCidr?: string; devices: DeviceInfo[] }[];
+  pods: { name: string; node: string; ip: string; containers: string[] }[];
+  services: { name: string; clusterIP: string; endpoints: string[] }[];
+  refusals: { node: string; entry: string; reason: string }[];
+}
+
+export type Request =
+  | { id: number; type: "build"; text: string; file: string; provider: string }
+  | { id: number; type: "trace"; from: string; to: string; protocol?: "icmp" | "tcp" | "udp" }
+  | { id: number; type: "tables"; node: string }
+  | { id: number; type: "compare"; text: string; file: string; providers: string[] };
+
+export type Reply =
+  | { id: number; ok: true; snapshot: Snapshot }
+  | { id: number; ok: true; trace: Trace; pcap: Uint8Array }
+  | { id: number; ok: true; tables: NodeTables }
+  | { id: number; ok: true; results: RunResult[] }
+  | { id: number; ok: false; message: string; issues?: ScenarioIssue[] };
