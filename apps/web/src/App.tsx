@@ -10,6 +10,16 @@ import { formatState, parseState, type View, type ViewState } from "./url.js";
 
 const PROVIDERS = providerNames.filter((n) => !n.endsWith("-4789"));
 
+/** Where a packet can start: a pod, one of its containers, a node, an outside host. */
+export function sources(s: Snapshot): string[] {
+  return [...s.pods.flatMap((p) => [p.name, ...p.containers.map((c) => `${p.name}/${c}`)]), ...s.nodes.map((n) => n.name), ...s.hosts.map((h) => h.name)];
+}
+
+/** Where it can go: a pod, a node, an outside host or router, a service. */
+export function destinations(s: Snapshot): string[] {
+  return [...s.pods.map((p) => p.name), ...s.nodes.map((n) => n.name), ...s.hosts.map((h) => h.name), ...s.routers.map((r) => r.name), ...s.services.map((x) => `svc/${x.name}`)];
+}
+
 export function App() {
   const sim = useMemo(() => new Simulation(), []);
   const [state, setState] = useState<ViewState>(() => parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }));
@@ -74,7 +84,7 @@ export function App() {
   );
 
   useEffect(() => {
-    if (snapshot && state.from && state.to && snapshot.pods.some((p) => p.name === state.from)) void runTrace(state.from, state.to);
+    if (snapshot && state.from && state.to && sources(snapshot).includes(state.from)) void runTrace(state.from, state.to);
   }, [snapshot, state.from, state.to]);
 
   useEffect(() => {
@@ -152,6 +162,39 @@ export function App() {
                 {state.from && <> Source: <strong>{state.from}</strong>.</>}
                 {state.to && <> Destination: <strong>{state.to}</strong>.</>}
               </p>
+              <form
+                className="endpoints"
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  if (state.from && state.to) void runTrace(state.from, state.to);
+                }}
+              >
+                <label>
+                  From{" "}
+                  <select value={state.from ?? ""} onChange={(e) => update({ from: e.target.value || undefined })} aria-label="source">
+                    <option value="">choose…</option>
+                    {sources(snapshot).map((o) => (
+                      <option key={o} value={o}>
+                        {o}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                <label>
+                  To{" "}
+                  <select value={state.to ?? ""} onChange={(e) => update({ to: e.target.value || undefined })} aria-label="destination">
+                    <option value="">choose…</option>
+                    {destinations(snapshot).map((o) => (
+                      <option key={o} value={o}>
+                        {o}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                <button type="submit" disabled={!state.from || !state.to}>
+                  Trace
+                </button>
+              </form>
               <TopologyView snapshot={snapshot} trace={trace} hop={hop} from={state.from} to={state.to} onPick={pick} onNode={(ns) => void inspect(ns)} />
               {snapshot.refusals.length > 0 && (
                 <p className="refusals" role="note">

@@ -17,6 +17,9 @@ export function ScenarioEditor({ text, file, issues, onChange, onApply }: { text
     <section className="editor" aria-label="scenario editor">
       <label htmlFor="yaml">Scenario YAML</label>
       <textarea id="yaml" value={text} spellCheck={false} onChange={(e) => onChange(e.target.value)} rows={14} />
+      <label className="upload">
+        or upload a file: <input type="file" accept=".yaml,.yml,.json,application/json,text/yaml" onChange={async (e) => e.target.files?.[0] && onChange(await e.target.files[0].text())} />
+      </label>
       <button type="button" onClick={onApply}>
         Validate and build
       </button>

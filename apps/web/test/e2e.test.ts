@@ -62,6 +62,23 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.close();
   }, 60_000);
 
+  it("chooses a scenario with its control, and traces to a service and to an outside host from the pickers", async () => {
+    const page = await open("?scenario=single-pod");
+    await page.getByLabel("Scenario").selectOption("service");
+    await page.waitForSelector('[data-box="ns:web-a"]');
+    await page.getByLabel("source").selectOption("client");
+    await page.getByLabel("destination").selectOption("svc/web");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect.poll(() => page.locator('[data-testid="outcome"]').textContent()).toMatch(/^reached: connected: SYN-ACK from 10\.0\.\d\.\d:8080/);
+    expect(await page.locator('button.hop[data-hop="nat"]').count()).toBeGreaterThan(0); // DNAT there, un-DNAT back
+    await page.getByLabel("source").selectOption("client");
+    await page.getByLabel("destination").selectOption("outside");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect.poll(() => page.locator('[data-testid="outcome"]').textContent()).toBe("reached: echo reply from 10.100.0.50 (outside)");
+    await page.screenshot({ path: `${SHOTS}service.png` });
+    await page.close();
+  }, 60_000);
+
   it("shows a node's tables in ip route's shape", async () => {
     const page = await open("?scenario=two-nodes&provider=cbr0-host-gw");
     await page.locator('[data-box="ns:node1"]').click();
