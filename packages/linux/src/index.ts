@@ -2,3 +2,4 @@ export { LinuxNetlink, errorLine } from "./netlink.js";
 export { runPrefix, removeNamespaces, cleanupOnExit } from "./run-prefix.js";
 export { run, type ExecResult } from "./exec.js";
 export { ping, type PingResult, type PingOptions } from "./probes.js";
+export { listenTcp, connectTcp, type TcpResult } from "./tcp.js";

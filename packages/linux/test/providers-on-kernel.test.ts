@@ -11,7 +11,7 @@ import { overlay } from "@podnet/provider-overlay";
 import { RouteManager } from "@podnet/route-manager";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
-import { ping, removeNamespaces } from "../src/index.js";
+import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";
 
 const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
@@ -56,6 +56,44 @@ const cases: { provider: NetworkProvider; crossNodeTtl: number }[] = [
 ];
 
 describe.skipIf(system.skip)("providers on the kernel and on the simulator", () => {
+  it("cbr0-host-gw + kube-proxy's chains: a Service DNATs on the real kernel as in the simulator", async () => {
+    const provider = cbr0HostGw();
+    const service = (endpoints: string[], name = "web", clusterIP = "10.96.0.10") => ({
+      namespace: "default", name, clusterIP, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp" as const }], endpoints,
+    });
+    const sim = await build(provider, new SimKernel({ seed: "services" }), "");
+    const real = await build(provider, linux, nextPrefix());
+    const listeners = [];
+    try {
+      const simManager = new RouteManager({ netlink: sim.lab.k, provider, cluster, gatewayNs: "gw" });
+      const realManager = new RouteManager({ netlink: linux, provider, cluster, gatewayNs: real.lab.ns("gw") });
+      for (const [m, lab] of [[simManager, sim.lab], [realManager, real.lab]] as const) {
+        for (const name of ["node1", "node2"]) m.adopt({ name, ns: lab.ns(name), address: name === "node1" ? "10.100.0.2" : "10.100.0.3", nic: "eth0", underlayMtu: 1500, annotations: {} });
+      }
+      // Endpoints: db on the other node, web on the client's node (its answer is bridged: br_netfilter un-NATs it).
+      for (const [endpoints, expect1] of [[[real.ips.db!], "db"], [[real.ips.web!], "web"]] as const) {
+        await simManager.serviceChanged(service([...endpoints]));
+        await realManager.serviceChanged(service([...endpoints]));
+        expect(await linux.iptables.save(real.lab.ns("node1"), "nat")).toContain("-j KUBE-SVC-");
+        listeners.push(await listenTcp(real.lab.ns(expect1), 8080, expect1));
+        (sim.lab.k as SimKernel).listen(expect1, { protocol: "tcp", port: 8080, owner: expect1 });
+        const simTrace = (sim.lab.k as SimKernel).send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+        const realResult = await connectTcp(real.lab.ns("client"), "10.96.0.10", 80);
+        expect({ kernel: realResult.outcome, reply: realResult.reply }).toEqual({ kernel: "connected", reply: expect1 });
+        expect({ sim: simTrace.outcome, endpoint: simTrace.deliveredTo?.ns }).toEqual({ sim: "reached", endpoint: expect1 });
+      }
+      // A Service without endpoints is refused at once on both, by kube-proxy's REJECT rule.
+      await simManager.serviceChanged(service([], "empty", "10.96.0.11"));
+      await realManager.serviceChanged(service([], "empty", "10.96.0.11"));
+      const simEmpty = (sim.lab.k as SimKernel).send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
+      expect(await connectTcp(real.lab.ns("client"), "10.96.0.11", 80)).toMatchObject({ outcome: "refused" });
+      expect(simEmpty.reason).toMatch(/^rejected by node1: .*has no endpoints/);
+    } finally {
+      for (const l of listeners) l.kill();
+      await removeNamespaces(linux, real.lab.prefix);
+    }
+  }, 60_000);
+
   for (const { provider, crossNodeTtl } of cases) {
     it(`${provider.name}: same tables, same reachability, same TTLs`, async () => {
       const sim = await build(provider, new SimKernel({ seed: "providers" }), "");
