@@ -20,6 +20,22 @@ export function destinations(s: Snapshot): string[] {
   return [...s.pods.map((p) => p.name), ...s.nodes.map((n) => n.name), ...s.hosts.map((h) => h.name), ...s.routers.map((r) => r.name), ...s.services.map((x) => `svc/${x.name}`)];
 }
 
+function Picker({ label, name, value, options, onChange }: { label: string; name: string; value: string | undefined; options: string[]; onChange: (v: string | undefined) => void }) {
+  return (
+    <label>
+      {label}{" "}
+      <select value={value ?? ""} onChange={(e) => onChange(e.target.value || undefined)} aria-label={name}>
+        <option value="">choose…</option>
+        {options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function App() {
   const sim = useMemo(() => new Simulation(), []);
   const [state, setState] = useState<ViewState>(() => parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }));
@@ -169,28 +185,8 @@ export function App() {
                   if (state.from && state.to) void runTrace(state.from, state.to);
                 }}
               >
-                <label>
-                  From{" "}
-                  <select value={state.from ?? ""} onChange={(e) => update({ from: e.target.value || undefined })} aria-label="source">
-                    <option value="">choose…</option>
-                    {sources(snapshot).map((o) => (
-                      <option key={o} value={o}>
-                        {o}
-                      </option>
-                    ))}
-                  </select>
-                </label>
-                <label>
-                  To{" "}
-                  <select value={state.to ?? ""} onChange={(e) => update({ to: e.target.value || undefined })} aria-label="destination">
-                    <option value="">choose…</option>
-                    {destinations(snapshot).map((o) => (
-                      <option key={o} value={o}>
-                        {o}
-                      </option>
-                    ))}
-                  </select>
-                </label>
+                <Picker label="From" name="source" value={state.from} options={sources(snapshot)} onChange={(from) => update({ from })} />
+                <Picker label="To" name="destination" value={state.to} options={destinations(snapshot)} onChange={(to) => update({ to })} />
                 <button type="submit" disabled={!state.from || !state.to}>
                   Trace
                 </button>

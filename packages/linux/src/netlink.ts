@@ -185,18 +185,12 @@ interface RawAddr {
   label?: string;
 }
 
-interface RawLink {
-  ifindex: number;
-  link_index?: number;
-  ifname: string;
-  flags: string[];
-  mtu: number;
-  master?: string;
+/** `ip -j -d link` as the kernel prints it: LinkDump's fields, with looser operstate/link_type and more of linkinfo. */
+type RawLink = Omit<LinkDump, "operstate" | "link_type" | "linkinfo"> & {
   operstate: string;
   link_type: string;
-  address: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string };
-}
+};
 
 const VXLAN_FIELDS = ["id", "local", "link", "port", "learning"];
 
