@@ -63,6 +63,7 @@ class ParseMemo<T> {
 
 const ADDRESSES = new ParseMemo<number>();
 const PREFIXES = new ParseMemo<Ipv4Prefix>();
+const MACS = new ParseMemo<number>();
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
 export interface SimKernelOptions {
@@ -151,7 +152,7 @@ export class SimKernel implements Netlink {
 
   private parseMac(text: string, command: string): number {
     try {
-      return parseMac(text);
+      return MACS.get(text, parseMac);
     } catch {
       return fail("EINVAL", `Error: "${text}" is not a valid link address.`, command);
     }
