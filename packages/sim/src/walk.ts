@@ -70,6 +70,7 @@ const MAX_STEPS = 4000;
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
 const zeroPayloads = new Map<number, Uint8Array>();
+const NO_PACKET: Packet = { headers: [], payload: new Uint8Array() };
 
 function zeros(size: number): Uint8Array {
   let bytes = zeroPayloads.get(size);
@@ -161,6 +162,8 @@ class PacketWalk {
   private icmpReason?: string;
   replyReceived = false;
   private expectsReply = true;
+  /** Depth of flood copies being walked: a host ignoring a copy not addressed to it records nothing. */
+  private flooding = 0;
 
   constructor(
     private readonly kernel: SimKernel,
@@ -169,6 +172,15 @@ class PacketWalk {
   ) {}
 
   // ---- recording --------------------------------------------------------------------------
+
+  /** Transmits and receives of flood copies: their frames are snapshotted only if the copy is kept. */
+  private deferred: { index: number; frame: Frame }[] = [];
+
+  private recordWire(ns: SimNamespace, event: "transmit" | "receive", detail: string, frame: Frame, dev: SimLink, wire: "in" | "out"): void {
+    if (!this.flooding) return this.record(ns, event, detail, framePacket(frame), dev, wire);
+    this.deferred.push({ index: this.hops.length, frame });
+    this.record(ns, event, detail, NO_PACKET, dev, wire);
+  }
 
   private record(ns: SimNamespace, event: TraceEvent, detail: string, packet: Packet, dev?: SimLink, wire?: "in" | "out"): void {
     const hop: TraceHop = { direction: this.direction, ns: ns.name, event, detail, packet };
@@ -338,7 +350,7 @@ class PacketWalk {
   private transmit(dev: SimLink, frame: Frame): void {
     this.step();
     const ns = dev.ns;
-    this.record(ns, "transmit", `out ${dev.name}`, framePacket(frame), dev, "out");
+    this.recordWire(ns, "transmit", `out ${dev.name}`, frame, dev, "out");
     switch (dev.kind) {
       case "loopback":
         return this.receive(dev, frame);
@@ -356,7 +368,7 @@ class PacketWalk {
 
   private receive(dev: SimLink, frame: Frame): void {
     this.step();
-    if (dev.kind !== "loopback") this.record(dev.ns, "receive", `in ${dev.name}`, framePacket(frame), dev, "in");
+    if (dev.kind !== "loopback") this.recordWire(dev.ns, "receive", `in ${dev.name}`, frame, dev, "in");
     if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, framePacket(frame), dev);
     if (dev.master) return this.bridgeInput(dev.master, dev, frame);
     this.ipReceive(dev, frame);
@@ -378,7 +390,7 @@ class PacketWalk {
     if (isMulticastMac(dst)) {
       const others = [...bridge.ports!].filter((p) => p !== port);
       this.record(ns, "bridge", `${bridge.name}: broadcast from ${port.name}: flood to ${portList(others)} and up to the bridge`, framePacket(frame), bridge);
-      for (const p of others) if (p.carrier) this.transmit(p, frame);
+      for (const p of others) if (p.carrier) this.floodCopy(p, frame);
       return this.ipReceive(bridge, frame);
     }
     const entry = fdb.get(dst);
@@ -392,7 +404,30 @@ class PacketWalk {
     }
     const others = [...bridge.ports!].filter((p) => p !== port && p.carrier);
     this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(others)}`, framePacket(frame), bridge);
-    for (const p of others) this.transmit(p, frame);
+    for (const p of others) this.floodCopy(p, frame);
+  }
+
+  /**
+   * Sends a flooded copy out of one port. The copy is walked (whoever answers must emerge from the
+   * model), but when no host takes it — only transmits and receives happened — its records are
+   * dropped: a 1,000-port segment would otherwise add two thousand hops to every first contact,
+   * and the bridge's flood hop already names the ports.
+   */
+  private floodCopy(port: SimLink, frame: Frame): void {
+    const mark = this.hops.length;
+    const deferredMark = this.deferred.length;
+    this.flooding++;
+    try {
+      this.transmit(port, frame);
+    } finally {
+      this.flooding--;
+    }
+    const kept = this.hops.slice(mark).some((h) => h.event !== "transmit" && h.event !== "receive");
+    if (!kept) this.hops.length = mark;
+    if (this.flooding === 0) {
+      if (kept) for (const d of this.deferred) this.hops[d.index]!.packet = framePacket(d.frame);
+      this.deferred = [];
+    } else if (!kept) this.deferred.length = deferredMark;
   }
 
   /** Frames the bridge's own IP stack sends out of the bridge device. */
@@ -408,7 +443,7 @@ class PacketWalk {
     const ports = [...bridge.ports!].filter((p) => p.carrier);
     const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
     this.record(ns, "bridge", `${bridge.name}: ${why}: flood to ${portList(ports)}`, framePacket(frame), bridge);
-    for (const p of ports) this.transmit(p, frame);
+    for (const p of ports) this.floodCopy(p, frame);
   }
 
   /** br_netfilter: with bridge-nf-call-iptables, bridged IPv4 frames traverse PREROUTING/FORWARD/POSTROUTING. */
@@ -451,7 +486,7 @@ class PacketWalk {
     const ns = dev.ns;
     const dst = frame.eth.dst;
     if (dev.kind !== "loopback" && dst !== dev.mac && !isMulticastMac(dst)) {
-      this.record(ns, "drop", `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`, framePacket(frame), dev);
+      if (!this.flooding) this.record(ns, "drop", `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`, framePacket(frame), dev);
       return;
     }
     if (frame.arp) return this.arpInput(dev, frame.arp);
