@@ -60,8 +60,18 @@ export class LinuxNetlink implements Netlink {
     return result.stdout;
   }
 
+  /** `ip -n NS …`, or plain `ip …` for "", the namespace this process runs in. */
   private ip(ns: string, ...args: string[]): Promise<string> {
-    return this.exec(["ip", "-n", ns, ...args]);
+    return this.exec(ns === "" ? ["ip", ...args] : ["ip", "-n", ns, ...args]);
+  }
+
+  /** A command run inside a namespace (`ip netns exec`), or directly for "". */
+  private inside(ns: string, argv: string[]): Promise<string> {
+    return this.exec(ns === "" ? argv : ["ip", "netns", "exec", ns, ...argv]);
+  }
+
+  private bridgeTool(ns: string, ...args: string[]): Promise<string> {
+    return this.exec(ns === "" ? ["bridge", ...args] : ["bridge", "-n", ns, ...args]);
   }
 
   private async json<T>(ns: string, ...args: string[]): Promise<T[]> {
@@ -79,15 +89,20 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly sysctl = {
-    set: async (ns: string, key: SysctlKey, value: string) => void (await this.exec(["ip", "netns", "exec", ns, "sysctl", "-qw", `${key}=${value}`])),
-    get: async (ns: string, key: SysctlKey) => (await this.exec(["ip", "netns", "exec", ns, "sysctl", "-n", key])).trim(),
+    set: async (ns: string, key: SysctlKey, value: string) => void (await this.inside(ns, ["sysctl", "-qw", `${key}=${value}`])),
+    get: async (ns: string, key: SysctlKey) => (await this.inside(ns, ["sysctl", "-n", key])).trim(),
   };
 
   readonly link = {
     add: async (ns: string, spec: LinkSpec) => {
       const common = [...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []), ...(spec.address ? ["address", spec.address] : [])];
       const args = ["link", "add", spec.name, ...common, "type", spec.kind];
-      if (spec.kind === "veth") args.push("peer", "name", spec.peer.name, ...(spec.peer.netns ? ["netns", spec.peer.netns] : []));
+      // A peer for "" (this process's own namespace) is placed by PID: `netns <our pid>`.
+      // iproute2 applies an `mtu` before `type veth` to the first end only: the peer is given its own.
+      if (spec.kind === "veth") {
+        args.push("peer", "name", spec.peer.name, ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []));
+        if (spec.peer.netns !== undefined) args.push("netns", spec.peer.netns === "" ? String(process.pid) : spec.peer.netns);
+      }
       if (spec.kind === "vxlan") {
         args.push("id", String(spec.vni));
         if (spec.local) args.push("local", spec.local);
@@ -106,7 +121,7 @@ export class LinuxNetlink implements Netlink {
       if (change.address !== undefined) args.push("address", change.address);
       if (change.netns !== undefined) args.push("netns", change.netns);
       if (args.length) await this.ip(ns, "link", "set", "dev", name, ...args);
-      if (change.hairpin !== undefined) await this.exec(["bridge", "-n", ns, "link", "set", "dev", name, "hairpin", change.hairpin ? "on" : "off"]);
+      if (change.hairpin !== undefined) await this.bridgeTool(ns, "link", "set", "dev", name, "hairpin", change.hairpin ? "on" : "off");
       const target = change.netns ?? ns;
       if (change.up !== undefined) await this.ip(target, "link", "set", "dev", name, change.up ? "up" : "down");
     },
@@ -114,7 +129,8 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly addr = {
-    add: async (ns: string, dev: string, cidr: string) => void (await this.ip(ns, "addr", "add", cidr, "dev", dev)),
+    add: async (ns: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) =>
+      void (await this.ip(ns, "addr", "add", cidr, ...(options.broadcast ? ["broadcast", "+"] : []), "dev", dev)),
     del: async (ns: string, dev: string, cidr: string) => void (await this.ip(ns, "addr", "del", cidr, "dev", dev)),
     list: async (ns: string): Promise<AddrDump[]> =>
       (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show")).map((raw) => ({
@@ -141,11 +157,11 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly fdb = {
-    append: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "append", ...fdbArgs(e)])),
-    replace: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "replace", ...fdbArgs(e)])),
-    del: async (ns: string, e: FdbSpec) => void (await this.exec(["bridge", "-n", ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false })])),
+    append: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "append", ...fdbArgs(e))),
+    replace: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArgs(e))),
+    del: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false }))),
     list: async (ns: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
-      const out = await this.exec(["bridge", "-n", ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : [])]);
+      const out = await this.bridgeTool(ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : []));
       const raw = ((out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[])
         .map((e) => ({ ...e, ifname: e.ifname ?? filter.dev! }))
         .filter((e) => filter.mac === undefined || e.mac === filter.mac.toLowerCase());
@@ -165,14 +181,14 @@ export class LinuxNetlink implements Netlink {
       void (await this.iptablesExec(ns, table, "-I", chain, String(position), ...splitArguments(formatIptablesRule(rule)))),
     delete: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) => void (await this.iptablesExec(ns, table, "-D", chain, ...splitArguments(formatIptablesRule(rule)))),
     save: async (ns: string, table: NatTable) => {
-      const out = await this.exec(["ip", "netns", "exec", ns, "iptables-save", "-t", table]);
+      const out = await this.inside(ns, ["iptables-save", "-t", table]);
       // Only the timestamped comment lines go; counters stay as the kernel reports them.
       return out.split("\n").filter((l) => !l.startsWith("#") && l !== "").join("\n") + "\n";
     },
   };
 
   private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {
-    return this.exec(["ip", "netns", "exec", ns, "iptables", "-w", "-t", table, ...args]);
+    return this.inside(ns, ["iptables", "-w", "-t", table, ...args]);
   }
 }
 

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Netlink } from "@podnet/netlink";
 
 /**
@@ -39,4 +41,19 @@ export function cleanupOnExit(netlink: Netlink, prefix: string): () => void {
     for (const [signal, handler] of handlers) process.removeListener(signal, handler);
   };
   return uninstall;
+}
+
+/**
+ * The name of the namespace this process runs in (as `ip netns exec NAME` puts it there), or "" when
+ * it is not a named one (the host's own). The host API takes "" to mean "here".
+ */
+export function currentNamespace(): string {
+  const self = statSync("/proc/self/ns/net").ino;
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/netns");
+  } catch {
+    return "";
+  }
+  return names.find((name) => statSync(join("/run/netns", name)).ino === self) ?? "";
 }

@@ -117,6 +117,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       const links = await n.link.list(a!);
       const flannel = links.find((l) => l.ifname === "flannel.1")!;
       expect(flannel.mtu).toBe(8950);
+      expect(links.find((l) => l.ifname === "e1")!.mtu).toBe(9000); // a veth's MTU is both ends'
       expect(flannel.linkinfo?.info_kind).toBe("vxlan");
       expect(flannel.linkinfo?.info_data).toMatchObject({ id: 1, local: "192.168.50.1", link: "e0", port: 8472, learning: false });
       expect(links.find((l) => l.ifname === "vx4789")!.mtu).toBe(1500);

@@ -148,8 +148,12 @@ export interface Netlink {
     list(ns: string): Promise<LinkDump[]>;
   };
   addr: {
-    /** Adds "address/len" to dev; on an up link the connected route appears, as the kernel does. */
-    add(ns: string, dev: string, cidr: string): Promise<void>;
+    /**
+     * Adds "address/len" to dev; on an up link the connected route appears, as the kernel does.
+     * `broadcast: true` sets the subnet's broadcast address too (`ip addr add … brd +`), as the CNI
+     * bridge plugin does.
+     */
+    add(ns: string, dev: string, cidr: string, options?: { broadcast?: boolean }): Promise<void>;
     del(ns: string, dev: string, cidr: string): Promise<void>;
     list(ns: string): Promise<AddrDump[]>;
   };

@@ -5,9 +5,10 @@
  * with isGateway; a default route with isDefaultGateway. It acts only through the host API.
  */
 import { CniError, CniErrorCode, LEGACY_VERSIONS, type CniHost, type CniParams, type CniPlugin, type CniResult, type PluginConfig } from "@podnet/cni";
-import { fnv1a32 } from "@podnet/core";
+import { fnv1a32, parseIpv4InterfaceAddress } from "@podnet/core";
 import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
-import { NetlinkError } from "@podnet/netlink";
+import { sha512 } from "@noble/hashes/sha2";
+import { NetlinkError, chainRules, type IptablesRule } from "@podnet/netlink";
 
 export interface BridgeConfig extends PluginConfig {
   bridge?: string;
@@ -15,12 +16,23 @@ export interface BridgeConfig extends PluginConfig {
   isDefaultGateway?: boolean;
   mtu?: number;
   hairpinMode?: boolean;
-  ipam?: { type: string; [key: string]: unknown };
+  ipMasq?: boolean;
+  ipam?: { type: string; dataDir?: string; [key: string]: unknown };
 }
 
 export interface BridgePluginOptions {
   /** The IPAM store of a network on a node; defaults to one in-memory store per (host, node, network). */
-  ipamStore?(host: CniHost, network: string): IpamStore;
+  ipamStore?(host: CniHost, network: string, dataDir: string): IpamStore;
+}
+
+/** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
+export function masqChain(network: string, containerId: string): string {
+  const digest = sha512(new TextEncoder().encode(network + containerId));
+  return `CNI-${Array.from(digest.subarray(0, 12), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+function masqComment(network: string, containerId: string): string {
+  return `name: "${network}" id: "${containerId}"`;
 }
 
 /** "/run/netns/pod1" or "pod1" → "pod1": podnet's host API names namespaces. */
@@ -40,13 +52,26 @@ function hostOf(params: CniParams): CniHost {
 
 const missing = (error: unknown) => error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
 
+async function removeMasq(host: CniHost, network: string, containerId: string): Promise<void> {
+  const chain = masqChain(network, containerId);
+  const comment = masqComment(network, containerId);
+  const mine = (await chainRules(host.netlink, host.ns, "nat", "POSTROUTING")).filter(
+    (r: IptablesRule) => r.target.kind === "jump" && r.target.chain === chain && r.matches?.some((m) => m.kind === "comment" && m.comment === comment),
+  );
+  for (const r of mine) await host.netlink.iptables.delete(host.ns, "nat", "POSTROUTING", r);
+  if ((await host.netlink.iptables.save(host.ns, "nat")).includes(`:${chain} `)) {
+    await host.netlink.iptables.flush(host.ns, "nat", chain);
+    await host.netlink.iptables.deleteChain(host.ns, "nat", chain);
+  }
+}
+
 export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
   // Reservations belong to the host (on a real node they are files on its disk), so the default
   // stores hang off the host API instance: two simulated clusters never share addresses.
   const stores = new WeakMap<object, Map<string, IpamStore>>();
   const storeFor =
     options.ipamStore ??
-    ((host: CniHost, network: string) => {
+    ((host: CniHost, network: string, _dataDir: string) => {
       let perHost = stores.get(host.netlink);
       if (!perHost) stores.set(host.netlink, (perHost = new Map()));
       const key = `${host.ns}/${network}`;
@@ -54,7 +79,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       if (!store) perHost.set(key, (store = new MemoryIpamStore()));
       return store;
     });
-  const ipamFor = (host: CniHost) => hostLocalPlugin({ openStore: (network) => storeFor(host, network) });
+  const ipamFor = (host: CniHost) => hostLocalPlugin({ openStore: (network, dataDir) => storeFor(host, network, dataDir) });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
     const links = await host.netlink.link.list(host.ns);
@@ -91,7 +116,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
         ipamResult = await ipamFor(host).add(params, conf);
         const ips = ipamResult.ips ?? [];
-        for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address);
+        for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address, { broadcast: true });
         await n.link.set(podNs, params.ifname, { up: true });
         const routes = [...(ipamResult.routes ?? [])];
         const gateway = ips[0]?.gateway;
@@ -101,8 +126,21 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         if ((conf.isGateway || conf.isDefaultGateway) && gateway) {
           const prefix = ips[0]!.address.split("/")[1];
           const onBridge = (await n.addr.list(host.ns)).find((l) => l.ifname === bridgeName)?.addr_info ?? [];
-          if (!onBridge.some((a) => a.local === gateway)) await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`);
+          if (!onBridge.some((a) => a.local === gateway)) await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`, { broadcast: true });
           await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
+        }
+        if (conf.ipMasq) {
+          // The reference plugin's per-container chain: traffic to the pod subnet passes, the rest is masqueraded.
+          const chain = masqChain(conf.name, params.containerId);
+          const comment = { kind: "comment" as const, comment: masqComment(conf.name, params.containerId) };
+          await n.iptables.newChain(host.ns, "nat", chain);
+          for (const ip of ips) {
+            const [address, length] = ip.address.split("/");
+            const subnet = `${address}/${length}`;
+            await n.iptables.append(host.ns, "nat", chain, { destination: parseIpv4InterfaceAddress(subnet).prefix.toString(), matches: [comment], target: { kind: "ACCEPT" } });
+            await n.iptables.append(host.ns, "nat", chain, { destination: "!224.0.0.0/4", matches: [comment], target: { kind: "MASQUERADE" } });
+            await n.iptables.append(host.ns, "nat", "POSTROUTING", { source: `${address}/32`, matches: [comment], target: { kind: "jump", chain } });
+          }
         }
         const hostLink = (await n.link.list(host.ns)).find((l) => l.ifname === hostVeth)!;
         const podLink = (await n.link.list(podNs)).find((l) => l.ifname === params.ifname)!;
@@ -116,6 +154,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       } catch (error) {
         // Undo what this ADD did before failing (the spec's rule for delegated plugins).
         if (ipamResult) await ipamFor(host).del(params, conf).catch(() => undefined);
+        if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId).catch(() => undefined);
         await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
       }
@@ -126,6 +165,9 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const conf = config as BridgeConfig;
       // IPAM is released even when the namespace is gone; DEL may repeat and must then succeed.
       if (conf.ipam) await ipamFor(host).del(params, conf);
+      // The masquerade chain is found by its comment, not through the (possibly gone) link's address:
+      // the reference plugin leaks it when the netns is already deleted; this one does not.
+      if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId);
       const podNs = namespaceOf(params.netns);
       if (!params.netns) return;
       await host.netlink.link.del(podNs, params.ifname).catch((error: unknown) => {

@@ -1,1 +1,1 @@
-export { bridgePlugin, hostVethName, namespaceOf, type BridgeConfig, type BridgePluginOptions } from "./bridge.js";
+export { bridgePlugin, hostVethName, namespaceOf, masqChain, type BridgeConfig, type BridgePluginOptions } from "./bridge.js";

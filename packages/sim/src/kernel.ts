@@ -398,10 +398,10 @@ export class SimKernel implements Netlink {
   // ---- addresses --------------------------------------------------------------------------
 
   readonly addr = {
-    add: async (nsName: string, dev: string, cidr: string) => {
+    add: async (nsName: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) => {
       const command = `ip -n ${nsName} addr add ${cidr} dev ${dev}`;
       const link = this.device(this.ns(nsName, command), dev, command);
-      const parsed = this.parseInterfaceAddress(cidr, command);
+      const parsed = { ...this.parseInterfaceAddress(cidr, command), ...(options.broadcast ? { broadcast: true } : {}) };
       if (link.addresses.some((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length)) {
         fail("EEXIST", KernelMessage.addressAlreadyAssigned, command);
       }
@@ -425,6 +425,7 @@ export class SimKernel implements Netlink {
             family: "inet" as const,
             local: formatIpv4(a.address),
             prefixlen: a.prefix.length,
+            ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
             scope: link.kind === "loopback" && LOOPBACK.contains(a.address) ? ("host" as const) : ("global" as const),
             label: link.name,
           })),

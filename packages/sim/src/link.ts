@@ -6,6 +6,8 @@ export type SimLinkKind = "loopback" | "veth" | "bridge" | "vxlan" | "dummy";
 export interface SimAddress {
   address: number;
   prefix: Ipv4Prefix;
+  /** Set with `brd +`: shown in dumps as the subnet's broadcast address. */
+  broadcast?: boolean;
 }
 
 export interface BridgeFdbEntry {
