@@ -1,3 +1,4 @@
+export { formatRouteSpec } from "./types.js";
 export type {
   Netlink,
   LinkSpec,

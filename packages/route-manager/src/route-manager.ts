@@ -14,6 +14,7 @@ import {
   NetlinkError,
   appendRuleOnce,
   formatIptablesRule,
+  formatRouteSpec,
   parseIptablesSave,
   type NatTable,
   type NeighSpec,
@@ -56,7 +57,6 @@ export interface RouteManagerOptions {
 }
 
 const now = () => (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
-const routeText = (r: RouteSpec) => `${r.dst}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${r.onlink ? " onlink" : ""}`;
 
 function sameRoute(want: RouteSpec, have: RouteDump): boolean {
   return have.gateway === want.via && (!want.dev || have.dev === want.dev) && have.flags.includes("onlink") === Boolean(want.onlink) && (have.metric ?? 0) === (want.metric ?? 0);
@@ -223,7 +223,7 @@ export class RouteManager {
     for (const route of stale.routes) {
       if (keep.has(route.dst)) continue;
       const have = (await n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-      for (const r of have) if (await this.attempt(tally, self.name, routeText(route), () => n.route.del(ns, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count(self.name, "removed");
+      for (const r of have) if (await this.attempt(tally, self.name, formatRouteSpec(route), () => n.route.del(ns, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count(self.name, "removed");
     }
     for (const fdb of stale.fdb) {
       if (want.fdb.some((f) => f.mac === fdb.mac && f.dst === fdb.dst)) continue;
@@ -246,7 +246,7 @@ export class RouteManager {
   private async ensureRoute(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
     const have = (await this.n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
     if (have.some((r) => sameRoute(route, r))) return;
-    const ok = await this.attempt(tally, who, routeText(route), () => (have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route)));
+    const ok = await this.attempt(tally, who, formatRouteSpec(route), () => (have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route)));
     if (ok) tally.count(who, have.length ? "changed" : "added");
   }
 
@@ -278,7 +278,7 @@ export class RouteManager {
     if (!route) return;
     if (present) return this.ensureRoute(tally, "gateway", gw, route);
     const have = (await this.n.route.list(gw, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-    for (const r of have) if (await this.attempt(tally, "gateway", routeText(route), () => this.n.route.del(gw, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count("gateway", "removed");
+    for (const r of have) if (await this.attempt(tally, "gateway", formatRouteSpec(route), () => this.n.route.del(gw, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count("gateway", "removed");
   }
 
   private async syncGatewayFully(tally: Tally): Promise<void> {

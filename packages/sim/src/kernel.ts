@@ -15,6 +15,7 @@ import {
   NetlinkError,
   formatIptablesRule,
   formatIptablesSave,
+  formatRouteSpec,
   type AddrDump,
   type Errno,
   type FdbDump,
@@ -472,7 +473,7 @@ export class SimKernel implements Netlink {
     add: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "add"),
     replace: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "replace"),
     del: async (nsName: string, spec: RouteSpec) => {
-      const command = `ip -n ${nsName} route del ${routeText(spec)}`;
+      const command = `ip -n ${nsName} route del ${formatRouteSpec(spec)}`;
       const ns = this.ns(nsName, command);
       const dst = this.parseDst(spec.dst, command);
       const dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
@@ -492,7 +493,7 @@ export class SimKernel implements Netlink {
 
   /** The kernel's nexthop validation (fib_check_nh): a gateway must be on-link unless `onlink` says so. */
   private writeRoute(nsName: string, spec: RouteSpec, mode: "add" | "replace"): void {
-    const command = `ip -n ${nsName} route ${mode} ${routeText(spec)}`;
+    const command = `ip -n ${nsName} route ${mode} ${formatRouteSpec(spec)}`;
     const ns = this.ns(nsName, command);
     const dst = this.parseDst(spec.dst, command);
     let dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
@@ -687,12 +688,6 @@ export class SimKernel implements Netlink {
     }
     if (rule.target.kind === "jump") this.chain(nsName, table, rule.target.chain, command);
   }
-}
-
-function routeText(spec: RouteSpec): string {
-  return [spec.dst, spec.via && `via ${spec.via}`, spec.dev && `dev ${spec.dev}`, spec.onlink && "onlink", spec.metric !== undefined && `metric ${spec.metric}`]
-    .filter(Boolean)
-    .join(" ");
 }
 
 /** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */

@@ -422,7 +422,8 @@ class PacketWalk {
     } finally {
       this.flooding--;
     }
-    const kept = this.hops.slice(mark).some((h) => h.event !== "transmit" && h.event !== "receive");
+    let kept = false;
+    for (let i = mark; i < this.hops.length && !kept; i++) kept = this.hops[i]!.event !== "transmit" && this.hops[i]!.event !== "receive";
     if (!kept) this.hops.length = mark;
     if (this.flooding === 0) {
       if (kept) for (const d of this.deferred) this.hops[d.index]!.packet = framePacket(d.frame);
