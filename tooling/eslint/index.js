@@ -14,11 +14,32 @@ export default tseslint.config(
   },
   {
     // These packages run in the browser too (the web app simulates there): no Node built-ins.
-    files: ["packages/{core,netlink,sim,cni,ipam,route-manager,cluster,providers}/src/**/*.ts", "packages/{provider,plugin}-*/src/**/*.ts"],
+    files: [
+      "packages/{core,netlink,sim,cni,ipam,route-manager,cluster,providers}/src/**/*.ts",
+      "packages/{provider,plugin}-*/src/**/*.ts",
+    ],
     // Node-only entry points, each exported under its own subpath (./node, ./disk) or run as a bin.
-    ignores: ["**/*.test.ts", "**/conformance.ts", "**/src/node.ts", "**/src/cli.ts", "**/src/disk*.ts", "**/src/podnet-*.ts"],
+    ignores: [
+      "**/*.test.ts",
+      "**/conformance.ts",
+      "**/src/node.ts",
+      "**/src/cli.ts",
+      "**/src/disk*.ts",
+      "**/src/podnet-*.ts",
+    ],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "This package must run in a browser; keep Node-only code in its own package or entry point." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["node:*"],
+              message:
+                "This package must run in a browser; keep Node-only code in its own package or entry point.",
+            },
+          ],
+        },
+      ],
     },
   },
   {

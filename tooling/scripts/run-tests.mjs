@@ -57,7 +57,9 @@ for (const pkg of workspaces) {
   failed += totals.numFailedTests;
   skipped += totals.numPendingTests + (totals.numTodoTests ?? 0);
   // A suite that failed to load (syntax error, missing module) has no failed *tests*; count it.
-  failed += (totals.testResults ?? []).filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+  failed += (totals.testResults ?? []).filter(
+    (f) => f.status === "failed" && f.assertionResults.length === 0,
+  ).length;
 }
 // turbo failed but every report is green: a package crashed before vitest could report.
 if (status !== 0 && failed === 0) failed = 1;

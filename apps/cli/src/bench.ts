@@ -2,7 +2,13 @@
 import { writeFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import type { Command, Option } from "commander";
-import { ClusterRuntime, controlPlaneMetrics, pathMetrics, reachability, type Scenario } from "@podnet/cluster";
+import {
+  ClusterRuntime,
+  controlPlaneMetrics,
+  pathMetrics,
+  reachability,
+  type Scenario,
+} from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { table } from "./format.js";
 
@@ -72,9 +78,21 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
 }
 
 const COLUMNS: [keyof BenchRow, string][] = [
-  ["scenario", "scenario"], ["provider", "provider"], ["nodes", "nodes"], ["pods", "pods"], ["buildMs", "build ms"], ["reconcileMs", "reconcile ms"],
-  ["tracesPerSecond", "traces/s"], ["hopsPerTrace", "hops/trace"], ["peakRssMiB", "peak RSS MiB"], ["reachable", "reachable"], ["podMtu", "pod MTU"],
-  ["overheadPercentAt1400", "overhead @1400 B %"], ["routesPerNode", "routes/node"], ["neighboursAndFdbPerNode", "neigh+fdb/node"], ["natRulesPerNode", "NAT rules/node"],
+  ["scenario", "scenario"],
+  ["provider", "provider"],
+  ["nodes", "nodes"],
+  ["pods", "pods"],
+  ["buildMs", "build ms"],
+  ["reconcileMs", "reconcile ms"],
+  ["tracesPerSecond", "traces/s"],
+  ["hopsPerTrace", "hops/trace"],
+  ["peakRssMiB", "peak RSS MiB"],
+  ["reachable", "reachable"],
+  ["podMtu", "pod MTU"],
+  ["overheadPercentAt1400", "overhead @1400 B %"],
+  ["routesPerNode", "routes/node"],
+  ["neighboursAndFdbPerNode", "neigh+fdb/node"],
+  ["natRulesPerNode", "NAT rules/node"],
 ];
 
 export function markdown(rows: BenchRow[]): string {
@@ -95,11 +113,20 @@ export function benchCommand(
     .addOption(providersOption())
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
     .option("--json", "print the JSON instead of the table")
-    .addHelpText("after", "\nExample:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json")
+    .addHelpText(
+      "after",
+      "\nExample:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json",
+    )
     .action(async (files: string[], opts: { providers: string; out?: string; json?: boolean }) => {
       const scenarios = files.map(readScenario);
       const providers = parseProviders(opts.providers);
-      const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: "bench [{bar}] {value}/{total} {task}", stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+      const bar =
+        process.stderr.isTTY && !opts.json
+          ? new cliProgress.SingleBar(
+              { format: "bench [{bar}] {value}/{total} {task}", stream: process.stderr },
+              cliProgress.Presets.shades_classic,
+            )
+          : undefined;
       bar?.start(scenarios.length * providers.length, 0, { task: "" });
       const rows: BenchRow[] = [];
       for (const scenario of scenarios) {
@@ -110,11 +137,22 @@ export function benchCommand(
       }
       bar?.update(rows.length, { task: "done" });
       bar?.stop();
-      const report = { schemaVersion: 1, machine: { node: process.version, platform: process.platform }, rows };
+      const report = {
+        schemaVersion: 1,
+        machine: { node: process.version, platform: process.platform },
+        rows,
+      };
       if (opts.out) {
         writeFileSync(opts.out, JSON.stringify(report, null, 2) + "\n");
         writeFileSync(opts.out.replace(/(\.json)?$/, ".md"), `# podnet bench\n\n${markdown(rows)}`);
       }
-      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : table(COLUMNS.map(([, h]) => h), rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-"))) + "\n");
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(report, null, 2) + "\n"
+          : table(
+              COLUMNS.map(([, h]) => h),
+              rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-")),
+            ) + "\n",
+      );
     });
 }

@@ -42,9 +42,14 @@ export function formatTrace(trace: Trace, options: { verbose?: boolean } = {}): 
     n++;
     const where = `${hop.ns}${hop.dev ? ` ${hop.dev}` : ""}`;
     const arrow = hop.direction === "reply" ? pc.dim("←") : "→";
-    lines.push(`${String(n).padStart(3)} ${arrow} ${pc.cyan(where.padEnd(22))} ${eventText(hop)} ${hop.detail}`);
+    lines.push(
+      `${String(n).padStart(3)} ${arrow} ${pc.cyan(where.padEnd(22))} ${eventText(hop)} ${hop.detail}`,
+    );
     const marks = changed(prev, headers);
-    if (marks.size) lines.push(`      ${headers.map((h, i) => (marks.has(i) ? pc.yellow(formatHeader(h)) : pc.dim(formatHeader(h)))).join(pc.dim(" | "))}`);
+    if (marks.size)
+      lines.push(
+        `      ${headers.map((h, i) => (marks.has(i) ? pc.yellow(formatHeader(h)) : pc.dim(formatHeader(h)))).join(pc.dim(" | "))}`,
+      );
     prev = headers;
   }
   lines.push("", `${outcomeText(trace.outcome)}: ${trace.reason}`);
@@ -53,5 +58,11 @@ export function formatTrace(trace: Trace, options: { verbose?: boolean } = {}): 
 
 function eventText(hop: TraceHop): string {
   const e = hop.event.padEnd(11);
-  return hop.event === "drop" ? pc.red(e) : hop.event === "deliver" ? pc.green(e) : hop.event === "nat" || hop.event === "encap" || hop.event === "decap" ? pc.magenta(e) : pc.dim(e);
+  return hop.event === "drop"
+    ? pc.red(e)
+    : hop.event === "deliver"
+      ? pc.green(e)
+      : hop.event === "nat" || hop.event === "encap" || hop.event === "decap"
+        ? pc.magenta(e)
+        : pc.dim(e);
 }

@@ -13,7 +13,11 @@ const tmp = mkdtempSync(join(tmpdir(), "podnet-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function podnet(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
 }
 
@@ -23,7 +27,13 @@ describe("podnet", () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain("docker-bridge");
     const list = podnet(["providers", "--json"]).json() as { name: string; podMtuAt1500: number }[];
-    expect(list.map((p) => [p.name, p.podMtuAt1500])).toEqual([["docker-bridge", 1500], ["cbr0-host-gw", 1500], ["cbr0-host-gw-gateway", 1500], ["overlay", 1450], ["overlay-4789", 1450]]);
+    expect(list.map((p) => [p.name, p.podMtuAt1500])).toEqual([
+      ["docker-bridge", 1500],
+      ["cbr0-host-gw", 1500],
+      ["cbr0-host-gw-gateway", 1500],
+      ["overlay", 1450],
+      ["overlay-4789", 1450],
+    ]);
   });
 
   it("runs the notes' two nodes: every probe passes under cbr0-host-gw, and docker-bridge answers no with the reason", () => {
@@ -31,37 +41,91 @@ describe("podnet", () => {
     expect(ok.code).toBe(0); // node2:8080 answers RST (only docker-bridge publishes it), which still means it arrived
     const result = ok.json();
     expect(result).toMatchObject({ schemaVersion: 1, scenario: "two-nodes", provider: "cbr0-host-gw" });
-    expect(result.nodes).toEqual([{ name: "node1", address: "10.100.0.2", podCidr: "10.0.1.0/24" }, { name: "node2", address: "10.100.0.3", podCidr: "10.0.2.0/24" }]);
+    expect(result.nodes).toEqual([
+      { name: "node1", address: "10.100.0.2", podCidr: "10.0.1.0/24" },
+      { name: "node2", address: "10.100.0.3", podCidr: "10.0.2.0/24" },
+    ]);
     expect(result.summary.reached).toBe(result.summary.total);
-    expect(result.tables.node1.routes).toContainEqual({ dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] });
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"]).stdout).toContain("  10.0.2.0/24 via 10.100.0.3 dev eth0");
-    expect(result.probes.map((p: { to: string; outcome: string }) => `${p.to} ${p.outcome}`)).toEqual(["db reached", "db:80 reached", "node2:8080 refused", "outside reached"]);
+    expect(result.tables.node1.routes).toContainEqual({
+      dst: "10.0.2.0/24",
+      gateway: "10.100.0.3",
+      dev: "eth0",
+      flags: [],
+    });
+    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"]).stdout).toContain(
+      "  10.0.2.0/24 via 10.100.0.3 dev eth0",
+    );
+    expect(result.probes.map((p: { to: string; outcome: string }) => `${p.to} ${p.outcome}`)).toEqual([
+      "db reached",
+      "db:80 reached",
+      "node2:8080 refused",
+      "outside reached",
+    ]);
     const dockerRun = podnet(["run", "scenarios/two-nodes.yaml", "--provider", "docker-bridge", "--json"]);
     expect(dockerRun.code).toBe(1);
     const docker = dockerRun.json();
-    expect(docker.probes[0]).toMatchObject({ outcome: "wrong-destination", reason: "reached web, which also holds 172.17.0.2, not db" });
+    expect(docker.probes[0]).toMatchObject({
+      outcome: "wrong-destination",
+      reason: "reached web, which also holds 172.17.0.2, not db",
+    });
     expect(docker.probes[2]).toMatchObject({ to: "node2:8080", outcome: "reached" }); // the published port
   });
 
   it("traces a pod pair hop by hop, exits 1 when not delivered, and writes a pcap", () => {
     const pcap = join(tmp, "overlay.pcap");
-    const overlay = podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "client", "--to", "db", "--pcap", pcap]);
+    const overlay = podnet([
+      "trace",
+      "scenarios/two-nodes.yaml",
+      "--provider",
+      "overlay",
+      "--from",
+      "client",
+      "--to",
+      "db",
+      "--pcap",
+      pcap,
+    ]);
     expect(overlay.code).toBe(0);
     expect(overlay.stdout).toMatch(/encap\s+flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/);
     expect(overlay.stdout).toContain("reached: echo reply from 10.0.2.2 (db)");
-    const frames = decodePcap(readFileSync(pcap)).records.map((r) => decodePacket(r.data).headers.map((h) => h.kind).join("/"));
+    const frames = decodePcap(readFileSync(pcap)).records.map((r) =>
+      decodePacket(r.data)
+        .headers.map((h) => h.kind)
+        .join("/"),
+    );
     expect(frames).toContain("ethernet/ipv4/udp/vxlan/ethernet/ipv4/icmp");
-    const docker = podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "docker-bridge", "--from", "client", "--to", "db", "--json"]);
+    const docker = podnet([
+      "trace",
+      "scenarios/two-nodes.yaml",
+      "--provider",
+      "docker-bridge",
+      "--from",
+      "client",
+      "--to",
+      "db",
+      "--json",
+    ]);
     expect(docker.code).toBe(1);
-    expect(docker.json()).toMatchObject({ provider: "docker-bridge", trace: { outcome: "wrong-destination" } });
+    expect(docker.json()).toMatchObject({
+      provider: "docker-bridge",
+      trace: { outcome: "wrong-destination" },
+    });
   });
 
   it("compares providers side by side", () => {
-    const out = podnet(["compare", "scenarios/routed-segments.yaml", "--providers", "cbr0-host-gw,overlay", "--json"]);
+    const out = podnet([
+      "compare",
+      "scenarios/routed-segments.yaml",
+      "--providers",
+      "cbr0-host-gw,overlay",
+      "--json",
+    ]);
     expect(out.code).toBe(0);
     const [hostGw, overlay] = out.json();
     expect(hostGw.probes[0].reached).toBe(false);
-    const failure = hostGw.reachability.find((c: { kind: string; reached: boolean }) => c.kind === "pod→pod (across nodes)" && !c.reached);
+    const failure = hostGw.reachability.find(
+      (c: { kind: string; reached: boolean }) => c.kind === "pod→pod (across nodes)" && !c.reached,
+    );
     expect(failure.reason).toContain("Nexthop has invalid gateway");
     expect(overlay.probes[0]).toMatchObject({ outcome: "reached" });
     expect(overlay.path).toMatchObject({ encapsulations: 1, podMtu: 1450, sourcePreserved: true });
@@ -71,31 +135,94 @@ describe("podnet", () => {
     for (const provider of ["docker-bridge", "cbr0-host-gw", "overlay"]) {
       const single = podnet(["run", "scenarios/single-pod.yaml", "--provider", provider, "--json"]);
       expect(single.code).toBe(0);
-      expect(single.json().probes[0]).toMatchObject({ from: "web/sidecar", to: "127.0.0.1:80", outcome: "reached" });
+      expect(single.json().probes[0]).toMatchObject({
+        from: "web/sidecar",
+        to: "127.0.0.1:80",
+        outcome: "reached",
+      });
     }
     for (const provider of ["cbr0-host-gw", "overlay"]) {
       const svc = podnet(["run", "scenarios/service.yaml", "--provider", provider, "--json"]).json();
-      expect(svc.probes.map((p: { outcome: string }) => p.outcome)).toEqual(["reached", "unreachable", "reached"]);
+      expect(svc.probes.map((p: { outcome: string }) => p.outcome)).toEqual([
+        "reached",
+        "unreachable",
+        "reached",
+      ]);
       expect(svc.probes[1].reason).toContain("has no endpoints");
       const churn = podnet(["run", "scenarios/churn.yaml", "--provider", provider, "--json"]).json();
-      expect(churn.controlPlane.events.map((e: { description: string }) => e.description)).toEqual(["node node4 joins", "pod d starts on node4", "node node2 leaves", "node node5 joins", "pod e starts on node5"]);
+      expect(churn.controlPlane.events.map((e: { description: string }) => e.description)).toEqual([
+        "node node4 joins",
+        "pod d starts on node4",
+        "node node2 leaves",
+        "node node5 joins",
+        "pod e starts on node5",
+      ]);
       expect(churn.probes.every((p: { reached: boolean }) => p.reached)).toBe(true);
     }
   });
 
   it("refuses bad input with a located message and exit status 2", () => {
     const bad = join(tmp, "bad.yaml");
-    writeFileSync(bad, readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8").replace("address: 10.100.0.3", "address: 10.100.0.300"));
+    writeFileSync(
+      bad,
+      readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8").replace(
+        "address: 10.100.0.3",
+        "address: 10.100.0.300",
+      ),
+    );
     const scenario = podnet(["run", bad, "--provider", "overlay"]);
     expect(scenario.code).toBe(2);
     expect(scenario.stderr).toBe(`error: ${bad}: nodes[1].address: "10.100.0.300" is not an IPv4 address\n`);
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "flannel"])).toMatchObject({ code: 2, stderr: 'error: unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789\n' });
-    expect(podnet(["run", "nope.yaml", "--provider", "overlay"])).toMatchObject({ code: 2, stderr: "error: nope.yaml: cannot read the scenario file (ENOENT)\n" });
-    expect(podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "ghost", "--to", "db"])).toMatchObject({ code: 2, stderr: 'error: unknown source "ghost": not a pod, pod/container, node or host\n' });
-    expect(podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "web/redis", "--to", "db"])).toMatchObject({ code: 2, stderr: 'error: pod web has no container "redis" (containers: nginx, sidecar)\n' });
-    expect(podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "web", "--to", "db", "--size", "big"]).code).toBe(2);
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"])).toMatchObject({ code: 2 });
-    expect(podnet(["run", "scenarios/two-nodes.yaml"]).stderr).toContain("required option '--provider <name>' not specified");
+    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "flannel"])).toMatchObject({
+      code: 2,
+      stderr:
+        'error: unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789\n',
+    });
+    expect(podnet(["run", "nope.yaml", "--provider", "overlay"])).toMatchObject({
+      code: 2,
+      stderr: "error: nope.yaml: cannot read the scenario file (ENOENT)\n",
+    });
+    expect(
+      podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "ghost", "--to", "db"]),
+    ).toMatchObject({
+      code: 2,
+      stderr: 'error: unknown source "ghost": not a pod, pod/container, node or host\n',
+    });
+    expect(
+      podnet([
+        "trace",
+        "scenarios/two-nodes.yaml",
+        "--provider",
+        "overlay",
+        "--from",
+        "web/redis",
+        "--to",
+        "db",
+      ]),
+    ).toMatchObject({
+      code: 2,
+      stderr: 'error: pod web has no container "redis" (containers: nginx, sidecar)\n',
+    });
+    expect(
+      podnet([
+        "trace",
+        "scenarios/two-nodes.yaml",
+        "--provider",
+        "overlay",
+        "--from",
+        "web",
+        "--to",
+        "db",
+        "--size",
+        "big",
+      ]).code,
+    ).toBe(2);
+    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"])).toMatchObject({
+      code: 2,
+    });
+    expect(podnet(["run", "scenarios/two-nodes.yaml"]).stderr).toContain(
+      "required option '--provider <name>' not specified",
+    );
   });
 
   it("has help with an example on every command", () => {
@@ -107,9 +234,14 @@ describe("podnet", () => {
   });
 
   it("serves the web app on 127.0.0.1 only", async () => {
-    const child = spawn(process.execPath, [BIN, "web", "--port", "0"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+    const child = spawn(process.execPath, [BIN, "web", "--port", "0"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+    });
     try {
-      const line = await new Promise<string>((ok) => child.stdout.once("data", (c: Buffer) => ok(c.toString())));
+      const line = await new Promise<string>((ok) =>
+        child.stdout.once("data", (c: Buffer) => ok(c.toString())),
+      );
       const url = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(line)![1]!;
       const page = await fetch(url);
       expect(page.status).toBe(200);
@@ -134,10 +266,20 @@ describe("podnet", () => {
 
   it("benchmarks scenarios across providers, writing JSON and Markdown", () => {
     const out = join(tmp, "bench.json");
-    const run = podnet(["bench", "scenarios/two-nodes.yaml", "--providers", "cbr0-host-gw,overlay", "--out", out]);
+    const run = podnet([
+      "bench",
+      "scenarios/two-nodes.yaml",
+      "--providers",
+      "cbr0-host-gw,overlay",
+      "--out",
+      out,
+    ]);
     expect(run.code).toBe(0);
     const report = JSON.parse(readFileSync(out, "utf8"));
-    expect(report.rows.map((r: { provider: string; pods: number }) => [r.provider, r.pods])).toEqual([["cbr0-host-gw", 3], ["overlay", 3]]);
+    expect(report.rows.map((r: { provider: string; pods: number }) => [r.provider, r.pods])).toEqual([
+      ["cbr0-host-gw", 3],
+      ["overlay", 3],
+    ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain("| scenario | provider | nodes |");
   }, 30_000);

@@ -3,7 +3,14 @@ import { providerNames } from "@podnet/providers";
 import type { Trace } from "@podnet/sim";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Simulation } from "./client.js";
-import { BenchView, CompareView, NodeInspector, ScenarioEditor, TopologyView, TracePanel } from "./components.js";
+import {
+  BenchView,
+  CompareView,
+  NodeInspector,
+  ScenarioEditor,
+  TopologyView,
+  TracePanel,
+} from "./components.js";
 import type { Snapshot } from "./protocol.js";
 import { BUNDLED } from "./scenarios.js";
 import { formatState, parseState, type View, type ViewState } from "./url.js";
@@ -12,15 +19,37 @@ const PROVIDERS = providerNames.filter((n) => !n.endsWith("-4789"));
 
 /** Where a packet can start: a pod, one of its containers, a node, an outside host. */
 export function sources(s: Snapshot): string[] {
-  return [...s.pods.flatMap((p) => [p.name, ...p.containers.map((c) => `${p.name}/${c}`)]), ...s.nodes.map((n) => n.name), ...s.hosts.map((h) => h.name)];
+  return [
+    ...s.pods.flatMap((p) => [p.name, ...p.containers.map((c) => `${p.name}/${c}`)]),
+    ...s.nodes.map((n) => n.name),
+    ...s.hosts.map((h) => h.name),
+  ];
 }
 
 /** Where it can go: a pod, a node, an outside host or router, a service. */
 export function destinations(s: Snapshot): string[] {
-  return [...s.pods.map((p) => p.name), ...s.nodes.map((n) => n.name), ...s.hosts.map((h) => h.name), ...s.routers.map((r) => r.name), ...s.services.map((x) => `svc/${x.name}`)];
+  return [
+    ...s.pods.map((p) => p.name),
+    ...s.nodes.map((n) => n.name),
+    ...s.hosts.map((h) => h.name),
+    ...s.routers.map((r) => r.name),
+    ...s.services.map((x) => `svc/${x.name}`),
+  ];
 }
 
-function Picker({ label, name, value, options, onChange }: { label: string; name: string; value: string | undefined; options: string[]; onChange: (v: string | undefined) => void }) {
+function Picker({
+  label,
+  name,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  name: string;
+  value: string | undefined;
+  options: string[];
+  onChange: (v: string | undefined) => void;
+}) {
   return (
     <label>
       {label}{" "}
@@ -38,7 +67,9 @@ function Picker({ label, name, value, options, onChange }: { label: string; name
 
 export function App() {
   const sim = useMemo(() => new Simulation(), []);
-  const [state, setState] = useState<ViewState>(() => parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }));
+  const [state, setState] = useState<ViewState>(() =>
+    parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }),
+  );
   const [text, setText] = useState(() => BUNDLED[state.scenario] ?? BUNDLED["two-nodes"]!);
   const [editing, setEditing] = useState(false);
   const [issues, setIssues] = useState<ScenarioIssue[]>([]);
@@ -50,7 +81,10 @@ export function App() {
   const [tables, setTables] = useState<NodeTables>();
   const [compare, setCompare] = useState<RunResult[]>();
   const [busy, setBusy] = useState(false);
-  const file = state.scenario in BUNDLED && BUNDLED[state.scenario] === text ? `scenarios/${state.scenario}.yaml` : "pasted.yaml";
+  const file =
+    state.scenario in BUNDLED && BUNDLED[state.scenario] === text
+      ? `scenarios/${state.scenario}.yaml`
+      : "pasted.yaml";
 
   const update = useCallback((patch: Partial<ViewState>) => {
     setState((s) => {
@@ -93,14 +127,17 @@ export function App() {
         setTrace(reply.trace);
         setHop(undefined);
         if (pcapUrl) URL.revokeObjectURL(pcapUrl);
-        setPcapUrl(URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })));
+        setPcapUrl(
+          URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })),
+        );
       } else if (!reply.ok) setError(reply.message);
     },
     [sim, pcapUrl],
   );
 
   useEffect(() => {
-    if (snapshot && state.from && state.to && sources(snapshot).includes(state.from)) void runTrace(state.from, state.to);
+    if (snapshot && state.from && state.to && sources(snapshot).includes(state.from))
+      void runTrace(state.from, state.to);
   }, [snapshot, state.from, state.to]);
 
   useEffect(() => {
@@ -149,21 +186,39 @@ export function App() {
         <fieldset className="providers">
           <legend>Provider</legend>
           {PROVIDERS.map((p) => (
-            <button key={p} type="button" aria-pressed={state.provider === p} onClick={() => update({ provider: p })}>
+            <button
+              key={p}
+              type="button"
+              aria-pressed={state.provider === p}
+              onClick={() => update({ provider: p })}
+            >
               {p}
             </button>
           ))}
         </fieldset>
         <nav aria-label="views">
           {(["topology", "compare", "bench"] as View[]).map((v) => (
-            <button key={v} type="button" aria-current={state.view === v ? "page" : undefined} onClick={() => update({ view: v })}>
+            <button
+              key={v}
+              type="button"
+              aria-current={state.view === v ? "page" : undefined}
+              onClick={() => update({ view: v })}
+            >
               {v}
             </button>
           ))}
         </nav>
         {busy && <span role="status">simulating…</span>}
       </header>
-      {editing && <ScenarioEditor text={text} file={file} issues={issues} onChange={setText} onApply={() => void build()} />}
+      {editing && (
+        <ScenarioEditor
+          text={text}
+          file={file}
+          issues={issues}
+          onChange={setText}
+          onApply={() => void build()}
+        />
+      )}
       {error && (
         <p className="error" role="alert">
           {error}
@@ -174,9 +229,20 @@ export function App() {
           <>
             <div className="canvas">
               <p className="hint">
-                Click a pod to pick the source, another to pick the destination. Click a node to see its tables.
-                {state.from && <> Source: <strong>{state.from}</strong>.</>}
-                {state.to && <> Destination: <strong>{state.to}</strong>.</>}
+                Click a pod to pick the source, another to pick the destination. Click a node to see its
+                tables.
+                {state.from && (
+                  <>
+                    {" "}
+                    Source: <strong>{state.from}</strong>.
+                  </>
+                )}
+                {state.to && (
+                  <>
+                    {" "}
+                    Destination: <strong>{state.to}</strong>.
+                  </>
+                )}
               </p>
               <form
                 className="endpoints"
@@ -185,21 +251,44 @@ export function App() {
                   if (state.from && state.to) void runTrace(state.from, state.to);
                 }}
               >
-                <Picker label="From" name="source" value={state.from} options={sources(snapshot)} onChange={(from) => update({ from })} />
-                <Picker label="To" name="destination" value={state.to} options={destinations(snapshot)} onChange={(to) => update({ to })} />
+                <Picker
+                  label="From"
+                  name="source"
+                  value={state.from}
+                  options={sources(snapshot)}
+                  onChange={(from) => update({ from })}
+                />
+                <Picker
+                  label="To"
+                  name="destination"
+                  value={state.to}
+                  options={destinations(snapshot)}
+                  onChange={(to) => update({ to })}
+                />
                 <button type="submit" disabled={!state.from || !state.to}>
                   Trace
                 </button>
               </form>
-              <TopologyView snapshot={snapshot} trace={trace} hop={hop} from={state.from} to={state.to} onPick={pick} onNode={(ns) => void inspect(ns)} />
+              <TopologyView
+                snapshot={snapshot}
+                trace={trace}
+                hop={hop}
+                from={state.from}
+                to={state.to}
+                onPick={pick}
+                onNode={(ns) => void inspect(ns)}
+              />
               {snapshot.refusals.length > 0 && (
                 <p className="refusals" role="note">
-                  Refused by the kernel: {snapshot.refusals.map((r) => `${r.node}: ${r.entry}: ${r.reason}`).join("; ")}
+                  Refused by the kernel:{" "}
+                  {snapshot.refusals.map((r) => `${r.node}: ${r.entry}: ${r.reason}`).join("; ")}
                 </p>
               )}
             </div>
             <aside>
-              {trace && <TracePanel trace={trace} hop={hop} onHop={setHop} {...(pcapUrl ? { pcapUrl } : {})} />}
+              {trace && (
+                <TracePanel trace={trace} hop={hop} onHop={setHop} {...(pcapUrl ? { pcapUrl } : {})} />
+              )}
               {tables && state.node && <NodeInspector node={state.node} tables={tables} />}
             </aside>
           </>

@@ -6,19 +6,45 @@ import { headerLines } from "./diff.js";
 import type { Snapshot } from "./protocol.js";
 import { layout, type Box } from "./topology.js";
 
-export function ScenarioEditor({ text, file, issues, onChange, onApply }: { text: string; file: string; issues: ScenarioIssue[]; onChange: (t: string) => void; onApply: () => void }) {
+export function ScenarioEditor({
+  text,
+  file,
+  issues,
+  onChange,
+  onApply,
+}: {
+  text: string;
+  file: string;
+  issues: ScenarioIssue[];
+  onChange: (t: string) => void;
+  onApply: () => void;
+}) {
   const lines = text.split("\n");
   const byLine = new Map<number, string[]>();
   for (const i of issues) {
     const path = i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${p}` : p)).join("");
-    byLine.set(i.line ?? 1, [...(byLine.get(i.line ?? 1) ?? []), `${file}: ${path}${path ? ": " : ""}${i.message}`]);
+    byLine.set(i.line ?? 1, [
+      ...(byLine.get(i.line ?? 1) ?? []),
+      `${file}: ${path}${path ? ": " : ""}${i.message}`,
+    ]);
   }
   return (
     <section className="editor" aria-label="scenario editor">
       <label htmlFor="yaml">Scenario YAML</label>
-      <textarea id="yaml" value={text} spellCheck={false} onChange={(e) => onChange(e.target.value)} rows={14} />
+      <textarea
+        id="yaml"
+        value={text}
+        spellCheck={false}
+        onChange={(e) => onChange(e.target.value)}
+        rows={14}
+      />
       <label className="upload">
-        or upload a file: <input type="file" accept=".yaml,.yml,.json,application/json,text/yaml" onChange={async (e) => e.target.files?.[0] && onChange(await e.target.files[0].text())} />
+        or upload a file:{" "}
+        <input
+          type="file"
+          accept=".yaml,.yml,.json,application/json,text/yaml"
+          onChange={async (e) => e.target.files?.[0] && onChange(await e.target.files[0].text())}
+        />
       </label>
       <button type="button" onClick={onApply}>
         Validate and build
@@ -43,24 +69,57 @@ export function ScenarioEditor({ text, file, issues, onChange, onApply }: { text
   );
 }
 
-export function TopologyView({ snapshot, trace, hop, from, to, onPick, onNode }: { snapshot: Snapshot; trace?: Trace; hop?: number; from?: string; to?: string; onPick: (ns: string) => void; onNode: (ns: string) => void }) {
+export function TopologyView({
+  snapshot,
+  trace,
+  hop,
+  from,
+  to,
+  onPick,
+  onNode,
+}: {
+  snapshot: Snapshot;
+  trace?: Trace;
+  hop?: number;
+  from?: string;
+  to?: string;
+  onPick: (ns: string) => void;
+  onNode: (ns: string) => void;
+}) {
   const [expanded, setExpanded] = useState(false);
   const view = useMemo(() => layout(snapshot, expanded), [snapshot, expanded]);
   // On the path: namespaces that decided something, not those that only saw a flooded copy go by.
-  const onPath = new Set(trace?.hops.filter((h) => h.direction === "request" && h.event !== "transmit" && h.event !== "receive").map((h) => h.ns) ?? []);
+  const onPath = new Set(
+    trace?.hops
+      .filter((h) => h.direction === "request" && h.event !== "transmit" && h.event !== "receive")
+      .map((h) => h.ns) ?? [],
+  );
   const current = hop !== undefined ? trace?.hops[hop]?.ns : undefined;
   const activate = (b: Box) => {
     if (b.kind === "summary") setExpanded(true);
     else if (b.kind === "pod" && b.ns) onPick(b.ns);
-    else if ((b.kind === "node" || b.kind === "router" || b.kind === "host" || b.kind === "device") && b.ns) onNode(b.ns);
+    else if ((b.kind === "node" || b.kind === "router" || b.kind === "host" || b.kind === "device") && b.ns)
+      onNode(b.ns);
   };
   return (
-    <svg className="topology" viewBox={`0 0 ${Math.max(view.width, 400)} ${Math.max(view.height, 200)}`} role="group" aria-label="cluster topology">
+    <svg
+      className="topology"
+      viewBox={`0 0 ${Math.max(view.width, 400)} ${Math.max(view.height, 200)}`}
+      role="group"
+      aria-label="cluster topology"
+    >
       {view.edges.map((e, i) => (
         <polyline key={i} className="edge" points={e.points.map((p) => `${p.x},${p.y}`).join(" ")} />
       ))}
       {view.boxes.map((b) => {
-        const classes = ["box", b.kind, b.ns && onPath.has(b.ns) ? "on-path" : "", b.ns !== undefined && b.ns === current ? "current" : "", b.ns === from ? "source" : "", b.ns === to ? "destination" : ""].join(" ");
+        const classes = [
+          "box",
+          b.kind,
+          b.ns && onPath.has(b.ns) ? "on-path" : "",
+          b.ns !== undefined && b.ns === current ? "current" : "",
+          b.ns === from ? "source" : "",
+          b.ns === to ? "destination" : "",
+        ].join(" ");
         return (
           <g
             key={b.id}
@@ -85,18 +144,39 @@ export function TopologyView({ snapshot, trace, hop, from, to, onPick, onNode }:
   );
 }
 
-export function TracePanel({ trace, hop, onHop, pcapUrl }: { trace: Trace; hop?: number; onHop: (i: number) => void; pcapUrl?: string }) {
+export function TracePanel({
+  trace,
+  hop,
+  onHop,
+  pcapUrl,
+}: {
+  trace: Trace;
+  hop?: number;
+  onHop: (i: number) => void;
+  pcapUrl?: string;
+}) {
   const [showReply, setShowReply] = useState(true);
-  const shown = trace.hops.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== "transmit" && h.event !== "receive" && (showReply || h.direction === "request"));
+  const shown = trace.hops
+    .map((h, i) => ({ h, i }))
+    .filter(
+      ({ h }) => h.event !== "transmit" && h.event !== "receive" && (showReply || h.direction === "request"),
+    );
   const selected = hop !== undefined ? trace.hops[hop] : undefined;
-  const previous = hop !== undefined ? trace.hops.slice(0, hop).reverse().find((h) => h.direction === selected?.direction) : undefined;
+  const previous =
+    hop !== undefined
+      ? trace.hops
+          .slice(0, hop)
+          .reverse()
+          .find((h) => h.direction === selected?.direction)
+      : undefined;
   return (
     <section className="trace" aria-label="trace">
       <p className={`outcome ${trace.outcome}`} data-testid="outcome">
         <strong>{trace.outcome}</strong>: {trace.reason}
       </p>
       <label>
-        <input type="checkbox" checked={showReply} onChange={(e) => setShowReply(e.target.checked)} /> show the reply path
+        <input type="checkbox" checked={showReply} onChange={(e) => setShowReply(e.target.checked)} /> show
+        the reply path
       </label>
       {pcapUrl && (
         <a className="pcap" href={pcapUrl} download="trace.pcap">
@@ -106,8 +186,18 @@ export function TracePanel({ trace, hop, onHop, pcapUrl }: { trace: Trace; hop?:
       <ol className="hops">
         {shown.map(({ h, i }) => (
           <li key={i} value={i + 1}>
-            <button type="button" className={`hop ${h.event} ${i === hop ? "selected" : ""}`} onClick={() => onHop(i)} data-hop={h.event}>
-              <span className="dir">{h.direction === "reply" ? "←" : "→"}</span> <span className="where">{h.ns}{h.dev ? ` ${h.dev}` : ""}</span> <span className="event">{h.event}</span> {h.detail}
+            <button
+              type="button"
+              className={`hop ${h.event} ${i === hop ? "selected" : ""}`}
+              onClick={() => onHop(i)}
+              data-hop={h.event}
+            >
+              <span className="dir">{h.direction === "reply" ? "←" : "→"}</span>{" "}
+              <span className="where">
+                {h.ns}
+                {h.dev ? ` ${h.dev}` : ""}
+              </span>{" "}
+              <span className="event">{h.event}</span> {h.detail}
             </button>
           </li>
         ))}
@@ -136,11 +226,28 @@ export function NodeInspector({ node, tables }: { node: string; tables: NodeTabl
   return (
     <section className="inspector" aria-label={`tables of ${node}`}>
       <h3>{node}: ip route</h3>
-      <pre>{tables.routes.map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`).join("\n") || "(empty)"}</pre>
+      <pre>
+        {tables.routes
+          .map(
+            (r) =>
+              `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`,
+          )
+          .join("\n") || "(empty)"}
+      </pre>
       <h3>ip neigh (permanent)</h3>
-      <pre>{tables.neighbours.map((n) => `${n.dst} dev ${n.dev} lladdr ${n.lladdr} ${n.state.join(" ")}`).join("\n") || "(none)"}</pre>
+      <pre>
+        {tables.neighbours
+          .map((n) => `${n.dst} dev ${n.dev} lladdr ${n.lladdr} ${n.state.join(" ")}`)
+          .join("\n") || "(none)"}
+      </pre>
       <h3>bridge fdb</h3>
-      <pre>{tables.fdb.map((f) => `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`).join("\n") || "(none)"}</pre>
+      <pre>
+        {tables.fdb
+          .map(
+            (f) => `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`,
+          )
+          .join("\n") || "(none)"}
+      </pre>
       <h3>iptables-save -t nat</h3>
       <pre>{tables.nat}</pre>
     </section>
@@ -166,7 +273,12 @@ export function CompareView({ results }: { results: RunResult[] }) {
                     {r.reachability
                       .filter((c) => c.kind === k)
                       .map((c, i) => (
-                        <span key={i} className={`cell ${c.reached ? "ok" : "fail"}`} title={`${c.from} → ${c.to}: ${c.reason}`} aria-label={`${c.from} to ${c.to}: ${c.reached ? "reached" : c.reason}`} />
+                        <span
+                          key={i}
+                          className={`cell ${c.reached ? "ok" : "fail"}`}
+                          title={`${c.from} → ${c.to}: ${c.reason}`}
+                          aria-label={`${c.from} to ${c.to}: ${c.reached ? "reached" : c.reason}`}
+                        />
                       ))}
                   </td>
                 </tr>
@@ -176,16 +288,48 @@ export function CompareView({ results }: { results: RunResult[] }) {
         ))}
       </div>
       <div className="charts">
-        <BarChart title="Encapsulation overhead at 1,400 B (%)" labels={labels} series={[{ label: "overhead %", values: results.map((r) => r.path?.wire.at(-1)?.overheadPercent ?? 0) }]} />
-        <BarChart title="Pod MTU" labels={labels} series={[{ label: "MTU", values: results.map((r) => r.path?.podMtu ?? 0) }]} />
-        <BarChart title="Routed hops (cross-node pod pair)" labels={labels} series={[{ label: "hops", values: results.map((r) => (r.path?.reached ? r.path.routedHops : 0)) }]} />
+        <BarChart
+          title="Encapsulation overhead at 1,400 B (%)"
+          labels={labels}
+          series={[
+            { label: "overhead %", values: results.map((r) => r.path?.wire.at(-1)?.overheadPercent ?? 0) },
+          ]}
+        />
+        <BarChart
+          title="Pod MTU"
+          labels={labels}
+          series={[{ label: "MTU", values: results.map((r) => r.path?.podMtu ?? 0) }]}
+        />
+        <BarChart
+          title="Routed hops (cross-node pod pair)"
+          labels={labels}
+          series={[{ label: "hops", values: results.map((r) => (r.path?.reached ? r.path.routedHops : 0)) }]}
+        />
         <BarChart
           title="Entries per node"
           labels={labels}
           series={[
-            { label: "routes", values: results.map((r) => r.controlPlane.total.routes / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
-            { label: "neighbours + FDB", values: results.map((r) => (r.controlPlane.total.neighbours + r.controlPlane.total.fdb) / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
-            { label: "NAT rules", values: results.map((r) => r.controlPlane.total.natRules / Math.max(1, Object.keys(r.controlPlane.perNode).length)) },
+            {
+              label: "routes",
+              values: results.map(
+                (r) => r.controlPlane.total.routes / Math.max(1, Object.keys(r.controlPlane.perNode).length),
+              ),
+            },
+            {
+              label: "neighbours + FDB",
+              values: results.map(
+                (r) =>
+                  (r.controlPlane.total.neighbours + r.controlPlane.total.fdb) /
+                  Math.max(1, Object.keys(r.controlPlane.perNode).length),
+              ),
+            },
+            {
+              label: "NAT rules",
+              values: results.map(
+                (r) =>
+                  r.controlPlane.total.natRules / Math.max(1, Object.keys(r.controlPlane.perNode).length),
+              ),
+            },
           ]}
         />
       </div>
@@ -218,14 +362,31 @@ export function BenchView() {
   return (
     <section className="bench" aria-label="benchmark report">
       <label>
-        Load a <code>podnet bench --out report.json</code> file: <input type="file" accept="application/json,.json" onChange={(e) => e.target.files?.[0] && load(e.target.files[0])} />
+        Load a <code>podnet bench --out report.json</code> file:{" "}
+        <input
+          type="file"
+          accept="application/json,.json"
+          onChange={(e) => e.target.files?.[0] && load(e.target.files[0])}
+        />
       </label>
       {error && <p role="alert">{error}</p>}
       {rows && (
         <div className="charts">
-          <BarChart title="Traces per second" labels={labels} series={[{ label: "traces/s", values: rows.map((r) => r.tracesPerSecond) }]} />
-          <BarChart title="Build time (ms)" labels={labels} series={[{ label: "ms", values: rows.map((r) => r.buildMs) }]} />
-          <BarChart title="Peak memory (MiB)" labels={labels} series={[{ label: "MiB", values: rows.map((r) => r.peakRssMiB) }]} />
+          <BarChart
+            title="Traces per second"
+            labels={labels}
+            series={[{ label: "traces/s", values: rows.map((r) => r.tracesPerSecond) }]}
+          />
+          <BarChart
+            title="Build time (ms)"
+            labels={labels}
+            series={[{ label: "ms", values: rows.map((r) => r.buildMs) }]}
+          />
+          <BarChart
+            title="Peak memory (MiB)"
+            labels={labels}
+            series={[{ label: "MiB", values: rows.map((r) => r.peakRssMiB) }]}
+          />
         </div>
       )}
     </section>

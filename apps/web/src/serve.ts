@@ -8,7 +8,13 @@ import { fileURLToPath } from "node:url";
 /** Where the built app is: dist/ beside this package's package.json. */
 export const DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 
-const TYPES: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".map": "application/json", ".svg": "image/svg+xml" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html",
+  ".js": "text/javascript",
+  ".css": "text/css",
+  ".map": "application/json",
+  ".svg": "image/svg+xml",
+};
 
 export function serveStatic(root: string, port = 0): Promise<{ server: Server; url: string }> {
   const base = resolve(root);
@@ -21,5 +27,9 @@ export function serveStatic(root: string, port = 0): Promise<{ server: Server; u
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
     createReadStream(file).pipe(res);
   });
-  return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
+  return new Promise((ok) =>
+    server.listen(port, "127.0.0.1", () =>
+      ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` }),
+    ),
+  );
 }

@@ -40,14 +40,19 @@ function size(label: string[]): { width: number; height: number } {
   return { width: Math.max(90, ...label.map((l) => l.length * 7 + 16)), height: 18 + label.length * 15 };
 }
 
-export function buildGraph(s: Snapshot, expanded: boolean): { boxes: Omit<Box, "x" | "y">[]; edges: Omit<Edge, "points">[] } {
+export function buildGraph(
+  s: Snapshot,
+  expanded: boolean,
+): { boxes: Omit<Box, "x" | "y">[]; edges: Omit<Edge, "points">[] } {
   const boxes: Omit<Box, "x" | "y">[] = [];
   const edges: Omit<Edge, "points">[] = [];
-  const add = (id: string, kind: BoxKind, label: string[], ns?: string) => boxes.push({ id, kind, label, ...(ns ? { ns } : {}), ...size(label) });
+  const add = (id: string, kind: BoxKind, label: string[], ns?: string) =>
+    boxes.push({ id, kind, label, ...(ns ? { ns } : {}), ...size(label) });
   for (const seg of s.segments) add(`seg:${seg.name}`, "segment", [`segment ${seg.name}`, seg.subnet]);
   for (const r of s.routers) {
     add(`ns:${r.name}`, "router", [`router ${r.name}`, ...r.interfaces.map((i) => i.address)], r.name);
-    for (const i of r.interfaces) edges.push({ from: `seg:${i.segment}`, to: `ns:${r.name}`, label: i.address });
+    for (const i of r.interfaces)
+      edges.push({ from: `seg:${i.segment}`, to: `ns:${r.name}`, label: i.address });
   }
   for (const h of s.hosts) {
     add(`ns:${h.name}`, "host", [`host ${h.name}`, h.address], h.name);
@@ -64,16 +69,30 @@ export function buildGraph(s: Snapshot, expanded: boolean): { boxes: Omit<Box, "
     return { boxes, edges };
   }
   for (const n of s.nodes) {
-    add(`ns:${n.name}`, "node", [`node ${n.name}`, `eth0 ${n.address}`, ...(n.podCidr ? [`pods ${n.podCidr}`] : [])], n.name);
+    add(
+      `ns:${n.name}`,
+      "node",
+      [`node ${n.name}`, `eth0 ${n.address}`, ...(n.podCidr ? [`pods ${n.podCidr}`] : [])],
+      n.name,
+    );
     edges.push({ from: `seg:${n.segment}`, to: `ns:${n.name}`, label: n.address });
     for (const d of n.devices.filter((d) => d.kind === "bridge" || d.kind === "vxlan")) {
-      add(`dev:${n.name}:${d.name}`, "device", [`${d.kind} ${d.name}`, ...d.addresses, `mtu ${d.mtu}`], n.name);
+      add(
+        `dev:${n.name}:${d.name}`,
+        "device",
+        [`${d.kind} ${d.name}`, ...d.addresses, `mtu ${d.mtu}`],
+        n.name,
+      );
       edges.push({ from: `ns:${n.name}`, to: `dev:${n.name}:${d.name}` });
     }
     const bridge = n.devices.find((d) => d.kind === "bridge");
     for (const p of s.pods.filter((p) => p.node === n.name)) {
       add(`ns:${p.name}`, "pod", [`pod ${p.name}`, `eth0 ${p.ip}`, "pause", ...p.containers], p.name);
-      edges.push({ from: bridge ? `dev:${n.name}:${bridge.name}` : `ns:${n.name}`, to: `ns:${p.name}`, label: "veth" });
+      edges.push({
+        from: bridge ? `dev:${n.name}:${bridge.name}` : `ns:${n.name}`,
+        to: `ns:${p.name}`,
+        label: "veth",
+      });
     }
   }
   return { boxes, edges };

@@ -31,8 +31,17 @@ async function snapshot(rt: ClusterRuntime): Promise<Snapshot> {
         })),
       })),
     ),
-    pods: [...rt.pods].map(([name, p]) => ({ name, node: p.node, ip: p.ip, containers: p.spec.containers.map((c) => c.name) })),
-    services: [...rt.services.values()].map((x) => ({ name: x.spec.name, clusterIP: x.clusterIP, endpoints: x.endpoints })),
+    pods: [...rt.pods].map(([name, p]) => ({
+      name,
+      node: p.node,
+      ip: p.ip,
+      containers: p.spec.containers.map((c) => c.name),
+    })),
+    services: [...rt.services.values()].map((x) => ({
+      name: x.spec.name,
+      clusterIP: x.clusterIP,
+      endpoints: x.endpoints,
+    })),
     refusals: rt.manager.refusals,
   };
 }
@@ -48,7 +57,12 @@ async function handle(req: Request): Promise<Reply> {
       if (!runtime) throw new Error("no scenario built");
       const trace = runtime.trace(req.from, req.to, req.protocol ? { protocol: req.protocol } : {});
       const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
-      return { id: req.id, ok: true, trace, pcap: encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))) };
+      return {
+        id: req.id,
+        ok: true,
+        trace,
+        pcap: encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
+      };
     }
     case "tables": {
       if (!runtime) throw new Error("no scenario built");
@@ -74,6 +88,11 @@ self.onmessage = async (event: MessageEvent<Request>) => {
     self.postMessage(await handle(req));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    self.postMessage({ id: req.id, ok: false, message, ...(error instanceof ScenarioError ? { issues: error.issues } : {}) } satisfies Reply);
+    self.postMessage({
+      id: req.id,
+      ok: false,
+      message,
+      ...(error instanceof ScenarioError ? { issues: error.issues } : {}),
+    } satisfies Reply);
   }
 };

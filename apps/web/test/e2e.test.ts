@@ -19,7 +19,10 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     ({ server, url } = await serveStatic(DIST_DIR));
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    });
   });
   afterAll(async () => {
     await browser?.close();
@@ -51,7 +54,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
         await page.locator('[data-box="ns:client"]').click();
         await page.locator('[data-box="ns:db"]').click();
       }
-      await expect.poll(() => page.locator('[data-testid="outcome"] strong').textContent()).toBe(want.outcome);
+      await expect
+        .poll(() => page.locator('[data-testid="outcome"] strong').textContent())
+        .toBe(want.outcome);
       expect(await page.locator(`button.hop[data-hop="${want.hop}"]`).count()).toBeGreaterThan(0);
       // The selection of pods survives the provider switch: it lives in the URL.
       expect(new URL(page.url()).searchParams.get("from")).toBe("client");
@@ -69,12 +74,16 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.getByLabel("source").selectOption("client");
     await page.getByLabel("destination").selectOption("svc/web");
     await page.getByRole("button", { name: "Trace", exact: true }).click();
-    await expect.poll(() => page.locator('[data-testid="outcome"]').textContent()).toMatch(/^reached: connected: SYN-ACK from 10\.0\.\d\.\d:8080/);
+    await expect
+      .poll(() => page.locator('[data-testid="outcome"]').textContent())
+      .toMatch(/^reached: connected: SYN-ACK from 10\.0\.\d\.\d:8080/);
     expect(await page.locator('button.hop[data-hop="nat"]').count()).toBeGreaterThan(0); // DNAT there, un-DNAT back
     await page.getByLabel("source").selectOption("client");
     await page.getByLabel("destination").selectOption("outside");
     await page.getByRole("button", { name: "Trace", exact: true }).click();
-    await expect.poll(() => page.locator('[data-testid="outcome"]').textContent()).toBe("reached: echo reply from 10.100.0.50 (outside)");
+    await expect
+      .poll(() => page.locator('[data-testid="outcome"]').textContent())
+      .toBe("reached: echo reply from 10.100.0.50 (outside)");
     await page.screenshot({ path: `${SHOTS}service.png` });
     await page.close();
   }, 60_000);
@@ -82,7 +91,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
   it("shows a node's tables in ip route's shape", async () => {
     const page = await open("?scenario=two-nodes&provider=cbr0-host-gw");
     await page.locator('[data-box="ns:node1"]').click();
-    await expect.poll(() => page.locator(".inspector pre").first().textContent()).toContain("10.0.2.0/24 via 10.100.0.3 dev eth0");
+    await expect
+      .poll(() => page.locator(".inspector pre").first().textContent())
+      .toContain("10.0.2.0/24 via 10.100.0.3 dev eth0");
     await page.screenshot({ path: `${SHOTS}inspector.png` });
     await page.close();
   });
@@ -90,7 +101,12 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
   it("compares the providers: reachability matrices with the reason on hover, and charts", async () => {
     const page = await open("?scenario=two-nodes&view=compare", "table.heatmap");
     const captions = await page.locator("table.heatmap caption").allTextContents();
-    expect(captions).toEqual(["docker-bridge: 14/21 reachable", "cbr0-host-gw: 21/21 reachable", "cbr0-host-gw (routes on the gateway): 21/21 reachable", "overlay: 21/21 reachable"]);
+    expect(captions).toEqual([
+      "docker-bridge: 14/21 reachable",
+      "cbr0-host-gw: 21/21 reachable",
+      "cbr0-host-gw (routes on the gateway): 21/21 reachable",
+      "overlay: 21/21 reachable",
+    ]);
     const failing = page.locator('table.heatmap[data-provider="docker-bridge"] .cell.fail').first();
     expect(await failing.getAttribute("title")).toMatch(/which also holds 172\.17\.0\.2/);
     expect(await page.locator("canvas").count()).toBe(4);
@@ -105,8 +121,11 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.locator("#yaml").fill(yaml.replace("address: 10.100.0.3", "address: 10.100.0.300"));
     await page.getByRole("button", { name: "Validate and build" }).click();
     const error = page.locator(".inline-error");
-    await expect.poll(() => error.first().textContent()).toBe('pasted.yaml: nodes[1].address: "10.100.0.300" is not an IPv4 address');
-    const line = yaml.split("\n").findIndex((l) => l.includes("address: 10.100.0.3") && !l.includes("10.100.0.30")) + 1;
+    await expect
+      .poll(() => error.first().textContent())
+      .toBe('pasted.yaml: nodes[1].address: "10.100.0.300" is not an IPv4 address');
+    const line =
+      yaml.split("\n").findIndex((l) => l.includes("address: 10.100.0.3") && !l.includes("10.100.0.30")) + 1;
     expect(await page.locator(".annotated li").first().getAttribute("value")).toBe(String(line));
     await page.screenshot({ path: `${SHOTS}error.png` });
     await page.close();

@@ -8,7 +8,8 @@ import type { FdbDump, NeighDump, RouteDump } from "@podnet/netlink";
 import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
-export type CellKind = "pod→pod (same node)" | "pod→pod (across nodes)" | "pod→node" | "node→pod" | "pod→service" | "pod→outside";
+export type CellKind =
+  "pod→pod (same node)" | "pod→pod (across nodes)" | "pod→node" | "node→pod" | "pod→service" | "pod→outside";
 
 export interface ReachabilityCell {
   kind: CellKind;
@@ -68,7 +69,14 @@ export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string
 export interface ControlPlaneMetrics {
   perNode: Record<string, NodeTableCounts>;
   total: NodeTableCounts;
-  events: { description: string; added: number; removed: number; changed: number; refused: number; durationMs: number }[];
+  events: {
+    description: string;
+    added: number;
+    removed: number;
+    changed: number;
+    refused: number;
+    durationMs: number;
+  }[];
 }
 
 const MAX_PODS_IN_MATRIX = 12;
@@ -86,11 +94,26 @@ function explain(runtime: ClusterRuntime, trace: Trace, target: string): string 
   return `${trace.reason} — the route that would carry it was refused on ${r.node}: ${r.entry}: ${r.reason}`;
 }
 
-function cell(runtime: ClusterRuntime, kind: CellKind, from: string, to: string, protocol: "icmp" | "tcp", port?: number): ReachabilityCell {
+function cell(
+  runtime: ClusterRuntime,
+  kind: CellKind,
+  from: string,
+  to: string,
+  protocol: "icmp" | "tcp",
+  port?: number,
+): ReachabilityCell {
   const trace = runtime.trace(from, port !== undefined ? `${to}:${port}` : to, { protocol });
   const target = runtime.resolve(to).address;
   const reached = trace.outcome === "reached" || (protocol === "tcp" && trace.outcome === "refused");
-  return { kind, from, to: port !== undefined ? `${to}:${port}` : to, protocol, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };
+  return {
+    kind,
+    from,
+    to: port !== undefined ? `${to}:${port}` : to,
+    protocol,
+    outcome: trace.outcome,
+    reached,
+    reason: explain(runtime, trace, target),
+  };
 }
 
 /** Pods to probe: the first pods of each node (all of them in small clusters). */
@@ -100,7 +123,8 @@ function samplePods(runtime: ClusterRuntime): string[] {
   const byNode = new Map<string, string[]>();
   for (const [name, p] of runtime.pods) byNode.set(p.node, [...(byNode.get(p.node) ?? []), name]);
   const sample: string[] = [];
-  for (const list of byNode.values()) if (sample.length < MAX_PODS_IN_MATRIX) sample.push(...list.slice(0, 2));
+  for (const list of byNode.values())
+    if (sample.length < MAX_PODS_IN_MATRIX) sample.push(...list.slice(0, 2));
   return sample.slice(0, MAX_PODS_IN_MATRIX);
 }
 
@@ -115,7 +139,8 @@ export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
       cells.push(cell(runtime, same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b, "icmp"));
     }
     for (const n of nodes) cells.push(cell(runtime, "pod→node", a, n, "icmp"));
-    for (const svc of runtime.services.values()) cells.push(cell(runtime, "pod→service", a, `svc/${svc.spec.name}`, "tcp", svc.spec.ports[0]!.port));
+    for (const svc of runtime.services.values())
+      cells.push(cell(runtime, "pod→service", a, `svc/${svc.spec.name}`, "tcp", svc.spec.ports[0]!.port));
     for (const host of runtime.hosts.keys()) cells.push(cell(runtime, "pod→outside", a, host, "icmp"));
   }
   for (const n of nodes) for (const b of pods) cells.push(cell(runtime, "node→pod", n, b, "icmp"));
@@ -132,11 +157,19 @@ export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
   const node = runtime.nodes.get(src.node)!;
   const wire = [56, 512, 1400].map((payload) => {
     const trace = runtime.trace(from, to, { protocol: "icmp", size: payload, dontFragment: false });
-    const frames = trace.hops.filter((h) => h.direction === "request" && h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
+    const frames = trace.hops.filter(
+      (h) => h.direction === "request" && h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
+    );
     const podFrame = frames[0] ? encodePacket(frames[0].packet).length : 0;
     const onUnderlay = frames.find((h) => h.ns === src.node && h.dev === node.nic);
     const underlayFrame = onUnderlay ? encodePacket(onUnderlay.packet).length : 0;
-    return { payload, podFrame, underlayFrame, overheadPercent: podFrame && underlayFrame ? Math.round(((underlayFrame - podFrame) / podFrame) * 1000) / 10 : 0 };
+    return {
+      payload,
+      podFrame,
+      underlayFrame,
+      overheadPercent:
+        podFrame && underlayFrame ? Math.round(((underlayFrame - podFrame) / podFrame) * 1000) / 10 : 0,
+    };
   });
   const trace = runtime.trace(from, to, { protocol: "icmp" });
   const request = trace.hops.filter((h) => h.direction === "request");
@@ -164,7 +197,8 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
       routes: (await runtime.k.route.list(name)).length,
       neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")).length,
       fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst).length,
-      natRules: (await runtime.k.iptables.save(name, "nat")).split("\n").filter((l) => l.startsWith("-A ")).length,
+      natRules: (await runtime.k.iptables.save(name, "nat")).split("\n").filter((l) => l.startsWith("-A "))
+        .length,
     };
     perNode[name] = counts;
     for (const k of Object.keys(total) as (keyof NodeTableCounts)[]) total[k] += counts[k];

@@ -11,7 +11,13 @@ export function expandScenario(s: Scenario): Scenario {
   for (let i = 0; i < g.nodes; i++) {
     const name = `node-${i}`;
     nodes.push({ name, segment: g.segment, address: formatIpv4(first + i) });
-    for (let j = 0; j < g.podsPerNode; j++) pods.push({ name: `${name}-pod-${j}`, node: name, labels: g.labels, containers: [{ name: "app", ports: [{ containerPort: 80, protocol: "tcp" }] }] });
+    for (let j = 0; j < g.podsPerNode; j++)
+      pods.push({
+        name: `${name}-pod-${j}`,
+        node: name,
+        labels: g.labels,
+        containers: [{ name: "app", ports: [{ containerPort: 80, protocol: "tcp" }] }],
+      });
   }
   return { ...s, nodes, pods, generate: undefined };
 }

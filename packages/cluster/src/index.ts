@@ -11,7 +11,13 @@ export {
 } from "./schema.js";
 export { loadScenario, checkScenario, formatPath, ScenarioError, type ScenarioIssue } from "./load.js";
 export { expandScenario } from "./generate.js";
-export { ClusterRuntime, TargetError, type PodState, type ServiceState, type EventReport } from "./runtime.js";
+export {
+  ClusterRuntime,
+  TargetError,
+  type PodState,
+  type ServiceState,
+  type EventReport,
+} from "./runtime.js";
 export {
   reachability,
   pathMetrics,

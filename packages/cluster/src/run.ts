@@ -1,5 +1,14 @@
 import type { NetworkProvider } from "@podnet/cni";
-import { controlPlaneMetrics, nodeTables, pathMetrics, reachability, type ControlPlaneMetrics, type NodeTables, type PathMetrics, type ReachabilityCell } from "./analysis.js";
+import {
+  controlPlaneMetrics,
+  nodeTables,
+  pathMetrics,
+  reachability,
+  type ControlPlaneMetrics,
+  type NodeTables,
+  type PathMetrics,
+  type ReachabilityCell,
+} from "./analysis.js";
 import { ClusterRuntime } from "./runtime.js";
 import type { Scenario } from "./schema.js";
 
@@ -21,23 +30,46 @@ export interface RunResult {
 }
 
 /** Builds the scenario under the provider, runs its probes and events, and measures it. */
-export async function runScenario(scenario: Scenario, provider: NetworkProvider): Promise<{ result: RunResult; runtime: ClusterRuntime }> {
+export async function runScenario(
+  scenario: Scenario,
+  provider: NetworkProvider,
+): Promise<{ result: RunResult; runtime: ClusterRuntime }> {
   const runtime = await ClusterRuntime.build(scenario, provider);
   await runtime.runEvents();
   const cells = reachability(runtime);
   const probes = runtime.spec.traffic.map((p) => {
-    const trace = runtime.trace(p.from, p.to, { protocol: p.protocol, ...(p.port ? { port: p.port } : {}), ...(p.size !== undefined ? { size: p.size } : {}) });
+    const trace = runtime.trace(p.from, p.to, {
+      protocol: p.protocol,
+      ...(p.port ? { port: p.port } : {}),
+      ...(p.size !== undefined ? { size: p.size } : {}),
+    });
     const reached = trace.outcome === "reached" || (p.protocol === "tcp" && trace.outcome === "refused");
-    return { kind: "pod→pod (across nodes)" as const, from: p.from, to: p.to, protocol: p.protocol, outcome: trace.outcome, reached, reason: trace.reason };
+    return {
+      kind: "pod→pod (across nodes)" as const,
+      from: p.from,
+      to: p.to,
+      protocol: p.protocol,
+      outcome: trace.outcome,
+      reached,
+      reason: trace.reason,
+    };
   });
   const path = pathMetrics(runtime);
   const result: RunResult = {
     schemaVersion: 1,
     scenario: scenario.name,
     provider: provider.name,
-    nodes: [...runtime.nodes.values()].map((n) => ({ name: n.name, address: n.address, ...(n.podCidr ? { podCidr: n.podCidr } : {}) })),
+    nodes: [...runtime.nodes.values()].map((n) => ({
+      name: n.name,
+      address: n.address,
+      ...(n.podCidr ? { podCidr: n.podCidr } : {}),
+    })),
     pods: [...runtime.pods].map(([name, p]) => ({ name, node: p.node, ip: p.ip })),
-    services: [...runtime.services.values()].map((s) => ({ name: s.spec.name, clusterIP: s.clusterIP, endpoints: s.endpoints })),
+    services: [...runtime.services.values()].map((s) => ({
+      name: s.spec.name,
+      clusterIP: s.clusterIP,
+      endpoints: s.endpoints,
+    })),
     tables: await nodeTables(runtime),
     reachability: cells,
     summary: { reached: cells.filter((c) => c.reached).length, total: cells.length },

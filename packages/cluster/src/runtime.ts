@@ -60,13 +60,23 @@ export class ClusterRuntime {
     this.cluster = scenario.cluster;
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
     this.serviceIps = NodeCidrAllocator.forServices(scenario.cluster.serviceCidr);
-    for (const svc of this.scenario.services) if (svc.clusterIP) this.serviceIps.occupy(`${svc.clusterIP}/32`);
+    for (const svc of this.scenario.services)
+      if (svc.clusterIP) this.serviceIps.occupy(`${svc.clusterIP}/32`);
     for (const n of this.scenario.nodes) if (n.podCidr) this.cidrs.occupy(n.podCidr);
-    this.manager = new RouteManager({ netlink: this.k, provider, cluster: this.cluster, ...(this.gatewayRouter() ? { gatewayNs: this.gatewayRouter()! } : {}) });
+    this.manager = new RouteManager({
+      netlink: this.k,
+      provider,
+      cluster: this.cluster,
+      ...(this.gatewayRouter() ? { gatewayNs: this.gatewayRouter()! } : {}),
+    });
   }
 
   /** Builds the scenario's starting state (events are run separately). */
-  static async build(scenario: Scenario, provider: NetworkProvider, options: { seed?: string } = {}): Promise<ClusterRuntime> {
+  static async build(
+    scenario: Scenario,
+    provider: NetworkProvider,
+    options: { seed?: string } = {},
+  ): Promise<ClusterRuntime> {
     const runtime = new ClusterRuntime(scenario, provider, options.seed ?? scenario.name);
     await runtime.buildUnderlay();
     for (const node of runtime.scenario.nodes) await runtime.addNode(node);
@@ -87,7 +97,8 @@ export class ClusterRuntime {
   /** The router holding the gateway address of the nodes' segment: where gateway routes go. */
   private gatewayRouter(): string | undefined {
     const seg = this.scenario.underlay.segments.find((s) => s.gateway);
-    return this.scenario.underlay.routers.find((r) => r.interfaces.some((i) => i.address === seg?.gateway))?.name;
+    return this.scenario.underlay.routers.find((r) => r.interfaces.some((i) => i.address === seg?.gateway))
+      ?.name;
   }
 
   private async buildUnderlay(): Promise<void> {
@@ -95,23 +106,42 @@ export class ClusterRuntime {
     for (const router of this.scenario.underlay.routers) {
       for (const [i, nic] of router.interfaces.entries()) {
         const seg = this.segment(nic.segment);
-        await this.lab.host(router.name, nic.segment, `${nic.address}/${seg.prefix.length}`, { nic: `eth${i}`, forwarding: i === 0, mtu: seg.mtu });
+        await this.lab.host(router.name, nic.segment, `${nic.address}/${seg.prefix.length}`, {
+          nic: `eth${i}`,
+          forwarding: i === 0,
+          mtu: seg.mtu,
+        });
       }
       for (const r of router.routes) await this.k.route.add(router.name, { dst: r.dst, via: r.via });
     }
     for (const host of this.scenario.underlay.hosts) {
       const seg = this.segment(host.segment);
-      await this.lab.host(host.name, host.segment, `${host.address}/${seg.prefix.length}`, { ...(seg.gateway ? { gateway: seg.gateway } : {}), mtu: seg.mtu });
-      for (const l of host.listen) this.k.listen(host.name, { protocol: l.protocol, port: l.port, owner: host.name });
+      await this.lab.host(host.name, host.segment, `${host.address}/${seg.prefix.length}`, {
+        ...(seg.gateway ? { gateway: seg.gateway } : {}),
+        mtu: seg.mtu,
+      });
+      for (const l of host.listen)
+        this.k.listen(host.name, { protocol: l.protocol, port: l.port, owner: host.name });
       this.hosts.set(host.name, host.address);
     }
   }
 
   async addNode(spec: NodeSpec): Promise<ReconcileReport> {
     const seg = this.segment(spec.segment);
-    await this.lab.host(spec.name, spec.segment, `${spec.address}/${seg.prefix.length}`, { ...(seg.gateway ? { gateway: seg.gateway } : {}), mtu: seg.mtu });
-    const node: NodeNetwork = { name: spec.name, ns: spec.name, address: spec.address, nic: "eth0", underlayMtu: seg.mtu, annotations: {} };
-    if (this.provider.podAddressing === "per-node-subnet") node.podCidr = spec.podCidr ?? this.cidrs.allocate().toString();
+    await this.lab.host(spec.name, spec.segment, `${spec.address}/${seg.prefix.length}`, {
+      ...(seg.gateway ? { gateway: seg.gateway } : {}),
+      mtu: seg.mtu,
+    });
+    const node: NodeNetwork = {
+      name: spec.name,
+      ns: spec.name,
+      address: spec.address,
+      nic: "eth0",
+      underlayMtu: seg.mtu,
+      annotations: {},
+    };
+    if (this.provider.podAddressing === "per-node-subnet")
+      node.podCidr = spec.podCidr ?? this.cidrs.allocate().toString();
     await this.provider.setupNode({ netlink: this.k, ns: spec.name }, node, this.cluster);
     this.nodes.set(spec.name, node);
     return this.timed(this.manager.nodeJoined(node));
@@ -121,7 +151,8 @@ export class ClusterRuntime {
     const node = this.nodes.get(name);
     if (!node) throw new TargetError(`unknown node ${JSON.stringify(name)}`);
     for (const [pod, state] of this.pods) if (state.node === name) this.pods.delete(pod);
-    for (const pod of this.scenario.pods.filter((p) => p.node === name)) await this.k.netns.del(pod.name).catch(() => undefined);
+    for (const pod of this.scenario.pods.filter((p) => p.node === name))
+      await this.k.netns.del(pod.name).catch(() => undefined);
     await this.k.netns.del(name);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
@@ -135,11 +166,36 @@ export class ClusterRuntime {
     if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${JSON.stringify(spec.node)}`);
     await this.k.netns.add(spec.name);
     await this.k.link.set(spec.name, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
-    const { capabilities, ...config } = this.provider.podNetworkConfig(node, this.cluster) as ReturnType<NetworkProvider["podNetworkConfig"]> & { capabilities?: Record<string, boolean> };
-    const published = spec.containers.flatMap((c) => c.ports.filter((p) => p.hostPort).map((p) => ({ hostPort: p.hostPort!, containerPort: p.containerPort, protocol: p.protocol })));
-    const request = capabilities?.portMappings && published.length ? { ...config, runtimeConfig: { portMappings: published } } : config;
-    const result = await this.provider.cni.add({ containerId: spec.name, netns: spec.name, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: spec.node } }, request);
-    for (const c of spec.containers) for (const p of c.ports) this.k.listen(spec.name, { protocol: p.protocol, port: p.containerPort, owner: `${spec.name}/${c.name}` });
+    const { capabilities, ...config } = this.provider.podNetworkConfig(node, this.cluster) as ReturnType<
+      NetworkProvider["podNetworkConfig"]
+    > & { capabilities?: Record<string, boolean> };
+    const published = spec.containers.flatMap((c) =>
+      c.ports
+        .filter((p) => p.hostPort)
+        .map((p) => ({ hostPort: p.hostPort!, containerPort: p.containerPort, protocol: p.protocol })),
+    );
+    const request =
+      capabilities?.portMappings && published.length
+        ? { ...config, runtimeConfig: { portMappings: published } }
+        : config;
+    const result = await this.provider.cni.add(
+      {
+        containerId: spec.name,
+        netns: spec.name,
+        ifname: "eth0",
+        args: "",
+        path: [],
+        host: { netlink: this.k, ns: spec.node },
+      },
+      request,
+    );
+    for (const c of spec.containers)
+      for (const p of c.ports)
+        this.k.listen(spec.name, {
+          protocol: p.protocol,
+          port: p.containerPort,
+          owner: `${spec.name}/${c.name}`,
+        });
     const state = { spec, node: spec.node, ip: result.ips![0]!.address.split("/")[0]! };
     this.pods.set(spec.name, state);
     return state;
@@ -149,14 +205,26 @@ export class ClusterRuntime {
     const state = this.pods.get(name);
     if (!state) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
     const node = this.nodes.get(state.node)!;
-    await this.provider.cni.del({ containerId: name, netns: name, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: state.node } }, this.provider.podNetworkConfig(node, this.cluster));
+    await this.provider.cni.del(
+      {
+        containerId: name,
+        netns: name,
+        ifname: "eth0",
+        args: "",
+        path: [],
+        host: { netlink: this.k, ns: state.node },
+      },
+      this.provider.podNetworkConfig(node, this.cluster),
+    );
     await this.k.netns.del(name);
     this.pods.delete(name);
     await this.refreshEndpoints();
   }
 
   private selected(spec: ServiceSpec): string[] {
-    return [...this.pods.values()].filter((p) => Object.entries(spec.selector).every(([k, v]) => p.spec.labels[k] === v)).map((p) => p.ip);
+    return [...this.pods.values()]
+      .filter((p) => Object.entries(spec.selector).every(([k, v]) => p.spec.labels[k] === v))
+      .map((p) => p.ip);
   }
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
@@ -164,13 +232,21 @@ export class ClusterRuntime {
     const clusterIP = spec.clusterIP ?? existing?.clusterIP ?? this.serviceIps.allocateAddress();
     const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
     this.services.set(spec.name, state);
-    return this.timed(this.manager.serviceChanged({
-      namespace: spec.namespace,
-      name: spec.name,
-      clusterIP,
-      ports: spec.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol, ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
-      endpoints: state.endpoints,
-    }));
+    return this.timed(
+      this.manager.serviceChanged({
+        namespace: spec.namespace,
+        name: spec.name,
+        clusterIP,
+        ports: spec.ports.map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: p.targetPort ?? p.port,
+          protocol: p.protocol,
+          ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+        })),
+        endpoints: state.endpoints,
+      }),
+    );
   }
 
   async removeService(name: string): Promise<ReconcileReport> {
@@ -231,8 +307,15 @@ export class ClusterRuntime {
   }
 
   /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */
-  resolve(target: string): { address: string; ns?: string; port?: number; kind: "pod" | "node" | "host" | "service" | "address" } {
-    const [name, port] = target.includes(":") ? [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))] : [target, undefined];
+  resolve(target: string): {
+    address: string;
+    ns?: string;
+    port?: number;
+    kind: "pod" | "node" | "host" | "service" | "address";
+  } {
+    const [name, port] = target.includes(":")
+      ? [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))]
+      : [target, undefined];
     const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
     if (name.startsWith("svc/")) {
       const svc = this.services.get(name.slice(4));
@@ -249,7 +332,9 @@ export class ClusterRuntime {
       parseIpv4(name);
       return withPort({ address: name, kind: "address" as const });
     } catch {
-      throw new TargetError(`unknown target ${JSON.stringify(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
+      throw new TargetError(
+        `unknown target ${JSON.stringify(target)}: not a pod, node, host, svc/<name> or IPv4 address`,
+      );
     }
   }
 
@@ -258,24 +343,34 @@ export class ClusterRuntime {
     const [name, container] = from.split("/");
     const pod = this.pods.get(name!);
     if (pod) {
-      if (container && !pod.spec.containers.some((c) => c.name === container)) throw new TargetError(`pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`);
+      if (container && !pod.spec.containers.some((c) => c.name === container))
+        throw new TargetError(
+          `pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
+        );
       return { ns: name!, owner: `${name}/${container ?? pod.spec.containers[0]!.name}` };
     }
     if (this.nodes.has(name!) || this.hosts.has(name!)) return { ns: name! };
     throw new TargetError(`unknown source ${JSON.stringify(from)}: not a pod, pod/container, node or host`);
   }
 
-  trace(from: string, to: string, options: Omit<SendOptions, "from" | "to" | "owner" | "expectNamespace"> = {}): Trace {
+  trace(
+    from: string,
+    to: string,
+    options: Omit<SendOptions, "from" | "to" | "owner" | "expectNamespace"> = {},
+  ): Trace {
     const source = this.origin(from);
     const target = this.resolve(to);
-    const protocol = options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
+    const protocol =
+      options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
     return this.k.send({
       ...options,
       from: source.ns,
       ...(source.owner ? { owner: source.owner } : {}),
       to: target.address,
       protocol,
-      ...(target.port !== undefined || options.port !== undefined ? { port: options.port ?? target.port } : {}),
+      ...(target.port !== undefined || options.port !== undefined
+        ? { port: options.port ?? target.port }
+        : {}),
       // Only a pod target makes arriving elsewhere wrong: a node or host may forward (a published port).
       ...(target.ns && target.kind === "pod" ? { expectNamespace: target.ns } : {}),
     });

@@ -10,7 +10,9 @@ const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 const quoted = (input: unknown) => JSON.stringify(input);
 
-export const Ipv4 = z.string().refine(isIpv4, { error: (issue) => `${quoted(issue.input)} is not an IPv4 address` });
+export const Ipv4 = z
+  .string()
+  .refine(isIpv4, { error: (issue) => `${quoted(issue.input)} is not an IPv4 address` });
 
 export const Cidr = z.string().refine(
   (text) => {
@@ -33,7 +35,11 @@ export const Cidr = z.string().refine(
   },
 );
 
-const Name = z.string().regex(NAME, { error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")` });
+const Name = z
+  .string()
+  .regex(NAME, {
+    error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+  });
 const Port = z.number().int().min(1).max(65535);
 const Protocol = z.enum(["tcp", "udp"]);
 
@@ -69,14 +75,21 @@ export const NodeSchema = z.strictObject({
 
 export const ContainerSchema = z.strictObject({
   name: Name,
-  ports: z.array(z.strictObject({ containerPort: Port, protocol: Protocol.default("tcp"), hostPort: Port.optional() })).default([]),
+  ports: z
+    .array(
+      z.strictObject({ containerPort: Port, protocol: Protocol.default("tcp"), hostPort: Port.optional() }),
+    )
+    .default([]),
 });
 
 export const PodSchema = z.strictObject({
   name: Name,
   node: Name,
   labels: z.record(z.string(), z.string()).default({}),
-  containers: z.array(ContainerSchema).min(1).default([{ name: "app", ports: [] }]),
+  containers: z
+    .array(ContainerSchema)
+    .min(1)
+    .default([{ name: "app", ports: [] }]),
 });
 
 export const ServiceSchema = z.strictObject({
@@ -86,7 +99,15 @@ export const ServiceSchema = z.strictObject({
   clusterIP: Ipv4.optional(),
   selector: z.record(z.string(), z.string()),
   ports: z
-    .array(z.strictObject({ name: z.string().default(""), port: Port, targetPort: Port.optional(), protocol: Protocol.default("tcp"), nodePort: z.number().int().min(30000).max(32767).optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().default(""),
+        port: Port,
+        targetPort: Port.optional(),
+        protocol: Protocol.default("tcp"),
+        nodePort: z.number().int().min(30000).max(32767).optional(),
+      }),
+    )
     .min(1),
 });
 
@@ -152,5 +173,9 @@ export type EventSpec = z.output<typeof EventSchema>;
 
 /** The JSON Schema editors use to complete and check scenario files. */
 export function scenarioJsonSchema(): Record<string, unknown> {
-  return { $schema: "https://json-schema.org/draft/2020-12/schema", title: "podnet scenario", ...z.toJSONSchema(ScenarioSchema, { io: "input" }) };
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    title: "podnet scenario",
+    ...z.toJSONSchema(ScenarioSchema, { io: "input" }),
+  };
 }

@@ -9,7 +9,11 @@ function problems(text: string, file = "scenarios/x.yaml"): string[] {
   try {
     loadScenario(text, file);
   } catch (error) {
-    if (error instanceof ScenarioError) return error.issues.map((i) => `${i.line ?? "?"}: ${error.file}: ${i.path.length ? i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${p}` : p)).join("") + ": " : ""}${i.message}`);
+    if (error instanceof ScenarioError)
+      return error.issues.map(
+        (i) =>
+          `${i.line ?? "?"}: ${error.file}: ${i.path.length ? i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${p}` : p)).join("") + ": " : ""}${i.message}`,
+      );
     throw error;
   }
   return [];
@@ -36,15 +40,21 @@ describe("scenario files", () => {
     expect(problems(base + "  - { name: node3, segment: lan, address: 10.100.0.300 }\n")).toEqual([
       '9: scenarios/x.yaml: nodes[2].address: "10.100.0.300" is not an IPv4 address',
     ]);
-    expect(problems(base.replace("10.100.0.0/24", "10.100.0.0/33"))).toEqual(['4: scenarios/x.yaml: underlay.segments[0].subnet: "10.100.0.0/33" is not a CIDR (prefix length 33 out of range (0-32))']);
+    expect(problems(base.replace("10.100.0.0/24", "10.100.0.0/33"))).toEqual([
+      '4: scenarios/x.yaml: underlay.segments[0].subnet: "10.100.0.0/33" is not a CIDR (prefix length 33 out of range (0-32))',
+    ]);
     expect(problems("name: x\n")).toEqual(["1: scenarios/x.yaml: underlay: required (object)"]);
     expect(problems(base + "colour: blue\n")).toEqual(['9: scenarios/x.yaml: unknown key "colour"']);
     expect(problems("name: [unclosed\n")[0]).toMatch(/^\d: scenarios\/x\.yaml: /);
   });
 
   it("catches mistakes of meaning, each at its place", () => {
-    expect(problems(base + "pods:\n  - { name: web, node: node9 }\n")).toEqual(['10: scenarios/x.yaml: pods[0].node: unknown node "node9" (nodes: node1, node2)']);
-    expect(problems(base + "  - { name: node3, segment: lan, address: 10.200.0.3 }\n")).toEqual(['9: scenarios/x.yaml: nodes[2].address: 10.200.0.3 is outside its segment "lan" (10.100.0.0/24)']);
+    expect(problems(base + "pods:\n  - { name: web, node: node9 }\n")).toEqual([
+      '10: scenarios/x.yaml: pods[0].node: unknown node "node9" (nodes: node1, node2)',
+    ]);
+    expect(problems(base + "  - { name: node3, segment: lan, address: 10.200.0.3 }\n")).toEqual([
+      '9: scenarios/x.yaml: nodes[2].address: 10.200.0.3 is outside its segment "lan" (10.100.0.0/24)',
+    ]);
     expect(problems(base.replace("serviceCidr: 10.96.0.0/16", "serviceCidr: 10.0.96.0/20"))).toEqual([
       "5: scenarios/x.yaml: cluster.serviceCidr: service CIDR 10.0.96.0/20 is inside the cluster CIDR 10.0.0.0/16: ClusterIPs would collide with pod addresses",
     ]);
@@ -52,15 +62,35 @@ describe("scenario files", () => {
       "4: scenarios/x.yaml: underlay.segments[0].subnet: 10.100.0.0/24 overlaps the service CIDR 10.96.0.0/12",
     ]);
     expect(
-      problems(base + "pods:\n  - name: web\n    node: node1\n    containers:\n      - { name: nginx, ports: [{ containerPort: 80 }] }\n      - { name: apache, ports: [{ containerPort: 80 }] }\n"),
-    ).toEqual(['14: scenarios/x.yaml: pods[0].containers[1].ports[0]: port 80/tcp is already taken by container "nginx": the containers of a pod share one network namespace']);
-    expect(problems(base + "  - { name: node1, segment: lan, address: 10.100.0.9 }\n")).toEqual(['9: scenarios/x.yaml: nodes[2].name: node name "node1" is already used by a node']);
-    expect(problems(base + "traffic:\n  - { from: node1, to: svc/nope }\n")).toEqual(['10: scenarios/x.yaml: traffic[0].to: unknown service "nope"']);
+      problems(
+        base +
+          "pods:\n  - name: web\n    node: node1\n    containers:\n      - { name: nginx, ports: [{ containerPort: 80 }] }\n      - { name: apache, ports: [{ containerPort: 80 }] }\n",
+      ),
+    ).toEqual([
+      '14: scenarios/x.yaml: pods[0].containers[1].ports[0]: port 80/tcp is already taken by container "nginx": the containers of a pod share one network namespace',
+    ]);
+    expect(problems(base + "  - { name: node1, segment: lan, address: 10.100.0.9 }\n")).toEqual([
+      '9: scenarios/x.yaml: nodes[2].name: node name "node1" is already used by a node',
+    ]);
+    expect(problems(base + "traffic:\n  - { from: node1, to: svc/nope }\n")).toEqual([
+      '10: scenarios/x.yaml: traffic[0].to: unknown service "nope"',
+    ]);
   });
 
   it("exports a JSON Schema editors can use", () => {
     const schema = scenarioJsonSchema() as { properties: Record<string, unknown>; required: string[] };
     expect(schema.required).toEqual(expect.arrayContaining(["name", "underlay"]));
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["cluster", "underlay", "nodes", "pods", "services", "traffic", "events", "generate"]));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining([
+        "cluster",
+        "underlay",
+        "nodes",
+        "pods",
+        "services",
+        "traffic",
+        "events",
+        "generate",
+      ]),
+    );
   });
 });

@@ -21,8 +21,35 @@ export {
   type NetConfList,
   type Attachment,
 } from "./schemas.js";
-export { LEGACY_VERSIONS, ALL_VERSIONS, compareVersions, checkVersionSupported, resultForVersion, goQuotedList } from "./version.js";
-export { parseCniArgs, type CniPlugin, type CniParams, type CniHost, type CniCommand, type PluginConfig } from "./plugin.js";
+export {
+  LEGACY_VERSIONS,
+  ALL_VERSIONS,
+  compareVersions,
+  checkVersionSupported,
+  resultForVersion,
+  goQuotedList,
+} from "./version.js";
+export {
+  parseCniArgs,
+  type CniPlugin,
+  type CniParams,
+  type CniHost,
+  type CniCommand,
+  type PluginConfig,
+} from "./plugin.js";
 export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";
-export { addNetworkList, delNetworkList, checkNetworkList, requestConfig, type CniRuntimeParams, type PluginRegistry } from "./chain.js";
-export { NO_PEER_ENTRIES, type NetworkProvider, type NodeNetwork, type ClusterNetwork, type PeerEntries } from "./provider.js";
+export {
+  addNetworkList,
+  delNetworkList,
+  checkNetworkList,
+  requestConfig,
+  type CniRuntimeParams,
+  type PluginRegistry,
+} from "./chain.js";
+export {
+  NO_PEER_ENTRIES,
+  type NetworkProvider,
+  type NodeNetwork,
+  type ClusterNetwork,
+  type PeerEntries,
+} from "./provider.js";

@@ -6,7 +6,9 @@ import { runCniCommand } from "./skel.js";
 export async function cniMain(plugin: CniPlugin): Promise<void> {
   if (!process.env.CNI_COMMAND) {
     // As skel does with no command: say what this is, on stderr.
-    process.stderr.write(`${plugin.about}\nCNI protocol versions supported: ${plugin.supportedVersions.join(", ")}\n`);
+    process.stderr.write(
+      `${plugin.about}\nCNI protocol versions supported: ${plugin.supportedVersions.join(", ")}\n`,
+    );
     process.exitCode = 0;
     return;
   }

@@ -26,7 +26,12 @@ export interface CniHost {
 }
 
 /** The request config a plugin receives: its own keys plus what the runtime inserted (spec §3). */
-export type PluginConfig = Record<string, unknown> & { cniVersion: string; name: string; type?: string; prevResult?: CniResult };
+export type PluginConfig = Record<string, unknown> & {
+  cniVersion: string;
+  name: string;
+  type?: string;
+  prevResult?: CniResult;
+};
 
 /**
  * A CNI plugin as podnet writes one: networking only. The protocol (environment, stdin, version

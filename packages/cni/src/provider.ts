@@ -61,4 +61,8 @@ export interface NetworkProvider {
   gatewayRoutes?(nodes: NodeNetwork[], cluster: ClusterNetwork): RouteSpec[];
 }
 
-export const NO_PEER_ENTRIES: PeerEntries = Object.freeze({ routes: [], neighbours: [], fdb: [] }) as PeerEntries;
+export const NO_PEER_ENTRIES: PeerEntries = Object.freeze({
+  routes: [],
+  neighbours: [],
+  fdb: [],
+}) as PeerEntries;

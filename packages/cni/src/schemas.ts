@@ -81,7 +81,10 @@ export const NetConfListSchema = z.looseObject({
   plugins: z.array(NetConfSchema.omit({ cniVersion: true, name: true, prevResult: true })).min(1),
 });
 
-export const VersionResultSchema = z.object({ cniVersion: z.string(), supportedVersions: z.array(z.string()) });
+export const VersionResultSchema = z.object({
+  cniVersion: z.string(),
+  supportedVersions: z.array(z.string()),
+});
 
 /** GC's list of still-valid attachments: the spec text says cni.dev/attachments, libcni sends cni.dev/valid-attachments. */
 export const AttachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });

@@ -31,7 +31,8 @@ const ORDER = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI
 /** Go's encoding/json wording for the common syntax errors (the rest are approximated). */
 export function goJsonError(text: string, error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (text.trim() === "" || /end of JSON input|Unterminated string/.test(message)) return "unexpected end of JSON input";
+  if (text.trim() === "" || /end of JSON input|Unterminated string/.test(message))
+    return "unexpected end of JSON input";
   const token = /Unexpected token '?(.)'?/.exec(message)?.[1];
   return token ? `invalid character '${token}' looking for beginning of value` : message;
 }
@@ -41,7 +42,8 @@ function validateInterfaceName(name: string): void {
     throw new CniError(CniErrorCode.INVALID_ENVIRONMENT_VARIABLES, msg, details);
   };
   if (name.length === 0) fail("interface name is empty");
-  if (name.length > 15) fail("interface name is too long", "interface name should be less than 16 characters");
+  if (name.length > 15)
+    fail("interface name is too long", "interface name should be less than 16 characters");
   if (name === "." || name === "..") fail("interface name is . or ..");
   if (/[/:\s]/.test(name)) fail("interface name contains / or : or whitespace characters");
 }
@@ -51,23 +53,41 @@ function parseConfig(stdin: string): PluginConfig {
   try {
     raw = JSON.parse(stdin);
   } catch (error) {
-    throw new CniError(CniErrorCode.DECODING_FAILURE, `error unmarshall network config: ${goJsonError(stdin, error)}`);
+    throw new CniError(
+      CniErrorCode.DECODING_FAILURE,
+      `error unmarshall network config: ${goJsonError(stdin, error)}`,
+    );
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new CniError(CniErrorCode.DECODING_FAILURE, "error unmarshall network config: json: cannot unmarshal into Go value of type struct");
+    throw new CniError(
+      CniErrorCode.DECODING_FAILURE,
+      "error unmarshall network config: json: cannot unmarshal into Go value of type struct",
+    );
   }
   const config = raw as Record<string, unknown>;
   const name = typeof config.name === "string" ? config.name : "";
   if (name === "") throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "missing network name");
-  if (!CNI_NAME.test(name)) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", name);
+  if (!CNI_NAME.test(name))
+    throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", name);
   // A config without cniVersion is 0.1.0, as libcni's version decoder reads it.
-  return { ...config, name, cniVersion: typeof config.cniVersion === "string" && config.cniVersion !== "" ? config.cniVersion : "0.1.0" };
+  return {
+    ...config,
+    name,
+    cniVersion:
+      typeof config.cniVersion === "string" && config.cniVersion !== "" ? config.cniVersion : "0.1.0",
+  };
 }
 
 /** GC's attachment list, checked by hand: the executable path stays free of zod (30 ms to load). */
 function attachments(list: unknown): Attachment[] {
-  const valid = Array.isArray(list) && list.every((a) => typeof a?.containerID === "string" && typeof a?.ifname === "string");
-  if (!valid) throw new CniError(CniErrorCode.DECODING_FAILURE, "cni.dev/valid-attachments must be a list of {containerID, ifname}");
+  const valid =
+    Array.isArray(list) &&
+    list.every((a) => typeof a?.containerID === "string" && typeof a?.ifname === "string");
+  if (!valid)
+    throw new CniError(
+      CniErrorCode.DECODING_FAILURE,
+      "cni.dev/valid-attachments must be a list of {containerID, ifname}",
+    );
   return list as Attachment[];
 }
 
@@ -75,8 +95,14 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
   const env = invocation.env;
   const value = (name: string) => env[name] ?? "";
   const command = value("CNI_COMMAND") as CniCommand;
-  const missing = ORDER.filter((name) => value(name) === "" && (name === "CNI_COMMAND" || (REQUIRED[command] ?? []).includes(name)));
-  if (missing.length) throw new CniError(CniErrorCode.INVALID_ENVIRONMENT_VARIABLES, `required env variables [${missing.join(",")}] missing`);
+  const missing = ORDER.filter(
+    (name) => value(name) === "" && (name === "CNI_COMMAND" || (REQUIRED[command] ?? []).includes(name)),
+  );
+  if (missing.length)
+    throw new CniError(
+      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+      `required env variables [${missing.join(",")}] missing`,
+    );
 
   if (command === "VERSION") {
     const latest = [...plugin.supportedVersions].sort(compareVersions).at(-1)!;
@@ -87,7 +113,12 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
   const config = parseConfig(stdin);
   const containerId = value("CNI_CONTAINERID");
   if (containerId === "") throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, "missing containerID");
-  if (!CNI_NAME.test(containerId)) throw new CniError(CniErrorCode.INVALID_ENVIRONMENT_VARIABLES, "invalid characters in containerID", containerId);
+  if (!CNI_NAME.test(containerId))
+    throw new CniError(
+      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+      "invalid characters in containerID",
+      containerId,
+    );
   validateInterfaceName(value("CNI_IFNAME"));
   const params: CniParams = {
     containerId,
@@ -97,7 +128,9 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
     path: value("CNI_PATH").split(":").filter(Boolean),
   };
   const version = config.cniVersion;
-  const supportsAtLeast = (floor: string) => plugin.supportedVersions.some((v) => compareVersions(v, version) >= 0) && compareVersions(version, floor) >= 0;
+  const supportsAtLeast = (floor: string) =>
+    plugin.supportedVersions.some((v) => compareVersions(v, version) >= 0) &&
+    compareVersions(version, floor) >= 0;
 
   switch (command) {
     case "ADD": {
@@ -110,8 +143,10 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
       await plugin.del(params, config);
       return "";
     case "CHECK":
-      if (compareVersions(version, "0.4.0") < 0) throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, "config version does not allow CHECK");
-      if (!supportsAtLeast("0.4.0")) throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, "plugin version does not allow CHECK");
+      if (compareVersions(version, "0.4.0") < 0)
+        throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, "config version does not allow CHECK");
+      if (!supportsAtLeast("0.4.0"))
+        throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, "plugin version does not allow CHECK");
       checkVersionSupported(version, plugin.supportedVersions);
       await plugin.check(params, config);
       return "";
@@ -119,7 +154,8 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
     case "STATUS": {
       const handler = command === "GC" ? plugin.gc : plugin.status;
       if (!handler || !plugin.supportedVersions.includes("1.1.0")) break;
-      if (compareVersions(version, "1.1.0") < 0) throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, `config version does not allow ${command}`);
+      if (compareVersions(version, "1.1.0") < 0)
+        throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, `config version does not allow ${command}`);
       checkVersionSupported(version, plugin.supportedVersions);
       if (command === "STATUS") await plugin.status!(config);
       else {
@@ -139,7 +175,9 @@ export async function runCniCommand(plugin: CniPlugin, invocation: CniInvocation
     return { stdout: await dispatch(plugin, invocation), exitCode: 0 };
   } catch (error) {
     const cniError =
-      error instanceof CniError ? error : new CniError(CniErrorCode.INTERNAL, error instanceof Error ? error.message : String(error));
+      error instanceof CniError
+        ? error
+        : new CniError(CniErrorCode.INTERNAL, error instanceof Error ? error.message : String(error));
     // The reference plugins print errors indented by four spaces, without a trailing newline.
     return { stdout: JSON.stringify(cniError.toJSON(), null, 4), exitCode: 1 };
   }

@@ -24,7 +24,11 @@ export function goQuotedList(items: readonly string[]): string {
 
 export function checkVersionSupported(configVersion: string, supported: readonly string[]): void {
   if (!supported.includes(configVersion)) {
-    throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, "incompatible CNI versions", `config is ${JSON.stringify(configVersion)}, plugin supports ${goQuotedList(supported)}`);
+    throw new CniError(
+      CniErrorCode.INCOMPATIBLE_VERSION,
+      "incompatible CNI versions",
+      `config is ${JSON.stringify(configVersion)}, plugin supports ${goQuotedList(supported)}`,
+    );
   }
 }
 
@@ -38,12 +42,19 @@ export function resultForVersion(result: CniResult, version: string): Record<str
     return {
       ...result,
       cniVersion: version,
-      ...(result.ips ? { ips: result.ips.map((ip) => ({ version: ip.address.includes(":") ? "6" : "4", ...ip })) } : {}),
+      ...(result.ips
+        ? { ips: result.ips.map((ip) => ({ version: ip.address.includes(":") ? "6" : "4", ...ip })) }
+        : {}),
     };
   }
   const v4 = result.ips?.find((ip) => !ip.address.includes(":"));
   const out: Record<string, unknown> = { cniVersion: version };
-  if (v4) out.ip4 = { ip: v4.address, ...(v4.gateway ? { gateway: v4.gateway } : {}), ...(result.routes?.length ? { routes: result.routes } : {}) };
+  if (v4)
+    out.ip4 = {
+      ip: v4.address,
+      ...(v4.gateway ? { gateway: v4.gateway } : {}),
+      ...(result.routes?.length ? { routes: result.routes } : {}),
+    };
   out.dns = result.dns ?? {};
   return out;
 }

@@ -3,30 +3,55 @@ import { describe, expect, it } from "vitest";
 import { decodeHeader, decodePacket, encodePacket } from "./codec.js";
 import { internetChecksum } from "./checksum.js";
 import { DecodeError, EncodeError } from "./errors.js";
-import {
-  EtherType,
-  IcmpType,
-  IpProtocol,
-  type Header,
-  type HeaderKind,
-  type Packet,
-} from "./headers.js";
+import { EtherType, IcmpType, IpProtocol, type Header, type HeaderKind, type Packet } from "./headers.js";
 
 const u8 = fc.integer({ min: 0, max: 0xff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const mac = fc.integer({ min: 0, max: 2 ** 48 - 1 });
-const options = fc.integer({ min: 1, max: 10 }).chain((words) => fc.uint8Array({ minLength: words * 4, maxLength: words * 4 }));
+const options = fc
+  .integer({ min: 1, max: 10 })
+  .chain((words) => fc.uint8Array({ minLength: words * 4, maxLength: words * 4 }));
 const payload = fc.uint8Array({ maxLength: 64 });
 
 const icmp: fc.Arbitrary<Header> = fc.oneof(
-  fc.record({ kind: fc.constant("icmp" as const), type: fc.constantFrom(IcmpType.ECHO_REQUEST, IcmpType.ECHO_REPLY), code: u8, identifier: u16, sequence: u16 }),
-  fc.record({ kind: fc.constant("icmp" as const), type: fc.constant(IcmpType.DEST_UNREACHABLE), code: fc.constant(4), nextHopMtu: u16 }),
-  fc.record({ kind: fc.constant("icmp" as const), type: fc.constantFrom(3, 5, 11, 12, 13), code: fc.integer({ min: 0, max: 3 }), rest: u32 }),
+  fc.record({
+    kind: fc.constant("icmp" as const),
+    type: fc.constantFrom(IcmpType.ECHO_REQUEST, IcmpType.ECHO_REPLY),
+    code: u8,
+    identifier: u16,
+    sequence: u16,
+  }),
+  fc.record({
+    kind: fc.constant("icmp" as const),
+    type: fc.constant(IcmpType.DEST_UNREACHABLE),
+    code: fc.constant(4),
+    nextHopMtu: u16,
+  }),
+  fc.record({
+    kind: fc.constant("icmp" as const),
+    type: fc.constantFrom(3, 5, 11, 12, 13),
+    code: fc.integer({ min: 0, max: 3 }),
+    rest: u32,
+  }),
 );
-const udpPlain = fc.record({ kind: fc.constant("udp" as const), srcPort: u16, dstPort: u16.filter((p) => p !== 4789 && p !== 8472) });
+const udpPlain = fc.record({
+  kind: fc.constant("udp" as const),
+  srcPort: u16,
+  dstPort: u16.filter((p) => p !== 4789 && p !== 8472),
+});
 const tcp = fc.record(
-  { kind: fc.constant("tcp" as const), srcPort: u16, dstPort: u16, seq: u32, ack: u32, flags: u8, window: u16, urgent: u16, options },
+  {
+    kind: fc.constant("tcp" as const),
+    srcPort: u16,
+    dstPort: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    urgent: u16,
+    options,
+  },
   { requiredKeys: ["kind", "srcPort", "dstPort", "seq", "ack", "flags", "window", "urgent"] },
 );
 const ipv4 = (protocol: fc.Arbitrary<number>) =>
@@ -44,13 +69,42 @@ const ipv4 = (protocol: fc.Arbitrary<number>) =>
       dst: u32,
       options,
     },
-    { requiredKeys: ["kind", "tos", "id", "dontFragment", "moreFragments", "fragmentOffset", "ttl", "protocol", "src", "dst"] },
+    {
+      requiredKeys: [
+        "kind",
+        "tos",
+        "id",
+        "dontFragment",
+        "moreFragments",
+        "fragmentOffset",
+        "ttl",
+        "protocol",
+        "src",
+        "dst",
+      ],
+    },
   );
-const ethernet = (etherType: number) => fc.record({ kind: fc.constant("ethernet" as const), dst: mac, src: mac, etherType: fc.constant(etherType) });
+const ethernet = (etherType: number) =>
+  fc.record({
+    kind: fc.constant("ethernet" as const),
+    dst: mac,
+    src: mac,
+    etherType: fc.constant(etherType),
+  });
 
 /** An Ethernet frame carrying ARP, or IPv4 with ICMP, UDP, TCP or an unknown protocol. */
 const frame: fc.Arbitrary<Header[]> = fc.oneof(
-  fc.tuple(ethernet(EtherType.ARP), fc.record({ kind: fc.constant("arp" as const), op: fc.constantFrom(1, 2), senderMac: mac, senderIp: u32, targetMac: mac, targetIp: u32 })),
+  fc.tuple(
+    ethernet(EtherType.ARP),
+    fc.record({
+      kind: fc.constant("arp" as const),
+      op: fc.constantFrom(1, 2),
+      senderMac: mac,
+      senderIp: u32,
+      targetMac: mac,
+      targetIp: u32,
+    }),
+  ),
   fc.tuple(ethernet(EtherType.IPV4), ipv4(fc.constant(IpProtocol.ICMP)), icmp),
   fc.tuple(ethernet(EtherType.IPV4), ipv4(fc.constant(IpProtocol.UDP)), udpPlain),
   fc.tuple(ethernet(EtherType.IPV4), ipv4(fc.constant(IpProtocol.TCP)), tcp),
@@ -108,7 +162,14 @@ describe("packet codec", () => {
             expect(h.totalLength).toBe(bytes.length - offset);
           }
           if (h.kind === "udp") expect(h.length).toBe(bytes.length - offset);
-          offset += h.kind === "ipv4" || h.kind === "tcp" ? 20 + (h.options?.length ?? 0) : h.kind === "ethernet" ? 14 : h.kind === "arp" ? 28 : 8;
+          offset +=
+            h.kind === "ipv4" || h.kind === "tcp"
+              ? 20 + (h.options?.length ?? 0)
+              : h.kind === "ethernet"
+                ? 14
+                : h.kind === "arp"
+                  ? 28
+                  : 8;
         }
       }),
       { numRuns: 500 },
@@ -126,17 +187,30 @@ describe("packet codec", () => {
   });
 
   it("refuses to encode fields that do not fit", () => {
-    expect(() => encodePacket({ headers: [{ kind: "vxlan", vni: 2 ** 24 }], payload: new Uint8Array() })).toThrow(EncodeError);
-    expect(() => encodePacket({ headers: [{ kind: "udp", srcPort: 70000, dstPort: 1 }], payload: new Uint8Array() })).toThrow(
-      "udp.srcPort: 70000 does not fit in 16 bits",
-    );
+    expect(() =>
+      encodePacket({ headers: [{ kind: "vxlan", vni: 2 ** 24 }], payload: new Uint8Array() }),
+    ).toThrow(EncodeError);
+    expect(() =>
+      encodePacket({ headers: [{ kind: "udp", srcPort: 70000, dstPort: 1 }], payload: new Uint8Array() }),
+    ).toThrow("udp.srcPort: 70000 does not fit in 16 bits");
   });
 
   it("treats UDP to a VXLAN port without the I flag as plain payload", () => {
     const bytes = encodePacket({
       headers: [
         { kind: "ethernet", dst: 1, src: 2, etherType: EtherType.IPV4 },
-        { kind: "ipv4", tos: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: 17, src: 1, dst: 2 },
+        {
+          kind: "ipv4",
+          tos: 0,
+          id: 0,
+          dontFragment: false,
+          moreFragments: false,
+          fragmentOffset: 0,
+          ttl: 64,
+          protocol: 17,
+          src: 1,
+          dst: 2,
+        },
         { kind: "udp", srcPort: 1, dstPort: 4789 },
       ],
       payload: new Uint8Array(8),
@@ -165,7 +239,9 @@ describe("decoding untrusted bytes", () => {
       fc.property(fc.uint8Array({ maxLength: 128 }), fc.nat(140), (bytes, offset) => {
         expect(onlyDecodeErrors(() => decodePacket(bytes))).toBe(true);
         for (const kind of kinds) {
-          expect(onlyDecodeErrors(() => decodeHeader(kind, bytes, Math.min(offset, bytes.length)))).toBe(true);
+          expect(onlyDecodeErrors(() => decodeHeader(kind, bytes, Math.min(offset, bytes.length)))).toBe(
+            true,
+          );
         }
       }),
       { numRuns: 5000 },
@@ -188,12 +264,27 @@ describe("decoding untrusted bytes", () => {
     const bytes = encodePacket({
       headers: [
         { kind: "ethernet", dst: 1, src: 2, etherType: EtherType.IPV4 },
-        { kind: "ipv4", tos: 0, id: 0, dontFragment: true, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: 6, src: 1, dst: 2 },
+        {
+          kind: "ipv4",
+          tos: 0,
+          id: 0,
+          dontFragment: true,
+          moreFragments: false,
+          fragmentOffset: 0,
+          ttl: 64,
+          protocol: 6,
+          src: 1,
+          dst: 2,
+        },
         { kind: "tcp", srcPort: 1, dstPort: 80, seq: 0, ack: 0, flags: 2, window: 0, urgent: 0 },
       ],
       payload: new Uint8Array(),
     });
-    expect(() => decodePacket(bytes.subarray(0, 40))).toThrow("ipv4 at byte 14: total length 40 exceeds the 26 bytes available");
-    expect(() => decodePacket(bytes.subarray(0, 10))).toThrow("ethernet at byte 0: truncated: 10 bytes, need 14");
+    expect(() => decodePacket(bytes.subarray(0, 40))).toThrow(
+      "ipv4 at byte 14: total length 40 exceeds the 26 bytes available",
+    );
+    expect(() => decodePacket(bytes.subarray(0, 10))).toThrow(
+      "ethernet at byte 0: truncated: 10 bytes, need 14",
+    );
   });
 });

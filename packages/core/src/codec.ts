@@ -30,7 +30,8 @@ function checkField(layer: string, field: string, value: number, bits: number): 
 /** IPv4 and TCP options: whole 32-bit words, at most 40 bytes (the header length field's limit). */
 function checkOptions(layer: string, options: Uint8Array | undefined): number {
   const length = options?.length ?? 0;
-  if (length % 4 !== 0 || length > 40) throw new EncodeError(layer, "options", `${length} bytes is not a multiple of 4 up to 40`);
+  if (length % 4 !== 0 || length > 40)
+    throw new EncodeError(layer, "options", `${length} bytes is not a multiple of 4 up to 40`);
   return length;
 }
 
@@ -101,7 +102,10 @@ function writeHeader(view: DataView, bytes: Uint8Array, o: number, h: Header): v
       view.setUint8(o, 0x40 | ((20 + optionsLength) >> 2));
       view.setUint8(o + 1, h.tos);
       view.setUint16(o + 4, h.id);
-      view.setUint16(o + 6, (h.dontFragment ? 0x4000 : 0) | (h.moreFragments ? 0x2000 : 0) | h.fragmentOffset);
+      view.setUint16(
+        o + 6,
+        (h.dontFragment ? 0x4000 : 0) | (h.moreFragments ? 0x2000 : 0) | h.fragmentOffset,
+      );
       view.setUint8(o + 8, h.ttl);
       view.setUint8(o + 9, h.protocol);
       view.setUint32(o + 12, h.src);
@@ -229,10 +233,20 @@ function need(layer: string, bytes: Uint8Array, offset: number, size: number, li
   }
 }
 
-function decodeEthernet(view: DataView, bytes: Uint8Array, o: number, limit: number): DecodedHeader<EthernetHeader> {
+function decodeEthernet(
+  view: DataView,
+  bytes: Uint8Array,
+  o: number,
+  limit: number,
+): DecodedHeader<EthernetHeader> {
   need("ethernet", bytes, o, 14, limit);
   return {
-    header: { kind: "ethernet", dst: readMac(view, o), src: readMac(view, o + 6), etherType: view.getUint16(o + 12) },
+    header: {
+      kind: "ethernet",
+      dst: readMac(view, o),
+      src: readMac(view, o + 6),
+      etherType: view.getUint16(o + 12),
+    },
     end: o + 14,
     payloadEnd: limit,
   };
@@ -243,7 +257,11 @@ function decodeArp(view: DataView, bytes: Uint8Array, o: number, limit: number):
   const htype = view.getUint16(o);
   const ptype = view.getUint16(o + 2);
   if (htype !== 1 || ptype !== EtherType.IPV4 || view.getUint8(o + 4) !== 6 || view.getUint8(o + 5) !== 4) {
-    throw new DecodeError("arp", o, `unsupported hardware/protocol ${htype}/0x${ptype.toString(16)} (want Ethernet/IPv4)`);
+    throw new DecodeError(
+      "arp",
+      o,
+      `unsupported hardware/protocol ${htype}/0x${ptype.toString(16)} (want Ethernet/IPv4)`,
+    );
   }
   return {
     header: {
@@ -268,7 +286,11 @@ function decodeIpv4(view: DataView, bytes: Uint8Array, o: number, limit: number)
   need("ipv4", bytes, o, headerLength, limit);
   const totalLength = view.getUint16(o + 2);
   if (totalLength < headerLength) {
-    throw new DecodeError("ipv4", o, `total length ${totalLength} is below the header length ${headerLength}`);
+    throw new DecodeError(
+      "ipv4",
+      o,
+      `total length ${totalLength} is below the header length ${headerLength}`,
+    );
   }
   if (o + totalLength > limit) {
     throw new DecodeError("ipv4", o, `total length ${totalLength} exceeds the ${limit - o} bytes available`);
@@ -314,7 +336,8 @@ function decodeUdp(view: DataView, bytes: Uint8Array, o: number, limit: number):
   need("udp", bytes, o, 8, limit);
   const length = view.getUint16(o + 4);
   if (length < 8) throw new DecodeError("udp", o, `length ${length} is below 8`);
-  if (o + length > limit) throw new DecodeError("udp", o, `length ${length} exceeds the ${limit - o} bytes available`);
+  if (o + length > limit)
+    throw new DecodeError("udp", o, `length ${length} exceeds the ${limit - o} bytes available`);
   return {
     header: {
       kind: "udp",
@@ -348,9 +371,15 @@ function decodeTcp(view: DataView, bytes: Uint8Array, o: number, limit: number):
   return { header, end: o + headerLength, payloadEnd: limit };
 }
 
-function decodeVxlan(view: DataView, bytes: Uint8Array, o: number, limit: number): DecodedHeader<VxlanHeader> {
+function decodeVxlan(
+  view: DataView,
+  bytes: Uint8Array,
+  o: number,
+  limit: number,
+): DecodedHeader<VxlanHeader> {
   need("vxlan", bytes, o, 8, limit);
-  if ((view.getUint8(o) & 0x08) === 0) throw new DecodeError("vxlan", o, "I flag clear: no valid VNI (RFC 7348)");
+  if ((view.getUint8(o) & 0x08) === 0)
+    throw new DecodeError("vxlan", o, "I flag clear: no valid VNI (RFC 7348)");
   return { header: { kind: "vxlan", vni: view.getUint32(o + 4) >>> 8 }, end: o + 8, payloadEnd: limit };
 }
 
@@ -375,7 +404,12 @@ export function decodeHeader<K extends HeaderKind>(
   return decoders[kind](view, bytes, offset, limit) as DecodedHeader<Extract<Header, { kind: K }>>;
 }
 
-function nextKind(header: Header, vxlanPorts: readonly number[], remaining: number, peek: number): HeaderKind | null {
+function nextKind(
+  header: Header,
+  vxlanPorts: readonly number[],
+  remaining: number,
+  peek: number,
+): HeaderKind | null {
   switch (header.kind) {
     case "ethernet":
       return header.etherType === EtherType.IPV4 ? "ipv4" : header.etherType === EtherType.ARP ? "arp" : null;

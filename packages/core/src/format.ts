@@ -2,7 +2,11 @@ import { formatIpv4 } from "./ipv4.js";
 import { formatMac } from "./mac.js";
 import { ArpOp, IcmpType, IpProtocol, TcpFlags, type Header, type Packet } from "./headers.js";
 
-const PROTOCOL_NAMES: Record<number, string> = { [IpProtocol.ICMP]: "icmp", [IpProtocol.TCP]: "tcp", [IpProtocol.UDP]: "udp" };
+const PROTOCOL_NAMES: Record<number, string> = {
+  [IpProtocol.ICMP]: "icmp",
+  [IpProtocol.TCP]: "tcp",
+  [IpProtocol.UDP]: "udp",
+};
 const ICMP_NAMES: Record<number, string> = {
   [IcmpType.ECHO_REPLY]: "echo-reply",
   [IcmpType.ECHO_REQUEST]: "echo-request",
@@ -51,5 +55,8 @@ export function formatHeader(h: Header): string {
 }
 
 export function formatPacket(packet: Packet): string {
-  return packet.headers.map(formatHeader).join(" | ") + (packet.payload.length ? ` | ${packet.payload.length} bytes` : "");
+  return (
+    packet.headers.map(formatHeader).join(" | ") +
+    (packet.payload.length ? ` | ${packet.payload.length} bytes` : "")
+  );
 }

@@ -14,7 +14,16 @@ export const IcmpUnreachableCode = {
   FRAGMENTATION_NEEDED: 4,
   ADMIN_PROHIBITED: 13,
 } as const;
-export const TcpFlags = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
+export const TcpFlags = {
+  FIN: 0x01,
+  SYN: 0x02,
+  RST: 0x04,
+  PSH: 0x08,
+  ACK: 0x10,
+  URG: 0x20,
+  ECE: 0x40,
+  CWR: 0x80,
+} as const;
 /** IANA's VXLAN port, and the Linux kernel's default, which flannel uses. */
 export const VXLAN_IANA_PORT = 4789;
 export const VXLAN_LINUX_PORT = 8472;
@@ -101,7 +110,8 @@ export interface VxlanHeader {
   vni: number;
 }
 
-export type Header = EthernetHeader | ArpHeader | Ipv4Header | IcmpHeader | UdpHeader | TcpHeader | VxlanHeader;
+export type Header =
+  EthernetHeader | ArpHeader | Ipv4Header | IcmpHeader | UdpHeader | TcpHeader | VxlanHeader;
 export type HeaderKind = Header["kind"];
 
 /**

@@ -10,7 +10,16 @@ export {
   parseIpv4InterfaceAddress,
   formatIpv4InterfaceAddress,
 } from "./ipv4.js";
-export { type Mac, BROADCAST_MAC, parseMac, formatMac, isMulticastMac, MacGenerator, SeededRandom, fnv1a32 } from "./mac.js";
+export {
+  type Mac,
+  BROADCAST_MAC,
+  parseMac,
+  formatMac,
+  isMulticastMac,
+  MacGenerator,
+  SeededRandom,
+  fnv1a32,
+} from "./mac.js";
 export {
   type Header,
   type HeaderKind,
@@ -32,7 +41,21 @@ export {
   VXLAN_LINUX_PORT,
   VXLAN_OVERHEAD,
 } from "./headers.js";
-export { encodePacket, decodePacket, decodeHeader, headerSize, type DecodeOptions, type DecodedHeader } from "./codec.js";
+export {
+  encodePacket,
+  decodePacket,
+  decodeHeader,
+  headerSize,
+  type DecodeOptions,
+  type DecodedHeader,
+} from "./codec.js";
 export { internetChecksum } from "./checksum.js";
-export { encodePcap, decodePcap, LINKTYPE_ETHERNET, type PcapRecord, type PcapFile, type PcapOptions } from "./pcap.js";
+export {
+  encodePcap,
+  decodePcap,
+  LINKTYPE_ETHERNET,
+  type PcapRecord,
+  type PcapFile,
+  type PcapOptions,
+} from "./pcap.js";
 export { formatHeader, formatPacket, formatTcpFlags } from "./format.js";

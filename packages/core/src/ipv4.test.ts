@@ -12,14 +12,18 @@ describe("IPv4 addresses", () => {
   });
 
   it("rejects bad input with a typed error that names the input", () => {
-    expect(() => Ipv4Prefix.parse("10.0.300.0/24")).toThrow(new AddressParseError("10.0.300.0/24", "octet 300 out of range"));
+    expect(() => Ipv4Prefix.parse("10.0.300.0/24")).toThrow(
+      new AddressParseError("10.0.300.0/24", "octet 300 out of range"),
+    );
     expect(() => Ipv4Prefix.parse("10.0.300.0/24")).toThrow("10.0.300.0/24: octet 300 out of range");
     expect(() => parseIpv4("10.0.0")).toThrow("10.0.0: expected 4 octets, got 3");
     expect(() => parseIpv4("10.a.0.1")).toThrow('10.a.0.1: octet "a" is not a decimal number');
     expect(() => parseIpv4("10.01.0.1")).toThrow("10.01.0.1: octet 01 has a leading zero");
     expect(() => parseIpv4("")).toThrow(AddressParseError);
     expect(() => Ipv4Prefix.parse("10.0.0.0")).toThrow("10.0.0.0: missing prefix length");
-    expect(() => Ipv4Prefix.parse("10.0.0.0/33")).toThrow("10.0.0.0/33: prefix length 33 out of range (0-32)");
+    expect(() => Ipv4Prefix.parse("10.0.0.0/33")).toThrow(
+      "10.0.0.0/33: prefix length 33 out of range (0-32)",
+    );
     expect(() => Ipv4Prefix.parse("10.0.0.5/16")).toThrow(
       "10.0.0.5/16: host bits set; for a mask of length 16 the network address is 10.0.0.0",
     );
@@ -68,11 +72,16 @@ describe("IPv4 prefixes", () => {
 
   it("agrees with mask arithmetic for random prefixes", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xffffffff }), (net, len, ip) => {
-        const prefix = new Ipv4Prefix(net, len);
-        const expected = len === 0 || ip >>> (32 - len) === net >>> (32 - len);
-        return prefix.contains(ip) === expected && Ipv4Prefix.parse(prefix.toString()).equals(prefix);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (net, len, ip) => {
+          const prefix = new Ipv4Prefix(net, len);
+          const expected = len === 0 || ip >>> (32 - len) === net >>> (32 - len);
+          return prefix.contains(ip) === expected && Ipv4Prefix.parse(prefix.toString()).equals(prefix);
+        },
+      ),
     );
   });
 

@@ -16,7 +16,8 @@ function parseOctets(text: string, input: string): Ipv4 {
     if (!DECIMAL.test(part)) throw new AddressParseError(input, `octet "${part}" is not a decimal number`);
     // Leading zeros are refused as Go's net.ParseIP (and so the CNI plugins) refuses them: inet_aton
     // would read them as octal, so "010" is ambiguous.
-    if (part.length > 1 && part[0] === "0") throw new AddressParseError(input, `octet ${part} has a leading zero`);
+    if (part.length > 1 && part[0] === "0")
+      throw new AddressParseError(input, `octet ${part} has a leading zero`);
     const octet = Number(part);
     if (octet > 255) throw new AddressParseError(input, `octet ${part} out of range`);
     value = value * 256 + octet;
@@ -110,7 +111,7 @@ export class Ipv4Prefix {
   }
 
   contains(address: Ipv4): boolean {
-    return ((address & this.mask) >>> 0) === this.network;
+    return (address & this.mask) >>> 0 === this.network;
   }
 
   containsPrefix(other: Ipv4Prefix): boolean {

@@ -5,7 +5,9 @@ describe("MAC addresses", () => {
   it("parses and formats colon notation", () => {
     expect(formatMac(parseMac("96:fe:d6:d5:45:cf"))).toBe("96:fe:d6:d5:45:cf");
     expect(formatMac(BROADCAST_MAC)).toBe("ff:ff:ff:ff:ff:ff");
-    expect(() => parseMac("96:fe:d6:d5:45")).toThrow("96:fe:d6:d5:45: expected 6 colon-separated octets, got 5");
+    expect(() => parseMac("96:fe:d6:d5:45")).toThrow(
+      "96:fe:d6:d5:45: expected 6 colon-separated octets, got 5",
+    );
     expect(() => parseMac("96:fe:d6:d5:45:zz")).toThrow('octet "zz" is not two hex digits');
   });
 

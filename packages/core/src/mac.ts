@@ -11,10 +11,12 @@ const OCTET_SCALE = 2 ** 40;
 
 export function parseMac(text: string): Mac {
   const parts = text.split(":");
-  if (parts.length !== 6) throw new AddressParseError(text, `expected 6 colon-separated octets, got ${parts.length}`);
+  if (parts.length !== 6)
+    throw new AddressParseError(text, `expected 6 colon-separated octets, got ${parts.length}`);
   let value = 0;
   for (const part of parts) {
-    if (!/^[0-9a-fA-F]{2}$/.test(part)) throw new AddressParseError(text, `octet "${part}" is not two hex digits`);
+    if (!/^[0-9a-fA-F]{2}$/.test(part))
+      throw new AddressParseError(text, `octet "${part}" is not two hex digits`);
     value = value * 256 + parseInt(part, 16);
   }
   return value;

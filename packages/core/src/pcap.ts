@@ -66,7 +66,8 @@ export function decodePcap(bytes: Uint8Array): PcapFile {
   while (o < bytes.length) {
     if (o + 16 > bytes.length) throw new DecodeError("pcap", o, "truncated record header");
     const included = view.getUint32(o + 8, little);
-    if (o + 16 + included > bytes.length) throw new DecodeError("pcap", o, `record of ${included} bytes is truncated`);
+    if (o + 16 + included > bytes.length)
+      throw new DecodeError("pcap", o, `record of ${included} bytes is truncated`);
     records.push({
       timestampMicros: view.getUint32(o, little) * 1e6 + view.getUint32(o + 4, little),
       data: bytes.slice(o + 16, o + 16 + included),

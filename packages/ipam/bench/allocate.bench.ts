@@ -11,16 +11,32 @@ import { DiskIpamStore } from "../src/disk.js";
 import { HOST_LOCAL, PODNET_IPAM } from "../test/exec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "podnet-ipam-bench-"));
-const config = (name: string) => ({ cniVersion: "1.0.0", name, ipam: { type: "host-local", dataDir: dir, ranges: [[{ subnet: "10.80.0.0/16" }]] } });
+const config = (name: string) => ({
+  cniVersion: "1.0.0",
+  name,
+  ipam: { type: "host-local", dataDir: dir, ranges: [[{ subnet: "10.80.0.0/16" }]] },
+});
 const params = (i: number) => ({ containerId: `c${i}`, ifname: "eth0", netns: "/x", args: "", path: [] });
-const memory = hostLocalPlugin({ openStore: (() => { const s = new MemoryIpamStore(); return () => s; })() });
+const memory = hostLocalPlugin({
+  openStore: (() => {
+    const s = new MemoryIpamStore();
+    return () => s;
+  })(),
+});
 const disk = hostLocalPlugin({ openStore: (network, dataDir) => new DiskIpamStore(dataDir, network) });
 let n = 0;
 
 function exec(binary: string, command: string, name: string, id: string) {
   spawnSync(binary, [], {
     input: JSON.stringify(config(name)),
-    env: { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni", PATH: process.env.PATH },
+    env: {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: id,
+      CNI_NETNS: "/x",
+      CNI_IFNAME: "eth0",
+      CNI_PATH: "/usr/lib/cni",
+      PATH: process.env.PATH,
+    },
   });
 }
 
@@ -30,21 +46,33 @@ describe("ADD + DEL of one container", () => {
     await memory.add(p, config("mem"));
     await memory.del(p, config("mem"));
   });
-  bench("on disk, in-process (flock per operation)", async () => {
-    const p = params(n++);
-    await disk.add(p, config("disk"));
-    await disk.del(p, config("disk"));
-  }, { time: 3000 });
-  bench("exec podnet-ipam", () => {
-    const id = `e${n++}`;
-    exec(PODNET_IPAM, "ADD", "execp", id);
-    exec(PODNET_IPAM, "DEL", "execp", id);
-  }, { time: 3000 });
+  bench(
+    "on disk, in-process (flock per operation)",
+    async () => {
+      const p = params(n++);
+      await disk.add(p, config("disk"));
+      await disk.del(p, config("disk"));
+    },
+    { time: 3000 },
+  );
+  bench(
+    "exec podnet-ipam",
+    () => {
+      const id = `e${n++}`;
+      exec(PODNET_IPAM, "ADD", "execp", id);
+      exec(PODNET_IPAM, "DEL", "execp", id);
+    },
+    { time: 3000 },
+  );
   if (existsSync(HOST_LOCAL)) {
-    bench("exec reference host-local", () => {
-      const id = `h${n++}`;
-      exec(HOST_LOCAL, "ADD", "exech", id);
-      exec(HOST_LOCAL, "DEL", "exech", id);
-    }, { time: 3000 });
+    bench(
+      "exec reference host-local",
+      () => {
+        const id = `h${n++}`;
+        exec(HOST_LOCAL, "ADD", "exech", id);
+        exec(HOST_LOCAL, "DEL", "exech", id);
+      },
+      { time: 3000 },
+    );
   }
 });

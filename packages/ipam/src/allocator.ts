@@ -29,15 +29,21 @@ export class RangeSetAllocator {
     return this.store.withLock(() => {
       if (requested !== undefined) {
         const r = this.rangeFor(requested);
-        if (requested === r.gateway) throw new Error(`requested ip ${formatIpv4(requested)} is subnet's gateway`);
+        if (requested === r.gateway)
+          throw new Error(`requested ip ${formatIpv4(requested)} is subnet's gateway`);
         if (!this.store.reserve(id, ifname, requested, this.rangeIndex)) {
-          throw new Error(`requested IP address ${formatIpv4(requested)} is not available in range set ${formatRangeSet(this.rangeSet)}`);
+          throw new Error(
+            `requested IP address ${formatIpv4(requested)} is not available in range set ${formatRangeSet(this.rangeSet)}`,
+          );
         }
         return { address: requested, range: r };
       }
       // The spec forbids a second ADD for the same (container, ifname) without a DEL in between.
       for (const held of this.store.getById(id, ifname)) {
-        if (rangeSetContains(this.rangeSet, held)) throw new Error(`${formatIpv4(held)} has been allocated to ${id}, duplicate allocation is not allowed`);
+        if (rangeSetContains(this.rangeSet, held))
+          throw new Error(
+            `${formatIpv4(held)} has been allocated to ${id}, duplicate allocation is not allowed`,
+          );
       }
       for (const candidate of this.candidates()) {
         if (this.store.reserve(id, ifname, candidate.address, this.rangeIndex)) return candidate;
@@ -54,7 +60,8 @@ export class RangeSetAllocator {
   free(): number {
     const taken = new Set(this.store.entries().map((e) => e.address));
     let count = 0;
-    for (const r of this.rangeSet) for (let a = r.rangeStart; a <= r.rangeEnd; a++) if (a !== r.gateway && !taken.has(a)) count++;
+    for (const r of this.rangeSet)
+      for (let a = r.rangeStart; a <= r.rangeEnd; a++) if (a !== r.gateway && !taken.has(a)) count++;
     return count;
   }
 

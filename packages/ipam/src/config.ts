@@ -30,7 +30,8 @@ function ipOf(text: unknown, what = "IP address"): number {
 }
 
 function cidrOf(text: unknown): { address: number; length: number } {
-  if (typeof text !== "string" || !/^[^/]+\/\d{1,2}$/.test(text)) throw new Error(`invalid CIDR address: ${String(text)}`);
+  if (typeof text !== "string" || !/^[^/]+\/\d{1,2}$/.test(text))
+    throw new Error(`invalid CIDR address: ${String(text)}`);
   if (text.includes(":")) throw new Error(`${text}: IPv6 is not supported by podnet-ipam`);
   const [address, length] = text.split("/");
   const len = Number(length);
@@ -60,11 +61,15 @@ function requestedFromCniArgs(args: string): number[] {
   for (const [key, value] of pairs) {
     if (key === "IgnoreUnknown") {
       if (["1", "true", "True", "TRUE", "t", "T"].includes(value)) ignoreUnknown = true;
-      else if (!["0", "false", "False", "FALSE", "f", "F"].includes(value)) throw new Error(`ARGS: error parsing value of pair "${key}=${value}": boolean unmarshal error: invalid input ${value}`);
+      else if (!["0", "false", "False", "FALSE", "f", "F"].includes(value))
+        throw new Error(
+          `ARGS: error parsing value of pair "${key}=${value}": boolean unmarshal error: invalid input ${value}`,
+        );
     } else if (key === "IP") ips.push(ipOf(value));
     else unknown.push(`${key}=${value}`);
   }
-  if (unknown.length && !ignoreUnknown) throw new Error(`ARGS: unknown args [${unknown.map((u) => JSON.stringify(u)).join(" ")}]`);
+  if (unknown.length && !ignoreUnknown)
+    throw new Error(`ARGS: unknown args [${unknown.map((u) => JSON.stringify(u)).join(" ")}]`);
   return ips;
 }
 
@@ -73,10 +78,17 @@ export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): Host
   // Decoding comes first in host-local (json.Unmarshal), so a malformed subnet wins over everything else.
   const legacy = ipam && ipam.subnet !== undefined ? rangeInput(ipam) : undefined;
   const rawRanges = ipam?.ranges;
-  if (rawRanges !== undefined && !Array.isArray(rawRanges)) throw new Error("json: cannot unmarshal ranges into Go struct field IPAMConfig.ipam.ranges of type []allocator.RangeSet");
-  const declared = ((rawRanges ?? []) as unknown[]).map((set) => (Array.isArray(set) ? set : []).map(rangeInput));
+  if (rawRanges !== undefined && !Array.isArray(rawRanges))
+    throw new Error(
+      "json: cannot unmarshal ranges into Go struct field IPAMConfig.ipam.ranges of type []allocator.RangeSet",
+    );
+  const declared = ((rawRanges ?? []) as unknown[]).map((set) =>
+    (Array.isArray(set) ? set : []).map(rangeInput),
+  );
   const runtime = (config.runtimeConfig ?? {}) as Record<string, unknown>;
-  const runtimeRanges = Array.isArray(runtime.ipRanges) ? (runtime.ipRanges as unknown[]).map((set) => (Array.isArray(set) ? set : []).map(rangeInput)) : [];
+  const runtimeRanges = Array.isArray(runtime.ipRanges)
+    ? (runtime.ipRanges as unknown[]).map((set) => (Array.isArray(set) ? set : []).map(rangeInput))
+    : [];
   if (!ipam) throw new Error("IPAM config missing 'ipam' key");
 
   const requested = requestedFromCniArgs(cniArgs);
@@ -113,4 +125,3 @@ export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): Host
   if (typeof ipam.resolvConf === "string" && ipam.resolvConf !== "") out.resolvConf = ipam.resolvConf;
   return out;
 }
-

@@ -10,7 +10,17 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { formatIpv4, isIpv4, parseIpv4 } from "@podnet/core";
 import type { IpamStore } from "./store.js";
@@ -33,7 +43,9 @@ export async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
         seen += chunk.toString();
         if (seen.includes("locked")) resolve();
       });
-      holder.on("error", (error) => reject(new Error(`cannot lock ${path}: flock(1) from util-linux is required (${error.message})`)));
+      holder.on("error", (error) =>
+        reject(new Error(`cannot lock ${path}: flock(1) from util-linux is required (${error.message})`)),
+      );
       void exited.then((code) => reject(new Error(`cannot lock ${path}: flock exited with ${code}`)));
     });
     return fn();

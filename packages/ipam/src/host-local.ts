@@ -1,5 +1,14 @@
 import { formatIpv4 } from "@podnet/core";
-import { CniError, ALL_VERSIONS, type Attachment, type CniParams, type CniPlugin, type CniResult, type Dns, type PluginConfig } from "@podnet/cni";
+import {
+  CniError,
+  ALL_VERSIONS,
+  type Attachment,
+  type CniParams,
+  type CniPlugin,
+  type CniResult,
+  type Dns,
+  type PluginConfig,
+} from "@podnet/cni";
 import { RangeSetAllocator } from "./allocator.js";
 import { loadHostLocalConfig } from "./config.js";
 import { rangeSetContains } from "./range.js";
@@ -62,7 +71,10 @@ export function hostLocalPlugin(options: HostLocalOptions): CniPlugin {
         try {
           const got = await allocator.get(params.containerId, params.ifname, mine);
           done.push(allocator);
-          ips.push({ address: `${formatIpv4(got.address)}/${got.range.subnet.length}`, gateway: formatIpv4(got.range.gateway) });
+          ips.push({
+            address: `${formatIpv4(got.address)}/${got.range.subnet.length}`,
+            gateway: formatIpv4(got.range.gateway),
+          });
         } catch (error) {
           await releaseAll();
           throw new Error(`failed to allocate for range ${i}: ${(error as Error).message}`);
@@ -78,21 +90,26 @@ export function hostLocalPlugin(options: HostLocalOptions): CniPlugin {
     async del(params: CniParams, config: PluginConfig): Promise<void> {
       const { allocators: list } = allocators(config, params.args);
       const errors: string[] = [];
-      for (const allocator of list) await allocator.release(params.containerId, params.ifname).catch((e: Error) => errors.push(e.message));
+      for (const allocator of list)
+        await allocator
+          .release(params.containerId, params.ifname)
+          .catch((e: Error) => errors.push(e.message));
       if (errors.length) throw new Error(errors.join(";"));
     },
 
     async check(params: CniParams, config: PluginConfig): Promise<void> {
       const { store } = allocators(config, params.args);
       const found = await store.withLock(() => store.findById(params.containerId, params.ifname));
-      if (!found) throw new Error(`host-local: Failed to find address added by container ${params.containerId}`);
+      if (!found)
+        throw new Error(`host-local: Failed to find address added by container ${params.containerId}`);
     },
 
     async gc(config: PluginConfig, valid: Attachment[]): Promise<void> {
       const { store } = allocators(config, "");
       const keep = new Set(valid.map((a) => `${a.containerID}\r\n${a.ifname}`));
       await store.withLock(() => {
-        for (const entry of store.entries()) if (!keep.has(`${entry.id}\r\n${entry.ifname}`)) store.release(entry.address);
+        for (const entry of store.entries())
+          if (!keep.has(`${entry.id}\r\n${entry.ifname}`)) store.release(entry.address);
       });
     },
 

@@ -18,7 +18,9 @@ describe("the node pod-CIDR allocator", () => {
     expect(nodes.allocate().toString()).toBe("10.0.3.0/24");
     expect(nodes.allocate().toString()).toBe(a.toString()); // wrapped around to the freed one
     expect(() => nodes.allocate()).toThrow(CidrExhaustedError);
-    expect(() => nodes.allocate()).toThrow("10.0.0.0/22: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range");
+    expect(() => nodes.allocate()).toThrow(
+      "10.0.0.0/22: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range",
+    );
     nodes.release(b);
     expect(nodes.allocate().toString()).toBe(b.toString());
     expect(nodes.occupancy()).toEqual({ used: 4, total: 4 });
@@ -31,7 +33,9 @@ describe("the node pod-CIDR allocator", () => {
     expect(nodes.allocate().toString()).toBe("10.244.1.0/24");
     expect(() => nodes.occupy("10.245.0.0/24")).toThrow("10.245.0.0/24 is not a /24 inside 10.244.0.0/16");
     expect(() => nodes.occupy("10.244.0.0/25")).toThrow(RangeError);
-    expect(() => new NodeCidrAllocator("10.244.0.0/16", 8)).toThrow("10.244.0.0/16: node mask size /8 must be between /16 and /32");
+    expect(() => new NodeCidrAllocator("10.244.0.0/16", 8)).toThrow(
+      "10.244.0.0/16: node mask size /8 must be between /16 and /32",
+    );
   });
 
   it("hands out ClusterIPs from a service CIDR, keeping the network, .1 and broadcast back", () => {

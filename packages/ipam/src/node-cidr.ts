@@ -3,7 +3,10 @@ import { Ipv4Prefix, PodnetError, formatIpv4 } from "@podnet/core";
 export class CidrExhaustedError extends PodnetError {
   constructor(readonly range: string) {
     // kube-controller-manager's wording (cidrset.ErrCIDRRangeNoCIDRsRemaining).
-    super("ECIDREXHAUSTED", `${range}: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range`);
+    super(
+      "ECIDREXHAUSTED",
+      `${range}: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range`,
+    );
   }
 }
 
@@ -32,9 +35,14 @@ export class NodeCidrAllocator {
   constructor(clusterCidr: string | Ipv4Prefix, maskSize = 24, options: { reserved?: number[] } = {}) {
     this.cluster = typeof clusterCidr === "string" ? Ipv4Prefix.parse(clusterCidr) : clusterCidr;
     if (!Number.isInteger(maskSize) || maskSize < this.cluster.length || maskSize > 32) {
-      throw new RangeError(`${this.cluster}: node mask size /${maskSize} must be between /${this.cluster.length} and /32`);
+      throw new RangeError(
+        `${this.cluster}: node mask size /${maskSize} must be between /${this.cluster.length} and /32`,
+      );
     }
-    if (maskSize - this.cluster.length > 24) throw new RangeError(`${this.cluster}: /${maskSize} would make ${2 ** (maskSize - this.cluster.length)} subnets; at most 2^24 are supported`);
+    if (maskSize - this.cluster.length > 24)
+      throw new RangeError(
+        `${this.cluster}: /${maskSize} would make ${2 ** (maskSize - this.cluster.length)} subnets; at most 2^24 are supported`,
+      );
     this.maskSize = maskSize;
     this.count = this.cluster.subnetCount(maskSize);
     this.used = new Uint8Array(Math.ceil(this.count / 8));

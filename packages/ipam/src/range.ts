@@ -30,7 +30,12 @@ export function formatRangeSet(set: RangeSet): string {
 }
 
 function rangesOverlap(a: IpRange, b: IpRange): boolean {
-  return rangeContains(a, b.rangeStart) || rangeContains(a, b.rangeEnd) || rangeContains(b, a.rangeStart) || rangeContains(b, a.rangeEnd);
+  return (
+    rangeContains(a, b.rangeStart) ||
+    rangeContains(a, b.rangeEnd) ||
+    rangeContains(b, a.rangeStart) ||
+    rangeContains(b, a.rangeEnd)
+  );
 }
 
 export function rangeSetsOverlap(a: RangeSet, b: RangeSet): boolean {
@@ -52,11 +57,20 @@ export function canonicalizeRange(input: RangeInput): IpRange {
   const cidr = `${formatIpv4(address)}/${length}`;
   if (length > 30) throw new Error(`Network ${cidr} too small to allocate from`);
   if (subnet.network !== address) {
-    throw new Error(`Network has host bits set. For a subnet mask of length ${length} the network address is ${formatIpv4(subnet.network)}`);
+    throw new Error(
+      `Network has host bits set. For a subnet mask of length ${length} the network address is ${formatIpv4(subnet.network)}`,
+    );
   }
-  const partial = { subnet, rangeStart: input.rangeStart ?? subnet.network + 1, rangeEnd: input.rangeEnd ?? subnet.broadcast - 1, gateway: input.gateway ?? subnet.network + 1 };
-  if (input.rangeStart !== undefined && !subnet.contains(input.rangeStart)) throw new Error(`RangeStart ${formatIpv4(input.rangeStart)} not in network ${subnet}`);
-  if (input.rangeEnd !== undefined && !subnet.contains(input.rangeEnd)) throw new Error(`RangeEnd ${formatIpv4(input.rangeEnd)} not in network ${subnet}`);
+  const partial = {
+    subnet,
+    rangeStart: input.rangeStart ?? subnet.network + 1,
+    rangeEnd: input.rangeEnd ?? subnet.broadcast - 1,
+    gateway: input.gateway ?? subnet.network + 1,
+  };
+  if (input.rangeStart !== undefined && !subnet.contains(input.rangeStart))
+    throw new Error(`RangeStart ${formatIpv4(input.rangeStart)} not in network ${subnet}`);
+  if (input.rangeEnd !== undefined && !subnet.contains(input.rangeEnd))
+    throw new Error(`RangeEnd ${formatIpv4(input.rangeEnd)} not in network ${subnet}`);
   return partial;
 }
 
@@ -65,7 +79,8 @@ export function canonicalizeRangeSet(inputs: RangeInput[]): RangeSet {
   const set = inputs.map(canonicalizeRange);
   for (let i = 0; i < set.length; i++) {
     for (let j = i + 1; j < set.length; j++) {
-      if (rangesOverlap(set[i]!, set[j]!)) throw new Error(`subnets ${formatRange(set[i]!)} and ${formatRange(set[j]!)} overlap`);
+      if (rangesOverlap(set[i]!, set[j]!))
+        throw new Error(`subnets ${formatRange(set[i]!)} and ${formatRange(set[j]!)} overlap`);
     }
   }
   return set;

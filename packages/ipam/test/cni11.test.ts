@@ -17,7 +17,10 @@ describe("podnet-ipam speaks CNI 1.1.0", () => {
   });
 
   it("GC releases the reservations of attachments that are no longer valid, under either key name", async () => {
-    for (const id of ["keep", "stale"]) expect((await invoke(PODNET_IPAM, { command: "ADD", containerId: id, config: config() })).exitCode).toBe(0);
+    for (const id of ["keep", "stale"])
+      expect(
+        (await invoke(PODNET_IPAM, { command: "ADD", containerId: id, config: config() })).exitCode,
+      ).toBe(0);
     expect(readdirSync(join(root, "gcnet")).filter((f) => f.startsWith("10."))).toHaveLength(2);
     const gc = await invoke(PODNET_IPAM, {
       command: "GC",
@@ -26,17 +29,42 @@ describe("podnet-ipam speaks CNI 1.1.0", () => {
     });
     // skel still validates a container ID and interface name for every command but VERSION.
     expect(gc).toMatchObject({ exitCode: 1, stdout: { code: 3, msg: "missing containerID" } });
-    const ok = await invoke(PODNET_IPAM, { command: "GC", config: config({ "cni.dev/attachments": [{ containerID: "keep", ifname: "eth0" }] }) });
+    const ok = await invoke(PODNET_IPAM, {
+      command: "GC",
+      config: config({ "cni.dev/attachments": [{ containerID: "keep", ifname: "eth0" }] }),
+    });
     expect(ok).toEqual({ exitCode: 0, stdout: "" });
-    expect((await invoke(PODNET_IPAM, { command: "CHECK", containerId: "keep", config: config() })).exitCode).toBe(0);
-    expect(await invoke(PODNET_IPAM, { command: "CHECK", containerId: "stale", config: config() })).toMatchObject({ exitCode: 1, stdout: { msg: "host-local: Failed to find address added by container stale" } });
+    expect(
+      (await invoke(PODNET_IPAM, { command: "CHECK", containerId: "keep", config: config() })).exitCode,
+    ).toBe(0);
+    expect(
+      await invoke(PODNET_IPAM, { command: "CHECK", containerId: "stale", config: config() }),
+    ).toMatchObject({
+      exitCode: 1,
+      stdout: { msg: "host-local: Failed to find address added by container stale" },
+    });
   });
 
   it("STATUS says code 50 when a range set has no address left, and refuses configs older than 1.1.0", async () => {
-    const net = (name: string, version = "1.1.0") => ({ cniVersion: version, name, ipam: { type: "host-local", dataDir: root, ranges: [[{ subnet: "10.97.0.0/30" }]] } });
-    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full") })).toEqual({ exitCode: 0, stdout: "" });
-    expect((await invoke(PODNET_IPAM, { command: "ADD", containerId: "only", config: net("full") })).exitCode).toBe(0);
-    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full") })).toEqual({ exitCode: 1, stdout: { code: 50, msg: "range set 0 has no free addresses" } });
-    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full", "1.0.0") })).toEqual({ exitCode: 1, stdout: { code: 1, msg: "config version does not allow STATUS" } });
+    const net = (name: string, version = "1.1.0") => ({
+      cniVersion: version,
+      name,
+      ipam: { type: "host-local", dataDir: root, ranges: [[{ subnet: "10.97.0.0/30" }]] },
+    });
+    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full") })).toEqual({
+      exitCode: 0,
+      stdout: "",
+    });
+    expect(
+      (await invoke(PODNET_IPAM, { command: "ADD", containerId: "only", config: net("full") })).exitCode,
+    ).toBe(0);
+    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full") })).toEqual({
+      exitCode: 1,
+      stdout: { code: 50, msg: "range set 0 has no free addresses" },
+    });
+    expect(await invoke(PODNET_IPAM, { command: "STATUS", config: net("full", "1.0.0") })).toEqual({
+      exitCode: 1,
+      stdout: { code: 1, msg: "config version does not allow STATUS" },
+    });
   });
 });

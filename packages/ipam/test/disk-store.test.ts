@@ -20,8 +20,16 @@ function reservations(dir: string): Map<string, string> {
 describe("the on-disk store", () => {
   it("never hands one address to two of 16 processes allocating at once", async () => {
     const dataDir = join(root, "wide");
-    const config = { cniVersion: "1.0.0", name: "concurrent", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.95.0.0/24" }]] } };
-    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => invoke(PODNET_IPAM, { command: "ADD", containerId: `pod${i}`, config })));
+    const config = {
+      cniVersion: "1.0.0",
+      name: "concurrent",
+      ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.95.0.0/24" }]] },
+    };
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        invoke(PODNET_IPAM, { command: "ADD", containerId: `pod${i}`, config }),
+      ),
+    );
     expect(results.every((r) => r.exitCode === 0)).toBe(true);
     const addresses = results.map((r) => (r.stdout as { ips: { address: string }[] }).ips[0]!.address);
     expect(new Set(addresses).size).toBe(16);
@@ -32,13 +40,26 @@ describe("the on-disk store", () => {
 
   it("gives exactly the 13 addresses of a /28 to 16 racing processes and refuses the other 3", async () => {
     const dataDir = join(root, "narrow");
-    const config = { cniVersion: "1.0.0", name: "narrow", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.95.1.0/28" }]] } };
-    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => invoke(PODNET_IPAM, { command: "ADD", containerId: `pod${i}`, config })));
+    const config = {
+      cniVersion: "1.0.0",
+      name: "narrow",
+      ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.95.1.0/28" }]] },
+    };
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        invoke(PODNET_IPAM, { command: "ADD", containerId: `pod${i}`, config }),
+      ),
+    );
     const ok = results.filter((r) => r.exitCode === 0);
     expect(ok).toHaveLength(13);
-    expect(new Set(ok.map((r) => (r.stdout as { ips: { address: string }[] }).ips[0]!.address)).size).toBe(13);
+    expect(new Set(ok.map((r) => (r.stdout as { ips: { address: string }[] }).ips[0]!.address)).size).toBe(
+      13,
+    );
     for (const failed of results.filter((r) => r.exitCode !== 0)) {
-      expect(failed.stdout).toEqual({ code: 999, msg: "failed to allocate for range 0: no IP addresses available in range set: 10.95.1.1-10.95.1.14" });
+      expect(failed.stdout).toEqual({
+        code: 999,
+        msg: "failed to allocate for range 0: no IP addresses available in range set: 10.95.1.1-10.95.1.14",
+      });
     }
     expect(reservations(join(dataDir, "narrow")).size).toBe(13);
   });
@@ -51,7 +72,9 @@ describe("the on-disk store", () => {
     for (let round = 0; round < 4; round++) {
       await Promise.all(
         Array.from({ length: 4 }, (_, w) => {
-          const child = spawn(process.execPath, [script, dataDir, `${round}.${w}`], { stdio: ["ignore", "pipe", "inherit"] });
+          const child = spawn(process.execPath, [script, dataDir, `${round}.${w}`], {
+            stdio: ["ignore", "pipe", "inherit"],
+          });
           let log = "";
           child.stdout.on("data", (c: Buffer) => (log += c.toString()));
           setTimeout(() => child.kill("SIGKILL"), 250 + Math.floor(random.next() * 500));
@@ -83,7 +106,15 @@ describe("the on-disk store", () => {
     // At most one in-flight reservation per killed worker may exist beyond the log.
     expect(files.size - expected.size).toBeLessThanOrEqual(16);
     // The lock is free, leftovers are swept, and allocation goes on from the last reserved address.
-    const next = await invoke(PODNET_IPAM, { command: "ADD", containerId: "after", config: { cniVersion: "1.0.0", name: "crashnet", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.96.0.0/22" }]] } } });
+    const next = await invoke(PODNET_IPAM, {
+      command: "ADD",
+      containerId: "after",
+      config: {
+        cniVersion: "1.0.0",
+        name: "crashnet",
+        ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.96.0.0/22" }]] },
+      },
+    });
     expect(next.exitCode).toBe(0);
     expect(readdirSync(dir).filter((f) => f.startsWith(".podnet-tmp-"))).toEqual([]);
     expect(isIpv4(readFileSync(join(dir, "last_reserved_ip.0"), "utf8"))).toBe(true);

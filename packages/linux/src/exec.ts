@@ -9,10 +9,15 @@ export interface ExecResult {
 /** Runs a program without a shell; never rejects, the caller reads the exit code. */
 export function run(argv: readonly string[], input?: string): Promise<ExecResult> {
   return new Promise((resolve) => {
-    const child = execFile(argv[0]!, argv.slice(1), { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : 127) : 0;
-      resolve({ stdout, stderr: stderr || (error && !stderr ? String(error.message) : ""), code });
-    });
+    const child = execFile(
+      argv[0]!,
+      argv.slice(1),
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 127) : 0;
+        resolve({ stdout, stderr: stderr || (error && !stderr ? String(error.message) : ""), code });
+      },
+    );
     if (input !== undefined) child.stdin?.end(input);
   });
 }

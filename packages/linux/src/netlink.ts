@@ -89,19 +89,29 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly sysctl = {
-    set: async (ns: string, key: SysctlKey, value: string) => void (await this.inside(ns, ["sysctl", "-qw", `${key}=${value}`])),
+    set: async (ns: string, key: SysctlKey, value: string) =>
+      void (await this.inside(ns, ["sysctl", "-qw", `${key}=${value}`])),
     get: async (ns: string, key: SysctlKey) => (await this.inside(ns, ["sysctl", "-n", key])).trim(),
   };
 
   readonly link = {
     add: async (ns: string, spec: LinkSpec) => {
-      const common = [...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []), ...(spec.address ? ["address", spec.address] : [])];
+      const common = [
+        ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []),
+        ...(spec.address ? ["address", spec.address] : []),
+      ];
       const args = ["link", "add", spec.name, ...common, "type", spec.kind];
       // A peer for "" (this process's own namespace) is placed by PID: `netns <our pid>`.
       // iproute2 applies an `mtu` before `type veth` to the first end only: the peer is given its own.
       if (spec.kind === "veth") {
-        args.push("peer", "name", spec.peer.name, ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []));
-        if (spec.peer.netns !== undefined) args.push("netns", spec.peer.netns === "" ? String(process.pid) : spec.peer.netns);
+        args.push(
+          "peer",
+          "name",
+          spec.peer.name,
+          ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []),
+        );
+        if (spec.peer.netns !== undefined)
+          args.push("netns", spec.peer.netns === "" ? String(process.pid) : spec.peer.netns);
       }
       if (spec.kind === "vxlan") {
         args.push("id", String(spec.vni));
@@ -116,50 +126,100 @@ export class LinuxNetlink implements Netlink {
     del: async (ns: string, name: string) => void (await this.ip(ns, "link", "del", name)),
     set: async (ns: string, name: string, change: LinkChange) => {
       const args: string[] = [];
-      if (change.master !== undefined) args.push(...(change.master === null ? ["nomaster"] : ["master", change.master]));
+      if (change.master !== undefined)
+        args.push(...(change.master === null ? ["nomaster"] : ["master", change.master]));
       if (change.mtu !== undefined) args.push("mtu", String(change.mtu));
       if (change.address !== undefined) args.push("address", change.address);
       if (change.netns !== undefined) args.push("netns", change.netns);
       if (args.length) await this.ip(ns, "link", "set", "dev", name, ...args);
-      if (change.hairpin !== undefined) await this.bridgeTool(ns, "link", "set", "dev", name, "hairpin", change.hairpin ? "on" : "off");
+      if (change.hairpin !== undefined)
+        await this.bridgeTool(ns, "link", "set", "dev", name, "hairpin", change.hairpin ? "on" : "off");
       const target = change.netns ?? ns;
-      if (change.up !== undefined) await this.ip(target, "link", "set", "dev", name, change.up ? "up" : "down");
+      if (change.up !== undefined)
+        await this.ip(target, "link", "set", "dev", name, change.up ? "up" : "down");
     },
-    list: async (ns: string): Promise<LinkDump[]> => (await this.json<RawLink>(ns, "-d", "link", "show")).map(toLinkDump),
+    list: async (ns: string): Promise<LinkDump[]> =>
+      (await this.json<RawLink>(ns, "-d", "link", "show")).map(toLinkDump),
   };
 
   readonly addr = {
     add: async (ns: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) =>
-      void (await this.ip(ns, "addr", "add", cidr, ...(options.broadcast ? ["broadcast", "+"] : []), "dev", dev)),
-    del: async (ns: string, dev: string, cidr: string) => void (await this.ip(ns, "addr", "del", cidr, "dev", dev)),
+      void (await this.ip(
+        ns,
+        "addr",
+        "add",
+        cidr,
+        ...(options.broadcast ? ["broadcast", "+"] : []),
+        "dev",
+        dev,
+      )),
+    del: async (ns: string, dev: string, cidr: string) =>
+      void (await this.ip(ns, "addr", "del", cidr, "dev", dev)),
     list: async (ns: string): Promise<AddrDump[]> =>
       (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show")).map((raw) => ({
         ...toLinkDump(raw),
         addr_info: raw.addr_info
           .filter((a) => a.family === "inet")
-          .map((a) => ({ family: "inet" as const, local: a.local, prefixlen: a.prefixlen, ...(a.broadcast ? { broadcast: a.broadcast } : {}), scope: a.scope, label: a.label ?? raw.ifname })),
+          .map((a) => ({
+            family: "inet" as const,
+            local: a.local,
+            prefixlen: a.prefixlen,
+            ...(a.broadcast ? { broadcast: a.broadcast } : {}),
+            scope: a.scope,
+            label: a.label ?? raw.ifname,
+          })),
       })),
   };
 
   readonly route = {
     add: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "add", ...routeArgs(spec))),
-    replace: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "replace", ...routeArgs(spec))),
+    replace: async (ns: string, spec: RouteSpec) =>
+      void (await this.ip(ns, "route", "replace", ...routeArgs(spec))),
     del: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "del", ...routeArgs(spec))),
     list: async (ns: string, filter: { exact?: string } = {}): Promise<RouteDump[]> =>
-      this.json<RouteDump>(ns, "route", "show", ...(filter.exact !== undefined ? ["exact", filter.exact] : [])),
+      this.json<RouteDump>(
+        ns,
+        "route",
+        "show",
+        ...(filter.exact !== undefined ? ["exact", filter.exact] : []),
+      ),
   };
 
   readonly neigh = {
-    replace: async (ns: string, e: NeighSpec) => void (await this.ip(ns, "neigh", "replace", e.dst, "lladdr", e.lladdr, "dev", e.dev, "nud", e.state ?? "permanent")),
-    del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) => void (await this.ip(ns, "neigh", "del", e.dst, "dev", e.dev)),
+    replace: async (ns: string, e: NeighSpec) =>
+      void (await this.ip(
+        ns,
+        "neigh",
+        "replace",
+        e.dst,
+        "lladdr",
+        e.lladdr,
+        "dev",
+        e.dev,
+        "nud",
+        e.state ?? "permanent",
+      )),
+    del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) =>
+      void (await this.ip(ns, "neigh", "del", e.dst, "dev", e.dev)),
     list: async (ns: string, filter: { dst?: string; dev?: string } = {}): Promise<NeighDump[]> =>
-      (await this.json<NeighDump>(ns, "neigh", "show", ...(filter.dst ? [filter.dst] : []), ...(filter.dev ? ["dev", filter.dev] : []))).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
+      (
+        await this.json<NeighDump>(
+          ns,
+          "neigh",
+          "show",
+          ...(filter.dst ? [filter.dst] : []),
+          ...(filter.dev ? ["dev", filter.dev] : []),
+        )
+      ).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
   };
 
   readonly fdb = {
-    append: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "append", ...fdbArgs(e))),
-    replace: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArgs(e))),
-    del: async (ns: string, e: FdbSpec) => void (await this.bridgeTool(ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false }))),
+    append: async (ns: string, e: FdbSpec) =>
+      void (await this.bridgeTool(ns, "fdb", "append", ...fdbArgs(e))),
+    replace: async (ns: string, e: FdbSpec) =>
+      void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArgs(e))),
+    del: async (ns: string, e: FdbSpec) =>
+      void (await this.bridgeTool(ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false }))),
     list: async (ns: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
       const out = await this.bridgeTool(ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : []));
       const raw = ((out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[])
@@ -168,22 +228,46 @@ export class LinuxNetlink implements Netlink {
       // Keep what a program wrote or the bridge learned; drop the kernel's own permanent entries (port MACs, multicast).
       return raw
         .filter((e) => e.dst !== undefined || (e.master !== undefined && e.state !== "permanent"))
-        .map((e) => ({ mac: e.mac, ifname: e.ifname, ...(e.dst ? { dst: e.dst } : {}), ...(e.master ? { master: e.master } : {}), flags: e.flags, state: e.state ?? "" }));
+        .map((e) => ({
+          mac: e.mac,
+          ifname: e.ifname,
+          ...(e.dst ? { dst: e.dst } : {}),
+          ...(e.master ? { master: e.master } : {}),
+          flags: e.flags,
+          state: e.state ?? "",
+        }));
     },
   };
 
   readonly iptables = {
-    newChain: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-N", chain)),
-    flush: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-F", chain)),
-    deleteChain: async (ns: string, table: NatTable, chain: string) => void (await this.iptablesExec(ns, table, "-X", chain)),
-    append: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) => void (await this.iptablesExec(ns, table, "-A", chain, ...splitArguments(formatIptablesRule(rule)))),
+    newChain: async (ns: string, table: NatTable, chain: string) =>
+      void (await this.iptablesExec(ns, table, "-N", chain)),
+    flush: async (ns: string, table: NatTable, chain: string) =>
+      void (await this.iptablesExec(ns, table, "-F", chain)),
+    deleteChain: async (ns: string, table: NatTable, chain: string) =>
+      void (await this.iptablesExec(ns, table, "-X", chain)),
+    append: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) =>
+      void (await this.iptablesExec(ns, table, "-A", chain, ...splitArguments(formatIptablesRule(rule)))),
     insert: async (ns: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) =>
-      void (await this.iptablesExec(ns, table, "-I", chain, String(position), ...splitArguments(formatIptablesRule(rule)))),
-    delete: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) => void (await this.iptablesExec(ns, table, "-D", chain, ...splitArguments(formatIptablesRule(rule)))),
+      void (await this.iptablesExec(
+        ns,
+        table,
+        "-I",
+        chain,
+        String(position),
+        ...splitArguments(formatIptablesRule(rule)),
+      )),
+    delete: async (ns: string, table: NatTable, chain: string, rule: IptablesRule) =>
+      void (await this.iptablesExec(ns, table, "-D", chain, ...splitArguments(formatIptablesRule(rule)))),
     save: async (ns: string, table: NatTable) => {
       const out = await this.inside(ns, ["iptables-save", "-t", table]);
       // Only the timestamped comment lines go; counters stay as the kernel reports them.
-      return out.split("\n").filter((l) => !l.startsWith("#") && l !== "").join("\n") + "\n";
+      return (
+        out
+          .split("\n")
+          .filter((l) => !l.startsWith("#") && l !== "")
+          .join("\n") + "\n"
+      );
     },
   };
 
@@ -225,7 +309,9 @@ function toLinkDump(raw: RawLink): LinkDump {
   if (raw.linkinfo?.info_kind) {
     dump.linkinfo = { info_kind: raw.linkinfo.info_kind };
     if (raw.linkinfo.info_kind === "vxlan" && raw.linkinfo.info_data) {
-      dump.linkinfo.info_data = Object.fromEntries(Object.entries(raw.linkinfo.info_data).filter(([k]) => VXLAN_FIELDS.includes(k)));
+      dump.linkinfo.info_data = Object.fromEntries(
+        Object.entries(raw.linkinfo.info_data).filter(([k]) => VXLAN_FIELDS.includes(k)),
+      );
     }
     if (raw.linkinfo.info_slave_kind) dump.linkinfo.info_slave_kind = raw.linkinfo.info_slave_kind;
   }
@@ -244,5 +330,12 @@ function routeArgs(spec: RouteSpec): string[] {
 }
 
 function fdbArgs(e: FdbSpec): string[] {
-  return [e.mac, "dev", e.dev, ...(e.dst ? ["dst", e.dst] : []), ...((e.self ?? true) ? ["self"] : ["master"]), ...(e.permanent ? ["permanent"] : [])];
+  return [
+    e.mac,
+    "dev",
+    e.dev,
+    ...(e.dst ? ["dst", e.dst] : []),
+    ...((e.self ?? true) ? ["self"] : ["master"]),
+    ...(e.permanent ? ["permanent"] : []),
+  ];
 }

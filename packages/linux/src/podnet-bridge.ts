@@ -12,7 +12,9 @@ import { LinuxNetlink } from "./netlink.js";
 import { currentNamespace } from "./run-prefix.js";
 
 const host = { netlink: new LinuxNetlink(), ns: currentNamespace() };
-const inner = bridgePlugin({ ipamStore: (_host, network, dataDir) => new DiskIpamStore(dataDir || DEFAULT_DATA_DIR, network) });
+const inner = bridgePlugin({
+  ipamStore: (_host, network, dataDir) => new DiskIpamStore(dataDir || DEFAULT_DATA_DIR, network),
+});
 const withHost = (params: CniParams): CniParams => ({ ...params, host });
 const plugin: CniPlugin = {
   ...inner,

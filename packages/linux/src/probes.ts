@@ -21,7 +21,18 @@ export interface PingOptions {
 
 /** One real `ping -c 1` from inside a namespace, read the way a person reads it. */
 export async function ping(ns: string, to: string, options: PingOptions = {}): Promise<PingResult> {
-  const args = ["ip", "netns", "exec", ns, "ping", "-n", "-c", "1", "-W", String(options.timeoutSeconds ?? 5)];
+  const args = [
+    "ip",
+    "netns",
+    "exec",
+    ns,
+    "ping",
+    "-n",
+    "-c",
+    "1",
+    "-W",
+    String(options.timeoutSeconds ?? 5),
+  ];
   if (options.size !== undefined) args.push("-s", String(options.size));
   if (options.dontFragment !== undefined) args.push("-M", options.dontFragment ? "do" : "dont");
   if (options.ttl !== undefined) args.push("-t", String(options.ttl));

@@ -13,7 +13,15 @@ import { kernelTestRun } from "./kernel.js";
 
 const REFERENCE = "/usr/lib/cni/bridge";
 const OURS = fileURLToPath(new URL("../bin/podnet-bridge.mjs", import.meta.url));
-const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "iptables-save", "sysctl", REFERENCE, "/usr/lib/cni/host-local"]);
+const { system, linux, nextPrefix } = kernelTestRun([
+  "ip",
+  "bridge",
+  "iptables",
+  "iptables-save",
+  "sysctl",
+  REFERENCE,
+  "/usr/lib/cni/host-local",
+]);
 const data = mkdtempSync(join(tmpdir(), "podnet-bridge-"));
 afterAll(() => rmSync(data, { recursive: true, force: true }));
 
@@ -23,51 +31,114 @@ interface Plugin {
   dataDir: string;
 }
 
-function cni(p: Plugin, command: string, containerId: string, netns: string, extra: Record<string, unknown> = {}) {
+function cni(
+  p: Plugin,
+  command: string,
+  containerId: string,
+  netns: string,
+  extra: Record<string, unknown> = {},
+) {
   const config = {
-    cniVersion: "1.0.0", name: "podnet", type: "bridge", bridge: "cni0", isGateway: true, isDefaultGateway: true, ipMasq: true, hairpinMode: true, mtu: 1450,
+    cniVersion: "1.0.0",
+    name: "podnet",
+    type: "bridge",
+    bridge: "cni0",
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: true,
+    hairpinMode: true,
+    mtu: 1450,
     ipam: { type: "host-local", ranges: [[{ subnet: "10.244.1.0/24" }]], dataDir: p.dataDir },
     ...extra,
   };
   const binary = p.name === "reference" ? [REFERENCE] : [process.execPath, OURS];
-  const env = [`CNI_COMMAND=${command}`, `CNI_CONTAINERID=${containerId}`, `CNI_NETNS=${netns}`, "CNI_IFNAME=eth0", "CNI_PATH=/usr/lib/cni", `PATH=${process.env.PATH}`];
-  const r = spawnSync("ip", ["netns", "exec", p.host, "env", "-i", ...env, ...binary], { input: JSON.stringify(config), encoding: "utf8" });
+  const env = [
+    `CNI_COMMAND=${command}`,
+    `CNI_CONTAINERID=${containerId}`,
+    `CNI_NETNS=${netns}`,
+    "CNI_IFNAME=eth0",
+    "CNI_PATH=/usr/lib/cni",
+    `PATH=${process.env.PATH}`,
+  ];
+  const r = spawnSync("ip", ["netns", "exec", p.host, "env", "-i", ...env, ...binary], {
+    input: JSON.stringify(config),
+    encoding: "utf8",
+  });
   return { code: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) : "" };
 }
 
-const ipJson = (ns: string, ...args: string[]) => JSON.parse(spawnSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }).stdout || "[]");
+const ipJson = (ns: string, ...args: string[]) =>
+  JSON.parse(spawnSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }).stdout || "[]");
 
 /** What the plugin left in the kernel, with names that are random by design replaced. */
 function state(p: Plugin, ctr?: string) {
-  const links = ipJson(p.host, "-d", "link", "show") as { ifname: string; mtu: number; master?: string; linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } } }[];
+  const links = ipJson(p.host, "-d", "link", "show") as {
+    ifname: string;
+    mtu: number;
+    master?: string;
+    linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  }[];
   const veth = links.find((l) => l.linkinfo?.info_kind === "veth");
   const inet = (ns: string, dev: string) =>
-    (ipJson(ns, "addr", "show", "dev", dev) as { addr_info: { family: string; local: string; prefixlen: number; broadcast?: string }[] }[])[0]?.addr_info
+    (
+      ipJson(ns, "addr", "show", "dev", dev) as {
+        addr_info: { family: string; local: string; prefixlen: number; broadcast?: string }[];
+      }[]
+    )[0]?.addr_info
       .filter((a) => a.family === "inet")
       .map(({ local, prefixlen, broadcast }) => ({ local, prefixlen, broadcast }));
   const net = join(p.dataDir, "podnet");
   return {
-    bridge: links.filter((l) => l.ifname === "cni0").map((l) => ({ mtu: l.mtu, kind: l.linkinfo?.info_kind })),
+    bridge: links
+      .filter((l) => l.ifname === "cni0")
+      .map((l) => ({ mtu: l.mtu, kind: l.linkinfo?.info_kind })),
     bridgeAddresses: inet(p.host, "cni0"),
-    hostVeth: veth ? { master: veth.master, mtu: veth.mtu, hairpin: veth.linkinfo?.info_slave_data?.hairpin } : undefined,
+    hostVeth: veth
+      ? { master: veth.master, mtu: veth.mtu, hairpin: veth.linkinfo?.info_slave_data?.hairpin }
+      : undefined,
     hostRoutes: ipJson(p.host, "route"),
-    forwarding: spawnSync("ip", ["netns", "exec", p.host, "sysctl", "-n", "net.ipv4.ip_forward"], { encoding: "utf8" }).stdout.trim(),
-    nat: spawnSync("ip", ["netns", "exec", p.host, "iptables-save", "-t", "nat"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l && !l.startsWith("#")),
-    ipam: readdirSync(net).filter((f) => f !== "lock").sort().map((f) => [f, readFileSync(join(net, f), "utf8")]),
-    ...(ctr ? { podAddresses: inet(ctr, "eth0"), podRoutes: ipJson(ctr, "route"), podMtu: (ipJson(ctr, "link", "show", "eth0") as { mtu: number }[])[0]?.mtu } : {}),
+    forwarding: spawnSync("ip", ["netns", "exec", p.host, "sysctl", "-n", "net.ipv4.ip_forward"], {
+      encoding: "utf8",
+    }).stdout.trim(),
+    nat: spawnSync("ip", ["netns", "exec", p.host, "iptables-save", "-t", "nat"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => l && !l.startsWith("#")),
+    ipam: readdirSync(net)
+      .filter((f) => f !== "lock")
+      .sort()
+      .map((f) => [f, readFileSync(join(net, f), "utf8")]),
+    ...(ctr
+      ? {
+          podAddresses: inet(ctr, "eth0"),
+          podRoutes: ipJson(ctr, "route"),
+          podMtu: (ipJson(ctr, "link", "show", "eth0") as { mtu: number }[])[0]?.mtu,
+        }
+      : {}),
   };
 }
 
 function normalize(result: unknown): unknown {
   if (typeof result !== "object" || !result || !("interfaces" in result)) return result;
   const r = result as { interfaces: { name: string; mac?: string; sandbox?: string }[] };
-  return { ...r, interfaces: r.interfaces.map((i, n) => ({ ...i, name: n === 1 ? "<host veth>" : i.name, mac: i.mac ? "<mac>" : undefined, ...(i.sandbox ? { sandbox: "<netns>" } : {}) })) };
+  return {
+    ...r,
+    interfaces: r.interfaces.map((i, n) => ({
+      ...i,
+      name: n === 1 ? "<host veth>" : i.name,
+      mac: i.mac ? "<mac>" : undefined,
+      ...(i.sandbox ? { sandbox: "<netns>" } : {}),
+    })),
+  };
 }
 
 describe.skipIf(system.skip)("podnet-bridge and the reference bridge plugin", () => {
   it("leave the same kernel state and answer alike through ADD, CHECK, a second ADD, DEL and DEL again", async () => {
     const prefix = nextPrefix();
-    const plugins: Plugin[] = (["reference", "podnet"] as const).map((name) => ({ name, host: `${prefix}h${name[0]}`, dataDir: join(data, name) }));
+    const plugins: Plugin[] = (["reference", "podnet"] as const).map((name) => ({
+      name,
+      host: `${prefix}h${name[0]}`,
+      dataDir: join(data, name),
+    }));
     try {
       const seen: Record<string, unknown[]> = { reference: [], podnet: [] };
       for (const p of plugins) {
@@ -81,11 +152,24 @@ describe.skipIf(system.skip)("podnet-bridge and the reference bridge plugin", ()
         const del = cni(p, "DEL", "ctr1", `/run/netns/${ctr}`);
         const afterDel = state(p);
         const delAgain = cni(p, "DEL", "ctr1", `/run/netns/${ctr}`);
-        seen[p.name] = [{ add: { code: add.code, out: normalize(add.out) } }, { afterAdd }, { check }, { again }, { del }, { afterDel }, { delAgain }];
+        seen[p.name] = [
+          { add: { code: add.code, out: normalize(add.out) } },
+          { afterAdd },
+          { check },
+          { again },
+          { del },
+          { afterDel },
+          { delAgain },
+        ];
       }
       expect(seen.podnet).toEqual(seen.reference);
       // And the reference did what REFERENCE.md records: its chain, its address, its error.
-      const ref = seen.reference as [{ add: { out: { ips: unknown[] } } }, { afterAdd: { nat: string[] } }, unknown, { again: { out: { msg: string } } }];
+      const ref = seen.reference as [
+        { add: { out: { ips: unknown[] } } },
+        { afterAdd: { nat: string[] } },
+        unknown,
+        { again: { out: { msg: string } } },
+      ];
       expect(ref[0].add.out.ips).toEqual([{ interface: 2, address: "10.244.1.2/24", gateway: "10.244.1.1" }]);
       expect(ref[1].afterAdd.nat).toContain(":CNI-ee871de47c845415462ccc60 - [0:0]");
       expect(ref[3].again.out.msg).toBe("container veth name provided (eth0) already exists");

@@ -36,20 +36,44 @@ async function vxlan(lab: LabTopology) {
   await lab.host("router", "seg-b", "192.168.2.1/24", { nic: "eth1" });
   await lab.host("node1", "seg-a", "192.168.1.2/24", { gateway: "192.168.1.1" });
   await lab.host("node2", "seg-b", "192.168.2.2/24", { gateway: "192.168.2.1" });
-  const nodes = [{ name: "node1", ip: "192.168.1.2", n: 1 }, { name: "node2", ip: "192.168.2.2", n: 2 }] as const;
+  const nodes = [
+    { name: "node1", ip: "192.168.1.2", n: 1 },
+    { name: "node2", ip: "192.168.2.2", n: 2 },
+  ] as const;
   for (const node of nodes) {
     const ns = lab.ns(node.name);
-    await lab.k.link.add(ns, { kind: "vxlan", name: "flannel.1", vni: 1, local: node.ip, dev: "eth0", dstport: 8472, learning: false });
+    await lab.k.link.add(ns, {
+      kind: "vxlan",
+      name: "flannel.1",
+      vni: 1,
+      local: node.ip,
+      dev: "eth0",
+      dstport: 8472,
+      learning: false,
+    });
     await lab.k.addr.add(ns, "flannel.1", `10.244.${node.n}.0/32`);
     await lab.k.link.set(ns, "flannel.1", { up: true });
     await lab.bridge(node.name, "cni0", `10.244.${node.n}.1/24`, 1450);
     await lab.pod(node.name, `pod${node.n}`, "cni0", `10.244.${node.n}.2/24`, `10.244.${node.n}.1`, 1450);
   }
-  for (const [a, b] of [[nodes[0], nodes[1]], [nodes[1], nodes[0]]] as const) {
+  for (const [a, b] of [
+    [nodes[0], nodes[1]],
+    [nodes[1], nodes[0]],
+  ] as const) {
     const mac = (await lab.k.link.list(lab.ns(b.name))).find((l) => l.ifname === "flannel.1")!.address;
-    await lab.k.neigh.replace(lab.ns(a.name), { dst: `10.244.${b.n}.0`, dev: "flannel.1", lladdr: mac, state: "permanent" });
+    await lab.k.neigh.replace(lab.ns(a.name), {
+      dst: `10.244.${b.n}.0`,
+      dev: "flannel.1",
+      lladdr: mac,
+      state: "permanent",
+    });
     await lab.k.fdb.append(lab.ns(a.name), { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });
-    await lab.k.route.replace(lab.ns(a.name), { dst: `10.244.${b.n}.0/24`, via: `10.244.${b.n}.0`, dev: "flannel.1", onlink: true });
+    await lab.k.route.replace(lab.ns(a.name), {
+      dst: `10.244.${b.n}.0/24`,
+      via: `10.244.${b.n}.0`,
+      dev: "flannel.1",
+      onlink: true,
+    });
   }
 }
 
@@ -66,7 +90,18 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: "docker0: two pods on one node, over the bridge", build: (l) => dockerNode(l, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"], ["pod-b", "172.17.0.3"]]), from: "pod-a", to: "172.17.0.3", outcome: "reached", ttl: 64 },
+  {
+    name: "docker0: two pods on one node, over the bridge",
+    build: (l) =>
+      dockerNode(l, "node1", "10.100.0.2", [
+        ["pod-a", "172.17.0.2"],
+        ["pod-b", "172.17.0.3"],
+      ]),
+    from: "pod-a",
+    to: "172.17.0.3",
+    outcome: "reached",
+    ttl: 64,
+  },
   {
     name: "docker0 on two nodes: a pod on the other node is unreachable",
     build: async (l) => {
@@ -77,9 +112,29 @@ const cases: Case[] = [
     to: "172.17.0.3",
     outcome: "unreachable",
   },
-  { name: "cbr0 + host-gw routes on every node", build: (l) => hostGw(l, false), from: "pod1", to: "10.0.2.2", outcome: "reached", ttl: 62 },
-  { name: "cbr0 + routes on the underlay gateway", build: (l) => hostGw(l, true), from: "pod1", to: "10.0.2.2", outcome: "reached", ttl: 61 },
-  { name: "cbr0 + host-gw: an address nobody holds in the other node's subnet", build: (l) => hostGw(l, false), from: "pod1", to: "10.0.2.99", outcome: "unreachable" },
+  {
+    name: "cbr0 + host-gw routes on every node",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "10.0.2.2",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
+    name: "cbr0 + routes on the underlay gateway",
+    build: (l) => hostGw(l, true),
+    from: "pod1",
+    to: "10.0.2.2",
+    outcome: "reached",
+    ttl: 61,
+  },
+  {
+    name: "cbr0 + host-gw: an address nobody holds in the other node's subnet",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "10.0.2.99",
+    outcome: "unreachable",
+  },
   {
     name: "cbr0 + host-gw with forwarding off on the far node",
     build: async (l) => {
@@ -91,7 +146,14 @@ const cases: Case[] = [
     // Not forwarding is silent: no ICMP error comes back.
     outcome: "dropped",
   },
-  { name: "VXLAN between nodes on two routed subnets", build: vxlan, from: "pod1", to: "10.244.2.2", outcome: "reached", ttl: 62 },
+  {
+    name: "VXLAN between nodes on two routed subnets",
+    build: vxlan,
+    from: "pod1",
+    to: "10.244.2.2",
+    outcome: "reached",
+    ttl: 62,
+  },
   {
     name: "VXLAN: a 1500-byte DF packet from a pod left at MTU 1500",
     build: async (l) => {
@@ -108,7 +170,6 @@ const cases: Case[] = [
   },
 ];
 
-
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
   for (const c of cases) {
     it(c.name, async () => {
@@ -121,7 +182,11 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
         await c.build(real);
         const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true });
         expect({ kernel: result.outcome, sim: trace.outcome }).toEqual({ kernel: c.outcome, sim: c.outcome });
-        if (c.ttl !== undefined) expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({ kernel: c.ttl, sim: c.ttl });
+        if (c.ttl !== undefined)
+          expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({
+            kernel: c.ttl,
+            sim: c.ttl,
+          });
         if (c.mtu !== undefined) {
           expect(result.detail).toContain(`mtu = ${c.mtu}`);
           expect(trace.reason).toContain(`mtu ${c.mtu}`);

@@ -19,6 +19,8 @@ export function kernelTestRun(tools: string[] = ["ip", "bridge", "iptables", "ip
 
 /** The TTL the answer arrived with at the sender, as ping reports it. */
 export function answerTtl(trace: Trace, origin: string): number | undefined {
-  const hop = trace.hops.filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply").at(-1);
+  const hop = trace.hops
+    .filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply")
+    .at(-1);
   return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
 }

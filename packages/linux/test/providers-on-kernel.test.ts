@@ -26,9 +26,19 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
   const cidrs = new NodeCidrAllocator(cluster.clusterCidr, cluster.nodeMaskSize);
   const manager = new RouteManager({ netlink, provider, cluster, gatewayNs: lab.ns("gw") });
   const nodes = new Map<string, NodeNetwork>();
-  for (const [name, address] of [["node1", "10.100.0.2"], ["node2", "10.100.0.3"]] as const) {
+  for (const [name, address] of [
+    ["node1", "10.100.0.2"],
+    ["node2", "10.100.0.3"],
+  ] as const) {
     await lab.host(name, "lan", `${address}/24`, { gateway: "10.100.0.1" });
-    const node: NodeNetwork = { name, ns: lab.ns(name), address, nic: "eth0", underlayMtu: 1500, annotations: {} };
+    const node: NodeNetwork = {
+      name,
+      ns: lab.ns(name),
+      address,
+      nic: "eth0",
+      underlayMtu: 1500,
+      annotations: {},
+    };
     if (provider.podAddressing === "per-node-subnet") node.podCidr = cidrs.allocate().toString();
     await provider.setupNode({ netlink, ns: node.ns }, node, cluster);
     const report = await manager.nodeJoined(node);
@@ -36,17 +46,33 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
     nodes.set(name, node);
   }
   const ips: Record<string, string> = {};
-  for (const [nodeName, pod] of [["node1", "web"], ["node1", "client"], ["node2", "db"]] as const) {
+  for (const [nodeName, pod] of [
+    ["node1", "web"],
+    ["node1", "client"],
+    ["node2", "db"],
+  ] as const) {
     const ns = lab.ns(pod);
     await netlink.netns.add(ns);
     await netlink.link.set(ns, "lo", { up: true });
-    const { capabilities: _c, ...config } = provider.podNetworkConfig(nodes.get(nodeName)!, cluster) as ReturnType<NetworkProvider["podNetworkConfig"]> & { capabilities?: unknown };
-    const result = await provider.cni.add({ containerId: pod, netns: ns, ifname: "eth0", args: "", path: [], host: { netlink, ns: lab.ns(nodeName) } }, config);
+    const { capabilities: _c, ...config } = provider.podNetworkConfig(
+      nodes.get(nodeName)!,
+      cluster,
+    ) as ReturnType<NetworkProvider["podNetworkConfig"]> & { capabilities?: unknown };
+    const result = await provider.cni.add(
+      {
+        containerId: pod,
+        netns: ns,
+        ifname: "eth0",
+        args: "",
+        path: [],
+        host: { netlink, ns: lab.ns(nodeName) },
+      },
+      config,
+    );
     ips[pod] = result.ips![0]!.address.split("/")[0]!;
   }
   return { lab, ips };
 }
-
 
 const cases: { provider: NetworkProvider; crossNodeTtl: number }[] = [
   { provider: dockerBridge, crossNodeTtl: 64 },
@@ -59,33 +85,72 @@ describe.skipIf(system.skip)("providers on the kernel and on the simulator", () 
   it("cbr0-host-gw + kube-proxy's chains: a Service DNATs on the real kernel as in the simulator", async () => {
     const provider = cbr0HostGw();
     const service = (endpoints: string[], name = "web", clusterIP = "10.96.0.10") => ({
-      namespace: "default", name, clusterIP, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp" as const }], endpoints,
+      namespace: "default",
+      name,
+      clusterIP,
+      ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp" as const }],
+      endpoints,
     });
     const sim = await build(provider, new SimKernel({ seed: "services" }), "");
     const real = await build(provider, linux, nextPrefix());
     const listeners = [];
     try {
       const simManager = new RouteManager({ netlink: sim.lab.k, provider, cluster, gatewayNs: "gw" });
-      const realManager = new RouteManager({ netlink: linux, provider, cluster, gatewayNs: real.lab.ns("gw") });
-      for (const [m, lab] of [[simManager, sim.lab], [realManager, real.lab]] as const) {
-        for (const name of ["node1", "node2"]) m.adopt({ name, ns: lab.ns(name), address: name === "node1" ? "10.100.0.2" : "10.100.0.3", nic: "eth0", underlayMtu: 1500, annotations: {} });
+      const realManager = new RouteManager({
+        netlink: linux,
+        provider,
+        cluster,
+        gatewayNs: real.lab.ns("gw"),
+      });
+      for (const [m, lab] of [
+        [simManager, sim.lab],
+        [realManager, real.lab],
+      ] as const) {
+        for (const name of ["node1", "node2"])
+          m.adopt({
+            name,
+            ns: lab.ns(name),
+            address: name === "node1" ? "10.100.0.2" : "10.100.0.3",
+            nic: "eth0",
+            underlayMtu: 1500,
+            annotations: {},
+          });
       }
       // Endpoints: db on the other node, web on the client's node (its answer is bridged: br_netfilter un-NATs it).
-      for (const [endpoints, expect1] of [[[real.ips.db!], "db"], [[real.ips.web!], "web"]] as const) {
+      for (const [endpoints, expect1] of [
+        [[real.ips.db!], "db"],
+        [[real.ips.web!], "web"],
+      ] as const) {
         await simManager.serviceChanged(service([...endpoints]));
         await realManager.serviceChanged(service([...endpoints]));
         expect(await linux.iptables.save(real.lab.ns("node1"), "nat")).toContain("-j KUBE-SVC-");
         listeners.push(await listenTcp(real.lab.ns(expect1), 8080, expect1));
         (sim.lab.k as SimKernel).listen(expect1, { protocol: "tcp", port: 8080, owner: expect1 });
-        const simTrace = (sim.lab.k as SimKernel).send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+        const simTrace = (sim.lab.k as SimKernel).send({
+          from: "client",
+          to: "10.96.0.10",
+          protocol: "tcp",
+          port: 80,
+        });
         const realResult = await connectTcp(real.lab.ns("client"), "10.96.0.10", 80);
-        expect({ kernel: realResult.outcome, reply: realResult.reply }).toEqual({ kernel: "connected", reply: expect1 });
-        expect({ sim: simTrace.outcome, endpoint: simTrace.deliveredTo?.ns }).toEqual({ sim: "reached", endpoint: expect1 });
+        expect({ kernel: realResult.outcome, reply: realResult.reply }).toEqual({
+          kernel: "connected",
+          reply: expect1,
+        });
+        expect({ sim: simTrace.outcome, endpoint: simTrace.deliveredTo?.ns }).toEqual({
+          sim: "reached",
+          endpoint: expect1,
+        });
       }
       // A Service without endpoints is refused at once on both, by kube-proxy's REJECT rule.
       await simManager.serviceChanged(service([], "empty", "10.96.0.11"));
       await realManager.serviceChanged(service([], "empty", "10.96.0.11"));
-      const simEmpty = (sim.lab.k as SimKernel).send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
+      const simEmpty = (sim.lab.k as SimKernel).send({
+        from: "client",
+        to: "10.96.0.11",
+        protocol: "tcp",
+        port: 80,
+      });
       expect(await connectTcp(real.lab.ns("client"), "10.96.0.11", 80)).toMatchObject({ outcome: "refused" });
       expect(simEmpty.reason).toMatch(/^rejected by node1: .*has no endpoints/);
     } finally {
@@ -104,15 +169,32 @@ describe.skipIf(system.skip)("providers on the kernel and on the simulator", () 
           expect(await linux.route.list(real.lab.ns(node))).toEqual(await sim.lab.k.route.list(node));
         }
         // Pod to pod across nodes (under docker-bridge the address is also web's, on node1: it answers).
-        const crossSim = (sim.lab.k as SimKernel).send({ from: "client", to: sim.ips.db!, dontFragment: true });
+        const crossSim = (sim.lab.k as SimKernel).send({
+          from: "client",
+          to: sim.ips.db!,
+          dontFragment: true,
+        });
         const crossReal = await ping(real.lab.ns("client"), real.ips.db!);
-        expect({ kernel: crossReal.outcome, ttl: crossReal.ttl }).toEqual({ kernel: "reached", ttl: crossNodeTtl });
-        expect({ sim: crossSim.outcome, ttl: answerTtl(crossSim, "client") }).toEqual({ sim: "reached", ttl: crossNodeTtl });
+        expect({ kernel: crossReal.outcome, ttl: crossReal.ttl }).toEqual({
+          kernel: "reached",
+          ttl: crossNodeTtl,
+        });
+        expect({ sim: crossSim.outcome, ttl: answerTtl(crossSim, "client") }).toEqual({
+          sim: "reached",
+          ttl: crossNodeTtl,
+        });
         // Pod to a host outside the cluster, masqueraded by node1.
-        const outSim = (sim.lab.k as SimKernel).send({ from: "client", to: "10.100.0.50", dontFragment: true });
+        const outSim = (sim.lab.k as SimKernel).send({
+          from: "client",
+          to: "10.100.0.50",
+          dontFragment: true,
+        });
         const outReal = await ping(real.lab.ns("client"), "10.100.0.50");
         expect({ kernel: outReal.outcome, ttl: outReal.ttl }).toEqual({ kernel: "reached", ttl: 63 });
-        expect({ sim: outSim.outcome, ttl: answerTtl(outSim, "client") }).toEqual({ sim: "reached", ttl: 63 });
+        expect({ sim: outSim.outcome, ttl: answerTtl(outSim, "client") }).toEqual({
+          sim: "reached",
+          ttl: 63,
+        });
       } finally {
         await removeNamespaces(linux, real.lab.prefix);
       }

@@ -50,31 +50,58 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     }
 
     it("creates, lists and deletes namespaces, refusing duplicates and unknown names", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       expect(await n.netns.list()).toContain(a);
-      expect((await refusal(n.netns.add(a!))).message).toBe(`Cannot create namespace file "/run/netns/${a}": File exists`);
+      expect((await refusal(n.netns.add(a!))).message).toBe(
+        `Cannot create namespace file "/run/netns/${a}": File exists`,
+      );
       await n.netns.del(a!);
       expect(await n.netns.list()).not.toContain(a);
-      expect((await refusal(n.netns.del(a!))).message).toBe(`Cannot remove namespace file "/run/netns/${a}": No such file or directory`);
+      expect((await refusal(n.netns.del(a!))).message).toBe(
+        `Cannot remove namespace file "/run/netns/${a}": No such file or directory`,
+      );
     });
 
     it("gives a new namespace a loopback that is down and has no address until brought up", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       const [lo] = await n.addr.list(a!);
-      expect(lo).toMatchObject({ ifname: "lo", flags: ["LOOPBACK"], mtu: 65536, operstate: "DOWN", link_type: "loopback", addr_info: [] });
+      expect(lo).toMatchObject({
+        ifname: "lo",
+        flags: ["LOOPBACK"],
+        mtu: 65536,
+        operstate: "DOWN",
+        link_type: "loopback",
+        addr_info: [],
+      });
       await n.link.set(a!, "lo", { up: true });
       const [up] = await n.addr.list(a!);
       expect(up!.flags).toEqual(["LOOPBACK", "UP", "LOWER_UP"]);
-      expect(up!.addr_info).toEqual([{ family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host", label: "lo" }]);
+      expect(up!.addr_info).toEqual([
+        { family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host", label: "lo" },
+      ]);
       expect(await n.route.list(a!)).toEqual([]);
     });
 
     it("makes veth pairs across namespaces whose carrier needs both ends up", async () => {
-      const { n, ns: [a, b] } = await setup("a", "b");
+      const {
+        n,
+        ns: [a, b],
+      } = await setup("a", "b");
       await n.link.add(a!, { kind: "veth", name: "v0", peer: { name: "v1", netns: b! } });
       await n.link.set(a!, "v0", { up: true });
       const half = (await n.link.list(a!)).find((l) => l.ifname === "v0")!;
-      expect(half).toMatchObject({ flags: ["NO-CARRIER", "BROADCAST", "MULTICAST", "UP"], operstate: "DOWN", mtu: 1500, link_type: "ether" });
+      expect(half).toMatchObject({
+        flags: ["NO-CARRIER", "BROADCAST", "MULTICAST", "UP"],
+        operstate: "DOWN",
+        mtu: 1500,
+        link_type: "ether",
+      });
       expect(half.linkinfo?.info_kind).toBe("veth");
       await n.link.set(b!, "v1", { up: true });
       const both = (await n.link.list(a!)).find((l) => l.ifname === "v0")!;
@@ -86,92 +113,184 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("refuses bad, duplicate and unknown device names with the kernel's words", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.link.add(a!, { kind: "bridge", name: "br0" });
-      expect(await refusal(n.link.add(a!, { kind: "bridge", name: "br0" }))).toMatchObject({ errno: "EEXIST", message: "RTNETLINK answers: File exists" });
-      expect((await refusal(n.link.add(a!, { kind: "bridge", name: "thisnameiswaytoolong" }))).message).toBe("Error: Attribute failed policy validation.");
-      expect(await refusal(n.link.set(a!, "nosuch", { up: true }))).toMatchObject({ errno: "ENODEV", message: 'Cannot find device "nosuch"' });
+      expect(await refusal(n.link.add(a!, { kind: "bridge", name: "br0" }))).toMatchObject({
+        errno: "EEXIST",
+        message: "RTNETLINK answers: File exists",
+      });
+      expect((await refusal(n.link.add(a!, { kind: "bridge", name: "thisnameiswaytoolong" }))).message).toBe(
+        "Error: Attribute failed policy validation.",
+      );
+      expect(await refusal(n.link.set(a!, "nosuch", { up: true }))).toMatchObject({
+        errno: "ENODEV",
+        message: 'Cannot find device "nosuch"',
+      });
       expect((await refusal(n.link.del(a!, "nosuch"))).message).toBe('Cannot find device "nosuch"');
-      expect((await refusal(n.link.set(a!, "br0", { mtu: 50 }))).message).toBe("Error: mtu less than device minimum.");
+      expect((await refusal(n.link.set(a!, "br0", { mtu: 50 }))).message).toBe(
+        "Error: mtu less than device minimum.",
+      );
     });
 
     it("enslaves veth ends to a bridge, and only to a bridge", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.link.add(a!, { kind: "bridge", name: "br0" });
       await n.link.add(a!, { kind: "veth", name: "p0", peer: { name: "p1" } });
       await n.link.set(a!, "p0", { master: "br0" });
       expect((await n.link.list(a!)).find((l) => l.ifname === "p0")!.master).toBe("br0");
       await n.link.set(a!, "p0", { hairpin: true });
-      expect((await refusal(n.link.set(a!, "p1", { master: "p0" }))).message).toBe("RTNETLINK answers: Operation not supported");
-      expect((await refusal(n.link.set(a!, "p1", { hairpin: true }))).message).toBe("RTNETLINK answers: Operation not supported");
-      expect((await refusal(n.link.set(a!, "p1", { master: "nosuch" }))).message).toBe('Error: argument "nosuch" is wrong: Device does not exist');
+      expect((await refusal(n.link.set(a!, "p1", { master: "p0" }))).message).toBe(
+        "RTNETLINK answers: Operation not supported",
+      );
+      expect((await refusal(n.link.set(a!, "p1", { hairpin: true }))).message).toBe(
+        "RTNETLINK answers: Operation not supported",
+      );
+      expect((await refusal(n.link.set(a!, "p1", { master: "nosuch" }))).message).toBe(
+        'Error: argument "nosuch" is wrong: Device does not exist',
+      );
       await n.link.set(a!, "p0", { master: null });
       expect((await n.link.list(a!)).find((l) => l.ifname === "p0")!.master).toBeUndefined();
     });
 
     it("sizes a VXLAN device 50 bytes under its lower device, as flannel relies on", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e1" }, mtu: 9000 });
-      await n.link.add(a!, { kind: "vxlan", name: "flannel.1", vni: 1, local: "192.168.50.1", dev: "e0", dstport: 8472, learning: false });
+      await n.link.add(a!, {
+        kind: "vxlan",
+        name: "flannel.1",
+        vni: 1,
+        local: "192.168.50.1",
+        dev: "e0",
+        dstport: 8472,
+        learning: false,
+      });
       await n.link.add(a!, { kind: "vxlan", name: "vx4789", vni: 4096, dstport: 4789 });
       const links = await n.link.list(a!);
       const flannel = links.find((l) => l.ifname === "flannel.1")!;
       expect(flannel.mtu).toBe(8950);
       expect(links.find((l) => l.ifname === "e1")!.mtu).toBe(9000); // a veth's MTU is both ends'
       expect(flannel.linkinfo?.info_kind).toBe("vxlan");
-      expect(flannel.linkinfo?.info_data).toMatchObject({ id: 1, local: "192.168.50.1", link: "e0", port: 8472, learning: false });
+      expect(flannel.linkinfo?.info_data).toMatchObject({
+        id: 1,
+        local: "192.168.50.1",
+        link: "e0",
+        port: 8472,
+        learning: false,
+      });
       expect(links.find((l) => l.ifname === "vx4789")!.mtu).toBe(1500);
-      expect(links.find((l) => l.ifname === "vx4789")!.linkinfo?.info_data).toMatchObject({ id: 4096, port: 4789, learning: true });
+      expect(links.find((l) => l.ifname === "vx4789")!.linkinfo?.info_data).toMatchObject({
+        id: 4096,
+        port: 4789,
+        learning: true,
+      });
     });
 
     it("installs the connected route of an address only while the link is up, and never for a /32", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.link.add(a!, { kind: "veth", name: "d0", peer: { name: "d0p" } });
       await n.addr.add(a!, "d0", "10.1.1.1/24");
       expect(await n.route.list(a!)).toEqual([]);
       await n.link.set(a!, "d0", { up: true });
       await n.addr.add(a!, "d0", "10.1.1.7/32");
-      expect(await n.route.list(a!)).toEqual([{ dst: "10.1.1.0/24", dev: "d0", protocol: "kernel", scope: "link", prefsrc: "10.1.1.1", flags: ["linkdown"] }]);
+      expect(await n.route.list(a!)).toEqual([
+        {
+          dst: "10.1.1.0/24",
+          dev: "d0",
+          protocol: "kernel",
+          scope: "link",
+          prefsrc: "10.1.1.1",
+          flags: ["linkdown"],
+        },
+      ]);
       expect((await n.addr.list(a!)).find((l) => l.ifname === "d0")!.addr_info).toEqual([
         { family: "inet", local: "10.1.1.1", prefixlen: 24, scope: "global", label: "d0" },
         { family: "inet", local: "10.1.1.7", prefixlen: 32, scope: "global", label: "d0" },
       ]);
-      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.1/24"))).message).toBe("Error: ipv4: Address already assigned.");
-      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.300/24"))).message).toBe('Error: any valid prefix is expected rather than "10.1.1.300/24".');
-      expect((await refusal(n.addr.del(a!, "d0", "10.9.9.9/24"))).message).toBe("Error: ipv4: Address not found.");
+      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.1/24"))).message).toBe(
+        "Error: ipv4: Address already assigned.",
+      );
+      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.300/24"))).message).toBe(
+        'Error: any valid prefix is expected rather than "10.1.1.300/24".',
+      );
+      expect((await refusal(n.addr.del(a!, "d0", "10.9.9.9/24"))).message).toBe(
+        "Error: ipv4: Address not found.",
+      );
       await n.addr.del(a!, "d0", "10.1.1.1/24");
       expect(await n.route.list(a!)).toEqual([]);
     });
 
     it("adds, replaces and deletes routes with the kernel's nexthop checks", async () => {
-      const { n, ns: [a, b] } = await setup("a", "b");
+      const {
+        n,
+        ns: [a, b],
+      } = await setup("a", "b");
       await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
       await n.addr.add(a!, "e0", "192.168.77.1/24");
       await n.link.set(a!, "e0", { up: true });
       await n.link.set(b!, "e0", { up: true });
       await n.link.add(a!, { kind: "veth", name: "down0", peer: { name: "down1" } });
       await n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.2" });
-      expect(await refusal(n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.3" }))).toMatchObject({ errno: "EEXIST", message: "RTNETLINK answers: File exists" });
+      expect(await refusal(n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.3" }))).toMatchObject({
+        errno: "EEXIST",
+        message: "RTNETLINK answers: File exists",
+      });
       await n.route.replace(a!, { dst: "10.9.2.0/24", via: "192.168.77.3" });
       await n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.4", metric: 100 });
       await n.route.add(a!, { dst: "10.9.7.5", via: "192.168.77.5" });
       await n.route.add(a!, { dst: "default", via: "192.168.77.254", dev: "e0" });
       await n.route.add(a!, { dst: "10.9.4.0/24", via: "10.9.4.0", dev: "e0", onlink: true });
-      expect(await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "192.168.78.2" }))).toMatchObject({ errno: "EINVAL", message: "Error: Nexthop has invalid gateway." });
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "e0" }))).message).toBe("Error: Nexthop has invalid gateway.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "down0", onlink: true }))).message).toBe("Error: Nexthop device is not up.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", onlink: true }))).message).toBe("Error: Nexthop device required for onlink.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "down0" }))).message).toBe("Error: Device for nexthop is not up.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "nosuch" }))).message).toBe('Cannot find device "nosuch"');
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.5/24", dev: "e0" }))).message).toBe("Error: Invalid prefix for given prefix length.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/33", dev: "e0" }))).message).toBe('Error: any valid prefix is expected rather than "10.9.3.0/33".');
+      expect(await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "192.168.78.2" }))).toMatchObject({
+        errno: "EINVAL",
+        message: "Error: Nexthop has invalid gateway.",
+      });
+      expect(
+        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "e0" }))).message,
+      ).toBe("Error: Nexthop has invalid gateway.");
+      expect(
+        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "down0", onlink: true })))
+          .message,
+      ).toBe("Error: Nexthop device is not up.");
+      expect(
+        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", onlink: true }))).message,
+      ).toBe("Error: Nexthop device required for onlink.");
+      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "down0" }))).message).toBe(
+        "Error: Device for nexthop is not up.",
+      );
+      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "nosuch" }))).message).toBe(
+        'Cannot find device "nosuch"',
+      );
+      expect((await refusal(n.route.add(a!, { dst: "10.9.3.5/24", dev: "e0" }))).message).toBe(
+        "Error: Invalid prefix for given prefix length.",
+      );
+      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/33", dev: "e0" }))).message).toBe(
+        'Error: any valid prefix is expected rather than "10.9.3.0/33".',
+      );
       expect(await n.route.list(a!)).toEqual([
         { dst: "default", gateway: "192.168.77.254", dev: "e0", flags: [] },
         { dst: "10.9.2.0/24", gateway: "192.168.77.3", dev: "e0", flags: [] },
         { dst: "10.9.2.0/24", gateway: "192.168.77.4", dev: "e0", metric: 100, flags: [] },
         { dst: "10.9.4.0/24", gateway: "10.9.4.0", dev: "e0", flags: ["onlink"] },
         { dst: "10.9.7.5", gateway: "192.168.77.5", dev: "e0", flags: [] },
-        { dst: "192.168.77.0/24", dev: "e0", protocol: "kernel", scope: "link", prefsrc: "192.168.77.1", flags: [] },
+        {
+          dst: "192.168.77.0/24",
+          dev: "e0",
+          protocol: "kernel",
+          scope: "link",
+          prefsrc: "192.168.77.1",
+          flags: [],
+        },
       ]);
       expect(await n.route.list(a!, { exact: "10.9.2.0/24" })).toEqual([
         { dst: "10.9.2.0/24", gateway: "192.168.77.3", dev: "e0", flags: [] },
@@ -179,7 +298,10 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       ]);
       expect(await n.route.list(a!, { exact: "10.9.0.0/16" })).toEqual([]);
       await n.route.del(a!, { dst: "10.9.2.0/24", metric: 100 });
-      expect(await refusal(n.route.del(a!, { dst: "10.9.6.0/24" }))).toMatchObject({ errno: "ESRCH", message: "RTNETLINK answers: No such process" });
+      expect(await refusal(n.route.del(a!, { dst: "10.9.6.0/24" }))).toMatchObject({
+        errno: "ESRCH",
+        message: "RTNETLINK answers: No such process",
+      });
       // A link going down takes every route through it, static ones too; up brings back only the connected one.
       await n.link.set(a!, "e0", { up: false });
       expect(await n.route.list(a!)).toEqual([]);
@@ -188,32 +310,110 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("keeps permanent neighbours and VXLAN forwarding entries as flannel writes them", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e1" } });
-      await n.link.add(a!, { kind: "vxlan", name: "flannel.1", vni: 1, local: "192.168.50.1", dev: "e0", dstport: 8472, learning: false });
-      await n.neigh.replace(a!, { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:cf", state: "permanent" });
-      await n.neigh.replace(a!, { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: "permanent" });
-      expect(await n.neigh.list(a!)).toEqual([{ dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: ["PERMANENT"] }]);
+      await n.link.add(a!, {
+        kind: "vxlan",
+        name: "flannel.1",
+        vni: 1,
+        local: "192.168.50.1",
+        dev: "e0",
+        dstport: 8472,
+        learning: false,
+      });
+      await n.neigh.replace(a!, {
+        dst: "10.244.2.0",
+        dev: "flannel.1",
+        lladdr: "96:fe:d6:d5:45:cf",
+        state: "permanent",
+      });
+      await n.neigh.replace(a!, {
+        dst: "10.244.2.0",
+        dev: "flannel.1",
+        lladdr: "96:fe:d6:d5:45:d0",
+        state: "permanent",
+      });
+      expect(await n.neigh.list(a!)).toEqual([
+        { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: ["PERMANENT"] },
+      ]);
       expect(await n.neigh.list(a!, { dst: "10.244.2.0", dev: "flannel.1" })).toHaveLength(1);
       expect(await n.neigh.list(a!, { dst: "10.244.3.0", dev: "flannel.1" })).toEqual([]);
-      expect((await refusal(n.neigh.del(a!, { dst: "10.244.9.0", dev: "flannel.1" }))).message).toBe("RTNETLINK answers: No such file or directory");
-      await n.fdb.append(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true, permanent: true });
-      await n.fdb.append(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true, permanent: true });
-      await n.fdb.append(a!, { mac: "00:00:00:00:00:00", dev: "flannel.1", dst: "192.168.50.3", self: true, permanent: true });
-      await n.fdb.append(a!, { mac: "00:00:00:00:00:00", dev: "flannel.1", dst: "192.168.50.4", self: true, permanent: true });
-      // The kernel dumps its FDB in hash order: compare as a set.
-      const byMacAndDst = (x: { mac: string; dst?: string }, y: { mac: string; dst?: string }) => `${x.mac}${x.dst}`.localeCompare(`${y.mac}${y.dst}`);
-      expect((await n.fdb.list(a!)).sort(byMacAndDst)).toEqual([
-        { mac: "00:00:00:00:00:00", ifname: "flannel.1", dst: "192.168.50.3", flags: ["self"], state: "permanent" },
-        { mac: "00:00:00:00:00:00", ifname: "flannel.1", dst: "192.168.50.4", flags: ["self"], state: "permanent" },
-        { mac: "96:fe:d6:d5:45:d0", ifname: "flannel.1", dst: "192.168.50.2", flags: ["self"], state: "permanent" },
-      ]);
-      expect(await n.fdb.list(a!, { dev: "flannel.1", mac: "96:fe:d6:d5:45:d0" })).toEqual([
-        { mac: "96:fe:d6:d5:45:d0", ifname: "flannel.1", dst: "192.168.50.2", flags: ["self"], state: "permanent" },
-      ]);
-      expect((await refusal(n.fdb.del(a!, { mac: "96:fe:d6:d5:45:99", dev: "flannel.1", dst: "192.168.50.2", self: true }))).message).toBe(
+      expect((await refusal(n.neigh.del(a!, { dst: "10.244.9.0", dev: "flannel.1" }))).message).toBe(
         "RTNETLINK answers: No such file or directory",
       );
+      await n.fdb.append(a!, {
+        mac: "96:fe:d6:d5:45:d0",
+        dev: "flannel.1",
+        dst: "192.168.50.2",
+        self: true,
+        permanent: true,
+      });
+      await n.fdb.append(a!, {
+        mac: "96:fe:d6:d5:45:d0",
+        dev: "flannel.1",
+        dst: "192.168.50.2",
+        self: true,
+        permanent: true,
+      });
+      await n.fdb.append(a!, {
+        mac: "00:00:00:00:00:00",
+        dev: "flannel.1",
+        dst: "192.168.50.3",
+        self: true,
+        permanent: true,
+      });
+      await n.fdb.append(a!, {
+        mac: "00:00:00:00:00:00",
+        dev: "flannel.1",
+        dst: "192.168.50.4",
+        self: true,
+        permanent: true,
+      });
+      // The kernel dumps its FDB in hash order: compare as a set.
+      const byMacAndDst = (x: { mac: string; dst?: string }, y: { mac: string; dst?: string }) =>
+        `${x.mac}${x.dst}`.localeCompare(`${y.mac}${y.dst}`);
+      expect((await n.fdb.list(a!)).sort(byMacAndDst)).toEqual([
+        {
+          mac: "00:00:00:00:00:00",
+          ifname: "flannel.1",
+          dst: "192.168.50.3",
+          flags: ["self"],
+          state: "permanent",
+        },
+        {
+          mac: "00:00:00:00:00:00",
+          ifname: "flannel.1",
+          dst: "192.168.50.4",
+          flags: ["self"],
+          state: "permanent",
+        },
+        {
+          mac: "96:fe:d6:d5:45:d0",
+          ifname: "flannel.1",
+          dst: "192.168.50.2",
+          flags: ["self"],
+          state: "permanent",
+        },
+      ]);
+      expect(await n.fdb.list(a!, { dev: "flannel.1", mac: "96:fe:d6:d5:45:d0" })).toEqual([
+        {
+          mac: "96:fe:d6:d5:45:d0",
+          ifname: "flannel.1",
+          dst: "192.168.50.2",
+          flags: ["self"],
+          state: "permanent",
+        },
+      ]);
+      expect(
+        (
+          await refusal(
+            n.fdb.del(a!, { mac: "96:fe:d6:d5:45:99", dev: "flannel.1", dst: "192.168.50.2", self: true }),
+          )
+        ).message,
+      ).toBe("RTNETLINK answers: No such file or directory");
       await n.fdb.del(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true });
       await n.neigh.del(a!, { dst: "10.244.2.0", dev: "flannel.1" });
       expect(await n.neigh.list(a!)).toEqual([]);
@@ -221,20 +421,66 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("writes kube-proxy's chains and saves them as iptables-save does", async () => {
-      const { n, ns: [a] } = await setup("a");
-      for (const chain of ["KUBE-SERVICES", "KUBE-SVC-ABC", "KUBE-SEP-1", "KUBE-MARK-MASQ", "KUBE-POSTROUTING"]) await n.iptables.newChain(a!, "nat", chain);
-      await n.iptables.append(a!, "nat", "PREROUTING", rule`-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`);
-      await n.iptables.append(a!, "nat", "KUBE-SERVICES", rule`-d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABC`);
-      await n.iptables.append(a!, "nat", "KUBE-SVC-ABC", rule`-m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-1`);
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
+      for (const chain of [
+        "KUBE-SERVICES",
+        "KUBE-SVC-ABC",
+        "KUBE-SEP-1",
+        "KUBE-MARK-MASQ",
+        "KUBE-POSTROUTING",
+      ])
+        await n.iptables.newChain(a!, "nat", chain);
+      await n.iptables.append(
+        a!,
+        "nat",
+        "PREROUTING",
+        rule`-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+      );
+      await n.iptables.append(
+        a!,
+        "nat",
+        "KUBE-SERVICES",
+        rule`-d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABC`,
+      );
+      await n.iptables.append(
+        a!,
+        "nat",
+        "KUBE-SVC-ABC",
+        rule`-m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-1`,
+      );
       await n.iptables.append(a!, "nat", "KUBE-SEP-1", rule`-s 10.0.1.2/32 -j KUBE-MARK-MASQ`);
-      await n.iptables.append(a!, "nat", "KUBE-SEP-1", rule`-p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080`);
+      await n.iptables.append(
+        a!,
+        "nat",
+        "KUBE-SEP-1",
+        rule`-p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080`,
+      );
       await n.iptables.append(a!, "nat", "KUBE-MARK-MASQ", rule`-j MARK --or-mark 0x4000`);
       await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-m mark ! --mark 0x4000/0x4000 -j RETURN`);
       await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-j MARK --xor-mark 0x4000`);
-      await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`);
+      await n.iptables.append(
+        a!,
+        "nat",
+        "KUBE-POSTROUTING",
+        rule`-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+      );
       await n.iptables.append(a!, "nat", "POSTROUTING", rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`);
-      await n.iptables.insert(a!, "nat", "PREROUTING", rule`-i eth0 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`, 1);
-      await n.iptables.append(a!, "filter", "FORWARD", rule`-d 10.96.0.11/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable`);
+      await n.iptables.insert(
+        a!,
+        "nat",
+        "PREROUTING",
+        rule`-i eth0 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`,
+        1,
+      );
+      await n.iptables.append(
+        a!,
+        "filter",
+        "FORWARD",
+        rule`-d 10.96.0.11/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable`,
+      );
       expect(await n.iptables.save(a!, "nat")).toBe(
         [
           "*nat",
@@ -263,32 +509,59 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         ].join("\n"),
       );
       expect(await n.iptables.save(a!, "filter")).toBe(
-        formatIptablesSave("filter", [{ name: "FORWARD", rules: [rule`-d 10.96.0.11/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable`] }]),
+        formatIptablesSave("filter", [
+          {
+            name: "FORWARD",
+            rules: [
+              rule`-d 10.96.0.11/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable`,
+            ],
+          },
+        ]),
       );
     });
 
     it("refuses iptables changes as iptables does", async () => {
-      const { n, ns: [a] } = await setup("a");
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
       await n.iptables.newChain(a!, "nat", "X");
-      expect(await refusal(n.iptables.newChain(a!, "nat", "X"))).toMatchObject({ errno: "EEXIST", message: "iptables: Chain already exists." });
-      expect((await refusal(n.iptables.append(a!, "nat", "NOPE", rule`-j ACCEPT`))).message).toBe("iptables: No chain/target/match by that name.");
-      expect((await refusal(n.iptables.delete(a!, "nat", "POSTROUTING", rule`-j MASQUERADE`))).message).toBe("iptables: Bad rule (does a matching rule exist in that chain?).");
+      expect(await refusal(n.iptables.newChain(a!, "nat", "X"))).toMatchObject({
+        errno: "EEXIST",
+        message: "iptables: Chain already exists.",
+      });
+      expect((await refusal(n.iptables.append(a!, "nat", "NOPE", rule`-j ACCEPT`))).message).toBe(
+        "iptables: No chain/target/match by that name.",
+      );
+      expect((await refusal(n.iptables.delete(a!, "nat", "POSTROUTING", rule`-j MASQUERADE`))).message).toBe(
+        "iptables: Bad rule (does a matching rule exist in that chain?).",
+      );
       expect((await refusal(n.iptables.append(a!, "nat", "POSTROUTING", rule`-j DROP`))).message).toBe(
         'The "nat" table is not intended for filtering, the use of DROP is therefore inhibited.',
       );
-      expect((await refusal(n.iptables.append(a!, "filter", "FORWARD", rule`-j MASQUERADE`))).message).toBe("RULE_APPEND failed (Invalid argument): rule in chain FORWARD");
+      expect((await refusal(n.iptables.append(a!, "filter", "FORWARD", rule`-j MASQUERADE`))).message).toBe(
+        "RULE_APPEND failed (Invalid argument): rule in chain FORWARD",
+      );
       await n.iptables.append(a!, "nat", "POSTROUTING", rule`-j X`);
-      expect(await refusal(n.iptables.deleteChain(a!, "nat", "X"))).toMatchObject({ errno: "EBUSY", message: "CHAIN_DEL failed (Device or resource busy): chain X" });
+      expect(await refusal(n.iptables.deleteChain(a!, "nat", "X"))).toMatchObject({
+        errno: "EBUSY",
+        message: "CHAIN_DEL failed (Device or resource busy): chain X",
+      });
       await n.iptables.delete(a!, "nat", "POSTROUTING", rule`-j X`);
       await n.iptables.append(a!, "nat", "X", rule`-j RETURN`);
-      expect((await refusal(n.iptables.deleteChain(a!, "nat", "X"))).message).toBe("CHAIN_DEL failed (Device or resource busy): chain X");
+      expect((await refusal(n.iptables.deleteChain(a!, "nat", "X"))).message).toBe(
+        "CHAIN_DEL failed (Device or resource busy): chain X",
+      );
       await n.iptables.flush(a!, "nat", "X");
       await n.iptables.deleteChain(a!, "nat", "X");
       expect(await n.iptables.save(a!, "nat")).toBe(formatIptablesSave("nat", []));
     });
 
     it("sets and reads forwarding and bridge-netfilter sysctls per namespace", async () => {
-      const { n, ns: [a, b] } = await setup("a", "b");
+      const {
+        n,
+        ns: [a, b],
+      } = await setup("a", "b");
       expect(await n.sysctl.get(a!, "net.ipv4.ip_forward")).toBe("0");
       await n.sysctl.set(a!, "net.ipv4.ip_forward", "1");
       expect(await n.sysctl.get(a!, "net.ipv4.ip_forward")).toBe("1");

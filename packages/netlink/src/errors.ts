@@ -51,7 +51,8 @@ export const KernelMessage = {
   cannotFindDevice: (name: string) => `Cannot find device "${name}"`,
   netnsExists: (name: string) => `Cannot create namespace file "/run/netns/${name}": File exists`,
   netnsMissing: (name: string) => `Cannot open network namespace "${name}": No such file or directory`,
-  netnsDelMissing: (name: string) => `Cannot remove namespace file "/run/netns/${name}": No such file or directory`,
+  netnsDelMissing: (name: string) =>
+    `Cannot remove namespace file "/run/netns/${name}": No such file or directory`,
   noSuchMaster: (name: string) => `Error: argument "${name}" is wrong: Device does not exist`,
   chainBusy: (chain: string) => `CHAIN_DEL failed (Device or resource busy): chain ${chain}`,
   iptablesNoChain: "iptables: No chain/target/match by that name.",

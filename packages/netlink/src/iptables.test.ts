@@ -48,19 +48,29 @@ describe("iptables rules as data", () => {
   });
 
   it("writes what a person types in the form iptables-save prints", () => {
-    expect(formatIptablesRule(rule`-p tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`)).toBe("-p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080");
+    expect(formatIptablesRule(rule`-p tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`)).toBe(
+      "-p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080",
+    );
     expect(formatIptablesRule(rule`-j MARK --or-mark 0x4000`)).toBe("-j MARK --set-xmark 0x4000/0x4000");
     expect(formatIptablesRule(rule`-j MARK --xor-mark 0x4000`)).toBe("-j MARK --set-xmark 0x4000/0x0");
     expect(formatIptablesRule(rule`-d 10.96.0.10 -j ACCEPT`)).toBe("-d 10.96.0.10/32 -j ACCEPT");
     // kube-proxy writes 1/(n-i) with %0.10f; the kernel keeps 31 bits, and iptables-save shows them.
-    expect(formatIptablesRule(rule`-m statistic --mode random --probability 0.3333333333 -j X`)).toBe("-m statistic --mode random --probability 0.33333333349 -j X");
-    expect(formatIptablesRule(rule`-m statistic --mode random --probability 0.5000000000 -j X`)).toBe("-m statistic --mode random --probability 0.50000000000 -j X");
-    expect(formatIptablesRule(rule`-p tcp -j REJECT`)).toBe("-p tcp -j REJECT --reject-with icmp-port-unreachable");
+    expect(formatIptablesRule(rule`-m statistic --mode random --probability 0.3333333333 -j X`)).toBe(
+      "-m statistic --mode random --probability 0.33333333349 -j X",
+    );
+    expect(formatIptablesRule(rule`-m statistic --mode random --probability 0.5000000000 -j X`)).toBe(
+      "-m statistic --mode random --probability 0.50000000000 -j X",
+    );
+    expect(formatIptablesRule(rule`-p tcp -j REJECT`)).toBe(
+      "-p tcp -j REJECT --reject-with icmp-port-unreachable",
+    );
   });
 
   it("refuses what it cannot represent, naming the rule", () => {
     expect(() => parseIptablesRule("-p sctp -j ACCEPT")).toThrow(IptablesSyntaxError);
-    expect(() => parseIptablesRule("-p sctp -j ACCEPT")).toThrow('iptables rule "-p sctp -j ACCEPT": unsupported protocol "sctp"');
+    expect(() => parseIptablesRule("-p sctp -j ACCEPT")).toThrow(
+      'iptables rule "-p sctp -j ACCEPT": unsupported protocol "sctp"',
+    );
     expect(() => parseIptablesRule("--dport 80 -j ACCEPT")).toThrow("--dport needs -p tcp or -p udp");
     expect(() => parseIptablesRule("-s 10.0.0.0/8")).toThrow("no target (-j)");
     expect(() => parseIptablesRule('-m comment --comment "open -j ACCEPT')).toThrow("unterminated quote");
@@ -68,8 +78,11 @@ describe("iptables rules as data", () => {
   });
 
   const name = fc.constantFrom("eth0", "cni0", "docker0", "flannel.1");
-  const prefix = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.constantFrom(8, 16, 24, 32)).map(([o, l]) => `10.${o}.0.0/${l}`.replace(/\.0\.0\/32$/, ".0.1/32"));
-  const negatable = <T extends string>(a: fc.Arbitrary<T>) => fc.tuple(fc.boolean(), a).map(([neg, v]) => (neg ? `!${v}` : v));
+  const prefix = fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.constantFrom(8, 16, 24, 32))
+    .map(([o, l]) => `10.${o}.0.0/${l}`.replace(/\.0\.0\/32$/, ".0.1/32"));
+  const negatable = <T extends string>(a: fc.Arbitrary<T>) =>
+    fc.tuple(fc.boolean(), a).map(([neg, v]) => (neg ? `!${v}` : v));
   const ruleArb: fc.Arbitrary<IptablesRule> = fc.record(
     {
       source: negatable(prefix),
@@ -79,9 +92,20 @@ describe("iptables rules as data", () => {
       protocol: fc.constantFrom("tcp" as const, "udp" as const),
       matches: fc.array(
         fc.oneof(
-          fc.record({ kind: fc.constant("comment" as const), comment: fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes("\\")) }),
-          fc.record({ kind: fc.constant("mark" as const), value: fc.integer({ min: 0, max: 0xffff }), mask: fc.integer({ min: 1, max: 0xffff }), negated: fc.boolean() }),
-          fc.record({ kind: fc.constant("statistic" as const), probability: fc.integer({ min: 1, max: 0x7fffffff }).map((t) => t / 0x80000000) }),
+          fc.record({
+            kind: fc.constant("comment" as const),
+            comment: fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes("\\")),
+          }),
+          fc.record({
+            kind: fc.constant("mark" as const),
+            value: fc.integer({ min: 0, max: 0xffff }),
+            mask: fc.integer({ min: 1, max: 0xffff }),
+            negated: fc.boolean(),
+          }),
+          fc.record({
+            kind: fc.constant("statistic" as const),
+            probability: fc.integer({ min: 1, max: 0x7fffffff }).map((t) => t / 0x80000000),
+          }),
         ),
         { maxLength: 3 },
       ),

@@ -26,7 +26,10 @@ export type IptablesTarget =
   | { kind: "MASQUERADE"; randomFully?: boolean }
   /** Saved as --set-xmark value/mask: the kernel clears `mask` bits, then XORs `value`. */
   | { kind: "MARK"; value: number; mask: number }
-  | { kind: "REJECT"; rejectWith: "icmp-port-unreachable" | "icmp-host-unreachable" | "icmp-net-unreachable" | "tcp-reset" };
+  | {
+      kind: "REJECT";
+      rejectWith: "icmp-port-unreachable" | "icmp-host-unreachable" | "icmp-net-unreachable" | "tcp-reset";
+    };
 
 export interface IptablesRule {
   /** Address matches take a leading "!" to negate, as iptables' "! -s". */
@@ -91,10 +94,23 @@ export function formatIptablesRule(rule: IptablesRule): string {
         out.push("-m", "comment", "--comment", quote(m.comment));
         break;
       case "mark":
-        out.push("-m", "mark", ...(m.negated ? ["!"] : []), "--mark", m.mask === 0xffffffff ? hex(m.value) : `${hex(m.value)}/${hex(m.mask)}`);
+        out.push(
+          "-m",
+          "mark",
+          ...(m.negated ? ["!"] : []),
+          "--mark",
+          m.mask === 0xffffffff ? hex(m.value) : `${hex(m.value)}/${hex(m.mask)}`,
+        );
         break;
       case "statistic":
-        out.push("-m", "statistic", "--mode", "random", "--probability", (statisticThreshold(m.probability) / 0x80000000).toFixed(11));
+        out.push(
+          "-m",
+          "statistic",
+          "--mode",
+          "random",
+          "--probability",
+          (statisticThreshold(m.probability) / 0x80000000).toFixed(11),
+        );
         break;
     }
   }
@@ -161,7 +177,8 @@ function parseMark(text: string, rule: string): { value: number; mask: number } 
 
 function parsePort(text: string | undefined, rule: string): number {
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new IptablesSyntaxError(rule, `bad port "${text}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new IptablesSyntaxError(rule, `bad port "${text}"`);
   return port;
 }
 
@@ -178,7 +195,8 @@ export function parseIptablesRule(text: string): IptablesRule {
   };
   const portMatch = (): { kind: "tcp" | "udp"; dport?: number; sport?: number } => {
     if (module && (module.kind === "tcp" || module.kind === "udp")) return module;
-    if (rule.protocol !== "tcp" && rule.protocol !== "udp") throw new IptablesSyntaxError(text, "--dport needs -p tcp or -p udp");
+    if (rule.protocol !== "tcp" && rule.protocol !== "udp")
+      throw new IptablesSyntaxError(text, "--dport needs -p tcp or -p udp");
     // iptables loads the protocol's match implicitly; iptables-save then prints "-m tcp".
     const implicit = { kind: rule.protocol };
     rule.matches.push(implicit);
@@ -212,7 +230,8 @@ export function parseIptablesRule(text: string): IptablesRule {
       case "-p":
       case "--protocol": {
         const p = next(arg);
-        if (p !== "tcp" && p !== "udp" && p !== "icmp") throw new IptablesSyntaxError(text, `unsupported protocol "${p}"`);
+        if (p !== "tcp" && p !== "udp" && p !== "icmp")
+          throw new IptablesSyntaxError(text, `unsupported protocol "${p}"`);
         rule.protocol = p;
         break;
       }
@@ -247,7 +266,8 @@ export function parseIptablesRule(text: string): IptablesRule {
         if (next(arg) !== "random") throw new IptablesSyntaxError(text, "only --mode random is supported");
         break;
       case "--probability": {
-        if (module?.kind !== "statistic") throw new IptablesSyntaxError(text, "--probability needs -m statistic");
+        if (module?.kind !== "statistic")
+          throw new IptablesSyntaxError(text, "--probability needs -m statistic");
         const p = Number(next(arg));
         if (!(p >= 0 && p <= 1)) throw new IptablesSyntaxError(text, `probability must be 0-1`);
         module.probability = p;
@@ -300,18 +320,28 @@ function parseTarget(name: string, args: string[], text: string): IptablesTarget
     case "MARK": {
       const flag = args.shift();
       const value = args.shift();
-      if (value === undefined) throw new IptablesSyntaxError(text, "MARK needs --set-xmark, --set-mark, --or-mark or --xor-mark");
+      if (value === undefined)
+        throw new IptablesSyntaxError(text, "MARK needs --set-xmark, --set-mark, --or-mark or --xor-mark");
       const mark = parseMark(value, text);
       // How iptables' MARK target rewrites each form into the kernel's (value, mask) pair.
       if (flag === "--set-xmark") return { kind: "MARK", ...mark };
-      if (flag === "--set-mark") return { kind: "MARK", value: mark.value, mask: mark.mask === 0xffffffff ? 0xffffffff : mark.mask | mark.value };
+      if (flag === "--set-mark")
+        return {
+          kind: "MARK",
+          value: mark.value,
+          mask: mark.mask === 0xffffffff ? 0xffffffff : mark.mask | mark.value,
+        };
       if (flag === "--or-mark") return { kind: "MARK", value: mark.value, mask: mark.value };
       if (flag === "--xor-mark") return { kind: "MARK", value: mark.value, mask: 0 };
       throw new IptablesSyntaxError(text, `unsupported MARK option "${flag}"`);
     }
     case "REJECT": {
       const withValue = option("--reject-with") ?? "icmp-port-unreachable";
-      if (!["icmp-port-unreachable", "icmp-host-unreachable", "icmp-net-unreachable", "tcp-reset"].includes(withValue)) {
+      if (
+        !["icmp-port-unreachable", "icmp-host-unreachable", "icmp-net-unreachable", "tcp-reset"].includes(
+          withValue,
+        )
+      ) {
         throw new IptablesSyntaxError(text, `unsupported --reject-with "${withValue}"`);
       }
       return { kind: "REJECT", rejectWith: withValue as "tcp-reset" };
@@ -324,7 +354,9 @@ function parseTarget(name: string, args: string[], text: string): IptablesTarget
 
 /** Convenience for writing rules in iptables syntax: rule`-s 10.0.0.0/16 -j MASQUERADE`. */
 export function rule(strings: TemplateStringsArray, ...values: unknown[]): IptablesRule {
-  return parseIptablesRule(strings.reduce((text, s, i) => text + s + (i < values.length ? String(values[i]) : ""), ""));
+  return parseIptablesRule(
+    strings.reduce((text, s, i) => text + s + (i < values.length ? String(values[i]) : ""), ""),
+  );
 }
 
 export interface ChainDump {
@@ -338,13 +370,20 @@ export function formatIptablesSave(table: NatTable, chains: ChainDump[]): string
   const builtin = BUILTIN_CHAINS[table];
   const ordered = [
     ...builtin.map((name) => chains.find((c) => c.name === name) ?? { name, rules: [] }),
-    ...chains.filter((c) => !builtin.includes(c.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    ...chains
+      .filter((c) => !builtin.includes(c.name))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   ];
   const lines = [`*${table}`];
   for (const chain of ordered) {
-    lines.push(builtin.includes(chain.name) ? `:${chain.name} ${chain.policy ?? "ACCEPT"} [0:0]` : `:${chain.name} - [0:0]`);
+    lines.push(
+      builtin.includes(chain.name)
+        ? `:${chain.name} ${chain.policy ?? "ACCEPT"} [0:0]`
+        : `:${chain.name} - [0:0]`,
+    );
   }
-  for (const chain of ordered) for (const r of chain.rules) lines.push(`-A ${chain.name} ${formatIptablesRule(r)}`);
+  for (const chain of ordered)
+    for (const r of chain.rules) lines.push(`-A ${chain.name} ${formatIptablesRule(r)}`);
   lines.push("COMMIT");
   return lines.join("\n") + "\n";
 }
@@ -357,7 +396,11 @@ export function parseIptablesSave(text: string): { table: NatTable; chains: Chai
     if (line.startsWith("*")) table = line.slice(1).trim() as NatTable;
     else if (line.startsWith(":")) {
       const [name, policy] = line.slice(1).split(" ");
-      chains.set(name!, { name: name!, ...(policy === "-" ? {} : { policy: policy as "ACCEPT" }), rules: [] });
+      chains.set(name!, {
+        name: name!,
+        ...(policy === "-" ? {} : { policy: policy as "ACCEPT" }),
+        rules: [],
+      });
     } else if (line.startsWith("-A ")) {
       const rest = line.slice(3);
       const space = rest.indexOf(" ");
@@ -369,13 +412,26 @@ export function parseIptablesSave(text: string): { table: NatTable; chains: Chai
 }
 
 /** The rules of one chain as the host reports them (through iptables-save), for idempotent writers. */
-export async function chainRules(netlink: { iptables: { save(ns: string, table: NatTable): Promise<string> } }, ns: string, table: NatTable, chain: string): Promise<IptablesRule[]> {
-  return parseIptablesSave(await netlink.iptables.save(ns, table)).chains.find((c) => c.name === chain)?.rules ?? [];
+export async function chainRules(
+  netlink: { iptables: { save(ns: string, table: NatTable): Promise<string> } },
+  ns: string,
+  table: NatTable,
+  chain: string,
+): Promise<IptablesRule[]> {
+  return (
+    parseIptablesSave(await netlink.iptables.save(ns, table)).chains.find((c) => c.name === chain)?.rules ??
+    []
+  );
 }
 
 /** Appends `rule` to `chain` unless an identical rule is already there (`iptables -C || iptables -A`). */
 export async function appendRuleOnce(
-  netlink: { iptables: { save(ns: string, table: NatTable): Promise<string>; append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void> } },
+  netlink: {
+    iptables: {
+      save(ns: string, table: NatTable): Promise<string>;
+      append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
+    };
+  },
   ns: string,
   table: NatTable,
   chain: string,

@@ -30,7 +30,12 @@ export class LabTopology<N extends Netlink = Netlink> {
   }
 
   /** A machine with `nic` plugged into `segment`, addressed `cidr`. */
-  async host(host: string, segment: string, cidr: string, options: { gateway?: string; forwarding?: boolean; nic?: string; mtu?: number } = {}): Promise<void> {
+  async host(
+    host: string,
+    segment: string,
+    cidr: string,
+    options: { gateway?: string; forwarding?: boolean; nic?: string; mtu?: number } = {},
+  ): Promise<void> {
     await this.segment(segment);
     const name = this.ns(host);
     const underlay = this.ns("underlay");
@@ -40,7 +45,12 @@ export class LabTopology<N extends Netlink = Netlink> {
       await this.k.link.set(name, "lo", { up: true });
     }
     const port = `${host}-${nic}`.slice(0, 15);
-    await this.k.link.add(name, { kind: "veth", name: nic, peer: { name: port, netns: underlay }, mtu: options.mtu ?? 1500 });
+    await this.k.link.add(name, {
+      kind: "veth",
+      name: nic,
+      peer: { name: port, netns: underlay },
+      mtu: options.mtu ?? 1500,
+    });
     await this.k.link.set(underlay, port, { master: segment, up: true });
     await this.k.addr.add(name, nic, cidr);
     await this.k.link.set(name, nic, { up: true });
@@ -58,7 +68,14 @@ export class LabTopology<N extends Netlink = Netlink> {
   }
 
   /** A pod: its own namespace, eth0 by veth into the node's bridge, a default route to the bridge. */
-  async pod(nodeName: string, podName: string, bridge: string, cidr: string, gateway: string, mtu = 1500): Promise<void> {
+  async pod(
+    nodeName: string,
+    podName: string,
+    bridge: string,
+    cidr: string,
+    gateway: string,
+    mtu = 1500,
+  ): Promise<void> {
     const node = this.ns(nodeName);
     const pod = this.ns(podName);
     await this.k.netns.add(pod);

@@ -194,7 +194,13 @@ export interface Netlink {
 
 /** A route spec as iproute2 writes it: "10.0.2.0/24 via 10.100.0.3 dev eth0 onlink metric 100". */
 export function formatRouteSpec(spec: RouteSpec): string {
-  return [spec.dst, spec.via && `via ${spec.via}`, spec.dev && `dev ${spec.dev}`, spec.onlink && "onlink", spec.metric !== undefined && `metric ${spec.metric}`]
+  return [
+    spec.dst,
+    spec.via && `via ${spec.via}`,
+    spec.dev && `dev ${spec.dev}`,
+    spec.onlink && "onlink",
+    spec.metric !== undefined && `metric ${spec.metric}`,
+  ]
     .filter(Boolean)
     .join(" ");
 }

@@ -4,7 +4,16 @@
  * bridge; addresses from host-local IPAM (delegated in-process); the gateway address on the bridge
  * with isGateway; a default route with isDefaultGateway. It acts only through the host API.
  */
-import { CniError, CniErrorCode, LEGACY_VERSIONS, type CniHost, type CniParams, type CniPlugin, type CniResult, type PluginConfig } from "@podnet/cni";
+import {
+  CniError,
+  CniErrorCode,
+  LEGACY_VERSIONS,
+  type CniHost,
+  type CniParams,
+  type CniPlugin,
+  type CniResult,
+  type PluginConfig,
+} from "@podnet/cni";
 import { fnv1a32, parseIpv4InterfaceAddress } from "@podnet/core";
 import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
 import { sha512 } from "@noble/hashes/sha2";
@@ -46,17 +55,25 @@ export function hostVethName(containerId: string, ifname: string): string {
 }
 
 function hostOf(params: CniParams): CniHost {
-  if (!params.host) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: no host to act on (the runtime must pass the node's host API)");
+  if (!params.host)
+    throw new CniError(
+      CniErrorCode.INVALID_NETWORK_CONFIG,
+      "bridge: no host to act on (the runtime must pass the node's host API)",
+    );
   return params.host;
 }
 
-const missing = (error: unknown) => error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
+const missing = (error: unknown) =>
+  error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
 
 async function removeMasq(host: CniHost, network: string, containerId: string): Promise<void> {
   const chain = masqChain(network, containerId);
   const comment = masqComment(network, containerId);
   const mine = (await chainRules(host.netlink, host.ns, "nat", "POSTROUTING")).filter(
-    (r: IptablesRule) => r.target.kind === "jump" && r.target.chain === chain && r.matches?.some((m) => m.kind === "comment" && m.comment === comment),
+    (r: IptablesRule) =>
+      r.target.kind === "jump" &&
+      r.target.chain === chain &&
+      r.matches?.some((m) => m.kind === "comment" && m.comment === comment),
   );
   for (const r of mine) await host.netlink.iptables.delete(host.ns, "nat", "POSTROUTING", r);
   if ((await host.netlink.iptables.save(host.ns, "nat")).includes(`:${chain} `)) {
@@ -79,12 +96,14 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       if (!store) perHost.set(key, (store = new MemoryIpamStore()));
       return store;
     });
-  const ipamFor = (host: CniHost) => hostLocalPlugin({ openStore: (network, dataDir) => storeFor(host, network, dataDir) });
+  const ipamFor = (host: CniHost) =>
+    hostLocalPlugin({ openStore: (network, dataDir) => storeFor(host, network, dataDir) });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
     const links = await host.netlink.link.list(host.ns);
     let bridge = links.find((l) => l.ifname === name);
-    if (bridge && bridge.linkinfo?.info_kind !== "bridge") throw new Error(`${name} already exists but is not a bridge`);
+    if (bridge && bridge.linkinfo?.info_kind !== "bridge")
+      throw new Error(`${name} already exists but is not a bridge`);
     if (!bridge) {
       await host.netlink.link.add(host.ns, { kind: "bridge", name, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
       await host.netlink.link.set(host.ns, name, { up: true });
@@ -103,13 +122,19 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const n = host.netlink;
       const podNs = namespaceOf(params.netns);
       const bridgeName = conf.bridge ?? "cni0";
-      if (!conf.ipam) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
+      if (!conf.ipam)
+        throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
       const bridgeMac = await ensureBridge(host, conf, bridgeName);
       if ((await n.link.list(podNs)).some((l) => l.ifname === params.ifname)) {
         throw new Error(`container veth name provided (${params.ifname}) already exists`);
       }
       const hostVeth = hostVethName(params.containerId, params.ifname);
-      await n.link.add(podNs, { kind: "veth", name: params.ifname, peer: { name: hostVeth, netns: host.ns }, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+      await n.link.add(podNs, {
+        kind: "veth",
+        name: params.ifname,
+        peer: { name: hostVeth, netns: host.ns },
+        ...(conf.mtu ? { mtu: conf.mtu } : {}),
+      });
       let ipamResult: CniResult | undefined;
       try {
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
@@ -120,13 +145,20 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         await n.link.set(podNs, params.ifname, { up: true });
         const routes = [...(ipamResult.routes ?? [])];
         const gateway = ips[0]?.gateway;
-        if (conf.isDefaultGateway && gateway && !routes.some((r) => r.dst === "0.0.0.0/0" && r.gw)) routes.push({ dst: "0.0.0.0/0", gw: gateway });
+        if (conf.isDefaultGateway && gateway && !routes.some((r) => r.dst === "0.0.0.0/0" && r.gw))
+          routes.push({ dst: "0.0.0.0/0", gw: gateway });
         // A route without gw goes via the address's gateway, as the reference plugin installs it.
-        for (const r of routes) await n.route.replace(podNs, { dst: r.dst === "0.0.0.0/0" ? "default" : r.dst, via: r.gw ?? gateway, dev: params.ifname });
+        for (const r of routes)
+          await n.route.replace(podNs, {
+            dst: r.dst === "0.0.0.0/0" ? "default" : r.dst,
+            via: r.gw ?? gateway,
+            dev: params.ifname,
+          });
         if ((conf.isGateway || conf.isDefaultGateway) && gateway) {
           const prefix = ips[0]!.address.split("/")[1];
           const onBridge = (await n.addr.list(host.ns)).find((l) => l.ifname === bridgeName)?.addr_info ?? [];
-          if (!onBridge.some((a) => a.local === gateway)) await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`, { broadcast: true });
+          if (!onBridge.some((a) => a.local === gateway))
+            await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`, { broadcast: true });
           await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
         }
         if (conf.ipMasq) {
@@ -137,23 +169,42 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
           for (const ip of ips) {
             const [address, length] = ip.address.split("/");
             const subnet = `${address}/${length}`;
-            await n.iptables.append(host.ns, "nat", chain, { destination: parseIpv4InterfaceAddress(subnet).prefix.toString(), matches: [comment], target: { kind: "ACCEPT" } });
-            await n.iptables.append(host.ns, "nat", chain, { destination: "!224.0.0.0/4", matches: [comment], target: { kind: "MASQUERADE" } });
-            await n.iptables.append(host.ns, "nat", "POSTROUTING", { source: `${address}/32`, matches: [comment], target: { kind: "jump", chain } });
+            await n.iptables.append(host.ns, "nat", chain, {
+              destination: parseIpv4InterfaceAddress(subnet).prefix.toString(),
+              matches: [comment],
+              target: { kind: "ACCEPT" },
+            });
+            await n.iptables.append(host.ns, "nat", chain, {
+              destination: "!224.0.0.0/4",
+              matches: [comment],
+              target: { kind: "MASQUERADE" },
+            });
+            await n.iptables.append(host.ns, "nat", "POSTROUTING", {
+              source: `${address}/32`,
+              matches: [comment],
+              target: { kind: "jump", chain },
+            });
           }
         }
         const hostLink = (await n.link.list(host.ns)).find((l) => l.ifname === hostVeth)!;
         const podLink = (await n.link.list(podNs)).find((l) => l.ifname === params.ifname)!;
         return {
           cniVersion: "1.0.0",
-          interfaces: [{ name: bridgeName, mac: bridgeMac }, { name: hostVeth, mac: hostLink.address }, { name: params.ifname, mac: podLink.address, sandbox: params.netns }],
+          interfaces: [
+            { name: bridgeName, mac: bridgeMac },
+            { name: hostVeth, mac: hostLink.address },
+            { name: params.ifname, mac: podLink.address, sandbox: params.netns },
+          ],
           ips: ips.map((ip) => ({ ...ip, interface: 2 })),
           routes,
           dns: ipamResult.dns ?? {},
         };
       } catch (error) {
         // Undo what this ADD did before failing (the spec's rule for delegated plugins).
-        if (ipamResult) await ipamFor(host).del(params, conf).catch(() => undefined);
+        if (ipamResult)
+          await ipamFor(host)
+            .del(params, conf)
+            .catch(() => undefined);
         if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId).catch(() => undefined);
         await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
@@ -185,11 +236,13 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       if (!link) throw new Error(`Failed to find container interface ${params.ifname}`);
       for (const ip of prev.ips ?? []) {
         const [address, length] = ip.address.split("/");
-        if (!link.addr_info.some((a) => a.local === address && a.prefixlen === Number(length))) throw new Error(`${params.ifname} lacks address ${ip.address}`);
+        if (!link.addr_info.some((a) => a.local === address && a.prefixlen === Number(length)))
+          throw new Error(`${params.ifname} lacks address ${ip.address}`);
       }
       const hostVeth = hostVethName(params.containerId, params.ifname);
       const hostLink = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === hostVeth);
-      if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0")) throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
+      if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0"))
+        throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
       if (conf.ipam) await ipamFor(host).check(params, conf);
     },
   };

@@ -1,1 +1,8 @@
-export { bridgePlugin, hostVethName, namespaceOf, masqChain, type BridgeConfig, type BridgePluginOptions } from "./bridge.js";
+export {
+  bridgePlugin,
+  hostVethName,
+  namespaceOf,
+  masqChain,
+  type BridgeConfig,
+  type BridgePluginOptions,
+} from "./bridge.js";

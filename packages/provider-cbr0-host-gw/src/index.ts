@@ -20,7 +20,13 @@ export function podSubnet(node: NodeNetwork): Ipv4Prefix {
 }
 
 /** The bridge, its gateway address, forwarding, and masquerade for traffic leaving the cluster. */
-export async function setupPodBridge(host: Parameters<NetworkProvider["setupNode"]>[0], node: NodeNetwork, cluster: ClusterNetwork, bridge: string, mtu: number): Promise<void> {
+export async function setupPodBridge(
+  host: Parameters<NetworkProvider["setupNode"]>[0],
+  node: NodeNetwork,
+  cluster: ClusterNetwork,
+  bridge: string,
+  mtu: number,
+): Promise<void> {
   const n = host.netlink;
   const subnet = podSubnet(node);
   await n.link.add(host.ns, { kind: "bridge", name: bridge, mtu });
@@ -29,7 +35,13 @@ export async function setupPodBridge(host: Parameters<NetworkProvider["setupNode
   await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
   // kubelet requires br_netfilter: bridged pod-to-pod replies of service traffic must be un-NATed.
   await n.sysctl.set(host.ns, "net.bridge.bridge-nf-call-iptables", "1");
-  await appendRuleOnce(n, host.ns, "nat", "POSTROUTING", rule`-s ${cluster.clusterCidr} ! -d ${cluster.clusterCidr} -j MASQUERADE`);
+  await appendRuleOnce(
+    n,
+    host.ns,
+    "nat",
+    "POSTROUTING",
+    rule`-s ${cluster.clusterCidr} ! -d ${cluster.clusterCidr} -j MASQUERADE`,
+  );
 }
 
 export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
@@ -57,7 +69,18 @@ export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
       ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
     }),
     peerEntries: (self, peer) =>
-      onGateway ? NO_PEER_ENTRIES : { routes: [{ dst: podSubnet(peer).toString(), via: peer.address, dev: self.nic }], neighbours: [], fdb: [] },
-    ...(onGateway ? { gatewayRoutes: (nodes: NodeNetwork[]) => nodes.map((node) => ({ dst: podSubnet(node).toString(), via: node.address })) } : {}),
+      onGateway
+        ? NO_PEER_ENTRIES
+        : {
+            routes: [{ dst: podSubnet(peer).toString(), via: peer.address, dev: self.nic }],
+            neighbours: [],
+            fdb: [],
+          },
+    ...(onGateway
+      ? {
+          gatewayRoutes: (nodes: NodeNetwork[]) =>
+            nodes.map((node) => ({ dst: podSubnet(node).toString(), via: node.address })),
+        }
+      : {}),
   };
 }

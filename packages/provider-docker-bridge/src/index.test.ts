@@ -7,15 +7,37 @@ describe("the docker-bridge provider", () => {
     const k = new SimKernel();
     await k.netns.add("node1");
     await k.netns.add("web");
-    const node = { name: "node1", ns: "node1", address: "10.100.0.2", nic: "eth0", underlayMtu: 1500, annotations: {} };
+    const node = {
+      name: "node1",
+      ns: "node1",
+      address: "10.100.0.2",
+      nic: "eth0",
+      underlayMtu: 1500,
+      annotations: {},
+    };
     const cluster = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
     await dockerBridge.setupNode({ netlink: k, ns: "node1" }, node, cluster);
-    const params = { containerId: "web", netns: "web", ifname: "eth0", args: "", path: [], host: { netlink: k, ns: "node1" } };
-    const { capabilities: _capabilities, ...config } = dockerBridge.podNetworkConfig(node, cluster) as Record<string, unknown> & { cniVersion: string; name: string };
-    const result = await dockerBridge.cni.add(params, { ...config, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80 }] } });
+    const params = {
+      containerId: "web",
+      netns: "web",
+      ifname: "eth0",
+      args: "",
+      path: [],
+      host: { netlink: k, ns: "node1" },
+    };
+    const { capabilities: _capabilities, ...config } = dockerBridge.podNetworkConfig(node, cluster) as Record<
+      string,
+      unknown
+    > & { cniVersion: string; name: string };
+    const result = await dockerBridge.cni.add(params, {
+      ...config,
+      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80 }] },
+    });
     expect(result.ips![0]!.address).toBe("172.17.0.2/16");
     const nat = await k.iptables.save("node1", "nat");
-    expect(nat).toContain("-A PREROUTING -i eth0 -p tcp -m comment --comment \"podnet published port of web\" -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80");
+    expect(nat).toContain(
+      '-A PREROUTING -i eth0 -p tcp -m comment --comment "podnet published port of web" -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80',
+    );
     expect(nat).toContain("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE");
     await k.netns.del("web");
     await dockerBridge.cni.del(params, config);

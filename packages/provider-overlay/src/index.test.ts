@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { BACKEND_DATA, overlay } from "./index.js";
 
-const node = (name: string, address: string, podCidr: string, mac: string) => ({ name, ns: name, address, nic: "eth0", underlayMtu: 1500, podCidr, annotations: { [BACKEND_DATA]: JSON.stringify({ VNI: 1, VtepMAC: mac }) } });
+const node = (name: string, address: string, podCidr: string, mac: string) => ({
+  name,
+  ns: name,
+  address,
+  nic: "eth0",
+  underlayMtu: 1500,
+  podCidr,
+  annotations: { [BACKEND_DATA]: JSON.stringify({ VNI: 1, VtepMAC: mac }) },
+});
 const cluster = { clusterCidr: "10.244.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
 
 describe("the overlay provider", () => {
@@ -18,9 +26,19 @@ describe("the overlay provider", () => {
   it("costs 50 bytes a packet and names its device and port from the options", () => {
     const iana = overlay({ vni: 4096, port: 4789 });
     expect([iana.overheadBytes, iana.podMtu(1500), iana.name]).toEqual([50, 1450, "overlay (udp 4789)"]);
-    expect(iana.peerEntries(node("a", "1.1.1.1", "10.244.1.0/24", "02:00:00:00:00:01"), node("b", "1.1.1.2", "10.244.2.0/24", "02:00:00:00:00:02"), cluster).routes[0]!.dev).toBe("flannel.4096");
-    expect(() => overlay().peerEntries(node("a", "1.1.1.1", "10.244.1.0/24", "x"), { ...node("b", "1.1.1.2", "10.244.2.0/24", "x"), annotations: {} }, cluster)).toThrow(
-      "node b has no flannel.alpha.coreos.com/backend-data annotation",
-    );
+    expect(
+      iana.peerEntries(
+        node("a", "1.1.1.1", "10.244.1.0/24", "02:00:00:00:00:01"),
+        node("b", "1.1.1.2", "10.244.2.0/24", "02:00:00:00:00:02"),
+        cluster,
+      ).routes[0]!.dev,
+    ).toBe("flannel.4096");
+    expect(() =>
+      overlay().peerEntries(
+        node("a", "1.1.1.1", "10.244.1.0/24", "x"),
+        { ...node("b", "1.1.1.2", "10.244.2.0/24", "x"), annotations: {} },
+        cluster,
+      ),
+    ).toThrow("node b has no flannel.alpha.coreos.com/backend-data annotation");
   });
 });

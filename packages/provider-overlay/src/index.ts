@@ -21,7 +21,8 @@ export const BACKEND_DATA = "flannel.alpha.coreos.com/backend-data";
 
 function vtepMac(node: NodeNetwork): string {
   const data = node.annotations[BACKEND_DATA];
-  if (!data) throw new Error(`node ${node.name} has no ${BACKEND_DATA} annotation (set up by the overlay provider)`);
+  if (!data)
+    throw new Error(`node ${node.name} has no ${BACKEND_DATA} annotation (set up by the overlay provider)`);
   return (JSON.parse(data) as { VtepMAC: string }).VtepMAC;
 }
 
@@ -40,7 +41,15 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
     async setupNode(host, node, cluster) {
       const n = host.netlink;
       const subnet = podSubnet(node);
-      await n.link.add(host.ns, { kind: "vxlan", name: device, vni, local: node.address, dev: node.nic, dstport: port, learning: false });
+      await n.link.add(host.ns, {
+        kind: "vxlan",
+        name: device,
+        vni,
+        local: node.address,
+        dev: node.nic,
+        dstport: port,
+        learning: false,
+      });
       await n.addr.add(host.ns, device, `${formatIpv4(subnet.network)}/32`);
       await n.link.set(host.ns, device, { up: true });
       const mac = (await n.link.list(host.ns)).find((l) => l.ifname === device)!.address;

@@ -3,9 +3,17 @@ import { getProvider, providerNames } from "./index.js";
 
 describe("the provider list", () => {
   it("offers the three designs of the notes by name, and names the choices on a typo", () => {
-    expect(providerNames).toEqual(["docker-bridge", "cbr0-host-gw", "cbr0-host-gw-gateway", "overlay", "overlay-4789"]);
+    expect(providerNames).toEqual([
+      "docker-bridge",
+      "cbr0-host-gw",
+      "cbr0-host-gw-gateway",
+      "overlay",
+      "overlay-4789",
+    ]);
     expect(getProvider("overlay").podMtu(1500)).toBe(1450);
     expect(getProvider("cbr0-host-gw-gateway").gatewayRoutes).toBeTypeOf("function");
-    expect(() => getProvider("flannel")).toThrow('unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789');
+    expect(() => getProvider("flannel")).toThrow(
+      'unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789',
+    );
   });
 });

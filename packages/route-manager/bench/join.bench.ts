@@ -10,7 +10,8 @@ import { TestCluster } from "../test/cluster.js";
 
 const SIZES = [1250, 2500, 5000];
 const cluster = { clusterCidr: "10.0.0.0/8", nodeMaskSize: 24, serviceCidr: "172.30.0.0/16" };
-const nodeAddress = (i: number) => `10.${101 + Math.floor(i / 60000)}.${Math.floor((i % 60000) / 250)}.${(i % 250) + 2}/8`;
+const nodeAddress = (i: number) =>
+  `10.${101 + Math.floor(i / 60000)}.${Math.floor((i % 60000) / 250)}.${(i % 250) + 2}/8`;
 
 interface Row {
   provider: string;
@@ -27,20 +28,32 @@ for (const provider of [cbr0HostGw(), overlay(), dockerBridge] as NetworkProvide
   for (const size of SIZES) {
     for (; built < size; built++) await c.addNode(`n${built}`, nodeAddress(built), { adopt: true });
     const joined = (await c.addNode("joiner", nodeAddress(size)))!;
-    rows.push({ provider: provider.name, nodes: size, written: joined.added + joined.changed, ms: joined.durationMs });
+    rows.push({
+      provider: provider.name,
+      nodes: size,
+      written: joined.added + joined.changed,
+      ms: joined.durationMs,
+    });
     await c.removeNode("joiner");
   }
   clusters.set(provider.name, c);
 }
 console.log("\none node joining a cluster of N nodes (route manager, simulated kernel)");
 console.log("provider        N      entries written   reconcile ms   µs per existing node");
-for (const r of rows) console.log(`${r.provider.padEnd(14)} ${String(r.nodes).padStart(5)}   ${String(r.written).padStart(15)}   ${r.ms.toFixed(1).padStart(12)}   ${((r.ms * 1000) / r.nodes).toFixed(1).padStart(20)}`);
+for (const r of rows)
+  console.log(
+    `${r.provider.padEnd(14)} ${String(r.nodes).padStart(5)}   ${String(r.written).padStart(15)}   ${r.ms.toFixed(1).padStart(12)}   ${((r.ms * 1000) / r.nodes).toFixed(1).padStart(20)}`,
+  );
 
 describe("a node joins and leaves a 5,000-node cluster", () => {
   for (const [name, c] of clusters) {
-    bench(name, async () => {
-      await c.addNode("joiner", nodeAddress(5000));
-      await c.removeNode("joiner");
-    }, { iterations: 5, time: 0 });
+    bench(
+      name,
+      async () => {
+        await c.addNode("joiner", nodeAddress(5000));
+        await c.removeNode("joiner");
+      },
+      { iterations: 5, time: 0 },
+    );
   }
 });

@@ -1,4 +1,10 @@
-export { RouteManager, type RouteManagerOptions, type ReconcileReport, type NodeChanges, type Refusal } from "./route-manager.js";
+export {
+  RouteManager,
+  type RouteManagerOptions,
+  type ReconcileReport,
+  type NodeChanges,
+  type Refusal,
+} from "./route-manager.js";
 export {
   serviceTables,
   serviceChain,

@@ -9,7 +9,13 @@
  * so a node joining costs O(nodes), not O(nodes²).
  */
 import { Ipv4Prefix } from "@podnet/core";
-import { NO_PEER_ENTRIES, type ClusterNetwork, type NetworkProvider, type NodeNetwork, type PeerEntries } from "@podnet/cni";
+import {
+  NO_PEER_ENTRIES,
+  type ClusterNetwork,
+  type NetworkProvider,
+  type NodeNetwork,
+  type PeerEntries,
+} from "@podnet/cni";
 import {
   NetlinkError,
   appendRuleOnce,
@@ -59,11 +65,17 @@ export interface RouteManagerOptions {
 const now = () => (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
 
 function sameRoute(want: RouteSpec, have: RouteDump): boolean {
-  return have.gateway === want.via && (!want.dev || have.dev === want.dev) && have.flags.includes("onlink") === Boolean(want.onlink) && (have.metric ?? 0) === (want.metric ?? 0);
+  return (
+    have.gateway === want.via &&
+    (!want.dev || have.dev === want.dev) &&
+    have.flags.includes("onlink") === Boolean(want.onlink) &&
+    (have.metric ?? 0) === (want.metric ?? 0)
+  );
 }
 
 /** A dump's destination in RouteSpec's notation (a host route is printed bare). */
-const dumpDst = (r: RouteDump) => (r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`);
+const dumpDst = (r: RouteDump) =>
+  r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`;
 
 class Tally {
   readonly nodes: Record<string, NodeChanges> = {};
@@ -76,7 +88,15 @@ class Tally {
 
   report(event: string, started: number): ReconcileReport {
     const sum = (k: keyof NodeChanges) => Object.values(this.nodes).reduce((s, c) => s + c[k], 0);
-    return { event, nodes: this.nodes, added: sum("added"), removed: sum("removed"), changed: sum("changed"), refused: this.refused, durationMs: now() - started };
+    return {
+      event,
+      nodes: this.nodes,
+      added: sum("added"),
+      removed: sum("removed"),
+      changed: sum("changed"),
+      refused: this.refused,
+      durationMs: now() - started,
+    };
   }
 }
 
@@ -127,7 +147,8 @@ export class RouteManager {
     const gone = this.nodes.get(name);
     if (gone) {
       this.nodes.delete(name);
-      for (const peer of this.nodes.values()) await this.syncPeer(tally, peer, NO_PEER_ENTRIES, this.entries(peer, gone));
+      for (const peer of this.nodes.values())
+        await this.syncPeer(tally, peer, NO_PEER_ENTRIES, this.entries(peer, gone));
       await this.syncGatewayFor(tally, gone, false);
     }
     return tally.report(`node ${name} left`, started);
@@ -141,7 +162,12 @@ export class RouteManager {
     this.nodes.set(node.name, node);
     for (const peer of this.nodes.values()) {
       if (peer.name === node.name) continue;
-      await this.syncPeer(tally, peer, this.entries(peer, node), before ? this.entries(peer, before) : undefined);
+      await this.syncPeer(
+        tally,
+        peer,
+        this.entries(peer, node),
+        before ? this.entries(peer, before) : undefined,
+      );
       await this.syncPeer(tally, node, this.entries(node, peer));
     }
     if (before) await this.syncGatewayFor(tally, before, false);
@@ -175,7 +201,8 @@ export class RouteManager {
 
   private entries(self: NodeNetwork, peer: NodeNetwork): PeerEntries {
     if (self.name === peer.name) return NO_PEER_ENTRIES;
-    if (this.provider.podAddressing === "per-node-subnet" && (!self.podCidr || !peer.podCidr)) return NO_PEER_ENTRIES;
+    if (this.provider.podAddressing === "per-node-subnet" && (!self.podCidr || !peer.podCidr))
+      return NO_PEER_ENTRIES;
     return this.provider.peerEntries(self, peer, this.cluster);
   }
 
@@ -193,7 +220,12 @@ export class RouteManager {
 
   // ---- applying differences ---------------------------------------------------------------
 
-  private async attempt(tally: Tally, node: string, entry: string, change: () => Promise<void>): Promise<boolean> {
+  private async attempt(
+    tally: Tally,
+    node: string,
+    entry: string,
+    change: () => Promise<void>,
+  ): Promise<boolean> {
     try {
       await change();
       return true;
@@ -206,7 +238,12 @@ export class RouteManager {
   }
 
   /** Brings one node's entries for one peer to `want`, removing `stale` entries `want` does not keep. */
-  private async syncPeer(tally: Tally, self: NodeNetwork, want: PeerEntries, stale?: PeerEntries): Promise<void> {
+  private async syncPeer(
+    tally: Tally,
+    self: NodeNetwork,
+    want: PeerEntries,
+    stale?: PeerEntries,
+  ): Promise<void> {
     const ns = self.ns;
     const n = this.n;
     // Added in flannel's order — neighbour, FDB, route — so the kernel never has to ask.
@@ -214,7 +251,10 @@ export class RouteManager {
     for (const fdb of want.fdb) {
       const have = await n.fdb.list(ns, { dev: fdb.dev, mac: fdb.mac });
       if (!have.some((e) => e.dst === fdb.dst)) {
-        if (await this.attempt(tally, self.name, `fdb ${fdb.mac} dst ${fdb.dst}`, () => n.fdb.append(ns, fdb))) tally.count(self.name, "added");
+        if (
+          await this.attempt(tally, self.name, `fdb ${fdb.mac} dst ${fdb.dst}`, () => n.fdb.append(ns, fdb))
+        )
+          tally.count(self.name, "added");
       }
     }
     for (const route of want.routes) await this.ensureRoute(tally, self.name, ns, route);
@@ -223,30 +263,51 @@ export class RouteManager {
     for (const route of stale.routes) {
       if (keep.has(route.dst)) continue;
       const have = (await n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-      for (const r of have) if (await this.attempt(tally, self.name, formatRouteSpec(route), () => n.route.del(ns, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count(self.name, "removed");
+      for (const r of have)
+        if (
+          await this.attempt(tally, self.name, formatRouteSpec(route), () =>
+            n.route.del(ns, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }),
+          )
+        )
+          tally.count(self.name, "removed");
     }
     for (const fdb of stale.fdb) {
       if (want.fdb.some((f) => f.mac === fdb.mac && f.dst === fdb.dst)) continue;
       const have = await n.fdb.list(ns, { dev: fdb.dev, mac: fdb.mac });
-      if (have.some((e) => e.dst === fdb.dst) && (await this.attempt(tally, self.name, `fdb ${fdb.mac}`, () => n.fdb.del(ns, fdb)))) tally.count(self.name, "removed");
+      if (
+        have.some((e) => e.dst === fdb.dst) &&
+        (await this.attempt(tally, self.name, `fdb ${fdb.mac}`, () => n.fdb.del(ns, fdb)))
+      )
+        tally.count(self.name, "removed");
     }
     for (const neigh of stale.neighbours) {
       if (want.neighbours.some((x) => x.dst === neigh.dst && x.dev === neigh.dev)) continue;
       const have = await n.neigh.list(ns, { dst: neigh.dst, dev: neigh.dev });
-      if (have.length && (await this.attempt(tally, self.name, `neigh ${neigh.dst}`, () => n.neigh.del(ns, neigh)))) tally.count(self.name, "removed");
+      if (
+        have.length &&
+        (await this.attempt(tally, self.name, `neigh ${neigh.dst}`, () => n.neigh.del(ns, neigh)))
+      )
+        tally.count(self.name, "removed");
     }
   }
 
   private async ensureNeigh(tally: Tally, self: NodeNetwork, neigh: NeighSpec): Promise<void> {
     const [have] = await this.n.neigh.list(self.ns, { dst: neigh.dst, dev: neigh.dev });
     if (have?.lladdr === neigh.lladdr.toLowerCase() && have.state.includes("PERMANENT")) return;
-    if (await this.attempt(tally, self.name, `neigh ${neigh.dst} lladdr ${neigh.lladdr}`, () => this.n.neigh.replace(self.ns, neigh))) tally.count(self.name, have ? "changed" : "added");
+    if (
+      await this.attempt(tally, self.name, `neigh ${neigh.dst} lladdr ${neigh.lladdr}`, () =>
+        this.n.neigh.replace(self.ns, neigh),
+      )
+    )
+      tally.count(self.name, have ? "changed" : "added");
   }
 
   private async ensureRoute(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
     const have = (await this.n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
     if (have.some((r) => sameRoute(route, r))) return;
-    const ok = await this.attempt(tally, who, formatRouteSpec(route), () => (have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route)));
+    const ok = await this.attempt(tally, who, formatRouteSpec(route), () =>
+      have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route),
+    );
     if (ok) tally.count(who, have.length ? "changed" : "added");
   }
 
@@ -259,37 +320,73 @@ export class RouteManager {
     const n = this.n;
     const want = this.desired(node);
     const own = node.podCidr;
-    const routes = (await n.route.list(node.ns)).filter((r) => r.protocol !== "kernel" && r.dst !== "default" && this.owned(dumpDst(r)) && dumpDst(r) !== own);
-    const vxlans = new Set((await n.link.list(node.ns)).filter((l) => l.linkinfo?.info_kind === "vxlan").map((l) => l.ifname));
-    const neighbours = (await n.neigh.list(node.ns)).filter((e) => vxlans.has(e.dev) && e.state.includes("PERMANENT"));
+    const routes = (await n.route.list(node.ns)).filter(
+      (r) => r.protocol !== "kernel" && r.dst !== "default" && this.owned(dumpDst(r)) && dumpDst(r) !== own,
+    );
+    const vxlans = new Set(
+      (await n.link.list(node.ns)).filter((l) => l.linkinfo?.info_kind === "vxlan").map((l) => l.ifname),
+    );
+    const neighbours = (await n.neigh.list(node.ns)).filter(
+      (e) => vxlans.has(e.dev) && e.state.includes("PERMANENT"),
+    );
     const fdb = (await n.fdb.list(node.ns)).filter((e) => vxlans.has(e.ifname) && e.dst !== undefined);
     const stale: PeerEntries = {
-      routes: routes.filter((r) => !want.routes.some((w) => w.dst === dumpDst(r))).map((r) => ({ dst: dumpDst(r) })),
-      neighbours: neighbours.filter((e) => !want.neighbours.some((w) => w.dst === e.dst && w.dev === e.dev)).map((e) => ({ dst: e.dst, dev: e.dev, lladdr: e.lladdr ?? "" })),
-      fdb: fdb.filter((e) => !want.fdb.some((w) => w.mac === e.mac && w.dst === e.dst)).map((e) => ({ mac: e.mac, dev: e.ifname, dst: e.dst!, self: true })),
+      routes: routes
+        .filter((r) => !want.routes.some((w) => w.dst === dumpDst(r)))
+        .map((r) => ({ dst: dumpDst(r) })),
+      neighbours: neighbours
+        .filter((e) => !want.neighbours.some((w) => w.dst === e.dst && w.dev === e.dev))
+        .map((e) => ({ dst: e.dst, dev: e.dev, lladdr: e.lladdr ?? "" })),
+      fdb: fdb
+        .filter((e) => !want.fdb.some((w) => w.mac === e.mac && w.dst === e.dst))
+        .map((e) => ({ mac: e.mac, dev: e.ifname, dst: e.dst!, self: true })),
     };
     await this.syncPeer(tally, node, want, stale);
   }
 
   private async syncGatewayFor(tally: Tally, node: NodeNetwork, present: boolean): Promise<void> {
     const gw = this.options.gatewayNs;
-    if (!gw || !this.provider.gatewayRoutes || (this.provider.podAddressing === "per-node-subnet" && !node.podCidr)) return;
+    if (
+      !gw ||
+      !this.provider.gatewayRoutes ||
+      (this.provider.podAddressing === "per-node-subnet" && !node.podCidr)
+    )
+      return;
     const [route] = this.provider.gatewayRoutes([node], this.cluster);
     if (!route) return;
     if (present) return this.ensureRoute(tally, "gateway", gw, route);
     const have = (await this.n.route.list(gw, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-    for (const r of have) if (await this.attempt(tally, "gateway", formatRouteSpec(route), () => this.n.route.del(gw, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count("gateway", "removed");
+    for (const r of have)
+      if (
+        await this.attempt(tally, "gateway", formatRouteSpec(route), () =>
+          this.n.route.del(gw, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }),
+        )
+      )
+        tally.count("gateway", "removed");
   }
 
   private async syncGatewayFully(tally: Tally): Promise<void> {
     const gw = this.options.gatewayNs;
     if (!gw || !this.provider.gatewayRoutes) return;
-    const nodes = [...this.nodes.values()].filter((node) => this.provider.podAddressing !== "per-node-subnet" || node.podCidr);
+    const nodes = [...this.nodes.values()].filter(
+      (node) => this.provider.podAddressing !== "per-node-subnet" || node.podCidr,
+    );
     const want = this.provider.gatewayRoutes(nodes, this.cluster);
     for (const route of want) await this.ensureRoute(tally, "gateway", gw, route);
     for (const r of await this.n.route.list(gw)) {
-      if (r.protocol === "kernel" || r.dst === "default" || !this.owned(dumpDst(r)) || want.some((w) => w.dst === dumpDst(r))) continue;
-      if (await this.attempt(tally, "gateway", r.dst, () => this.n.route.del(gw, { dst: dumpDst(r), ...(r.gateway ? { via: r.gateway } : {}) }))) tally.count("gateway", "removed");
+      if (
+        r.protocol === "kernel" ||
+        r.dst === "default" ||
+        !this.owned(dumpDst(r)) ||
+        want.some((w) => w.dst === dumpDst(r))
+      )
+        continue;
+      if (
+        await this.attempt(tally, "gateway", r.dst, () =>
+          this.n.route.del(gw, { dst: dumpDst(r), ...(r.gateway ? { via: r.gateway } : {}) }),
+        )
+      )
+        tally.count("gateway", "removed");
     }
   }
 
@@ -309,7 +406,11 @@ export class RouteManager {
     const desired = serviceTables(this.services.values(), this.cluster.clusterCidr, node.address);
     for (const table of ["nat", "filter"] as NatTable[]) {
       const want = table === "nat" ? desired.nat : desired.filter;
-      const have = new Map(parseIptablesSave(await n.iptables.save(ns, table)).chains.filter((c) => c.name.startsWith("KUBE-")).map((c) => [c.name, c.rules]));
+      const have = new Map(
+        parseIptablesSave(await n.iptables.save(ns, table))
+          .chains.filter((c) => c.name.startsWith("KUBE-"))
+          .map((c) => [c.name, c.rules]),
+      );
       for (const chain of want) if (!have.has(chain.name)) await n.iptables.newChain(ns, table, chain.name);
       for (const chain of want) {
         const before = (have.get(chain.name) ?? []).map(formatIptablesRule);
@@ -332,4 +433,3 @@ export class RouteManager {
     }
   }
 }
-

@@ -64,7 +64,11 @@ export interface ServiceTables {
  * the node's own address (`nodeAddress`): kube-proxy uses `-m addrtype --dst-type LOCAL`, which
  * podnet's iptables model does not have, and on a node with one address the two agree.
  */
-export function serviceTables(services: Iterable<Service>, clusterCidr: string, nodeAddress: string): ServiceTables {
+export function serviceTables(
+  services: Iterable<Service>,
+  clusterCidr: string,
+  nodeAddress: string,
+): ServiceTables {
   const nat = new Map<string, IptablesRule[]>([
     ["KUBE-SERVICES", []],
     ["KUBE-NODEPORTS", []],
@@ -72,14 +76,22 @@ export function serviceTables(services: Iterable<Service>, clusterCidr: string, 
     [
       "KUBE-POSTROUTING",
       [
-        { matches: [{ kind: "mark", value: MASQ_MARK, mask: MASQ_MARK, negated: true }], target: { kind: "RETURN" } },
+        {
+          matches: [{ kind: "mark", value: MASQ_MARK, mask: MASQ_MARK, negated: true }],
+          target: { kind: "RETURN" },
+        },
         { target: { kind: "MARK", value: MASQ_MARK, mask: 0 } },
-        { matches: [comment("kubernetes service traffic requiring SNAT")], target: { kind: "MASQUERADE", randomFully: true } },
+        {
+          matches: [comment("kubernetes service traffic requiring SNAT")],
+          target: { kind: "MASQUERADE", randomFully: true },
+        },
       ],
     ],
   ]);
   const filter = new Map<string, IptablesRule[]>([["KUBE-SERVICES", []]]);
-  const sorted = [...services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  const sorted = [...services].sort((a, b) =>
+    `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+  );
   for (const service of sorted) {
     for (const port of service.ports) {
       const name = servicePortName(service, port);
@@ -87,34 +99,68 @@ export function serviceTables(services: Iterable<Service>, clusterCidr: string, 
       const toService = { destination: `${service.clusterIP}/32`, protocol: proto };
       if (service.endpoints.length === 0) {
         // No endpoints: kube-proxy rejects in the filter table rather than letting the packet wander.
-        filter.get("KUBE-SERVICES")!.push({ ...toService, matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }], target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" } });
+        filter
+          .get("KUBE-SERVICES")!
+          .push({
+            ...toService,
+            matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }],
+            target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
+          });
         continue;
       }
       const svc = serviceChain(service, port);
-      nat.get("KUBE-SERVICES")!.push({ ...toService, matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }], target: { kind: "jump", chain: svc } });
+      nat
+        .get("KUBE-SERVICES")!
+        .push({
+          ...toService,
+          matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
+          target: { kind: "jump", chain: svc },
+        });
       const svcRules: IptablesRule[] = [
         // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back through this node.
-        { source: `!${clusterCidr}`, ...toService, matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }], target: { kind: "jump", chain: "KUBE-MARK-MASQ" } },
+        {
+          source: `!${clusterCidr}`,
+          ...toService,
+          matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
+          target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
+        },
       ];
       const n = service.endpoints.length;
       service.endpoints.forEach((ip, i) => {
         const endpoint = `${ip}:${port.targetPort}`;
         const sep = endpointChain(service, port, endpoint);
         svcRules.push({
-          matches: [comment(`${name} -> ${endpoint}`), ...(i < n - 1 ? [{ kind: "statistic" as const, probability: endpointProbability(i, n) }] : [])],
+          matches: [
+            comment(`${name} -> ${endpoint}`),
+            ...(i < n - 1 ? [{ kind: "statistic" as const, probability: endpointProbability(i, n) }] : []),
+          ],
           target: { kind: "jump", chain: sep },
         });
         nat.set(sep, [
           { source: `${ip}/32`, matches: [comment(name)], target: { kind: "jump", chain: "KUBE-MARK-MASQ" } },
-          { protocol: proto, matches: [comment(name), { kind: proto }], target: { kind: "DNAT", toDestination: endpoint } },
+          {
+            protocol: proto,
+            matches: [comment(name), { kind: proto }],
+            target: { kind: "DNAT", toDestination: endpoint },
+          },
         ]);
       });
       nat.set(svc, svcRules);
       if (port.nodePort !== undefined) {
-        nat.get("KUBE-NODEPORTS")!.push(
-          { protocol: proto, matches: [comment(name), { kind: proto, dport: port.nodePort }], target: { kind: "jump", chain: "KUBE-MARK-MASQ" } },
-          { protocol: proto, matches: [comment(name), { kind: proto, dport: port.nodePort }], target: { kind: "jump", chain: svc } },
-        );
+        nat
+          .get("KUBE-NODEPORTS")!
+          .push(
+            {
+              protocol: proto,
+              matches: [comment(name), { kind: proto, dport: port.nodePort }],
+              target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
+            },
+            {
+              protocol: proto,
+              matches: [comment(name), { kind: proto, dport: port.nodePort }],
+              target: { kind: "jump", chain: svc },
+            },
+          );
       }
     }
   }
@@ -123,14 +169,24 @@ export function serviceTables(services: Iterable<Service>, clusterCidr: string, 
     matches: [comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")],
     target: { kind: "jump", chain: "KUBE-NODEPORTS" },
   });
-  const portals = { matches: [comment("kubernetes service portals")], target: { kind: "jump" as const, chain: "KUBE-SERVICES" } };
+  const portals = {
+    matches: [comment("kubernetes service portals")],
+    target: { kind: "jump" as const, chain: "KUBE-SERVICES" },
+  };
   return {
     nat: [...nat].map(([name, rules]) => ({ name, rules })),
     filter: [...filter].map(([name, rules]) => ({ name, rules })),
     hooks: [
       { table: "nat", chain: "PREROUTING", rule: portals },
       { table: "nat", chain: "OUTPUT", rule: portals },
-      { table: "nat", chain: "POSTROUTING", rule: { matches: [comment("kubernetes postrouting rules")], target: { kind: "jump", chain: "KUBE-POSTROUTING" } } },
+      {
+        table: "nat",
+        chain: "POSTROUTING",
+        rule: {
+          matches: [comment("kubernetes postrouting rules")],
+          target: { kind: "jump", chain: "KUBE-POSTROUTING" },
+        },
+      },
       { table: "filter", chain: "FORWARD", rule: portals },
       { table: "filter", chain: "OUTPUT", rule: portals },
     ],

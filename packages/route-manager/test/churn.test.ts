@@ -27,32 +27,41 @@ describe("node churn", () => {
   for (const provider of [cbr0HostGw(), overlay(), dockerBridge]) {
     it(`${provider.name}: after nodes join and leave in any order, every table equals a from-scratch build, a resync finds nothing to do, and traffic keeps the provider's promise`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.integer({ min: 0, max: POOL - 1 }), { minLength: 1, maxLength: 14 }), async (toggles) => {
-          const c = await fresh(provider, []);
-          const live = new Set<number>();
-          for (const i of toggles) {
-            if (live.has(i)) {
-              await c.removeNode(`n${i}`);
-              live.delete(i);
-            } else {
-              await join(c, i);
-              live.add(i);
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: POOL - 1 }), { minLength: 1, maxLength: 14 }),
+          async (toggles) => {
+            const c = await fresh(provider, []);
+            const live = new Set<number>();
+            for (const i of toggles) {
+              if (live.has(i)) {
+                await c.removeNode(`n${i}`);
+                live.delete(i);
+              } else {
+                await join(c, i);
+                live.add(i);
+              }
             }
-          }
-          const scratch = await fresh(provider, [...live]);
-          expect(await c.tables()).toEqual(await scratch.tables());
-          const resync = await c.manager.resync();
-          expect([resync.added, resync.removed, resync.changed]).toEqual([0, 0, 0]);
-          for (const a of live) {
-            for (const b of live) {
-              if (a === b) continue;
-              const trace = c.k.send({ from: `p${a}`, to: c.pods.get(`p${b}`)!.ip, protocol: "tcp", port: 80, expectNamespace: `p${b}` });
-              // Per-node subnets promise pod-to-pod across nodes; docker0's repeated range promises it cannot.
-              if (provider.podAddressing === "per-node-subnet") expect(trace.outcome).toBe("reached");
-              else expect(trace.outcome).not.toBe("reached");
+            const scratch = await fresh(provider, [...live]);
+            expect(await c.tables()).toEqual(await scratch.tables());
+            const resync = await c.manager.resync();
+            expect([resync.added, resync.removed, resync.changed]).toEqual([0, 0, 0]);
+            for (const a of live) {
+              for (const b of live) {
+                if (a === b) continue;
+                const trace = c.k.send({
+                  from: `p${a}`,
+                  to: c.pods.get(`p${b}`)!.ip,
+                  protocol: "tcp",
+                  port: 80,
+                  expectNamespace: `p${b}`,
+                });
+                // Per-node subnets promise pod-to-pod across nodes; docker0's repeated range promises it cannot.
+                if (provider.podAddressing === "per-node-subnet") expect(trace.outcome).toBe("reached");
+                else expect(trace.outcome).not.toBe("reached");
+              }
             }
-          }
-        }),
+          },
+        ),
         { numRuns: 25 },
       );
     }, 120_000);

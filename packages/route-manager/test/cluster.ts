@@ -7,7 +7,11 @@ import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
 
-export const CLUSTER: ClusterNetwork = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
+export const CLUSTER: ClusterNetwork = {
+  clusterCidr: "10.0.0.0/16",
+  nodeMaskSize: 24,
+  serviceCidr: "10.96.0.0/12",
+};
 
 export class TestCluster {
   readonly k: SimKernel;
@@ -26,18 +30,42 @@ export class TestCluster {
     this.lab = new LabTopology(this.k);
     this.cluster = options.cluster ?? CLUSTER;
     // As flannel's SubnetMin, the first subnet is kept back: the notes' nodes get 10.0.1.0/24 and 10.0.2.0/24.
-    this.cidrs = new NodeCidrAllocator(this.cluster.clusterCidr, this.cluster.nodeMaskSize, { reserved: [0] });
-    this.manager = new RouteManager({ netlink: this.k, provider, cluster: this.cluster, ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}) });
+    this.cidrs = new NodeCidrAllocator(this.cluster.clusterCidr, this.cluster.nodeMaskSize, {
+      reserved: [0],
+    });
+    this.manager = new RouteManager({
+      netlink: this.k,
+      provider,
+      cluster: this.cluster,
+      ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}),
+    });
   }
 
   /** A router/gateway on the underlay (not a node). */
   async router(name: string, interfaces: { segment: string; cidr: string }[]): Promise<void> {
-    for (const [i, nic] of interfaces.entries()) await this.lab.host(name, nic.segment, nic.cidr, { nic: `eth${i}`, forwarding: i === 0 });
+    for (const [i, nic] of interfaces.entries())
+      await this.lab.host(name, nic.segment, nic.cidr, { nic: `eth${i}`, forwarding: i === 0 });
   }
 
-  async addNode(name: string, cidr: string, options: { segment?: string; gateway?: string; podCidr?: string; adopt?: boolean } = {}): Promise<ReconcileReport | undefined> {
-    await this.lab.host(name, options.segment ?? "lan", cidr, options.gateway ? { gateway: options.gateway } : {});
-    const node: NodeNetwork = { name, ns: name, address: cidr.split("/")[0]!, nic: "eth0", underlayMtu: 1500, annotations: {} };
+  async addNode(
+    name: string,
+    cidr: string,
+    options: { segment?: string; gateway?: string; podCidr?: string; adopt?: boolean } = {},
+  ): Promise<ReconcileReport | undefined> {
+    await this.lab.host(
+      name,
+      options.segment ?? "lan",
+      cidr,
+      options.gateway ? { gateway: options.gateway } : {},
+    );
+    const node: NodeNetwork = {
+      name,
+      ns: name,
+      address: cidr.split("/")[0]!,
+      nic: "eth0",
+      underlayMtu: 1500,
+      annotations: {},
+    };
     if (this.provider.podAddressing === "per-node-subnet") {
       if (options.podCidr) this.cidrs.occupy(options.podCidr);
       node.podCidr = options.podCidr ?? this.cidrs.allocate().toString();
@@ -58,15 +86,33 @@ export class TestCluster {
     return this.manager.nodeLeft(name);
   }
 
-  async addPod(nodeName: string, pod: string, options: { listen?: number[]; publish?: { hostPort: number; containerPort: number }[] } = {}): Promise<string> {
+  async addPod(
+    nodeName: string,
+    pod: string,
+    options: { listen?: number[]; publish?: { hostPort: number; containerPort: number }[] } = {},
+  ): Promise<string> {
     const node = this.nodes.get(nodeName)!;
     await this.k.netns.add(pod);
     await this.k.link.set(pod, "lo", { up: true });
     const config = this.provider.podNetworkConfig(node, this.cluster);
     const { capabilities, ...rest } = config as typeof config & { capabilities?: Record<string, boolean> };
-    const request = options.publish && capabilities?.portMappings ? { ...rest, runtimeConfig: { portMappings: options.publish } } : rest;
-    const result = await this.provider.cni.add({ containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: nodeName } }, request);
-    for (const port of options.listen ?? []) this.k.listen(pod, { protocol: "tcp", port, owner: `${pod}-app` });
+    const request =
+      options.publish && capabilities?.portMappings
+        ? { ...rest, runtimeConfig: { portMappings: options.publish } }
+        : rest;
+    const result = await this.provider.cni.add(
+      {
+        containerId: pod,
+        netns: pod,
+        ifname: "eth0",
+        args: "",
+        path: [],
+        host: { netlink: this.k, ns: nodeName },
+      },
+      request,
+    );
+    for (const port of options.listen ?? [])
+      this.k.listen(pod, { protocol: "tcp", port, owner: `${pod}-app` });
     const ip = result.ips![0]!.address.split("/")[0]!;
     this.pods.set(pod, { node: nodeName, ip });
     return ip;
@@ -75,7 +121,14 @@ export class TestCluster {
   async removePod(pod: string): Promise<void> {
     const info = this.pods.get(pod)!;
     const node = this.nodes.get(info.node)!;
-    const params = { containerId: pod, netns: pod, ifname: "eth0", args: "", path: [], host: { netlink: this.k, ns: info.node } };
+    const params = {
+      containerId: pod,
+      netns: pod,
+      ifname: "eth0",
+      args: "",
+      path: [],
+      host: { netlink: this.k, ns: info.node },
+    };
     await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster));
     await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster)); // DEL twice: must still succeed
     await this.k.netns.del(pod);
@@ -94,7 +147,9 @@ export class TestCluster {
         routes: await this.k.route.list(name),
         neigh: (await this.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
         // An FDB is a set: the kernel dumps it in hash order, the simulator in insertion order.
-        fdb: (await this.k.fdb.list(name)).filter((f) => f.dst).sort((a, b) => `${a.mac}${a.dst}`.localeCompare(`${b.mac}${b.dst}`)),
+        fdb: (await this.k.fdb.list(name))
+          .filter((f) => f.dst)
+          .sort((a, b) => `${a.mac}${a.dst}`.localeCompare(`${b.mac}${b.dst}`)),
         nat: await this.k.iptables.save(name, "nat"),
       };
     }

@@ -19,10 +19,16 @@ async function twoNodes(provider: NetworkProvider, routesOnGateway = false) {
   const c = new TestCluster(provider, routesOnGateway ? { gatewayNs: "gw" } : {});
   await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
   await c.lab.host("outside", "lan", "10.100.0.50/24");
-  const joined = [await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" }), await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" })];
+  const joined = [
+    await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" }),
+    await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" }),
+  ];
   const web = await c.addPod("node1", "web", { listen: [80] });
   const client = await c.addPod("node1", "client");
-  const db = await c.addPod("node2", "db", { listen: [80], publish: [{ hostPort: 8080, containerPort: 80 }] });
+  const db = await c.addPod("node2", "db", {
+    listen: [80],
+    publish: [{ hostPort: 8080, containerPort: 80 }],
+  });
   return { c, web, client, db, joined };
 }
 
@@ -57,11 +63,19 @@ describe("the notes' two nodes under each provider", () => {
 
   it("docker-bridge: another node's pod is reachable only through its published port, with the client hidden by NAT", async () => {
     const { c } = await twoNodes(dockerBridge);
-    const trace = c.k.send({ from: "client", to: "10.100.0.3", protocol: "tcp", port: 8080, expectNamespace: "db" });
+    const trace = c.k.send({
+      from: "client",
+      to: "10.100.0.3",
+      protocol: "tcp",
+      port: 8080,
+      expectNamespace: "db",
+    });
     expect(trace.outcome).toBe("reached");
     expect(trace.deliveredTo).toMatchObject({ ns: "db", port: 80 });
     expect(sourceSeen(trace, "db")).toBe("10.100.0.2"); // node1's address, not the client's 172.17.0.3
-    expect(trace.hops.find((h) => h.event === "nat" && h.ns === "node2")!.detail).toMatch(/^nat PREROUTING: DNAT 10\.100\.0\.3:8080 → 172\.17\.0\.2:80/);
+    expect(trace.hops.find((h) => h.event === "nat" && h.ns === "node2")!.detail).toMatch(
+      /^nat PREROUTING: DNAT 10\.100\.0\.3:8080 → 172\.17\.0\.2:80/,
+    );
   });
 
   for (const provider of [hostGw, vxlan]) {
@@ -78,8 +92,12 @@ describe("the notes' two nodes under each provider", () => {
     const { c, joined } = await twoNodes(hostGw);
     expect(c.nodes.get("node1")!.podCidr).toBe("10.0.1.0/24");
     expect(c.nodes.get("node2")!.podCidr).toBe("10.0.2.0/24");
-    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([{ dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] }]);
-    expect(await c.k.route.list("node2", { exact: "10.0.1.0/24" })).toEqual([{ dst: "10.0.1.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] }]);
+    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([
+      { dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] },
+    ]);
+    expect(await c.k.route.list("node2", { exact: "10.0.1.0/24" })).toEqual([
+      { dst: "10.0.1.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] },
+    ]);
     // node1 gets one route when node2 joins; node2 gets its route to node1 (plus kube-proxy's base chains).
     expect(joined[1]!.nodes.node1).toEqual({ added: 1, removed: 0, changed: 0 });
     expect(joined[1]!.refused).toEqual([]);
@@ -90,10 +108,11 @@ describe("the notes' two nodes under each provider", () => {
     const node2 = { ...c.nodes.get("node2")!, podCidr: "10.0.7.0/24" };
     const report = await c.manager.nodeUpdated(node2);
     expect(report.nodes.node1).toEqual({ added: 1, removed: 1, changed: 0 });
-    expect((await c.k.route.list("node1")).filter((r) => r.dst.startsWith("10.0.")).map((r) => `${r.dst} via ${r.gateway ?? "-"}`)).toEqual([
-      "10.0.1.0/24 via -",
-      "10.0.7.0/24 via 10.100.0.3",
-    ]);
+    expect(
+      (await c.k.route.list("node1"))
+        .filter((r) => r.dst.startsWith("10.0."))
+        .map((r) => `${r.dst} via ${r.gateway ?? "-"}`),
+    ).toEqual(["10.0.1.0/24 via -", "10.0.7.0/24 via 10.100.0.3"]);
   });
 
   it("cbr0-host-gw with routes on the gateway: the nodes hold none, the gateway holds one per node, and traffic goes through it", async () => {
@@ -110,21 +129,39 @@ describe("the notes' two nodes under each provider", () => {
 
   it("overlay: wraps pod packets in VXLAN with flannel's per-peer entries and gives pods the 1450 MTU", async () => {
     const { c, db } = await twoNodes(vxlan);
-    const mac2 = JSON.parse(c.nodes.get("node2")!.annotations["flannel.alpha.coreos.com/backend-data"]!).VtepMAC as string;
-    expect(await c.k.neigh.list("node1")).toContainEqual({ dst: "10.0.2.0", dev: "flannel.1", lladdr: mac2, state: ["PERMANENT"] });
-    expect(await c.k.fdb.list("node1", { dev: "flannel.1" })).toEqual([{ mac: mac2, ifname: "flannel.1", dst: "10.100.0.3", flags: ["self"], state: "permanent" }]);
-    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([{ dst: "10.0.2.0/24", gateway: "10.0.2.0", dev: "flannel.1", flags: ["onlink"] }]);
+    const mac2 = JSON.parse(c.nodes.get("node2")!.annotations["flannel.alpha.coreos.com/backend-data"]!)
+      .VtepMAC as string;
+    expect(await c.k.neigh.list("node1")).toContainEqual({
+      dst: "10.0.2.0",
+      dev: "flannel.1",
+      lladdr: mac2,
+      state: ["PERMANENT"],
+    });
+    expect(await c.k.fdb.list("node1", { dev: "flannel.1" })).toEqual([
+      { mac: mac2, ifname: "flannel.1", dst: "10.100.0.3", flags: ["self"], state: "permanent" },
+    ]);
+    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([
+      { dst: "10.0.2.0/24", gateway: "10.0.2.0", dev: "flannel.1", flags: ["onlink"] },
+    ]);
     expect((await c.k.link.list("client")).find((l) => l.ifname === "eth0")!.mtu).toBe(1450);
     const trace = c.k.send({ from: "client", to: db });
-    expect(trace.hops.find((h) => h.event === "encap")!.detail).toMatch(/^flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/);
+    expect(trace.hops.find((h) => h.event === "encap")!.detail).toMatch(
+      /^flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/,
+    );
   });
 });
 
 describe("nodes on two routed segments", () => {
   async function routed(provider: NetworkProvider) {
     const c = new TestCluster(provider);
-    await c.router("router", [{ segment: "seg-a", cidr: "192.168.1.1/24" }, { segment: "seg-b", cidr: "192.168.2.1/24" }]);
-    const joins = [await c.addNode("node1", "192.168.1.2/24", { segment: "seg-a", gateway: "192.168.1.1" }), await c.addNode("node2", "192.168.2.2/24", { segment: "seg-b", gateway: "192.168.2.1" })];
+    await c.router("router", [
+      { segment: "seg-a", cidr: "192.168.1.1/24" },
+      { segment: "seg-b", cidr: "192.168.2.1/24" },
+    ]);
+    const joins = [
+      await c.addNode("node1", "192.168.1.2/24", { segment: "seg-a", gateway: "192.168.1.1" }),
+      await c.addNode("node2", "192.168.2.2/24", { segment: "seg-b", gateway: "192.168.2.1" }),
+    ];
     await c.addPod("node1", "client");
     const db = await c.addPod("node2", "db", { listen: [80] });
     return { c, db, joins };

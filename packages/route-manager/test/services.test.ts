@@ -7,10 +7,30 @@ import { TestCluster } from "./cluster.js";
 
 describe("kube-proxy's chain names and probabilities", () => {
   it("names chains as kube-proxy does (values seen in real clusters' iptables-save)", () => {
-    const port = (name: string, protocol: "tcp" | "udp", p: number) => ({ name, port: p, targetPort: p, protocol });
-    expect(serviceChain({ namespace: "default", name: "kubernetes", clusterIP: "10.96.0.1", ports: [], endpoints: [] }, port("https", "tcp", 443))).toBe("KUBE-SVC-NPX46M4PTMTKRN6Y");
-    expect(serviceChain({ namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] }, port("dns-tcp", "tcp", 53))).toBe("KUBE-SVC-ERIFXISQEP7F7OF4");
-    expect(serviceChain({ namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] }, port("dns", "udp", 53))).toBe("KUBE-SVC-TCOU7JCQXEZGVUNU");
+    const port = (name: string, protocol: "tcp" | "udp", p: number) => ({
+      name,
+      port: p,
+      targetPort: p,
+      protocol,
+    });
+    expect(
+      serviceChain(
+        { namespace: "default", name: "kubernetes", clusterIP: "10.96.0.1", ports: [], endpoints: [] },
+        port("https", "tcp", 443),
+      ),
+    ).toBe("KUBE-SVC-NPX46M4PTMTKRN6Y");
+    expect(
+      serviceChain(
+        { namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] },
+        port("dns-tcp", "tcp", 53),
+      ),
+    ).toBe("KUBE-SVC-ERIFXISQEP7F7OF4");
+    expect(
+      serviceChain(
+        { namespace: "kube-system", name: "kube-dns", clusterIP: "10.96.0.10", ports: [], endpoints: [] },
+        port("dns", "udp", 53),
+      ),
+    ).toBe("KUBE-SVC-TCOU7JCQXEZGVUNU");
   });
 
   it("gives endpoint i of n the probability 1/(n−i), as %0.10f", () => {
@@ -24,9 +44,19 @@ async function clusterWithService(provider = cbr0HostGw()) {
   await c.lab.host("outside", "lan", "10.100.0.50/24");
   await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" });
   await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" });
-  const endpoints = [await c.addPod("node1", "web-a", { listen: [8080] }), await c.addPod("node2", "web-b", { listen: [8080] }), await c.addPod("node2", "web-c", { listen: [8080] })];
+  const endpoints = [
+    await c.addPod("node1", "web-a", { listen: [8080] }),
+    await c.addPod("node2", "web-b", { listen: [8080] }),
+    await c.addPod("node2", "web-c", { listen: [8080] }),
+  ];
   await c.addPod("node1", "client");
-  const web: Service = { namespace: "default", name: "web", clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }], endpoints };
+  const web: Service = {
+    namespace: "default",
+    name: "web",
+    clusterIP: "10.96.0.10",
+    ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }],
+    endpoints,
+  };
   const report = await c.service(web);
   return { c, web, endpoints, report };
 }
@@ -40,7 +70,9 @@ describe("Services, kube-proxy style", () => {
       expect(endpoints).toContain(trace.deliveredTo!.address);
       expect(trace.deliveredTo!.port).toBe(8080);
       const dnat = trace.hops.find((h) => h.event === "nat" && h.direction === "request")!;
-      expect(dnat.detail).toMatch(/^nat PREROUTING: DNAT 10\.96\.0\.10:80 → 10\.0\.\d\.\d:8080 by -A PREROUTING .*-j KUBE-SERVICES → -A KUBE-SERVICES -d 10\.96\.0\.10\/32 .*-j KUBE-SVC-\w{16} → .* → -A KUBE-SEP-\w{16} -p tcp .*-j DNAT/);
+      expect(dnat.detail).toMatch(
+        /^nat PREROUTING: DNAT 10\.96\.0\.10:80 → 10\.0\.\d\.\d:8080 by -A PREROUTING .*-j KUBE-SERVICES → -A KUBE-SERVICES -d 10\.96\.0\.10\/32 .*-j KUBE-SVC-\w{16} → .* → -A KUBE-SEP-\w{16} -p tcp .*-j DNAT/,
+      );
       const answer = trace.hops.filter((h) => h.ns === "client" && h.event === "deliver").at(-1)!;
       expect(formatIpv4((answer.packet.headers[0] as Ipv4Header).src)).toBe("10.96.0.10"); // un-DNAT-ed
     });
@@ -52,7 +84,12 @@ describe("Services, kube-proxy style", () => {
     const trace = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
     expect(trace.outcome).toBe("reached");
     expect(trace.deliveredTo!.ns).toBe("web-a");
-    expect(trace.hops.some((h) => h.direction === "reply" && h.ns === "node1" && h.event === "nat" && h.detail.includes("un-DNAT"))).toBe(true);
+    expect(
+      trace.hops.some(
+        (h) =>
+          h.direction === "reply" && h.ns === "node1" && h.event === "nat" && h.detail.includes("un-DNAT"),
+      ),
+    ).toBe(true);
   });
 
   it("spreads connections over the endpoints", async () => {
@@ -76,10 +113,18 @@ describe("Services, kube-proxy style", () => {
 
   it("rejects connections to a service without endpoints, naming the rule", async () => {
     const { c } = await clusterWithService();
-    await c.service({ namespace: "default", name: "empty", clusterIP: "10.96.0.11", ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }], endpoints: [] });
+    await c.service({
+      namespace: "default",
+      name: "empty",
+      clusterIP: "10.96.0.11",
+      ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }],
+      endpoints: [],
+    });
     const trace = c.k.send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
     expect(trace.outcome).toBe("unreachable");
-    expect(trace.reason).toBe('rejected by node1: -A KUBE-SERVICES -d 10.96.0.11/32 -p tcp -m comment --comment "default/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable');
+    expect(trace.reason).toBe(
+      'rejected by node1: -A KUBE-SERVICES -d 10.96.0.11/32 -p tcp -m comment --comment "default/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable',
+    );
   });
 
   it("rewrites only what changed when endpoints change, and removes a deleted service's chains", async () => {

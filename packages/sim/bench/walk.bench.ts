@@ -16,7 +16,10 @@ async function twoNodes(extraRoutes: number): Promise<Lab> {
   // Routes to the pod subnets of 5,000 other nodes (10.1.0.0/24 ... 10.20.135.0/24), via other underlay hosts.
   for (let i = 0; i < extraRoutes; i++) {
     const subnet = 256 + i;
-    await lab.k.route.add("node1", { dst: `10.${subnet >> 8}.${subnet & 255}.0/24`, via: `10.100.${Math.floor(i / 250) + 1}.${(i % 250) + 1}` });
+    await lab.k.route.add("node1", {
+      dst: `10.${subnet >> 8}.${subnet & 255}.0/24`,
+      via: `10.100.${Math.floor(i / 250) + 1}.${(i % 250) + 1}`,
+    });
   }
   lab.k.send({ from: "pod1", to: "10.0.2.2" }); // warm the neighbour tables: later traces are steady-state
   return lab;
@@ -25,7 +28,9 @@ async function twoNodes(extraRoutes: number): Promise<Lab> {
 const small = await twoNodes(0);
 const large = await twoNodes(5000);
 const hops = (lab: Lab) => lab.k.send({ from: "pod1", to: "10.0.2.2" }).hops.length;
-console.log(`hops per trace: two nodes ${hops(small)}; with 5,000 routes on node1 ${hops(large)} (node1 routes: ${(await large.k.route.list("node1")).length})`);
+console.log(
+  `hops per trace: two nodes ${hops(small)}; with 5,000 routes on node1 ${hops(large)} (node1 routes: ${(await large.k.route.list("node1")).length})`,
+);
 
 describe("packet walk", () => {
   bench("pod1 → pod2 ping across two host-gw nodes (request + reply)", () => {

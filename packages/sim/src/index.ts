@@ -1,5 +1,12 @@
 export { SimKernel, SocketError, dumpRoute, type SimKernelOptions } from "./kernel.js";
 export type { SendOptions } from "./walk.js";
-export { tracePcap, traceDevices, type Trace, type TraceHop, type TraceEvent, type TraceOutcome } from "./trace.js";
+export {
+  tracePcap,
+  traceDevices,
+  type Trace,
+  type TraceHop,
+  type TraceEvent,
+  type TraceOutcome,
+} from "./trace.js";
 export { RouteTable, type SimRoute } from "./route-table.js";
 export type { SimSocket } from "./namespace.js";

@@ -102,21 +102,34 @@ export class SimKernel implements Netlink {
    * A process (`owner`, e.g. a container) listens in a namespace. Containers of one pod share its
    * namespace, so a second bind of a port fails with EADDRINUSE naming the container holding it.
    */
-  listen(nsName: string, socket: { protocol: "tcp" | "udp"; port: number; address?: string; owner: string }): void {
+  listen(
+    nsName: string,
+    socket: { protocol: "tcp" | "udp"; port: number; address?: string; owner: string },
+  ): void {
     const ns = this.ns(nsName, `${socket.owner}: bind`);
     const address = socket.address === undefined ? 0 : parseIpv4(socket.address);
     const where = `${socket.owner}: bind ${formatIpv4(address)}:${socket.port}/${socket.protocol} in ${nsName}`;
-    if (address !== 0 && !ns.localAddresses.has(address)) throw new SocketError("EADDRNOTAVAIL", `${where}: Cannot assign requested address`);
+    if (address !== 0 && !ns.localAddresses.has(address))
+      throw new SocketError("EADDRNOTAVAIL", `${where}: Cannot assign requested address`);
     const holder = ns.sockets.find(
-      (s) => s.protocol === socket.protocol && s.port === socket.port && (s.address === 0 || address === 0 || s.address === address),
+      (s) =>
+        s.protocol === socket.protocol &&
+        s.port === socket.port &&
+        (s.address === 0 || address === 0 || s.address === address),
     );
-    if (holder) throw new SocketError("EADDRINUSE", `${where}: Address already in use (held by ${holder.owner})`);
+    if (holder)
+      throw new SocketError("EADDRINUSE", `${where}: Address already in use (held by ${holder.owner})`);
     ns.sockets.push({ protocol: socket.protocol, port: socket.port, address, owner: socket.owner });
   }
 
   close(nsName: string, socket: { protocol: "tcp" | "udp"; port: number; owner?: string }): void {
     const ns = this.ns(nsName);
-    const at = ns.sockets.findIndex((s) => s.protocol === socket.protocol && s.port === socket.port && (!socket.owner || s.owner === socket.owner));
+    const at = ns.sockets.findIndex(
+      (s) =>
+        s.protocol === socket.protocol &&
+        s.port === socket.port &&
+        (!socket.owner || s.owner === socket.owner),
+    );
     if (at >= 0) ns.sockets.splice(at, 1);
   }
 
@@ -142,10 +155,22 @@ export class SimKernel implements Netlink {
   }
 
   /** Creates namespaces and links synchronously; the async host API wraps these. */
-  private createLink(ns: SimNamespace, name: string, kind: SimLink["kind"], mtu: number, address: string | undefined, command: string): SimLink {
+  private createLink(
+    ns: SimNamespace,
+    name: string,
+    kind: SimLink["kind"],
+    mtu: number,
+    address: string | undefined,
+    command: string,
+  ): SimLink {
     if (!IFNAME.test(name) || name === "." || name === "..") fail("EINVAL", KernelMessage.badIfname, command);
     if (ns.links.has(name)) fail("EEXIST", KernelMessage.fileExists, command);
-    const mac = address !== undefined ? this.parseMac(address, command) : kind === "loopback" ? 0 : new MacGenerator(`${this.seed}/${ns.name}/${name}`).next();
+    const mac =
+      address !== undefined
+        ? this.parseMac(address, command)
+        : kind === "loopback"
+          ? 0
+          : new MacGenerator(`${this.seed}/${ns.name}/${name}`).next();
     const link = new SimLink(this.nextIndex++, name, ns, kind, mac, mtu);
     ns.links.set(name, link);
     return link;
@@ -173,7 +198,8 @@ export class SimKernel implements Netlink {
       return PREFIXES.get(text, (t) => {
         if (!t.includes("/")) return new Ipv4Prefix(parseIpv4(t), 32);
         const { address, prefix } = parseIpv4InterfaceAddress(t);
-        if (address !== prefix.network) fail("EINVAL", "Error: Invalid prefix for given prefix length.", command);
+        if (address !== prefix.network)
+          fail("EINVAL", "Error: Invalid prefix for given prefix length.", command);
         return prefix;
       });
     } catch (error) {
@@ -193,7 +219,9 @@ export class SimKernel implements Netlink {
       this.createLink(ns, "lo", "loopback", 65536, undefined, command);
     },
     del: async (name: string) => {
-      const ns = this.namespaces.get(name) ?? fail("ENOENT", KernelMessage.netnsDelMissing(name), `ip netns del ${name}`);
+      const ns =
+        this.namespaces.get(name) ??
+        fail("ENOENT", KernelMessage.netnsDelMissing(name), `ip netns del ${name}`);
       // Destroying a namespace destroys its devices; a veth takes its peer with it.
       for (const link of [...ns.links.values()]) this.destroyLink(link);
       this.namespaces.delete(name);
@@ -205,16 +233,26 @@ export class SimKernel implements Netlink {
     set: async (nsName: string, key: SysctlKey, value: string) => {
       const command = `ip netns exec ${nsName} sysctl -w ${key}=${value}`;
       const ns = this.ns(nsName, command);
-      if (value !== "0" && value !== "1") fail("EINVAL", `sysctl: setting key "${key}": Invalid argument`, command);
+      if (value !== "0" && value !== "1")
+        fail("EINVAL", `sysctl: setting key "${key}": Invalid argument`, command);
       if (key === "net.ipv4.ip_forward") ns.forwarding = value === "1";
       else if (key === "net.bridge.bridge-nf-call-iptables") ns.bridgeNfCallIptables = value === "1";
-      else fail("ENOENT", `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`, command);
+      else
+        fail(
+          "ENOENT",
+          `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,
+          command,
+        );
     },
     get: async (nsName: string, key: SysctlKey) => {
       const ns = this.ns(nsName, `ip netns exec ${nsName} sysctl ${key}`);
       if (key === "net.ipv4.ip_forward") return ns.forwarding ? "1" : "0";
       if (key === "net.bridge.bridge-nf-call-iptables") return ns.bridgeNfCallIptables ? "1" : "0";
-      return fail("ENOENT", `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`, `sysctl ${key}`);
+      return fail(
+        "ENOENT",
+        `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,
+        `sysctl ${key}`,
+      );
     },
   };
 
@@ -227,7 +265,8 @@ export class SimKernel implements Netlink {
       this.destroyLink(this.device(this.ns(nsName, command), name, command));
     },
     set: async (nsName: string, name: string, change: LinkChange) => this.setLink(nsName, name, change),
-    list: async (nsName: string): Promise<LinkDump[]> => [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index).map((l) => this.dumpLink(l)),
+    list: async (nsName: string): Promise<LinkDump[]> =>
+      [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index).map((l) => this.dumpLink(l)),
   };
 
   private addLink(nsName: string, spec: LinkSpec): void {
@@ -237,7 +276,8 @@ export class SimKernel implements Netlink {
       case "veth": {
         const peerNs = spec.peer.netns !== undefined ? this.ns(spec.peer.netns, command) : ns;
         if (!IFNAME.test(spec.peer.name)) fail("EINVAL", KernelMessage.badIfname, command);
-        if (peerNs.links.has(spec.peer.name) || (peerNs === ns && spec.peer.name === spec.name)) fail("EEXIST", KernelMessage.fileExists, command);
+        if (peerNs.links.has(spec.peer.name) || (peerNs === ns && spec.peer.name === spec.name))
+          fail("EEXIST", KernelMessage.fileExists, command);
         const a = this.createLink(ns, spec.name, "veth", spec.mtu ?? 1500, spec.address, command);
         const b = this.createLink(peerNs, spec.peer.name, "veth", spec.mtu ?? 1500, undefined, command);
         a.peer = b;
@@ -255,12 +295,27 @@ export class SimKernel implements Netlink {
         this.createLink(ns, spec.name, "dummy", spec.mtu ?? 1500, spec.address, command);
         return;
       case "vxlan": {
-        if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni >= 2 ** 24) fail("EINVAL", `Error: argument "${spec.vni}" is wrong: invalid id`, command);
+        if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni >= 2 ** 24)
+          fail("EINVAL", `Error: argument "${spec.vni}" is wrong: invalid id`, command);
         const lower = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
         const local = spec.local !== undefined ? this.parseAddress(spec.local, command) : undefined;
         // With a lower device the kernel sets MTU = lower MTU − 50 (the VXLAN overhead); without one it stays 1500.
-        const vxlan = this.createLink(ns, spec.name, "vxlan", spec.mtu ?? (lower ? lower.mtu - 50 : 1500), spec.address, command);
-        vxlan.vxlan = { vni: spec.vni, local, dstport: spec.dstport ?? 8472, dev: spec.dev, learning: spec.learning ?? true, fdb: new Map() };
+        const vxlan = this.createLink(
+          ns,
+          spec.name,
+          "vxlan",
+          spec.mtu ?? (lower ? lower.mtu - 50 : 1500),
+          spec.address,
+          command,
+        );
+        vxlan.vxlan = {
+          vni: spec.vni,
+          local,
+          dstport: spec.dstport ?? 8472,
+          dev: spec.dev,
+          learning: spec.learning ?? true,
+          fdb: new Map(),
+        };
         return;
       }
     }
@@ -270,7 +325,8 @@ export class SimKernel implements Netlink {
     const command = `ip -n ${nsName} link set ${name}`;
     const ns = this.ns(nsName, command);
     // iproute2 resolves the master's name before anything else.
-    if (typeof change.master === "string" && !ns.links.has(change.master)) fail("ENODEV", KernelMessage.noSuchMaster(change.master), command);
+    if (typeof change.master === "string" && !ns.links.has(change.master))
+      fail("ENODEV", KernelMessage.noSuchMaster(change.master), command);
     const link = this.device(ns, name, command);
     if (change.address !== undefined) {
       const bridge = link.master;
@@ -279,7 +335,8 @@ export class SimKernel implements Netlink {
       if (bridge) this.enslave(bridge, link);
     }
     if (change.mtu !== undefined) {
-      if (!Number.isInteger(change.mtu) || change.mtu < 68) fail("EINVAL", KernelMessage.mtuTooSmall, command);
+      if (!Number.isInteger(change.mtu) || change.mtu < 68)
+        fail("EINVAL", KernelMessage.mtuTooSmall, command);
       if (change.mtu > 65535) fail("EINVAL", "Error: mtu greater than device maximum.", command);
       link.mtu = change.mtu;
     }
@@ -287,15 +344,18 @@ export class SimKernel implements Netlink {
       this.release(link);
       if (change.master !== null) {
         const bridge = this.device(ns, change.master, command);
-        if (bridge.kind !== "bridge" || bridge === link) fail("EOPNOTSUPP", KernelMessage.notSupported, command);
+        if (bridge.kind !== "bridge" || bridge === link)
+          fail("EOPNOTSUPP", KernelMessage.notSupported, command);
         this.enslave(bridge, link);
       }
     }
     if (change.hairpin !== undefined) {
-      if (!link.master) fail("EOPNOTSUPP", KernelMessage.notSupported, `bridge -n ${nsName} link set dev ${name} hairpin`);
+      if (!link.master)
+        fail("EOPNOTSUPP", KernelMessage.notSupported, `bridge -n ${nsName} link set dev ${name} hairpin`);
       link.hairpin = change.hairpin;
     }
-    if (change.netns !== undefined && change.netns !== nsName) this.moveLink(link, this.ns(change.netns, command), command);
+    if (change.netns !== undefined && change.netns !== nsName)
+      this.moveLink(link, this.ns(change.netns, command), command);
     if (change.up !== undefined && change.up !== link.adminUp) {
       if (change.up) this.linkUp(link);
       else this.linkDown(link);
@@ -332,7 +392,8 @@ export class SimKernel implements Netlink {
     link.adminUp = false;
     // As the kernel does: a device going down takes every route through it and its neighbours along.
     link.ns.routes.removeWhere((r) => r.dev === link);
-    for (const key of [...link.ns.neighbours.keys()]) if (Math.floor(key / 4294967296) === link.index) link.ns.neighbours.delete(key);
+    for (const key of [...link.ns.neighbours.keys()])
+      if (Math.floor(key / 4294967296) === link.index) link.ns.neighbours.delete(key);
   }
 
   private moveLink(link: SimLink, target: SimNamespace, command: string): void {
@@ -402,8 +463,13 @@ export class SimKernel implements Netlink {
     add: async (nsName: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) => {
       const command = `ip -n ${nsName} addr add ${cidr} dev ${dev}`;
       const link = this.device(this.ns(nsName, command), dev, command);
-      const parsed = { ...this.parseInterfaceAddress(cidr, command), ...(options.broadcast ? { broadcast: true } : {}) };
-      if (link.addresses.some((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length)) {
+      const parsed = {
+        ...this.parseInterfaceAddress(cidr, command),
+        ...(options.broadcast ? { broadcast: true } : {}),
+      };
+      if (
+        link.addresses.some((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length)
+      ) {
         fail("EEXIST", KernelMessage.addressAlreadyAssigned, command);
       }
       this.attachAddress(link, parsed);
@@ -413,7 +479,9 @@ export class SimKernel implements Netlink {
       const command = `ip -n ${nsName} addr del ${cidr} dev ${dev}`;
       const link = this.device(this.ns(nsName, command), dev, command);
       const parsed = this.parseInterfaceAddress(cidr, command);
-      const found = link.addresses.find((a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length);
+      const found = link.addresses.find(
+        (a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length,
+      );
       if (!found) fail("EADDRNOTAVAIL", KernelMessage.addressNotFound, command);
       this.detachAddress(link, found);
     },
@@ -427,7 +495,10 @@ export class SimKernel implements Netlink {
             local: formatIpv4(a.address),
             prefixlen: a.prefix.length,
             ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
-            scope: link.kind === "loopback" && LOOPBACK.contains(a.address) ? ("host" as const) : ("global" as const),
+            scope:
+              link.kind === "loopback" && LOOPBACK.contains(a.address)
+                ? ("host" as const)
+                : ("global" as const),
             label: link.name,
           })),
         })),
@@ -435,7 +506,9 @@ export class SimKernel implements Netlink {
 
   private parseInterfaceAddress(cidr: string, command: string): Ipv4InterfaceAddress {
     try {
-      return cidr.includes("/") ? parseIpv4InterfaceAddress(cidr) : { address: parseIpv4(cidr), prefix: new Ipv4Prefix(parseIpv4(cidr), 32) };
+      return cidr.includes("/")
+        ? parseIpv4InterfaceAddress(cidr)
+        : { address: parseIpv4(cidr), prefix: new Ipv4Prefix(parseIpv4(cidr), 32) };
     } catch {
       return fail("EINVAL", `Error: any valid prefix is expected rather than "${cidr}".`, command);
     }
@@ -451,7 +524,8 @@ export class SimKernel implements Netlink {
     if (link.ns.localAddresses.get(a.address) === link) {
       link.ns.localAddresses.delete(a.address);
       for (const other of link.ns.links.values()) {
-        if (other.addresses.some((x) => x.address === a.address)) link.ns.localAddresses.set(a.address, other);
+        if (other.addresses.some((x) => x.address === a.address))
+          link.ns.localAddresses.set(a.address, other);
       }
     }
     if (!link.addresses.some((x) => x.prefix.equals(a.prefix))) {
@@ -464,7 +538,15 @@ export class SimKernel implements Netlink {
     if (a.prefix.length === 32 || link.kind === "loopback") return;
     const routes = link.ns.routes;
     if (routes.exact(a.prefix).some((r) => r.dev === link && r.protocol === "kernel")) return;
-    routes.insert({ dst: a.prefix, dev: link, metric: 0, protocol: "kernel", scope: "link", prefsrc: a.address, onlink: false });
+    routes.insert({
+      dst: a.prefix,
+      dev: link,
+      metric: 0,
+      protocol: "kernel",
+      scope: "link",
+      prefsrc: a.address,
+      onlink: false,
+    });
   }
 
   // ---- routes -----------------------------------------------------------------------------
@@ -480,13 +562,25 @@ export class SimKernel implements Netlink {
       const via = spec.via !== undefined ? this.parseAddress(spec.via, command) : undefined;
       const victim = ns.routes
         .exact(dst)
-        .find((r) => (spec.metric === undefined || r.metric === spec.metric) && (!dev || r.dev === dev) && (via === undefined || r.gateway === via));
+        .find(
+          (r) =>
+            (spec.metric === undefined || r.metric === spec.metric) &&
+            (!dev || r.dev === dev) &&
+            (via === undefined || r.gateway === via),
+        );
       if (!victim) fail("ESRCH", KernelMessage.noSuchProcess, command);
       ns.routes.remove(victim);
     },
     list: async (nsName: string, filter: { exact?: string } = {}): Promise<RouteDump[]> => {
       const ns = this.ns(nsName);
-      const routes = filter.exact !== undefined ? [...ns.routes.exact(this.parseDst(filter.exact, `ip -n ${nsName} route show exact ${filter.exact}`))] : ns.routes.all();
+      const routes =
+        filter.exact !== undefined
+          ? [
+              ...ns.routes.exact(
+                this.parseDst(filter.exact, `ip -n ${nsName} route show exact ${filter.exact}`),
+              ),
+            ]
+          : ns.routes.all();
       return routes.map(dumpRoute);
     },
   };
@@ -506,7 +600,13 @@ export class SimKernel implements Netlink {
       } else {
         // The gateway must be reachable through a connected (scope link) route, on `dev` if given.
         const via = ns.routes.lookup(gateway);
-        if (!via || via.gateway !== undefined || via.scope === "global" || ns.localAddresses.has(gateway) || (dev && via.dev !== dev)) {
+        if (
+          !via ||
+          via.gateway !== undefined ||
+          via.scope === "global" ||
+          ns.localAddresses.has(gateway) ||
+          (dev && via.dev !== dev)
+        ) {
           fail("EINVAL", KernelMessage.invalidGateway, command);
         }
         dev = via.dev;
@@ -516,7 +616,8 @@ export class SimKernel implements Netlink {
       if (!dev.adminUp) fail("ENETDOWN", KernelMessage.nexthopDeviceNotUp, command);
     }
     const prefsrc = spec.src !== undefined ? this.parseAddress(spec.src, command) : undefined;
-    if (prefsrc !== undefined && !ns.localAddresses.has(prefsrc)) fail("EINVAL", "Error: Invalid prefsrc address.", command);
+    if (prefsrc !== undefined && !ns.localAddresses.has(prefsrc))
+      fail("EINVAL", "Error: Invalid prefsrc address.", command);
     const existing = ns.routes.exact(dst).find((r) => r.metric === metric);
     if (existing) {
       if (mode === "add") fail("EEXIST", KernelMessage.fileExists, command);
@@ -542,7 +643,10 @@ export class SimKernel implements Netlink {
       const ns = this.ns(nsName, command);
       const link = this.device(ns, spec.dev, command);
       const dst = this.parseAddress(spec.dst, command);
-      ns.neighbours.set(ns.neighbourKey(link, dst), { mac: this.parseMac(spec.lladdr, command), permanent: (spec.state ?? "permanent") === "permanent" });
+      ns.neighbours.set(ns.neighbourKey(link, dst), {
+        mac: this.parseMac(spec.lladdr, command),
+        permanent: (spec.state ?? "permanent") === "permanent",
+      });
     },
     del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => {
       const command = `ip -n ${nsName} neigh del ${spec.dst} dev ${spec.dev}`;
@@ -559,8 +663,14 @@ export class SimKernel implements Netlink {
       // One probe when both are given: the table is keyed by (device, address).
       const entries =
         dev && dst !== undefined
-          ? [[ns.neighbourKey(dev, dst), ns.neighbours.get(ns.neighbourKey(dev, dst))] as const].filter((e): e is readonly [number, NonNullable<(typeof e)[1]>] => e[1] !== undefined)
-          : [...ns.neighbours.entries()].filter(([key]) => (!dev || Math.floor(key / 4294967296) === dev.index) && (dst === undefined || key % 4294967296 === dst));
+          ? [[ns.neighbourKey(dev, dst), ns.neighbours.get(ns.neighbourKey(dev, dst))] as const].filter(
+              (e): e is readonly [number, NonNullable<(typeof e)[1]>] => e[1] !== undefined,
+            )
+          : [...ns.neighbours.entries()].filter(
+              ([key]) =>
+                (!dev || Math.floor(key / 4294967296) === dev.index) &&
+                (dst === undefined || key % 4294967296 === dst),
+            );
       return [...entries]
         .sort(([a], [b]) => a - b)
         .map(([key, entry]) => ({
@@ -580,16 +690,38 @@ export class SimKernel implements Netlink {
       const out: FdbDump[] = [];
       const ns = this.ns(nsName);
       const command = `bridge -n ${nsName} fdb show`;
-      const links = filter.dev !== undefined ? [this.device(ns, filter.dev, command)] : [...ns.links.values()].sort((a, b) => a.index - b.index);
+      const links =
+        filter.dev !== undefined
+          ? [this.device(ns, filter.dev, command)]
+          : [...ns.links.values()].sort((a, b) => a.index - b.index);
       const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
       for (const link of links) {
-        const vxlanEntries = link.vxlan ? (only !== undefined ? (link.vxlan.fdb.has(only) ? [[only, link.vxlan.fdb.get(only)!] as const] : []) : [...link.vxlan.fdb]) : [];
+        const vxlanEntries = link.vxlan
+          ? only !== undefined
+            ? link.vxlan.fdb.has(only)
+              ? [[only, link.vxlan.fdb.get(only)!] as const]
+              : []
+            : [...link.vxlan.fdb]
+          : [];
         for (const [mac, dsts] of vxlanEntries) {
-          for (const dst of dsts) out.push({ mac: formatMac(mac), ifname: link.name, dst: formatIpv4(dst), flags: ["self"], state: "permanent" });
+          for (const dst of dsts)
+            out.push({
+              mac: formatMac(mac),
+              ifname: link.name,
+              dst: formatIpv4(dst),
+              flags: ["self"],
+              state: "permanent",
+            });
         }
         for (const [mac, entry] of link.fdb ?? []) {
           if (only !== undefined && mac !== only) continue;
-          out.push({ mac: formatMac(mac), ifname: entry.port.name, master: link.name, flags: [], state: entry.learned ? "" : "static" });
+          out.push({
+            mac: formatMac(mac),
+            ifname: entry.port.name,
+            master: link.name,
+            flags: [],
+            state: entry.learned ? "" : "static",
+          });
         }
       }
       return out;
@@ -624,7 +756,8 @@ export class SimKernel implements Netlink {
       bridge.fdb!.delete(mac);
       return;
     }
-    if (mode === "append" && bridge.fdb!.has(mac) && !bridge.fdb!.get(mac)!.learned) fail("EEXIST", KernelMessage.fileExists, command);
+    if (mode === "append" && bridge.fdb!.has(mac) && !bridge.fdb!.get(mac)!.learned)
+      fail("EEXIST", KernelMessage.fileExists, command);
     bridge.fdb!.set(mac, { port: link, learned: false });
   }
 
@@ -644,8 +777,11 @@ export class SimKernel implements Netlink {
       const command = `iptables -t ${table} -X ${chain}`;
       const chains = this.ns(nsName, command).tables[table];
       const rules = this.chain(nsName, table, chain, command);
-      if (BUILTIN_CHAINS[table].includes(chain)) fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
-      const referenced = [...chains.values()].some((list) => list.some((r) => r.target.kind === "jump" && r.target.chain === chain));
+      if (BUILTIN_CHAINS[table].includes(chain))
+        fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
+      const referenced = [...chains.values()].some((list) =>
+        list.some((r) => r.target.kind === "jump" && r.target.chain === chain),
+      );
       // iptables-nft refuses both a referenced and a non-empty chain with the same words.
       if (referenced || rules.length) fail("EBUSY", KernelMessage.chainBusy(chain), command);
       chains.delete(chain);
@@ -659,7 +795,8 @@ export class SimKernel implements Netlink {
       const command = `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       const rules = this.chain(nsName, table, chain, command);
-      if (position < 1 || position > rules.length + 1) fail("EINVAL", "iptables: Index of insertion too big.", command);
+      if (position < 1 || position > rules.length + 1)
+        fail("EINVAL", "iptables: Index of insertion too big.", command);
       rules.splice(position - 1, 0, rule);
     },
     delete: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
@@ -671,17 +808,33 @@ export class SimKernel implements Netlink {
       rules.splice(at, 1);
     },
     save: async (nsName: string, table: NatTable) =>
-      formatIptablesSave(table, [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules }))),
+      formatIptablesSave(
+        table,
+        [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules })),
+      ),
   };
 
   private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
-    return this.ns(nsName, command).tables[table].get(chain) ?? fail("ENOENT", KernelMessage.iptablesNoChain, command);
+    return (
+      this.ns(nsName, command).tables[table].get(chain) ??
+      fail("ENOENT", KernelMessage.iptablesNoChain, command)
+    );
   }
 
-  private checkRule(nsName: string, table: NatTable, chain: string, rule: IptablesRule, command: string): void {
+  private checkRule(
+    nsName: string,
+    table: NatTable,
+    chain: string,
+    rule: IptablesRule,
+    command: string,
+  ): void {
     const t = rule.target.kind;
     if (table === "nat" && (t === "DROP" || t === "REJECT")) {
-      fail("EINVAL", `The "nat" table is not intended for filtering, the use of ${t} is therefore inhibited.`, command);
+      fail(
+        "EINVAL",
+        `The "nat" table is not intended for filtering, the use of ${t} is therefore inhibited.`,
+        command,
+      );
     }
     if (table === "filter" && (t === "DNAT" || t === "SNAT" || t === "MASQUERADE")) {
       fail("EINVAL", `RULE_APPEND failed (Invalid argument): rule in chain ${chain}`, command);
@@ -692,7 +845,8 @@ export class SimKernel implements Netlink {
 
 /** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */
 export function dumpRoute(r: SimRoute): RouteDump {
-  const dst = r.dst.length === 0 ? "default" : r.dst.length === 32 ? formatIpv4(r.dst.network) : r.dst.toString();
+  const dst =
+    r.dst.length === 0 ? "default" : r.dst.length === 32 ? formatIpv4(r.dst.network) : r.dst.toString();
   const flags: string[] = [];
   if (r.onlink) flags.push("onlink");
   if (!r.dev.carrier) flags.push("linkdown");

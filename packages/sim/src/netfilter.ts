@@ -23,7 +23,10 @@ function prefixMatch(text: string | undefined) {
   if (text === undefined) return undefined;
   const negated = text.startsWith("!");
   const bare = negated ? text.slice(1) : text;
-  return { prefix: bare.includes("/") ? Ipv4Prefix.parse(bare) : new Ipv4Prefix(parseIpv4(bare), 32), negated };
+  return {
+    prefix: bare.includes("/") ? Ipv4Prefix.parse(bare) : new Ipv4Prefix(parseIpv4(bare), 32),
+    negated,
+  };
 }
 
 function nameMatch(text: string | undefined) {
@@ -39,7 +42,10 @@ function compile(rule: IptablesRule): CompiledRule {
     destination: prefixMatch(rule.destination),
     inInterface: nameMatch(rule.inInterface),
     outInterface: nameMatch(rule.outInterface),
-    protocol: rule.protocol === undefined ? undefined : { tcp: IpProtocol.TCP, udp: IpProtocol.UDP, icmp: IpProtocol.ICMP }[rule.protocol],
+    protocol:
+      rule.protocol === undefined
+        ? undefined
+        : { tcp: IpProtocol.TCP, udp: IpProtocol.UDP, icmp: IpProtocol.ICMP }[rule.protocol],
     text: formatIptablesRule(rule),
   };
   for (const m of rule.matches ?? []) {
@@ -71,7 +77,13 @@ function ports(l4: Header): { src?: number; dst?: number } {
   return l4.kind === "tcp" || l4.kind === "udp" ? { src: l4.srcPort, dst: l4.dstPort } : {};
 }
 
-function matches(c: CompiledRule, p: PacketView, inDev: string | undefined, outDev: string | undefined, random: SeededRandom): boolean {
+function matches(
+  c: CompiledRule,
+  p: PacketView,
+  inDev: string | undefined,
+  outDev: string | undefined,
+  random: SeededRandom,
+): boolean {
   if (c.source && c.source.prefix.contains(p.ip.src) === c.source.negated) return false;
   if (c.destination && c.destination.prefix.contains(p.ip.dst) === c.destination.negated) return false;
   if (c.inInterface && (inDev === c.inInterface.name) === c.inInterface.negated) return false;
@@ -82,7 +94,7 @@ function matches(c: CompiledRule, p: PacketView, inDev: string | undefined, outD
     if (c.dport !== undefined && dst !== c.dport) return false;
     if (c.sport !== undefined && src !== c.sport) return false;
   }
-  if (c.mark && (((p.mark & c.mark.mask) >>> 0) === c.mark.value) === c.mark.negated) return false;
+  if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;
   // xt_statistic: a random 31-bit number below the fixed-point probability matches.
   if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
   return true;
@@ -90,7 +102,9 @@ function matches(c: CompiledRule, p: PacketView, inDev: string | undefined, outD
 
 function parseTo(text: string): { address: number; port?: number } {
   const [address, port] = text.split(":");
-  return port === undefined ? { address: parseIpv4(address!) } : { address: parseIpv4(address!), port: Number(port) };
+  return port === undefined
+    ? { address: parseIpv4(address!) }
+    : { address: parseIpv4(address!), port: Number(port) };
 }
 
 /**
@@ -108,7 +122,9 @@ export function evaluateChain(
   random: SeededRandom,
 ): Verdict {
   const path: string[] = [];
-  const stack: { rules: IptablesRule[]; at: number; name: string }[] = [{ rules: ns.tables[table].get(chain) ?? [], at: 0, name: chain }];
+  const stack: { rules: IptablesRule[]; at: number; name: string }[] = [
+    { rules: ns.tables[table].get(chain) ?? [], at: 0, name: chain },
+  ];
   let depth = 0;
   while (stack.length) {
     const frame = stack[stack.length - 1]!;
@@ -131,7 +147,7 @@ export function evaluateChain(
         stack.pop();
         break;
       case "MARK":
-        packet.mark = (((packet.mark & ~t.mask) ^ t.value) >>> 0);
+        packet.mark = ((packet.mark & ~t.mask) ^ t.value) >>> 0;
         break;
       case "ACCEPT":
       case "DROP":

@@ -84,6 +84,8 @@ export class RouteTable {
   all(): SimRoute[] {
     const out: SimRoute[] = [];
     for (const bucket of this.byLength) if (bucket) for (const list of bucket.values()) out.push(...list);
-    return out.sort((a, b) => a.dst.network - b.dst.network || b.dst.length - a.dst.length || a.metric - b.metric);
+    return out.sort(
+      (a, b) => a.dst.network - b.dst.network || b.dst.length - a.dst.length || a.metric - b.metric,
+    );
   }
 }

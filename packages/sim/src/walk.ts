@@ -113,9 +113,16 @@ function skbPacket(skb: Skb): Packet {
 
 function tupleOf(skb: Skb): ConnTuple | undefined {
   const { ip, l4 } = skb;
-  if (l4.kind === "tcp" || l4.kind === "udp") return { protocol: ip.protocol, src: ip.src, srcPort: l4.srcPort, dst: ip.dst, dstPort: l4.dstPort };
+  if (l4.kind === "tcp" || l4.kind === "udp")
+    return { protocol: ip.protocol, src: ip.src, srcPort: l4.srcPort, dst: ip.dst, dstPort: l4.dstPort };
   if (l4.kind === "icmp" && (l4.type === IcmpType.ECHO_REQUEST || l4.type === IcmpType.ECHO_REPLY)) {
-    return { protocol: ip.protocol, src: ip.src, srcPort: l4.identifier ?? 0, dst: ip.dst, dstPort: l4.identifier ?? 0 };
+    return {
+      protocol: ip.protocol,
+      src: ip.src,
+      srcPort: l4.identifier ?? 0,
+      dst: ip.dst,
+      dstPort: l4.identifier ?? 0,
+    };
   }
   return undefined;
 }
@@ -123,15 +130,27 @@ function tupleOf(skb: Skb): ConnTuple | undefined {
 /** The destination port of TCP and UDP; ICMP's identifier is tracked like a port but is not one. */
 const dstPortOf = (skb: Skb) => (skb.l4.kind === "tcp" || skb.l4.kind === "udp" ? skb.l4.dstPort : undefined);
 
-const invert = (t: ConnTuple): ConnTuple => ({ protocol: t.protocol, src: t.dst, srcPort: t.dstPort, dst: t.src, dstPort: t.srcPort });
+const invert = (t: ConnTuple): ConnTuple => ({
+  protocol: t.protocol,
+  src: t.dst,
+  srcPort: t.dstPort,
+  dst: t.src,
+  dstPort: t.srcPort,
+});
 
 function withDst(skb: Skb, address: number, port?: number): Skb {
-  const l4 = port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp") ? { ...skb.l4, dstPort: port } : skb.l4;
+  const l4 =
+    port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp")
+      ? { ...skb.l4, dstPort: port }
+      : skb.l4;
   return { ...skb, ip: { ...skb.ip, dst: address }, l4 };
 }
 
 function withSrc(skb: Skb, address: number, port?: number): Skb {
-  const l4 = port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp") ? { ...skb.l4, srcPort: port } : skb.l4;
+  const l4 =
+    port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp")
+      ? { ...skb.l4, srcPort: port }
+      : skb.l4;
   return { ...skb, ip: { ...skb.ip, src: address }, l4 };
 }
 
@@ -139,10 +158,14 @@ function withSrc(skb: Skb, address: number, port?: number): Skb {
 function portList(ports: SimLink[]): string {
   if (ports.length === 0) return "no other port";
   if (ports.length <= 6) return ports.map((p) => p.name).join(", ");
-  return `${ports.length} ports (${ports.slice(0, 3).map((p) => p.name).join(", ")}, …)`;
+  return `${ports.length} ports (${ports
+    .slice(0, 3)
+    .map((p) => p.name)
+    .join(", ")}, …)`;
 }
 
-const endpoint = (address: number, port?: number) => (port === undefined ? formatIpv4(address) : `${formatIpv4(address)}:${port}`);
+const endpoint = (address: number, port?: number) =>
+  port === undefined ? formatIpv4(address) : `${formatIpv4(address)}:${port}`;
 
 function routeText(r: SimRoute): string {
   const dst = r.dst.length === 0 ? "default" : r.dst.toString();
@@ -176,13 +199,27 @@ class PacketWalk {
   /** Transmits and receives of flood copies: their frames are snapshotted only if the copy is kept. */
   private deferred: { index: number; frame: Frame }[] = [];
 
-  private recordWire(ns: SimNamespace, event: "transmit" | "receive", detail: string, frame: Frame, dev: SimLink, wire: "in" | "out"): void {
+  private recordWire(
+    ns: SimNamespace,
+    event: "transmit" | "receive",
+    detail: string,
+    frame: Frame,
+    dev: SimLink,
+    wire: "in" | "out",
+  ): void {
     if (!this.flooding) return this.record(ns, event, detail, framePacket(frame), dev, wire);
     this.deferred.push({ index: this.hops.length, frame });
     this.record(ns, event, detail, NO_PACKET, dev, wire);
   }
 
-  private record(ns: SimNamespace, event: TraceEvent, detail: string, packet: Packet, dev?: SimLink, wire?: "in" | "out"): void {
+  private record(
+    ns: SimNamespace,
+    event: TraceEvent,
+    detail: string,
+    packet: Packet,
+    dev?: SimLink,
+    wire?: "in" | "out",
+  ): void {
     const hop: TraceHop = { direction: this.direction, ns: ns.name, event, detail, packet };
     if (dev) hop.dev = dev.name;
     if (wire) hop.wire = wire;
@@ -199,7 +236,8 @@ class PacketWalk {
   private drop(ns: SimNamespace, reason: string, packet: Packet, dev?: SimLink): void {
     this.record(ns, "drop", reason, packet, dev);
     if (this.direction === "request" && !this.result) this.firstDrop ??= `${reason} (at ${ns.name})`;
-    else if (this.direction === "reply") this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
+    else if (this.direction === "reply")
+      this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
   }
 
   /** The sending process gets an error back (no route, no ARP answer, message too long). */
@@ -215,19 +253,36 @@ class PacketWalk {
   run(input: Skb): Trace {
     try {
       // The socket's source address is chosen as connect() would, so the first hop shows it.
-      const route = this.isLocal(this.origin, input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
-      const skb = route ? withSrc(input, this.selectSource(this.origin, route, route.gateway ?? input.ip.dst)) : input;
-      this.record(this.origin, "send", `${this.options.owner ?? "a process"} in ${this.origin.name} sends to ${this.options.to}`, skbPacket(skb));
+      const route = this.isLocal(this.origin, input.ip.dst)
+        ? undefined
+        : this.origin.routes.lookup(input.ip.dst);
+      const skb = route
+        ? withSrc(input, this.selectSource(this.origin, route, route.gateway ?? input.ip.dst))
+        : input;
+      this.record(
+        this.origin,
+        "send",
+        `${this.options.owner ?? "a process"} in ${this.origin.name} sends to ${this.options.to}`,
+        skbPacket(skb),
+      );
       this.ipOutput(this.origin, skb);
     } catch (error) {
       if (!(error instanceof StopWalk)) throw error;
     }
-    const trace: Trace = { outcome: "dropped", reason: "", replyReceived: this.replyReceived, hops: this.hops };
+    const trace: Trace = {
+      outcome: "dropped",
+      reason: "",
+      replyReceived: this.replyReceived,
+      hops: this.hops,
+    };
     if (this.result) {
       trace.outcome = this.result.outcome;
       trace.reason = this.result.reason;
       if (this.result.deliveredTo) trace.deliveredTo = this.result.deliveredTo;
-      const reachedSomething = this.result.outcome === "reached" || this.result.outcome === "refused" || this.result.outcome === "wrong-destination";
+      const reachedSomething =
+        this.result.outcome === "reached" ||
+        this.result.outcome === "refused" ||
+        this.result.outcome === "wrong-destination";
       if (reachedSomething && this.expectsReply && !this.replyReceived) {
         trace.outcome = "dropped";
         trace.reason = `${this.result.reason}, but ${this.firstDrop ?? "the answer never came back"}`;
@@ -239,7 +294,13 @@ class PacketWalk {
   }
 
   /** The destination took the request. */
-  private arrived(ns: SimNamespace, skb: Skb, outcome: "reached" | "refused", reason: string, owner?: string): void {
+  private arrived(
+    ns: SimNamespace,
+    skb: Skb,
+    outcome: "reached" | "refused",
+    reason: string,
+    owner?: string,
+  ): void {
     if (this.direction !== "request" || this.result) return;
     const port = skb.l4.kind === "tcp" || skb.l4.kind === "udp" ? skb.l4.dstPort : undefined;
     const deliveredTo: Trace["deliveredTo"] = { ns: ns.name, address: formatIpv4(skb.ip.dst) };
@@ -278,9 +339,14 @@ class PacketWalk {
     const lo = ns.links.get("lo")!;
     let route = this.isLocal(ns, skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
     if (!route && !this.isLocal(ns, skb.ip.dst)) {
-      return this.localError(ns, `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`, skbPacket(skb));
+      return this.localError(
+        ns,
+        `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
+        skbPacket(skb),
+      );
     }
-    if (skb.ip.src === 0) skb = withSrc(skb, route ? this.selectSource(ns, route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
+    if (skb.ip.src === 0)
+      skb = withSrc(skb, route ? this.selectSource(ns, route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
     const out = this.natOutput(ns, skb);
     if (!out) return;
     skb = out;
@@ -292,8 +358,19 @@ class PacketWalk {
       return this.ipInput(ns, lo, confirmed);
     }
     route = ns.routes.lookup(skb.ip.dst);
-    if (!route) return this.localError(ns, `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`, skbPacket(skb));
-    this.record(ns, "route", `route to ${formatIpv4(skb.ip.dst)}: ${routeText(route)}`, skbPacket(skb), route.dev);
+    if (!route)
+      return this.localError(
+        ns,
+        `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
+        skbPacket(skb),
+      );
+    this.record(
+      ns,
+      "route",
+      `route to ${formatIpv4(skb.ip.dst)}: ${routeText(route)}`,
+      skbPacket(skb),
+      route.dev,
+    );
     this.finishOutput(ns, route, skb, true);
   }
 
@@ -301,19 +378,43 @@ class PacketWalk {
     let skb = input;
     const dev = route.dev;
     if (!dev.carrier) {
-      if (local) return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
+      if (local)
+        return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
       return this.drop(ns, `${dev.name} is down or has no carrier`, skbPacket(skb), dev);
     }
     const size = ipLength(skb);
     if (size > dev.mtu) {
       if (skb.ip.dontFragment) {
-        if (local) return this.localError(ns, `Message too long: ${size}-byte packet with DF over ${dev.name} (mtu ${dev.mtu})`, skbPacket(skb));
-        this.drop(ns, `${size}-byte packet with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`, skbPacket(skb), dev);
-        return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, `fragmentation needed: mtu ${dev.mtu} at ${ns.name} ${dev.name}`, dev.mtu);
+        if (local)
+          return this.localError(
+            ns,
+            `Message too long: ${size}-byte packet with DF over ${dev.name} (mtu ${dev.mtu})`,
+            skbPacket(skb),
+          );
+        this.drop(
+          ns,
+          `${size}-byte packet with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
+          skbPacket(skb),
+          dev,
+        );
+        return this.icmpError(
+          ns,
+          skb,
+          IcmpType.DEST_UNREACHABLE,
+          IcmpUnreachableCode.FRAGMENTATION_NEEDED,
+          `fragmentation needed: mtu ${dev.mtu} at ${ns.name} ${dev.name}`,
+          dev.mtu,
+        );
       }
       const perFragment = (dev.mtu - 20) & ~7;
       const count = Math.ceil((size - 20) / perFragment);
-      this.record(ns, "fragment", `${size} bytes over mtu ${dev.mtu}: sent as ${count} fragments (DF not set)`, skbPacket(skb), dev);
+      this.record(
+        ns,
+        "fragment",
+        `${size} bytes over mtu ${dev.mtu}: sent as ${count} fragments (DF not set)`,
+        skbPacket(skb),
+        dev,
+      );
     }
     const post = this.natPostrouting(ns, skb, dev);
     if (!post) return;
@@ -324,7 +425,13 @@ class PacketWalk {
       const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
       if (local) return this.localError(ns, `connect: No route to host (${reason})`, skbPacket(skb));
       this.drop(ns, reason, skbPacket(skb), dev);
-      return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST, `host unreachable: ${reason} at ${ns.name}`);
+      return this.icmpError(
+        ns,
+        skb,
+        IcmpType.DEST_UNREACHABLE,
+        IcmpUnreachableCode.HOST,
+        `host unreachable: ${reason} at ${ns.name}`,
+      );
     }
     this.transmit(dev, { eth: { kind: "ethernet", src: dev.mac, dst: mac, etherType: EtherType.IPV4 }, skb });
   }
@@ -335,12 +442,28 @@ class PacketWalk {
     const key = ns.neighbourKey(dev, nextHop);
     const known = ns.neighbours.get(key);
     if (known) return known.mac;
-    const sender = dev.addresses.find((a) => a.prefix.contains(nextHop))?.address ?? dev.addresses[0]?.address ?? skb.ip.src;
+    const sender =
+      dev.addresses.find((a) => a.prefix.contains(nextHop))?.address ??
+      dev.addresses[0]?.address ??
+      skb.ip.src;
     const request: Frame = {
       eth: { kind: "ethernet", src: dev.mac, dst: BROADCAST_MAC, etherType: EtherType.ARP },
-      arp: { kind: "arp", op: ArpOp.REQUEST, senderMac: dev.mac, senderIp: sender, targetMac: 0, targetIp: nextHop },
+      arp: {
+        kind: "arp",
+        op: ArpOp.REQUEST,
+        senderMac: dev.mac,
+        senderIp: sender,
+        targetMac: 0,
+        targetIp: nextHop,
+      },
     };
-    this.record(ns, "arp-request", `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`, framePacket(request), dev);
+    this.record(
+      ns,
+      "arp-request",
+      `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`,
+      framePacket(request),
+      dev,
+    );
     this.transmit(dev, request);
     return ns.neighbours.get(key)?.mac;
   }
@@ -355,14 +478,20 @@ class PacketWalk {
       case "loopback":
         return this.receive(dev, frame);
       case "veth":
-        if (!dev.peer || !dev.carrier) return this.drop(ns, `${dev.name}: peer is down`, framePacket(frame), dev);
+        if (!dev.peer || !dev.carrier)
+          return this.drop(ns, `${dev.name}: peer is down`, framePacket(frame), dev);
         return this.receive(dev.peer, frame);
       case "bridge":
         return this.bridgeForward(dev, frame, undefined);
       case "vxlan":
         return this.vxlanTransmit(dev, frame);
       case "dummy":
-        return this.drop(ns, `${dev.name} is a dummy device: it discards what it is given`, framePacket(frame), dev);
+        return this.drop(
+          ns,
+          `${dev.name} is a dummy device: it discards what it is given`,
+          framePacket(frame),
+          dev,
+        );
     }
   }
 
@@ -382,28 +511,58 @@ class PacketWalk {
     if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
     const toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
     if (toSelf) {
-      this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`, framePacket(input), bridge);
+      this.record(
+        ns,
+        "bridge",
+        `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
+        framePacket(input),
+        bridge,
+      );
       return this.ipReceive(bridge, input);
     }
     const frame = this.bridgeNetfilter(bridge, input);
     if (!frame) return;
     if (isMulticastMac(dst)) {
       const others = [...bridge.ports!].filter((p) => p !== port);
-      this.record(ns, "bridge", `${bridge.name}: broadcast from ${port.name}: flood to ${portList(others)} and up to the bridge`, framePacket(frame), bridge);
+      this.record(
+        ns,
+        "bridge",
+        `${bridge.name}: broadcast from ${port.name}: flood to ${portList(others)} and up to the bridge`,
+        framePacket(frame),
+        bridge,
+      );
       for (const p of others) if (p.carrier) this.floodCopy(p, frame);
       return this.ipReceive(bridge, frame);
     }
     const entry = fdb.get(dst);
     if (entry) {
       if (entry.port === port && !port.hairpin) {
-        return this.drop(ns, `${bridge.name}: ${formatMac(dst)} is behind ${port.name}, where the frame came from, and hairpin is off`, framePacket(frame), bridge);
+        return this.drop(
+          ns,
+          `${bridge.name}: ${formatMac(dst)} is behind ${port.name}, where the frame came from, and hairpin is off`,
+          framePacket(frame),
+          bridge,
+        );
       }
-      this.record(ns, "bridge", `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`, framePacket(frame), bridge);
-      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      this.record(
+        ns,
+        "bridge",
+        `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
+        framePacket(frame),
+        bridge,
+      );
+      if (!entry.port.carrier)
+        return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
       return this.transmit(entry.port, frame);
     }
     const others = [...bridge.ports!].filter((p) => p !== port && p.carrier);
-    this.record(ns, "bridge", `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(others)}`, framePacket(frame), bridge);
+    this.record(
+      ns,
+      "bridge",
+      `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(others)}`,
+      framePacket(frame),
+      bridge,
+    );
     for (const p of others) this.floodCopy(p, frame);
   }
 
@@ -423,7 +582,8 @@ class PacketWalk {
       this.flooding--;
     }
     let kept = false;
-    for (let i = mark; i < this.hops.length && !kept; i++) kept = this.hops[i]!.event !== "transmit" && this.hops[i]!.event !== "receive";
+    for (let i = mark; i < this.hops.length && !kept; i++)
+      kept = this.hops[i]!.event !== "transmit" && this.hops[i]!.event !== "receive";
     if (!kept) this.hops.length = mark;
     if (this.flooding === 0) {
       if (kept) for (const d of this.deferred) this.hops[d.index]!.packet = framePacket(d.frame);
@@ -437,13 +597,26 @@ class PacketWalk {
     const dst = frame.eth.dst;
     const entry = isMulticastMac(dst) ? undefined : bridge.fdb!.get(dst);
     if (entry) {
-      this.record(ns, "bridge", `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}`, framePacket(frame), bridge);
-      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      this.record(
+        ns,
+        "bridge",
+        `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}`,
+        framePacket(frame),
+        bridge,
+      );
+      if (!entry.port.carrier)
+        return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
       return this.transmit(entry.port, frame);
     }
     const ports = [...bridge.ports!].filter((p) => p.carrier);
     const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
-    this.record(ns, "bridge", `${bridge.name}: ${why}: flood to ${portList(ports)}`, framePacket(frame), bridge);
+    this.record(
+      ns,
+      "bridge",
+      `${bridge.name}: ${why}: flood to ${portList(ports)}`,
+      framePacket(frame),
+      bridge,
+    );
     for (const p of ports) this.floodCopy(p, frame);
   }
 
@@ -463,7 +636,12 @@ class PacketWalk {
     const vx = dev.vxlan!;
     const remotes = vx.fdb.get(frame.eth.dst) ?? vx.fdb.get(ZERO_MAC) ?? [];
     if (remotes.length === 0) {
-      return this.drop(ns, `${dev.name}: no FDB entry for ${formatMac(frame.eth.dst)} and no default destination`, framePacket(frame), dev);
+      return this.drop(
+        ns,
+        `${dev.name}: no FDB entry for ${formatMac(frame.eth.dst)} and no default destination`,
+        framePacket(frame),
+        dev,
+      );
     }
     const inner = frame.skb ? tupleOf(frame.skb) : undefined;
     // Linux picks the outer source port by hashing the inner flow into 32768-60999, so one flow keeps one port.
@@ -471,14 +649,31 @@ class PacketWalk {
     const srcPort = 32768 + (hash % (60999 - 32768 + 1));
     for (const remote of remotes) {
       const skb: Skb = {
-        ip: { kind: "ipv4", tos: 0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: IpProtocol.UDP, src: vx.local ?? 0, dst: remote },
+        ip: {
+          kind: "ipv4",
+          tos: 0,
+          id: 0,
+          dontFragment: false,
+          moreFragments: false,
+          fragmentOffset: 0,
+          ttl: 64,
+          protocol: IpProtocol.UDP,
+          src: vx.local ?? 0,
+          dst: remote,
+        },
         l4: { kind: "udp", srcPort, dstPort: vx.dstport },
         payload: zeros(0),
         vxlan: { kind: "vxlan", vni: vx.vni },
         inner: frame,
         mark: 0,
       };
-      this.record(ns, "encap", `${dev.name}: VXLAN vni ${vx.vni} to ${formatIpv4(remote)}:${vx.dstport} (fdb ${formatMac(frame.eth.dst)}), +50 bytes`, skbPacket(skb), dev);
+      this.record(
+        ns,
+        "encap",
+        `${dev.name}: VXLAN vni ${vx.vni} to ${formatIpv4(remote)}:${vx.dstport} (fdb ${formatMac(frame.eth.dst)}), +50 bytes`,
+        skbPacket(skb),
+        dev,
+      );
       this.ipOutput(ns, skb);
     }
   }
@@ -487,7 +682,14 @@ class PacketWalk {
     const ns = dev.ns;
     const dst = frame.eth.dst;
     if (dev.kind !== "loopback" && dst !== dev.mac && !isMulticastMac(dst)) {
-      if (!this.flooding) this.record(ns, "drop", `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`, framePacket(frame), dev);
+      if (!this.flooding)
+        this.record(
+          ns,
+          "drop",
+          `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`,
+          framePacket(frame),
+          dev,
+        );
       return;
     }
     if (frame.arp) return this.arpInput(dev, frame.arp);
@@ -498,7 +700,8 @@ class PacketWalk {
     const ns = dev.ns;
     const learn = () => {
       const key = ns.neighbourKey(dev, arp.senderIp);
-      if (!ns.neighbours.get(key)?.permanent) ns.neighbours.set(key, { mac: arp.senderMac, permanent: false });
+      if (!ns.neighbours.get(key)?.permanent)
+        ns.neighbours.set(key, { mac: arp.senderMac, permanent: false });
     };
     if (arp.op === ArpOp.REQUEST) {
       // arp_ignore=0: answer for any local address, whichever device holds it.
@@ -506,14 +709,33 @@ class PacketWalk {
       learn();
       const reply: Frame = {
         eth: { kind: "ethernet", src: dev.mac, dst: arp.senderMac, etherType: EtherType.ARP },
-        arp: { kind: "arp", op: ArpOp.REPLY, senderMac: dev.mac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp },
+        arp: {
+          kind: "arp",
+          op: ArpOp.REPLY,
+          senderMac: dev.mac,
+          senderIp: arp.targetIp,
+          targetMac: arp.senderMac,
+          targetIp: arp.senderIp,
+        },
       };
-      this.record(ns, "arp-reply", `${formatIpv4(arp.targetIp)} is-at ${formatMac(dev.mac)} (${ns.name} ${dev.name})`, framePacket(reply), dev);
+      this.record(
+        ns,
+        "arp-reply",
+        `${formatIpv4(arp.targetIp)} is-at ${formatMac(dev.mac)} (${ns.name} ${dev.name})`,
+        framePacket(reply),
+        dev,
+      );
       return this.transmit(dev, reply);
     }
     if (ns.localAddresses.has(arp.targetIp)) {
       learn();
-      this.record(ns, "arp-reply", `learned ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)} on ${dev.name}`, { headers: [arp], payload: zeros(0) }, dev);
+      this.record(
+        ns,
+        "arp-reply",
+        `learned ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)} on ${dev.name}`,
+        { headers: [arp], payload: zeros(0) },
+        dev,
+      );
     }
   }
 
@@ -530,19 +752,36 @@ class PacketWalk {
       return this.localDeliver(ns, inDev, taken);
     }
     if (!ns.forwarding) {
-      return this.drop(ns, `${formatIpv4(skb.ip.dst)} is not a local address and ip_forward is 0 here: not forwarded`, skbPacket(skb), inDev);
+      return this.drop(
+        ns,
+        `${formatIpv4(skb.ip.dst)} is not a local address and ip_forward is 0 here: not forwarded`,
+        skbPacket(skb),
+        inDev,
+      );
     }
     const route = ns.routes.lookup(skb.ip.dst);
     if (!route) {
       this.drop(ns, `no route to ${formatIpv4(skb.ip.dst)}`, skbPacket(skb), inDev);
-      return this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET, `network unreachable: ${ns.name} has no route to ${formatIpv4(skb.ip.dst)}`);
+      return this.icmpError(
+        ns,
+        skb,
+        IcmpType.DEST_UNREACHABLE,
+        IcmpUnreachableCode.NET,
+        `network unreachable: ${ns.name} has no route to ${formatIpv4(skb.ip.dst)}`,
+      );
     }
     if (skb.ip.ttl <= 1) {
       this.drop(ns, `TTL ${skb.ip.ttl} expires here`, skbPacket(skb), inDev);
       return this.icmpError(ns, skb, IcmpType.TIME_EXCEEDED, 0, `time exceeded: TTL ran out at ${ns.name}`);
     }
     skb = { ...skb, ip: { ...skb.ip, ttl: skb.ip.ttl - 1 } };
-    this.record(ns, "forward", `forward: ${routeText(route)}, ttl ${skb.ip.ttl + 1}→${skb.ip.ttl}`, skbPacket(skb), route.dev);
+    this.record(
+      ns,
+      "forward",
+      `forward: ${routeText(route)}, ttl ${skb.ip.ttl + 1}→${skb.ip.ttl}`,
+      skbPacket(skb),
+      route.dev,
+    );
     if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, inDev, route.dev)) return;
     this.finishOutput(ns, route, skb, false);
   }
@@ -553,33 +792,134 @@ class PacketWalk {
     if (ns === this.origin && this.isAnswer(skb)) return this.answerReceived(ns, skb);
     const here = `${ns.name} ${inDev.name}`;
     if (l4.kind === "icmp") {
-      if (l4.type !== IcmpType.ECHO_REQUEST) return this.record(ns, "drop", `icmp type ${l4.type} for nobody waiting in ${ns.name}`, skbPacket(skb), inDev);
-      this.record(ns, "deliver", `echo request for ${formatIpv4(ip.dst)} answered by the kernel of ${ns.name}`, skbPacket(skb), inDev);
+      if (l4.type !== IcmpType.ECHO_REQUEST)
+        return this.record(
+          ns,
+          "drop",
+          `icmp type ${l4.type} for nobody waiting in ${ns.name}`,
+          skbPacket(skb),
+          inDev,
+        );
+      this.record(
+        ns,
+        "deliver",
+        `echo request for ${formatIpv4(ip.dst)} answered by the kernel of ${ns.name}`,
+        skbPacket(skb),
+        inDev,
+      );
       this.arrived(ns, skb, "reached", `echo reply from ${formatIpv4(ip.dst)} (${ns.name})`);
-      return this.reply(ns, skb, { kind: "icmp", type: IcmpType.ECHO_REPLY, code: 0, identifier: l4.identifier ?? 0, sequence: l4.sequence ?? 0 }, skb.payload);
+      return this.reply(
+        ns,
+        skb,
+        {
+          kind: "icmp",
+          type: IcmpType.ECHO_REPLY,
+          code: 0,
+          identifier: l4.identifier ?? 0,
+          sequence: l4.sequence ?? 0,
+        },
+        skb.payload,
+      );
     }
     if (l4.kind !== "tcp" && l4.kind !== "udp") return;
     const protocol = l4.kind;
-    const socket = ns.sockets.find((s) => s.protocol === protocol && s.port === l4.dstPort && (s.address === 0 || s.address === ip.dst));
+    const socket = ns.sockets.find(
+      (s) => s.protocol === protocol && s.port === l4.dstPort && (s.address === 0 || s.address === ip.dst),
+    );
     if (protocol === "tcp") {
-      if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK) return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
+      if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK)
+        return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
       if (socket) {
-        this.record(ns, "deliver", `SYN to ${endpoint(ip.dst, l4.dstPort)}: ${socket.owner} is listening; answers SYN-ACK`, skbPacket(skb), inDev);
-        this.arrived(ns, skb, "reached", `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`, socket.owner);
-        return this.reply(ns, skb, { kind: "tcp", srcPort: l4.dstPort, dstPort: l4.srcPort, seq: 0x1000, ack: (l4.seq + 1) >>> 0, flags: TcpFlags.SYN | TcpFlags.ACK, window: 65160, urgent: 0 }, zeros(0));
+        this.record(
+          ns,
+          "deliver",
+          `SYN to ${endpoint(ip.dst, l4.dstPort)}: ${socket.owner} is listening; answers SYN-ACK`,
+          skbPacket(skb),
+          inDev,
+        );
+        this.arrived(
+          ns,
+          skb,
+          "reached",
+          `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`,
+          socket.owner,
+        );
+        return this.reply(
+          ns,
+          skb,
+          {
+            kind: "tcp",
+            srcPort: l4.dstPort,
+            dstPort: l4.srcPort,
+            seq: 0x1000,
+            ack: (l4.seq + 1) >>> 0,
+            flags: TcpFlags.SYN | TcpFlags.ACK,
+            window: 65160,
+            urgent: 0,
+          },
+          zeros(0),
+        );
       }
-      this.record(ns, "deliver", `SYN to ${endpoint(ip.dst, l4.dstPort)}: nothing listens on tcp port ${l4.dstPort} in ${ns.name}; answers RST`, skbPacket(skb), inDev);
-      this.arrived(ns, skb, "refused", `connection refused: RST from ${endpoint(ip.dst, l4.dstPort)} (${ns.name}: no listener)`);
-      return this.reply(ns, skb, { kind: "tcp", srcPort: l4.dstPort, dstPort: l4.srcPort, seq: 0, ack: (l4.seq + 1) >>> 0, flags: TcpFlags.RST | TcpFlags.ACK, window: 0, urgent: 0 }, zeros(0));
+      this.record(
+        ns,
+        "deliver",
+        `SYN to ${endpoint(ip.dst, l4.dstPort)}: nothing listens on tcp port ${l4.dstPort} in ${ns.name}; answers RST`,
+        skbPacket(skb),
+        inDev,
+      );
+      this.arrived(
+        ns,
+        skb,
+        "refused",
+        `connection refused: RST from ${endpoint(ip.dst, l4.dstPort)} (${ns.name}: no listener)`,
+      );
+      return this.reply(
+        ns,
+        skb,
+        {
+          kind: "tcp",
+          srcPort: l4.dstPort,
+          dstPort: l4.srcPort,
+          seq: 0,
+          ack: (l4.seq + 1) >>> 0,
+          flags: TcpFlags.RST | TcpFlags.ACK,
+          window: 0,
+          urgent: 0,
+        },
+        zeros(0),
+      );
     }
     if (socket) {
-      this.record(ns, "deliver", `udp to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`, skbPacket(skb), inDev);
+      this.record(
+        ns,
+        "deliver",
+        `udp to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
+        skbPacket(skb),
+        inDev,
+      );
       this.expectsReply = false;
       this.replyReceived = false;
-      return this.arrived(ns, skb, "reached", `delivered to ${socket.owner} on ${endpoint(ip.dst, l4.dstPort)} (${ns.name})`, socket.owner);
+      return this.arrived(
+        ns,
+        skb,
+        "reached",
+        `delivered to ${socket.owner} on ${endpoint(ip.dst, l4.dstPort)} (${ns.name})`,
+        socket.owner,
+      );
     }
-    this.record(ns, "deliver", `udp to ${endpoint(ip.dst, l4.dstPort)}: no socket in ${ns.name}; answers ICMP port unreachable`, skbPacket(skb), inDev);
-    this.arrived(ns, skb, "refused", `ICMP port unreachable from ${formatIpv4(ip.dst)} (${ns.name}: no listener on udp ${l4.dstPort})`);
+    this.record(
+      ns,
+      "deliver",
+      `udp to ${endpoint(ip.dst, l4.dstPort)}: no socket in ${ns.name}; answers ICMP port unreachable`,
+      skbPacket(skb),
+      inDev,
+    );
+    this.arrived(
+      ns,
+      skb,
+      "refused",
+      `ICMP port unreachable from ${formatIpv4(ip.dst)} (${ns.name}: no listener on udp ${l4.dstPort})`,
+    );
     this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
   }
 
@@ -587,7 +927,11 @@ class PacketWalk {
   private isAnswer(skb: Skb): boolean {
     const l4 = skb.l4;
     if (l4.kind === "icmp") return l4.type !== IcmpType.ECHO_REQUEST;
-    if (l4.kind === "tcp") return (l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) || (l4.flags & TcpFlags.RST) !== 0;
+    if (l4.kind === "tcp")
+      return (
+        (l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) ||
+        (l4.flags & TcpFlags.RST) !== 0
+      );
     return false;
   }
 
@@ -595,37 +939,99 @@ class PacketWalk {
     const l4 = skb.l4;
     this.replyReceived = true;
     if (l4.kind === "icmp" && l4.type !== IcmpType.ECHO_REPLY) {
-      const what = l4.type === IcmpType.TIME_EXCEEDED ? "time exceeded" : l4.code === IcmpUnreachableCode.FRAGMENTATION_NEEDED ? `fragmentation needed (mtu ${l4.nextHopMtu})` : l4.code === IcmpUnreachableCode.PORT ? "port unreachable" : l4.code === IcmpUnreachableCode.HOST ? "host unreachable" : "network unreachable";
-      this.record(ns, "deliver", `ICMP ${what} from ${formatIpv4(skb.ip.src)} reaches the sender`, skbPacket(skb));
-      if (!this.result) this.result = { outcome: "unreachable", reason: this.icmpReason ?? `ICMP ${what} from ${formatIpv4(skb.ip.src)}` };
+      const what =
+        l4.type === IcmpType.TIME_EXCEEDED
+          ? "time exceeded"
+          : l4.code === IcmpUnreachableCode.FRAGMENTATION_NEEDED
+            ? `fragmentation needed (mtu ${l4.nextHopMtu})`
+            : l4.code === IcmpUnreachableCode.PORT
+              ? "port unreachable"
+              : l4.code === IcmpUnreachableCode.HOST
+                ? "host unreachable"
+                : "network unreachable";
+      this.record(
+        ns,
+        "deliver",
+        `ICMP ${what} from ${formatIpv4(skb.ip.src)} reaches the sender`,
+        skbPacket(skb),
+      );
+      if (!this.result)
+        this.result = {
+          outcome: "unreachable",
+          reason: this.icmpReason ?? `ICMP ${what} from ${formatIpv4(skb.ip.src)}`,
+        };
       return;
     }
-    this.record(ns, "deliver", `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`, skbPacket(skb));
+    this.record(
+      ns,
+      "deliver",
+      `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`,
+      skbPacket(skb),
+    );
   }
 
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
     this.direction = "reply";
-    const ip: Ipv4Header = { ...request.ip, id: 0, ttl: 64, src: request.ip.dst, dst: request.ip.src, totalLength: undefined, checksum: undefined };
+    const ip: Ipv4Header = {
+      ...request.ip,
+      id: 0,
+      ttl: 64,
+      src: request.ip.dst,
+      dst: request.ip.src,
+      totalLength: undefined,
+      checksum: undefined,
+    };
     delete ip.totalLength;
     delete ip.checksum;
     this.ipOutput(ns, { ip, l4, payload, mark: 0 });
   }
 
   /** RFC 792/1122: an ICMP error quotes the offending IP header and 8 bytes, and is never sent about an ICMP error. */
-  private icmpError(ns: SimNamespace, offending: Skb, type: number, code: number, reason: string, mtu?: number): void {
-    if (offending.l4.kind === "icmp" && offending.l4.type !== IcmpType.ECHO_REQUEST && offending.l4.type !== IcmpType.ECHO_REPLY) return;
+  private icmpError(
+    ns: SimNamespace,
+    offending: Skb,
+    type: number,
+    code: number,
+    reason: string,
+    mtu?: number,
+  ): void {
+    if (
+      offending.l4.kind === "icmp" &&
+      offending.l4.type !== IcmpType.ECHO_REQUEST &&
+      offending.l4.type !== IcmpType.ECHO_REPLY
+    )
+      return;
     if (reason && this.direction === "request" && !this.result) this.icmpReason ??= reason;
-    const quoted = encodePacket(skbPacket(offending)).subarray(0, 20 + (offending.ip.options?.length ?? 0) + 8);
+    const quoted = encodePacket(skbPacket(offending)).subarray(
+      0,
+      20 + (offending.ip.options?.length ?? 0) + 8,
+    );
     const l4: IcmpHeader = { kind: "icmp", type, code };
     if (mtu !== undefined) l4.nextHopMtu = mtu;
     else if (type !== IcmpType.ECHO_REPLY) l4.rest = 0;
     const skb: Skb = {
-      ip: { kind: "ipv4", tos: 0xc0, id: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, ttl: 64, protocol: IpProtocol.ICMP, src: 0, dst: offending.ip.src },
+      ip: {
+        kind: "ipv4",
+        tos: 0xc0,
+        id: 0,
+        dontFragment: false,
+        moreFragments: false,
+        fragmentOffset: 0,
+        ttl: 64,
+        protocol: IpProtocol.ICMP,
+        src: 0,
+        dst: offending.ip.src,
+      },
       l4,
       payload: quoted,
       mark: 0,
     };
-    this.record(ns, "icmp-error", `${ns.name} sends ICMP ${type === IcmpType.TIME_EXCEEDED ? "time exceeded" : "destination unreachable"} (code ${code}) to ${formatIpv4(offending.ip.src)}`, skbPacket(skb));
+    this.record(
+      ns,
+      "icmp-error",
+      `${ns.name} sends ICMP ${type === IcmpType.TIME_EXCEEDED ? "time exceeded" : "destination unreachable"} (code ${code}) to ${formatIpv4(offending.ip.src)}`,
+      skbPacket(skb),
+    );
     const saved = this.direction;
     this.direction = "reply";
     this.ipOutput(ns, skb);
@@ -636,18 +1042,32 @@ class PacketWalk {
     if (!skb.vxlan || !skb.inner || skb.l4.kind !== "udp") return false;
     const port = skb.l4.dstPort;
     const vni = skb.vxlan.vni;
-    const dev = [...ns.links.values()].find((l) => l.vxlan && l.adminUp && l.vxlan.dstport === port && l.vxlan.vni === vni);
+    const dev = [...ns.links.values()].find(
+      (l) => l.vxlan && l.adminUp && l.vxlan.dstport === port && l.vxlan.vni === vni,
+    );
     if (!dev) return false;
     const inner = skb.inner;
     if (dev.vxlan!.learning) dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
-    this.record(ns, "decap", `${dev.name}: VXLAN vni ${vni} from ${formatIpv4(skb.ip.src)}: inner frame received on ${dev.name}`, framePacket(inner), dev);
+    this.record(
+      ns,
+      "decap",
+      `${dev.name}: VXLAN vni ${vni} from ${formatIpv4(skb.ip.src)}: inner frame received on ${dev.name}`,
+      framePacket(inner),
+      dev,
+    );
     this.receive(dev, inner);
     return true;
   }
 
   // ---- netfilter hooks --------------------------------------------------------------------
 
-  private filter(ns: SimNamespace, chain: "INPUT" | "FORWARD" | "OUTPUT", skb: Skb, inDev: SimLink | undefined, outDev: SimLink | undefined): boolean {
+  private filter(
+    ns: SimNamespace,
+    chain: "INPUT" | "FORWARD" | "OUTPUT",
+    skb: Skb,
+    inDev: SimLink | undefined,
+    outDev: SimLink | undefined,
+  ): boolean {
     const verdict = evaluateChain(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
@@ -656,9 +1076,28 @@ class PacketWalk {
       this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skbPacket(skb), inDev ?? outDev);
       if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
         this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
-        this.reply(ns, skb, { kind: "tcp", srcPort: skb.l4.dstPort, dstPort: skb.l4.srcPort, seq: 0, ack: (skb.l4.seq + 1) >>> 0, flags: TcpFlags.RST | TcpFlags.ACK, window: 0, urgent: 0 }, zeros(0));
+        this.reply(
+          ns,
+          skb,
+          {
+            kind: "tcp",
+            srcPort: skb.l4.dstPort,
+            dstPort: skb.l4.srcPort,
+            seq: 0,
+            ack: (skb.l4.seq + 1) >>> 0,
+            flags: TcpFlags.RST | TcpFlags.ACK,
+            window: 0,
+            urgent: 0,
+          },
+          zeros(0),
+        );
       } else {
-        const code = verdict.rejectWith === "icmp-host-unreachable" ? IcmpUnreachableCode.HOST : verdict.rejectWith === "icmp-net-unreachable" ? IcmpUnreachableCode.NET : IcmpUnreachableCode.PORT;
+        const code =
+          verdict.rejectWith === "icmp-host-unreachable"
+            ? IcmpUnreachableCode.HOST
+            : verdict.rejectWith === "icmp-net-unreachable"
+              ? IcmpUnreachableCode.NET
+              : IcmpUnreachableCode.PORT;
         this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, code, `rejected by ${ns.name}: ${rule}`);
       }
     } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
@@ -666,7 +1105,12 @@ class PacketWalk {
   }
 
   /** Conntrack lookup plus the destination half of NAT (PREROUTING for arriving packets, OUTPUT for local ones). */
-  private natDestination(ns: SimNamespace, input: Skb, chain: "PREROUTING" | "OUTPUT", inDev: SimLink | undefined): Skb | undefined {
+  private natDestination(
+    ns: SimNamespace,
+    input: Skb,
+    chain: "PREROUTING" | "OUTPUT",
+    inDev: SimLink | undefined,
+  ): Skb | undefined {
     if (!ns.hasRules("nat") && ns.conntrack.size === 0) return input;
     const tuple = tupleOf(input);
     if (!tuple) return input;
@@ -676,9 +1120,16 @@ class PacketWalk {
       let skb: Skb = { ...input, ct: { entry, direction, isNew: false } };
       // Established flows skip the nat table: the translation chosen for the first packet applies.
       if (direction === "original" && entry.dnatBy) skb = withDst(skb, entry.reply.src, entry.reply.srcPort);
-      if (direction === "reply" && entry.snatBy) skb = withDst(skb, entry.original.src, entry.original.srcPort);
+      if (direction === "reply" && entry.snatBy)
+        skb = withDst(skb, entry.original.src, entry.original.srcPort);
       if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
-        this.record(ns, "nat", `conntrack (${direction}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`, skbPacket(skb), inDev);
+        this.record(
+          ns,
+          "nat",
+          `conntrack (${direction}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
+          skbPacket(skb),
+          inDev,
+        );
       }
       return skb;
     }
@@ -690,7 +1141,13 @@ class PacketWalk {
       skb = withDst(skb, verdict.address, verdict.port);
       entry.dnatBy = verdict.path.join(" → ");
       entry.reply = invert({ ...tuple, dst: verdict.address, dstPort: verdict.port ?? tuple.dstPort });
-      this.record(ns, "nat", `nat ${chain}: DNAT ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))} by ${verdict.path.join(" → ")}`, skbPacket(skb), inDev);
+      this.record(
+        ns,
+        "nat",
+        `nat ${chain}: DNAT ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))} by ${verdict.path.join(" → ")}`,
+        skbPacket(skb),
+        inDev,
+      );
     }
     return skb;
   }
@@ -710,23 +1167,46 @@ class PacketWalk {
     let skb: Skb = { ...input, ct: undefined };
     const { entry } = ct;
     if (!ct.isNew) {
-      if (ct.direction === "original" && entry.snatBy) skb = withSrc(skb, entry.reply.dst, entry.reply.dstPort);
-      if (ct.direction === "reply" && entry.dnatBy) skb = withSrc(skb, entry.original.dst, entry.original.dstPort);
+      if (ct.direction === "original" && entry.snatBy)
+        skb = withSrc(skb, entry.reply.dst, entry.reply.dstPort);
+      if (ct.direction === "reply" && entry.dnatBy)
+        skb = withSrc(skb, entry.original.dst, entry.original.dstPort);
       if (skb.ip.src !== input.ip.src) {
-        this.record(ns, "nat", `conntrack (${ct.direction}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`, skbPacket(skb), outDev);
+        this.record(
+          ns,
+          "nat",
+          `conntrack (${ct.direction}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
+          skbPacket(skb),
+          outDev,
+        );
       }
       return skb;
     }
     if (outDev && ns.hasRules("nat")) {
-      const verdict: Verdict = evaluateChain(ns, "nat", "POSTROUTING", skb, undefined, outDev.name, this.kernel.random);
+      const verdict: Verdict = evaluateChain(
+        ns,
+        "nat",
+        "POSTROUTING",
+        skb,
+        undefined,
+        outDev.name,
+        this.kernel.random,
+      );
       if (verdict.kind === "SNAT" || verdict.kind === "MASQUERADE") {
-        const address = verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
+        const address =
+          verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
         const port = verdict.kind === "SNAT" ? verdict.port : undefined;
         skb = withSrc(skb, address, port);
         const translated = tupleOf(skb)!;
         entry.snatBy = verdict.path.join(" → ");
         entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
-        this.record(ns, "nat", `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`, skbPacket(skb), outDev);
+        this.record(
+          ns,
+          "nat",
+          `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
+          skbPacket(skb),
+          outDev,
+        );
       }
     }
     ns.conntrack.set(tupleKey(entry.original), { entry, direction: "original" });
@@ -764,7 +1244,16 @@ export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): 
     protocol === "icmp"
       ? { kind: "icmp", type: IcmpType.ECHO_REQUEST, code: 0, identifier: srcPort & 0xffff, sequence: 1 }
       : protocol === "tcp"
-        ? { kind: "tcp", srcPort, dstPort: port, seq: 1, ack: 0, flags: TcpFlags.SYN, window: 64240, urgent: 0 }
+        ? {
+            kind: "tcp",
+            srcPort,
+            dstPort: port,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags.SYN,
+            window: 64240,
+            urgent: 0,
+          }
         : { kind: "udp", srcPort, dstPort: port };
   const size = options.size ?? (protocol === "icmp" ? 56 : protocol === "tcp" ? 0 : 32);
   return new PacketWalk(kernel, origin, options).run({ ip, l4, payload: zeros(size), mark: 0 });

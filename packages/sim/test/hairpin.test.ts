@@ -16,13 +16,20 @@ async function topology() {
   await k.link.add("node", { kind: "veth", name: "up", peer: { name: "down", netns: "sw" } });
   await k.link.set("node", "up", { master: "br0", up: true });
   await k.link.set("sw", "down", { master: "sw0", up: true });
-  for (const [host, ip] of [["a", "10.0.0.2"], ["b", "10.0.0.3"]] as const) {
+  for (const [host, ip] of [
+    ["a", "10.0.0.2"],
+    ["b", "10.0.0.3"],
+  ] as const) {
     await k.link.add(host, { kind: "veth", name: "eth0", peer: { name: `p-${host}`, netns: "sw" } });
     await k.link.set("sw", `p-${host}`, { master: "sw0", up: true });
     await k.addr.add(host, "eth0", `${ip}/24`);
     await k.link.set(host, "eth0", { up: true });
   }
-  for (const [ns, dev] of [["node", "br0"], ["sw", "sw0"]] as const) await k.link.set(ns, dev, { up: true });
+  for (const [ns, dev] of [
+    ["node", "br0"],
+    ["sw", "sw0"],
+  ] as const)
+    await k.link.set(ns, dev, { up: true });
   const bMac = (await k.link.list("b")).find((l) => l.ifname === "eth0")!.address;
   await k.neigh.replace("a", { dst: "10.0.0.3", dev: "eth0", lladdr: bMac, state: "permanent" });
   // b speaks once (a broadcast): every bridge learns that b is behind its port towards sw.
@@ -38,13 +45,19 @@ describe("bridge hairpin mode", () => {
     const trace = k.send({ from: "a", to: "10.0.0.3" });
     expect(trace.outcome).toBe("reached"); // b gets the switch's flooded copy
     const atBr0 = trace.hops.find((h) => h.ns === "node" && h.event === "drop")!;
-    expect(atBr0.detail).toMatch(/^br0: [0-9a-f:]{17} is behind up, where the frame came from, and hairpin is off$/);
+    expect(atBr0.detail).toMatch(
+      /^br0: [0-9a-f:]{17} is behind up, where the frame came from, and hairpin is off$/,
+    );
   });
 
   it("sends it back out of the same port when hairpin is on", async () => {
     const { k } = await topology();
     await k.link.set("node", "up", { hairpin: true });
     const trace = k.send({ from: "a", to: "10.0.0.3" });
-    expect(trace.hops.some((h) => h.ns === "node" && h.event === "bridge" && /→ port up \(hairpin\)$/.test(h.detail))).toBe(true);
+    expect(
+      trace.hops.some(
+        (h) => h.ns === "node" && h.event === "bridge" && /→ port up \(hairpin\)$/.test(h.detail),
+      ),
+    ).toBe(true);
   });
 });

@@ -19,9 +19,16 @@ describe("netfilter in the simulated kernel", () => {
     // Without masquerade the outside host has no route back to 172.17.0.0/16.
     const bare = lab.k.send({ from: "pod-a", to: "10.100.0.9" });
     expect(bare.outcome).toBe("dropped");
-    expect(bare.reason).toContain("the answer was dropped: connect: Network is unreachable (no route to 172.17.0.2)");
+    expect(bare.reason).toContain(
+      "the answer was dropped: connect: Network is unreachable (no route to 172.17.0.2)",
+    );
 
-    await lab.k.iptables.append("node1", "nat", "POSTROUTING", rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`);
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "POSTROUTING",
+      rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`,
+    );
     const trace = lab.k.send({ from: "pod-a", to: "10.100.0.9" });
     expect(trace.outcome).toBe("reached");
     const seen = trace.hops.find((h) => h.ns === "outside" && h.event === "deliver")!;
@@ -46,18 +53,43 @@ describe("netfilter in the simulated kernel", () => {
 
   it("spreads new connections over endpoints with statistic random as kube-proxy writes it, per connection", async () => {
     const lab = await dockerNodeWithOutsideHost();
-    for (const ip of ["172.17.0.3", "172.17.0.4"]) await lab.pod("node1", `pod-${ip.split(".")[3]}`, "docker0", `${ip}/16`, "172.17.0.1");
+    for (const ip of ["172.17.0.3", "172.17.0.4"])
+      await lab.pod("node1", `pod-${ip.split(".")[3]}`, "docker0", `${ip}/16`, "172.17.0.1");
     const endpoints = ["172.17.0.2", "172.17.0.3", "172.17.0.4"];
     for (const [i, ip] of endpoints.entries()) {
-      lab.k.listen(i === 0 ? "pod-a" : `pod-${ip.split(".")[3]}`, { protocol: "tcp", port: 8080, owner: "web" });
+      lab.k.listen(i === 0 ? "pod-a" : `pod-${ip.split(".")[3]}`, {
+        protocol: "tcp",
+        port: 8080,
+        owner: "web",
+      });
       await lab.k.iptables.newChain("node1", "nat", `SEP-${i}`);
-      await lab.k.iptables.append("node1", "nat", `SEP-${i}`, rule`-p tcp -j DNAT --to-destination ${ip}:8080`);
+      await lab.k.iptables.append(
+        "node1",
+        "nat",
+        `SEP-${i}`,
+        rule`-p tcp -j DNAT --to-destination ${ip}:8080`,
+      );
     }
     await lab.k.iptables.newChain("node1", "nat", "SVC");
-    await lab.k.iptables.append("node1", "nat", "SVC", rule`-m statistic --mode random --probability 0.3333333333 -j SEP-0`);
-    await lab.k.iptables.append("node1", "nat", "SVC", rule`-m statistic --mode random --probability 0.5000000000 -j SEP-1`);
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "SVC",
+      rule`-m statistic --mode random --probability 0.3333333333 -j SEP-0`,
+    );
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "SVC",
+      rule`-m statistic --mode random --probability 0.5000000000 -j SEP-1`,
+    );
     await lab.k.iptables.append("node1", "nat", "SVC", rule`-j SEP-2`);
-    await lab.k.iptables.append("node1", "nat", "PREROUTING", rule`-d 10.100.0.2/32 -p tcp --dport 80 -j SVC`);
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "PREROUTING",
+      rule`-d 10.100.0.2/32 -p tcp --dport 80 -j SVC`,
+    );
     const counts = new Map<string, number>();
     for (let i = 0; i < 600; i++) {
       const trace = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80 });
@@ -66,27 +98,55 @@ describe("netfilter in the simulated kernel", () => {
     }
     for (const ip of endpoints) expect(counts.get(ip)).toBeGreaterThan(150); // each ≈ 200 of 600
     // One connection keeps its endpoint: the nat table sees only its first packet.
-    const again = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80, srcPort: 40000 });
-    const replay = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 80, srcPort: 40000 });
+    const again = lab.k.send({
+      from: "outside",
+      to: "10.100.0.2",
+      protocol: "tcp",
+      port: 80,
+      srcPort: 40000,
+    });
+    const replay = lab.k.send({
+      from: "outside",
+      to: "10.100.0.2",
+      protocol: "tcp",
+      port: 80,
+      srcPort: 40000,
+    });
     expect(replay.deliveredTo).toEqual(again.deliveredTo);
-    expect(replay.hops.find((h) => h.event === "nat")!.detail).toMatch(/^conntrack \(original\): destination 10\.100\.0\.2:80 → 172\.17\.0\.\d:8080$/);
+    expect(replay.hops.find((h) => h.event === "nat")!.detail).toMatch(
+      /^conntrack \(original\): destination 10\.100\.0\.2:80 → 172\.17\.0\.\d:8080$/,
+    );
   });
 
   it("drops and rejects in the filter table, naming the rule", async () => {
     const lab = await dockerNodeWithOutsideHost();
-    await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p tcp --dport 22 -j DROP`);
-    await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p tcp --dport 23 -j REJECT --reject-with tcp-reset`);
+    await lab.k.iptables.append(
+      "node1",
+      "filter",
+      "FORWARD",
+      rule`-d 172.17.0.2/32 -p tcp --dport 22 -j DROP`,
+    );
+    await lab.k.iptables.append(
+      "node1",
+      "filter",
+      "FORWARD",
+      rule`-d 172.17.0.2/32 -p tcp --dport 23 -j REJECT --reject-with tcp-reset`,
+    );
     await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p udp -j REJECT`);
     await lab.k.route.add("outside", { dst: "172.17.0.0/16", via: "10.100.0.2" });
     const dropped = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 22 });
     expect(dropped.outcome).toBe("dropped");
-    expect(dropped.reason).toBe("dropped by filter FORWARD: -A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 22 -j DROP (at node1)");
+    expect(dropped.reason).toBe(
+      "dropped by filter FORWARD: -A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 22 -j DROP (at node1)",
+    );
     const reset = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 23 });
     expect(reset.outcome).toBe("refused");
     expect(reset.reason).toBe("connection refused: RST from the firewall of node1");
     const rejected = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "udp", port: 9 });
     expect(rejected.outcome).toBe("unreachable");
-    expect(rejected.reason).toBe("rejected by node1: -A FORWARD -d 172.17.0.2/32 -p udp -j REJECT --reject-with icmp-port-unreachable");
+    expect(rejected.reason).toBe(
+      "rejected by node1: -A FORWARD -d 172.17.0.2/32 -p udp -j REJECT --reject-with icmp-port-unreachable",
+    );
     const allowed = lab.k.send({ from: "outside", to: "172.17.0.2" });
     expect(allowed.outcome).toBe("reached");
   });

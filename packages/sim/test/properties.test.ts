@@ -13,21 +13,34 @@ interface Topology {
   probes: { from: number; to: number; protocol: "icmp" | "tcp" | "udp"; ttl: number }[];
 }
 
-const topology: fc.Arbitrary<Topology> = fc
-  .integer({ min: 2, max: 7 })
-  .chain((hostCount) =>
-    fc.record({
-      hosts: fc.array(
-        fc.record({ segments: fc.uniqueArray(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 2 }), forwarding: fc.boolean() }),
-        { minLength: hostCount, maxLength: hostCount },
-      ),
-      routes: fc.array(fc.record({ host: fc.nat(hostCount - 1), dst: fc.integer({ min: 0, max: 4 }), via: fc.nat(hostCount * 2) }), { maxLength: 12 }),
-      probes: fc.array(
-        fc.record({ from: fc.nat(hostCount - 1), to: fc.nat(hostCount * 2 + 3), protocol: fc.constantFrom("icmp" as const, "tcp" as const, "udp" as const), ttl: fc.integer({ min: 1, max: 64 }) }),
-        { minLength: 1, maxLength: 6 },
-      ),
-    }),
-  );
+const topology: fc.Arbitrary<Topology> = fc.integer({ min: 2, max: 7 }).chain((hostCount) =>
+  fc.record({
+    hosts: fc.array(
+      fc.record({
+        segments: fc.uniqueArray(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 2 }),
+        forwarding: fc.boolean(),
+      }),
+      { minLength: hostCount, maxLength: hostCount },
+    ),
+    routes: fc.array(
+      fc.record({
+        host: fc.nat(hostCount - 1),
+        dst: fc.integer({ min: 0, max: 4 }),
+        via: fc.nat(hostCount * 2),
+      }),
+      { maxLength: 12 },
+    ),
+    probes: fc.array(
+      fc.record({
+        from: fc.nat(hostCount - 1),
+        to: fc.nat(hostCount * 2 + 3),
+        protocol: fc.constantFrom("icmp" as const, "tcp" as const, "udp" as const),
+        ttl: fc.integer({ min: 1, max: 64 }),
+      }),
+      { minLength: 1, maxLength: 6 },
+    ),
+  }),
+);
 
 /** Host i on segment s holds 10.s.0.(i+1); destinations 3 and 4 are networks nobody holds. */
 const addressOf = (host: number, segment: number) => `10.${segment}.0.${host + 1}`;
@@ -38,7 +51,10 @@ async function build(t: Topology): Promise<{ lab: Lab; held: Map<string, string>
   const held = new Map<string, string>();
   for (const [i, host] of t.hosts.entries()) {
     for (const [n, segment] of host.segments.entries()) {
-      await lab.host(`h${i}`, `seg${segment}`, `${addressOf(i, segment)}/24`, { nic: `eth${n}`, forwarding: host.forwarding && n === 0 });
+      await lab.host(`h${i}`, `seg${segment}`, `${addressOf(i, segment)}/24`, {
+        nic: `eth${n}`,
+        forwarding: host.forwarding && n === 0,
+      });
       held.set(addressOf(i, segment), `h${i}`);
     }
   }
@@ -53,7 +69,9 @@ async function build(t: Topology): Promise<{ lab: Lab; held: Map<string, string>
 }
 
 function requestTtls(trace: Trace): number[] {
-  return trace.hops.filter((h) => h.direction === "request" && h.event === "forward").map((h) => (h.packet.headers[0] as Ipv4Header).ttl);
+  return trace.hops
+    .filter((h) => h.direction === "request" && h.event === "forward")
+    .map((h) => (h.packet.headers[0] as Ipv4Header).ttl);
 }
 
 describe("the packet walk on random topologies", () => {

@@ -58,12 +58,17 @@ describe("a pod is one network namespace shared by its containers", () => {
 describe("docker-style networking on one node", () => {
   it("connects two pods through the bridge after ARP", async () => {
     const lab = new Lab();
-    await dockerNode(lab, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"], ["pod-b", "172.17.0.3"]]);
+    await dockerNode(lab, "node1", "10.100.0.2", [
+      ["pod-a", "172.17.0.2"],
+      ["pod-b", "172.17.0.3"],
+    ]);
     const trace = lab.k.send({ from: "pod-a", to: "172.17.0.3" });
     expect(trace.outcome).toBe("reached");
     expect(trace.replyReceived).toBe(true);
     expect(events(trace)).toContain("r node1 bridge");
-    expect(trace.hops.find((h) => h.event === "arp-request")!.detail).toBe("who-has 172.17.0.3 tell 172.17.0.2 on eth0");
+    expect(trace.hops.find((h) => h.event === "arp-request")!.detail).toBe(
+      "who-has 172.17.0.3 tell 172.17.0.2 on eth0",
+    );
     // Same L2 segment: no router, so the TTL arrives untouched.
     expect(arrivalTtl(trace, "pod-b")).toBe(64);
     expect(trace.hops.some((h) => h.ns === "node1" && h.event === "forward")).toBe(false);
@@ -74,13 +79,25 @@ describe("docker-style networking on one node", () => {
     await dockerNode(lab, "node1", "10.100.0.2", [["web", "172.17.0.2"]]);
     await lab.host("client", "lan", "10.100.0.9/24");
     lab.k.listen("web", { protocol: "tcp", port: 80, owner: "nginx" });
-    await lab.k.iptables.append("node1", "nat", "PREROUTING", rule`-i eth0 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`);
-    await lab.k.iptables.append("node1", "nat", "POSTROUTING", rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`);
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "PREROUTING",
+      rule`-i eth0 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`,
+    );
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "POSTROUTING",
+      rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`,
+    );
     const trace = lab.k.send({ from: "client", to: "10.100.0.2", protocol: "tcp", port: 8080 });
     expect(trace.outcome).toBe("reached");
     expect(trace.deliveredTo).toMatchObject({ ns: "web", address: "172.17.0.2", port: 80, owner: "nginx" });
     const nat = trace.hops.filter((h) => h.event === "nat").map((h) => `${h.direction} ${h.detail}`);
-    expect(nat[0]).toMatch(/^request nat PREROUTING: DNAT 10\.100\.0\.2:8080 → 172\.17\.0\.2:80 by -A PREROUTING -i eth0 -p tcp -m tcp --dport 8080/);
+    expect(nat[0]).toMatch(
+      /^request nat PREROUTING: DNAT 10\.100\.0\.2:8080 → 172\.17\.0\.2:80 by -A PREROUTING -i eth0 -p tcp -m tcp --dport 8080/,
+    );
     expect(nat).toContain("reply conntrack (reply): source 172.17.0.2 → 10.100.0.2 (un-DNAT)");
     // The client sees the answer from the address it dialled.
     const answer = trace.hops.filter((h) => h.ns === "client" && h.event === "deliver").at(-1)!;
@@ -95,13 +112,18 @@ describe("docker0 on every node: one 172.17.0.0/16 everywhere", () => {
     await dockerNode(lab, "node2", "10.100.0.3", [["pod-b", "172.17.0.3"]]);
     const trace = lab.k.send({ from: "pod-a", to: "172.17.0.3", expectNamespace: "pod-b" });
     expect(trace.outcome).toBe("unreachable");
-    expect(trace.reason).toBe("connect: No route to host (no ARP reply for 172.17.0.3 on eth0: host unreachable) (at pod-a)");
+    expect(trace.reason).toBe(
+      "connect: No route to host (no ARP reply for 172.17.0.3 on eth0: host unreachable) (at pod-a)",
+    );
     expect(trace.hops.some((h) => h.ns.startsWith("node2") || h.ns === "pod-b")).toBe(false);
   });
 
   it("reaches the wrong pod when a local pod holds the same address, and says so", async () => {
     const lab = new Lab();
-    await dockerNode(lab, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"], ["pod-c", "172.17.0.3"]]);
+    await dockerNode(lab, "node1", "10.100.0.2", [
+      ["pod-a", "172.17.0.2"],
+      ["pod-c", "172.17.0.3"],
+    ]);
     await dockerNode(lab, "node2", "10.100.0.3", [["pod-b", "172.17.0.3"]]);
     const trace = lab.k.send({ from: "pod-a", to: "172.17.0.3", expectNamespace: "pod-b" });
     expect(trace.outcome).toBe("wrong-destination");
@@ -131,12 +153,19 @@ describe("a pod subnet per node, with routes", () => {
   it("routes pod to pod across nodes with a route on every node", async () => {
     const lab = new Lab();
     await hostGwCluster(lab, false);
-    expect(await lab.k.route.list("node1")).toContainEqual({ dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] });
+    expect(await lab.k.route.list("node1")).toContainEqual({
+      dst: "10.0.2.0/24",
+      gateway: "10.100.0.3",
+      dev: "eth0",
+      flags: [],
+    });
     const trace = lab.k.send({ from: "pod1", to: "10.0.2.2", expectNamespace: "pod2" });
     expect(trace.outcome).toBe("reached");
     expect(trace.replyReceived).toBe(true);
     expect(arrivalTtl(trace, "pod2")).toBe(62); // node1 and node2 each forward once
-    expect(trace.hops.find((h) => h.ns === "node1" && h.event === "forward")!.detail).toBe("forward: 10.0.2.0/24 via 10.100.0.3 dev eth0, ttl 64→63");
+    expect(trace.hops.find((h) => h.ns === "node1" && h.event === "forward")!.detail).toBe(
+      "forward: 10.0.2.0/24 via 10.100.0.3 dev eth0, ttl 64→63",
+    );
     // The pod's own address survives the trip: no NAT in host-gw.
     const delivered = trace.hops.find((h) => h.ns === "pod2" && h.event === "deliver")!;
     expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).toBe("10.0.1.2");
@@ -154,7 +183,9 @@ describe("a pod subnet per node, with routes", () => {
   it("refuses a route whose gateway is not on-link, as Linux does", async () => {
     const lab = new Lab();
     await lab.host("node1", "seg-a", "192.168.1.2/24");
-    await expect(lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "192.168.2.2" })).rejects.toThrow(NetlinkError);
+    await expect(lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "192.168.2.2" })).rejects.toThrow(
+      NetlinkError,
+    );
     await expect(lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "192.168.2.2" })).rejects.toMatchObject({
       errno: "EINVAL",
       message: "Error: Nexthop has invalid gateway.",
@@ -173,17 +204,39 @@ async function vxlanCluster(lab: Lab, vxlanMtu?: number) {
     { name: "node2", ip: "192.168.2.2", subnet: 2 },
   ];
   for (const n of nodes) {
-    await lab.k.link.add(n.name, { kind: "vxlan", name: "flannel.1", vni: 1, local: n.ip, dev: "eth0", dstport: 8472, learning: false, ...(vxlanMtu ? { mtu: vxlanMtu } : {}) });
+    await lab.k.link.add(n.name, {
+      kind: "vxlan",
+      name: "flannel.1",
+      vni: 1,
+      local: n.ip,
+      dev: "eth0",
+      dstport: 8472,
+      learning: false,
+      ...(vxlanMtu ? { mtu: vxlanMtu } : {}),
+    });
     await lab.k.addr.add(n.name, "flannel.1", `10.244.${n.subnet}.0/32`);
     await lab.k.link.set(n.name, "flannel.1", { up: true });
     await lab.bridge(n.name, "cni0", `10.244.${n.subnet}.1/24`, 1450);
     await lab.pod(n.name, `pod${n.subnet}`, "cni0", `10.244.${n.subnet}.2/24`, `10.244.${n.subnet}.1`, 1450);
   }
-  for (const [a, b] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]] as const) {
+  for (const [a, b] of [
+    [nodes[0]!, nodes[1]!],
+    [nodes[1]!, nodes[0]!],
+  ] as const) {
     const mac = (await lab.k.link.list(b.name)).find((l) => l.ifname === "flannel.1")!.address;
-    await lab.k.neigh.replace(a.name, { dst: `10.244.${b.subnet}.0`, dev: "flannel.1", lladdr: mac, state: "permanent" });
+    await lab.k.neigh.replace(a.name, {
+      dst: `10.244.${b.subnet}.0`,
+      dev: "flannel.1",
+      lladdr: mac,
+      state: "permanent",
+    });
     await lab.k.fdb.append(a.name, { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });
-    await lab.k.route.replace(a.name, { dst: `10.244.${b.subnet}.0/24`, via: `10.244.${b.subnet}.0`, dev: "flannel.1", onlink: true });
+    await lab.k.route.replace(a.name, {
+      dst: `10.244.${b.subnet}.0/24`,
+      via: `10.244.${b.subnet}.0`,
+      dev: "flannel.1",
+      onlink: true,
+    });
   }
 }
 
@@ -192,22 +245,42 @@ describe("an overlay: VXLAN between nodes", () => {
     const lab = new Lab();
     await vxlanCluster(lab);
     expect((await lab.k.link.list("node1")).find((l) => l.ifname === "flannel.1")!.mtu).toBe(1450);
-    const trace = lab.k.send({ from: "pod1", to: "10.244.2.2", protocol: "tcp", port: 80, expectNamespace: "pod2" });
+    const trace = lab.k.send({
+      from: "pod1",
+      to: "10.244.2.2",
+      protocol: "tcp",
+      port: 80,
+      expectNamespace: "pod2",
+    });
     expect(trace.outcome).toBe("refused"); // reached pod2, which has no listener: RST
     expect(trace.deliveredTo?.ns).toBe("pod2");
     const encap = trace.hops.find((h) => h.event === "encap" && h.direction === "request")!;
     expect(encap.detail).toMatch(/^flannel\.1: VXLAN vni 1 to 192\.168\.2\.2:8472/);
     const onUnderlay = trace.hops.find((h) => h.ns === "router" && h.event === "forward")!;
-    expect(onUnderlay.packet.headers.map((h) => h.kind)).toEqual(["ipv4", "udp", "vxlan", "ethernet", "ipv4", "tcp"]);
+    expect(onUnderlay.packet.headers.map((h) => h.kind)).toEqual([
+      "ipv4",
+      "udp",
+      "vxlan",
+      "ethernet",
+      "ipv4",
+      "tcp",
+    ]);
     const [outer, , , , inner] = onUnderlay.packet.headers as Ipv4Header[];
-    expect([formatIpv4(outer!.src), formatIpv4(outer!.dst), formatIpv4(inner!.src), formatIpv4(inner!.dst)]).toEqual(["192.168.1.2", "192.168.2.2", "10.244.1.2", "10.244.2.2"]);
+    expect([
+      formatIpv4(outer!.src),
+      formatIpv4(outer!.dst),
+      formatIpv4(inner!.src),
+      formatIpv4(inner!.dst),
+    ]).toEqual(["192.168.1.2", "192.168.2.2", "10.244.1.2", "10.244.2.2"]);
     expect(trace.hops.some((h) => h.ns === "node2" && h.event === "decap")).toBe(true);
   });
 
   it("refuses the VXLAN route without onlink, as Linux does", async () => {
     const lab = new Lab();
     await vxlanCluster(lab);
-    await expect(lab.k.route.replace("node1", { dst: "10.244.3.0/24", via: "10.244.3.0", dev: "flannel.1" })).rejects.toThrow("Error: Nexthop has invalid gateway.");
+    await expect(
+      lab.k.route.replace("node1", { dst: "10.244.3.0/24", via: "10.244.3.0", dev: "flannel.1" }),
+    ).rejects.toThrow("Error: Nexthop has invalid gateway.");
   });
 
   it("answers a 1500-byte DF packet into the 1450 path with fragmentation needed", async () => {
@@ -225,26 +298,55 @@ describe("an overlay: VXLAN between nodes", () => {
     // Without DF the same packet is fragmented and gets through.
     const fragmented = lab.k.send({ from: "pod1", to: "10.244.2.2", size: 1472, dontFragment: false });
     expect(fragmented.outcome).toBe("reached");
-    expect(fragmented.hops.find((h) => h.event === "fragment")!.detail).toBe("1500 bytes over mtu 1450: sent as 2 fragments (DF not set)");
+    expect(fragmented.hops.find((h) => h.event === "fragment")!.detail).toBe(
+      "1500 bytes over mtu 1450: sent as 2 fragments (DF not set)",
+    );
   });
 
   const system = requireSystem({ tools: ["tshark"] });
-  it.skipIf(system.skip)("exports what crossed node1's eth0 as a pcap that tshark decodes as VXLAN", async () => {
-    const lab = new Lab();
-    await vxlanCluster(lab);
-    const trace = lab.k.send({ from: "pod1", to: "10.244.2.2" });
-    const pcap = tracePcap(trace, "node1", "eth0");
-    const dir = mkdtempSync(join(tmpdir(), "podnet-sim-"));
-    try {
-      writeFileSync(join(dir, "eth0.pcap"), pcap);
-      const out = execFileSync(system.paths.tshark!, ["-r", join(dir, "eth0.pcap"), "-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-e", "ip.src", "-e", "vxlan.vni", "-e", "icmp.type"], { encoding: "utf8", env: { ...process.env, HOME: dir } });
-      const rows = out.trim().split("\n").map((l) => l.split("\t"));
-      expect(rows).toContainEqual(["192.168.1.2,10.244.1.2", "1", "8"]); // request: outer node1, inner pod1, echo request
-      expect(rows).toContainEqual(["192.168.2.2,10.244.2.2", "1", "0"]); // reply, decapsulated on the way in
-      for (const frame of rows) expect(frame[0]).toBeTruthy();
-      expect(decodePacket(new Uint8Array(pcap.subarray(40))).headers[0]!.kind).toBe("ethernet");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(system.skip)(
+    "exports what crossed node1's eth0 as a pcap that tshark decodes as VXLAN",
+    async () => {
+      const lab = new Lab();
+      await vxlanCluster(lab);
+      const trace = lab.k.send({ from: "pod1", to: "10.244.2.2" });
+      const pcap = tracePcap(trace, "node1", "eth0");
+      const dir = mkdtempSync(join(tmpdir(), "podnet-sim-"));
+      try {
+        writeFileSync(join(dir, "eth0.pcap"), pcap);
+        const out = execFileSync(
+          system.paths.tshark!,
+          [
+            "-r",
+            join(dir, "eth0.pcap"),
+            "-d",
+            "udp.port==8472,vxlan",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-e",
+            "ip.src",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "icmp.type",
+          ],
+          { encoding: "utf8", env: { ...process.env, HOME: dir } },
+        );
+        const rows = out
+          .trim()
+          .split("\n")
+          .map((l) => l.split("\t"));
+        expect(rows).toContainEqual(["192.168.1.2,10.244.1.2", "1", "8"]); // request: outer node1, inner pod1, echo request
+        expect(rows).toContainEqual(["192.168.2.2,10.244.2.2", "1", "0"]); // reply, decapsulated on the way in
+        for (const frame of rows) expect(frame[0]).toBeTruthy();
+        expect(decodePacket(new Uint8Array(pcap.subarray(40))).headers[0]!.kind).toBe("ethernet");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
