@@ -9,7 +9,17 @@ export {
   type ProbeSpec,
   type EventSpec,
 } from "./schema.js";
-export { loadScenario, checkScenario, formatPath, ScenarioError, type ScenarioIssue } from "./load.js";
+export {
+  loadScenario,
+  checkScenario,
+  formatIssue,
+  formatPath,
+  MAX_SCENARIO_BYTES,
+  ScenarioError,
+  type ScenarioIssue,
+} from "./load.js";
+export { SCENARIO_LIMITS } from "./check.js";
+export { parseTarget, parseOrigin, type TargetText } from "./target.js";
 export { expandScenario } from "./generate.js";
 export {
   ClusterRuntime,

@@ -11,6 +11,7 @@ import { LabTopology } from "@podnet/netlink/lab";
 import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
 import { SimKernel, type SendOptions, type Trace } from "@podnet/sim";
 import { expandScenario } from "./generate.js";
+import { parseOrigin, parseTarget } from "./target.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 
 export interface PodState {
@@ -150,9 +151,9 @@ export class ClusterRuntime {
   async removeNode(name: string): Promise<ReconcileReport> {
     const node = this.nodes.get(name);
     if (!node) throw new TargetError(`unknown node ${JSON.stringify(name)}`);
-    for (const [pod, state] of this.pods) if (state.node === name) this.pods.delete(pod);
-    for (const pod of this.scenario.pods.filter((p) => p.node === name))
-      await this.k.netns.del(pod.name).catch(() => undefined);
+    // The node's pods go first, through CNI DEL as the kubelet would drain them, so their addresses
+    // are free again if the node rejoins.
+    for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
     await this.k.netns.del(name);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
@@ -202,8 +203,13 @@ export class ClusterRuntime {
   }
 
   async removePod(name: string): Promise<void> {
-    const state = this.pods.get(name);
-    if (!state) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
+    if (!this.pods.has(name)) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
+    await this.detachPod(name);
+    await this.refreshEndpoints();
+  }
+
+  private async detachPod(name: string): Promise<void> {
+    const state = this.pods.get(name)!;
     const node = this.nodes.get(state.node)!;
     await this.provider.cni.del(
       {
@@ -218,7 +224,6 @@ export class ClusterRuntime {
     );
     await this.k.netns.del(name);
     this.pods.delete(name);
-    await this.refreshEndpoints();
   }
 
   private selected(spec: ServiceSpec): string[] {
@@ -313,9 +318,9 @@ export class ClusterRuntime {
     port?: number;
     kind: "pod" | "node" | "host" | "service" | "address";
   } {
-    const [name, port] = target.includes(":")
-      ? [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))]
-      : [target, undefined];
+    const parsed = parseTarget(target);
+    if ("error" in parsed) throw new TargetError(parsed.error);
+    const { name, port } = parsed;
     const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
     if (name.startsWith("svc/")) {
       const svc = this.services.get(name.slice(4));
@@ -340,16 +345,18 @@ export class ClusterRuntime {
 
   /** The namespace and process a probe starts from: "web" (the pod), "web/nginx" (a container), a node or a host. */
   origin(from: string): { ns: string; owner?: string } {
-    const [name, container] = from.split("/");
-    const pod = this.pods.get(name!);
+    const { name, container } = parseOrigin(from);
+    const pod = this.pods.get(name);
     if (pod) {
       if (container && !pod.spec.containers.some((c) => c.name === container))
         throw new TargetError(
           `pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
         );
-      return { ns: name!, owner: `${name}/${container ?? pod.spec.containers[0]!.name}` };
+      return { ns: name, owner: `${name}/${container ?? pod.spec.containers[0]!.name}` };
     }
-    if (this.nodes.has(name!) || this.hosts.has(name!)) return { ns: name! };
+    if (container !== undefined && (this.nodes.has(name) || this.hosts.has(name)))
+      throw new TargetError(`${name} is not a pod: it has no container ${JSON.stringify(container)}`);
+    if (this.nodes.has(name) || this.hosts.has(name)) return { ns: name };
     throw new TargetError(`unknown source ${JSON.stringify(from)}: not a pod, pod/container, node or host`);
   }
 

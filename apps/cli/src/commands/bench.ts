@@ -1,7 +1,6 @@
 /** `podnet bench`: scenarios × providers, measuring the network and podnet itself. */
-import { writeFileSync } from "node:fs";
 import cliProgress from "cli-progress";
-import type { Command, Option } from "commander";
+import type { Command } from "commander";
 import {
   ClusterRuntime,
   controlPlaneMetrics,
@@ -10,7 +9,9 @@ import {
   type Scenario,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
-import { table } from "./format.js";
+import { checkOutput, readScenario, writeOutput } from "../files.js";
+import { table } from "../format.js";
+import { jsonOption, parseProviders, providersOption } from "../options.js";
 
 export interface BenchRow {
   scenario: string;
@@ -100,26 +101,27 @@ export function markdown(rows: BenchRow[]): string {
   return head + rows.map((r) => `| ${COLUMNS.map(([k]) => r[k] ?? "-").join(" | ")} |`).join("\n") + "\n";
 }
 
-export function benchCommand(
-  cli: Command,
-  readScenario: (file: string) => Scenario,
-  parseProviders: (list: string) => { name: string; provider: NetworkProvider }[],
-  providersOption: () => Option,
-): void {
+export function benchCommand(cli: Command): void {
   cli
     .command("bench")
     .description("measure scenarios under providers: the network and podnet itself")
-    .argument("<scenarios...>", "scenario files")
+    .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
-    .option("--json", "print the JSON instead of the table")
+    .addOption(jsonOption("print the JSON instead of the table"))
     .addHelpText(
       "after",
       "\nExample:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json",
     )
     .action(async (files: string[], opts: { providers: string; out?: string; json?: boolean }) => {
-      const scenarios = files.map(readScenario);
+      const inputs = new Set<string>();
+      const scenarios = files.map((f) => readScenario(f, inputs));
       const providers = parseProviders(opts.providers);
+      const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
+      if (opts.out) {
+        checkOutput("--out", opts.out, inputs);
+        checkOutput("--out", markdownOut!, inputs);
+      }
       const bar =
         process.stderr.isTTY && !opts.json
           ? new cliProgress.SingleBar(
@@ -127,6 +129,13 @@ export function benchCommand(
               cliProgress.Presets.shades_classic,
             )
           : undefined;
+      // cli-progress turns the terminal's line wrap off while it draws; Ctrl-C must turn it back on.
+      const interrupted = (signal: NodeJS.Signals) => {
+        bar?.stop();
+        process.stderr.write(`bench: interrupted (${signal}); nothing written\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      };
+      process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
       bar?.start(scenarios.length * providers.length, 0, { task: "" });
       const rows: BenchRow[] = [];
       for (const scenario of scenarios) {
@@ -137,14 +146,15 @@ export function benchCommand(
       }
       bar?.update(rows.length, { task: "done" });
       bar?.stop();
+      process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
       const report = {
         schemaVersion: 1,
         machine: { node: process.version, platform: process.platform },
         rows,
       };
       if (opts.out) {
-        writeFileSync(opts.out, JSON.stringify(report, null, 2) + "\n");
-        writeFileSync(opts.out.replace(/(\.json)?$/, ".md"), `# podnet bench\n\n${markdown(rows)}`);
+        writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+        writeOutput("--out", markdownOut!, `# podnet bench\n\n${markdown(rows)}`);
       }
       process.stdout.write(
         opts.json
