@@ -52,7 +52,8 @@ describe("fuzzed scenarios", () => {
           );
         else if (outcome.kind === "rejected") {
           counts.rejected++;
-          if (process.env.FUZZ_DEBUG) console.log(outcome.issues!.map((i) => i.message.replace(/[0-9.]+/g, "N")).join(" | "));
+          if (process.env.FUZZ_DEBUG)
+            console.log(outcome.issues!.map((i) => i.message.replace(/[0-9.]+/g, "N")).join(" | "));
           const unlocated = outcome.issues!.filter(
             (i) => i.line === undefined || outcome.file !== "fuzz.yaml",
           );

@@ -199,7 +199,11 @@ export function randomScenario(rand: () => number): Json {
       default:
         return services.length
           ? { at, action: "removeService", service: pick(services).name }
-          : { at, action: "setService", service: { name: "svc0", selector: { app: "b" }, ports: [{ port: 443 }] } };
+          : {
+              at,
+              action: "setService",
+              service: { name: "svc0", selector: { app: "b" }, ports: [{ port: 443 }] },
+            };
     }
   });
   return {
