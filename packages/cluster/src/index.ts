@@ -24,6 +24,7 @@ export { expandScenario } from "./generate.js";
 export {
   ClusterRuntime,
   TargetError,
+  type BuildOptions,
   type PodState,
   type ServiceState,
   type EventReport,

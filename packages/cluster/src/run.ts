@@ -9,7 +9,7 @@ import {
   type PathMetrics,
   type ReachabilityCell,
 } from "./analysis.js";
-import { ClusterRuntime } from "./runtime.js";
+import { ClusterRuntime, type BuildOptions } from "./runtime.js";
 import type { Scenario } from "./schema.js";
 
 /** The documented shape of `podnet run --json` (version 1). */
@@ -33,8 +33,9 @@ export interface RunResult {
 export async function runScenario(
   scenario: Scenario,
   provider: NetworkProvider,
+  options: BuildOptions = {},
 ): Promise<{ result: RunResult; runtime: ClusterRuntime }> {
-  const runtime = await ClusterRuntime.build(scenario, provider);
+  const runtime = await ClusterRuntime.build(scenario, provider, options);
   await runtime.runEvents();
   const cells = reachability(runtime);
   const probes = runtime.spec.traffic.map((p) => {

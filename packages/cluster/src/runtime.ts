@@ -34,6 +34,17 @@ export interface EventReport {
 
 export class TargetError extends Error {}
 
+export interface BuildOptions {
+  /** Seeds the simulator's random choices (MACs, Service endpoints); the scenario's name by default. */
+  seed?: string;
+  /**
+   * Called after each node, pod and Service is in place: for a progress bar on large clusters. The
+   * build is otherwise one long run of microtasks; a callback that returns a promise resolved by a
+   * timer lets the event loop turn (and Ctrl-C be handled) during it.
+   */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+}
+
 export class ClusterRuntime {
   readonly k: SimKernel;
   readonly lab: LabTopology<SimKernel>;
@@ -76,13 +87,19 @@ export class ClusterRuntime {
   static async build(
     scenario: Scenario,
     provider: NetworkProvider,
-    options: { seed?: string } = {},
+    options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
     const runtime = new ClusterRuntime(scenario, provider, options.seed ?? scenario.name);
+    const { nodes, pods, services } = runtime.scenario;
+    const total = nodes.length + pods.length + services.length;
+    let done = 0;
+    const step = async () => {
+      await options.onProgress?.(++done, total);
+    };
     await runtime.buildUnderlay();
-    for (const node of runtime.scenario.nodes) await runtime.addNode(node);
-    for (const pod of runtime.scenario.pods) await runtime.addPod(pod);
-    for (const svc of runtime.scenario.services) await runtime.setService(svc);
+    for (const node of nodes) await runtime.addNode(node).then(step);
+    for (const pod of pods) await runtime.addPod(pod).then(step);
+    for (const svc of services) await runtime.setService(svc).then(step);
     return runtime;
   }
 

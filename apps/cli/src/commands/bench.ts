@@ -1,5 +1,4 @@
 /** `podnet bench`: scenarios × providers, measuring the network and podnet itself. */
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import {
   ClusterRuntime,
@@ -12,6 +11,7 @@ import type { NetworkProvider } from "@podnet/cni";
 import { checkOutput, readScenario, writeOutput } from "../files.js";
 import { table } from "../format.js";
 import { jsonOption, parseProviders, providersOption } from "../options.js";
+import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
 export interface BenchRow {
   scenario: string;
@@ -37,7 +37,7 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
   let peak = process.memoryUsage().rss;
   const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
   const t0 = performance.now();
-  const runtime = await ClusterRuntime.build(scenario, provider);
+  const runtime = await ClusterRuntime.build(scenario, provider, { onProgress: yieldingProgress });
   await runtime.runEvents();
   const buildMs = performance.now() - t0;
   sample();
@@ -122,21 +122,10 @@ export function benchCommand(cli: Command): void {
         checkOutput("--out", opts.out, inputs);
         checkOutput("--out", markdownOut!, inputs);
       }
-      const bar =
-        process.stderr.isTTY && !opts.json
-          ? new cliProgress.SingleBar(
-              { format: "bench [{bar}] {value}/{total} {task}", stream: process.stderr },
-              cliProgress.Presets.shades_classic,
-            )
-          : undefined;
-      // cli-progress turns the terminal's line wrap off while it draws; Ctrl-C must turn it back on.
-      const interrupted = (signal: NodeJS.Signals) => {
-        bar?.stop();
-        process.stderr.write(`bench: interrupted (${signal}); nothing written\n`);
-        process.exit(signal === "SIGINT" ? 130 : 143);
-      };
-      process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
-      bar?.start(scenarios.length * providers.length, 0, { task: "" });
+      const bar = opts.json
+        ? undefined
+        : progressBar("bench [{bar}] {value}/{total} {task}", scenarios.length * providers.length);
+
       const rows: BenchRow[] = [];
       for (const scenario of scenarios) {
         for (const { provider } of providers) {
@@ -145,8 +134,7 @@ export function benchCommand(cli: Command): void {
         }
       }
       bar?.update(rows.length, { task: "done" });
-      bar?.stop();
-      process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
+      stopBar(bar);
       const report = {
         schemaVersion: 1,
         machine: { node: process.version, platform: process.platform },

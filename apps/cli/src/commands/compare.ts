@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { runScenario, type RunResult } from "@podnet/cluster";
 import { readScenario } from "../files.js";
 import { color, print, table } from "../format.js";
+import { buildProgress } from "../progress.js";
 import { jsonOption, parseProviders, providersOption } from "../options.js";
 
 export function compareCommand(cli: Command): void {
@@ -20,7 +21,14 @@ export function compareCommand(cli: Command): void {
       const scenario = readScenario(file);
       const providers = parseProviders(opts.providers);
       const results: RunResult[] = [];
-      for (const { provider } of providers) results.push((await runScenario(scenario, provider)).result);
+      for (const { provider } of providers)
+        results.push(
+          (
+            await runScenario(scenario, provider, {
+              onProgress: buildProgress(`building under ${provider.name}`),
+            })
+          ).result,
+        );
       const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
       print(Boolean(opts.json), results, () => {
         const reach = table(

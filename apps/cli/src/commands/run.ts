@@ -4,6 +4,7 @@ import { runScenario, type RunResult } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { readScenario } from "../files.js";
 import { color, outcomeText, print, table } from "../format.js";
+import { buildProgress } from "../progress.js";
 import { jsonOption } from "../options.js";
 
 export function summarize(result: RunResult): string {
@@ -104,7 +105,9 @@ export function runCommand(cli: Command): void {
     )
     .action(async (file: string, opts: { provider: string; json?: boolean }) => {
       const provider = getProvider(opts.provider);
-      const { result } = await runScenario(readScenario(file), provider);
+      const { result } = await runScenario(readScenario(file), provider, {
+        onProgress: buildProgress(`building under ${provider.name}`),
+      });
       print(Boolean(opts.json), result, () => summarize(result));
       if (result.probes.some((p) => !p.reached)) process.exitCode = 1;
     });

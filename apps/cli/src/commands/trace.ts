@@ -6,6 +6,7 @@ import { providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
 import { checkOutput, readScenario, writeOutput } from "../files.js";
 import { color, formatTrace, print } from "../format.js";
+import { buildProgress } from "../progress.js";
 import { integerIn, jsonOption, parseProviders } from "../options.js";
 
 interface TraceOptions {
@@ -63,7 +64,9 @@ export function traceCommand(cli: Command): void {
       if (opts.pcap) for (const { name } of providers) checkOutput("--pcap", pcapFor(name), inputs);
       const results = [];
       for (const { name, provider } of providers) {
-        const runtime = await ClusterRuntime.build(scenario, provider);
+        const runtime = await ClusterRuntime.build(scenario, provider, {
+          onProgress: buildProgress(`building under ${name}`),
+        });
         located("--from", () => runtime.origin(opts.from));
         located("--to", () => runtime.resolve(opts.to));
         const trace = runtime.trace(opts.from, opts.to, {
