@@ -391,3 +391,44 @@ describe("podnet", () => {
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain("| scenario | provider | nodes |");
   }, 30_000);
 });
+
+// On a terminal: `script` gives the command a pseudo-terminal, as a user's shell would.
+describe.skipIf(spawnSync("script", ["--version"]).status !== 0)("podnet on a terminal", () => {
+  function onTerminal(command: string, input?: { when: string; send: string }) {
+    return new Promise<{ code: number | null; output: string }>((ok) => {
+      const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", TERM: "xterm" },
+      });
+      let output = "";
+      let sent = false;
+      child.stdout.on("data", (d: Buffer) => {
+        output += d.toString();
+        if (input && !sent && output.includes(input.when)) {
+          sent = true;
+          child.stdin.write(input.send);
+        }
+      });
+      child.on("close", (code) => ok({ code, output }));
+    });
+  }
+  const ESC = String.fromCharCode(27);
+
+  it("colours each stream by its own terminal", async () => {
+    // stderr on the terminal, stdout into a pipe: the error is red, the answer is plain.
+    const error = await onTerminal(`node ${BIN} run nope --provider overlay 2>&1 >/dev/null`);
+    expect(error.output).toContain(`${ESC}[31merror${ESC}[39m: nope: no such scenario file`);
+    const plain = await onTerminal(`node ${BIN} providers 2>/dev/null | cat`);
+    expect(plain.output).not.toContain(`${ESC}[`);
+  });
+
+  it("Ctrl-C during bench stops the bar, turns line wrap back on and exits 130", async () => {
+    const { code, output } = await onTerminal(`node ${BIN} bench large --providers overlay`, {
+      when: "bench [",
+      send: String.fromCharCode(3),
+    });
+    expect(output).toContain(`${ESC}[?7l`); // the bar turned wrap off…
+    expect(output.slice(output.lastIndexOf(`${ESC}[?7l`))).toContain(`${ESC}[?7h`); // …and on again
+    expect(code).toBe(130);
+  }, 60_000);
+});
