@@ -7,6 +7,7 @@
 import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
+import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
 import { SimKernel, type SendOptions, type Trace } from "@podnet/sim";
@@ -130,7 +131,8 @@ export class ClusterRuntime {
           mtu: seg.mtu,
         });
       }
-      for (const r of router.routes) await this.k.route.add(router.name, { dst: r.dst, via: r.via });
+      for (const r of router.routes)
+        await this.k.route.add(router.name, { dst: parseRouteDst(r.dst), via: parseAddressArgument(r.via) });
     }
     for (const host of this.scenario.underlay.hosts) {
       const seg = this.segment(host.segment);

@@ -2,6 +2,8 @@ export { PodnetError, AddressParseError, DecodeError, EncodeError } from "./erro
 export {
   type Ipv4,
   type Ipv4InterfaceAddress,
+  type AddressFamily,
+  isIpv4Value,
   Ipv4Prefix,
   parseIpv4,
   formatIpv4,
@@ -15,6 +17,7 @@ export {
   BROADCAST_MAC,
   parseMac,
   formatMac,
+  isMacValue,
   isMulticastMac,
   MacGenerator,
   SeededRandom,

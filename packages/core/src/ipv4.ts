@@ -6,6 +6,18 @@ import { AddressParseError } from "./errors.js";
  */
 export type Ipv4 = number;
 
+/**
+ * The address family of a value, in iproute2's words. Only "inet" exists today; IPv6 joins as
+ * "inet6" with its own address and prefix types, so code that keys or formats by family keeps
+ * working when it does.
+ */
+export type AddressFamily = "inet";
+
+/** True for a number that is an IPv4 address (an integer in 0 … 2³² − 1). */
+export function isIpv4Value(value: unknown): value is Ipv4 {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
+}
+
 const DECIMAL = /^[0-9]+$/;
 
 function parseOctets(text: string, input: string): Ipv4 {
@@ -94,6 +106,11 @@ export class Ipv4Prefix {
 
   static of(address: Ipv4, length: number): Ipv4Prefix {
     return new Ipv4Prefix(address, length);
+  }
+
+  /** A getter, not a field: a table of a million prefixes should not carry a million tags. */
+  get family(): AddressFamily {
+    return "inet";
   }
 
   get mask(): number {

@@ -22,6 +22,11 @@ export function parseMac(text: string): Mac {
   return value;
 }
 
+/** True for a number that is a MAC address (an integer in 0 … 2⁴⁸ − 1). */
+export function isMacValue(value: unknown): value is Mac {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= BROADCAST_MAC;
+}
+
 export function formatMac(mac: Mac): string {
   let out = "";
   for (let shift = 5; shift >= 0; shift--) {

@@ -1,20 +1,32 @@
+import { formatIpv4, formatMac, type Ipv4InterfaceAddress } from "@podnet/core";
 import {
   NetlinkError,
+  fdbEntry,
   formatIptablesRule,
+  neighEntry,
+  parseIptablesSave,
+  routeArguments,
+  routeEntry,
   splitArguments,
   type AddrDump,
+  type ChainDump,
   type Errno,
   type FdbDump,
+  type FdbEntry,
   type FdbSpec,
+  type IpAddress,
+  type IpPrefix,
   type IptablesRule,
   type LinkChange,
   type LinkDump,
   type LinkSpec,
   type NatTable,
   type NeighDump,
+  type NeighEntry,
   type NeighSpec,
   type Netlink,
   type RouteDump,
+  type RouteEntry,
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
@@ -98,7 +110,7 @@ export class LinuxNetlink implements Netlink {
     add: async (ns: string, spec: LinkSpec) => {
       const common = [
         ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []),
-        ...(spec.address ? ["address", spec.address] : []),
+        ...(spec.address !== undefined ? ["address", formatMac(spec.address)] : []),
       ];
       const args = ["link", "add", spec.name, ...common, "type", spec.kind];
       // A peer for "" (this process's own namespace) is placed by PID: `netns <our pid>`.
@@ -115,7 +127,7 @@ export class LinuxNetlink implements Netlink {
       }
       if (spec.kind === "vxlan") {
         args.push("id", String(spec.vni));
-        if (spec.local) args.push("local", spec.local);
+        if (spec.local !== undefined) args.push("local", formatIpv4(spec.local));
         if (spec.dev) args.push("dev", spec.dev);
         // Name the port always: iproute2 otherwise warns and the kernel picks 8472.
         args.push("dstport", String(spec.dstport ?? 8472));
@@ -129,7 +141,7 @@ export class LinuxNetlink implements Netlink {
       if (change.master !== undefined)
         args.push(...(change.master === null ? ["nomaster"] : ["master", change.master]));
       if (change.mtu !== undefined) args.push("mtu", String(change.mtu));
-      if (change.address !== undefined) args.push("address", change.address);
+      if (change.address !== undefined) args.push("address", formatMac(change.address));
       if (change.netns !== undefined) args.push("netns", change.netns);
       if (args.length) await this.ip(ns, "link", "set", "dev", name, ...args);
       if (change.hairpin !== undefined)
@@ -143,18 +155,23 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly addr = {
-    add: async (ns: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) =>
+    add: async (
+      ns: string,
+      dev: string,
+      address: Ipv4InterfaceAddress,
+      options: { broadcast?: boolean } = {},
+    ) =>
       void (await this.ip(
         ns,
         "addr",
         "add",
-        cidr,
+        cidrArgument(address),
         ...(options.broadcast ? ["broadcast", "+"] : []),
         "dev",
         dev,
       )),
-    del: async (ns: string, dev: string, cidr: string) =>
-      void (await this.ip(ns, "addr", "del", cidr, "dev", dev)),
+    del: async (ns: string, dev: string, address: Ipv4InterfaceAddress) =>
+      void (await this.ip(ns, "addr", "del", cidrArgument(address), "dev", dev)),
     list: async (ns: string): Promise<AddrDump[]> =>
       (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show")).map((raw) => ({
         ...toLinkDump(raw),
@@ -172,17 +189,21 @@ export class LinuxNetlink implements Netlink {
   };
 
   readonly route = {
-    add: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "add", ...routeArgs(spec))),
+    add: async (ns: string, spec: RouteSpec) =>
+      void (await this.ip(ns, "route", "add", ...routeArguments(spec))),
     replace: async (ns: string, spec: RouteSpec) =>
-      void (await this.ip(ns, "route", "replace", ...routeArgs(spec))),
-    del: async (ns: string, spec: RouteSpec) => void (await this.ip(ns, "route", "del", ...routeArgs(spec))),
-    list: async (ns: string, filter: { exact?: string } = {}): Promise<RouteDump[]> =>
+      void (await this.ip(ns, "route", "replace", ...routeArguments(spec))),
+    del: async (ns: string, spec: RouteSpec) =>
+      void (await this.ip(ns, "route", "del", ...routeArguments(spec))),
+    list: async (ns: string, filter: { exact?: IpPrefix } = {}): Promise<RouteDump[]> =>
       this.json<RouteDump>(
         ns,
         "route",
         "show",
-        ...(filter.exact !== undefined ? ["exact", filter.exact] : []),
+        ...(filter.exact !== undefined ? ["exact", filter.exact.toString()] : []),
       ),
+    entries: async (ns: string, filter: { exact?: IpPrefix } = {}): Promise<RouteEntry[]> =>
+      (await this.route.list(ns, filter)).map(routeEntry),
   };
 
   readonly neigh = {
@@ -191,26 +212,35 @@ export class LinuxNetlink implements Netlink {
         ns,
         "neigh",
         "replace",
-        e.dst,
+        formatIpv4(e.dst),
         "lladdr",
-        e.lladdr,
+        formatMac(e.lladdr),
         "dev",
         e.dev,
         "nud",
         e.state ?? "permanent",
       )),
     del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) =>
-      void (await this.ip(ns, "neigh", "del", e.dst, "dev", e.dev)),
-    list: async (ns: string, filter: { dst?: string; dev?: string } = {}): Promise<NeighDump[]> =>
+      void (await this.ip(ns, "neigh", "del", formatIpv4(e.dst), "dev", e.dev)),
+    list: async (ns: string, filter: { dst?: IpAddress; dev?: string } = {}): Promise<NeighDump[]> =>
       (
         await this.json<NeighDump>(
           ns,
           "neigh",
           "show",
-          ...(filter.dst ? [filter.dst] : []),
+          ...(filter.dst !== undefined ? [formatIpv4(filter.dst)] : []),
           ...(filter.dev ? ["dev", filter.dev] : []),
         )
-      ).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { lladdr: n.lladdr } : {}), state: n.state })),
+      )
+        // Filtered by device, `ip -j neigh` leaves the device out of each entry.
+        .map((n) => ({
+          dst: n.dst,
+          dev: n.dev ?? filter.dev!,
+          ...(n.lladdr ? { lladdr: n.lladdr } : {}),
+          state: n.state,
+        })),
+    entries: async (ns: string, filter: { dst?: IpAddress; dev?: string } = {}): Promise<NeighEntry[]> =>
+      (await this.neigh.list(ns, filter)).map(neighEntry),
   };
 
   readonly fdb = {
@@ -220,11 +250,12 @@ export class LinuxNetlink implements Netlink {
       void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArgs(e))),
     del: async (ns: string, e: FdbSpec) =>
       void (await this.bridgeTool(ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false }))),
-    list: async (ns: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
+    list: async (ns: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbDump[]> => {
+      const only = filter.mac !== undefined ? formatMac(filter.mac) : undefined;
       const out = await this.bridgeTool(ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : []));
       const raw = ((out.trim() ? JSON.parse(out) : []) as (FdbDump & { master?: string })[])
         .map((e) => ({ ...e, ifname: e.ifname ?? filter.dev! }))
-        .filter((e) => filter.mac === undefined || e.mac === filter.mac.toLowerCase());
+        .filter((e) => only === undefined || e.mac === only);
       // Keep what a program wrote or the bridge learned; drop the kernel's own permanent entries (port MACs, multicast).
       return raw
         .filter((e) => e.dst !== undefined || (e.master !== undefined && e.state !== "permanent"))
@@ -237,6 +268,8 @@ export class LinuxNetlink implements Netlink {
           state: e.state ?? "",
         }));
     },
+    entries: async (ns: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbEntry[]> =>
+      (await this.fdb.list(ns, filter)).map(fdbEntry),
   };
 
   readonly iptables = {
@@ -269,6 +302,8 @@ export class LinuxNetlink implements Netlink {
           .join("\n") + "\n"
       );
     },
+    list: async (ns: string, table: NatTable): Promise<ChainDump[]> =>
+      parseIptablesSave(await this.iptables.save(ns, table)).chains,
   };
 
   private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {
@@ -318,23 +353,16 @@ function toLinkDump(raw: RawLink): LinkDump {
   return dump;
 }
 
-function routeArgs(spec: RouteSpec): string[] {
-  const args = [spec.dst];
-  if (spec.via) args.push("via", spec.via);
-  if (spec.dev) args.push("dev", spec.dev);
-  if (spec.onlink) args.push("onlink");
-  if (spec.metric !== undefined) args.push("metric", String(spec.metric));
-  if (spec.src) args.push("src", spec.src);
-  if (spec.scope) args.push("scope", spec.scope);
-  return args;
+function cidrArgument(a: Ipv4InterfaceAddress): string {
+  return `${formatIpv4(a.address)}/${a.prefix.length}`;
 }
 
 function fdbArgs(e: FdbSpec): string[] {
   return [
-    e.mac,
+    formatMac(e.mac),
     "dev",
     e.dev,
-    ...(e.dst ? ["dst", e.dst] : []),
+    ...(e.dst !== undefined ? ["dst", formatIpv4(e.dst)] : []),
     ...((e.self ?? true) ? ["self"] : ["master"]),
     ...(e.permanent ? ["permanent"] : []),
   ];

@@ -6,6 +6,12 @@ import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";
+import {
+  parseAddrArgument as cidr,
+  parseAddressArgument as ip,
+  parseLinkAddress as mac,
+  parseRouteDst as net,
+} from "@podnet/netlink";
 
 const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
 
@@ -27,8 +33,8 @@ async function hostGw(lab: LabTopology, routesOnGateway: boolean) {
   await lab.pod("node2", "pod2", "cbr0", "10.0.2.2/24", "10.0.2.1");
   const [a, b] = routesOnGateway ? ["gw", "gw"] : ["node1", "node2"];
   if (routesOnGateway) await lab.host("gw", "lan", "10.100.0.1/24", { forwarding: true });
-  await lab.k.route.add(lab.ns(a), { dst: "10.0.2.0/24", via: "10.100.0.3" });
-  await lab.k.route.add(lab.ns(b), { dst: "10.0.1.0/24", via: "10.100.0.2" });
+  await lab.k.route.add(lab.ns(a), { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
+  await lab.k.route.add(lab.ns(b), { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") });
 }
 
 async function vxlan(lab: LabTopology) {
@@ -46,12 +52,12 @@ async function vxlan(lab: LabTopology) {
       kind: "vxlan",
       name: "flannel.1",
       vni: 1,
-      local: node.ip,
+      local: ip(node.ip),
       dev: "eth0",
       dstport: 8472,
       learning: false,
     });
-    await lab.k.addr.add(ns, "flannel.1", `10.244.${node.n}.0/32`);
+    await lab.k.addr.add(ns, "flannel.1", cidr(`10.244.${node.n}.0/32`));
     await lab.k.link.set(ns, "flannel.1", { up: true });
     await lab.bridge(node.name, "cni0", `10.244.${node.n}.1/24`, 1450);
     await lab.pod(node.name, `pod${node.n}`, "cni0", `10.244.${node.n}.2/24`, `10.244.${node.n}.1`, 1450);
@@ -60,17 +66,23 @@ async function vxlan(lab: LabTopology) {
     [nodes[0], nodes[1]],
     [nodes[1], nodes[0]],
   ] as const) {
-    const mac = (await lab.k.link.list(lab.ns(b.name))).find((l) => l.ifname === "flannel.1")!.address;
+    const vtep = mac((await lab.k.link.list(lab.ns(b.name))).find((l) => l.ifname === "flannel.1")!.address);
     await lab.k.neigh.replace(lab.ns(a.name), {
-      dst: `10.244.${b.n}.0`,
+      dst: ip(`10.244.${b.n}.0`),
       dev: "flannel.1",
-      lladdr: mac,
+      lladdr: vtep,
       state: "permanent",
     });
-    await lab.k.fdb.append(lab.ns(a.name), { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });
+    await lab.k.fdb.append(lab.ns(a.name), {
+      mac: vtep,
+      dev: "flannel.1",
+      dst: ip(b.ip),
+      self: true,
+      permanent: true,
+    });
     await lab.k.route.replace(lab.ns(a.name), {
-      dst: `10.244.${b.n}.0/24`,
-      via: `10.244.${b.n}.0`,
+      dst: net(`10.244.${b.n}.0/24`),
+      via: ip(`10.244.${b.n}.0`),
       dev: "flannel.1",
       onlink: true,
     });

@@ -9,6 +9,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NetlinkError } from "./errors.js";
 import { formatIptablesSave, rule } from "./iptables.js";
 import type { Netlink } from "./types.js";
+import {
+  DEFAULT_ROUTE,
+  routeDump,
+  parseAddrArgument as cidr,
+  parseAddressArgument as ip,
+  parseLinkAddress as mac,
+  parseRouteDst as net,
+} from "./values.js";
 
 export interface ConformanceTarget {
   /** A host API to test and a prefix for the names of the namespaces the suite creates. */
@@ -17,9 +25,10 @@ export interface ConformanceTarget {
   skip?: string;
 }
 
-async function refusal(promise: Promise<unknown>): Promise<NetlinkError> {
+/** The refusal of a call; a function also covers parsing its arguments (text refused at the edge). */
+async function refusal(call: Promise<unknown> | (() => Promise<unknown>)): Promise<NetlinkError> {
   try {
-    await promise;
+    await (typeof call === "function" ? call() : call);
   } catch (error) {
     if (error instanceof NetlinkError) return error;
     throw error;
@@ -168,7 +177,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         kind: "vxlan",
         name: "flannel.1",
         vni: 1,
-        local: "192.168.50.1",
+        local: ip("192.168.50.1"),
         dev: "e0",
         dstport: 8472,
         learning: false,
@@ -200,10 +209,10 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         ns: [a],
       } = await setup("a");
       await n.link.add(a!, { kind: "veth", name: "d0", peer: { name: "d0p" } });
-      await n.addr.add(a!, "d0", "10.1.1.1/24");
+      await n.addr.add(a!, "d0", cidr("10.1.1.1/24"));
       expect(await n.route.list(a!)).toEqual([]);
       await n.link.set(a!, "d0", { up: true });
-      await n.addr.add(a!, "d0", "10.1.1.7/32");
+      await n.addr.add(a!, "d0", cidr("10.1.1.7/32"));
       expect(await n.route.list(a!)).toEqual([
         {
           dst: "10.1.1.0/24",
@@ -218,16 +227,16 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         { family: "inet", local: "10.1.1.1", prefixlen: 24, scope: "global", label: "d0" },
         { family: "inet", local: "10.1.1.7", prefixlen: 32, scope: "global", label: "d0" },
       ]);
-      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.1/24"))).message).toBe(
+      expect((await refusal(n.addr.add(a!, "d0", cidr("10.1.1.1/24")))).message).toBe(
         "Error: ipv4: Address already assigned.",
       );
-      expect((await refusal(n.addr.add(a!, "d0", "10.1.1.300/24"))).message).toBe(
+      expect((await refusal(() => n.addr.add(a!, "d0", cidr("10.1.1.300/24")))).message).toBe(
         'Error: any valid prefix is expected rather than "10.1.1.300/24".',
       );
-      expect((await refusal(n.addr.del(a!, "d0", "10.9.9.9/24"))).message).toBe(
+      expect((await refusal(n.addr.del(a!, "d0", cidr("10.9.9.9/24")))).message).toBe(
         "Error: ipv4: Address not found.",
       );
-      await n.addr.del(a!, "d0", "10.1.1.1/24");
+      await n.addr.del(a!, "d0", cidr("10.1.1.1/24"));
       expect(await n.route.list(a!)).toEqual([]);
     });
 
@@ -237,44 +246,52 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         ns: [a, b],
       } = await setup("a", "b");
       await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
-      await n.addr.add(a!, "e0", "192.168.77.1/24");
+      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
       await n.link.set(a!, "e0", { up: true });
       await n.link.set(b!, "e0", { up: true });
       await n.link.add(a!, { kind: "veth", name: "down0", peer: { name: "down1" } });
-      await n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.2" });
-      expect(await refusal(n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.3" }))).toMatchObject({
+      await n.route.add(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") });
+      expect(
+        await refusal(n.route.add(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.3") })),
+      ).toMatchObject({
         errno: "EEXIST",
         message: "RTNETLINK answers: File exists",
       });
-      await n.route.replace(a!, { dst: "10.9.2.0/24", via: "192.168.77.3" });
-      await n.route.add(a!, { dst: "10.9.2.0/24", via: "192.168.77.4", metric: 100 });
-      await n.route.add(a!, { dst: "10.9.7.5", via: "192.168.77.5" });
-      await n.route.add(a!, { dst: "default", via: "192.168.77.254", dev: "e0" });
-      await n.route.add(a!, { dst: "10.9.4.0/24", via: "10.9.4.0", dev: "e0", onlink: true });
-      expect(await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "192.168.78.2" }))).toMatchObject({
+      await n.route.replace(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.3") });
+      await n.route.add(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.4"), metric: 100 });
+      await n.route.add(a!, { dst: net("10.9.7.5"), via: ip("192.168.77.5") });
+      await n.route.add(a!, { dst: DEFAULT_ROUTE, via: ip("192.168.77.254"), dev: "e0" });
+      await n.route.add(a!, { dst: net("10.9.4.0/24"), via: ip("10.9.4.0"), dev: "e0", onlink: true });
+      expect(
+        await refusal(n.route.add(a!, { dst: net("10.9.3.0/24"), via: ip("192.168.78.2") })),
+      ).toMatchObject({
         errno: "EINVAL",
         message: "Error: Nexthop has invalid gateway.",
       });
       expect(
-        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "e0" }))).message,
+        (await refusal(n.route.add(a!, { dst: net("10.9.3.0/24"), via: ip("10.9.4.0"), dev: "e0" }))).message,
       ).toBe("Error: Nexthop has invalid gateway.");
       expect(
-        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", dev: "down0", onlink: true })))
-          .message,
+        (
+          await refusal(
+            n.route.add(a!, { dst: net("10.9.3.0/24"), via: ip("10.9.4.0"), dev: "down0", onlink: true }),
+          )
+        ).message,
       ).toBe("Error: Nexthop device is not up.");
       expect(
-        (await refusal(n.route.add(a!, { dst: "10.9.3.0/24", via: "10.9.4.0", onlink: true }))).message,
+        (await refusal(n.route.add(a!, { dst: net("10.9.3.0/24"), via: ip("10.9.4.0"), onlink: true })))
+          .message,
       ).toBe("Error: Nexthop device required for onlink.");
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "down0" }))).message).toBe(
+      expect((await refusal(n.route.add(a!, { dst: net("10.9.3.0/24"), dev: "down0" }))).message).toBe(
         "Error: Device for nexthop is not up.",
       );
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/24", dev: "nosuch" }))).message).toBe(
+      expect((await refusal(n.route.add(a!, { dst: net("10.9.3.0/24"), dev: "nosuch" }))).message).toBe(
         'Cannot find device "nosuch"',
       );
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.5/24", dev: "e0" }))).message).toBe(
+      expect((await refusal(() => n.route.add(a!, { dst: net("10.9.3.5/24"), dev: "e0" }))).message).toBe(
         "Error: Invalid prefix for given prefix length.",
       );
-      expect((await refusal(n.route.add(a!, { dst: "10.9.3.0/33", dev: "e0" }))).message).toBe(
+      expect((await refusal(() => n.route.add(a!, { dst: net("10.9.3.0/33"), dev: "e0" }))).message).toBe(
         'Error: any valid prefix is expected rather than "10.9.3.0/33".',
       );
       expect(await n.route.list(a!)).toEqual([
@@ -292,13 +309,26 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
           flags: [],
         },
       ]);
-      expect(await n.route.list(a!, { exact: "10.9.2.0/24" })).toEqual([
+      expect(await n.route.list(a!, { exact: net("10.9.2.0/24") })).toEqual([
         { dst: "10.9.2.0/24", gateway: "192.168.77.3", dev: "e0", flags: [] },
         { dst: "10.9.2.0/24", gateway: "192.168.77.4", dev: "e0", metric: 100, flags: [] },
       ]);
-      expect(await n.route.list(a!, { exact: "10.9.0.0/16" })).toEqual([]);
-      await n.route.del(a!, { dst: "10.9.2.0/24", metric: 100 });
-      expect(await refusal(n.route.del(a!, { dst: "10.9.6.0/24" }))).toMatchObject({
+      expect(await n.route.list(a!, { exact: net("10.9.0.0/16") })).toEqual([]);
+      // Programs read the same routes as values, in the same order.
+      expect((await n.route.entries(a!)).map(routeDump)).toEqual(await n.route.list(a!));
+      expect(await n.route.entries(a!, { exact: net("10.9.7.5/32") })).toEqual([
+        {
+          dst: net("10.9.7.5"),
+          gateway: ip("192.168.77.5"),
+          dev: "e0",
+          scope: "global",
+          metric: 0,
+          onlink: false,
+          linkdown: false,
+        },
+      ]);
+      await n.route.del(a!, { dst: net("10.9.2.0/24"), metric: 100 });
+      expect(await refusal(n.route.del(a!, { dst: net("10.9.6.0/24") }))).toMatchObject({
         errno: "ESRCH",
         message: "RTNETLINK answers: No such process",
       });
@@ -319,56 +349,59 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         kind: "vxlan",
         name: "flannel.1",
         vni: 1,
-        local: "192.168.50.1",
+        local: ip("192.168.50.1"),
         dev: "e0",
         dstport: 8472,
         learning: false,
       });
       await n.neigh.replace(a!, {
-        dst: "10.244.2.0",
+        dst: ip("10.244.2.0"),
         dev: "flannel.1",
-        lladdr: "96:fe:d6:d5:45:cf",
+        lladdr: mac("96:fe:d6:d5:45:cf"),
         state: "permanent",
       });
       await n.neigh.replace(a!, {
-        dst: "10.244.2.0",
+        dst: ip("10.244.2.0"),
         dev: "flannel.1",
-        lladdr: "96:fe:d6:d5:45:d0",
+        lladdr: mac("96:fe:d6:d5:45:d0"),
         state: "permanent",
       });
       expect(await n.neigh.list(a!)).toEqual([
         { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:d0", state: ["PERMANENT"] },
       ]);
-      expect(await n.neigh.list(a!, { dst: "10.244.2.0", dev: "flannel.1" })).toHaveLength(1);
-      expect(await n.neigh.list(a!, { dst: "10.244.3.0", dev: "flannel.1" })).toEqual([]);
-      expect((await refusal(n.neigh.del(a!, { dst: "10.244.9.0", dev: "flannel.1" }))).message).toBe(
+      expect(await n.neigh.list(a!, { dst: ip("10.244.2.0"), dev: "flannel.1" })).toHaveLength(1);
+      expect(await n.neigh.entries(a!, { dst: ip("10.244.2.0"), dev: "flannel.1" })).toEqual([
+        { dst: ip("10.244.2.0"), dev: "flannel.1", lladdr: mac("96:FE:D6:D5:45:D0"), state: ["PERMANENT"] },
+      ]);
+      expect(await n.neigh.list(a!, { dst: ip("10.244.3.0"), dev: "flannel.1" })).toEqual([]);
+      expect((await refusal(n.neigh.del(a!, { dst: ip("10.244.9.0"), dev: "flannel.1" }))).message).toBe(
         "RTNETLINK answers: No such file or directory",
       );
       await n.fdb.append(a!, {
-        mac: "96:fe:d6:d5:45:d0",
+        mac: mac("96:fe:d6:d5:45:d0"),
         dev: "flannel.1",
-        dst: "192.168.50.2",
+        dst: ip("192.168.50.2"),
         self: true,
         permanent: true,
       });
       await n.fdb.append(a!, {
-        mac: "96:fe:d6:d5:45:d0",
+        mac: mac("96:fe:d6:d5:45:d0"),
         dev: "flannel.1",
-        dst: "192.168.50.2",
+        dst: ip("192.168.50.2"),
         self: true,
         permanent: true,
       });
       await n.fdb.append(a!, {
-        mac: "00:00:00:00:00:00",
+        mac: mac("00:00:00:00:00:00"),
         dev: "flannel.1",
-        dst: "192.168.50.3",
+        dst: ip("192.168.50.3"),
         self: true,
         permanent: true,
       });
       await n.fdb.append(a!, {
-        mac: "00:00:00:00:00:00",
+        mac: mac("00:00:00:00:00:00"),
         dev: "flannel.1",
-        dst: "192.168.50.4",
+        dst: ip("192.168.50.4"),
         self: true,
         permanent: true,
       });
@@ -398,7 +431,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
           state: "permanent",
         },
       ]);
-      expect(await n.fdb.list(a!, { dev: "flannel.1", mac: "96:fe:d6:d5:45:d0" })).toEqual([
+      expect(await n.fdb.list(a!, { dev: "flannel.1", mac: mac("96:fe:d6:d5:45:d0") })).toEqual([
         {
           mac: "96:fe:d6:d5:45:d0",
           ifname: "flannel.1",
@@ -407,15 +440,34 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
           state: "permanent",
         },
       ]);
+      expect(await n.fdb.entries(a!, { dev: "flannel.1", mac: mac("96:FE:D6:D5:45:D0") })).toEqual([
+        {
+          mac: mac("96:fe:d6:d5:45:d0"),
+          dev: "flannel.1",
+          dst: ip("192.168.50.2"),
+          flags: ["self"],
+          state: "permanent",
+        },
+      ]);
       expect(
         (
           await refusal(
-            n.fdb.del(a!, { mac: "96:fe:d6:d5:45:99", dev: "flannel.1", dst: "192.168.50.2", self: true }),
+            n.fdb.del(a!, {
+              mac: mac("96:fe:d6:d5:45:99"),
+              dev: "flannel.1",
+              dst: ip("192.168.50.2"),
+              self: true,
+            }),
           )
         ).message,
       ).toBe("RTNETLINK answers: No such file or directory");
-      await n.fdb.del(a!, { mac: "96:fe:d6:d5:45:d0", dev: "flannel.1", dst: "192.168.50.2", self: true });
-      await n.neigh.del(a!, { dst: "10.244.2.0", dev: "flannel.1" });
+      await n.fdb.del(a!, {
+        mac: mac("96:fe:d6:d5:45:d0"),
+        dev: "flannel.1",
+        dst: ip("192.168.50.2"),
+        self: true,
+      });
+      await n.neigh.del(a!, { dst: ip("10.244.2.0"), dev: "flannel.1" });
       expect(await n.neigh.list(a!)).toEqual([]);
       expect((await n.fdb.list(a!)).map((e) => e.dst).sort()).toEqual(["192.168.50.3", "192.168.50.4"]);
     });
@@ -508,6 +560,21 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
           "",
         ].join("\n"),
       );
+      // Programs read the rules as data: the same rules, no text round trip.
+      expect(formatIptablesSave("nat", await n.iptables.list(a!, "nat"))).toBe(
+        await n.iptables.save(a!, "nat"),
+      );
+      expect((await n.iptables.list(a!, "nat")).map((c) => c.name)).toEqual([
+        "PREROUTING",
+        "INPUT",
+        "OUTPUT",
+        "POSTROUTING",
+        "KUBE-MARK-MASQ",
+        "KUBE-POSTROUTING",
+        "KUBE-SEP-1",
+        "KUBE-SERVICES",
+        "KUBE-SVC-ABC",
+      ]);
       expect(await n.iptables.save(a!, "filter")).toBe(
         formatIptablesSave("filter", [
           {

@@ -1,6 +1,26 @@
-export { formatRouteSpec } from "./types.js";
+export {
+  DEFAULT_ROUTE,
+  formatRouteDst,
+  formatRouteSpec,
+  routeArguments,
+  parseRouteDst,
+  parseAddrArgument,
+  parseAddressArgument,
+  parseLinkAddress,
+  routeDump,
+  routeEntry,
+  neighDump,
+  neighEntry,
+  fdbDump,
+  fdbEntry,
+} from "./values.js";
 export type {
   Netlink,
+  IpAddress,
+  IpPrefix,
+  RouteEntry,
+  NeighEntry,
+  FdbEntry,
   LinkSpec,
   LinkChange,
   RouteSpec,
@@ -32,4 +52,6 @@ export {
   rule,
   chainRules,
   appendRuleOnce,
+  sameRule,
+  saveOrder,
 } from "./iptables.js";

@@ -368,12 +368,7 @@ export interface ChainDump {
 /** iptables-save text for one table (counters zeroed, no timestamps): built-ins first, then user chains by name. */
 export function formatIptablesSave(table: NatTable, chains: ChainDump[]): string {
   const builtin = BUILTIN_CHAINS[table];
-  const ordered = [
-    ...builtin.map((name) => chains.find((c) => c.name === name) ?? { name, rules: [] }),
-    ...chains
-      .filter((c) => !builtin.includes(c.name))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-  ];
+  const ordered = saveOrder(table, chains);
   const lines = [`*${table}`];
   for (const chain of ordered) {
     lines.push(
@@ -411,34 +406,49 @@ export function parseIptablesSave(text: string): { table: NatTable; chains: Chai
   return { table, chains: [...chains.values()] };
 }
 
-/** The rules of one chain as the host reports them (through iptables-save), for idempotent writers. */
+/** The part of the host API that idempotent rule writers need. */
+interface RuleHost {
+  iptables: {
+    list(ns: string, table: NatTable): Promise<ChainDump[]>;
+    append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
+  };
+}
+
+/** The rules of one chain as the host reports them, for idempotent writers. */
 export async function chainRules(
-  netlink: { iptables: { save(ns: string, table: NatTable): Promise<string> } },
+  netlink: { iptables: Pick<RuleHost["iptables"], "list"> },
   ns: string,
   table: NatTable,
   chain: string,
 ): Promise<IptablesRule[]> {
-  return (
-    parseIptablesSave(await netlink.iptables.save(ns, table)).chains.find((c) => c.name === chain)?.rules ??
-    []
-  );
+  return (await netlink.iptables.list(ns, table)).find((c) => c.name === chain)?.rules ?? [];
+}
+
+/** Rules are equal when iptables would save them alike: their canonical text is their value. */
+export function sameRule(a: IptablesRule, b: IptablesRule): boolean {
+  return a === b || formatIptablesRule(a) === formatIptablesRule(b);
 }
 
 /** Appends `rule` to `chain` unless an identical rule is already there (`iptables -C || iptables -A`). */
 export async function appendRuleOnce(
-  netlink: {
-    iptables: {
-      save(ns: string, table: NatTable): Promise<string>;
-      append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
-    };
-  },
+  netlink: RuleHost,
   ns: string,
   table: NatTable,
   chain: string,
   rule: IptablesRule,
 ): Promise<boolean> {
-  const text = formatIptablesRule(rule);
-  if ((await chainRules(netlink, ns, table, chain)).some((r) => formatIptablesRule(r) === text)) return false;
+  if ((await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule))) return false;
   await netlink.iptables.append(ns, table, chain, rule);
   return true;
+}
+
+/** Chains in iptables-save's order: the table's built-ins first, then the others by name. */
+export function saveOrder(table: NatTable, chains: ChainDump[]): ChainDump[] {
+  const builtin = BUILTIN_CHAINS[table];
+  return [
+    ...builtin.map((name) => chains.find((c) => c.name === name) ?? { name, rules: [] }),
+    ...chains
+      .filter((c) => !builtin.includes(c.name))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  ];
 }

@@ -2,9 +2,11 @@
  * Builds small topologies through any host API — layer-2 segments, hosts plugged into them, bridges
  * holding a pod gateway, pods on veth pairs — the way the original notes draw them. The simulator's
  * tests and benchmarks use it, and the differential tests build the same topology on the simulator
- * and on the real kernel with it. Namespace names get `prefix` (a per-run prefix on Linux).
+ * and on the real kernel with it. Namespace names get `prefix` (a per-run prefix on Linux). Addresses
+ * are given as text, as a person writes a topology, and parsed here.
  */
 import type { Netlink } from "./types.js";
+import { DEFAULT_ROUTE, parseAddrArgument, parseAddressArgument } from "./values.js";
 
 export class LabTopology<N extends Netlink = Netlink> {
   private segments = new Set<string>();
@@ -52,9 +54,10 @@ export class LabTopology<N extends Netlink = Netlink> {
       mtu: options.mtu ?? 1500,
     });
     await this.k.link.set(underlay, port, { master: segment, up: true });
-    await this.k.addr.add(name, nic, cidr);
+    await this.k.addr.add(name, nic, parseAddrArgument(cidr));
     await this.k.link.set(name, nic, { up: true });
-    if (options.gateway) await this.k.route.add(name, { dst: "default", via: options.gateway });
+    if (options.gateway)
+      await this.k.route.add(name, { dst: DEFAULT_ROUTE, via: parseAddressArgument(options.gateway) });
     if (options.forwarding) await this.k.sysctl.set(name, "net.ipv4.ip_forward", "1");
   }
 
@@ -62,7 +65,7 @@ export class LabTopology<N extends Netlink = Netlink> {
   async bridge(nodeName: string, name: string, cidr: string, mtu = 1500): Promise<void> {
     const node = this.ns(nodeName);
     await this.k.link.add(node, { kind: "bridge", name, mtu });
-    await this.k.addr.add(node, name, cidr);
+    await this.k.addr.add(node, name, parseAddrArgument(cidr));
     await this.k.link.set(node, name, { up: true });
     await this.k.sysctl.set(node, "net.ipv4.ip_forward", "1");
   }
@@ -83,8 +86,8 @@ export class LabTopology<N extends Netlink = Netlink> {
     const hostEnd = `veth-${podName}`.slice(0, 15);
     await this.k.link.add(node, { kind: "veth", name: hostEnd, peer: { name: "eth0", netns: pod }, mtu });
     await this.k.link.set(node, hostEnd, { master: bridge, up: true });
-    await this.k.addr.add(pod, "eth0", cidr);
+    await this.k.addr.add(pod, "eth0", parseAddrArgument(cidr));
     await this.k.link.set(pod, "eth0", { up: true });
-    await this.k.route.add(pod, { dst: "default", via: gateway });
+    await this.k.route.add(pod, { dst: DEFAULT_ROUTE, via: parseAddressArgument(gateway) });
   }
 }

@@ -1,21 +1,31 @@
 /**
- * The host API, after iproute2's verbs. Every value crossing it is text in iproute2's own notation
- * ("10.0.1.1/24", "96:fe:d6:d5:45:cf"), so the Linux backend can hand it to `ip` unchanged and the
- * simulator can be compared with a kernel by its dumps.
+ * The host API, after iproute2's verbs. Values going in are @podnet/core values (an IPv4 address is
+ * a number, a prefix an Ipv4Prefix, a MAC a number), so two spellings of one address are one value
+ * and a program that compares what it wants with what a host holds compares values. Text appears
+ * only at the edges: the Linux backend's command arguments, the dumps in `ip -j` shape (`list`),
+ * and the kernel's words in errors. Programs read typed entries (`entries`, `iptables.list`).
+ *
+ * IPv4 only: when IPv6 arrives it brings its own address and prefix types, told apart by `family`.
  */
-import type { IptablesRule, NatTable } from "./iptables.js";
+import type { Ipv4, Ipv4InterfaceAddress, Ipv4Prefix, Mac } from "@podnet/core";
+import type { ChainDump, IptablesRule, NatTable } from "./iptables.js";
+
+/** An address on the host API (IPv4 today). */
+export type IpAddress = Ipv4;
+/** A destination prefix on the host API; length 0 is iproute2's "default". */
+export type IpPrefix = Ipv4Prefix;
 
 export type LinkSpec =
-  | { kind: "veth"; name: string; peer: { name: string; netns?: string }; mtu?: number; address?: string }
-  | { kind: "bridge"; name: string; mtu?: number; address?: string }
-  | { kind: "dummy"; name: string; mtu?: number; address?: string }
+  | { kind: "veth"; name: string; peer: { name: string; netns?: string }; mtu?: number; address?: Mac }
+  | { kind: "bridge"; name: string; mtu?: number; address?: Mac }
+  | { kind: "dummy"; name: string; mtu?: number; address?: Mac }
   | {
       kind: "vxlan";
       name: string;
       /** VXLAN network identifier (24 bits). */
       vni: number;
       /** Source address of the outer packets. */
-      local?: string;
+      local?: IpAddress;
       /** UDP destination port; the kernel's default is 8472, IANA's 4789. */
       dstport?: number;
       /** Underlying device: the MTU defaults to its MTU − 50. */
@@ -23,7 +33,7 @@ export type LinkSpec =
       /** Learn remote MACs from received packets (flannel turns this off). */
       learning?: boolean;
       mtu?: number;
-      address?: string;
+      address?: Mac;
     };
 
 export type SysctlKey = "net.ipv4.ip_forward" | "net.bridge.bridge-nf-call-iptables";
@@ -37,32 +47,32 @@ export interface LinkChange {
   netns?: string;
   /** Bridge port hairpin mode (`bridge link set dev X hairpin on`). */
   hairpin?: boolean;
-  address?: string;
+  address?: Mac;
 }
 
 export interface RouteSpec {
-  /** "10.0.2.0/24", a host "10.0.2.5", or "default". */
-  dst: string;
-  via?: string;
+  /** The destination: a prefix, a host as its /32, or the default route as 0.0.0.0/0. */
+  dst: IpPrefix;
+  via?: IpAddress;
   dev?: string;
   onlink?: boolean;
   metric?: number;
-  src?: string;
+  src?: IpAddress;
   scope?: "global" | "link" | "host";
 }
 
 export interface NeighSpec {
-  dst: string;
+  dst: IpAddress;
   dev: string;
-  lladdr: string;
+  lladdr: Mac;
   state?: "permanent" | "reachable" | "stale" | "noarp";
 }
 
 export interface FdbSpec {
-  mac: string;
+  mac: Mac;
   dev: string;
   /** Remote VTEP address for a VXLAN device. */
-  dst?: string;
+  dst?: IpAddress;
   /** `self` programs the device's own table (VXLAN); otherwise the master bridge's. */
   self?: boolean;
   permanent?: boolean;
@@ -126,6 +136,40 @@ export interface FdbDump {
   state: string;
 }
 
+/** A route as a program reads it: RouteDump's facts as values. */
+export interface RouteEntry {
+  dst: IpPrefix;
+  gateway?: IpAddress;
+  dev: string;
+  /** "kernel" for the connected routes the kernel adds itself. */
+  protocol?: string;
+  scope: "global" | "link" | "host";
+  prefsrc?: IpAddress;
+  metric: number;
+  onlink: boolean;
+  /** The device has no carrier. */
+  linkdown: boolean;
+}
+
+/** A neighbour as a program reads it. */
+export interface NeighEntry {
+  dst: IpAddress;
+  dev: string;
+  lladdr?: Mac;
+  /** NUD states as `ip -j neigh` prints them ("PERMANENT", "REACHABLE", …). */
+  state: string[];
+}
+
+/** An FDB entry as a program reads it (`dev` is the port or VXLAN device, `ifname` in the dump). */
+export interface FdbEntry {
+  mac: Mac;
+  dev: string;
+  dst?: IpAddress;
+  master?: string;
+  flags: string[];
+  state: string;
+}
+
 export interface Netlink {
   netns: {
     add(name: string): Promise<void>;
@@ -153,8 +197,13 @@ export interface Netlink {
      * `broadcast: true` sets the subnet's broadcast address too (`ip addr add … brd +`), as the CNI
      * bridge plugin does.
      */
-    add(ns: string, dev: string, cidr: string, options?: { broadcast?: boolean }): Promise<void>;
-    del(ns: string, dev: string, cidr: string): Promise<void>;
+    add(
+      ns: string,
+      dev: string,
+      address: Ipv4InterfaceAddress,
+      options?: { broadcast?: boolean },
+    ): Promise<void>;
+    del(ns: string, dev: string, address: Ipv4InterfaceAddress): Promise<void>;
     list(ns: string): Promise<AddrDump[]>;
   };
   route: {
@@ -162,20 +211,24 @@ export interface Netlink {
     replace(ns: string, route: RouteSpec): Promise<void>;
     del(ns: string, route: RouteSpec): Promise<void>;
     /** `ip -j route`, or with `exact` only the routes to exactly that destination (`ip route show exact`). */
-    list(ns: string, filter?: { exact?: string }): Promise<RouteDump[]>;
+    list(ns: string, filter?: { exact?: IpPrefix }): Promise<RouteDump[]>;
+    /** The same routes as values, in the same order. */
+    entries(ns: string, filter?: { exact?: IpPrefix }): Promise<RouteEntry[]>;
   };
   neigh: {
     replace(ns: string, entry: NeighSpec): Promise<void>;
     del(ns: string, entry: Pick<NeighSpec, "dst" | "dev">): Promise<void>;
     /** `ip -j neigh`, optionally `show DST dev DEV`. */
-    list(ns: string, filter?: { dst?: string; dev?: string }): Promise<NeighDump[]>;
+    list(ns: string, filter?: { dst?: IpAddress; dev?: string }): Promise<NeighDump[]>;
+    entries(ns: string, filter?: { dst?: IpAddress; dev?: string }): Promise<NeighEntry[]>;
   };
   fdb: {
     append(ns: string, entry: FdbSpec): Promise<void>;
     replace(ns: string, entry: FdbSpec): Promise<void>;
     del(ns: string, entry: FdbSpec): Promise<void>;
     /** `bridge -j fdb show`, optionally for one device and one MAC. */
-    list(ns: string, filter?: { dev?: string; mac?: string }): Promise<FdbDump[]>;
+    list(ns: string, filter?: { dev?: string; mac?: Mac }): Promise<FdbDump[]>;
+    entries(ns: string, filter?: { dev?: string; mac?: Mac }): Promise<FdbEntry[]>;
   };
   iptables: {
     newChain(ns: string, table: NatTable, chain: string): Promise<void>;
@@ -189,18 +242,7 @@ export interface Netlink {
     delete(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
     /** `iptables-save -t table` text, counters zeroed. */
     save(ns: string, table: NatTable): Promise<string>;
+    /** The table's chains and rules as data, in iptables-save's order (built-ins first, then by name). */
+    list(ns: string, table: NatTable): Promise<ChainDump[]>;
   };
-}
-
-/** A route spec as iproute2 writes it: "10.0.2.0/24 via 10.100.0.3 dev eth0 onlink metric 100". */
-export function formatRouteSpec(spec: RouteSpec): string {
-  return [
-    spec.dst,
-    spec.via && `via ${spec.via}`,
-    spec.dev && `dev ${spec.dev}`,
-    spec.onlink && "onlink",
-    spec.metric !== undefined && `metric ${spec.metric}`,
-  ]
-    .filter(Boolean)
-    .join(" ");
 }

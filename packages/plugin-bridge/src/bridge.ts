@@ -17,7 +17,14 @@ import {
 import { fnv1a32, parseIpv4InterfaceAddress } from "@podnet/core";
 import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
 import { sha512 } from "@noble/hashes/sha2";
-import { NetlinkError, chainRules, type IptablesRule } from "@podnet/netlink";
+import {
+  NetlinkError,
+  chainRules,
+  parseAddrArgument,
+  parseAddressArgument,
+  parseRouteDst,
+  type IptablesRule,
+} from "@podnet/netlink";
 
 export interface BridgeConfig extends PluginConfig {
   bridge?: string;
@@ -141,24 +148,30 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
         ipamResult = await ipamFor(host).add(params, conf);
         const ips = ipamResult.ips ?? [];
-        for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address, { broadcast: true });
+        // The IPAM result is CNI's JSON text: parsed here, at the edge, with iproute2's refusals.
+        for (const ip of ips)
+          await n.addr.add(podNs, params.ifname, parseAddrArgument(ip.address), { broadcast: true });
         await n.link.set(podNs, params.ifname, { up: true });
         const routes = [...(ipamResult.routes ?? [])];
         const gateway = ips[0]?.gateway;
         if (conf.isDefaultGateway && gateway && !routes.some((r) => r.dst === "0.0.0.0/0" && r.gw))
           routes.push({ dst: "0.0.0.0/0", gw: gateway });
         // A route without gw goes via the address's gateway, as the reference plugin installs it.
-        for (const r of routes)
+        for (const r of routes) {
+          const via = r.gw ?? gateway;
           await n.route.replace(podNs, {
-            dst: r.dst === "0.0.0.0/0" ? "default" : r.dst,
-            via: r.gw ?? gateway,
+            dst: parseRouteDst(r.dst),
+            ...(via !== undefined ? { via: parseAddressArgument(via) } : {}),
             dev: params.ifname,
           });
+        }
         if ((conf.isGateway || conf.isDefaultGateway) && gateway) {
           const prefix = ips[0]!.address.split("/")[1];
           const onBridge = (await n.addr.list(host.ns)).find((l) => l.ifname === bridgeName)?.addr_info ?? [];
           if (!onBridge.some((a) => a.local === gateway))
-            await n.addr.add(host.ns, bridgeName, `${gateway}/${prefix}`, { broadcast: true });
+            await n.addr.add(host.ns, bridgeName, parseAddrArgument(`${gateway}/${prefix}`), {
+              broadcast: true,
+            });
           await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
         }
         if (conf.ipMasq) {

@@ -1,3 +1,4 @@
+import { parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 import { describe, expect, it } from "vitest";
 import { cbr0HostGw } from "./index.js";
 
@@ -21,7 +22,7 @@ describe("the cbr0-host-gw provider", () => {
         cluster,
       ),
     ).toEqual({
-      routes: [{ dst: "10.0.2.0/24", via: "10.100.0.3", dev: "eth0" }],
+      routes: [{ dst: net("10.0.2.0/24"), via: ip("10.100.0.3"), dev: "eth0" }],
       neighbours: [],
       fdb: [],
     });
@@ -32,8 +33,8 @@ describe("the cbr0-host-gw provider", () => {
     const nodes = [node("n1", "10.100.0.2", "10.0.1.0/24"), node("n2", "10.100.0.3", "10.0.2.0/24")];
     expect(p.peerEntries(nodes[0]!, nodes[1]!, cluster).routes).toEqual([]);
     expect(p.gatewayRoutes!(nodes, cluster)).toEqual([
-      { dst: "10.0.1.0/24", via: "10.100.0.2" },
-      { dst: "10.0.2.0/24", via: "10.100.0.3" },
+      { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") },
+      { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") },
     ]);
     expect(p.underlay.layer2Adjacency).toBe(true);
   });

@@ -4,7 +4,7 @@
  * ("10.0.2.0/24 via 10.100.0.3") — or, with routesOn: "gateway", the underlay gateway holds them.
  * The kernel refuses a next hop that is not on-link, so nodes must share a layer-2 segment.
  */
-import { Ipv4Prefix, formatIpv4 } from "@podnet/core";
+import { Ipv4Prefix, parseIpv4, type Ipv4 } from "@podnet/core";
 import { NO_PEER_ENTRIES, type ClusterNetwork, type NetworkProvider, type NodeNetwork } from "@podnet/cni";
 import { appendRuleOnce, rule } from "@podnet/netlink";
 import { bridgePlugin } from "@podnet/plugin-bridge";
@@ -14,9 +14,37 @@ export interface HostGwOptions {
   routesOn?: "nodes" | "gateway";
 }
 
+/**
+ * A node's published facts as values, parsed once per node rather than once per peer entry (a
+ * 5,000-node cluster asks for each node's subnet 5,000 times). Re-parsed when the text changes.
+ */
+const parsed = new WeakMap<
+  NodeNetwork,
+  { address: string; podCidr?: string; ip: Ipv4; subnet?: Ipv4Prefix }
+>();
+
+function valuesOf(node: NodeNetwork) {
+  let v = parsed.get(node);
+  if (!v || v.address !== node.address || v.podCidr !== node.podCidr) {
+    v = {
+      address: node.address,
+      ip: parseIpv4(node.address),
+      ...(node.podCidr ? { podCidr: node.podCidr, subnet: Ipv4Prefix.parse(node.podCidr) } : {}),
+    };
+    parsed.set(node, v);
+  }
+  return v;
+}
+
 export function podSubnet(node: NodeNetwork): Ipv4Prefix {
-  if (!node.podCidr) throw new Error(`node ${node.name} has no pod CIDR assigned`);
-  return Ipv4Prefix.parse(node.podCidr);
+  const subnet = valuesOf(node).subnet;
+  if (!subnet) throw new Error(`node ${node.name} has no pod CIDR assigned`);
+  return subnet;
+}
+
+/** The node's underlay address as a value. */
+export function nodeAddress(node: NodeNetwork): Ipv4 {
+  return valuesOf(node).ip;
 }
 
 /** The bridge, its gateway address, forwarding, and masquerade for traffic leaving the cluster. */
@@ -30,7 +58,7 @@ export async function setupPodBridge(
   const n = host.netlink;
   const subnet = podSubnet(node);
   await n.link.add(host.ns, { kind: "bridge", name: bridge, mtu });
-  await n.addr.add(host.ns, bridge, `${formatIpv4(subnet.host(1))}/${subnet.length}`);
+  await n.addr.add(host.ns, bridge, { address: subnet.host(1), prefix: subnet });
   await n.link.set(host.ns, bridge, { up: true });
   await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
   // kubelet requires br_netfilter: bridged pod-to-pod replies of service traffic must be un-NATed.
@@ -72,14 +100,14 @@ export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
       onGateway
         ? NO_PEER_ENTRIES
         : {
-            routes: [{ dst: podSubnet(peer).toString(), via: peer.address, dev: self.nic }],
+            routes: [{ dst: podSubnet(peer), via: nodeAddress(peer), dev: self.nic }],
             neighbours: [],
             fdb: [],
           },
     ...(onGateway
       ? {
           gatewayRoutes: (nodes: NodeNetwork[]) =>
-            nodes.map((node) => ({ dst: podSubnet(node).toString(), via: node.address })),
+            nodes.map((node) => ({ dst: podSubnet(node), via: nodeAddress(node) })),
         }
       : {}),
   };

@@ -12,6 +12,7 @@ import {
   type NodeNetwork,
   type PluginConfig,
 } from "@podnet/cni";
+import { parseIpv4InterfaceAddress } from "@podnet/core";
 import { appendRuleOnce, chainRules, rule, type IptablesRule } from "@podnet/netlink";
 import { bridgePlugin } from "@podnet/plugin-bridge";
 
@@ -84,7 +85,7 @@ export const dockerBridge: NetworkProvider = {
   async setupNode(host, node: NodeNetwork) {
     const n = host.netlink;
     await n.link.add(host.ns, { kind: "bridge", name: "docker0", mtu: node.underlayMtu });
-    await n.addr.add(host.ns, "docker0", `${DOCKER_GATEWAY}/16`);
+    await n.addr.add(host.ns, "docker0", parseIpv4InterfaceAddress(`${DOCKER_GATEWAY}/16`));
     await n.link.set(host.ns, "docker0", { up: true });
     await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
     // Docker's own masquerade rule for traffic leaving the bridge.

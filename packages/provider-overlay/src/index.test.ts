@@ -1,3 +1,4 @@
+import { parseAddressArgument as ip, parseLinkAddress as mac, parseRouteDst as net } from "@podnet/netlink";
 import { describe, expect, it } from "vitest";
 import { BACKEND_DATA, overlay } from "./index.js";
 
@@ -17,9 +18,19 @@ describe("the overlay provider", () => {
     const self = node("n1", "192.168.50.1", "10.244.1.0/24", "f6:76:92:87:7d:63");
     const peer = node("n2", "192.168.50.2", "10.244.2.0/24", "96:fe:d6:d5:45:cf");
     expect(overlay().peerEntries(self, peer, cluster)).toEqual({
-      neighbours: [{ dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:cf", state: "permanent" }],
-      fdb: [{ mac: "96:fe:d6:d5:45:cf", dev: "flannel.1", dst: "192.168.50.2", self: true, permanent: true }],
-      routes: [{ dst: "10.244.2.0/24", via: "10.244.2.0", dev: "flannel.1", onlink: true }],
+      neighbours: [
+        { dst: ip("10.244.2.0"), dev: "flannel.1", lladdr: mac("96:fe:d6:d5:45:cf"), state: "permanent" },
+      ],
+      fdb: [
+        {
+          mac: mac("96:fe:d6:d5:45:cf"),
+          dev: "flannel.1",
+          dst: ip("192.168.50.2"),
+          self: true,
+          permanent: true,
+        },
+      ],
+      routes: [{ dst: net("10.244.2.0/24"), via: ip("10.244.2.0"), dev: "flannel.1", onlink: true }],
     });
   });
 

@@ -5,9 +5,9 @@
  * underlay address) and an onlink route — in that order, as flannel writes them. Works across
  * routed underlays.
  */
-import { VXLAN_LINUX_PORT, VXLAN_OVERHEAD, formatIpv4 } from "@podnet/core";
+import { Ipv4Prefix, VXLAN_LINUX_PORT, VXLAN_OVERHEAD, parseMac, type Mac } from "@podnet/core";
 import type { NetworkProvider, NodeNetwork } from "@podnet/cni";
-import { podSubnet, setupPodBridge } from "@podnet/provider-cbr0-host-gw";
+import { nodeAddress, podSubnet, setupPodBridge } from "@podnet/provider-cbr0-host-gw";
 import { bridgePlugin } from "@podnet/plugin-bridge";
 
 export interface OverlayOptions {
@@ -19,11 +19,20 @@ export interface OverlayOptions {
 /** flannel's node annotation holding the VTEP MAC. */
 export const BACKEND_DATA = "flannel.alpha.coreos.com/backend-data";
 
-function vtepMac(node: NodeNetwork): string {
+/** The annotation's VTEP MAC as a value, parsed once per annotation text (peers ask for it N times). */
+const vteps = new WeakMap<NodeNetwork, { data: string; mac: Mac }>();
+
+function vtepMac(node: NodeNetwork): Mac {
   const data = node.annotations[BACKEND_DATA];
   if (!data)
     throw new Error(`node ${node.name} has no ${BACKEND_DATA} annotation (set up by the overlay provider)`);
-  return (JSON.parse(data) as { VtepMAC: string }).VtepMAC;
+  let known = vteps.get(node);
+  if (known?.data !== data) {
+    // Any spelling flannel might publish (upper-case hex too) is one value.
+    known = { data, mac: parseMac((JSON.parse(data) as { VtepMAC: string }).VtepMAC) };
+    vteps.set(node, known);
+  }
+  return known.mac;
 }
 
 export function overlay(options: OverlayOptions = {}): NetworkProvider {
@@ -45,12 +54,15 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
         kind: "vxlan",
         name: device,
         vni,
-        local: node.address,
+        local: nodeAddress(node),
         dev: node.nic,
         dstport: port,
         learning: false,
       });
-      await n.addr.add(host.ns, device, `${formatIpv4(subnet.network)}/32`);
+      await n.addr.add(host.ns, device, {
+        address: subnet.network,
+        prefix: Ipv4Prefix.of(subnet.network, 32),
+      });
       await n.link.set(host.ns, device, { up: true });
       const mac = (await n.link.list(host.ns)).find((l) => l.ifname === device)!.address;
       node.annotations[BACKEND_DATA] = JSON.stringify({ VNI: vni, VtepMAC: mac });
@@ -69,12 +81,12 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
     }),
     peerEntries(_self, peer) {
       const subnet = podSubnet(peer);
-      const vtep = formatIpv4(subnet.network);
+      const vtep = subnet.network;
       const mac = vtepMac(peer);
       return {
         neighbours: [{ dst: vtep, dev: device, lladdr: mac, state: "permanent" }],
-        fdb: [{ mac, dev: device, dst: peer.address, self: true, permanent: true }],
-        routes: [{ dst: subnet.toString(), via: vtep, dev: device, onlink: true }],
+        fdb: [{ mac, dev: device, dst: nodeAddress(peer), self: true, permanent: true }],
+        routes: [{ dst: subnet, via: vtep, dev: device, onlink: true }],
       };
     },
   };

@@ -6,7 +6,8 @@
  * - Services (ClusterIP, NodePort): kube-proxy's real job, written as kube-proxy's chains.
  * It reads what a node holds through the host API's dumps (never a private copy), computes what
  * it should hold, and applies only the difference. An event touches only the entries it concerns,
- * so a node joining costs O(nodes), not O(nodes²).
+ * so a node joining costs O(nodes), not O(nodes²). Entries are compared as values (a prefix, an
+ * address, a MAC), so no spelling of a wanted entry can make a resync delete and re-add it.
  */
 import { Ipv4Prefix } from "@podnet/core";
 import {
@@ -16,16 +17,18 @@ import {
   type NodeNetwork,
   type PeerEntries,
 } from "@podnet/cni";
+import { formatIpv4, formatMac, type Ipv4 } from "@podnet/core";
 import {
   NetlinkError,
   appendRuleOnce,
   formatIptablesRule,
   formatRouteSpec,
-  parseIptablesSave,
+  type FdbSpec,
+  type IpPrefix,
   type NatTable,
   type NeighSpec,
   type Netlink,
-  type RouteDump,
+  type RouteEntry,
   type RouteSpec,
 } from "@podnet/netlink";
 import { serviceTables, type Service } from "./services.js";
@@ -64,18 +67,25 @@ export interface RouteManagerOptions {
 
 const now = () => (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
 
-function sameRoute(want: RouteSpec, have: RouteDump): boolean {
+function sameRoute(want: RouteSpec, have: RouteEntry): boolean {
   return (
     have.gateway === want.via &&
     (!want.dev || have.dev === want.dev) &&
-    have.flags.includes("onlink") === Boolean(want.onlink) &&
-    (have.metric ?? 0) === (want.metric ?? 0)
+    have.onlink === Boolean(want.onlink) &&
+    have.metric === (want.metric ?? 0)
   );
 }
 
-/** A dump's destination in RouteSpec's notation (a host route is printed bare). */
-const dumpDst = (r: RouteDump) =>
-  r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`;
+/** One number per prefix: its identity as a value. */
+const prefixKey = (p: IpPrefix) => p.network * 64 + p.length;
+/** A neighbour's identity: (device, address). */
+const neighKey = (e: { dev: string; dst: Ipv4 }) => `${e.dev} ${e.dst}`;
+/** A VXLAN FDB entry's identity: (MAC, remote VTEP). */
+const fdbKey = (e: { mac: number; dst?: Ipv4 }) => e.mac * 4294967296 + (e.dst ?? 0);
+
+const describeFdb = (e: FdbSpec) =>
+  `fdb ${formatMac(e.mac)}${e.dst !== undefined ? ` dst ${formatIpv4(e.dst)}` : ""}`;
+const describeNeigh = (e: NeighSpec) => `neigh ${formatIpv4(e.dst)} lladdr ${formatMac(e.lladdr)}`;
 
 class Tally {
   readonly nodes: Record<string, NodeChanges> = {};
@@ -109,6 +119,8 @@ export class RouteManager {
   private readonly provider: NetworkProvider;
   private readonly cluster: ClusterNetwork;
   private readonly clusterPrefix: Ipv4Prefix;
+  /** Parsed pod CIDRs by text: a node's own is skipped on every full resync. */
+  private readonly podPrefixes = new Map<string, Ipv4Prefix>();
 
   constructor(private readonly options: RouteManagerOptions) {
     this.n = options.netlink;
@@ -249,61 +261,68 @@ export class RouteManager {
     // Added in flannel's order — neighbour, FDB, route — so the kernel never has to ask.
     for (const neigh of want.neighbours) await this.ensureNeigh(tally, self, neigh);
     for (const fdb of want.fdb) {
-      const have = await n.fdb.list(ns, { dev: fdb.dev, mac: fdb.mac });
+      const have = await n.fdb.entries(ns, { dev: fdb.dev, mac: fdb.mac });
       if (!have.some((e) => e.dst === fdb.dst)) {
-        if (
-          await this.attempt(tally, self.name, `fdb ${fdb.mac} dst ${fdb.dst}`, () => n.fdb.append(ns, fdb))
-        )
+        if (await this.attempt(tally, self.name, describeFdb(fdb), () => n.fdb.append(ns, fdb)))
           tally.count(self.name, "added");
       }
     }
     for (const route of want.routes) await this.ensureRoute(tally, self.name, ns, route);
     if (!stale) return;
-    const keep = new Set(want.routes.map((r) => r.dst));
+    const keep = new Set(want.routes.map((r) => prefixKey(r.dst)));
     for (const route of stale.routes) {
-      if (keep.has(route.dst)) continue;
-      const have = (await n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-      for (const r of have)
-        if (
-          await this.attempt(tally, self.name, formatRouteSpec(route), () =>
-            n.route.del(ns, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }),
-          )
-        )
-          tally.count(self.name, "removed");
+      if (keep.has(prefixKey(route.dst))) continue;
+      await this.removeRoutes(tally, self.name, ns, route);
     }
+    const keepFdb = new Set(want.fdb.map(fdbKey));
     for (const fdb of stale.fdb) {
-      if (want.fdb.some((f) => f.mac === fdb.mac && f.dst === fdb.dst)) continue;
-      const have = await n.fdb.list(ns, { dev: fdb.dev, mac: fdb.mac });
+      if (keepFdb.has(fdbKey(fdb))) continue;
+      const have = await n.fdb.entries(ns, { dev: fdb.dev, mac: fdb.mac });
       if (
         have.some((e) => e.dst === fdb.dst) &&
-        (await this.attempt(tally, self.name, `fdb ${fdb.mac}`, () => n.fdb.del(ns, fdb)))
+        (await this.attempt(tally, self.name, describeFdb(fdb), () => n.fdb.del(ns, fdb)))
       )
         tally.count(self.name, "removed");
     }
+    const keepNeigh = new Set(want.neighbours.map(neighKey));
     for (const neigh of stale.neighbours) {
-      if (want.neighbours.some((x) => x.dst === neigh.dst && x.dev === neigh.dev)) continue;
-      const have = await n.neigh.list(ns, { dst: neigh.dst, dev: neigh.dev });
+      if (keepNeigh.has(neighKey(neigh))) continue;
+      const have = await n.neigh.entries(ns, { dst: neigh.dst, dev: neigh.dev });
       if (
         have.length &&
-        (await this.attempt(tally, self.name, `neigh ${neigh.dst}`, () => n.neigh.del(ns, neigh)))
+        (await this.attempt(tally, self.name, `neigh ${formatIpv4(neigh.dst)}`, () => n.neigh.del(ns, neigh)))
       )
         tally.count(self.name, "removed");
     }
   }
 
-  private async ensureNeigh(tally: Tally, self: NodeNetwork, neigh: NeighSpec): Promise<void> {
-    const [have] = await this.n.neigh.list(self.ns, { dst: neigh.dst, dev: neigh.dev });
-    if (have?.lladdr === neigh.lladdr.toLowerCase() && have.state.includes("PERMANENT")) return;
-    if (
-      await this.attempt(tally, self.name, `neigh ${neigh.dst} lladdr ${neigh.lladdr}`, () =>
-        this.n.neigh.replace(self.ns, neigh),
+  /** Deletes the non-kernel routes to `route.dst`, whatever their gateway. */
+  private async removeRoutes(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
+    const have = (await this.n.route.entries(ns, { exact: route.dst })).filter(
+      (r) => r.protocol !== "kernel",
+    );
+    for (const r of have)
+      if (
+        await this.attempt(tally, who, formatRouteSpec(route), () =>
+          this.n.route.del(ns, { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) }),
+        )
       )
+        tally.count(who, "removed");
+  }
+
+  private async ensureNeigh(tally: Tally, self: NodeNetwork, neigh: NeighSpec): Promise<void> {
+    const [have] = await this.n.neigh.entries(self.ns, { dst: neigh.dst, dev: neigh.dev });
+    if (have?.lladdr === neigh.lladdr && have.state.includes("PERMANENT")) return;
+    if (
+      await this.attempt(tally, self.name, describeNeigh(neigh), () => this.n.neigh.replace(self.ns, neigh))
     )
       tally.count(self.name, have ? "changed" : "added");
   }
 
   private async ensureRoute(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
-    const have = (await this.n.route.list(ns, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
+    const have = (await this.n.route.entries(ns, { exact: route.dst })).filter(
+      (r) => r.protocol !== "kernel",
+    );
     if (have.some((r) => sameRoute(route, r))) return;
     const ok = await this.attempt(tally, who, formatRouteSpec(route), () =>
       have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route),
@@ -311,35 +330,43 @@ export class RouteManager {
     if (ok) tally.count(who, have.length ? "changed" : "added");
   }
 
-  private owned(dst: string): boolean {
-    const prefix = Ipv4Prefix.parse(dst);
-    return this.clusterPrefix.containsPrefix(prefix);
+  /** Routes the manager owns: inside the cluster CIDR, not the default route, not the kernel's. */
+  private owned(r: RouteEntry): boolean {
+    return r.protocol !== "kernel" && r.dst.length > 0 && this.clusterPrefix.containsPrefix(r.dst);
+  }
+
+  private podPrefix(node: NodeNetwork): Ipv4Prefix | undefined {
+    if (!node.podCidr) return undefined;
+    let prefix = this.podPrefixes.get(node.podCidr);
+    if (!prefix) this.podPrefixes.set(node.podCidr, (prefix = Ipv4Prefix.parse(node.podCidr)));
+    return prefix;
   }
 
   private async syncNodeFully(tally: Tally, node: NodeNetwork): Promise<void> {
     const n = this.n;
     const want = this.desired(node);
-    const own = node.podCidr;
-    const routes = (await n.route.list(node.ns)).filter(
-      (r) => r.protocol !== "kernel" && r.dst !== "default" && this.owned(dumpDst(r)) && dumpDst(r) !== own,
+    const own = this.podPrefix(node);
+    const routes = (await n.route.entries(node.ns)).filter(
+      (r) => this.owned(r) && !(own && r.dst.equals(own)),
     );
     const vxlans = new Set(
       (await n.link.list(node.ns)).filter((l) => l.linkinfo?.info_kind === "vxlan").map((l) => l.ifname),
     );
-    const neighbours = (await n.neigh.list(node.ns)).filter(
+    const neighbours = (await n.neigh.entries(node.ns)).filter(
       (e) => vxlans.has(e.dev) && e.state.includes("PERMANENT"),
     );
-    const fdb = (await n.fdb.list(node.ns)).filter((e) => vxlans.has(e.ifname) && e.dst !== undefined);
+    const fdb = (await n.fdb.entries(node.ns)).filter((e) => vxlans.has(e.dev) && e.dst !== undefined);
+    const wantRoutes = new Set(want.routes.map((r) => prefixKey(r.dst)));
+    const wantNeigh = new Set(want.neighbours.map(neighKey));
+    const wantFdb = new Set(want.fdb.map(fdbKey));
     const stale: PeerEntries = {
-      routes: routes
-        .filter((r) => !want.routes.some((w) => w.dst === dumpDst(r)))
-        .map((r) => ({ dst: dumpDst(r) })),
+      routes: routes.filter((r) => !wantRoutes.has(prefixKey(r.dst))).map((r) => ({ dst: r.dst })),
       neighbours: neighbours
-        .filter((e) => !want.neighbours.some((w) => w.dst === e.dst && w.dev === e.dev))
-        .map((e) => ({ dst: e.dst, dev: e.dev, lladdr: e.lladdr ?? "" })),
+        .filter((e) => !wantNeigh.has(neighKey(e)))
+        .map((e) => ({ dst: e.dst, dev: e.dev, lladdr: e.lladdr ?? 0 })),
       fdb: fdb
-        .filter((e) => !want.fdb.some((w) => w.mac === e.mac && w.dst === e.dst))
-        .map((e) => ({ mac: e.mac, dev: e.ifname, dst: e.dst!, self: true })),
+        .filter((e) => !wantFdb.has(fdbKey(e)))
+        .map((e) => ({ mac: e.mac, dev: e.dev, dst: e.dst!, self: true })),
     };
     await this.syncPeer(tally, node, want, stale);
   }
@@ -355,14 +382,7 @@ export class RouteManager {
     const [route] = this.provider.gatewayRoutes([node], this.cluster);
     if (!route) return;
     if (present) return this.ensureRoute(tally, "gateway", gw, route);
-    const have = (await this.n.route.list(gw, { exact: route.dst })).filter((r) => r.protocol !== "kernel");
-    for (const r of have)
-      if (
-        await this.attempt(tally, "gateway", formatRouteSpec(route), () =>
-          this.n.route.del(gw, { dst: route.dst, ...(r.gateway ? { via: r.gateway } : {}) }),
-        )
-      )
-        tally.count("gateway", "removed");
+    await this.removeRoutes(tally, "gateway", gw, route);
   }
 
   private async syncGatewayFully(tally: Tally): Promise<void> {
@@ -373,19 +393,11 @@ export class RouteManager {
     );
     const want = this.provider.gatewayRoutes(nodes, this.cluster);
     for (const route of want) await this.ensureRoute(tally, "gateway", gw, route);
-    for (const r of await this.n.route.list(gw)) {
-      if (
-        r.protocol === "kernel" ||
-        r.dst === "default" ||
-        !this.owned(dumpDst(r)) ||
-        want.some((w) => w.dst === dumpDst(r))
-      )
-        continue;
-      if (
-        await this.attempt(tally, "gateway", r.dst, () =>
-          this.n.route.del(gw, { dst: dumpDst(r), ...(r.gateway ? { via: r.gateway } : {}) }),
-        )
-      )
+    const wanted = new Set(want.map((w) => prefixKey(w.dst)));
+    for (const r of await this.n.route.entries(gw)) {
+      if (!this.owned(r) || wanted.has(prefixKey(r.dst))) continue;
+      const spec = { dst: r.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
+      if (await this.attempt(tally, "gateway", formatRouteSpec(spec), () => this.n.route.del(gw, spec)))
         tally.count("gateway", "removed");
     }
   }
@@ -407,8 +419,8 @@ export class RouteManager {
     for (const table of ["nat", "filter"] as NatTable[]) {
       const want = table === "nat" ? desired.nat : desired.filter;
       const have = new Map(
-        parseIptablesSave(await n.iptables.save(ns, table))
-          .chains.filter((c) => c.name.startsWith("KUBE-"))
+        (await n.iptables.list(ns, table))
+          .filter((c) => c.name.startsWith("KUBE-"))
           .map((c) => [c.name, c.rules]),
       );
       for (const chain of want) if (!have.has(chain.name)) await n.iptables.newChain(ns, table, chain.name);

@@ -5,6 +5,7 @@ import { dockerBridge } from "@podnet/provider-docker-bridge";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
 import { TestCluster } from "./cluster.js";
+import { parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 
 /** Node i: 10.100.0.(i+2) with pod CIDR 10.0.i.0/24, always the same, so clusters can be compared. */
 const POOL = 6;
@@ -70,9 +71,9 @@ describe("node churn", () => {
   it("repairs a node whose tables were tampered with, on a full resync", async () => {
     const c = await fresh(cbr0HostGw(), [0, 1, 2]);
     const before = await c.tables();
-    await c.k.route.del("n0", { dst: podCidr(1) });
-    await c.k.route.add("n0", { dst: "10.0.9.0/24", via: "10.100.0.3" });
-    await c.k.route.replace("n1", { dst: podCidr(2), via: "10.100.0.2" });
+    await c.k.route.del("n0", { dst: net(podCidr(1)) });
+    await c.k.route.add("n0", { dst: net("10.0.9.0/24"), via: ip("10.100.0.3") });
+    await c.k.route.replace("n1", { dst: net(podCidr(2)), via: ip("10.100.0.2") });
     const report = await c.manager.resync();
     expect(report.nodes.n0).toEqual({ added: 1, removed: 1, changed: 0 });
     expect(report.nodes.n1).toEqual({ added: 0, removed: 0, changed: 1 });

@@ -8,6 +8,7 @@ import { overlay } from "@podnet/provider-overlay";
 import type { Trace } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { TestCluster } from "./cluster.js";
+import { parseRouteDst as net } from "@podnet/netlink";
 
 const sourceSeen = (trace: Trace, ns: string) => {
   const hop = trace.hops.find((h) => h.ns === ns && h.event === "deliver" && h.direction === "request")!;
@@ -92,10 +93,10 @@ describe("the notes' two nodes under each provider", () => {
     const { c, joined } = await twoNodes(hostGw);
     expect(c.nodes.get("node1")!.podCidr).toBe("10.0.1.0/24");
     expect(c.nodes.get("node2")!.podCidr).toBe("10.0.2.0/24");
-    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([
+    expect(await c.k.route.list("node1", { exact: net("10.0.2.0/24") })).toEqual([
       { dst: "10.0.2.0/24", gateway: "10.100.0.3", dev: "eth0", flags: [] },
     ]);
-    expect(await c.k.route.list("node2", { exact: "10.0.1.0/24" })).toEqual([
+    expect(await c.k.route.list("node2", { exact: net("10.0.1.0/24") })).toEqual([
       { dst: "10.0.1.0/24", gateway: "10.100.0.2", dev: "eth0", flags: [] },
     ]);
     // node1 gets one route when node2 joins; node2 gets its route to node1 (plus kube-proxy's base chains).
@@ -140,7 +141,7 @@ describe("the notes' two nodes under each provider", () => {
     expect(await c.k.fdb.list("node1", { dev: "flannel.1" })).toEqual([
       { mac: mac2, ifname: "flannel.1", dst: "10.100.0.3", flags: ["self"], state: "permanent" },
     ]);
-    expect(await c.k.route.list("node1", { exact: "10.0.2.0/24" })).toEqual([
+    expect(await c.k.route.list("node1", { exact: net("10.0.2.0/24") })).toEqual([
       { dst: "10.0.2.0/24", gateway: "10.0.2.0", dev: "flannel.1", flags: ["onlink"] },
     ]);
     expect((await c.k.link.list("client")).find((l) => l.ifname === "eth0")!.mtu).toBe(1450);

@@ -2,6 +2,7 @@
 // host-gw trace, and for the same trace when node1 holds 5,000 routes (a 5,000-node cluster).
 import { bench, describe } from "vitest";
 import { Lab } from "../test/lab.js";
+import { parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 
 async function twoNodes(extraRoutes: number): Promise<Lab> {
   const lab = new Lab("bench");
@@ -11,14 +12,14 @@ async function twoNodes(extraRoutes: number): Promise<Lab> {
   await lab.bridge("node2", "cbr0", "10.0.2.1/24");
   await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
   await lab.pod("node2", "pod2", "cbr0", "10.0.2.2/24", "10.0.2.1");
-  await lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "10.100.0.3" });
-  await lab.k.route.add("node2", { dst: "10.0.1.0/24", via: "10.100.0.2" });
+  await lab.k.route.add("node1", { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
+  await lab.k.route.add("node2", { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") });
   // Routes to the pod subnets of 5,000 other nodes (10.1.0.0/24 ... 10.20.135.0/24), via other underlay hosts.
   for (let i = 0; i < extraRoutes; i++) {
     const subnet = 256 + i;
     await lab.k.route.add("node1", {
-      dst: `10.${subnet >> 8}.${subnet & 255}.0/24`,
-      via: `10.100.${Math.floor(i / 250) + 1}.${(i % 250) + 1}`,
+      dst: net(`10.${subnet >> 8}.${subnet & 255}.0/24`),
+      via: ip(`10.100.${Math.floor(i / 250) + 1}.${(i % 250) + 1}`),
     });
   }
   lab.k.send({ from: "pod1", to: "10.0.2.2" }); // warm the neighbour tables: later traces are steady-state

@@ -4,21 +4,28 @@ import {
   SeededRandom,
   formatIpv4,
   formatMac,
+  isIpv4Value,
+  isMacValue,
   parseIpv4,
-  parseIpv4InterfaceAddress,
-  parseMac,
   type Ipv4InterfaceAddress,
 } from "@podnet/core";
 import {
   BUILTIN_CHAINS,
   KernelMessage,
   NetlinkError,
+  fdbDump,
   formatIptablesRule,
   formatIptablesSave,
+  formatRouteDst,
   formatRouteSpec,
+  neighDump,
+  routeDump,
+  saveOrder,
   type AddrDump,
+  type ChainDump,
   type Errno,
   type FdbDump,
+  type FdbEntry,
   type FdbSpec,
   type IptablesRule,
   type LinkChange,
@@ -26,9 +33,11 @@ import {
   type LinkSpec,
   type NatTable,
   type NeighDump,
+  type NeighEntry,
   type NeighSpec,
   type Netlink,
   type RouteDump,
+  type RouteEntry,
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
@@ -41,30 +50,6 @@ import type { SimRoute } from "./route-table.js";
 
 const IFNAME = /^[^\s/:]{1,15}$/;
 
-/**
- * The host API is text, and the route manager writes and reads back the same few prefixes per peer
- * thousands of times; parsing them was 14 % of a 1,000-node build. Parsed values are immutable, so a
- * bounded memo is safe. Only successful parses are kept (errors carry the command they came from).
- */
-class ParseMemo<T> {
-  private readonly map = new Map<string, T>();
-
-  constructor(private readonly limit = 65536) {}
-
-  get(text: string, parse: (text: string) => T): T {
-    let value = this.map.get(text);
-    if (value === undefined) {
-      value = parse(text);
-      if (this.map.size >= this.limit) this.map.clear();
-      this.map.set(text, value);
-    }
-    return value;
-  }
-}
-
-const ADDRESSES = new ParseMemo<number>();
-const PREFIXES = new ParseMemo<Ipv4Prefix>();
-const MACS = new ParseMemo<number>();
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
 export interface SimKernelOptions {
@@ -75,8 +60,28 @@ export interface SimKernelOptions {
 /** A socket call refused (bind): EADDRINUSE, EADDRNOTAVAIL. */
 export class SocketError extends PodnetError {}
 
-function fail(errno: Errno, message: string, command: string): never {
-  throw new NetlinkError(errno, message, command);
+/**
+ * The command a refusal names, in iproute2 syntax. A function where building the text costs: the
+ * route manager writes a million routes at 1,000 nodes and almost none is refused.
+ */
+type Command = string | (() => string);
+
+function fail(errno: Errno, message: string, command: Command): never {
+  throw new NetlinkError(errno, message, typeof command === "string" ? command : command());
+}
+
+/** A destination prefix from a program: a prefix value with its host bits clear. */
+function isPrefixValue(value: unknown): value is Ipv4Prefix {
+  const p = value as Ipv4Prefix | undefined;
+  return (
+    typeof p === "object" &&
+    p !== null &&
+    isIpv4Value(p.network) &&
+    Number.isInteger(p.length) &&
+    p.length >= 0 &&
+    p.length <= 32 &&
+    (p.network & p.mask) >>> 0 === p.network
+  );
 }
 
 /**
@@ -146,11 +151,11 @@ export class SimKernel implements Netlink {
 
   // ---- lookups shared with the walk -------------------------------------------------------
 
-  ns(name: string, command = `ip -n ${name}`): SimNamespace {
+  ns(name: string, command: Command = () => `ip -n ${name}`): SimNamespace {
     return this.namespaces.get(name) ?? fail("ENOENT", KernelMessage.netnsMissing(name), command);
   }
 
-  device(ns: SimNamespace, name: string, command: string): SimLink {
+  device(ns: SimNamespace, name: string, command: Command): SimLink {
     return ns.links.get(name) ?? fail("ENODEV", KernelMessage.cannotFindDevice(name), command);
   }
 
@@ -160,7 +165,7 @@ export class SimKernel implements Netlink {
     name: string,
     kind: SimLink["kind"],
     mtu: number,
-    address: string | undefined,
+    address: number | undefined,
     command: string,
   ): SimLink {
     if (!IFNAME.test(name) || name === "." || name === "..") fail("EINVAL", KernelMessage.badIfname, command);
@@ -176,36 +181,25 @@ export class SimKernel implements Netlink {
     return link;
   }
 
-  private parseMac(text: string, command: string): number {
-    try {
-      return MACS.get(text, parseMac);
-    } catch {
-      return fail("EINVAL", `Error: "${text}" is not a valid link address.`, command);
-    }
+  // Values from programs are checked as the kernel checks netlink attributes: a number that is no
+  // address is refused with iproute2's words for the text it would have been.
+
+  private parseMac(value: number, command: Command): number {
+    return isMacValue(value)
+      ? value
+      : fail("EINVAL", `Error: "${String(value)}" is not a valid link address.`, command);
   }
 
-  private parseAddress(text: string, command: string): number {
-    try {
-      return ADDRESSES.get(text, parseIpv4);
-    } catch {
-      return fail("EINVAL", `Error: inet address is expected rather than "${text}".`, command);
-    }
+  private parseAddress(value: number, command: Command): number {
+    return isIpv4Value(value)
+      ? value
+      : fail("EINVAL", `Error: inet address is expected rather than "${String(value)}".`, command);
   }
 
-  private parseDst(text: string, command: string): Ipv4Prefix {
-    if (text === "default") return new Ipv4Prefix(0, 0);
-    try {
-      return PREFIXES.get(text, (t) => {
-        if (!t.includes("/")) return new Ipv4Prefix(parseIpv4(t), 32);
-        const { address, prefix } = parseIpv4InterfaceAddress(t);
-        if (address !== prefix.network)
-          fail("EINVAL", "Error: Invalid prefix for given prefix length.", command);
-        return prefix;
-      });
-    } catch (error) {
-      if (error instanceof NetlinkError) throw error;
-      return fail("EINVAL", `Error: any valid prefix is expected rather than "${text}".`, command);
-    }
+  private parseDst(value: Ipv4Prefix, command: Command): Ipv4Prefix {
+    return isPrefixValue(value)
+      ? value
+      : fail("EINVAL", `Error: any valid prefix is expected rather than "${String(value)}".`, command);
   }
 
   // ---- namespaces and sysctls -------------------------------------------------------------
@@ -460,11 +454,16 @@ export class SimKernel implements Netlink {
   // ---- addresses --------------------------------------------------------------------------
 
   readonly addr = {
-    add: async (nsName: string, dev: string, cidr: string, options: { broadcast?: boolean } = {}) => {
-      const command = `ip -n ${nsName} addr add ${cidr} dev ${dev}`;
+    add: async (
+      nsName: string,
+      dev: string,
+      address: Ipv4InterfaceAddress,
+      options: { broadcast?: boolean } = {},
+    ) => {
+      const command = () => `ip -n ${nsName} addr add ${cidrText(address)} dev ${dev}`;
       const link = this.device(this.ns(nsName, command), dev, command);
       const parsed = {
-        ...this.parseInterfaceAddress(cidr, command),
+        ...this.parseInterfaceAddress(address, command),
         ...(options.broadcast ? { broadcast: true } : {}),
       };
       if (
@@ -475,10 +474,10 @@ export class SimKernel implements Netlink {
       this.attachAddress(link, parsed);
       if (link.adminUp) this.addConnectedRoute(link, parsed);
     },
-    del: async (nsName: string, dev: string, cidr: string) => {
-      const command = `ip -n ${nsName} addr del ${cidr} dev ${dev}`;
+    del: async (nsName: string, dev: string, address: Ipv4InterfaceAddress) => {
+      const command = () => `ip -n ${nsName} addr del ${cidrText(address)} dev ${dev}`;
       const link = this.device(this.ns(nsName, command), dev, command);
-      const parsed = this.parseInterfaceAddress(cidr, command);
+      const parsed = this.parseInterfaceAddress(address, command);
       const found = link.addresses.find(
         (a) => a.address === parsed.address && a.prefix.length === parsed.prefix.length,
       );
@@ -504,14 +503,16 @@ export class SimKernel implements Netlink {
         })),
   };
 
-  private parseInterfaceAddress(cidr: string, command: string): Ipv4InterfaceAddress {
-    try {
-      return cidr.includes("/")
-        ? parseIpv4InterfaceAddress(cidr)
-        : { address: parseIpv4(cidr), prefix: new Ipv4Prefix(parseIpv4(cidr), 32) };
-    } catch {
-      return fail("EINVAL", `Error: any valid prefix is expected rather than "${cidr}".`, command);
-    }
+  private parseInterfaceAddress(value: Ipv4InterfaceAddress, command: Command): Ipv4InterfaceAddress {
+    if (
+      !isIpv4Value(value?.address) ||
+      !Number.isInteger(value.prefix?.length) ||
+      value.prefix.length < 0 ||
+      value.prefix.length > 32
+    )
+      fail("EINVAL", `Error: any valid prefix is expected rather than "${cidrText(value)}".`, command);
+    // The prefix is the address's own: a caller's prefix with another network is not trusted.
+    return { address: value.address, prefix: new Ipv4Prefix(value.address, value.prefix.length) };
   }
 
   private attachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
@@ -554,40 +555,43 @@ export class SimKernel implements Netlink {
   readonly route = {
     add: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "add"),
     replace: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "replace"),
-    del: async (nsName: string, spec: RouteSpec) => {
-      const command = `ip -n ${nsName} route del ${formatRouteSpec(spec)}`;
-      const ns = this.ns(nsName, command);
-      const dst = this.parseDst(spec.dst, command);
-      const dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
-      const via = spec.via !== undefined ? this.parseAddress(spec.via, command) : undefined;
-      const victim = ns.routes
-        .exact(dst)
-        .find(
-          (r) =>
-            (spec.metric === undefined || r.metric === spec.metric) &&
-            (!dev || r.dev === dev) &&
-            (via === undefined || r.gateway === via),
-        );
-      if (!victim) fail("ESRCH", KernelMessage.noSuchProcess, command);
-      ns.routes.remove(victim);
-    },
-    list: async (nsName: string, filter: { exact?: string } = {}): Promise<RouteDump[]> => {
-      const ns = this.ns(nsName);
-      const routes =
-        filter.exact !== undefined
-          ? [
-              ...ns.routes.exact(
-                this.parseDst(filter.exact, `ip -n ${nsName} route show exact ${filter.exact}`),
-              ),
-            ]
-          : ns.routes.all();
-      return routes.map(dumpRoute);
-    },
+    del: async (nsName: string, spec: RouteSpec) => this.deleteRoute(nsName, spec),
+    list: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteDump[]> =>
+      this.routes(nsName, filter).map(dumpRoute),
+    entries: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteEntry[]> =>
+      this.routes(nsName, filter).map(routeEntryOf),
   };
+
+  private routes(nsName: string, filter: { exact?: Ipv4Prefix }): readonly SimRoute[] {
+    const ns = this.ns(nsName);
+    if (filter.exact === undefined) return ns.routes.all();
+    const exact = filter.exact;
+    return ns.routes.exact(
+      this.parseDst(exact, () => `ip -n ${nsName} route show exact ${formatRouteDst(exact)}`),
+    );
+  }
+
+  private deleteRoute(nsName: string, spec: RouteSpec): void {
+    const command = () => `ip -n ${nsName} route del ${formatRouteSpec(spec)}`;
+    const ns = this.ns(nsName, command);
+    const dst = this.parseDst(spec.dst, command);
+    const dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
+    const via = spec.via !== undefined ? this.parseAddress(spec.via, command) : undefined;
+    const victim = ns.routes
+      .exact(dst)
+      .find(
+        (r) =>
+          (spec.metric === undefined || r.metric === spec.metric) &&
+          (!dev || r.dev === dev) &&
+          (via === undefined || r.gateway === via),
+      );
+    if (!victim) fail("ESRCH", KernelMessage.noSuchProcess, command);
+    ns.routes.remove(victim);
+  }
 
   /** The kernel's nexthop validation (fib_check_nh): a gateway must be on-link unless `onlink` says so. */
   private writeRoute(nsName: string, spec: RouteSpec, mode: "add" | "replace"): void {
-    const command = `ip -n ${nsName} route ${mode} ${formatRouteSpec(spec)}`;
+    const command = () => `ip -n ${nsName} route ${mode} ${formatRouteSpec(spec)}`;
     const ns = this.ns(nsName, command);
     const dst = this.parseDst(spec.dst, command);
     let dev = spec.dev !== undefined ? this.device(ns, spec.dev, command) : undefined;
@@ -639,7 +643,8 @@ export class SimKernel implements Netlink {
 
   readonly neigh = {
     replace: async (nsName: string, spec: NeighSpec) => {
-      const command = `ip -n ${nsName} neigh replace ${spec.dst} lladdr ${spec.lladdr} dev ${spec.dev}`;
+      const command = () =>
+        `ip -n ${nsName} neigh replace ${formatIpv4(spec.dst)} lladdr ${formatMac(spec.lladdr)} dev ${spec.dev}`;
       const ns = this.ns(nsName, command);
       const link = this.device(ns, spec.dev, command);
       const dst = this.parseAddress(spec.dst, command);
@@ -649,87 +654,88 @@ export class SimKernel implements Netlink {
       });
     },
     del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => {
-      const command = `ip -n ${nsName} neigh del ${spec.dst} dev ${spec.dev}`;
+      const command = () => `ip -n ${nsName} neigh del ${formatIpv4(spec.dst)} dev ${spec.dev}`;
       const ns = this.ns(nsName, command);
       const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
       if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
     },
-    list: async (nsName: string, filter: { dst?: string; dev?: string } = {}): Promise<NeighDump[]> => {
-      const ns = this.ns(nsName);
-      const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
-      const command = `ip -n ${nsName} neigh show`;
-      const dev = filter.dev !== undefined ? this.device(ns, filter.dev, command) : undefined;
-      const dst = filter.dst !== undefined ? this.parseAddress(filter.dst, command) : undefined;
-      // One probe when both are given: the table is keyed by (device, address).
-      const entries =
-        dev && dst !== undefined
-          ? [[ns.neighbourKey(dev, dst), ns.neighbours.get(ns.neighbourKey(dev, dst))] as const].filter(
-              (e): e is readonly [number, NonNullable<(typeof e)[1]>] => e[1] !== undefined,
-            )
-          : [...ns.neighbours.entries()].filter(
-              ([key]) =>
-                (!dev || Math.floor(key / 4294967296) === dev.index) &&
-                (dst === undefined || key % 4294967296 === dst),
-            );
-      return [...entries]
-        .sort(([a], [b]) => a - b)
-        .map(([key, entry]) => ({
-          dst: formatIpv4(key % 4294967296),
-          dev: byIndex.get(Math.floor(key / 4294967296))!.name,
-          lladdr: formatMac(entry.mac),
-          state: [entry.permanent ? "PERMANENT" : "REACHABLE"],
-        }));
-    },
+    list: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighDump[]> =>
+      this.neighbours(nsName, filter).map(neighDump),
+    entries: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighEntry[]> =>
+      this.neighbours(nsName, filter),
   };
+
+  private neighbours(nsName: string, filter: { dst?: number; dev?: string }): NeighEntry[] {
+    const ns = this.ns(nsName);
+    const command = `ip -n ${nsName} neigh show`;
+    const dev = filter.dev !== undefined ? this.device(ns, filter.dev, command) : undefined;
+    const dst = filter.dst !== undefined ? this.parseAddress(filter.dst, command) : undefined;
+    const entry = (key: number, e: { mac: number; permanent: boolean }, link: SimLink): NeighEntry => ({
+      dst: key % 4294967296,
+      dev: link.name,
+      lladdr: e.mac,
+      state: [e.permanent ? "PERMANENT" : "REACHABLE"],
+    });
+    // One probe when both are given: the table is keyed by (device, address).
+    if (dev && dst !== undefined) {
+      const key = ns.neighbourKey(dev, dst);
+      const found = ns.neighbours.get(key);
+      return found ? [entry(key, found, dev)] : [];
+    }
+    const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
+    return [...ns.neighbours.entries()]
+      .filter(
+        ([key]) =>
+          (!dev || Math.floor(key / 4294967296) === dev.index) &&
+          (dst === undefined || key % 4294967296 === dst),
+      )
+      .sort(([a], [b]) => a - b)
+      .map(([key, e]) => entry(key, e, byIndex.get(Math.floor(key / 4294967296))!));
+  }
 
   readonly fdb = {
     append: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "append"),
     replace: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "replace"),
     del: async (nsName: string, spec: FdbSpec) => this.writeFdb(nsName, spec, "del"),
-    list: async (nsName: string, filter: { dev?: string; mac?: string } = {}): Promise<FdbDump[]> => {
-      const out: FdbDump[] = [];
-      const ns = this.ns(nsName);
-      const command = `bridge -n ${nsName} fdb show`;
-      const links =
-        filter.dev !== undefined
-          ? [this.device(ns, filter.dev, command)]
-          : [...ns.links.values()].sort((a, b) => a.index - b.index);
-      const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
-      for (const link of links) {
-        const vxlanEntries = link.vxlan
-          ? only !== undefined
-            ? link.vxlan.fdb.has(only)
-              ? [[only, link.vxlan.fdb.get(only)!] as const]
-              : []
-            : [...link.vxlan.fdb]
-          : [];
-        for (const [mac, dsts] of vxlanEntries) {
-          for (const dst of dsts)
-            out.push({
-              mac: formatMac(mac),
-              ifname: link.name,
-              dst: formatIpv4(dst),
-              flags: ["self"],
-              state: "permanent",
-            });
-        }
-        for (const [mac, entry] of link.fdb ?? []) {
-          if (only !== undefined && mac !== only) continue;
-          out.push({
-            mac: formatMac(mac),
-            ifname: entry.port.name,
-            master: link.name,
-            flags: [],
-            state: entry.learned ? "" : "static",
-          });
-        }
-      }
-      return out;
-    },
+    list: async (nsName: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbDump[]> =>
+      this.fdbEntries(nsName, filter).map(fdbDump),
+    entries: async (nsName: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbEntry[]> =>
+      this.fdbEntries(nsName, filter),
   };
 
+  private fdbEntries(nsName: string, filter: { dev?: string; mac?: number }): FdbEntry[] {
+    const out: FdbEntry[] = [];
+    const ns = this.ns(nsName);
+    const command = `bridge -n ${nsName} fdb show`;
+    const links =
+      filter.dev !== undefined
+        ? [this.device(ns, filter.dev, command)]
+        : [...ns.links.values()].sort((a, b) => a.index - b.index);
+    const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
+    for (const link of links) {
+      if (link.vxlan) {
+        const entries: Iterable<[number, number[]]> =
+          only === undefined ? link.vxlan.fdb : [[only, link.vxlan.fdb.get(only) ?? []]];
+        for (const [mac, dsts] of entries)
+          for (const dst of dsts) out.push({ mac, dev: link.name, dst, flags: ["self"], state: "permanent" });
+      }
+      for (const [mac, entry] of link.fdb ?? []) {
+        if (only !== undefined && mac !== only) continue;
+        out.push({
+          mac,
+          dev: entry.port.name,
+          master: link.name,
+          flags: [],
+          state: entry.learned ? "" : "static",
+        });
+      }
+    }
+    return out;
+  }
+
   private writeFdb(nsName: string, spec: FdbSpec, mode: "append" | "replace" | "del"): void {
-    const command = `bridge -n ${nsName} fdb ${mode} ${spec.mac} dev ${spec.dev}${spec.dst ? ` dst ${spec.dst}` : ""}`;
+    const command = () =>
+      `bridge -n ${nsName} fdb ${mode} ${formatMac(spec.mac)} dev ${spec.dev}${spec.dst !== undefined ? ` dst ${formatIpv4(spec.dst)}` : ""}`;
     const link = this.device(this.ns(nsName, command), spec.dev, command);
     const mac = this.parseMac(spec.mac, command);
     if (link.vxlan && (spec.self ?? true)) {
@@ -807,12 +813,17 @@ export class SimKernel implements Netlink {
       if (at < 0) fail("ENOENT", KernelMessage.iptablesBadRule, command);
       rules.splice(at, 1);
     },
-    save: async (nsName: string, table: NatTable) =>
-      formatIptablesSave(
-        table,
-        [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules })),
+    save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
+    list: async (nsName: string, table: NatTable): Promise<ChainDump[]> =>
+      saveOrder(table, this.chains(nsName, table)).map((c) =>
+        BUILTIN_CHAINS[table].includes(c.name) ? { ...c, policy: "ACCEPT" } : c,
       ),
   };
+
+  /** A table's chains; rules are copied, so a reader cannot change the kernel's. */
+  private chains(nsName: string, table: NatTable): ChainDump[] {
+    return [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules: [...rules] }));
+  }
 
   private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
     return (
@@ -843,21 +854,28 @@ export class SimKernel implements Netlink {
   }
 }
 
+/** A route as a program reads it. */
+function routeEntryOf(r: SimRoute): RouteEntry {
+  const entry: RouteEntry = {
+    dst: r.dst,
+    dev: r.dev.name,
+    scope: r.scope,
+    metric: r.metric,
+    onlink: r.onlink,
+    linkdown: !r.dev.carrier,
+  };
+  if (r.gateway !== undefined) entry.gateway = r.gateway;
+  if (r.protocol) entry.protocol = r.protocol;
+  if (r.prefsrc !== undefined) entry.prefsrc = r.prefsrc;
+  return entry;
+}
+
 /** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */
 export function dumpRoute(r: SimRoute): RouteDump {
-  const dst =
-    r.dst.length === 0 ? "default" : r.dst.length === 32 ? formatIpv4(r.dst.network) : r.dst.toString();
-  const flags: string[] = [];
-  if (r.onlink) flags.push("onlink");
-  if (!r.dev.carrier) flags.push("linkdown");
-  return {
-    dst,
-    ...(r.gateway !== undefined ? { gateway: formatIpv4(r.gateway) } : {}),
-    dev: r.dev.name,
-    ...(r.protocol ? { protocol: r.protocol } : {}),
-    ...(r.scope !== "global" ? { scope: r.scope } : {}),
-    ...(r.prefsrc !== undefined ? { prefsrc: formatIpv4(r.prefsrc) } : {}),
-    ...(r.metric ? { metric: r.metric } : {}),
-    flags,
-  };
+  return routeDump(routeEntryOf(r));
+}
+
+/** "10.0.1.1/24", for the command a refusal names. */
+function cidrText(a: Ipv4InterfaceAddress): string {
+  return `${formatIpv4(a.address)}/${a.prefix?.length}`;
 }

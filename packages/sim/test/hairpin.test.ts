@@ -3,6 +3,11 @@
 // that reaches br0 has its destination behind its own ingress port.
 import { describe, expect, it } from "vitest";
 import { Lab } from "./lab.js";
+import {
+  parseAddrArgument as cidr,
+  parseAddressArgument as ip,
+  parseLinkAddress as mac,
+} from "@podnet/netlink";
 
 async function topology() {
   const lab = new Lab("hairpin");
@@ -22,7 +27,7 @@ async function topology() {
   ] as const) {
     await k.link.add(host, { kind: "veth", name: "eth0", peer: { name: `p-${host}`, netns: "sw" } });
     await k.link.set("sw", `p-${host}`, { master: "sw0", up: true });
-    await k.addr.add(host, "eth0", `${ip}/24`);
+    await k.addr.add(host, "eth0", cidr(`${ip}/24`));
     await k.link.set(host, "eth0", { up: true });
   }
   for (const [ns, dev] of [
@@ -30,8 +35,8 @@ async function topology() {
     ["sw", "sw0"],
   ] as const)
     await k.link.set(ns, dev, { up: true });
-  const bMac = (await k.link.list("b")).find((l) => l.ifname === "eth0")!.address;
-  await k.neigh.replace("a", { dst: "10.0.0.3", dev: "eth0", lladdr: bMac, state: "permanent" });
+  const bMac = mac((await k.link.list("b")).find((l) => l.ifname === "eth0")!.address);
+  await k.neigh.replace("a", { dst: ip("10.0.0.3"), dev: "eth0", lladdr: bMac, state: "permanent" });
   // b speaks once (a broadcast): every bridge learns that b is behind its port towards sw.
   k.send({ from: "b", to: "10.0.0.9" });
   // The switch forgets b, so a's next frame to b is flooded to br0 too.

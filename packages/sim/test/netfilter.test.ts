@@ -2,6 +2,7 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { rule } from "@podnet/netlink";
 import { describe, expect, it } from "vitest";
 import { Lab } from "./lab.js";
+import { DEFAULT_ROUTE, parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 
 async function dockerNodeWithOutsideHost() {
   const lab = new Lab();
@@ -9,7 +10,7 @@ async function dockerNodeWithOutsideHost() {
   await lab.host("outside", "lan", "10.100.0.9/24");
   await lab.bridge("node1", "docker0", "172.17.0.1/16");
   await lab.pod("node1", "pod-a", "docker0", "172.17.0.2/16", "172.17.0.1");
-  await lab.k.route.add("node1", { dst: "default", via: "10.100.0.9" });
+  await lab.k.route.add("node1", { dst: DEFAULT_ROUTE, via: ip("10.100.0.9") });
   return lab;
 }
 
@@ -133,7 +134,7 @@ describe("netfilter in the simulated kernel", () => {
       rule`-d 172.17.0.2/32 -p tcp --dport 23 -j REJECT --reject-with tcp-reset`,
     );
     await lab.k.iptables.append("node1", "filter", "FORWARD", rule`-d 172.17.0.2/32 -p udp -j REJECT`);
-    await lab.k.route.add("outside", { dst: "172.17.0.0/16", via: "10.100.0.2" });
+    await lab.k.route.add("outside", { dst: net("172.17.0.0/16"), via: ip("10.100.0.2") });
     const dropped = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 22 });
     expect(dropped.outcome).toBe("dropped");
     expect(dropped.reason).toBe(

@@ -6,6 +6,7 @@ import { NetlinkError } from "@podnet/netlink";
 import { describe, expect, it } from "vitest";
 import type { Trace } from "../src/index.js";
 import { Lab } from "./lab.js";
+import { parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 
 interface Topology {
   hosts: { segments: number[]; forwarding: boolean }[];
@@ -61,9 +62,11 @@ async function build(t: Topology): Promise<{ lab: Lab; held: Map<string, string>
   const candidates = [...held.keys(), "10.0.0.200", "10.1.0.200", "10.9.0.5", "10.9.1.5"];
   for (const r of t.routes) {
     const via = candidates[r.via % candidates.length]!;
-    await lab.k.route.replace(`h${r.host}`, { dst: destinations[r.dst]!, via }).catch((error: unknown) => {
-      if (!(error instanceof NetlinkError)) throw error; // refusals (gateway not on-link) are part of the game
-    });
+    await lab.k.route
+      .replace(`h${r.host}`, { dst: net(destinations[r.dst]!), via: ip(via) })
+      .catch((error: unknown) => {
+        if (!(error instanceof NetlinkError)) throw error; // refusals (gateway not on-link) are part of the game
+      });
   }
   return { lab, held, candidates };
 }
@@ -119,9 +122,9 @@ describe("the packet walk on random topologies", () => {
     await lab.host("a", "lan", "10.0.0.1/24", { forwarding: true });
     await lab.host("b", "lan", "10.0.0.2/24", { forwarding: true });
     await lab.host("c", "lan", "10.0.0.3/24");
-    await lab.k.route.add("a", { dst: "10.9.0.0/24", via: "10.0.0.2" });
-    await lab.k.route.add("b", { dst: "10.9.0.0/24", via: "10.0.0.1" });
-    await lab.k.route.add("c", { dst: "10.9.0.0/24", via: "10.0.0.1" });
+    await lab.k.route.add("a", { dst: net("10.9.0.0/24"), via: ip("10.0.0.2") });
+    await lab.k.route.add("b", { dst: net("10.9.0.0/24"), via: ip("10.0.0.1") });
+    await lab.k.route.add("c", { dst: net("10.9.0.0/24"), via: ip("10.0.0.1") });
     const trace = lab.k.send({ from: "c", to: "10.9.0.7" });
     expect(trace.outcome).toBe("unreachable");
     expect(trace.reason).toMatch(/^time exceeded: TTL ran out at (a|b)$/);

@@ -9,6 +9,12 @@ import { requireSystem } from "@podnet/testing";
 import { describe, expect, it } from "vitest";
 import { SocketError, tracePcap, type Trace } from "../src/index.js";
 import { Lab } from "./lab.js";
+import {
+  parseAddrArgument as cidr,
+  parseAddressArgument as ip,
+  parseLinkAddress as mac,
+  parseRouteDst as net,
+} from "@podnet/netlink";
 
 const events = (t: Trace) => t.hops.map((h) => `${h.direction[0]} ${h.ns} ${h.event}`);
 const arrivalTtl = (t: Trace, ns: string) => {
@@ -141,11 +147,11 @@ async function hostGwCluster(lab: Lab, routesOnGateway: boolean) {
   await lab.pod("node2", "pod2", "cbr0", "10.0.2.2/24", "10.0.2.1");
   if (routesOnGateway) {
     await lab.host("gw", "lan", "10.100.0.1/24", { forwarding: true });
-    await lab.k.route.add("gw", { dst: "10.0.1.0/24", via: "10.100.0.2" });
-    await lab.k.route.add("gw", { dst: "10.0.2.0/24", via: "10.100.0.3" });
+    await lab.k.route.add("gw", { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") });
+    await lab.k.route.add("gw", { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
   } else {
-    await lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "10.100.0.3" });
-    await lab.k.route.add("node2", { dst: "10.0.1.0/24", via: "10.100.0.2" });
+    await lab.k.route.add("node1", { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
+    await lab.k.route.add("node2", { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") });
   }
 }
 
@@ -183,10 +189,12 @@ describe("a pod subnet per node, with routes", () => {
   it("refuses a route whose gateway is not on-link, as Linux does", async () => {
     const lab = new Lab();
     await lab.host("node1", "seg-a", "192.168.1.2/24");
-    await expect(lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "192.168.2.2" })).rejects.toThrow(
-      NetlinkError,
-    );
-    await expect(lab.k.route.add("node1", { dst: "10.0.2.0/24", via: "192.168.2.2" })).rejects.toMatchObject({
+    await expect(
+      lab.k.route.add("node1", { dst: net("10.0.2.0/24"), via: ip("192.168.2.2") }),
+    ).rejects.toThrow(NetlinkError);
+    await expect(
+      lab.k.route.add("node1", { dst: net("10.0.2.0/24"), via: ip("192.168.2.2") }),
+    ).rejects.toMatchObject({
       errno: "EINVAL",
       message: "Error: Nexthop has invalid gateway.",
       reason: "Nexthop has invalid gateway",
@@ -208,13 +216,13 @@ async function vxlanCluster(lab: Lab, vxlanMtu?: number) {
       kind: "vxlan",
       name: "flannel.1",
       vni: 1,
-      local: n.ip,
+      local: ip(n.ip),
       dev: "eth0",
       dstport: 8472,
       learning: false,
       ...(vxlanMtu ? { mtu: vxlanMtu } : {}),
     });
-    await lab.k.addr.add(n.name, "flannel.1", `10.244.${n.subnet}.0/32`);
+    await lab.k.addr.add(n.name, "flannel.1", cidr(`10.244.${n.subnet}.0/32`));
     await lab.k.link.set(n.name, "flannel.1", { up: true });
     await lab.bridge(n.name, "cni0", `10.244.${n.subnet}.1/24`, 1450);
     await lab.pod(n.name, `pod${n.subnet}`, "cni0", `10.244.${n.subnet}.2/24`, `10.244.${n.subnet}.1`, 1450);
@@ -223,17 +231,23 @@ async function vxlanCluster(lab: Lab, vxlanMtu?: number) {
     [nodes[0]!, nodes[1]!],
     [nodes[1]!, nodes[0]!],
   ] as const) {
-    const mac = (await lab.k.link.list(b.name)).find((l) => l.ifname === "flannel.1")!.address;
+    const vtep = mac((await lab.k.link.list(b.name)).find((l) => l.ifname === "flannel.1")!.address);
     await lab.k.neigh.replace(a.name, {
-      dst: `10.244.${b.subnet}.0`,
+      dst: ip(`10.244.${b.subnet}.0`),
       dev: "flannel.1",
-      lladdr: mac,
+      lladdr: vtep,
       state: "permanent",
     });
-    await lab.k.fdb.append(a.name, { mac, dev: "flannel.1", dst: b.ip, self: true, permanent: true });
+    await lab.k.fdb.append(a.name, {
+      mac: vtep,
+      dev: "flannel.1",
+      dst: ip(b.ip),
+      self: true,
+      permanent: true,
+    });
     await lab.k.route.replace(a.name, {
-      dst: `10.244.${b.subnet}.0/24`,
-      via: `10.244.${b.subnet}.0`,
+      dst: net(`10.244.${b.subnet}.0/24`),
+      via: ip(`10.244.${b.subnet}.0`),
       dev: "flannel.1",
       onlink: true,
     });
@@ -279,7 +293,7 @@ describe("an overlay: VXLAN between nodes", () => {
     const lab = new Lab();
     await vxlanCluster(lab);
     await expect(
-      lab.k.route.replace("node1", { dst: "10.244.3.0/24", via: "10.244.3.0", dev: "flannel.1" }),
+      lab.k.route.replace("node1", { dst: net("10.244.3.0/24"), via: ip("10.244.3.0"), dev: "flannel.1" }),
     ).rejects.toThrow("Error: Nexthop has invalid gateway.");
   });
 
