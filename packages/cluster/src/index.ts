@@ -25,6 +25,7 @@ export {
   ClusterRuntime,
   TargetError,
   type BuildOptions,
+  type ProbeOptions,
   type PodState,
   type ServiceState,
   type EventReport,
@@ -42,3 +43,11 @@ export {
   type NodeTableCounts,
 } from "./analysis.js";
 export { runScenario, type RunResult } from "./run.js";
+export {
+  SimBackend,
+  answerTtl,
+  type ClusterBackend,
+  type PodAttachment,
+  type ProbeRequest,
+  type ProbeResult,
+} from "./backend.js";

@@ -1,16 +1,20 @@
 /**
- * Builds a scenario under a provider on the simulated kernel: the underlay (segments, routers,
- * outside hosts), nodes set up by the provider, pods attached by its CNI plugin with their
- * containers listening, Services with endpoints picked by selector — every change reported by the
- * route manager. Probes and traces then run against it.
+ * Builds a scenario under a provider on a backend — the simulated kernel by default, or real network
+ * namespaces (@podnet/lab): the underlay (segments, routers, outside hosts), nodes set up by the
+ * provider, pods attached by its CNI plugin with their containers listening, Services with endpoints
+ * picked by selector — every change reported by the route manager. Probes (either backend) and
+ * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
+ * namespace the backend holds them in.
  */
 import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
+import type { Netlink } from "@podnet/netlink";
 import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
-import { SimKernel, type SendOptions, type Trace } from "@podnet/sim";
+import type { Trace } from "@podnet/sim";
+import { SimBackend, type ClusterBackend, type ProbeRequest, type ProbeResult } from "./backend.js";
 import { expandScenario } from "./generate.js";
 import { parseOrigin, parseTarget } from "./target.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
@@ -44,11 +48,22 @@ export interface BuildOptions {
    * timer lets the event loop turn (and Ctrl-C be handled) during it.
    */
   onProgress?: (done: number, total: number) => void | Promise<void>;
+  /** Where to build: the simulator (the default) or another backend, such as real namespaces. */
+  backend?: ClusterBackend;
 }
 
+export type ProbeOptions = Omit<
+  ProbeRequest,
+  "fromNs" | "owner" | "to" | "expectNs" | "expectOwner" | "protocol"
+> & {
+  protocol?: ProbeRequest["protocol"];
+};
+
 export class ClusterRuntime {
-  readonly k: SimKernel;
-  readonly lab: LabTopology<SimKernel>;
+  readonly backend: ClusterBackend;
+  /** The host API the cluster is built through. */
+  readonly k: Netlink;
+  readonly lab: LabTopology;
   readonly manager: RouteManager;
   readonly cluster: ClusterNetwork;
   readonly nodes = new Map<string, NodeNetwork>();
@@ -65,11 +80,12 @@ export class ClusterRuntime {
   private constructor(
     scenario: Scenario,
     readonly provider: NetworkProvider,
-    seed: string,
+    backend: ClusterBackend,
   ) {
     this.scenario = expandScenario(scenario);
-    this.k = new SimKernel({ seed });
-    this.lab = new LabTopology(this.k);
+    this.backend = backend;
+    this.k = backend.netlink;
+    this.lab = new LabTopology(this.k, backend.prefix);
     this.cluster = scenario.cluster;
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
     this.serviceIps = NodeCidrAllocator.forServices(scenario.cluster.serviceCidr);
@@ -80,8 +96,13 @@ export class ClusterRuntime {
       netlink: this.k,
       provider,
       cluster: this.cluster,
-      ...(this.gatewayRouter() ? { gatewayNs: this.gatewayRouter()! } : {}),
+      ...(this.gatewayRouter() ? { gatewayNs: this.ns(this.gatewayRouter()!) } : {}),
     });
+  }
+
+  /** The namespace that holds scenario name `name` on this backend. */
+  ns(name: string): string {
+    return this.backend.prefix + name;
   }
 
   /** Builds the scenario's starting state (events are run separately). */
@@ -90,7 +111,8 @@ export class ClusterRuntime {
     provider: NetworkProvider,
     options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
-    const runtime = new ClusterRuntime(scenario, provider, options.seed ?? scenario.name);
+    const backend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
+    const runtime = new ClusterRuntime(scenario, provider, backend);
     const { nodes, pods, services } = runtime.scenario;
     const total = nodes.length + pods.length + services.length;
     let done = 0;
@@ -132,7 +154,10 @@ export class ClusterRuntime {
         });
       }
       for (const r of router.routes)
-        await this.k.route.add(router.name, { dst: parseRouteDst(r.dst), via: parseAddressArgument(r.via) });
+        await this.k.route.add(this.ns(router.name), {
+          dst: parseRouteDst(r.dst),
+          via: parseAddressArgument(r.via),
+        });
     }
     for (const host of this.scenario.underlay.hosts) {
       const seg = this.segment(host.segment);
@@ -141,7 +166,11 @@ export class ClusterRuntime {
         mtu: seg.mtu,
       });
       for (const l of host.listen)
-        this.k.listen(host.name, { protocol: l.protocol, port: l.port, owner: host.name });
+        await this.backend.listen(this.ns(host.name), {
+          protocol: l.protocol,
+          port: l.port,
+          owner: host.name,
+        });
       this.hosts.set(host.name, host.address);
     }
   }
@@ -154,7 +183,7 @@ export class ClusterRuntime {
     });
     const node: NodeNetwork = {
       name: spec.name,
-      ns: spec.name,
+      ns: this.ns(spec.name),
       address: spec.address,
       nic: "eth0",
       underlayMtu: seg.mtu,
@@ -162,7 +191,7 @@ export class ClusterRuntime {
     };
     if (this.provider.podAddressing === "per-node-subnet")
       node.podCidr = spec.podCidr ?? this.cidrs.allocate().toString();
-    await this.provider.setupNode({ netlink: this.k, ns: spec.name }, node, this.cluster);
+    await this.provider.setupNode({ netlink: this.k, ns: node.ns }, node, this.cluster);
     this.nodes.set(spec.name, node);
     return this.timed(this.manager.nodeJoined(node));
   }
@@ -173,7 +202,7 @@ export class ClusterRuntime {
     // The node's pods go first, through CNI DEL as the kubelet would drain them, so their addresses
     // are free again if the node rejoins.
     for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
-    await this.k.netns.del(name);
+    await this.k.netns.del(node.ns);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
     const report = await this.timed(this.manager.nodeLeft(name));
@@ -184,8 +213,9 @@ export class ClusterRuntime {
   async addPod(spec: PodSpec): Promise<PodState> {
     const node = this.nodes.get(spec.node);
     if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${JSON.stringify(spec.node)}`);
-    await this.k.netns.add(spec.name);
-    await this.k.link.set(spec.name, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
+    const podNs = this.ns(spec.name);
+    await this.k.netns.add(podNs);
+    await this.k.link.set(podNs, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
     const { capabilities, ...config } = this.provider.podNetworkConfig(node, this.cluster) as ReturnType<
       NetworkProvider["podNetworkConfig"]
     > & { capabilities?: Record<string, boolean> };
@@ -198,20 +228,15 @@ export class ClusterRuntime {
       capabilities?.portMappings && published.length
         ? { ...config, runtimeConfig: { portMappings: published } }
         : config;
-    const result = await this.provider.cni.add(
-      {
-        containerId: spec.name,
-        netns: spec.name,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink: this.k, ns: spec.node },
-      },
-      request,
-    );
+    const result = await this.backend.attachPod(this.provider, {
+      containerId: spec.name,
+      podNs,
+      nodeNs: node.ns,
+      config: request,
+    });
     for (const c of spec.containers)
       for (const p of c.ports)
-        this.k.listen(spec.name, {
+        await this.backend.listen(podNs, {
           protocol: p.protocol,
           port: p.containerPort,
           owner: `${spec.name}/${c.name}`,
@@ -230,18 +255,13 @@ export class ClusterRuntime {
   private async detachPod(name: string): Promise<void> {
     const state = this.pods.get(name)!;
     const node = this.nodes.get(state.node)!;
-    await this.provider.cni.del(
-      {
-        containerId: name,
-        netns: name,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink: this.k, ns: state.node },
-      },
-      this.provider.podNetworkConfig(node, this.cluster),
-    );
-    await this.k.netns.del(name);
+    await this.backend.detachPod(this.provider, {
+      containerId: name,
+      podNs: this.ns(name),
+      nodeNs: node.ns,
+      config: this.provider.podNetworkConfig(node, this.cluster),
+    });
+    await this.k.netns.del(this.ns(name));
     this.pods.delete(name);
   }
 
@@ -379,26 +399,44 @@ export class ClusterRuntime {
     throw new TargetError(`unknown source ${JSON.stringify(from)}: not a pod, pod/container, node or host`);
   }
 
-  trace(
-    from: string,
-    to: string,
-    options: Omit<SendOptions, "from" | "to" | "owner" | "expectNamespace"> = {},
-  ): Trace {
+  /** The probe request for `from` → `to`: names resolved, namespaces mapped to this backend. */
+  private request(from: string, to: string, options: ProbeOptions): ProbeRequest {
     const source = this.origin(from);
     const target = this.resolve(to);
     const protocol =
       options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
-    return this.k.send({
+    const port = options.port ?? target.port;
+    return {
       ...options,
-      from: source.ns,
+      fromNs: this.ns(source.ns),
       ...(source.owner ? { owner: source.owner } : {}),
       to: target.address,
       protocol,
-      ...(target.port !== undefined || options.port !== undefined
-        ? { port: options.port ?? target.port }
-        : {}),
+      ...(port !== undefined ? { port } : {}),
       // Only a pod target makes arriving elsewhere wrong: a node or host may forward (a published port).
-      ...(target.ns && target.kind === "pod" ? { expectNamespace: target.ns } : {}),
-    });
+      ...(target.ns && target.kind === "pod" ? { expectNs: this.ns(target.ns) } : {}),
+      ...(target.kind === "pod" && port !== undefined
+        ? { expectOwner: this.listener(target.ns!, port) }
+        : {}),
+    };
+  }
+
+  /** Which container of pod `name` listens on `port` (its owner name), if any. */
+  private listener(name: string, port: number): string | undefined {
+    const pod = this.pods.get(name);
+    const c = pod?.spec.containers.find((c) => c.ports.some((p) => p.containerPort === port));
+    return c ? `${name}/${c.name}` : undefined;
+  }
+
+  /** One packet and its answer, hop by hop (the simulator only). */
+  trace(from: string, to: string, options: ProbeOptions = {}): Trace {
+    if (!(this.backend instanceof SimBackend))
+      throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
+    return this.backend.send(this.request(from, to, options));
+  }
+
+  /** One probe on whichever backend the cluster is on: its outcome class, and the answer's TTL. */
+  probe(from: string, to: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+    return this.backend.probe(this.request(from, to, options));
   }
 }
