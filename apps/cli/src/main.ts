@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { benchCommand } from "./commands/bench.js";
 import { compareCommand } from "./commands/compare.js";
 import { infoCommands } from "./commands/info.js";
+import { labCommands } from "./commands/lab.js";
 import { runCommand } from "./commands/run.js";
 import { traceCommand } from "./commands/trace.js";
 import { webCommand } from "./commands/web.js";
@@ -37,6 +38,7 @@ export function program(): Command {
   compareCommand(cli);
   benchCommand(cli);
   webCommand(cli);
+  labCommands(cli);
   return cli;
 }
 

@@ -57,10 +57,10 @@ export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string
   const out: Record<string, NodeTables> = {};
   for (const name of [...runtime.nodes.keys()].slice(0, MAX_NODES_WITH_TABLES)) {
     out[name] = {
-      routes: await runtime.k.route.list(name),
-      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
-      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst),
-      nat: await runtime.k.iptables.save(name, "nat"),
+      routes: await runtime.k.route.list(runtime.ns(name)),
+      neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT")),
+      fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst),
+      nat: await runtime.k.iptables.save(runtime.ns(name), "nat"),
     };
   }
   return out;
@@ -94,26 +94,20 @@ function explain(runtime: ClusterRuntime, trace: Trace, target: string): string 
   return `${trace.reason} — the route that would carry it was refused on ${r.node}: ${r.entry}: ${r.reason}`;
 }
 
-function cell(
-  runtime: ClusterRuntime,
-  kind: CellKind,
-  from: string,
-  to: string,
-  protocol: "icmp" | "tcp",
-  port?: number,
-): ReachabilityCell {
-  const trace = runtime.trace(from, port !== undefined ? `${to}:${port}` : to, { protocol });
-  const target = runtime.resolve(to).address;
-  const reached = trace.outcome === "reached" || (protocol === "tcp" && trace.outcome === "refused");
-  return {
-    kind,
-    from,
-    to: port !== undefined ? `${to}:${port}` : to,
-    protocol,
-    outcome: trace.outcome,
-    reached,
-    reason: explain(runtime, trace, target),
-  };
+/** One cell of the matrix before it is probed: who, to whom, how. */
+export interface PlannedCell {
+  kind: CellKind;
+  from: string;
+  /** The target as a probe names it (`db`, `svc/web:80`). */
+  to: string;
+  protocol: "icmp" | "tcp";
+}
+
+function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
+  const trace = runtime.trace(planned.from, planned.to, { protocol: planned.protocol });
+  const target = runtime.resolve(planned.to).address;
+  const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
+  return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };
 }
 
 /** Pods to probe: the first pods of each node (all of them in small clusters). */
@@ -128,23 +122,31 @@ function samplePods(runtime: ClusterRuntime): string[] {
   return sample.slice(0, MAX_PODS_IN_MATRIX);
 }
 
-export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
-  const cells: ReachabilityCell[] = [];
+/** The cells of the reachability matrix (pods sampled in large clusters), on any backend. */
+export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
+  const cells: PlannedCell[] = [];
+  const add = (kind: CellKind, from: string, to: string, protocol: "icmp" | "tcp" = "icmp") =>
+    cells.push({ kind, from, to, protocol });
   const pods = samplePods(runtime);
   const nodes = [...runtime.nodes.keys()].slice(0, MAX_PODS_IN_MATRIX);
   for (const a of pods) {
     for (const b of pods) {
       if (a === b) continue;
       const same = runtime.pods.get(a)!.node === runtime.pods.get(b)!.node;
-      cells.push(cell(runtime, same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b, "icmp"));
+      add(same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b);
     }
-    for (const n of nodes) cells.push(cell(runtime, "pod→node", a, n, "icmp"));
+    for (const n of nodes) add("pod→node", a, n);
     for (const svc of runtime.services.values())
-      cells.push(cell(runtime, "pod→service", a, `svc/${svc.spec.name}`, "tcp", svc.spec.ports[0]!.port));
-    for (const host of runtime.hosts.keys()) cells.push(cell(runtime, "pod→outside", a, host, "icmp"));
+      add("pod→service", a, `svc/${svc.spec.name}:${svc.spec.ports[0]!.port}`, "tcp");
+    for (const host of runtime.hosts.keys()) add("pod→outside", a, host);
   }
-  for (const n of nodes) for (const b of pods) cells.push(cell(runtime, "node→pod", n, b, "icmp"));
+  for (const n of nodes) for (const b of pods) add("node→pod", n, b);
   return cells;
+}
+
+/** The reachability matrix on the simulator, each failure with its reason. */
+export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
+  return reachabilityPlan(runtime).map((planned) => cell(runtime, planned));
 }
 
 export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
@@ -194,11 +196,13 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
   const total: NodeTableCounts = { routes: 0, neighbours: 0, fdb: 0, natRules: 0 };
   for (const name of runtime.nodes.keys()) {
     const counts: NodeTableCounts = {
-      routes: (await runtime.k.route.list(name)).length,
-      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")).length,
-      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst).length,
-      natRules: (await runtime.k.iptables.save(name, "nat")).split("\n").filter((l) => l.startsWith("-A "))
+      routes: (await runtime.k.route.list(runtime.ns(name))).length,
+      neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT"))
         .length,
+      fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst).length,
+      natRules: (await runtime.k.iptables.save(runtime.ns(name), "nat"))
+        .split("\n")
+        .filter((l) => l.startsWith("-A ")).length,
     };
     perNode[name] = counts;
     for (const k of Object.keys(total) as (keyof NodeTableCounts)[]) total[k] += counts[k];

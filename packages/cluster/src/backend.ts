@@ -36,7 +36,7 @@ export interface ProbeRequest {
   expectOwner?: string;
 }
 
-/** What a probe saw, in classes both backends can tell apart. */
+/** What a probe's socket saw, in classes both backends can tell apart. */
 export interface ProbeResult {
   outcome: "reached" | "refused" | "wrong-destination" | "unreachable" | "dropped";
   /** TTL of the answer as it arrived at the sender (ICMP echo). */
@@ -103,9 +103,23 @@ export class SimBackend implements ClusterBackend {
     return this.netlink.send({ ...rest, from: fromNs, ...(expectNs ? { expectNamespace: expectNs } : {}) });
   }
 
+  /**
+   * What the sending socket sees. A TCP or UDP socket that gets an ICMP port unreachable (kube-proxy's
+   * REJECT for a Service with no endpoints) fails with ECONNREFUSED, as for a RST: that is "refused"
+   * here, although the trace calls the path unreachable.
+   */
   async probe(request: ProbeRequest): Promise<ProbeResult> {
     const trace = this.send(request);
     const ttl = request.protocol === "icmp" ? answerTtl(trace, request.fromNs) : undefined;
-    return { outcome: trace.outcome, ...(ttl !== undefined ? { ttl } : {}), detail: trace.reason };
+    const answer = trace.hops.findLast(
+      (h) => h.direction === "reply" && h.event === "deliver" && h.ns === request.fromNs,
+    );
+    const icmp = answer?.packet.headers.find((h) => h.kind === "icmp");
+    const portUnreachable = icmp?.kind === "icmp" && icmp.type === 3 && icmp.code === 3;
+    const outcome =
+      request.protocol !== "icmp" && trace.outcome === "unreachable" && portUnreachable
+        ? "refused"
+        : trace.outcome;
+    return { outcome, ...(ttl !== undefined ? { ttl } : {}), detail: trace.reason };
   }
 }

@@ -32,11 +32,13 @@ export {
 } from "./runtime.js";
 export {
   reachability,
+  reachabilityPlan,
   pathMetrics,
   controlPlaneMetrics,
   nodeTables,
   type NodeTables,
   type ReachabilityCell,
+  type PlannedCell,
   type CellKind,
   type PathMetrics,
   type ControlPlaneMetrics,
