@@ -328,7 +328,21 @@ describe("podnet", () => {
   });
 
   it("has help with an example on every command", () => {
-    for (const command of ["providers", "scenarios", "run", "trace", "compare", "bench", "schema", "web"]) {
+    for (const command of [
+      "providers",
+      "scenarios",
+      "run",
+      "trace",
+      "compare",
+      "bench",
+      "schema",
+      "web",
+      "up",
+      "exec",
+      "ls",
+      "down",
+      "verify",
+    ]) {
       const help = podnet([command, "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);

@@ -150,8 +150,9 @@ export function labCommands(cli: Command): void {
       const { verify } = await lab();
       const reports = [];
       for (const { file, scenario } of scenarios)
-        for (const { provider } of providers) {
-          const report = await labErrors(() => verify(scenario, provider, file));
+        for (const { name, provider } of providers) {
+          // Reported under the name the user chose it by.
+          const report = { ...(await labErrors(() => verify(scenario, provider, file))), provider: name };
           reports.push(report);
           if (!opts.json) {
             const mark = report.agreed === report.total ? color.green : color.red;
