@@ -9,19 +9,35 @@ import { DiskIpamStore } from "@podnet/ipam/disk";
 import { DEFAULT_DATA_DIR } from "@podnet/ipam";
 import { bridgePlugin } from "@podnet/plugin-bridge";
 import { LinuxNetlink } from "./netlink.js";
+import { checkNetnsPath, openSandbox } from "./netns-path.js";
 import { currentNamespace } from "./run-prefix.js";
 
 const host = { netlink: new LinuxNetlink(), ns: currentNamespace() };
 const inner = bridgePlugin({
   ipamStore: (_host, network, dataDir) => new DiskIpamStore(dataDir || DEFAULT_DATA_DIR, network),
 });
-const withHost = (params: CniParams): CniParams => ({ ...params, host });
+
+/** Runs `fn` with CNI_NETNS validated and named for the host API, before anything is changed. */
+async function inSandbox<T>(params: CniParams, fn: (params: CniParams) => Promise<T>): Promise<T> {
+  const sandbox = await openSandbox(params.netns);
+  try {
+    return await fn({ ...params, host, netnsName: sandbox.name });
+  } finally {
+    await sandbox.release();
+  }
+}
+
 const plugin: CniPlugin = {
   ...inner,
   about: "CNI plugin podnet-bridge",
-  add: (params: CniParams, config: PluginConfig) => inner.add(withHost(params), config),
-  del: (params: CniParams, config: PluginConfig) => inner.del(withHost(params), config),
-  check: (params: CniParams, config: PluginConfig) => inner.check(withHost(params), config),
+  add: (params: CniParams, config: PluginConfig) => inSandbox(params, (p) => inner.add(p, config)),
+  check: (params: CniParams, config: PluginConfig) => inSandbox(params, (p) => inner.check(p, config)),
+  // DEL works from the host side only; a CNI_NETNS that is gone is fine, one that is not a
+  // container's network namespace is refused before anything is released or deleted.
+  del: async (params: CniParams, config: PluginConfig) => {
+    if (params.netns) await checkNetnsPath(params.netns, false);
+    await inner.del({ ...params, host }, config);
+  },
 };
 
 await cniMain(plugin);

@@ -46,7 +46,25 @@ function masqComment(network: string, containerId: string): string {
 
 /** "/run/netns/pod1" or "pod1" → "pod1": podnet's host API names namespaces. */
 export function namespaceOf(netns: string): string {
-  return netns.startsWith("/run/netns/") ? netns.slice("/run/netns/".length) : netns;
+  const name = netns.startsWith("/run/netns/") ? netns.slice("/run/netns/".length) : netns;
+  // "/run/netns/" is a directory, not a namespace; "" would mean "the namespace the plugin runs in".
+  if (name === "" || name.includes("/"))
+    throw new CniError(
+      CniErrorCode.INTERNAL,
+      `failed to open netns ${JSON.stringify(netns)}: not a namespace`,
+    );
+  return name;
+}
+
+/** The pod's namespace as the host API names it; never the node's own. */
+function podNamespace(params: CniParams, host: CniHost): string {
+  const name = params.netnsName ?? namespaceOf(params.netns);
+  if (name === host.ns)
+    throw new CniError(
+      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+      `CNI_NETNS ${JSON.stringify(params.netns)} is the namespace the plugin runs in, not a container's`,
+    );
+  return name;
 }
 
 /** The host end's name: "veth" + 8 hex, derived from the attachment so reruns are reproducible. */
@@ -120,7 +138,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const host = hostOf(params);
       const conf = config as BridgeConfig;
       const n = host.netlink;
-      const podNs = namespaceOf(params.netns);
+      const podNs = podNamespace(params, host);
       const bridgeName = conf.bridge ?? "cni0";
       if (!conf.ipam)
         throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
@@ -219,11 +237,17 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       // The masquerade chain is found by its comment, not through the (possibly gone) link's address:
       // the reference plugin leaks it when the netns is already deleted; this one does not.
       if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId);
-      const podNs = namespaceOf(params.netns);
-      if (!params.netns) return;
-      await host.netlink.link.del(podNs, params.ifname).catch((error: unknown) => {
-        if (!missing(error)) throw error;
-      });
+      // Only the pair this plugin made goes, found by its host end's name (derived from the
+      // attachment); deleting it takes the pod end too. A DEL for a container never added, or a
+      // CNI_NETNS naming some other namespace, thus deletes nothing that is not ours.
+      const hostVeth = hostVethName(params.containerId, params.ifname);
+      const ours = (await host.netlink.link.list(host.ns)).some(
+        (l) => l.ifname === hostVeth && l.linkinfo?.info_kind === "veth",
+      );
+      if (ours)
+        await host.netlink.link.del(host.ns, hostVeth).catch((error: unknown) => {
+          if (!missing(error)) throw error;
+        });
     },
 
     async check(params: CniParams, config: PluginConfig): Promise<void> {
@@ -231,7 +255,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const conf = config as BridgeConfig;
       const prev = conf.prevResult;
       if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
-      const podNs = namespaceOf(params.netns);
+      const podNs = podNamespace(params, host);
       const link = (await host.netlink.addr.list(podNs)).find((l) => l.ifname === params.ifname);
       if (!link) throw new Error(`Failed to find container interface ${params.ifname}`);
       for (const ip of prev.ips ?? []) {
