@@ -23,7 +23,7 @@ import {
 import { join } from "node:path";
 import { formatIpv4, isIpv4, parseIpv4 } from "@podnet/core";
 import { CniError, CniErrorCode } from "@podnet/cni";
-import { mkdirAll, pathError, readRegularFile } from "./file.js";
+import { mkdirAll, pathError, readRegularFile } from "./disk-file.js";
 import type { IpamStore } from "./store.js";
 
 const LINE_BREAK = "\r\n";

@@ -32,7 +32,7 @@ interface Row {
   input: string;
   command?: string;
   /** The whole config, given the row's data directory; by default a valid one with `ipam` merged in. */
-  config?: (dataDir: string) => unknown;
+  config?: (dataDir: string) => object;
   ipam?: (dataDir: string) => Record<string, unknown>;
   env?: Record<string, string | undefined>;
   /** Prepares the data directory (stray files) before the run. */
@@ -47,7 +47,7 @@ const ipamWith =
   (dataDir: string): Record<string, unknown> => ({ type: "host-local", dataDir, ranges: RANGES, ...extra });
 const netWith =
   (extra: Record<string, unknown>) =>
-  (dataDir: string): unknown => ({ cniVersion: "1.0.0", name: NET, ipam: ipamWith({})(dataDir), ...extra });
+  (dataDir: string): object => ({ cniVersion: "1.0.0", name: NET, ipam: ipamWith({})(dataDir), ...extra });
 const typeError = (value: string, field: string, type: string) =>
   `json: cannot unmarshal ${value} into Go struct field ${field} of type ${type}`;
 const failed = (msg?: string, code = 999): Answer => ({ exitCode: 1, code, ...(msg ? { msg } : {}) });
@@ -357,7 +357,7 @@ const rows: Row[] = [
   {
     input: "GC without CNI_CONTAINERID, CNI_IFNAME and CNI_NETNS (as CNI 1.1 sends it)",
     command: "GC",
-    config: (d) => ({ ...(netWith({})(d) as object), cniVersion: "1.1.0" }),
+    config: (d) => ({ ...netWith({})(d), cniVersion: "1.1.0" }),
     env: { CNI_CONTAINERID: undefined, CNI_IFNAME: undefined, CNI_NETNS: undefined },
     podnet: { exitCode: 0 },
     reference: { ...failed("missing containerID", 3), why: "host-local 1.1.1's skel predates CNI 1.1" },
@@ -365,7 +365,7 @@ const rows: Row[] = [
   {
     input: "STATUS without CNI_CONTAINERID, CNI_IFNAME and CNI_NETNS (as CNI 1.1 sends it)",
     command: "STATUS",
-    config: (d) => ({ ...(netWith({})(d) as object), cniVersion: "1.1.0" }),
+    config: (d) => ({ ...netWith({})(d), cniVersion: "1.1.0" }),
     env: { CNI_CONTAINERID: undefined, CNI_IFNAME: undefined, CNI_NETNS: undefined },
     podnet: { exitCode: 0 },
     reference: { ...failed("missing containerID", 3), why: "host-local 1.1.1's skel predates CNI 1.1" },

@@ -76,7 +76,7 @@ export async function checkNetnsPath(
 }
 
 /** The name under /run/netns of the namespace with this identity, if it has one. */
-function namedAs(id: { dev: number; ino: number }): string | undefined {
+export function namespaceName(id: { dev: number; ino: number }): string | undefined {
   let dir;
   try {
     dir = opendirSync(NETNS_RUN_DIR);
@@ -106,7 +106,7 @@ async function mustRun(argv: string[]): Promise<void> {
 export async function openSandbox(netns: string): Promise<Sandbox> {
   const id = await checkNetnsPath(netns);
   if (!id) refuse(netns, `failed to Statfs ${quote(netns)}: no such file or directory`, true);
-  const name = namedAs(id);
+  const name = namespaceName(id);
   if (name !== undefined) return { name, release: async () => undefined };
   const temp = `podnet-cni-${process.pid}-${randomBytes(3).toString("hex")}`;
   const target = join(NETNS_RUN_DIR, temp);

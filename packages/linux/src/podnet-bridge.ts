@@ -5,7 +5,7 @@
  */
 import { cniMain } from "@podnet/cni/node";
 import type { CniParams, CniPlugin, PluginConfig } from "@podnet/cni";
-import { DiskIpamStore } from "@podnet/ipam/disk";
+import { DiskIpamStore, readResolvConf } from "@podnet/ipam/disk";
 import { DEFAULT_DATA_DIR } from "@podnet/ipam";
 import { bridgePlugin } from "@podnet/plugin-bridge";
 import { LinuxNetlink } from "./netlink.js";
@@ -15,6 +15,7 @@ import { currentNamespace } from "./run-prefix.js";
 const host = { netlink: new LinuxNetlink(), ns: currentNamespace() };
 const inner = bridgePlugin({
   ipamStore: (_host, network, dataDir) => new DiskIpamStore(dataDir || DEFAULT_DATA_DIR, network),
+  readFile: readResolvConf,
 });
 
 /** Runs `fn` with CNI_NETNS validated and named for the host API, before anything is changed. */

@@ -32,6 +32,8 @@ export interface BridgeConfig extends PluginConfig {
 export interface BridgePluginOptions {
   /** The IPAM store of a network on a node; defaults to one in-memory store per (host, node, network). */
   ipamStore?(host: CniHost, network: string, dataDir: string): IpamStore;
+  /** Reads the IPAM block's `resolvConf` (bounded in size and kind); without it the key is refused. */
+  readFile?(path: string): string;
 }
 
 /** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
@@ -115,7 +117,10 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       return store;
     });
   const ipamFor = (host: CniHost) =>
-    hostLocalPlugin({ openStore: (network, dataDir) => storeFor(host, network, dataDir) });
+    hostLocalPlugin({
+      openStore: (network, dataDir) => storeFor(host, network, dataDir),
+      ...(options.readFile ? { readFile: options.readFile } : {}),
+    });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
     const links = await host.netlink.link.list(host.ns);

@@ -101,3 +101,11 @@ function statOrUndefined(path: string): Stats | undefined {
     return undefined;
   }
 }
+
+/** resolv.conf is a few lines; 64 KiB is also the longest line host-local's scanner takes. */
+export const RESOLV_CONF_MAX_BYTES = 64 * 1024;
+
+/** The `resolvConf` file of an IPAM config, read as the executables read it (bounded, regular only). */
+export function readResolvConf(path: string): string {
+  return readRegularFile(path, { maxBytes: RESOLV_CONF_MAX_BYTES, what: "resolvConf" });
+}
