@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeNamespaces } from "../src/index.js";
-import { REFERENCE, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
+import { REFERENCE, bridgeConfig, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
 import { kernelTestRun } from "./kernel.js";
 
 const { system, linux, nextPrefix } = kernelTestRun([
@@ -43,6 +43,8 @@ interface Row {
   netns: (ctx: Ctx) => string;
   containerId?: string;
   env?: Record<string, string | undefined>;
+  /** Keys merged into the IPAM block. */
+  ipam?: Record<string, unknown>;
   setup?: (ctx: Ctx) => Promise<void>;
   podnet: Answer;
   reference: "agrees" | (Answer & { why: string });
@@ -157,6 +159,25 @@ const rows: Row[] = [
     reference: { exitCode: 0, why: "the reference deletes whatever link is called CNI_IFNAME there" },
     untouched: true,
   },
+  // The IPAM block is checked before any link is made (the reference makes the bridge first).
+  {
+    input: "the IPAM block's dataDir is a number",
+    command: "ADD",
+    netns: (c) => `/run/netns/${c.ctr}`,
+    ipam: { dataDir: 5 },
+    podnet: failed(
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string",
+    ),
+    reference: "agrees",
+  },
+  {
+    input: "the IPAM block's resolvConf is /dev/zero",
+    command: "ADD",
+    netns: (c) => `/run/netns/${c.ctr}`,
+    ipam: { resolvConf: "/dev/zero" },
+    podnet: failed("resolvConf /dev/zero: not a regular file"),
+    reference: { ...failed("bufio.Scanner: token too long"), why: "podnet reads regular files only" },
+  },
   // The forms runtimes pass, which must work.
   {
     input: "CNI_NETNS spelled /var/run/netns/NAME (containerd, CRI-O)",
@@ -253,7 +274,8 @@ describe.skipIf(system.skip)(
             await row.setup?.(c);
             const before = [snapshot(c.host), snapshot(c.ctr), files(p.dataDir)];
             const env = { ...(row.netns(c) === "" ? { CNI_NETNS: undefined } : {}), ...row.env };
-            const r = cni(p, row.command, row.containerId ?? "ctr1", row.netns(c), {}, env);
+            const ipam = { ...bridgeConfig(p.dataDir).ipam, ...row.ipam };
+            const r = cni(p, row.command, row.containerId ?? "ctr1", row.netns(c), { ipam }, env);
             answers[name] = answerOf(r, c);
             if (name === "podnet" && (r.code !== 0 || row.untouched))
               expect([snapshot(c.host), snapshot(c.ctr), files(p.dataDir)]).toEqual(before);

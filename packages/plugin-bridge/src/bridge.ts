@@ -147,22 +147,25 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const bridgeName = conf.bridge ?? "cni0";
       if (!conf.ipam)
         throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
-      const bridgeMac = await ensureBridge(host, conf, bridgeName);
       if ((await n.link.list(podNs)).some((l) => l.ifname === params.ifname)) {
         throw new Error(`container veth name provided (${params.ifname}) already exists`);
       }
+      // Addresses before links (the reference makes the bridge and veth first): a bad IPAM block —
+      // its config, resolvConf or dataDir — is refused before anything on the node changes.
+      const ipamResult = await ipamFor(host).add(params, conf);
       const hostVeth = hostVethName(params.containerId, params.ifname);
-      await n.link.add(podNs, {
-        kind: "veth",
-        name: params.ifname,
-        peer: { name: hostVeth, netns: host.ns },
-        ...(conf.mtu ? { mtu: conf.mtu } : {}),
-      });
-      let ipamResult: CniResult | undefined;
+      let vethMade = false;
       try {
+        const bridgeMac = await ensureBridge(host, conf, bridgeName);
+        await n.link.add(podNs, {
+          kind: "veth",
+          name: params.ifname,
+          peer: { name: hostVeth, netns: host.ns },
+          ...(conf.mtu ? { mtu: conf.mtu } : {}),
+        });
+        vethMade = true;
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
-        ipamResult = await ipamFor(host).add(params, conf);
         const ips = ipamResult.ips ?? [];
         for (const ip of ips) await n.addr.add(podNs, params.ifname, ip.address, { broadcast: true });
         await n.link.set(podNs, params.ifname, { up: true });
@@ -224,12 +227,11 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         };
       } catch (error) {
         // Undo what this ADD did before failing (the spec's rule for delegated plugins).
-        if (ipamResult)
-          await ipamFor(host)
-            .del(params, conf)
-            .catch(() => undefined);
+        await ipamFor(host)
+          .del(params, conf)
+          .catch(() => undefined);
         if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId).catch(() => undefined);
-        await n.link.del(podNs, params.ifname).catch(() => undefined);
+        if (vethMade) await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
       }
     },
