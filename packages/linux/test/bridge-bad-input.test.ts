@@ -4,7 +4,7 @@
 // podnet-bridge must answer (exit code, CNI code, message fragment) and what the reference answers:
 // "agrees" means word for word (namespace names and PIDs aside). Whenever podnet-bridge refuses, and
 // where a row says so, the node's and the container's namespaces must be exactly as they were.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -267,10 +267,14 @@ describe.skipIf(system.skip)(
             await linux.netns.add(c.host);
             await linux.netns.add(c.ctr);
             // The node's own uplink and default route: what the old bug replaced or deleted.
-            await linux.link.add(c.host, { kind: "veth", name: "hv0", peer: { name: "hv1" } });
-            for (const dev of ["hv0", "hv1"]) await linux.link.set(c.host, dev, { up: true });
-            await linux.addr.add(c.host, "hv0", "192.0.2.1/24");
-            await linux.route.add(c.host, { dst: "default", via: "192.0.2.2" });
+            for (const command of [
+              "link add hv0 type veth peer name hv1",
+              "link set hv0 up",
+              "link set hv1 up",
+              "addr add 192.0.2.1/24 dev hv0",
+              "route add default via 192.0.2.2",
+            ])
+              expect(spawnSync("ip", ["-n", c.host, ...command.split(" ")]).status).toBe(0);
             await row.setup?.(c);
             const before = [snapshot(c.host), snapshot(c.ctr), files(p.dataDir)];
             const env = { ...(row.netns(c) === "" ? { CNI_NETNS: undefined } : {}), ...row.env };
