@@ -163,8 +163,8 @@ interface DecodedNet {
     resolvConf?: string;
     ranges?: (DecodedRange | undefined)[][];
   };
-  runtimeConfig?: { ipRanges?: (DecodedRange | undefined)[][]; ips?: number[] };
-  args?: { cni?: { ips?: number[] } };
+  runtimeConfig?: { ipRanges?: (DecodedRange | undefined)[][]; ips?: (number | undefined)[] };
+  args?: { cni?: { ips?: (number | undefined)[] } };
 }
 
 /** CNI_ARGS as host-local reads them: IP= and IgnoreUnknown= are known; anything else is an error unless ignored. */
@@ -206,7 +206,9 @@ export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): Host
   if (!ipam) throw new Error("IPAM config missing 'ipam' key");
 
   const requested = requestedFromCniArgs(cniArgs);
-  requested.push(...(net.args?.cni?.ips ?? []), ...(net.runtimeConfig?.ips ?? []));
+  // A null in a list of addresses decodes to nothing (host-local dereferences it and panics).
+  const listed = [...(net.args?.cni?.ips ?? []), ...(net.runtimeConfig?.ips ?? [])];
+  requested.push(...listed.filter((ip) => ip !== undefined));
 
   // Runtime ranges first, then the legacy single range, then the declared ones (host-local's order).
   const inputs = [

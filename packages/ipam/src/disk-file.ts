@@ -32,10 +32,14 @@ const GO_ERRNO: Record<string, string> = {
   EINVAL: "invalid argument",
 };
 
+/** What Go prints for a Node fs error's errno ("no such file or directory"), as host-local's errors read. */
+export function goStrerror(error: unknown): string {
+  return GO_ERRNO[(error as NodeJS.ErrnoException).code ?? ""] ?? (error as Error).message;
+}
+
 /** Go's *PathError text: "op path: strerror". */
 export function pathError(op: string, path: string, error: unknown): Error {
-  const code = (error as NodeJS.ErrnoException).code ?? "";
-  return new Error(`${op} ${path}: ${GO_ERRNO[code] ?? (error as Error).message}`);
+  return new Error(`${op} ${path}: ${goStrerror(error)}`);
 }
 
 export interface ReadOptions {

@@ -1,2 +1,2 @@
 export { DiskIpamStore, withFileLock } from "./disk-store.js";
-export { readRegularFile, readResolvConf, type ReadOptions } from "./disk-file.js";
+export { goStrerror, readRegularFile, readResolvConf, type ReadOptions } from "./disk-file.js";

@@ -11,6 +11,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, opendirSync, statSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, CniErrorCode } from "@podnet/cni";
+import { goStrerror } from "@podnet/ipam/disk";
+import { ownNamespaceError } from "@podnet/plugin-bridge";
 import { run } from "./exec.js";
 
 const NETNS_RUN_DIR = "/run/netns";
@@ -19,14 +21,6 @@ const NSFS_MAGIC = 0x6e736673;
 const PROCFS_MAGIC = 0x9fa0;
 /** A node runs at most a few hundred pods; past this many names /run/netns is not walked further. */
 const MAX_NAMES = 65536;
-
-const GO_ERRNO: Record<string, string> = {
-  ENOENT: "no such file or directory",
-  EACCES: "permission denied",
-  ENOTDIR: "not a directory",
-  ELOOP: "too many levels of symbolic links",
-  ENAMETOOLONG: "file name too long",
-};
 
 /** Go's %q, close enough for paths. */
 const quote = (text: string) => JSON.stringify(text);
@@ -55,9 +49,8 @@ export async function checkNetnsPath(
   try {
     magic = Number(statfsSync(netns).type);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "";
-    if (code === "ENOENT") return undefined;
-    refuse(netns, `failed to Statfs ${quote(netns)}: ${GO_ERRNO[code] ?? (error as Error).message}`, opening);
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    refuse(netns, `failed to Statfs ${quote(netns)}: ${goStrerror(error)}`, opening);
   }
   if (magic !== NSFS_MAGIC && magic !== PROCFS_MAGIC)
     refuse(netns, `unknown FS magic on ${quote(netns)}: ${magic.toString(16)}`, opening);
@@ -67,11 +60,7 @@ export async function checkNetnsPath(
   if (entered.code !== 0) refuse(netns, `not a network namespace (${entered.stderr.trim()})`, opening);
   const { dev, ino } = statSync(netns);
   const self = statSync("/proc/self/ns/net");
-  if (dev === self.dev && ino === self.ino)
-    throw new CniError(
-      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
-      `CNI_NETNS ${quote(netns)} is the namespace the plugin runs in, not a container's`,
-    );
+  if (dev === self.dev && ino === self.ino) throw ownNamespaceError(netns);
   return { dev, ino };
 }
 

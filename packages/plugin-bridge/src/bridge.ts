@@ -58,14 +58,18 @@ export function namespaceOf(netns: string): string {
   return name;
 }
 
+/** The refusal of a CNI_NETNS that is the node's own namespace, which no container has. */
+export function ownNamespaceError(netns: string): CniError {
+  return new CniError(
+    CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+    `CNI_NETNS ${JSON.stringify(netns)} is the namespace the plugin runs in, not a container's`,
+  );
+}
+
 /** The pod's namespace as the host API names it; never the node's own. */
 function podNamespace(params: CniParams, host: CniHost): string {
   const name = params.netnsName ?? namespaceOf(params.netns);
-  if (name === host.ns)
-    throw new CniError(
-      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
-      `CNI_NETNS ${JSON.stringify(params.netns)} is the namespace the plugin runs in, not a container's`,
-    );
+  if (name === host.ns) throw ownNamespaceError(params.netns);
   return name;
 }
 

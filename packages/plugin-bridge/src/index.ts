@@ -2,6 +2,7 @@ export {
   bridgePlugin,
   hostVethName,
   namespaceOf,
+  ownNamespaceError,
   masqChain,
   type BridgeConfig,
   type BridgePluginOptions,
