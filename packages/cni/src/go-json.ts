@@ -38,6 +38,9 @@ export class GoTypeError extends Error {
 
 export type GoType =
   | { kind: "string" }
+  | { kind: "bool" }
+  /** Go's int (64-bit): a JSON number without a fraction. */
+  | { kind: "int" }
   /** A TextUnmarshaler (net.IP): only a JSON string fits; `parse` throws the type's own error. */
   | { kind: "text"; goType: string; parse(text: string): unknown }
   /** A json.Unmarshaler (types.IPNet, types.Route): decodes the raw value itself. */
@@ -53,7 +56,11 @@ export function jsonKind(value: unknown): string {
 }
 
 const goTypeName = (type: GoType): string =>
-  type.kind === "string" ? "string" : type.kind === "unmarshaler" ? "" : type.goType;
+  type.kind === "string" || type.kind === "bool" || type.kind === "int"
+    ? type.kind
+    : type.kind === "unmarshaler"
+      ? ""
+      : type.goType;
 
 /** Go's field lookup: the exact JSON name first, else the first that matches ignoring case. */
 function fieldFor(fields: Record<string, GoType>, key: string): [string, GoType] | undefined {
@@ -66,8 +73,8 @@ function fieldFor(fields: Record<string, GoType>, key: string): [string, GoType]
 class Decoder {
   saved: GoTypeError | undefined;
 
-  private mismatch(value: unknown, type: GoType, context: Context): undefined {
-    this.saved ??= new GoTypeError(jsonKind(value), goTypeName(type), context);
+  private mismatch(value: unknown, type: GoType, context: Context, kind = jsonKind(value)): undefined {
+    this.saved ??= new GoTypeError(kind, goTypeName(type), context);
     return undefined;
   }
 
@@ -76,6 +83,12 @@ class Decoder {
     switch (type.kind) {
       case "string":
         return typeof value === "string" ? value : this.mismatch(value, type, context);
+      case "bool":
+        return typeof value === "boolean" ? value : this.mismatch(value, type, context);
+      case "int":
+        if (typeof value !== "number") return this.mismatch(value, type, context);
+        // Go names the number that does not fit: "number 1.5".
+        return Number.isSafeInteger(value) ? value : this.mismatch(value, type, context, `number ${value}`);
       case "text":
         return typeof value === "string" ? type.parse(value) : this.mismatch(value, type, context);
       case "unmarshaler":

@@ -43,8 +43,9 @@ interface Row {
   netns: (ctx: Ctx) => string;
   containerId?: string;
   env?: Record<string, string | undefined>;
-  /** Keys merged into the IPAM block. */
+  /** Keys merged into the IPAM block, and into the whole config. */
   ipam?: Record<string, unknown>;
+  config?: Record<string, unknown>;
   setup?: (ctx: Ctx) => Promise<void>;
   podnet: Answer;
   reference: "agrees" | (Answer & { why: string });
@@ -159,6 +160,26 @@ const rows: Row[] = [
     reference: { exitCode: 0, why: "the reference deletes whatever link is called CNI_IFNAME there" },
     untouched: true,
   },
+  // Keys of the wrong type: refused as the reference's json.Unmarshal refuses them, before anything is made.
+  ...(
+    [
+      ["bridge", 5, "number", "NetConf.bridge", "string"],
+      ["mtu", "abc", "string", "NetConf.mtu", "int"],
+      ["mtu", 1.5, "number 1.5", "NetConf.mtu", "int"],
+      ["isGateway", "yes", "string", "NetConf.isGateway", "bool"],
+      ["ipam", 5, "number", "NetConf.ipam", "types.IPAM"],
+      ["ipam", { type: 5 }, "number", "IPAM.ipam.type", "string"],
+    ] as const
+  ).map(([key, value, kind, field, type]): Row => ({
+    input: `the bridge config's ${key} is ${JSON.stringify(value)}`,
+    command: "ADD",
+    netns: (c) => `/run/netns/${c.ctr}`,
+    config: { [key]: value },
+    podnet: failed(
+      `failed to load netconf: json: cannot unmarshal ${kind} into Go struct field ${field} of type ${type}`,
+    ),
+    reference: "agrees",
+  })),
   // The IPAM block is checked before any link is made (the reference makes the bridge first).
   {
     input: "the IPAM block's dataDir is a number",
@@ -279,7 +300,14 @@ describe.skipIf(system.skip)(
             const before = [snapshot(c.host), snapshot(c.ctr), files(p.dataDir)];
             const env = { ...(row.netns(c) === "" ? { CNI_NETNS: undefined } : {}), ...row.env };
             const ipam = { ...bridgeConfig(p.dataDir).ipam, ...row.ipam };
-            const r = cni(p, row.command, row.containerId ?? "ctr1", row.netns(c), { ipam }, env);
+            const r = cni(
+              p,
+              row.command,
+              row.containerId ?? "ctr1",
+              row.netns(c),
+              { ipam, ...row.config },
+              env,
+            );
             answers[name] = answerOf(r, c);
             if (name === "podnet" && (r.code !== 0 || row.untouched))
               expect([snapshot(c.host), snapshot(c.ctr), files(p.dataDir)]).toEqual(before);

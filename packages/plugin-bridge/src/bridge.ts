@@ -8,6 +8,8 @@ import {
   CniError,
   CniErrorCode,
   LEGACY_VERSIONS,
+  goUnmarshal,
+  type GoType,
   type CniHost,
   type CniParams,
   type CniPlugin,
@@ -34,6 +36,35 @@ export interface BridgePluginOptions {
   ipamStore?(host: CniHost, network: string, dataDir: string): IpamStore;
   /** Reads the IPAM block's `resolvConf` (bounded in size and kind); without it the key is refused. */
   readFile?(path: string): string;
+}
+
+/** The bridge plugin's NetConf as the reference (1.1.1, plugins/main/bridge) decodes it: Go types, Go's words. */
+const NET_CONF: GoType = {
+  kind: "struct",
+  name: "NetConf",
+  goType: "main.NetConf",
+  fields: {
+    bridge: { kind: "string" },
+    isGateway: { kind: "bool" },
+    isDefaultGateway: { kind: "bool" },
+    forceAddress: { kind: "bool" },
+    ipMasq: { kind: "bool" },
+    mtu: { kind: "int" },
+    hairpinMode: { kind: "bool" },
+    promiscMode: { kind: "bool" },
+    vlan: { kind: "int" },
+    ipam: { kind: "struct", name: "IPAM", goType: "types.IPAM", fields: { type: { kind: "string" } } },
+  },
+};
+
+/** The config, refused as the reference refuses it when a key has the wrong type ("bridge": 5). */
+export function loadBridgeConfig(config: PluginConfig): BridgeConfig {
+  try {
+    goUnmarshal(config, NET_CONF);
+  } catch (error) {
+    throw new Error(`failed to load netconf: ${(error as Error).message}`);
+  }
+  return config as BridgeConfig;
 }
 
 /** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
@@ -132,7 +163,11 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
     if (bridge && bridge.linkinfo?.info_kind !== "bridge")
       throw new Error(`${name} already exists but is not a bridge`);
     if (!bridge) {
-      await host.netlink.link.add(host.ns, { kind: "bridge", name, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+      await host.netlink.link.add(host.ns, {
+        kind: "bridge",
+        name,
+        ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
+      });
       await host.netlink.link.set(host.ns, name, { up: true });
       bridge = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === name)!;
     }
@@ -145,7 +180,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
 
     async add(params: CniParams, config: PluginConfig): Promise<CniResult> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       const n = host.netlink;
       const podNs = podNamespace(params, host);
       const bridgeName = conf.bridge ?? "cni0";
@@ -165,7 +200,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
           kind: "veth",
           name: params.ifname,
           peer: { name: hostVeth, netns: host.ns },
-          ...(conf.mtu ? { mtu: conf.mtu } : {}),
+          ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
         });
         vethMade = true;
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
@@ -242,7 +277,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
 
     async del(params: CniParams, config: PluginConfig): Promise<void> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       // IPAM is released even when the namespace is gone; DEL may repeat and must then succeed.
       if (conf.ipam) await ipamFor(host).del(params, conf);
       // The masquerade chain is found by its comment, not through the (possibly gone) link's address:
@@ -263,7 +298,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
 
     async check(params: CniParams, config: PluginConfig): Promise<void> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       const prev = conf.prevResult;
       if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
       const podNs = podNamespace(params, host);

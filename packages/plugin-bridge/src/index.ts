@@ -1,5 +1,6 @@
 export {
   bridgePlugin,
+  loadBridgeConfig,
   hostVethName,
   namespaceOf,
   ownNamespaceError,
