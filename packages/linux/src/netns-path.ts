@@ -21,6 +21,8 @@ const NSFS_MAGIC = 0x6e736673;
 const PROCFS_MAGIC = 0x9fa0;
 /** A node runs at most a few hundred pods; past this many names /run/netns is not walked further. */
 const MAX_NAMES = 65536;
+/** nsenter, mount and umount on a namespace file return at once; a hung file system must not hang ADD. */
+const TOOL_TIMEOUT_MS = 10_000;
 
 /** Go's %q, close enough for paths. */
 const quote = (text: string) => JSON.stringify(text);
@@ -56,7 +58,7 @@ export async function checkNetnsPath(
     refuse(netns, `unknown FS magic on ${quote(netns)}: ${magic.toString(16)}`, opening);
   // Only setns(2) with CLONE_NEWNET tells a network namespace from a mount or PID one (or from a
   // procfs file); Node has no setns, util-linux's nsenter asks the kernel.
-  const entered = await run(["nsenter", `--net=${netns}`, "true"]);
+  const entered = await run(["nsenter", `--net=${netns}`, "true"], undefined, TOOL_TIMEOUT_MS);
   if (entered.code !== 0) refuse(netns, `not a network namespace (${entered.stderr.trim()})`, opening);
   const { dev, ino } = statSync(netns);
   const self = statSync("/proc/self/ns/net");
@@ -84,7 +86,7 @@ export function namespaceName(id: { dev: number; ino: number }): string | undefi
 }
 
 async function mustRun(argv: string[]): Promise<void> {
-  const r = await run(argv);
+  const r = await run(argv, undefined, TOOL_TIMEOUT_MS);
   if (r.code !== 0) throw new CniError(CniErrorCode.IO_FAILURE, `${argv.join(" ")}: ${r.stderr.trim()}`);
 }
 
