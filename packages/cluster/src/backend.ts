@@ -49,6 +49,8 @@ export interface ClusterBackend {
   readonly netlink: Netlink;
   /** Prefix of every namespace this cluster makes ("" in the simulator). */
   readonly prefix: string;
+  /** Whether pods of different nodes may be attached at the same time (real processes: yes). */
+  readonly parallelNodes?: boolean;
   /** A socket that accepts connections (TCP) or datagrams (UDP) on `port` in `ns`. */
   listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void>;
   /** Attaches a pod through the provider's CNI plugin, as a container runtime would. */

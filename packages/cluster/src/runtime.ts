@@ -111,7 +111,7 @@ export class ClusterRuntime {
     provider: NetworkProvider,
     options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
-    const backend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
+    const backend: ClusterBackend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
     const runtime = new ClusterRuntime(scenario, provider, backend);
     const { nodes, pods, services } = runtime.scenario;
     const total = nodes.length + pods.length + services.length;
@@ -121,7 +121,21 @@ export class ClusterRuntime {
     };
     await runtime.buildUnderlay();
     for (const node of nodes) await runtime.addNode(node).then(step);
-    for (const pod of pods) await runtime.addPod(pod).then(step);
+    if (backend.parallelNodes) {
+      // Kubelets on different nodes attach their pods at the same time; one node's pods stay in
+      // order, so each node's IPAM hands out addresses as it would one by one.
+      const byNode = new Map<string, PodSpec[]>();
+      for (const pod of pods) byNode.set(pod.node, [...(byNode.get(pod.node) ?? []), pod]);
+      await Promise.all(
+        [...byNode.values()].map(async (list) => {
+          for (const pod of list) await runtime.addPod(pod).then(step);
+        }),
+      );
+      // The pods in the scenario's order, as the simulator lists them.
+      const states = pods.map((p) => [p.name, runtime.pods.get(p.name)!] as const);
+      runtime.pods.clear();
+      for (const [name, state] of states) runtime.pods.set(name, state);
+    } else for (const pod of pods) await runtime.addPod(pod).then(step);
     for (const svc of services) await runtime.setService(svc).then(step);
     return runtime;
   }

@@ -98,6 +98,7 @@ export interface LabPaths {
 
 export class LinuxBackend implements ClusterBackend {
   readonly netlink = new LinuxNetlink();
+  readonly parallelNodes = true;
   private readonly executables = cniExecutables();
 
   constructor(
