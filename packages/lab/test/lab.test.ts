@@ -142,15 +142,16 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     120_000,
   );
 
-  // Every bundled scenario but two: `large` (5,000 nodes do not fit in namespaces here) and `service`,
-  // whose random endpoint choice sometimes picks the client itself, a case the simulator gets wrong
-  // (the fidelity issue's hairpin gap).
-  it.each(["routed-segments", "single-pod", "churn"])(
+  // Every bundled scenario but `large` (5,000 nodes do not fit in namespaces here). Under docker-bridge
+  // the service scenario's endpoints hold the same addresses on different nodes, so which pod a Service
+  // connection reaches depends on kube-proxy's random choice, made independently by each backend.
+  it.each(["routed-segments", "single-pod", "churn", "service"])(
     "verify: %s agrees on every cell under every provider",
     async (name) => {
       const file = join(ROOT, "scenarios", `${name}.yaml`);
       const scenario = loadScenario(readFileSync(file, "utf8"), file);
       for (const p of providerNames) {
+        if (name === "service" && p === "docker-bridge") continue;
         const report = await verify(scenario, getProvider(p), file);
         expect({ p, disagreements: report.cells.filter((c) => !c.agree).map((c) => c.why) }).toEqual({
           p,
