@@ -8,8 +8,31 @@ import type { FdbDump, NeighDump, RouteDump } from "@podnet/netlink";
 import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
+type End = "pod" | "node" | "outside";
 export type CellKind =
-  "pod→pod (same node)" | "pod→pod (across nodes)" | "pod→node" | "node→pod" | "pod→service" | "pod→outside";
+  | "pod→pod (same node)"
+  | "pod→pod (across nodes)"
+  | "pod→itself (localhost)"
+  | `${End}→${End | "service" | "address"}`;
+
+/** What kind of path a probe from `from` to `to` takes, named as the matrix names its cells. */
+export function probeKind(runtime: ClusterRuntime, from: string, to: string): CellKind {
+  const source = runtime.origin(from);
+  const target = runtime.resolve(to);
+  const fromKind: End = runtime.pods.has(source.ns)
+    ? "pod"
+    : runtime.nodes.has(source.ns)
+      ? "node"
+      : "outside";
+  if (fromKind === "pod" && target.kind === "address" && target.address.startsWith("127."))
+    return "pod→itself (localhost)";
+  if (fromKind === "pod" && target.kind === "pod")
+    return runtime.pods.get(source.ns)!.node === runtime.pods.get(target.ns!)!.node
+      ? "pod→pod (same node)"
+      : "pod→pod (across nodes)";
+  const toKind = target.kind === "host" ? "outside" : target.kind;
+  return `${fromKind}→${toKind}`;
+}
 
 export interface ReachabilityCell {
   kind: CellKind;
@@ -103,8 +126,39 @@ export interface PlannedCell {
   protocol: "icmp" | "tcp";
 }
 
+/**
+ * A Service (or a NodePort) is reached only when one of its endpoints took the connection: an answer,
+ * even a RST, from any other pod — docker-bridge's repeated 172.17.0.2 — is a wrong destination, as it
+ * is for a pod target.
+ */
+export function serviceVerdict(runtime: ClusterRuntime, to: string, trace: Trace): Trace {
+  const target = runtime.resolve(to);
+  const service =
+    target.kind === "service"
+      ? runtime.services.get(to.slice(4).split(":")[0]!)
+      : target.kind === "node" && target.port !== undefined
+        ? [...runtime.services.values()].find((s) => s.spec.ports.some((p) => p.nodePort === target.port))
+        : undefined;
+  const landed = trace.deliveredTo?.ns;
+  if (!service || !landed || !runtime.pods.has(landed)) return trace;
+  // By selector, not by address: under docker-bridge an endpoint's address is another pod's too.
+  const endpoints = [...runtime.pods]
+    .filter(([, p]) => Object.entries(service.spec.selector).every(([k, v]) => p.spec.labels[k] === v))
+    .map(([name]) => name);
+  if (endpoints.includes(landed)) return trace;
+  return {
+    ...trace,
+    outcome: "wrong-destination",
+    reason: `reached ${landed}, which is not an endpoint of svc/${service.spec.name} (endpoints: ${endpoints.join(", ") || "none"}): ${trace.reason}`,
+  };
+}
+
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
-  const trace = runtime.trace(planned.from, planned.to, { protocol: planned.protocol });
+  const trace = serviceVerdict(
+    runtime,
+    planned.to,
+    runtime.trace(planned.from, planned.to, { protocol: planned.protocol }),
+  );
   const target = runtime.resolve(planned.to).address;
   const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
   return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };

@@ -33,6 +33,7 @@ export {
 export {
   reachability,
   reachabilityPlan,
+  probeKind,
   pathMetrics,
   controlPlaneMetrics,
   nodeTables,
