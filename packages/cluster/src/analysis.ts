@@ -52,6 +52,7 @@ export interface PathMetrics {
   namespaces: number;
   encapsulations: number;
   natSteps: number;
+  /** The MTU of the source pod's eth0, as its namespace holds it. */
   podMtu: number;
   sourcePreserved: boolean;
   /** ICMP payload size → bytes of the frame on the underlay, and the encapsulation's share. */
@@ -203,7 +204,7 @@ export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
   return reachabilityPlan(runtime).map((planned) => cell(runtime, planned));
 }
 
-export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
+export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics | undefined> {
   const pods = [...runtime.pods.entries()];
   const first = pods[0];
   const other = pods.find(([, p]) => p.node !== first?.[1].node);
@@ -239,7 +240,10 @@ export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
     namespaces: new Set(request.map((h) => h.ns)).size,
     encapsulations: request.filter((h) => h.event === "encap").length,
     natSteps: trace.hops.filter((h) => h.event === "nat").length,
-    podMtu: runtime.provider.podMtu(node.underlayMtu),
+    // What the pod's own link says, not what the provider promises.
+    podMtu:
+      (await runtime.k.link.list(runtime.ns(from))).find((l) => l.ifname === "eth0")?.mtu ??
+      runtime.provider.podMtu(node.underlayMtu),
     sourcePreserved: seenSource === src.ip,
     wire,
   };

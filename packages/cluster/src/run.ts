@@ -61,7 +61,7 @@ export async function runScenario(
       reason: trace.reason,
     };
   });
-  const path = pathMetrics(runtime);
+  const path = await pathMetrics(runtime);
   const result: RunResult = {
     schemaVersion: 1,
     scenario: scenario.name,

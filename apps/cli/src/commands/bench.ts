@@ -56,7 +56,7 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
   const tracesPerSecond = traces / ((performance.now() - t1) / 1000);
   sample();
   const cells = reachability(runtime);
-  const path = pathMetrics(runtime);
+  const path = await pathMetrics(runtime);
   const cp = await controlPlaneMetrics(runtime);
   sample();
   const nodes = Math.max(1, runtime.nodes.size);
