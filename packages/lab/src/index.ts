@@ -12,3 +12,10 @@ export {
 } from "./lab.js";
 export { labRoot, labDir, LAB_NAME, type LabState } from "./state.js";
 export { verify, type VerifyCell, type VerifyReport } from "./verify.js";
+export {
+  benchDatapath,
+  type DatapathFigures,
+  type DatapathRow,
+  type DatapathOptions,
+  type Spread,
+} from "./datapath.js";

@@ -11,10 +11,10 @@ import { loadScenario } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { down, labPrefix, list, up, verify } from "../src/index.js";
+import { benchDatapath, down, labPrefix, list, up, verify } from "../src/index.js";
 
 const system = requireSystem({
-  tools: ["ip", "iptables", "iptables-save", "ss", "socat", "ping"],
+  tools: ["ip", "iptables", "iptables-save", "ss", "socat", "ping", "iperf3"],
   root: true,
 });
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -161,4 +161,26 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     },
     300_000,
   );
+
+  it("benchmarks the real datapath beside a bare veth pair, and removes its lab", async () => {
+    const { baseline, rows } = await benchDatapath(twoNodes, getProvider("overlay"), `t${run}d`, {
+      scenarioFile,
+      runs: 1,
+      seconds: 1,
+    });
+    expect(baseline.tcpGbps.median).toBeGreaterThan(0);
+    expect(rows.map((r) => `${r.pair}: ${r.from} → ${r.to}, MTU ${r.podMtu}`)).toEqual([
+      "same node: web → client, MTU 1450",
+      "across nodes: web → db, MTU 1450",
+      "to an outside host: web → outside, MTU 1450",
+    ]);
+    for (const r of rows) {
+      expect(r.figures.tcpGbps.median).toBeGreaterThan(0);
+      expect(r.figures.rttMs.median).toBeGreaterThan(0);
+      expect(r.ratioToBaseline.tcp).toBeCloseTo(r.figures.tcpGbps.median / baseline.tcpGbps.median, 2);
+    }
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(
+      labPrefix(`t${run}d`),
+    );
+  }, 180_000);
 });

@@ -1,5 +1,5 @@
 /** `podnet bench`: scenarios × providers, measuring the network and podnet itself. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import {
   ClusterRuntime,
   controlPlaneMetrics,
@@ -8,9 +8,10 @@ import {
   type Scenario,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
-import { checkOutput, readScenario, writeOutput } from "../files.js";
+import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
 import { table } from "../format.js";
-import { jsonOption, parseProviders, providersOption } from "../options.js";
+import { integerIn, jsonOption, parseProviders, providersOption } from "../options.js";
+import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
 export interface BenchRow {
@@ -109,48 +110,90 @@ export function benchCommand(cli: Command): void {
     .addOption(providersOption())
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
     .addOption(jsonOption("print the JSON instead of the table"))
+    .addOption(
+      new Option("--backend <backend>", "sim: podnet and the simulated network; linux: the real datapath")
+        .choices(["sim", "linux"])
+        .default("sim"),
+    )
+    .option("--runs <n>", "linux: runs per measurement", integerIn("--runs", "a number of runs", 1, 50), 3)
+    .option(
+      "--seconds <s>",
+      "linux: seconds per iperf3 run",
+      integerIn("--seconds", "a number of seconds", 1, 60),
+      1,
+    )
     .addHelpText(
       "after",
-      "\nExample:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json",
+      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect",
     )
-    .action(async (files: string[], opts: { providers: string; out?: string; json?: boolean }) => {
-      const inputs = new Set<string>();
-      const scenarios = files.map((f) => readScenario(f, inputs));
-      const providers = parseProviders(opts.providers);
-      const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
-      if (opts.out) {
-        checkOutput("--out", opts.out, inputs);
-        checkOutput("--out", markdownOut!, inputs);
-      }
-      const bar = opts.json
-        ? undefined
-        : progressBar("bench [{bar}] {value}/{total} {task}", scenarios.length * providers.length);
-
-      const rows: BenchRow[] = [];
-      for (const scenario of scenarios) {
-        for (const { provider } of providers) {
-          bar?.update(rows.length, { task: `${scenario.name} / ${provider.name}` });
-          rows.push(await measure(scenario, provider));
+    .action(
+      async (
+        files: string[],
+        opts: {
+          providers: string;
+          out?: string;
+          json?: boolean;
+          backend: "sim" | "linux";
+          runs: number;
+          seconds: number;
+        },
+      ) => {
+        const inputs = new Set<string>();
+        const scenarios = files.map((f) => readScenario(f, inputs));
+        const providers = parseProviders(opts.providers);
+        const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
+        if (opts.out) {
+          checkOutput("--out", opts.out, inputs);
+          checkOutput("--out", markdownOut!, inputs);
         }
-      }
-      bar?.update(rows.length, { task: "done" });
-      stopBar(bar);
-      const report = {
-        schemaVersion: 1,
-        machine: { node: process.version, platform: process.platform },
-        rows,
-      };
-      if (opts.out) {
-        writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
-        writeOutput("--out", markdownOut!, `# podnet bench\n\n${markdown(rows)}`);
-      }
-      process.stdout.write(
-        opts.json
-          ? JSON.stringify(report, null, 2) + "\n"
-          : table(
-              COLUMNS.map(([, h]) => h),
-              rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-")),
-            ) + "\n",
-      );
-    });
+        const bar = opts.json
+          ? undefined
+          : progressBar("bench [{bar}] {value}/{total} {task}", scenarios.length * providers.length);
+        if (opts.backend === "linux") {
+          let done = 0;
+          const report = await benchLinux(
+            files.map((f, i) => ({ scenario: scenarios[i]!, file: scenarioPath(f) })),
+            providers,
+            { runs: opts.runs, seconds: opts.seconds },
+            (task) => bar?.update(done++, { task }),
+          );
+          stopBar(bar);
+          if (opts.out) {
+            writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+            writeOutput("--out", markdownOut!, datapathMarkdown(report));
+          }
+          process.stdout.write(
+            opts.json ? JSON.stringify(report, null, 2) + "\n" : datapathTable(report) + "\n",
+          );
+          return;
+        }
+
+        const rows: BenchRow[] = [];
+        for (const scenario of scenarios) {
+          for (const { provider } of providers) {
+            bar?.update(rows.length, { task: `${scenario.name} / ${provider.name}` });
+            rows.push(await measure(scenario, provider));
+          }
+        }
+        bar?.update(rows.length, { task: "done" });
+        stopBar(bar);
+        const report = {
+          schemaVersion: 1,
+          machine: { node: process.version, platform: process.platform },
+          rows,
+        };
+        if (opts.out) {
+          writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+          writeOutput("--out", markdownOut!, `# podnet bench\n\n${markdown(rows)}`);
+        }
+        process.stdout.write(
+          opts.json
+            ? JSON.stringify(report, null, 2) + "\n"
+            : table(
+                COLUMNS.map(([, h]) => h),
+                rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-")),
+              ) + "\n",
+        );
+      },
+    );
 }
