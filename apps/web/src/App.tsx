@@ -3,17 +3,11 @@ import { providerNames } from "@podnet/providers";
 import type { Trace } from "@podnet/sim";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Simulation } from "./client.js";
-import {
-  BenchView,
-  CompareView,
-  NodeInspector,
-  ScenarioEditor,
-  TopologyView,
-  TracePanel,
-} from "./components.js";
+import { BenchView, CompareView, NodeInspector, ScenarioEditor } from "./components.js";
+import { Explorer } from "./explorer.js";
 import type { Snapshot } from "./protocol.js";
 import { BUNDLED } from "./scenarios.js";
-import { formatState, parseState, type View, type ViewState } from "./url.js";
+import { formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
 
 const PROVIDERS = providerNames.filter((n) => !n.endsWith("-4789"));
 
@@ -53,7 +47,12 @@ function Picker({
   return (
     <label>
       {label}{" "}
-      <select value={value ?? ""} onChange={(e) => onChange(e.target.value || undefined)} aria-label={name}>
+      <select
+        name={name}
+        value={value ?? ""}
+        onChange={(e) => onChange(e.target.value || undefined)}
+        aria-label={name}
+      >
         <option value="">choose…</option>
         {options.map((o) => (
           <option key={o} value={o}>
@@ -77,7 +76,6 @@ export function App() {
   const [snapshot, setSnapshot] = useState<Snapshot>();
   const [trace, setTrace] = useState<Trace>();
   const [pcapUrl, setPcapUrl] = useState<string>();
-  const [hop, setHop] = useState<number>();
   const [tables, setTables] = useState<NodeTables>();
   const [compare, setCompare] = useState<RunResult[]>();
   const [busy, setBusy] = useState(false);
@@ -89,7 +87,8 @@ export function App() {
   const update = useCallback((patch: Partial<ViewState>) => {
     setState((s) => {
       const next = { ...s, ...patch };
-      history.replaceState(null, "", formatState(next));
+      if (isNavigation(s, next)) history.pushState(null, "", formatState(next));
+      else history.replaceState(null, "", formatState(next));
       return next;
     });
   }, []);
@@ -125,7 +124,6 @@ export function App() {
       const reply = await sim.call({ type: "trace", from, to });
       if (reply.ok && "trace" in reply) {
         setTrace(reply.trace);
-        setHop(undefined);
         if (pcapUrl) URL.revokeObjectURL(pcapUrl);
         setPcapUrl(
           URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })),
@@ -151,8 +149,8 @@ export function App() {
   }, [state.view, compare, sim, text, file]);
 
   const pick = (ns: string) => {
-    if (!state.from || (state.from && state.to)) update({ from: ns, to: undefined });
-    else update({ to: ns });
+    if (!state.from || (state.from && state.to)) update({ from: ns, to: undefined, step: undefined });
+    else update({ to: ns, step: undefined });
   };
   const inspect = async (ns: string) => {
     update({ node: ns });
@@ -227,70 +225,71 @@ export function App() {
       <main>
         {state.view === "topology" && snapshot && (
           <>
-            <div className="canvas">
-              <p className="hint">
-                Click a pod to pick the source, another to pick the destination. Click a node to see its
-                tables.
-                {state.from && (
-                  <>
-                    {" "}
-                    Source: <strong>{state.from}</strong>.
-                  </>
-                )}
-                {state.to && (
-                  <>
-                    {" "}
-                    Destination: <strong>{state.to}</strong>.
-                  </>
-                )}
-              </p>
-              <form
-                className="endpoints"
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  if (state.from && state.to) void runTrace(state.from, state.to);
-                }}
-              >
-                <Picker
-                  label="From"
-                  name="source"
-                  value={state.from}
-                  options={sources(snapshot)}
-                  onChange={(from) => update({ from })}
-                />
-                <Picker
-                  label="To"
-                  name="destination"
-                  value={state.to}
-                  options={destinations(snapshot)}
-                  onChange={(to) => update({ to })}
-                />
-                <button type="submit" disabled={!state.from || !state.to}>
-                  Trace
-                </button>
-              </form>
-              <TopologyView
-                snapshot={snapshot}
-                trace={trace}
-                hop={hop}
-                from={state.from}
-                to={state.to}
-                onPick={pick}
-                onNode={(ns) => void inspect(ns)}
+            {snapshot.refusals.length > 0 && (
+              <div className="refusals" role="alert">
+                <strong>
+                  The kernel refused{" "}
+                  {snapshot.refusals.length === 1 ? "an entry" : `${snapshot.refusals.length} entries`}
+                </strong>{" "}
+                — the provider could not install it, so traffic that needs it fails:
+                <ul>
+                  {snapshot.refusals.map((r, i) => (
+                    <li key={i}>
+                      <code>{r.node}</code>: <code>{r.entry}</code>: {r.reason}
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            <form
+              className="endpoints"
+              onSubmit={(e) => {
+                e.preventDefault();
+                if (state.from && state.to) void runTrace(state.from, state.to);
+              }}
+            >
+              <Picker
+                label="From"
+                name="source"
+                value={state.from}
+                options={sources(snapshot)}
+                onChange={(from) => update({ from, step: undefined })}
               />
-              {snapshot.refusals.length > 0 && (
-                <p className="refusals" role="note">
-                  Refused by the kernel:{" "}
-                  {snapshot.refusals.map((r) => `${r.node}: ${r.entry}: ${r.reason}`).join("; ")}
-                </p>
-              )}
+              <Picker
+                label="To"
+                name="destination"
+                value={state.to}
+                options={destinations(snapshot)}
+                onChange={(to) => update({ to, step: undefined })}
+              />
+              <button type="submit" disabled={!state.from || !state.to}>
+                Trace
+              </button>
+              <span className="hint">
+                {!state.from
+                  ? "Click a pod on the map to pick the source, or choose one here."
+                  : !state.to
+                    ? "Now click the destination."
+                    : "Click a node, router or host for its tables."}
+              </span>
+            </form>
+            <div className="workspace">
+              <Explorer
+                snapshot={snapshot}
+                {...(trace ? { trace } : {})}
+                {...(state.from ? { from: state.from } : {})}
+                {...(state.to ? { to: state.to } : {})}
+                {...(state.step !== undefined ? { step: state.step } : {})}
+                onStep={(step) => update({ step })}
+                onBox={(b) => {
+                  if (b.kind === "pod" && b.ns) pick(b.ns);
+                  else if (b.ns) void inspect(b.ns);
+                }}
+                {...(pcapUrl ? { pcapUrl } : {})}
+              >
+                {tables && state.node && <NodeInspector node={state.node} tables={tables} />}
+              </Explorer>
             </div>
-            <aside>
-              {trace && (
-                <TracePanel trace={trace} hop={hop} onHop={setHop} {...(pcapUrl ? { pcapUrl } : {})} />
-              )}
-              {tables && state.node && <NodeInspector node={state.node} tables={tables} />}
-            </aside>
           </>
         )}
         {state.view === "compare" && compare && <CompareView results={compare} />}

@@ -3,55 +3,18 @@
 import { ClusterRuntime, ScenarioError, loadScenario, nodeTables, runScenario } from "@podnet/cluster";
 import { encodePacket, encodePcap } from "@podnet/core";
 import { getProvider } from "@podnet/providers";
-import type { Reply, Request, Snapshot } from "./protocol.js";
+import type { Reply, Request } from "./protocol.js";
+import { snapshotOf } from "./snapshot.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 let runtime: ClusterRuntime | undefined;
-
-async function snapshot(rt: ClusterRuntime): Promise<Snapshot> {
-  const s = rt.spec;
-  return {
-    scenario: s.name,
-    provider: rt.provider.name,
-    segments: s.underlay.segments.map((x) => ({ name: x.name, subnet: x.subnet })),
-    routers: s.underlay.routers.map((r) => ({ name: r.name, interfaces: r.interfaces })),
-    hosts: s.underlay.hosts.map((h) => ({ name: h.name, segment: h.segment, address: h.address })),
-    nodes: await Promise.all(
-      [...rt.nodes.values()].map(async (n) => ({
-        name: n.name,
-        segment: s.nodes.find((x) => x.name === n.name)?.segment ?? s.underlay.segments[0]!.name,
-        address: n.address,
-        ...(n.podCidr ? { podCidr: n.podCidr } : {}),
-        devices: (await rt.k.addr.list(n.name)).map((l) => ({
-          name: l.ifname,
-          kind: l.linkinfo?.info_kind ?? l.link_type,
-          addresses: l.addr_info.map((a) => `${a.local}/${a.prefixlen}`),
-          ...(l.master ? { master: l.master } : {}),
-          mtu: l.mtu,
-        })),
-      })),
-    ),
-    pods: [...rt.pods].map(([name, p]) => ({
-      name,
-      node: p.node,
-      ip: p.ip,
-      containers: p.spec.containers.map((c) => c.name),
-    })),
-    services: [...rt.services.values()].map((x) => ({
-      name: x.spec.name,
-      clusterIP: x.clusterIP,
-      endpoints: x.endpoints,
-    })),
-    refusals: rt.manager.refusals,
-  };
-}
 
 async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
       runtime = await ClusterRuntime.build(loadScenario(req.text, req.file), getProvider(req.provider));
       await runtime.runEvents();
-      return { id: req.id, ok: true, snapshot: await snapshot(runtime) };
+      return { id: req.id, ok: true, snapshot: await snapshotOf(runtime) };
     }
     case "trace": {
       if (!runtime) throw new Error("no scenario built");

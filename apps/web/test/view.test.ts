@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { headerLines } from "../src/diff.js";
 import type { Snapshot } from "../src/protocol.js";
 import { EXPAND_LIMIT, buildGraph, layout } from "../src/topology.js";
 import { formatState, parseState } from "../src/url.js";
@@ -85,28 +84,5 @@ describe("the topology graph", () => {
     expect(buildGraph(snapshot(EXPAND_LIMIT + 1), true).boxes.filter((b) => b.kind === "node")).toHaveLength(
       21,
     );
-  });
-});
-
-describe("hop headers", () => {
-  it("marks the headers that changed since the previous hop", () => {
-    const ip = (ttl: number) => ({
-      kind: "ipv4" as const,
-      tos: 0,
-      id: 0,
-      dontFragment: true,
-      moreFragments: false,
-      fragmentOffset: 0,
-      ttl,
-      protocol: 1,
-      src: 1,
-      dst: 2,
-    });
-    const icmp = { kind: "icmp" as const, type: 8, code: 0, identifier: 1, sequence: 1 };
-    expect(headerLines([ip(64), icmp], [ip(63), icmp]).map((l) => l.changed)).toEqual([true, false]);
-    expect(headerLines(undefined, [ip(64)])[0]).toEqual({
-      text: "ipv4 0.0.0.1 > 0.0.0.2 ttl 64 icmp DF",
-      changed: true,
-    });
   });
 });
