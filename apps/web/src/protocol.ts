@@ -13,25 +13,49 @@ export interface DeviceInfo {
 
 export interface Snapshot {
   scenario: string;
+  description: string;
   provider: string;
   segments: { name: string; subnet: string }[];
   routers: { name: string; interfaces: { segment: string; address: string }[] }[];
   hosts: { name: string; segment: string; address: string }[];
   nodes: { name: string; segment: string; address: string; podCidr?: string; devices: DeviceInfo[] }[];
-  pods: { name: string; node: string; ip: string; containers: string[] }[];
-  services: { name: string; clusterIP: string; endpoints: string[] }[];
+  /** `ports`: the ports the pod's containers listen on. */
+  pods: { name: string; node: string; ip: string; containers: string[]; ports: number[] }[];
+  /** `endpoints`: the addresses of the pods the selector picks. */
+  services: {
+    name: string;
+    type: "ClusterIP" | "NodePort";
+    clusterIP: string;
+    ports: { port: number; targetPort?: number; nodePort?: number }[];
+    endpoints: string[];
+  }[];
   refusals: { node: string; entry: string; reason: string }[];
 }
 
 export type Request =
   | { id: number; type: "build"; text: string; file: string; provider: string }
-  | { id: number; type: "trace"; from: string; to: string; protocol?: "icmp" | "tcp" | "udp" }
+  | {
+      id: number;
+      type: "trace";
+      from: string;
+      to: string;
+      protocol?: "icmp" | "tcp" | "udp";
+      size?: number;
+    }
   | { id: number; type: "tables"; node: string }
-  | { id: number; type: "compare"; text: string; file: string; providers: string[] };
+  | { id: number; type: "compare"; text: string; file: string }
+  | { id: number; type: "providers" };
+
+export interface ProviderInfo {
+  name: string;
+  /** One line: what the provider is. */
+  description: string;
+}
 
 export type Reply =
   | { id: number; ok: true; snapshot: Snapshot }
   | { id: number; ok: true; trace: Trace; pcap: Uint8Array }
   | { id: number; ok: true; tables: NodeTables }
   | { id: number; ok: true; results: RunResult[] }
+  | { id: number; ok: true; providers: ProviderInfo[] }
   | { id: number; ok: false; message: string; issues?: ScenarioIssue[] };

@@ -6,6 +6,7 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
   const s = rt.spec;
   return {
     scenario: s.name,
+    description: s.description,
     provider: rt.provider.name,
     segments: s.underlay.segments.map((x) => ({ name: x.name, subnet: x.subnet })),
     routers: s.underlay.routers.map((r) => ({ name: r.name, interfaces: r.interfaces })),
@@ -30,10 +31,17 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       node: p.node,
       ip: p.ip,
       containers: p.spec.containers.map((c) => c.name),
+      ports: p.spec.containers.flatMap((c) => c.ports.map((x) => x.containerPort)),
     })),
     services: [...rt.services.values()].map((x) => ({
       name: x.spec.name,
+      type: x.spec.type,
       clusterIP: x.clusterIP,
+      ports: x.spec.ports.map((p) => ({
+        port: p.port,
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+        ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
+      })),
       endpoints: x.endpoints,
     })),
     refusals: rt.manager.refusals,

@@ -8,9 +8,15 @@ export interface ViewState {
   from?: string;
   to?: string;
   node?: string;
+  /** The trace's protocol and payload size, when not the defaults (ICMP, or TCP to a port). */
+  proto?: Protocol;
+  size?: number;
   /** The walk's step, 0-based (shown 1-based). */
   step?: number;
 }
+
+export type Protocol = "icmp" | "tcp" | "udp";
+const PROTOCOLS: Protocol[] = ["icmp", "tcp", "udp"];
 
 const VIEWS: View[] = ["topology", "compare", "bench"];
 const TEXT_KEYS = ["from", "to", "node"] as const;
@@ -27,6 +33,10 @@ export function parseState(search: string, defaults: { scenario: string; provide
     const value = q.get(key);
     if (value) state[key] = value;
   }
+  const proto = q.get("proto") as Protocol | null;
+  if (proto && PROTOCOLS.includes(proto)) state.proto = proto;
+  const size = Number(q.get("size"));
+  if (q.get("size") && Number.isInteger(size) && size >= 0 && size <= 65000) state.size = size;
   const step = Number(q.get("step"));
   if (q.get("step") && Number.isInteger(step) && step > 1) state.step = step - 1;
   return state;
@@ -35,6 +45,8 @@ export function parseState(search: string, defaults: { scenario: string; provide
 export function formatState(state: ViewState): string {
   const q = new URLSearchParams({ scenario: state.scenario, provider: state.provider, view: state.view });
   for (const key of TEXT_KEYS) if (state[key]) q.set(key, state[key]!);
+  if (state.proto) q.set("proto", state.proto);
+  if (state.size !== undefined) q.set("size", String(state.size));
   if (state.step) q.set("step", String(state.step + 1));
   return `?${q.toString()}`;
 }
@@ -50,6 +62,8 @@ export function isNavigation(a: ViewState, b: ViewState): boolean {
     a.view !== b.view ||
     a.from !== b.from ||
     a.to !== b.to ||
-    a.node !== b.node
+    a.node !== b.node ||
+    a.proto !== b.proto ||
+    a.size !== b.size
   );
 }

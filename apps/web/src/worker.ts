@@ -1,13 +1,29 @@
 /// <reference lib="webworker" />
 // The simulation runs here, off the page's thread: large scenarios build without freezing the UI.
-import { ClusterRuntime, ScenarioError, loadScenario, nodeTables, runScenario } from "@podnet/cluster";
+import { ClusterRuntime, ScenarioError, loadScenario, runScenario, type NodeTables } from "@podnet/cluster";
 import { encodePacket, encodePcap } from "@podnet/core";
-import { getProvider } from "@podnet/providers";
+import { getProvider, providerNames } from "@podnet/providers";
 import type { Reply, Request } from "./protocol.js";
 import { snapshotOf } from "./snapshot.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 let runtime: ClusterRuntime | undefined;
+
+/** The providers offered: overlay-4789 differs from overlay only in its UDP port. */
+const OFFERED = providerNames.filter((n) => !n.endsWith("-4789"));
+
+/**
+ * A namespace's tables in the shape of nodeTables (which covers nodes only): routers, outside hosts and
+ * pods have routes and neighbours too.
+ */
+async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
+  return {
+    routes: await rt.k.route.list(ns),
+    neighbours: (await rt.k.neigh.list(ns)).filter((n) => n.state.includes("PERMANENT")),
+    fdb: (await rt.k.fdb.list(ns)).filter((f) => f.dst),
+    nat: await rt.k.iptables.save(ns, "nat"),
+  };
+}
 
 async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
@@ -29,16 +45,21 @@ async function handle(req: Request): Promise<Reply> {
     }
     case "tables": {
       if (!runtime) throw new Error("no scenario built");
-      const tables = (await nodeTables(runtime))[req.node];
-      if (!tables) throw new Error(`unknown node ${req.node}`);
-      return { id: req.id, ok: true, tables };
+      return { id: req.id, ok: true, tables: await tablesOf(runtime, req.node) };
     }
+    case "providers":
+      return {
+        id: req.id,
+        ok: true,
+        providers: OFFERED.map((name) => ({ name, description: getProvider(name).description })),
+      };
     case "compare": {
       const scenario = loadScenario(req.text, req.file);
       const results = [];
-      for (const name of req.providers) {
+      for (const name of OFFERED) {
         const { result } = await runScenario(scenario, getProvider(name));
-        results.push({ ...result, tables: {} });
+        // Named as the buttons name them, so the same words appear everywhere on the page.
+        results.push({ ...result, provider: name, tables: {} });
       }
       return { id: req.id, ok: true, results };
     }

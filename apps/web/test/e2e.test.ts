@@ -79,7 +79,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     const numbers = await page.locator("ol.hops .n").allTextContents();
     expect(numbers).toEqual(numbers.map((_, i) => String(i + 1)));
     expect(await position(page)).toBe(`step 1 of ${numbers.length}`);
-    expect(await page.locator(".box.current").getAttribute("data-box")).toBe("ns:client");
+    expect(await page.locator("svg.topology .box.current").getAttribute("data-box")).toBe("ns:client");
     await page.keyboard.press("ArrowRight");
     expect(await position(page)).toBe(`step 2 of ${numbers.length}`);
     await page.keyboard.press("ArrowLeft");
@@ -88,7 +88,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     // The encapsulation: only flannel.1 on node1 is current, the packet is drawn inside another.
     await page.locator('button.hop[data-hop="encap"]').first().click();
     expect(
-      await page.locator(".box.current").evaluateAll((els) => els.map((e) => e.getAttribute("data-box"))),
+      await page.locator("svg.topology .box.current").evaluateAll((els) => els.map((e) => e.getAttribute("data-box"))),
     ).toEqual(["dev:node1:flannel.1"]);
     expect(await page.locator('[data-testid="packet"].encapsulated rect').count()).toBe(2);
     const outer = page.locator(".header-group.outer > ul > li");
@@ -114,7 +114,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
         .locator(".header-group.removed li")
         .evaluateAll((els) => els.map((e) => e.getAttribute("data-kind"))),
     ).toEqual(["ethernet", "ipv4", "udp", "vxlan"]);
-    expect(await page.locator(".box.current").getAttribute("data-box")).toBe("dev:node2:flannel.1");
+    expect(await page.locator("svg.topology .box.current").getAttribute("data-box")).toBe("dev:node2:flannel.1");
     await shoot(page, "walk-decap");
 
     // Play runs the walk on its own, smoothly; pause stops it.
@@ -163,6 +163,99 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("explains itself: the scenario's description, one line per provider, a legend, refusals at the top", async () => {
+    const page = await open("?scenario=routed-segments&provider=cbr0-host-gw", ".refusals");
+    expect(await page.locator('[data-testid="about"]').textContent()).toBe(
+      "routed-segments: Two nodes on two routed segments.",
+    );
+    const lines = await page.locator(".provider-lines li").allTextContents();
+    expect(lines.map((l) => l.split(":")[0])).toEqual([
+      "docker-bridge",
+      "cbr0-host-gw",
+      "cbr0-host-gw-gateway",
+      "overlay",
+    ]);
+    expect(lines[3]).toMatch(/^overlay: VXLAN between nodes/);
+    expect(await page.locator(".legend li").count()).toBeGreaterThan(6);
+    // The refusal is above the map and in view without scrolling.
+    const refusal = (await page.locator(".refusals").boundingBox())!;
+    const map = (await page.locator(".map").boundingBox())!;
+    expect(refusal.y + refusal.height).toBeLessThanOrEqual(map.y);
+    expect(refusal.y).toBeLessThan(800);
+    expect(await page.locator(".refusals").textContent()).toContain("Nexthop has invalid gateway");
+    await shoot(page, "onboarding");
+    await close(page);
+  }, 60_000);
+
+  it("opens the tables of a node (also from its devices), a router and a host, and says why a segment has none", async () => {
+    const page = await open("?scenario=service&provider=overlay");
+    for (const [box, title, want] of [
+      ["ns:gw", "router gw", "10.100.0.0/24 dev eth0"],
+      ["ns:outside", "host outside", "default via 10.100.0.1 dev eth0"],
+      ["ns:node1", "node node1", "10.0.1.0/24 via 10.0.1.0 dev flannel.1 onlink"],
+      ["dev:node2:flannel.1", "node node2", "10.0.0.0/24 via 10.0.0.0 dev flannel.1 onlink"],
+    ] as const) {
+      await page.locator(`[data-box="${box}"]`).click();
+      await expect.poll(() => page.locator(".inspector h3").textContent()).toContain(title);
+      await expect.poll(() => page.locator(".inspector pre").first().textContent()).toContain(want);
+    }
+    await page.locator('[data-box="seg:lan"]').click();
+    await expect
+      .poll(() => page.locator(".inspector .none").textContent())
+      .toMatch(/^Segment lan \(10\.100\.0\.0\/24\) is the underlay's switch/);
+    await page.locator('[data-box="ns:gw"]').click();
+    await shoot(page, "tables-router");
+    await close(page);
+  }, 60_000);
+
+  it("keeps pasted YAML across a reload, marked; one error per mistake with the last good map kept", async () => {
+    const page = await open("?scenario=two-nodes");
+    await page.getByRole("button", { name: "Edit or paste YAML" }).click();
+    const yaml = await page.locator("#yaml").inputValue();
+    await page.locator("#yaml").fill(yaml.replace("name: two-nodes", "name: my-cluster"));
+    await page.getByRole("button", { name: "Validate and build" }).click();
+    await page.waitForSelector('[data-testid="pasted"]');
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("my-cluster");
+    expect(new URL(page.url()).searchParams.get("scenario")).toBe("pasted");
+    await page.reload();
+    await page.waitForSelector("svg.topology");
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("my-cluster");
+    expect(await page.locator('[data-testid="pasted"]').textContent()).toContain("kept in this browser");
+    // A missing } is one mistake: one message, and the map that built last stays.
+    await page.getByRole("button", { name: "Edit or paste YAML" }).click();
+    const broken = (await page.locator("#yaml").inputValue()).replace("}", "");
+    await page.locator("#yaml").fill(broken);
+    await page.getByRole("button", { name: "Validate and build" }).click();
+    await page.waitForSelector(".inline-error");
+    expect(await page.locator(".inline-error").count()).toBe(1);
+    expect(await page.locator(".inline-error").textContent()).toMatch(/^pasted\.yaml: YAML: /);
+    expect(await page.locator('[data-box="ns:client"]').count()).toBe(1);
+    expect(await page.locator(".stale").textContent()).toContain("last one that built");
+    await shoot(page, "pasted-error");
+    await page.getByRole("button", { name: "forget it" }).click();
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("two-nodes");
+    await close(page);
+  }, 60_000);
+
+  it("moves between views with Back and Forward, and drops a selection the new scenario lacks", async () => {
+    const page = await open("?scenario=two-nodes&provider=overlay");
+    await page.getByRole("button", { name: "compare", exact: true }).click();
+    await page.waitForSelector("table.heatmap");
+    await page.getByRole("button", { name: "bench", exact: true }).click();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("view") === "bench");
+    await page.goBack();
+    await page.waitForSelector("table.heatmap");
+    await page.goBack();
+    await page.waitForSelector("svg.topology");
+    expect(await page.locator("table.heatmap").count()).toBe(0);
+    await page.goForward();
+    await page.waitForSelector("table.heatmap");
+    await page.goto(`${url}?scenario=single-pod&from=client&to=db`);
+    await page.waitForSelector("svg.topology");
+    await expect.poll(() => new URL(page.url()).searchParams.get("from")).toBe(null);
+    await close(page);
+  }, 60_000);
+
   it("traces the two-node scenario's client → db under each provider, showing the hops", async () => {
     const page = await open("?scenario=two-nodes");
     const expected: Record<string, { outcome: string; hop: string }> = {
@@ -196,14 +289,14 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.getByLabel("Scenario").selectOption("service");
     await page.waitForSelector('[data-box="ns:web-a"]');
     await page.getByLabel("source").selectOption("client");
-    await page.getByLabel("destination").selectOption("svc/web");
+    await page.getByLabel("destination").fill("svc/web");
     await page.getByRole("button", { name: "Trace", exact: true }).click();
     await expect
       .poll(() => page.locator('[data-testid="outcome"]').textContent())
       .toMatch(/^reached: connected: SYN-ACK from 10\.0\.\d\.\d:8080/);
     expect(await page.locator('button.hop[data-hop="nat"]').count()).toBeGreaterThan(0); // DNAT there, un-DNAT back
     await page.getByLabel("source").selectOption("client");
-    await page.getByLabel("destination").selectOption("outside");
+    await page.getByLabel("destination").fill("outside");
     await page.getByRole("button", { name: "Trace", exact: true }).click();
     await expect
       .poll(() => page.locator('[data-testid="outcome"]').textContent())
@@ -228,7 +321,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(captions).toEqual([
       "docker-bridge: 14/21 reachable",
       "cbr0-host-gw: 21/21 reachable",
-      "cbr0-host-gw (routes on the gateway): 21/21 reachable",
+      "cbr0-host-gw-gateway: 21/21 reachable",
       "overlay: 21/21 reachable",
     ]);
     const failing = page.locator('table.heatmap[data-provider="docker-bridge"] .cell.fail').first();

@@ -5,6 +5,7 @@ import { formatState, parseState } from "../src/url.js";
 
 const snapshot = (nodes: number): Snapshot => ({
   scenario: "s",
+  description: "",
   provider: "overlay",
   segments: [{ name: "lan", subnet: "10.100.0.0/16" }],
   routers: [{ name: "gw", interfaces: [{ segment: "lan", address: "10.100.0.1" }] }],
@@ -25,6 +26,7 @@ const snapshot = (nodes: number): Snapshot => ({
     node: `n${i % nodes}`,
     ip: `10.0.${i % nodes}.${2 + Math.floor(i / nodes)}`,
     containers: ["app"],
+    ports: [],
   })),
   services: [],
   refusals: [],
