@@ -88,7 +88,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     // The encapsulation: only flannel.1 on node1 is current, the packet is drawn inside another.
     await page.locator('button.hop[data-hop="encap"]').first().click();
     expect(
-      await page.locator("svg.topology .box.current").evaluateAll((els) => els.map((e) => e.getAttribute("data-box"))),
+      await page
+        .locator("svg.topology .box.current")
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-box"))),
     ).toEqual(["dev:node1:flannel.1"]);
     expect(await page.locator('[data-testid="packet"].encapsulated rect').count()).toBe(2);
     const outer = page.locator(".header-group.outer > ul > li");
@@ -114,7 +116,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
         .locator(".header-group.removed li")
         .evaluateAll((els) => els.map((e) => e.getAttribute("data-kind"))),
     ).toEqual(["ethernet", "ipv4", "udp", "vxlan"]);
-    expect(await page.locator("svg.topology .box.current").getAttribute("data-box")).toBe("dev:node2:flannel.1");
+    expect(await page.locator("svg.topology .box.current").getAttribute("data-box")).toBe(
+      "dev:node2:flannel.1",
+    );
     await shoot(page, "walk-decap");
 
     // Play runs the walk on its own, smoothly; pause stops it.
@@ -315,19 +319,65 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   });
 
-  it("compares the providers: reachability matrices with the reason on hover, and charts", async () => {
+  it("compares the providers: labelled matrices per kind, reasons written out, charts with titled axes", async () => {
     const page = await open("?scenario=two-nodes&view=compare", "table.heatmap");
-    const captions = await page.locator("table.heatmap caption").allTextContents();
-    expect(captions).toEqual([
-      "docker-bridge: 14/21 reachable",
-      "cbr0-host-gw: 21/21 reachable",
-      "cbr0-host-gw-gateway: 21/21 reachable",
-      "overlay: 21/21 reachable",
+    const across = 'table.heatmap[data-kind="pod→pod (across nodes)"]';
+    expect(await page.locator(`${across} caption`).allTextContents()).toEqual([
+      "docker-bridge: 0/4 reached",
+      "cbr0-host-gw: 4/4 reached",
+      "cbr0-host-gw-gateway: 4/4 reached",
+      "overlay: 4/4 reached",
     ]);
-    const failing = page.locator('table.heatmap[data-provider="docker-bridge"] .cell.fail').first();
-    expect(await failing.getAttribute("title")).toMatch(/which also holds 172\.17\.0\.2/);
+    const docker = page.locator(`${across}[data-provider="docker-bridge"]`);
+    expect(await docker.locator("thead th").allTextContents()).toContain("db");
+    expect(await docker.locator("tbody th").allTextContents()).toContain("client");
+    expect(await docker.locator(".cell.fail").first().getAttribute("title")).toMatch(
+      /which also holds 172\.17\.0\.2/,
+    );
+    expect(await page.locator(".failures li").first().textContent()).toMatch(/^docker-bridge: \S+ → \S+: /);
     expect(await page.locator("canvas").count()).toBe(4);
+    // Where the measured pair does not connect, the figure says so instead of 0.
+    expect(await page.locator(".figures li").allTextContents()).toContain("docker-bridge: unreachable");
     await shoot(page, "compare");
+    await close(page);
+  }, 60_000);
+
+  it("shows the bundled bench report by default, and a loaded one across reloads", async () => {
+    const page = await open("?view=bench", ".bench-table");
+    expect(await page.locator('[data-testid="bench-source"]').textContent()).toMatch(/^the bundled report/);
+    expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
+    expect(await page.locator(".bench canvas").count()).toBe(4);
+    await shoot(page, "bench");
+    const row = {
+      scenario: "mine",
+      provider: "overlay",
+      nodes: 3,
+      pods: 9,
+      buildMs: 120,
+      reconcileMs: 30,
+      tracesPerSecond: 5000,
+      hopsPerTrace: 40,
+      peakRssMiB: 90,
+    };
+    const input = page.locator('input[name="bench-report"]');
+    await input.setInputFiles({
+      name: "broken.json",
+      mimeType: "application/json",
+      buffer: Buffer.from("{"),
+    });
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^broken\.json: not JSON/);
+    await input.setInputFiles({
+      name: "mine.json",
+      mimeType: "application/json",
+      buffer: Buffer.from(JSON.stringify({ rows: [row] })),
+    });
+    await expect.poll(() => page.locator('[data-testid="bench-source"]').textContent()).toBe("mine.json");
+    await page.reload();
+    await page.waitForSelector(".bench-table");
+    expect(await page.locator('[data-testid="bench-source"]').textContent()).toBe("mine.json");
+    expect(await page.locator(".bench-table tbody td").nth(4).textContent()).toBe("5,000");
+    await page.getByRole("button", { name: "show the bundled report" }).click();
+    expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
     await close(page);
   }, 60_000);
 
