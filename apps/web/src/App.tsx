@@ -5,9 +5,10 @@ import { Simulation } from "./client.js";
 import { Explorer } from "./explorer.js";
 import { Guide } from "./guide.js";
 import { NodeInspector, inspectable } from "./inspector.js";
-import type { ProviderInfo, Snapshot } from "./protocol.js";
+import type { ProviderInfo, Snapshot, TimelineStep } from "./protocol.js";
 import { ScenarioEditor, firstPerMistake } from "./editor.js";
 import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } from "./scenarios.js";
+import { Timeline } from "./timeline.js";
 import { TraceBar, destinations, sources, type TraceRequest } from "./tracebar.js";
 import { formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
 import type { Box } from "./topology.js";
@@ -26,13 +27,18 @@ export function App() {
   const [issues, setIssues] = useState<ScenarioIssue[]>([]);
   const [error, setError] = useState<string>();
   const [stale, setStale] = useState(false);
-  const [snapshot, setSnapshot] = useState<Snapshot>();
+  const [built, setBuilt] = useState<Snapshot>();
+  const [timeline, setTimeline] = useState<TimelineStep[]>();
   const [providers, setProviders] = useState<ProviderInfo[]>([]);
   const [trace, setTrace] = useState<Trace>();
   const [pcapUrl, setPcapUrl] = useState<string>();
   const [tables, setTables] = useState<NodeTables | { none: string }>();
   const [compare, setCompare] = useState<RunResult[]>();
   const [busy, setBusy] = useState(false);
+  // With a timeline, the map shows the moment chosen on it (the end by default).
+  const moment = timeline ? Math.min(state.at ?? timeline.length - 1, timeline.length - 1) : undefined;
+  const snapshot = timeline && moment !== undefined ? timeline[moment]!.snapshot : built;
+  const events = timeline && moment !== undefined && moment < timeline.length - 1 ? moment : undefined;
   const file = state.scenario === PASTED ? "pasted.yaml" : `scenarios/${state.scenario}.yaml`;
 
   /** Views, scenarios, providers and selections are history entries; the walk's step replaces its own. */
@@ -81,7 +87,8 @@ export function App() {
       setStale(false);
       setTrace(undefined);
       setTables(undefined);
-      setSnapshot(reply.snapshot);
+      setBuilt(reply.snapshot);
+      setTimeline(reply.timeline);
       // A selection the new scenario does not have is dropped, not left pointing at nothing.
       const s = reply.snapshot;
       setState((v) => {
@@ -127,6 +134,7 @@ export function App() {
         to: state.to,
         ...(state.proto ? { protocol: state.proto } : {}),
         ...(state.size !== undefined ? { size: state.size } : {}),
+        ...(events !== undefined ? { events } : {}),
       });
   }, [snapshot, state.from, state.to, state.proto, state.size]);
 
@@ -144,9 +152,11 @@ export function App() {
     if (!snapshot || !state.node) return setTables(undefined);
     const why = inspectable(snapshot, state.node);
     if (why) return setTables({ none: why });
-    void sim.call({ type: "tables", node: state.node }).then((reply) => {
-      setTables(reply.ok && "tables" in reply ? reply.tables : { none: reply.ok ? "" : reply.message });
-    });
+    void sim
+      .call({ type: "tables", node: state.node, ...(events !== undefined ? { events } : {}) })
+      .then((reply) => {
+        setTables(reply.ok && "tables" in reply ? reply.tables : { none: reply.ok ? "" : reply.message });
+      });
   }, [snapshot, state.node, sim]);
 
   const pick = (ns: string) => {
@@ -161,7 +171,7 @@ export function App() {
     if (text === BUNDLED[state.scenario]) return void build();
     savePasted(text);
     if (state.scenario === PASTED) void build();
-    else update({ scenario: PASTED, node: undefined, step: undefined });
+    else update({ scenario: PASTED, node: undefined, step: undefined, at: undefined });
   };
 
   return (
@@ -193,6 +203,7 @@ export function App() {
                 to: undefined,
                 node: undefined,
                 step: undefined,
+                at: undefined,
               });
             }}
           >
@@ -214,7 +225,13 @@ export function App() {
               onClick={() => {
                 forgetPasted();
                 setText(scenarioText(DEFAULTS.scenario));
-                update({ scenario: DEFAULTS.scenario, from: undefined, to: undefined, node: undefined });
+                update({
+                  scenario: DEFAULTS.scenario,
+                  from: undefined,
+                  to: undefined,
+                  node: undefined,
+                  at: undefined,
+                });
               }}
             >
               forget it
@@ -277,6 +294,9 @@ export function App() {
                   ))}
                 </ul>
               </div>
+            )}
+            {timeline && moment !== undefined && (
+              <Timeline steps={timeline} at={moment} onAt={(at) => update({ at, step: undefined })} />
             )}
             <TraceBar snapshot={snapshot} state={state} update={update} />
             <div className="workspace">

@@ -1,6 +1,7 @@
 /** A namespace's tables in the shapes of ip route, ip neigh, bridge fdb and iptables-save. */
 import type { NodeTables } from "@podnet/cluster";
 import type { Snapshot } from "./protocol.js";
+import { fdbLine, neighbourLine, routeLine } from "./tables.js";
 
 /** Why a map box has no tables to show, or undefined when it has (every namespace has). */
 export function inspectable(s: Snapshot, name: string): string | undefined {
@@ -53,29 +54,11 @@ export function NodeInspector({
       ) : (
         <>
           <h4>ip route</h4>
-          <pre>
-            {tables.routes
-              .map(
-                (r) =>
-                  `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`,
-              )
-              .join("\n") || "(empty)"}
-          </pre>
+          <pre>{tables.routes.map(routeLine).join("\n") || "(empty)"}</pre>
           <h4>ip neigh (permanent)</h4>
-          <pre>
-            {tables.neighbours
-              .map((n) => `${n.dst} dev ${n.dev} lladdr ${n.lladdr} ${n.state.join(" ")}`)
-              .join("\n") || "(none)"}
-          </pre>
+          <pre>{tables.neighbours.map(neighbourLine).join("\n") || "(none)"}</pre>
           <h4>bridge fdb (remote entries)</h4>
-          <pre>
-            {tables.fdb
-              .map(
-                (f) =>
-                  `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`,
-              )
-              .join("\n") || "(none)"}
-          </pre>
+          <pre>{tables.fdb.map(fdbLine).join("\n") || "(none)"}</pre>
           <h4>iptables-save -t nat</h4>
           <pre>{tables.nat || "(no rules)"}</pre>
         </>

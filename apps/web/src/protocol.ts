@@ -2,6 +2,7 @@
 import type { RunResult, ScenarioIssue } from "@podnet/cluster";
 import type { NodeTables } from "@podnet/cluster";
 import type { Trace } from "@podnet/sim";
+import type { TableChange } from "./tables.js";
 
 export interface DeviceInfo {
   name: string;
@@ -41,10 +42,20 @@ export type Request =
       to: string;
       protocol?: "icmp" | "tcp" | "udp";
       size?: number;
+      /** Trace in the cluster as it was after this many of its events (the timeline's position). */
+      events?: number;
     }
-  | { id: number; type: "tables"; node: string }
+  | { id: number; type: "tables"; node: string; events?: number }
   | { id: number; type: "compare"; text: string; file: string }
   | { id: number; type: "providers" };
+
+/** One moment of a scenario with events: after the event, the map and what changed in the tables. */
+export interface TimelineStep {
+  at: number;
+  description: string;
+  snapshot: Snapshot;
+  changes: TableChange[];
+}
 
 export interface ProviderInfo {
   name: string;
@@ -53,7 +64,7 @@ export interface ProviderInfo {
 }
 
 export type Reply =
-  | { id: number; ok: true; snapshot: Snapshot }
+  | { id: number; ok: true; snapshot: Snapshot; timeline?: TimelineStep[] }
   | { id: number; ok: true; trace: Trace; pcap: Uint8Array }
   | { id: number; ok: true; tables: NodeTables }
   | { id: number; ok: true; results: RunResult[] }

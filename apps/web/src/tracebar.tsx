@@ -87,6 +87,7 @@ export interface TraceRequest {
   to: string;
   protocol?: Protocol;
   size?: number;
+  events?: number;
 }
 
 export function TraceBar({

@@ -13,6 +13,8 @@ export interface ViewState {
   size?: number;
   /** The walk's step, 0-based (shown 1-based). */
   step?: number;
+  /** The timeline's position: after this many of the scenario's events (all of them when absent). */
+  at?: number;
 }
 
 export type Protocol = "icmp" | "tcp" | "udp";
@@ -37,6 +39,8 @@ export function parseState(search: string, defaults: { scenario: string; provide
   if (proto && PROTOCOLS.includes(proto)) state.proto = proto;
   const size = Number(q.get("size"));
   if (q.get("size") && Number.isInteger(size) && size >= 0 && size <= 65000) state.size = size;
+  const at = Number(q.get("at"));
+  if (q.get("at") && Number.isInteger(at) && at >= 0) state.at = at;
   const step = Number(q.get("step"));
   if (q.get("step") && Number.isInteger(step) && step > 1) state.step = step - 1;
   return state;
@@ -47,6 +51,7 @@ export function formatState(state: ViewState): string {
   for (const key of TEXT_KEYS) if (state[key]) q.set(key, state[key]!);
   if (state.proto) q.set("proto", state.proto);
   if (state.size !== undefined) q.set("size", String(state.size));
+  if (state.at !== undefined) q.set("at", String(state.at));
   if (state.step) q.set("step", String(state.step + 1));
   return `?${q.toString()}`;
 }

@@ -260,6 +260,72 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("traces what the CLI traces: a container, 127.0.0.1:port in a pod, a NodePort from outside, UDP, a size", async () => {
+    const page = await open("?scenario=service&provider=overlay", '[data-box="ns:web-a"]');
+    const outcome = () => page.locator('[data-testid="outcome"]').textContent();
+    const trace = async (from: string, to: string) => {
+      await page.getByLabel("source").selectOption(from);
+      await page.getByLabel("destination").fill(to);
+      await page.getByRole("button", { name: "Trace", exact: true }).click();
+    };
+    await trace("web-a/web", "127.0.0.1:8080");
+    await expect.poll(outcome).toMatch(/^reached: /);
+    expect(await page.locator("ol.hops .where").allTextContents()).toContain("web-a lo");
+    expect(new URL(page.url()).searchParams.get("to")).toBe("127.0.0.1:8080");
+    await trace("outside", "node2:30080");
+    await expect.poll(outcome).toMatch(/^reached: connected: SYN-ACK/);
+    expect(await page.locator('button.hop[data-hop="nat"]').count()).toBeGreaterThan(0);
+    await shoot(page, "trace-nodeport");
+    await page.getByLabel("protocol").selectOption("udp");
+    await trace("client", "web-a:9999");
+    await expect.poll(outcome).toMatch(/^refused: /);
+    // A bad target is refused in the form, in the CLI's words, before any trace.
+    await page.getByLabel("destination").fill("db:99999");
+    expect(await page.locator(".form-problem").textContent()).toBe(
+      '"99999" in "db:99999" is not a port (1-65535)',
+    );
+    expect(await page.getByRole("button", { name: "Trace", exact: true }).isDisabled()).toBe(true);
+    await close(page);
+
+    // The size matters: 1,460 bytes of ping do not fit the overlay's 1,450-byte pod MTU with DF set.
+    const big = await open(
+      "?scenario=two-nodes&provider=overlay&from=client&to=db&size=1460",
+      '[data-testid="outcome"]',
+    );
+    await expect
+      .poll(() => big.locator('[data-testid="outcome"]').textContent())
+      .toMatch(/Message too long: 1488-byte packet/);
+    expect(await big.locator('[data-testid="failure"]').count()).toBe(1);
+    expect(await big.getByLabel("size").inputValue()).toBe("1460");
+    await close(big);
+  }, 60_000);
+
+  it("plays churn as a timeline to scrub, with each event's table changes, the map and traces following", async () => {
+    const page = await open("?scenario=churn&provider=cbr0-host-gw", ".timeline");
+    const moment = () => page.locator('[data-testid="moment"]').textContent();
+    expect(await page.locator(".timeline .events button").count()).toBe(6);
+    expect(await moment()).toMatch(/^t=5: pod e starts on node5 — 4 nodes, 4 pods$/);
+    await page.locator(".timeline .events button").first().click();
+    expect(await moment()).toBe("start: the cluster as built — 3 nodes, 3 pods");
+    expect(await page.locator('[data-box="ns:node4"]').count()).toBe(0);
+    await page.locator("#time").focus();
+    await page.keyboard.press("ArrowRight");
+    expect(await moment()).toBe("t=1: node node4 joins — 4 nodes, 3 pods");
+    await page.waitForSelector('[data-box="ns:node4"]');
+    const changes = await page.locator(".timeline .changes li.added").allTextContents();
+    expect(changes.some((l) => /^\+ route 10\.0\.\d+\.0\/24 via 10\.100\.0\.5 dev eth0/.test(l))).toBe(true);
+    await shoot(page, "timeline");
+    // A trace at t=1 runs in the cluster as it was then: node2 is still there.
+    await page.getByLabel("source").selectOption("a");
+    await page.getByLabel("destination").fill("b");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect.poll(() => page.locator('[data-testid="outcome"] strong').textContent()).toBe("reached");
+    await page.locator(".timeline .events button").nth(3).click();
+    expect(await moment()).toBe("t=3: node node2 leaves — 3 nodes, 3 pods");
+    await expect.poll(() => page.locator(".error").textContent()).toMatch(/b/);
+    await close(page);
+  }, 60_000);
+
   it("traces the two-node scenario's client → db under each provider, showing the hops", async () => {
     const page = await open("?scenario=two-nodes");
     const expected: Record<string, { outcome: string; hop: string }> = {
