@@ -42,7 +42,8 @@ export function Explorer({
   /** What else goes beside the map (a node's tables). */
   children?: ReactNode;
 }) {
-  const [expanded, setExpanded] = useState(false);
+  // Segments whose summary box was expanded into their nodes.
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
   const view = useMemo(() => layout(snapshot, expanded), [snapshot, expanded]);
   const ids = useMemo(() => new Set(view.boxes.map((b) => b.id)), [view]);
   const [withReply, setWithReply] = useState(true);
@@ -124,10 +125,16 @@ export function Explorer({
     return headerDiff(previousStep(steps, at)?.hop.packet.headers, current.hop.packet.headers);
   }, [steps, at, current]);
 
-  const onMapBox = (b: Box) => (b.kind === "summary" ? setExpanded(true) : onBox(b));
+  const onMapBox = (b: Box) =>
+    b.kind === "summary" && b.segment ? setExpanded(new Set([...expanded, b.segment])) : onBox(b);
   return (
     <>
       <div className="canvas">
+        {expanded.size > 0 && (
+          <button type="button" className="collapse" onClick={() => setExpanded(new Set())}>
+            collapse the expanded segments
+          </button>
+        )}
         <TopologyMap
           view={view}
           {...(walk ? { walk } : {})}

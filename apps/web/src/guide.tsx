@@ -4,19 +4,15 @@ import type { ProviderInfo } from "./protocol.js";
 const BOXES: [string, string][] = [
   ["segment", "underlay segment (a switch)"],
   ["router", "router or outside host"],
-  ["node", "node, with its eth0 address"],
-  ["device", "bridge or VXLAN device in a node"],
+  ["node", "node, holding its devices and pods"],
+  ["device", "a node's device: eth0, the bridge, the VXLAN device"],
+  ["service", "Service, with dashed links to its endpoints"],
   ["pod", "pod, with its containers"],
 ];
 
+/** A tiny box drawn with the map's own classes, so the legend cannot drift from the map. */
 function Swatch({ className }: { className: string }) {
-  return (
-    <svg className="swatch" viewBox="0 0 30 18" aria-hidden="true">
-      <g className={className}>
-        <rect x={1} y={1} width={28} height={16} rx={4} />
-      </g>
-    </svg>
-  );
+  return <span className={`swatch ${className}`} aria-hidden="true" />;
 }
 
 export function Guide({ providers, open }: { providers: ProviderInfo[]; open: boolean }) {

@@ -1,19 +1,26 @@
 /**
- * The map: the laid-out topology as SVG, with zoom (wheel, buttons) and pan (drag), and the walk drawn on
- * it — the links crossed so far, the current device and link with the direction of travel, the packet
- * (a packet inside a packet when encapsulated) moving along the links, and the failure marked where it
- * happened.
+ * The map: the laid-out topology in React Flow (zoom with the wheel or the buttons, pan by dragging,
+ * only what is on screen drawn for large clusters), and the walk drawn on it — the links crossed so far,
+ * the current device and link with the direction of travel, the packet (a packet inside a packet when
+ * encapsulated) moving along the links, and the failure marked where it happened.
  */
 import {
-  useEffect,
-  useLayoutEffect,
-  useMemo,
-  useRef,
-  useState,
-  type PointerEvent,
-  type WheelEvent,
-} from "react";
-import type { Box, Layout } from "./topology.js";
+  Controls,
+  Handle,
+  Position,
+  ReactFlow,
+  ReactFlowProvider,
+  ViewportPortal,
+  useReactFlow,
+  useStore,
+  type EdgeProps,
+  type Edge as FlowEdge,
+  type Node as FlowNode,
+  type NodeProps,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { memo, useEffect, useMemo, useRef } from "react";
+import type { Box, Edge, Layout } from "./topology.js";
 import { pointAlong, type Leg, type Point } from "./walk.js";
 
 export interface MapWalk {
@@ -37,27 +44,73 @@ export interface MapWalk {
 
 export const edgeId = (e: { from: string; to: string }): string => `${e.from}>${e.to}`;
 
-interface ViewBox {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
+/** Past this many boxes only those on screen are drawn. */
+const CULL_ABOVE = 150;
+/** When the map fits itself to the window, text stays at least 70 % of its size (about 9 px). */
+const FIT = { padding: 0.04, minZoom: 0.7, maxZoom: 1.2 };
+
+type BoxData = { box: Box; classes: string; onActivate: (b: Box) => void };
+type PathData = { edge: Edge; classes: string };
+
+const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
+  const { box: b, classes, onActivate } = data;
+  return (
+    <div
+      className={`box ${b.kind} ${classes}`}
+      data-box={b.id}
+      tabIndex={0}
+      role="button"
+      aria-label={b.label.join(", ")}
+      style={{ width: b.width, height: b.height }}
+      onClick={() => onActivate(b)}
+      onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onActivate(b))}
+    >
+      <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
+      {b.label.map((l, i) => (
+        <div key={i} className={i === 0 ? "title" : "line"}>
+          {l}
+        </div>
+      ))}
+      <Handle type="source" position={Position.Bottom} isConnectable={false} className="handle" />
+    </div>
+  );
+});
+
+/** A link drawn through dagre's bends, not React Flow's own routing, so the walk's packet follows it. */
+const PathEdge = memo(function PathEdge({ data }: EdgeProps<FlowEdge<PathData>>) {
+  const points = data!.edge.points;
+  const d = points.map((p, i) => `${i ? "L" : "M"}${p.x},${p.y}`).join(" ");
+  return (
+    <path
+      className={`edge ${data!.edge.style ?? ""} ${data!.classes}`}
+      data-edge={edgeId(data!.edge)}
+      d={d}
+    />
+  );
+});
+
+const NODE_TYPES = { box: BoxNode };
+const EDGE_TYPES = { path: PathEdge };
+
+export function TopologyMap(props: {
+  view: Layout;
+  walk?: MapWalk;
+  from?: string;
+  to?: string;
+  onBox: (b: Box) => void;
+}) {
+  return (
+    <div className="map">
+      <div className="frame">
+        <ReactFlowProvider>
+          <Flow {...props} />
+        </ReactFlowProvider>
+      </div>
+    </div>
+  );
 }
 
-/** Text stays at least this large on screen when the map first fits itself to the window. */
-const MIN_FIT_SCALE = 0.85;
-
-function fit(view: Layout, width: number, height: number): ViewBox {
-  const w = Math.max(view.width, 200);
-  const h = Math.max(view.height, 120);
-  const scale = Math.max(MIN_FIT_SCALE, Math.min(1.25, width / w, height / h));
-  const vw = width / scale;
-  const vh = height / scale;
-  // Centred when it fits; otherwise from the top left, and the rest is a drag or a wheel away.
-  return { x: vw > w ? (w - vw) / 2 : 0, y: vh > h ? (h - vh) / 2 : 0, w: vw, h: vh };
-}
-
-export function TopologyMap({
+function Flow({
   view,
   walk,
   from,
@@ -70,111 +123,100 @@ export function TopologyMap({
   to?: string;
   onBox: (b: Box) => void;
 }) {
-  const frame = useRef<HTMLDivElement>(null);
-  const [size, setSize] = useState({ width: 800, height: 500 });
-  const [box, setBox] = useState<ViewBox>(() => fit(view, 800, 500));
-  useLayoutEffect(() => {
-    const el = frame.current;
-    if (!el) return;
-    const measure = () => setSize({ width: el.clientWidth, height: el.clientHeight });
-    measure();
-    const observer = new ResizeObserver(measure);
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, []);
-  useLayoutEffect(() => {
-    setBox(fit(view, size.width, size.height));
-  }, [view, size.width, size.height]);
+  const flow = useReactFlow();
+  const activate = useRef(onBox);
+  activate.current = onBox;
+  const onActivate = useMemo(() => (b: Box) => activate.current(b), []);
+  const nodes: FlowNode<BoxData>[] = useMemo(
+    () =>
+      // Node boxes first: the devices and pods inside them are drawn over them.
+      [...view.boxes]
+        .sort((a, b) => Number(b.kind === "node" && !b.parent) - Number(a.kind === "node" && !a.parent))
+        .map((b) => ({
+          id: b.id,
+          type: "box",
+          position: { x: b.x, y: b.y },
+          width: b.width,
+          height: b.height,
+          draggable: false,
+          selectable: false,
+          focusable: false,
+          data: {
+            box: b,
+            onActivate,
+            classes: [
+              walk?.visited.has(b.id) ? "visited" : "",
+              b.id === walk?.current ? "current" : "",
+              b.ns !== undefined && b.ns === from ? "source" : "",
+              b.ns !== undefined && b.ns === to ? "destination" : "",
+            ].join(" "),
+          },
+        })),
+    [view, walk?.visited, walk?.current, from, to, onActivate],
+  );
+  const edges: FlowEdge<PathData>[] = useMemo(
+    () =>
+      view.edges.map((e) => ({
+        id: edgeId(e),
+        source: e.from,
+        target: e.to,
+        type: "path",
+        focusable: false,
+        selectable: false,
+        data: { edge: e, classes: walk?.crossed.has(edgeId(e)) ? "crossed" : "" },
+      })),
+    [view, walk?.crossed],
+  );
+
+  // A new map (another scenario, a segment expanded) or a resized window is fitted again.
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  useEffect(() => {
+    const id = requestAnimationFrame(() => void flow.fitView(FIT));
+    return () => cancelAnimationFrame(id);
+  }, [view, flow, width, height]);
 
   // Follow the packet: when its box is off screen, bring it to the middle.
   const current = walk?.current ? view.boxes.find((b) => b.id === walk.current) : undefined;
   useEffect(() => {
     if (!current) return;
-    setBox((v) => {
-      const margin = 30;
-      const inside =
-        current.x - margin > v.x &&
-        current.x + current.width + margin < v.x + v.w &&
-        current.y - margin > v.y &&
-        current.y + current.height + margin < v.y + v.h;
-      if (inside) return v;
-      return {
-        ...v,
-        x: current.x + current.width / 2 - v.w / 2,
-        y: current.y + current.height / 2 - v.h / 2,
-      };
-    });
-  }, [current]);
-
-  const zoom = (factor: number, at?: Point) =>
-    setBox((v) => {
-      const p = at ?? { x: v.x + v.w / 2, y: v.y + v.h / 2 };
-      const w = Math.min(Math.max(v.w * factor, 100), Math.max(view.width, 400) * 4);
-      const k = w / v.w;
-      return { x: p.x - (p.x - v.x) * k, y: p.y - (p.y - v.y) * k, w, h: v.h * k };
-    });
-  const toMap = (clientX: number, clientY: number): Point => {
-    const r = frame.current!.getBoundingClientRect();
-    return {
-      x: box.x + ((clientX - r.left) / r.width) * box.w,
-      y: box.y + ((clientY - r.top) / r.height) * box.h,
-    };
-  };
-  const drag = useRef<{ x: number; y: number; moved: boolean } | null>(null);
-  const onPointerDown = (e: PointerEvent) => {
-    drag.current = { x: e.clientX, y: e.clientY, moved: false };
-  };
-  const onPointerMove = (e: PointerEvent) => {
-    const d = drag.current;
-    if (!d) return;
-    const dx = e.clientX - d.x;
-    const dy = e.clientY - d.y;
-    if (!d.moved && Math.hypot(dx, dy) < 4) return;
-    if (!d.moved) (e.currentTarget as Element).setPointerCapture(e.pointerId);
-    d.moved = true;
-    d.x = e.clientX;
-    d.y = e.clientY;
-    const r = frame.current!.getBoundingClientRect();
-    setBox((v) => ({ ...v, x: v.x - (dx / r.width) * v.w, y: v.y - (dy / r.height) * v.h }));
-  };
-  const onPointerUp = () => {
-    // A drag that moved is a pan, not a click on the box it ended over.
-    setTimeout(() => (drag.current = null));
-  };
-  const onWheel = (e: WheelEvent) => zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, toMap(e.clientX, e.clientY));
-  const activate = (b: Box) => {
-    if (!drag.current?.moved) onBox(b);
-  };
+    const { x, y, zoom } = flow.getViewport();
+    const left = current.x * zoom + x;
+    const top = current.y * zoom + y;
+    const inside =
+      left > 20 &&
+      top > 20 &&
+      left + current.width * zoom < width - 20 &&
+      top + current.height * zoom < height - 20;
+    if (!inside)
+      void flow.setCenter(current.x + current.width / 2, current.y + current.height / 2, {
+        zoom,
+        duration: 250,
+      });
+  }, [current, flow, width, height]);
 
   return (
-    <div className="map">
-      <div className="zoom" role="toolbar" aria-label="zoom">
-        <button type="button" onClick={() => zoom(1 / 1.25)} aria-label="zoom in">
-          +
-        </button>
-        <button type="button" onClick={() => zoom(1.25)} aria-label="zoom out">
-          −
-        </button>
-        <button type="button" onClick={() => setBox(fit(view, size.width, size.height))}>
-          fit
-        </button>
-      </div>
-      <div
-        className="frame"
-        ref={frame}
-        onPointerDown={onPointerDown}
-        onPointerMove={onPointerMove}
-        onPointerUp={onPointerUp}
-        onWheel={onWheel}
-      >
-        <svg
-          className="topology"
-          width={size.width}
-          height={size.height}
-          viewBox={`${box.x} ${box.y} ${box.w} ${box.h}`}
-          role="group"
-          aria-label="cluster topology"
-        >
+    <ReactFlow
+      className="topology"
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={NODE_TYPES}
+      edgeTypes={EDGE_TYPES}
+      nodesDraggable={false}
+      nodesConnectable={false}
+      nodesFocusable={false}
+      edgesFocusable={false}
+      elementsSelectable={false}
+      onlyRenderVisibleElements={view.boxes.length > CULL_ABOVE}
+      minZoom={0.02}
+      maxZoom={3}
+      fitView
+      fitViewOptions={FIT}
+      aria-label="cluster topology"
+    >
+      <Controls showInteractive={false} position="top-right" />
+      <ViewportPortal>
+        <svg className="walk-layer" width={1} height={1} aria-hidden="true">
           <defs>
             <marker
               id="arrow"
@@ -188,52 +230,10 @@ export function TopologyMap({
               <path d="M0,0 L10,5 L0,10 z" fill="#c2410c" />
             </marker>
           </defs>
-          {view.edges.map((e) => (
-            <polyline
-              key={edgeId(e)}
-              className={`edge ${walk?.crossed.has(edgeId(e)) ? "crossed" : ""}`}
-              data-edge={edgeId(e)}
-              points={e.points.map((p) => `${p.x},${p.y}`).join(" ")}
-            />
-          ))}
-          {view.boxes.map((b) => (
-            <MapBox
-              key={b.id}
-              b={b}
-              classes={[
-                walk?.visited.has(b.id) ? "visited" : "",
-                b.id === walk?.current ? "current" : "",
-                b.ns !== undefined && b.ns === from ? "source" : "",
-                b.ns !== undefined && b.ns === to ? "destination" : "",
-              ]}
-              onActivate={activate}
-            />
-          ))}
           {walk && <WalkOverlay view={view} walk={walk} />}
         </svg>
-      </div>
-    </div>
-  );
-}
-
-function MapBox({ b, classes, onActivate }: { b: Box; classes: string[]; onActivate: (b: Box) => void }) {
-  return (
-    <g
-      className={["box", b.kind, ...classes].join(" ")}
-      data-box={b.id}
-      tabIndex={0}
-      role="button"
-      aria-label={b.label.join(", ")}
-      onClick={() => onActivate(b)}
-      onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onActivate(b))}
-    >
-      <rect x={b.x} y={b.y} width={b.width} height={b.height} rx={6} />
-      {b.label.map((l, i) => (
-        <text key={i} x={b.x + 8} y={b.y + 16 + i * 15} className={i === 0 ? "title" : ""}>
-          {l}
-        </text>
-      ))}
-    </g>
+      </ViewportPortal>
+    </ReactFlow>
   );
 }
 
@@ -244,7 +244,7 @@ function WalkOverlay({ view, walk }: { view: Layout; walk: MapWalk }) {
     [walk.legs],
   );
   return (
-    <g className="walk" pointerEvents="none">
+    <g className="walk">
       {legPoints.length > 1 && (
         <polyline
           className="active-link"
@@ -254,14 +254,12 @@ function WalkOverlay({ view, walk }: { view: Layout; walk: MapWalk }) {
         />
       )}
       {failure && (
-        <g
-          className="failure"
-          data-testid="failure"
-          transform={`translate(${failure.x + failure.width - 4},${failure.y + 4})`}
-        >
-          <circle r={11} />
-          <path d="M-5,-5 L5,5 M5,-5 L-5,5" />
-          <text x={14} y={5}>
+        <g className="failure" data-testid="failure">
+          <g transform={`translate(${failure.x + failure.width - 2},${failure.y + 2})`}>
+            <circle r={11} />
+            <path d="M-5,-5 L5,5 M5,-5 L-5,5" />
+          </g>
+          <text x={failure.x + failure.width / 2} y={failure.y + failure.height + 16}>
             {walk.failure!.label}
           </text>
         </g>

@@ -39,8 +39,8 @@ export function walkSteps(
 
 /**
  * Where a hop happened on the map: the bridge or VXLAN device box when the map draws it (a veth's host
- * end counts as its bridge), else the namespace's box; the underlay's hops are at their segment. In a
- * collapsed map a node and its pods are in their segment's summary box.
+ * end counts as its bridge), else the namespace's box; the underlay's hops are at their segment. A pod
+ * the map does not draw is in its node's box; in a collapsed segment, in the segment's summary box.
  */
 export function hopLocator(s: Snapshot, boxes: ReadonlySet<string>): (hop: TraceHop) => string | undefined {
   const nodes = new Map(s.nodes.map((n) => [n.name, n]));
@@ -68,7 +68,9 @@ export function hopLocator(s: Snapshot, boxes: ReadonlySet<string>): (hop: Trace
         if (name && boxes.has(`dev:${hop.ns}:${name}`)) return `dev:${hop.ns}:${name}`;
     }
     if (boxes.has(`ns:${hop.ns}`)) return `ns:${hop.ns}`;
-    return summary(node?.name ?? pods.get(hop.ns)?.node);
+    // A pod the map does not draw on its own is in its node's box.
+    const host = node?.name ?? pods.get(hop.ns)?.node;
+    return host && boxes.has(`ns:${host}`) ? `ns:${host}` : summary(host);
   };
 }
 

@@ -34,8 +34,8 @@ describe("the walk", () => {
     const { view } = await walk("two-nodes", "overlay", "client", "db");
     const legs = legsBetween(view.edges, "dev:node1:flannel.1", "seg:lan");
     expect(legs.map((l) => [l.edge.from, l.edge.to, l.forward])).toEqual([
-      ["ns:node1", "dev:node1:flannel.1", false],
-      ["seg:lan", "ns:node1", false],
+      ["dev:node1:eth0", "dev:node1:flannel.1", false],
+      ["seg:lan", "dev:node1:eth0", false],
     ]);
     expect(legsBetween(view.edges, "seg:lan", "seg:lan")).toEqual([]);
   });
