@@ -46,6 +46,7 @@ export function ScenarioEditor({
         or upload a file:{" "}
         <input
           type="file"
+          name="scenario-file"
           accept=".yaml,.yml,.json,application/json,text/yaml"
           onChange={async (e) => e.target.files?.[0] && onChange(await e.target.files[0].text())}
         />

@@ -54,7 +54,8 @@ const CELL = { width: 190, height: 70, gap: 12 };
 const NODE_TITLE = 26;
 
 function size(label: string[]): { width: number; height: number } {
-  return { width: Math.max(80, ...label.map((l) => l.length * 7.6 + 16)), height: 14 + label.length * 16 };
+  // 13.5 px monospace: about 8.2 px a character, 17 px a line.
+  return { width: Math.max(80, ...label.map((l) => l.length * 8.2 + 18)), height: 14 + label.length * 17 };
 }
 
 type Draft = { boxes: Omit<Box, "x" | "y">[]; edges: Omit<Edge, "points">[] };

