@@ -305,6 +305,7 @@ export function App() {
                 {...(trace ? { trace } : {})}
                 {...(state.from ? { from: state.from } : {})}
                 {...(state.to ? { to: state.to } : {})}
+                {...(state.node ? { inspected: state.node } : {})}
                 {...(state.step !== undefined ? { step: state.step } : {})}
                 onStep={(step) => update({ step })}
                 onBox={onBox}

@@ -6,6 +6,7 @@ import { useState } from "react";
 import bundled from "./bench-report.json";
 import { BarChart } from "./charts.js";
 
+/** The fields of `podnet bench`'s rows (apps/cli's BenchRow) that the app shows. */
 export interface BenchRow {
   scenario: string;
   provider: string;
@@ -73,6 +74,17 @@ function stored(): Report | undefined {
   }
 }
 
+const CHARTS: { title: string; axis: string; pick: (r: BenchRow) => number }[] = [
+  {
+    title: "Traces per second (higher is better)",
+    axis: "traces per second",
+    pick: (r) => r.tracesPerSecond,
+  },
+  { title: "Build time (lower is better)", axis: "seconds", pick: (r) => r.buildMs / 1000 },
+  { title: "Peak memory of the process (lower is better)", axis: "MiB", pick: (r) => r.peakRssMiB },
+  { title: "Hops recorded per trace", axis: "hops per trace", pick: (r) => r.hopsPerTrace },
+];
+
 export default function BenchView() {
   const [report, setReport] = useState<Report>(() => stored() ?? BUNDLED);
   const [error, setError] = useState<string>();
@@ -135,34 +147,16 @@ export default function BenchView() {
       </div>
       {error && <p role="alert">{error}</p>}
       <div className="charts">
-        <BarChart
-          title="Traces per second (higher is better)"
-          axis="traces per second"
-          category="cluster"
-          labels={labels}
-          series={series((r) => r.tracesPerSecond)}
-        />
-        <BarChart
-          title="Build time (lower is better)"
-          axis="seconds"
-          category="cluster"
-          labels={labels}
-          series={series((r) => r.buildMs / 1000)}
-        />
-        <BarChart
-          title="Peak memory of the process (lower is better)"
-          axis="MiB"
-          category="cluster"
-          labels={labels}
-          series={series((r) => r.peakRssMiB)}
-        />
-        <BarChart
-          title="Hops recorded per trace"
-          axis="hops per trace"
-          category="cluster"
-          labels={labels}
-          series={series((r) => r.hopsPerTrace)}
-        />
+        {CHARTS.map((c) => (
+          <BarChart
+            key={c.title}
+            title={c.title}
+            axis={c.axis}
+            category="cluster"
+            labels={labels}
+            series={series(c.pick)}
+          />
+        ))}
       </div>
       <div className="table-wrap">
         <table className="bench-table">

@@ -140,35 +140,42 @@ export default function CompareView({ results }: { results: RunResult[] }) {
         </p>
       )}
       <div className="charts">
-        <figure>
-          <BarChart
-            title="Encapsulation overhead for a 1,400-byte packet"
-            axis="overhead (% of the packet)"
-            labels={labels}
-            series={[{ label: "overhead", values: overhead }]}
-          />
-          <Figures labels={labels} values={overhead} unit="%" />
-        </figure>
-        <figure>
-          <BarChart
-            title="Pod MTU"
-            axis="MTU (bytes)"
-            labels={labels}
+        {[
+          {
+            title: "Encapsulation overhead for a 1,400-byte packet",
+            axis: "overhead (% of the packet)",
+            label: "overhead",
+            unit: "%",
+            values: overhead,
+          },
+          {
+            title: "Pod MTU",
+            axis: "MTU (bytes)",
+            label: "pod MTU",
+            unit: "bytes",
+            values: mtu,
             // From just below the smallest: 1450 against 1500 is the difference that matters.
-            min={Math.max(0, Math.floor((Math.min(...known(mtu), 1500) - 100) / 50) * 50)}
-            series={[{ label: "pod MTU", values: mtu }]}
-          />
-          <Figures labels={labels} values={mtu} unit="bytes" />
-        </figure>
-        <figure>
-          <BarChart
-            title="Routed hops, cross-node pod pair"
-            axis="routers on the path (hops)"
-            labels={labels}
-            series={[{ label: "routed hops", values: hops }]}
-          />
-          <Figures labels={labels} values={hops} unit="hops" />
-        </figure>
+            min: Math.max(0, Math.floor((Math.min(...known(mtu), 1500) - 100) / 50) * 50),
+          },
+          {
+            title: "Routed hops, cross-node pod pair",
+            axis: "routers on the path (hops)",
+            label: "routed hops",
+            unit: "hops",
+            values: hops,
+          },
+        ].map((c) => (
+          <figure key={c.title}>
+            <BarChart
+              title={c.title}
+              axis={c.axis}
+              labels={labels}
+              {...(c.min !== undefined ? { min: c.min } : {})}
+              series={[{ label: c.label, values: c.values }]}
+            />
+            <Figures labels={labels} values={c.values} unit={c.unit} />
+          </figure>
+        ))}
         <figure>
           <BarChart
             title="Entries per node"

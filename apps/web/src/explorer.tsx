@@ -25,6 +25,7 @@ export function Explorer({
   trace,
   from,
   to,
+  inspected,
   step,
   onStep,
   onBox,
@@ -35,6 +36,7 @@ export function Explorer({
   trace?: Trace;
   from?: string;
   to?: string;
+  inspected?: string;
   step?: number;
   onStep: (step: number) => void;
   onBox: (b: Box) => void;
@@ -140,6 +142,7 @@ export function Explorer({
           {...(walk ? { walk } : {})}
           {...(from ? { from } : {})}
           {...(to ? { to } : {})}
+          {...(inspected ? { inspected } : {})}
           onBox={onMapBox}
         />
       </div>

@@ -46,6 +46,9 @@ export function Guide({ providers, open }: { providers: ProviderInfo[]; open: bo
           <Swatch className="box device current" /> where the packet is now
         </li>
         <li>
+          <Swatch className="box router inspected" /> whose tables are open
+        </li>
+        <li>
           <svg className="swatch" viewBox="0 0 30 18" aria-hidden="true">
             <line className="active-link" x1={2} y1={9} x2={28} y2={9} />
           </svg>{" "}

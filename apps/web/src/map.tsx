@@ -97,6 +97,7 @@ export function TopologyMap(props: {
   walk?: MapWalk;
   from?: string;
   to?: string;
+  inspected?: string;
   onBox: (b: Box) => void;
 }) {
   return (
@@ -115,12 +116,15 @@ function Flow({
   walk,
   from,
   to,
+  inspected,
   onBox,
 }: {
   view: Layout;
   walk?: MapWalk;
   from?: string;
   to?: string;
+  /** The namespace (or segment box) whose tables are open. */
+  inspected?: string;
   onBox: (b: Box) => void;
 }) {
   const flow = useReactFlow();
@@ -149,10 +153,13 @@ function Flow({
               b.id === walk?.current ? "current" : "",
               b.ns !== undefined && b.ns === from ? "source" : "",
               b.ns !== undefined && b.ns === to ? "destination" : "",
+              inspected !== undefined && (b.id === inspected || (b.kind !== "device" && b.ns === inspected))
+                ? "inspected"
+                : "",
             ].join(" "),
           },
         })),
-    [view, walk?.visited, walk?.current, from, to, onActivate],
+    [view, walk?.visited, walk?.current, from, to, inspected, onActivate],
   );
   const edges: FlowEdge<PathData>[] = useMemo(
     () =>
