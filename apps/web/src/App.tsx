@@ -62,6 +62,9 @@ export function App() {
     return () => window.removeEventListener("popstate", onPop);
   }, []);
 
+  // The loading line index.html painted goes once the app has painted itself.
+  useEffect(() => document.getElementById("booting")?.remove(), []);
+
   useEffect(() => {
     void sim.call({ type: "providers" }).then((reply) => {
       if (reply.ok && "providers" in reply) setProviders(reply.providers);

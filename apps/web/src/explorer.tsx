@@ -57,6 +57,7 @@ export function Explorer({
     () => steps.map((s, i) => legsBetween(view.edges, steps[i - 1]?.box, s.box)),
     [steps, view.edges],
   );
+  const refused = useMemo(() => new Set(snapshot.refusals.map((r) => r.node)), [snapshot]);
   const at = Math.min(Math.max(step ?? 0, 0), Math.max(steps.length - 1, 0));
   const [playing, setPlaying] = useState(false);
   const [speed, setSpeed] = useState(1);
@@ -143,6 +144,7 @@ export function Explorer({
           {...(from ? { from } : {})}
           {...(to ? { to } : {})}
           {...(inspected ? { inspected } : {})}
+          refused={refused}
           onBox={onMapBox}
         />
       </div>

@@ -49,6 +49,10 @@ export function Guide({ providers, open }: { providers: ProviderInfo[]; open: bo
           <Swatch className="box router inspected" /> whose tables are open
         </li>
         <li>
+          <Swatch className="box node refused" /> a node where the kernel refused an entry (listed above the
+          map)
+        </li>
+        <li>
           <svg className="swatch" viewBox="0 0 30 18" aria-hidden="true">
             <line className="active-link" x1={2} y1={9} x2={28} y2={9} />
           </svg>{" "}

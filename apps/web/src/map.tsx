@@ -80,12 +80,21 @@ const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
 const PathEdge = memo(function PathEdge({ data }: EdgeProps<FlowEdge<PathData>>) {
   const points = data!.edge.points;
   const d = points.map((p, i) => `${i ? "L" : "M"}${p.x},${p.y}`).join(" ");
+  // A veth pair is a device in its own right: named on its link, halfway along.
+  const middle = data!.edge.label === "veth" ? pointAlong(points, 0.5) : undefined;
   return (
-    <path
-      className={`edge ${data!.edge.style ?? ""} ${data!.classes}`}
-      data-edge={edgeId(data!.edge)}
-      d={d}
-    />
+    <>
+      <path
+        className={`edge ${data!.edge.style ?? ""} ${data!.classes}`}
+        data-edge={edgeId(data!.edge)}
+        d={d}
+      />
+      {middle && (
+        <text className="edge-label" x={middle.x} y={middle.y + 4}>
+          veth
+        </text>
+      )}
+    </>
   );
 });
 
@@ -98,6 +107,7 @@ export function TopologyMap(props: {
   from?: string;
   to?: string;
   inspected?: string;
+  refused?: ReadonlySet<string>;
   onBox: (b: Box) => void;
 }) {
   return (
@@ -117,6 +127,7 @@ function Flow({
   from,
   to,
   inspected,
+  refused,
   onBox,
 }: {
   view: Layout;
@@ -125,6 +136,8 @@ function Flow({
   to?: string;
   /** The namespace (or segment box) whose tables are open. */
   inspected?: string;
+  /** Nodes where the kernel refused an entry the provider asked for. */
+  refused?: ReadonlySet<string>;
   onBox: (b: Box) => void;
 }) {
   const flow = useReactFlow();
@@ -153,13 +166,14 @@ function Flow({
               b.id === walk?.current ? "current" : "",
               b.ns !== undefined && b.ns === from ? "source" : "",
               b.ns !== undefined && b.ns === to ? "destination" : "",
+              b.kind === "node" && b.ns !== undefined && refused?.has(b.ns) ? "refused" : "",
               inspected !== undefined && (b.id === inspected || (b.kind !== "device" && b.ns === inspected))
                 ? "inspected"
                 : "",
             ].join(" "),
           },
         })),
-    [view, walk?.visited, walk?.current, from, to, inspected, onActivate],
+    [view, walk?.visited, walk?.current, from, to, inspected, refused, onActivate],
   );
   const edges: FlowEdge<PathData>[] = useMemo(
     () =>

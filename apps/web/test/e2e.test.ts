@@ -189,6 +189,12 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(refusal.y + refusal.height).toBeLessThanOrEqual(map.y);
     expect(refusal.y).toBeLessThan(800);
     expect(await page.locator(".refusals").textContent()).toContain("Nexthop has invalid gateway");
+    // And on the map, the nodes that hold the refused entries.
+    expect(
+      await page
+        .locator(".topology .box.refused")
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-box"))),
+    ).toEqual(expect.arrayContaining(["ns:node1", "ns:node2"]));
     await shoot(page, "onboarding");
     await close(page);
   }, 60_000);
