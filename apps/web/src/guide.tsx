@@ -36,7 +36,7 @@ export function Guide({ providers, open }: { providers: ProviderInfo[]; open: bo
       <ul className="legend">
         {BOXES.map(([kind, words]) => (
           <li key={kind}>
-            <Swatch className={`box ${kind}`} /> {words}
+            <Swatch className={`box ${kind}${kind === "node" ? " container" : ""}`} /> {words}
           </li>
         ))}
         <li>

@@ -56,7 +56,7 @@ const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
   const { box: b, classes, onActivate } = data;
   return (
     <div
-      className={`box ${b.kind} ${classes}`}
+      className={`box ${b.kind}${b.container ? " container" : ""} ${classes}`}
       data-box={b.id}
       tabIndex={0}
       role="button"
@@ -148,7 +148,7 @@ function Flow({
     () =>
       // Node boxes first: the devices and pods inside them are drawn over them.
       [...view.boxes]
-        .sort((a, b) => Number(b.kind === "node" && !b.parent) - Number(a.kind === "node" && !a.parent))
+        .sort((a, b) => Number(Boolean(b.container)) - Number(Boolean(a.container)))
         .map((b) => ({
           id: b.id,
           type: "box",

@@ -22,6 +22,8 @@ export interface Box {
   parent?: string;
   /** For a summary box: the segment it stands for. */
   segment?: string;
+  /** Set on a box that other boxes are drawn inside (a node holding its devices and pods). */
+  container?: boolean;
   /** For a box in a grid group: its offset inside the group (the grid is laid out here, not by dagre). */
   cell?: { x: number; y: number };
   x: number;
@@ -50,8 +52,8 @@ export const EXPAND_LIMIT = 20;
 
 const CELL = { width: 190, height: 70, gap: 12 };
 
-/** Room above a node's devices for its title. */
-const NODE_TITLE = 26;
+/** Room above a node's devices for its two-line title (name, pod CIDR). */
+const NODE_TITLE = 40;
 
 function size(label: string[]): { width: number; height: number } {
   // 13.5 px monospace: about 8.2 px a character, 17 px a line.
@@ -133,10 +135,9 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       boxes.push({
         id,
         kind: "node",
-        label: [`node ${n.name}${n.podCidr ? ` · pods ${n.podCidr}` : ""}`],
+        label: [`node ${n.name}`, ...(n.podCidr ? [`pods ${n.podCidr}`] : [])],
         ns: n.name,
-        width: 0,
-        height: 0,
+        ...size([`node ${n.name}`, ...(n.podCidr ? [`pods ${n.podCidr}`] : [])]),
       });
       const eth0 = n.devices.find((d) => d.name === "eth0");
       add(`dev:${n.name}:eth0`, "device", ["eth0", n.address, ...(eth0 ? [`mtu ${eth0.mtu}`] : [])], {
@@ -199,14 +200,17 @@ export function layout(s: Snapshot, expanded: ReadonlySet<string> | boolean = fa
       return { ...b, x: group.x - group.width / 2 + b.cell.x, y: group.y - group.height / 2 + b.cell.y };
     }
     const n = g.node(b.id);
-    // A node box grows upwards by its title's height, above the devices dagre fitted it around.
-    const top = parents.has(b.id) ? NODE_TITLE : 0;
+    if (!parents.has(b.id)) return { ...b, x: n.x - n.width / 2, y: n.y - n.height / 2 };
+    // A node box grows upwards by its title's height above the devices dagre fitted it around, and
+    // is at least as wide as its title.
+    const width = Math.max(n.width, b.width);
     return {
       ...b,
-      x: n.x - n.width / 2,
-      y: n.y - n.height / 2 - top,
-      width: n.width,
-      height: n.height + top,
+      container: true,
+      x: n.x - width / 2,
+      y: n.y - n.height / 2 - NODE_TITLE,
+      width,
+      height: n.height + NODE_TITLE,
     };
   });
   const edges = graph.edges.map((e) => ({ ...e, points: g.edge(e.from, e.to)?.points ?? [] }));

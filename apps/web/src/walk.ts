@@ -240,9 +240,15 @@ export function previousStep(steps: readonly Step[], at: number): Step | undefin
 /** Whether the packet at a hop travels inside another (a VXLAN-encapsulated frame). */
 export const encapsulated = (hop: TraceHop): boolean => hop.packet.headers.some((h) => h.kind === "vxlan");
 
-/** The step where the walk ended badly, if it did: the drop, or the last step of a failed trace. */
+/**
+ * The step where the walk went wrong, if it did: the drop or ICMP error, the delivery to the wrong
+ * namespace, or else the last step of a failed trace.
+ */
 export function failureStep(trace: Trace, steps: readonly Step[]): Step | undefined {
   const drop = steps.find((s) => s.hop.event === "drop" || s.hop.event === "icmp-error");
   if (drop) return drop;
+  // A wrong destination went wrong where the request was taken, not where the answer came back.
+  if (trace.outcome === "wrong-destination")
+    return steps.find((s) => s.hop.event === "deliver" && s.hop.direction === "request") ?? steps.at(-1);
   return trace.outcome === "reached" || trace.outcome === "refused" ? undefined : steps.at(-1);
 }

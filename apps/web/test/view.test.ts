@@ -54,7 +54,7 @@ describe("the topology graph", () => {
   it("draws each node as a box holding eth0, the bridge, the VXLAN device and its pods", () => {
     const { boxes, edges } = buildGraph(snapshot(2), false);
     const box = (id: string) => boxes.find((b) => b.id === id)!;
-    expect(box("ns:n0").label).toEqual(["node n0 · pods 10.0.0.0/24"]);
+    expect(box("ns:n0").label).toEqual(["node n0", "pods 10.0.0.0/24"]);
     expect(box("dev:n0:eth0")).toMatchObject({ label: ["eth0", "10.100.0.2", "mtu 1500"], parent: "ns:n0" });
     expect(box("dev:n0:flannel.1")).toMatchObject({
       label: ["vxlan flannel.1", "10.0.0.0/32", "mtu 1450"],
