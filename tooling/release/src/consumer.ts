@@ -1,0 +1,66 @@
+// A TypeScript consumer of installed packages, typechecked with module "nodenext": one ES module file
+// that imports every entry and one CommonJS file that requires it. Each file states, for each entry,
+// that the value exports its declarations describe are exactly the keys the module has at run time
+// (measured by importing and requiring it), so the types a consumer compiles against match the file
+// Node loads for that consumer, in both formats.
+
+export interface EntryExports {
+  /** e.g. "@podnet/cni/node" */
+  specifier: string;
+  /** Object.keys of the namespace import() gives, and of what require() gives. */
+  esm: string[];
+  cjs: string[];
+}
+
+const HELPERS = `type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+`;
+
+const union = (keys: string[]) => (keys.length ? keys.map((k) => JSON.stringify(k)).join(" | ") : "never");
+
+export function consumerSources(entries: EntryExports[]): { "consumer.mts": string; "consumer.cts": string } {
+  const esm = entries.map((e, i) => `import * as m${i} from ${JSON.stringify(e.specifier)};`);
+  const cjs = entries.map((e, i) => `import m${i} = require(${JSON.stringify(e.specifier)});`);
+  const checks = (format: "esm" | "cjs") =>
+    `export type Checks = [\n${entries
+      .map((e, i) => `  Assert<Same<keyof typeof m${i}, ${union(e[format])}>>,`)
+      .join("\n")}\n];\n`;
+  return {
+    "consumer.mts": `${esm.join("\n")}\n${HELPERS}${checks("esm")}`,
+    "consumer.cts": `${cjs.join("\n")}\n${HELPERS}${checks("cjs")}`,
+  };
+}
+
+/** tsconfig of the consumer: Node's own module rules, strict, and the library files checked too. */
+export function consumerTsconfig(files: string[], typeRoot: string): string {
+  return JSON.stringify(
+    {
+      compilerOptions: {
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        lib: ["es2023"],
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ["node"],
+        typeRoots: [typeRoot],
+      },
+      files,
+    },
+    null,
+    2,
+  );
+}
+
+/** A script that prints { specifier: { esm, cjs } } for each entry, run inside the consumer folder. */
+export function exportsProbe(specifiers: string[]): string {
+  return `import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
+const out = {};
+for (const specifier of ${JSON.stringify(specifiers)}) {
+  out[specifier] = { esm: Object.keys(await import(specifier)).sort(), cjs: Object.keys(require(specifier)).sort() };
+}
+process.stdout.write(JSON.stringify(out));
+`;
+}
