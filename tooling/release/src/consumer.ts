@@ -53,14 +53,20 @@ export function consumerTsconfig(files: string[], typeRoot: string): string {
   );
 }
 
-/** A script that prints { specifier: { esm, cjs } } for each entry, run inside the consumer folder. */
-export function exportsProbe(specifiers: string[]): string {
-  return `import { createRequire } from "node:module";
-const require = createRequire(import.meta.url);
-const out = {};
-for (const specifier of ${JSON.stringify(specifiers)}) {
-  out[specifier] = { esm: Object.keys(await import(specifier)).sort(), cjs: Object.keys(require(specifier)).sort() };
-}
-process.stdout.write(JSON.stringify(out));
+/**
+ * A script that writes probe.json, { specifier: { esm, cjs } } for each entry, run inside the consumer
+ * folder. An entry that imports vitest (a conformance suite) loads only inside a vitest run, so for a
+ * package with vitest among its peers the probe is a vitest test file.
+ */
+export function exportsProbe(specifiers: string[], { underVitest = false } = {}): string {
+  const body = `const out = {};
+  for (const specifier of ${JSON.stringify(specifiers)}) {
+    out[specifier] = { esm: Object.keys(await import(specifier)).sort(), cjs: Object.keys(require(specifier)).sort() };
+  }
+  writeFileSync("probe.json", JSON.stringify(out));`;
+  return `import { writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+${underVitest ? 'import { test } from "vitest";\n' : ""}const require = createRequire(import.meta.url);
+${underVitest ? `test("exports", async () => {\n  ${body}\n});` : `{\n  ${body}\n}`}
 `;
 }

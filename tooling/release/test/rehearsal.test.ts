@@ -183,9 +183,19 @@ describe.each(names)("%s from the registry", (name) => {
         .map((sub) => name + sub.slice(1));
       const files: string[] = [];
       if (specifiers.length) {
-        writeFileSync(join(dir, "probe.mjs"), exportsProbe(specifiers));
-        const probe = await ok(["node", "probe.mjs"], { cwd: dir, env: userEnv() });
-        const runtime = JSON.parse(probe.stdout) as Record<string, { esm: string[]; cjs: string[] }>;
+        const underVitest = "vitest" in (shipped.peerDependencies ?? {});
+        if (underVitest) {
+          writeFileSync(join(dir, "probe.test.mjs"), exportsProbe(specifiers, { underVitest }));
+          const vitest = join(dir, "node_modules", "vitest", "vitest.mjs");
+          await ok(["node", vitest, "run", "probe.test.mjs"], { cwd: dir, env: userEnv() });
+        } else {
+          writeFileSync(join(dir, "probe.mjs"), exportsProbe(specifiers));
+          await ok(["node", "probe.mjs"], { cwd: dir, env: userEnv() });
+        }
+        const runtime = JSON.parse(readFileSync(join(dir, "probe.json"), "utf8")) as Record<
+          string,
+          { esm: string[]; cjs: string[] }
+        >;
         const entries: EntryExports[] = specifiers.map((specifier) => ({
           specifier,
           ...runtime[specifier]!,
@@ -200,45 +210,40 @@ describe.each(names)("%s from the registry", (name) => {
         }
       }
 
-      // README examples: ts blocks typecheck with the consumer, then every block runs in order.
+      if (files.length) await typecheck(dir, files);
+
+      // README examples, in order in this folder: sh blocks run in bash (their `npm install` lines
+      // too); ts blocks are typechecked like the consumer, then run.
       const blocks = readmeBlocks(readFileSync(join(installed, "README.md"), "utf8"), `${name}/README.md`);
-      const scripts = blocks.map((block) => (block.language === "sh" ? "" : `readme-${block.line}.mts`));
-      blocks.forEach((block, i) => {
-        if (!scripts[i]) return;
-        writeFileSync(join(dir, scripts[i]!), block.code);
-        if (block.language === "ts" && !block.skip) files.push(scripts[i]!);
-      });
-      if (files.length) {
-        writeFileSync(join(dir, "tsconfig.json"), consumerTsconfig(files, typeRoot));
-        await ok(["node", tscBin, "-p", "."], { cwd: dir, env: userEnv() });
-      }
       const unsupported = name === "@podnet/cli" && !(await cliListsScenarios(dir));
-      for (const [i, block] of blocks.entries()) {
+      for (const block of blocks) {
         if (block.skip || unsupported) continue;
-        if (block.root) {
-          const { skip } = requireSystem({ tools: ["ip"], root: true });
-          if (skip) continue;
-        }
-        const env = userEnv({
-          ...block.env,
-          PATH: `${join(dir, "node_modules", ".bin")}:${process.env.PATH}`,
-        });
+        if (block.root && requireSystem({ tools: ["ip"], root: true }).skip) continue;
+        const env = userEnv(block.env);
+        env.PATH = `${join(dir, "node_modules", ".bin")}:${env.PATH}`;
         if (block.language === "sh") {
           await ok(["bash", "-eo", "pipefail", "-c", block.code], { cwd: dir, env });
-        } else {
-          const js = ts.transpileModule(block.code, {
-            compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-          }).outputText;
-          const file = scripts[i]!.replace(/\.mts$/, ".mjs");
-          writeFileSync(join(dir, file), js);
-          await ok(["node", file], { cwd: dir, env });
+          continue;
         }
+        const file = `readme-${block.line}`;
+        writeFileSync(join(dir, `${file}.mts`), block.code);
+        await typecheck(dir, [`${file}.mts`]);
+        const js = ts.transpileModule(block.code, {
+          compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+        }).outputText;
+        writeFileSync(join(dir, `${file}.mjs`), js);
+        await ok(["node", `${file}.mjs`], { cwd: dir, env });
       }
       if (unsupported) ctx.skip("this @podnet/cli does not list bundled scenarios yet (podnet scenarios)");
     },
     600_000,
   );
 });
+
+async function typecheck(dir: string, files: string[]) {
+  writeFileSync(join(dir, "tsconfig.json"), consumerTsconfig(files, typeRoot));
+  await ok(["node", tscBin, "-p", "."], { cwd: dir, env: userEnv() });
+}
 
 /** Whether the installed CLI addresses bundled scenarios by name (it lists them: `podnet scenarios`). */
 async function cliListsScenarios(dir: string): Promise<boolean> {
