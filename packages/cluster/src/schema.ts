@@ -35,11 +35,9 @@ export const Cidr = z.string().refine(
   },
 );
 
-const Name = z
-  .string()
-  .regex(NAME, {
-    error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
-  });
+const Name = z.string().regex(NAME, {
+  error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+});
 const Port = z.number().int().min(1).max(65535);
 const Protocol = z.enum(["tcp", "udp"]);
 

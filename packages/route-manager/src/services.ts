@@ -99,23 +99,19 @@ export function serviceTables(
       const toService = { destination: `${service.clusterIP}/32`, protocol: proto };
       if (service.endpoints.length === 0) {
         // No endpoints: kube-proxy rejects in the filter table rather than letting the packet wander.
-        filter
-          .get("KUBE-SERVICES")!
-          .push({
-            ...toService,
-            matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }],
-            target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
-          });
+        filter.get("KUBE-SERVICES")!.push({
+          ...toService,
+          matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }],
+          target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
+        });
         continue;
       }
       const svc = serviceChain(service, port);
-      nat
-        .get("KUBE-SERVICES")!
-        .push({
-          ...toService,
-          matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
-          target: { kind: "jump", chain: svc },
-        });
+      nat.get("KUBE-SERVICES")!.push({
+        ...toService,
+        matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
+        target: { kind: "jump", chain: svc },
+      });
       const svcRules: IptablesRule[] = [
         // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back through this node.
         {
@@ -147,20 +143,18 @@ export function serviceTables(
       });
       nat.set(svc, svcRules);
       if (port.nodePort !== undefined) {
-        nat
-          .get("KUBE-NODEPORTS")!
-          .push(
-            {
-              protocol: proto,
-              matches: [comment(name), { kind: proto, dport: port.nodePort }],
-              target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
-            },
-            {
-              protocol: proto,
-              matches: [comment(name), { kind: proto, dport: port.nodePort }],
-              target: { kind: "jump", chain: svc },
-            },
-          );
+        nat.get("KUBE-NODEPORTS")!.push(
+          {
+            protocol: proto,
+            matches: [comment(name), { kind: proto, dport: port.nodePort }],
+            target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
+          },
+          {
+            protocol: proto,
+            matches: [comment(name), { kind: proto, dport: port.nodePort }],
+            target: { kind: "jump", chain: svc },
+          },
+        );
       }
     }
   }
