@@ -1,4 +1,5 @@
-import { library } from "@podnet/tsup-config";
+import { libraryWithImportOnly } from "@podnet/tsup-config";
 import { defineConfig } from "tsup";
 
-export default defineConfig(library(["src/index.ts", "src/conformance.ts", "src/lab.ts"]));
+// The conformance suite imports vitest, which cannot be required: it ships for import only.
+export default defineConfig(libraryWithImportOnly(["src/index.ts", "src/lab.ts"], ["src/conformance.ts"]));

@@ -7,9 +7,12 @@
 export interface EntryExports {
   /** e.g. "@podnet/cni/node" */
   specifier: string;
-  /** Object.keys of the namespace import() gives, and of what require() gives. */
+  /**
+   * Object.keys of the namespace import() gives, and of what require() gives — or, for an entry
+   * whose exports have no "require" condition, the error code require() fails with.
+   */
   esm: string[];
-  cjs: string[];
+  cjs: string[] | string;
 }
 
 const HELPERS = `type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -19,15 +22,16 @@ type Assert<T extends true> = T;
 const union = (keys: string[]) => (keys.length ? keys.map((k) => JSON.stringify(k)).join(" | ") : "never");
 
 export function consumerSources(entries: EntryExports[]): { "consumer.mts": string; "consumer.cts": string } {
+  const requirable = entries.filter((e) => Array.isArray(e.cjs));
   const esm = entries.map((e, i) => `import * as m${i} from ${JSON.stringify(e.specifier)};`);
-  const cjs = entries.map((e, i) => `import m${i} = require(${JSON.stringify(e.specifier)});`);
-  const checks = (format: "esm" | "cjs") =>
-    `export type Checks = [\n${entries
-      .map((e, i) => `  Assert<Same<keyof typeof m${i}, ${union(e[format])}>>,`)
+  const cjs = requirable.map((e, i) => `import m${i} = require(${JSON.stringify(e.specifier)});`);
+  const checks = (list: EntryExports[], keys: (e: EntryExports) => string[]) =>
+    `export type Checks = [\n${list
+      .map((e, i) => `  Assert<Same<keyof typeof m${i}, ${union(keys(e))}>>,`)
       .join("\n")}\n];\n`;
   return {
-    "consumer.mts": `${esm.join("\n")}\n${HELPERS}${checks("esm")}`,
-    "consumer.cts": `${cjs.join("\n")}\n${HELPERS}${checks("cjs")}`,
+    "consumer.mts": `${esm.join("\n")}\n${HELPERS}${checks(entries, (e) => e.esm)}`,
+    "consumer.cts": `${cjs.join("\n")}\n${HELPERS}${checks(requirable, (e) => e.cjs as string[])}`,
   };
 }
 
@@ -61,7 +65,13 @@ export function consumerTsconfig(files: string[], typeRoot: string): string {
 export function exportsProbe(specifiers: string[], { underVitest = false } = {}): string {
   const body = `const out = {};
   for (const specifier of ${JSON.stringify(specifiers)}) {
-    out[specifier] = { esm: Object.keys(await import(specifier)).sort(), cjs: Object.keys(require(specifier)).sort() };
+    let cjs;
+    try {
+      cjs = Object.keys(require(specifier)).sort();
+    } catch (error) {
+      cjs = error.code ?? String(error);
+    }
+    out[specifier] = { esm: Object.keys(await import(specifier)).sort(), cjs };
   }
   writeFileSync("probe.json", JSON.stringify(out));`;
   return `import { writeFileSync } from "node:fs";
