@@ -1,15 +1,5 @@
 export { CniError, CniErrorCode } from "./errors.js";
-export type {
-  Dns,
-  CniRoute,
-  CniInterface,
-  IpConfig,
-  CniResult,
-  ErrorResult,
-  NetConf,
-  NetConfList,
-  Attachment,
-} from "./types.js";
+export type * from "./types.js";
 export {
   LEGACY_VERSIONS,
   ALL_VERSIONS,

@@ -91,17 +91,7 @@ export const VersionResultSchema = z.object({
 /** GC's list of still-valid attachments: the spec text says cni.dev/attachments, libcni sends cni.dev/valid-attachments. */
 export const AttachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
 
-export type {
-  Dns,
-  CniRoute,
-  CniInterface,
-  IpConfig,
-  CniResult,
-  ErrorResult,
-  NetConf,
-  NetConfList,
-  Attachment,
-} from "./types.js";
+export type * from "./types.js";
 
 // Compile-time: each schema parses to exactly the interface in types.ts (either one changing alone
 // is a type error here).
