@@ -12,7 +12,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 
 const SKIPPED = new Set([".git", ".turbo", "test-results"]);
 
@@ -56,14 +56,26 @@ export function publicPackages(root: string): WorkspacePackage[] {
   );
 }
 
-/** A `pnpm` on PATH for changesets (it spawns the package manager by name), as the repository pins it. */
+/**
+ * A `pnpm` on PATH for changesets (it spawns the package manager by name), as the repository pins it:
+ * the pnpm that runs the tests when there is one (npm_execpath), else through npx.
+ */
 export function pnpmShim(root: string, binDir: string): string {
   const { packageManager } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
     packageManager: string;
   };
+  const running = process.env.npm_execpath ?? "";
+  const manifest = join(dirname(running), "..", "package.json");
+  const same =
+    /pnpm\.c?js$/.test(running) &&
+    existsSync(manifest) &&
+    `pnpm@${(JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version}` === packageManager;
+  const command = same
+    ? `${JSON.stringify(process.execPath)} ${JSON.stringify(running)}`
+    : `npx -y ${packageManager}`;
   mkdirSync(binDir, { recursive: true });
   const shim = join(binDir, "pnpm");
-  writeFileSync(shim, `#!/bin/sh\nexec npx -y ${packageManager} "$@"\n`);
+  writeFileSync(shim, `#!/bin/sh\nexec ${command} "$@"\n`);
   chmodSync(shim, 0o755);
   return binDir;
 }

@@ -28,7 +28,7 @@ import { requireSystem } from "@podnet/testing";
 import { consumerSources, consumerTsconfig, exportsProbe, type EntryExports } from "../src/consumer.js";
 import { describeRun, run, type RunResult } from "../src/exec.js";
 import { installedNames, measureInstall, megabytes, type InstallFigures } from "../src/measure.js";
-import { readmeBlocks } from "../src/readme.js";
+import { readmeBlocks, type ReadmeBlock } from "../src/readme.js";
 import { startRegistry, type Registry } from "../src/registry.js";
 import { copyWorkspace, pnpmShim, publicPackages, type WorkspacePackage } from "../src/stage.js";
 
@@ -217,30 +217,37 @@ describe.each(names)("%s from the registry", (name) => {
         }
       }
 
-      if (files.length) await typecheck(dir, files);
-
       // README examples, in order in this folder: sh blocks run in bash (their `npm install` lines
-      // too); ts blocks are typechecked like the consumer, then run.
+      // too); ts blocks run once typechecked — all of them with the consumer, in one tsc run when
+      // the first is reached (after the install lines before it).
       const blocks = readmeBlocks(readFileSync(join(installed, "README.md"), "utf8"), `${name}/README.md`);
       const unsupported = name === "@podnet/cli" && !(await cliListsScenarios(dir));
-      for (const block of blocks) {
-        if (block.skip || unsupported) continue;
-        if (block.root && requireSystem({ tools: ["ip"], root: true }).skip) continue;
+      const runnable = blocks.filter(
+        (block) =>
+          !block.skip && !unsupported && !(block.root && requireSystem({ tools: ["ip"], root: true }).skip),
+      );
+      const script = (block: ReadmeBlock) => `readme-${block.line}`;
+      for (const block of runnable.filter((b) => b.language !== "sh")) {
+        writeFileSync(join(dir, `${script(block)}.mts`), block.code);
+        files.push(`${script(block)}.mts`);
+      }
+      let typechecked = false;
+      for (const block of runnable) {
         const env = userEnv(block.env);
         env.PATH = `${join(dir, "node_modules", ".bin")}:${env.PATH}`;
         if (block.language === "sh") {
           await ok(["bash", "-eo", "pipefail", "-c", block.code], { cwd: dir, env });
           continue;
         }
-        const file = `readme-${block.line}`;
-        writeFileSync(join(dir, `${file}.mts`), block.code);
-        await typecheck(dir, [`${file}.mts`]);
+        if (!typechecked) await typecheck(dir, files);
+        typechecked = true;
         const js = ts.transpileModule(block.code, {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         }).outputText;
-        writeFileSync(join(dir, `${file}.mjs`), js);
-        await ok(["node", `${file}.mjs`], { cwd: dir, env });
+        writeFileSync(join(dir, `${script(block)}.mjs`), js);
+        await ok(["node", `${script(block)}.mjs`], { cwd: dir, env });
       }
+      if (!typechecked && files.length) await typecheck(dir, files);
       if (unsupported) ctx.skip("this @podnet/cli does not list bundled scenarios yet (podnet scenarios)");
     },
     600_000,
