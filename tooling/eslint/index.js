@@ -4,7 +4,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/test-results/**", "**/.turbo/**"] },
+  { ignores: ["**/dist/**", "**/dist-node/**", "**/node_modules/**", "**/test-results/**", "**/.turbo/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,26 +1,5 @@
 export { CniError, CniErrorCode } from "./errors.js";
-export {
-  DnsSchema,
-  RouteSchema,
-  InterfaceSchema,
-  IpConfigSchema,
-  ResultSchema,
-  ErrorResultSchema,
-  IpamConfigSchema,
-  NetConfSchema,
-  NetConfListSchema,
-  VersionResultSchema,
-  AttachmentSchema,
-  type Dns,
-  type CniRoute,
-  type CniInterface,
-  type IpConfig,
-  type CniResult,
-  type ErrorResult,
-  type NetConf,
-  type NetConfList,
-  type Attachment,
-} from "./schemas.js";
+export type * from "./types.js";
 export {
   LEGACY_VERSIONS,
   ALL_VERSIONS,

@@ -1,8 +1,10 @@
 /**
- * CNI 1.0.0 / 1.1.0 types as zod schemas: what crosses the process boundary (config on stdin,
- * result on stdout) is parsed here, and unknown keys are kept, as the spec requires.
+ * CNI 1.0.0 / 1.1.0 types as zod schemas, for what crosses a process boundary (config on stdin,
+ * result on stdout); unknown keys are kept, as the spec requires. Exported as `@podnet/cni/schemas`
+ * so that the main entry (and podnet-ipam) loads no schema library: zod is an optional peer.
  */
 import { z } from "zod";
+import type * as T from "./types.js";
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -89,12 +91,20 @@ export const VersionResultSchema = z.object({
 /** GC's list of still-valid attachments: the spec text says cni.dev/attachments, libcni sends cni.dev/valid-attachments. */
 export const AttachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
 
-export type Dns = z.infer<typeof DnsSchema>;
-export type CniRoute = z.infer<typeof RouteSchema>;
-export type CniInterface = z.infer<typeof InterfaceSchema>;
-export type IpConfig = z.infer<typeof IpConfigSchema>;
-export type CniResult = z.infer<typeof ResultSchema>;
-export type ErrorResult = z.infer<typeof ErrorResultSchema>;
-export type NetConf = z.infer<typeof NetConfSchema>;
-export type NetConfList = z.infer<typeof NetConfListSchema>;
-export type Attachment = z.infer<typeof AttachmentSchema>;
+export type * from "./types.js";
+
+// Compile-time: each schema parses to exactly the interface in types.ts (either one changing alone
+// is a type error here).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type SchemasMatchTypes = [
+  Assert<Same<z.infer<typeof DnsSchema>, T.Dns>>,
+  Assert<Same<z.infer<typeof RouteSchema>, T.CniRoute>>,
+  Assert<Same<z.infer<typeof InterfaceSchema>, T.CniInterface>>,
+  Assert<Same<z.infer<typeof IpConfigSchema>, T.IpConfig>>,
+  Assert<Same<z.infer<typeof ResultSchema>, T.CniResult>>,
+  Assert<Same<z.infer<typeof ErrorResultSchema>, T.ErrorResult>>,
+  Assert<Same<z.infer<typeof NetConfSchema>, T.NetConf>>,
+  Assert<Same<z.infer<typeof NetConfListSchema>, T.NetConfList>>,
+  Assert<Same<z.infer<typeof AttachmentSchema>, T.Attachment>>,
+];
