@@ -240,9 +240,16 @@ export function randomScenario(rand: () => number): Json {
 function places(root: Json): [Json[] | { [k: string]: Json }, string | number][] {
   const out: [Json[] | { [k: string]: Json }, string | number][] = [];
   const walk = (node: Json) => {
-    if (Array.isArray(node)) node.forEach((child, i) => (out.push([node, i]), walk(child)));
+    if (Array.isArray(node))
+      node.forEach((child, i) => {
+        out.push([node, i]);
+        walk(child);
+      });
     else if (node && typeof node === "object")
-      for (const [k, child] of Object.entries(node)) (out.push([node, k]), walk(child));
+      for (const [k, child] of Object.entries(node)) {
+        out.push([node, k]);
+        walk(child);
+      }
   };
   walk(root);
   return out;
