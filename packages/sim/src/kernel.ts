@@ -13,15 +13,19 @@ import {
   BUILTIN_CHAINS,
   KernelMessage,
   NetlinkError,
+  fdbArguments,
   fdbDump,
   formatIptablesRule,
   formatIptablesSave,
   formatRouteDst,
   formatRouteSpec,
+  neighArguments,
   neighDump,
   routeDump,
   saveOrder,
   type AddrDump,
+  type BatchOp,
+  type BatchResult,
   type ChainDump,
   type Errno,
   type FdbDump,
@@ -642,28 +646,67 @@ export class SimKernel implements Netlink {
   // ---- neighbours and FDB -----------------------------------------------------------------
 
   readonly neigh = {
-    replace: async (nsName: string, spec: NeighSpec) => {
-      const command = () =>
-        `ip -n ${nsName} neigh replace ${formatIpv4(spec.dst)} lladdr ${formatMac(spec.lladdr)} dev ${spec.dev}`;
-      const ns = this.ns(nsName, command);
-      const link = this.device(ns, spec.dev, command);
-      const dst = this.parseAddress(spec.dst, command);
-      ns.neighbours.set(ns.neighbourKey(link, dst), {
-        mac: this.parseMac(spec.lladdr, command),
-        permanent: (spec.state ?? "permanent") === "permanent",
-      });
-    },
-    del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => {
-      const command = () => `ip -n ${nsName} neigh del ${formatIpv4(spec.dst)} dev ${spec.dev}`;
-      const ns = this.ns(nsName, command);
-      const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
-      if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
-    },
+    replace: async (nsName: string, spec: NeighSpec) => this.replaceNeigh(nsName, spec),
+    del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => this.deleteNeigh(nsName, spec),
     list: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighDump[]> =>
       this.neighbours(nsName, filter).map(neighDump),
     entries: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighEntry[]> =>
       this.neighbours(nsName, filter),
   };
+
+  private replaceNeigh(nsName: string, spec: NeighSpec): void {
+    const command = () => `ip -n ${nsName} neigh replace ${neighArguments(spec).join(" ")}`;
+    const ns = this.ns(nsName, command);
+    const link = this.device(ns, spec.dev, command);
+    const dst = this.parseAddress(spec.dst, command);
+    ns.neighbours.set(ns.neighbourKey(link, dst), {
+      mac: this.parseMac(spec.lladdr, command),
+      permanent: (spec.state ?? "permanent") === "permanent",
+    });
+  }
+
+  private deleteNeigh(nsName: string, spec: Pick<NeighSpec, "dst" | "dev">): void {
+    const command = () => `ip -n ${nsName} neigh del ${neighArguments(spec).join(" ")}`;
+    const ns = this.ns(nsName, command);
+    const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
+    if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
+  }
+
+  // ---- batches ----------------------------------------------------------------------------
+
+  /** `ip -batch`: every write tried in order, refusals collected rather than stopping the rest. */
+  async batch(nsName: string, ops: readonly BatchOp[]): Promise<BatchResult> {
+    return ops.map((op) => {
+      try {
+        this.apply(nsName, op);
+        return undefined;
+      } catch (error) {
+        if (error instanceof NetlinkError) return error;
+        throw error;
+      }
+    });
+  }
+
+  private apply(nsName: string, op: BatchOp): void {
+    switch (op.op) {
+      case "route.add":
+        return this.writeRoute(nsName, op.spec, "add");
+      case "route.replace":
+        return this.writeRoute(nsName, op.spec, "replace");
+      case "route.del":
+        return this.deleteRoute(nsName, op.spec);
+      case "neigh.replace":
+        return this.replaceNeigh(nsName, op.spec);
+      case "neigh.del":
+        return this.deleteNeigh(nsName, op.spec);
+      case "fdb.append":
+        return this.writeFdb(nsName, op.spec, "append");
+      case "fdb.replace":
+        return this.writeFdb(nsName, op.spec, "replace");
+      case "fdb.del":
+        return this.writeFdb(nsName, op.spec, "del");
+    }
+  }
 
   private neighbours(nsName: string, filter: { dst?: number; dev?: string }): NeighEntry[] {
     const ns = this.ns(nsName);
@@ -734,8 +777,7 @@ export class SimKernel implements Netlink {
   }
 
   private writeFdb(nsName: string, spec: FdbSpec, mode: "append" | "replace" | "del"): void {
-    const command = () =>
-      `bridge -n ${nsName} fdb ${mode} ${formatMac(spec.mac)} dev ${spec.dev}${spec.dst !== undefined ? ` dst ${formatIpv4(spec.dst)}` : ""}`;
+    const command = () => `bridge -n ${nsName} fdb ${mode} ${fdbArguments(spec).join(" ")}`;
     const link = this.device(this.ns(nsName, command), spec.dev, command);
     const mac = this.parseMac(spec.mac, command);
     if (link.vxlan && (spec.self ?? true)) {
