@@ -196,24 +196,24 @@ export async function applyDifference(
     });
     plannedRoutes.add(key);
   }
-  const keepRoutes = new Set(want.routes.map((r) => prefixKey(r.dst)));
+  const keepRoutes = stale.routes.length ? new Set(want.routes.map((r) => prefixKey(r.dst))) : undefined;
   for (const route of stale.routes) {
-    if (keepRoutes.has(prefixKey(route.dst))) continue;
+    if (keepRoutes!.has(prefixKey(route.dst))) continue;
     for (const r of await have.routes(route.dst)) {
       if (r.protocol === "kernel") continue;
       const spec = { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
       plan.push({ op: { op: "route.del", spec }, counts: "removed", entry: () => formatRouteSpec(route) });
     }
   }
-  const keepFdb = new Set(want.fdb.map(fdbKey));
+  const keepFdb = stale.fdb.length ? new Set(want.fdb.map(fdbKey)) : undefined;
   for (const fdb of stale.fdb) {
-    if (keepFdb.has(fdbKey(fdb))) continue;
+    if (keepFdb!.has(fdbKey(fdb))) continue;
     if ((await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst))
       plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed", entry: () => describeFdb(fdb) });
   }
-  const keepNeigh = new Set(want.neighbours.map(neighKey));
+  const keepNeigh = stale.neighbours.length ? new Set(want.neighbours.map(neighKey)) : undefined;
   for (const neigh of stale.neighbours) {
-    if (keepNeigh.has(neighKey(neigh))) continue;
+    if (keepNeigh!.has(neighKey(neigh))) continue;
     if ((await have.neigh(neigh.dst, neigh.dev)).length)
       plan.push({
         op: { op: "neigh.del", spec: neigh },

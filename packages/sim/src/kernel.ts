@@ -3,7 +3,6 @@ import {
   MacGenerator,
   SeededRandom,
   formatIpv4,
-  formatMac,
   isIpv4Value,
   isMacValue,
   parseIpv4,
@@ -50,7 +49,8 @@ import { SimLink } from "./link.js";
 import { SimNamespace, type SimSocket } from "./namespace.js";
 import type { Trace } from "./trace.js";
 import { walk, type SendOptions } from "./walk.js";
-import type { SimRoute } from "./route-table.js";
+import { RoutePool, type SimRoute } from "./route-table.js";
+import { VxlanFdb } from "./number-map.js";
 
 const IFNAME = /^[^\s/:]{1,15}$/;
 
@@ -94,6 +94,8 @@ function isPrefixValue(value: unknown): value is Ipv4Prefix {
  */
 export class SimKernel implements Netlink {
   readonly namespaces = new Map<string, SimNamespace>();
+  /** Every distinct route value of all namespaces, stored once (route-table.ts). */
+  private readonly routePool = new RoutePool();
   readonly random: SeededRandom;
   private readonly seed: string;
   private nextIndex = 1;
@@ -212,7 +214,7 @@ export class SimKernel implements Netlink {
     add: async (name: string) => {
       const command = `ip netns add ${name}`;
       if (this.namespaces.has(name)) fail("EEXIST", KernelMessage.netnsExists(name), command);
-      const ns = new SimNamespace(name);
+      const ns = new SimNamespace(name, this.routePool);
       this.namespaces.set(name, ns);
       this.createLink(ns, "lo", "loopback", 65536, undefined, command);
     },
@@ -312,7 +314,7 @@ export class SimKernel implements Netlink {
           dstport: spec.dstport ?? 8472,
           dev: spec.dev,
           learning: spec.learning ?? true,
-          fdb: new Map(),
+          fdb: new VxlanFdb(),
         };
         return;
       }
@@ -390,7 +392,7 @@ export class SimKernel implements Netlink {
     link.adminUp = false;
     // As the kernel does: a device going down takes every route through it and its neighbours along.
     link.ns.routes.removeWhere((r) => r.dev === link);
-    for (const key of [...link.ns.neighbours.keys()])
+    for (const key of link.ns.neighbours.keys())
       if (Math.floor(key / 4294967296) === link.index) link.ns.neighbours.delete(key);
   }
 
@@ -434,7 +436,7 @@ export class SimKernel implements Netlink {
       mtu: link.mtu,
       operstate: !link.adminUp ? "DOWN" : link.kind === "veth" ? (link.carrier ? "UP" : "DOWN") : "UNKNOWN",
       link_type: link.kind === "loopback" ? "loopback" : "ether",
-      address: formatMac(link.mac),
+      address: link.macText,
     };
     if (link.peer) dump.link_index = link.peer.index;
     if (link.master) dump.master = link.master.name;
@@ -561,18 +563,21 @@ export class SimKernel implements Netlink {
     replace: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "replace"),
     del: async (nsName: string, spec: RouteSpec) => this.deleteRoute(nsName, spec),
     list: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteDump[]> =>
-      this.routes(nsName, filter).map(dumpRoute),
+      this.routes(nsName, filter).map(routeDump),
     entries: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteEntry[]> =>
-      this.routes(nsName, filter).map(routeEntryOf),
+      this.routes(nsName, filter),
   };
 
-  private routes(nsName: string, filter: { exact?: Ipv4Prefix }): readonly SimRoute[] {
+  private routes(nsName: string, filter: { exact?: Ipv4Prefix }): RouteEntry[] {
     const ns = this.ns(nsName);
-    if (filter.exact === undefined) return ns.routes.all();
     const exact = filter.exact;
-    return ns.routes.exact(
-      this.parseDst(exact, () => `ip -n ${nsName} route show exact ${formatRouteDst(exact)}`),
-    );
+    const values =
+      exact === undefined
+        ? ns.routes.allValues()
+        : ns.routes.exactValues(
+            this.parseDst(exact, () => `ip -n ${nsName} route show exact ${formatRouteDst(exact)}`),
+          );
+    return values.map((v) => routeEntryOf(v, ns.links.get(v.devName)!));
   }
 
   private deleteRoute(nsName: string, spec: RouteSpec): void {
@@ -626,10 +631,10 @@ export class SimKernel implements Netlink {
     const prefsrc = spec.src !== undefined ? this.parseAddress(spec.src, command) : undefined;
     if (prefsrc !== undefined && !ns.localAddresses.has(prefsrc))
       fail("EINVAL", "Error: Invalid prefsrc address.", command);
-    const existing = ns.routes.exact(dst).find((r) => r.metric === metric);
+    const existing = ns.routes.exactValues(dst).find((r) => r.metric === metric);
     if (existing) {
       if (mode === "add") fail("EEXIST", KernelMessage.fileExists, command);
-      ns.routes.remove(existing);
+      ns.routes.removeValue(existing);
     }
     const route: SimRoute = {
       dst,
@@ -659,10 +664,11 @@ export class SimKernel implements Netlink {
     const ns = this.ns(nsName, command);
     const link = this.device(ns, spec.dev, command);
     const dst = this.parseAddress(spec.dst, command);
-    ns.neighbours.set(ns.neighbourKey(link, dst), {
-      mac: this.parseMac(spec.lladdr, command),
-      permanent: (spec.state ?? "permanent") === "permanent",
-    });
+    ns.neighbours.set(
+      ns.neighbourKey(link, dst),
+      this.parseMac(spec.lladdr, command),
+      (spec.state ?? "permanent") === "permanent",
+    );
   }
 
   private deleteNeigh(nsName: string, spec: Pick<NeighSpec, "dst" | "dev">): void {
@@ -713,27 +719,28 @@ export class SimKernel implements Netlink {
     const command = `ip -n ${nsName} neigh show`;
     const dev = filter.dev !== undefined ? this.device(ns, filter.dev, command) : undefined;
     const dst = filter.dst !== undefined ? this.parseAddress(filter.dst, command) : undefined;
-    const entry = (key: number, e: { mac: number; permanent: boolean }, link: SimLink): NeighEntry => ({
+    const table = ns.neighbours;
+    const entry = (key: number, link: SimLink): NeighEntry => ({
       dst: key % 4294967296,
       dev: link.name,
-      lladdr: e.mac,
-      state: [e.permanent ? "PERMANENT" : "REACHABLE"],
+      lladdr: table.mac(key)!,
+      state: [table.permanent(key) ? "PERMANENT" : "REACHABLE"],
     });
     // One probe when both are given: the table is keyed by (device, address).
     if (dev && dst !== undefined) {
       const key = ns.neighbourKey(dev, dst);
-      const found = ns.neighbours.get(key);
-      return found ? [entry(key, found, dev)] : [];
+      return table.mac(key) !== undefined ? [entry(key, dev)] : [];
     }
     const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
-    return [...ns.neighbours.entries()]
+    return table
+      .keys()
       .filter(
-        ([key]) =>
+        (key) =>
           (!dev || Math.floor(key / 4294967296) === dev.index) &&
           (dst === undefined || key % 4294967296 === dst),
       )
-      .sort(([a], [b]) => a - b)
-      .map(([key, e]) => entry(key, e, byIndex.get(Math.floor(key / 4294967296))!));
+      .sort((a, b) => a - b)
+      .map((key) => entry(key, byIndex.get(Math.floor(key / 4294967296))!));
   }
 
   readonly fdb = {
@@ -757,8 +764,8 @@ export class SimKernel implements Netlink {
     const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
     for (const link of links) {
       if (link.vxlan) {
-        const entries: Iterable<[number, number[]]> =
-          only === undefined ? link.vxlan.fdb : [[only, link.vxlan.fdb.get(only) ?? []]];
+        const entries: Iterable<[number, readonly number[]]> =
+          only === undefined ? link.vxlan.fdb.entries() : [[only, link.vxlan.fdb.get(only) ?? []]];
         for (const [mac, dsts] of entries)
           for (const dst of dsts) out.push({ mac, dev: link.name, dst, flags: ["self"], state: "permanent" });
       }
@@ -897,14 +904,14 @@ export class SimKernel implements Netlink {
 }
 
 /** A route as a program reads it. */
-function routeEntryOf(r: SimRoute): RouteEntry {
+function routeEntryOf(r: Omit<SimRoute, "dev">, dev: SimLink): RouteEntry {
   const entry: RouteEntry = {
     dst: r.dst,
-    dev: r.dev.name,
+    dev: dev.name,
     scope: r.scope,
     metric: r.metric,
     onlink: r.onlink,
-    linkdown: !r.dev.carrier,
+    linkdown: !dev.carrier,
   };
   if (r.gateway !== undefined) entry.gateway = r.gateway;
   if (r.protocol) entry.protocol = r.protocol;
@@ -914,7 +921,7 @@ function routeEntryOf(r: SimRoute): RouteEntry {
 
 /** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */
 export function dumpRoute(r: SimRoute): RouteDump {
-  return routeDump(routeEntryOf(r));
+  return routeDump(routeEntryOf(r, r.dev));
 }
 
 /** "10.0.1.1/24", for the command a refusal names. */

@@ -1,5 +1,6 @@
-import type { Ipv4Prefix } from "@podnet/core";
+import { formatMac, type Ipv4Prefix } from "@podnet/core";
 import type { SimNamespace } from "./namespace.js";
+import type { VxlanFdb } from "./number-map.js";
 
 export type SimLinkKind = "loopback" | "veth" | "bridge" | "vxlan" | "dummy";
 
@@ -23,7 +24,7 @@ export interface VxlanConfig {
   dev?: string;
   learning: boolean;
   /** Remote VTEPs by inner MAC; the all-zeros MAC is the default (flood) list. */
-  fdb: Map<number, number[]>;
+  fdb: VxlanFdb;
 }
 
 /** A network device in a namespace. Mutable: the kernel model changes it in place. */
@@ -48,6 +49,14 @@ export class SimLink {
     public mac: number,
     public mtu: number,
   ) {}
+
+  private macCache?: { mac: number; text: string };
+
+  /** The MAC as dumps print it, formatted once per MAC: every link dump names every link's MAC. */
+  get macText(): string {
+    if (this.macCache?.mac !== this.mac) this.macCache = { mac: this.mac, text: formatMac(this.mac) };
+    return this.macCache.text;
+  }
 
   /** LOWER_UP: a veth has carrier only while its peer is up too. */
   get carrier(): boolean {

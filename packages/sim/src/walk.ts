@@ -440,8 +440,8 @@ class PacketWalk {
   private resolve(ns: SimNamespace, dev: SimLink, nextHop: number, skb: Skb): number | undefined {
     if (dev.kind === "loopback") return ZERO_MAC;
     const key = ns.neighbourKey(dev, nextHop);
-    const known = ns.neighbours.get(key);
-    if (known) return known.mac;
+    const known = ns.neighbours.mac(key);
+    if (known !== undefined) return known;
     const sender =
       dev.addresses.find((a) => a.prefix.contains(nextHop))?.address ??
       dev.addresses[0]?.address ??
@@ -465,7 +465,7 @@ class PacketWalk {
       dev,
     );
     this.transmit(dev, request);
-    return ns.neighbours.get(key)?.mac;
+    return ns.neighbours.mac(key);
   }
 
   // ---- devices ----------------------------------------------------------------------------
@@ -700,8 +700,7 @@ class PacketWalk {
     const ns = dev.ns;
     const learn = () => {
       const key = ns.neighbourKey(dev, arp.senderIp);
-      if (!ns.neighbours.get(key)?.permanent)
-        ns.neighbours.set(key, { mac: arp.senderMac, permanent: false });
+      if (!ns.neighbours.permanent(key)) ns.neighbours.set(key, arp.senderMac, false);
     };
     if (arp.op === ArpOp.REQUEST) {
       // arp_ignore=0: answer for any local address, whichever device holds it.
