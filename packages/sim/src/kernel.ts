@@ -99,6 +99,11 @@ export class SimKernel implements Netlink {
   readonly random: SeededRandom;
   private readonly seed: string;
   private nextIndex = 1;
+  /**
+   * Bumped by every change of devices, their state, addresses or namespaces: indexes derived from
+   * the topology (a bridge's ARP index) are valid for one version.
+   */
+  topologyVersion = 0;
   /** Next ephemeral source port (Linux's default range is 32768-60999). */
   private nextPort = 32768;
 
@@ -183,6 +188,7 @@ export class SimKernel implements Netlink {
           ? 0
           : new MacGenerator(`${this.seed}/${ns.name}/${name}`).next();
     const link = new SimLink(this.nextIndex++, name, ns, kind, mac, mtu);
+    this.topologyVersion++;
     ns.links.set(name, link);
     return link;
   }
@@ -323,6 +329,7 @@ export class SimKernel implements Netlink {
 
   private setLink(nsName: string, name: string, change: LinkChange): void {
     const command = `ip -n ${nsName} link set ${name}`;
+    this.topologyVersion++;
     const ns = this.ns(nsName, command);
     // iproute2 resolves the master's name before anything else.
     if (typeof change.master === "string" && !ns.links.has(change.master))
@@ -409,6 +416,7 @@ export class SimKernel implements Netlink {
 
   private destroyLink(link: SimLink): void {
     if (!link.ns.links.has(link.name) || link.ns.links.get(link.name) !== link) return;
+    this.topologyVersion++;
     this.linkDown(link);
     for (const a of [...link.addresses]) this.detachAddress(link, a);
     this.release(link);
@@ -522,11 +530,13 @@ export class SimKernel implements Netlink {
   }
 
   private attachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    this.topologyVersion++;
     link.addresses.push(a);
     if (!link.ns.localAddresses.has(a.address)) link.ns.localAddresses.set(a.address, link);
   }
 
   private detachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    this.topologyVersion++;
     link.addresses.splice(link.addresses.indexOf(a), 1);
     if (link.ns.localAddresses.get(a.address) === link) {
       link.ns.localAddresses.delete(a.address);

@@ -27,6 +27,20 @@ export interface VxlanConfig {
   fdb: VxlanFdb;
 }
 
+/**
+ * A bridge's ports sorted for an ARP request's flood: the plain ports (a veth whose up peer is not
+ * enslaved) by the local addresses of the namespace behind them, and every other port. A request
+ * for X needs walking only through the plain ports behind which X is local and the others: no
+ * other plain host can answer or change, so a 5,000-host segment resolves in O(1).
+ */
+export interface ArpIndex {
+  version: number;
+  byAddress: Map<number, SimLink[]>;
+  others: SimLink[];
+  /** Each port's place in the bridge's port order, so the walk keeps the kernel's flood order. */
+  order: Map<SimLink, number>;
+}
+
 /** A network device in a namespace. Mutable: the kernel model changes it in place. */
 export class SimLink {
   adminUp = false;
@@ -40,6 +54,8 @@ export class SimLink {
   /** Bridges only: its ports' own MACs (the kernel's "permanent local" FDB entries), for an O(1) check. */
   portMacs?: Map<number, number>;
   vxlan?: VxlanConfig;
+  /** Bridges only: who answers ARP behind which port, for one topology version (walk.ts). */
+  arpIndex?: ArpIndex;
 
   constructor(
     readonly index: number,
