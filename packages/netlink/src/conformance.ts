@@ -58,6 +58,19 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       return { n: netlink, ns: names };
     }
 
+    /** Namespaces a and b joined by veth e0–e0, both up, a's end addressed 192.168.77.1/24. */
+    async function linkedPair() {
+      const {
+        n,
+        ns: [a, b],
+      } = await setup("a", "b");
+      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
+      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
+      await n.link.set(a!, "e0", { up: true });
+      await n.link.set(b!, "e0", { up: true });
+      return { n, a: a! };
+    }
+
     it("creates, lists and deletes namespaces, refusing duplicates and unknown names", async () => {
       const {
         n,
@@ -241,14 +254,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("adds, replaces and deletes routes with the kernel's nexthop checks", async () => {
-      const {
-        n,
-        ns: [a, b],
-      } = await setup("a", "b");
-      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
-      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
-      await n.link.set(a!, "e0", { up: true });
-      await n.link.set(b!, "e0", { up: true });
+      const { n, a } = await linkedPair();
       await n.link.add(a!, { kind: "veth", name: "down0", peer: { name: "down1" } });
       await n.route.add(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") });
       expect(
@@ -473,14 +479,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("applies a batch of writes in order, a refusal not stopping the rest (ip -batch -force)", async () => {
-      const {
-        n,
-        ns: [a, b],
-      } = await setup("a", "b");
-      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
-      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
-      await n.link.set(a!, "e0", { up: true });
-      await n.link.set(b!, "e0", { up: true });
+      const { n, a } = await linkedPair();
       await n.link.add(a!, { kind: "vxlan", name: "flannel.1", vni: 1, dev: "e0", learning: false });
       await n.link.set(a!, "flannel.1", { up: true });
       const vtep = mac("96:fe:d6:d5:45:cf");
