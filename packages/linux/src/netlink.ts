@@ -327,8 +327,10 @@ export class LinuxNetlink implements Netlink {
           .join("\n") + "\n"
       );
     },
-    list: async (ns: string, table: NatTable): Promise<ChainDump[]> =>
-      parseIptablesSave(await this.iptables.save(ns, table)).chains,
+    list: async (ns: string, table: NatTable, chain?: string): Promise<ChainDump[]> =>
+      parseIptablesSave(await this.iptables.save(ns, table)).chains.filter(
+        (c) => chain === undefined || c.name === chain,
+      ),
   };
 
   private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {

@@ -621,6 +621,8 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(formatIptablesSave("nat", await n.iptables.list(a!, "nat"))).toBe(
         await n.iptables.save(a!, "nat"),
       );
+      expect((await n.iptables.list(a!, "nat", "KUBE-SEP-1")).map((c) => c.rules.length)).toEqual([2]);
+      expect(await n.iptables.list(a!, "nat", "NOPE")).toEqual([]);
       expect((await n.iptables.list(a!, "nat")).map((c) => c.name)).toEqual([
         "PREROUTING",
         "INPUT",

@@ -259,7 +259,10 @@ export interface Netlink {
     delete(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
     /** `iptables-save -t table` text, counters zeroed. */
     save(ns: string, table: NatTable): Promise<string>;
-    /** The table's chains and rules as data, in iptables-save's order (built-ins first, then by name). */
-    list(ns: string, table: NatTable): Promise<ChainDump[]>;
+    /**
+     * The table's chains and rules as data, in iptables-save's order (built-ins first, then by
+     * name); with `chain`, only that chain (none when it does not exist).
+     */
+    list(ns: string, table: NatTable, chain?: string): Promise<ChainDump[]>;
   };
 }

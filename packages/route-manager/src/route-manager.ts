@@ -17,13 +17,7 @@ import {
   type NodeNetwork,
   type PeerEntries,
 } from "@podnet/cni";
-import {
-  appendRuleOnce,
-  formatIptablesRule,
-  type NatTable,
-  type Netlink,
-  type RouteEntry,
-} from "@podnet/netlink";
+import { appendRuleOnce, sameRule, type NatTable, type Netlink, type RouteEntry } from "@podnet/netlink";
 import {
   Tally,
   applyDifference,
@@ -34,7 +28,7 @@ import {
   type ReconcileReport,
   type Refusal,
 } from "./apply.js";
-import { serviceTables, type Service } from "./services.js";
+import { ServiceRuleCache, serviceTables, type Service } from "./services.js";
 
 export type { NodeChanges, ReconcileReport, Refusal } from "./apply.js";
 
@@ -55,6 +49,8 @@ export class RouteManager {
   private readonly provider: NetworkProvider;
   private readonly cluster: ClusterNetwork;
   private readonly clusterPrefix: Ipv4Prefix;
+  /** Each Service's kube-proxy rules, computed once per Service value. */
+  private readonly serviceRules = new ServiceRuleCache();
   /** Parsed pod CIDRs by text: a node's own is skipped on every full resync. */
   private readonly podPrefixes = new Map<string, Ipv4Prefix>();
 
@@ -125,6 +121,13 @@ export class RouteManager {
   async serviceChanged(service: Service): Promise<ReconcileReport> {
     this.services.set(`${service.namespace}/${service.name}`, service);
     return this.syncAllServices(`service ${service.namespace}/${service.name} changed`);
+  }
+
+  /** kube-proxy's full sync: the whole Service list at once (a start, a relist), one sync per node. */
+  async servicesReplaced(services: Iterable<Service>): Promise<ReconcileReport> {
+    this.services.clear();
+    for (const service of services) this.services.set(`${service.namespace}/${service.name}`, service);
+    return this.syncAllServices(`${this.services.size} services synced`);
   }
 
   async serviceDeleted(namespace: string, name: string): Promise<ReconcileReport> {
@@ -263,7 +266,12 @@ export class RouteManager {
   private async syncServices(tally: Tally, node: NodeNetwork): Promise<void> {
     const n = this.n;
     const ns = node.ns;
-    const desired = serviceTables(this.services.values(), this.cluster.clusterCidr, node.address);
+    const desired = serviceTables(
+      this.services.values(),
+      this.cluster.clusterCidr,
+      node.address,
+      this.serviceRules,
+    );
     for (const table of ["nat", "filter"] as NatTable[]) {
       const want = table === "nat" ? desired.nat : desired.filter;
       const have = new Map(
@@ -273,18 +281,19 @@ export class RouteManager {
       );
       for (const chain of want) if (!have.has(chain.name)) await n.iptables.newChain(ns, table, chain.name);
       for (const chain of want) {
-        const before = (have.get(chain.name) ?? []).map(formatIptablesRule);
-        const after = chain.rules.map(formatIptablesRule);
-        if (before.length === after.length && before.every((r, i) => r === after[i])) continue;
+        const before = have.get(chain.name) ?? [];
+        const after = chain.rules;
+        if (before.length === after.length && before.every((r, i) => sameRule(r, after[i]!))) continue;
         if (before.length) await n.iptables.flush(ns, table, chain.name);
-        for (const r of chain.rules) await n.iptables.append(ns, table, chain.name, r);
+        for (const r of after) await n.iptables.append(ns, table, chain.name, r);
         tally.count(node.name, "removed", before.length);
         tally.count(node.name, "added", after.length);
       }
       for (const hook of desired.hooks.filter((h) => h.table === table)) {
         if (await appendRuleOnce(n, ns, table, hook.chain, hook.rule)) tally.count(node.name, "added");
       }
-      const gone = [...have.keys()].filter((name) => !want.some((c) => c.name === name));
+      const wanted = new Set(want.map((c) => c.name));
+      const gone = [...have.keys()].filter((name) => !wanted.has(name));
       for (const name of gone) {
         await n.iptables.flush(ns, table, name);
         tally.count(node.name, "removed", have.get(name)!.length);

@@ -852,12 +852,12 @@ export class SimKernel implements Netlink {
       chains.delete(chain);
     },
     append: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
-      const command = `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
+      const command = () => `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
-      const command = `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
+      const command = () => `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       const rules = this.chain(nsName, table, chain, command);
       if (position < 1 || position > rules.length + 1)
@@ -873,10 +873,14 @@ export class SimKernel implements Netlink {
       rules.splice(at, 1);
     },
     save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
-    list: async (nsName: string, table: NatTable): Promise<ChainDump[]> =>
-      saveOrder(table, this.chains(nsName, table)).map((c) =>
-        BUILTIN_CHAINS[table].includes(c.name) ? { ...c, policy: "ACCEPT" } : c,
-      ),
+    list: async (nsName: string, table: NatTable, chain?: string): Promise<ChainDump[]> => {
+      const policy = (c: ChainDump): ChainDump =>
+        BUILTIN_CHAINS[table].includes(c.name) ? { ...c, policy: "ACCEPT" } : c;
+      if (chain === undefined) return saveOrder(table, this.chains(nsName, table)).map(policy);
+      // One chain by name, as `iptables -S CHAIN` reads it: no copy of a 60,000-chain table.
+      const rules = this.ns(nsName).tables[table].get(chain);
+      return rules ? [policy({ name: chain, rules: [...rules] })] : [];
+    },
   };
 
   /** A table's chains; rules are copied, so a reader cannot change the kernel's. */
@@ -884,7 +888,7 @@ export class SimKernel implements Netlink {
     return [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules: [...rules] }));
   }
 
-  private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
+  private chain(nsName: string, table: NatTable, chain: string, command: Command): IptablesRule[] {
     return (
       this.ns(nsName, command).tables[table].get(chain) ??
       fail("ENOENT", KernelMessage.iptablesNoChain, command)
@@ -896,7 +900,7 @@ export class SimKernel implements Netlink {
     table: NatTable,
     chain: string,
     rule: IptablesRule,
-    command: string,
+    command: Command,
   ): void {
     const t = rule.target.kind;
     if (table === "nat" && (t === "DROP" || t === "REJECT")) {
