@@ -7,6 +7,17 @@ export default defineConfig({
   esbuild: { jsx: "automatic" },
   worker: { format: "es" },
   base: "./",
-  build: { outDir: "dist", sourcemap: true, chunkSizeWarningLimit: 2000 },
+  build: {
+    outDir: "dist",
+    sourcemap: true,
+    chunkSizeWarningLimit: 2000,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // React Flow marks its modules "use client" for server-component bundlers; meaningless here.
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE" || warning.code === "SOURCEMAP_ERROR") return;
+        warn(warning);
+      },
+    },
+  },
   server: { host: "127.0.0.1", fs: { allow: ["../.."] } },
 });

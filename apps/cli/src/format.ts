@@ -1,10 +1,22 @@
-/** Human output: tables and colour (off for NO_COLOR and when stdout is not a terminal). */
+/** Human output: tables and colour (off for NO_COLOR, and for a stream that is not a terminal). */
 import Table from "cli-table3";
-import pc from "picocolors";
+import { createColors } from "picocolors";
 import { formatHeader, type Header } from "@podnet/core";
 import type { Trace, TraceHop } from "@podnet/sim";
 
-export const color = pc;
+/** Colour for one stream: its own terminal decides (FORCE_COLOR and NO_COLOR aside). */
+function colorsFor(stream: NodeJS.WriteStream) {
+  const env = process.env;
+  return createColors(
+    !env.NO_COLOR && (Boolean(env.FORCE_COLOR) || (Boolean(stream.isTTY) && env.TERM !== "dumb")),
+  );
+}
+
+/** Colour for what goes to stdout. */
+export const color = colorsFor(process.stdout);
+/** Colour for messages on stderr, which may be a terminal while stdout is a pipe, or the reverse. */
+export const errorColor = colorsFor(process.stderr);
+const pc = color;
 
 export function table(head: string[], rows: (string | number)[][]): string {
   const t = new Table({ head: head.map((h) => pc.bold(h)), style: { head: [], border: [] } });
@@ -65,4 +77,9 @@ function eventText(hop: TraceHop): string {
       : hop.event === "nat" || hop.event === "encap" || hop.event === "decap"
         ? pc.magenta(e)
         : pc.dim(e);
+}
+
+/** Prints a command's answer: JSON for machines, or the human rendering. */
+export function print(json: boolean, data: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(data, null, 2) + "\n" : human() + "\n");
 }

@@ -170,63 +170,179 @@ describe("podnet", () => {
         "address: 10.100.0.300",
       ),
     );
-    const scenario = podnet(["run", bad, "--provider", "overlay"]);
+    const copy = join(tmp, "copy.yaml");
+    writeFileSync(copy, readFileSync(join(ROOT, "scenarios/two-nodes.yaml")));
+    const fifo = join(tmp, "fifo");
+    spawnSync("mkfifo", [fifo]);
+    const trace = (...args: string[]) => ["trace", "two-nodes", "--provider", "overlay", ...args];
+    // [arguments, the whole of stderr]
+    const cases: [string[], string][] = [
+      [
+        ["run", bad, "--provider", "overlay"],
+        `${bad}:34:14: nodes[1].address: "10.100.0.300" is not an IPv4 address`,
+      ],
+      [
+        ["run", "scenarios/two-nodes.yaml", "--provider", "flannel"],
+        'unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789',
+      ],
+      [["run", "nope.yaml", "--provider", "overlay"], "nope.yaml: cannot read the scenario file (ENOENT)"],
+      [
+        ["run", "nope", "--provider", "overlay"],
+        "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, routed-segments, service, single-pod, two-nodes)",
+      ],
+      [
+        ["run", "/dev/zero", "--provider", "overlay"],
+        "/dev/zero: not a regular file (a device, FIFO or socket), not a scenario file",
+      ],
+      [
+        ["run", fifo, "--provider", "overlay"],
+        `${fifo}: not a regular file (a device, FIFO or socket), not a scenario file`,
+      ],
+      [["run", tmp, "--provider", "overlay"], `${tmp}: is a directory, not a scenario file`],
+      [
+        trace("--from", "ghost", "--to", "db"),
+        '--from: unknown source "ghost": not a pod, pod/container, node or host',
+      ],
+      [
+        trace("--from", "web/redis", "--to", "db"),
+        '--from: pod web has no container "redis" (containers: nginx, sidecar)',
+      ],
+      [trace("--from", "node1/app", "--to", "db"), '--from: node1 is not a pod: it has no container "app"'],
+      [
+        trace("--from", "web", "--to", "10.0.0.999"),
+        '--to: unknown target "10.0.0.999": not a pod, node, host, svc/<name> or IPv4 address',
+      ],
+      [trace("--from", "web", "--to", "db:0"), '--to: "0" in "db:0" is not a port (1-65535)'],
+      [trace("--from", "web", "--to", "db:70000"), '--to: "70000" in "db:70000" is not a port (1-65535)'],
+      [trace("--from", "web", "--to", "db:abc"), '--to: "abc" in "db:abc" is not a port (1-65535)'],
+      [
+        trace("--from", "web", "--to", "db", "--size", "big"),
+        '--size: "big" is not a number of bytes (0-65000)',
+      ],
+      [
+        ["trace", copy, "--provider", "overlay", "--from", "web", "--to", "db", "--pcap", copy],
+        `--pcap: ${copy} is an input of this command; refusing to overwrite it`,
+      ],
+      [trace("--from", "web", "--to", "db", "--pcap", tmp), `--pcap: ${tmp} is a directory`],
+      [
+        trace("--from", "web", "--to", "db", "--pcap", "/proc/x.pcap"),
+        "--pcap: cannot write /proc/x.pcap (ENOENT)",
+      ],
+      [trace("--from", "web", "--to", "db", "--pcap", fifo), `--pcap: cannot write ${fifo} (ENXIO)`],
+      [
+        ["bench", copy, "--providers", "overlay", "--out", copy],
+        `--out: ${copy} is an input of this command; refusing to overwrite it`,
+      ],
+      [
+        ["bench", "two-nodes", "--out", "/nonexistent/b.json"],
+        "--out: cannot write /nonexistent/b.json (ENOENT)",
+      ],
+      [
+        ["compare", "two-nodes", "--providers", ","],
+        '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
+      ],
+      [["compare", "two-nodes", "--providers", "overlay,overlay"], '--providers: "overlay" is named twice'],
+      [["web", "--port", "99999"], '--port: "99999" is not a port (0-65535)'],
+      [["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"], "unknown option '--colour'"],
+      [["run", "scenarios/two-nodes.yaml"], "required option '--provider <name>' not specified"],
+    ];
+    for (const [args, message] of cases) {
+      const r = podnet(args);
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({
+        args,
+        code: 2,
+        stderr: `error: ${message}\n`,
+      });
+    }
+    // A bench whose Markdown twin would overwrite its input is refused before it runs.
+    const md = join(tmp, "input.md");
+    writeFileSync(md, readFileSync(join(ROOT, "scenarios/two-nodes.yaml")));
+    expect(podnet(["bench", md, "--out", join(tmp, "input.json")])).toMatchObject({ code: 2 });
+    expect(readFileSync(md, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
+    expect(readFileSync(copy, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
+  });
+
+  it("prints an error object on stdout with --json, on every command", () => {
+    const scenario = podnet([
+      "run",
+      join(ROOT, "packages/cluster/test/corpus/yaml-syntax.yaml"),
+      "--provider",
+      "overlay",
+      "--json",
+    ]);
     expect(scenario.code).toBe(2);
-    expect(scenario.stderr).toBe(`error: ${bad}: nodes[1].address: "10.100.0.300" is not an IPv4 address\n`);
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "flannel"])).toMatchObject({
-      code: 2,
-      stderr:
-        'error: unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789\n',
+    expect(scenario.json().error).toMatchObject({ code: "ESCENARIO", issues: [{ line: 14, column: 1 }] });
+    expect(podnet(["compare", "two-nodes", "--providers", ",", "--json"]).json()).toEqual({
+      error: {
+        code: "EUSAGE",
+        message:
+          '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
+      },
     });
-    expect(podnet(["run", "nope.yaml", "--provider", "overlay"])).toMatchObject({
-      code: 2,
-      stderr: "error: nope.yaml: cannot read the scenario file (ENOENT)\n",
+    expect(podnet(["run", "two-nodes", "--provider", "nope", "--json"]).json().error.code).toBe("EPROVIDER");
+    expect(podnet(["run", "two-nodes", "--provider", "overlay", "--bogus", "--json"]).json().error).toEqual({
+      code: "EUSAGE",
+      message: "unknown option '--bogus'",
     });
-    expect(
-      podnet(["trace", "scenarios/two-nodes.yaml", "--provider", "overlay", "--from", "ghost", "--to", "db"]),
-    ).toMatchObject({
-      code: 2,
-      stderr: 'error: unknown source "ghost": not a pod, pod/container, node or host\n',
-    });
-    expect(
-      podnet([
-        "trace",
-        "scenarios/two-nodes.yaml",
-        "--provider",
-        "overlay",
-        "--from",
-        "web/redis",
-        "--to",
-        "db",
-      ]),
-    ).toMatchObject({
-      code: 2,
-      stderr: 'error: pod web has no container "redis" (containers: nginx, sidecar)\n',
-    });
-    expect(
-      podnet([
-        "trace",
-        "scenarios/two-nodes.yaml",
-        "--provider",
-        "overlay",
-        "--from",
-        "web",
-        "--to",
-        "db",
-        "--size",
-        "big",
-      ]).code,
-    ).toBe(2);
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"])).toMatchObject({
-      code: 2,
-    });
-    expect(podnet(["run", "scenarios/two-nodes.yaml"]).stderr).toContain(
-      "required option '--provider <name>' not specified",
+    for (const command of ["providers", "scenarios", "schema"]) {
+      const r = podnet([command, "--json"]);
+      expect(r.code).toBe(0);
+      expect(() => r.json()).not.toThrow();
+    }
+  });
+
+  it("reads bundled scenarios by name, lists them, and knows its version", () => {
+    const list = podnet(["scenarios", "--json"]).json() as {
+      name: string;
+      nodes: number;
+      description: string;
+    }[];
+    expect(list.map((s) => s.name)).toEqual([
+      "churn",
+      "large",
+      "routed-segments",
+      "service",
+      "single-pod",
+      "two-nodes",
+    ]);
+    expect(list.find((s) => s.name === "large")).toMatchObject({ nodes: 5000, pods: 150000 });
+    expect(podnet(["compare", "two-nodes", "--providers", "cbr0-host-gw", "--json"]).json()[0].scenario).toBe(
+      "two-nodes",
     );
+    const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+    expect(podnet(["--version"]).stdout.trim()).toBe(manifest.version);
+  });
+
+  it("stops quietly when its reader goes away (| head -1)", () => {
+    const r = spawnSync(
+      "sh",
+      ["-c", `"${process.execPath}" "${BIN}" run two-nodes --provider overlay | head -1`],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+      },
+    );
+    expect(r.stdout).toBe("two-nodes under overlay: 21/21 reachable\n");
+    expect(r.stderr).toBe("");
   });
 
   it("has help with an example on every command", () => {
-    for (const command of ["providers", "run", "trace", "compare", "bench", "schema", "web"]) {
+    for (const command of [
+      "providers",
+      "scenarios",
+      "run",
+      "trace",
+      "compare",
+      "bench",
+      "schema",
+      "web",
+      "up",
+      "exec",
+      "ls",
+      "down",
+      "verify",
+    ]) {
       const help = podnet([command, "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);
@@ -247,6 +363,11 @@ describe("podnet", () => {
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<div id="root"></div>');
       expect(podnet(["web", "--port", "99999"])).toMatchObject({ code: 2 });
+      const port = new URL(url).port;
+      expect(podnet(["web", "--port", port])).toMatchObject({
+        code: 2,
+        stderr: `error: --port: port ${port} on 127.0.0.1 is already in use (try --port 0 for a free one)\n`,
+      });
     } finally {
       child.kill();
     }
@@ -283,4 +404,45 @@ describe("podnet", () => {
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain("| scenario | provider | nodes |");
   }, 30_000);
+});
+
+// On a terminal: `script` gives the command a pseudo-terminal, as a user's shell would.
+describe.skipIf(spawnSync("script", ["--version"]).status !== 0)("podnet on a terminal", () => {
+  function onTerminal(command: string, input?: { when: string; send: string }) {
+    return new Promise<{ code: number | null; output: string }>((ok) => {
+      const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", TERM: "xterm" },
+      });
+      let output = "";
+      let sent = false;
+      child.stdout.on("data", (d: Buffer) => {
+        output += d.toString();
+        if (input && !sent && output.includes(input.when)) {
+          sent = true;
+          child.stdin.write(input.send);
+        }
+      });
+      child.on("close", (code) => ok({ code, output }));
+    });
+  }
+  const ESC = String.fromCharCode(27);
+
+  it("colours each stream by its own terminal", async () => {
+    // stderr on the terminal, stdout into a pipe: the error is red, the answer is plain.
+    const error = await onTerminal(`node ${BIN} run nope --provider overlay 2>&1 >/dev/null`);
+    expect(error.output).toContain(`${ESC}[31merror${ESC}[39m: nope: no such scenario file`);
+    const plain = await onTerminal(`node ${BIN} providers 2>/dev/null | cat`);
+    expect(plain.output).not.toContain(`${ESC}[`);
+  });
+
+  it("Ctrl-C during bench stops the bar, turns line wrap back on and exits 130", async () => {
+    const { code, output } = await onTerminal(`node ${BIN} bench large --providers overlay`, {
+      when: "bench [",
+      send: String.fromCharCode(3),
+    });
+    expect(output).toContain(`${ESC}[?7l`); // the bar turned wrap off…
+    expect(output.slice(output.lastIndexOf(`${ESC}[?7l`))).toContain(`${ESC}[?7h`); // …and on again
+    expect(code).toBe(130);
+  }, 60_000);
 });

@@ -1,117 +1,109 @@
 import type { NodeTables, RunResult, ScenarioIssue } from "@podnet/cluster";
-import { providerNames } from "@podnet/providers";
 import type { Trace } from "@podnet/sim";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useMemo, useState } from "react";
 import { Simulation } from "./client.js";
-import {
-  BenchView,
-  CompareView,
-  NodeInspector,
-  ScenarioEditor,
-  TopologyView,
-  TracePanel,
-} from "./components.js";
-import type { Snapshot } from "./protocol.js";
-import { BUNDLED } from "./scenarios.js";
-import { formatState, parseState, type View, type ViewState } from "./url.js";
+import { Explorer } from "./explorer.js";
+import { Guide } from "./guide.js";
+import { NodeInspector, inspectable } from "./inspector.js";
+import type { ProviderInfo, Snapshot, TimelineStep } from "./protocol.js";
+import { ScenarioEditor, firstPerMistake } from "./editor.js";
+import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } from "./scenarios.js";
+import { Timeline } from "./timeline.js";
+import { TraceBar, destinations, sources, type TraceRequest } from "./tracebar.js";
+import { formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
+import type { Box } from "./topology.js";
 
-const PROVIDERS = providerNames.filter((n) => !n.endsWith("-4789"));
+// Chart.js is only needed on the compare and bench tabs: they load on first use.
+const CompareView = lazy(() => import("./compare.js"));
+const BenchView = lazy(() => import("./bench.js"));
 
-/** Where a packet can start: a pod, one of its containers, a node, an outside host. */
-export function sources(s: Snapshot): string[] {
-  return [
-    ...s.pods.flatMap((p) => [p.name, ...p.containers.map((c) => `${p.name}/${c}`)]),
-    ...s.nodes.map((n) => n.name),
-    ...s.hosts.map((h) => h.name),
-  ];
-}
-
-/** Where it can go: a pod, a node, an outside host or router, a service. */
-export function destinations(s: Snapshot): string[] {
-  return [
-    ...s.pods.map((p) => p.name),
-    ...s.nodes.map((n) => n.name),
-    ...s.hosts.map((h) => h.name),
-    ...s.routers.map((r) => r.name),
-    ...s.services.map((x) => `svc/${x.name}`),
-  ];
-}
-
-function Picker({
-  label,
-  name,
-  value,
-  options,
-  onChange,
-}: {
-  label: string;
-  name: string;
-  value: string | undefined;
-  options: string[];
-  onChange: (v: string | undefined) => void;
-}) {
-  return (
-    <label>
-      {label}{" "}
-      <select value={value ?? ""} onChange={(e) => onChange(e.target.value || undefined)} aria-label={name}>
-        <option value="">choose…</option>
-        {options.map((o) => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
+const DEFAULTS = { scenario: "two-nodes", provider: "cbr0-host-gw" };
 
 export function App() {
   const sim = useMemo(() => new Simulation(), []);
-  const [state, setState] = useState<ViewState>(() =>
-    parseState(location.search, { scenario: "two-nodes", provider: "cbr0-host-gw" }),
-  );
-  const [text, setText] = useState(() => BUNDLED[state.scenario] ?? BUNDLED["two-nodes"]!);
+  const [state, setState] = useState<ViewState>(() => parseState(location.search, DEFAULTS));
+  const [text, setText] = useState(() => scenarioText(state.scenario));
   const [editing, setEditing] = useState(false);
   const [issues, setIssues] = useState<ScenarioIssue[]>([]);
   const [error, setError] = useState<string>();
-  const [snapshot, setSnapshot] = useState<Snapshot>();
+  const [stale, setStale] = useState(false);
+  const [built, setBuilt] = useState<Snapshot>();
+  const [timeline, setTimeline] = useState<TimelineStep[]>();
+  const [providers, setProviders] = useState<ProviderInfo[]>([]);
   const [trace, setTrace] = useState<Trace>();
   const [pcapUrl, setPcapUrl] = useState<string>();
-  const [hop, setHop] = useState<number>();
-  const [tables, setTables] = useState<NodeTables>();
+  const [tables, setTables] = useState<NodeTables | { none: string }>();
   const [compare, setCompare] = useState<RunResult[]>();
   const [busy, setBusy] = useState(false);
-  const file =
-    state.scenario in BUNDLED && BUNDLED[state.scenario] === text
-      ? `scenarios/${state.scenario}.yaml`
-      : "pasted.yaml";
+  // With a timeline, the map shows the moment chosen on it (the end by default).
+  const moment = timeline ? Math.min(state.at ?? timeline.length - 1, timeline.length - 1) : undefined;
+  const snapshot = timeline && moment !== undefined ? timeline[moment]!.snapshot : built;
+  const events = timeline && moment !== undefined && moment < timeline.length - 1 ? moment : undefined;
+  const file = state.scenario === PASTED ? "pasted.yaml" : `scenarios/${state.scenario}.yaml`;
 
+  /** Views, scenarios, providers and selections are history entries; the walk's step replaces its own. */
   const update = useCallback((patch: Partial<ViewState>) => {
     setState((s) => {
       const next = { ...s, ...patch };
-      history.replaceState(null, "", formatState(next));
+      if (isNavigation(s, next)) history.pushState(null, "", formatState(next));
+      else history.replaceState(null, "", formatState(next));
       return next;
     });
   }, []);
+  useEffect(() => {
+    const onPop = () => {
+      const next = parseState(location.search, DEFAULTS);
+      setState((s) => {
+        if (s.scenario !== next.scenario) setText(scenarioText(next.scenario));
+        return next;
+      });
+    };
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+
+  // The loading line index.html painted goes once the app has painted itself.
+  useEffect(() => document.getElementById("booting")?.remove(), []);
+
+  useEffect(() => {
+    void sim.call({ type: "providers" }).then((reply) => {
+      if (reply.ok && "providers" in reply) setProviders(reply.providers);
+    });
+  }, [sim]);
 
   const build = useCallback(async () => {
     setBusy(true);
     const reply = await sim.call({ type: "build", text, file, provider: state.provider });
     setBusy(false);
-    setTrace(undefined);
-    setTables(undefined);
     setCompare(undefined);
     if (!reply.ok) {
-      setIssues(reply.issues ?? []);
+      // The last map that built stays, marked as such, under the errors.
+      setIssues(firstPerMistake(reply.issues ?? []));
       setError(reply.issues ? undefined : reply.message);
-      setSnapshot(undefined);
+      setStale(true);
       if (reply.issues) setEditing(true);
       return;
     }
     if ("snapshot" in reply) {
       setIssues([]);
       setError(undefined);
-      setSnapshot(reply.snapshot);
+      setStale(false);
+      setTrace(undefined);
+      setTables(undefined);
+      setBuilt(reply.snapshot);
+      setTimeline(reply.timeline);
+      // A selection the new scenario does not have is dropped, not left pointing at nothing.
+      const s = reply.snapshot;
+      setState((v) => {
+        const keep = (x: string | undefined, all: string[]) => x && all.some((a) => a === x.split(":")[0]);
+        const next = {
+          ...v,
+          from: keep(v.from, sources(s)) ? v.from : undefined,
+          to: keep(v.to, destinations(s)) || /^\d+\.\d+\.\d+\.\d+/.test(v.to ?? "") ? v.to : undefined,
+        };
+        if (next.from !== v.from || next.to !== v.to) history.replaceState(null, "", formatState(next));
+        return next;
+      });
     }
   }, [sim, text, file, state.provider]);
 
@@ -121,81 +113,74 @@ export function App() {
   }, [state.provider, state.scenario]);
 
   const runTrace = useCallback(
-    async (from: string, to: string) => {
-      const reply = await sim.call({ type: "trace", from, to });
+    async (request: TraceRequest) => {
+      const reply = await sim.call({ type: "trace", ...request });
       if (reply.ok && "trace" in reply) {
         setTrace(reply.trace);
-        setHop(undefined);
+        setError(undefined);
         if (pcapUrl) URL.revokeObjectURL(pcapUrl);
         setPcapUrl(
           URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })),
         );
-      } else if (!reply.ok) setError(reply.message);
+      } else if (!reply.ok) {
+        setTrace(undefined);
+        setError(reply.message);
+      }
     },
     [sim, pcapUrl],
   );
 
   useEffect(() => {
-    if (snapshot && state.from && state.to && sources(snapshot).includes(state.from))
-      void runTrace(state.from, state.to);
-  }, [snapshot, state.from, state.to]);
+    if (snapshot && !stale && state.from && state.to)
+      void runTrace({
+        from: state.from,
+        to: state.to,
+        ...(state.proto ? { protocol: state.proto } : {}),
+        ...(state.size !== undefined ? { size: state.size } : {}),
+        ...(events !== undefined ? { events } : {}),
+      });
+  }, [snapshot, state.from, state.to, state.proto, state.size]);
 
   useEffect(() => {
-    if (state.view !== "compare" || compare) return;
+    if (state.view !== "compare" || compare || stale) return;
     setBusy(true);
-    void sim.call({ type: "compare", text, file, providers: PROVIDERS }).then((reply) => {
+    void sim.call({ type: "compare", text, file }).then((reply) => {
       setBusy(false);
       if (reply.ok && "results" in reply) setCompare(reply.results);
       else if (!reply.ok) setError(reply.message);
     });
-  }, [state.view, compare, sim, text, file]);
+  }, [state.view, compare, sim, text, file, stale]);
+
+  useEffect(() => {
+    if (!snapshot || !state.node) return setTables(undefined);
+    const why = inspectable(snapshot, state.node);
+    if (why) return setTables({ none: why });
+    void sim
+      .call({ type: "tables", node: state.node, ...(events !== undefined ? { events } : {}) })
+      .then((reply) => {
+        setTables(reply.ok && "tables" in reply ? reply.tables : { none: reply.ok ? "" : reply.message });
+      });
+  }, [snapshot, state.node, sim]);
 
   const pick = (ns: string) => {
-    if (!state.from || (state.from && state.to)) update({ from: ns, to: undefined });
-    else update({ to: ns });
+    if (!state.from || (state.from && state.to)) update({ from: ns, to: undefined, step: undefined });
+    else update({ to: ns, step: undefined });
   };
-  const inspect = async (ns: string) => {
-    update({ node: ns });
-    const reply = await sim.call({ type: "tables", node: ns });
-    setTables(reply.ok && "tables" in reply ? reply.tables : undefined);
+  const onBox = (b: Box) => {
+    if (b.kind === "pod" && b.ns) pick(b.ns);
+    else update({ node: b.kind === "segment" ? b.id : b.ns });
+  };
+  const apply = () => {
+    if (text === BUNDLED[state.scenario]) return void build();
+    savePasted(text);
+    if (state.scenario === PASTED) void build();
+    else update({ scenario: PASTED, node: undefined, step: undefined, at: undefined });
   };
 
   return (
     <div className="app">
       <header>
         <h1>podnet</h1>
-        <label>
-          Scenario{" "}
-          <select
-            value={state.scenario in BUNDLED ? state.scenario : ""}
-            onChange={(e) => {
-              setText(BUNDLED[e.target.value]!);
-              update({ scenario: e.target.value, from: undefined, to: undefined, node: undefined });
-            }}
-          >
-            {Object.keys(BUNDLED).map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="button" onClick={() => setEditing(!editing)} aria-pressed={editing}>
-          {editing ? "Hide YAML" : "Edit or paste YAML"}
-        </button>
-        <fieldset className="providers">
-          <legend>Provider</legend>
-          {PROVIDERS.map((p) => (
-            <button
-              key={p}
-              type="button"
-              aria-pressed={state.provider === p}
-              onClick={() => update({ provider: p })}
-            >
-              {p}
-            </button>
-          ))}
-        </fieldset>
         <nav aria-label="views">
           {(["topology", "compare", "bench"] as View[]).map((v) => (
             <button
@@ -208,93 +193,144 @@ export function App() {
             </button>
           ))}
         </nav>
+        <label>
+          Scenario{" "}
+          <select
+            name="scenario"
+            value={state.scenario}
+            onChange={(e) => {
+              setText(scenarioText(e.target.value));
+              update({
+                scenario: e.target.value,
+                from: undefined,
+                to: undefined,
+                node: undefined,
+                step: undefined,
+                at: undefined,
+              });
+            }}
+          >
+            {Object.keys(BUNDLED).map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+            {(state.scenario === PASTED || loadPasted() !== undefined) && (
+              <option value={PASTED}>pasted YAML</option>
+            )}
+          </select>
+        </label>
+        {state.scenario === PASTED && (
+          <span className="pasted" data-testid="pasted">
+            pasted — kept in this browser{" "}
+            <button
+              type="button"
+              onClick={() => {
+                forgetPasted();
+                setText(scenarioText(DEFAULTS.scenario));
+                update({
+                  scenario: DEFAULTS.scenario,
+                  from: undefined,
+                  to: undefined,
+                  node: undefined,
+                  at: undefined,
+                });
+              }}
+            >
+              forget it
+            </button>
+          </span>
+        )}
+        <button type="button" onClick={() => setEditing(!editing)} aria-pressed={editing}>
+          {editing ? "Hide YAML" : "Edit or paste YAML"}
+        </button>
+        <fieldset className="providers">
+          <legend>Provider</legend>
+          {providers.map((p) => (
+            <button
+              key={p.name}
+              type="button"
+              title={p.description}
+              aria-pressed={state.provider === p.name}
+              onClick={() => update({ provider: p.name })}
+            >
+              {p.name}
+            </button>
+          ))}
+        </fieldset>
         {busy && <span role="status">simulating…</span>}
       </header>
+      {snapshot && (
+        <p className="about" data-testid="about">
+          <strong>{snapshot.scenario}</strong>
+          {snapshot.description ? `: ${snapshot.description}` : ""}
+        </p>
+      )}
       {editing && (
-        <ScenarioEditor
-          text={text}
-          file={file}
-          issues={issues}
-          onChange={setText}
-          onApply={() => void build()}
-        />
+        <ScenarioEditor text={text} file={file} issues={issues} onChange={setText} onApply={apply} />
       )}
       {error && (
         <p className="error" role="alert">
           {error}
         </p>
       )}
+      {stale && snapshot && (
+        <p className="stale" role="status">
+          The scenario has errors: the map below is the last one that built.
+        </p>
+      )}
       <main>
         {state.view === "topology" && snapshot && (
           <>
-            <div className="canvas">
-              <p className="hint">
-                Click a pod to pick the source, another to pick the destination. Click a node to see its
-                tables.
-                {state.from && (
-                  <>
-                    {" "}
-                    Source: <strong>{state.from}</strong>.
-                  </>
-                )}
-                {state.to && (
-                  <>
-                    {" "}
-                    Destination: <strong>{state.to}</strong>.
-                  </>
-                )}
-              </p>
-              <form
-                className="endpoints"
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  if (state.from && state.to) void runTrace(state.from, state.to);
-                }}
-              >
-                <Picker
-                  label="From"
-                  name="source"
-                  value={state.from}
-                  options={sources(snapshot)}
-                  onChange={(from) => update({ from })}
-                />
-                <Picker
-                  label="To"
-                  name="destination"
-                  value={state.to}
-                  options={destinations(snapshot)}
-                  onChange={(to) => update({ to })}
-                />
-                <button type="submit" disabled={!state.from || !state.to}>
-                  Trace
-                </button>
-              </form>
-              <TopologyView
+            {snapshot.refusals.length > 0 && (
+              <div className="refusals" role="alert">
+                <strong>
+                  The kernel refused{" "}
+                  {snapshot.refusals.length === 1 ? "an entry" : `${snapshot.refusals.length} entries`}
+                </strong>{" "}
+                — the provider could not install it, so traffic that needs it fails:
+                <ul>
+                  {snapshot.refusals.map((r, i) => (
+                    <li key={i}>
+                      <code>{r.node}</code>: <code>{r.entry}</code>: {r.reason}
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            {timeline && moment !== undefined && (
+              <Timeline steps={timeline} at={moment} onAt={(at) => update({ at, step: undefined })} />
+            )}
+            <TraceBar snapshot={snapshot} state={state} update={update} />
+            <div className="workspace">
+              <Explorer
                 snapshot={snapshot}
-                trace={trace}
-                hop={hop}
-                from={state.from}
-                to={state.to}
-                onPick={pick}
-                onNode={(ns) => void inspect(ns)}
-              />
-              {snapshot.refusals.length > 0 && (
-                <p className="refusals" role="note">
-                  Refused by the kernel:{" "}
-                  {snapshot.refusals.map((r) => `${r.node}: ${r.entry}: ${r.reason}`).join("; ")}
-                </p>
-              )}
+                {...(trace ? { trace } : {})}
+                {...(state.from ? { from: state.from } : {})}
+                {...(state.to ? { to: state.to } : {})}
+                {...(state.node ? { inspected: state.node } : {})}
+                {...(state.step !== undefined ? { step: state.step } : {})}
+                onStep={(step) => update({ step })}
+                onBox={onBox}
+                {...(pcapUrl ? { pcapUrl } : {})}
+              >
+                {tables && state.node && (
+                  <NodeInspector
+                    name={state.node}
+                    tables={tables}
+                    snapshot={snapshot}
+                    onClose={() => update({ node: undefined })}
+                  />
+                )}
+                <Guide providers={providers} open={!trace && !state.node} />
+              </Explorer>
             </div>
-            <aside>
-              {trace && (
-                <TracePanel trace={trace} hop={hop} onHop={setHop} {...(pcapUrl ? { pcapUrl } : {})} />
-              )}
-              {tables && state.node && <NodeInspector node={state.node} tables={tables} />}
-            </aside>
           </>
         )}
-        {state.view === "compare" && compare && <CompareView results={compare} />}
-        {state.view === "bench" && <BenchView />}
+        <Suspense fallback={<p role="status">loading charts…</p>}>
+          {state.view === "compare" && compare && <CompareView results={compare} />}
+          {state.view === "bench" && <BenchView />}
+        </Suspense>
       </main>
     </div>
   );

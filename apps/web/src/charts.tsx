@@ -7,6 +7,7 @@ import {
   LinearScale,
   Title,
   Tooltip,
+  type Plugin,
 } from "chart.js";
 import { useEffect, useRef } from "react";
 
@@ -14,23 +15,52 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Ti
 
 export interface BarSeries {
   label: string;
-  values: number[];
+  /** null: nothing to measure (the pair did not connect), written on the chart as "unreachable". */
+  values: (number | null)[];
 }
 
-/** A bar chart (chart.js) of one metric per category, for the compare and bench views. */
+const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
+
+/** Writes "unreachable" where a category has no value, so an empty slot never reads as zero. */
+const unreachable: Plugin<"bar"> = {
+  id: "unreachable",
+  afterDatasetsDraw(chart) {
+    const { ctx, scales } = chart;
+    const values = chart.data.datasets[0]?.data ?? [];
+    ctx.save();
+    ctx.fillStyle = "#991b1b";
+    ctx.font = "bold 12px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    values.forEach((v, i) => {
+      if (v !== null) return;
+      const x = scales.x!.getPixelForValue(i);
+      ctx.fillText("unreachable", x, scales.y!.bottom - 8);
+    });
+    ctx.restore();
+  },
+};
+
+/** A bar chart (chart.js) of one metric per category, with titled axes, for the compare and bench views. */
 export function BarChart({
   title,
+  axis,
+  category = "provider",
   labels,
   series,
+  min,
 }: {
   title: string;
+  /** The value axis' title, with its unit. */
+  axis: string;
+  category?: string;
   labels: string[];
   series: BarSeries[];
+  /** Where the value axis starts, when zero would hide the differences. */
+  min?: number;
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     if (!canvas.current) return;
-    const palette = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
     const chart = new Chart(canvas.current, {
       type: "bar",
       data: {
@@ -38,21 +68,33 @@ export function BarChart({
         datasets: series.map((s, i) => ({
           label: s.label,
           data: s.values,
-          backgroundColor: palette[i % palette.length],
+          backgroundColor: PALETTE[i % PALETTE.length],
         })),
       },
       options: {
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
-        plugins: { title: { display: true, text: title } },
+        plugins: {
+          title: { display: true, text: title, font: { size: 15 }, color: "#111" },
+          legend: { display: series.length > 1 },
+        },
+        scales: {
+          x: { title: { display: true, text: category, color: "#333" }, ticks: { color: "#222" } },
+          y: {
+            title: { display: true, text: axis, color: "#333" },
+            ticks: { color: "#222" },
+            ...(min !== undefined ? { min } : { beginAtZero: true }),
+          },
+        },
       },
+      plugins: [unreachable],
     });
     return () => chart.destroy();
-  }, [title, labels, series]);
+  }, [title, axis, category, labels, series, min]);
   return (
     <div className="chart">
-      <canvas ref={canvas} role="img" aria-label={title} />
+      <canvas ref={canvas} role="img" aria-label={`${title}: ${axis}`} />
     </div>
   );
 }

@@ -1,5 +1,4 @@
-import { createRoot } from "react-dom/client";
-import { App } from "./App.js";
+// The shell in index.html is painted at once; the app's code, in its own chunk, is fetched right after.
 import "./styles.css";
 
-createRoot(document.getElementById("root")!).render(<App />);
+void import("./boot.js");

@@ -2,6 +2,7 @@
 import type { RunResult, ScenarioIssue } from "@podnet/cluster";
 import type { NodeTables } from "@podnet/cluster";
 import type { Trace } from "@podnet/sim";
+import type { TableChange } from "./tables.js";
 
 export interface DeviceInfo {
   name: string;
@@ -13,25 +14,59 @@ export interface DeviceInfo {
 
 export interface Snapshot {
   scenario: string;
+  description: string;
   provider: string;
   segments: { name: string; subnet: string }[];
   routers: { name: string; interfaces: { segment: string; address: string }[] }[];
   hosts: { name: string; segment: string; address: string }[];
   nodes: { name: string; segment: string; address: string; podCidr?: string; devices: DeviceInfo[] }[];
-  pods: { name: string; node: string; ip: string; containers: string[] }[];
-  services: { name: string; clusterIP: string; endpoints: string[] }[];
+  /** `ports`: the ports the pod's containers listen on. */
+  pods: { name: string; node: string; ip: string; containers: string[]; ports: number[] }[];
+  /** `endpoints`: the addresses of the pods the selector picks. */
+  services: {
+    name: string;
+    type: "ClusterIP" | "NodePort";
+    clusterIP: string;
+    ports: { port: number; targetPort?: number; nodePort?: number }[];
+    endpoints: string[];
+  }[];
   refusals: { node: string; entry: string; reason: string }[];
 }
 
 export type Request =
   | { id: number; type: "build"; text: string; file: string; provider: string }
-  | { id: number; type: "trace"; from: string; to: string; protocol?: "icmp" | "tcp" | "udp" }
-  | { id: number; type: "tables"; node: string }
-  | { id: number; type: "compare"; text: string; file: string; providers: string[] };
+  | {
+      id: number;
+      type: "trace";
+      from: string;
+      to: string;
+      protocol?: "icmp" | "tcp" | "udp";
+      size?: number;
+      /** Trace in the cluster as it was after this many of its events (the timeline's position). */
+      events?: number;
+    }
+  | { id: number; type: "tables"; node: string; events?: number }
+  | { id: number; type: "compare"; text: string; file: string }
+  | { id: number; type: "providers" };
+
+/** One moment of a scenario with events: after the event, the map and what changed in the tables. */
+export interface TimelineStep {
+  at: number;
+  description: string;
+  snapshot: Snapshot;
+  changes: TableChange[];
+}
+
+export interface ProviderInfo {
+  name: string;
+  /** One line: what the provider is. */
+  description: string;
+}
 
 export type Reply =
-  | { id: number; ok: true; snapshot: Snapshot }
+  | { id: number; ok: true; snapshot: Snapshot; timeline?: TimelineStep[] }
   | { id: number; ok: true; trace: Trace; pcap: Uint8Array }
   | { id: number; ok: true; tables: NodeTables }
   | { id: number; ok: true; results: RunResult[] }
+  | { id: number; ok: true; providers: ProviderInfo[] }
   | { id: number; ok: false; message: string; issues?: ScenarioIssue[] };

@@ -1,4 +1,4 @@
-/** The view lives in the URL, so a link shares it: scenario, provider, view, selected pods. */
+/** The view lives in the URL, so a link shares it: scenario, provider, view, selection and walk step. */
 export type View = "topology" | "compare" | "bench";
 
 export interface ViewState {
@@ -8,9 +8,20 @@ export interface ViewState {
   from?: string;
   to?: string;
   node?: string;
+  /** The trace's protocol and payload size, when not the defaults (ICMP, or TCP to a port). */
+  proto?: Protocol;
+  size?: number;
+  /** The walk's step, 0-based (shown 1-based). */
+  step?: number;
+  /** The timeline's position: after this many of the scenario's events (all of them when absent). */
+  at?: number;
 }
 
+export type Protocol = "icmp" | "tcp" | "udp";
+const PROTOCOLS: Protocol[] = ["icmp", "tcp", "udp"];
+
 const VIEWS: View[] = ["topology", "compare", "bench"];
+const TEXT_KEYS = ["from", "to", "node"] as const;
 
 export function parseState(search: string, defaults: { scenario: string; provider: string }): ViewState {
   const q = new URLSearchParams(search);
@@ -20,15 +31,44 @@ export function parseState(search: string, defaults: { scenario: string; provide
     provider: q.get("provider") ?? defaults.provider,
     view: view && VIEWS.includes(view) ? view : "topology",
   };
-  for (const key of ["from", "to", "node"] as const) {
+  for (const key of TEXT_KEYS) {
     const value = q.get(key);
     if (value) state[key] = value;
   }
+  const proto = q.get("proto") as Protocol | null;
+  if (proto && PROTOCOLS.includes(proto)) state.proto = proto;
+  const size = Number(q.get("size"));
+  if (q.get("size") && Number.isInteger(size) && size >= 0 && size <= 65000) state.size = size;
+  const at = Number(q.get("at"));
+  if (q.get("at") && Number.isInteger(at) && at >= 0) state.at = at;
+  const step = Number(q.get("step"));
+  if (q.get("step") && Number.isInteger(step) && step > 1) state.step = step - 1;
   return state;
 }
 
 export function formatState(state: ViewState): string {
   const q = new URLSearchParams({ scenario: state.scenario, provider: state.provider, view: state.view });
-  for (const key of ["from", "to", "node"] as const) if (state[key]) q.set(key, state[key]!);
+  for (const key of TEXT_KEYS) if (state[key]) q.set(key, state[key]!);
+  if (state.proto) q.set("proto", state.proto);
+  if (state.size !== undefined) q.set("size", String(state.size));
+  if (state.at !== undefined) q.set("at", String(state.at));
+  if (state.step) q.set("step", String(state.step + 1));
   return `?${q.toString()}`;
+}
+
+/**
+ * Whether moving from one state to another is a new place to go Back from (a view, scenario, provider,
+ * trace or inspected node) rather than a step within one (the walk's position).
+ */
+export function isNavigation(a: ViewState, b: ViewState): boolean {
+  return (
+    a.scenario !== b.scenario ||
+    a.provider !== b.provider ||
+    a.view !== b.view ||
+    a.from !== b.from ||
+    a.to !== b.to ||
+    a.node !== b.node ||
+    a.proto !== b.proto ||
+    a.size !== b.size
+  );
 }

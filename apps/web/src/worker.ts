@@ -1,61 +1,99 @@
 /// <reference lib="webworker" />
 // The simulation runs here, off the page's thread: large scenarios build without freezing the UI.
-import { ClusterRuntime, ScenarioError, loadScenario, nodeTables, runScenario } from "@podnet/cluster";
+import { ClusterRuntime, ScenarioError, loadScenario, runScenario, type NodeTables } from "@podnet/cluster";
 import { encodePacket, encodePcap } from "@podnet/core";
-import { getProvider } from "@podnet/providers";
-import type { Reply, Request, Snapshot } from "./protocol.js";
+import { getProvider, providerNames } from "@podnet/providers";
+import type { Scenario } from "@podnet/cluster";
+import type { Reply, Request, TimelineStep } from "./protocol.js";
+import { snapshotOf } from "./snapshot.js";
+import { tableChanges, tableLines } from "./tables.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 let runtime: ClusterRuntime | undefined;
+/** What was built last, so a trace at an earlier moment of the timeline can rebuild up to it. */
+let built: { scenario: Scenario; provider: string } | undefined;
+/** Runtimes at earlier moments of the timeline, by event count. */
+const earlier = new Map<number, ClusterRuntime>();
 
-async function snapshot(rt: ClusterRuntime): Promise<Snapshot> {
-  const s = rt.spec;
+/** Timelines record every node's tables at each event; past this many nodes they are not recorded. */
+const TIMELINE_NODE_LIMIT = 50;
+
+/** The providers offered: overlay-4789 differs from overlay only in its UDP port. */
+const OFFERED = providerNames.filter((n) => !n.endsWith("-4789"));
+
+/**
+ * A namespace's tables in the shape of nodeTables (which covers nodes only): routers, outside hosts and
+ * pods have routes and neighbours too.
+ */
+async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
   return {
-    scenario: s.name,
-    provider: rt.provider.name,
-    segments: s.underlay.segments.map((x) => ({ name: x.name, subnet: x.subnet })),
-    routers: s.underlay.routers.map((r) => ({ name: r.name, interfaces: r.interfaces })),
-    hosts: s.underlay.hosts.map((h) => ({ name: h.name, segment: h.segment, address: h.address })),
-    nodes: await Promise.all(
-      [...rt.nodes.values()].map(async (n) => ({
-        name: n.name,
-        segment: s.nodes.find((x) => x.name === n.name)?.segment ?? s.underlay.segments[0]!.name,
-        address: n.address,
-        ...(n.podCidr ? { podCidr: n.podCidr } : {}),
-        devices: (await rt.k.addr.list(n.name)).map((l) => ({
-          name: l.ifname,
-          kind: l.linkinfo?.info_kind ?? l.link_type,
-          addresses: l.addr_info.map((a) => `${a.local}/${a.prefixlen}`),
-          ...(l.master ? { master: l.master } : {}),
-          mtu: l.mtu,
-        })),
-      })),
-    ),
-    pods: [...rt.pods].map(([name, p]) => ({
-      name,
-      node: p.node,
-      ip: p.ip,
-      containers: p.spec.containers.map((c) => c.name),
-    })),
-    services: [...rt.services.values()].map((x) => ({
-      name: x.spec.name,
-      clusterIP: x.clusterIP,
-      endpoints: x.endpoints,
-    })),
-    refusals: rt.manager.refusals,
+    routes: await rt.k.route.list(ns),
+    neighbours: (await rt.k.neigh.list(ns)).filter((n) => n.state.includes("PERMANENT")),
+    fdb: (await rt.k.fdb.list(ns)).filter((f) => f.dst),
+    nat: await rt.k.iptables.save(ns, "nat"),
   };
+}
+
+const byTime = (scenario: Scenario) => [...scenario.events].sort((a, b) => a.at - b.at);
+
+async function allTableLines(rt: ClusterRuntime): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const name of rt.nodes.keys()) out[name] = tableLines(await tablesOf(rt, name));
+  return out;
+}
+
+/** Plays the scenario's events one at a time, recording the map and the tables' changes after each. */
+async function playTimeline(rt: ClusterRuntime, scenario: Scenario): Promise<TimelineStep[]> {
+  const record = rt.nodes.size <= TIMELINE_NODE_LIMIT;
+  let lines = record ? await allTableLines(rt) : {};
+  const steps: TimelineStep[] = [
+    { at: 0, description: "the cluster as built", snapshot: await snapshotOf(rt), changes: [] },
+  ];
+  for (const event of byTime(scenario)) {
+    const [report] = (await rt.runEvents([event])).slice(-1);
+    const now = record ? await allTableLines(rt) : {};
+    steps.push({
+      at: event.at,
+      description: report?.description ?? event.action,
+      snapshot: await snapshotOf(rt),
+      changes: record ? tableChanges(lines, now) : [],
+    });
+    lines = now;
+  }
+  return steps;
+}
+
+/** The cluster after its first `count` events (in time order), built again and kept for later traces. */
+async function runtimeAfter(count: number): Promise<ClusterRuntime> {
+  const events = byTime(built!.scenario);
+  if (count >= events.length) return runtime!;
+  let rt = earlier.get(count);
+  if (!rt) {
+    rt = await ClusterRuntime.build(built!.scenario, getProvider(built!.provider));
+    await rt.runEvents(events.slice(0, count));
+    earlier.set(count, rt);
+  }
+  return rt;
 }
 
 async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
-      runtime = await ClusterRuntime.build(loadScenario(req.text, req.file), getProvider(req.provider));
-      await runtime.runEvents();
-      return { id: req.id, ok: true, snapshot: await snapshot(runtime) };
+      const scenario = loadScenario(req.text, req.file);
+      runtime = await ClusterRuntime.build(scenario, getProvider(req.provider));
+      built = { scenario, provider: req.provider };
+      earlier.clear();
+      const timeline = scenario.events.length ? await playTimeline(runtime, scenario) : undefined;
+      if (!timeline) await runtime.runEvents();
+      return { id: req.id, ok: true, snapshot: await snapshotOf(runtime), ...(timeline ? { timeline } : {}) };
     }
     case "trace": {
-      if (!runtime) throw new Error("no scenario built");
-      const trace = runtime.trace(req.from, req.to, req.protocol ? { protocol: req.protocol } : {});
+      if (!runtime || !built) throw new Error("no scenario built");
+      const rt = req.events === undefined ? runtime : await runtimeAfter(req.events);
+      const trace = rt.trace(req.from, req.to, {
+        ...(req.protocol ? { protocol: req.protocol } : {}),
+        ...(req.size !== undefined ? { size: req.size } : {}),
+      });
       const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
       return {
         id: req.id,
@@ -66,16 +104,22 @@ async function handle(req: Request): Promise<Reply> {
     }
     case "tables": {
       if (!runtime) throw new Error("no scenario built");
-      const tables = (await nodeTables(runtime))[req.node];
-      if (!tables) throw new Error(`unknown node ${req.node}`);
-      return { id: req.id, ok: true, tables };
+      const rt = req.events === undefined ? runtime : await runtimeAfter(req.events);
+      return { id: req.id, ok: true, tables: await tablesOf(rt, req.node) };
     }
+    case "providers":
+      return {
+        id: req.id,
+        ok: true,
+        providers: OFFERED.map((name) => ({ name, description: getProvider(name).description })),
+      };
     case "compare": {
       const scenario = loadScenario(req.text, req.file);
       const results = [];
-      for (const name of req.providers) {
+      for (const name of OFFERED) {
         const { result } = await runScenario(scenario, getProvider(name));
-        results.push({ ...result, tables: {} });
+        // Named as the buttons name them, so the same words appear everywhere on the page.
+        results.push({ ...result, provider: name, tables: {} });
       }
       return { id: req.id, ok: true, results };
     }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { headerLines } from "../src/diff.js";
 import type { Snapshot } from "../src/protocol.js";
 import { EXPAND_LIMIT, buildGraph, layout } from "../src/topology.js";
 import { formatState, parseState } from "../src/url.js";
 
 const snapshot = (nodes: number): Snapshot => ({
   scenario: "s",
+  description: "",
   provider: "overlay",
   segments: [{ name: "lan", subnet: "10.100.0.0/16" }],
   routers: [{ name: "gw", interfaces: [{ segment: "lan", address: "10.100.0.1" }] }],
@@ -26,6 +26,7 @@ const snapshot = (nodes: number): Snapshot => ({
     node: `n${i % nodes}`,
     ip: `10.0.${i % nodes}.${2 + Math.floor(i / nodes)}`,
     containers: ["app"],
+    ports: [],
   })),
   services: [],
   refusals: [],
@@ -50,63 +51,93 @@ describe("view state in the URL", () => {
 });
 
 describe("the topology graph", () => {
-  it("draws nodes with their eth0 address, bridges and VXLAN devices, and pods with the pause container", () => {
+  it("draws each node as a box holding eth0, the bridge, the VXLAN device and its pods", () => {
     const { boxes, edges } = buildGraph(snapshot(2), false);
-    expect(boxes.find((b) => b.id === "ns:n0")!.label).toEqual([
-      "node n0",
-      "eth0 10.100.0.2",
-      "pods 10.0.0.0/24",
-    ]);
-    expect(boxes.find((b) => b.id === "dev:n0:flannel.1")!.label).toEqual([
-      "vxlan flannel.1",
-      "10.0.0.0/32",
-      "mtu 1450",
-    ]);
-    expect(boxes.find((b) => b.id === "ns:p0")!.label).toEqual(["pod p0", "eth0 10.0.0.2", "pause", "app"]);
+    const box = (id: string) => boxes.find((b) => b.id === id)!;
+    expect(box("ns:n0").label).toEqual(["node n0", "pods 10.0.0.0/24"]);
+    expect(box("dev:n0:eth0")).toMatchObject({ label: ["eth0", "10.100.0.2", "mtu 1500"], parent: "ns:n0" });
+    expect(box("dev:n0:flannel.1")).toMatchObject({
+      label: ["vxlan flannel.1", "10.0.0.0/32", "mtu 1450"],
+      parent: "ns:n0",
+    });
+    expect(box("ns:p0")).toMatchObject({
+      label: ["pod p0", "eth0 10.0.0.2", "pause", "app"],
+      parent: "ns:n0",
+    });
     expect(edges).toContainEqual({ from: "dev:n0:cni0", to: "ns:p0", label: "veth" });
-    expect(boxes.some((b) => b.label[0] === "veth eth0")).toBe(false); // the NIC is the node box, not a device box
+    expect(edges).toContainEqual({ from: "seg:lan", to: "dev:n0:eth0" });
   });
 
-  it("stays readable at 20 nodes × 10 pods and collapses larger clusters into a summary that expands", () => {
-    const at20 = layout(snapshot(EXPAND_LIMIT));
-    const boxes = at20.boxes;
+  it("draws a Service with its ports, NodePort and dashed links to its endpoints", () => {
+    const s = snapshot(2);
+    s.services = [
+      {
+        name: "web",
+        type: "NodePort",
+        clusterIP: "10.96.0.10",
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+        endpoints: ["10.0.0.2", "10.0.1.2"],
+      },
+    ];
+    const { boxes, edges } = buildGraph(s, false);
+    expect(boxes.find((b) => b.id === "svc:web")!.label).toEqual([
+      "service web",
+      "10.96.0.10:80 → 8080",
+      "NodePort 30080",
+      "2 endpoints",
+    ]);
+    expect(edges.filter((e) => e.from === "svc:web")).toEqual([
+      { from: "svc:web", to: "ns:p0", style: "service" },
+      { from: "svc:web", to: "ns:p1", style: "service" },
+    ]);
+  });
+
+  it("lays 20 nodes × 2 pods out without overlaps, each box inside its node", () => {
+    const { boxes } = layout(snapshot(EXPAND_LIMIT));
+    const byId = new Map(boxes.map((b) => [b.id, b]));
+    const nested = (a: (typeof boxes)[number], b: (typeof boxes)[number]) =>
+      a.parent === b.id || b.parent === a.id;
+    for (const b of boxes.filter((x) => x.parent)) {
+      const p = byId.get(b.parent!)!;
+      expect(
+        b.x >= p.x && b.y >= p.y && b.x + b.width <= p.x + p.width && b.y + b.height <= p.y + p.height,
+      ).toBe(true);
+    }
     for (let i = 0; i < boxes.length; i++) {
       for (let j = i + 1; j < boxes.length; j++) {
         const [a, b] = [boxes[i]!, boxes[j]!];
+        if (nested(a, b)) continue;
         const overlap =
           a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
         expect(overlap, `${a.id} overlaps ${b.id}`).toBe(false);
       }
     }
+  });
+
+  it("collapses a large segment into a summary that expands into a grid of plain node boxes", () => {
     const big = buildGraph(snapshot(EXPAND_LIMIT + 1), false);
     expect(big.boxes.filter((b) => b.kind === "summary").map((b) => b.label)).toEqual([
       ["21 nodes, 42 pods", "click to expand"],
     ]);
-    expect(buildGraph(snapshot(EXPAND_LIMIT + 1), true).boxes.filter((b) => b.kind === "node")).toHaveLength(
-      21,
-    );
+    const huge = buildGraph(snapshot(EXPAND_LIMIT + 1), new Set(["lan"]));
+    expect(huge.boxes.filter((b) => b.kind === "node")).toHaveLength(21);
+    expect(huge.boxes.filter((b) => b.kind === "device" || b.kind === "pod")).toEqual([]);
+    expect(huge.boxes.find((b) => b.id === "ns:n0")).toMatchObject({
+      label: ["node n0", "eth0 10.100.0.2", "2 pods"],
+      parent: "grid:lan",
+    });
   });
-});
 
-describe("hop headers", () => {
-  it("marks the headers that changed since the previous hop", () => {
-    const ip = (ttl: number) => ({
-      kind: "ipv4" as const,
-      tos: 0,
-      id: 0,
-      dontFragment: true,
-      moreFragments: false,
-      fragmentOffset: 0,
-      ttl,
-      protocol: 1,
-      src: 1,
-      dst: 2,
-    });
-    const icmp = { kind: "icmp" as const, type: 8, code: 0, identifier: 1, sequence: 1 };
-    expect(headerLines([ip(64), icmp], [ip(63), icmp]).map((l) => l.changed)).toEqual([true, false]);
-    expect(headerLines(undefined, [ip(64)])[0]).toEqual({
-      text: "ipv4 0.0.0.1 > 0.0.0.2 ttl 64 icmp DF",
-      changed: true,
-    });
+  it("lays out 1,000 expanded nodes as a grid inside their segment's group, none overlapping", () => {
+    const start = performance.now();
+    const view = layout(snapshot(1000), new Set(["lan"]));
+    console.log(`layout of 1,000 expanded nodes: ${(performance.now() - start).toFixed(0)} ms`);
+    const nodes = view.boxes.filter((b) => b.kind === "node");
+    expect(nodes).toHaveLength(1000);
+    const group = view.boxes.find((b) => b.id === "grid:lan")!;
+    // Roughly square, not a strip.
+    expect(group.width / group.height).toBeLessThan(2.5);
+    expect(new Set(nodes.map((b) => `${b.x},${b.y}`)).size).toBe(1000);
+    for (const b of nodes) expect(b.x >= group.x && b.x + b.width <= group.x + group.width).toBe(true);
   });
 });

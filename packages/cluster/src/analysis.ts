@@ -8,8 +8,31 @@ import type { FdbDump, NeighDump, RouteDump } from "@podnet/netlink";
 import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
+type End = "pod" | "node" | "outside";
 export type CellKind =
-  "pod→pod (same node)" | "pod→pod (across nodes)" | "pod→node" | "node→pod" | "pod→service" | "pod→outside";
+  | "pod→pod (same node)"
+  | "pod→pod (across nodes)"
+  | "pod→itself (localhost)"
+  | `${End}→${End | "service" | "address"}`;
+
+/** What kind of path a probe from `from` to `to` takes, named as the matrix names its cells. */
+export function probeKind(runtime: ClusterRuntime, from: string, to: string): CellKind {
+  const source = runtime.origin(from);
+  const target = runtime.resolve(to);
+  const fromKind: End = runtime.pods.has(source.ns)
+    ? "pod"
+    : runtime.nodes.has(source.ns)
+      ? "node"
+      : "outside";
+  if (fromKind === "pod" && target.kind === "address" && target.address.startsWith("127."))
+    return "pod→itself (localhost)";
+  if (fromKind === "pod" && target.kind === "pod")
+    return runtime.pods.get(source.ns)!.node === runtime.pods.get(target.ns!)!.node
+      ? "pod→pod (same node)"
+      : "pod→pod (across nodes)";
+  const toKind = target.kind === "host" ? "outside" : target.kind;
+  return `${fromKind}→${toKind}`;
+}
 
 export interface ReachabilityCell {
   kind: CellKind;
@@ -29,6 +52,7 @@ export interface PathMetrics {
   namespaces: number;
   encapsulations: number;
   natSteps: number;
+  /** The MTU of the source pod's eth0, as its namespace holds it. */
   podMtu: number;
   sourcePreserved: boolean;
   /** ICMP payload size → bytes of the frame on the underlay, and the encapsulation's share. */
@@ -57,10 +81,10 @@ export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string
   const out: Record<string, NodeTables> = {};
   for (const name of [...runtime.nodes.keys()].slice(0, MAX_NODES_WITH_TABLES)) {
     out[name] = {
-      routes: await runtime.k.route.list(name),
-      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")),
-      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst),
-      nat: await runtime.k.iptables.save(name, "nat"),
+      routes: await runtime.k.route.list(runtime.ns(name)),
+      neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT")),
+      fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst),
+      nat: await runtime.k.iptables.save(runtime.ns(name), "nat"),
     };
   }
   return out;
@@ -94,26 +118,51 @@ function explain(runtime: ClusterRuntime, trace: Trace, target: string): string 
   return `${trace.reason} — the route that would carry it was refused on ${r.node}: ${r.entry}: ${r.reason}`;
 }
 
-function cell(
-  runtime: ClusterRuntime,
-  kind: CellKind,
-  from: string,
-  to: string,
-  protocol: "icmp" | "tcp",
-  port?: number,
-): ReachabilityCell {
-  const trace = runtime.trace(from, port !== undefined ? `${to}:${port}` : to, { protocol });
-  const target = runtime.resolve(to).address;
-  const reached = trace.outcome === "reached" || (protocol === "tcp" && trace.outcome === "refused");
+/** One cell of the matrix before it is probed: who, to whom, how. */
+export interface PlannedCell {
+  kind: CellKind;
+  from: string;
+  /** The target as a probe names it (`db`, `svc/web:80`). */
+  to: string;
+  protocol: "icmp" | "tcp";
+}
+
+/**
+ * A Service (or a NodePort) is reached only when one of its endpoints took the connection: an answer,
+ * even a RST, from any other pod — docker-bridge's repeated 172.17.0.2 — is a wrong destination, as it
+ * is for a pod target.
+ */
+export function serviceVerdict(runtime: ClusterRuntime, to: string, trace: Trace): Trace {
+  const target = runtime.resolve(to);
+  const service =
+    target.kind === "service"
+      ? runtime.services.get(to.slice(4).split(":")[0]!)
+      : target.kind === "node" && target.port !== undefined
+        ? [...runtime.services.values()].find((s) => s.spec.ports.some((p) => p.nodePort === target.port))
+        : undefined;
+  const landed = trace.deliveredTo?.ns;
+  if (!service || !landed || !runtime.pods.has(landed)) return trace;
+  // By selector, not by address: under docker-bridge an endpoint's address is another pod's too.
+  const endpoints = [...runtime.pods]
+    .filter(([, p]) => Object.entries(service.spec.selector).every(([k, v]) => p.spec.labels[k] === v))
+    .map(([name]) => name);
+  if (endpoints.includes(landed)) return trace;
   return {
-    kind,
-    from,
-    to: port !== undefined ? `${to}:${port}` : to,
-    protocol,
-    outcome: trace.outcome,
-    reached,
-    reason: explain(runtime, trace, target),
+    ...trace,
+    outcome: "wrong-destination",
+    reason: `reached ${landed}, which is not an endpoint of svc/${service.spec.name} (endpoints: ${endpoints.join(", ") || "none"}): ${trace.reason}`,
   };
+}
+
+function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
+  const trace = serviceVerdict(
+    runtime,
+    planned.to,
+    runtime.trace(planned.from, planned.to, { protocol: planned.protocol }),
+  );
+  const target = runtime.resolve(planned.to).address;
+  const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
+  return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };
 }
 
 /** Pods to probe: the first pods of each node (all of them in small clusters). */
@@ -128,26 +177,34 @@ function samplePods(runtime: ClusterRuntime): string[] {
   return sample.slice(0, MAX_PODS_IN_MATRIX);
 }
 
-export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
-  const cells: ReachabilityCell[] = [];
+/** The cells of the reachability matrix (pods sampled in large clusters), on any backend. */
+export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
+  const cells: PlannedCell[] = [];
+  const add = (kind: CellKind, from: string, to: string, protocol: "icmp" | "tcp" = "icmp") =>
+    cells.push({ kind, from, to, protocol });
   const pods = samplePods(runtime);
   const nodes = [...runtime.nodes.keys()].slice(0, MAX_PODS_IN_MATRIX);
   for (const a of pods) {
     for (const b of pods) {
       if (a === b) continue;
       const same = runtime.pods.get(a)!.node === runtime.pods.get(b)!.node;
-      cells.push(cell(runtime, same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b, "icmp"));
+      add(same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b);
     }
-    for (const n of nodes) cells.push(cell(runtime, "pod→node", a, n, "icmp"));
+    for (const n of nodes) add("pod→node", a, n);
     for (const svc of runtime.services.values())
-      cells.push(cell(runtime, "pod→service", a, `svc/${svc.spec.name}`, "tcp", svc.spec.ports[0]!.port));
-    for (const host of runtime.hosts.keys()) cells.push(cell(runtime, "pod→outside", a, host, "icmp"));
+      add("pod→service", a, `svc/${svc.spec.name}:${svc.spec.ports[0]!.port}`, "tcp");
+    for (const host of runtime.hosts.keys()) add("pod→outside", a, host);
   }
-  for (const n of nodes) for (const b of pods) cells.push(cell(runtime, "node→pod", n, b, "icmp"));
+  for (const n of nodes) for (const b of pods) add("node→pod", n, b);
   return cells;
 }
 
-export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
+/** The reachability matrix on the simulator, each failure with its reason. */
+export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
+  return reachabilityPlan(runtime).map((planned) => cell(runtime, planned));
+}
+
+export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics | undefined> {
   const pods = [...runtime.pods.entries()];
   const first = pods[0];
   const other = pods.find(([, p]) => p.node !== first?.[1].node);
@@ -183,7 +240,10 @@ export function pathMetrics(runtime: ClusterRuntime): PathMetrics | undefined {
     namespaces: new Set(request.map((h) => h.ns)).size,
     encapsulations: request.filter((h) => h.event === "encap").length,
     natSteps: trace.hops.filter((h) => h.event === "nat").length,
-    podMtu: runtime.provider.podMtu(node.underlayMtu),
+    // What the pod's own link says, not what the provider promises.
+    podMtu:
+      (await runtime.k.link.list(runtime.ns(from))).find((l) => l.ifname === "eth0")?.mtu ??
+      runtime.provider.podMtu(node.underlayMtu),
     sourcePreserved: seenSource === src.ip,
     wire,
   };
@@ -194,11 +254,13 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
   const total: NodeTableCounts = { routes: 0, neighbours: 0, fdb: 0, natRules: 0 };
   for (const name of runtime.nodes.keys()) {
     const counts: NodeTableCounts = {
-      routes: (await runtime.k.route.list(name)).length,
-      neighbours: (await runtime.k.neigh.list(name)).filter((n) => n.state.includes("PERMANENT")).length,
-      fdb: (await runtime.k.fdb.list(name)).filter((f) => f.dst).length,
-      natRules: (await runtime.k.iptables.save(name, "nat")).split("\n").filter((l) => l.startsWith("-A "))
+      routes: (await runtime.k.route.list(runtime.ns(name))).length,
+      neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT"))
         .length,
+      fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst).length,
+      natRules: (await runtime.k.iptables.save(runtime.ns(name), "nat"))
+        .split("\n")
+        .filter((l) => l.startsWith("-A ")).length,
     };
     perNode[name] = counts;
     for (const k of Object.keys(total) as (keyof NodeTableCounts)[]) total[k] += counts[k];

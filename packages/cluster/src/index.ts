@@ -9,25 +9,48 @@ export {
   type ProbeSpec,
   type EventSpec,
 } from "./schema.js";
-export { loadScenario, checkScenario, formatPath, ScenarioError, type ScenarioIssue } from "./load.js";
+export {
+  loadScenario,
+  checkScenario,
+  formatIssue,
+  formatPath,
+  MAX_SCENARIO_BYTES,
+  ScenarioError,
+  type ScenarioIssue,
+} from "./load.js";
+export { SCENARIO_LIMITS } from "./check.js";
+export { parseTarget, parseOrigin, type TargetText } from "./target.js";
 export { expandScenario } from "./generate.js";
 export {
   ClusterRuntime,
   TargetError,
+  type BuildOptions,
+  type ProbeOptions,
   type PodState,
   type ServiceState,
   type EventReport,
 } from "./runtime.js";
 export {
   reachability,
+  reachabilityPlan,
+  probeKind,
   pathMetrics,
   controlPlaneMetrics,
   nodeTables,
   type NodeTables,
   type ReachabilityCell,
+  type PlannedCell,
   type CellKind,
   type PathMetrics,
   type ControlPlaneMetrics,
   type NodeTableCounts,
 } from "./analysis.js";
 export { runScenario, type RunResult } from "./run.js";
+export {
+  SimBackend,
+  answerTtl,
+  type ClusterBackend,
+  type PodAttachment,
+  type ProbeRequest,
+  type ProbeResult,
+} from "./backend.js";

@@ -1,6 +1,8 @@
 import type { NetworkProvider } from "@podnet/cni";
 import {
   controlPlaneMetrics,
+  probeKind,
+  serviceVerdict,
   nodeTables,
   pathMetrics,
   reachability,
@@ -9,7 +11,7 @@ import {
   type PathMetrics,
   type ReachabilityCell,
 } from "./analysis.js";
-import { ClusterRuntime } from "./runtime.js";
+import { ClusterRuntime, type BuildOptions } from "./runtime.js";
 import type { Scenario } from "./schema.js";
 
 /** The documented shape of `podnet run --json` (version 1). */
@@ -33,19 +35,24 @@ export interface RunResult {
 export async function runScenario(
   scenario: Scenario,
   provider: NetworkProvider,
+  options: BuildOptions = {},
 ): Promise<{ result: RunResult; runtime: ClusterRuntime }> {
-  const runtime = await ClusterRuntime.build(scenario, provider);
+  const runtime = await ClusterRuntime.build(scenario, provider, options);
   await runtime.runEvents();
   const cells = reachability(runtime);
   const probes = runtime.spec.traffic.map((p) => {
-    const trace = runtime.trace(p.from, p.to, {
-      protocol: p.protocol,
-      ...(p.port ? { port: p.port } : {}),
-      ...(p.size !== undefined ? { size: p.size } : {}),
-    });
+    const trace = serviceVerdict(
+      runtime,
+      p.to,
+      runtime.trace(p.from, p.to, {
+        protocol: p.protocol,
+        ...(p.port ? { port: p.port } : {}),
+        ...(p.size !== undefined ? { size: p.size } : {}),
+      }),
+    );
     const reached = trace.outcome === "reached" || (p.protocol === "tcp" && trace.outcome === "refused");
     return {
-      kind: "pod→pod (across nodes)" as const,
+      kind: probeKind(runtime, p.from, p.to),
       from: p.from,
       to: p.to,
       protocol: p.protocol,
@@ -54,7 +61,7 @@ export async function runScenario(
       reason: trace.reason,
     };
   });
-  const path = pathMetrics(runtime);
+  const path = await pathMetrics(runtime);
   const result: RunResult = {
     schemaVersion: 1,
     scenario: scenario.name,

@@ -1,17 +1,22 @@
 /**
- * Builds a scenario under a provider on the simulated kernel: the underlay (segments, routers,
- * outside hosts), nodes set up by the provider, pods attached by its CNI plugin with their
- * containers listening, Services with endpoints picked by selector — every change reported by the
- * route manager. Probes and traces then run against it.
+ * Builds a scenario under a provider on a backend — the simulated kernel by default, or real network
+ * namespaces (@podnet/lab): the underlay (segments, routers, outside hosts), nodes set up by the
+ * provider, pods attached by its CNI plugin with their containers listening, Services with endpoints
+ * picked by selector — every change reported by the route manager. Probes (either backend) and
+ * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
+ * namespace the backend holds them in.
  */
 import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
+import type { Netlink } from "@podnet/netlink";
 import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
-import { SimKernel, type SendOptions, type Trace } from "@podnet/sim";
+import type { Trace } from "@podnet/sim";
+import { SimBackend, type ClusterBackend, type ProbeRequest, type ProbeResult } from "./backend.js";
 import { expandScenario } from "./generate.js";
+import { parseOrigin, parseTarget } from "./target.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 
 export interface PodState {
@@ -34,9 +39,31 @@ export interface EventReport {
 
 export class TargetError extends Error {}
 
+export interface BuildOptions {
+  /** Seeds the simulator's random choices (MACs, Service endpoints); the scenario's name by default. */
+  seed?: string;
+  /**
+   * Called after each node, pod and Service is in place: for a progress bar on large clusters. The
+   * build is otherwise one long run of microtasks; a callback that returns a promise resolved by a
+   * timer lets the event loop turn (and Ctrl-C be handled) during it.
+   */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+  /** Where to build: the simulator (the default) or another backend, such as real namespaces. */
+  backend?: ClusterBackend;
+}
+
+export type ProbeOptions = Omit<
+  ProbeRequest,
+  "fromNs" | "owner" | "to" | "expectNs" | "expectOwner" | "protocol"
+> & {
+  protocol?: ProbeRequest["protocol"];
+};
+
 export class ClusterRuntime {
-  readonly k: SimKernel;
-  readonly lab: LabTopology<SimKernel>;
+  readonly backend: ClusterBackend;
+  /** The host API the cluster is built through. */
+  readonly k: Netlink;
+  readonly lab: LabTopology;
   readonly manager: RouteManager;
   readonly cluster: ClusterNetwork;
   readonly nodes = new Map<string, NodeNetwork>();
@@ -53,11 +80,12 @@ export class ClusterRuntime {
   private constructor(
     scenario: Scenario,
     readonly provider: NetworkProvider,
-    seed: string,
+    backend: ClusterBackend,
   ) {
     this.scenario = expandScenario(scenario);
-    this.k = new SimKernel({ seed });
-    this.lab = new LabTopology(this.k);
+    this.backend = backend;
+    this.k = backend.netlink;
+    this.lab = new LabTopology(this.k, backend.prefix);
     this.cluster = scenario.cluster;
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
     this.serviceIps = NodeCidrAllocator.forServices(scenario.cluster.serviceCidr);
@@ -68,21 +96,47 @@ export class ClusterRuntime {
       netlink: this.k,
       provider,
       cluster: this.cluster,
-      ...(this.gatewayRouter() ? { gatewayNs: this.gatewayRouter()! } : {}),
+      ...(this.gatewayRouter() ? { gatewayNs: this.ns(this.gatewayRouter()!) } : {}),
     });
+  }
+
+  /** The namespace that holds scenario name `name` on this backend. */
+  ns(name: string): string {
+    return this.backend.prefix + name;
   }
 
   /** Builds the scenario's starting state (events are run separately). */
   static async build(
     scenario: Scenario,
     provider: NetworkProvider,
-    options: { seed?: string } = {},
+    options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
-    const runtime = new ClusterRuntime(scenario, provider, options.seed ?? scenario.name);
+    const backend: ClusterBackend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
+    const runtime = new ClusterRuntime(scenario, provider, backend);
+    const { nodes, pods, services } = runtime.scenario;
+    const total = nodes.length + pods.length + services.length;
+    let done = 0;
+    const step = async () => {
+      await options.onProgress?.(++done, total);
+    };
     await runtime.buildUnderlay();
-    for (const node of runtime.scenario.nodes) await runtime.addNode(node);
-    for (const pod of runtime.scenario.pods) await runtime.addPod(pod);
-    for (const svc of runtime.scenario.services) await runtime.setService(svc);
+    for (const node of nodes) await runtime.addNode(node).then(step);
+    if (backend.parallelNodes) {
+      // Kubelets on different nodes attach their pods at the same time; one node's pods stay in
+      // order, so each node's IPAM hands out addresses as it would one by one.
+      const byNode = new Map<string, PodSpec[]>();
+      for (const pod of pods) byNode.set(pod.node, [...(byNode.get(pod.node) ?? []), pod]);
+      await Promise.all(
+        [...byNode.values()].map(async (list) => {
+          for (const pod of list) await runtime.addPod(pod).then(step);
+        }),
+      );
+      // The pods in the scenario's order, as the simulator lists them.
+      const states = pods.map((p) => [p.name, runtime.pods.get(p.name)!] as const);
+      runtime.pods.clear();
+      for (const [name, state] of states) runtime.pods.set(name, state);
+    } else for (const pod of pods) await runtime.addPod(pod).then(step);
+    for (const svc of services) await runtime.setService(svc).then(step);
     return runtime;
   }
 
@@ -114,7 +168,10 @@ export class ClusterRuntime {
         });
       }
       for (const r of router.routes)
-        await this.k.route.add(router.name, { dst: parseRouteDst(r.dst), via: parseAddressArgument(r.via) });
+        await this.k.route.add(this.ns(router.name), {
+          dst: parseRouteDst(r.dst),
+          via: parseAddressArgument(r.via),
+        });
     }
     for (const host of this.scenario.underlay.hosts) {
       const seg = this.segment(host.segment);
@@ -123,7 +180,11 @@ export class ClusterRuntime {
         mtu: seg.mtu,
       });
       for (const l of host.listen)
-        this.k.listen(host.name, { protocol: l.protocol, port: l.port, owner: host.name });
+        await this.backend.listen(this.ns(host.name), {
+          protocol: l.protocol,
+          port: l.port,
+          owner: host.name,
+        });
       this.hosts.set(host.name, host.address);
     }
   }
@@ -136,7 +197,7 @@ export class ClusterRuntime {
     });
     const node: NodeNetwork = {
       name: spec.name,
-      ns: spec.name,
+      ns: this.ns(spec.name),
       address: spec.address,
       nic: "eth0",
       underlayMtu: seg.mtu,
@@ -144,7 +205,7 @@ export class ClusterRuntime {
     };
     if (this.provider.podAddressing === "per-node-subnet")
       node.podCidr = spec.podCidr ?? this.cidrs.allocate().toString();
-    await this.provider.setupNode({ netlink: this.k, ns: spec.name }, node, this.cluster);
+    await this.provider.setupNode({ netlink: this.k, ns: node.ns }, node, this.cluster);
     this.nodes.set(spec.name, node);
     return this.timed(this.manager.nodeJoined(node));
   }
@@ -152,10 +213,10 @@ export class ClusterRuntime {
   async removeNode(name: string): Promise<ReconcileReport> {
     const node = this.nodes.get(name);
     if (!node) throw new TargetError(`unknown node ${JSON.stringify(name)}`);
-    for (const [pod, state] of this.pods) if (state.node === name) this.pods.delete(pod);
-    for (const pod of this.scenario.pods.filter((p) => p.node === name))
-      await this.k.netns.del(pod.name).catch(() => undefined);
-    await this.k.netns.del(name);
+    // The node's pods go first, through CNI DEL as the kubelet would drain them, so their addresses
+    // are free again if the node rejoins.
+    for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
+    await this.k.netns.del(node.ns);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
     const report = await this.timed(this.manager.nodeLeft(name));
@@ -166,8 +227,9 @@ export class ClusterRuntime {
   async addPod(spec: PodSpec): Promise<PodState> {
     const node = this.nodes.get(spec.node);
     if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${JSON.stringify(spec.node)}`);
-    await this.k.netns.add(spec.name);
-    await this.k.link.set(spec.name, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
+    const podNs = this.ns(spec.name);
+    await this.k.netns.add(podNs);
+    await this.k.link.set(podNs, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
     const { capabilities, ...config } = this.provider.podNetworkConfig(node, this.cluster) as ReturnType<
       NetworkProvider["podNetworkConfig"]
     > & { capabilities?: Record<string, boolean> };
@@ -180,20 +242,15 @@ export class ClusterRuntime {
       capabilities?.portMappings && published.length
         ? { ...config, runtimeConfig: { portMappings: published } }
         : config;
-    const result = await this.provider.cni.add(
-      {
-        containerId: spec.name,
-        netns: spec.name,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink: this.k, ns: spec.node },
-      },
-      request,
-    );
+    const result = await this.backend.attachPod(this.provider, {
+      containerId: spec.name,
+      podNs,
+      nodeNs: node.ns,
+      config: request,
+    });
     for (const c of spec.containers)
       for (const p of c.ports)
-        this.k.listen(spec.name, {
+        await this.backend.listen(podNs, {
           protocol: p.protocol,
           port: p.containerPort,
           owner: `${spec.name}/${c.name}`,
@@ -204,23 +261,22 @@ export class ClusterRuntime {
   }
 
   async removePod(name: string): Promise<void> {
-    const state = this.pods.get(name);
-    if (!state) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
-    const node = this.nodes.get(state.node)!;
-    await this.provider.cni.del(
-      {
-        containerId: name,
-        netns: name,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink: this.k, ns: state.node },
-      },
-      this.provider.podNetworkConfig(node, this.cluster),
-    );
-    await this.k.netns.del(name);
-    this.pods.delete(name);
+    if (!this.pods.has(name)) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
+    await this.detachPod(name);
     await this.refreshEndpoints();
+  }
+
+  private async detachPod(name: string): Promise<void> {
+    const state = this.pods.get(name)!;
+    const node = this.nodes.get(state.node)!;
+    await this.backend.detachPod(this.provider, {
+      containerId: name,
+      podNs: this.ns(name),
+      nodeNs: node.ns,
+      config: this.provider.podNetworkConfig(node, this.cluster),
+    });
+    await this.k.netns.del(this.ns(name));
+    this.pods.delete(name);
   }
 
   private selected(spec: ServiceSpec): string[] {
@@ -315,9 +371,9 @@ export class ClusterRuntime {
     port?: number;
     kind: "pod" | "node" | "host" | "service" | "address";
   } {
-    const [name, port] = target.includes(":")
-      ? [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))]
-      : [target, undefined];
+    const parsed = parseTarget(target);
+    if ("error" in parsed) throw new TargetError(parsed.error);
+    const { name, port } = parsed;
     const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
     if (name.startsWith("svc/")) {
       const svc = this.services.get(name.slice(4));
@@ -342,39 +398,59 @@ export class ClusterRuntime {
 
   /** The namespace and process a probe starts from: "web" (the pod), "web/nginx" (a container), a node or a host. */
   origin(from: string): { ns: string; owner?: string } {
-    const [name, container] = from.split("/");
-    const pod = this.pods.get(name!);
+    const { name, container } = parseOrigin(from);
+    const pod = this.pods.get(name);
     if (pod) {
       if (container && !pod.spec.containers.some((c) => c.name === container))
         throw new TargetError(
           `pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
         );
-      return { ns: name!, owner: `${name}/${container ?? pod.spec.containers[0]!.name}` };
+      return { ns: name, owner: `${name}/${container ?? pod.spec.containers[0]!.name}` };
     }
-    if (this.nodes.has(name!) || this.hosts.has(name!)) return { ns: name! };
+    if (container !== undefined && (this.nodes.has(name) || this.hosts.has(name)))
+      throw new TargetError(`${name} is not a pod: it has no container ${JSON.stringify(container)}`);
+    if (this.nodes.has(name) || this.hosts.has(name)) return { ns: name };
     throw new TargetError(`unknown source ${JSON.stringify(from)}: not a pod, pod/container, node or host`);
   }
 
-  trace(
-    from: string,
-    to: string,
-    options: Omit<SendOptions, "from" | "to" | "owner" | "expectNamespace"> = {},
-  ): Trace {
+  /** The probe request for `from` → `to`: names resolved, namespaces mapped to this backend. */
+  private request(from: string, to: string, options: ProbeOptions): ProbeRequest {
     const source = this.origin(from);
     const target = this.resolve(to);
     const protocol =
       options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
-    return this.k.send({
+    const port = options.port ?? target.port;
+    return {
       ...options,
-      from: source.ns,
+      fromNs: this.ns(source.ns),
       ...(source.owner ? { owner: source.owner } : {}),
       to: target.address,
       protocol,
-      ...(target.port !== undefined || options.port !== undefined
-        ? { port: options.port ?? target.port }
-        : {}),
+      ...(port !== undefined ? { port } : {}),
       // Only a pod target makes arriving elsewhere wrong: a node or host may forward (a published port).
-      ...(target.ns && target.kind === "pod" ? { expectNamespace: target.ns } : {}),
-    });
+      ...(target.ns && target.kind === "pod" ? { expectNs: this.ns(target.ns) } : {}),
+      ...(target.kind === "pod" && port !== undefined
+        ? { expectOwner: this.listener(target.ns!, port) }
+        : {}),
+    };
+  }
+
+  /** Which container of pod `name` listens on `port` (its owner name), if any. */
+  private listener(name: string, port: number): string | undefined {
+    const pod = this.pods.get(name);
+    const c = pod?.spec.containers.find((c) => c.ports.some((p) => p.containerPort === port));
+    return c ? `${name}/${c.name}` : undefined;
+  }
+
+  /** One packet and its answer, hop by hop (the simulator only). */
+  trace(from: string, to: string, options: ProbeOptions = {}): Trace {
+    if (!(this.backend instanceof SimBackend))
+      throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
+    return this.backend.send(this.request(from, to, options));
+  }
+
+  /** One probe on whichever backend the cluster is on: its outcome class, and the answer's TTL. */
+  probe(from: string, to: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+    return this.backend.probe(this.request(from, to, options));
   }
 }

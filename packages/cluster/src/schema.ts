@@ -35,12 +35,14 @@ export const Cidr = z.string().refine(
   },
 );
 
-const Name = z
-  .string()
-  .regex(NAME, {
-    error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
-  });
-const Port = z.number().int().min(1).max(65535);
+const Name = z.string().regex(NAME, {
+  error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+});
+const inRange = (what: string, min: number, max: number) => {
+  const error = (issue: { input?: unknown }) => `${quoted(issue.input)} is not ${what} (${min}-${max})`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const Port = inRange("a port", 1, 65535);
 const Protocol = z.enum(["tcp", "udp"]);
 
 export const SegmentSchema = z.strictObject({
@@ -105,7 +107,7 @@ export const ServiceSchema = z.strictObject({
         port: Port,
         targetPort: Port.optional(),
         protocol: Protocol.default("tcp"),
-        nodePort: z.number().int().min(30000).max(32767).optional(),
+        nodePort: inRange("a nodePort", 30000, 32767).optional(),
       }),
     )
     .min(1),

@@ -37,6 +37,7 @@ export {
   type CniCommand,
   type PluginConfig,
 } from "./plugin.js";
+export { GoTypeError, goUnmarshal, jsonKind, type GoType } from "./go-json.js";
 export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";
 export {
   addNetworkList,

@@ -12,6 +12,12 @@ export interface CniParams {
   args: string;
   path: string[];
   /**
+   * The host API's name for the namespace at CNI_NETNS, when the executable resolved the path itself
+   * (any bind-mounted namespace file or /proc/PID/ns/net); otherwise a plugin takes NAME from
+   * /run/netns/NAME or a bare name (the simulator's runtime names namespaces).
+   */
+  netnsName?: string;
+  /**
    * The host the plugin runs on, and the host API to change it: the simulator's kernel or real Linux.
    * A CNI executable runs in the host's own namespace; in podnet's simulator the runtime names it.
    * IPAM plugins need none.

@@ -5,6 +5,7 @@
  * memory and usable in a browser; `cniMain` in "@podnet/cni/node" wires it to a real process.
  */
 import { CniError, CniErrorCode } from "./errors.js";
+import { GoTypeError, jsonKind } from "./go-json.js";
 import type { CniCommand, CniParams, CniPlugin, PluginConfig } from "./plugin.js";
 import type { Attachment } from "./schemas.js";
 import { checkVersionSupported, compareVersions, resultForVersion } from "./version.js";
@@ -65,17 +66,27 @@ function parseConfig(stdin: string): PluginConfig {
     );
   }
   const config = raw as Record<string, unknown>;
-  const name = typeof config.name === "string" ? config.name : "";
+  const name = config.name ?? "";
+  if (typeof name !== "string")
+    throw new CniError(
+      CniErrorCode.DECODING_FAILURE,
+      `error unmarshall network config: ${new GoTypeError(jsonKind(name), "string", { struct: "", path: ["name"] }).message}`,
+    );
   if (name === "") throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "missing network name");
   if (!CNI_NAME.test(name))
     throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", name);
-  // A config without cniVersion is 0.1.0, as libcni's version decoder reads it.
-  return {
-    ...config,
-    name,
-    cniVersion:
-      typeof config.cniVersion === "string" && config.cniVersion !== "" ? config.cniVersion : "0.1.0",
-  };
+  return { ...config, name, cniVersion: config.cniVersion as string };
+}
+
+/** The config's cniVersion as libcni's version decoder reads it: absent is 0.1.0, a non-string is an error. */
+function configVersion(config: PluginConfig): string {
+  const version: unknown = config.cniVersion ?? "";
+  if (typeof version !== "string")
+    throw new CniError(
+      CniErrorCode.DECODING_FAILURE,
+      `decoding version from network config: ${new GoTypeError(jsonKind(version), "string", { struct: "", path: ["cniVersion"] }).message}`,
+    );
+  return version === "" ? "0.1.0" : version;
 }
 
 /** GC's attachment list, checked by hand: the executable path stays free of zod (30 ms to load). */
@@ -110,16 +121,20 @@ async function dispatch(plugin: CniPlugin, invocation: CniInvocation): Promise<s
   }
 
   const stdin = invocation.stdin();
-  const config = parseConfig(stdin);
+  const parsed = parseConfig(stdin);
   const containerId = value("CNI_CONTAINERID");
-  if (containerId === "") throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, "missing containerID");
-  if (!CNI_NAME.test(containerId))
-    throw new CniError(
-      CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
-      "invalid characters in containerID",
-      containerId,
-    );
-  validateInterfaceName(value("CNI_IFNAME"));
+  // GC and STATUS concern the whole network: CNI 1.1 sends them no container ID or interface name.
+  if (command !== "GC" && command !== "STATUS") {
+    if (containerId === "") throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, "missing containerID");
+    if (!CNI_NAME.test(containerId))
+      throw new CniError(
+        CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+        "invalid characters in containerID",
+        containerId,
+      );
+    validateInterfaceName(value("CNI_IFNAME"));
+  }
+  const config: PluginConfig = { ...parsed, cniVersion: configVersion(parsed) };
   const params: CniParams = {
     containerId,
     netns: value("CNI_NETNS"),

@@ -1,10 +1,22 @@
 /**
  * host-local's configuration (LoadIPAMConfig): the `ipam` block of a network config, requested
- * addresses from CNI_ARGS, args.cni.ips and runtimeConfig.ips, and the legacy single-range form,
- * validated in host-local's order with host-local's words.
+ * addresses from CNI_ARGS, args.cni.ips and runtimeConfig.ips, and the legacy single-range form.
+ * The config is decoded as strictly as host-local's json.Unmarshal into its Go structs (a key of the
+ * wrong type is an error, never a silent default), then validated in host-local's order with
+ * host-local's words.
  */
-import { parseIpv4 } from "@podnet/core";
-import { parseCniArgs, type CniRoute, type PluginConfig } from "@podnet/cni";
+import { formatIpv4, parseIpv4 } from "@podnet/core";
+import {
+  CniError,
+  CniErrorCode,
+  GoTypeError,
+  goUnmarshal,
+  jsonKind,
+  parseCniArgs,
+  type CniRoute,
+  type GoType,
+  type PluginConfig,
+} from "@podnet/cni";
 import { canonicalizeRangeSet, rangeSetsOverlap, type RangeInput, type RangeSet } from "./range.js";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
@@ -19,37 +31,140 @@ export interface HostLocalConfig {
   requestedIps: number[];
 }
 
-function ipOf(text: unknown, what = "IP address"): number {
-  if (typeof text !== "string") throw new Error(`invalid ${what}: ${String(text)}`);
+function ipv4Only(text: string): void {
   if (text.includes(":")) throw new Error(`${text}: IPv6 is not supported by podnet-ipam`);
+}
+
+function ipOf(text: string, message = `invalid IP address: ${text}`): number {
+  ipv4Only(text);
   try {
-    return parseIpv4(text.split("/")[0]!);
+    return parseIpv4(text);
   } catch {
-    throw new Error(`invalid ${what}: ${text}`);
+    throw new Error(message);
   }
 }
 
-function cidrOf(text: unknown): { address: number; length: number } {
-  if (typeof text !== "string" || !/^[^/]+\/\d{1,2}$/.test(text))
-    throw new Error(`invalid CIDR address: ${String(text)}`);
-  if (text.includes(":")) throw new Error(`${text}: IPv6 is not supported by podnet-ipam`);
-  const [address, length] = text.split("/");
-  const len = Number(length);
-  if (len > 32) throw new Error(`invalid CIDR address: ${text}`);
-  try {
-    return { address: parseIpv4(address!), length: len };
-  } catch {
-    throw new Error(`invalid CIDR address: ${text}`);
-  }
+function cidrOf(text: string): { address: number; length: number } {
+  ipv4Only(text);
+  const match = /^([^/]+)\/(\d{1,2})$/.exec(text);
+  const length = Number(match?.[2]);
+  if (!match || length > 32) throw new Error(`invalid CIDR address: ${text}`);
+  return { address: ipOf(match[1]!, `invalid CIDR address: ${text}`), length };
 }
 
-function rangeInput(raw: unknown): RangeInput {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  const input: RangeInput = { subnet: cidrOf(r.subnet) };
-  if (r.rangeStart !== undefined) input.rangeStart = ipOf(r.rangeStart);
-  if (r.rangeEnd !== undefined) input.rangeEnd = ipOf(r.rangeEnd);
-  if (r.gateway !== undefined) input.gateway = ipOf(r.gateway);
-  return input;
+// The Go types of host-local 1.1.1's Net and IPAMConfig (plugins/ipam/host-local/backend/allocator/config.go).
+/** net.IP: a TextUnmarshaler; "" is a nil IP. */
+const netIp: GoType = {
+  kind: "text",
+  goType: "net.IP",
+  parse: (text) => (text === "" ? undefined : ipOf(text)),
+};
+/** pkg/ip.IP (requested addresses): an address with or without a prefix length. */
+const requestedIp: GoType = {
+  kind: "text",
+  goType: "*ip.IP",
+  parse: (text) => ipOf(text.split("/")[0]!, `invalid IP address ${text}`),
+};
+/** types.IPNet: unmarshals a string, then net.ParseCIDR. */
+const ipNet: GoType = {
+  kind: "unmarshaler",
+  decode: (value) => {
+    if (typeof value !== "string") throw new GoTypeError(jsonKind(value), "string", { path: [] });
+    cidrOf(value);
+    return value;
+  },
+};
+const routeStruct: GoType = {
+  kind: "struct",
+  name: "route",
+  goType: "types.route",
+  fields: { dst: ipNet, gw: netIp },
+};
+/** types.Route unmarshals into its own struct, so its type errors surface at `routes`. */
+const route: GoType = {
+  kind: "unmarshaler",
+  decode: (value) => {
+    const r = goUnmarshal(value, routeStruct) as { dst?: string; gw?: number } | undefined;
+    // host-local prints a route without dst as {"dst":"<nil>"}; a result the runtime cannot use.
+    if (r?.dst === undefined)
+      throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "invalid route: dst is required");
+    return r;
+  },
+};
+const rangeFields: Record<string, GoType> = {
+  rangeStart: netIp,
+  rangeEnd: netIp,
+  subnet: ipNet,
+  gateway: netIp,
+};
+const rangeType: GoType = { kind: "struct", name: "Range", goType: "allocator.Range", fields: rangeFields };
+const rangeSets: GoType = {
+  kind: "slice",
+  goType: "[]allocator.RangeSet",
+  of: { kind: "slice", goType: "allocator.RangeSet", of: rangeType },
+};
+const requestedIps: GoType = { kind: "slice", goType: "[]*ip.IP", of: requestedIp };
+const netType: GoType = {
+  kind: "struct",
+  name: "Net",
+  goType: "allocator.Net",
+  fields: {
+    name: { kind: "string" },
+    cniVersion: { kind: "string" },
+    ipam: {
+      kind: "struct",
+      name: "IPAMConfig",
+      goType: "allocator.IPAMConfig",
+      fields: {
+        ...rangeFields, // the embedded *Range: the legacy single-range form
+        Name: { kind: "string" },
+        type: { kind: "string" },
+        routes: { kind: "slice", goType: "[]*types.Route", of: route },
+        dataDir: { kind: "string" },
+        resolvConf: { kind: "string" },
+        ranges: rangeSets,
+      },
+    },
+    runtimeConfig: {
+      kind: "struct",
+      name: "",
+      goType:
+        'struct { IPRanges []allocator.RangeSet "json:\\"ipRanges,omitempty\\""; IPs []*ip.IP "json:\\"ips,omitempty\\"" }',
+      fields: { ipRanges: rangeSets, ips: requestedIps },
+    },
+    args: {
+      kind: "struct",
+      name: "",
+      goType: 'struct { A *allocator.IPAMArgs "json:\\"cni\\"" }',
+      fields: {
+        cni: {
+          kind: "struct",
+          name: "IPAMArgs",
+          goType: "allocator.IPAMArgs",
+          fields: { ips: requestedIps },
+        },
+      },
+    },
+  },
+};
+
+/** A decoded Range (keys present only when set). */
+interface DecodedRange {
+  subnet?: string;
+  rangeStart?: number;
+  rangeEnd?: number;
+  gateway?: number;
+}
+
+interface DecodedNet {
+  ipam?: DecodedRange & {
+    routes?: ({ dst: string; gw?: number } | undefined)[];
+    dataDir?: string;
+    resolvConf?: string;
+    ranges?: (DecodedRange | undefined)[][];
+  };
+  runtimeConfig?: { ipRanges?: (DecodedRange | undefined)[][]; ips?: (number | undefined)[] };
+  args?: { cni?: { ips?: (number | undefined)[] } };
 }
 
 /** CNI_ARGS as host-local reads them: IP= and IgnoreUnknown= are known; anything else is an error unless ignored. */
@@ -65,7 +180,7 @@ function requestedFromCniArgs(args: string): number[] {
         throw new Error(
           `ARGS: error parsing value of pair "${key}=${value}": boolean unmarshal error: invalid input ${value}`,
         );
-    } else if (key === "IP") ips.push(ipOf(value));
+    } else if (key === "IP") ips.push(ipOf(value.split("/")[0]!));
     else unknown.push(`${key}=${value}`);
   }
   if (unknown.length && !ignoreUnknown)
@@ -73,30 +188,34 @@ function requestedFromCniArgs(args: string): number[] {
   return ips;
 }
 
+function rangeInput(r: DecodedRange | undefined): RangeInput {
+  const input: RangeInput = {};
+  if (r?.subnet !== undefined) input.subnet = cidrOf(r.subnet);
+  if (r?.rangeStart !== undefined) input.rangeStart = r.rangeStart;
+  if (r?.rangeEnd !== undefined) input.rangeEnd = r.rangeEnd;
+  if (r?.gateway !== undefined) input.gateway = r.gateway;
+  return input;
+}
+
+const rangeSetInputs = (sets: (DecodedRange | undefined)[][] | undefined): RangeInput[][] =>
+  (sets ?? []).map((set) => (set ?? []).map(rangeInput));
+
 export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): HostLocalConfig {
-  const ipam = config.ipam as Record<string, unknown> | undefined;
-  // Decoding comes first in host-local (json.Unmarshal), so a malformed subnet wins over everything else.
-  const legacy = ipam && ipam.subnet !== undefined ? rangeInput(ipam) : undefined;
-  const rawRanges = ipam?.ranges;
-  if (rawRanges !== undefined && !Array.isArray(rawRanges))
-    throw new Error(
-      "json: cannot unmarshal ranges into Go struct field IPAMConfig.ipam.ranges of type []allocator.RangeSet",
-    );
-  const declared = ((rawRanges ?? []) as unknown[]).map((set) =>
-    (Array.isArray(set) ? set : []).map(rangeInput),
-  );
-  const runtime = (config.runtimeConfig ?? {}) as Record<string, unknown>;
-  const runtimeRanges = Array.isArray(runtime.ipRanges)
-    ? (runtime.ipRanges as unknown[]).map((set) => (Array.isArray(set) ? set : []).map(rangeInput))
-    : [];
+  const net = goUnmarshal(config, netType) as DecodedNet;
+  const ipam = net.ipam;
   if (!ipam) throw new Error("IPAM config missing 'ipam' key");
 
   const requested = requestedFromCniArgs(cniArgs);
-  const cniIps = ((config.args as { cni?: { ips?: unknown[] } } | undefined)?.cni?.ips ?? []) as unknown[];
-  requested.push(...cniIps.map((ip) => ipOf(ip)));
-  if (Array.isArray(runtime.ips)) requested.push(...(runtime.ips as unknown[]).map((ip) => ipOf(ip)));
+  // A null in a list of addresses decodes to nothing (host-local dereferences it and panics).
+  const listed = [...(net.args?.cni?.ips ?? []), ...(net.runtimeConfig?.ips ?? [])];
+  requested.push(...listed.filter((ip) => ip !== undefined));
 
-  const inputs = [...runtimeRanges, ...(legacy ? [[legacy]] : []), ...declared];
+  // Runtime ranges first, then the legacy single range, then the declared ones (host-local's order).
+  const inputs = [
+    ...rangeSetInputs(net.runtimeConfig?.ipRanges),
+    ...(ipam.subnet !== undefined ? [[rangeInput(ipam)]] : []),
+    ...rangeSetInputs(ipam.ranges),
+  ];
   if (inputs.length === 0) throw new Error("no IP ranges specified");
   const ranges = inputs.map((set, i) => {
     try {
@@ -117,11 +236,15 @@ export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): Host
   const out: HostLocalConfig = {
     name: config.name,
     cniVersion: config.cniVersion,
-    dataDir: typeof ipam.dataDir === "string" && ipam.dataDir !== "" ? ipam.dataDir : DEFAULT_DATA_DIR,
+    dataDir: ipam.dataDir || DEFAULT_DATA_DIR,
     ranges,
     requestedIps: [...new Set(requested)],
   };
-  if (Array.isArray(ipam.routes)) out.routes = ipam.routes as CniRoute[];
-  if (typeof ipam.resolvConf === "string" && ipam.resolvConf !== "") out.resolvConf = ipam.resolvConf;
+  if (ipam.routes)
+    out.routes = ipam.routes.map((r) => {
+      if (!r) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "invalid route: null");
+      return { dst: r.dst, ...(r.gw !== undefined ? { gw: formatIpv4(r.gw) } : {}) };
+    });
+  if (ipam.resolvConf) out.resolvConf = ipam.resolvConf;
   return out;
 }

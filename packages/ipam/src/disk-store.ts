@@ -13,25 +13,43 @@ import { randomBytes } from "node:crypto";
 import {
   closeSync,
   linkSync,
-  mkdirSync,
+  lstatSync,
+  opendirSync,
   openSync,
-  readFileSync,
-  readdirSync,
   renameSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { formatIpv4, isIpv4, parseIpv4 } from "@podnet/core";
+import { CniError, CniErrorCode } from "@podnet/cni";
+import { mkdirAll, pathError, readRegularFile } from "./disk-file.js";
 import type { IpamStore } from "./store.js";
 
 const LINE_BREAK = "\r\n";
 const LAST_RESERVED = "last_reserved_ip.";
 const TEMP = ".podnet-tmp-";
+/** Far more than any range set holds (a /10); past it the directory is not ours to walk. */
+const MAX_ENTRIES = 1 << 22;
+/** A reservation is "id\r\nifname"; container IDs are 64 hex characters in practice. */
+const MAX_FILE_BYTES = 4096;
+/** flock(1)'s exit status when -w expires (chosen with -E so it cannot be mistaken for another failure). */
+const LOCK_TIMED_OUT = 75;
 
-/** Runs `fn` while holding an exclusive flock on `path`. */
-export async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
-  const holder = spawn("flock", ["-x", path, "-c", "echo locked; exec cat >/dev/null"], {
+/** How long an ADD/DEL waits for another process's lock before answering "try again later". */
+export const LOCK_TIMEOUT_SECONDS = 60;
+
+/**
+ * Runs `fn` while holding an exclusive flock on `path`, waiting at most `timeoutSeconds` for it:
+ * host-local waits forever behind a stuck holder; a runtime would rather hear CNI code 11 and retry.
+ */
+export async function withFileLock<T>(
+  path: string,
+  fn: () => T,
+  timeoutSeconds = LOCK_TIMEOUT_SECONDS,
+): Promise<T> {
+  const flockArgs = ["-x", "-w", String(timeoutSeconds), "-E", String(LOCK_TIMED_OUT), path];
+  const holder = spawn("flock", [...flockArgs, "-c", "echo locked; exec cat >/dev/null"], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, SHELL: "/bin/sh" },
   });
@@ -46,7 +64,16 @@ export async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
       holder.on("error", (error) =>
         reject(new Error(`cannot lock ${path}: flock(1) from util-linux is required (${error.message})`)),
       );
-      void exited.then((code) => reject(new Error(`cannot lock ${path}: flock exited with ${code}`)));
+      void exited.then((code) =>
+        reject(
+          code === LOCK_TIMED_OUT
+            ? new CniError(
+                CniErrorCode.TRY_AGAIN_LATER,
+                `cannot lock ${path}: another process has held it for ${timeoutSeconds} s`,
+              )
+            : new Error(`cannot lock ${path}: flock exited with ${code}`),
+        ),
+      );
     });
     return fn();
   } finally {
@@ -55,21 +82,68 @@ export async function withFileLock<T>(path: string, fn: () => T): Promise<T> {
   }
 }
 
+export interface DiskStoreOptions {
+  lockTimeoutSeconds?: number;
+}
+
 export class DiskIpamStore implements IpamStore {
   readonly dir: string;
+  private readonly lockTimeout: number;
 
-  constructor(dataDir: string, network: string) {
+  constructor(dataDir: string, network: string, options: DiskStoreOptions = {}) {
     this.dir = join(dataDir, network);
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
-    closeSync(openSync(join(this.dir, "lock"), "a", 0o644));
+    this.lockTimeout = options.lockTimeoutSeconds ?? LOCK_TIMEOUT_SECONDS;
+    mkdirAll(this.dir, 0o755);
+    const lock = join(this.dir, "lock");
+    try {
+      closeSync(openSync(lock, "a", 0o644));
+    } catch (error) {
+      throw pathError("open", lock, error);
+    }
   }
 
   async withLock<T>(fn: () => T): Promise<T> {
-    return withFileLock(join(this.dir, "lock"), () => {
-      // Under the lock nobody else is writing: temporary files are a killed process's leftovers.
-      for (const name of readdirSync(this.dir)) if (name.startsWith(TEMP)) unlinkSync(join(this.dir, name));
-      return fn();
-    });
+    return withFileLock(
+      join(this.dir, "lock"),
+      () => {
+        // Under the lock nobody else is writing: temporary files are a killed process's leftovers.
+        for (const name of this.names()) if (name.startsWith(TEMP)) unlinkSync(join(this.dir, name));
+        return fn();
+      },
+      this.lockTimeout,
+    );
+  }
+
+  /**
+   * The names of the regular files in the directory, read one entry at a time and at most
+   * MAX_ENTRIES of them. Directories, links and devices are not reservations (host-local's walk
+   * skips directories too), so a stray `10.0.0.5/` directory neither blocks nor breaks ADD and DEL.
+   */
+  private *names(): Generator<string> {
+    const dir = opendirSync(this.dir);
+    try {
+      for (let n = 0, entry = dir.readSync(); entry; entry = dir.readSync()) {
+        if (++n > MAX_ENTRIES)
+          throw new Error(`${this.dir}: more than ${MAX_ENTRIES} entries; not a host-local data directory`);
+        // A file system without d_type reports no kind: ask lstat then.
+        const kindless = !entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink();
+        if (entry.isFile() || (kindless && lstatSync(join(this.dir, entry.name)).isFile())) yield entry.name;
+      }
+    } finally {
+      dir.closeSync();
+    }
+  }
+
+  private read(name: string): string | undefined {
+    try {
+      return readRegularFile(join(this.dir, name), {
+        maxBytes: MAX_FILE_BYTES,
+        noFollow: true,
+        what: "reservation",
+      });
+    } catch {
+      return undefined;
+    }
   }
 
   private temp(): string {
@@ -95,19 +169,16 @@ export class DiskIpamStore implements IpamStore {
   }
 
   lastReserved(rangeIndex: number): number | undefined {
-    try {
-      const text = readFileSync(join(this.dir, `${LAST_RESERVED}${rangeIndex}`), "utf8").trim();
-      return isIpv4(text) ? parseIpv4(text) : undefined;
-    } catch {
-      return undefined;
-    }
+    const text = this.read(`${LAST_RESERVED}${rangeIndex}`)?.trim();
+    return text !== undefined && isIpv4(text) ? parseIpv4(text) : undefined;
   }
 
   entries(): { address: number; id: string; ifname: string }[] {
     const out: { address: number; id: string; ifname: string }[] = [];
-    for (const name of readdirSync(this.dir)) {
+    for (const name of this.names()) {
       if (!isIpv4(name)) continue;
-      const content = readFileSync(join(this.dir, name), "utf8").trim();
+      // An unreadable reservation still holds its address; it just belongs to nobody we can name.
+      const content = (this.read(name) ?? "").trim();
       const [id = "", ifname = ""] = content.split(LINE_BREAK);
       out.push({ address: parseIpv4(name), id: id.trim(), ifname: ifname.trim() });
     }

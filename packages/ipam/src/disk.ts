@@ -1,1 +1,2 @@
 export { DiskIpamStore, withFileLock } from "./disk-store.js";
+export { goStrerror, readRegularFile, readResolvConf, type ReadOptions } from "./disk-file.js";

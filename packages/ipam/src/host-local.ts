@@ -10,14 +10,14 @@ import {
   type PluginConfig,
 } from "@podnet/cni";
 import { RangeSetAllocator } from "./allocator.js";
-import { loadHostLocalConfig } from "./config.js";
+import { loadHostLocalConfig, type HostLocalConfig } from "./config.js";
 import { rangeSetContains } from "./range.js";
 import type { IpamStore } from "./store.js";
 
 export interface HostLocalOptions {
   /** The store of one network (host-local keeps one directory per network name). */
   openStore(network: string, dataDir: string): IpamStore;
-  /** Reads a resolv.conf for the `resolvConf` key; without it the key is refused. */
+  /** Reads a resolv.conf for the `resolvConf` key, bounded in size and kind; without it the key is refused. */
   readFile?(path: string): string;
 }
 
@@ -42,23 +42,25 @@ export function parseResolvConf(text: string): Dns {
  * attachments that no longer exist, STATUS reports a full range set as code 50.
  */
 export function hostLocalPlugin(options: HostLocalOptions): CniPlugin {
-  const allocators = (config: PluginConfig, args: string) => {
-    const conf = loadHostLocalConfig(config, args);
+  const open = (conf: HostLocalConfig) => {
     const store = options.openStore(conf.name, conf.dataDir);
-    return { conf, store, allocators: conf.ranges.map((set, i) => new RangeSetAllocator(set, store, i)) };
+    return { store, allocators: conf.ranges.map((set, i) => new RangeSetAllocator(set, store, i)) };
   };
+  const allocators = (config: PluginConfig, args: string) => open(loadHostLocalConfig(config, args));
 
   return {
     about: "CNI plugin podnet-ipam (host-local compatible)",
     supportedVersions: ALL_VERSIONS,
 
     async add(params: CniParams, config: PluginConfig): Promise<CniResult> {
-      const { conf, allocators: list } = allocators(config, params.args);
+      const conf = loadHostLocalConfig(config, params.args);
       let dns: Dns = {};
+      // host-local reads resolvConf before it opens the data directory; errors come in that order.
       if (conf.resolvConf) {
         if (!options.readFile) throw new Error(`resolvConf ${conf.resolvConf}: no file system here`);
         dns = parseResolvConf(options.readFile(conf.resolvConf));
       }
+      const { allocators: list } = open(conf);
       const requested = new Set(conf.requestedIps);
       const done: RangeSetAllocator[] = [];
       const ips: { address: string; gateway: string }[] = [];

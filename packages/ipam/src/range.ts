@@ -11,7 +11,8 @@ export interface IpRange {
 export type RangeSet = IpRange[];
 
 export interface RangeInput {
-  subnet: { address: number; length: number };
+  /** Absent when the config gave none (host-local then says "IP <nil> not v4 nor v6"). */
+  subnet?: { address: number; length: number };
   rangeStart?: number;
   rangeEnd?: number;
   gateway?: number;
@@ -52,6 +53,7 @@ export function rangeSetContains(set: RangeSet, address: number): boolean {
  * rangeEnd to the last address before broadcast. Messages are host-local's.
  */
 export function canonicalizeRange(input: RangeInput): IpRange {
+  if (!input.subnet) throw new Error("IP <nil> not v4 nor v6");
   const { address, length } = input.subnet;
   const subnet = new Ipv4Prefix(address, length);
   const cidr = `${formatIpv4(address)}/${length}`;
@@ -67,9 +69,17 @@ export function canonicalizeRange(input: RangeInput): IpRange {
     rangeEnd: input.rangeEnd ?? subnet.broadcast - 1,
     gateway: input.gateway ?? subnet.network + 1,
   };
-  if (input.rangeStart !== undefined && !subnet.contains(input.rangeStart))
+  // host-local's Range.Contains bounds rangeStart by rangeEnd too: a start after the end is "not in network".
+  if (
+    input.rangeStart !== undefined &&
+    (!subnet.contains(input.rangeStart) ||
+      (input.rangeEnd !== undefined && input.rangeStart > input.rangeEnd))
+  )
     throw new Error(`RangeStart ${formatIpv4(input.rangeStart)} not in network ${subnet}`);
-  if (input.rangeEnd !== undefined && !subnet.contains(input.rangeEnd))
+  if (
+    input.rangeEnd !== undefined &&
+    (!subnet.contains(input.rangeEnd) || input.rangeEnd < partial.rangeStart)
+  )
     throw new Error(`RangeEnd ${formatIpv4(input.rangeEnd)} not in network ${subnet}`);
   return partial;
 }

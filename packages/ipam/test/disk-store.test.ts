@@ -76,8 +76,18 @@ describe("the on-disk store", () => {
             stdio: ["ignore", "pipe", "inherit"],
           });
           let log = "";
-          child.stdout.on("data", (c: Buffer) => (log += c.toString()));
-          setTimeout(() => child.kill("SIGKILL"), 250 + Math.floor(random.next() * 500));
+          // Killed at a random moment after a random amount of work: counted in operations, not
+          // milliseconds, so a busy machine (other test files spawning plugins) cannot starve the test.
+          const target = 8 + Math.floor(random.next() * 24);
+          const delay = Math.floor(random.next() * 30);
+          let armed = false;
+          child.stdout.on("data", (c: Buffer) => {
+            log += c.toString();
+            if (!armed && log.split("\n").length > target) {
+              armed = true;
+              setTimeout(() => child.kill("SIGKILL"), delay);
+            }
+          });
           return new Promise<void>((resolve) => child.on("exit", () => (logs.push(log), resolve())));
         }),
       );

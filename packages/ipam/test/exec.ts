@@ -11,12 +11,14 @@ export interface Invocation {
   ifname?: string;
   config: string | object;
   env?: Record<string, string | undefined>;
+  /** Kill the plugin after this long and report exit code "timeout" (for inputs that could hang). */
+  timeoutMs?: number;
 }
 
 export interface Outcome {
   /** Parsed JSON, or the raw text when it is not JSON (empty for DEL/CHECK success). */
   stdout: unknown;
-  exitCode: number;
+  exitCode: number | "timeout";
 }
 
 export function invoke(binary: string, call: Invocation): Promise<Outcome> {
@@ -33,16 +35,22 @@ export function invoke(binary: string, call: Invocation): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, [], { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
+    let timedOut = false;
+    const timer =
+      call.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => ((timedOut = true), child.kill("SIGKILL")), call.timeoutMs);
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
     child.on("error", reject);
     child.on("exit", (code) => {
+      clearTimeout(timer);
       let parsed: unknown = stdout;
       try {
         parsed = stdout.trim() ? JSON.parse(stdout) : "";
       } catch {
         // leave raw
       }
-      resolve({ stdout: parsed, exitCode: code ?? -1 });
+      resolve({ stdout: parsed, exitCode: timedOut ? "timeout" : (code ?? -1) });
     });
     child.stdin.end(typeof call.config === "string" ? call.config : JSON.stringify(call.config));
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { statSync } from "node:fs";
 import type { Netlink } from "@podnet/netlink";
+import { namespaceName } from "./netns-path.js";
 
 /**
  * Names for one run's namespaces ("pn" + 6 hex chars + a suffix), so several runs never collide and
@@ -48,12 +48,5 @@ export function cleanupOnExit(netlink: Netlink, prefix: string): () => void {
  * it is not a named one (the host's own). The host API takes "" to mean "here".
  */
 export function currentNamespace(): string {
-  const self = statSync("/proc/self/ns/net").ino;
-  let names: string[] = [];
-  try {
-    names = readdirSync("/run/netns");
-  } catch {
-    return "";
-  }
-  return names.find((name) => statSync(join("/run/netns", name)).ino === self) ?? "";
+  return namespaceName(statSync("/proc/self/ns/net")) ?? "";
 }

@@ -6,13 +6,11 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeNamespaces } from "../src/index.js";
+import { REFERENCE, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
 import { kernelTestRun } from "./kernel.js";
 
-const REFERENCE = "/usr/lib/cni/bridge";
-const OURS = fileURLToPath(new URL("../bin/podnet-bridge.mjs", import.meta.url));
 const { system, linux, nextPrefix } = kernelTestRun([
   "ip",
   "bridge",
@@ -24,51 +22,6 @@ const { system, linux, nextPrefix } = kernelTestRun([
 ]);
 const data = mkdtempSync(join(tmpdir(), "podnet-bridge-"));
 afterAll(() => rmSync(data, { recursive: true, force: true }));
-
-interface Plugin {
-  name: "reference" | "podnet";
-  host: string;
-  dataDir: string;
-}
-
-function cni(
-  p: Plugin,
-  command: string,
-  containerId: string,
-  netns: string,
-  extra: Record<string, unknown> = {},
-) {
-  const config = {
-    cniVersion: "1.0.0",
-    name: "podnet",
-    type: "bridge",
-    bridge: "cni0",
-    isGateway: true,
-    isDefaultGateway: true,
-    ipMasq: true,
-    hairpinMode: true,
-    mtu: 1450,
-    ipam: { type: "host-local", ranges: [[{ subnet: "10.244.1.0/24" }]], dataDir: p.dataDir },
-    ...extra,
-  };
-  const binary = p.name === "reference" ? [REFERENCE] : [process.execPath, OURS];
-  const env = [
-    `CNI_COMMAND=${command}`,
-    `CNI_CONTAINERID=${containerId}`,
-    `CNI_NETNS=${netns}`,
-    "CNI_IFNAME=eth0",
-    "CNI_PATH=/usr/lib/cni",
-    `PATH=${process.env.PATH}`,
-  ];
-  const r = spawnSync("ip", ["netns", "exec", p.host, "env", "-i", ...env, ...binary], {
-    input: JSON.stringify(config),
-    encoding: "utf8",
-  });
-  return { code: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) : "" };
-}
-
-const ipJson = (ns: string, ...args: string[]) =>
-  JSON.parse(spawnSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" }).stdout || "[]");
 
 /** What the plugin left in the kernel, with names that are random by design replaced. */
 function state(p: Plugin, ctr?: string) {
@@ -114,20 +67,6 @@ function state(p: Plugin, ctr?: string) {
           podMtu: (ipJson(ctr, "link", "show", "eth0") as { mtu: number }[])[0]?.mtu,
         }
       : {}),
-  };
-}
-
-function normalize(result: unknown): unknown {
-  if (typeof result !== "object" || !result || !("interfaces" in result)) return result;
-  const r = result as { interfaces: { name: string; mac?: string; sandbox?: string }[] };
-  return {
-    ...r,
-    interfaces: r.interfaces.map((i, n) => ({
-      ...i,
-      name: n === 1 ? "<host veth>" : i.name,
-      mac: i.mac ? "<mac>" : undefined,
-      ...(i.sandbox ? { sandbox: "<netns>" } : {}),
-    })),
   };
 }
 

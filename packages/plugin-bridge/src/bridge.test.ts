@@ -90,3 +90,52 @@ describe("the bridge plugin", () => {
     expect(again.ips![0]!.address).toBe("10.0.1.2/30");
   });
 });
+
+describe("the bridge plugin given bad input", () => {
+  const params = (host: { netlink: SimKernel; ns: string }, netns: string, containerId = "pod1") => ({
+    containerId,
+    netns,
+    ifname: "eth0",
+    args: "",
+    path: [],
+    host,
+  });
+  const nodeState = async (k: SimKernel, ns: string) => ({
+    links: (await k.link.list(ns)).map((l) => [l.ifname, l.linkinfo?.info_kind]),
+    addrs: (await k.addr.list(ns)).map((l) => l.addr_info.map((a) => a.local)),
+    routes: await k.route.list(ns),
+  });
+
+  it("refuses a CNI_NETNS of /run/netns/ or the node's own namespace, and the node is left as it was", async () => {
+    const { k, host } = await node();
+    const before = await nodeState(k, "node1");
+    await expect(bridgePlugin().add(params(host, "/run/netns/"), config)).rejects.toMatchObject({
+      cniCode: 999,
+      msg: 'failed to open netns "/run/netns/": not a namespace',
+    });
+    await expect(bridgePlugin().add(params(host, "/run/netns/node1"), config)).rejects.toMatchObject({
+      cniCode: 4,
+      msg: 'CNI_NETNS "/run/netns/node1" is the namespace the plugin runs in, not a container\'s',
+    });
+    expect(await nodeState(k, "node1")).toEqual(before);
+  });
+
+  it("DEL for a container never added deletes nothing, not even an eth0 of that namespace", async () => {
+    const { k, host } = await node();
+    await k.link.add("pod1", { kind: "veth", name: "eth0", peer: { name: "other0" } });
+    const before = [await nodeState(k, "node1"), await nodeState(k, "pod1")];
+    await bridgePlugin().del(params(host, "/run/netns/pod1", "neverseen"), config);
+    expect([await nodeState(k, "node1"), await nodeState(k, "pod1")]).toEqual(before);
+  });
+
+  it("a bad IPAM block is refused before the bridge or the veth is made", async () => {
+    const { k, host } = await node();
+    const before = [await nodeState(k, "node1"), await nodeState(k, "pod1")];
+    await expect(
+      bridgePlugin().add(params(host, "pod1"), { ...config, ipam: { type: "host-local", dataDir: 5 } }),
+    ).rejects.toThrow(
+      "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string",
+    );
+    expect([await nodeState(k, "node1"), await nodeState(k, "pod1")]).toEqual(before);
+  });
+});

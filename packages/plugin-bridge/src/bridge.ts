@@ -8,6 +8,8 @@ import {
   CniError,
   CniErrorCode,
   LEGACY_VERSIONS,
+  goUnmarshal,
+  type GoType,
   type CniHost,
   type CniParams,
   type CniPlugin,
@@ -39,6 +41,37 @@ export interface BridgeConfig extends PluginConfig {
 export interface BridgePluginOptions {
   /** The IPAM store of a network on a node; defaults to one in-memory store per (host, node, network). */
   ipamStore?(host: CniHost, network: string, dataDir: string): IpamStore;
+  /** Reads the IPAM block's `resolvConf` (bounded in size and kind); without it the key is refused. */
+  readFile?(path: string): string;
+}
+
+/** The bridge plugin's NetConf as the reference (1.1.1, plugins/main/bridge) decodes it: Go types, Go's words. */
+const NET_CONF: GoType = {
+  kind: "struct",
+  name: "NetConf",
+  goType: "main.NetConf",
+  fields: {
+    bridge: { kind: "string" },
+    isGateway: { kind: "bool" },
+    isDefaultGateway: { kind: "bool" },
+    forceAddress: { kind: "bool" },
+    ipMasq: { kind: "bool" },
+    mtu: { kind: "int" },
+    hairpinMode: { kind: "bool" },
+    promiscMode: { kind: "bool" },
+    vlan: { kind: "int" },
+    ipam: { kind: "struct", name: "IPAM", goType: "types.IPAM", fields: { type: { kind: "string" } } },
+  },
+};
+
+/** The config, refused as the reference refuses it when a key has the wrong type ("bridge": 5). */
+export function loadBridgeConfig(config: PluginConfig): BridgeConfig {
+  try {
+    goUnmarshal(config, NET_CONF);
+  } catch (error) {
+    throw new Error(`failed to load netconf: ${(error as Error).message}`);
+  }
+  return config as BridgeConfig;
 }
 
 /** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
@@ -53,7 +86,29 @@ function masqComment(network: string, containerId: string): string {
 
 /** "/run/netns/pod1" or "pod1" → "pod1": podnet's host API names namespaces. */
 export function namespaceOf(netns: string): string {
-  return netns.startsWith("/run/netns/") ? netns.slice("/run/netns/".length) : netns;
+  const name = netns.startsWith("/run/netns/") ? netns.slice("/run/netns/".length) : netns;
+  // "/run/netns/" is a directory, not a namespace; "" would mean "the namespace the plugin runs in".
+  if (name === "" || name.includes("/"))
+    throw new CniError(
+      CniErrorCode.INTERNAL,
+      `failed to open netns ${JSON.stringify(netns)}: not a namespace`,
+    );
+  return name;
+}
+
+/** The refusal of a CNI_NETNS that is the node's own namespace, which no container has. */
+export function ownNamespaceError(netns: string): CniError {
+  return new CniError(
+    CniErrorCode.INVALID_ENVIRONMENT_VARIABLES,
+    `CNI_NETNS ${JSON.stringify(netns)} is the namespace the plugin runs in, not a container's`,
+  );
+}
+
+/** The pod's namespace as the host API names it; never the node's own. */
+function podNamespace(params: CniParams, host: CniHost): string {
+  const name = params.netnsName ?? namespaceOf(params.netns);
+  if (name === host.ns) throw ownNamespaceError(params.netns);
+  return name;
 }
 
 /** The host end's name: "veth" + 8 hex, derived from the attachment so reruns are reproducible. */
@@ -104,7 +159,10 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       return store;
     });
   const ipamFor = (host: CniHost) =>
-    hostLocalPlugin({ openStore: (network, dataDir) => storeFor(host, network, dataDir) });
+    hostLocalPlugin({
+      openStore: (network, dataDir) => storeFor(host, network, dataDir),
+      ...(options.readFile ? { readFile: options.readFile } : {}),
+    });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
     const links = await host.netlink.link.list(host.ns);
@@ -112,7 +170,11 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
     if (bridge && bridge.linkinfo?.info_kind !== "bridge")
       throw new Error(`${name} already exists but is not a bridge`);
     if (!bridge) {
-      await host.netlink.link.add(host.ns, { kind: "bridge", name, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+      await host.netlink.link.add(host.ns, {
+        kind: "bridge",
+        name,
+        ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
+      });
       await host.netlink.link.set(host.ns, name, { up: true });
       bridge = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === name)!;
     }
@@ -125,28 +187,31 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
 
     async add(params: CniParams, config: PluginConfig): Promise<CniResult> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       const n = host.netlink;
-      const podNs = namespaceOf(params.netns);
+      const podNs = podNamespace(params, host);
       const bridgeName = conf.bridge ?? "cni0";
       if (!conf.ipam)
         throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
-      const bridgeMac = await ensureBridge(host, conf, bridgeName);
       if ((await n.link.list(podNs)).some((l) => l.ifname === params.ifname)) {
         throw new Error(`container veth name provided (${params.ifname}) already exists`);
       }
+      // Addresses before links (the reference makes the bridge and veth first): a bad IPAM block —
+      // its config, resolvConf or dataDir — is refused before anything on the node changes.
+      const ipamResult = await ipamFor(host).add(params, conf);
       const hostVeth = hostVethName(params.containerId, params.ifname);
-      await n.link.add(podNs, {
-        kind: "veth",
-        name: params.ifname,
-        peer: { name: hostVeth, netns: host.ns },
-        ...(conf.mtu ? { mtu: conf.mtu } : {}),
-      });
-      let ipamResult: CniResult | undefined;
+      let vethMade = false;
       try {
+        const bridgeMac = await ensureBridge(host, conf, bridgeName);
+        await n.link.add(podNs, {
+          kind: "veth",
+          name: params.ifname,
+          peer: { name: hostVeth, netns: host.ns },
+          ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
+        });
+        vethMade = true;
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });
-        ipamResult = await ipamFor(host).add(params, conf);
         const ips = ipamResult.ips ?? [];
         // The IPAM result is CNI's JSON text: parsed here, at the edge, with iproute2's refusals.
         for (const ip of ips)
@@ -214,37 +279,42 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         };
       } catch (error) {
         // Undo what this ADD did before failing (the spec's rule for delegated plugins).
-        if (ipamResult)
-          await ipamFor(host)
-            .del(params, conf)
-            .catch(() => undefined);
+        await ipamFor(host)
+          .del(params, conf)
+          .catch(() => undefined);
         if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId).catch(() => undefined);
-        await n.link.del(podNs, params.ifname).catch(() => undefined);
+        if (vethMade) await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
       }
     },
 
     async del(params: CniParams, config: PluginConfig): Promise<void> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       // IPAM is released even when the namespace is gone; DEL may repeat and must then succeed.
       if (conf.ipam) await ipamFor(host).del(params, conf);
       // The masquerade chain is found by its comment, not through the (possibly gone) link's address:
       // the reference plugin leaks it when the netns is already deleted; this one does not.
       if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId);
-      const podNs = namespaceOf(params.netns);
-      if (!params.netns) return;
-      await host.netlink.link.del(podNs, params.ifname).catch((error: unknown) => {
-        if (!missing(error)) throw error;
-      });
+      // Only the pair this plugin made goes, found by its host end's name (derived from the
+      // attachment); deleting it takes the pod end too. A DEL for a container never added, or a
+      // CNI_NETNS naming some other namespace, thus deletes nothing that is not ours.
+      const hostVeth = hostVethName(params.containerId, params.ifname);
+      const ours = (await host.netlink.link.list(host.ns)).some(
+        (l) => l.ifname === hostVeth && l.linkinfo?.info_kind === "veth",
+      );
+      if (ours)
+        await host.netlink.link.del(host.ns, hostVeth).catch((error: unknown) => {
+          if (!missing(error)) throw error;
+        });
     },
 
     async check(params: CniParams, config: PluginConfig): Promise<void> {
       const host = hostOf(params);
-      const conf = config as BridgeConfig;
+      const conf = loadBridgeConfig(config);
       const prev = conf.prevResult;
       if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
-      const podNs = namespaceOf(params.netns);
+      const podNs = podNamespace(params, host);
       const link = (await host.netlink.addr.list(podNs)).find((l) => l.ifname === params.ifname);
       if (!link) throw new Error(`Failed to find container interface ${params.ifname}`);
       for (const ip of prev.ips ?? []) {

@@ -1,7 +1,9 @@
 export {
   bridgePlugin,
+  loadBridgeConfig,
   hostVethName,
   namespaceOf,
+  ownNamespaceError,
   masqChain,
   type BridgeConfig,
   type BridgePluginOptions,

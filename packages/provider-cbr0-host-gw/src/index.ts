@@ -93,6 +93,9 @@ export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
       bridge: "cbr0",
       isGateway: true,
       isDefaultGateway: true,
+      // As flannel's CNI config does: a pod that reaches a Service whose chosen endpoint is itself gets
+      // its own packet back through the bridge port it came in on (kube-proxy masquerades it).
+      hairpinMode: true,
       mtu: node.underlayMtu,
       ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
     }),

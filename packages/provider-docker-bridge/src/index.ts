@@ -5,8 +5,12 @@
  * pod egress is masqueraded behind the node.
  */
 import {
+  CniError,
+  CniErrorCode,
+  LEGACY_VERSIONS,
   NO_PEER_ENTRIES,
   type CniParams,
+  type CniResult,
   type CniPlugin,
   type NetworkProvider,
   type NodeNetwork,
@@ -44,30 +48,56 @@ function publishedPortRules(
   }));
 }
 
-/** The bridge plugin plus Docker's published ports (the `portMappings` capability, as the portmap plugin reads it). */
-function dockerCni(): CniPlugin {
-  const bridge = bridgePlugin();
+/**
+ * Docker's published ports as a chained CNI plugin, the way the reference `portmap` plugin works: it
+ * reads the `portMappings` capability and the pod's address from the previous plugin's result, and
+ * adds one DNAT rule per mapping on the node. DEL finds the rules by their comment, so it works after
+ * the pod is gone. The `podnet-portmap` executable (@podnet/lab) runs this plugin on a real node.
+ */
+export function portmapPlugin(): CniPlugin {
   return {
-    ...bridge,
-    about: "CNI plugin podnet docker-bridge",
+    about: "CNI plugin podnet portmap",
+    supportedVersions: LEGACY_VERSIONS,
     async add(params: CniParams, config: PluginConfig) {
-      const result = await bridge.add(params, config);
-      const mappings = ((config.runtimeConfig as { portMappings?: PortMapping[] } | undefined)
-        ?.portMappings ?? []) as PortMapping[];
-      const podIp = result.ips?.[0]?.address.split("/")[0];
+      const prev = config.prevResult as CniResult | undefined;
+      if (!prev)
+        throw new CniError(
+          CniErrorCode.INVALID_NETWORK_CONFIG,
+          "portmap must be chained after a plugin that gives the pod an address",
+        );
+      const mappings =
+        (config.runtimeConfig as { portMappings?: PortMapping[] } | undefined)?.portMappings ?? [];
+      const podIp = prev.ips?.[0]?.address.split("/")[0];
       if (podIp && mappings.length) {
         for (const r of publishedPortRules(String(config.nic ?? "eth0"), podIp, params.containerId, mappings))
           await params.host!.netlink.iptables.append(params.host!.ns, "nat", "PREROUTING", r);
       }
-      return result;
+      return prev;
     },
-    async del(params: CniParams, config: PluginConfig) {
-      // Rules are found by their comment, not by the deleted link's address: DEL works even after the pod is gone.
+    async del(params: CniParams) {
       const host = params.host!;
       const mine = (await chainRules(host.netlink, host.ns, "nat", "PREROUTING")).filter((r) =>
         r.matches?.some((m) => m.kind === "comment" && m.comment === commentFor(params.containerId)),
       );
       for (const r of mine) await host.netlink.iptables.delete(host.ns, "nat", "PREROUTING", r);
+    },
+    async check() {},
+  };
+}
+
+/** The bridge plugin with the portmap plugin chained after it, as one in-process plugin. */
+function dockerCni(): CniPlugin {
+  const bridge = bridgePlugin();
+  const portmap = portmapPlugin();
+  return {
+    ...bridge,
+    about: "CNI plugin podnet docker-bridge",
+    async add(params: CniParams, config: PluginConfig) {
+      const result = await bridge.add(params, config);
+      return portmap.add(params, { ...config, prevResult: result });
+    },
+    async del(params: CniParams, config: PluginConfig) {
+      await portmap.del(params, config);
       await bridge.del(params, config);
     },
   };

@@ -1,0 +1,199 @@
+/** `podnet bench`: scenarios × providers, measuring the network and podnet itself. */
+import { Option, type Command } from "commander";
+import {
+  ClusterRuntime,
+  controlPlaneMetrics,
+  pathMetrics,
+  reachability,
+  type Scenario,
+} from "@podnet/cluster";
+import type { NetworkProvider } from "@podnet/cni";
+import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
+import { table } from "../format.js";
+import { integerIn, jsonOption, parseProviders, providersOption } from "../options.js";
+import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
+import { progressBar, stopBar, yieldingProgress } from "../progress.js";
+
+export interface BenchRow {
+  scenario: string;
+  provider: string;
+  nodes: number;
+  pods: number;
+  buildMs: number;
+  reconcileMs: number;
+  tracesPerSecond: number;
+  hopsPerTrace: number;
+  peakRssMiB: number;
+  reachable: string;
+  podMtu?: number;
+  overheadPercentAt1400?: number;
+  routesPerNode: number;
+  neighboursAndFdbPerNode: number;
+  natRulesPerNode: number;
+}
+
+const TRACE_BUDGET_MS = 1000;
+
+async function measure(scenario: Scenario, provider: NetworkProvider): Promise<BenchRow> {
+  let peak = process.memoryUsage().rss;
+  const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
+  const t0 = performance.now();
+  const runtime = await ClusterRuntime.build(scenario, provider, { onProgress: yieldingProgress });
+  await runtime.runEvents();
+  const buildMs = performance.now() - t0;
+  sample();
+  const pods = [...runtime.pods.keys()];
+  let traces = 0;
+  let hops = 0;
+  const t1 = performance.now();
+  // Random pod pairs (a fixed sequence): full hop records every time, nothing cached.
+  for (let i = 0; pods.length > 1 && performance.now() - t1 < TRACE_BUDGET_MS; i++) {
+    const a = pods[(i * 7919) % pods.length]!;
+    const b = pods[(i * 104729 + 1) % pods.length]!;
+    if (a === b) continue;
+    hops += runtime.trace(a, b, { protocol: "icmp" }).hops.length;
+    traces++;
+  }
+  const tracesPerSecond = traces / ((performance.now() - t1) / 1000);
+  sample();
+  const cells = reachability(runtime);
+  const path = await pathMetrics(runtime);
+  const cp = await controlPlaneMetrics(runtime);
+  sample();
+  const nodes = Math.max(1, runtime.nodes.size);
+  return {
+    scenario: scenario.name,
+    provider: provider.name,
+    nodes: runtime.nodes.size,
+    pods: runtime.pods.size,
+    buildMs: Math.round(buildMs),
+    reconcileMs: Math.round(runtime.reconcileMs),
+    tracesPerSecond: Math.round(tracesPerSecond),
+    hopsPerTrace: traces ? Math.round(hops / traces) : 0,
+    peakRssMiB: Math.round(peak / 2 ** 20),
+    reachable: `${cells.filter((c) => c.reached).length}/${cells.length}`,
+    ...(path ? { podMtu: path.podMtu, overheadPercentAt1400: path.wire.at(-1)!.overheadPercent } : {}),
+    routesPerNode: Math.round((cp.total.routes / nodes) * 10) / 10,
+    neighboursAndFdbPerNode: Math.round(((cp.total.neighbours + cp.total.fdb) / nodes) * 10) / 10,
+    natRulesPerNode: Math.round((cp.total.natRules / nodes) * 10) / 10,
+  };
+}
+
+const COLUMNS: [keyof BenchRow, string][] = [
+  ["scenario", "scenario"],
+  ["provider", "provider"],
+  ["nodes", "nodes"],
+  ["pods", "pods"],
+  ["buildMs", "build ms"],
+  ["reconcileMs", "reconcile ms"],
+  ["tracesPerSecond", "traces/s"],
+  ["hopsPerTrace", "hops/trace"],
+  ["peakRssMiB", "peak RSS MiB"],
+  ["reachable", "reachable"],
+  ["podMtu", "pod MTU"],
+  ["overheadPercentAt1400", "overhead @1400 B %"],
+  ["routesPerNode", "routes/node"],
+  ["neighboursAndFdbPerNode", "neigh+fdb/node"],
+  ["natRulesPerNode", "NAT rules/node"],
+];
+
+export function markdown(rows: BenchRow[]): string {
+  const head = `| ${COLUMNS.map(([, h]) => h).join(" | ")} |\n|${COLUMNS.map(() => "---").join("|")}|\n`;
+  return head + rows.map((r) => `| ${COLUMNS.map(([k]) => r[k] ?? "-").join(" | ")} |`).join("\n") + "\n";
+}
+
+export function benchCommand(cli: Command): void {
+  cli
+    .command("bench")
+    .description("measure scenarios under providers: the network and podnet itself")
+    .argument("<scenarios...>", "scenario files or bundled scenario names")
+    .addOption(providersOption())
+    .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
+    .addOption(jsonOption("print the JSON instead of the table"))
+    .addOption(
+      new Option("--backend <backend>", "sim: podnet and the simulated network; linux: the real datapath")
+        .choices(["sim", "linux"])
+        .default("sim"),
+    )
+    .option("--runs <n>", "linux: runs per measurement", integerIn("--runs", "a number of runs", 1, 50), 3)
+    .option(
+      "--seconds <s>",
+      "linux: seconds per iperf3 run",
+      integerIn("--seconds", "a number of seconds", 1, 60),
+      1,
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect",
+    )
+    .action(
+      async (
+        files: string[],
+        opts: {
+          providers: string;
+          out?: string;
+          json?: boolean;
+          backend: "sim" | "linux";
+          runs: number;
+          seconds: number;
+        },
+      ) => {
+        const inputs = new Set<string>();
+        const scenarios = files.map((f) => readScenario(f, inputs));
+        const providers = parseProviders(opts.providers);
+        const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
+        if (opts.out) {
+          checkOutput("--out", opts.out, inputs);
+          checkOutput("--out", markdownOut!, inputs);
+        }
+        const bar = opts.json
+          ? undefined
+          : progressBar("bench [{bar}] {value}/{total} {task}", scenarios.length * providers.length);
+        if (opts.backend === "linux") {
+          let done = 0;
+          const report = await benchLinux(
+            files.map((f, i) => ({ scenario: scenarios[i]!, file: scenarioPath(f) })),
+            providers,
+            { runs: opts.runs, seconds: opts.seconds },
+            (task) => bar?.update(done++, { task }),
+          );
+          stopBar(bar);
+          if (opts.out) {
+            writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+            writeOutput("--out", markdownOut!, datapathMarkdown(report));
+          }
+          process.stdout.write(
+            opts.json ? JSON.stringify(report, null, 2) + "\n" : datapathTable(report) + "\n",
+          );
+          return;
+        }
+
+        const rows: BenchRow[] = [];
+        for (const scenario of scenarios) {
+          for (const { provider } of providers) {
+            bar?.update(rows.length, { task: `${scenario.name} / ${provider.name}` });
+            rows.push(await measure(scenario, provider));
+          }
+        }
+        bar?.update(rows.length, { task: "done" });
+        stopBar(bar);
+        const report = {
+          schemaVersion: 1,
+          machine: { node: process.version, platform: process.platform },
+          rows,
+        };
+        if (opts.out) {
+          writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+          writeOutput("--out", markdownOut!, `# podnet bench\n\n${markdown(rows)}`);
+        }
+        process.stdout.write(
+          opts.json
+            ? JSON.stringify(report, null, 2) + "\n"
+            : table(
+                COLUMNS.map(([, h]) => h),
+                rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-")),
+              ) + "\n",
+        );
+      },
+    );
+}

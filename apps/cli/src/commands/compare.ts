@@ -1,0 +1,87 @@
+/** `podnet compare`: one scenario under several providers, side by side. */
+import type { Command } from "commander";
+import { runScenario, type RunResult } from "@podnet/cluster";
+import { readScenario } from "../files.js";
+import { color, print, table } from "../format.js";
+import { buildProgress } from "../progress.js";
+import { jsonOption, parseProviders, providersOption } from "../options.js";
+
+export function compareCommand(cli: Command): void {
+  cli
+    .command("compare")
+    .description("the same scenario under several providers, side by side")
+    .argument("<scenario>", "scenario file or bundled scenario name")
+    .addOption(providersOption())
+    .addOption(jsonOption("RunResult per provider"))
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes",
+    )
+    .action(async (file: string, opts: { providers: string; json?: boolean }) => {
+      const scenario = readScenario(file);
+      const providers = parseProviders(opts.providers);
+      const results: RunResult[] = [];
+      for (const { provider } of providers)
+        results.push(
+          (
+            await runScenario(scenario, provider, {
+              onProgress: buildProgress(`building under ${provider.name}`),
+            })
+          ).result,
+        );
+      const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
+      print(Boolean(opts.json), results, () => {
+        const reach = table(
+          ["reachability", ...results.map((r) => r.provider)],
+          kinds.map((k) => [
+            k,
+            ...results.map((r) => {
+              const cells = r.reachability.filter((c) => c.kind === k);
+              const ok = cells.filter((c) => c.reached).length;
+              return ok === cells.length
+                ? color.green(`${ok}/${cells.length}`)
+                : color.red(`${ok}/${cells.length}`);
+            }),
+          ]),
+        );
+        const nodes = (r: RunResult) => Math.max(1, Object.keys(r.controlPlane.perNode).length);
+        const metrics = table(
+          ["metric", ...results.map((r) => r.provider)],
+          [
+            ["pod MTU", ...results.map((r) => r.path?.podMtu ?? "-")],
+            [
+              "routed hops (cross-node)",
+              ...results.map((r) => (r.path?.reached ? r.path.routedHops : "unreachable")),
+            ],
+            ["encapsulations", ...results.map((r) => r.path?.encapsulations ?? "-")],
+            [
+              "overhead at 1400 B",
+              ...results.map((r) => (r.path?.reached ? `${r.path.wire.at(-1)!.overheadPercent}%` : "-")),
+            ],
+            [
+              "pod source survives",
+              ...results.map((r) => (r.path?.reached ? (r.path.sourcePreserved ? "yes" : "no") : "-")),
+            ],
+            ["routes per node", ...results.map((r) => (r.controlPlane.total.routes / nodes(r)).toFixed(1))],
+            [
+              "neighbours + FDB per node",
+              ...results.map((r) =>
+                ((r.controlPlane.total.neighbours + r.controlPlane.total.fdb) / nodes(r)).toFixed(1),
+              ),
+            ],
+            [
+              "NAT rules per node",
+              ...results.map((r) => (r.controlPlane.total.natRules / nodes(r)).toFixed(1)),
+            ],
+          ],
+        );
+        const failures = results.flatMap((r) =>
+          r.reachability
+            .filter((c) => !c.reached)
+            .slice(0, 3)
+            .map((c) => `${color.bold(r.provider)} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
+        );
+        return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
+      });
+    });
+}

@@ -1,0 +1,171 @@
+/** `podnet up | exec | ls | down | verify`: scenarios on this machine's real network namespaces. */
+import type { Command } from "commander";
+import { getProvider, providerNames } from "@podnet/providers";
+import { UsageError } from "../errors.js";
+import { readScenario, scenarioPath } from "../files.js";
+import { color, print, table } from "../format.js";
+import { jsonOption, parseProviders, providersOption } from "../options.js";
+import { buildProgress } from "../progress.js";
+
+/** The lab package is loaded only by these commands: the rest of the CLI never needs root or Linux. */
+const lab = () => import("@podnet/lab");
+
+/** Real namespaces need root and Linux; say so plainly rather than fail half-way. */
+function needRoot(): void {
+  if (process.platform !== "linux" || process.getuid?.() !== 0)
+    throw new UsageError(
+      "real clusters need root on Linux (network namespaces, veth, iptables): run as root",
+    );
+}
+
+async function labErrors<T>(work: () => Promise<T>): Promise<T> {
+  const { LabError, LabInterrupted } = await lab();
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof LabInterrupted) {
+      process.stderr.write(`podnet: ${error.message}\n`);
+      process.exit(error.signal === "SIGINT" ? 130 : 143);
+    }
+    if (error instanceof LabError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+export function labCommands(cli: Command): void {
+  cli
+    .command("up")
+    .description("realise a scenario on real network namespaces of this machine (a lab)")
+    .argument("<scenario>", "scenario file or bundled scenario name")
+    .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
+    .option("--name <lab>", "the lab's name (namespaces are named pn-<lab>-<pod|node|host>)", "lab")
+    .addOption(jsonOption("the lab's state"))
+    .addHelpText(
+      "after",
+      "\nExample:\n  podnet up two-nodes --provider overlay --name demo\n  podnet exec demo client -- ping -c1 10.0.2.2\n  podnet down demo",
+    )
+    .action(async (file: string, opts: { provider: string; name: string; json?: boolean }) => {
+      needRoot();
+      const provider = getProvider(opts.provider);
+      const scenario = readScenario(file);
+      const { up } = await lab();
+      const { state } = await labErrors(() =>
+        up(scenario, provider, {
+          name: opts.name,
+          scenarioFile: scenarioPath(file),
+          onProgress: buildProgress(`up ${opts.name}`),
+        }),
+      );
+      print(Boolean(opts.json), state, () =>
+        [
+          `${color.bold(`lab ${state.name}`)}: ${scenario.name} under ${state.provider}, namespaces ${state.prefix}*`,
+          table(
+            ["node", "address", "pod CIDR"],
+            state.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
+          ),
+          table(
+            ["pod", "node", "address", "containers"],
+            state.pods.map((p) => [p.name, p.node, p.ip, p.containers.join(", ")]),
+          ),
+          `podnet exec ${state.name} <pod|node|host> -- <command>    podnet down ${state.name}`,
+        ].join("\n"),
+      );
+    });
+
+  cli
+    .command("exec")
+    .description("run a command inside a lab's pod, node, host or router")
+    .argument("<lab>", "the lab's name")
+    .argument("<target>", "a pod, node, host or router of the lab")
+    .argument("[command...]", "the command, after --")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet exec demo client -- ip route\n  podnet exec demo node1 -- tcpdump -ni eth0 -c 5\nExit status: the command's.",
+    )
+    .action(async (name: string, target: string, argv: string[]) => {
+      needRoot();
+      const { exec } = await lab();
+      process.exitCode = await labErrors(async () => exec(name, target, argv));
+    });
+
+  cli
+    .command("ls")
+    .description("list the labs on this machine")
+    .addOption(jsonOption(""))
+    .addHelpText("after", "\nExample:\n  podnet ls")
+    .action(async (opts: { json?: boolean }) => {
+      const { list } = await lab();
+      const labs = await list();
+      print(Boolean(opts.json), labs, () =>
+        labs.length
+          ? table(
+              ["lab", "provider", "scenario", "nodes", "pods", "namespaces", "status", "created"],
+              labs.map((l) => [
+                l.name,
+                l.provider,
+                l.scenario,
+                l.nodes.length,
+                l.pods.length,
+                l.namespaces,
+                l.namespaces ? l.status : "gone (podnet down removes its state)",
+                l.createdAt,
+              ]),
+            )
+          : "no labs",
+      );
+    });
+
+  cli
+    .command("down")
+    .description("remove a lab: its processes, namespaces and files")
+    .argument("<lab>", "the lab's name")
+    .addOption(jsonOption("what was removed"))
+    .addHelpText("after", "\nExample:\n  podnet down demo")
+    .action(async (name: string, opts: { json?: boolean }) => {
+      needRoot();
+      const { down } = await lab();
+      const removed = await labErrors(() => down(name));
+      print(
+        Boolean(opts.json),
+        removed,
+        () =>
+          `lab ${name} removed: ${removed.namespaces.length} namespaces, ${removed.processes} listener processes`,
+      );
+    });
+
+  cli
+    .command("verify")
+    .description("build scenarios in the simulator and on the kernel, and compare every probe")
+    .argument("<scenarios...>", "scenario files or bundled scenario names")
+    .addOption(providersOption())
+    .addOption(jsonOption("a VerifyReport per scenario and provider"))
+    .addHelpText(
+      "after",
+      "\nExample:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\nExit status 1 when the simulator and the kernel disagree on any probe.",
+    )
+    .action(async (files: string[], opts: { providers: string; json?: boolean }) => {
+      needRoot();
+      const scenarios = files.map((f) => ({ file: scenarioPath(f), scenario: readScenario(f) }));
+      const providers = parseProviders(opts.providers);
+      const { verify } = await lab();
+      const reports = [];
+      for (const { file, scenario } of scenarios)
+        for (const { name, provider } of providers) {
+          // Reported under the name the user chose it by.
+          const report = { ...(await labErrors(() => verify(scenario, provider, file))), provider: name };
+          reports.push(report);
+          if (!opts.json) {
+            const mark = report.agreed === report.total ? color.green : color.red;
+            process.stdout.write(
+              `${color.bold(`${report.scenario} / ${report.provider}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
+            );
+            for (const c of report.cells.filter((c) => !c.agree))
+              process.stdout.write(
+                `  ${c.kind} ${c.from} → ${c.to} (${c.protocol}${c.size !== undefined ? `, ${c.size} B` : ""}): ${c.why}\n`,
+              );
+          }
+        }
+      if (opts.json) print(true, reports, () => "");
+      if (reports.some((r) => r.agreed !== r.total)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,114 @@
+/** `podnet run`: one scenario under one provider — pods, reachability, probes, tables, metrics. */
+import type { Command } from "commander";
+import { runScenario, type RunResult } from "@podnet/cluster";
+import { getProvider, providerNames } from "@podnet/providers";
+import { readScenario } from "../files.js";
+import { color, outcomeText, print, table } from "../format.js";
+import { buildProgress } from "../progress.js";
+import { jsonOption } from "../options.js";
+
+export function summarize(result: RunResult): string {
+  const kinds = [...new Set(result.reachability.map((c) => c.kind))];
+  const out = [
+    `${color.bold(result.scenario)} under ${color.bold(result.provider)}: ${result.summary.reached}/${result.summary.total} reachable`,
+    table(
+      ["node", "address", "pod CIDR"],
+      result.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
+    ),
+    table(
+      ["pod", "node", "address"],
+      result.pods.map((p) => [p.name, p.node, p.ip]),
+    ),
+    table(
+      ["reachability", "reached", "first failure"],
+      kinds.map((k) => {
+        const cells = result.reachability.filter((c) => c.kind === k);
+        const failure = cells.find((c) => !c.reached);
+        return [
+          k,
+          `${cells.filter((c) => c.reached).length}/${cells.length}`,
+          failure ? `${failure.from} → ${failure.to}: ${failure.reason}` : "-",
+        ];
+      }),
+    ),
+  ];
+  if (result.probes.length)
+    out.push(
+      table(
+        ["probe", "outcome", "reason"],
+        result.probes.map((p) => [`${p.from} → ${p.to} (${p.protocol})`, outcomeText(p.outcome), p.reason]),
+      ),
+    );
+  if (result.path) {
+    const p = result.path;
+    out.push(
+      table(
+        ["path " + `${p.from} → ${p.to}`, "value"],
+        [
+          ["routed hops", p.routedHops],
+          ["encapsulations", p.encapsulations],
+          ["NAT steps", p.natSteps],
+          ["pod MTU", p.podMtu],
+          ["source address survives", p.sourcePreserved ? "yes" : "no"],
+          ...p.wire.map((w) => [
+            `bytes on the wire for ${w.payload} B`,
+            `${w.underlayFrame || "-"} (pod frame ${w.podFrame || "-"}, +${w.overheadPercent}%)`,
+          ]),
+        ],
+      ),
+    );
+  }
+  // Small clusters: each node's routing table, as `ip route` shows it.
+  if (Object.keys(result.tables).length <= 4) {
+    for (const [node, t] of Object.entries(result.tables)) {
+      out.push(
+        `${color.bold(node)} ip route:`,
+        ...t.routes.map(
+          (r) =>
+            `  ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.dev}${r.protocol ? ` proto ${r.protocol}` : ""}${r.scope ? ` scope ${r.scope}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.flags.length ? ` ${r.flags.join(" ")}` : ""}`,
+        ),
+      );
+    }
+  }
+  const cp = result.controlPlane;
+  out.push(
+    table(
+      ["entries", "routes", "neighbours", "fdb", "nat rules"],
+      [
+        ...Object.entries(cp.perNode)
+          .slice(0, 10)
+          .map(([n, c]) => [n, c.routes, c.neighbours, c.fdb, c.natRules]),
+        [color.bold("total"), cp.total.routes, cp.total.neighbours, cp.total.fdb, cp.total.natRules],
+      ],
+    ),
+  );
+  if (cp.events.length)
+    out.push(
+      table(
+        ["event", "added", "removed", "changed", "refused", "ms"],
+        cp.events.map((e) => [e.description, e.added, e.removed, e.changed, e.refused, e.durationMs]),
+      ),
+    );
+  return out.join("\n");
+}
+
+export function runCommand(cli: Command): void {
+  cli
+    .command("run")
+    .description("build a scenario under a provider, run its traffic and events, and report")
+    .argument("<scenario>", "scenario file (YAML or JSON) or bundled scenario name")
+    .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
+    .addOption(jsonOption("shape: RunResult, schemaVersion 1"))
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\nExit status 1 when a probe of the scenario's traffic fails.",
+    )
+    .action(async (file: string, opts: { provider: string; json?: boolean }) => {
+      const provider = getProvider(opts.provider);
+      const { result } = await runScenario(readScenario(file), provider, {
+        onProgress: buildProgress(`building under ${provider.name}`),
+      });
+      print(Boolean(opts.json), result, () => summarize(result));
+      if (result.probes.some((p) => !p.reached)) process.exitCode = 1;
+    });
+}

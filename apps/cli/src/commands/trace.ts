@@ -1,0 +1,96 @@
+/** `podnet trace`: one packet and its answer, hop by hop, under one or several providers. */
+import { Option, type Command } from "commander";
+import { encodePacket, encodePcap } from "@podnet/core";
+import { ClusterRuntime, TargetError } from "@podnet/cluster";
+import { providerNames } from "@podnet/providers";
+import { UsageError } from "../errors.js";
+import { checkOutput, readScenario, writeOutput } from "../files.js";
+import { color, formatTrace, print } from "../format.js";
+import { buildProgress } from "../progress.js";
+import { integerIn, jsonOption, parseProviders } from "../options.js";
+
+interface TraceOptions {
+  provider?: string;
+  providers?: string;
+  from: string;
+  to: string;
+  proto?: "icmp" | "tcp" | "udp";
+  size?: number;
+  pcap?: string;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** A runtime lookup whose failure is the user's flag: the message names the flag. */
+function located<T>(option: string, lookup: () => T): T {
+  try {
+    return lookup();
+  } catch (error) {
+    if (error instanceof TargetError) throw new UsageError(`${option}: ${error.message}`);
+    throw error;
+  }
+}
+
+export function traceCommand(cli: Command): void {
+  cli
+    .command("trace")
+    .description("follow one packet and its answer hop by hop")
+    .argument("<scenario>", "scenario file or bundled scenario name")
+    .addOption(new Option("--provider <name>", `one of: ${providerNames.join(", ")}`).conflicts("providers"))
+    .option("--providers <names>", "trace under several providers, one after the other")
+    .requiredOption("--from <pod[/container]>", "a pod, pod/container, node or host")
+    .requiredOption(
+      "--to <target[:port]>",
+      "a pod, node, host, svc/<name> or an address, with an optional :port",
+    )
+    .addOption(new Option("--proto <protocol>", "icmp, tcp or udp").choices(["icmp", "tcp", "udp"]))
+    .option("--size <bytes>", "payload bytes", integerIn("--size", "a number of bytes", 0, 65000))
+    .option("--pcap <file>", "write every frame the trace put on a wire, as a pcap file")
+    .option("-v, --verbose", "show every transmit and receive too")
+    .addOption(jsonOption("the Trace"))
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\nExit status 1 when the packet is not delivered.",
+    )
+    .action(async (file: string, opts: TraceOptions) => {
+      if (!opts.provider && !opts.providers)
+        throw new UsageError("trace: give --provider <name> or --providers a,b,c");
+      const inputs = new Set<string>();
+      const scenario = readScenario(file, inputs);
+      const providers = parseProviders(opts.providers ?? opts.provider!);
+      const several = providers.length > 1 || Boolean(opts.providers);
+      const pcapFor = (name: string) =>
+        several ? opts.pcap!.replace(/(\.pcap)?$/, `-${name}.pcap`) : opts.pcap!;
+      if (opts.pcap) for (const { name } of providers) checkOutput("--pcap", pcapFor(name), inputs);
+      const results = [];
+      for (const { name, provider } of providers) {
+        const runtime = await ClusterRuntime.build(scenario, provider, {
+          onProgress: buildProgress(`building under ${name}`),
+        });
+        located("--from", () => runtime.origin(opts.from));
+        located("--to", () => runtime.resolve(opts.to));
+        const trace = runtime.trace(opts.from, opts.to, {
+          ...(opts.proto ? { protocol: opts.proto } : {}),
+          ...(opts.size !== undefined ? { size: opts.size } : {}),
+        });
+        results.push({ provider: name, trace });
+        if (opts.pcap) {
+          const frames = trace.hops.filter(
+            (h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
+          );
+          writeOutput(
+            "--pcap",
+            pcapFor(name),
+            encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
+          );
+        }
+        if (!opts.json)
+          process.stdout.write(
+            `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n\n`,
+          );
+      }
+      if (opts.json) print(true, results.length === 1 ? results[0] : results, () => "");
+      if (results.some((r) => r.trace.outcome !== "reached" && r.trace.outcome !== "refused"))
+        process.exitCode = 1;
+    });
+}

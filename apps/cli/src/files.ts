@@ -1,0 +1,140 @@
+/**
+ * Everything the CLI reads from or writes to the file system: scenarios by path or bundled name,
+ * read with a size bound and only from regular files (a FIFO or /dev/zero would hang a plain read),
+ * and output paths checked before any work starts, so a long run is never lost to an unwritable
+ * path and an output never overwrites an input.
+ */
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MAX_SCENARIO_BYTES, loadScenario, type Scenario } from "@podnet/cluster";
+import { UsageError } from "./errors.js";
+
+/**
+ * Where the bundled scenarios are: `scenarios/` shipped beside the CLI's dist/ when installed from a
+ * registry, or the repository's own scenarios/ when run from a checkout.
+ */
+function bundledDir(): string | undefined {
+  for (const candidate of ["../scenarios/", "../../../scenarios/"]) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(dir) && statSync(dir).isDirectory()) return dir;
+  }
+  return undefined;
+}
+
+export interface BundledScenario {
+  name: string;
+  file: string;
+}
+
+export function bundledScenarios(): BundledScenario[] {
+  const dir = bundledDir();
+  if (!dir) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => ({ name: f.slice(0, -".yaml".length), file: resolve(dir, f) }));
+}
+
+/** A path, or the name of a bundled scenario ("two-nodes") when no such file exists. */
+export function scenarioPath(arg: string): string {
+  if (existsSync(arg) || /[/\\]|\.(ya?ml|json)$/i.test(arg)) return arg;
+  const bundled = bundledScenarios().find((s) => s.name === arg);
+  if (bundled) return bundled.file;
+  const names = bundledScenarios().map((s) => s.name);
+  throw new UsageError(
+    `${arg}: no such scenario file, nor a bundled scenario${names.length ? ` (bundled: ${names.join(", ")})` : ""}`,
+  );
+}
+
+/** Reads a text file of at most `limit` bytes; only regular files, so nothing can block the read. */
+export function readBounded(file: string, what: string, limit: number): string {
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO with no writer must not wait for one.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new UsageError(`${file}: cannot read the ${what} (${(error as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (info.isDirectory()) throw new UsageError(`${file}: is a directory, not a ${what}`);
+    if (!info.isFile())
+      throw new UsageError(`${file}: not a regular file (a device, FIFO or socket), not a ${what}`);
+    if (info.size > limit)
+      throw new UsageError(
+        `${file}: ${info.size} bytes is larger than a ${what} can be (${limit / 2 ** 20} MiB)`,
+      );
+    const buffer = Buffer.alloc(info.size);
+    let read = 0;
+    while (read < info.size) {
+      const n = readSync(fd, buffer, read, info.size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    const text = buffer.subarray(0, read).toString("utf8");
+    if (text.includes("\0")) throw new UsageError(`${file}: binary data, not a ${what}`);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads and checks a scenario given by path or bundled name; remembers its path as an input. */
+export function readScenario(arg: string, inputs?: Set<string>): Scenario {
+  const file = scenarioPath(arg);
+  const text = readBounded(file, "scenario file", MAX_SCENARIO_BYTES);
+  inputs?.add(identity(file));
+  return loadScenario(text, file);
+}
+
+/** A path's identity for "is this one of the inputs?": its real path when it exists. */
+function identity(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
+/**
+ * Checks, before any work, that `file` can be written and is none of `inputs`, by opening it for
+ * writing as the write will (without truncating it; a file this creates is removed again). Access
+ * bits alone say nothing to root, and nothing about /proc or a read-only mount.
+ */
+export function checkOutput(option: string, file: string, inputs: Set<string>): void {
+  if (inputs.has(identity(file)))
+    throw new UsageError(`${option}: ${file} is an input of this command; refusing to overwrite it`);
+  const existed = existsSync(file);
+  if (existed && statSync(file).isDirectory()) throw new UsageError(`${option}: ${file} is a directory`);
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of waiting for a reader.
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+  } catch (error) {
+    throw new UsageError(`${option}: cannot write ${file} (${(error as NodeJS.ErrnoException).code})`);
+  }
+  closeSync(fd);
+  if (!existed) rmSync(file, { force: true });
+}
+
+/** Writes an output checked with checkOutput; a failure now (a full disk) is still the user's to fix. */
+export function writeOutput(option: string, file: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(file, data);
+  } catch (error) {
+    throw new UsageError(`${option}: cannot write ${file} (${(error as NodeJS.ErrnoException).code})`);
+  }
+}

@@ -1,0 +1,38 @@
+/** Options several commands share, parsed and checked in one place. */
+import { Option } from "commander";
+import type { NetworkProvider } from "@podnet/cni";
+import { getProvider, providerNames } from "@podnet/providers";
+import { UsageError } from "./errors.js";
+
+/** The providers compared by default: every one but the variants that differ only in a port. */
+export const providersOption = () =>
+  new Option("--providers <names>", "comma-separated providers").default(
+    providerNames.filter((n) => !n.endsWith("-4789")).join(","),
+  );
+
+export function parseProviders(list: string): { name: string; provider: NetworkProvider }[] {
+  const names = list
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (!names.length)
+    throw new UsageError(
+      `--providers: ${JSON.stringify(list)} names no provider (${providerNames.join(", ")})`,
+    );
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UsageError(`--providers: ${JSON.stringify(twice)} is named twice`);
+  return names.map((name) => ({ name, provider: getProvider(name) }));
+}
+
+/** An integer option in [min, max], refused with the option's name otherwise. */
+export const integerIn =
+  (option: string, what: string, min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${option}: ${JSON.stringify(value)} is not ${what} (${min}-${max})`);
+    return n;
+  };
+
+export const jsonOption = (shape: string) =>
+  new Option("--json", `machine-readable output${shape ? ` (${shape})` : ""}`);

@@ -1,0 +1,330 @@
+/**
+ * The map: the laid-out topology in React Flow (zoom with the wheel or the buttons, pan by dragging,
+ * only what is on screen drawn for large clusters), and the walk drawn on it — the links crossed so far,
+ * the current device and link with the direction of travel, the packet (a packet inside a packet when
+ * encapsulated) moving along the links, and the failure marked where it happened.
+ */
+import {
+  Controls,
+  Handle,
+  Position,
+  ReactFlow,
+  ReactFlowProvider,
+  ViewportPortal,
+  useReactFlow,
+  useStore,
+  type EdgeProps,
+  type Edge as FlowEdge,
+  type Node as FlowNode,
+  type NodeProps,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { memo, useEffect, useMemo, useRef } from "react";
+import type { Box, Edge, Layout } from "./topology.js";
+import { pointAlong, type Leg, type Point } from "./walk.js";
+
+export interface MapWalk {
+  /** Boxes the walk has been at so far, and the one it is at now. */
+  visited: ReadonlySet<string>;
+  current?: string;
+  /** Links crossed so far, and those crossed to reach the current step, in travel order. */
+  crossed: ReadonlySet<string>;
+  legs: Leg[];
+  line: Point[];
+  /** Milliseconds the packet takes along `line`; 0 shows it at the end at once. */
+  duration: number;
+  encapsulated: boolean;
+  n: number;
+  /** Where the walk failed and how (outcome words), shown from the start. */
+  failure?: { box: string; label: string };
+  /** Changes whenever the packet should start moving again. */
+  key: string;
+  onArrive: () => void;
+}
+
+export const edgeId = (e: { from: string; to: string }): string => `${e.from}>${e.to}`;
+
+/** Past this many boxes only those on screen are drawn. */
+const CULL_ABOVE = 150;
+/** When the map fits itself to the window, text stays at least 70 % of its size (about 9 px). */
+const FIT = { padding: 0.04, minZoom: 0.7, maxZoom: 1.2 };
+
+type BoxData = { box: Box; classes: string; onActivate: (b: Box) => void };
+type PathData = { edge: Edge; classes: string };
+
+const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
+  const { box: b, classes, onActivate } = data;
+  return (
+    <div
+      className={`box ${b.kind}${b.container ? " container" : ""} ${classes}`}
+      data-box={b.id}
+      tabIndex={0}
+      role="button"
+      aria-label={b.label.join(", ")}
+      style={{ width: b.width, height: b.height }}
+      onClick={() => onActivate(b)}
+      onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onActivate(b))}
+    >
+      <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
+      {b.label.map((l, i) => (
+        <div key={i} className={i === 0 ? "title" : "line"}>
+          {l}
+        </div>
+      ))}
+      <Handle type="source" position={Position.Bottom} isConnectable={false} className="handle" />
+    </div>
+  );
+});
+
+/** A link drawn through dagre's bends, not React Flow's own routing, so the walk's packet follows it. */
+const PathEdge = memo(function PathEdge({ data }: EdgeProps<FlowEdge<PathData>>) {
+  const points = data!.edge.points;
+  const d = points.map((p, i) => `${i ? "L" : "M"}${p.x},${p.y}`).join(" ");
+  // A veth pair is a device in its own right: named on its link, halfway along.
+  const middle = data!.edge.label === "veth" ? pointAlong(points, 0.5) : undefined;
+  return (
+    <>
+      <path
+        className={`edge ${data!.edge.style ?? ""} ${data!.classes}`}
+        data-edge={edgeId(data!.edge)}
+        d={d}
+      />
+      {middle && (
+        <text className="edge-label" x={middle.x} y={middle.y + 4}>
+          veth
+        </text>
+      )}
+    </>
+  );
+});
+
+const NODE_TYPES = { box: BoxNode };
+const EDGE_TYPES = { path: PathEdge };
+
+export function TopologyMap(props: {
+  view: Layout;
+  walk?: MapWalk;
+  from?: string;
+  to?: string;
+  inspected?: string;
+  refused?: ReadonlySet<string>;
+  onBox: (b: Box) => void;
+}) {
+  return (
+    <div className="map">
+      <div className="frame">
+        <ReactFlowProvider>
+          <Flow {...props} />
+        </ReactFlowProvider>
+      </div>
+    </div>
+  );
+}
+
+function Flow({
+  view,
+  walk,
+  from,
+  to,
+  inspected,
+  refused,
+  onBox,
+}: {
+  view: Layout;
+  walk?: MapWalk;
+  from?: string;
+  to?: string;
+  /** The namespace (or segment box) whose tables are open. */
+  inspected?: string;
+  /** Nodes where the kernel refused an entry the provider asked for. */
+  refused?: ReadonlySet<string>;
+  onBox: (b: Box) => void;
+}) {
+  const flow = useReactFlow();
+  const activate = useRef(onBox);
+  activate.current = onBox;
+  const onActivate = useMemo(() => (b: Box) => activate.current(b), []);
+  const nodes: FlowNode<BoxData>[] = useMemo(
+    () =>
+      // Node boxes first: the devices and pods inside them are drawn over them.
+      [...view.boxes]
+        .sort((a, b) => Number(Boolean(b.container)) - Number(Boolean(a.container)))
+        .map((b) => ({
+          id: b.id,
+          type: "box",
+          position: { x: b.x, y: b.y },
+          width: b.width,
+          height: b.height,
+          draggable: false,
+          selectable: false,
+          focusable: false,
+          data: {
+            box: b,
+            onActivate,
+            classes: [
+              walk?.visited.has(b.id) ? "visited" : "",
+              b.id === walk?.current ? "current" : "",
+              b.ns !== undefined && b.ns === from ? "source" : "",
+              b.ns !== undefined && b.ns === to ? "destination" : "",
+              b.kind === "node" && b.ns !== undefined && refused?.has(b.ns) ? "refused" : "",
+              inspected !== undefined && (b.id === inspected || (b.kind !== "device" && b.ns === inspected))
+                ? "inspected"
+                : "",
+            ].join(" "),
+          },
+        })),
+    [view, walk?.visited, walk?.current, from, to, inspected, refused, onActivate],
+  );
+  const edges: FlowEdge<PathData>[] = useMemo(
+    () =>
+      view.edges.map((e) => ({
+        id: edgeId(e),
+        source: e.from,
+        target: e.to,
+        type: "path",
+        focusable: false,
+        selectable: false,
+        data: { edge: e, classes: walk?.crossed.has(edgeId(e)) ? "crossed" : "" },
+      })),
+    [view, walk?.crossed],
+  );
+
+  // A new map (another scenario, a segment expanded) or a resized window is fitted again.
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  useEffect(() => {
+    const id = requestAnimationFrame(() => void flow.fitView(FIT));
+    return () => cancelAnimationFrame(id);
+  }, [view, flow, width, height]);
+
+  // Follow the packet: when its box is off screen, bring it to the middle.
+  const current = walk?.current ? view.boxes.find((b) => b.id === walk.current) : undefined;
+  useEffect(() => {
+    if (!current) return;
+    const { x, y, zoom } = flow.getViewport();
+    const left = current.x * zoom + x;
+    const top = current.y * zoom + y;
+    const inside =
+      left > 20 &&
+      top > 20 &&
+      left + current.width * zoom < width - 20 &&
+      top + current.height * zoom < height - 20;
+    if (!inside)
+      void flow.setCenter(current.x + current.width / 2, current.y + current.height / 2, {
+        zoom,
+        duration: 250,
+      });
+  }, [current, flow, width, height]);
+
+  return (
+    <ReactFlow
+      className="topology"
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={NODE_TYPES}
+      edgeTypes={EDGE_TYPES}
+      nodesDraggable={false}
+      nodesConnectable={false}
+      nodesFocusable={false}
+      edgesFocusable={false}
+      elementsSelectable={false}
+      onlyRenderVisibleElements={view.boxes.length > CULL_ABOVE}
+      minZoom={0.02}
+      maxZoom={3}
+      fitView
+      fitViewOptions={FIT}
+      aria-label="cluster topology"
+    >
+      <Controls showInteractive={false} position="top-right" />
+      <ViewportPortal>
+        <svg className="walk-layer" width={1} height={1} aria-hidden="true">
+          <defs>
+            <marker
+              id="arrow"
+              viewBox="0 0 10 10"
+              refX="8"
+              refY="5"
+              markerWidth="7"
+              markerHeight="7"
+              orient="auto"
+            >
+              <path d="M0,0 L10,5 L0,10 z" fill="#c2410c" />
+            </marker>
+          </defs>
+          {walk && <WalkOverlay view={view} walk={walk} />}
+        </svg>
+      </ViewportPortal>
+    </ReactFlow>
+  );
+}
+
+function WalkOverlay({ view, walk }: { view: Layout; walk: MapWalk }) {
+  const failure = walk.failure && view.boxes.find((b) => b.id === walk.failure!.box);
+  const legPoints = useMemo(
+    () => walk.legs.flatMap((l) => (l.forward ? l.edge.points : [...l.edge.points].reverse())),
+    [walk.legs],
+  );
+  return (
+    <g className="walk">
+      {legPoints.length > 1 && (
+        <polyline
+          className="active-link"
+          data-testid="active-link"
+          points={legPoints.map((p) => `${p.x},${p.y}`).join(" ")}
+          markerEnd="url(#arrow)"
+        />
+      )}
+      {failure && (
+        <g className="failure" data-testid="failure">
+          <g transform={`translate(${failure.x + failure.width - 2},${failure.y + 2})`}>
+            <circle r={11} />
+            <path d="M-5,-5 L5,5 M5,-5 L-5,5" />
+          </g>
+          <text x={failure.x + failure.width / 2} y={failure.y + failure.height + 16}>
+            {walk.failure!.label}
+          </text>
+        </g>
+      )}
+      <Packet walk={walk} />
+    </g>
+  );
+}
+
+/** The moving packet; positioned by the animation frame loop, not by React, so a frame costs one attribute. */
+function Packet({ walk }: { walk: MapWalk }) {
+  const ref = useRef<SVGGElement>(null);
+  const { line, duration, onArrive } = walk;
+  const arrive = useRef(onArrive);
+  arrive.current = onArrive;
+  useEffect(() => {
+    const start = performance.now();
+    let frame = 0;
+    const place = (t: number) => {
+      const p = pointAlong(line, t);
+      ref.current?.setAttribute("transform", `translate(${p.x},${p.y})`);
+    };
+    const tick = (now: number) => {
+      const t = duration > 0 ? (now - start) / duration : 1;
+      place(t);
+      if (t < 1) frame = requestAnimationFrame(tick);
+      else arrive.current();
+    };
+    place(duration > 0 ? 0 : 1);
+    frame = requestAnimationFrame(tick);
+    return () => cancelAnimationFrame(frame);
+  }, [walk.key]);
+  if (!line.length) return null;
+  return (
+    <g ref={ref} className={`packet ${walk.encapsulated ? "encapsulated" : ""}`} data-testid="packet">
+      {walk.encapsulated ? (
+        <>
+          <rect className="outer" x={-21} y={-13} width={42} height={26} rx={4} />
+          <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
+        </>
+      ) : (
+        <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
+      )}
+      <text y={walk.encapsulated ? -17 : -11}>{walk.n}</text>
+    </g>
+  );
+}

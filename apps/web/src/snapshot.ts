@@ -1,0 +1,49 @@
+/** What the page draws of a built cluster, as plain data for the message to the page. */
+import type { ClusterRuntime } from "@podnet/cluster";
+import type { Snapshot } from "./protocol.js";
+
+export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
+  const s = rt.spec;
+  return {
+    scenario: s.name,
+    description: s.description,
+    provider: rt.provider.name,
+    segments: s.underlay.segments.map((x) => ({ name: x.name, subnet: x.subnet })),
+    routers: s.underlay.routers.map((r) => ({ name: r.name, interfaces: r.interfaces })),
+    hosts: s.underlay.hosts.map((h) => ({ name: h.name, segment: h.segment, address: h.address })),
+    nodes: await Promise.all(
+      [...rt.nodes.values()].map(async (n) => ({
+        name: n.name,
+        segment: s.nodes.find((x) => x.name === n.name)?.segment ?? s.underlay.segments[0]!.name,
+        address: n.address,
+        ...(n.podCidr ? { podCidr: n.podCidr } : {}),
+        devices: (await rt.k.addr.list(n.name)).map((l) => ({
+          name: l.ifname,
+          kind: l.linkinfo?.info_kind ?? l.link_type,
+          addresses: l.addr_info.map((a) => `${a.local}/${a.prefixlen}`),
+          ...(l.master ? { master: l.master } : {}),
+          mtu: l.mtu,
+        })),
+      })),
+    ),
+    pods: [...rt.pods].map(([name, p]) => ({
+      name,
+      node: p.node,
+      ip: p.ip,
+      containers: p.spec.containers.map((c) => c.name),
+      ports: p.spec.containers.flatMap((c) => c.ports.map((x) => x.containerPort)),
+    })),
+    services: [...rt.services.values()].map((x) => ({
+      name: x.spec.name,
+      type: x.spec.type,
+      clusterIP: x.clusterIP,
+      ports: x.spec.ports.map((p) => ({
+        port: p.port,
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+        ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
+      })),
+      endpoints: x.endpoints,
+    })),
+    refusals: rt.manager.refusals,
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * The trace form above the map: everything `podnet trace` takes — the source (a pod, a container, a
+ * node, an outside host), the target with an optional port (a pod, node, host, svc/<name>, an address,
+ * 127.0.0.1:<port> inside the source pod, <node>:<nodePort>), the protocol and the payload size.
+ */
+import { parseTarget } from "@podnet/cluster";
+import { useEffect, useState } from "react";
+import type { Snapshot } from "./protocol.js";
+import type { Protocol, ViewState } from "./url.js";
+
+/** Where a packet can start: a pod, one of its containers, a node, an outside host. */
+export function sources(s: Snapshot): string[] {
+  return [
+    ...s.pods.flatMap((p) => [p.name, ...p.containers.map((c) => `${p.name}/${c}`)]),
+    ...s.nodes.map((n) => n.name),
+    ...s.hosts.map((h) => h.name),
+  ];
+}
+
+/** Where it can go: a pod, a node, an outside host or router, a service. */
+export function destinations(s: Snapshot): string[] {
+  return [
+    ...s.pods.map((p) => p.name),
+    ...s.nodes.map((n) => n.name),
+    ...s.hosts.map((h) => h.name),
+    ...s.routers.map((r) => r.name),
+    ...s.services.map((x) => `svc/${x.name}`),
+  ];
+}
+
+/** Suggestions for the target field: every destination, each service port and NodePort, loopback. */
+export function suggestions(s: Snapshot): string[] {
+  return [
+    ...destinations(s),
+    ...s.services.flatMap((x) => [
+      ...x.ports.map((p) => `svc/${x.name}:${p.port}`),
+      ...x.ports.flatMap((p) => (p.nodePort ? s.nodes.map((n) => `${n.name}:${p.nodePort}`) : [])),
+    ]),
+    ...[...new Set(s.pods.flatMap((p) => p.ports))].map((port) => `127.0.0.1:${port}`),
+  ];
+}
+
+/** Why a target text cannot be traced, in the CLI's words, or undefined when it can. */
+export function targetProblem(s: Snapshot, to: string): string | undefined {
+  const parsed = parseTarget(to.trim());
+  if ("error" in parsed) return parsed.error;
+  const name = parsed.name;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name) || destinations(s).includes(name)) return undefined;
+  return `unknown target ${JSON.stringify(to)}: not a pod, node, host, svc/<name> or IPv4 address`;
+}
+
+export function Picker({
+  label,
+  name,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  name: string;
+  value: string | undefined;
+  options: string[];
+  onChange: (v: string | undefined) => void;
+}) {
+  return (
+    <label>
+      {label}{" "}
+      <select
+        name={name}
+        value={value ?? ""}
+        onChange={(e) => onChange(e.target.value || undefined)}
+        aria-label={name}
+      >
+        <option value="">choose…</option>
+        {options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export interface TraceRequest {
+  from: string;
+  to: string;
+  protocol?: Protocol;
+  size?: number;
+  events?: number;
+}
+
+export function TraceBar({
+  snapshot,
+  state,
+  update,
+}: {
+  snapshot: Snapshot;
+  state: ViewState;
+  update: (patch: Partial<ViewState>) => void;
+}) {
+  const [to, setTo] = useState(state.to ?? "");
+  const [size, setSize] = useState(state.size !== undefined ? String(state.size) : "");
+  useEffect(() => setTo(state.to ?? ""), [state.to]);
+  useEffect(() => setSize(state.size !== undefined ? String(state.size) : ""), [state.size]);
+  const problem = to ? targetProblem(snapshot, to) : undefined;
+  const sizeProblem =
+    size && !(/^\d+$/.test(size) && Number(size) <= 65000) ? "a number of bytes, 0 to 65000" : undefined;
+  return (
+    <form
+      className="endpoints"
+      aria-label="trace"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!state.from || !to || problem || sizeProblem) return;
+        update({ to: to.trim(), size: size ? Number(size) : undefined, step: undefined });
+      }}
+    >
+      <Picker
+        label="From"
+        name="source"
+        value={state.from}
+        options={sources(snapshot)}
+        onChange={(from) => update({ from, step: undefined })}
+      />
+      <label>
+        To{" "}
+        <input
+          name="destination"
+          aria-label="destination"
+          list="targets"
+          value={to}
+          placeholder="pod, svc/name:port, 127.0.0.1:80…"
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={problem ? "target-problem" : undefined}
+          onChange={(e) => setTo(e.target.value)}
+        />
+        <datalist id="targets">
+          {suggestions(snapshot).map((o) => (
+            <option key={o} value={o} />
+          ))}
+        </datalist>
+      </label>
+      <label>
+        Protocol{" "}
+        <select
+          name="protocol"
+          value={state.proto ?? ""}
+          onChange={(e) =>
+            update({ proto: (e.target.value || undefined) as Protocol | undefined, step: undefined })
+          }
+        >
+          <option value="">auto (ICMP; TCP with a port)</option>
+          <option value="icmp">ICMP</option>
+          <option value="tcp">TCP</option>
+          <option value="udp">UDP</option>
+        </select>
+      </label>
+      <label>
+        Size{" "}
+        <input
+          name="size"
+          className="size"
+          inputMode="numeric"
+          value={size}
+          placeholder="default"
+          aria-invalid={sizeProblem ? true : undefined}
+          onChange={(e) => setSize(e.target.value)}
+        />{" "}
+        bytes
+      </label>
+      <button type="submit" disabled={!state.from || !to || Boolean(problem) || Boolean(sizeProblem)}>
+        Trace
+      </button>
+      {(problem ?? sizeProblem) && (
+        <span className="form-problem" id="target-problem" role="alert">
+          {problem ?? `size: ${sizeProblem}`}
+        </span>
+      )}
+      {!problem && !sizeProblem && (
+        <span className="hint">
+          {!state.from
+            ? "Click a pod on the map to send from it, or choose one here."
+            : !state.to
+              ? "Now click the destination, or type it."
+              : "Click a node, router or host for its tables."}
+        </span>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,127 @@
+/**
+ * What the cluster runtime needs from a place to build a cluster: a host API, a name prefix for the
+ * namespaces it makes, sockets that listen, a way to attach a pod through the provider's CNI plugin,
+ * and probes. The simulator is one backend (here); real network namespaces are another (@podnet/lab).
+ * The runtime is the same code over both.
+ */
+import type { CniResult, NetworkProvider, PluginConfig } from "@podnet/cni";
+import type { Ipv4Header } from "@podnet/core";
+import type { Netlink } from "@podnet/netlink";
+import { SimKernel, type Trace } from "@podnet/sim";
+
+export interface PodAttachment {
+  containerId: string;
+  /** The pod's (sandbox's) namespace, and the node's, as the host API names them. */
+  podNs: string;
+  nodeNs: string;
+  /** The provider's network config for the pod, with `runtimeConfig.portMappings` when it publishes ports. */
+  config: PluginConfig;
+}
+
+export interface ProbeRequest {
+  /** The namespace the probe starts in, and the process ("pod/container") it starts from. */
+  fromNs: string;
+  owner?: string;
+  to: string;
+  protocol: "icmp" | "tcp" | "udp";
+  port?: number;
+  /** Payload bytes. */
+  size?: number;
+  dontFragment?: boolean;
+  ttl?: number;
+  srcPort?: number;
+  /** The namespace the sender means to reach; arriving elsewhere is a wrong destination. */
+  expectNs?: string;
+  /** What the expected listener answers with (its owner), to tell a wrong pod on real sockets. */
+  expectOwner?: string;
+}
+
+/** What a probe's socket saw, in classes both backends can tell apart. */
+export interface ProbeResult {
+  outcome: "reached" | "refused" | "wrong-destination" | "unreachable" | "dropped";
+  /** TTL of the answer as it arrived at the sender (ICMP echo). */
+  ttl?: number;
+  /** A sentence: what happened. */
+  detail: string;
+}
+
+export interface ClusterBackend {
+  readonly netlink: Netlink;
+  /** Prefix of every namespace this cluster makes ("" in the simulator). */
+  readonly prefix: string;
+  /** Whether pods of different nodes may be attached at the same time (real processes: yes). */
+  readonly parallelNodes?: boolean;
+  /** A socket that accepts connections (TCP) or datagrams (UDP) on `port` in `ns`. */
+  listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void>;
+  /** Attaches a pod through the provider's CNI plugin, as a container runtime would. */
+  attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult>;
+  detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void>;
+  probe(request: ProbeRequest): Promise<ProbeResult>;
+}
+
+/** The TTL the answer arrived with at the sender, as ping reports it. */
+export function answerTtl(trace: Trace, origin: string): number | undefined {
+  const hop = trace.hops
+    .filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply")
+    .at(-1);
+  return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
+}
+
+/** The simulated kernel as a backend: sockets are simulated, probes are traces. */
+export class SimBackend implements ClusterBackend {
+  readonly prefix = "";
+  readonly netlink: SimKernel;
+
+  constructor(seed: string) {
+    this.netlink = new SimKernel({ seed });
+  }
+
+  async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
+    this.netlink.listen(ns, socket);
+  }
+
+  attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult> {
+    return provider.cni.add(this.params(pod), pod.config);
+  }
+
+  async detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void> {
+    await provider.cni.del(this.params(pod), pod.config);
+  }
+
+  private params(pod: PodAttachment) {
+    return {
+      containerId: pod.containerId,
+      netns: pod.podNs,
+      ifname: "eth0",
+      args: "",
+      path: [],
+      host: { netlink: this.netlink, ns: pod.nodeNs },
+    };
+  }
+
+  /** One simulated exchange; the trace behind it is what `ClusterRuntime.trace` returns. */
+  send(request: ProbeRequest): Trace {
+    const { fromNs, expectNs, expectOwner: _owner, ...rest } = request;
+    return this.netlink.send({ ...rest, from: fromNs, ...(expectNs ? { expectNamespace: expectNs } : {}) });
+  }
+
+  /**
+   * What the sending socket sees. A TCP or UDP socket that gets an ICMP port unreachable (kube-proxy's
+   * REJECT for a Service with no endpoints) fails with ECONNREFUSED, as for a RST: that is "refused"
+   * here, although the trace calls the path unreachable.
+   */
+  async probe(request: ProbeRequest): Promise<ProbeResult> {
+    const trace = this.send(request);
+    const ttl = request.protocol === "icmp" ? answerTtl(trace, request.fromNs) : undefined;
+    const answer = trace.hops.findLast(
+      (h) => h.direction === "reply" && h.event === "deliver" && h.ns === request.fromNs,
+    );
+    const icmp = answer?.packet.headers.find((h) => h.kind === "icmp");
+    const portUnreachable = icmp?.kind === "icmp" && icmp.type === 3 && icmp.code === 3;
+    const outcome =
+      request.protocol !== "icmp" && trace.outcome === "unreachable" && portUnreachable
+        ? "refused"
+        : trace.outcome;
+    return { outcome, ...(ttl !== undefined ? { ttl } : {}), detail: trace.reason };
+  }
+}

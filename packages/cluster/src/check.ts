@@ -1,0 +1,529 @@
+/**
+ * A scenario's meaning, checked before anything is built: references, addresses, overlaps, ports,
+ * capacities, and the timed events played forward in order. Everything the build would trip over is
+ * reported here, at its place in the file, so a build never starts on a scenario it cannot finish.
+ */
+import { Ipv4Prefix, formatIpv4, isIpv4, parseIpv4 } from "@podnet/core";
+import type { ScenarioIssue } from "./load.js";
+import type { NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
+import { parseOrigin, parseTarget } from "./target.js";
+
+/** Kubernetes' documented envelope (nodes, pods, Services), which podnet takes as its own limit. */
+export const SCENARIO_LIMITS = { nodes: 5_000, pods: 150_000, services: 10_000 } as const;
+
+/** kube-controller-manager refuses a node mask more than 16 bits longer than the cluster CIDR's. */
+const CLUSTER_SUBNET_MAX_DIFF = 16;
+/** kube-apiserver refuses an IPv4 service CIDR larger than a /12. */
+const SERVICE_CIDR_MIN_LENGTH = 12;
+
+type Path = (string | number)[];
+
+const q = (s: string) => JSON.stringify(s);
+const plural = (n: number, one: string, many = `${one}s`) =>
+  `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+
+class Checker {
+  readonly issues: ScenarioIssue[] = [];
+  private readonly cluster: Ipv4Prefix;
+  private readonly services: Ipv4Prefix;
+  private readonly segments = new Map<string, Ipv4Prefix>();
+  /** Every name in use now, and what holds it. */
+  private readonly names = new Map<string, string>();
+  /** Every underlay address in use now, and who holds it. */
+  private readonly addresses = new Map<number, string>();
+  private readonly nodes = new Map<string, { podCidr?: string; pods: number; address: number }>();
+  private readonly pods = new Map<string, PodSpec>();
+  private readonly hostPorts = new Map<string, string>();
+  private readonly serviceState = new Map<string, { clusterIP?: string; nodePorts: string[] }>();
+  private readonly clusterIPs = new Map<string, string>();
+  private readonly nodePorts = new Map<string, string>();
+  private readonly podCidrs = new Map<string, string>();
+  private readonly nodeCapacity: number;
+  private readonly podCapacity: number;
+  private readonly serviceCapacity: number;
+
+  constructor(private readonly s: Scenario) {
+    this.cluster = Ipv4Prefix.parse(s.cluster.clusterCidr);
+    this.services = Ipv4Prefix.parse(s.cluster.serviceCidr);
+    const mask = s.cluster.nodeMaskSize;
+    this.nodeCapacity =
+      mask < this.cluster.length || mask - this.cluster.length > CLUSTER_SUBNET_MAX_DIFF
+        ? Infinity // reported below; no capacity check on top of that
+        : this.cluster.subnetCount(mask);
+    // host-local hands out a node subnet less its network, gateway and broadcast addresses.
+    this.podCapacity = Math.max(0, 2 ** (32 - mask) - 3);
+    // The service allocator holds back the network address, .1 and the broadcast address.
+    this.serviceCapacity = Math.max(0, this.services.size - 3);
+  }
+
+  fail(path: Path, message: string): void {
+    this.issues.push({ path, message });
+  }
+
+  run(): ScenarioIssue[] {
+    this.checkCluster();
+    this.checkUnderlay();
+    if (!this.checkEnvelope()) return this.issues;
+    this.s.nodes.forEach((n, i) => this.addNode(n, ["nodes", i]));
+    this.expandGenerated();
+    this.s.pods.forEach((p, i) => this.addPod(p, ["pods", i]));
+    this.s.services.forEach((svc, i) => this.setService(svc, ["services", i]));
+    this.playEvents();
+    this.checkTraffic();
+    return this.issues;
+  }
+
+  private checkCluster(): void {
+    const { cluster, services } = this;
+    const mask = this.s.cluster.nodeMaskSize;
+    if (cluster.containsPrefix(services))
+      this.fail(
+        ["cluster", "serviceCidr"],
+        `service CIDR ${services} is inside the cluster CIDR ${cluster}: ClusterIPs would collide with pod addresses`,
+      );
+    else if (cluster.overlaps(services))
+      this.fail(["cluster", "serviceCidr"], `service CIDR ${services} overlaps the cluster CIDR ${cluster}`);
+    if (services.length < SERVICE_CIDR_MIN_LENGTH)
+      this.fail(
+        ["cluster", "serviceCidr"],
+        `service CIDR ${services} is larger than Kubernetes allows (at most a /${SERVICE_CIDR_MIN_LENGTH})`,
+      );
+    if (mask < cluster.length)
+      this.fail(["cluster", "nodeMaskSize"], `/${mask} is larger than the cluster CIDR ${cluster}`);
+    else if (mask - cluster.length > CLUSTER_SUBNET_MAX_DIFF)
+      this.fail(
+        ["cluster", "nodeMaskSize"],
+        `/${mask} node subnets are more than ${CLUSTER_SUBNET_MAX_DIFF} bits smaller than the cluster CIDR ${cluster} (kube-controller-manager refuses that)`,
+      );
+  }
+
+  private checkUnderlay(): void {
+    const { underlay } = this.s;
+    underlay.segments.forEach((seg, i) => {
+      const path = ["underlay", "segments", i];
+      const prefix = Ipv4Prefix.parse(seg.subnet);
+      if (this.segments.has(seg.name))
+        this.fail([...path, "name"], `segment ${q(seg.name)} is defined twice`);
+      for (const [other, p] of this.segments)
+        if (p.overlaps(prefix))
+          this.fail([...path, "subnet"], `${prefix} overlaps segment ${q(other)} (${p})`);
+      for (const [what, p] of [
+        ["cluster CIDR", this.cluster],
+        ["service CIDR", this.services],
+      ] as const)
+        if (p.overlaps(prefix)) this.fail([...path, "subnet"], `${prefix} overlaps the ${what} ${p}`);
+      if (prefix.length > 30)
+        this.fail([...path, "subnet"], `${prefix} has no room for hosts (a segment needs a /30 or larger)`);
+      if (seg.gateway) {
+        const gw = parseIpv4(seg.gateway);
+        if (!prefix.contains(gw))
+          this.fail([...path, "gateway"], `${seg.gateway} is outside the segment's subnet ${prefix}`);
+        else if (gw === prefix.network || gw === prefix.broadcast)
+          this.fail([...path, "gateway"], `${seg.gateway} is the network or broadcast address of ${prefix}`);
+      }
+      if (!this.segments.has(seg.name)) this.segments.set(seg.name, prefix);
+    });
+    underlay.routers.forEach((r, i) => {
+      this.claim(["underlay", "routers", i, "name"], r.name, "router");
+      const on = new Set<string>();
+      r.interfaces.forEach((nic, j) => {
+        const path = ["underlay", "routers", i, "interfaces", j];
+        if (on.has(nic.segment))
+          this.fail(
+            [...path, "segment"],
+            `router ${r.name} already has an interface on segment ${q(nic.segment)}`,
+          );
+        on.add(nic.segment);
+        this.onSegment(path, nic.segment, nic.address, r.name, "router");
+      });
+      const own = new Set(r.interfaces.map((nic) => nic.address));
+      r.routes.forEach((route, j) => {
+        const via = parseIpv4(route.via);
+        const onLink = r.interfaces.some((nic) => this.segments.get(nic.segment)?.contains(via));
+        if (own.has(route.via))
+          this.fail(
+            ["underlay", "routers", i, "routes", j, "via"],
+            `${route.via} is ${r.name}'s own address`,
+          );
+        else if (!onLink)
+          this.fail(
+            ["underlay", "routers", i, "routes", j, "via"],
+            `next hop ${route.via} is not on any segment ${r.name} is connected to (${r.interfaces.map((nic) => nic.segment).join(", ")}): the kernel refuses an off-link gateway`,
+          );
+      });
+    });
+    underlay.hosts.forEach((h, i) => {
+      this.claim(["underlay", "hosts", i, "name"], h.name, "host");
+      this.onSegment(["underlay", "hosts", i], h.segment, h.address, h.name, "host");
+    });
+  }
+
+  /** False when the scenario is beyond the envelope: nothing else is worth expanding then. */
+  private checkEnvelope(): boolean {
+    const g = this.s.generate;
+    const addedNodes = this.s.events.filter((e) => e.action === "addNode").length;
+    const addedPods = this.s.events.filter((e) => e.action === "addPod").length;
+    const nodes = this.s.nodes.length + (g?.nodes ?? 0) + addedNodes;
+    const pods = this.s.pods.length + (g ? g.nodes * g.podsPerNode : 0) + addedPods;
+    const services = new Set([
+      ...this.s.services.map((svc) => svc.name),
+      ...this.s.events.flatMap((e) => (e.action === "setService" ? [e.service.name] : [])),
+    ]).size;
+    const where: Path = g ? ["generate", "nodes"] : ["nodes"];
+    let ok = true;
+    if (nodes > SCENARIO_LIMITS.nodes) {
+      this.fail(
+        where,
+        `${plural(nodes, "node")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.nodes.toLocaleString("en-US")} nodes, which podnet supports`,
+      );
+      ok = false;
+    }
+    if (pods > SCENARIO_LIMITS.pods) {
+      this.fail(
+        g ? ["generate", "podsPerNode"] : ["pods"],
+        `${plural(pods, "pod")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.pods.toLocaleString("en-US")} pods, which podnet supports`,
+      );
+      ok = false;
+    }
+    if (services > SCENARIO_LIMITS.services)
+      this.fail(
+        ["services"],
+        `${plural(services, "Service")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.services.toLocaleString("en-US")} Services, which podnet supports`,
+      );
+    return ok;
+  }
+
+  private claim(path: Path, name: string, what: string): boolean {
+    if (name === "underlay") {
+      this.fail(path, `"underlay" is reserved for the underlay's own namespace`);
+      return false;
+    }
+    const previous = this.names.get(name);
+    if (previous) {
+      this.fail(path, `${what} name ${q(name)} is already used by a ${previous}`);
+      return false;
+    }
+    this.names.set(name, what);
+    return true;
+  }
+
+  private onSegment(
+    path: Path,
+    segment: string,
+    address: string,
+    owner: string,
+    kind: "router" | "host" | "node",
+  ): number | undefined {
+    const prefix = this.segments.get(segment);
+    if (!prefix) {
+      this.fail(
+        [...path, "segment"],
+        `unknown segment ${q(segment)} (segments: ${[...this.segments.keys()].join(", ")})`,
+      );
+      return undefined;
+    }
+    const ip = parseIpv4(address);
+    if (!prefix.contains(ip))
+      this.fail([...path, "address"], `${address} is outside its segment ${q(segment)} (${prefix})`);
+    else if (ip === prefix.network || ip === prefix.broadcast)
+      this.fail([...path, "address"], `${address} is the network or broadcast address of ${prefix}`);
+    // Every other machine on the segment routes through its gateway, and the kernel refuses a
+    // gateway that is one of the machine's own addresses: only a router may hold it.
+    const gateway = this.s.underlay.segments.find((seg) => seg.name === segment)?.gateway;
+    if (kind !== "router" && gateway === address)
+      this.fail(
+        [...path, "address"],
+        `${address} is segment ${q(segment)}'s gateway: only a router's interface may hold it`,
+      );
+    const holder = this.addresses.get(ip);
+    if (holder) {
+      this.fail([...path, "address"], `${address} is already ${holder}'s address`);
+      return undefined;
+    }
+    this.addresses.set(ip, owner);
+    return ip;
+  }
+
+  private addNode(n: NodeSpec, path: Path, at?: string): void {
+    if (!this.claim([...path, "name"], n.name, "node")) return;
+    const address = this.onSegment(path, n.segment, n.address, n.name, "node");
+    if (this.nodes.size + 1 > this.nodeCapacity)
+      this.fail(
+        [...path, "name"],
+        `node ${n.name}${at ?? ""} would be node number ${this.nodes.size + 1}, but the cluster CIDR ${this.cluster} holds only ${plural(this.nodeCapacity, `/${this.s.cluster.nodeMaskSize} pod subnet`)}`,
+      );
+    if (n.podCidr) {
+      const p = Ipv4Prefix.parse(n.podCidr);
+      if (!this.cluster.containsPrefix(p) || p.length !== this.s.cluster.nodeMaskSize)
+        this.fail(
+          [...path, "podCidr"],
+          `${p} is not a /${this.s.cluster.nodeMaskSize} inside the cluster CIDR ${this.cluster}`,
+        );
+      const other = this.podCidrs.get(p.toString());
+      if (other) this.fail([...path, "podCidr"], `${p} is already node ${q(other)}'s pod CIDR`);
+      else this.podCidrs.set(p.toString(), n.name);
+    }
+    this.nodes.set(n.name, {
+      ...(n.podCidr ? { podCidr: Ipv4Prefix.parse(n.podCidr).toString() } : {}),
+      pods: 0,
+      address: address ?? -1,
+    });
+  }
+
+  /** Generated nodes and pods, checked against what is listed by name and address. */
+  private expandGenerated(): void {
+    const g = this.s.generate;
+    if (!g) return;
+    const prefix = this.segments.get(g.segment);
+    if (!prefix) {
+      this.fail(["generate", "segment"], `unknown segment ${q(g.segment)}`);
+      return;
+    }
+    const first = parseIpv4(g.firstAddress);
+    const last = first + g.nodes - 1;
+    if (
+      !prefix.contains(first) ||
+      !prefix.contains(last) ||
+      first === prefix.network ||
+      last >= prefix.broadcast
+    ) {
+      this.fail(
+        ["generate", "nodes"],
+        `${g.nodes} nodes from ${g.firstAddress} do not fit in segment ${q(g.segment)} (${prefix}), which ends at ${formatIpv4(prefix.broadcast)}`,
+      );
+      return;
+    }
+    for (let i = 0; i < g.nodes; i++) {
+      const name = `node-${i}`;
+      const holder = this.names.get(name);
+      if (holder) {
+        this.fail(["generate", "nodes"], `generated node ${q(name)} is already the name of a ${holder}`);
+        return;
+      }
+      const taken = this.addresses.get(first + i);
+      if (taken) {
+        this.fail(
+          ["generate", "firstAddress"],
+          `generated node ${name} would get ${formatIpv4(first + i)}, which is already ${taken}'s address`,
+        );
+        return;
+      }
+    }
+    for (let i = 0; i < g.nodes; i++) {
+      const name = `node-${i}`;
+      this.addNode({ name, segment: g.segment, address: formatIpv4(first + i) }, ["generate", "nodes"]);
+      for (let j = 0; j < g.podsPerNode; j++)
+        this.addPod(
+          {
+            name: `${name}-pod-${j}`,
+            node: name,
+            labels: g.labels,
+            containers: [{ name: "app", ports: [] }],
+          },
+          ["generate", "podsPerNode"],
+        );
+    }
+  }
+
+  private addPod(p: PodSpec, path: Path, at?: string): void {
+    if (!this.claim([...path, "name"], p.name, "pod")) return;
+    const node = this.nodes.get(p.node);
+    if (!node) {
+      const known = [...this.nodes.keys()];
+      this.fail(
+        [...path, "node"],
+        `unknown node ${q(p.node)}${at ?? ""} (nodes: ${known.length > 8 ? `${known.slice(0, 8).join(", ")}, …` : known.join(", ") || "none"})`,
+      );
+    } else if (++node.pods > this.podCapacity)
+      this.fail(
+        [...path, "node"],
+        `pod ${p.name} would be pod number ${node.pods} on ${p.node}, but a /${this.s.cluster.nodeMaskSize} pod subnet holds only ${plural(this.podCapacity, "pod")}`,
+      );
+    this.pods.set(p.name, p);
+    const containers = new Map<string, number>();
+    const ports = new Map<string, string>();
+    p.containers.forEach((c, j) => {
+      if (containers.has(c.name))
+        this.fail([...path, "containers", j, "name"], `pod ${p.name} already has a container ${q(c.name)}`);
+      containers.set(c.name, j);
+      c.ports.forEach((port, k) => {
+        const key = `${port.containerPort}/${port.protocol}`;
+        const holder = ports.get(key);
+        if (holder)
+          this.fail(
+            [...path, "containers", j, "ports", k],
+            `port ${key} is already taken by container ${q(holder)}: the containers of a pod share one network namespace`,
+          );
+        ports.set(key, c.name);
+        if (port.hostPort !== undefined) {
+          const hostKey = `${p.node} ${port.hostPort}/${port.protocol}`;
+          const other = this.hostPorts.get(hostKey);
+          if (other)
+            this.fail(
+              [...path, "containers", j, "ports", k, "hostPort"],
+              `hostPort ${port.hostPort}/${port.protocol} on ${p.node} is already published by pod ${q(other)}`,
+            );
+          else this.hostPorts.set(hostKey, p.name);
+        }
+      });
+    });
+  }
+
+  private removePod(name: string): void {
+    const p = this.pods.get(name);
+    if (!p) return;
+    this.pods.delete(name);
+    this.names.delete(name);
+    const node = this.nodes.get(p.node);
+    if (node) node.pods--;
+    for (const c of p.containers)
+      for (const port of c.ports)
+        if (port.hostPort !== undefined) this.hostPorts.delete(`${p.node} ${port.hostPort}/${port.protocol}`);
+  }
+
+  private setService(svc: ServiceSpec, path: Path): void {
+    const existing = this.serviceState.get(svc.name);
+    if (existing && path[0] === "services")
+      return this.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
+    for (const np of existing?.nodePorts ?? []) this.nodePorts.delete(np);
+    if (!existing && this.serviceState.size + 1 > this.serviceCapacity)
+      this.fail(
+        [...path, "name"],
+        `service ${svc.name} would be Service number ${this.serviceState.size + 1}, but the service CIDR ${this.services} holds only ${plural(this.serviceCapacity, "ClusterIP")}`,
+      );
+    let clusterIP = existing?.clusterIP;
+    if (svc.clusterIP) {
+      const ip = parseIpv4(svc.clusterIP);
+      if (!this.services.contains(ip))
+        this.fail([...path, "clusterIP"], `${svc.clusterIP} is outside the service CIDR ${this.services}`);
+      else if (ip === this.services.network || ip === this.services.broadcast)
+        this.fail(
+          [...path, "clusterIP"],
+          `${svc.clusterIP} is the network or broadcast address of the service CIDR ${this.services}`,
+        );
+      else if (existing?.clusterIP && existing.clusterIP !== svc.clusterIP)
+        this.fail(
+          [...path, "clusterIP"],
+          `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change`,
+        );
+      const holder = this.clusterIPs.get(svc.clusterIP);
+      if (holder && holder !== svc.name)
+        this.fail([...path, "clusterIP"], `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP`);
+      else {
+        this.clusterIPs.set(svc.clusterIP, svc.name);
+        clusterIP = svc.clusterIP;
+      }
+    }
+    const seen = new Set<string>();
+    const nodePorts: string[] = [];
+    svc.ports.forEach((port, j) => {
+      const key = `${port.port}/${port.protocol}`;
+      if (seen.has(key))
+        this.fail([...path, "ports", j, "port"], `service ${svc.name} already has port ${key}`);
+      seen.add(key);
+      if (port.nodePort === undefined) return;
+      if (svc.type !== "NodePort")
+        return this.fail([...path, "ports", j, "nodePort"], `a nodePort needs type: NodePort`);
+      const np = `${port.nodePort}/${port.protocol}`;
+      const holder = this.nodePorts.get(np);
+      if (holder)
+        this.fail(
+          [...path, "ports", j, "nodePort"],
+          `nodePort ${np} is already ${holder === svc.name ? "another port" : `service ${q(holder)}'s`}`,
+        );
+      else {
+        this.nodePorts.set(np, svc.name);
+        nodePorts.push(np);
+      }
+    });
+    this.serviceState.set(svc.name, { ...(clusterIP ? { clusterIP } : {}), nodePorts });
+  }
+
+  /** Plays the events forward in the order the runtime runs them (by time, then as listed). */
+  private playEvents(): void {
+    const order = this.s.events.map((e, i) => ({ e, i })).sort((a, b) => a.e.at - b.e.at || a.i - b.i);
+    for (const { e, i } of order) {
+      const path: Path = ["events", i];
+      const at = ` at ${e.at}`;
+      switch (e.action) {
+        case "addNode":
+          this.addNode(e.node, [...path, "node"], at);
+          break;
+        case "removeNode": {
+          const node = this.nodes.get(e.node);
+          if (!node) {
+            this.fail([...path, "node"], `no node ${q(e.node)} to remove${at}`);
+            break;
+          }
+          for (const [name, p] of this.pods) if (p.node === e.node) this.removePod(name);
+          this.nodes.delete(e.node);
+          this.names.delete(e.node);
+          this.addresses.delete(node.address);
+          if (node.podCidr) this.podCidrs.delete(node.podCidr);
+          break;
+        }
+        case "addPod":
+          this.addPod(e.pod, [...path, "pod"], at);
+          break;
+        case "removePod":
+          if (!this.pods.has(e.pod)) this.fail([...path, "pod"], `no pod ${q(e.pod)} to remove${at}`);
+          else this.removePod(e.pod);
+          break;
+        case "setService":
+          this.setService(e.service, [...path, "service"]);
+          break;
+        case "removeService": {
+          const svc = this.serviceState.get(e.service);
+          if (!svc) {
+            this.fail([...path, "service"], `no service ${q(e.service)} to remove${at}`);
+            break;
+          }
+          for (const np of svc.nodePorts) this.nodePorts.delete(np);
+          if (svc.clusterIP) this.clusterIPs.delete(svc.clusterIP);
+          this.serviceState.delete(e.service);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Probes run after every event: they name what exists once the events have all happened. */
+  private checkTraffic(): void {
+    const after = this.s.events.length ? " after the scenario's events" : "";
+    this.s.traffic.forEach((t, i) => {
+      const path: Path = ["traffic", i];
+      const from = parseOrigin(t.from);
+      const pod = this.pods.get(from.name);
+      if (!this.names.has(from.name))
+        this.fail([...path, "from"], `unknown pod, node or host ${q(from.name)}${after}`);
+      else if (from.container !== undefined) {
+        if (!pod) this.fail([...path, "from"], `${from.name} is not a pod: it has no containers`);
+        else if (!pod.containers.some((c) => c.name === from.container))
+          this.fail(
+            [...path, "from"],
+            `pod ${from.name} has no container ${q(from.container)} (containers: ${pod.containers.map((c) => c.name).join(", ")})`,
+          );
+      } else if (this.names.get(from.name) === "router")
+        this.fail([...path, "from"], `${from.name} is a router: probes start from a pod, node or host`);
+      const target = parseTarget(t.to);
+      if ("error" in target) return this.fail([...path, "to"], target.error);
+      if (target.name.startsWith("svc/")) {
+        if (!this.serviceState.has(target.name.slice(4)))
+          this.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
+      } else if (this.names.get(target.name) === "router")
+        this.fail([...path, "to"], `${target.name} is a router: probe one of its addresses instead`);
+      else if (!this.names.has(target.name) && !isIpv4(target.name))
+        this.fail(
+          [...path, "to"],
+          `unknown target ${q(target.name)}${after} (a pod, node or host name, an address, or svc/<name>)`,
+        );
+      if (target.port !== undefined && t.port !== undefined && target.port !== t.port)
+        this.fail([...path, "port"], `port ${t.port} contradicts the port in ${q(t.to)}`);
+    });
+  }
+}
+
+/** Checks a scenario's meaning; every problem found, each with its path. */
+export function checkScenario(s: Scenario): ScenarioIssue[] {
+  return new Checker(s).run();
+}

@@ -1,0 +1,64 @@
+// The runtime's verdicts and life cycle on the simulator: what a probe is called, when a Service was
+// really reached, and a node that leaves and comes back with its pods.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { getProvider } from "@podnet/providers";
+import { describe, expect, it } from "vitest";
+import { loadScenario, runScenario } from "../src/index.js";
+
+const bundled = (name: string) => {
+  const file = join(__dirname, "..", "..", "..", "scenarios", `${name}.yaml`);
+  return loadScenario(readFileSync(file, "utf8"), file);
+};
+
+describe("the runtime", () => {
+  it("names each scenario probe by the path it takes", async () => {
+    const single = (await runScenario(bundled("single-pod"), getProvider("overlay"))).result;
+    expect(single.probes.map((p) => `${p.from} → ${p.to}: ${p.kind}`)).toEqual([
+      "web/sidecar → 127.0.0.1:80: pod→itself (localhost)",
+    ]);
+    const two = (await runScenario(bundled("two-nodes"), getProvider("cbr0-host-gw"))).result;
+    expect(two.probes.map((p) => `${p.to}: ${p.kind}`)).toEqual([
+      "db: pod→pod (across nodes)",
+      "db:80: pod→pod (across nodes)",
+      "node2:8080: pod→node",
+      "outside: pod→outside",
+    ]);
+  });
+
+  it("counts a Service as reached only when one of its endpoints answered", async () => {
+    // docker-bridge: web-c's 172.17.0.3 on node2 is client's address on node1, so the DNAT-ed
+    // connection lands on client itself, which refuses it: not the Service.
+    const { result } = await runScenario(bundled("service"), getProvider("docker-bridge"));
+    const web = result.probes.find((p) => p.to === "svc/web")!;
+    expect(web).toMatchObject({ kind: "pod→service", outcome: "wrong-destination", reached: false });
+    expect(web.reason).toMatch(
+      /^reached client, which is not an endpoint of svc\/web \(endpoints: web-a, web-b, web-c\)/,
+    );
+    const ok = (await runScenario(bundled("service"), getProvider("overlay"))).result;
+    expect(ok.probes.find((p) => p.to === "svc/web")).toMatchObject({ outcome: "reached", reached: true });
+  });
+
+  it("lets a node leave and rejoin: its pods' addresses were released through CNI DEL", async () => {
+    const scenario = loadScenario(
+      readFileSync(join(__dirname, "..", "..", "..", "scenarios", "two-nodes.yaml"), "utf8") +
+        `events:
+  - { at: 1, action: removeNode, node: node2 }
+  - { at: 2, action: addNode, node: { name: node2, segment: lan, address: 10.100.0.3, podCidr: 10.0.2.0/24 } }
+  - { at: 3, action: addPod, pod: { name: db, node: node2, containers: [{ name: postgres, ports: [{ containerPort: 80 }] }] } }
+`,
+      "rejoin.yaml",
+    );
+    for (const p of ["docker-bridge", "cbr0-host-gw", "overlay"]) {
+      const { result } = await runScenario(scenario, getProvider(p));
+      const db = result.pods.find((pod) => pod.name === "db")!;
+      // host-local hands out addresses round robin: the node kept its reservations' history.
+      expect({ p, db: db.ip }).toEqual({ p, db: p === "docker-bridge" ? "172.17.0.3" : "10.0.2.3" });
+      expect(result.controlPlane.events.map((e) => e.description)).toEqual([
+        "node node2 leaves",
+        "node node2 joins",
+        "pod db starts on node2",
+      ]);
+    }
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * Real network namespaces as a cluster backend. Pods are attached the way a container runtime does
+ * it: a .conflist executed plugin by plugin (podnet-bridge with its host-local compatible IPAM on
+ * disk, then podnet-portmap where the provider publishes ports), each executable run inside the
+ * node's namespace with the CNI environment and the config on stdin. Containers listen with real
+ * sockets (socat, one small process per port, answering with its owner's name so a probe can tell
+ * which pod it reached); probes are real ping, TCP and UDP from inside the namespaces.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ClusterBackend, PodAttachment, ProbeRequest, ProbeResult } from "@podnet/cluster";
+import {
+  CniError,
+  addNetworkList,
+  delNetworkList,
+  type CniParams,
+  type CniPlugin,
+  type CniResult,
+  type NetConfList,
+  type NetworkProvider,
+  type PluginConfig,
+} from "@podnet/cni";
+import { LinuxNetlink, connectTcp, ping, run } from "@podnet/linux";
+
+/** Where a package is installed, found as Node's resolver would (node_modules up the tree). */
+function packageDir(name: string): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", name);
+    if (existsSync(join(candidate, "package.json"))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`cannot find the package ${name}`);
+  }
+}
+
+/** The CNI executables a lab's conflists name, by type. */
+export function cniExecutables(): Record<string, string> {
+  return {
+    "podnet-bridge": join(packageDir("@podnet/linux"), "bin", "podnet-bridge.mjs"),
+    "podnet-portmap": fileURLToPath(new URL("../bin/podnet-portmap.mjs", import.meta.url)),
+  };
+}
+
+/** A CNI plugin that is an executable, invoked as libcni invokes one, from inside `nodeNs`. */
+function execPlugin(binary: string, nodeNs: string): CniPlugin {
+  const invoke = async (command: string, params: CniParams, config: PluginConfig) => {
+    const env = [
+      `CNI_COMMAND=${command}`,
+      `CNI_CONTAINERID=${params.containerId}`,
+      `CNI_NETNS=/run/netns/${params.netns}`,
+      `CNI_IFNAME=${params.ifname}`,
+      `CNI_PATH=${dirname(binary)}`,
+      ...(params.args ? [`CNI_ARGS=${params.args}`] : []),
+    ];
+    const { stdout, stderr, code } = await run(
+      [
+        "ip",
+        "netns",
+        "exec",
+        nodeNs,
+        "env",
+        "-i",
+        `PATH=${process.env.PATH ?? ""}`,
+        ...env,
+        process.execPath,
+        binary,
+      ],
+      JSON.stringify(config),
+    );
+    if (code !== 0) {
+      let error: { code?: number; msg?: string; details?: string } = {};
+      try {
+        error = JSON.parse(stdout) as typeof error;
+      } catch {
+        error = { msg: (stderr || stdout).trim() || `exit status ${code}` };
+      }
+      throw new CniError(
+        error.code ?? 999,
+        `${command} ${binary}: ${error.msg ?? "failed"}`,
+        error.details ?? "",
+      );
+    }
+    return stdout.trim() ? (JSON.parse(stdout) as CniResult) : undefined;
+  };
+  return {
+    about: binary,
+    supportedVersions: [],
+    add: async (params, config) => (await invoke("ADD", params, config))!,
+    del: async (params, config) => void (await invoke("DEL", params, config)),
+    check: async (params, config) => void (await invoke("CHECK", params, config)),
+  };
+}
+
+export interface LabPaths {
+  /** The lab's folder: its state, IPAM reservations and the conflists of its pods. */
+  dir: string;
+}
+
+export class LinuxBackend implements ClusterBackend {
+  readonly netlink = new LinuxNetlink();
+  readonly parallelNodes = true;
+  private readonly executables = cniExecutables();
+
+  constructor(
+    readonly prefix: string,
+    private readonly paths: LabPaths,
+    /** Called with each listener process started, so `down` can stop it. */
+    private readonly started: (pid: number) => void,
+  ) {}
+
+  /** The conflist a pod of `provider` is attached with: the bridge, then portmap if it publishes ports. */
+  /** Each node keeps its reservations on its own disk, as host-local does: here, a folder per node. */
+  private conflist(config: PluginConfig, nodeNs: string): NetConfList {
+    const {
+      capabilities,
+      runtimeConfig: _published,
+      cniVersion,
+      name,
+      type: _type,
+      ipam,
+      ...bridge
+    } = config as PluginConfig & { capabilities?: Record<string, boolean> };
+    return {
+      cniVersion: String(cniVersion ?? "1.0.0"),
+      name: String(name),
+      plugins: [
+        {
+          ...bridge,
+          type: "podnet-bridge",
+          ...(ipam ? { ipam: { ...(ipam as object), dataDir: join(this.paths.dir, "ipam", nodeNs) } } : {}),
+        },
+        ...(capabilities?.portMappings || config.runtimeConfig
+          ? [{ type: "podnet-portmap", capabilities: { portMappings: true } }]
+          : []),
+      ],
+    } as NetConfList;
+  }
+
+  private registry(nodeNs: string) {
+    return (type: string) =>
+      this.executables[type] ? execPlugin(this.executables[type], nodeNs) : undefined;
+  }
+
+  private conflistFile(pod: PodAttachment): string {
+    return join(this.paths.dir, "cni", `${pod.containerId}.conflist`);
+  }
+
+  async attachPod(_provider: NetworkProvider, pod: PodAttachment): Promise<CniResult> {
+    const list = this.conflist(pod.config, pod.nodeNs);
+    // A runtime keeps the list it attached with: DEL must run the same plugins, whatever changed since.
+    mkdirSync(join(this.paths.dir, "cni"), { recursive: true });
+    writeFileSync(this.conflistFile(pod), JSON.stringify(list, null, 2));
+    const portMappings = (pod.config.runtimeConfig as { portMappings?: unknown } | undefined)?.portMappings;
+    return addNetworkList(
+      list,
+      {
+        containerId: pod.containerId,
+        netns: pod.podNs,
+        ifname: "eth0",
+        ...(portMappings ? { capabilityArgs: { portMappings } } : {}),
+      },
+      this.registry(pod.nodeNs),
+    );
+  }
+
+  async detachPod(_provider: NetworkProvider, pod: PodAttachment): Promise<void> {
+    const file = this.conflistFile(pod);
+    const list = existsSync(file)
+      ? (JSON.parse(readFileSync(file, "utf8")) as NetConfList)
+      : this.conflist(pod.config, pod.nodeNs);
+    await delNetworkList(
+      list,
+      { containerId: pod.containerId, netns: pod.podNs, ifname: "eth0" },
+      this.registry(pod.nodeNs),
+    );
+  }
+
+  async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
+    const address =
+      socket.protocol === "tcp"
+        ? `TCP4-LISTEN:${socket.port},fork,reuseaddr`
+        : `UDP4-RECVFROM:${socket.port},fork`;
+    const child = spawn("ip", ["netns", "exec", ns, "socat", address, `SYSTEM:echo ${socket.owner}`], {
+      detached: true,
+      stdio: "ignore",
+    });
+    child.unref();
+    if (child.pid) this.started(child.pid);
+    // Ready when the kernel lists the socket: probes must not race the listener.
+    const flag = socket.protocol === "tcp" ? "-Hltn" : "-Hlun";
+    for (let i = 0; i < 100; i++) {
+      const { stdout } = await run(["ip", "netns", "exec", ns, "ss", flag, `sport = :${socket.port}`]);
+      if (stdout.trim()) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`${socket.owner}: nothing listens on ${socket.protocol}/${socket.port} in ${ns}`);
+  }
+
+  /**
+   * One of a namespace's own SNMP counters (/proc/net/snmp): how a probe tells who really answered —
+   * the namespace it meant answered an echo (Icmp InEchos) or sent the RST (Tcp OutRsts), or another
+   * one holding the same address did.
+   */
+  private async counter(ns: string, group: "Icmp" | "Tcp", name: string): Promise<number> {
+    const { stdout } = await run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"]);
+    const lines = stdout.split("\n").filter((l) => l.startsWith(`${group}:`));
+    const names = lines[0]?.split(/\s+/) ?? [];
+    const values = lines[1]?.split(/\s+/) ?? [];
+    return Number(values[names.indexOf(name)] ?? 0);
+  }
+
+  async probe(request: ProbeRequest): Promise<ProbeResult> {
+    if (request.protocol === "icmp") {
+      const before = request.expectNs ? await this.counter(request.expectNs, "Icmp", "InEchos") : 0;
+      const result = await ping(request.fromNs, request.to, {
+        // ARP gives up after about 3 s; ping reports "Destination Host Unreachable" only then.
+        timeoutSeconds: 4,
+        ...(request.size !== undefined ? { size: request.size } : {}),
+        ...(request.dontFragment !== undefined ? { dontFragment: request.dontFragment } : {}),
+      });
+      if (
+        result.outcome === "reached" &&
+        request.expectNs &&
+        (await this.counter(request.expectNs, "Icmp", "InEchos")) === before
+      )
+        return {
+          outcome: "wrong-destination",
+          ttl: result.ttl!,
+          detail: `${result.detail}, but not from ${request.expectNs}`,
+        };
+      return {
+        outcome: result.outcome,
+        ...(result.ttl !== undefined ? { ttl: result.ttl } : {}),
+        detail: result.detail,
+      };
+    }
+    if (request.protocol === "tcp") {
+      const rsts = request.expectNs ? await this.counter(request.expectNs, "Tcp", "OutRsts") : 0;
+      const r = await connectTcp(request.fromNs, request.to, request.port ?? 80, 2000);
+      if (
+        r.outcome === "refused" &&
+        request.expectNs &&
+        (await this.counter(request.expectNs, "Tcp", "OutRsts")) === rsts
+      )
+        return { outcome: "wrong-destination", detail: `refused, but not by ${request.expectNs}` };
+      if (r.outcome === "connected") {
+        const owner = r.reply?.trim() ?? "";
+        return request.expectOwner && owner !== request.expectOwner
+          ? { outcome: "wrong-destination", detail: `answered by ${owner}, not ${request.expectOwner}` }
+          : { outcome: "reached", detail: `connected; answered by ${owner}` };
+      }
+      return {
+        outcome: r.outcome === "timeout" ? "dropped" : r.outcome,
+        detail: r.error ?? r.outcome,
+      };
+    }
+    return this.probeUdp(request);
+  }
+
+  private async probeUdp(request: ProbeRequest): Promise<ProbeResult> {
+    const code = `const s = require("dgram").createSocket("udp4");
+const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+setTimeout(() => done({ outcome: "dropped", detail: "no answer" }), 2000);
+s.on("message", (m) => done({ outcome: "reached", detail: "answered by " + String(m).trim(), owner: String(m).trim() }));
+s.on("error", (e) => done({ outcome: e.code === "ECONNREFUSED" ? "refused" : "unreachable", detail: e.code }));
+s.connect(${request.port ?? 53}, ${JSON.stringify(request.to)}, () => s.send("podnet probe"));`;
+    const { stdout } = await run(["ip", "netns", "exec", request.fromNs, process.execPath, "-e", code]);
+    const r = JSON.parse(
+      stdout.trim().split("\n").at(-1) || '{"outcome":"dropped","detail":"no answer"}',
+    ) as ProbeResult & { owner?: string };
+    if (r.outcome === "reached" && request.expectOwner && r.owner !== request.expectOwner)
+      return { outcome: "wrong-destination", detail: `answered by ${r.owner}, not ${request.expectOwner}` };
+    return { outcome: r.outcome, detail: r.detail };
+  }
+}

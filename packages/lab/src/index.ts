@@ -1,0 +1,21 @@
+export { LinuxBackend, cniExecutables, type LabPaths } from "./backend.js";
+export {
+  LabError,
+  LabInterrupted,
+  up,
+  down,
+  list,
+  exec,
+  labPrefix,
+  type UpOptions,
+  type LabSummary,
+} from "./lab.js";
+export { labRoot, labDir, LAB_NAME, type LabState } from "./state.js";
+export { verify, type VerifyCell, type VerifyReport } from "./verify.js";
+export {
+  benchDatapath,
+  type DatapathFigures,
+  type DatapathRow,
+  type DatapathOptions,
+  type Spread,
+} from "./datapath.js";

@@ -1,0 +1,164 @@
+/**
+ * Labs: a scenario realised on this machine's network namespaces by the same runtime the simulator
+ * uses. `up` builds it (and plays its events), `exec` runs a command inside one of its namespaces,
+ * `down` removes everything: listener processes, namespaces (and with them every link, route, rule
+ * and neighbour, none of which is ever made in the root namespace) and the lab's folder (IPAM files
+ * included). Ctrl-C or SIGTERM during `up` removes what was built so far.
+ */
+import { spawnSync } from "node:child_process";
+import { ClusterRuntime, type Scenario } from "@podnet/cluster";
+import type { NetworkProvider } from "@podnet/cni";
+import { LinuxNetlink } from "@podnet/linux";
+import { LinuxBackend } from "./backend.js";
+import { LAB_NAME, labDir, listStates, readState, removeState, writeState, type LabState } from "./state.js";
+
+/** A lab that cannot be made, found or entered: the user's to fix. */
+export class LabError extends Error {}
+
+/** `up` stopped by a signal, after removing everything it had built. */
+export class LabInterrupted extends LabError {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}: everything built so far was removed`);
+  }
+}
+
+export const labPrefix = (name: string) => `pn-${name}-`;
+
+/** Every namespace of a lab that exists now. */
+async function namespacesOf(prefix: string): Promise<string[]> {
+  return (await new LinuxNetlink().netns.list()).filter((n) => n.startsWith(prefix));
+}
+
+function stopProcesses(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, "SIGKILL"); // the listener and the children it forked
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface UpOptions {
+  name: string;
+  scenarioFile: string;
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+}
+
+/** Builds `scenario` under `provider` on real namespaces as lab `name`, events included. */
+export async function up(
+  scenario: Scenario,
+  provider: NetworkProvider,
+  options: UpOptions,
+): Promise<{ state: LabState; runtime: ClusterRuntime }> {
+  const { name } = options;
+  if (!LAB_NAME.test(name))
+    throw new LabError(
+      `lab name ${JSON.stringify(name)}: 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+    );
+  if (readState(name)) throw new LabError(`lab ${name} exists already (podnet down ${name} removes it)`);
+  const prefix = labPrefix(name);
+  if ((await namespacesOf(prefix)).length)
+    throw new LabError(`namespaces named ${prefix}* exist already; remove them first (podnet down ${name})`);
+  const state: LabState = {
+    name,
+    prefix,
+    provider: provider.name,
+    scenario: options.scenarioFile,
+    status: "building",
+    createdAt: new Date().toISOString(),
+    pids: [],
+    nodes: [],
+    pods: [],
+    hosts: [],
+    routers: [],
+  };
+  writeState(state);
+  const backend = new LinuxBackend(prefix, { dir: labDir(name) }, (pid) => {
+    state.pids.push(pid);
+    writeState(state);
+  });
+  // A signal stops the build at its next step; the build's own failure path then removes the lab,
+  // so nothing is created after the clean-up has listed what to remove.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => void (interrupted = signal);
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  const checkpoint = async (done: number, total: number) => {
+    if (interrupted) throw new LabInterrupted(interrupted);
+    await options.onProgress?.(done, total);
+    // Let the event loop turn, so that a signal is seen during a long build.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (interrupted) throw new LabInterrupted(interrupted);
+  };
+  try {
+    const runtime = await ClusterRuntime.build(scenario, provider, { backend, onProgress: checkpoint });
+    if (interrupted) throw new LabInterrupted(interrupted);
+    await runtime.runEvents();
+    state.status = "up";
+    state.nodes = [...runtime.nodes.values()].map((n) => ({
+      name: n.name,
+      address: n.address,
+      ...(n.podCidr ? { podCidr: n.podCidr } : {}),
+    }));
+    state.pods = [...runtime.pods].map(([pod, p]) => ({
+      name: pod,
+      node: p.node,
+      ip: p.ip,
+      containers: p.spec.containers.map((c) => c.name),
+    }));
+    state.hosts = [...runtime.hosts].map(([host, address]) => ({ name: host, address }));
+    state.routers = runtime.spec.underlay.routers.map((r) => r.name);
+    writeState(state);
+    return { state, runtime };
+  } catch (error) {
+    await down(name);
+    throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+}
+
+/** Removes lab `name` and everything it made; what was removed. */
+export async function down(name: string): Promise<{ namespaces: string[]; processes: number }> {
+  const state = readState(name);
+  const prefix = state?.prefix ?? labPrefix(name);
+  if (!state && !(await namespacesOf(prefix)).length)
+    throw new LabError(`no lab named ${name} (podnet ls lists them)`);
+  stopProcesses(state?.pids ?? []);
+  const netlink = new LinuxNetlink();
+  const namespaces = await namespacesOf(prefix);
+  for (const ns of namespaces) await netlink.netns.del(ns);
+  removeState(name);
+  return { namespaces, processes: state?.pids.length ?? 0 };
+}
+
+export interface LabSummary extends LabState {
+  /** How many of its namespaces exist now: none means it is gone (a machine restart clears /run). */
+  namespaces: number;
+}
+
+export async function list(): Promise<LabSummary[]> {
+  const all = await new LinuxNetlink().netns.list();
+  return listStates().map((s) => ({ ...s, namespaces: all.filter((n) => n.startsWith(s.prefix)).length }));
+}
+
+/** Runs `argv` inside the namespace of a lab's pod, node, host or router; its exit status. */
+export function exec(name: string, target: string, argv: string[]): number {
+  const state = readState(name);
+  if (!state) throw new LabError(`no lab named ${name} (podnet ls lists them)`);
+  const pod = target.split("/")[0]!;
+  const known = [
+    ...state.pods.map((p) => p.name),
+    ...state.nodes.map((n) => n.name),
+    ...state.hosts.map((h) => h.name),
+    ...state.routers,
+  ];
+  if (!known.includes(pod))
+    throw new LabError(
+      `lab ${name} has no pod, node, host or router ${JSON.stringify(pod)} (it has: ${known.join(", ")})`,
+    );
+  if (!argv.length) throw new LabError("give the command to run after --, e.g. -- ip route");
+  const result = spawnSync("ip", ["netns", "exec", state.prefix + pod, ...argv], { stdio: "inherit" });
+  if (result.error) throw new LabError(`${argv[0]}: ${result.error.message}`);
+  return result.status ?? 128 + 1;
+}

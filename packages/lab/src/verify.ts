@@ -1,0 +1,127 @@
+/**
+ * `podnet verify`: one scenario built twice, in the simulator and on real namespaces, by the same
+ * runtime; every reachability cell, every probe of the scenario's traffic and a packet size on each
+ * side of a cross-node path's MTU, run on both; and where they disagree, what each saw.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  ClusterRuntime,
+  reachabilityPlan,
+  type ProbeOptions,
+  type ProbeResult,
+  type Scenario,
+} from "@podnet/cluster";
+import type { NetworkProvider } from "@podnet/cni";
+import { down, up } from "./lab.js";
+
+export interface VerifyCell {
+  kind: string;
+  from: string;
+  to: string;
+  protocol: "icmp" | "tcp" | "udp";
+  size?: number;
+  sim: ProbeResult;
+  kernel: ProbeResult;
+  agree: boolean;
+  /** Why they disagree, in a sentence. */
+  why?: string;
+}
+
+export interface VerifyReport {
+  scenario: string;
+  provider: string;
+  cells: VerifyCell[];
+  agreed: number;
+  total: number;
+}
+
+interface Check {
+  kind: string;
+  from: string;
+  to: string;
+  options: ProbeOptions & { protocol: "icmp" | "tcp" | "udp" };
+}
+
+/** What is compared: the outcome class, and for an answered ping the TTL it arrived with. */
+function compare(sim: ProbeResult, kernel: ProbeResult): string | undefined {
+  if (sim.outcome !== kernel.outcome)
+    return `the simulator says ${sim.outcome} (${sim.detail}); the kernel says ${kernel.outcome} (${kernel.detail})`;
+  if (sim.ttl !== undefined && kernel.ttl !== undefined && sim.ttl !== kernel.ttl)
+    return `the answer arrives with TTL ${sim.ttl} in the simulator and ${kernel.ttl} on the kernel`;
+  return undefined;
+}
+
+function checks(runtime: ClusterRuntime): Check[] {
+  const out: Check[] = reachabilityPlan(runtime).map((c) => ({
+    kind: c.kind,
+    from: c.from,
+    to: c.to,
+    options: { protocol: c.protocol },
+  }));
+  for (const p of runtime.spec.traffic)
+    out.push({
+      kind: "scenario probe",
+      from: p.from,
+      to: p.to,
+      options: {
+        protocol: p.protocol,
+        ...(p.port !== undefined ? { port: p.port } : {}),
+        ...(p.size !== undefined ? { size: p.size } : {}),
+      },
+    });
+  // Around the path MTU of a cross-node pod pair: the largest ping that fits, and one byte more, DF set.
+  const pods = [...runtime.pods];
+  const first = pods[0];
+  const other = pods.find(([, p]) => first && p.node !== first[1].node);
+  if (first && other) {
+    const mtu = runtime.provider.podMtu(runtime.nodes.get(first[1].node)!.underlayMtu);
+    for (const size of [mtu - 28, mtu - 27])
+      out.push({
+        kind: "path MTU",
+        from: first[0],
+        to: other[0],
+        options: { protocol: "icmp", size, dontFragment: true },
+      });
+  }
+  return out;
+}
+
+/** Builds `scenario` under `provider` on both backends and compares every check. */
+export async function verify(
+  scenario: Scenario,
+  provider: NetworkProvider,
+  file: string,
+): Promise<VerifyReport> {
+  const sim = await ClusterRuntime.build(scenario, provider);
+  await sim.runEvents();
+  const name = `v${randomBytes(3).toString("hex")}`;
+  const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file });
+  try {
+    const cells: VerifyCell[] = [];
+    for (const check of checks(sim)) {
+      const simResult = await sim.probe(check.from, check.to, check.options);
+      const kernelResult = await kernel.probe(check.from, check.to, check.options);
+      const why = compare(simResult, kernelResult);
+      cells.push({
+        kind: check.kind,
+        from: check.from,
+        to: check.to,
+        protocol: check.options.protocol,
+        ...(check.options.size !== undefined ? { size: check.options.size } : {}),
+        sim: simResult,
+        kernel: kernelResult,
+        agree: !why,
+        ...(why ? { why } : {}),
+      });
+    }
+    return {
+      scenario: scenario.name,
+      provider: provider.name,
+      cells,
+      agreed: cells.filter((c) => c.agree).length,
+      total: cells.length,
+    };
+  } finally {
+    await down(name);
+  }
+}

@@ -1,0 +1,4 @@
+import { executable, library } from "@podnet/tsup-config";
+import { defineConfig } from "tsup";
+
+export default defineConfig([library(["src/index.ts"]), executable("src/podnet-portmap.ts")]);
