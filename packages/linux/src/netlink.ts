@@ -1,14 +1,19 @@
 import { formatIpv4, formatMac, type Ipv4InterfaceAddress } from "@podnet/core";
 import {
   NetlinkError,
+  batchArguments,
+  fdbArguments,
   fdbEntry,
   formatIptablesRule,
+  neighArguments,
   neighEntry,
   parseIptablesSave,
   routeArguments,
   routeEntry,
   splitArguments,
   type AddrDump,
+  type BatchOp,
+  type BatchResult,
   type ChainDump,
   type Errno,
   type FdbDump,
@@ -208,20 +213,9 @@ export class LinuxNetlink implements Netlink {
 
   readonly neigh = {
     replace: async (ns: string, e: NeighSpec) =>
-      void (await this.ip(
-        ns,
-        "neigh",
-        "replace",
-        formatIpv4(e.dst),
-        "lladdr",
-        formatMac(e.lladdr),
-        "dev",
-        e.dev,
-        "nud",
-        e.state ?? "permanent",
-      )),
+      void (await this.ip(ns, "neigh", "replace", ...neighArguments(e))),
     del: async (ns: string, e: Pick<NeighSpec, "dst" | "dev">) =>
-      void (await this.ip(ns, "neigh", "del", formatIpv4(e.dst), "dev", e.dev)),
+      void (await this.ip(ns, "neigh", "del", ...neighArguments(e))),
     list: async (ns: string, filter: { dst?: IpAddress; dev?: string } = {}): Promise<NeighDump[]> =>
       (
         await this.json<NeighDump>(
@@ -245,11 +239,11 @@ export class LinuxNetlink implements Netlink {
 
   readonly fdb = {
     append: async (ns: string, e: FdbSpec) =>
-      void (await this.bridgeTool(ns, "fdb", "append", ...fdbArgs(e))),
+      void (await this.bridgeTool(ns, "fdb", "append", ...fdbArguments(e))),
     replace: async (ns: string, e: FdbSpec) =>
-      void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArgs(e))),
+      void (await this.bridgeTool(ns, "fdb", "replace", ...fdbArguments(e))),
     del: async (ns: string, e: FdbSpec) =>
-      void (await this.bridgeTool(ns, "fdb", "del", ...fdbArgs({ ...e, permanent: false }))),
+      void (await this.bridgeTool(ns, "fdb", "del", ...fdbArguments({ ...e, permanent: false }))),
     list: async (ns: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbDump[]> => {
       const only = filter.mac !== undefined ? formatMac(filter.mac) : undefined;
       const out = await this.bridgeTool(ns, "-j", "fdb", "show", ...(filter.dev ? ["dev", filter.dev] : []));
@@ -271,6 +265,37 @@ export class LinuxNetlink implements Netlink {
     entries: async (ns: string, filter: { dev?: string; mac?: number } = {}): Promise<FdbEntry[]> =>
       (await this.fdb.list(ns, filter)).map(fdbEntry),
   };
+
+  /**
+   * One `ip -force -batch -` (or `bridge -force -batch -` for FDB writes) per run of consecutive
+   * writes for the same tool, in order: one process for a peer's entries instead of one per entry.
+   * With -force the tool goes on after a refusal and names the failed line ("Command failed -:3")
+   * after the kernel's words.
+   */
+  async batch(ns: string, ops: readonly BatchOp[]): Promise<BatchResult> {
+    const result: BatchResult = new Array<NetlinkError | undefined>(ops.length).fill(undefined);
+    for (let start = 0; start < ops.length;) {
+      const tool = ops[start]!.op.startsWith("fdb.") ? "bridge" : "ip";
+      let end = start;
+      while (end < ops.length && (ops[end]!.op.startsWith("fdb.") ? "bridge" : "ip") === tool) end++;
+      const lines = ops.slice(start, end).map(batchArguments);
+      const argv = [tool, ...(ns === "" ? [] : ["-n", ns]), "-force", "-batch", "-"];
+      const out = await run(argv, lines.map((l) => l.join(" ")).join("\n") + "\n");
+      for (const [line, message] of batchFailures(out.stderr)) {
+        const at = start + line - 1;
+        if (line >= 1 && at < end)
+          result[at] = new NetlinkError(
+            errnoOf(message),
+            message,
+            [tool, "-n", ns, ...lines[line - 1]!].join(" "),
+          );
+      }
+      if (out.code !== 0 && !result.slice(start, end).some(Boolean))
+        throw new NetlinkError(errnoOf(errorLine(out.stderr)), errorLine(out.stderr), argv.join(" "));
+      start = end;
+    }
+    return result;
+  }
 
   readonly iptables = {
     newChain: async (ns: string, table: NatTable, chain: string) =>
@@ -302,8 +327,10 @@ export class LinuxNetlink implements Netlink {
           .join("\n") + "\n"
       );
     },
-    list: async (ns: string, table: NatTable): Promise<ChainDump[]> =>
-      parseIptablesSave(await this.iptables.save(ns, table)).chains,
+    list: async (ns: string, table: NatTable, chain?: string): Promise<ChainDump[]> =>
+      parseIptablesSave(await this.iptables.save(ns, table)).chains.filter(
+        (c) => chain === undefined || c.name === chain,
+      ),
   };
 
   private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {
@@ -357,13 +384,16 @@ function cidrArgument(a: Ipv4InterfaceAddress): string {
   return `${formatIpv4(a.address)}/${a.prefix.length}`;
 }
 
-function fdbArgs(e: FdbSpec): string[] {
-  return [
-    formatMac(e.mac),
-    "dev",
-    e.dev,
-    ...(e.dst !== undefined ? ["dst", formatIpv4(e.dst)] : []),
-    ...((e.self ?? true) ? ["self"] : ["master"]),
-    ...(e.permanent ? ["permanent"] : []),
-  ];
+/** The failed lines of a `-force -batch` run: each "Command failed -:N" after the kernel's words. */
+function batchFailures(stderr: string): [number, string][] {
+  const failures: [number, string][] = [];
+  let words: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const failed = /^Command failed -:(\d+)$/.exec(line.trim());
+    if (failed) {
+      failures.push([Number(failed[1]), errorLine(words.join("\n"))]);
+      words = [];
+    } else words.push(line);
+  }
+  return failures;
 }

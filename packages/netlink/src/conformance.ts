@@ -58,6 +58,19 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       return { n: netlink, ns: names };
     }
 
+    /** Namespaces a and b joined by veth e0–e0, both up, a's end addressed 192.168.77.1/24. */
+    async function linkedPair() {
+      const {
+        n,
+        ns: [a, b],
+      } = await setup("a", "b");
+      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
+      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
+      await n.link.set(a!, "e0", { up: true });
+      await n.link.set(b!, "e0", { up: true });
+      return { n, a: a! };
+    }
+
     it("creates, lists and deletes namespaces, refusing duplicates and unknown names", async () => {
       const {
         n,
@@ -241,14 +254,7 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
     });
 
     it("adds, replaces and deletes routes with the kernel's nexthop checks", async () => {
-      const {
-        n,
-        ns: [a, b],
-      } = await setup("a", "b");
-      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e0", netns: b! } });
-      await n.addr.add(a!, "e0", cidr("192.168.77.1/24"));
-      await n.link.set(a!, "e0", { up: true });
-      await n.link.set(b!, "e0", { up: true });
+      const { n, a } = await linkedPair();
       await n.link.add(a!, { kind: "veth", name: "down0", peer: { name: "down1" } });
       await n.route.add(a!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") });
       expect(
@@ -472,6 +478,57 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect((await n.fdb.list(a!)).map((e) => e.dst).sort()).toEqual(["192.168.50.3", "192.168.50.4"]);
     });
 
+    it("applies a batch of writes in order, a refusal not stopping the rest (ip -batch -force)", async () => {
+      const { n, a } = await linkedPair();
+      await n.link.add(a!, { kind: "vxlan", name: "flannel.1", vni: 1, dev: "e0", learning: false });
+      await n.link.set(a!, "flannel.1", { up: true });
+      const vtep = mac("96:fe:d6:d5:45:cf");
+      const result = await n.batch(a!, [
+        { op: "route.add", spec: { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") } },
+        { op: "route.add", spec: { dst: net("10.9.2.0/24"), via: ip("192.168.77.3") } },
+        { op: "route.add", spec: { dst: net("10.9.3.0/24"), via: ip("10.9.9.9") } },
+        { op: "neigh.replace", spec: { dst: ip("10.244.2.0"), dev: "flannel.1", lladdr: vtep } },
+        {
+          op: "fdb.append",
+          spec: { mac: vtep, dev: "flannel.1", dst: ip("192.168.77.2"), self: true, permanent: true },
+        },
+        { op: "fdb.del", spec: { mac: mac("96:fe:d6:d5:45:99"), dev: "flannel.1", dst: ip("192.168.77.2") } },
+        {
+          op: "route.replace",
+          spec: { dst: net("10.244.2.0/24"), via: ip("10.244.2.0"), dev: "flannel.1", onlink: true },
+        },
+        { op: "route.del", spec: { dst: net("10.9.6.0/24") } },
+      ]);
+      expect(result.map((e) => e?.message)).toEqual([
+        undefined,
+        "RTNETLINK answers: File exists",
+        "Error: Nexthop has invalid gateway.",
+        undefined,
+        undefined,
+        "RTNETLINK answers: No such file or directory",
+        undefined,
+        "RTNETLINK answers: No such process",
+      ]);
+      expect(result[1]?.errno).toBe("EEXIST");
+      expect((await n.route.list(a!)).filter((r) => r.protocol !== "kernel")).toEqual([
+        { dst: "10.9.2.0/24", gateway: "192.168.77.2", dev: "e0", flags: [] },
+        { dst: "10.244.2.0/24", gateway: "10.244.2.0", dev: "flannel.1", flags: ["onlink"] },
+      ]);
+      expect(await n.neigh.list(a!)).toEqual([
+        { dst: "10.244.2.0", dev: "flannel.1", lladdr: "96:fe:d6:d5:45:cf", state: ["PERMANENT"] },
+      ]);
+      expect(await n.fdb.list(a!, { dev: "flannel.1" })).toEqual([
+        {
+          mac: "96:fe:d6:d5:45:cf",
+          ifname: "flannel.1",
+          dst: "192.168.77.2",
+          flags: ["self"],
+          state: "permanent",
+        },
+      ]);
+      expect(await n.batch(a!, [])).toEqual([]);
+    });
+
     it("writes kube-proxy's chains and saves them as iptables-save does", async () => {
       const {
         n,
@@ -564,6 +621,8 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(formatIptablesSave("nat", await n.iptables.list(a!, "nat"))).toBe(
         await n.iptables.save(a!, "nat"),
       );
+      expect((await n.iptables.list(a!, "nat", "KUBE-SEP-1")).map((c) => c.rules.length)).toEqual([2]);
+      expect(await n.iptables.list(a!, "nat", "NOPE")).toEqual([]);
       expect((await n.iptables.list(a!, "nat")).map((c) => c.name)).toEqual([
         "PREROUTING",
         "INPUT",

@@ -409,7 +409,7 @@ export function parseIptablesSave(text: string): { table: NatTable; chains: Chai
 /** The part of the host API that idempotent rule writers need. */
 interface RuleHost {
   iptables: {
-    list(ns: string, table: NatTable): Promise<ChainDump[]>;
+    list(ns: string, table: NatTable, chain?: string): Promise<ChainDump[]>;
     append(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
   };
 }
@@ -421,7 +421,7 @@ export async function chainRules(
   table: NatTable,
   chain: string,
 ): Promise<IptablesRule[]> {
-  return (await netlink.iptables.list(ns, table)).find((c) => c.name === chain)?.rules ?? [];
+  return (await netlink.iptables.list(ns, table, chain)).find((c) => c.name === chain)?.rules ?? [];
 }
 
 /** Rules are equal when iptables would save them alike: their canonical text is their value. */

@@ -5,6 +5,7 @@
  * and on the real kernel with it. Namespace names get `prefix` (a per-run prefix on Linux). Addresses
  * are given as text, as a person writes a topology, and parsed here.
  */
+import { NetlinkError } from "./errors.js";
 import type { Netlink } from "./types.js";
 import { DEFAULT_ROUTE, parseAddrArgument, parseAddressArgument } from "./values.js";
 
@@ -21,11 +22,25 @@ export class LabTopology<N extends Netlink = Netlink> {
     return this.prefix + name;
   }
 
+  /**
+   * Creates a namespace unless it exists; true when it was created. Asking to create (and being
+   * told it exists) rather than listing every namespace per host: listing made N hosts cost N².
+   */
+  private async ensureNamespace(name: string): Promise<boolean> {
+    try {
+      await this.k.netns.add(name);
+      return true;
+    } catch (error) {
+      if (error instanceof NetlinkError && error.errno === "EEXIST") return false;
+      throw error;
+    }
+  }
+
   /** A layer-2 segment: a bridge in the "underlay" namespace, as the Linux backend builds it. */
   async segment(name: string): Promise<void> {
-    const underlay = this.ns("underlay");
-    if (!(await this.k.netns.list()).includes(underlay)) await this.k.netns.add(underlay);
     if (this.segments.has(name)) return;
+    const underlay = this.ns("underlay");
+    await this.ensureNamespace(underlay);
     await this.k.link.add(underlay, { kind: "bridge", name });
     await this.k.link.set(underlay, name, { up: true });
     this.segments.add(name);
@@ -42,10 +57,7 @@ export class LabTopology<N extends Netlink = Netlink> {
     const name = this.ns(host);
     const underlay = this.ns("underlay");
     const nic = options.nic ?? "eth0";
-    if (!(await this.k.netns.list()).includes(name)) {
-      await this.k.netns.add(name);
-      await this.k.link.set(name, "lo", { up: true });
-    }
+    if (await this.ensureNamespace(name)) await this.k.link.set(name, "lo", { up: true });
     const port = `${host}-${nic}`.slice(0, 15);
     await this.k.link.add(name, {
       kind: "veth",

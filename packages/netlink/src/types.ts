@@ -8,6 +8,7 @@
  * IPv4 only: when IPv6 arrives it brings its own address and prefix types, told apart by `family`.
  */
 import type { Ipv4, Ipv4InterfaceAddress, Ipv4Prefix, Mac } from "@podnet/core";
+import type { NetlinkError } from "./errors.js";
 import type { ChainDump, IptablesRule, NatTable } from "./iptables.js";
 
 /** An address on the host API (IPv4 today). */
@@ -170,6 +171,16 @@ export interface FdbEntry {
   state: string;
 }
 
+/** One write of a batch (`ip -batch`): the route manager programs a peer's entries in one call. */
+export type BatchOp =
+  | { op: "route.add" | "route.replace" | "route.del"; spec: RouteSpec }
+  | { op: "neigh.replace"; spec: NeighSpec }
+  | { op: "neigh.del"; spec: Pick<NeighSpec, "dst" | "dev"> }
+  | { op: "fdb.append" | "fdb.replace" | "fdb.del"; spec: FdbSpec };
+
+/** What a batch did: per write, in order, undefined when applied or the kernel's refusal. */
+export type BatchResult = (NetlinkError | undefined)[];
+
 export interface Netlink {
   netns: {
     add(name: string): Promise<void>;
@@ -230,6 +241,12 @@ export interface Netlink {
     list(ns: string, filter?: { dev?: string; mac?: Mac }): Promise<FdbDump[]>;
     entries(ns: string, filter?: { dev?: string; mac?: Mac }): Promise<FdbEntry[]>;
   };
+  /**
+   * Applies many route, neighbour and FDB writes to one namespace in one call, as `ip -batch`
+   * does: each write is tried in order, a refused one does not stop the rest, and the result says
+   * which were refused and why.
+   */
+  batch(ns: string, ops: readonly BatchOp[]): Promise<BatchResult>;
   iptables: {
     newChain(ns: string, table: NatTable, chain: string): Promise<void>;
     /** Removes every rule of a chain (`-F`). */
@@ -242,7 +259,10 @@ export interface Netlink {
     delete(ns: string, table: NatTable, chain: string, rule: IptablesRule): Promise<void>;
     /** `iptables-save -t table` text, counters zeroed. */
     save(ns: string, table: NatTable): Promise<string>;
-    /** The table's chains and rules as data, in iptables-save's order (built-ins first, then by name). */
-    list(ns: string, table: NatTable): Promise<ChainDump[]>;
+    /**
+     * The table's chains and rules as data, in iptables-save's order (built-ins first, then by
+     * name); with `chain`, only that chain (none when it does not exist).
+     */
+    list(ns: string, table: NatTable, chain?: string): Promise<ChainDump[]>;
   };
 }

@@ -17,11 +17,14 @@ import {
 } from "@podnet/core";
 import { NetlinkError } from "./errors.js";
 import type {
+  BatchOp,
   FdbDump,
+  FdbSpec,
   FdbEntry,
   IpPrefix,
   NeighDump,
   NeighEntry,
+  NeighSpec,
   RouteDump,
   RouteEntry,
   RouteSpec,
@@ -33,6 +36,44 @@ export const DEFAULT_ROUTE = new Ipv4Prefix(0, 0);
 /** A destination as `ip route` prints it: "default", a host bare, else address/length. */
 export function formatRouteDst(dst: IpPrefix): string {
   return dst.length === 0 ? "default" : dst.length === 32 ? formatIpv4(dst.network) : dst.toString();
+}
+
+/** `ip neigh` arguments for an entry (`nud permanent` unless told). */
+export function neighArguments(e: NeighSpec | Pick<NeighSpec, "dst" | "dev">): string[] {
+  const args = [formatIpv4(e.dst)];
+  if ("lladdr" in e) args.push("lladdr", formatMac(e.lladdr));
+  args.push("dev", e.dev);
+  if ("lladdr" in e) args.push("nud", e.state ?? "permanent");
+  return args;
+}
+
+/** `bridge fdb` arguments for an entry: `self` (the VXLAN device's table) unless told otherwise. */
+export function fdbArguments(e: FdbSpec): string[] {
+  return [
+    formatMac(e.mac),
+    "dev",
+    e.dev,
+    ...(e.dst !== undefined ? ["dst", formatIpv4(e.dst)] : []),
+    ...((e.self ?? true) ? ["self"] : ["master"]),
+    ...(e.permanent ? ["permanent"] : []),
+  ];
+}
+
+/** A batch write as the command line it stands for, without the tool: ["route", "add", …]. */
+export function batchArguments(op: BatchOp): string[] {
+  const [group, verb] = op.op.split(".") as [string, string];
+  switch (op.op) {
+    case "route.add":
+    case "route.replace":
+    case "route.del":
+      return [group, verb, ...routeArguments(op.spec)];
+    case "neigh.replace":
+    case "neigh.del":
+      return [group, verb, ...neighArguments(op.spec)];
+    default:
+      // `bridge fdb del` matches an entry without its flags.
+      return [group, verb, ...fdbArguments(op.op === "fdb.del" ? { ...op.spec, permanent: false } : op.spec)];
+  }
 }
 
 /** A route spec as iproute2 writes it: "10.0.2.0/24 via 10.100.0.3 dev eth0 onlink metric 100". */

@@ -7,6 +7,7 @@ export {
 } from "./route-manager.js";
 export {
   serviceTables,
+  ServiceRuleCache,
   serviceChain,
   endpointChain,
   servicePortName,

@@ -17,45 +17,20 @@ import {
   type NodeNetwork,
   type PeerEntries,
 } from "@podnet/cni";
-import { formatIpv4, formatMac, type Ipv4 } from "@podnet/core";
+import { appendRuleOnce, sameRule, type NatTable, type Netlink, type RouteEntry } from "@podnet/netlink";
 import {
-  NetlinkError,
-  appendRuleOnce,
-  formatIptablesRule,
-  formatRouteSpec,
-  type FdbSpec,
-  type IpPrefix,
-  type NatTable,
-  type NeighSpec,
-  type Netlink,
-  type RouteEntry,
-  type RouteSpec,
-} from "@podnet/netlink";
-import { serviceTables, type Service } from "./services.js";
+  Tally,
+  applyDifference,
+  fdbKey,
+  neighKey,
+  now,
+  prefixKey,
+  type ReconcileReport,
+  type Refusal,
+} from "./apply.js";
+import { ServiceRuleCache, serviceTables, type Service } from "./services.js";
 
-export interface NodeChanges {
-  added: number;
-  removed: number;
-  changed: number;
-}
-
-/** A change the kernel refused, with its reason ("Nexthop has invalid gateway"). */
-export interface Refusal {
-  node: string;
-  entry: string;
-  reason: string;
-}
-
-export interface ReconcileReport {
-  event: string;
-  /** Per node (and "gateway"): entries added, removed, replaced. Nodes with no change are absent. */
-  nodes: Record<string, NodeChanges>;
-  added: number;
-  removed: number;
-  changed: number;
-  refused: Refusal[];
-  durationMs: number;
-}
+export type { NodeChanges, ReconcileReport, Refusal } from "./apply.js";
 
 export interface RouteManagerOptions {
   netlink: Netlink;
@@ -63,51 +38,6 @@ export interface RouteManagerOptions {
   cluster: ClusterNetwork;
   /** The underlay gateway's namespace, for providers that keep their routes there. */
   gatewayNs?: string;
-}
-
-const now = () => (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
-
-function sameRoute(want: RouteSpec, have: RouteEntry): boolean {
-  return (
-    have.gateway === want.via &&
-    (!want.dev || have.dev === want.dev) &&
-    have.onlink === Boolean(want.onlink) &&
-    have.metric === (want.metric ?? 0)
-  );
-}
-
-/** One number per prefix: its identity as a value. */
-const prefixKey = (p: IpPrefix) => p.network * 64 + p.length;
-/** A neighbour's identity: (device, address). */
-const neighKey = (e: { dev: string; dst: Ipv4 }) => `${e.dev} ${e.dst}`;
-/** A VXLAN FDB entry's identity: (MAC, remote VTEP). */
-const fdbKey = (e: { mac: number; dst?: Ipv4 }) => e.mac * 4294967296 + (e.dst ?? 0);
-
-const describeFdb = (e: FdbSpec) =>
-  `fdb ${formatMac(e.mac)}${e.dst !== undefined ? ` dst ${formatIpv4(e.dst)}` : ""}`;
-const describeNeigh = (e: NeighSpec) => `neigh ${formatIpv4(e.dst)} lladdr ${formatMac(e.lladdr)}`;
-
-class Tally {
-  readonly nodes: Record<string, NodeChanges> = {};
-  readonly refused: Refusal[] = [];
-
-  count(node: string, kind: keyof NodeChanges, n = 1): void {
-    if (n === 0) return;
-    (this.nodes[node] ??= { added: 0, removed: 0, changed: 0 })[kind] += n;
-  }
-
-  report(event: string, started: number): ReconcileReport {
-    const sum = (k: keyof NodeChanges) => Object.values(this.nodes).reduce((s, c) => s + c[k], 0);
-    return {
-      event,
-      nodes: this.nodes,
-      added: sum("added"),
-      removed: sum("removed"),
-      changed: sum("changed"),
-      refused: this.refused,
-      durationMs: now() - started,
-    };
-  }
 }
 
 export class RouteManager {
@@ -119,6 +49,8 @@ export class RouteManager {
   private readonly provider: NetworkProvider;
   private readonly cluster: ClusterNetwork;
   private readonly clusterPrefix: Ipv4Prefix;
+  /** Each Service's kube-proxy rules, computed once per Service value. */
+  private readonly serviceRules = new ServiceRuleCache();
   /** Parsed pod CIDRs by text: a node's own is skipped on every full resync. */
   private readonly podPrefixes = new Map<string, Ipv4Prefix>();
 
@@ -143,11 +75,10 @@ export class RouteManager {
     const started = now();
     const tally = new Tally();
     this.nodes.set(node.name, node);
-    for (const peer of this.nodes.values()) {
-      if (peer === node) continue;
-      await this.syncPeer(tally, node, this.entries(node, peer));
-      await this.syncPeer(tally, peer, this.entries(peer, node));
-    }
+    // The new node takes every peer's entries in one batch; each peer takes the new node's.
+    await this.apply(tally, node, this.desired(node));
+    for (const peer of this.nodes.values())
+      if (peer !== node) await this.apply(tally, peer, this.entries(peer, node));
     await this.syncGatewayFor(tally, node, true);
     await this.syncServices(tally, node);
     return tally.report(`node ${node.name} joined`, started);
@@ -160,7 +91,7 @@ export class RouteManager {
     if (gone) {
       this.nodes.delete(name);
       for (const peer of this.nodes.values())
-        await this.syncPeer(tally, peer, NO_PEER_ENTRIES, this.entries(peer, gone));
+        await this.apply(tally, peer, NO_PEER_ENTRIES, this.entries(peer, gone));
       await this.syncGatewayFor(tally, gone, false);
     }
     return tally.report(`node ${name} left`, started);
@@ -174,14 +105,14 @@ export class RouteManager {
     this.nodes.set(node.name, node);
     for (const peer of this.nodes.values()) {
       if (peer.name === node.name) continue;
-      await this.syncPeer(
+      await this.apply(
         tally,
         peer,
         this.entries(peer, node),
         before ? this.entries(peer, before) : undefined,
       );
-      await this.syncPeer(tally, node, this.entries(node, peer));
     }
+    await this.apply(tally, node, this.desired(node));
     if (before) await this.syncGatewayFor(tally, before, false);
     await this.syncGatewayFor(tally, node, true);
     return tally.report(`node ${node.name} updated`, started);
@@ -190,6 +121,13 @@ export class RouteManager {
   async serviceChanged(service: Service): Promise<ReconcileReport> {
     this.services.set(`${service.namespace}/${service.name}`, service);
     return this.syncAllServices(`service ${service.namespace}/${service.name} changed`);
+  }
+
+  /** kube-proxy's full sync: the whole Service list at once (a start, a relist), one sync per node. */
+  async servicesReplaced(services: Iterable<Service>): Promise<ReconcileReport> {
+    this.services.clear();
+    for (const service of services) this.services.set(`${service.namespace}/${service.name}`, service);
+    return this.syncAllServices(`${this.services.size} services synced`);
   }
 
   async serviceDeleted(namespace: string, name: string): Promise<ReconcileReport> {
@@ -232,102 +170,12 @@ export class RouteManager {
 
   // ---- applying differences ---------------------------------------------------------------
 
-  private async attempt(
-    tally: Tally,
-    node: string,
-    entry: string,
-    change: () => Promise<void>,
-  ): Promise<boolean> {
-    try {
-      await change();
-      return true;
-    } catch (error) {
-      if (!(error instanceof NetlinkError)) throw error;
-      tally.refused.push({ node, entry, reason: error.reason });
-      this.refusals.push({ node, entry, reason: error.reason });
-      return false;
-    }
+  private apply(tally: Tally, node: NodeNetwork, want: PeerEntries, stale?: PeerEntries): Promise<void> {
+    return applyDifference(this.n, tally, this.refusals, node.name, node.ns, want, stale);
   }
 
-  /** Brings one node's entries for one peer to `want`, removing `stale` entries `want` does not keep. */
-  private async syncPeer(
-    tally: Tally,
-    self: NodeNetwork,
-    want: PeerEntries,
-    stale?: PeerEntries,
-  ): Promise<void> {
-    const ns = self.ns;
-    const n = this.n;
-    // Added in flannel's order — neighbour, FDB, route — so the kernel never has to ask.
-    for (const neigh of want.neighbours) await this.ensureNeigh(tally, self, neigh);
-    for (const fdb of want.fdb) {
-      const have = await n.fdb.entries(ns, { dev: fdb.dev, mac: fdb.mac });
-      if (!have.some((e) => e.dst === fdb.dst)) {
-        if (await this.attempt(tally, self.name, describeFdb(fdb), () => n.fdb.append(ns, fdb)))
-          tally.count(self.name, "added");
-      }
-    }
-    for (const route of want.routes) await this.ensureRoute(tally, self.name, ns, route);
-    if (!stale) return;
-    const keep = new Set(want.routes.map((r) => prefixKey(r.dst)));
-    for (const route of stale.routes) {
-      if (keep.has(prefixKey(route.dst))) continue;
-      await this.removeRoutes(tally, self.name, ns, route);
-    }
-    const keepFdb = new Set(want.fdb.map(fdbKey));
-    for (const fdb of stale.fdb) {
-      if (keepFdb.has(fdbKey(fdb))) continue;
-      const have = await n.fdb.entries(ns, { dev: fdb.dev, mac: fdb.mac });
-      if (
-        have.some((e) => e.dst === fdb.dst) &&
-        (await this.attempt(tally, self.name, describeFdb(fdb), () => n.fdb.del(ns, fdb)))
-      )
-        tally.count(self.name, "removed");
-    }
-    const keepNeigh = new Set(want.neighbours.map(neighKey));
-    for (const neigh of stale.neighbours) {
-      if (keepNeigh.has(neighKey(neigh))) continue;
-      const have = await n.neigh.entries(ns, { dst: neigh.dst, dev: neigh.dev });
-      if (
-        have.length &&
-        (await this.attempt(tally, self.name, `neigh ${formatIpv4(neigh.dst)}`, () => n.neigh.del(ns, neigh)))
-      )
-        tally.count(self.name, "removed");
-    }
-  }
-
-  /** Deletes the non-kernel routes to `route.dst`, whatever their gateway. */
-  private async removeRoutes(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
-    const have = (await this.n.route.entries(ns, { exact: route.dst })).filter(
-      (r) => r.protocol !== "kernel",
-    );
-    for (const r of have)
-      if (
-        await this.attempt(tally, who, formatRouteSpec(route), () =>
-          this.n.route.del(ns, { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) }),
-        )
-      )
-        tally.count(who, "removed");
-  }
-
-  private async ensureNeigh(tally: Tally, self: NodeNetwork, neigh: NeighSpec): Promise<void> {
-    const [have] = await this.n.neigh.entries(self.ns, { dst: neigh.dst, dev: neigh.dev });
-    if (have?.lladdr === neigh.lladdr && have.state.includes("PERMANENT")) return;
-    if (
-      await this.attempt(tally, self.name, describeNeigh(neigh), () => this.n.neigh.replace(self.ns, neigh))
-    )
-      tally.count(self.name, have ? "changed" : "added");
-  }
-
-  private async ensureRoute(tally: Tally, who: string, ns: string, route: RouteSpec): Promise<void> {
-    const have = (await this.n.route.entries(ns, { exact: route.dst })).filter(
-      (r) => r.protocol !== "kernel",
-    );
-    if (have.some((r) => sameRoute(route, r))) return;
-    const ok = await this.attempt(tally, who, formatRouteSpec(route), () =>
-      have.length ? this.n.route.replace(ns, route) : this.n.route.add(ns, route),
-    );
-    if (ok) tally.count(who, have.length ? "changed" : "added");
+  private applyGateway(tally: Tally, gw: string, want: PeerEntries, stale?: PeerEntries): Promise<void> {
+    return applyDifference(this.n, tally, this.refusals, "gateway", gw, want, stale);
   }
 
   /** Routes the manager owns: inside the cluster CIDR, not the default route, not the kernel's. */
@@ -368,7 +216,7 @@ export class RouteManager {
         .filter((e) => !wantFdb.has(fdbKey(e)))
         .map((e) => ({ mac: e.mac, dev: e.dev, dst: e.dst!, self: true })),
     };
-    await this.syncPeer(tally, node, want, stale);
+    await this.apply(tally, node, want, stale);
   }
 
   private async syncGatewayFor(tally: Tally, node: NodeNetwork, present: boolean): Promise<void> {
@@ -381,8 +229,9 @@ export class RouteManager {
       return;
     const [route] = this.provider.gatewayRoutes([node], this.cluster);
     if (!route) return;
-    if (present) return this.ensureRoute(tally, "gateway", gw, route);
-    await this.removeRoutes(tally, "gateway", gw, route);
+    const entries = { routes: [route], neighbours: [], fdb: [] };
+    if (present) await this.applyGateway(tally, gw, entries);
+    else await this.applyGateway(tally, gw, NO_PEER_ENTRIES, entries);
   }
 
   private async syncGatewayFully(tally: Tally): Promise<void> {
@@ -392,14 +241,16 @@ export class RouteManager {
       (node) => this.provider.podAddressing !== "per-node-subnet" || node.podCidr,
     );
     const want = this.provider.gatewayRoutes(nodes, this.cluster);
-    for (const route of want) await this.ensureRoute(tally, "gateway", gw, route);
     const wanted = new Set(want.map((w) => prefixKey(w.dst)));
-    for (const r of await this.n.route.entries(gw)) {
-      if (!this.owned(r) || wanted.has(prefixKey(r.dst))) continue;
-      const spec = { dst: r.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
-      if (await this.attempt(tally, "gateway", formatRouteSpec(spec), () => this.n.route.del(gw, spec)))
-        tally.count("gateway", "removed");
-    }
+    const stale = (await this.n.route.entries(gw))
+      .filter((r) => this.owned(r) && !wanted.has(prefixKey(r.dst)))
+      .map((r) => ({ dst: r.dst }));
+    await this.applyGateway(
+      tally,
+      gw,
+      { routes: want, neighbours: [], fdb: [] },
+      { routes: stale, neighbours: [], fdb: [] },
+    );
   }
 
   // ---- services ---------------------------------------------------------------------------
@@ -415,7 +266,12 @@ export class RouteManager {
   private async syncServices(tally: Tally, node: NodeNetwork): Promise<void> {
     const n = this.n;
     const ns = node.ns;
-    const desired = serviceTables(this.services.values(), this.cluster.clusterCidr, node.address);
+    const desired = serviceTables(
+      this.services.values(),
+      this.cluster.clusterCidr,
+      node.address,
+      this.serviceRules,
+    );
     for (const table of ["nat", "filter"] as NatTable[]) {
       const want = table === "nat" ? desired.nat : desired.filter;
       const have = new Map(
@@ -425,18 +281,19 @@ export class RouteManager {
       );
       for (const chain of want) if (!have.has(chain.name)) await n.iptables.newChain(ns, table, chain.name);
       for (const chain of want) {
-        const before = (have.get(chain.name) ?? []).map(formatIptablesRule);
-        const after = chain.rules.map(formatIptablesRule);
-        if (before.length === after.length && before.every((r, i) => r === after[i])) continue;
+        const before = have.get(chain.name) ?? [];
+        const after = chain.rules;
+        if (before.length === after.length && before.every((r, i) => sameRule(r, after[i]!))) continue;
         if (before.length) await n.iptables.flush(ns, table, chain.name);
-        for (const r of chain.rules) await n.iptables.append(ns, table, chain.name, r);
+        for (const r of after) await n.iptables.append(ns, table, chain.name, r);
         tally.count(node.name, "removed", before.length);
         tally.count(node.name, "added", after.length);
       }
       for (const hook of desired.hooks.filter((h) => h.table === table)) {
         if (await appendRuleOnce(n, ns, table, hook.chain, hook.rule)) tally.count(node.name, "added");
       }
-      const gone = [...have.keys()].filter((name) => !want.some((c) => c.name === name));
+      const wanted = new Set(want.map((c) => c.name));
+      const gone = [...have.keys()].filter((name) => !wanted.has(name));
       for (const name of gone) {
         await n.iptables.flush(ns, table, name);
         tally.count(node.name, "removed", have.get(name)!.length);

@@ -3,7 +3,6 @@ import {
   MacGenerator,
   SeededRandom,
   formatIpv4,
-  formatMac,
   isIpv4Value,
   isMacValue,
   parseIpv4,
@@ -13,15 +12,19 @@ import {
   BUILTIN_CHAINS,
   KernelMessage,
   NetlinkError,
+  fdbArguments,
   fdbDump,
   formatIptablesRule,
   formatIptablesSave,
   formatRouteDst,
   formatRouteSpec,
+  neighArguments,
   neighDump,
   routeDump,
   saveOrder,
   type AddrDump,
+  type BatchOp,
+  type BatchResult,
   type ChainDump,
   type Errno,
   type FdbDump,
@@ -46,7 +49,8 @@ import { SimLink } from "./link.js";
 import { SimNamespace, type SimSocket } from "./namespace.js";
 import type { Trace } from "./trace.js";
 import { walk, type SendOptions } from "./walk.js";
-import type { SimRoute } from "./route-table.js";
+import { RoutePool, type SimRoute } from "./route-table.js";
+import { VxlanFdb } from "./number-map.js";
 
 const IFNAME = /^[^\s/:]{1,15}$/;
 
@@ -90,9 +94,16 @@ function isPrefixValue(value: unknown): value is Ipv4Prefix {
  */
 export class SimKernel implements Netlink {
   readonly namespaces = new Map<string, SimNamespace>();
+  /** Every distinct route value of all namespaces, stored once (route-table.ts). */
+  private readonly routePool = new RoutePool();
   readonly random: SeededRandom;
   private readonly seed: string;
   private nextIndex = 1;
+  /**
+   * Bumped by every change of devices, their state, addresses or namespaces: indexes derived from
+   * the topology (a bridge's ARP index) are valid for one version.
+   */
+  topologyVersion = 0;
   /** Next ephemeral source port (Linux's default range is 32768-60999). */
   private nextPort = 32768;
 
@@ -177,6 +188,7 @@ export class SimKernel implements Netlink {
           ? 0
           : new MacGenerator(`${this.seed}/${ns.name}/${name}`).next();
     const link = new SimLink(this.nextIndex++, name, ns, kind, mac, mtu);
+    this.topologyVersion++;
     ns.links.set(name, link);
     return link;
   }
@@ -208,7 +220,7 @@ export class SimKernel implements Netlink {
     add: async (name: string) => {
       const command = `ip netns add ${name}`;
       if (this.namespaces.has(name)) fail("EEXIST", KernelMessage.netnsExists(name), command);
-      const ns = new SimNamespace(name);
+      const ns = new SimNamespace(name, this.routePool);
       this.namespaces.set(name, ns);
       this.createLink(ns, "lo", "loopback", 65536, undefined, command);
     },
@@ -308,7 +320,7 @@ export class SimKernel implements Netlink {
           dstport: spec.dstport ?? 8472,
           dev: spec.dev,
           learning: spec.learning ?? true,
-          fdb: new Map(),
+          fdb: new VxlanFdb(),
         };
         return;
       }
@@ -317,6 +329,7 @@ export class SimKernel implements Netlink {
 
   private setLink(nsName: string, name: string, change: LinkChange): void {
     const command = `ip -n ${nsName} link set ${name}`;
+    this.topologyVersion++;
     const ns = this.ns(nsName, command);
     // iproute2 resolves the master's name before anything else.
     if (typeof change.master === "string" && !ns.links.has(change.master))
@@ -386,7 +399,7 @@ export class SimKernel implements Netlink {
     link.adminUp = false;
     // As the kernel does: a device going down takes every route through it and its neighbours along.
     link.ns.routes.removeWhere((r) => r.dev === link);
-    for (const key of [...link.ns.neighbours.keys()])
+    for (const key of link.ns.neighbours.keys())
       if (Math.floor(key / 4294967296) === link.index) link.ns.neighbours.delete(key);
   }
 
@@ -403,6 +416,7 @@ export class SimKernel implements Netlink {
 
   private destroyLink(link: SimLink): void {
     if (!link.ns.links.has(link.name) || link.ns.links.get(link.name) !== link) return;
+    this.topologyVersion++;
     this.linkDown(link);
     for (const a of [...link.addresses]) this.detachAddress(link, a);
     this.release(link);
@@ -430,7 +444,7 @@ export class SimKernel implements Netlink {
       mtu: link.mtu,
       operstate: !link.adminUp ? "DOWN" : link.kind === "veth" ? (link.carrier ? "UP" : "DOWN") : "UNKNOWN",
       link_type: link.kind === "loopback" ? "loopback" : "ether",
-      address: formatMac(link.mac),
+      address: link.macText,
     };
     if (link.peer) dump.link_index = link.peer.index;
     if (link.master) dump.master = link.master.name;
@@ -516,11 +530,13 @@ export class SimKernel implements Netlink {
   }
 
   private attachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    this.topologyVersion++;
     link.addresses.push(a);
     if (!link.ns.localAddresses.has(a.address)) link.ns.localAddresses.set(a.address, link);
   }
 
   private detachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
+    this.topologyVersion++;
     link.addresses.splice(link.addresses.indexOf(a), 1);
     if (link.ns.localAddresses.get(a.address) === link) {
       link.ns.localAddresses.delete(a.address);
@@ -557,18 +573,21 @@ export class SimKernel implements Netlink {
     replace: async (nsName: string, spec: RouteSpec) => this.writeRoute(nsName, spec, "replace"),
     del: async (nsName: string, spec: RouteSpec) => this.deleteRoute(nsName, spec),
     list: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteDump[]> =>
-      this.routes(nsName, filter).map(dumpRoute),
+      this.routes(nsName, filter).map(routeDump),
     entries: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteEntry[]> =>
-      this.routes(nsName, filter).map(routeEntryOf),
+      this.routes(nsName, filter),
   };
 
-  private routes(nsName: string, filter: { exact?: Ipv4Prefix }): readonly SimRoute[] {
+  private routes(nsName: string, filter: { exact?: Ipv4Prefix }): RouteEntry[] {
     const ns = this.ns(nsName);
-    if (filter.exact === undefined) return ns.routes.all();
     const exact = filter.exact;
-    return ns.routes.exact(
-      this.parseDst(exact, () => `ip -n ${nsName} route show exact ${formatRouteDst(exact)}`),
-    );
+    const values =
+      exact === undefined
+        ? ns.routes.allValues()
+        : ns.routes.exactValues(
+            this.parseDst(exact, () => `ip -n ${nsName} route show exact ${formatRouteDst(exact)}`),
+          );
+    return values.map((v) => routeEntryOf(v, ns.links.get(v.devName)!));
   }
 
   private deleteRoute(nsName: string, spec: RouteSpec): void {
@@ -622,10 +641,10 @@ export class SimKernel implements Netlink {
     const prefsrc = spec.src !== undefined ? this.parseAddress(spec.src, command) : undefined;
     if (prefsrc !== undefined && !ns.localAddresses.has(prefsrc))
       fail("EINVAL", "Error: Invalid prefsrc address.", command);
-    const existing = ns.routes.exact(dst).find((r) => r.metric === metric);
+    const existing = ns.routes.exactValues(dst).find((r) => r.metric === metric);
     if (existing) {
       if (mode === "add") fail("EEXIST", KernelMessage.fileExists, command);
-      ns.routes.remove(existing);
+      ns.routes.removeValue(existing);
     }
     const route: SimRoute = {
       dst,
@@ -642,55 +661,96 @@ export class SimKernel implements Netlink {
   // ---- neighbours and FDB -----------------------------------------------------------------
 
   readonly neigh = {
-    replace: async (nsName: string, spec: NeighSpec) => {
-      const command = () =>
-        `ip -n ${nsName} neigh replace ${formatIpv4(spec.dst)} lladdr ${formatMac(spec.lladdr)} dev ${spec.dev}`;
-      const ns = this.ns(nsName, command);
-      const link = this.device(ns, spec.dev, command);
-      const dst = this.parseAddress(spec.dst, command);
-      ns.neighbours.set(ns.neighbourKey(link, dst), {
-        mac: this.parseMac(spec.lladdr, command),
-        permanent: (spec.state ?? "permanent") === "permanent",
-      });
-    },
-    del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => {
-      const command = () => `ip -n ${nsName} neigh del ${formatIpv4(spec.dst)} dev ${spec.dev}`;
-      const ns = this.ns(nsName, command);
-      const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
-      if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
-    },
+    replace: async (nsName: string, spec: NeighSpec) => this.replaceNeigh(nsName, spec),
+    del: async (nsName: string, spec: Pick<NeighSpec, "dst" | "dev">) => this.deleteNeigh(nsName, spec),
     list: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighDump[]> =>
       this.neighbours(nsName, filter).map(neighDump),
     entries: async (nsName: string, filter: { dst?: number; dev?: string } = {}): Promise<NeighEntry[]> =>
       this.neighbours(nsName, filter),
   };
 
+  private replaceNeigh(nsName: string, spec: NeighSpec): void {
+    const command = () => `ip -n ${nsName} neigh replace ${neighArguments(spec).join(" ")}`;
+    const ns = this.ns(nsName, command);
+    const link = this.device(ns, spec.dev, command);
+    const dst = this.parseAddress(spec.dst, command);
+    ns.neighbours.set(
+      ns.neighbourKey(link, dst),
+      this.parseMac(spec.lladdr, command),
+      (spec.state ?? "permanent") === "permanent",
+    );
+  }
+
+  private deleteNeigh(nsName: string, spec: Pick<NeighSpec, "dst" | "dev">): void {
+    const command = () => `ip -n ${nsName} neigh del ${neighArguments(spec).join(" ")}`;
+    const ns = this.ns(nsName, command);
+    const key = ns.neighbourKey(this.device(ns, spec.dev, command), this.parseAddress(spec.dst, command));
+    if (!ns.neighbours.delete(key)) fail("ENOENT", KernelMessage.noSuchFileOrDirectory, command);
+  }
+
+  // ---- batches ----------------------------------------------------------------------------
+
+  /** `ip -batch`: every write tried in order, refusals collected rather than stopping the rest. */
+  async batch(nsName: string, ops: readonly BatchOp[]): Promise<BatchResult> {
+    return ops.map((op) => {
+      try {
+        this.apply(nsName, op);
+        return undefined;
+      } catch (error) {
+        if (error instanceof NetlinkError) return error;
+        throw error;
+      }
+    });
+  }
+
+  private apply(nsName: string, op: BatchOp): void {
+    switch (op.op) {
+      case "route.add":
+        return this.writeRoute(nsName, op.spec, "add");
+      case "route.replace":
+        return this.writeRoute(nsName, op.spec, "replace");
+      case "route.del":
+        return this.deleteRoute(nsName, op.spec);
+      case "neigh.replace":
+        return this.replaceNeigh(nsName, op.spec);
+      case "neigh.del":
+        return this.deleteNeigh(nsName, op.spec);
+      case "fdb.append":
+        return this.writeFdb(nsName, op.spec, "append");
+      case "fdb.replace":
+        return this.writeFdb(nsName, op.spec, "replace");
+      case "fdb.del":
+        return this.writeFdb(nsName, op.spec, "del");
+    }
+  }
+
   private neighbours(nsName: string, filter: { dst?: number; dev?: string }): NeighEntry[] {
     const ns = this.ns(nsName);
     const command = `ip -n ${nsName} neigh show`;
     const dev = filter.dev !== undefined ? this.device(ns, filter.dev, command) : undefined;
     const dst = filter.dst !== undefined ? this.parseAddress(filter.dst, command) : undefined;
-    const entry = (key: number, e: { mac: number; permanent: boolean }, link: SimLink): NeighEntry => ({
+    const table = ns.neighbours;
+    const entry = (key: number, link: SimLink): NeighEntry => ({
       dst: key % 4294967296,
       dev: link.name,
-      lladdr: e.mac,
-      state: [e.permanent ? "PERMANENT" : "REACHABLE"],
+      lladdr: table.mac(key)!,
+      state: [table.permanent(key) ? "PERMANENT" : "REACHABLE"],
     });
     // One probe when both are given: the table is keyed by (device, address).
     if (dev && dst !== undefined) {
       const key = ns.neighbourKey(dev, dst);
-      const found = ns.neighbours.get(key);
-      return found ? [entry(key, found, dev)] : [];
+      return table.mac(key) !== undefined ? [entry(key, dev)] : [];
     }
     const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
-    return [...ns.neighbours.entries()]
+    return table
+      .keys()
       .filter(
-        ([key]) =>
+        (key) =>
           (!dev || Math.floor(key / 4294967296) === dev.index) &&
           (dst === undefined || key % 4294967296 === dst),
       )
-      .sort(([a], [b]) => a - b)
-      .map(([key, e]) => entry(key, e, byIndex.get(Math.floor(key / 4294967296))!));
+      .sort((a, b) => a - b)
+      .map((key) => entry(key, byIndex.get(Math.floor(key / 4294967296))!));
   }
 
   readonly fdb = {
@@ -714,8 +774,8 @@ export class SimKernel implements Netlink {
     const only = filter.mac !== undefined ? this.parseMac(filter.mac, command) : undefined;
     for (const link of links) {
       if (link.vxlan) {
-        const entries: Iterable<[number, number[]]> =
-          only === undefined ? link.vxlan.fdb : [[only, link.vxlan.fdb.get(only) ?? []]];
+        const entries: Iterable<[number, readonly number[]]> =
+          only === undefined ? link.vxlan.fdb.entries() : [[only, link.vxlan.fdb.get(only) ?? []]];
         for (const [mac, dsts] of entries)
           for (const dst of dsts) out.push({ mac, dev: link.name, dst, flags: ["self"], state: "permanent" });
       }
@@ -734,8 +794,7 @@ export class SimKernel implements Netlink {
   }
 
   private writeFdb(nsName: string, spec: FdbSpec, mode: "append" | "replace" | "del"): void {
-    const command = () =>
-      `bridge -n ${nsName} fdb ${mode} ${formatMac(spec.mac)} dev ${spec.dev}${spec.dst !== undefined ? ` dst ${formatIpv4(spec.dst)}` : ""}`;
+    const command = () => `bridge -n ${nsName} fdb ${mode} ${fdbArguments(spec).join(" ")}`;
     const link = this.device(this.ns(nsName, command), spec.dev, command);
     const mac = this.parseMac(spec.mac, command);
     if (link.vxlan && (spec.self ?? true)) {
@@ -793,12 +852,12 @@ export class SimKernel implements Netlink {
       chains.delete(chain);
     },
     append: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
-      const command = `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
+      const command = () => `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
-      const command = `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
+      const command = () => `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       const rules = this.chain(nsName, table, chain, command);
       if (position < 1 || position > rules.length + 1)
@@ -814,10 +873,14 @@ export class SimKernel implements Netlink {
       rules.splice(at, 1);
     },
     save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
-    list: async (nsName: string, table: NatTable): Promise<ChainDump[]> =>
-      saveOrder(table, this.chains(nsName, table)).map((c) =>
-        BUILTIN_CHAINS[table].includes(c.name) ? { ...c, policy: "ACCEPT" } : c,
-      ),
+    list: async (nsName: string, table: NatTable, chain?: string): Promise<ChainDump[]> => {
+      const policy = (c: ChainDump): ChainDump =>
+        BUILTIN_CHAINS[table].includes(c.name) ? { ...c, policy: "ACCEPT" } : c;
+      if (chain === undefined) return saveOrder(table, this.chains(nsName, table)).map(policy);
+      // One chain by name, as `iptables -S CHAIN` reads it: no copy of a 60,000-chain table.
+      const rules = this.ns(nsName).tables[table].get(chain);
+      return rules ? [policy({ name: chain, rules: [...rules] })] : [];
+    },
   };
 
   /** A table's chains; rules are copied, so a reader cannot change the kernel's. */
@@ -825,7 +888,7 @@ export class SimKernel implements Netlink {
     return [...this.ns(nsName).tables[table]].map(([name, rules]) => ({ name, rules: [...rules] }));
   }
 
-  private chain(nsName: string, table: NatTable, chain: string, command: string): IptablesRule[] {
+  private chain(nsName: string, table: NatTable, chain: string, command: Command): IptablesRule[] {
     return (
       this.ns(nsName, command).tables[table].get(chain) ??
       fail("ENOENT", KernelMessage.iptablesNoChain, command)
@@ -837,7 +900,7 @@ export class SimKernel implements Netlink {
     table: NatTable,
     chain: string,
     rule: IptablesRule,
-    command: string,
+    command: Command,
   ): void {
     const t = rule.target.kind;
     if (table === "nat" && (t === "DROP" || t === "REJECT")) {
@@ -855,14 +918,14 @@ export class SimKernel implements Netlink {
 }
 
 /** A route as a program reads it. */
-function routeEntryOf(r: SimRoute): RouteEntry {
+function routeEntryOf(r: Omit<SimRoute, "dev">, dev: SimLink): RouteEntry {
   const entry: RouteEntry = {
     dst: r.dst,
-    dev: r.dev.name,
+    dev: dev.name,
     scope: r.scope,
     metric: r.metric,
     onlink: r.onlink,
-    linkdown: !r.dev.carrier,
+    linkdown: !dev.carrier,
   };
   if (r.gateway !== undefined) entry.gateway = r.gateway;
   if (r.protocol) entry.protocol = r.protocol;
@@ -872,7 +935,7 @@ function routeEntryOf(r: SimRoute): RouteEntry {
 
 /** A route as `ip -j route` prints it (same key order): /32 destinations bare, 0/0 as "default". */
 export function dumpRoute(r: SimRoute): RouteDump {
-  return routeDump(routeEntryOf(r));
+  return routeDump(routeEntryOf(r, r.dev));
 }
 
 /** "10.0.1.1/24", for the command a refusal names. */

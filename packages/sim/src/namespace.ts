@@ -1,12 +1,8 @@
 import type { IptablesRule, NatTable } from "@podnet/netlink";
 import { BUILTIN_CHAINS } from "@podnet/netlink";
 import type { SimLink } from "./link.js";
-import { RouteTable } from "./route-table.js";
-
-export interface NeighEntry {
-  mac: number;
-  permanent: boolean;
-}
+import { NeighbourTable } from "./number-map.js";
+import { RouteTable, type RoutePool } from "./route-table.js";
 
 export interface SimSocket {
   protocol: "tcp" | "udp";
@@ -41,9 +37,9 @@ export function tupleKey(t: ConnTuple): string {
 
 export class SimNamespace {
   readonly links = new Map<string, SimLink>();
-  readonly routes = new RouteTable();
+  readonly routes: RouteTable;
   /** Neighbours keyed by link index × 2^32 + IPv4 address. */
-  readonly neighbours = new Map<number, NeighEntry>();
+  readonly neighbours = new NeighbourTable();
   readonly tables: Record<NatTable, Map<string, IptablesRule[]>> = {
     nat: new Map(BUILTIN_CHAINS.nat.map((c) => [c, []])),
     filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
@@ -57,7 +53,12 @@ export class SimNamespace {
   /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. */
   bridgeNfCallIptables = false;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    pool: RoutePool,
+  ) {
+    this.routes = new RouteTable(pool, (device) => this.links.get(device));
+  }
 
   /** True when some chain of the table has rules: an empty table cannot change a packet. */
   hasRules(table: NatTable): boolean {

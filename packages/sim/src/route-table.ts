@@ -1,6 +1,8 @@
-import { Ipv4Prefix, prefixMask } from "@podnet/core";
+import { prefixMask, type Ipv4Prefix } from "@podnet/core";
 import type { SimLink } from "./link.js";
+import { NumberMap } from "./number-map.js";
 
+/** A route as the kernel model and the packet walk read it: its device is a link of the namespace. */
 export interface SimRoute {
   dst: Ipv4Prefix;
   gateway?: number;
@@ -12,57 +14,206 @@ export interface SimRoute {
   onlink: boolean;
 }
 
+/** A route's value, the same in every namespace that holds it: its device by name. */
+export interface RouteValue extends Omit<SimRoute, "dev"> {
+  devName: string;
+}
+
+const SCOPES = { global: 0, link: 1, host: 2 } as const;
+
+/** A hash of a route's value, computed without building anything (writes are the hot path). */
+function routeHash(r: SimRoute): number {
+  let h = Math.imul(r.dst.network ^ 0x9e3779b9, 0x85ebca6b) ^ (r.dst.length * 0x27d4eb2d);
+  h = Math.imul(h ^ (r.gateway ?? 0x7fffffff), 0xc2b2ae35) ^ r.metric;
+  h = Math.imul(h ^ (r.prefsrc ?? 0x3fffffff), 0x85ebca6b) ^ (SCOPES[r.scope] * 4 + (r.onlink ? 2 : 0));
+  const name = r.dev.name;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return (h ^ (r.protocol ? 1 : 0)) >>> 0;
+}
+
+function sameValue(v: RouteValue, r: SimRoute): boolean {
+  return (
+    v.dst.network === r.dst.network &&
+    v.dst.length === r.dst.length &&
+    v.gateway === r.gateway &&
+    v.devName === r.dev.name &&
+    v.metric === r.metric &&
+    v.protocol === r.protocol &&
+    v.scope === r.scope &&
+    v.prefsrc === r.prefsrc &&
+    v.onlink === r.onlink
+  );
+}
+
 /**
- * The main routing table. Lookup is longest-prefix match by one hash probe per prefix length in
- * use (a handful: /32, /24, /16, /0 in practice), not a scan over routes, because a node in a
- * 5,000-node host-gw cluster holds 5,000 routes and every hop of every trace does a lookup.
+ * Every distinct route value of a kernel, stored once. In a host-gw cluster of N nodes each of
+ * the N routes "10.0.k.0/24 via 10.100.0.k dev eth0" is held by N − 1 nodes: one value, and each
+ * node's table holds only its number. Values are reference-counted and their numbers reused.
  */
-export class RouteTable {
-  /** byLength[len] maps a network address to its routes, lowest metric first. */
-  private readonly byLength: (Map<number, SimRoute[]> | undefined)[] = new Array(33);
-  /** Prefix lengths that hold routes, longest first. */
-  private lengths: number[] = [];
+export class RoutePool {
+  /** Value hash → numbers of the values with that hash (almost always one). */
+  private readonly byHash = new Map<number, number[]>();
+  private readonly values: (RouteValue | undefined)[] = [];
+  private readonly hashes: number[] = [];
+  private refs = new Uint32Array(64);
+  private readonly free: number[] = [];
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
+  /** The number of the route's value, counting one more holder. */
+  acquire(route: SimRoute): number {
+    const hash = routeHash(route);
+    let id = this.lookup(hash, route);
+    if (id === undefined) {
+      id = this.free.pop() ?? this.values.length;
+      if (id >= this.refs.length) {
+        const grown = new Uint32Array(this.refs.length * 2);
+        grown.set(this.refs);
+        this.refs = grown;
+      }
+      const value: RouteValue = {
+        dst: route.dst,
+        devName: route.dev.name,
+        metric: route.metric,
+        scope: route.scope,
+        onlink: route.onlink,
+      };
+      if (route.gateway !== undefined) value.gateway = route.gateway;
+      if (route.protocol !== undefined) value.protocol = route.protocol;
+      if (route.prefsrc !== undefined) value.prefsrc = route.prefsrc;
+      this.values[id] = value;
+      this.hashes[id] = hash;
+      const bucket = this.byHash.get(hash);
+      if (bucket) bucket.push(id);
+      else this.byHash.set(hash, [id]);
+      this.count++;
+    }
+    this.refs[id]!++;
+    return id;
+  }
+
+  /** The number of a route's value, if some table holds it. */
+  find(route: SimRoute): number | undefined {
+    return this.lookup(routeHash(route), route);
+  }
+
+  private lookup(hash: number, route: SimRoute): number | undefined {
+    const bucket = this.byHash.get(hash);
+    if (bucket) for (const id of bucket) if (sameValue(this.values[id]!, route)) return id;
+    return undefined;
+  }
+
+  release(id: number): void {
+    if (--this.refs[id]! > 0) return;
+    const hash = this.hashes[id]!;
+    const bucket = this.byHash.get(hash)!.filter((other) => other !== id);
+    if (bucket.length) this.byHash.set(hash, bucket);
+    else this.byHash.delete(hash);
+    this.values[id] = undefined;
+    this.free.push(id);
+    this.count--;
+  }
+
+  value(id: number): RouteValue {
+    return this.values[id]!;
+  }
+}
+
+const prefixKey = (p: Ipv4Prefix) => p.network * 64 + p.length;
+
+/**
+ * One namespace's main routing table: prefix → the number of the route value in the kernel's pool,
+ * in a typed hash (about 20 bytes a route, shared values stored once). Destinations with several
+ * routes (different metrics) keep their list aside. Lookup is longest-prefix match by one probe per
+ * prefix length in use (a handful: /32, /24, /16, /0 in practice), not a scan over routes, because
+ * a node in a 5,000-node host-gw cluster holds 5,000 routes and every hop of every trace looks up.
+ */
+export class RouteTable {
+  /** Prefix key → number of the lowest-metric route to it. */
+  private readonly heads = new NumberMap();
+  /** Prefix key → every route to it, lowest metric first; only for destinations with several. */
+  private readonly lists = new Map<number, number[]>();
+  private readonly lengthCounts = new Int32Array(33);
+  /** Prefix lengths that hold routes, longest first. */
+  private lengths: number[] = [];
+  private count = 0;
+  /** Routes the walk looked up, as SimRoutes: traffic uses few of a table's routes. */
+  private readonly views = new Map<number, SimRoute>();
+
+  constructor(
+    private readonly pool: RoutePool,
+    private readonly link: (name: string) => SimLink | undefined,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Numbers of the routes to a destination, lowest metric first. */
+  ids(key: number): readonly number[] {
+    const list = this.lists.get(key);
+    if (list) return list;
+    const head = this.heads.get(key);
+    return head === undefined ? [] : [head];
+  }
+
+  private view(id: number): SimRoute {
+    const { devName, ...rest } = this.pool.value(id);
+    return { ...rest, dev: this.link(devName)! };
+  }
+
+  /** The values of the routes to exactly this destination, lowest metric first (no copies). */
+  exactValues(dst: Ipv4Prefix): RouteValue[] {
+    return this.ids(prefixKey(dst)).map((id) => this.pool.value(id));
+  }
+
   /** Routes with exactly this destination, lowest metric first. */
-  exact(dst: Ipv4Prefix): readonly SimRoute[] {
-    return this.byLength[dst.length]?.get(dst.network) ?? [];
+  exact(dst: Ipv4Prefix): SimRoute[] {
+    return this.ids(prefixKey(dst)).map((id) => this.view(id));
   }
 
   insert(route: SimRoute): void {
-    let bucket = this.byLength[route.dst.length];
-    if (!bucket) {
-      bucket = this.byLength[route.dst.length] = new Map();
-      this.lengths = [...this.lengths, route.dst.length].sort((a, b) => b - a);
-    }
-    const list = bucket.get(route.dst.network);
-    if (!list) bucket.set(route.dst.network, [route]);
-    else {
-      const at = list.findIndex((r) => r.metric > route.metric);
-      list.splice(at < 0 ? list.length : at, 0, route);
+    const id = this.pool.acquire(route);
+    const key = prefixKey(route.dst);
+    const existing = this.ids(key);
+    if (existing.length === 0) {
+      this.heads.set(key, id);
+      if (this.lengthCounts[route.dst.length]!++ === 0) this.updateLengths();
+    } else {
+      const list = [...existing];
+      const at = list.findIndex((other) => this.pool.value(other).metric > route.metric);
+      list.splice(at < 0 ? list.length : at, 0, id);
+      this.lists.set(key, list);
+      this.heads.set(key, list[0]!);
     }
     this.count++;
   }
 
   remove(route: SimRoute): boolean {
-    const bucket = this.byLength[route.dst.length];
-    const list = bucket?.get(route.dst.network);
-    const at = list?.indexOf(route) ?? -1;
-    if (!bucket || !list || at < 0) return false;
-    list.splice(at, 1);
+    const id = this.pool.find(route);
+    const key = prefixKey(route.dst);
+    const list = this.ids(key);
+    if (id === undefined || !list.includes(id)) return false;
+    const remaining = list.filter((other) => other !== id);
+    if (remaining.length === 0) {
+      this.heads.delete(key);
+      if (--this.lengthCounts[route.dst.length]! === 0) this.updateLengths();
+    } else this.heads.set(key, remaining[0]!);
+    if (remaining.length > 1) this.lists.set(key, remaining);
+    else this.lists.delete(key);
+    this.views.delete(id);
+    this.pool.release(id);
     this.count--;
-    if (list.length === 0) {
-      bucket.delete(route.dst.network);
-      if (bucket.size === 0) {
-        this.byLength[route.dst.length] = undefined;
-        this.lengths = this.lengths.filter((l) => l !== route.dst.length);
-      }
-    }
     return true;
+  }
+
+  /** Removes a route read with exactValues/allValues. */
+  removeValue(value: RouteValue): boolean {
+    const { devName, ...rest } = value;
+    return this.remove({ ...rest, dev: this.link(devName)! });
   }
 
   removeWhere(predicate: (route: SimRoute) => boolean): SimRoute[] {
@@ -74,18 +225,35 @@ export class RouteTable {
   /** Longest-prefix match; among equal prefixes the lowest metric wins. */
   lookup(address: number): SimRoute | undefined {
     for (const length of this.lengths) {
-      const list = this.byLength[length]!.get((address & prefixMask(length)) >>> 0);
-      if (list) return list[0];
+      const id = this.heads.get(((address & prefixMask(length)) >>> 0) * 64 + length);
+      if (id === undefined) continue;
+      let view = this.views.get(id);
+      if (!view) this.views.set(id, (view = this.view(id)));
+      return view;
     }
     return undefined;
   }
 
   /** Every route, in the kernel's dump order: by network address, longer prefixes first, then metric. */
   all(): SimRoute[] {
-    const out: SimRoute[] = [];
-    for (const bucket of this.byLength) if (bucket) for (const list of bucket.values()) out.push(...list);
-    return out.sort(
-      (a, b) => a.dst.network - b.dst.network || b.dst.length - a.dst.length || a.metric - b.metric,
-    );
+    return this.allValues().map((v) => {
+      const { devName, ...rest } = v;
+      return { ...rest, dev: this.link(devName)! };
+    });
+  }
+
+  /** The values of every route, in dump order (no copies). */
+  allValues(): RouteValue[] {
+    const keys = this.heads
+      .keyList()
+      .sort((a, b) => Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64));
+    const out: RouteValue[] = [];
+    for (const key of keys) for (const id of this.ids(key)) out.push(this.pool.value(id));
+    return out;
+  }
+
+  private updateLengths(): void {
+    this.lengths = [];
+    for (let length = 32; length >= 0; length--) if (this.lengthCounts[length]) this.lengths.push(length);
   }
 }

@@ -22,7 +22,7 @@ import {
   type VxlanHeader,
 } from "@podnet/core";
 import type { SimKernel } from "./kernel.js";
-import type { SimLink } from "./link.js";
+import type { ArpIndex, SimLink } from "./link.js";
 import { tupleKey, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
 import { evaluateChain, type Verdict } from "./netfilter.js";
 import type { SimRoute } from "./route-table.js";
@@ -154,14 +154,20 @@ function withSrc(skb: Skb, address: number, port?: number): Skb {
   return { ...skb, ip: { ...skb.ip, src: address }, l4 };
 }
 
-/** Port names for a flood decision; a 5,000-port segment is summarised, not listed. */
-function portList(ports: SimLink[]): string {
-  if (ports.length === 0) return "no other port";
-  if (ports.length <= 6) return ports.map((p) => p.name).join(", ");
-  return `${ports.length} ports (${ports
-    .slice(0, 3)
-    .map((p) => p.name)
-    .join(", ")}, …)`;
+/**
+ * Port names for a flood decision (all ports but `except`, with carrier when asked); a
+ * 5,000-port segment is summarised, not listed, and counted without copying the port set.
+ */
+function portList(ports: Set<SimLink>, except: SimLink | undefined, carrierOnly: boolean): string {
+  const names: string[] = [];
+  let count = 0;
+  for (const p of ports) {
+    if (p === except || (carrierOnly && !p.carrier)) continue;
+    if (count++ < 6) names.push(p.name);
+  }
+  if (count === 0) return "no other port";
+  if (count <= 6) return names.join(", ");
+  return `${count} ports (${names.slice(0, 3).join(", ")}, …)`;
 }
 
 const endpoint = (address: number, port?: number) =>
@@ -440,8 +446,8 @@ class PacketWalk {
   private resolve(ns: SimNamespace, dev: SimLink, nextHop: number, skb: Skb): number | undefined {
     if (dev.kind === "loopback") return ZERO_MAC;
     const key = ns.neighbourKey(dev, nextHop);
-    const known = ns.neighbours.get(key);
-    if (known) return known.mac;
+    const known = ns.neighbours.mac(key);
+    if (known !== undefined) return known;
     const sender =
       dev.addresses.find((a) => a.prefix.contains(nextHop))?.address ??
       dev.addresses[0]?.address ??
@@ -465,7 +471,7 @@ class PacketWalk {
       dev,
     );
     this.transmit(dev, request);
-    return ns.neighbours.get(key)?.mac;
+    return ns.neighbours.mac(key);
   }
 
   // ---- devices ----------------------------------------------------------------------------
@@ -523,15 +529,14 @@ class PacketWalk {
     const frame = this.bridgeNetfilter(bridge, input);
     if (!frame) return;
     if (isMulticastMac(dst)) {
-      const others = [...bridge.ports!].filter((p) => p !== port);
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: broadcast from ${port.name}: flood to ${portList(others)} and up to the bridge`,
+        `${bridge.name}: broadcast from ${port.name}: flood to ${portList(bridge.ports!, port, false)} and up to the bridge`,
         framePacket(frame),
         bridge,
       );
-      for (const p of others) if (p.carrier) this.floodCopy(p, frame);
+      for (const p of this.floodPorts(bridge, frame, port)) if (p.carrier) this.floodCopy(p, frame);
       return this.ipReceive(bridge, frame);
     }
     const entry = fdb.get(dst);
@@ -555,15 +560,52 @@ class PacketWalk {
         return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
       return this.transmit(entry.port, frame);
     }
-    const others = [...bridge.ports!].filter((p) => p !== port && p.carrier);
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(others)}`,
+      `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(bridge.ports!, port, true)}`,
       framePacket(frame),
       bridge,
     );
-    for (const p of others) this.floodCopy(p, frame);
+    for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, frame);
+  }
+
+  /**
+   * The ports a flooded frame must be walked through. For an ARP request, the bridge's ARP index
+   * names the few that can answer or react (the target's host, and ports that are not plain
+   * hosts); copies to the rest would be received and ignored, as the kernel does, with no trace
+   * kept. Everything else goes to every port but the one it came from.
+   */
+  private floodPorts(bridge: SimLink, frame: Frame, from: SimLink | undefined): Iterable<SimLink> {
+    if (frame.arp?.op !== ArpOp.REQUEST) return [...bridge.ports!].filter((p) => p !== from);
+    const index = this.arpIndex(bridge);
+    const targets = index.byAddress.get(frame.arp.targetIp);
+    const ports = targets ? [...targets, ...index.others] : index.others;
+    return ports.length > 1
+      ? ports.filter((p) => p !== from).sort((a, b) => index.order.get(a)! - index.order.get(b)!)
+      : ports.filter((p) => p !== from);
+  }
+
+  private arpIndex(bridge: SimLink): ArpIndex {
+    const version = this.kernel.topologyVersion;
+    if (bridge.arpIndex?.version === version) return bridge.arpIndex;
+    const index: ArpIndex = { version, byAddress: new Map(), others: [], order: new Map() };
+    for (const port of bridge.ports!) {
+      index.order.set(port, index.order.size);
+      const peer = port.peer;
+      if (port.kind !== "veth" || !peer || peer.master || peer.kind !== "veth") {
+        index.others.push(port);
+        continue;
+      }
+      for (const address of peer.ns.localAddresses.keys()) {
+        if (LOOPBACK.contains(address)) continue;
+        const list = index.byAddress.get(address);
+        if (list) list.push(port);
+        else index.byAddress.set(address, [port]);
+      }
+    }
+    bridge.arpIndex = index;
+    return index;
   }
 
   /**
@@ -608,16 +650,15 @@ class PacketWalk {
         return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
       return this.transmit(entry.port, frame);
     }
-    const ports = [...bridge.ports!].filter((p) => p.carrier);
     const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${why}: flood to ${portList(ports)}`,
+      `${bridge.name}: ${why}: flood to ${portList(bridge.ports!, undefined, true)}`,
       framePacket(frame),
       bridge,
     );
-    for (const p of ports) this.floodCopy(p, frame);
+    for (const p of this.floodPorts(bridge, frame, undefined)) if (p.carrier) this.floodCopy(p, frame);
   }
 
   /** br_netfilter: with bridge-nf-call-iptables, bridged IPv4 frames traverse PREROUTING/FORWARD/POSTROUTING. */
@@ -700,8 +741,7 @@ class PacketWalk {
     const ns = dev.ns;
     const learn = () => {
       const key = ns.neighbourKey(dev, arp.senderIp);
-      if (!ns.neighbours.get(key)?.permanent)
-        ns.neighbours.set(key, { mac: arp.senderMac, permanent: false });
+      if (!ns.neighbours.permanent(key)) ns.neighbours.set(key, arp.senderMac, false);
     };
     if (arp.op === ArpOp.REQUEST) {
       // arp_ignore=0: answer for any local address, whichever device holds it.

@@ -117,6 +117,34 @@ describe("the packet walk on random topologies", () => {
     );
   });
 
+  it("resolves ARP through the bridges' index exactly as by walking every flooded copy", async () => {
+    // Walking every copy is what the index replaces: a degenerate index (every port "other") does it.
+    const walkEveryCopy = (lab: Lab) => {
+      for (const ns of lab.k.namespaces.values())
+        for (const link of ns.links.values())
+          if (link.ports)
+            link.arpIndex = {
+              version: lab.k.topologyVersion,
+              byAddress: new Map(),
+              others: [...link.ports],
+              order: new Map([...link.ports].map((port, i) => [port, i])),
+            };
+    };
+    await fc.assert(
+      fc.asyncProperty(topology, async (t) => {
+        const indexed = await build(t);
+        const flooded = await build(t);
+        for (const p of t.probes) {
+          const to = indexed.candidates[p.to % indexed.candidates.length]!;
+          const send = { from: `h${p.from}`, to, protocol: p.protocol, port: 80, ttl: p.ttl };
+          walkEveryCopy(flooded.lab);
+          expect(indexed.lab.k.send(send)).toEqual(flooded.lab.k.send(send));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it("answers a forwarding loop with ICMP time exceeded, not an endless walk", async () => {
     const lab = new Lab();
     await lab.host("a", "lan", "10.0.0.1/24", { forwarding: true });

@@ -1,0 +1,236 @@
+/**
+ * Applying a difference to one host: read what it holds, plan the writes that bring it to what it
+ * should hold, and send them as one batch (`ip -batch` on Linux), so a node joining a cluster of N
+ * costs the new node one batch of N entries and each peer one batch of its few, not one host call
+ * per entry. Entries are compared as values: identity is (prefix), (device, address), (MAC, VTEP).
+ */
+import { formatIpv4, formatMac, type Ipv4 } from "@podnet/core";
+import type { PeerEntries } from "@podnet/cni";
+import {
+  formatRouteSpec,
+  type BatchOp,
+  type FdbEntry,
+  type FdbSpec,
+  type IpPrefix,
+  type NeighEntry,
+  type NeighSpec,
+  type Netlink,
+  type RouteEntry,
+  type RouteSpec,
+} from "@podnet/netlink";
+
+export interface NodeChanges {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+/** A change the kernel refused, with its reason ("Nexthop has invalid gateway"). */
+export interface Refusal {
+  node: string;
+  entry: string;
+  reason: string;
+}
+
+export interface ReconcileReport {
+  event: string;
+  /** Per node (and "gateway"): entries added, removed, replaced. Nodes with no change are absent. */
+  nodes: Record<string, NodeChanges>;
+  added: number;
+  removed: number;
+  changed: number;
+  refused: Refusal[];
+  durationMs: number;
+}
+
+export const now = () => (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
+
+export class Tally {
+  readonly nodes: Record<string, NodeChanges> = {};
+  readonly refused: Refusal[] = [];
+  /** Kept as counts arrive: a join touches every node, and summing N records per event adds up. */
+  private readonly totals: NodeChanges = { added: 0, removed: 0, changed: 0 };
+
+  count(node: string, kind: keyof NodeChanges, n = 1): void {
+    if (n === 0) return;
+    (this.nodes[node] ??= { added: 0, removed: 0, changed: 0 })[kind] += n;
+    this.totals[kind] += n;
+  }
+
+  report(event: string, started: number): ReconcileReport {
+    return {
+      event,
+      nodes: this.nodes,
+      ...this.totals,
+      refused: this.refused,
+      durationMs: now() - started,
+    };
+  }
+}
+
+/** One number per prefix: its identity as a value. */
+export const prefixKey = (p: IpPrefix) => p.network * 64 + p.length;
+/** A neighbour's identity: (device, address). */
+export const neighKey = (e: { dev: string; dst: Ipv4 }) => `${e.dev} ${e.dst}`;
+/** A VXLAN FDB entry's identity: (device, MAC, remote VTEP). */
+export const fdbKey = (e: { dev: string; mac: number; dst?: Ipv4 }) => `${e.dev} ${e.mac} ${e.dst}`;
+
+function sameRoute(want: RouteSpec, have: RouteEntry): boolean {
+  return (
+    have.gateway === want.via &&
+    (!want.dev || have.dev === want.dev) &&
+    have.onlink === Boolean(want.onlink) &&
+    have.metric === (want.metric ?? 0)
+  );
+}
+
+const describeFdb = (e: FdbSpec) =>
+  `fdb ${formatMac(e.mac)}${e.dst !== undefined ? ` dst ${formatIpv4(e.dst)}` : ""}`;
+const describeNeigh = (e: NeighSpec) => `neigh ${formatIpv4(e.dst)} lladdr ${formatMac(e.lladdr)}`;
+
+/** What a host holds, by identity. */
+interface Holdings {
+  routes(dst: IpPrefix): Promise<RouteEntry[]>;
+  neigh(dst: Ipv4, dev: string): Promise<NeighEntry[]>;
+  fdb(dev: string, mac: number): Promise<FdbEntry[]>;
+}
+
+/** Past this many entries one dump per table is cheaper than a filtered read per entry. */
+const WHOLE_TABLE_READ = 16;
+
+function group<T>(items: T[], key: (item: T) => string | number): Map<string | number, T[]> {
+  const out = new Map<string | number, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+async function holdings(n: Netlink, ns: string, entries: number): Promise<Holdings> {
+  if (entries < WHOLE_TABLE_READ)
+    return {
+      routes: (dst) => n.route.entries(ns, { exact: dst }),
+      neigh: (dst, dev) => n.neigh.entries(ns, { dst, dev }),
+      fdb: (dev, mac) => n.fdb.entries(ns, { dev, mac }),
+    };
+  const [routes, neighbours, fdb] = await Promise.all([
+    n.route.entries(ns),
+    n.neigh.entries(ns),
+    n.fdb.entries(ns),
+  ]);
+  const byPrefix = group(routes, (r) => prefixKey(r.dst));
+  const byNeigh = group(neighbours, neighKey);
+  const byMac = group(fdb, (e) => `${e.dev} ${e.mac}`);
+  return {
+    routes: async (dst) => byPrefix.get(prefixKey(dst)) ?? [],
+    neigh: async (dst, dev) => byNeigh.get(neighKey({ dst, dev })) ?? [],
+    fdb: async (dev, mac) => byMac.get(`${dev} ${mac}`) ?? [],
+  };
+}
+
+interface Planned {
+  op: BatchOp;
+  counts: keyof NodeChanges;
+  entry: () => string;
+}
+
+const EMPTY: PeerEntries = Object.freeze({ routes: [], neighbours: [], fdb: [] }) as PeerEntries;
+
+/**
+ * Brings host `ns` (reported as `who`) to hold `want`, and removes the `stale` entries `want`
+ * does not keep: one read, one batch. Neighbours, then FDB entries, then routes, as flannel
+ * writes them, so the kernel never has to ask; removals after. Refusals are reported, not thrown.
+ */
+export async function applyDifference(
+  n: Netlink,
+  tally: Tally,
+  refusals: Refusal[],
+  who: string,
+  ns: string,
+  want: PeerEntries,
+  stale: PeerEntries = EMPTY,
+): Promise<void> {
+  const size =
+    want.routes.length +
+    want.neighbours.length +
+    want.fdb.length +
+    stale.routes.length +
+    stale.neighbours.length +
+    stale.fdb.length;
+  if (size === 0) return;
+  const have = await holdings(n, ns, size);
+  const plan: Planned[] = [];
+  const plannedNeigh = new Set<string>();
+  for (const neigh of want.neighbours) {
+    const [held] = await have.neigh(neigh.dst, neigh.dev);
+    const key = neighKey(neigh);
+    if (!plannedNeigh.has(key) && held?.lladdr === neigh.lladdr && held.state.includes("PERMANENT")) continue;
+    plan.push({
+      op: { op: "neigh.replace", spec: neigh },
+      counts: held || plannedNeigh.has(key) ? "changed" : "added",
+      entry: () => describeNeigh(neigh),
+    });
+    plannedNeigh.add(key);
+  }
+  const plannedFdb = new Set<string>();
+  for (const fdb of want.fdb) {
+    const key = fdbKey(fdb);
+    if (plannedFdb.has(key) || (await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst)) continue;
+    plan.push({ op: { op: "fdb.append", spec: fdb }, counts: "added", entry: () => describeFdb(fdb) });
+    plannedFdb.add(key);
+  }
+  // A second wanted route to one destination replaces the first, as writing them one by one would.
+  const plannedRoutes = new Set<number>();
+  for (const route of want.routes) {
+    const key = prefixKey(route.dst);
+    const held = (await have.routes(route.dst)).filter((r) => r.protocol !== "kernel");
+    if (!plannedRoutes.has(key) && held.some((r) => sameRoute(route, r))) continue;
+    const replacing = held.length > 0 || plannedRoutes.has(key);
+    plan.push({
+      op: { op: replacing ? "route.replace" : "route.add", spec: route },
+      counts: replacing ? "changed" : "added",
+      entry: () => formatRouteSpec(route),
+    });
+    plannedRoutes.add(key);
+  }
+  const keepRoutes = stale.routes.length ? new Set(want.routes.map((r) => prefixKey(r.dst))) : undefined;
+  for (const route of stale.routes) {
+    if (keepRoutes!.has(prefixKey(route.dst))) continue;
+    for (const r of await have.routes(route.dst)) {
+      if (r.protocol === "kernel") continue;
+      const spec = { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
+      plan.push({ op: { op: "route.del", spec }, counts: "removed", entry: () => formatRouteSpec(route) });
+    }
+  }
+  const keepFdb = stale.fdb.length ? new Set(want.fdb.map(fdbKey)) : undefined;
+  for (const fdb of stale.fdb) {
+    if (keepFdb!.has(fdbKey(fdb))) continue;
+    if ((await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst))
+      plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed", entry: () => describeFdb(fdb) });
+  }
+  const keepNeigh = stale.neighbours.length ? new Set(want.neighbours.map(neighKey)) : undefined;
+  for (const neigh of stale.neighbours) {
+    if (keepNeigh!.has(neighKey(neigh))) continue;
+    if ((await have.neigh(neigh.dst, neigh.dev)).length)
+      plan.push({
+        op: { op: "neigh.del", spec: neigh },
+        counts: "removed",
+        entry: () => `neigh ${formatIpv4(neigh.dst)}`,
+      });
+  }
+  if (plan.length === 0) return;
+  const results = await n.batch(
+    ns,
+    plan.map((p) => p.op),
+  );
+  results.forEach((error, i) => {
+    const planned = plan[i]!;
+    if (!error) return tally.count(who, planned.counts);
+    const refusal = { node: who, entry: planned.entry(), reason: error.reason };
+    tally.refused.push(refusal);
+    refusals.push(refusal);
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * A hash map from numbers to numbers in two typed arrays (open addressing, linear probing,
+ * deletion by shifting back, so no tombstones). A node of a 5,000-node cluster holds 5,000 routes,
+ * neighbours and FDB entries per table: as Map entries pointing at objects that is ≈ 250 bytes an
+ * entry, here ≈ 20. Keys are non-negative integers below 2⁵³ (a prefix's network × 64 + length,
+ * a device index × 2³² + an address, a MAC).
+ */
+const EMPTY = -1;
+const MIN_CAPACITY = 8;
+const NONE = new Float64Array(0);
+
+function hash(key: number): number {
+  const high = Math.floor(key / 4294967296);
+  let h = Math.imul((key >>> 0) ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export class NumberMap {
+  private keys: Float64Array;
+  private values: Float64Array;
+  private mask: number;
+  private count = 0;
+
+  /** Nothing is allocated until the first entry: most of a cluster's namespaces are pods with few. */
+  constructor() {
+    this.keys = NONE;
+    this.values = NONE;
+    this.mask = -1;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The key's slot, or the empty slot where it would go; -1 before anything is allocated. */
+  private slot(key: number): number {
+    if (this.mask < 0) return -1;
+    let i = hash(key) & this.mask;
+    while (this.keys[i] !== EMPTY && this.keys[i] !== key) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  has(key: number): boolean {
+    const i = this.slot(key);
+    return i >= 0 && this.keys[i] === key;
+  }
+
+  /** The value, or undefined when the key is absent. */
+  get(key: number): number | undefined {
+    const i = this.slot(key);
+    return i >= 0 && this.keys[i] === key ? this.values[i] : undefined;
+  }
+
+  set(key: number, value: number): void {
+    let i = this.slot(key);
+    if (i < 0 || this.keys[i] !== key) {
+      if (i < 0 || (this.count + 1) * 4 > (this.mask + 1) * 3) {
+        this.grow();
+        i = this.slot(key);
+      }
+      this.keys[i] = key;
+      this.count++;
+    }
+    this.values[i] = value;
+  }
+
+  delete(key: number): boolean {
+    let i = this.slot(key);
+    if (i < 0 || this.keys[i] !== key) return false;
+    // Shift later members of the probe run back into the hole, so lookups never stop early.
+    for (let j = (i + 1) & this.mask; this.keys[j] !== EMPTY; j = (j + 1) & this.mask) {
+      const home = hash(this.keys[j]!) & this.mask;
+      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+        this.keys[i] = this.keys[j]!;
+        this.values[i] = this.values[j]!;
+        i = j;
+      }
+    }
+    this.keys[i] = EMPTY;
+    this.count--;
+    return true;
+  }
+
+  /** Calls `visit` for every entry, in no particular order. */
+  forEach(visit: (value: number, key: number) => void): void {
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) visit(this.values[i]!, keys[i]!);
+  }
+
+  /** The keys, in no particular order (a copy: callers may delete while walking it). */
+  keyList(): number[] {
+    const out: number[] = [];
+    this.forEach((_, key) => out.push(key));
+    return out;
+  }
+
+  private grow(): void {
+    const { keys, values } = this;
+    const size = Math.max(MIN_CAPACITY, keys.length * 2);
+    this.keys = new Float64Array(size).fill(EMPTY);
+    this.values = new Float64Array(size);
+    this.mask = size - 1;
+    this.count = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.set(keys[i]!, values[i]!);
+  }
+}
+
+/**
+ * A namespace's neighbour table: (device index × 2³² + address) → MAC and whether it is permanent,
+ * packed into one number (MAC × 2 + permanent; MACs are below 2⁴⁸, so exact).
+ */
+export class NeighbourTable {
+  private readonly map = new NumberMap();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  mac(key: number): number | undefined {
+    const packed = this.map.get(key);
+    return packed === undefined ? undefined : Math.floor(packed / 2);
+  }
+
+  permanent(key: number): boolean {
+    const packed = this.map.get(key);
+    return packed !== undefined && packed % 2 === 1;
+  }
+
+  set(key: number, mac: number, permanent: boolean): void {
+    this.map.set(key, mac * 2 + (permanent ? 1 : 0));
+  }
+
+  delete(key: number): boolean {
+    return this.map.delete(key);
+  }
+
+  keys(): number[] {
+    return this.map.keyList();
+  }
+}
+
+/**
+ * A VXLAN device's forwarding table: inner MAC → remote VTEPs. Almost every entry has one VTEP
+ * (flannel's per-node entry), kept in a typed hash; the few with several (the all-zeros flood
+ * list) keep an array aside.
+ */
+export class VxlanFdb {
+  private readonly single = new NumberMap();
+  private readonly several = new Map<number, number[]>();
+
+  get(mac: number): readonly number[] | undefined {
+    const one = this.single.get(mac);
+    return one !== undefined ? [one] : this.several.get(mac);
+  }
+
+  has(mac: number): boolean {
+    return this.single.has(mac) || this.several.has(mac);
+  }
+
+  set(mac: number, remotes: readonly number[]): void {
+    this.delete(mac);
+    if (remotes.length === 1) this.single.set(mac, remotes[0]!);
+    else if (remotes.length > 1) this.several.set(mac, [...remotes]);
+  }
+
+  delete(mac: number): boolean {
+    return this.single.delete(mac) || this.several.delete(mac);
+  }
+
+  /** Every entry, by MAC (the kernel dumps in hash order; callers sort when they compare). */
+  entries(): [number, readonly number[]][] {
+    const out: [number, readonly number[]][] = [];
+    this.single.forEach((remote, mac) => out.push([mac, [remote]]));
+    for (const [mac, remotes] of this.several) out.push([mac, remotes]);
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+}
