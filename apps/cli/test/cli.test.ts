@@ -260,7 +260,7 @@ describe("podnet", () => {
     expect(podnet(["bench", md, "--out", join(tmp, "input.json")])).toMatchObject({ code: 2 });
     expect(readFileSync(md, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
     expect(readFileSync(copy, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
-  });
+  }, 120_000); // some thirty runs of the CLI
 
   it("prints an error object on stdout with --json, on every command", () => {
     const scenario = podnet([
