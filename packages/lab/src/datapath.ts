@@ -43,9 +43,11 @@ export interface DatapathRow {
   from: string;
   to: string;
   podMtu: number;
-  figures: DatapathFigures;
+  /** Absent when the pair cannot talk (docker-bridge across nodes): then `unreachable` says why. */
+  figures?: DatapathFigures;
+  unreachable?: string;
   /** figure ÷ baseline (throughput: higher is better; times: lower is better). */
-  ratioToBaseline: { tcp: number; tcp4: number; udp: number; rtt: number; connect: number };
+  ratioToBaseline?: { tcp: number; tcp4: number; udp: number; rtt: number; connect: number };
 }
 
 export interface DatapathOptions {
@@ -261,13 +263,23 @@ export async function benchDatapath(
     const ratio = (a: Spread, b: Spread) => (b.median ? Math.round((a.median / b.median) * 1000) / 1000 : 0);
     for (const p of pairs(runtime)) {
       const links = await runtime.k.link.list(runtime.ns(p.from));
-      const figures = await measure(runtime.ns(p.from), runtime.ns(p.server), p.to, settings);
-      rows.push({
+      const row = {
         provider: provider.name,
         pair: p.pair,
         from: p.from,
         to: p.server,
         podMtu: links.find((l) => l.ifname === "eth0")?.mtu ?? 0,
+      };
+      let figures: DatapathFigures;
+      try {
+        figures = await measure(runtime.ns(p.from), runtime.ns(p.server), p.to, settings);
+      } catch (error) {
+        // A design that cannot carry the pair (docker-bridge's repeated addresses) is a result too.
+        rows.push({ ...row, unreachable: (error as Error).message });
+        continue;
+      }
+      rows.push({
+        ...row,
         figures,
         ratioToBaseline: {
           tcp: ratio(figures.tcpGbps, base.tcpGbps),

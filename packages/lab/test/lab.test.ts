@@ -175,9 +175,9 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       "to an outside host: web → outside, MTU 1450",
     ]);
     for (const r of rows) {
-      expect(r.figures.tcpGbps.median).toBeGreaterThan(0);
-      expect(r.figures.rttMs.median).toBeGreaterThan(0);
-      expect(r.ratioToBaseline.tcp).toBeCloseTo(r.figures.tcpGbps.median / baseline.tcpGbps.median, 2);
+      expect(r.figures!.tcpGbps.median).toBeGreaterThan(0);
+      expect(r.figures!.rttMs.median).toBeGreaterThan(0);
+      expect(r.ratioToBaseline!.tcp).toBeCloseTo(r.figures!.tcpGbps.median / baseline.tcpGbps.median, 2);
     }
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(
       labPrefix(`t${run}d`),

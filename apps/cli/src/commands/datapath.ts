@@ -93,6 +93,20 @@ function rowsOf(report: DatapathReport): string[][] {
     ...r.rows.map((row) => {
       const f = row.figures;
       const k = row.ratioToBaseline;
+      if (!f || !k)
+        return [
+          r.scenario,
+          r.provider,
+          `${row.pair} (${row.from} → ${row.to})`,
+          String(row.podMtu),
+          `unreachable: ${row.unreachable}`,
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+        ];
       return [
         r.scenario,
         r.provider,
