@@ -137,7 +137,15 @@ class Checker {
         this.onSegment(path, nic.segment, nic.address, r.name, "router");
       });
       const own = new Set(r.interfaces.map((nic) => nic.address));
+      const destinations = new Set<string>();
       r.routes.forEach((route, j) => {
+        const dst = Ipv4Prefix.parse(route.dst).toString();
+        if (destinations.has(dst))
+          this.fail(
+            ["underlay", "routers", i, "routes", j, "dst"],
+            `${r.name} already has a route to ${dst} (the kernel answers "File exists")`,
+          );
+        destinations.add(dst);
         const via = parseIpv4(route.via);
         const onLink = r.interfaces.some((nic) => this.segments.get(nic.segment)?.contains(via));
         if (own.has(route.via))
@@ -154,6 +162,13 @@ class Checker {
     });
     underlay.hosts.forEach((h, i) => {
       this.claim(["underlay", "hosts", i, "name"], h.name, "host");
+      const sockets = new Set<string>();
+      h.listen.forEach((l, j) => {
+        const key = `${l.port}/${l.protocol}`;
+        if (sockets.has(key))
+          this.fail(["underlay", "hosts", i, "listen", j], `${h.name} already listens on ${key}`);
+        sockets.add(key);
+      });
       this.onSegment(["underlay", "hosts", i], h.segment, h.address, h.name, "host");
     });
   }
