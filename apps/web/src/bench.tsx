@@ -3,21 +3,23 @@
  * clusters) by default, or one the user loads, kept in the browser across reloads.
  */
 import { useState } from "react";
+import type { BenchRow as FullBenchRow } from "@podnet/cluster";
 import bundled from "./bench-report.json";
 import { BarChart } from "./charts.js";
 
-/** The fields of `podnet bench`'s rows (apps/cli's BenchRow) that the app shows. */
-export interface BenchRow {
-  scenario: string;
-  provider: string;
-  nodes: number;
-  pods: number;
-  buildMs: number;
-  reconcileMs: number;
-  tracesPerSecond: number;
-  hopsPerTrace: number;
-  peakRssMiB: number;
-}
+/** The fields of `podnet bench`'s rows that the app shows. */
+export type BenchRow = Pick<
+  FullBenchRow,
+  | "scenario"
+  | "provider"
+  | "nodes"
+  | "pods"
+  | "buildMs"
+  | "reconcileMs"
+  | "tracesPerSecond"
+  | "hopsPerTrace"
+  | "peakRssMiB"
+>;
 
 interface Report {
   name: string;

@@ -45,7 +45,7 @@ export {
   type ControlPlaneMetrics,
   type NodeTableCounts,
 } from "./analysis.js";
-export { runScenario, type RunResult } from "./run.js";
+export { runScenario, type RunResult, type BenchRow } from "./run.js";
 export {
   SimBackend,
   answerTtl,

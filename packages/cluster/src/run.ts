@@ -86,3 +86,22 @@ export async function runScenario(
   };
   return { result, runtime };
 }
+
+/** One row of `podnet bench` (schemaVersion 1): a scenario under a provider, podnet and the network. */
+export interface BenchRow {
+  scenario: string;
+  provider: string;
+  nodes: number;
+  pods: number;
+  buildMs: number;
+  reconcileMs: number;
+  tracesPerSecond: number;
+  hopsPerTrace: number;
+  peakRssMiB: number;
+  reachable: string;
+  podMtu?: number;
+  overheadPercentAt1400?: number;
+  routesPerNode: number;
+  neighboursAndFdbPerNode: number;
+  natRulesPerNode: number;
+}

@@ -5,6 +5,7 @@ import {
   controlPlaneMetrics,
   pathMetrics,
   reachability,
+  type BenchRow,
   type Scenario,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
@@ -14,23 +15,6 @@ import { integerIn, jsonOption, parseProviders, providersOption } from "../optio
 import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
-export interface BenchRow {
-  scenario: string;
-  provider: string;
-  nodes: number;
-  pods: number;
-  buildMs: number;
-  reconcileMs: number;
-  tracesPerSecond: number;
-  hopsPerTrace: number;
-  peakRssMiB: number;
-  reachable: string;
-  podMtu?: number;
-  overheadPercentAt1400?: number;
-  routesPerNode: number;
-  neighboursAndFdbPerNode: number;
-  natRulesPerNode: number;
-}
 
 const TRACE_BUDGET_MS = 1000;
 
