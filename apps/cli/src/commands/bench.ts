@@ -15,7 +15,6 @@ import { integerIn, jsonOption, parseProviders, providersOption } from "../optio
 import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
-
 const TRACE_BUDGET_MS = 1000;
 
 async function measure(scenario: Scenario, provider: NetworkProvider): Promise<BenchRow> {
