@@ -101,15 +101,19 @@ const PathEdge = memo(function PathEdge({ data }: EdgeProps<FlowEdge<PathData>>)
 const NODE_TYPES = { box: BoxNode };
 const EDGE_TYPES = { path: PathEdge };
 
-export function TopologyMap(props: {
+interface MapProps {
   view: Layout;
   walk?: MapWalk;
   from?: string;
   to?: string;
+  /** The namespace (or segment box) whose tables are open. */
   inspected?: string;
+  /** Nodes where the kernel refused an entry the provider asked for. */
   refused?: ReadonlySet<string>;
   onBox: (b: Box) => void;
-}) {
+}
+
+export function TopologyMap(props: MapProps) {
   return (
     <div className="map">
       <div className="frame">
@@ -121,25 +125,7 @@ export function TopologyMap(props: {
   );
 }
 
-function Flow({
-  view,
-  walk,
-  from,
-  to,
-  inspected,
-  refused,
-  onBox,
-}: {
-  view: Layout;
-  walk?: MapWalk;
-  from?: string;
-  to?: string;
-  /** The namespace (or segment box) whose tables are open. */
-  inspected?: string;
-  /** Nodes where the kernel refused an entry the provider asked for. */
-  refused?: ReadonlySet<string>;
-  onBox: (b: Box) => void;
-}) {
+function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
   const flow = useReactFlow();
   const activate = useRef(onBox);
   activate.current = onBox;

@@ -41,6 +41,28 @@ export function cniExecutables(): Record<string, string> {
   };
 }
 
+/** Waits (2 s at most) until the kernel lists a listening socket: probes must not race the listener. */
+export async function listening(ns: string, protocol: "tcp" | "udp", port: number): Promise<boolean> {
+  const flag = protocol === "tcp" ? "-Hltn" : "-Hlun";
+  for (let i = 0; i < 100; i++) {
+    const { stdout } = await run(["ip", "netns", "exec", ns, "ss", flag, `sport = :${port}`]);
+    if (stdout.trim()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+/** Stops processes started detached (each its own process group), children included. */
+export function stopProcesses(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** A CNI plugin that is an executable, invoked as libcni invokes one, from inside `nodeNs`. */
 function execPlugin(binary: string, nodeNs: string): CniPlugin {
   const invoke = async (command: string, params: CniParams, config: PluginConfig) => {
@@ -186,14 +208,8 @@ export class LinuxBackend implements ClusterBackend {
     });
     child.unref();
     if (child.pid) this.started(child.pid);
-    // Ready when the kernel lists the socket: probes must not race the listener.
-    const flag = socket.protocol === "tcp" ? "-Hltn" : "-Hlun";
-    for (let i = 0; i < 100; i++) {
-      const { stdout } = await run(["ip", "netns", "exec", ns, "ss", flag, `sport = :${socket.port}`]);
-      if (stdout.trim()) return;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`${socket.owner}: nothing listens on ${socket.protocol}/${socket.port} in ${ns}`);
+    if (!(await listening(ns, socket.protocol, socket.port)))
+      throw new Error(`${socket.owner}: nothing listens on ${socket.protocol}/${socket.port} in ${ns}`);
   }
 
   /**

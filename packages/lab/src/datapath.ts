@@ -15,6 +15,7 @@ import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink, run } from "@podnet/linux";
 import { parseAddrArgument } from "@podnet/netlink";
+import { listening, stopProcesses } from "./backend.js";
 import { down, up } from "./lab.js";
 
 export interface Spread {
@@ -157,12 +158,7 @@ async function measure(
     ["socat", `TCP4-LISTEN:${CONNECT_PORT},fork,reuseaddr`, "SYSTEM:true"],
   ].map((argv) => spawn("ip", ["netns", "exec", serverNs, ...argv], { stdio: "ignore", detached: true }));
   try {
-    for (const port of [PORT, CONNECT_PORT])
-      for (let i = 0; i < 100; i++) {
-        const { stdout } = await run(["ip", "netns", "exec", serverNs, "ss", "-Hltn", `sport = :${port}`]);
-        if (stdout.trim()) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    for (const port of [PORT, CONNECT_PORT]) await listening(serverNs, "tcp", port);
     const t = String(options.seconds);
     const tcp: number[] = [];
     const tcp4: number[] = [];
@@ -202,12 +198,7 @@ async function measure(
       cpuSecondsPerGbit: gigabits ? Math.round((jiffies / ticks / gigabits) * 1000) / 1000 : 0,
     };
   } finally {
-    for (const server of servers)
-      try {
-        process.kill(-server.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
+    stopProcesses(servers.flatMap((server) => (server.pid ? [server.pid] : [])));
   }
 }
 

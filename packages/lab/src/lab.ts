@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink } from "@podnet/linux";
-import { LinuxBackend } from "./backend.js";
+import { LinuxBackend, stopProcesses } from "./backend.js";
 import { LAB_NAME, labDir, listStates, readState, removeState, writeState, type LabState } from "./state.js";
 
 /** A lab that cannot be made, found or entered: the user's to fix. */
@@ -27,16 +27,6 @@ export const labPrefix = (name: string) => `pn-${name}-`;
 /** Every namespace of a lab that exists now. */
 async function namespacesOf(prefix: string): Promise<string[]> {
   return (await new LinuxNetlink().netns.list()).filter((n) => n.startsWith(prefix));
-}
-
-function stopProcesses(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, "SIGKILL"); // the listener and the children it forked
-    } catch {
-      // already gone
-    }
-  }
 }
 
 export interface UpOptions {

@@ -19,6 +19,7 @@ import {
   type IcmpHeader,
   type Ipv4Header,
   type Packet,
+  type TcpHeader,
   type VxlanHeader,
 } from "@podnet/core";
 import type { SimKernel } from "./kernel.js";
@@ -45,6 +46,20 @@ export interface SendOptions {
   dontFragment?: boolean;
   /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
   expectNamespace?: string;
+}
+
+/** The TCP header that answers a SYN: SYN-ACK from a listener, RST-ACK from a closed port. */
+function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number): TcpHeader {
+  return {
+    kind: "tcp",
+    srcPort: syn.dstPort,
+    dstPort: syn.srcPort,
+    seq,
+    ack: (syn.seq + 1) >>> 0,
+    flags,
+    window,
+    urgent: 0,
+  };
 }
 
 interface Frame {
@@ -884,21 +899,7 @@ class PacketWalk {
           `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`,
           socket.owner,
         );
-        return this.reply(
-          ns,
-          skb,
-          {
-            kind: "tcp",
-            srcPort: l4.dstPort,
-            dstPort: l4.srcPort,
-            seq: 0x1000,
-            ack: (l4.seq + 1) >>> 0,
-            flags: TcpFlags.SYN | TcpFlags.ACK,
-            window: 65160,
-            urgent: 0,
-          },
-          zeros(0),
-        );
+        return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160), zeros(0));
       }
       this.record(
         ns,
@@ -913,21 +914,7 @@ class PacketWalk {
         "refused",
         `connection refused: RST from ${endpoint(ip.dst, l4.dstPort)} (${ns.name}: no listener)`,
       );
-      return this.reply(
-        ns,
-        skb,
-        {
-          kind: "tcp",
-          srcPort: l4.dstPort,
-          dstPort: l4.srcPort,
-          seq: 0,
-          ack: (l4.seq + 1) >>> 0,
-          flags: TcpFlags.RST | TcpFlags.ACK,
-          window: 0,
-          urgent: 0,
-        },
-        zeros(0),
-      );
+      return this.reply(ns, skb, answerSyn(l4, TcpFlags.RST | TcpFlags.ACK, 0, 0), zeros(0));
     }
     if (socket) {
       this.record(

@@ -4,6 +4,7 @@ import type { Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { UsageError } from "../errors.js";
 import { table } from "../format.js";
+import { needRoot } from "./lab.js";
 
 export interface DatapathReport {
   schemaVersion: 1;
@@ -28,8 +29,7 @@ export async function benchLinux(
   settings: { runs: number; seconds: number },
   onStep: (task: string) => void,
 ): Promise<DatapathReport> {
-  if (process.platform !== "linux" || process.getuid?.() !== 0)
-    throw new UsageError("--backend linux builds labs on network namespaces: run as root on Linux");
+  needRoot();
   const { benchDatapath, LabError } = await import("@podnet/lab");
   const results: DatapathReport["results"] = [];
   for (const { scenario, file } of scenarios)

@@ -11,7 +11,7 @@ import { buildProgress } from "../progress.js";
 const lab = () => import("@podnet/lab");
 
 /** Real namespaces need root and Linux; say so plainly rather than fail half-way. */
-function needRoot(): void {
+export function needRoot(): void {
   if (process.platform !== "linux" || process.getuid?.() !== 0)
     throw new UsageError(
       "real clusters need root on Linux (network namespaces, veth, iptables): run as root",
