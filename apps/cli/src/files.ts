@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MAX_SCENARIO_BYTES, loadScenario, type Scenario } from "@podnet/cluster";
+import { MAX_SCENARIO_BYTES, loadScenario, type Scenario, type ScenarioScale } from "@podnet/cluster";
 import { UsageError } from "./errors.js";
 
 /**
@@ -93,11 +93,11 @@ export function readBounded(file: string, what: string, limit: number): string {
 }
 
 /** Reads and checks a scenario given by path or bundled name; remembers its path as an input. */
-export function readScenario(arg: string, inputs?: Set<string>): Scenario {
+export function readScenario(arg: string, inputs?: Set<string>, scale?: ScenarioScale): Scenario {
   const file = scenarioPath(arg);
   const text = readBounded(file, "scenario file", MAX_SCENARIO_BYTES);
   inputs?.add(identity(file));
-  return loadScenario(text, file);
+  return loadScenario(text, file, scale);
 }
 
 /** A path's identity for "is this one of the inputs?": its real path when it exists. */

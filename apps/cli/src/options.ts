@@ -1,6 +1,7 @@
 /** Options several commands share, parsed and checked in one place. */
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
+import type { ScenarioScale } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
 
@@ -36,3 +37,23 @@ export const integerIn =
 
 export const jsonOption = (shape: string) =>
   new Option("--json", `machine-readable output${shape ? ` (${shape})` : ""}`);
+
+/** `--nodes` and `--pods-per-node`: a generated scenario (`large`) at another size. */
+export const nodesOption = () =>
+  new Option("--nodes <n>", "resize a generated scenario: this many nodes").argParser(
+    integerIn("--nodes", "a node count", 1, 20000),
+  );
+
+export const podsPerNodeOption = () =>
+  new Option("--pods-per-node <n>", "resize a generated scenario: this many pods per node").argParser(
+    integerIn("--pods-per-node", "a pod count", 0, 250),
+  );
+
+export type ScaleOpts = { nodes?: number; podsPerNode?: number };
+
+export function scaleOf(opts: ScaleOpts): ScenarioScale {
+  return {
+    ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
+    ...(opts.podsPerNode !== undefined ? { podsPerNode: opts.podsPerNode } : {}),
+  };
+}

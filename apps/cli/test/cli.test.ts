@@ -328,6 +328,34 @@ describe("podnet", () => {
     expect(podnet(["--version"]).stdout.trim()).toBe(manifest.version);
   });
 
+  it("resizes a generated scenario with --nodes and --pods-per-node, and only a generated one", () => {
+    const small = podnet([
+      "run",
+      "large",
+      "--provider",
+      "overlay",
+      "--nodes",
+      "3",
+      "--pods-per-node",
+      "2",
+      "--json",
+    ]);
+    expect(small.code).toBe(0);
+    const result = small.json();
+    expect(result.nodes.map((n: { name: string }) => n.name)).toEqual(["node-0", "node-1", "node-2"]);
+    expect(
+      result.reachability.filter((c: { kind: string }) => c.kind === "pod→pod (across nodes)").length,
+    ).toBe(24);
+    const listed = podnet(["run", "two-nodes", "--provider", "overlay", "--nodes", "3"]);
+    expect(listed.code).toBe(2);
+    expect(listed.stderr).toBe(
+      `error: ${join(ROOT, "scenarios/two-nodes.yaml")}:1:1: lists its nodes, so it has no size to change: --nodes and --pods-per-node resize a scenario with a generate block (such as large)\n`,
+    );
+    expect(podnet(["compare", "large", "--nodes", "0"]).stderr).toBe(
+      'error: --nodes: "0" is not a node count (1-20000)\n',
+    );
+  });
+
   it("stops quietly when its reader goes away (| head -1)", () => {
     const r = spawnSync(
       "sh",

@@ -127,39 +127,8 @@ export interface PlannedCell {
   protocol: "icmp" | "tcp";
 }
 
-/**
- * A Service (or a NodePort) is reached only when one of its endpoints took the connection: an answer,
- * even a RST, from any other pod — docker-bridge's repeated 172.17.0.2 — is a wrong destination, as it
- * is for a pod target.
- */
-export function serviceVerdict(runtime: ClusterRuntime, to: string, trace: Trace): Trace {
-  const target = runtime.resolve(to);
-  const service =
-    target.kind === "service"
-      ? runtime.services.get(to.slice(4).split(":")[0]!)
-      : target.kind === "node" && target.port !== undefined
-        ? [...runtime.services.values()].find((s) => s.spec.ports.some((p) => p.nodePort === target.port))
-        : undefined;
-  const landed = trace.deliveredTo?.ns;
-  if (!service || !landed || !runtime.pods.has(landed)) return trace;
-  // By selector, not by address: under docker-bridge an endpoint's address is another pod's too.
-  const endpoints = [...runtime.pods]
-    .filter(([, p]) => Object.entries(service.spec.selector).every(([k, v]) => p.spec.labels[k] === v))
-    .map(([name]) => name);
-  if (endpoints.includes(landed)) return trace;
-  return {
-    ...trace,
-    outcome: "wrong-destination",
-    reason: `reached ${landed}, which is not an endpoint of svc/${service.spec.name} (endpoints: ${endpoints.join(", ") || "none"}): ${trace.reason}`,
-  };
-}
-
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
-  const trace = serviceVerdict(
-    runtime,
-    planned.to,
-    runtime.trace(planned.from, planned.to, { protocol: planned.protocol }),
-  );
+  const trace = runtime.trace(planned.from, planned.to, { protocol: planned.protocol });
   const target = runtime.resolve(planned.to).address;
   const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
   return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };

@@ -34,6 +34,12 @@ export interface ProbeRequest {
   expectNs?: string;
   /** What the expected listener answers with (its owner), to tell a wrong pod on real sockets. */
   expectOwner?: string;
+  /**
+   * For a Service's ClusterIP or NodePort: the Service and its endpoints (by selector, not by
+   * address: under docker-bridge an endpoint's address is another pod's too). An answer, even a RST,
+   * from anyone else is a wrong destination, as it is for a pod target.
+   */
+  service?: { name: string; endpointNs: string[]; owners: string[] };
 }
 
 /** What a probe's socket saw, in classes both backends can tell apart. */
@@ -101,8 +107,19 @@ export class SimBackend implements ClusterBackend {
 
   /** One simulated exchange; the trace behind it is what `ClusterRuntime.trace` returns. */
   send(request: ProbeRequest): Trace {
-    const { fromNs, expectNs, expectOwner: _owner, ...rest } = request;
-    return this.netlink.send({ ...rest, from: fromNs, ...(expectNs ? { expectNamespace: expectNs } : {}) });
+    const { fromNs, expectNs, expectOwner: _owner, service, ...rest } = request;
+    const trace = this.netlink.send({
+      ...rest,
+      from: fromNs,
+      ...(expectNs ? { expectNamespace: expectNs } : {}),
+    });
+    const landed = trace.deliveredTo?.ns;
+    if (!service || !landed || service.endpointNs.includes(landed)) return trace;
+    return {
+      ...trace,
+      outcome: "wrong-destination",
+      reason: `reached ${landed}, which is not an endpoint of svc/${service.name} (endpoints: ${service.endpointNs.join(", ") || "none"}): ${trace.reason}`,
+    };
   }
 
   /**

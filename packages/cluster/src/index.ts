@@ -17,6 +17,7 @@ export {
   MAX_SCENARIO_BYTES,
   ScenarioError,
   type ScenarioIssue,
+  type ScenarioScale,
 } from "./load.js";
 export { SCENARIO_LIMITS } from "./check.js";
 export { parseTarget, parseOrigin, type TargetText } from "./target.js";

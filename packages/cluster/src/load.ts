@@ -60,8 +60,17 @@ const yamlError = (file: string, error: unknown) =>
     { path: [], message: `YAML: ${(error as Error).message.split("\n")[0]!}`, line: 1, column: 1 },
   ]);
 
-/** Parses, validates and checks a scenario. Throws ScenarioError listing every problem found. */
-export function loadScenario(text: string, file = "scenario.yaml"): Scenario {
+/** Overrides of a scenario's `generate` block: the same cluster shape at another size. */
+export interface ScenarioScale {
+  nodes?: number;
+  podsPerNode?: number;
+}
+
+/**
+ * Parses, validates and checks a scenario. Throws ScenarioError listing every problem found. With
+ * `scale`, a generated cluster is resized before it is checked (its capacity checks see the new size).
+ */
+export function loadScenario(text: string, file = "scenario.yaml", scale: ScenarioScale = {}): Scenario {
   if (text.length > MAX_SCENARIO_BYTES)
     throw new ScenarioError(file, [
       { path: [], message: `larger than ${MAX_SCENARIO_BYTES / 2 ** 20} MiB: not a scenario` },
@@ -106,6 +115,23 @@ export function loadScenario(text: string, file = "scenario.yaml"): Scenario {
     throw new ScenarioError(file, issues);
   }
   const scenario = parsed.data;
+  if (scale.nodes !== undefined || scale.podsPerNode !== undefined) {
+    if (!scenario.generate)
+      throw new ScenarioError(file, [
+        {
+          path: [],
+          message:
+            "lists its nodes, so it has no size to change: --nodes and --pods-per-node resize a scenario with a generate block (such as large)",
+          line: 1,
+          column: 1,
+        },
+      ]);
+    scenario.generate = {
+      ...scenario.generate,
+      ...(scale.nodes !== undefined ? { nodes: scale.nodes } : {}),
+      ...(scale.podsPerNode !== undefined ? { podsPerNode: scale.podsPerNode } : {}),
+    };
+  }
   const issues = checkScenario(scenario).map((issue) => ({ ...issue, ...locate(doc, counter, issue.path) }));
   if (issues.length) throw new ScenarioError(file, issues);
   return scenario;

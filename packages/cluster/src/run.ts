@@ -2,7 +2,6 @@ import type { NetworkProvider } from "@podnet/cni";
 import {
   controlPlaneMetrics,
   probeKind,
-  serviceVerdict,
   nodeTables,
   pathMetrics,
   reachability,
@@ -41,15 +40,11 @@ export async function runScenario(
   await runtime.runEvents();
   const cells = reachability(runtime);
   const probes = runtime.spec.traffic.map((p) => {
-    const trace = serviceVerdict(
-      runtime,
-      p.to,
-      runtime.trace(p.from, p.to, {
-        protocol: p.protocol,
-        ...(p.port ? { port: p.port } : {}),
-        ...(p.size !== undefined ? { size: p.size } : {}),
-      }),
-    );
+    const trace = runtime.trace(p.from, p.to, {
+      protocol: p.protocol,
+      ...(p.port ? { port: p.port } : {}),
+      ...(p.size !== undefined ? { size: p.size } : {}),
+    });
     const reached = trace.outcome === "reached" || (p.protocol === "tcp" && trace.outcome === "refused");
     return {
       kind: probeKind(runtime, p.from, p.to),

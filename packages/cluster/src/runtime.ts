@@ -432,6 +432,48 @@ export class ClusterRuntime {
       ...(target.kind === "pod" && port !== undefined
         ? { expectOwner: this.listener(target.ns!, port) }
         : {}),
+      ...this.serviceExpectation(to, port),
+    };
+  }
+
+  /**
+   * The Service a target reaches through kube-proxy — `svc/<name>`, a ClusterIP, or a node's
+   * NodePort — with the pods its selector picks (by selector, not by address: under docker-bridge an
+   * endpoint's address is another pod's too).
+   */
+  serviceOf(
+    to: string,
+    port = this.resolve(to).port,
+  ): { service: ServiceState; pods: string[]; targetPort: number } | undefined {
+    const target = this.resolve(to);
+    if (port === undefined) return undefined;
+    const toNode =
+      target.kind === "node" || [...this.nodes.values()].some((n) => n.address === target.address);
+    let service: ServiceState | undefined;
+    let targetPort: number | undefined;
+    for (const s of this.services.values())
+      for (const p of s.spec.ports)
+        if (
+          !service &&
+          ((s.clusterIP === target.address && p.port === port) || (toNode && p.nodePort === port))
+        )
+          [service, targetPort] = [s, p.targetPort ?? p.port];
+    if (!service) return undefined;
+    const pods = [...this.pods]
+      .filter(([, p]) => Object.entries(service.spec.selector).every(([k, v]) => p.spec.labels[k] === v))
+      .map(([name]) => name);
+    return { service, pods, targetPort: targetPort! };
+  }
+
+  private serviceExpectation(to: string, port?: number): Pick<ProbeRequest, "service"> {
+    const found = this.serviceOf(to, port);
+    if (!found) return {};
+    return {
+      service: {
+        name: found.service.spec.name,
+        endpointNs: found.pods.map((p) => this.ns(p)),
+        owners: found.pods.flatMap((p) => this.listener(p, found.targetPort) ?? []),
+      },
     };
   }
 

@@ -6,8 +6,8 @@
  * sockets (socat, one small process per port, answering with its owner's name so a probe can tell
  * which pod it reached); probes are real ping, TCP and UDP from inside the namespaces.
  */
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClusterBackend, PodAttachment, ProbeRequest, ProbeResult } from "@podnet/cluster";
@@ -48,6 +48,15 @@ export async function listening(ns: string, protocol: "tcp" | "udp", port: numbe
     const { stdout } = await run(["ip", "netns", "exec", ns, "ss", flag, `sport = :${port}`]);
     if (stdout.trim()) return true;
     await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+/** Waits (5 s at most) for socat's log to say its socket is bound; false if it exits or never does. */
+async function bound(log: string, child: ChildProcess): Promise<boolean> {
+  for (let i = 0; i < 1000 && child.exitCode === null; i++) {
+    if (/ N (listening|receiving) on /.test(readFileSync(log, "utf8"))) return true;
+    await new Promise((r) => setTimeout(r, 5));
   }
   return false;
 }
@@ -202,13 +211,20 @@ export class LinuxBackend implements ClusterBackend {
       socket.protocol === "tcp"
         ? `TCP4-LISTEN:${socket.port},fork,reuseaddr`
         : `UDP4-RECVFROM:${socket.port},fork`;
-    const child = spawn("ip", ["netns", "exec", ns, "socat", address, `SYSTEM:echo ${socket.owner}`], {
-      detached: true,
-      stdio: "ignore",
-    });
+    // socat says when its socket is bound ("listening on" / "receiving on", with -d -d) into a log
+    // of its own: waiting on that file costs no process, where asking `ss` costs one per poll.
+    mkdirSync(join(this.paths.dir, "listeners"), { recursive: true });
+    const log = join(this.paths.dir, "listeners", `${ns}-${socket.protocol}-${socket.port}.log`);
+    const fd = openSync(log, "w");
+    const child = spawn(
+      "ip",
+      ["netns", "exec", ns, "socat", "-d", "-d", address, `SYSTEM:echo ${socket.owner}`],
+      { detached: true, stdio: ["ignore", "ignore", fd] },
+    );
+    closeSync(fd);
     child.unref();
     if (child.pid) this.started(child.pid);
-    if (!(await listening(ns, socket.protocol, socket.port)))
+    if (!(await bound(log, child)))
       throw new Error(`${socket.owner}: nothing listens on ${socket.protocol}/${socket.port} in ${ns}`);
   }
 
@@ -223,6 +239,30 @@ export class LinuxBackend implements ClusterBackend {
     const names = lines[0]?.split(/\s+/) ?? [];
     const values = lines[1]?.split(/\s+/) ?? [];
     return Number(values[names.indexOf(name)] ?? 0);
+  }
+
+  /** The sum of one SNMP counter over several namespaces. */
+  private async counters(namespaces: string[], group: "Icmp" | "Tcp", name: string): Promise<number> {
+    let sum = 0;
+    for (const ns of namespaces) sum += await this.counter(ns, group, name);
+    return sum;
+  }
+
+  /** Whom a probe means to reach, in words: the pod, or a Service's endpoints. */
+  private meant(request: ProbeRequest): string {
+    return request.expectNs ?? `an endpoint of svc/${request.service!.name}`;
+  }
+
+  /** An answer from a listener: reached if it is the one meant (the pod's, or an endpoint's). */
+  private answered(request: ProbeRequest, owner: string, prefix: string): ProbeResult {
+    if (request.expectOwner && owner !== request.expectOwner)
+      return { outcome: "wrong-destination", detail: `answered by ${owner}, not ${request.expectOwner}` };
+    if (request.service?.owners.length && !request.service.owners.includes(owner))
+      return {
+        outcome: "wrong-destination",
+        detail: `answered by ${owner}, which is not an endpoint of svc/${request.service.name}`,
+      };
+    return { outcome: "reached", detail: `${prefix}answered by ${owner}` };
   }
 
   async probe(request: ProbeRequest): Promise<ProbeResult> {
@@ -251,20 +291,17 @@ export class LinuxBackend implements ClusterBackend {
       };
     }
     if (request.protocol === "tcp") {
-      const rsts = request.expectNs ? await this.counter(request.expectNs, "Tcp", "OutRsts") : 0;
+      // Who sent a RST is told by the namespaces' own counters: the pod meant, or any endpoint.
+      const rstFrom = request.expectNs ? [request.expectNs] : (request.service?.endpointNs ?? []);
+      const rsts = await this.counters(rstFrom, "Tcp", "OutRsts");
       const r = await connectTcp(request.fromNs, request.to, request.port ?? 80, 2000);
       if (
         r.outcome === "refused" &&
-        request.expectNs &&
-        (await this.counter(request.expectNs, "Tcp", "OutRsts")) === rsts
+        rstFrom.length &&
+        (await this.counters(rstFrom, "Tcp", "OutRsts")) === rsts
       )
-        return { outcome: "wrong-destination", detail: `refused, but not by ${request.expectNs}` };
-      if (r.outcome === "connected") {
-        const owner = r.reply?.trim() ?? "";
-        return request.expectOwner && owner !== request.expectOwner
-          ? { outcome: "wrong-destination", detail: `answered by ${owner}, not ${request.expectOwner}` }
-          : { outcome: "reached", detail: `connected; answered by ${owner}` };
-      }
+        return { outcome: "wrong-destination", detail: `refused, but not by ${this.meant(request)}` };
+      if (r.outcome === "connected") return this.answered(request, r.reply?.trim() ?? "", "connected; ");
       return {
         outcome: r.outcome === "timeout" ? "dropped" : r.outcome,
         detail: r.error ?? r.outcome,
@@ -284,8 +321,7 @@ s.connect(${request.port ?? 53}, ${JSON.stringify(request.to)}, () => s.send("po
     const r = JSON.parse(
       stdout.trim().split("\n").at(-1) || '{"outcome":"dropped","detail":"no answer"}',
     ) as ProbeResult & { owner?: string };
-    if (r.outcome === "reached" && request.expectOwner && r.owner !== request.expectOwner)
-      return { outcome: "wrong-destination", detail: `answered by ${r.owner}, not ${request.expectOwner}` };
+    if (r.outcome === "reached") return this.answered(request, r.owner ?? "", "");
     return { outcome: r.outcome, detail: r.detail };
   }
 }

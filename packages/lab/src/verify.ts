@@ -22,6 +22,12 @@ export interface VerifyCell {
   size?: number;
   sim: ProbeResult;
   kernel: ProbeResult;
+  /**
+   * For a Service with several endpoints, each backend's outcomes over repeated connections:
+   * kube-proxy picks an endpoint at random for each one, independently on each backend, so what is
+   * compared is the set of outcomes the endpoints give, not one draw.
+   */
+  samples?: { sim: Tally; kernel: Tally };
   agree: boolean;
   /** Why they disagree, in a sentence. */
   why?: string;
@@ -33,6 +39,46 @@ export interface VerifyReport {
   cells: VerifyCell[];
   agreed: number;
   total: number;
+}
+
+type Outcome = ProbeResult["outcome"];
+export type Tally = Partial<Record<Outcome, number>>;
+
+/** Connections per endpoint to a load-balanced Service: all endpoints are drawn but once in ~3,000. */
+const SAMPLES_PER_ENDPOINT = 8;
+
+function formatTally(tally: Tally): string {
+  return Object.entries(tally)
+    .map(([outcome, n]) => `${outcome} ×${n}`)
+    .join(", ");
+}
+
+/**
+ * Repeats a probe until its outcomes cover `wanted` (or show one outside it), at most `max` times;
+ * without `wanted`, exactly `max` times. Returns the first result of each outcome and their counts.
+ */
+async function sample(
+  probe: () => Promise<ProbeResult>,
+  max: number,
+  wanted?: Tally,
+): Promise<{ first: ProbeResult; tally: Tally }> {
+  const tally: Tally = {};
+  let first: ProbeResult | undefined;
+  for (let i = 0; i < max; i++) {
+    const r = await probe();
+    first ??= r;
+    tally[r.outcome] = (tally[r.outcome] ?? 0) + 1;
+    if (!wanted) continue;
+    const seen = Object.keys(tally) as Outcome[];
+    if (seen.some((o) => !wanted[o])) break;
+    if ((Object.keys(wanted) as Outcome[]).every((o) => tally[o])) break;
+  }
+  return { first: first!, tally };
+}
+
+function sameOutcomes(a: Tally, b: Tally): boolean {
+  const keys = (t: Tally) => Object.keys(t).sort().join(",");
+  return keys(a) === keys(b);
 }
 
 interface Check {
@@ -99,9 +145,23 @@ export async function verify(
   try {
     const cells: VerifyCell[] = [];
     for (const check of checks(sim)) {
-      const simResult = await sim.probe(check.from, check.to, check.options);
-      const kernelResult = await kernel.probe(check.from, check.to, check.options);
-      const why = compare(simResult, kernelResult);
+      const endpoints = sim.serviceOf(check.to, check.options.port)?.pods.length ?? 0;
+      let simResult: ProbeResult;
+      let kernelResult: ProbeResult;
+      let samples: VerifyCell["samples"];
+      let why: string | undefined;
+      if (endpoints > 1) {
+        const max = SAMPLES_PER_ENDPOINT * endpoints;
+        const s = await sample(() => sim.probe(check.from, check.to, check.options), max);
+        const k = await sample(() => kernel.probe(check.from, check.to, check.options), max, s.tally);
+        [simResult, kernelResult, samples] = [s.first, k.first, { sim: s.tally, kernel: k.tally }];
+        if (!sameOutcomes(s.tally, k.tally))
+          why = `over ${endpoints} endpoints, the simulator's connections gave ${formatTally(s.tally)}; the kernel's gave ${formatTally(k.tally)}`;
+      } else {
+        simResult = await sim.probe(check.from, check.to, check.options);
+        kernelResult = await kernel.probe(check.from, check.to, check.options);
+        why = compare(simResult, kernelResult);
+      }
       cells.push({
         kind: check.kind,
         from: check.from,
@@ -110,6 +170,7 @@ export async function verify(
         ...(check.options.size !== undefined ? { size: check.options.size } : {}),
         sim: simResult,
         kernel: kernelResult,
+        ...(samples ? { samples } : {}),
         agree: !why,
         ...(why ? { why } : {}),
       });

@@ -11,7 +11,16 @@ import {
 import type { NetworkProvider } from "@podnet/cni";
 import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
 import { table } from "../format.js";
-import { integerIn, jsonOption, parseProviders, providersOption } from "../options.js";
+import {
+  integerIn,
+  jsonOption,
+  parseProviders,
+  providersOption,
+  nodesOption,
+  podsPerNodeOption,
+  scaleOf,
+  type ScaleOpts,
+} from "../options.js";
 import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
@@ -98,6 +107,8 @@ export function benchCommand(cli: Command): void {
         .choices(["sim", "linux"])
         .default("sim"),
     )
+    .addOption(nodesOption())
+    .addOption(podsPerNodeOption())
     .option("--runs <n>", "linux: runs per measurement", integerIn("--runs", "a number of runs", 1, 50), 3)
     .option(
       "--seconds <s>",
@@ -119,10 +130,10 @@ export function benchCommand(cli: Command): void {
           backend: "sim" | "linux";
           runs: number;
           seconds: number;
-        },
+        } & ScaleOpts,
       ) => {
         const inputs = new Set<string>();
-        const scenarios = files.map((f) => readScenario(f, inputs));
+        const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
         const providers = parseProviders(opts.providers);
         const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
         if (opts.out) {

@@ -4,7 +4,15 @@ import { runScenario, type RunResult } from "@podnet/cluster";
 import { readScenario } from "../files.js";
 import { color, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
-import { jsonOption, parseProviders, providersOption } from "../options.js";
+import {
+  jsonOption,
+  parseProviders,
+  providersOption,
+  nodesOption,
+  podsPerNodeOption,
+  scaleOf,
+  type ScaleOpts,
+} from "../options.js";
 
 export function compareCommand(cli: Command): void {
   cli
@@ -13,12 +21,14 @@ export function compareCommand(cli: Command): void {
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(providersOption())
     .addOption(jsonOption("RunResult per provider"))
+    .addOption(nodesOption())
+    .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
       "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes",
     )
-    .action(async (file: string, opts: { providers: string; json?: boolean }) => {
-      const scenario = readScenario(file);
+    .action(async (file: string, opts: { providers: string; json?: boolean } & ScaleOpts) => {
+      const scenario = readScenario(file, undefined, scaleOf(opts));
       const providers = parseProviders(opts.providers);
       const results: RunResult[] = [];
       for (const { provider } of providers)

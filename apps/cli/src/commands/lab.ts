@@ -4,7 +4,15 @@ import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
 import { readScenario, scenarioPath } from "../files.js";
 import { color, print, table } from "../format.js";
-import { jsonOption, parseProviders, providersOption } from "../options.js";
+import {
+  jsonOption,
+  parseProviders,
+  providersOption,
+  nodesOption,
+  podsPerNodeOption,
+  scaleOf,
+  type ScaleOpts,
+} from "../options.js";
 import { buildProgress } from "../progress.js";
 
 /** The lab package is loaded only by these commands: the rest of the CLI never needs root or Linux. */
@@ -40,14 +48,16 @@ export function labCommands(cli: Command): void {
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
     .option("--name <lab>", "the lab's name (namespaces are named pn-<lab>-<pod|node|host>)", "lab")
     .addOption(jsonOption("the lab's state"))
+    .addOption(nodesOption())
+    .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
       "\nExample:\n  podnet up two-nodes --provider overlay --name demo\n  podnet exec demo client -- ping -c1 10.0.2.2\n  podnet down demo",
     )
-    .action(async (file: string, opts: { provider: string; name: string; json?: boolean }) => {
+    .action(async (file: string, opts: { provider: string; name: string; json?: boolean } & ScaleOpts) => {
       needRoot();
       const provider = getProvider(opts.provider);
-      const scenario = readScenario(file);
+      const scenario = readScenario(file, undefined, scaleOf(opts));
       const { up } = await lab();
       const { state } = await labErrors(() =>
         up(scenario, provider, {
@@ -139,13 +149,18 @@ export function labCommands(cli: Command): void {
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .addOption(jsonOption("a VerifyReport per scenario and provider"))
+    .addOption(nodesOption())
+    .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
       "\nExample:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\nExit status 1 when the simulator and the kernel disagree on any probe.",
     )
-    .action(async (files: string[], opts: { providers: string; json?: boolean }) => {
+    .action(async (files: string[], opts: { providers: string; json?: boolean } & ScaleOpts) => {
       needRoot();
-      const scenarios = files.map((f) => ({ file: scenarioPath(f), scenario: readScenario(f) }));
+      const scenarios = files.map((f) => ({
+        file: scenarioPath(f),
+        scenario: readScenario(f, undefined, scaleOf(opts)),
+      }));
       const providers = parseProviders(opts.providers);
       const { verify } = await lab();
       const reports = [];

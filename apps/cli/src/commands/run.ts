@@ -5,7 +5,7 @@ import { getProvider, providerNames } from "@podnet/providers";
 import { readScenario } from "../files.js";
 import { color, outcomeText, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
-import { jsonOption } from "../options.js";
+import { jsonOption, nodesOption, podsPerNodeOption, scaleOf, type ScaleOpts } from "../options.js";
 
 export function summarize(result: RunResult): string {
   const kinds = [...new Set(result.reachability.map((c) => c.kind))];
@@ -99,13 +99,15 @@ export function runCommand(cli: Command): void {
     .argument("<scenario>", "scenario file (YAML or JSON) or bundled scenario name")
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
     .addOption(jsonOption("shape: RunResult, schemaVersion 1"))
+    .addOption(nodesOption())
+    .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
       "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\nExit status 1 when a probe of the scenario's traffic fails.",
     )
-    .action(async (file: string, opts: { provider: string; json?: boolean }) => {
+    .action(async (file: string, opts: { provider: string; json?: boolean } & ScaleOpts) => {
       const provider = getProvider(opts.provider);
-      const { result } = await runScenario(readScenario(file), provider, {
+      const { result } = await runScenario(readScenario(file, undefined, scaleOf(opts)), provider, {
         onProgress: buildProgress(`building under ${provider.name}`),
       });
       print(Boolean(opts.json), result, () => summarize(result));
