@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";
 import {
+  rule,
   parseAddrArgument as cidr,
   parseAddressArgument as ip,
   parseLinkAddress as mac,
@@ -115,6 +116,21 @@ const cases: Case[] = [
     ttl: 64,
   },
   {
+    // br_netfilter is loaded (Docker and kubelet load it): a new namespace starts with
+    // bridge-nf-call-iptables = 1, so a frame between two ports of one bridge meets filter FORWARD.
+    name: "docker0 with filter FORWARD dropping everything: bridged frames meet it by default",
+    build: async (l) => {
+      await dockerNode(l, "node1", "10.100.0.2", [
+        ["pod-a", "172.17.0.2"],
+        ["pod-b", "172.17.0.3"],
+      ]);
+      await l.k.iptables.append(l.ns("node1"), "filter", "FORWARD", rule`-j DROP`);
+    },
+    from: "pod-a",
+    to: "172.17.0.3",
+    outcome: "dropped",
+  },
+  {
     name: "docker0 on two nodes: a pod on the other node is unreachable",
     build: async (l) => {
       await dockerNode(l, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"]]);
@@ -183,6 +199,19 @@ const cases: Case[] = [
 ];
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  it("a new namespace starts with the kernel's bridge-nf-call-iptables", async () => {
+    const sim = new SimKernel();
+    await sim.netns.add("fresh");
+    const name = `${nextPrefix()}fresh`;
+    await linux.netns.add(name);
+    try {
+      const key = "net.bridge.bridge-nf-call-iptables";
+      expect(await sim.sysctl.get("fresh", key)).toBe(await linux.sysctl.get(name, key));
+    } finally {
+      await linux.netns.del(name);
+    }
+  });
+
   for (const c of cases) {
     it(c.name, async () => {
       const sim = new LabTopology(new SimKernel({ seed: "diff" }));

@@ -44,4 +44,24 @@ describe("the docker-bridge provider", () => {
     expect(await k.iptables.save("node1", "nat")).not.toContain("published port of web");
     expect(dockerBridge.peerEntries(node, node, cluster)).toEqual({ routes: [], neighbours: [], fdb: [] });
   });
+
+  it("turns bridge-nf-call-iptables on as dockerd does, even where it was off", async () => {
+    const k = new SimKernel();
+    await k.netns.add("node1");
+    await k.sysctl.set("node1", "net.bridge.bridge-nf-call-iptables", "0");
+    const node = {
+      name: "node1",
+      ns: "node1",
+      address: "10.100.0.2",
+      nic: "eth0",
+      underlayMtu: 1500,
+      annotations: {},
+    };
+    await dockerBridge.setupNode({ netlink: k, ns: "node1" }, node, {
+      clusterCidr: "10.0.0.0/16",
+      nodeMaskSize: 24,
+      serviceCidr: "10.96.0.0/12",
+    });
+    expect(await k.sysctl.get("node1", "net.bridge.bridge-nf-call-iptables")).toBe("1");
+  });
 });

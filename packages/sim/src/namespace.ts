@@ -50,8 +50,11 @@ export class SimNamespace {
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
   forwarding = false;
-  /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. */
-  bridgeNfCallIptables = false;
+  /**
+   * net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. 1 in
+   * a new namespace, as the kernel starts it once br_netfilter is loaded (Docker and kubelet load it).
+   */
+  bridgeNfCallIptables = true;
 
   constructor(
     readonly name: string,
