@@ -1,6 +1,7 @@
 // The invariant behind every trace podnet draws: the simulator and the kernel agree. Each topology
 // of the original notes is built twice through the same builder — on the simulator and on real
 // namespaces — then probed the same way: the outcome and the TTL the answer arrives with must match.
+import { formatIpv4 } from "@podnet/core";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
@@ -90,6 +91,37 @@ async function vxlan(lab: LabTopology) {
   }
 }
 
+/**
+ * A pod behind node1, masqueraded as Kubernetes nodes do for traffic leaving the cluster; node1 sits on
+ * seg-a, a router joins seg-a to seg-b, whose links have a 1400-byte MTU, and an outside host sits
+ * on seg-b (the routed-segments scenario with a smaller segment behind the router).
+ */
+async function behindRouter(lab: LabTopology) {
+  await lab.host("router", "seg-a", "192.168.1.1/24", { forwarding: true });
+  await lab.host("router", "seg-b", "192.168.2.1/24", { nic: "eth1", mtu: 1400 });
+  await lab.host("node1", "seg-a", "192.168.1.2/24", { gateway: "192.168.1.1" });
+  await lab.host("outside", "seg-b", "192.168.2.2/24", { gateway: "192.168.2.1", mtu: 1400 });
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  await lab.k.iptables.append(
+    lab.ns("node1"),
+    "nat",
+    "POSTROUTING",
+    rule`-s 10.0.0.0/16 ! -d 10.0.0.0/16 -j MASQUERADE`,
+  );
+}
+
+/** behindRouter, plus a Service address on node1 translated to the outside host (kube-proxy's DNAT). */
+async function serviceBehindRouter(lab: LabTopology) {
+  await behindRouter(lab);
+  await lab.k.iptables.append(
+    lab.ns("node1"),
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -j DNAT --to-destination 192.168.2.2`,
+  );
+}
+
 interface Case {
   name: string;
   build: Build;
@@ -100,6 +132,10 @@ interface Case {
   ttl?: number;
   /** A phrase both ping's line and the trace's reason must contain. */
   mtu?: number;
+  /** The TTL the request leaves with (ping -t). */
+  sendTtl?: number;
+  /** The source of the ICMP error as it reaches the sender (ping's "From …"). */
+  icmpFrom?: string;
 }
 
 const cases: Case[] = [
@@ -196,7 +232,45 @@ const cases: Case[] = [
     outcome: "unreachable",
     mtu: 1450,
   },
+  {
+    // conntrack RELATED: the router's error names node1's address inside; node1 un-NATs it to the pod.
+    name: "masqueraded pod: fragmentation needed from a router comes back to the pod",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "192.168.1.1",
+  },
+  {
+    // For a DNAT'ed flow the error's outer source becomes the Service address too, as ping shows.
+    name: "Service address DNAT'ed past a router: fragmentation needed comes back from the Service address",
+    build: serviceBehindRouter,
+    from: "pod1",
+    to: "10.96.0.10",
+    size: 1472,
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "10.96.0.10",
+  },
+  {
+    name: "Service address DNAT'ed past a router: TTL exceeded at the router comes back to the pod",
+    build: serviceBehindRouter,
+    from: "pod1",
+    to: "10.96.0.10",
+    sendTtl: 2,
+    outcome: "unreachable",
+    icmpFrom: "10.96.0.10",
+  },
 ];
+
+/** Who sent the ICMP error the sender received, as the trace shows it. */
+function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): string | undefined {
+  const hop = trace.hops.find((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply");
+  const header = hop?.packet.headers[0];
+  return header?.kind === "ipv4" ? formatIpv4(header.src) : undefined;
+}
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
   it("a new namespace starts with the kernel's bridge-nf-call-iptables", async () => {
@@ -216,12 +290,13 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
     it(c.name, async () => {
       const sim = new LabTopology(new SimKernel({ seed: "diff" }));
       await c.build(sim);
-      const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true });
+      const ttl = c.sendTtl === undefined ? {} : { ttl: c.sendTtl };
+      const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true, ...ttl });
 
       const real = new LabTopology(linux, nextPrefix());
       try {
         await c.build(real);
-        const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true });
+        const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true, ...ttl });
         expect({ kernel: result.outcome, sim: trace.outcome }).toEqual({ kernel: c.outcome, sim: c.outcome });
         if (c.ttl !== undefined)
           expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({
@@ -232,6 +307,11 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
           expect(result.detail).toContain(`mtu = ${c.mtu}`);
           expect(trace.reason).toContain(`mtu ${c.mtu}`);
         }
+        if (c.icmpFrom !== undefined)
+          expect({ kernel: result.from, sim: icmpSource(trace, c.from) }).toEqual({
+            kernel: c.icmpFrom,
+            sim: c.icmpFrom,
+          });
       } finally {
         await removeNamespaces(linux, real.prefix);
       }

@@ -76,7 +76,9 @@ interface Skb {
   vxlan?: VxlanHeader;
   inner?: Frame;
   mark: number;
-  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean };
+  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean; related?: boolean };
+  /** ICMP errors: the offending packet as the error quotes it (its IP header and first 8 bytes). */
+  quoted?: Skb;
 }
 
 class StopWalk extends Error {}
@@ -152,6 +154,41 @@ const invert = (t: ConnTuple): ConnTuple => ({
   dst: t.src,
   dstPort: t.srcPort,
 });
+
+/** RFC 792/1122: an ICMP error quotes the offending IP header and the first 8 bytes after it. */
+function quoteBytes(offending: Skb): Uint8Array {
+  return encodePacket(skbPacket(offending)).subarray(0, 20 + (offending.ip.options?.length ?? 0) + 8);
+}
+
+/**
+ * The conntrack key of the flow an ICMP error is about (conntrack's RELATED): the quoted packet
+ * went the other way, so the error belongs to the inverse of the quoted packet's tuple.
+ */
+function relatedTuple(skb: Skb): ConnTuple | undefined {
+  if (!skb.quoted || skb.l4.kind !== "icmp") return undefined;
+  if (skb.l4.type !== IcmpType.DEST_UNREACHABLE && skb.l4.type !== IcmpType.TIME_EXCEEDED) return undefined;
+  const inner = tupleOf(skb.quoted);
+  return inner && invert(inner);
+}
+
+/**
+ * Destination NAT of a packet, and of the quoted packet inside an ICMP error: nf_nat translates the
+ * error's outer destination and, mirrored, the inner packet's source, so the sender recognises it.
+ */
+function natDst(skb: Skb, address: number, port?: number): Skb {
+  const out = withDst(skb, address, port);
+  if (!skb.quoted) return out;
+  const quoted = withSrc(skb.quoted, address, port);
+  return { ...out, quoted, payload: quoteBytes(quoted) };
+}
+
+/** Source NAT of a packet, and of the quoted packet's destination inside an ICMP error. */
+function natSrc(skb: Skb, address: number, port?: number): Skb {
+  const out = withSrc(skb, address, port);
+  if (!skb.quoted) return out;
+  const quoted = withDst(skb.quoted, address, port);
+  return { ...out, quoted, payload: quoteBytes(quoted) };
+}
 
 function withDst(skb: Skb, address: number, port?: number): Skb {
   const l4 =
@@ -1029,10 +1066,6 @@ class PacketWalk {
     )
       return;
     if (reason && this.direction === "request" && !this.result) this.icmpReason ??= reason;
-    const quoted = encodePacket(skbPacket(offending)).subarray(
-      0,
-      20 + (offending.ip.options?.length ?? 0) + 8,
-    );
     const l4: IcmpHeader = { kind: "icmp", type, code };
     if (mtu !== undefined) l4.nextHopMtu = mtu;
     else if (type !== IcmpType.ECHO_REPLY) l4.rest = 0;
@@ -1050,8 +1083,9 @@ class PacketWalk {
         dst: offending.ip.src,
       },
       l4,
-      payload: quoted,
+      payload: quoteBytes(offending),
       mark: 0,
+      quoted: { ...offending, ct: undefined },
     };
     this.record(
       ns,
@@ -1140,26 +1174,29 @@ class PacketWalk {
   ): Skb | undefined {
     if (!ns.hasRules("nat") && ns.conntrack.size === 0) return input;
     const tuple = tupleOf(input);
-    if (!tuple) return input;
-    const found = ns.conntrack.get(tupleKey(tuple));
+    const related = tuple ? undefined : relatedTuple(input);
+    if (!tuple && !related) return input;
+    const found = ns.conntrack.get(tupleKey((tuple ?? related)!));
     if (found) {
       const { entry, direction } = found;
-      let skb: Skb = { ...input, ct: { entry, direction, isNew: false } };
+      let skb: Skb = { ...input, ct: { entry, direction, isNew: false, related: !tuple } };
       // Established flows skip the nat table: the translation chosen for the first packet applies.
-      if (direction === "original" && entry.dnatBy) skb = withDst(skb, entry.reply.src, entry.reply.srcPort);
+      if (direction === "original" && entry.dnatBy) skb = natDst(skb, entry.reply.src, entry.reply.srcPort);
       if (direction === "reply" && entry.snatBy)
-        skb = withDst(skb, entry.original.src, entry.original.srcPort);
+        skb = natDst(skb, entry.original.src, entry.original.srcPort);
       if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
         this.record(
           ns,
           "nat",
-          `conntrack (${direction}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
+          `conntrack (${direction}${tuple ? "" : ", related ICMP error: the quoted packet too"}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
           skbPacket(skb),
           inDev,
         );
       }
       return skb;
     }
+    // An ICMP error about no tracked flow is not tracked (INVALID passes the nat table untouched).
+    if (!tuple) return input;
     const entry: ConntrackEntry = { original: tuple, reply: invert(tuple) };
     let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
     if (!ns.hasRules("nat")) return skb;
@@ -1195,14 +1232,14 @@ class PacketWalk {
     const { entry } = ct;
     if (!ct.isNew) {
       if (ct.direction === "original" && entry.snatBy)
-        skb = withSrc(skb, entry.reply.dst, entry.reply.dstPort);
+        skb = natSrc(skb, entry.reply.dst, entry.reply.dstPort);
       if (ct.direction === "reply" && entry.dnatBy)
-        skb = withSrc(skb, entry.original.dst, entry.original.dstPort);
+        skb = natSrc(skb, entry.original.dst, entry.original.dstPort);
       if (skb.ip.src !== input.ip.src) {
         this.record(
           ns,
           "nat",
-          `conntrack (${ct.direction}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
+          `conntrack (${ct.direction}${ct.related ? ", related ICMP error: the quoted packet too" : ""}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
           skbPacket(skb),
           outDev,
         );
