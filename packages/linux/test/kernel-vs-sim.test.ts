@@ -134,6 +134,8 @@ interface Case {
   mtu?: number;
   /** The TTL the request leaves with (ping -t). */
   sendTtl?: number;
+  /** Path MTU discovery as ping -M names it; "do" unless given ("want" is ping's default). */
+  df?: "do" | "want" | "dont";
   /** The source of the ICMP error as it reaches the sender (ping's "From …"). */
   icmpFrom?: string;
 }
@@ -255,6 +257,42 @@ const cases: Case[] = [
     icmpFrom: "10.96.0.10",
   },
   {
+    // ping's default (-M want): DF on what fits the first link, so the router still says too big.
+    name: "ping's default past a smaller link behind a router: DF set, fragmentation needed",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "want",
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "192.168.1.1",
+  },
+  {
+    name: "ping's default over a pod link of MTU 1400: the sender fragments, no DF",
+    build: async (l) => {
+      await behindRouter(l);
+      await l.k.link.set(l.ns("pod1"), "eth0", { mtu: 1400 });
+      await l.k.link.set(l.ns("node1"), "veth-pod1", { mtu: 1400 });
+    },
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "want",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
+    name: "ping -M dont past a smaller link: the router fragments",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "dont",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
     name: "Service address DNAT'ed past a router: TTL exceeded at the router comes back to the pod",
     build: serviceBehindRouter,
     from: "pod1",
@@ -265,6 +303,14 @@ const cases: Case[] = [
   },
 ];
 
+/** ping's -M and -t as options both the simulator's send and the real ping take. */
+function pingOptions(df: "do" | "want" | "dont", ttl?: number) {
+  return {
+    ...(df === "want" ? {} : { dontFragment: df === "do" }),
+    ...(ttl === undefined ? {} : { ttl }),
+  };
+}
+
 /** Who sent the ICMP error the sender received, as the trace shows it. */
 function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): string | undefined {
   const hop = trace.hops.find((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply");
@@ -273,6 +319,48 @@ function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): strin
 }
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  it("learns a path MTU from fragmentation needed: route get shows it, DF sends are refused, the default fragments", async () => {
+    const sim = new LabTopology(new SimKernel({ seed: "pmtu" }));
+    await behindRouter(sim);
+    const real = new LabTopology(linux, nextPrefix());
+    const outside = ip("192.168.2.2");
+    try {
+      await behindRouter(real);
+      const steps: { df: "do" | "want"; outcome: string }[] = [
+        { df: "do", outcome: "unreachable" },
+        { df: "do", outcome: "unreachable" },
+        { df: "want", outcome: "reached" },
+      ];
+      for (const [i, step] of steps.entries()) {
+        const options = { size: 1472, ...pingOptions(step.df) };
+        const trace = sim.k.send({ from: "pod1", to: "192.168.2.2", ...options });
+        const result = await ping(real.ns("pod1"), "192.168.2.2", options);
+        expect({ step: i, kernel: result.outcome, sim: trace.outcome }).toEqual({
+          step: i,
+          kernel: step.outcome,
+          sim: step.outcome,
+        });
+        if (i === 1) {
+          // The second DF send fails in the sender: ping's "local error: message too long, mtu=1400".
+          expect(result.detail).toContain("message too long, mtu=1400");
+          expect(trace.reason).toContain("message too long, mtu=1400");
+        }
+        if (i === 0) {
+          const learned = await real.k.route.get(real.ns("pod1"), outside);
+          expect({ kernel: learned.mtu, sim: (await sim.k.route.get("pod1", outside)).mtu }).toEqual({
+            kernel: 1400,
+            sim: 1400,
+          });
+          // The node only forwarded the error (conntrack RELATED): it learned nothing.
+          expect((await real.k.route.get(real.ns("node1"), outside)).mtu).toBeUndefined();
+          expect((await sim.k.route.get("node1", outside)).mtu).toBeUndefined();
+        }
+      }
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
+
   it("a new namespace starts with the kernel's bridge-nf-call-iptables", async () => {
     const sim = new SimKernel();
     await sim.netns.add("fresh");
@@ -290,13 +378,13 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
     it(c.name, async () => {
       const sim = new LabTopology(new SimKernel({ seed: "diff" }));
       await c.build(sim);
-      const ttl = c.sendTtl === undefined ? {} : { ttl: c.sendTtl };
-      const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true, ...ttl });
+      const options = { size: c.size ?? 56, ...pingOptions(c.df ?? "do", c.sendTtl) };
+      const trace = sim.k.send({ from: c.from, to: c.to, ...options });
 
       const real = new LabTopology(linux, nextPrefix());
       try {
         await c.build(real);
-        const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true, ...ttl });
+        const result = await ping(real.ns(c.from), c.to, options);
         expect({ kernel: result.outcome, sim: trace.outcome }).toEqual({ kernel: c.outcome, sim: c.outcome });
         if (c.ttl !== undefined)
           expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({

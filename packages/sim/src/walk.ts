@@ -79,6 +79,11 @@ interface Skb {
   ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean; related?: boolean };
   /** ICMP errors: the offending packet as the error quotes it (its IP header and first 8 bytes). */
   quoted?: Skb;
+  /**
+   * Set once the packet is fragmented: it travels as `count` fragments, none longer than `largest`
+   * bytes, and is walked as one (every fragment takes the same path) until reassembled at the destination.
+   */
+  fragments?: { count: number; largest: number };
 }
 
 class StopWalk extends Error {}
@@ -102,6 +107,38 @@ function l4Size(h: Header): number {
 export function ipLength(skb: Skb): number {
   const body = skb.vxlan ? 8 + frameLength(skb.inner!) : skb.payload.length;
   return 20 + (skb.ip.options?.length ?? 0) + l4Size(skb.l4) + body;
+}
+
+/** The longest IP packet that crosses a link for this skb: a fragment's, or the whole packet. */
+function largestPiece(skb: Skb): number {
+  if (skb.fragments) return skb.fragments.largest;
+  if (!skb.vxlan) return ipLength(skb);
+  const inner = skb.inner!;
+  // Each inner fragment is encapsulated on its own: outer IP + UDP + VXLAN + inner Ethernet.
+  return 20 + 8 + 8 + 14 + (inner.arp ? 28 : largestPiece(inner.skb!));
+}
+
+/**
+ * The same packet as fragments no longer than `mtu`: the payload after the IP header is cut at
+ * multiples of 8 bytes; a fragment that is cut again splits into as many pieces as it needs.
+ */
+function fragment(skb: Skb, mtu: number): Skb {
+  const header = 20 + (skb.ip.options?.length ?? 0);
+  const payload = ipLength(skb) - header;
+  const piece = (mtu - header) & ~7;
+  const before = skb.fragments ? skb.fragments.largest - header : payload;
+  const whole = Math.floor(payload / before);
+  const rest = payload - whole * before;
+  const count = whole * Math.ceil(before / piece) + (rest ? Math.ceil(rest / piece) : 0);
+  return { ...skb, fragments: { count, largest: header + Math.min(piece, before) } };
+}
+
+/** A packet's size as the trace names it: the IP packet, and the payload `--size` gives. */
+function sizeText(skb: Skb): string {
+  const size = ipLength(skb);
+  return skb.vxlan
+    ? `${size}-byte IP packet (VXLAN)`
+    : `${size}-byte IP packet (${skb.payload.length}-byte payload)`;
 }
 
 function frameLength(f: Frame): number {
@@ -245,12 +282,21 @@ class PacketWalk {
   private expectsReply = true;
   /** Depth of flood copies being walked: a host ignoring a copy not addressed to it records nothing. */
   private flooding = 0;
+  /** The sender's path MTU discovery, as ping -M names it: DF set always, never, or on what fits. */
+  private readonly pmtudisc: "do" | "want" | "dont";
 
   constructor(
     private readonly kernel: SimKernel,
     private readonly origin: SimNamespace,
     private readonly options: SendOptions,
-  ) {}
+  ) {
+    this.pmtudisc = options.dontFragment === undefined ? "want" : options.dontFragment ? "do" : "dont";
+  }
+
+  /** The sender's own packet, which its socket's path MTU discovery setting governs. */
+  private isSendersRequest(ns: SimNamespace): boolean {
+    return ns === this.origin && this.direction === "request" && !this.result;
+  }
 
   // ---- recording --------------------------------------------------------------------------
 
@@ -311,12 +357,8 @@ class PacketWalk {
   run(input: Skb): Trace {
     try {
       // The socket's source address is chosen as connect() would, so the first hop shows it.
-      const route = this.isLocal(this.origin, input.ip.dst)
-        ? undefined
-        : this.origin.routes.lookup(input.ip.dst);
-      const skb = route
-        ? withSrc(input, this.selectSource(this.origin, route, route.gateway ?? input.ip.dst))
-        : input;
+      const route = this.origin.isLocal(input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
+      const skb = route ? withSrc(input, this.origin.sourceFor(route, route.gateway ?? input.ip.dst)) : input;
       this.record(
         this.origin,
         "send",
@@ -377,26 +419,12 @@ class PacketWalk {
 
   // ---- IP output --------------------------------------------------------------------------
 
-  private selectSource(ns: SimNamespace, route: SimRoute, toward: number): number {
-    if (route.prefsrc !== undefined) return route.prefsrc;
-    const onDev = route.dev.addresses;
-    const match = onDev.find((a) => a.prefix.contains(toward)) ?? onDev[0];
-    if (match) return match.address;
-    for (const [address, link] of ns.localAddresses) if (link.kind !== "loopback") return address;
-    return 0;
-  }
-
-  private isLocal(ns: SimNamespace, address: number): boolean {
-    if (ns.localAddresses.has(address)) return true;
-    return LOOPBACK.contains(address) && (ns.links.get("lo")?.adminUp ?? false);
-  }
-
   /** A packet a process or the kernel of `ns` originates. */
   private ipOutput(ns: SimNamespace, input: Skb): void {
     let skb = input;
     const lo = ns.links.get("lo")!;
-    let route = this.isLocal(ns, skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
-    if (!route && !this.isLocal(ns, skb.ip.dst)) {
+    let route = ns.isLocal(skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
+    if (!route && !ns.isLocal(skb.ip.dst)) {
       return this.localError(
         ns,
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
@@ -404,12 +432,12 @@ class PacketWalk {
       );
     }
     if (skb.ip.src === 0)
-      skb = withSrc(skb, route ? this.selectSource(ns, route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
+      skb = withSrc(skb, route ? ns.sourceFor(route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
     const out = this.natOutput(ns, skb);
     if (!out) return;
     skb = out;
     if (ns.hasRules("filter") && !this.filter(ns, "OUTPUT", skb, undefined, route?.dev)) return;
-    if (this.isLocal(ns, skb.ip.dst)) {
+    if (ns.isLocal(skb.ip.dst)) {
       this.record(ns, "route", `${formatIpv4(skb.ip.dst)} is local: via lo`, skbPacket(skb), lo);
       const confirmed = this.natPostrouting(ns, skb, lo);
       if (!confirmed) return;
@@ -440,18 +468,24 @@ class PacketWalk {
         return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
       return this.drop(ns, `${dev.name} is down or has no carrier`, skbPacket(skb), dev);
     }
-    const size = ipLength(skb);
-    if (size > dev.mtu) {
+    const size = largestPiece(skb);
+    // Local packets honour the path MTU learned for their destination (the kernel's route exception).
+    const learned = local ? ns.pathMtu.get(skb.ip.dst) : undefined;
+    const mtu = learned !== undefined && learned < dev.mtu ? learned : dev.mtu;
+    if (size > mtu) {
+      // ping's default (-M want) sets DF only on what fits the route; a bigger packet is fragmented here.
+      if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns))
+        skb = { ...skb, ip: { ...skb.ip, dontFragment: false } };
       if (skb.ip.dontFragment) {
         if (local)
           return this.localError(
             ns,
-            `Message too long: ${size}-byte packet with DF over ${dev.name} (mtu ${dev.mtu})`,
+            `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${learned === mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
             skbPacket(skb),
           );
         this.drop(
           ns,
-          `${size}-byte packet with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
+          `${sizeText(skb)} with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
           skbPacket(skb),
           dev,
         );
@@ -464,12 +498,11 @@ class PacketWalk {
           dev.mtu,
         );
       }
-      const perFragment = (dev.mtu - 20) & ~7;
-      const count = Math.ceil((size - 20) / perFragment);
+      skb = fragment(skb, mtu);
       this.record(
         ns,
         "fragment",
-        `${size} bytes over mtu ${dev.mtu}: sent as ${count} fragments (DF not set)`,
+        `${sizeText(skb)} over mtu ${mtu}: sent as ${skb.fragments!.count} fragments of at most ${skb.fragments!.largest} bytes (DF not set)`,
         skbPacket(skb),
         dev,
       );
@@ -837,7 +870,7 @@ class PacketWalk {
     const pre = this.natPrerouting(ns, input, inDev);
     if (!pre) return;
     let skb = pre;
-    if (this.isLocal(ns, skb.ip.dst) || skb.ip.dst === 0xffffffff) {
+    if (ns.isLocal(skb.ip.dst) || skb.ip.dst === 0xffffffff) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
       if (!taken) return;
@@ -878,7 +911,18 @@ class PacketWalk {
     this.finishOutput(ns, route, skb, false);
   }
 
-  private localDeliver(ns: SimNamespace, inDev: SimLink, skb: Skb): void {
+  private localDeliver(ns: SimNamespace, inDev: SimLink, input: Skb): void {
+    let skb = input;
+    if (skb.fragments) {
+      this.record(
+        ns,
+        "fragment",
+        `${ns.name} reassembles ${skb.fragments.count} fragments into one ${sizeText(skb)}`,
+        skbPacket(skb),
+        inDev,
+      );
+      skb = { ...skb, fragments: undefined };
+    }
     const { ip, l4 } = skb;
     if (l4.kind === "udp" && this.vxlanDecap(ns, skb)) return;
     if (ns === this.origin && this.isAnswer(skb)) return this.answerReceived(ns, skb);
@@ -1003,6 +1047,7 @@ class PacketWalk {
     const l4 = skb.l4;
     this.replyReceived = true;
     if (l4.kind === "icmp" && l4.type !== IcmpType.ECHO_REPLY) {
+      this.learnPathMtu(ns, skb);
       const what =
         l4.type === IcmpType.TIME_EXCEEDED
           ? "time exceeded"
@@ -1034,12 +1079,27 @@ class PacketWalk {
     );
   }
 
+  /**
+   * "Fragmentation needed" about a packet this namespace sent: the kernel remembers the smaller path
+   * MTU for the quoted destination, and later packets there are sized (or refused) by it.
+   */
+  private learnPathMtu(ns: SimNamespace, skb: Skb): void {
+    const l4 = skb.l4;
+    if (l4.kind !== "icmp" || l4.type !== IcmpType.DEST_UNREACHABLE) return;
+    if (l4.code !== IcmpUnreachableCode.FRAGMENTATION_NEEDED || !skb.quoted || !l4.nextHopMtu) return;
+    const dst = skb.quoted.ip.dst;
+    const known = ns.pathMtu.get(dst);
+    if (known === undefined || l4.nextHopMtu < known) ns.pathMtu.set(dst, l4.nextHopMtu);
+  }
+
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
     this.direction = "reply";
     const ip: Ipv4Header = {
       ...request.ip,
       id: 0,
       ttl: 64,
+      // TCP sets DF (path MTU discovery); the kernel's ICMP socket answering an echo never does.
+      dontFragment: l4.kind === "tcp",
       src: request.ip.dst,
       dst: request.ip.src,
       totalLength: undefined,
