@@ -39,10 +39,17 @@ export interface SendOptions {
   /** Destination port for TCP and UDP. */
   port?: number;
   srcPort?: number;
-  /** Bytes of payload after the ICMP/TCP/UDP header. Default: 56 for ICMP (ping's), 0 for TCP, 32 for UDP. */
+  /**
+   * Bytes of payload after the ICMP/TCP/UDP header, as ping -s counts them (the IP packet is 28 bytes
+   * more for ICMP and UDP). Default: 56 for ICMP (ping's), 0 for TCP, 32 for UDP.
+   */
   size?: number;
   ttl?: number;
-  /** The IPv4 DF bit; Linux sets it by default (path MTU discovery). */
+  /**
+   * Path MTU discovery as ping -M sets it: true is `-M do` (DF always; too big for the route fails
+   * with "message too long"), false is `-M dont` (never DF; routers fragment), unset is ping's
+   * default `-M want` (DF on what fits the route, a bigger packet fragmented by the sender).
+   */
   dontFragment?: boolean;
   /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
   expectNamespace?: string;
