@@ -5,7 +5,7 @@ import { formatIpv4 } from "@podnet/core";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
-import { ping, removeNamespaces } from "../src/index.js";
+import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun } from "./kernel.js";
 import {
   rule,
@@ -319,6 +319,40 @@ function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): strin
 }
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  it("TCP sizes its segments by the MSS and the learned path MTU: 4000 bytes cross a 1400-byte link", async () => {
+    // The outside host's link is 1500, so it offers MSS 1460; only the router's port is 1400. The
+    // first full segment meets "fragmentation needed"; the sender learns 1400 and sends smaller ones.
+    const build = async (lab: LabTopology) => {
+      await behindRouter(lab);
+      await lab.k.link.set(lab.ns("outside"), "eth0", { mtu: 1500 });
+      await lab.k.link.set(lab.ns("underlay"), "outside-eth0", { mtu: 1500 });
+    };
+    const sim = new LabTopology(new SimKernel({ seed: "mss" }));
+    await build(sim);
+    sim.k.listen("outside", { protocol: "tcp", port: 8080, owner: "counter" });
+    const trace = sim.k.send({ from: "pod1", to: "192.168.2.2", protocol: "tcp", port: 8080, size: 4000 });
+    const real = new LabTopology(linux, nextPrefix());
+    const outside = ip("192.168.2.2");
+    try {
+      await build(real);
+      const listener = await listenTcp(real.ns("outside"), 8080, "", { count: true });
+      try {
+        const result = await connectTcp(real.ns("pod1"), "192.168.2.2", 8080, 5000, 4000);
+        expect(result).toEqual({ outcome: "connected", reply: "4000" });
+      } finally {
+        listener.kill();
+      }
+      expect({ kernel: "reached", sim: trace.outcome }).toEqual({ kernel: "reached", sim: "reached" });
+      expect(trace.data).toEqual({ bytes: 4000, segments: 3, largest: 1360 });
+      expect({
+        kernel: (await real.k.route.get(real.ns("pod1"), outside)).mtu,
+        sim: (await sim.k.route.get("pod1", outside)).mtu,
+      }).toEqual({ kernel: 1400, sim: 1400 });
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
+
   it("learns a path MTU from fragmentation needed: route get shows it, DF sends are refused, the default fragments", async () => {
     const sim = new LabTopology(new SimKernel({ seed: "pmtu" }));
     await behindRouter(sim);

@@ -55,9 +55,9 @@ export interface SendOptions {
   expectNamespace?: string;
 }
 
-/** The TCP header that answers a SYN: SYN-ACK from a listener, RST-ACK from a closed port. */
-function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number): TcpHeader {
-  return {
+/** The TCP header that answers a SYN: SYN-ACK from a listener (with its MSS), RST-ACK from a closed port. */
+function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number, mss?: number): TcpHeader {
+  const tcp: TcpHeader = {
     kind: "tcp",
     srcPort: syn.dstPort,
     dstPort: syn.srcPort,
@@ -67,7 +67,33 @@ function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number): 
     window,
     urgent: 0,
   };
+  if (mss !== undefined) tcp.options = mssOption(mss);
+  return tcp;
 }
+
+/** TCP's MSS option (kind 2, length 4), as a SYN and a SYN-ACK carry it. */
+function mssOption(mss: number): Uint8Array {
+  return Uint8Array.of(2, 4, mss >> 8, mss & 0xff);
+}
+
+/** The MSS a TCP header offers, if it carries the option. */
+function mssOf(tcp: TcpHeader): number | undefined {
+  const o = tcp.options;
+  if (!o) return undefined;
+  for (let i = 0; i + 1 < o.length;) {
+    if (o[i] === 0) return undefined;
+    if (o[i] === 1) {
+      i++;
+      continue;
+    }
+    if (o[i] === 2 && o[i + 1] === 4) return (o[i + 2]! << 8) | o[i + 3]!;
+    i += Math.max(o[i + 1]!, 2);
+  }
+  return undefined;
+}
+
+/** The MSS the kernel offers over a device: its MTU less the IPv4 and TCP headers (ipv4_default_advmss). */
+const advertisedMss = (mtu: number) => Math.min(mtu - 40, 65495);
 
 interface Frame {
   eth: EthernetHeader;
@@ -291,6 +317,14 @@ class PacketWalk {
   private flooding = 0;
   /** The sender's path MTU discovery, as ping -M names it: DF set always, never, or on what fits. */
   private readonly pmtudisc: "do" | "want" | "dont";
+  /** TCP: the bytes written once connected, the SYN as sent, and the SYN-ACK that answered it. */
+  private readonly dataBytes: number;
+  private syn?: Skb;
+  private synAck?: Skb;
+  private dataPhase = false;
+  private dataDelivered = false;
+  private dataDrop?: string;
+  private segmentSize = 0;
 
   constructor(
     private readonly kernel: SimKernel,
@@ -298,6 +332,7 @@ class PacketWalk {
     private readonly options: SendOptions,
   ) {
     this.pmtudisc = options.dontFragment === undefined ? "want" : options.dontFragment ? "do" : "dont";
+    this.dataBytes = options.protocol === "tcp" ? (options.size ?? 0) : 0;
   }
 
   /** The sender's own packet, which its socket's path MTU discovery setting governs. */
@@ -347,6 +382,7 @@ class PacketWalk {
   private drop(ns: SimNamespace, reason: string, packet: Packet, dev?: SimLink): void {
     this.record(ns, "drop", reason, packet, dev);
     if (this.direction === "request" && !this.result) this.firstDrop ??= `${reason} (at ${ns.name})`;
+    else if (this.dataPhase && this.direction === "request") this.dataDrop ??= `${reason} (at ${ns.name})`;
     else if (this.direction === "reply")
       this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
   }
@@ -365,7 +401,13 @@ class PacketWalk {
     try {
       // The socket's source address is chosen as connect() would, so the first hop shows it.
       const route = this.origin.isLocal(input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
-      const skb = route ? withSrc(input, this.origin.sourceFor(route, route.gateway ?? input.ip.dst)) : input;
+      let skb = route ? withSrc(input, this.origin.sourceFor(route, route.gateway ?? input.ip.dst)) : input;
+      if (skb.l4.kind === "tcp") {
+        // The SYN carries no data, only the MSS this side can take over its route.
+        const mtu = (route?.dev ?? this.origin.links.get("lo")!).mtu;
+        skb = { ...skb, l4: { ...skb.l4, options: mssOption(advertisedMss(mtu)) } };
+        this.syn = skb;
+      }
       this.record(
         this.origin,
         "send",
@@ -373,6 +415,7 @@ class PacketWalk {
         skbPacket(skb),
       );
       this.ipOutput(this.origin, skb);
+      if (this.synAck && this.dataBytes > 0) this.sendData();
     } catch (error) {
       if (!(error instanceof StopWalk)) throw error;
     }
@@ -390,6 +433,17 @@ class PacketWalk {
         this.result.outcome === "reached" ||
         this.result.outcome === "refused" ||
         this.result.outcome === "wrong-destination";
+      if (this.synAck && this.dataBytes > 0) {
+        if (this.dataDelivered) {
+          const segments = Math.ceil(this.dataBytes / this.segmentSize);
+          const largest = Math.min(this.segmentSize, this.dataBytes);
+          trace.data = { bytes: this.dataBytes, segments, largest };
+          trace.reason += `; ${this.dataBytes} bytes sent as ${segments} segment${segments > 1 ? "s" : ""} of at most ${largest} bytes`;
+        } else {
+          trace.outcome = "dropped";
+          trace.reason += `, but the data never arrived: ${this.dataDrop ?? "no segment was taken"}`;
+        }
+      }
       if (reachedSomething && this.expectsReply && !this.replyReceived) {
         trace.outcome = "dropped";
         trace.reason = `${this.result.reason}, but ${this.firstDrop ?? "the answer never came back"}`;
@@ -970,6 +1024,16 @@ class PacketWalk {
       (s) => s.protocol === protocol && s.port === l4.dstPort && (s.address === 0 || s.address === ip.dst),
     );
     if (protocol === "tcp") {
+      if (this.dataPhase && socket && !(l4.flags & TcpFlags.SYN) && l4.flags & TcpFlags.ACK) {
+        this.dataDelivered = true;
+        return this.record(
+          ns,
+          "deliver",
+          `${skb.payload.length}-byte segment to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
+          skbPacket(skb),
+          inDev,
+        );
+      }
       if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK)
         return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
       if (socket) {
@@ -987,7 +1051,9 @@ class PacketWalk {
           `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`,
           socket.owner,
         );
-        return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160), zeros(0));
+        const back = ns.isLocal(ip.src) ? ns.links.get("lo")! : ns.routes.lookup(ip.src)?.dev;
+        const mss = back && advertisedMss(back.mtu);
+        return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160, mss), zeros(0));
       }
       this.record(
         ns,
@@ -1053,6 +1119,7 @@ class PacketWalk {
   private answerReceived(ns: SimNamespace, skb: Skb): void {
     const l4 = skb.l4;
     this.replyReceived = true;
+    if (l4.kind === "tcp" && l4.flags & TcpFlags.SYN) this.synAck = skb;
     if (l4.kind === "icmp" && l4.type !== IcmpType.ECHO_REPLY) {
       this.learnPathMtu(ns, skb);
       const what =
@@ -1084,6 +1151,49 @@ class PacketWalk {
       `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`,
       skbPacket(skb),
     );
+  }
+
+  /**
+   * The data written once connected: segments no larger than the peer's MSS and the path MTU less
+   * 40 bytes, DF set. The first full segment is walked; when "fragmentation needed" comes back, the
+   * sender has learned a smaller path MTU and sends it again smaller, as TCP retransmits.
+   */
+  private sendData(): void {
+    const syn = this.syn!;
+    const synAck = this.synAck!.l4 as TcpHeader;
+    const origin = this.origin;
+    const dst = syn.ip.dst;
+    const peerMss = mssOf(synAck) ?? 536;
+    this.dataPhase = true;
+    for (let attempt = 0; attempt < 4 && !this.dataDelivered; attempt++) {
+      const route = origin.isLocal(dst) ? undefined : origin.routes.lookup(dst);
+      const dev = route?.dev ?? origin.links.get("lo")!;
+      const learned = origin.pathMtu.get(dst);
+      const pathMss = advertisedMss(learned !== undefined && learned < dev.mtu ? learned : dev.mtu);
+      this.segmentSize = Math.min(peerMss, pathMss);
+      const bytes = Math.min(this.segmentSize, this.dataBytes);
+      this.direction = "request";
+      const data: Skb = {
+        ip: { ...syn.ip, dontFragment: true },
+        l4: {
+          ...(syn.l4 as TcpHeader),
+          seq: 2,
+          ack: (synAck.seq + 1) >>> 0,
+          flags: TcpFlags.ACK | TcpFlags.PSH,
+        },
+        payload: zeros(bytes),
+        mark: 0,
+      };
+      delete (data.l4 as TcpHeader).options;
+      this.record(
+        origin,
+        "send",
+        `${this.options.owner ?? "a process"} writes ${this.dataBytes} bytes: segments of at most ${this.segmentSize} bytes (the peer's MSS ${peerMss}, the path's ${pathMss}); the first is walked`,
+        skbPacket(data),
+      );
+      this.ipOutput(origin, data);
+      if (origin.pathMtu.get(dst) === learned) break;
+    }
   }
 
   /**
@@ -1386,6 +1496,7 @@ export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): 
             urgent: 0,
           }
         : { kind: "udp", srcPort, dstPort: port };
-  const size = options.size ?? (protocol === "icmp" ? 56 : protocol === "tcp" ? 0 : 32);
+  // TCP's size is the data written once connected (sendData); the SYN itself carries none.
+  const size = protocol === "tcp" ? 0 : (options.size ?? (protocol === "icmp" ? 56 : 32));
   return new PacketWalk(kernel, origin, options).run({ ip, l4, payload: zeros(size), mark: 0 });
 }
