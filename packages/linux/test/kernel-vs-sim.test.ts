@@ -318,7 +318,65 @@ function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): strin
   return header?.kind === "ipv4" ? formatIpv4(header.src) : undefined;
 }
 
+/**
+ * A pod connecting to a Service address whose endpoint is the pod itself, on a bridge with
+ * br_netfilter: the DNAT'ed frame is bridged back out of the port it came in on (hairpin), and the pod
+ * takes it only when its source was masqueraded (kube-proxy's KUBE-MARK-MASQ for -s endpoint).
+ */
+async function selfService(lab: LabTopology, hairpin: boolean, masquerade: boolean) {
+  await lab.host("node1", "lan", "10.100.0.2/24");
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  if (hairpin) await lab.k.link.set(lab.ns("node1"), "veth-pod1", { hairpin: true });
+  const node = lab.ns("node1");
+  await lab.k.iptables.append(
+    node,
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`,
+  );
+  if (masquerade)
+    await lab.k.iptables.append(
+      node,
+      "nat",
+      "POSTROUTING",
+      rule`-s 10.0.1.2/32 -d 10.0.1.2/32 -j MASQUERADE`,
+    );
+}
+
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  for (const [hairpin, masquerade, outcome] of [
+    [false, true, "dropped"],
+    [true, false, "dropped"],
+    [true, true, "reached"],
+  ] as const) {
+    it(`a pod reaching a Service that picks itself: hairpin ${hairpin ? "on" : "off"}, ${masquerade ? "" : "no "}masquerade → ${outcome}`, async () => {
+      const sim = new LabTopology(new SimKernel({ seed: "hairpin" }));
+      await selfService(sim, hairpin, masquerade);
+      sim.k.listen("pod1", { protocol: "tcp", port: 8080, owner: "web" });
+      const trace = sim.k.send({ from: "pod1", to: "10.96.0.10", protocol: "tcp", port: 80 });
+      const real = new LabTopology(linux, nextPrefix());
+      try {
+        await selfService(real, hairpin, masquerade);
+        const listener = await listenTcp(real.ns("pod1"), 8080, "web");
+        try {
+          const result = await connectTcp(real.ns("pod1"), "10.96.0.10", 80, 2000);
+          const kernel =
+            result.outcome === "connected"
+              ? "reached"
+              : result.outcome === "timeout"
+                ? "dropped"
+                : result.outcome;
+          expect({ kernel, sim: trace.outcome }).toEqual({ kernel: outcome, sim: outcome });
+        } finally {
+          listener.kill();
+        }
+      } finally {
+        await removeNamespaces(linux, real.prefix);
+      }
+    });
+  }
+
   it("TCP sizes its segments by the MSS and the learned path MTU: 4000 bytes cross a 1400-byte link", async () => {
     // The outside host's link is 1500, so it offers MSS 1460; only the router's port is 1400. The
     // first full segment meets "fragmentation needed"; the sender learns 1400 and sends smaller ones.

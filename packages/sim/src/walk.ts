@@ -661,20 +661,40 @@ class PacketWalk {
     const { src, dst } = input.eth;
     const fdb = bridge.fdb!;
     if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
-    const toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
+    let toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
+    let frame = input;
+    if (ns.bridgeNfCallIptables && input.skb) {
+      // br_netfilter: every IPv4 frame entering a port meets PREROUTING, whoever it is addressed to.
+      const pre = this.natPrerouting(ns, input.skb, bridge);
+      if (!pre) return;
+      frame = { ...input, skb: pre };
+      if (pre.ip.dst !== input.skb.ip.dst) {
+        const bridged = this.bridgedDnat(bridge, frame);
+        if (bridged === null) return;
+        if (bridged) {
+          frame = bridged;
+          toSelf = false;
+        } else toSelf = true; // translated to somewhere routed: up to the IP stack, as the bridge's own
+      }
+    }
     if (toSelf) {
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
-        framePacket(input),
+        `${bridge.name}: ${formatMac(frame.eth.dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
+        framePacket(frame),
         bridge,
       );
-      return this.ipReceive(bridge, input);
+      return this.ipReceive(
+        bridge,
+        frame.eth.dst === bridge.mac ? frame : { ...frame, eth: { ...frame.eth, dst: bridge.mac } },
+      );
     }
-    const frame = this.bridgeNetfilter(bridge, input);
-    if (!frame) return;
-    if (isMulticastMac(dst)) {
+    const to = frame.eth.dst;
+    if (isMulticastMac(to)) {
+      const forwarded = this.bridgeNetfilter(bridge, frame);
+      if (!forwarded) return;
+      frame = forwarded;
       this.record(
         ns,
         "bridge",
@@ -685,12 +705,12 @@ class PacketWalk {
       for (const p of this.floodPorts(bridge, frame, port)) if (p.carrier) this.floodCopy(p, frame);
       return this.ipReceive(bridge, frame);
     }
-    const entry = fdb.get(dst);
+    const entry = fdb.get(to);
     if (entry) {
       if (entry.port === port && !port.hairpin) {
         return this.drop(
           ns,
-          `${bridge.name}: ${formatMac(dst)} is behind ${port.name}, where the frame came from, and hairpin is off`,
+          `${bridge.name}: ${formatMac(to)} is behind ${port.name}, where the frame came from, and hairpin is off`,
           framePacket(frame),
           bridge,
         );
@@ -698,22 +718,25 @@ class PacketWalk {
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
+        `${bridge.name}: fdb ${formatMac(to)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
         framePacket(frame),
         bridge,
       );
       if (!entry.port.carrier)
         return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
-      return this.transmit(entry.port, frame);
+      const forwarded = this.bridgeNetfilter(bridge, frame);
+      return forwarded && this.transmit(entry.port, forwarded);
     }
+    const forwarded = this.bridgeNetfilter(bridge, frame);
+    if (!forwarded) return;
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(bridge.ports!, port, true)}`,
-      framePacket(frame),
+      `${bridge.name}: ${formatMac(to)} unknown: flood to ${portList(bridge.ports!, port, true)}`,
+      framePacket(forwarded),
       bridge,
     );
-    for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, frame);
+    for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, forwarded);
   }
 
   /**
@@ -807,15 +830,52 @@ class PacketWalk {
     for (const p of this.floodPorts(bridge, frame, undefined)) if (p.carrier) this.floodCopy(p, frame);
   }
 
-  /** br_netfilter: with bridge-nf-call-iptables, bridged IPv4 frames traverse PREROUTING/FORWARD/POSTROUTING. */
+  /**
+   * br_netfilter: a bridged IPv4 frame (PREROUTING already passed at the port) meets FORWARD and
+   * POSTROUTING once the bridge has chosen where it goes.
+   */
   private bridgeNetfilter(bridge: SimLink, frame: Frame): Frame | undefined {
     const ns = bridge.ns;
-    if (!ns.bridgeNfCallIptables || !frame.skb) return frame;
-    let skb = this.natPrerouting(ns, frame.skb, bridge);
-    if (!skb) return undefined;
+    const skb = frame.skb;
+    if (!ns.bridgeNfCallIptables || !skb) return frame;
     if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, bridge, bridge)) return undefined;
-    skb = this.natPostrouting(ns, skb, bridge);
-    return skb ? { ...frame, skb } : undefined;
+    const post = this.natPostrouting(ns, skb, bridge);
+    return post ? { ...frame, skb: post } : undefined;
+  }
+
+  /**
+   * br_netfilter after a DNAT at the port (br_nf_pre_routing_finish): when the new destination is
+   * reached through this same bridge, the frame is not routed but bridged to that host's MAC — so a
+   * pod whose Service picked itself gets its frame back through its own port, which needs hairpin
+   * mode. Returns the re-addressed frame, undefined when the destination is routed elsewhere (up
+   * to the IP stack), or null when the neighbour cannot be resolved.
+   */
+  private bridgedDnat(bridge: SimLink, frame: Frame): Frame | undefined | null {
+    const ns = bridge.ns;
+    const skb = frame.skb!;
+    if (ns.isLocal(skb.ip.dst)) return undefined;
+    const route = ns.routes.lookup(skb.ip.dst);
+    if (route?.dev !== bridge) return undefined;
+    const nextHop = route.gateway ?? skb.ip.dst;
+    const mac = this.resolve(ns, bridge, nextHop, skb);
+    if (mac === undefined) {
+      this.drop(
+        ns,
+        `no ARP reply for ${formatIpv4(nextHop)} on ${bridge.name}: host unreachable`,
+        skbPacket(skb),
+        bridge,
+      );
+      return null;
+    }
+    const bridged: Frame = { ...frame, eth: { ...frame.eth, dst: mac } };
+    this.record(
+      ns,
+      "bridge",
+      `${bridge.name}: translated to ${formatIpv4(skb.ip.dst)}, which is behind this bridge: bridged to ${formatMac(mac)}, not routed (br_netfilter)`,
+      framePacket(bridged),
+      bridge,
+    );
+    return bridged;
   }
 
   private vxlanTransmit(dev: SimLink, frame: Frame): void {
@@ -928,9 +988,19 @@ class PacketWalk {
   // ---- IP input and forwarding ------------------------------------------------------------
 
   private ipInput(ns: SimNamespace, inDev: SimLink, input: Skb): void {
-    const pre = this.natPrerouting(ns, input, inDev);
+    // A frame that came up through a bridge with br_netfilter has passed PREROUTING at the port.
+    const pre = input.ct ? input : this.natPrerouting(ns, input, inDev);
     if (!pre) return;
     let skb = pre;
+    if (inDev.kind !== "loopback" && ns.localAddresses.has(skb.ip.src)) {
+      // fib_validate_source: a packet from the outside claiming one of our own addresses is a martian.
+      return this.drop(
+        ns,
+        `martian source ${formatIpv4(skb.ip.src)} on ${inDev.name}: that address is ${ns.name}'s own`,
+        skbPacket(skb),
+        inDev,
+      );
+    }
     if (ns.isLocal(skb.ip.dst) || skb.ip.dst === 0xffffffff) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
