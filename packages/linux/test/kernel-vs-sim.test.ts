@@ -6,7 +6,7 @@ import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
-import { answerTtl, kernelTestRun } from "./kernel.js";
+import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 import {
   rule,
   parseAddrArgument as cidr,
@@ -361,13 +361,10 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
         const listener = await listenTcp(real.ns("pod1"), 8080, "web");
         try {
           const result = await connectTcp(real.ns("pod1"), "10.96.0.10", 80, 2000);
-          const kernel =
-            result.outcome === "connected"
-              ? "reached"
-              : result.outcome === "timeout"
-                ? "dropped"
-                : result.outcome;
-          expect({ kernel, sim: trace.outcome }).toEqual({ kernel: outcome, sim: outcome });
+          expect({ kernel: tcpOutcome(result), sim: trace.outcome }).toEqual({
+            kernel: outcome,
+            sim: outcome,
+          });
         } finally {
           listener.kill();
         }

@@ -12,7 +12,7 @@ import { RouteManager } from "@podnet/route-manager";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
-import { answerTtl, kernelTestRun } from "./kernel.js";
+import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 
 const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
 
@@ -178,13 +178,7 @@ describe.skipIf(system.skip)("providers on the kernel and on the simulator", () 
           port: 80,
         });
         const result = await connectTcp(real.lab.ns("web"), "10.96.0.20", 80, 2000);
-        const kernel =
-          result.outcome === "connected"
-            ? "reached"
-            : result.outcome === "timeout"
-              ? "dropped"
-              : result.outcome;
-        expect({ kernel, sim: trace.outcome }).toEqual({ kernel: hairpin, sim: hairpin });
+        expect({ kernel: tcpOutcome(result), sim: trace.outcome }).toEqual({ kernel: hairpin, sim: hairpin });
       } finally {
         listener.kill();
         await removeNamespaces(linux, real.lab.prefix);

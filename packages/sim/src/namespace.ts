@@ -86,6 +86,17 @@ export class SimNamespace {
     return LOOPBACK.contains(address) && (this.links.get("lo")?.adminUp ?? false);
   }
 
+  /** The device a packet to `address` leaves by: lo for a local address, else the route's (if any). */
+  outputDevice(address: number): SimLink | undefined {
+    return this.isLocal(address) ? this.links.get("lo") : this.routes.lookup(address)?.dev;
+  }
+
+  /** The MTU for a packet this namespace sends over `dev` to `dst`: the device's, or a smaller learned path MTU. */
+  mtuTo(dev: SimLink, dst: number): number {
+    const learned = this.pathMtu.get(dst);
+    return learned !== undefined && learned < dev.mtu ? learned : dev.mtu;
+  }
+
   /** The source address the kernel picks for a packet leaving by `route` toward `toward`. */
   sourceFor(route: SimRoute, toward: number): number {
     if (route.prefsrc !== undefined) return route.prefsrc;

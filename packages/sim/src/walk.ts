@@ -531,8 +531,7 @@ class PacketWalk {
     }
     const size = largestPiece(skb);
     // Local packets honour the path MTU learned for their destination (the kernel's route exception).
-    const learned = local ? ns.pathMtu.get(skb.ip.dst) : undefined;
-    const mtu = learned !== undefined && learned < dev.mtu ? learned : dev.mtu;
+    const mtu = local ? ns.mtuTo(dev, skb.ip.dst) : dev.mtu;
     if (size > mtu) {
       // ping's default (-M want) sets DF only on what fits the route; a bigger packet is fragmented here.
       if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns))
@@ -541,7 +540,7 @@ class PacketWalk {
         if (local)
           return this.localError(
             ns,
-            `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${learned === mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
+            `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${mtu < dev.mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
             skbPacket(skb),
           );
         this.drop(
@@ -1121,7 +1120,7 @@ class PacketWalk {
           `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`,
           socket.owner,
         );
-        const back = ns.isLocal(ip.src) ? ns.links.get("lo")! : ns.routes.lookup(ip.src)?.dev;
+        const back = ns.outputDevice(ip.src);
         const mss = back && advertisedMss(back.mtu);
         return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160, mss), zeros(0));
       }
@@ -1236,10 +1235,9 @@ class PacketWalk {
     const peerMss = mssOf(synAck) ?? 536;
     this.dataPhase = true;
     for (let attempt = 0; attempt < 4 && !this.dataDelivered; attempt++) {
-      const route = origin.isLocal(dst) ? undefined : origin.routes.lookup(dst);
-      const dev = route?.dev ?? origin.links.get("lo")!;
+      const dev = origin.outputDevice(dst)!;
       const learned = origin.pathMtu.get(dst);
-      const pathMss = advertisedMss(learned !== undefined && learned < dev.mtu ? learned : dev.mtu);
+      const pathMss = advertisedMss(origin.mtuTo(dev, dst));
       this.segmentSize = Math.min(peerMss, pathMss);
       const bytes = Math.min(this.segmentSize, this.dataBytes);
       this.direction = "request";
