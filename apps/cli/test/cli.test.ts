@@ -127,6 +127,25 @@ describe("podnet", () => {
     });
   });
 
+  it("names sizes as ping does: --size is payload, --pmtudisc is ping -M", () => {
+    const trace = (...args: string[]) =>
+      podnet(["trace", "two-nodes", "--provider", "overlay", "--from", "client", "--to", "db", ...args]);
+    const refused = trace("--size", "1460", "--pmtudisc", "do");
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain(
+      "unreachable: message too long, mtu=1450: 1488-byte IP packet (1460-byte payload) with DF over eth0 (at client)",
+    );
+    // ping's default fragments what does not fit the route, in the sender.
+    const fragmented = trace("--size", "1460");
+    expect(fragmented.code).toBe(0);
+    expect(fragmented.stdout).toMatch(
+      /client eth0 +fragment +1488-byte IP packet \(1460-byte payload\) over mtu 1450: sent as 2 fragments/,
+    );
+    expect(trace("--pmtudisc", "maybe").stderr).toContain(
+      "error: option '--pmtudisc <mode>' argument 'maybe' is invalid. Allowed choices are want, do, dont.",
+    );
+  });
+
   it("compares providers side by side", () => {
     const out = podnet([
       "compare",

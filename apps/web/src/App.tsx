@@ -137,9 +137,10 @@ export function App() {
         to: state.to,
         ...(state.proto ? { protocol: state.proto } : {}),
         ...(state.size !== undefined ? { size: state.size } : {}),
+        ...(state.pmtudisc ? { dontFragment: state.pmtudisc === "do" } : {}),
         ...(events !== undefined ? { events } : {}),
       });
-  }, [snapshot, state.from, state.to, state.proto, state.size]);
+  }, [snapshot, state.from, state.to, state.proto, state.size, state.pmtudisc]);
 
   useEffect(() => {
     if (state.view !== "compare" || compare || stale) return;

@@ -42,6 +42,8 @@ export type Request =
       to: string;
       protocol?: "icmp" | "tcp" | "udp";
       size?: number;
+      /** ping -M: true = do, false = dont, unset = want (ping's default). */
+      dontFragment?: boolean;
       /** Trace in the cluster as it was after this many of its events (the timeline's position). */
       events?: number;
     }

@@ -6,7 +6,7 @@
 import { parseTarget } from "@podnet/cluster";
 import { useEffect, useState } from "react";
 import type { Snapshot } from "./protocol.js";
-import type { Protocol, ViewState } from "./url.js";
+import type { Pmtudisc, Protocol, ViewState } from "./url.js";
 
 /** Where a packet can start: a pod, one of its containers, a node, an outside host. */
 export function sources(s: Snapshot): string[] {
@@ -87,6 +87,7 @@ export interface TraceRequest {
   to: string;
   protocol?: Protocol;
   size?: number;
+  dontFragment?: boolean;
   events?: number;
 }
 
@@ -156,8 +157,8 @@ export function TraceBar({
           <option value="udp">UDP</option>
         </select>
       </label>
-      <label>
-        Size{" "}
+      <label title="bytes after the ICMP/UDP/TCP header, as ping -s: the IP packet is 28 bytes more for ICMP and UDP, 40 for TCP">
+        Payload{" "}
         <input
           name="size"
           className="size"
@@ -169,12 +170,26 @@ export function TraceBar({
         />{" "}
         bytes
       </label>
+      <label title="Don't-Fragment as ping -M: want sets DF on what fits the route and fragments the rest in the sender; do always sets DF (too big fails); dont never sets it (routers fragment)">
+        DF{" "}
+        <select
+          name="pmtudisc"
+          value={state.pmtudisc ?? ""}
+          onChange={(e) =>
+            update({ pmtudisc: (e.target.value || undefined) as Pmtudisc | undefined, step: undefined })
+          }
+        >
+          <option value="">want (ping's default)</option>
+          <option value="do">do</option>
+          <option value="dont">dont</option>
+        </select>
+      </label>
       <button type="submit" disabled={!state.from || !to || Boolean(problem) || Boolean(sizeProblem)}>
         Trace
       </button>
       {(problem ?? sizeProblem) && (
         <span className="form-problem" id="target-problem" role="alert">
-          {problem ?? `size: ${sizeProblem}`}
+          {problem ?? `payload: ${sizeProblem}`}
         </span>
       )}
       {!problem && !sizeProblem && (

@@ -11,6 +11,8 @@ export interface ViewState {
   /** The trace's protocol and payload size, when not the defaults (ICMP, or TCP to a port). */
   proto?: Protocol;
   size?: number;
+  /** Don't-Fragment as ping -M, when not ping's default "want". */
+  pmtudisc?: Pmtudisc;
   /** The walk's step, 0-based (shown 1-based). */
   step?: number;
   /** The timeline's position: after this many of the scenario's events (all of them when absent). */
@@ -19,6 +21,8 @@ export interface ViewState {
 
 export type Protocol = "icmp" | "tcp" | "udp";
 const PROTOCOLS: Protocol[] = ["icmp", "tcp", "udp"];
+export type Pmtudisc = "do" | "dont";
+const PMTUDISC: Pmtudisc[] = ["do", "dont"];
 
 const VIEWS: View[] = ["topology", "compare", "bench"];
 const TEXT_KEYS = ["from", "to", "node"] as const;
@@ -39,6 +43,8 @@ export function parseState(search: string, defaults: { scenario: string; provide
   if (proto && PROTOCOLS.includes(proto)) state.proto = proto;
   const size = Number(q.get("size"));
   if (q.get("size") && Number.isInteger(size) && size >= 0 && size <= 65000) state.size = size;
+  const pmtudisc = q.get("pmtudisc") as Pmtudisc | null;
+  if (pmtudisc && PMTUDISC.includes(pmtudisc)) state.pmtudisc = pmtudisc;
   const at = Number(q.get("at"));
   if (q.get("at") && Number.isInteger(at) && at >= 0) state.at = at;
   const step = Number(q.get("step"));
@@ -51,6 +57,7 @@ export function formatState(state: ViewState): string {
   for (const key of TEXT_KEYS) if (state[key]) q.set(key, state[key]!);
   if (state.proto) q.set("proto", state.proto);
   if (state.size !== undefined) q.set("size", String(state.size));
+  if (state.pmtudisc) q.set("pmtudisc", state.pmtudisc);
   if (state.at !== undefined) q.set("at", String(state.at));
   if (state.step) q.set("step", String(state.step + 1));
   return `?${q.toString()}`;
@@ -69,6 +76,7 @@ export function isNavigation(a: ViewState, b: ViewState): boolean {
     a.to !== b.to ||
     a.node !== b.node ||
     a.proto !== b.proto ||
-    a.size !== b.size
+    a.size !== b.size ||
+    a.pmtudisc !== b.pmtudisc
   );
 }

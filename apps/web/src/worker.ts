@@ -93,6 +93,7 @@ async function handle(req: Request): Promise<Reply> {
       const trace = rt.trace(req.from, req.to, {
         ...(req.protocol ? { protocol: req.protocol } : {}),
         ...(req.size !== undefined ? { size: req.size } : {}),
+        ...(req.dontFragment !== undefined ? { dontFragment: req.dontFragment } : {}),
       });
       const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
       return {

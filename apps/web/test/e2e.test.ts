@@ -296,16 +296,20 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.getByRole("button", { name: "Trace", exact: true }).isDisabled()).toBe(true);
     await close(page);
 
-    // The size matters: 1,460 bytes of ping do not fit the overlay's 1,450-byte pod MTU with DF set.
+    // The size matters: a 1,460-byte payload (a 1,488-byte IP packet) does not fit the overlay's
+    // 1,450-byte pod MTU with DF set (ping -M do).
     const big = await open(
-      "?scenario=two-nodes&provider=overlay&from=client&to=db&size=1460",
+      "?scenario=two-nodes&provider=overlay&from=client&to=db&size=1460&pmtudisc=do",
       '[data-testid="outcome"]',
     );
     await expect
       .poll(() => big.locator('[data-testid="outcome"]').textContent())
-      .toMatch(/Message too long: 1488-byte packet/);
+      .toMatch(/message too long, mtu=1450: 1488-byte IP packet \(1460-byte payload\)/);
     expect(await big.locator('[data-testid="failure"]').count()).toBe(1);
-    expect(await big.getByLabel("size").inputValue()).toBe("1460");
+    expect(await big.getByLabel("payload").inputValue()).toBe("1460");
+    // ping's default (-M want) fragments it in the sender instead, and it gets through.
+    await big.locator('select[name="pmtudisc"]').selectOption("");
+    await expect.poll(() => big.locator('[data-testid="outcome"]').textContent()).toMatch(/^reached/);
     await close(big);
   }, 60_000);
 

@@ -25,8 +25,9 @@ export interface ProbeRequest {
   to: string;
   protocol: "icmp" | "tcp" | "udp";
   port?: number;
-  /** Payload bytes. */
+  /** Payload bytes after the ICMP/UDP/TCP header, as ping -s counts them. */
   size?: number;
+  /** ping -M: true = do, false = dont, unset = want (ping's default). */
   dontFragment?: boolean;
   ttl?: number;
   srcPort?: number;

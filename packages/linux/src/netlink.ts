@@ -1,4 +1,4 @@
-import { formatIpv4, formatMac, type Ipv4InterfaceAddress } from "@podnet/core";
+import { formatIpv4, formatMac, parseIpv4, type Ipv4InterfaceAddress } from "@podnet/core";
 import {
   NetlinkError,
   batchArguments,
@@ -32,6 +32,7 @@ import {
   type Netlink,
   type RouteDump,
   type RouteEntry,
+  type RouteGetEntry,
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
@@ -47,6 +48,7 @@ const ERRNO_BY_TEXT: [RegExp, Errno][] = [
   [/Operation not supported/, "EOPNOTSUPP"],
   [/No such file or directory|No chain\/target\/match|Bad rule/, "ENOENT"],
   [/Operation not permitted/, "EPERM"],
+  [/Network is unreachable/, "ENETUNREACH"],
 ];
 
 /** The line a person would quote from iptables/iproute2's stderr, without iptables' version banner. */
@@ -56,6 +58,17 @@ export function errorLine(stderr: string): string {
     .map((l) => l.replace(/^iptables v[\d.]+ \([^)]*\):\s*/, "").trim())
     .filter((l) => l && !l.startsWith("Try `iptables"));
   return lines[0] ?? "failed";
+}
+
+/** One answer of `ip -j route get`. */
+interface RawRouteGet {
+  type?: string;
+  dst: string;
+  gateway?: string;
+  dev: string;
+  prefsrc?: string;
+  expires?: number;
+  metrics?: { mtu?: number }[];
 }
 
 function errnoOf(message: string): Errno {
@@ -209,6 +222,16 @@ export class LinuxNetlink implements Netlink {
       ),
     entries: async (ns: string, filter: { exact?: IpPrefix } = {}): Promise<RouteEntry[]> =>
       (await this.route.list(ns, filter)).map(routeEntry),
+    get: async (ns: string, dst: IpAddress): Promise<RouteGetEntry> => {
+      const [raw] = await this.json<RawRouteGet>(ns, "route", "get", formatIpv4(dst));
+      const entry: RouteGetEntry = { dst, type: raw!.type === "local" ? "local" : "unicast", dev: raw!.dev };
+      if (raw!.gateway !== undefined) entry.gateway = parseIpv4(raw!.gateway);
+      if (raw!.prefsrc !== undefined) entry.prefsrc = parseIpv4(raw!.prefsrc);
+      const mtu = raw!.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+      if (mtu !== undefined) entry.mtu = mtu;
+      if (raw!.expires !== undefined) entry.expires = raw!.expires;
+      return entry;
+    },
   };
 
   readonly neigh = {

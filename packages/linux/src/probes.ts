@@ -5,6 +5,8 @@ export interface PingResult {
   outcome: "reached" | "unreachable" | "dropped";
   /** TTL of the echo reply as it arrived. */
   ttl?: number;
+  /** Who sent the ICMP error ping reports ("From 192.168.1.1 icmp_seq=1 …"). */
+  from?: string;
   /** ping's own line about what happened. */
   detail: string;
 }
@@ -41,7 +43,9 @@ export async function ping(ns: string, to: string, options: PingOptions = {}): P
   const text = `${stdout}\n${stderr}`;
   const reply = /bytes from [\d.]+: icmp_seq=\d+ ttl=(\d+)/.exec(text);
   if (reply) return { outcome: "reached", ttl: Number(reply[1]), detail: reply[0] };
-  const error = /From [\d.]+ icmp_seq=\d+ (.+)|ping: (.+)/.exec(text);
-  if (error) return { outcome: "unreachable", detail: (error[1] ?? error[2]!).trim() };
+  const icmp = /From ([\d.]+) icmp_seq=\d+ (.+)/.exec(text);
+  if (icmp) return { outcome: "unreachable", from: icmp[1]!, detail: icmp[2]!.trim() };
+  const local = /ping: (.+)/.exec(text);
+  if (local) return { outcome: "unreachable", detail: local[1]!.trim() };
   return { outcome: "dropped", detail: "no answer (100% packet loss)" };
 }

@@ -1,12 +1,14 @@
 // The invariant behind every trace podnet draws: the simulator and the kernel agree. Each topology
 // of the original notes is built twice through the same builder — on the simulator and on real
 // namespaces — then probed the same way: the outcome and the TTL the answer arrives with must match.
+import { formatIpv4 } from "@podnet/core";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
-import { ping, removeNamespaces } from "../src/index.js";
-import { answerTtl, kernelTestRun } from "./kernel.js";
+import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
+import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 import {
+  rule,
   parseAddrArgument as cidr,
   parseAddressArgument as ip,
   parseLinkAddress as mac,
@@ -89,6 +91,37 @@ async function vxlan(lab: LabTopology) {
   }
 }
 
+/**
+ * A pod behind node1, masqueraded as Kubernetes nodes do for traffic leaving the cluster; node1 sits on
+ * seg-a, a router joins seg-a to seg-b, whose links have a 1400-byte MTU, and an outside host sits
+ * on seg-b (the routed-segments scenario with a smaller segment behind the router).
+ */
+async function behindRouter(lab: LabTopology) {
+  await lab.host("router", "seg-a", "192.168.1.1/24", { forwarding: true });
+  await lab.host("router", "seg-b", "192.168.2.1/24", { nic: "eth1", mtu: 1400 });
+  await lab.host("node1", "seg-a", "192.168.1.2/24", { gateway: "192.168.1.1" });
+  await lab.host("outside", "seg-b", "192.168.2.2/24", { gateway: "192.168.2.1", mtu: 1400 });
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  await lab.k.iptables.append(
+    lab.ns("node1"),
+    "nat",
+    "POSTROUTING",
+    rule`-s 10.0.0.0/16 ! -d 10.0.0.0/16 -j MASQUERADE`,
+  );
+}
+
+/** behindRouter, plus a Service address on node1 translated to the outside host (kube-proxy's DNAT). */
+async function serviceBehindRouter(lab: LabTopology) {
+  await behindRouter(lab);
+  await lab.k.iptables.append(
+    lab.ns("node1"),
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -j DNAT --to-destination 192.168.2.2`,
+  );
+}
+
 interface Case {
   name: string;
   build: Build;
@@ -99,6 +132,12 @@ interface Case {
   ttl?: number;
   /** A phrase both ping's line and the trace's reason must contain. */
   mtu?: number;
+  /** The TTL the request leaves with (ping -t). */
+  sendTtl?: number;
+  /** Path MTU discovery as ping -M names it; "do" unless given ("want" is ping's default). */
+  df?: "do" | "want" | "dont";
+  /** The source of the ICMP error as it reaches the sender (ping's "From …"). */
+  icmpFrom?: string;
 }
 
 const cases: Case[] = [
@@ -113,6 +152,21 @@ const cases: Case[] = [
     to: "172.17.0.3",
     outcome: "reached",
     ttl: 64,
+  },
+  {
+    // br_netfilter is loaded (Docker and kubelet load it): a new namespace starts with
+    // bridge-nf-call-iptables = 1, so a frame between two ports of one bridge meets filter FORWARD.
+    name: "docker0 with filter FORWARD dropping everything: bridged frames meet it by default",
+    build: async (l) => {
+      await dockerNode(l, "node1", "10.100.0.2", [
+        ["pod-a", "172.17.0.2"],
+        ["pod-b", "172.17.0.3"],
+      ]);
+      await l.k.iptables.append(l.ns("node1"), "filter", "FORWARD", rule`-j DROP`);
+    },
+    from: "pod-a",
+    to: "172.17.0.3",
+    outcome: "dropped",
   },
   {
     name: "docker0 on two nodes: a pod on the other node is unreachable",
@@ -180,19 +234,246 @@ const cases: Case[] = [
     outcome: "unreachable",
     mtu: 1450,
   },
+  {
+    // conntrack RELATED: the router's error names node1's address inside; node1 un-NATs it to the pod.
+    name: "masqueraded pod: fragmentation needed from a router comes back to the pod",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "192.168.1.1",
+  },
+  {
+    // For a DNAT'ed flow the error's outer source becomes the Service address too, as ping shows.
+    name: "Service address DNAT'ed past a router: fragmentation needed comes back from the Service address",
+    build: serviceBehindRouter,
+    from: "pod1",
+    to: "10.96.0.10",
+    size: 1472,
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "10.96.0.10",
+  },
+  {
+    // ping's default (-M want): DF on what fits the first link, so the router still says too big.
+    name: "ping's default past a smaller link behind a router: DF set, fragmentation needed",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "want",
+    outcome: "unreachable",
+    mtu: 1400,
+    icmpFrom: "192.168.1.1",
+  },
+  {
+    name: "ping's default over a pod link of MTU 1400: the sender fragments, no DF",
+    build: async (l) => {
+      await behindRouter(l);
+      await l.k.link.set(l.ns("pod1"), "eth0", { mtu: 1400 });
+      await l.k.link.set(l.ns("node1"), "veth-pod1", { mtu: 1400 });
+    },
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "want",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
+    name: "ping -M dont past a smaller link: the router fragments",
+    build: behindRouter,
+    from: "pod1",
+    to: "192.168.2.2",
+    size: 1472,
+    df: "dont",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
+    name: "Service address DNAT'ed past a router: TTL exceeded at the router comes back to the pod",
+    build: serviceBehindRouter,
+    from: "pod1",
+    to: "10.96.0.10",
+    sendTtl: 2,
+    outcome: "unreachable",
+    icmpFrom: "10.96.0.10",
+  },
 ];
 
+/** ping's -M and -t as options both the simulator's send and the real ping take. */
+function pingOptions(df: "do" | "want" | "dont", ttl?: number) {
+  return {
+    ...(df === "want" ? {} : { dontFragment: df === "do" }),
+    ...(ttl === undefined ? {} : { ttl }),
+  };
+}
+
+/** Who sent the ICMP error the sender received, as the trace shows it. */
+function icmpSource(trace: ReturnType<SimKernel["send"]>, origin: string): string | undefined {
+  const hop = trace.hops.find((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply");
+  const header = hop?.packet.headers[0];
+  return header?.kind === "ipv4" ? formatIpv4(header.src) : undefined;
+}
+
+/**
+ * A pod connecting to a Service address whose endpoint is the pod itself, on a bridge with
+ * br_netfilter: the DNAT'ed frame is bridged back out of the port it came in on (hairpin), and the pod
+ * takes it only when its source was masqueraded (kube-proxy's KUBE-MARK-MASQ for -s endpoint).
+ */
+async function selfService(lab: LabTopology, hairpin: boolean, masquerade: boolean) {
+  await lab.host("node1", "lan", "10.100.0.2/24");
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.pod("node1", "pod1", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  if (hairpin) await lab.k.link.set(lab.ns("node1"), "veth-pod1", { hairpin: true });
+  const node = lab.ns("node1");
+  await lab.k.iptables.append(
+    node,
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`,
+  );
+  if (masquerade)
+    await lab.k.iptables.append(
+      node,
+      "nat",
+      "POSTROUTING",
+      rule`-s 10.0.1.2/32 -d 10.0.1.2/32 -j MASQUERADE`,
+    );
+}
+
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  for (const [hairpin, masquerade, outcome] of [
+    [false, true, "dropped"],
+    [true, false, "dropped"],
+    [true, true, "reached"],
+  ] as const) {
+    it(`a pod reaching a Service that picks itself: hairpin ${hairpin ? "on" : "off"}, ${masquerade ? "" : "no "}masquerade → ${outcome}`, async () => {
+      const sim = new LabTopology(new SimKernel({ seed: "hairpin" }));
+      await selfService(sim, hairpin, masquerade);
+      sim.k.listen("pod1", { protocol: "tcp", port: 8080, owner: "web" });
+      const trace = sim.k.send({ from: "pod1", to: "10.96.0.10", protocol: "tcp", port: 80 });
+      const real = new LabTopology(linux, nextPrefix());
+      try {
+        await selfService(real, hairpin, masquerade);
+        const listener = await listenTcp(real.ns("pod1"), 8080, "web");
+        try {
+          const result = await connectTcp(real.ns("pod1"), "10.96.0.10", 80, 2000);
+          expect({ kernel: tcpOutcome(result), sim: trace.outcome }).toEqual({
+            kernel: outcome,
+            sim: outcome,
+          });
+        } finally {
+          listener.kill();
+        }
+      } finally {
+        await removeNamespaces(linux, real.prefix);
+      }
+    });
+  }
+
+  it("TCP sizes its segments by the MSS and the learned path MTU: 4000 bytes cross a 1400-byte link", async () => {
+    // The outside host's link is 1500, so it offers MSS 1460; only the router's port is 1400. The
+    // first full segment meets "fragmentation needed"; the sender learns 1400 and sends smaller ones.
+    const build = async (lab: LabTopology) => {
+      await behindRouter(lab);
+      await lab.k.link.set(lab.ns("outside"), "eth0", { mtu: 1500 });
+      await lab.k.link.set(lab.ns("underlay"), "outside-eth0", { mtu: 1500 });
+    };
+    const sim = new LabTopology(new SimKernel({ seed: "mss" }));
+    await build(sim);
+    sim.k.listen("outside", { protocol: "tcp", port: 8080, owner: "counter" });
+    const trace = sim.k.send({ from: "pod1", to: "192.168.2.2", protocol: "tcp", port: 8080, size: 4000 });
+    const real = new LabTopology(linux, nextPrefix());
+    const outside = ip("192.168.2.2");
+    try {
+      await build(real);
+      const listener = await listenTcp(real.ns("outside"), 8080, "", { count: true });
+      try {
+        const result = await connectTcp(real.ns("pod1"), "192.168.2.2", 8080, 5000, 4000);
+        expect(result).toEqual({ outcome: "connected", reply: "4000" });
+      } finally {
+        listener.kill();
+      }
+      expect({ kernel: "reached", sim: trace.outcome }).toEqual({ kernel: "reached", sim: "reached" });
+      expect(trace.data).toEqual({ bytes: 4000, segments: 3, largest: 1360 });
+      expect({
+        kernel: (await real.k.route.get(real.ns("pod1"), outside)).mtu,
+        sim: (await sim.k.route.get("pod1", outside)).mtu,
+      }).toEqual({ kernel: 1400, sim: 1400 });
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
+
+  it("learns a path MTU from fragmentation needed: route get shows it, DF sends are refused, the default fragments", async () => {
+    const sim = new LabTopology(new SimKernel({ seed: "pmtu" }));
+    await behindRouter(sim);
+    const real = new LabTopology(linux, nextPrefix());
+    const outside = ip("192.168.2.2");
+    try {
+      await behindRouter(real);
+      const steps: { df: "do" | "want"; outcome: string }[] = [
+        { df: "do", outcome: "unreachable" },
+        { df: "do", outcome: "unreachable" },
+        { df: "want", outcome: "reached" },
+      ];
+      for (const [i, step] of steps.entries()) {
+        const options = { size: 1472, ...pingOptions(step.df) };
+        const trace = sim.k.send({ from: "pod1", to: "192.168.2.2", ...options });
+        const result = await ping(real.ns("pod1"), "192.168.2.2", options);
+        expect({ step: i, kernel: result.outcome, sim: trace.outcome }).toEqual({
+          step: i,
+          kernel: step.outcome,
+          sim: step.outcome,
+        });
+        if (i === 1) {
+          // The second DF send fails in the sender: ping's "local error: message too long, mtu=1400".
+          expect(result.detail).toContain("message too long, mtu=1400");
+          expect(trace.reason).toContain("message too long, mtu=1400");
+        }
+        if (i === 0) {
+          const learned = await real.k.route.get(real.ns("pod1"), outside);
+          expect({ kernel: learned.mtu, sim: (await sim.k.route.get("pod1", outside)).mtu }).toEqual({
+            kernel: 1400,
+            sim: 1400,
+          });
+          // The node only forwarded the error (conntrack RELATED): it learned nothing.
+          expect((await real.k.route.get(real.ns("node1"), outside)).mtu).toBeUndefined();
+          expect((await sim.k.route.get("node1", outside)).mtu).toBeUndefined();
+        }
+      }
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
+
+  it("a new namespace starts with the kernel's bridge-nf-call-iptables", async () => {
+    const sim = new SimKernel();
+    await sim.netns.add("fresh");
+    const name = `${nextPrefix()}fresh`;
+    await linux.netns.add(name);
+    try {
+      const key = "net.bridge.bridge-nf-call-iptables";
+      expect(await sim.sysctl.get("fresh", key)).toBe(await linux.sysctl.get(name, key));
+    } finally {
+      await linux.netns.del(name);
+    }
+  });
+
   for (const c of cases) {
     it(c.name, async () => {
       const sim = new LabTopology(new SimKernel({ seed: "diff" }));
       await c.build(sim);
-      const trace = sim.k.send({ from: c.from, to: c.to, size: c.size ?? 56, dontFragment: true });
+      const options = { size: c.size ?? 56, ...pingOptions(c.df ?? "do", c.sendTtl) };
+      const trace = sim.k.send({ from: c.from, to: c.to, ...options });
 
       const real = new LabTopology(linux, nextPrefix());
       try {
         await c.build(real);
-        const result = await ping(real.ns(c.from), c.to, { size: c.size ?? 56, dontFragment: true });
+        const result = await ping(real.ns(c.from), c.to, options);
         expect({ kernel: result.outcome, sim: trace.outcome }).toEqual({ kernel: c.outcome, sim: c.outcome });
         if (c.ttl !== undefined)
           expect({ kernel: result.ttl, sim: answerTtl(trace, c.from) }).toEqual({
@@ -203,6 +484,11 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
           expect(result.detail).toContain(`mtu = ${c.mtu}`);
           expect(trace.reason).toContain(`mtu ${c.mtu}`);
         }
+        if (c.icmpFrom !== undefined)
+          expect({ kernel: result.from, sim: icmpSource(trace, c.from) }).toEqual({
+            kernel: c.icmpFrom,
+            sim: c.icmpFrom,
+          });
       } finally {
         await removeNamespaces(linux, real.prefix);
       }

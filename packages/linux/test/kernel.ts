@@ -2,6 +2,7 @@
 // namespace prefix, removal of everything the run created, and reading a trace's answer TTL.
 import type { Ipv4Header } from "@podnet/core";
 import type { Trace } from "@podnet/sim";
+import type { TcpResult } from "../src/index.js";
 import { requireSystem } from "@podnet/testing";
 import { afterAll } from "vitest";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "../src/index.js";
@@ -15,6 +16,12 @@ export function kernelTestRun(tools: string[] = ["ip", "bridge", "iptables", "ip
     if (!system.skip) await removeNamespaces(linux, runId);
   });
   return { system, linux, runId, nextPrefix: () => `${runId}${n++}` };
+}
+
+/** A real connection's result in a trace's words: connected is reached, silence is dropped. */
+export function tcpOutcome(result: TcpResult): string {
+  if (result.outcome === "connected") return "reached";
+  return result.outcome === "timeout" ? "dropped" : result.outcome;
 }
 
 /** The TTL the answer arrived with at the sender, as ping reports it. */

@@ -12,7 +12,7 @@ import { RouteManager } from "@podnet/route-manager";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
-import { answerTtl, kernelTestRun } from "./kernel.js";
+import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 
 const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
 
@@ -74,48 +74,51 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
   return { lab, ips };
 }
 
-const cases: { provider: NetworkProvider; crossNodeTtl: number }[] = [
-  { provider: dockerBridge, crossNodeTtl: 64 },
-  { provider: cbr0HostGw(), crossNodeTtl: 62 },
-  { provider: cbr0HostGw({ routesOn: "gateway" }), crossNodeTtl: 61 },
-  { provider: overlay(), crossNodeTtl: 62 },
+/** kube-proxy's view of a Service: port 80 to the endpoints' 8080. */
+const service = (endpoints: string[], name = "web", clusterIP = "10.96.0.10") => ({
+  namespace: "default",
+  name,
+  clusterIP,
+  ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp" as const }],
+  endpoints,
+});
+
+/** A route manager for each backend's cluster, knowing both nodes, to write kube-proxy's chains. */
+function managers(provider: NetworkProvider, labs: LabTopology[]): RouteManager[] {
+  return labs.map((lab) => {
+    const m = new RouteManager({ netlink: lab.k, provider, cluster, gatewayNs: lab.ns("gw") });
+    for (const name of ["node1", "node2"])
+      m.adopt({
+        name,
+        ns: lab.ns(name),
+        address: name === "node1" ? "10.100.0.2" : "10.100.0.3",
+        nic: "eth0",
+        underlayMtu: 1500,
+        annotations: {},
+      });
+    return m;
+  });
+}
+
+const cases: { provider: NetworkProvider; crossNodeTtl: number; hairpin: "reached" | "dropped" }[] = [
+  // Docker leaves hairpin mode off on container ports while its userland proxy is on (the default).
+  { provider: dockerBridge, crossNodeTtl: 64, hairpin: "dropped" },
+  { provider: cbr0HostGw(), crossNodeTtl: 62, hairpin: "reached" },
+  { provider: cbr0HostGw({ routesOn: "gateway" }), crossNodeTtl: 61, hairpin: "reached" },
+  { provider: overlay(), crossNodeTtl: 62, hairpin: "reached" },
 ];
 
 describe.skipIf(system.skip)("providers on the kernel and on the simulator", () => {
   it("cbr0-host-gw + kube-proxy's chains: a Service DNATs on the real kernel as in the simulator", async () => {
     const provider = cbr0HostGw();
-    const service = (endpoints: string[], name = "web", clusterIP = "10.96.0.10") => ({
-      namespace: "default",
-      name,
-      clusterIP,
-      ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp" as const }],
-      endpoints,
-    });
     const sim = await build(provider, new SimKernel({ seed: "services" }), "");
     const real = await build(provider, linux, nextPrefix());
     const listeners = [];
     try {
-      const simManager = new RouteManager({ netlink: sim.lab.k, provider, cluster, gatewayNs: "gw" });
-      const realManager = new RouteManager({
-        netlink: linux,
-        provider,
-        cluster,
-        gatewayNs: real.lab.ns("gw"),
-      });
-      for (const [m, lab] of [
-        [simManager, sim.lab],
-        [realManager, real.lab],
-      ] as const) {
-        for (const name of ["node1", "node2"])
-          m.adopt({
-            name,
-            ns: lab.ns(name),
-            address: name === "node1" ? "10.100.0.2" : "10.100.0.3",
-            nic: "eth0",
-            underlayMtu: 1500,
-            annotations: {},
-          });
-      }
+      const [simManager, realManager] = managers(provider, [sim.lab, real.lab]) as [
+        RouteManager,
+        RouteManager,
+      ];
       // Endpoints: db on the other node, web on the client's node (its answer is bridged: br_netfilter un-NATs it).
       for (const [endpoints, expect1] of [
         [[real.ips.db!], "db"],
@@ -158,6 +161,30 @@ describe.skipIf(system.skip)("providers on the kernel and on the simulator", () 
       await removeNamespaces(linux, real.lab.prefix);
     }
   }, 60_000);
+
+  for (const { provider, hairpin } of cases) {
+    it(`${provider.name}: a pod reaching a Service whose endpoint is itself is ${hairpin}, as on the kernel`, async () => {
+      const sim = await build(provider, new SimKernel({ seed: "hairpin" }), "");
+      const real = await build(provider, linux, nextPrefix());
+      const managed = managers(provider, [sim.lab, real.lab]);
+      for (const m of managed) await m.serviceChanged(service([real.ips.web!], "self", "10.96.0.20"));
+      const listener = await listenTcp(real.lab.ns("web"), 8080, "web");
+      try {
+        (sim.lab.k as SimKernel).listen("web", { protocol: "tcp", port: 8080, owner: "web" });
+        const trace = (sim.lab.k as SimKernel).send({
+          from: "web",
+          to: "10.96.0.20",
+          protocol: "tcp",
+          port: 80,
+        });
+        const result = await connectTcp(real.lab.ns("web"), "10.96.0.20", 80, 2000);
+        expect({ kernel: tcpOutcome(result), sim: trace.outcome }).toEqual({ kernel: hairpin, sim: hairpin });
+      } finally {
+        listener.kill();
+        await removeNamespaces(linux, real.lab.prefix);
+      }
+    }, 60_000);
+  }
 
   for (const { provider, crossNodeTtl } of cases) {
     it(`${provider.name}: same tables, same reachability, same TTLs`, async () => {

@@ -683,6 +683,34 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(await n.iptables.save(a!, "nat")).toBe(formatIptablesSave("nat", []));
     });
 
+    it("answers route get with the route, device and source address the kernel would use", async () => {
+      const { n, a } = await linkedPair();
+      await n.route.add(a, { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") });
+      expect(await n.route.get(a, ip("10.9.2.5"))).toEqual({
+        dst: ip("10.9.2.5"),
+        type: "unicast",
+        gateway: ip("192.168.77.2"),
+        dev: "e0",
+        prefsrc: ip("192.168.77.1"),
+      });
+      expect(await n.route.get(a, ip("192.168.77.9"))).toEqual({
+        dst: ip("192.168.77.9"),
+        type: "unicast",
+        dev: "e0",
+        prefsrc: ip("192.168.77.1"),
+      });
+      expect(await n.route.get(a, ip("192.168.77.1"))).toEqual({
+        dst: ip("192.168.77.1"),
+        type: "local",
+        dev: "lo",
+        prefsrc: ip("192.168.77.1"),
+      });
+      expect(await refusal(n.route.get(a, ip("10.50.0.1")))).toMatchObject({
+        errno: "ENETUNREACH",
+        message: "RTNETLINK answers: Network is unreachable",
+      });
+    });
+
     it("sets and reads forwarding and bridge-netfilter sysctls per namespace", async () => {
       const {
         n,
@@ -692,6 +720,10 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       await n.sysctl.set(a!, "net.ipv4.ip_forward", "1");
       expect(await n.sysctl.get(a!, "net.ipv4.ip_forward")).toBe("1");
       expect(await n.sysctl.get(b!, "net.ipv4.ip_forward")).toBe("0");
+      // br_netfilter loaded (as Docker and kubelet need it): a new namespace starts at 1.
+      expect(await n.sysctl.get(b!, "net.bridge.bridge-nf-call-iptables")).toBe("1");
+      await n.sysctl.set(b!, "net.bridge.bridge-nf-call-iptables", "0");
+      expect(await n.sysctl.get(b!, "net.bridge.bridge-nf-call-iptables")).toBe("0");
       await n.sysctl.set(a!, "net.bridge.bridge-nf-call-iptables", "1");
       expect(await n.sysctl.get(a!, "net.bridge.bridge-nf-call-iptables")).toBe("1");
     });

@@ -39,6 +39,7 @@ export const KernelMessage = {
   fileExists: "RTNETLINK answers: File exists",
   noSuchProcess: "RTNETLINK answers: No such process",
   noSuchFileOrDirectory: "RTNETLINK answers: No such file or directory",
+  networkUnreachable: "RTNETLINK answers: Network is unreachable",
   invalidGateway: "Error: Nexthop has invalid gateway.",
   nexthopDeviceNotUp: "Error: Device for nexthop is not up.",
   onlinkDeviceNotUp: "Error: Nexthop device is not up.",

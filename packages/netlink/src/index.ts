@@ -22,6 +22,7 @@ export type {
   IpAddress,
   IpPrefix,
   RouteEntry,
+  RouteGetEntry,
   NeighEntry,
   FdbEntry,
   BatchOp,

@@ -119,6 +119,23 @@ export interface RouteDump {
   flags: string[];
 }
 
+/**
+ * What `ip route get DST` answers: the route the kernel would use for one destination, the source
+ * address it would pick, and what it has learned about the path.
+ */
+export interface RouteGetEntry {
+  dst: IpAddress;
+  /** "local" for an address of this namespace (delivered through lo). */
+  type: "unicast" | "local";
+  gateway?: IpAddress;
+  dev: string;
+  prefsrc?: IpAddress;
+  /** A path MTU learned from ICMP "fragmentation needed" (`cache expires 600sec mtu 1400`). */
+  mtu?: number;
+  /** Seconds until the learned path MTU is forgotten. */
+  expires?: number;
+}
+
 /** One entry of `ip -j neigh`. */
 export interface NeighDump {
   dst: string;
@@ -225,6 +242,8 @@ export interface Netlink {
     list(ns: string, filter?: { exact?: IpPrefix }): Promise<RouteDump[]>;
     /** The same routes as values, in the same order. */
     entries(ns: string, filter?: { exact?: IpPrefix }): Promise<RouteEntry[]>;
+    /** `ip route get DST`: refused with ENETUNREACH when no route leads there. */
+    get(ns: string, dst: IpAddress): Promise<RouteGetEntry>;
   };
   neigh: {
     replace(ns: string, entry: NeighSpec): Promise<void>;

@@ -2,20 +2,21 @@ import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { dockerBridge } from "./index.js";
 
+const node = {
+  name: "node1",
+  ns: "node1",
+  address: "10.100.0.2",
+  nic: "eth0",
+  underlayMtu: 1500,
+  annotations: {},
+};
+const cluster = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
+
 describe("the docker-bridge provider", () => {
   it("publishes a port as a DNAT rule on the node's NIC, and DEL removes it even after the pod is gone", async () => {
     const k = new SimKernel();
     await k.netns.add("node1");
     await k.netns.add("web");
-    const node = {
-      name: "node1",
-      ns: "node1",
-      address: "10.100.0.2",
-      nic: "eth0",
-      underlayMtu: 1500,
-      annotations: {},
-    };
-    const cluster = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
     await dockerBridge.setupNode({ netlink: k, ns: "node1" }, node, cluster);
     const params = {
       containerId: "web",
@@ -43,5 +44,13 @@ describe("the docker-bridge provider", () => {
     await dockerBridge.cni.del(params, config);
     expect(await k.iptables.save("node1", "nat")).not.toContain("published port of web");
     expect(dockerBridge.peerEntries(node, node, cluster)).toEqual({ routes: [], neighbours: [], fdb: [] });
+  });
+
+  it("turns bridge-nf-call-iptables on as dockerd does, even where it was off", async () => {
+    const k = new SimKernel();
+    await k.netns.add("node1");
+    await k.sysctl.set("node1", "net.bridge.bridge-nf-call-iptables", "0");
+    await dockerBridge.setupNode({ netlink: k, ns: "node1" }, node, cluster);
+    expect(await k.sysctl.get("node1", "net.bridge.bridge-nf-call-iptables")).toBe("1");
   });
 });

@@ -118,6 +118,8 @@ export const dockerBridge: NetworkProvider = {
     await n.addr.add(host.ns, "docker0", parseIpv4InterfaceAddress(`${DOCKER_GATEWAY}/16`));
     await n.link.set(host.ns, "docker0", { up: true });
     await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
+    // dockerd loads br_netfilter and turns this on, so containers on one bridge pass its iptables rules.
+    await n.sysctl.set(host.ns, "net.bridge.bridge-nf-call-iptables", "1");
     // Docker's own masquerade rule for traffic leaving the bridge.
     await appendRuleOnce(
       n,

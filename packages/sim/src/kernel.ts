@@ -41,12 +41,13 @@ import {
   type Netlink,
   type RouteDump,
   type RouteEntry,
+  type RouteGetEntry,
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
 import { PodnetError } from "@podnet/core";
 import { SimLink } from "./link.js";
-import { SimNamespace, type SimSocket } from "./namespace.js";
+import { PMTU_EXPIRES, SimNamespace, type SimSocket } from "./namespace.js";
 import type { Trace } from "./trace.js";
 import { walk, type SendOptions } from "./walk.js";
 import { RoutePool, type SimRoute } from "./route-table.js";
@@ -576,6 +577,18 @@ export class SimKernel implements Netlink {
       this.routes(nsName, filter).map(routeDump),
     entries: async (nsName: string, filter: { exact?: Ipv4Prefix } = {}): Promise<RouteEntry[]> =>
       this.routes(nsName, filter),
+    get: async (nsName: string, dst: number): Promise<RouteGetEntry> => {
+      const command = `ip -n ${nsName} route get ${formatIpv4(dst)}`;
+      const ns = this.ns(nsName, command);
+      if (ns.isLocal(dst)) return { dst, type: "local", dev: "lo", prefsrc: dst };
+      const route = ns.routes.lookup(dst) ?? fail("ENETUNREACH", KernelMessage.networkUnreachable, command);
+      const entry: RouteGetEntry = { dst, type: "unicast", dev: route.dev.name };
+      if (route.gateway !== undefined) entry.gateway = route.gateway;
+      entry.prefsrc = ns.sourceFor(route, route.gateway ?? dst);
+      const mtu = ns.pathMtu.get(dst);
+      if (mtu !== undefined) Object.assign(entry, { mtu, expires: PMTU_EXPIRES });
+      return entry;
+    },
   };
 
   private routes(nsName: string, filter: { exact?: Ipv4Prefix }): RouteEntry[] {

@@ -1,8 +1,14 @@
+import { Ipv4Prefix } from "@podnet/core";
 import type { IptablesRule, NatTable } from "@podnet/netlink";
 import { BUILTIN_CHAINS } from "@podnet/netlink";
 import type { SimLink } from "./link.js";
 import { NeighbourTable } from "./number-map.js";
-import { RouteTable, type RoutePool } from "./route-table.js";
+import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
+
+const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
+
+/** How long the kernel keeps a learned path MTU (net.ipv4.route.mtu_expires, seconds). */
+export const PMTU_EXPIRES = 600;
 
 export interface SimSocket {
   protocol: "tcp" | "udp";
@@ -50,8 +56,16 @@ export class SimNamespace {
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
   forwarding = false;
-  /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. */
-  bridgeNfCallIptables = false;
+  /**
+   * Path MTUs learned from ICMP "fragmentation needed", by destination address (the kernel's route
+   * exceptions, `ip route get` shows them). The model has no clock: an entry stays until flushed.
+   */
+  readonly pathMtu = new Map<number, number>();
+  /**
+   * net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. 1 in
+   * a new namespace, as the kernel starts it once br_netfilter is loaded (Docker and kubelet load it).
+   */
+  bridgeNfCallIptables = true;
 
   constructor(
     readonly name: string,
@@ -64,6 +78,33 @@ export class SimNamespace {
   hasRules(table: NatTable): boolean {
     for (const rules of this.tables[table].values()) if (rules.length) return true;
     return false;
+  }
+
+  /** An address of this namespace, or loopback's 127/8 while lo is up. */
+  isLocal(address: number): boolean {
+    if (this.localAddresses.has(address)) return true;
+    return LOOPBACK.contains(address) && (this.links.get("lo")?.adminUp ?? false);
+  }
+
+  /** The device a packet to `address` leaves by: lo for a local address, else the route's (if any). */
+  outputDevice(address: number): SimLink | undefined {
+    return this.isLocal(address) ? this.links.get("lo") : this.routes.lookup(address)?.dev;
+  }
+
+  /** The MTU for a packet this namespace sends over `dev` to `dst`: the device's, or a smaller learned path MTU. */
+  mtuTo(dev: SimLink, dst: number): number {
+    const learned = this.pathMtu.get(dst);
+    return learned !== undefined && learned < dev.mtu ? learned : dev.mtu;
+  }
+
+  /** The source address the kernel picks for a packet leaving by `route` toward `toward`. */
+  sourceFor(route: SimRoute, toward: number): number {
+    if (route.prefsrc !== undefined) return route.prefsrc;
+    const onDev = route.dev.addresses;
+    const match = onDev.find((a) => a.prefix.contains(toward)) ?? onDev[0];
+    if (match) return match.address;
+    for (const [address, link] of this.localAddresses) if (link.kind !== "loopback") return address;
+    return 0;
   }
 
   neighbourKey(link: SimLink, address: number): number {

@@ -53,6 +53,8 @@ export interface Trace {
   deliveredTo?: { ns: string; address: string; port?: number; owner?: string };
   /** Whether the answer made it back to the sender. */
   replyReceived: boolean;
+  /** TCP with a size: the bytes written once connected, as the segments the MSS and path MTU allowed. */
+  data?: { bytes: number; segments: number; largest: number };
   hops: TraceHop[];
 }
 

@@ -39,18 +39,25 @@ export interface SendOptions {
   /** Destination port for TCP and UDP. */
   port?: number;
   srcPort?: number;
-  /** Bytes of payload after the ICMP/TCP/UDP header. Default: 56 for ICMP (ping's), 0 for TCP, 32 for UDP. */
+  /**
+   * Bytes of payload after the ICMP/TCP/UDP header, as ping -s counts them (the IP packet is 28 bytes
+   * more for ICMP and UDP). Default: 56 for ICMP (ping's), 0 for TCP, 32 for UDP.
+   */
   size?: number;
   ttl?: number;
-  /** The IPv4 DF bit; Linux sets it by default (path MTU discovery). */
+  /**
+   * Path MTU discovery as ping -M sets it: true is `-M do` (DF always; too big for the route fails
+   * with "message too long"), false is `-M dont` (never DF; routers fragment), unset is ping's
+   * default `-M want` (DF on what fits the route, a bigger packet fragmented by the sender).
+   */
   dontFragment?: boolean;
   /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
   expectNamespace?: string;
 }
 
-/** The TCP header that answers a SYN: SYN-ACK from a listener, RST-ACK from a closed port. */
-function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number): TcpHeader {
-  return {
+/** The TCP header that answers a SYN: SYN-ACK from a listener (with its MSS), RST-ACK from a closed port. */
+function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number, mss?: number): TcpHeader {
+  const tcp: TcpHeader = {
     kind: "tcp",
     srcPort: syn.dstPort,
     dstPort: syn.srcPort,
@@ -60,7 +67,33 @@ function answerSyn(syn: TcpHeader, flags: number, seq: number, window: number): 
     window,
     urgent: 0,
   };
+  if (mss !== undefined) tcp.options = mssOption(mss);
+  return tcp;
 }
+
+/** TCP's MSS option (kind 2, length 4), as a SYN and a SYN-ACK carry it. */
+function mssOption(mss: number): Uint8Array {
+  return Uint8Array.of(2, 4, mss >> 8, mss & 0xff);
+}
+
+/** The MSS a TCP header offers, if it carries the option. */
+function mssOf(tcp: TcpHeader): number | undefined {
+  const o = tcp.options;
+  if (!o) return undefined;
+  for (let i = 0; i + 1 < o.length;) {
+    if (o[i] === 0) return undefined;
+    if (o[i] === 1) {
+      i++;
+      continue;
+    }
+    if (o[i] === 2 && o[i + 1] === 4) return (o[i + 2]! << 8) | o[i + 3]!;
+    i += Math.max(o[i + 1]!, 2);
+  }
+  return undefined;
+}
+
+/** The MSS the kernel offers over a device: its MTU less the IPv4 and TCP headers (ipv4_default_advmss). */
+const advertisedMss = (mtu: number) => Math.min(mtu - 40, 65495);
 
 interface Frame {
   eth: EthernetHeader;
@@ -76,7 +109,14 @@ interface Skb {
   vxlan?: VxlanHeader;
   inner?: Frame;
   mark: number;
-  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean };
+  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean; related?: boolean };
+  /** ICMP errors: the offending packet as the error quotes it (its IP header and first 8 bytes). */
+  quoted?: Skb;
+  /**
+   * Set once the packet is fragmented: it travels as `count` fragments, none longer than `largest`
+   * bytes, and is walked as one (every fragment takes the same path) until reassembled at the destination.
+   */
+  fragments?: { count: number; largest: number };
 }
 
 class StopWalk extends Error {}
@@ -100,6 +140,38 @@ function l4Size(h: Header): number {
 export function ipLength(skb: Skb): number {
   const body = skb.vxlan ? 8 + frameLength(skb.inner!) : skb.payload.length;
   return 20 + (skb.ip.options?.length ?? 0) + l4Size(skb.l4) + body;
+}
+
+/** The longest IP packet that crosses a link for this skb: a fragment's, or the whole packet. */
+function largestPiece(skb: Skb): number {
+  if (skb.fragments) return skb.fragments.largest;
+  if (!skb.vxlan) return ipLength(skb);
+  const inner = skb.inner!;
+  // Each inner fragment is encapsulated on its own: outer IP + UDP + VXLAN + inner Ethernet.
+  return 20 + 8 + 8 + 14 + (inner.arp ? 28 : largestPiece(inner.skb!));
+}
+
+/**
+ * The same packet as fragments no longer than `mtu`: the payload after the IP header is cut at
+ * multiples of 8 bytes; a fragment that is cut again splits into as many pieces as it needs.
+ */
+function fragment(skb: Skb, mtu: number): Skb {
+  const header = 20 + (skb.ip.options?.length ?? 0);
+  const payload = ipLength(skb) - header;
+  const piece = (mtu - header) & ~7;
+  const before = skb.fragments ? skb.fragments.largest - header : payload;
+  const whole = Math.floor(payload / before);
+  const rest = payload - whole * before;
+  const count = whole * Math.ceil(before / piece) + (rest ? Math.ceil(rest / piece) : 0);
+  return { ...skb, fragments: { count, largest: header + Math.min(piece, before) } };
+}
+
+/** A packet's size as the trace names it: the IP packet, and the payload `--size` gives. */
+function sizeText(skb: Skb): string {
+  const size = ipLength(skb);
+  return skb.vxlan
+    ? `${size}-byte IP packet (VXLAN)`
+    : `${size}-byte IP packet (${skb.payload.length}-byte payload)`;
 }
 
 function frameLength(f: Frame): number {
@@ -152,6 +224,41 @@ const invert = (t: ConnTuple): ConnTuple => ({
   dst: t.src,
   dstPort: t.srcPort,
 });
+
+/** RFC 792/1122: an ICMP error quotes the offending IP header and the first 8 bytes after it. */
+function quoteBytes(offending: Skb): Uint8Array {
+  return encodePacket(skbPacket(offending)).subarray(0, 20 + (offending.ip.options?.length ?? 0) + 8);
+}
+
+/**
+ * The conntrack key of the flow an ICMP error is about (conntrack's RELATED): the quoted packet
+ * went the other way, so the error belongs to the inverse of the quoted packet's tuple.
+ */
+function relatedTuple(skb: Skb): ConnTuple | undefined {
+  if (!skb.quoted || skb.l4.kind !== "icmp") return undefined;
+  if (skb.l4.type !== IcmpType.DEST_UNREACHABLE && skb.l4.type !== IcmpType.TIME_EXCEEDED) return undefined;
+  const inner = tupleOf(skb.quoted);
+  return inner && invert(inner);
+}
+
+/**
+ * Destination NAT of a packet, and of the quoted packet inside an ICMP error: nf_nat translates the
+ * error's outer destination and, mirrored, the inner packet's source, so the sender recognises it.
+ */
+function natDst(skb: Skb, address: number, port?: number): Skb {
+  const out = withDst(skb, address, port);
+  if (!skb.quoted) return out;
+  const quoted = withSrc(skb.quoted, address, port);
+  return { ...out, quoted, payload: quoteBytes(quoted) };
+}
+
+/** Source NAT of a packet, and of the quoted packet's destination inside an ICMP error. */
+function natSrc(skb: Skb, address: number, port?: number): Skb {
+  const out = withSrc(skb, address, port);
+  if (!skb.quoted) return out;
+  const quoted = withDst(skb.quoted, address, port);
+  return { ...out, quoted, payload: quoteBytes(quoted) };
+}
 
 function withDst(skb: Skb, address: number, port?: number): Skb {
   const l4 =
@@ -208,12 +315,30 @@ class PacketWalk {
   private expectsReply = true;
   /** Depth of flood copies being walked: a host ignoring a copy not addressed to it records nothing. */
   private flooding = 0;
+  /** The sender's path MTU discovery, as ping -M names it: DF set always, never, or on what fits. */
+  private readonly pmtudisc: "do" | "want" | "dont";
+  /** TCP: the bytes written once connected, the SYN as sent, and the SYN-ACK that answered it. */
+  private readonly dataBytes: number;
+  private syn?: Skb;
+  private synAck?: Skb;
+  private dataPhase = false;
+  private dataDelivered = false;
+  private dataDrop?: string;
+  private segmentSize = 0;
 
   constructor(
     private readonly kernel: SimKernel,
     private readonly origin: SimNamespace,
     private readonly options: SendOptions,
-  ) {}
+  ) {
+    this.pmtudisc = options.dontFragment === undefined ? "want" : options.dontFragment ? "do" : "dont";
+    this.dataBytes = options.protocol === "tcp" ? (options.size ?? 0) : 0;
+  }
+
+  /** The sender's own packet, which its socket's path MTU discovery setting governs. */
+  private isSendersRequest(ns: SimNamespace): boolean {
+    return ns === this.origin && this.direction === "request" && !this.result;
+  }
 
   // ---- recording --------------------------------------------------------------------------
 
@@ -257,6 +382,7 @@ class PacketWalk {
   private drop(ns: SimNamespace, reason: string, packet: Packet, dev?: SimLink): void {
     this.record(ns, "drop", reason, packet, dev);
     if (this.direction === "request" && !this.result) this.firstDrop ??= `${reason} (at ${ns.name})`;
+    else if (this.dataPhase && this.direction === "request") this.dataDrop ??= `${reason} (at ${ns.name})`;
     else if (this.direction === "reply")
       this.firstDrop ??= `the answer was dropped: ${reason} (at ${ns.name})`;
   }
@@ -274,12 +400,14 @@ class PacketWalk {
   run(input: Skb): Trace {
     try {
       // The socket's source address is chosen as connect() would, so the first hop shows it.
-      const route = this.isLocal(this.origin, input.ip.dst)
-        ? undefined
-        : this.origin.routes.lookup(input.ip.dst);
-      const skb = route
-        ? withSrc(input, this.selectSource(this.origin, route, route.gateway ?? input.ip.dst))
-        : input;
+      const route = this.origin.isLocal(input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
+      let skb = route ? withSrc(input, this.origin.sourceFor(route, route.gateway ?? input.ip.dst)) : input;
+      if (skb.l4.kind === "tcp") {
+        // The SYN carries no data, only the MSS this side can take over its route.
+        const mtu = (route?.dev ?? this.origin.links.get("lo")!).mtu;
+        skb = { ...skb, l4: { ...skb.l4, options: mssOption(advertisedMss(mtu)) } };
+        this.syn = skb;
+      }
       this.record(
         this.origin,
         "send",
@@ -287,6 +415,7 @@ class PacketWalk {
         skbPacket(skb),
       );
       this.ipOutput(this.origin, skb);
+      if (this.synAck && this.dataBytes > 0) this.sendData();
     } catch (error) {
       if (!(error instanceof StopWalk)) throw error;
     }
@@ -304,6 +433,17 @@ class PacketWalk {
         this.result.outcome === "reached" ||
         this.result.outcome === "refused" ||
         this.result.outcome === "wrong-destination";
+      if (this.synAck && this.dataBytes > 0) {
+        if (this.dataDelivered) {
+          const segments = Math.ceil(this.dataBytes / this.segmentSize);
+          const largest = Math.min(this.segmentSize, this.dataBytes);
+          trace.data = { bytes: this.dataBytes, segments, largest };
+          trace.reason += `; ${this.dataBytes} bytes sent as ${segments} segment${segments > 1 ? "s" : ""} of at most ${largest} bytes`;
+        } else {
+          trace.outcome = "dropped";
+          trace.reason += `, but the data never arrived: ${this.dataDrop ?? "no segment was taken"}`;
+        }
+      }
       if (reachedSomething && this.expectsReply && !this.replyReceived) {
         trace.outcome = "dropped";
         trace.reason = `${this.result.reason}, but ${this.firstDrop ?? "the answer never came back"}`;
@@ -340,26 +480,12 @@ class PacketWalk {
 
   // ---- IP output --------------------------------------------------------------------------
 
-  private selectSource(ns: SimNamespace, route: SimRoute, toward: number): number {
-    if (route.prefsrc !== undefined) return route.prefsrc;
-    const onDev = route.dev.addresses;
-    const match = onDev.find((a) => a.prefix.contains(toward)) ?? onDev[0];
-    if (match) return match.address;
-    for (const [address, link] of ns.localAddresses) if (link.kind !== "loopback") return address;
-    return 0;
-  }
-
-  private isLocal(ns: SimNamespace, address: number): boolean {
-    if (ns.localAddresses.has(address)) return true;
-    return LOOPBACK.contains(address) && (ns.links.get("lo")?.adminUp ?? false);
-  }
-
   /** A packet a process or the kernel of `ns` originates. */
   private ipOutput(ns: SimNamespace, input: Skb): void {
     let skb = input;
     const lo = ns.links.get("lo")!;
-    let route = this.isLocal(ns, skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
-    if (!route && !this.isLocal(ns, skb.ip.dst)) {
+    let route = ns.isLocal(skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
+    if (!route && !ns.isLocal(skb.ip.dst)) {
       return this.localError(
         ns,
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
@@ -367,12 +493,12 @@ class PacketWalk {
       );
     }
     if (skb.ip.src === 0)
-      skb = withSrc(skb, route ? this.selectSource(ns, route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
+      skb = withSrc(skb, route ? ns.sourceFor(route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
     const out = this.natOutput(ns, skb);
     if (!out) return;
     skb = out;
     if (ns.hasRules("filter") && !this.filter(ns, "OUTPUT", skb, undefined, route?.dev)) return;
-    if (this.isLocal(ns, skb.ip.dst)) {
+    if (ns.isLocal(skb.ip.dst)) {
       this.record(ns, "route", `${formatIpv4(skb.ip.dst)} is local: via lo`, skbPacket(skb), lo);
       const confirmed = this.natPostrouting(ns, skb, lo);
       if (!confirmed) return;
@@ -403,18 +529,23 @@ class PacketWalk {
         return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
       return this.drop(ns, `${dev.name} is down or has no carrier`, skbPacket(skb), dev);
     }
-    const size = ipLength(skb);
-    if (size > dev.mtu) {
+    const size = largestPiece(skb);
+    // Local packets honour the path MTU learned for their destination (the kernel's route exception).
+    const mtu = local ? ns.mtuTo(dev, skb.ip.dst) : dev.mtu;
+    if (size > mtu) {
+      // ping's default (-M want) sets DF only on what fits the route; a bigger packet is fragmented here.
+      if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns))
+        skb = { ...skb, ip: { ...skb.ip, dontFragment: false } };
       if (skb.ip.dontFragment) {
         if (local)
           return this.localError(
             ns,
-            `Message too long: ${size}-byte packet with DF over ${dev.name} (mtu ${dev.mtu})`,
+            `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${mtu < dev.mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
             skbPacket(skb),
           );
         this.drop(
           ns,
-          `${size}-byte packet with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
+          `${sizeText(skb)} with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
           skbPacket(skb),
           dev,
         );
@@ -427,12 +558,11 @@ class PacketWalk {
           dev.mtu,
         );
       }
-      const perFragment = (dev.mtu - 20) & ~7;
-      const count = Math.ceil((size - 20) / perFragment);
+      skb = fragment(skb, mtu);
       this.record(
         ns,
         "fragment",
-        `${size} bytes over mtu ${dev.mtu}: sent as ${count} fragments (DF not set)`,
+        `${sizeText(skb)} over mtu ${mtu}: sent as ${skb.fragments!.count} fragments of at most ${skb.fragments!.largest} bytes (DF not set)`,
         skbPacket(skb),
         dev,
       );
@@ -530,20 +660,40 @@ class PacketWalk {
     const { src, dst } = input.eth;
     const fdb = bridge.fdb!;
     if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
-    const toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
+    let toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
+    let frame = input;
+    if (ns.bridgeNfCallIptables && input.skb) {
+      // br_netfilter: every IPv4 frame entering a port meets PREROUTING, whoever it is addressed to.
+      const pre = this.natPrerouting(ns, input.skb, bridge);
+      if (!pre) return;
+      frame = { ...input, skb: pre };
+      if (pre.ip.dst !== input.skb.ip.dst) {
+        const bridged = this.bridgedDnat(bridge, frame);
+        if (bridged === null) return;
+        if (bridged) {
+          frame = bridged;
+          toSelf = false;
+        } else toSelf = true; // translated to somewhere routed: up to the IP stack, as the bridge's own
+      }
+    }
     if (toSelf) {
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: ${formatMac(dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
-        framePacket(input),
+        `${bridge.name}: ${formatMac(frame.eth.dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
+        framePacket(frame),
         bridge,
       );
-      return this.ipReceive(bridge, input);
+      return this.ipReceive(
+        bridge,
+        frame.eth.dst === bridge.mac ? frame : { ...frame, eth: { ...frame.eth, dst: bridge.mac } },
+      );
     }
-    const frame = this.bridgeNetfilter(bridge, input);
-    if (!frame) return;
-    if (isMulticastMac(dst)) {
+    const to = frame.eth.dst;
+    if (isMulticastMac(to)) {
+      const forwarded = this.bridgeNetfilter(bridge, frame);
+      if (!forwarded) return;
+      frame = forwarded;
       this.record(
         ns,
         "bridge",
@@ -554,12 +704,12 @@ class PacketWalk {
       for (const p of this.floodPorts(bridge, frame, port)) if (p.carrier) this.floodCopy(p, frame);
       return this.ipReceive(bridge, frame);
     }
-    const entry = fdb.get(dst);
+    const entry = fdb.get(to);
     if (entry) {
       if (entry.port === port && !port.hairpin) {
         return this.drop(
           ns,
-          `${bridge.name}: ${formatMac(dst)} is behind ${port.name}, where the frame came from, and hairpin is off`,
+          `${bridge.name}: ${formatMac(to)} is behind ${port.name}, where the frame came from, and hairpin is off`,
           framePacket(frame),
           bridge,
         );
@@ -567,22 +717,25 @@ class PacketWalk {
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
+        `${bridge.name}: fdb ${formatMac(to)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
         framePacket(frame),
         bridge,
       );
       if (!entry.port.carrier)
         return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
-      return this.transmit(entry.port, frame);
+      const forwarded = this.bridgeNetfilter(bridge, frame);
+      return forwarded && this.transmit(entry.port, forwarded);
     }
+    const forwarded = this.bridgeNetfilter(bridge, frame);
+    if (!forwarded) return;
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${formatMac(dst)} unknown: flood to ${portList(bridge.ports!, port, true)}`,
-      framePacket(frame),
+      `${bridge.name}: ${formatMac(to)} unknown: flood to ${portList(bridge.ports!, port, true)}`,
+      framePacket(forwarded),
       bridge,
     );
-    for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, frame);
+    for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, forwarded);
   }
 
   /**
@@ -676,15 +829,52 @@ class PacketWalk {
     for (const p of this.floodPorts(bridge, frame, undefined)) if (p.carrier) this.floodCopy(p, frame);
   }
 
-  /** br_netfilter: with bridge-nf-call-iptables, bridged IPv4 frames traverse PREROUTING/FORWARD/POSTROUTING. */
+  /**
+   * br_netfilter: a bridged IPv4 frame (PREROUTING already passed at the port) meets FORWARD and
+   * POSTROUTING once the bridge has chosen where it goes.
+   */
   private bridgeNetfilter(bridge: SimLink, frame: Frame): Frame | undefined {
     const ns = bridge.ns;
-    if (!ns.bridgeNfCallIptables || !frame.skb) return frame;
-    let skb = this.natPrerouting(ns, frame.skb, bridge);
-    if (!skb) return undefined;
+    const skb = frame.skb;
+    if (!ns.bridgeNfCallIptables || !skb) return frame;
     if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, bridge, bridge)) return undefined;
-    skb = this.natPostrouting(ns, skb, bridge);
-    return skb ? { ...frame, skb } : undefined;
+    const post = this.natPostrouting(ns, skb, bridge);
+    return post ? { ...frame, skb: post } : undefined;
+  }
+
+  /**
+   * br_netfilter after a DNAT at the port (br_nf_pre_routing_finish): when the new destination is
+   * reached through this same bridge, the frame is not routed but bridged to that host's MAC — so a
+   * pod whose Service picked itself gets its frame back through its own port, which needs hairpin
+   * mode. Returns the re-addressed frame, undefined when the destination is routed elsewhere (up
+   * to the IP stack), or null when the neighbour cannot be resolved.
+   */
+  private bridgedDnat(bridge: SimLink, frame: Frame): Frame | undefined | null {
+    const ns = bridge.ns;
+    const skb = frame.skb!;
+    if (ns.isLocal(skb.ip.dst)) return undefined;
+    const route = ns.routes.lookup(skb.ip.dst);
+    if (route?.dev !== bridge) return undefined;
+    const nextHop = route.gateway ?? skb.ip.dst;
+    const mac = this.resolve(ns, bridge, nextHop, skb);
+    if (mac === undefined) {
+      this.drop(
+        ns,
+        `no ARP reply for ${formatIpv4(nextHop)} on ${bridge.name}: host unreachable`,
+        skbPacket(skb),
+        bridge,
+      );
+      return null;
+    }
+    const bridged: Frame = { ...frame, eth: { ...frame.eth, dst: mac } };
+    this.record(
+      ns,
+      "bridge",
+      `${bridge.name}: translated to ${formatIpv4(skb.ip.dst)}, which is behind this bridge: bridged to ${formatMac(mac)}, not routed (br_netfilter)`,
+      framePacket(bridged),
+      bridge,
+    );
+    return bridged;
   }
 
   private vxlanTransmit(dev: SimLink, frame: Frame): void {
@@ -797,10 +987,20 @@ class PacketWalk {
   // ---- IP input and forwarding ------------------------------------------------------------
 
   private ipInput(ns: SimNamespace, inDev: SimLink, input: Skb): void {
-    const pre = this.natPrerouting(ns, input, inDev);
+    // A frame that came up through a bridge with br_netfilter has passed PREROUTING at the port.
+    const pre = input.ct ? input : this.natPrerouting(ns, input, inDev);
     if (!pre) return;
     let skb = pre;
-    if (this.isLocal(ns, skb.ip.dst) || skb.ip.dst === 0xffffffff) {
+    if (inDev.kind !== "loopback" && ns.localAddresses.has(skb.ip.src)) {
+      // fib_validate_source: a packet from the outside claiming one of our own addresses is a martian.
+      return this.drop(
+        ns,
+        `martian source ${formatIpv4(skb.ip.src)} on ${inDev.name}: that address is ${ns.name}'s own`,
+        skbPacket(skb),
+        inDev,
+      );
+    }
+    if (ns.isLocal(skb.ip.dst) || skb.ip.dst === 0xffffffff) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
       if (!taken) return;
@@ -841,7 +1041,18 @@ class PacketWalk {
     this.finishOutput(ns, route, skb, false);
   }
 
-  private localDeliver(ns: SimNamespace, inDev: SimLink, skb: Skb): void {
+  private localDeliver(ns: SimNamespace, inDev: SimLink, input: Skb): void {
+    let skb = input;
+    if (skb.fragments) {
+      this.record(
+        ns,
+        "fragment",
+        `${ns.name} reassembles ${skb.fragments.count} fragments into one ${sizeText(skb)}`,
+        skbPacket(skb),
+        inDev,
+      );
+      skb = { ...skb, fragments: undefined };
+    }
     const { ip, l4 } = skb;
     if (l4.kind === "udp" && this.vxlanDecap(ns, skb)) return;
     if (ns === this.origin && this.isAnswer(skb)) return this.answerReceived(ns, skb);
@@ -882,6 +1093,16 @@ class PacketWalk {
       (s) => s.protocol === protocol && s.port === l4.dstPort && (s.address === 0 || s.address === ip.dst),
     );
     if (protocol === "tcp") {
+      if (this.dataPhase && socket && !(l4.flags & TcpFlags.SYN) && l4.flags & TcpFlags.ACK) {
+        this.dataDelivered = true;
+        return this.record(
+          ns,
+          "deliver",
+          `${skb.payload.length}-byte segment to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
+          skbPacket(skb),
+          inDev,
+        );
+      }
       if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK)
         return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
       if (socket) {
@@ -899,7 +1120,9 @@ class PacketWalk {
           `connected: SYN-ACK from ${endpoint(ip.dst, l4.dstPort)} (${socket.owner} in ${ns.name})`,
           socket.owner,
         );
-        return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160), zeros(0));
+        const back = ns.outputDevice(ip.src);
+        const mss = back && advertisedMss(back.mtu);
+        return this.reply(ns, skb, answerSyn(l4, TcpFlags.SYN | TcpFlags.ACK, 0x1000, 65160, mss), zeros(0));
       }
       this.record(
         ns,
@@ -965,7 +1188,9 @@ class PacketWalk {
   private answerReceived(ns: SimNamespace, skb: Skb): void {
     const l4 = skb.l4;
     this.replyReceived = true;
+    if (l4.kind === "tcp" && l4.flags & TcpFlags.SYN) this.synAck = skb;
     if (l4.kind === "icmp" && l4.type !== IcmpType.ECHO_REPLY) {
+      this.learnPathMtu(ns, skb);
       const what =
         l4.type === IcmpType.TIME_EXCEEDED
           ? "time exceeded"
@@ -997,12 +1222,69 @@ class PacketWalk {
     );
   }
 
+  /**
+   * The data written once connected: segments no larger than the peer's MSS and the path MTU less
+   * 40 bytes, DF set. The first full segment is walked; when "fragmentation needed" comes back, the
+   * sender has learned a smaller path MTU and sends it again smaller, as TCP retransmits.
+   */
+  private sendData(): void {
+    const syn = this.syn!;
+    const synAck = this.synAck!.l4 as TcpHeader;
+    const origin = this.origin;
+    const dst = syn.ip.dst;
+    const peerMss = mssOf(synAck) ?? 536;
+    this.dataPhase = true;
+    for (let attempt = 0; attempt < 4 && !this.dataDelivered; attempt++) {
+      const dev = origin.outputDevice(dst)!;
+      const learned = origin.pathMtu.get(dst);
+      const pathMss = advertisedMss(origin.mtuTo(dev, dst));
+      this.segmentSize = Math.min(peerMss, pathMss);
+      const bytes = Math.min(this.segmentSize, this.dataBytes);
+      this.direction = "request";
+      const data: Skb = {
+        ip: { ...syn.ip, dontFragment: true },
+        l4: {
+          ...(syn.l4 as TcpHeader),
+          seq: 2,
+          ack: (synAck.seq + 1) >>> 0,
+          flags: TcpFlags.ACK | TcpFlags.PSH,
+        },
+        payload: zeros(bytes),
+        mark: 0,
+      };
+      delete (data.l4 as TcpHeader).options;
+      this.record(
+        origin,
+        "send",
+        `${this.options.owner ?? "a process"} writes ${this.dataBytes} bytes: segments of at most ${this.segmentSize} bytes (the peer's MSS ${peerMss}, the path's ${pathMss}); the first is walked`,
+        skbPacket(data),
+      );
+      this.ipOutput(origin, data);
+      if (origin.pathMtu.get(dst) === learned) break;
+    }
+  }
+
+  /**
+   * "Fragmentation needed" about a packet this namespace sent: the kernel remembers the smaller path
+   * MTU for the quoted destination, and later packets there are sized (or refused) by it.
+   */
+  private learnPathMtu(ns: SimNamespace, skb: Skb): void {
+    const l4 = skb.l4;
+    if (l4.kind !== "icmp" || l4.type !== IcmpType.DEST_UNREACHABLE) return;
+    if (l4.code !== IcmpUnreachableCode.FRAGMENTATION_NEEDED || !skb.quoted || !l4.nextHopMtu) return;
+    const dst = skb.quoted.ip.dst;
+    const known = ns.pathMtu.get(dst);
+    if (known === undefined || l4.nextHopMtu < known) ns.pathMtu.set(dst, l4.nextHopMtu);
+  }
+
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
     this.direction = "reply";
     const ip: Ipv4Header = {
       ...request.ip,
       id: 0,
       ttl: 64,
+      // TCP sets DF (path MTU discovery); the kernel's ICMP socket answering an echo never does.
+      dontFragment: l4.kind === "tcp",
       src: request.ip.dst,
       dst: request.ip.src,
       totalLength: undefined,
@@ -1029,10 +1311,6 @@ class PacketWalk {
     )
       return;
     if (reason && this.direction === "request" && !this.result) this.icmpReason ??= reason;
-    const quoted = encodePacket(skbPacket(offending)).subarray(
-      0,
-      20 + (offending.ip.options?.length ?? 0) + 8,
-    );
     const l4: IcmpHeader = { kind: "icmp", type, code };
     if (mtu !== undefined) l4.nextHopMtu = mtu;
     else if (type !== IcmpType.ECHO_REPLY) l4.rest = 0;
@@ -1050,8 +1328,9 @@ class PacketWalk {
         dst: offending.ip.src,
       },
       l4,
-      payload: quoted,
+      payload: quoteBytes(offending),
       mark: 0,
+      quoted: { ...offending, ct: undefined },
     };
     this.record(
       ns,
@@ -1140,26 +1419,29 @@ class PacketWalk {
   ): Skb | undefined {
     if (!ns.hasRules("nat") && ns.conntrack.size === 0) return input;
     const tuple = tupleOf(input);
-    if (!tuple) return input;
-    const found = ns.conntrack.get(tupleKey(tuple));
+    const related = tuple ? undefined : relatedTuple(input);
+    if (!tuple && !related) return input;
+    const found = ns.conntrack.get(tupleKey((tuple ?? related)!));
     if (found) {
       const { entry, direction } = found;
-      let skb: Skb = { ...input, ct: { entry, direction, isNew: false } };
+      let skb: Skb = { ...input, ct: { entry, direction, isNew: false, related: !tuple } };
       // Established flows skip the nat table: the translation chosen for the first packet applies.
-      if (direction === "original" && entry.dnatBy) skb = withDst(skb, entry.reply.src, entry.reply.srcPort);
+      if (direction === "original" && entry.dnatBy) skb = natDst(skb, entry.reply.src, entry.reply.srcPort);
       if (direction === "reply" && entry.snatBy)
-        skb = withDst(skb, entry.original.src, entry.original.srcPort);
+        skb = natDst(skb, entry.original.src, entry.original.srcPort);
       if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
         this.record(
           ns,
           "nat",
-          `conntrack (${direction}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
+          `conntrack (${direction}${tuple ? "" : ", related ICMP error: the quoted packet too"}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
           skbPacket(skb),
           inDev,
         );
       }
       return skb;
     }
+    // An ICMP error about no tracked flow is not tracked (INVALID passes the nat table untouched).
+    if (!tuple) return input;
     const entry: ConntrackEntry = { original: tuple, reply: invert(tuple) };
     let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
     if (!ns.hasRules("nat")) return skb;
@@ -1195,14 +1477,14 @@ class PacketWalk {
     const { entry } = ct;
     if (!ct.isNew) {
       if (ct.direction === "original" && entry.snatBy)
-        skb = withSrc(skb, entry.reply.dst, entry.reply.dstPort);
+        skb = natSrc(skb, entry.reply.dst, entry.reply.dstPort);
       if (ct.direction === "reply" && entry.dnatBy)
-        skb = withSrc(skb, entry.original.dst, entry.original.dstPort);
+        skb = natSrc(skb, entry.original.dst, entry.original.dstPort);
       if (skb.ip.src !== input.ip.src) {
         this.record(
           ns,
           "nat",
-          `conntrack (${ct.direction}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
+          `conntrack (${ct.direction}${ct.related ? ", related ICMP error: the quoted packet too" : ""}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
           skbPacket(skb),
           outDev,
         );
@@ -1282,6 +1564,7 @@ export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): 
             urgent: 0,
           }
         : { kind: "udp", srcPort, dstPort: port };
-  const size = options.size ?? (protocol === "icmp" ? 56 : protocol === "tcp" ? 0 : 32);
+  // TCP's size is the data written once connected (sendData); the SYN itself carries none.
+  const size = protocol === "tcp" ? 0 : (options.size ?? (protocol === "icmp" ? 56 : 32));
   return new PacketWalk(kernel, origin, options).run({ ip, l4, payload: zeros(size), mark: 0 });
 }

@@ -309,12 +309,25 @@ describe("an overlay: VXLAN between nodes", () => {
     expect(trace.reason).toBe("fragmentation needed: mtu 1450 at node1 flannel.1");
     const error = trace.hops.find((h) => h.ns === "pod1" && h.event === "deliver")!;
     expect(error.packet.headers[1]).toMatchObject({ kind: "icmp", type: 3, code: 4, nextHopMtu: 1450 });
-    // Without DF the same packet is fragmented and gets through.
-    const fragmented = lab.k.send({ from: "pod1", to: "10.244.2.2", size: 1472, dontFragment: false });
+    // pod1 learned the path MTU: DF sends are refused at once, ping's default fragments in pod1.
+    expect((await lab.k.route.get("pod1", ip("10.244.2.2"))).mtu).toBe(1450);
+    const refused = lab.k.send({ from: "pod1", to: "10.244.2.2", size: 1472, dontFragment: true });
+    expect(refused.reason).toMatch(/^message too long, mtu=1450: 1500-byte IP packet \(1472-byte payload\)/);
+    const fragmented = lab.k.send({ from: "pod1", to: "10.244.2.2", size: 1472 });
     expect(fragmented.outcome).toBe("reached");
-    expect(fragmented.hops.find((h) => h.event === "fragment")!.detail).toBe(
-      "1500 bytes over mtu 1450: sent as 2 fragments (DF not set)",
-    );
+    expect(fragmented.hops.filter((h) => h.event === "fragment").map((h) => [h.ns, h.detail])).toEqual([
+      [
+        "pod1",
+        "1500-byte IP packet (1472-byte payload) over mtu 1450: sent as 2 fragments of at most 1444 bytes (DF not set)",
+      ],
+      ["pod2", "pod2 reassembles 2 fragments into one 1500-byte IP packet (1472-byte payload)"],
+      // The echo reply is never DF: pod2 (MTU 1450) fragments it on the way back.
+      [
+        "pod2",
+        "1500-byte IP packet (1472-byte payload) over mtu 1450: sent as 2 fragments of at most 1444 bytes (DF not set)",
+      ],
+      ["pod1", "pod1 reassembles 2 fragments into one 1500-byte IP packet (1472-byte payload)"],
+    ]);
   });
 
   const system = requireSystem({ tools: ["tshark"] });

@@ -16,6 +16,7 @@ interface TraceOptions {
   to: string;
   proto?: "icmp" | "tcp" | "udp";
   size?: number;
+  pmtudisc?: "do" | "want" | "dont";
   pcap?: string;
   verbose?: boolean;
   json?: boolean;
@@ -44,7 +45,17 @@ export function traceCommand(cli: Command): void {
       "a pod, node, host, svc/<name> or an address, with an optional :port",
     )
     .addOption(new Option("--proto <protocol>", "icmp, tcp or udp").choices(["icmp", "tcp", "udp"]))
-    .option("--size <bytes>", "payload bytes", integerIn("--size", "a number of bytes", 0, 65000))
+    .option(
+      "--size <bytes>",
+      "payload bytes after the ICMP/UDP/TCP header, as ping -s (the IP packet is 28 bytes more for ICMP and UDP, 40 for TCP)",
+      integerIn("--size", "a number of bytes", 0, 65000),
+    )
+    .addOption(
+      new Option(
+        "--pmtudisc <mode>",
+        "Don't-Fragment as ping -M: want (ping's default: DF on what fits the route, the rest fragmented by the sender), do (always DF: too big fails), dont (never DF: routers fragment)",
+      ).choices(["want", "do", "dont"]),
+    )
     .option("--pcap <file>", "write every frame the trace put on a wire, as a pcap file")
     .option("-v, --verbose", "show every transmit and receive too")
     .addOption(jsonOption("the Trace"))
@@ -72,6 +83,7 @@ export function traceCommand(cli: Command): void {
         const trace = runtime.trace(opts.from, opts.to, {
           ...(opts.proto ? { protocol: opts.proto } : {}),
           ...(opts.size !== undefined ? { size: opts.size } : {}),
+          ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
         });
         results.push({ provider: name, trace });
         if (opts.pcap) {
