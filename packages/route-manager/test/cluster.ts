@@ -3,6 +3,7 @@
 // provider's CNI plugin, and every change reaches the route manager as an event.
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
+import type { Netlink } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
@@ -24,7 +25,13 @@ export class TestCluster {
 
   constructor(
     readonly provider: NetworkProvider,
-    options: { gatewayNs?: string; seed?: string; cluster?: ClusterNetwork } = {},
+    options: {
+      gatewayNs?: string;
+      seed?: string;
+      cluster?: ClusterNetwork;
+      /** The host API the route manager writes through (the simulator itself by default). */
+      managerHost?: (k: SimKernel) => Netlink;
+    } = {},
   ) {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
     this.lab = new LabTopology(this.k);
@@ -34,7 +41,7 @@ export class TestCluster {
       reserved: [0],
     });
     this.manager = new RouteManager({
-      netlink: this.k,
+      netlink: options.managerHost ? options.managerHost(this.k) : this.k,
       provider,
       cluster: this.cluster,
       ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}),
