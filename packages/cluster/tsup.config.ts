@@ -1,4 +1,5 @@
-import { library } from "@podnet/tsup-config";
+import { libraryWithImportOnly } from "@podnet/tsup-config";
 import { defineConfig } from "tsup";
 
-export default defineConfig(library(["src/index.ts"]));
+// The provider conformance suite imports vitest, which cannot be required: it ships for import only.
+export default defineConfig(libraryWithImportOnly(["src/index.ts"], ["src/conformance.ts"]));

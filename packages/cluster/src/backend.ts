@@ -4,19 +4,12 @@
  * and probes. The simulator is one backend (here); real network namespaces are another (@podnet/lab).
  * The runtime is the same code over both.
  */
-import type { CniResult, NetworkProvider, PluginConfig } from "@podnet/cni";
+import { addPod, delPod, type CniResult, type NetworkProvider, type PodAttachment } from "@podnet/cni";
 import type { Ipv4Header } from "@podnet/core";
 import type { Netlink } from "@podnet/netlink";
 import { SimKernel, type Trace } from "@podnet/sim";
 
-export interface PodAttachment {
-  containerId: string;
-  /** The pod's (sandbox's) namespace, and the node's, as the host API names them. */
-  podNs: string;
-  nodeNs: string;
-  /** The provider's network config for the pod, with `runtimeConfig.portMappings` when it publishes ports. */
-  config: PluginConfig;
-}
+export type { PodAttachment };
 
 export interface ProbeRequest {
   /** The namespace the probe starts in, and the process ("pod/container") it starts from. */
@@ -88,22 +81,11 @@ export class SimBackend implements ClusterBackend {
   }
 
   attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult> {
-    return provider.cni.add(this.params(pod), pod.config);
+    return addPod(provider, this.netlink, pod);
   }
 
-  async detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void> {
-    await provider.cni.del(this.params(pod), pod.config);
-  }
-
-  private params(pod: PodAttachment) {
-    return {
-      containerId: pod.containerId,
-      netns: pod.podNs,
-      ifname: "eth0",
-      args: "",
-      path: [],
-      host: { netlink: this.netlink, ns: pod.nodeNs },
-    };
+  detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void> {
+    return delPod(provider, this.netlink, pod);
   }
 
   /** One simulated exchange; the trace behind it is what `ClusterRuntime.trace` returns. */

@@ -7,7 +7,15 @@
  * namespace the backend holds them in.
  */
 import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
-import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
+import {
+  createSandbox,
+  podAddress,
+  podAttachment,
+  type ClusterNetwork,
+  type NetworkProvider,
+  type NodeNetwork,
+  type PodAttachment,
+} from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
@@ -23,6 +31,8 @@ export interface PodState {
   spec: PodSpec;
   node: string;
   ip: string;
+  /** What the pod was attached with: DEL gets the same config ADD got. */
+  attachment: PodAttachment;
 }
 
 export interface ServiceState {
@@ -228,26 +238,17 @@ export class ClusterRuntime {
     const node = this.nodes.get(spec.node);
     if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${JSON.stringify(spec.node)}`);
     const podNs = this.ns(spec.name);
-    await this.k.netns.add(podNs);
-    await this.k.link.set(podNs, "lo", { up: true }); // the sandbox's loopback (the loopback plugin's job)
-    const { capabilities, ...config } = this.provider.podNetworkConfig(node, this.cluster) as ReturnType<
-      NetworkProvider["podNetworkConfig"]
-    > & { capabilities?: Record<string, boolean> };
-    const published = spec.containers.flatMap((c) =>
-      c.ports
-        .filter((p) => p.hostPort)
-        .map((p) => ({ hostPort: p.hostPort!, containerPort: p.containerPort, protocol: p.protocol })),
-    );
-    const request =
-      capabilities?.portMappings && published.length
-        ? { ...config, runtimeConfig: { portMappings: published } }
-        : config;
-    const result = await this.backend.attachPod(this.provider, {
+    await createSandbox(this.k, podNs);
+    const attachment = podAttachment(this.provider, node, this.cluster, {
       containerId: spec.name,
       podNs,
-      nodeNs: node.ns,
-      config: request,
+      publish: spec.containers.flatMap((c) =>
+        c.ports
+          .filter((p) => p.hostPort)
+          .map((p) => ({ hostPort: p.hostPort!, containerPort: p.containerPort, protocol: p.protocol })),
+      ),
     });
+    const result = await this.backend.attachPod(this.provider, attachment);
     for (const c of spec.containers)
       for (const p of c.ports)
         await this.backend.listen(podNs, {
@@ -255,7 +256,7 @@ export class ClusterRuntime {
           port: p.containerPort,
           owner: `${spec.name}/${c.name}`,
         });
-    const state = { spec, node: spec.node, ip: result.ips![0]!.address.split("/")[0]! };
+    const state = { spec, node: spec.node, ip: podAddress(result), attachment };
     this.pods.set(spec.name, state);
     return state;
   }
@@ -267,14 +268,7 @@ export class ClusterRuntime {
   }
 
   private async detachPod(name: string): Promise<void> {
-    const state = this.pods.get(name)!;
-    const node = this.nodes.get(state.node)!;
-    await this.backend.detachPod(this.provider, {
-      containerId: name,
-      podNs: this.ns(name),
-      nodeNs: node.ns,
-      config: this.provider.podNetworkConfig(node, this.cluster),
-    });
+    await this.backend.detachPod(this.provider, this.pods.get(name)!.attachment);
     await this.k.netns.del(this.ns(name));
     this.pods.delete(name);
   }

@@ -33,3 +33,12 @@ export {
   type ClusterNetwork,
   type PeerEntries,
 } from "./provider.js";
+export {
+  podAttachment,
+  createSandbox,
+  addPod,
+  delPod,
+  podAddress,
+  type PodAttachment,
+  type PublishedPort,
+} from "./attach.js";

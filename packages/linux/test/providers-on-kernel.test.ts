@@ -1,7 +1,15 @@
 // Providers are written once and run unchanged on the simulator and on Linux. The notes' two-node
 // cluster is built by each provider and the route manager on both backends, through the same code;
 // then the node route tables must be identical, and real pings must agree with the simulator's traces.
-import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
+import {
+  addPod,
+  createSandbox,
+  podAddress,
+  podAttachment,
+  type ClusterNetwork,
+  type NetworkProvider,
+  type NodeNetwork,
+} from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
 import type { Netlink } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
@@ -51,25 +59,10 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
     ["node1", "client"],
     ["node2", "db"],
   ] as const) {
-    const ns = lab.ns(pod);
-    await netlink.netns.add(ns);
-    await netlink.link.set(ns, "lo", { up: true });
-    const { capabilities: _c, ...config } = provider.podNetworkConfig(
-      nodes.get(nodeName)!,
-      cluster,
-    ) as ReturnType<NetworkProvider["podNetworkConfig"]> & { capabilities?: unknown };
-    const result = await provider.cni.add(
-      {
-        containerId: pod,
-        netns: ns,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink, ns: lab.ns(nodeName) },
-      },
-      config,
-    );
-    ips[pod] = result.ips![0]!.address.split("/")[0]!;
+    const podNs = lab.ns(pod);
+    await createSandbox(netlink, podNs);
+    const attachment = podAttachment(provider, nodes.get(nodeName)!, cluster, { containerId: pod, podNs });
+    ips[pod] = podAddress(await addPod(provider, netlink, attachment));
   }
   return { lab, ips };
 }

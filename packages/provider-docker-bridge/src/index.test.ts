@@ -1,3 +1,4 @@
+import { addPod, createSandbox, delPod, podAttachment } from "@podnet/cni";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { dockerBridge } from "./index.js";
@@ -16,24 +17,15 @@ describe("the docker-bridge provider", () => {
   it("publishes a port as a DNAT rule on the node's NIC, and DEL removes it even after the pod is gone", async () => {
     const k = new SimKernel();
     await k.netns.add("node1");
-    await k.netns.add("web");
+    await createSandbox(k, "web");
     await dockerBridge.setupNode({ netlink: k, ns: "node1" }, node, cluster);
-    const params = {
+    const pod = podAttachment(dockerBridge, node, cluster, {
       containerId: "web",
-      netns: "web",
-      ifname: "eth0",
-      args: "",
-      path: [],
-      host: { netlink: k, ns: "node1" },
-    };
-    const { capabilities: _capabilities, ...config } = dockerBridge.podNetworkConfig(node, cluster) as Record<
-      string,
-      unknown
-    > & { cniVersion: string; name: string };
-    const result = await dockerBridge.cni.add(params, {
-      ...config,
-      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80 }] },
+      podNs: "web",
+      publish: [{ hostPort: 8080, containerPort: 80 }],
     });
+    expect(pod.config.runtimeConfig).toEqual({ portMappings: [{ hostPort: 8080, containerPort: 80 }] });
+    const result = await addPod(dockerBridge, k, pod);
     expect(result.ips![0]!.address).toBe("172.17.0.2/16");
     const nat = await k.iptables.save("node1", "nat");
     expect(nat).toContain(
@@ -41,7 +33,7 @@ describe("the docker-bridge provider", () => {
     );
     expect(nat).toContain("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE");
     await k.netns.del("web");
-    await dockerBridge.cni.del(params, config);
+    await delPod(dockerBridge, k, pod);
     expect(await k.iptables.save("node1", "nat")).not.toContain("published port of web");
     expect(dockerBridge.peerEntries(node, node, cluster)).toEqual({ routes: [], neighbours: [], fdb: [] });
   });

@@ -7,8 +7,8 @@
  */
 import { Ipv4Prefix, VXLAN_LINUX_PORT, VXLAN_OVERHEAD, parseMac, type Mac } from "@podnet/core";
 import type { NetworkProvider, NodeNetwork } from "@podnet/cni";
-import { nodeAddress, podSubnet, setupPodBridge } from "@podnet/provider-cbr0-host-gw";
 import { bridgePlugin } from "@podnet/plugin-bridge";
+import { nodeAddress, podBridgeConfig, podSubnet, setupPodBridge } from "@podnet/provider-kit";
 
 export interface OverlayOptions {
   vni?: number;
@@ -69,19 +69,8 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
       await setupPodBridge(host, node, cluster, "cni0", node.underlayMtu - VXLAN_OVERHEAD);
     },
     cni: bridgePlugin(),
-    podNetworkConfig: (node) => ({
-      cniVersion: "1.0.0",
-      name: "cbr0",
-      type: "overlay",
-      bridge: "cni0",
-      isGateway: true,
-      isDefaultGateway: true,
-      // As flannel's CNI config does: a pod that reaches a Service whose chosen endpoint is itself gets
-      // its own packet back through the bridge port it came in on (kube-proxy masquerades it).
-      hairpinMode: true,
-      mtu: node.underlayMtu - VXLAN_OVERHEAD,
-      ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
-    }),
+    podNetworkConfig: (node) =>
+      podBridgeConfig(node, { type: "overlay", bridge: "cni0", mtu: node.underlayMtu - VXLAN_OVERHEAD }),
     peerEntries(_self, peer) {
       const subnet = podSubnet(peer);
       const vtep = subnet.network;

@@ -135,14 +135,29 @@ interface Planned {
   op: BatchOp;
   counts: keyof NodeChanges;
   entry: () => string;
+  /** The peer (index into `want`) a wanted entry belongs to; removals belong to none. */
+  peer?: number;
 }
 
 const EMPTY: PeerEntries = Object.freeze({ routes: [], neighbours: [], fdb: [] }) as PeerEntries;
 
+/** Every entry of one peer, as removals: what is written back when the peer's writes fail half way. */
+function undoOps(peer: PeerEntries): BatchOp[] {
+  return [
+    ...peer.routes.map((r): BatchOp => ({ op: "route.del", spec: { dst: r.dst, via: r.via } })),
+    ...peer.fdb.map((f): BatchOp => ({ op: "fdb.del", spec: f })),
+    ...peer.neighbours.map((e): BatchOp => ({ op: "neigh.del", spec: { dst: e.dst, dev: e.dev } })),
+  ];
+}
+
 /**
- * Brings host `ns` (reported as `who`) to hold `want`, and removes the `stale` entries `want`
- * does not keep: one read, one batch. Neighbours, then FDB entries, then routes, as flannel
- * writes them, so the kernel never has to ask; removals after. Refusals are reported, not thrown.
+ * Brings host `ns` (reported as `who`) to hold every peer's entries in `want` (one PeerEntries per
+ * peer), and removes the `stale` entries `want` does not keep: one read, one batch. Neighbours, then
+ * FDB entries, then routes, as flannel writes them, so the kernel never has to ask; removals after.
+ * Refusals are reported, not thrown. A peer is programmed whole or not at all: when any of its writes
+ * is refused, its other entries are removed again, as flannel's vxlan backend deletes the neighbour
+ * and FDB entry it wrote when the route fails — no half-programmed peer is left to blackhole its
+ * subnet, and the next resync writes the peer again.
  */
 export async function applyDifference(
   n: Netlink,
@@ -150,68 +165,77 @@ export async function applyDifference(
   refusals: Refusal[],
   who: string,
   ns: string,
-  want: PeerEntries,
+  want: readonly PeerEntries[],
   stale: PeerEntries = EMPTY,
 ): Promise<void> {
-  const size =
-    want.routes.length +
-    want.neighbours.length +
-    want.fdb.length +
-    stale.routes.length +
-    stale.neighbours.length +
-    stale.fdb.length;
+  let size = stale.routes.length + stale.neighbours.length + stale.fdb.length;
+  for (const peer of want) size += peer.routes.length + peer.neighbours.length + peer.fdb.length;
   if (size === 0) return;
   const have = await holdings(n, ns, size);
   const plan: Planned[] = [];
   const plannedNeigh = new Set<string>();
-  for (const neigh of want.neighbours) {
-    const [held] = await have.neigh(neigh.dst, neigh.dev);
-    const key = neighKey(neigh);
-    if (!plannedNeigh.has(key) && held?.lladdr === neigh.lladdr && held.state.includes("PERMANENT")) continue;
-    plan.push({
-      op: { op: "neigh.replace", spec: neigh },
-      counts: held || plannedNeigh.has(key) ? "changed" : "added",
-      entry: () => describeNeigh(neigh),
-    });
-    plannedNeigh.add(key);
-  }
+  for (const [i, peer] of want.entries())
+    for (const neigh of peer.neighbours) {
+      const [held] = await have.neigh(neigh.dst, neigh.dev);
+      const key = neighKey(neigh);
+      if (!plannedNeigh.has(key) && held?.lladdr === neigh.lladdr && held.state.includes("PERMANENT"))
+        continue;
+      plan.push({
+        op: { op: "neigh.replace", spec: neigh },
+        counts: held || plannedNeigh.has(key) ? "changed" : "added",
+        entry: () => describeNeigh(neigh),
+        peer: i,
+      });
+      plannedNeigh.add(key);
+    }
   const plannedFdb = new Set<string>();
-  for (const fdb of want.fdb) {
-    const key = fdbKey(fdb);
-    if (plannedFdb.has(key) || (await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst)) continue;
-    plan.push({ op: { op: "fdb.append", spec: fdb }, counts: "added", entry: () => describeFdb(fdb) });
-    plannedFdb.add(key);
-  }
+  for (const [i, peer] of want.entries())
+    for (const fdb of peer.fdb) {
+      const key = fdbKey(fdb);
+      if (plannedFdb.has(key) || (await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst)) continue;
+      plan.push({
+        op: { op: "fdb.append", spec: fdb },
+        counts: "added",
+        entry: () => describeFdb(fdb),
+        peer: i,
+      });
+      plannedFdb.add(key);
+    }
   // A second wanted route to one destination replaces the first, as writing them one by one would.
   const plannedRoutes = new Set<number>();
-  for (const route of want.routes) {
-    const key = prefixKey(route.dst);
-    const held = (await have.routes(route.dst)).filter((r) => r.protocol !== "kernel");
-    if (!plannedRoutes.has(key) && held.some((r) => sameRoute(route, r))) continue;
-    const replacing = held.length > 0 || plannedRoutes.has(key);
-    plan.push({
-      op: { op: replacing ? "route.replace" : "route.add", spec: route },
-      counts: replacing ? "changed" : "added",
-      entry: () => formatRouteSpec(route),
-    });
-    plannedRoutes.add(key);
-  }
-  const keepRoutes = stale.routes.length ? new Set(want.routes.map((r) => prefixKey(r.dst))) : undefined;
+  const keepRoutes = new Set<number>();
+  for (const [i, peer] of want.entries())
+    for (const route of peer.routes) {
+      const key = prefixKey(route.dst);
+      keepRoutes.add(key);
+      const held = (await have.routes(route.dst)).filter((r) => r.protocol !== "kernel");
+      if (!plannedRoutes.has(key) && held.some((r) => sameRoute(route, r))) continue;
+      const replacing = held.length > 0 || plannedRoutes.has(key);
+      plan.push({
+        op: { op: replacing ? "route.replace" : "route.add", spec: route },
+        counts: replacing ? "changed" : "added",
+        entry: () => formatRouteSpec(route),
+        peer: i,
+      });
+      plannedRoutes.add(key);
+    }
   for (const route of stale.routes) {
-    if (keepRoutes!.has(prefixKey(route.dst))) continue;
+    if (keepRoutes.has(prefixKey(route.dst))) continue;
     for (const r of await have.routes(route.dst)) {
       if (r.protocol === "kernel") continue;
       const spec = { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
       plan.push({ op: { op: "route.del", spec }, counts: "removed", entry: () => formatRouteSpec(route) });
     }
   }
-  const keepFdb = stale.fdb.length ? new Set(want.fdb.map(fdbKey)) : undefined;
+  const keepFdb = stale.fdb.length ? new Set(want.flatMap((p) => p.fdb.map(fdbKey))) : undefined;
   for (const fdb of stale.fdb) {
     if (keepFdb!.has(fdbKey(fdb))) continue;
     if ((await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst))
       plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed", entry: () => describeFdb(fdb) });
   }
-  const keepNeigh = stale.neighbours.length ? new Set(want.neighbours.map(neighKey)) : undefined;
+  const keepNeigh = stale.neighbours.length
+    ? new Set(want.flatMap((p) => p.neighbours.map(neighKey)))
+    : undefined;
   for (const neigh of stale.neighbours) {
     if (keepNeigh!.has(neighKey(neigh))) continue;
     if ((await have.neigh(neigh.dst, neigh.dev)).length)
@@ -226,11 +250,31 @@ export async function applyDifference(
     ns,
     plan.map((p) => p.op),
   );
+  const failedPeers = new Set<number>();
+  results.forEach((error, i) => {
+    if (error && plan[i]!.peer !== undefined) failedPeers.add(plan[i]!.peer!);
+  });
   results.forEach((error, i) => {
     const planned = plan[i]!;
-    if (!error) return tally.count(who, planned.counts);
-    const refusal = { node: who, entry: planned.entry(), reason: error.reason };
+    if (!error) {
+      // A write of a peer rolled back below changed nothing in the end.
+      if (planned.peer === undefined || !failedPeers.has(planned.peer)) tally.count(who, planned.counts);
+      return;
+    }
+    const undone = planned.peer !== undefined && undoOps(want[planned.peer]!).length > 1;
+    const refusal = {
+      node: who,
+      entry: planned.entry(),
+      reason: undone ? `${error.reason} (the peer's other entries were removed again)` : error.reason,
+    };
     tally.refused.push(refusal);
     refusals.push(refusal);
   });
+  // The rollback: every entry of a failed peer, whatever of it was held before. A removal of an entry
+  // that is not there fails, and is meant to.
+  if (failedPeers.size)
+    await n.batch(
+      ns,
+      [...failedPeers].flatMap((i) => undoOps(want[i]!)),
+    );
 }

@@ -5,6 +5,9 @@ export {
   type NodeChanges,
   type Refusal,
 } from "./route-manager.js";
+export { PeerRoutes, type PeerRoutesOptions } from "./peers.js";
+export { ServiceProxy } from "./proxy.js";
+export { Tally } from "./apply.js";
 export {
   serviceTables,
   ServiceRuleCache,

@@ -1,8 +1,19 @@
 // A minimal cluster runtime over the simulator, for the route manager's tests and benchmark: the
 // underlay is built with LabTopology, nodes are set up by the provider, pods are added through the
 // provider's CNI plugin, and every change reaches the route manager as an event.
-import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "@podnet/cni";
+import {
+  addPod,
+  createSandbox,
+  delPod,
+  podAddress,
+  podAttachment,
+  type ClusterNetwork,
+  type NetworkProvider,
+  type NodeNetwork,
+  type PodAttachment,
+} from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
+import type { Netlink } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
@@ -20,11 +31,17 @@ export class TestCluster {
   readonly cluster: ClusterNetwork;
   readonly cidrs: NodeCidrAllocator;
   readonly nodes = new Map<string, NodeNetwork>();
-  readonly pods = new Map<string, { node: string; ip: string }>();
+  readonly pods = new Map<string, { node: string; ip: string; attachment: PodAttachment }>();
 
   constructor(
     readonly provider: NetworkProvider,
-    options: { gatewayNs?: string; seed?: string; cluster?: ClusterNetwork } = {},
+    options: {
+      gatewayNs?: string;
+      seed?: string;
+      cluster?: ClusterNetwork;
+      /** The host API the route manager writes through (the simulator itself by default). */
+      managerHost?: (k: SimKernel) => Netlink;
+    } = {},
   ) {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
     this.lab = new LabTopology(this.k);
@@ -34,7 +51,7 @@ export class TestCluster {
       reserved: [0],
     });
     this.manager = new RouteManager({
-      netlink: this.k,
+      netlink: options.managerHost ? options.managerHost(this.k) : this.k,
       provider,
       cluster: this.cluster,
       ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}),
@@ -92,45 +109,23 @@ export class TestCluster {
     options: { listen?: number[]; publish?: { hostPort: number; containerPort: number }[] } = {},
   ): Promise<string> {
     const node = this.nodes.get(nodeName)!;
-    await this.k.netns.add(pod);
-    await this.k.link.set(pod, "lo", { up: true });
-    const config = this.provider.podNetworkConfig(node, this.cluster);
-    const { capabilities, ...rest } = config as typeof config & { capabilities?: Record<string, boolean> };
-    const request =
-      options.publish && capabilities?.portMappings
-        ? { ...rest, runtimeConfig: { portMappings: options.publish } }
-        : rest;
-    const result = await this.provider.cni.add(
-      {
-        containerId: pod,
-        netns: pod,
-        ifname: "eth0",
-        args: "",
-        path: [],
-        host: { netlink: this.k, ns: nodeName },
-      },
-      request,
-    );
+    await createSandbox(this.k, pod);
+    const attachment = podAttachment(this.provider, node, this.cluster, {
+      containerId: pod,
+      podNs: pod,
+      ...(options.publish ? { publish: options.publish } : {}),
+    });
+    const ip = podAddress(await addPod(this.provider, this.k, attachment));
     for (const port of options.listen ?? [])
       this.k.listen(pod, { protocol: "tcp", port, owner: `${pod}-app` });
-    const ip = result.ips![0]!.address.split("/")[0]!;
-    this.pods.set(pod, { node: nodeName, ip });
+    this.pods.set(pod, { node: nodeName, ip, attachment });
     return ip;
   }
 
   async removePod(pod: string): Promise<void> {
-    const info = this.pods.get(pod)!;
-    const node = this.nodes.get(info.node)!;
-    const params = {
-      containerId: pod,
-      netns: pod,
-      ifname: "eth0",
-      args: "",
-      path: [],
-      host: { netlink: this.k, ns: info.node },
-    };
-    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster));
-    await this.provider.cni.del(params, this.provider.podNetworkConfig(node, this.cluster)); // DEL twice: must still succeed
+    const { attachment } = this.pods.get(pod)!;
+    await delPod(this.provider, this.k, attachment);
+    await delPod(this.provider, this.k, attachment); // DEL twice: must still succeed
     await this.k.netns.del(pod);
     this.pods.delete(pod);
   }

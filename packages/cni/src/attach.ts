@@ -1,0 +1,90 @@
+/**
+ * Attaching a pod through a provider, written once: what a container runtime does for a pod sandbox
+ * on a node. The runtime, the route manager's test cluster and the kernel tests all attach pods
+ * through these, so they cannot disagree about the config a pod gets (the provider's, without its
+ * `capabilities` declaration, with `runtimeConfig.portMappings` when the provider accepts them and the
+ * pod publishes ports), nor about DEL getting the same config ADD got, as the CNI spec asks.
+ */
+import type { CniHost, PluginConfig } from "./plugin.js";
+import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "./provider.js";
+import type { CniResult } from "./types.js";
+
+/** A port a pod publishes on its node (a container's hostPort). */
+export interface PublishedPort {
+  hostPort: number;
+  containerPort: number;
+  protocol?: "tcp" | "udp";
+}
+
+export interface PodAttachment {
+  containerId: string;
+  /** The pod's (sandbox's) namespace, and the node's, as the host API names them. */
+  podNs: string;
+  nodeNs: string;
+  /** The provider's network config for the pod, with `runtimeConfig.portMappings` when it publishes ports. */
+  config: PluginConfig;
+}
+
+/** The attachment of pod `containerId` (in namespace `podNs`) on `node` under `provider`. */
+export function podAttachment(
+  provider: NetworkProvider,
+  node: NodeNetwork,
+  cluster: ClusterNetwork,
+  pod: { containerId: string; podNs: string; publish?: readonly PublishedPort[] },
+): PodAttachment {
+  const { capabilities, ...config } = provider.podNetworkConfig(node, cluster) as PluginConfig & {
+    capabilities?: Record<string, boolean>;
+  };
+  const published = pod.publish ?? [];
+  return {
+    containerId: pod.containerId,
+    podNs: pod.podNs,
+    nodeNs: node.ns,
+    config:
+      capabilities?.portMappings && published.length
+        ? { ...config, runtimeConfig: { portMappings: published.map((p) => ({ ...p })) } }
+        : config,
+  };
+}
+
+/** The pod's sandbox: its namespace with loopback up (the loopback plugin's job). */
+export async function createSandbox(netlink: CniHost["netlink"], podNs: string): Promise<void> {
+  await netlink.netns.add(podNs);
+  await netlink.link.set(podNs, "lo", { up: true });
+}
+
+function params(netlink: CniHost["netlink"], pod: PodAttachment) {
+  return {
+    containerId: pod.containerId,
+    netns: pod.podNs,
+    ifname: "eth0",
+    args: "",
+    path: [],
+    host: { netlink, ns: pod.nodeNs },
+  };
+}
+
+/** CNI ADD of the pod through the provider's plugin, run in-process on the host API `netlink`. */
+export function addPod(
+  provider: NetworkProvider,
+  netlink: CniHost["netlink"],
+  pod: PodAttachment,
+): Promise<CniResult> {
+  return provider.cni.add(params(netlink, pod), pod.config);
+}
+
+/** CNI DEL of the pod, with the config it was added with; safe to repeat, as the spec requires. */
+export function delPod(
+  provider: NetworkProvider,
+  netlink: CniHost["netlink"],
+  pod: PodAttachment,
+): Promise<void> {
+  return provider.cni.del(params(netlink, pod), pod.config);
+}
+
+/** The pod's address, from an ADD result. */
+export function podAddress(result: CniResult): string {
+  const first = result.ips?.[0];
+  if (!first) throw new Error("the CNI result gives the pod no address");
+  return first.address.split("/")[0]!;
+}
