@@ -122,13 +122,24 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
       if (target.spec.name === from || !target.spec.containers[0]!.ports.length) continue;
       out.push({ from, to: `${target.spec.name}:8080`, promised: perNode || target.node === origin.node });
     }
-    // A Service whose endpoints are all on the client's node is reached under every provider.
+    // A Service whose endpoints are all on the client's node is reached under every provider, but a
+    // pod that is one of the endpoints reaches itself through the bridge only with hairpin mode on its
+    // port (flannel's config sets it; Docker leaves it off), and kube-proxy may pick it.
+    const node = runtime.nodes.get(origin.node)!;
+    const hairpin = Boolean(
+      (provider.podNetworkConfig(node, runtime.cluster) as { hairpinMode?: boolean }).hairpinMode,
+    );
     for (const svc of runtime.services.values()) {
       const endpoints = pods.filter((p) =>
         Object.entries(svc.spec.selector).every(([key, v]) => p.spec.labels[key] === v),
       );
       const local = endpoints.every((p) => p.node === origin.node);
-      out.push({ from, to: `svc/${svc.spec.name}`, promised: endpoints.length > 0 && (perNode || local) });
+      const self = endpoints.includes(origin);
+      out.push({
+        from,
+        to: `svc/${svc.spec.name}`,
+        promised: endpoints.length > 0 && (perNode || local) && (hairpin || !self),
+      });
     }
     out.push({ from, to: "outside", promised: true });
   }

@@ -8,6 +8,7 @@
  */
 import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
 import {
+  joinNode,
   createSandbox,
   podAddress,
   podAttachment,
@@ -205,17 +206,13 @@ export class ClusterRuntime {
       ...(seg.gateway ? { gateway: seg.gateway } : {}),
       mtu: seg.mtu,
     });
-    const node: NodeNetwork = {
+    const node = await joinNode(this.provider, this.k, this.cluster, {
       name: spec.name,
       ns: this.ns(spec.name),
       address: spec.address,
-      nic: "eth0",
       underlayMtu: seg.mtu,
-      annotations: {},
-    };
-    if (this.provider.podAddressing === "per-node-subnet")
-      node.podCidr = spec.podCidr ?? this.cidrs.allocate().toString();
-    await this.provider.setupNode({ netlink: this.k, ns: node.ns }, node, this.cluster);
+      podCidr: () => spec.podCidr ?? this.cidrs.allocate().toString(),
+    });
     this.nodes.set(spec.name, node);
     return this.timed(this.manager.nodeJoined(node));
   }

@@ -9,6 +9,40 @@ import type { CniHost, PluginConfig } from "./plugin.js";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "./provider.js";
 import type { CniResult } from "./types.js";
 
+/** What a node is before a provider sets it up: its namespace on the host API and its underlay. */
+export interface NodeJoin {
+  name: string;
+  ns: string;
+  address: string;
+  underlayMtu: number;
+  /** The node's pod subnet, asked for only when the provider gives each node one. */
+  podCidr: () => string;
+}
+
+/**
+ * A node joining the cluster, as the kubelet and the CNI's node agent prepare it, written once: the
+ * node as providers see it (pod subnet where the provider addresses pods per node) and the provider's
+ * node setup done. Programming its peers is the route manager's job, after this.
+ */
+export async function joinNode(
+  provider: NetworkProvider,
+  netlink: CniHost["netlink"],
+  cluster: ClusterNetwork,
+  join: NodeJoin,
+): Promise<NodeNetwork> {
+  const node: NodeNetwork = {
+    name: join.name,
+    ns: join.ns,
+    address: join.address,
+    nic: "eth0",
+    underlayMtu: join.underlayMtu,
+    annotations: {},
+  };
+  if (provider.podAddressing === "per-node-subnet") node.podCidr = join.podCidr();
+  await provider.setupNode({ netlink, ns: node.ns }, node, cluster);
+  return node;
+}
+
 /** A port a pod publishes on its node (a container's hostPort). */
 export interface PublishedPort {
   hostPort: number;

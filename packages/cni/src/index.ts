@@ -39,6 +39,8 @@ export {
   addPod,
   delPod,
   podAddress,
+  joinNode,
+  type NodeJoin,
   type PodAttachment,
   type PublishedPort,
 } from "./attach.js";

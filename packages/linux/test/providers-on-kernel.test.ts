@@ -2,6 +2,7 @@
 // cluster is built by each provider and the route manager on both backends, through the same code;
 // then the node route tables must be identical, and real pings must agree with the simulator's traces.
 import {
+  joinNode,
   addPod,
   createSandbox,
   podAddress,
@@ -39,16 +40,13 @@ async function build(provider: NetworkProvider, netlink: Netlink, prefix: string
     ["node2", "10.100.0.3"],
   ] as const) {
     await lab.host(name, "lan", `${address}/24`, { gateway: "10.100.0.1" });
-    const node: NodeNetwork = {
+    const node = await joinNode(provider, netlink, cluster, {
       name,
       ns: lab.ns(name),
       address,
-      nic: "eth0",
       underlayMtu: 1500,
-      annotations: {},
-    };
-    if (provider.podAddressing === "per-node-subnet") node.podCidr = cidrs.allocate().toString();
-    await provider.setupNode({ netlink, ns: node.ns }, node, cluster);
+      podCidr: () => cidrs.allocate().toString(),
+    });
     const report = await manager.nodeJoined(node);
     expect(report.refused).toEqual([]);
     nodes.set(name, node);

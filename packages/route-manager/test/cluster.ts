@@ -2,6 +2,7 @@
 // underlay is built with LabTopology, nodes are set up by the provider, pods are added through the
 // provider's CNI plugin, and every change reaches the route manager as an event.
 import {
+  joinNode,
   addPod,
   createSandbox,
   delPod,
@@ -75,19 +76,16 @@ export class TestCluster {
       cidr,
       options.gateway ? { gateway: options.gateway } : {},
     );
-    const node: NodeNetwork = {
+    const node = await joinNode(this.provider, this.k, this.cluster, {
       name,
       ns: name,
       address: cidr.split("/")[0]!,
-      nic: "eth0",
       underlayMtu: 1500,
-      annotations: {},
-    };
-    if (this.provider.podAddressing === "per-node-subnet") {
-      if (options.podCidr) this.cidrs.occupy(options.podCidr);
-      node.podCidr = options.podCidr ?? this.cidrs.allocate().toString();
-    }
-    await this.provider.setupNode({ netlink: this.k, ns: name }, node, this.cluster);
+      podCidr: () => {
+        if (options.podCidr) this.cidrs.occupy(options.podCidr);
+        return options.podCidr ?? this.cidrs.allocate().toString();
+      },
+    });
     this.nodes.set(name, node);
     if (options.adopt) return void this.manager.adopt(node);
     return this.manager.nodeJoined(node);
