@@ -153,7 +153,7 @@ export function labCommands(cli: Command): void {
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExample:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\nExit status 1 when the simulator and the kernel disagree on any probe.",
+      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
     )
     .action(async (files: string[], opts: { providers: string; json?: boolean } & ScaleOpts) => {
       needRoot();
