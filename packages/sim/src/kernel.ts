@@ -849,7 +849,10 @@ export class SimKernel implements Netlink {
       chains.set(chain, []);
     },
     flush: async (nsName: string, table: NatTable, chain: string) => {
-      this.chain(nsName, table, chain, `iptables -t ${table} -F ${chain}`).length = 0;
+      const command = `iptables -t ${table} -F ${chain}`;
+      const rules = this.chain(nsName, table, chain, command);
+      this.ns(nsName, command).countJumps(table, rules, -1);
+      rules.length = 0;
     },
     deleteChain: async (nsName: string, table: NatTable, chain: string) => {
       const command = `iptables -t ${table} -X ${chain}`;
@@ -857,9 +860,7 @@ export class SimKernel implements Netlink {
       const rules = this.chain(nsName, table, chain, command);
       if (BUILTIN_CHAINS[table].includes(chain))
         fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
-      const referenced = [...chains.values()].some((list) =>
-        list.some((r) => r.target.kind === "jump" && r.target.chain === chain),
-      );
+      const referenced = (this.ns(nsName, command).jumps[table].get(chain) ?? 0) > 0;
       // iptables-nft refuses both a referenced and a non-empty chain with the same words.
       if (referenced || rules.length) fail("EBUSY", KernelMessage.chainBusy(chain), command);
       chains.delete(chain);
@@ -868,6 +869,7 @@ export class SimKernel implements Netlink {
       const command = () => `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
+      this.ns(nsName, command).countJumps(table, [rule], 1);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
       const command = () => `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
@@ -876,14 +878,20 @@ export class SimKernel implements Netlink {
       if (position < 1 || position > rules.length + 1)
         fail("EINVAL", "iptables: Index of insertion too big.", command);
       rules.splice(position - 1, 0, rule);
+      this.ns(nsName, command).countJumps(table, [rule], 1);
     },
     delete: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
       const text = formatIptablesRule(rule);
       const command = `iptables -t ${table} -D ${chain} ${text}`;
       const rules = this.chain(nsName, table, chain, command);
-      const at = rules.findIndex((r) => formatIptablesRule(r) === text);
+      // Rules with different targets never print alike: only the others are compared as text.
+      const target = jumpTarget(rule);
+      const at = rules.findIndex(
+        (r) =>
+          r.target.kind === rule.target.kind && jumpTarget(r) === target && formatIptablesRule(r) === text,
+      );
       if (at < 0) fail("ENOENT", KernelMessage.iptablesBadRule, command);
-      rules.splice(at, 1);
+      this.ns(nsName, command).countJumps(table, rules.splice(at, 1), -1);
     },
     save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
     list: async (nsName: string, table: NatTable, chain?: string): Promise<ChainDump[]> => {
@@ -929,6 +937,8 @@ export class SimKernel implements Netlink {
     if (rule.target.kind === "jump") this.chain(nsName, table, rule.target.chain, command);
   }
 }
+
+const jumpTarget = (r: IptablesRule) => (r.target.kind === "jump" ? r.target.chain : undefined);
 
 /** A route as a program reads it. */
 function routeEntryOf(r: Omit<SimRoute, "dev">, dev: SimLink): RouteEntry {
