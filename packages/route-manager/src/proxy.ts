@@ -122,7 +122,8 @@ export class ServiceProxy {
     const ns = node.ns;
     const was = this.partsOf(before);
     const is = this.partsOf(after);
-    const own = is?.chains ?? [];
+    // By name: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
+    const own = new Map(is?.chains ?? []);
     const held = new Map<string, IptablesRule[] | undefined>();
     for (const [name] of own) {
       const [chain] = await this.n.iptables.list(ns, "nat", name);
@@ -135,7 +136,7 @@ export class ServiceProxy {
       for (const chain of nodeSharedChains(this.sharedChains(), node.address, this.serviceRules))
         await this.edit(tally, node, chain.table, chain.name, chain.rules);
     const gone: [string, IptablesRule[]][] = [];
-    for (const [name] of was?.chains ?? []) {
+    for (const name of new Set((was?.chains ?? []).map(([name]) => name))) {
       if (held.has(name)) continue;
       const [chain] = await this.n.iptables.list(ns, "nat", name);
       if (chain) gone.push([name, chain.rules]);

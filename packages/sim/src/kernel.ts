@@ -272,9 +272,19 @@ export class SimKernel implements Netlink {
       this.destroyLink(this.device(this.ns(nsName, command), name, command));
     },
     set: async (nsName: string, name: string, change: LinkChange) => this.setLink(nsName, name, change),
-    list: async (nsName: string): Promise<LinkDump[]> =>
-      [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index).map((l) => this.dumpLink(l)),
+    list: async (nsName: string, filter: { dev?: string } = {}): Promise<LinkDump[]> =>
+      this.listedLinks(nsName, filter).map((l) => this.dumpLink(l)),
   };
+
+  /** The links a `link show` / `addr show` lists: all by index, or the one named (none if absent). */
+  private listedLinks(nsName: string, filter: { dev?: string }): SimLink[] {
+    const links = this.ns(nsName).links;
+    if (filter.dev !== undefined) {
+      const link = links.get(filter.dev);
+      return link ? [link] : [];
+    }
+    return [...links.values()].sort((a, b) => a.index - b.index);
+  }
 
   private addLink(nsName: string, spec: LinkSpec): void {
     const command = `ip -n ${nsName} link add ${spec.name} type ${spec.kind}`;
@@ -499,23 +509,21 @@ export class SimKernel implements Netlink {
       if (!found) fail("EADDRNOTAVAIL", KernelMessage.addressNotFound, command);
       this.detachAddress(link, found);
     },
-    list: async (nsName: string): Promise<AddrDump[]> =>
-      [...this.ns(nsName).links.values()]
-        .sort((a, b) => a.index - b.index)
-        .map((link) => ({
-          ...this.dumpLink(link),
-          addr_info: link.addresses.map((a) => ({
-            family: "inet" as const,
-            local: formatIpv4(a.address),
-            prefixlen: a.prefix.length,
-            ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
-            scope:
-              link.kind === "loopback" && LOOPBACK.contains(a.address)
-                ? ("host" as const)
-                : ("global" as const),
-            label: link.name,
-          })),
+    list: async (nsName: string, filter: { dev?: string } = {}): Promise<AddrDump[]> =>
+      this.listedLinks(nsName, filter).map((link) => ({
+        ...this.dumpLink(link),
+        addr_info: link.addresses.map((a) => ({
+          family: "inet" as const,
+          local: formatIpv4(a.address),
+          prefixlen: a.prefix.length,
+          ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
+          scope:
+            link.kind === "loopback" && LOOPBACK.contains(a.address)
+              ? ("host" as const)
+              : ("global" as const),
+          label: link.name,
         })),
+      })),
   };
 
   private parseInterfaceAddress(value: Ipv4InterfaceAddress, command: Command): Ipv4InterfaceAddress {
