@@ -168,8 +168,10 @@ export class LinuxNetlink implements Netlink {
       if (change.up !== undefined)
         await this.ip(target, "link", "set", "dev", name, change.up ? "up" : "down");
     },
-    list: async (ns: string): Promise<LinkDump[]> =>
-      (await this.json<RawLink>(ns, "-d", "link", "show")).map(toLinkDump),
+    list: async (ns: string, filter: { dev?: string } = {}): Promise<LinkDump[]> =>
+      (await this.json<RawLink>(ns, "-d", "link", "show"))
+        .filter((raw) => filter.dev === undefined || raw.ifname === filter.dev)
+        .map(toLinkDump),
   };
 
   readonly addr = {
@@ -190,20 +192,23 @@ export class LinuxNetlink implements Netlink {
       )),
     del: async (ns: string, dev: string, address: Ipv4InterfaceAddress) =>
       void (await this.ip(ns, "addr", "del", cidrArgument(address), "dev", dev)),
-    list: async (ns: string): Promise<AddrDump[]> =>
-      (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show")).map((raw) => ({
-        ...toLinkDump(raw),
-        addr_info: raw.addr_info
-          .filter((a) => a.family === "inet")
-          .map((a) => ({
-            family: "inet" as const,
-            local: a.local,
-            prefixlen: a.prefixlen,
-            ...(a.broadcast ? { broadcast: a.broadcast } : {}),
-            scope: a.scope,
-            label: a.label ?? raw.ifname,
-          })),
-      })),
+    // One exec either way: `ip … show dev NAME` fails for a missing device, where this answers none.
+    list: async (ns: string, filter: { dev?: string } = {}): Promise<AddrDump[]> =>
+      (await this.json<RawLink & { addr_info: RawAddr[] }>(ns, "-d", "addr", "show"))
+        .filter((raw) => filter.dev === undefined || raw.ifname === filter.dev)
+        .map((raw) => ({
+          ...toLinkDump(raw),
+          addr_info: raw.addr_info
+            .filter((a) => a.family === "inet")
+            .map((a) => ({
+              family: "inet" as const,
+              local: a.local,
+              prefixlen: a.prefixlen,
+              ...(a.broadcast ? { broadcast: a.broadcast } : {}),
+              scope: a.scope,
+              label: a.label ?? raw.ifname,
+            })),
+        })),
   };
 
   readonly route = {

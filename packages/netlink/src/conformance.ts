@@ -129,6 +129,13 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       const both = (await n.link.list(a!)).find((l) => l.ifname === "v0")!;
       expect(both).toMatchObject({ flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" });
       expect(both.address).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+      // Listed by name, a device is what the whole dump shows of it; a missing one lists nothing.
+      expect(await n.link.list(a!, { dev: "v0" })).toEqual([both]);
+      expect(await n.addr.list(a!, { dev: "v0" })).toEqual(
+        (await n.addr.list(a!)).filter((l) => l.ifname === "v0"),
+      );
+      expect(await n.link.list(a!, { dev: "nope0" })).toEqual([]);
+      expect(await n.addr.list(a!, { dev: "nope0" })).toEqual([]);
       // Deleting one end deletes the pair.
       await n.link.del(b!, "v1");
       expect((await n.link.list(a!)).map((l) => l.ifname)).toEqual(["lo"]);

@@ -217,7 +217,11 @@ export interface Netlink {
     add(ns: string, spec: LinkSpec): Promise<void>;
     del(ns: string, name: string): Promise<void>;
     set(ns: string, name: string, change: LinkChange): Promise<void>;
-    list(ns: string): Promise<LinkDump[]>;
+    /**
+     * `ip -j -d link show`, or with `dev` only that device (`ip link show dev NAME`; none when it
+     * does not exist): a plugin reading its own device needs no dump of a node's every pod link.
+     */
+    list(ns: string, filter?: { dev?: string }): Promise<LinkDump[]>;
   };
   addr: {
     /**
@@ -232,7 +236,8 @@ export interface Netlink {
       options?: { broadcast?: boolean },
     ): Promise<void>;
     del(ns: string, dev: string, address: Ipv4InterfaceAddress): Promise<void>;
-    list(ns: string): Promise<AddrDump[]>;
+    /** `ip -j -d addr show`, or with `dev` only that device's (none when it does not exist). */
+    list(ns: string, filter?: { dev?: string }): Promise<AddrDump[]>;
   };
   route: {
     add(ns: string, route: RouteSpec): Promise<void>;

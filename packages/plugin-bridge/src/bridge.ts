@@ -125,6 +125,16 @@ function hostOf(params: CniParams): CniHost {
   return params.host;
 }
 
+/** One device as `ip link show dev NAME` lists it: not a dump of the node's every pod link. */
+async function linkNamed(netlink: CniHost["netlink"], ns: string, name: string) {
+  return (await netlink.link.list(ns, { dev: name })).find((l) => l.ifname === name);
+}
+
+/** One device's addresses, as `ip addr show dev NAME` lists them. */
+async function addressesOf(netlink: CniHost["netlink"], ns: string, name: string) {
+  return (await netlink.addr.list(ns, { dev: name })).find((l) => l.ifname === name);
+}
+
 const missing = (error: unknown) =>
   error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
 
@@ -138,7 +148,7 @@ async function removeMasq(host: CniHost, network: string, containerId: string): 
       r.matches?.some((m) => m.kind === "comment" && m.comment === comment),
   );
   for (const r of mine) await host.netlink.iptables.delete(host.ns, "nat", "POSTROUTING", r);
-  if ((await host.netlink.iptables.save(host.ns, "nat")).includes(`:${chain} `)) {
+  if ((await host.netlink.iptables.list(host.ns, "nat", chain)).length) {
     await host.netlink.iptables.flush(host.ns, "nat", chain);
     await host.netlink.iptables.deleteChain(host.ns, "nat", chain);
   }
@@ -165,8 +175,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
     });
 
   async function ensureBridge(host: CniHost, conf: BridgeConfig, name: string): Promise<string> {
-    const links = await host.netlink.link.list(host.ns);
-    let bridge = links.find((l) => l.ifname === name);
+    let bridge = await linkNamed(host.netlink, host.ns, name);
     if (bridge && bridge.linkinfo?.info_kind !== "bridge")
       throw new Error(`${name} already exists but is not a bridge`);
     if (!bridge) {
@@ -176,7 +185,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
       });
       await host.netlink.link.set(host.ns, name, { up: true });
-      bridge = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === name)!;
+      bridge = (await linkNamed(host.netlink, host.ns, name))!;
     }
     return bridge.address;
   }
@@ -193,7 +202,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const bridgeName = conf.bridge ?? "cni0";
       if (!conf.ipam)
         throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: an ipam block is required");
-      if ((await n.link.list(podNs)).some((l) => l.ifname === params.ifname)) {
+      if (await linkNamed(n, podNs, params.ifname)) {
         throw new Error(`container veth name provided (${params.ifname}) already exists`);
       }
       // Addresses before links (the reference makes the bridge and veth first): a bad IPAM block —
@@ -232,7 +241,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         }
         if ((conf.isGateway || conf.isDefaultGateway) && gateway) {
           const prefix = ips[0]!.address.split("/")[1];
-          const onBridge = (await n.addr.list(host.ns)).find((l) => l.ifname === bridgeName)?.addr_info ?? [];
+          const onBridge = (await addressesOf(n, host.ns, bridgeName))?.addr_info ?? [];
           if (!onBridge.some((a) => a.local === gateway))
             await n.addr.add(host.ns, bridgeName, parseAddrArgument(`${gateway}/${prefix}`), {
               broadcast: true,
@@ -264,8 +273,8 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
             });
           }
         }
-        const hostLink = (await n.link.list(host.ns)).find((l) => l.ifname === hostVeth)!;
-        const podLink = (await n.link.list(podNs)).find((l) => l.ifname === params.ifname)!;
+        const hostLink = (await linkNamed(n, host.ns, hostVeth))!;
+        const podLink = (await linkNamed(n, podNs, params.ifname))!;
         return {
           cniVersion: "1.0.0",
           interfaces: [
@@ -300,9 +309,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       // attachment); deleting it takes the pod end too. A DEL for a container never added, or a
       // CNI_NETNS naming some other namespace, thus deletes nothing that is not ours.
       const hostVeth = hostVethName(params.containerId, params.ifname);
-      const ours = (await host.netlink.link.list(host.ns)).some(
-        (l) => l.ifname === hostVeth && l.linkinfo?.info_kind === "veth",
-      );
+      const ours = (await linkNamed(host.netlink, host.ns, hostVeth))?.linkinfo?.info_kind === "veth";
       if (ours)
         await host.netlink.link.del(host.ns, hostVeth).catch((error: unknown) => {
           if (!missing(error)) throw error;
@@ -315,7 +322,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       const prev = conf.prevResult;
       if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
       const podNs = podNamespace(params, host);
-      const link = (await host.netlink.addr.list(podNs)).find((l) => l.ifname === params.ifname);
+      const link = await addressesOf(host.netlink, podNs, params.ifname);
       if (!link) throw new Error(`Failed to find container interface ${params.ifname}`);
       for (const ip of prev.ips ?? []) {
         const [address, length] = ip.address.split("/");
@@ -323,7 +330,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
           throw new Error(`${params.ifname} lacks address ${ip.address}`);
       }
       const hostVeth = hostVethName(params.containerId, params.ifname);
-      const hostLink = (await host.netlink.link.list(host.ns)).find((l) => l.ifname === hostVeth);
+      const hostLink = await linkNamed(host.netlink, host.ns, hostVeth);
       if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0"))
         throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
       if (conf.ipam) await ipamFor(host).check(params, conf);

@@ -30,11 +30,23 @@ for (let k = 0; k < 7; k++) {
   changes.push({ ms: performance.now() - t, touched: one.added + one.removed });
 }
 changes.sort((a, b) => a.ms - b.ms);
+// A new Service among the 10,000 (one KUBE-SERVICES rule inserted where its name sorts), then its deletion.
+t = performance.now();
+const added = await c.manager.serviceChanged({ ...service(SERVICES), name: "svc4000a" });
+const addedMs = performance.now() - t;
+t = performance.now();
+const deleted = await c.manager.serviceDeleted("ns0", "svc4000a");
+const deletedMs = performance.now() - t;
 const rules = (await c.k.iptables.list("n0", "nat")).reduce((sum, chain) => sum + chain.rules.length, 0);
 console.log(`\n${SERVICES} Services × ${ENDPOINTS} endpoints on one node (route manager, simulated kernel)`);
 console.log(`full sync: ${fullMs.toFixed(0)} ms, ${full.added} rules written (${rules} nat rules held)`);
 console.log(
   `one Service changed (median of ${changes.length}): ${changes[3]!.ms.toFixed(1)} ms, ${changes[3]!.touched} rules touched`,
+);
+
+console.log(`one Service added: ${addedMs.toFixed(1)} ms, ${added.added + added.removed} rules touched`);
+console.log(
+  `one Service deleted: ${deletedMs.toFixed(1)} ms, ${deleted.added + deleted.removed} rules touched`,
 );
 
 describe("one Service changes among 10,000", () => {

@@ -88,11 +88,11 @@ const describeFdb = (e: FdbSpec) =>
   `fdb ${formatMac(e.mac)}${e.dst !== undefined ? ` dst ${formatIpv4(e.dst)}` : ""}`;
 const describeNeigh = (e: NeighSpec) => `neigh ${formatIpv4(e.dst)} lladdr ${formatMac(e.lladdr)}`;
 
-/** What a host holds, by identity. */
+/** What a host holds, by identity: read before planning, so planning itself never waits. */
 interface Holdings {
-  routes(dst: IpPrefix): Promise<RouteEntry[]>;
-  neigh(dst: Ipv4, dev: string): Promise<NeighEntry[]>;
-  fdb(dev: string, mac: number): Promise<FdbEntry[]>;
+  routes(dst: IpPrefix): RouteEntry[];
+  neigh(dst: Ipv4, dev: string): NeighEntry[];
+  fdb(dev: string, mac: number): FdbEntry[];
 }
 
 /** Past this many entries one dump per table is cheaper than a filtered read per entry. */
@@ -109,25 +109,47 @@ function group<T>(items: T[], key: (item: T) => string | number): Map<string | n
   return out;
 }
 
-async function holdings(n: Netlink, ns: string, entries: number): Promise<Holdings> {
-  if (entries < WHOLE_TABLE_READ)
-    return {
-      routes: (dst) => n.route.entries(ns, { exact: dst }),
-      neigh: (dst, dev) => n.neigh.entries(ns, { dst, dev }),
-      fdb: (dev, mac) => n.fdb.entries(ns, { dev, mac }),
-    };
-  const [routes, neighbours, fdb] = await Promise.all([
-    n.route.entries(ns),
-    n.neigh.entries(ns),
-    n.fdb.entries(ns),
-  ]);
-  const byPrefix = group(routes, (r) => prefixKey(r.dst));
-  const byNeigh = group(neighbours, neighKey);
-  const byMac = group(fdb, (e) => `${e.dev} ${e.mac}`);
+const macKey = (dev: string, mac: number) => `${dev} ${mac}`;
+
+/** The host's entries with the identities of `entries`: a filtered read each, or whole tables when many. */
+async function holdings(
+  n: Netlink,
+  ns: string,
+  entries: readonly PeerEntries[],
+  size: number,
+): Promise<Holdings> {
+  let byPrefix: Map<string | number, RouteEntry[]>;
+  let byNeigh: Map<string | number, NeighEntry[]>;
+  let byMac: Map<string | number, FdbEntry[]>;
+  if (size < WHOLE_TABLE_READ) {
+    byPrefix = new Map();
+    byNeigh = new Map();
+    byMac = new Map();
+    for (const e of entries) {
+      for (const r of e.routes)
+        if (!byPrefix.has(prefixKey(r.dst)))
+          byPrefix.set(prefixKey(r.dst), await n.route.entries(ns, { exact: r.dst }));
+      for (const x of e.neighbours)
+        if (!byNeigh.has(neighKey(x)))
+          byNeigh.set(neighKey(x), await n.neigh.entries(ns, { dst: x.dst, dev: x.dev }));
+      for (const f of e.fdb)
+        if (!byMac.has(macKey(f.dev, f.mac)))
+          byMac.set(macKey(f.dev, f.mac), await n.fdb.entries(ns, { dev: f.dev, mac: f.mac }));
+    }
+  } else {
+    const [routes, neighbours, fdb] = await Promise.all([
+      n.route.entries(ns),
+      n.neigh.entries(ns),
+      n.fdb.entries(ns),
+    ]);
+    byPrefix = group(routes, (r) => prefixKey(r.dst));
+    byNeigh = group(neighbours, neighKey);
+    byMac = group(fdb, (e) => macKey(e.dev, e.mac));
+  }
   return {
-    routes: async (dst) => byPrefix.get(prefixKey(dst)) ?? [],
-    neigh: async (dst, dev) => byNeigh.get(neighKey({ dst, dev })) ?? [],
-    fdb: async (dev, mac) => byMac.get(`${dev} ${mac}`) ?? [],
+    routes: (dst) => byPrefix.get(prefixKey(dst)) ?? [],
+    neigh: (dst, dev) => byNeigh.get(neighKey({ dst, dev })) ?? [],
+    fdb: (dev, mac) => byMac.get(macKey(dev, mac)) ?? [],
   };
 }
 
@@ -171,12 +193,12 @@ export async function applyDifference(
   let size = stale.routes.length + stale.neighbours.length + stale.fdb.length;
   for (const peer of want) size += peer.routes.length + peer.neighbours.length + peer.fdb.length;
   if (size === 0) return;
-  const have = await holdings(n, ns, size);
+  const have = await holdings(n, ns, stale === EMPTY ? want : [...want, stale], size);
   const plan: Planned[] = [];
   const plannedNeigh = new Set<string>();
-  for (const [i, peer] of want.entries())
-    for (const neigh of peer.neighbours) {
-      const [held] = await have.neigh(neigh.dst, neigh.dev);
+  for (let i = 0; i < want.length; i++)
+    for (const neigh of want[i]!.neighbours) {
+      const [held] = have.neigh(neigh.dst, neigh.dev);
       const key = neighKey(neigh);
       if (!plannedNeigh.has(key) && held?.lladdr === neigh.lladdr && held.state.includes("PERMANENT"))
         continue;
@@ -189,10 +211,10 @@ export async function applyDifference(
       plannedNeigh.add(key);
     }
   const plannedFdb = new Set<string>();
-  for (const [i, peer] of want.entries())
-    for (const fdb of peer.fdb) {
+  for (let i = 0; i < want.length; i++)
+    for (const fdb of want[i]!.fdb) {
       const key = fdbKey(fdb);
-      if (plannedFdb.has(key) || (await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst)) continue;
+      if (plannedFdb.has(key) || have.fdb(fdb.dev, fdb.mac).some((e) => e.dst === fdb.dst)) continue;
       plan.push({
         op: { op: "fdb.append", spec: fdb },
         counts: "added",
@@ -204,11 +226,11 @@ export async function applyDifference(
   // A second wanted route to one destination replaces the first, as writing them one by one would.
   const plannedRoutes = new Set<number>();
   const keepRoutes = new Set<number>();
-  for (const [i, peer] of want.entries())
-    for (const route of peer.routes) {
+  for (let i = 0; i < want.length; i++)
+    for (const route of want[i]!.routes) {
       const key = prefixKey(route.dst);
       keepRoutes.add(key);
-      const held = (await have.routes(route.dst)).filter((r) => r.protocol !== "kernel");
+      const held = have.routes(route.dst).filter((r) => r.protocol !== "kernel");
       if (!plannedRoutes.has(key) && held.some((r) => sameRoute(route, r))) continue;
       const replacing = held.length > 0 || plannedRoutes.has(key);
       plan.push({
@@ -221,7 +243,7 @@ export async function applyDifference(
     }
   for (const route of stale.routes) {
     if (keepRoutes.has(prefixKey(route.dst))) continue;
-    for (const r of await have.routes(route.dst)) {
+    for (const r of have.routes(route.dst)) {
       if (r.protocol === "kernel") continue;
       const spec = { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
       plan.push({ op: { op: "route.del", spec }, counts: "removed", entry: () => formatRouteSpec(route) });
@@ -230,7 +252,7 @@ export async function applyDifference(
   const keepFdb = stale.fdb.length ? new Set(want.flatMap((p) => p.fdb.map(fdbKey))) : undefined;
   for (const fdb of stale.fdb) {
     if (keepFdb!.has(fdbKey(fdb))) continue;
-    if ((await have.fdb(fdb.dev, fdb.mac)).some((e) => e.dst === fdb.dst))
+    if (have.fdb(fdb.dev, fdb.mac).some((e) => e.dst === fdb.dst))
       plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed", entry: () => describeFdb(fdb) });
   }
   const keepNeigh = stale.neighbours.length
@@ -238,7 +260,7 @@ export async function applyDifference(
     : undefined;
   for (const neigh of stale.neighbours) {
     if (keepNeigh!.has(neighKey(neigh))) continue;
-    if ((await have.neigh(neigh.dst, neigh.dev)).length)
+    if (have.neigh(neigh.dst, neigh.dev).length)
       plan.push({
         op: { op: "neigh.del", spec: neigh },
         counts: "removed",
@@ -251,15 +273,15 @@ export async function applyDifference(
     plan.map((p) => p.op),
   );
   const failedPeers = new Set<number>();
-  results.forEach((error, i) => {
-    if (error && plan[i]!.peer !== undefined) failedPeers.add(plan[i]!.peer!);
-  });
-  results.forEach((error, i) => {
+  for (let i = 0; i < results.length; i++)
+    if (results[i] && plan[i]!.peer !== undefined) failedPeers.add(plan[i]!.peer!);
+  for (let i = 0; i < results.length; i++) {
+    const error = results[i];
     const planned = plan[i]!;
     if (!error) {
       // A write of a peer rolled back below changed nothing in the end.
       if (planned.peer === undefined || !failedPeers.has(planned.peer)) tally.count(who, planned.counts);
-      return;
+      continue;
     }
     const undone = planned.peer !== undefined && undoOps(want[planned.peer]!).length > 1;
     const refusal = {
@@ -269,7 +291,7 @@ export async function applyDifference(
     };
     tally.refused.push(refusal);
     refusals.push(refusal);
-  });
+  }
   // The rollback: every entry of a failed peer, whatever of it was held before. A removal of an entry
   // that is not there fails, and is meant to.
   if (failedPeers.size)

@@ -1,41 +1,90 @@
 /**
  * kube-proxy's job: every node's Service rules (ClusterIP, NodePort), written as kube-proxy's
- * iptables chains. A sync rewrites only the chains whose rules differ from what the node holds.
+ * iptables chains. A full sync (a node joining, a relist, a resync) reads the node's whole tables and
+ * rewrites only the chains whose rules differ. A one-Service change is a partial sync, as kube-proxy's
+ * iptables-restore of changed chains: it reads and writes only that Service's own chains, and edits
+ * the shared chains (KUBE-SERVICES, KUBE-NODEPORTS) only where that Service's entries sit, and only when
+ * they changed. Its cost follows the Service, not the 10,000 others.
  */
 import type { ClusterNetwork, NodeNetwork } from "@podnet/cni";
-import { appendRuleOnce, sameRule, type NatTable, type Netlink } from "@podnet/netlink";
+import {
+  appendRuleOnce,
+  chainRules,
+  sameRule,
+  type IptablesRule,
+  type NatTable,
+  type Netlink,
+} from "@podnet/netlink";
 import type { Tally } from "./apply.js";
-import { ServiceRuleCache, serviceTables, type Service } from "./services.js";
+import {
+  compareServiceKeys,
+  nodeSharedChains,
+  sameSharedEntries,
+  serviceKey,
+  ServiceRuleCache,
+  sharedChains,
+  sortedServiceTables,
+  type Service,
+  type SharedChains,
+} from "./services.js";
 
 export class ServiceProxy {
   readonly services = new Map<string, Service>();
   /** Each Service's kube-proxy rules, computed once per Service value. */
   private readonly serviceRules = new ServiceRuleCache();
+  /** The Services' keys in kube-proxy's order, kept sorted as Services come and go. */
+  private readonly order: string[] = [];
+  private shared: SharedChains | undefined;
+  /** Nodes that had a full sync: only they can take a partial one. */
+  private readonly synced = new Set<string>();
 
   constructor(
     private readonly n: Netlink,
     private readonly cluster: ClusterNetwork,
   ) {}
 
-  set(service: Service): void {
-    this.services.set(`${service.namespace}/${service.name}`, service);
+  /** Records a Service; returns the value it replaces. */
+  set(service: Service): Service | undefined {
+    const key = serviceKey(service);
+    const before = this.services.get(key);
+    this.services.set(key, service);
+    if (!before) this.order.splice(this.position(key), 0, key);
+    if (!sameSharedEntries(this.partsOf(before), this.partsOf(service))) this.shared = undefined;
+    return before;
   }
 
   replaceAll(services: Iterable<Service>): void {
     this.services.clear();
-    for (const service of services) this.set(service);
+    for (const service of services) this.services.set(serviceKey(service), service);
+    this.order.length = 0;
+    this.order.push(...[...this.services.keys()].sort(compareServiceKeys));
+    this.shared = undefined;
   }
 
-  delete(namespace: string, name: string): void {
-    this.services.delete(`${namespace}/${name}`);
+  /** Forgets a Service; returns the value it had. */
+  delete(namespace: string, name: string): Service | undefined {
+    const key = serviceKey({ namespace, name });
+    const before = this.services.get(key);
+    if (!before) return undefined;
+    this.services.delete(key);
+    this.order.splice(this.position(key), 1);
+    if (this.partsOf(before)) this.shared = undefined;
+    return before;
+  }
+
+  /** A node that left: should it come back, it takes a full sync first. */
+  forget(node: string): void {
+    this.synced.delete(node);
   }
 
   /** Writes kube-proxy's chains on one node, rewriting only chains whose rules differ. */
   async sync(tally: Tally, node: NodeNetwork): Promise<void> {
     const n = this.n;
     const ns = node.ns;
-    const desired = serviceTables(
-      this.services.values(),
+    const sorted = this.order.map((key) => this.services.get(key)!);
+    const desired = sortedServiceTables(
+      sorted,
+      this.sharedChains(),
       this.cluster.clusterCidr,
       node.address,
       this.serviceRules,
@@ -48,25 +97,134 @@ export class ServiceProxy {
           .map((c) => [c.name, c.rules]),
       );
       for (const chain of want) if (!have.has(chain.name)) await n.iptables.newChain(ns, table, chain.name);
-      for (const chain of want) {
-        const before = have.get(chain.name) ?? [];
-        const after = chain.rules;
-        if (before.length === after.length && before.every((r, i) => sameRule(r, after[i]!))) continue;
-        if (before.length) await n.iptables.flush(ns, table, chain.name);
-        for (const r of after) await n.iptables.append(ns, table, chain.name, r);
-        tally.count(node.name, "removed", before.length);
-        tally.count(node.name, "added", after.length);
-      }
+      for (const chain of want)
+        await this.rewrite(tally, node, table, chain.name, have.get(chain.name) ?? [], chain.rules);
       for (const hook of desired.hooks.filter((h) => h.table === table)) {
         if (await appendRuleOnce(n, ns, table, hook.chain, hook.rule)) tally.count(node.name, "added");
       }
       const wanted = new Set(want.map((c) => c.name));
-      const gone = [...have.keys()].filter((name) => !wanted.has(name));
-      for (const name of gone) {
-        await n.iptables.flush(ns, table, name);
-        tally.count(node.name, "removed", have.get(name)!.length);
-      }
-      for (const name of gone) await n.iptables.deleteChain(ns, table, name);
+      await this.removeChains(
+        tally,
+        node,
+        table,
+        [...have].filter(([name]) => !wanted.has(name)),
+      );
     }
+    this.synced.add(node.name);
+  }
+
+  /**
+   * One Service went from `before` to `after` (absent: created, deleted): a partial sync of one node.
+   * A node that never had a full sync takes one instead.
+   */
+  async changed(tally: Tally, node: NodeNetwork, before?: Service, after?: Service): Promise<void> {
+    if (!this.synced.has(node.name)) return this.sync(tally, node);
+    const ns = node.ns;
+    const was = this.partsOf(before);
+    const is = this.partsOf(after);
+    // By name: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
+    const own = new Map(is?.chains ?? []);
+    const held = new Map<string, IptablesRule[] | undefined>();
+    for (const [name] of own) {
+      const [chain] = await this.n.iptables.list(ns, "nat", name);
+      if (!chain) await this.n.iptables.newChain(ns, "nat", name);
+      held.set(name, chain?.rules);
+    }
+    for (const [name, rules] of own)
+      await this.rewrite(tally, node, "nat", name, held.get(name) ?? [], rules);
+    if (!sameSharedEntries(was, is))
+      for (const chain of nodeSharedChains(this.sharedChains(), node.address, this.serviceRules))
+        await this.edit(tally, node, chain.table, chain.name, chain.rules);
+    const gone: [string, IptablesRule[]][] = [];
+    for (const name of new Set((was?.chains ?? []).map(([name]) => name))) {
+      if (held.has(name)) continue;
+      const [chain] = await this.n.iptables.list(ns, "nat", name);
+      if (chain) gone.push([name, chain.rules]);
+    }
+    await this.removeChains(tally, node, "nat", gone);
+  }
+
+  private partsOf(service: Service | undefined) {
+    return service && this.serviceRules.get(service, this.cluster.clusterCidr);
+  }
+
+  private sharedChains(): SharedChains {
+    return (this.shared ??= sharedChains(
+      this.order.map((key) => this.services.get(key)!),
+      this.cluster.clusterCidr,
+      this.serviceRules,
+    ));
+  }
+
+  /** Where `key` is or would be in `order` (binary search). */
+  private position(key: string): number {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareServiceKeys(this.order[mid]!, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A chain whose rules differ is flushed and written again, as iptables-restore writes a chain. */
+  private async rewrite(
+    tally: Tally,
+    node: NodeNetwork,
+    table: NatTable,
+    chain: string,
+    before: IptablesRule[],
+    after: IptablesRule[],
+  ): Promise<void> {
+    if (before.length === after.length && before.every((r, i) => sameRule(r, after[i]!))) return;
+    if (before.length) await this.n.iptables.flush(node.ns, table, chain);
+    for (const r of after) await this.n.iptables.append(node.ns, table, chain, r);
+    tally.count(node.name, "removed", before.length);
+    tally.count(node.name, "added", after.length);
+  }
+
+  /**
+   * A long shared chain brought to `after` by deleting and inserting only the rules between the part
+   * it has in common at the start and at the end: a Service added among 10,000 is one insertion.
+   */
+  private async edit(
+    tally: Tally,
+    node: NodeNetwork,
+    table: NatTable,
+    chain: string,
+    after: IptablesRule[],
+  ): Promise<void> {
+    const before = await chainRules(this.n, node.ns, table, chain);
+    const shorter = Math.min(before.length, after.length);
+    let head = 0;
+    while (head < shorter && sameRule(before[head]!, after[head]!)) head++;
+    let tail = 0;
+    while (
+      tail < shorter - head &&
+      sameRule(before[before.length - 1 - tail]!, after[after.length - 1 - tail]!)
+    )
+      tail++;
+    for (const r of before.slice(head, before.length - tail))
+      await this.n.iptables.delete(node.ns, table, chain, r);
+    const inserted = after.slice(head, after.length - tail);
+    for (const [i, r] of inserted.entries())
+      await this.n.iptables.insert(node.ns, table, chain, r, head + i + 1);
+    tally.count(node.name, "removed", before.length - head - tail);
+    tally.count(node.name, "added", inserted.length);
+  }
+
+  /** Chains no Service wants: every one flushed first (they may jump to each other), then deleted. */
+  private async removeChains(
+    tally: Tally,
+    node: NodeNetwork,
+    table: NatTable,
+    chains: [string, IptablesRule[]][],
+  ): Promise<void> {
+    for (const [name, rules] of chains) {
+      await this.n.iptables.flush(node.ns, table, name);
+      tally.count(node.name, "removed", rules.length);
+    }
+    for (const [name] of chains) await this.n.iptables.deleteChain(node.ns, table, name);
   }
 }

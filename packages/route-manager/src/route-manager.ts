@@ -64,6 +64,7 @@ export class RouteManager {
   }
 
   nodeLeft(name: string): Promise<ReconcileReport> {
+    this.proxy.forget(name);
     return this.run(`node ${name} left`, (tally) => this.peers.left(tally, name));
   }
 
@@ -72,9 +73,10 @@ export class RouteManager {
     return this.run(`node ${node.name} updated`, (tally) => this.peers.updated(tally, node));
   }
 
+  /** One Service's partial sync on every node: its own chains, and its entries in the shared ones. */
   serviceChanged(service: Service): Promise<ReconcileReport> {
-    this.proxy.set(service);
-    return this.syncAllServices(`service ${service.namespace}/${service.name} changed`);
+    const before = this.proxy.set(service);
+    return this.serviceSync(`service ${service.namespace}/${service.name} changed`, before, service);
   }
 
   /** kube-proxy's full sync: the whole Service list at once (a start, a relist), one sync per node. */
@@ -84,8 +86,8 @@ export class RouteManager {
   }
 
   serviceDeleted(namespace: string, name: string): Promise<ReconcileReport> {
-    this.proxy.delete(namespace, name);
-    return this.syncAllServices(`service ${namespace}/${name} deleted`);
+    const before = this.proxy.delete(namespace, name);
+    return this.serviceSync(`service ${namespace}/${name} deleted`, before, undefined);
   }
 
   /** Compares every node's whole tables with what they should hold and repairs them. */
@@ -104,6 +106,12 @@ export class RouteManager {
       neighbours: peers.flatMap((p) => p.neighbours),
       fdb: peers.flatMap((p) => p.fdb),
     };
+  }
+
+  private serviceSync(event: string, before?: Service, after?: Service): Promise<ReconcileReport> {
+    return this.run(event, async (tally) => {
+      for (const node of this.nodes.values()) await this.proxy.changed(tally, node, before, after);
+    });
   }
 
   private syncAllServices(event: string): Promise<ReconcileReport> {

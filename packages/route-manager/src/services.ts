@@ -5,7 +5,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2";
 import { base32 } from "@scure/base";
-import type { ChainDump, IptablesRule } from "@podnet/netlink";
+import { sameRule, type ChainDump, type IptablesRule, type NatTable } from "@podnet/netlink";
 
 export interface ServicePort {
   /** The port's name in the Service ("http"); empty for a single unnamed port. */
@@ -60,7 +60,7 @@ export interface ServiceTables {
 }
 
 /** What one Service contributes: entries of the shared chains, and its own chains. */
-interface ServiceParts {
+export interface ServiceParts {
   services: IptablesRule[];
   nodePorts: IptablesRule[];
   rejects: IptablesRule[];
@@ -172,7 +172,12 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
   return parts;
 }
 
-const byName = new Intl.Collator().compare;
+/** "default/web": a Service's identity. */
+export const serviceKey = (service: { namespace: string; name: string }) =>
+  `${service.namespace}/${service.name}`;
+
+/** kube-proxy writes Services in the order of their names. */
+export const compareServiceKeys = new Intl.Collator().compare;
 
 const MARK_MASQ: IptablesRule[] = [{ target: { kind: "MARK", value: MASQ_MARK, mask: MASQ_MARK } }];
 const POSTROUTING: IptablesRule[] = [
@@ -198,45 +203,100 @@ export function serviceTables(
   nodeAddress: string,
   cache = new ServiceRuleCache(),
 ): ServiceTables {
+  const sorted = [...services].sort((a, b) => compareServiceKeys(serviceKey(a), serviceKey(b)));
+  return sortedServiceTables(
+    sorted,
+    sharedChains(sorted, clusterCidr, cache),
+    clusterCidr,
+    nodeAddress,
+    cache,
+  );
+}
+
+/** The entries every Service adds to kube-proxy's shared chains, in the Services' order; node-independent. */
+export interface SharedChains {
+  /** nat KUBE-SERVICES without its last rule (the node's own NodePort jump). */
+  services: IptablesRule[];
+  nodePorts: IptablesRule[];
+  /** filter KUBE-SERVICES. */
+  rejects: IptablesRule[];
+}
+
+export function sharedChains(
+  sorted: readonly Service[],
+  clusterCidr: string,
+  cache: ServiceRuleCache,
+): SharedChains {
+  const shared: SharedChains = { services: [], nodePorts: [], rejects: [] };
+  for (const service of sorted) {
+    const parts = cache.get(service, clusterCidr);
+    for (const r of parts.services) shared.services.push(r);
+    for (const r of parts.nodePorts) shared.nodePorts.push(r);
+    for (const r of parts.rejects) shared.rejects.push(r);
+  }
+  return shared;
+}
+
+/** Whether two Service values contribute the same entries to the shared chains (absent: none). */
+export function sameSharedEntries(a: ServiceParts | undefined, b: ServiceParts | undefined): boolean {
+  const same = (x: IptablesRule[] = [], y: IptablesRule[] = []) =>
+    x.length === y.length && x.every((r, i) => sameRule(r, y[i]!));
+  return same(a?.services, b?.services) && same(a?.nodePorts, b?.nodePorts) && same(a?.rejects, b?.rejects);
+}
+
+/** The three shared chains as a node holds them: KUBE-SERVICES ends with the node's NodePort jump. */
+export function nodeSharedChains(
+  shared: SharedChains,
+  nodeAddress: string,
+  cache: ServiceRuleCache,
+): { table: NatTable; name: string; rules: IptablesRule[] }[] {
+  return [
+    { table: "nat", name: "KUBE-SERVICES", rules: [...shared.services, cache.nodePortsRule(nodeAddress)] },
+    { table: "nat", name: "KUBE-NODEPORTS", rules: shared.nodePorts },
+    { table: "filter", name: "KUBE-SERVICES", rules: shared.rejects },
+  ];
+}
+
+/** `serviceTables` for Services already in kube-proxy's order, with their shared entries. */
+export function sortedServiceTables(
+  sorted: readonly Service[],
+  shared: SharedChains,
+  clusterCidr: string,
+  nodeAddress: string,
+  cache: ServiceRuleCache,
+): ServiceTables {
   const nat = new Map<string, IptablesRule[]>([
-    ["KUBE-SERVICES", []],
-    ["KUBE-NODEPORTS", []],
+    ["KUBE-SERVICES", [...shared.services, cache.nodePortsRule(nodeAddress)]],
+    ["KUBE-NODEPORTS", shared.nodePorts],
     ["KUBE-MARK-MASQ", MARK_MASQ],
     ["KUBE-POSTROUTING", POSTROUTING],
   ]);
-  const filter = new Map<string, IptablesRule[]>([["KUBE-SERVICES", []]]);
-  const sorted = [...services].sort((a, b) => byName(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
-  const natServices = nat.get("KUBE-SERVICES")!;
-  const nodePorts = nat.get("KUBE-NODEPORTS")!;
-  const rejects = filter.get("KUBE-SERVICES")!;
-  for (const service of sorted) {
-    const parts = cache.get(service, clusterCidr);
-    natServices.push(...parts.services);
-    nodePorts.push(...parts.nodePorts);
-    rejects.push(...parts.rejects);
-    for (const [name, rules] of parts.chains) nat.set(name, rules);
-  }
-  natServices.push(cache.nodePortsRule(nodeAddress));
-  const portals = {
-    matches: [comment("kubernetes service portals")],
-    target: { kind: "jump" as const, chain: "KUBE-SERVICES" },
-  };
+  for (const service of sorted)
+    for (const [name, rules] of cache.get(service, clusterCidr).chains) nat.set(name, rules);
   return {
     nat: [...nat].map(([name, rules]) => ({ name, rules })),
-    filter: [...filter].map(([name, rules]) => ({ name, rules })),
-    hooks: [
-      { table: "nat", chain: "PREROUTING", rule: portals },
-      { table: "nat", chain: "OUTPUT", rule: portals },
-      {
-        table: "nat",
-        chain: "POSTROUTING",
-        rule: {
-          matches: [comment("kubernetes postrouting rules")],
-          target: { kind: "jump", chain: "KUBE-POSTROUTING" },
-        },
-      },
-      { table: "filter", chain: "FORWARD", rule: portals },
-      { table: "filter", chain: "OUTPUT", rule: portals },
-    ],
+    filter: [{ name: "KUBE-SERVICES", rules: shared.rejects }],
+    hooks: HOOKS,
   };
 }
+
+const PORTALS: IptablesRule = {
+  matches: [comment("kubernetes service portals")],
+  target: { kind: "jump", chain: "KUBE-SERVICES" },
+};
+
+/** Rules jumping from the built-in chains into kube-proxy's. */
+const HOOKS: ServiceTables["hooks"] = [
+  { table: "nat", chain: "PREROUTING", rule: PORTALS },
+  { table: "nat", chain: "OUTPUT", rule: PORTALS },
+  {
+    table: "nat",
+    chain: "POSTROUTING",
+    rule: {
+      matches: [comment("kubernetes postrouting rules")],
+      target: { kind: "jump", chain: "KUBE-POSTROUTING" },
+    },
+  },
+  { table: "filter", chain: "FORWARD", rule: PORTALS },
+  { table: "filter", chain: "OUTPUT", rule: PORTALS },
+];

@@ -272,9 +272,19 @@ export class SimKernel implements Netlink {
       this.destroyLink(this.device(this.ns(nsName, command), name, command));
     },
     set: async (nsName: string, name: string, change: LinkChange) => this.setLink(nsName, name, change),
-    list: async (nsName: string): Promise<LinkDump[]> =>
-      [...this.ns(nsName).links.values()].sort((a, b) => a.index - b.index).map((l) => this.dumpLink(l)),
+    list: async (nsName: string, filter: { dev?: string } = {}): Promise<LinkDump[]> =>
+      this.listedLinks(nsName, filter).map((l) => this.dumpLink(l)),
   };
+
+  /** The links a `link show` / `addr show` lists: all by index, or the one named (none if absent). */
+  private listedLinks(nsName: string, filter: { dev?: string }): SimLink[] {
+    const links = this.ns(nsName).links;
+    if (filter.dev !== undefined) {
+      const link = links.get(filter.dev);
+      return link ? [link] : [];
+    }
+    return [...links.values()].sort((a, b) => a.index - b.index);
+  }
 
   private addLink(nsName: string, spec: LinkSpec): void {
     const command = `ip -n ${nsName} link add ${spec.name} type ${spec.kind}`;
@@ -499,23 +509,21 @@ export class SimKernel implements Netlink {
       if (!found) fail("EADDRNOTAVAIL", KernelMessage.addressNotFound, command);
       this.detachAddress(link, found);
     },
-    list: async (nsName: string): Promise<AddrDump[]> =>
-      [...this.ns(nsName).links.values()]
-        .sort((a, b) => a.index - b.index)
-        .map((link) => ({
-          ...this.dumpLink(link),
-          addr_info: link.addresses.map((a) => ({
-            family: "inet" as const,
-            local: formatIpv4(a.address),
-            prefixlen: a.prefix.length,
-            ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
-            scope:
-              link.kind === "loopback" && LOOPBACK.contains(a.address)
-                ? ("host" as const)
-                : ("global" as const),
-            label: link.name,
-          })),
+    list: async (nsName: string, filter: { dev?: string } = {}): Promise<AddrDump[]> =>
+      this.listedLinks(nsName, filter).map((link) => ({
+        ...this.dumpLink(link),
+        addr_info: link.addresses.map((a) => ({
+          family: "inet" as const,
+          local: formatIpv4(a.address),
+          prefixlen: a.prefix.length,
+          ...(a.broadcast && a.prefix.length < 31 ? { broadcast: formatIpv4(a.prefix.broadcast) } : {}),
+          scope:
+            link.kind === "loopback" && LOOPBACK.contains(a.address)
+              ? ("host" as const)
+              : ("global" as const),
+          label: link.name,
         })),
+      })),
   };
 
   private parseInterfaceAddress(value: Ipv4InterfaceAddress, command: Command): Ipv4InterfaceAddress {
@@ -849,7 +857,10 @@ export class SimKernel implements Netlink {
       chains.set(chain, []);
     },
     flush: async (nsName: string, table: NatTable, chain: string) => {
-      this.chain(nsName, table, chain, `iptables -t ${table} -F ${chain}`).length = 0;
+      const command = `iptables -t ${table} -F ${chain}`;
+      const rules = this.chain(nsName, table, chain, command);
+      this.ns(nsName, command).countJumps(table, rules, -1);
+      rules.length = 0;
     },
     deleteChain: async (nsName: string, table: NatTable, chain: string) => {
       const command = `iptables -t ${table} -X ${chain}`;
@@ -857,9 +868,7 @@ export class SimKernel implements Netlink {
       const rules = this.chain(nsName, table, chain, command);
       if (BUILTIN_CHAINS[table].includes(chain))
         fail("EINVAL", "iptables: Invalid argument. Run `dmesg' for more information.", command);
-      const referenced = [...chains.values()].some((list) =>
-        list.some((r) => r.target.kind === "jump" && r.target.chain === chain),
-      );
+      const referenced = (this.ns(nsName, command).jumps[table].get(chain) ?? 0) > 0;
       // iptables-nft refuses both a referenced and a non-empty chain with the same words.
       if (referenced || rules.length) fail("EBUSY", KernelMessage.chainBusy(chain), command);
       chains.delete(chain);
@@ -868,6 +877,7 @@ export class SimKernel implements Netlink {
       const command = () => `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
+      this.ns(nsName, command).countJumps(table, [rule], 1);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
       const command = () => `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
@@ -876,14 +886,20 @@ export class SimKernel implements Netlink {
       if (position < 1 || position > rules.length + 1)
         fail("EINVAL", "iptables: Index of insertion too big.", command);
       rules.splice(position - 1, 0, rule);
+      this.ns(nsName, command).countJumps(table, [rule], 1);
     },
     delete: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
       const text = formatIptablesRule(rule);
       const command = `iptables -t ${table} -D ${chain} ${text}`;
       const rules = this.chain(nsName, table, chain, command);
-      const at = rules.findIndex((r) => formatIptablesRule(r) === text);
+      // Rules with different targets never print alike: only the others are compared as text.
+      const target = jumpTarget(rule);
+      const at = rules.findIndex(
+        (r) =>
+          r.target.kind === rule.target.kind && jumpTarget(r) === target && formatIptablesRule(r) === text,
+      );
       if (at < 0) fail("ENOENT", KernelMessage.iptablesBadRule, command);
-      rules.splice(at, 1);
+      this.ns(nsName, command).countJumps(table, rules.splice(at, 1), -1);
     },
     save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
     list: async (nsName: string, table: NatTable, chain?: string): Promise<ChainDump[]> => {
@@ -929,6 +945,8 @@ export class SimKernel implements Netlink {
     if (rule.target.kind === "jump") this.chain(nsName, table, rule.target.chain, command);
   }
 }
+
+const jumpTarget = (r: IptablesRule) => (r.target.kind === "jump" ? r.target.chain : undefined);
 
 /** A route as a program reads it. */
 function routeEntryOf(r: Omit<SimRoute, "dev">, dev: SimLink): RouteEntry {

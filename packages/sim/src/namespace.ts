@@ -50,6 +50,8 @@ export class SimNamespace {
     nat: new Map(BUILTIN_CHAINS.nat.map((c) => [c, []])),
     filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
   };
+  /** How many rules jump to each chain, per table: the kernel's reference count, which `-X` checks. */
+  readonly jumps: Record<NatTable, Map<string, number>> = { nat: new Map(), filter: new Map() };
   /** Both directions of every tracked connection point at its entry. */
   readonly conntrack = new Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>();
   readonly sockets: SimSocket[] = [];
@@ -72,6 +74,13 @@ export class SimNamespace {
     pool: RoutePool,
   ) {
     this.routes = new RouteTable(pool, (device) => this.links.get(device));
+  }
+
+  /** Counts the jumps of rules entering (+1) or leaving (−1) the table. */
+  countJumps(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
+    const jumps = this.jumps[table];
+    for (const r of rules)
+      if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);
   }
 
   /** True when some chain of the table has rules: an empty table cannot change a packet. */

@@ -1,0 +1,98 @@
+// A one-Service change is a partial sync: it reads and writes only that Service's chains and its
+// entries in the shared ones. Whatever the sequence of changes, the nodes must end holding exactly
+// what a full sync writes, so a full sync afterwards finds nothing to do.
+import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Service } from "../src/index.js";
+import { TestCluster } from "./cluster.js";
+
+const NAMES = ["api", "db", "web", "Web", "cache", "a-b"];
+const POOL = ["10.0.1.2", "10.0.1.3", "10.0.2.2", "10.0.2.3"];
+
+const serviceValue = fc.record({
+  name: fc.integer({ min: 0, max: NAMES.length - 1 }),
+  ports: fc.uniqueArray(
+    fc.record({
+      port: fc.constantFrom(80, 443, 53),
+      protocol: fc.constantFrom("tcp" as const, "udp" as const),
+      nodePort: fc.option(fc.constantFrom(30080, 30443), { nil: undefined }),
+    }),
+    { maxLength: 2, selector: (p) => `${p.port}/${p.protocol}` },
+  ),
+  // Repeats allowed: docker-bridge's pods on different nodes share addresses, and so their chains.
+  endpoints: fc.array(fc.constantFrom(...POOL), { maxLength: 4 }),
+});
+
+type ServiceValue = typeof serviceValue extends fc.Arbitrary<infer T> ? T : never;
+
+function service(v: ServiceValue): Service {
+  return {
+    namespace: "default",
+    name: NAMES[v.name]!,
+    clusterIP: `10.96.0.${10 + v.name}`,
+    ports: v.ports.map((p) => ({
+      name: `p${p.port}`,
+      port: p.port,
+      targetPort: p.port + 8000,
+      protocol: p.protocol,
+      ...(p.nodePort !== undefined ? { nodePort: p.nodePort + v.name } : {}),
+    })),
+    endpoints: v.endpoints,
+  };
+}
+
+async function saved(c: TestCluster): Promise<string[]> {
+  const out: string[] = [];
+  for (const node of c.nodes.keys())
+    for (const table of ["nat", "filter"] as const) out.push(await c.k.iptables.save(node, table));
+  return out;
+}
+
+describe("a one-Service change (partial sync)", () => {
+  it("leaves every node holding what a full sync writes, whatever the changes", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(serviceValue, { maxLength: 4 }),
+        fc.array(
+          fc.oneof(serviceValue, fc.record({ delete: fc.integer({ min: 0, max: NAMES.length - 1 }) })),
+          {
+            minLength: 1,
+            maxLength: 10,
+          },
+        ),
+        async (initial, ops) => {
+          const c = new TestCluster(cbr0HostGw());
+          await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
+          await c.addNode("node1", "10.100.0.2/24");
+          await c.manager.servicesReplaced(initial.map(service));
+          await c.addNode("node2", "10.100.0.3/24");
+          for (const op of ops) {
+            if ("delete" in op) await c.manager.serviceDeleted("default", NAMES[op.delete]!);
+            else await c.service(service(op));
+          }
+          const partial = await saved(c);
+          const full = await c.manager.servicesReplaced([...c.manager.services.values()]);
+          expect([full.added, full.removed, full.changed]).toEqual([0, 0, 0]);
+          expect(await saved(c)).toEqual(partial);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("adds a Service among others with one rule in KUBE-SERVICES, not a rewrite of the chain", async () => {
+    const c = new TestCluster(cbr0HostGw());
+    await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
+    await c.addNode("node1", "10.100.0.2/24");
+    const tcp80 = [{ port: 80 as const, protocol: "tcp" as const, nodePort: undefined }];
+    await c.manager.servicesReplaced(
+      [0, 1, 3].map((name) => service({ name, ports: tcp80, endpoints: POOL })),
+    );
+    const added = await c.service(service({ name: 2, ports: tcp80, endpoints: POOL.slice(0, 1) }));
+    // KUBE-SEP (2 rules), KUBE-SVC (MARK-MASQ jump + one endpoint), and one KUBE-SERVICES rule.
+    expect(added.nodes.node1).toEqual({ added: 5, removed: 0, changed: 0 });
+    const deleted = await c.manager.serviceDeleted("default", NAMES[2]!);
+    expect(deleted.nodes.node1).toEqual({ added: 0, removed: 5, changed: 0 });
+  });
+});
