@@ -34,6 +34,8 @@ export interface MapWalk {
   /** Milliseconds the packet takes along `line`; 0 shows it at the end at once. */
   duration: number;
   encapsulated: boolean;
+  /** How many fragments the packet travels as (1: whole); drawn as a stack of that many, up to 3. */
+  fragments: number;
   n: number;
   /** Where the walk failed and how (outcome words), shown from the start. */
   failure?: { box: string; label: string };
@@ -300,17 +302,24 @@ function Packet({ walk }: { walk: MapWalk }) {
     return () => cancelAnimationFrame(frame);
   }, [walk.key]);
   if (!line.length) return null;
+  // Fragments are drawn as a stack of packets, each offset up and right of the one before.
+  const stack = Array.from({ length: Math.min(walk.fragments, 3) }, (_, i) => i * 5).reverse();
   return (
-    <g ref={ref} className={`packet ${walk.encapsulated ? "encapsulated" : ""}`} data-testid="packet">
-      {walk.encapsulated ? (
-        <>
-          <rect className="outer" x={-21} y={-13} width={42} height={26} rx={4} />
+    <g
+      ref={ref}
+      className={`packet ${walk.encapsulated ? "encapsulated" : ""}`}
+      data-testid="packet"
+      data-fragments={walk.fragments}
+    >
+      {stack.map((d) => (
+        <g key={d} transform={`translate(${d},${-d})`} className={d ? "fragment" : undefined}>
+          {walk.encapsulated && <rect className="outer" x={-21} y={-13} width={42} height={26} rx={4} />}
           <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
-        </>
-      ) : (
-        <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
-      )}
-      <text y={walk.encapsulated ? -17 : -11}>{walk.n}</text>
+        </g>
+      ))}
+      <text y={(walk.encapsulated ? -17 : -11) - stack[0]!}>
+        {walk.fragments > 1 ? `${walk.n} (${walk.fragments} fragments)` : walk.n}
+      </text>
     </g>
   );
 }

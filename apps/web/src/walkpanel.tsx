@@ -1,6 +1,6 @@
 /** Beside the map: the walk's controls, the current step's headers (outer around inner), and the steps. */
 import type { Trace } from "@podnet/sim";
-import type { HeaderLine, Step } from "./walk.js";
+import type { Fragments, HeaderLine, Step } from "./walk.js";
 
 export const SPEEDS = [0.5, 1, 2, 4];
 
@@ -45,18 +45,24 @@ export function WalkPanel({
   trace,
   steps,
   lines,
+  phases,
+  fragments,
   controls,
   pcapUrl,
 }: {
   trace: Trace;
   steps: Step[];
   lines: HeaderLine[];
+  /** Each step's part of the exchange (walk.ts `phases`): headings in the list, a line at the step. */
+  phases: string[];
+  fragments: (Fragments | undefined)[];
   controls: WalkControls;
   pcapUrl?: string;
 }) {
   const { at, playing, speed, withReply, onAt, onPlay, onSpeed, onReply } = controls;
   const step = steps[at];
   const last = steps.length - 1;
+  const cut = fragments[at];
   return (
     <section className="trace" aria-label="trace">
       <p className={`outcome ${trace.outcome}`} data-testid="outcome">
@@ -109,6 +115,15 @@ export function WalkPanel({
             </code>
             : <span className={`event ${step.hop.event}`}>{step.hop.event}</span>
           </h3>
+          <p className="phase-now" data-testid="phase">
+            {phases[at]}
+            {cut && (
+              <span className="fragments" data-testid="fragments">
+                {" "}
+                · travelling as {cut.count} fragments of at most {cut.largest} bytes
+              </span>
+            )}
+          </p>
           <p className="detail">{step.hop.detail}</p>
           <Headers lines={lines} />
         </div>
@@ -132,6 +147,7 @@ export function WalkPanel({
       <ol className="hops" aria-label="steps">
         {steps.map((s, i) => (
           <li key={s.index}>
+            {phases[i] !== phases[i - 1] && <h4 className="phase">{phases[i]}</h4>}
             <button
               type="button"
               className={`hop ${s.hop.event} ${i === at ? "selected" : ""}`}
@@ -189,6 +205,7 @@ export function Headers({ lines }: { lines: HeaderLine[] }) {
   const outer = lines.filter((l) => l.group === "outer" && l.status !== "removed");
   const inner = lines.filter((l) => l.group === "inner");
   const removed = lines.filter((l) => l.status === "removed");
+  const quoted = lines.filter((l) => l.group === "quoted");
   const innerList = (
     <div className="header-group inner" aria-label={outer.length ? "inner headers" : "headers"}>
       <h4>{outer.length ? "inner packet (pod to pod)" : "packet"}</h4>
@@ -197,6 +214,16 @@ export function Headers({ lines }: { lines: HeaderLine[] }) {
           <HeaderItem key={i} line={l} />
         ))}
       </ul>
+      {quoted.length > 0 && (
+        <div className="header-group quoted" aria-label="quoted packet">
+          <h4>quoted inside the error: the packet it is about</h4>
+          <ul>
+            {quoted.map((l, i) => (
+              <HeaderItem key={i} line={l} />
+            ))}
+          </ul>
+        </div>
+      )}
     </div>
   );
   return (
