@@ -333,7 +333,8 @@ export function phases(trace: Trace, steps: readonly Step[]): string[] {
 function phaseOf(trace: Trace, h: Header, hop: TraceHop): string {
   const leg = hop.direction === "reply" ? "back" : "there";
   if (h.kind === "tcp") {
-    if (h.flags & TcpFlags.SYN) return h.flags & TcpFlags.ACK ? "TCP handshake: SYN-ACK" : "TCP handshake: SYN";
+    if (h.flags & TcpFlags.SYN)
+      return h.flags & TcpFlags.ACK ? "TCP handshake: SYN-ACK" : "TCP handshake: SYN";
     if (h.flags & TcpFlags.RST) return `TCP reset (RST) ${leg}`;
     const d = trace.data;
     return d

@@ -313,6 +313,81 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(big);
   }, 60_000);
 
+  it("walks fragments, a TCP handshake and its data, and an ICMP error translated back through NAT", async () => {
+    // ping's default with a payload too big for the overlay's pod MTU: the sender cuts it in two.
+    const page = await open(
+      "?scenario=two-nodes&provider=overlay&from=client&to=db&size=1460",
+      '[data-testid="outcome"]',
+    );
+    await page.locator('button.hop[data-hop="encap"]').first().click();
+    expect(await page.locator('[data-testid="phase"]').textContent()).toBe(
+      "ICMP echo request · travelling as 2 fragments of at most 1444 bytes",
+    );
+    expect(await page.locator('[data-testid="packet"]').getAttribute("data-fragments")).toBe("2");
+    expect(await page.locator('[data-testid="packet"] > g').count()).toBe(2);
+    await shoot(page, "walk-fragments");
+
+    // TCP with a payload: the handshake, then the data segments, each a heading in the step list.
+    await page.getByLabel("destination").fill("db:80");
+    await page.getByLabel("payload").fill("4000");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect
+      .poll(() => page.locator('[data-testid="outcome"]').textContent())
+      .toMatch(/; 4000 bytes sent as 3 segments of at most 1410 bytes$/);
+    expect(await page.locator("ol.hops h4.phase").allTextContents()).toEqual([
+      "TCP handshake: SYN",
+      "TCP handshake: SYN-ACK",
+      "TCP data: 4000 bytes as 3 segments of at most 1410 bytes (the first walked)",
+    ]);
+    await page.locator('button.hop[data-hop="deliver"]').last().click();
+    expect(await page.locator('.headers li[data-kind="tcp"]').textContent()).toMatch(
+      / > 80 \[PSH,ACK\] seq 2$/,
+    );
+    await shoot(page, "walk-tcp-data");
+    await close(page);
+
+    // seg-b's links at MTU 1400: the router answers a full-size ping with "fragmentation needed", and
+    // node1 un-masquerades it — the outer destination and the quoted packet's source alike.
+    const routed = await open("?scenario=routed-segments");
+    await routed.getByRole("button", { name: "Edit or paste YAML" }).click();
+    const yaml = await routed.locator("#yaml").inputValue();
+    await routed
+      .locator("#yaml")
+      .fill(yaml.replace("gateway: 192.168.2.1 }", "gateway: 192.168.2.1, mtu: 1400 }"));
+    await routed.getByRole("button", { name: "Validate and build" }).click();
+    await routed.waitForSelector('[data-testid="pasted"]');
+    await routed.getByRole("button", { name: "Hide YAML" }).click();
+    await routed.getByRole("button", { name: "cbr0-host-gw", exact: true }).click();
+    await routed.waitForFunction(
+      () => new URLSearchParams(location.search).get("provider") === "cbr0-host-gw",
+    );
+    await routed.getByLabel("source").selectOption("client");
+    await routed.getByLabel("destination").fill("node2");
+    await routed.getByLabel("payload").fill("1472");
+    await routed.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect
+      .poll(() => routed.locator('[data-testid="outcome"]').textContent())
+      .toBe("unreachable: fragmentation needed: mtu 1400 at router eth1");
+    expect(await routed.locator('[data-testid="failure"] text').textContent()).toBe("unreachable");
+    await routed.locator('button.hop[data-hop="nat"]').last().click();
+    expect(await routed.locator('[data-testid="phase"]').textContent()).toBe(
+      "ICMP error back to the sender: dest-unreachable frag-needed mtu 1400",
+    );
+    const quoted = routed.locator('.header-group.quoted li[data-kind="ipv4"]');
+    expect(await quoted.getAttribute("class")).toBe("changed");
+    expect(await quoted.locator(".nat del").textContent()).toBe("192.168.1.2");
+    expect(await quoted.locator(".nat ins").textContent()).toBe("10.0.0.2");
+    expect(await routed.locator('.header-group.inner > ul li[data-kind="ipv4"] .nat ins').textContent()).toBe(
+      "10.0.0.2",
+    );
+    await shoot(routed, "walk-icmp-error-nat");
+    // DF always set (ping -M do): the sender's own route fits, so the router still refuses it.
+    await routed.locator('select[name="pmtudisc"]').selectOption("do");
+    await expect.poll(() => new URL(routed.url()).searchParams.get("pmtudisc")).toBe("do");
+    await routed.getByRole("button", { name: "forget it" }).click();
+    await close(routed);
+  }, 90_000);
+
   it("plays churn as a timeline to scrub, with each event's table changes, the map and traces following", async () => {
     const page = await open("?scenario=churn&provider=cbr0-host-gw", ".timeline");
     const moment = () => page.locator('[data-testid="moment"]').textContent();
