@@ -21,20 +21,31 @@ export interface BarSeries {
 
 const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
 
-/** Writes "unreachable" where a category has no value, so an empty slot never reads as zero. */
+/**
+ * Writes "unreachable" where a bar has no value, so an empty slot never reads as zero: across the
+ * category when there is one series, upright in the bar's own slot when there are several.
+ */
 const unreachable: Plugin<"bar"> = {
   id: "unreachable",
   afterDatasetsDraw(chart) {
     const { ctx, scales } = chart;
-    const values = chart.data.datasets[0]?.data ?? [];
+    const several = chart.data.datasets.length > 1;
     ctx.save();
     ctx.fillStyle = "#991b1b";
     ctx.font = "bold 12px system-ui, sans-serif";
-    ctx.textAlign = "center";
-    values.forEach((v, i) => {
-      if (v !== null) return;
-      const x = scales.x!.getPixelForValue(i);
-      ctx.fillText("unreachable", x, scales.y!.bottom - 8);
+    chart.data.datasets.forEach((dataset, d) => {
+      const bars = chart.getDatasetMeta(d).data;
+      dataset.data.forEach((v, i) => {
+        if (v !== null) return;
+        const x = several && Number.isFinite(bars[i]?.x) ? bars[i]!.x : scales.x!.getPixelForValue(i);
+        ctx.save();
+        ctx.translate(x, scales.y!.bottom - 8);
+        if (several) ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = several ? "left" : "center";
+        ctx.textBaseline = several ? "middle" : "alphabetic";
+        ctx.fillText("unreachable", 0, 0);
+        ctx.restore();
+      });
     });
     ctx.restore();
   },

@@ -639,6 +639,36 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator(".bench-table tbody td").nth(4).textContent()).toBe("5,000");
     await page.getByRole("button", { name: "show the bundled report" }).click();
     expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
+    expect(await page.locator('[data-testid="no-datapath"]').count()).toBe(1);
+
+    // A real-datapath report (`podnet bench two-nodes --backend linux --runs 1 --seconds 1`, measured on
+    // this project's machine) joins the simulated figures, labelled as measured on a kernel.
+    await input.setInputFiles(fileURLToPath(new URL("fixtures/datapath-two-nodes.json", import.meta.url)));
+    await page.waitForSelector(".datapath-table");
+    expect(await page.locator('[data-testid="bench-source"]').textContent()).toMatch(
+      /^the bundled report: .* \+ datapath-two-nodes\.json$/,
+    );
+    expect(await page.locator('[data-testid="datapath-source"] .measured').textContent()).toBe(
+      "Measured on this machine's kernel",
+    );
+    expect(await page.locator(".bench-table:not(.datapath-table) tbody tr").count()).toBe(9);
+    const dp = page.locator(".datapath-table tbody tr");
+    // Per provider: the bare veth baseline and three pod pairs.
+    expect(await dp.count()).toBe(12);
+    expect(await page.locator(".datapath-table tr.baseline td:nth-child(2)").allTextContents()).toEqual([
+      "docker-bridge",
+      "cbr0-host-gw",
+      "overlay",
+    ]);
+    expect(await page.locator(".datapath-table td.unreachable").allTextContents()).toEqual([
+      expect.stringMatching(/^unreachable: iperf3 .*Connection refused/),
+    ]);
+    expect(await dp.nth(5).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
+    expect(await page.locator(".datapath canvas").count()).toBe(4);
+    await shoot(page, "bench-datapath");
+    await page.reload();
+    await page.waitForSelector(".datapath-table");
+    expect(await page.locator(".datapath-table tbody tr").count()).toBe(12);
     await close(page);
   }, 60_000);
 
