@@ -301,17 +301,12 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
     [view, walk?.crossed],
   );
 
-  // A new map (another scenario, a segment expanded) or a resized window is fitted again.
-  const width = useStore((s) => s.width);
-  const height = useStore((s) => s.height);
-  useEffect(() => {
-    const id = requestAnimationFrame(() => void flow.fitView(FIT));
-    return () => cancelAnimationFrame(id);
-  }, [view, flow, width, height]);
-
   // Follow the packet: when its box is off screen, bring it to the middle.
   const current = walk?.current ? view.boxes.find((b) => b.id === walk.current) : undefined;
-  useEffect(() => {
+  const follow = useRef<() => void>(() => {});
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  follow.current = () => {
     if (!current) return;
     const { x, y, zoom } = flow.getViewport();
     const left = current.x * zoom + x;
@@ -326,7 +321,15 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
         zoom,
         duration: 250,
       });
-  }, [current, flow, width, height]);
+  };
+  useEffect(() => follow.current(), [current]);
+
+  // A new map (another scenario, a segment expanded) or a resized window is fitted again, and the
+  // packet, if the fit left it off screen, followed.
+  useEffect(() => {
+    const id = requestAnimationFrame(() => void flow.fitView(FIT).then(() => follow.current()));
+    return () => cancelAnimationFrame(id);
+  }, [view, flow, width, height]);
 
   return (
     <ReactFlow
