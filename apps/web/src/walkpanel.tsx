@@ -1,5 +1,6 @@
 /** Beside the map: the walk's controls, the current step's headers (outer around inner), and the steps. */
 import type { Trace } from "@podnet/sim";
+import { useEffect, useRef } from "react";
 import type { Fragments, HeaderLine, Step } from "./walk.js";
 
 export const SPEEDS = [0.5, 1, 2, 4];
@@ -62,10 +63,21 @@ export function WalkPanel({
   const { at, playing, speed, withReply, onAt, onPlay, onSpeed, onReply } = controls;
   const step = steps[at];
   const last = steps.length - 1;
+  // The list scrolls on its own (beside the current step's headers): keep the current step in it in
+  // view, without scrolling the page.
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const ol = list.current;
+    const item = ol?.querySelector<HTMLElement>('[aria-current="step"]');
+    if (!ol || !item || ol.scrollHeight <= ol.clientHeight) return;
+    const top = item.offsetTop; // the list is positioned: offsets are within it
+    if (top < ol.scrollTop) ol.scrollTop = top - 24;
+    else if (top + item.offsetHeight > ol.scrollTop + ol.clientHeight)
+      ol.scrollTop = top + item.offsetHeight - ol.clientHeight + 8;
+  }, [at, steps]);
   const cut = fragments[at];
   return (
     <section className="trace" aria-label="trace">
-      {/* Stays in view while the step list beneath it scrolls. */}
       <div className="walk-now">
         <p className={`outcome ${trace.outcome}`} data-testid="outcome">
           <strong>{trace.outcome}</strong>: {trace.reason}
@@ -148,7 +160,7 @@ export function WalkPanel({
           </a>
         )}
       </div>
-      <ol className="hops" aria-label="steps">
+      <ol className="hops" aria-label="steps" ref={list}>
         {steps.map((s, i) => (
           <li key={s.index}>
             {phases[i] !== phases[i - 1] && <h4 className="phase">{phases[i]}</h4>}
