@@ -1,6 +1,8 @@
 // The 1,000-node map in Debian's chromium: how long it takes to draw (grouped, then expanded), and the
 // frame times while it is panned and zoomed — at the fitted zoom and zoomed out to the whole grid.
 // Figures for the README; run after the build: `node bench/large-map.mjs` (or `pnpm bench`).
+// The functions passed to page.evaluate run in the browser.
+/* global window, requestAnimationFrame */
 import { loadavg } from "node:os";
 import { chromium } from "playwright-core";
 import { DIST_DIR, serveStatic } from "../dist-node/serve.js";
