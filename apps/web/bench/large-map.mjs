@@ -3,19 +3,12 @@
 // Figures for the README; run after the build: `node bench/large-map.mjs` (or `pnpm bench`).
 // The functions passed to page.evaluate run in the browser.
 /* global window, requestAnimationFrame */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { chromium } from "playwright-core";
 import { DIST_DIR, serveStatic } from "../dist-node/serve.js";
 
-const YAML = [
-  "name: thousand",
-  "description: 1,000 nodes, one pod each.",
-  "cluster: { clusterCidr: 10.0.0.0/8, nodeMaskSize: 24, serviceCidr: 172.20.0.0/16 }",
-  "underlay:",
-  "  segments: [{ name: lan, subnet: 100.64.0.0/16, gateway: 100.64.0.1 }]",
-  "  routers: [{ name: gw, interfaces: [{ segment: lan, address: 100.64.0.1 }] }]",
-  "generate: { nodes: 1000, podsPerNode: 1, segment: lan, firstAddress: 100.64.1.1 }",
-].join("\n");
+const YAML = readFileSync(new URL("../test/fixtures/thousand.yaml", import.meta.url), "utf8");
 
 /** Starts counting animation frames in the page; the returned function stops and summarises. */
 async function frames(page) {

@@ -6,7 +6,7 @@
 import { useState } from "react";
 import type { BenchRow as FullBenchRow } from "@podnet/cluster";
 import bundled from "./bench-report.json";
-import { BarChart } from "./charts.js";
+import { ChartGrid, FiguresTable, type ChartSpec } from "./charts.js";
 import { DatapathView, findDatapath, type Datapath } from "./datapath.js";
 
 /** The fields of `podnet bench`'s rows that the app shows. */
@@ -90,7 +90,7 @@ function stored(): Report | undefined {
   }
 }
 
-const CHARTS: { title: string; axis: string; pick: (r: BenchRow) => number }[] = [
+const CHARTS: ChartSpec<BenchRow>[] = [
   {
     title: "Traces per second (higher is better)",
     axis: "traces per second",
@@ -180,12 +180,12 @@ function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
     const r = rows.find((x) => x.scenario === s)!;
     return `${r.nodes.toLocaleString("en")} nodes, ${r.pods.toLocaleString("en")} pods`;
   });
-  const series = (pick: (r: BenchRow) => number) =>
+  const series = (pick: (r: BenchRow) => number | undefined) =>
     providers.map((p) => ({
       label: p,
       values: scenarios.map((s) => {
         const r = rows.find((x) => x.scenario === s && x.provider === p);
-        return r ? pick(r) : null;
+        return r ? (pick(r) ?? null) : null;
       }),
     }));
   return (
@@ -197,48 +197,25 @@ function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
           every route-manager event; traces are random pod pairs for one second.
         </p>
       )}
-      <div className="charts">
-        {CHARTS.map((c) => (
-          <BarChart
-            key={c.title}
-            title={c.title}
-            axis={c.axis}
-            category="cluster"
-            labels={labels}
-            series={series(c.pick)}
-          />
+      <ChartGrid charts={CHARTS} category="cluster" labels={labels} series={series} />
+      <FiguresTable
+        className="bench-table"
+        columns={["cluster", "provider", "build", "of which reconcile", "traces/s", "hops/trace", "peak RSS"]}
+      >
+        {rows.map((r, i) => (
+          <tr key={i}>
+            <td>
+              {r.nodes.toLocaleString("en")} × {Math.round(r.pods / Math.max(1, r.nodes))}
+            </td>
+            <td>{r.provider}</td>
+            <td>{(r.buildMs / 1000).toFixed(2)} s</td>
+            <td>{(r.reconcileMs / 1000).toFixed(2)} s</td>
+            <td>{Math.round(r.tracesPerSecond).toLocaleString("en")}</td>
+            <td>{Math.round(r.hopsPerTrace)}</td>
+            <td>{Math.round(r.peakRssMiB).toLocaleString("en")} MiB</td>
+          </tr>
         ))}
-      </div>
-      <div className="table-wrap">
-        <table className="bench-table">
-          <thead>
-            <tr>
-              <th scope="col">cluster</th>
-              <th scope="col">provider</th>
-              <th scope="col">build</th>
-              <th scope="col">of which reconcile</th>
-              <th scope="col">traces/s</th>
-              <th scope="col">hops/trace</th>
-              <th scope="col">peak RSS</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r, i) => (
-              <tr key={i}>
-                <td>
-                  {r.nodes.toLocaleString("en")} × {Math.round(r.pods / Math.max(1, r.nodes))}
-                </td>
-                <td>{r.provider}</td>
-                <td>{(r.buildMs / 1000).toFixed(2)} s</td>
-                <td>{(r.reconcileMs / 1000).toFixed(2)} s</td>
-                <td>{Math.round(r.tracesPerSecond).toLocaleString("en")}</td>
-                <td>{Math.round(r.hopsPerTrace)}</td>
-                <td>{Math.round(r.peakRssMiB).toLocaleString("en")} MiB</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      </FiguresTable>
     </>
   );
 }

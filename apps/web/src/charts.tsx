@@ -9,7 +9,7 @@ import {
   Tooltip,
   type Plugin,
 } from "chart.js";
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, type ReactNode } from "react";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
 
@@ -106,6 +106,69 @@ export function BarChart({
   return (
     <div className="chart">
       <canvas ref={canvas} role="img" aria-label={`${title}: ${axis}`} />
+    </div>
+  );
+}
+
+/** A metric to chart: its title, its value axis' title with the unit, and how to read it off a row. */
+export interface ChartSpec<R> {
+  title: string;
+  axis: string;
+  pick: (r: R) => number | undefined;
+}
+
+/** The bench views' charts, two a row: one per metric, the same categories and series builder. */
+export function ChartGrid<R>({
+  charts,
+  category,
+  labels,
+  series,
+}: {
+  charts: ChartSpec<R>[];
+  category: string;
+  labels: string[];
+  series: (pick: (r: R) => number | undefined) => BarSeries[];
+}) {
+  return (
+    <div className="charts">
+      {charts.map((c) => (
+        <BarChart
+          key={c.title}
+          title={c.title}
+          axis={c.axis}
+          category={category}
+          labels={labels}
+          series={series(c.pick)}
+        />
+      ))}
+    </div>
+  );
+}
+
+/** A figures table that scrolls sideways on its own on a narrow screen. */
+export function FiguresTable({
+  className,
+  columns,
+  children,
+}: {
+  className: string;
+  columns: string[];
+  children: ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className={className}>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
     </div>
   );
 }

@@ -3,7 +3,7 @@
  * kernel (iperf3, ping, TCP connect between the scenario's pods in network namespaces), per provider and
  * pod pair, as ratios to a bare veth pair measured in the same run.
  */
-import { BarChart } from "./charts.js";
+import { ChartGrid, FiguresTable, type ChartSpec } from "./charts.js";
 
 /** The parts of @podnet/lab's DatapathFigures that the app shows (medians of the runs). */
 interface Figures {
@@ -95,7 +95,7 @@ export function findDatapath(report: Record<string, unknown>): Datapath | string
 
 type Row = DatapathResult["rows"][number];
 
-const CHARTS: { title: string; axis: string; pick: (r: Row) => number | undefined }[] = [
+const CHARTS: ChartSpec<Row>[] = [
   {
     title: "TCP throughput, one stream (higher is better)",
     axis: "× bare veth",
@@ -112,6 +112,19 @@ const CHARTS: { title: string; axis: string; pick: (r: Row) => number | undefine
     axis: "CPU seconds per Gbit",
     pick: (r) => r.figures?.cpuSecondsPerGbit,
   },
+];
+
+const COLUMNS = [
+  "scenario",
+  "provider",
+  "pair",
+  "pod MTU",
+  "TCP Gbit/s",
+  "TCP ×4 Gbit/s",
+  "UDP Gbit/s (loss)",
+  "RTT ms",
+  "connect ms",
+  "CPU s/Gbit",
 ];
 
 const num = (n: number, digits = 2) => n.toFixed(digits);
@@ -146,97 +159,68 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
         by each provider, iperf3, ping and TCP connect between pod pairs. Each figure is divided by a bare
         veth pair measured in the same run, so 1.00 is “as fast as two namespaces on one cable”.
       </p>
-      <div className="charts">
-        {CHARTS.map((c) => (
-          <BarChart
-            key={c.title}
-            title={c.title}
-            axis={c.axis}
-            category="pod pair"
-            labels={labels}
-            series={series(c.pick)}
-          />
-        ))}
-      </div>
-      <div className="table-wrap">
-        <table className="bench-table datapath-table">
-          <thead>
-            <tr>
-              <th scope="col">scenario</th>
-              <th scope="col">provider</th>
-              <th scope="col">pair</th>
-              <th scope="col">pod MTU</th>
-              <th scope="col">TCP Gbit/s</th>
-              <th scope="col">TCP ×4 Gbit/s</th>
-              <th scope="col">UDP Gbit/s (loss)</th>
-              <th scope="col">RTT ms</th>
-              <th scope="col">connect ms</th>
-              <th scope="col">CPU s/Gbit</th>
-            </tr>
-          </thead>
-          <tbody>
-            {results.flatMap((r) => [
-              <tr key={`${r.scenario}/${r.provider}`} className="baseline">
+      <ChartGrid charts={CHARTS} category="pod pair" labels={labels} series={series} />
+      <FiguresTable className="bench-table datapath-table" columns={COLUMNS}>
+        {results.flatMap((r) => [
+          <tr key={`${r.scenario}/${r.provider}`} className="baseline">
+            <td>{r.scenario}</td>
+            <td>{r.provider}</td>
+            <td>bare veth (baseline)</td>
+            <td>1500</td>
+            <td>{num(r.baseline.tcpGbps.median)}</td>
+            <td>{num(r.baseline.tcp4Gbps.median)}</td>
+            <td>
+              {num(r.baseline.udpGbps.median)} ({num(r.baseline.udpLossPercent.median, 1)} %)
+            </td>
+            <td>{num(r.baseline.rttMs.median, 3)}</td>
+            <td>{num(r.baseline.connectMs.median, 3)}</td>
+            <td>{num(r.baseline.cpuSecondsPerGbit, 3)}</td>
+          </tr>,
+          ...r.rows.map((row) => {
+            const f = row.figures;
+            const k = row.ratioToBaseline;
+            return (
+              <tr key={`${r.scenario}/${r.provider}/${row.pair}`}>
                 <td>{r.scenario}</td>
                 <td>{r.provider}</td>
-                <td>bare veth (baseline)</td>
-                <td>1500</td>
-                <td>{num(r.baseline.tcpGbps.median)}</td>
-                <td>{num(r.baseline.tcp4Gbps.median)}</td>
                 <td>
-                  {num(r.baseline.udpGbps.median)} ({num(r.baseline.udpLossPercent.median, 1)} %)
+                  {row.pair} ({row.from} → {row.to})
                 </td>
-                <td>{num(r.baseline.rttMs.median, 3)}</td>
-                <td>{num(r.baseline.connectMs.median, 3)}</td>
-                <td>{num(r.baseline.cpuSecondsPerGbit, 3)}</td>
-              </tr>,
-              ...r.rows.map((row) => {
-                const f = row.figures;
-                const k = row.ratioToBaseline;
-                return (
-                  <tr key={`${r.scenario}/${r.provider}/${row.pair}`}>
-                    <td>{r.scenario}</td>
-                    <td>{r.provider}</td>
+                <td>{row.podMtu}</td>
+                {f ? (
+                  <>
                     <td>
-                      {row.pair} ({row.from} → {row.to})
+                      {num(f.tcpGbps.median)}
+                      {times(k?.tcp)}
                     </td>
-                    <td>{row.podMtu}</td>
-                    {f ? (
-                      <>
-                        <td>
-                          {num(f.tcpGbps.median)}
-                          {times(k?.tcp)}
-                        </td>
-                        <td>
-                          {num(f.tcp4Gbps.median)}
-                          {times(k?.tcp4)}
-                        </td>
-                        <td>
-                          {num(f.udpGbps.median)}
-                          {times(k?.udp)} ({num(f.udpLossPercent.median, 1)} %)
-                        </td>
-                        <td>
-                          {num(f.rttMs.median, 3)}
-                          {times(k?.rtt)}
-                        </td>
-                        <td>
-                          {num(f.connectMs.median, 3)}
-                          {times(k?.connect)}
-                        </td>
-                        <td>{num(f.cpuSecondsPerGbit, 3)}</td>
-                      </>
-                    ) : (
-                      <td colSpan={6} className="unreachable">
-                        unreachable: {row.unreachable}
-                      </td>
-                    )}
-                  </tr>
-                );
-              }),
-            ])}
-          </tbody>
-        </table>
-      </div>
+                    <td>
+                      {num(f.tcp4Gbps.median)}
+                      {times(k?.tcp4)}
+                    </td>
+                    <td>
+                      {num(f.udpGbps.median)}
+                      {times(k?.udp)} ({num(f.udpLossPercent.median, 1)} %)
+                    </td>
+                    <td>
+                      {num(f.rttMs.median, 3)}
+                      {times(k?.rtt)}
+                    </td>
+                    <td>
+                      {num(f.connectMs.median, 3)}
+                      {times(k?.connect)}
+                    </td>
+                    <td>{num(f.cpuSecondsPerGbit, 3)}</td>
+                  </>
+                ) : (
+                  <td colSpan={6} className="unreachable">
+                    unreachable: {row.unreachable}
+                  </td>
+                )}
+              </tr>
+            );
+          }),
+        ])}
+      </FiguresTable>
     </section>
   );
 }

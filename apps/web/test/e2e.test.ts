@@ -417,15 +417,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
 
   it("draws a 1,000-node cluster grouped per segment, expands it into a grid, and pans and zooms it (frame rate reported)", async () => {
     const page = await open("?scenario=two-nodes&provider=docker-bridge");
-    const yaml = [
-      "name: thousand",
-      "description: 1,000 nodes, one pod each.",
-      "cluster: { clusterCidr: 10.0.0.0/8, nodeMaskSize: 24, serviceCidr: 172.20.0.0/16 }",
-      "underlay:",
-      "  segments: [{ name: lan, subnet: 100.64.0.0/16, gateway: 100.64.0.1 }]",
-      "  routers: [{ name: gw, interfaces: [{ segment: lan, address: 100.64.0.1 }] }]",
-      "generate: { nodes: 1000, podsPerNode: 1, segment: lan, firstAddress: 100.64.1.1 }",
-    ].join("\n");
+    const yaml = readFileSync(new URL("fixtures/thousand.yaml", import.meta.url), "utf8");
     await page.getByRole("button", { name: "Edit or paste YAML" }).click();
     await page.locator("#yaml").fill(yaml);
     await page.getByRole("button", { name: "Validate and build" }).click();
