@@ -78,72 +78,69 @@ export function WalkPanel({
   const cut = fragments[at];
   return (
     <section className="trace" aria-label="trace">
-      <div className="walk-now">
-        <p className={`outcome ${trace.outcome}`} data-testid="outcome">
-          <strong>{trace.outcome}</strong>: {trace.reason}
-        </p>
-        <div className="controls" role="toolbar" aria-label="walk controls">
-          <button type="button" onClick={() => onAt(0)} disabled={at === 0} aria-label="first step">
-            <Icon d={ICONS.first} />
-          </button>
-          <button type="button" onClick={() => onAt(at - 1)} disabled={at === 0} aria-label="step back">
-            <Icon d={ICONS.back} />
-          </button>
-          <button
-            type="button"
-            className="play"
-            onClick={() => onPlay(!playing)}
-            aria-label={playing ? "pause" : "play"}
-            aria-pressed={playing}
-          >
-            <Icon d={playing ? ICONS.pause : ICONS.play} /> {playing ? "pause" : "play"}
-          </button>
-          <button type="button" onClick={() => onAt(at + 1)} disabled={at >= last} aria-label="step forward">
-            <Icon d={ICONS.forward} />
-          </button>
-          <button type="button" onClick={() => onAt(last)} disabled={at >= last} aria-label="last step">
-            <Icon d={ICONS.last} />
-          </button>
-          <label>
-            speed{" "}
-            <select name="speed" value={speed} onChange={(e) => onSpeed(Number(e.target.value))}>
-              {SPEEDS.map((s) => (
-                <option key={s} value={s}>
-                  {s}×
-                </option>
-              ))}
-            </select>
-          </label>
-          <span className="position" data-testid="position">
-            step {at + 1} of {steps.length}
-          </span>
-        </div>
-        <p className="keys">← → step, or press play.</p>
-        {step && (
-          <div className="current-hop" aria-live="polite">
-            <h3>
-              <span className="n">{step.n}</span> {step.hop.direction === "reply" ? "← reply" : "→ request"}{" "}
-              at{" "}
-              <code>
-                {step.hop.ns}
-                {step.hop.dev ? ` ${step.hop.dev}` : ""}
-              </code>
-              : <span className={`event ${step.hop.event}`}>{step.hop.event}</span>
-            </h3>
-            <p className="phase-now" data-testid="phase">
-              {phases[at]}
-              {cut && (
-                <span className="fragments" data-testid="fragments">
-                  {" "}
-                  · travelling as {cut.count} fragments of at most {cut.largest} bytes
-                </span>
-              )}
-            </p>
-            <p className="detail">{step.hop.detail}</p>
-            <Headers lines={lines} />
-          </div>
-        )}
+      <p className={`outcome ${trace.outcome}`} data-testid="outcome">
+        <strong>{trace.outcome}</strong>: {trace.reason}
+      </p>
+      <div className="controls" role="toolbar" aria-label="walk controls">
+        <button type="button" onClick={() => onAt(0)} disabled={at === 0} aria-label="first step">
+          <Icon d={ICONS.first} />
+        </button>
+        <button type="button" onClick={() => onAt(at - 1)} disabled={at === 0} aria-label="step back">
+          <Icon d={ICONS.back} />
+        </button>
+        <button
+          type="button"
+          className="play"
+          onClick={() => onPlay(!playing)}
+          aria-label={playing ? "pause" : "play"}
+          aria-pressed={playing}
+        >
+          <Icon d={playing ? ICONS.pause : ICONS.play} /> {playing ? "pause" : "play"}
+        </button>
+        <button type="button" onClick={() => onAt(at + 1)} disabled={at >= last} aria-label="step forward">
+          <Icon d={ICONS.forward} />
+        </button>
+        <button type="button" onClick={() => onAt(last)} disabled={at >= last} aria-label="last step">
+          <Icon d={ICONS.last} />
+        </button>
+        <label>
+          speed{" "}
+          <select name="speed" value={speed} onChange={(e) => onSpeed(Number(e.target.value))}>
+            {SPEEDS.map((s) => (
+              <option key={s} value={s}>
+                {s}×
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="position" data-testid="position">
+          step {at + 1} of {steps.length}
+        </span>
       </div>
+      <p className="keys">← → step, or press play.</p>
+      {step && (
+        <div className="current-hop" aria-live="polite">
+          <h3>
+            <span className="n">{step.n}</span> {step.hop.direction === "reply" ? "← reply" : "→ request"} at{" "}
+            <code>
+              {step.hop.ns}
+              {step.hop.dev ? ` ${step.hop.dev}` : ""}
+            </code>
+            : <span className={`event ${step.hop.event}`}>{step.hop.event}</span>
+          </h3>
+          <p className="phase-now" data-testid="phase">
+            {phases[at]}
+            {cut && (
+              <span className="fragments" data-testid="fragments">
+                {" "}
+                · travelling as {cut.count} fragments of at most {cut.largest} bytes
+              </span>
+            )}
+          </p>
+          <p className="detail">{step.hop.detail}</p>
+          <Headers lines={lines} />
+        </div>
+      )}
       <div className="list-options">
         <label>
           <input
