@@ -1,11 +1,13 @@
 /**
  * A `podnet bench` report as charts and a table: the one bundled with the app (BENCHMARKS.md's generated
- * clusters) by default, or one the user loads, kept in the browser across reloads.
+ * clusters) by default, or one the user loads, kept in the browser across reloads. A report of the real
+ * datapath (`--backend linux`, alone or inside the same JSON) is shown beside the simulated figures.
  */
 import { useState } from "react";
 import type { BenchRow as FullBenchRow } from "@podnet/cluster";
 import bundled from "./bench-report.json";
-import { BarChart } from "./charts.js";
+import { ChartGrid, FiguresTable, type ChartSpec } from "./charts.js";
+import { DatapathView, findDatapath, type Datapath } from "./datapath.js";
 
 /** The fields of `podnet bench`'s rows that the app shows. */
 export type BenchRow = Pick<
@@ -21,19 +23,18 @@ export type BenchRow = Pick<
   | "peakRssMiB"
 >;
 
-interface Report {
-  name: string;
+interface Parts {
+  /** podnet's own figures on the simulated network (`podnet bench`). */
   rows: BenchRow[];
+  /** The real datapath's (`podnet bench --backend linux`). */
+  datapath?: Datapath;
+}
+
+interface Report extends Parts {
+  name: string;
 }
 
 const STORE = "podnet:bench-report";
-// Measured with `podnet bench` on BENCHMARKS.md's generated clusters (scenarios/large.yaml with 100, 400
-// and 1,000 nodes) under three providers, on this project's 2-core machine while other work shared it.
-const BUNDLED: Report = {
-  name: "the bundled report: BENCHMARKS.md's generated clusters, 100 to 1,000 nodes",
-  rows: bundled.rows,
-};
-
 const NUMBERS: (keyof BenchRow)[] = [
   "nodes",
   "pods",
@@ -44,39 +45,52 @@ const NUMBERS: (keyof BenchRow)[] = [
   "peakRssMiB",
 ];
 
-/** The rows of a bench report, or a message saying what is wrong with it. */
-export function parseReport(text: string): BenchRow[] | string {
+/**
+ * A bench report's parts — the simulated rows, the real datapath, or both — or a message saying what is
+ * wrong with it.
+ */
+export function parseReport(text: string): Parts | string {
   let report: unknown;
   try {
     report = JSON.parse(text);
   } catch (e) {
     return `not JSON: ${(e as Error).message}`;
   }
+  if (typeof report !== "object" || report === null) return "not a podnet bench report";
+  const datapath = findDatapath(report as Record<string, unknown>);
+  if (typeof datapath === "string") return datapath;
   const rows = (report as { rows?: unknown }).rows;
-  if (!Array.isArray(rows) || !rows.length) return "not a podnet bench report (no rows)";
-  for (const [i, r] of rows.entries()) {
+  if (!datapath && (!Array.isArray(rows) || !rows.length)) return "not a podnet bench report (no rows)";
+  for (const [i, r] of (Array.isArray(rows) ? rows : []).entries()) {
     const row = r as Record<string, unknown>;
     if (typeof row.scenario !== "string" || typeof row.provider !== "string")
       return `rows[${i}]: no scenario or provider`;
     const bad = NUMBERS.find((k) => typeof row[k] !== "number");
     if (bad) return `rows[${i}].${bad}: not a number`;
   }
-  return rows as BenchRow[];
+  return { rows: Array.isArray(rows) ? (rows as BenchRow[]) : [], ...(datapath ? { datapath } : {}) };
 }
+
+// Measured with `podnet bench` on BENCHMARKS.md's generated clusters (scenarios/large.yaml with 100, 400
+// and 1,000 nodes) under three providers, on this project's 2-core machine while other work shared it.
+const BUNDLED: Report = {
+  name: "the bundled report: BENCHMARKS.md's generated clusters, 100 to 1,000 nodes",
+  ...(parseReport(JSON.stringify(bundled)) as Parts),
+};
 
 function stored(): Report | undefined {
   try {
     const saved = localStorage.getItem(STORE);
     if (!saved) return undefined;
     const { name, text } = JSON.parse(saved) as { name: string; text: string };
-    const rows = parseReport(text);
-    return typeof rows === "string" ? undefined : { name, rows };
+    const parts = parseReport(text);
+    return typeof parts === "string" ? undefined : { name, ...parts };
   } catch {
     return undefined;
   }
 }
 
-const CHARTS: { title: string; axis: string; pick: (r: BenchRow) => number }[] = [
+const CHARTS: ChartSpec<BenchRow>[] = [
   {
     title: "Traces per second (higher is better)",
     axis: "traces per second",
@@ -90,40 +104,37 @@ const CHARTS: { title: string; axis: string; pick: (r: BenchRow) => number }[] =
 export default function BenchView() {
   const [report, setReport] = useState<Report>(() => stored() ?? BUNDLED);
   const [error, setError] = useState<string>();
+  // A loaded file replaces the parts it carries; a datapath-only report joins the simulated figures.
   const load = async (file: File) => {
-    const text = await file.text();
-    const rows = parseReport(text);
-    if (typeof rows === "string") return setError(`${file.name}: ${rows}`);
+    const parts = parseReport(await file.text());
+    if (typeof parts === "string") return setError(`${file.name}: ${parts}`);
     setError(undefined);
-    setReport({ name: file.name, rows });
+    const rows = parts.rows.length ? parts.rows : report.rows;
+    const datapath = parts.datapath ?? (parts.rows.length ? undefined : report.datapath);
+    const joined = rows !== parts.rows || (datapath && datapath !== parts.datapath);
+    const next: Report = {
+      name: joined ? `${report.name} + ${file.name}` : file.name,
+      rows,
+      ...(datapath ? { datapath } : {}),
+    };
+    setReport(next);
     try {
-      localStorage.setItem(STORE, JSON.stringify({ name: file.name, text }));
+      const text = JSON.stringify({
+        rows,
+        ...(datapath ? { datapath: { backend: "linux", ...datapath } } : {}),
+      });
+      localStorage.setItem(STORE, JSON.stringify({ name: next.name, text }));
     } catch {
       // too large to keep: shown until the page is left
     }
   };
-  const scenarios = [...new Set(report.rows.map((r) => r.scenario))];
-  const providers = [...new Set(report.rows.map((r) => r.provider))];
-  const labels = scenarios.map((s) => {
-    const r = report.rows.find((x) => x.scenario === s)!;
-    return `${r.nodes.toLocaleString("en")} nodes, ${r.pods.toLocaleString("en")} pods`;
-  });
-  const series = (pick: (r: BenchRow) => number) =>
-    providers.map((p) => ({
-      label: p,
-      values: scenarios.map((s) => {
-        const r = report.rows.find((x) => x.scenario === s && x.provider === p);
-        return r ? pick(r) : null;
-      }),
-    }));
   return (
     <section className="bench" aria-label="benchmark report">
-      <h2>podnet itself: build time, traces per second, memory</h2>
       <p className="explain">
-        Showing <strong data-testid="bench-source">{report.name}</strong>. Generated clusters of 30 pods a
-        node on one flat segment; build covers the underlay, nodes, pods and every route-manager event; traces
-        are random pod pairs for one second. Make your own with{" "}
-        <code>podnet bench scenario.yaml --out report.json</code>.
+        Showing <strong data-testid="bench-source">{report.name}</strong>. Make your own with{" "}
+        <code>podnet bench scenario.yaml --out report.json</code> (podnet on the simulated network) and, as
+        root, <code>podnet bench scenario.yaml --backend linux --out datapath.json</code> (the real datapath);
+        load either or both.
       </p>
       <div className="bench-load">
         <label>
@@ -148,48 +159,63 @@ export default function BenchView() {
         )}
       </div>
       {error && <p role="alert">{error}</p>}
-      <div className="charts">
-        {CHARTS.map((c) => (
-          <BarChart
-            key={c.title}
-            title={c.title}
-            axis={c.axis}
-            category="cluster"
-            labels={labels}
-            series={series(c.pick)}
-          />
-        ))}
-      </div>
-      <div className="table-wrap">
-        <table className="bench-table">
-          <thead>
-            <tr>
-              <th scope="col">cluster</th>
-              <th scope="col">provider</th>
-              <th scope="col">build</th>
-              <th scope="col">of which reconcile</th>
-              <th scope="col">traces/s</th>
-              <th scope="col">hops/trace</th>
-              <th scope="col">peak RSS</th>
-            </tr>
-          </thead>
-          <tbody>
-            {report.rows.map((r, i) => (
-              <tr key={i}>
-                <td>
-                  {r.nodes.toLocaleString("en")} × {Math.round(r.pods / Math.max(1, r.nodes))}
-                </td>
-                <td>{r.provider}</td>
-                <td>{(r.buildMs / 1000).toFixed(2)} s</td>
-                <td>{(r.reconcileMs / 1000).toFixed(2)} s</td>
-                <td>{Math.round(r.tracesPerSecond).toLocaleString("en")}</td>
-                <td>{Math.round(r.hopsPerTrace)}</td>
-                <td>{Math.round(r.peakRssMiB).toLocaleString("en")} MiB</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      {report.rows.length > 0 && <Simulated rows={report.rows} bundled={report === BUNDLED} />}
+      {report.datapath ? (
+        <DatapathView datapath={report.datapath} />
+      ) : (
+        <p className="explain" data-testid="no-datapath">
+          This report has no real-datapath figures: <code>podnet bench --backend linux</code> measures them on
+          a kernel, and they are shown here beside the simulated ones when loaded.
+        </p>
+      )}
     </section>
+  );
+}
+
+/** podnet's own figures on the simulated network, per cluster size and provider. */
+function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
+  const scenarios = [...new Set(rows.map((r) => r.scenario))];
+  const providers = [...new Set(rows.map((r) => r.provider))];
+  const labels = scenarios.map((s) => {
+    const r = rows.find((x) => x.scenario === s)!;
+    return `${r.nodes.toLocaleString("en")} nodes, ${r.pods.toLocaleString("en")} pods`;
+  });
+  const series = (pick: (r: BenchRow) => number | undefined) =>
+    providers.map((p) => ({
+      label: p,
+      values: scenarios.map((s) => {
+        const r = rows.find((x) => x.scenario === s && x.provider === p);
+        return r ? (pick(r) ?? null) : null;
+      }),
+    }));
+  return (
+    <>
+      <h2>podnet itself, on the simulated network: build time, traces per second, memory</h2>
+      {bundled && (
+        <p className="explain">
+          Generated clusters of 30 pods a node on one flat segment; build covers the underlay, nodes, pods and
+          every route-manager event; traces are random pod pairs for one second.
+        </p>
+      )}
+      <ChartGrid charts={CHARTS} category="cluster" labels={labels} series={series} />
+      <FiguresTable
+        className="bench-table"
+        columns={["cluster", "provider", "build", "of which reconcile", "traces/s", "hops/trace", "peak RSS"]}
+      >
+        {rows.map((r, i) => (
+          <tr key={i}>
+            <td>
+              {r.nodes.toLocaleString("en")} × {Math.round(r.pods / Math.max(1, r.nodes))}
+            </td>
+            <td>{r.provider}</td>
+            <td>{(r.buildMs / 1000).toFixed(2)} s</td>
+            <td>{(r.reconcileMs / 1000).toFixed(2)} s</td>
+            <td>{Math.round(r.tracesPerSecond).toLocaleString("en")}</td>
+            <td>{Math.round(r.hopsPerTrace)}</td>
+            <td>{Math.round(r.peakRssMiB).toLocaleString("en")} MiB</td>
+          </tr>
+        ))}
+      </FiguresTable>
+    </>
   );
 }

@@ -9,7 +9,7 @@ import {
   Tooltip,
   type Plugin,
 } from "chart.js";
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, type ReactNode } from "react";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
 
@@ -21,20 +21,31 @@ export interface BarSeries {
 
 const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
 
-/** Writes "unreachable" where a category has no value, so an empty slot never reads as zero. */
+/**
+ * Writes "unreachable" where a bar has no value, so an empty slot never reads as zero: across the
+ * category when there is one series, upright in the bar's own slot when there are several.
+ */
 const unreachable: Plugin<"bar"> = {
   id: "unreachable",
   afterDatasetsDraw(chart) {
     const { ctx, scales } = chart;
-    const values = chart.data.datasets[0]?.data ?? [];
+    const several = chart.data.datasets.length > 1;
     ctx.save();
     ctx.fillStyle = "#991b1b";
     ctx.font = "bold 12px system-ui, sans-serif";
-    ctx.textAlign = "center";
-    values.forEach((v, i) => {
-      if (v !== null) return;
-      const x = scales.x!.getPixelForValue(i);
-      ctx.fillText("unreachable", x, scales.y!.bottom - 8);
+    chart.data.datasets.forEach((dataset, d) => {
+      const bars = chart.getDatasetMeta(d).data;
+      dataset.data.forEach((v, i) => {
+        if (v !== null) return;
+        const x = several && Number.isFinite(bars[i]?.x) ? bars[i]!.x : scales.x!.getPixelForValue(i);
+        ctx.save();
+        ctx.translate(x, scales.y!.bottom - 8);
+        if (several) ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = several ? "left" : "center";
+        ctx.textBaseline = several ? "middle" : "alphabetic";
+        ctx.fillText("unreachable", 0, 0);
+        ctx.restore();
+      });
     });
     ctx.restore();
   },
@@ -95,6 +106,69 @@ export function BarChart({
   return (
     <div className="chart">
       <canvas ref={canvas} role="img" aria-label={`${title}: ${axis}`} />
+    </div>
+  );
+}
+
+/** A metric to chart: its title, its value axis' title with the unit, and how to read it off a row. */
+export interface ChartSpec<R> {
+  title: string;
+  axis: string;
+  pick: (r: R) => number | undefined;
+}
+
+/** The bench views' charts, two a row: one per metric, the same categories and series builder. */
+export function ChartGrid<R>({
+  charts,
+  category,
+  labels,
+  series,
+}: {
+  charts: ChartSpec<R>[];
+  category: string;
+  labels: string[];
+  series: (pick: (r: R) => number | undefined) => BarSeries[];
+}) {
+  return (
+    <div className="charts">
+      {charts.map((c) => (
+        <BarChart
+          key={c.title}
+          title={c.title}
+          axis={c.axis}
+          category={category}
+          labels={labels}
+          series={series(c.pick)}
+        />
+      ))}
+    </div>
+  );
+}
+
+/** A figures table that scrolls sideways on its own on a narrow screen. */
+export function FiguresTable({
+  className,
+  columns,
+  children,
+}: {
+  className: string;
+  columns: string[];
+  children: ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className={className}>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
     </div>
   );
 }

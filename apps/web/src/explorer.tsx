@@ -7,10 +7,13 @@ import { layout, type Box } from "./topology.js";
 import {
   encapsulated,
   failureStep,
+  fragmentsAt,
   headerDiff,
   hopLocator,
   legsBetween,
+  phases,
   previousStep,
+  quotedDiff,
   travelLine,
   walkSteps,
 } from "./walk.js";
@@ -57,6 +60,8 @@ export function Explorer({
     () => steps.map((s, i) => legsBetween(view.edges, steps[i - 1]?.box, s.box)),
     [steps, view.edges],
   );
+  const fragments = useMemo(() => fragmentsAt(steps), [steps]);
+  const phaseNames = useMemo(() => (trace ? phases(trace, steps) : []), [trace, steps]);
   const refused = useMemo(() => new Set(snapshot.refusals.map((r) => r.node)), [snapshot]);
   const at = Math.min(Math.max(step ?? 0, 0), Math.max(steps.length - 1, 0));
   const [playing, setPlaying] = useState(false);
@@ -116,16 +121,21 @@ export function Explorer({
       line,
       duration: animated ? MOVE_MS / speed : 0,
       encapsulated: encapsulated(current.hop),
+      fragments: fragments[at]?.count ?? 1,
       n: current.n,
       ...(failure?.box ? { failure: { box: failure.box, label: outcomeWords(trace.outcome) } } : {}),
       key: `${at}:${animated}:${steps.length}:${view.width}`,
       onArrive,
     };
-  }, [trace, current, at, legs, steps, view, animated, speed, failure, onArrive]);
+  }, [trace, current, at, legs, steps, view, animated, speed, failure, fragments, onArrive]);
 
   const lines = useMemo(() => {
     if (!current) return [];
-    return headerDiff(previousStep(steps, at)?.hop.packet.headers, current.hop.packet.headers);
+    const previous = previousStep(steps, at)?.hop;
+    return [
+      ...headerDiff(previous?.packet.headers, current.hop.packet.headers),
+      ...quotedDiff(previous, current.hop),
+    ];
   }, [steps, at, current]);
 
   const onMapBox = (b: Box) =>
@@ -154,6 +164,8 @@ export function Explorer({
             trace={trace}
             steps={steps}
             lines={lines}
+            phases={phaseNames}
+            fragments={fragments}
             controls={{
               at,
               playing,

@@ -19,7 +19,7 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { memo, useEffect, useMemo, useRef } from "react";
+import { memo, useEffect, useMemo, useRef, type CSSProperties, type ReactNode } from "react";
 import type { Box, Edge, Layout } from "./topology.js";
 import { pointAlong, type Leg, type Point } from "./walk.js";
 
@@ -34,6 +34,8 @@ export interface MapWalk {
   /** Milliseconds the packet takes along `line`; 0 shows it at the end at once. */
   duration: number;
   encapsulated: boolean;
+  /** How many fragments the packet travels as (1: whole); drawn as a stack of that many, up to 3. */
+  fragments: number;
   n: number;
   /** Where the walk failed and how (outcome words), shown from the start. */
   failure?: { box: string; label: string };
@@ -49,11 +51,31 @@ const CULL_ABOVE = 150;
 /** When the map fits itself to the window, text stays at least 70 % of its size (about 9 px). */
 const FIT = { padding: 0.04, minZoom: 0.7, maxZoom: 1.2 };
 
-type BoxData = { box: Box; classes: string; onActivate: (b: Box) => void };
+/**
+ * A grid of node boxes (an expanded segment) is not React Flow's to draw: a thousand nodes make every
+ * update of the map cost a thousand node updates. Its group box draws it — every cell as a rect of one
+ * SVG, and over them, at a zoom where text reads (DETAIL_ZOOM), a full box for each cell on screen.
+ */
+const DETAIL_ZOOM = 0.45;
+
+type Cell = { box: Box; classes: string };
+type BoxData = { box: Box; classes: string; onActivate: (b: Box) => void; cells?: Cell[] };
 type PathData = { edge: Edge; classes: string };
 
-const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
-  const { box: b, classes, onActivate } = data;
+/** A box of the map: its kind's look, its lines, and a click or Enter to pick or inspect it. */
+function BoxBody({
+  box: b,
+  classes,
+  onActivate,
+  style,
+  children,
+}: {
+  box: Box;
+  classes: string;
+  onActivate: (b: Box) => void;
+  style: CSSProperties;
+  children?: ReactNode;
+}) {
   return (
     <div
       className={`box ${b.kind}${b.container ? " container" : ""} ${classes}`}
@@ -61,20 +83,112 @@ const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
       tabIndex={0}
       role="button"
       aria-label={b.label.join(", ")}
-      style={{ width: b.width, height: b.height }}
-      onClick={() => onActivate(b)}
+      style={style}
+      onClick={(e) => {
+        e.stopPropagation();
+        onActivate(b);
+      }}
       onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onActivate(b))}
     >
-      <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
       {b.label.map((l, i) => (
         <div key={i} className={i === 0 ? "title" : "line"}>
           {l}
         </div>
       ))}
-      <Handle type="source" position={Position.Bottom} isConnectable={false} className="handle" />
+      {children}
     </div>
   );
+}
+
+const BoxNode = memo(function BoxNode({ data }: NodeProps<FlowNode<BoxData>>) {
+  const { box: b, classes, onActivate, cells } = data;
+  return (
+    <BoxBody box={b} classes={classes} onActivate={onActivate} style={{ width: b.width, height: b.height }}>
+      <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
+      {cells && <GridCells group={b} cells={cells} onActivate={onActivate} />}
+      <Handle type="source" position={Position.Bottom} isConnectable={false} className="handle" />
+    </BoxBody>
+  );
 });
+
+/**
+ * Which cells of a grid are on screen at a readable zoom, as their indices joined ("" when zoomed
+ * out): a string, so the grid renders again only when that set changes, not on every frame of a pan.
+ */
+function visibleCells(group: Box, cells: Cell[]) {
+  return (s: { transform: [number, number, number]; width: number; height: number }): string => {
+    const [tx, ty, zoom] = s.transform;
+    if (zoom < DETAIL_ZOOM) return "";
+    const left = -tx / zoom - group.x;
+    const top = -ty / zoom - group.y;
+    const right = left + s.width / zoom;
+    const bottom = top + s.height / zoom;
+    const on: number[] = [];
+    cells.forEach(({ box: c }, i) => {
+      const { x, y } = c.cell!;
+      if (x + c.width > left && x < right && y + c.height > top && y < bottom) on.push(i);
+    });
+    return on.join(",");
+  };
+}
+
+function GridCells({
+  group,
+  cells,
+  onActivate,
+}: {
+  group: Box;
+  cells: Cell[];
+  onActivate: (b: Box) => void;
+}) {
+  const select = useMemo(() => visibleCells(group, cells), [group, cells]);
+  const visible = useStore(select);
+  const rects = useMemo(
+    () => (
+      <svg className="grid-cells" width={group.width} height={group.height} aria-hidden="true">
+        {cells.map(({ box: c, classes }) => (
+          <rect
+            key={c.id}
+            className={`cell ${classes}`}
+            x={c.cell!.x}
+            y={c.cell!.y}
+            width={c.width}
+            height={c.height}
+            onClick={(e) => {
+              e.stopPropagation();
+              onActivate(c);
+            }}
+          />
+        ))}
+      </svg>
+    ),
+    [group, cells, onActivate],
+  );
+  return (
+    <>
+      {rects}
+      {visible &&
+        visible.split(",").map((i) => {
+          const { box: c, classes } = cells[Number(i)]!;
+          return (
+            <BoxBody
+              key={c.id}
+              box={c}
+              classes={classes}
+              onActivate={onActivate}
+              style={{
+                position: "absolute",
+                left: c.cell!.x,
+                top: c.cell!.y,
+                width: c.width,
+                height: c.height,
+              }}
+            />
+          );
+        })}
+    </>
+  );
+}
 
 /** A link drawn through dagre's bends, not React Flow's own routing, so the walk's packet follows it. */
 const PathEdge = memo(function PathEdge({ data }: EdgeProps<FlowEdge<PathData>>) {
@@ -130,10 +244,30 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
   const activate = useRef(onBox);
   activate.current = onBox;
   const onActivate = useMemo(() => (b: Box) => activate.current(b), []);
-  const nodes: FlowNode<BoxData>[] = useMemo(
-    () =>
+  const nodes: FlowNode<BoxData>[] = useMemo(() => {
+    const classesOf = (b: Box) =>
+      [
+        walk?.visited.has(b.id) ? "visited" : "",
+        b.id === walk?.current ? "current" : "",
+        b.ns !== undefined && b.ns === from ? "source" : "",
+        b.ns !== undefined && b.ns === to ? "destination" : "",
+        b.kind === "node" && b.ns !== undefined && refused?.has(b.ns) ? "refused" : "",
+        inspected !== undefined && (b.id === inspected || (b.kind !== "device" && b.ns === inspected))
+          ? "inspected"
+          : "",
+      ].join(" ");
+    // A grid's boxes are drawn by their group box.
+    const cells = new Map<string, Cell[]>();
+    for (const b of view.boxes)
+      if (b.cell && b.parent) {
+        const list = cells.get(b.parent) ?? [];
+        list.push({ box: b, classes: classesOf(b) });
+        cells.set(b.parent, list);
+      }
+    return (
       // Node boxes first: the devices and pods inside them are drawn over them.
       [...view.boxes]
+        .filter((b) => !b.cell)
         .sort((a, b) => Number(Boolean(b.container)) - Number(Boolean(a.container)))
         .map((b) => ({
           id: b.id,
@@ -147,20 +281,12 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
           data: {
             box: b,
             onActivate,
-            classes: [
-              walk?.visited.has(b.id) ? "visited" : "",
-              b.id === walk?.current ? "current" : "",
-              b.ns !== undefined && b.ns === from ? "source" : "",
-              b.ns !== undefined && b.ns === to ? "destination" : "",
-              b.kind === "node" && b.ns !== undefined && refused?.has(b.ns) ? "refused" : "",
-              inspected !== undefined && (b.id === inspected || (b.kind !== "device" && b.ns === inspected))
-                ? "inspected"
-                : "",
-            ].join(" "),
+            classes: classesOf(b),
+            ...(cells.has(b.id) ? { cells: cells.get(b.id)! } : {}),
           },
-        })),
-    [view, walk?.visited, walk?.current, from, to, inspected, refused, onActivate],
-  );
+        }))
+    );
+  }, [view, walk?.visited, walk?.current, from, to, inspected, refused, onActivate]);
   const edges: FlowEdge<PathData>[] = useMemo(
     () =>
       view.edges.map((e) => ({
@@ -175,17 +301,12 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
     [view, walk?.crossed],
   );
 
-  // A new map (another scenario, a segment expanded) or a resized window is fitted again.
-  const width = useStore((s) => s.width);
-  const height = useStore((s) => s.height);
-  useEffect(() => {
-    const id = requestAnimationFrame(() => void flow.fitView(FIT));
-    return () => cancelAnimationFrame(id);
-  }, [view, flow, width, height]);
-
   // Follow the packet: when its box is off screen, bring it to the middle.
   const current = walk?.current ? view.boxes.find((b) => b.id === walk.current) : undefined;
-  useEffect(() => {
+  const follow = useRef<() => void>(() => {});
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  follow.current = () => {
     if (!current) return;
     const { x, y, zoom } = flow.getViewport();
     const left = current.x * zoom + x;
@@ -200,7 +321,15 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
         zoom,
         duration: 250,
       });
-  }, [current, flow, width, height]);
+  };
+  useEffect(() => follow.current(), [current]);
+
+  // A new map (another scenario, a segment expanded) or a resized window is fitted again, and the
+  // packet, if the fit left it off screen, followed.
+  useEffect(() => {
+    const id = requestAnimationFrame(() => void flow.fitView(FIT).then(() => follow.current()));
+    return () => cancelAnimationFrame(id);
+  }, [view, flow, width, height]);
 
   return (
     <ReactFlow
@@ -214,7 +343,7 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
       nodesFocusable={false}
       edgesFocusable={false}
       elementsSelectable={false}
-      onlyRenderVisibleElements={view.boxes.length > CULL_ABOVE}
+      onlyRenderVisibleElements={nodes.length > CULL_ABOVE}
       minZoom={0.02}
       maxZoom={3}
       fitView
@@ -300,17 +429,24 @@ function Packet({ walk }: { walk: MapWalk }) {
     return () => cancelAnimationFrame(frame);
   }, [walk.key]);
   if (!line.length) return null;
+  // Fragments are drawn as a stack of packets, each offset up and right of the one before.
+  const stack = Array.from({ length: Math.min(walk.fragments, 3) }, (_, i) => i * 5).reverse();
   return (
-    <g ref={ref} className={`packet ${walk.encapsulated ? "encapsulated" : ""}`} data-testid="packet">
-      {walk.encapsulated ? (
-        <>
-          <rect className="outer" x={-21} y={-13} width={42} height={26} rx={4} />
+    <g
+      ref={ref}
+      className={`packet ${walk.encapsulated ? "encapsulated" : ""}`}
+      data-testid="packet"
+      data-fragments={walk.fragments}
+    >
+      {stack.map((d) => (
+        <g key={d} transform={`translate(${d},${-d})`} className={d ? "fragment" : undefined}>
+          {walk.encapsulated && <rect className="outer" x={-21} y={-13} width={42} height={26} rx={4} />}
           <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
-        </>
-      ) : (
-        <rect className="inner" x={-13} y={-7} width={26} height={14} rx={3} />
-      )}
-      <text y={walk.encapsulated ? -17 : -11}>{walk.n}</text>
+        </g>
+      ))}
+      <text y={(walk.encapsulated ? -17 : -11) - stack[0]!}>
+        {walk.fragments > 1 ? `${walk.n} (${walk.fragments} fragments)` : walk.n}
+      </text>
     </g>
   );
 }

@@ -111,7 +111,8 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       });
       edges.push({ from: `seg:${seg.name}`, to: group });
       nodes.forEach((n, i) => {
-        const label = [`node ${n.name}`, `eth0 ${n.address}`, `${podsOn.get(n.name)?.length ?? 0} pods`];
+        const count = podsOn.get(n.name)?.length ?? 0;
+        const label = [`node ${n.name}`, `eth0 ${n.address}`, `${count} pod${count === 1 ? "" : "s"}`];
         boxes.push({
           id: `ns:${n.name}`,
           kind: "node",

@@ -3,7 +3,7 @@
  * the links the packet crosses between two steps, and each step's headers compared with the step before.
  * Pure functions, so the view only draws and the unit tests can check the walk without a browser.
  */
-import { formatHeader, type Header } from "@podnet/core";
+import { IcmpType, TcpFlags, decodeHeader, formatHeader, type Header } from "@podnet/core";
 import type { Trace, TraceHop } from "@podnet/sim";
 import type { Snapshot } from "./protocol.js";
 import type { Box, Edge, Layout } from "./topology.js";
@@ -163,7 +163,8 @@ export interface HeaderLine {
   text: string;
   /** Word by word, with the word it replaced where it changed (NAT's before → after). */
   tokens: Token[];
-  group: "outer" | "inner";
+  /** `quoted`: the packet an ICMP error is about, as the error quotes it (IP header and 8 bytes). */
+  group: "outer" | "inner" | "quoted";
 }
 
 function tokens(before: string | undefined, after: string): Token[] {
@@ -251,4 +252,99 @@ export function failureStep(trace: Trace, steps: readonly Step[]): Step | undefi
   if (trace.outcome === "wrong-destination")
     return steps.find((s) => s.hop.event === "deliver" && s.hop.direction === "request") ?? steps.at(-1);
   return trace.outcome === "reached" || trace.outcome === "refused" ? undefined : steps.at(-1);
+}
+
+/** ICMP errors: they quote the packet they are about. */
+const isIcmpError = (h: Header | undefined): boolean =>
+  h?.kind === "icmp" && (h.type === IcmpType.DEST_UNREACHABLE || h.type === IcmpType.TIME_EXCEEDED);
+
+/**
+ * The packet an ICMP error quotes, decoded from the error's payload: its IP header and, when the 8
+ * quoted bytes hold one whole, its ICMP or UDP header. Empty for any other packet. NAT rewrites the
+ * quote too (conntrack's RELATED), so the walk shows it changing on the way back.
+ */
+export function quotedHeaders(hop: TraceHop): Header[] {
+  if (!isIcmpError(hop.packet.headers.at(-1))) return [];
+  const quote = hop.packet.payload;
+  if (quote.length < 20) return [];
+  // The quote stops 8 bytes after the IP header; the header's total length is the original packet's.
+  const total = (quote[2]! << 8) | quote[3]!;
+  const bytes = new Uint8Array(Math.max(quote.length, total));
+  bytes.set(quote);
+  try {
+    const ip = decodeHeader("ipv4", bytes);
+    const kind = { 1: "icmp", 17: "udp" }[ip.header.protocol as 1 | 17] as "icmp" | "udp" | undefined;
+    if (!kind || quote.length < ip.end + 8) return [ip.header];
+    return [ip.header, decodeHeader(kind, bytes, ip.end, ip.end + 8).header];
+  } catch {
+    return [];
+  }
+}
+
+/** Each step's quoted packet against the step before's, as header lines grouped "quoted". */
+export function quotedDiff(previous: TraceHop | undefined, current: TraceHop): HeaderLine[] {
+  const now = quotedHeaders(current);
+  if (!now.length) return [];
+  const before = previous ? quotedHeaders(previous) : [];
+  return headerDiff(before.length ? before : undefined, now).map((l) => ({ ...l, group: "quoted" }));
+}
+
+export interface Fragments {
+  count: number;
+  /** The longest fragment's IP packet, in bytes. */
+  largest: number;
+}
+
+/**
+ * Whether the packet travels as fragments at each step: from a `fragment` step that cut it ("sent as
+ * 3 fragments of at most 1448 bytes") until the one that reassembled it, on the same leg.
+ */
+export function fragmentsAt(steps: readonly Step[]): (Fragments | undefined)[] {
+  let now: Fragments | undefined;
+  let leg: string | undefined;
+  return steps.map((s) => {
+    const { event, detail, direction } = s.hop;
+    if (direction !== leg) now = undefined;
+    leg = direction;
+    if (event !== "fragment") return now;
+    const cut = /as (\d+) fragments of at most (\d+) bytes/.exec(detail);
+    if (cut) return (now = { count: Number(cut[1]), largest: Number(cut[2]) });
+    // Reassembled here: this step still handles the fragments, the next ones see the whole packet.
+    const at = now;
+    now = undefined;
+    return at;
+  });
+}
+
+/**
+ * The part of the exchange a step belongs to, in a few words — the TCP handshake's SYN and SYN-ACK, the
+ * data segments, an echo request or reply, an ICMP error coming back — for the step list's headings.
+ * ARP steps belong to the packet that waits for them.
+ */
+export function phases(trace: Trace, steps: readonly Step[]): string[] {
+  let last = "";
+  return steps.map((s) => {
+    const inner = s.hop.packet.headers.at(-1);
+    if (inner && inner.kind !== "arp" && inner.kind !== "ethernet") last = phaseOf(trace, inner, s.hop);
+    return last;
+  });
+}
+
+function phaseOf(trace: Trace, h: Header, hop: TraceHop): string {
+  const leg = hop.direction === "reply" ? "back" : "there";
+  if (h.kind === "tcp") {
+    if (h.flags & TcpFlags.SYN)
+      return h.flags & TcpFlags.ACK ? "TCP handshake: SYN-ACK" : "TCP handshake: SYN";
+    if (h.flags & TcpFlags.RST) return `TCP reset (RST) ${leg}`;
+    const d = trace.data;
+    return d
+      ? `TCP data: ${d.bytes} bytes as ${d.segments} segment${d.segments === 1 ? "" : "s"} of at most ${d.largest} bytes (the first walked)`
+      : `TCP segment ${leg}`;
+  }
+  if (h.kind === "icmp") {
+    if (isIcmpError(h)) return `ICMP error back to the sender: ${formatHeader(h).replace(/^icmp /, "")}`;
+    if (h.type === IcmpType.ECHO_REQUEST) return "ICMP echo request";
+    if (h.type === IcmpType.ECHO_REPLY) return "ICMP echo reply";
+  }
+  return `${h.kind.toUpperCase()} ${hop.direction}`;
 }

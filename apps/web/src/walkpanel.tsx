@@ -1,6 +1,7 @@
 /** Beside the map: the walk's controls, the current step's headers (outer around inner), and the steps. */
 import type { Trace } from "@podnet/sim";
-import type { HeaderLine, Step } from "./walk.js";
+import { useEffect, useRef } from "react";
+import type { Fragments, HeaderLine, Step } from "./walk.js";
 
 export const SPEEDS = [0.5, 1, 2, 4];
 
@@ -45,18 +46,36 @@ export function WalkPanel({
   trace,
   steps,
   lines,
+  phases,
+  fragments,
   controls,
   pcapUrl,
 }: {
   trace: Trace;
   steps: Step[];
   lines: HeaderLine[];
+  /** Each step's part of the exchange (walk.ts `phases`): headings in the list, a line at the step. */
+  phases: string[];
+  fragments: (Fragments | undefined)[];
   controls: WalkControls;
   pcapUrl?: string;
 }) {
   const { at, playing, speed, withReply, onAt, onPlay, onSpeed, onReply } = controls;
   const step = steps[at];
   const last = steps.length - 1;
+  // The list scrolls on its own (beside the current step's headers): keep the current step in it in
+  // view, without scrolling the page.
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const ol = list.current;
+    const item = ol?.querySelector<HTMLElement>('[aria-current="step"]');
+    if (!ol || !item || ol.scrollHeight <= ol.clientHeight) return;
+    const top = item.offsetTop; // the list is positioned: offsets are within it
+    if (top < ol.scrollTop) ol.scrollTop = top - 24;
+    else if (top + item.offsetHeight > ol.scrollTop + ol.clientHeight)
+      ol.scrollTop = top + item.offsetHeight - ol.clientHeight + 8;
+  }, [at, steps]);
+  const cut = fragments[at];
   return (
     <section className="trace" aria-label="trace">
       <p className={`outcome ${trace.outcome}`} data-testid="outcome">
@@ -109,6 +128,15 @@ export function WalkPanel({
             </code>
             : <span className={`event ${step.hop.event}`}>{step.hop.event}</span>
           </h3>
+          <p className="phase-now" data-testid="phase">
+            {phases[at]}
+            {cut && (
+              <span className="fragments" data-testid="fragments">
+                {" "}
+                · travelling as {cut.count} fragments of at most {cut.largest} bytes
+              </span>
+            )}
+          </p>
           <p className="detail">{step.hop.detail}</p>
           <Headers lines={lines} />
         </div>
@@ -129,9 +157,10 @@ export function WalkPanel({
           </a>
         )}
       </div>
-      <ol className="hops" aria-label="steps">
+      <ol className="hops" aria-label="steps" ref={list}>
         {steps.map((s, i) => (
           <li key={s.index}>
+            {phases[i] !== phases[i - 1] && <h4 className="phase">{phases[i]}</h4>}
             <button
               type="button"
               className={`hop ${s.hop.event} ${i === at ? "selected" : ""}`}
@@ -189,6 +218,7 @@ export function Headers({ lines }: { lines: HeaderLine[] }) {
   const outer = lines.filter((l) => l.group === "outer" && l.status !== "removed");
   const inner = lines.filter((l) => l.group === "inner");
   const removed = lines.filter((l) => l.status === "removed");
+  const quoted = lines.filter((l) => l.group === "quoted");
   const innerList = (
     <div className="header-group inner" aria-label={outer.length ? "inner headers" : "headers"}>
       <h4>{outer.length ? "inner packet (pod to pod)" : "packet"}</h4>
@@ -197,6 +227,16 @@ export function Headers({ lines }: { lines: HeaderLine[] }) {
           <HeaderItem key={i} line={l} />
         ))}
       </ul>
+      {quoted.length > 0 && (
+        <div className="header-group quoted" aria-label="quoted packet">
+          <h4>quoted inside the error: the packet it is about</h4>
+          <ul>
+            {quoted.map((l, i) => (
+              <HeaderItem key={i} line={l} />
+            ))}
+          </ul>
+        </div>
+      )}
     </div>
   );
   return (

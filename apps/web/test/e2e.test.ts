@@ -72,8 +72,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
 
   const position = (page: Page) => page.locator('[data-testid="position"]').textContent();
 
-  // Boxes below are clicked by dispatching the event: the map may be panned away from them, and a real
-  // click needs them on screen; the handler is the same.
+  // Most boxes below are clicked by dispatching the event: the map may be panned away from them, and a
+  // real click needs them on screen; the handler is the same. The provider test and the 1,000-node test
+  // click with the mouse, as a user does.
   it("walks client → db under the overlay: steps 1…n, arrow keys, the device and link, a packet in a packet", async () => {
     const page = await open(
       "?scenario=two-nodes&provider=overlay&from=client&to=db",
@@ -313,6 +314,81 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(big);
   }, 60_000);
 
+  it("walks fragments, a TCP handshake and its data, and an ICMP error translated back through NAT", async () => {
+    // ping's default with a payload too big for the overlay's pod MTU: the sender cuts it in two.
+    const page = await open(
+      "?scenario=two-nodes&provider=overlay&from=client&to=db&size=1460",
+      '[data-testid="outcome"]',
+    );
+    await page.locator('button.hop[data-hop="encap"]').first().click();
+    expect(await page.locator('[data-testid="phase"]').textContent()).toBe(
+      "ICMP echo request · travelling as 2 fragments of at most 1444 bytes",
+    );
+    expect(await page.locator('[data-testid="packet"]').getAttribute("data-fragments")).toBe("2");
+    expect(await page.locator('[data-testid="packet"] > g').count()).toBe(2);
+    await shoot(page, "walk-fragments");
+
+    // TCP with a payload: the handshake, then the data segments, each a heading in the step list.
+    await page.getByLabel("destination").fill("db:80");
+    await page.getByLabel("payload").fill("4000");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect
+      .poll(() => page.locator('[data-testid="outcome"]').textContent())
+      .toMatch(/; 4000 bytes sent as 3 segments of at most 1410 bytes$/);
+    expect(await page.locator("ol.hops h4.phase").allTextContents()).toEqual([
+      "TCP handshake: SYN",
+      "TCP handshake: SYN-ACK",
+      "TCP data: 4000 bytes as 3 segments of at most 1410 bytes (the first walked)",
+    ]);
+    await page.locator('button.hop[data-hop="deliver"]').last().click();
+    expect(await page.locator('.headers li[data-kind="tcp"]').textContent()).toMatch(
+      / > 80 \[PSH,ACK\] seq 2$/,
+    );
+    await shoot(page, "walk-tcp-data");
+    await close(page);
+
+    // seg-b's links at MTU 1400: the router answers a full-size ping with "fragmentation needed", and
+    // node1 un-masquerades it — the outer destination and the quoted packet's source alike.
+    const routed = await open("?scenario=routed-segments");
+    await routed.getByRole("button", { name: "Edit or paste YAML" }).click();
+    const yaml = await routed.locator("#yaml").inputValue();
+    await routed
+      .locator("#yaml")
+      .fill(yaml.replace("gateway: 192.168.2.1 }", "gateway: 192.168.2.1, mtu: 1400 }"));
+    await routed.getByRole("button", { name: "Validate and build" }).click();
+    await routed.waitForSelector('[data-testid="pasted"]');
+    await routed.getByRole("button", { name: "Hide YAML" }).click();
+    await routed.getByRole("button", { name: "cbr0-host-gw", exact: true }).click();
+    await routed.waitForFunction(
+      () => new URLSearchParams(location.search).get("provider") === "cbr0-host-gw",
+    );
+    await routed.getByLabel("source").selectOption("client");
+    await routed.getByLabel("destination").fill("node2");
+    await routed.getByLabel("payload").fill("1472");
+    await routed.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect
+      .poll(() => routed.locator('[data-testid="outcome"]').textContent())
+      .toBe("unreachable: fragmentation needed: mtu 1400 at router eth1");
+    expect(await routed.locator('[data-testid="failure"] text').textContent()).toBe("unreachable");
+    await routed.locator('button.hop[data-hop="nat"]').last().click();
+    expect(await routed.locator('[data-testid="phase"]').textContent()).toBe(
+      "ICMP error back to the sender: dest-unreachable frag-needed mtu 1400",
+    );
+    const quoted = routed.locator('.header-group.quoted li[data-kind="ipv4"]');
+    expect(await quoted.getAttribute("class")).toBe("changed");
+    expect(await quoted.locator(".nat del").textContent()).toBe("192.168.1.2");
+    expect(await quoted.locator(".nat ins").textContent()).toBe("10.0.0.2");
+    expect(await routed.locator('.header-group.inner > ul li[data-kind="ipv4"] .nat ins').textContent()).toBe(
+      "10.0.0.2",
+    );
+    await shoot(routed, "walk-icmp-error-nat");
+    // DF always set (ping -M do): the sender's own route fits, so the router still refuses it.
+    await routed.locator('select[name="pmtudisc"]').selectOption("do");
+    await expect.poll(() => new URL(routed.url()).searchParams.get("pmtudisc")).toBe("do");
+    await routed.getByRole("button", { name: "forget it" }).click();
+    await close(routed);
+  }, 90_000);
+
   it("plays churn as a timeline to scrub, with each event's table changes, the map and traces following", async () => {
     const page = await open("?scenario=churn&provider=cbr0-host-gw", ".timeline");
     const moment = () => page.locator('[data-testid="moment"]').textContent();
@@ -341,15 +417,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
 
   it("draws a 1,000-node cluster grouped per segment, expands it into a grid, and pans and zooms it (frame rate reported)", async () => {
     const page = await open("?scenario=two-nodes&provider=docker-bridge");
-    const yaml = [
-      "name: thousand",
-      "description: 1,000 nodes, one pod each.",
-      "cluster: { clusterCidr: 10.0.0.0/8, nodeMaskSize: 24, serviceCidr: 172.20.0.0/16 }",
-      "underlay:",
-      "  segments: [{ name: lan, subnet: 100.64.0.0/16, gateway: 100.64.0.1 }]",
-      "  routers: [{ name: gw, interfaces: [{ segment: lan, address: 100.64.0.1 }] }]",
-      "generate: { nodes: 1000, podsPerNode: 1, segment: lan, firstAddress: 100.64.1.1 }",
-    ].join("\n");
+    const yaml = readFileSync(new URL("fixtures/thousand.yaml", import.meta.url), "utf8");
     await page.getByRole("button", { name: "Edit or paste YAML" }).click();
     await page.locator("#yaml").fill(yaml);
     await page.getByRole("button", { name: "Validate and build" }).click();
@@ -360,7 +428,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     );
     await shoot(page, "large-grouped");
     const started = Date.now();
-    await page.locator('[data-box="sum:lan"]').dispatchEvent("click");
+    await page.locator('[data-box="sum:lan"]').click();
     await page.waitForSelector(".topology .box.node");
     const drawMs = Date.now() - started;
     console.log(`1,000 nodes expanded and drawn in ${drawMs} ms`);
@@ -397,6 +465,26 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
       `panning and zooming 1,000 nodes: ${fps.toFixed(1)} frames per second, longest frame ${longest.toFixed(0)} ms`,
     );
     await shoot(page, "large-expanded");
+    // A box of the grid opens its node's tables on a real click.
+    await page.waitForTimeout(300);
+    const mid = (await page.locator(".react-flow__pane").boundingBox())!;
+    const id = await page.evaluate(
+      ([x, y]) => document.elementFromPoint(x!, y!)?.closest(".box.node")?.getAttribute("data-box"),
+      [mid.x + mid.width / 2, mid.y + mid.height / 2],
+    );
+    const box = page.locator(`[data-box="${id}"]`);
+    expect(await box.textContent()).toMatch(/\d1 pod$/);
+    await page.mouse.click(mid.x + mid.width / 2, mid.y + mid.height / 2);
+    const name = id!.slice("ns:".length);
+    await expect.poll(() => page.locator(".inspector h3").textContent()).toContain(`node ${name}`);
+    // Zoomed out past readable text, the grid is one SVG of cells, and a cell still opens its node.
+    for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 400);
+    await expect.poll(() => page.locator(".topology .box.node").count()).toBe(0);
+    expect(await page.locator(".grid-cells rect").count()).toBe(1000);
+    expect(await page.locator(".grid-cells rect.inspected").count()).toBe(1);
+    await page.locator(".grid-cells rect").first().dispatchEvent("click");
+    await expect.poll(() => page.locator(".inspector h3").textContent()).toMatch(/^node node-0\b/);
+    await shoot(page, "large-zoomed-out");
     await page.getByRole("button", { name: "forget it" }).click();
     await close(page);
   }, 150_000);
@@ -458,8 +546,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
       await page.waitForFunction((p) => new URLSearchParams(location.search).get("provider") === p, provider);
       await page.waitForSelector('[data-box="ns:client"]');
       if (!(await page.locator('[data-testid="outcome"]').count()) || !(await page.url()).includes("to=db")) {
-        await page.locator('[data-box="ns:client"]').dispatchEvent("click");
-        await page.locator('[data-box="ns:db"]').dispatchEvent("click");
+        // Real clicks: the boxes take the pointer (React Flow turns it off on fixed nodes).
+        await page.locator('[data-box="ns:client"]').click();
+        await page.locator('[data-box="ns:db"]').click();
       }
       await expect
         .poll(() => page.locator('[data-testid="outcome"] strong').textContent())
@@ -564,6 +653,36 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator(".bench-table tbody td").nth(4).textContent()).toBe("5,000");
     await page.getByRole("button", { name: "show the bundled report" }).click();
     expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
+    expect(await page.locator('[data-testid="no-datapath"]').count()).toBe(1);
+
+    // A real-datapath report (`podnet bench two-nodes --backend linux --runs 1 --seconds 1`, measured on
+    // this project's machine) joins the simulated figures, labelled as measured on a kernel.
+    await input.setInputFiles(fileURLToPath(new URL("fixtures/datapath-two-nodes.json", import.meta.url)));
+    await page.waitForSelector(".datapath-table");
+    expect(await page.locator('[data-testid="bench-source"]').textContent()).toMatch(
+      /^the bundled report: .* \+ datapath-two-nodes\.json$/,
+    );
+    expect(await page.locator('[data-testid="datapath-source"] .measured').textContent()).toBe(
+      "Measured on this machine's kernel",
+    );
+    expect(await page.locator(".bench-table:not(.datapath-table) tbody tr").count()).toBe(9);
+    const dp = page.locator(".datapath-table tbody tr");
+    // Per provider: the bare veth baseline and three pod pairs.
+    expect(await dp.count()).toBe(12);
+    expect(await page.locator(".datapath-table tr.baseline td:nth-child(2)").allTextContents()).toEqual([
+      "docker-bridge",
+      "cbr0-host-gw",
+      "overlay",
+    ]);
+    expect(await page.locator(".datapath-table td.unreachable").allTextContents()).toEqual([
+      expect.stringMatching(/^unreachable: iperf3 .*Connection refused/),
+    ]);
+    expect(await dp.nth(5).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
+    expect(await page.locator(".datapath canvas").count()).toBe(4);
+    await shoot(page, "bench-datapath");
+    await page.reload();
+    await page.waitForSelector(".datapath-table");
+    expect(await page.locator(".datapath-table tbody tr").count()).toBe(12);
     await close(page);
   }, 60_000);
 

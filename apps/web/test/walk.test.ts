@@ -4,16 +4,33 @@ import { ClusterRuntime, loadScenario } from "@podnet/cluster";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
 import { layout } from "../src/topology.js";
-import { failureStep, headerDiff, hopLocator, legsBetween, previousStep, walkSteps } from "../src/walk.js";
+import {
+  failureStep,
+  fragmentsAt,
+  headerDiff,
+  hopLocator,
+  legsBetween,
+  phases,
+  previousStep,
+  quotedDiff,
+  walkSteps,
+} from "../src/walk.js";
 import { snapshotOf } from "../src/snapshot.js";
 
-async function walk(scenario: string, provider: string, from: string, to: string) {
-  const text = readFileSync(new URL(`../../../scenarios/${scenario}.yaml`, import.meta.url), "utf8");
+async function walk(
+  scenario: string,
+  provider: string,
+  from: string,
+  to: string,
+  options: Parameters<ClusterRuntime["trace"]>[2] = {},
+  edit: (yaml: string) => string = (y) => y,
+) {
+  const text = edit(readFileSync(new URL(`../../../scenarios/${scenario}.yaml`, import.meta.url), "utf8"));
   const rt = await ClusterRuntime.build(loadScenario(text, `${scenario}.yaml`), getProvider(provider));
   await rt.runEvents();
   const snapshot = await snapshotOf(rt);
   const view = layout(snapshot);
-  const trace = rt.trace(from, to);
+  const trace = rt.trace(from, to, options);
   const steps = walkSteps(trace, true, hopLocator(snapshot, new Set(view.boxes.map((b) => b.id))));
   return { trace, steps, view };
 }
@@ -94,5 +111,51 @@ describe("the walk", () => {
     });
     const ok = await walk("two-nodes", "overlay", "client", "db");
     expect(failureStep(ok.trace, ok.steps)).toBeUndefined();
+  });
+
+  it("reads an ICMP error's quoted packet, translated back by the masquerading node", async () => {
+    // seg-b's links at MTU 1400: a full-size DF ping from a pod past the router gets "fragmentation
+    // needed", which node1 un-masquerades, outer destination and quoted source alike.
+    const { trace, steps } = await walk(
+      "routed-segments",
+      "cbr0-host-gw",
+      "client",
+      "node2",
+      { size: 1472 },
+      (y) => y.replace("gateway: 192.168.2.1 }", "gateway: 192.168.2.1, mtu: 1400 }"),
+    );
+    expect(trace.outcome).toBe("unreachable");
+    const unNat = steps.findIndex((s) => s.hop.event === "nat" && s.hop.direction === "reply");
+    const lines = quotedDiff(previousStep(steps, unNat)?.hop, steps[unNat]!.hop);
+    expect(lines.map((l) => [l.group, l.kind, l.status])).toEqual([
+      ["quoted", "ipv4", "changed"],
+      ["quoted", "icmp", "same"],
+    ]);
+    expect(lines[0]!.tokens.find((t) => t.before)).toEqual({ text: "10.0.0.2", before: "192.168.1.2" });
+    expect(lines[1]!.text).toMatch(/^icmp echo-request id \d+ seq 1$/);
+    const names = phases(trace, steps);
+    expect(names[0]).toBe("ICMP echo request");
+    expect(names[unNat]).toBe("ICMP error back to the sender: dest-unreachable frag-needed mtu 1400");
+    // Other packets quote nothing.
+    expect(quotedDiff(undefined, steps[0]!.hop)).toEqual([]);
+  });
+
+  it("knows where the packet travels as fragments, and names the TCP handshake and data phases", async () => {
+    const frag = await walk("two-nodes", "overlay", "client", "db", { size: 1460 });
+    const cut = fragmentsAt(frag.steps);
+    const first = frag.steps.findIndex((s) => s.hop.event === "fragment");
+    expect(cut.slice(0, first).every((f) => f === undefined)).toBe(true);
+    expect(cut[first]).toEqual({ count: 2, largest: 1444 });
+    const joined = frag.steps.findIndex((s, i) => i > first && s.hop.event === "fragment");
+    expect(frag.steps[joined]!.hop.detail).toMatch(/reassembles 2 fragments/);
+    expect(cut[joined - 1]).toEqual({ count: 2, largest: 1444 });
+    expect(cut[joined + 1]).toBeUndefined();
+
+    const tcp = await walk("two-nodes", "overlay", "client", "db:80", { size: 4000 });
+    expect([...new Set(phases(tcp.trace, tcp.steps))]).toEqual([
+      "TCP handshake: SYN",
+      "TCP handshake: SYN-ACK",
+      "TCP data: 4000 bytes as 3 segments of at most 1410 bytes (the first walked)",
+    ]);
   });
 });
