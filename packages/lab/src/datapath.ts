@@ -210,7 +210,7 @@ interface Pair extends Target {
 }
 
 /** The pod pairs a scenario offers: same node, across nodes, through a Service, to an outside host. */
-function pairs(runtime: ClusterRuntime): Pair[] {
+function pairs(runtime: ClusterRuntime, serviceEndpoint: string | undefined): Pair[] {
   const pods = [...runtime.pods];
   const out: Pair[] = [];
   const [first] = pods;
@@ -223,14 +223,13 @@ function pairs(runtime: ClusterRuntime): Pair[] {
   if (same) add("same node", same[0], same[1].ip);
   const across = pods.find(([, p]) => p.node !== src.node);
   if (across) add("across nodes", across[0], across[1].ip);
+  // The Service's one endpoint is the pod the bench labelled (an address may be repeated: docker-bridge).
   const svc = runtime.services.get(BENCH_SERVICE);
-  // Its endpoints are addresses: the pod that holds the one there is.
-  const endpoint =
-    svc?.endpoints.length === 1 ? pods.find(([, p]) => p.ip === svc.endpoints[0])?.[0] : undefined;
-  if (svc && endpoint)
-    add("through a Service", endpoint, svc.clusterIP, {
+  const endpoint = serviceEndpoint && runtime.pods.get(serviceEndpoint);
+  if (svc && endpoint && svc.endpoints.length === 1 && svc.endpoints[0] === endpoint.ip)
+    add("through a Service", serviceEndpoint, svc.clusterIP, {
       ping: false,
-      service: { name: BENCH_SERVICE, clusterIP: svc.clusterIP, endpoint },
+      service: { name: BENCH_SERVICE, clusterIP: svc.clusterIP, endpoint: serviceEndpoint },
     });
   const host = [...runtime.hosts][0];
   if (host) add("to an outside host", host[0], host[1]);
@@ -298,7 +297,7 @@ export async function benchDatapath(
     });
     built = true;
     const base = await baseline(state.prefix);
-    const all = pairs(runtime);
+    const all = pairs(runtime, bench.endpoint);
     const serverNs = [...new Set([base.server, ...all.map((p) => runtime.ns(p.server))])];
     for (const ns of serverNs) servers.push(...measurer.serve(ns));
     for (const ns of serverNs)
