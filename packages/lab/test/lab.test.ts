@@ -230,6 +230,49 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
   }, 180_000);
 
+  it("podnet bench --backend linux writes the datapath beside the simulated figures", async () => {
+    const out = join(labs, "dp.json");
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "bench",
+        "two-nodes",
+        "--backend",
+        "linux",
+        "--providers",
+        "cbr0-host-gw",
+        "--runs",
+        "1",
+        "--out",
+        out,
+      ],
+      { env: { ...process.env, PODNET_LABS: labs }, stdio: "ignore" },
+    );
+    expect(await new Promise((ok) => child.on("exit", ok))).toBe(0);
+    const report = JSON.parse(readFileSync(out, "utf8"));
+    expect(report).toMatchObject({ backend: "linux", runs: 1, seconds: 1, omit: 0, pin: false });
+    for (const load of [report.loadAverage.before, report.loadAverage.after]) {
+      expect(load).toHaveLength(3);
+      for (const n of load) expect(n).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.elapsedSeconds).toBeGreaterThan(0);
+    // No wrong-MTU row: host-gw's pod MTU is the underlay's.
+    expect(report.results[0].rows.map((r: { pair: string }) => r.pair)).toEqual([
+      "same node",
+      "across nodes",
+      "through a Service",
+      "to an outside host",
+    ]);
+    expect(report.simulated).toMatchObject([
+      { scenario: "two-nodes", provider: "cbr0-host-gw", podMtu: 1500 },
+    ]);
+    const markdown = readFileSync(out.replace(/json$/, "md"), "utf8");
+    expect(markdown).toContain("| two-nodes | cbr0-host-gw | through a Service (web → 10.96.");
+    expect(markdown).toContain("## The same scenarios in the simulator");
+    expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
+  }, 120_000);
+
   it("Ctrl-C during a linux bench stops the measurement and removes the lab", async () => {
     const iperfServers = () => spawnSync("pgrep", ["-f", "iperf3 -s -p 5201"], { encoding: "utf8" }).stdout;
     const servers = iperfServers();
