@@ -22,16 +22,24 @@ function onSignal(signal: NodeJS.Signals): void {
   process.exit(signal === "SIGINT" ? 130 : 143);
 }
 
-/** A progress bar on a terminal; stops itself when done, and on Ctrl-C restores the terminal. */
-export function progressBar(format: string, total: number): cliProgress.SingleBar | undefined {
+/**
+ * A progress bar on a terminal; stops itself when done, and on Ctrl-C restores the terminal and exits
+ * — unless `exitOnSignal` is false, for work that must clean up first and then stops the bar itself.
+ */
+export function progressBar(
+  format: string,
+  total: number,
+  { exitOnSignal = true } = {},
+): cliProgress.SingleBar | undefined {
   if (!process.stderr.isTTY) return undefined;
   const bar = new cliProgress.SingleBar(
     { format, stream: process.stderr },
     cliProgress.Presets.shades_classic,
   );
+  bar.start(total, 0);
+  if (!exitOnSignal) return bar;
   if (!bars.size) process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   bars.add(bar);
-  bar.start(total, 0);
   return bar;
 }
 

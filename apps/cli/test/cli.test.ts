@@ -272,6 +272,10 @@ describe("podnet", () => {
         "--out: cannot write /nonexistent/b.json (ENOENT)",
       ],
       [
+        ["bench", "two-nodes", "--backend", "linux", "--omit", "11"],
+        '--omit: "11" is not a number of seconds (0-10)',
+      ],
+      [
         ["compare", "two-nodes", "--providers", ","],
         '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
       ],

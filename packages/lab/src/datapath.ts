@@ -2,29 +2,42 @@
  * Benchmarks on the real datapath: a scenario realised as a lab, then between chosen pod pairs (same
  * node, across nodes, through a Service, to an outside host) TCP throughput on one and on four
  * streams, UDP throughput with loss and jitter (iperf3), round-trip time (ping) and TCP connect time,
- * each run several times (median and spread). UDP is offered at 1 Gbit/s; TCP connect time is the
- * median of ten connects from one process. A bare veth pair between two namespaces of the same lab
- * is measured the same way, and every figure is also given as a ratio to it: the only form that holds
- * on a shared machine. Kernel CPU per gigabit is the whole machine's system + softirq time (from
- * /proc/stat) over the TCP runs, divided by the gigabits moved: namespaces have no accounting of
- * their own, so the figure includes both ends and anything else the machine did meanwhile.
+ * with the IP fragments and TCP retransmits they caused, each run several times (median and spread).
+ *
+ * A bare veth pair between two namespaces of the same lab is measured the same way, interleaved:
+ * each run measures the baseline, then every pair, so that whatever else the machine does drifts
+ * into both; every figure is also given as a ratio to the baseline, with the spread of the per-run
+ * ratios, the only form that holds on a shared machine.
+ *
+ * The Service pair is deterministic: the bench adds a ClusterIP Service (`podnet-bench`) whose one
+ * endpoint is the across-nodes pair's server, so kube-proxy has no random choice to make. A ClusterIP
+ * answers only on its ports (kube-proxy DNATs those), so that pair has no ping figure.
+ *
+ * The MTU story: where the provider's pod MTU is below the underlay's (VXLAN), the across-nodes pair
+ * is measured again with both pods' eth0 and their host-side veth peers set to the underlay's MTU
+ * after attach — what a conflist without the provider's `mtu` gives, as flannel users hit it — and
+ * the fragments and retransmits of both rows tell the cost.
+ *
+ * Kernel CPU per gigabit is the whole machine's system + softirq time (from /proc/stat) over the
+ * one-stream TCP runs, divided by the gigabits moved: namespaces have no accounting of their own, so
+ * the figure includes both ends and anything else the machine did meanwhile.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { ClusterRuntime, type Scenario } from "@podnet/cluster";
+import { expandScenario, type ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
-import { LinuxNetlink, run } from "@podnet/linux";
+import { LinuxNetlink } from "@podnet/linux";
 import { parseAddrArgument } from "@podnet/netlink";
 import { listening, stopProcesses } from "./backend.js";
-import { down, up } from "./lab.js";
-
-export interface Spread {
-  median: number;
-  min: number;
-  max: number;
-  /** (max − min) / median, in percent. */
-  spreadPercent: number;
-}
+import { LabInterrupted, down, up } from "./lab.js";
+import {
+  CONNECT_PORT,
+  IPERF_PORT,
+  Measurer,
+  spread,
+  type MeasureSettings,
+  type Sample,
+  type Spread,
+  type Target,
+} from "./measure.js";
 
 export interface DatapathFigures {
   tcpGbps: Spread;
@@ -32,11 +45,23 @@ export interface DatapathFigures {
   udpGbps: Spread;
   udpLossPercent: Spread;
   udpJitterMs: Spread;
-  rttMs: Spread;
+  /** Absent through a ClusterIP (no ICMP there). */
+  rttMs?: Spread;
   connectMs: Spread;
   /** System + softirq CPU-seconds of the whole machine per gigabit moved over TCP (one stream). */
   cpuSecondsPerGbit: number;
+  /** iperf3's retransmitted segments in a one-stream TCP run. */
+  tcpRetransmits: Spread;
+  /** IP fragments created (Ip FragCreates, summed over the lab's namespaces) during a one-stream TCP run. */
+  tcpFragments: Spread;
+  /** The same during a UDP run. */
+  udpFragments: Spread;
+  /** Runs whose UDP transfer failed once and was run again, and the first failure's message. */
+  udpRetries: number;
+  udpFirstError?: string;
 }
+
+type RatioKey = "tcp" | "tcp4" | "udp" | "rtt" | "connect";
 
 export interface DatapathRow {
   provider: string;
@@ -47,196 +72,203 @@ export interface DatapathRow {
   /** Absent when the pair cannot talk (docker-bridge across nodes): then `unreachable` says why. */
   figures?: DatapathFigures;
   unreachable?: string;
-  /** figure ÷ baseline (throughput: higher is better; times: lower is better). */
-  ratioToBaseline?: { tcp: number; tcp4: number; udp: number; rtt: number; connect: number };
+  /** median ÷ baseline median (throughput: higher is better; times: lower is better). */
+  ratioToBaseline?: Partial<Record<RatioKey, number>> & Record<Exclude<RatioKey, "rtt">, number>;
+  /** The spread of the per-run ratios, each run to the baseline run measured just before it. */
+  ratioSpreads?: Partial<Record<RatioKey, Spread>> & Record<Exclude<RatioKey, "rtt">, Spread>;
+  /** The pair through a Service: its ClusterIP and its one endpoint. */
+  service?: { name: string; clusterIP: string; endpoint: string };
+  /** The pod MTU was set to `podMtu` after attach, over the provider's own `providerMtu`. */
+  wrongMtu?: { providerMtu: number };
 }
 
-export interface DatapathOptions {
-  /** Seconds per iperf3 run (1 by default). */
-  seconds?: number;
+export interface DatapathOptions extends Partial<MeasureSettings> {
   /** Runs per measurement (3 by default). */
   runs?: number;
   scenarioFile: string;
 }
 
-const PORT = 5201;
-const CONNECT_PORT = 5202;
+export const BENCH_SERVICE = "podnet-bench";
+const BENCH_LABEL = "podnet.dev/bench";
+const BASELINE_MTU = 1500;
 
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)]!;
-  const min = sorted[0]!;
-  const max = sorted.at(-1)!;
-  return { median, min, max, spreadPercent: median ? Math.round(((max - min) / median) * 1000) / 10 : 0 };
-}
+const SETTINGS: MeasureSettings & { runs: number } = { seconds: 1, omit: 0, pin: false, runs: 3 };
 
-/** Jiffies the whole machine spent in the kernel (system + irq + softirq), from /proc/stat. */
-function kernelJiffies(): number {
-  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.split(/\s+/).slice(1).map(Number);
-  return cpu[2]! + cpu[5]! + cpu[6]!;
-}
-
-/** The parts of `iperf3 -J` read here. */
-interface IperfReport {
-  error?: string;
-  end: {
-    sum_received: { bytes: number; bits_per_second: number };
-    sum: { bits_per_second: number; lost_percent: number; jitter_ms: number };
+/** The figures of one target from its runs' samples. */
+function figuresOf(samples: Sample[]): DatapathFigures {
+  const of = (pick: (s: Sample) => number) => spread(samples.map(pick));
+  const jiffies = samples.reduce((sum, s) => sum + s.jiffies, 0);
+  const gigabits = samples.reduce((sum, s) => sum + s.gigabits, 0);
+  const ticks = 100; // USER_HZ: /proc/stat counts in 1/100 s on Linux
+  const rtts = samples.flatMap((s) => (s.rtt !== undefined ? [s.rtt] : []));
+  return {
+    tcpGbps: of((s) => s.tcp),
+    tcp4Gbps: of((s) => s.tcp4),
+    udpGbps: of((s) => s.udp),
+    udpLossPercent: of((s) => s.loss),
+    udpJitterMs: of((s) => s.jitter),
+    ...(rtts.length ? { rttMs: spread(rtts) } : {}),
+    connectMs: of((s) => s.connect),
+    cpuSecondsPerGbit: gigabits ? Math.round((jiffies / ticks / gigabits) * 1000) / 1000 : 0,
+    tcpRetransmits: of((s) => s.retransmits),
+    tcpFragments: of((s) => s.tcpFragments),
+    udpFragments: of((s) => s.udpFragments),
+    udpRetries: samples.filter((s) => s.udpError).length,
+    ...(samples.find((s) => s.udpError) ? { udpFirstError: samples.find((s) => s.udpError)!.udpError } : {}),
   };
 }
 
-async function iperf(fromNs: string, to: string, args: string[]): Promise<IperfReport> {
-  const { stdout, code, stderr } = await run([
-    "ip",
-    "netns",
-    "exec",
-    fromNs,
-    "iperf3",
-    "-J",
-    "-c",
-    to,
-    "-p",
-    String(PORT),
-    ...args,
-  ]);
-  let report: Partial<IperfReport> = {};
-  try {
-    report = JSON.parse(stdout) as IperfReport;
-  } catch {
-    // reported below
+const KEYS: [RatioKey, keyof Sample, keyof DatapathFigures][] = [
+  ["tcp", "tcp", "tcpGbps"],
+  ["tcp4", "tcp4", "tcp4Gbps"],
+  ["udp", "udp", "udpGbps"],
+  ["rtt", "rtt", "rttMs"],
+  ["connect", "connect", "connectMs"],
+];
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+/** A target's ratios to the baseline: of the medians, and the spread of the per-run ratios. */
+function ratiosOf(samples: Sample[], base: Sample[]) {
+  const figures = figuresOf(samples);
+  const baseFigures = figuresOf(base);
+  const ratioToBaseline: Partial<Record<RatioKey, number>> = {};
+  const ratioSpreads: Partial<Record<RatioKey, Spread>> = {};
+  for (const [key, sample, figure] of KEYS) {
+    const mine = figures[figure] as Spread | undefined;
+    const theirs = baseFigures[figure] as Spread;
+    if (!mine) continue;
+    ratioToBaseline[key] = theirs.median ? round3(mine.median / theirs.median) : 0;
+    ratioSpreads[key] = spread(
+      samples.map((s, i) => round3((s[sample] as number) / ((base[i]![sample] as number) || 1))),
+    );
   }
-  if (code !== 0 || report.error || !report.end)
-    throw new Error(`iperf3 ${fromNs} → ${to}: ${report.error ?? stderr.trim()}`);
-  return report as IperfReport;
-}
-
-/** Average round-trip time of 10 pings, 0.2 s apart. */
-async function rttMs(fromNs: string, to: string): Promise<number> {
-  const { stdout } = await run([
-    "ip",
-    "netns",
-    "exec",
-    fromNs,
-    "ping",
-    "-n",
-    "-q",
-    "-c",
-    "10",
-    "-i",
-    "0.2",
-    to,
-  ]);
-  const avg = /= [\d.]+\/([\d.]+)\//.exec(stdout)?.[1];
-  if (!avg) throw new Error(`ping ${fromNs} → ${to}: no answer`);
-  return Number(avg);
-}
-
-/** Median time of 10 TCP connects in a row from one process (its start-up not counted). */
-async function connectMs(fromNs: string, to: string, port: number): Promise<number> {
-  const code = `const net = require("net"); const times = [];
-const once = () => { const t = process.hrtime.bigint(); const s = net.connect(${port}, ${JSON.stringify(to)});
-  s.on("connect", () => { times.push(Number(process.hrtime.bigint() - t) / 1e6); s.destroy();
-    if (times.length < 10) once(); else { times.sort((a, b) => a - b); console.log(times[5]); } });
-  s.on("error", (e) => console.log("error " + e.code)); };
-once();`;
-  const { stdout } = await run(["ip", "netns", "exec", fromNs, process.execPath, "-e", code]);
-  const ms = Number(stdout.trim());
-  if (!Number.isFinite(ms)) throw new Error(`TCP connect ${fromNs} → ${to}:${port}: ${stdout.trim()}`);
-  return ms;
-}
-
-/** One pair measured: iperf3 server in `serverNs`, the client in `fromNs` aimed at `to`. */
-async function measure(
-  fromNs: string,
-  serverNs: string,
-  to: string,
-  options: Required<Omit<DatapathOptions, "scenarioFile">>,
-): Promise<DatapathFigures> {
-  // iperf3's server, and a plain listener for connect times (iperf3 resets bare connections).
-  const servers: ChildProcess[] = [
-    ["iperf3", "-s", "-p", String(PORT)],
-    ["socat", `TCP4-LISTEN:${CONNECT_PORT},fork,reuseaddr`, "SYSTEM:true"],
-  ].map((argv) => spawn("ip", ["netns", "exec", serverNs, ...argv], { stdio: "ignore", detached: true }));
-  try {
-    for (const port of [PORT, CONNECT_PORT]) await listening(serverNs, "tcp", port);
-    const t = String(options.seconds);
-    const tcp: number[] = [];
-    const tcp4: number[] = [];
-    const udp: number[] = [];
-    const loss: number[] = [];
-    const jitter: number[] = [];
-    let jiffies = 0;
-    let gigabits = 0;
-    for (let r = 0; r < options.runs; r++) {
-      const before = kernelJiffies();
-      const one = await iperf(fromNs, to, ["-t", t]);
-      jiffies += kernelJiffies() - before;
-      gigabits += (one.end.sum_received.bytes * 8) / 1e9;
-      tcp.push(one.end.sum_received.bits_per_second / 1e9);
-      tcp4.push((await iperf(fromNs, to, ["-t", t, "-P", "4"])).end.sum_received.bits_per_second / 1e9);
-      // UDP at a fixed 1 Gbit/s offered: what arrives, what is lost, and the jitter.
-      const u = (await iperf(fromNs, to, ["-t", t, "-u", "-b", "1G"])).end.sum;
-      udp.push((u.bits_per_second * (1 - u.lost_percent / 100)) / 1e9);
-      loss.push(u.lost_percent);
-      jitter.push(u.jitter_ms);
-    }
-    const rtt: number[] = [];
-    const connects: number[] = [];
-    for (let r = 0; r < options.runs; r++) {
-      rtt.push(await rttMs(fromNs, to));
-      connects.push(await connectMs(fromNs, to, CONNECT_PORT));
-    }
-    const ticks = 100; // USER_HZ: /proc/stat counts in 1/100 s on Linux
-    return {
-      tcpGbps: spread(tcp),
-      tcp4Gbps: spread(tcp4),
-      udpGbps: spread(udp),
-      udpLossPercent: spread(loss),
-      udpJitterMs: spread(jitter),
-      rttMs: spread(rtt),
-      connectMs: spread(connects),
-      cpuSecondsPerGbit: gigabits ? Math.round((jiffies / ticks / gigabits) * 1000) / 1000 : 0,
-    };
-  } finally {
-    stopProcesses(servers.flatMap((server) => (server.pid ? [server.pid] : [])));
-  }
+  return {
+    figures,
+    ratioToBaseline: ratioToBaseline as DatapathRow["ratioToBaseline"] & object,
+    ratioSpreads: ratioSpreads as DatapathRow["ratioSpreads"] & object,
+  };
 }
 
 /** The bare veth baseline: two namespaces of the lab, one veth pair, nothing else. */
-async function baseline(
-  prefix: string,
-  mtu: number,
-  options: Required<Omit<DatapathOptions, "scenarioFile">>,
-) {
+async function baseline(prefix: string): Promise<{ client: string; server: string; to: string }> {
   const k = new LinuxNetlink();
   const a = `${prefix}base-a`;
   const b = `${prefix}base-b`;
   await k.netns.add(a);
   await k.netns.add(b);
   for (const ns of [a, b]) await k.link.set(ns, "lo", { up: true });
-  await k.link.add(a, { kind: "veth", name: "eth0", peer: { name: "eth0", netns: b }, mtu });
+  await k.link.add(a, { kind: "veth", name: "eth0", peer: { name: "eth0", netns: b }, mtu: BASELINE_MTU });
   // Addresses inside the lab's own namespaces only; never in the root namespace.
   await k.addr.add(a, "eth0", parseAddrArgument("10.255.255.1/30"));
   await k.addr.add(b, "eth0", parseAddrArgument("10.255.255.2/30"));
   await k.link.set(a, "eth0", { up: true });
   await k.link.set(b, "eth0", { up: true });
-  return measure(a, b, "10.255.255.2", options);
+  return { client: a, server: b, to: "10.255.255.2" };
+}
+
+/**
+ * The scenario with the bench's Service added: a ClusterIP whose one endpoint is the first pod on a
+ * node other than the first pod's (the across-nodes pair's server), on iperf3's and the connect
+ * listener's ports. Undefined when the scenario has no such pod.
+ */
+export function withBenchService(scenario: Scenario): { scenario: Scenario; endpoint?: string } {
+  const expanded = expandScenario(scenario);
+  const [first] = expanded.pods;
+  const endpoint = expanded.pods.find((p) => p.node !== first?.node);
+  if (!first || !endpoint) return { scenario: expanded };
+  return {
+    endpoint: endpoint.name,
+    scenario: {
+      ...expanded,
+      pods: expanded.pods.map((p) =>
+        p === endpoint ? { ...p, labels: { ...p.labels, [BENCH_LABEL]: "endpoint" } } : p,
+      ),
+      services: [
+        ...expanded.services,
+        {
+          name: BENCH_SERVICE,
+          namespace: "default",
+          type: "ClusterIP",
+          selector: { [BENCH_LABEL]: "endpoint" },
+          ports: [
+            { name: "iperf3", port: IPERF_PORT, targetPort: IPERF_PORT, protocol: "tcp" },
+            { name: "iperf3-udp", port: IPERF_PORT, targetPort: IPERF_PORT, protocol: "udp" },
+            { name: "connect", port: CONNECT_PORT, targetPort: CONNECT_PORT, protocol: "tcp" },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+interface Pair extends Target {
+  pair: string;
+  from: string;
+  server: string;
+  service?: DatapathRow["service"];
 }
 
 /** The pod pairs a scenario offers: same node, across nodes, through a Service, to an outside host. */
-function pairs(runtime: ClusterRuntime): { pair: string; from: string; server: string; to: string }[] {
+function pairs(runtime: ClusterRuntime, serviceEndpoint: string | undefined): Pair[] {
   const pods = [...runtime.pods];
-  const out: { pair: string; from: string; server: string; to: string }[] = [];
+  const out: Pair[] = [];
   const [first] = pods;
   if (!first) return out;
   const [from, src] = first;
+  const fromNs = runtime.ns(from);
+  const add = (pair: string, server: string, to: string, extra: Partial<Pair> = {}) =>
+    out.push({ pair, from, server, fromNs, to, ping: true, ...extra });
   const same = pods.find(([n, p]) => n !== from && p.node === src.node);
-  if (same) out.push({ pair: "same node", from, server: same[0], to: same[1].ip });
+  if (same) add("same node", same[0], same[1].ip);
   const across = pods.find(([, p]) => p.node !== src.node);
-  if (across) out.push({ pair: "across nodes", from, server: across[0], to: across[1].ip });
+  if (across) add("across nodes", across[0], across[1].ip);
+  // The Service's one endpoint is the pod the bench labelled (an address may be repeated: docker-bridge).
+  const svc = runtime.services.get(BENCH_SERVICE);
+  const endpoint = serviceEndpoint && runtime.pods.get(serviceEndpoint);
+  if (svc && endpoint && svc.endpoints.length === 1 && svc.endpoints[0] === endpoint.ip)
+    add("through a Service", serviceEndpoint, svc.clusterIP, {
+      ping: false,
+      service: { name: BENCH_SERVICE, clusterIP: svc.clusterIP, endpoint: serviceEndpoint },
+    });
   const host = [...runtime.hosts][0];
-  if (host) out.push({ pair: "to an outside host", from, server: host[0], to: host[1] });
+  if (host) add("to an outside host", host[0], host[1]);
   return out;
+}
+
+/** Sets a pod's eth0 and its host-side veth peer to `mtu`, as a conflist with that `mtu` would. */
+async function setPodMtu(runtime: ClusterRuntime, pod: string, mtu: number): Promise<void> {
+  const podNs = runtime.ns(pod);
+  const nodeNs = runtime.ns(runtime.pods.get(pod)!.node);
+  const eth0 = (await runtime.k.link.list(podNs)).find((l) => l.ifname === "eth0")!;
+  const peer = (await runtime.k.link.list(nodeNs)).find((l) => l.ifindex === eth0.link_index);
+  if (!peer) throw new Error(`${pod}: no host-side veth for eth0 in ${nodeNs}`);
+  await runtime.k.link.set(nodeNs, peer.ifname, { mtu });
+  await runtime.k.link.set(podNs, "eth0", { mtu });
+}
+
+/**
+ * Measures `targets` `runs` times, interleaved: run 1 of each, then run 2 of each… A target that
+ * fails is unreachable from then on (its message kept); the first target must not fail.
+ */
+async function interleave(
+  measurer: Measurer,
+  targets: Target[],
+  runs: number,
+): Promise<{ samples: Sample[][]; failures: (string | undefined)[] }> {
+  const samples: Sample[][] = targets.map(() => []);
+  const failures: (string | undefined)[] = targets.map(() => undefined);
+  for (let r = 0; r < runs; r++)
+    for (const [i, target] of targets.entries()) {
+      if (failures[i]) continue;
+      try {
+        samples[i]!.push(await measurer.sample(target));
+      } catch (error) {
+        if (i === 0 || measurer.stopped) throw error;
+        failures[i] = (error as Error).message;
+      }
+    }
+  return { samples, failures };
 }
 
 /** The scenario's pairs under `provider` on the kernel, beside the bare veth baseline. */
@@ -246,43 +278,82 @@ export async function benchDatapath(
   name: string,
   options: DatapathOptions,
 ): Promise<{ baseline: DatapathFigures; rows: DatapathRow[] }> {
-  const settings = { seconds: options.seconds ?? 1, runs: options.runs ?? 3 };
-  const { runtime, state } = await up(scenario, provider, { name, scenarioFile: options.scenarioFile });
+  const { runs, ...settings } = { ...SETTINGS, ...options };
+  const measurer = new Measurer(settings);
+  // Ctrl-C or SIGTERM stops the running measurement at once; the lab is then removed below.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted ??= signal;
+    measurer.stop();
+  };
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const servers: number[] = [];
+  let built = false;
   try {
-    const base = await baseline(state.prefix, 1500, settings);
-    const rows: DatapathRow[] = [];
-    const ratio = (a: Spread, b: Spread) => (b.median ? Math.round((a.median / b.median) * 1000) / 1000 : 0);
-    for (const p of pairs(runtime)) {
-      const links = await runtime.k.link.list(runtime.ns(p.from));
-      const row = {
-        provider: provider.name,
-        pair: p.pair,
-        from: p.from,
-        to: p.server,
-        podMtu: links.find((l) => l.ifname === "eth0")?.mtu ?? 0,
-      };
-      let figures: DatapathFigures;
-      try {
-        figures = await measure(runtime.ns(p.from), runtime.ns(p.server), p.to, settings);
-      } catch (error) {
+    const bench = withBenchService(scenario);
+    const { runtime, state } = await up(bench.scenario, provider, {
+      name,
+      scenarioFile: options.scenarioFile,
+    });
+    built = true;
+    const base = await baseline(state.prefix);
+    const all = pairs(runtime, bench.endpoint);
+    const serverNs = [...new Set([base.server, ...all.map((p) => runtime.ns(p.server))])];
+    for (const ns of serverNs) servers.push(...measurer.serve(ns));
+    for (const ns of serverNs)
+      for (const port of [IPERF_PORT, CONNECT_PORT])
+        if (!(await listening(ns, "tcp", port))) throw new Error(`${ns}: nothing listens on ${port}`);
+    await measurer.watch((await runtime.k.netns.list()).filter((ns) => ns.startsWith(state.prefix)));
+    const baseTarget: Target = { fromNs: base.client, to: base.to, ping: true };
+    const podMtu = async (pod: string) =>
+      (await runtime.k.link.list(runtime.ns(pod))).find((l) => l.ifname === "eth0")?.mtu ?? 0;
+    const rowsOf = async (
+      list: Pair[],
+      measured: { samples: Sample[][]; failures: (string | undefined)[] },
+    ) => {
+      const rows: DatapathRow[] = [];
+      for (const [i, p] of list.entries()) {
+        const row: DatapathRow = {
+          provider: provider.name,
+          pair: p.pair,
+          from: p.from,
+          to: p.server,
+          podMtu: await podMtu(p.from),
+          ...(p.service ? { service: p.service } : {}),
+        };
+        const failure = measured.failures[i + 1];
         // A design that cannot carry the pair (docker-bridge's repeated addresses) is a result too.
-        rows.push({ ...row, unreachable: (error as Error).message });
-        continue;
+        rows.push(
+          failure
+            ? { ...row, unreachable: failure }
+            : { ...row, ...ratiosOf(measured.samples[i + 1]!, measured.samples[0]!) },
+        );
       }
-      rows.push({
-        ...row,
-        figures,
-        ratioToBaseline: {
-          tcp: ratio(figures.tcpGbps, base.tcpGbps),
-          tcp4: ratio(figures.tcp4Gbps, base.tcp4Gbps),
-          udp: ratio(figures.udpGbps, base.udpGbps),
-          rtt: ratio(figures.rttMs, base.rttMs),
-          connect: ratio(figures.connectMs, base.connectMs),
-        },
-      });
+      return rows;
+    };
+
+    const measured = await interleave(measurer, [baseTarget, ...all], runs);
+    const rows = await rowsOf(all, measured);
+
+    // The wrong MTU: where the provider's pod MTU is below the underlay's, the across pair again with
+    // the underlay's MTU on both pods (and the baseline again, interleaved, for its ratios).
+    const across = all.find((p) => p.pair === "across nodes");
+    const providerMtu = rows.find((r) => r.pair === "across nodes" && r.figures)?.podMtu;
+    const underlayMtu = across && runtime.nodes.get(runtime.pods.get(across.from)!.node)!.underlayMtu;
+    if (across && providerMtu && underlayMtu && providerMtu < underlayMtu) {
+      for (const pod of [across.from, across.server]) await setPodMtu(runtime, pod, underlayMtu);
+      const wrong = { ...across, pair: "across nodes, wrong MTU" };
+      const [row] = await rowsOf([wrong], await interleave(measurer, [baseTarget, wrong], runs));
+      rows.push({ ...row!, wrongMtu: { providerMtu } });
     }
-    return { baseline: base, rows };
+    return { baseline: figuresOf(measured.samples[0]!), rows };
+  } catch (error) {
+    throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
   } finally {
-    await down(name);
+    measurer.stop();
+    stopProcesses(servers);
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    // `up` removes what it built when it fails; after that the lab is ours to remove.
+    if (built) await down(name);
   }
 }

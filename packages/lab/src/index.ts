@@ -17,5 +17,7 @@ export {
   type DatapathFigures,
   type DatapathRow,
   type DatapathOptions,
-  type Spread,
+  BENCH_SERVICE,
+  withBenchService,
 } from "./datapath.js";
+export { spread, type Spread, type MeasureSettings } from "./measure.js";

@@ -189,15 +189,116 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(rows.map((r) => `${r.pair}: ${r.from} → ${r.to}, MTU ${r.podMtu}`)).toEqual([
       "same node: web → client, MTU 1450",
       "across nodes: web → db, MTU 1450",
+      "through a Service: web → db, MTU 1450",
       "to an outside host: web → outside, MTU 1450",
+      "across nodes, wrong MTU: web → db, MTU 1500",
     ]);
     for (const r of rows) {
-      expect(r.figures!.tcpGbps.median).toBeGreaterThan(0);
-      expect(r.figures!.rttMs.median).toBeGreaterThan(0);
-      expect(r.ratioToBaseline!.tcp).toBeCloseTo(r.figures!.tcpGbps.median / baseline.tcpGbps.median, 2);
+      const f = r.figures!;
+      expect(f.tcpGbps.median).toBeGreaterThan(0);
+      expect(f.tcp4Gbps.median).toBeGreaterThan(0);
+      expect(f.udpLossPercent.median).toBeGreaterThanOrEqual(0);
+      expect(f.udpLossPercent.median).toBeLessThanOrEqual(100);
+      expect(f.connectMs.median).toBeGreaterThan(0);
+      expect(f.cpuSecondsPerGbit).toBeGreaterThan(0);
+      for (const counter of [f.tcpRetransmits, f.tcpFragments, f.udpFragments])
+        expect(Number.isInteger(counter.median) && counter.median >= 0).toBe(true);
+      // The wrong-MTU row has a baseline of its own, measured again beside it.
+      if (!r.wrongMtu)
+        expect(r.ratioToBaseline!.tcp).toBeCloseTo(f.tcpGbps.median / baseline.tcpGbps.median, 2);
+      // One run: the per-run ratio is the ratio of the medians, and nothing spreads.
+      expect(r.ratioSpreads!.tcp).toMatchObject({ median: r.ratioToBaseline!.tcp, spreadPercent: 0 });
     }
+    // Through the ClusterIP: one endpoint (the across pair's server), no ICMP to time.
+    const service = rows.find((r) => r.service)!;
+    expect(service.service).toMatchObject({ name: "podnet-bench", endpoint: "db" });
+    expect(service.service!.clusterIP).toMatch(/^10\.96\./);
+    expect([service.figures!.rttMs, service.ratioToBaseline!.rtt]).toEqual([undefined, undefined]);
+    for (const r of rows.filter((r) => !r.service)) expect(r.figures!.rttMs!.median).toBeGreaterThan(0);
+    // The wrong MTU: 1500 on both pods over flannel.1's 1450. TCP never fragments (DF) and learns
+    // the path MTU; a UDP datagram sized for 1500 fails once with EMSGSIZE, then fits.
+    const wrong = rows.at(-1)!;
+    expect(wrong.wrongMtu).toEqual({ providerMtu: 1450 });
+    expect(wrong.figures!.tcpFragments.median).toBe(0);
+    expect(wrong.figures).toMatchObject({
+      udpRetries: 1,
+      udpFirstError: expect.stringContaining("Message too long"),
+    });
+    expect(rows[1]!.figures!.udpRetries).toBe(0);
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(
       labPrefix(`t${run}d`),
     );
   }, 180_000);
+
+  it("podnet bench --backend linux writes the datapath beside the simulated figures", async () => {
+    const out = join(labs, "dp.json");
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "bench",
+        "two-nodes",
+        "--backend",
+        "linux",
+        "--providers",
+        "cbr0-host-gw",
+        "--runs",
+        "1",
+        "--out",
+        out,
+      ],
+      { env: { ...process.env, PODNET_LABS: labs }, stdio: "ignore" },
+    );
+    expect(await new Promise((ok) => child.on("exit", ok))).toBe(0);
+    const report = JSON.parse(readFileSync(out, "utf8"));
+    expect(report).toMatchObject({ backend: "linux", runs: 1, seconds: 1, omit: 0, pin: false });
+    for (const load of [report.loadAverage.before, report.loadAverage.after]) {
+      expect(load).toHaveLength(3);
+      for (const n of load) expect(n).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.elapsedSeconds).toBeGreaterThan(0);
+    // No wrong-MTU row: host-gw's pod MTU is the underlay's.
+    expect(report.results[0].rows.map((r: { pair: string }) => r.pair)).toEqual([
+      "same node",
+      "across nodes",
+      "through a Service",
+      "to an outside host",
+    ]);
+    expect(report.simulated).toMatchObject([
+      { scenario: "two-nodes", provider: "cbr0-host-gw", podMtu: 1500 },
+    ]);
+    const markdown = readFileSync(out.replace(/json$/, "md"), "utf8");
+    expect(markdown).toContain("| two-nodes | cbr0-host-gw | through a Service (web → 10.96.");
+    expect(markdown).toContain("## The same scenarios in the simulator");
+    expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
+  }, 120_000);
+
+  it("Ctrl-C during a linux bench stops the measurement and removes the lab", async () => {
+    const iperfServers = () => spawnSync("pgrep", ["-f", "iperf3 -s -p 5201"], { encoding: "utf8" }).stdout;
+    const servers = iperfServers();
+    const child = spawn(
+      process.execPath,
+      [CLI, "bench", "two-nodes", "--backend", "linux", "--providers", "overlay", "--runs", "3", "--json"],
+      { env: { ...process.env, PODNET_LABS: labs }, stdio: "ignore" },
+    );
+    // Interrupt once the bench's baseline pair exists: the lab is up and measuring.
+    let prefix = "";
+    for (let i = 0; i < 1200 && !prefix; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const [name] = readdirSync(labs).filter((n) => n.startsWith("b"));
+      if (
+        name &&
+        spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.includes(`${labPrefix(name)}base-b`)
+      )
+        prefix = labPrefix(name);
+    }
+    expect(prefix).not.toBe("");
+    child.kill("SIGINT");
+    const code = await new Promise((ok) => child.on("exit", (c, signal) => ok(c ?? signal)));
+    expect(code).toBe(130);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(prefix);
+    expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
+    expect(iperfServers()).toBe(servers);
+    expect(rootNamespace()).toBe(before);
+  }, 120_000);
 });

@@ -1,63 +1,81 @@
 /** `podnet bench --backend linux`: the real datapath per provider, beside a bare veth baseline. */
 import { randomBytes } from "node:crypto";
-import type { Scenario } from "@podnet/cluster";
+import { loadavg } from "node:os";
+import type { BenchRow, Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
-import { UsageError } from "../errors.js";
+import type { DatapathFigures, DatapathRow, Spread } from "@podnet/lab";
 import { table } from "../format.js";
 import { needRoot } from "./lab.js";
 
-export interface DatapathReport {
+export interface DatapathSettings {
+  runs: number;
+  seconds: number;
+  /** Seconds left out at the start of each iperf3 run (`iperf3 -O`). */
+  omit: number;
+  /** iperf3's client on CPU 0, its server on CPU 1. */
+  pin: boolean;
+}
+
+export interface DatapathReport extends DatapathSettings {
   schemaVersion: 1;
   backend: "linux";
   machine: { node: string; platform: string };
-  runs: number;
-  seconds: number;
+  /** The 1-, 5- and 15-minute load averages when the bench started and when it ended. */
+  loadAverage: { before: number[]; after: number[] };
+  /** Wall-clock seconds for the whole bench, labs built and removed included. */
+  elapsedSeconds: number;
   results: {
     scenario: string;
     provider: string;
-    baseline: import("@podnet/lab").DatapathFigures;
-    rows: import("@podnet/lab").DatapathRow[];
+    baseline: DatapathFigures;
+    rows: DatapathRow[];
   }[];
+  /** The simulated bench of the same scenarios and providers (`podnet bench`'s rows). */
+  simulated: BenchRow[];
 }
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
-const ratio = (r: number) => `×${fmt(r)}`;
+const ratio = (r: number | undefined) => (r === undefined ? "" : ` ×${fmt(r)}`);
+const load = () => loadavg().map((n) => Math.round(n * 100) / 100);
 
 export async function benchLinux(
   scenarios: { scenario: Scenario; file: string }[],
   providers: { name: string; provider: NetworkProvider }[],
-  settings: { runs: number; seconds: number },
+  settings: DatapathSettings,
+  simulate: (scenario: Scenario, provider: NetworkProvider) => Promise<BenchRow>,
   onStep: (task: string) => void,
 ): Promise<DatapathReport> {
   needRoot();
-  const { benchDatapath, LabError } = await import("@podnet/lab");
+  const { benchDatapath } = await import("@podnet/lab");
+  const started = performance.now();
+  const before = load();
   const results: DatapathReport["results"] = [];
+  const simulated: BenchRow[] = [];
   for (const { scenario, file } of scenarios)
     for (const { name, provider } of providers) {
       onStep(`${scenario.name} / ${name}`);
-      try {
-        const lab = `b${randomBytes(3).toString("hex")}`;
-        const { baseline, rows } = await benchDatapath(scenario, provider, lab, {
-          ...settings,
-          scenarioFile: file,
-        });
-        results.push({
-          scenario: scenario.name,
-          provider: name,
-          baseline,
-          rows: rows.map((r) => ({ ...r, provider: name })),
-        });
-      } catch (error) {
-        if (error instanceof LabError) throw new UsageError(error.message);
-        throw error;
-      }
+      const lab = `b${randomBytes(3).toString("hex")}`;
+      const { baseline, rows } = await benchDatapath(scenario, provider, lab, {
+        ...settings,
+        scenarioFile: file,
+      });
+      results.push({
+        scenario: scenario.name,
+        provider: name,
+        baseline,
+        rows: rows.map((r) => ({ ...r, provider: name })),
+      });
+      simulated.push({ ...(await simulate(scenario, provider)), provider: name });
     }
   return {
     schemaVersion: 1,
     backend: "linux",
     machine: { node: process.version, platform: process.platform },
     ...settings,
+    loadAverage: { before, after: load() },
+    elapsedSeconds: Math.round((performance.now() - started) / 1000),
     results,
+    simulated,
   };
 }
 
@@ -72,70 +90,75 @@ const HEAD = [
   "RTT ms",
   "connect ms",
   "kernel CPU s/Gbit",
-  "spread % (TCP)",
+  "retransmits",
+  "fragments TCP/UDP",
+  "spread % TCP (ratio)",
 ];
+
+/** The cells after the pair's name and MTU: median, ratio to the baseline, counters, spreads. */
+function cells(f: DatapathFigures, row?: DatapathRow): string[] {
+  const k = row?.ratioToBaseline;
+  const udpNote = f.udpRetries ? `; ${f.udpRetries} run(s) retried: ${f.udpFirstError}` : "";
+  return [
+    `${fmt(f.tcpGbps.median)}${ratio(k?.tcp)}`,
+    `${fmt(f.tcp4Gbps.median)}${ratio(k?.tcp4)}`,
+    `${fmt(f.udpGbps.median)}${ratio(k?.udp)} (${fmt(f.udpLossPercent.median, 1)}, ${fmt(f.udpJitterMs.median, 3)}${udpNote})`,
+    f.rttMs ? `${fmt(f.rttMs.median, 3)}${ratio(k?.rtt)}` : "- (no ICMP)",
+    `${fmt(f.connectMs.median, 3)}${ratio(k?.connect)}`,
+    fmt(f.cpuSecondsPerGbit, 3),
+    String(f.tcpRetransmits.median),
+    `${f.tcpFragments.median}/${f.udpFragments.median}`,
+    `${fmt(f.tcpGbps.spreadPercent, 1)}${row?.ratioSpreads ? ` (${fmt(row.ratioSpreads.tcp.spreadPercent, 1)})` : ""}`,
+  ];
+}
+
+const pairName = (row: DatapathRow) =>
+  `${row.pair} (${row.from} → ${row.service ? `${row.service.clusterIP} → ${row.to}` : row.to})`;
 
 function rowsOf(report: DatapathReport): string[][] {
   return report.results.flatMap((r) => [
-    [
+    [r.scenario, r.provider, "bare veth (baseline)", "1500", ...cells(r.baseline)],
+    ...r.rows.map((row) => [
       r.scenario,
       r.provider,
-      "bare veth (baseline)",
-      "1500",
-      fmt(r.baseline.tcpGbps.median),
-      fmt(r.baseline.tcp4Gbps.median),
-      `${fmt(r.baseline.udpGbps.median)} (${fmt(r.baseline.udpLossPercent.median, 1)}, ${fmt(r.baseline.udpJitterMs.median, 3)})`,
-      fmt(r.baseline.rttMs.median, 3),
-      fmt(r.baseline.connectMs.median, 3),
-      fmt(r.baseline.cpuSecondsPerGbit, 3),
-      fmt(r.baseline.tcpGbps.spreadPercent, 1),
-    ],
-    ...r.rows.map((row) => {
-      const f = row.figures;
-      const k = row.ratioToBaseline;
-      if (!f || !k)
-        return [
-          r.scenario,
-          r.provider,
-          `${row.pair} (${row.from} → ${row.to})`,
-          String(row.podMtu),
-          `unreachable: ${row.unreachable}`,
-          "",
-          "",
-          "",
-          "",
-          "",
-          "",
-        ];
-      return [
-        r.scenario,
-        r.provider,
-        `${row.pair} (${row.from} → ${row.to})`,
-        String(row.podMtu),
-        `${fmt(f.tcpGbps.median)} ${ratio(k.tcp)}`,
-        `${fmt(f.tcp4Gbps.median)} ${ratio(k.tcp4)}`,
-        `${fmt(f.udpGbps.median)} ${ratio(k.udp)} (${fmt(f.udpLossPercent.median, 1)}, ${fmt(f.udpJitterMs.median, 3)})`,
-        `${fmt(f.rttMs.median, 3)} ${ratio(k.rtt)}`,
-        `${fmt(f.connectMs.median, 3)} ${ratio(k.connect)}`,
-        fmt(f.cpuSecondsPerGbit, 3),
-        fmt(f.tcpGbps.spreadPercent, 1),
-      ];
-    }),
+      pairName(row),
+      row.wrongMtu ? `${row.podMtu} (provider: ${row.wrongMtu.providerMtu})` : String(row.podMtu),
+      ...(row.figures
+        ? cells(row.figures, row)
+        : [`unreachable: ${row.unreachable}`, ...HEAD.slice(5).map(() => "")]),
+    ]),
   ]);
+}
+
+const spreadOf = (s: Spread) => s.spreadPercent;
+
+/** The largest spreads over every row with figures: raw TCP, and TCP as a ratio to the baseline. */
+export function worstSpreads(report: DatapathReport): { tcp: number; tcpRatio: number } {
+  const rows = report.results.flatMap((r) => r.rows.filter((row) => row.figures));
+  return {
+    tcp: Math.max(0, ...rows.map((row) => spreadOf(row.figures!.tcpGbps))),
+    tcpRatio: Math.max(0, ...rows.map((row) => spreadOf(row.ratioSpreads!.tcp))),
+  };
 }
 
 export const datapathTable = (report: DatapathReport) => table(HEAD, rowsOf(report));
 
-export function datapathMarkdown(report: DatapathReport): string {
+export function datapathMarkdown(report: DatapathReport, simulated: string): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const worst = worstSpreads(report);
   return [
     `# podnet bench --backend linux`,
     "",
-    `${report.runs} runs of ${report.seconds} s each; medians, with ratios to the bare veth baseline measured in the same run.`,
+    `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, interleaved. ` +
+      `Load average ${report.loadAverage.before.join(", ")} before, ${report.loadAverage.after.join(", ")} after; ${report.elapsedSeconds} s in all. ` +
+      `Largest TCP spread ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %.`,
     "",
     line(HEAD),
     `|${HEAD.map(() => "---").join("|")}|`,
     ...rowsOf(report).map(line),
     "",
+    "## The same scenarios in the simulator",
+    "",
+    simulated,
   ].join("\n");
 }

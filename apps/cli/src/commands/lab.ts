@@ -26,7 +26,8 @@ export function needRoot(): void {
     );
 }
 
-async function labErrors<T>(work: () => Promise<T>): Promise<T> {
+/** Runs lab work: a lab's own errors become usage errors, an interruption exits as a shell expects. */
+export async function labErrors<T>(work: () => Promise<T>): Promise<T> {
   const { LabError, LabInterrupted } = await lab();
   try {
     return await work();
