@@ -11,7 +11,8 @@ interface Figures {
   tcp4Gbps: { median: number };
   udpGbps: { median: number };
   udpLossPercent: { median: number };
-  rttMs: { median: number };
+  /** Absent through a Service: a ClusterIP does not answer ping. */
+  rttMs?: { median: number };
   connectMs: { median: number };
   cpuSecondsPerGbit: number;
 }
@@ -28,7 +29,7 @@ export interface DatapathResult {
     podMtu: number;
     figures?: Figures;
     unreachable?: string;
-    ratioToBaseline?: { tcp: number; tcp4: number; udp: number; rtt: number; connect: number };
+    ratioToBaseline?: { tcp: number; tcp4: number; udp: number; rtt?: number; connect: number };
   }[];
 }
 
@@ -39,12 +40,15 @@ export interface Datapath {
   results: DatapathResult[];
 }
 
-const FIGURES = ["tcpGbps", "tcp4Gbps", "udpGbps", "udpLossPercent", "rttMs", "connectMs"] as const;
+const FIGURES = ["tcpGbps", "tcp4Gbps", "udpGbps", "udpLossPercent", "connectMs"] as const;
 
-function figuresProblem(f: unknown, at: string): string | undefined {
+function figuresProblem(f: unknown, at: string, ping = true): string | undefined {
   const o = f as Record<string, { median?: unknown } | undefined>;
   if (!o || typeof o !== "object") return `${at}: no figures`;
-  const bad = FIGURES.find((k) => typeof o[k]?.median !== "number");
+  // A pair through a Service has no ping figure (a ClusterIP does not answer ping); the rest always has.
+  const bad = [...FIGURES, ...(ping || o.rttMs ? (["rttMs"] as const) : [])].find(
+    (k) => typeof o[k]?.median !== "number",
+  );
   if (bad) return `${at}.${bad}.median: not a number`;
   return typeof o.cpuSecondsPerGbit === "number" ? undefined : `${at}.cpuSecondsPerGbit: not a number`;
 }
@@ -80,7 +84,7 @@ export function findDatapath(report: Record<string, unknown>): Datapath | string
         if (typeof row.unreachable !== "string") return `${at}.rows[${j}]: neither figures nor unreachable`;
         continue;
       }
-      const problem = figuresProblem(row.figures, `${at}.rows[${j}].figures`);
+      const problem = figuresProblem(row.figures, `${at}.rows[${j}].figures`, false);
       if (problem) return problem;
       if (typeof row.ratioToBaseline?.tcp !== "number") return `${at}.rows[${j}].ratioToBaseline: missing`;
     }
@@ -143,7 +147,12 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
       label: p,
       values: labels.map((l) => {
         for (const r of results)
-          if (r.provider === p) for (const row of r.rows) if (label(r, row) === l) return pick(row) ?? null;
+          if (r.provider === p)
+            for (const row of r.rows)
+              if (label(r, row) === l)
+                // null marks a pair that did not connect ("unreachable" on the chart); NaN, a figure
+                // this pair does not have (no ping through a ClusterIP), is left blank.
+                return row.figures ? (pick(row) ?? Number.NaN) : null;
         return null;
       }),
     }));
@@ -172,7 +181,7 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
             <td>
               {num(r.baseline.udpGbps.median)} ({num(r.baseline.udpLossPercent.median, 1)} %)
             </td>
-            <td>{num(r.baseline.rttMs.median, 3)}</td>
+            <td>{r.baseline.rttMs ? num(r.baseline.rttMs.median, 3) : "—"}</td>
             <td>{num(r.baseline.connectMs.median, 3)}</td>
             <td>{num(r.baseline.cpuSecondsPerGbit, 3)}</td>
           </tr>,
@@ -202,7 +211,7 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
                       {times(k?.udp)} ({num(f.udpLossPercent.median, 1)} %)
                     </td>
                     <td>
-                      {num(f.rttMs.median, 3)}
+                      {f.rttMs ? num(f.rttMs.median, 3) : "— (no ping to a ClusterIP)"}
                       {times(k?.rtt)}
                     </td>
                     <td>

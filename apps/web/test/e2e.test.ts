@@ -667,8 +667,8 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     );
     expect(await page.locator(".bench-table:not(.datapath-table) tbody tr").count()).toBe(9);
     const dp = page.locator(".datapath-table tbody tr");
-    // Per provider: the bare veth baseline and three pod pairs.
-    expect(await dp.count()).toBe(12);
+    // Per provider: the bare veth baseline and four pod pairs (overlay: also the wrong-MTU pair).
+    expect(await dp.count()).toBe(16);
     expect(await page.locator(".datapath-table tr.baseline td:nth-child(2)").allTextContents()).toEqual([
       "docker-bridge",
       "cbr0-host-gw",
@@ -676,13 +676,17 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     ]);
     expect(await page.locator(".datapath-table td.unreachable").allTextContents()).toEqual([
       expect.stringMatching(/^unreachable: iperf3 .*Connection refused/),
+      expect.stringMatching(/^unreachable: iperf3 .*Connection timed out/),
     ]);
-    expect(await dp.nth(5).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
+    // Through a Service there is no ping figure (a ClusterIP does not answer ping), said as such.
+    const service = page.locator(".datapath-table tbody tr", { hasText: "through a Service" });
+    expect(await service.nth(1).locator("td").nth(7).textContent()).toMatch(/^— \(no ping to a ClusterIP\)/);
+    expect(await dp.nth(6).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
     expect(await page.locator(".datapath canvas").count()).toBe(4);
     await shoot(page, "bench-datapath");
     await page.reload();
     await page.waitForSelector(".datapath-table");
-    expect(await page.locator(".datapath-table tbody tr").count()).toBe(12);
+    expect(await page.locator(".datapath-table tbody tr").count()).toBe(16);
     await close(page);
   }, 60_000);
 
