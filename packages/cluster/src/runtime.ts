@@ -131,7 +131,8 @@ export class ClusterRuntime {
       await options.onProgress?.(++done, total);
     };
     await runtime.buildUnderlay();
-    for (const node of nodes) await runtime.addNode(node).then(step);
+    if (backend.parallelNodes) await runtime.addNodesAtOnce(nodes, step);
+    else for (const node of nodes) await runtime.addNode(node).then(step);
     if (backend.parallelNodes) {
       // Kubelets on different nodes attach their pods at the same time; one node's pods stay in
       // order, so each node's IPAM hands out addresses as it would one by one.
@@ -201,20 +202,51 @@ export class ClusterRuntime {
   }
 
   async addNode(spec: NodeSpec): Promise<ReconcileReport> {
+    const node = await this.setUpNode(spec);
+    this.nodes.set(spec.name, node);
+    return this.timed(this.manager.nodeJoined(node));
+  }
+
+  /** A node's machine on the underlay and the provider's node setup; its peers are not programmed. */
+  private async setUpNode(spec: NodeSpec): Promise<NodeNetwork> {
     const seg = this.segment(spec.segment);
     await this.lab.host(spec.name, spec.segment, `${spec.address}/${seg.prefix.length}`, {
       ...(seg.gateway ? { gateway: seg.gateway } : {}),
       mtu: seg.mtu,
     });
-    const node = await joinNode(this.provider, this.k, this.cluster, {
+    return joinNode(this.provider, this.k, this.cluster, {
       name: spec.name,
       ns: this.ns(spec.name),
       address: spec.address,
       underlayMtu: seg.mtu,
       podCidr: () => spec.podCidr ?? this.cidrs.allocate().toString(),
     });
-    this.nodes.set(spec.name, node);
-    return this.timed(this.manager.nodeJoined(node));
+  }
+
+  /**
+   * The scenario's nodes brought up at once, as a real cluster's machines boot, then programmed by the
+   * route manager's bulk load (adopt every node, then one resync): one batch of writes per node, where
+   * node-by-node joins rewrite every earlier node at each join. Pod subnets are handed out first, in
+   * the scenario's order, so they do not depend on which machine was ready first.
+   */
+  private async addNodesAtOnce(specs: NodeSpec[], step: () => Promise<void>): Promise<void> {
+    const perNode = this.provider.podAddressing === "per-node-subnet";
+    const ready = await Promise.all(
+      specs
+        .map((spec) =>
+          perNode ? { ...spec, podCidr: spec.podCidr ?? this.cidrs.allocate().toString() } : spec,
+        )
+        .map(async (spec) => {
+          const node = await this.setUpNode(spec);
+          await step();
+          return node;
+        }),
+    );
+    for (const node of ready) {
+      this.nodes.set(node.name, node);
+      this.manager.adopt(node);
+    }
+    await this.timed(this.manager.resync({ parallel: true }));
   }
 
   async removeNode(name: string): Promise<ReconcileReport> {

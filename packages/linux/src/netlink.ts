@@ -36,6 +36,7 @@ import {
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
+import { statSync } from "node:fs";
 import { run } from "./exec.js";
 
 const ERRNO_BY_TEXT: [RegExp, Errno][] = [
@@ -75,6 +76,15 @@ function errnoOf(message: string): Errno {
   return ERRNO_BY_TEXT.find(([re]) => re.test(message))?.[1] ?? "EINVAL";
 }
 
+/** Whether /run/netns/<name> is this process's own network namespace (same inode). */
+function isOwnNamespace(name: string): boolean {
+  if (name.includes("/")) return false; // not a name: `ip netns exec` refuses it, with its own words
+  const named = statSync(`/run/netns/${name}`, { throwIfNoEntry: false });
+  if (!named) return false;
+  const own = statSync("/proc/self/ns/net");
+  return named.dev === own.dev && named.ino === own.ino;
+}
+
 /**
  * The host API on the real kernel, through iproute2, bridge, iptables and sysctl, one process per
  * call. Every error is the tool's own stderr line, so it can be compared word for word with the
@@ -95,9 +105,13 @@ export class LinuxNetlink implements Netlink {
     return this.exec(ns === "" ? ["ip", ...args] : ["ip", "-n", ns, ...args]);
   }
 
-  /** A command run inside a namespace (`ip netns exec`), or directly for "". */
+  /**
+   * A command run inside a namespace (`ip netns exec`), or directly for "" — and directly too when
+   * the named namespace is the one this process already runs in (a CNI plugin executed inside its
+   * node's namespace): entering it again costs a process and a remount of /sys for nothing.
+   */
   private inside(ns: string, argv: string[]): Promise<string> {
-    return this.exec(ns === "" ? argv : ["ip", "netns", "exec", ns, ...argv]);
+    return this.exec(ns === "" || isOwnNamespace(ns) ? argv : ["ip", "netns", "exec", ns, ...argv]);
   }
 
   private bridgeTool(ns: string, ...args: string[]): Promise<string> {

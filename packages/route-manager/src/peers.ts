@@ -85,8 +85,10 @@ export class PeerRoutes {
   }
 
   /** Compares every node's whole tables, and the gateway's, with what they should hold and repairs them. */
-  async resync(tally: Tally): Promise<void> {
-    for (const node of this.nodes.values()) await this.syncNodeFully(tally, node);
+  async resync(tally: Tally, parallel = false): Promise<void> {
+    const nodes = [...this.nodes.values()];
+    if (parallel) await Promise.all(nodes.map((node) => this.syncNodeFully(tally, node)));
+    else for (const node of nodes) await this.syncNodeFully(tally, node);
     await this.syncGatewayFully(tally);
   }
 

@@ -90,11 +90,17 @@ export class RouteManager {
     return this.serviceSync(`service ${namespace}/${name} deleted`, before, undefined);
   }
 
-  /** Compares every node's whole tables with what they should hold and repairs them. */
-  resync(): Promise<ReconcileReport> {
+  /**
+   * Compares every node's whole tables with what they should hold and repairs them. With `parallel`,
+   * the nodes are reconciled at the same time (real hosts, where each write is a process and the
+   * nodes do not share a kernel); the result is the same, only the order of refusals may differ.
+   */
+  resync(options: { parallel?: boolean } = {}): Promise<ReconcileReport> {
     return this.run("full resync", async (tally) => {
-      await this.peers.resync(tally);
-      for (const node of this.nodes.values()) await this.proxy.sync(tally, node);
+      await this.peers.resync(tally, options.parallel);
+      const nodes = [...this.nodes.values()];
+      if (options.parallel) await Promise.all(nodes.map((node) => this.proxy.sync(tally, node)));
+      else for (const node of nodes) await this.proxy.sync(tally, node);
     });
   }
 
