@@ -17,8 +17,9 @@ import {
   type PluginConfig,
 } from "@podnet/cni";
 import { parseIpv4InterfaceAddress } from "@podnet/core";
-import { appendRuleOnce, chainRules, rule, type IptablesRule } from "@podnet/netlink";
+import { chainRules, rule, type IptablesRule } from "@podnet/netlink";
 import { bridgePlugin } from "@podnet/plugin-bridge";
+import { setupBridge } from "@podnet/provider-kit";
 
 export const DOCKER_RANGE = "172.17.0.0/16";
 export const DOCKER_GATEWAY = "172.17.0.1";
@@ -113,21 +114,13 @@ export const dockerBridge: NetworkProvider = {
   podAddressing: "same-range-on-every-node",
   crossNodeSource: "node address (through a published port)",
   async setupNode(host, node: NodeNetwork) {
-    const n = host.netlink;
-    await n.link.add(host.ns, { kind: "bridge", name: "docker0", mtu: node.underlayMtu });
-    await n.addr.add(host.ns, "docker0", parseIpv4InterfaceAddress(`${DOCKER_GATEWAY}/16`));
-    await n.link.set(host.ns, "docker0", { up: true });
-    await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
-    // dockerd loads br_netfilter and turns this on, so containers on one bridge pass its iptables rules.
-    await n.sysctl.set(host.ns, "net.bridge.bridge-nf-call-iptables", "1");
-    // Docker's own masquerade rule for traffic leaving the bridge.
-    await appendRuleOnce(
-      n,
-      host.ns,
-      "nat",
-      "POSTROUTING",
-      rule`-s ${DOCKER_RANGE} ! -o docker0 -j MASQUERADE`,
-    );
+    await setupBridge(host, {
+      name: "docker0",
+      mtu: node.underlayMtu,
+      gateway: parseIpv4InterfaceAddress(`${DOCKER_GATEWAY}/16`),
+      // Docker's own masquerade rule for traffic leaving the bridge.
+      masquerade: rule`-s ${DOCKER_RANGE} ! -o docker0 -j MASQUERADE`,
+    });
   },
   cni: dockerCni(),
   podNetworkConfig: (node) => ({

@@ -5,9 +5,9 @@
  * plugin's network config for the node's pods. cbr0-host-gw and overlay are built from it; a new
  * provider that puts pods on a bridge with a subnet per node starts here.
  */
-import { Ipv4Prefix, parseIpv4, type Ipv4 } from "@podnet/core";
+import { Ipv4Prefix, parseIpv4, type Ipv4, type Ipv4InterfaceAddress } from "@podnet/core";
 import type { CniHost, ClusterNetwork, NodeNetwork, PluginConfig } from "@podnet/cni";
-import { appendRuleOnce, rule } from "@podnet/netlink";
+import { appendRuleOnce, rule, type IptablesRule } from "@podnet/netlink";
 
 /**
  * A node's published facts as values, parsed once per node rather than once per peer entry (a
@@ -43,7 +43,27 @@ export function nodeAddress(node: NodeNetwork): Ipv4 {
   return valuesOf(node).ip;
 }
 
-/** The bridge, its gateway address, forwarding, and masquerade for traffic leaving the cluster. */
+/**
+ * A node's pod bridge as every bridge provider makes it (docker0, cbr0, cni0): the bridge holding the
+ * pods' gateway address, forwarding on, bridged traffic through iptables, and the provider's
+ * masquerade rule for traffic leaving the pods.
+ */
+export async function setupBridge(
+  host: CniHost,
+  bridge: { name: string; mtu: number; gateway: Ipv4InterfaceAddress; masquerade: IptablesRule },
+): Promise<void> {
+  const n = host.netlink;
+  await n.link.add(host.ns, { kind: "bridge", name: bridge.name, mtu: bridge.mtu });
+  await n.addr.add(host.ns, bridge.name, bridge.gateway);
+  await n.link.set(host.ns, bridge.name, { up: true });
+  await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
+  // kubelet and dockerd both load br_netfilter and turn this on: bridged replies of Service traffic
+  // must be un-NATed, and containers on one bridge pass its iptables rules.
+  await n.sysctl.set(host.ns, "net.bridge.bridge-nf-call-iptables", "1");
+  await appendRuleOnce(n, host.ns, "nat", "POSTROUTING", bridge.masquerade);
+}
+
+/** The pod bridge of a node with its own pod subnet: masquerade for traffic leaving the cluster. */
 export async function setupPodBridge(
   host: CniHost,
   node: NodeNetwork,
@@ -51,21 +71,13 @@ export async function setupPodBridge(
   bridge: string,
   mtu: number,
 ): Promise<void> {
-  const n = host.netlink;
   const subnet = podSubnet(node);
-  await n.link.add(host.ns, { kind: "bridge", name: bridge, mtu });
-  await n.addr.add(host.ns, bridge, { address: subnet.host(1), prefix: subnet });
-  await n.link.set(host.ns, bridge, { up: true });
-  await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
-  // kubelet requires br_netfilter: bridged pod-to-pod replies of service traffic must be un-NATed.
-  await n.sysctl.set(host.ns, "net.bridge.bridge-nf-call-iptables", "1");
-  await appendRuleOnce(
-    n,
-    host.ns,
-    "nat",
-    "POSTROUTING",
-    rule`-s ${cluster.clusterCidr} ! -d ${cluster.clusterCidr} -j MASQUERADE`,
-  );
+  await setupBridge(host, {
+    name: bridge,
+    mtu,
+    gateway: { address: subnet.host(1), prefix: subnet },
+    masquerade: rule`-s ${cluster.clusterCidr} ! -d ${cluster.clusterCidr} -j MASQUERADE`,
+  });
 }
 
 export interface PodBridgeConfig {
