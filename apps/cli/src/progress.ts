@@ -36,10 +36,12 @@ export function progressBar(
     { format, stream: process.stderr },
     cliProgress.Presets.shades_classic,
   );
+  // The handler goes in before the bar draws: a user (or a test) may press Ctrl-C the moment it shows.
+  if (exitOnSignal) {
+    if (!bars.size) process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+    bars.add(bar);
+  }
   bar.start(total, 0);
-  if (!exitOnSignal) return bar;
-  if (!bars.size) process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-  bars.add(bar);
   return bar;
 }
 
