@@ -130,9 +130,7 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
       (provider.podNetworkConfig(node, runtime.cluster) as { hairpinMode?: boolean }).hairpinMode,
     );
     for (const svc of runtime.services.values()) {
-      const endpoints = pods.filter((p) =>
-        Object.entries(svc.spec.selector).every(([key, v]) => p.spec.labels[key] === v),
-      );
+      const endpoints = runtime.selectedPods(svc.spec);
       const local = endpoints.every((p) => p.node === origin.node);
       const self = endpoints.includes(origin);
       out.push({
@@ -175,9 +173,7 @@ export async function clusterTables(runtime: ClusterRuntime): Promise<Record<str
   // Each Service chain's endpoint pods, in the order the Service lists them.
   const endpointPods = new Map<string, PodState[]>();
   for (const svc of runtime.services.values()) {
-    const pods = [...runtime.pods.values()].filter((p) =>
-      Object.entries(svc.spec.selector).every(([key, v]) => p.spec.labels[key] === v),
-    );
+    const pods = runtime.selectedPods(svc.spec);
     for (const port of svc.spec.ports) {
       const servicePort = { ...port, targetPort: port.targetPort ?? port.port };
       const value = { ...svc.spec, clusterIP: svc.clusterIP, ports: [servicePort], endpoints: [] };

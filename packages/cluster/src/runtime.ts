@@ -302,10 +302,14 @@ export class ClusterRuntime {
     this.pods.delete(name);
   }
 
+  /** The pods a Service's selector picks, in the cluster's order. */
+  selectedPods(spec: ServiceSpec): PodState[] {
+    const wanted = Object.entries(spec.selector);
+    return [...this.pods.values()].filter((p) => wanted.every(([k, v]) => p.spec.labels[k] === v));
+  }
+
   private selected(spec: ServiceSpec): string[] {
-    return [...this.pods.values()]
-      .filter((p) => Object.entries(spec.selector).every(([k, v]) => p.spec.labels[k] === v))
-      .map((p) => p.ip);
+    return this.selectedPods(spec).map((p) => p.ip);
   }
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
@@ -482,9 +486,7 @@ export class ClusterRuntime {
         )
           [service, targetPort] = [s, p.targetPort ?? p.port];
     if (!service) return undefined;
-    const pods = [...this.pods]
-      .filter(([, p]) => Object.entries(service.spec.selector).every(([k, v]) => p.spec.labels[k] === v))
-      .map(([name]) => name);
+    const pods = this.selectedPods(service.spec).map((p) => p.spec.name);
     return { service, pods, targetPort: targetPort! };
   }
 
