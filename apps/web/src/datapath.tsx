@@ -153,7 +153,9 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
                 // null marks a pair that did not connect ("unreachable" on the chart); NaN, a figure
                 // this pair does not have (no ping through a ClusterIP), is left blank.
                 return row.figures ? (pick(row) ?? Number.NaN) : null;
-        return null;
+        // A pair this provider is not measured on (the wrong-MTU pair exists only where the pod MTU
+        // is below the underlay's): blank, not "unreachable".
+        return Number.NaN;
       }),
     }));
   return (

@@ -683,6 +683,8 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await service.nth(1).locator("td").nth(7).textContent()).toMatch(/^— \(no ping to a ClusterIP\)/);
     expect(await dp.nth(6).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
     expect(await page.locator(".datapath canvas").count()).toBe(4);
+    // The datapath section sits below the simulated charts: the screenshot is of it.
+    await page.locator(".datapath").scrollIntoViewIfNeeded();
     await shoot(page, "bench-datapath");
     await page.reload();
     await page.waitForSelector(".datapath-table");
