@@ -11,6 +11,7 @@ import {
   routeArguments,
   routeEntry,
   splitArguments,
+  LayerFanout,
   type AddrDump,
   type BatchOp,
   type BatchResult,
@@ -22,6 +23,7 @@ import {
   type IpAddress,
   type IpPrefix,
   type IptablesRule,
+  type LayerEntries,
   type LinkChange,
   type LinkDump,
   type LinkSpec,
@@ -125,7 +127,10 @@ export class LinuxNetlink implements Netlink {
 
   readonly netns = {
     add: async (name: string) => void (await this.exec(["ip", "netns", "add", name])),
-    del: async (name: string) => void (await this.exec(["ip", "netns", "del", name])),
+    del: async (name: string) => {
+      await this.exec(["ip", "netns", "del", name]);
+      this.fanout.forget(name);
+    },
     list: async () => {
       const out = await this.exec(["ip", "-j", "netns", "list"]);
       return (out.trim() ? (JSON.parse(out) as { name: string }[]) : []).map((n) => n.name).sort();
@@ -338,6 +343,14 @@ export class LinuxNetlink implements Netlink {
     }
     return result;
   }
+
+  /** Layers as they are on real hosts: each member's own writes, one batch per member. */
+  private readonly fanout = new LayerFanout((ns, ops) => this.batch(ns, ops));
+  readonly layer = {
+    attach: (layer: string, ns: string, owner: string) => this.fanout.attach(layer, ns, owner),
+    set: (layer: string, owner: string, entries: LayerEntries) => this.fanout.set(layer, owner, entries),
+    detach: (layer: string, ns: string) => this.fanout.detach(layer, ns),
+  };
 
   readonly iptables = {
     newChain: async (ns: string, table: NatTable, chain: string) =>

@@ -27,6 +27,8 @@ export type {
   FdbEntry,
   BatchOp,
   BatchResult,
+  LayerEntries,
+  LayerRefusal,
   LinkSpec,
   LinkChange,
   RouteSpec,
@@ -40,6 +42,7 @@ export type {
   NeighDump,
   FdbDump,
 } from "./types.js";
+export { LayerFanout, layerWrites, layerRemovals, neighIdentity, fdbIdentity } from "./layer.js";
 export { NetlinkError, KernelMessage, type Errno } from "./errors.js";
 export {
   type IptablesRule,
