@@ -23,7 +23,6 @@ import {
   type IpAddress,
   type IpPrefix,
   type IptablesRule,
-  type LayerEntries,
   type LinkChange,
   type LinkDump,
   type LinkSpec,
@@ -346,11 +345,7 @@ export class LinuxNetlink implements Netlink {
 
   /** Layers as they are on real hosts: each member's own writes, one batch per member. */
   private readonly fanout = new LayerFanout((ns, ops) => this.batch(ns, ops));
-  readonly layer = {
-    attach: (layer: string, ns: string, owner: string) => this.fanout.attach(layer, ns, owner),
-    set: (layer: string, owner: string, entries: LayerEntries) => this.fanout.set(layer, owner, entries),
-    detach: (layer: string, ns: string) => this.fanout.detach(layer, ns),
-  };
+  readonly layer: Netlink["layer"] = this.fanout;
 
   readonly iptables = {
     newChain: async (ns: string, table: NatTable, chain: string) =>

@@ -28,6 +28,7 @@ export type {
   BatchOp,
   BatchResult,
   LayerEntries,
+  LayerHeld,
   LayerRefusal,
   LinkSpec,
   LinkChange,
@@ -42,7 +43,14 @@ export type {
   NeighDump,
   FdbDump,
 } from "./types.js";
-export { LayerFanout, layerWrites, layerRemovals, neighIdentity, fdbIdentity } from "./layer.js";
+export {
+  LayerFanout,
+  layerWrites,
+  layerRemovals,
+  describeEntry,
+  neighIdentity,
+  fdbIdentity,
+} from "./layer.js";
 export { NetlinkError, KernelMessage, type Errno } from "./errors.js";
 export {
   type IptablesRule,

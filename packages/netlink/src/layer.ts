@@ -5,8 +5,17 @@
  * tables differ from what sharing assumes), so both follow one definition of what a layer does.
  */
 import type { NetlinkError } from "./errors.js";
-import type { BatchOp, BatchResult, FdbSpec, LayerEntries, LayerRefusal, NeighSpec } from "./types.js";
-import { batchArguments } from "./values.js";
+import type {
+  BatchOp,
+  BatchResult,
+  FdbSpec,
+  LayerEntries,
+  LayerHeld,
+  LayerRefusal,
+  NeighSpec,
+} from "./types.js";
+import { formatIpv4, formatMac } from "@podnet/core";
+import { formatRouteSpec } from "./values.js";
 
 /** An owner's entries as writes, flannel's order: neighbours, then FDB entries, then routes. */
 export function layerWrites(entries: LayerEntries): BatchOp[] {
@@ -45,8 +54,24 @@ function removalsBetween(before: LayerEntries, after: LayerEntries): BatchOp[] {
 
 const EMPTY: LayerEntries = Object.freeze({ routes: [], neighbours: [], fdb: [] }) as LayerEntries;
 
-/** One write as the refusal names it: "route replace 10.0.2.0/24 via 10.100.0.3 dev eth0". */
-const describeWrite = (op: BatchOp) => batchArguments(op).join(" ");
+/**
+ * The entry a write is about, as a refusal names it: "10.0.2.0/24 via 10.100.0.3 dev eth0",
+ * "neigh 10.244.2.0 lladdr 96:fe:d6:d5:45:cf", "fdb 96:fe:d6:d5:45:cf dst 192.168.50.2".
+ */
+export function describeEntry(op: BatchOp): string {
+  switch (op.op) {
+    case "route.add":
+    case "route.replace":
+    case "route.del":
+      return formatRouteSpec(op.spec);
+    case "neigh.replace":
+      return `neigh ${formatIpv4(op.spec.dst)} lladdr ${formatMac(op.spec.lladdr)}`;
+    case "neigh.del":
+      return `neigh ${formatIpv4(op.spec.dst)}`;
+    default:
+      return `fdb ${formatMac(op.spec.mac)}${op.spec.dst !== undefined ? ` dst ${formatIpv4(op.spec.dst)}` : ""}`;
+  }
+}
 
 interface Member {
   owner: string;
@@ -90,8 +115,15 @@ export class LayerFanout {
   }
 
   /** Records a member that already holds every other owner's entries (none refused), writing nothing. */
-  adopt(layer: string, ns: string, owner: string): void {
+  adoptMember(layer: string, ns: string, owner: string): void {
     this.layer(layer).members.set(ns, { owner, refused: new Set() });
+  }
+
+  /** Records a layer its members already hold, writing nothing. */
+  async adopt(layer: string, held: LayerHeld): Promise<void> {
+    const l = this.layer(layer);
+    for (const [owner, entries] of held.owners) l.owners.set(owner, entries);
+    for (const [ns, owner] of held.members) this.adoptMember(layer, ns, owner);
   }
 
   async set(layer: string, owner: string, entries: LayerEntries): Promise<LayerRefusal[]> {
@@ -150,7 +182,7 @@ export class LayerFanout {
       const error: NetlinkError | undefined = results[i];
       if (!error) continue;
       const owner = ownerOf[i]!;
-      refusals.push({ ns, owner, entry: describeWrite(ops[i]!), error });
+      refusals.push({ ns, owner, entry: describeEntry(ops[i]!), error });
       failed.set(owner, owners.find(([o]) => o === owner)![1]);
     }
     if (failed.size) {

@@ -205,11 +205,17 @@ export interface LayerEntries {
   fdb: FdbSpec[];
 }
 
+/** A layer as its members already hold it. */
+export interface LayerHeld {
+  owners: [owner: string, entries: LayerEntries][];
+  members: [ns: string, owner: string][];
+}
+
 /** A member that does not hold an owner's entries, because the kernel refused one of them there. */
 export interface LayerRefusal {
   ns: string;
   owner: string;
-  /** The refused write, as iproute2 would be given it ("route replace 10.0.2.0/24 via …"). */
+  /** The refused entry ("10.0.2.0/24 via 10.100.0.3 dev eth0", "neigh 10.244.2.0 lladdr …"). */
   entry: string;
   error: NetlinkError;
 }
@@ -305,6 +311,12 @@ export interface Netlink {
     set(layer: string, owner: string, entries: LayerEntries): Promise<LayerRefusal[]>;
     /** `ns` leaves the layer: later writes no longer reach it, and it keeps what it holds. */
     detach(layer: string, ns: string): Promise<void>;
+    /**
+     * Records a layer whose entries the members already hold (a manager that restarted, after it
+     * checked every member's tables), writing nothing: owners with their entries, members with
+     * their owners.
+     */
+    adopt(layer: string, held: LayerHeld): Promise<void>;
   };
   iptables: {
     newChain(ns: string, table: NatTable, chain: string): Promise<void>;

@@ -32,6 +32,7 @@ import {
   type FdbSpec,
   type IptablesRule,
   type LayerEntries,
+  type LayerHeld,
   type LinkChange,
   type LinkDump,
   type LinkSpec,
@@ -858,6 +859,7 @@ export class SimKernel implements Netlink {
     attach: (layer: string, ns: string, owner: string) => this.layers.attach(layer, ns, owner),
     set: (layer: string, owner: string, entries: LayerEntries) => this.layers.set(layer, owner, entries),
     detach: (layer: string, ns: string) => this.layers.detach(layer, ns),
+    adopt: (layer: string, held: LayerHeld) => this.layers.adopt(layer, held),
   };
 
   // ---- iptables ---------------------------------------------------------------------------

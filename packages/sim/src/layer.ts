@@ -105,6 +105,18 @@ export class SimLayer {
     return false;
   }
 
+  /** True when the storage holds exactly these values for the owner. */
+  holds(id: number, values: OwnerValues): boolean {
+    const have = this.owned.get(id) ?? { routes: [], neighbours: [], fdb: [] };
+    const same = <T>(a: T[], b: T[]) =>
+      a.length === b.length && a.every((x, i) => JSON.stringify(x) === JSON.stringify(b[i]));
+    return (
+      same(have.routes, values.routes) &&
+      same(have.neighbours, values.neighbours) &&
+      same(have.fdb, values.fdb)
+    );
+  }
+
   /** Replaces an owner's entries in the storage (callers have materialised who must not see the change). */
   replace(id: number, values: OwnerValues): void {
     const before = this.owned.get(id);

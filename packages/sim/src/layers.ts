@@ -7,7 +7,7 @@
  * touching a layer entry, a layer device going down, a refusal — materialises it.
  */
 import { isIpv4Value, isMacValue } from "@podnet/core";
-import { LayerFanout, type LayerEntries, type LayerRefusal } from "@podnet/netlink";
+import { LayerFanout, type LayerEntries, type LayerHeld, type LayerRefusal } from "@podnet/netlink";
 import { SimLayer, type OwnerValues } from "./layer.js";
 import type { SimLink } from "./link.js";
 import type { SimNamespace } from "./namespace.js";
@@ -70,6 +70,8 @@ export class SimLayers {
     const layer = this.named(name);
     const ns = this.kernel.ns(nsName, `ip -n ${nsName} -batch -`);
     const self = layer.ownerId(owner);
+    // Already a shared member for this owner: its tables show every other owner's entries.
+    if (ns.layer?.layer === layer && ns.layer.self === self) return [];
     if (!layer.fanoutOnly && !ns.layer && this.fits(ns, layer.others(self))) {
       this.share(ns, layer, self);
       return [];
@@ -101,6 +103,28 @@ export class SimLayers {
     const ns = this.kernel.namespaces.get(nsName);
     if (ns?.layer?.layer.name === name) this.materialise(ns);
     await this.fanout.detach(name, nsName);
+  }
+
+  /**
+   * A layer its members already hold. Shared members of it stay shared; the storage keeps an
+   * owner's entries when they are the same values, and otherwise the layer is written one by one.
+   */
+  async adopt(name: string, held: LayerHeld): Promise<void> {
+    const layer = this.named(name);
+    for (const [owner, entries] of held.owners) {
+      const values = shareable(entries);
+      if (!layer.fanoutOnly && !(values && layer.holds(layer.ownerId(owner), values))) this.dissolve(layer);
+    }
+    const fanoutMembers: [string, string][] = [];
+    for (const [nsName, owner] of held.members) {
+      const ns = this.kernel.ns(nsName);
+      if (ns.layer?.layer === layer) {
+        if (ns.layer.self === layer.ownerId(owner)) continue;
+        this.materialise(ns);
+      }
+      fanoutMembers.push([nsName, owner]);
+    }
+    await this.fanout.adopt(name, { owners: held.owners, members: fanoutMembers });
   }
 
   /** A namespace is gone: it leaves every layer without anything to keep. */
@@ -187,7 +211,7 @@ export class SimLayers {
     ns.neighbours.materialise();
     for (const link of ns.links.values()) link.vxlan?.fdb.materialise();
     view.layer.shared.delete(ns.name);
-    this.fanout.adopt(view.layer.name, ns.name, view.layer.ownerName(view.self));
+    this.fanout.adoptMember(view.layer.name, ns.name, view.layer.ownerName(view.self));
   }
 
   /** Every member is written one by one from now on. */

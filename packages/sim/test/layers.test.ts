@@ -212,17 +212,12 @@ describe("layers", () => {
         const shared = await cluster();
         const written = await cluster();
         const fanout = new LayerFanout((ns, batch) => written.batch(ns, batch));
-        const perMember: Layers = {
-          attach: (l, ns, owner) => fanout.attach(l, ns, owner),
-          set: (l, owner, e) => fanout.set(l, owner, e),
-          detach: (l, ns) => fanout.detach(l, ns),
-        };
         const goneA = new Set<number>();
         const goneB = new Set<number>();
         for (const o of ops) {
           const a = await perform(shared, shared.layer, goneA, o);
           if (o.kind === "delete") fanout.forget(`n${o.member}`);
-          const b = await perform(written, perMember, goneB, o);
+          const b = await perform(written, fanout, goneB, o);
           expect(a).toEqual(b);
           expect(await state(shared, goneA)).toEqual(await state(written, goneB));
         }
