@@ -140,12 +140,14 @@ export class SimLayer {
       const table = this.device(this.neighbours, n.dev);
       table.owner.set(n.dst, id);
       table.value.set(n.dst, n.mac);
+      this.version++;
       this.useDevice(n.dev, 1);
     }
     for (const f of values.fdb) {
       const table = this.device(this.fdbs, f.dev);
       table.owner.set(f.mac, id);
       table.value.set(f.mac, f.dst);
+      this.version++;
       this.useDevice(f.dev, 1);
     }
   }
@@ -256,6 +258,31 @@ export class SimLayer {
       if (owner !== self) out.push([key, table.value.get(key)!]);
     });
     return out;
+  }
+
+  private sortedDevices = new Map<string, { version: number; keys: Float64Array }>();
+
+  /**
+   * A device's neighbour addresses or FDB MACs in ascending order, whoever owns them, sorted once per
+   * change of the layer rather than once per member's dump (see `routeKeysInDumpOrder`).
+   */
+  deviceKeysSorted(kind: "neighbours" | "fdb", dev: string): Float64Array {
+    const id = `${kind} ${dev}`;
+    let cached = this.sortedDevices.get(id);
+    if (cached?.version !== this.version) {
+      const table = (kind === "neighbours" ? this.neighbours : this.fdbs).get(dev);
+      const keys = new Float64Array(table?.owner.size ?? 0);
+      let i = 0;
+      table?.owner.forEach((_, key) => (keys[i++] = key));
+      keys.sort();
+      this.sortedDevices.set(id, (cached = { version: this.version, keys }));
+    }
+    return cached.keys;
+  }
+
+  /** The owner of a device's neighbour address or FDB MAC, or -1. */
+  deviceOwner(kind: "neighbours" | "fdb", dev: string, key: number): number {
+    return (kind === "neighbours" ? this.neighbours : this.fdbs).get(dev)?.owner.get(key) ?? NONE;
   }
 
   /** Device names with neighbour entries. */
