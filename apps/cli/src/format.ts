@@ -24,6 +24,16 @@ export function table(head: string[], rows: (string | number)[][]): string {
   return t.toString();
 }
 
+/**
+ * A table of at most `limit` rows, then a line saying how many more there are: a 5,000-node
+ * cluster's 150,000 pods are no table to read (nor one cli-table3 can build), and `--json` has them all.
+ */
+export function limitedTable(head: string[], rows: (string | number)[][], limit: number): string {
+  if (rows.length <= limit) return table(head, rows);
+  const more = `… ${(rows.length - limit).toLocaleString("en-US")} more (--json lists all)`;
+  return `${table(head, rows.slice(0, limit))}\n${pc.dim(more)}`;
+}
+
 export function outcomeText(outcome: Trace["outcome"]): string {
   const paint = outcome === "reached" ? pc.green : outcome === "refused" ? pc.yellow : pc.red;
   return paint(outcome);

@@ -70,6 +70,11 @@ describe("podnet", () => {
     expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"]).stdout).toContain(
       "  10.0.2.0/24 via 10.100.0.3 dev eth0",
     );
+    // A big cluster's node and pod tables stop after 20 rows (150,000 pods overflowed cli-table3).
+    const large = podnet(["run", "large", "--nodes", "25", "--pods-per-node", "2", "--provider", "overlay"]);
+    expect(large.code).toBe(0);
+    expect(large.stdout).toContain("… 5 more (--json lists all)");
+    expect(large.stdout).toContain("… 30 more (--json lists all)");
     expect(result.probes.map((p: { to: string; outcome: string }) => `${p.to} ${p.outcome}`)).toEqual([
       "db reached",
       "db:80 reached",

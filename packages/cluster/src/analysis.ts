@@ -222,13 +222,12 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
   const perNode: Record<string, NodeTableCounts> = {};
   const total: NodeTableCounts = { routes: 0, neighbours: 0, fdb: 0, natRules: 0 };
   for (const name of runtime.nodes.keys()) {
-    // Values, not dumps: at 5,000 nodes these reads cover 25 million entries, and text would
-    // format every MAC and address of them.
     const ns = runtime.ns(name);
+    const sizes = await runtime.tableSizes(ns);
     const counts: NodeTableCounts = {
-      routes: (await runtime.k.route.entries(ns)).length,
-      neighbours: (await runtime.k.neigh.entries(ns)).filter((n) => n.state.includes("PERMANENT")).length,
-      fdb: (await runtime.k.fdb.entries(ns)).filter((f) => f.dst !== undefined).length,
+      routes: sizes.routes,
+      neighbours: sizes.permanentNeighbours,
+      fdb: sizes.remoteFdb,
       natRules: (await runtime.k.iptables.list(ns, "nat")).reduce(
         (sum, chain) => sum + chain.rules.length,
         0,

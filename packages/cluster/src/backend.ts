@@ -57,6 +57,17 @@ export interface ClusterBackend {
   attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult>;
   detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void>;
   probe(request: ProbeRequest): Promise<ProbeResult>;
+  /**
+   * How many routes, permanent neighbours and remote FDB entries a namespace holds, when the backend
+   * can count without listing them (the simulator); otherwise the metrics read the entries.
+   */
+  tableSizes?(ns: string): TableSizes;
+}
+
+export interface TableSizes {
+  routes: number;
+  permanentNeighbours: number;
+  remoteFdb: number;
 }
 
 /** The TTL the answer arrived with at the sender, as ping reports it. */
@@ -78,6 +89,10 @@ export class SimBackend implements ClusterBackend {
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
     this.netlink.listen(ns, socket);
+  }
+
+  tableSizes(ns: string): TableSizes {
+    return this.netlink.tableSizes(ns);
   }
 
   attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult> {

@@ -54,4 +54,5 @@ export {
   type PodAttachment,
   type ProbeRequest,
   type ProbeResult,
+  type TableSizes,
 } from "./backend.js";

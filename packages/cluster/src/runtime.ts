@@ -23,7 +23,13 @@ import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
 import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace } from "@podnet/sim";
-import { SimBackend, type ClusterBackend, type ProbeRequest, type ProbeResult } from "./backend.js";
+import {
+  SimBackend,
+  type ClusterBackend,
+  type ProbeRequest,
+  type ProbeResult,
+  type TableSizes,
+} from "./backend.js";
 import { expandScenario } from "./generate.js";
 import { parseOrigin, parseTarget } from "./target.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
@@ -512,6 +518,25 @@ export class ClusterRuntime {
     if (!(this.backend instanceof SimBackend))
       throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
     return this.backend.send(this.request(from, to, options));
+  }
+
+  /**
+   * How many routes, permanent neighbours and remote FDB entries a namespace holds: counted by the
+   * backend when it can, else read as values (never dumps: at 5,000 nodes that is 25 million entries,
+   * and text would format every one).
+   */
+  async tableSizes(ns: string): Promise<TableSizes> {
+    if (this.backend.tableSizes) return this.backend.tableSizes(ns);
+    const [routes, neighbours, fdb] = await Promise.all([
+      this.k.route.entries(ns),
+      this.k.neigh.entries(ns),
+      this.k.fdb.entries(ns),
+    ]);
+    return {
+      routes: routes.length,
+      permanentNeighbours: neighbours.filter((n) => n.state.includes("PERMANENT")).length,
+      remoteFdb: fdb.filter((f) => f.dst !== undefined).length,
+    };
   }
 
   /** One probe on whichever backend the cluster is on: its outcome class, and the answer's TTL. */

@@ -63,6 +63,8 @@ export class SimLayer {
   private readonly devices = new Map<string, number>();
   private readonly routeCounts = new Map<number, number>();
   private routeTotal = 0;
+  private neighbourTotal = 0;
+  private fdbTotal = 0;
 
   constructor(readonly name: string) {}
 
@@ -178,6 +180,8 @@ export class SimLayer {
     }
     this.routeCounts.set(id, values.routes.length);
     this.routeTotal += values.routes.length;
+    this.neighbourTotal += values.neighbours.length;
+    this.fdbTotal += values.fdb.length;
     for (const n of values.neighbours) {
       const table = this.device(this.neighbours, n.dev);
       table.owner.set(n.dst, id);
@@ -210,6 +214,8 @@ export class SimLayer {
     }
     this.routeTotal -= this.routeCounts.get(id) ?? 0;
     this.routeCounts.delete(id);
+    this.neighbourTotal -= values.neighbours.length;
+    this.fdbTotal -= values.fdb.length;
     for (const n of values.neighbours) {
       const table = this.neighbours.get(n.dev)!;
       table.owner.delete(n.dst);
@@ -280,6 +286,15 @@ export class SimLayer {
 
   routeCount(self: number): number {
     return this.routeTotal - (this.routeCounts.get(self) ?? 0);
+  }
+
+  /** How many neighbours and FDB entries `self` sees (a shared member has every device they name). */
+  entryCounts(self: number): { neighbours: number; fdb: number } {
+    const own = this.owned.get(self);
+    return {
+      neighbours: this.neighbourTotal - (own?.neighbours.length ?? 0),
+      fdb: this.fdbTotal - (own?.fdb.length ?? 0),
+    };
   }
 
   /** The MAC of a (permanent) neighbour on device `dev`, unless it is `self`'s. */

@@ -167,6 +167,13 @@ export class NeighbourTable {
     return this.map.keyList();
   }
 
+  /** How many permanent entries there are, a layer's included, without listing them. */
+  permanentCount(): number {
+    let count = 0;
+    this.map.forEach((packed) => (count += packed % 2));
+    return count + (this.shared ? this.shared.layer.entryCounts(this.shared.self).neighbours : 0);
+  }
+
   mac(key: number): number | undefined {
     const packed = this.packed(key);
     return packed === undefined ? undefined : Math.floor(packed / 2);
@@ -264,6 +271,13 @@ export class VxlanFdb {
   /** True when this table itself (not a layer) holds the MAC. */
   holdsOwn(mac: number): boolean {
     return this.single.has(mac) || this.several.has(mac);
+  }
+
+  /** How many remote VTEPs this table itself holds over all MACs (a layer's are counted by the layer). */
+  ownRemoteCount(): number {
+    let count = this.single.size;
+    for (const remotes of this.several.values()) count += remotes.length;
+    return count;
   }
 
   /** This table's own MACs (not a layer's). */

@@ -201,6 +201,14 @@ async function state(k: SimKernel, gone: Set<number>) {
       gets,
       size: k.namespaces.get(ns)!.routes.size,
     });
+    // The counts without listing agree with the dumps.
+    const neighbours = await k.neigh.entries(ns);
+    const fdb = await k.fdb.entries(ns);
+    expect(k.tableSizes(ns)).toEqual({
+      routes: (await k.route.entries(ns)).length,
+      permanentNeighbours: neighbours.filter((e) => e.state.includes("PERMANENT")).length,
+      remoteFdb: fdb.filter((e) => e.dst !== undefined).length,
+    });
   }
   return out;
 }

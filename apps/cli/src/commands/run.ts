@@ -3,21 +3,26 @@ import type { Command } from "commander";
 import { runScenario, type RunResult } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { readScenario } from "../files.js";
-import { color, outcomeText, print, table } from "../format.js";
+import { color, limitedTable, outcomeText, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
 import { jsonOption, nodesOption, podsPerNodeOption, scaleOf, type ScaleOpts } from "../options.js";
+
+/** Rows of the node and pod tables shown before "… N more". */
+const ROWS = 20;
 
 export function summarize(result: RunResult): string {
   const kinds = [...new Set(result.reachability.map((c) => c.kind))];
   const out = [
     `${color.bold(result.scenario)} under ${color.bold(result.provider)}: ${result.summary.reached}/${result.summary.total} reachable`,
-    table(
+    limitedTable(
       ["node", "address", "pod CIDR"],
       result.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
+      ROWS,
     ),
-    table(
+    limitedTable(
       ["pod", "node", "address"],
       result.pods.map((p) => [p.name, p.node, p.ip]),
+      ROWS,
     ),
     table(
       ["reachability", "reached", "first failure"],
