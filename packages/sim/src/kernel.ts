@@ -35,6 +35,11 @@ import {
   type LinkDump,
   type LinkSpec,
   type NatTable,
+  type NftCommand,
+  type NftFamily,
+  type NftObject,
+  NftMessage,
+  formatNftCommand,
   type NeighDump,
   type NeighEntry,
   type NeighSpec,
@@ -910,6 +915,17 @@ export class SimKernel implements Netlink {
       const rules = this.ns(nsName).tables[table].get(chain);
       return rules ? [policy({ name: chain, rules: [...rules] })] : [];
     },
+  };
+
+  // ---- nftables ----------------------------------------------------------------------------
+
+  readonly nft = {
+    run: async (nsName: string, commands: readonly NftCommand[]) => {
+      this.ns(nsName, () => formatNftCommand(commands[0]!)).nft.apply(commands);
+    },
+    list: async (nsName: string, family: NftFamily, table: string): Promise<NftObject[]> =>
+      this.ns(nsName, `nft list table ${family} ${table}`).nft.list(table) ??
+      fail("ENOENT", NftMessage.noSuchFile, `nft list table ${family} ${table}`),
   };
 
   /** A table's chains; rules are copied, so a reader cannot change the kernel's. */

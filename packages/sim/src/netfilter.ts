@@ -133,6 +133,7 @@ export function evaluateChain(
       continue;
     }
     const rule = frame.rules[frame.at++]!;
+    ns.ruleEvaluations++;
     const c = compile(rule);
     if (!matches(c, packet, inDev, outDev, random)) continue;
     path.push(`-A ${frame.name} ${c.text}`);
