@@ -63,6 +63,8 @@ export type NftOperand =
   | { payload: { protocol: "tcp" | "udp" | "th"; field: "sport" | "dport" } }
   | { meta: { key: "l4proto" | "mark" } }
   | { fib: { result: "type"; flags: ["daddr"] } }
+  /** Conntrack state: "new" for a connection's first packet, else "established". */
+  | { ct: { key: "state" } }
   | { "&": [{ meta: { key: "mark" } }, number] }
   | { concat: NftOperand[] }
   | { numgen: { mode: "random"; mod: number; offset: number } };
@@ -72,11 +74,14 @@ export type NftRight = NftAtom | { prefix: { addr: string; len: number } };
 type MarkValue = { "|": [{ meta: { key: "mark" } }, number] } | { "^": [{ meta: { key: "mark" } }, number] };
 
 export type NftStatement =
-  | { match: { op: "==" | "!="; left: NftOperand; right: NftRight } }
+  /** "in" tests a flag set (ct state), with one flag the same as "==". */
+  | { match: { op: "==" | "!=" | "in"; left: NftOperand; right: NftRight } }
   | { mangle: { key: { meta: { key: "mark" } }; value: MarkValue } }
   | { vmap: { key: NftOperand; data: string | { set: NftMapElement[] } } }
   | { dnat: { addr: string; port?: number } }
   | { masquerade: { flags?: "fully-random" } | null }
+  /** ICMP port unreachable, nft's default reject for ip. */
+  | { reject: { type: "icmp"; expr: "port-unreachable" } }
   | NftVerdict;
 
 export interface NftRule {
@@ -133,6 +138,7 @@ export function formatNftOperand(o: NftOperand): string {
   if ("payload" in o) return `${o.payload.protocol} ${o.payload.field}`;
   if ("meta" in o) return `meta ${o.meta.key}`;
   if ("fib" in o) return `fib ${o.fib.flags.join(" . ")} ${o.fib.result}`;
+  if ("ct" in o) return `ct ${o.ct.key}`;
   if ("&" in o) return `meta mark & ${hex8(o["&"][1])}`;
   if ("concat" in o) return o.concat.map(formatNftOperand).join(" . ");
   return `numgen ${o.numgen.mode} mod ${o.numgen.mod}${o.numgen.offset ? ` offset ${o.numgen.offset}` : ""}`;
@@ -155,7 +161,7 @@ export function formatNftStatement(s: NftStatement): string {
   if (verdict) return formatNftVerdict(verdict);
   if ("match" in s) {
     const { op, left, right } = s.match;
-    const hidden = op === "==" && !("&" in left);
+    const hidden = (op === "==" && !("&" in left)) || op === "in";
     return `${formatNftOperand(left)} ${hidden ? "" : `${op} `}${formatRight(right, left)}`;
   }
   if ("mangle" in s) {
@@ -167,6 +173,7 @@ export function formatNftStatement(s: NftStatement): string {
     return `${formatNftOperand(s.vmap.key)} vmap ${typeof data === "string" ? data : formatElements(data.set)}`;
   }
   if ("dnat" in s) return `dnat to ${s.dnat.addr}${s.dnat.port === undefined ? "" : `:${s.dnat.port}`}`;
+  if ("reject" in s) return "reject";
   if ("masquerade" in s) return `masquerade${s.masquerade?.flags ? ` ${s.masquerade.flags}` : ""}`;
   return "";
 }

@@ -16,6 +16,7 @@ import {
   type Netlink,
 } from "@podnet/netlink";
 import type { Tally } from "./apply.js";
+import type { ServiceProxy } from "./proxies.js";
 import {
   compareServiceKeys,
   nodeSharedChains,
@@ -28,7 +29,8 @@ import {
   type SharedChains,
 } from "./services.js";
 
-export class ServiceProxy {
+export class IptablesProxy implements ServiceProxy {
+  readonly name = "iptables";
   readonly services = new Map<string, Service>();
   /** Each Service's kube-proxy rules, computed once per Service value. */
   private readonly serviceRules = new ServiceRuleCache();

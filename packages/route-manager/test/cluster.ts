@@ -17,7 +17,7 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import type { Netlink } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
-import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
+import { RouteManager, type ProxyName, type ReconcileReport, type Service } from "../src/index.js";
 
 export const CLUSTER: ClusterNetwork = {
   clusterCidr: "10.0.0.0/16",
@@ -42,6 +42,8 @@ export class TestCluster {
       cluster?: ClusterNetwork;
       /** The host API the route manager writes through (the simulator itself by default). */
       managerHost?: (k: SimKernel) => Netlink;
+      /** kube-proxy's mode (iptables by default). */
+      proxy?: ProxyName;
     } = {},
   ) {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
@@ -56,6 +58,7 @@ export class TestCluster {
       provider,
       cluster: this.cluster,
       ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
   }
 

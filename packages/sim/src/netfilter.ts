@@ -63,6 +63,8 @@ export interface PacketView {
   ip: Ipv4Header;
   l4: Header;
   mark: number;
+  /** The packet's conntrack entry, once looked up: `isNew` for a connection's first packet. */
+  ct?: { isNew: boolean };
 }
 
 export type Verdict =

@@ -312,6 +312,7 @@ function getter(o: NftOperand): Getter {
   }
   if ("meta" in o) return o.meta.key === "l4proto" ? (p) => p.ip.protocol : (p) => p.mark;
   if ("fib" in o) return (p, ctx) => (ctx.isLocal(p.ip.dst) ? "local" : "unicast");
+  if ("ct" in o) return (p) => (p.ct && !p.ct.isNew ? "established" : "new");
   if ("&" in o) {
     const mask = o["&"][1];
     return (p) => (p.mark & mask) >>> 0;
@@ -338,7 +339,8 @@ type Step =
   | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
   | { kind: "verdict"; verdict: NftVerdict }
   | { kind: "dnat"; address: number; port?: number }
-  | { kind: "masquerade" };
+  | { kind: "masquerade" }
+  | { kind: "reject" };
 
 function compileStatement(s: NftStatement): Step {
   const verdict = verdictOf(s);
@@ -357,7 +359,7 @@ function compileStatement(s: NftStatement): Step {
         },
       };
     }
-    const want = "fib" in left ? right : nftAtomValue(right);
+    const want = "fib" in left || "ct" in left ? right : nftAtomValue(right);
     return {
       kind: "test",
       test: (p, ctx) => {
@@ -382,7 +384,7 @@ function compileStatement(s: NftStatement): Step {
     };
   }
   if ("dnat" in s) return { kind: "dnat", address: parseIpv4(s.dnat.addr), port: s.dnat.port };
-  return { kind: "masquerade" };
+  return "reject" in s ? { kind: "reject" } : { kind: "masquerade" };
 }
 
 const compiled = new WeakMap<NftRule, Step[]>();
@@ -438,6 +440,7 @@ export function evaluateNftChain(
       } else {
         path.push(`${where(frame.chain)}: ${formatNftRule(rule)}`);
         if (step.kind === "dnat") return { kind: "DNAT", address: step.address, port: step.port, path };
+        if (step.kind === "reject") return { kind: "REJECT", rejectWith: "icmp-port-unreachable", path };
         return { kind: "MASQUERADE", path };
       }
     }
