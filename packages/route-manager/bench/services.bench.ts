@@ -5,7 +5,7 @@
 // Figures for BENCHMARKS.md; nothing here gates a test run.
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { bench, describe } from "vitest";
-import { NFT_TABLE, PROXY_NAMES, type ProxyName, type Service } from "../src/index.js";
+import { NFT_TABLE, PROXY_NAMES, nftEntryCount, type ProxyName, type Service } from "../src/index.js";
 import { TestCluster } from "../test/cluster.js";
 
 const SIZES = [1_000, 5_000, 10_000];
@@ -23,10 +23,7 @@ const service = (i: number, shift = 0): Service => ({
 async function entries(c: TestCluster, proxy: ProxyName): Promise<number> {
   if (proxy === "iptables")
     return (await c.k.iptables.list("n0", "nat")).reduce((sum, chain) => sum + chain.rules.length, 0);
-  return (await c.k.nft.list("n0", "ip", NFT_TABLE)).reduce(
-    (sum, o) => sum + ("rule" in o ? 1 : "map" in o ? (o.map.elem?.length ?? 0) : 0),
-    0,
-  );
+  return nftEntryCount(await c.k.nft.list("n0", "ip", NFT_TABLE));
 }
 
 /** Rule evaluations at n0's nat OUTPUT for a first packet to a Service's ClusterIP. */

@@ -16,6 +16,7 @@ export {
   nftExternalChain,
   nftServiceParts,
   nftFixed,
+  nftEntryCount,
   type NftServiceParts,
 } from "./services-nftables.js";
 export { Tally } from "./apply.js";

@@ -33,4 +33,4 @@ export const SERVICE_PROXIES = {
 } as const;
 
 export type ProxyName = keyof typeof SERVICE_PROXIES;
-export const PROXY_NAMES = Object.keys(SERVICE_PROXIES) as ProxyName[];
+export const PROXY_NAMES = Object.keys(SERVICE_PROXIES) as [ProxyName, ...ProxyName[]];

@@ -13,6 +13,7 @@ import type {
   NftCommand,
   NftMap,
   NftMapElement,
+  NftObject,
   NftOperand,
   NftRule,
   NftStatement,
@@ -203,4 +204,11 @@ export function nftFixedCommands(fixed: NftFixed): NftCommand[] {
     ...fixed.chains.map((c): NftCommand => ({ add: { chain: c } })),
     ...fixed.rules.map((r): NftCommand => ({ add: { rule: r } })),
   ];
+}
+
+/** The entries of a listed table a proxy is measured by: its rules and its maps' elements. */
+export function nftEntryCount(objects: readonly NftObject[]): number {
+  let n = 0;
+  for (const o of objects) n += "rule" in o ? 1 : "map" in o ? (o.map.elem?.length ?? 0) : 0;
+  return n;
 }
