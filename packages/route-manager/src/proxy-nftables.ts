@@ -19,7 +19,7 @@ import {
 } from "@podnet/netlink";
 import type { Tally } from "./apply.js";
 import type { ServiceProxy } from "./proxies.js";
-import { serviceKey, type Service } from "./services.js";
+import { recordService, removeService, serviceKey, type Service } from "./services.js";
 import {
   NFT_MAPS,
   NFT_TABLE,
@@ -134,10 +134,7 @@ export class NftablesProxy implements ServiceProxy {
   ) {}
 
   set(service: Service): Service | undefined {
-    const key = serviceKey(service);
-    const before = this.services.get(key);
-    this.services.set(key, service);
-    return before;
+    return recordService(this.services, service);
   }
 
   replaceAll(services: Iterable<Service>): void {
@@ -146,10 +143,7 @@ export class NftablesProxy implements ServiceProxy {
   }
 
   delete(namespace: string, name: string): Service | undefined {
-    const key = serviceKey({ namespace, name });
-    const before = this.services.get(key);
-    this.services.delete(key);
-    return before;
+    return removeService(this.services, namespace, name);
   }
 
   forget(node: string): void {

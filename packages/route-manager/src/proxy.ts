@@ -20,6 +20,8 @@ import type { ServiceProxy } from "./proxies.js";
 import {
   compareServiceKeys,
   nodeSharedChains,
+  recordService,
+  removeService,
   sameSharedEntries,
   serviceKey,
   ServiceRuleCache,
@@ -47,10 +49,8 @@ export class IptablesProxy implements ServiceProxy {
 
   /** Records a Service; returns the value it replaces. */
   set(service: Service): Service | undefined {
-    const key = serviceKey(service);
-    const before = this.services.get(key);
-    this.services.set(key, service);
-    if (!before) this.order.splice(this.position(key), 0, key);
+    const before = recordService(this.services, service);
+    if (!before) this.order.splice(this.position(serviceKey(service)), 0, serviceKey(service));
     if (!sameSharedEntries(this.partsOf(before), this.partsOf(service))) this.shared = undefined;
     return before;
   }
@@ -65,11 +65,9 @@ export class IptablesProxy implements ServiceProxy {
 
   /** Forgets a Service; returns the value it had. */
   delete(namespace: string, name: string): Service | undefined {
-    const key = serviceKey({ namespace, name });
-    const before = this.services.get(key);
+    const before = removeService(this.services, namespace, name);
     if (!before) return undefined;
-    this.services.delete(key);
-    this.order.splice(this.position(key), 1);
+    this.order.splice(this.position(serviceKey(before)), 1);
     if (this.partsOf(before)) this.shared = undefined;
     return before;
   }

@@ -3,7 +3,7 @@ import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
 import { NFT_TABLE, nftEndpointChain, nftServiceChain, type ProxyName, type Service } from "../src/index.js";
-import { TestCluster } from "./cluster.js";
+import { clusterWithService } from "./cluster.js";
 
 describe("kube-proxy nftables mode's chain names", () => {
   it("names chains as kube-proxy does (the names in kube-proxy's own nftables tests)", () => {
@@ -22,33 +22,13 @@ describe("kube-proxy nftables mode's chain names", () => {
   });
 });
 
-async function clusterWithService(proxy: ProxyName = "nftables", provider = cbr0HostGw()) {
-  const c = new TestCluster(provider, { proxy });
-  await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
-  await c.lab.host("outside", "lan", "10.100.0.50/24");
-  await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" });
-  await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" });
-  const endpoints = [
-    await c.addPod("node1", "web-a", { listen: [8080] }),
-    await c.addPod("node2", "web-b", { listen: [8080] }),
-    await c.addPod("node2", "web-c", { listen: [8080] }),
-  ];
-  await c.addPod("node1", "client");
-  const web: Service = {
-    namespace: "default",
-    name: "web",
-    clusterIP: "10.96.0.10",
-    ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }],
-    endpoints,
-  };
-  const report = await c.service(web);
-  return { c, web, endpoints, report };
-}
+const clusterUnder = (proxy: ProxyName = "nftables", provider = cbr0HostGw()) =>
+  clusterWithService(provider, proxy);
 
 describe("Services through kube-proxy's nftables mode", () => {
   for (const provider of [cbr0HostGw(), overlay()]) {
     it(`${provider.name}: a ClusterIP is DNAT-ed by a map lookup, the trace naming table, chains and verdicts`, async () => {
-      const { c, endpoints } = await clusterWithService("nftables", provider);
+      const { c, endpoints } = await clusterUnder("nftables", provider);
       expect(await c.k.iptables.save("node1", "nat")).not.toContain("KUBE-");
       const trace = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
       expect(trace.outcome).toBe("reached");
@@ -63,44 +43,8 @@ describe("Services through kube-proxy's nftables mode", () => {
     });
   }
 
-  it("spreads connections over the endpoints with numgen random", async () => {
-    const { c, endpoints } = await clusterWithService();
-    const seen = new Map<string, number>();
-    for (let i = 0; i < 300; i++) {
-      const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
-      seen.set(t.deliveredTo!.address, (seen.get(t.deliveredTo!.address) ?? 0) + 1);
-    }
-    for (const ip of endpoints) expect(seen.get(ip)).toBeGreaterThan(60);
-  });
-
-  it("answers on every node's address at the NodePort, masquerading the outside client", async () => {
-    const { c, endpoints } = await clusterWithService();
-    const trace = c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 });
-    expect(trace.outcome).toBe("reached");
-    expect(endpoints).toContain(trace.deliveredTo!.address);
-    const delivered = trace.hops.find((h) => h.event === "deliver" && h.direction === "request")!;
-    expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).not.toBe("10.100.0.50");
-    expect(
-      trace.hops.some((h) => h.detail.includes("ip kube-proxy masquerading: masquerade fully-random")),
-    ).toBe(true);
-  });
-
-  it("rejects connections to a Service without endpoints through no-endpoint-services", async () => {
-    const { c } = await clusterWithService();
-    await c.service({
-      namespace: "default",
-      name: "empty",
-      clusterIP: "10.96.0.11",
-      ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }],
-      endpoints: [],
-    });
-    const trace = c.k.send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
-    expect(trace.outcome).toBe("unreachable");
-    expect(trace.reason).toBe("rejected by node1: ip kube-proxy reject-chain: reject");
-  });
-
   it("writes only what changed: a map element and a Service's chains; a deleted Service leaves nothing", async () => {
-    const { c, web, endpoints, report } = await clusterWithService();
+    const { c, web, endpoints, report } = await clusterUnder();
     expect(report.added).toBeGreaterThan(0);
     const unchanged = await c.service(web);
     expect([unchanged.added, unchanged.removed, unchanged.changed]).toEqual([0, 0, 0]);
@@ -118,7 +62,7 @@ describe("Services through kube-proxy's nftables mode", () => {
   it("costs a first packet the same rule evaluations at 10 and at 1,000 Services; iptables' grow", async () => {
     const cost: Record<string, number[]> = {};
     for (const proxy of ["nftables", "iptables"] as const) {
-      const { c, web } = await clusterWithService(proxy);
+      const { c, web } = await clusterUnder(proxy);
       for (const count of [10, 1_000]) {
         await c.manager.servicesReplaced([
           web,
