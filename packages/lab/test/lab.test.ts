@@ -149,7 +149,10 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [["two-nodes", "routed-segments", "single-pod", "churn", "service"], []],
     [["large"], ["--nodes", "4", "--pods-per-node", "3"]],
     // The scenarios with Services once more, under kube-proxy's nftables mode.
-    [["service", "two-nodes"], ["--proxy", "nftables"]],
+    [
+      ["service", "two-nodes"],
+      ["--proxy", "nftables"],
+    ],
   ])(
     "podnet verify %j agrees on every cell under every provider",
     async (names, scale) => {
