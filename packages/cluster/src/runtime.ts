@@ -135,8 +135,7 @@ export class ClusterRuntime {
       await options.onProgress?.(++done, total);
     };
     await runtime.buildUnderlay();
-    if (backend.parallelNodes) await runtime.addNodesAtOnce(nodes, step);
-    else for (const node of nodes) await runtime.addNode(node).then(step);
+    await runtime.addNodesAtOnce(nodes, step);
     if (backend.parallelNodes) {
       // Kubelets on different nodes attach their pods at the same time; one node's pods stay in
       // order, so each node's IPAM hands out addresses as it would one by one.
@@ -229,28 +228,27 @@ export class ClusterRuntime {
 
   /**
    * The scenario's nodes brought up at once, as a real cluster's machines boot, then programmed by the
-   * route manager's bulk load (adopt every node, then one resync): one batch of writes per node, where
-   * node-by-node joins rewrite every earlier node at each join. Pod subnets are handed out first, in
-   * the scenario's order, so they do not depend on which machine was ready first.
+   * route manager's bulk load: each node written once, where node-by-node joins rewrite every earlier
+   * node at each join. Pod subnets are handed out first, in the scenario's order, so they do not
+   * depend on which machine was ready first. Real hosts come up in parallel; the simulator's nodes
+   * one after another, so device numbers follow the scenario's order.
    */
   private async addNodesAtOnce(specs: NodeSpec[], step: () => Promise<void>): Promise<void> {
     const perNode = this.provider.podAddressing === "per-node-subnet";
-    const ready = await Promise.all(
-      specs
-        .map((spec) =>
-          perNode ? { ...spec, podCidr: spec.podCidr ?? this.cidrs.allocate().toString() } : spec,
-        )
-        .map(async (spec) => {
-          const node = await this.setUpNode(spec);
-          await step();
-          return node;
-        }),
+    const allocated = specs.map((spec) =>
+      perNode ? { ...spec, podCidr: spec.podCidr ?? this.cidrs.allocate().toString() } : spec,
     );
-    for (const node of ready) {
-      this.nodes.set(node.name, node);
-      this.manager.adopt(node);
-    }
-    await this.timed(this.manager.resync({ parallel: true }));
+    const setUp = async (spec: NodeSpec) => {
+      const node = await this.setUpNode(spec);
+      await step();
+      return node;
+    };
+    const parallel = this.backend.parallelNodes === true;
+    const ready: NodeNetwork[] = [];
+    if (parallel) ready.push(...(await Promise.all(allocated.map(setUp))));
+    else for (const spec of allocated) ready.push(await setUp(spec));
+    for (const node of ready) this.nodes.set(node.name, node);
+    await this.timed(this.manager.nodesJoined(ready, { parallel }));
   }
 
   async removeNode(name: string): Promise<ReconcileReport> {

@@ -4,7 +4,7 @@
  * hosts only through the host API it is handed, so one provider runs unchanged on the simulator and
  * on Linux. See docs/writing-a-provider.md.
  */
-import type { FdbSpec, NeighSpec, RouteSpec } from "@podnet/netlink";
+import type { LayerEntries, RouteSpec } from "@podnet/netlink";
 import type { CniHost, CniPlugin, PluginConfig } from "./plugin.js";
 
 export interface ClusterNetwork {
@@ -30,11 +30,7 @@ export interface NodeNetwork {
 }
 
 /** The entries node `self` must hold for one other node (flannel's per-lease work, host-gw's route). */
-export interface PeerEntries {
-  routes: RouteSpec[];
-  neighbours: NeighSpec[];
-  fdb: FdbSpec[];
-}
+export type PeerEntries = LayerEntries;
 
 export interface NetworkProvider {
   name: string;
@@ -57,6 +53,13 @@ export interface NetworkProvider {
   podNetworkConfig(node: NodeNetwork, cluster: ClusterNetwork): PluginConfig;
   /** Entries `self` keeps for `peer`; empty for designs with no per-peer state. */
   peerEntries(self: NodeNetwork, peer: NodeNetwork, cluster: ClusterNetwork): PeerEntries;
+  /**
+   * Nodes of one group hold the same entries for any peer (`peerEntries` reads nothing else of
+   * `self`). The route manager then writes each peer's entries once per group, as a host API layer,
+   * rather than once per node: O(nodes) work and memory for a cluster instead of O(nodes²). Leave it
+   * out when a node's entries depend on more of the node.
+   */
+  peerGroup?(self: NodeNetwork): string;
   /** When set, the per-node routes live on the underlay gateway instead of on the nodes. */
   gatewayRoutes?(nodes: NodeNetwork[], cluster: ClusterNetwork): RouteSpec[];
 }

@@ -11,6 +11,7 @@ import {
   routeArguments,
   routeEntry,
   splitArguments,
+  LayerFanout,
   type AddrDump,
   type BatchOp,
   type BatchResult,
@@ -161,7 +162,10 @@ export class LinuxNetlink implements Netlink {
 
   readonly netns = {
     add: async (name: string) => void (await this.exec(["ip", "netns", "add", name])),
-    del: async (name: string) => void (await this.exec(["ip", "netns", "del", name])),
+    del: async (name: string) => {
+      await this.exec(["ip", "netns", "del", name]);
+      this.fanout.forget(name);
+    },
     list: async () => {
       const out = await this.exec(["ip", "-j", "netns", "list"]);
       return (out.trim() ? (JSON.parse(out) as { name: string }[]) : []).map((n) => n.name).sort();
@@ -374,6 +378,10 @@ export class LinuxNetlink implements Netlink {
     }
     return result;
   }
+
+  /** Layers as they are on real hosts: each member's own writes, one batch per member. */
+  private readonly fanout = new LayerFanout((ns, ops) => this.batch(ns, ops));
+  readonly layer: Netlink["layer"] = this.fanout;
 
   readonly iptables = {
     newChain: async (ns: string, table: NatTable, chain: string) =>

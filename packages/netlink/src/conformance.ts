@@ -537,6 +537,71 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(await n.batch(a!, [])).toEqual([]);
     });
 
+    it("holds a layer's entries in every member but the owner's own, whole or not at all", async () => {
+      const { n, ns } = await setup("a", "b", "c");
+      for (const [i, m] of ns.entries()) {
+        // A veth pair inside the namespace: a NIC with carrier, on kernels without the dummy module.
+        await n.link.add(m, { kind: "veth", name: "eth0", peer: { name: "eth0p" } });
+        await n.addr.add(m, "eth0", cidr(`192.168.77.${i + 1}/24`));
+        await n.link.set(m, "eth0p", { up: true });
+        await n.link.set(m, "eth0", { up: true });
+        await n.link.add(m, { kind: "vxlan", name: "flannel.1", vni: 1, dev: "eth0", learning: false });
+        await n.link.set(m, "flannel.1", { up: true });
+      }
+      const vtep = (i: number) => mac(`96:fe:d6:d5:45:0${i}`);
+      const peer = (i: number, via = `192.168.77.${i + 1}`) => ({
+        routes: [{ dst: net(`10.9.${i}.0/24`), via: ip(via), dev: "eth0" }],
+        neighbours: [
+          { dst: ip(`10.244.${i}.0`), dev: "flannel.1", lladdr: vtep(i), state: "permanent" as const },
+        ],
+        fdb: [
+          { mac: vtep(i), dev: "flannel.1", dst: ip(`192.168.77.${i + 1}`), self: true, permanent: true },
+        ],
+      });
+      const routes = async (m: string) =>
+        (await n.route.list(m))
+          .filter((r) => r.protocol !== "kernel")
+          .map((r) => `${r.dst} via ${r.gateway}`);
+      for (const [i, m] of ns.entries()) expect(await n.layer.attach("peers", m, `o${i}`)).toEqual([]);
+      for (const i of [0, 1, 2]) expect(await n.layer.set("peers", `o${i}`, peer(i))).toEqual([]);
+      expect(await routes(ns[0]!)).toEqual(["10.9.1.0/24 via 192.168.77.2", "10.9.2.0/24 via 192.168.77.3"]);
+      expect(await routes(ns[1]!)).toEqual(["10.9.0.0/24 via 192.168.77.1", "10.9.2.0/24 via 192.168.77.3"]);
+      expect((await n.neigh.list(ns[2]!)).map((e) => `${e.dst} ${e.lladdr}`)).toEqual([
+        "10.244.0.0 96:fe:d6:d5:45:00",
+        "10.244.1.0 96:fe:d6:d5:45:01",
+      ]);
+      expect((await n.fdb.list(ns[2]!, { dev: "flannel.1" })).map((e) => `${e.mac} ${e.dst}`).sort()).toEqual(
+        ["96:fe:d6:d5:45:00 192.168.77.1", "96:fe:d6:d5:45:01 192.168.77.2"],
+      );
+      // An owner's new entries replace its old ones everywhere.
+      await n.layer.set("peers", "o1", {
+        ...peer(1),
+        routes: [{ dst: net("10.9.7.0/24"), via: ip("192.168.77.2") }],
+      });
+      expect(await routes(ns[0]!)).toEqual(["10.9.2.0/24 via 192.168.77.3", "10.9.7.0/24 via 192.168.77.2"]);
+      // A gateway no member reaches: each refuses, and holds none of that owner's entries.
+      const refused = await n.layer.set("peers", "o9", peer(9, "10.1.1.1"));
+      expect(refused.map((r) => [r.ns, r.owner, r.entry, r.error.message]).sort()).toEqual(
+        ns.map((m) => [m, "o9", "10.9.9.0/24 via 10.1.1.1 dev eth0", "Error: Nexthop has invalid gateway."]),
+      );
+      for (const m of ns) {
+        expect((await n.neigh.list(m)).map((e) => e.dst)).not.toContain("10.244.9.0");
+        expect((await n.fdb.list(m, { dev: "flannel.1" })).map((e) => e.mac)).not.toContain(
+          "96:fe:d6:d5:45:09",
+        );
+      }
+      // A member's own writes meet the layer's entries as its own; one that left keeps what it held.
+      expect(
+        (await refusal(n.route.add(ns[0]!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.3") }))).message,
+      ).toBe("RTNETLINK answers: File exists");
+      await n.route.del(ns[0]!, { dst: net("10.9.2.0/24"), via: ip("192.168.77.3") });
+      await n.layer.detach("peers", ns[1]!);
+      await n.layer.set("peers", "o2", { routes: [], neighbours: [], fdb: [] });
+      expect(await routes(ns[0]!)).toEqual(["10.9.7.0/24 via 192.168.77.2"]);
+      expect(await routes(ns[1]!)).toEqual(["10.9.0.0/24 via 192.168.77.1", "10.9.2.0/24 via 192.168.77.3"]);
+      expect(await routes(ns[2]!)).toEqual(["10.9.0.0/24 via 192.168.77.1", "10.9.7.0/24 via 192.168.77.2"]);
+    });
+
     it("writes kube-proxy's chains and saves them as iptables-save does", async () => {
       const {
         n,

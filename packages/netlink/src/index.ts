@@ -27,6 +27,9 @@ export type {
   FdbEntry,
   BatchOp,
   BatchResult,
+  LayerEntries,
+  LayerHeld,
+  LayerRefusal,
   LinkSpec,
   LinkChange,
   RouteSpec,
@@ -40,6 +43,14 @@ export type {
   NeighDump,
   FdbDump,
 } from "./types.js";
+export {
+  LayerFanout,
+  layerWrites,
+  layerRemovals,
+  describeEntry,
+  neighIdentity,
+  fdbIdentity,
+} from "./layer.js";
 export { NetlinkError, KernelMessage, type Errno } from "./errors.js";
 export {
   type IptablesRule,

@@ -199,6 +199,28 @@ export type BatchOp =
 /** What a batch did: per write, in order, undefined when applied or the kernel's refusal. */
 export type BatchResult = (NetlinkError | undefined)[];
 
+/** What one owner puts in a layer: the entries every other member of the layer holds. */
+export interface LayerEntries {
+  routes: RouteSpec[];
+  neighbours: NeighSpec[];
+  fdb: FdbSpec[];
+}
+
+/** A layer as its members already hold it. */
+export interface LayerHeld {
+  owners: [owner: string, entries: LayerEntries][];
+  members: [ns: string, owner: string][];
+}
+
+/** A member that does not hold an owner's entries, because the kernel refused one of them there. */
+export interface LayerRefusal {
+  ns: string;
+  owner: string;
+  /** The refused entry ("10.0.2.0/24 via 10.100.0.3 dev eth0", "neigh 10.244.2.0 lladdr …"). */
+  entry: string;
+  error: NetlinkError;
+}
+
 export interface Netlink {
   netns: {
     add(name: string): Promise<void>;
@@ -272,6 +294,31 @@ export interface Netlink {
    * which were refused and why.
    */
   batch(ns: string, ops: readonly BatchOp[]): Promise<BatchResult>;
+  /**
+   * Entries many namespaces hold alike — every node's routes, neighbours and FDB entries for its
+   * peers — written once per owner instead of once per owner and namespace. A layer has owners (the
+   * peers) and members (the nodes' namespaces, each belonging to one owner); a member holds every
+   * other owner's entries, written as flannel writes them (`neigh replace`, `bridge fdb append`,
+   * `route replace`), and an owner's entries whole or not at all: when the kernel refuses one of them
+   * in a member, that member holds none of them (the refusal says which). Everything a layer does
+   * is what those writes in each member would do, and every dump shows it: the Linux backend does
+   * exactly those writes (`LayerFanout`); the simulator keeps entries once for all members, so a
+   * cluster's per-peer state costs O(nodes), not O(nodes²).
+   */
+  layer: {
+    /** `ns` becomes a member for `owner` and takes every other owner's entries. */
+    attach(layer: string, ns: string, owner: string): Promise<LayerRefusal[]>;
+    /** Replaces what `owner` puts in the layer: members drop its old entries and take the new. */
+    set(layer: string, owner: string, entries: LayerEntries): Promise<LayerRefusal[]>;
+    /** `ns` leaves the layer: later writes no longer reach it, and it keeps what it holds. */
+    detach(layer: string, ns: string): Promise<void>;
+    /**
+     * Records a layer whose entries the members already hold (a manager that restarted, after it
+     * checked every member's tables), writing nothing: owners with their entries, members with
+     * their owners.
+     */
+    adopt(layer: string, held: LayerHeld): Promise<void>;
+  };
   iptables: {
     newChain(ns: string, table: NatTable, chain: string): Promise<void>;
     /** Removes every rule of a chain (`-F`). */

@@ -40,6 +40,8 @@ export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
             neighbours: [],
             fdb: [],
           },
+    // The route to a peer names only the peer and the node's NIC.
+    peerGroup: (self) => self.nic,
     ...(onGateway
       ? {
           gatewayRoutes: (nodes: NodeNetwork[]) =>

@@ -4,16 +4,17 @@
  * costs the new node one batch of N entries and each peer one batch of its few, not one host call
  * per entry. Entries are compared as values: identity is (prefix), (device, address), (MAC, VTEP).
  */
-import { formatIpv4, formatMac, type Ipv4 } from "@podnet/core";
+import type { Ipv4 } from "@podnet/core";
 import type { PeerEntries } from "@podnet/cni";
 import {
-  formatRouteSpec,
+  describeEntry,
+  fdbIdentity,
+  layerRemovals,
+  neighIdentity,
   type BatchOp,
   type FdbEntry,
-  type FdbSpec,
   type IpPrefix,
   type NeighEntry,
-  type NeighSpec,
   type Netlink,
   type RouteEntry,
   type RouteSpec,
@@ -71,9 +72,9 @@ export class Tally {
 /** One number per prefix: its identity as a value. */
 export const prefixKey = (p: IpPrefix) => p.network * 64 + p.length;
 /** A neighbour's identity: (device, address). */
-export const neighKey = (e: { dev: string; dst: Ipv4 }) => `${e.dev} ${e.dst}`;
+export const neighKey = neighIdentity;
 /** A VXLAN FDB entry's identity: (device, MAC, remote VTEP). */
-export const fdbKey = (e: { dev: string; mac: number; dst?: Ipv4 }) => `${e.dev} ${e.mac} ${e.dst}`;
+export const fdbKey = fdbIdentity;
 
 function sameRoute(want: RouteSpec, have: RouteEntry): boolean {
   return (
@@ -83,10 +84,6 @@ function sameRoute(want: RouteSpec, have: RouteEntry): boolean {
     have.metric === (want.metric ?? 0)
   );
 }
-
-const describeFdb = (e: FdbSpec) =>
-  `fdb ${formatMac(e.mac)}${e.dst !== undefined ? ` dst ${formatIpv4(e.dst)}` : ""}`;
-const describeNeigh = (e: NeighSpec) => `neigh ${formatIpv4(e.dst)} lladdr ${formatMac(e.lladdr)}`;
 
 /** What a host holds, by identity: read before planning, so planning itself never waits. */
 interface Holdings {
@@ -156,21 +153,11 @@ async function holdings(
 interface Planned {
   op: BatchOp;
   counts: keyof NodeChanges;
-  entry: () => string;
   /** The peer (index into `want`) a wanted entry belongs to; removals belong to none. */
   peer?: number;
 }
 
 const EMPTY: PeerEntries = Object.freeze({ routes: [], neighbours: [], fdb: [] }) as PeerEntries;
-
-/** Every entry of one peer, as removals: what is written back when the peer's writes fail half way. */
-function undoOps(peer: PeerEntries): BatchOp[] {
-  return [
-    ...peer.routes.map((r): BatchOp => ({ op: "route.del", spec: { dst: r.dst, via: r.via } })),
-    ...peer.fdb.map((f): BatchOp => ({ op: "fdb.del", spec: f })),
-    ...peer.neighbours.map((e): BatchOp => ({ op: "neigh.del", spec: { dst: e.dst, dev: e.dev } })),
-  ];
-}
 
 /**
  * Brings host `ns` (reported as `who`) to hold every peer's entries in `want` (one PeerEntries per
@@ -205,7 +192,6 @@ export async function applyDifference(
       plan.push({
         op: { op: "neigh.replace", spec: neigh },
         counts: held || plannedNeigh.has(key) ? "changed" : "added",
-        entry: () => describeNeigh(neigh),
         peer: i,
       });
       plannedNeigh.add(key);
@@ -218,7 +204,6 @@ export async function applyDifference(
       plan.push({
         op: { op: "fdb.append", spec: fdb },
         counts: "added",
-        entry: () => describeFdb(fdb),
         peer: i,
       });
       plannedFdb.add(key);
@@ -236,7 +221,6 @@ export async function applyDifference(
       plan.push({
         op: { op: replacing ? "route.replace" : "route.add", spec: route },
         counts: replacing ? "changed" : "added",
-        entry: () => formatRouteSpec(route),
         peer: i,
       });
       plannedRoutes.add(key);
@@ -246,14 +230,14 @@ export async function applyDifference(
     for (const r of have.routes(route.dst)) {
       if (r.protocol === "kernel") continue;
       const spec = { dst: route.dst, ...(r.gateway !== undefined ? { via: r.gateway } : {}) };
-      plan.push({ op: { op: "route.del", spec }, counts: "removed", entry: () => formatRouteSpec(route) });
+      plan.push({ op: { op: "route.del", spec }, counts: "removed" });
     }
   }
   const keepFdb = stale.fdb.length ? new Set(want.flatMap((p) => p.fdb.map(fdbKey))) : undefined;
   for (const fdb of stale.fdb) {
     if (keepFdb!.has(fdbKey(fdb))) continue;
     if (have.fdb(fdb.dev, fdb.mac).some((e) => e.dst === fdb.dst))
-      plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed", entry: () => describeFdb(fdb) });
+      plan.push({ op: { op: "fdb.del", spec: fdb }, counts: "removed" });
   }
   const keepNeigh = stale.neighbours.length
     ? new Set(want.flatMap((p) => p.neighbours.map(neighKey)))
@@ -264,7 +248,6 @@ export async function applyDifference(
       plan.push({
         op: { op: "neigh.del", spec: neigh },
         counts: "removed",
-        entry: () => `neigh ${formatIpv4(neigh.dst)}`,
       });
   }
   if (plan.length === 0) return;
@@ -283,10 +266,10 @@ export async function applyDifference(
       if (planned.peer === undefined || !failedPeers.has(planned.peer)) tally.count(who, planned.counts);
       continue;
     }
-    const undone = planned.peer !== undefined && undoOps(want[planned.peer]!).length > 1;
+    const undone = planned.peer !== undefined && layerRemovals(want[planned.peer]!).length > 1;
     const refusal = {
       node: who,
-      entry: planned.entry(),
+      entry: describeEntry(planned.op),
       reason: undone ? `${error.reason} (the peer's other entries were removed again)` : error.reason,
     };
     tally.refused.push(refusal);
@@ -297,6 +280,6 @@ export async function applyDifference(
   if (failedPeers.size)
     await n.batch(
       ns,
-      [...failedPeers].flatMap((i) => undoOps(want[i]!)),
+      [...failedPeers].flatMap((i) => layerRemovals(want[i]!)),
     );
 }

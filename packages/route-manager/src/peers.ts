@@ -15,8 +15,16 @@ import {
   type NodeNetwork,
   type PeerEntries,
 } from "@podnet/cni";
-import type { Netlink, RouteEntry } from "@podnet/netlink";
-import { applyDifference, fdbKey, neighKey, prefixKey, type Refusal, type Tally } from "./apply.js";
+import type { LayerRefusal, Netlink, RouteEntry } from "@podnet/netlink";
+import {
+  Tally,
+  applyDifference,
+  fdbKey,
+  neighKey,
+  prefixKey,
+  type NodeChanges,
+  type Refusal,
+} from "./apply.js";
 
 export interface PeerRoutesOptions {
   netlink: Netlink;
@@ -25,6 +33,44 @@ export interface PeerRoutesOptions {
   /** The underlay gateway's namespace, for providers that keep their routes there. */
   gatewayNs?: string;
 }
+
+/** The nodes of one peer group (`NetworkProvider.peerGroup`) and what each owner put in their layer. */
+interface Group {
+  layer: string;
+  /** Every node of the group; any one of them computes a peer's entries for all. */
+  members: Map<string, NodeNetwork>;
+  /** The members attached to the layer: the ones a write reaches. */
+  attached: Map<string, NodeNetwork>;
+  written: Map<string, PeerEntries>;
+}
+
+const routeSame = (a: PeerEntries["routes"][number], b: PeerEntries["routes"][number]) =>
+  a.dst.equals(b.dst) &&
+  a.via === b.via &&
+  a.dev === b.dev &&
+  Boolean(a.onlink) === Boolean(b.onlink) &&
+  (a.metric ?? 0) === (b.metric ?? 0);
+
+/** What replacing `before` by `after` does to a member: entries added, removed, changed (by identity). */
+function changes(before: PeerEntries, after: PeerEntries): NodeChanges {
+  const out = { added: 0, removed: 0, changed: 0 };
+  const count = <T>(a: T[], b: T[], key: (x: T) => string | number, same: (x: T, y: T) => boolean) => {
+    const old = new Map(a.map((x) => [key(x), x]));
+    for (const y of b) {
+      const x = old.get(key(y));
+      if (x === undefined) out.added++;
+      else if (!same(x, y)) out.changed++;
+      old.delete(key(y));
+    }
+    out.removed += old.size;
+  };
+  count(before.routes, after.routes, (r) => prefixKey(r.dst), routeSame);
+  count(before.neighbours, after.neighbours, neighKey, (x, y) => x.lladdr === y.lladdr);
+  count(before.fdb, after.fdb, fdbKey, () => true);
+  return out;
+}
+
+const size = (e: PeerEntries) => e.routes.length + e.neighbours.length + e.fdb.length;
 
 export class PeerRoutes {
   readonly nodes = new Map<string, NodeNetwork>();
@@ -36,6 +82,8 @@ export class PeerRoutes {
   private readonly clusterPrefix: Ipv4Prefix;
   /** Parsed pod CIDRs by text: a node's own is skipped on every full resync. */
   private readonly podPrefixes = new Map<string, Ipv4Prefix>();
+  /** Peer groups by key, when the provider has them: each peer's entries are one layer write per group. */
+  private readonly groups = new Map<string, Group>();
 
   constructor(private readonly options: PeerRoutesOptions) {
     this.n = options.netlink;
@@ -51,18 +99,50 @@ export class PeerRoutes {
 
   async joined(tally: Tally, node: NodeNetwork): Promise<void> {
     this.nodes.set(node.name, node);
-    // The new node takes every peer's entries in one batch; each peer takes the new node's.
-    await this.apply(tally, node, this.desired(node));
-    for (const peer of this.nodes.values())
-      if (peer !== node) await this.apply(tally, peer, [this.entries(peer, node)]);
+    if (this.provider.peerGroup) {
+      // As without groups: the new node takes every peer's entries, then each peer takes the new node's.
+      if (this.eligible(node)) await this.join(tally, node);
+      for (const group of this.groups.values()) await this.setOwner(tally, group, node);
+    } else {
+      // The new node takes every peer's entries in one batch; each peer takes the new node's.
+      await this.apply(tally, node, this.desired(node));
+      for (const peer of this.nodes.values())
+        if (peer !== node) await this.apply(tally, peer, [this.entries(peer, node)]);
+    }
     await this.syncGatewayFor(tally, node, true);
+  }
+
+  /**
+   * Many nodes whose machines are up, programmed at once (a cluster bulk-loaded): with peer groups,
+   * every owner's entries are put in its groups' layers first, then each member attaches (all at
+   * once with `parallel`, as real hosts do), so each member is written once.
+   */
+  async joinedAll(tally: Tally, nodes: readonly NodeNetwork[], parallel = false): Promise<void> {
+    for (const node of nodes) this.nodes.set(node.name, node);
+    if (!this.provider.peerGroup) return this.resync(tally, parallel);
+    const joining = nodes.filter((node) => this.eligible(node));
+    for (const node of joining) this.group(node).members.set(node.name, node);
+    for (const group of this.groups.values())
+      for (const node of this.nodes.values()) await this.setOwner(tally, group, node);
+    const attach = (node: NodeNetwork) => this.attach(tally, this.group(node), node);
+    if (parallel) await Promise.all(joining.map(attach));
+    else for (const node of joining) await attach(node);
+    await this.syncGatewayFully(tally);
   }
 
   async left(tally: Tally, name: string): Promise<void> {
     const gone = this.nodes.get(name);
     if (!gone) return;
     this.nodes.delete(name);
-    for (const peer of this.nodes.values()) await this.apply(tally, peer, [], this.entries(peer, gone));
+    if (this.provider.peerGroup) {
+      for (const group of this.groups.values()) {
+        group.members.delete(name);
+        if (group.attached.delete(name)) await this.n.layer.detach(group.layer, gone.ns);
+        if (group.written.has(name)) await this.setOwner(tally, group, gone, NO_PEER_ENTRIES);
+        group.written.delete(name);
+      }
+    } else
+      for (const peer of this.nodes.values()) await this.apply(tally, peer, [], this.entries(peer, gone));
     await this.syncGatewayFor(tally, gone, false);
   }
 
@@ -70,26 +150,141 @@ export class PeerRoutes {
   async updated(tally: Tally, node: NodeNetwork): Promise<void> {
     const before = this.nodes.get(node.name);
     this.nodes.set(node.name, node);
-    for (const peer of this.nodes.values()) {
-      if (peer.name === node.name) continue;
-      await this.apply(
-        tally,
-        peer,
-        [this.entries(peer, node)],
-        before ? this.entries(peer, before) : undefined,
-      );
+    if (this.provider.peerGroup) {
+      for (const group of this.groups.values()) await this.setOwner(tally, group, node);
+      if (this.eligible(node) && !this.group(node).attached.has(node.name)) await this.join(tally, node);
+    } else {
+      for (const peer of this.nodes.values()) {
+        if (peer.name === node.name) continue;
+        await this.apply(
+          tally,
+          peer,
+          [this.entries(peer, node)],
+          before ? this.entries(peer, before) : undefined,
+        );
+      }
+      await this.apply(tally, node, this.desired(node));
     }
-    await this.apply(tally, node, this.desired(node));
     if (before) await this.syncGatewayFor(tally, before, false);
     await this.syncGatewayFor(tally, node, true);
   }
 
-  /** Compares every node's whole tables, and the gateway's, with what they should hold and repairs them. */
+  /**
+   * Compares every node's whole tables, and the gateway's, with what they should hold and repairs
+   * them. With peer groups, the layers are then recorded as held (`layer.adopt`, no writes): a
+   * manager that restarted learns them, and on a consistent cluster nothing is written at all.
+   */
   async resync(tally: Tally, parallel = false): Promise<void> {
     const nodes = [...this.nodes.values()];
     if (parallel) await Promise.all(nodes.map((node) => this.syncNodeFully(tally, node)));
     else for (const node of nodes) await this.syncNodeFully(tally, node);
+    if (this.provider.peerGroup) {
+      const eligible = nodes.filter((node) => this.eligible(node));
+      for (const node of eligible) this.group(node).members.set(node.name, node);
+      for (const group of this.groups.values()) {
+        for (const node of nodes) {
+          const entries = this.ownerEntries(group, node);
+          if (entries) group.written.set(node.name, entries);
+        }
+        for (const node of eligible) if (group.members.has(node.name)) group.attached.set(node.name, node);
+        await this.n.layer.adopt(group.layer, {
+          owners: [...group.written],
+          members: [...group.attached.values()].map((m) => [m.ns, m.name]),
+        });
+      }
+    }
     await this.syncGatewayFully(tally);
+  }
+
+  // ---- peer groups ------------------------------------------------------------------------
+
+  /** A node takes peers' entries once it has what its provider needs for them (a pod CIDR). */
+  private eligible(node: NodeNetwork): boolean {
+    return this.provider.podAddressing !== "per-node-subnet" || node.podCidr !== undefined;
+  }
+
+  private group(node: NodeNetwork): Group {
+    const key = this.provider.peerGroup!(node);
+    let group = this.groups.get(key);
+    if (!group)
+      this.groups.set(
+        key,
+        (group = {
+          layer: key === "" ? "peers" : `peers/${key}`,
+          members: new Map(),
+          attached: new Map(),
+          written: new Map(),
+        }),
+      );
+    return group;
+  }
+
+  /** A node joins its group: owners nobody needed until now are written, then it attaches. */
+  private async join(tally: Tally, node: NodeNetwork): Promise<void> {
+    const group = this.group(node);
+    group.members.set(node.name, node);
+    for (const peer of this.nodes.values())
+      if (peer !== node && !group.written.has(peer.name)) await this.setOwner(tally, group, peer);
+    await this.attach(tally, group, node);
+  }
+
+  private async attach(tally: Tally, group: Group, node: NodeNetwork): Promise<void> {
+    group.attached.set(node.name, node);
+    const refused = await this.n.layer.attach(group.layer, node.ns, node.name);
+    const lost = new Set(refused.map((r) => r.owner));
+    let added = 0;
+    for (const [owner, entries] of group.written)
+      if (owner !== node.name && !lost.has(owner)) added += size(entries);
+    tally.count(node.name, "added", added);
+    this.refused(tally, group, refused);
+  }
+
+  /**
+   * Puts a peer's entries (computed for any other member: they are alike in a group) in a group's
+   * layer, when they changed. Nothing when no member but the peer itself needs them yet.
+   */
+  private async setOwner(
+    tally: Tally,
+    group: Group,
+    peer: NodeNetwork,
+    entries?: PeerEntries,
+  ): Promise<void> {
+    entries ??= this.ownerEntries(group, peer);
+    if (!entries) return;
+    const before = group.written.get(peer.name) ?? NO_PEER_ENTRIES;
+    const change = changes(before, entries);
+    if (group.written.has(peer.name) && change.added + change.removed + change.changed === 0) return;
+    group.written.set(peer.name, entries);
+    const refused = await this.n.layer.set(group.layer, peer.name, entries);
+    const lost = new Set(refused.map((r) => r.ns));
+    for (const member of group.attached.values())
+      if (member.name !== peer.name && !lost.has(member.ns))
+        for (const kind of ["added", "removed", "changed"] as const)
+          tally.count(member.name, kind, change[kind]);
+    this.refused(tally, group, refused);
+  }
+
+  /** A peer's entries for a group's members, or undefined when no member but itself needs them. */
+  private ownerEntries(group: Group, peer: NodeNetwork): PeerEntries | undefined {
+    if (this.provider.podAddressing === "per-node-subnet" && !peer.podCidr) return NO_PEER_ENTRIES;
+    for (const member of group.members.values())
+      if (member.name !== peer.name) return this.provider.peerEntries(member, peer, this.cluster);
+    return undefined;
+  }
+
+  private refused(tally: Tally, group: Group, refusals: LayerRefusal[]): void {
+    if (refusals.length === 0) return;
+    const byNs = new Map([...group.attached.values()].map((m) => [m.ns, m.name]));
+    for (const r of refusals) {
+      const whole = size(group.written.get(r.owner) ?? NO_PEER_ENTRIES) > 1;
+      const refusal = {
+        node: byNs.get(r.ns) ?? r.ns,
+        entry: r.entry,
+        reason: whole ? `${r.error.reason} (the peer's other entries were removed again)` : r.error.reason,
+      };
+      tally.refused.push(refusal);
+      this.refusals.push(refusal);
+    }
   }
 
   // ---- desired state ----------------------------------------------------------------------

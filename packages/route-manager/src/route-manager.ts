@@ -66,6 +66,19 @@ export class RouteManager {
     });
   }
 
+  /**
+   * Nodes whose machines came up together (a cluster bulk-loaded): each takes its peers' entries
+   * once (with peer groups, one layer write per peer and one attach per node), then its Services.
+   * With `parallel` the nodes are programmed at the same time, as real hosts are.
+   */
+  nodesJoined(nodes: readonly NodeNetwork[], options: { parallel?: boolean } = {}): Promise<ReconcileReport> {
+    return this.run(`${nodes.length} nodes joined`, async (tally) => {
+      await this.peers.joinedAll(tally, nodes, options.parallel);
+      if (options.parallel) await Promise.all(nodes.map((node) => this.proxy.sync(tally, node)));
+      else for (const node of nodes) await this.proxy.sync(tally, node);
+    });
+  }
+
   nodeLeft(name: string): Promise<ReconcileReport> {
     this.proxy.forget(name);
     return this.run(`node ${name} left`, (tally) => this.peers.left(tally, name));

@@ -77,7 +77,8 @@ function respellAnnotation(node: NodeNetwork, seed: number): void {
 
 /** The host API with every write recorded (reads pass through unrecorded). */
 function recording(k: Netlink, writes: string[]): Netlink {
-  const reads = new Set(["list", "entries", "save", "get"]);
+  // A layer's `adopt` records what the members hold and writes nothing, by contract.
+  const reads = new Set(["list", "entries", "save", "get", "adopt"]);
   return new Proxy(k, {
     get(target, group: keyof Netlink) {
       const api = target[group] as unknown as Record<string, (...args: unknown[]) => unknown>;

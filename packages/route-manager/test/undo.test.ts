@@ -3,22 +3,28 @@
 // nobody answers for, or a neighbour with no route). A host API that refuses the Nth write, swept over
 // every write of a join, must leave every peer whole or absent, and the next resync must finish it.
 import type { NetworkProvider, NodeNetwork } from "@podnet/cni";
-import { NetlinkError, type BatchResult, type Netlink } from "@podnet/netlink";
+import { LayerFanout, NetlinkError, type BatchResult, type Netlink } from "@podnet/netlink";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import type { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { TestCluster } from "./cluster.js";
 
-/** The simulator, except that its `failAt`-th route/neighbour/FDB write is refused (EPERM) while armed. */
+/**
+ * The simulator, except that its `failAt`-th route/neighbour/FDB write is refused (EPERM) while
+ * armed. Layers are written member by member through the failing batch, as on Linux.
+ */
 class FailingHost {
   writes = 0;
   failAt = 0;
   armed = true;
 
   wrap(k: SimKernel): Netlink {
-    return new Proxy(k, {
+    let host: Netlink;
+    const layer = new LayerFanout((ns, ops) => host.batch(ns, ops));
+    host = new Proxy(k, {
       get: (target, prop, receiver) => {
+        if (prop === "layer") return layer;
         if (prop !== "batch") {
           const value = Reflect.get(target, prop, receiver) as unknown;
           return typeof value === "function" ? (value as () => unknown).bind(target) : value;
@@ -40,6 +46,7 @@ class FailingHost {
         };
       },
     });
+    return host;
   }
 }
 

@@ -31,6 +31,8 @@ import {
   type FdbEntry,
   type FdbSpec,
   type IptablesRule,
+  type LayerEntries,
+  type LayerHeld,
   type LinkChange,
   type LinkDump,
   type LinkSpec,
@@ -57,6 +59,7 @@ import type { Trace } from "./trace.js";
 import { walk, type SendOptions } from "./walk.js";
 import { RoutePool, type SimRoute } from "./route-table.js";
 import { VxlanFdb } from "./number-map.js";
+import { SimLayers } from "./layers.js";
 
 const IFNAME = /^[^\s/:]{1,15}$/;
 
@@ -235,6 +238,7 @@ export class SimKernel implements Netlink {
         this.namespaces.get(name) ??
         fail("ENOENT", KernelMessage.netnsDelMissing(name), `ip netns del ${name}`);
       // Destroying a namespace destroys its devices; a veth takes its peer with it.
+      this.layers.forget(ns);
       for (const link of [...ns.links.values()]) this.destroyLink(link);
       this.namespaces.delete(name);
     },
@@ -412,6 +416,7 @@ export class SimKernel implements Netlink {
   }
 
   private linkDown(link: SimLink): void {
+    this.layers.deviceDown(link);
     link.adminUp = false;
     // As the kernel does: a device going down takes every route through it and its neighbours along.
     link.ns.routes.removeWhere((r) => r.dev === link);
@@ -851,6 +856,16 @@ export class SimKernel implements Netlink {
       fail("EEXIST", KernelMessage.fileExists, command);
     bridge.fdb!.set(mac, { port: link, learned: false });
   }
+
+  // ---- layers -----------------------------------------------------------------------------
+
+  private readonly layers = new SimLayers(this);
+  readonly layer = {
+    attach: (layer: string, ns: string, owner: string) => this.layers.attach(layer, ns, owner),
+    set: (layer: string, owner: string, entries: LayerEntries) => this.layers.set(layer, owner, entries),
+    detach: (layer: string, ns: string) => this.layers.detach(layer, ns),
+    adopt: (layer: string, held: LayerHeld) => this.layers.adopt(layer, held),
+  };
 
   // ---- iptables ---------------------------------------------------------------------------
 

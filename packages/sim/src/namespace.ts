@@ -2,6 +2,7 @@ import { Ipv4Prefix } from "@podnet/core";
 import type { IptablesRule, NatTable } from "@podnet/netlink";
 import { BUILTIN_CHAINS } from "@podnet/netlink";
 import type { SimLink } from "./link.js";
+import type { LayerView } from "./layer.js";
 import { NeighbourTable } from "./number-map.js";
 import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
 import { NftState } from "./nftables.js";
@@ -73,6 +74,8 @@ export class SimNamespace {
    * a new namespace, as the kernel starts it once br_netfilter is loaded (Docker and kubelet load it).
    */
   bridgeNfCallIptables = true;
+  /** The layer this namespace is a shared member of (layers.ts): its tables read through to it. */
+  layer?: LayerView;
 
   constructor(
     readonly name: string,

@@ -5,6 +5,8 @@
  * entry, here ≈ 20. Keys are non-negative integers below 2⁵³ (a prefix's network × 64 + length,
  * a device index × 2³² + an address, a MAC).
  */
+import type { SimLayer } from "./layer.js";
+
 const EMPTY = -1;
 const MIN_CAPACITY = 8;
 const NONE = new Float64Array(0);
@@ -107,37 +109,92 @@ export class NumberMap {
   }
 }
 
+/** What a table of a layer's shared member reads through (layer.ts), and how it leaves the layer. */
+export interface SharedDevices {
+  layer: SimLayer;
+  self: number;
+  /** The member's device name for a link index, and back (the layer names devices). */
+  deviceName(index: number): string | undefined;
+  deviceIndex(name: string): number | undefined;
+  conflict(): void;
+}
+
 /**
  * A namespace's neighbour table: (device index × 2³² + address) → MAC and whether it is permanent,
- * packed into one number (MAC × 2 + permanent; MACs are below 2⁴⁸, so exact).
+ * packed into one number (MAC × 2 + permanent; MACs are below 2⁴⁸, so exact). A layer's shared
+ * member also sees the layer's permanent neighbours; a write touching one materialises it first.
  */
 export class NeighbourTable {
   private readonly map = new NumberMap();
+  shared?: SharedDevices;
 
   get size(): number {
-    return this.map.size;
+    return this.map.size + this.layerKeys().length;
+  }
+
+  private packed(key: number): number | undefined {
+    const own = this.map.get(key);
+    if (own !== undefined || !this.shared) return own;
+    const mac = this.layerMac(key);
+    return mac === undefined ? undefined : mac * 2 + 1;
+  }
+
+  private layerMac(key: number): number | undefined {
+    const shared = this.shared;
+    if (!shared) return undefined;
+    const dev = shared.deviceName(Math.floor(key / 4294967296));
+    return dev === undefined ? undefined : shared.layer.neighbour(dev, key % 4294967296, shared.self);
+  }
+
+  /** True when this table itself (not a layer) holds the key. */
+  holdsOwn(key: number): boolean {
+    return this.map.has(key);
   }
 
   mac(key: number): number | undefined {
-    const packed = this.map.get(key);
+    const packed = this.packed(key);
     return packed === undefined ? undefined : Math.floor(packed / 2);
   }
 
   permanent(key: number): boolean {
-    const packed = this.map.get(key);
+    const packed = this.packed(key);
     return packed !== undefined && packed % 2 === 1;
   }
 
   set(key: number, mac: number, permanent: boolean): void {
+    if (this.layerMac(key) !== undefined) this.shared!.conflict();
     this.map.set(key, mac * 2 + (permanent ? 1 : 0));
   }
 
   delete(key: number): boolean {
+    if (!this.map.has(key) && this.layerMac(key) !== undefined) this.shared!.conflict();
     return this.map.delete(key);
   }
 
   keys(): number[] {
-    return this.map.keyList();
+    const own = this.map.keyList();
+    return this.shared ? [...own, ...this.layerKeys()] : own;
+  }
+
+  private layerKeys(): number[] {
+    const shared = this.shared;
+    if (!shared) return [];
+    const out: number[] = [];
+    for (const dev of shared.layer.neighbourDevices()) {
+      const index = shared.deviceIndex(dev);
+      if (index === undefined) continue;
+      for (const [dst] of shared.layer.deviceEntries("neighbours", dev, shared.self))
+        out.push(index * 4294967296 + dst);
+    }
+    return out;
+  }
+
+  /** Leaves the layer, keeping its neighbours as this table's own. */
+  materialise(): void {
+    const keys = this.layerKeys();
+    const macs = keys.map((key) => this.layerMac(key)!);
+    this.shared = undefined;
+    keys.forEach((key, i) => this.map.set(key, macs[i]! * 2 + 1));
   }
 }
 
@@ -149,23 +206,41 @@ export class NeighbourTable {
 export class VxlanFdb {
   private readonly single = new NumberMap();
   private readonly several = new Map<number, number[]>();
+  /** A layer's shared member's VXLAN device also sees the layer's entries for its name (layer.ts). */
+  shared?: { layer: SimLayer; self: number; dev: string; conflict(): void };
+
+  private layerRemote(mac: number): number | undefined {
+    const shared = this.shared;
+    return shared?.layer.fdb(shared.dev, mac, shared.self);
+  }
 
   get(mac: number): readonly number[] | undefined {
     const one = this.single.get(mac);
-    return one !== undefined ? [one] : this.several.get(mac);
+    if (one !== undefined) return [one];
+    const several = this.several.get(mac);
+    if (several || !this.shared) return several;
+    const remote = this.layerRemote(mac);
+    return remote === undefined ? undefined : [remote];
   }
 
   has(mac: number): boolean {
+    return this.holdsOwn(mac) || this.layerRemote(mac) !== undefined;
+  }
+
+  /** True when this table itself (not a layer) holds the MAC. */
+  holdsOwn(mac: number): boolean {
     return this.single.has(mac) || this.several.has(mac);
   }
 
   set(mac: number, remotes: readonly number[]): void {
+    if (this.layerRemote(mac) !== undefined) this.shared!.conflict();
     this.delete(mac);
     if (remotes.length === 1) this.single.set(mac, remotes[0]!);
     else if (remotes.length > 1) this.several.set(mac, [...remotes]);
   }
 
   delete(mac: number): boolean {
+    if (this.layerRemote(mac) !== undefined) this.shared!.conflict();
     return this.single.delete(mac) || this.several.delete(mac);
   }
 
@@ -174,6 +249,19 @@ export class VxlanFdb {
     const out: [number, readonly number[]][] = [];
     this.single.forEach((remote, mac) => out.push([mac, [remote]]));
     for (const [mac, remotes] of this.several) out.push([mac, remotes]);
+    const shared = this.shared;
+    if (shared)
+      for (const [mac, remote] of shared.layer.deviceEntries("fdb", shared.dev, shared.self))
+        out.push([mac, [remote]]);
     return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  /** Leaves the layer, keeping its entries as this table's own. */
+  materialise(): void {
+    const shared = this.shared;
+    if (!shared) return;
+    this.shared = undefined;
+    for (const [mac, remote] of shared.layer.deviceEntries("fdb", shared.dev, shared.self))
+      this.single.set(mac, remote);
   }
 }

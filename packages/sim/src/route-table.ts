@@ -1,5 +1,6 @@
 import { prefixMask, type Ipv4Prefix } from "@podnet/core";
 import type { SimLink } from "./link.js";
+import type { LayerView } from "./layer.js";
 import { NumberMap } from "./number-map.js";
 
 /** A route as the kernel model and the packet walk read it: its device is a link of the namespace. */
@@ -31,7 +32,7 @@ function routeHash(r: SimRoute): number {
   return (h ^ (r.protocol ? 1 : 0)) >>> 0;
 }
 
-function sameValue(v: RouteValue, r: SimRoute): boolean {
+export function sameValue(v: RouteValue, r: SimRoute): boolean {
   return (
     v.dst.network === r.dst.network &&
     v.dst.length === r.dst.length &&
@@ -142,6 +143,19 @@ export class RouteTable {
   private count = 0;
   /** Routes the walk looked up, as SimRoutes: traffic uses few of a table's routes. */
   private readonly views = new Map<number, SimRoute>();
+  /**
+   * Set while the namespace is a shared member of a layer (layer.ts): the layer's routes are read
+   * through, and a write touching one first materialises the member (`conflict`), so this table
+   * then holds them itself and the write meets exactly what per-member writes would have left.
+   */
+  shared?: LayerView & { conflict(): void };
+  private layerViews = new WeakMap<RouteValue, SimRoute>();
+  /** Private and layer prefix lengths merged, for the layer version and private lengths they were made of. */
+  private merged: { lengths: number[]; version: number; own: number[] } = {
+    lengths: [],
+    version: -1,
+    own: [],
+  };
 
   constructor(
     private readonly pool: RoutePool,
@@ -149,7 +163,12 @@ export class RouteTable {
   ) {}
 
   get size(): number {
-    return this.count;
+    return this.count + (this.shared ? this.shared.layer.routeCount(this.shared.self) : 0);
+  }
+
+  /** The layer's route to exactly this prefix key that this namespace sees, if any. */
+  private layerRoute(key: number): RouteValue | undefined {
+    return this.shared?.layer.routeAt(key, this.shared.self);
   }
 
   /** Numbers of the routes to a destination, lowest metric first. */
@@ -167,17 +186,46 @@ export class RouteTable {
 
   /** The values of the routes to exactly this destination, lowest metric first (no copies). */
   exactValues(dst: Ipv4Prefix): RouteValue[] {
-    return this.ids(prefixKey(dst)).map((id) => this.pool.value(id));
+    const own = this.ids(prefixKey(dst)).map((id) => this.pool.value(id));
+    const layer = this.layerRoute(prefixKey(dst));
+    return layer ? [layer] : own;
+  }
+
+  /** True when this table itself (not a layer) holds a route to exactly this destination. */
+  holdsOwn(dst: Ipv4Prefix): boolean {
+    return this.heads.has(prefixKey(dst));
   }
 
   /** Routes with exactly this destination, lowest metric first. */
   exact(dst: Ipv4Prefix): SimRoute[] {
-    return this.ids(prefixKey(dst)).map((id) => this.view(id));
+    const layer = this.layerRoute(prefixKey(dst));
+    return layer ? [this.layerView(layer)] : this.ids(prefixKey(dst)).map((id) => this.view(id));
+  }
+
+  private layerView(value: RouteValue): SimRoute {
+    let view = this.layerViews.get(value);
+    if (!view) {
+      const { devName, ...rest } = value;
+      this.layerViews.set(value, (view = { ...rest, dev: this.link(devName)! }));
+    }
+    return view;
+  }
+
+  /** Leaves the layer, keeping its routes as this table's own (see `shared`). */
+  materialise(): RouteValue[] {
+    const shared = this.shared;
+    if (!shared) return [];
+    this.shared = undefined;
+    this.layerViews = new WeakMap();
+    const values = shared.layer.routeKeys(shared.self).map((key) => shared.layer.routeAt(key, shared.self)!);
+    for (const { devName, ...rest } of values) this.insert({ ...rest, dev: this.link(devName)! });
+    return values;
   }
 
   insert(route: SimRoute): void {
-    const id = this.pool.acquire(route);
     const key = prefixKey(route.dst);
+    if (this.layerRoute(key)) this.shared!.conflict();
+    const id = this.pool.acquire(route);
     const existing = this.ids(key);
     if (existing.length === 0) {
       this.heads.set(key, id);
@@ -196,7 +244,12 @@ export class RouteTable {
     const id = this.pool.find(route);
     const key = prefixKey(route.dst);
     const list = this.ids(key);
-    if (id === undefined || !list.includes(id)) return false;
+    if (id === undefined || !list.includes(id)) {
+      const layer = this.layerRoute(key);
+      if (!layer || !sameValue(layer, route)) return false;
+      this.shared!.conflict();
+      return this.remove(route);
+    }
     const remaining = list.filter((other) => other !== id);
     if (remaining.length === 0) {
       this.heads.delete(key);
@@ -216,22 +269,45 @@ export class RouteTable {
     return this.remove({ ...rest, dev: this.link(devName)! });
   }
 
+  /** Removes this table's own routes that match (the kernel materialises a member first when layer routes may). */
   removeWhere(predicate: (route: SimRoute) => boolean): SimRoute[] {
-    const gone = this.all().filter(predicate);
+    const gone = this.ownValues()
+      .map((v) => {
+        const { devName, ...rest } = v;
+        return { ...rest, dev: this.link(devName)! };
+      })
+      .filter(predicate);
     for (const route of gone) this.remove(route);
     return gone;
   }
 
   /** Longest-prefix match; among equal prefixes the lowest metric wins. */
   lookup(address: number): SimRoute | undefined {
-    for (const length of this.lengths) {
-      const id = this.heads.get(((address & prefixMask(length)) >>> 0) * 64 + length);
-      if (id === undefined) continue;
+    const shared = this.shared;
+    const lengths = shared ? this.mergedLengths() : this.lengths;
+    for (const length of lengths) {
+      const key = ((address & prefixMask(length)) >>> 0) * 64 + length;
+      const id = this.heads.get(key);
+      if (id === undefined) {
+        const layer = shared?.layer.routeAt(key, shared.self);
+        if (layer) return this.layerView(layer);
+        continue;
+      }
       let view = this.views.get(id);
       if (!view) this.views.set(id, (view = this.view(id)));
       return view;
     }
     return undefined;
+  }
+
+  private mergedLengths(): number[] {
+    const layer = this.shared!.layer;
+    const m = this.merged;
+    if (m.version !== layer.version || m.own !== this.lengths) {
+      const all = new Set([...this.lengths, ...layer.lengths]);
+      this.merged = { lengths: [...all].sort((a, b) => b - a), version: layer.version, own: this.lengths };
+    }
+    return this.merged.lengths;
   }
 
   /** Every route, in the kernel's dump order: by network address, longer prefixes first, then metric. */
@@ -244,11 +320,23 @@ export class RouteTable {
 
   /** The values of every route, in dump order (no copies). */
   allValues(): RouteValue[] {
-    const keys = this.heads
-      .keyList()
-      .sort((a, b) => Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64));
+    const shared = this.shared;
+    const keys = this.heads.keyList();
+    if (shared) keys.push(...shared.layer.routeKeys(shared.self));
+    keys.sort((a, b) => Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64));
     const out: RouteValue[] = [];
-    for (const key of keys) for (const id of this.ids(key)) out.push(this.pool.value(id));
+    for (const key of keys) {
+      const layer = this.layerRoute(key);
+      if (layer) out.push(layer);
+      else for (const id of this.ids(key)) out.push(this.pool.value(id));
+    }
+    return out;
+  }
+
+  /** This table's own routes' values, without the layer's. */
+  private ownValues(): RouteValue[] {
+    const out: RouteValue[] = [];
+    for (const key of this.heads.keyList()) for (const id of this.ids(key)) out.push(this.pool.value(id));
     return out;
   }
 

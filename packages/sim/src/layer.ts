@@ -1,0 +1,248 @@
+/**
+ * A layer's entries stored once for all its shared members (see `Netlink.layer`). In a host-gw
+ * cluster of N nodes every node holds the N − 1 routes "10.0.k.0/24 via 10.100.0.k dev eth0": N²
+ * entries if each node's table held its own, N here. A shared member's tables read through to
+ * this storage, skipping its own owner's entries; everything a member could observe is what
+ * per-member writes would give, because the storage holds only what every member would accept
+ * alike. A member for which that stops being true (a write of its own touching a layer entry, a
+ * device of the layer going down, an entry its kernel would refuse) is *materialised*: the kernel
+ * copies what it sees into its own tables, and from then on the layer reaches it by ordinary
+ * writes (`LayerFanout`, the Linux backend's way).
+ */
+import type { RouteValue } from "./route-table.js";
+import { NumberMap } from "./number-map.js";
+
+/** An owner's entries as values, each one the same in every member. */
+export interface OwnerValues {
+  routes: RouteValue[];
+  neighbours: { dev: string; dst: number; mac: number }[];
+  fdb: { dev: string; mac: number; dst: number }[];
+}
+
+const NONE = -1;
+
+/** One table per device name: key (address or MAC) → owner, and key → value. */
+class DeviceEntries {
+  readonly owner = new NumberMap();
+  readonly value = new NumberMap();
+}
+
+/** What a member's tables need to read through: the storage, and whose entries to skip. */
+export interface LayerView {
+  layer: SimLayer;
+  /** The member's own owner: its entries are not the member's. */
+  self: number;
+}
+
+export class SimLayer {
+  /** Owner names → numbers, as members and entries refer to them. */
+  private readonly ids = new Map<string, number>();
+  private readonly names: string[] = [];
+  private readonly owned = new Map<number, OwnerValues>();
+  /** Shared members: namespace name → its owner's number. */
+  readonly shared = new Map<string, number>();
+  /**
+   * Set once the layer held something sharing cannot express (two owners writing one entry, an
+   * entry that is not a plain peer entry): every member is then written one by one.
+   */
+  fanoutOnly = false;
+
+  private readonly routeOwner = new NumberMap();
+  private readonly routeValues = new Map<number, RouteValue>();
+  private readonly lengthCounts = new Int32Array(33);
+  /** Prefix lengths with layer routes, longest first; `version` changes with them. */
+  lengths: number[] = [];
+  version = 0;
+  private readonly neighbours = new Map<string, DeviceEntries>();
+  private readonly fdbs = new Map<string, DeviceEntries>();
+  /** Device names any entry names, with counts: a member's device of these going down materialises it. */
+  private readonly devices = new Map<string, number>();
+  private readonly routeCounts = new Map<number, number>();
+  private routeTotal = 0;
+
+  constructor(readonly name: string) {}
+
+  ownerId(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.ids.set(name, id);
+      this.names.push(name);
+    }
+    return id;
+  }
+
+  ownerName(id: number): string {
+    return this.names[id]!;
+  }
+
+  /** Every owner's values but `self`'s. */
+  *others(self: number): IterableIterator<OwnerValues> {
+    for (const [id, values] of this.owned) if (id !== self) yield values;
+  }
+
+  usesDevice(name: string): boolean {
+    return this.devices.has(name);
+  }
+
+  /** True when another owner already writes one of these entries: members would see the later one win. */
+  collides(id: number, values: OwnerValues): boolean {
+    const seen = new Set<string>();
+    const fresh = (key: string) => !seen.has(key) && Boolean(seen.add(key));
+    for (const r of values.routes) {
+      const key = r.dst.network * 64 + r.dst.length;
+      const owner = this.routeOwner.get(key);
+      if ((owner !== undefined && owner !== id) || !fresh(`r${key}`)) return true;
+    }
+    for (const n of values.neighbours) {
+      const owner = this.neighbours.get(n.dev)?.owner.get(n.dst);
+      if ((owner !== undefined && owner !== id) || !fresh(`n${n.dev} ${n.dst}`)) return true;
+    }
+    for (const f of values.fdb) {
+      const owner = this.fdbs.get(f.dev)?.owner.get(f.mac);
+      if ((owner !== undefined && owner !== id) || !fresh(`f${f.dev} ${f.mac}`)) return true;
+    }
+    return false;
+  }
+
+  /** True when the storage holds exactly these values for the owner. */
+  holds(id: number, values: OwnerValues): boolean {
+    const have = this.owned.get(id) ?? { routes: [], neighbours: [], fdb: [] };
+    const same = <T>(a: T[], b: T[]) =>
+      a.length === b.length && a.every((x, i) => JSON.stringify(x) === JSON.stringify(b[i]));
+    return (
+      same(have.routes, values.routes) &&
+      same(have.neighbours, values.neighbours) &&
+      same(have.fdb, values.fdb)
+    );
+  }
+
+  /** Replaces an owner's entries in the storage (callers have materialised who must not see the change). */
+  replace(id: number, values: OwnerValues): void {
+    const before = this.owned.get(id);
+    if (before) this.remove(id, before);
+    this.owned.set(id, values);
+    for (const r of values.routes) {
+      const key = r.dst.network * 64 + r.dst.length;
+      this.routeOwner.set(key, id);
+      this.routeValues.set(key, r);
+      if (this.lengthCounts[r.dst.length]!++ === 0) this.updateLengths();
+      this.useDevice(r.devName, 1);
+    }
+    this.routeCounts.set(id, values.routes.length);
+    this.routeTotal += values.routes.length;
+    for (const n of values.neighbours) {
+      const table = this.device(this.neighbours, n.dev);
+      table.owner.set(n.dst, id);
+      table.value.set(n.dst, n.mac);
+      this.useDevice(n.dev, 1);
+    }
+    for (const f of values.fdb) {
+      const table = this.device(this.fdbs, f.dev);
+      table.owner.set(f.mac, id);
+      table.value.set(f.mac, f.dst);
+      this.useDevice(f.dev, 1);
+    }
+  }
+
+  /** Empties the storage (the layer dissolves into per-member writes). */
+  clear(): void {
+    for (const [id, values] of [...this.owned]) this.remove(id, values);
+    this.owned.clear();
+  }
+
+  private remove(id: number, values: OwnerValues): void {
+    for (const r of values.routes) {
+      const key = r.dst.network * 64 + r.dst.length;
+      this.routeOwner.delete(key);
+      this.routeValues.delete(key);
+      if (--this.lengthCounts[r.dst.length]! === 0) this.updateLengths();
+      this.useDevice(r.devName, -1);
+    }
+    this.routeTotal -= this.routeCounts.get(id) ?? 0;
+    this.routeCounts.delete(id);
+    for (const n of values.neighbours) {
+      const table = this.neighbours.get(n.dev)!;
+      table.owner.delete(n.dst);
+      table.value.delete(n.dst);
+      this.useDevice(n.dev, -1);
+    }
+    for (const f of values.fdb) {
+      const table = this.fdbs.get(f.dev)!;
+      table.owner.delete(f.mac);
+      table.value.delete(f.mac);
+      this.useDevice(f.dev, -1);
+    }
+    this.owned.delete(id);
+    this.version++;
+  }
+
+  private device(tables: Map<string, DeviceEntries>, dev: string): DeviceEntries {
+    let table = tables.get(dev);
+    if (!table) tables.set(dev, (table = new DeviceEntries()));
+    return table;
+  }
+
+  private useDevice(dev: string, delta: 1 | -1): void {
+    const count = (this.devices.get(dev) ?? 0) + delta;
+    if (count > 0) this.devices.set(dev, count);
+    else this.devices.delete(dev);
+  }
+
+  private updateLengths(): void {
+    this.lengths = [];
+    for (let length = 32; length >= 0; length--) if (this.lengthCounts[length]) this.lengths.push(length);
+    this.version++;
+  }
+
+  // ---- what a member sees -----------------------------------------------------------------
+
+  /** The route to exactly this prefix key, unless it is `self`'s. */
+  routeAt(key: number, self: number): RouteValue | undefined {
+    const owner = this.routeOwner.get(key);
+    return owner === undefined || owner === self ? undefined : this.routeValues.get(key);
+  }
+
+  /** The prefix keys of every route `self` sees. */
+  routeKeys(self: number): number[] {
+    const out: number[] = [];
+    this.routeOwner.forEach((owner, key) => {
+      if (owner !== self) out.push(key);
+    });
+    return out;
+  }
+
+  routeCount(self: number): number {
+    return this.routeTotal - (this.routeCounts.get(self) ?? 0);
+  }
+
+  /** The MAC of a (permanent) neighbour on device `dev`, unless it is `self`'s. */
+  neighbour(dev: string, dst: number, self: number): number | undefined {
+    return this.visible(this.neighbours.get(dev), dst, self);
+  }
+
+  /** The remote VTEP of a MAC on VXLAN device `dev`, unless it is `self`'s. */
+  fdb(dev: string, mac: number, self: number): number | undefined {
+    return this.visible(this.fdbs.get(dev), mac, self);
+  }
+
+  /** Every (key, value) `self` sees on a device's neighbour or FDB table. */
+  deviceEntries(kind: "neighbours" | "fdb", dev: string, self: number): [number, number][] {
+    const table = (kind === "neighbours" ? this.neighbours : this.fdbs).get(dev);
+    const out: [number, number][] = [];
+    table?.owner.forEach((owner, key) => {
+      if (owner !== self) out.push([key, table.value.get(key)!]);
+    });
+    return out;
+  }
+
+  /** Device names with neighbour entries. */
+  neighbourDevices(): string[] {
+    return [...this.neighbours.keys()];
+  }
+
+  private visible(table: DeviceEntries | undefined, key: number, self: number): number | undefined {
+    const owner = table?.owner.get(key) ?? NONE;
+    return owner === NONE || owner === self ? undefined : table!.value.get(key);
+  }
+}
