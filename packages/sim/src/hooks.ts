@@ -5,7 +5,7 @@
  * that is the first chain that chooses a translation, as nf_nat stops at the first binding. On a tie
  * iptables' chain runs first: its table registered with the hook before any nft table was loaded.
  */
-import type { NatTable } from "@podnet/netlink";
+import type { NatTable, NftHook } from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
 import type { SimNamespace } from "./namespace.js";
 import { evaluateChain, type PacketView, type Verdict } from "./netfilter.js";
@@ -18,6 +18,25 @@ const PRIORITY: Record<NatTable, Record<HookName, number>> = {
   filter: { PREROUTING: 0, OUTPUT: 0, INPUT: 0, POSTROUTING: 0, FORWARD: 0 },
 };
 
+const HOOK: Record<HookName, NftHook> = {
+  PREROUTING: "prerouting",
+  INPUT: "input",
+  FORWARD: "forward",
+  OUTPUT: "output",
+  POSTROUTING: "postrouting",
+};
+
+/** One evaluation context per namespace, made on its first packet through an nftables hook. */
+const contexts = new WeakMap<SimNamespace, NftContext>();
+function contextOf(ns: SimNamespace, random: SeededRandom): NftContext {
+  let ctx = contexts.get(ns);
+  if (!ctx) {
+    ctx = { random, isLocal: (a) => ns.isLocal(a), count: () => ns.ruleEvaluations++ };
+    contexts.set(ns, ctx);
+  }
+  return ctx;
+}
+
 export function runHook(
   ns: SimNamespace,
   type: NatTable,
@@ -27,12 +46,9 @@ export function runHook(
   outDev: string | undefined,
   random: SeededRandom,
 ): Verdict {
-  const nft = ns.nft
-    .baseChains()
-    .get(hook.toLowerCase() as Lowercase<HookName>)
-    ?.filter((c) => c.chain.spec.type === type);
-  if (!nft?.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, random);
-  const ctx: NftContext = { random, isLocal: (a) => ns.isLocal(a), count: () => ns.ruleEvaluations++ };
+  const nft = ns.nft.chainsAt(type, HOOK[hook]);
+  if (!nft.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, random);
+  const ctx = contextOf(ns, random);
   let done = false;
   let last: Verdict = { kind: "ACCEPT", path: [] };
   const iptables = () => {

@@ -87,31 +87,44 @@ function ruleTargets(rule: NftRule): string[] {
   return [...targetsOf(verdicts), ...maps];
 }
 
+/** A base chain and the table holding it. */
+export interface BaseChain {
+  table: SimNftTable;
+  chain: SimNftChain;
+}
+
+const NONE: readonly BaseChain[] = [];
+
 /** The nftables state of one namespace. */
 export class NftState {
   readonly tables = new Map<string, SimNftTable>();
-  /** Base chains by hook, in priority order; rebuilt after a base chain comes or goes. */
-  private hooks: Map<NftHook, { table: SimNftTable; chain: SimNftChain }[]> | undefined;
+  /** Base chains by type and hook, in priority order; rebuilt after a transaction. */
+  private hooks: Record<"nat" | "filter", Map<NftHook, BaseChain[]>> | undefined;
 
   /** Whether a base chain of this type is attached to some hook. */
   hasBaseChains(type: "nat" | "filter"): boolean {
-    for (const chains of this.baseChains().values())
-      if (chains.some((c) => c.chain.spec.type === type)) return true;
-    return false;
+    return this.baseChains()[type].size > 0;
   }
 
-  baseChains(): Map<NftHook, { table: SimNftTable; chain: SimNftChain }[]> {
+  /** The base chains of a type at a hook, in priority order (none: an empty list). */
+  chainsAt(type: "nat" | "filter", hook: NftHook): readonly BaseChain[] {
+    return this.baseChains()[type].get(hook) ?? NONE;
+  }
+
+  private baseChains(): Record<"nat" | "filter", Map<NftHook, BaseChain[]>> {
     if (this.hooks) return this.hooks;
-    const hooks = new Map<NftHook, { table: SimNftTable; chain: SimNftChain }[]>();
+    const hooks = { nat: new Map<NftHook, BaseChain[]>(), filter: new Map<NftHook, BaseChain[]>() };
     for (const table of this.tables.values())
       for (const chain of table.chains.values()) {
-        const hook = chain.spec.hook;
-        if (!hook) continue;
-        if (!hooks.has(hook)) hooks.set(hook, []);
-        hooks.get(hook)!.push({ table, chain });
+        const { hook, type } = chain.spec;
+        if (!hook || !type) continue;
+        const at = hooks[type];
+        if (!at.has(hook)) at.set(hook, []);
+        at.get(hook)!.push({ table, chain });
       }
-    for (const chains of hooks.values())
-      chains.sort((a, b) => (a.chain.spec.prio ?? 0) - (b.chain.spec.prio ?? 0));
+    for (const at of Object.values(hooks))
+      for (const chains of at.values())
+        chains.sort((a, b) => (a.chain.spec.prio ?? 0) - (b.chain.spec.prio ?? 0));
     return (this.hooks = hooks);
   }
 
@@ -387,12 +400,35 @@ function compileStatement(s: NftStatement): Step {
   return "reject" in s ? { kind: "reject" } : { kind: "masquerade" };
 }
 
-const compiled = new WeakMap<NftRule, Step[]>();
-const compile = (rule: NftRule): Step[] => {
-  let steps = compiled.get(rule);
-  if (!steps) compiled.set(rule, (steps = rule.expr.map(compileStatement)));
-  return steps;
+/** A rule compiled once: its steps, and its text for traces ("ip kube-proxy services: …"). */
+interface CompiledRule {
+  steps: Step[];
+  text: string;
+}
+
+const compiled = new WeakMap<NftRule, CompiledRule>();
+const compile = (rule: NftRule): CompiledRule => {
+  let c = compiled.get(rule);
+  if (!c) {
+    c = {
+      steps: rule.expr.map(compileStatement),
+      text: `ip ${rule.table} ${rule.chain}: ${formatNftRule(rule)}`,
+    };
+    compiled.set(rule, c);
+  }
+  return c;
 };
+
+/** " (key : verdict)", the element a verdict map chose, for traces; formatted once per element. */
+const chosenText = new WeakMap<NftMapElement, string>();
+function chosen(element: NftMapElement): string {
+  let text = chosenText.get(element);
+  if (text === undefined) {
+    text = ` (${formatNftKey(element[0])} : ${formatNftVerdict(element[1])})`;
+    chosenText.set(element, text);
+  }
+  return text;
+}
 
 /**
  * Walks one base chain as nf_tables does: a rule's statements run in order until one does not
@@ -409,7 +445,6 @@ export function evaluateNftChain(
   const t = state.tables.get(table)!;
   const path: string[] = [];
   const stack: { chain: SimNftChain; at: number }[] = [{ chain: t.chains.get(chain)!, at: 0 }];
-  const where = (c: SimNftChain) => `ip ${table} ${c.spec.name}`;
   let depth = 0;
   next: while (stack.length) {
     const frame = stack[stack.length - 1]!;
@@ -420,8 +455,9 @@ export function evaluateNftChain(
     const rule = frame.chain.rules[frame.at++]!;
     ctx.count();
     let verdict: NftVerdict | undefined;
-    let chosen = "";
-    for (const step of compile(rule)) {
+    const c = compile(rule);
+    let picked: NftMapElement | undefined;
+    for (const step of c.steps) {
       if (step.kind === "test") {
         if (!step.test(packet, ctx)) continue next;
       } else if (step.kind === "mark") {
@@ -432,19 +468,19 @@ export function evaluateNftChain(
         const element = key === undefined ? undefined : map?.get(String(key));
         if (!element) continue next;
         verdict = element[1];
-        chosen = ` (${formatNftKey(element[0])} : ${formatNftVerdict(element[1])})`;
+        picked = element;
         break;
       } else if (step.kind === "verdict") {
         verdict = step.verdict;
         break;
       } else {
-        path.push(`${where(frame.chain)}: ${formatNftRule(rule)}`);
+        path.push(c.text);
         if (step.kind === "dnat") return { kind: "DNAT", address: step.address, port: step.port, path };
         if (step.kind === "reject") return { kind: "REJECT", rejectWith: "icmp-port-unreachable", path };
         return { kind: "MASQUERADE", path };
       }
     }
-    path.push(`${where(frame.chain)}: ${formatNftRule(rule)}${chosen}`);
+    path.push(picked ? c.text + chosen(picked) : c.text);
     if (!verdict) continue;
     if ("accept" in verdict) return { kind: "ACCEPT", path };
     if ("drop" in verdict) return { kind: "DROP", path };
@@ -461,6 +497,6 @@ export function evaluateNftChain(
   // A base chain's policy (accept, or drop).
   const base = t.chains.get(chain)!.spec;
   return base.policy === "drop"
-    ? { kind: "DROP", path: [...path, `${where(t.chains.get(chain)!)}: policy drop`] }
+    ? { kind: "DROP", path: [...path, `ip ${table} ${chain}: policy drop`] }
     : { kind: "ACCEPT", path };
 }
