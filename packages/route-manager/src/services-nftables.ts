@@ -53,7 +53,12 @@ export const isServiceChain = (name: string) => name.includes("/");
 const mark = { meta: { key: "mark" as const } };
 const jump = (target: string): NftVerdict => ({ jump: { target } });
 const goto = (target: string): NftVerdict => ({ goto: { target } });
-const rule = (chain: string, ...expr: NftStatement[]): NftRule => ({ ...T, chain, expr });
+const rule = (chain: string, ...expr: NftStatement[]): NftRule => ({
+  family: "ip",
+  table: NFT_TABLE,
+  chain,
+  expr,
+});
 const ipField = (field: "saddr" | "daddr"): NftOperand => ({ payload: { protocol: "ip", field } });
 const is = (left: NftOperand, right: string | number): NftStatement => ({ match: { op: "==", left, right } });
 const notIn = (left: NftOperand, cidr: string): NftStatement => {
@@ -151,8 +156,10 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
     const svc = nftServiceChain(service, port);
     parts.serviceIps.push([key, goto(svc)]);
     // By address: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
-    const endpoints = [...new Set(service.endpoints)].map((ip) => {
-      const name = nftEndpointChain(service, port, ip);
+    const names = new Map<string, string>();
+    for (const ip of service.endpoints)
+      if (!names.has(ip)) names.set(ip, nftEndpointChain(service, port, ip));
+    const endpoints = [...names].map(([ip, name]) => {
       const rules = [
         rule(name, is(ipField("saddr"), ip), jump(MARK_MASQ)),
         rule(name, is(l4proto, port.protocol), { dnat: { addr: ip, port: port.targetPort } }),
