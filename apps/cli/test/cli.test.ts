@@ -416,7 +416,7 @@ describe("podnet", () => {
         env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
       },
     );
-    expect(r.stdout).toBe("two-nodes under overlay: 21/21 reachable\n");
+    expect(r.stdout).toBe("two-nodes under overlay (kube-proxy iptables): 21/21 reachable\n");
     expect(r.stderr).toBe("");
   });
 
@@ -495,7 +495,9 @@ describe("podnet", () => {
       ["overlay", 3],
     ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
-    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain("| scenario | provider | nodes |");
+    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
+      "| scenario | provider | proxy | nodes |",
+    );
   }, 30_000);
 });
 
