@@ -284,6 +284,22 @@ export function describeProviderConformance(name: string, target: ProviderConfor
           expect([report.added, report.removed, report.changed, report.refused]).toEqual([0, 0, 0, []]);
         });
 
+        test("gives every node of a peer group the same entries for a peer, as peerGroup promises", async () => {
+          const provider = make();
+          if (!provider.peerGroup) return;
+          const runtime = await build(provider, scenario(`${providerName}-groups`));
+          const nodes = [...runtime.nodes.values()];
+          for (const peer of nodes) {
+            const readers = nodes.filter((n) => n !== peer);
+            for (const a of readers)
+              for (const b of readers)
+                if (provider.peerGroup(a) === provider.peerGroup(b))
+                  expect(provider.peerEntries(a, peer, runtime.cluster)).toEqual(
+                    provider.peerEntries(b, peer, runtime.cluster),
+                  );
+          }
+        });
+
         test("keeps the reachability it promises", async () => {
           const provider = make();
           const runtime = await build(provider, scenario(`${providerName}-reach`));

@@ -34,6 +34,7 @@ export class TestCluster {
   readonly cidrs: NodeCidrAllocator;
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, { node: string; ip: string; attachment: PodAttachment }>();
+  private adopted: NodeNetwork[] = [];
 
   constructor(
     readonly provider: NetworkProvider,
@@ -69,10 +70,23 @@ export class TestCluster {
       await this.lab.host(name, nic.segment, nic.cidr, { nic: `eth${i}`, forwarding: i === 0 });
   }
 
+  /** Programs the nodes added with `adopt` since the last call at once, by the manager's bulk load. */
+  async loadAdopted(): Promise<ReconcileReport> {
+    const nodes = this.adopted;
+    this.adopted = [];
+    return this.manager.nodesJoined(nodes);
+  }
+
   async addNode(
     name: string,
     cidr: string,
-    options: { segment?: string; gateway?: string; podCidr?: string; adopt?: boolean } = {},
+    options: {
+      segment?: string;
+      gateway?: string;
+      podCidr?: string;
+      /** Set the node up and record it without programming anything (see `loadAdopted`). */
+      adopt?: boolean;
+    } = {},
   ): Promise<ReconcileReport | undefined> {
     await this.lab.host(
       name,
@@ -91,7 +105,10 @@ export class TestCluster {
       },
     });
     this.nodes.set(name, node);
-    if (options.adopt) return void this.manager.adopt(node);
+    if (options.adopt) {
+      this.adopted.push(node);
+      return void this.manager.adopt(node);
+    }
     return this.manager.nodeJoined(node);
   }
 

@@ -774,13 +774,12 @@ export class SimKernel implements Netlink {
     }
     const byIndex = new Map([...ns.links.values()].map((l) => [l.index, l]));
     return table
-      .keys()
+      .sortedKeys()
       .filter(
         (key) =>
           (!dev || Math.floor(key / 4294967296) === dev.index) &&
           (dst === undefined || key % 4294967296 === dst),
       )
-      .sort((a, b) => a - b)
       .map((key) => entry(key, byIndex.get(Math.floor(key / 4294967296))!));
   }
 

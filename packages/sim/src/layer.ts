@@ -21,6 +21,10 @@ export interface OwnerValues {
 
 const NONE = -1;
 
+/** The kernel's route dump order on prefix keys (network × 64 + length): by network, longer prefixes first. */
+export const dumpOrder = (a: number, b: number) =>
+  Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64);
+
 /** One table per device name: key (address or MAC) → owner, and key → value. */
 class DeviceEntries {
   readonly owner = new NumberMap();
@@ -126,6 +130,7 @@ export class SimLayer {
       const key = r.dst.network * 64 + r.dst.length;
       this.routeOwner.set(key, id);
       this.routeValues.set(key, r);
+      this.version++;
       if (this.lengthCounts[r.dst.length]!++ === 0) this.updateLengths();
       this.useDevice(r.devName, 1);
     }
@@ -135,12 +140,14 @@ export class SimLayer {
       const table = this.device(this.neighbours, n.dev);
       table.owner.set(n.dst, id);
       table.value.set(n.dst, n.mac);
+      this.version++;
       this.useDevice(n.dev, 1);
     }
     for (const f of values.fdb) {
       const table = this.device(this.fdbs, f.dev);
       table.owner.set(f.mac, id);
       table.value.set(f.mac, f.dst);
+      this.version++;
       this.useDevice(f.dev, 1);
     }
   }
@@ -212,6 +219,23 @@ export class SimLayer {
     return out;
   }
 
+  private sorted?: { version: number; keys: Float64Array };
+
+  /**
+   * Every route's prefix key in the kernel's dump order, sorted once per change of the layer rather
+   * than once per member's dump: 5,000 members each dumping 5,000 routes would sort 25 million keys.
+   */
+  routeKeysInDumpOrder(): Float64Array {
+    if (this.sorted?.version !== this.version) {
+      const keys = new Float64Array(this.routeOwner.size);
+      let i = 0;
+      this.routeOwner.forEach((_, key) => (keys[i++] = key));
+      keys.sort(dumpOrder);
+      this.sorted = { version: this.version, keys };
+    }
+    return this.sorted.keys;
+  }
+
   routeCount(self: number): number {
     return this.routeTotal - (this.routeCounts.get(self) ?? 0);
   }
@@ -234,6 +258,31 @@ export class SimLayer {
       if (owner !== self) out.push([key, table.value.get(key)!]);
     });
     return out;
+  }
+
+  private sortedDevices = new Map<string, { version: number; keys: Float64Array }>();
+
+  /**
+   * A device's neighbour addresses or FDB MACs in ascending order, whoever owns them, sorted once per
+   * change of the layer rather than once per member's dump (see `routeKeysInDumpOrder`).
+   */
+  deviceKeysSorted(kind: "neighbours" | "fdb", dev: string): Float64Array {
+    const id = `${kind} ${dev}`;
+    let cached = this.sortedDevices.get(id);
+    if (cached?.version !== this.version) {
+      const table = (kind === "neighbours" ? this.neighbours : this.fdbs).get(dev);
+      const keys = new Float64Array(table?.owner.size ?? 0);
+      let i = 0;
+      table?.owner.forEach((_, key) => (keys[i++] = key));
+      keys.sort();
+      this.sortedDevices.set(id, (cached = { version: this.version, keys }));
+    }
+    return cached.keys;
+  }
+
+  /** The owner of a device's neighbour address or FDB MAC, or -1. */
+  deviceOwner(kind: "neighbours" | "fdb", dev: string, key: number): number {
+    return (kind === "neighbours" ? this.neighbours : this.fdbs).get(dev)?.owner.get(key) ?? NONE;
   }
 
   /** Device names with neighbour entries. */

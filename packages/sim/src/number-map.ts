@@ -8,6 +8,17 @@
 import type { SimLayer } from "./layer.js";
 
 const EMPTY = -1;
+
+/** Two ascending lists as one. */
+function mergeSorted(a: number[], b: number[]): number[] {
+  if (a.length === 0) return b;
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length)
+    out.push(j >= b.length || (i < a.length && a[i]! < b[j]!) ? a[i++]! : b[j++]!);
+  return out;
+}
 const MIN_CAPACITY = 8;
 const NONE = new Float64Array(0);
 
@@ -176,6 +187,24 @@ export class NeighbourTable {
     return this.shared ? [...own, ...this.layerKeys()] : own;
   }
 
+  /** Every key in ascending order (the dump's): a layer's part comes presorted, merged with this table's. */
+  sortedKeys(): number[] {
+    const own = this.map.keyList().sort((a, b) => a - b);
+    const shared = this.shared;
+    if (!shared) return own;
+    const devices = shared.layer
+      .neighbourDevices()
+      .map((dev) => [shared.deviceIndex(dev), dev] as const)
+      .filter((d): d is readonly [number, string] => d[0] !== undefined)
+      .sort((a, b) => a[0] - b[0]);
+    const layer: number[] = [];
+    for (const [index, dev] of devices)
+      for (const dst of shared.layer.deviceKeysSorted("neighbours", dev))
+        if (shared.layer.deviceOwner("neighbours", dev, dst) !== shared.self)
+          layer.push(index * 4294967296 + dst);
+    return mergeSorted(own, layer);
+  }
+
   private layerKeys(): number[] {
     const shared = this.shared;
     if (!shared) return [];
@@ -249,11 +278,20 @@ export class VxlanFdb {
     const out: [number, readonly number[]][] = [];
     this.single.forEach((remote, mac) => out.push([mac, [remote]]));
     for (const [mac, remotes] of this.several) out.push([mac, remotes]);
+    out.sort((a, b) => a[0] - b[0]);
     const shared = this.shared;
-    if (shared)
-      for (const [mac, remote] of shared.layer.deviceEntries("fdb", shared.dev, shared.self))
-        out.push([mac, [remote]]);
-    return out.sort((a, b) => a[0] - b[0]);
+    if (!shared) return out;
+    // The layer's MACs come presorted: merge rather than sort thousands per dump.
+    const merged: [number, readonly number[]][] = [];
+    let i = 0;
+    for (const mac of shared.layer.deviceKeysSorted("fdb", shared.dev)) {
+      const remote = shared.layer.fdb(shared.dev, mac, shared.self);
+      if (remote === undefined) continue;
+      while (i < out.length && out[i]![0] < mac) merged.push(out[i++]!);
+      merged.push([mac, [remote]]);
+    }
+    while (i < out.length) merged.push(out[i++]!);
+    return merged;
   }
 
   /** Leaves the layer, keeping its entries as this table's own. */

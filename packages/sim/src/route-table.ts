@@ -1,6 +1,6 @@
 import { prefixMask, type Ipv4Prefix } from "@podnet/core";
 import type { SimLink } from "./link.js";
-import type { LayerView } from "./layer.js";
+import { dumpOrder, type LayerView } from "./layer.js";
 import { NumberMap } from "./number-map.js";
 
 /** A route as the kernel model and the packet walk read it: its device is a link of the namespace. */
@@ -320,15 +320,23 @@ export class RouteTable {
 
   /** The values of every route, in dump order (no copies). */
   allValues(): RouteValue[] {
-    const shared = this.shared;
-    const keys = this.heads.keyList();
-    if (shared) keys.push(...shared.layer.routeKeys(shared.self));
-    keys.sort((a, b) => Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64));
+    const own = this.heads.keyList().sort(dumpOrder);
     const out: RouteValue[] = [];
-    for (const key of keys) {
-      const layer = this.layerRoute(key);
-      if (layer) out.push(layer);
-      else for (const id of this.ids(key)) out.push(this.pool.value(id));
+    const shared = this.shared;
+    if (!shared) {
+      for (const key of own) for (const id of this.ids(key)) out.push(this.pool.value(id));
+      return out;
+    }
+    // Merge this table's few keys into the layer's, already in dump order.
+    const layer = shared.layer.routeKeysInDumpOrder();
+    let i = 0;
+    for (let j = 0; j <= layer.length; j++) {
+      const next = j < layer.length ? layer[j]! : undefined;
+      while (i < own.length && (next === undefined || dumpOrder(own[i]!, next) < 0))
+        for (const id of this.ids(own[i++]!)) out.push(this.pool.value(id));
+      if (next === undefined) break;
+      const value = shared.layer.routeAt(next, shared.self);
+      if (value) out.push(value);
     }
     return out;
   }
