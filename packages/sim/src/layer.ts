@@ -80,9 +80,51 @@ export class SimLayer {
     return this.names[id]!;
   }
 
-  /** Every owner's values but `self`'s. */
-  *others(self: number): IterableIterator<OwnerValues> {
-    for (const [id, values] of this.owned) if (id !== self) yield values;
+  private index?: {
+    version: number;
+    gateways: [owner: number, route: RouteValue][];
+    uses: Map<string, { onlink: number; any: number; fdb: number }>;
+  };
+
+  /** Every owner's routes whose gateway the kernel checks (not onlink), with their owners. */
+  gatewayRoutes(): readonly [owner: number, route: RouteValue][] {
+    return this.indexed().gateways;
+  }
+
+  private indexed() {
+    if (this.index?.version !== this.version) {
+      const gateways: [number, RouteValue][] = [];
+      for (const [id, values] of this.owned)
+        for (const r of values.routes) if (!r.onlink) gateways.push([id, r]);
+      this.index = { version: this.version, gateways, uses: this.countUses() };
+    }
+    return this.index;
+  }
+
+  /**
+   * How each device name is used, across every owner: by routes that need it up (onlink), by
+   * neighbours, by FDB entries (it must be a VXLAN device). A member checks these once per device.
+   */
+  deviceUses(): Map<string, { onlink: number; any: number; fdb: number }> {
+    return this.indexed().uses;
+  }
+
+  private countUses(): Map<string, { onlink: number; any: number; fdb: number }> {
+    const out = new Map<string, { onlink: number; any: number; fdb: number }>();
+    const use = (dev: string) => {
+      let u = out.get(dev);
+      if (!u) out.set(dev, (u = { onlink: 0, any: 0, fdb: 0 }));
+      u.any++;
+      return u;
+    };
+    for (const values of this.owned.values()) {
+      for (const r of values.routes)
+        if (r.onlink) use(r.devName).onlink++;
+        else use(r.devName);
+      for (const n of values.neighbours) use(n.dev);
+      for (const f of values.fdb) use(f.dev).fdb++;
+    }
+    return out;
   }
 
   usesDevice(name: string): boolean {

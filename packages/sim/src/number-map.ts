@@ -162,6 +162,11 @@ export class NeighbourTable {
     return this.map.has(key);
   }
 
+  /** This table's own keys (not a layer's). */
+  ownKeys(): number[] {
+    return this.map.keyList();
+  }
+
   mac(key: number): number | undefined {
     const packed = this.packed(key);
     return packed === undefined ? undefined : Math.floor(packed / 2);
@@ -259,6 +264,11 @@ export class VxlanFdb {
   /** True when this table itself (not a layer) holds the MAC. */
   holdsOwn(mac: number): boolean {
     return this.single.has(mac) || this.several.has(mac);
+  }
+
+  /** This table's own MACs (not a layer's). */
+  ownKeys(): number[] {
+    return [...this.single.keyList(), ...this.several.keys()];
   }
 
   set(mac: number, remotes: readonly number[]): void {

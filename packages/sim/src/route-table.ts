@@ -191,6 +191,11 @@ export class RouteTable {
     return layer ? [layer] : own;
   }
 
+  /** The prefix keys of this table's own routes (not a layer's). */
+  ownKeys(): number[] {
+    return this.heads.keyList();
+  }
+
   /** True when this table itself (not a layer) holds a route to exactly this destination. */
   holdsOwn(dst: Ipv4Prefix): boolean {
     return this.heads.has(prefixKey(dst));
