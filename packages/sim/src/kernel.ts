@@ -935,7 +935,8 @@ export class SimKernel implements Netlink {
 
   readonly nft = {
     run: async (nsName: string, commands: readonly NftCommand[]) => {
-      this.ns(nsName, () => formatNftCommand(commands[0]!)).nft.apply(commands);
+      const command = () => (commands.length ? formatNftCommand(commands[0]!) : "nft -j -f");
+      this.ns(nsName, command).nft.apply(commands);
     },
     list: async (nsName: string, family: NftFamily, table: string): Promise<NftObject[]> =>
       this.ns(nsName, `nft list table ${family} ${table}`).nft.list(table) ??
