@@ -9,7 +9,7 @@ import type { NatTable, NftHook } from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
 import type { SimNamespace } from "./namespace.js";
 import { evaluateChain, type PacketView, type Verdict } from "./netfilter.js";
-import { evaluateNftChain, type NftContext } from "./nftables.js";
+import { evaluateNftChain, memo, type NftContext } from "./nftables.js";
 
 export type HookName = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
 
@@ -28,14 +28,8 @@ const HOOK: Record<HookName, NftHook> = {
 
 /** One evaluation context per namespace, made on its first packet through an nftables hook. */
 const contexts = new WeakMap<SimNamespace, NftContext>();
-function contextOf(ns: SimNamespace, random: SeededRandom): NftContext {
-  let ctx = contexts.get(ns);
-  if (!ctx) {
-    ctx = { random, isLocal: (a) => ns.isLocal(a), count: () => ns.ruleEvaluations++ };
-    contexts.set(ns, ctx);
-  }
-  return ctx;
-}
+const contextOf = (ns: SimNamespace, random: SeededRandom): NftContext =>
+  memo(contexts, ns, () => ({ random, isLocal: (a) => ns.isLocal(a), count: () => ns.ruleEvaluations++ }));
 
 export function runHook(
   ns: SimNamespace,

@@ -406,29 +406,24 @@ interface CompiledRule {
   text: string;
 }
 
+/** The value `map` holds for `key`, made by `make` the first time. */
+export function memo<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
 const compiled = new WeakMap<NftRule, CompiledRule>();
-const compile = (rule: NftRule): CompiledRule => {
-  let c = compiled.get(rule);
-  if (!c) {
-    c = {
-      steps: rule.expr.map(compileStatement),
-      text: `ip ${rule.table} ${rule.chain}: ${formatNftRule(rule)}`,
-    };
-    compiled.set(rule, c);
-  }
-  return c;
-};
+const compile = (rule: NftRule): CompiledRule =>
+  memo(compiled, rule, () => ({
+    steps: rule.expr.map(compileStatement),
+    text: `ip ${rule.table} ${rule.chain}: ${formatNftRule(rule)}`,
+  }));
 
 /** " (key : verdict)", the element a verdict map chose, for traces; formatted once per element. */
 const chosenText = new WeakMap<NftMapElement, string>();
-function chosen(element: NftMapElement): string {
-  let text = chosenText.get(element);
-  if (text === undefined) {
-    text = ` (${formatNftKey(element[0])} : ${formatNftVerdict(element[1])})`;
-    chosenText.set(element, text);
-  }
-  return text;
-}
+const chosen = (element: NftMapElement): string =>
+  memo(chosenText, element, () => ` (${formatNftKey(element[0])} : ${formatNftVerdict(element[1])})`);
 
 /**
  * Walks one base chain as nf_tables does: a rule's statements run in order until one does not
