@@ -1,7 +1,7 @@
 /** Options several commands share, parsed and checked in one place. */
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
-import type { ScenarioScale } from "@podnet/cluster";
+import { PROXY_NAMES, type ProxyName, type Scenario, type ScenarioScale } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
 
@@ -57,3 +57,32 @@ export function scaleOf(opts: ScaleOpts): ScenarioScale {
     ...(opts.podsPerNode !== undefined ? { podsPerNode: opts.podsPerNode } : {}),
   };
 }
+
+/** `--proxy`: kube-proxy's mode for the Services; several, comma-separated, where a command compares. */
+export const proxyOption = (several: boolean) =>
+  new Option(
+    "--proxy <name>",
+    `kube-proxy's mode for Services: ${PROXY_NAMES.join(" or ")}${several ? " (comma-separated: each one, side by side)" : ""}; default: the scenario's proxy, else iptables`,
+  );
+
+/** The proxies `--proxy` names (undefined: the scenario's own), each once; one only unless `several`. */
+export function parseProxies(list: string | undefined, several = true): (ProxyName | undefined)[] {
+  if (list === undefined) return [undefined];
+  const names = list
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const bad = names.find((n) => !(PROXY_NAMES as string[]).includes(n));
+  if (!names.length || bad !== undefined)
+    throw new UsageError(
+      `--proxy: ${JSON.stringify(bad ?? list)} is not a proxy (${PROXY_NAMES.join(", ")})`,
+    );
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UsageError(`--proxy: ${JSON.stringify(twice)} is named twice`);
+  if (!several && names.length > 1) throw new UsageError(`--proxy: one proxy, not ${JSON.stringify(list)}`);
+  return names as ProxyName[];
+}
+
+/** The scenario under another proxy (undefined: as it is). */
+export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>
+  proxy ? { ...scenario, proxy } : scenario;

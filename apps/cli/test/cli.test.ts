@@ -51,6 +51,33 @@ describe("podnet", () => {
     ]);
   });
 
+  it("chooses kube-proxy's mode with --proxy, compares both side by side, and refuses an unknown one", async () => {
+    const nft = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "nftables", "--json"]);
+    const result = nft.json();
+    expect(result).toMatchObject({ scenario: "service", provider: "cbr0-host-gw", proxy: "nftables" });
+    expect(result.probes.find((p: { to: string }) => p.to === "svc/web")).toMatchObject({ reached: true });
+    const compared = await podnetAsync([
+      "compare",
+      "service",
+      "--providers",
+      "cbr0-host-gw",
+      "--proxy",
+      "iptables,nftables",
+      "--json",
+    ]);
+    expect((JSON.parse(compared.stdout) as { proxy: string }[]).map((r) => r.proxy)).toEqual([
+      "iptables",
+      "nftables",
+    ]);
+    const bad = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "ipvs"]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([
+      2,
+      'error: --proxy: "ipvs" is not a proxy (iptables, nftables)',
+    ]);
+    const two = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "iptables,nftables"]);
+    expect([two.code, two.stderr.trim()]).toEqual([2, 'error: --proxy: one proxy, not "iptables,nftables"']);
+  });
+
   it("runs the notes' two nodes: every probe passes under cbr0-host-gw, and docker-bridge answers no with the reason", () => {
     const ok = podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw", "--json"]);
     expect(ok.code).toBe(0); // node2:8080 answers RST (only docker-bridge publishes it), which still means it arrived
@@ -394,7 +421,7 @@ describe("podnet", () => {
         env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
       },
     );
-    expect(r.stdout).toBe("two-nodes under overlay: 21/21 reachable\n");
+    expect(r.stdout).toBe("two-nodes under overlay (kube-proxy iptables): 21/21 reachable\n");
     expect(r.stderr).toBe("");
   });
 
@@ -473,7 +500,9 @@ describe("podnet", () => {
       ["overlay", 3],
     ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
-    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain("| scenario | provider | nodes |");
+    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
+      "| scenario | provider | proxy | nodes |",
+    );
   }, 30_000);
 });
 

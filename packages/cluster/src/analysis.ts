@@ -4,7 +4,8 @@
  * whether the source address survives) and control-plane metrics (entries per node, changes per event).
  */
 import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
-import type { FdbDump, NeighDump, RouteDump } from "@podnet/netlink";
+import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
+import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
 import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
@@ -72,6 +73,8 @@ export interface NodeTables {
   neighbours: NeighDump[];
   fdb: FdbDump[];
   nat: string;
+  /** Under kube-proxy's nftables mode: its `ip kube-proxy` table, as `nft -j list table` (no handles). */
+  nft?: NftObject[];
 }
 
 const MAX_NODES_WITH_TABLES = 20;
@@ -85,6 +88,9 @@ export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string
       neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT")),
       fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst),
       nat: await runtime.k.iptables.save(runtime.ns(name), "nat"),
+      ...(runtime.proxy === "nftables"
+        ? { nft: await runtime.k.nft.list(runtime.ns(name), "ip", NFT_TABLE) }
+        : {}),
     };
   }
   return out;
@@ -218,6 +224,16 @@ export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics 
   };
 }
 
+/**
+ * The node's NAT entries: its nat table's rules, and under kube-proxy's nftables mode also the rules
+ * and map elements of its `ip kube-proxy` table.
+ */
+async function natEntries(runtime: ClusterRuntime, ns: string): Promise<number> {
+  let n = (await runtime.k.iptables.list(ns, "nat")).reduce((sum, chain) => sum + chain.rules.length, 0);
+  if (runtime.proxy === "nftables") n += nftEntryCount(await runtime.k.nft.list(ns, "ip", NFT_TABLE));
+  return n;
+}
+
 export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<ControlPlaneMetrics> {
   const perNode: Record<string, NodeTableCounts> = {};
   const total: NodeTableCounts = { routes: 0, neighbours: 0, fdb: 0, natRules: 0 };
@@ -228,10 +244,7 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
       routes: sizes.routes,
       neighbours: sizes.permanentNeighbours,
       fdb: sizes.remoteFdb,
-      natRules: (await runtime.k.iptables.list(ns, "nat")).reduce(
-        (sum, chain) => sum + chain.rules.length,
-        0,
-      ),
+      natRules: await natEntries(runtime, ns),
     };
     perNode[name] = counts;
     for (const k of Object.keys(total) as (keyof NodeTableCounts)[]) total[k] += counts[k];

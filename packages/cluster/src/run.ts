@@ -18,6 +18,8 @@ export interface RunResult {
   schemaVersion: 1;
   scenario: string;
   provider: string;
+  /** kube-proxy's mode: "iptables" or "nftables". */
+  proxy: string;
   nodes: { name: string; address: string; podCidr?: string }[];
   pods: { name: string; node: string; ip: string }[];
   services: { name: string; clusterIP: string; endpoints: string[] }[];
@@ -61,6 +63,7 @@ export async function runScenario(
     schemaVersion: 1,
     scenario: scenario.name,
     provider: provider.name,
+    proxy: runtime.proxy,
     nodes: [...runtime.nodes.values()].map((n) => ({
       name: n.name,
       address: n.address,
@@ -86,6 +89,8 @@ export async function runScenario(
 export interface BenchRow {
   scenario: string;
   provider: string;
+  /** kube-proxy's mode: "iptables" or "nftables". */
+  proxy: string;
   nodes: number;
   pods: number;
   buildMs: number;

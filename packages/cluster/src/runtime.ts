@@ -21,7 +21,7 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
-import { RouteManager, type ReconcileReport } from "@podnet/route-manager";
+import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace } from "@podnet/sim";
 import {
   SimBackend,
@@ -82,6 +82,8 @@ export class ClusterRuntime {
   readonly k: Netlink;
   readonly lab: LabTopology;
   readonly manager: RouteManager;
+  /** kube-proxy's mode for the Services: the scenario's `proxy`, iptables by default. */
+  readonly proxy: ProxyName;
   readonly cluster: ClusterNetwork;
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, PodState>();
@@ -109,10 +111,12 @@ export class ClusterRuntime {
     for (const svc of this.scenario.services)
       if (svc.clusterIP) this.serviceIps.occupy(`${svc.clusterIP}/32`);
     for (const n of this.scenario.nodes) if (n.podCidr) this.cidrs.occupy(n.podCidr);
+    this.proxy = scenario.proxy ?? "iptables";
     this.manager = new RouteManager({
       netlink: this.k,
       provider,
       cluster: this.cluster,
+      proxy: this.proxy,
       ...(this.gatewayRouter() ? { gatewayNs: this.ns(this.gatewayRouter()!) } : {}),
     });
   }

@@ -4,6 +4,7 @@
  * is what `podnet schema` prints for editors.
  */
 import { Ipv4Prefix, isIpv4 } from "@podnet/core";
+import { PROXY_NAMES } from "@podnet/route-manager";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -145,6 +146,8 @@ export const GeneratorSchema = z.strictObject({
 export const ScenarioSchema = z.strictObject({
   name: Name,
   description: z.string().default(""),
+  /** kube-proxy's mode for the Services: its iptables chains (the default) or its nftables table. */
+  proxy: z.enum(PROXY_NAMES).optional(),
   cluster: z
     .strictObject({
       clusterCidr: Cidr.default("10.0.0.0/16"),

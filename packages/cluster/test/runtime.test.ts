@@ -82,3 +82,27 @@ traffic:
     }
   });
 });
+
+describe("the Service proxy as a scenario's choice", () => {
+  it("builds the Services under the scenario's proxy, with the same reachability under both", async () => {
+    const scenario = bundled("service");
+    const iptables = (await runScenario(scenario, getProvider("cbr0-host-gw"))).result;
+    const nftables = (await runScenario({ ...scenario, proxy: "nftables" }, getProvider("cbr0-host-gw")))
+      .result;
+    expect([iptables.proxy, nftables.proxy]).toEqual(["iptables", "nftables"]);
+    const outcomes = (r: typeof iptables) => r.reachability.map((c) => `${c.from} → ${c.to}: ${c.reached}`);
+    expect(outcomes(nftables)).toEqual(outcomes(iptables));
+    const node = Object.values(nftables.tables)[0]!;
+    expect(node.nat).not.toContain("KUBE-");
+    expect(node.nft?.[0]).toEqual({ table: { family: "ip", name: "kube-proxy" } });
+  });
+
+  it("refuses a proxy it does not know, at its place in the file", () => {
+    expect(() =>
+      loadScenario(
+        `name: p\nproxy: ipvs\nunderlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }\n`,
+        "p.yaml",
+      ),
+    ).toThrow('p.yaml:2:8: proxy: Invalid option: expected one of "iptables"|"nftables"');
+  });
+});

@@ -54,6 +54,7 @@ export async function up(
     name,
     prefix,
     provider: provider.name,
+    proxy: scenario.proxy ?? "iptables",
     scenario: options.scenarioFile,
     status: "building",
     createdAt: new Date().toISOString(),

@@ -16,6 +16,8 @@ export interface LabState {
   /** Every namespace of the lab starts with it. */
   prefix: string;
   provider: string;
+  /** kube-proxy's mode for the Services (absent in labs from before it was a choice: iptables). */
+  proxy?: string;
   scenario: string;
   /** "building" until `up` finishes; a lab left "building" was interrupted. */
   status: "building" | "up";

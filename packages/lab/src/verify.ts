@@ -36,6 +36,8 @@ export interface VerifyCell {
 export interface VerifyReport {
   scenario: string;
   provider: string;
+  /** kube-proxy's mode the Services ran under on both backends. */
+  proxy: string;
   cells: VerifyCell[];
   agreed: number;
   total: number;
@@ -178,6 +180,7 @@ export async function verify(
     return {
       scenario: scenario.name,
       provider: provider.name,
+      proxy: sim.proxy,
       cells,
       agreed: cells.filter((c) => c.agree).length,
       total: cells.length,

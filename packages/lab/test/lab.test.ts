@@ -143,10 +143,16 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
   );
 
   // CI runs `podnet verify` itself over every bundled scenario and every provider: `large` at a size
-  // that fits in namespaces here (its shape, 4 nodes × 3 pods, instead of 5,000 × 30).
+  // that fits in namespaces here (its shape, 4 nodes × 3 pods, instead of 5,000 × 30), and the
+  // scenarios with Services again under kube-proxy's nftables mode.
   it.each([
     [["two-nodes", "routed-segments", "single-pod", "churn", "service"], []],
     [["large"], ["--nodes", "4", "--pods-per-node", "3"]],
+    // The scenarios with Services once more, under kube-proxy's nftables mode.
+    [
+      ["service", "two-nodes"],
+      ["--proxy", "nftables"],
+    ],
   ])(
     "podnet verify %j agrees on every cell under every provider",
     async (names, scale) => {

@@ -27,6 +27,12 @@ import {
   type LinkDump,
   type LinkSpec,
   type NatTable,
+  type NftCommand,
+  type NftFamily,
+  type NftMapElement,
+  type NftObject,
+  compareNftKeys,
+  formatNftCommand,
   type NeighDump,
   type NeighEntry,
   type NeighSpec,
@@ -37,7 +43,9 @@ import {
   type RouteSpec,
   type SysctlKey,
 } from "@podnet/netlink";
-import { statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { run } from "./exec.js";
 
 const ERRNO_BY_TEXT: [RegExp, Errno][] = [
@@ -60,6 +68,34 @@ export function errorLine(stderr: string): string {
     .map((l) => l.replace(/^iptables v[\d.]+ \([^)]*\):\s*/, "").trim())
     .filter((l) => l && !l.startsWith("Try `iptables"));
   return lines[0] ?? "failed";
+}
+
+/**
+ * nft's message without its location prefix ("internal:0:0-0: Error: …" → "Error: …") and without
+ * its spelling hint ("; did you mean table ‘kube-proxy’ in family ip?"), which the simulator does not guess.
+ */
+function nftErrorLine(stderr: string): string {
+  const line = stderr.split("\n").find((l) => l.includes("Error: "));
+  return line
+    ? line
+        .slice(line.indexOf("Error: "))
+        .replace(/; did you mean .*$/, "")
+        .trim()
+    : errorLine(stderr);
+}
+
+/** `nft -j list` output as the host API returns it: no metainfo, no handles, elements in key order. */
+function listedObjects(json: { nftables: Record<string, Record<string, unknown>>[] }): NftObject[] {
+  const out: NftObject[] = [];
+  for (const item of json.nftables) {
+    const [kind, body] = Object.entries(item)[0]!;
+    if (kind === "metainfo") continue;
+    const { handle: _handle, ...rest } = body;
+    if (kind === "map" && Array.isArray(rest.elem))
+      (rest.elem as NftMapElement[]).sort((a, b) => compareNftKeys(a[0], b[0]));
+    out.push({ [kind]: rest } as unknown as NftObject);
+  }
+  return out;
 }
 
 /** One answer of `ip -j route get`. */
@@ -381,6 +417,38 @@ export class LinuxNetlink implements Netlink {
       parseIptablesSave(await this.iptables.save(ns, table)).chains.filter(
         (c) => chain === undefined || c.name === chain,
       ),
+  };
+
+  readonly nft = {
+    run: async (ns: string, commands: readonly NftCommand[]) => {
+      if (!commands.length) return;
+      // nft cannot read a transaction from a socket on stdin (node's pipes): it reads a file.
+      const dir = mkdtempSync(join(tmpdir(), "podnet-nft-"));
+      const file = join(dir, "transaction.json");
+      try {
+        writeFileSync(file, JSON.stringify({ nftables: commands }));
+        const argv = ["nft", "-j", "-f", file];
+        const result = await run(
+          ns === "" || isOwnNamespace(ns) ? argv : ["ip", "netns", "exec", ns, ...argv],
+        );
+        if (result.code !== 0) {
+          const message = nftErrorLine(result.stderr);
+          throw new NetlinkError(errnoOf(message), message, formatNftCommand(commands[0]!));
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    list: async (ns: string, family: NftFamily, table: string): Promise<NftObject[]> => {
+      let out: string;
+      try {
+        out = await this.inside(ns, ["nft", "-j", "list", "table", family, table]);
+      } catch (error) {
+        if (!(error instanceof NetlinkError)) throw error;
+        throw new NetlinkError(error.errno, nftErrorLine(error.message), `nft list table ${family} ${table}`);
+      }
+      return listedObjects(JSON.parse(out) as { nftables: Record<string, Record<string, unknown>>[] });
+    },
   };
 
   private iptablesExec(ns: string, table: NatTable, ...args: string[]): Promise<string> {

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { NetlinkError } from "./errors.js";
 import { formatIptablesSave, rule } from "./iptables.js";
+import { nftablesCases } from "./conformance-nftables.js";
 import type { Netlink } from "./types.js";
 import {
   DEFAULT_ROUTE,
@@ -755,6 +756,8 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       await n.iptables.deleteChain(a!, "nat", "X");
       expect(await n.iptables.save(a!, "nat")).toBe(formatIptablesSave("nat", []));
     });
+
+    nftablesCases(setup, refusal);
 
     it("answers route get with the route, device and source address the kernel would use", async () => {
       const { n, a } = await linkedPair();

@@ -10,6 +10,7 @@
 import type { Ipv4, Ipv4InterfaceAddress, Ipv4Prefix, Mac } from "@podnet/core";
 import type { NetlinkError } from "./errors.js";
 import type { ChainDump, IptablesRule, NatTable } from "./iptables.js";
+import type { NftCommand, NftFamily, NftObject } from "./nftables.js";
 
 /** An address on the host API (IPv4 today). */
 export type IpAddress = Ipv4;
@@ -335,5 +336,19 @@ export interface Netlink {
      * name); with `chain`, only that chain (none when it does not exist).
      */
     list(ns: string, table: NatTable, chain?: string): Promise<ChainDump[]>;
+  };
+  /** nftables, in libnftables' JSON shapes (nftables.ts). */
+  nft: {
+    /**
+     * Applies the commands as one transaction (`nft -j -f -`): all of them, or — refused — none,
+     * with nft's words ("Error: Could not process rule: No such file or directory").
+     */
+    run(ns: string, commands: readonly NftCommand[]): Promise<void>;
+    /**
+     * `nft -j list table FAMILY NAME` as objects without their handles, map elements in key order
+     * (the kernel's hash order is not stable); refused with "Error: No such file or directory"
+     * when the table does not exist.
+     */
+    list(ns: string, family: NftFamily, table: string): Promise<NftObject[]>;
   };
 }

@@ -6,7 +6,19 @@ export {
   type Refusal,
 } from "./route-manager.js";
 export { PeerRoutes, type PeerRoutesOptions } from "./peers.js";
-export { ServiceProxy } from "./proxy.js";
+export { IptablesProxy } from "./proxy.js";
+export { NftablesProxy } from "./proxy-nftables.js";
+export { SERVICE_PROXIES, PROXY_NAMES, type ProxyName, type ServiceProxy } from "./proxies.js";
+export {
+  NFT_TABLE,
+  nftServiceChain,
+  nftEndpointChain,
+  nftExternalChain,
+  nftServiceParts,
+  nftFixed,
+  nftEntryCount,
+  type NftServiceParts,
+} from "./services-nftables.js";
 export { Tally } from "./apply.js";
 export {
   serviceTables,

@@ -16,9 +16,12 @@ import {
   type Netlink,
 } from "@podnet/netlink";
 import type { Tally } from "./apply.js";
+import type { ServiceProxy } from "./proxies.js";
 import {
   compareServiceKeys,
   nodeSharedChains,
+  recordService,
+  removeService,
   sameSharedEntries,
   serviceKey,
   ServiceRuleCache,
@@ -28,7 +31,8 @@ import {
   type SharedChains,
 } from "./services.js";
 
-export class ServiceProxy {
+export class IptablesProxy implements ServiceProxy {
+  readonly name = "iptables";
   readonly services = new Map<string, Service>();
   /** Each Service's kube-proxy rules, computed once per Service value. */
   private readonly serviceRules = new ServiceRuleCache();
@@ -45,10 +49,8 @@ export class ServiceProxy {
 
   /** Records a Service; returns the value it replaces. */
   set(service: Service): Service | undefined {
-    const key = serviceKey(service);
-    const before = this.services.get(key);
-    this.services.set(key, service);
-    if (!before) this.order.splice(this.position(key), 0, key);
+    const before = recordService(this.services, service);
+    if (!before) this.order.splice(this.position(serviceKey(service)), 0, serviceKey(service));
     if (!sameSharedEntries(this.partsOf(before), this.partsOf(service))) this.shared = undefined;
     return before;
   }
@@ -63,11 +65,9 @@ export class ServiceProxy {
 
   /** Forgets a Service; returns the value it had. */
   delete(namespace: string, name: string): Service | undefined {
-    const key = serviceKey({ namespace, name });
-    const before = this.services.get(key);
+    const before = removeService(this.services, namespace, name);
     if (!before) return undefined;
-    this.services.delete(key);
-    this.order.splice(this.position(key), 1);
+    this.order.splice(this.position(serviceKey(before)), 1);
     if (this.partsOf(before)) this.shared = undefined;
     return before;
   }

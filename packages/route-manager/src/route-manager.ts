@@ -4,7 +4,8 @@
  * - `PeerRoutes`: pod-subnet reachability (routes, neighbours, FDB entries per other node, from the
  *   provider) — flannel's job or the cloud route controller's, not kube-proxy's, although the
  *   original notes credit kube-proxy;
- * - `ServiceProxy`: Services (ClusterIP, NodePort) as kube-proxy's chains, kube-proxy's real job.
+ * - `ServiceProxy`: Services (ClusterIP, NodePort) as kube-proxy writes them, in its iptables or its
+ *   nftables mode (proxies.ts) — kube-proxy's real job.
  * This facade routes each event to the job it concerns and reports what changed. Entries are compared
  * as values (a prefix, an address, a MAC), so no spelling of a wanted entry can make a resync delete
  * and re-add it.
@@ -13,7 +14,7 @@ import type { ClusterNetwork, NetworkProvider, NodeNetwork, PeerEntries } from "
 import type { Netlink } from "@podnet/netlink";
 import { Tally, now, type ReconcileReport, type Refusal } from "./apply.js";
 import { PeerRoutes } from "./peers.js";
-import { ServiceProxy } from "./proxy.js";
+import { SERVICE_PROXIES, type ProxyName, type ServiceProxy } from "./proxies.js";
 import type { Service } from "./services.js";
 
 export type { NodeChanges, ReconcileReport, Refusal } from "./apply.js";
@@ -24,6 +25,8 @@ export interface RouteManagerOptions {
   cluster: ClusterNetwork;
   /** The underlay gateway's namespace, for providers that keep their routes there. */
   gatewayNs?: string;
+  /** kube-proxy's mode for Services: "iptables" (the default) or "nftables". */
+  proxy?: ProxyName;
 }
 
 export class RouteManager {
@@ -32,7 +35,7 @@ export class RouteManager {
 
   constructor(options: RouteManagerOptions) {
     this.peers = new PeerRoutes(options);
-    this.proxy = new ServiceProxy(options.netlink, options.cluster);
+    this.proxy = SERVICE_PROXIES[options.proxy ?? "iptables"](options.netlink, options.cluster);
   }
 
   get nodes(): Map<string, NodeNetwork> {

@@ -176,6 +176,26 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
 export const serviceKey = (service: { namespace: string; name: string }) =>
   `${service.namespace}/${service.name}`;
 
+/** Records `service` in `services`; returns the value it replaces. */
+export function recordService(services: Map<string, Service>, service: Service): Service | undefined {
+  const key = serviceKey(service);
+  const before = services.get(key);
+  services.set(key, service);
+  return before;
+}
+
+/** Removes a Service from `services`; returns the value it had. */
+export function removeService(
+  services: Map<string, Service>,
+  namespace: string,
+  name: string,
+): Service | undefined {
+  const key = serviceKey({ namespace, name });
+  const before = services.get(key);
+  services.delete(key);
+  return before;
+}
+
 /** kube-proxy writes Services in the order of their names. */
 export const compareServiceKeys = new Intl.Collator().compare;
 

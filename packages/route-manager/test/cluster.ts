@@ -14,10 +14,11 @@ import {
   type PodAttachment,
 } from "@podnet/cni";
 import { NodeCidrAllocator } from "@podnet/ipam";
+import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import type { Netlink } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
-import { RouteManager, type ReconcileReport, type Service } from "../src/index.js";
+import { RouteManager, type ProxyName, type ReconcileReport, type Service } from "../src/index.js";
 
 export const CLUSTER: ClusterNetwork = {
   clusterCidr: "10.0.0.0/16",
@@ -43,6 +44,8 @@ export class TestCluster {
       cluster?: ClusterNetwork;
       /** The host API the route manager writes through (the simulator itself by default). */
       managerHost?: (k: SimKernel) => Netlink;
+      /** kube-proxy's mode (iptables by default). */
+      proxy?: ProxyName;
     } = {},
   ) {
     this.k = new SimKernel({ seed: options.seed ?? "cluster" });
@@ -57,6 +60,7 @@ export class TestCluster {
       provider,
       cluster: this.cluster,
       ...(options.gatewayNs ? { gatewayNs: options.gatewayNs } : {}),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
   }
 
@@ -165,4 +169,34 @@ export class TestCluster {
     }
     return out;
   }
+}
+
+/**
+ * Two nodes behind a gateway, an outside host, a client pod and Service web (ClusterIP 10.96.0.10:80,
+ * NodePort 30080) over three endpoints listening on 8080, under `proxy`.
+ */
+export async function clusterWithService(
+  provider: NetworkProvider = cbr0HostGw(),
+  proxy: ProxyName = "iptables",
+) {
+  const c = new TestCluster(provider, { proxy });
+  await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
+  await c.lab.host("outside", "lan", "10.100.0.50/24");
+  await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" });
+  await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" });
+  const endpoints = [
+    await c.addPod("node1", "web-a", { listen: [8080] }),
+    await c.addPod("node2", "web-b", { listen: [8080] }),
+    await c.addPod("node2", "web-c", { listen: [8080] }),
+  ];
+  await c.addPod("node1", "client");
+  const web: Service = {
+    namespace: "default",
+    name: "web",
+    clusterIP: "10.96.0.10",
+    ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }],
+    endpoints,
+  };
+  const report = await c.service(web);
+  return { c, web, endpoints, report };
 }

@@ -2,8 +2,8 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
-import { endpointProbability, serviceChain, type Service } from "../src/index.js";
-import { TestCluster } from "./cluster.js";
+import { PROXY_NAMES, endpointProbability, serviceChain } from "../src/index.js";
+import { clusterWithService } from "./cluster.js";
 
 describe("kube-proxy's chain names and probabilities", () => {
   it("names chains as kube-proxy does (values seen in real clusters' iptables-save)", () => {
@@ -38,29 +38,6 @@ describe("kube-proxy's chain names and probabilities", () => {
   });
 });
 
-async function clusterWithService(provider = cbr0HostGw()) {
-  const c = new TestCluster(provider);
-  await c.router("gw", [{ segment: "lan", cidr: "10.100.0.1/24" }]);
-  await c.lab.host("outside", "lan", "10.100.0.50/24");
-  await c.addNode("node1", "10.100.0.2/24", { gateway: "10.100.0.1" });
-  await c.addNode("node2", "10.100.0.3/24", { gateway: "10.100.0.1" });
-  const endpoints = [
-    await c.addPod("node1", "web-a", { listen: [8080] }),
-    await c.addPod("node2", "web-b", { listen: [8080] }),
-    await c.addPod("node2", "web-c", { listen: [8080] }),
-  ];
-  await c.addPod("node1", "client");
-  const web: Service = {
-    namespace: "default",
-    name: "web",
-    clusterIP: "10.96.0.10",
-    ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "tcp", nodePort: 30080 }],
-    endpoints,
-  };
-  const report = await c.service(web);
-  return { c, web, endpoints, report };
-}
-
 describe("Services, kube-proxy style", () => {
   for (const provider of [cbr0HostGw(), overlay()]) {
     it(`${provider.name}: a ClusterIP is DNAT-ed to one of its endpoints and the answer is un-NAT-ed`, async () => {
@@ -92,8 +69,9 @@ describe("Services, kube-proxy style", () => {
     ).toBe(true);
   });
 
-  it("spreads connections over the endpoints", async () => {
-    const { c, endpoints } = await clusterWithService();
+  // Under either proxy: statistic probabilities (iptables) or numgen random (nftables).
+  it.each(PROXY_NAMES)("%s: spreads connections over the endpoints", async (proxy) => {
+    const { c, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
     const seen = new Map<string, number>();
     for (let i = 0; i < 300; i++) {
       const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
@@ -102,30 +80,40 @@ describe("Services, kube-proxy style", () => {
     for (const ip of endpoints) expect(seen.get(ip)).toBeGreaterThan(60); // ≈ 100 each
   });
 
-  it("answers on every node's address at the NodePort, masquerading the outside client", async () => {
-    const { c, endpoints } = await clusterWithService();
-    const trace = c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 });
-    expect(trace.outcome).toBe("reached");
-    expect(endpoints).toContain(trace.deliveredTo!.address);
-    const delivered = trace.hops.find((h) => h.event === "deliver" && h.direction === "request")!;
-    expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).not.toBe("10.100.0.50");
-  });
+  it.each(PROXY_NAMES)(
+    "%s: answers on every node's address at the NodePort, masquerading the outside client",
+    async (proxy) => {
+      const { c, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
+      const trace = c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 });
+      expect(trace.outcome).toBe("reached");
+      expect(endpoints).toContain(trace.deliveredTo!.address);
+      const delivered = trace.hops.find((h) => h.event === "deliver" && h.direction === "request")!;
+      expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).not.toBe("10.100.0.50");
+      const masquerade = proxy === "iptables" ? "-j MASQUERADE --random-fully" : "masquerade fully-random";
+      expect(trace.hops.some((h) => h.detail.includes(masquerade))).toBe(true);
+    },
+  );
 
-  it("rejects connections to a service without endpoints, naming the rule", async () => {
-    const { c } = await clusterWithService();
-    await c.service({
-      namespace: "default",
-      name: "empty",
-      clusterIP: "10.96.0.11",
-      ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }],
-      endpoints: [],
-    });
-    const trace = c.k.send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
-    expect(trace.outcome).toBe("unreachable");
-    expect(trace.reason).toBe(
-      'rejected by node1: -A KUBE-SERVICES -d 10.96.0.11/32 -p tcp -m comment --comment "default/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable',
-    );
-  });
+  it.each(PROXY_NAMES)(
+    "%s: rejects connections to a service without endpoints, naming the rule",
+    async (proxy) => {
+      const { c } = await clusterWithService(cbr0HostGw(), proxy);
+      await c.service({
+        namespace: "default",
+        name: "empty",
+        clusterIP: "10.96.0.11",
+        ports: [{ name: "http", port: 80, targetPort: 80, protocol: "tcp" }],
+        endpoints: [],
+      });
+      const trace = c.k.send({ from: "client", to: "10.96.0.11", protocol: "tcp", port: 80 });
+      expect(trace.outcome).toBe("unreachable");
+      expect(trace.reason).toBe(
+        proxy === "iptables"
+          ? 'rejected by node1: -A KUBE-SERVICES -d 10.96.0.11/32 -p tcp -m comment --comment "default/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable'
+          : "rejected by node1: ip kube-proxy reject-chain: reject",
+      );
+    },
+  );
 
   it("rewrites only what changed when endpoints change, and removes a deleted service's chains", async () => {
     const { c, web, endpoints, report } = await clusterWithService();

@@ -20,9 +20,9 @@ class FailingHost {
   armed = true;
 
   wrap(k: SimKernel): Netlink {
-    let host: Netlink;
+    // The fan-out calls back into `host` only later, once it exists.
     const layer = new LayerFanout((ns, ops) => host.batch(ns, ops));
-    host = new Proxy(k, {
+    const host: Netlink = new Proxy(k, {
       get: (target, prop, receiver) => {
         if (prop === "layer") return layer;
         if (prop !== "batch") {

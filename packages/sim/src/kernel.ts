@@ -37,6 +37,11 @@ import {
   type LinkDump,
   type LinkSpec,
   type NatTable,
+  type NftCommand,
+  type NftFamily,
+  type NftObject,
+  NftMessage,
+  formatNftCommand,
   type NeighDump,
   type NeighEntry,
   type NeighSpec,
@@ -936,6 +941,18 @@ export class SimKernel implements Netlink {
       const rules = this.ns(nsName).tables[table].get(chain);
       return rules ? [policy({ name: chain, rules: [...rules] })] : [];
     },
+  };
+
+  // ---- nftables ----------------------------------------------------------------------------
+
+  readonly nft = {
+    run: async (nsName: string, commands: readonly NftCommand[]) => {
+      const command = () => (commands.length ? formatNftCommand(commands[0]!) : "nft -j -f");
+      this.ns(nsName, command).nft.apply(commands);
+    },
+    list: async (nsName: string, family: NftFamily, table: string): Promise<NftObject[]> =>
+      this.ns(nsName, `nft list table ${family} ${table}`).nft.list(table) ??
+      fail("ENOENT", NftMessage.noSuchFile, `nft list table ${family} ${table}`),
   };
 
   /** A table's chains; rules are copied, so a reader cannot change the kernel's. */

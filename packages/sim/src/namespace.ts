@@ -5,6 +5,7 @@ import type { SimLink } from "./link.js";
 import type { LayerView } from "./layer.js";
 import { NeighbourTable } from "./number-map.js";
 import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
+import { NftState } from "./nftables.js";
 
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
@@ -53,6 +54,10 @@ export class SimNamespace {
   };
   /** How many rules jump to each chain, per table: the kernel's reference count, which `-X` checks. */
   readonly jumps: Record<NatTable, Map<string, number>> = { nat: new Map(), filter: new Map() };
+  /** nftables: tables, chains, maps and rules (nftables.ts). */
+  readonly nft = new NftState();
+  /** Rules evaluated by packets walking this namespace's hooks (iptables and nftables): what a lookup costs. */
+  ruleEvaluations = 0;
   /** Both directions of every tracked connection point at its entry. */
   readonly conntrack = new Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>();
   readonly sockets: SimSocket[] = [];
@@ -86,8 +91,9 @@ export class SimNamespace {
       if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);
   }
 
-  /** True when some chain of the table has rules: an empty table cannot change a packet. */
+  /** True when some chain of the table (or an nftables base chain of its type) can change a packet. */
   hasRules(table: NatTable): boolean {
+    if (this.nft.hasBaseChains(table)) return true;
     for (const rules of this.tables[table].values()) if (rules.length) return true;
     return false;
   }

@@ -63,6 +63,8 @@ export interface PacketView {
   ip: Ipv4Header;
   l4: Header;
   mark: number;
+  /** The packet's conntrack entry, once looked up: `isNew` for a connection's first packet. */
+  ct?: { isNew: boolean };
 }
 
 export type Verdict =
@@ -133,6 +135,7 @@ export function evaluateChain(
       continue;
     }
     const rule = frame.rules[frame.at++]!;
+    ns.ruleEvaluations++;
     const c = compile(rule);
     if (!matches(c, packet, inDev, outDev, random)) continue;
     path.push(`-A ${frame.name} ${c.text}`);

@@ -25,7 +25,8 @@ import {
 import type { SimKernel } from "./kernel.js";
 import type { ArpIndex, SimLink } from "./link.js";
 import { tupleKey, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
-import { evaluateChain, type Verdict } from "./netfilter.js";
+import type { Verdict } from "./netfilter.js";
+import { runHook } from "./hooks.js";
 import type { SimRoute } from "./route-table.js";
 import type { Trace, TraceEvent, TraceHop } from "./trace.js";
 
@@ -1374,7 +1375,7 @@ class PacketWalk {
     inDev: SimLink | undefined,
     outDev: SimLink | undefined,
   ): boolean {
-    const verdict = evaluateChain(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
+    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
     this.record(ns, "filter", `filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
@@ -1445,7 +1446,7 @@ class PacketWalk {
     const entry: ConntrackEntry = { original: tuple, reply: invert(tuple) };
     let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
     if (!ns.hasRules("nat")) return skb;
-    const verdict = evaluateChain(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
+    const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
     if (verdict.kind === "DNAT") {
       skb = withDst(skb, verdict.address, verdict.port);
       entry.dnatBy = verdict.path.join(" → ");
@@ -1492,7 +1493,7 @@ class PacketWalk {
       return skb;
     }
     if (outDev && ns.hasRules("nat")) {
-      const verdict: Verdict = evaluateChain(
+      const verdict: Verdict = runHook(
         ns,
         "nat",
         "POSTROUTING",

@@ -15,7 +15,10 @@ import {
   integerIn,
   jsonOption,
   parseProviders,
+  parseProxies,
   providersOption,
+  proxyOption,
+  withProxy,
   nodesOption,
   podsPerNodeOption,
   scaleOf,
@@ -57,6 +60,7 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
   return {
     scenario: scenario.name,
     provider: provider.name,
+    proxy: runtime.proxy,
     nodes: runtime.nodes.size,
     pods: runtime.pods.size,
     buildMs: Math.round(buildMs),
@@ -75,6 +79,7 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
 const COLUMNS: [keyof BenchRow, string][] = [
   ["scenario", "scenario"],
   ["provider", "provider"],
+  ["proxy", "proxy"],
   ["nodes", "nodes"],
   ["pods", "pods"],
   ["buildMs", "build ms"],
@@ -101,6 +106,7 @@ export function benchCommand(cli: Command): void {
     .description("measure scenarios under providers: the network and podnet itself")
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
+    .addOption(proxyOption(true))
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
     .addOption(jsonOption("print the JSON instead of the table"))
     .addOption(
@@ -126,7 +132,7 @@ export function benchCommand(cli: Command): void {
     .option("--pin", "linux: pin iperf3's client to CPU 0 and its server to CPU 1", false)
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect\n" +
+      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench service --proxy iptables,nftables   # kube-proxy's two modes side by side\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect\n" +
         "\nWith --backend linux each provider's lab is built, measured and removed (also on Ctrl-C): the first\n" +
         "pod to a pod on its node, on another node, through a one-endpoint ClusterIP Service the bench adds\n" +
         "(podnet-bench), and to an outside host; a bare veth pair measured in the same runs, interleaved, gives\n" +
@@ -138,6 +144,7 @@ export function benchCommand(cli: Command): void {
         files: string[],
         opts: {
           providers: string;
+          proxy?: string;
           out?: string;
           json?: boolean;
           backend: "sim" | "linux";
@@ -150,6 +157,7 @@ export function benchCommand(cli: Command): void {
         const inputs = new Set<string>();
         const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
         const providers = parseProviders(opts.providers);
+        const proxies = parseProxies(opts.proxy);
         const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
         if (opts.out) {
           checkOutput("--out", opts.out, inputs);
@@ -158,15 +166,24 @@ export function benchCommand(cli: Command): void {
         // On the kernel, Ctrl-C must first remove the lab: the bar does not exit on it then.
         const bar = opts.json
           ? undefined
-          : progressBar("bench [{bar}] {value}/{total} {task}", scenarios.length * providers.length, {
-              exitOnSignal: opts.backend !== "linux",
-            });
+          : progressBar(
+              "bench [{bar}] {value}/{total} {task}",
+              scenarios.length * providers.length * proxies.length,
+              {
+                exitOnSignal: opts.backend !== "linux",
+              },
+            );
         if (opts.backend === "linux") {
           let done = 0;
           const report = await labErrors(async () => {
             try {
               return await benchLinux(
-                files.map((f, i) => ({ scenario: scenarios[i]!, file: scenarioPath(f) })),
+                files.flatMap((f, i) =>
+                  proxies.map((proxy) => ({
+                    scenario: withProxy(scenarios[i]!, proxy),
+                    file: scenarioPath(f),
+                  })),
+                ),
                 providers,
                 { runs: opts.runs, seconds: opts.seconds, omit: opts.omit, pin: opts.pin },
                 measure,
@@ -188,10 +205,13 @@ export function benchCommand(cli: Command): void {
 
         const rows: BenchRow[] = [];
         for (const scenario of scenarios) {
-          for (const { provider } of providers) {
-            bar?.update(rows.length, { task: `${scenario.name} / ${provider.name}` });
-            rows.push(await measure(scenario, provider));
-          }
+          for (const { provider } of providers)
+            for (const proxy of proxies) {
+              bar?.update(rows.length, {
+                task: `${scenario.name} / ${provider.name}${proxy ? ` / ${proxy}` : ""}`,
+              });
+              rows.push(await measure(withProxy(scenario, proxy), provider));
+            }
         }
         bar?.update(rows.length, { task: "done" });
         stopBar(bar);

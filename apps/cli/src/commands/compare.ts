@@ -1,4 +1,4 @@
-/** `podnet compare`: one scenario under several providers, side by side. */
+/** `podnet compare`: one scenario under several providers (and kube-proxy modes), side by side. */
 import type { Command } from "commander";
 import { runScenario, type RunResult } from "@podnet/cluster";
 import { readScenario } from "../files.js";
@@ -7,7 +7,10 @@ import { buildProgress } from "../progress.js";
 import {
   jsonOption,
   parseProviders,
+  parseProxies,
   providersOption,
+  proxyOption,
+  withProxy,
   nodesOption,
   podsPerNodeOption,
   scaleOf,
@@ -20,29 +23,34 @@ export function compareCommand(cli: Command): void {
     .description("the same scenario under several providers, side by side")
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(providersOption())
-    .addOption(jsonOption("RunResult per provider"))
+    .addOption(proxyOption(true))
+    .addOption(jsonOption("RunResult per provider and proxy"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes",
+      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes\n  podnet compare service --providers cbr0-host-gw --proxy iptables,nftables",
     )
-    .action(async (file: string, opts: { providers: string; json?: boolean } & ScaleOpts) => {
+    .action(async (file: string, opts: { providers: string; proxy?: string; json?: boolean } & ScaleOpts) => {
       const scenario = readScenario(file, undefined, scaleOf(opts));
       const providers = parseProviders(opts.providers);
+      const proxies = parseProxies(opts.proxy);
       const results: RunResult[] = [];
       for (const { provider } of providers)
-        results.push(
-          (
-            await runScenario(scenario, provider, {
-              onProgress: buildProgress(`building under ${provider.name}`),
-            })
-          ).result,
-        );
+        for (const proxy of proxies)
+          results.push(
+            (
+              await runScenario(withProxy(scenario, proxy), provider, {
+                onProgress: buildProgress(`building under ${provider.name}${proxy ? ` / ${proxy}` : ""}`),
+              })
+            ).result,
+          );
+      // A column per provider, or per provider and proxy when several proxies are compared.
+      const column = (r: RunResult) => (proxies.length > 1 ? `${r.provider} / ${r.proxy}` : r.provider);
       const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
       print(Boolean(opts.json), results, () => {
         const reach = table(
-          ["reachability", ...results.map((r) => r.provider)],
+          ["reachability", ...results.map(column)],
           kinds.map((k) => [
             k,
             ...results.map((r) => {
@@ -56,7 +64,7 @@ export function compareCommand(cli: Command): void {
         );
         const nodes = (r: RunResult) => Math.max(1, Object.keys(r.controlPlane.perNode).length);
         const metrics = table(
-          ["metric", ...results.map((r) => r.provider)],
+          ["metric", ...results.map(column)],
           [
             ["pod MTU", ...results.map((r) => r.path?.podMtu ?? "-")],
             [
@@ -89,7 +97,7 @@ export function compareCommand(cli: Command): void {
           r.reachability
             .filter((c) => !c.reached)
             .slice(0, 3)
-            .map((c) => `${color.bold(r.provider)} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
+            .map((c) => `${color.bold(column(r))} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
         );
         return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
       });

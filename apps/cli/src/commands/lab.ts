@@ -7,7 +7,10 @@ import { color, print, table } from "../format.js";
 import {
   jsonOption,
   parseProviders,
+  parseProxies,
   providersOption,
+  proxyOption,
+  withProxy,
   nodesOption,
   podsPerNodeOption,
   scaleOf,
@@ -47,6 +50,7 @@ export function labCommands(cli: Command): void {
     .description("realise a scenario on real network namespaces of this machine (a lab)")
     .argument("<scenario>", "scenario file or bundled scenario name")
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
+    .addOption(proxyOption(false))
     .option("--name <lab>", "the lab's name (namespaces are named pn-<lab>-<pod|node|host>)", "lab")
     .addOption(jsonOption("the lab's state"))
     .addOption(nodesOption())
@@ -55,33 +59,39 @@ export function labCommands(cli: Command): void {
       "after",
       "\nExample:\n  podnet up two-nodes --provider overlay --name demo\n  podnet exec demo client -- ping -c1 10.0.2.2\n  podnet down demo",
     )
-    .action(async (file: string, opts: { provider: string; name: string; json?: boolean } & ScaleOpts) => {
-      needRoot();
-      const provider = getProvider(opts.provider);
-      const scenario = readScenario(file, undefined, scaleOf(opts));
-      const { up } = await lab();
-      const { state } = await labErrors(() =>
-        up(scenario, provider, {
-          name: opts.name,
-          scenarioFile: scenarioPath(file),
-          onProgress: buildProgress(`up ${opts.name}`),
-        }),
-      );
-      print(Boolean(opts.json), state, () =>
-        [
-          `${color.bold(`lab ${state.name}`)}: ${scenario.name} under ${state.provider}, namespaces ${state.prefix}*`,
-          table(
-            ["node", "address", "pod CIDR"],
-            state.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
-          ),
-          table(
-            ["pod", "node", "address", "containers"],
-            state.pods.map((p) => [p.name, p.node, p.ip, p.containers.join(", ")]),
-          ),
-          `podnet exec ${state.name} <pod|node|host> -- <command>    podnet down ${state.name}`,
-        ].join("\n"),
-      );
-    });
+    .action(
+      async (
+        file: string,
+        opts: { provider: string; proxy?: string; name: string; json?: boolean } & ScaleOpts,
+      ) => {
+        needRoot();
+        const provider = getProvider(opts.provider);
+        const [proxy] = parseProxies(opts.proxy, false);
+        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
+        const { up } = await lab();
+        const { state } = await labErrors(() =>
+          up(scenario, provider, {
+            name: opts.name,
+            scenarioFile: scenarioPath(file),
+            onProgress: buildProgress(`up ${opts.name}`),
+          }),
+        );
+        print(Boolean(opts.json), state, () =>
+          [
+            `${color.bold(`lab ${state.name}`)}: ${scenario.name} under ${state.provider} (kube-proxy ${state.proxy}), namespaces ${state.prefix}*`,
+            table(
+              ["node", "address", "pod CIDR"],
+              state.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
+            ),
+            table(
+              ["pod", "node", "address", "containers"],
+              state.pods.map((p) => [p.name, p.node, p.ip, p.containers.join(", ")]),
+            ),
+            `podnet exec ${state.name} <pod|node|host> -- <command>    podnet down ${state.name}`,
+          ].join("\n"),
+        );
+      },
+    );
 
   cli
     .command("exec")
@@ -149,39 +159,47 @@ export function labCommands(cli: Command): void {
     .description("build scenarios in the simulator and on the kernel, and compare every probe")
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
-    .addOption(jsonOption("a VerifyReport per scenario and provider"))
+    .addOption(proxyOption(true))
+    .addOption(jsonOption("a VerifyReport per scenario, provider and proxy"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
+      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\n  podnet verify service two-nodes --proxy nftables\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
     )
-    .action(async (files: string[], opts: { providers: string; json?: boolean } & ScaleOpts) => {
-      needRoot();
-      const scenarios = files.map((f) => ({
-        file: scenarioPath(f),
-        scenario: readScenario(f, undefined, scaleOf(opts)),
-      }));
-      const providers = parseProviders(opts.providers);
-      const { verify } = await lab();
-      const reports = [];
-      for (const { file, scenario } of scenarios)
-        for (const { name, provider } of providers) {
-          // Reported under the name the user chose it by.
-          const report = { ...(await labErrors(() => verify(scenario, provider, file))), provider: name };
-          reports.push(report);
-          if (!opts.json) {
-            const mark = report.agreed === report.total ? color.green : color.red;
-            process.stdout.write(
-              `${color.bold(`${report.scenario} / ${report.provider}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
-            );
-            for (const c of report.cells.filter((c) => !c.agree))
-              process.stdout.write(
-                `  ${c.kind} ${c.from} → ${c.to} (${c.protocol}${c.size !== undefined ? `, ${c.size} B` : ""}): ${c.why}\n`,
-              );
-          }
-        }
-      if (opts.json) print(true, reports, () => "");
-      if (reports.some((r) => r.agreed !== r.total)) process.exitCode = 1;
-    });
+    .action(
+      async (files: string[], opts: { providers: string; proxy?: string; json?: boolean } & ScaleOpts) => {
+        needRoot();
+        const scenarios = files.map((f) => ({
+          file: scenarioPath(f),
+          scenario: readScenario(f, undefined, scaleOf(opts)),
+        }));
+        const providers = parseProviders(opts.providers);
+        const proxies = parseProxies(opts.proxy);
+        const { verify } = await lab();
+        const reports = [];
+        for (const { file, scenario } of scenarios)
+          for (const { name, provider } of providers)
+            for (const proxy of proxies) {
+              // Reported under the name the user chose it by.
+              const report = {
+                ...(await labErrors(() => verify(withProxy(scenario, proxy), provider, file))),
+                provider: name,
+              };
+              reports.push(report);
+              if (!opts.json) {
+                const mark = report.agreed === report.total ? color.green : color.red;
+                process.stdout.write(
+                  `${color.bold(`${report.scenario} / ${report.provider} / ${report.proxy}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
+                );
+                for (const c of report.cells.filter((c) => !c.agree))
+                  process.stdout.write(
+                    `  ${c.kind} ${c.from} → ${c.to} (${c.protocol}${c.size !== undefined ? `, ${c.size} B` : ""}): ${c.why}\n`,
+                  );
+              }
+            }
+        if (opts.json) print(true, reports, () => "");
+        if (reports.some((r) => r.agreed !== r.total)) process.exitCode = 1;
+      },
+    );
 }

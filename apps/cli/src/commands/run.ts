@@ -5,7 +5,16 @@ import { getProvider, providerNames } from "@podnet/providers";
 import { readScenario } from "../files.js";
 import { color, limitedTable, outcomeText, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
-import { jsonOption, nodesOption, podsPerNodeOption, scaleOf, type ScaleOpts } from "../options.js";
+import {
+  jsonOption,
+  nodesOption,
+  parseProxies,
+  podsPerNodeOption,
+  proxyOption,
+  scaleOf,
+  withProxy,
+  type ScaleOpts,
+} from "../options.js";
 
 /** Rows of the node and pod tables shown before "… N more". */
 const ROWS = 20;
@@ -13,7 +22,7 @@ const ROWS = 20;
 export function summarize(result: RunResult): string {
   const kinds = [...new Set(result.reachability.map((c) => c.kind))];
   const out = [
-    `${color.bold(result.scenario)} under ${color.bold(result.provider)}: ${result.summary.reached}/${result.summary.total} reachable`,
+    `${color.bold(result.scenario)} under ${color.bold(result.provider)} (kube-proxy ${result.proxy}): ${result.summary.reached}/${result.summary.total} reachable`,
     limitedTable(
       ["node", "address", "pod CIDR"],
       result.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
@@ -103,16 +112,19 @@ export function runCommand(cli: Command): void {
     .description("build a scenario under a provider, run its traffic and events, and report")
     .argument("<scenario>", "scenario file (YAML or JSON) or bundled scenario name")
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
+    .addOption(proxyOption(false))
     .addOption(jsonOption("shape: RunResult, schemaVersion 1"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\nExit status 1 when a probe of the scenario's traffic fails.",
+      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\n  podnet run service --provider cbr0-host-gw --proxy nftables\nExit status 1 when a probe of the scenario's traffic fails.",
     )
-    .action(async (file: string, opts: { provider: string; json?: boolean } & ScaleOpts) => {
+    .action(async (file: string, opts: { provider: string; proxy?: string; json?: boolean } & ScaleOpts) => {
       const provider = getProvider(opts.provider);
-      const { result } = await runScenario(readScenario(file, undefined, scaleOf(opts)), provider, {
+      const [proxy] = parseProxies(opts.proxy, false);
+      const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
+      const { result } = await runScenario(scenario, provider, {
         onProgress: buildProgress(`building under ${provider.name}`),
       });
       print(Boolean(opts.json), result, () => summarize(result));

@@ -7,11 +7,12 @@ import { UsageError } from "../errors.js";
 import { checkOutput, readScenario, writeOutput } from "../files.js";
 import { color, formatTrace, print } from "../format.js";
 import { buildProgress } from "../progress.js";
-import { integerIn, jsonOption, parseProviders } from "../options.js";
+import { integerIn, jsonOption, parseProviders, parseProxies, proxyOption, withProxy } from "../options.js";
 
 interface TraceOptions {
   provider?: string;
   providers?: string;
+  proxy?: string;
   from: string;
   to: string;
   proto?: "icmp" | "tcp" | "udp";
@@ -39,6 +40,7 @@ export function traceCommand(cli: Command): void {
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(new Option("--provider <name>", `one of: ${providerNames.join(", ")}`).conflicts("providers"))
     .option("--providers <names>", "trace under several providers, one after the other")
+    .addOption(proxyOption(false))
     .requiredOption("--from <pod[/container]>", "a pod, pod/container, node or host")
     .requiredOption(
       "--to <target[:port]>",
@@ -61,13 +63,13 @@ export function traceCommand(cli: Command): void {
     .addOption(jsonOption("the Trace"))
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\nExit status 1 when the packet is not delivered.",
+      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\nExit status 1 when the packet is not delivered.",
     )
     .action(async (file: string, opts: TraceOptions) => {
       if (!opts.provider && !opts.providers)
         throw new UsageError("trace: give --provider <name> or --providers a,b,c");
       const inputs = new Set<string>();
-      const scenario = readScenario(file, inputs);
+      const scenario = withProxy(readScenario(file, inputs), parseProxies(opts.proxy, false)[0]);
       const providers = parseProviders(opts.providers ?? opts.provider!);
       const several = providers.length > 1 || Boolean(opts.providers);
       const pcapFor = (name: string) =>

@@ -1,0 +1,211 @@
+/**
+ * kube-proxy's nftables mode on every node. A full sync reads the node's `ip kube-proxy` table and
+ * writes the difference in one transaction (nft -f); a one-Service change is a partial sync that
+ * writes only that Service's map elements and chains, from what the proxy knows it wrote (as
+ * kube-proxy keeps its maps' contents in memory), so its cost follows the Service, never the 10,000
+ * others. Chains no Service wants are flushed with the change and deleted in a second transaction,
+ * once no map element points at them.
+ */
+import type { ClusterNetwork, NodeNetwork } from "@podnet/cni";
+import {
+  NetlinkError,
+  formatNftVerdict,
+  nftKeyId,
+  type NftCommand,
+  type NftMapElement,
+  type NftObject,
+  type NftRule,
+  type Netlink,
+} from "@podnet/netlink";
+import type { Tally } from "./apply.js";
+import type { ServiceProxy } from "./proxies.js";
+import { recordService, removeService, serviceKey, type Service } from "./services.js";
+import {
+  NFT_MAPS,
+  NFT_TABLE,
+  isServiceChain,
+  nftFixed,
+  nftFixedCommands,
+  nftServiceParts,
+  type NftServiceParts,
+} from "./services-nftables.js";
+
+const T = { family: "ip", table: NFT_TABLE } as const;
+
+const sameRules = (a: readonly NftRule[], b: readonly NftRule[]) =>
+  a.length === b.length && a.every((r, i) => JSON.stringify(r.expr) === JSON.stringify(b[i]!.expr));
+
+const sameElement = (a: NftMapElement, b: NftMapElement) => formatNftVerdict(a[1]) === formatNftVerdict(b[1]);
+
+/** A node's kube-proxy table as listed: rules by chain, elements by map and key. */
+interface Held {
+  chains: Map<string, NftRule[]>;
+  maps: Map<string, Map<string, NftMapElement>>;
+}
+
+function heldOf(objects: NftObject[]): Held {
+  const held: Held = { chains: new Map(), maps: new Map() };
+  for (const o of objects) {
+    if ("chain" in o) held.chains.set(o.chain.name, []);
+    else if ("rule" in o) held.chains.get(o.rule.chain)!.push(o.rule);
+    else if ("map" in o)
+      held.maps.set(o.map.name, new Map((o.map.elem ?? []).map((e) => [nftKeyId(e[0]), e])));
+  }
+  return held;
+}
+
+/** One transaction being built, with the entries it touches. */
+class Writer {
+  readonly commands: NftCommand[] = [];
+  /** Chains to delete once the first transaction has removed every reference to them. */
+  readonly stale: string[] = [];
+  added = 0;
+  removed = 0;
+
+  /** A chain brought to `rules`: created, or flushed and written again. */
+  chain(name: string, rules: readonly NftRule[], before: readonly NftRule[] | undefined): void {
+    if (before && sameRules(before, rules)) return;
+    if (!before) this.commands.push({ add: { chain: { ...T, name } } });
+    else if (before.length) this.commands.push({ flush: { chain: { ...T, name } } });
+    for (const rule of rules) this.commands.push({ add: { rule } });
+    this.removed += before?.length ?? 0;
+    this.added += rules.length;
+  }
+
+  /** A map's elements brought from `before` to `after` (both by key id). */
+  elements(map: string, before: Map<string, NftMapElement>, after: Map<string, NftMapElement>): void {
+    const gone: NftMapElement[] = [];
+    const added: NftMapElement[] = [];
+    for (const [id, element] of before) {
+      const want = after.get(id);
+      if (!want || !sameElement(element, want)) gone.push(element);
+    }
+    for (const [id, element] of after) {
+      const had = before.get(id);
+      if (!had || !sameElement(had, element)) added.push(element);
+    }
+    if (gone.length)
+      this.commands.push({ delete: { element: { ...T, name: map, elem: gone.map((e) => e[0]) } } });
+    if (added.length) this.commands.push({ add: { element: { ...T, name: map, elem: added } } });
+    this.removed += gone.length;
+    this.added += added.length;
+  }
+
+  /** A chain no longer wanted: flushed now, deleted after. */
+  drop(name: string, rules: number): void {
+    if (rules) this.commands.push({ flush: { chain: { ...T, name } } });
+    this.stale.push(name);
+    this.removed += rules;
+  }
+
+  async apply(n: Netlink, tally: Tally, node: NodeNetwork): Promise<void> {
+    // Element deletions first (a changed element is deleted, then added again), then new chains, so
+    // every rule and element added after them finds the chain it points at.
+    const rank = (c: NftCommand) =>
+      "delete" in c ? 0 : "add" in c && ("table" in c.add || "map" in c.add || "chain" in c.add) ? 1 : 2;
+    const ordered = this.commands.sort((a, b) => rank(a) - rank(b));
+    if (ordered.length) await n.nft.run(node.ns, ordered);
+    if (this.stale.length)
+      await n.nft.run(
+        node.ns,
+        this.stale.map((name) => ({ delete: { chain: { ...T, name } } })),
+      );
+    tally.count(node.name, "added", this.added);
+    tally.count(node.name, "removed", this.removed);
+  }
+}
+
+function elementsOf(parts: Iterable<NftServiceParts>, field: (typeof NFT_MAPS)[number][0]) {
+  const out = new Map<string, NftMapElement>();
+  for (const p of parts) for (const e of p[field]) out.set(nftKeyId(e[0]), e);
+  return out;
+}
+
+export class NftablesProxy implements ServiceProxy {
+  readonly name = "nftables";
+  readonly services = new Map<string, Service>();
+  private readonly parts = new WeakMap<Service, { clusterCidr: string; parts: NftServiceParts }>();
+  private readonly synced = new Set<string>();
+  private readonly fixed = nftFixed();
+
+  constructor(
+    private readonly n: Netlink,
+    private readonly cluster: ClusterNetwork,
+  ) {}
+
+  set(service: Service): Service | undefined {
+    return recordService(this.services, service);
+  }
+
+  replaceAll(services: Iterable<Service>): void {
+    this.services.clear();
+    for (const service of services) this.services.set(serviceKey(service), service);
+  }
+
+  delete(namespace: string, name: string): Service | undefined {
+    return removeService(this.services, namespace, name);
+  }
+
+  forget(node: string): void {
+    this.synced.delete(node);
+  }
+
+  async sync(tally: Tally, node: NodeNetwork): Promise<void> {
+    let listed: NftObject[] = [];
+    try {
+      listed = await this.n.nft.list(node.ns, "ip", NFT_TABLE);
+    } catch (error) {
+      if (!(error instanceof NetlinkError && error.errno === "ENOENT")) throw error;
+    }
+    const w = new Writer();
+    if (!listed.length) {
+      w.commands.push(...nftFixedCommands(this.fixed));
+      w.added += this.fixed.rules.length;
+    }
+    const held = heldOf(listed);
+    if (listed.length) {
+      for (const map of this.fixed.maps) if (!held.maps.has(map.name)) w.commands.push({ add: { map } });
+      for (const chain of this.fixed.chains) {
+        const rules = this.fixed.rules.filter((r) => r.chain === chain.name);
+        if (!held.chains.has(chain.name)) w.commands.push({ add: { chain } });
+        w.chain(chain.name, rules, held.chains.get(chain.name) ?? []);
+      }
+    }
+    const all = [...this.services.values()].map((s) => this.partsOf(s)!);
+    const wanted = new Set<string>();
+    for (const p of all)
+      for (const [name, rules] of p.chains) {
+        wanted.add(name);
+        w.chain(name, rules, held.chains.get(name));
+      }
+    for (const [field, map] of NFT_MAPS)
+      w.elements(map, held.maps.get(map) ?? new Map(), elementsOf(all, field));
+    for (const [name, rules] of held.chains)
+      if (isServiceChain(name) && !wanted.has(name)) w.drop(name, rules.length);
+    await w.apply(this.n, tally, node);
+    this.synced.add(node.name);
+  }
+
+  async changed(tally: Tally, node: NodeNetwork, before?: Service, after?: Service): Promise<void> {
+    if (!this.synced.has(node.name)) return this.sync(tally, node);
+    const was = this.partsOf(before);
+    const is = this.partsOf(after);
+    const w = new Writer();
+    const had = new Map(was?.chains ?? []);
+    for (const [name, rules] of is?.chains ?? []) w.chain(name, rules, had.get(name));
+    for (const [field, map] of NFT_MAPS)
+      w.elements(map, elementsOf(was ? [was] : [], field), elementsOf(is ? [is] : [], field));
+    const kept = new Set((is?.chains ?? []).map(([name]) => name));
+    for (const [name, rules] of had) if (!kept.has(name)) w.drop(name, rules.length);
+    await w.apply(this.n, tally, node);
+  }
+
+  private partsOf(service: Service | undefined): NftServiceParts | undefined {
+    if (!service) return undefined;
+    const known = this.parts.get(service);
+    if (known?.clusterCidr === this.cluster.clusterCidr) return known.parts;
+    const parts = nftServiceParts(service, this.cluster.clusterCidr);
+    this.parts.set(service, { clusterCidr: this.cluster.clusterCidr, parts });
+    return parts;
+  }
+}

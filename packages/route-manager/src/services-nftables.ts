@@ -1,0 +1,221 @@
+/**
+ * kube-proxy's nftables mode, as data: its own table `ip kube-proxy`; verdict maps from Service IP .
+ * protocol . port (service-ips) and from protocol . NodePort (service-nodeports) to per-Service
+ * chains; per-endpoint chains chosen by `numgen random mod N vmap`; masquerade marking through
+ * mark-for-masquerade and the masquerading chain; Services without endpoints rejected through the
+ * no-endpoint-services map in filter chains. Chain names are kube-proxy's: a hash (sha256, base32,
+ * 8 characters) and the readable name, "service-ULMVA6XW-ns1/svc1/tcp/p80".
+ */
+import { sha256 } from "@noble/hashes/sha2";
+import { base32 } from "@scure/base";
+import type {
+  NftChain,
+  NftCommand,
+  NftMap,
+  NftMapElement,
+  NftObject,
+  NftOperand,
+  NftRule,
+  NftStatement,
+  NftVerdict,
+} from "@podnet/netlink";
+import { MASQ_MARK, type Service, type ServicePort } from "./services.js";
+
+export const NFT_TABLE = "kube-proxy";
+const T = { family: "ip", table: NFT_TABLE } as const;
+
+function hash8(name: string): string {
+  return base32.encode(sha256(new TextEncoder().encode(name))).slice(0, 8);
+}
+
+/** "ns1/svc1/tcp/p80": kube-proxy's readable part of a Service port's chain names. */
+const portBase = (service: Service, port: ServicePort) =>
+  `${service.namespace}/${service.name}/${port.protocol}/${port.name}`;
+
+export function nftServiceChain(service: Service, port: ServicePort): string {
+  const base = portBase(service, port);
+  return `service-${hash8(base)}-${base}`;
+}
+
+export function nftExternalChain(service: Service, port: ServicePort): string {
+  const base = portBase(service, port);
+  return `external-${hash8(base)}-${base}`;
+}
+
+export function nftEndpointChain(service: Service, port: ServicePort, endpoint: string): string {
+  const base = `${portBase(service, port)}__${endpoint}/${port.targetPort}`;
+  return `endpoint-${hash8(base)}-${base}`;
+}
+
+/** Service and endpoint chains have a "/" in their names; kube-proxy's fixed chains never do. */
+export const isServiceChain = (name: string) => name.includes("/");
+
+const mark = { meta: { key: "mark" as const } };
+const jump = (target: string): NftVerdict => ({ jump: { target } });
+const goto = (target: string): NftVerdict => ({ goto: { target } });
+const rule = (chain: string, ...expr: NftStatement[]): NftRule => ({
+  family: "ip",
+  table: NFT_TABLE,
+  chain,
+  expr,
+});
+const ipField = (field: "saddr" | "daddr"): NftOperand => ({ payload: { protocol: "ip", field } });
+const is = (left: NftOperand, right: string | number): NftStatement => ({ match: { op: "==", left, right } });
+const notIn = (left: NftOperand, cidr: string): NftStatement => {
+  const [addr, len] = cidr.split("/");
+  return { match: { op: "!=", left, right: { prefix: { addr: addr!, len: Number(len) } } } };
+};
+const l4proto: NftOperand = { meta: { key: "l4proto" } };
+const dport: NftOperand = { payload: { protocol: "th", field: "dport" } };
+const toServiceKey: NftOperand = { concat: [ipField("daddr"), l4proto, dport] };
+const ctNew: NftStatement = { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } };
+
+const MARK_MASQ = "mark-for-masquerade";
+const base = (name: string, type: "nat" | "filter", hook: NftChain["hook"], prio: number): NftChain => ({
+  ...T,
+  name,
+  type,
+  hook,
+  prio,
+  policy: "accept",
+});
+const chain = (name: string): NftChain => ({ ...T, name });
+
+/** kube-proxy's fixed part: base chains at the hooks, its helper chains, the maps (empty). */
+export interface NftFixed {
+  chains: NftChain[];
+  maps: NftMap[];
+  rules: NftRule[];
+}
+
+export function nftFixed(): NftFixed {
+  const serviceKeyType: NftMap["type"] = ["ipv4_addr", "inet_proto", "inet_service"];
+  return {
+    maps: [
+      { ...T, name: "no-endpoint-services", type: serviceKeyType, map: "verdict" },
+      { ...T, name: "service-ips", type: serviceKeyType, map: "verdict" },
+      { ...T, name: "service-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
+    ],
+    chains: [
+      // Filter chains run before iptables' filter (priority filter − 10), NAT at dstnat and srcnat.
+      base("filter-forward", "filter", "forward", -10),
+      base("filter-output", "filter", "output", -10),
+      base("nat-prerouting", "nat", "prerouting", -100),
+      base("nat-output", "nat", "output", -100),
+      base("nat-postrouting", "nat", "postrouting", 100),
+      chain("service-endpoints-check"),
+      chain("reject-chain"),
+      chain(MARK_MASQ),
+      chain("masquerading"),
+      chain("services"),
+    ],
+    rules: [
+      rule("filter-forward", ctNew, jump("service-endpoints-check")),
+      rule("filter-output", ctNew, jump("service-endpoints-check")),
+      rule("nat-prerouting", jump("services")),
+      rule("nat-output", jump("services")),
+      rule("nat-postrouting", jump("masquerading")),
+      rule("service-endpoints-check", { vmap: { key: toServiceKey, data: "@no-endpoint-services" } }),
+      rule("reject-chain", { reject: { type: "icmp", expr: "port-unreachable" } }),
+      rule(MARK_MASQ, { mangle: { key: mark, value: { "|": [mark, MASQ_MARK] } } }),
+      rule(
+        "masquerading",
+        { match: { op: "==", left: { "&": [mark, MASQ_MARK] }, right: 0 } },
+        { return: null },
+      ),
+      rule("masquerading", { mangle: { key: mark, value: { "^": [mark, MASQ_MARK] } } }),
+      rule("masquerading", { masquerade: { flags: "fully-random" } }),
+      rule("services", { vmap: { key: toServiceKey, data: "@service-ips" } }),
+      // NodePorts: any local address of the node, as kube-proxy's `fib daddr type local`.
+      rule(
+        "services",
+        { match: { op: "==", left: { fib: { result: "type", flags: ["daddr"] } }, right: "local" } },
+        notIn(ipField("daddr"), "127.0.0.0/8"),
+        { vmap: { key: { concat: [l4proto, dport] }, data: "@service-nodeports" } },
+      ),
+    ],
+  };
+}
+
+/** What one Service contributes: elements of the shared maps, and its own chains with their rules. */
+export interface NftServiceParts {
+  serviceIps: NftMapElement[];
+  nodePorts: NftMapElement[];
+  noEndpoints: NftMapElement[];
+  chains: [string, NftRule[]][];
+}
+
+export function nftServiceParts(service: Service, clusterCidr: string): NftServiceParts {
+  const parts: NftServiceParts = { serviceIps: [], nodePorts: [], noEndpoints: [], chains: [] };
+  for (const port of service.ports) {
+    const key = { concat: [service.clusterIP, port.protocol, port.port] };
+    if (service.endpoints.length === 0) {
+      parts.noEndpoints.push([key, goto("reject-chain")]);
+      continue;
+    }
+    const svc = nftServiceChain(service, port);
+    parts.serviceIps.push([key, goto(svc)]);
+    // By address: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
+    const names = new Map<string, string>();
+    for (const ip of service.endpoints)
+      if (!names.has(ip)) names.set(ip, nftEndpointChain(service, port, ip));
+    const endpoints = [...names].map(([ip, name]) => {
+      const rules = [
+        rule(name, is(ipField("saddr"), ip), jump(MARK_MASQ)),
+        rule(name, is(l4proto, port.protocol), { dnat: { addr: ip, port: port.targetPort } }),
+      ];
+      return [name, rules] as [string, NftRule[]];
+    });
+    const svcRules = [
+      // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back here.
+      rule(
+        svc,
+        is(ipField("daddr"), service.clusterIP),
+        is({ payload: { protocol: port.protocol, field: "dport" } }, port.port),
+        notIn(ipField("saddr"), clusterCidr),
+        jump(MARK_MASQ),
+      ),
+      rule(svc, {
+        vmap: {
+          key: { numgen: { mode: "random", mod: service.endpoints.length, offset: 0 } },
+          data: {
+            set: service.endpoints.map(
+              (ip, i) => [i, goto(nftEndpointChain(service, port, ip))] as NftMapElement,
+            ),
+          },
+        },
+      }),
+    ];
+    parts.chains.push(...endpoints, [svc, svcRules]);
+    if (port.nodePort !== undefined) {
+      const ext = nftExternalChain(service, port);
+      parts.nodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto(ext)]);
+      parts.chains.push([ext, [rule(ext, jump(MARK_MASQ)), rule(ext, goto(svc))]]);
+    }
+  }
+  return parts;
+}
+
+/** The three maps a Service has elements in, by the parts' field. */
+export const NFT_MAPS = [
+  ["serviceIps", "service-ips"],
+  ["nodePorts", "service-nodeports"],
+  ["noEndpoints", "no-endpoint-services"],
+] as const;
+
+/** The commands that create kube-proxy's fixed part on a node that has none of it. */
+export function nftFixedCommands(fixed: NftFixed): NftCommand[] {
+  return [
+    { add: { table: { family: "ip", name: NFT_TABLE } } },
+    ...fixed.maps.map((map): NftCommand => ({ add: { map } })),
+    ...fixed.chains.map((c): NftCommand => ({ add: { chain: c } })),
+    ...fixed.rules.map((r): NftCommand => ({ add: { rule: r } })),
+  ];
+}
+
+/** The entries of a listed table a proxy is measured by: its rules and its maps' elements. */
+export function nftEntryCount(objects: readonly NftObject[]): number {
+  let n = 0;
+  for (const o of objects) n += "rule" in o ? 1 : "map" in o ? (o.map.elem?.length ?? 0) : 0;
+  return n;
+}
