@@ -8,6 +8,7 @@ export {
   type ServiceSpec,
   type ProbeSpec,
   type EventSpec,
+  type NamespaceSpec,
 } from "./schema.js";
 export {
   loadScenario,
@@ -55,3 +56,4 @@ export {
   type ProbeRequest,
   type ProbeResult,
 } from "./backend.js";
+export { loadManifests, includeManifests, type Manifests, type ManifestReader } from "./manifests.js";
