@@ -54,3 +54,13 @@ export {
   type MatrixChange,
   type OutsideHost,
 } from "./matrix.js";
+export { nodeChains, podChain, subtractPrefixes, POLICY_CHAIN, POD_CHAIN_PREFIX } from "./chains.js";
+export {
+  POLICY_ENGINES,
+  policyEngine,
+  noPolicyEngine,
+  iptablesPolicyEngine,
+  type PolicyEngine,
+  type PolicyHost,
+  type PolicyApplyReport,
+} from "./engine.js";
