@@ -2,6 +2,7 @@
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
 import type { ScenarioScale } from "@podnet/cluster";
+import { POLICY_ENGINES, policyEngine, type PolicyEngine } from "@podnet/policy";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
 
@@ -56,4 +57,19 @@ export function scaleOf(opts: ScaleOpts): ScenarioScale {
     ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
     ...(opts.podsPerNode !== undefined ? { podsPerNode: opts.podsPerNode } : {}),
   };
+}
+
+/** `--policy`: the NetworkPolicy engine composed with the provider. */
+export const policyOption = () =>
+  new Option("--policy <engine>", "NetworkPolicy engine on every node")
+    .choices(POLICY_ENGINES.map((e) => e.name))
+    .default("none");
+
+export function parsePolicy(name: string): PolicyEngine {
+  const engine = policyEngine(name);
+  if (!engine)
+    throw new UsageError(
+      `--policy: ${JSON.stringify(name)} is no policy engine (${POLICY_ENGINES.map((e) => e.name).join(", ")})`,
+    );
+  return engine;
 }

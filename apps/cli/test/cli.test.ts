@@ -3,23 +3,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { decodePacket, decodePcap } from "@podnet/core";
 import { afterAll, describe, expect, it } from "vitest";
 
-const BIN = fileURLToPath(new URL("../bin/podnet.mjs", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+import { BIN, ROOT, podnet } from "./podnet.js";
 const tmp = mkdtempSync(join(tmpdir(), "podnet-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function podnet(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
 
 /** The same, without blocking the test worker: for tables of many runs (vitest's RPC must stay answered). */
 function podnetAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

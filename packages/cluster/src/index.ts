@@ -57,5 +57,5 @@ export {
   type ProbeResult,
 } from "./backend.js";
 export { loadManifests, includeManifests, type Manifests, type ManifestReader } from "./manifests.js";
-export { applyPolicies, clusterPolicies, outsideHosts, policyPods } from "./policy.js";
+export { applyPolicies, clusterPolicies, outsideHosts, policyPods, traceVerdict } from "./policy.js";
 export { upstreamScenario, checkUpstreamCase, type UpstreamMismatch } from "./policy-upstream.js";

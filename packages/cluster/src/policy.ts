@@ -3,15 +3,19 @@
  * address, named ports, node), the scenario's policies compiled against them, the engine applied
  * on every node, and the outside hosts a policy matrix includes.
  */
-import { parseIpv4 } from "@podnet/core";
+import { parseIpv4, type Ipv4Header } from "@podnet/core";
 import {
   compilePolicies,
+  connectionVerdict,
+  endpointAt,
+  type ConnectionVerdict,
   type CompiledPolicies,
   type NetworkPolicy,
   type OutsideHost,
   type PolicyApplyReport,
   type PolicyPod,
 } from "@podnet/policy";
+import type { Trace } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
 export function policyPods(runtime: ClusterRuntime): PolicyPod[] {
@@ -61,4 +65,33 @@ export async function applyPolicies(runtime: ClusterRuntime): Promise<PolicyAppl
     total.rules += r.rules;
   }
   return total;
+}
+
+/**
+ * The policy verdict on the connection a trace carried: the innermost IPv4 header of its last
+ * request hop (after any Service DNAT, before any encapsulation) names the two ends and the port.
+ * Undefined when no policy engine runs or the trace carried no IPv4 packet.
+ */
+export function traceVerdict(runtime: ClusterRuntime, trace: Trace): ConnectionVerdict | undefined {
+  if (runtime.policyEngine.name === "none") return undefined;
+  for (let i = trace.hops.length - 1; i >= 0; i--) {
+    const hop = trace.hops[i]!;
+    if (hop.direction !== "request") continue;
+    const headers = hop.packet.headers;
+    const at = headers.findLastIndex((h) => h.kind === "ipv4");
+    if (at < 0) continue;
+    const ip = headers[at] as Ipv4Header;
+    const l4 = headers[at + 1];
+    const compiled = clusterPolicies(runtime);
+    const protocol = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.kind : "icmp";
+    const port = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.dstPort : 0;
+    return connectionVerdict(
+      compiled,
+      endpointAt(compiled, ip.src),
+      endpointAt(compiled, ip.dst),
+      protocol,
+      port,
+    );
+  }
+  return undefined;
 }

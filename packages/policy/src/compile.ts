@@ -263,7 +263,7 @@ export function resolvePort(
 /** The index of the first port clause of `rule` that admits (protocol, port) to `dst`, -1 for none. */
 export function matchingPort(
   rule: CompiledRule,
-  protocol: PolicyProtocol,
+  protocol: PolicyProtocol | "icmp",
   port: number,
   dst: PolicyPod | undefined,
 ): number {

@@ -117,7 +117,8 @@ export function policyMatrix(c: CompiledPolicies, outside: readonly OutsideHost[
     } else outsideIn.fill(1);
     const width = targets.length;
     for (const i of set) allowed[i * width + t] = 1;
-    if (j >= 0) for (let h = 0; h < outside.length; h++) allowed[(n + h) * width + t] = outsideIn[h]!;
+    // Outside to outside crosses no enforcing node: allowed.
+    for (let h = 0; h < outside.length; h++) allowed[(n + h) * width + t] = j >= 0 ? outsideIn[h]! : 1;
   }
   return { sources, podSources: n, targets, allowed };
 }

@@ -38,7 +38,7 @@ function direction(
   self: number,
   peer: Endpoint,
   dst: Endpoint,
-  protocol: PolicyProtocol,
+  protocol: PolicyProtocol | "icmp",
   port: number,
 ): DirectionVerdict {
   const selecting = (dir === "ingress" ? c.ingressOf : c.egressOf)[self]!;
@@ -70,12 +70,15 @@ function direction(
   return { ...base, allowed: false, reason: "default-deny" };
 }
 
-/** The verdict on a new connection from `src` to `dst` on protocol/port (ICMP: not yet a policy input). */
+/**
+ * The verdict on a new connection from `src` to `dst` on protocol/port. ICMP (port 0) has no port
+ * clause to match: only rules without ports allow it, as iptables-based engines do.
+ */
 export function connectionVerdict(
   c: CompiledPolicies,
   src: Endpoint,
   dst: Endpoint,
-  protocol: PolicyProtocol,
+  protocol: PolicyProtocol | "icmp",
   port: number,
 ): ConnectionVerdict {
   const egress = "pod" in src ? direction(c, "egress", src.pod, dst, dst, protocol, port) : undefined;
