@@ -10,6 +10,7 @@ import {
   upstreamPods,
   type UpstreamCase,
   type UpstreamPeer,
+  type UpstreamProbe,
 } from "@podnet/policy/upstream";
 import { applyPolicies } from "./policy.js";
 import type { ClusterRuntime } from "./runtime.js";
@@ -54,6 +55,7 @@ export interface UpstreamMismatch {
 export async function checkUpstreamCase(
   runtime: ClusterRuntime,
   c: UpstreamCase,
+  { concurrency = 1, retries = 0 }: { concurrency?: number; retries?: number } = {},
 ): Promise<UpstreamMismatch[]> {
   const peerOf = (name: string): UpstreamPeer => {
     const spec = runtime.pods.get(name)!.spec;
@@ -65,13 +67,35 @@ export async function checkUpstreamCase(
   runtime.spec.networkPolicies = c.policies(ipOf).map((p) => NetworkPolicySchema.parse(p));
   await applyPolicies(runtime);
   const names = [...runtime.pods.keys()];
+  const work = c.probes.flatMap((probe) =>
+    names.flatMap((from) => names.filter((to) => to !== from).map((to) => ({ probe, from, to }))),
+  );
   const mismatches: UpstreamMismatch[] = [];
-  for (const probe of c.probes)
-    for (const from of names)
-      for (const to of names) {
-        if (from === to) continue;
+  // TCP probes run `concurrency` at a time (on the kernel a dropped one waits out its timeout), never
+  // two at one listener; UDP probes one at a time: on the kernel, concurrent UDP probes through
+  // forking socat listeners lose datagrams even between pods no policy selects.
+  const pending = [...work];
+  const slot = (w: { to: string; probe: UpstreamProbe }) =>
+    w.probe.protocol === "udp" ? "udp" : `${w.to} ${w.probe.protocol}/${w.probe.port}`;
+  const busy = new Set<string>();
+  const waiting: (() => void)[] = [];
+  const worker = async () => {
+    for (;;) {
+      const i = pending.findIndex((w) => !busy.has(slot(w)));
+      if (i < 0) {
+        if (!pending.length) return;
+        await new Promise<void>((wake) => waiting.push(wake));
+        continue;
+      }
+      const { probe, from, to } = pending.splice(i, 1)[0]!;
+      const key = slot({ to, probe });
+      busy.add(key);
+      try {
         const expected = c.expect(peerOf(from), peerOf(to), probe);
-        const result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
+        // As upstream's suite does, a probe that disagrees is tried again (a UDP datagram can be lost).
+        let result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
+        for (let retry = 0; retry < retries && (result.outcome === "reached") !== expected; retry++)
+          result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
         if ((result.outcome === "reached") !== expected)
           mismatches.push({
             from,
@@ -80,6 +104,13 @@ export async function checkUpstreamCase(
             expected,
             outcome: result.outcome,
           });
+      } finally {
+        busy.delete(key);
+        for (const wake of waiting.splice(0)) wake();
       }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  mismatches.sort((a, b) => (a.from + a.to + a.probe < b.from + b.to + b.probe ? -1 : 1));
   return mismatches;
 }

@@ -6,7 +6,9 @@ import { readScenario, scenarioPath } from "../files.js";
 import { color, print, table } from "../format.js";
 import {
   jsonOption,
+  parsePolicy,
   parseProviders,
+  policyOption,
   providersOption,
   nodesOption,
   podsPerNodeOption,
@@ -149,39 +151,46 @@ export function labCommands(cli: Command): void {
     .description("build scenarios in the simulator and on the kernel, and compare every probe")
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
+    .addOption(policyOption())
     .addOption(jsonOption("a VerifyReport per scenario and provider"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
+      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\n  podnet verify netpol --providers overlay --policy iptables   # every pod to every pod port: sim, kernel and the policy verdict agree\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
     )
-    .action(async (files: string[], opts: { providers: string; json?: boolean } & ScaleOpts) => {
-      needRoot();
-      const scenarios = files.map((f) => ({
-        file: scenarioPath(f),
-        scenario: readScenario(f, undefined, scaleOf(opts)),
-      }));
-      const providers = parseProviders(opts.providers);
-      const { verify } = await lab();
-      const reports = [];
-      for (const { file, scenario } of scenarios)
-        for (const { name, provider } of providers) {
-          // Reported under the name the user chose it by.
-          const report = { ...(await labErrors(() => verify(scenario, provider, file))), provider: name };
-          reports.push(report);
-          if (!opts.json) {
-            const mark = report.agreed === report.total ? color.green : color.red;
-            process.stdout.write(
-              `${color.bold(`${report.scenario} / ${report.provider}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
-            );
-            for (const c of report.cells.filter((c) => !c.agree))
+    .action(
+      async (files: string[], opts: { providers: string; policy: string; json?: boolean } & ScaleOpts) => {
+        needRoot();
+        const policy = parsePolicy(opts.policy);
+        const scenarios = files.map((f) => ({
+          file: scenarioPath(f),
+          scenario: readScenario(f, undefined, scaleOf(opts)),
+        }));
+        const providers = parseProviders(opts.providers);
+        const { verify } = await lab();
+        const reports = [];
+        for (const { file, scenario } of scenarios)
+          for (const { name, provider } of providers) {
+            // Reported under the name the user chose it by.
+            const report = {
+              ...(await labErrors(() => verify(scenario, provider, file, policy))),
+              provider: name,
+            };
+            reports.push(report);
+            if (!opts.json) {
+              const mark = report.agreed === report.total ? color.green : color.red;
               process.stdout.write(
-                `  ${c.kind} ${c.from} → ${c.to} (${c.protocol}${c.size !== undefined ? `, ${c.size} B` : ""}): ${c.why}\n`,
+                `${color.bold(`${report.scenario} / ${report.provider}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
               );
+              for (const c of report.cells.filter((c) => !c.agree))
+                process.stdout.write(
+                  `  ${c.kind} ${c.from} → ${c.to} (${c.protocol}${c.size !== undefined ? `, ${c.size} B` : ""}): ${c.why}\n`,
+                );
+            }
           }
-        }
-      if (opts.json) print(true, reports, () => "");
-      if (reports.some((r) => r.agreed !== r.total)) process.exitCode = 1;
-    });
+        if (opts.json) print(true, reports, () => "");
+        if (reports.some((r) => r.agreed !== r.total)) process.exitCode = 1;
+      },
+    );
 }
