@@ -64,6 +64,33 @@ export const UPSTREAM_CONTAINER_PORTS = UPSTREAM_PORTS.flatMap((port) =>
   UPSTREAM_PROTOCOLS.map((protocol) => ({ name: `serve-${port}-${protocol}`, port, protocol })),
 );
 
+/** x/a may send to y/b's address only. */
+const allowServer = (ip: (peer: UpstreamPeer) => string) =>
+  policy("x", "allow-client-a-via-cidr-egress-rule", {
+    podSelector: pod("a"),
+    policyTypes: ["Egress"],
+    egress: [{ to: [{ ipBlock: { cidr: `${ip({ ns: "y", pod: "b" })}/32` } }] }],
+  });
+
+/** x/a may send anywhere in y/b's /16 except to y/b itself. */
+const exceptServer = (ip: (peer: UpstreamPeer) => string) =>
+  policy("x", "deny-client-a-via-except-cidr-egress-rule", {
+    podSelector: pod("a"),
+    policyTypes: ["Egress"],
+    egress: [
+      {
+        to: [
+          {
+            ipBlock: {
+              cidr: slash16(ip({ ns: "y", pod: "b" })),
+              except: [`${ip({ ns: "y", pod: "b" })}/32`],
+            },
+          },
+        ],
+      },
+    ],
+  });
+
 export const UPSTREAM_CASES: UpstreamCase[] = [
   {
     name: "should support a 'default-deny-ingress' policy",
@@ -394,64 +421,19 @@ export const UPSTREAM_CASES: UpstreamCase[] = [
   },
   {
     name: "should allow egress access to server in CIDR block",
-    policies: (ip) => [
-      policy("x", "allow-client-a-via-cidr-egress-rule", {
-        podSelector: pod("a"),
-        policyTypes: ["Egress"],
-        egress: [{ to: [{ ipBlock: { cidr: `${ip({ ns: "y", pod: "b" })}/32` } }] }],
-      }),
-    ],
+    policies: (ip) => [allowServer(ip)],
     probes: [TCP80],
     expect: (from, to) => !is(from, "x", "a") || is(to, "y", "b"),
   },
   {
     name: "should enforce except clause while egress access to server in CIDR block",
-    policies: (ip) => [
-      policy("x", "deny-client-a-via-except-cidr-egress-rule", {
-        podSelector: pod("a"),
-        policyTypes: ["Egress"],
-        egress: [
-          {
-            to: [
-              {
-                ipBlock: {
-                  cidr: slash16(ip({ ns: "y", pod: "b" })),
-                  except: [`${ip({ ns: "y", pod: "b" })}/32`],
-                },
-              },
-            ],
-          },
-        ],
-      }),
-    ],
+    policies: (ip) => [exceptServer(ip)],
     probes: [TCP80],
     expect: (from, to) => !is(from, "x", "a") || !is(to, "y", "b"),
   },
   {
     name: "should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed",
-    policies: (ip) => [
-      policy("x", "deny-client-a-via-except-cidr-egress-rule", {
-        podSelector: pod("a"),
-        policyTypes: ["Egress"],
-        egress: [
-          {
-            to: [
-              {
-                ipBlock: {
-                  cidr: slash16(ip({ ns: "y", pod: "b" })),
-                  except: [`${ip({ ns: "y", pod: "b" })}/32`],
-                },
-              },
-            ],
-          },
-        ],
-      }),
-      policy("x", "allow-client-a-via-cidr-egress-rule", {
-        podSelector: pod("a"),
-        policyTypes: ["Egress"],
-        egress: [{ to: [{ ipBlock: { cidr: `${ip({ ns: "y", pod: "b" })}/32` } }] }],
-      }),
-    ],
+    policies: (ip) => [exceptServer(ip), allowServer(ip)],
     probes: [TCP80],
     expect: () => true,
   },
