@@ -1,6 +1,9 @@
 // The upstream NetworkPolicy e2e cases on real namespaces, as root: upstream's model built by the
 // same cluster runtime as on the simulator (cbr0-host-gw, pods attached by the CNI executables),
-// the iptables policy engine writing real chains, and every pair probed with real sockets.
+// the iptables policy engine writing real chains, and every pair probed with real sockets. A probe
+// that disagrees is tried up to 4 more times, as upstream's suite retries: on this shared 2-core
+// machine a UDP answer (socat forks a shell per datagram) can miss the 2 s window, also between pods
+// no policy selects. Run alone: the 32 cases take about 13 minutes.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,7 +45,7 @@ describe.skipIf(system.skip)(
       it(
         c.name,
         async () => {
-          expect(await checkUpstreamCase(runtime, c, { concurrency: 16, retries: 2 })).toEqual([]);
+          expect(await checkUpstreamCase(runtime, c, { concurrency: 16, retries: 4 })).toEqual([]);
         },
         120_000,
       );
