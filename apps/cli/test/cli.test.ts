@@ -211,7 +211,7 @@ describe("podnet", () => {
       [["run", "nope.yaml", "--provider", "overlay"], "nope.yaml: cannot read the scenario file (ENOENT)"],
       [
         ["run", "nope", "--provider", "overlay"],
-        "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, routed-segments, service, single-pod, two-nodes)",
+        "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)",
       ],
       [
         ["run", "/dev/zero", "--provider", "overlay"],
@@ -327,6 +327,7 @@ describe("podnet", () => {
     expect(list.map((s) => s.name)).toEqual([
       "churn",
       "large",
+      "netpol",
       "routed-segments",
       "service",
       "single-pod",
@@ -397,12 +398,15 @@ describe("podnet", () => {
       "ls",
       "down",
       "verify",
+      "policy check",
+      "policy diff",
     ]) {
-      const help = podnet([command, "--help"]);
+      const help = podnet([...command.split(" "), "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);
     }
-  });
+    // Fifteen process starts: well past the default timeout on a loaded 2-core machine.
+  }, 120_000);
 
   it("serves the web app on 127.0.0.1 only", async () => {
     const child = spawn(process.execPath, [BIN, "web", "--port", "0"], {
