@@ -17,9 +17,15 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MAX_SCENARIO_BYTES, loadScenario, type Scenario, type ScenarioScale } from "@podnet/cluster";
+import {
+  MAX_SCENARIO_BYTES,
+  loadScenario,
+  type ManifestReader,
+  type Scenario,
+  type ScenarioScale,
+} from "@podnet/cluster";
 import { UsageError } from "./errors.js";
 
 /**
@@ -97,7 +103,17 @@ export function readScenario(arg: string, inputs?: Set<string>, scale?: Scenario
   const file = scenarioPath(arg);
   const text = readBounded(file, "scenario file", MAX_SCENARIO_BYTES);
   inputs?.add(identity(file));
-  return loadScenario(text, file, scale);
+  return loadScenario(text, file, scale, manifestReader(inputs));
+}
+
+/** Reads a scenario's manifest files, relative to the scenario; each becomes an input too. */
+export function manifestReader(inputs?: Set<string>): ManifestReader {
+  return (path, from) => {
+    const file = isAbsolute(path) ? path : join(dirname(from), path);
+    const text = readBounded(file, "manifest file", MAX_SCENARIO_BYTES);
+    inputs?.add(identity(file));
+    return { text, file };
+  };
 }
 
 /** A path's identity for "is this one of the inputs?": its real path when it exists. */

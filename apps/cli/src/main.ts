@@ -9,6 +9,7 @@ import { benchCommand } from "./commands/bench.js";
 import { compareCommand } from "./commands/compare.js";
 import { infoCommands } from "./commands/info.js";
 import { labCommands } from "./commands/lab.js";
+import { policyCommands } from "./commands/policy.js";
 import { runCommand } from "./commands/run.js";
 import { traceCommand } from "./commands/trace.js";
 import { webCommand } from "./commands/web.js";
@@ -39,6 +40,7 @@ export function program(): Command {
   benchCommand(cli);
   webCommand(cli);
   labCommands(cli);
+  policyCommands(cli);
   return cli;
 }
 

@@ -2,6 +2,7 @@
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
 import { PROXY_NAMES, type ProxyName, type Scenario, type ScenarioScale } from "@podnet/cluster";
+import { POLICY_ENGINES, policyEngine, type PolicyEngine } from "@podnet/policy";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
 
@@ -86,3 +87,18 @@ export function parseProxies(list: string | undefined, several = true): (ProxyNa
 /** The scenario under another proxy (undefined: as it is). */
 export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>
   proxy ? { ...scenario, proxy } : scenario;
+
+/** `--policy`: the NetworkPolicy engine composed with the provider. */
+export const policyOption = () =>
+  new Option("--policy <engine>", "NetworkPolicy engine on every node")
+    .choices(POLICY_ENGINES.map((e) => e.name))
+    .default("none");
+
+export function parsePolicy(name: string): PolicyEngine {
+  const engine = policyEngine(name);
+  if (!engine)
+    throw new UsageError(
+      `--policy: ${JSON.stringify(name)} is no policy engine (${POLICY_ENGINES.map((e) => e.name).join(", ")})`,
+    );
+  return engine;
+}

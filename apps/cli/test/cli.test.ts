@@ -3,23 +3,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { decodePacket, decodePcap } from "@podnet/core";
 import { afterAll, describe, expect, it } from "vitest";
 
-const BIN = fileURLToPath(new URL("../bin/podnet.mjs", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+import { BIN, ROOT, podnet } from "./podnet.js";
 const tmp = mkdtempSync(join(tmpdir(), "podnet-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function podnet(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
 
 /** The same, without blocking the test worker: for tables of many runs (vitest's RPC must stay answered). */
 function podnetAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -254,7 +243,7 @@ describe("podnet", () => {
       [["run", "nope.yaml", "--provider", "overlay"], "nope.yaml: cannot read the scenario file (ENOENT)"],
       [
         ["run", "nope", "--provider", "overlay"],
-        "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, routed-segments, service, single-pod, two-nodes)",
+        "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)",
       ],
       [
         ["run", "/dev/zero", "--provider", "overlay"],
@@ -370,6 +359,7 @@ describe("podnet", () => {
     expect(list.map((s) => s.name)).toEqual([
       "churn",
       "large",
+      "netpol",
       "routed-segments",
       "service",
       "single-pod",
@@ -440,12 +430,15 @@ describe("podnet", () => {
       "ls",
       "down",
       "verify",
+      "policy check",
+      "policy diff",
     ]) {
-      const help = podnet([command, "--help"]);
+      const help = podnet([...command.split(" "), "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);
     }
-  });
+    // Fifteen process starts: well past the default timeout on a loaded 2-core machine.
+  }, 120_000);
 
   it("serves the web app on 127.0.0.1 only", async () => {
     const child = spawn(process.execPath, [BIN, "web", "--port", "0"], {

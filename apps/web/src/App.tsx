@@ -1,11 +1,10 @@
 import type { NodeTables, RunResult, ScenarioIssue } from "@podnet/cluster";
-import type { Trace } from "@podnet/sim";
 import { Suspense, lazy, useCallback, useEffect, useMemo, useState } from "react";
 import { Simulation } from "./client.js";
 import { Explorer } from "./explorer.js";
 import { Guide } from "./guide.js";
 import { NodeInspector, inspectable } from "./inspector.js";
-import type { ProviderInfo, Snapshot, TimelineStep } from "./protocol.js";
+import type { WalkTrace, ProviderInfo, Snapshot, TimelineStep } from "./protocol.js";
 import { ScenarioEditor, firstPerMistake } from "./editor.js";
 import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } from "./scenarios.js";
 import { Timeline } from "./timeline.js";
@@ -30,7 +29,7 @@ export function App() {
   const [built, setBuilt] = useState<Snapshot>();
   const [timeline, setTimeline] = useState<TimelineStep[]>();
   const [providers, setProviders] = useState<ProviderInfo[]>([]);
-  const [trace, setTrace] = useState<Trace>();
+  const [trace, setTrace] = useState<WalkTrace>();
   const [pcapUrl, setPcapUrl] = useState<string>();
   const [tables, setTables] = useState<NodeTables | { none: string }>();
   const [compare, setCompare] = useState<RunResult[]>();

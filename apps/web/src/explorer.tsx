@@ -1,8 +1,7 @@
 /** The topology view: the map and, beside it, the walk of the current trace with its player. */
-import type { Trace } from "@podnet/sim";
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { TopologyMap, edgeId, type MapWalk } from "./map.js";
-import type { Snapshot } from "./protocol.js";
+import type { WalkTrace, Snapshot } from "./protocol.js";
 import { layout, type Box } from "./topology.js";
 import {
   encapsulated,
@@ -36,7 +35,7 @@ export function Explorer({
   children,
 }: {
   snapshot: Snapshot;
-  trace?: Trace;
+  trace?: WalkTrace;
   from?: string;
   to?: string;
   inspected?: string;

@@ -65,9 +65,15 @@ export interface ProviderInfo {
   description: string;
 }
 
+/**
+ * A trace, and when the scenario holds NetworkPolicies (enforced by the iptables engine), the
+ * verdict on the connection it carried, in words: which policy and rule allowed it, or why not.
+ */
+export type WalkTrace = Trace & { policy?: { allowed: boolean; explanation: string[] } };
+
 export type Reply =
   | { id: number; ok: true; snapshot: Snapshot; timeline?: TimelineStep[] }
-  | { id: number; ok: true; trace: Trace; pcap: Uint8Array }
+  | { id: number; ok: true; trace: WalkTrace; pcap: Uint8Array }
   | { id: number; ok: true; tables: NodeTables }
   | { id: number; ok: true; results: RunResult[] }
   | { id: number; ok: true; providers: ProviderInfo[] }

@@ -1,6 +1,7 @@
 // The bundled scenarios, shipped with the app as text (Vite's ?raw imports), and the pasted one, kept
 // in the browser's storage so a reload does not lose it.
 import churn from "../../../scenarios/churn.yaml?raw";
+import netpol from "../../../scenarios/netpol.yaml?raw";
 import routed from "../../../scenarios/routed-segments.yaml?raw";
 import service from "../../../scenarios/service.yaml?raw";
 import singlePod from "../../../scenarios/single-pod.yaml?raw";
@@ -12,6 +13,7 @@ export const BUNDLED: Record<string, string> = {
   "routed-segments": routed,
   service,
   churn,
+  netpol,
 };
 
 /** The scenario name in the URL for YAML the user pasted, uploaded or edited. */

@@ -1,5 +1,6 @@
 /** Beside the map: the walk's controls, the current step's headers (outer around inner), and the steps. */
 import type { Trace } from "@podnet/sim";
+import type { WalkTrace } from "./protocol.js";
 import { useEffect, useRef } from "react";
 import type { Fragments, HeaderLine, Step } from "./walk.js";
 
@@ -51,7 +52,7 @@ export function WalkPanel({
   controls,
   pcapUrl,
 }: {
-  trace: Trace;
+  trace: WalkTrace;
   steps: Step[];
   lines: HeaderLine[];
   /** Each step's part of the exchange (walk.ts `phases`): headings in the list, a line at the step. */
@@ -81,6 +82,16 @@ export function WalkPanel({
       <p className={`outcome ${trace.outcome}`} data-testid="outcome">
         <strong>{trace.outcome}</strong>: {trace.reason}
       </p>
+      {trace.policy && (
+        <div className={`verdict ${trace.policy.allowed ? "allowed" : "denied"}`} data-testid="verdict">
+          <strong>NetworkPolicy: {trace.policy.allowed ? "allowed" : "denied"}</strong>
+          <ul>
+            {trace.policy.explanation.map((line) => (
+              <li key={line}>{line}</li>
+            ))}
+          </ul>
+        </div>
+      )}
       <div className="controls" role="toolbar" aria-label="walk controls">
         <button type="button" onClick={() => onAt(0)} disabled={at === 0} aria-label="first step">
           <Icon d={ICONS.first} />

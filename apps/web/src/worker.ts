@@ -1,6 +1,14 @@
 /// <reference lib="webworker" />
 // The simulation runs here, off the page's thread: large scenarios build without freezing the UI.
-import { ClusterRuntime, ScenarioError, loadScenario, runScenario, type NodeTables } from "@podnet/cluster";
+import {
+  ClusterRuntime,
+  ScenarioError,
+  loadScenario,
+  runScenario,
+  traceVerdict,
+  type NodeTables,
+} from "@podnet/cluster";
+import { explainVerdict, iptablesPolicyEngine } from "@podnet/policy";
 import { encodePacket, encodePcap } from "@podnet/core";
 import { getProvider, providerNames } from "@podnet/providers";
 import type { Scenario } from "@podnet/cluster";
@@ -33,6 +41,10 @@ async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
     nat: await rt.k.iptables.save(ns, "nat"),
   };
 }
+
+/** A scenario with NetworkPolicies is built with the iptables engine enforcing them. */
+const buildOptions = (scenario: Scenario) =>
+  scenario.networkPolicies.length ? { policy: iptablesPolicyEngine } : {};
 
 const byTime = (scenario: Scenario) => [...scenario.events].sort((a, b) => a.at - b.at);
 
@@ -69,7 +81,11 @@ async function runtimeAfter(count: number): Promise<ClusterRuntime> {
   if (count >= events.length) return runtime!;
   let rt = earlier.get(count);
   if (!rt) {
-    rt = await ClusterRuntime.build(built!.scenario, getProvider(built!.provider));
+    rt = await ClusterRuntime.build(
+      built!.scenario,
+      getProvider(built!.provider),
+      buildOptions(built!.scenario),
+    );
     await rt.runEvents(events.slice(0, count));
     earlier.set(count, rt);
   }
@@ -80,7 +96,7 @@ async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
       const scenario = loadScenario(req.text, req.file);
-      runtime = await ClusterRuntime.build(scenario, getProvider(req.provider));
+      runtime = await ClusterRuntime.build(scenario, getProvider(req.provider), buildOptions(scenario));
       built = { scenario, provider: req.provider };
       earlier.clear();
       const timeline = scenario.events.length ? await playTimeline(runtime, scenario) : undefined;
@@ -96,10 +112,13 @@ async function handle(req: Request): Promise<Reply> {
         ...(req.dontFragment !== undefined ? { dontFragment: req.dontFragment } : {}),
       });
       const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
+      const verdict = traceVerdict(rt, trace);
       return {
         id: req.id,
         ok: true,
-        trace,
+        trace: verdict
+          ? { ...trace, policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } }
+          : trace,
         pcap: encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
       };
     }

@@ -170,6 +170,30 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("names the NetworkPolicy verdict on a walk: the rule that allowed it, or the policies that deny it", async () => {
+    const page = await open(
+      "?scenario=netpol&provider=overlay&from=monitor&to=db%3A5432&proto=tcp",
+      '[data-testid="verdict"]',
+    );
+    expect(await page.locator('[data-testid="outcome"] strong').textContent()).toBe("dropped");
+    expect(await page.locator('[data-testid="verdict"] strong').textContent()).toBe("NetworkPolicy: denied");
+    expect(await page.locator('[data-testid="verdict"] li').allTextContents()).toEqual([
+      "egress from ops/monitor: allowed, no policy selects ops/monitor for egress",
+      "ingress to shop/db: denied by default: selected by shop/default-deny-ingress (policyTypes include Ingress), shop/db-from-api (policyTypes defaulted include Ingress), and no rule of them allows it",
+    ]);
+    await page.getByRole("button", { name: "last step" }).click();
+    await shoot(page, "walk-netpol-denied");
+    await page.goto(`${url}?scenario=netpol&provider=overlay&from=web&to=api%3A8080&proto=tcp`);
+    await expect
+      .poll(() => page.locator('[data-testid="verdict"] strong').textContent())
+      .toBe("NetworkPolicy: allowed");
+    expect(await page.locator('[data-testid="verdict"] li').allTextContents()).toContain(
+      "ingress to shop/api: allowed by shop/api-from-web ingress[0] ports[0]",
+    );
+    await shoot(page, "walk-netpol-allowed");
+    await close(page);
+  }, 60_000);
+
   it("explains itself: the scenario's description, one line per provider, a legend, refusals at the top", async () => {
     const page = await open("?scenario=routed-segments&provider=cbr0-host-gw", ".refusals");
     expect(await page.locator('[data-testid="about"]').textContent()).toBe(

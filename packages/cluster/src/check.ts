@@ -70,7 +70,25 @@ class Checker {
     this.s.services.forEach((svc, i) => this.setService(svc, ["services", i]));
     this.playEvents();
     this.checkTraffic();
+    this.checkPolicies();
     return this.issues;
+  }
+
+  /** Namespaces and NetworkPolicies are named once each (a policy by namespace/name). */
+  private checkPolicies(): void {
+    const namespaces = new Set<string>();
+    this.s.namespaces.forEach((ns, i) => {
+      if (namespaces.has(ns.name))
+        this.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
+      namespaces.add(ns.name);
+    });
+    const policies = new Set<string>();
+    this.s.networkPolicies.forEach((p, i) => {
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      if (policies.has(key))
+        this.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`);
+      policies.add(key);
+    });
   }
 
   private checkCluster(): void {
@@ -331,6 +349,7 @@ class Checker {
         this.addPod(
           {
             name: `${name}-pod-${j}`,
+            namespace: "default",
             node: name,
             labels: g.labels,
             containers: [{ name: "app", ports: [] }],
@@ -357,6 +376,7 @@ class Checker {
     this.pods.set(p.name, p);
     const containers = new Map<string, number>();
     const ports = new Map<string, string>();
+    const portNames = new Set<string>();
     p.containers.forEach((c, j) => {
       if (containers.has(c.name))
         this.fail([...path, "containers", j, "name"], `pod ${p.name} already has a container ${q(c.name)}`);
@@ -370,6 +390,14 @@ class Checker {
             `port ${key} is already taken by container ${q(holder)}: the containers of a pod share one network namespace`,
           );
         ports.set(key, c.name);
+        if (port.name !== undefined) {
+          if (portNames.has(port.name))
+            this.fail(
+              [...path, "containers", j, "ports", k, "name"],
+              `pod ${p.name} already has a port named ${q(port.name)}`,
+            );
+          portNames.add(port.name);
+        }
         if (port.hostPort !== undefined) {
           const hostKey = `${p.node} ${port.hostPort}/${port.protocol}`;
           const other = this.hostPorts.get(hostKey);

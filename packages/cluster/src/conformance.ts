@@ -38,6 +38,7 @@ export interface ProviderConformanceTarget {
 
 const web = (name: string, node: string, hostPort?: number): PodSpec => ({
   name,
+  namespace: "default",
   node,
   labels: { app: "web", [`on-${node}`]: "yes" },
   containers: [
@@ -324,6 +325,7 @@ export function describeProviderConformance(name: string, target: ProviderConfor
           await runtime.removePod("client");
           await runtime.addPod({
             name: "client",
+            namespace: "default",
             node: "n1",
             labels: {},
             containers: [{ name: "app", ports: [] }],

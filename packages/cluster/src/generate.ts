@@ -14,6 +14,7 @@ export function expandScenario(s: Scenario): Scenario {
     for (let j = 0; j < g.podsPerNode; j++)
       pods.push({
         name: `${name}-pod-${j}`,
+        namespace: "default",
         node: name,
         labels: g.labels,
         containers: [{ name: "app", ports: [{ containerPort: 80, protocol: "tcp" }] }],

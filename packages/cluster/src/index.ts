@@ -8,6 +8,7 @@ export {
   type ServiceSpec,
   type ProbeSpec,
   type EventSpec,
+  type NamespaceSpec,
 } from "./schema.js";
 export {
   loadScenario,
@@ -57,3 +58,6 @@ export {
   type ProbeResult,
   type TableSizes,
 } from "./backend.js";
+export { loadManifests, includeManifests, type Manifests, type ManifestReader } from "./manifests.js";
+export { applyPolicies, clusterPolicies, outsideHosts, policyPods, traceVerdict } from "./policy.js";
+export { upstreamScenario, checkUpstreamCase, type UpstreamMismatch } from "./policy-upstream.js";

@@ -6,7 +6,9 @@
 import { PodnetError } from "@podnet/core";
 import { LineCounter, isNode, parseDocument, type Document } from "yaml";
 import { checkScenario } from "./check.js";
+import { includeManifests, type ManifestReader } from "./manifests.js";
 import { ScenarioSchema, type Scenario } from "./schema.js";
+import type { z } from "zod";
 
 export interface ScenarioIssue {
   path: (string | number)[];
@@ -34,7 +36,7 @@ export function formatPath(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
 }
 
-function locate(
+export function locate(
   doc: Document,
   counter: LineCounter,
   path: (string | number)[],
@@ -50,12 +52,27 @@ function locate(
   return { line: 1, column: 1 };
 }
 
+/** zod's issues, worded and located in the YAML document they came from. */
+export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter): ScenarioIssue[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys")
+      message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    else if (issue.code === "invalid_type" && /received undefined/.test(message))
+      message = `required (${issue.expected})`;
+    // An unknown key is located at the key itself, not at the object holding it.
+    const at = issue.code === "unrecognized_keys" ? [...path, issue.keys[0]!] : path;
+    return { path, message, ...locate(doc, counter, at) };
+  });
+}
+
 /** Aliases one document may expand: enough for anchors users write, far too few for a bomb. */
 const MAX_ALIASES = 1000;
 /** The largest scenario text read: a 5,000-node cluster listed node by node is well under 1 MiB. */
 export const MAX_SCENARIO_BYTES = 16 * 2 ** 20;
 
-const yamlError = (file: string, error: unknown) =>
+export const yamlError = (file: string, error: unknown) =>
   new ScenarioError(file, [
     { path: [], message: `YAML: ${(error as Error).message.split("\n")[0]!}`, line: 1, column: 1 },
   ]);
@@ -70,7 +87,12 @@ export interface ScenarioScale {
  * Parses, validates and checks a scenario. Throws ScenarioError listing every problem found. With
  * `scale`, a generated cluster is resized before it is checked (its capacity checks see the new size).
  */
-export function loadScenario(text: string, file = "scenario.yaml", scale: ScenarioScale = {}): Scenario {
+export function loadScenario(
+  text: string,
+  file = "scenario.yaml",
+  scale: ScenarioScale = {},
+  readManifest?: ManifestReader,
+): Scenario {
   if (text.length > MAX_SCENARIO_BYTES)
     throw new ScenarioError(file, [
       { path: [], message: `larger than ${MAX_SCENARIO_BYTES / 2 ** 20} MiB: not a scenario` },
@@ -100,20 +122,7 @@ export function loadScenario(text: string, file = "scenario.yaml", scale: Scenar
     throw yamlError(file, error);
   }
   const parsed = ScenarioSchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => {
-      const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
-      let message = issue.message;
-      if (issue.code === "unrecognized_keys")
-        message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-      else if (issue.code === "invalid_type" && /received undefined/.test(message))
-        message = `required (${issue.expected})`;
-      // An unknown key is located at the key itself, not at the object holding it.
-      const at = issue.code === "unrecognized_keys" ? [...path, issue.keys[0]!] : path;
-      return { path, message, ...locate(doc, counter, at) };
-    });
-    throw new ScenarioError(file, issues);
-  }
+  if (!parsed.success) throw new ScenarioError(file, zodIssues(parsed.error, doc, counter));
   const scenario = parsed.data;
   if (scale.nodes !== undefined || scale.podsPerNode !== undefined) {
     if (!scenario.generate)
@@ -134,6 +143,10 @@ export function loadScenario(text: string, file = "scenario.yaml", scale: Scenar
   }
   const issues = checkScenario(scenario).map((issue) => ({ ...issue, ...locate(doc, counter, issue.path) }));
   if (issues.length) throw new ScenarioError(file, issues);
+  if (scenario.manifests.length) {
+    const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
+    includeManifests(scenario, file, at, readManifest);
+  }
   return scenario;
 }
 

@@ -21,6 +21,7 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
+import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
 import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace } from "@podnet/sim";
 import {
@@ -31,6 +32,7 @@ import {
   type TableSizes,
 } from "./backend.js";
 import { expandScenario } from "./generate.js";
+import { applyPolicies } from "./policy.js";
 import { parseOrigin, parseTarget } from "./target.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 
@@ -67,6 +69,8 @@ export interface BuildOptions {
   onProgress?: (done: number, total: number) => void | Promise<void>;
   /** Where to build: the simulator (the default) or another backend, such as real namespaces. */
   backend?: ClusterBackend;
+  /** The NetworkPolicy engine on every node (`none` by default: nothing enforced). */
+  policy?: PolicyEngine;
 }
 
 export type ProbeOptions = Omit<
@@ -100,6 +104,7 @@ export class ClusterRuntime {
     scenario: Scenario,
     readonly provider: NetworkProvider,
     backend: ClusterBackend,
+    readonly policyEngine: PolicyEngine,
   ) {
     this.scenario = expandScenario(scenario);
     this.backend = backend;
@@ -133,7 +138,7 @@ export class ClusterRuntime {
     options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
     const backend: ClusterBackend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
-    const runtime = new ClusterRuntime(scenario, provider, backend);
+    const runtime = new ClusterRuntime(scenario, provider, backend, options.policy ?? noPolicyEngine);
     const { nodes, pods, services } = runtime.scenario;
     const total = nodes.length + pods.length + services.length;
     let done = 0;
@@ -158,6 +163,7 @@ export class ClusterRuntime {
       for (const [name, state] of states) runtime.pods.set(name, state);
     } else for (const pod of pods) await runtime.addPod(pod).then(step);
     for (const svc of services) await runtime.setService(svc).then(step);
+    await applyPolicies(runtime);
     return runtime;
   }
 
@@ -394,6 +400,8 @@ export class ClusterRuntime {
           report = await this.removeService(e.service);
           break;
       }
+      // Pods and nodes came or went: each node's policy chains follow.
+      if (e.action !== "setService" && e.action !== "removeService") await applyPolicies(this);
       this.reports.push({ at: e.at, description, ...(report ? { report } : {}) });
     }
     return this.reports;

@@ -5,6 +5,7 @@
  */
 import { Ipv4Prefix, isIpv4 } from "@podnet/core";
 import { PROXY_NAMES } from "@podnet/route-manager";
+import { NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -80,13 +81,21 @@ export const ContainerSchema = z.strictObject({
   name: Name,
   ports: z
     .array(
-      z.strictObject({ containerPort: Port, protocol: Protocol.default("tcp"), hostPort: Port.optional() }),
+      z.strictObject({
+        /** A named port (an IANA service name) NetworkPolicy ports may refer to. */
+        name: PortNameSchema.optional(),
+        containerPort: Port,
+        protocol: Protocol.default("tcp"),
+        hostPort: Port.optional(),
+      }),
     )
     .default([]),
 });
 
 export const PodSchema = z.strictObject({
   name: Name,
+  /** The pod's Kubernetes namespace: what NetworkPolicy selectors see. Pod names stay unique cluster-wide. */
+  namespace: Name.default("default"),
   node: Name,
   labels: z.record(z.string(), z.string()).default({}),
   containers: z
@@ -143,6 +152,12 @@ export const GeneratorSchema = z.strictObject({
   labels: z.record(z.string(), z.string()).default({ app: "generated" }),
 });
 
+/** A namespace's labels, for NetworkPolicy namespace selectors (kubernetes.io/metadata.name is implied). */
+export const NamespaceSpecSchema = z.strictObject({
+  name: Name,
+  labels: z.record(z.string(), z.string()).default({}),
+});
+
 export const ScenarioSchema = z.strictObject({
   name: Name,
   description: z.string().default(""),
@@ -164,6 +179,14 @@ export const ScenarioSchema = z.strictObject({
   generate: GeneratorSchema.optional(),
   pods: z.array(PodSchema).default([]),
   services: z.array(ServiceSchema).default([]),
+  namespaces: z.array(NamespaceSpecSchema).default([]),
+  /** networking.k8s.io/v1 NetworkPolicy objects, exactly as `kubectl apply` takes them. */
+  networkPolicies: z.array(NetworkPolicySchema).default([]),
+  /**
+   * Kubernetes manifest files (multi-document YAML: Namespace and NetworkPolicy objects), relative
+   * to the scenario file; their objects join `namespaces` and `networkPolicies`.
+   */
+  manifests: z.array(z.string().min(1)).default([]),
   traffic: z.array(ProbeSchema).default([]),
   events: z.array(EventSchema).default([]),
 });
@@ -175,6 +198,7 @@ export type PodSpec = z.output<typeof PodSchema>;
 export type ServiceSpec = z.output<typeof ServiceSchema>;
 export type ProbeSpec = z.output<typeof ProbeSchema>;
 export type EventSpec = z.output<typeof EventSchema>;
+export type NamespaceSpec = z.output<typeof NamespaceSpecSchema>;
 
 /** The JSON Schema editors use to complete and check scenario files. */
 export function scenarioJsonSchema(): Record<string, unknown> {

@@ -5,6 +5,7 @@
  * and neighbour, none of which is ever made in the root namespace) and the lab's folder (IPAM files
  * included). Ctrl-C or SIGTERM during `up` removes what was built so far.
  */
+import type { PolicyEngine } from "@podnet/policy";
 import { spawnSync } from "node:child_process";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
@@ -33,6 +34,8 @@ export interface UpOptions {
   name: string;
   scenarioFile: string;
   onProgress?: (done: number, total: number) => void | Promise<void>;
+  /** The NetworkPolicy engine on every node (none by default). */
+  policy?: PolicyEngine;
 }
 
 /** Builds `scenario` under `provider` on real namespaces as lab `name`, events included. */
@@ -82,7 +85,11 @@ export async function up(
     if (interrupted) throw new LabInterrupted(interrupted);
   };
   try {
-    const runtime = await ClusterRuntime.build(scenario, provider, { backend, onProgress: checkpoint });
+    const runtime = await ClusterRuntime.build(scenario, provider, {
+      backend,
+      onProgress: checkpoint,
+      ...(options.policy ? { policy: options.policy } : {}),
+    });
     if (interrupted) throw new LabInterrupted(interrupted);
     await runtime.runEvents();
     state.status = "up";

@@ -6,12 +6,14 @@
 import { randomBytes } from "node:crypto";
 import {
   ClusterRuntime,
+  clusterPolicies,
   reachabilityPlan,
   type ProbeOptions,
   type ProbeResult,
   type Scenario,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
+import { connectionVerdict, noPolicyEngine, policyMatrix, type PolicyEngine } from "@podnet/policy";
 import { down, up } from "./lab.js";
 
 export interface VerifyCell {
@@ -90,10 +92,17 @@ interface Check {
   from: string;
   to: string;
   options: ProbeOptions & { protocol: "icmp" | "tcp" | "udp" };
+  /** For a NetworkPolicy cell: whether the compiled policies allow the connection. */
+  allowed?: boolean;
 }
 
-/** What is compared: the outcome class, and for an answered ping the TTL it arrived with. */
-function compare(sim: ProbeResult, kernel: ProbeResult): string | undefined {
+/**
+ * What is compared: the outcome class, for an answered ping the TTL it arrived with, and for a
+ * NetworkPolicy cell whether the kernel's answer is the compiled policies' verdict.
+ */
+function compare(sim: ProbeResult, kernel: ProbeResult, allowed?: boolean): string | undefined {
+  if (allowed !== undefined && (kernel.outcome === "reached") !== allowed)
+    return `the policies ${allowed ? "allow" : "deny"} it; the kernel says ${kernel.outcome} (${kernel.detail})`;
   if (sim.outcome !== kernel.outcome)
     return `the simulator says ${sim.outcome} (${sim.detail}); the kernel says ${kernel.outcome} (${kernel.detail})`;
   if (sim.ttl !== undefined && kernel.ttl !== undefined && sim.ttl !== kernel.ttl)
@@ -133,6 +142,28 @@ function checks(runtime: ClusterRuntime): Check[] {
         options: { protocol: "icmp", size, dontFragment: true },
       });
   }
+  if (runtime.policyEngine.name !== "none") out.push(...policyChecks(runtime));
+  return out;
+}
+
+/** Every pod to every other pod's container ports, with the compiled policies' verdict. */
+function policyChecks(runtime: ClusterRuntime): Check[] {
+  const compiled = clusterPolicies(runtime);
+  const matrix = policyMatrix(compiled);
+  const out: Check[] = [];
+  for (const [s, from] of compiled.pods.entries())
+    for (const target of matrix.targets) {
+      const to = compiled.pods.findIndex((p) => `${p.namespace}/${p.name}` === target.name);
+      if (to === s) continue;
+      const verdict = connectionVerdict(compiled, { pod: s }, { pod: to }, target.protocol, target.port);
+      out.push({
+        kind: "NetworkPolicy",
+        from: from.name,
+        to: `${compiled.pods[to]!.name}:${target.port}`,
+        options: { protocol: target.protocol, port: target.port },
+        allowed: verdict.allowed,
+      });
+    }
   return out;
 }
 
@@ -141,11 +172,12 @@ export async function verify(
   scenario: Scenario,
   provider: NetworkProvider,
   file: string,
+  policy: PolicyEngine = noPolicyEngine,
 ): Promise<VerifyReport> {
-  const sim = await ClusterRuntime.build(scenario, provider);
+  const sim = await ClusterRuntime.build(scenario, provider, { policy });
   await sim.runEvents();
   const name = `v${randomBytes(3).toString("hex")}`;
-  const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file });
+  const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file, policy });
   try {
     const cells: VerifyCell[] = [];
     for (const check of checks(sim)) {
@@ -172,7 +204,7 @@ export async function verify(
       } else {
         simResult = await sim.probe(check.from, check.to, check.options);
         kernelResult = await kernel.probe(check.from, check.to, check.options);
-        why = compare(simResult, kernelResult);
+        why = compare(simResult, kernelResult, check.allowed);
       }
       cells.push({
         kind: check.kind,

@@ -720,6 +720,58 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       );
     });
 
+    it("writes a policy engine's filter chains (conntrack states, port ranges) as iptables-save does", async () => {
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
+      await n.iptables.newChain(a!, "filter", "PODNET-NETPOL");
+      await n.iptables.newChain(a!, "filter", "PNP-I-1");
+      await n.iptables.insert(a!, "filter", "FORWARD", rule`-j PODNET-NETPOL`, 1);
+      await n.iptables.append(
+        a!,
+        "filter",
+        "PODNET-NETPOL",
+        rule`-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`,
+      );
+      await n.iptables.append(a!, "filter", "PODNET-NETPOL", rule`-d 10.0.1.2/32 -j PNP-I-1`);
+      await n.iptables.append(
+        a!,
+        "filter",
+        "PNP-I-1",
+        rule`-s 10.0.2.0/24 -p tcp --dport 80:81 -m comment --comment "x/allow ingress[0]" -j RETURN`,
+      );
+      await n.iptables.append(
+        a!,
+        "filter",
+        "PNP-I-1",
+        rule`-s 10.0.0.0/16 -p udp -m udp --dport 53:53 -j RETURN`,
+      );
+      await n.iptables.append(a!, "filter", "PNP-I-1", rule`-m comment --comment "default deny" -j DROP`);
+      await n.iptables.append(a!, "filter", "PNP-I-1", rule`-m conntrack --ctstate NEW,INVALID -j DROP`);
+      expect(await n.iptables.save(a!, "filter")).toBe(
+        [
+          "*filter",
+          ":INPUT ACCEPT [0:0]",
+          ":FORWARD ACCEPT [0:0]",
+          ":OUTPUT ACCEPT [0:0]",
+          ":PNP-I-1 - [0:0]",
+          ":PODNET-NETPOL - [0:0]",
+          "-A FORWARD -j PODNET-NETPOL",
+          '-A PNP-I-1 -s 10.0.2.0/24 -p tcp -m tcp --dport 80:81 -m comment --comment "x/allow ingress[0]" -j RETURN',
+          "-A PNP-I-1 -s 10.0.0.0/16 -p udp -m udp --dport 53 -j RETURN",
+          '-A PNP-I-1 -m comment --comment "default deny" -j DROP',
+          "-A PNP-I-1 -m conntrack --ctstate INVALID,NEW -j DROP",
+          "-A PODNET-NETPOL -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+          "-A PODNET-NETPOL -d 10.0.1.2/32 -j PNP-I-1",
+          "COMMIT",
+          "",
+        ].join("\n"),
+      );
+      await n.iptables.delete(a!, "filter", "PNP-I-1", rule`-p udp -s 10.0.0.0/16 --dport 53 -j RETURN`);
+      expect((await n.iptables.list(a!, "filter", "PNP-I-1"))[0]!.rules.length).toBe(3);
+    });
+
     it("refuses iptables changes as iptables does", async () => {
       const {
         n,

@@ -59,6 +59,8 @@ export {
   type NatTable,
   type ChainDump,
   BUILTIN_CHAINS,
+  CT_STATES,
+  type CtState,
   IptablesSyntaxError,
   formatIptablesRule,
   parseIptablesRule,

@@ -130,3 +130,41 @@ describe("iptables rules as data", () => {
     );
   });
 });
+
+// Verbatim `iptables-save -t filter` (iptables v1.8.9, nf_tables) after writing a policy engine's
+// rules into a scratch namespace as `--ctstate ESTABLISHED,RELATED`, `--dport 80:81` and
+// `-m udp --dport 53:53`; only the timestamp comment lines are dropped.
+const REAL_FILTER_SAVE = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:PNP-X - [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A PNP-X -p tcp -m tcp --dport 80:81 -m comment --comment "x/p ingress[0]" -j RETURN
+-A PNP-X -s 10.0.0.0/16 -p udp -m udp --dport 53 -j RETURN
+-A PNP-X -m conntrack --ctstate INVALID,NEW -j DROP
+COMMIT
+`;
+
+describe("policy engine matches: conntrack states and port ranges", () => {
+  it("reads and writes them as iptables-save does, states in the kernel's order", () => {
+    const { table, chains } = parseIptablesSave(REAL_FILTER_SAVE);
+    expect(formatIptablesSave(table, chains)).toBe(REAL_FILTER_SAVE);
+    expect(rule`-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`).toEqual({
+      matches: [{ kind: "conntrack", ctstate: ["ESTABLISHED", "RELATED"] }],
+      target: { kind: "RETURN" },
+    });
+    expect(formatIptablesRule(rule`-p udp --dport 53:53 -j RETURN`)).toBe(
+      "-p udp -m udp --dport 53 -j RETURN",
+    );
+    expect(formatIptablesRule(rule`-p tcp --dport 80:81 -j RETURN`)).toBe(
+      "-p tcp -m tcp --dport 80:81 -j RETURN",
+    );
+  });
+
+  it("refuses reversed ranges, unknown states and states without the module", () => {
+    expect(() => rule`-p tcp --dport 81:80 -j RETURN`).toThrow(/port range 81:80 is reversed/);
+    expect(() => rule`-m conntrack --ctstate BOGUS -j RETURN`).toThrow(/unknown conntrack state "BOGUS"/);
+    expect(() => rule`--ctstate NEW -j RETURN`).toThrow(/--ctstate needs -m conntrack/);
+  });
+});

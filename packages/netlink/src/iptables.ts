@@ -12,8 +12,14 @@ export const BUILTIN_CHAINS: Record<NatTable, readonly string[]> = {
   filter: ["INPUT", "FORWARD", "OUTPUT"],
 };
 
+/** conntrack states in the order iptables-save prints them. */
+export const CT_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"] as const;
+export type CtState = (typeof CT_STATES)[number];
+
 export type IptablesMatch =
-  | { kind: "tcp" | "udp"; dport?: number; sport?: number }
+  /** `dportEnd`: the last port of a range (`--dport 80:81`). */
+  | { kind: "tcp" | "udp"; dport?: number; dportEnd?: number; sport?: number }
+  | { kind: "conntrack"; ctstate: CtState[] }
   | { kind: "comment"; comment: string }
   | { kind: "mark"; value: number; mask: number; negated?: boolean }
   | { kind: "statistic"; probability: number };
@@ -88,7 +94,11 @@ export function formatIptablesRule(rule: IptablesRule): string {
       case "udp":
         out.push("-m", m.kind);
         if (m.sport !== undefined) out.push("--sport", String(m.sport));
-        if (m.dport !== undefined) out.push("--dport", String(m.dport));
+        if (m.dport !== undefined)
+          out.push("--dport", m.dportEnd !== undefined ? `${m.dport}:${m.dportEnd}` : String(m.dport));
+        break;
+      case "conntrack":
+        out.push("-m", "conntrack", "--ctstate", CT_STATES.filter((s) => m.ctstate.includes(s)).join(","));
         break;
       case "comment":
         out.push("-m", "comment", "--comment", quote(m.comment));
@@ -193,7 +203,7 @@ export function parseIptablesRule(text: string): IptablesRule {
     if (value === undefined) throw new IptablesSyntaxError(text, `${flag} needs a value`);
     return value;
   };
-  const portMatch = (): { kind: "tcp" | "udp"; dport?: number; sport?: number } => {
+  const portMatch = (): { kind: "tcp" | "udp"; dport?: number; dportEnd?: number; sport?: number } => {
     if (module && (module.kind === "tcp" || module.kind === "udp")) return module;
     if (rule.protocol !== "tcp" && rule.protocol !== "udp")
       throw new IptablesSyntaxError(text, "--dport needs -p tcp or -p udp");
@@ -242,14 +252,34 @@ export function parseIptablesRule(text: string): IptablesRule {
         else if (name === "comment") module = { kind: "comment", comment: "" };
         else if (name === "mark") module = { kind: "mark", value: 0, mask: 0xffffffff };
         else if (name === "statistic") module = { kind: "statistic", probability: 1 };
+        else if (name === "conntrack") module = { kind: "conntrack", ctstate: [] };
         else throw new IptablesSyntaxError(text, `unsupported match "${name}"`);
         rule.matches.push(module);
         break;
       }
       case "--dport":
-      case "--destination-port":
-        portMatch().dport = parsePort(next(arg), text);
+      case "--destination-port": {
+        const match = portMatch();
+        const [first, last] = next(arg).split(":");
+        match.dport = parsePort(first, text);
+        if (last !== undefined) {
+          const end = parsePort(last, text);
+          // iptables stores a range whose ends are equal as the single port.
+          if (end < match.dport)
+            throw new IptablesSyntaxError(text, `port range ${first}:${last} is reversed`);
+          if (end !== match.dport) match.dportEnd = end;
+        }
         break;
+      }
+      case "--ctstate": {
+        if (module?.kind !== "conntrack") throw new IptablesSyntaxError(text, "--ctstate needs -m conntrack");
+        for (const state of next(arg).split(",")) {
+          if (!(CT_STATES as readonly string[]).includes(state))
+            throw new IptablesSyntaxError(text, `unknown conntrack state "${state}"`);
+          module.ctstate.push(state as CtState);
+        }
+        break;
+      }
       case "--sport":
       case "--source-port":
         portMatch().sport = parsePort(next(arg), text);

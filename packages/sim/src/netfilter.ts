@@ -1,5 +1,11 @@
 import { Ipv4Prefix, IpProtocol, parseIpv4, type Header, type Ipv4Header } from "@podnet/core";
-import { formatIptablesRule, statisticThreshold, type IptablesRule, type NatTable } from "@podnet/netlink";
+import {
+  formatIptablesRule,
+  statisticThreshold,
+  type CtState,
+  type IptablesRule,
+  type NatTable,
+} from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
 import type { SimNamespace } from "./namespace.js";
 
@@ -11,7 +17,11 @@ interface CompiledRule {
   outInterface?: { name: string; negated: boolean };
   protocol?: number;
   dport?: number;
+  /** The last port of a --dport range; dport alone when absent. */
+  dportEnd?: number;
   sport?: number;
+  /** conntrack states as a bit set (CT_BIT), any of which matches. */
+  ctstate?: number;
   mark?: { value: number; mask: number; negated: boolean };
   threshold?: number;
   text: string;
@@ -51,20 +61,36 @@ function compile(rule: IptablesRule): CompiledRule {
   for (const m of rule.matches ?? []) {
     if (m.kind === "tcp" || m.kind === "udp") {
       c.dport = m.dport;
+      c.dportEnd = m.dportEnd ?? m.dport;
       c.sport = m.sport;
-    } else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
+    } else if (m.kind === "conntrack") c.ctstate = m.ctstate.reduce((bits, state) => bits | CT_BIT[state], 0);
+    else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
     else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
   }
   compiled.set(rule, c);
   return c;
 }
 
+/** conntrack states as bits, for -m conntrack --ctstate. */
+const CT_BIT: Record<CtState, number> = { INVALID: 1, NEW: 2, RELATED: 4, ESTABLISHED: 8, UNTRACKED: 16 };
+
 export interface PacketView {
   ip: Ipv4Header;
   l4: Header;
   mark: number;
-  /** The packet's conntrack entry, once looked up: `isNew` for a connection's first packet. */
-  ct?: { isNew: boolean };
+  /** The packet's conntrack entry, when conntrack saw it (PREROUTING or OUTPUT). */
+  ct?: { direction: "original" | "reply"; isNew: boolean; related?: boolean };
+}
+
+/**
+ * The conntrack state of a packet: NEW for the first packet of a flow, ESTABLISHED for the rest
+ * (the simulator confirms a flow with its first packet), RELATED for an ICMP error about a tracked
+ * flow, INVALID for what conntrack could not track.
+ */
+function ctBits(p: PacketView): number {
+  if (!p.ct) return CT_BIT.INVALID;
+  if (p.ct.related) return CT_BIT.RELATED;
+  return p.ct.isNew ? CT_BIT.NEW : CT_BIT.ESTABLISHED;
 }
 
 export type Verdict =
@@ -93,9 +119,10 @@ function matches(
   if (c.protocol !== undefined && p.ip.protocol !== c.protocol) return false;
   if (c.dport !== undefined || c.sport !== undefined) {
     const { src, dst } = ports(p.l4);
-    if (c.dport !== undefined && dst !== c.dport) return false;
+    if (c.dport !== undefined && (dst === undefined || dst < c.dport || dst > c.dportEnd!)) return false;
     if (c.sport !== undefined && src !== c.sport) return false;
   }
+  if (c.ctstate !== undefined && (ctBits(p) & c.ctstate) === 0) return false;
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;
   // xt_statistic: a random 31-bit number below the fixed-point probability matches.
   if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;

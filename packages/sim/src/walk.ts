@@ -1418,7 +1418,8 @@ class PacketWalk {
     chain: "PREROUTING" | "OUTPUT",
     inDev: SimLink | undefined,
   ): Skb | undefined {
-    if (!ns.hasRules("nat") && ns.conntrack.size === 0) return input;
+    // Filter rules may match conntrack states (a policy engine's ESTABLISHED,RELATED): track then too.
+    if (!ns.hasRules("nat") && !ns.hasRules("filter") && ns.conntrack.size === 0) return input;
     const tuple = tupleOf(input);
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;

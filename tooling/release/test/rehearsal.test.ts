@@ -321,7 +321,8 @@ describe("the commands from npx, in empty folders", () => {
       for (const provider of ["docker-bridge", "cbr0-host-gw", "overlay"])
         expect(compare.stdout).toContain(provider);
       const list = await ok(["npx", "-y", "@podnet/cli", "scenarios"], { cwd: dir, env });
-      for (const file of readdirSync(join(root, "scenarios")))
+      // The bundled scenarios are the folder's YAML files (prepack ships those, not its subfolders).
+      for (const file of readdirSync(join(root, "scenarios")).filter((f) => f.endsWith(".yaml")))
         expect(list.stdout).toContain(file.replace(/\.yaml$/, ""));
       const version = await ok(["npx", "-y", "@podnet/cli", "--version"], { cwd: dir, env });
       expect(version.stdout.trim()).toBe(pkg("@podnet/cli").version);

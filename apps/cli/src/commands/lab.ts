@@ -6,8 +6,10 @@ import { readScenario, scenarioPath } from "../files.js";
 import { color, print, table } from "../format.js";
 import {
   jsonOption,
+  parsePolicy,
   parseProviders,
   parseProxies,
+  policyOption,
   providersOption,
   proxyOption,
   withProxy,
@@ -160,16 +162,21 @@ export function labCommands(cli: Command): void {
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .addOption(proxyOption(true))
+    .addOption(policyOption())
     .addOption(jsonOption("a VerifyReport per scenario, provider and proxy"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\n  podnet verify service two-nodes --proxy nftables\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
+      "\nExamples:\n  podnet verify two-nodes service --providers cbr0-host-gw,overlay\n  podnet verify large --nodes 4 --pods-per-node 3\n  podnet verify service two-nodes --proxy nftables\n  podnet verify netpol --providers overlay --policy iptables   # every pod to every pod port: sim, kernel and the policy verdict agree\nA Service with several endpoints is sampled on both backends (kube-proxy picks one at random per\nconnection) and the sets of outcomes are compared.\nExit status 1 when the simulator and the kernel disagree on any probe.",
     )
     .action(
-      async (files: string[], opts: { providers: string; proxy?: string; json?: boolean } & ScaleOpts) => {
+      async (
+        files: string[],
+        opts: { providers: string; proxy?: string; policy: string; json?: boolean } & ScaleOpts,
+      ) => {
         needRoot();
+        const policy = parsePolicy(opts.policy);
         const scenarios = files.map((f) => ({
           file: scenarioPath(f),
           scenario: readScenario(f, undefined, scaleOf(opts)),
@@ -183,7 +190,7 @@ export function labCommands(cli: Command): void {
             for (const proxy of proxies) {
               // Reported under the name the user chose it by.
               const report = {
-                ...(await labErrors(() => verify(withProxy(scenario, proxy), provider, file))),
+                ...(await labErrors(() => verify(withProxy(scenario, proxy), provider, file, policy))),
                 provider: name,
               };
               reports.push(report);

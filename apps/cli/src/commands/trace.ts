@@ -1,16 +1,27 @@
 /** `podnet trace`: one packet and its answer, hop by hop, under one or several providers. */
 import { Option, type Command } from "commander";
 import { encodePacket, encodePcap } from "@podnet/core";
-import { ClusterRuntime, TargetError } from "@podnet/cluster";
+import { ClusterRuntime, TargetError, traceVerdict } from "@podnet/cluster";
+import { explainVerdict } from "@podnet/policy";
 import { providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
 import { checkOutput, readScenario, writeOutput } from "../files.js";
 import { color, formatTrace, print } from "../format.js";
 import { buildProgress } from "../progress.js";
-import { integerIn, jsonOption, parseProviders, parseProxies, proxyOption, withProxy } from "../options.js";
+import {
+  integerIn,
+  jsonOption,
+  parsePolicy,
+  parseProviders,
+  parseProxies,
+  policyOption,
+  proxyOption,
+  withProxy,
+} from "../options.js";
 
 interface TraceOptions {
   provider?: string;
+  policy: string;
   providers?: string;
   proxy?: string;
   from: string;
@@ -41,6 +52,7 @@ export function traceCommand(cli: Command): void {
     .addOption(new Option("--provider <name>", `one of: ${providerNames.join(", ")}`).conflicts("providers"))
     .option("--providers <names>", "trace under several providers, one after the other")
     .addOption(proxyOption(false))
+    .addOption(policyOption())
     .requiredOption("--from <pod[/container]>", "a pod, pod/container, node or host")
     .requiredOption(
       "--to <target[:port]>",
@@ -63,7 +75,7 @@ export function traceCommand(cli: Command): void {
     .addOption(jsonOption("the Trace"))
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\nExit status 1 when the packet is not delivered.",
+      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from shop-web --to shop-db:5432 --proto tcp\nExit status 1 when the packet is not delivered.",
     )
     .action(async (file: string, opts: TraceOptions) => {
       if (!opts.provider && !opts.providers)
@@ -79,6 +91,7 @@ export function traceCommand(cli: Command): void {
       for (const { name, provider } of providers) {
         const runtime = await ClusterRuntime.build(scenario, provider, {
           onProgress: buildProgress(`building under ${name}`),
+          policy: parsePolicy(opts.policy),
         });
         located("--from", () => runtime.origin(opts.from));
         located("--to", () => runtime.resolve(opts.to));
@@ -87,7 +100,12 @@ export function traceCommand(cli: Command): void {
           ...(opts.size !== undefined ? { size: opts.size } : {}),
           ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
         });
-        results.push({ provider: name, trace });
+        const verdict = traceVerdict(runtime, trace);
+        results.push({
+          provider: name,
+          trace,
+          ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
+        });
         if (opts.pcap) {
           const frames = trace.hops.filter(
             (h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
@@ -100,7 +118,15 @@ export function traceCommand(cli: Command): void {
         }
         if (!opts.json)
           process.stdout.write(
-            `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n\n`,
+            `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n${
+              verdict
+                ? `${color.bold(`policy (${opts.policy}): ${verdict.allowed ? "allowed" : "denied"}`)}\n${explainVerdict(
+                    verdict,
+                  )
+                    .map((line) => `  ${line}`)
+                    .join("\n")}\n`
+                : ""
+            }\n`,
           );
       }
       if (opts.json) print(true, results.length === 1 ? results[0] : results, () => "");

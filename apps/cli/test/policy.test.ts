@@ -1,0 +1,121 @@
+// `podnet policy check|diff` and `podnet trace --policy`, as a user runs them.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { podnet } from "./podnet.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "podnet-policy-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("podnet policy", () => {
+  it("prints the allowed-connection matrix as truth tables and as JSON", () => {
+    const text = podnet(["policy", "check", "scenarios/netpol.yaml"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      [
+        'tcp/5432  (rows: from, columns: to; "." allowed, "X" denied)',
+        "              1",
+        "shop/web      X",
+        "shop/api      .",
+        "shop/db       X",
+        "ops/monitor   X",
+        "outside       X",
+        "  columns: 1=shop/db",
+      ].join("\n"),
+    );
+    expect(text.stdout).toContain("5 policies; 14 connections allowed, 16 denied");
+    const json = podnet(["policy", "check", "scenarios/netpol.yaml", "--json"]).json();
+    const at = (from: string, to: string, port: number) =>
+      json.allowed[json.sources.indexOf(from)][
+        json.targets.findIndex((t: { name: string; port: number }) => t.name === to && t.port === port)
+      ];
+    expect([
+      at("shop/api", "shop/db", 5432),
+      at("ops/monitor", "shop/api", 9100),
+      at("outside", "shop/api", 8080),
+    ]).toEqual(["1", "1", "0"]);
+  });
+
+  it("lists what applying a manifest opens and closes", () => {
+    const r = podnet([
+      "policy",
+      "diff",
+      "scenarios/netpol.yaml",
+      "--with",
+      "scenarios/policies/lockdown.yaml",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ opened: 1, closed: 4 });
+    expect(r.json().changes[0]).toEqual({
+      from: "shop/web",
+      to: "shop/db",
+      protocol: "tcp",
+      port: 5432,
+      change: "opened",
+    });
+  });
+
+  it("refuses bad manifests with a located error and exit status 2", () => {
+    const bad = join(tmp, "bad.yaml");
+    writeFileSync(
+      bad,
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p }\nspec:\n  podSelector: {}\n  ingress: [{ ports: [{ protocol: SCTP }] }]\n",
+    );
+    const r = podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `${bad}:6:35: spec.ingress[0].ports[0].protocol: SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)`,
+    );
+    expect(podnet(["policy", "check", "scenarios/netpol.yaml", "--provider", "nope"]).code).toBe(2);
+  });
+
+  it("names the verdict on a trace through an enforcing node", () => {
+    const denied = podnet([
+      "trace",
+      "scenarios/netpol.yaml",
+      "--provider",
+      "overlay",
+      "--policy",
+      "iptables",
+      "--from",
+      "monitor",
+      "--to",
+      "db:5432",
+      "--proto",
+      "tcp",
+    ]);
+    expect(denied.code).toBe(1);
+    expect(denied.stdout).toContain(
+      'filter FORWARD: -A PNP-I-308CAAC0 -m comment --comment "default deny ingress of shop/db: selected by shop/default-deny-ingress, shop/db-from-api" -j DROP',
+    );
+    expect(denied.stdout).toContain(
+      [
+        "policy (iptables): denied",
+        "  egress from ops/monitor: allowed, no policy selects ops/monitor for egress",
+        "  ingress to shop/db: denied by default: selected by shop/default-deny-ingress (policyTypes include Ingress), shop/db-from-api (policyTypes defaulted include Ingress), and no rule of them allows it",
+      ].join("\n"),
+    );
+    const allowed = podnet([
+      "trace",
+      "scenarios/netpol.yaml",
+      "--provider",
+      "cbr0-host-gw",
+      "--policy",
+      "iptables",
+      "--from",
+      "web",
+      "--to",
+      "api:8080",
+      "--proto",
+      "tcp",
+      "--json",
+    ]);
+    expect(allowed.code).toBe(0);
+    expect(allowed.json().policy.explanation).toEqual([
+      "egress from shop/web: allowed, no policy selects shop/web for egress",
+      "ingress to shop/api: allowed by shop/api-from-web ingress[0] ports[0]",
+    ]);
+  });
+});

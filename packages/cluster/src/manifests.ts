@@ -1,0 +1,145 @@
+/**
+ * Plain Kubernetes manifests (multi-document YAML, as `kubectl apply -f` takes them) read into a
+ * scenario: Namespace objects give namespace labels, NetworkPolicy objects join the scenario's
+ * policies. Other kinds are refused by name; every problem is located in the manifest file.
+ */
+import { NamespaceSchema, NetworkPolicySchema, policyKey, type NetworkPolicy } from "@podnet/policy";
+import { LineCounter, parseAllDocuments } from "yaml";
+import {
+  MAX_SCENARIO_BYTES,
+  ScenarioError,
+  locate,
+  yamlError,
+  zodIssues,
+  type ScenarioIssue,
+} from "./load.js";
+import type { NamespaceSpec, Scenario } from "./schema.js";
+
+/** Reads a manifest path written in the scenario `from` (relative to it): its text and display name. */
+export type ManifestReader = (path: string, from: string) => { text: string; file: string };
+
+export interface Manifests {
+  namespaces: NamespaceSpec[];
+  policies: NetworkPolicy[];
+}
+
+const KINDS = "Namespace, NetworkPolicy, or a List of them";
+
+/** Parses a manifest file; throws ScenarioError naming the file, line and column of each problem. */
+export function loadManifests(text: string, file: string): Manifests {
+  if (text.length > MAX_SCENARIO_BYTES)
+    throw new ScenarioError(file, [{ path: [], message: `larger than ${MAX_SCENARIO_BYTES / 2 ** 20} MiB` }]);
+  const counter = new LineCounter();
+  let docs;
+  try {
+    docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false });
+  } catch (error) {
+    throw yamlError(file, error);
+  }
+  if (!Array.isArray(docs)) docs = [docs];
+  const out: Manifests = { namespaces: [], policies: [] };
+  const issues: ScenarioIssue[] = [];
+  for (const doc of docs) {
+    for (const e of doc.errors) {
+      const pos = counter.linePos(e.pos[0]);
+      issues.push({
+        path: [],
+        message: `YAML: ${e.message.split("\n")[0]!}`,
+        line: pos.line,
+        column: pos.col,
+      });
+    }
+    if (doc.errors.length) continue;
+    let raw: unknown;
+    try {
+      raw = doc.toJS({ maxAliasCount: 1000 });
+    } catch (error) {
+      throw yamlError(file, error);
+    }
+    if (raw === null || raw === undefined) continue;
+    const read = (object: unknown, path: (string | number)[]) => {
+      const kind = (object as { kind?: unknown } | null)?.kind;
+      const schema =
+        kind === "Namespace" ? NamespaceSchema : kind === "NetworkPolicy" ? NetworkPolicySchema : undefined;
+      if (kind === "List" || (typeof kind === "string" && kind.endsWith("List"))) {
+        const items = (object as { items?: unknown }).items;
+        if (Array.isArray(items)) items.forEach((item, i) => read(item, [...path, "items", i]));
+        else
+          issues.push({
+            path: [...path, "items"],
+            message: "a List needs items",
+            ...locate(doc, counter, path),
+          });
+        return;
+      }
+      if (!schema) {
+        issues.push({
+          path: [...path, "kind"],
+          message: `kind ${JSON.stringify(kind ?? null)} is not read by podnet (${KINDS})`,
+          ...locate(doc, counter, [...path, "kind"]),
+        });
+        return;
+      }
+      const parsed = schema.safeParse(object);
+      if (!parsed.success) {
+        for (const issue of zodIssues(parsed.error, doc, counter))
+          issues.push({ ...issue, path: [...path, ...issue.path] });
+        return;
+      }
+      const located = (message: string) =>
+        issues.push({
+          path: [...path, "metadata", "name"],
+          message,
+          ...locate(doc, counter, [...path, "metadata", "name"]),
+        });
+      if (parsed.data.kind === "Namespace") {
+        const name = parsed.data.metadata.name;
+        if (out.namespaces.some((n) => n.name === name)) located(`namespace ${name} is defined twice`);
+        else out.namespaces.push({ name, labels: parsed.data.metadata.labels ?? {} });
+      } else {
+        const key = policyKey(parsed.data);
+        if (out.policies.some((p) => policyKey(p) === key)) located(`NetworkPolicy ${key} is defined twice`);
+        else out.policies.push(parsed.data);
+      }
+    };
+    read(raw, []);
+  }
+  if (issues.length) throw new ScenarioError(file, issues);
+  return out;
+}
+
+/** Reads a scenario's manifests into it. `at(i)` locates manifests[i] in the scenario file. */
+export function includeManifests(
+  scenario: Scenario,
+  file: string,
+  at: (i: number) => Omit<ScenarioIssue, "message">,
+  reader: ManifestReader | undefined,
+): void {
+  for (const [i, path] of scenario.manifests.entries()) {
+    if (!reader)
+      throw new ScenarioError(file, [
+        { ...at(i), message: "manifests can only be read from a scenario file" },
+      ]);
+    let manifest: { text: string; file: string };
+    try {
+      manifest = reader(path, file);
+    } catch (error) {
+      throw new ScenarioError(file, [{ ...at(i), message: (error as Error).message }]);
+    }
+    const { namespaces, policies } = loadManifests(manifest.text, manifest.file);
+    for (const ns of namespaces) {
+      if (scenario.namespaces.some((n) => n.name === ns.name))
+        throw new ScenarioError(file, [
+          { ...at(i), message: `${manifest.file}: namespace ${ns.name} is already defined` },
+        ]);
+      scenario.namespaces.push(ns);
+    }
+    for (const p of policies) {
+      if (scenario.networkPolicies.some((q) => policyKey(q) === policyKey(p)))
+        throw new ScenarioError(file, [
+          { ...at(i), message: `${manifest.file}: NetworkPolicy ${policyKey(p)} is already defined` },
+        ]);
+      scenario.networkPolicies.push(p);
+    }
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * networking.k8s.io/v1 NetworkPolicy as users write it, validated by zod with the API server's own
+ * rules (selector operators and values, ipBlock excepts inside their CIDR, endPort only with a
+ * numeric port), plus v1 Namespace for the labels namespace selectors read. Unknown fields are
+ * errors, as everywhere in podnet; SCTP is refused in words, since no podnet backend carries it.
+ */
+import { Ipv4Prefix } from "@podnet/core";
+import { z } from "zod";
+
+const quoted = (input: unknown) => JSON.stringify(input);
+
+/** A DNS-1123 label or subdomain, as Kubernetes object names are. */
+const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
+  error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+});
+
+const Labels = z.record(z.string(), z.string());
+
+export const LabelSelectorRequirementSchema = z
+  .strictObject({
+    key: z.string().min(1),
+    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+    values: z.array(z.string()).optional(),
+  })
+  .superRefine((req, ctx) => {
+    const has = (req.values?.length ?? 0) > 0;
+    if ((req.operator === "In" || req.operator === "NotIn") && !has)
+      ctx.addIssue({
+        code: "custom",
+        path: ["values"],
+        message: `operator ${req.operator} needs at least one value`,
+      });
+    if ((req.operator === "Exists" || req.operator === "DoesNotExist") && has)
+      ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} takes no values` });
+  });
+
+export const LabelSelectorSchema = z.strictObject({
+  matchLabels: Labels.optional(),
+  matchExpressions: z.array(LabelSelectorRequirementSchema).optional(),
+});
+
+function prefixError(text: unknown): string | undefined {
+  try {
+    Ipv4Prefix.parse(String(text));
+    return undefined;
+  } catch (error) {
+    return `${quoted(text)} is not an IPv4 CIDR (${(error as Error).message.replace(/^[^:]*: /, "")})`;
+  }
+}
+
+const Cidr = z.string().refine((text) => prefixError(text) === undefined, {
+  error: (issue) => prefixError(issue.input) ?? `${quoted(issue.input)} is not an IPv4 CIDR`,
+});
+
+export const IpBlockSchema = z
+  .strictObject({ cidr: Cidr, except: z.array(Cidr).optional() })
+  .superRefine((block, ctx) => {
+    const outer = Ipv4Prefix.parse(block.cidr);
+    for (const [i, text] of (block.except ?? []).entries()) {
+      const inner = Ipv4Prefix.parse(text);
+      if (!outer.containsPrefix(inner) || inner.length <= outer.length)
+        ctx.addIssue({
+          code: "custom",
+          path: ["except", i],
+          message: `${text} must be strictly within ${block.cidr}`,
+        });
+    }
+  });
+
+export const PeerSchema = z
+  .strictObject({
+    podSelector: LabelSelectorSchema.optional(),
+    namespaceSelector: LabelSelectorSchema.optional(),
+    ipBlock: IpBlockSchema.optional(),
+  })
+  .superRefine((peer, ctx) => {
+    const selectors = peer.podSelector !== undefined || peer.namespaceSelector !== undefined;
+    if (peer.ipBlock && selectors)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ipBlock"],
+        message: "ipBlock may not be combined with podSelector or namespaceSelector in one peer",
+      });
+    if (!peer.ipBlock && !selectors)
+      ctx.addIssue({
+        code: "custom",
+        message: "a peer needs podSelector, namespaceSelector or ipBlock",
+      });
+  });
+
+/** An IANA service name, as a named container port is (at most 15 characters, a letter in it). */
+const PORT_NAME = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$/;
+
+export const PortNameSchema = z.string().regex(PORT_NAME, {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a port name (at most 15 lowercase letters, digits and "-")`,
+});
+
+const portNumber = z
+  .number()
+  .int()
+  .min(1, { error: (i) => `${quoted(i.input)} is not a port (1-65535)` })
+  .max(65535, { error: (i) => `${quoted(i.input)} is not a port (1-65535)` });
+
+export const PolicyPortSchema = z
+  .strictObject({
+    protocol: z
+      .string()
+      .default("TCP")
+      .superRefine((p, ctx) => {
+        if (p === "SCTP")
+          ctx.addIssue({
+            code: "custom",
+            message: "SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)",
+          });
+        else if (p !== "TCP" && p !== "UDP")
+          ctx.addIssue({ code: "custom", message: `${quoted(p)} is not a protocol (TCP or UDP)` });
+      })
+      .transform((p) => p as "TCP" | "UDP"),
+    port: z.union([portNumber, PortNameSchema]).optional(),
+    endPort: portNumber.optional(),
+  })
+  .superRefine((port, ctx) => {
+    if (port.endPort === undefined) return;
+    if (typeof port.port !== "number")
+      ctx.addIssue({ code: "custom", path: ["endPort"], message: "endPort needs a numeric port" });
+    else if (port.endPort < port.port)
+      ctx.addIssue({
+        code: "custom",
+        path: ["endPort"],
+        message: `endPort ${port.endPort} is below port ${port.port}`,
+      });
+  });
+
+export const IngressRuleSchema = z.strictObject({
+  from: z.array(PeerSchema).optional(),
+  ports: z.array(PolicyPortSchema).optional(),
+});
+
+export const EgressRuleSchema = z.strictObject({
+  to: z.array(PeerSchema).optional(),
+  ports: z.array(PolicyPortSchema).optional(),
+});
+
+/** The metadata podnet reads, plus the fields kubectl and controllers commonly leave in a manifest. */
+const MetadataSchema = z.strictObject({
+  name: ObjectName,
+  namespace: ObjectName.default("default"),
+  labels: Labels.optional(),
+  annotations: Labels.optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().optional(),
+  creationTimestamp: z.string().nullable().optional(),
+});
+
+export const NetworkPolicySchema = z.strictObject({
+  apiVersion: z.literal("networking.k8s.io/v1"),
+  kind: z.literal("NetworkPolicy"),
+  metadata: MetadataSchema,
+  spec: z.strictObject({
+    podSelector: LabelSelectorSchema,
+    policyTypes: z.array(z.enum(["Ingress", "Egress"])).optional(),
+    ingress: z.array(IngressRuleSchema).optional(),
+    egress: z.array(EgressRuleSchema).optional(),
+  }),
+});
+
+export const NamespaceSchema = z.strictObject({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Namespace"),
+  metadata: MetadataSchema.omit({ namespace: true }),
+  spec: z.strictObject({ finalizers: z.array(z.string()).optional() }).optional(),
+  status: z.unknown().optional(),
+});
+
+export type LabelSelector = z.output<typeof LabelSelectorSchema>;
+export type NetworkPolicy = z.output<typeof NetworkPolicySchema>;
+export type NetworkPolicyInput = z.input<typeof NetworkPolicySchema>;
+export type PolicyPeer = z.output<typeof PeerSchema>;
+export type PolicyPort = z.output<typeof PolicyPortSchema>;
+export type NamespaceManifest = z.output<typeof NamespaceSchema>;
+
+/** The label every namespace carries since Kubernetes 1.21: selectors may name a namespace by it. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/**
+ * policyTypes as the API server defaults them: Ingress always, Egress when the policy has egress
+ * rules. Kept apart from the written value so explanations can say which applied.
+ */
+export function policyTypes(policy: NetworkPolicy): {
+  ingress: boolean;
+  egress: boolean;
+  defaulted: boolean;
+} {
+  const written = policy.spec.policyTypes;
+  if (written)
+    return { ingress: written.includes("Ingress"), egress: written.includes("Egress"), defaulted: false };
+  return { ingress: true, egress: (policy.spec.egress?.length ?? 0) > 0, defaulted: true };
+}
+
+export const policyKey = (policy: NetworkPolicy) => `${policy.metadata.namespace}/${policy.metadata.name}`;
