@@ -57,7 +57,9 @@ export function executable(entry) {
     entry: [entry],
     format: "esm",
     noExternal: [/^@podnet\//],
-    sourcemap: true,
+    // No map: an exec'd plugin answers in CNI results, never with a stack a user reads, and its map
+    // (≈ 300 KB a plugin) was the margin of the CLI's 15 MB install budget.
+    sourcemap: false,
     esbuildOptions(options) {
       options.conditions = ["source", "import"];
     },
