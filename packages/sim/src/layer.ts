@@ -25,6 +25,13 @@ const NONE = -1;
 export const dumpOrder = (a: number, b: number) =>
   Math.floor(a / 64) - Math.floor(b / 64) || (b % 64) - (a % 64);
 
+/** Entries naming a device: all of them, routes that need it up (onlink), FDB entries (VXLAN). */
+interface DeviceUse {
+  any: number;
+  onlink: number;
+  fdb: number;
+}
+
 /** One table per device name: key (address or MAC) → owner, and key → value. */
 class DeviceEntries {
   readonly owner = new NumberMap();
@@ -60,7 +67,7 @@ export class SimLayer {
   private readonly neighbours = new Map<string, DeviceEntries>();
   private readonly fdbs = new Map<string, DeviceEntries>();
   /** Device names any entry names, with counts: a member's device of these going down materialises it. */
-  private readonly devices = new Map<string, number>();
+  private readonly devices = new Map<string, DeviceUse>();
   private readonly routeCounts = new Map<number, number>();
   private routeTotal = 0;
   private neighbourTotal = 0;
@@ -85,7 +92,6 @@ export class SimLayer {
   private index?: {
     version: number;
     gateways: [owner: number, route: RouteValue][];
-    uses: Map<string, { onlink: number; any: number; fdb: number }>;
   };
 
   /** Every owner's routes whose gateway the kernel checks (not onlink), with their owners. */
@@ -98,7 +104,7 @@ export class SimLayer {
       const gateways: [number, RouteValue][] = [];
       for (const [id, values] of this.owned)
         for (const r of values.routes) if (!r.onlink) gateways.push([id, r]);
-      this.index = { version: this.version, gateways, uses: this.countUses() };
+      this.index = { version: this.version, gateways };
     }
     return this.index;
   }
@@ -107,26 +113,8 @@ export class SimLayer {
    * How each device name is used, across every owner: by routes that need it up (onlink), by
    * neighbours, by FDB entries (it must be a VXLAN device). A member checks these once per device.
    */
-  deviceUses(): Map<string, { onlink: number; any: number; fdb: number }> {
-    return this.indexed().uses;
-  }
-
-  private countUses(): Map<string, { onlink: number; any: number; fdb: number }> {
-    const out = new Map<string, { onlink: number; any: number; fdb: number }>();
-    const use = (dev: string) => {
-      let u = out.get(dev);
-      if (!u) out.set(dev, (u = { onlink: 0, any: 0, fdb: 0 }));
-      u.any++;
-      return u;
-    };
-    for (const values of this.owned.values()) {
-      for (const r of values.routes)
-        if (r.onlink) use(r.devName).onlink++;
-        else use(r.devName);
-      for (const n of values.neighbours) use(n.dev);
-      for (const f of values.fdb) use(f.dev).fdb++;
-    }
-    return out;
+  deviceUses(): ReadonlyMap<string, Readonly<DeviceUse>> {
+    return this.devices;
   }
 
   usesDevice(name: string): boolean {
@@ -176,7 +164,7 @@ export class SimLayer {
       this.routeValues.set(key, r);
       this.version++;
       if (this.lengthCounts[r.dst.length]!++ === 0) this.updateLengths();
-      this.useDevice(r.devName, 1);
+      this.useDevice(r.devName, 1, r.onlink ? "onlink" : undefined);
     }
     this.routeCounts.set(id, values.routes.length);
     this.routeTotal += values.routes.length;
@@ -194,7 +182,7 @@ export class SimLayer {
       table.owner.set(f.mac, id);
       table.value.set(f.mac, f.dst);
       this.version++;
-      this.useDevice(f.dev, 1);
+      this.useDevice(f.dev, 1, "fdb");
     }
   }
 
@@ -210,7 +198,7 @@ export class SimLayer {
       this.routeOwner.delete(key);
       this.routeValues.delete(key);
       if (--this.lengthCounts[r.dst.length]! === 0) this.updateLengths();
-      this.useDevice(r.devName, -1);
+      this.useDevice(r.devName, -1, r.onlink ? "onlink" : undefined);
     }
     this.routeTotal -= this.routeCounts.get(id) ?? 0;
     this.routeCounts.delete(id);
@@ -226,7 +214,7 @@ export class SimLayer {
       const table = this.fdbs.get(f.dev)!;
       table.owner.delete(f.mac);
       table.value.delete(f.mac);
-      this.useDevice(f.dev, -1);
+      this.useDevice(f.dev, -1, "fdb");
     }
     this.owned.delete(id);
     this.version++;
@@ -238,10 +226,12 @@ export class SimLayer {
     return table;
   }
 
-  private useDevice(dev: string, delta: 1 | -1): void {
-    const count = (this.devices.get(dev) ?? 0) + delta;
-    if (count > 0) this.devices.set(dev, count);
-    else this.devices.delete(dev);
+  private useDevice(dev: string, delta: 1 | -1, kind?: "onlink" | "fdb"): void {
+    let use = this.devices.get(dev);
+    if (!use) this.devices.set(dev, (use = { any: 0, onlink: 0, fdb: 0 }));
+    use.any += delta;
+    if (kind) use[kind] += delta;
+    if (use.any === 0) this.devices.delete(dev);
   }
 
   private updateLengths(): void {
