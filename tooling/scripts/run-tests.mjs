@@ -5,12 +5,20 @@
 // when node_modules is missing, so `npm test` works on a fresh clone.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { join, dirname } from "node:path";
+import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const rootManifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const pnpm = ["npx", "-y", rootManifest.packageManager];
+
+function firstLine(text) {
+  return (
+    String(text ?? "")
+      .split("\n")
+      .find((line) => line.trim()) ?? ""
+  );
+}
 
 function run(argv) {
   const result = spawnSync(argv[0], argv.slice(1), { cwd: root, stdio: "inherit", env: process.env });
@@ -48,6 +56,8 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 let ranAny = false;
+// Why each failing package failed, printed just above the total: a CI log is read from its end.
+const why = [];
 for (const pkg of workspaces) {
   const report = join(pkg, "test-results", "vitest.json");
   if (!existsSync(report)) continue;
@@ -56,11 +66,23 @@ for (const pkg of workspaces) {
   passed += totals.numPassedTests;
   failed += totals.numFailedTests;
   skipped += totals.numPendingTests + (totals.numTodoTests ?? 0);
-  // A suite that failed to load (syntax error, missing module) has no failed *tests*; count it.
-  failed += (totals.testResults ?? []).filter(
-    (f) => f.status === "failed" && f.assertionResults.length === 0,
-  ).length;
+  const name = relative(root, pkg);
+  for (const file of totals.testResults ?? []) {
+    // A suite that failed to load (syntax error, missing module) has no failed *tests*; count it.
+    if (file.status === "failed" && file.assertionResults.length === 0) {
+      failed += 1;
+      why.push(`${name}: ${relative(pkg, file.name)} did not load: ${firstLine(file.message)}`);
+    }
+    for (const test of file.assertionResults ?? [])
+      if (test.status === "failed")
+        why.push(`${name}: ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
+  }
+  const errors = join(pkg, "test-results", "errors.json");
+  if (existsSync(errors))
+    for (const error of JSON.parse(readFileSync(errors, "utf8")))
+      why.push(`${name}: error outside any test: ${error.stack ?? error.message}`);
 }
+for (const line of why) console.error(`FAILED ${line}`);
 // turbo failed but every report is green: a package crashed before vitest could report.
 if (status !== 0 && failed === 0) failed = 1;
 if (!ranAny && status === 0) console.error("no test reports were written");

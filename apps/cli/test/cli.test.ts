@@ -509,6 +509,7 @@ describe.skipIf(spawnSync("script", ["--version"]).status !== 0)("podnet on a te
       });
       let output = "";
       let sent = false;
+      child.stdin.on("error", () => {}); // podnet may have exited before the keystroke arrives
       child.stdout.on("data", (d: Buffer) => {
         output += d.toString();
         if (input && !sent && output.includes(input.when)) {

@@ -52,6 +52,9 @@ export function invoke(binary: string, call: Invocation): Promise<Outcome> {
       }
       resolve({ stdout: parsed, exitCode: timedOut ? "timeout" : (code ?? -1) });
     });
+    // A plugin that refuses its environment exits before reading stdin (host-local does, at once):
+    // the EPIPE that follows is not an answer, and unheard it fails the run as an uncaught error.
+    child.stdin.on("error", () => {});
     child.stdin.end(typeof call.config === "string" ? call.config : JSON.stringify(call.config));
   });
 }

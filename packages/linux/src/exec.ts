@@ -30,6 +30,9 @@ export function run(argv: readonly string[], input?: string, timeoutMs?: number)
         });
       },
     );
+    // A command that exits before reading its input (a refused argument) answers through its exit
+    // status; the EPIPE its closed stdin raises would otherwise be an uncaught error.
+    child.stdin?.on("error", () => {});
     if (input !== undefined) child.stdin?.end(input);
   });
 }

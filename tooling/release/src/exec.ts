@@ -27,6 +27,8 @@ export function run(argv: string[], { cwd, env = process.env, input, timeoutMs =
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
     });
+    // A command may exit before reading its input; its status says why, not the EPIPE that follows.
+    child.stdin.on("error", () => {});
     child.stdin.end(input ?? "");
   });
 }
