@@ -7,6 +7,7 @@ import { NodeInspector, inspectable } from "./inspector.js";
 import type { WalkTrace, ProviderInfo, Snapshot, TimelineStep } from "./protocol.js";
 import { ScenarioEditor, firstPerMistake } from "./editor.js";
 import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } from "./scenarios.js";
+import { PolicyPanel } from "./policypanel.js";
 import { Timeline } from "./timeline.js";
 import { TraceBar, destinations, sources, type TraceRequest } from "./tracebar.js";
 import { formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
@@ -320,6 +321,13 @@ export function App() {
                     tables={tables}
                     snapshot={snapshot}
                     onClose={() => update({ node: undefined })}
+                  />
+                )}
+                {snapshot.policy && (
+                  <PolicyPanel
+                    table={snapshot.policy}
+                    {...(state.from ? { from: state.from } : {})}
+                    onPick={(from, to, proto) => update({ from, to, proto, step: undefined })}
                   />
                 )}
                 <Guide providers={providers} open={!trace && !state.node} />

@@ -17,6 +17,7 @@ import {
   walkSteps,
 } from "./walk.js";
 import { WalkPanel, outcomeWords } from "./walkpanel.js";
+import { policySource, reachFrom } from "./policy.js";
 
 /** How long the packet takes from one step's device to the next at 1×, and how long it rests there. */
 const MOVE_MS = 650;
@@ -137,6 +138,13 @@ export function Explorer({
     ];
   }, [steps, at, current]);
 
+  // NetworkPolicy from the chosen source, until a trace's walk takes the map.
+  const reach = useMemo(() => {
+    const table = snapshot.policy;
+    const source = table && !trace ? policySource(table, from) : -1;
+    return source < 0 ? undefined : { from: table!.sources[source]!.name, peers: reachFrom(table!, source) };
+  }, [snapshot, from, trace]);
+
   const onMapBox = (b: Box) =>
     b.kind === "summary" && b.segment ? setExpanded(new Set([...expanded, b.segment])) : onBox(b);
   return (
@@ -154,6 +162,7 @@ export function Explorer({
           {...(to ? { to } : {})}
           {...(inspected ? { inspected } : {})}
           refused={refused}
+          {...(reach ? { reach } : {})}
           onBox={onMapBox}
         />
       </div>

@@ -20,6 +20,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { memo, useEffect, useMemo, useRef, type CSSProperties, type ReactNode } from "react";
+import type { PeerReach } from "./policy.js";
 import type { Box, Edge, Layout } from "./topology.js";
 import { pointAlong, type Leg, type Point } from "./walk.js";
 
@@ -45,6 +46,8 @@ export interface MapWalk {
 }
 
 export const edgeId = (e: { from: string; to: string }): string => `${e.from}>${e.to}`;
+
+const REACH_WORDS = { allowed: "allowed", partial: "some ports allowed", denied: "denied" };
 
 /** Past this many boxes only those on screen are drawn. */
 const CULL_ABOVE = 150;
@@ -224,6 +227,8 @@ interface MapProps {
   inspected?: string;
   /** Nodes where the kernel refused an entry the provider asked for. */
   refused?: ReadonlySet<string>;
+  /** NetworkPolicy from one source: a line to every peer it may or may not reach, by map name. */
+  reach?: { from: string; peers: ReadonlyMap<string, PeerReach> };
   onBox: (b: Box) => void;
 }
 
@@ -234,12 +239,26 @@ export function TopologyMap(props: MapProps) {
         <ReactFlowProvider>
           <Flow {...props} />
         </ReactFlowProvider>
+        {props.reach && !props.walk && (
+          <div className="reach-legend" data-testid="reach-legend">
+            <strong>NetworkPolicy from {props.reach.from}</strong>
+            {(["allowed", "partial", "denied"] as const).map((r) => (
+              <span key={r}>
+                <svg width="34" height="10" aria-hidden="true">
+                  <path className={`reach-line ${r}`} d="M2,5 L32,5" />
+                </svg>
+                {REACH_WORDS[r]}
+              </span>
+            ))}
+            <span>click a peer to trace to it</span>
+          </div>
+        )}
       </div>
     </div>
   );
 }
 
-function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
+function Flow({ view, walk, from, to, inspected, refused, reach, onBox }: MapProps) {
   const flow = useReactFlow();
   const activate = useRef(onBox);
   activate.current = onBox;
@@ -365,11 +384,81 @@ function Flow({ view, walk, from, to, inspected, refused, onBox }: MapProps) {
             >
               <path d="M0,0 L10,5 L0,10 z" fill="#c2410c" />
             </marker>
+            {(["allowed", "partial", "denied"] as const).map((r) => (
+              <marker
+                key={r}
+                id={`reach-${r}`}
+                className={`reach-marker ${r}`}
+                viewBox="-6 -6 12 12"
+                refX="0"
+                refY="0"
+                markerWidth="9"
+                markerHeight="9"
+                orient="auto"
+              >
+                {r === "denied" ? <path d="M-4,-4 L4,4 M4,-4 L-4,4" /> : <path d="M-5,-5 L5,0 L-5,5 z" />}
+              </marker>
+            ))}
           </defs>
+          {reach && !walk && <ReachOverlay view={view} reach={reach} />}
           {walk && <WalkOverlay view={view} walk={walk} />}
         </svg>
       </ViewportPortal>
     </ReactFlow>
+  );
+}
+
+const centre = (b: Box): Point => ({ x: b.x + b.width / 2, y: b.y + b.height / 2 });
+
+/** Where the line from `p` to the centre of `b` meets b's border (the arrow stops there). */
+function border(p: Point, b: Box): Point {
+  const c = centre(b);
+  const dx = p.x - c.x;
+  const dy = p.y - c.y;
+  const scale = Math.min(
+    dx ? b.width / 2 / Math.abs(dx) : Infinity,
+    dy ? b.height / 2 / Math.abs(dy) : Infinity,
+  );
+  return scale >= 1 ? p : { x: c.x + dx * scale, y: c.y + dy * scale };
+}
+
+/**
+ * NetworkPolicy from one source: a curved line to each peer, solid green where every port it listens
+ * on is allowed, dashed amber where some are, dotted red ending in a cross where none is.
+ */
+function ReachOverlay({ view, reach }: { view: Layout; reach: NonNullable<MapProps["reach"]> }) {
+  const byNs = useMemo(() => new Map(view.boxes.map((b) => [b.id, b])), [view]);
+  const source = byNs.get(`ns:${reach.from}`);
+  if (!source) return null;
+  const s = centre(source);
+  return (
+    <g className="reach" data-testid="reach">
+      {[...reach.peers].map(([name, peer]) => {
+        const box = byNs.get(`ns:${name}`);
+        if (!box) return null; // its node is in a collapsed segment
+        const t = centre(box);
+        // Arched over the boxes between, higher the farther the peer: lines to pods side by side in a
+        // row part instead of lying on top of each other.
+        const bend = { x: (s.x + t.x) / 2, y: Math.min(s.y, t.y) - Math.abs(t.x - s.x) * 0.3 - 30 };
+        const start = border(bend, source);
+        const end = border(bend, box);
+        return (
+          <path
+            key={name}
+            className={`reach-line ${peer.reach}`}
+            data-reach={`${name}:${peer.reach}`}
+            d={`M${start.x},${start.y} Q${bend.x},${bend.y} ${end.x},${end.y}`}
+            markerEnd={`url(#reach-${peer.reach})`}
+          >
+            <title>
+              {`${reach.from} to ${name}: ${REACH_WORDS[peer.reach]}` +
+                (peer.open.length ? `; open ${peer.open.join(", ")}` : "") +
+                (peer.closed.length ? `; closed ${peer.closed.join(", ")}` : "")}
+            </title>
+          </path>
+        );
+      })}
+    </g>
   );
 }
 

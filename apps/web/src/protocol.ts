@@ -31,6 +31,21 @@ export interface Snapshot {
     endpoints: string[];
   }[];
   refusals: { node: string; entry: string; reason: string }[];
+  /** Present when the scenario holds NetworkPolicies: who may open a connection to whom. */
+  policy?: PolicyTable;
+}
+
+/**
+ * The allowed-connection matrix (`podnet policy check`) with sources and targets named as the map
+ * names them: pods by name, outside hosts by name.
+ */
+export interface PolicyTable {
+  /** Pods, then outside hosts. `label` is what the table prints (namespace/pod for a pod). */
+  sources: { name: string; label: string }[];
+  /** Every port a pod's containers or an outside host listens on. */
+  targets: { name: string; label: string; protocol: "tcp" | "udp"; port: number }[];
+  /** allowed[s * targets.length + t] is 1 when source s may open a connection to target t. */
+  allowed: Uint8Array;
 }
 
 export type Request =

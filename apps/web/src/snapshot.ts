@@ -1,6 +1,25 @@
 /** What the page draws of a built cluster, as plain data for the message to the page. */
-import type { ClusterRuntime } from "@podnet/cluster";
-import type { Snapshot } from "./protocol.js";
+import { clusterPolicies, outsideHosts, type ClusterRuntime } from "@podnet/cluster";
+import { policyMatrix } from "@podnet/policy";
+import type { PolicyTable, Snapshot } from "./protocol.js";
+
+/** The policy matrix under the map's names: a pod is known by its name there, not namespace/name. */
+function policyTable(rt: ClusterRuntime): PolicyTable {
+  const compiled = clusterPolicies(rt);
+  const m = policyMatrix(compiled, outsideHosts(rt));
+  const names = new Map(compiled.pods.map((p) => [`${p.namespace}/${p.name}`, p.name]));
+  const nameOf = (key: string) => names.get(key) ?? key;
+  return {
+    sources: m.sources.map((key) => ({ name: nameOf(key), label: key })),
+    targets: m.targets.map((t) => ({
+      name: nameOf(t.name),
+      label: t.name,
+      protocol: t.protocol,
+      port: t.port,
+    })),
+    allowed: m.allowed,
+  };
+}
 
 export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
   const s = rt.spec;
@@ -45,5 +64,6 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       endpoints: x.endpoints,
     })),
     refusals: rt.manager.refusals,
+    ...(s.networkPolicies.length ? { policy: policyTable(rt) } : {}),
   };
 }

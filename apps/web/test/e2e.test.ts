@@ -194,6 +194,52 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("draws whom a pod may reach under NetworkPolicy, and tabulates every connection as policy check does", async () => {
+    const page = await open("?scenario=netpol&provider=cbr0-host-gw", '[data-testid="policy-panel"]');
+    // The panel counts and tabulates what `podnet policy check scenarios/netpol.yaml` prints.
+    expect(await page.locator('[data-testid="policy-panel"] summary').textContent()).toBe(
+      "NetworkPolicy: 14 of 30 connections allowed",
+    );
+    expect(await page.locator("table.truth caption").allTextContents()).toEqual([
+      "tcp/80",
+      "tcp/443",
+      "tcp/5432",
+      "tcp/8080",
+      "tcp/9100",
+    ]);
+    const cells = (port: string) =>
+      page
+        .locator(`table.truth[aria-label="${port}"] tbody tr`)
+        .evaluateAll((rows) =>
+          rows.map((r) => [...r.querySelectorAll("th, td")].map((c) => c.textContent).join(" ")),
+        );
+    expect(await cells("tcp/9100")).toEqual(["web ✕ ✕", "api ✕ ✕", "db ✕ ✕", "monitor ✓ ✓", "outside ✕ ✕"]);
+    expect(await cells("tcp/5432")).toEqual(["web ✕", "api ✓", "db ✕", "monitor ✕", "outside ✕"]);
+    // A pod clicked on the map: a line to every peer, coloured by how much of it the pod may reach.
+    await page.locator('[data-box="ns:monitor"]').dispatchEvent("click");
+    await page.waitForSelector('[data-testid="reach"]');
+    const reach = await page
+      .locator(".reach-line[data-reach]")
+      .evaluateAll((ls) => ls.map((l) => l.getAttribute("data-reach")).sort());
+    expect(reach).toEqual(["api:partial", "db:denied", "outside:allowed", "web:allowed"]);
+    expect(await page.locator('[data-reach="api:partial"] title').textContent()).toBe(
+      "monitor to api: some ports allowed; open tcp/9100; closed tcp/8080",
+    );
+    expect(await page.locator('[data-testid="reach-legend"]').textContent()).toContain(
+      "NetworkPolicy from monitor",
+    );
+    await shoot(page, "policy-reach");
+    // A cell of the table is a trace: the walk replaces the lines and names the verdict.
+    const again = await open("?scenario=netpol&provider=cbr0-host-gw", '[data-testid="policy-panel"]');
+    await again.getByRole("button", { name: "shop/db to shop/api tcp/8080: denied" }).click();
+    await again.waitForSelector('[data-testid="verdict"]');
+    expect(await again.locator('[data-testid="verdict"] strong').textContent()).toBe("NetworkPolicy: denied");
+    expect(new URL(again.url()).searchParams.get("to")).toBe("api:8080");
+    expect(await again.locator('[data-testid="reach"]').count()).toBe(0);
+    await close(again);
+    await close(page);
+  }, 90_000);
+
   it("explains itself: the scenario's description, one line per provider, a legend, refusals at the top", async () => {
     const page = await open("?scenario=routed-segments&provider=cbr0-host-gw", ".refusals");
     expect(await page.locator('[data-testid="about"]').textContent()).toBe(
