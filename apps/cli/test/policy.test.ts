@@ -118,4 +118,58 @@ describe("podnet policy", () => {
       "ingress to shop/api: allowed by shop/api-from-web ingress[0] ports[0]",
     ]);
   });
+
+  it("enforces the policies in run, compare and bench when --policy says so, and only then", () => {
+    type Cell = { from: string; to: string; reached: boolean; reason: string };
+    const cell = (r: { reachability: Cell[] }, from: string, to: string) =>
+      r.reachability.find((c) => c.from === from && c.to === to)!;
+    const open = podnet(["run", "scenarios/netpol.yaml", "--provider", "cbr0-host-gw", "--json"]);
+    expect(open.json().policy).toBe("none");
+    expect(cell(open.json(), "web", "api").reached).toBe(true);
+    const enforced = podnet([
+      "run",
+      "scenarios/netpol.yaml",
+      "--provider",
+      "docker-bridge",
+      "--policy",
+      "iptables",
+    ]);
+    expect(enforced.stdout).toContain(
+      "netpol under docker-bridge (kube-proxy iptables, NetworkPolicy iptables)",
+    );
+    const compared = podnet([
+      "compare",
+      "scenarios/netpol.yaml",
+      "--providers",
+      "cbr0-host-gw,overlay",
+      "--policy",
+      "iptables",
+      "--json",
+    ]).json() as { provider: string; policy: string; reachability: Cell[] }[];
+    for (const r of compared) {
+      expect(r.policy).toBe("iptables");
+      // A ping is a new connection: shop's default-deny ingress drops it at api's node, under either provider.
+      expect(cell(r, "web", "api")).toMatchObject({ reached: false });
+      expect(cell(r, "web", "api").reason).toContain("default deny ingress of shop/api");
+      expect(cell(r, "api", "web").reached).toBe(false);
+      expect(cell(r, "web", "monitor").reached).toBe(true); // nothing selects ops/monitor
+    }
+    const bench = podnet([
+      "bench",
+      "scenarios/netpol.yaml",
+      "--providers",
+      "overlay",
+      "--policy",
+      "iptables",
+      "--json",
+    ]);
+    expect(bench.json().rows[0]).toMatchObject({
+      provider: "overlay",
+      policy: "iptables",
+      reachable: "20/32",
+    });
+    expect(podnet(["run", "scenarios/netpol.yaml", "--provider", "overlay", "--policy", "calico"]).code).toBe(
+      2,
+    );
+  });
 });

@@ -20,6 +20,8 @@ export interface RunResult {
   provider: string;
   /** kube-proxy's mode: "iptables" or "nftables". */
   proxy: string;
+  /** The NetworkPolicy engine: "none" (nothing enforced) or "iptables". */
+  policy: string;
   nodes: { name: string; address: string; podCidr?: string }[];
   pods: { name: string; node: string; ip: string }[];
   services: { name: string; clusterIP: string; endpoints: string[] }[];
@@ -64,6 +66,7 @@ export async function runScenario(
     scenario: scenario.name,
     provider: provider.name,
     proxy: runtime.proxy,
+    policy: runtime.policyEngine.name,
     nodes: [...runtime.nodes.values()].map((n) => ({
       name: n.name,
       address: n.address,
@@ -91,6 +94,8 @@ export interface BenchRow {
   provider: string;
   /** kube-proxy's mode: "iptables" or "nftables". */
   proxy: string;
+  /** The NetworkPolicy engine: "none" or "iptables". */
+  policy: string;
   nodes: number;
   pods: number;
   buildMs: number;

@@ -24,6 +24,7 @@
  */
 import { expandScenario, type ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
+import type { PolicyEngine } from "@podnet/policy";
 import { LinuxNetlink } from "@podnet/linux";
 import { parseAddrArgument } from "@podnet/netlink";
 import { listening, stopProcesses } from "./backend.js";
@@ -86,6 +87,8 @@ export interface DatapathOptions extends Partial<MeasureSettings> {
   /** Runs per measurement (3 by default). */
   runs?: number;
   scenarioFile: string;
+  /** The NetworkPolicy engine on every node (none by default). */
+  policy?: PolicyEngine;
 }
 
 export const BENCH_SERVICE = "podnet-bench";
@@ -294,6 +297,7 @@ export async function benchDatapath(
     const { runtime, state } = await up(bench.scenario, provider, {
       name,
       scenarioFile: options.scenarioFile,
+      ...(options.policy ? { policy: options.policy } : {}),
     });
     built = true;
     const base = await baseline(state.prefix);

@@ -58,6 +58,7 @@ export async function up(
     prefix,
     provider: provider.name,
     proxy: scenario.proxy ?? "iptables",
+    ...(options.policy && options.policy.name !== "none" ? { policy: options.policy.name } : {}),
     scenario: options.scenarioFile,
     status: "building",
     createdAt: new Date().toISOString(),

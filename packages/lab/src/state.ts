@@ -18,6 +18,8 @@ export interface LabState {
   provider: string;
   /** kube-proxy's mode for the Services (absent in labs from before it was a choice: iptables). */
   proxy?: string;
+  /** The NetworkPolicy engine (absent: none). */
+  policy?: string;
   scenario: string;
   /** "building" until `up` finishes; a lab left "building" was interrupted. */
   status: "building" | "up";

@@ -9,13 +9,16 @@ import {
   type Scenario,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
+import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
 import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
 import { table } from "../format.js";
 import {
   integerIn,
   jsonOption,
+  parsePolicy,
   parseProviders,
   parseProxies,
+  policyOption,
   providersOption,
   proxyOption,
   withProxy,
@@ -30,11 +33,15 @@ import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
 const TRACE_BUDGET_MS = 1000;
 
-async function measure(scenario: Scenario, provider: NetworkProvider): Promise<BenchRow> {
+async function measure(
+  scenario: Scenario,
+  provider: NetworkProvider,
+  policy: PolicyEngine = noPolicyEngine,
+): Promise<BenchRow> {
   let peak = process.memoryUsage().rss;
   const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
   const t0 = performance.now();
-  const runtime = await ClusterRuntime.build(scenario, provider, { onProgress: yieldingProgress });
+  const runtime = await ClusterRuntime.build(scenario, provider, { onProgress: yieldingProgress, policy });
   await runtime.runEvents();
   const buildMs = performance.now() - t0;
   sample();
@@ -61,6 +68,7 @@ async function measure(scenario: Scenario, provider: NetworkProvider): Promise<B
     scenario: scenario.name,
     provider: provider.name,
     proxy: runtime.proxy,
+    policy: runtime.policyEngine.name,
     nodes: runtime.nodes.size,
     pods: runtime.pods.size,
     buildMs: Math.round(buildMs),
@@ -80,6 +88,7 @@ const COLUMNS: [keyof BenchRow, string][] = [
   ["scenario", "scenario"],
   ["provider", "provider"],
   ["proxy", "proxy"],
+  ["policy", "policy"],
   ["nodes", "nodes"],
   ["pods", "pods"],
   ["buildMs", "build ms"],
@@ -107,6 +116,7 @@ export function benchCommand(cli: Command): void {
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .addOption(proxyOption(true))
+    .addOption(policyOption())
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
     .addOption(jsonOption("print the JSON instead of the table"))
     .addOption(
@@ -145,6 +155,7 @@ export function benchCommand(cli: Command): void {
         opts: {
           providers: string;
           proxy?: string;
+          policy: string;
           out?: string;
           json?: boolean;
           backend: "sim" | "linux";
@@ -158,6 +169,7 @@ export function benchCommand(cli: Command): void {
         const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
         const providers = parseProviders(opts.providers);
         const proxies = parseProxies(opts.proxy);
+        const policy = parsePolicy(opts.policy);
         const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
         if (opts.out) {
           checkOutput("--out", opts.out, inputs);
@@ -186,7 +198,8 @@ export function benchCommand(cli: Command): void {
                 ),
                 providers,
                 { runs: opts.runs, seconds: opts.seconds, omit: opts.omit, pin: opts.pin },
-                measure,
+                policy,
+                (scenario, provider) => measure(scenario, provider, policy),
                 (task) => bar?.update(done++, { task }),
               );
             } finally {
@@ -210,7 +223,7 @@ export function benchCommand(cli: Command): void {
               bar?.update(rows.length, {
                 task: `${scenario.name} / ${provider.name}${proxy ? ` / ${proxy}` : ""}`,
               });
-              rows.push(await measure(withProxy(scenario, proxy), provider));
+              rows.push(await measure(withProxy(scenario, proxy), provider, policy));
             }
         }
         bar?.update(rows.length, { task: "done" });

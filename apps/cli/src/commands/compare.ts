@@ -6,8 +6,10 @@ import { color, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
 import {
   jsonOption,
+  parsePolicy,
   parseProviders,
   parseProxies,
+  policyOption,
   providersOption,
   proxyOption,
   withProxy,
@@ -24,82 +26,90 @@ export function compareCommand(cli: Command): void {
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(providersOption())
     .addOption(proxyOption(true))
+    .addOption(policyOption())
     .addOption(jsonOption("RunResult per provider and proxy"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes\n  podnet compare service --providers cbr0-host-gw --proxy iptables,nftables",
+      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes\n  podnet compare service --providers cbr0-host-gw --proxy iptables,nftables\n  podnet compare netpol --policy iptables   # the same policies enforced beside every provider",
     )
-    .action(async (file: string, opts: { providers: string; proxy?: string; json?: boolean } & ScaleOpts) => {
-      const scenario = readScenario(file, undefined, scaleOf(opts));
-      const providers = parseProviders(opts.providers);
-      const proxies = parseProxies(opts.proxy);
-      const results: RunResult[] = [];
-      for (const { provider } of providers)
-        for (const proxy of proxies)
-          results.push(
-            (
-              await runScenario(withProxy(scenario, proxy), provider, {
-                onProgress: buildProgress(`building under ${provider.name}${proxy ? ` / ${proxy}` : ""}`),
-              })
-            ).result,
+    .action(
+      async (
+        file: string,
+        opts: { providers: string; proxy?: string; policy: string; json?: boolean } & ScaleOpts,
+      ) => {
+        const scenario = readScenario(file, undefined, scaleOf(opts));
+        const providers = parseProviders(opts.providers);
+        const proxies = parseProxies(opts.proxy);
+        const policy = parsePolicy(opts.policy);
+        const results: RunResult[] = [];
+        for (const { provider } of providers)
+          for (const proxy of proxies)
+            results.push(
+              (
+                await runScenario(withProxy(scenario, proxy), provider, {
+                  onProgress: buildProgress(`building under ${provider.name}${proxy ? ` / ${proxy}` : ""}`),
+                  policy,
+                })
+              ).result,
+            );
+        // A column per provider, or per provider and proxy when several proxies are compared.
+        const column = (r: RunResult) => (proxies.length > 1 ? `${r.provider} / ${r.proxy}` : r.provider);
+        const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
+        print(Boolean(opts.json), results, () => {
+          const reach = table(
+            ["reachability", ...results.map(column)],
+            kinds.map((k) => [
+              k,
+              ...results.map((r) => {
+                const cells = r.reachability.filter((c) => c.kind === k);
+                const ok = cells.filter((c) => c.reached).length;
+                return ok === cells.length
+                  ? color.green(`${ok}/${cells.length}`)
+                  : color.red(`${ok}/${cells.length}`);
+              }),
+            ]),
           );
-      // A column per provider, or per provider and proxy when several proxies are compared.
-      const column = (r: RunResult) => (proxies.length > 1 ? `${r.provider} / ${r.proxy}` : r.provider);
-      const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
-      print(Boolean(opts.json), results, () => {
-        const reach = table(
-          ["reachability", ...results.map(column)],
-          kinds.map((k) => [
-            k,
-            ...results.map((r) => {
-              const cells = r.reachability.filter((c) => c.kind === k);
-              const ok = cells.filter((c) => c.reached).length;
-              return ok === cells.length
-                ? color.green(`${ok}/${cells.length}`)
-                : color.red(`${ok}/${cells.length}`);
-            }),
-          ]),
-        );
-        const nodes = (r: RunResult) => Math.max(1, Object.keys(r.controlPlane.perNode).length);
-        const metrics = table(
-          ["metric", ...results.map(column)],
-          [
-            ["pod MTU", ...results.map((r) => r.path?.podMtu ?? "-")],
+          const nodes = (r: RunResult) => Math.max(1, Object.keys(r.controlPlane.perNode).length);
+          const metrics = table(
+            ["metric", ...results.map(column)],
             [
-              "routed hops (cross-node)",
-              ...results.map((r) => (r.path?.reached ? r.path.routedHops : "unreachable")),
+              ["pod MTU", ...results.map((r) => r.path?.podMtu ?? "-")],
+              [
+                "routed hops (cross-node)",
+                ...results.map((r) => (r.path?.reached ? r.path.routedHops : "unreachable")),
+              ],
+              ["encapsulations", ...results.map((r) => r.path?.encapsulations ?? "-")],
+              [
+                "overhead at 1400 B",
+                ...results.map((r) => (r.path?.reached ? `${r.path.wire.at(-1)!.overheadPercent}%` : "-")),
+              ],
+              [
+                "pod source survives",
+                ...results.map((r) => (r.path?.reached ? (r.path.sourcePreserved ? "yes" : "no") : "-")),
+              ],
+              ["routes per node", ...results.map((r) => (r.controlPlane.total.routes / nodes(r)).toFixed(1))],
+              [
+                "neighbours + FDB per node",
+                ...results.map((r) =>
+                  ((r.controlPlane.total.neighbours + r.controlPlane.total.fdb) / nodes(r)).toFixed(1),
+                ),
+              ],
+              [
+                "NAT rules per node",
+                ...results.map((r) => (r.controlPlane.total.natRules / nodes(r)).toFixed(1)),
+              ],
             ],
-            ["encapsulations", ...results.map((r) => r.path?.encapsulations ?? "-")],
-            [
-              "overhead at 1400 B",
-              ...results.map((r) => (r.path?.reached ? `${r.path.wire.at(-1)!.overheadPercent}%` : "-")),
-            ],
-            [
-              "pod source survives",
-              ...results.map((r) => (r.path?.reached ? (r.path.sourcePreserved ? "yes" : "no") : "-")),
-            ],
-            ["routes per node", ...results.map((r) => (r.controlPlane.total.routes / nodes(r)).toFixed(1))],
-            [
-              "neighbours + FDB per node",
-              ...results.map((r) =>
-                ((r.controlPlane.total.neighbours + r.controlPlane.total.fdb) / nodes(r)).toFixed(1),
-              ),
-            ],
-            [
-              "NAT rules per node",
-              ...results.map((r) => (r.controlPlane.total.natRules / nodes(r)).toFixed(1)),
-            ],
-          ],
-        );
-        const failures = results.flatMap((r) =>
-          r.reachability
-            .filter((c) => !c.reached)
-            .slice(0, 3)
-            .map((c) => `${color.bold(column(r))} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
-        );
-        return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
-      });
-    });
+          );
+          const failures = results.flatMap((r) =>
+            r.reachability
+              .filter((c) => !c.reached)
+              .slice(0, 3)
+              .map((c) => `${color.bold(column(r))} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
+          );
+          return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
+        });
+      },
+    );
 }

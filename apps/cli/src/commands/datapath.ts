@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import type { BenchRow, Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
+import type { PolicyEngine } from "@podnet/policy";
 import type { DatapathFigures, DatapathRow, Spread } from "@podnet/lab";
 import { table } from "../format.js";
 import { needRoot } from "./lab.js";
@@ -42,6 +43,7 @@ export async function benchLinux(
   scenarios: { scenario: Scenario; file: string }[],
   providers: { name: string; provider: NetworkProvider }[],
   settings: DatapathSettings,
+  policy: PolicyEngine,
   simulate: (scenario: Scenario, provider: NetworkProvider) => Promise<BenchRow>,
   onStep: (task: string) => void,
 ): Promise<DatapathReport> {
@@ -58,6 +60,7 @@ export async function benchLinux(
       const { baseline, rows } = await benchDatapath(scenario, provider, lab, {
         ...settings,
         scenarioFile: file,
+        policy,
       });
       results.push({
         scenario: scenario.name,

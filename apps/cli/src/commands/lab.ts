@@ -53,6 +53,7 @@ export function labCommands(cli: Command): void {
     .argument("<scenario>", "scenario file or bundled scenario name")
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
     .addOption(proxyOption(false))
+    .addOption(policyOption())
     .option("--name <lab>", "the lab's name (namespaces are named pn-<lab>-<pod|node|host>)", "lab")
     .addOption(jsonOption("the lab's state"))
     .addOption(nodesOption())
@@ -64,11 +65,12 @@ export function labCommands(cli: Command): void {
     .action(
       async (
         file: string,
-        opts: { provider: string; proxy?: string; name: string; json?: boolean } & ScaleOpts,
+        opts: { provider: string; proxy?: string; policy: string; name: string; json?: boolean } & ScaleOpts,
       ) => {
         needRoot();
         const provider = getProvider(opts.provider);
         const [proxy] = parseProxies(opts.proxy, false);
+        const policy = parsePolicy(opts.policy);
         const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
         const { up } = await lab();
         const { state } = await labErrors(() =>
@@ -76,11 +78,12 @@ export function labCommands(cli: Command): void {
             name: opts.name,
             scenarioFile: scenarioPath(file),
             onProgress: buildProgress(`up ${opts.name}`),
+            policy,
           }),
         );
         print(Boolean(opts.json), state, () =>
           [
-            `${color.bold(`lab ${state.name}`)}: ${scenario.name} under ${state.provider} (kube-proxy ${state.proxy}), namespaces ${state.prefix}*`,
+            `${color.bold(`lab ${state.name}`)}: ${scenario.name} under ${state.provider} (kube-proxy ${state.proxy}${state.policy ? `, NetworkPolicy ${state.policy}` : ""}), namespaces ${state.prefix}*`,
             table(
               ["node", "address", "pod CIDR"],
               state.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),

@@ -8,8 +8,10 @@ import { buildProgress } from "../progress.js";
 import {
   jsonOption,
   nodesOption,
+  parsePolicy,
   parseProxies,
   podsPerNodeOption,
+  policyOption,
   proxyOption,
   scaleOf,
   withProxy,
@@ -22,7 +24,7 @@ const ROWS = 20;
 export function summarize(result: RunResult): string {
   const kinds = [...new Set(result.reachability.map((c) => c.kind))];
   const out = [
-    `${color.bold(result.scenario)} under ${color.bold(result.provider)} (kube-proxy ${result.proxy}): ${result.summary.reached}/${result.summary.total} reachable`,
+    `${color.bold(result.scenario)} under ${color.bold(result.provider)} (kube-proxy ${result.proxy}${result.policy !== "none" ? `, NetworkPolicy ${result.policy}` : ""}): ${result.summary.reached}/${result.summary.total} reachable`,
     limitedTable(
       ["node", "address", "pod CIDR"],
       result.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
@@ -113,21 +115,29 @@ export function runCommand(cli: Command): void {
     .argument("<scenario>", "scenario file (YAML or JSON) or bundled scenario name")
     .requiredOption("--provider <name>", `one of: ${providerNames.join(", ")}`)
     .addOption(proxyOption(false))
+    .addOption(policyOption())
     .addOption(jsonOption("shape: RunResult, schemaVersion 1"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\n  podnet run service --provider cbr0-host-gw --proxy nftables\nExit status 1 when a probe of the scenario's traffic fails.",
+      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\n  podnet run service --provider cbr0-host-gw --proxy nftables\n  podnet run netpol --provider overlay --policy iptables\nExit status 1 when a probe of the scenario's traffic fails.",
     )
-    .action(async (file: string, opts: { provider: string; proxy?: string; json?: boolean } & ScaleOpts) => {
-      const provider = getProvider(opts.provider);
-      const [proxy] = parseProxies(opts.proxy, false);
-      const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
-      const { result } = await runScenario(scenario, provider, {
-        onProgress: buildProgress(`building under ${provider.name}`),
-      });
-      print(Boolean(opts.json), result, () => summarize(result));
-      if (result.probes.some((p) => !p.reached)) process.exitCode = 1;
-    });
+    .action(
+      async (
+        file: string,
+        opts: { provider: string; proxy?: string; policy: string; json?: boolean } & ScaleOpts,
+      ) => {
+        const provider = getProvider(opts.provider);
+        const [proxy] = parseProxies(opts.proxy, false);
+        const policy = parsePolicy(opts.policy);
+        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
+        const { result } = await runScenario(scenario, provider, {
+          onProgress: buildProgress(`building under ${provider.name}`),
+          policy,
+        });
+        print(Boolean(opts.json), result, () => summarize(result));
+        if (result.probes.some((p) => !p.reached)) process.exitCode = 1;
+      },
+    );
 }
