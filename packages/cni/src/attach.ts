@@ -5,6 +5,7 @@
  * `capabilities` declaration, with `runtimeConfig.portMappings` when the provider accepts them and the
  * pod publishes ports), nor about DEL getting the same config ADD got, as the CNI spec asks.
  */
+import { deepFreeze } from "./frozen.js";
 import type { CniHost, PluginConfig } from "./plugin.js";
 import type { ClusterNetwork, NetworkProvider, NodeNetwork } from "./provider.js";
 import type { CniResult } from "./types.js";
@@ -59,6 +60,33 @@ export interface PodAttachment {
   config: PluginConfig;
 }
 
+type NodePodConfig = { capabilities?: Record<string, boolean>; config: PluginConfig };
+const podConfigs = new WeakMap<NodeNetwork, { key: string; cluster: ClusterNetwork; value: NodePodConfig }>();
+
+/**
+ * The provider's config for pods of `node`, made once per node and frozen (frozen.ts): every pod of
+ * the node shares it. Made again when the node's fields, the provider or the cluster change.
+ */
+function nodePodConfig(provider: NetworkProvider, node: NodeNetwork, cluster: ClusterNetwork): NodePodConfig {
+  const key = [
+    provider.name,
+    node.name,
+    node.ns,
+    node.address,
+    node.nic,
+    node.underlayMtu,
+    node.podCidr,
+  ].join("|");
+  const cached = podConfigs.get(node);
+  if (cached?.key === key && cached.cluster === cluster) return cached.value;
+  const { capabilities, ...config } = provider.podNetworkConfig(node, cluster) as PluginConfig & {
+    capabilities?: Record<string, boolean>;
+  };
+  const value = deepFreeze({ ...(capabilities ? { capabilities } : {}), config });
+  podConfigs.set(node, { key, cluster, value });
+  return value;
+}
+
 /** The attachment of pod `containerId` (in namespace `podNs`) on `node` under `provider`. */
 export function podAttachment(
   provider: NetworkProvider,
@@ -66,9 +94,7 @@ export function podAttachment(
   cluster: ClusterNetwork,
   pod: { containerId: string; podNs: string; publish?: readonly PublishedPort[] },
 ): PodAttachment {
-  const { capabilities, ...config } = provider.podNetworkConfig(node, cluster) as PluginConfig & {
-    capabilities?: Record<string, boolean>;
-  };
+  const { capabilities, config } = nodePodConfig(provider, node, cluster);
   const published = pod.publish ?? [];
   return {
     containerId: pod.containerId,

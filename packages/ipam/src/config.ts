@@ -11,6 +11,8 @@ import {
   CniErrorCode,
   GoTypeError,
   goUnmarshal,
+  memoFrozen,
+  deepFreeze,
   jsonKind,
   parseCniArgs,
   type CniRoute,
@@ -200,7 +202,19 @@ function rangeInput(r: DecodedRange | undefined): RangeInput {
 const rangeSetInputs = (sets: (DecodedRange | undefined)[][] | undefined): RangeInput[][] =>
   (sets ?? []).map((set) => (set ?? []).map(rangeInput));
 
+/**
+ * The config as host-local reads it. Without CNI_ARGS the answer depends on the config alone: a frozen
+ * config (a node's pods share one) is decoded once. Callers get a copy they may change.
+ */
 export function loadHostLocalConfig(config: PluginConfig, cniArgs: string): HostLocalConfig {
+  if (cniArgs !== "") return decodeHostLocalConfig(config, cniArgs);
+  const shared = decodeFrozen(config);
+  return { ...shared, ranges: [...shared.ranges], requestedIps: [...shared.requestedIps] };
+}
+
+const decodeFrozen = memoFrozen((config: PluginConfig) => deepFreeze(decodeHostLocalConfig(config, "")));
+
+function decodeHostLocalConfig(config: PluginConfig, cniArgs: string): HostLocalConfig {
   const net = goUnmarshal(config, netType) as DecodedNet;
   const ipam = net.ipam;
   if (!ipam) throw new Error("IPAM config missing 'ipam' key");

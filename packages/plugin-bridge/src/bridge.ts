@@ -9,6 +9,7 @@ import {
   CniErrorCode,
   LEGACY_VERSIONS,
   goUnmarshal,
+  memoFrozen,
   type GoType,
   type CniHost,
   type CniParams,
@@ -66,13 +67,19 @@ const NET_CONF: GoType = {
 
 /** The config, refused as the reference refuses it when a key has the wrong type ("bridge": 5). */
 export function loadBridgeConfig(config: PluginConfig): BridgeConfig {
+  checkBridgeConfig(config);
+  return config as BridgeConfig;
+}
+
+/** Type-checks a config as the reference's json.Unmarshal does; a frozen config only once (memoFrozen). */
+const checkBridgeConfig = memoFrozen((config: PluginConfig): true => {
   try {
     goUnmarshal(config, NET_CONF);
   } catch (error) {
     throw new Error(`failed to load netconf: ${(error as Error).message}`);
   }
-  return config as BridgeConfig;
-}
+  return true;
+});
 
 /** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
 export function masqChain(network: string, containerId: string): string {

@@ -40,7 +40,7 @@ export function runHook(
   outDev: string | undefined,
   random: SeededRandom,
 ): Verdict {
-  const nft = ns.nft.chainsAt(type, HOOK[hook]);
+  const nft = ns.nftChainsAt(type, HOOK[hook]);
   if (!nft.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, random);
   const ctx = contextOf(ns, random);
   let done = false;

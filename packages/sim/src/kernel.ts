@@ -603,7 +603,7 @@ export class SimKernel implements Netlink {
       const entry: RouteGetEntry = { dst, type: "unicast", dev: route.dev.name };
       if (route.gateway !== undefined) entry.gateway = route.gateway;
       entry.prefsrc = ns.sourceFor(route, route.gateway ?? dst);
-      const mtu = ns.pathMtu.get(dst);
+      const mtu = ns.learnedPathMtu(dst);
       if (mtu !== undefined) Object.assign(entry, { mtu, expires: PMTU_EXPIRES });
       return entry;
     },

@@ -43,32 +43,35 @@ export function tupleKey(t: ConnTuple): string {
   return `${t.protocol}|${t.src}|${t.srcPort}|${t.dst}|${t.dstPort}`;
 }
 
+/** A namespace's iptables: chains per table, and how many rules jump to each (the kernel's refcount). */
+interface IptablesState {
+  tables: Record<NatTable, Map<string, IptablesRule[]>>;
+  jumps: Record<NatTable, Map<string, number>>;
+}
+
+const NO_RULES: IptablesRule[] = [];
+
+/**
+ * One network namespace. What most namespaces never use (iptables, nftables, conntrack, learned path
+ * MTUs) is created on first write: 150,000 pod namespaces hold none of it, and every object a pod
+ * keeps is copied by each young-generation GC it survives (a 5,000-node build spent a third of its
+ * CPU there).
+ */
 export class SimNamespace {
   readonly links = new Map<string, SimLink>();
   readonly routes: RouteTable;
   /** Neighbours keyed by link index × 2^32 + IPv4 address. */
   readonly neighbours = new NeighbourTable();
-  readonly tables: Record<NatTable, Map<string, IptablesRule[]>> = {
-    nat: new Map(BUILTIN_CHAINS.nat.map((c) => [c, []])),
-    filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
-  };
-  /** How many rules jump to each chain, per table: the kernel's reference count, which `-X` checks. */
-  readonly jumps: Record<NatTable, Map<string, number>> = { nat: new Map(), filter: new Map() };
-  /** nftables: tables, chains, maps and rules (nftables.ts). */
-  readonly nft = new NftState();
+  private iptablesState?: IptablesState;
+  private nftState?: NftState;
   /** Rules evaluated by packets walking this namespace's hooks (iptables and nftables): what a lookup costs. */
   ruleEvaluations = 0;
-  /** Both directions of every tracked connection point at its entry. */
-  readonly conntrack = new Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>();
+  private tracked?: Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>;
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
   forwarding = false;
-  /**
-   * Path MTUs learned from ICMP "fragmentation needed", by destination address (the kernel's route
-   * exceptions, `ip route get` shows them). The model has no clock: an entry stays until flushed.
-   */
-  readonly pathMtu = new Map<number, number>();
+  private learnedMtu?: Map<number, number>;
   /**
    * net.bridge.bridge-nf-call-iptables: bridged IPv4 frames traverse this namespace's iptables. 1 in
    * a new namespace, as the kernel starts it once br_netfilter is loaded (Docker and kubelet load it).
@@ -84,6 +87,60 @@ export class SimNamespace {
     this.routes = new RouteTable(pool, (device) => this.links.get(device));
   }
 
+  /** iptables chains per table, the built-in ones from the start (created on first use). */
+  get tables(): Record<NatTable, Map<string, IptablesRule[]>> {
+    return (this.iptablesState ??= {
+      tables: {
+        nat: new Map(BUILTIN_CHAINS.nat.map((c) => [c, []])),
+        filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
+      },
+      jumps: { nat: new Map(), filter: new Map() },
+    }).tables;
+  }
+
+  /** How many rules jump to each chain, per table: the kernel's reference count, which `-X` checks. */
+  get jumps(): Record<NatTable, Map<string, number>> {
+    void this.tables;
+    return this.iptablesState!.jumps;
+  }
+
+  /** A chain's rules for a packet to walk (none: an empty list), creating nothing. */
+  rulesOf(table: NatTable, chain: string): readonly IptablesRule[] {
+    return this.iptablesState?.tables[table].get(chain) ?? NO_RULES;
+  }
+
+  /** nftables: tables, chains, maps and rules (nftables.ts). */
+  get nft(): NftState {
+    return (this.nftState ??= new NftState());
+  }
+
+  /** nftables' base chains of a type at a hook, creating nothing. */
+  nftChainsAt(type: NatTable, hook: Parameters<NftState["chainsAt"]>[1]): ReturnType<NftState["chainsAt"]> {
+    return this.nftState ? this.nftState.chainsAt(type, hook) : [];
+  }
+
+  /** Both directions of every tracked connection point at its entry. */
+  get conntrack(): Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }> {
+    return (this.tracked ??= new Map());
+  }
+
+  /** How many connection directions are tracked, creating nothing. */
+  get conntrackSize(): number {
+    return this.tracked?.size ?? 0;
+  }
+
+  /**
+   * Path MTUs learned from ICMP "fragmentation needed", by destination address (the kernel's route
+   * exceptions, `ip route get` shows them). The model has no clock: an entry stays until flushed.
+   */
+  learnedPathMtu(dst: number): number | undefined {
+    return this.learnedMtu?.get(dst);
+  }
+
+  learnPathMtu(dst: number, mtu: number): void {
+    (this.learnedMtu ??= new Map()).set(dst, mtu);
+  }
+
   /** Counts the jumps of rules entering (+1) or leaving (−1) the table. */
   countJumps(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
     const jumps = this.jumps[table];
@@ -93,8 +150,8 @@ export class SimNamespace {
 
   /** True when some chain of the table (or an nftables base chain of its type) can change a packet. */
   hasRules(table: NatTable): boolean {
-    if (this.nft.hasBaseChains(table)) return true;
-    for (const rules of this.tables[table].values()) if (rules.length) return true;
+    if (this.nftState?.hasBaseChains(table)) return true;
+    for (const rules of this.iptablesState?.tables[table].values() ?? []) if (rules.length) return true;
     return false;
   }
 
@@ -111,7 +168,7 @@ export class SimNamespace {
 
   /** The MTU for a packet this namespace sends over `dev` to `dst`: the device's, or a smaller learned path MTU. */
   mtuTo(dev: SimLink, dst: number): number {
-    const learned = this.pathMtu.get(dst);
+    const learned = this.learnedMtu?.get(dst);
     return learned !== undefined && learned < dev.mtu ? learned : dev.mtu;
   }
 

@@ -151,8 +151,8 @@ export function evaluateChain(
   random: SeededRandom,
 ): Verdict {
   const path: string[] = [];
-  const stack: { rules: IptablesRule[]; at: number; name: string }[] = [
-    { rules: ns.tables[table].get(chain) ?? [], at: 0, name: chain },
+  const stack: { rules: readonly IptablesRule[]; at: number; name: string }[] = [
+    { rules: ns.rulesOf(table, chain), at: 0, name: chain },
   ];
   let depth = 0;
   while (stack.length) {
@@ -170,7 +170,7 @@ export function evaluateChain(
     switch (t.kind) {
       case "jump": {
         if (++depth > 64) return { kind: "DROP", path: [...path, "chain loop: more than 64 jumps"] };
-        stack.push({ rules: ns.tables[table].get(t.chain) ?? [], at: 0, name: t.chain });
+        stack.push({ rules: ns.rulesOf(table, t.chain), at: 0, name: t.chain });
         break;
       }
       case "RETURN":

@@ -135,27 +135,26 @@ const prefixKey = (p: Ipv4Prefix) => p.network * 64 + p.length;
 export class RouteTable {
   /** Prefix key → number of the lowest-metric route to it. */
   private readonly heads = new NumberMap();
-  /** Prefix key → every route to it, lowest metric first; only for destinations with several. */
-  private readonly lists = new Map<number, number[]>();
+  /**
+   * Prefix key → every route to it, lowest metric first; only for destinations with several. This
+   * and the caches below are made on first use: most tables (150,000 pods' two routes) never need them.
+   */
+  private lists?: Map<number, number[]>;
   private readonly lengthCounts = new Int32Array(33);
   /** Prefix lengths that hold routes, longest first. */
   private lengths: number[] = [];
   private count = 0;
   /** Routes the walk looked up, as SimRoutes: traffic uses few of a table's routes. */
-  private readonly views = new Map<number, SimRoute>();
+  private views?: Map<number, SimRoute>;
   /**
    * Set while the namespace is a shared member of a layer (layer.ts): the layer's routes are read
    * through, and a write touching one first materialises the member (`conflict`), so this table
    * then holds them itself and the write meets exactly what per-member writes would have left.
    */
   shared?: LayerView & { conflict(): void };
-  private layerViews = new WeakMap<RouteValue, SimRoute>();
+  private layerViews?: WeakMap<RouteValue, SimRoute>;
   /** Private and layer prefix lengths merged, for the layer version and private lengths they were made of. */
-  private merged: { lengths: number[]; version: number; own: number[] } = {
-    lengths: [],
-    version: -1,
-    own: [],
-  };
+  private merged?: { lengths: number[]; version: number; own: number[] };
 
   constructor(
     private readonly pool: RoutePool,
@@ -173,7 +172,7 @@ export class RouteTable {
 
   /** Numbers of the routes to a destination, lowest metric first. */
   ids(key: number): readonly number[] {
-    const list = this.lists.get(key);
+    const list = this.lists?.get(key);
     if (list) return list;
     const head = this.heads.get(key);
     return head === undefined ? [] : [head];
@@ -208,10 +207,10 @@ export class RouteTable {
   }
 
   private layerView(value: RouteValue): SimRoute {
-    let view = this.layerViews.get(value);
+    let view = this.layerViews?.get(value);
     if (!view) {
       const { devName, ...rest } = value;
-      this.layerViews.set(value, (view = { ...rest, dev: this.link(devName)! }));
+      (this.layerViews ??= new WeakMap()).set(value, (view = { ...rest, dev: this.link(devName)! }));
     }
     return view;
   }
@@ -221,7 +220,7 @@ export class RouteTable {
     const shared = this.shared;
     if (!shared) return [];
     this.shared = undefined;
-    this.layerViews = new WeakMap();
+    this.layerViews = undefined;
     const values = shared.layer.routeKeys(shared.self).map((key) => shared.layer.routeAt(key, shared.self)!);
     for (const { devName, ...rest } of values) this.insert({ ...rest, dev: this.link(devName)! });
     return values;
@@ -239,7 +238,7 @@ export class RouteTable {
       const list = [...existing];
       const at = list.findIndex((other) => this.pool.value(other).metric > route.metric);
       list.splice(at < 0 ? list.length : at, 0, id);
-      this.lists.set(key, list);
+      (this.lists ??= new Map()).set(key, list);
       this.heads.set(key, list[0]!);
     }
     this.count++;
@@ -260,9 +259,9 @@ export class RouteTable {
       this.heads.delete(key);
       if (--this.lengthCounts[route.dst.length]! === 0) this.updateLengths();
     } else this.heads.set(key, remaining[0]!);
-    if (remaining.length > 1) this.lists.set(key, remaining);
-    else this.lists.delete(key);
-    this.views.delete(id);
+    if (remaining.length > 1) this.lists!.set(key, remaining);
+    else this.lists?.delete(key);
+    this.views?.delete(id);
     this.pool.release(id);
     this.count--;
     return true;
@@ -298,8 +297,8 @@ export class RouteTable {
         if (layer) return this.layerView(layer);
         continue;
       }
-      let view = this.views.get(id);
-      if (!view) this.views.set(id, (view = this.view(id)));
+      let view = this.views?.get(id);
+      if (!view) (this.views ??= new Map()).set(id, (view = this.view(id)));
       return view;
     }
     return undefined;
@@ -308,11 +307,11 @@ export class RouteTable {
   private mergedLengths(): number[] {
     const layer = this.shared!.layer;
     const m = this.merged;
-    if (m.version !== layer.version || m.own !== this.lengths) {
+    if (!m || m.version !== layer.version || m.own !== this.lengths) {
       const all = new Set([...this.lengths, ...layer.lengths]);
       this.merged = { lengths: [...all].sort((a, b) => b - a), version: layer.version, own: this.lengths };
     }
-    return this.merged.lengths;
+    return this.merged!.lengths;
   }
 
   /** Every route, in the kernel's dump order: by network address, longer prefixes first, then metric. */

@@ -1237,7 +1237,7 @@ class PacketWalk {
     this.dataPhase = true;
     for (let attempt = 0; attempt < 4 && !this.dataDelivered; attempt++) {
       const dev = origin.outputDevice(dst)!;
-      const learned = origin.pathMtu.get(dst);
+      const learned = origin.learnedPathMtu(dst);
       const pathMss = advertisedMss(origin.mtuTo(dev, dst));
       this.segmentSize = Math.min(peerMss, pathMss);
       const bytes = Math.min(this.segmentSize, this.dataBytes);
@@ -1261,7 +1261,7 @@ class PacketWalk {
         skbPacket(data),
       );
       this.ipOutput(origin, data);
-      if (origin.pathMtu.get(dst) === learned) break;
+      if (origin.learnedPathMtu(dst) === learned) break;
     }
   }
 
@@ -1274,8 +1274,8 @@ class PacketWalk {
     if (l4.kind !== "icmp" || l4.type !== IcmpType.DEST_UNREACHABLE) return;
     if (l4.code !== IcmpUnreachableCode.FRAGMENTATION_NEEDED || !skb.quoted || !l4.nextHopMtu) return;
     const dst = skb.quoted.ip.dst;
-    const known = ns.pathMtu.get(dst);
-    if (known === undefined || l4.nextHopMtu < known) ns.pathMtu.set(dst, l4.nextHopMtu);
+    const known = ns.learnedPathMtu(dst);
+    if (known === undefined || l4.nextHopMtu < known) ns.learnPathMtu(dst, l4.nextHopMtu);
   }
 
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
@@ -1419,7 +1419,7 @@ class PacketWalk {
     inDev: SimLink | undefined,
   ): Skb | undefined {
     // Filter rules may match conntrack states (a policy engine's ESTABLISHED,RELATED): track then too.
-    if (!ns.hasRules("nat") && !ns.hasRules("filter") && ns.conntrack.size === 0) return input;
+    if (!ns.hasRules("nat") && !ns.hasRules("filter") && ns.conntrackSize === 0) return input;
     const tuple = tupleOf(input);
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;
