@@ -45,6 +45,12 @@ export interface LayerView {
   self: number;
 }
 
+/** A layer's checked gateways per device (sorted), and whether some checked route has none. */
+export interface GatewayIndex {
+  byDevice: ReadonlyMap<string, { gateways: Float64Array; owners: Int32Array }>;
+  gatewayless: boolean;
+}
+
 export class SimLayer {
   /** Owner names → numbers, as members and entries refer to them. */
   private readonly ids = new Map<string, number>();
@@ -89,24 +95,38 @@ export class SimLayer {
     return this.names[id]!;
   }
 
-  private index?: {
-    version: number;
-    gateways: [owner: number, route: RouteValue][];
-  };
+  private index?: { version: number; gateways: GatewayIndex };
 
-  /** Every owner's routes whose gateway the kernel checks (not onlink), with their owners. */
-  gatewayRoutes(): readonly [owner: number, route: RouteValue][] {
-    return this.indexed().gateways;
-  }
-
-  private indexed() {
+  /**
+   * The gateways the kernel checks (routes not onlink), per device name, sorted by address with their
+   * owners: a member's check then asks, per interval of its own routing table, whether any other
+   * owner's gateway falls there (layers.ts), instead of one route lookup per gateway.
+   */
+  gatewaysByDevice(): GatewayIndex {
     if (this.index?.version !== this.version) {
-      const gateways: [number, RouteValue][] = [];
+      const lists = new Map<string, [gateway: number, owner: number][]>();
+      let gatewayless = false;
       for (const [id, values] of this.owned)
-        for (const r of values.routes) if (!r.onlink) gateways.push([id, r]);
-      this.index = { version: this.version, gateways };
+        for (const r of values.routes) {
+          if (r.onlink) continue;
+          if (r.gateway === undefined) gatewayless = true;
+          else {
+            const list = lists.get(r.devName) ?? [];
+            list.push([r.gateway, id]);
+            lists.set(r.devName, list);
+          }
+        }
+      const byDevice = new Map<string, { gateways: Float64Array; owners: Int32Array }>();
+      for (const [dev, list] of lists) {
+        list.sort((a, b) => a[0] - b[0]);
+        byDevice.set(dev, {
+          gateways: Float64Array.from(list, (e) => e[0]),
+          owners: Int32Array.from(list, (e) => e[1]),
+        });
+      }
+      this.index = { version: this.version, gateways: { byDevice, gatewayless } };
     }
-    return this.index;
+    return this.index.gateways;
   }
 
   /**

@@ -198,13 +198,34 @@ export class SimLayers {
       const dev = byIndex.get(Math.floor(key / 4294967296));
       if (dev !== undefined && layer.neighbour(dev, key % 4294967296, self) !== undefined) return false;
     }
-    for (const [owner, r] of layer.gatewayRoutes()) {
-      if (owner === self) continue;
-      // fib_check_nh: the gateway must be reached through a connected route on this device.
-      const via = ns.routes.lookup(r.gateway!);
-      if (!via || via.gateway !== undefined || via.scope === "global" || via.dev.name !== r.devName)
-        return false;
-      if (ns.localAddresses.has(r.gateway!)) return false;
+    return this.gatewaysFit(ns, layer, self);
+  }
+
+  /**
+   * fib_check_nh for every other owner's gateway at once: each must be reached through a connected
+   * route on its route's device, and must not be one of the member's own addresses. The member's own
+   * routes cut the address space into intervals on which the longest match is one route, so one
+   * lookup per interval and a binary search per device answer for all the gateways in it (a
+   * 5,000-node host-gw node checked 5,000 gateways one lookup each).
+   */
+  private gatewaysFit(ns: SimNamespace, layer: SimLayer, self: number): boolean {
+    const { byDevice, gatewayless } = layer.gatewaysByDevice();
+    if (gatewayless) return false; // not a plain peer entry: written one by one, which is exact
+    if (!byDevice.size) return true;
+    for (const address of ns.localAddresses.keys())
+      for (const g of byDevice.values()) if (otherOwnerIn(g, address, address + 1, self)) return false;
+    const cuts = new Set([0, 2 ** 32]);
+    for (const key of ns.routes.ownKeys()) {
+      const length = key % 64;
+      const network = (key - length) / 64;
+      cuts.add(network).add(network + 2 ** (32 - length));
+    }
+    const bounds = [...cuts].sort((a, b) => a - b);
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const via = ns.routes.lookup(bounds[i]!);
+      const connected = via && via.gateway === undefined && via.scope !== "global" ? via.dev.name : undefined;
+      for (const [dev, g] of byDevice)
+        if (dev !== connected && otherOwnerIn(g, bounds[i]!, bounds[i + 1]!, self)) return false;
     }
     return true;
   }
@@ -251,4 +272,22 @@ export class SimLayers {
     layer.clear();
     layer.fanoutOnly = true;
   }
+}
+
+/** Whether a gateway in [from, to) belongs to an owner other than `self`. */
+function otherOwnerIn(
+  g: { gateways: Float64Array; owners: Int32Array },
+  from: number,
+  to: number,
+  self: number,
+) {
+  let lo = 0;
+  let hi = g.gateways.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (g.gateways[mid]! < from) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < g.gateways.length && g.gateways[i]! < to; i++) if (g.owners[i] !== self) return true;
+  return false;
 }
