@@ -39,6 +39,8 @@ export interface ArpIndex {
   others: SimLink[];
   /** Each port's place in the bridge's port order, so the walk keeps the kernel's flood order. */
   order: Map<SimLink, number>;
+  /** How many ports have carrier (a flood goes only to those): counted once per topology version. */
+  carriers: number;
 }
 
 /** A network device in a namespace. Mutable: the kernel model changes it in place. */

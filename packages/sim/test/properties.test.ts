@@ -128,6 +128,7 @@ describe("the packet walk on random topologies", () => {
               byAddress: new Map(),
               others: [...link.ports],
               order: new Map([...link.ports].map((port, i) => [port, i])),
+              carriers: [...link.ports].filter((port) => port.carrier).length,
             };
     };
     await fc.assert(
