@@ -128,7 +128,14 @@ export function labCommands(cli: Command): void {
               ["lab", "provider", "scenario", "nodes", "pods", "namespaces", "status", "created"],
               labs.map((l) => [
                 l.name,
-                l.provider,
+                // kube-proxy's mode and the policy engine, where they are not the defaults.
+                [
+                  l.provider,
+                  l.proxy && l.proxy !== "iptables" ? l.proxy : "",
+                  l.policy ? `policy ${l.policy}` : "",
+                ]
+                  .filter(Boolean)
+                  .join(", "),
                 l.scenario,
                 l.nodes.length,
                 l.pods.length,
