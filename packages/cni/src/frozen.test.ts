@@ -40,7 +40,7 @@ describe("configs shared by a node's pods", () => {
     const a = podAttachment(provider, node, cluster, { containerId: "a", podNs: "a" });
     const b = podAttachment(provider, node, cluster, { containerId: "b", podNs: "b" });
     expect(b.config).toBe(a.config);
-    expect(Object.isFrozen((a.config as { ipam: object }).ipam)).toBe(true);
+    expect(Object.isFrozen((a.config as unknown as { ipam: object }).ipam)).toBe(true);
     expect(made).toBe(1);
     node.podCidr = "10.0.9.0/24";
     const c = podAttachment(provider, node, cluster, { containerId: "c", podNs: "c" });
