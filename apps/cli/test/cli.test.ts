@@ -494,7 +494,7 @@ describe("podnet", () => {
     ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
-      "| scenario | provider | proxy | nodes |",
+      "| scenario | provider | proxy | policy | nodes |",
     );
   }, 30_000);
 });
