@@ -10,27 +10,12 @@ import { BIN, ROOT, podnet } from "./podnet.js";
 const tmp = mkdtempSync(join(tmpdir(), "podnet-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** The same, without blocking the test worker: for tables of many runs (vitest's RPC must stay answered). */
-function podnetAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
-}
-
 describe("podnet", () => {
-  it("lists the providers, for people and for machines", () => {
-    const human = podnet(["providers"]);
+  it("lists the providers, for people and for machines", async () => {
+    const human = await podnet(["providers"]);
     expect(human.code).toBe(0);
     expect(human.stdout).toContain("docker-bridge");
-    const list = podnet(["providers", "--json"]).json() as { name: string; podMtuAt1500: number }[];
+    const list = (await podnet(["providers", "--json"])).json() as { name: string; podMtuAt1500: number }[];
     expect(list.map((p) => [p.name, p.podMtuAt1500])).toEqual([
       ["docker-bridge", 1500],
       ["cbr0-host-gw", 1500],
@@ -41,11 +26,19 @@ describe("podnet", () => {
   });
 
   it("chooses kube-proxy's mode with --proxy, compares both side by side, and refuses an unknown one", async () => {
-    const nft = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "nftables", "--json"]);
+    const nft = await podnet([
+      "run",
+      "service",
+      "--provider",
+      "cbr0-host-gw",
+      "--proxy",
+      "nftables",
+      "--json",
+    ]);
     const result = nft.json();
     expect(result).toMatchObject({ scenario: "service", provider: "cbr0-host-gw", proxy: "nftables" });
     expect(result.probes.find((p: { to: string }) => p.to === "svc/web")).toMatchObject({ reached: true });
-    const compared = await podnetAsync([
+    const compared = await podnet([
       "compare",
       "service",
       "--providers",
@@ -58,17 +51,24 @@ describe("podnet", () => {
       "iptables",
       "nftables",
     ]);
-    const bad = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "ipvs"]);
+    const bad = await podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "ipvs"]);
     expect([bad.code, bad.stderr.trim()]).toEqual([
       2,
       'error: --proxy: "ipvs" is not a proxy (iptables, nftables)',
     ]);
-    const two = podnet(["run", "service", "--provider", "cbr0-host-gw", "--proxy", "iptables,nftables"]);
+    const two = await podnet([
+      "run",
+      "service",
+      "--provider",
+      "cbr0-host-gw",
+      "--proxy",
+      "iptables,nftables",
+    ]);
     expect([two.code, two.stderr.trim()]).toEqual([2, 'error: --proxy: one proxy, not "iptables,nftables"']);
   });
 
-  it("runs the notes' two nodes: every probe passes under cbr0-host-gw, and docker-bridge answers no with the reason", () => {
-    const ok = podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw", "--json"]);
+  it("runs the notes' two nodes: every probe passes under cbr0-host-gw, and docker-bridge answers no with the reason", async () => {
+    const ok = await podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw", "--json"]);
     expect(ok.code).toBe(0); // node2:8080 answers RST (only docker-bridge publishes it), which still means it arrived
     const result = ok.json();
     expect(result).toMatchObject({ schemaVersion: 1, scenario: "two-nodes", provider: "cbr0-host-gw" });
@@ -83,11 +83,20 @@ describe("podnet", () => {
       dev: "eth0",
       flags: [],
     });
-    expect(podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"]).stdout).toContain(
-      "  10.0.2.0/24 via 10.100.0.3 dev eth0",
-    );
+    expect(
+      (await podnet(["run", "scenarios/two-nodes.yaml", "--provider", "cbr0-host-gw"])).stdout,
+    ).toContain("  10.0.2.0/24 via 10.100.0.3 dev eth0");
     // A big cluster's node and pod tables stop after 20 rows (150,000 pods overflowed cli-table3).
-    const large = podnet(["run", "large", "--nodes", "25", "--pods-per-node", "2", "--provider", "overlay"]);
+    const large = await podnet([
+      "run",
+      "large",
+      "--nodes",
+      "25",
+      "--pods-per-node",
+      "2",
+      "--provider",
+      "overlay",
+    ]);
     expect(large.code).toBe(0);
     expect(large.stdout).toContain("… 5 more (--json lists all)");
     expect(large.stdout).toContain("… 30 more (--json lists all)");
@@ -97,7 +106,13 @@ describe("podnet", () => {
       "node2:8080 refused",
       "outside reached",
     ]);
-    const dockerRun = podnet(["run", "scenarios/two-nodes.yaml", "--provider", "docker-bridge", "--json"]);
+    const dockerRun = await podnet([
+      "run",
+      "scenarios/two-nodes.yaml",
+      "--provider",
+      "docker-bridge",
+      "--json",
+    ]);
     expect(dockerRun.code).toBe(1);
     const docker = dockerRun.json();
     expect(docker.probes[0]).toMatchObject({
@@ -107,9 +122,9 @@ describe("podnet", () => {
     expect(docker.probes[2]).toMatchObject({ to: "node2:8080", outcome: "reached" }); // the published port
   });
 
-  it("traces a pod pair hop by hop, exits 1 when not delivered, and writes a pcap", () => {
+  it("traces a pod pair hop by hop, exits 1 when not delivered, and writes a pcap", async () => {
     const pcap = join(tmp, "overlay.pcap");
-    const overlay = podnet([
+    const overlay = await podnet([
       "trace",
       "scenarios/two-nodes.yaml",
       "--provider",
@@ -130,7 +145,7 @@ describe("podnet", () => {
         .join("/"),
     );
     expect(frames).toContain("ethernet/ipv4/udp/vxlan/ethernet/ipv4/icmp");
-    const docker = podnet([
+    const docker = await podnet([
       "trace",
       "scenarios/two-nodes.yaml",
       "--provider",
@@ -148,27 +163,27 @@ describe("podnet", () => {
     });
   });
 
-  it("names sizes as ping does: --size is payload, --pmtudisc is ping -M", () => {
+  it("names sizes as ping does: --size is payload, --pmtudisc is ping -M", async () => {
     const trace = (...args: string[]) =>
       podnet(["trace", "two-nodes", "--provider", "overlay", "--from", "client", "--to", "db", ...args]);
-    const refused = trace("--size", "1460", "--pmtudisc", "do");
+    const refused = await trace("--size", "1460", "--pmtudisc", "do");
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain(
       "unreachable: message too long, mtu=1450: 1488-byte IP packet (1460-byte payload) with DF over eth0 (at client)",
     );
     // ping's default fragments what does not fit the route, in the sender.
-    const fragmented = trace("--size", "1460");
+    const fragmented = await trace("--size", "1460");
     expect(fragmented.code).toBe(0);
     expect(fragmented.stdout).toMatch(
       /client eth0 +fragment +1488-byte IP packet \(1460-byte payload\) over mtu 1450: sent as 2 fragments/,
     );
-    expect(trace("--pmtudisc", "maybe").stderr).toContain(
+    expect((await trace("--pmtudisc", "maybe")).stderr).toContain(
       "error: option '--pmtudisc <mode>' argument 'maybe' is invalid. Allowed choices are want, do, dont.",
     );
   });
 
-  it("compares providers side by side", () => {
-    const out = podnet([
+  it("compares providers side by side", async () => {
+    const out = await podnet([
       "compare",
       "scenarios/routed-segments.yaml",
       "--providers",
@@ -186,9 +201,9 @@ describe("podnet", () => {
     expect(overlay.path).toMatchObject({ encapsulations: 1, podMtu: 1450, sourcePreserved: true });
   });
 
-  it("keeps the bundled scenarios' promises under each provider", () => {
+  it("keeps the bundled scenarios' promises under each provider", async () => {
     for (const provider of ["docker-bridge", "cbr0-host-gw", "overlay"]) {
-      const single = podnet(["run", "scenarios/single-pod.yaml", "--provider", provider, "--json"]);
+      const single = await podnet(["run", "scenarios/single-pod.yaml", "--provider", provider, "--json"]);
       expect(single.code).toBe(0);
       expect(single.json().probes[0]).toMatchObject({
         from: "web/sidecar",
@@ -197,14 +212,14 @@ describe("podnet", () => {
       });
     }
     for (const provider of ["cbr0-host-gw", "overlay"]) {
-      const svc = podnet(["run", "scenarios/service.yaml", "--provider", provider, "--json"]).json();
+      const svc = (await podnet(["run", "scenarios/service.yaml", "--provider", provider, "--json"])).json();
       expect(svc.probes.map((p: { outcome: string }) => p.outcome)).toEqual([
         "reached",
         "unreachable",
         "reached",
       ]);
       expect(svc.probes[1].reason).toContain("has no endpoints");
-      const churn = podnet(["run", "scenarios/churn.yaml", "--provider", provider, "--json"]).json();
+      const churn = (await podnet(["run", "scenarios/churn.yaml", "--provider", provider, "--json"])).json();
       expect(churn.controlPlane.events.map((e: { description: string }) => e.description)).toEqual([
         "node node4 joins",
         "pod d starts on node4",
@@ -306,7 +321,7 @@ describe("podnet", () => {
       [["run", "scenarios/two-nodes.yaml"], "required option '--provider <name>' not specified"],
     ];
     for (const [args, message] of cases) {
-      const r = await podnetAsync(args);
+      const r = await podnet(args);
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({
         args,
         code: 2,
@@ -316,13 +331,13 @@ describe("podnet", () => {
     // A bench whose Markdown twin would overwrite its input is refused before it runs.
     const md = join(tmp, "input.md");
     writeFileSync(md, readFileSync(join(ROOT, "scenarios/two-nodes.yaml")));
-    expect(podnet(["bench", md, "--out", join(tmp, "input.json")])).toMatchObject({ code: 2 });
+    expect(await podnet(["bench", md, "--out", join(tmp, "input.json")])).toMatchObject({ code: 2 });
     expect(readFileSync(md, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
     expect(readFileSync(copy, "utf8")).toBe(readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8"));
   }, 120_000); // some thirty runs of the CLI
 
-  it("prints an error object on stdout with --json, on every command", () => {
-    const scenario = podnet([
+  it("prints an error object on stdout with --json, on every command", async () => {
+    const scenario = await podnet([
       "run",
       join(ROOT, "packages/cluster/test/corpus/yaml-syntax.yaml"),
       "--provider",
@@ -331,27 +346,31 @@ describe("podnet", () => {
     ]);
     expect(scenario.code).toBe(2);
     expect(scenario.json().error).toMatchObject({ code: "ESCENARIO", issues: [{ line: 14, column: 1 }] });
-    expect(podnet(["compare", "two-nodes", "--providers", ",", "--json"]).json()).toEqual({
+    expect((await podnet(["compare", "two-nodes", "--providers", ",", "--json"])).json()).toEqual({
       error: {
         code: "EUSAGE",
         message:
           '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
       },
     });
-    expect(podnet(["run", "two-nodes", "--provider", "nope", "--json"]).json().error.code).toBe("EPROVIDER");
-    expect(podnet(["run", "two-nodes", "--provider", "overlay", "--bogus", "--json"]).json().error).toEqual({
+    expect((await podnet(["run", "two-nodes", "--provider", "nope", "--json"])).json().error.code).toBe(
+      "EPROVIDER",
+    );
+    expect(
+      (await podnet(["run", "two-nodes", "--provider", "overlay", "--bogus", "--json"])).json().error,
+    ).toEqual({
       code: "EUSAGE",
       message: "unknown option '--bogus'",
     });
     for (const command of ["providers", "scenarios", "schema"]) {
-      const r = podnet([command, "--json"]);
+      const r = await podnet([command, "--json"]);
       expect(r.code).toBe(0);
       expect(() => r.json()).not.toThrow();
     }
   });
 
-  it("reads bundled scenarios by name, lists them, and knows its version", () => {
-    const list = podnet(["scenarios", "--json"]).json() as {
+  it("reads bundled scenarios by name, lists them, and knows its version", async () => {
+    const list = (await podnet(["scenarios", "--json"])).json() as {
       name: string;
       nodes: number;
       description: string;
@@ -366,15 +385,15 @@ describe("podnet", () => {
       "two-nodes",
     ]);
     expect(list.find((s) => s.name === "large")).toMatchObject({ nodes: 5000, pods: 150000 });
-    expect(podnet(["compare", "two-nodes", "--providers", "cbr0-host-gw", "--json"]).json()[0].scenario).toBe(
-      "two-nodes",
-    );
+    expect(
+      (await podnet(["compare", "two-nodes", "--providers", "cbr0-host-gw", "--json"])).json()[0].scenario,
+    ).toBe("two-nodes");
     const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-    expect(podnet(["--version"]).stdout.trim()).toBe(manifest.version);
+    expect((await podnet(["--version"])).stdout.trim()).toBe(manifest.version);
   });
 
-  it("resizes a generated scenario with --nodes and --pods-per-node, and only a generated one", () => {
-    const small = podnet([
+  it("resizes a generated scenario with --nodes and --pods-per-node, and only a generated one", async () => {
+    const small = await podnet([
       "run",
       "large",
       "--provider",
@@ -391,17 +410,17 @@ describe("podnet", () => {
     expect(
       result.reachability.filter((c: { kind: string }) => c.kind === "pod→pod (across nodes)").length,
     ).toBe(24);
-    const listed = podnet(["run", "two-nodes", "--provider", "overlay", "--nodes", "3"]);
+    const listed = await podnet(["run", "two-nodes", "--provider", "overlay", "--nodes", "3"]);
     expect(listed.code).toBe(2);
     expect(listed.stderr).toBe(
       `error: ${join(ROOT, "scenarios/two-nodes.yaml")}:1:1: lists its nodes, so it has no size to change: --nodes and --pods-per-node resize a scenario with a generate block (such as large)\n`,
     );
-    expect(podnet(["compare", "large", "--nodes", "0"]).stderr).toBe(
+    expect((await podnet(["compare", "large", "--nodes", "0"])).stderr).toBe(
       'error: --nodes: "0" is not a node count (1-20000)\n',
     );
   });
 
-  it("stops quietly when its reader goes away (| head -1)", () => {
+  it("stops quietly when its reader goes away (| head -1)", async () => {
     const r = spawnSync(
       "sh",
       ["-c", `"${process.execPath}" "${BIN}" run two-nodes --provider overlay | head -1`],
@@ -415,7 +434,7 @@ describe("podnet", () => {
     expect(r.stderr).toBe("");
   });
 
-  it("has help with an example on every command", () => {
+  it("has help with an example on every command", async () => {
     for (const command of [
       "providers",
       "scenarios",
@@ -433,7 +452,7 @@ describe("podnet", () => {
       "policy check",
       "policy diff",
     ]) {
-      const help = podnet([...command.split(" "), "--help"]);
+      const help = await podnet([...command.split(" "), "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/Examples?:\n {2}podnet /);
     }
@@ -453,9 +472,9 @@ describe("podnet", () => {
       const page = await fetch(url);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<div id="root"></div>');
-      expect(podnet(["web", "--port", "99999"])).toMatchObject({ code: 2 });
+      expect(await podnet(["web", "--port", "99999"])).toMatchObject({ code: 2 });
       const port = new URL(url).port;
-      expect(podnet(["web", "--port", port])).toMatchObject({
+      expect(await podnet(["web", "--port", port])).toMatchObject({
         code: 2,
         stderr: `error: --port: port ${port} on 127.0.0.1 is already in use (try --port 0 for a free one)\n`,
       });
@@ -464,21 +483,21 @@ describe("podnet", () => {
     }
   });
 
-  it("prints the scenario JSON Schema", () => {
-    const schema = podnet(["schema"]).json();
+  it("prints the scenario JSON Schema", async () => {
+    const schema = (await podnet(["schema"])).json();
     expect(schema.title).toBe("podnet scenario");
     expect(schema.properties.nodes.type).toBe("array");
   });
 
-  it("colours only when asked: never with NO_COLOR or into a pipe", () => {
+  it("colours only when asked: never with NO_COLOR or into a pipe", async () => {
     const ESC = String.fromCharCode(27);
-    expect(podnet(["providers"]).stdout).not.toContain(`${ESC}[`);
-    expect(podnet(["providers"], { FORCE_COLOR: "1", NO_COLOR: "" }).stdout).toContain(`${ESC}[`);
+    expect((await podnet(["providers"])).stdout).not.toContain(`${ESC}[`);
+    expect((await podnet(["providers"], { FORCE_COLOR: "1", NO_COLOR: "" })).stdout).toContain(`${ESC}[`);
   });
 
-  it("benchmarks scenarios across providers, writing JSON and Markdown", () => {
+  it("benchmarks scenarios across providers, writing JSON and Markdown", async () => {
     const out = join(tmp, "bench.json");
-    const run = podnet([
+    const run = await podnet([
       "bench",
       "scenarios/two-nodes.yaml",
       "--providers",

@@ -9,8 +9,8 @@ const tmp = mkdtempSync(join(tmpdir(), "podnet-policy-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("podnet policy", () => {
-  it("prints the allowed-connection matrix as truth tables and as JSON", () => {
-    const text = podnet(["policy", "check", "scenarios/netpol.yaml"]);
+  it("prints the allowed-connection matrix as truth tables and as JSON", async () => {
+    const text = await podnet(["policy", "check", "scenarios/netpol.yaml"]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(
       [
@@ -25,7 +25,7 @@ describe("podnet policy", () => {
       ].join("\n"),
     );
     expect(text.stdout).toContain("5 policies; 14 connections allowed, 16 denied");
-    const json = podnet(["policy", "check", "scenarios/netpol.yaml", "--json"]).json();
+    const json = (await podnet(["policy", "check", "scenarios/netpol.yaml", "--json"])).json();
     const at = (from: string, to: string, port: number) =>
       json.allowed[json.sources.indexOf(from)][
         json.targets.findIndex((t: { name: string; port: number }) => t.name === to && t.port === port)
@@ -37,8 +37,8 @@ describe("podnet policy", () => {
     ]).toEqual(["1", "1", "0"]);
   });
 
-  it("lists what applying a manifest opens and closes", () => {
-    const r = podnet([
+  it("lists what applying a manifest opens and closes", async () => {
+    const r = await podnet([
       "policy",
       "diff",
       "scenarios/netpol.yaml",
@@ -57,22 +57,22 @@ describe("podnet policy", () => {
     });
   });
 
-  it("refuses bad manifests with a located error and exit status 2", () => {
+  it("refuses bad manifests with a located error and exit status 2", async () => {
     const bad = join(tmp, "bad.yaml");
     writeFileSync(
       bad,
       "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p }\nspec:\n  podSelector: {}\n  ingress: [{ ports: [{ protocol: SCTP }] }]\n",
     );
-    const r = podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
+    const r = await podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       `${bad}:6:35: spec.ingress[0].ports[0].protocol: SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)`,
     );
-    expect(podnet(["policy", "check", "scenarios/netpol.yaml", "--provider", "nope"]).code).toBe(2);
+    expect((await podnet(["policy", "check", "scenarios/netpol.yaml", "--provider", "nope"])).code).toBe(2);
   });
 
-  it("names the verdict on a trace through an enforcing node", () => {
-    const denied = podnet([
+  it("names the verdict on a trace through an enforcing node", async () => {
+    const denied = await podnet([
       "trace",
       "scenarios/netpol.yaml",
       "--provider",
@@ -97,7 +97,7 @@ describe("podnet policy", () => {
         "  ingress to shop/db: denied by default: selected by shop/default-deny-ingress (policyTypes include Ingress), shop/db-from-api (policyTypes defaulted include Ingress), and no rule of them allows it",
       ].join("\n"),
     );
-    const allowed = podnet([
+    const allowed = await podnet([
       "trace",
       "scenarios/netpol.yaml",
       "--provider",
@@ -119,14 +119,14 @@ describe("podnet policy", () => {
     ]);
   });
 
-  it("enforces the policies in run, compare and bench when --policy says so, and only then", () => {
+  it("enforces the policies in run, compare and bench when --policy says so, and only then", async () => {
     type Cell = { from: string; to: string; reached: boolean; reason: string };
     const cell = (r: { reachability: Cell[] }, from: string, to: string) =>
       r.reachability.find((c) => c.from === from && c.to === to)!;
-    const open = podnet(["run", "scenarios/netpol.yaml", "--provider", "cbr0-host-gw", "--json"]);
+    const open = await podnet(["run", "scenarios/netpol.yaml", "--provider", "cbr0-host-gw", "--json"]);
     expect(open.json().policy).toBe("none");
     expect(cell(open.json(), "web", "api").reached).toBe(true);
-    const enforced = podnet([
+    const enforced = await podnet([
       "run",
       "scenarios/netpol.yaml",
       "--provider",
@@ -137,15 +137,17 @@ describe("podnet policy", () => {
     expect(enforced.stdout).toContain(
       "netpol under docker-bridge (kube-proxy iptables, NetworkPolicy iptables)",
     );
-    const compared = podnet([
-      "compare",
-      "scenarios/netpol.yaml",
-      "--providers",
-      "cbr0-host-gw,overlay",
-      "--policy",
-      "iptables",
-      "--json",
-    ]).json() as { provider: string; policy: string; reachability: Cell[] }[];
+    const compared = (
+      await podnet([
+        "compare",
+        "scenarios/netpol.yaml",
+        "--providers",
+        "cbr0-host-gw,overlay",
+        "--policy",
+        "iptables",
+        "--json",
+      ])
+    ).json() as { provider: string; policy: string; reachability: Cell[] }[];
     for (const r of compared) {
       expect(r.policy).toBe("iptables");
       // A ping is a new connection: shop's default-deny ingress drops it at api's node, under either provider.
@@ -154,7 +156,7 @@ describe("podnet policy", () => {
       expect(cell(r, "api", "web").reached).toBe(false);
       expect(cell(r, "web", "monitor").reached).toBe(true); // nothing selects ops/monitor
     }
-    const bench = podnet([
+    const bench = await podnet([
       "bench",
       "scenarios/netpol.yaml",
       "--providers",
@@ -168,8 +170,8 @@ describe("podnet policy", () => {
       policy: "iptables",
       reachable: "20/32",
     });
-    expect(podnet(["run", "scenarios/netpol.yaml", "--provider", "overlay", "--policy", "calico"]).code).toBe(
-      2,
-    );
+    expect(
+      (await podnet(["run", "scenarios/netpol.yaml", "--provider", "overlay", "--policy", "calico"])).code,
+    ).toBe(2);
   });
 });
