@@ -43,6 +43,66 @@ export function tupleKey(t: ConnTuple): string {
   return `${t.protocol}|${t.src}|${t.srcPort}|${t.dst}|${t.dstPort}`;
 }
 
+/** One direction of a tracked connection: the entry, and which of its tuples this is. */
+export interface ConntrackSlot {
+  entry: ConntrackEntry;
+  direction: "original" | "reply";
+}
+
+type Keyed = { tuple: ConnTuple; slot: ConntrackSlot };
+
+const sameTuple = (a: ConnTuple, b: ConnTuple) =>
+  a.src === b.src &&
+  a.dst === b.dst &&
+  a.srcPort === b.srcPort &&
+  a.dstPort === b.dstPort &&
+  a.protocol === b.protocol;
+
+/** 53 bits of a tuple: the addresses mixed into 32, the ports and protocol into 21 (a hash, not a key). */
+const mix = (t: ConnTuple) =>
+  ((t.src ^ Math.imul(t.dst, 0x9e3779b1)) >>> 0) * 2097152 +
+  ((t.srcPort ^ (t.dstPort << 5) ^ (t.protocol << 13)) & 0x1fffff);
+
+/**
+ * The conntrack table, by tuple. Keyed by a number mixed from the tuple, with the tuple kept beside
+ * each slot to settle a collision: a string key per lookup (five numbers formatted) was a measured
+ * share of every hop through a node with rules.
+ */
+export class ConntrackTable {
+  private readonly slots = new Map<number, Keyed | Keyed[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(tuple: ConnTuple): ConntrackSlot | undefined {
+    const found = this.slots.get(mix(tuple));
+    if (found === undefined) return undefined;
+    if (!Array.isArray(found)) return sameTuple(found.tuple, tuple) ? found.slot : undefined;
+    return found.find((k) => sameTuple(k.tuple, tuple))?.slot;
+  }
+
+  set(tuple: ConnTuple, slot: ConntrackSlot): void {
+    const key = mix(tuple);
+    const keyed: Keyed = { tuple: { ...tuple }, slot };
+    const found = this.slots.get(key);
+    if (found === undefined) {
+      this.slots.set(key, keyed);
+      this.count++;
+      return;
+    }
+    const list = Array.isArray(found) ? found : [found];
+    const at = list.findIndex((k) => sameTuple(k.tuple, tuple));
+    if (at >= 0) list[at] = keyed;
+    else {
+      list.push(keyed);
+      this.count++;
+    }
+    this.slots.set(key, list.length === 1 ? list[0]! : list);
+  }
+}
+
 /** A namespace's iptables: chains per table, and how many rules jump to each (the kernel's refcount). */
 interface IptablesState {
   tables: Record<NatTable, Map<string, IptablesRule[]>>;
@@ -66,7 +126,7 @@ export class SimNamespace {
   private nftState?: NftState;
   /** Rules evaluated by packets walking this namespace's hooks (iptables and nftables): what a lookup costs. */
   ruleEvaluations = 0;
-  private tracked?: Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }>;
+  private tracked?: ConntrackTable;
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
@@ -120,8 +180,8 @@ export class SimNamespace {
   }
 
   /** Both directions of every tracked connection point at its entry. */
-  get conntrack(): Map<string, { entry: ConntrackEntry; direction: "original" | "reply" }> {
-    return (this.tracked ??= new Map());
+  get conntrack(): ConntrackTable {
+    return (this.tracked ??= new ConntrackTable());
   }
 
   /** How many connection directions are tracked, creating nothing. */

@@ -1426,7 +1426,7 @@ class PacketWalk {
     const tuple = tupleOf(input);
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;
-    const found = ns.conntrack.get(tupleKey((tuple ?? related)!));
+    const found = ns.conntrack.get((tuple ?? related)!);
     if (found) {
       const { entry, direction } = found;
       let skb: Skb = { ...input, ct: { entry, direction, isNew: false, related: !tuple } };
@@ -1523,8 +1523,8 @@ class PacketWalk {
         );
       }
     }
-    ns.conntrack.set(tupleKey(entry.original), { entry, direction: "original" });
-    ns.conntrack.set(tupleKey(entry.reply), { entry, direction: "reply" });
+    ns.conntrack.set(entry.original, { entry, direction: "original" });
+    ns.conntrack.set(entry.reply, { entry, direction: "reply" });
     return skb;
   }
 
