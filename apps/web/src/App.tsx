@@ -10,7 +10,7 @@ import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } f
 import { PolicyPanel } from "./policypanel.js";
 import { Timeline } from "./timeline.js";
 import { TraceBar, destinations, sources, type TraceRequest } from "./tracebar.js";
-import { formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
+import { PROXIES, formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
 import type { Box } from "./topology.js";
 
 // Chart.js is only needed on the compare and bench tabs: they load on first use.
@@ -73,7 +73,13 @@ export function App() {
 
   const build = useCallback(async () => {
     setBusy(true);
-    const reply = await sim.call({ type: "build", text, file, provider: state.provider });
+    const reply = await sim.call({
+      type: "build",
+      text,
+      file,
+      provider: state.provider,
+      ...(state.proxy ? { proxy: state.proxy } : {}),
+    });
     setBusy(false);
     setCompare(undefined);
     if (!reply.ok) {
@@ -105,12 +111,12 @@ export function App() {
         return next;
       });
     }
-  }, [sim, text, file, state.provider]);
+  }, [sim, text, file, state.provider, state.proxy]);
 
   useEffect(() => {
     void build();
-    // Rebuild when the provider or scenario changes; the selection of pods is kept.
-  }, [state.provider, state.scenario]);
+    // Rebuild when the provider, proxy or scenario changes; the selection of pods is kept.
+  }, [state.provider, state.proxy, state.scenario]);
 
   const runTrace = useCallback(
     async (request: TraceRequest) => {
@@ -145,12 +151,14 @@ export function App() {
   useEffect(() => {
     if (state.view !== "compare" || compare || stale) return;
     setBusy(true);
-    void sim.call({ type: "compare", text, file }).then((reply) => {
-      setBusy(false);
-      if (reply.ok && "results" in reply) setCompare(reply.results);
-      else if (!reply.ok) setError(reply.message);
-    });
-  }, [state.view, compare, sim, text, file, stale]);
+    void sim
+      .call({ type: "compare", text, file, ...(state.proxy ? { proxy: state.proxy } : {}) })
+      .then((reply) => {
+        setBusy(false);
+        if (reply.ok && "results" in reply) setCompare(reply.results);
+        else if (!reply.ok) setError(reply.message);
+      });
+  }, [state.view, compare, sim, text, file, stale, state.proxy]);
 
   useEffect(() => {
     if (!snapshot || !state.node) return setTables(undefined);
@@ -256,6 +264,27 @@ export function App() {
               onClick={() => update({ provider: p.name })}
             >
               {p.name}
+            </button>
+          ))}
+        </fieldset>
+        <fieldset className="providers proxies">
+          <legend>kube-proxy</legend>
+          {PROXIES.map((p) => (
+            <button
+              key={p}
+              type="button"
+              title={
+                p === "nftables"
+                  ? "kube-proxy's nftables mode: verdict maps, one lookup per packet"
+                  : "kube-proxy's iptables mode: a chain per Service, walked rule by rule"
+              }
+              aria-pressed={(state.proxy ?? snapshot?.proxy ?? "iptables") === p}
+              onClick={() => {
+                setCompare(undefined);
+                update({ proxy: p });
+              }}
+            >
+              {p}
             </button>
           ))}
         </fieldset>

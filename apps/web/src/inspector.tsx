@@ -1,7 +1,7 @@
 /** A namespace's tables in the shapes of ip route, ip neigh, bridge fdb and iptables-save. */
 import type { NodeTables } from "@podnet/cluster";
 import type { Snapshot } from "./protocol.js";
-import { fdbLine, neighbourLine, routeLine } from "./tables.js";
+import { fdbLine, neighbourLine, nftText, routeLine } from "./tables.js";
 
 /** Why a map box has no tables to show, or undefined when it has (every namespace has). */
 export function inspectable(s: Snapshot, name: string): string | undefined {
@@ -61,6 +61,12 @@ export function NodeInspector({
           <pre>{tables.fdb.map(fdbLine).join("\n") || "(none)"}</pre>
           <h4>iptables-save -t nat</h4>
           <pre>{tables.nat || "(no rules)"}</pre>
+          {tables.nft && (
+            <>
+              <h4>nft list table ip kube-proxy</h4>
+              <pre data-testid="nft">{nftText(tables.nft) || "(no table)"}</pre>
+            </>
+          )}
         </>
       )}
     </section>

@@ -16,6 +16,8 @@ export interface Snapshot {
   scenario: string;
   description: string;
   provider: string;
+  /** kube-proxy's mode the cluster was built with. */
+  proxy: string;
   segments: { name: string; subnet: string }[];
   routers: { name: string; interfaces: { segment: string; address: string }[] }[];
   hosts: { name: string; segment: string; address: string }[];
@@ -49,7 +51,8 @@ export interface PolicyTable {
 }
 
 export type Request =
-  | { id: number; type: "build"; text: string; file: string; provider: string }
+  /** `proxy`: kube-proxy's mode, overriding the scenario's. */
+  | { id: number; type: "build"; text: string; file: string; provider: string; proxy?: string }
   | {
       id: number;
       type: "trace";
@@ -63,7 +66,7 @@ export type Request =
       events?: number;
     }
   | { id: number; type: "tables"; node: string; events?: number }
-  | { id: number; type: "compare"; text: string; file: string }
+  | { id: number; type: "compare"; text: string; file: string; proxy?: string }
   | { id: number; type: "providers" };
 
 /** One moment of a scenario with events: after the event, the map and what changed in the tables. */

@@ -27,6 +27,7 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
     scenario: s.name,
     description: s.description,
     provider: rt.provider.name,
+    proxy: rt.proxy,
     segments: s.underlay.segments.map((x) => ({ name: x.name, subnet: x.subnet })),
     routers: s.underlay.routers.map((r) => ({ name: r.name, interfaces: r.interfaces })),
     hosts: s.underlay.hosts.map((h) => ({ name: h.name, segment: h.segment, address: h.address })),

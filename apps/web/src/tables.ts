@@ -3,6 +3,7 @@
  * the lines that changed between two moments (the churn timeline's differences).
  */
 import type { NodeTables } from "@podnet/cluster";
+import { formatNftKey, formatNftRule, formatNftVerdict, type NftObject } from "@podnet/netlink";
 
 type Route = NodeTables["routes"][number];
 type Neighbour = NodeTables["neighbours"][number];
@@ -17,6 +18,42 @@ export const neighbourLine = (n: Neighbour): string =>
 export const fdbLine = (f: Fdb): string =>
   `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`;
 
+/**
+ * kube-proxy's nftables table as `nft list table ip kube-proxy` prints it: its maps with their
+ * elements, then its chains (a base chain with its type, hook and priority) with their rules.
+ */
+export function nftText(objects: readonly NftObject[]): string {
+  const out: string[] = [];
+  const table = objects.find((o) => "table" in o);
+  if (!table || !("table" in table)) return "";
+  out.push(`table ${table.table.family} ${table.table.name} {`);
+  for (const o of objects)
+    if ("map" in o) {
+      const type = Array.isArray(o.map.type) ? o.map.type.join(" . ") : o.map.type;
+      out.push(`\tmap ${o.map.name} {`, `\t\ttype ${type} : verdict`);
+      const elements = o.map.elem ?? [];
+      if (elements.length)
+        out.push(
+          "\t\telements = {",
+          ...elements.map(([k, v]) => `\t\t\t${formatNftKey(k)} : ${formatNftVerdict(v)},`),
+          "\t\t}",
+        );
+      out.push("\t}");
+    }
+  for (const o of objects) {
+    if (!("chain" in o)) continue;
+    const c = o.chain;
+    out.push(`\tchain ${c.name} {`);
+    if (c.hook)
+      out.push(`\t\ttype ${c.type} hook ${c.hook} priority ${c.prio ?? 0}; policy ${c.policy ?? "accept"};`);
+    for (const r of objects)
+      if ("rule" in r && r.rule.chain === c.name) out.push(`\t\t${formatNftRule(r.rule)}`);
+    out.push("\t}");
+  }
+  out.push("}");
+  return out.join("\n");
+}
+
 /** Every entry of a namespace's tables as one line, prefixed by the table it is in. */
 export function tableLines(t: NodeTables): string[] {
   return [
@@ -27,6 +64,11 @@ export function tableLines(t: NodeTables): string[] {
       .split("\n")
       .filter((l) => l.startsWith("-A "))
       .map((l) => `nat ${l}`),
+    ...(t.nft
+      ? nftText(t.nft)
+          .split("\n")
+          .map((l) => `nft ${l.trim()}`)
+      : []),
   ];
 }
 

@@ -4,6 +4,8 @@ export type View = "topology" | "compare" | "bench";
 export interface ViewState {
   scenario: string;
   provider: string;
+  /** kube-proxy's mode, when chosen (else the scenario's own, iptables by default). */
+  proxy?: Proxy;
   view: View;
   from?: string;
   to?: string;
@@ -19,6 +21,8 @@ export interface ViewState {
   at?: number;
 }
 
+export type Proxy = "iptables" | "nftables";
+export const PROXIES: Proxy[] = ["iptables", "nftables"];
 export type Protocol = "icmp" | "tcp" | "udp";
 const PROTOCOLS: Protocol[] = ["icmp", "tcp", "udp"];
 export type Pmtudisc = "do" | "dont";
@@ -39,6 +43,8 @@ export function parseState(search: string, defaults: { scenario: string; provide
     const value = q.get(key);
     if (value) state[key] = value;
   }
+  const proxy = q.get("proxy") as Proxy | null;
+  if (proxy && PROXIES.includes(proxy)) state.proxy = proxy;
   const proto = q.get("proto") as Protocol | null;
   if (proto && PROTOCOLS.includes(proto)) state.proto = proto;
   const size = Number(q.get("size"));
@@ -54,6 +60,7 @@ export function parseState(search: string, defaults: { scenario: string; provide
 
 export function formatState(state: ViewState): string {
   const q = new URLSearchParams({ scenario: state.scenario, provider: state.provider, view: state.view });
+  if (state.proxy) q.set("proxy", state.proxy);
   for (const key of TEXT_KEYS) if (state[key]) q.set(key, state[key]!);
   if (state.proto) q.set("proto", state.proto);
   if (state.size !== undefined) q.set("size", String(state.size));
@@ -71,6 +78,7 @@ export function isNavigation(a: ViewState, b: ViewState): boolean {
   return (
     a.scenario !== b.scenario ||
     a.provider !== b.provider ||
+    a.proxy !== b.proxy ||
     a.view !== b.view ||
     a.from !== b.from ||
     a.to !== b.to ||

@@ -2,6 +2,7 @@
 // The simulation runs here, off the page's thread: large scenarios build without freezing the UI.
 import {
   ClusterRuntime,
+  NFT_TABLE,
   ScenarioError,
   loadScenario,
   runScenario,
@@ -39,12 +40,19 @@ async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
     neighbours: (await rt.k.neigh.list(ns)).filter((n) => n.state.includes("PERMANENT")),
     fdb: (await rt.k.fdb.list(ns)).filter((f) => f.dst),
     nat: await rt.k.iptables.save(ns, "nat"),
+    ...(rt.proxy === "nftables" && rt.nodes.has(ns)
+      ? { nft: await rt.k.nft.list(rt.ns(ns), "ip", NFT_TABLE).catch(() => []) }
+      : {}),
   };
 }
 
 /** A scenario with NetworkPolicies is built with the iptables engine enforcing them. */
 const buildOptions = (scenario: Scenario) =>
   scenario.networkPolicies.length ? { policy: iptablesPolicyEngine } : {};
+
+/** The scenario under the proxy the page chose (none chosen: the scenario's own). */
+const withProxy = (scenario: Scenario, proxy: string | undefined): Scenario =>
+  proxy === "iptables" || proxy === "nftables" ? { ...scenario, proxy } : scenario;
 
 const byTime = (scenario: Scenario) => [...scenario.events].sort((a, b) => a.at - b.at);
 
@@ -95,7 +103,7 @@ async function runtimeAfter(count: number): Promise<ClusterRuntime> {
 async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
-      const scenario = loadScenario(req.text, req.file);
+      const scenario = withProxy(loadScenario(req.text, req.file), req.proxy);
       runtime = await ClusterRuntime.build(scenario, getProvider(req.provider), buildOptions(scenario));
       built = { scenario, provider: req.provider };
       earlier.clear();
@@ -134,7 +142,7 @@ async function handle(req: Request): Promise<Reply> {
         providers: OFFERED.map((name) => ({ name, description: getProvider(name).description })),
       };
     case "compare": {
-      const scenario = loadScenario(req.text, req.file);
+      const scenario = withProxy(loadScenario(req.text, req.file), req.proxy);
       const results = [];
       for (const name of OFFERED) {
         const { result } = await runScenario(scenario, getProvider(name));

@@ -240,6 +240,37 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 90_000);
 
+  it("builds under kube-proxy's nftables mode when chosen: the kube-proxy table, its verdict maps, the DNAT on the walk", async () => {
+    const page = await open(
+      "?scenario=service&provider=cbr0-host-gw&proxy=nftables&node=node1",
+      '[data-testid="nft"]',
+    );
+    expect(await page.getByRole("button", { name: "nftables", pressed: true }).count()).toBe(1);
+    const nft = (await page.locator('[data-testid="nft"]').textContent())!;
+    expect(nft).toContain("table ip kube-proxy {");
+    expect(nft).toMatch(/map service-ips \{\n\t\ttype ipv4_addr \. inet_proto \. inet_service : verdict/);
+    expect(nft).toMatch(/10\.96\.0\.10 \. tcp \. 80 : goto service-\w+-default\/web\/tcp\/http,/);
+    expect(nft).toContain("type nat hook prerouting priority -100; policy accept;");
+    await shoot(page, "nftables-tables");
+    // The walk through the ClusterIP names the nftables rules that chose the endpoint.
+    const walk = await open(
+      "?scenario=service&provider=cbr0-host-gw&proxy=nftables&from=client&to=svc%2Fweb",
+    );
+    await walk.waitForSelector('button.hop[data-hop="nat"]');
+    expect(await walk.locator('button.hop[data-hop="nat"]').first().textContent()).toMatch(
+      /nat PREROUTING: DNAT 10\.96\.0\.10:80 → 10\.0\.\d\.\d+:8080 by ip kube-proxy nat-prerouting/,
+    );
+    // Back to iptables: the URL says so, and the node's tables have no nftables table.
+    await walk.getByRole("button", { name: "iptables" }).click();
+    await expect.poll(() => new URL(walk.url()).searchParams.get("proxy")).toBe("iptables");
+    await walk.goto(`${url}?scenario=service&provider=cbr0-host-gw&proxy=iptables&node=node1`);
+    await walk.waitForSelector(".inspector pre");
+    expect(await walk.locator('[data-testid="nft"]').count()).toBe(0);
+    expect(await walk.locator(".inspector pre").nth(3).textContent()).toContain("-A KUBE-SERVICES");
+    await close(walk);
+    await close(page);
+  }, 90_000);
+
   it("explains itself: the scenario's description, one line per provider, a legend, refusals at the top", async () => {
     const page = await open("?scenario=routed-segments&provider=cbr0-host-gw", ".refusals");
     expect(await page.locator('[data-testid="about"]').textContent()).toBe(

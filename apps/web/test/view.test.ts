@@ -7,6 +7,7 @@ const snapshot = (nodes: number): Snapshot => ({
   scenario: "s",
   description: "",
   provider: "overlay",
+  proxy: "iptables",
   segments: [{ name: "lan", subnet: "10.100.0.0/16" }],
   routers: [{ name: "gw", interfaces: [{ segment: "lan", address: "10.100.0.1" }] }],
   hosts: [],
@@ -37,12 +38,13 @@ describe("view state in the URL", () => {
     const state = {
       scenario: "two-nodes",
       provider: "overlay",
+      proxy: "nftables" as const,
       view: "compare" as const,
       from: "client",
       to: "db",
     };
     expect(parseState(formatState(state), { scenario: "x", provider: "y" })).toEqual(state);
-    expect(parseState("?view=nonsense", { scenario: "x", provider: "y" })).toEqual({
+    expect(parseState("?view=nonsense&proxy=ipvs", { scenario: "x", provider: "y" })).toEqual({
       scenario: "x",
       provider: "y",
       view: "topology",
