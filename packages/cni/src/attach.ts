@@ -65,7 +65,8 @@ const podConfigs = new WeakMap<NodeNetwork, { key: string; cluster: ClusterNetwo
 
 /**
  * The provider's config for pods of `node`, made once per node and frozen (frozen.ts): every pod of
- * the node shares it. Made again when the node's fields, the provider or the cluster change.
+ * the node shares it. Made again when the node's fields (annotations too), the provider or the cluster
+ * change.
  */
 function nodePodConfig(provider: NetworkProvider, node: NodeNetwork, cluster: ClusterNetwork): NodePodConfig {
   const key = [
@@ -76,6 +77,7 @@ function nodePodConfig(provider: NetworkProvider, node: NodeNetwork, cluster: Cl
     node.nic,
     node.underlayMtu,
     node.podCidr,
+    JSON.stringify(node.annotations),
   ].join("|");
   const cached = podConfigs.get(node);
   if (cached?.key === key && cached.cluster === cluster) return cached.value;
