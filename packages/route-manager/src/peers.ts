@@ -42,6 +42,19 @@ interface Group {
   /** The members attached to the layer: the ones a write reaches. */
   attached: Map<string, NodeNetwork>;
   written: Map<string, PeerEntries>;
+  /** The entries in `written`, summed: what a member attaching receives, counted without a walk. */
+  writtenTotal: number;
+}
+
+/** Records an owner's entries in the group, keeping the sum in step. */
+function putWritten(group: Group, owner: string, entries: PeerEntries): void {
+  group.writtenTotal += size(entries) - size(group.written.get(owner) ?? NO_PEER_ENTRIES);
+  group.written.set(owner, entries);
+}
+
+function dropWritten(group: Group, owner: string): void {
+  group.writtenTotal -= size(group.written.get(owner) ?? NO_PEER_ENTRIES);
+  group.written.delete(owner);
 }
 
 const routeSame = (a: PeerEntries["routes"][number], b: PeerEntries["routes"][number]) =>
@@ -139,7 +152,7 @@ export class PeerRoutes {
         group.members.delete(name);
         if (group.attached.delete(name)) await this.n.layer.detach(group.layer, gone.ns);
         if (group.written.has(name)) await this.setOwner(tally, group, gone, NO_PEER_ENTRIES);
-        group.written.delete(name);
+        dropWritten(group, name);
       }
     } else
       for (const peer of this.nodes.values()) await this.apply(tally, peer, [], this.entries(peer, gone));
@@ -184,7 +197,7 @@ export class PeerRoutes {
       for (const group of this.groups.values()) {
         for (const node of nodes) {
           const entries = this.ownerEntries(group, node);
-          if (entries) group.written.set(node.name, entries);
+          if (entries) putWritten(group, node.name, entries);
         }
         for (const node of eligible) if (group.members.has(node.name)) group.attached.set(node.name, node);
         await this.n.layer.adopt(group.layer, {
@@ -214,6 +227,7 @@ export class PeerRoutes {
           members: new Map(),
           attached: new Map(),
           written: new Map(),
+          writtenTotal: 0,
         }),
       );
     return group;
@@ -231,10 +245,11 @@ export class PeerRoutes {
   private async attach(tally: Tally, group: Group, node: NodeNetwork): Promise<void> {
     group.attached.set(node.name, node);
     const refused = await this.n.layer.attach(group.layer, node.ns, node.name);
+    // Everything written but its own entries and the owners the kernel refused for it.
     const lost = new Set(refused.map((r) => r.owner));
-    let added = 0;
-    for (const [owner, entries] of group.written)
-      if (owner !== node.name && !lost.has(owner)) added += size(entries);
+    lost.add(node.name);
+    let added = group.writtenTotal;
+    for (const owner of lost) added -= size(group.written.get(owner) ?? NO_PEER_ENTRIES);
     tally.count(node.name, "added", added);
     this.refused(tally, group, refused);
   }
@@ -254,7 +269,7 @@ export class PeerRoutes {
     const before = group.written.get(peer.name) ?? NO_PEER_ENTRIES;
     const change = changes(before, entries);
     if (group.written.has(peer.name) && change.added + change.removed + change.changed === 0) return;
-    group.written.set(peer.name, entries);
+    putWritten(group, peer.name, entries);
     const refused = await this.n.layer.set(group.layer, peer.name, entries);
     const lost = new Set(refused.map((r) => r.ns));
     for (const member of group.attached.values())
