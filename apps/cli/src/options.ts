@@ -88,11 +88,28 @@ export function parseProxies(list: string | undefined, several = true): (ProxyNa
 export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>
   proxy ? { ...scenario, proxy } : scenario;
 
-/** `--policy`: the NetworkPolicy engine composed with the provider. */
-export const policyOption = () =>
-  new Option("--policy <engine>", "NetworkPolicy engine on every node")
-    .choices(POLICY_ENGINES.map((e) => e.name))
-    .default("none");
+/** `--policy`: the NetworkPolicy engine composed with the provider; several where a command compares. */
+export const policyOption = (several = false) =>
+  several
+    ? new Option(
+        "--policy <engines>",
+        `NetworkPolicy engine on every node: ${POLICY_ENGINES.map((e) => e.name).join(" or ")} (comma-separated: each one, side by side)`,
+      ).default("none")
+    : new Option("--policy <engine>", "NetworkPolicy engine on every node")
+        .choices(POLICY_ENGINES.map((e) => e.name))
+        .default("none");
+
+/** The engines a comma-separated `--policy` names, each once. */
+export function parsePolicies(list: string): PolicyEngine[] {
+  const names = list
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (!names.length) throw new UsageError(`--policy: ${JSON.stringify(list)} names no policy engine`);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UsageError(`--policy: ${JSON.stringify(twice)} is named twice`);
+  return names.map(parsePolicy);
+}
 
 export function parsePolicy(name: string): PolicyEngine {
   const engine = policyEngine(name);

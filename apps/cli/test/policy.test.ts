@@ -174,4 +174,41 @@ describe("podnet policy", () => {
       (await podnet(["run", "scenarios/netpol.yaml", "--provider", "overlay", "--policy", "calico"])).code,
     ).toBe(2);
   });
+
+  it("compares and benches several policy engines side by side", async () => {
+    const side = await podnet([
+      "compare",
+      "scenarios/netpol.yaml",
+      "--providers",
+      "overlay",
+      "--policy",
+      "none,iptables",
+    ]);
+    expect(side.code).toBe(0);
+    expect(side.stdout).toMatch(/│ pod→pod \(across nodes\) │ 8\/8 +│ 2\/8 +│/);
+    expect(side.stdout).toContain("overlay / policy none");
+    expect(side.stdout).toContain("overlay / policy iptables");
+    const rows = (
+      await podnet([
+        "bench",
+        "scenarios/netpol.yaml",
+        "--providers",
+        "overlay",
+        "--policy",
+        "none,iptables",
+        "--json",
+      ])
+    ).json().rows as { policy: string; reachable: string }[];
+    expect(rows.map((r) => [r.policy, r.reachable])).toEqual([
+      ["none", "32/32"],
+      ["iptables", "20/32"],
+    ]);
+    const twice = await podnet(["compare", "scenarios/netpol.yaml", "--policy", "iptables,iptables"]);
+    expect([twice.code, twice.stderr]).toEqual([2, 'error: --policy: "iptables" is named twice\n']);
+    const linux = await podnet(["bench", "two-nodes", "--backend", "linux", "--policy", "none,iptables"]);
+    expect([linux.code, linux.stderr]).toEqual([
+      2,
+      "error: --policy: --backend linux measures one policy engine per run\n",
+    ]);
+  });
 });

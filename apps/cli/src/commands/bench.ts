@@ -10,12 +10,13 @@ import {
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
+import { UsageError } from "../errors.js";
 import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
 import { table } from "../format.js";
 import {
   integerIn,
   jsonOption,
-  parsePolicy,
+  parsePolicies,
   parseProviders,
   parseProxies,
   policyOption,
@@ -116,7 +117,7 @@ export function benchCommand(cli: Command): void {
     .argument("<scenarios...>", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .addOption(proxyOption(true))
-    .addOption(policyOption())
+    .addOption(policyOption(true))
     .option("--out <file>", "write the results as JSON there, and as Markdown beside it (.md)")
     .addOption(jsonOption("print the JSON instead of the table"))
     .addOption(
@@ -169,7 +170,9 @@ export function benchCommand(cli: Command): void {
         const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
         const providers = parseProviders(opts.providers);
         const proxies = parseProxies(opts.proxy);
-        const policy = parsePolicy(opts.policy);
+        const policies = parsePolicies(opts.policy);
+        if (opts.backend === "linux" && policies.length > 1)
+          throw new UsageError("--policy: --backend linux measures one policy engine per run");
         const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
         if (opts.out) {
           checkOutput("--out", opts.out, inputs);
@@ -180,12 +183,13 @@ export function benchCommand(cli: Command): void {
           ? undefined
           : progressBar(
               "bench [{bar}] {value}/{total} {task}",
-              scenarios.length * providers.length * proxies.length,
+              scenarios.length * providers.length * proxies.length * policies.length,
               {
                 exitOnSignal: opts.backend !== "linux",
               },
             );
         if (opts.backend === "linux") {
+          const policy = policies[0]!;
           let done = 0;
           const report = await labErrors(async () => {
             try {
@@ -219,12 +223,12 @@ export function benchCommand(cli: Command): void {
         const rows: BenchRow[] = [];
         for (const scenario of scenarios) {
           for (const { provider } of providers)
-            for (const proxy of proxies) {
-              bar?.update(rows.length, {
-                task: `${scenario.name} / ${provider.name}${proxy ? ` / ${proxy}` : ""}`,
-              });
-              rows.push(await measure(withProxy(scenario, proxy), provider, policy));
-            }
+            for (const proxy of proxies)
+              for (const policy of policies) {
+                const task = [scenario.name, provider.name, proxy, policies.length > 1 ? policy.name : ""];
+                bar?.update(rows.length, { task: task.filter(Boolean).join(" / ") });
+                rows.push(await measure(withProxy(scenario, proxy), provider, policy));
+              }
         }
         bar?.update(rows.length, { task: "done" });
         stopBar(bar);

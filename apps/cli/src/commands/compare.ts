@@ -6,7 +6,7 @@ import { color, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
 import {
   jsonOption,
-  parsePolicy,
+  parsePolicies,
   parseProviders,
   parseProxies,
   policyOption,
@@ -26,13 +26,13 @@ export function compareCommand(cli: Command): void {
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(providersOption())
     .addOption(proxyOption(true))
-    .addOption(policyOption())
+    .addOption(policyOption(true))
     .addOption(jsonOption("RunResult per provider and proxy"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes\n  podnet compare service --providers cbr0-host-gw --proxy iptables,nftables\n  podnet compare netpol --policy iptables   # the same policies enforced beside every provider",
+      "\nExamples:\n  podnet compare scenarios/two-nodes.yaml --providers docker-bridge,cbr0-host-gw,overlay\n  podnet compare two-nodes\n  podnet compare service --providers cbr0-host-gw --proxy iptables,nftables\n  podnet compare netpol --policy iptables   # the same policies enforced beside every provider\n  podnet compare netpol --providers overlay --policy none,iptables   # what the policies close",
     )
     .action(
       async (
@@ -42,20 +42,30 @@ export function compareCommand(cli: Command): void {
         const scenario = readScenario(file, undefined, scaleOf(opts));
         const providers = parseProviders(opts.providers);
         const proxies = parseProxies(opts.proxy);
-        const policy = parsePolicy(opts.policy);
+        const policies = parsePolicies(opts.policy);
         const results: RunResult[] = [];
         for (const { provider } of providers)
           for (const proxy of proxies)
-            results.push(
-              (
-                await runScenario(withProxy(scenario, proxy), provider, {
-                  onProgress: buildProgress(`building under ${provider.name}${proxy ? ` / ${proxy}` : ""}`),
-                  policy,
-                })
-              ).result,
-            );
-        // A column per provider, or per provider and proxy when several proxies are compared.
-        const column = (r: RunResult) => (proxies.length > 1 ? `${r.provider} / ${r.proxy}` : r.provider);
+            for (const policy of policies) {
+              const task = [provider.name, proxy, policies.length > 1 ? `policy ${policy.name}` : undefined];
+              results.push(
+                (
+                  await runScenario(withProxy(scenario, proxy), provider, {
+                    onProgress: buildProgress(`building under ${task.filter(Boolean).join(" / ")}`),
+                    policy,
+                  })
+                ).result,
+              );
+            }
+        // A column per provider, and per proxy and policy engine when several of them are compared.
+        const column = (r: RunResult) =>
+          [
+            r.provider,
+            proxies.length > 1 ? r.proxy : undefined,
+            policies.length > 1 ? `policy ${r.policy}` : undefined,
+          ]
+            .filter(Boolean)
+            .join(" / ");
         const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
         print(Boolean(opts.json), results, () => {
           const reach = table(
