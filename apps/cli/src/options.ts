@@ -1,7 +1,7 @@
 /** Options several commands share, parsed and checked in one place. */
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
-import { PROXY_NAMES, type ProxyName, type Scenario, type ScenarioScale } from "@podnet/cluster";
+import { PROXY_NAMES, type ProxyName, type ScenarioScale } from "@podnet/cluster";
 import { POLICY_ENGINES, policyEngine, type PolicyEngine } from "@podnet/policy";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
@@ -84,9 +84,7 @@ export function parseProxies(list: string | undefined, several = true): (ProxyNa
   return names as ProxyName[];
 }
 
-/** The scenario under another proxy (undefined: as it is). */
-export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>
-  proxy ? { ...scenario, proxy } : scenario;
+export { withProxy } from "@podnet/cluster";
 
 /** `--policy`: the NetworkPolicy engine composed with the provider; several where a command compares. */
 export const policyOption = (several = false) =>

@@ -2,6 +2,7 @@
  * The policy matrix read for the page: how far one source may reach each peer (every port, some,
  * none), and the matrix as Cyclonus-style truth tables, one per protocol and port.
  */
+import { isAllowed } from "@podnet/policy";
 import type { PolicyTable } from "./protocol.js";
 
 /** "allowed": every port the peer listens on; "partial": some of them; "denied": none. */
@@ -24,11 +25,10 @@ export function policySource(table: PolicyTable, from: string | undefined): numb
 /** From one source (an index of `table.sources`), every peer that listens on a port, by map name. */
 export function reachFrom(table: PolicyTable, source: number): Map<string, PeerReach> {
   const out = new Map<string, PeerReach>();
-  const row = source * table.targets.length;
   table.targets.forEach((t, i) => {
     if (t.name === table.sources[source]!.name) return; // a pod to itself crosses no enforcing hop
     const peer = out.get(t.name) ?? { reach: "denied", open: [], closed: [] };
-    (table.allowed[row + i] ? peer.open : peer.closed).push(`${t.protocol}/${t.port}`);
+    (isAllowed(table, source, i) ? peer.open : peer.closed).push(`${t.protocol}/${t.port}`);
     peer.reach = !peer.closed.length ? "allowed" : peer.open.length ? "partial" : "denied";
     out.set(t.name, peer);
   });
@@ -53,6 +53,3 @@ export function truthTables(table: PolicyTable): TruthTable[] {
   });
   return [...groups.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }
-
-export const isAllowed = (table: PolicyTable, source: number, target: number): boolean =>
-  table.allowed[source * table.targets.length + target] === 1;

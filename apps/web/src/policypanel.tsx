@@ -3,7 +3,8 @@
  * protocol and port. A cell is a connection: click it to trace it and walk it with its verdict.
  */
 import { useMemo } from "react";
-import { isAllowed, truthTables } from "./policy.js";
+import { isAllowed } from "@podnet/policy";
+import { truthTables } from "./policy.js";
 import type { PolicyTable } from "./protocol.js";
 
 /** Past this many sources or targets a table no longer reads; the map's lines do the job then. */

@@ -3,11 +3,14 @@
 import {
   ClusterRuntime,
   NFT_TABLE,
+  PROXY_NAMES,
   ScenarioError,
   loadScenario,
   runScenario,
   traceVerdict,
+  withProxy,
   type NodeTables,
+  type ProxyName,
 } from "@podnet/cluster";
 import { explainVerdict, iptablesPolicyEngine } from "@podnet/policy";
 import { encodePacket, encodePcap } from "@podnet/core";
@@ -50,9 +53,9 @@ async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
 const buildOptions = (scenario: Scenario) =>
   scenario.networkPolicies.length ? { policy: iptablesPolicyEngine } : {};
 
-/** The scenario under the proxy the page chose (none chosen: the scenario's own). */
-const withProxy = (scenario: Scenario, proxy: string | undefined): Scenario =>
-  proxy === "iptables" || proxy === "nftables" ? { ...scenario, proxy } : scenario;
+/** The proxy the page chose, if it is one (none chosen: the scenario's own). */
+const proxyOf = (name: string | undefined): ProxyName | undefined =>
+  (PROXY_NAMES as readonly string[]).includes(name ?? "") ? (name as ProxyName) : undefined;
 
 const byTime = (scenario: Scenario) => [...scenario.events].sort((a, b) => a.at - b.at);
 
@@ -103,7 +106,7 @@ async function runtimeAfter(count: number): Promise<ClusterRuntime> {
 async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
-      const scenario = withProxy(loadScenario(req.text, req.file), req.proxy);
+      const scenario = withProxy(loadScenario(req.text, req.file), proxyOf(req.proxy));
       runtime = await ClusterRuntime.build(scenario, getProvider(req.provider), buildOptions(scenario));
       built = { scenario, provider: req.provider };
       earlier.clear();
@@ -142,7 +145,7 @@ async function handle(req: Request): Promise<Reply> {
         providers: OFFERED.map((name) => ({ name, description: getProvider(name).description })),
       };
     case "compare": {
-      const scenario = withProxy(loadScenario(req.text, req.file), req.proxy);
+      const scenario = withProxy(loadScenario(req.text, req.file), proxyOf(req.proxy));
       const results = [];
       for (const name of OFFERED) {
         const { result } = await runScenario(scenario, getProvider(name));

@@ -17,6 +17,7 @@ export {
   formatPath,
   MAX_SCENARIO_BYTES,
   ScenarioError,
+  withProxy,
   type ScenarioIssue,
   type ScenarioScale,
 } from "./load.js";

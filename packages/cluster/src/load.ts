@@ -7,6 +7,7 @@ import { PodnetError } from "@podnet/core";
 import { LineCounter, isNode, parseDocument, type Document } from "yaml";
 import { checkScenario } from "./check.js";
 import { includeManifests, type ManifestReader } from "./manifests.js";
+import type { ProxyName } from "@podnet/route-manager";
 import { ScenarioSchema, type Scenario } from "./schema.js";
 import type { z } from "zod";
 
@@ -151,3 +152,7 @@ export function loadScenario(
 }
 
 export { checkScenario };
+
+/** The scenario under another kube-proxy mode (undefined: as it is, its own `proxy:` or iptables). */
+export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>
+  proxy ? { ...scenario, proxy } : scenario;

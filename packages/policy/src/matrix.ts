@@ -158,7 +158,12 @@ export function diffMatrices(before: PolicyMatrix, after: PolicyMatrix): MatrixC
   return changes;
 }
 
-export function isAllowed(m: PolicyMatrix, source: number, target: number): boolean {
+/** Whether source may open a connection to target, in a matrix or any table laid out as one. */
+export function isAllowed(
+  m: { targets: readonly unknown[]; allowed: Uint8Array },
+  source: number,
+  target: number,
+): boolean {
   return m.allowed[source * m.targets.length + target] === 1;
 }
 
