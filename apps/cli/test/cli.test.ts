@@ -311,6 +311,17 @@ describe("podnet", () => {
         ["bench", "two-nodes", "--backend", "linux", "--omit", "11"],
         '--omit: "11" is not a number of seconds (0-10)',
       ],
+      [["bench"], "bench: name a scenario, or --services <counts>"],
+      [["bench", "--services", "0"], '--services: "0" is not a Service count (1-10000)'],
+      [["bench", "--services", "1000,x"], '--services: "x" is not a Service count (1-10000)'],
+      [
+        ["bench", "two-nodes", "--services", "10"],
+        "--services measures kube-proxy alone: name no scenario with it",
+      ],
+      [
+        ["bench", "--services", "10", "--backend", "linux"],
+        "--services runs on the simulated kernel (--backend sim)",
+      ],
       [
         ["compare", "two-nodes", "--providers", ","],
         '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
@@ -514,6 +525,50 @@ describe("podnet", () => {
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
       "| scenario | provider | proxy | policy | nodes |",
+    );
+  }, 30_000);
+
+  it("benchmarks kube-proxy's two modes at a number of Services", async () => {
+    const out = join(tmp, "services.json");
+    const run = await podnet([
+      "bench",
+      "--services",
+      "20,200",
+      "--endpoints",
+      "3",
+      "--providers",
+      "cbr0-host-gw",
+      "--out",
+      out,
+    ]);
+    expect(run.code).toBe(0);
+    const rows = JSON.parse(readFileSync(out, "utf8")).services;
+    const shape = rows.map((r: Record<string, unknown>) => [
+      r.proxy,
+      r.services,
+      r.entries,
+      r.changeTouched,
+      r.addTouched,
+      r.deleteTouched,
+      r.evaluationsFirst,
+      r.evaluationsLast,
+    ]);
+    // iptables: per Service a KUBE-SERVICES rule, a KUBE-SVC chain (the masquerade mark and a rule per
+    // endpoint) and per endpoint a KUBE-SEP chain of two: 11. Shifting the endpoints by one rewrites
+    // the SVC chain (4 out, 4 in) and swaps one SEP chain (2 out, 2 in). The first packet walks
+    // KUBE-SERVICES up to its Service's rule: the last one costs a rule per Service.
+    // nftables: per Service a service-ips element, a service chain of two and three endpoint chains
+    // of two: 9; a change rewrites the service chain and swaps one endpoint chain (8); the first
+    // packet costs one map lookup, however many Services there are.
+    expect(shape).toEqual([
+      ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 15, 20 + 13],
+      ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 15, 200 + 13],
+      ["nftables", 20, 20 * 9 + 13, 8, 9, 9, 14, 14],
+      ["nftables", 200, 200 * 9 + 13, 8, 9, 9, 14, 14],
+    ]);
+    expect(run.stdout).toContain("1st packet evals");
+    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
+      "| cbr0-host-gw | nftables | 200 |",
     );
   }, 30_000);
 });

@@ -50,6 +50,7 @@ export {
   type NodeTableCounts,
 } from "./analysis.js";
 export { runScenario, type RunResult, type BenchRow } from "./run.js";
+export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./services-bench.js";
 export {
   SimBackend,
   answerTtl,

@@ -28,6 +28,8 @@ export {
   servicePortName,
   endpointProbability,
   MASQ_MARK,
+  serviceKey,
+  compareServiceKeys,
   type Service,
   type ServicePort,
   type ServiceTables,

@@ -29,6 +29,13 @@ import {
   type ScaleOpts,
 } from "../options.js";
 import { benchLinux, datapathMarkdown, datapathTable } from "./datapath.js";
+import {
+  benchServices,
+  parseServiceCounts,
+  serviceBenchProxies,
+  servicesMarkdown,
+  servicesTable,
+} from "./bench-services.js";
 import { labErrors } from "./lab.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
 
@@ -114,7 +121,7 @@ export function benchCommand(cli: Command): void {
   cli
     .command("bench")
     .description("measure scenarios under providers: the network and podnet itself")
-    .argument("<scenarios...>", "scenario files or bundled scenario names")
+    .argument("[scenarios...]", "scenario files or bundled scenario names")
     .addOption(providersOption())
     .addOption(proxyOption(true))
     .addOption(policyOption(true))
@@ -141,9 +148,19 @@ export function benchCommand(cli: Command): void {
       0,
     )
     .option("--pin", "linux: pin iperf3's client to CPU 0 and its server to CPU 1", false)
+    .option(
+      "--services <counts>",
+      "instead of scenarios: kube-proxy on one node with this many Services (comma-separated, up to 10000): sync times, entries touched, first-packet rule evaluations",
+    )
+    .option(
+      "--endpoints <n>",
+      "with --services: endpoints per Service",
+      integerIn("--endpoints", "an endpoint count", 1, 100),
+      5,
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench service --proxy iptables,nftables   # kube-proxy's two modes side by side\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect\n" +
+      "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench service --proxy iptables,nftables   # kube-proxy's two modes side by side\n  podnet bench --services 1000,5000,10000 --providers cbr0-host-gw   # both modes at 10,000 Services\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect\n" +
         "\nWith --backend linux each provider's lab is built, measured and removed (also on Ctrl-C): the first\n" +
         "pod to a pod on its node, on another node, through a one-endpoint ClusterIP Service the bench adds\n" +
         "(podnet-bench), and to an outside host; a bare veth pair measured in the same runs, interleaved, gives\n" +
@@ -164,8 +181,13 @@ export function benchCommand(cli: Command): void {
           seconds: number;
           omit: number;
           pin: boolean;
+          services?: string;
+          endpoints: number;
         } & ScaleOpts,
       ) => {
+        if (opts.services !== undefined)
+          return benchServicesAction(files, opts.services, opts.endpoints, opts);
+        if (!files.length) throw new UsageError("bench: name a scenario, or --services <counts>");
         const inputs = new Set<string>();
         const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
         const providers = parseProviders(opts.providers);
@@ -251,4 +273,46 @@ export function benchCommand(cli: Command): void {
         );
       },
     );
+}
+
+async function benchServicesAction(
+  files: string[],
+  list: string,
+  endpoints: number,
+  opts: { providers: string; proxy?: string; policy: string; backend: string; out?: string; json?: boolean },
+): Promise<void> {
+  if (files.length) throw new UsageError("--services measures kube-proxy alone: name no scenario with it");
+  if (opts.backend !== "sim") throw new UsageError("--services runs on the simulated kernel (--backend sim)");
+  if (opts.policy !== "none") throw new UsageError("--services: a policy engine does not apply");
+  const counts = parseServiceCounts(list);
+  const providers = parseProviders(opts.providers);
+  const proxies = serviceBenchProxies(parseProxies(opts.proxy));
+  const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
+  if (opts.out) {
+    checkOutput("--out", opts.out, new Set());
+    checkOutput("--out", markdownOut!, new Set());
+  }
+  const total = counts.length * providers.length * proxies.length;
+  const bar = opts.json ? undefined : progressBar("bench [{bar}] {value}/{total} {task}", total);
+  let done = 0;
+  let rows;
+  try {
+    rows = await benchServices(counts, providers, proxies, endpoints, (task) =>
+      bar?.update(done++, { task }),
+    );
+    bar?.update(done, { task: "done" });
+  } finally {
+    stopBar(bar);
+  }
+  const report = {
+    schemaVersion: 1,
+    machine: { node: process.version, platform: process.platform },
+    endpoints,
+    services: rows,
+  };
+  if (opts.out) {
+    writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
+    writeOutput("--out", markdownOut!, servicesMarkdown(rows, endpoints));
+  }
+  process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : servicesTable(rows) + "\n");
 }

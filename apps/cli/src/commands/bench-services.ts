@@ -1,0 +1,88 @@
+/** `podnet bench --services 1000,5000,10000`: kube-proxy's modes at Kubernetes' Service envelope. */
+import {
+  MAX_BENCH_SERVICES,
+  PROXY_NAMES,
+  benchServiceProxy,
+  type ProxyName,
+  type ServiceProxyRow,
+} from "@podnet/cluster";
+import type { NetworkProvider } from "@podnet/cni";
+import { UsageError } from "../errors.js";
+import { table } from "../format.js";
+
+/** `--services`: comma-separated Service counts, each 1 to 10,000. */
+export function parseServiceCounts(list: string): number[] {
+  const counts = list.split(",").map((c) => c.trim().replace(/_/g, ""));
+  const bad = counts.find((c) => !/^\d+$/.test(c) || Number(c) < 1 || Number(c) > MAX_BENCH_SERVICES);
+  if (bad !== undefined || !counts.length)
+    throw new UsageError(
+      `--services: ${JSON.stringify(bad ?? list)} is not a Service count (1-${MAX_BENCH_SERVICES})`,
+    );
+  return counts.map(Number);
+}
+
+/** `--proxy`'s choice, or both modes without it: the comparison is the point. */
+export const serviceBenchProxies = (proxies: (ProxyName | undefined)[]): readonly ProxyName[] =>
+  proxies.every((p) => p === undefined) ? PROXY_NAMES : (proxies as ProxyName[]);
+
+export interface ServiceBenchRow extends ServiceProxyRow {
+  provider: string;
+}
+
+export async function benchServices(
+  counts: number[],
+  providers: { name: string; provider: NetworkProvider }[],
+  proxies: readonly ProxyName[],
+  endpoints: number,
+  onTask: (task: string) => void,
+): Promise<ServiceBenchRow[]> {
+  const rows: ServiceBenchRow[] = [];
+  for (const { name, provider } of providers)
+    for (const proxy of proxies)
+      for (const count of counts) {
+        onTask(`${name} / ${proxy} / ${count.toLocaleString("en")} Services`);
+        rows.push({ provider: name, ...(await benchServiceProxy(provider, proxy, count, endpoints)) });
+      }
+  return rows;
+}
+
+const n = (x: number) => x.toLocaleString("en");
+const HEAD = [
+  "provider",
+  "proxy",
+  "Services",
+  "entries held",
+  "full sync",
+  "1 changed",
+  "1 added",
+  "1 deleted",
+  "1st packet evals",
+];
+const LEGEND =
+  "Times with the entries written or touched in brackets (iptables rules; nftables rules and map elements);\n" +
+  "1 changed: one Service's endpoint replaced, median of 7; 1st packet evals: rule evaluations at nat OUTPUT\n" +
+  "for a first packet to the Service kube-proxy orders first / last.";
+const cells = (r: ServiceBenchRow) => [
+  r.provider,
+  r.proxy,
+  n(r.services),
+  n(r.entries),
+  `${n(r.fullSyncMs)} ms (${n(r.fullSyncWritten)})`,
+  `${r.changeMs} ms (${r.changeTouched})`,
+  `${r.addMs} ms (${r.addTouched})`,
+  `${r.deleteMs} ms (${r.deleteTouched})`,
+  `${n(r.evaluationsFirst)} / ${n(r.evaluationsLast)}`,
+];
+
+export function servicesTable(rows: ServiceBenchRow[]): string {
+  return `${table(HEAD, rows.map(cells))}\n${LEGEND}`;
+}
+
+export function servicesMarkdown(rows: ServiceBenchRow[], endpoints: number): string {
+  return (
+    `# podnet bench --services\n\nServices × ${endpoints} endpoints on one node (route manager, simulated kernel).\n${LEGEND}\n\n` +
+    `| ${HEAD.join(" | ")} |\n|${HEAD.map(() => "---").join("|")}|\n` +
+    rows.map((r) => `| ${cells(r).join(" | ")} |`).join("\n") +
+    "\n"
+  );
+}
