@@ -558,13 +558,13 @@ describe("podnet", () => {
     // the SVC chain (4 out, 4 in) and swaps one SEP chain (2 out, 2 in). The first packet walks
     // KUBE-SERVICES up to its Service's rule: the last one costs a rule per Service.
     // nftables: per Service a service-ips element, a service chain of two and three endpoint chains
-    // of two: 9; a change rewrites the service chain and swaps one endpoint chain (8); the first
+    // of two: 9 (and the node address in nodeport-ips, once); a change rewrites the service chain and swaps one endpoint chain (8); the first
     // packet costs one map lookup, however many Services there are.
     expect(shape).toEqual([
       ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 15, 20 + 13],
       ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 15, 200 + 13],
-      ["nftables", 20, 20 * 9 + 13, 8, 9, 9, 14, 14],
-      ["nftables", 200, 200 * 9 + 13, 8, 9, 9, 14, 14],
+      ["nftables", 20, 20 * 9 + 14, 8, 9, 9, 14, 14],
+      ["nftables", 200, 200 * 9 + 14, 8, 9, 9, 14, 14],
     ]);
     expect(run.stdout).toContain("1st packet evals");
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(

@@ -19,8 +19,8 @@ export const fdbLine = (f: Fdb): string =>
   `${f.mac} dev ${f.ifname}${f.dst ? ` dst ${f.dst}` : ""} ${f.flags.join(" ")} ${f.state}`;
 
 /**
- * kube-proxy's nftables table as `nft list table ip kube-proxy` prints it: its maps with their
- * elements, then its chains (a base chain with its type, hook and priority) with their rules.
+ * kube-proxy's nftables table as `nft list table ip kube-proxy` prints it: its sets and maps with
+ * their elements, then its chains (a base chain with its type, hook and priority) with their rules.
  */
 export function nftText(objects: readonly NftObject[]): string {
   const out: string[] = [];
@@ -28,7 +28,13 @@ export function nftText(objects: readonly NftObject[]): string {
   if (!table || !("table" in table)) return "";
   out.push(`table ${table.table.family} ${table.table.name} {`);
   for (const o of objects)
-    if ("map" in o) {
+    if ("set" in o) {
+      const type = Array.isArray(o.set.type) ? o.set.type.join(" . ") : o.set.type;
+      out.push(`\tset ${o.set.name} {`, `\t\ttype ${type}`);
+      const elements = o.set.elem ?? [];
+      if (elements.length) out.push(`\t\telements = { ${elements.map(formatNftKey).join(", ")} }`);
+      out.push("\t}");
+    } else if ("map" in o) {
       const type = Array.isArray(o.map.type) ? o.map.type.join(" . ") : o.map.type;
       out.push(`\tmap ${o.map.name} {`, `\t\ttype ${type} : verdict`);
       const elements = o.map.elem ?? [];

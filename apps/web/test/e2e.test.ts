@@ -251,6 +251,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(nft).toMatch(/map service-ips \{\n\t\ttype ipv4_addr \. inet_proto \. inet_service : verdict/);
     expect(nft).toMatch(/10\.96\.0\.10 \. tcp \. 80 : goto service-\w+-default\/web\/tcp\/http,/);
     expect(nft).toContain("type nat hook prerouting priority -100; policy accept;");
+    // NodePorts answer on the node's own address: kube-proxy's nodeport-ips set.
+    expect(nft).toContain("\tset nodeport-ips {\n\t\ttype ipv4_addr\n\t\telements = { 10.100.0.2 }\n\t}");
+    expect(nft).toContain("ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports");
     await shoot(page, "nftables-tables");
     // The walk through the ClusterIP names the nftables rules that chose the endpoint.
     const walk = await open(

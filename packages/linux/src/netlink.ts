@@ -29,6 +29,7 @@ import {
   type NatTable,
   type NftCommand,
   type NftFamily,
+  type NftKey,
   type NftMapElement,
   type NftObject,
   compareNftKeys,
@@ -93,6 +94,7 @@ function listedObjects(json: { nftables: Record<string, Record<string, unknown>>
     const { handle: _handle, ...rest } = body;
     if (kind === "map" && Array.isArray(rest.elem))
       (rest.elem as NftMapElement[]).sort((a, b) => compareNftKeys(a[0], b[0]));
+    if (kind === "set" && Array.isArray(rest.elem)) (rest.elem as NftKey[]).sort(compareNftKeys);
     out.push({ [kind]: rest } as unknown as NftObject);
   }
   return out;

@@ -41,6 +41,17 @@ function kubeProxyTable(): NftObject[] {
         elem: [element("10.96.0.9", 443, SVC), element("172.30.0.41", 80, SVC)],
       },
     },
+    // Listed with its elements in address order, whatever order they were added in.
+    { set: { ...T, name: "nodeport-ips", type: "ipv4_addr", elem: ["10.100.0.2", "192.168.1.5"] } },
+    {
+      map: {
+        ...T,
+        name: "service-nodeports",
+        type: ["inet_proto", "inet_service"],
+        map: "verdict",
+        elem: [[{ concat: ["tcp", 30080] }, goto(SVC)]],
+      },
+    },
     { chain: chain("mark-for-masquerade") },
     { chain: chain("masquerading") },
     { chain: chain("services") },
@@ -71,6 +82,20 @@ function kubeProxyTable(): NftObject[] {
           data: "@service-ips",
         },
       }),
+    },
+    {
+      rule: rule(
+        "services",
+        {
+          match: { op: "==", left: { payload: { protocol: "ip", field: "daddr" } }, right: "@nodeport-ips" },
+        },
+        {
+          vmap: {
+            key: { concat: [{ meta: { key: "l4proto" } }, { payload: { protocol: "th", field: "dport" } }] },
+            data: "@service-nodeports",
+          },
+        },
+      ),
     },
     { rule: rule("nat-prerouting", { jump: { target: "services" } }) },
     { rule: rule("nat-postrouting", { jump: { target: "masquerading" } }) },
@@ -119,6 +144,11 @@ function commandsFor(objects: NftObject[]): NftCommand[] {
       const { elem, ...map } = o.map;
       later.push({ add: { element: { ...T, name: map.name, elem: [...elem].reverse() } } });
       return { add: { map } };
+    }
+    if ("set" in o && o.set.elem) {
+      const { elem, ...set } = o.set;
+      later.push({ add: { element: { ...T, name: set.name, elem: [...elem].reverse() } } });
+      return { add: { set } };
     }
     return { add: o } as NftCommand;
   });
@@ -196,6 +226,12 @@ export function nftablesCases(setup: Setup, refusal: Refusal): void {
         )
       ).message,
     ).toBe(busy);
+    const nodeportIps = { ...T, name: "nodeport-ips", type: "ipv4_addr" as const };
+    expect((await refusal(n.nft.run(a!, [{ delete: { set: nodeportIps } }]))).message).toBe(busy);
+    expect(
+      (await refusal(n.nft.run(a!, [{ delete: { element: { ...nodeportIps, elem: ["10.1.2.3"] } } }])))
+        .message,
+    ).toBe(absent);
     // The first command was fine, the second refused: neither is applied.
     const refused = await refusal(
       n.nft.run(a!, [

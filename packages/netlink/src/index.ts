@@ -85,6 +85,7 @@ export {
   type NftKey,
   type NftMapElement,
   type NftMap,
+  type NftSet,
   type NftElements,
   type NftOperand,
   type NftRight,

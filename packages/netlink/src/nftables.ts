@@ -50,7 +50,19 @@ export interface NftMap {
   elem?: NftMapElement[];
 }
 
-/** Elements added to or deleted from a named map (deleting takes keys only). */
+/**
+ * A named set of keys (kube-proxy's `nodeport-ips`), looked up by a match whose right side is
+ * "@name": `ip daddr @nodeport-ips`.
+ */
+export interface NftSet {
+  family: NftFamily;
+  table: string;
+  name: string;
+  type: NftKeyType | NftKeyType[];
+  elem?: NftKey[];
+}
+
+/** Elements added to or deleted from a named map or set (deleting, and a set, take keys only). */
 export interface NftElements {
   family: NftFamily;
   table: string;
@@ -69,6 +81,7 @@ export type NftOperand =
   | { concat: NftOperand[] }
   | { numgen: { mode: "random"; mod: number; offset: number } };
 
+/** A value, a prefix, or "@name": membership of a named set. */
 export type NftRight = NftAtom | { prefix: { addr: string; len: number } };
 
 type MarkValue = { "|": [{ meta: { key: "mark" } }, number] } | { "^": [{ meta: { key: "mark" } }, number] };
@@ -92,7 +105,8 @@ export interface NftRule {
 }
 
 /** One object of a ruleset listing. */
-export type NftObject = { table: NftTable } | { chain: NftChain } | { map: NftMap } | { rule: NftRule };
+export type NftObject =
+  { table: NftTable } | { chain: NftChain } | { set: NftSet } | { map: NftMap } | { rule: NftRule };
 
 /** One command of a transaction (`nft -j -f`): all apply, or none. */
 export type NftCommand =
@@ -100,12 +114,20 @@ export type NftCommand =
       add:
         | { table: NftTable }
         | { chain: NftChain }
+        | { set: NftSet }
         | { map: NftMap }
         | { rule: NftRule }
         | { element: NftElements };
     }
-  | { delete: { table: NftTable } | { chain: NftChain } | { map: NftMap } | { element: NftElements } }
-  | { flush: { chain: NftChain } | { map: NftMap } };
+  | {
+      delete:
+        | { table: NftTable }
+        | { chain: NftChain }
+        | { set: NftSet }
+        | { map: NftMap }
+        | { element: NftElements };
+    }
+  | { flush: { chain: NftChain } | { set: NftSet } | { map: NftMap } };
 
 /** nft's words for the refusals the host API reports (after "Error: "). */
 export const NftMessage = {

@@ -12,6 +12,7 @@ import {
   formatNftVerdict,
   nftKeyId,
   type NftCommand,
+  type NftKey,
   type NftMapElement,
   type NftObject,
   type NftRule,
@@ -23,6 +24,7 @@ import { recordService, removeService, serviceKey, type Service } from "./servic
 import {
   NFT_MAPS,
   NFT_TABLE,
+  NODEPORT_IPS,
   isServiceChain,
   nftFixed,
   nftFixedCommands,
@@ -37,19 +39,23 @@ const sameRules = (a: readonly NftRule[], b: readonly NftRule[]) =>
 
 const sameElement = (a: NftMapElement, b: NftMapElement) => formatNftVerdict(a[1]) === formatNftVerdict(b[1]);
 
-/** A node's kube-proxy table as listed: rules by chain, elements by map and key. */
+/** A node's kube-proxy table as listed: rules by chain, elements by map or set and key. */
 interface Held {
   chains: Map<string, NftRule[]>;
   maps: Map<string, Map<string, NftMapElement>>;
+  sets: Map<string, Map<string, NftKey>>;
 }
 
+const byKey = (keys: readonly NftKey[]) => new Map(keys.map((k) => [nftKeyId(k), k]));
+
 function heldOf(objects: NftObject[]): Held {
-  const held: Held = { chains: new Map(), maps: new Map() };
+  const held: Held = { chains: new Map(), maps: new Map(), sets: new Map() };
   for (const o of objects) {
     if ("chain" in o) held.chains.set(o.chain.name, []);
     else if ("rule" in o) held.chains.get(o.rule.chain)!.push(o.rule);
     else if ("map" in o)
       held.maps.set(o.map.name, new Map((o.map.elem ?? []).map((e) => [nftKeyId(e[0]), e])));
+    else if ("set" in o) held.sets.set(o.set.name, byKey(o.set.elem ?? []));
   }
   return held;
 }
@@ -91,6 +97,16 @@ class Writer {
     this.added += added.length;
   }
 
+  /** A set's keys brought from `before` to `after` (both by key id). */
+  keys(set: string, before: Map<string, NftKey>, after: Map<string, NftKey>): void {
+    const gone = [...before].filter(([id]) => !after.has(id)).map(([, k]) => k);
+    const added = [...after].filter(([id]) => !before.has(id)).map(([, k]) => k);
+    if (gone.length) this.commands.push({ delete: { element: { ...T, name: set, elem: gone } } });
+    if (added.length) this.commands.push({ add: { element: { ...T, name: set, elem: added } } });
+    this.removed += gone.length;
+    this.added += added.length;
+  }
+
   /** A chain no longer wanted: flushed now, deleted after. */
   drop(name: string, rules: number): void {
     if (rules) this.commands.push({ flush: { chain: { ...T, name } } });
@@ -102,7 +118,11 @@ class Writer {
     // Element deletions first (a changed element is deleted, then added again), then new chains, so
     // every rule and element added after them finds the chain it points at.
     const rank = (c: NftCommand) =>
-      "delete" in c ? 0 : "add" in c && ("table" in c.add || "map" in c.add || "chain" in c.add) ? 1 : 2;
+      "delete" in c
+        ? 0
+        : "add" in c && ("table" in c.add || "map" in c.add || "set" in c.add || "chain" in c.add)
+          ? 1
+          : 2;
     const ordered = this.commands.sort((a, b) => rank(a) - rank(b));
     if (ordered.length) await n.nft.run(node.ns, ordered);
     if (this.stale.length)
@@ -165,6 +185,7 @@ export class NftablesProxy implements ServiceProxy {
     const held = heldOf(listed);
     if (listed.length) {
       for (const map of this.fixed.maps) if (!held.maps.has(map.name)) w.commands.push({ add: { map } });
+      for (const set of this.fixed.sets) if (!held.sets.has(set.name)) w.commands.push({ add: { set } });
       for (const chain of this.fixed.chains) {
         const rules = this.fixed.rules.filter((r) => r.chain === chain.name);
         if (!held.chains.has(chain.name)) w.commands.push({ add: { chain } });
@@ -180,6 +201,7 @@ export class NftablesProxy implements ServiceProxy {
       }
     for (const [field, map] of NFT_MAPS)
       w.elements(map, held.maps.get(map) ?? new Map(), elementsOf(all, field));
+    w.keys(NODEPORT_IPS, held.sets.get(NODEPORT_IPS) ?? new Map(), byKey([node.address]));
     for (const [name, rules] of held.chains)
       if (isServiceChain(name) && !wanted.has(name)) w.drop(name, rules.length);
     await w.apply(this.n, tally, node);

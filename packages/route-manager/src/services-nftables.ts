@@ -16,6 +16,7 @@ import type {
   NftObject,
   NftOperand,
   NftRule,
+  NftSet,
   NftStatement,
   NftVerdict,
 } from "@podnet/netlink";
@@ -81,12 +82,19 @@ const base = (name: string, type: "nat" | "filter", hook: NftChain["hook"], prio
 });
 const chain = (name: string): NftChain => ({ ...T, name });
 
-/** kube-proxy's fixed part: base chains at the hooks, its helper chains, the maps (empty). */
+/** kube-proxy's fixed part: base chains at the hooks, its helper chains, the maps and the set (empty). */
 export interface NftFixed {
   chains: NftChain[];
   maps: NftMap[];
+  sets: NftSet[];
   rules: NftRule[];
 }
+
+/**
+ * The addresses NodePorts answer on: kube-proxy's default in nftables mode (`--nodeport-addresses
+ * primary`) is the node's primary address, not every local one.
+ */
+export const NODEPORT_IPS = "nodeport-ips";
 
 export function nftFixed(): NftFixed {
   const serviceKeyType: NftMap["type"] = ["ipv4_addr", "inet_proto", "inet_service"];
@@ -96,6 +104,7 @@ export function nftFixed(): NftFixed {
       { ...T, name: "service-ips", type: serviceKeyType, map: "verdict" },
       { ...T, name: "service-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
     ],
+    sets: [{ ...T, name: NODEPORT_IPS, type: "ipv4_addr" }],
     chains: [
       // Filter chains run before iptables' filter (priority filter − 10), NAT at dstnat and srcnat.
       base("filter-forward", "filter", "forward", -10),
@@ -126,11 +135,10 @@ export function nftFixed(): NftFixed {
       rule("masquerading", { mangle: { key: mark, value: { "^": [mark, MASQ_MARK] } } }),
       rule("masquerading", { masquerade: { flags: "fully-random" } }),
       rule("services", { vmap: { key: toServiceKey, data: "@service-ips" } }),
-      // NodePorts: any local address of the node, as kube-proxy's `fib daddr type local`.
+      // NodePorts: on the node's primary address (the nodeport-ips set), as kube-proxy's default.
       rule(
         "services",
-        { match: { op: "==", left: { fib: { result: "type", flags: ["daddr"] } }, right: "local" } },
-        notIn(ipField("daddr"), "127.0.0.0/8"),
+        { match: { op: "==", left: ipField("daddr"), right: `@${NODEPORT_IPS}` } },
         { vmap: { key: { concat: [l4proto, dport] }, data: "@service-nodeports" } },
       ),
     ],
@@ -208,14 +216,17 @@ export function nftFixedCommands(fixed: NftFixed): NftCommand[] {
   return [
     { add: { table: { family: "ip", name: NFT_TABLE } } },
     ...fixed.maps.map((map): NftCommand => ({ add: { map } })),
+    ...fixed.sets.map((set): NftCommand => ({ add: { set } })),
     ...fixed.chains.map((c): NftCommand => ({ add: { chain: c } })),
     ...fixed.rules.map((r): NftCommand => ({ add: { rule: r } })),
   ];
 }
 
-/** The entries of a listed table a proxy is measured by: its rules and its maps' elements. */
+/** The entries of a listed table a proxy is measured by: its rules and its maps' and sets' elements. */
 export function nftEntryCount(objects: readonly NftObject[]): number {
   let n = 0;
-  for (const o of objects) n += "rule" in o ? 1 : "map" in o ? (o.map.elem?.length ?? 0) : 0;
+  for (const o of objects)
+    n +=
+      "rule" in o ? 1 : "map" in o ? (o.map.elem?.length ?? 0) : "set" in o ? (o.set.elem?.length ?? 0) : 0;
   return n;
 }

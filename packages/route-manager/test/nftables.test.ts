@@ -59,6 +59,46 @@ describe("Services through kube-proxy's nftables mode", () => {
     expect(listed.filter((o) => "map" in o && o.map.elem)).toEqual([]);
   });
 
+  it("answers a NodePort on the node's primary address only, as kube-proxy's nodeport-ips set", async () => {
+    const { c } = await clusterUnder();
+    const listed = await c.k.nft.list("node2", "ip", NFT_TABLE);
+    expect(listed.filter((o) => "set" in o)).toEqual([
+      {
+        set: {
+          family: "ip",
+          table: NFT_TABLE,
+          name: "nodeport-ips",
+          type: "ipv4_addr",
+          elem: ["10.100.0.3"],
+        },
+      },
+    ]);
+    const primary = c.k.send({ from: "client", to: "10.100.0.3", protocol: "tcp", port: 30080 });
+    expect(primary.outcome).toBe("reached");
+    expect(primary.deliveredTo!.port).toBe(8080);
+    // node2's cbr0 address is local to node2 too, but not a NodePort address: nothing DNATs it, and
+    // node2 itself, which has no listener on 30080, answers with a RST.
+    const bridge = c.k.send({ from: "client", to: "10.0.2.1", protocol: "tcp", port: 30080 });
+    expect([bridge.outcome, bridge.deliveredTo?.ns]).toEqual(["refused", "node2"]);
+    // iptables mode here matches `-d <node>/32`: the same answers.
+    const { c: ipt } = await clusterUnder("iptables");
+    expect(ipt.k.send({ from: "client", to: "10.0.2.1", protocol: "tcp", port: 30080 }).outcome).toBe(
+      "refused",
+    );
+    // A resync finds the set as it should be; a node whose set lost its element gets it back.
+    expect([(await c.manager.resync()).added]).toEqual([0]);
+    await c.k.nft.run("node2", [
+      { delete: { element: { family: "ip", table: NFT_TABLE, name: "nodeport-ips", elem: ["10.100.0.3"] } } },
+    ]);
+    expect(c.k.send({ from: "client", to: "10.100.0.3", protocol: "tcp", port: 30080 }).outcome).toBe(
+      "refused",
+    );
+    expect((await c.manager.resync()).added).toBe(1);
+    expect(c.k.send({ from: "client", to: "10.100.0.3", protocol: "tcp", port: 30080 }).outcome).toBe(
+      "reached",
+    );
+  });
+
   it("costs a first packet the same rule evaluations at 10 and at 1,000 Services; iptables' grow", async () => {
     const cost: Record<string, number[]> = {};
     for (const proxy of ["nftables", "iptables"] as const) {

@@ -26,6 +26,7 @@ import {
   type NftObject,
   type NftOperand,
   type NftRule,
+  type NftSet,
   type NftStatement,
   type NftVerdict,
 } from "@podnet/netlink";
@@ -37,6 +38,12 @@ interface SimNftMap {
   elements: Map<string, NftMapElement>;
 }
 
+interface SimNftSet {
+  spec: Omit<NftSet, "elem">;
+  /** Elements by their numeric key (nftKeyId). */
+  elements: Map<string, NftKey>;
+}
+
 interface SimNftChain {
   spec: NftChain;
   rules: NftRule[];
@@ -46,6 +53,9 @@ interface SimNftTable {
   name: string;
   chains: Map<string, SimNftChain>;
   maps: Map<string, SimNftMap>;
+  sets: Map<string, SimNftSet>;
+  /** Maps and sets in the order they were made: the kernel keeps them in one list, nft lists them so. */
+  named: (SimNftMap | SimNftSet)[];
   /** How many rules and map elements jump or go to each chain: the kernel's chain use count. */
   uses: Map<string, number>;
 }
@@ -75,16 +85,21 @@ function targetsOf(verdicts: Iterable<NftVerdict | undefined>): string[] {
   return out;
 }
 
-/** The chains a rule sends packets to, and the named maps it looks up (as "@name"). */
+/** A match's named set ("@nodeport-ips"), if its right side is one. */
+const setRef = (right: unknown): string | undefined =>
+  typeof right === "string" && right.startsWith("@") ? right : undefined;
+
+/** The chains a rule sends packets to, and the named maps and sets it looks up (as "@name"). */
 function ruleTargets(rule: NftRule): string[] {
   const verdicts: (NftVerdict | undefined)[] = [];
-  const maps: string[] = [];
+  const named: string[] = [];
   for (const s of rule.expr) {
     verdicts.push(verdictOf(s));
     if ("vmap" in s && typeof s.vmap.data === "object") for (const [, v] of s.vmap.data.set) verdicts.push(v);
-    else if ("vmap" in s) maps.push(s.vmap.data as string);
+    else if ("vmap" in s) named.push(s.vmap.data as string);
+    else if ("match" in s && setRef(s.match.right)) named.push(s.match.right as string);
   }
-  return [...targetsOf(verdicts), ...maps];
+  return [...targetsOf(verdicts), ...named];
 }
 
 /** A base chain and the table holding it. */
@@ -157,7 +172,11 @@ export class NftState {
   ) {
     if (delta === 1)
       for (const t of targets)
-        if (t.startsWith("@") ? !table.maps.has(t.slice(1)) : !table.chains.has(t))
+        if (
+          t.startsWith("@")
+            ? !table.maps.has(t.slice(1)) && !table.sets.has(t.slice(1))
+            : !table.chains.has(t)
+        )
           refuse("ENOENT", ENOENT, command);
     for (const t of targets) table.uses.set(t, (table.uses.get(t) ?? 0) + delta);
     undo.push(() => {
@@ -171,7 +190,14 @@ export class NftState {
       if ("table" in body) {
         if (this.tables.has(body.table.name)) return;
         const name = body.table.name;
-        this.tables.set(name, { name, chains: new Map(), maps: new Map(), uses: new Map() });
+        this.tables.set(name, {
+          name,
+          chains: new Map(),
+          maps: new Map(),
+          sets: new Map(),
+          named: [],
+          uses: new Map(),
+        });
         undo.push(() => this.tables.delete(name));
       } else if ("chain" in body) {
         const table = this.table(body.chain.table, command);
@@ -186,9 +212,27 @@ export class NftState {
         if (!map) {
           const created = (map = { spec, elements: new Map() });
           table.maps.set(spec.name, created);
-          undo.push(() => table.maps.delete(spec.name));
+          table.named.push(created);
+          undo.push(() => {
+            table.maps.delete(spec.name);
+            table.named.pop();
+          });
         }
         this.addElements(table, map, elem ?? [], command, undo);
+      } else if ("set" in body) {
+        const table = this.table(body.set.table, command);
+        const { elem, ...spec } = body.set;
+        let set = table.sets.get(spec.name);
+        if (!set) {
+          const created = (set = { spec, elements: new Map() });
+          table.sets.set(spec.name, created);
+          table.named.push(created);
+          undo.push(() => {
+            table.sets.delete(spec.name);
+            table.named.pop();
+          });
+        }
+        this.addKeys(set, elem ?? [], undo);
       } else if ("rule" in body) {
         const table = this.table(body.rule.table, command);
         const chain = table.chains.get(body.rule.chain) ?? refuse("ENOENT", ENOENT, command);
@@ -197,6 +241,13 @@ export class NftState {
         undo.push(() => chain.rules.pop());
       } else {
         const table = this.table(body.element.table, command);
+        const set = table.sets.get(body.element.name);
+        if (set)
+          return this.addKeys(
+            set,
+            body.element.elem.filter((e): e is NftKey => !isMapElement(e)),
+            undo,
+          );
         const map = table.maps.get(body.element.name) ?? missing(command);
         this.addElements(table, map, body.element.elem.filter(isMapElement), command, undo);
       }
@@ -218,13 +269,31 @@ export class NftState {
         if ((table.uses.get(`@${body.map.name}`) ?? 0) > 0) refuse("EBUSY", EBUSY, command);
         this.removeElements(table, map, [...map.elements.keys()], command, undo);
         table.maps.delete(body.map.name);
-        undo.push(() => table.maps.set(body.map.name, map));
+        const at = table.named.indexOf(map);
+        table.named.splice(at, 1);
+        undo.push(() => {
+          table.maps.set(body.map.name, map);
+          table.named.splice(at, 0, map);
+        });
+      } else if ("set" in body) {
+        const table = this.table(body.set.table, command);
+        const set = table.sets.get(body.set.name) ?? refuse("ENOENT", ENOENT, command);
+        if ((table.uses.get(`@${body.set.name}`) ?? 0) > 0) refuse("EBUSY", EBUSY, command);
+        table.sets.delete(body.set.name);
+        const at = table.named.indexOf(set);
+        table.named.splice(at, 1);
+        undo.push(() => {
+          table.sets.set(body.set.name, set);
+          table.named.splice(at, 0, set);
+        });
       } else {
         const table = this.table(body.element.table, command);
-        const map = table.maps.get(body.element.name) ?? refuse("ENOENT", ENOENT, command);
         const ids = body.element.elem.map((e) => nftKeyId(isMapElement(e) ? e[0] : e));
-        for (const id of ids) if (!map.elements.has(id)) refuse("ENOENT", ENOENT, command);
-        this.removeElements(table, map, ids, command, undo);
+        const set = table.sets.get(body.element.name);
+        const held = set ?? table.maps.get(body.element.name) ?? refuse("ENOENT", ENOENT, command);
+        for (const id of ids) if (!held.elements.has(id)) refuse("ENOENT", ENOENT, command);
+        if (set) this.removeKeys(set, ids, undo);
+        else this.removeElements(table, held as SimNftMap, ids, command, undo);
       }
     } else {
       const body = command.flush;
@@ -235,6 +304,10 @@ export class NftState {
         this.use(table, rules.flatMap(ruleTargets), -1, command, undo);
         chain.rules = [];
         undo.push(() => (chain.rules = rules));
+      } else if ("set" in body) {
+        const table = this.table(body.set.table, command);
+        const set = table.sets.get(body.set.name) ?? missing(command);
+        this.removeKeys(set, [...set.elements.keys()], undo);
       } else {
         const table = this.table(body.map.table, command);
         const map = table.maps.get(body.map.name) ?? missing(command);
@@ -264,6 +337,24 @@ export class NftState {
     }
   }
 
+  /** A set's keys: adding one already there is no change (nft's `add element`). */
+  private addKeys(set: SimNftSet, keys: NftKey[], undo: (() => void)[]): void {
+    for (const key of keys) {
+      const id = nftKeyId(key);
+      if (set.elements.has(id)) continue;
+      set.elements.set(id, key);
+      undo.push(() => set.elements.delete(id));
+    }
+  }
+
+  private removeKeys(set: SimNftSet, ids: string[], undo: (() => void)[]): void {
+    for (const id of ids) {
+      const key = set.elements.get(id)!;
+      set.elements.delete(id);
+      undo.push(() => set.elements.set(id, key));
+    }
+  }
+
   private removeElements(
     table: SimNftTable,
     map: SimNftMap,
@@ -280,16 +371,23 @@ export class NftState {
   }
 
   /**
-   * `nft -j list table ip NAME` without handles: the table, its maps (elements in key order), its
-   * chains, then every chain's rules.
+   * `nft -j list table ip NAME` without handles: the table, its maps and sets in the order they were
+   * made (elements in key order), its chains, then every chain's rules.
    */
   list(name: string): NftObject[] | undefined {
     const table = this.tables.get(name);
     if (!table) return undefined;
     const out: NftObject[] = [{ table: { family: "ip", name } }];
-    for (const map of table.maps.values()) {
-      const elem = [...map.elements.values()].sort((a, b) => compareNftKeys(a[0], b[0]));
-      out.push({ map: elem.length ? { ...map.spec, elem } : { ...map.spec } });
+    for (const named of table.named) {
+      if ("map" in named.spec) {
+        const map = named as SimNftMap;
+        const elem = [...map.elements.values()].sort((a, b) => compareNftKeys(a[0], b[0]));
+        out.push({ map: elem.length ? { ...map.spec, elem } : { ...map.spec } });
+      } else {
+        const set = named as SimNftSet;
+        const elem = [...set.elements.values()].sort(compareNftKeys);
+        out.push({ set: elem.length ? { ...set.spec, elem } : { ...set.spec } });
+      }
     }
     for (const chain of table.chains.values()) out.push({ chain: { ...chain.spec } });
     for (const chain of table.chains.values()) for (const rule of chain.rules) out.push({ rule });
@@ -348,6 +446,8 @@ function getter(o: NftOperand): Getter {
 
 type Step =
   | { kind: "test"; test: (p: PacketView, ctx: NftContext) => boolean }
+  /** Membership of a named set of the rule's table: `ip daddr @nodeport-ips`. */
+  | { kind: "lookup"; key: Getter; set: string; negated: boolean }
   | { kind: "mark"; op: "|" | "^"; value: number }
   | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
   | { kind: "verdict"; verdict: NftVerdict }
@@ -362,6 +462,8 @@ function compileStatement(s: NftStatement): Step {
     const { op, left, right } = s.match;
     const get = getter(left);
     const negated = op === "!=";
+    const set = setRef(right);
+    if (set) return { kind: "lookup", key: get, set: set.slice(1), negated };
     if (typeof right === "object") {
       const prefix = new Ipv4Prefix(parseIpv4(right.prefix.addr), right.prefix.len);
       return {
@@ -455,6 +557,10 @@ export function evaluateNftChain(
     for (const step of c.steps) {
       if (step.kind === "test") {
         if (!step.test(packet, ctx)) continue next;
+      } else if (step.kind === "lookup") {
+        const key = step.key(packet, ctx);
+        const held = key !== undefined && t.sets.get(step.set)?.elements.has(String(key)) === true;
+        if (held === step.negated) continue next;
       } else if (step.kind === "mark") {
         packet.mark = (step.op === "|" ? packet.mark | step.value : packet.mark ^ step.value) >>> 0;
       } else if (step.kind === "vmap") {
