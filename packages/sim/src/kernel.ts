@@ -115,6 +115,12 @@ export class SimKernel implements Netlink {
   topologyVersion = 0;
   /** Next ephemeral source port (Linux's default range is 32768-60999). */
   private nextPort = 32768;
+  /**
+   * The kernel's clock in seconds, for conntrack's timeouts: each send is one second after the last.
+   * Without it every trace's connections were kept for ever, and once the ephemeral ports (ICMP
+   * identifiers) came round again, after 28,232 sends, a new ping "continued" an old connection.
+   */
+  clock = 0;
 
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
@@ -164,6 +170,7 @@ export class SimKernel implements Netlink {
 
   /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer. */
   send(options: SendOptions): Trace {
+    this.clock++;
     const port = options.srcPort ?? this.nextPort;
     if (options.srcPort === undefined) this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
     return walk(this, options, port);

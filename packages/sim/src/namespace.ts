@@ -37,6 +37,17 @@ export interface ConntrackEntry {
   /** Rule text that chose the translation, for traces. */
   dnatBy?: string;
   snatBy?: string;
+  /** The kernel clock's second at which the entry times out (refreshed by every packet it sees). */
+  expires: number;
+}
+
+/**
+ * How long an entry lives after its last packet, in seconds: the kernel's defaults for ICMP
+ * (nf_conntrack_icmp_timeout) and unreplied UDP (udp_timeout), and for TCP TIME_WAIT — a trace's
+ * process closes its connection when it exits.
+ */
+export function conntrackTimeout(protocol: number): number {
+  return protocol === 6 ? 120 : 30;
 }
 
 export function tupleKey(t: ConnTuple): string {
@@ -66,26 +77,53 @@ const mix = (t: ConnTuple) =>
 /**
  * The conntrack table, by tuple. Keyed by a number mixed from the tuple, with the tuple kept beside
  * each slot to settle a collision: a string key per lookup (five numbers formatted) was a measured
- * share of every hop through a node with rules.
+ * share of every hop through a node with rules. Entries past their time are not found, and are
+ * swept out when the table has doubled since the last sweep: a long run of traces holds only the
+ * entries of the last half minute or two, as a kernel does, not every trace's.
  */
 export class ConntrackTable {
   private readonly slots = new Map<number, Keyed | Keyed[]>();
   private count = 0;
+  private sweepAt = 1024;
 
   get size(): number {
     return this.count;
   }
 
-  get(tuple: ConnTuple): ConntrackSlot | undefined {
+  get(tuple: ConnTuple, now: number): ConntrackSlot | undefined {
     const found = this.slots.get(mix(tuple));
     if (found === undefined) return undefined;
-    if (!Array.isArray(found)) return sameTuple(found.tuple, tuple) ? found.slot : undefined;
-    return found.find((k) => sameTuple(k.tuple, tuple))?.slot;
+    const slot = Array.isArray(found)
+      ? found.find((k) => sameTuple(k.tuple, tuple))?.slot
+      : sameTuple(found.tuple, tuple)
+        ? found.slot
+        : undefined;
+    return slot && slot.entry.expires > now ? slot : undefined;
   }
 
-  set(tuple: ConnTuple, slot: ConntrackSlot): void {
+  /** Removes the entries timed out at `now`. */
+  sweep(now: number): void {
+    for (const [key, found] of this.slots) {
+      if (!Array.isArray(found)) {
+        if (found.slot.entry.expires <= now) {
+          this.slots.delete(key);
+          this.count--;
+        }
+        continue;
+      }
+      const live = found.filter((k) => k.slot.entry.expires > now);
+      this.count -= found.length - live.length;
+      if (!live.length) this.slots.delete(key);
+      else if (live.length !== found.length) this.slots.set(key, live.length === 1 ? live[0]! : live);
+    }
+    this.sweepAt = Math.max(1024, this.count * 2);
+  }
+
+  set(tuple: ConnTuple, slot: ConntrackSlot, now: number): void {
+    if (this.count >= this.sweepAt) this.sweep(now);
     const key = mix(tuple);
-    const keyed: Keyed = { tuple: { ...tuple }, slot };
+    // Tuples are never edited (an entry's reply tuple is replaced, not changed): kept as given.
+    const keyed: Keyed = { tuple, slot };
     const found = this.slots.get(key);
     if (found === undefined) {
       this.slots.set(key, keyed);

@@ -55,7 +55,10 @@ export interface Trace {
   replyReceived: boolean;
   /** TCP with a size: the bytes written once connected, as the segments the MSS and path MTU allowed. */
   data?: { bytes: number; segments: number; largest: number };
+  /** The hop records: made (texts and packet snapshots) on first read. */
   hops: TraceHop[];
+  /** How many hops, without making them (the simulator's traces carry it). */
+  hopCount?: number;
 }
 
 /**

@@ -24,7 +24,13 @@ import {
 } from "@podnet/core";
 import type { SimKernel } from "./kernel.js";
 import type { ArpIndex, SimLink } from "./link.js";
-import { tupleKey, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
+import {
+  conntrackTimeout,
+  tupleKey,
+  type ConnTuple,
+  type ConntrackEntry,
+  type SimNamespace,
+} from "./namespace.js";
 import type { Verdict } from "./netfilter.js";
 import { runHook } from "./hooks.js";
 import type { SimRoute } from "./route-table.js";
@@ -126,7 +132,6 @@ const MAX_STEPS = 4000;
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
 const zeroPayloads = new Map<number, Uint8Array>();
-const NO_PACKET: Packet = { headers: [], payload: new Uint8Array() };
 
 function zeros(size: number): Uint8Array {
   let bytes = zeroPayloads.get(size);
@@ -197,6 +202,96 @@ function framePacket(f: Frame): Packet {
 
 function skbPacket(skb: Skb): Packet {
   return { headers: skbHeaders(skb), payload: innermostPayload(skb) };
+}
+
+/** What a hop shows of the packet: the skb or frame itself (never mutated), made a Packet when read. */
+type PacketSource = Skb | Frame | Packet;
+const packetOf = (source: PacketSource): Packet =>
+  "headers" in source ? source : "eth" in source ? framePacket(source) : skbPacket(source);
+
+/**
+ * A hop as the walk records it: references, not text or packets. Formatting a packet snapshot for
+ * every hop was a measured share of a trace that nobody reads when only the outcome is wanted (a
+ * bench, a reachability matrix); `Trace.hops` makes them on first read.
+ */
+interface HopRecord {
+  direction: "request" | "reply";
+  ns: string;
+  event: TraceEvent;
+  /** The sentence, or what makes it: a function of values captured when the hop happened. */
+  detail: Detail;
+  source: PacketSource;
+  dev: string | undefined;
+  wire: "in" | "out" | undefined;
+}
+
+/**
+ * A hop's sentence made when read. Only values that cannot change afterwards may be captured —
+ * numbers, names, skbs, frames, routes (route values are replaced, never edited) — never a device's
+ * MAC or a bridge's port set, which later commands change.
+ */
+type Detail = string | (() => string);
+
+function hopOf(r: HopRecord): TraceHop {
+  const hop: TraceHop = {
+    direction: r.direction,
+    ns: r.ns,
+    event: r.event,
+    detail: typeof r.detail === "string" ? r.detail : r.detail(),
+    packet: packetOf(r.source),
+  };
+  if (r.dev !== undefined) hop.dev = r.dev;
+  if (r.wire !== undefined) hop.wire = r.wire;
+  return hop;
+}
+
+/**
+ * A trace whose `hops` are an own enumerable accessor (JSON, spreads and structured clones read it),
+ * made from the walk's records on first read and kept; the records are private, so two traces are
+ * equal by what they show. One descriptor for every trace: per-trace closures, or a WeakMap entry
+ * per trace, cost more than the snapshots they save (measured).
+ */
+class WalkTrace {
+  outcome: Trace["outcome"] = "dropped";
+  reason = "";
+  declare hops: TraceHop[];
+  declare deliveredTo?: Trace["deliveredTo"];
+  declare data?: Trace["data"];
+  #records: HopRecord[] | undefined;
+
+  constructor(
+    public replyReceived: boolean,
+    records: HopRecord[],
+    public hopCount = records.length,
+  ) {
+    this.#records = records;
+    Object.defineProperty(this, "hops", WalkTrace.HOPS);
+  }
+
+  private static readonly HOPS: PropertyDescriptor = {
+    enumerable: true,
+    configurable: true,
+    get(this: WalkTrace) {
+      const hops = (this.#records ?? []).map(hopOf);
+      this.#records = undefined;
+      Object.defineProperty(this, "hops", {
+        value: hops,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      return hops;
+    },
+    set(this: WalkTrace, hops: TraceHop[]) {
+      this.#records = undefined;
+      Object.defineProperty(this, "hops", {
+        value: hops,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+    },
+  };
 }
 
 function tupleOf(skb: Skb): ConnTuple | undefined {
@@ -308,7 +403,7 @@ function routeText(r: SimRoute): string {
  * gives (echo reply, SYN-ACK, RST, ICMP error), hop by hop.
  */
 class PacketWalk {
-  readonly hops: TraceHop[] = [];
+  readonly hops: HopRecord[] = [];
   direction: "request" | "reply" = "request";
   private steps = 0;
   private result?: { outcome: Trace["outcome"]; reason: string; deliveredTo?: Trace["deliveredTo"] };
@@ -345,9 +440,6 @@ class PacketWalk {
 
   // ---- recording --------------------------------------------------------------------------
 
-  /** Transmits and receives of flood copies: their frames are snapshotted only if the copy is kept. */
-  private deferred: { index: number; frame: Frame }[] = [];
-
   private recordWire(
     ns: SimNamespace,
     event: "transmit" | "receive",
@@ -356,23 +448,18 @@ class PacketWalk {
     dev: SimLink,
     wire: "in" | "out",
   ): void {
-    if (!this.flooding) return this.record(ns, event, detail, framePacket(frame), dev, wire);
-    this.deferred.push({ index: this.hops.length, frame });
-    this.record(ns, event, detail, NO_PACKET, dev, wire);
+    this.record(ns, event, detail, frame, dev, wire);
   }
 
   private record(
     ns: SimNamespace,
     event: TraceEvent,
-    detail: string,
-    packet: Packet,
+    detail: Detail,
+    source: PacketSource,
     dev?: SimLink,
     wire?: "in" | "out",
   ): void {
-    const hop: TraceHop = { direction: this.direction, ns: ns.name, event, detail, packet };
-    if (dev) hop.dev = dev.name;
-    if (wire) hop.wire = wire;
-    this.hops.push(hop);
+    this.hops.push({ direction: this.direction, ns: ns.name, event, detail, source, dev: dev?.name, wire });
   }
 
   private step(): void {
@@ -382,7 +469,7 @@ class PacketWalk {
     }
   }
 
-  private drop(ns: SimNamespace, reason: string, packet: Packet, dev?: SimLink): void {
+  private drop(ns: SimNamespace, reason: string, packet: PacketSource, dev?: SimLink): void {
     this.record(ns, "drop", reason, packet, dev);
     if (this.direction === "request" && !this.result) this.firstDrop ??= `${reason} (at ${ns.name})`;
     else if (this.dataPhase && this.direction === "request") this.dataDrop ??= `${reason} (at ${ns.name})`;
@@ -391,7 +478,7 @@ class PacketWalk {
   }
 
   /** The sending process gets an error back (no route, no ARP answer, message too long). */
-  private localError(ns: SimNamespace, reason: string, packet: Packet): void {
+  private localError(ns: SimNamespace, reason: string, packet: PacketSource): void {
     if (this.direction === "request" && !this.result) {
       this.record(ns, "drop", reason, packet);
       this.result = { outcome: "unreachable", reason: `${reason} (at ${ns.name})` };
@@ -415,19 +502,14 @@ class PacketWalk {
         this.origin,
         "send",
         `${this.options.owner ?? "a process"} in ${this.origin.name} sends to ${this.options.to}`,
-        skbPacket(skb),
+        skb,
       );
       this.ipOutput(this.origin, skb);
       if (this.synAck && this.dataBytes > 0) this.sendData();
     } catch (error) {
       if (!(error instanceof StopWalk)) throw error;
     }
-    const trace: Trace = {
-      outcome: "dropped",
-      reason: "",
-      replyReceived: this.replyReceived,
-      hops: this.hops,
-    };
+    const trace: Trace = new WalkTrace(this.replyReceived, this.hops);
     if (this.result) {
       trace.outcome = this.result.outcome;
       trace.reason = this.result.reason;
@@ -492,7 +574,7 @@ class PacketWalk {
       return this.localError(
         ns,
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
-        skbPacket(skb),
+        skb,
       );
     }
     if (skb.ip.src === 0)
@@ -502,7 +584,8 @@ class PacketWalk {
     skb = out;
     if (ns.hasRules("filter") && !this.filter(ns, "OUTPUT", skb, undefined, route?.dev)) return;
     if (ns.isLocal(skb.ip.dst)) {
-      this.record(ns, "route", `${formatIpv4(skb.ip.dst)} is local: via lo`, skbPacket(skb), lo);
+      const dst = skb.ip.dst;
+      this.record(ns, "route", () => `${formatIpv4(dst)} is local: via lo`, skb, lo);
       const confirmed = this.natPostrouting(ns, skb, lo);
       if (!confirmed) return;
       return this.ipInput(ns, lo, confirmed);
@@ -512,15 +595,10 @@ class PacketWalk {
       return this.localError(
         ns,
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
-        skbPacket(skb),
+        skb,
       );
-    this.record(
-      ns,
-      "route",
-      `route to ${formatIpv4(skb.ip.dst)}: ${routeText(route)}`,
-      skbPacket(skb),
-      route.dev,
-    );
+    const [dst, chosen] = [skb.ip.dst, route];
+    this.record(ns, "route", () => `route to ${formatIpv4(dst)}: ${routeText(chosen)}`, skb, route.dev);
     this.finishOutput(ns, route, skb, true);
   }
 
@@ -528,9 +606,8 @@ class PacketWalk {
     let skb = input;
     const dev = route.dev;
     if (!dev.carrier) {
-      if (local)
-        return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skbPacket(skb));
-      return this.drop(ns, `${dev.name} is down or has no carrier`, skbPacket(skb), dev);
+      if (local) return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skb);
+      return this.drop(ns, `${dev.name} is down or has no carrier`, skb, dev);
     }
     const size = largestPiece(skb);
     // Local packets honour the path MTU learned for their destination (the kernel's route exception).
@@ -544,12 +621,12 @@ class PacketWalk {
           return this.localError(
             ns,
             `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${mtu < dev.mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
-            skbPacket(skb),
+            skb,
           );
         this.drop(
           ns,
           `${sizeText(skb)} with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
-          skbPacket(skb),
+          skb,
           dev,
         );
         return this.icmpError(
@@ -566,7 +643,7 @@ class PacketWalk {
         ns,
         "fragment",
         `${sizeText(skb)} over mtu ${mtu}: sent as ${skb.fragments!.count} fragments of at most ${skb.fragments!.largest} bytes (DF not set)`,
-        skbPacket(skb),
+        skb,
         dev,
       );
     }
@@ -577,8 +654,8 @@ class PacketWalk {
     const mac = this.resolve(ns, dev, nextHop, skb);
     if (mac === undefined) {
       const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
-      if (local) return this.localError(ns, `connect: No route to host (${reason})`, skbPacket(skb));
-      this.drop(ns, reason, skbPacket(skb), dev);
+      if (local) return this.localError(ns, `connect: No route to host (${reason})`, skb);
+      this.drop(ns, reason, skb, dev);
       return this.icmpError(
         ns,
         skb,
@@ -615,7 +692,7 @@ class PacketWalk {
       ns,
       "arp-request",
       `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`,
-      framePacket(request),
+      request,
       dev,
     );
     this.transmit(dev, request);
@@ -632,34 +709,28 @@ class PacketWalk {
       case "loopback":
         return this.receive(dev, frame);
       case "veth":
-        if (!dev.peer || !dev.carrier)
-          return this.drop(ns, `${dev.name}: peer is down`, framePacket(frame), dev);
+        if (!dev.peer || !dev.carrier) return this.drop(ns, `${dev.name}: peer is down`, frame, dev);
         return this.receive(dev.peer, frame);
       case "bridge":
         return this.bridgeForward(dev, frame, undefined);
       case "vxlan":
         return this.vxlanTransmit(dev, frame);
       case "dummy":
-        return this.drop(
-          ns,
-          `${dev.name} is a dummy device: it discards what it is given`,
-          framePacket(frame),
-          dev,
-        );
+        return this.drop(ns, `${dev.name} is a dummy device: it discards what it is given`, frame, dev);
     }
   }
 
   private receive(dev: SimLink, frame: Frame): void {
     this.step();
     if (dev.kind !== "loopback") this.recordWire(dev.ns, "receive", `in ${dev.name}`, frame, dev, "in");
-    if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, framePacket(frame), dev);
+    if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, frame, dev);
     if (dev.master) return this.bridgeInput(dev.master, dev, frame);
     this.ipReceive(dev, frame);
   }
 
   private bridgeInput(bridge: SimLink, port: SimLink, input: Frame): void {
     const ns = bridge.ns;
-    if (!bridge.adminUp) return this.drop(ns, `bridge ${bridge.name} is down`, framePacket(input), bridge);
+    if (!bridge.adminUp) return this.drop(ns, `bridge ${bridge.name} is down`, input, bridge);
     const { src, dst } = input.eth;
     const fdb = bridge.fdb!;
     if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
@@ -684,7 +755,7 @@ class PacketWalk {
         ns,
         "bridge",
         `${bridge.name}: ${formatMac(frame.eth.dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
-        framePacket(frame),
+        frame,
         bridge,
       );
       return this.ipReceive(
@@ -701,7 +772,7 @@ class PacketWalk {
         ns,
         "bridge",
         `${bridge.name}: broadcast from ${port.name}: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, port, false)} and up to the bridge`,
-        framePacket(frame),
+        frame,
         bridge,
       );
       for (const p of this.floodPorts(bridge, frame, port)) if (p.carrier) this.floodCopy(p, frame);
@@ -713,19 +784,19 @@ class PacketWalk {
         return this.drop(
           ns,
           `${bridge.name}: ${formatMac(to)} is behind ${port.name}, where the frame came from, and hairpin is off`,
-          framePacket(frame),
+          frame,
           bridge,
         );
       }
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: fdb ${formatMac(to)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
-        framePacket(frame),
+        () =>
+          `${bridge.name}: fdb ${formatMac(to)} → port ${entry.port.name}${entry.port === port ? " (hairpin)" : ""}`,
+        frame,
         bridge,
       );
-      if (!entry.port.carrier)
-        return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, frame, entry.port);
       const forwarded = this.bridgeNetfilter(bridge, frame);
       return forwarded && this.transmit(entry.port, forwarded);
     }
@@ -735,7 +806,7 @@ class PacketWalk {
       ns,
       "bridge",
       `${bridge.name}: ${formatMac(to)} unknown: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, port, true)}`,
-      framePacket(forwarded),
+      forwarded,
       bridge,
     );
     for (const p of bridge.ports!) if (p !== port && p.carrier) this.floodCopy(p, forwarded);
@@ -788,7 +859,6 @@ class PacketWalk {
    */
   private floodCopy(port: SimLink, frame: Frame): void {
     const mark = this.hops.length;
-    const deferredMark = this.deferred.length;
     this.flooding++;
     try {
       this.transmit(port, frame);
@@ -799,10 +869,6 @@ class PacketWalk {
     for (let i = mark; i < this.hops.length && !kept; i++)
       kept = this.hops[i]!.event !== "transmit" && this.hops[i]!.event !== "receive";
     if (!kept) this.hops.length = mark;
-    if (this.flooding === 0) {
-      if (kept) for (const d of this.deferred) this.hops[d.index]!.packet = framePacket(d.frame);
-      this.deferred = [];
-    } else if (!kept) this.deferred.length = deferredMark;
   }
 
   /** Frames the bridge's own IP stack sends out of the bridge device. */
@@ -814,12 +880,11 @@ class PacketWalk {
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}`,
-        framePacket(frame),
+        () => `${bridge.name}: fdb ${formatMac(dst)} → port ${entry.port.name}`,
+        frame,
         bridge,
       );
-      if (!entry.port.carrier)
-        return this.drop(ns, `${entry.port.name} has no carrier`, framePacket(frame), entry.port);
+      if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, frame, entry.port);
       return this.transmit(entry.port, frame);
     }
     const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
@@ -827,7 +892,7 @@ class PacketWalk {
       ns,
       "bridge",
       `${bridge.name}: ${why}: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, undefined, true)}`,
-      framePacket(frame),
+      frame,
       bridge,
     );
     for (const p of this.floodPorts(bridge, frame, undefined)) if (p.carrier) this.floodCopy(p, frame);
@@ -865,7 +930,7 @@ class PacketWalk {
       this.drop(
         ns,
         `no ARP reply for ${formatIpv4(nextHop)} on ${bridge.name}: host unreachable`,
-        skbPacket(skb),
+        skb,
         bridge,
       );
       return null;
@@ -875,7 +940,7 @@ class PacketWalk {
       ns,
       "bridge",
       `${bridge.name}: translated to ${formatIpv4(skb.ip.dst)}, which is behind this bridge: bridged to ${formatMac(mac)}, not routed (br_netfilter)`,
-      framePacket(bridged),
+      bridged,
       bridge,
     );
     return bridged;
@@ -889,7 +954,7 @@ class PacketWalk {
       return this.drop(
         ns,
         `${dev.name}: no FDB entry for ${formatMac(frame.eth.dst)} and no default destination`,
-        framePacket(frame),
+        frame,
         dev,
       );
     }
@@ -920,8 +985,9 @@ class PacketWalk {
       this.record(
         ns,
         "encap",
-        `${dev.name}: VXLAN vni ${vx.vni} to ${formatIpv4(remote)}:${vx.dstport} (fdb ${formatMac(frame.eth.dst)}), +50 bytes`,
-        skbPacket(skb),
+        () =>
+          `${dev.name}: VXLAN vni ${vx.vni} to ${formatIpv4(remote)}:${vx.dstport} (fdb ${formatMac(frame.eth.dst)}), +50 bytes`,
+        skb,
         dev,
       );
       this.ipOutput(ns, skb);
@@ -937,7 +1003,7 @@ class PacketWalk {
           ns,
           "drop",
           `${dev.name}: frame for ${formatMac(dst)} is not addressed to ${formatMac(dev.mac)}`,
-          framePacket(frame),
+          frame,
           dev,
         );
       return;
@@ -971,7 +1037,7 @@ class PacketWalk {
         ns,
         "arp-reply",
         `${formatIpv4(arp.targetIp)} is-at ${formatMac(dev.mac)} (${ns.name} ${dev.name})`,
-        framePacket(reply),
+        reply,
         dev,
       );
       return this.transmit(dev, reply);
@@ -1000,7 +1066,7 @@ class PacketWalk {
       return this.drop(
         ns,
         `martian source ${formatIpv4(skb.ip.src)} on ${inDev.name}: that address is ${ns.name}'s own`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
     }
@@ -1014,13 +1080,13 @@ class PacketWalk {
       return this.drop(
         ns,
         `${formatIpv4(skb.ip.dst)} is not a local address and ip_forward is 0 here: not forwarded`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
     }
     const route = ns.routes.lookup(skb.ip.dst);
     if (!route) {
-      this.drop(ns, `no route to ${formatIpv4(skb.ip.dst)}`, skbPacket(skb), inDev);
+      this.drop(ns, `no route to ${formatIpv4(skb.ip.dst)}`, skb, inDev);
       return this.icmpError(
         ns,
         skb,
@@ -1030,17 +1096,12 @@ class PacketWalk {
       );
     }
     if (skb.ip.ttl <= 1) {
-      this.drop(ns, `TTL ${skb.ip.ttl} expires here`, skbPacket(skb), inDev);
+      this.drop(ns, `TTL ${skb.ip.ttl} expires here`, skb, inDev);
       return this.icmpError(ns, skb, IcmpType.TIME_EXCEEDED, 0, `time exceeded: TTL ran out at ${ns.name}`);
     }
     skb = { ...skb, ip: { ...skb.ip, ttl: skb.ip.ttl - 1 } };
-    this.record(
-      ns,
-      "forward",
-      `forward: ${routeText(route)}, ttl ${skb.ip.ttl + 1}→${skb.ip.ttl}`,
-      skbPacket(skb),
-      route.dev,
-    );
+    const ttl = skb.ip.ttl;
+    this.record(ns, "forward", () => `forward: ${routeText(route)}, ttl ${ttl + 1}→${ttl}`, skb, route.dev);
     if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, inDev, route.dev)) return;
     this.finishOutput(ns, route, skb, false);
   }
@@ -1052,7 +1113,7 @@ class PacketWalk {
         ns,
         "fragment",
         `${ns.name} reassembles ${skb.fragments.count} fragments into one ${sizeText(skb)}`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
       skb = { ...skb, fragments: undefined };
@@ -1063,18 +1124,12 @@ class PacketWalk {
     const here = `${ns.name} ${inDev.name}`;
     if (l4.kind === "icmp") {
       if (l4.type !== IcmpType.ECHO_REQUEST)
-        return this.record(
-          ns,
-          "drop",
-          `icmp type ${l4.type} for nobody waiting in ${ns.name}`,
-          skbPacket(skb),
-          inDev,
-        );
+        return this.record(ns, "drop", `icmp type ${l4.type} for nobody waiting in ${ns.name}`, skb, inDev);
       this.record(
         ns,
         "deliver",
-        `echo request for ${formatIpv4(ip.dst)} answered by the kernel of ${ns.name}`,
-        skbPacket(skb),
+        () => `echo request for ${formatIpv4(ip.dst)} answered by the kernel of ${ns.name}`,
+        skb,
         inDev,
       );
       this.arrived(ns, skb, "reached", `echo reply from ${formatIpv4(ip.dst)} (${ns.name})`);
@@ -1103,18 +1158,18 @@ class PacketWalk {
           ns,
           "deliver",
           `${skb.payload.length}-byte segment to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
-          skbPacket(skb),
+          skb,
           inDev,
         );
       }
       if (!(l4.flags & TcpFlags.SYN) || l4.flags & TcpFlags.ACK)
-        return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skbPacket(skb), inDev);
+        return this.record(ns, "drop", `tcp segment without a connection at ${here}`, skb, inDev);
       if (socket) {
         this.record(
           ns,
           "deliver",
           `SYN to ${endpoint(ip.dst, l4.dstPort)}: ${socket.owner} is listening; answers SYN-ACK`,
-          skbPacket(skb),
+          skb,
           inDev,
         );
         this.arrived(
@@ -1132,7 +1187,7 @@ class PacketWalk {
         ns,
         "deliver",
         `SYN to ${endpoint(ip.dst, l4.dstPort)}: nothing listens on tcp port ${l4.dstPort} in ${ns.name}; answers RST`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
       this.arrived(
@@ -1148,7 +1203,7 @@ class PacketWalk {
         ns,
         "deliver",
         `udp to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
       this.expectsReply = false;
@@ -1165,7 +1220,7 @@ class PacketWalk {
       ns,
       "deliver",
       `udp to ${endpoint(ip.dst, l4.dstPort)}: no socket in ${ns.name}; answers ICMP port unreachable`,
-      skbPacket(skb),
+      skb,
       inDev,
     );
     this.arrived(
@@ -1205,12 +1260,7 @@ class PacketWalk {
               : l4.code === IcmpUnreachableCode.HOST
                 ? "host unreachable"
                 : "network unreachable";
-      this.record(
-        ns,
-        "deliver",
-        `ICMP ${what} from ${formatIpv4(skb.ip.src)} reaches the sender`,
-        skbPacket(skb),
-      );
+      this.record(ns, "deliver", `ICMP ${what} from ${formatIpv4(skb.ip.src)} reaches the sender`, skb);
       if (!this.result)
         this.result = {
           outcome: "unreachable",
@@ -1221,8 +1271,8 @@ class PacketWalk {
     this.record(
       ns,
       "deliver",
-      `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`,
-      skbPacket(skb),
+      () => `the answer from ${formatIpv4(skb.ip.src)} reaches the sender in ${ns.name}`,
+      skb,
     );
   }
 
@@ -1261,7 +1311,7 @@ class PacketWalk {
         origin,
         "send",
         `${this.options.owner ?? "a process"} writes ${this.dataBytes} bytes: segments of at most ${this.segmentSize} bytes (the peer's MSS ${peerMss}, the path's ${pathMss}); the first is walked`,
-        skbPacket(data),
+        data,
       );
       this.ipOutput(origin, data);
       if (origin.learnedPathMtu(dst) === learned) break;
@@ -1340,7 +1390,7 @@ class PacketWalk {
       ns,
       "icmp-error",
       `${ns.name} sends ICMP ${type === IcmpType.TIME_EXCEEDED ? "time exceeded" : "destination unreachable"} (code ${code}) to ${formatIpv4(offending.ip.src)}`,
-      skbPacket(skb),
+      skb,
     );
     const saved = this.direction;
     this.direction = "reply";
@@ -1361,8 +1411,9 @@ class PacketWalk {
     this.record(
       ns,
       "decap",
-      `${dev.name}: VXLAN vni ${vni} from ${formatIpv4(skb.ip.src)}: inner frame received on ${dev.name}`,
-      framePacket(inner),
+      () =>
+        `${dev.name}: VXLAN vni ${vni} from ${formatIpv4(skb.ip.src)}: inner frame received on ${dev.name}`,
+      inner,
       dev,
     );
     this.receive(dev, inner);
@@ -1381,9 +1432,9 @@ class PacketWalk {
     const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
-    this.record(ns, "filter", `filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
+    this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, inDev ?? outDev);
     if (verdict.kind === "REJECT") {
-      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skbPacket(skb), inDev ?? outDev);
+      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, inDev ?? outDev);
       if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
         this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
         this.reply(
@@ -1410,7 +1461,7 @@ class PacketWalk {
               : IcmpUnreachableCode.PORT;
         this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, code, `rejected by ${ns.name}: ${rule}`);
       }
-    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skbPacket(skb), inDev ?? outDev);
+    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skb, inDev ?? outDev);
     return false;
   }
 
@@ -1426,9 +1477,11 @@ class PacketWalk {
     const tuple = tupleOf(input);
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;
-    const found = ns.conntrack.get((tuple ?? related)!);
+    const now = this.kernel.clock;
+    const found = ns.conntrack.get((tuple ?? related)!, now);
     if (found) {
       const { entry, direction } = found;
+      if (tuple) entry.expires = now + conntrackTimeout(entry.original.protocol);
       let skb: Skb = { ...input, ct: { entry, direction, isNew: false, related: !tuple } };
       // Established flows skip the nat table: the translation chosen for the first packet applies.
       if (direction === "original" && entry.dnatBy) skb = natDst(skb, entry.reply.src, entry.reply.srcPort);
@@ -1439,7 +1492,7 @@ class PacketWalk {
           ns,
           "nat",
           `conntrack (${direction}${tuple ? "" : ", related ICMP error: the quoted packet too"}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
-          skbPacket(skb),
+          skb,
           inDev,
         );
       }
@@ -1447,7 +1500,11 @@ class PacketWalk {
     }
     // An ICMP error about no tracked flow is not tracked (INVALID passes the nat table untouched).
     if (!tuple) return input;
-    const entry: ConntrackEntry = { original: tuple, reply: invert(tuple) };
+    const entry: ConntrackEntry = {
+      original: tuple,
+      reply: invert(tuple),
+      expires: now + conntrackTimeout(tuple.protocol),
+    };
     let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
     if (!ns.hasRules("nat")) return skb;
     const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
@@ -1459,7 +1516,7 @@ class PacketWalk {
         ns,
         "nat",
         `nat ${chain}: DNAT ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))} by ${verdict.path.join(" → ")}`,
-        skbPacket(skb),
+        skb,
         inDev,
       );
     }
@@ -1490,7 +1547,7 @@ class PacketWalk {
           ns,
           "nat",
           `conntrack (${ct.direction}${ct.related ? ", related ICMP error: the quoted packet too" : ""}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
-          skbPacket(skb),
+          skb,
           outDev,
         );
       }
@@ -1518,13 +1575,14 @@ class PacketWalk {
           ns,
           "nat",
           `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
-          skbPacket(skb),
+          skb,
           outDev,
         );
       }
     }
-    ns.conntrack.set(entry.original, { entry, direction: "original" });
-    ns.conntrack.set(entry.reply, { entry, direction: "reply" });
+    const now = this.kernel.clock;
+    ns.conntrack.set(entry.original, { entry, direction: "original" }, now);
+    ns.conntrack.set(entry.reply, { entry, direction: "reply" }, now);
     return skb;
   }
 

@@ -119,6 +119,41 @@ describe("netfilter in the simulated kernel", () => {
     );
   });
 
+  it("times conntrack entries out as the kernel does, one second a send: the table holds the last half minute", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    await lab.k.iptables.append(
+      "node1",
+      "nat",
+      "POSTROUTING",
+      rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`,
+    );
+    const node = lab.k.namespaces.get("node1")!;
+    const ping = (srcPort?: number) =>
+      lab.k.send({ from: "pod-a", to: "10.100.0.9", ...(srcPort === undefined ? {} : { srcPort }) });
+    const natHops = (t: ReturnType<typeof ping>) =>
+      t.hops.filter((h) => h.event === "nat").map((h) => h.detail);
+    expect(natHops(ping(40000))[0]).toMatch(/^nat POSTROUTING: MASQUERADE/);
+    // The same identifier a second later continues the flow: conntrack translates it, the nat table is not asked.
+    expect(natHops(ping(40000))[0]).toMatch(/^conntrack \(original\): source 172\.17\.0\.2 → 10\.100\.0\.2/);
+    // Thirty seconds (sends) without a packet and the ICMP entry is gone: the same identifier is a new flow.
+    for (let i = 0; i < 30; i++) ping();
+    expect(natHops(ping(40000))[0]).toMatch(/^nat POSTROUTING: MASQUERADE/);
+    // Thousands of pings later the table holds what the last 30 seconds left, not every ping's entry.
+    for (let i = 0; i < 5000; i++) expect(ping().outcome).toBe("reached");
+    expect(node.conntrackSize).toBeLessThanOrEqual(2048);
+    // Once the 28,232 ephemeral identifiers have come round, a ping is still a new connection.
+    for (let i = 0; i < 28_232 - 5000; i++) ping();
+    expect(natHops(ping())[0]).toMatch(/^nat POSTROUTING: MASQUERADE/);
+    // TCP lives 120 s (a trace's process closes its connection: TIME_WAIT).
+    const connect = () =>
+      lab.k.send({ from: "pod-a", to: "10.100.0.9", protocol: "tcp", port: 22, srcPort: 41000 });
+    expect(natHops(connect())[0]).toMatch(/^nat POSTROUTING/);
+    for (let i = 0; i < 100; i++) ping();
+    expect(natHops(connect())[0]).toMatch(/^conntrack/);
+    for (let i = 0; i < 120; i++) ping();
+    expect(natHops(connect())[0]).toMatch(/^nat POSTROUTING/);
+  }, 60_000);
+
   it("drops and rejects in the filter table, naming the rule", async () => {
     const lab = await dockerNodeWithOutsideHost();
     await lab.k.iptables.append(

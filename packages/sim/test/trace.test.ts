@@ -1,0 +1,58 @@
+import { formatMac, parseMac } from "@podnet/core";
+import { DEFAULT_ROUTE, parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
+import { describe, expect, it } from "vitest";
+import { Lab } from "./lab.js";
+
+/** Two pods on one node's bridge, the node routing to a second node's pod subnet. */
+async function twoPods() {
+  const lab = new Lab();
+  await lab.host("node1", "lan", "10.100.0.2/24", { forwarding: true });
+  await lab.host("node2", "lan", "10.100.0.3/24", { forwarding: true });
+  await lab.bridge("node1", "cbr0", "10.0.1.1/24");
+  await lab.bridge("node2", "cbr0", "10.0.2.1/24");
+  await lab.pod("node1", "a", "cbr0", "10.0.1.2/24", "10.0.1.1");
+  await lab.pod("node2", "b", "cbr0", "10.0.2.2/24", "10.0.2.1");
+  await lab.k.route.add("node1", { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
+  await lab.k.route.add("node2", { dst: net("10.0.1.0/24"), via: ip("10.100.0.2") });
+  return lab;
+}
+
+describe("a trace's hops", () => {
+  it("are made when read, and say what happened when the packet went, whatever changed since", async () => {
+    const [early, late] = [await twoPods(), await twoPods()];
+    // Both labs learn their neighbours first: the traces compared are the warm ones.
+    early.k.send({ from: "a", to: "10.0.2.2" });
+    late.k.send({ from: "a", to: "10.0.2.2" });
+    const readAtOnce = early.k.send({ from: "a", to: "10.0.2.2" });
+    const expected = JSON.parse(JSON.stringify(readAtOnce.hops));
+    const readLater = late.k.send({ from: "a", to: "10.0.2.2" });
+    expect(readLater.hopCount).toBe(expected.length);
+    // After the trace: the routes it took are gone, the bridge has another MAC, a port went down.
+    await late.k.route.del("node1", { dst: net("10.0.2.0/24"), via: ip("10.100.0.3") });
+    await late.k.link.set("node2", "cbr0", { address: parseMac("02:00:00:00:00:99") });
+    await late.k.link.set("node2", "eth0", { up: false });
+    await late.k.route.add("node1", { dst: DEFAULT_ROUTE, via: ip("10.100.0.3") });
+    expect(JSON.parse(JSON.stringify(readLater.hops))).toEqual(expected);
+    expect(
+      readLater.hops.some((h) => h.detail === "forward: 10.0.2.0/24 via 10.100.0.3 dev eth0, ttl 64→63"),
+    ).toBe(true);
+    expect(readLater.hops.map((h) => h.detail).join("\n")).not.toContain(
+      formatMac(parseMac("02:00:00:00:00:99")),
+    );
+  });
+
+  it("are in the trace's JSON, its spread and its structured clone, with their packets", async () => {
+    const lab = await twoPods();
+    const trace = lab.k.send({ from: "a", to: "10.0.2.2" });
+    const json = JSON.parse(JSON.stringify(trace));
+    expect(json.hops).toHaveLength(trace.hopCount!);
+    expect(json.hops[0]).toMatchObject({ direction: "request", ns: "a", event: "send" });
+    expect({ ...trace }.hops).toHaveLength(trace.hopCount!);
+    const clone = structuredClone(lab.k.send({ from: "a", to: "10.0.2.2" }));
+    expect(clone.hops.length).toBeGreaterThan(0);
+    expect(clone.hops.every((h) => h.packet.headers.length > 0)).toBe(true);
+    // A trace can be given other hops (a caller filtering them).
+    trace.hops = trace.hops.slice(0, 2);
+    expect(trace.hops).toHaveLength(2);
+  });
+});
