@@ -105,11 +105,18 @@ export class SimBackend implements ClusterBackend {
 
   /** One simulated exchange; the trace behind it is what `ClusterRuntime.trace` returns. */
   send(request: ProbeRequest): Trace {
-    const { fromNs, expectNs, expectOwner: _owner, service, ...rest } = request;
+    const { service } = request;
     const trace = this.netlink.send({
-      ...rest,
-      from: fromNs,
-      ...(expectNs ? { expectNamespace: expectNs } : {}),
+      from: request.fromNs,
+      owner: request.owner,
+      to: request.to,
+      protocol: request.protocol,
+      port: request.port,
+      srcPort: request.srcPort,
+      size: request.size,
+      ttl: request.ttl,
+      dontFragment: request.dontFragment,
+      expectNamespace: request.expectNs,
     });
     const landed = trace.deliveredTo?.ns;
     if (!service || !landed || service.endpointNs.includes(landed)) return trace;

@@ -126,6 +126,42 @@ interface Skb {
   fragments?: { count: number; largest: number };
 }
 
+/**
+ * Copies with one shape. `{ ...skb, ip: { ...skb.ip, ttl } }` was the largest self time of the walk:
+ * skbs and headers whose optional fields come and go make V8's object spread take its generic path
+ * on every hop. Every skb and IPv4 header the walk makes comes from these two.
+ */
+function skbWith(s: Skb, ip: Ipv4Header = s.ip, l4: Header = s.l4): Skb {
+  return {
+    ip,
+    l4,
+    payload: s.payload,
+    vxlan: s.vxlan,
+    inner: s.inner,
+    mark: s.mark,
+    ct: s.ct,
+    quoted: s.quoted,
+    fragments: s.fragments,
+  };
+}
+
+function ipCopy(h: Ipv4Header): Ipv4Header {
+  const out: Ipv4Header = {
+    kind: "ipv4",
+    tos: h.tos,
+    id: h.id,
+    dontFragment: h.dontFragment,
+    moreFragments: h.moreFragments,
+    fragmentOffset: h.fragmentOffset,
+    ttl: h.ttl,
+    protocol: h.protocol,
+    src: h.src,
+    dst: h.dst,
+  };
+  if (h.options) out.options = h.options;
+  return out;
+}
+
 class StopWalk extends Error {}
 
 const MAX_STEPS = 4000;
@@ -169,7 +205,9 @@ function fragment(skb: Skb, mtu: number): Skb {
   const whole = Math.floor(payload / before);
   const rest = payload - whole * before;
   const count = whole * Math.ceil(before / piece) + (rest ? Math.ceil(rest / piece) : 0);
-  return { ...skb, fragments: { count, largest: header + Math.min(piece, before) } };
+  const out = skbWith(skb);
+  out.fragments = { count, largest: header + Math.min(piece, before) };
+  return out;
 }
 
 /** A packet's size as the trace names it: the IP packet, and the payload `--size` gives. */
@@ -344,16 +382,18 @@ function relatedTuple(skb: Skb): ConnTuple | undefined {
 function natDst(skb: Skb, address: number, port?: number): Skb {
   const out = withDst(skb, address, port);
   if (!skb.quoted) return out;
-  const quoted = withSrc(skb.quoted, address, port);
-  return { ...out, quoted, payload: quoteBytes(quoted) };
+  out.quoted = withSrc(skb.quoted, address, port);
+  out.payload = quoteBytes(out.quoted);
+  return out;
 }
 
 /** Source NAT of a packet, and of the quoted packet's destination inside an ICMP error. */
 function natSrc(skb: Skb, address: number, port?: number): Skb {
   const out = withSrc(skb, address, port);
   if (!skb.quoted) return out;
-  const quoted = withDst(skb.quoted, address, port);
-  return { ...out, quoted, payload: quoteBytes(quoted) };
+  out.quoted = withDst(skb.quoted, address, port);
+  out.payload = quoteBytes(out.quoted);
+  return out;
 }
 
 function withDst(skb: Skb, address: number, port?: number): Skb {
@@ -361,7 +401,9 @@ function withDst(skb: Skb, address: number, port?: number): Skb {
     port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp")
       ? { ...skb.l4, dstPort: port }
       : skb.l4;
-  return { ...skb, ip: { ...skb.ip, dst: address }, l4 };
+  const ip = ipCopy(skb.ip);
+  ip.dst = address;
+  return skbWith(skb, ip, l4);
 }
 
 function withSrc(skb: Skb, address: number, port?: number): Skb {
@@ -369,7 +411,9 @@ function withSrc(skb: Skb, address: number, port?: number): Skb {
     port !== undefined && (skb.l4.kind === "tcp" || skb.l4.kind === "udp")
       ? { ...skb.l4, srcPort: port }
       : skb.l4;
-  return { ...skb, ip: { ...skb.ip, src: address }, l4 };
+  const ip = ipCopy(skb.ip);
+  ip.src = address;
+  return skbWith(skb, ip, l4);
 }
 
 /**
@@ -495,7 +539,7 @@ class PacketWalk {
       if (skb.l4.kind === "tcp") {
         // The SYN carries no data, only the MSS this side can take over its route.
         const mtu = (route?.dev ?? this.origin.links.get("lo")!).mtu;
-        skb = { ...skb, l4: { ...skb.l4, options: mssOption(advertisedMss(mtu)) } };
+        skb = skbWith(skb, skb.ip, { ...skb.l4, options: mssOption(advertisedMss(mtu)) });
         this.syn = skb;
       }
       this.record(
@@ -614,8 +658,11 @@ class PacketWalk {
     const mtu = local ? ns.mtuTo(dev, skb.ip.dst) : dev.mtu;
     if (size > mtu) {
       // ping's default (-M want) sets DF only on what fits the route; a bigger packet is fragmented here.
-      if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns))
-        skb = { ...skb, ip: { ...skb.ip, dontFragment: false } };
+      if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns)) {
+        const ip = ipCopy(skb.ip);
+        ip.dontFragment = false;
+        skb = skbWith(skb, ip);
+      }
       if (skb.ip.dontFragment) {
         if (local)
           return this.localError(
@@ -1099,7 +1146,9 @@ class PacketWalk {
       this.drop(ns, `TTL ${skb.ip.ttl} expires here`, skb, inDev);
       return this.icmpError(ns, skb, IcmpType.TIME_EXCEEDED, 0, `time exceeded: TTL ran out at ${ns.name}`);
     }
-    skb = { ...skb, ip: { ...skb.ip, ttl: skb.ip.ttl - 1 } };
+    const decremented = ipCopy(skb.ip);
+    decremented.ttl--;
+    skb = skbWith(skb, decremented);
     const ttl = skb.ip.ttl;
     this.record(ns, "forward", () => `forward: ${routeText(route)}, ttl ${ttl + 1}→${ttl}`, skb, route.dev);
     if (ns.hasRules("filter") && !this.filter(ns, "FORWARD", skb, inDev, route.dev)) return;
@@ -1116,7 +1165,8 @@ class PacketWalk {
         skb,
         inDev,
       );
-      skb = { ...skb, fragments: undefined };
+      skb = skbWith(skb);
+      skb.fragments = undefined;
     }
     const { ip, l4 } = skb;
     if (l4.kind === "udp" && this.vxlanDecap(ns, skb)) return;
@@ -1333,19 +1383,13 @@ class PacketWalk {
 
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
     this.direction = "reply";
-    const ip: Ipv4Header = {
-      ...request.ip,
-      id: 0,
-      ttl: 64,
-      // TCP sets DF (path MTU discovery); the kernel's ICMP socket answering an echo never does.
-      dontFragment: l4.kind === "tcp",
-      src: request.ip.dst,
-      dst: request.ip.src,
-      totalLength: undefined,
-      checksum: undefined,
-    };
-    delete ip.totalLength;
-    delete ip.checksum;
+    const ip = ipCopy(request.ip);
+    ip.id = 0;
+    ip.ttl = 64;
+    // TCP sets DF (path MTU discovery); the kernel's ICMP socket answering an echo never does.
+    ip.dontFragment = l4.kind === "tcp";
+    ip.src = request.ip.dst;
+    ip.dst = request.ip.src;
     this.ipOutput(ns, { ip, l4, payload, mark: 0 });
   }
 
@@ -1482,7 +1526,8 @@ class PacketWalk {
     if (found) {
       const { entry, direction } = found;
       if (tuple) entry.expires = now + conntrackTimeout(entry.original.protocol);
-      let skb: Skb = { ...input, ct: { entry, direction, isNew: false, related: !tuple } };
+      let skb = skbWith(input);
+      skb.ct = { entry, direction, isNew: false, related: !tuple };
       // Established flows skip the nat table: the translation chosen for the first packet applies.
       if (direction === "original" && entry.dnatBy) skb = natDst(skb, entry.reply.src, entry.reply.srcPort);
       if (direction === "reply" && entry.snatBy)
@@ -1505,7 +1550,8 @@ class PacketWalk {
       reply: invert(tuple),
       expires: now + conntrackTimeout(tuple.protocol),
     };
-    let skb: Skb = { ...input, ct: { entry, direction: "original", isNew: true } };
+    let skb = skbWith(input);
+    skb.ct = { entry, direction: "original", isNew: true };
     if (!ns.hasRules("nat")) return skb;
     const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
     if (verdict.kind === "DNAT") {
@@ -1535,7 +1581,8 @@ class PacketWalk {
   private natSource(ns: SimNamespace, input: Skb, outDev: SimLink | undefined): Skb {
     const ct = input.ct;
     if (!ct) return input;
-    let skb: Skb = { ...input, ct: undefined };
+    let skb = skbWith(input);
+    skb.ct = undefined;
     const { entry } = ct;
     if (!ct.isNew) {
       if (ct.direction === "original" && entry.snatBy)
