@@ -20,6 +20,18 @@ export interface RouteValue extends Omit<SimRoute, "dev"> {
   devName: string;
 }
 
+/**
+ * A value as one namespace's route, naming its device. Field by field: an object rest and spread per
+ * route made was a twentieth of a trace to pods whose routes nobody had read yet.
+ */
+function routeView(v: RouteValue, dev: SimLink): SimRoute {
+  const route: SimRoute = { dst: v.dst, dev, metric: v.metric, scope: v.scope, onlink: v.onlink };
+  if (v.gateway !== undefined) route.gateway = v.gateway;
+  if (v.protocol !== undefined) route.protocol = v.protocol;
+  if (v.prefsrc !== undefined) route.prefsrc = v.prefsrc;
+  return route;
+}
+
 const SCOPES = { global: 0, link: 1, host: 2 } as const;
 
 /** A hash of a route's value, computed without building anything (writes are the hot path). */
@@ -179,8 +191,8 @@ export class RouteTable {
   }
 
   private view(id: number): SimRoute {
-    const { devName, ...rest } = this.pool.value(id);
-    return { ...rest, dev: this.link(devName)! };
+    const value = this.pool.value(id);
+    return routeView(value, this.link(value.devName)!);
   }
 
   /** The values of the routes to exactly this destination, lowest metric first (no copies). */
@@ -208,10 +220,8 @@ export class RouteTable {
 
   private layerView(value: RouteValue): SimRoute {
     let view = this.layerViews?.get(value);
-    if (!view) {
-      const { devName, ...rest } = value;
-      (this.layerViews ??= new WeakMap()).set(value, (view = { ...rest, dev: this.link(devName)! }));
-    }
+    if (!view)
+      (this.layerViews ??= new WeakMap()).set(value, (view = routeView(value, this.link(value.devName)!)));
     return view;
   }
 
@@ -222,7 +232,7 @@ export class RouteTable {
     this.shared = undefined;
     this.layerViews = undefined;
     const values = shared.layer.routeKeys(shared.self).map((key) => shared.layer.routeAt(key, shared.self)!);
-    for (const { devName, ...rest } of values) this.insert({ ...rest, dev: this.link(devName)! });
+    for (const value of values) this.insert(routeView(value, this.link(value.devName)!));
     return values;
   }
 

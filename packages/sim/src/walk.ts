@@ -738,7 +738,7 @@ class PacketWalk {
     this.record(
       ns,
       "arp-request",
-      `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`,
+      () => `who-has ${formatIpv4(nextHop)} tell ${formatIpv4(sender)} on ${dev.name}`,
       request,
       dev,
     );
@@ -780,7 +780,11 @@ class PacketWalk {
     if (!bridge.adminUp) return this.drop(ns, `bridge ${bridge.name} is down`, input, bridge);
     const { src, dst } = input.eth;
     const fdb = bridge.fdb!;
-    if (!isMulticastMac(src) && (fdb.get(src)?.learned ?? true)) fdb.set(src, { port, learned: true });
+    if (!isMulticastMac(src)) {
+      const known = fdb.get(src);
+      // Learned entries have no age here: one already pointing at this port stays as it is.
+      if (!known || (known.learned && known.port !== port)) fdb.set(src, { port, learned: true });
+    }
     let toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
     let frame = input;
     if (ns.bridgeNfCallIptables && input.skb) {
@@ -798,10 +802,11 @@ class PacketWalk {
       }
     }
     if (toSelf) {
+      const own = frame.eth.dst;
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: ${formatMac(frame.eth.dst)} is the bridge's own address: up to ${ns.name}'s IP stack`,
+        () => `${bridge.name}: ${formatMac(own)} is the bridge's own address: up to ${ns.name}'s IP stack`,
         frame,
         bridge,
       );
@@ -1083,7 +1088,7 @@ class PacketWalk {
       this.record(
         ns,
         "arp-reply",
-        `${formatIpv4(arp.targetIp)} is-at ${formatMac(dev.mac)} (${ns.name} ${dev.name})`,
+        () => `${formatIpv4(arp.targetIp)} is-at ${formatMac(reply.arp!.senderMac)} (${ns.name} ${dev.name})`,
         reply,
         dev,
       );
@@ -1094,7 +1099,7 @@ class PacketWalk {
       this.record(
         ns,
         "arp-reply",
-        `learned ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)} on ${dev.name}`,
+        () => `learned ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)} on ${dev.name}`,
         { headers: [arp], payload: zeros(0) },
         dev,
       );
