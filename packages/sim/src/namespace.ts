@@ -152,6 +152,8 @@ export class ConntrackTable {
 interface IptablesState {
   tables: Record<NatTable, Map<string, IptablesRule[]>>;
   jumps: Record<NatTable, Map<string, number>>;
+  /** Rules per table, kept by `countJumps` (every rule entering or leaving passes it). */
+  rules: Record<NatTable, number>;
 }
 
 const NO_RULES: IptablesRule[] = [];
@@ -200,6 +202,7 @@ export class SimNamespace {
         filter: new Map(BUILTIN_CHAINS.filter.map((c) => [c, []])),
       },
       jumps: { nat: new Map(), filter: new Map() },
+      rules: { nat: 0, filter: 0 },
     }).tables;
   }
 
@@ -246,18 +249,18 @@ export class SimNamespace {
     (this.learnedMtu ??= new Map()).set(dst, mtu);
   }
 
-  /** Counts the jumps of rules entering (+1) or leaving (−1) the table. */
+  /** Counts the rules, and their jumps, entering (+1) or leaving (−1) the table. */
   countJumps(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
     const jumps = this.jumps[table];
+    this.iptablesState!.rules[table] += delta * rules.length;
     for (const r of rules)
       if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);
   }
 
   /** True when some chain of the table (or an nftables base chain of its type) can change a packet. */
   hasRules(table: NatTable): boolean {
-    if (this.nftState?.hasBaseChains(table)) return true;
-    for (const rules of this.iptablesState?.tables[table].values() ?? []) if (rules.length) return true;
-    return false;
+    // Asked at every hook of every hop: a count, not a walk over the table's chains.
+    return (this.iptablesState?.rules[table] ?? 0) > 0 || this.nftState?.hasBaseChains(table) === true;
   }
 
   /** An address of this namespace, or loopback's 127/8 while lo is up. */
