@@ -1647,21 +1647,6 @@ class PacketWalk {
   }
 }
 
-/**
- * A send's destination as a number. The same few addresses are traced again and again (a bench, a
- * reachability matrix, a web session): parsed once each, kept up to a bound.
- */
-const destinations = new Map<string, number>();
-function destination(text: string): number {
-  let address = destinations.get(text);
-  if (address === undefined) {
-    address = parseIpv4(text);
-    if (destinations.size >= 1 << 16) destinations.clear();
-    destinations.set(text, address);
-  }
-  return address;
-}
-
 /** Builds the first packet of the exchange and walks it. */
 export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): Trace {
   const origin = kernel.ns(options.from, `send from ${options.from}`);
@@ -1676,7 +1661,7 @@ export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): 
     ttl: options.ttl ?? 64,
     protocol: protocol === "icmp" ? IpProtocol.ICMP : protocol === "tcp" ? IpProtocol.TCP : IpProtocol.UDP,
     src: 0,
-    dst: destination(options.to),
+    dst: parseIpv4(options.to),
   };
   const port = options.port ?? 80;
   const l4: Header =
