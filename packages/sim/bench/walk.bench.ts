@@ -28,7 +28,7 @@ async function twoNodes(extraRoutes: number): Promise<Lab> {
 
 const small = await twoNodes(0);
 const large = await twoNodes(5000);
-const hops = (lab: Lab) => lab.k.send({ from: "pod1", to: "10.0.2.2" }).hops.length;
+const hops = (lab: Lab) => lab.k.send({ from: "pod1", to: "10.0.2.2" }).hopCount;
 console.log(
   `hops per trace: two nodes ${hops(small)}; with 5,000 routes on node1 ${hops(large)} (node1 routes: ${(await large.k.route.list("node1")).length})`,
 );
@@ -36,6 +36,9 @@ console.log(
 describe("packet walk", () => {
   bench("pod1 → pod2 ping across two host-gw nodes (request + reply)", () => {
     small.k.send({ from: "pod1", to: "10.0.2.2" });
+  });
+  bench("the same, every hop read (its sentence and packet made)", () => {
+    void small.k.send({ from: "pod1", to: "10.0.2.2" }).hops;
   });
   bench("the same, node1 holding 5,000 routes", () => {
     large.k.send({ from: "pod1", to: "10.0.2.2" });
