@@ -239,7 +239,8 @@ export class SimNamespace {
 
   /**
    * Path MTUs learned from ICMP "fragmentation needed", by destination address (the kernel's route
-   * exceptions, `ip route get` shows them). They do not expire here (the kernel keeps one for ten minutes): an entry stays until flushed.
+   * exceptions, `ip route get` shows them). They do not expire here (the kernel keeps one ten
+   * minutes): an entry stays until flushed.
    */
   learnedPathMtu(dst: number): number | undefined {
     return this.learnedMtu?.get(dst);
