@@ -25,6 +25,18 @@ interface CompiledRule {
   mark?: { value: number; mask: number; negated: boolean };
   threshold?: number;
   text: string;
+  /** "-A CHAIN rule" as a trace names it, made once for the chain the rule was last met in. */
+  line?: string;
+  lineChain?: string;
+}
+
+/** The rule's line in a trace's path; a string per matched rule per packet was the walk's own garbage. */
+function ruleLine(c: CompiledRule, chain: string): string {
+  if (c.lineChain !== chain) {
+    c.line = `-A ${chain} ${c.text}`;
+    c.lineChain = chain;
+  }
+  return c.line!;
 }
 
 const compiled = new WeakMap<IptablesRule, CompiledRule>();
@@ -165,7 +177,7 @@ export function evaluateChain(
     ns.ruleEvaluations++;
     const c = compile(rule);
     if (!matches(c, packet, inDev, outDev, random)) continue;
-    path.push(`-A ${frame.name} ${c.text}`);
+    path.push(ruleLine(c, frame.name));
     const t = rule.target;
     switch (t.kind) {
       case "jump": {
