@@ -102,6 +102,43 @@ function ruleTargets(rule: NftRule): string[] {
   return [...targetsOf(verdicts), ...named];
 }
 
+/** A table's map or set by name, made (and listed in order of making) when it has none. */
+function made<T extends SimNftMap | SimNftSet>(
+  table: SimNftTable,
+  registry: Map<string, T>,
+  name: string,
+  make: () => T,
+  undo: (() => void)[],
+): T {
+  const held = registry.get(name);
+  if (held) return held;
+  const created = make();
+  registry.set(name, created);
+  table.named.push(created);
+  undo.push(() => {
+    registry.delete(name);
+    table.named.pop();
+  });
+  return created;
+}
+
+/** Deletes a map or set the table holds by name, undoably, from its place in the listing too. */
+function unmade<T extends SimNftMap | SimNftSet>(
+  table: SimNftTable,
+  registry: Map<string, T>,
+  name: string,
+  undo: (() => void)[],
+): void {
+  const held = registry.get(name)!;
+  const at = table.named.indexOf(held);
+  registry.delete(name);
+  table.named.splice(at, 1);
+  undo.push(() => {
+    registry.set(name, held);
+    table.named.splice(at, 0, held);
+  });
+}
+
 /** A base chain and the table holding it. */
 export interface BaseChain {
   table: SimNftTable;
@@ -208,30 +245,12 @@ export class NftState {
       } else if ("map" in body) {
         const table = this.table(body.map.table, command);
         const { elem, ...spec } = body.map;
-        let map = table.maps.get(spec.name);
-        if (!map) {
-          const created = (map = { spec, elements: new Map() });
-          table.maps.set(spec.name, created);
-          table.named.push(created);
-          undo.push(() => {
-            table.maps.delete(spec.name);
-            table.named.pop();
-          });
-        }
+        const map = made(table, table.maps, spec.name, () => ({ spec, elements: new Map() }), undo);
         this.addElements(table, map, elem ?? [], command, undo);
       } else if ("set" in body) {
         const table = this.table(body.set.table, command);
         const { elem, ...spec } = body.set;
-        let set = table.sets.get(spec.name);
-        if (!set) {
-          const created = (set = { spec, elements: new Map() });
-          table.sets.set(spec.name, created);
-          table.named.push(created);
-          undo.push(() => {
-            table.sets.delete(spec.name);
-            table.named.pop();
-          });
-        }
+        const set = made(table, table.sets, spec.name, () => ({ spec, elements: new Map() }), undo);
         this.addKeys(set, elem ?? [], undo);
       } else if ("rule" in body) {
         const table = this.table(body.rule.table, command);
@@ -268,24 +287,12 @@ export class NftState {
         const map = table.maps.get(body.map.name) ?? refuse("ENOENT", ENOENT, command);
         if ((table.uses.get(`@${body.map.name}`) ?? 0) > 0) refuse("EBUSY", EBUSY, command);
         this.removeElements(table, map, [...map.elements.keys()], command, undo);
-        table.maps.delete(body.map.name);
-        const at = table.named.indexOf(map);
-        table.named.splice(at, 1);
-        undo.push(() => {
-          table.maps.set(body.map.name, map);
-          table.named.splice(at, 0, map);
-        });
+        unmade(table, table.maps, body.map.name, undo);
       } else if ("set" in body) {
         const table = this.table(body.set.table, command);
-        const set = table.sets.get(body.set.name) ?? refuse("ENOENT", ENOENT, command);
+        if (!table.sets.has(body.set.name)) refuse("ENOENT", ENOENT, command);
         if ((table.uses.get(`@${body.set.name}`) ?? 0) > 0) refuse("EBUSY", EBUSY, command);
-        table.sets.delete(body.set.name);
-        const at = table.named.indexOf(set);
-        table.named.splice(at, 1);
-        undo.push(() => {
-          table.sets.set(body.set.name, set);
-          table.named.splice(at, 0, set);
-        });
+        unmade(table, table.sets, body.set.name, undo);
       } else {
         const table = this.table(body.element.table, command);
         const ids = body.element.elem.map((e) => nftKeyId(isMapElement(e) ? e[0] : e));

@@ -310,26 +310,24 @@ class WalkTrace {
     enumerable: true,
     configurable: true,
     get(this: WalkTrace) {
-      const hops = (this.#records ?? []).map(hopOf);
-      this.#records = undefined;
-      Object.defineProperty(this, "hops", {
-        value: hops,
-        enumerable: true,
-        configurable: true,
-        writable: true,
-      });
-      return hops;
+      return this.keep((this.#records ?? []).map(hopOf));
     },
     set(this: WalkTrace, hops: TraceHop[]) {
-      this.#records = undefined;
-      Object.defineProperty(this, "hops", {
-        value: hops,
-        enumerable: true,
-        configurable: true,
-        writable: true,
-      });
+      this.keep(hops);
     },
   };
+
+  /** `hops` becomes a plain data property holding these, and the records go. */
+  private keep(hops: TraceHop[]): TraceHop[] {
+    this.#records = undefined;
+    Object.defineProperty(this, "hops", {
+      value: hops,
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
+    return hops;
+  }
 }
 
 function tupleOf(skb: Skb): ConnTuple | undefined {
