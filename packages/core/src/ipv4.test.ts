@@ -20,6 +20,34 @@ describe("IPv4 addresses", () => {
     expect(() => parseIpv4("10.a.0.1")).toThrow('10.a.0.1: octet "a" is not a decimal number');
     expect(() => parseIpv4("10.01.0.1")).toThrow("10.01.0.1: octet 01 has a leading zero");
     expect(() => parseIpv4("")).toThrow(AddressParseError);
+    // Whatever the text, the quick reading and the careful one agree: the same number or the same refusal.
+    const careful = (text: string) => {
+      const parts = text.split(".");
+      const ok =
+        parts.length === 4 &&
+        parts.every((p) => /^[0-9]+$/.test(p) && !(p.length > 1 && p[0] === "0") && Number(p) <= 255);
+      return ok ? parts.reduce((v, p) => v * 256 + Number(p), 0) : undefined;
+    };
+    const octets = fc.oneof(
+      fc.integer({ min: 0, max: 300 }).map(String),
+      fc.constantFrom("", "0", "00", "01", "007", "1000", "a", " 1"),
+    );
+    const dotted = fc.oneof(
+      fc.array(octets, { minLength: 2, maxLength: 5 }).map((parts) => parts.join(".")),
+      fc.stringMatching(/^[0-9.a]{0,16}$/),
+    );
+    fc.assert(
+      fc.property(dotted, (text) => {
+        let got: number | undefined;
+        try {
+          got = parseIpv4(text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(AddressParseError);
+        }
+        expect(got).toBe(careful(text));
+      }),
+      { numRuns: 5000 },
+    );
     expect(() => Ipv4Prefix.parse("10.0.0.0")).toThrow("10.0.0.0: missing prefix length");
     expect(() => Ipv4Prefix.parse("10.0.0.0/33")).toThrow(
       "10.0.0.0/33: prefix length 33 out of range (0-32)",

@@ -37,9 +37,32 @@ function parseOctets(text: string, input: string): Ipv4 {
   return value;
 }
 
-/** Parses dotted-quad text ("10.0.1.2"). Throws AddressParseError naming the input. */
+/**
+ * Parses dotted-quad text ("10.0.1.2"). Throws AddressParseError naming the input. Well-formed text is
+ * read character by character (a send parses its destination: `split` and a regex per octet were a
+ * measured share of a warm trace); anything else goes the careful way, which words the refusal.
+ */
 export function parseIpv4(text: string): Ipv4 {
-  return parseOctets(text, text);
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return parseOctets(text, text);
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && !(digits === 1 && octet === 0) && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return parseOctets(text, text);
+    } else return parseOctets(text, text);
+  }
+  if (dots !== 3 || digits === 0) return parseOctets(text, text);
+  return value * 256 + octet;
 }
 
 export function isIpv4(text: string): boolean {
