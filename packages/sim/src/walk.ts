@@ -482,17 +482,6 @@ class PacketWalk {
 
   // ---- recording --------------------------------------------------------------------------
 
-  private recordWire(
-    ns: SimNamespace,
-    event: "transmit" | "receive",
-    detail: string,
-    frame: Frame,
-    dev: SimLink,
-    wire: "in" | "out",
-  ): void {
-    this.record(ns, event, detail, frame, dev, wire);
-  }
-
   private record(
     ns: SimNamespace,
     event: TraceEvent,
@@ -639,7 +628,8 @@ class PacketWalk {
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
         skb,
       );
-    const [dst, chosen] = [skb.ip.dst, route];
+    const dst = skb.ip.dst;
+    const chosen = route;
     this.record(ns, "route", () => `route to ${formatIpv4(dst)}: ${routeText(chosen)}`, skb, route.dev);
     this.finishOutput(ns, route, skb, true);
   }
@@ -749,7 +739,7 @@ class PacketWalk {
   private transmit(dev: SimLink, frame: Frame): void {
     this.step();
     const ns = dev.ns;
-    this.recordWire(ns, "transmit", `out ${dev.name}`, frame, dev, "out");
+    this.record(ns, "transmit", `out ${dev.name}`, frame, dev, "out");
     switch (dev.kind) {
       case "loopback":
         return this.receive(dev, frame);
@@ -767,7 +757,7 @@ class PacketWalk {
 
   private receive(dev: SimLink, frame: Frame): void {
     this.step();
-    if (dev.kind !== "loopback") this.recordWire(dev.ns, "receive", `in ${dev.name}`, frame, dev, "in");
+    if (dev.kind !== "loopback") this.record(dev.ns, "receive", `in ${dev.name}`, frame, dev, "in");
     if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, frame, dev);
     if (dev.master) return this.bridgeInput(dev.master, dev, frame);
     this.ipReceive(dev, frame);
