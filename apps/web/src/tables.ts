@@ -22,6 +22,9 @@ export const fdbLine = (f: Fdb): string =>
  * kube-proxy's nftables table as `nft list table ip kube-proxy` prints it: its sets and maps with
  * their elements, then its chains (a base chain with its type, hook and priority) with their rules.
  */
+/** A set's or map's key type as nft prints it: "ipv4_addr . inet_proto . inet_service". */
+const keyType = (type: string | readonly string[]) => (typeof type === "string" ? type : type.join(" . "));
+
 export function nftText(objects: readonly NftObject[]): string {
   const out: string[] = [];
   const table = objects.find((o) => "table" in o);
@@ -29,14 +32,12 @@ export function nftText(objects: readonly NftObject[]): string {
   out.push(`table ${table.table.family} ${table.table.name} {`);
   for (const o of objects)
     if ("set" in o) {
-      const type = Array.isArray(o.set.type) ? o.set.type.join(" . ") : o.set.type;
-      out.push(`\tset ${o.set.name} {`, `\t\ttype ${type}`);
+      out.push(`\tset ${o.set.name} {`, `\t\ttype ${keyType(o.set.type)}`);
       const elements = o.set.elem ?? [];
       if (elements.length) out.push(`\t\telements = { ${elements.map(formatNftKey).join(", ")} }`);
       out.push("\t}");
     } else if ("map" in o) {
-      const type = Array.isArray(o.map.type) ? o.map.type.join(" . ") : o.map.type;
-      out.push(`\tmap ${o.map.name} {`, `\t\ttype ${type} : verdict`);
+      out.push(`\tmap ${o.map.name} {`, `\t\ttype ${keyType(o.map.type)} : verdict`);
       const elements = o.map.elem ?? [];
       if (elements.length)
         out.push(

@@ -897,7 +897,7 @@ export class SimKernel implements Netlink {
     flush: async (nsName: string, table: NatTable, chain: string) => {
       const command = `iptables -t ${table} -F ${chain}`;
       const rules = this.chain(nsName, table, chain, command);
-      this.ns(nsName, command).countJumps(table, rules, -1);
+      this.ns(nsName, command).countRules(table, rules, -1);
       rules.length = 0;
     },
     deleteChain: async (nsName: string, table: NatTable, chain: string) => {
@@ -915,7 +915,7 @@ export class SimKernel implements Netlink {
       const command = () => `iptables -t ${table} -A ${chain} ${formatIptablesRule(rule)}`;
       this.checkRule(nsName, table, chain, rule, command);
       this.chain(nsName, table, chain, command).push(rule);
-      this.ns(nsName, command).countJumps(table, [rule], 1);
+      this.ns(nsName, command).countRules(table, [rule], 1);
     },
     insert: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule, position = 1) => {
       const command = () => `iptables -t ${table} -I ${chain} ${position} ${formatIptablesRule(rule)}`;
@@ -924,7 +924,7 @@ export class SimKernel implements Netlink {
       if (position < 1 || position > rules.length + 1)
         fail("EINVAL", "iptables: Index of insertion too big.", command);
       rules.splice(position - 1, 0, rule);
-      this.ns(nsName, command).countJumps(table, [rule], 1);
+      this.ns(nsName, command).countRules(table, [rule], 1);
     },
     delete: async (nsName: string, table: NatTable, chain: string, rule: IptablesRule) => {
       const text = formatIptablesRule(rule);
@@ -937,7 +937,7 @@ export class SimKernel implements Netlink {
           r.target.kind === rule.target.kind && jumpTarget(r) === target && formatIptablesRule(r) === text,
       );
       if (at < 0) fail("ENOENT", KernelMessage.iptablesBadRule, command);
-      this.ns(nsName, command).countJumps(table, rules.splice(at, 1), -1);
+      this.ns(nsName, command).countRules(table, rules.splice(at, 1), -1);
     },
     save: async (nsName: string, table: NatTable) => formatIptablesSave(table, this.chains(nsName, table)),
     list: async (nsName: string, table: NatTable, chain?: string): Promise<ChainDump[]> => {

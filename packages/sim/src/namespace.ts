@@ -152,7 +152,7 @@ export class ConntrackTable {
 interface IptablesState {
   tables: Record<NatTable, Map<string, IptablesRule[]>>;
   jumps: Record<NatTable, Map<string, number>>;
-  /** Rules per table, kept by `countJumps` (every rule entering or leaving passes it). */
+  /** Rules per table, kept by `countRules` (every rule entering or leaving passes it). */
   rules: Record<NatTable, number>;
 }
 
@@ -251,7 +251,7 @@ export class SimNamespace {
   }
 
   /** Counts the rules, and their jumps, entering (+1) or leaving (−1) the table. */
-  countJumps(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
+  countRules(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
     const jumps = this.jumps[table];
     this.iptablesState!.rules[table] += delta * rules.length;
     for (const r of rules)

@@ -7,18 +7,13 @@ import {
   type ServiceProxyRow,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
-import { UsageError } from "../errors.js";
 import { table } from "../format.js";
+import { integerIn } from "../options.js";
 
-/** `--services`: comma-separated Service counts, each 1 to 10,000. */
+/** `--services`: comma-separated Service counts, each 1 to 10,000 ("10_000" reads as 10000). */
 export function parseServiceCounts(list: string): number[] {
-  const counts = list.split(",").map((c) => c.trim().replace(/_/g, ""));
-  const bad = counts.find((c) => !/^\d+$/.test(c) || Number(c) < 1 || Number(c) > MAX_BENCH_SERVICES);
-  if (bad !== undefined || !counts.length)
-    throw new UsageError(
-      `--services: ${JSON.stringify(bad ?? list)} is not a Service count (1-${MAX_BENCH_SERVICES})`,
-    );
-  return counts.map(Number);
+  const count = integerIn("--services", "a Service count", 1, MAX_BENCH_SERVICES);
+  return list.split(",").map((c) => count(c.trim().replace(/_/g, "")));
 }
 
 /** `--proxy`'s choice, or both modes without it: the comparison is the point. */

@@ -197,11 +197,7 @@ export function benchCommand(cli: Command): void {
         const policies = parsePolicies(opts.policy);
         if (opts.backend === "linux" && policies.length > 1)
           throw new UsageError("--policy: --backend linux measures one policy engine per run");
-        const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
-        if (opts.out) {
-          checkOutput("--out", opts.out, inputs);
-          checkOutput("--out", markdownOut!, inputs);
-        }
+        const out = outputs(opts.out, inputs);
         // On the kernel, Ctrl-C must first remove the lab: the bar does not exit on it then.
         const bar = opts.json
           ? undefined
@@ -234,10 +230,7 @@ export function benchCommand(cli: Command): void {
               stopBar(bar);
             }
           });
-          if (opts.out) {
-            writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
-            writeOutput("--out", markdownOut!, datapathMarkdown(report, markdown(report.simulated)));
-          }
+          out?.write(report, datapathMarkdown(report, markdown(report.simulated)));
           process.stdout.write(
             opts.json ? JSON.stringify(report, null, 2) + "\n" : datapathTable(report) + "\n",
           );
@@ -261,10 +254,7 @@ export function benchCommand(cli: Command): void {
           machine: { node: process.version, platform: process.platform },
           rows,
         };
-        if (opts.out) {
-          writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
-          writeOutput("--out", markdownOut!, `# podnet bench\n\n${markdown(rows)}`);
-        }
+        out?.write(report, `# podnet bench\n\n${markdown(rows)}`);
         process.stdout.write(
           opts.json
             ? JSON.stringify(report, null, 2) + "\n"
@@ -275,6 +265,23 @@ export function benchCommand(cli: Command): void {
         );
       },
     );
+}
+
+/**
+ * `--out file.json` and its Markdown twin beside it (file.md): both checked before anything is
+ * measured, both written at the end.
+ */
+function outputs(out: string | undefined, inputs: Set<string>) {
+  if (!out) return undefined;
+  const markdownOut = out.replace(/(\.json)?$/, ".md");
+  checkOutput("--out", out, inputs);
+  checkOutput("--out", markdownOut, inputs);
+  return {
+    write(report: unknown, markdownText: string): void {
+      writeOutput("--out", out, JSON.stringify(report, null, 2) + "\n");
+      writeOutput("--out", markdownOut, markdownText);
+    },
+  };
 }
 
 async function benchServicesAction(
@@ -289,11 +296,7 @@ async function benchServicesAction(
   const counts = parseServiceCounts(list);
   const providers = parseProviders(opts.providers);
   const proxies = serviceBenchProxies(parseProxies(opts.proxy));
-  const markdownOut = opts.out?.replace(/(\.json)?$/, ".md");
-  if (opts.out) {
-    checkOutput("--out", opts.out, new Set());
-    checkOutput("--out", markdownOut!, new Set());
-  }
+  const out = outputs(opts.out, new Set());
   const total = counts.length * providers.length * proxies.length;
   const bar = opts.json ? undefined : progressBar("bench [{bar}] {value}/{total} {task}", total);
   let done = 0;
@@ -312,9 +315,6 @@ async function benchServicesAction(
     endpoints,
     services: rows,
   };
-  if (opts.out) {
-    writeOutput("--out", opts.out, JSON.stringify(report, null, 2) + "\n");
-    writeOutput("--out", markdownOut!, servicesMarkdown(rows, endpoints));
-  }
+  out?.write(report, servicesMarkdown(rows, endpoints));
   process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : servicesTable(rows) + "\n");
 }
