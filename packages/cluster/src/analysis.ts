@@ -6,7 +6,7 @@
 import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
 import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
 import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
-import type { Trace } from "@podnet/sim";
+import type { Trace, TraceSummary } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
 
 type End = "pod" | "node" | "outside";
@@ -112,7 +112,7 @@ export interface ControlPlaneMetrics {
 const MAX_PODS_IN_MATRIX = 12;
 
 /** A reason made complete: a refused route that would have carried the packet is the real cause. */
-function explain(runtime: ClusterRuntime, trace: Trace, target: string): string {
+function explain(runtime: ClusterRuntime, trace: TraceSummary, target: string): string {
   if (trace.outcome === "reached") return trace.reason;
   const ip = parseIpv4(target);
   const refusals = runtime.manager.refusals.filter((r) => {
@@ -134,7 +134,7 @@ export interface PlannedCell {
 }
 
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
-  const trace = runtime.trace(planned.from, planned.to, { protocol: planned.protocol });
+  const trace = runtime.summary(planned.from, planned.to, { protocol: planned.protocol });
   const target = runtime.resolve(planned.to).address;
   const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
   return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };

@@ -5,9 +5,8 @@
  * The runtime is the same code over both.
  */
 import { addPod, delPod, type CniResult, type NetworkProvider, type PodAttachment } from "@podnet/cni";
-import type { Ipv4Header } from "@podnet/core";
 import type { Netlink } from "@podnet/netlink";
-import { SimKernel, type Trace } from "@podnet/sim";
+import { SimKernel, type SendOptions, type Trace, type TraceSummary } from "@podnet/sim";
 
 export type { PodAttachment };
 
@@ -70,21 +69,14 @@ export interface TableSizes {
   remoteFdb: number;
 }
 
-/** The TTL the answer arrived with at the sender, as ping reports it. */
-export function answerTtl(trace: Trace, origin: string): number | undefined {
-  const hop = trace.hops
-    .filter((h) => h.ns === origin && h.event === "deliver" && h.direction === "reply")
-    .at(-1);
-  return hop ? (hop.packet.headers[0] as Ipv4Header).ttl : undefined;
-}
-
 /** The simulated kernel as a backend: sockets are simulated, probes are traces. */
 export class SimBackend implements ClusterBackend {
   readonly prefix = "";
   readonly netlink: SimKernel;
 
-  constructor(seed: string) {
-    this.netlink = new SimKernel({ seed });
+  /** `flowCache: false` walks every probe (the flow cache's differential tests). */
+  constructor(seed: string, options: { flowCache?: boolean } = {}) {
+    this.netlink = new SimKernel({ seed, ...options });
   }
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
@@ -103,28 +95,14 @@ export class SimBackend implements ClusterBackend {
     return delPod(provider, this.netlink, pod);
   }
 
-  /** One simulated exchange; the trace behind it is what `ClusterRuntime.trace` returns. */
+  /** One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns. */
   send(request: ProbeRequest): Trace {
-    const { service } = request;
-    const trace = this.netlink.send({
-      from: request.fromNs,
-      owner: request.owner,
-      to: request.to,
-      protocol: request.protocol,
-      port: request.port,
-      srcPort: request.srcPort,
-      size: request.size,
-      ttl: request.ttl,
-      dontFragment: request.dontFragment,
-      expectNamespace: request.expectNs,
-    });
-    const landed = trace.deliveredTo?.ns;
-    if (!service || !landed || service.endpointNs.includes(landed)) return trace;
-    return {
-      ...trace,
-      outcome: "wrong-destination",
-      reason: `reached ${landed}, which is not an endpoint of svc/${service.name} (endpoints: ${service.endpointNs.join(", ") || "none"}): ${trace.reason}`,
-    };
+    return judged(request, this.netlink.send(sendOptions(request)));
+  }
+
+  /** The same exchange summarised; a repeated one is answered from the simulator's flow cache. */
+  summary(request: ProbeRequest): TraceSummary {
+    return judged(request, this.netlink.probe(sendOptions(request)));
   }
 
   /**
@@ -133,17 +111,41 @@ export class SimBackend implements ClusterBackend {
    * here, although the trace calls the path unreachable.
    */
   async probe(request: ProbeRequest): Promise<ProbeResult> {
-    const trace = this.send(request);
-    const ttl = request.protocol === "icmp" ? answerTtl(trace, request.fromNs) : undefined;
-    const answer = trace.hops.findLast(
-      (h) => h.direction === "reply" && h.event === "deliver" && h.ns === request.fromNs,
-    );
-    const icmp = answer?.packet.headers.find((h) => h.kind === "icmp");
-    const portUnreachable = icmp?.kind === "icmp" && icmp.type === 3 && icmp.code === 3;
+    const summary = this.summary(request);
+    const ttl = request.protocol === "icmp" ? summary.answer?.ttl : undefined;
+    const icmp = summary.answer?.icmp;
+    const portUnreachable = icmp?.type === 3 && icmp.code === 3;
     const outcome =
-      request.protocol !== "icmp" && trace.outcome === "unreachable" && portUnreachable
+      request.protocol !== "icmp" && summary.outcome === "unreachable" && portUnreachable
         ? "refused"
-        : trace.outcome;
-    return { outcome, ...(ttl !== undefined ? { ttl } : {}), detail: trace.reason };
+        : summary.outcome;
+    return { outcome, ...(ttl !== undefined ? { ttl } : {}), detail: summary.reason };
   }
+}
+
+function sendOptions(request: ProbeRequest): SendOptions {
+  return {
+    from: request.fromNs,
+    owner: request.owner,
+    to: request.to,
+    protocol: request.protocol,
+    port: request.port,
+    srcPort: request.srcPort,
+    size: request.size,
+    ttl: request.ttl,
+    dontFragment: request.dontFragment,
+    expectNamespace: request.expectNs,
+  };
+}
+
+/** A Service's probe that landed on a pod outside its endpoints reached the wrong destination. */
+function judged<T extends TraceSummary | Trace>(request: ProbeRequest, trace: T): T {
+  const { service } = request;
+  const landed = trace.deliveredTo?.ns;
+  if (!service || !landed || service.endpointNs.includes(landed)) return trace;
+  return {
+    ...trace,
+    outcome: "wrong-destination",
+    reason: `reached ${landed}, which is not an endpoint of svc/${service.name} (endpoints: ${service.endpointNs.join(", ") || "none"}): ${trace.reason}`,
+  };
 }

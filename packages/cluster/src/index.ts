@@ -53,7 +53,6 @@ export { runScenario, type RunResult, type BenchRow } from "./run.js";
 export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./services-bench.js";
 export {
   SimBackend,
-  answerTtl,
   type ClusterBackend,
   type PodAttachment,
   type ProbeRequest,

@@ -44,7 +44,7 @@ export async function runScenario(
   await runtime.runEvents();
   const cells = reachability(runtime);
   const probes = runtime.spec.traffic.map((p) => {
-    const trace = runtime.trace(p.from, p.to, {
+    const trace = runtime.summary(p.from, p.to, {
       protocol: p.protocol,
       ...(p.port ? { port: p.port } : {}),
       ...(p.size !== undefined ? { size: p.size } : {}),
@@ -100,7 +100,10 @@ export interface BenchRow {
   pods: number;
   buildMs: number;
   reconcileMs: number;
+  /** Random pod pairs, each walked. */
   tracesPerSecond: number;
+  /** One pair on two nodes probed again and again (the flow cache answers after the first). */
+  warmTracesPerSecond?: number;
   hopsPerTrace: number;
   peakRssMiB: number;
   reachable: string;

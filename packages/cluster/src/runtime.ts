@@ -23,7 +23,7 @@ import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
 import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
 import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
-import type { Trace } from "@podnet/sim";
+import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
   type ClusterBackend,
@@ -532,6 +532,18 @@ export class ClusterRuntime {
     if (!(this.backend instanceof SimBackend))
       throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
     return this.backend.send(this.request(from, to, options));
+  }
+
+  /**
+   * One packet and its answer, summarised (outcome, reason, hop count): the simulator only. A repeated
+   * exchange is answered from the simulator's flow cache — the same summary a walk would give.
+   */
+  summary(from: string, to: string, options: ProbeOptions = {}): TraceSummary {
+    if (!(this.backend instanceof SimBackend))
+      throw new TargetError(
+        "simulated summaries come from the simulator; this cluster is on another backend",
+      );
+    return this.backend.summary(this.request(from, to, options));
   }
 
   /**

@@ -52,6 +52,11 @@ export class SeededRandom {
     this.state = typeof seed === "number" ? seed >>> 0 : fnv1a32(seed);
   }
 
+  /** Where the sequence is: equal before and after means nothing was drawn in between. */
+  get position(): number {
+    return this.state;
+  }
+
   nextUint32(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;

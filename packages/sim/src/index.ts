@@ -4,6 +4,7 @@ export {
   tracePcap,
   traceDevices,
   type Trace,
+  type TraceSummary,
   type TraceHop,
   type TraceEvent,
   type TraceOutcome,

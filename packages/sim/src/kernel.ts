@@ -55,8 +55,9 @@ import {
 import { PodnetError } from "@podnet/core";
 import { SimLink } from "./link.js";
 import { PMTU_EXPIRES, SimNamespace, type SimSocket } from "./namespace.js";
-import type { Trace } from "./trace.js";
-import { walk, type SendOptions } from "./walk.js";
+import type { Trace, TraceSummary } from "./trace.js";
+import { walk, walkSummary, type SendOptions } from "./walk.js";
+import { FlowCache, FlowRecording, frozen, portWatch } from "./flow-cache.js";
 import { RoutePool, type SimRoute } from "./route-table.js";
 import { VxlanFdb } from "./number-map.js";
 import { SimLayers } from "./layers.js";
@@ -68,7 +69,12 @@ const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 export interface SimKernelOptions {
   /** Seeds MACs and `statistic --mode random`, so the same scenario gives the same traces. */
   seed?: number | string;
+  /** Replay probes walked since the last change (default true; off, every probe is walked). */
+  flowCache?: boolean;
 }
+
+/** Host API methods that only read: the flow cache stays valid across them. */
+const READS = new Set(["list", "get", "entries", "save"]);
 
 /** A socket call refused (bind): EADDRINUSE, EADDRNOTAVAIL. */
 export class SocketError extends PodnetError {}
@@ -121,10 +127,42 @@ export class SimKernel implements Netlink {
    * identifiers) came round again, after 28,232 sends, a new ping "continued" an old connection.
    */
   clock = 0;
+  /**
+   * Bumped by every host API call that may change state and by every learning during a walk (ARP,
+   * FDB, path MTU): the flow cache replays what was walked at the same epoch only.
+   */
+  epoch = 0;
+  /** Probes walked since the last change, replayed (flow-cache.ts); undefined when turned off. */
+  private readonly flows: FlowCache | undefined;
+  /** Probes answered by a replay, and walked. */
+  readonly flowStats = { replayed: 0, walked: 0 };
 
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
     this.random = new SeededRandom(`${this.seed}/statistic`);
+    this.flows = options.flowCache === false ? undefined : new FlowCache();
+    for (const api of [this.netns, this.sysctl, this.link, this.addr, this.route, this.neigh, this.fdb]) {
+      this.bumpOnChange(api);
+    }
+    for (const api of [this.layer, this.iptables, this.nft]) this.bumpOnChange(api);
+  }
+
+  /**
+   * Every method of a host API group but its reads bumps `epoch`, before it runs and again when its
+   * promise settles: a method added later is covered without anyone remembering the flow cache.
+   */
+  private bumpOnChange(api: object): void {
+    const methods = api as Record<string, unknown>;
+    for (const [name, method] of Object.entries(methods)) {
+      if (typeof method !== "function" || READS.has(name)) continue;
+      methods[name] = (...args: unknown[]) => {
+        this.epoch++;
+        const result: unknown = method(...args);
+        if (result instanceof Promise) return result.finally(() => this.epoch++);
+        this.epoch++;
+        return result;
+      };
+    }
   }
 
   // ---- sockets and traffic ----------------------------------------------------------------
@@ -137,6 +175,7 @@ export class SimKernel implements Netlink {
     nsName: string,
     socket: { protocol: "tcp" | "udp"; port: number; address?: string; owner: string },
   ): void {
+    this.epoch++;
     const ns = this.ns(nsName, `${socket.owner}: bind`);
     const address = socket.address === undefined ? 0 : parseIpv4(socket.address);
     const where = `${socket.owner}: bind ${formatIpv4(address)}:${socket.port}/${socket.protocol} in ${nsName}`;
@@ -154,6 +193,7 @@ export class SimKernel implements Netlink {
   }
 
   close(nsName: string, socket: { protocol: "tcp" | "udp"; port: number; owner?: string }): void {
+    this.epoch++;
     const ns = this.ns(nsName);
     const at = ns.sockets.findIndex(
       (s) =>
@@ -168,12 +208,50 @@ export class SimKernel implements Netlink {
     return this.ns(nsName).sockets;
   }
 
-  /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer. */
+  /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer, hop by hop. */
   send(options: SendOptions): Trace {
+    return walk(this, options, this.nextSend(options));
+  }
+
+  /**
+   * The same exchange as `send`, summarised (outcome, reason, hop count, the answer): answered from
+   * the flow cache when it was walked since the last change, with the same effects on conntrack.
+   */
+  probe(options: SendOptions): TraceSummary {
+    const port = this.nextSend(options);
+    const flows = this.flows;
+    // A chosen source port is a chosen conntrack tuple: not a flow to replay with another port.
+    if (!flows || options.srcPort !== undefined) {
+      this.flowStats.walked++;
+      return frozen(walkSummary(this, options, port));
+    }
+    const epoch = this.epoch;
+    const flow = flows.get(options, epoch);
+    const replayed = flow && flows.replay(flow, port, this.clock);
+    if (replayed) {
+      this.flowStats.replayed++;
+      return replayed;
+    }
+    this.flowStats.walked++;
+    const rec = new FlowRecording();
+    const drawn = this.random.position;
+    portWatch.values = rec.ports;
+    try {
+      const summary = frozen(walkSummary(this, options, port, rec));
+      if (this.epoch === epoch && this.random.position === drawn)
+        flows.store(options, epoch, port, rec, summary);
+      return summary;
+    } finally {
+      portWatch.values = undefined;
+    }
+  }
+
+  /** A send is one second after the last; its ephemeral port is the next in Linux's range, unless chosen. */
+  private nextSend(options: SendOptions): number {
     this.clock++;
     const port = options.srcPort ?? this.nextPort;
     if (options.srcPort === undefined) this.nextPort = this.nextPort >= 60999 ? 32768 : this.nextPort + 1;
-    return walk(this, options, port);
+    return port;
   }
 
   // ---- lookups shared with the walk -------------------------------------------------------
@@ -730,6 +808,7 @@ export class SimKernel implements Netlink {
 
   /** `ip -batch`: every write tried in order, refusals collected rather than stopping the rest. */
   async batch(nsName: string, ops: readonly BatchOp[]): Promise<BatchResult> {
+    this.epoch++;
     return ops.map((op) => {
       try {
         this.apply(nsName, op);

@@ -50,17 +50,11 @@ export function conntrackTimeout(protocol: number): number {
   return protocol === 6 ? 120 : 30;
 }
 
-export function tupleKey(t: ConnTuple): string {
-  return `${t.protocol}|${t.src}|${t.srcPort}|${t.dst}|${t.dstPort}`;
-}
-
 /** One direction of a tracked connection: the entry, and which of its tuples this is. */
 export interface ConntrackSlot {
   entry: ConntrackEntry;
   direction: "original" | "reply";
 }
-
-type Keyed = { tuple: ConnTuple; slot: ConntrackSlot };
 
 const sameTuple = (a: ConnTuple, b: ConnTuple) =>
   a.src === b.src &&
@@ -70,26 +64,39 @@ const sameTuple = (a: ConnTuple, b: ConnTuple) =>
   a.protocol === b.protocol;
 
 /**
- * 30 bits mixed from a tuple (a hash, not a key: the tuple beside each slot settles a collision).
- * Small integers are V8's cheapest Map keys; a 53-bit number was a boxed double per lookup.
+ * 30 bits mixed from a tuple (a hash, not a key: the slot's own tuple settles a collision), a small
+ * integer: a 53-bit number was a boxed double per lookup.
  */
-const mix = (t: ConnTuple) =>
-  (Math.imul(
+export function tupleHash(t: ConnTuple): number {
+  let h = Math.imul(
     t.src ^ Math.imul(t.dst, 0x9e3779b1) ^ Math.imul(t.srcPort ^ (t.dstPort << 16), 0x85ebca6b) ^ t.protocol,
     0xc2b2ae35,
-  ) >>>
-    2) &
-  0x3fffffff;
+  );
+  // A product's low bits depend only on its operands' low bits: fold the high ones down, since the
+  // table's index is the low bits (flows of one address pair would otherwise crowd one run of slots).
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 13;
+  return h & 0x3fffffff;
+}
 
 /**
- * The conntrack table, by tuple. Keyed by a number mixed from the tuple, with the tuple kept beside
- * each slot to settle a collision: a string key per lookup (five numbers formatted) was a measured
- * share of every hop through a node with rules. Entries past their time are not found, and are
- * swept out when the table has doubled since the last sweep: a long run of traces holds only the
- * entries of the last half minute or two, as a kernel does, not every trace's.
+ * The conntrack table, by tuple: an open-addressing hash table of entries (hashes in an Int32Array,
+ * linear probing), each entry held twice, once per direction, the direction's tuple settling a
+ * collision. Written here rather than on a Map because it is the walk's busiest table: a Map with
+ * numeric keys, entries coming and going by the thousand, reallocated its store and left garbage on
+ * every sweep — most of a replayed probe's time (flow-cache.ts). Entries past their time are not
+ * found, and are swept out when the table has doubled since the last sweep: a long run of traces
+ * holds only the entries of the last half minute or two, as a kernel does, not every trace's. Slots
+ * are emptied only by a sweep, which rebuilds the table, so probing never meets a deleted slot.
  */
 export class ConntrackTable {
-  private readonly slots = new Map<number, Keyed | Keyed[]>();
+  private hashes = new Int32Array(64);
+  private held: (ConntrackEntry | undefined)[] = new Array<ConntrackEntry | undefined>(64);
+  /** 1 where the slot holds its entry's reply direction. */
+  private replies = new Uint8Array(64);
+  /** The entries confirmed since the last sweep and those it kept, densely: what a sweep reads. */
+  private order: ConntrackEntry[] = [];
   private count = 0;
   private sweepAt = 1024;
 
@@ -97,54 +104,86 @@ export class ConntrackTable {
     return this.count;
   }
 
+  private tupleAt(i: number): ConnTuple {
+    const entry = this.held[i]!;
+    return this.replies[i] ? entry.reply : entry.original;
+  }
+
+  /** Where `tuple`'s slot is, or the empty place it would take. */
+  private place(tuple: ConnTuple, hash: number): number {
+    const mask = this.hashes.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      if (this.held[i] === undefined || (this.hashes[i] === hash && sameTuple(this.tupleAt(i), tuple)))
+        return i;
+    }
+  }
+
+  /** The live entry `tuple` belongs to, and which of its directions it is. */
   get(tuple: ConnTuple, now: number): ConntrackSlot | undefined {
-    const found = this.slots.get(mix(tuple));
-    if (found === undefined) return undefined;
-    const slot = Array.isArray(found)
-      ? found.find((k) => sameTuple(k.tuple, tuple))?.slot
-      : sameTuple(found.tuple, tuple)
-        ? found.slot
-        : undefined;
-    return slot && slot.entry.expires > now ? slot : undefined;
+    const at = this.place(tuple, tupleHash(tuple));
+    const entry = this.held[at];
+    if (entry === undefined || entry.expires <= now) return undefined;
+    return { entry, direction: this.replies[at] ? "reply" : "original" };
   }
 
   /** Removes the entries timed out at `now`. */
   sweep(now: number): void {
-    for (const [key, found] of this.slots) {
-      if (!Array.isArray(found)) {
-        if (found.slot.entry.expires <= now) {
-          this.slots.delete(key);
-          this.count--;
-        }
-        continue;
-      }
-      const live = found.filter((k) => k.slot.entry.expires > now);
-      this.count -= found.length - live.length;
-      if (!live.length) this.slots.delete(key);
-      else if (live.length !== found.length) this.slots.set(key, live.length === 1 ? live[0]! : live);
+    // An entry replaced by an equal tuple's had expired (a live one would have been found instead):
+    // reading the entries in order of confirming, a later one is never overwritten by an earlier.
+    this.order = this.order.filter((entry) => entry.expires > now);
+    this.sweepAt = Math.max(1024, this.order.length * 4);
+    // Room for every slot until the next sweep: no growing in between.
+    this.resize(this.sweepAt);
+    for (const entry of this.order) {
+      this.put(entry, 0);
+      this.put(entry, 1);
     }
-    this.sweepAt = Math.max(1024, this.count * 2);
   }
 
-  set(tuple: ConnTuple, slot: ConntrackSlot, now: number): void {
-    if (this.count >= this.sweepAt) this.sweep(now);
-    const key = mix(tuple);
-    // Tuples are never edited (an entry's reply tuple is replaced, not changed): kept as given.
-    const keyed: Keyed = { tuple, slot };
-    const found = this.slots.get(key);
-    if (found === undefined) {
-      this.slots.set(key, keyed);
-      this.count++;
-      return;
+  /** Empty, with room for `room` slots at most half full. */
+  private resize(room: number): void {
+    let capacity = 64;
+    while (capacity < room * 2) capacity *= 2;
+    this.hashes = new Int32Array(capacity);
+    this.held = new Array<ConntrackEntry | undefined>(capacity);
+    this.replies = new Uint8Array(capacity);
+    this.count = 0;
+  }
+
+  private put(entry: ConntrackEntry, reply: number): void {
+    const tuple = reply ? entry.reply : entry.original;
+    const hash = tupleHash(tuple);
+    const at = this.place(tuple, hash);
+    if (this.held[at] === undefined) this.count++;
+    this.hashes[at] = hash;
+    this.held[at] = entry;
+    this.replies[at] = reply;
+  }
+
+  /** The entries alive at `now`, each once, as `conntrack -L` lists them (in no particular order). */
+  list(now: number): ConntrackEntry[] {
+    const out: ConntrackEntry[] = [];
+    for (let i = 0; i < this.held.length; i++) {
+      const entry = this.held[i];
+      if (entry && !this.replies[i] && entry.expires > now) out.push(entry);
     }
-    const list = Array.isArray(found) ? found : [found];
-    const at = list.findIndex((k) => sameTuple(k.tuple, tuple));
-    if (at >= 0) list[at] = keyed;
-    else {
-      list.push(keyed);
-      this.count++;
+    return out;
+  }
+
+  /**
+   * Holds a confirmed entry under both its tuples (replacing the entries of equal tuples). Its
+   * tuples are final: an entry's reply tuple is replaced by NAT before it is confirmed, never after.
+   */
+  confirm(entry: ConntrackEntry, now: number): void {
+    if (this.count + 2 > this.sweepAt) this.sweep(now);
+    if ((this.count + 2) * 2 > this.hashes.length) {
+      const { held, replies } = this;
+      this.resize(this.count + 2);
+      for (let i = 0; i < held.length; i++) if (held[i]) this.put(held[i]!, replies[i]!);
     }
-    this.slots.set(key, list.length === 1 ? list[0]! : list);
+    this.order.push(entry);
+    this.put(entry, 0);
+    this.put(entry, 1);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type NatTable,
 } from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
+import { watchedPort } from "./flow-cache.js";
 import type { SimNamespace } from "./namespace.js";
 
 /** A rule with its text parsed once: evaluation runs on every hop of every trace. */
@@ -131,8 +132,9 @@ function matches(
   if (c.protocol !== undefined && p.ip.protocol !== c.protocol) return false;
   if (c.dport !== undefined || c.sport !== undefined) {
     const { src, dst } = ports(p.l4);
-    if (c.dport !== undefined && (dst === undefined || dst < c.dport || dst > c.dportEnd!)) return false;
-    if (c.sport !== undefined && src !== c.sport) return false;
+    if (c.dport !== undefined && (watchedPort(dst) === undefined || dst! < c.dport || dst! > c.dportEnd!))
+      return false;
+    if (c.sport !== undefined && watchedPort(src) !== c.sport) return false;
   }
   if (c.ctstate !== undefined && (ctBits(p) & c.ctstate) === 0) return false;
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;

@@ -30,6 +30,7 @@ import {
   type NftStatement,
   type NftVerdict,
 } from "@podnet/netlink";
+import { watchedPort } from "./flow-cache.js";
 import type { PacketView, Verdict } from "./netfilter.js";
 
 interface SimNftMap {
@@ -426,7 +427,8 @@ function getter(o: NftOperand): Getter {
     const { protocol, field } = o.payload;
     if (protocol === "ip") return field === "saddr" ? (p) => p.ip.src : (p) => p.ip.dst;
     const want = L4[protocol];
-    return (p) => (want !== undefined && p.ip.protocol !== want ? undefined : ports(p)[field as "dport"]);
+    return (p) =>
+      want !== undefined && p.ip.protocol !== want ? undefined : watchedPort(ports(p)[field as "dport"]);
   }
   if ("meta" in o) return o.meta.key === "l4proto" ? (p) => p.ip.protocol : (p) => p.mark;
   if ("fib" in o) return (p, ctx) => (ctx.isLocal(p.ip.dst) ? "local" : "unicast");

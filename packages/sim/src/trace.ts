@@ -45,7 +45,8 @@ export type TraceOutcome =
   /** Silently lost (filtered, no forwarding, no reply). */
   | "dropped";
 
-export interface Trace {
+/** What a trace concludes, without its hops: all a probe, a bench or a reachability matrix reads. */
+export interface TraceSummary {
   outcome: TraceOutcome;
   /** A sentence: what happened and why. */
   reason: string;
@@ -55,6 +56,16 @@ export interface Trace {
   replyReceived: boolean;
   /** TCP with a size: the bytes written once connected, as the segments the MSS and path MTU allowed. */
   data?: { bytes: number; segments: number; largest: number };
+  /** How many hops the walk recorded. */
+  hopCount: number;
+  /**
+   * The answer as it reached the sender, if one did (the last reply hop delivered in the sending
+   * namespace): its TTL, and for an ICMP answer its type and code — what ping and a socket report.
+   */
+  answer?: { ttl: number; icmp?: { type: number; code: number } };
+}
+
+export interface Trace extends Omit<TraceSummary, "hopCount" | "answer"> {
   /** The hop records: made (texts and packet snapshots) on first read. */
   hops: TraceHop[];
   /** How many hops, without making them (the simulator's traces carry it). */

@@ -8,7 +8,6 @@ import {
   Ipv4Prefix,
   TcpFlags,
   encodePacket,
-  fnv1a32,
   formatIpv4,
   formatMac,
   isMulticastMac,
@@ -22,19 +21,14 @@ import {
   type TcpHeader,
   type VxlanHeader,
 } from "@podnet/core";
+import { outerSourcePort, type FlowRecording } from "./flow-cache.js";
 import type { SimKernel } from "./kernel.js";
 import type { ArpIndex, SimLink } from "./link.js";
-import {
-  conntrackTimeout,
-  tupleKey,
-  type ConnTuple,
-  type ConntrackEntry,
-  type SimNamespace,
-} from "./namespace.js";
+import { conntrackTimeout, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
 import type { Verdict } from "./netfilter.js";
 import { runHook } from "./hooks.js";
 import type { SimRoute } from "./route-table.js";
-import type { Trace, TraceEvent, TraceHop } from "./trace.js";
+import type { Trace, TraceEvent, TraceHop, TraceSummary } from "./trace.js";
 
 export interface SendOptions {
   /** The sending namespace (a pod's, a node's). */
@@ -465,11 +459,15 @@ class PacketWalk {
   private dataDelivered = false;
   private dataDrop?: string;
   private segmentSize = 0;
+  /** The answer as it was delivered to the sender (the last reply hop there), for a summary. */
+  private answer?: PacketSource;
 
   constructor(
     private readonly kernel: SimKernel,
     private readonly origin: SimNamespace,
     private readonly options: SendOptions,
+    /** Set when the walk is recorded for the flow cache (flow-cache.ts). */
+    private readonly rec?: FlowRecording,
   ) {
     this.pmtudisc = options.dontFragment === undefined ? "want" : options.dontFragment ? "do" : "dont";
     this.dataBytes = options.protocol === "tcp" ? (options.size ?? 0) : 0;
@@ -491,6 +489,7 @@ class PacketWalk {
     wire?: "in" | "out",
   ): void {
     this.hops.push({ direction: this.direction, ns: ns.name, event, detail, source, dev: dev?.name, wire });
+    if (event === "deliver" && this.direction === "reply" && ns === this.origin) this.answer = source;
   }
 
   private step(): void {
@@ -518,7 +517,7 @@ class PacketWalk {
 
   // ---- the exchange -----------------------------------------------------------------------
 
-  run(input: Skb): Trace {
+  run(input: Skb): void {
     try {
       // The socket's source address is chosen as connect() would, so the first hop shows it.
       const route = this.origin.isLocal(input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
@@ -540,7 +539,10 @@ class PacketWalk {
     } catch (error) {
       if (!(error instanceof StopWalk)) throw error;
     }
-    const trace: Trace = new WalkTrace(this.replyReceived, this.hops);
+  }
+
+  /** What the walk came to, written into a trace or a summary (in the order a trace lists it). */
+  conclude<T extends Omit<TraceSummary, "hopCount">>(trace: T): T {
     if (this.result) {
       trace.outcome = this.result.outcome;
       trace.reason = this.result.reason;
@@ -568,6 +570,23 @@ class PacketWalk {
       trace.reason = this.icmpReason ?? this.firstDrop ?? "no answer";
     }
     return trace;
+  }
+
+  /** The conclusion without hop records, with the answer as the sender got it. */
+  summary(): TraceSummary {
+    const s = this.conclude<TraceSummary>({
+      outcome: "dropped",
+      reason: "",
+      replyReceived: this.replyReceived,
+      hopCount: this.hops.length,
+    });
+    if (this.answer) {
+      const { headers } = packetOf(this.answer);
+      const ip = headers.find((h) => h.kind === "ipv4");
+      const icmp = headers.find((h) => h.kind === "icmp");
+      if (ip) s.answer = icmp ? { ttl: ip.ttl, icmp: { type: icmp.type, code: icmp.code } } : { ttl: ip.ttl };
+    }
+    return s;
   }
 
   /** The destination took the request. */
@@ -771,7 +790,10 @@ class PacketWalk {
     if (!isMulticastMac(src)) {
       const known = fdb.get(src);
       // Learned entries have no age here: one already pointing at this port stays as it is.
-      if (!known || (known.learned && known.port !== port)) fdb.set(src, { port, learned: true });
+      if (!known || (known.learned && known.port !== port)) {
+        fdb.set(src, { port, learned: true });
+        this.kernel.epoch++;
+      }
     }
     let toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
     let frame = input;
@@ -999,9 +1021,9 @@ class PacketWalk {
       );
     }
     const inner = frame.skb ? tupleOf(frame.skb) : undefined;
-    // Linux picks the outer source port by hashing the inner flow into 32768-60999, so one flow keeps one port.
-    const hash = fnv1a32(inner ? tupleKey(inner) : formatMac(frame.eth.src));
-    const srcPort = 32768 + (hash % (60999 - 32768 + 1));
+    // One flow keeps one outer port; a replayed flow's port is hashed from its own inner flow.
+    const srcPort = outerSourcePort(inner, frame.eth.src);
+    if (inner) this.rec?.encaps.push({ inner, port: srcPort });
     for (const remote of remotes) {
       const skb: Skb = {
         ip: {
@@ -1056,7 +1078,10 @@ class PacketWalk {
     const ns = dev.ns;
     const learn = () => {
       const key = ns.neighbourKey(dev, arp.senderIp);
-      if (!ns.neighbours.permanent(key)) ns.neighbours.set(key, arp.senderMac, false);
+      if (!ns.neighbours.permanent(key)) {
+        ns.neighbours.set(key, arp.senderMac, false);
+        this.kernel.epoch++;
+      }
     };
     if (arp.op === ArpOp.REQUEST) {
       // arp_ignore=0: answer for any local address, whichever device holds it.
@@ -1371,7 +1396,10 @@ class PacketWalk {
     if (l4.code !== IcmpUnreachableCode.FRAGMENTATION_NEEDED || !skb.quoted || !l4.nextHopMtu) return;
     const dst = skb.quoted.ip.dst;
     const known = ns.learnedPathMtu(dst);
-    if (known === undefined || l4.nextHopMtu < known) ns.learnPathMtu(dst, l4.nextHopMtu);
+    if (known === undefined || l4.nextHopMtu < known) {
+      ns.learnPathMtu(dst, l4.nextHopMtu);
+      this.kernel.epoch++;
+    }
   }
 
   private reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
@@ -1444,7 +1472,11 @@ class PacketWalk {
     );
     if (!dev) return false;
     const inner = skb.inner;
-    if (dev.vxlan!.learning) dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
+    const learned = dev.vxlan!.fdb.get(inner.eth.src);
+    if (dev.vxlan!.learning && (learned?.length !== 1 || learned[0] !== skb.ip.src)) {
+      dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
+      this.kernel.epoch++;
+    }
     this.record(
       ns,
       "decap",
@@ -1510,14 +1542,20 @@ class PacketWalk {
     inDev: SimLink | undefined,
   ): Skb | undefined {
     // Filter rules may match conntrack states (a policy engine's ESTABLISHED,RELATED): track then too.
-    if (!ns.hasRules("nat") && !ns.hasRules("filter") && ns.conntrackSize === 0) return input;
+    if (!ns.hasRules("nat") && !ns.hasRules("filter")) {
+      const tracked = ns.conntrackSize !== 0;
+      this.rec?.tracking.push({ ns, tracked });
+      if (!tracked) return input;
+    }
     const tuple = tupleOf(input);
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;
     const now = this.kernel.clock;
     const found = ns.conntrack.get((tuple ?? related)!, now);
+    const rec = this.rec;
     if (found) {
       const { entry, direction } = found;
+      if (rec && !rec.own.has(entry)) rec.replayable = false;
       if (tuple) entry.expires = now + conntrackTimeout(entry.original.protocol);
       let skb = skbWith(input);
       skb.ct = { entry, direction, isNew: false, related: !tuple };
@@ -1536,6 +1574,7 @@ class PacketWalk {
       }
       return skb;
     }
+    rec?.misses.push({ ns, tuple: (tuple ?? related)! });
     // An ICMP error about no tracked flow is not tracked (INVALID passes the nat table untouched).
     if (!tuple) return input;
     const entry: ConntrackEntry = {
@@ -1543,11 +1582,13 @@ class PacketWalk {
       reply: invert(tuple),
       expires: now + conntrackTimeout(tuple.protocol),
     };
+    rec?.own.add(entry);
     let skb = skbWith(input);
     skb.ct = { entry, direction: "original", isNew: true };
     if (!ns.hasRules("nat")) return skb;
     const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
     if (verdict.kind === "DNAT") {
+      if (rec) rec.replayable = false;
       skb = withDst(skb, verdict.address, verdict.port);
       entry.dnatBy = verdict.path.join(" → ");
       entry.reply = invert({ ...tuple, dst: verdict.address, dstPort: verdict.port ?? tuple.dstPort });
@@ -1604,6 +1645,7 @@ class PacketWalk {
         this.kernel.random,
       );
       if (verdict.kind === "SNAT" || verdict.kind === "MASQUERADE") {
+        if (this.rec) this.rec.replayable = false;
         const address =
           verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
         const port = verdict.kind === "SNAT" ? verdict.port : undefined;
@@ -1621,8 +1663,8 @@ class PacketWalk {
       }
     }
     const now = this.kernel.clock;
-    ns.conntrack.set(entry.original, { entry, direction: "original" }, now);
-    ns.conntrack.set(entry.reply, { entry, direction: "reply" }, now);
+    this.rec?.confirmed.push({ ns, entry });
+    ns.conntrack.confirm(entry, now);
     return skb;
   }
 
@@ -1635,9 +1677,27 @@ class PacketWalk {
   }
 }
 
-/** Builds the first packet of the exchange and walks it. */
+/** Walks an exchange, hop by hop. */
 export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): Trace {
-  const origin = kernel.ns(options.from, `send from ${options.from}`);
+  const w = new PacketWalk(kernel, kernel.ns(options.from, `send from ${options.from}`), options);
+  w.run(firstPacket(options, srcPort));
+  return w.conclude(new WalkTrace(w.replyReceived, w.hops));
+}
+
+/** Walks an exchange for its summary, recorded for the flow cache when `rec` is given. */
+export function walkSummary(
+  kernel: SimKernel,
+  options: SendOptions,
+  srcPort: number,
+  rec?: FlowRecording,
+): TraceSummary {
+  const w = new PacketWalk(kernel, kernel.ns(options.from, `send from ${options.from}`), options, rec);
+  w.run(firstPacket(options, srcPort));
+  return w.summary();
+}
+
+/** The first packet of the exchange, as the sending socket makes it. */
+function firstPacket(options: SendOptions, srcPort: number): Skb {
   const protocol = options.protocol ?? "icmp";
   const ip: Ipv4Header = {
     kind: "ipv4",
@@ -1669,5 +1729,5 @@ export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): 
         : { kind: "udp", srcPort, dstPort: port };
   // TCP's size is the data written once connected (sendData); the SYN itself carries none.
   const size = protocol === "tcp" ? 0 : (options.size ?? (protocol === "icmp" ? 56 : 32));
-  return new PacketWalk(kernel, origin, options).run({ ip, l4, payload: zeros(size), mark: 0 });
+  return { ip, l4, payload: zeros(size), mark: 0 };
 }

@@ -1,0 +1,249 @@
+/**
+ * The flow cache: a probe the simulator has walked since the last change of state is answered by
+ * replaying what the walk did, not by walking it again — the way a kernel's or a vswitch's flow cache
+ * spares the classifier, and for the same reason: a warm pair's exchange interprets every table on
+ * its path (routes, neighbours, FDBs, kube-proxy's chains rule by rule) to reach the answer it reached
+ * the time before.
+ *
+ * What may differ between two probes of the same exchange is the ephemeral port (ICMP identifier)
+ * and what derives from it: conntrack tuples, and the VXLAN outer source port hashed from the inner
+ * flow. A walk is replayable only when nothing else it read can differ:
+ * - no state changed since it was recorded: every host API call that changes state, and every
+ *   learning during a walk (ARP, a bridge's or a VXLAN device's FDB, a path MTU), bumps the kernel's
+ *   `epoch`, and a walk that learned something is not kept;
+ * - it chose no NAT translation and drew no random number (a Service's endpoint pick);
+ * - no rule compared its port (a `--sport` match, a reply's `--dport`), and no text it produced
+ *   names it;
+ * - every conntrack entry it found was one it made; the lookups that found nothing find nothing for
+ *   the new port's tuples too (checked at replay), and namespaces without rules track or not as
+ *   they did.
+ * A replay then makes the walk's conntrack entries with the new port's tuples, as the walk would.
+ * Probes give summaries (outcome, reason, hop count, the answer): a trace's hop records come from a
+ * walk, always.
+ */
+import {
+  conntrackTimeout,
+  tupleHash,
+  type ConnTuple,
+  type ConntrackEntry,
+  type SimNamespace,
+} from "./namespace.js";
+import type { TraceSummary } from "./trace.js";
+import type { SendOptions } from "./walk.js";
+
+/**
+ * Linux picks a VXLAN packet's outer source port by hashing the inner flow (its Ethernet source when
+ * it carries none) into 32768-60999: one flow keeps one port, and a replayed flow gets its own.
+ */
+export function outerSourcePort(inner: ConnTuple | undefined, srcMac: number): number {
+  const hash = inner ? tupleHash(inner) : (srcMac % 0x100000000) ^ Math.floor(srcMac / 0x100000000);
+  return 32768 + ((hash >>> 0) % (60999 - 32768 + 1));
+}
+
+/**
+ * Port values the rule evaluators compared while a walk was recorded; undefined when none is being
+ * recorded, so a port match outside a recording costs one check.
+ */
+export const portWatch: { values: number[] | undefined } = { values: undefined };
+
+/** A port a rule compares, noted when a walk is being recorded. */
+export function watchedPort<T extends number | undefined>(port: T): T {
+  if (portWatch.values !== undefined && port !== undefined) portWatch.values.push(port);
+  return port;
+}
+
+/** What a walk being recorded did that a replay must redo or re-check. */
+export class FlowRecording {
+  replayable = true;
+  /** Conntrack lookups that found nothing. */
+  readonly misses: { ns: SimNamespace; tuple: ConnTuple }[] = [];
+  /** Entries confirmed, in order. */
+  readonly confirmed: { ns: SimNamespace; entry: ConntrackEntry }[] = [];
+  /** Namespaces without rules, which track only while they hold entries: whether they did. */
+  readonly tracking: { ns: SimNamespace; tracked: boolean }[] = [];
+  /** VXLAN encapsulations of a tracked inner flow, and the outer source port it got. */
+  readonly encaps: { inner: ConnTuple; port: number }[] = [];
+  /** Entries this walk made: finding any other is depending on state a replay cannot assume. */
+  readonly own = new Set<ConntrackEntry>();
+  /** The port values rules compared (portWatch's, while this walk ran). */
+  readonly ports: number[] = [];
+}
+
+/**
+ * A tuple of the recorded walk with its derived ports named by place: `srcAt`/`dstAt` index a
+ * replay's derived ports (its ephemeral port, then the outer ports in the order of `encaps`), -1
+ * where the port is fixed (a destination's, VXLAN's).
+ */
+interface Template extends ConnTuple {
+  srcAt: number;
+  dstAt: number;
+}
+
+interface Flow {
+  options: SendOptions;
+  summary: TraceSummary;
+  /** The inner flows encapsulated, in order: each one's outer port is the next derived port. */
+  encaps: Template[];
+  misses: { ns: SimNamespace; tuple: Template }[];
+  confirmed: { ns: SimNamespace; original: Template; reply: Template; timeout: number }[];
+  tracking: FlowRecording["tracking"];
+}
+
+/** A lookup's tuple, filled in place: a lookup keeps nothing of it. */
+const SCRATCH: ConnTuple = { protocol: 0, src: 0, srcPort: 0, dst: 0, dstPort: 0 };
+/** A replay's derived ports, reused: one replay at a time. */
+const NEW_PORTS: number[] = [];
+
+/** A template's tuple with a replay's derived ports (`ports`), new or written into `out`. */
+function made(t: Template, ports: number[], out?: ConnTuple): ConnTuple {
+  const srcPort = t.srcAt < 0 ? t.srcPort : ports[t.srcAt]!;
+  const dstPort = t.dstAt < 0 ? t.dstPort : ports[t.dstAt]!;
+  if (!out) return { protocol: t.protocol, src: t.src, srcPort, dst: t.dst, dstPort };
+  out.protocol = t.protocol;
+  out.src = t.src;
+  out.srcPort = srcPort;
+  out.dst = t.dst;
+  out.dstPort = dstPort;
+  return out;
+}
+
+/**
+ * A summary made immutable, all the way down: a replay returns the stored one to every caller, so
+ * a caller changing it would change what the next replay says.
+ */
+export function frozen(s: TraceSummary): TraceSummary {
+  if (s.deliveredTo) Object.freeze(s.deliveredTo);
+  if (s.data) Object.freeze(s.data);
+  if (s.answer?.icmp) Object.freeze(s.answer.icmp);
+  if (s.answer) Object.freeze(s.answer);
+  return Object.freeze(s);
+}
+
+/** Flows kept before the cache starts again: random pairs never repeat, and must not fill memory. */
+const CAPACITY = 1 << 16;
+const ICMP = 1;
+
+/** The options other than the endpoints that can change a walk (its owner names the sender's hop only). */
+const sameExchange = (a: SendOptions, b: SendOptions) =>
+  a.protocol === b.protocol &&
+  a.port === b.port &&
+  a.size === b.size &&
+  a.ttl === b.ttl &&
+  a.dontFragment === b.dontFragment &&
+  a.expectNamespace === b.expectNamespace;
+
+export class FlowCache {
+  /**
+   * By sender, then destination, then the other options compared. Not one string key: making and
+   * hashing a fresh string per probe was a fifth of a replay; the endpoint names are strings already
+   * hashed.
+   */
+  private readonly flows = new Map<string, Map<string, Flow[]>>();
+  private size = 0;
+  private epoch = -1;
+
+  /** The flow recorded for these options at this epoch (a new epoch forgets every flow). */
+  get(options: SendOptions, epoch: number): Flow | undefined {
+    if (epoch !== this.epoch) {
+      this.flows.clear();
+      this.size = 0;
+      this.epoch = epoch;
+      return undefined;
+    }
+    const list = this.flows.get(options.from)?.get(options.to);
+    if (list) for (const flow of list) if (sameExchange(flow.options, options)) return flow;
+    return undefined;
+  }
+
+  /** Keeps a walk recorded at `epoch` (unchanged while it ran) if it can be replayed. */
+  store(options: SendOptions, epoch: number, port: number, rec: FlowRecording, summary: TraceSummary): void {
+    if (!rec.replayable || epoch !== this.epoch) return;
+    const flow = portGeneric(options, port, rec, summary);
+    if (!flow) return;
+    if (this.size >= CAPACITY) {
+      this.flows.clear();
+      this.size = 0;
+    }
+    let byTo = this.flows.get(options.from);
+    if (!byTo) this.flows.set(options.from, (byTo = new Map()));
+    let list = byTo.get(options.to);
+    if (!list) byTo.set(options.to, (list = []));
+    list.push(flow);
+    this.size++;
+  }
+
+  /**
+   * The recorded exchange again with ephemeral port `port` at time `now`: its conntrack entries made
+   * with the new tuples, its summary returned. Undefined (nothing changed) when state the walk relied
+   * on is not there any more: the caller walks instead.
+   */
+  replay(flow: Flow, port: number, now: number): TraceSummary | undefined {
+    // This replay's derived ports, in the order of the recorded walk's (`Template` indexes them).
+    const to = NEW_PORTS;
+    to.length = 0;
+    to.push(port);
+    for (const inner of flow.encaps) {
+      const next = outerSourcePort(made(inner, to, SCRATCH), 0);
+      // Two derived ports falling together would make the new tuples ambiguous: walk instead.
+      if (to.includes(next)) return undefined;
+      to.push(next);
+    }
+    for (const t of flow.tracking) if ((t.ns.conntrackSize !== 0) !== t.tracked) return undefined;
+    for (const m of flow.misses) if (m.ns.conntrack.get(made(m.tuple, to, SCRATCH), now)) return undefined;
+    for (const c of flow.confirmed) {
+      const entry: ConntrackEntry = {
+        original: made(c.original, to),
+        reply: made(c.reply, to),
+        expires: now + c.timeout,
+      };
+      c.ns.conntrack.confirm(entry, now);
+    }
+    return flow.summary;
+  }
+}
+
+/**
+ * The walk as a flow to replay, if its only dependence on its port is through the fields that carry
+ * it: the derived ports (the port, the outer ports hashed from it) are distinct, every tuple carries
+ * exactly one of them per direction (ICMP echo: its identifier, both), no rule compared one, and no
+ * text names one.
+ */
+function portGeneric(
+  options: SendOptions,
+  port: number,
+  rec: FlowRecording,
+  summary: TraceSummary,
+): Flow | undefined {
+  const derived = [port];
+  for (const e of rec.encaps) {
+    if (derived.includes(e.port)) return undefined;
+    derived.push(e.port);
+  }
+  for (const p of rec.ports) if (derived.includes(p)) return undefined;
+  if (summary.deliveredTo?.port !== undefined && derived.includes(summary.deliveredTo.port)) return undefined;
+  for (const p of derived) if (summary.reason.includes(String(p))) return undefined;
+  let generic = true;
+  // `known`: how many derived ports exist where the tuple is met (an inner flow cannot name the
+  // outer port hashed from it, nor a later one).
+  const template = (t: ConnTuple, known = derived.length): Template => {
+    const srcAt = derived.indexOf(t.srcPort);
+    const dstAt = derived.indexOf(t.dstPort);
+    const carries = t.protocol === ICMP ? srcAt >= 0 && srcAt === dstAt : srcAt >= 0 !== dstAt >= 0;
+    if (!carries || srcAt >= known || dstAt >= known) generic = false;
+    return { ...t, srcAt, dstAt };
+  };
+  const flow: Flow = {
+    options: { ...options },
+    summary,
+    encaps: rec.encaps.map((e, i) => template(e.inner, i + 1)),
+    misses: rec.misses.map((m) => ({ ns: m.ns, tuple: template(m.tuple) })),
+    confirmed: rec.confirmed.map(({ ns, entry }) => ({
+      ns,
+      original: template(entry.original),
+      reply: template(entry.reply),
+      timeout: conntrackTimeout(entry.original.protocol),
+    })),
+    tracking: rec.tracking,
+  };
+  return generic ? flow : undefined;
+}
