@@ -96,6 +96,8 @@ const BENCH_LABEL = "podnet.dev/bench";
 const BASELINE_MTU = 1500;
 
 const SETTINGS: MeasureSettings & { runs: number } = { seconds: 1, omit: 0, pin: false, runs: 3 };
+/** Seconds of unmeasured traffic before the first run (`Measurer.warmUp`). */
+const WARM_UP_SECONDS = 3;
 
 /** The figures of one target from its runs' samples. */
 function figuresOf(samples: Sample[]): DatapathFigures {
@@ -336,6 +338,7 @@ export async function benchDatapath(
       return rows;
     };
 
+    await measurer.warmUp(baseTarget, WARM_UP_SECONDS);
     const measured = await interleave(measurer, [baseTarget, ...all], runs);
     const rows = await rowsOf(all, measured);
 

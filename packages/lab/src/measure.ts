@@ -15,6 +15,12 @@ export interface Spread {
   max: number;
   /** (max − min) / median, in percent. */
   spreadPercent: number;
+  /**
+   * The interquartile range over the median, in percent (quartiles interpolated between the
+   * sorted runs): the spread of the middle half, which one run falling away does not move. Says
+   * little under 5 runs.
+   */
+  iqrPercent: number;
 }
 
 export function spread(values: number[]): Spread {
@@ -22,7 +28,19 @@ export function spread(values: number[]): Spread {
   const median = sorted[Math.floor(sorted.length / 2)]!;
   const min = sorted[0]!;
   const max = sorted.at(-1)!;
-  return { median, min, max, spreadPercent: median ? Math.round(((max - min) / median) * 1000) / 10 : 0 };
+  const quartile = (q: number) => {
+    const at = (sorted.length - 1) * q;
+    const low = Math.floor(at);
+    return sorted[low]! + (sorted[Math.min(low + 1, sorted.length - 1)]! - sorted[low]!) * (at - low);
+  };
+  const percent = (x: number) => (median ? Math.round((x / median) * 1000) / 10 : 0);
+  return {
+    median,
+    min,
+    max,
+    spreadPercent: percent(max - min),
+    iqrPercent: percent(quartile(0.75) - quartile(0.25)),
+  };
 }
 
 export interface MeasureSettings {
@@ -155,8 +173,13 @@ export class Measurer {
    * One iperf3 transfer. Unless `learned`, it starts as a new pod's first one does: the client's
    * route cache flushed, so no path MTU learned by an earlier transfer helps it.
    */
-  private async iperf(target: Target, args: string[], learned = false): Promise<IperfReport> {
-    const { seconds, omit, pin } = this.settings;
+  private async iperf(
+    target: Target,
+    args: string[],
+    learned = false,
+    seconds = this.settings.seconds,
+  ): Promise<IperfReport> {
+    const { omit, pin } = this.settings;
     if (!learned) await this.run(["ip", "-n", target.fromNs, "route", "flush", "cache"]);
     const { stdout, code, stderr } = await this.run([
       "ip",
@@ -218,6 +241,15 @@ once();`;
     const ms = Number(stdout.trim());
     if (!Number.isFinite(ms)) throw new Error(`TCP connect → ${target.to}:${CONNECT_PORT}: ${stdout.trim()}`);
     return ms;
+  }
+
+  /**
+   * Traffic before the first run, not measured: on this kind of machine (a virtual machine whose
+   * CPUs idled while the lab was built) the first transfers of a series ran slow in most batches
+   * tried — 10–17 Gbit/s on a bare veth pair against 19–21 for the rest (BENCHMARKS.md).
+   */
+  async warmUp(target: Target, seconds: number): Promise<void> {
+    await this.iperf(target, [], false, seconds);
   }
 
   /** One run of every measurement against `target`, whose server side `serve` started. */

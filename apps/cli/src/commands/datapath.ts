@@ -95,7 +95,7 @@ const HEAD = [
   "kernel CPU s/Gbit",
   "retransmits",
   "fragments TCP/UDP",
-  "spread % TCP (ratio)",
+  "spread % TCP (ratio; ratio IQR)",
 ];
 
 /** The cells after the pair's name and MTU: median, ratio to the baseline, counters, spreads. */
@@ -111,7 +111,7 @@ function cells(f: DatapathFigures, row?: DatapathRow): string[] {
     fmt(f.cpuSecondsPerGbit, 3),
     String(f.tcpRetransmits.median),
     `${f.tcpFragments.median}/${f.udpFragments.median}`,
-    `${fmt(f.tcpGbps.spreadPercent, 1)}${row?.ratioSpreads ? ` (${fmt(row.ratioSpreads.tcp.spreadPercent, 1)})` : ""}`,
+    `${fmt(f.tcpGbps.spreadPercent, 1)}${row?.ratioSpreads ? ` (${fmt(row.ratioSpreads.tcp.spreadPercent, 1)}; ${fmt(row.ratioSpreads.tcp.iqrPercent, 1)})` : ""}`,
   ];
 }
 
@@ -136,11 +136,12 @@ function rowsOf(report: DatapathReport): string[][] {
 const spreadOf = (s: Spread) => s.spreadPercent;
 
 /** The largest spreads over every row with figures: raw TCP, and TCP as a ratio to the baseline. */
-export function worstSpreads(report: DatapathReport): { tcp: number; tcpRatio: number } {
+export function worstSpreads(report: DatapathReport): { tcp: number; tcpRatio: number; tcpRatioIqr: number } {
   const rows = report.results.flatMap((r) => r.rows.filter((row) => row.figures));
   return {
     tcp: Math.max(0, ...rows.map((row) => spreadOf(row.figures!.tcpGbps))),
     tcpRatio: Math.max(0, ...rows.map((row) => spreadOf(row.ratioSpreads!.tcp))),
+    tcpRatioIqr: Math.max(0, ...rows.map((row) => row.ratioSpreads!.tcp.iqrPercent)),
   };
 }
 
@@ -154,7 +155,7 @@ export function datapathMarkdown(report: DatapathReport, simulated: string): str
     "",
     `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, interleaved. ` +
       `Load average ${report.loadAverage.before.join(", ")} before, ${report.loadAverage.after.join(", ")} after; ${report.elapsedSeconds} s in all. ` +
-      `Largest TCP spread ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %.`,
+      `Largest TCP spread (max − min over the median) ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %; largest interquartile range of the TCP ratio ${worst.tcpRatioIqr} %.`,
     "",
     line(HEAD),
     `|${HEAD.map(() => "---").join("|")}|`,
