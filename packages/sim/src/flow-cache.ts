@@ -174,8 +174,8 @@ export class FlowCache {
 
   /**
    * The recorded exchange again with ephemeral port `port` at time `now`: its conntrack entries made
-   * with the new tuples, its summary returned. Undefined (nothing changed) when state the walk relied
-   * on is not there any more: the caller walks instead.
+   * with the new tuples, its summary returned. Undefined, with nothing changed, when state the walk
+   * relied on is not there any more: the caller walks instead.
    */
   replay(flow: Flow, port: number, now: number): TraceSummary | undefined {
     // This replay's derived ports, in the order of the recorded walk's (`Template` indexes them).

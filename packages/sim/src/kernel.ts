@@ -141,10 +141,9 @@ export class SimKernel implements Netlink {
     this.seed = String(options.seed ?? "podnet");
     this.random = new SeededRandom(`${this.seed}/statistic`);
     this.flows = options.flowCache === false ? undefined : new FlowCache();
-    for (const api of [this.netns, this.sysctl, this.link, this.addr, this.route, this.neigh, this.fdb]) {
+    const { netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft } = this;
+    for (const api of [netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft])
       this.bumpOnChange(api);
-    }
-    for (const api of [this.layer, this.iptables, this.nft]) this.bumpOnChange(api);
   }
 
   /**
