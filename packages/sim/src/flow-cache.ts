@@ -21,13 +21,7 @@
  * Probes give summaries (outcome, reason, hop count, the answer): a trace's hop records come from a
  * walk, always.
  */
-import {
-  conntrackTimeout,
-  tupleHash,
-  type ConnTuple,
-  type ConntrackEntry,
-  type SimNamespace,
-} from "./namespace.js";
+import { tupleHash, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
 import type { TraceSummary } from "./trace.js";
 import type { SendOptions } from "./walk.js";
 
@@ -155,10 +149,17 @@ export class FlowCache {
     return undefined;
   }
 
-  /** Keeps a walk recorded at `epoch` (unchanged while it ran) if it can be replayed. */
-  store(options: SendOptions, epoch: number, port: number, rec: FlowRecording, summary: TraceSummary): void {
+  /** Keeps a walk recorded at `epoch` and time `now` (unchanged while it ran) if it can be replayed. */
+  store(
+    options: SendOptions,
+    epoch: number,
+    now: number,
+    port: number,
+    rec: FlowRecording,
+    summary: TraceSummary,
+  ): void {
     if (!rec.replayable || epoch !== this.epoch) return;
-    const flow = portGeneric(options, port, rec, summary);
+    const flow = portGeneric(options, now, port, rec, summary);
     if (!flow) return;
     if (this.size >= CAPACITY) {
       this.flows.clear();
@@ -210,6 +211,7 @@ export class FlowCache {
  */
 function portGeneric(
   options: SendOptions,
+  now: number,
   port: number,
   rec: FlowRecording,
   summary: TraceSummary,
@@ -241,7 +243,8 @@ function portGeneric(
       ns,
       original: template(entry.original),
       reply: template(entry.reply),
-      timeout: conntrackTimeout(entry.original.protocol),
+      // What the walk left it with: a RST after the SYN shortens an entry's life.
+      timeout: entry.expires - now,
     })),
     tracking: rec.tracking,
   };

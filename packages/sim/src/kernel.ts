@@ -238,7 +238,7 @@ export class SimKernel implements Netlink {
     try {
       const summary = frozen(walkSummary(this, options, port, rec));
       if (this.epoch === epoch && this.random.position === drawn)
-        flows.store(options, epoch, port, rec, summary);
+        flows.store(options, epoch, this.clock, port, rec, summary);
       return summary;
     } finally {
       portWatch.values = undefined;

@@ -43,11 +43,11 @@ export interface ConntrackEntry {
 
 /**
  * How long an entry lives after its last packet, in seconds: the kernel's defaults for ICMP
- * (nf_conntrack_icmp_timeout) and unreplied UDP (udp_timeout), and for TCP TIME_WAIT — a trace's
- * process closes its connection when it exits.
+ * (nf_conntrack_icmp_timeout) and unreplied UDP (udp_timeout), for TCP TIME_WAIT — a trace's process
+ * closes its connection when it exits — and for a TCP connection a RST closed (tcp_timeout_close).
  */
-export function conntrackTimeout(protocol: number): number {
-  return protocol === 6 ? 120 : 30;
+export function conntrackTimeout(protocol: number, reset = false): number {
+  return protocol === 6 ? (reset ? 10 : 120) : 30;
 }
 
 /** One direction of a tracked connection: the entry, and which of its tuples this is. */

@@ -1556,7 +1556,10 @@ class PacketWalk {
     if (found) {
       const { entry, direction } = found;
       if (rec && !rec.own.has(entry)) rec.replayable = false;
-      if (tuple) entry.expires = now + conntrackTimeout(entry.original.protocol);
+      if (tuple) {
+        const reset = input.l4.kind === "tcp" && (input.l4.flags & TcpFlags.RST) !== 0;
+        entry.expires = now + conntrackTimeout(entry.original.protocol, reset);
+      }
       let skb = skbWith(input);
       skb.ct = { entry, direction, isNew: false, related: !tuple };
       // Established flows skip the nat table: the translation chosen for the first packet applies.

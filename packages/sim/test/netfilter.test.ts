@@ -144,14 +144,21 @@ describe("netfilter in the simulated kernel", () => {
     // Once the 28,232 ephemeral identifiers have come round, a ping is still a new connection.
     for (let i = 0; i < 28_232 - 5000; i++) ping();
     expect(natHops(ping())[0]).toMatch(/^nat POSTROUTING: MASQUERADE/);
-    // TCP lives 120 s (a trace's process closes its connection: TIME_WAIT).
-    const connect = () =>
-      lab.k.send({ from: "pod-a", to: "10.100.0.9", protocol: "tcp", port: 22, srcPort: 41000 });
-    expect(natHops(connect())[0]).toMatch(/^nat POSTROUTING/);
+    // TCP lives 120 s (a trace's process closes its connection: TIME_WAIT)...
+    lab.k.listen("outside", { protocol: "tcp", port: 22, owner: "sshd" });
+    const connect = (port: number) =>
+      lab.k.send({ from: "pod-a", to: "10.100.0.9", protocol: "tcp", port, srcPort: 41000 + port });
+    expect(natHops(connect(22))[0]).toMatch(/^nat POSTROUTING/);
     for (let i = 0; i < 100; i++) ping();
-    expect(natHops(connect())[0]).toMatch(/^conntrack/);
+    expect(natHops(connect(22))[0]).toMatch(/^conntrack/);
     for (let i = 0; i < 120; i++) ping();
-    expect(natHops(connect())[0]).toMatch(/^nat POSTROUTING/);
+    expect(natHops(connect(22))[0]).toMatch(/^nat POSTROUTING/);
+    // ...and 10 s once a RST closed it (nf_conntrack_tcp_timeout_close): a refused connection.
+    expect(connect(23).outcome).toBe("refused");
+    for (let i = 0; i < 8; i++) ping();
+    expect(natHops(connect(23))[0]).toMatch(/^conntrack/);
+    for (let i = 0; i < 10; i++) ping();
+    expect(natHops(connect(23))[0]).toMatch(/^nat POSTROUTING/);
   }, 60_000);
 
   it("drops and rejects in the filter table, naming the rule", async () => {
