@@ -113,8 +113,12 @@ export function frozen(s: TraceSummary): TraceSummary {
   return Object.freeze(s);
 }
 
-/** Flows kept before the cache starts again: random pairs never repeat, and must not fill memory. */
-const CAPACITY = 1 << 16;
+/**
+ * Flows kept before the cache starts again: random pairs rarely repeat and must not fill memory (a
+ * flow under overlay holds about 2 KB of templates: 30 MB at most); a reachability matrix has a few
+ * hundred cells.
+ */
+const CAPACITY = 1 << 14;
 const ICMP = 1;
 
 /** The options other than the endpoints that can change a walk (its owner names the sender's hop only). */
