@@ -14,7 +14,8 @@ interface Figures {
   /** Absent through a Service: a ClusterIP does not answer ping. */
   rttMs?: { median: number };
   connectMs: { median: number };
-  cpuSecondsPerGbit: number;
+  /** Absent when measured side by side. */
+  cpuSecondsPerGbit?: number;
 }
 
 /** One provider's run of a scenario: its baseline and a row per pod pair (@podnet/lab's DatapathRow). */
@@ -50,7 +51,8 @@ function figuresProblem(f: unknown, at: string, ping = true): string | undefined
     (k) => typeof o[k]?.median !== "number",
   );
   if (bad) return `${at}.${bad}.median: not a number`;
-  return typeof o.cpuSecondsPerGbit === "number" ? undefined : `${at}.cpuSecondsPerGbit: not a number`;
+  const cpu = (o as { cpuSecondsPerGbit?: unknown }).cpuSecondsPerGbit;
+  return cpu === undefined || typeof cpu === "number" ? undefined : `${at}.cpuSecondsPerGbit: not a number`;
 }
 
 /**
@@ -132,6 +134,8 @@ const COLUMNS = [
 ];
 
 const num = (n: number, digits = 2) => n.toFixed(digits);
+/** CPU per gigabit, or a dash: measured side by side, the machine's CPU served two transfers at once. */
+const cpuCell = (n: number | undefined) => (n === undefined ? "–" : num(n, 3));
 const times = (r: number | undefined) => (r === undefined ? "" : ` ×${num(r)}`);
 
 export function DatapathView({ datapath }: { datapath: Datapath }) {
@@ -185,7 +189,7 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
             </td>
             <td>{r.baseline.rttMs ? num(r.baseline.rttMs.median, 3) : "—"}</td>
             <td>{num(r.baseline.connectMs.median, 3)}</td>
-            <td>{num(r.baseline.cpuSecondsPerGbit, 3)}</td>
+            <td>{cpuCell(r.baseline.cpuSecondsPerGbit)}</td>
           </tr>,
           ...r.rows.map((row) => {
             const f = row.figures;
@@ -220,7 +224,7 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
                       {num(f.connectMs.median, 3)}
                       {times(k?.connect)}
                     </td>
-                    <td>{num(f.cpuSecondsPerGbit, 3)}</td>
+                    <td>{cpuCell(f.cpuSecondsPerGbit)}</td>
                   </>
                 ) : (
                   <td colSpan={6} className="unreachable">

@@ -49,8 +49,11 @@ export interface DatapathFigures {
   /** Absent through a ClusterIP (no ICMP there). */
   rttMs?: Spread;
   connectMs: Spread;
-  /** System + softirq CPU-seconds of the whole machine per gigabit moved over TCP (one stream). */
-  cpuSecondsPerGbit: number;
+  /**
+   * System + softirq CPU-seconds of the whole machine per gigabit moved over TCP (one stream). Absent
+   * side by side: the machine's CPU then served two transfers at once.
+   */
+  cpuSecondsPerGbit?: number;
   /** iperf3's retransmitted segments in a one-stream TCP run. */
   tcpRetransmits: Spread;
   /** IP fragments created (Ip FragCreates, summed over the lab's namespaces) during a one-stream TCP run. */
@@ -86,6 +89,11 @@ export interface DatapathRow {
 export interface DatapathOptions extends Partial<MeasureSettings> {
   /** Runs per measurement (3 by default). */
   runs?: number;
+  /**
+   * Measure each pair at the same moments as a baseline run of its own (two transfers at once), not
+   * one after the other: a run's ratio then compares two flows that met the same machine.
+   */
+  sideBySide?: boolean;
   scenarioFile: string;
   /** The NetworkPolicy engine on every node (none by default). */
   policy?: PolicyEngine;
@@ -99,8 +107,8 @@ const SETTINGS: MeasureSettings & { runs: number } = { seconds: 1, omit: 0, pin:
 /** Seconds of unmeasured traffic before the first run (`Measurer.warmUp`). */
 const WARM_UP_SECONDS = 3;
 
-/** The figures of one target from its runs' samples. */
-function figuresOf(samples: Sample[]): DatapathFigures {
+/** The figures of one target from its runs' samples (CPU per gigabit unless measured side by side). */
+function figuresOf(samples: Sample[], sideBySide = false): DatapathFigures {
   const of = (pick: (s: Sample) => number) => spread(samples.map(pick));
   const jiffies = samples.reduce((sum, s) => sum + s.jiffies, 0);
   const gigabits = samples.reduce((sum, s) => sum + s.gigabits, 0);
@@ -114,7 +122,9 @@ function figuresOf(samples: Sample[]): DatapathFigures {
     udpJitterMs: of((s) => s.jitter),
     ...(rtts.length ? { rttMs: spread(rtts) } : {}),
     connectMs: of((s) => s.connect),
-    cpuSecondsPerGbit: gigabits ? Math.round((jiffies / ticks / gigabits) * 1000) / 1000 : 0,
+    ...(sideBySide
+      ? {}
+      : { cpuSecondsPerGbit: gigabits ? Math.round((jiffies / ticks / gigabits) * 1000) / 1000 : 0 }),
     tcpRetransmits: of((s) => s.retransmits),
     tcpFragments: of((s) => s.tcpFragments),
     udpFragments: of((s) => s.udpFragments),
@@ -133,10 +143,13 @@ const KEYS: [RatioKey, keyof Sample, keyof DatapathFigures][] = [
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
-/** A target's ratios to the baseline: of the medians, and the spread of the per-run ratios. */
-function ratiosOf(samples: Sample[], base: Sample[]) {
-  const figures = figuresOf(samples);
-  const baseFigures = figuresOf(base);
+/**
+ * A target's ratios to the baseline: of the medians, and the spread of the per-run ratios (`base[i]`
+ * is the baseline run measured beside, or just before, run `i`).
+ */
+function ratiosOf(samples: Sample[], base: Sample[], sideBySide: boolean) {
+  const figures = figuresOf(samples, sideBySide);
+  const baseFigures = figuresOf(base, sideBySide);
   const ratioToBaseline: Partial<Record<RatioKey, number>> = {};
   const ratioSpreads: Partial<Record<RatioKey, Spread>> = {};
   for (const [key, sample, figure] of KEYS) {
@@ -252,28 +265,69 @@ async function setPodMtu(runtime: ClusterRuntime, pod: string, mtu: number): Pro
   await runtime.k.link.set(podNs, "eth0", { mtu });
 }
 
+interface Measured {
+  /** Each target's samples, run by run (the baseline's first). */
+  samples: Sample[][];
+  /** For each target, the baseline run its run `i` is compared with. */
+  partners: Sample[][];
+  /** Why a target could not be measured (a design that cannot carry the pair). */
+  failures: (string | undefined)[];
+}
+
 /**
- * Measures `targets` `runs` times, interleaved: run 1 of each, then run 2 of each… A target that
- * fails is unreachable from then on (its message kept); the first target must not fail.
+ * Measures the baseline (`targets[0]`) and the pairs `runs` times, interleaved: run 1 of each, then
+ * run 2 of each… One after the other, each pair's run is compared with the baseline run just before
+ * it; side by side, each pair's transfers run at the same time as a baseline run's of its own (the
+ * baseline's figures are then all of those), and the two latencies follow, one after the other. A
+ * pair that fails is unreachable from then on (its message kept); the baseline must not fail.
  */
 async function interleave(
   measurer: Measurer,
   targets: Target[],
   runs: number,
-): Promise<{ samples: Sample[][]; failures: (string | undefined)[] }> {
+  sideBySide: boolean,
+): Promise<Measured> {
   const samples: Sample[][] = targets.map(() => []);
+  const partners: Sample[][] = targets.map(() => []);
   const failures: (string | undefined)[] = targets.map(() => undefined);
-  for (let r = 0; r < runs; r++)
-    for (const [i, target] of targets.entries()) {
+  const [base, ...rest] = targets;
+  const fail = (i: number, error: unknown) => {
+    if (measurer.stopped) throw error;
+    failures[i] = (error as Error).message;
+  };
+  for (let r = 0; r < runs; r++) {
+    let last: Sample | undefined;
+    if (!sideBySide) samples[0]!.push((last = await measurer.sample(base!)));
+    for (const [k, target] of rest.entries()) {
+      const i = k + 1;
       if (failures[i]) continue;
-      try {
-        samples[i]!.push(await measurer.sample(target));
-      } catch (error) {
-        if (i === 0 || measurer.stopped) throw error;
-        failures[i] = (error as Error).message;
+      if (!sideBySide) {
+        await measurer.sample(target).then(
+          (s) => (samples[i]!.push(s), partners[i]!.push(last!)),
+          (error: unknown) => fail(i, error),
+        );
+        continue;
       }
+      // The transfers at once; the latencies one after the other (a ping beside a transfer would time
+      // the transfer's load, not the path).
+      const [mine, theirs] = await Promise.allSettled([
+        measurer.throughput(target),
+        measurer.throughput(base!),
+      ]);
+      if (theirs.status === "rejected") throw theirs.reason;
+      const baseline = { ...theirs.value, ...(await measurer.latency(base!)) };
+      samples[0]!.push(baseline);
+      if (mine.status === "rejected") {
+        fail(i, mine.reason);
+        continue;
+      }
+      await measurer.latency(target).then(
+        (latency) => (samples[i]!.push({ ...mine.value, ...latency }), partners[i]!.push(baseline)),
+        (error: unknown) => fail(i, error),
+      );
     }
-  return { samples, failures };
+  }
+  return { samples, partners, failures };
 }
 
 /** The scenario's pairs under `provider` on the kernel, beside the bare veth baseline. */
@@ -283,7 +337,7 @@ export async function benchDatapath(
   name: string,
   options: DatapathOptions,
 ): Promise<{ baseline: DatapathFigures; rows: DatapathRow[] }> {
-  const { runs, ...settings } = { ...SETTINGS, ...options };
+  const { runs, sideBySide = false, ...settings } = { ...SETTINGS, ...options };
   const measurer = new Measurer(settings);
   // Ctrl-C or SIGTERM stops the running measurement at once; the lab is then removed below.
   let interrupted: NodeJS.Signals | undefined;
@@ -310,13 +364,19 @@ export async function benchDatapath(
       for (const port of [IPERF_PORT, CONNECT_PORT])
         if (!(await listening(ns, "tcp", port))) throw new Error(`${ns}: nothing listens on ${port}`);
     await measurer.watch((await runtime.k.netns.list()).filter((ns) => ns.startsWith(state.prefix)));
-    const baseTarget: Target = { fromNs: base.client, to: base.to, ping: true };
+    // Side by side, each transfer's fragments are counted where it runs: the baseline's two namespaces,
+    // or the rest of the lab.
+    const baseNs = new Set([base.client, base.server]);
+    const baseTarget: Target = {
+      fromNs: base.client,
+      to: base.to,
+      ping: true,
+      ...(sideBySide ? { counts: (ns: string) => baseNs.has(ns) } : {}),
+    };
+    const counted = (p: Pair): Pair => (sideBySide ? { ...p, counts: (ns: string) => !baseNs.has(ns) } : p);
     const podMtu = async (pod: string) =>
       (await runtime.k.link.list(runtime.ns(pod))).find((l) => l.ifname === "eth0")?.mtu ?? 0;
-    const rowsOf = async (
-      list: Pair[],
-      measured: { samples: Sample[][]; failures: (string | undefined)[] },
-    ) => {
+    const rowsOf = async (list: Pair[], measured: Measured) => {
       const rows: DatapathRow[] = [];
       for (const [i, p] of list.entries()) {
         const row: DatapathRow = {
@@ -332,14 +392,14 @@ export async function benchDatapath(
         rows.push(
           failure
             ? { ...row, unreachable: failure }
-            : { ...row, ...ratiosOf(measured.samples[i + 1]!, measured.samples[0]!) },
+            : { ...row, ...ratiosOf(measured.samples[i + 1]!, measured.partners[i + 1]!, sideBySide) },
         );
       }
       return rows;
     };
 
     await measurer.warmUp(baseTarget, WARM_UP_SECONDS);
-    const measured = await interleave(measurer, [baseTarget, ...all], runs);
+    const measured = await interleave(measurer, [baseTarget, ...all.map(counted)], runs, sideBySide);
     const rows = await rowsOf(all, measured);
 
     // The wrong MTU: where the provider's pod MTU is below the underlay's, the across pair again with
@@ -350,10 +410,13 @@ export async function benchDatapath(
     if (across && providerMtu && underlayMtu && providerMtu < underlayMtu) {
       for (const pod of [across.from, across.server]) await setPodMtu(runtime, pod, underlayMtu);
       const wrong = { ...across, pair: "across nodes, wrong MTU" };
-      const [row] = await rowsOf([wrong], await interleave(measurer, [baseTarget, wrong], runs));
+      const [row] = await rowsOf(
+        [wrong],
+        await interleave(measurer, [baseTarget, counted(wrong)], runs, sideBySide),
+      );
       rows.push({ ...row!, wrongMtu: { providerMtu } });
     }
-    return { baseline: figuresOf(measured.samples[0]!), rows };
+    return { baseline: figuresOf(measured.samples[0]!, sideBySide), rows };
   } catch (error) {
     throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
   } finally {

@@ -61,6 +61,11 @@ export interface Target {
   to: string;
   /** A ClusterIP answers only on its Service's ports (kube-proxy DNATs those): no ping. */
   ping: boolean;
+  /**
+   * The namespaces whose counters (IP fragments) this target's figures read: all the lab's by
+   * default; a part when another target is measured at the same time (side by side).
+   */
+  counts?: (ns: string) => boolean;
 }
 
 /** One run's figures for one target. */
@@ -111,7 +116,7 @@ interface IperfReport {
 export class Measurer {
   private readonly children = new Set<ChildProcess>();
   /** A process in each namespace (`sleep`): its /proc/<pid>/net/snmp is that namespace's counters. */
-  private readonly watchers: number[] = [];
+  private readonly watchers: { ns: string; pid: number }[] = [];
   /** Set by `stop`: nothing more is started. */
   stopped = false;
 
@@ -138,7 +143,7 @@ export class Measurer {
       });
       child.unref();
       if (!child.pid) throw new Error(`cannot start a counter watcher in ${ns}`);
-      this.watchers.push(child.pid);
+      this.watchers.push({ ns, pid: child.pid });
       // `ip netns exec` enters the namespace, then execs: once the process is `sleep`, it is inside.
       for (let i = 0; i < 400; i++) {
         if (readFileSync(`/proc/${child.pid}/comm`, "utf8").trim() === "sleep") break;
@@ -148,10 +153,10 @@ export class Measurer {
   }
 
   /** IP fragments created so far in every watched namespace (/proc/net/snmp, Ip FragCreates). */
-  private fragments(): number {
+  private fragments(counts: (ns: string) => boolean = () => true): number {
     let sum = 0;
-    for (const pid of this.watchers)
-      sum += ipCounter(readFileSync(`/proc/${pid}/net/snmp`, "utf8"), "FragCreates");
+    for (const { ns, pid } of this.watchers)
+      if (counts(ns)) sum += ipCounter(readFileSync(`/proc/${pid}/net/snmp`, "utf8"), "FragCreates");
     return sum;
   }
 
@@ -159,7 +164,7 @@ export class Measurer {
   stop(): void {
     this.stopped = true;
     for (const child of this.children) child.kill("SIGKILL");
-    for (const pid of this.watchers) {
+    for (const { pid } of this.watchers) {
       try {
         process.kill(-pid, "SIGKILL");
       } catch {
@@ -254,13 +259,24 @@ once();`;
 
   /** One run of every measurement against `target`, whose server side `serve` started. */
   async sample(target: Target): Promise<Sample> {
-    let fragments = this.fragments();
+    return { ...(await this.throughput(target)), ...(await this.latency(target)) };
+  }
+
+  /** Round-trip time (no ping through a ClusterIP) and TCP connect time. */
+  async latency(target: Target): Promise<Pick<Sample, "rtt" | "connect">> {
+    const rtt = target.ping ? await this.rttMs(target) : undefined;
+    return { ...(rtt !== undefined ? { rtt } : {}), connect: await this.connectMs(target) };
+  }
+
+  /** The transfers: TCP on one stream and on four, UDP, with what the kernel counted meanwhile. */
+  async throughput(target: Target): Promise<Omit<Sample, "rtt" | "connect">> {
+    let fragments = this.fragments(target.counts);
     const before = kernelJiffies();
     const one = await this.iperf(target, []);
     const jiffies = kernelJiffies() - before;
-    const tcpFragments = this.fragments() - fragments;
+    const tcpFragments = this.fragments(target.counts) - fragments;
     const tcp4 = await this.iperf(target, ["-P", "4"]);
-    fragments = this.fragments();
+    fragments = this.fragments(target.counts);
     // UDP at a fixed 1 Gbit/s offered: what arrives, what is lost, and the jitter. A datagram larger
     // than the path fails once with "Message too long" (the node's ICMP "fragmentation needed" sets
     // the connected socket's error); a retry, with the path MTU now learned, is what an app does.
@@ -273,16 +289,13 @@ once();`;
         return this.iperf(target, udp, true);
       })
     ).end.sum;
-    const udpFragments = this.fragments() - fragments;
-    const rtt = target.ping ? await this.rttMs(target) : undefined;
+    const udpFragments = this.fragments(target.counts) - fragments;
     return {
       tcp: one.end.sum_received.bits_per_second / 1e9,
       tcp4: tcp4.end.sum_received.bits_per_second / 1e9,
       udp: (u.bits_per_second * (1 - u.lost_percent / 100)) / 1e9,
       loss: u.lost_percent,
       jitter: u.jitter_ms,
-      ...(rtt !== undefined ? { rtt } : {}),
-      connect: await this.connectMs(target),
       jiffies,
       gigabits: (one.end.sum_received.bytes * 8) / 1e9,
       retransmits: one.end.sum_sent.retransmits ?? 0,

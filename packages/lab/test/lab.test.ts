@@ -236,6 +236,36 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
   }, 180_000);
 
+  it("measures each pair side by side with a baseline run of its own, and removes its lab", async () => {
+    const { baseline, rows } = await benchDatapath(twoNodes, getProvider("cbr0-host-gw"), `t${run}s`, {
+      scenarioFile,
+      runs: 1,
+      seconds: 1,
+      sideBySide: true,
+    });
+    expect(rows.map((r) => r.pair)).toEqual([
+      "same node",
+      "across nodes",
+      "through a Service",
+      "to an outside host",
+    ]);
+    // Two transfers at once share the machine's CPU: no CPU per gigabit is claimed for either.
+    expect(baseline.cpuSecondsPerGbit).toBeUndefined();
+    expect(baseline.tcpGbps.median).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.figures!.cpuSecondsPerGbit).toBeUndefined();
+      expect(r.figures!.tcpGbps.median).toBeGreaterThan(0);
+      // One run: one ratio, to the baseline run beside it; nothing spreads.
+      expect(r.ratioSpreads!.tcp.spreadPercent).toBe(0);
+      expect(r.ratioSpreads!.tcp.median).toBeGreaterThan(0);
+    }
+    // The baseline ran beside each of the four pairs: its spread is over four runs, not one.
+    expect(baseline.tcpGbps.min).toBeLessThan(baseline.tcpGbps.max);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(
+      labPrefix(`t${run}s`),
+    );
+  }, 180_000);
+
   it("podnet bench --backend linux writes the datapath beside the simulated figures", async () => {
     const out = join(labs, "dp.json");
     const child = spawn(

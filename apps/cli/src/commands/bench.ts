@@ -173,6 +173,11 @@ export function benchCommand(cli: Command): void {
     )
     .option("--pin", "linux: pin iperf3's client to CPU 0 and its server to CPU 1", false)
     .option(
+      "--side-by-side",
+      "linux: measure each pair at the same time as a baseline run of its own (ratios of two flows that met the same machine)",
+      false,
+    )
+    .option(
       "--services <counts>",
       "instead of scenarios: kube-proxy on one node with this many Services (comma-separated, up to 10000): sync times, entries touched, first-packet rule evaluations",
     )
@@ -189,7 +194,9 @@ export function benchCommand(cli: Command): void {
         "pod to a pod on its node, on another node, through a one-endpoint ClusterIP Service the bench adds\n" +
         "(podnet-bench), and to an outside host; a bare veth pair measured in the same runs, interleaved, gives\n" +
         "every figure as a ratio. Under VXLAN the across-nodes pair is measured again with a wrong 1500-byte\n" +
-        "pod MTU. Spreads are (max - min) / median over --runs, of the figure and of its ratio.",
+        "pod MTU. Spreads are (max - min) / median over --runs, of the figure and of its ratio, and the ratio's\n" +
+        "interquartile range over its median. --side-by-side runs each pair at the same time as a baseline run of\n" +
+        "its own, so that a run's ratio compares two flows that met the same machine (no CPU per Gbit then).",
     )
     .action(
       async (
@@ -205,6 +212,7 @@ export function benchCommand(cli: Command): void {
           seconds: number;
           omit: number;
           pin: boolean;
+          sideBySide: boolean;
           services?: string;
           endpoints: number;
         } & ScaleOpts,
@@ -243,7 +251,13 @@ export function benchCommand(cli: Command): void {
                   })),
                 ),
                 providers,
-                { runs: opts.runs, seconds: opts.seconds, omit: opts.omit, pin: opts.pin },
+                {
+                  runs: opts.runs,
+                  seconds: opts.seconds,
+                  omit: opts.omit,
+                  pin: opts.pin,
+                  sideBySide: opts.sideBySide,
+                },
                 policy,
                 (scenario, provider) => measure(scenario, provider, policy),
                 (task) => bar?.update(done++, { task }),

@@ -15,6 +15,8 @@ export interface DatapathSettings {
   omit: number;
   /** iperf3's client on CPU 0, its server on CPU 1. */
   pin: boolean;
+  /** Each pair measured at the same time as a baseline run of its own, not after it. */
+  sideBySide: boolean;
 }
 
 export interface DatapathReport extends DatapathSettings {
@@ -108,7 +110,7 @@ function cells(f: DatapathFigures, row?: DatapathRow): string[] {
     `${fmt(f.udpGbps.median)}${ratio(k?.udp)} (${fmt(f.udpLossPercent.median, 1)}, ${fmt(f.udpJitterMs.median, 3)}${udpNote})`,
     f.rttMs ? `${fmt(f.rttMs.median, 3)}${ratio(k?.rtt)}` : "- (no ICMP)",
     `${fmt(f.connectMs.median, 3)}${ratio(k?.connect)}`,
-    fmt(f.cpuSecondsPerGbit, 3),
+    f.cpuSecondsPerGbit === undefined ? "- (side by side)" : fmt(f.cpuSecondsPerGbit, 3),
     String(f.tcpRetransmits.median),
     `${f.tcpFragments.median}/${f.udpFragments.median}`,
     `${fmt(f.tcpGbps.spreadPercent, 1)}${row?.ratioSpreads ? ` (${fmt(row.ratioSpreads.tcp.spreadPercent, 1)}; ${fmt(row.ratioSpreads.tcp.iqrPercent, 1)})` : ""}`,
@@ -153,7 +155,7 @@ export function datapathMarkdown(report: DatapathReport, simulated: string): str
   return [
     `# podnet bench --backend linux`,
     "",
-    `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, interleaved. ` +
+    `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, ${report.sideBySide ? "side by side (each pair at the same time as a baseline run of its own)" : "interleaved"}. ` +
       `Load average ${report.loadAverage.before.join(", ")} before, ${report.loadAverage.after.join(", ")} after; ${report.elapsedSeconds} s in all. ` +
       `Largest TCP spread (max − min over the median) ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %; largest interquartile range of the TCP ratio ${worst.tcpRatioIqr} %.`,
     "",
