@@ -162,6 +162,10 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
         return Number.NaN;
       }),
     }));
+  // A figure no pair has (CPU per gigabit, measured side by side) gets no empty chart.
+  const charts = CHARTS.filter((c) =>
+    results.some((r) => r.rows.some((row) => row.figures && c.pick(row) !== undefined)),
+  );
   return (
     <section className="datapath" aria-label="real datapath">
       <h2>The real datapath: measured on a kernel, not simulated</h2>
@@ -174,7 +178,7 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
         by each provider, iperf3, ping and TCP connect between pod pairs. Each figure is divided by a bare
         veth pair measured in the same run, so 1.00 is “as fast as two namespaces on one cable”.
       </p>
-      <ChartGrid charts={CHARTS} category="pod pair" labels={labels} series={series} />
+      <ChartGrid charts={charts} category="pod pair" labels={labels} series={series} />
       <FiguresTable className="bench-table datapath-table" columns={COLUMNS}>
         {results.flatMap((r) => [
           <tr key={`${r.scenario}/${r.provider}`} className="baseline">

@@ -1,6 +1,7 @@
 // The app in a real browser: Debian's chromium driven by playwright-core (no downloaded browser),
 // loaded from a local static server. Screenshots go to test-results/screens/.
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Server } from "node:http";
@@ -793,6 +794,25 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.reload();
     await page.waitForSelector(".datapath-table");
     expect(await page.locator(".datapath-table tbody tr").count()).toBe(16);
+    // Measured side by side (`--side-by-side`), no CPU per gigabit is given: a dash, and no empty chart.
+    const fixture = fileURLToPath(new URL("fixtures/datapath-two-nodes.json", import.meta.url));
+    const sideBySide = join(mkdtempSync(join(tmpdir(), "podnet-web-")), "side-by-side.json");
+    writeFileSync(
+      sideBySide,
+      JSON.stringify(
+        { ...JSON.parse(readFileSync(fixture, "utf8")), sideBySide: true },
+        (key, value: unknown) => (key === "cpuSecondsPerGbit" ? undefined : value),
+      ),
+    );
+    await input.setInputFiles(sideBySide);
+    await expect
+      .poll(() => page.locator('[data-testid="bench-source"]').textContent())
+      .toMatch(/side-by-side\.json$/);
+    expect(await page.locator(".datapath canvas").count()).toBe(3);
+    const cpu = await page.locator(".datapath-table tr.baseline td:last-child").allTextContents();
+    expect(cpu).toEqual(["–", "–", "–"]);
+    await page.locator(".datapath").scrollIntoViewIfNeeded();
+    await shoot(page, "bench-datapath-side-by-side");
     await close(page);
   }, 60_000);
 
