@@ -302,10 +302,12 @@ async function interleave(
       const i = k + 1;
       if (failures[i]) continue;
       if (!sideBySide) {
-        await measurer.sample(target).then(
-          (s) => (samples[i]!.push(s), partners[i]!.push(last!)),
-          (error: unknown) => fail(i, error),
-        );
+        try {
+          samples[i]!.push(await measurer.sample(target));
+          partners[i]!.push(last!);
+        } catch (error) {
+          fail(i, error);
+        }
         continue;
       }
       // The transfers at once; the latencies one after the other (a ping beside a transfer would time
@@ -321,10 +323,12 @@ async function interleave(
         fail(i, mine.reason);
         continue;
       }
-      await measurer.latency(target).then(
-        (latency) => (samples[i]!.push({ ...mine.value, ...latency }), partners[i]!.push(baseline)),
-        (error: unknown) => fail(i, error),
-      );
+      try {
+        samples[i]!.push({ ...mine.value, ...(await measurer.latency(target)) });
+        partners[i]!.push(baseline);
+      } catch (error) {
+        fail(i, error);
+      }
     }
   }
   return { samples, partners, failures };

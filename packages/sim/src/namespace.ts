@@ -133,21 +133,24 @@ export class ConntrackTable {
     this.order = this.order.filter((entry) => entry.expires > now);
     this.sweepAt = Math.max(1024, this.order.length * 4);
     // Room for every slot until the next sweep: no growing in between.
-    this.resize(this.sweepAt);
-    for (const entry of this.order) {
-      this.put(entry, 0);
-      this.put(entry, 1);
-    }
+    this.refill(this.sweepAt);
   }
 
-  /** Empty, with room for `room` slots at most half full. */
-  private resize(room: number): void {
+  /**
+   * The table again, with room for `room` slots at most half full, from the entries in order of
+   * confirming: a later one takes an equal tuple's slot, as when it was confirmed.
+   */
+  private refill(room: number): void {
     let capacity = 64;
     while (capacity < room * 2) capacity *= 2;
     this.hashes = new Int32Array(capacity);
     this.held = new Array<ConntrackEntry | undefined>(capacity);
     this.replies = new Uint8Array(capacity);
     this.count = 0;
+    for (const entry of this.order) {
+      this.put(entry, 0);
+      this.put(entry, 1);
+    }
   }
 
   private put(entry: ConntrackEntry, reply: number): void {
@@ -176,11 +179,7 @@ export class ConntrackTable {
    */
   confirm(entry: ConntrackEntry, now: number): void {
     if (this.count + 2 > this.sweepAt) this.sweep(now);
-    if ((this.count + 2) * 2 > this.hashes.length) {
-      const { held, replies } = this;
-      this.resize(this.count + 2);
-      for (let i = 0; i < held.length; i++) if (held[i]) this.put(held[i]!, replies[i]!);
-    }
+    if ((this.count + 2) * 2 > this.hashes.length) this.refill(this.count + 2);
     this.order.push(entry);
     this.put(entry, 0);
     this.put(entry, 1);

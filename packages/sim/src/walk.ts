@@ -492,6 +492,11 @@ class PacketWalk {
     if (event === "deliver" && this.direction === "reply" && ns === this.origin) this.answer = source;
   }
 
+  /** The walk changed what later walks read (ARP, FDB, path MTU): the flow cache's walks are stale. */
+  private learned(): void {
+    this.kernel.epoch++;
+  }
+
   private step(): void {
     if (++this.steps > MAX_STEPS) {
       this.firstDrop ??= `the walk stopped after ${MAX_STEPS} steps (a forwarding or bridging loop)`;
@@ -792,7 +797,7 @@ class PacketWalk {
       // Learned entries have no age here: one already pointing at this port stays as it is.
       if (!known || (known.learned && known.port !== port)) {
         fdb.set(src, { port, learned: true });
-        this.kernel.epoch++;
+        this.learned();
       }
     }
     let toSelf = dst === bridge.mac || bridge.portMacs!.has(dst);
@@ -1080,7 +1085,7 @@ class PacketWalk {
       const key = ns.neighbourKey(dev, arp.senderIp);
       if (!ns.neighbours.permanent(key)) {
         ns.neighbours.set(key, arp.senderMac, false);
-        this.kernel.epoch++;
+        this.learned();
       }
     };
     if (arp.op === ArpOp.REQUEST) {
@@ -1398,7 +1403,7 @@ class PacketWalk {
     const known = ns.learnedPathMtu(dst);
     if (known === undefined || l4.nextHopMtu < known) {
       ns.learnPathMtu(dst, l4.nextHopMtu);
-      this.kernel.epoch++;
+      this.learned();
     }
   }
 
@@ -1472,10 +1477,12 @@ class PacketWalk {
     );
     if (!dev) return false;
     const inner = skb.inner;
-    const learned = dev.vxlan!.fdb.get(inner.eth.src);
-    if (dev.vxlan!.learning && (learned?.length !== 1 || learned[0] !== skb.ip.src)) {
-      dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
-      this.kernel.epoch++;
+    if (dev.vxlan!.learning) {
+      const known = dev.vxlan!.fdb.get(inner.eth.src);
+      if (known?.length !== 1 || known[0] !== skb.ip.src) {
+        dev.vxlan!.fdb.set(inner.eth.src, [skb.ip.src]);
+        this.learned();
+      }
     }
     this.record(
       ns,
@@ -1682,8 +1689,7 @@ class PacketWalk {
 
 /** Walks an exchange, hop by hop. */
 export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): Trace {
-  const w = new PacketWalk(kernel, kernel.ns(options.from, `send from ${options.from}`), options);
-  w.run(firstPacket(options, srcPort));
+  const w = walked(kernel, options, srcPort);
   return w.conclude(new WalkTrace(w.replyReceived, w.hops));
 }
 
@@ -1694,9 +1700,13 @@ export function walkSummary(
   srcPort: number,
   rec?: FlowRecording,
 ): TraceSummary {
+  return walked(kernel, options, srcPort, rec).summary();
+}
+
+function walked(kernel: SimKernel, options: SendOptions, srcPort: number, rec?: FlowRecording): PacketWalk {
   const w = new PacketWalk(kernel, kernel.ns(options.from, `send from ${options.from}`), options, rec);
   w.run(firstPacket(options, srcPort));
-  return w.summary();
+  return w;
 }
 
 /** The first packet of the exchange, as the sending socket makes it. */
