@@ -71,12 +71,15 @@ export async function checkUpstreamCase(
     names.flatMap((from) => names.filter((to) => to !== from).map((to) => ({ probe, from, to }))),
   );
   const mismatches: UpstreamMismatch[] = [];
-  // TCP probes run `concurrency` at a time (on the kernel a dropped one waits out its timeout), never
-  // two at one listener; UDP probes one at a time: on the kernel, concurrent UDP probes through
-  // forking socat listeners lose datagrams even between pods no policy selects.
+  // Probes run `concurrency` at a time (on the kernel a dropped one waits out its timeout, so a
+  // default-deny case is as slow as its longest queue); UDP ones never two at one listener: on the
+  // kernel, concurrent datagrams to one forking socat listener get lost even between pods no
+  // policy selects.
   const pending = [...work];
-  const slot = (w: { to: string; probe: UpstreamProbe }) =>
-    w.probe.protocol === "udp" ? "udp" : `${w.to} ${w.probe.protocol}/${w.probe.port}`;
+  const slot = (w: { from: string; to: string; probe: UpstreamProbe }) =>
+    w.probe.protocol === "udp"
+      ? `${w.to} udp/${w.probe.port}`
+      : `${w.from} ${w.to} ${w.probe.protocol}/${w.probe.port}`;
   const busy = new Set<string>();
   const waiting: (() => void)[] = [];
   const worker = async () => {
@@ -88,7 +91,7 @@ export async function checkUpstreamCase(
         continue;
       }
       const { probe, from, to } = pending.splice(i, 1)[0]!;
-      const key = slot({ to, probe });
+      const key = slot({ from, to, probe });
       busy.add(key);
       try {
         const expected = c.expect(peerOf(from), peerOf(to), probe);
