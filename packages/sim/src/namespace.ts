@@ -178,7 +178,9 @@ export class ConntrackTable {
    * tuples are final: an entry's reply tuple is replaced by NAT before it is confirmed, never after.
    */
   confirm(entry: ConntrackEntry, now: number): void {
-    if (this.count + 2 > this.sweepAt) this.sweep(now);
+    // Also when the entries replaced (timed out, their tuples confirmed again) pile up in `order`:
+    // a warm pair re-using its ports keeps the slot count still while `order` grows.
+    if (this.count + 2 > this.sweepAt || this.order.length >= this.sweepAt) this.sweep(now);
     if ((this.count + 2) * 2 > this.hashes.length) this.refill(this.count + 2);
     this.order.push(entry);
     this.put(entry, 0);
