@@ -147,7 +147,7 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
  * A target's ratios to the baseline: of the medians, and the spread of the per-run ratios (`base[i]`
  * is the baseline run measured beside, or just before, run `i`).
  */
-function ratiosOf(samples: Sample[], base: Sample[], sideBySide: boolean) {
+export function ratiosOf(samples: Sample[], base: Sample[], sideBySide: boolean) {
   const figures = figuresOf(samples, sideBySide);
   const baseFigures = figuresOf(base, sideBySide);
   const ratioToBaseline: Partial<Record<RatioKey, number>> = {};
@@ -158,7 +158,11 @@ function ratiosOf(samples: Sample[], base: Sample[], sideBySide: boolean) {
     if (!mine) continue;
     ratioToBaseline[key] = theirs.median ? round3(mine.median / theirs.median) : 0;
     ratioSpreads[key] = spread(
-      samples.map((s, i) => round3((s[sample] as number) / ((base[i]![sample] as number) || 1))),
+      samples.map((s, i) => {
+        // Side by side, a latency's run ratio is the median of its alternated blocks' ratios.
+        const blocks = key === "rtt" ? s.rttRatio : key === "connect" ? s.connectRatio : undefined;
+        return round3(blocks ?? (s[sample] as number) / ((base[i]![sample] as number) || 1));
+      }),
     );
   }
   return {
@@ -278,8 +282,9 @@ interface Measured {
  * Measures the baseline (`targets[0]`) and the pairs `runs` times, interleaved: run 1 of each, then
  * run 2 of each… One after the other, each pair's run is compared with the baseline run just before
  * it; side by side, each pair's transfers run at the same time as a baseline run's of its own (the
- * baseline's figures are then all of those), and the two latencies follow, one after the other. A
- * pair that fails is unreachable from then on (its message kept); the baseline must not fail.
+ * baseline's figures are then all of those), then its RTTs and connect times in blocks alternated
+ * with the baseline's. A pair that fails is unreachable from then on (its message kept); the
+ * baseline must not fail.
  */
 async function interleave(
   measurer: Measurer,
@@ -310,25 +315,32 @@ async function interleave(
         }
         continue;
       }
-      // The transfers at once; the latencies one after the other (a ping beside a transfer would time
-      // the transfer's load, not the path).
+      // The transfers at once; the latencies after them (a ping beside a transfer would time the
+      // transfer's load, not the path).
       const [mine, theirs] = await Promise.allSettled([
         measurer.throughput(target),
         measurer.throughput(base!),
       ]);
       if (theirs.status === "rejected") throw theirs.reason;
-      const baseline = { ...theirs.value, ...(await measurer.latency(base!)) };
-      samples[0]!.push(baseline);
       if (mine.status === "rejected") {
+        samples[0]!.push({ ...theirs.value, ...(await measurer.latency(base!)) });
         fail(i, mine.reason);
         continue;
       }
+      // The latencies in blocks alternated with the baseline's (`latencyBeside`).
+      let latency: Awaited<ReturnType<Measurer["latencyBeside"]>>;
       try {
-        samples[i]!.push({ ...mine.value, ...(await measurer.latency(target)) });
-        partners[i]!.push(baseline);
+        latency = await measurer.latencyBeside(target, base!);
       } catch (error) {
+        // The pair's end, unless the baseline fails measured alone too (then the bench does).
+        samples[0]!.push({ ...theirs.value, ...(await measurer.latency(base!)) });
         fail(i, error);
+        continue;
       }
+      const baseline = { ...theirs.value, ...latency.theirs };
+      samples[0]!.push(baseline);
+      samples[i]!.push({ ...mine.value, ...latency.mine });
+      partners[i]!.push(baseline);
     }
   }
   return { samples, partners, failures };

@@ -76,7 +76,14 @@ export interface Sample {
   loss: number;
   jitter: number;
   rtt?: number;
+  /**
+   * Side by side: the median of the RTT ratios of blocks of pings alternated with the baseline's
+   * (`latencyBeside`), the run's ratio to the baseline for RTT.
+   */
+  rttRatio?: number;
   connect: number;
+  /** Side by side: the median of the connect-time ratios of alternated blocks. */
+  connectRatio?: number;
   /** Kernel jiffies of the whole machine during the one-stream TCP run, and the gigabits it moved. */
   jiffies: number;
   gigabits: number;
@@ -117,6 +124,8 @@ export class Measurer {
   private readonly children = new Set<ChildProcess>();
   /** A process in each namespace (`sleep`): its /proc/<pid>/net/snmp is that namespace's counters. */
   private readonly watchers: { ns: string; pid: number }[] = [];
+  /** Connect timers by client namespace (`connects`). */
+  private readonly timers = new Map<string, ConnectTimer>();
   /** Set by `stop`: nothing more is started. */
   stopped = false;
 
@@ -172,6 +181,8 @@ export class Measurer {
       }
     }
     this.watchers.length = 0;
+    for (const timer of this.timers.values()) timer.stop();
+    this.timers.clear();
   }
 
   /**
@@ -223,29 +234,101 @@ export class Measurer {
    * of 100 % from rounding alone — where a pod's sparse traffic meets an idle CPU's wake-up.
    */
   private async rttMs(target: Target): Promise<number> {
+    return spread(await this.pings(target, 50)).median;
+  }
+
+  /** The round-trip times of `count` pings 10 ms apart, in ms. */
+  private async pings(target: Target, count: number): Promise<number[]> {
     const { stdout } = await this.run(
-      ["ip", "netns", "exec", target.fromNs, "ping", "-n", "-c", "50", "-i", "0.01", "-w", "5"].concat(
-        target.to,
-      ),
+      [
+        "ip",
+        "netns",
+        "exec",
+        target.fromNs,
+        "ping",
+        "-n",
+        "-c",
+        String(count),
+        "-i",
+        "0.01",
+        "-w",
+        "5",
+      ].concat(target.to),
     );
     const times = [...stdout.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]));
     if (!times.length) throw new Error(`ping → ${target.to}: no answer`);
-    return spread(times).median;
+    return times;
   }
 
-  /** Median time of 21 TCP connects in a row from one process (its start-up not counted). */
+  /**
+   * Ten blocks of a latency measured on `base`, then on `target`, alternated (each block's first
+   * value, slow in a new ping process or a first connection, left out): both medians, and the
+   * median of the blocks' ratios. On this kind of machine a path's RTT level moves by 20–30 % from
+   * one second to the next; blocks a tenth of a second apart meet the same level, and the median of
+   * their ratios moved half as much from run to run as the ratio of 50 pings each one after the
+   * other (BENCHMARKS.md).
+   */
+  private async alternated(
+    block: (t: Target) => Promise<number[]>,
+    target: Target,
+    base: Target,
+  ): Promise<{ mine: number; theirs: number; ratio: number }> {
+    const mine: number[] = [];
+    const theirs: number[] = [];
+    const ratios: number[] = [];
+    for (let k = 0; k < 10; k++) {
+      const b = (await block(base)).slice(1);
+      const t = (await block(target)).slice(1);
+      theirs.push(...b);
+      mine.push(...t);
+      ratios.push(spread(t).median / spread(b).median);
+    }
+    return { mine: spread(mine).median, theirs: spread(theirs).median, ratio: spread(ratios).median };
+  }
+
+  /**
+   * Round-trip and connect times of `target` and `base` in alternated blocks (`alternated`), each
+   * run's ratios the medians of the blocks'. A target without ICMP leaves the baseline's RTT
+   * measured alone.
+   */
+  async latencyBeside(
+    target: Target,
+    base: Target,
+  ): Promise<{
+    mine: Pick<Sample, "rtt" | "rttRatio" | "connect" | "connectRatio">;
+    theirs: Pick<Sample, "rtt" | "connect">;
+  }> {
+    const rtt = target.ping ? await this.alternated((t) => this.pings(t, 11), target, base) : undefined;
+    const connect = await this.alternated((t) => this.connects(t, 11), target, base);
+    return {
+      mine: {
+        ...(rtt ? { rtt: rtt.mine, rttRatio: rtt.ratio } : {}),
+        connect: connect.mine,
+        connectRatio: connect.ratio,
+      },
+      theirs: { rtt: rtt ? rtt.theirs : await this.rttMs(base), connect: connect.theirs },
+    };
+  }
+
+  /** Median time of 21 TCP connects in a row. */
   private async connectMs(target: Target): Promise<number> {
-    const code = `const net = require("net"); const times = [];
-const once = () => { const t = process.hrtime.bigint(); const s = net.connect(${CONNECT_PORT}, ${JSON.stringify(target.to)});
-  s.setTimeout(2000, () => { console.log("timeout"); process.exit(0); });
-  s.on("connect", () => { times.push(Number(process.hrtime.bigint() - t) / 1e6); s.destroy();
-    if (times.length < 21) once(); else { times.sort((a, b) => a - b); console.log(times[10]); } });
-  s.on("error", (e) => console.log("error " + e.code)); };
-once();`;
-    const { stdout } = await this.run(["ip", "netns", "exec", target.fromNs, process.execPath, "-e", code]);
-    const ms = Number(stdout.trim());
-    if (!Number.isFinite(ms)) throw new Error(`TCP connect → ${target.to}:${CONNECT_PORT}: ${stdout.trim()}`);
-    return ms;
+    return spread(await this.connects(target, 21)).median;
+  }
+
+  /**
+   * The times of `count` TCP connects in a row, in ms, from the client namespace's connect timer:
+   * one Node process per namespace, started once, so that no process start-up lands between two
+   * blocks of an alternation.
+   */
+  private async connects(target: Target, count: number): Promise<number[]> {
+    if (this.stopped) throw new Error("stopped");
+    let timer = this.timers.get(target.fromNs);
+    if (!timer) this.timers.set(target.fromNs, (timer = new ConnectTimer(target.fromNs)));
+    const answer = await timer.ask(`${target.to} ${CONNECT_PORT} ${count}`);
+    const times = JSON.parse(answer || "null") as number[] | { error: string } | null;
+    if (!Array.isArray(times))
+      throw new Error(`TCP connect → ${target.to}:${CONNECT_PORT}: ${times?.error ?? "no answer"}`);
+    return times;
   }
 
   /**
@@ -309,11 +392,69 @@ once();`;
   serve(ns: string): number[] {
     return [
       ["iperf3", "-s", "-p", String(IPERF_PORT)],
-      ["socat", `TCP4-LISTEN:${CONNECT_PORT},fork,reuseaddr`, "SYSTEM:true"],
+      // A connection is closed as soon as it is accepted, in one process: a forking listener (socat)
+      // started a process per connection, on the CPUs the next connects were being timed on.
+      [process.execPath, "-e", `require("net").createServer((s) => s.destroy()).listen(${CONNECT_PORT})`],
     ].flatMap((argv) => {
       const child = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: "ignore", detached: true });
       child.unref();
       return child.pid ? [child.pid] : [];
     });
+  }
+}
+
+/**
+ * A Node process inside a namespace that times TCP connects on request: a line `<address> <port>
+ * <count>` is answered with a line, the JSON array of the connect times in ms (or `{"error":…}`).
+ * Each connection is closed at once, by the client.
+ */
+class ConnectTimer {
+  private readonly child: ChildProcess;
+  private buffered = "";
+  private waiting: ((line: string) => void) | undefined;
+
+  constructor(ns: string) {
+    const code = `const net = require("net");
+require("readline").createInterface({ input: process.stdin }).on("line", (line) => {
+  const [to, port, count] = line.split(" "); const times = [];
+  const once = () => { const t = process.hrtime.bigint(); const s = net.connect(Number(port), to);
+    s.setTimeout(2000, () => { s.destroy(); console.log(JSON.stringify({ error: "timeout" })); });
+    s.on("connect", () => { times.push(Number(process.hrtime.bigint() - t) / 1e6); s.destroy();
+      if (times.length < Number(count)) once(); else console.log(JSON.stringify(times)); });
+    s.on("error", (e) => console.log(JSON.stringify({ error: e.code }))); };
+  once();
+}).on("close", () => process.exit(0));`;
+    this.child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", code], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.buffered += chunk;
+      for (let end = this.buffered.indexOf("\n"); end >= 0; end = this.buffered.indexOf("\n")) {
+        const line = this.buffered.slice(0, end);
+        this.buffered = this.buffered.slice(end + 1);
+        this.answer(line);
+      }
+    });
+    // Gone (stopped, or failed to start): the question waiting gets an empty answer.
+    this.child.on("exit", () => this.answer(""));
+  }
+
+  private answer(line: string): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.(line);
+  }
+
+  /** One question at a time: the answer to `line`. */
+  ask(line: string): Promise<string> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve("");
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      this.child.stdin!.write(line + "\n");
+    });
+  }
+
+  stop(): void {
+    this.child.kill("SIGKILL");
   }
 }

@@ -258,6 +258,11 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       // One run: one ratio, to the baseline run beside it; nothing spreads.
       expect(r.ratioSpreads!.tcp.spreadPercent).toBe(0);
       expect(r.ratioSpreads!.tcp.median).toBeGreaterThan(0);
+      // Latencies in blocks alternated with the baseline's: a run's ratio is the blocks' median.
+      if (r.service) expect(r.ratioSpreads!.rtt).toBeUndefined();
+      else expect(r.ratioSpreads!.rtt!.median).toBeGreaterThan(0);
+      expect(r.ratioSpreads!.connect.median).toBeGreaterThan(0);
+      expect(r.figures!.connectMs.median).toBeGreaterThan(0);
     }
     // The baseline ran beside each of the four pairs: its spread is over four runs, not one.
     expect(baseline.tcpGbps.min).toBeLessThan(baseline.tcpGbps.max);

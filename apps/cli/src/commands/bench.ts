@@ -196,7 +196,8 @@ export function benchCommand(cli: Command): void {
         "every figure as a ratio. Under VXLAN the across-nodes pair is measured again with a wrong 1500-byte\n" +
         "pod MTU. Spreads are (max - min) / median over --runs, of the figure and of its ratio, and the ratio's\n" +
         "interquartile range over its median. --side-by-side runs each pair at the same time as a baseline run of\n" +
-        "its own, so that a run's ratio compares two flows that met the same machine (no CPU per Gbit then).",
+        "its own, so that a run's ratio compares two flows that met the same machine (no CPU per Gbit then),\n" +
+        "and pings it in blocks alternated with the baseline's (a run's RTT ratio: the median of the blocks').",
     )
     .action(
       async (
