@@ -19,6 +19,7 @@ export type BenchRow = Pick<
   | "buildMs"
   | "reconcileMs"
   | "tracesPerSecond"
+  | "warmTracesPerSecond"
   | "hopsPerTrace"
   | "peakRssMiB"
 >;
@@ -71,10 +72,11 @@ export function parseReport(text: string): Parts | string {
   return { rows: Array.isArray(rows) ? (rows as BenchRow[]) : [], ...(datapath ? { datapath } : {}) };
 }
 
-// Measured with `podnet bench` on BENCHMARKS.md's generated clusters (scenarios/large.yaml with 100, 400
-// and 1,000 nodes) under three providers, on this project's 2-core machine while other work shared it.
+// Measured with `podnet bench large --nodes N --providers P --json` on BENCHMARKS.md's generated
+// clusters (scenarios/large.yaml with 100, 1,000 and 5,000 nodes), each size and provider in a process
+// of its own (a row's peak RSS is its process's), on this project's 2-core machine, quiet (load 0.9).
 const BUNDLED: Report = {
-  name: "the bundled report: BENCHMARKS.md's generated clusters, 100 to 1,000 nodes",
+  name: "the bundled report: BENCHMARKS.md's generated clusters, 100 to 5,000 nodes",
   ...(parseReport(JSON.stringify(bundled)) as Parts),
 };
 
@@ -194,13 +196,23 @@ function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
       {bundled && (
         <p className="explain">
           Generated clusters of 30 pods a node on one flat segment; build covers the underlay, nodes, pods and
-          every route-manager event; traces are random pod pairs for one second.
+          every route-manager event; traces are random pod pairs for one second, warm pairs one pair probed
+          again and again (answered by the simulator's flow cache).
         </p>
       )}
       <ChartGrid charts={CHARTS} category="cluster" labels={labels} series={series} />
       <FiguresTable
         className="bench-table"
-        columns={["cluster", "provider", "build", "of which reconcile", "traces/s", "hops/trace", "peak RSS"]}
+        columns={[
+          "cluster",
+          "provider",
+          "build",
+          "of which reconcile",
+          "traces/s",
+          "warm pair/s",
+          "hops/trace",
+          "peak RSS",
+        ]}
       >
         {rows.map((r, i) => (
           <tr key={i}>
@@ -211,6 +223,11 @@ function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
             <td>{(r.buildMs / 1000).toFixed(2)} s</td>
             <td>{(r.reconcileMs / 1000).toFixed(2)} s</td>
             <td>{Math.round(r.tracesPerSecond).toLocaleString("en")}</td>
+            <td>
+              {typeof r.warmTracesPerSecond === "number"
+                ? Math.round(r.warmTracesPerSecond).toLocaleString("en")
+                : "–"}
+            </td>
             <td>{Math.round(r.hopsPerTrace)}</td>
             <td>{Math.round(r.peakRssMiB).toLocaleString("en")} MiB</td>
           </tr>

@@ -727,6 +727,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator('[data-testid="bench-source"]').textContent()).toMatch(/^the bundled report/);
     expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
     expect(await page.locator(".bench canvas").count()).toBe(4);
+    // The bundled rows carry warm pairs a second (the flow cache's figure): 100 nodes, docker-bridge first.
+    expect(await page.locator(".bench-table thead th").nth(5).textContent()).toBe("warm pair/s");
+    expect(await page.locator(".bench-table tbody td").nth(5).textContent()).toBe("3,838,682");
     await shoot(page, "bench");
     const row = {
       scenario: "mine",
@@ -756,6 +759,8 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.waitForSelector(".bench-table");
     expect(await page.locator('[data-testid="bench-source"]').textContent()).toBe("mine.json");
     expect(await page.locator(".bench-table tbody td").nth(4).textContent()).toBe("5,000");
+    // A report from before the flow cache has no warm pairs: a dash, not 0.
+    expect(await page.locator(".bench-table tbody td").nth(5).textContent()).toBe("–");
     await page.getByRole("button", { name: "show the bundled report" }).click();
     expect(await page.locator(".bench-table tbody tr").count()).toBe(9);
     expect(await page.locator('[data-testid="no-datapath"]').count()).toBe(1);
