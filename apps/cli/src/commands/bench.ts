@@ -1,4 +1,6 @@
 /** `podnet bench`: scenarios × providers, measuring the network and podnet itself. */
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Option, type Command } from "commander";
 import {
   ClusterRuntime,
@@ -38,10 +40,12 @@ import {
 } from "./bench-services.js";
 import { labErrors } from "./lab.js";
 import { progressBar, stopBar, yieldingProgress } from "../progress.js";
+import type { RowJob } from "../bench-row.js";
 
 const TRACE_BUDGET_MS = 1000;
 
-async function measure(
+/** One row in this process (`bench-row.ts` runs it in a process of its own: see `measureApart`). */
+export async function measure(
   scenario: Scenario,
   provider: NetworkProvider,
   policy: PolicyEngine = noPolicyEngine,
@@ -93,6 +97,36 @@ async function measure(
     neighboursAndFdbPerNode: Math.round(((cp.total.neighbours + cp.total.fdb) / nodes) * 10) / 10,
     natRulesPerNode: Math.round((cp.total.natRules / nodes) * 10) / 10,
   };
+}
+
+/**
+ * One row measured in a child process (bench-row.ts), so that its peak RSS is its own cluster's and
+ * not the process's peak over every row before it.
+ */
+function measureApart(
+  scenario: Scenario,
+  provider: NetworkProvider,
+  policy: PolicyEngine,
+): Promise<BenchRow> {
+  // The argument names the parent: what `ps` shows of a measuring process, and how a test finds it.
+  const child = fork(
+    fileURLToPath(new URL("./bench-row.js", import.meta.url)),
+    [`--bench-row-of=${process.pid}`],
+    {
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    },
+  );
+  const job: RowJob = { scenario, provider: provider.name, policy: policy.name };
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: { row?: BenchRow; error?: string }) =>
+      m.row ? resolve(m.row) : reject(new Error(m.error)),
+    );
+    child.once("exit", (code, signal) =>
+      reject(new Error(`the process measuring ${provider.name} ended (${signal ?? `exit ${code}`})`)),
+    );
+    child.send(job);
+  });
 }
 
 /**
@@ -260,7 +294,7 @@ export function benchCommand(cli: Command): void {
                   sideBySide: opts.sideBySide,
                 },
                 policy,
-                (scenario, provider) => measure(scenario, provider, policy),
+                (scenario, provider) => measureApart(scenario, provider, policy),
                 (task) => bar?.update(done++, { task }),
               );
             } finally {
@@ -281,7 +315,7 @@ export function benchCommand(cli: Command): void {
               for (const policy of policies) {
                 const task = [scenario.name, provider.name, proxy, policies.length > 1 ? policy.name : ""];
                 bar?.update(rows.length, { task: task.filter(Boolean).join(" / ") });
-                rows.push(await measure(withProxy(scenario, proxy), provider, policy));
+                rows.push(await measureApart(withProxy(scenario, proxy), provider, policy));
               }
         }
         bar?.update(rows.length, { task: "done" });
