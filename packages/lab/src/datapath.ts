@@ -322,19 +322,19 @@ async function interleave(
         measurer.throughput(base!),
       ]);
       if (theirs.status === "rejected") throw theirs.reason;
-      if (mine.status === "rejected") {
-        samples[0]!.push({ ...theirs.value, ...(await measurer.latency(base!)) });
-        fail(i, mine.reason);
-        continue;
-      }
       // The latencies in blocks alternated with the baseline's (`latencyBeside`).
-      let latency: Awaited<ReturnType<Measurer["latencyBeside"]>>;
-      try {
-        latency = await measurer.latencyBeside(target, base!);
-      } catch (error) {
-        // The pair's end, unless the baseline fails measured alone too (then the bench does).
+      let latency: Awaited<ReturnType<Measurer["latencyBeside"]>> | undefined;
+      let failure: unknown = mine.status === "rejected" ? mine.reason : undefined;
+      if (mine.status === "fulfilled")
+        try {
+          latency = await measurer.latencyBeside(target, base!);
+        } catch (error) {
+          failure = error;
+        }
+      if (mine.status === "rejected" || !latency) {
+        // The pair's end failed, unless the baseline fails measured alone too (then the bench does).
         samples[0]!.push({ ...theirs.value, ...(await measurer.latency(base!)) });
-        fail(i, error);
+        fail(i, failure);
         continue;
       }
       const baseline = { ...theirs.value, ...latency.theirs };
