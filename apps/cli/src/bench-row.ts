@@ -15,7 +15,11 @@ export interface RowJob {
   policy: string;
 }
 
-// The parent gone (Ctrl-C, a TERM), the row has no reader.
+// The parent gone (Ctrl-C, a TERM), the row has no reader. A Ctrl-C on a terminal reaches the whole
+// process group, this process too: it is the parent's to answer (stop its bar, exit 130), and this
+// one dying of it first would race that answer with a "process ended" error. So a signal is ignored
+// here, and the parent's end (the IPC channel closing) ends this process.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => {});
 process.once("disconnect", () => process.exit(0));
 process.once("message", (job: RowJob) => {
   measure(job.scenario, getProvider(job.provider), parsePolicy(job.policy)).then(

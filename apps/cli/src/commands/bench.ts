@@ -122,9 +122,15 @@ function measureApart(
     child.once("message", (m: { row?: BenchRow; error?: string }) =>
       m.row ? resolve(m.row) : reject(new Error(m.error)),
     );
-    child.once("exit", (code, signal) =>
-      reject(new Error(`the process measuring ${provider.name} ended (${signal ?? `exit ${code}`})`)),
-    );
+    // A send to a process already gone fails; its exit, just behind, says why.
+    child.on("error", () => {});
+    child.once("exit", (code, signal) => {
+      // A Ctrl-C (or a TERM to the group) before the child set its handlers ended it: the signal was
+      // this process's as well, and answering it (stop the bar, exit 130) is the signal handler's job,
+      // which may not have run yet. Raised again here, it does, and is not raced by an error.
+      if (signal === "SIGINT" || signal === "SIGTERM") process.kill(process.pid, signal);
+      else reject(new Error(`the process measuring ${provider.name} ended (${signal ?? `exit ${code}`})`));
+    });
     child.send(job);
   });
 }
