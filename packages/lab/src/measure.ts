@@ -43,6 +43,21 @@ export function spread(values: number[]): Spread {
   };
 }
 
+/**
+ * The mean of the middle half of `values` (from the first to the third quartile, by rank): as
+ * robust as the median to a few outliers, and not stuck on the values' grain. Connect times come in
+ * whole microseconds (the kernel's `tcpi_rtt`): a bare veth pair's handshake takes 6–9 µs, so a
+ * median moves by a seventh with one tick, where this mean moves by a fraction of one.
+ */
+export function interquartileMean(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.slice(Math.floor(sorted.length / 4), Math.ceil((sorted.length * 3) / 4));
+  // Rounded to 0.1 µs: what the microsecond values can say, without float noise in the JSON.
+  return Math.round((middle.reduce((sum, v) => sum + v, 0) / middle.length) * 1e4) / 1e4;
+}
+
+const median = (values: number[]) => spread(values).median;
+
 export interface MeasureSettings {
   /** Seconds per iperf3 run, after the omitted ones. */
   seconds: number;
@@ -236,7 +251,7 @@ export class Measurer {
    * of 100 % from rounding alone — where a pod's sparse traffic meets an idle CPU's wake-up.
    */
   private async rttMs(target: Target): Promise<number> {
-    return spread(await this.pings(target, 50)).median;
+    return median(await this.pings(target, 50));
   }
 
   /** The round-trip times of `count` pings 10 ms apart, in ms. */
@@ -264,8 +279,8 @@ export class Measurer {
 
   /**
    * Ten blocks of a latency measured on `base`, then on `target`, alternated (each block's first
-   * value, slow in a new ping process or after a pause, left out): both medians, and the
-   * median of the blocks' ratios. On this kind of machine a path's RTT level moves by 20–30 % from
+   * value, slow in a new ping process or after a pause, left out): each side's `centre` over all its
+   * blocks, and the median of the blocks' ratios of centres. On this kind of machine a path's RTT level moves by 20–30 % from
    * one second to the next; blocks a tenth of a second apart meet the same level, and the median of
    * their ratios moved half as much from run to run as the ratio of 50 pings each one after the
    * other (BENCHMARKS.md).
@@ -274,6 +289,7 @@ export class Measurer {
     block: (t: Target) => Promise<number[]>,
     target: Target,
     base: Target,
+    centre: (values: number[]) => number,
   ): Promise<{ mine: number; theirs: number; ratio: number }> {
     const mine: number[] = [];
     const theirs: number[] = [];
@@ -283,9 +299,9 @@ export class Measurer {
       const t = (await block(target)).slice(1);
       theirs.push(...b);
       mine.push(...t);
-      ratios.push(spread(t).median / spread(b).median);
+      ratios.push(centre(t) / centre(b));
     }
-    return { mine: spread(mine).median, theirs: spread(theirs).median, ratio: spread(ratios).median };
+    return { mine: centre(mine), theirs: centre(theirs), ratio: median(ratios) };
   }
 
   /**
@@ -300,17 +316,19 @@ export class Measurer {
     mine: Pick<Sample, "rtt" | "rttRatio" | "connect" | "connectRatio">;
     theirs: Pick<Sample, "rtt" | "connect">;
   }> {
-    const rtt = target.ping ? await this.alternated((t) => this.pings(t, 11), target, base) : undefined;
+    const rtt = target.ping
+      ? await this.alternated((t) => this.pings(t, 11), target, base, median)
+      : undefined;
     const blockOfConnects = (t: Target) => this.connects(t, 51);
-    // The first alternations of two timers ran slow, the baseline's most: the ratio climbed for
-    // about 6,000 connects (1.6 → 2.0 across nodes under overlay) however many connects each timer
-    // made alone before. Unmeasured, once per pair.
+    // The first alternations run slow, the baseline's most: its handshake goes from about 9 to 6 µs
+    // over thousands of connects (the ratio across nodes under overlay 5.0 → 6.0), however many
+    // each side made alone before. Unmeasured, once per pair.
     const key = `${target.fromNs} ${target.to}`;
     if (!this.warmed.has(key)) {
-      for (let i = 0; i < 6; i++) await this.alternated(blockOfConnects, target, base);
+      for (let i = 0; i < 6; i++) await this.alternated(blockOfConnects, target, base, interquartileMean);
       this.warmed.add(key);
     }
-    const connect = await this.alternated(blockOfConnects, target, base);
+    const connect = await this.alternated(blockOfConnects, target, base, interquartileMean);
     return {
       mine: {
         ...(rtt ? { rtt: rtt.mine, rttRatio: rtt.ratio } : {}),
@@ -321,9 +339,9 @@ export class Measurer {
     };
   }
 
-  /** Median time of 21 TCP connects in a row. */
+  /** The interquartile mean of 21 TCP connects in a row (their handshakes, as the kernel timed them). */
   private async connectMs(target: Target): Promise<number> {
-    return spread(await this.connects(target, 21)).median;
+    return interquartileMean(await this.connects(target, 21));
   }
 
   /**
@@ -336,9 +354,12 @@ export class Measurer {
     let timer = this.timers.get(target.fromNs);
     if (!timer) this.timers.set(target.fromNs, (timer = new ConnectTimer(target.fromNs)));
     const answer = await timer.ask(`${target.to} ${CONNECT_PORT} ${count}`);
-    const times = JSON.parse(answer || "null") as number[] | { error: string } | null;
-    if (!Array.isArray(times))
-      throw new Error(`TCP connect → ${target.to}:${CONNECT_PORT}: ${times?.error ?? "no answer"}`);
+    const got = JSON.parse(answer || "null") as { ports: number[]; ss: string } | { error: string } | null;
+    const fail = (why: string) => new Error(`TCP connect → ${target.to}:${CONNECT_PORT}: ${why}`);
+    if (!got || "error" in got) throw fail(got?.error ?? "no answer");
+    const times = handshakeTimes(got.ss, got.ports);
+    if (times.length !== got.ports.length)
+      throw fail(`ss showed the handshake of ${times.length} of ${got.ports.length} connections`);
     return times;
   }
 
@@ -420,11 +441,42 @@ export class Measurer {
 }
 
 /**
- * A Node process inside a namespace that times TCP connects on request: a line `<address> <port>
- * <count>` is answered with a line, the JSON array of the connect times in ms (or `{"error":…}`).
- * Each connection is reset by the client as soon as it is made: closed with a FIN, each would leave a
- * TIME_WAIT socket for a minute, and with thousands of those Linux's search for a free ephemeral
- * port made a connect take 3–4 ms instead of 0.1.
+ * The handshake times, in ms, of the connections from `ports` in an `ss -tinH` listing: each
+ * socket's `rtt` while it has exchanged no data is its first sample, SYN sent → SYN-ACK received,
+ * which the kernel times in whole microseconds (`tcpi_rtt`). A listing is a line per socket (its
+ * queues, local and peer address) followed by an indented line of its TCP details.
+ */
+export function handshakeTimes(ss: string, ports: readonly number[]): number[] {
+  const wanted = new Set(ports);
+  const times: number[] = [];
+  let mine = false;
+  for (const line of ss.split("\n")) {
+    if (!/^\s/.test(line)) {
+      const local = line.trim().split(/\s+/)[2] ?? "";
+      mine = wanted.has(Number(local.slice(local.lastIndexOf(":") + 1)));
+    } else if (mine) {
+      // `\b`: not `minrtt:` or BBR's `mrtt:`.
+      const rtt = /\brtt:([\d.]+)\//.exec(line);
+      if (rtt) times.push(Number(rtt[1]));
+    }
+  }
+  return times;
+}
+
+/**
+ * A Node process inside a namespace that makes TCP connects on request: a line `<address> <port>
+ * <count>` is answered with a line, `{"ports":[…],"ss":"…"}` — the local ports of the `count`
+ * connections, made one after the other and all still open, and `ss -tin` of them — or
+ * `{"error":…}`; `handshakeTimes` reads the times from it.
+ *
+ * A connect's time is its handshake as the client's kernel timed it: SYN sent → SYN-ACK received.
+ * Timed around `connect()` in this process, most of the 40–120 µs was the process waking up and its
+ * event loop turning, and the ratio to the baseline moved 18–94 % across runs; the kernel's figure
+ * has none of that, the way ping's kernel timestamps have none.
+ *
+ * The connections are then reset by the client: closed with a FIN, each would leave a TIME_WAIT
+ * socket for a minute, and with thousands of those Linux's search for a free ephemeral port made a
+ * connect take 3–4 ms instead of 0.1.
  */
 class ConnectTimer {
   private readonly child: ChildProcess;
@@ -432,14 +484,17 @@ class ConnectTimer {
   private waiting: ((line: string) => void) | undefined;
 
   constructor(ns: string) {
-    const code = `const net = require("net");
+    const code = `const net = require("net"); const { execFile } = require("child_process");
 require("readline").createInterface({ input: process.stdin }).on("line", (line) => {
-  const [to, port, count] = line.split(" "); const times = [];
-  const once = () => { const t = process.hrtime.bigint(); const s = net.connect(Number(port), to);
-    s.setTimeout(2000, () => { s.destroy(); console.log(JSON.stringify({ error: "timeout" })); });
-    s.on("connect", () => { times.push(Number(process.hrtime.bigint() - t) / 1e6); s.resetAndDestroy();
-      if (times.length < Number(count)) once(); else console.log(JSON.stringify(times)); });
-    s.on("error", (e) => console.log(JSON.stringify({ error: e.code }))); };
+  const [to, port, count] = line.split(" "); const open = new Map(); let answered = false;
+  const answer = (a) => { if (answered) return; answered = true;
+    for (const s of open.values()) s.resetAndDestroy(); console.log(JSON.stringify(a)); };
+  const read = () => execFile("ss", ["-tinH", "state", "established", "dst", to, "dport", "=", ":" + port],
+    (error, ss) => answer(error ? { error: "ss: " + error.message } : { ports: [...open.keys()], ss }));
+  const once = () => { const s = net.connect(Number(port), to);
+    s.setTimeout(2000, () => { s.destroy(); answer({ error: "timeout" }); });
+    s.on("error", (e) => answer({ error: e.code }));
+    s.on("connect", () => { s.setTimeout(0); open.set(s.localPort, s); if (open.size < Number(count)) once(); else read(); }); };
   once();
 }).on("close", () => process.exit(0));`;
     this.child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", code], {
