@@ -1,0 +1,115 @@
+/** The walk's IP output: a locally made packet's route, path MTU, fragments and next hop. */
+import { EtherType, IcmpType, IcmpUnreachableCode, formatIpv4 } from "@podnet/core";
+import type { SimNamespace } from "./namespace.js";
+import type { SimRoute } from "./route-table.js";
+import { skbWith, ipCopy, largestPiece, fragment, sizeText, withSrc, type Skb } from "./skb.js";
+import { routeText } from "./walk-trace.js";
+import { DeviceWalk } from "./walk-devices.js";
+
+export abstract class IpOutputWalk extends DeviceWalk {
+  /** A packet a process or the kernel of `ns` originates. */
+  protected ipOutput(ns: SimNamespace, input: Skb): void {
+    let skb = input;
+    const lo = ns.links.get("lo")!;
+    let route = ns.isLocal(skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
+    if (!route && !ns.isLocal(skb.ip.dst)) {
+      return this.localError(
+        ns,
+        `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
+        skb,
+      );
+    }
+    if (skb.ip.src === 0)
+      skb = withSrc(skb, route ? ns.sourceFor(route, route.gateway ?? skb.ip.dst) : skb.ip.dst);
+    const out = this.natOutput(ns, skb);
+    if (!out) return;
+    skb = out;
+    if (ns.hasRules("filter") && !this.filter(ns, "OUTPUT", skb, undefined, route?.dev)) return;
+    if (ns.isLocal(skb.ip.dst)) {
+      const dst = skb.ip.dst;
+      this.record(ns, "route", () => `${formatIpv4(dst)} is local: via lo`, skb, lo);
+      const confirmed = this.natPostrouting(ns, skb, lo);
+      if (!confirmed) return;
+      return this.ipInput(ns, lo, confirmed);
+    }
+    route = ns.routes.lookup(skb.ip.dst);
+    if (!route)
+      return this.localError(
+        ns,
+        `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
+        skb,
+      );
+    const dst = skb.ip.dst;
+    const chosen = route;
+    this.record(ns, "route", () => `route to ${formatIpv4(dst)}: ${routeText(chosen)}`, skb, route.dev);
+    this.finishOutput(ns, route, skb, true);
+  }
+
+  protected finishOutput(ns: SimNamespace, route: SimRoute, input: Skb, local: boolean): void {
+    let skb = input;
+    const dev = route.dev;
+    if (!dev.carrier) {
+      if (local) return this.localError(ns, `connect: Network is down (${dev.name} has no carrier)`, skb);
+      return this.drop(ns, `${dev.name} is down or has no carrier`, skb, dev);
+    }
+    const size = largestPiece(skb);
+    // Local packets honour the path MTU learned for their destination (the kernel's route exception).
+    const mtu = local ? ns.mtuTo(dev, skb.ip.dst) : dev.mtu;
+    if (size > mtu) {
+      // ping's default (-M want) sets DF only on what fits the route; a bigger packet is fragmented here.
+      if (skb.ip.dontFragment && local && this.pmtudisc === "want" && this.isSendersRequest(ns)) {
+        const ip = ipCopy(skb.ip);
+        ip.dontFragment = false;
+        skb = skbWith(skb, ip);
+      }
+      if (skb.ip.dontFragment) {
+        if (local)
+          return this.localError(
+            ns,
+            `message too long, mtu=${mtu}: ${sizeText(skb)} with DF over ${dev.name}${mtu < dev.mtu ? ` (path MTU to ${formatIpv4(skb.ip.dst)} learned from ICMP fragmentation needed)` : ""}`,
+            skb,
+          );
+        this.drop(
+          ns,
+          `${sizeText(skb)} with DF does not fit ${dev.name} (mtu ${dev.mtu}): fragmentation needed`,
+          skb,
+          dev,
+        );
+        return this.icmpError(
+          ns,
+          skb,
+          IcmpType.DEST_UNREACHABLE,
+          IcmpUnreachableCode.FRAGMENTATION_NEEDED,
+          `fragmentation needed: mtu ${dev.mtu} at ${ns.name} ${dev.name}`,
+          dev.mtu,
+        );
+      }
+      skb = fragment(skb, mtu);
+      this.record(
+        ns,
+        "fragment",
+        `${sizeText(skb)} over mtu ${mtu}: sent as ${skb.fragments!.count} fragments of at most ${skb.fragments!.largest} bytes (DF not set)`,
+        skb,
+        dev,
+      );
+    }
+    const post = this.natPostrouting(ns, skb, dev);
+    if (!post) return;
+    skb = post;
+    const nextHop = route.gateway ?? skb.ip.dst;
+    const mac = this.resolve(ns, dev, nextHop, skb);
+    if (mac === undefined) {
+      const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
+      if (local) return this.localError(ns, `connect: No route to host (${reason})`, skb);
+      this.drop(ns, reason, skb, dev);
+      return this.icmpError(
+        ns,
+        skb,
+        IcmpType.DEST_UNREACHABLE,
+        IcmpUnreachableCode.HOST,
+        `host unreachable: ${reason} at ${ns.name}`,
+      );
+    }
+    this.transmit(dev, { eth: { kind: "ethernet", src: dev.mac, dst: mac, etherType: EtherType.IPV4 }, skb });
+  }
+}

@@ -1,0 +1,221 @@
+/** The walk's netfilter hooks: the filter table's chains, and NAT with conntrack. */
+import { IcmpType, IcmpUnreachableCode, TcpFlags, formatIpv4, type Header } from "@podnet/core";
+import type { SimLink } from "./link.js";
+import { conntrackTimeout, type ConntrackEntry, type SimNamespace } from "./namespace.js";
+import type { Verdict } from "./netfilter.js";
+import { runHook } from "./hooks.js";
+import {
+  skbWith,
+  zeros,
+  tupleOf,
+  dstPortOf,
+  invert,
+  relatedTuple,
+  natDst,
+  natSrc,
+  withDst,
+  withSrc,
+  endpoint,
+  type Skb,
+} from "./skb.js";
+import { WalkCore } from "./walk-core.js";
+
+export abstract class NetfilterWalk extends WalkCore {
+  protected filter(
+    ns: SimNamespace,
+    chain: "INPUT" | "FORWARD" | "OUTPUT",
+    skb: Skb,
+    inDev: SimLink | undefined,
+    outDev: SimLink | undefined,
+  ): boolean {
+    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
+    if (verdict.kind === "ACCEPT") return true;
+    const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
+    this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, inDev ?? outDev);
+    if (verdict.kind === "REJECT") {
+      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, inDev ?? outDev);
+      if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
+        this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
+        this.reply(
+          ns,
+          skb,
+          {
+            kind: "tcp",
+            srcPort: skb.l4.dstPort,
+            dstPort: skb.l4.srcPort,
+            seq: 0,
+            ack: (skb.l4.seq + 1) >>> 0,
+            flags: TcpFlags.RST | TcpFlags.ACK,
+            window: 0,
+            urgent: 0,
+          },
+          zeros(0),
+        );
+      } else {
+        const code =
+          verdict.rejectWith === "icmp-host-unreachable"
+            ? IcmpUnreachableCode.HOST
+            : verdict.rejectWith === "icmp-net-unreachable"
+              ? IcmpUnreachableCode.NET
+              : IcmpUnreachableCode.PORT;
+        this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, code, `rejected by ${ns.name}: ${rule}`);
+      }
+    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skb, inDev ?? outDev);
+    return false;
+  }
+
+  /** Conntrack lookup plus the destination half of NAT (PREROUTING for arriving packets, OUTPUT for local ones). */
+  private natDestination(
+    ns: SimNamespace,
+    input: Skb,
+    chain: "PREROUTING" | "OUTPUT",
+    inDev: SimLink | undefined,
+  ): Skb | undefined {
+    // Filter rules may match conntrack states (a policy engine's ESTABLISHED,RELATED): track then too.
+    if (!ns.hasRules("nat") && !ns.hasRules("filter")) {
+      const tracked = ns.conntrackSize !== 0;
+      this.rec?.tracking.push({ ns, tracked });
+      if (!tracked) return input;
+    }
+    const tuple = tupleOf(input);
+    const related = tuple ? undefined : relatedTuple(input);
+    if (!tuple && !related) return input;
+    const now = this.kernel.clock;
+    const found = ns.conntrack.get((tuple ?? related)!, now);
+    const rec = this.rec;
+    if (found) {
+      const { entry, direction } = found;
+      if (rec && !rec.own.has(entry)) rec.replayable = false;
+      if (tuple) {
+        const reset = input.l4.kind === "tcp" && (input.l4.flags & TcpFlags.RST) !== 0;
+        entry.expires = now + conntrackTimeout(entry.original.protocol, reset);
+      }
+      let skb = skbWith(input);
+      skb.ct = { entry, direction, isNew: false, related: !tuple };
+      // Established flows skip the nat table: the translation chosen for the first packet applies.
+      if (direction === "original" && entry.dnatBy) skb = natDst(skb, entry.reply.src, entry.reply.srcPort);
+      if (direction === "reply" && entry.snatBy)
+        skb = natDst(skb, entry.original.src, entry.original.srcPort);
+      if (skb.ip.dst !== input.ip.dst || skb.l4 !== input.l4) {
+        this.record(
+          ns,
+          "nat",
+          `conntrack (${direction}${tuple ? "" : ", related ICMP error: the quoted packet too"}): destination ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))}`,
+          skb,
+          inDev,
+        );
+      }
+      return skb;
+    }
+    rec?.misses.push({ ns, tuple: (tuple ?? related)! });
+    // An ICMP error about no tracked flow is not tracked (INVALID passes the nat table untouched).
+    if (!tuple) return input;
+    const entry: ConntrackEntry = {
+      original: tuple,
+      reply: invert(tuple),
+      expires: now + conntrackTimeout(tuple.protocol),
+    };
+    rec?.own.add(entry);
+    let skb = skbWith(input);
+    skb.ct = { entry, direction: "original", isNew: true };
+    if (!ns.hasRules("nat")) return skb;
+    const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
+    if (verdict.kind === "DNAT") {
+      if (rec) rec.replayable = false;
+      skb = withDst(skb, verdict.address, verdict.port);
+      entry.dnatBy = verdict.path.join(" → ");
+      entry.reply = invert({ ...tuple, dst: verdict.address, dstPort: verdict.port ?? tuple.dstPort });
+      this.record(
+        ns,
+        "nat",
+        `nat ${chain}: DNAT ${endpoint(input.ip.dst, dstPortOf(input))} → ${endpoint(skb.ip.dst, dstPortOf(skb))} by ${verdict.path.join(" → ")}`,
+        skb,
+        inDev,
+      );
+    }
+    return skb;
+  }
+
+  protected natPrerouting(ns: SimNamespace, skb: Skb, inDev: SimLink): Skb | undefined {
+    return this.natDestination(ns, skb, "PREROUTING", inDev);
+  }
+
+  protected natOutput(ns: SimNamespace, skb: Skb): Skb | undefined {
+    return this.natDestination(ns, skb, "OUTPUT", undefined);
+  }
+
+  /** The source half of NAT (POSTROUTING, or INPUT for local delivery), then conntrack confirms the flow. */
+  private natSource(ns: SimNamespace, input: Skb, outDev: SimLink | undefined): Skb {
+    const ct = input.ct;
+    if (!ct) return input;
+    let skb = skbWith(input);
+    skb.ct = undefined;
+    const { entry } = ct;
+    if (!ct.isNew) {
+      if (ct.direction === "original" && entry.snatBy)
+        skb = natSrc(skb, entry.reply.dst, entry.reply.dstPort);
+      if (ct.direction === "reply" && entry.dnatBy)
+        skb = natSrc(skb, entry.original.dst, entry.original.dstPort);
+      if (skb.ip.src !== input.ip.src) {
+        this.record(
+          ns,
+          "nat",
+          `conntrack (${ct.direction}${ct.related ? ", related ICMP error: the quoted packet too" : ""}): source ${formatIpv4(input.ip.src)} → ${formatIpv4(skb.ip.src)}${ct.direction === "reply" ? " (un-DNAT)" : ""}`,
+          skb,
+          outDev,
+        );
+      }
+      return skb;
+    }
+    if (outDev && ns.hasRules("nat")) {
+      const verdict: Verdict = runHook(
+        ns,
+        "nat",
+        "POSTROUTING",
+        skb,
+        undefined,
+        outDev.name,
+        this.kernel.random,
+      );
+      if (verdict.kind === "SNAT" || verdict.kind === "MASQUERADE") {
+        if (this.rec) this.rec.replayable = false;
+        const address =
+          verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
+        const port = verdict.kind === "SNAT" ? verdict.port : undefined;
+        skb = withSrc(skb, address, port);
+        const translated = tupleOf(skb)!;
+        entry.snatBy = verdict.path.join(" → ");
+        entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
+        this.record(
+          ns,
+          "nat",
+          `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
+          skb,
+          outDev,
+        );
+      }
+    }
+    const now = this.kernel.clock;
+    this.rec?.confirmed.push({ ns, entry });
+    ns.conntrack.confirm(entry, now);
+    return skb;
+  }
+
+  protected natPostrouting(ns: SimNamespace, skb: Skb, outDev: SimLink): Skb | undefined {
+    return this.natSource(ns, skb, outDev);
+  }
+
+  protected natInput(ns: SimNamespace, skb: Skb): Skb | undefined {
+    return this.natSource(ns, skb, undefined);
+  }
+
+  protected abstract icmpError(
+    ns: SimNamespace,
+    offending: Skb,
+    type: number,
+    code: number,
+    why: string,
+    mtu?: number,
+  ): void;
+  protected abstract reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void;
+}
