@@ -103,11 +103,7 @@ export async function measure(
  * One row measured in a child process (bench-row.ts), so that its peak RSS is its own cluster's and
  * not the process's peak over every row before it.
  */
-function measureApart(
-  scenario: Scenario,
-  provider: NetworkProvider,
-  policy: PolicyEngine,
-): Promise<BenchRow> {
+function measureApart(scenario: Scenario, provider: string, policy: PolicyEngine): Promise<BenchRow> {
   // The argument names the parent: what `ps` shows of a measuring process, and how a test finds it.
   const child = fork(
     fileURLToPath(new URL("./bench-row.js", import.meta.url)),
@@ -117,7 +113,9 @@ function measureApart(
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     },
   );
-  const job: RowJob = { scenario, provider: provider.name, policy: policy.name };
+  // The registry's name, which the child looks up: a provider's own name may differ from it
+  // (cbr0-host-gw-gateway calls itself "cbr0-host-gw (routes on the gateway)").
+  const job: RowJob = { scenario, provider, policy: policy.name };
   return new Promise((resolve, reject) => {
     child.once("message", (m: { row?: BenchRow; error?: string }) =>
       m.row ? resolve(m.row) : reject(new Error(m.error)),
@@ -129,7 +127,7 @@ function measureApart(
       // this process's as well, and answering it (stop the bar, exit 130) is the signal handler's job,
       // which may not have run yet. Raised again here, it does, and is not raced by an error.
       if (signal === "SIGINT" || signal === "SIGTERM") process.kill(process.pid, signal);
-      else reject(new Error(`the process measuring ${provider.name} ended (${signal ?? `exit ${code}`})`));
+      else reject(new Error(`the process measuring ${provider} ended (${signal ?? `exit ${code}`})`));
     });
     child.send(job);
   });
@@ -316,12 +314,12 @@ export function benchCommand(cli: Command): void {
 
         const rows: BenchRow[] = [];
         for (const scenario of scenarios) {
-          for (const { provider } of providers)
+          for (const { name, provider } of providers)
             for (const proxy of proxies)
               for (const policy of policies) {
                 const task = [scenario.name, provider.name, proxy, policies.length > 1 ? policy.name : ""];
                 bar?.update(rows.length, { task: task.filter(Boolean).join(" / ") });
-                rows.push(await measureApart(withProxy(scenario, proxy), provider, policy));
+                rows.push(await measureApart(withProxy(scenario, proxy), name, policy));
               }
         }
         bar?.update(rows.length, { task: "done" });

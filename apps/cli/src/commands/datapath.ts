@@ -46,7 +46,8 @@ export async function benchLinux(
   providers: { name: string; provider: NetworkProvider }[],
   settings: DatapathSettings,
   policy: PolicyEngine,
-  simulate: (scenario: Scenario, provider: NetworkProvider) => Promise<BenchRow>,
+  /** The simulated row of a scenario under a provider (named as the registry names it). */
+  simulate: (scenario: Scenario, provider: string) => Promise<BenchRow>,
   onStep: (task: string) => void,
 ): Promise<DatapathReport> {
   needRoot();
@@ -70,7 +71,7 @@ export async function benchLinux(
         baseline,
         rows: rows.map((r) => ({ ...r, provider: name })),
       });
-      simulated.push({ ...(await simulate(scenario, provider)), provider: name });
+      simulated.push({ ...(await simulate(scenario, name)), provider: name });
     }
   return {
     schemaVersion: 1,
