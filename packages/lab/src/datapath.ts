@@ -281,9 +281,9 @@ interface Measured {
 /**
  * Measures the baseline (`targets[0]`) and the pairs `runs` times, interleaved: run 1 of each, then
  * run 2 of each… One after the other, each pair's run is compared with the baseline run just before
- * it; side by side, each pair's transfers run at the same time as a baseline run's of its own (the
- * baseline's figures are then all of those), then its RTTs and connect times in blocks alternated
- * with the baseline's. A pair that fails is unreachable from then on (its message kept); the
+ * it; side by side, each pair's TCP transfers run at the same time as a baseline run's of its own
+ * (the baseline's figures are then all of those), its UDP transfer right after the baseline's, then
+ * its RTTs and connect times in blocks alternated with the baseline's. A pair that fails is unreachable from then on (its message kept); the
  * baseline must not fail.
  */
 async function interleave(
@@ -315,31 +315,33 @@ async function interleave(
         }
         continue;
       }
-      // The transfers at once; the latencies after them (a ping beside a transfer would time the
-      // transfer's load, not the path).
-      const [mine, theirs] = await Promise.allSettled([
-        measurer.throughput(target),
-        measurer.throughput(base!),
-      ]);
-      if (theirs.status === "rejected") throw theirs.reason;
+      // The TCP transfers at once; UDP one after the other (two flows at 1 Gbit/s offered each
+      // overload the receivers, and the loss that makes is random: the delivered rate's ratio moved
+      // 4–124 % across runs, where alone a flow loses 0.1–0.9 %); the latencies after them (a
+      // ping beside a transfer would time the transfer's load, not the path).
+      const [mineTcp, theirsTcp] = await Promise.allSettled([measurer.tcp(target), measurer.tcp(base!)]);
+      if (theirsTcp.status === "rejected") throw theirsTcp.reason;
+      const theirs = { ...theirsTcp.value, ...(await measurer.udp(base!)) };
+      let failure: unknown = mineTcp.status === "rejected" ? mineTcp.reason : undefined;
+      let mine: Omit<Sample, "rtt" | "connect"> | undefined;
       // The latencies in blocks alternated with the baseline's (`latencyBeside`).
       let latency: Awaited<ReturnType<Measurer["latencyBeside"]>> | undefined;
-      let failure: unknown = mine.status === "rejected" ? mine.reason : undefined;
-      if (mine.status === "fulfilled")
+      if (mineTcp.status === "fulfilled")
         try {
+          mine = { ...mineTcp.value, ...(await measurer.udp(target)) };
           latency = await measurer.latencyBeside(target, base!);
         } catch (error) {
           failure = error;
         }
-      if (mine.status === "rejected" || !latency) {
+      if (!mine || !latency) {
         // The pair's end failed, unless the baseline fails measured alone too (then the bench does).
-        samples[0]!.push({ ...theirs.value, ...(await measurer.latency(base!)) });
+        samples[0]!.push({ ...theirs, ...(await measurer.latency(base!)) });
         fail(i, failure);
         continue;
       }
-      const baseline = { ...theirs.value, ...latency.theirs };
+      const baseline = { ...theirs, ...latency.theirs };
       samples[0]!.push(baseline);
-      samples[i]!.push({ ...mine.value, ...latency.mine });
+      samples[i]!.push({ ...mine, ...latency.mine });
       partners[i]!.push(baseline);
     }
   }

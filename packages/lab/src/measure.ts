@@ -109,6 +109,9 @@ export interface Sample {
   udpError?: string;
 }
 
+/** A sample's UDP figures (`Measurer.udp`). */
+type UdpPart = "udp" | "loss" | "jitter" | "udpFragments" | "udpError";
+
 export const IPERF_PORT = 5201;
 export const CONNECT_PORT = 5202;
 
@@ -385,16 +388,34 @@ export class Measurer {
 
   /** The transfers: TCP on one stream and on four, UDP, with what the kernel counted meanwhile. */
   async throughput(target: Target): Promise<Omit<Sample, "rtt" | "connect">> {
-    let fragments = this.fragments(target.counts);
+    return { ...(await this.tcp(target)), ...(await this.udp(target)) };
+  }
+
+  /** TCP on one stream (with the kernel's CPU time and fragments meanwhile), then on four. */
+  async tcp(target: Target): Promise<Omit<Sample, "rtt" | "connect" | UdpPart>> {
+    const fragments = this.fragments(target.counts);
     const before = kernelJiffies();
     const one = await this.iperf(target, []);
     const jiffies = kernelJiffies() - before;
     const tcpFragments = this.fragments(target.counts) - fragments;
     const tcp4 = await this.iperf(target, ["-P", "4"]);
-    fragments = this.fragments(target.counts);
-    // UDP at a fixed 1 Gbit/s offered: what arrives, what is lost, and the jitter. A datagram larger
-    // than the path fails once with "Message too long" (the node's ICMP "fragmentation needed" sets
-    // the connected socket's error); a retry, with the path MTU now learned, is what an app does.
+    return {
+      tcp: one.end.sum_received.bits_per_second / 1e9,
+      tcp4: tcp4.end.sum_received.bits_per_second / 1e9,
+      jiffies,
+      gigabits: (one.end.sum_received.bytes * 8) / 1e9,
+      retransmits: one.end.sum_sent.retransmits ?? 0,
+      tcpFragments,
+    };
+  }
+
+  /**
+   * UDP at a fixed 1 Gbit/s offered: what arrives, what is lost, and the jitter. A datagram larger
+   * than the path fails once with "Message too long" (the node's ICMP "fragmentation needed" sets
+   * the connected socket's error); a retry, with the path MTU now learned, is what an app does.
+   */
+  async udp(target: Target): Promise<Pick<Sample, UdpPart>> {
+    const fragments = this.fragments(target.counts);
     const udp = ["-u", "-b", "1G"];
     let udpError: string | undefined;
     const u = (
@@ -404,18 +425,11 @@ export class Measurer {
         return this.iperf(target, udp, true);
       })
     ).end.sum;
-    const udpFragments = this.fragments(target.counts) - fragments;
     return {
-      tcp: one.end.sum_received.bits_per_second / 1e9,
-      tcp4: tcp4.end.sum_received.bits_per_second / 1e9,
       udp: (u.bits_per_second * (1 - u.lost_percent / 100)) / 1e9,
       loss: u.lost_percent,
       jitter: u.jitter_ms,
-      jiffies,
-      gigabits: (one.end.sum_received.bytes * 8) / 1e9,
-      retransmits: one.end.sum_sent.retransmits ?? 0,
-      tcpFragments,
-      udpFragments,
+      udpFragments: this.fragments(target.counts) - fragments,
       ...(udpError ? { udpError } : {}),
     };
   }

@@ -212,7 +212,7 @@ export function benchCommand(cli: Command): void {
     .option("--pin", "linux: pin iperf3's client to CPU 0 and its server to CPU 1", false)
     .option(
       "--side-by-side",
-      "linux: measure each pair at the same time as a baseline run of its own (ratios of two flows that met the same machine)",
+      "linux: measure each pair's TCP transfers at the same time as a baseline run of its own (ratios of two flows that met the same machine)",
       false,
     )
     .option(
@@ -233,9 +233,11 @@ export function benchCommand(cli: Command): void {
         "(podnet-bench), and to an outside host; a bare veth pair measured in the same runs, interleaved, gives\n" +
         "every figure as a ratio. Under VXLAN the across-nodes pair is measured again with a wrong 1500-byte\n" +
         "pod MTU. Spreads are (max - min) / median over --runs, of the figure and of its ratio, and the ratio's\n" +
-        "interquartile range over its median. --side-by-side runs each pair at the same time as a baseline run of\n" +
-        "its own, so that a run's ratio compares two flows that met the same machine (no CPU per Gbit then),\n" +
-        "and pings it in blocks alternated with the baseline's (a run's RTT ratio: the median of the blocks').",
+        "interquartile range over its median. --side-by-side runs each pair's TCP transfers at the same time as a\n" +
+        "baseline run of its own, so that a run's ratio compares two flows that met the same machine (no CPU per\n" +
+        "Gbit then), UDP right after the baseline's, and pings and connects in blocks alternated with the\n" +
+        "baseline's (a run's ratio: the median of the blocks'). A connect's time is its handshake as the client's\n" +
+        "kernel timed it (SYN → SYN-ACK).",
     )
     .action(
       async (
