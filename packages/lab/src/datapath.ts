@@ -283,8 +283,8 @@ interface Measured {
  * run 2 of each… One after the other, each pair's run is compared with the baseline run just before
  * it; side by side, each pair's TCP transfers run at the same time as a baseline run's of its own
  * (the baseline's figures are then all of those), its UDP transfer right after the baseline's, then
- * its RTTs and connect times in blocks alternated with the baseline's. A pair that fails is unreachable from then on (its message kept); the
- * baseline must not fail.
+ * its RTTs and connect times in blocks alternated with the baseline's. A pair that fails is
+ * unreachable from then on (its message kept); the baseline must not fail.
  */
 async function interleave(
   measurer: Measurer,
