@@ -56,7 +56,7 @@ export class SimLink {
   /** Bridges only: its ports' own MACs (the kernel's "permanent local" FDB entries), for an O(1) check. */
   portMacs?: Map<number, number>;
   vxlan?: VxlanConfig;
-  /** Bridges only: who answers ARP behind which port, for one topology version (walk.ts). */
+  /** Bridges only: who answers ARP behind which port, for one topology version (walk-devices.ts). */
   arpIndex?: ArpIndex;
 
   constructor(
