@@ -311,12 +311,18 @@ export class LinuxBackend implements ClusterBackend {
   }
 
   private async probeUdp(request: ProbeRequest): Promise<ProbeResult> {
+    // The datagram is sent again every 500 ms of the 2 s window, as a DNS resolver retransmits: one
+    // datagram lost on a loaded machine (the listener's socat forks a shell per datagram) is not a
+    // policy's drop. A policy that drops the first drops them all, so the outcome is the same.
     const code = `const s = require("dgram").createSocket("udp4");
 const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
-setTimeout(() => done({ outcome: "dropped", detail: "no answer" }), 2000);
+setTimeout(() => done({ outcome: "dropped", detail: "no answer in 2 s (4 datagrams)" }), 2000);
 s.on("message", (m) => done({ outcome: "reached", detail: "answered by " + String(m).trim(), owner: String(m).trim() }));
 s.on("error", (e) => done({ outcome: e.code === "ECONNREFUSED" ? "refused" : "unreachable", detail: e.code }));
-s.connect(${request.port ?? 53}, ${JSON.stringify(request.to)}, () => s.send("podnet probe"));`;
+s.connect(${request.port ?? 53}, ${JSON.stringify(request.to)}, () => {
+  s.send("podnet probe");
+  setInterval(() => s.send("podnet probe"), 500);
+});`;
     const { stdout } = await run(["ip", "netns", "exec", request.fromNs, process.execPath, "-e", code]);
     const r = JSON.parse(
       stdout.trim().split("\n").at(-1) || '{"outcome":"dropped","detail":"no answer"}',

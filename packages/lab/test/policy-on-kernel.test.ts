@@ -46,7 +46,14 @@ describe.skipIf(system.skip)(
       it(
         c.name,
         async () => {
-          expect(await checkUpstreamCase(runtime, c, { concurrency: 16, retries: 4 })).toEqual([]);
+          // In words, so that a failure shows each pair's outcome (an object diff is cut short).
+          const mismatches = await checkUpstreamCase(runtime, c, { concurrency: 16, retries: 4 });
+          expect(
+            mismatches.map(
+              (m) =>
+                `${m.from} → ${m.to} ${m.probe}: expected ${m.expected ? "reached" : "blocked"}, ${m.outcome}`,
+            ),
+          ).toEqual([]);
         },
         120_000,
       );
