@@ -21,7 +21,15 @@
  * Probes give summaries (outcome, reason, hop count, the answer): a trace's hop records come from a
  * walk, always.
  */
-import { tupleHash, type ConnTuple, type ConntrackEntry, type SimNamespace } from "./namespace.js";
+import {
+  hashTuple,
+  replayedEntry,
+  sameTuple,
+  tupleHash,
+  type ConnTuple,
+  type ConntrackEntry,
+  type SimNamespace,
+} from "./namespace.js";
 import type { TraceSummary } from "./trace.js";
 import type { SendOptions } from "./walk.js";
 
@@ -30,9 +38,10 @@ import type { SendOptions } from "./walk.js";
  * it carries none) into 32768-60999: one flow keeps one port, and a replayed flow gets its own.
  */
 export function outerSourcePort(inner: ConnTuple | undefined, srcMac: number): number {
-  const hash = inner ? tupleHash(inner) : (srcMac % 0x100000000) ^ Math.floor(srcMac / 0x100000000);
-  return 32768 + ((hash >>> 0) % (60999 - 32768 + 1));
+  return outerPort(inner ? tupleHash(inner) : (srcMac % 0x100000000) ^ Math.floor(srcMac / 0x100000000));
 }
+
+const outerPort = (hash: number) => 32768 + ((hash >>> 0) % (60999 - 32768 + 1));
 
 /**
  * Port values the rule evaluators compared while a walk was recorded; undefined when none is being
@@ -64,41 +73,41 @@ export class FlowRecording {
 }
 
 /**
- * A tuple of the recorded walk with its derived ports named by place: `srcAt`/`dstAt` index a
- * replay's derived ports (its ephemeral port, then the outer ports in the order of `encaps`), -1
- * where the port is fixed (a destination's, VXLAN's).
+ * The recorded walk's tuples as templates, seven numbers each in one flat array (a replay reads
+ * numbers, making no object but the entries it files): protocol, src, srcPort, srcAt, dst, dstPort,
+ * dstAt. `srcAt`/`dstAt` index a replay's derived ports (its ephemeral port, then the outer ports in
+ * the order of `encaps`), -1 where the port is fixed (a destination's, VXLAN's).
  */
-interface Template extends ConnTuple {
-  srcAt: number;
-  dstAt: number;
-}
+const T = 7;
 
 interface Flow {
   options: SendOptions;
   summary: TraceSummary;
   /** The inner flows encapsulated, in order: each one's outer port is the next derived port. */
-  encaps: Template[];
-  misses: { ns: SimNamespace; tuple: Template }[];
-  confirmed: { ns: SimNamespace; original: Template; reply: Template; timeout: number }[];
+  encaps: number[];
+  /** Lookups that found nothing, and where. */
+  misses: number[];
+  missIn: SimNamespace[];
+  /** Entries confirmed, in order: two templates each (original, reply), where, and for how long. */
+  confirmed: number[];
+  confirmIn: SimNamespace[];
+  timeouts: number[];
+  /** For each entry confirmed, the miss with its original tuple in the same namespace (-1: none). */
+  missOf: number[];
   tracking: FlowRecording["tracking"];
 }
 
-/** A lookup's tuple, filled in place: a lookup keeps nothing of it. */
-const SCRATCH: ConnTuple = { protocol: 0, src: 0, srcPort: 0, dst: 0, dstPort: 0 };
-/** A replay's derived ports, reused: one replay at a time. */
-const NEW_PORTS: number[] = [];
+/** A replay's derived ports, and the hashes of the tuples its lookups missed, reused: one replay at a time. */
+const PORTS: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+const MISS_HASHES: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
 
-/** A template's tuple with a replay's derived ports (`ports`), new or written into `out`. */
-function made(t: Template, ports: number[], out?: ConnTuple): ConnTuple {
-  const srcPort = t.srcAt < 0 ? t.srcPort : ports[t.srcAt]!;
-  const dstPort = t.dstAt < 0 ? t.dstPort : ports[t.dstAt]!;
-  if (!out) return { protocol: t.protocol, src: t.src, srcPort, dst: t.dst, dstPort };
-  out.protocol = t.protocol;
-  out.src = t.src;
-  out.srcPort = srcPort;
-  out.dst = t.dst;
-  out.dstPort = dstPort;
-  return out;
+/** Fills `out` with the tuple of the template at `at` and the replay's derived ports. */
+function fill(out: ConnTuple, t: number[], at: number): void {
+  out.protocol = t[at]!;
+  out.src = t[at + 1]!;
+  out.srcPort = t[at + 3]! < 0 ? t[at + 2]! : PORTS[t[at + 3]!]!;
+  out.dst = t[at + 4]!;
+  out.dstPort = t[at + 6]! < 0 ? t[at + 5]! : PORTS[t[at + 6]!]!;
 }
 
 /**
@@ -183,25 +192,47 @@ export class FlowCache {
    * relied on is not there any more: the caller walks instead.
    */
   replay(flow: Flow, port: number, now: number): TraceSummary | undefined {
-    // This replay's derived ports, in the order of the recorded walk's (`Template` indexes them).
-    const to = NEW_PORTS;
-    to.length = 0;
-    to.push(port);
-    for (const inner of flow.encaps) {
-      const next = outerSourcePort(made(inner, to, SCRATCH), 0);
+    // This replay's derived ports, in the order of the recorded walk's (templates index them).
+    PORTS[0] = port;
+    const { encaps, misses, confirmed } = flow;
+    let derived = 1;
+    for (let at = 0; at < encaps.length; at += T) {
+      const next = outerPort(
+        hashTuple(
+          encaps[at]!,
+          encaps[at + 1]!,
+          encaps[at + 3]! < 0 ? encaps[at + 2]! : PORTS[encaps[at + 3]!]!,
+          encaps[at + 4]!,
+          encaps[at + 6]! < 0 ? encaps[at + 5]! : PORTS[encaps[at + 6]!]!,
+        ),
+      );
       // Two derived ports falling together would make the new tuples ambiguous: walk instead.
-      if (to.includes(next)) return undefined;
-      to.push(next);
+      for (let i = 0; i < derived; i++) if (PORTS[i] === next) return undefined;
+      PORTS[derived++] = next;
     }
     for (const t of flow.tracking) if ((t.ns.conntrackSize !== 0) !== t.tracked) return undefined;
-    for (const m of flow.misses) if (m.ns.conntrack.get(made(m.tuple, to, SCRATCH), now)) return undefined;
-    for (const c of flow.confirmed) {
-      const entry: ConntrackEntry = {
-        original: made(c.original, to),
-        reply: made(c.reply, to),
-        expires: now + c.timeout,
-      };
-      c.ns.conntrack.confirm(entry, now);
+    for (let at = 0, i = 0; at < misses.length; at += T, i++) {
+      const protocol = misses[at]!;
+      const src = misses[at + 1]!;
+      const srcPort = misses[at + 3]! < 0 ? misses[at + 2]! : PORTS[misses[at + 3]!]!;
+      const dst = misses[at + 4]!;
+      const dstPort = misses[at + 6]! < 0 ? misses[at + 5]! : PORTS[misses[at + 6]!]!;
+      const hash = hashTuple(protocol, src, srcPort, dst, dstPort);
+      MISS_HASHES[i] = hash;
+      if (flow.missIn[i]!.conntrack.holds(hash, protocol, src, srcPort, dst, dstPort, now)) return undefined;
+    }
+    for (let at = 0, i = 0; at < confirmed.length; at += 2 * T, i++) {
+      const entry = replayedEntry();
+      fill(entry.original, confirmed, at);
+      fill(entry.reply, confirmed, at + T);
+      entry.expires = now + flow.timeouts[i]!;
+      // A new entry's original tuple is mostly one a lookup missed: its hash is known.
+      const miss = flow.missOf[i]!;
+      flow.confirmIn[i]!.conntrack.confirm(
+        entry,
+        now,
+        miss < 0 ? tupleHash(entry.original) : MISS_HASHES[miss]!,
+      );
     }
     return flow.summary;
   }
@@ -231,26 +262,33 @@ function portGeneric(
   let generic = true;
   // `known`: how many derived ports exist where the tuple is met (an inner flow cannot name the
   // outer port hashed from it, nor a later one).
-  const template = (t: ConnTuple, known = derived.length): Template => {
+  const template = (out: number[], t: ConnTuple, known = derived.length) => {
     const srcAt = derived.indexOf(t.srcPort);
     const dstAt = derived.indexOf(t.dstPort);
     const carries = t.protocol === ICMP ? srcAt >= 0 && srcAt === dstAt : srcAt >= 0 !== dstAt >= 0;
     if (!carries || srcAt >= known || dstAt >= known) generic = false;
-    return { ...t, srcAt, dstAt };
+    out.push(t.protocol, t.src, t.srcPort, srcAt, t.dst, t.dstPort, dstAt);
   };
   const flow: Flow = {
     options: { ...options },
     summary,
-    encaps: rec.encaps.map((e, i) => template(e.inner, i + 1)),
-    misses: rec.misses.map((m) => ({ ns: m.ns, tuple: template(m.tuple) })),
-    confirmed: rec.confirmed.map(({ ns, entry }) => ({
-      ns,
-      original: template(entry.original),
-      reply: template(entry.reply),
-      // What the walk left it with: a RST after the SYN shortens an entry's life.
-      timeout: entry.expires - now,
-    })),
+    encaps: [],
+    misses: [],
+    missIn: rec.misses.map((m) => m.ns),
+    confirmed: [],
+    confirmIn: rec.confirmed.map((c) => c.ns),
+    // What the walk left them with: a RST after the SYN shortens an entry's life.
+    timeouts: rec.confirmed.map((c) => c.entry.expires - now),
+    missOf: rec.confirmed.map((c) =>
+      rec.misses.findIndex((m) => m.ns === c.ns && sameTuple(m.tuple, c.entry.original)),
+    ),
     tracking: rec.tracking,
   };
+  rec.encaps.forEach((e, i) => template(flow.encaps, e.inner, i + 1));
+  for (const m of rec.misses) template(flow.misses, m.tuple);
+  for (const { entry } of rec.confirmed) {
+    template(flow.confirmed, entry.original);
+    template(flow.confirmed, entry.reply);
+  }
   return generic ? flow : undefined;
 }

@@ -50,13 +50,56 @@ export function conntrackTimeout(protocol: number, reset = false): number {
   return protocol === 6 ? (reset ? 10 : 120) : 30;
 }
 
+const PINNED = Symbol("pinned");
+
+/**
+ * An entry a flow-cache replay made (flow-cache.ts). A replayed overlay probe files six entries, and
+ * their objects (an entry and two tuples each, about 1 KB a probe) were most of what it allocated: at
+ * 5,000 nodes every young-generation collection costs about 3 ms whatever it frees, a quarter of a
+ * warm pair's time. So once one has timed out and a sweep has dropped it, it is reused by the next
+ * replay — unless a walk found it (it is pinned then): a walk's packets and records may hold on to what they
+ * found. Nothing else keeps an entry but its table.
+ */
+export class ReplayedEntry implements ConntrackEntry {
+  /** Keyed by a symbol: an entry reads (JSON, a test's equality) as any other entry does. */
+  [PINNED] = false;
+  constructor(
+    readonly original: ConnTuple,
+    readonly reply: ConnTuple,
+    public expires: number,
+  ) {}
+}
+
+/** Marks a replayed entry as never to be reused: a walk found it, or a caller listed it. */
+function pin(entry: ConntrackEntry): void {
+  if (entry instanceof ReplayedEntry) entry[PINNED] = true;
+}
+
+/** Replayed entries timed out and swept, for the next replays (a few thousand at most). */
+const spareEntries: ReplayedEntry[] = [];
+const SPARE_MAX = 4096;
+
+/** An entry for a replay to fill in: a spare one, or a new one. */
+export function replayedEntry(): ReplayedEntry {
+  const spare = spareEntries.pop();
+  if (spare) {
+    spare[PINNED] = false;
+    return spare;
+  }
+  return new ReplayedEntry(
+    { protocol: 0, src: 0, srcPort: 0, dst: 0, dstPort: 0 },
+    { protocol: 0, src: 0, srcPort: 0, dst: 0, dstPort: 0 },
+    0,
+  );
+}
+
 /** One direction of a tracked connection: the entry, and which of its tuples this is. */
 export interface ConntrackSlot {
   entry: ConntrackEntry;
   direction: "original" | "reply";
 }
 
-const sameTuple = (a: ConnTuple, b: ConnTuple) =>
+export const sameTuple = (a: ConnTuple, b: ConnTuple) =>
   a.src === b.src &&
   a.dst === b.dst &&
   a.srcPort === b.srcPort &&
@@ -68,8 +111,19 @@ const sameTuple = (a: ConnTuple, b: ConnTuple) =>
  * integer: a 53-bit number was a boxed double per lookup.
  */
 export function tupleHash(t: ConnTuple): number {
+  return hashTuple(t.protocol, t.src, t.srcPort, t.dst, t.dstPort);
+}
+
+/** tupleHash of a tuple given as its numbers (a replay makes no tuple object to look one up). */
+export function hashTuple(
+  protocol: number,
+  src: number,
+  srcPort: number,
+  dst: number,
+  dstPort: number,
+): number {
   let h = Math.imul(
-    t.src ^ Math.imul(t.dst, 0x9e3779b1) ^ Math.imul(t.srcPort ^ (t.dstPort << 16), 0x85ebca6b) ^ t.protocol,
+    src ^ Math.imul(dst, 0x9e3779b1) ^ Math.imul(srcPort ^ (dstPort << 16), 0x85ebca6b) ^ protocol,
     0xc2b2ae35,
   );
   // A product's low bits depend only on its operands' low bits: fold the high ones down, since the
@@ -123,14 +177,50 @@ export class ConntrackTable {
     const at = this.place(tuple, tupleHash(tuple));
     const entry = this.held[at];
     if (entry === undefined || entry.expires <= now) return undefined;
+    pin(entry);
     return { entry, direction: this.replies[at] ? "reply" : "original" };
+  }
+
+  /**
+   * Whether a live entry holds this tuple (given as its numbers and their hashTuple), in either
+   * direction: `get` making no object (a replayed probe checks several that must find nothing).
+   */
+  holds(
+    hash: number,
+    protocol: number,
+    src: number,
+    srcPort: number,
+    dst: number,
+    dstPort: number,
+    now: number,
+  ): boolean {
+    const mask = this.hashes.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const entry = this.held[i];
+      if (entry === undefined) return false;
+      if (this.hashes[i] !== hash) continue;
+      const t = this.replies[i] ? entry.reply : entry.original;
+      if (
+        t.src === src &&
+        t.dst === dst &&
+        t.srcPort === srcPort &&
+        t.dstPort === dstPort &&
+        t.protocol === protocol
+      )
+        return entry.expires > now;
+    }
   }
 
   /** Removes the entries timed out at `now`. */
   sweep(now: number): void {
     // An entry replaced by an equal tuple's had expired (a live one would have been found instead):
     // reading the entries in order of confirming, a later one is never overwritten by an earlier.
-    this.order = this.order.filter((entry) => entry.expires > now);
+    const kept: ConntrackEntry[] = [];
+    for (const entry of this.order)
+      if (entry.expires > now) kept.push(entry);
+      else if (entry instanceof ReplayedEntry && !entry[PINNED] && spareEntries.length < SPARE_MAX)
+        spareEntries.push(entry);
+    this.order = kept;
     this.sweepAt = Math.max(1024, this.order.length * 4);
     // Room for every slot until the next sweep: no growing in between.
     this.refill(this.sweepAt);
@@ -143,9 +233,15 @@ export class ConntrackTable {
   private refill(room: number): void {
     let capacity = 64;
     while (capacity < room * 2) capacity *= 2;
-    this.hashes = new Int32Array(capacity);
-    this.held = new Array<ConntrackEntry | undefined>(capacity);
-    this.replies = new Uint8Array(capacity);
+    if (capacity === this.hashes.length) {
+      // The same size again (a steady flow of probes): cleared in place, since a new typed array
+      // per sweep was a tenth of a replayed overlay probe (allocation, and the GC it brings on).
+      this.held.fill(undefined);
+    } else {
+      this.hashes = new Int32Array(capacity);
+      this.held = new Array<ConntrackEntry | undefined>(capacity);
+      this.replies = new Uint8Array(capacity);
+    }
     this.count = 0;
     for (const entry of this.order) {
       this.put(entry, 0);
@@ -153,9 +249,12 @@ export class ConntrackTable {
     }
   }
 
-  private put(entry: ConntrackEntry, reply: number): void {
+  private put(
+    entry: ConntrackEntry,
+    reply: number,
+    hash = tupleHash(reply ? entry.reply : entry.original),
+  ): void {
     const tuple = reply ? entry.reply : entry.original;
-    const hash = tupleHash(tuple);
     const at = this.place(tuple, hash);
     if (this.held[at] === undefined) this.count++;
     this.hashes[at] = hash;
@@ -168,7 +267,10 @@ export class ConntrackTable {
     const out: ConntrackEntry[] = [];
     for (let i = 0; i < this.held.length; i++) {
       const entry = this.held[i];
-      if (entry && !this.replies[i] && entry.expires > now) out.push(entry);
+      if (!entry || this.replies[i] || entry.expires <= now) continue;
+      // What is listed is the caller's: not to be reused.
+      pin(entry);
+      out.push(entry);
     }
     return out;
   }
@@ -177,13 +279,13 @@ export class ConntrackTable {
    * Holds a confirmed entry under both its tuples (replacing the entries of equal tuples). Its
    * tuples are final: an entry's reply tuple is replaced by NAT before it is confirmed, never after.
    */
-  confirm(entry: ConntrackEntry, now: number): void {
+  confirm(entry: ConntrackEntry, now: number, originalHash = tupleHash(entry.original)): void {
     // Also when the entries replaced (timed out, their tuples confirmed again) pile up in `order`:
     // a warm pair re-using its ports keeps the slot count still while `order` grows.
     if (this.count + 2 > this.sweepAt || this.order.length >= this.sweepAt) this.sweep(now);
     if ((this.count + 2) * 2 > this.hashes.length) this.refill(this.count + 2);
     this.order.push(entry);
-    this.put(entry, 0);
+    this.put(entry, 0, originalHash);
     this.put(entry, 1);
   }
 }

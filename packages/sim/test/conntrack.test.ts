@@ -1,7 +1,7 @@
 // The conntrack table itself: what one entry's two directions find, and that a flow whose tuples
 // come back after timing out (a warm pair cycling through its ports) keeps the table's memory flat.
 import { describe, expect, it } from "vitest";
-import { ConntrackTable, type ConnTuple } from "../src/namespace.js";
+import { ConntrackTable, replayedEntry, type ConnTuple } from "../src/namespace.js";
 
 const tuple = (srcPort: number): ConnTuple => ({
   protocol: 6,
@@ -41,5 +41,35 @@ describe("the conntrack table", () => {
     expect(table.list(99_999)).toHaveLength(1);
     // What a sweep reads is bounded by its threshold, not by every entry ever confirmed.
     expect((table as unknown as { order: unknown[] }).order.length).toBeLessThanOrEqual(1024);
+  });
+
+  it("reuses a replay's entry once it timed out and was swept, never one a walk found or a caller listed", () => {
+    const table = new ConntrackTable();
+    const replayed = (port: number, now: number) => {
+      const entry = replayedEntry();
+      Object.assign(entry.original, tuple(port));
+      Object.assign(entry.reply, inverse(tuple(port)));
+      entry.expires = now + 30;
+      table.confirm(entry, now);
+      return entry;
+    };
+    const found = replayed(40000, 0);
+    const listed = replayed(40001, 0);
+    expect(table.list(1)).toContain(listed);
+    const plain = replayed(40002, 1);
+    expect(table.get(tuple(40000), 1)!.entry).toBe(found);
+    const seen = new Set([found, listed, plain]);
+    // Enough later entries for sweeps to drop the three: only `plain` comes back.
+    const made = new Set<object>();
+    for (let now = 100; now < 2100; now++) made.add(replayed(30000 + now, now));
+    expect(made.has(plain)).toBe(true);
+    expect(made.has(found)).toBe(false);
+    expect(made.has(listed)).toBe(false);
+    // Spares are reused: fewer objects than entries confirmed.
+    expect(made.size).toBeLessThan(2000);
+    // What the walk and the caller hold is as it was.
+    expect(found.original).toEqual(tuple(40000));
+    expect(listed.original).toEqual(tuple(40001));
+    expect(seen.size).toBe(3);
   });
 });
