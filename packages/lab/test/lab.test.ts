@@ -314,18 +314,34 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
   }, 120_000);
 
-  it("Ctrl-C during a linux bench stops the measurement and removes the lab", async () => {
+  it("Ctrl-C during a linux bench stops the measurement, removes the lab and keeps the pairs measured", async () => {
     const iperfServers = () => spawnSync("pgrep", ["-f", "iperf3 -s -p 5201"], { encoding: "utf8" }).stdout;
     const servers = iperfServers();
+    const out = join(labs, "stopped.json");
     const child = spawn(
       process.execPath,
-      [CLI, "bench", "two-nodes", "--backend", "linux", "--providers", "overlay", "--runs", "3", "--json"],
+      [
+        CLI,
+        "bench",
+        "two-nodes",
+        "--backend",
+        "linux",
+        "--providers",
+        "cbr0-host-gw,overlay",
+        "--runs",
+        "1",
+        "--out",
+        out,
+        "--json",
+      ],
       { env: { ...process.env, PODNET_LABS: labs }, stdio: "ignore" },
     );
-    // Interrupt once the bench's baseline pair exists: the lab is up and measuring.
+    // The first provider's figures are written as soon as they are in; interrupt once the second
+    // provider's baseline pair exists: its lab is up and measuring.
     let prefix = "";
-    for (let i = 0; i < 1200 && !prefix; i++) {
+    for (let i = 0; i < 2400 && !prefix; i++) {
       await new Promise((r) => setTimeout(r, 50));
+      if (!existsSync(out)) continue;
       const [name] = readdirSync(labs).filter((n) => n.startsWith("b"));
       if (
         name &&
@@ -341,5 +357,10 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
     expect(iperfServers()).toBe(servers);
     expect(rootNamespace()).toBe(before);
-  }, 120_000);
+    const report = JSON.parse(readFileSync(out, "utf8"));
+    expect(report.partial).toEqual({ measured: 1, of: 2 });
+    expect(report.results.map((r: { provider: string }) => r.provider)).toEqual(["cbr0-host-gw"]);
+    expect(report.simulated.map((r: { provider: string }) => r.provider)).toEqual(["cbr0-host-gw"]);
+    expect(readFileSync(out.replace(/json$/, "md"), "utf8")).toContain("**Partial**: 1 of 2");
+  }, 180_000);
 });

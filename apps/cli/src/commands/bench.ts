@@ -302,6 +302,8 @@ export function benchCommand(cli: Command): void {
                 policy,
                 (scenario, provider) => measureApart(scenario, provider, policy),
                 (task) => bar?.update(done++, { task }),
+                // Written after every pair: minutes of kernel figures survive a later failure or Ctrl-C.
+                (partial) => out?.write(partial, datapathMarkdown(partial, markdown(partial.simulated))),
               );
             } finally {
               stopBar(bar);

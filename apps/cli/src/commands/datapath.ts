@@ -35,6 +35,11 @@ export interface DatapathReport extends DatapathSettings {
   }[];
   /** The simulated bench of the same scenarios and providers (`podnet bench`'s rows). */
   simulated: BenchRow[];
+  /**
+   * Present while the bench is still running: how many scenario × provider pairs of how many are
+   * in. `--out` is written after each pair, so a bench stopped or failed later keeps what it measured.
+   */
+  partial?: { measured: number; of: number };
 }
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
@@ -49,6 +54,8 @@ export async function benchLinux(
   /** The simulated row of a scenario under a provider (named as the registry names it). */
   simulate: (scenario: Scenario, provider: string) => Promise<BenchRow>,
   onStep: (task: string) => void,
+  /** The report so far, after each scenario × provider pair (marked `partial`). */
+  onPair: (report: DatapathReport) => void = () => {},
 ): Promise<DatapathReport> {
   needRoot();
   const { benchDatapath } = await import("@podnet/lab");
@@ -56,6 +63,7 @@ export async function benchLinux(
   const before = load();
   const results: DatapathReport["results"] = [];
   const simulated: BenchRow[] = [];
+  const total = scenarios.length * providers.length;
   for (const { scenario, file } of scenarios)
     for (const { name, provider } of providers) {
       onStep(`${scenario.name} / ${name}`);
@@ -72,17 +80,23 @@ export async function benchLinux(
         rows: rows.map((r) => ({ ...r, provider: name })),
       });
       simulated.push({ ...(await simulate(scenario, name)), provider: name });
+      if (results.length < total) onPair(report({ measured: results.length, of: total }));
     }
-  return {
-    schemaVersion: 1,
-    backend: "linux",
-    machine: { node: process.version, platform: process.platform },
-    ...settings,
-    loadAverage: { before, after: load() },
-    elapsedSeconds: Math.round((performance.now() - started) / 1000),
-    results,
-    simulated,
-  };
+  return report();
+
+  function report(partial?: DatapathReport["partial"]): DatapathReport {
+    return {
+      schemaVersion: 1,
+      backend: "linux",
+      machine: { node: process.version, platform: process.platform },
+      ...settings,
+      loadAverage: { before, after: load() },
+      elapsedSeconds: Math.round((performance.now() - started) / 1000),
+      results: [...results],
+      simulated: [...simulated],
+      ...(partial ? { partial } : {}),
+    };
+  }
 }
 
 const HEAD = [
@@ -156,6 +170,12 @@ export function datapathMarkdown(report: DatapathReport, simulated: string): str
   return [
     `# podnet bench --backend linux`,
     "",
+    ...(report.partial
+      ? [
+          `**Partial**: ${report.partial.measured} of ${report.partial.of} scenario × provider pairs measured when this was written; the bench did not finish.`,
+          "",
+        ]
+      : []),
     `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, ${report.sideBySide ? "side by side (each pair at the same time as a baseline run of its own)" : "interleaved"}. ` +
       `Load average ${report.loadAverage.before.join(", ")} before, ${report.loadAverage.after.join(", ")} after; ${report.elapsedSeconds} s in all. ` +
       `Largest TCP spread (max − min over the median) ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %; largest interquartile range of the TCP ratio ${worst.tcpRatioIqr} %.`,
