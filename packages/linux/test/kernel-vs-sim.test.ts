@@ -202,6 +202,40 @@ const cases: Case[] = [
     outcome: "unreachable",
   },
   {
+    // kube-proxy's NodePort match: node2's cbr0 address is LOCAL there, so the ping is DNAT'ed to pod2,
+    // whose answer is routed twice (TTL 62; node2 answering itself would arrive with 63).
+    name: "cbr0 + host-gw: -m addrtype --dst-type LOCAL takes a node's bridge address too",
+    build: async (l) => {
+      await hostGw(l, false);
+      await l.k.iptables.append(
+        l.ns("node2"),
+        "nat",
+        "PREROUTING",
+        rule`! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`,
+      );
+    },
+    from: "pod1",
+    to: "10.0.2.1",
+    outcome: "reached",
+    ttl: 62,
+  },
+  {
+    name: "cbr0 + host-gw: ! --dst-type LOCAL leaves a node's own address alone",
+    build: async (l) => {
+      await hostGw(l, false);
+      await l.k.iptables.append(
+        l.ns("node2"),
+        "nat",
+        "PREROUTING",
+        rule`-m addrtype ! --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`,
+      );
+    },
+    from: "pod1",
+    to: "10.100.0.3",
+    outcome: "reached",
+    ttl: 63,
+  },
+  {
     name: "cbr0 + host-gw with forwarding off on the far node",
     build: async (l) => {
       await hostGw(l, false);

@@ -641,6 +641,14 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
         "KUBE-SEP-1",
         rule`-p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080`,
       );
+      // kube-proxy's NodePort jump (under --iptables-localhost-nodeports=false), its matches as typed.
+      await n.iptables.append(
+        a!,
+        "nat",
+        "KUBE-SERVICES",
+        rule`-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-SVC-ABC`,
+      );
+      await n.iptables.append(a!, "nat", "KUBE-SVC-ABC", rule`-m addrtype ! --dst-type LOCAL -j RETURN`);
       await n.iptables.append(a!, "nat", "KUBE-MARK-MASQ", rule`-j MARK --or-mark 0x4000`);
       await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-m mark ! --mark 0x4000/0x4000 -j RETURN`);
       await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-j MARK --xor-mark 0x4000`);
@@ -686,7 +694,9 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
           "-A KUBE-SEP-1 -s 10.0.1.2/32 -j KUBE-MARK-MASQ",
           "-A KUBE-SEP-1 -p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080",
           '-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABC',
+          '-A KUBE-SERVICES ! -d 127.0.0.0/8 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-SVC-ABC',
           '-A KUBE-SVC-ABC -m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-1',
+          "-A KUBE-SVC-ABC -m addrtype ! --dst-type LOCAL -j RETURN",
           "COMMIT",
           "",
         ].join("\n"),

@@ -61,6 +61,9 @@ describe("iptables rules as data", () => {
     expect(formatIptablesRule(rule`-m statistic --mode random --probability 0.5000000000 -j X`)).toBe(
       "-m statistic --mode random --probability 0.50000000000 -j X",
     );
+    expect(formatIptablesRule(rule`-m addrtype ! --dst-type LOCAL -j RETURN`)).toBe(
+      "-m addrtype ! --dst-type LOCAL -j RETURN",
+    );
     expect(formatIptablesRule(rule`-p tcp -j REJECT`)).toBe(
       "-p tcp -j REJECT --reject-with icmp-port-unreachable",
     );
@@ -75,6 +78,10 @@ describe("iptables rules as data", () => {
     expect(() => parseIptablesRule("-s 10.0.0.0/8")).toThrow("no target (-j)");
     expect(() => parseIptablesRule('-m comment --comment "open -j ACCEPT')).toThrow("unterminated quote");
     expect(() => parseIptablesRule("-j DNAT")).toThrow("DNAT needs --to-destination");
+    expect(() => parseIptablesRule("--dst-type LOCAL -j ACCEPT")).toThrow("--dst-type needs -m addrtype");
+    expect(() => parseIptablesRule("-m addrtype --dst-type UNICAST -j ACCEPT")).toThrow(
+      'unsupported address type "UNICAST" (LOCAL only)',
+    );
   });
 
   const name = fc.constantFrom("eth0", "cni0", "docker0", "flannel.1");
@@ -105,6 +112,11 @@ describe("iptables rules as data", () => {
           fc.record({
             kind: fc.constant("statistic" as const),
             probability: fc.integer({ min: 1, max: 0x7fffffff }).map((t) => t / 0x80000000),
+          }),
+          fc.record({
+            kind: fc.constant("addrtype" as const),
+            dstType: fc.constant("LOCAL" as const),
+            negated: fc.boolean(),
           }),
         ),
         { maxLength: 3 },

@@ -22,6 +22,8 @@ export type IptablesMatch =
   | { kind: "conntrack"; ctstate: CtState[] }
   | { kind: "comment"; comment: string }
   | { kind: "mark"; value: number; mask: number; negated?: boolean }
+  /** `-m addrtype --dst-type LOCAL`: the destination is one of the namespace's own addresses. */
+  | { kind: "addrtype"; dstType: "LOCAL"; negated?: boolean }
   | { kind: "statistic"; probability: number };
 
 export type IptablesTarget =
@@ -111,6 +113,9 @@ export function formatIptablesRule(rule: IptablesRule): string {
           "--mark",
           m.mask === 0xffffffff ? hex(m.value) : `${hex(m.value)}/${hex(m.mask)}`,
         );
+        break;
+      case "addrtype":
+        out.push("-m", "addrtype", ...(m.negated ? ["!"] : []), "--dst-type", m.dstType);
         break;
       case "statistic":
         out.push(
@@ -251,6 +256,7 @@ export function parseIptablesRule(text: string): IptablesRule {
         if (name === "tcp" || name === "udp") module = { kind: name };
         else if (name === "comment") module = { kind: "comment", comment: "" };
         else if (name === "mark") module = { kind: "mark", value: 0, mask: 0xffffffff };
+        else if (name === "addrtype") module = { kind: "addrtype", dstType: "LOCAL" };
         else if (name === "statistic") module = { kind: "statistic", probability: 1 };
         else if (name === "conntrack") module = { kind: "conntrack", ctstate: [] };
         else throw new IptablesSyntaxError(text, `unsupported match "${name}"`);
@@ -292,6 +298,14 @@ export function parseIptablesRule(text: string): IptablesRule {
         if (module?.kind !== "mark") throw new IptablesSyntaxError(text, "--mark needs -m mark");
         Object.assign(module, parseMark(next(arg), text), negate ? { negated: true } : {});
         break;
+      case "--dst-type": {
+        if (module?.kind !== "addrtype") throw new IptablesSyntaxError(text, "--dst-type needs -m addrtype");
+        const type = next(arg);
+        if (type !== "LOCAL")
+          throw new IptablesSyntaxError(text, `unsupported address type "${type}" (LOCAL only)`);
+        if (negate) module.negated = true;
+        break;
+      }
       case "--mode":
         if (next(arg) !== "random") throw new IptablesSyntaxError(text, "only --mode random is supported");
         break;

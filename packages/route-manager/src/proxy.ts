@@ -86,7 +86,6 @@ export class IptablesProxy implements ServiceProxy {
       sorted,
       this.sharedChains(),
       this.cluster.clusterCidr,
-      node.address,
       this.serviceRules,
     );
     for (const table of ["nat", "filter"] as NatTable[]) {
@@ -133,7 +132,7 @@ export class IptablesProxy implements ServiceProxy {
     for (const [name, rules] of own)
       await this.rewrite(tally, node, "nat", name, held.get(name) ?? [], rules);
     if (!sameSharedEntries(was, is))
-      for (const chain of nodeSharedChains(this.sharedChains(), node.address, this.serviceRules))
+      for (const chain of nodeSharedChains(this.sharedChains()))
         await this.edit(tally, node, chain.table, chain.name, chain.rules);
     const gone: [string, IptablesRule[]][] = [];
     for (const name of new Set((was?.chains ?? []).map(([name]) => name))) {

@@ -74,7 +74,6 @@ export interface ServiceParts {
  */
 export class ServiceRuleCache {
   private readonly parts = new WeakMap<Service, { clusterCidr: string; parts: ServiceParts }>();
-  private readonly tails = new Map<string, IptablesRule>();
 
   get(service: Service, clusterCidr: string): ServiceParts {
     const known = this.parts.get(service);
@@ -83,21 +82,22 @@ export class ServiceRuleCache {
     this.parts.set(service, { clusterCidr, parts });
     return parts;
   }
-
-  /** KUBE-SERVICES' last rule, sending a node's own address to KUBE-NODEPORTS. */
-  nodePortsRule(nodeAddress: string): IptablesRule {
-    let rule = this.tails.get(nodeAddress);
-    if (!rule) {
-      rule = {
-        destination: `${nodeAddress}/32`,
-        matches: [comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")],
-        target: { kind: "jump", chain: "KUBE-NODEPORTS" },
-      };
-      this.tails.set(nodeAddress, rule);
-    }
-    return rule;
-  }
 }
+
+/**
+ * KUBE-SERVICES' last rule, sending what is addressed to the node itself (any of its addresses:
+ * `-m addrtype --dst-type LOCAL`) to KUBE-NODEPORTS, the same on every node. Loopback is left out, as
+ * kube-proxy does with `--iptables-localhost-nodeports=false`: a NodePort on 127.0.0.1 needs
+ * route_localnet, which podnet does not model.
+ */
+const NODE_PORTS_RULE: IptablesRule = {
+  destination: "!127.0.0.0/8",
+  matches: [
+    comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
+    { kind: "addrtype", dstType: "LOCAL" },
+  ],
+  target: { kind: "jump", chain: "KUBE-NODEPORTS" },
+};
 
 function serviceParts(service: Service, clusterCidr: string): ServiceParts {
   const parts: ServiceParts = { services: [], nodePorts: [], rejects: [], chains: [] };
@@ -213,24 +213,16 @@ const POSTROUTING: IptablesRule[] = [
 ];
 
 /**
- * The tables kube-proxy would write on a node for these services. NodePort traffic is matched by
- * the node's own address (`nodeAddress`): kube-proxy uses `-m addrtype --dst-type LOCAL`, which
- * podnet's iptables model does not have, and on a node with one address the two agree.
+ * The tables kube-proxy would write on a node for these services: the same on every node (NodePort
+ * traffic is matched by `-m addrtype --dst-type LOCAL`, not by a node's address).
  */
 export function serviceTables(
   services: Iterable<Service>,
   clusterCidr: string,
-  nodeAddress: string,
   cache = new ServiceRuleCache(),
 ): ServiceTables {
   const sorted = [...services].sort((a, b) => compareServiceKeys(serviceKey(a), serviceKey(b)));
-  return sortedServiceTables(
-    sorted,
-    sharedChains(sorted, clusterCidr, cache),
-    clusterCidr,
-    nodeAddress,
-    cache,
-  );
+  return sortedServiceTables(sorted, sharedChains(sorted, clusterCidr, cache), clusterCidr, cache);
 }
 
 /** The entries every Service adds to kube-proxy's shared chains, in the Services' order; node-independent. */
@@ -264,14 +256,12 @@ export function sameSharedEntries(a: ServiceParts | undefined, b: ServiceParts |
   return same(a?.services, b?.services) && same(a?.nodePorts, b?.nodePorts) && same(a?.rejects, b?.rejects);
 }
 
-/** The three shared chains as a node holds them: KUBE-SERVICES ends with the node's NodePort jump. */
+/** The three shared chains as a node holds them: KUBE-SERVICES ends with the NodePort jump. */
 export function nodeSharedChains(
   shared: SharedChains,
-  nodeAddress: string,
-  cache: ServiceRuleCache,
 ): { table: NatTable; name: string; rules: IptablesRule[] }[] {
   return [
-    { table: "nat", name: "KUBE-SERVICES", rules: [...shared.services, cache.nodePortsRule(nodeAddress)] },
+    { table: "nat", name: "KUBE-SERVICES", rules: [...shared.services, NODE_PORTS_RULE] },
     { table: "nat", name: "KUBE-NODEPORTS", rules: shared.nodePorts },
     { table: "filter", name: "KUBE-SERVICES", rules: shared.rejects },
   ];
@@ -282,11 +272,10 @@ export function sortedServiceTables(
   sorted: readonly Service[],
   shared: SharedChains,
   clusterCidr: string,
-  nodeAddress: string,
   cache: ServiceRuleCache,
 ): ServiceTables {
   const nat = new Map<string, IptablesRule[]>([
-    ["KUBE-SERVICES", [...shared.services, cache.nodePortsRule(nodeAddress)]],
+    ["KUBE-SERVICES", [...shared.services, NODE_PORTS_RULE]],
     ["KUBE-NODEPORTS", shared.nodePorts],
     ["KUBE-MARK-MASQ", MARK_MASQ],
     ["KUBE-POSTROUTING", POSTROUTING],

@@ -24,6 +24,8 @@ interface CompiledRule {
   /** conntrack states as a bit set (CT_BIT), any of which matches. */
   ctstate?: number;
   mark?: { value: number; mask: number; negated: boolean };
+  /** -m addrtype --dst-type LOCAL: whether it is negated. */
+  dstLocal?: { negated: boolean };
   threshold?: number;
   text: string;
   /** "-A CHAIN rule" as a trace names it, made once for the chain the rule was last met in. */
@@ -78,6 +80,7 @@ function compile(rule: IptablesRule): CompiledRule {
       c.sport = m.sport;
     } else if (m.kind === "conntrack") c.ctstate = m.ctstate.reduce((bits, state) => bits | CT_BIT[state], 0);
     else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
+    else if (m.kind === "addrtype") c.dstLocal = { negated: m.negated ?? false };
     else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
   }
   compiled.set(rule, c);
@@ -119,6 +122,7 @@ function ports(l4: Header): { src?: number; dst?: number } {
 }
 
 function matches(
+  ns: SimNamespace,
   c: CompiledRule,
   p: PacketView,
   inDev: string | undefined,
@@ -138,6 +142,8 @@ function matches(
   }
   if (c.ctstate !== undefined && (ctBits(p) & c.ctstate) === 0) return false;
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;
+  // xt_addrtype asks the routing tables: LOCAL is what the local table holds (own addresses, 127/8).
+  if (c.dstLocal && ns.isLocal(p.ip.dst) === c.dstLocal.negated) return false;
   // xt_statistic: a random 31-bit number below the fixed-point probability matches.
   if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
   return true;
@@ -178,7 +184,7 @@ export function evaluateChain(
     const rule = frame.rules[frame.at++]!;
     ns.ruleEvaluations++;
     const c = compile(rule);
-    if (!matches(c, packet, inDev, outDev, random)) continue;
+    if (!matches(ns, c, packet, inDev, outDev, random)) continue;
     path.push(ruleLine(c, frame.name));
     const t = rule.target;
     switch (t.kind) {
