@@ -354,7 +354,12 @@ export class SimLayer {
 
   /** Device names with neighbour entries. */
   neighbourDevices(): string[] {
-    return [...this.neighbours.keys()];
+    return [...this.neighbourDeviceNames()];
+  }
+
+  /** The same names unlisted: a member's neighbour lookup asks for them on every miss of its own. */
+  neighbourDeviceNames(): IterableIterator<string> {
+    return this.neighbours.keys();
   }
 
   private visible(table: DeviceEntries | undefined, key: number, self: number): number | undefined {

@@ -240,7 +240,10 @@ export class SimLayers {
       self,
       conflict,
       // The layer names a handful of devices: finding an index among them beats keeping a map in step.
-      deviceName: (index) => layer.neighbourDevices().find((name) => ns.links.get(name)?.index === index),
+      deviceName: (index) => {
+        for (const name of layer.neighbourDeviceNames()) if (ns.links.get(name)?.index === index) return name;
+        return undefined;
+      },
       deviceIndex: (name) => ns.links.get(name)?.index,
     };
     this.viewVxlan(ns);
