@@ -9,6 +9,7 @@ import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 import {
   rule,
+  type IptablesRule,
   parseAddrArgument as cidr,
   parseAddressArgument as ip,
   parseLinkAddress as mac,
@@ -90,6 +91,12 @@ async function vxlan(lab: LabTopology) {
     });
   }
 }
+
+/** host-gw with one nat PREROUTING rule on node2 (the far node). */
+const hostGwPrerouting = (prerouting: IptablesRule) => async (lab: LabTopology) => {
+  await hostGw(lab, false);
+  await lab.k.iptables.append(lab.ns("node2"), "nat", "PREROUTING", prerouting);
+};
 
 /**
  * A pod behind node1, masqueraded as Kubernetes nodes do for traffic leaving the cluster; node1 sits on
@@ -205,15 +212,9 @@ const cases: Case[] = [
     // kube-proxy's NodePort match: node2's cbr0 address is LOCAL there, so the ping is DNAT'ed to pod2,
     // whose answer is routed twice (TTL 62; node2 answering itself would arrive with 63).
     name: "cbr0 + host-gw: -m addrtype --dst-type LOCAL takes a node's bridge address too",
-    build: async (l) => {
-      await hostGw(l, false);
-      await l.k.iptables.append(
-        l.ns("node2"),
-        "nat",
-        "PREROUTING",
-        rule`! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`,
-      );
-    },
+    build: hostGwPrerouting(
+      rule`! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`,
+    ),
     from: "pod1",
     to: "10.0.2.1",
     outcome: "reached",
@@ -221,15 +222,7 @@ const cases: Case[] = [
   },
   {
     name: "cbr0 + host-gw: ! --dst-type LOCAL leaves a node's own address alone",
-    build: async (l) => {
-      await hostGw(l, false);
-      await l.k.iptables.append(
-        l.ns("node2"),
-        "nat",
-        "PREROUTING",
-        rule`-m addrtype ! --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`,
-      );
-    },
+    build: hostGwPrerouting(rule`-m addrtype ! --dst-type LOCAL -j DNAT --to-destination 10.0.2.2`),
     from: "pod1",
     to: "10.100.0.3",
     outcome: "reached",
