@@ -23,7 +23,8 @@ const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
 
 /**
  * Writes "unreachable" where a bar has no value, so an empty slot never reads as zero: across the
- * category when there is one series, upright in the bar's own slot when there are several.
+ * category when there is one series and the word fits its width, upright otherwise (in the bar's own
+ * slot when there are several series; on a phone, side by side words ran into each other).
  */
 const unreachable: Plugin<"bar"> = {
   id: "unreachable",
@@ -33,6 +34,8 @@ const unreachable: Plugin<"bar"> = {
     ctx.save();
     ctx.fillStyle = "#991b1b";
     ctx.font = "bold 12px system-ui, sans-serif";
+    const slot = (scales.x!.right - scales.x!.left) / Math.max(1, chart.data.labels?.length ?? 1);
+    const upright = several || ctx.measureText("unreachable").width > slot - 6;
     chart.data.datasets.forEach((dataset, d) => {
       const bars = chart.getDatasetMeta(d).data;
       dataset.data.forEach((v, i) => {
@@ -40,9 +43,9 @@ const unreachable: Plugin<"bar"> = {
         const x = several && Number.isFinite(bars[i]?.x) ? bars[i]!.x : scales.x!.getPixelForValue(i);
         ctx.save();
         ctx.translate(x, scales.y!.bottom - 8);
-        if (several) ctx.rotate(-Math.PI / 2);
-        ctx.textAlign = several ? "left" : "center";
-        ctx.textBaseline = several ? "middle" : "alphabetic";
+        if (upright) ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = upright ? "left" : "center";
+        ctx.textBaseline = upright ? "middle" : "alphabetic";
         ctx.fillText("unreachable", 0, 0);
         ctx.restore();
       });

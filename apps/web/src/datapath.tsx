@@ -39,7 +39,13 @@ export interface Datapath {
   runs?: number;
   seconds?: number;
   results: DatapathResult[];
+  /** Written by a bench that had not finished (stopped, or failed later): how many pairs are in. */
+  partial?: { measured: number; of: number };
 }
+
+const isPartial = (v: unknown): v is Datapath["partial"] =>
+  typeof (v as { measured?: unknown })?.measured === "number" &&
+  typeof (v as { of?: unknown }).of === "number";
 
 const FIGURES = ["tcpGbps", "tcp4Gbps", "udpGbps", "udpLossPercent", "connectMs"] as const;
 
@@ -96,6 +102,7 @@ export function findDatapath(report: Record<string, unknown>): Datapath | string
     ...(typeof found.runs === "number" ? { runs: found.runs } : {}),
     ...(typeof found.seconds === "number" ? { seconds: found.seconds } : {}),
     results: results as DatapathResult[],
+    ...(isPartial(found.partial) ? { partial: found.partial } : {}),
   };
 }
 
@@ -178,6 +185,12 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
         by each provider, iperf3, ping and TCP connect between pod pairs. Each figure is divided by a bare
         veth pair measured in the same run, so 1.00 is “as fast as two namespaces on one cable”.
       </p>
+      {datapath.partial ? (
+        <p className="explain partial" data-testid="datapath-partial">
+          <strong>Partial:</strong> {datapath.partial.measured} of {datapath.partial.of} scenario × provider
+          pairs were measured when this report was written; the bench did not finish.
+        </p>
+      ) : null}
       <ChartGrid charts={charts} category="pod pair" labels={labels} series={series} />
       <FiguresTable className="bench-table datapath-table" columns={COLUMNS}>
         {results.flatMap((r) => [

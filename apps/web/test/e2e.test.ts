@@ -818,6 +818,24 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(cpu).toEqual(["–", "–", "–"]);
     await page.locator(".datapath").scrollIntoViewIfNeeded();
     await shoot(page, "bench-datapath-side-by-side");
+    expect(await page.locator('[data-testid="datapath-partial"]').count()).toBe(0);
+    // A report written by a bench that did not finish (`--out` is written after every pair) says so.
+    const partial = join(mkdtempSync(join(tmpdir(), "podnet-web-")), "partial.json");
+    const full = JSON.parse(readFileSync(fixture, "utf8"));
+    writeFileSync(
+      partial,
+      JSON.stringify({ ...full, results: full.results.slice(0, 1), partial: { measured: 1, of: 3 } }),
+    );
+    await input.setInputFiles(partial);
+    await expect
+      .poll(() => page.locator('[data-testid="bench-source"]').textContent())
+      .toMatch(/partial\.json$/);
+    expect(await page.locator('[data-testid="datapath-partial"]').textContent()).toBe(
+      "Partial: 1 of 3 scenario × provider pairs were measured when this report was written; the bench did not finish.",
+    );
+    expect(await page.locator(".datapath-table tr.baseline").count()).toBe(1);
+    await page.locator(".datapath").scrollIntoViewIfNeeded();
+    await shoot(page, "bench-datapath-partial");
     await close(page);
   }, 60_000);
 
