@@ -156,6 +156,23 @@ function parseTo(text: string): { address: number; port?: number } {
     : { address: parseIpv4(address!), port: Number(port) };
 }
 
+/** The verdict ACCEPT: shared, since nothing changes it and no reader names an ACCEPT's rules. */
+const ACCEPTED: Verdict = Object.freeze({ kind: "ACCEPT", path: Object.freeze([]) as unknown as string[] });
+
+/**
+ * The chains being walked, one entry per depth: module-level and reused, since an evaluation neither
+ * nests nor yields, and a frame object per chain per hook per hop was a tenth of what a random trace
+ * allocated (with its path array).
+ */
+const frameRules: (readonly IptablesRule[])[] = [];
+const frameAt: number[] = [];
+const frameName: string[] = [];
+/**
+ * The rules matched so far, reused the same way: a verdict gets a copy only when it is one a reader
+ * names the rules of (a drop, a reject, a translation). An ACCEPT's path is never read.
+ */
+const matched: string[] = [];
+
 /**
  * Walks one built-in chain as netfilter does: first match decides, jumps push, RETURN and the
  * end of a user chain pop, the end of a built-in chain is its policy (ACCEPT). MARK changes the
@@ -170,47 +187,55 @@ export function evaluateChain(
   outDev: string | undefined,
   random: SeededRandom,
 ): Verdict {
-  const path: string[] = [];
-  const stack: { rules: readonly IptablesRule[]; at: number; name: string }[] = [
-    { rules: ns.rulesOf(table, chain), at: 0, name: chain },
-  ];
+  let found = 0;
+  let top = 0;
+  frameRules[0] = ns.rulesOf(table, chain);
+  frameAt[0] = 0;
+  frameName[0] = chain;
   let depth = 0;
-  while (stack.length) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.at >= frame.rules.length) {
-      stack.pop();
+  while (top >= 0) {
+    const rules = frameRules[top]!;
+    const at = frameAt[top]!;
+    if (at >= rules.length) {
+      top--;
       continue;
     }
-    const rule = frame.rules[frame.at++]!;
+    const rule = rules[at]!;
+    frameAt[top] = at + 1;
     ns.ruleEvaluations++;
     const c = compile(rule);
     if (!matches(ns, c, packet, inDev, outDev, random)) continue;
-    path.push(ruleLine(c, frame.name));
+    matched[found++] = ruleLine(c, frameName[top]!);
     const t = rule.target;
     switch (t.kind) {
       case "jump": {
-        if (++depth > 64) return { kind: "DROP", path: [...path, "chain loop: more than 64 jumps"] };
-        stack.push({ rules: ns.rulesOf(table, t.chain), at: 0, name: t.chain });
+        if (++depth > 64)
+          return { kind: "DROP", path: [...matched.slice(0, found), "chain loop: more than 64 jumps"] };
+        top++;
+        frameRules[top] = ns.rulesOf(table, t.chain);
+        frameAt[top] = 0;
+        frameName[top] = t.chain;
         break;
       }
       case "RETURN":
-        stack.pop();
+        top--;
         break;
       case "MARK":
         packet.mark = ((packet.mark & ~t.mask) ^ t.value) >>> 0;
         break;
       case "ACCEPT":
+        return ACCEPTED;
       case "DROP":
-        return { kind: t.kind, path };
+        return { kind: "DROP", path: matched.slice(0, found) };
       case "REJECT":
-        return { kind: "REJECT", rejectWith: t.rejectWith, path };
+        return { kind: "REJECT", rejectWith: t.rejectWith, path: matched.slice(0, found) };
       case "DNAT":
-        return { kind: "DNAT", ...parseTo(t.toDestination), path };
+        return { kind: "DNAT", ...parseTo(t.toDestination), path: matched.slice(0, found) };
       case "SNAT":
-        return { kind: "SNAT", ...parseTo(t.toSource), path };
+        return { kind: "SNAT", ...parseTo(t.toSource), path: matched.slice(0, found) };
       case "MASQUERADE":
-        return { kind: "MASQUERADE", path };
+        return { kind: "MASQUERADE", path: matched.slice(0, found) };
     }
   }
-  return { kind: "ACCEPT", path };
+  return ACCEPTED;
 }

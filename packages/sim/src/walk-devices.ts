@@ -18,6 +18,7 @@ import type { ArpIndex, SimLink } from "./link.js";
 import type { SimNamespace } from "./namespace.js";
 import { zeros, tupleOf, type Frame, type Skb } from "./skb.js";
 import { NetfilterWalk } from "./walk-netfilter.js";
+import { ON_WIRE } from "./walk-trace.js";
 
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
@@ -76,7 +77,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
   protected transmit(dev: SimLink, frame: Frame): void {
     this.step();
     const ns = dev.ns;
-    this.record(ns, "transmit", `out ${dev.name}`, frame, dev, "out");
+    this.record(ns, "transmit", ON_WIRE, frame, dev, "out");
     switch (dev.kind) {
       case "loopback":
         return this.receive(dev, frame);
@@ -94,7 +95,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
 
   protected receive(dev: SimLink, frame: Frame): void {
     this.step();
-    if (dev.kind !== "loopback") this.record(dev.ns, "receive", `in ${dev.name}`, frame, dev, "in");
+    if (dev.kind !== "loopback") this.record(dev.ns, "receive", ON_WIRE, frame, dev, "in");
     if (!dev.adminUp) return this.drop(dev.ns, `${dev.name} is down`, frame, dev);
     if (dev.master) return this.bridgeInput(dev.master, dev, frame);
     this.ipReceive(dev, frame);
