@@ -57,8 +57,8 @@ const PINNED = Symbol("pinned");
  * their objects (an entry and two tuples each, about 1 KB a probe) were most of what it allocated: at
  * 5,000 nodes every young-generation collection costs about 3 ms whatever it frees, a quarter of a
  * warm pair's time. So once one has timed out and a sweep has dropped it, it is reused by the next
- * replay — unless a walk found it (it is pinned then): a walk's packets and records may hold on to what they
- * found. Nothing else keeps an entry but its table.
+ * replay — unless a walk found it or a listing returned it (it is pinned then): a walk's packets and
+ * records may hold on to what they found. Nothing else keeps an entry but its table.
  */
 export class ReplayedEntry implements ConntrackEntry {
   /** Keyed by a symbol: an entry reads (JSON, a test's equality) as any other entry does. */
