@@ -48,7 +48,16 @@ export const MAX_STEPS = 4000;
  * gives (echo reply, SYN-ACK, RST, ICMP error), hop by hop.
  */
 export abstract class WalkCore {
-  readonly hops: HopRecord[] = [];
+  /**
+   * The hop records, kept only when a trace will show them: a summary (a bench, a reachability
+   * matrix, a probe) reads the count and the answer, and an object per hop was a sixth of what a
+   * random trace allocated.
+   */
+  readonly hops: HopRecord[] | undefined;
+  /** Hops recorded, kept or not. */
+  hopCount = 0;
+  /** Hops other than transmits and receives: how a flooded copy tells whether a host took it. */
+  protected events = 0;
   direction: "request" | "reply" = "request";
   private steps = 0;
   protected result?: { outcome: Trace["outcome"]; reason: string; deliveredTo?: Trace["deliveredTo"] };
@@ -77,7 +86,9 @@ export abstract class WalkCore {
     protected readonly options: SendOptions,
     /** Set when the walk is recorded for the flow cache (flow-cache.ts). */
     protected readonly rec?: FlowRecording,
+    keepHops = true,
   ) {
+    this.hops = keepHops ? [] : undefined;
     this.pmtudisc = options.dontFragment === undefined ? "want" : options.dontFragment ? "do" : "dont";
     this.dataBytes = options.protocol === "tcp" ? (options.size ?? 0) : 0;
   }
@@ -97,7 +108,9 @@ export abstract class WalkCore {
     dev?: SimLink,
     wire?: "in" | "out",
   ): void {
-    this.hops.push({ direction: this.direction, ns: ns.name, event, detail, source, dev: dev?.name, wire });
+    this.hopCount++;
+    if (event !== "transmit" && event !== "receive") this.events++;
+    this.hops?.push({ direction: this.direction, ns: ns.name, event, detail, source, dev: dev?.name, wire });
     if (event === "deliver" && this.direction === "reply" && ns === this.origin) this.answer = source;
   }
 
@@ -192,7 +205,7 @@ export abstract class WalkCore {
       outcome: "dropped",
       reason: "",
       replyReceived: this.replyReceived,
-      hopCount: this.hops.length,
+      hopCount: this.hopCount,
     });
     if (this.answer) {
       const { headers } = packetOf(this.answer);

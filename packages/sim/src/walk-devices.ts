@@ -239,17 +239,18 @@ export abstract class DeviceWalk extends NetfilterWalk {
    * and the bridge's flood hop already names the ports.
    */
   private floodCopy(port: SimLink, frame: Frame): void {
-    const mark = this.hops.length;
+    const mark = this.hopCount;
+    const events = this.events;
     this.flooding++;
     try {
       this.transmit(port, frame);
     } finally {
       this.flooding--;
     }
-    let kept = false;
-    for (let i = mark; i < this.hops.length && !kept; i++)
-      kept = this.hops[i]!.event !== "transmit" && this.hops[i]!.event !== "receive";
-    if (!kept) this.hops.length = mark;
+    if (this.events === events) {
+      this.hopCount = mark;
+      if (this.hops) this.hops.length = mark;
+    }
   }
 
   /** Frames the bridge's own IP stack sends out of the bridge device. */

@@ -412,8 +412,8 @@ class PacketWalk extends IpOutputWalk {
 
 /** Walks an exchange, hop by hop. */
 export function walk(kernel: SimKernel, options: SendOptions, srcPort: number): Trace {
-  const w = walked(kernel, options, srcPort);
-  return w.conclude(new WalkTrace(w.replyReceived, w.hops));
+  const w = walked(kernel, options, srcPort, undefined, true);
+  return w.conclude(new WalkTrace(w.replyReceived, w.hops!));
 }
 
 /** Walks an exchange for its summary, recorded for the flow cache when `rec` is given. */
@@ -423,11 +423,23 @@ export function walkSummary(
   srcPort: number,
   rec?: FlowRecording,
 ): TraceSummary {
-  return walked(kernel, options, srcPort, rec).summary();
+  return walked(kernel, options, srcPort, rec, false).summary();
 }
 
-function walked(kernel: SimKernel, options: SendOptions, srcPort: number, rec?: FlowRecording): PacketWalk {
-  const w = new PacketWalk(kernel, kernel.ns(options.from, `send from ${options.from}`), options, rec);
+function walked(
+  kernel: SimKernel,
+  options: SendOptions,
+  srcPort: number,
+  rec: FlowRecording | undefined,
+  keepHops: boolean,
+): PacketWalk {
+  const w = new PacketWalk(
+    kernel,
+    kernel.ns(options.from, `send from ${options.from}`),
+    options,
+    rec,
+    keepHops,
+  );
   w.run(firstPacket(options, srcPort));
   return w;
 }

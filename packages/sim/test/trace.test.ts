@@ -41,6 +41,33 @@ describe("a trace's hops", () => {
     );
   });
 
+  it("are counted, not kept, for a summary: the same count and answer as the trace's, floods included", async () => {
+    // Two more pods on each bridge: the first contact's ARP floods copies that nobody takes, which a
+    // trace drops from its hops and a summary must not count either.
+    const twins: Lab[] = [];
+    for (let i = 0; i < 2; i++) {
+      const lab = await twoPods();
+      await lab.pod("node1", "c", "cbr0", "10.0.1.3/24", "10.0.1.1");
+      await lab.pod("node2", "d", "cbr0", "10.0.2.3/24", "10.0.2.1");
+      twins.push(lab);
+    }
+    const [summarised, traced] = twins as [Lab, Lab];
+    const bMac = parseMac((await traced.k.link.list("b")).find((l) => l.ifname === "eth0")!.address!);
+    // Cold (ARP on every segment), then warm, then a pod of the same bridge; then node2's bridge
+    // forgets b, so the request to b is flooded to every port (d's copy taken by nobody).
+    for (const to of ["10.0.2.2", "10.0.2.2", "10.0.1.3", "forget", "10.0.2.2"]) {
+      if (to === "forget") {
+        for (const lab of twins) await lab.k.fdb.del("node2", { mac: bMac, dev: "veth-b", self: false });
+        continue;
+      }
+      const summary = summarised.k.probe({ from: "a", to, srcPort: 7 });
+      const trace = traced.k.send({ from: "a", to, srcPort: 7 });
+      expect(summary.hopCount).toBe(trace.hops.length);
+      expect(summary.outcome).toBe(trace.outcome);
+      expect(summary.answer?.ttl).toBe(trace.hops.at(-1)!.packet.headers.find((h) => h.kind === "ipv4")!.ttl);
+    }
+  });
+
   it("are in the trace's JSON, its spread and its structured clone, with their packets", async () => {
     const lab = await twoPods();
     const trace = lab.k.send({ from: "a", to: "10.0.2.2" });
