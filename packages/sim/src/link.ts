@@ -41,6 +41,8 @@ export interface ArpIndex {
   order: Map<SimLink, number>;
   /** How many ports have carrier (a flood goes only to those): counted once per topology version. */
   carriers: number;
+  /** The first ports in order, all of them and those with carrier: what a flood's sentence names. */
+  first: { all: SimLink[]; withCarrier: SimLink[] };
 }
 
 /** A network device in a namespace. Mutable: the kernel model changes it in place. */

@@ -23,22 +23,27 @@ import { ON_WIRE } from "./walk-trace.js";
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
 
+/** How many ports a flooded copy may name. */
+const NAMED = 6;
+
 /**
- * Port names for a flood decision (all ports but `except`, with carrier when asked); a 5,000-port
- * segment is summarised, not listed. The count comes from the bridge's port index (`carriers`, kept
- * per topology version): walking 5,000 ports to count them was a tenth of a random trace at 5,000 nodes.
+ * The ports of a flood decision (all ports but `except`, with carrier when asked) as the hop's
+ * sentence says them, made when read; a 5,000-port segment is summarised, not listed. Everything
+ * comes from the bridge's port index of this topology version, which later changes replace rather
+ * than edit: walking 5,000 ports to count them was a tenth of a random trace at 5,000 nodes, and
+ * the names made at once a twentieth of what one allocated.
  */
-function portList(ports: Set<SimLink>, carriers: number, except: SimLink | undefined, carrierOnly: boolean) {
-  let count = carrierOnly ? carriers : ports.size;
-  if (except && ports.has(except) && (!carrierOnly || except.carrier)) count--;
-  const names: string[] = [];
-  for (const p of ports) {
-    if (names.length === 6) break;
-    if (p !== except && (!carrierOnly || p.carrier)) names.push(p.name);
-  }
-  if (count === 0) return "no other port";
-  if (count <= 6) return names.join(", ");
-  return `${count} ports (${names.slice(0, 3).join(", ")}, …)`;
+function portList(index: ArpIndex, except: SimLink | undefined, carrierOnly: boolean): () => string {
+  let count = carrierOnly ? index.carriers : index.order.size;
+  const exceptCounted = except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier);
+  if (exceptCounted) count--;
+  const first = carrierOnly ? index.first.withCarrier : index.first.all;
+  return () => {
+    const names = first.filter((p) => p !== except).map((p) => p.name);
+    if (count === 0) return "no other port";
+    if (count <= NAMED) return names.slice(0, NAMED).join(", ");
+    return `${count} ports (${names.slice(0, 3).join(", ")}, …)`;
+  };
 }
 
 export abstract class DeviceWalk extends NetfilterWalk {
@@ -149,10 +154,11 @@ export abstract class DeviceWalk extends NetfilterWalk {
       const forwarded = this.bridgeNetfilter(bridge, frame);
       if (!forwarded) return;
       frame = forwarded;
+      const ports = portList(this.arpIndex(bridge), port, false);
       this.record(
         ns,
         "bridge",
-        `${bridge.name}: broadcast from ${port.name}: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, port, false)} and up to the bridge`,
+        () => `${bridge.name}: broadcast from ${port.name}: flood to ${ports()} and up to the bridge`,
         frame,
         bridge,
       );
@@ -183,10 +189,11 @@ export abstract class DeviceWalk extends NetfilterWalk {
     }
     const forwarded = this.bridgeNetfilter(bridge, frame);
     if (!forwarded) return;
+    const ports = portList(this.arpIndex(bridge), port, true);
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${formatMac(to)} unknown: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, port, true)}`,
+      () => `${bridge.name}: ${formatMac(to)} unknown: flood to ${ports()}`,
       forwarded,
       bridge,
     );
@@ -212,10 +219,22 @@ export abstract class DeviceWalk extends NetfilterWalk {
   private arpIndex(bridge: SimLink): ArpIndex {
     const version = this.kernel.topologyVersion;
     if (bridge.arpIndex?.version === version) return bridge.arpIndex;
-    const index: ArpIndex = { version, byAddress: new Map(), others: [], order: new Map(), carriers: 0 };
+    const index: ArpIndex = {
+      version,
+      byAddress: new Map(),
+      others: [],
+      order: new Map(),
+      carriers: 0,
+      first: { all: [], withCarrier: [] },
+    };
     for (const port of bridge.ports!) {
       index.order.set(port, index.order.size);
-      if (port.carrier) index.carriers++;
+      // One more than a sentence names: the port a flood came from is left out of it.
+      if (index.first.all.length <= NAMED) index.first.all.push(port);
+      if (port.carrier) {
+        index.carriers++;
+        if (index.first.withCarrier.length <= NAMED) index.first.withCarrier.push(port);
+      }
       const peer = port.peer;
       if (port.kind !== "veth" || !peer || peer.master || peer.kind !== "veth") {
         index.others.push(port);
@@ -269,11 +288,12 @@ export abstract class DeviceWalk extends NetfilterWalk {
       if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, frame, entry.port);
       return this.transmit(entry.port, frame);
     }
-    const why = isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`;
+    const ports = portList(this.arpIndex(bridge), undefined, true);
     this.record(
       ns,
       "bridge",
-      `${bridge.name}: ${why}: flood to ${portList(bridge.ports!, this.arpIndex(bridge).carriers, undefined, true)}`,
+      () =>
+        `${bridge.name}: ${isMulticastMac(dst) ? "broadcast" : `${formatMac(dst)} unknown`}: flood to ${ports()}`,
       frame,
       bridge,
     );

@@ -129,6 +129,10 @@ describe("the packet walk on random topologies", () => {
               others: [...link.ports],
               order: new Map([...link.ports].map((port, i) => [port, i])),
               carriers: [...link.ports].filter((port) => port.carrier).length,
+              first: {
+                all: [...link.ports].slice(0, 7),
+                withCarrier: [...link.ports].filter((port) => port.carrier).slice(0, 7),
+              },
             };
     };
     await fc.assert(

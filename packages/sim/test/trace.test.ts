@@ -68,6 +68,17 @@ describe("a trace's hops", () => {
     }
   });
 
+  it("name a flood's ports as the bridge had them when the frame went", async () => {
+    const [early, late] = [await twoPods(), await twoPods()];
+    for (const lab of [early, late]) await lab.pod("node1", "c", "cbr0", "10.0.1.3/24", "10.0.1.1");
+    const expected = early.k.send({ from: "a", to: "10.0.1.3" }).hops.map((h) => h.detail);
+    expect(expected).toContain("cbr0: broadcast from veth-a: flood to veth-c and up to the bridge");
+    const readLater = late.k.send({ from: "a", to: "10.0.1.3" });
+    await late.pod("node1", "e", "cbr0", "10.0.1.5/24", "10.0.1.1");
+    await late.k.link.set("node1", "veth-c", { up: false });
+    expect(readLater.hops.map((h) => h.detail)).toEqual(expected);
+  });
+
   it("are in the trace's JSON, its spread and its structured clone, with their packets", async () => {
     const lab = await twoPods();
     const trace = lab.k.send({ from: "a", to: "10.0.2.2" });
