@@ -164,7 +164,9 @@ export class RouteTable {
    * then holds them itself and the write meets exactly what per-member writes would have left.
    */
   shared?: LayerView & { conflict(): void };
-  private layerViews?: WeakMap<RouteValue, SimRoute>;
+  /** The layer route last looked up, and its view (see `layerView`). */
+  private lastLayerValue?: RouteValue;
+  private lastLayerView?: SimRoute;
   /** Private and layer prefix lengths merged, for the layer version and private lengths they were made of. */
   private merged?: { lengths: number[]; version: number; own: number[] };
 
@@ -218,10 +220,17 @@ export class RouteTable {
     return layer ? [this.layerView(layer)] : this.ids(prefixKey(dst)).map((id) => this.view(id));
   }
 
+  /**
+   * A layer route as this namespace's own (its device this namespace's link). Only the last one is
+   * kept: random pod pairs at 5,000 nodes look up a different one each time, and a view kept per
+   * route a node ever used (25 million of them in the end) cost a weak map insertion each, grew
+   * without bound and slowed every collection; a new one is a short-lived object.
+   */
   private layerView(value: RouteValue): SimRoute {
-    let view = this.layerViews?.get(value);
-    if (!view)
-      (this.layerViews ??= new WeakMap()).set(value, (view = routeView(value, this.link(value.devName)!)));
+    if (this.lastLayerValue === value) return this.lastLayerView!;
+    const view = routeView(value, this.link(value.devName)!);
+    this.lastLayerValue = value;
+    this.lastLayerView = view;
     return view;
   }
 
@@ -230,7 +239,7 @@ export class RouteTable {
     const shared = this.shared;
     if (!shared) return [];
     this.shared = undefined;
-    this.layerViews = undefined;
+    this.lastLayerValue = this.lastLayerView = undefined;
     const values = shared.layer.routeKeys(shared.self).map((key) => shared.layer.routeAt(key, shared.self)!);
     for (const value of values) this.insert(routeView(value, this.link(value.devName)!));
     return values;
