@@ -23,7 +23,7 @@ import { ON_WIRE } from "./walk-trace.js";
 const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
 
-/** How many ports a flooded copy may name. */
+/** How many ports a flood's sentence names before it only counts them. */
 const NAMED = 6;
 
 /**
@@ -35,8 +35,7 @@ const NAMED = 6;
  */
 function portList(index: ArpIndex, except: SimLink | undefined, carrierOnly: boolean): () => string {
   let count = carrierOnly ? index.carriers : index.order.size;
-  const exceptCounted = except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier);
-  if (exceptCounted) count--;
+  if (except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier)) count--;
   const first = carrierOnly ? index.first.withCarrier : index.first.all;
   return () => {
     const names = first.filter((p) => p !== except).map((p) => p.name);
