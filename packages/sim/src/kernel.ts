@@ -71,6 +71,12 @@ export interface SimKernelOptions {
   seed?: number | string;
   /** Replay probes walked since the last change (default true; off, every probe is walked). */
   flowCache?: boolean;
+  /**
+   * Bridges with at least this many ports keep an index of who answers ARP behind which port;
+   * smaller ones look at their ports for each request (walk-devices.ts). Default 64; tests set
+   * both ends to compare each way with walking every flooded copy.
+   */
+  arpIndexFrom?: number;
 }
 
 /** Host API methods that only read: the flow cache stays valid across them. */
@@ -136,11 +142,14 @@ export class SimKernel implements Netlink {
   private readonly flows: FlowCache | undefined;
   /** Probes answered by a replay, and walked. */
   readonly flowStats = { replayed: 0, walked: 0 };
+  /** See `SimKernelOptions.arpIndexFrom`. */
+  readonly arpIndexFrom: number;
 
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
     this.random = new SeededRandom(`${this.seed}/statistic`);
     this.flows = options.flowCache === false ? undefined : new FlowCache();
+    this.arpIndexFrom = options.arpIndexFrom ?? 64;
     const { netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft } = this;
     for (const api of [netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft])
       this.bumpOnChange(api);

@@ -27,16 +27,22 @@ const ZERO_MAC = 0;
 const NAMED = 6;
 
 /**
- * The ports of a flood decision (all ports but `except`, with carrier when asked) as the hop's
- * sentence says them, made when read; a 5,000-port segment is summarised, not listed. Everything
- * comes from the bridge's port index of this topology version, which later changes replace rather
- * than edit: walking 5,000 ports to count them was a tenth of a random trace at 5,000 nodes, and
- * the names made at once a twentieth of what one allocated.
+ * A port behind which a host answers ARP for its own addresses, and nothing else: the far end of a
+ * veth pair that no bridge holds. Any other port (a VXLAN device, an uplink, a bridge's veth to
+ * another bridge) may react to a request in other ways, so it is always walked.
  */
-function portList(index: ArpIndex, except: SimLink | undefined, carrierOnly: boolean): () => string {
-  let count = carrierOnly ? index.carriers : index.order.size;
-  if (except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier)) count--;
-  const first = carrierOnly ? index.first.withCarrier : index.first.all;
+function plainHost(port: SimLink): boolean {
+  const peer = port.peer;
+  return port.kind === "veth" && peer !== undefined && !peer.master && peer.kind === "veth";
+}
+
+/**
+ * The ports of a flood decision (all ports but `except`, with carrier when asked) as the hop's
+ * sentence says them, made when read from `count` and the first ports in order (taken when the
+ * frame went: later changes replace these lists rather than edit them); a 5,000-port segment is
+ * summarised, not listed. Made at once, the names were a twentieth of what a random trace allocated.
+ */
+function portList(count: number, first: readonly SimLink[], except: SimLink | undefined): () => string {
   return () => {
     const names = first.filter((p) => p !== except).map((p) => p.name);
     if (count === 0) return "no other port";
@@ -153,7 +159,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
       const forwarded = this.bridgeNetfilter(bridge, frame);
       if (!forwarded) return;
       frame = forwarded;
-      const ports = portList(this.arpIndex(bridge), port, false);
+      const ports = this.floodList(bridge, port, false);
       this.record(
         ns,
         "bridge",
@@ -188,7 +194,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
     }
     const forwarded = this.bridgeNetfilter(bridge, frame);
     if (!forwarded) return;
-    const ports = portList(this.arpIndex(bridge), port, true);
+    const ports = this.floodList(bridge, port, true);
     this.record(
       ns,
       "bridge",
@@ -207,12 +213,46 @@ export abstract class DeviceWalk extends NetfilterWalk {
    */
   private floodPorts(bridge: SimLink, frame: Frame, from: SimLink | undefined): Iterable<SimLink> {
     if (frame.arp?.op !== ArpOp.REQUEST) return [...bridge.ports!].filter((p) => p !== from);
+    if (bridge.ports!.size < this.kernel.arpIndexFrom) {
+      // A small bridge is looked at port by port: at 5,000 nodes a random trace meets node bridges
+      // it never met before, and building each one's index (maps that outlive the walk) was an
+      // eighth of the first second of random pairs and most of what its collections copied.
+      const target = frame.arp.targetIp;
+      const local = !LOOPBACK.contains(target);
+      const ports: SimLink[] = [];
+      for (const p of bridge.ports!)
+        if (p !== from && (!plainHost(p) || (local && p.peer!.ns.localAddresses.has(target)))) ports.push(p);
+      return ports;
+    }
     const index = this.arpIndex(bridge);
     const targets = index.byAddress.get(frame.arp.targetIp);
     const ports = targets ? [...targets, ...index.others] : index.others;
     return ports.length > 1
       ? ports.filter((p) => p !== from).sort((a, b) => index.order.get(a)! - index.order.get(b)!)
       : ports.filter((p) => p !== from);
+  }
+
+  /**
+   * `portList` for a flood out of `bridge`: from its index when it keeps one, else from a look at
+   * its ports (no more than a small bridge's ARP request costs).
+   */
+  private floodList(bridge: SimLink, except: SimLink | undefined, carrierOnly: boolean): () => string {
+    const ports = bridge.ports!;
+    if (ports.size >= this.kernel.arpIndexFrom) {
+      const index = this.arpIndex(bridge);
+      let count = carrierOnly ? index.carriers : ports.size;
+      if (except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier)) count--;
+      return portList(count, carrierOnly ? index.first.withCarrier : index.first.all, except);
+    }
+    let count = 0;
+    const first: SimLink[] = [];
+    for (const p of ports) {
+      if (carrierOnly && !p.carrier) continue;
+      if (p !== except) count++;
+      // One more than a sentence names: `except` is left out of it when read.
+      if (first.length <= NAMED) first.push(p);
+    }
+    return portList(count, first, except);
   }
 
   private arpIndex(bridge: SimLink): ArpIndex {
@@ -234,12 +274,11 @@ export abstract class DeviceWalk extends NetfilterWalk {
         index.carriers++;
         if (index.first.withCarrier.length <= NAMED) index.first.withCarrier.push(port);
       }
-      const peer = port.peer;
-      if (port.kind !== "veth" || !peer || peer.master || peer.kind !== "veth") {
+      if (!plainHost(port)) {
         index.others.push(port);
         continue;
       }
-      for (const address of peer.ns.localAddresses.keys()) {
+      for (const address of port.peer!.ns.localAddresses.keys()) {
         if (LOOPBACK.contains(address)) continue;
         const list = index.byAddress.get(address);
         if (list) list.push(port);
@@ -287,7 +326,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
       if (!entry.port.carrier) return this.drop(ns, `${entry.port.name} has no carrier`, frame, entry.port);
       return this.transmit(entry.port, frame);
     }
-    const ports = portList(this.arpIndex(bridge), undefined, true);
+    const ports = this.floodList(bridge, undefined, true);
     this.record(
       ns,
       "bridge",

@@ -1,9 +1,9 @@
 import { LabTopology } from "@podnet/netlink/lab";
-import { SimKernel } from "../src/index.js";
+import { SimKernel, type SimKernelOptions } from "../src/index.js";
 
 /** A lab on a fresh simulated kernel (the seed fixes MACs and random choices). */
 export class Lab extends LabTopology<SimKernel> {
-  constructor(seed = "lab") {
-    super(new SimKernel({ seed }));
+  constructor(seed = "lab", options: Omit<SimKernelOptions, "seed"> = {}) {
+    super(new SimKernel({ ...options, seed }));
   }
 }
