@@ -27,16 +27,21 @@ interface CompiledRule {
   /** -m addrtype --dst-type LOCAL: whether it is negated. */
   dstLocal?: { negated: boolean };
   threshold?: number;
-  text: string;
+  rule: IptablesRule;
   /** "-A CHAIN rule" as a trace names it, made once for the chain the rule was last met in. */
   line?: string;
   lineChain?: string;
 }
 
-/** The rule's line in a trace's path; a string per matched rule per packet was the walk's own garbage. */
+/**
+ * The rule's line in a trace's path; a string per matched rule per packet was the walk's own garbage.
+ * Its text is made when a packet first matches it, not when it is compiled: a random trace at 5,000
+ * nodes meets nodes it never met, each with a rule of its own that it compiles (the provider's
+ * masquerade rule), and formatting each one was a sixtieth of the first second of random pairs.
+ */
 function ruleLine(c: CompiledRule, chain: string): string {
   if (c.lineChain !== chain) {
-    c.line = `-A ${chain} ${c.text}`;
+    c.line = `-A ${chain} ${formatIptablesRule(c.rule)}`;
     c.lineChain = chain;
   }
   return c.line!;
@@ -44,14 +49,25 @@ function ruleLine(c: CompiledRule, chain: string): string {
 
 const compiled = new WeakMap<IptablesRule, CompiledRule>();
 
+/**
+ * Address matches by their text: every node holds the same few (its rules are the cluster's).
+ * Emptied when it grows past what any one cluster holds, so a long-lived process (`podnet web`)
+ * does not keep every address it ever met.
+ */
+const prefixMatches = new Map<string, { prefix: Ipv4Prefix; negated: boolean }>();
+const PREFIX_MATCHES_MAX = 100_000;
+
 function prefixMatch(text: string | undefined) {
   if (text === undefined) return undefined;
-  const negated = text.startsWith("!");
-  const bare = negated ? text.slice(1) : text;
-  return {
-    prefix: bare.includes("/") ? Ipv4Prefix.parse(bare) : new Ipv4Prefix(parseIpv4(bare), 32),
-    negated,
-  };
+  let match = prefixMatches.get(text);
+  if (!match) {
+    const negated = text.startsWith("!");
+    const bare = negated ? text.slice(1) : text;
+    const prefix = bare.includes("/") ? Ipv4Prefix.parse(bare) : new Ipv4Prefix(parseIpv4(bare), 32);
+    if (prefixMatches.size >= PREFIX_MATCHES_MAX) prefixMatches.clear();
+    prefixMatches.set(text, (match = Object.freeze({ prefix, negated })));
+  }
+  return match;
 }
 
 function nameMatch(text: string | undefined) {
@@ -71,7 +87,7 @@ function compile(rule: IptablesRule): CompiledRule {
       rule.protocol === undefined
         ? undefined
         : { tcp: IpProtocol.TCP, udp: IpProtocol.UDP, icmp: IpProtocol.ICMP }[rule.protocol],
-    text: formatIptablesRule(rule),
+    rule,
   };
   for (const m of rule.matches ?? []) {
     if (m.kind === "tcp" || m.kind === "udp") {
