@@ -28,6 +28,8 @@ interface CompiledRule {
   dstLocal?: { negated: boolean };
   threshold?: number;
   rule: IptablesRule;
+  /** The rule as iptables-save prints it after "-A CHAIN", made the first time a path names it. */
+  text?: string;
   /** "-A CHAIN rule" as a trace names it, made once for the chain the rule was last met in. */
   line?: string;
   lineChain?: string;
@@ -35,13 +37,15 @@ interface CompiledRule {
 
 /**
  * The rule's line in a trace's path; a string per matched rule per packet was the walk's own garbage.
- * Its text is made when a packet first matches it, not when it is compiled: a random trace at 5,000
+ * Its text is made when a path first names it, not when it is compiled: a random trace at 5,000
  * nodes meets nodes it never met, each with a rule of its own that it compiles (the provider's
  * masquerade rule), and formatting each one was a sixtieth of the first second of random pairs.
+ * One rule object can sit in two chains (kube-proxy's jump to KUBE-SERVICES from PREROUTING and
+ * OUTPUT), so the text is kept apart from the line.
  */
 function ruleLine(c: CompiledRule, chain: string): string {
   if (c.lineChain !== chain) {
-    c.line = `-A ${chain} ${formatIptablesRule(c.rule)}`;
+    c.line = `-A ${chain} ${(c.text ??= formatIptablesRule(c.rule))}`;
     c.lineChain = chain;
   }
   return c.line!;
@@ -184,10 +188,19 @@ const frameRules: (readonly IptablesRule[])[] = [];
 const frameAt: number[] = [];
 const frameName: string[] = [];
 /**
- * The rules matched so far, reused the same way: a verdict gets a copy only when it is one a reader
- * names the rules of (a drop, a reject, a translation). An ACCEPT's path is never read.
+ * The rules matched so far and the chains they matched in, reused the same way: a verdict gets their
+ * lines only when it is one a reader names the rules of (a drop, a reject, a translation). An
+ * ACCEPT's path is never read, and most verdicts are ACCEPTs.
  */
-const matched: string[] = [];
+const matched: CompiledRule[] = [];
+const matchedIn: string[] = [];
+
+/** The lines of the first `found` rules matched, for a verdict's path. */
+function pathOf(found: number): string[] {
+  const path: string[] = [];
+  for (let i = 0; i < found; i++) path.push(ruleLine(matched[i]!, matchedIn[i]!));
+  return path;
+}
 
 /**
  * Walks one built-in chain as netfilter does: first match decides, jumps push, RETURN and the
@@ -221,12 +234,12 @@ export function evaluateChain(
     ns.ruleEvaluations++;
     const c = compile(rule);
     if (!matches(ns, c, packet, inDev, outDev, random)) continue;
-    matched[found++] = ruleLine(c, frameName[top]!);
+    matched[found] = c;
+    matchedIn[found++] = frameName[top]!;
     const t = rule.target;
     switch (t.kind) {
       case "jump": {
-        if (++depth > 64)
-          return { kind: "DROP", path: [...matched.slice(0, found), "chain loop: more than 64 jumps"] };
+        if (++depth > 64) return { kind: "DROP", path: [...pathOf(found), "chain loop: more than 64 jumps"] };
         top++;
         frameRules[top] = ns.rulesOf(table, t.chain);
         frameAt[top] = 0;
@@ -242,15 +255,15 @@ export function evaluateChain(
       case "ACCEPT":
         return ACCEPTED;
       case "DROP":
-        return { kind: "DROP", path: matched.slice(0, found) };
+        return { kind: "DROP", path: pathOf(found) };
       case "REJECT":
-        return { kind: "REJECT", rejectWith: t.rejectWith, path: matched.slice(0, found) };
+        return { kind: "REJECT", rejectWith: t.rejectWith, path: pathOf(found) };
       case "DNAT":
-        return { kind: "DNAT", ...parseTo(t.toDestination), path: matched.slice(0, found) };
+        return { kind: "DNAT", ...parseTo(t.toDestination), path: pathOf(found) };
       case "SNAT":
-        return { kind: "SNAT", ...parseTo(t.toSource), path: matched.slice(0, found) };
+        return { kind: "SNAT", ...parseTo(t.toSource), path: pathOf(found) };
       case "MASQUERADE":
-        return { kind: "MASQUERADE", path: matched.slice(0, found) };
+        return { kind: "MASQUERADE", path: pathOf(found) };
     }
   }
   return ACCEPTED;
