@@ -7,6 +7,8 @@
  */
 import type { PolicyEngine } from "@podnet/policy";
 import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink } from "@podnet/linux";
@@ -24,6 +26,41 @@ export class LabInterrupted extends LabError {
 }
 
 export const labPrefix = (name: string) => `pn-${name}-`;
+
+/** The programs a lab runs, and the Debian package of each. */
+const TOOLS: [string, string][] = [
+  ["ip", "iproute2"],
+  ["bridge", "iproute2"],
+  ["iptables", "iptables"],
+  ["iptables-save", "iptables"],
+  ["sysctl", "procps"],
+  ["socat", "socat"],
+  ["ping", "iputils-ping"],
+];
+
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir || ".", program), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Refuses a lab this machine cannot build, before anything is made: a program missing halfway (nft
+ * under kube-proxy's nftables mode, say) failed the build in the route manager with a stack trace.
+ */
+export function checkTools(proxy: string): void {
+  const needed = proxy === "nftables" ? [...TOOLS, ["nft", "nftables"] as [string, string]] : TOOLS;
+  const missing = needed.filter(([program]) => !onPath(program));
+  if (missing.length)
+    throw new LabError(
+      `this machine lacks ${missing.map(([p]) => p).join(", ")}, which a lab${proxy === "nftables" ? " under kube-proxy's nftables mode" : ""} runs (Debian: apt-get install ${[...new Set(missing.map(([, d]) => d))].join(" ")})`,
+    );
+}
 
 /** Every namespace of a lab that exists now. */
 async function namespacesOf(prefix: string): Promise<string[]> {
@@ -50,6 +87,7 @@ export async function up(
       `lab name ${JSON.stringify(name)}: 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit`,
     );
   if (readState(name)) throw new LabError(`lab ${name} exists already (podnet down ${name} removes it)`);
+  checkTools(scenario.proxy ?? "iptables");
   const prefix = labPrefix(name);
   if ((await namespacesOf(prefix)).length)
     throw new LabError(`namespaces named ${prefix}* exist already; remove them first (podnet down ${name})`);

@@ -2,7 +2,7 @@
 // and `verify` agrees with the simulator on the notes' cluster under every provider. Each lab gets
 // a per-run name, and everything it makes is inside its own namespaces.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -123,6 +123,37 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       'lab name "Bad_Name": 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit',
     );
     await expect(down(`nope${run}`)).rejects.toThrow(`no lab named nope${run} (podnet ls lists them)`);
+  });
+
+  it("refuses a lab whose programs this machine lacks, with their Debian package, making nothing", () => {
+    // A PATH holding every program a lab runs but nft: kube-proxy's nftables mode needs it, and the
+    // build used to fail halfway with a stack trace.
+    const bin = mkdtempSync(join(tmpdir(), "podnet-path-"));
+    try {
+      for (const program of ["ip", "bridge", "iptables", "iptables-save", "sysctl", "socat", "ping"]) {
+        const at = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).stdout.trim();
+        symlinkSync(at, join(bin, program));
+      }
+      const name = `nft${run}`;
+      const cli = (extra: string[]) =>
+        spawnSync(
+          process.execPath,
+          [CLI, "up", "two-nodes", "--provider", "cbr0-host-gw", "--name", name, ...extra],
+          {
+            encoding: "utf8",
+            env: { ...process.env, PATH: bin, PODNET_LABS: labs },
+          },
+        );
+      const result = cli(["--proxy", "nftables"]);
+      expect(result.stderr).toBe(
+        "error: this machine lacks nft, which a lab under kube-proxy's nftables mode runs (Debian: apt-get install nftables)\n",
+      );
+      expect(result.status).toBe(2);
+      expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(labPrefix(name));
+      expect(existsSync(join(labs, name))).toBe(false);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it.each(providerNames)(
