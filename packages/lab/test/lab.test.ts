@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { benchDatapath, down, labPrefix, list, up, verify } from "../src/index.js";
 
 const system = requireSystem({
-  tools: ["ip", "iptables", "iptables-save", "ss", "socat", "ping", "iperf3"],
+  tools: ["ip", "iptables", "iptables-save", "nft", "ss", "socat", "ping", "iperf3"],
   root: true,
 });
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

@@ -3,7 +3,15 @@
 import { describeNetlinkConformance } from "@podnet/netlink/conformance";
 import { kernelTestRun } from "./kernel.js";
 
-const { system, linux, nextPrefix } = kernelTestRun();
+// nft too: the suite writes kube-proxy's nftables table.
+const { system, linux, nextPrefix } = kernelTestRun([
+  "ip",
+  "bridge",
+  "iptables",
+  "iptables-save",
+  "sysctl",
+  "nft",
+]);
 
 describeNetlinkConformance("the Linux kernel", {
   ...(system.skip ? { skip: system.skip } : {}),
