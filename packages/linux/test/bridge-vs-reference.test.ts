@@ -9,17 +9,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeNamespaces } from "../src/index.js";
 import { REFERENCE, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
-import { kernelTestRun } from "./kernel.js";
+import { KERNEL_TOOLS, kernelTestRun } from "./kernel.js";
 
-const { system, linux, nextPrefix } = kernelTestRun([
-  "ip",
-  "bridge",
-  "iptables",
-  "iptables-save",
-  "sysctl",
-  REFERENCE,
-  "/usr/lib/cni/host-local",
-]);
+const { system, linux, nextPrefix } = kernelTestRun([...KERNEL_TOOLS, REFERENCE, "/usr/lib/cni/host-local"]);
 const data = mkdtempSync(join(tmpdir(), "podnet-bridge-"));
 afterAll(() => rmSync(data, { recursive: true, force: true }));
 

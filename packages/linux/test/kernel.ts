@@ -7,7 +7,10 @@ import { requireSystem } from "@podnet/testing";
 import { afterAll } from "vitest";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "../src/index.js";
 
-export function kernelTestRun(tools: string[] = ["ip", "bridge", "iptables", "iptables-save", "sysctl"]) {
+/** What the host API runs for links, addresses, routes, neighbours, FDBs, rules and sysctls. */
+export const KERNEL_TOOLS = ["ip", "bridge", "iptables", "iptables-save", "sysctl"];
+
+export function kernelTestRun(tools: string[] = KERNEL_TOOLS) {
   const system = requireSystem({ tools, root: true });
   const linux = new LinuxNetlink();
   const runId = runPrefix();
