@@ -28,22 +28,36 @@ export interface VxlanConfig {
 }
 
 /**
- * A bridge's ports sorted for an ARP request's flood: the plain ports (a veth whose up peer is not
- * enslaved) by the local addresses of the namespace behind them, and every other port. A request
- * for X needs walking only through the plain ports behind which X is local and the others: no
- * other plain host can answer or change, so a 5,000-host segment resolves in O(1).
+ * A bridge's ports as an ARP request's flood needs them, for one topology version. A request for X
+ * needs walking only through the ports behind which X is local and the ports that are not plain
+ * hosts (a veth whose peer is not enslaved): no other plain host can answer or change.
  */
 export interface ArpIndex {
   version: number;
-  byAddress: Map<number, SimLink[]>;
-  others: SimLink[];
-  /** Each port's place in the bridge's port order, so the walk keeps the kernel's flood order. */
-  order: Map<SimLink, number>;
-  /** How many ports have carrier (a flood goes only to those): counted once per topology version. */
+  /** The ports in the bridge's order (the kernel's flood order). */
+  ports: SimLink[];
+  /**
+   * Per port, what the host behind it answers ARP for: its one address, or `ArpHost.OTHER` (not a
+   * plain host: always walked), `ArpHost.NONE`, `ArpHost.SEVERAL` (its namespace is asked).
+   */
+  hosts: number[];
+  /**
+   * Bridges of `arpIndexFrom` ports or more: the plain ports by the addresses behind them, the
+   * other ports, and each port's place in `ports`, so that a 5,000-host segment resolves in O(1).
+   */
+  large?: {
+    byAddress: Map<number, SimLink[]>;
+    others: SimLink[];
+    order: Map<SimLink, number>;
+  };
+  /** How many ports have carrier (a flood goes only to those). */
   carriers: number;
   /** The first ports in order, all of them and those with carrier: what a flood's sentence names. */
   first: { all: SimLink[]; withCarrier: SimLink[] };
 }
+
+/** `ArpIndex.hosts` for a port that is not behind one address. */
+export const ArpHost = { OTHER: -1, NONE: -2, SEVERAL: -3 } as const;
 
 /** A network device in a namespace. Mutable: the kernel model changes it in place. */
 export class SimLink {

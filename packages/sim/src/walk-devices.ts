@@ -14,7 +14,7 @@ import {
   type ArpHeader,
 } from "@podnet/core";
 import { outerSourcePort } from "./flow-cache.js";
-import type { ArpIndex, SimLink } from "./link.js";
+import { ArpHost, type ArpIndex, type SimLink } from "./link.js";
 import type { SimNamespace } from "./namespace.js";
 import { zeros, tupleOf, type Frame, type Skb } from "./skb.js";
 import { NetfilterWalk } from "./walk-netfilter.js";
@@ -213,77 +213,92 @@ export abstract class DeviceWalk extends NetfilterWalk {
    */
   private floodPorts(bridge: SimLink, frame: Frame, from: SimLink | undefined): Iterable<SimLink> {
     if (frame.arp?.op !== ArpOp.REQUEST) return [...bridge.ports!].filter((p) => p !== from);
-    if (bridge.ports!.size < this.kernel.arpIndexFrom) {
-      // A small bridge is looked at port by port: at 5,000 nodes a random trace meets node bridges
-      // it never met before, and building each one's index (maps that outlive the walk) was an
-      // eighth of the first second of random pairs and most of what its collections copied.
-      const target = frame.arp.targetIp;
+    const index = this.arpIndex(bridge);
+    const target = frame.arp.targetIp;
+    if (!index.large) {
+      // A small bridge (a node's cbr0 or docker0) is looked at port by port, in its index's arrays:
+      // asking each host's namespace instead cost a few cache misses per port, and at 5,000 nodes
+      // that look was a tenth of a random trace.
       const local = !LOOPBACK.contains(target);
       const ports: SimLink[] = [];
-      for (const p of bridge.ports!)
-        if (p !== from && (!plainHost(p) || (local && p.peer!.ns.localAddresses.has(target)))) ports.push(p);
+      for (let i = 0; i < index.ports.length; i++) {
+        const p = index.ports[i]!;
+        if (p === from) continue;
+        const host = index.hosts[i]!;
+        if (
+          host === ArpHost.OTHER ||
+          (local && (host === target || (host === ArpHost.SEVERAL && p.peer!.ns.localAddresses.has(target))))
+        )
+          ports.push(p);
+      }
       return ports;
     }
-    const index = this.arpIndex(bridge);
-    const targets = index.byAddress.get(frame.arp.targetIp);
-    const ports = targets ? [...targets, ...index.others] : index.others;
+    const { byAddress, others, order } = index.large;
+    const targets = byAddress.get(target);
+    const ports = targets ? [...targets, ...others] : others;
     return ports.length > 1
-      ? ports.filter((p) => p !== from).sort((a, b) => index.order.get(a)! - index.order.get(b)!)
+      ? ports.filter((p) => p !== from).sort((a, b) => order.get(a)! - order.get(b)!)
       : ports.filter((p) => p !== from);
   }
 
-  /**
-   * `portList` for a flood out of `bridge`: from its index when it keeps one, else from a look at
-   * its ports (no more than a small bridge's ARP request costs).
-   */
+  /** `portList` for a flood out of `bridge`, from its index. */
   private floodList(bridge: SimLink, except: SimLink | undefined, carrierOnly: boolean): () => string {
-    const ports = bridge.ports!;
-    if (ports.size >= this.kernel.arpIndexFrom) {
-      const index = this.arpIndex(bridge);
-      let count = carrierOnly ? index.carriers : ports.size;
-      if (except !== undefined && index.order.has(except) && (!carrierOnly || except.carrier)) count--;
-      return portList(count, carrierOnly ? index.first.withCarrier : index.first.all, except);
-    }
-    let count = 0;
-    const first: SimLink[] = [];
-    for (const p of ports) {
-      if (carrierOnly && !p.carrier) continue;
-      if (p !== except) count++;
-      // One more than a sentence names: `except` is left out of it when read.
-      if (first.length <= NAMED) first.push(p);
-    }
-    return portList(count, first, except);
+    const index = this.arpIndex(bridge);
+    let count = carrierOnly ? index.carriers : index.ports.length;
+    const member = except && (index.large ? index.large.order.has(except) : index.ports.includes(except));
+    if (member && (!carrierOnly || except.carrier)) count--;
+    return portList(count, carrierOnly ? index.first.withCarrier : index.first.all, except);
   }
 
+  /**
+   * The bridge's ports, who is behind each and how many have carrier, made once per topology
+   * version: a flood through a node's bridge reads arrays of its own, not each host's namespace.
+   * Bridges of `arpIndexFrom` ports or more also get maps by address (`ArpIndex.large`); under
+   * random pairs at 5,000 nodes maps for every node's bridge were an eighth of the first second
+   * and most of what its collections copied, so small ones keep to two arrays.
+   */
   private arpIndex(bridge: SimLink): ArpIndex {
     const version = this.kernel.topologyVersion;
     if (bridge.arpIndex?.version === version) return bridge.arpIndex;
+    const large =
+      bridge.ports!.size >= this.kernel.arpIndexFrom
+        ? {
+            byAddress: new Map<number, SimLink[]>(),
+            others: [] as SimLink[],
+            order: new Map<SimLink, number>(),
+          }
+        : undefined;
     const index: ArpIndex = {
       version,
-      byAddress: new Map(),
-      others: [],
-      order: new Map(),
+      ports: [...bridge.ports!],
+      hosts: [],
+      ...(large ? { large } : {}),
       carriers: 0,
       first: { all: [], withCarrier: [] },
     };
-    for (const port of bridge.ports!) {
-      index.order.set(port, index.order.size);
+    for (const port of index.ports) {
       // One more than a sentence names: the port a flood came from is left out of it.
       if (index.first.all.length <= NAMED) index.first.all.push(port);
       if (port.carrier) {
         index.carriers++;
         if (index.first.withCarrier.length <= NAMED) index.first.withCarrier.push(port);
       }
+      large?.order.set(port, large.order.size);
       if (!plainHost(port)) {
-        index.others.push(port);
+        index.hosts.push(ArpHost.OTHER);
+        large?.others.push(port);
         continue;
       }
+      let host: number = ArpHost.NONE;
       for (const address of port.peer!.ns.localAddresses.keys()) {
         if (LOOPBACK.contains(address)) continue;
-        const list = index.byAddress.get(address);
+        host = host === ArpHost.NONE ? address : ArpHost.SEVERAL;
+        if (!large) continue;
+        const list = large.byAddress.get(address);
         if (list) list.push(port);
-        else index.byAddress.set(address, [port]);
+        else large.byAddress.set(address, [port]);
       }
+      index.hosts.push(host);
     }
     bridge.arpIndex = index;
     return index;

@@ -5,6 +5,7 @@ import type { Ipv4Header } from "@podnet/core";
 import { NetlinkError } from "@podnet/netlink";
 import { describe, expect, it } from "vitest";
 import type { Trace } from "../src/index.js";
+import { ArpHost } from "../src/link.js";
 import { Lab } from "./lab.js";
 import { parseAddressArgument as ip, parseRouteDst as net } from "@podnet/netlink";
 
@@ -128,9 +129,8 @@ describe("the packet walk on random topologies", () => {
           if (link.ports)
             link.arpIndex = {
               version: lab.k.topologyVersion,
-              byAddress: new Map(),
-              others: [...link.ports],
-              order: new Map([...link.ports].map((port, i) => [port, i])),
+              ports: [...link.ports],
+              hosts: [...link.ports].map(() => ArpHost.OTHER),
               carriers: [...link.ports].filter((port) => port.carrier).length,
               first: {
                 all: [...link.ports].slice(0, 7),
