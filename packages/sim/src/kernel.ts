@@ -72,8 +72,8 @@ export interface SimKernelOptions {
   /** Replay probes walked since the last change (default true; off, every probe is walked). */
   flowCache?: boolean;
   /**
-   * Bridges with at least this many ports keep an index of who answers ARP behind which port;
-   * smaller ones look at their ports for each request (walk-devices.ts). Default 64; tests set
+   * Bridges with at least this many ports keep maps of who answers ARP behind which port; smaller
+   * ones read the address behind each port, one by one, for each request (walk-devices.ts). Default 64; tests set
    * both ends to compare each way with walking every flooded copy.
    */
   arpIndexFrom?: number;
