@@ -261,42 +261,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
   }, 180_000);
 
-  it("measures each pair side by side with a baseline run of its own, and removes its lab", async () => {
-    const { baseline, rows } = await benchDatapath(twoNodes, getProvider("cbr0-host-gw"), `t${run}s`, {
-      scenarioFile,
-      runs: 1,
-      seconds: 1,
-      sideBySide: true,
-    });
-    expect(rows.map((r) => r.pair)).toEqual([
-      "same node",
-      "across nodes",
-      "through a Service",
-      "to an outside host",
-    ]);
-    // Two transfers at once share the machine's CPU: no CPU per gigabit is claimed for either.
-    expect(baseline.cpuSecondsPerGbit).toBeUndefined();
-    expect(baseline.tcpGbps.median).toBeGreaterThan(0);
-    for (const r of rows) {
-      expect(r.figures!.cpuSecondsPerGbit).toBeUndefined();
-      expect(r.figures!.tcpGbps.median).toBeGreaterThan(0);
-      // One run: one ratio, to the baseline run beside it; nothing spreads.
-      expect(r.ratioSpreads!.tcp.spreadPercent).toBe(0);
-      expect(r.ratioSpreads!.tcp.median).toBeGreaterThan(0);
-      // Latencies in blocks alternated with the baseline's: a run's ratio is the blocks' median.
-      if (r.service) expect(r.ratioSpreads!.rtt).toBeUndefined();
-      else expect(r.ratioSpreads!.rtt!.median).toBeGreaterThan(0);
-      expect(r.ratioSpreads!.connect.median).toBeGreaterThan(0);
-      expect(r.figures!.connectMs.median).toBeGreaterThan(0);
-    }
-    // The baseline ran beside each of the four pairs: its spread is over four runs, not one.
-    expect(baseline.tcpGbps.min).toBeLessThan(baseline.tcpGbps.max);
-    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(
-      labPrefix(`t${run}s`),
-    );
-  }, 180_000);
-
-  it("podnet bench --backend linux writes the datapath beside the simulated figures", async () => {
+  // One CLI bench, side by side: the report's files, and each pair measured beside a baseline run of its own.
+  it("podnet bench --backend linux --side-by-side writes the datapath beside the simulated figures, and removes its lab", async () => {
     const out = join(labs, "dp.json");
     const child = spawn(
       process.execPath,
@@ -310,6 +276,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
         "cbr0-host-gw",
         "--runs",
         "1",
+        "--side-by-side",
         "--out",
         out,
       ],
@@ -317,7 +284,15 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
     expect(await new Promise((ok) => child.on("exit", ok))).toBe(0);
     const report = JSON.parse(readFileSync(out, "utf8"));
-    expect(report).toMatchObject({ backend: "linux", runs: 1, seconds: 1, omit: 0, pin: false });
+    expect(report).toMatchObject({
+      backend: "linux",
+      runs: 1,
+      seconds: 1,
+      omit: 0,
+      pin: false,
+      sideBySide: true,
+    });
+    expect(report.partial).toBeUndefined();
     for (const load of [report.loadAverage.before, report.loadAverage.after]) {
       expect(load).toHaveLength(3);
       for (const n of load) expect(n).toBeGreaterThanOrEqual(0);
@@ -336,8 +311,26 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     const markdown = readFileSync(out.replace(/json$/, "md"), "utf8");
     expect(markdown).toContain("| two-nodes | cbr0-host-gw | through a Service (web → 10.96.");
     expect(markdown).toContain("## The same scenarios in the simulator");
+    // Two transfers at once share the machine's CPU: no CPU per gigabit is claimed for either.
+    const { baseline, rows } = report.results[0] as Awaited<ReturnType<typeof benchDatapath>>;
+    expect(baseline.cpuSecondsPerGbit).toBeUndefined();
+    expect(baseline.tcpGbps.median).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.figures!.cpuSecondsPerGbit).toBeUndefined();
+      expect(r.figures!.tcpGbps.median).toBeGreaterThan(0);
+      // One run: one ratio, to the baseline run beside it; nothing spreads.
+      expect(r.ratioSpreads!.tcp.spreadPercent).toBe(0);
+      expect(r.ratioSpreads!.tcp.median).toBeGreaterThan(0);
+      // Latencies in blocks alternated with the baseline's: a run's ratio is the blocks' median.
+      if (r.service) expect(r.ratioSpreads!.rtt).toBeUndefined();
+      else expect(r.ratioSpreads!.rtt!.median).toBeGreaterThan(0);
+      expect(r.ratioSpreads!.connect.median).toBeGreaterThan(0);
+      expect(r.figures!.connectMs.median).toBeGreaterThan(0);
+    }
+    // The baseline ran beside each of the four pairs: its spread is over four runs, not one.
+    expect(baseline.tcpGbps.min).toBeLessThan(baseline.tcpGbps.max);
     expect(readdirSync(labs).filter((n) => n.startsWith("b"))).toEqual([]);
-  }, 120_000);
+  }, 180_000);
 
   it("Ctrl-C during a linux bench stops the measurement, removes the lab and keeps the pairs measured", async () => {
     const iperfServers = () => spawnSync("pgrep", ["-f", "iperf3 -s -p 5201"], { encoding: "utf8" }).stdout;
