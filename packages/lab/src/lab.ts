@@ -7,13 +7,22 @@
  */
 import type { PolicyEngine } from "@podnet/policy";
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink } from "@podnet/linux";
 import { LinuxBackend, stopProcesses } from "./backend.js";
-import { LAB_NAME, labDir, listStates, readState, removeState, writeState, type LabState } from "./state.js";
+import {
+  LAB_NAME,
+  labDir,
+  labPrefix,
+  listStates,
+  readState,
+  removeState,
+  writeState,
+  type LabState,
+} from "./state.js";
 
 /** A lab that cannot be made, found or entered: the user's to fix. */
 export class LabError extends Error {}
@@ -25,7 +34,7 @@ export class LabInterrupted extends LabError {
   }
 }
 
-export const labPrefix = (name: string) => `pn-${name}-`;
+export { labPrefix };
 
 /** The programs a lab runs, and the Debian package of each. */
 const TOOLS: [string, string][] = [
@@ -82,10 +91,7 @@ export async function up(
   options: UpOptions,
 ): Promise<{ state: LabState; runtime: ClusterRuntime }> {
   const { name } = options;
-  if (!LAB_NAME.test(name))
-    throw new LabError(
-      `lab name ${JSON.stringify(name)}: 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit`,
-    );
+  checkName(name);
   if (readState(name)) throw new LabError(`lab ${name} exists already (podnet down ${name} removes it)`);
   checkTools(scenario.proxy ?? "iptables");
   const prefix = labPrefix(name);
@@ -157,16 +163,34 @@ export async function up(
 
 /** Removes lab `name` and everything it made; what was removed. */
 export async function down(name: string): Promise<{ namespaces: string[]; processes: number }> {
+  checkName(name);
   const state = readState(name);
-  const prefix = state?.prefix ?? labPrefix(name);
-  if (!state && !(await namespacesOf(prefix)).length)
+  const prefix = labPrefix(name);
+  if (!state && !(await namespacesOf(prefix)).length && !existsSync(labDir(name)))
     throw new LabError(`no lab named ${name} (podnet ls lists them)`);
-  stopProcesses(state?.pids ?? []);
+  // Only the listed processes that still run in one of the lab's namespaces: a pid from before a
+  // restart, or from a state file written by hand, may name anybody's process group.
+  const pids = (state?.pids ?? []).filter((pid) => namespaceOfPid(pid).startsWith(prefix));
+  stopProcesses(pids);
   const netlink = new LinuxNetlink();
   const namespaces = await namespacesOf(prefix);
   for (const ns of namespaces) await netlink.netns.del(ns);
   removeState(name);
-  return { namespaces, processes: state?.pids.length ?? 0 };
+  return { namespaces, processes: pids.length };
+}
+
+/** The named network namespace process `pid` runs in ("" when none, or no such process). */
+function namespaceOfPid(pid: number): string {
+  const result = spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" });
+  return result.status === 0 ? result.stdout.trim() : "";
+}
+
+/** Refuses a name no lab can have, before it becomes a path or a namespace prefix. */
+function checkName(name: string): void {
+  if (!LAB_NAME.test(name))
+    throw new LabError(
+      `lab name ${JSON.stringify(name)}: 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+    );
 }
 
 export interface LabSummary extends LabState {
@@ -181,6 +205,7 @@ export async function list(): Promise<LabSummary[]> {
 
 /** Runs `argv` inside the namespace of a lab's pod, node, host or router; its exit status. */
 export function exec(name: string, target: string, argv: string[]): number {
+  checkName(name);
   const state = readState(name);
   if (!state) throw new LabError(`no lab named ${name} (podnet ls lists them)`);
   const pod = target.split("/")[0]!;

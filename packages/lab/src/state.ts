@@ -42,12 +42,42 @@ export function writeState(state: LabState): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** Every namespace of lab `name` starts with it. */
+export const labPrefix = (name: string) => `pn-${name}-`;
+
+const isString = (v: unknown) => typeof v === "string";
+const isList = (v: unknown, each: (item: unknown) => boolean) => Array.isArray(v) && v.every(each);
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+const named = (v: unknown) => isRecord(v) && isString(v.name);
+
+/**
+ * Lab `name`'s state, if its file holds one. `down` deletes namespaces by the prefix and kills the
+ * process groups the file lists, so nothing is taken on trust: a file that is not this lab's state
+ * (hand-edited, truncated, another program's) reads as no state, its prefix must be the one the name
+ * gives, and a pid must be a process of its own (`down` also checks that each still runs in one of
+ * the lab's namespaces: after a restart the numbers belong to others).
+ */
 export function readState(name: string): LabState | undefined {
+  if (!LAB_NAME.test(name)) return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(join(labDir(name), "state.json"), "utf8")) as LabState;
+    value = JSON.parse(readFileSync(join(labDir(name), "state.json"), "utf8"));
   } catch {
     return undefined;
   }
+  const ok =
+    isRecord(value) &&
+    value.name === name &&
+    value.prefix === labPrefix(name) &&
+    isString(value.provider) &&
+    isString(value.scenario) &&
+    (value.status === "building" || value.status === "up") &&
+    isList(value.pids, (p) => Number.isInteger(p) && (p as number) > 1) &&
+    isList(value.nodes, named) &&
+    isList(value.pods, (p) => named(p) && isList((p as { containers?: unknown }).containers, isString)) &&
+    isList(value.hosts, named) &&
+    isList(value.routers, isString);
+  return ok ? (value as unknown as LabState) : undefined;
 }
 
 export function listStates(): LabState[] {

@@ -2,7 +2,16 @@
 // and `verify` agrees with the simulator on the notes' cluster under every provider. Each lab gets
 // a per-run name, and everything it makes is inside its own namespaces.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +20,7 @@ import { loadScenario } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { benchDatapath, down, labPrefix, list, up, type verify } from "../src/index.js";
+import { benchDatapath, down, exec, labPrefix, list, up, type verify } from "../src/index.js";
 
 const system = requireSystem({
   tools: ["ip", "iptables", "iptables-save", "nft", "ss", "socat", "ping", "iperf3"],
@@ -123,6 +132,49 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       'lab name "Bad_Name": 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit',
     );
     await expect(down(`nope${run}`)).rejects.toThrow(`no lab named nope${run} (podnet ls lists them)`);
+    await expect(down("../..")).rejects.toThrow('lab name "../..": 1-16 lowercase letters');
+    expect(() => exec("../..", "web", ["true"])).toThrow('lab name "../..": 1-16 lowercase letters');
+  });
+
+  it("takes nothing in a lab's state file on trust: ls skips a bad one, down kills no process outside the lab", async () => {
+    // A process of ours in the root namespace, listed as the lab's listener by a hand-written state
+    // whose prefix is every lab's: down must neither kill it nor delete namespaces by that prefix.
+    const bystander = spawn("sleep", ["60"], { detached: true, stdio: "ignore" });
+    const write = (name: string, text: string) => {
+      mkdirSync(join(labs, name), { recursive: true });
+      writeFileSync(join(labs, name, "state.json"), text);
+    };
+    try {
+      const forged = {
+        name: `f${run}`,
+        prefix: "pn-",
+        provider: "overlay",
+        scenario: "x",
+        status: "up",
+        createdAt: "",
+        pids: [bystander.pid],
+        nodes: [],
+        pods: [],
+        hosts: [],
+        routers: [],
+      };
+      write(`f${run}`, JSON.stringify(forged));
+      write(`e${run}`, "{}");
+      write(`s${run}`, '"str"');
+      const names = (await list()).map((l) => l.name);
+      for (const bad of [`f${run}`, `e${run}`, `s${run}`]) expect(names).not.toContain(bad);
+      // Its prefix right, the bystander is still not in the lab's namespaces.
+      write(`g${run}`, JSON.stringify({ ...forged, name: `g${run}`, prefix: labPrefix(`g${run}`) }));
+      expect((await list()).map((l) => l.name)).toContain(`g${run}`);
+      for (const name of [`f${run}`, `e${run}`, `s${run}`, `g${run}`]) {
+        expect(await down(name)).toEqual({ namespaces: [], processes: 0 });
+        expect(existsSync(join(labs, name))).toBe(false);
+      }
+      expect(bystander.exitCode).toBeNull();
+      expect(process.kill(bystander.pid!, 0)).toBe(true);
+    } finally {
+      bystander.kill("SIGKILL");
+    }
   });
 
   it("refuses a lab whose programs this machine lacks, with their Debian package, making nothing", () => {
