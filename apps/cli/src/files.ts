@@ -143,7 +143,9 @@ export function checkOutput(option: string, file: string, inputs: Set<string>): 
     throw new UsageError(`${option}: cannot write ${file} (${(error as NodeJS.ErrnoException).code})`);
   }
   closeSync(fd);
-  if (!existed) rmSync(file, { force: true });
+  // The file this made, not the path: through a dangling symlink that is the link's target, and
+  // removing the path would have removed the user's link (the output then written in its place).
+  if (!existed) rmSync(realpathSync(file), { force: true });
 }
 
 /** Writes an output checked with checkOutput; a failure now (a full disk) is still the user's to fix. */

@@ -1,6 +1,6 @@
 // The built `podnet` binary, run as a user runs it.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePacket, decodePcap } from "@podnet/core";
@@ -124,6 +124,9 @@ describe("podnet", () => {
 
   it("traces a pod pair hop by hop, exits 1 when not delivered, and writes a pcap", async () => {
     const pcap = join(tmp, "overlay.pcap");
+    // Through a link to a file not there yet: written through it, as a shell's `>` would, the link kept.
+    const link = join(tmp, "link.pcap");
+    symlinkSync(pcap, link);
     const overlay = await podnet([
       "trace",
       "scenarios/two-nodes.yaml",
@@ -134,9 +137,10 @@ describe("podnet", () => {
       "--to",
       "db",
       "--pcap",
-      pcap,
+      link,
     ]);
     expect(overlay.code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(overlay.stdout).toMatch(/encap\s+flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/);
     expect(overlay.stdout).toContain("reached: echo reply from 10.0.2.2 (db)");
     const frames = decodePcap(readFileSync(pcap)).records.map((r) =>
