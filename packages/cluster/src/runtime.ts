@@ -17,7 +17,7 @@ import {
   type NodeNetwork,
   type PodAttachment,
 } from "@podnet/cni";
-import { NodeCidrAllocator } from "@podnet/ipam";
+import { CidrExhaustedError, NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
@@ -57,6 +57,31 @@ export interface EventReport {
 }
 
 export class TargetError extends Error {}
+
+/** Reserves `cidr`: false when taken; a TargetError when it is not one of the allocator's. */
+function claim(allocator: NodeCidrAllocator, cidr: string): boolean {
+  try {
+    return allocator.occupy(cidr);
+  } catch (error) {
+    if (error instanceof RangeError) throw new TargetError(error.message);
+    throw error;
+  }
+}
+
+/** The next free CIDR, or a TargetError saying whose it would have been. */
+function allocate(allocator: NodeCidrAllocator, why: string): string {
+  try {
+    return allocator.allocate().toString();
+  } catch (error) {
+    if (error instanceof CidrExhaustedError) {
+      const { used, total } = allocator.occupancy();
+      throw new TargetError(`${why} in ${allocator.cluster} (${used} of ${total} in use)`);
+    }
+    throw error;
+  }
+}
+
+const addressOf = (cidr: string) => cidr.split("/")[0]!;
 
 export interface BuildOptions {
   /** Seeds the simulator's random choices (MACs, Service endpoints); the scenario's name by default. */
@@ -98,6 +123,8 @@ export class ClusterRuntime {
   reconcileMs = 0;
   private readonly cidrs: NodeCidrAllocator;
   private readonly serviceIps: NodeCidrAllocator;
+  /** The scenario's own pinned ClusterIPs, reserved before its Services are set. */
+  private readonly initialClusterIPs = new Set<string>();
   private readonly scenario: Scenario;
   private lastOrigin?: { from: string; pod: PodState; origin: { ns: string; owner: string } };
 
@@ -115,7 +142,10 @@ export class ClusterRuntime {
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
     this.serviceIps = NodeCidrAllocator.forServices(scenario.cluster.serviceCidr);
     for (const svc of this.scenario.services)
-      if (svc.clusterIP) this.serviceIps.occupy(`${svc.clusterIP}/32`);
+      if (svc.clusterIP) {
+        this.serviceIps.occupy(`${svc.clusterIP}/32`);
+        this.initialClusterIPs.add(svc.clusterIP);
+      }
     for (const n of this.scenario.nodes) if (n.podCidr) this.cidrs.occupy(n.podCidr);
     this.proxy = scenario.proxy ?? "iptables";
     this.manager = new RouteManager({
@@ -218,6 +248,15 @@ export class ClusterRuntime {
   }
 
   async addNode(spec: NodeSpec): Promise<ReconcileReport> {
+    if (this.nodes.has(spec.name)) throw new TargetError(`node ${spec.name} exists already`);
+    if (spec.podCidr && this.provider.podAddressing === "per-node-subnet") {
+      // A pinned pod subnet is reserved here, as the scenario's own nodes' are at the start: a node
+      // that joins later with a subnet already handed out would share its pods' addresses.
+      const holder = [...this.nodes.values()].find((n) => n.podCidr === spec.podCidr);
+      const taken = holder ? `is already node ${holder.name}'s` : "is taken";
+      if (!claim(this.cidrs, spec.podCidr))
+        throw new TargetError(`node ${spec.name}: podCidr ${spec.podCidr} ${taken}`);
+    }
     const node = await this.setUpNode(spec);
     this.nodes.set(spec.name, node);
     return this.timed(this.manager.nodeJoined(node));
@@ -235,7 +274,7 @@ export class ClusterRuntime {
       ns: this.ns(spec.name),
       address: spec.address,
       underlayMtu: seg.mtu,
-      podCidr: () => spec.podCidr ?? this.cidrs.allocate().toString(),
+      podCidr: () => spec.podCidr ?? allocate(this.cidrs, `node ${spec.name}: no pod subnet left`),
     });
   }
 
@@ -329,7 +368,20 @@ export class ClusterRuntime {
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
     const existing = this.services.get(spec.name);
-    const clusterIP = spec.clusterIP ?? existing?.clusterIP ?? this.serviceIps.allocateAddress();
+    if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
+      const holder = [...this.services.values()].find((s) => s.clusterIP === spec.clusterIP);
+      if (holder)
+        throw new TargetError(
+          `service ${spec.name}: clusterIP ${spec.clusterIP} is already service ${holder.spec.name}'s`,
+        );
+      if (!claim(this.serviceIps, `${spec.clusterIP}/32`) && !this.initialClusterIPs.has(spec.clusterIP))
+        throw new TargetError(`service ${spec.name}: clusterIP ${spec.clusterIP} is taken`);
+    }
+    const clusterIP =
+      spec.clusterIP ??
+      existing?.clusterIP ??
+      addressOf(allocate(this.serviceIps, `service ${spec.name}: no ClusterIP left`));
+    if (existing && existing.clusterIP !== clusterIP) this.serviceIps.release(`${existing.clusterIP}/32`);
     const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
     this.services.set(spec.name, state);
     return this.timed(
@@ -353,6 +405,9 @@ export class ClusterRuntime {
     const state = this.services.get(name);
     if (!state) throw new TargetError(`unknown service ${JSON.stringify(name)}`);
     this.services.delete(name);
+    // Its ClusterIP is free again, as the API server's allocator frees it: a scenario that sets and
+    // removes Services in turn would otherwise run out of addresses it no longer uses.
+    this.serviceIps.release(`${state.clusterIP}/32`);
     return this.timed(this.manager.serviceDeleted(state.spec.namespace, name));
   }
 

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
-import { loadScenario, runScenario } from "../src/index.js";
+import { ClusterRuntime, TargetError, loadScenario, runScenario } from "../src/index.js";
 
 const bundled = (name: string) => {
   const file = join(__dirname, "..", "..", "..", "scenarios", `${name}.yaml`);
@@ -12,6 +12,45 @@ const bundled = (name: string) => {
 };
 
 describe("the runtime", () => {
+  it("frees a removed Service's ClusterIP, and refuses addresses and subnets already handed out", async () => {
+    const scenario = loadScenario(
+      `name: churn-ips
+cluster: { clusterCidr: 10.0.0.0/16, nodeMaskSize: 24, serviceCidr: 10.96.0.0/29 }
+underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
+nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
+services: [{ name: web, selector: { app: web }, ports: [{ port: 80 }] }]
+`,
+      "churn-ips.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
+    const web = runtime.services.get("web")!.clusterIP;
+    // A /29 holds five ClusterIPs: set and removed in turn, ten Services never run out.
+    const service = (name: string, clusterIP?: string) => ({
+      name,
+      namespace: "default",
+      type: "ClusterIP" as const,
+      selector: { app: name },
+      ports: [{ name: "", port: 80, protocol: "tcp" as const }],
+      ...(clusterIP ? { clusterIP } : {}),
+    });
+    for (let i = 0; i < 10; i++) {
+      await runtime.setService(service(`s${i}`));
+      await runtime.removeService(`s${i}`);
+    }
+    for (let i = 0; i < 4; i++) await runtime.setService(service(`t${i}`));
+    await expect(runtime.setService(service("t4"))).rejects.toThrow(
+      new TargetError("service t4: no ClusterIP left in 10.96.0.0/29 (8 of 8 in use)"),
+    );
+    await expect(runtime.setService(service("other", web))).rejects.toThrow(
+      new TargetError(`service other: clusterIP ${web} is already service web's`),
+    );
+    await expect(runtime.setService(service("outside", "10.97.0.1"))).rejects.toThrow(TargetError);
+    await expect(
+      runtime.addNode({ name: "node3", segment: "lan", address: "10.100.0.4", podCidr: "10.0.0.0/24" }),
+    ).rejects.toThrow(new TargetError("node node3: podCidr 10.0.0.0/24 is already node node1's"));
+    expect(runtime.nodes.has("node3")).toBe(false);
+  });
+
   it("names each scenario probe by the path it takes", async () => {
     const single = (await runScenario(bundled("single-pod"), getProvider("overlay"))).result;
     expect(single.probes.map((p) => `${p.from} → ${p.to}: ${p.kind}`)).toEqual([
