@@ -312,6 +312,10 @@ describe("podnet", () => {
         "--out: cannot write /nonexistent/b.json (ENOENT)",
       ],
       [
+        ["policy", "check", "large"],
+        "large: 150,000 pods; a policy matrix is made for at most 3,000 (every pod against every pod and port); `podnet trace --policy` checks single connections at any size",
+      ],
+      [
         ["bench", "two-nodes", "--backend", "linux", "--omit", "11"],
         '--omit: "11" is not a number of seconds (0-10)',
       ],

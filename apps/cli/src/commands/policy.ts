@@ -9,6 +9,7 @@ import {
   ClusterRuntime,
   MAX_SCENARIO_BYTES,
   clusterPolicies,
+  expandScenario,
   loadManifests,
   outsideHosts,
 } from "@podnet/cluster";
@@ -53,10 +54,22 @@ function counts(m: PolicyMatrix): { allowed: number; denied: number } {
   return { allowed, denied: m.allowed.length - allowed };
 }
 
+/**
+ * The most pods a matrix is made for: pods × (pods × ports) verdicts, a byte each, and as text a
+ * character each per port's table. At 3,000 pods that is tens of MB; `large` (150,000 pods) would be
+ * 22.5 billion, past what a typed array or a string can hold.
+ */
+const MAX_MATRIX_PODS = 3_000;
+
 async function build(file: string, opts: PolicyOptions, inputs: Set<string>) {
   const scenario = readScenario(file, inputs);
   const providers = parseProviders(opts.provider);
   if (providers.length !== 1) throw new UsageError("--provider: name one provider");
+  const pods = expandScenario(scenario).pods.length;
+  if (pods > MAX_MATRIX_PODS)
+    throw new UsageError(
+      `${file}: ${pods.toLocaleString("en-US")} pods; a policy matrix is made for at most ${MAX_MATRIX_PODS.toLocaleString("en-US")} (every pod against every pod and port); \`podnet trace --policy\` checks single connections at any size`,
+    );
   return ClusterRuntime.build(scenario, providers[0]!.provider);
 }
 
