@@ -359,7 +359,12 @@ export class ClusterRuntime {
   /** The pods a Service's selector picks, in the cluster's order. */
   selectedPods(spec: ServiceSpec): PodState[] {
     const wanted = Object.entries(spec.selector);
-    return [...this.pods.values()].filter((p) => wanted.every(([k, v]) => p.spec.labels[k] === v));
+    // As Kubernetes' endpoints controller: pods of the Service's own namespace, and none for an
+    // empty selector (such a Service's endpoints are somebody else's to manage).
+    if (!wanted.length) return [];
+    return [...this.pods.values()].filter(
+      (p) => p.spec.namespace === spec.namespace && wanted.every(([k, v]) => p.spec.labels[k] === v),
+    );
   }
 
   private selected(spec: ServiceSpec): string[] {

@@ -51,6 +51,23 @@ services: [{ name: web, selector: { app: web }, ports: [{ port: 80 }] }]
     expect(runtime.nodes.has("node3")).toBe(false);
   });
 
+  it("selects a Service's endpoints in its own namespace, and none for an empty selector", async () => {
+    const runtime = await ClusterRuntime.build(bundled("two-nodes"), getProvider("overlay"));
+    const set = async (namespace: string, selector: Record<string, string>) => {
+      await runtime.setService({
+        name: "probe",
+        namespace,
+        type: "ClusterIP",
+        selector,
+        ports: [{ name: "", port: 80, protocol: "tcp" }],
+      });
+      return runtime.services.get("probe")!.endpoints;
+    };
+    expect(await set("default", { app: "db" })).toEqual([runtime.pods.get("db")!.ip]);
+    expect(await set("other", { app: "db" })).toEqual([]);
+    expect(await set("default", {})).toEqual([]);
+  });
+
   it("names each scenario probe by the path it takes", async () => {
     const single = (await runScenario(bundled("single-pod"), getProvider("overlay"))).result;
     expect(single.probes.map((p) => `${p.from} → ${p.to}: ${p.kind}`)).toEqual([

@@ -96,7 +96,7 @@ export function policyCommands(cli: Command): void {
     .addOption(jsonOption("{sources, targets, allowed: one string of 1/0 per source, summary}"))
     .addHelpText(
       "after",
-      '\nEach table is one protocol/port: rows are sources, columns targets, "." allowed, "X" denied.\nVerdicts are those of networking.k8s.io/v1 semantics, computed from the compiled policies;\nthe iptables engine (`podnet trace --policy iptables`) enforces the same verdicts.\n\nExample:\n  podnet policy check scenarios/netpol.yaml',
+      '\nEach table is one protocol/port: rows are sources, columns targets, "." allowed, "X" denied.\nVerdicts are those of networking.k8s.io/v1 semantics, computed from the compiled policies;\nthe iptables engine (`podnet trace --policy iptables`) enforces the same verdicts.\nA matrix is made for scenarios of up to 3,000 pods.\n\nExample:\n  podnet policy check scenarios/netpol.yaml',
     )
     .action(async (file: string, opts: PolicyOptions) => {
       const runtime = await build(file, opts, new Set());
