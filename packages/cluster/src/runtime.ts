@@ -68,10 +68,10 @@ function claim(allocator: NodeCidrAllocator, cidr: string): boolean {
   }
 }
 
-/** The next free CIDR, or a TargetError saying whose it would have been. */
-function allocate(allocator: NodeCidrAllocator, why: string): string {
+/** What `take` allocates from `allocator`, or a TargetError saying whose it would have been. */
+function allocate<T>(allocator: NodeCidrAllocator, why: string, take: () => T): T {
   try {
-    return allocator.allocate().toString();
+    return take();
   } catch (error) {
     if (error instanceof CidrExhaustedError) {
       const { used, total } = allocator.occupancy();
@@ -80,8 +80,6 @@ function allocate(allocator: NodeCidrAllocator, why: string): string {
     throw error;
   }
 }
-
-const addressOf = (cidr: string) => cidr.split("/")[0]!;
 
 export interface BuildOptions {
   /** Seeds the simulator's random choices (MACs, Service endpoints); the scenario's name by default. */
@@ -252,10 +250,11 @@ export class ClusterRuntime {
     if (spec.podCidr && this.provider.podAddressing === "per-node-subnet") {
       // A pinned pod subnet is reserved here, as the scenario's own nodes' are at the start: a node
       // that joins later with a subnet already handed out would share its pods' addresses.
-      const holder = [...this.nodes.values()].find((n) => n.podCidr === spec.podCidr);
-      const taken = holder ? `is already node ${holder.name}'s` : "is taken";
-      if (!claim(this.cidrs, spec.podCidr))
+      if (!claim(this.cidrs, spec.podCidr)) {
+        const holder = [...this.nodes.values()].find((n) => n.podCidr === spec.podCidr);
+        const taken = holder ? `is already node ${holder.name}'s` : "is taken";
         throw new TargetError(`node ${spec.name}: podCidr ${spec.podCidr} ${taken}`);
+      }
     }
     const node = await this.setUpNode(spec);
     this.nodes.set(spec.name, node);
@@ -274,7 +273,9 @@ export class ClusterRuntime {
       ns: this.ns(spec.name),
       address: spec.address,
       underlayMtu: seg.mtu,
-      podCidr: () => spec.podCidr ?? allocate(this.cidrs, `node ${spec.name}: no pod subnet left`),
+      podCidr: () =>
+        spec.podCidr ??
+        allocate(this.cidrs, `node ${spec.name}: no pod subnet left`, () => this.cidrs.allocate().toString()),
     });
   }
 
@@ -385,7 +386,9 @@ export class ClusterRuntime {
     const clusterIP =
       spec.clusterIP ??
       existing?.clusterIP ??
-      addressOf(allocate(this.serviceIps, `service ${spec.name}: no ClusterIP left`));
+      allocate(this.serviceIps, `service ${spec.name}: no ClusterIP left`, () =>
+        this.serviceIps.allocateAddress(),
+      );
     if (existing && existing.clusterIP !== clusterIP) this.serviceIps.release(`${existing.clusterIP}/32`);
     const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
     this.services.set(spec.name, state);
