@@ -285,7 +285,11 @@ export class LinuxNetlink implements Netlink {
       (await this.route.list(ns, filter)).map(routeEntry),
     get: async (ns: string, dst: IpAddress): Promise<RouteGetEntry> => {
       const [raw] = await this.json<RawRouteGet>(ns, "route", "get", formatIpv4(dst));
-      const entry: RouteGetEntry = { dst, type: raw!.type === "local" ? "local" : "unicast", dev: raw!.dev };
+      const entry: RouteGetEntry = {
+        dst,
+        type: raw!.type === "local" || raw!.type === "broadcast" ? raw!.type : "unicast",
+        dev: raw!.dev,
+      };
       if (raw!.gateway !== undefined) entry.gateway = parseIpv4(raw!.gateway);
       if (raw!.prefsrc !== undefined) entry.prefsrc = parseIpv4(raw!.prefsrc);
       const mtu = raw!.metrics?.find((m) => m.mtu !== undefined)?.mtu;

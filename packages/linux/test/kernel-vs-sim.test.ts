@@ -145,6 +145,8 @@ interface Case {
   df?: "do" | "want" | "dont";
   /** The source of the ICMP error as it reaches the sender (ping's "From …"). */
   icmpFrom?: string;
+  /** Words both ping's message and the trace's reason hold. */
+  says?: string;
 }
 
 const cases: Case[] = [
@@ -328,6 +330,38 @@ const cases: Case[] = [
     outcome: "unreachable",
     icmpFrom: "10.96.0.10",
   },
+  // Broadcast destinations (the kernel's local table): ping refuses one without -b, and a node
+  // ignores an echo request sent to its own subnet's broadcast.
+  {
+    name: "ping to the pod's own subnet broadcast: refused without -b",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "10.0.1.255",
+    outcome: "unreachable",
+    says: "Do you want to ping broadcast? Then -b",
+  },
+  {
+    name: "ping to 255.255.255.255: refused without -b",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "255.255.255.255",
+    outcome: "unreachable",
+    says: "Do you want to ping broadcast? Then -b",
+  },
+  {
+    name: "host-gw: ping to the far node's pod subnet broadcast is routed there and ignored",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "10.0.2.255",
+    outcome: "dropped",
+  },
+  {
+    name: "VXLAN: ping to the far node's pod subnet broadcast crosses the tunnel and is ignored",
+    build: vxlan,
+    from: "pod1",
+    to: "10.244.2.255",
+    outcome: "dropped",
+  },
 ];
 
 /** ping's -M and -t as options both the simulator's send and the real ping take. */
@@ -400,6 +434,33 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       }
     });
   }
+
+  it("TCP to a broadcast address: connect() refuses the pod's own, and a SYN to a far subnet's goes unanswered", async () => {
+    const sim = new LabTopology(new SimKernel({ seed: "broadcast" }));
+    await hostGw(sim, false);
+    sim.k.listen("node2", { protocol: "tcp", port: 80, owner: "web" });
+    const targets = ["10.0.1.255", "255.255.255.255", "10.0.2.255"];
+    const simulated = targets.map(
+      (to) => sim.k.send({ from: "pod1", to, protocol: "tcp", port: 80 }).outcome,
+    );
+    const real = new LabTopology(linux, nextPrefix());
+    try {
+      await hostGw(real, false);
+      const listener = await listenTcp(real.ns("node2"), 80, "web");
+      try {
+        const kernel: string[] = [];
+        for (const to of targets) kernel.push(tcpOutcome(await connectTcp(real.ns("pod1"), to, 80, 1500)));
+        expect({ kernel, sim: simulated }).toEqual({
+          kernel: ["unreachable", "unreachable", "dropped"],
+          sim: ["unreachable", "unreachable", "dropped"],
+        });
+      } finally {
+        listener.kill();
+      }
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
 
   it("TCP sizes its segments by the MSS and the learned path MTU: 4000 bytes cross a 1400-byte link", async () => {
     // The outside host's link is 1500, so it offers MSS 1460; only the router's port is 1400. The
@@ -510,6 +571,10 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
         if (c.mtu !== undefined) {
           expect(result.detail).toContain(`mtu = ${c.mtu}`);
           expect(trace.reason).toContain(`mtu ${c.mtu}`);
+        }
+        if (c.says !== undefined) {
+          expect(result.detail).toContain(c.says);
+          expect(trace.reason).toContain(c.says);
         }
         if (c.icmpFrom !== undefined)
           expect({ kernel: result.from, sim: icmpSource(trace, c.from) }).toEqual({

@@ -849,6 +849,32 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       });
     });
 
+    it("answers route get for broadcast addresses from the local table, never via a gateway", async () => {
+      const { n, a } = await linkedPair();
+      const broadcast = (dst: string, dev: string, prefsrc: string) => ({
+        dst: ip(dst),
+        type: "broadcast",
+        dev,
+        prefsrc: ip(prefsrc),
+      });
+      expect(await n.route.get(a, ip("192.168.77.255"))).toEqual(
+        broadcast("192.168.77.255", "e0", "192.168.77.1"),
+      );
+      // The limited broadcast needs a route to leave by, and takes its device, not its gateway.
+      expect(await refusal(n.route.get(a, ip("255.255.255.255")))).toMatchObject({ errno: "ENETUNREACH" });
+      await n.route.add(a, { dst: net("0.0.0.0/0"), via: ip("192.168.77.2") });
+      expect(await n.route.get(a, ip("255.255.255.255"))).toEqual(
+        broadcast("255.255.255.255", "e0", "192.168.77.1"),
+      );
+      // No broadcast route for a /31 (RFC 3021) or the network's own address; none on a device that is down.
+      await n.addr.add(a, "e0", cidr("10.9.7.2/31"));
+      expect((await n.route.get(a, ip("10.9.7.3"))).type).toBe("unicast");
+      expect((await n.route.get(a, ip("192.168.77.0"))).type).toBe("unicast");
+      // A device going down takes its broadcast routes with its other routes.
+      await n.link.set(a, "e0", { up: false });
+      expect(await refusal(n.route.get(a, ip("192.168.77.255")))).toMatchObject({ errno: "ENETUNREACH" });
+    });
+
     it("sets and reads forwarding and bridge-netfilter sysctls per namespace", async () => {
       const {
         n,

@@ -126,8 +126,11 @@ export interface RouteDump {
  */
 export interface RouteGetEntry {
   dst: IpAddress;
-  /** "local" for an address of this namespace (delivered through lo). */
-  type: "unicast" | "local";
+  /**
+   * "local" for an address of this namespace (delivered through lo); "broadcast" for 255.255.255.255
+   * and the broadcast address of a subnet on one of its devices that is up (never via a gateway).
+   */
+  type: "unicast" | "local" | "broadcast";
   gateway?: IpAddress;
   dev: string;
   prefsrc?: IpAddress;

@@ -692,7 +692,18 @@ export class SimKernel implements Netlink {
       const command = `ip -n ${nsName} route get ${formatIpv4(dst)}`;
       const ns = this.ns(nsName, command);
       if (ns.isLocal(dst)) return { dst, type: "local", dev: "lo", prefsrc: dst };
+      // The local table's broadcast routes come before the main table's.
+      const subnet = ns.subnetBroadcast(dst);
+      if (subnet) return { dst, type: "broadcast", dev: subnet.link.name, prefsrc: subnet.address };
       const route = ns.routes.lookup(dst) ?? fail("ENETUNREACH", KernelMessage.networkUnreachable, command);
+      // 255.255.255.255 leaves by the route that matches it, as a broadcast: no gateway.
+      if (dst === 0xffffffff)
+        return {
+          dst,
+          type: "broadcast",
+          dev: route.dev.name,
+          prefsrc: ns.sourceFor(route, route.gateway ?? dst),
+        };
       const entry: RouteGetEntry = { dst, type: "unicast", dev: route.dev.name };
       if (route.gateway !== undefined) entry.gateway = route.gateway;
       entry.prefsrc = ns.sourceFor(route, route.gateway ?? dst);

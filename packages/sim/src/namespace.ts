@@ -412,6 +412,29 @@ export class SimNamespace {
     return LOOPBACK.contains(address) && (this.links.get("lo")?.adminUp ?? false);
   }
 
+  /**
+   * The address whose subnet broadcast `address` is, on a device that is up: the kernel's local table
+   * holds `broadcast <last address>` for each address of a prefix shorter than /31 while its device
+   * is up (fib_add_ifaddr). 255.255.255.255 is broadcast everywhere and is not asked here.
+   */
+  subnetBroadcast(address: number): { link: SimLink; address: number } | undefined {
+    // A subnet broadcast ends in at least two set bits: three destinations in four are ruled out
+    // before a look at the namespace's addresses (asked at every IP input).
+    if ((address & 3) !== 3) return undefined;
+    for (const [own, link] of this.localAddresses) {
+      if (!link.adminUp) continue;
+      for (const a of link.addresses)
+        if (a.address === own && a.prefix.length < 31 && a.prefix.broadcast === address)
+          return { link, address: own };
+    }
+    return undefined;
+  }
+
+  /** A broadcast destination for this namespace: 255.255.255.255 or one of its subnets' broadcasts. */
+  isBroadcast(address: number): boolean {
+    return address === 0xffffffff || this.subnetBroadcast(address) !== undefined;
+  }
+
   /** The device a packet to `address` leaves by: lo for a local address, else the route's (if any). */
   outputDevice(address: number): SimLink | undefined {
     return this.isLocal(address) ? this.links.get("lo") : this.routes.lookup(address)?.dev;

@@ -12,6 +12,14 @@ export abstract class IpOutputWalk extends DeviceWalk {
     let skb = input;
     const lo = ns.links.get("lo")!;
     let route = ns.isLocal(skb.ip.dst) ? undefined : ns.routes.lookup(skb.ip.dst);
+    // The local table's broadcast routes: a socket without SO_BROADCAST (ping without -b, any TCP
+    // socket) may not send to one, and is told so at connect() or sendto().
+    if (
+      this.isSendersRequest(ns) &&
+      !ns.isLocal(skb.ip.dst) &&
+      ((skb.ip.dst === 0xffffffff && route) || ns.subnetBroadcast(skb.ip.dst))
+    )
+      return this.localError(ns, broadcastRefusal(skb), skb);
     if (!route && !ns.isLocal(skb.ip.dst)) {
       return this.localError(
         ns,
@@ -112,4 +120,14 @@ export abstract class IpOutputWalk extends DeviceWalk {
     }
     this.transmit(dev, { eth: { kind: "ethernet", src: dev.mac, dst: mac, etherType: EtherType.IPV4 }, skb });
   }
+}
+
+/** What a socket without SO_BROADCAST is told when its destination is a broadcast address. */
+function broadcastRefusal(skb: Skb): string {
+  const to = formatIpv4(skb.ip.dst);
+  if (skb.l4.kind === "icmp")
+    return `ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules (${to} is a broadcast address here)`;
+  if (skb.l4.kind === "tcp")
+    return `connect: Network is unreachable (${to} is a broadcast address here: TCP never connects to one)`;
+  return `sendto: Permission denied (${to} is a broadcast address here: sending needs SO_BROADCAST)`;
 }

@@ -53,10 +53,12 @@ class PacketWalk extends IpOutputWalk {
         inDev,
       );
     }
-    if (ns.isLocal(skb.ip.dst) || skb.ip.dst === 0xffffffff) {
+    const broadcast = skb.ip.dst === 0xffffffff || ns.subnetBroadcast(skb.ip.dst) !== undefined;
+    if (broadcast || ns.isLocal(skb.ip.dst)) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
       if (!taken) return;
+      if (broadcast && !ns.isLocal(taken.ip.dst)) return this.broadcastDeliver(ns, inDev, taken);
       return this.localDeliver(ns, inDev, taken);
     }
     if (!ns.forwarding) {
@@ -184,24 +186,7 @@ class PacketWalk extends IpOutputWalk {
       );
       return this.reply(ns, skb, answerSyn(l4, TcpFlags.RST | TcpFlags.ACK, 0, 0), zeros(0));
     }
-    if (socket) {
-      this.record(
-        ns,
-        "deliver",
-        `udp to ${endpoint(ip.dst, l4.dstPort)} taken by ${socket.owner}`,
-        skb,
-        inDev,
-      );
-      this.expectsReply = false;
-      this.replyReceived = false;
-      return this.arrived(
-        ns,
-        skb,
-        "reached",
-        `delivered to ${socket.owner} on ${endpoint(ip.dst, l4.dstPort)} (${ns.name})`,
-        socket.owner,
-      );
-    }
+    if (socket) return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort));
     this.record(
       ns,
       "deliver",
@@ -216,6 +201,39 @@ class PacketWalk extends IpOutputWalk {
       `ICMP port unreachable from ${formatIpv4(ip.dst)} (${ns.name}: no listener on udp ${l4.dstPort})`,
     );
     this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
+  }
+
+  /** A datagram a socket took: UDP asks for no answer, so reaching it is the outcome. */
+  private udpTaken(ns: SimNamespace, inDev: SimLink, skb: Skb, owner: string, to: string): void {
+    this.record(ns, "deliver", `udp to ${to} taken by ${owner}`, skb, inDev);
+    this.expectsReply = false;
+    this.replyReceived = false;
+    this.arrived(ns, skb, "reached", `delivered to ${owner} on ${to} (${ns.name})`, owner);
+  }
+
+  /**
+   * A packet to one of this namespace's broadcast addresses (a router never forwards it): taken by
+   * a UDP socket bound to the port, and otherwise dropped without an answer — the kernel ignores an
+   * echo request to a broadcast (net.ipv4.icmp_echo_ignore_broadcasts = 1), never answers a SYN to
+   * one (tcp_v4_conn_request), and sends no ICMP error about one.
+   */
+  private broadcastDeliver(ns: SimNamespace, inDev: SimLink, skb: Skb): void {
+    const { ip, l4 } = skb;
+    const to = formatIpv4(ip.dst);
+    if (l4.kind === "udp") {
+      const socket = ns.sockets.find((s) => s.protocol === "udp" && s.port === l4.dstPort && s.address === 0);
+      if (socket)
+        return this.udpTaken(ns, inDev, skb, socket.owner, `broadcast ${endpoint(ip.dst, l4.dstPort)}`);
+    }
+    const why =
+      l4.kind === "icmp"
+        ? `echo request to broadcast ${to}: ignored by the kernel of ${ns.name} (icmp_echo_ignore_broadcasts = 1)`
+        : l4.kind === "tcp"
+          ? `tcp to broadcast ${endpoint(ip.dst, l4.dstPort)}: TCP never answers a segment to a broadcast address`
+          : l4.kind === "udp"
+            ? `udp to broadcast ${endpoint(ip.dst, l4.dstPort)}: no socket in ${ns.name}, and no ICMP error about a broadcast`
+            : `packet to broadcast ${to}: nobody takes it in ${ns.name}`;
+    this.drop(ns, why, skb, inDev);
   }
 
   /** What the sender was waiting for: an echo reply, SYN-ACK or RST, or an ICMP error. */
