@@ -131,6 +131,7 @@ function identity(file: string): string {
  * bits alone say nothing to root, and nothing about /proc or a read-only mount.
  */
 export function checkOutput(option: string, file: string, inputs: Set<string>): void {
+  if (!file) throw new UsageError(`${option}: needs a file name`);
   if (inputs.has(identity(file)))
     throw new UsageError(`${option}: ${file} is an input of this command; refusing to overwrite it`);
   const existed = existsSync(file);

@@ -1,7 +1,7 @@
 /** Options several commands share, parsed and checked in one place. */
 import { Option } from "commander";
 import type { NetworkProvider } from "@podnet/cni";
-import { PROXY_NAMES, type ProxyName, type ScenarioScale } from "@podnet/cluster";
+import { PROXY_NAMES, SCENARIO_LIMITS, type ProxyName, type ScenarioScale } from "@podnet/cluster";
 import { POLICY_ENGINES, policyEngine, type PolicyEngine } from "@podnet/policy";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "./errors.js";
@@ -42,7 +42,7 @@ export const jsonOption = (shape: string) =>
 /** `--nodes` and `--pods-per-node`: a generated scenario (`large`) at another size. */
 export const nodesOption = () =>
   new Option("--nodes <n>", "resize a generated scenario: this many nodes").argParser(
-    integerIn("--nodes", "a node count", 1, 20000),
+    integerIn("--nodes", "a node count", 1, SCENARIO_LIMITS.nodes),
   );
 
 export const podsPerNodeOption = () =>

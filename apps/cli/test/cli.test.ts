@@ -186,6 +186,20 @@ describe("podnet", () => {
     );
   });
 
+  it("traces after the scenario's events, as run probes, unless told --no-events", async () => {
+    const trace = (...args: string[]) =>
+      podnet(["trace", "churn", "--provider", "overlay", "--from", "a", "--to", "d", ...args]);
+    // d is added on node4, which joins in an event.
+    const after = await trace("--json");
+    expect(after.code).toBe(0);
+    expect(after.json().trace).toMatchObject({ outcome: "reached", deliveredTo: { ns: "d" } });
+    const before = await trace("--no-events");
+    expect(before.stderr).toBe(
+      'error: --to: unknown target "d": not a pod, node, host, svc/<name> or IPv4 address\n',
+    );
+    expect(before.code).toBe(2);
+  });
+
   it("compares providers side by side", async () => {
     const out = await podnet([
       "compare",
@@ -303,6 +317,9 @@ describe("podnet", () => {
         "--pcap: cannot write /proc/x.pcap (ENOENT)",
       ],
       [trace("--from", "web", "--to", "db", "--pcap", fifo), `--pcap: cannot write ${fifo} (ENXIO)`],
+      [trace("--from", "web", "--to", "db", "--pcap", ""), "--pcap: needs a file name"],
+      [trace("--from", "web", "--to", "db", "--proto", "tcp"), '--to: a tcp probe needs a port: "db:<port>"'],
+      [["bench", "two-nodes", "--out", ""], "--out: needs a file name"],
       [
         ["bench", copy, "--providers", "overlay", "--out", copy],
         `--out: ${copy} is an input of this command; refusing to overwrite it`,
@@ -435,7 +452,11 @@ describe("podnet", () => {
       `error: ${join(ROOT, "scenarios/two-nodes.yaml")}:1:1: lists its nodes, so it has no size to change: --nodes and --pods-per-node resize a scenario with a generate block (such as large)\n`,
     );
     expect((await podnet(["compare", "large", "--nodes", "0"])).stderr).toBe(
-      'error: --nodes: "0" is not a node count (1-20000)\n',
+      'error: --nodes: "0" is not a node count (1-5000)\n',
+    );
+    // A size the flags made too large is the flags' to change, not the file's line.
+    expect((await podnet(["run", "large", "--provider", "overlay", "--pods-per-node", "31"])).stderr).toBe(
+      `error: ${join(ROOT, "scenarios/large.yaml")}: --pods-per-node 31: 155,000 pods is beyond Kubernetes' envelope of 150,000 pods, which podnet supports\n`,
     );
   });
 

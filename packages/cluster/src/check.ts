@@ -231,6 +231,12 @@ class Checker {
       this.fail(path, `"underlay" is reserved for the underlay's own namespace`);
       return false;
     }
+    // Probes name their targets by name or address: a name that is an address would take the
+    // address's probes (a pod "10.0.0.5" answering for whatever holds 10.0.0.5).
+    if (isIpv4(name)) {
+      this.fail(path, `${what} name ${q(name)} reads as an IPv4 address: probes could not tell them apart`);
+      return false;
+    }
     const previous = this.names.get(name);
     if (previous) {
       this.fail(path, `${what} name ${q(name)} is already used by a ${previous}`);
@@ -559,6 +565,16 @@ class Checker {
         this.fail(
           [...path, "to"],
           `unknown target ${q(target.name)}${after} (a pod, node or host name, an address, or svc/<name>)`,
+        );
+      if (
+        t.protocol !== "icmp" &&
+        target.port === undefined &&
+        t.port === undefined &&
+        !target.name.startsWith("svc/")
+      )
+        this.fail(
+          [...path, "to"],
+          `a ${t.protocol} probe needs a port: ${q(`${t.to}:<port>`)} or port: <port>`,
         );
       if (target.port !== undefined && t.port !== undefined && target.port !== t.port)
         this.fail([...path, "port"], `port ${t.port} contradicts the port in ${q(t.to)}`);

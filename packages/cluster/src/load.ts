@@ -101,7 +101,8 @@ export function loadScenario(
   const counter = new LineCounter();
   let doc: Document;
   try {
-    doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+    // `<<: *anchor` merge keys, as kubectl's YAML reader takes them.
+    doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, merge: true });
   } catch (error) {
     // Input deep enough to exhaust the parser's stack: a located refusal, not a crash.
     throw yamlError(file, error);
@@ -122,6 +123,8 @@ export function loadScenario(
   } catch (error) {
     throw yamlError(file, error);
   }
+  const proto = protoIssues(raw, doc, counter);
+  if (proto.length) throw new ScenarioError(file, proto);
   const parsed = ScenarioSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new ScenarioError(file, zodIssues(parsed.error, doc, counter));
   const scenario = parsed.data;
@@ -142,7 +145,9 @@ export function loadScenario(
       ...(scale.podsPerNode !== undefined ? { podsPerNode: scale.podsPerNode } : {}),
     };
   }
-  const issues = checkScenario(scenario).map((issue) => ({ ...issue, ...locate(doc, counter, issue.path) }));
+  const issues = checkScenario(scenario).map(
+    (issue) => scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
+  );
   if (issues.length) throw new ScenarioError(file, issues);
   if (scenario.manifests.length) {
     const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
@@ -152,6 +157,54 @@ export function loadScenario(
 }
 
 export { checkScenario };
+
+/**
+ * Every "__proto__" key of a document, located. zod's records skip such a key without a word (a
+ * guard against prototype pollution), so a label or selector spelled so would vanish unseen.
+ */
+export function protoIssues(raw: unknown, doc: Document, counter: LineCounter): ScenarioIssue[] {
+  return protoKeyPaths(raw).map((path) => ({
+    path: path.slice(0, -1),
+    message: `"__proto__" is not a key podnet takes`,
+    ...locate(doc, counter, path),
+  }));
+}
+
+/**
+ * Iterative, as the document may be as deep as the parser allows; each object once, as an anchor
+ * may hold an alias of itself (a cycle once made into objects).
+ */
+function protoKeyPaths(raw: unknown): (string | number)[][] {
+  const found: (string | number)[][] = [];
+  const seen = new Set<object>();
+  const stack: [unknown, (string | number)[]][] = [[raw, []]];
+  while (stack.length) {
+    const [value, path] = stack.pop()!;
+    if (typeof value !== "object" || value === null || seen.has(value)) continue;
+    seen.add(value);
+    if (Array.isArray(value)) value.forEach((v, i) => stack.push([v, [...path, i]]));
+    else
+      for (const key of Object.keys(value)) {
+        if (key === "__proto__") found.push([...path, key]);
+        else stack.push([(value as Record<string, unknown>)[key], [...path, key]]);
+      }
+  }
+  return found;
+}
+
+/**
+ * A problem with the generated size when the size came from `--nodes` or `--pods-per-node`: the
+ * flags are what to change, not the file's line (which still reads the size it had).
+ */
+function scaledIssue(issue: ScenarioIssue, scale: ScenarioScale): ScenarioIssue | undefined {
+  const [head, field] = issue.path;
+  if (head !== "generate" || (field !== "nodes" && field !== "podsPerNode")) return undefined;
+  const flags = [
+    ...(scale.nodes !== undefined ? [`--nodes ${scale.nodes}`] : []),
+    ...(scale.podsPerNode !== undefined ? [`--pods-per-node ${scale.podsPerNode}`] : []),
+  ];
+  return flags.length ? { path: [], message: `${flags.join(" ")}: ${issue.message}` } : undefined;
+}
 
 /** The scenario under another kube-proxy mode (undefined: as it is, its own `proxy:` or iptables). */
 export const withProxy = (scenario: Scenario, proxy: ProxyName | undefined): Scenario =>

@@ -9,6 +9,7 @@ import {
   MAX_SCENARIO_BYTES,
   ScenarioError,
   locate,
+  protoIssues,
   yamlError,
   zodIssues,
   type ScenarioIssue,
@@ -32,7 +33,7 @@ export function loadManifests(text: string, file: string): Manifests {
   const counter = new LineCounter();
   let docs;
   try {
-    docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false });
+    docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false, merge: true });
   } catch (error) {
     throw yamlError(file, error);
   }
@@ -57,6 +58,11 @@ export function loadManifests(text: string, file: string): Manifests {
       throw yamlError(file, error);
     }
     if (raw === null || raw === undefined) continue;
+    const proto = protoIssues(raw, doc, counter);
+    if (proto.length) {
+      issues.push(...proto);
+      continue;
+    }
     const read = (object: unknown, path: (string | number)[]) => {
       const kind = (object as { kind?: unknown } | null)?.kind;
       const schema =

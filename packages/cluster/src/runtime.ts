@@ -541,6 +541,9 @@ export class ClusterRuntime {
     const protocol =
       options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
     const port = options.port ?? target.port;
+    // No port of its own to assume: a probe that guessed 80 would report on a port nobody named.
+    if (port === undefined && protocol !== "icmp")
+      throw new TargetError(`a ${protocol} probe needs a port: ${JSON.stringify(`${to}:<port>`)}`);
     // Built field by field, not spread: a request per trace, and spreads of conditional literals
     // were a tenth of a warm pair's trace.
     const request: ProbeRequest = { fromNs: this.ns(source.ns), to: target.address, protocol };

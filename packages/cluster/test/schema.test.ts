@@ -48,6 +48,27 @@ describe("scenario files", () => {
     expect(problems("name: [unclosed\n")[0]).toMatch(/^\d: scenarios\/x\.yaml: /);
   });
 
+  it("refuses a __proto__ key, which validation would otherwise drop without a word", () => {
+    expect(
+      problems(base + "pods:\n  - { name: web, node: node1, labels: { __proto__: x, app: web } }\n"),
+    ).toEqual(['10: scenarios/x.yaml: pods[0].labels: "__proto__" is not a key podnet takes']);
+  });
+
+  it("takes YAML merge keys, as kubectl does", () => {
+    const text = base.replace(
+      "  - { name: node2, segment: lan, address: 10.100.0.3 }\n",
+      "  - &node { name: node2, segment: lan, address: 10.100.0.3 }\n  - { <<: *node, name: node3, address: 10.100.0.4 }\n",
+    );
+    expect(loadScenario(text, "x.yaml").nodes.at(-1)).toEqual({
+      name: "node3",
+      segment: "lan",
+      address: "10.100.0.4",
+    });
+    expect(problems(text.replace("<<: *node, ", "<<: *node, colour: blue, "))).toEqual([
+      '9: scenarios/x.yaml: nodes[2]: unknown key "colour"',
+    ]);
+  });
+
   it("catches mistakes of meaning, each at its place", () => {
     expect(problems(base + "pods:\n  - { name: web, node: node9 }\n")).toEqual([
       '10: scenarios/x.yaml: pods[0].node: unknown node "node9" (nodes: node1, node2)',
@@ -71,6 +92,9 @@ describe("scenario files", () => {
     ]);
     expect(problems(base + "  - { name: node1, segment: lan, address: 10.100.0.9 }\n")).toEqual([
       '9: scenarios/x.yaml: nodes[2].name: node name "node1" is already used by a node',
+    ]);
+    expect(problems(base + "pods:\n  - { name: 10.100.0.3, node: node1 }\n")).toEqual([
+      '10: scenarios/x.yaml: pods[0].name: pod name "10.100.0.3" reads as an IPv4 address: probes could not tell them apart',
     ]);
     expect(problems(base + "traffic:\n  - { from: node1, to: svc/nope }\n")).toEqual([
       '10: scenarios/x.yaml: traffic[0].to: unknown service "nope"',

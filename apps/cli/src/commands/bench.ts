@@ -351,7 +351,7 @@ export function benchCommand(cli: Command): void {
  * measured, both written at the end.
  */
 function outputs(out: string | undefined, inputs: Set<string>) {
-  if (!out) return undefined;
+  if (out === undefined) return undefined;
   const markdownOut = out.replace(/(\.json)?$/, ".md");
   checkOutput("--out", out, inputs);
   checkOutput("--out", markdownOut, inputs);

@@ -32,6 +32,7 @@ interface TraceOptions {
   pcap?: string;
   verbose?: boolean;
   json?: boolean;
+  events: boolean;
 }
 
 /** A runtime lookup whose failure is the user's flag: the message names the flag. */
@@ -71,11 +72,15 @@ export function traceCommand(cli: Command): void {
       ).choices(["want", "do", "dont"]),
     )
     .option("--pcap <file>", "write every frame the trace put on a wire, as a pcap file")
+    .option(
+      "--no-events",
+      "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
+    )
     .option("-v, --verbose", "show every transmit and receive too")
     .addOption(jsonOption("the Trace"))
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\nExit status 1 when the packet is not delivered.",
+      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
     )
     .action(async (file: string, opts: TraceOptions) => {
       if (!opts.provider && !opts.providers)
@@ -86,27 +91,33 @@ export function traceCommand(cli: Command): void {
       const several = providers.length > 1 || Boolean(opts.providers);
       const pcapFor = (name: string) =>
         several ? opts.pcap!.replace(/(\.pcap)?$/, `-${name}.pcap`) : opts.pcap!;
-      if (opts.pcap) for (const { name } of providers) checkOutput("--pcap", pcapFor(name), inputs);
+      if (opts.pcap !== undefined)
+        for (const { name } of providers) checkOutput("--pcap", pcapFor(name), inputs);
       const results = [];
       for (const { name, provider } of providers) {
         const runtime = await ClusterRuntime.build(scenario, provider, {
           onProgress: buildProgress(`building under ${name}`),
           policy: parsePolicy(opts.policy),
         });
+        // The scenario's own probes name what exists after its events (as `podnet run` sends them).
+        if (opts.events) await runtime.runEvents();
         located("--from", () => runtime.origin(opts.from));
         located("--to", () => runtime.resolve(opts.to));
-        const trace = runtime.trace(opts.from, opts.to, {
-          ...(opts.proto ? { protocol: opts.proto } : {}),
-          ...(opts.size !== undefined ? { size: opts.size } : {}),
-          ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
-        });
+        // What is left to refuse once both ends resolve is the target's missing port.
+        const trace = located("--to", () =>
+          runtime.trace(opts.from, opts.to, {
+            ...(opts.proto ? { protocol: opts.proto } : {}),
+            ...(opts.size !== undefined ? { size: opts.size } : {}),
+            ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
+          }),
+        );
         const verdict = traceVerdict(runtime, trace);
         results.push({
           provider: name,
           trace,
           ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
         });
-        if (opts.pcap) {
+        if (opts.pcap !== undefined) {
           const frames = trace.hops.filter(
             (h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
           );
