@@ -114,6 +114,12 @@ type UdpPart = "udp" | "loss" | "jitter" | "udpFragments" | "udpError";
 
 export const IPERF_PORT = 5201;
 export const CONNECT_PORT = 5202;
+/**
+ * Alternated blocks of 50 connects per run, each side's block about 18 ms (a block of pings takes
+ * 110): forty cost a second and a half per pair and run, and the run-to-run spread of their median ratio was
+ * 2–11 % against 3–42 % for ten (BENCHMARKS.md, "Forty connect blocks").
+ */
+const CONNECT_BLOCKS = 40;
 
 /** Jiffies the whole machine spent in the kernel (system + irq + softirq), from /proc/stat. */
 function kernelJiffies(): number {
@@ -293,11 +299,12 @@ export class Measurer {
     target: Target,
     base: Target,
     centre: (values: number[]) => number,
+    blocks: number,
   ): Promise<{ mine: number; theirs: number; ratio: number }> {
     const mine: number[] = [];
     const theirs: number[] = [];
     const ratios: number[] = [];
-    for (let k = 0; k < 10; k++) {
+    for (let k = 0; k < blocks; k++) {
       const b = (await block(base)).slice(1);
       const t = (await block(target)).slice(1);
       theirs.push(...b);
@@ -320,7 +327,7 @@ export class Measurer {
     theirs: Pick<Sample, "rtt" | "connect">;
   }> {
     const rtt = target.ping
-      ? await this.alternated((t) => this.pings(t, 11), target, base, median)
+      ? await this.alternated((t) => this.pings(t, 11), target, base, median, 10)
       : undefined;
     const blockOfConnects = (t: Target) => this.connects(t, 51);
     // The first alternations run slow, the baseline's most: its handshake goes from about 9 to 6 µs
@@ -328,10 +335,10 @@ export class Measurer {
     // each side made alone before. Unmeasured, once per pair.
     const key = `${target.fromNs} ${target.to}`;
     if (!this.warmed.has(key)) {
-      for (let i = 0; i < 6; i++) await this.alternated(blockOfConnects, target, base, interquartileMean);
+      for (let i = 0; i < 6; i++) await this.alternated(blockOfConnects, target, base, interquartileMean, 10);
       this.warmed.add(key);
     }
-    const connect = await this.alternated(blockOfConnects, target, base, interquartileMean);
+    const connect = await this.alternated(blockOfConnects, target, base, interquartileMean, CONNECT_BLOCKS);
     return {
       mine: {
         ...(rtt ? { rtt: rtt.mine, rttRatio: rtt.ratio } : {}),
