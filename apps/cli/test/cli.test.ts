@@ -556,6 +556,8 @@ describe("podnet", () => {
       ["cbr0-host-gw (routes on the gateway)", 3],
     ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
+    // Written after each row marked partial, and whole at the end.
+    expect(report.partial).toBeUndefined();
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
       "| scenario | provider | proxy | policy | nodes |",
     );
@@ -665,5 +667,20 @@ describe.skipIf(spawnSync("script", ["--version"]).status !== 0)("podnet on a te
     expect(output).toContain(`${ESC}[?7l`); // the bar turned wrap off…
     expect(output.slice(output.lastIndexOf(`${ESC}[?7l`))).toContain(`${ESC}[?7h`); // …and on again
     expect(code).toBe(130);
+  }, 60_000);
+
+  it("Ctrl-C after a bench's first row leaves that row in --out, marked partial", async () => {
+    const out = join(tmp, "partial.json");
+    const { code } = await onTerminal(`node ${BIN} bench two-nodes large --providers overlay --out ${out}`, {
+      when: " 1/2 ",
+      send: String.fromCharCode(3),
+    });
+    expect(code).toBe(130);
+    const report = JSON.parse(readFileSync(out, "utf8"));
+    expect(report.partial).toEqual({ measured: 1, of: 2 });
+    expect(report.rows.map((r: { scenario: string }) => r.scenario)).toEqual(["two-nodes"]);
+    expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(
+      "**Partial**: 1 of 2 rows measured when this was written; the bench did not finish.",
+    );
   }, 60_000);
 });

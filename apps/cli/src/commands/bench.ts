@@ -317,6 +317,18 @@ export function benchCommand(cli: Command): void {
         }
 
         const rows: BenchRow[] = [];
+        const of = scenarios.length * providers.length * proxies.length * policies.length;
+        const report = (partial?: { measured: number; of: number }) => ({
+          schemaVersion: 1,
+          machine: { node: process.version, platform: process.platform },
+          rows,
+          ...(partial ? { partial } : {}),
+        });
+        const write = (partial?: { measured: number; of: number }) =>
+          out?.write(
+            report(partial),
+            `# podnet bench\n\n${partial ? `**Partial**: ${partial.measured} of ${partial.of} rows measured when this was written; the bench did not finish.\n\n` : ""}${markdown(rows)}`,
+          );
         for (const scenario of scenarios) {
           for (const { name, provider } of providers)
             for (const proxy of proxies)
@@ -324,19 +336,16 @@ export function benchCommand(cli: Command): void {
                 const task = [scenario.name, provider.name, proxy, policies.length > 1 ? policy.name : ""];
                 bar?.update(rows.length, { task: task.filter(Boolean).join(" / ") });
                 rows.push(await measureApart(withProxy(scenario, proxy), name, policy));
+                // Written after every row, as on the kernel: a 5,000-node row is a minute of work.
+                if (rows.length < of) write({ measured: rows.length, of });
               }
         }
         bar?.update(rows.length, { task: "done" });
         stopBar(bar);
-        const report = {
-          schemaVersion: 1,
-          machine: { node: process.version, platform: process.platform },
-          rows,
-        };
-        out?.write(report, `# podnet bench\n\n${markdown(rows)}`);
+        write();
         process.stdout.write(
           opts.json
-            ? JSON.stringify(report, null, 2) + "\n"
+            ? JSON.stringify(report(), null, 2) + "\n"
             : table(
                 COLUMNS.map(([, h]) => h),
                 rows.map((r) => COLUMNS.map(([k]) => r[k] ?? "-")),
@@ -348,7 +357,7 @@ export function benchCommand(cli: Command): void {
 
 /**
  * `--out file.json` and its Markdown twin beside it (file.md): both checked before anything is
- * measured, both written at the end.
+ * measured, both written after each row (marked partial) and at the end.
  */
 function outputs(out: string | undefined, inputs: Set<string>) {
   if (out === undefined) return undefined;
