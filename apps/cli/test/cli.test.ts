@@ -235,8 +235,20 @@ describe("podnet", () => {
         "reached",
         "unreachable",
         "reached",
+        "reached",
       ]);
       expect(svc.probes[1].reason).toContain("has no endpoints");
+      // The NodePort on 127.0.0.1: iptables mode's localhost NodePorts; nftables mode has none.
+      const nft = await podnet([
+        "run",
+        "scenarios/service.yaml",
+        "--provider",
+        provider,
+        "--proxy",
+        "nftables",
+        "--json",
+      ]);
+      expect(nft.json().probes[3]).toMatchObject({ to: "127.0.0.1:30080", outcome: "refused" });
       const churn = (await podnet(["run", "scenarios/churn.yaml", "--provider", provider, "--json"])).json();
       expect(churn.controlPlane.events.map((e: { description: string }) => e.description)).toEqual([
         "node node4 joins",

@@ -405,6 +405,35 @@ async function selfService(lab: LabTopology, hairpin: boolean, masquerade: boole
     );
 }
 
+/**
+ * One TCP connection `from` → `to`:`port` on the simulator and on the kernel, each built by `build`
+ * with a listener ("web") on pod1:8080: the outcome each gives.
+ */
+async function tcpOnBoth(
+  seed: string,
+  build: Build,
+  from: string,
+  to: string,
+  port: number,
+): Promise<{ kernel: string; sim: string }> {
+  const sim = new LabTopology(new SimKernel({ seed }));
+  await build(sim);
+  sim.k.listen("pod1", { protocol: "tcp", port: 8080, owner: "web" });
+  const trace = sim.k.send({ from, to, protocol: "tcp", port });
+  const real = new LabTopology(linux, nextPrefix());
+  try {
+    await build(real);
+    const listener = await listenTcp(real.ns("pod1"), 8080, "web");
+    try {
+      return { kernel: tcpOutcome(await connectTcp(real.ns(from), to, port, 2000)), sim: trace.outcome };
+    } finally {
+      listener.kill();
+    }
+  } finally {
+    await removeNamespaces(linux, real.prefix);
+  }
+}
+
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
   for (const [hairpin, masquerade, outcome] of [
     [false, true, "dropped"],
@@ -412,26 +441,40 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
     [true, true, "reached"],
   ] as const) {
     it(`a pod reaching a Service that picks itself: hairpin ${hairpin ? "on" : "off"}, ${masquerade ? "" : "no "}masquerade → ${outcome}`, async () => {
-      const sim = new LabTopology(new SimKernel({ seed: "hairpin" }));
-      await selfService(sim, hairpin, masquerade);
-      sim.k.listen("pod1", { protocol: "tcp", port: 8080, owner: "web" });
-      const trace = sim.k.send({ from: "pod1", to: "10.96.0.10", protocol: "tcp", port: 80 });
-      const real = new LabTopology(linux, nextPrefix());
-      try {
-        await selfService(real, hairpin, masquerade);
-        const listener = await listenTcp(real.ns("pod1"), 8080, "web");
-        try {
-          const result = await connectTcp(real.ns("pod1"), "10.96.0.10", 80, 2000);
-          expect({ kernel: tcpOutcome(result), sim: trace.outcome }).toEqual({
-            kernel: outcome,
-            sim: outcome,
-          });
-        } finally {
-          listener.kill();
-        }
-      } finally {
-        await removeNamespaces(linux, real.prefix);
-      }
+      const build: Build = (lab) => selfService(lab, hairpin, masquerade);
+      expect(await tcpOnBoth("hairpin", build, "pod1", "10.96.0.10", 80)).toEqual({
+        kernel: outcome,
+        sim: outcome,
+      });
+    });
+  }
+
+  // A NodePort on 127.0.0.1, as kube-proxy's iptables mode writes it: OUTPUT DNATs the loopback
+  // destination to a pod, which only route_localnet lets leave lo, and only masquerade lets the pod
+  // answer (a source in 127/8 is a martian to it).
+  for (const [localnet, masquerade, outcome] of [
+    [false, true, "dropped"],
+    [true, true, "reached"],
+    [true, false, "dropped"],
+  ] as const) {
+    it(`a node connecting to 127.0.0.1 DNAT'ed to a pod: route_localnet ${localnet ? 1 : 0}, ${masquerade ? "" : "no "}masquerade → ${outcome}`, async () => {
+      const build = async (lab: LabTopology) => {
+        await hostGw(lab, false);
+        const node = lab.ns("node1");
+        await lab.k.sysctl.set(node, "net.ipv4.conf.all.route_localnet", localnet ? "1" : "0");
+        await lab.k.iptables.append(
+          node,
+          "nat",
+          "OUTPUT",
+          rule`-d 127.0.0.1/32 -p tcp -m tcp --dport 30080 -j DNAT --to-destination 10.0.1.2:8080`,
+        );
+        if (masquerade)
+          await lab.k.iptables.append(node, "nat", "POSTROUTING", rule`-s 127.0.0.0/8 -j MASQUERADE`);
+      };
+      expect(await tcpOnBoth("localnet", build, "node1", "127.0.0.1", 30080)).toEqual({
+        kernel: outcome,
+        sim: outcome,
+      });
     });
   }
 

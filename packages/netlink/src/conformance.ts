@@ -890,6 +890,11 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(await n.sysctl.get(b!, "net.bridge.bridge-nf-call-iptables")).toBe("0");
       await n.sysctl.set(a!, "net.bridge.bridge-nf-call-iptables", "1");
       expect(await n.sysctl.get(a!, "net.bridge.bridge-nf-call-iptables")).toBe("1");
+      // (A new namespace's route_localnet is the root namespace's: only what is set is compared.)
+      await n.sysctl.set(a!, "net.ipv4.conf.all.route_localnet", "1");
+      await n.sysctl.set(b!, "net.ipv4.conf.all.route_localnet", "0");
+      expect(await n.sysctl.get(a!, "net.ipv4.conf.all.route_localnet")).toBe("1");
+      expect(await n.sysctl.get(b!, "net.ipv4.conf.all.route_localnet")).toBe("0");
     });
   });
 }

@@ -38,7 +38,11 @@ export type LinkSpec =
       address?: Mac;
     };
 
-export type SysctlKey = "net.ipv4.ip_forward" | "net.bridge.bridge-nf-call-iptables";
+export type SysctlKey =
+  | "net.ipv4.ip_forward"
+  | "net.bridge.bridge-nf-call-iptables"
+  /** Loopback addresses routed off lo (kube-proxy sets it for NodePorts on 127.0.0.1). */
+  | "net.ipv4.conf.all.route_localnet";
 
 export interface LinkChange {
   up?: boolean;

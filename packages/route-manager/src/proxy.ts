@@ -31,6 +31,8 @@ import {
   type SharedChains,
 } from "./services.js";
 
+const ROUTE_LOCALNET = "net.ipv4.conf.all.route_localnet";
+
 export class IptablesProxy implements ServiceProxy {
   readonly name = "iptables";
   readonly services = new Map<string, Service>();
@@ -81,6 +83,10 @@ export class IptablesProxy implements ServiceProxy {
   async sync(tally: Tally, node: NodeNetwork): Promise<void> {
     const n = this.n;
     const ns = node.ns;
+    // kube-proxy's start-up, once per node: NodePorts on 127.0.0.1 leave lo only with route_localnet.
+    // Read first: a resync after a restart finds it on and writes nothing.
+    if (!this.synced.has(node.name) && (await n.sysctl.get(ns, ROUTE_LOCALNET)) !== "1")
+      await n.sysctl.set(ns, ROUTE_LOCALNET, "1");
     const sorted = this.order.map((key) => this.services.get(key)!);
     const desired = sortedServiceTables(
       sorted,

@@ -85,13 +85,13 @@ export class ServiceRuleCache {
 }
 
 /**
- * KUBE-SERVICES' last rule, sending what is addressed to the node itself (any of its addresses:
- * `-m addrtype --dst-type LOCAL`) to KUBE-NODEPORTS, the same on every node. Loopback is left out, as
- * kube-proxy does with `--iptables-localhost-nodeports=false`: a NodePort on 127.0.0.1 needs
- * route_localnet, which podnet does not model.
+ * KUBE-SERVICES' last rule, sending what is addressed to the node itself (any of its addresses,
+ * 127.0.0.1 included: `-m addrtype --dst-type LOCAL`) to KUBE-NODEPORTS, the same on every node. A
+ * NodePort on 127.0.0.1 works as kube-proxy's default `--iptables-localhost-nodeports` makes it: the
+ * proxy turns route_localnet on (`IptablesProxy.sync`), and the NodePort's KUBE-MARK-MASQ gives the
+ * packet a source the endpoint can answer.
  */
 const NODE_PORTS_RULE: IptablesRule = {
-  destination: "!127.0.0.0/8",
   matches: [
     comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
     { kind: "addrtype", dstType: "LOCAL" },

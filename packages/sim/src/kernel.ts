@@ -54,7 +54,7 @@ import {
 } from "@podnet/netlink";
 import { PodnetError } from "@podnet/core";
 import { SimLink } from "./link.js";
-import { PMTU_EXPIRES, SimNamespace, type SimSocket } from "./namespace.js";
+import { LOOPBACK, PMTU_EXPIRES, SimNamespace, type SimSocket } from "./namespace.js";
 import type { Trace, TraceSummary } from "./trace.js";
 import { walk, walkSummary, type SendOptions } from "./walk.js";
 import { FlowCache, FlowRecording, frozen, portWatch } from "./flow-cache.js";
@@ -63,8 +63,6 @@ import { VxlanFdb } from "./number-map.js";
 import { SimLayers } from "./layers.js";
 
 const IFNAME = /^[^\s/:]{1,15}$/;
-
-const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
 export interface SimKernelOptions {
   /** Seeds MACs and `statistic --mode random`, so the same scenario gives the same traces. */
@@ -346,6 +344,7 @@ export class SimKernel implements Netlink {
         fail("EINVAL", `sysctl: setting key "${key}": Invalid argument`, command);
       if (key === "net.ipv4.ip_forward") ns.forwarding = value === "1";
       else if (key === "net.bridge.bridge-nf-call-iptables") ns.bridgeNfCallIptables = value === "1";
+      else if (key === "net.ipv4.conf.all.route_localnet") ns.routeLocalnet = value === "1";
       else
         fail(
           "ENOENT",
@@ -357,6 +356,7 @@ export class SimKernel implements Netlink {
       const ns = this.ns(nsName, `ip netns exec ${nsName} sysctl ${key}`);
       if (key === "net.ipv4.ip_forward") return ns.forwarding ? "1" : "0";
       if (key === "net.bridge.bridge-nf-call-iptables") return ns.bridgeNfCallIptables ? "1" : "0";
+      if (key === "net.ipv4.conf.all.route_localnet") return ns.routeLocalnet ? "1" : "0";
       return fail(
         "ENOENT",
         `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,

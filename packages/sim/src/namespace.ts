@@ -7,7 +7,10 @@ import { NeighbourTable } from "./number-map.js";
 import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
 import { NftState } from "./nftables.js";
 
-const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
+export const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
+
+/** An address in 127/8, which the kernel routes only over lo unless route_localnet is on. */
+export const isLoopback = (address: number): boolean => address >>> 24 === 127;
 
 /** How long the kernel keeps a learned path MTU (net.ipv4.route.mtu_expires, seconds). */
 export const PMTU_EXPIRES = 600;
@@ -326,6 +329,11 @@ export class SimNamespace {
    * a new namespace, as the kernel starts it once br_netfilter is loaded (Docker and kubelet load it).
    */
   bridgeNfCallIptables = true;
+  /**
+   * net.ipv4.conf.all.route_localnet: whether a packet to or from 127/8 may be routed over a device
+   * other than lo. Off, the kernel drops it as a martian (in) or refuses its route (out).
+   */
+  routeLocalnet = false;
   /** The layer this namespace is a shared member of (layers.ts): its tables read through to it. */
   layer?: LayerView;
 
@@ -409,7 +417,7 @@ export class SimNamespace {
   /** An address of this namespace, or loopback's 127/8 while lo is up. */
   isLocal(address: number): boolean {
     if (this.localAddresses.has(address)) return true;
-    return LOOPBACK.contains(address) && (this.links.get("lo")?.adminUp ?? false);
+    return isLoopback(address) && (this.links.get("lo")?.adminUp ?? false);
   }
 
   /**

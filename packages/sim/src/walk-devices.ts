@@ -7,7 +7,6 @@ import {
   BROADCAST_MAC,
   EtherType,
   IpProtocol,
-  Ipv4Prefix,
   formatIpv4,
   formatMac,
   isMulticastMac,
@@ -15,12 +14,11 @@ import {
 } from "@podnet/core";
 import { outerSourcePort } from "./flow-cache.js";
 import { ArpHost, type ArpIndex, type SimLink } from "./link.js";
-import type { SimNamespace } from "./namespace.js";
+import { isLoopback, type SimNamespace } from "./namespace.js";
 import { zeros, tupleOf, type Frame, type Skb } from "./skb.js";
 import { NetfilterWalk } from "./walk-netfilter.js";
 import { ON_WIRE } from "./walk-trace.js";
 
-const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 const ZERO_MAC = 0;
 
 /** How many ports a flood's sentence names before it only counts them. */
@@ -219,7 +217,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
       // A small bridge (a node's cbr0 or docker0) is looked at port by port, in its index's arrays:
       // asking each host's namespace instead cost a few cache misses per port, and at 5,000 nodes
       // that look was a tenth of a random trace.
-      const local = !LOOPBACK.contains(target);
+      const local = !isLoopback(target);
       const ports: SimLink[] = [];
       for (let i = 0; i < index.ports.length; i++) {
         const p = index.ports[i]!;
@@ -291,7 +289,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
       }
       let host: number = ArpHost.NONE;
       for (const address of port.peer!.ns.localAddresses.keys()) {
-        if (LOOPBACK.contains(address)) continue;
+        if (isLoopback(address)) continue;
         host = host === ArpHost.NONE ? address : ArpHost.SEVERAL;
         if (!large) continue;
         const list = large.byAddress.get(address);
@@ -478,7 +476,7 @@ export abstract class DeviceWalk extends NetfilterWalk {
     };
     if (arp.op === ArpOp.REQUEST) {
       // arp_ignore=0: answer for any local address, whichever device holds it.
-      if (!ns.localAddresses.has(arp.targetIp) || LOOPBACK.contains(arp.targetIp)) return;
+      if (!ns.localAddresses.has(arp.targetIp) || isLoopback(arp.targetIp)) return;
       learn();
       const reply: Frame = {
         eth: { kind: "ethernet", src: dev.mac, dst: arp.senderMac, etherType: EtherType.ARP },

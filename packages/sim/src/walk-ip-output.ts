@@ -1,6 +1,6 @@
 /** The walk's IP output: a locally made packet's route, path MTU, fragments and next hop. */
 import { EtherType, IcmpType, IcmpUnreachableCode, formatIpv4 } from "@podnet/core";
-import type { SimNamespace } from "./namespace.js";
+import { isLoopback, type SimNamespace } from "./namespace.js";
 import type { SimRoute } from "./route-table.js";
 import { skbWith, ipCopy, largestPiece, fragment, sizeText, withSrc, type Skb } from "./skb.js";
 import { routeText } from "./walk-trace.js";
@@ -46,6 +46,15 @@ export abstract class IpOutputWalk extends DeviceWalk {
         ns,
         `connect: Network is unreachable (no route to ${formatIpv4(skb.ip.dst)})`,
         skb,
+      );
+    // A loopback source rerouted off lo by a DNAT: the kernel refuses the route unless route_localnet
+    // is on (__mkroute_output), and netfilter drops the packet.
+    if (isLoopback(skb.ip.src) && !ns.routeLocalnet)
+      return this.drop(
+        ns,
+        `${formatIpv4(skb.ip.src)} → ${formatIpv4(skb.ip.dst)} would leave lo by ${route.dev.name}: 127/8 is routed over lo only (route_localnet is 0)`,
+        skb,
+        route.dev,
       );
     const dst = skb.ip.dst;
     const chosen = route;

@@ -17,7 +17,7 @@ import {
 import type { FlowRecording } from "./flow-cache.js";
 import type { SimKernel } from "./kernel.js";
 import type { SimLink } from "./link.js";
-import type { SimNamespace } from "./namespace.js";
+import { isLoopback, type SimNamespace } from "./namespace.js";
 import type { Trace, TraceSummary } from "./trace.js";
 import {
   answerSyn,
@@ -44,6 +44,18 @@ class PacketWalk extends IpOutputWalk {
     const pre = input.ct ? input : this.natPrerouting(ns, input, inDev);
     if (!pre) return;
     let skb = pre;
+    // ip_route_input: 127/8 arriving on another device than lo is a martian unless route_localnet
+    // is on (the destination as PREROUTING left it, the source as it arrived).
+    if (inDev.kind !== "loopback" && !ns.routeLocalnet) {
+      const which = isLoopback(skb.ip.dst) ? "destination" : isLoopback(input.ip.src) ? "source" : undefined;
+      if (which)
+        return this.drop(
+          ns,
+          `martian ${which} ${formatIpv4(which === "destination" ? skb.ip.dst : input.ip.src)} on ${inDev.name}: 127/8 is routed over lo only (route_localnet is 0)`,
+          skb,
+          inDev,
+        );
+    }
     if (inDev.kind !== "loopback" && ns.localAddresses.has(skb.ip.src)) {
       // fib_validate_source: a packet from the outside claiming one of our own addresses is a martian.
       return this.drop(
