@@ -65,13 +65,14 @@ class PacketWalk extends IpOutputWalk {
         inDev,
       );
     }
-    const broadcast = skb.ip.dst === 0xffffffff || ns.subnetBroadcast(skb.ip.dst) !== undefined;
-    if (broadcast || ns.isLocal(skb.ip.dst)) {
+    // The local table: an address of this namespace, else one of its broadcast addresses.
+    const local = ns.isLocal(skb.ip.dst);
+    const broadcast = !local && (skb.ip.dst === 0xffffffff || ns.subnetBroadcast(skb.ip.dst) !== undefined);
+    if (local || broadcast) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
       if (!taken) return;
-      if (broadcast && !ns.isLocal(taken.ip.dst)) return this.broadcastDeliver(ns, inDev, taken);
-      return this.localDeliver(ns, inDev, taken);
+      return broadcast ? this.broadcastDeliver(ns, inDev, taken) : this.localDeliver(ns, inDev, taken);
     }
     if (!ns.forwarding) {
       return this.drop(
