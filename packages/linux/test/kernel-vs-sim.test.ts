@@ -5,7 +5,7 @@ import { formatIpv4 } from "@podnet/core";
 import { LabTopology } from "@podnet/netlink/lab";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
-import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
+import { connectTcp, listenTcp, ping, removeNamespaces, run } from "../src/index.js";
 import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 import {
   rule,
@@ -349,6 +349,14 @@ const cases: Case[] = [
     says: "Do you want to ping broadcast? Then -b",
   },
   {
+    name: "ping to 127.255.255.255, lo's broadcast: refused without -b",
+    build: (l) => hostGw(l, false),
+    from: "pod1",
+    to: "127.255.255.255",
+    outcome: "unreachable",
+    says: "Do you want to ping broadcast? Then -b",
+  },
+  {
     name: "host-gw: ping to the far node's pod subnet broadcast is routed there and ignored",
     build: (l) => hostGw(l, false),
     from: "pod1",
@@ -477,6 +485,32 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       });
     });
   }
+
+  it("UDP to 127.0.0.1 DNAT'ed off lo without route_localnet: the sender is told EINVAL", async () => {
+    const build: Build = async (lab) => {
+      await hostGw(lab, false);
+      await lab.k.sysctl.set(lab.ns("node1"), "net.ipv4.conf.all.route_localnet", "0");
+      await lab.k.iptables.append(
+        lab.ns("node1"),
+        "nat",
+        "OUTPUT",
+        rule`-d 127.0.0.1/32 -j DNAT --to-destination 10.0.1.2`,
+      );
+    };
+    const sim = new LabTopology(new SimKernel({ seed: "localnet-udp" }));
+    await build(sim);
+    const trace = sim.k.send({ from: "node1", to: "127.0.0.1", protocol: "udp", port: 53 });
+    const real = new LabTopology(linux, nextPrefix());
+    try {
+      await build(real);
+      const code = `require("dgram").createSocket("udp4").send("x", 53, "127.0.0.1", (e) => { console.log(e ? e.code : "sent"); process.exit(0); });`;
+      const { stdout } = await run(["ip", "netns", "exec", real.ns("node1"), process.execPath, "-e", code]);
+      expect({ kernel: stdout.trim(), sim: trace.outcome }).toEqual({ kernel: "EINVAL", sim: "unreachable" });
+      expect(trace.reason).toContain("sendto: Invalid argument");
+    } finally {
+      await removeNamespaces(linux, real.prefix);
+    }
+  });
 
   it("TCP to a broadcast address: connect() refuses the pod's own, and a SYN to a far subnet's goes unanswered", async () => {
     const sim = new LabTopology(new SimKernel({ seed: "broadcast" }));

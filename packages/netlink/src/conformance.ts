@@ -866,6 +866,12 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(await n.route.get(a, ip("255.255.255.255"))).toEqual(
         broadcast("255.255.255.255", "e0", "192.168.77.1"),
       );
+      // lo's own: 127.255.255.255 is broadcast, the rest of 127/8 local.
+      await n.link.set(a, "lo", { up: true });
+      expect(await n.route.get(a, ip("127.255.255.255"))).toEqual(
+        broadcast("127.255.255.255", "lo", "127.0.0.1"),
+      );
+      expect((await n.route.get(a, ip("127.0.0.9"))).type).toBe("local");
       // No broadcast route for a /31 (RFC 3021) or the network's own address; none on a device that is down.
       await n.addr.add(a, "e0", cidr("10.9.7.2/31"));
       expect((await n.route.get(a, ip("10.9.7.3"))).type).toBe("unicast");

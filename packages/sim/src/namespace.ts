@@ -414,10 +414,13 @@ export class SimNamespace {
     return (this.iptablesState?.rules[table] ?? 0) > 0 || this.nftState?.hasBaseChains(table) === true;
   }
 
-  /** An address of this namespace, or loopback's 127/8 while lo is up. */
+  /**
+   * An address of this namespace, or loopback's 127/8 while lo is up — but for 127.255.255.255, whose
+   * broadcast route (a /32) comes before `local 127.0.0.0/8` in the local table.
+   */
   isLocal(address: number): boolean {
     if (this.localAddresses.has(address)) return true;
-    return isLoopback(address) && (this.links.get("lo")?.adminUp ?? false);
+    return isLoopback(address) && address !== 0x7fffffff && (this.links.get("lo")?.adminUp ?? false);
   }
 
   /**
@@ -436,11 +439,6 @@ export class SimNamespace {
           return { link, address: own };
     }
     return undefined;
-  }
-
-  /** A broadcast destination for this namespace: 255.255.255.255 or one of its subnets' broadcasts. */
-  isBroadcast(address: number): boolean {
-    return address === 0xffffffff || this.subnetBroadcast(address) !== undefined;
   }
 
   /** The device a packet to `address` leaves by: lo for a local address, else the route's (if any). */

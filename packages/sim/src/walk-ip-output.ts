@@ -48,14 +48,13 @@ export abstract class IpOutputWalk extends DeviceWalk {
         skb,
       );
     // A loopback source rerouted off lo by a DNAT: the kernel refuses the route unless route_localnet
-    // is on (__mkroute_output), and netfilter drops the packet.
-    if (isLoopback(skb.ip.src) && !ns.routeLocalnet)
-      return this.drop(
-        ns,
-        `${formatIpv4(skb.ip.src)} → ${formatIpv4(skb.ip.dst)} would leave lo by ${route.dev.name}: 127/8 is routed over lo only (route_localnet is 0)`,
-        skb,
-        route.dev,
-      );
+    // is on (__mkroute_output) and netfilter drops the packet — a UDP sender is told (EINVAL), TCP
+    // and ping only wait.
+    if (isLoopback(skb.ip.src) && route.dev.kind !== "loopback" && !ns.routeLocalnet) {
+      const why = `${formatIpv4(skb.ip.src)} → ${formatIpv4(skb.ip.dst)} would leave lo by ${route.dev.name}: 127/8 is routed over lo only (route_localnet is 0)`;
+      if (skb.l4.kind === "udp") return this.localError(ns, `sendto: Invalid argument (${why})`, skb);
+      return this.drop(ns, why, skb, route.dev);
+    }
     const dst = skb.ip.dst;
     const chosen = route;
     this.record(ns, "route", () => `route to ${formatIpv4(dst)}: ${routeText(chosen)}`, skb, route.dev);
