@@ -330,6 +330,21 @@ describe("podnet", () => {
       ],
       [trace("--from", "web", "--to", "db", "--pcap", fifo), `--pcap: cannot write ${fifo} (ENXIO)`],
       [trace("--from", "web", "--to", "db", "--pcap", ""), "--pcap: needs a file name"],
+      [
+        [
+          "trace",
+          "two-nodes",
+          "--providers",
+          "overlay,cbr0-host-gw",
+          "--from",
+          "web",
+          "--to",
+          "db",
+          "--pcap",
+          "",
+        ],
+        "--pcap: needs a file name",
+      ],
       [trace("--from", "web", "--to", "db", "--proto", "tcp"), '--to: a tcp probe needs a port: "db:<port>"'],
       [["bench", "two-nodes", "--out", ""], "--out: needs a file name"],
       [

@@ -182,9 +182,12 @@ function protoKeyPaths(raw: unknown): (string | number)[][] {
     const [value, path] = stack.pop()!;
     if (typeof value !== "object" || value === null || seen.has(value)) continue;
     seen.add(value);
-    if (Array.isArray(value)) value.forEach((v, i) => stack.push([v, [...path, i]]));
+    // Children pushed last first, so that they are visited in document order: an object an alias
+    // shares is reported where it is written, not where it is used again.
+    if (Array.isArray(value))
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], [...path, i]]);
     else
-      for (const key of Object.keys(value)) {
+      for (const key of Object.keys(value).reverse()) {
         if (key === "__proto__") found.push([...path, key]);
         else stack.push([(value as Record<string, unknown>)[key], [...path, key]]);
       }
@@ -198,7 +201,9 @@ function protoKeyPaths(raw: unknown): (string | number)[][] {
  */
 function scaledIssue(issue: ScenarioIssue, scale: ScenarioScale): ScenarioIssue | undefined {
   const [head, field] = issue.path;
-  if (head !== "generate" || (field !== "nodes" && field !== "podsPerNode")) return undefined;
+  // The size itself only: a generated name or address clashing is the file's, whatever the size.
+  if (issue.path.length !== 2 || head !== "generate" || (field !== "nodes" && field !== "podsPerNode"))
+    return undefined;
   const flags = [
     ...(scale.nodes !== undefined ? [`--nodes ${scale.nodes}`] : []),
     ...(scale.podsPerNode !== undefined ? [`--pods-per-node ${scale.podsPerNode}`] : []),

@@ -52,6 +52,12 @@ describe("scenario files", () => {
     expect(
       problems(base + "pods:\n  - { name: web, node: node1, labels: { __proto__: x, app: web } }\n"),
     ).toEqual(['10: scenarios/x.yaml: pods[0].labels: "__proto__" is not a key podnet takes']);
+    // Shared through an anchor: reported where it is written, not where the alias uses it again.
+    const shared =
+      "pods:\n  - { name: web, node: node1, labels: &l { __proto__: x } }\n  - { name: db, node: node1, labels: *l }\n";
+    expect(problems(base + shared)).toEqual([
+      '10: scenarios/x.yaml: pods[0].labels: "__proto__" is not a key podnet takes',
+    ]);
   });
 
   it("takes YAML merge keys, as kubectl does", () => {

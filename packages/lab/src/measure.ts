@@ -287,7 +287,7 @@ export class Measurer {
   }
 
   /**
-   * Ten blocks of a latency measured on `base`, then on `target`, alternated (each block's first
+   * `blocks` blocks of a latency measured on `base`, then on `target`, alternated (each block's first
    * value, slow in a new ping process or after a pause, left out): each side's `centre` over all its
    * blocks, and the median of the blocks' ratios of centres. On this kind of machine a path's RTT
    * level moves by 20–30 % from one second to the next; blocks a tenth of a second apart meet the

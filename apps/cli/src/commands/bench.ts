@@ -329,6 +329,8 @@ export function benchCommand(cli: Command): void {
             report(partial),
             `# podnet bench\n\n${partial ? `**Partial**: ${partial.measured} of ${partial.of} rows measured when this was written; the bench did not finish.\n\n` : ""}${markdown(rows)}`,
           );
+        // A report from an earlier bench at the same path is not left standing as if it were this one's.
+        write({ measured: 0, of });
         for (const scenario of scenarios) {
           for (const { name, provider } of providers)
             for (const proxy of proxies)

@@ -91,6 +91,8 @@ export function traceCommand(cli: Command): void {
       const several = providers.length > 1 || Boolean(opts.providers);
       const pcapFor = (name: string) =>
         several ? opts.pcap!.replace(/(\.pcap)?$/, `-${name}.pcap`) : opts.pcap!;
+      // Checked before a provider's name is added to it: "" would become "-overlay.pcap".
+      if (opts.pcap === "") throw new UsageError("--pcap: needs a file name");
       if (opts.pcap !== undefined)
         for (const { name } of providers) checkOutput("--pcap", pcapFor(name), inputs);
       const results = [];
