@@ -92,6 +92,19 @@ async function vxlan(lab: LabTopology) {
   }
 }
 
+/** host-gw with node2 rejecting what is addressed to its pod subnet's broadcast (TCP with a reset). */
+async function rejectBroadcast(lab: LabTopology) {
+  await hostGw(lab, false);
+  const node2 = lab.ns("node2");
+  await lab.k.iptables.append(
+    node2,
+    "filter",
+    "INPUT",
+    rule`-d 10.0.2.255/32 -p tcp -j REJECT --reject-with tcp-reset`,
+  );
+  await lab.k.iptables.append(node2, "filter", "INPUT", rule`-d 10.0.2.255/32 -j REJECT`);
+}
+
 /** host-gw with one nat PREROUTING rule on node2 (the far node). */
 const hostGwPrerouting = (prerouting: IptablesRule) => async (lab: LabTopology) => {
   await hostGw(lab, false);
@@ -364,6 +377,13 @@ const cases: Case[] = [
     outcome: "dropped",
   },
   {
+    name: "host-gw: a REJECT in INPUT answers nothing about a broadcast (no ICMP error)",
+    build: rejectBroadcast,
+    from: "pod1",
+    to: "10.0.2.255",
+    outcome: "dropped",
+  },
+  {
     name: "VXLAN: ping to the far node's pod subnet broadcast crosses the tunnel and is ignored",
     build: vxlan,
     from: "pod1",
@@ -485,6 +505,13 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       });
     });
   }
+
+  it("a TCP reset REJECT answers nothing about a broadcast: the SYN goes unanswered", async () => {
+    expect(await tcpOnBoth("reject", rejectBroadcast, "pod1", "10.0.2.255", 80)).toEqual({
+      kernel: "dropped",
+      sim: "dropped",
+    });
+  });
 
   it("UDP to 127.0.0.1 DNAT'ed off lo without route_localnet: the sender is told EINVAL", async () => {
     const build: Build = async (lab) => {

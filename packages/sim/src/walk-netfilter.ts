@@ -32,7 +32,15 @@ export abstract class NetfilterWalk extends WalkCore {
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
     this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, inDev ?? outDev);
-    if (verdict.kind === "REJECT") {
+    if (verdict.kind === "REJECT" && chain === "INPUT" && this.toBroadcast(ns, skb)) {
+      // The kernel answers nothing routed to a broadcast address: no RST (nf_send_reset), no ICMP error.
+      this.drop(
+        ns,
+        `rejected by filter ${chain} (${verdict.rejectWith}), without an answer: ${formatIpv4(skb.ip.dst)} is a broadcast address of ${ns.name}`,
+        skb,
+        inDev,
+      );
+    } else if (verdict.kind === "REJECT") {
       this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, inDev ?? outDev);
       if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
         this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
@@ -62,6 +70,11 @@ export abstract class NetfilterWalk extends WalkCore {
       }
     } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skb, inDev ?? outDev);
     return false;
+  }
+
+  /** Whether `skb` arrived for one of `ns`'s broadcast addresses (its local table's broadcast routes). */
+  protected toBroadcast(ns: SimNamespace, skb: Skb): boolean {
+    return skb.ip.dst === 0xffffffff || ns.subnetBroadcast(skb.ip.dst) !== undefined;
   }
 
   /** Conntrack lookup plus the destination half of NAT (PREROUTING for arriving packets, OUTPUT for local ones). */

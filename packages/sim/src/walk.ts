@@ -67,7 +67,7 @@ class PacketWalk extends IpOutputWalk {
     }
     // The local table: an address of this namespace, else one of its broadcast addresses.
     const local = ns.isLocal(skb.ip.dst);
-    const broadcast = !local && (skb.ip.dst === 0xffffffff || ns.subnetBroadcast(skb.ip.dst) !== undefined);
+    const broadcast = !local && this.toBroadcast(ns, skb);
     if (local || broadcast) {
       if (ns.hasRules("filter") && !this.filter(ns, "INPUT", skb, inDev, undefined)) return;
       const taken = this.natInput(ns, skb);
