@@ -38,6 +38,8 @@ export interface Datapath {
   machine?: { node?: string; platform?: string };
   runs?: number;
   seconds?: number;
+  /** Side by side in blocks (`--blocks`): each run's transfers as this many short blocks, not `seconds` long. */
+  blocks?: number;
   results: DatapathResult[];
   /** Written by a bench that had not finished (stopped, or failed later): how many pairs are in. */
   partial?: { measured: number; of: number };
@@ -101,6 +103,7 @@ export function findDatapath(report: Record<string, unknown>): Datapath | string
     ...(typeof found.machine === "object" ? { machine: found.machine as Datapath["machine"] } : {}),
     ...(typeof found.runs === "number" ? { runs: found.runs } : {}),
     ...(typeof found.seconds === "number" ? { seconds: found.seconds } : {}),
+    ...(typeof found.blocks === "number" && found.blocks > 0 ? { blocks: found.blocks } : {}),
     results: results as DatapathResult[],
     ...(isPartial(found.partial) ? { partial: found.partial } : {}),
   };
@@ -181,9 +184,14 @@ export function DatapathView({ datapath }: { datapath: Datapath }) {
         <code>podnet bench --backend linux</code>
         {machine?.platform ? ` (${machine.platform}, Node ${machine.node ?? "?"})` : ""}
         {datapath.runs ? `, median of ${datapath.runs} run${datapath.runs === 1 ? "" : "s"}` : ""}
-        {datapath.seconds ? ` of ${datapath.seconds} s` : ""}: the scenario's pods in network namespaces wired
-        by each provider, iperf3, ping and TCP connect between pod pairs. Each figure is divided by a bare
-        veth pair measured in the same run, so 1.00 is “as fast as two namespaces on one cable”.
+        {datapath.blocks
+          ? `, each transfer in ${datapath.blocks} blocks`
+          : datapath.seconds
+            ? ` of ${datapath.seconds} s`
+            : ""}
+        : the scenario's pods in network namespaces wired by each provider, iperf3, ping and TCP connect
+        between pod pairs. Each figure is divided by a bare veth pair measured in the same run, so 1.00 is “as
+        fast as two namespaces on one cable”.
       </p>
       {datapath.partial ? (
         <p className="explain partial" data-testid="datapath-partial">

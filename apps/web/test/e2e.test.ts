@@ -799,13 +799,17 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.reload();
     await page.waitForSelector(".datapath-table");
     expect(await page.locator(".datapath-table tbody tr").count()).toBe(16);
-    // Measured side by side (`--side-by-side`), no CPU per gigabit is given: a dash, and no empty chart.
+    expect(await page.locator('[data-testid="datapath-source"]').textContent()).toContain(
+      ", median of 1 run of 1 s: the scenario's pods",
+    );
+    // Measured side by side (`--side-by-side --blocks 16`), no CPU per gigabit is given: a dash, and
+    // no empty chart; the runs were of blocks, not seconds.
     const fixture = fileURLToPath(new URL("fixtures/datapath-two-nodes.json", import.meta.url));
     const sideBySide = join(mkdtempSync(join(tmpdir(), "podnet-web-")), "side-by-side.json");
     writeFileSync(
       sideBySide,
       JSON.stringify(
-        { ...JSON.parse(readFileSync(fixture, "utf8")), sideBySide: true },
+        { ...JSON.parse(readFileSync(fixture, "utf8")), sideBySide: true, blocks: 16 },
         (key, value: unknown) => (key === "cpuSecondsPerGbit" ? undefined : value),
       ),
     );
@@ -814,6 +818,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
       .poll(() => page.locator('[data-testid="bench-source"]').textContent())
       .toMatch(/side-by-side\.json$/);
     expect(await page.locator(".datapath canvas").count()).toBe(3);
+    expect(await page.locator('[data-testid="datapath-source"]').textContent()).toContain(
+      ", median of 1 run, each transfer in 16 blocks: the scenario's pods",
+    );
     const cpu = await page.locator(".datapath-table tr.baseline td:last-child").allTextContents();
     expect(cpu).toEqual(["–", "–", "–"]);
     await page.locator(".datapath").scrollIntoViewIfNeeded();

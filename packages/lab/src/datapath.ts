@@ -35,6 +35,7 @@ import {
   Measurer,
   spread,
   type MeasureSettings,
+  type RatioKey,
   type Sample,
   type Spread,
   type Target,
@@ -54,7 +55,7 @@ export interface DatapathFigures {
    * side by side: the machine's CPU then served two transfers at once.
    */
   cpuSecondsPerGbit?: number;
-  /** iperf3's retransmitted segments in a one-stream TCP run. */
+  /** iperf3's retransmitted segments in a one-stream TCP run (side by side: over its blocks). */
   tcpRetransmits: Spread;
   /** IP fragments created (Ip FragCreates, summed over the lab's namespaces) during a one-stream TCP run. */
   tcpFragments: Spread;
@@ -64,8 +65,6 @@ export interface DatapathFigures {
   udpRetries: number;
   udpFirstError?: string;
 }
-
-type RatioKey = "tcp" | "tcp4" | "udp" | "rtt" | "connect";
 
 export interface DatapathRow {
   provider: string;
@@ -103,7 +102,7 @@ export const BENCH_SERVICE = "podnet-bench";
 const BENCH_LABEL = "podnet.dev/bench";
 const BASELINE_MTU = 1500;
 
-const SETTINGS: MeasureSettings & { runs: number } = { seconds: 1, omit: 0, pin: false, runs: 3 };
+const SETTINGS: MeasureSettings & { runs: number } = { seconds: 1, omit: 0, pin: false, blocks: 0, runs: 3 };
 /** Seconds of unmeasured traffic before the first run (`Measurer.warmUp`). */
 const WARM_UP_SECONDS = 3;
 
@@ -159,9 +158,8 @@ export function ratiosOf(samples: Sample[], base: Sample[], sideBySide: boolean)
     ratioToBaseline[key] = theirs.median ? round3(mine.median / theirs.median) : 0;
     ratioSpreads[key] = spread(
       samples.map((s, i) => {
-        // Side by side, a latency's run ratio is the median of its alternated blocks' ratios.
-        const blocks = key === "rtt" ? s.rttRatio : key === "connect" ? s.connectRatio : undefined;
-        return round3(blocks ?? (s[sample] as number) / ((base[i]![sample] as number) || 1));
+        // Side by side, a run's ratio is the median of its blocks' ratios.
+        return round3(s.blockRatios?.[key] ?? (s[sample] as number) / ((base[i]![sample] as number) || 1));
       }),
     );
   }
@@ -281,9 +279,10 @@ interface Measured {
 /**
  * Measures the baseline (`targets[0]`) and the pairs `runs` times, interleaved: run 1 of each, then
  * run 2 of each… One after the other, each pair's run is compared with the baseline run just before
- * it; side by side, each pair's TCP transfers run at the same time as a baseline run's of its own
- * (the baseline's figures are then all of those), its UDP transfer right after the baseline's, then
- * its RTTs and connect times in blocks alternated with the baseline's. A pair that fails is
+ * it; side by side, each pair's transfers run beside a baseline's of its own (TCP at the same
+ * moments, UDP right after; one transfer each, or blocks; the baseline's figures are then all of
+ * those), then its RTTs and connect times in blocks alternated with the baseline's, each run's
+ * ratios the medians of the blocks'. A pair that fails is
  * unreachable from then on (its message kept); the baseline must not fail.
  */
 async function interleave(
@@ -315,33 +314,31 @@ async function interleave(
         }
         continue;
       }
-      // The TCP transfers at once; UDP one after the other (two flows at 1 Gbit/s offered each
-      // overload the receivers, and the loss that makes is random: the delivered rate's ratio moved
-      // 4–124 % across runs, where alone a flow loses 0.1–0.9 %); the latencies after them (a
-      // ping beside a transfer would time the transfer's load, not the path).
-      const [mineTcp, theirsTcp] = await Promise.allSettled([measurer.tcp(target), measurer.tcp(base!)]);
-      if (theirsTcp.status === "rejected") throw theirsTcp.reason;
-      const theirs = { ...theirsTcp.value, ...(await measurer.udp(base!)) };
-      let failure: unknown = mineTcp.status === "rejected" ? mineTcp.reason : undefined;
-      let mine: Omit<Sample, "rtt" | "connect"> | undefined;
-      // The latencies in blocks alternated with the baseline's (`latencyBeside`).
+      // The transfers beside the baseline's (`transfersBeside`), then the latencies in
+      // blocks alternated with the baseline's (`latencyBeside`; a ping beside a transfer would time
+      // the transfer's load, not the path).
+      const transfers = await measurer.transfersBeside(target, base!);
+      let failure = transfers.failure;
       let latency: Awaited<ReturnType<Measurer["latencyBeside"]>> | undefined;
-      if (mineTcp.status === "fulfilled")
+      if (transfers.mine)
         try {
-          mine = { ...mineTcp.value, ...(await measurer.udp(target)) };
           latency = await measurer.latencyBeside(target, base!);
         } catch (error) {
           failure = error;
         }
-      if (!mine || !latency) {
+      if (!transfers.mine || !latency) {
         // The pair's end failed, unless the baseline fails measured alone too (then the bench does).
-        samples[0]!.push({ ...theirs, ...(await measurer.latency(base!)) });
+        samples[0]!.push({ ...transfers.theirs, ...(await measurer.latency(base!)) });
         fail(i, failure);
         continue;
       }
-      const baseline = { ...theirs, ...latency.theirs };
+      const baseline = { ...transfers.theirs, ...latency.theirs };
       samples[0]!.push(baseline);
-      samples[i]!.push({ ...mine, ...latency.mine });
+      samples[i]!.push({
+        ...transfers.mine,
+        ...latency.mine,
+        blockRatios: { ...transfers.mine.blockRatios, ...latency.mine.blockRatios },
+      });
       partners[i]!.push(baseline);
     }
   }
@@ -356,6 +353,7 @@ export async function benchDatapath(
   options: DatapathOptions,
 ): Promise<{ baseline: DatapathFigures; rows: DatapathRow[] }> {
   const { runs, sideBySide = false, ...settings } = { ...SETTINGS, ...options };
+  if (settings.blocks && !sideBySide) throw new Error("blocks: transfers run in blocks only side by side");
   const measurer = new Measurer(settings);
   // Ctrl-C or SIGTERM stops the running measurement at once; the lab is then removed below.
   let interrupted: NodeJS.Signals | undefined;

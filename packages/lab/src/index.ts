@@ -20,4 +20,4 @@ export {
   BENCH_SERVICE,
   withBenchService,
 } from "./datapath.js";
-export { spread, type Spread, type MeasureSettings } from "./measure.js";
+export { spread, BLOCK_MEGABYTES, type Spread, type MeasureSettings } from "./measure.js";

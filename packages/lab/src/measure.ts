@@ -68,7 +68,15 @@ export interface MeasureSettings {
    * by default: on a machine shared with other work, a pinned end waits when its CPU is busy.
    */
   pin: boolean;
+  /**
+   * Side by side: each run's transfers as this many blocks of a fixed size (`BLOCK_MEGABYTES`),
+   * each TCP flow's ends on a CPU of their own; 0 for one transfer of `seconds` each.
+   */
+  blocks: number;
 }
+
+/** The figures a run gives as ratios to the baseline. */
+export type RatioKey = "tcp" | "tcp4" | "udp" | "rtt" | "connect";
 
 /** Who is measured: the client's namespace, the address it aims at, and whether ICMP answers there. */
 export interface Target {
@@ -91,14 +99,12 @@ export interface Sample {
   loss: number;
   jitter: number;
   rtt?: number;
-  /**
-   * Side by side: the median of the RTT ratios of blocks of pings alternated with the baseline's
-   * (`latencyBeside`), the run's ratio to the baseline for RTT.
-   */
-  rttRatio?: number;
   connect: number;
-  /** Side by side: the median of the connect-time ratios of alternated blocks. */
-  connectRatio?: number;
+  /**
+   * Side by side: the run's ratios to the baseline, each the median of its blocks' ratios — TCP and
+   * UDP transfers (`transfersBeside`), pings and connects (`latencyBeside`).
+   */
+  blockRatios?: Partial<Record<RatioKey, number>>;
   /** Kernel jiffies of the whole machine during the one-stream TCP run, and the gigabits it moved. */
   jiffies: number;
   gigabits: number;
@@ -111,6 +117,8 @@ export interface Sample {
 
 /** A sample's UDP figures (`Measurer.udp`). */
 type UdpPart = "udp" | "loss" | "jitter" | "udpFragments" | "udpError";
+/** A sample's transfer figures (`Measurer.throughput`). */
+type Transfers = Omit<Sample, "rtt" | "connect" | "blockRatios">;
 
 export const IPERF_PORT = 5201;
 export const CONNECT_PORT = 5202;
@@ -120,6 +128,15 @@ export const CONNECT_PORT = 5202;
  * 2–11 % against 3–42 % for ten (BENCHMARKS.md, "Forty connect blocks").
  */
 const CONNECT_BLOCKS = 40;
+
+/**
+ * The size of a transfer block (`MeasureSettings.blocks`): on this kind of machine a transfer's rate
+ * moves by 13–16 % from one flow to the next (one standard deviation), whether it lasts a quarter of
+ * a second or a whole one, and holds within one flow, so a run is steadied by more flows, not longer
+ * ones (BENCHMARKS.md, "Transfers in blocks"). A TCP block (300 MB) takes a quarter to half a second
+ * here; a UDP block is 40 MB at 1 Gbit/s offered.
+ */
+export const BLOCK_MEGABYTES = { tcp: 300, udp: 40 } as const;
 
 /** Jiffies the whole machine spent in the kernel (system + irq + softirq), from /proc/stat. */
 function kernelJiffies(): number {
@@ -133,6 +150,21 @@ function ipCounter(snmp: string, name: string): number {
   const names = lines[0]?.split(/\s+/) ?? [];
   return Number(lines[1]?.split(/\s+/)[names.indexOf(name)] ?? 0);
 }
+
+/** How one iperf3 transfer runs (`Measurer.iperf`). */
+interface IperfRun {
+  learned?: boolean;
+  seconds?: number;
+  megabytes?: number;
+  cpu?: number;
+}
+
+/** UDP at a fixed 1 Gbit/s offered. */
+const UDP = ["-u", "-b", "1G"];
+
+const gbps = (r: IperfReport) => r.end.sum_received.bits_per_second / 1e9;
+/** What a UDP transfer delivered: the offered rate less the loss. */
+const delivered = (r: IperfReport) => (r.end.sum.bits_per_second * (1 - r.end.sum.lost_percent / 100)) / 1e9;
 
 /** The parts of `iperf3 -J` read here. */
 interface IperfReport {
@@ -212,17 +244,22 @@ export class Measurer {
   }
 
   /**
-   * One iperf3 transfer. Unless `learned`, it starts as a new pod's first one does: the client's
-   * route cache flushed, so no path MTU learned by an earlier transfer helps it.
+   * One iperf3 transfer, of the settings' seconds unless `megabytes` says how much. Unless `learned`,
+   * it starts as a new pod's first one does: the client's route cache flushed, so no path MTU
+   * learned by an earlier transfer helps it. `cpu`: both ends on that CPU (`iperf3 -A cpu,cpu`).
    */
   private async iperf(
     target: Target,
     args: string[],
-    learned = false,
-    seconds = this.settings.seconds,
+    { learned = false, seconds = this.settings.seconds, megabytes, cpu }: IperfRun = {},
   ): Promise<IperfReport> {
     const { omit, pin } = this.settings;
     if (!learned) await this.run(["ip", "-n", target.fromNs, "route", "flush", "cache"]);
+    const length = megabytes
+      ? ["-n", `${megabytes}M`]
+      : ["-t", String(seconds), ...(omit ? ["-O", String(omit)] : [])];
+    const affinity =
+      cpu !== undefined ? ["-A", `${cpu},${cpu}`] : pin && availableParallelism() > 1 ? ["-A", "0,1"] : [];
     const { stdout, code, stderr } = await this.run([
       "ip",
       "netns",
@@ -236,10 +273,8 @@ export class Measurer {
       String(IPERF_PORT),
       "--connect-timeout",
       "2000",
-      "-t",
-      String(seconds),
-      ...(omit ? ["-O", String(omit)] : []),
-      ...(pin && availableParallelism() > 1 ? ["-A", "0,1"] : []),
+      ...length,
+      ...affinity,
       ...args,
     ]);
     let report: Partial<IperfReport> = {};
@@ -323,7 +358,7 @@ export class Measurer {
     target: Target,
     base: Target,
   ): Promise<{
-    mine: Pick<Sample, "rtt" | "rttRatio" | "connect" | "connectRatio">;
+    mine: Pick<Sample, "rtt" | "connect" | "blockRatios">;
     theirs: Pick<Sample, "rtt" | "connect">;
   }> {
     const rtt = target.ping
@@ -341,9 +376,9 @@ export class Measurer {
     const connect = await this.alternated(blockOfConnects, target, base, interquartileMean, CONNECT_BLOCKS);
     return {
       mine: {
-        ...(rtt ? { rtt: rtt.mine, rttRatio: rtt.ratio } : {}),
+        ...(rtt ? { rtt: rtt.mine } : {}),
         connect: connect.mine,
-        connectRatio: connect.ratio,
+        blockRatios: { ...(rtt ? { rtt: rtt.ratio } : {}), connect: connect.ratio },
       },
       theirs: { rtt: rtt ? rtt.theirs : await this.rttMs(base), connect: connect.theirs },
     };
@@ -379,7 +414,7 @@ export class Measurer {
    * tried — 10–17 Gbit/s on a bare veth pair against 19–21 for the rest (BENCHMARKS.md).
    */
   async warmUp(target: Target, seconds: number): Promise<void> {
-    await this.iperf(target, [], false, seconds);
+    await this.iperf(target, [], { seconds });
   }
 
   /** One run of every measurement against `target`, whose server side `serve` started. */
@@ -394,12 +429,12 @@ export class Measurer {
   }
 
   /** The transfers: TCP on one stream and on four, UDP, with what the kernel counted meanwhile. */
-  async throughput(target: Target): Promise<Omit<Sample, "rtt" | "connect">> {
+  async throughput(target: Target): Promise<Transfers> {
     return { ...(await this.tcp(target)), ...(await this.udp(target)) };
   }
 
   /** TCP on one stream (with the kernel's CPU time and fragments meanwhile), then on four. */
-  async tcp(target: Target): Promise<Omit<Sample, "rtt" | "connect" | UdpPart>> {
+  async tcp(target: Target): Promise<Omit<Transfers, UdpPart>> {
     const fragments = this.fragments(target.counts);
     const before = kernelJiffies();
     const one = await this.iperf(target, []);
@@ -423,21 +458,132 @@ export class Measurer {
    */
   async udp(target: Target): Promise<Pick<Sample, UdpPart>> {
     const fragments = this.fragments(target.counts);
-    const udp = ["-u", "-b", "1G"];
     let udpError: string | undefined;
-    const u = (
-      await this.iperf(target, udp).catch((error: Error) => {
-        if (this.stopped) throw error;
-        udpError = error.message;
-        return this.iperf(target, udp, true);
-      })
-    ).end.sum;
+    const report = await this.udpOnce(target, true, undefined, (error) => (udpError = error));
     return {
-      udp: (u.bits_per_second * (1 - u.lost_percent / 100)) / 1e9,
-      loss: u.lost_percent,
-      jitter: u.jitter_ms,
+      udp: delivered(report),
+      loss: report.end.sum.lost_percent,
+      jitter: report.end.sum.jitter_ms,
       udpFragments: this.fragments(target.counts) - fragments,
       ...(udpError ? { udpError } : {}),
+    };
+  }
+
+  /** One UDP transfer; a first one that fails is run again (`udp`), its message given to `failed`. */
+  private udpOnce(
+    target: Target,
+    first: boolean,
+    megabytes: number | undefined,
+    failed: (message: string) => void,
+  ): Promise<IperfReport> {
+    const run = (learned: boolean) =>
+      this.iperf(target, UDP, { learned, ...(megabytes ? { megabytes } : {}) });
+    return run(!first).catch((error: Error) => {
+      if (this.stopped || !first) throw error;
+      failed(error.message);
+      return run(true);
+    });
+  }
+
+  /**
+   * Side by side: each transfer of `target` beside one of the baseline's — one of `seconds`, or
+   * `blocks` blocks of `BLOCK_MEGABYTES`. TCP, on one stream then on four: the pair's transfer at the
+   * same moment as the baseline's, so that a dip of the machine meets both. In blocks, each flow's
+   * two ends are on a CPU of their own, the CPUs swapped from block to block (on one CPU, unpinned):
+   * a flow then has one CPU for its sender, its receiver and the softirq work between them (a veth
+   * delivers on the sending CPU). UDP one after the other, the baseline's first: two flows at
+   * 1 Gbit/s at once overload the receivers (the delivered rate's ratio moved 4–124 % across runs,
+   * where a flow alone loses 0.1–0.9 %), and pinned, a UDP flow's two ends on one CPU lost a fifth.
+   * Each side's figures are the medians of its blocks, a run's ratio the median of its blocks'
+   * ratios. Each series starts as a new pod's first transfer does (route cache flushed); the blocks
+   * after it are that pod's next transfers. A failure of the pair's (a design that cannot carry it)
+   * is returned, the baseline measured to the end alone; the baseline's own failure is thrown.
+   */
+  async transfersBeside(
+    target: Target,
+    base: Target,
+  ): Promise<{ theirs: Transfers; mine?: Transfers & Pick<Sample, "blockRatios">; failure?: unknown }> {
+    const { blocks } = this.settings;
+    const pinned = blocks > 0 && availableParallelism() > 1;
+    let failure: unknown;
+    let mineError: string | undefined;
+    let theirError: string | undefined;
+    const series = async (
+      together: boolean,
+      transfer: (t: Target, first: boolean, cpu?: number) => Promise<IperfReport>,
+    ) => {
+      const mine: IperfReport[] = [];
+      const theirs: IperfReport[] = [];
+      const before = [this.fragments(target.counts), this.fragments(base.counts)];
+      const mineBlock = async (first: boolean, cpu?: number) => {
+        if (failure) return;
+        try {
+          mine.push(await transfer(target, first, cpu));
+        } catch (error) {
+          if (this.stopped) throw error;
+          failure = error;
+        }
+      };
+      for (let k = 0; k < Math.max(1, blocks); k++) {
+        const first = k === 0;
+        if (together) {
+          const cpu = pinned ? k % 2 : undefined;
+          const [, theirsBlock] = await Promise.all([
+            mineBlock(first, cpu),
+            transfer(base, first, cpu === undefined ? undefined : 1 - cpu),
+          ]);
+          theirs.push(theirsBlock);
+        } else {
+          theirs.push(await transfer(base, first));
+          await mineBlock(first);
+        }
+      }
+      const ratio = (of: (r: IperfReport) => number) => median(mine.map((m, k) => of(m) / of(theirs[k]!)));
+      return {
+        mine,
+        theirs,
+        ratio,
+        fragments: [this.fragments(target.counts) - before[0]!, this.fragments(base.counts) - before[1]!],
+      };
+    };
+    const tcp = (args: string[]) =>
+      series(true, (t, first, cpu) =>
+        this.iperf(t, args, {
+          learned: !first,
+          ...(blocks ? { megabytes: BLOCK_MEGABYTES.tcp } : {}),
+          ...(cpu !== undefined ? { cpu } : {}),
+        }),
+      );
+    const one = await tcp([]);
+    const four = await tcp(["-P", "4"]);
+    const udp = await series(false, (t, first) =>
+      this.udpOnce(t, first, blocks ? BLOCK_MEGABYTES.udp : undefined, (error) => {
+        if (t === base) theirError ??= error;
+        else mineError ??= error;
+      }),
+    );
+    const part = (side: "mine" | "theirs", fragments: 0 | 1, udpError: string | undefined): Transfers => ({
+      tcp: median(one[side].map(gbps)),
+      tcp4: median(four[side].map(gbps)),
+      // No CPU per gigabit side by side: the machine served two flows at once.
+      jiffies: 0,
+      gigabits: one[side].reduce((sum, r) => sum + (r.end.sum_received.bytes * 8) / 1e9, 0),
+      retransmits: one[side].reduce((sum, r) => sum + (r.end.sum_sent.retransmits ?? 0), 0),
+      tcpFragments: one.fragments[fragments]!,
+      udp: median(udp[side].map(delivered)),
+      loss: median(udp[side].map((r) => r.end.sum.lost_percent)),
+      jitter: median(udp[side].map((r) => r.end.sum.jitter_ms)),
+      udpFragments: udp.fragments[fragments]!,
+      ...(udpError ? { udpError } : {}),
+    });
+    const theirs = part("theirs", 1, theirError);
+    if (failure) return { theirs, failure };
+    return {
+      theirs,
+      mine: {
+        ...part("mine", 0, mineError),
+        blockRatios: { tcp: one.ratio(gbps), tcp4: four.ratio(gbps), udp: udp.ratio(delivered) },
+      },
     };
   }
 

@@ -313,8 +313,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
   }, 180_000);
 
-  // One CLI bench, side by side: the report's files, and each pair measured beside a baseline run of its own.
-  it("podnet bench --backend linux --side-by-side writes the datapath beside the simulated figures, and removes its lab", async () => {
+  // One CLI bench, side by side in blocks: the report's files, and each pair measured beside a baseline run of its own.
+  it("podnet bench --backend linux --side-by-side --blocks writes the datapath beside the simulated figures, and removes its lab", async () => {
     const out = join(labs, "dp.json");
     const child = spawn(
       process.execPath,
@@ -329,6 +329,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
         "--runs",
         "1",
         "--side-by-side",
+        "--blocks",
+        "2",
         "--out",
         out,
       ],
@@ -343,6 +345,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       omit: 0,
       pin: false,
       sideBySide: true,
+      blocks: 2,
+      blockMegabytes: { tcp: 300, udp: 40 },
     });
     expect(report.partial).toBeUndefined();
     for (const load of [report.loadAverage.before, report.loadAverage.after]) {
@@ -363,6 +367,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     const markdown = readFileSync(out.replace(/json$/, "md"), "utf8");
     expect(markdown).toContain("| two-nodes | cbr0-host-gw | through a Service (web → 10.96.");
     expect(markdown).toContain("## The same scenarios in the simulator");
+    expect(markdown).toContain("1 run, each transfer in 2 blocks (TCP 300 MB");
     // Two transfers at once share the machine's CPU: no CPU per gigabit is claimed for either.
     const { baseline, rows } = report.results[0] as Awaited<ReturnType<typeof benchDatapath>>;
     expect(baseline.cpuSecondsPerGbit).toBeUndefined();

@@ -24,16 +24,15 @@ describe("spread", () => {
 });
 
 describe("ratios to the baseline", () => {
-  const sample = (tcp: number, rtt: number, rttRatio?: number, connectRatio?: number): Sample => ({
+  const sample = (tcp: number, rtt: number, blockRatios?: Sample["blockRatios"]): Sample => ({
     tcp,
     tcp4: tcp,
     udp: 1,
     loss: 0,
     jitter: 0.01,
     rtt,
-    ...(rttRatio !== undefined ? { rttRatio } : {}),
     connect: 0.1,
-    ...(connectRatio !== undefined ? { connectRatio } : {}),
+    ...(blockRatios ? { blockRatios } : {}),
     jiffies: 10,
     gigabits: tcp,
     retransmits: 0,
@@ -52,9 +51,9 @@ describe("ratios to the baseline", () => {
     expect(ratioSpreads.rtt).toMatchObject({ min: 2, max: 3 });
   });
 
-  it("takes a run's latency ratios from its alternated blocks when it has them (side by side)", () => {
+  it("takes a run's ratios from its blocks when it has them (side by side)", () => {
     const { ratioToBaseline, ratioSpreads } = ratiosOf(
-      [sample(10, 0.1, 2.5, 1.25), sample(12, 0.3, 2.7, 1.5)],
+      [sample(10, 0.1, { rtt: 2.5, connect: 1.25 }), sample(12, 0.3, { rtt: 2.7, connect: 1.5, tcp: 0.55 })],
       [sample(20, 0.05), sample(20, 0.1)],
       true,
     );
@@ -63,8 +62,9 @@ describe("ratios to the baseline", () => {
     expect(ratioSpreads.rtt).toMatchObject({ min: 2.5, max: 2.7, median: 2.7 });
     expect(ratioToBaseline.connect).toBe(1);
     expect(ratioSpreads.connect).toMatchObject({ min: 1.25, max: 1.5 });
-    // Throughput keeps the per-run quotient.
-    expect(ratioSpreads.tcp).toMatchObject({ min: 0.5, max: 0.6 });
+    // A run without a block ratio keeps the quotient of its figures (10 / 20).
+    expect(ratioSpreads.tcp).toMatchObject({ min: 0.5, max: 0.55 });
+    expect(ratioToBaseline.tcp).toBe(0.6);
   });
 });
 

@@ -17,6 +17,8 @@ export interface DatapathSettings {
   pin: boolean;
   /** Each pair measured at the same time as a baseline run of its own, not after it. */
   sideBySide: boolean;
+  /** Side by side: each run's transfers as this many blocks of a fixed size (0: one of `seconds`). */
+  blocks: number;
 }
 
 export interface DatapathReport extends DatapathSettings {
@@ -25,6 +27,8 @@ export interface DatapathReport extends DatapathSettings {
   machine: { node: string; platform: string };
   /** The 1-, 5- and 15-minute load averages when the bench started and when it ended. */
   loadAverage: { before: number[]; after: number[] };
+  /** With `blocks`: each block's size (TCP; UDP at 1 Gbit/s offered). */
+  blockMegabytes?: { tcp: number; udp: number };
   /** Wall-clock seconds for the whole bench, labs built and removed included. */
   elapsedSeconds: number;
   results: {
@@ -58,7 +62,7 @@ export async function benchLinux(
   onPair: (report: DatapathReport) => void = () => {},
 ): Promise<DatapathReport> {
   needRoot();
-  const { benchDatapath } = await import("@podnet/lab");
+  const { benchDatapath, BLOCK_MEGABYTES } = await import("@podnet/lab");
   const started = performance.now();
   const before = load();
   const results: DatapathReport["results"] = [];
@@ -90,6 +94,7 @@ export async function benchLinux(
       backend: "linux",
       machine: { node: process.version, platform: process.platform },
       ...settings,
+      ...(settings.blocks ? { blockMegabytes: { ...BLOCK_MEGABYTES } } : {}),
       loadAverage: { before, after: load() },
       elapsedSeconds: Math.round((performance.now() - started) / 1000),
       results: [...results],
@@ -152,6 +157,15 @@ function rowsOf(report: DatapathReport): string[][] {
 
 const spreadOf = (s: Spread) => s.spreadPercent;
 
+/** How long each run's transfers were. */
+function runsOf(report: DatapathReport): string {
+  const size = report.blockMegabytes;
+  const runs = report.runs === 1 ? "1 run" : `${report.runs} runs`;
+  if (report.blocks && size)
+    return `${runs}, each transfer in ${report.blocks} blocks (TCP ${size.tcp} MB, each flow's ends on a CPU of their own; UDP ${size.udp} MB at 1 Gbit/s offered)`;
+  return `${runs} of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}`;
+}
+
 /** The largest spreads over every row with figures: raw TCP, and TCP as a ratio to the baseline. */
 export function worstSpreads(report: DatapathReport): { tcp: number; tcpRatio: number; tcpRatioIqr: number } {
   const rows = report.results.flatMap((r) => r.rows.filter((row) => row.figures));
@@ -176,7 +190,7 @@ export function datapathMarkdown(report: DatapathReport, simulated: string): str
           "",
         ]
       : []),
-    `${report.runs} runs of ${report.seconds} s each${report.omit ? ` (${report.omit} s omitted first)` : ""}${report.pin ? ", iperf3 pinned to CPUs 0 and 1" : ""}; medians, with ratios to the bare veth baseline measured in the same runs, ${report.sideBySide ? "side by side (each pair at the same time as a baseline run of its own)" : "interleaved"}. ` +
+    `${runsOf(report)}; medians, with ratios to the bare veth baseline measured in the same runs, ${report.sideBySide ? "side by side (each pair at the same time as a baseline run of its own)" : "interleaved"}. ` +
       `Load average ${report.loadAverage.before.join(", ")} before, ${report.loadAverage.after.join(", ")} after; ${report.elapsedSeconds} s in all. ` +
       `Largest TCP spread (max − min over the median) ${worst.tcp} %, of the TCP ratio ${worst.tcpRatio} %; largest interquartile range of the TCP ratio ${worst.tcpRatioIqr} %.`,
     "",
