@@ -501,6 +501,7 @@ export class SimKernel implements Netlink {
 
   private linkUp(link: SimLink): void {
     link.adminUp = true;
+    link.ns.addressGeneration++;
     if (link.kind === "loopback" && !link.addresses.some((a) => a.address === 0x7f000001)) {
       // A namespace's lo has no address until it is brought up; then the kernel gives it 127.0.0.1/8.
       this.attachAddress(link, { address: 0x7f000001, prefix: LOOPBACK });
@@ -511,6 +512,7 @@ export class SimKernel implements Netlink {
   private linkDown(link: SimLink): void {
     this.layers.deviceDown(link);
     link.adminUp = false;
+    link.ns.addressGeneration++;
     // As the kernel does: a device going down takes every route through it and its neighbours along.
     link.ns.routes.removeWhere((r) => r.dev === link);
     for (const key of link.ns.neighbours.keys())
@@ -643,12 +645,14 @@ export class SimKernel implements Netlink {
 
   private attachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
     this.topologyVersion++;
+    link.ns.addressGeneration++;
     link.addresses.push(a);
     if (!link.ns.localAddresses.has(a.address)) link.ns.localAddresses.set(a.address, link);
   }
 
   private detachAddress(link: SimLink, a: Ipv4InterfaceAddress): void {
     this.topologyVersion++;
+    link.ns.addressGeneration++;
     link.addresses.splice(link.addresses.indexOf(a), 1);
     if (link.ns.localAddresses.get(a.address) === link) {
       link.ns.localAddresses.delete(a.address);

@@ -322,6 +322,17 @@ export class SimNamespace {
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
+  /**
+   * Moved by the kernel whenever an address of this namespace comes or goes or one of its devices
+   * goes up or down: what `subnetBroadcast`'s list is made from.
+   */
+  addressGeneration = 0;
+  /** The subnet broadcast addresses while `generation` holds, with the address and link of each. */
+  private broadcasts?: {
+    generation: number;
+    addresses: Uint32Array;
+    owners: { link: SimLink; address: number }[];
+  };
   forwarding = false;
   private learnedMtu?: Map<number, number>;
   /**
@@ -432,13 +443,28 @@ export class SimNamespace {
     // A subnet broadcast ends in at least two set bits: three destinations in four are ruled out
     // before a look at the namespace's addresses (asked at every IP input).
     if ((address & 3) !== 3) return undefined;
+    // The rest scan a short typed array, made again only when the addresses or devices change: the
+    // walk over the address map, each link and each prefix cost a learned random trace 12 % (a few
+    // cache misses a hop at 5,000 nodes; BENCHMARKS.md, "Broadcast and loopback checks").
+    let list = this.broadcasts;
+    if (list?.generation !== this.addressGeneration) list = this.broadcasts = this.broadcastList();
+    const at = list.addresses.indexOf(address);
+    return at < 0 ? undefined : list.owners[at];
+  }
+
+  /** The kernel's broadcast routes of this namespace's subnets, in the address map's order. */
+  private broadcastList(): NonNullable<SimNamespace["broadcasts"]> {
+    const found: number[] = [];
+    const owners: { link: SimLink; address: number }[] = [];
     for (const [own, link] of this.localAddresses) {
       if (!link.adminUp) continue;
       for (const a of link.addresses)
-        if (a.address === own && a.prefix.length < 31 && a.prefix.broadcast === address)
-          return { link, address: own };
+        if (a.address === own && a.prefix.length < 31) {
+          found.push(a.prefix.broadcast);
+          owners.push({ link, address: own });
+        }
     }
-    return undefined;
+    return { generation: this.addressGeneration, addresses: Uint32Array.from(found), owners };
   }
 
   /** The device a packet to `address` leaves by: lo for a local address, else the route's (if any). */
