@@ -163,6 +163,9 @@ interface IperfRun {
 const UDP = ["-u", "-b", "1G"];
 
 const gbps = (r: IperfReport) => r.end.sum_received.bits_per_second / 1e9;
+/** The gigabits a TCP transfer moved, and the segments it sent again. */
+const gigabitsOf = (r: IperfReport) => (r.end.sum_received.bytes * 8) / 1e9;
+const retransmitsOf = (r: IperfReport) => r.end.sum_sent.retransmits ?? 0;
 /** What a UDP transfer delivered: the offered rate less the loss. */
 const delivered = (r: IperfReport) => (r.end.sum.bits_per_second * (1 - r.end.sum.lost_percent / 100)) / 1e9;
 
@@ -442,11 +445,11 @@ export class Measurer {
     const tcpFragments = this.fragments(target.counts) - fragments;
     const tcp4 = await this.iperf(target, ["-P", "4"]);
     return {
-      tcp: one.end.sum_received.bits_per_second / 1e9,
-      tcp4: tcp4.end.sum_received.bits_per_second / 1e9,
+      tcp: gbps(one),
+      tcp4: gbps(tcp4),
       jiffies,
-      gigabits: (one.end.sum_received.bytes * 8) / 1e9,
-      retransmits: one.end.sum_sent.retransmits ?? 0,
+      gigabits: gigabitsOf(one),
+      retransmits: retransmitsOf(one),
       tcpFragments,
     };
   }
@@ -567,8 +570,8 @@ export class Measurer {
       tcp4: median(four[side].map(gbps)),
       // No CPU per gigabit side by side: the machine served two flows at once.
       jiffies: 0,
-      gigabits: one[side].reduce((sum, r) => sum + (r.end.sum_received.bytes * 8) / 1e9, 0),
-      retransmits: one[side].reduce((sum, r) => sum + (r.end.sum_sent.retransmits ?? 0), 0),
+      gigabits: one[side].reduce((sum, r) => sum + gigabitsOf(r), 0),
+      retransmits: one[side].reduce((sum, r) => sum + retransmitsOf(r), 0),
       tcpFragments: one.fragments[fragments]!,
       udp: median(udp[side].map(delivered)),
       loss: median(udp[side].map((r) => r.end.sum.lost_percent)),
