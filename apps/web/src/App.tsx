@@ -1,5 +1,5 @@
 import type { NodeTables, RunResult, ScenarioIssue } from "@podnet/cluster";
-import { Suspense, lazy, useCallback, useEffect, useMemo, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Simulation } from "./client.js";
 import { Explorer } from "./explorer.js";
 import { Guide } from "./guide.js";
@@ -35,6 +35,9 @@ export function App() {
   const [tables, setTables] = useState<NodeTables | { none: string }>();
   const [compare, setCompare] = useState<RunResult[]>();
   const [busy, setBusy] = useState(false);
+  // A trace belongs to the build it walked: a new build drops it at once (the map under it is about
+  // to change provider or scenario), and a reply for an older build is not shown.
+  const buildGeneration = useRef(0);
   // With a timeline, the map shows the moment chosen on it (the end by default).
   const moment = timeline ? Math.min(state.at ?? timeline.length - 1, timeline.length - 1) : undefined;
   const snapshot = timeline && moment !== undefined ? timeline[moment]!.snapshot : built;
@@ -72,6 +75,8 @@ export function App() {
   }, [sim]);
 
   const build = useCallback(async () => {
+    buildGeneration.current++;
+    setTrace(undefined);
     setBusy(true);
     const reply = await sim.call({
       type: "build",
@@ -94,7 +99,6 @@ export function App() {
       setIssues([]);
       setError(undefined);
       setStale(false);
-      setTrace(undefined);
       setTables(undefined);
       setBuilt(reply.snapshot);
       setTimeline(reply.timeline);
@@ -120,7 +124,9 @@ export function App() {
 
   const runTrace = useCallback(
     async (request: TraceRequest) => {
+      const generation = buildGeneration.current;
       const reply = await sim.call({ type: "trace", ...request });
+      if (generation !== buildGeneration.current) return;
       if (reply.ok && "trace" in reply) {
         setTrace(reply.trace);
         setError(undefined);
@@ -288,7 +294,11 @@ export function App() {
             </button>
           ))}
         </fieldset>
-        {busy && <span role="status">simulating…</span>}
+        {busy && (
+          <span className="busy" role="status">
+            simulating…
+          </span>
+        )}
       </header>
       {snapshot && (
         <p className="about" data-testid="about">
