@@ -24,18 +24,34 @@ const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
 /**
  * Writes "unreachable" where a bar has no value, so an empty slot never reads as zero: across the
  * category when there is one series and the word fits its width, upright otherwise (in the bar's own
- * slot when there are several series; on a phone, side by side words ran into each other).
+ * slot when there are several series; on a phone, side by side words ran into each other). Upright, the
+ * word is made smaller to fit the plot's height, and clipped to the plot at the smallest size: on a
+ * phone's short plot it ran up into the legend.
  */
 const unreachable: Plugin<"bar"> = {
   id: "unreachable",
   afterDatasetsDraw(chart) {
-    const { ctx, scales } = chart;
+    const { ctx, scales, chartArea } = chart;
     const several = chart.data.datasets.length > 1;
     ctx.save();
     ctx.fillStyle = "#991b1b";
-    ctx.font = "bold 12px system-ui, sans-serif";
+    const font = (px: number) => `bold ${px}px system-ui, sans-serif`;
+    ctx.font = font(12);
+    const width = ctx.measureText("unreachable").width;
     const slot = (scales.x!.right - scales.x!.left) / Math.max(1, chart.data.labels?.length ?? 1);
-    const upright = several || ctx.measureText("unreachable").width > slot - 6;
+    const upright = several || width > slot - 6;
+    if (upright) {
+      const room = chartArea.bottom - chartArea.top - 12;
+      if (width > room) ctx.font = font(Math.max(8, Math.floor((12 * room) / width)));
+      ctx.beginPath();
+      ctx.rect(
+        chartArea.left,
+        chartArea.top,
+        chartArea.right - chartArea.left,
+        chartArea.bottom - chartArea.top,
+      );
+      ctx.clip();
+    }
     chart.data.datasets.forEach((dataset, d) => {
       const bars = chart.getDatasetMeta(d).data;
       dataset.data.forEach((v, i) => {

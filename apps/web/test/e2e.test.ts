@@ -54,11 +54,18 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     return page;
   }
 
-  /** Screenshots the page at the desktop and phone sizes, then closes it with a clean console. */
-  async function shoot(page: Page, name: string): Promise<void> {
+  /**
+   * Screenshots the page at the desktop and phone sizes, at the top of `at` when given (scrolled
+   * again at the phone's size: the page's height changes with its width).
+   */
+  async function shoot(page: Page, name: string, at?: string): Promise<void> {
+    const scroll = () =>
+      at ? page.locator(at).evaluate((e) => e.scrollIntoView({ block: "start" })) : Promise.resolve();
+    await scroll();
     await page.screenshot({ path: `${SHOTS}${name}-1280.png` });
     await page.setViewportSize(PHONE);
     await page.waitForTimeout(150);
+    await scroll();
     await page.screenshot({ path: `${SHOTS}${name}-390.png` });
     // Nothing scrolls sideways on a phone.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
@@ -808,8 +815,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await dp.nth(6).locator("td").nth(4).textContent()).toMatch(/^\d+\.\d\d ×\d\.\d\d$/);
     expect(await page.locator(".datapath canvas").count()).toBe(4);
     // The datapath section sits below the simulated charts: the screenshot is of it.
-    await page.locator(".datapath").scrollIntoViewIfNeeded();
-    await shoot(page, "bench-datapath");
+    await shoot(page, "bench-datapath", ".datapath");
     await page.reload();
     await page.waitForSelector(".datapath-table");
     expect(await page.locator(".datapath-table tbody tr").count()).toBe(16);
@@ -837,8 +843,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     );
     const cpu = await page.locator(".datapath-table tr.baseline td:last-child").allTextContents();
     expect(cpu).toEqual(["–", "–", "–"]);
-    await page.locator(".datapath").scrollIntoViewIfNeeded();
-    await shoot(page, "bench-datapath-side-by-side");
+    await shoot(page, "bench-datapath-side-by-side", ".datapath");
     expect(await page.locator('[data-testid="datapath-partial"]').count()).toBe(0);
     // A report written by a bench that did not finish (`--out` is written after every pair) says so.
     const partial = join(mkdtempSync(join(tmpdir(), "podnet-web-")), "partial.json");
@@ -855,8 +860,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
       "Partial: 1 of 3 scenario × provider pairs were measured when this report was written; the bench did not finish.",
     );
     expect(await page.locator(".datapath-table tr.baseline").count()).toBe(1);
-    await page.locator(".datapath").scrollIntoViewIfNeeded();
-    await shoot(page, "bench-datapath-partial");
+    await shoot(page, "bench-datapath-partial", ".datapath");
     await close(page);
   }, 60_000);
 

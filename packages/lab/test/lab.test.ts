@@ -346,7 +346,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       pin: false,
       sideBySide: true,
       blocks: 2,
-      blockMegabytes: { tcp: 300, udp: 40 },
+      blockMegabytes: { tcp: 300, udp: 10 },
     });
     expect(report.partial).toBeUndefined();
     for (const load of [report.loadAverage.before, report.loadAverage.after]) {

@@ -250,7 +250,7 @@ export function benchCommand(cli: Command): void {
     )
     .option(
       "--blocks <n>",
-      "linux, with --side-by-side: each run's transfers as n blocks (TCP 300 MB, each flow's ends on a CPU of their own; UDP 40 MB), a run's ratio the median of the blocks'",
+      "linux, with --side-by-side: each run's transfers as n blocks (TCP 300 MB, each flow's ends on a CPU of their own; UDP 10 MB), a run's ratio the median of the blocks'",
       integerIn("--blocks", "a number of blocks", 1, 100),
       0,
     )
@@ -277,8 +277,8 @@ export function benchCommand(cli: Command): void {
         "Gbit then), UDP right after the baseline's, and pings and connects in blocks alternated with the\n" +
         "baseline's (a run's ratio: the median of the blocks'). A connect's time is its handshake as the client's\n" +
         "kernel timed it (SYN → SYN-ACK). --blocks n makes each run's transfers n short blocks (TCP 300 MB, each\n" +
-        "flow's ends on a CPU of their own; UDP 40 MB), a run's ratio the median of the blocks': on a noisy machine\n" +
-        "more flows steady a run where longer ones do not, at the cost of time (16 blocks: about 3.5 times as long).",
+        "flow's ends on a CPU of their own; UDP 10 MB), a run's ratio the median of the blocks': on a noisy machine\n" +
+        "more flows steady a run where longer ones do not, at the cost of time (16 blocks: about 2.3 times as long).",
     )
     .action(
       async (
