@@ -49,8 +49,24 @@ function quietOnClosedPipe(): void {
   for (const stream of [process.stdout, process.stderr])
     stream.on("error", (error: NodeJS.ErrnoException) => {
       if (error.code === "EPIPE") process.exit(Number(process.exitCode ?? 0));
-      throw error;
+      if (!standardOutputFailed(error)) throw error;
+      process.exit(2);
     });
+}
+
+/**
+ * A write to standard output or error that failed (a full disk, `>/dev/full`, an I/O error): said in
+ * one line on standard error, when it can be, instead of a stack trace. False for anything else.
+ */
+function standardOutputFailed(error: unknown): boolean {
+  const e = error as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || e.syscall !== "write" || e.path !== undefined || !e.code) return false;
+  try {
+    process.stderr.write(`error: cannot write standard output (${e.code})\n`);
+  } catch {
+    // standard error is gone too: the exit status says it
+  }
+  return true;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -70,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       return 2;
     }
+    if (standardOutputFailed(error)) return 2;
     const report = reportOf(error);
     if (!report) throw error;
     process.stderr.write(`${errorColor.red("error")}: ${report.message}\n`);

@@ -1,6 +1,14 @@
 // The built `podnet` binary, run as a user runs it.
 import { spawn, spawnSync } from "node:child_process";
-import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePacket, decodePcap } from "@podnet/core";
@@ -523,6 +531,26 @@ describe("podnet", () => {
     expect(r.stdout).toBe("two-nodes under overlay (kube-proxy iptables): 21/21 reachable\n");
     expect(r.stderr).toBe("");
   });
+
+  it.skipIf(!existsSync("/dev/full"))(
+    "says in one line when it cannot write its output (a full disk), exit 2, no stack trace",
+    () => {
+      for (const args of [
+        "run two-nodes --provider overlay",
+        "schema",
+        "run two-nodes --provider bogus --json",
+      ]) {
+        const r = spawnSync("sh", ["-c", `"${process.execPath}" "${BIN}" ${args} > /dev/full`], {
+          cwd: ROOT,
+          encoding: "utf8",
+          env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+        });
+        expect(r.status).toBe(2);
+        expect(r.stderr).toContain("error: cannot write standard output (ENOSPC)\n");
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      }
+    },
+  );
 
   it("has help with an example on every command", async () => {
     for (const command of [

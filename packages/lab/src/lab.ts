@@ -71,9 +71,29 @@ export function checkTools(proxy: string): void {
     );
 }
 
-/** Every namespace of a lab that exists now. */
-async function namespacesOf(prefix: string): Promise<string[]> {
-  return (await new LinuxNetlink().netns.list()).filter((n) => n.startsWith(prefix));
+/**
+ * Every namespace of lab `name` that exists now, out of `all`: those named with its prefix, less
+ * those of another lab whose longer prefix starts with it (lab "x-y"'s pn-x-y-web also starts with
+ * lab "x"'s pn-x-; `down x` removed lab x-y's namespaces and left its listeners running).
+ */
+function namespacesOf(name: string, all: string[], labs: LabState[] = listStates()): string[] {
+  const prefix = labPrefix(name);
+  const longer = labs.map((l) => l.prefix).filter((p) => p.length > prefix.length && p.startsWith(prefix));
+  return all.filter((n) => n.startsWith(prefix) && !longer.some((p) => n.startsWith(p)));
+}
+
+const allNamespaces = () => new LinuxNetlink().netns.list();
+
+/**
+ * Refuses lab name `name` beside a lab whose namespaces its own would share a prefix with ("x" and
+ * "x-y"): one of them would be named as the other's pod.
+ */
+function checkOverlap(name: string): void {
+  const other = listStates().find((l) => l.name.startsWith(`${name}-`) || name.startsWith(`${l.name}-`));
+  if (other)
+    throw new LabError(
+      `lab ${other.name} exists, and lab ${name}'s namespaces would share names with its (${labPrefix(other.name)}…); choose another name`,
+    );
 }
 
 export interface UpOptions {
@@ -93,9 +113,10 @@ export async function up(
   const { name } = options;
   checkName(name);
   if (readState(name)) throw new LabError(`lab ${name} exists already (podnet down ${name} removes it)`);
+  checkOverlap(name);
   checkTools(scenario.proxy ?? "iptables");
   const prefix = labPrefix(name);
-  if ((await namespacesOf(prefix)).length)
+  if (namespacesOf(name, await allNamespaces()).length)
     throw new LabError(`namespaces named ${prefix}* exist already; remove them first (podnet down ${name})`);
   const state: LabState = {
     name,
@@ -165,15 +186,15 @@ export async function up(
 export async function down(name: string): Promise<{ namespaces: string[]; processes: number }> {
   checkName(name);
   const state = readState(name);
-  const prefix = labPrefix(name);
-  if (!state && !(await namespacesOf(prefix)).length && !existsSync(labDir(name)))
+  const namespaces = namespacesOf(name, await allNamespaces());
+  if (!state && !namespaces.length && !existsSync(labDir(name)))
     throw new LabError(`no lab named ${name} (podnet ls lists them)`);
   // Only the listed processes that still run in one of the lab's namespaces: a pid from before a
   // restart, or from a state file written by hand, may name anybody's process group.
-  const pids = (state?.pids ?? []).filter((pid) => namespaceOfPid(pid).startsWith(prefix));
+  const mine = new Set(namespaces);
+  const pids = (state?.pids ?? []).filter((pid) => mine.has(namespaceOfPid(pid)));
   stopProcesses(pids);
   const netlink = new LinuxNetlink();
-  const namespaces = await namespacesOf(prefix);
   for (const ns of namespaces) await netlink.netns.del(ns);
   removeState(name);
   return { namespaces, processes: pids.length };
@@ -199,8 +220,9 @@ export interface LabSummary extends LabState {
 }
 
 export async function list(): Promise<LabSummary[]> {
-  const all = await new LinuxNetlink().netns.list();
-  return listStates().map((s) => ({ ...s, namespaces: all.filter((n) => n.startsWith(s.prefix)).length }));
+  const all = await allNamespaces();
+  const labs = listStates();
+  return labs.map((s) => ({ ...s, namespaces: namespacesOf(s.name, all, labs).length }));
 }
 
 /** Runs `argv` inside the namespace of a lab's pod, node, host or router; its exit status. */

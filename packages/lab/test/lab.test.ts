@@ -136,6 +136,28 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(() => exec("../..", "web", ["true"])).toThrow('lab name "../..": 1-16 lowercase letters');
   });
 
+  it("keeps labs whose names would share namespaces apart: x beside x-y is refused, and down x leaves x-y whole", async () => {
+    const short = `o${run}`;
+    const long = `${short}-y`;
+    const { state } = await up(twoNodes, getProvider("overlay"), { name: long, scenarioFile });
+    try {
+      const held = (await list()).find((l) => l.name === long)!.namespaces;
+      expect(held).toBeGreaterThan(0);
+      await expect(up(twoNodes, getProvider("overlay"), { name: short, scenarioFile })).rejects.toThrow(
+        `lab ${long} exists, and lab ${short}'s namespaces would share names with its (${labPrefix(long)}…); choose another name`,
+      );
+      // There is no lab `short`: its prefix matches only the other lab's namespaces, which stay.
+      await expect(down(short)).rejects.toThrow(`no lab named ${short}`);
+      expect((await list()).find((l) => l.name === long)!.namespaces).toBe(held);
+      expect(await down(long)).toEqual({
+        namespaces: expect.arrayContaining([`${labPrefix(long)}web`]),
+        processes: state.pids.length,
+      });
+    } finally {
+      await down(long).catch(() => undefined);
+    }
+  });
+
   it("takes nothing in a lab's state file on trust: ls skips a bad one, down kills no process outside the lab", async () => {
     // A process of ours in the root namespace, listed as the lab's listener by a hand-written state
     // whose prefix is every lab's: down must neither kill it nor delete namespaces by that prefix.

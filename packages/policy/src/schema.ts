@@ -55,8 +55,11 @@ const Cidr = z.string().refine((text) => prefixError(text) === undefined, {
 export const IpBlockSchema = z
   .strictObject({ cidr: Cidr, except: z.array(Cidr).optional() })
   .superRefine((block, ctx) => {
+    // Zod runs this check even when a field's own check failed: a bad CIDR is that check's to report.
+    if (prefixError(block.cidr) !== undefined) return;
     const outer = Ipv4Prefix.parse(block.cidr);
     for (const [i, text] of (block.except ?? []).entries()) {
+      if (prefixError(text) !== undefined) continue;
       const inner = Ipv4Prefix.parse(text);
       if (!outer.containsPrefix(inner) || inner.length <= outer.length)
         ctx.addIssue({

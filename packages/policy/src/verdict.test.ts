@@ -98,6 +98,18 @@ describe("the NetworkPolicy schema", () => {
         egress: [{ to: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["10.1.0.0/24"] } }] }],
       }),
     ).toEqual(["spec.egress.0.to.0.ipBlock.except.0: 10.1.0.0/24 must be strictly within 10.0.0.0/16"]);
+    // A bad CIDR is its field's error, not an exception from the except check (it was one).
+    const bad = (cidr: string, except?: string[]) =>
+      errors({ podSelector: {}, egress: [{ to: [{ ipBlock: { cidr, ...(except ? { except } : {}) } }] }] });
+    expect(bad("999.0.0.0/8")).toEqual([
+      expect.stringMatching(
+        /^spec\.egress\.0\.to\.0\.ipBlock\.cidr: "999\.0\.0\.0\/8" is not an IPv4 CIDR \(.+\)$/,
+      ),
+    ]);
+    expect(bad("10.0.0.1/8", ["10.1.0.0/16"])).toHaveLength(1);
+    expect(bad("10.0.0.0/8", ["banana", "10.1.0.0/16"])).toEqual([
+      expect.stringMatching(/^spec\.egress\.0\.to\.0\.ipBlock\.except\.0: "banana" is not an IPv4 CIDR/),
+    ]);
     expect(errors({ podSelector: {}, ingres: [] })[0]).toMatch(/Unrecognized key.*ingres/);
     expect(errors({ podSelector: { matchExpressions: [{ key: "a", operator: "In" }] } })).toEqual([
       "spec.podSelector.matchExpressions.0.values: operator In needs at least one value",
