@@ -116,10 +116,14 @@ export function manifestReader(inputs?: Set<string>): ManifestReader {
   };
 }
 
-/** A path's identity for "is this one of the inputs?": its real path when it exists. */
+/**
+ * A path's identity for "is this one of the inputs?": the file's device and inode when it exists (a
+ * hard link is another name for the same file, which a path comparison missed), else its path.
+ */
 function identity(file: string): string {
   try {
-    return realpathSync(file);
+    const { dev, ino } = statSync(file);
+    return `${dev}:${ino}`;
   } catch {
     return resolve(file);
   }

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
+  linkSync,
   lstatSync,
   mkdtempSync,
   readFileSync,
@@ -280,6 +281,9 @@ describe("podnet", () => {
     );
     const copy = join(tmp, "copy.yaml");
     writeFileSync(copy, readFileSync(join(ROOT, "scenarios/two-nodes.yaml")));
+    // Another name for the same file: a path comparison let --out overwrite the scenario through it.
+    const hard = join(tmp, "hard.json");
+    linkSync(copy, hard);
     const fifo = join(tmp, "fifo");
     spawnSync("mkfifo", [fifo]);
     const trace = (...args: string[]) => ["trace", "two-nodes", "--provider", "overlay", ...args];
@@ -314,6 +318,10 @@ describe("podnet", () => {
       [
         trace("--from", "web/redis", "--to", "db"),
         '--from: pod web has no container "redis" (containers: nginx, sidecar)',
+      ],
+      [
+        trace("--from", "web/", "--to", "db"),
+        '--from: pod web has no container "" (containers: nginx, sidecar)',
       ],
       [trace("--from", "node1/app", "--to", "db"), '--from: node1 is not a pod: it has no container "app"'],
       [
@@ -358,6 +366,10 @@ describe("podnet", () => {
       [
         ["bench", copy, "--providers", "overlay", "--out", copy],
         `--out: ${copy} is an input of this command; refusing to overwrite it`,
+      ],
+      [
+        ["bench", copy, "--providers", "overlay", "--out", hard],
+        `--out: ${hard} is an input of this command; refusing to overwrite it`,
       ],
       [
         ["bench", "two-nodes", "--out", "/nonexistent/b.json"],

@@ -18,12 +18,30 @@ export interface ScenarioIssue {
   column?: number;
 }
 
+/**
+ * The most mistakes a scenario error lists: one mistake in a `generate:` block repeats for every pod
+ * it makes (145,000 lines, 20 MB, for a pod subnet too small), and the first ones say it all.
+ */
+export const MAX_ISSUES = 50;
+
 export class ScenarioError extends PodnetError {
+  readonly issues: ScenarioIssue[];
   constructor(
     readonly file: string,
-    readonly issues: ScenarioIssue[],
+    issues: ScenarioIssue[],
   ) {
-    super("ESCENARIO", issues.map((i) => formatIssue(file, i)).join("\n"));
+    const shown =
+      issues.length > MAX_ISSUES
+        ? [
+            ...issues.slice(0, MAX_ISSUES),
+            {
+              path: [],
+              message: `and ${(issues.length - MAX_ISSUES).toLocaleString("en-US")} more mistakes not listed`,
+            },
+          ]
+        : issues;
+    super("ESCENARIO", shown.map((i) => formatIssue(file, i)).join("\n"));
+    this.issues = shown;
   }
 }
 

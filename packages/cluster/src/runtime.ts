@@ -512,7 +512,8 @@ export class ClusterRuntime {
     const last = this.lastOrigin;
     if (pod && last && last.pod === pod && last.from === from) return last.origin;
     if (pod) {
-      if (container && !pod.spec.containers.some((c) => c.name === container))
+      // "web/" names no container: refused as the scenario file refuses it, not read as "web".
+      if (container !== undefined && !pod.spec.containers.some((c) => c.name === container))
         throw new TargetError(
           `pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
         );

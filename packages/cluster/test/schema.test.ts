@@ -36,6 +36,18 @@ describe("scenario files", () => {
     for (const f of files) expect(problems(readFileSync(join(dir, f), "utf8"), `scenarios/${f}`)).toEqual([]);
   });
 
+  it("lists at most 50 mistakes, and says how many more there are", () => {
+    // One mistake in a generate block repeats for every pod it makes (145,000 lines for large.yaml).
+    const large = readFileSync(join(dir, "large.yaml"), "utf8").replace(
+      "nodeMaskSize: 24",
+      "nodeMaskSize: 30",
+    );
+    const found = problems(large, "scenarios/large.yaml");
+    expect(found).toHaveLength(51);
+    expect(found[1]).toMatch(/a \/30 pod subnet holds only 1 pod$/);
+    expect(found[50]).toBe("?: scenarios/large.yaml: and 144,951 more mistakes not listed");
+  });
+
   it("names the file, the path, what was expected, and the line", () => {
     expect(problems(base + "  - { name: node3, segment: lan, address: 10.100.0.300 }\n")).toEqual([
       '9: scenarios/x.yaml: nodes[2].address: "10.100.0.300" is not an IPv4 address',

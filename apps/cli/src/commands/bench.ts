@@ -116,6 +116,10 @@ function measureApart(scenario: Scenario, provider: string, policy: PolicyEngine
   // The registry's name, which the child looks up: a provider's own name may differ from it
   // (cbr0-host-gw-gateway calls itself "cbr0-host-gw (routes on the gateway)").
   const job: RowJob = { scenario, provider, policy: policy.name };
+  // The child leaves when its channel closes, but not in the middle of a synchronous build (seconds
+  // at 5,000 nodes): whatever ends this process ends the child at once.
+  const stop = () => child.kill("SIGKILL");
+  process.once("exit", stop);
   return new Promise((resolve, reject) => {
     child.once("message", (m: { row?: BenchRow; error?: string }) =>
       m.row ? resolve(m.row) : reject(new Error(m.error)),
@@ -123,6 +127,7 @@ function measureApart(scenario: Scenario, provider: string, policy: PolicyEngine
     // A send to a process already gone fails; its exit, just behind, says why.
     child.on("error", () => {});
     child.once("exit", (code, signal) => {
+      process.off("exit", stop);
       // A Ctrl-C (or a TERM to the group) before the child set its handlers ended it: the signal was
       // this process's as well, and answering it (stop the bar, exit 130) is the signal handler's job,
       // which may not have run yet. Raised again here, it does, and is not raced by an error.
