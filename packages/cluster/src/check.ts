@@ -3,7 +3,7 @@
  * capacities, and the timed events played forward in order. Everything the build would trip over is
  * reported here, at its place in the file, so a build never starts on a scenario it cannot finish.
  */
-import { Ipv4Prefix, formatIpv4, isIpv4, parseIpv4 } from "@podnet/core";
+import { Ipv4Prefix, formatIpv4, isIpv4, parseIpv4, quoteInput as q } from "@podnet/core";
 import type { ScenarioIssue } from "./load.js";
 import type { NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 import { parseOrigin, parseTarget } from "./target.js";
@@ -18,7 +18,6 @@ const SERVICE_CIDR_MIN_LENGTH = 12;
 
 type Path = (string | number)[];
 
-const q = (s: string) => JSON.stringify(s);
 const plural = (n: number, one: string, many = `${one}s`) =>
   `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 

@@ -34,7 +34,9 @@ export class ScenarioError extends PodnetError {
       issues.length > MAX_ISSUES
         ? [
             ...issues.slice(0, MAX_ISSUES),
+            // At the first one left out, so that every line of the error is located.
             {
+              ...issues[MAX_ISSUES],
               path: [],
               message: `and ${(issues.length - MAX_ISSUES).toLocaleString("en-US")} more mistakes not listed`,
             },

@@ -3,14 +3,12 @@
  * services, traffic to probe, timed events — validated by zod at the edge. `scenarioJsonSchema()`
  * is what `podnet schema` prints for editors.
  */
-import { Ipv4Prefix, isIpv4 } from "@podnet/core";
+import { Ipv4Prefix, isIpv4, quoteInput as quoted } from "@podnet/core";
 import { PROXY_NAMES } from "@podnet/route-manager";
 import { NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
-
-const quoted = (input: unknown) => JSON.stringify(input);
 
 export const Ipv4 = z
   .string()

@@ -45,7 +45,15 @@ describe("scenario files", () => {
     const found = problems(large, "scenarios/large.yaml");
     expect(found).toHaveLength(51);
     expect(found[1]).toMatch(/a \/30 pod subnet holds only 1 pod$/);
-    expect(found[50]).toBe("?: scenarios/large.yaml: and 144,951 more mistakes not listed");
+    expect(found[50]).toBe("19: scenarios/large.yaml: and 144,951 more mistakes not listed");
+  });
+
+  it("quotes a long value in part, with its length", () => {
+    const found = problems(base.replace("name: x", `name: ${"A".repeat(100_000)}`));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('"AAAA');
+    expect(found[0]).toContain('…" (100,000 characters)');
+    expect(found[0]!.length).toBeLessThan(300);
   });
 
   it("names the file, the path, what was expected, and the line", () => {

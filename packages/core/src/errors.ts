@@ -9,6 +9,17 @@ export class PodnetError extends Error {
   }
 }
 
+/**
+ * An input quoted for an error message (JSON's quoting), cut after `max` characters with its length
+ * said: a message names what it refuses, and a 15 MB `name:` made a 15 MB message.
+ */
+export function quoteInput(input: unknown, max = 100): string {
+  const text = JSON.stringify(input) ?? String(input);
+  if (text.length <= max) return text;
+  const length = typeof input === "string" ? input.length : text.length;
+  return `${text.slice(0, max)}…${typeof input === "string" ? '"' : ""} (${length.toLocaleString("en-US")} characters)`;
+}
+
 /** Text that should have been an address, prefix or MAC and is not. The message starts with the input. */
 export class AddressParseError extends PodnetError {
   constructor(

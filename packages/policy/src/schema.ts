@@ -4,10 +4,8 @@
  * numeric port), plus v1 Namespace for the labels namespace selectors read. Unknown fields are
  * errors, as everywhere in podnet; SCTP is refused in words, since no podnet backend carries it.
  */
-import { Ipv4Prefix } from "@podnet/core";
+import { Ipv4Prefix, quoteInput as quoted } from "@podnet/core";
 import { z } from "zod";
-
-const quoted = (input: unknown) => JSON.stringify(input);
 
 /** A DNS-1123 label or subdomain, as Kubernetes object names are. */
 const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
