@@ -41,15 +41,10 @@ const unreachable: Plugin<"bar"> = {
     const slot = (scales.x!.right - scales.x!.left) / Math.max(1, chart.data.labels?.length ?? 1);
     const upright = several || width > slot - 6;
     if (upright) {
-      const room = chartArea.bottom - chartArea.top - 12;
+      const room = chartArea.height - 12;
       if (width > room) ctx.font = font(Math.max(8, Math.floor((12 * room) / width)));
       ctx.beginPath();
-      ctx.rect(
-        chartArea.left,
-        chartArea.top,
-        chartArea.right - chartArea.left,
-        chartArea.bottom - chartArea.top,
-      );
+      ctx.rect(chartArea.left, chartArea.top, chartArea.width, chartArea.height);
       ctx.clip();
     }
     chart.data.datasets.forEach((dataset, d) => {

@@ -6,7 +6,7 @@
  * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
  * namespace the backend holds them in.
  */
-import { Ipv4Prefix, parseIpv4 } from "@podnet/core";
+import { Ipv4Prefix, parseIpv4, quoteInput as q } from "@podnet/core";
 import {
   joinNode,
   createSandbox,
@@ -306,7 +306,7 @@ export class ClusterRuntime {
 
   async removeNode(name: string): Promise<ReconcileReport> {
     const node = this.nodes.get(name);
-    if (!node) throw new TargetError(`unknown node ${JSON.stringify(name)}`);
+    if (!node) throw new TargetError(`unknown node ${q(name)}`);
     // The node's pods go first, through CNI DEL as the kubelet would drain them, so their addresses
     // are free again if the node rejoins.
     for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
@@ -320,7 +320,7 @@ export class ClusterRuntime {
 
   async addPod(spec: PodSpec): Promise<PodState> {
     const node = this.nodes.get(spec.node);
-    if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${JSON.stringify(spec.node)}`);
+    if (!node) throw new TargetError(`pod ${spec.name}: unknown node ${q(spec.node)}`);
     const podNs = this.ns(spec.name);
     await createSandbox(this.k, podNs);
     const attachment = podAttachment(this.provider, node, this.cluster, {
@@ -346,7 +346,7 @@ export class ClusterRuntime {
   }
 
   async removePod(name: string): Promise<void> {
-    if (!this.pods.has(name)) throw new TargetError(`unknown pod ${JSON.stringify(name)}`);
+    if (!this.pods.has(name)) throw new TargetError(`unknown pod ${q(name)}`);
     await this.detachPod(name);
     await this.refreshEndpoints();
   }
@@ -411,7 +411,7 @@ export class ClusterRuntime {
 
   async removeService(name: string): Promise<ReconcileReport> {
     const state = this.services.get(name);
-    if (!state) throw new TargetError(`unknown service ${JSON.stringify(name)}`);
+    if (!state) throw new TargetError(`unknown service ${q(name)}`);
     this.services.delete(name);
     // Its ClusterIP is free again, as the API server's allocator frees it: a scenario that sets and
     // removes Services in turn would otherwise run out of addresses it no longer uses.
@@ -484,7 +484,7 @@ export class ClusterRuntime {
     const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
     if (name.startsWith("svc/")) {
       const svc = this.services.get(name.slice(4));
-      if (!svc) throw new TargetError(`unknown service ${JSON.stringify(name.slice(4))}`);
+      if (!svc) throw new TargetError(`unknown service ${q(name.slice(4))}`);
       return { address: svc.clusterIP, kind: "service", port: port ?? svc.spec.ports[0]!.port };
     }
     const pod = this.pods.get(name);
@@ -497,9 +497,7 @@ export class ClusterRuntime {
       parseIpv4(name);
       return withPort({ address: name, kind: "address" as const });
     } catch {
-      throw new TargetError(
-        `unknown target ${JSON.stringify(target)}: not a pod, node, host, svc/<name> or IPv4 address`,
-      );
+      throw new TargetError(`unknown target ${q(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
     }
   }
 
@@ -515,7 +513,7 @@ export class ClusterRuntime {
       // "web/" names no container: refused as the scenario file refuses it, not read as "web".
       if (container !== undefined && !pod.spec.containers.some((c) => c.name === container))
         throw new TargetError(
-          `pod ${name} has no container ${JSON.stringify(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
+          `pod ${name} has no container ${q(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
         );
       const origin = Object.freeze({
         ns: name,
@@ -525,9 +523,9 @@ export class ClusterRuntime {
       return origin;
     }
     if (container !== undefined && (this.nodes.has(name) || this.hosts.has(name)))
-      throw new TargetError(`${name} is not a pod: it has no container ${JSON.stringify(container)}`);
+      throw new TargetError(`${name} is not a pod: it has no container ${q(container)}`);
     if (this.nodes.has(name) || this.hosts.has(name)) return { ns: name };
-    throw new TargetError(`unknown source ${JSON.stringify(from)}: not a pod, pod/container, node or host`);
+    throw new TargetError(`unknown source ${q(from)}: not a pod, pod/container, node or host`);
   }
 
   /** The probe request for `from` → `to`: names resolved, namespaces mapped to this backend. */
@@ -544,7 +542,7 @@ export class ClusterRuntime {
     const port = options.port ?? target.port;
     // No port of its own to assume: a probe that guessed 80 would report on a port nobody named.
     if (port === undefined && protocol !== "icmp")
-      throw new TargetError(`a ${protocol} probe needs a port: ${JSON.stringify(`${to}:<port>`)}`);
+      throw new TargetError(`a ${protocol} probe needs a port: ${q(`${to}:<port>`)}`);
     // Built field by field, not spread: a request per trace, and spreads of conditional literals
     // were a tenth of a warm pair's trace.
     const request: ProbeRequest = { fromNs: this.ns(source.ns), to: target.address, protocol };

@@ -2,6 +2,7 @@
  * Probe endpoints as users write them — `web`, `web/nginx`, `svc/db:5432`, `10.0.2.5:80` — parsed in
  * one place, so the scenario checker, the runtime and the CLI agree on what a port is.
  */
+import { quoteInput as q } from "@podnet/core";
 
 export interface TargetText {
   /** A pod, node or host name, `svc/<name>`, or an address. */
@@ -15,9 +16,9 @@ export function parseTarget(text: string): TargetText | { error: string } {
   if (colon < 0) return text ? { name: text } : { error: "empty target" };
   const name = text.slice(0, colon);
   const port = text.slice(colon + 1);
-  if (!name) return { error: `${JSON.stringify(text)} has a port but no target` };
+  if (!name) return { error: `${q(text)} has a port but no target` };
   if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
-    return { error: `${JSON.stringify(port)} in ${JSON.stringify(text)} is not a port (1-65535)` };
+    return { error: `${q(port)} in ${q(text)} is not a port (1-65535)` };
   return { name, port: Number(port) };
 }
 

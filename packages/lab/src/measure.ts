@@ -134,11 +134,10 @@ const CONNECT_BLOCKS = 40;
  * moves by 13–16 % from one flow to the next (one standard deviation), whether it lasts a quarter of
  * a second or a whole one, and holds within one flow, so a run is steadied by more flows, not longer
  * ones — up to about 16, past which the machine's shifts from run to run dominate (BENCHMARKS.md,
- * "Transfers in blocks"). A TCP block (300 MB) takes a quarter to half a second
- * here; smaller ones read low (100 MB: one stream's ratio 8 % under 200 and 600 MB's, four streams'
- * 7 %), the flow's start weighing more. A UDP block is 10 MB at 1 Gbit/s offered, a tenth to a fifth
- * of a second: its ratio and spread match 40 MB blocks' at a quarter of the time ("Smaller UDP
- * blocks").
+ * "Transfers in blocks"). A TCP block (300 MB) takes a quarter to half a second here; smaller ones
+ * read low (100 MB: one stream's ratio 8 % under 200 and 600 MB's, four streams' 7 %), the flow's
+ * start weighing more. A UDP block is 10 MB at 1 Gbit/s offered, a tenth to a fifth of a second: its
+ * ratio and spread match 40 MB blocks' at a quarter of the time ("Smaller UDP blocks").
  */
 export const BLOCK_MEGABYTES = { tcp: 300, udp: 10 } as const;
 
