@@ -12,18 +12,34 @@ export const providersOption = () =>
     providerNames.filter((n) => !n.endsWith("-4789")).join(","),
   );
 
-export function parseProviders(list: string): { name: string; provider: NetworkProvider }[] {
-  const names = list
-    .split(",")
-    .map((n) => n.trim())
-    .filter(Boolean);
-  if (!names.length)
+/**
+ * A comma-separated option's entries, trimmed: every option that takes a list reads it here, so
+ * that an empty entry ("a,", "a,,b") and an entry named twice are refused alike, with the option.
+ */
+export function commaList(option: string, list: string, noun: string, choices?: readonly string[]): string[] {
+  const entries = list.split(",").map((n) => n.trim());
+  if (entries.every((n) => !n))
     throw new UsageError(
-      `--providers: ${JSON.stringify(list)} names no provider (${providerNames.join(", ")})`,
+      `${option}: ${JSON.stringify(list)} names no ${noun}${choices ? ` (${choices.join(", ")})` : ""}`,
     );
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice) throw new UsageError(`--providers: ${JSON.stringify(twice)} is named twice`);
-  return names.map((name) => ({ name, provider: getProvider(name) }));
+  const empty = entries.findIndex((n) => !n);
+  if (empty >= 0)
+    throw new UsageError(
+      `${option}: ${JSON.stringify(list)} has an empty entry (the ${ordinal(empty + 1)} of ${entries.length})`,
+    );
+  const twice = entries.find((n, i) => entries.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`${option}: ${JSON.stringify(twice)} is named twice`);
+  return entries;
+}
+
+const ordinal = (n: number) =>
+  n % 100 >= 11 && n % 100 <= 13 ? `${n}th` : `${n}${["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+
+export function parseProviders(list: string): { name: string; provider: NetworkProvider }[] {
+  return commaList("--providers", list, "provider", providerNames).map((name) => ({
+    name,
+    provider: getProvider(name),
+  }));
 }
 
 /** An integer option in [min, max], refused with the option's name otherwise. */
@@ -69,17 +85,10 @@ export const proxyOption = (several: boolean) =>
 /** The proxies `--proxy` names (undefined: the scenario's own), each once; one only unless `several`. */
 export function parseProxies(list: string | undefined, several = true): (ProxyName | undefined)[] {
   if (list === undefined) return [undefined];
-  const names = list
-    .split(",")
-    .map((n) => n.trim())
-    .filter(Boolean);
+  const names = commaList("--proxy", list, "proxy", PROXY_NAMES);
   const bad = names.find((n) => !(PROXY_NAMES as string[]).includes(n));
-  if (!names.length || bad !== undefined)
-    throw new UsageError(
-      `--proxy: ${JSON.stringify(bad ?? list)} is not a proxy (${PROXY_NAMES.join(", ")})`,
-    );
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice) throw new UsageError(`--proxy: ${JSON.stringify(twice)} is named twice`);
+  if (bad !== undefined)
+    throw new UsageError(`--proxy: ${JSON.stringify(bad)} is not a proxy (${PROXY_NAMES.join(", ")})`);
   if (!several && names.length > 1) throw new UsageError(`--proxy: one proxy, not ${JSON.stringify(list)}`);
   return names as ProxyName[];
 }
@@ -99,14 +108,7 @@ export const policyOption = (several = false) =>
 
 /** The engines a comma-separated `--policy` names, each once. */
 export function parsePolicies(list: string): PolicyEngine[] {
-  const names = list
-    .split(",")
-    .map((n) => n.trim())
-    .filter(Boolean);
-  if (!names.length) throw new UsageError(`--policy: ${JSON.stringify(list)} names no policy engine`);
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice) throw new UsageError(`--policy: ${JSON.stringify(twice)} is named twice`);
-  return names.map(parsePolicy);
+  return commaList("--policy", list, "policy engine").map(parsePolicy);
 }
 
 export function parsePolicy(name: string): PolicyEngine {

@@ -422,6 +422,17 @@ describe("podnet", () => {
         '--providers: "," names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
       ],
       [["compare", "two-nodes", "--providers", "overlay,overlay"], '--providers: "overlay" is named twice'],
+      // Every list option reads its entries alike: an empty entry or one named twice is refused.
+      [
+        ["compare", "two-nodes", "--providers", "overlay,"],
+        '--providers: "overlay," has an empty entry (the 2nd of 2)',
+      ],
+      [
+        ["compare", "two-nodes", "--proxy", "iptables,,nftables"],
+        '--proxy: "iptables,,nftables" has an empty entry (the 2nd of 3)',
+      ],
+      [["bench", "--services", "5,"], '--services: "5," has an empty entry (the 2nd of 2)'],
+      [["bench", "--services", "1000,1_000"], "--services: 1000 is named twice"],
       [["web", "--port", "99999"], '--port: "99999" is not a port (0-65535)'],
       [["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"], "unknown option '--colour'"],
       [["run", "scenarios/two-nodes.yaml"], "required option '--provider <name>' not specified"],

@@ -10,7 +10,6 @@ import {
   upstreamPods,
   type UpstreamCase,
   type UpstreamPeer,
-  type UpstreamProbe,
 } from "@podnet/policy/upstream";
 import { applyPolicies } from "./policy.js";
 import type { ClusterRuntime } from "./runtime.js";
@@ -71,46 +70,25 @@ export async function checkUpstreamCase(
     names.flatMap((from) => names.filter((to) => to !== from).map((to) => ({ probe, from, to }))),
   );
   const mismatches: UpstreamMismatch[] = [];
-  // Probes run `concurrency` at a time (on the kernel a dropped one waits out its timeout, so a
-  // default-deny case is as slow as its longest queue); UDP ones never two at one listener: on the
-  // kernel, concurrent datagrams to one forking socat listener get lost even between pods no
-  // policy selects.
+  // Probes run `concurrency` at a time: on the kernel a dropped one waits out its timeout, so a
+  // default-deny case is as slow as its longest queue.
   const pending = [...work];
-  const slot = (w: { from: string; to: string; probe: UpstreamProbe }) =>
-    w.probe.protocol === "udp"
-      ? `${w.to} udp/${w.probe.port}`
-      : `${w.from} ${w.to} ${w.probe.protocol}/${w.probe.port}`;
-  const busy = new Set<string>();
-  const waiting: (() => void)[] = [];
   const worker = async () => {
-    for (;;) {
-      const i = pending.findIndex((w) => !busy.has(slot(w)));
-      if (i < 0) {
-        if (!pending.length) return;
-        await new Promise<void>((wake) => waiting.push(wake));
-        continue;
-      }
-      const { probe, from, to } = pending.splice(i, 1)[0]!;
-      const key = slot({ from, to, probe });
-      busy.add(key);
-      try {
-        const expected = c.expect(peerOf(from), peerOf(to), probe);
-        // As upstream's suite does, a probe that disagrees is tried again (a UDP datagram can be lost).
-        let result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
-        for (let retry = 0; retry < retries && (result.outcome === "reached") !== expected; retry++)
-          result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
-        if ((result.outcome === "reached") !== expected)
-          mismatches.push({
-            from,
-            to,
-            probe: `${probe.protocol}/${probe.port}`,
-            expected,
-            outcome: result.outcome,
-          });
-      } finally {
-        busy.delete(key);
-        for (const wake of waiting.splice(0)) wake();
-      }
+    for (let w = pending.shift(); w; w = pending.shift()) {
+      const { probe, from, to } = w;
+      const expected = c.expect(peerOf(from), peerOf(to), probe);
+      // As upstream's suite does, a probe that disagrees is tried again (a UDP datagram can be lost).
+      let result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
+      for (let retry = 0; retry < retries && (result.outcome === "reached") !== expected; retry++)
+        result = await runtime.probe(from, to, { protocol: probe.protocol, port: probe.port });
+      if ((result.outcome === "reached") !== expected)
+        mismatches.push({
+          from,
+          to,
+          probe: `${probe.protocol}/${probe.port}`,
+          expected,
+          outcome: result.outcome,
+        });
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

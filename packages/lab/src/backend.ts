@@ -3,8 +3,9 @@
  * it: a .conflist executed plugin by plugin (podnet-bridge with its host-local compatible IPAM on
  * disk, then podnet-portmap where the provider publishes ports), each executable run inside the
  * node's namespace with the CNI environment and the config on stdin. Containers listen with real
- * sockets (socat, one small process per port, answering with its owner's name so a probe can tell
- * which pod it reached); probes are real ping, TCP and UDP from inside the namespaces.
+ * sockets (one small process per port, answering with its owner's name so a probe can tell which
+ * pod it reached: socat for TCP, a Node.js datagram echo for UDP); probes are real ping, TCP and UDP
+ * from inside the namespaces.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -52,10 +53,24 @@ export async function listening(ns: string, protocol: "tcp" | "udp", port: numbe
   return false;
 }
 
-/** Waits (5 s at most) for socat's log to say its socket is bound; false if it exits or never does. */
+/**
+ * A UDP listener that answers every datagram with its owner's name, from one socket. socat's
+ * `UDP4-RECVFROM:…,fork` (and `UDP4-LISTEN:…,fork`) lost most of eight datagrams sent to it at once
+ * from eight sockets — its children connect to the first sender and get EPIPE on the rest — so a
+ * listener probed by several pods at once read as dropped. Its log line matches socat's (`bound`).
+ */
+const UDP_ECHO = `const [owner, port] = process.argv.slice(1);
+const s = require("dgram").createSocket("udp4");
+const answer = Buffer.from(owner + "\\n");
+// A reply the host refuses to send (EPERM from an egress rule) is that probe's drop, not the end.
+s.on("message", (_m, peer) => s.send(answer, peer.port, peer.address, () => {}));
+s.on("error", (e) => { console.error("E " + e.message); process.exit(1); });
+s.bind(Number(port), () => console.error("N receiving on udp/" + port));`;
+
+/** Waits (5 s at most) for a listener's log to say its socket is bound; false if it exits or never does. */
 async function bound(log: string, child: ChildProcess): Promise<boolean> {
   for (let i = 0; i < 1000 && child.exitCode === null; i++) {
-    if (/ N (listening|receiving) on /.test(readFileSync(log, "utf8"))) return true;
+    if (/(^| )N (listening|receiving) on /m.test(readFileSync(log, "utf8"))) return true;
     await new Promise((r) => setTimeout(r, 5));
   }
   return false;
@@ -207,20 +222,20 @@ export class LinuxBackend implements ClusterBackend {
   }
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
-    const address =
+    const program =
       socket.protocol === "tcp"
-        ? `TCP4-LISTEN:${socket.port},fork,reuseaddr`
-        : `UDP4-RECVFROM:${socket.port},fork`;
-    // socat says when its socket is bound ("listening on" / "receiving on", with -d -d) into a log
-    // of its own: waiting on that file costs no process, where asking `ss` costs one per poll.
+        ? ["socat", "-d", "-d", `TCP4-LISTEN:${socket.port},fork,reuseaddr`, `SYSTEM:echo ${socket.owner}`]
+        : [process.execPath, "-e", UDP_ECHO, socket.owner, String(socket.port)];
+    // A listener says when its socket is bound ("listening on" / "receiving on"; socat with -d -d)
+    // into a log of its own: waiting on that file costs no process, where asking `ss` costs one per
+    // poll.
     mkdirSync(join(this.paths.dir, "listeners"), { recursive: true });
     const log = join(this.paths.dir, "listeners", `${ns}-${socket.protocol}-${socket.port}.log`);
     const fd = openSync(log, "w");
-    const child = spawn(
-      "ip",
-      ["netns", "exec", ns, "socat", "-d", "-d", address, `SYSTEM:echo ${socket.owner}`],
-      { detached: true, stdio: ["ignore", "ignore", fd] },
-    );
+    const child = spawn("ip", ["netns", "exec", ns, ...program], {
+      detached: true,
+      stdio: ["ignore", "ignore", fd],
+    });
     closeSync(fd);
     child.unref();
     if (child.pid) this.started(child.pid);
@@ -312,8 +327,8 @@ export class LinuxBackend implements ClusterBackend {
 
   private async probeUdp(request: ProbeRequest): Promise<ProbeResult> {
     // The datagram is sent again every 500 ms of the 2 s window, as a DNS resolver retransmits: one
-    // datagram lost on a loaded machine (the listener's socat forks a shell per datagram) is not a
-    // policy's drop. A policy that drops the first drops them all, so the outcome is the same.
+    // datagram lost on a loaded machine is not a policy's drop. A policy that drops the first drops
+    // them all, so the outcome is the same.
     const code = `const s = require("dgram").createSocket("udp4");
 const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
 setTimeout(() => done({ outcome: "dropped", detail: "no answer in 2 s (4 datagrams)" }), 2000);

@@ -7,7 +7,7 @@
  */
 import type { PolicyEngine } from "@podnet/policy";
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
@@ -25,7 +25,20 @@ import {
 } from "./state.js";
 
 /** A lab that cannot be made, found or entered: the user's to fix. */
-export class LabError extends Error {}
+export class LabError extends Error {
+  /** The exit status this error ends the command with; the CLI's usage status (2) when unset. */
+  exitCode?: number;
+}
+
+/** `exec`'s command is not there (127) or cannot be run (126), as a shell or `docker exec` says. */
+export class CommandNotRunnable extends LabError {
+  constructor(
+    message: string,
+    override readonly exitCode: 126 | 127,
+  ) {
+    super(message);
+  }
+}
 
 /** `up` stopped by a signal, after removing everything it had built. */
 export class LabInterrupted extends LabError {
@@ -47,16 +60,7 @@ const TOOLS: [string, string][] = [
   ["ping", "iputils-ping"],
 ];
 
-function onPath(program: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir || ".", program), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
+const onPath = (program: string): boolean => runnable(program) === 0;
 
 /**
  * Refuses a lab this machine cannot build, before anything is made: a program missing halfway (nft
@@ -225,23 +229,63 @@ export async function list(): Promise<LabSummary[]> {
   return labs.map((s) => ({ ...s, namespaces: namespacesOf(s.name, all, labs).length }));
 }
 
+/**
+ * 0 when `command` names an executable file as execvp will look it up (a path, or a name on PATH:
+ * a lab's namespaces share this process's files), else a shell's status for it: 127 not found, 126
+ * found but not executable. (`ip netns exec` itself exits 1 for both, which reads as the command's
+ * own failure.)
+ */
+function runnable(command: string): 0 | 126 | 127 {
+  const candidates = command.includes("/")
+    ? [command]
+    : (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir || ".", command));
+  let found = false;
+  for (const file of candidates) {
+    try {
+      if (!statSync(file).isFile()) continue;
+      found = true;
+      accessSync(file, constants.X_OK);
+      return 0;
+    } catch {
+      // not here, or not executable: look on
+    }
+  }
+  return found ? 126 : 127;
+}
+
 /** Runs `argv` inside the namespace of a lab's pod, node, host or router; its exit status. */
 export function exec(name: string, target: string, argv: string[]): number {
   checkName(name);
   const state = readState(name);
   if (!state) throw new LabError(`no lab named ${name} (podnet ls lists them)`);
-  const pod = target.split("/")[0]!;
+  const [pod, container, ...rest] = target.split("/") as [string, string | undefined];
   const known = [
     ...state.pods.map((p) => p.name),
     ...state.nodes.map((n) => n.name),
     ...state.hosts.map((h) => h.name),
     ...state.routers,
   ];
-  if (!known.includes(pod))
+  if (!known.includes(pod) || rest.length)
     throw new LabError(
-      `lab ${name} has no pod, node, host or router ${JSON.stringify(pod)} (it has: ${known.join(", ")})`,
+      `lab ${name} has no pod, node, host or router ${JSON.stringify(target)} (it has: ${known.join(", ")})`,
     );
+  if (container !== undefined) {
+    // A pod's containers share its namespace, so the name only has to be one of them.
+    const containers = state.pods.find((p) => p.name === pod)?.containers;
+    if (!containers)
+      throw new LabError(`${JSON.stringify(target)}: ${pod} is not a pod, and has no containers`);
+    if (!containers.includes(container))
+      throw new LabError(
+        `pod ${pod} has no container ${JSON.stringify(container)} (it has: ${containers.join(", ")})`,
+      );
+  }
   if (!argv.length) throw new LabError("give the command to run after --, e.g. -- ip route");
+  const status = runnable(argv[0]!);
+  if (status)
+    throw new CommandNotRunnable(
+      `${JSON.stringify(argv[0])}: ${status === 127 ? "command not found" : "not an executable file"}`,
+      status,
+    );
   const result = spawnSync("ip", ["netns", "exec", state.prefix + pod, ...argv], { stdio: "inherit" });
   if (result.error) throw new LabError(`${argv[0]}: ${result.error.message}`);
   return result.status ?? 128 + 1;

@@ -45,16 +45,23 @@ function rootNamespace(): string {
   ].join("\n");
 }
 
+/** The pids of the listeners (socat for TCP, the UDP echo) running in a lab's namespaces. */
 const ownListeners = (prefix: string) =>
-  spawnSync("pgrep", ["-af", "socat"], { encoding: "utf8" })
+  spawnSync("pgrep", ["-f", "socat|N receiving on udp"], { encoding: "utf8" })
     .stdout.split("\n")
     .filter(
-      (l) =>
-        l &&
-        spawnSync("ip", ["netns", "identify", l.split(" ")[0]!], { encoding: "utf8" }).stdout.startsWith(
-          prefix,
-        ),
-    );
+      (pid) =>
+        pid && spawnSync("ip", ["netns", "identify", pid], { encoding: "utf8" }).stdout.startsWith(prefix),
+    )
+    .map(Number);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe.skipIf(system.skip)("labs on the real kernel", () => {
   let before = "";
@@ -98,13 +105,35 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     );
     expect(exec.status).toBe(0);
     expect(exec.stdout).toMatch(/64 bytes from 10\.0\.2\.2: icmp_seq=1 ttl=62/);
-    expect(ownListeners(labPrefix(name)).length).toBe(2); // web and db listen on :80
+    // A command that is not there, or not executable, exits as in a shell, not with ip's 1; a
+    // container is one of the pod's.
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, "exec", name, ...args], {
+        encoding: "utf8",
+        env: { ...process.env, PODNET_LABS: labs },
+      });
+    const missing = cli("client", "--", "no-such-command-podnet");
+    expect([missing.status, missing.stderr]).toEqual([
+      127,
+      'error: "no-such-command-podnet": command not found\n',
+    ]);
+    expect(cli("client", "--", "/etc/passwd").status).toBe(126);
+    expect(cli("web/sidecar", "--", "true").status).toBe(0);
+    expect(cli("web/nope", "--", "true").stderr).toBe(
+      'error: pod web has no container "nope" (it has: nginx, sidecar)\n',
+    );
+    expect(cli("../../x", "--", "true").stderr).toMatch(
+      /^error: lab \S+ has no pod, node, host or router "\.\.\/\.\.\/x"/,
+    );
+    // web and db listen on :80; down stops them, not only the namespaces' names.
+    const listeners = ownListeners(labPrefix(name));
+    expect(listeners.length).toBe(2);
     const removed = await down(name);
     expect(removed.namespaces.length).toBe(8);
     const left = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
     expect(left).not.toContain(labPrefix(name));
     expect(existsSync(join(labs, name))).toBe(false);
-    expect(ownListeners(labPrefix(name))).toEqual([]);
+    expect(listeners.filter(alive)).toEqual([]);
     expect(rootNamespace()).toBe(before);
   }, 120_000);
 

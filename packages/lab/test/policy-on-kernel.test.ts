@@ -2,9 +2,8 @@
 // same cluster runtime as on the simulator (cbr0-host-gw, pods attached by the CNI executables),
 // the iptables policy engine writing real chains, and every pair probed with real sockets. A probe
 // that disagrees is tried up to 4 more times, as upstream's suite retries: on this shared 2-core
-// machine a UDP answer (socat forks a shell per datagram) can miss the 2 s window, also between pods
-// no policy selects. Run alone: the 33 cases take about 4 minutes (a dropped probe waits 2 s; TCP
-// ones run 16 at a time).
+// machine an answer can miss the 2 s window, also between pods no policy selects. Probes run 16 at
+// a time (a dropped one waits 2 s).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -8,12 +8,17 @@ import {
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { table } from "../format.js";
-import { integerIn } from "../options.js";
+import { UsageError } from "../errors.js";
+import { commaList, integerIn } from "../options.js";
 
 /** `--services`: comma-separated Service counts, each 1 to 10,000 ("10_000" reads as 10000). */
 export function parseServiceCounts(list: string): number[] {
   const count = integerIn("--services", "a Service count", 1, MAX_BENCH_SERVICES);
-  return list.split(",").map((c) => count(c.trim().replace(/_/g, "")));
+  const counts = commaList("--services", list, "Service count").map((c) => count(c.replace(/_/g, "")));
+  // By value: "1000,1_000" names one count twice.
+  const twice = counts.find((n, i) => counts.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`--services: ${twice} is named twice`);
+  return counts;
 }
 
 /** `--proxy`'s choice, or both modes without it: the comparison is the point. */

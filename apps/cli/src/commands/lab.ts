@@ -41,6 +41,11 @@ export async function labErrors<T>(work: () => Promise<T>): Promise<T> {
       process.stderr.write(`podnet: ${error.message}\n`);
       process.exit(error.signal === "SIGINT" ? 130 : 143);
     }
+    if (error instanceof LabError && error.exitCode !== undefined) {
+      // exec's command not found (127) or not executable (126): a shell's status, not a usage error.
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(error.exitCode);
+    }
     if (error instanceof LabError) throw new UsageError(error.message);
     throw error;
   }
@@ -102,11 +107,11 @@ export function labCommands(cli: Command): void {
     .command("exec")
     .description("run a command inside a lab's pod, node, host or router")
     .argument("<lab>", "the lab's name")
-    .argument("<target>", "a pod, node, host or router of the lab")
+    .argument("<target>", "a pod (or pod/container), node, host or router of the lab")
     .argument("[command...]", "the command, after --")
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet exec demo client -- ip route\n  podnet exec demo node1 -- tcpdump -ni eth0 -c 5\nExit status: the command's.",
+      "\nExamples:\n  podnet exec demo client -- ip route\n  podnet exec demo node1 -- tcpdump -ni eth0 -c 5\nExit status: the command's; 127 when it is not found, 126 when it is not executable, as a shell's.",
     )
     .action(async (name: string, target: string, argv: string[]) => {
       needRoot();
