@@ -174,6 +174,22 @@ describe("podnet", () => {
       provider: "docker-bridge",
       trace: { outcome: "wrong-destination" },
     });
+    // Addresses as text and bytes as hex, not numbers and index-keyed objects.
+    const first = docker.json().trace.hops[0].packet;
+    expect(first).toEqual({
+      headers: [
+        expect.objectContaining({ kind: "ipv4", src: "172.17.0.3", dst: "172.17.0.2" }),
+        expect.objectContaining({ kind: "icmp", type: 8 }),
+      ],
+      payloadLength: 56,
+      payload: "00".repeat(56),
+    });
+    const frame = docker
+      .json()
+      .trace.hops.find(
+        (h: { packet: { headers: { kind: string }[] } }) => h.packet.headers[0]!.kind === "ethernet",
+      ).packet.headers[0];
+    expect(frame.src).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
   });
 
   it("names sizes as ping does: --size is payload, --pmtudisc is ping -M", async () => {
@@ -240,12 +256,15 @@ describe("podnet", () => {
     }
     for (const provider of ["cbr0-host-gw", "overlay"]) {
       const svc = (await podnet(["run", "scenarios/service.yaml", "--provider", provider, "--json"])).json();
+      // kube-proxy's REJECT answers a connect with a port unreachable: ECONNREFUSED, as on the kernel
+      // (podnet verify), and not reached: no endpoint answered.
       expect(svc.probes.map((p: { outcome: string }) => p.outcome)).toEqual([
         "reached",
-        "unreachable",
+        "refused",
         "reached",
         "reached",
       ]);
+      expect(svc.probes[1]).toMatchObject({ reached: false });
       expect(svc.probes[1].reason).toContain("has no endpoints");
       // The NodePort on 127.0.0.1: iptables mode's localhost NodePorts; nftables mode has none.
       const nft = await podnet([
@@ -649,12 +668,12 @@ describe("podnet", () => {
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     const report = JSON.parse(readFileSync(out, "utf8"));
-    // Each row is measured in a process that looks the provider up by the name given here, which
-    // is not always the provider's own (the last one's).
+    // Each row is measured in a process that looks the provider up by the name given here, and
+    // is named by it: what --providers takes back.
     expect(report.rows.map((r: { provider: string; pods: number }) => [r.provider, r.pods])).toEqual([
       ["cbr0-host-gw", 3],
       ["overlay", 3],
-      ["cbr0-host-gw (routes on the gateway)", 3],
+      ["cbr0-host-gw-gateway", 3],
     ]);
     for (const row of report.rows) expect(row.tracesPerSecond).toBeGreaterThan(0);
     // Written after each row marked partial, and whole at the end.

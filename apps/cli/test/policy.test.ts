@@ -117,6 +117,24 @@ describe("podnet policy", () => {
       "egress from shop/web: allowed, no policy selects shop/web for egress",
       "ingress to shop/api: allowed by shop/api-from-web ingress[0] ports[0]",
     ]);
+    // A packet stopped before any node (the gateway has no route to the pods under host-gw) still
+    // gets the policy's verdict on its connection, not on the router's ICMP error about it.
+    const stopped = await podnet(
+      ["trace", "netpol", "--provider", "cbr0-host-gw", "--policy", "iptables"].concat([
+        "--from",
+        "outside",
+        "--to",
+        "db:5432",
+        "--proto",
+        "tcp",
+        "--json",
+      ]),
+    );
+    expect(stopped.code).toBe(1);
+    expect(stopped.json().policy).toMatchObject({
+      allowed: false,
+      explanation: [expect.stringMatching(/^ingress to shop\/db: denied by default/)],
+    });
   });
 
   it("enforces the policies in run, compare and bench when --policy says so, and only then", async () => {
@@ -185,7 +203,7 @@ describe("podnet policy", () => {
       "none,iptables",
     ]);
     expect(side.code).toBe(0);
-    expect(side.stdout).toMatch(/│ pod→pod \(across nodes\) │ 8\/8 +│ 2\/8 +│/);
+    expect(side.stdout).toMatch(/│ pod→pod \(across nodes\), icmp │ 8\/8 +│ 2\/8 +│/);
     expect(side.stdout).toContain("overlay / policy none");
     expect(side.stdout).toContain("overlay / policy iptables");
     const rows = (

@@ -8,6 +8,7 @@ import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
 import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
+import { socketOutcome } from "./backend.js";
 
 type End = "pod" | "node" | "outside";
 export type CellKind =
@@ -49,6 +50,8 @@ export interface PathMetrics {
   from: string;
   to: string;
   reached: boolean;
+  /** Why the path's ping was not answered (the trace's sentence); absent when it was. */
+  reason?: string;
   routedHops: number;
   namespaces: number;
   encapsulations: number;
@@ -137,7 +140,12 @@ function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
   const trace = runtime.summary(planned.from, planned.to, { protocol: planned.protocol });
   const target = runtime.resolve(planned.to).address;
   const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
-  return { ...planned, outcome: trace.outcome, reached, reason: explain(runtime, trace, target) };
+  return {
+    ...planned,
+    outcome: socketOutcome(planned.protocol, trace),
+    reached,
+    reason: explain(runtime, trace, target),
+  };
 }
 
 /** Pods to probe: the first pods of each node (all of them in small clusters). */
@@ -211,6 +219,7 @@ export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics 
     from,
     to,
     reached: trace.outcome === "reached",
+    ...(trace.outcome === "reached" ? {} : { reason: `${trace.outcome}: ${trace.reason}` }),
     routedHops: request.filter((h) => h.event === "forward").length,
     namespaces: new Set(request.map((h) => h.ns)).size,
     encapsulations: request.filter((h) => h.event === "encap").length,

@@ -105,22 +105,32 @@ export class SimBackend implements ClusterBackend {
     return judged(request, this.netlink.probe(sendOptions(request)));
   }
 
-  /**
-   * What the sending socket sees. A TCP or UDP socket that gets an ICMP port unreachable (kube-proxy's
-   * REJECT for a Service with no endpoints) fails with ECONNREFUSED, as for a RST: that is "refused"
-   * here, although the trace calls the path unreachable.
-   */
+  /** What the sending socket sees (`socketOutcome`). */
   async probe(request: ProbeRequest): Promise<ProbeResult> {
     const summary = this.summary(request);
     const ttl = request.protocol === "icmp" ? summary.answer?.ttl : undefined;
-    const icmp = summary.answer?.icmp;
-    const portUnreachable = icmp?.type === 3 && icmp.code === 3;
-    const outcome =
-      request.protocol !== "icmp" && summary.outcome === "unreachable" && portUnreachable
-        ? "refused"
-        : summary.outcome;
-    return { outcome, ...(ttl !== undefined ? { ttl } : {}), detail: summary.reason };
+    return {
+      outcome: socketOutcome(request.protocol, summary),
+      ...(ttl !== undefined ? { ttl } : {}),
+      detail: summary.reason,
+    };
   }
+}
+
+/**
+ * A walk's outcome as the sending socket sees it, the way a probe on the kernel reports it. A TCP or
+ * UDP socket that gets an ICMP port unreachable (kube-proxy's REJECT for a Service with no
+ * endpoints) fails with ECONNREFUSED, as for a RST: that is "refused", although the trace calls the
+ * path unreachable (no endpoint was reached).
+ */
+export function socketOutcome(
+  protocol: ProbeRequest["protocol"],
+  summary: Pick<TraceSummary, "outcome" | "answer">,
+): TraceSummary["outcome"] {
+  const icmp = summary.answer?.icmp;
+  return protocol !== "icmp" && summary.outcome === "unreachable" && icmp?.type === 3 && icmp.code === 3
+    ? "refused"
+    : summary.outcome;
 }
 
 function sendOptions(request: ProbeRequest): SendOptions {

@@ -575,6 +575,12 @@ class Checker {
           [...path, "to"],
           `a ${t.protocol} probe needs a port: ${q(`${t.to}:<port>`)} or port: <port>`,
         );
+      // A ping to "db:80" would report on db, not on port 80 (protocol defaults to icmp).
+      if (t.protocol === "icmp" && (target.port !== undefined || t.port !== undefined))
+        this.fail(
+          [...path, target.port !== undefined ? "to" : "port"],
+          `ICMP has no ports: add protocol: tcp or udp, or name no port`,
+        );
       if (target.port !== undefined && t.port !== undefined && target.port !== t.port)
         this.fail([...path, "port"], `port ${t.port} contradicts the port in ${q(t.to)}`);
     });

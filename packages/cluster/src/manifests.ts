@@ -81,7 +81,11 @@ export function loadManifests(text: string, file: string): Manifests {
       if (!schema) {
         issues.push({
           path: [...path, "kind"],
-          message: `kind ${JSON.stringify(kind ?? null)} is not read by podnet (${KINDS})`,
+          // Shown after the path ("kind: …"), so the message does not say "kind" again.
+          message:
+            kind === undefined
+              ? `missing: a manifest names its kind (${KINDS})`
+              : `${JSON.stringify(kind)} is not read by podnet (${KINDS})`,
           ...locate(doc, counter, [...path, "kind"]),
         });
         return;

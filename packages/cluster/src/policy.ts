@@ -82,6 +82,9 @@ export function traceVerdict(runtime: ClusterRuntime, trace: Trace): ConnectionV
     if (at < 0) continue;
     const ip = headers[at] as Ipv4Header;
     const l4 = headers[at + 1];
+    // The connection's own packet, as far as it went (after any DNAT): not an ICMP error a router
+    // sent back about it ("no route to host"), which is from the router to the sender.
+    if (l4?.kind === "icmp" && l4.type !== 8) continue;
     const compiled = clusterPolicies(runtime);
     const protocol = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.kind : "icmp";
     const port = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.dstPort : 0;

@@ -11,6 +11,7 @@ import {
   type ReachabilityCell,
 } from "./analysis.js";
 import { ClusterRuntime, type BuildOptions } from "./runtime.js";
+import { socketOutcome } from "./backend.js";
 import type { Scenario } from "./schema.js";
 
 /** The documented shape of `podnet run --json` (version 1). */
@@ -55,7 +56,9 @@ export async function runScenario(
       from: p.from,
       to: p.to,
       protocol: p.protocol,
-      outcome: trace.outcome,
+      // As a socket (and `podnet verify` on the kernel) sees it: a REJECT's port unreachable is
+      // "refused"; `reached` still says whether the destination answered.
+      outcome: socketOutcome(p.protocol, trace),
       reached,
       reason: trace.reason,
     };

@@ -543,6 +543,10 @@ export class ClusterRuntime {
     // No port of its own to assume: a probe that guessed 80 would report on a port nobody named.
     if (port === undefined && protocol !== "icmp")
       throw new TargetError(`a ${protocol} probe needs a port: ${q(`${to}:<port>`)}`);
+    // Nor one to drop unsaid: ICMP has no ports, and a ping "to db:80" reports on db, not on :80.
+    // (A Service named without one stands for its first port: pinging its ClusterIP is fine.)
+    if (protocol === "icmp" && (options.port !== undefined || to.includes(":")))
+      throw new TargetError(`${q(to)}: ICMP has no ports; probe tcp or udp, or name no port`);
     // Built field by field, not spread: a request per trace, and spreads of conditional literals
     // were a tenth of a warm pair's trace.
     const request: ProbeRequest = { fromNs: this.ns(source.ns), to: target.address, protocol };

@@ -60,3 +60,50 @@ export function formatPacket(packet: Packet): string {
     (packet.payload.length ? ` | ${packet.payload.length} bytes` : "")
   );
 }
+
+/** Bytes as lowercase hex, two digits each ("" for none), as tshark's JSON shows raw data. */
+// Not Buffer: this package runs in the web app's worker too.
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+/**
+ * A header for JSON: addresses in their text forms (the values are numbers in memory, which JSON
+ * would print as 167772419), raw options as hex. Every other field as it is.
+ */
+export function headerJson(h: Header): Record<string, unknown> {
+  switch (h.kind) {
+    case "ethernet":
+      return { ...h, dst: formatMac(h.dst), src: formatMac(h.src) };
+    case "arp":
+      return {
+        ...h,
+        senderMac: formatMac(h.senderMac),
+        senderIp: formatIpv4(h.senderIp),
+        targetMac: formatMac(h.targetMac),
+        targetIp: formatIpv4(h.targetIp),
+      };
+    case "ipv4":
+      return {
+        ...h,
+        src: formatIpv4(h.src),
+        dst: formatIpv4(h.dst),
+        ...(h.options ? { options: hex(h.options) } : {}),
+      };
+    case "tcp":
+      return { ...h, ...(h.options ? { options: hex(h.options) } : {}) };
+    default:
+      return { ...h };
+  }
+}
+
+/** A packet for JSON (`headerJson`), its payload as hex with its length. */
+export function packetJson(p: Packet): {
+  headers: Record<string, unknown>[];
+  payloadLength: number;
+  payload: string;
+} {
+  return { headers: p.headers.map(headerJson), payloadLength: p.payload.length, payload: hex(p.payload) };
+}

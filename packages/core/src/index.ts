@@ -61,4 +61,4 @@ export {
   type PcapFile,
   type PcapOptions,
 } from "./pcap.js";
-export { formatHeader, formatPacket, formatTcpFlags } from "./format.js";
+export { formatHeader, formatPacket, formatTcpFlags, headerJson, packetJson } from "./format.js";

@@ -76,16 +76,7 @@ async function bound(log: string, child: ChildProcess): Promise<boolean> {
   return false;
 }
 
-/** Stops processes started detached (each its own process group), children included. */
-export function stopProcesses(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-}
+export { stopProcesses } from "./processes.js";
 
 /** A CNI plugin that is an executable, invoked as libcni invokes one, from inside `nodeNs`. */
 function execPlugin(binary: string, nodeNs: string): CniPlugin {
@@ -153,6 +144,16 @@ export class LinuxBackend implements ClusterBackend {
     /** Called with each listener process started, so `down` can stop it. */
     private readonly started: (pid: number) => void,
   ) {}
+
+  private closed = false;
+
+  /**
+   * Starts no more listeners: called before a failed or interrupted build is removed, so that a
+   * listen still on its way cannot start a process after the removal has looked for them.
+   */
+  close(): void {
+    this.closed = true;
+  }
 
   /** The conflist a pod of `provider` is attached with: the bridge, then portmap if it publishes ports. */
   /** Each node keeps its reservations on its own disk, as host-local does: here, a folder per node. */
@@ -229,6 +230,7 @@ export class LinuxBackend implements ClusterBackend {
     // A listener says when its socket is bound ("listening on" / "receiving on"; socat with -d -d)
     // into a log of its own: waiting on that file costs no process, where asking `ss` costs one per
     // poll.
+    if (this.closed) throw new Error(`${socket.owner}: the lab is being removed`);
     mkdirSync(join(this.paths.dir, "listeners"), { recursive: true });
     const log = join(this.paths.dir, "listeners", `${ns}-${socket.protocol}-${socket.port}.log`);
     const fd = openSync(log, "w");

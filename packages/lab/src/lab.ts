@@ -12,7 +12,8 @@ import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink } from "@podnet/linux";
-import { LinuxBackend, stopProcesses } from "./backend.js";
+import { LinuxBackend } from "./backend.js";
+import { processStart, processesIn, stillStarted, stopProcesses } from "./processes.js";
 import {
   LAB_NAME,
   labDir,
@@ -132,6 +133,7 @@ export async function up(
     status: "building",
     createdAt: new Date().toISOString(),
     pids: [],
+    starts: [],
     nodes: [],
     pods: [],
     hosts: [],
@@ -140,6 +142,7 @@ export async function up(
   writeState(state);
   const backend = new LinuxBackend(prefix, { dir: labDir(name) }, (pid) => {
     state.pids.push(pid);
+    state.starts!.push(processStart(pid) ?? 0);
     writeState(state);
   });
   // A signal stops the build at its next step; the build's own failure path then removes the lab,
@@ -179,6 +182,7 @@ export async function up(
     writeState(state);
     return { state, runtime };
   } catch (error) {
+    backend.close();
     await down(name);
     throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
   } finally {
@@ -193,21 +197,21 @@ export async function down(name: string): Promise<{ namespaces: string[]; proces
   const namespaces = namespacesOf(name, await allNamespaces());
   if (!state && !namespaces.length && !existsSync(labDir(name)))
     throw new LabError(`no lab named ${name} (podnet ls lists them)`);
-  // Only the listed processes that still run in one of the lab's namespaces: a pid from before a
-  // restart, or from a state file written by hand, may name anybody's process group.
-  const mine = new Set(namespaces);
-  const pids = (state?.pids ?? []).filter((pid) => mine.has(namespaceOfPid(pid)));
+  // The listed processes that are still the ones started (a pid from before a restart, or from a
+  // state file written by hand, may name anybody's process group), whether or not their namespace
+  // still has its name, and every process inside the lab's namespaces. (A state from before start
+  // times were kept: its listed processes inside the lab's namespaces.)
+  const inside = processesIn(namespaces);
+  const mine = new Set(inside);
+  const listed = (state?.pids ?? []).filter((pid, i) =>
+    state?.starts ? stillStarted(pid, state.starts[i]!) : mine.has(pid),
+  );
+  const pids = [...new Set([...listed, ...inside])];
   stopProcesses(pids);
   const netlink = new LinuxNetlink();
   for (const ns of namespaces) await netlink.netns.del(ns);
   removeState(name);
   return { namespaces, processes: pids.length };
-}
-
-/** The named network namespace process `pid` runs in ("" when none, or no such process). */
-function namespaceOfPid(pid: number): string {
-  const result = spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" });
-  return result.status === 0 ? result.stdout.trim() : "";
 }
 
 /** Refuses a name no lab can have, before it becomes a path or a namespace prefix. */
@@ -221,12 +225,23 @@ function checkName(name: string): void {
 export interface LabSummary extends LabState {
   /** How many of its namespaces exist now: none means it is gone (a machine restart clears /run). */
   namespaces: number;
+  /**
+   * How many a lab that is up made: one per node, pod, host and router, and the underlay's. Fewer
+   * existing means some were deleted outside podnet.
+   */
+  expectedNamespaces?: number;
 }
 
 export async function list(): Promise<LabSummary[]> {
   const all = await allNamespaces();
   const labs = listStates();
-  return labs.map((s) => ({ ...s, namespaces: namespacesOf(s.name, all, labs).length }));
+  return labs.map((s) => ({
+    ...s,
+    namespaces: namespacesOf(s.name, all, labs).length,
+    ...(s.status === "up"
+      ? { expectedNamespaces: s.nodes.length + s.pods.length + s.hosts.length + s.routers.length + 1 }
+      : {}),
+  }));
 }
 
 /**
@@ -285,6 +300,10 @@ export function exec(name: string, target: string, argv: string[]): number {
     throw new CommandNotRunnable(
       `${JSON.stringify(argv[0])}: ${status === 127 ? "command not found" : "not an executable file"}`,
       status,
+    );
+  if (!existsSync(`/run/netns/${state.prefix}${pod}`))
+    throw new LabError(
+      `${state.prefix}${pod} is gone (deleted outside podnet?): podnet down ${name} removes the rest of the lab`,
     );
   const result = spawnSync("ip", ["netns", "exec", state.prefix + pod, ...argv], { stdio: "inherit" });
   if (result.error) throw new LabError(`${argv[0]}: ${result.error.message}`);

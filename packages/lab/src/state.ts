@@ -24,8 +24,13 @@ export interface LabState {
   /** "building" until `up` finishes; a lab left "building" was interrupted. */
   status: "building" | "up";
   createdAt: string;
-  /** Listener processes (socat), stopped by `down`. */
+  /** Listener processes (socat, the UDP echo), stopped by `down`. */
   pids: number[];
+  /**
+   * Each pid's start time (`processStart`), in the same order: `down` stops a listed process only
+   * if it is still the one started. Absent in labs from before it was kept.
+   */
+  starts?: number[];
   nodes: { name: string; address: string; podCidr?: string }[];
   pods: { name: string; node: string; ip: string; containers: string[] }[];
   hosts: { name: string; address: string }[];
@@ -54,8 +59,8 @@ const named = (v: unknown) => isRecord(v) && isString(v.name);
  * Lab `name`'s state, if its file holds one. `down` deletes namespaces by the prefix and kills the
  * process groups the file lists, so nothing is taken on trust: a file that is not this lab's state
  * (hand-edited, truncated, another program's) reads as no state, its prefix must be the one the name
- * gives, and a pid must be a process of its own (`down` also checks that each still runs in one of
- * the lab's namespaces: after a restart the numbers belong to others).
+ * gives, and a pid must be a process of its own (`down` also checks that each is still the process
+ * started, by its start time: after a restart the numbers belong to others).
  */
 export function readState(name: string): LabState | undefined {
   if (!LAB_NAME.test(name)) return undefined;
@@ -73,6 +78,9 @@ export function readState(name: string): LabState | undefined {
     isString(value.scenario) &&
     (value.status === "building" || value.status === "up") &&
     isList(value.pids, (p) => Number.isInteger(p) && (p as number) > 1) &&
+    (value.starts === undefined ||
+      (isList(value.starts, (t) => Number.isInteger(t) && (t as number) >= 0) &&
+        (value.starts as unknown[]).length === (value.pids as unknown[]).length)) &&
     isList(value.nodes, named) &&
     isList(value.pods, (p) => named(p) && isList((p as { containers?: unknown }).containers, isString)) &&
     isList(value.hosts, named) &&

@@ -21,6 +21,7 @@ import { getProvider, providerNames } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { benchDatapath, down, exec, labPrefix, list, up, type verify } from "../src/index.js";
+import { processStart } from "../src/processes.js";
 
 const system = requireSystem({
   tools: ["ip", "iptables", "iptables-save", "nft", "ss", "socat", "ping", "iperf3"],
@@ -47,12 +48,18 @@ function rootNamespace(): string {
 
 /** The pids of the listeners (socat for TCP, the UDP echo) running in a lab's namespaces. */
 const ownListeners = (prefix: string) =>
-  spawnSync("pgrep", ["-f", "socat|N receiving on udp"], { encoding: "utf8" })
+  spawnSync("pgrep", ["-f", "SYSTEM:echo |N receiving on udp"], { encoding: "utf8" })
     .stdout.split("\n")
     .filter(
       (pid) =>
         pid && spawnSync("ip", ["netns", "identify", pid], { encoding: "utf8" }).stdout.startsWith(prefix),
     )
+    .map(Number);
+/** Every listener process on the machine, any lab's or none's. */
+const allListeners = () =>
+  spawnSync("pgrep", ["-f", "SYSTEM:echo |N receiving on udp"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter(Boolean)
     .map(Number);
 const alive = (pid: number) => {
   try {
@@ -156,6 +163,50 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(rootNamespace()).toBe(before);
   }, 120_000);
 
+  it("Ctrl-C once listeners run stops every one, also those still starting", async () => {
+    // Pods on six nodes attach in parallel, so listeners are being started when the signal comes:
+    // one started after the removal had looked for them ran on with its namespace gone.
+    const name = `t${run}i`;
+    const earlier = new Set(allListeners());
+    const child = spawn(
+      process.execPath,
+      [CLI, "up", "large", "--nodes", "6", "--pods-per-node", "6", "--provider", "overlay", "--name", name],
+      { env: { ...process.env, PODNET_LABS: labs }, stdio: "ignore" },
+    );
+    const statePids = () => {
+      try {
+        return (JSON.parse(readFileSync(join(labs, name, "state.json"), "utf8")) as { pids: number[] }).pids;
+      } catch {
+        return [];
+      }
+    };
+    for (let i = 0; i < 2000 && statePids().length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(statePids().length).toBeGreaterThanOrEqual(3);
+    child.kill("SIGINT");
+    const code = await new Promise((ok) => child.on("exit", (c, signal) => ok(c ?? signal)));
+    expect(code).toBe(130);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(labPrefix(name));
+    expect(allListeners().filter((pid) => !earlier.has(pid))).toEqual([]);
+  }, 120_000);
+
+  it("down stops a lab's listener whose namespace was deleted by hand", async () => {
+    const name = `t${run}j`;
+    const { state } = await up(twoNodes, getProvider("cbr0-host-gw"), { name, scenarioFile });
+    const web = ownListeners(`${labPrefix(name)}web`);
+    expect(web.length).toBe(1);
+    spawnSync("ip", ["netns", "del", `${labPrefix(name)}web`]);
+    expect(alive(web[0]!)).toBe(true);
+    expect((await list()).find((l) => l.name === name)).toMatchObject({
+      namespaces: 7,
+      expectedNamespaces: 8,
+    });
+    expect(() => exec(name, "web", ["true"])).toThrow(
+      `${labPrefix(name)}web is gone (deleted outside podnet?): podnet down ${name} removes the rest of the lab`,
+    );
+    expect(await down(name)).toMatchObject({ processes: state.pids.length });
+    expect(alive(web[0]!)).toBe(false);
+  }, 120_000);
+
   it("refuses a lab name twice, a bad name, and an unknown lab", async () => {
     await expect(up(twoNodes, getProvider("overlay"), { name: "Bad_Name", scenarioFile })).rejects.toThrow(
       'lab name "Bad_Name": 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit',
@@ -214,10 +265,20 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       write(`s${run}`, '"str"');
       const names = (await list()).map((l) => l.name);
       for (const bad of [`f${run}`, `e${run}`, `s${run}`]) expect(names).not.toContain(bad);
-      // Its prefix right, the bystander is still not in the lab's namespaces.
+      // Its prefix right, the bystander is still not in the lab's namespaces; with its true start
+      // time, it is still in the machine's namespace, where no lab process runs.
       write(`g${run}`, JSON.stringify({ ...forged, name: `g${run}`, prefix: labPrefix(`g${run}`) }));
-      expect((await list()).map((l) => l.name)).toContain(`g${run}`);
-      for (const name of [`f${run}`, `e${run}`, `s${run}`, `g${run}`]) {
+      write(
+        `h${run}`,
+        JSON.stringify({
+          ...forged,
+          name: `h${run}`,
+          prefix: labPrefix(`h${run}`),
+          starts: [processStart(bystander.pid!)],
+        }),
+      );
+      expect((await list()).map((l) => l.name)).toEqual(expect.arrayContaining([`g${run}`, `h${run}`]));
+      for (const name of [`f${run}`, `e${run}`, `s${run}`, `g${run}`, `h${run}`]) {
         expect(await down(name)).toEqual({ namespaces: [], processes: 0 });
         expect(existsSync(join(labs, name))).toBe(false);
       }

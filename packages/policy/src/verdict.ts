@@ -116,5 +116,6 @@ export function explainDirection(v: DirectionVerdict): string {
 }
 
 export function explainVerdict(v: ConnectionVerdict): string[] {
-  return [v.egress, v.ingress].filter((d) => d !== undefined).map(explainDirection);
+  const lines = [v.egress, v.ingress].filter((d) => d !== undefined).map(explainDirection);
+  return lines.length ? lines : ["allowed: neither end is a pod, and NetworkPolicy selects pods only"];
 }

@@ -19,7 +19,8 @@ export interface HostGwOptions {
 export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
   const onGateway = options.routesOn === "gateway";
   return {
-    name: onGateway ? "cbr0-host-gw (routes on the gateway)" : "cbr0-host-gw",
+    // The name users pick it by (@podnet/providers' registry), in every table and --json alike.
+    name: onGateway ? "cbr0-host-gw-gateway" : "cbr0-host-gw",
     description: onGateway
       ? "cbr0 with a pod subnet per node; the underlay gateway holds a route to every node's subnet"
       : "cbr0 with a pod subnet per node; every node holds a route to every other node's subnet via its underlay address",

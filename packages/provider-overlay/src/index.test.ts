@@ -36,7 +36,7 @@ describe("the overlay provider", () => {
 
   it("costs 50 bytes a packet and names its device and port from the options", () => {
     const iana = overlay({ vni: 4096, port: 4789 });
-    expect([iana.overheadBytes, iana.podMtu(1500), iana.name]).toEqual([50, 1450, "overlay (udp 4789)"]);
+    expect([iana.overheadBytes, iana.podMtu(1500), iana.name]).toEqual([50, 1450, "overlay-4789"]);
     expect(
       iana.peerEntries(
         node("a", "1.1.1.1", "10.244.1.0/24", "02:00:00:00:00:01"),

@@ -40,7 +40,8 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
   const port = options.port ?? VXLAN_LINUX_PORT;
   const device = `flannel.${vni}`;
   return {
-    name: port === VXLAN_LINUX_PORT ? "overlay" : `overlay (udp ${port})`,
+    // The name users pick it by (@podnet/providers' registry: overlay-4789), in every table alike.
+    name: port === VXLAN_LINUX_PORT ? "overlay" : `overlay-${port}`,
     description: `VXLAN between nodes (${device}, VNI ${vni}, UDP ${port}): pod packets are wrapped in UDP/IP, so nodes need only routed reachability; ${VXLAN_OVERHEAD} bytes a packet and a smaller MTU`,
     underlay: { layer2Adjacency: false },
     overheadBytes: VXLAN_OVERHEAD,

@@ -10,6 +10,8 @@ describe("the provider list", () => {
       "overlay",
       "overlay-4789",
     ]);
+    // Each calls itself by the name it is picked by: one identity in tables, --json and --providers.
+    for (const name of providerNames) expect(getProvider(name).name).toBe(name);
     expect(getProvider("overlay").podMtu(1500)).toBe(1450);
     expect(getProvider("cbr0-host-gw-gateway").gatewayRoutes).toBeTypeOf("function");
     expect(() => getProvider("flannel")).toThrow(

@@ -2,6 +2,7 @@ export { SimKernel, SocketError, dumpRoute, type SimKernelOptions } from "./kern
 export type { SendOptions } from "./walk.js";
 export {
   tracePcap,
+  traceJson,
   traceDevices,
   type Trace,
   type TraceSummary,

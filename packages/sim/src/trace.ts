@@ -1,4 +1,4 @@
-import { encodePacket, encodePcap, type Packet } from "@podnet/core";
+import { encodePacket, encodePcap, packetJson, type Packet } from "@podnet/core";
 
 export type TraceEvent =
   | "send"
@@ -90,4 +90,12 @@ export function traceDevices(trace: Trace): [string, string][] {
   const seen = new Map<string, [string, string]>();
   for (const hop of trace.hops) if (hop.wire && hop.dev) seen.set(`${hop.ns}/${hop.dev}`, [hop.ns, hop.dev]);
   return [...seen.values()];
+}
+
+/** A trace for JSON: each hop's packet with its addresses in their text forms (`packetJson`). */
+export function traceJson(trace: Trace): Omit<Trace, "hops"> & {
+  hops: (Omit<TraceHop, "packet"> & { packet: ReturnType<typeof packetJson> })[];
+} {
+  const { hops, ...rest } = trace;
+  return { ...rest, hops: hops.map((hop) => ({ ...hop, packet: packetJson(hop.packet) })) };
 }

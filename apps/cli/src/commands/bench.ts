@@ -113,8 +113,7 @@ function measureApart(scenario: Scenario, provider: string, policy: PolicyEngine
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     },
   );
-  // The registry's name, which the child looks up: a provider's own name may differ from it
-  // (cbr0-host-gw-gateway calls itself "cbr0-host-gw (routes on the gateway)").
+  // The registry's name, which the child looks up.
   const job: RowJob = { scenario, provider, policy: policy.name };
   // The child leaves when its channel closes, but not in the middle of a synchronous build (seconds
   // at 5,000 nodes): whatever ends this process ends the child at once.

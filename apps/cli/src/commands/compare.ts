@@ -71,7 +71,8 @@ export function compareCommand(cli: Command): void {
           const reach = table(
             ["reachability", ...results.map(column)],
             kinds.map((k) => [
-              k,
+              // The matrix pings, but probes Services over TCP: say which each row is.
+              `${k}, ${[...new Set(results.flatMap((r) => r.reachability.filter((c) => c.kind === k).map((c) => c.protocol)))].join("/")}`,
               ...results.map((r) => {
                 const cells = r.reachability.filter((c) => c.kind === k);
                 const ok = cells.filter((c) => c.reached).length;
@@ -88,7 +89,7 @@ export function compareCommand(cli: Command): void {
               ["pod MTU", ...results.map((r) => r.path?.podMtu ?? "-")],
               [
                 "routed hops (cross-node)",
-                ...results.map((r) => (r.path?.reached ? r.path.routedHops : "unreachable")),
+                ...results.map((r) => (r.path?.reached ? r.path.routedHops : "not reached")),
               ],
               ["encapsulations", ...results.map((r) => r.path?.encapsulations ?? "-")],
               [
@@ -112,12 +113,18 @@ export function compareCommand(cli: Command): void {
               ],
             ],
           );
-          const failures = results.flatMap((r) =>
-            r.reachability
-              .filter((c) => !c.reached)
-              .slice(0, 3)
-              .map((c) => `${color.bold(column(r))} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
-          );
+          // Three a column, and how many more: `podnet run <scenario> --json` lists every cell.
+          const failures = results.flatMap((r) => {
+            const failed = r.reachability.filter((c) => !c.reached);
+            return [
+              ...failed
+                .slice(0, 3)
+                .map((c) => `${color.bold(column(r))} ${c.kind} ${c.from} → ${c.to}: ${c.reason}`),
+              ...(failed.length > 3
+                ? [`${color.bold(column(r))} … and ${failed.length - 3} more (podnet run --json lists them)`]
+                : []),
+            ];
+          });
           return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
         });
       },

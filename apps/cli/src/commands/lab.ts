@@ -145,7 +145,11 @@ export function labCommands(cli: Command): void {
                 l.nodes.length,
                 l.pods.length,
                 l.namespaces,
-                l.namespaces ? l.status : "gone (podnet down removes its state)",
+                !l.namespaces
+                  ? "gone (podnet down removes its state)"
+                  : l.expectedNamespaces !== undefined && l.namespaces < l.expectedNamespaces
+                    ? `damaged: ${l.expectedNamespaces - l.namespaces} of ${l.expectedNamespaces} namespaces deleted (podnet down removes the rest)`
+                    : l.status,
                 l.createdAt,
               ]),
             )
@@ -167,7 +171,7 @@ export function labCommands(cli: Command): void {
         Boolean(opts.json),
         removed,
         () =>
-          `lab ${name} removed: ${removed.namespaces.length} namespaces, ${removed.processes} listener processes`,
+          `lab ${name} removed: ${removed.namespaces.length} namespaces, ${removed.processes} ${removed.processes === 1 ? "process" : "processes"}`,
       );
     });
 

@@ -121,7 +121,7 @@ export function policyCommands(cli: Command): void {
     .addOption(jsonOption("{opened, closed, changes: [{from, to, protocol, port, change}]}"))
     .addHelpText(
       "after",
-      "\nA policy in the file with the namespace/name of one in the scenario replaces it; the others are added;\nNamespace objects set their namespace's labels.\nExit status 0 either way; 2 for bad input.\n\nExample:\n  podnet policy diff scenarios/netpol.yaml --with lockdown.yaml",
+      "\nA policy in the file with the namespace/name of one in the scenario replaces it; the others are added;\nNamespace objects set their namespace's labels.\nExit status 0 either way; 2 for bad input.\n\nExample:\n  podnet policy diff scenarios/netpol.yaml --with scenarios/policies/lockdown.yaml",
     )
     .action(async (file: string, opts: PolicyOptions) => {
       const inputs = new Set<string>();

@@ -55,7 +55,20 @@ export function summarize(result: RunResult): string {
         result.probes.map((p) => [`${p.from} → ${p.to} (${p.protocol})`, outcomeText(p.outcome), p.reason]),
       ),
     );
-  if (result.path) {
+  if (result.path && !result.path.reached) {
+    // What a path that was not delivered "has" (its wire bytes, whether its source survived) is
+    // not a measurement of the design: say why instead.
+    const p = result.path;
+    out.push(
+      table(
+        ["path " + `${p.from} → ${p.to}`, "value"],
+        [
+          ["reached", `no: ${p.reason ?? "not delivered"}`],
+          ["pod MTU", p.podMtu],
+        ],
+      ),
+    );
+  } else if (result.path) {
     const p = result.path;
     out.push(
       table(

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { encodePacket, encodePcap } from "@podnet/core";
 import { ClusterRuntime, TargetError, traceVerdict } from "@podnet/cluster";
+import { traceJson } from "@podnet/sim";
 import { explainVerdict } from "@podnet/policy";
 import { providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
@@ -71,7 +72,10 @@ export function traceCommand(cli: Command): void {
         "Don't-Fragment as ping -M: want (ping's default: DF on what fits the route, the rest fragmented by the sender), do (always DF: too big fails), dont (never DF: routers fragment)",
       ).choices(["want", "do", "dont"]),
     )
-    .option("--pcap <file>", "write every frame the trace put on a wire, as a pcap file")
+    .option(
+      "--pcap <file>",
+      "write every frame the trace put on a wire, as a pcap file (with --providers, one per provider: x.pcap → x-overlay.pcap)",
+    )
     .option(
       "--no-events",
       "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
@@ -142,7 +146,10 @@ export function traceCommand(cli: Command): void {
             }\n`,
           );
       }
-      if (opts.json) print(true, results.length === 1 ? results[0] : results, () => "");
+      if (opts.json) {
+        const json = results.map((r) => ({ ...r, trace: traceJson(r.trace) }));
+        print(true, json.length === 1 ? json[0] : json, () => "");
+      }
       if (results.some((r) => r.trace.outcome !== "reached" && r.trace.outcome !== "refused"))
         process.exitCode = 1;
     });
