@@ -28,7 +28,7 @@ import type { PolicyEngine } from "@podnet/policy";
 import { LinuxNetlink } from "@podnet/linux";
 import { parseAddrArgument } from "@podnet/netlink";
 import { listening, stopProcesses } from "./backend.js";
-import { LabInterrupted, down, up } from "./lab.js";
+import { down, up, watchSignals } from "./lab.js";
 import {
   CONNECT_PORT,
   IPERF_PORT,
@@ -356,12 +356,7 @@ export async function benchDatapath(
   if (settings.blocks && !sideBySide) throw new Error("blocks: transfers run in blocks only side by side");
   const measurer = new Measurer(settings);
   // Ctrl-C or SIGTERM stops the running measurement at once; the lab is then removed below.
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupted ??= signal;
-    measurer.stop();
-  };
-  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  const signals = watchSignals(() => measurer.stop());
   const servers: number[] = [];
   let built = false;
   try {
@@ -434,11 +429,11 @@ export async function benchDatapath(
     }
     return { baseline: figuresOf(measured.samples[0]!, sideBySide), rows };
   } catch (error) {
-    throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
+    throw signals.cause(error);
   } finally {
     measurer.stop();
     stopProcesses(servers);
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    signals.close();
     // `up` removes what it built when it fails; after that the lab is ours to remove.
     if (built) await down(name);
   }

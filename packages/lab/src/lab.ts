@@ -48,6 +48,37 @@ export class LabInterrupted extends LabError {
   }
 }
 
+/**
+ * Ctrl-C and SIGTERM for work that holds a lab (up, verify, the datapath bench): instead of ending
+ * the process with the lab left behind, a signal is noted (and `onSignal` told, to stop a running
+ * measurement); the work checks at its next step and its clean-up removes the lab. A second signal
+ * during the clean-up is ignored.
+ */
+export function watchSignals(onSignal?: () => void) {
+  let signal: NodeJS.Signals | undefined;
+  const handler = (s: NodeJS.Signals) => {
+    signal ??= s;
+    onSignal?.();
+  };
+  process.on("SIGINT", handler).on("SIGTERM", handler);
+  return {
+    get signal() {
+      return signal;
+    },
+    /** Throws LabInterrupted once a signal came. */
+    check(): void {
+      if (signal) throw new LabInterrupted(signal);
+    },
+    /** The error to end with: after a signal, LabInterrupted whatever the work failed with. */
+    cause(error: unknown): unknown {
+      return signal && !(error instanceof LabInterrupted) ? new LabInterrupted(signal) : error;
+    },
+    close(): void {
+      process.off("SIGINT", handler).off("SIGTERM", handler);
+    },
+  };
+}
+
 export { labPrefix };
 
 /** The programs a lab runs, and the Debian package of each. */
@@ -147,15 +178,13 @@ export async function up(
   });
   // A signal stops the build at its next step; the build's own failure path then removes the lab,
   // so nothing is created after the clean-up has listed what to remove.
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => void (interrupted = signal);
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  const signals = watchSignals();
   const checkpoint = async (done: number, total: number) => {
-    if (interrupted) throw new LabInterrupted(interrupted);
+    signals.check();
     await options.onProgress?.(done, total);
     // Let the event loop turn, so that a signal is seen during a long build.
     await new Promise((resolve) => setImmediate(resolve));
-    if (interrupted) throw new LabInterrupted(interrupted);
+    signals.check();
   };
   try {
     const runtime = await ClusterRuntime.build(scenario, provider, {
@@ -163,7 +192,7 @@ export async function up(
       onProgress: checkpoint,
       ...(options.policy ? { policy: options.policy } : {}),
     });
-    if (interrupted) throw new LabInterrupted(interrupted);
+    signals.check();
     await runtime.runEvents();
     state.status = "up";
     state.nodes = [...runtime.nodes.values()].map((n) => ({
@@ -184,9 +213,9 @@ export async function up(
   } catch (error) {
     backend.close();
     await down(name);
-    throw interrupted && !(error instanceof LabInterrupted) ? new LabInterrupted(interrupted) : error;
+    throw signals.cause(error);
   } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    signals.close();
   }
 }
 

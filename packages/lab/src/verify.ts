@@ -14,7 +14,7 @@ import {
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { connectionVerdict, noPolicyEngine, policyMatrix, type PolicyEngine } from "@podnet/policy";
-import { down, up } from "./lab.js";
+import { down, up, watchSignals } from "./lab.js";
 
 export interface VerifyCell {
   kind: string;
@@ -40,6 +40,8 @@ export interface VerifyReport {
   provider: string;
   /** kube-proxy's mode the Services ran under on both backends. */
   proxy: string;
+  /** The NetworkPolicy engine on both ("none" without one). */
+  policy: string;
   cells: VerifyCell[];
   agreed: number;
   total: number;
@@ -173,14 +175,22 @@ export async function verify(
   provider: NetworkProvider,
   file: string,
   policy: PolicyEngine = noPolicyEngine,
+  /** Called after each probe compared, with how many there are. */
+  onProgress?: (done: number, total: number) => void,
 ): Promise<VerifyReport> {
   const sim = await ClusterRuntime.build(scenario, provider, { policy });
   await sim.runEvents();
   const name = `v${randomBytes(3).toString("hex")}`;
-  const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file, policy });
+  // Ctrl-C while probing stops at the next probe, and the lab is removed below (it was left behind).
+  const signals = watchSignals();
+  let built = false;
   try {
+    const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file, policy });
+    built = true;
     const cells: VerifyCell[] = [];
-    for (const check of checks(sim)) {
+    const all = checks(sim);
+    for (const check of all) {
+      signals.check();
       const endpoints = sim.serviceOf(check.to, check.options.port)?.pods.length ?? 0;
       let simResult: ProbeResult;
       let kernelResult: ProbeResult;
@@ -218,16 +228,22 @@ export async function verify(
         agree: !why,
         ...(why ? { why } : {}),
       });
+      onProgress?.(cells.length, all.length);
     }
     return {
       scenario: scenario.name,
       provider: provider.name,
       proxy: sim.proxy,
+      policy: policy.name,
       cells,
       agreed: cells.filter((c) => c.agree).length,
       total: cells.length,
     };
+  } catch (error) {
+    throw signals.cause(error);
   } finally {
-    await down(name);
+    signals.close();
+    // `up` removes what it built when it fails; after that the lab is ours to remove.
+    if (built) await down(name);
   }
 }

@@ -189,6 +189,33 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(allListeners().filter((pid) => !earlier.has(pid))).toEqual([]);
   }, 120_000);
 
+  it("Ctrl-C during verify's probes removes its lab", async () => {
+    // It used to end the process with the verify lab left up: namespaces, listeners and state.
+    const child = spawn(process.execPath, [CLI, "verify", "two-nodes", "--providers", "overlay"], {
+      env: { ...process.env, PODNET_LABS: labs },
+      stdio: "ignore",
+    });
+    const upLab = () =>
+      readdirSync(labs).find((l) => {
+        try {
+          return JSON.parse(readFileSync(join(labs, l, "state.json"), "utf8")).status === "up";
+        } catch {
+          return false;
+        }
+      });
+    let name: string | undefined;
+    for (let i = 0; i < 3000 && !(name = upLab()); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(name).toBeDefined();
+    const listeners = ownListeners(labPrefix(name!));
+    expect(listeners.length).toBe(2);
+    child.kill("SIGINT");
+    const code = await new Promise((ok) => child.on("exit", (c, signal) => ok(c ?? signal)));
+    expect(code).toBe(130);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(labPrefix(name!));
+    expect(existsSync(join(labs, name!))).toBe(false);
+    expect(listeners.filter(alive)).toEqual([]);
+  }, 120_000);
+
   it("down stops a lab's listener whose namespace was deleted by hand", async () => {
     const name = `t${run}j`;
     const { state } = await up(twoNodes, getProvider("cbr0-host-gw"), { name, scenarioFile });

@@ -18,7 +18,7 @@ import {
   scaleOf,
   type ScaleOpts,
 } from "../options.js";
-import { buildProgress } from "../progress.js";
+import { buildProgress, progressBar, stopBar } from "../progress.js";
 
 /** The lab package is loaded only by these commands: the rest of the CLI never needs root or Linux. */
 const lab = () => import("@podnet/lab");
@@ -208,15 +208,37 @@ export function labCommands(cli: Command): void {
           for (const { name, provider } of providers)
             for (const proxy of proxies) {
               // Reported under the name the user chose it by.
+              // A bar per build on a terminal: each probe is a real connection, some wait out a timeout.
+              let bar: ReturnType<typeof progressBar>;
+              const onProgress = (done: number, total: number) => {
+                bar ??= progressBar(
+                  `verify ${scenario.name} / ${name} [{bar}] {value}/{total} probes`,
+                  total,
+                  {
+                    exitOnSignal: false,
+                  },
+                );
+                bar?.update(done);
+              };
               const report = {
-                ...(await labErrors(() => verify(withProxy(scenario, proxy), provider, file, policy))),
+                ...(await labErrors(() =>
+                  verify(withProxy(scenario, proxy), provider, file, policy, onProgress).finally(() =>
+                    stopBar(bar),
+                  ),
+                )),
                 provider: name,
               };
               reports.push(report);
               if (!opts.json) {
                 const mark = report.agreed === report.total ? color.green : color.red;
+                const label = [
+                  report.scenario,
+                  report.provider,
+                  `kube-proxy ${report.proxy}`,
+                  ...(report.policy !== "none" ? [`policy ${report.policy}`] : []),
+                ].join(" / ");
                 process.stdout.write(
-                  `${color.bold(`${report.scenario} / ${report.provider} / ${report.proxy}`)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
+                  `${color.bold(label)}: ${mark(`${report.agreed}/${report.total} agree`)}\n`,
                 );
                 for (const c of report.cells.filter((c) => !c.agree))
                   process.stdout.write(
