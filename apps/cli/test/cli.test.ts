@@ -86,6 +86,13 @@ describe("podnet", () => {
       { name: "node2", address: "10.100.0.3", podCidr: "10.0.2.0/24" },
     ]);
     expect(result.summary.reached).toBe(result.summary.total);
+    // ...and says why that port reaches nothing, which docker-bridge's portmap would have published.
+    expect(result.notes).toEqual([
+      "db/postgres's hostPort 8080 is not published: cbr0-host-gw's CNI chain has no portmap plugin (tcp node2:8080 reaches nothing)",
+    ]);
+    expect(
+      (await podnet(["run", "two-nodes", "--provider", "docker-bridge", "--json"])).json().notes,
+    ).toBeUndefined();
     expect(result.tables.node1.routes).toContainEqual({
       dst: "10.0.2.0/24",
       gateway: "10.100.0.3",

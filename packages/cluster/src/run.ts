@@ -33,6 +33,32 @@ export interface RunResult {
   probes: ReachabilityCell[];
   path?: PathMetrics;
   controlPlane: ControlPlaneMetrics;
+  /** What the scenario asks for that this provider does not do (a hostPort it does not publish). */
+  notes?: string[];
+}
+
+/**
+ * The scenario's hostPorts a provider leaves unpublished: only a provider whose CNI chain ends in a
+ * portmap plugin (its config declares the portMappings capability) publishes them, and otherwise a
+ * probe to the node's port is refused with no word of why.
+ */
+function unpublishedPorts(runtime: ClusterRuntime): string[] {
+  const node = runtime.nodes.values().next().value;
+  if (!node) return [];
+  const config = runtime.provider.podNetworkConfig(node, runtime.cluster) as {
+    capabilities?: { portMappings?: boolean };
+  };
+  if (config.capabilities?.portMappings) return [];
+  return [...runtime.pods].flatMap(([name, pod]) =>
+    pod.spec.containers.flatMap((c) =>
+      c.ports
+        .filter((p) => p.hostPort !== undefined)
+        .map(
+          (p) =>
+            `${name}/${c.name}'s hostPort ${p.hostPort} is not published: ${runtime.provider.name}'s CNI chain has no portmap plugin (${p.protocol} ${pod.node}:${p.hostPort} reaches nothing)`,
+        ),
+    ),
+  );
 }
 
 /** Builds the scenario under the provider, runs its probes and events, and measures it. */
@@ -88,6 +114,8 @@ export async function runScenario(
     ...(path ? { path } : {}),
     controlPlane: await controlPlaneMetrics(runtime),
   };
+  const notes = unpublishedPorts(runtime);
+  if (notes.length) result.notes = notes;
   return { result, runtime };
 }
 

@@ -25,6 +25,7 @@ export function summarize(result: RunResult): string {
   const kinds = [...new Set(result.reachability.map((c) => c.kind))];
   const out = [
     `${color.bold(result.scenario)} under ${color.bold(result.provider)} (kube-proxy ${result.proxy}${result.policy !== "none" ? `, NetworkPolicy ${result.policy}` : ""}): ${result.summary.reached}/${result.summary.total} reachable`,
+    ...(result.notes ?? []).map((n) => color.yellow(`note: ${n}`)),
     limitedTable(
       ["node", "address", "pod CIDR"],
       result.nodes.map((n) => [n.name, n.address, n.podCidr ?? "-"]),
