@@ -81,12 +81,26 @@ class Checker {
         this.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
       namespaces.add(ns.name);
     });
+    // A policy goes into a namespace that exists: declared, one a pod runs in, or one every
+    // cluster has. kubectl apply refuses any other (namespaces "x" not found), and a misspelt one
+    // would silently select nothing.
+    const exist = new Set([
+      ...KUBERNETES_NAMESPACES,
+      ...namespaces,
+      ...this.s.pods.map((p) => p.namespace),
+      ...this.s.events.flatMap((e) => (e.action === "addPod" ? [e.pod.namespace] : [])),
+    ]);
     const policies = new Set<string>();
     this.s.networkPolicies.forEach((p, i) => {
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
       if (policies.has(key))
         this.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`);
       policies.add(key);
+      if (!exist.has(p.metadata.namespace))
+        this.fail(
+          ["networkPolicies", i, "metadata", "namespace"],
+          `namespace ${q(p.metadata.namespace)} does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces ${q(p.metadata.namespace)} not found)`,
+        );
     });
   }
 
@@ -588,6 +602,9 @@ class Checker {
 }
 
 /** Checks a scenario's meaning; every problem found, each with its path. */
+/** The namespaces every Kubernetes cluster starts with. */
+const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
 export function checkScenario(s: Scenario): ScenarioIssue[] {
   return new Checker(s).run();
 }

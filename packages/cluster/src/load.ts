@@ -4,7 +4,7 @@
  * `scenarios/x.yaml:9:30: nodes[2].address: "10.100.0.300" is not an IPv4 address`.
  */
 import { PodnetError } from "@podnet/core";
-import { LineCounter, isNode, parseDocument, type Document } from "yaml";
+import { LineCounter, isMap, isNode, isScalar, parseDocument, type Document, type Node } from "yaml";
 import { checkScenario } from "./check.js";
 import { includeManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
@@ -73,6 +73,14 @@ export function locate(
   return { line: 1, column: 1 };
 }
 
+/** The key node of the mapping entry at `path` (locate finds its value). */
+function keyNode(doc: Document, path: (string | number)[]): Node | undefined {
+  const parent = doc.getIn(path.slice(0, -1), true);
+  if (!isMap(parent)) return undefined;
+  const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path.at(-1));
+  return isNode(pair?.key) ? pair.key : undefined;
+}
+
 /** zod's issues, worded and located in the YAML document they came from. */
 export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter): ScenarioIssue[] {
   return error.issues.map((issue) => {
@@ -82,6 +90,15 @@ export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
     else if (issue.code === "invalid_type" && /received undefined/.test(message))
       message = `required (${issue.expected})`;
+    // A record's bad key (a label key): the key's own check says what is wrong, at the key.
+    if (issue.code === "invalid_key") {
+      message = issue.issues[0]?.message ?? message;
+      const key = keyNode(doc, path);
+      if (key?.range) {
+        const pos = counter.linePos(key.range[0]);
+        return { path, message, line: pos.line, column: pos.col };
+      }
+    }
     // An unknown key is located at the key itself, not at the object holding it.
     const at = issue.code === "unrecognized_keys" ? [...path, issue.keys[0]!] : path;
     return { path, message, ...locate(doc, counter, at) };
@@ -93,10 +110,15 @@ const MAX_ALIASES = 1000;
 /** The largest scenario text read: a 5,000-node cluster listed node by node is well under 1 MiB. */
 export const MAX_SCENARIO_BYTES = 16 * 2 ** 20;
 
+/**
+ * A YAML parser's message as a user reads it: its first line, and for input nested deep enough to
+ * exhaust the parser's stack what that means, not the engine's "Maximum call stack size exceeded".
+ */
+export const yamlMessage = (message: string) =>
+  `YAML: ${/Maximum call stack size exceeded/.test(message) ? "nested too deeply to read (collections inside collections, thousands of levels)" : message.split("\n")[0]!}`;
+
 export const yamlError = (file: string, error: unknown) =>
-  new ScenarioError(file, [
-    { path: [], message: `YAML: ${(error as Error).message.split("\n")[0]!}`, line: 1, column: 1 },
-  ]);
+  new ScenarioError(file, [{ path: [], message: yamlMessage((error as Error).message), line: 1, column: 1 }]);
 
 /** Overrides of a scenario's `generate` block: the same cluster shape at another size. */
 export interface ScenarioScale {
@@ -132,7 +154,7 @@ export function loadScenario(
       file,
       doc.errors.map((e) => {
         const pos = counter.linePos(e.pos[0]);
-        return { path: [], message: `YAML: ${e.message.split("\n")[0]!}`, line: pos.line, column: pos.col };
+        return { path: [], message: yamlMessage(e.message), line: pos.line, column: pos.col };
       }),
     );
   }

@@ -11,6 +11,7 @@ import {
   locate,
   protoIssues,
   yamlError,
+  yamlMessage,
   zodIssues,
   type ScenarioIssue,
 } from "./load.js";
@@ -45,7 +46,7 @@ export function loadManifests(text: string, file: string): Manifests {
       const pos = counter.linePos(e.pos[0]);
       issues.push({
         path: [],
-        message: `YAML: ${e.message.split("\n")[0]!}`,
+        message: yamlMessage(e.message),
         line: pos.line,
         column: pos.col,
       });

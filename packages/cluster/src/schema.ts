@@ -5,7 +5,7 @@
  */
 import { Ipv4Prefix, isIpv4, quoteInput as quoted } from "@podnet/core";
 import { PROXY_NAMES } from "@podnet/route-manager";
-import { NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
+import { LabelsSchema, NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -95,7 +95,7 @@ export const PodSchema = z.strictObject({
   /** The pod's Kubernetes namespace: what NetworkPolicy selectors see. Pod names stay unique cluster-wide. */
   namespace: Name.default("default"),
   node: Name,
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: LabelsSchema.default({}),
   containers: z
     .array(ContainerSchema)
     .min(1)
@@ -107,7 +107,7 @@ export const ServiceSchema = z.strictObject({
   namespace: Name.default("default"),
   type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
   clusterIP: Ipv4.optional(),
-  selector: z.record(z.string(), z.string()),
+  selector: LabelsSchema,
   ports: z
     .array(
       z.strictObject({
@@ -147,13 +147,13 @@ export const GeneratorSchema = z.strictObject({
   segment: Name,
   /** First node address; the rest follow in order. */
   firstAddress: Ipv4,
-  labels: z.record(z.string(), z.string()).default({ app: "generated" }),
+  labels: LabelsSchema.default({ app: "generated" }),
 });
 
 /** A namespace's labels, for NetworkPolicy namespace selectors (kubernetes.io/metadata.name is implied). */
 export const NamespaceSpecSchema = z.strictObject({
   name: Name,
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: LabelsSchema.default({}),
 });
 
 export const ScenarioSchema = z.strictObject({

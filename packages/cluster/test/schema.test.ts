@@ -56,6 +56,15 @@ describe("scenario files", () => {
     expect(found[0]!.length).toBeLessThan(300);
   });
 
+  it("refuses YAML nested too deeply to read, in words and located", () => {
+    const deep = `name: x\ndescription: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
+    const found = problems(deep);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(
+      /^2: scenarios\/x\.yaml: YAML: nested too deeply to read \(collections inside collections, thousands of levels\)$/,
+    );
+  });
+
   it("names the file, the path, what was expected, and the line", () => {
     expect(problems(base + "  - { name: node3, segment: lan, address: 10.100.0.300 }\n")).toEqual([
       '9: scenarios/x.yaml: nodes[2].address: "10.100.0.300" is not an IPv4 address',

@@ -5,6 +5,7 @@ export {
   PeerSchema,
   PolicyPortSchema,
   PortNameSchema,
+  Labels as LabelsSchema,
   NAMESPACE_NAME_LABEL,
   policyTypes,
   policyKey,

@@ -12,13 +12,38 @@ const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
   error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
 });
 
-const Labels = z.record(z.string(), z.string());
+/** A label key's name, and a label value: up to 63 letters, digits, "-", "_" and ".", alphanumeric at both ends. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label key's optional prefix: a DNS subdomain of up to 253 characters. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const isLabelKey = (key: string) => {
+  const slash = key.indexOf("/");
+  return slash < 0
+    ? LABEL_NAME.test(key)
+    : DNS_SUBDOMAIN.test(key.slice(0, slash)) && LABEL_NAME.test(key.slice(slash + 1));
+};
+
+/** A label key as the API server takes it (`app`, `kubernetes.io/metadata.name`). */
+export const LabelKey = z.string().refine(isLabelKey, {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a label key (a name of up to 63 letters, digits, "-", "_" and ".", alphanumeric at both ends, after an optional DNS prefix and "/")`,
+});
+
+/** A label value: empty, or up to 63 letters, digits, "-", "_" and ".", alphanumeric at both ends. */
+export const LabelValue = z.string().refine((v) => v === "" || LABEL_NAME.test(v), {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a label value (up to 63 letters, digits, "-", "_" and ".", alphanumeric at both ends, or empty)`,
+});
+
+/** Labels, or a selector's matchLabels: keys and values as the API server checks them. */
+export const Labels = z.record(LabelKey, LabelValue);
 
 export const LabelSelectorRequirementSchema = z
   .strictObject({
-    key: z.string().min(1),
+    key: LabelKey,
     operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-    values: z.array(z.string()).optional(),
+    values: z.array(LabelValue).optional(),
   })
   .superRefine((req, ctx) => {
     const has = (req.values?.length ?? 0) > 0;
