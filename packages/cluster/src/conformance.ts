@@ -16,7 +16,7 @@
  * node, Services with endpoints on the client's node and hosts outside the cluster always.
  */
 import { parseMac } from "@podnet/core";
-import type { NetworkProvider, PluginConfig } from "@podnet/cni";
+import type { NetworkProvider } from "@podnet/cni";
 import { serviceChain } from "@podnet/route-manager";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterBackend, ProbeResult } from "./backend.js";
@@ -94,17 +94,6 @@ function scenario(
   });
 }
 
-/** Whether the provider's pod config accepts published ports (docker's portmap). */
-function publishesPorts(provider: NetworkProvider, runtime: ClusterRuntime): boolean {
-  const config = provider.podNetworkConfig(
-    runtime.nodes.values().next().value!,
-    runtime.cluster,
-  ) as PluginConfig & {
-    capabilities?: Record<string, boolean>;
-  };
-  return Boolean(config.capabilities?.portMappings);
-}
-
 interface Cell {
   from: string;
   to: string;
@@ -146,7 +135,7 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
   out.push({ from: "outside", to: `n2:${nodePort}`, promised: perNode });
   const published = pods.find((p) => p.spec.containers.some((c) => c.ports.some((port) => port.hostPort)));
   if (published)
-    out.push({ from: "outside", to: `${published.node}:8080`, promised: publishesPorts(provider, runtime) });
+    out.push({ from: "outside", to: `${published.node}:8080`, promised: runtime.publishesPorts() });
   return out;
 }
 

@@ -43,12 +43,7 @@ export interface RunResult {
  * probe to the node's port is refused with no word of why.
  */
 function unpublishedPorts(runtime: ClusterRuntime): string[] {
-  const node = runtime.nodes.values().next().value;
-  if (!node) return [];
-  const config = runtime.provider.podNetworkConfig(node, runtime.cluster) as {
-    capabilities?: { portMappings?: boolean };
-  };
-  if (config.capabilities?.portMappings) return [];
+  if (runtime.publishesPorts()) return [];
   return [...runtime.pods].flatMap(([name, pod]) =>
     pod.spec.containers.flatMap((c) =>
       c.ports

@@ -196,6 +196,19 @@ export class ClusterRuntime {
     return runtime;
   }
 
+  /**
+   * Whether the provider publishes hostPorts: its pod config declares the portMappings capability,
+   * so a portmap plugin in its CNI chain gets the pod's mappings.
+   */
+  publishesPorts(): boolean {
+    const node = this.nodes.values().next().value;
+    if (!node) return false;
+    const config = this.provider.podNetworkConfig(node, this.cluster) as {
+      capabilities?: { portMappings?: boolean };
+    };
+    return Boolean(config.capabilities?.portMappings);
+  }
+
   get spec(): Scenario {
     return this.scenario;
   }

@@ -139,6 +139,31 @@ traffic:
   });
 });
 
+describe("published ports", () => {
+  it("are published by every bundled provider's chained portmap; run notes a provider without one", async () => {
+    const twoNodes = bundled("two-nodes");
+    for (const name of ["docker-bridge", "cbr0-host-gw", "cbr0-host-gw-gateway", "overlay"]) {
+      const { result } = await runScenario(twoNodes, getProvider(name));
+      expect(result.notes).toBeUndefined();
+      expect(result.probes.find((p) => p.to === "node2:8080")).toMatchObject({ reached: true });
+    }
+    // A provider whose CNI chain has no portmap: the hostPort reaches nothing, and run says why.
+    const base = getProvider("overlay");
+    const bare = {
+      ...base,
+      podNetworkConfig: (...args: Parameters<typeof base.podNetworkConfig>) => {
+        const { capabilities: _none, ...config } = base.podNetworkConfig(...args);
+        return config;
+      },
+    };
+    const { result } = await runScenario(twoNodes, bare);
+    expect(result.notes).toEqual([
+      "db/postgres's hostPort 8080 is not published: overlay's CNI chain has no portmap plugin (tcp node2:8080 reaches nothing)",
+    ]);
+    expect(result.probes.find((p) => p.to === "node2:8080")).toMatchObject({ outcome: "refused" });
+  });
+});
+
 describe("the Service proxy as a scenario's choice", () => {
   it("builds the Services under the scenario's proxy, with the same reachability under both", async () => {
     const scenario = bundled("service");

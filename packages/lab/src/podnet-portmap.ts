@@ -1,12 +1,12 @@
 /**
- * podnet-portmap, a CNI plugin executable: Docker's published ports (the `portMappings` capability)
- * as DNAT rules on the node it runs on, chained after podnet-bridge in a lab's conflist. The plugin is
- * docker-bridge's own (`portmapPlugin`), acting on the real host through @podnet/linux.
+ * podnet-portmap, a CNI plugin executable: published ports (the `portMappings` capability) as DNAT
+ * rules on the node it runs on, chained after podnet-bridge in a lab's conflist. The plugin is the
+ * providers' own (`portmapPlugin`, @podnet/provider-kit), acting on the real host through @podnet/linux.
  */
 import { cniMain } from "@podnet/cni/node";
 import type { CniParams, CniPlugin, PluginConfig } from "@podnet/cni";
 import { LinuxNetlink, currentNamespace } from "@podnet/linux";
-import { portmapPlugin } from "@podnet/provider-docker-bridge";
+import { portmapPlugin } from "@podnet/provider-kit";
 
 const host = { netlink: new LinuxNetlink(), ns: currentNamespace() };
 const inner = portmapPlugin();

@@ -6,7 +6,7 @@
  */
 import { NO_PEER_ENTRIES, type NetworkProvider, type NodeNetwork } from "@podnet/cni";
 import { bridgePlugin } from "@podnet/plugin-bridge";
-import { nodeAddress, podBridgeConfig, podSubnet, setupPodBridge } from "@podnet/provider-kit";
+import { nodeAddress, podBridgeConfig, podSubnet, setupPodBridge, withPortmap } from "@podnet/provider-kit";
 
 // Moved to @podnet/provider-kit; still exported here for code that imported them from this package.
 export { nodeAddress, podSubnet, setupPodBridge } from "@podnet/provider-kit";
@@ -30,7 +30,8 @@ export function cbr0HostGw(options: HostGwOptions = {}): NetworkProvider {
     podAddressing: "per-node-subnet",
     crossNodeSource: "pod address",
     setupNode: (host, node, cluster) => setupPodBridge(host, node, cluster, "cbr0", node.underlayMtu),
-    cni: bridgePlugin(),
+    // hostPorts published by a chained portmap, as flannel's CNI config (and kubenet) do.
+    cni: withPortmap(bridgePlugin(), "CNI plugin podnet cbr0-host-gw"),
     podNetworkConfig: (node) =>
       podBridgeConfig(node, { type: "cbr0-host-gw", bridge: "cbr0", mtu: node.underlayMtu }),
     peerEntries: (self, peer) =>

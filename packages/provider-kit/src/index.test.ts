@@ -45,7 +45,7 @@ describe("the provider kit", () => {
     expect(masquerades).toEqual(["-A POSTROUTING -s 10.0.0.0/16 ! -d 10.0.0.0/16 -j MASQUERADE"]);
   });
 
-  it("configures the bridge plugin for the node's pods, hairpin mode on", () => {
+  it("configures the bridge plugin for the node's pods, hairpin mode on, hostPorts for portmap", () => {
     expect(podBridgeConfig(node("10.0.1.0/24"), { type: "mine", bridge: "br0", mtu: 1400 })).toEqual({
       cniVersion: "1.0.0",
       name: "cbr0",
@@ -55,6 +55,8 @@ describe("the provider kit", () => {
       isDefaultGateway: true,
       hairpinMode: true,
       mtu: 1400,
+      nic: "eth0",
+      capabilities: { portMappings: true },
       ipam: { type: "host-local", ranges: [[{ subnet: "10.0.1.0/24" }]] },
     });
   });

@@ -89,7 +89,8 @@ export interface PodBridgeConfig {
 
 /**
  * The bridge plugin's config for pods of `node`: gateway on the bridge, default route through it,
- * host-local over the node's subnet, and hairpin mode as flannel's CNI config sets it — a pod that
+ * host-local over the node's subnet, the portMappings capability for hostPorts, and hairpin mode as
+ * flannel's CNI config sets it — a pod that
  * reaches a Service whose chosen endpoint is itself gets its own packet back through the bridge port
  * it came in on (kube-proxy masquerades it).
  */
@@ -103,6 +104,10 @@ export function podBridgeConfig(node: NodeNetwork, { type, bridge, mtu }: PodBri
     isDefaultGateway: true,
     hairpinMode: true,
     mtu,
+    // For the chained portmap (`withPortmap`): published ports arrive on the node's NIC.
+    nic: node.nic,
+    capabilities: { portMappings: true },
     ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
   };
 }
+export { portmapPlugin, withPortmap, type PortMapping } from "./portmap.js";

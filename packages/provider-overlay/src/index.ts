@@ -8,7 +8,7 @@
 import { Ipv4Prefix, VXLAN_LINUX_PORT, VXLAN_OVERHEAD, parseMac, type Mac } from "@podnet/core";
 import type { NetworkProvider, NodeNetwork } from "@podnet/cni";
 import { bridgePlugin } from "@podnet/plugin-bridge";
-import { nodeAddress, podBridgeConfig, podSubnet, setupPodBridge } from "@podnet/provider-kit";
+import { nodeAddress, podBridgeConfig, podSubnet, setupPodBridge, withPortmap } from "@podnet/provider-kit";
 
 export interface OverlayOptions {
   vni?: number;
@@ -69,7 +69,8 @@ export function overlay(options: OverlayOptions = {}): NetworkProvider {
       node.annotations[BACKEND_DATA] = JSON.stringify({ VNI: vni, VtepMAC: mac });
       await setupPodBridge(host, node, cluster, "cni0", node.underlayMtu - VXLAN_OVERHEAD);
     },
-    cni: bridgePlugin(),
+    // hostPorts published by a chained portmap, as flannel's CNI config (and kubenet) do.
+    cni: withPortmap(bridgePlugin(), "CNI plugin podnet overlay"),
     podNetworkConfig: (node) =>
       podBridgeConfig(node, { type: "overlay", bridge: "cni0", mtu: node.underlayMtu - VXLAN_OVERHEAD }),
     peerEntries(_self, peer) {
