@@ -18,9 +18,55 @@ export const color = colorsFor(process.stdout);
 export const errorColor = colorsFor(process.stderr);
 const pc = color;
 
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+/** A cell's width on screen: its longest line, colour codes aside. */
+const shown = (text: string) =>
+  Math.max(
+    ...plain(text)
+      .split("\n")
+      .map((l) => l.length),
+  );
+/** Its longest word: wrapping never breaks one (cli-table3 would cut it short with "…"). */
+const longestWord = (text: string) =>
+  Math.max(
+    ...plain(text)
+      .split(/\s+/)
+      .map((w) => w.length),
+  );
+
+/**
+ * Column widths that fit a terminal of `columns`: the widest column that can wrap gives way first,
+ * never below its longest word. Undefined when the table fits as it is, or stdout is not a terminal
+ * (a pipe or a file gets whole lines, for grep).
+ */
+function fitted(cells: string[][], columns: number | undefined): number[] | undefined {
+  if (!columns || !cells.length) return undefined;
+  // Each width includes the cell's padding (one space a side).
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => shown(r[i] ?? ""))) + 2);
+  const floors = cells[0]!.map((_, i) => Math.max(...cells.map((r) => longestWord(r[i] ?? ""))) + 2);
+  // The borders: one character between columns and one at each end.
+  let excess = widths.reduce((a, b) => a + b, 0) + widths.length + 1 - columns;
+  if (excess <= 0) return undefined;
+  for (; excess > 0; excess--) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++)
+      if (widths[i]! > floors[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+    if (widest < 0) break;
+    widths[widest]!--;
+  }
+  return widths;
+}
+
 export function table(head: string[], rows: (string | number)[][]): string {
-  const t = new Table({ head: head.map((h) => pc.bold(h)), style: { head: [], border: [] } });
-  for (const row of rows) t.push(row.map(String));
+  const heads = head.map((h) => pc.bold(h));
+  const cells = rows.map((row) => row.map(String));
+  const colWidths = fitted([heads, ...cells], process.stdout.isTTY ? process.stdout.columns : undefined);
+  const t = new Table({
+    head: heads,
+    style: { head: [], border: [] },
+    ...(colWidths ? { colWidths, wordWrap: true } : {}),
+  });
+  for (const row of cells) t.push(row);
   return t.toString();
 }
 

@@ -79,18 +79,19 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0;
       // commander has printed the message already.
-      if (json)
-        process.stdout.write(
-          JSON.stringify({ error: { code: "EUSAGE", message: error.message.replace(/^error: /, "") } }) +
-            "\n",
-        );
+      if (json) printError({ code: "EUSAGE", message: error.message.replace(/^error: /, "") });
       return 2;
     }
     if (standardOutputFailed(error)) return 2;
     const report = reportOf(error);
     if (!report) throw error;
     process.stderr.write(`${errorColor.red("error")}: ${report.message}\n`);
-    if (json) process.stdout.write(JSON.stringify({ error: report }, null, 2) + "\n");
+    if (json) printError(report);
     return 2;
   }
+}
+
+/** An error object on stdout for --json, shaped and spaced like every other --json output. */
+function printError(error: { code: string; message: string }): void {
+  process.stdout.write(JSON.stringify({ error }, null, 2) + "\n");
 }

@@ -32,6 +32,20 @@ describe("podnet", () => {
       ["overlay", 1450],
       ["overlay-4789", 1450],
     ]);
+    // On a 100-column terminal the table wraps its long cells to fit, never cutting a word; into a
+    // pipe (above) its lines stay whole.
+    const tty = spawnSync(
+      "script",
+      ["-qec", `stty cols 100; NO_COLOR=1 ${process.execPath} ${BIN} providers`, "/dev/null"],
+      { encoding: "utf8" },
+    );
+    expect(tty.status).toBe(0);
+    const lines = tty.stdout.split(/\r?\n/).filter((l) => l.startsWith("│") || l.startsWith("┌"));
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(100);
+    expect(tty.stdout).toContain("cbr0-host-gw-gateway");
+    expect(tty.stdout).not.toContain("…");
+    expect(Math.max(...human.stdout.split("\n").map((l) => l.length))).toBeGreaterThan(100);
   });
 
   it("chooses kube-proxy's mode with --proxy, compares both side by side, and refuses an unknown one", async () => {
