@@ -260,7 +260,7 @@ export function benchCommand(cli: Command): void {
     )
     .option(
       "--services <counts>",
-      "instead of scenarios: kube-proxy on one node with this many Services (comma-separated, up to 10000): sync times, entries touched, first-packet rule evaluations",
+      "instead of scenarios: kube-proxy on one node with this many Services (comma-separated, up to 10000): sync times (after a discarded warm-up round), entries touched, first-packet rule evaluations",
     )
     .option(
       "--endpoints <n>",
