@@ -52,12 +52,18 @@ export function stopBar(bar: cliProgress.SingleBar | undefined): void {
   if (!bars.size) process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
 }
 
-/** An `onProgress` for ClusterRuntime.build: a bar for large builds, and a turn of the loop. */
-export function buildProgress(label: string): (done: number, total: number) => Promise<void> | undefined {
+/**
+ * An `onProgress` for ClusterRuntime.build (or any long run of steps, counted in `unit`): a bar for
+ * large builds, and a turn of the loop.
+ */
+export function buildProgress(
+  label: string,
+  unit = "nodes, pods and Services",
+): (done: number, total: number) => Promise<void> | undefined {
   let bar: cliProgress.SingleBar | undefined;
   return (done, total) => {
     if (total >= SHOW_FROM && done === 1)
-      bar = progressBar(`${label} [{bar}] {value}/{total} nodes, pods and Services`, total);
+      bar = progressBar(`${label} [{bar}] {value}/{total} ${unit}`, total);
     if (bar && (done % 100 === 0 || done === total)) bar.update(done);
     if (done === total) stopBar(bar);
     return yieldingProgress(done);

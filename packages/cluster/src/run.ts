@@ -56,23 +56,30 @@ function unpublishedPorts(runtime: ClusterRuntime): string[] {
   );
 }
 
+export interface RunOptions extends BuildOptions {
+  /** Called after each of the scenario's probes, with how many there are (20,000 take seconds). */
+  onProbe?: (done: number, total: number) => void | Promise<void>;
+}
+
 /** Builds the scenario under the provider, runs its probes and events, and measures it. */
 export async function runScenario(
   scenario: Scenario,
   provider: NetworkProvider,
-  options: BuildOptions = {},
+  options: RunOptions = {},
 ): Promise<{ result: RunResult; runtime: ClusterRuntime }> {
   const runtime = await ClusterRuntime.build(scenario, provider, options);
   await runtime.runEvents();
   const cells = reachability(runtime);
-  const probes = runtime.spec.traffic.map((p) => {
+  const traffic = runtime.spec.traffic;
+  const probes: ReachabilityCell[] = [];
+  for (const p of traffic) {
     const trace = runtime.summary(p.from, p.to, {
       protocol: p.protocol,
       ...(p.port ? { port: p.port } : {}),
       ...(p.size !== undefined ? { size: p.size } : {}),
     });
     const reached = trace.outcome === "reached" || (p.protocol === "tcp" && trace.outcome === "refused");
-    return {
+    probes.push({
       kind: probeKind(runtime, p.from, p.to),
       from: p.from,
       to: p.to,
@@ -82,8 +89,9 @@ export async function runScenario(
       outcome: socketOutcome(p.protocol, trace),
       reached,
       reason: trace.reason,
-    };
-  });
+    });
+    await options.onProbe?.(probes.length, traffic.length);
+  }
   const path = await pathMetrics(runtime);
   const result: RunResult = {
     schemaVersion: 1,
