@@ -662,6 +662,7 @@ describe("podnet", () => {
       "ls",
       "down",
       "verify",
+      "policy",
       "policy check",
       "policy diff",
     ]) {

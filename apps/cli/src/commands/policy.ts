@@ -85,6 +85,10 @@ export function policyCommands(cli: Command): void {
     .command("policy")
     .description(
       "NetworkPolicy: the allowed-connection matrix of a scenario, and what a change would open or close",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  podnet policy check netpol\n  podnet policy diff netpol --with scenarios/policies/lockdown.yaml",
     );
   policy
     .command("check")
