@@ -1,4 +1,5 @@
 /** Human output: tables and colour (off for NO_COLOR, and for a stream that is not a terminal). */
+import { stripVTControlCharacters } from "node:util";
 import Table from "cli-table3";
 import { createColors } from "picocolors";
 import { formatHeader, type Header } from "@podnet/core";
@@ -18,7 +19,7 @@ export const color = colorsFor(process.stdout);
 export const errorColor = colorsFor(process.stderr);
 const pc = color;
 
-const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+const plain = (text: string) => stripVTControlCharacters(text);
 /** A cell's width on screen: its longest line, colour codes aside. */
 const shown = (text: string) =>
   Math.max(

@@ -6,68 +6,42 @@ import { parseMac } from "./mac.js";
 
 describe("packets for JSON", () => {
   it("shows addresses as text and bytes as hex, every other field as it is", () => {
-    const packet: Packet = {
-      headers: [
-        {
-          kind: "ethernet",
-          src: parseMac("0a:00:00:00:00:01"),
-          dst: parseMac("ff:ff:ff:ff:ff:ff"),
-          etherType: EtherType.IPV4,
-        },
-        {
-          kind: "ipv4",
-          tos: 0,
-          id: 7,
-          dontFragment: true,
-          moreFragments: false,
-          fragmentOffset: 0,
-          ttl: 64,
-          protocol: IpProtocol.TCP,
-          src: parseIpv4("10.0.1.3"),
-          dst: parseIpv4("10.0.2.2"),
-          options: new Uint8Array([1, 1, 1, 0]),
-        },
-        {
-          kind: "tcp",
-          srcPort: 32768,
-          dstPort: 80,
-          seq: 1,
-          ack: 0,
-          flags: TcpFlags.SYN,
-          window: 64240,
-          urgent: 0,
-          options: new Uint8Array([2, 4, 5, 0xb4]),
-        },
-      ],
-      payload: new Uint8Array([0, 15, 16, 255]),
+    const ethernet = {
+      kind: "ethernet" as const,
+      src: parseMac("0a:00:00:00:00:01"),
+      dst: parseMac("ff:ff:ff:ff:ff:ff"),
+      etherType: EtherType.IPV4,
     };
+    const ipv4 = {
+      kind: "ipv4" as const,
+      tos: 0,
+      id: 7,
+      dontFragment: true,
+      moreFragments: false,
+      fragmentOffset: 0,
+      ttl: 64,
+      protocol: IpProtocol.TCP,
+      src: parseIpv4("10.0.1.3"),
+      dst: parseIpv4("10.0.2.2"),
+      options: new Uint8Array([1, 1, 1, 0]),
+    };
+    const tcp = {
+      kind: "tcp" as const,
+      srcPort: 32768,
+      dstPort: 80,
+      seq: 1,
+      ack: 0,
+      flags: TcpFlags.SYN,
+      window: 64240,
+      urgent: 0,
+      options: new Uint8Array([2, 4, 5, 0xb4]),
+    };
+    const packet: Packet = { headers: [ethernet, ipv4, tcp], payload: new Uint8Array([0, 15, 16, 255]) };
     expect(JSON.parse(JSON.stringify(packetJson(packet)))).toEqual({
       headers: [
-        { kind: "ethernet", src: "0a:00:00:00:00:01", dst: "ff:ff:ff:ff:ff:ff", etherType: 0x0800 },
-        {
-          kind: "ipv4",
-          tos: 0,
-          id: 7,
-          dontFragment: true,
-          moreFragments: false,
-          fragmentOffset: 0,
-          ttl: 64,
-          protocol: 6,
-          src: "10.0.1.3",
-          dst: "10.0.2.2",
-          options: "01010100",
-        },
-        {
-          kind: "tcp",
-          srcPort: 32768,
-          dstPort: 80,
-          seq: 1,
-          ack: 0,
-          flags: 2,
-          window: 64240,
-          urgent: 0,
-          options: "020405b4",
-        },
+        { ...ethernet, src: "0a:00:00:00:00:01", dst: "ff:ff:ff:ff:ff:ff" },
+        { ...ipv4, src: "10.0.1.3", dst: "10.0.2.2", options: "01010100" },
+        { ...tcp, options: "020405b4" },
       ],
       payloadLength: 4,
       payload: "000f10ff",
