@@ -19,7 +19,7 @@ export const color = colorsFor(process.stdout);
 export const errorColor = colorsFor(process.stderr);
 const pc = color;
 
-const plain = (text: string) => stripVTControlCharacters(text);
+const plain = stripVTControlCharacters;
 /** A cell's width on screen: its longest line, colour codes aside. */
 const shown = (text: string) =>
   Math.max(

@@ -227,10 +227,10 @@ export class LinuxBackend implements ClusterBackend {
       socket.protocol === "tcp"
         ? ["socat", "-d", "-d", `TCP4-LISTEN:${socket.port},fork,reuseaddr`, `SYSTEM:echo ${socket.owner}`]
         : [process.execPath, "-e", UDP_ECHO, socket.owner, String(socket.port)];
+    if (this.closed) throw new Error(`${socket.owner}: the lab is being removed`);
     // A listener says when its socket is bound ("listening on" / "receiving on"; socat with -d -d)
     // into a log of its own: waiting on that file costs no process, where asking `ss` costs one per
     // poll.
-    if (this.closed) throw new Error(`${socket.owner}: the lab is being removed`);
     mkdirSync(join(this.paths.dir, "listeners"), { recursive: true });
     const log = join(this.paths.dir, "listeners", `${ns}-${socket.protocol}-${socket.port}.log`);
     const fd = openSync(log, "w");

@@ -62,9 +62,6 @@ export function watchSignals(onSignal?: () => void) {
   };
   process.on("SIGINT", handler).on("SIGTERM", handler);
   return {
-    get signal() {
-      return signal;
-    },
     /** Throws LabInterrupted once a signal came. */
     check(): void {
       if (signal) throw new LabInterrupted(signal);

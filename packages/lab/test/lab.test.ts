@@ -349,21 +349,21 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
 
   // CI runs `podnet verify` itself over every bundled scenario and every provider: `large` at a size
   // that fits in namespaces here (its shape, 4 nodes × 3 pods, instead of 5,000 × 30), and the
-  // scenarios with Services again under kube-proxy's nftables mode.
+  // scenarios with Services again under kube-proxy's nftables mode. overlay-4789 differs from
+  // overlay only in its VXLAN port: it is verified with the last set (and conformance-tested on the
+  // kernel), not with every scenario (a minute of CI).
+  const designs = providerNames.filter((p) => p !== "overlay-4789");
   it.each([
-    [["two-nodes", "routed-segments", "single-pod", "churn", "service"], []],
-    [["large"], ["--nodes", "4", "--pods-per-node", "3"]],
+    [["two-nodes", "routed-segments", "single-pod", "churn", "service"], [], designs],
+    [["large"], ["--nodes", "4", "--pods-per-node", "3"], designs],
     // The scenarios with Services once more, under kube-proxy's nftables mode.
-    [
-      ["service", "two-nodes"],
-      ["--proxy", "nftables"],
-    ],
+    [["service", "two-nodes"], ["--proxy", "nftables"], providerNames],
   ])(
-    "podnet verify %j agrees on every cell under every provider",
-    async (names, scale) => {
+    "podnet verify %j %j agrees on every cell under %j",
+    async (names, scale, providers) => {
       const child = spawn(
         process.execPath,
-        [CLI, "verify", ...names, "--providers", providerNames.join(","), ...scale, "--json"],
+        [CLI, "verify", ...names, "--providers", providers.join(","), ...scale, "--json"],
         { env: { ...process.env, PODNET_LABS: labs }, stdio: ["ignore", "pipe", "pipe"] },
       );
       let stdout = "";
@@ -374,7 +374,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       expect(stderr).toBe("");
       const reports = JSON.parse(stdout) as Awaited<ReturnType<typeof verify>>[];
       expect(reports.map((r) => `${r.scenario}/${r.provider}`)).toEqual(
-        names.flatMap((n) => providerNames.map((p) => `${n}/${p}`)),
+        names.flatMap((n) => providers.map((p) => `${n}/${p}`)),
       );
       const disagreements = reports.flatMap((r) =>
         r.cells
