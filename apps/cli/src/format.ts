@@ -19,32 +19,24 @@ export const color = colorsFor(process.stdout);
 export const errorColor = colorsFor(process.stderr);
 const pc = color;
 
-const plain = stripVTControlCharacters;
-/** A cell's width on screen: its longest line, colour codes aside. */
-const shown = (text: string) =>
+/** The longest piece of a cell, colour codes aside, split at `at`: its lines, or its words. */
+const longest = (text: string, at: RegExp) =>
   Math.max(
-    ...plain(text)
-      .split("\n")
-      .map((l) => l.length),
-  );
-/** Its longest word: wrapping never breaks one (cli-table3 would cut it short with "…"). */
-const longestWord = (text: string) =>
-  Math.max(
-    ...plain(text)
-      .split(/\s+/)
-      .map((w) => w.length),
+    ...stripVTControlCharacters(text)
+      .split(at)
+      .map((piece) => piece.length),
   );
 
 /**
  * Column widths that fit a terminal of `columns`: the widest column that can wrap gives way first,
- * never below its longest word. Undefined when the table fits as it is, or stdout is not a terminal
+ * never below its longest word (cli-table3 would cut a word short with "…"). Undefined when the table fits as it is, or stdout is not a terminal
  * (a pipe or a file gets whole lines, for grep).
  */
 function fitted(cells: string[][], columns: number | undefined): number[] | undefined {
   if (!columns || !cells.length) return undefined;
   // Each width includes the cell's padding (one space a side).
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => shown(r[i] ?? ""))) + 2);
-  const floors = cells[0]!.map((_, i) => Math.max(...cells.map((r) => longestWord(r[i] ?? ""))) + 2);
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => longest(r[i] ?? "", /\n/))) + 2);
+  const floors = cells[0]!.map((_, i) => Math.max(...cells.map((r) => longest(r[i] ?? "", /\s+/))) + 2);
   // The borders: one character between columns and one at each end.
   let excess = widths.reduce((a, b) => a + b, 0) + widths.length + 1 - columns;
   if (excess <= 0) return undefined;

@@ -90,7 +90,7 @@ export async function runScenario(
       reached,
       reason: trace.reason,
     });
-    await options.onProbe?.(probes.length, traffic.length);
+    if (options.onProbe) await options.onProbe(probes.length, traffic.length);
   }
   const path = await pathMetrics(runtime);
   const result: RunResult = {

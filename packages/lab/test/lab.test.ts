@@ -46,21 +46,17 @@ function rootNamespace(): string {
   ].join("\n");
 }
 
-/** The pids of the listeners (socat for TCP, the UDP echo) running in a lab's namespaces. */
-const ownListeners = (prefix: string) =>
-  spawnSync("pgrep", ["-f", "SYSTEM:echo |N receiving on udp"], { encoding: "utf8" })
-    .stdout.split("\n")
-    .filter(
-      (pid) =>
-        pid && spawnSync("ip", ["netns", "identify", pid], { encoding: "utf8" }).stdout.startsWith(prefix),
-    )
-    .map(Number);
-/** Every listener process on the machine, any lab's or none's. */
+/** Every listener process on the machine (socat for TCP, the UDP echo), any lab's or none's. */
 const allListeners = () =>
   spawnSync("pgrep", ["-f", "SYSTEM:echo |N receiving on udp"], { encoding: "utf8" })
     .stdout.split("\n")
     .filter(Boolean)
     .map(Number);
+/** The listeners running in namespaces whose names start with `prefix`. */
+const ownListeners = (prefix: string) =>
+  allListeners().filter((pid) =>
+    spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout.startsWith(prefix),
+  );
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
