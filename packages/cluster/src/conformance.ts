@@ -65,8 +65,8 @@ const node = (name: string) => NODES[name as keyof typeof NODES];
 
 /**
  * The suite's cluster: three nodes on one LAN behind a gateway, an outside host; web pods on every
- * node (w1 publishes host port 8080), a client next to w1; Service `web` (NodePort) over every web pod,
- * Service `local` over the pods on n1 only.
+ * node (w1 publishes host port 8080), w1b serving port 8080 beside w1 without publishing it, a client
+ * next to them; Service `web` (NodePort) over every web pod, Service `local` over the web pods on n1.
  */
 function scenario(
   name: string,
@@ -83,6 +83,12 @@ function scenario(
     nodes: parts.nodes ?? Object.values(NODES),
     pods: parts.pods ?? [
       web("w1", "n1", 8080),
+      // Serves the port w1 publishes, without publishing it: what arrives for it is not w1's.
+      {
+        name: "w1b",
+        node: "n1",
+        containers: [{ name: "http", ports: [{ containerPort: 8080, protocol: "tcp" }] }],
+      },
       { name: "client", node: "n1" },
       web("w2", "n2"),
       web("w3", "n3"),
@@ -101,6 +107,12 @@ interface Cell {
   promised: boolean;
 }
 
+/** Whether the provider's pod ports on `node` have hairpin mode (a frame may leave by the port it came in on). */
+function hairpinOn(provider: NetworkProvider, runtime: ClusterRuntime, node: string): boolean {
+  const config = provider.podNetworkConfig(runtime.nodes.get(node)!, runtime.cluster);
+  return Boolean((config as { hairpinMode?: boolean }).hairpinMode);
+}
+
 /** The probes the suite makes, each with whether the provider promises it. */
 function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
   const perNode = provider.podAddressing === "per-node-subnet";
@@ -115,10 +127,7 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
     // A Service whose endpoints are all on the client's node is reached under every provider, but a
     // pod that is one of the endpoints reaches itself through the bridge only with hairpin mode on its
     // port (flannel's config sets it; Docker leaves it off), and kube-proxy may pick it.
-    const node = runtime.nodes.get(origin.node)!;
-    const hairpin = Boolean(
-      (provider.podNetworkConfig(node, runtime.cluster) as { hairpinMode?: boolean }).hairpinMode,
-    );
+    const hairpin = hairpinOn(provider, runtime, origin.node);
     for (const svc of runtime.services.values()) {
       const endpoints = runtime.selectedPods(svc.spec);
       const local = endpoints.every((p) => p.node === origin.node);
@@ -134,8 +143,18 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
   const nodePort = runtime.services.get("web")!.spec.ports[0]!.nodePort!;
   out.push({ from: "outside", to: `n2:${nodePort}`, promised: perNode });
   const published = pods.find((p) => p.spec.containers.some((c) => c.ports.some((port) => port.hostPort)));
-  if (published)
-    out.push({ from: "outside", to: `${published.node}:8080`, promised: runtime.publishesPorts() });
+  if (published) {
+    // A hostPort answers on the node's own addresses, from anywhere: outside, another node's pod, a
+    // pod beside it (masqueraded, so the answer comes back through the node), the node itself and its
+    // 127.0.0.1. The publishing pod reaches itself that way only with hairpin mode on its port.
+    const at = published.node;
+    const publishes = runtime.publishesPorts();
+    const hairpin = hairpinOn(provider, runtime, at);
+    for (const from of ["outside", "w2", "client", at])
+      out.push({ from, to: `${at}:8080`, promised: publishes });
+    out.push({ from: at, to: "127.0.0.1:8080", promised: publishes });
+    out.push({ from: published.spec.name, to: `${at}:8080`, promised: publishes && hairpin });
+  }
   return out;
 }
 

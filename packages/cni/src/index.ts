@@ -18,6 +18,7 @@ export {
 } from "./plugin.js";
 export { GoTypeError, goUnmarshal, jsonKind, type GoType } from "./go-json.js";
 export { deepFreeze, memoFrozen } from "./frozen.js";
+export { cniChainName } from "./chain-name.js";
 export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";
 export {
   addNetworkList,

@@ -901,6 +901,16 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       await n.sysctl.set(b!, "net.ipv4.conf.all.route_localnet", "0");
       expect(await n.sysctl.get(a!, "net.ipv4.conf.all.route_localnet")).toBe("1");
       expect(await n.sysctl.get(b!, "net.ipv4.conf.all.route_localnet")).toBe("0");
+      // Per device, as the portmap plugin sets its bridge's; a device that is not there has no key.
+      await n.link.add(b!, { kind: "bridge", name: "br0" });
+      await n.sysctl.set(b!, "net.ipv4.conf.br0.route_localnet", "1");
+      expect(await n.sysctl.get(b!, "net.ipv4.conf.br0.route_localnet")).toBe("1");
+      expect(await n.sysctl.get(b!, "net.ipv4.conf.all.route_localnet")).toBe("0");
+      await n.sysctl.set(b!, "net.ipv4.conf.br0.route_localnet", "0");
+      expect(await n.sysctl.get(b!, "net.ipv4.conf.br0.route_localnet")).toBe("0");
+      expect((await refusal(n.sysctl.set(b!, "net.ipv4.conf.nosuch0.route_localnet", "1"))).message).toBe(
+        "sysctl: cannot stat /proc/sys/net/ipv4/conf/nosuch0/route_localnet: No such file or directory",
+      );
     });
   });
 }

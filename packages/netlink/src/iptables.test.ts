@@ -67,6 +67,10 @@ describe("iptables rules as data", () => {
     expect(formatIptablesRule(rule`-p tcp -j REJECT`)).toBe(
       "-p tcp -j REJECT --reject-with icmp-port-unreachable",
     );
+    // As the reference portmap plugin writes it, and as iptables-save printed it back (v1.8.9).
+    expect(formatIptablesRule(rule`-m multiport --destination-ports 8080,5353 -p tcp -j CNI-DN-X`)).toBe(
+      "-p tcp -m multiport --dports 8080,5353 -j CNI-DN-X",
+    );
   });
 
   it("refuses what it cannot represent, naming the rule", () => {
@@ -82,6 +86,14 @@ describe("iptables rules as data", () => {
     expect(() => parseIptablesRule("-m addrtype --dst-type UNICAST -j ACCEPT")).toThrow(
       'unsupported address type "UNICAST" (LOCAL only)',
     );
+    expect(() => parseIptablesRule("-m multiport --dports 80 -j ACCEPT")).toThrow(
+      "multiport needs -p tcp or -p udp",
+    );
+    expect(() => parseIptablesRule("-p tcp --dports 80 -j ACCEPT")).toThrow("--dports needs -m multiport");
+    const sixteen = Array.from({ length: 16 }, (_, i) => 8000 + i).join(",");
+    expect(() => parseIptablesRule(`-p tcp -m multiport --dports ${sixteen} -j ACCEPT`)).toThrow(
+      "too many ports specified",
+    );
   });
 
   const name = fc.constantFrom("eth0", "cni0", "docker0", "flannel.1");
@@ -90,47 +102,53 @@ describe("iptables rules as data", () => {
     .map(([o, l]) => `10.${o}.0.0/${l}`.replace(/\.0\.0\/32$/, ".0.1/32"));
   const negatable = <T extends string>(a: fc.Arbitrary<T>) =>
     fc.tuple(fc.boolean(), a).map(([neg, v]) => (neg ? `!${v}` : v));
-  const ruleArb: fc.Arbitrary<IptablesRule> = fc.record(
-    {
-      source: negatable(prefix),
-      destination: negatable(prefix),
-      inInterface: negatable(name),
-      outInterface: negatable(name),
-      protocol: fc.constantFrom("tcp" as const, "udp" as const),
-      matches: fc.array(
-        fc.oneof(
-          fc.record({
-            kind: fc.constant("comment" as const),
-            comment: fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes("\\")),
-          }),
-          fc.record({
-            kind: fc.constant("mark" as const),
-            value: fc.integer({ min: 0, max: 0xffff }),
-            mask: fc.integer({ min: 1, max: 0xffff }),
-            negated: fc.boolean(),
-          }),
-          fc.record({
-            kind: fc.constant("statistic" as const),
-            probability: fc.integer({ min: 1, max: 0x7fffffff }).map((t) => t / 0x80000000),
-          }),
-          fc.record({
-            kind: fc.constant("addrtype" as const),
-            dstType: fc.constant("LOCAL" as const),
-            negated: fc.boolean(),
-          }),
+  const ruleArb: fc.Arbitrary<IptablesRule> = fc
+    .record(
+      {
+        source: negatable(prefix),
+        destination: negatable(prefix),
+        inInterface: negatable(name),
+        outInterface: negatable(name),
+        protocol: fc.constantFrom("tcp" as const, "udp" as const),
+        matches: fc.array(
+          fc.oneof(
+            fc.record({
+              kind: fc.constant("comment" as const),
+              comment: fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes("\\")),
+            }),
+            fc.record({
+              kind: fc.constant("mark" as const),
+              value: fc.integer({ min: 0, max: 0xffff }),
+              mask: fc.integer({ min: 1, max: 0xffff }),
+              negated: fc.boolean(),
+            }),
+            fc.record({
+              kind: fc.constant("statistic" as const),
+              probability: fc.integer({ min: 1, max: 0x7fffffff }).map((t) => t / 0x80000000),
+            }),
+            fc.record({
+              kind: fc.constant("addrtype" as const),
+              dstType: fc.constant("LOCAL" as const),
+              negated: fc.boolean(),
+            }),
+            fc.record({
+              kind: fc.constant("multiport" as const),
+              dports: fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 1, maxLength: 15 }),
+            }),
+          ),
+          { maxLength: 3 },
         ),
-        { maxLength: 3 },
-      ),
-      target: fc.oneof(
-        fc.constant({ kind: "ACCEPT" as const }),
-        fc.constant({ kind: "RETURN" as const }),
-        fc.constantFrom("KUBE-SERVICES", "KUBE-SEP-X").map((chain) => ({ kind: "jump" as const, chain })),
-        fc.constant({ kind: "DNAT" as const, toDestination: "10.0.1.2:8080" }),
-        fc.constant({ kind: "MASQUERADE" as const, randomFully: true }),
-      ),
-    },
-    { requiredKeys: ["target"] },
-  );
+        target: fc.oneof(
+          fc.constant({ kind: "ACCEPT" as const }),
+          fc.constant({ kind: "RETURN" as const }),
+          fc.constantFrom("KUBE-SERVICES", "KUBE-SEP-X").map((chain) => ({ kind: "jump" as const, chain })),
+          fc.constant({ kind: "DNAT" as const, toDestination: "10.0.1.2:8080" }),
+          fc.constant({ kind: "MASQUERADE" as const, randomFully: true }),
+        ),
+      },
+      { requiredKeys: ["target"] },
+    )
+    .filter((r) => r.protocol !== undefined || !r.matches?.some((m) => m.kind === "multiport"));
 
   it("parses every rule it formats back to the same text", () => {
     fc.assert(

@@ -24,6 +24,8 @@ export type IptablesMatch =
   | { kind: "mark"; value: number; mask: number; negated?: boolean }
   /** `-m addrtype --dst-type LOCAL`: the destination is one of the namespace's own addresses. */
   | { kind: "addrtype"; dstType: "LOCAL"; negated?: boolean }
+  /** `-m multiport --dports 80,443`: any of up to 15 destination ports (needs -p tcp or udp). */
+  | { kind: "multiport"; dports: number[] }
   | { kind: "statistic"; probability: number };
 
 export type IptablesTarget =
@@ -116,6 +118,9 @@ export function formatIptablesRule(rule: IptablesRule): string {
         break;
       case "addrtype":
         out.push("-m", "addrtype", ...(m.negated ? ["!"] : []), "--dst-type", m.dstType);
+        break;
+      case "multiport":
+        out.push("-m", "multiport", "--dports", m.dports.join(","));
         break;
       case "statistic":
         out.push(
@@ -259,8 +264,18 @@ export function parseIptablesRule(text: string): IptablesRule {
         else if (name === "addrtype") module = { kind: "addrtype", dstType: "LOCAL" };
         else if (name === "statistic") module = { kind: "statistic", probability: 1 };
         else if (name === "conntrack") module = { kind: "conntrack", ctstate: [] };
+        else if (name === "multiport") module = { kind: "multiport", dports: [] };
         else throw new IptablesSyntaxError(text, `unsupported match "${name}"`);
         rule.matches.push(module);
+        break;
+      }
+      case "--dports":
+      case "--destination-ports": {
+        if (module?.kind !== "multiport") throw new IptablesSyntaxError(text, `${arg} needs -m multiport`);
+        const ports = next(arg).split(",");
+        // xt_multiport holds at most 15 ports (XT_MULTI_PORTS).
+        if (ports.length > 15) throw new IptablesSyntaxError(text, "too many ports specified");
+        module.dports = ports.map((port) => parsePort(port, text));
         break;
       }
       case "--dport":
@@ -327,6 +342,9 @@ export function parseIptablesRule(text: string): IptablesRule {
     negate = false;
   }
   if (!rule.target) throw new IptablesSyntaxError(text, "no target (-j)");
+  // iptables checks this once the rule is read, so "-m multiport --dports 80 -p tcp" is accepted.
+  if (rule.matches.some((m) => m.kind === "multiport") && rule.protocol !== "tcp" && rule.protocol !== "udp")
+    throw new IptablesSyntaxError(text, "multiport needs -p tcp or -p udp");
   const result: IptablesRule = { ...rule, target: rule.target };
   if (rule.matches.length === 0) delete result.matches;
   return result;

@@ -42,7 +42,9 @@ export type SysctlKey =
   | "net.ipv4.ip_forward"
   | "net.bridge.bridge-nf-call-iptables"
   /** Loopback addresses routed off lo (kube-proxy sets it for NodePorts on 127.0.0.1). */
-  | "net.ipv4.conf.all.route_localnet";
+  | "net.ipv4.conf.all.route_localnet"
+  /** The same for one device (the portmap plugin sets its bridge's); the kernel ORs it with `all`. */
+  | `net.ipv4.conf.${string}.route_localnet`;
 
 export interface LinkChange {
   up?: boolean;

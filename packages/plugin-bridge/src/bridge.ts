@@ -8,6 +8,7 @@ import {
   CniError,
   CniErrorCode,
   LEGACY_VERSIONS,
+  cniChainName,
   goUnmarshal,
   memoFrozen,
   type GoType,
@@ -19,7 +20,6 @@ import {
 } from "@podnet/cni";
 import { fnv1a32, parseIpv4InterfaceAddress } from "@podnet/core";
 import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
-import { sha512 } from "@noble/hashes/sha2";
 import {
   NetlinkError,
   chainRules,
@@ -83,8 +83,7 @@ const checkBridgeConfig = memoFrozen((config: PluginConfig): true => {
 
 /** The reference plugin's masquerade chain: "CNI-" + 24 hex characters of sha512(network name + container ID). */
 export function masqChain(network: string, containerId: string): string {
-  const digest = sha512(new TextEncoder().encode(network + containerId));
-  return `CNI-${Array.from(digest.subarray(0, 12), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return cniChainName(network, containerId);
 }
 
 function masqComment(network: string, containerId: string): string {

@@ -1,4 +1,4 @@
-import { addPod, createSandbox, delPod, podAttachment } from "@podnet/cni";
+import { addPod, cniChainName, createSandbox, delPod, podAttachment } from "@podnet/cni";
 import { SimKernel } from "@podnet/sim";
 import { describe, expect, it } from "vitest";
 import { dockerBridge } from "./index.js";
@@ -14,7 +14,7 @@ const node = {
 const cluster = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
 
 describe("the docker-bridge provider", () => {
-  it("publishes a port as a DNAT rule on the node's NIC, and DEL removes it even after the pod is gone", async () => {
+  it("publishes a port as a DNAT for the node's own addresses, and DEL removes it even after the pod is gone", async () => {
     const k = new SimKernel();
     await k.netns.add("node1");
     await createSandbox(k, "web");
@@ -28,13 +28,14 @@ describe("the docker-bridge provider", () => {
     const result = await addPod(dockerBridge, k, pod);
     expect(result.ips![0]!.address).toBe("172.17.0.2/16");
     const nat = await k.iptables.save("node1", "nat");
+    expect(nat).toContain("-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT");
     expect(nat).toContain(
-      '-A PREROUTING -i eth0 -p tcp -m comment --comment "podnet published port of web" -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80',
+      `-A ${cniChainName("bridge", "web", "DN-")} -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`,
     );
     expect(nat).toContain("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE");
     await k.netns.del("web");
     await delPod(dockerBridge, k, pod);
-    expect(await k.iptables.save("node1", "nat")).not.toContain("published port of web");
+    expect(await k.iptables.save("node1", "nat")).not.toContain("CNI-DN-");
     expect(dockerBridge.peerEntries(node, node, cluster)).toEqual({ routes: [], neighbours: [], fdb: [] });
   });
 

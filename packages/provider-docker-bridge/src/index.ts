@@ -1,7 +1,7 @@
 /**
  * docker-bridge: Docker's default network on every node. Each node has docker0 = 172.17.0.1/16 and
  * its own IPAM over the same range, so two pods on two nodes can hold the same address and
- * pod-to-pod traffic across nodes cannot work. A published port is a DNAT rule on the node's NIC;
+ * pod-to-pod traffic across nodes cannot work. A published port is a DNAT for the node's own addresses;
  * pod egress is masqueraded behind the node.
  */
 import { NO_PEER_ENTRIES, type NetworkProvider, type NodeNetwork } from "@podnet/cni";
@@ -43,7 +43,6 @@ export const dockerBridge: NetworkProvider = {
     isGateway: true,
     isDefaultGateway: true,
     mtu: node.underlayMtu,
-    nic: node.nic,
     capabilities: { portMappings: true },
     ipam: { type: "host-local", ranges: [[{ subnet: DOCKER_RANGE }]] },
   }),

@@ -55,7 +55,6 @@ describe("the provider kit", () => {
       isDefaultGateway: true,
       hairpinMode: true,
       mtu: 1400,
-      nic: "eth0",
       capabilities: { portMappings: true },
       ipam: { type: "host-local", ranges: [[{ subnet: "10.0.1.0/24" }]] },
     });

@@ -104,8 +104,6 @@ export function podBridgeConfig(node: NodeNetwork, { type, bridge, mtu }: PodBri
     isDefaultGateway: true,
     hairpinMode: true,
     mtu,
-    // For the chained portmap (`withPortmap`): published ports arrive on the node's NIC.
-    nic: node.nic,
     capabilities: { portMappings: true },
     ipam: { type: "host-local", ranges: [[{ subnet: podSubnet(node).toString() }]] },
   };

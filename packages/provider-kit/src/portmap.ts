@@ -6,12 +6,15 @@ import {
   CniError,
   CniErrorCode,
   LEGACY_VERSIONS,
+  cniChainName,
+  type CniHost,
   type CniParams,
   type CniResult,
   type CniPlugin,
   type PluginConfig,
 } from "@podnet/cni";
-import { chainRules, type IptablesRule } from "@podnet/netlink";
+import { formatIpv4, parseIpv4, parseIpv4InterfaceAddress, type Ipv4Prefix } from "@podnet/core";
+import { chainRules, sameRule, type IptablesRule, type NatTable } from "@podnet/netlink";
 
 export interface PortMapping {
   hostPort: number;
@@ -19,60 +22,259 @@ export interface PortMapping {
   protocol?: "tcp" | "udp";
 }
 
-const commentFor = (containerId: string) => `podnet published port of ${containerId}`;
+/** The reference plugin's chains (their names are its contract with the node: never renamed). */
+const TOP_DNAT = "CNI-HOSTPORT-DNAT";
+const SET_MARK = "CNI-HOSTPORT-SETMARK";
+const MARK_MASQ = "CNI-HOSTPORT-MASQ";
+/** The reference's default mark bit: Kubernetes uses 14 and 15, Calico 20-31. */
+const DEFAULT_MARK_BIT = 13;
+/** xt_multiport holds at most 15 ports a rule. */
+const MULTIPORT_MAX = 15;
 
-function publishedPortRules(
-  nic: string,
-  podIp: string,
-  containerId: string,
-  mappings: PortMapping[],
-): IptablesRule[] {
-  return mappings.map((m) => ({
-    inInterface: nic,
-    protocol: m.protocol ?? "tcp",
-    matches: [
-      { kind: "comment", comment: commentFor(containerId) },
-      { kind: m.protocol ?? "tcp", dport: m.hostPort },
-    ],
-    target: { kind: "DNAT", toDestination: `${podIp}:${m.containerPort}` },
-  }));
+interface PortmapConf {
+  snat: boolean;
+  markBit: number;
+  mappings: PortMapping[];
+}
+
+/** The plugin's own keys, refused the way the reference refuses them. */
+function portmapConf(config: PluginConfig): PortmapConf {
+  const fail = (message: string): never => {
+    throw new CniError(CniErrorCode.INTERNAL, `failed to parse config: ${message}`);
+  };
+  for (const key of ["conditionsV4", "conditionsV6", "externalSetMarkChain", "masqAll"])
+    if (config[key] !== undefined && config[key] !== null && config[key] !== false)
+      fail(`${key} is not supported by podnet's portmap`);
+  const snat = config.snat ?? true;
+  if (typeof snat !== "boolean") fail(`snat must be true or false, not ${JSON.stringify(snat)}`);
+  const markBit = config.markMasqBit ?? DEFAULT_MARK_BIT;
+  if (typeof markBit !== "number" || !Number.isInteger(markBit) || markBit < 0 || markBit > 31)
+    fail("MasqMarkBit must be between 0 and 31");
+  const mappings = (config.runtimeConfig as { portMappings?: PortMapping[] } | undefined)?.portMappings ?? [];
+  for (const m of mappings) {
+    if (!(m.containerPort > 0)) fail(`Invalid container port number: ${m.containerPort}`);
+    if (!(m.hostPort > 0)) fail(`Invalid host port number: ${m.hostPort}`);
+  }
+  return { snat: snat as boolean, markBit: markBit as number, mappings };
 }
 
 /**
- * Published ports (a container's hostPort) as a chained CNI plugin, the way the reference `portmap`
- * plugin works, which Docker, flannel's CNI config and kubenet's hostport manager all provide: it
- * reads the `portMappings` capability and the pod's address from the previous plugin's result, and
- * adds one DNAT rule per mapping on the node. DEL finds the rules by their comment, so it works after
- * the pod is gone. The `podnet-portmap` executable (@podnet/lab) runs this plugin on a real node.
+ * The container's IPv4 address and prefix from the previous result: the first IPv4 address on the
+ * sandbox's interface `ifname` (host-side interfaces of the result are skipped, as the reference does).
+ */
+function containerAddress(prev: CniResult, ifname: string): { ip: string; prefix: Ipv4Prefix } | undefined {
+  for (const ip of prev.ips ?? []) {
+    const iface = ip.interface !== undefined ? prev.interfaces?.[ip.interface] : undefined;
+    if (iface && (iface.name !== ifname || !iface.sandbox)) continue;
+    if (!/^\d+\.\d+\.\d+\.\d+\//.test(ip.address)) continue;
+    const { address, prefix } = parseIpv4InterfaceAddress(ip.address);
+    return { ip: formatIpv4(address), prefix };
+  }
+  return undefined;
+}
+
+const jump = (chain: string) => ({ kind: "jump" as const, chain });
+const comment = (text: string) => ({ kind: "comment" as const, comment: text });
+const markOf = (bit: number) => (1 << bit) >>> 0;
+
+/** The per-container chain: for each mapping, mark hairpin and localhost traffic for SNAT, then DNAT. */
+function dnatRules(conf: PortmapConf, container: { ip: string; prefix: Ipv4Prefix }): IptablesRule[] {
+  const out: IptablesRule[] = [];
+  for (const m of conf.mappings) {
+    const protocol = m.protocol ?? "tcp";
+    const base: Pick<IptablesRule, "protocol" | "matches"> = {
+      protocol,
+      matches: [{ kind: protocol, dport: m.hostPort }],
+    };
+    if (conf.snat) {
+      // A pod of the subnet reaching a hostPort of its own node comes back through the bridge: without
+      // SNAT the answer would go straight to it from an address it did not call.
+      out.push({ ...base, source: container.prefix.toString(), target: jump(SET_MARK) });
+      out.push({ ...base, source: "127.0.0.1", target: jump(SET_MARK) });
+    }
+    out.push({ ...base, target: { kind: "DNAT", toDestination: `${container.ip}:${m.containerPort}` } });
+  }
+  return out;
+}
+
+/** The rules in CNI-HOSTPORT-DNAT that send a mapping's ports to the container's chain. */
+function entryRules(conf: PortmapConf, network: string, containerId: string, chain: string): IptablesRule[] {
+  const out: IptablesRule[] = [];
+  for (const protocol of ["tcp", "udp"] as const) {
+    const ports = conf.mappings.filter((m) => (m.protocol ?? "tcp") === protocol).map((m) => m.hostPort);
+    for (let i = 0; i < ports.length; i += MULTIPORT_MAX)
+      out.push({
+        protocol,
+        matches: [
+          comment(`dnat name: "${network}" id: "${containerId}"`),
+          { kind: "multiport", dports: ports.slice(i, i + MULTIPORT_MAX) },
+        ],
+        target: jump(chain),
+      });
+  }
+  return out;
+}
+
+/**
+ * Rules as the reference's CHECK errors print them (Go's %s of its argument lists): in the order it
+ * writes their arguments, `-s` after the port and the pod's own address/length as the hairpin source,
+ * an entry rule without its `-j` (`chain`: the jump left out).
+ */
+function goRules(
+  rules: IptablesRule[],
+  container: { ip: string; prefix: Ipv4Prefix },
+  chain?: string,
+): string {
+  const args = (r: IptablesRule) => {
+    const out: string[] = [];
+    for (const m of r.matches ?? []) {
+      if (m.kind === "comment") out.push("-m", "comment", "--comment", m.comment);
+      if (m.kind === "multiport")
+        out.push("-m", "multiport", "-p", r.protocol!, "--destination-ports", m.dports.join(","));
+      if (m.kind === "tcp" || m.kind === "udp") out.push("-p", r.protocol!, "--dport", String(m.dport));
+    }
+    if (r.source)
+      out.push("-s", r.source === "127.0.0.1" ? r.source : `${container.ip}/${container.prefix.length}`);
+    const t = r.target;
+    if (t.kind === "jump" && t.chain !== chain) out.push("-j", t.chain);
+    if (t.kind === "DNAT") out.push("-j", "DNAT", "--to-destination", t.toDestination);
+    return `[${out.join(" ")}]`;
+  };
+  return `[${rules.map(args).join(" ")}]`;
+}
+
+/** `iptables -N` unless the chain exists (the reference's EnsureChain). */
+async function ensureChain(host: CniHost, table: NatTable, chain: string): Promise<void> {
+  if (!(await host.netlink.iptables.list(host.ns, table, chain)).length)
+    await host.netlink.iptables.newChain(host.ns, table, chain);
+}
+
+/** Appends, or with `first` inserts at the top, unless an equal rule is already there (InsertUnique). */
+async function insertUnique(host: CniHost, chain: string, rule: IptablesRule, first = false): Promise<void> {
+  if ((await chainRules(host.netlink, host.ns, "nat", chain)).some((r) => sameRule(r, rule))) return;
+  if (first) await host.netlink.iptables.insert(host.ns, "nat", chain, rule, 1);
+  else await host.netlink.iptables.append(host.ns, "nat", chain, rule);
+}
+
+/** A chain with its rules, and the rules that lead to it from other chains (the reference's `chain`). */
+async function setUp(
+  host: CniHost,
+  chain: string,
+  rules: IptablesRule[],
+  entries: { from: string[]; rules: IptablesRule[]; first?: boolean },
+): Promise<void> {
+  await ensureChain(host, "nat", chain);
+  for (const r of rules) await insertUnique(host, chain, r);
+  for (const from of entries.from)
+    for (const r of entries.rules) await insertUnique(host, from, r, entries.first);
+}
+
+/** Removes the container's chain and every rule in CNI-HOSTPORT-DNAT that jumps to it; idempotent. */
+async function tearDown(host: CniHost, chain: string): Promise<void> {
+  const n = host.netlink;
+  for (const r of await chainRules(n, host.ns, "nat", TOP_DNAT))
+    if (r.target.kind === "jump" && r.target.chain === chain)
+      await n.iptables.delete(host.ns, "nat", TOP_DNAT, r);
+  if ((await n.iptables.list(host.ns, "nat", chain)).length) {
+    await n.iptables.flush(host.ns, "nat", chain);
+    await n.iptables.deleteChain(host.ns, "nat", chain);
+  }
+}
+
+/**
+ * Published ports (a container's hostPort) as a chained CNI plugin that leaves what the reference
+ * `portmap` (containernetworking-plugins 1.1.1, the version Debian ships) leaves in the node's nat
+ * table, rule for rule: `-m addrtype --dst-type LOCAL` in PREROUTING and OUTPUT jumps to
+ * CNI-HOSTPORT-DNAT, which sends the container's host ports to a chain of its own (CNI-DN-…) that
+ * DNATs them. So only packets addressed to the node itself are translated — a pod on another node
+ * reaching some pod's port that happens to equal a hostPort is left alone — and the node's own
+ * processes reach the port too. With `snat` (the default) a pod of the node's subnet, or 127.0.0.1,
+ * reaching the port is marked and masqueraded in POSTROUTING, so the answer comes back the way the
+ * question went; the bridge that routes to the container gets route_localnet, so 127.0.0.1 may leave
+ * lo. Docker, flannel's CNI config and kubenet's hostport manager all publish ports this way.
+ *
+ * One difference on purpose: DEL removes the container's chain even when the runtime leaves
+ * `portMappings` out of the DEL request (the reference then removes nothing and the rules stay).
+ * The `podnet-portmap` executable (@podnet/lab) runs this plugin on a real node.
  */
 export function portmapPlugin(): CniPlugin {
   return {
     about: "CNI plugin podnet portmap",
     supportedVersions: LEGACY_VERSIONS,
     async add(params: CniParams, config: PluginConfig) {
+      const conf = portmapConf(config);
       const prev = config.prevResult as CniResult | undefined;
-      if (!prev)
-        throw new CniError(
-          CniErrorCode.INVALID_NETWORK_CONFIG,
-          "portmap must be chained after a plugin that gives the pod an address",
+      if (!prev) throw new CniError(CniErrorCode.INTERNAL, "must be called as chained plugin");
+      const container = containerAddress(prev, params.ifname);
+      if (!conf.mappings.length || !container) return prev;
+      const host = params.host!;
+      const mark = markOf(conf.markBit);
+      if (conf.snat) {
+        await setUp(
+          host,
+          SET_MARK,
+          [
+            {
+              matches: [comment("CNI portfwd masquerade mark")],
+              target: { kind: "MARK", value: mark, mask: mark },
+            },
+          ],
+          { from: [], rules: [] },
         );
-      const mappings =
-        (config.runtimeConfig as { portMappings?: PortMapping[] } | undefined)?.portMappings ?? [];
-      const podIp = prev.ips?.[0]?.address.split("/")[0];
-      if (podIp && mappings.length) {
-        for (const r of publishedPortRules(String(config.nic ?? "eth0"), podIp, params.containerId, mappings))
-          await params.host!.netlink.iptables.append(params.host!.ns, "nat", "PREROUTING", r);
+        // First in POSTROUTING: the bridge plugin's masquerade rules would otherwise see it first.
+        await setUp(
+          host,
+          MARK_MASQ,
+          [{ matches: [{ kind: "mark", value: mark, mask: mark }], target: { kind: "MASQUERADE" } }],
+          {
+            from: ["POSTROUTING"],
+            rules: [{ matches: [comment("CNI portfwd requiring masquerade")], target: jump(MARK_MASQ) }],
+            first: true,
+          },
+        );
+      }
+      await setUp(host, TOP_DNAT, [], {
+        from: ["PREROUTING", "OUTPUT"],
+        rules: [{ matches: [{ kind: "addrtype", dstType: "LOCAL" }], target: jump(TOP_DNAT) }],
+      });
+      const chain = cniChainName(config.name, params.containerId, "DN-");
+      await setUp(host, chain, dnatRules(conf, container), {
+        from: [TOP_DNAT],
+        rules: entryRules(conf, config.name, params.containerId, chain),
+      });
+      if (conf.snat) {
+        // 127.0.0.1 DNATed to the pod leaves by the device that routes to it (the pod's bridge).
+        const route = await host.netlink.route.get(host.ns, parseIpv4(container.ip)).catch(() => undefined);
+        if (route && route.type === "unicast")
+          await host.netlink.sysctl.set(host.ns, `net.ipv4.conf.${route.dev}.route_localnet`, "1");
       }
       return prev;
     },
-    async del(params: CniParams) {
-      const host = params.host!;
-      const mine = (await chainRules(host.netlink, host.ns, "nat", "PREROUTING")).filter((r) =>
-        r.matches?.some((m) => m.kind === "comment" && m.comment === commentFor(params.containerId)),
-      );
-      for (const r of mine) await host.netlink.iptables.delete(host.ns, "nat", "PREROUTING", r);
+    async del(params: CniParams, config: PluginConfig) {
+      await tearDown(params.host!, cniChainName(config.name, params.containerId, "DN-"));
     },
-    async check() {},
+    async check(params: CniParams, config: PluginConfig) {
+      const conf = portmapConf(config);
+      const prev = config.prevResult as CniResult | undefined;
+      if (!prev) throw new CniError(CniErrorCode.INTERNAL, "Required prevResult missing");
+      const container = containerAddress(prev, params.ifname);
+      if (!conf.mappings.length || !container) return;
+      const host = params.host!;
+      const chain = cniChainName(config.name, params.containerId, "DN-");
+      const missing = (what: string): never => {
+        throw new CniError(CniErrorCode.INTERNAL, `could not check ipv4 dnat: ${what}`);
+      };
+      if (!(await host.netlink.iptables.list(host.ns, "nat", chain)).length)
+        missing(`chain ${chain} not found in iptables table nat`);
+      const held = await chainRules(host.netlink, host.ns, "nat", chain);
+      const rules = dnatRules(conf, container);
+      if (!rules.every((r) => held.some((h) => sameRule(h, r))))
+        missing(`rule ${goRules(rules, container)} in chain ${chain} not found in table nat`);
+      const entries = entryRules(conf, config.name, params.containerId, chain);
+      const jumps = await chainRules(host.netlink, host.ns, "nat", TOP_DNAT);
+      if (!entries.every((r) => jumps.some((h) => sameRule(h, r))))
+        missing(`rule ${goRules(entries, container, chain)} in chain ${TOP_DNAT} not found in table nat`);
+    },
   };
 }
 

@@ -94,6 +94,21 @@ function fail(errno: Errno, message: string, command: Command): never {
 }
 
 /** A destination prefix from a program: a prefix value with its host bits clear. */
+/** The device a `net.ipv4.conf.DEV.route_localnet` key names, when the namespace has it. */
+function deviceLocalnet(ns: SimNamespace, key: SysctlKey): SimLink | undefined {
+  const dev = /^net\.ipv4\.conf\.([^./]+)\.route_localnet$/.exec(key)?.[1];
+  return dev === undefined ? undefined : ns.links.get(dev);
+}
+
+/** sysctl's words for a key /proc/sys does not have. */
+function missingSysctl(key: SysctlKey, command: Command): never {
+  return fail(
+    "ENOENT",
+    `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,
+    command,
+  );
+}
+
 function isPrefixValue(value: unknown): value is Ipv4Prefix {
   const p = value as Ipv4Prefix | undefined;
   return (
@@ -345,23 +360,21 @@ export class SimKernel implements Netlink {
       if (key === "net.ipv4.ip_forward") ns.forwarding = value === "1";
       else if (key === "net.bridge.bridge-nf-call-iptables") ns.bridgeNfCallIptables = value === "1";
       else if (key === "net.ipv4.conf.all.route_localnet") ns.routeLocalnet = value === "1";
-      else
-        fail(
-          "ENOENT",
-          `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,
-          command,
-        );
+      else {
+        const dev = deviceLocalnet(ns, key);
+        if (!dev) return missingSysctl(key, command);
+        if (value === "1") (ns.localnetDevices ??= new Set()).add(dev);
+        else ns.localnetDevices?.delete(dev);
+      }
     },
     get: async (nsName: string, key: SysctlKey) => {
       const ns = this.ns(nsName, `ip netns exec ${nsName} sysctl ${key}`);
       if (key === "net.ipv4.ip_forward") return ns.forwarding ? "1" : "0";
       if (key === "net.bridge.bridge-nf-call-iptables") return ns.bridgeNfCallIptables ? "1" : "0";
       if (key === "net.ipv4.conf.all.route_localnet") return ns.routeLocalnet ? "1" : "0";
-      return fail(
-        "ENOENT",
-        `sysctl: cannot stat /proc/sys/${String(key).replaceAll(".", "/")}: No such file or directory`,
-        `sysctl ${key}`,
-      );
+      const dev = deviceLocalnet(ns, key);
+      if (!dev) return missingSysctl(key, `sysctl ${key}`);
+      return ns.localnetDevices?.has(dev) ? "1" : "0";
     },
   };
 
@@ -521,6 +534,8 @@ export class SimKernel implements Netlink {
 
   private moveLink(link: SimLink, target: SimNamespace, command: string): void {
     if (target.links.has(link.name)) fail("EEXIST", KernelMessage.fileExists, command);
+    // Its inet settings are made anew in the namespace it joins.
+    link.ns.localnetDevices?.delete(link);
     // Moving a device to another namespace brings it down and drops its addresses and routes.
     this.linkDown(link);
     this.release(link);
@@ -533,6 +548,7 @@ export class SimKernel implements Netlink {
   private destroyLink(link: SimLink): void {
     if (!link.ns.links.has(link.name) || link.ns.links.get(link.name) !== link) return;
     this.topologyVersion++;
+    link.ns.localnetDevices?.delete(link);
     this.linkDown(link);
     for (const a of [...link.addresses]) this.detachAddress(link, a);
     this.release(link);

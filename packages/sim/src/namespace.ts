@@ -345,6 +345,12 @@ export class SimNamespace {
    * other than lo. Off, the kernel drops it as a martian (in) or refuses its route (out).
    */
   routeLocalnet = false;
+  /**
+   * Devices whose own route_localnet is on (net.ipv4.conf.DEV.route_localnet; the portmap plugin sets
+   * its bridge's). Rare, so a set here rather than a field on every link; the kernel ORs it with
+   * `all` (IN_DEV_ROUTE_LOCALNET).
+   */
+  localnetDevices?: Set<SimLink>;
   /** The layer this namespace is a shared member of (layers.ts): its tables read through to it. */
   layer?: LayerView;
 
@@ -353,6 +359,11 @@ export class SimNamespace {
     pool: RoutePool,
   ) {
     this.routes = new RouteTable(pool, (device) => this.links.get(device));
+  }
+
+  /** Whether 127/8 may be routed over `dev`: route_localnet on for all devices or for this one. */
+  routesLocalnet(dev: SimLink): boolean {
+    return this.routeLocalnet || (this.localnetDevices?.has(dev) ?? false);
   }
 
   /** iptables chains per table, the built-in ones from the start (created on first use). */

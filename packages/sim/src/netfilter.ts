@@ -21,6 +21,8 @@ interface CompiledRule {
   /** The last port of a --dport range; dport alone when absent. */
   dportEnd?: number;
   sport?: number;
+  /** -m multiport --dports: any of these. */
+  dports?: readonly number[];
   /** conntrack states as a bit set (CT_BIT), any of which matches. */
   ctstate?: number;
   mark?: { value: number; mask: number; negated: boolean };
@@ -102,6 +104,7 @@ function compile(rule: IptablesRule): CompiledRule {
     else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
     else if (m.kind === "addrtype") c.dstLocal = { negated: m.negated ?? false };
     else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
+    else if (m.kind === "multiport") c.dports = m.dports;
   }
   compiled.set(rule, c);
   return c;
@@ -159,6 +162,10 @@ function matches(
     if (c.dport !== undefined && (watchedPort(dst) === undefined || dst! < c.dport || dst! > c.dportEnd!))
       return false;
     if (c.sport !== undefined && watchedPort(src) !== c.sport) return false;
+  }
+  if (c.dports !== undefined) {
+    const dst = watchedPort(ports(p.l4).dst);
+    if (dst === undefined || !c.dports.includes(dst)) return false;
   }
   if (c.ctstate !== undefined && (ctBits(p) & c.ctstate) === 0) return false;
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;

@@ -50,7 +50,7 @@ export abstract class IpOutputWalk extends DeviceWalk {
     // A loopback source rerouted off lo by a DNAT: the kernel refuses the route unless route_localnet
     // is on (__mkroute_output) and netfilter drops the packet — a UDP sender is told (EINVAL), TCP
     // and ping only wait.
-    if (isLoopback(skb.ip.src) && route.dev.kind !== "loopback" && !ns.routeLocalnet) {
+    if (isLoopback(skb.ip.src) && route.dev.kind !== "loopback" && !ns.routesLocalnet(route.dev)) {
       const why = `${formatIpv4(skb.ip.src)} → ${formatIpv4(skb.ip.dst)} would leave lo by ${route.dev.name}: 127/8 is routed over lo only (route_localnet is 0)`;
       if (skb.l4.kind === "udp") return this.localError(ns, `sendto: Invalid argument (${why})`, skb);
       return this.drop(ns, why, skb, route.dev);

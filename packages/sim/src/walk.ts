@@ -46,7 +46,7 @@ class PacketWalk extends IpOutputWalk {
     let skb = pre;
     // ip_route_input: 127/8 arriving on another device than lo is a martian unless route_localnet
     // is on (the destination as PREROUTING left it, the source as it arrived).
-    if (inDev.kind !== "loopback" && !ns.routeLocalnet) {
+    if (inDev.kind !== "loopback" && !ns.routesLocalnet(inDev)) {
       const which = isLoopback(skb.ip.dst) ? "destination" : isLoopback(input.ip.src) ? "source" : undefined;
       if (which)
         return this.drop(
