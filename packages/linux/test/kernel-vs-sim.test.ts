@@ -16,7 +16,7 @@ import {
   parseRouteDst as net,
 } from "@podnet/netlink";
 
-const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
+const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping", "socat"]);
 
 type Build = (lab: LabTopology) => Promise<void>;
 

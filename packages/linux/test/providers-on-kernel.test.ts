@@ -23,7 +23,7 @@ import { describe, expect, it } from "vitest";
 import { connectTcp, listenTcp, ping, removeNamespaces } from "../src/index.js";
 import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 
-const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping"]);
+const { system, linux, nextPrefix } = kernelTestRun(["ip", "bridge", "iptables", "sysctl", "ping", "socat"]);
 
 const cluster: ClusterNetwork = { clusterCidr: "10.0.0.0/16", nodeMaskSize: 24, serviceCidr: "10.96.0.0/12" };
 

@@ -111,7 +111,7 @@ export function labCommands(cli: Command): void {
     .argument("[command...]", "the command, after --")
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet exec demo client -- ip route\n  podnet exec demo node1 -- tcpdump -ni eth0 -c 5\nExit status: the command's; 127 when it is not found, 126 when it is not executable, as a shell's.",
+      "\nExamples:\n  podnet exec demo client -- ip route\n  podnet exec demo node1 -- tshark -ni eth0 -c 5\nExit status: the command's; 127 when it is not found, 126 when it is not executable, as a shell's.",
     )
     .action(async (name: string, target: string, argv: string[]) => {
       needRoot();
