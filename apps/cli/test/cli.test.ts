@@ -4,6 +4,7 @@ import {
   existsSync,
   linkSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -672,6 +673,44 @@ describe("podnet", () => {
     }
     // Fifteen process starts: well past the default timeout on a loaded 2-core machine.
   }, 120_000);
+
+  it("lists labs with their provider, kube-proxy mode and policy engine in columns of their own", async () => {
+    const labs = mkdtempSync(join(tmp, "labs-"));
+    const state = (name: string, extra: object) => {
+      mkdirSync(join(labs, name));
+      writeFileSync(
+        join(labs, name, "state.json"),
+        JSON.stringify({
+          name,
+          prefix: `pn-${name}-`,
+          provider: "overlay",
+          scenario: "two-nodes.yaml",
+          status: "up",
+          createdAt: "2026-11-27T10:00:00.000Z",
+          pids: [],
+          nodes: [],
+          pods: [],
+          hosts: [],
+          routers: [],
+          ...extra,
+        }),
+      );
+    };
+    state("old", {});
+    state("tuned", { proxy: "nftables", policy: "iptables" });
+    const ls = await podnet(["ls"], { PODNET_LABS: labs });
+    expect(ls.code).toBe(0);
+    const row = (name: string) =>
+      ls.stdout
+        .split("\n")
+        .find((l) => l.startsWith(`│ ${name} `))!
+        .split("│")
+        .map((c) => c.trim())
+        .slice(1, 5);
+    expect(row("lab")).toEqual(["lab", "provider", "kube-proxy", "policy"]);
+    expect(row("old")).toEqual(["old", "overlay", "iptables", "none"]);
+    expect(row("tuned")).toEqual(["tuned", "overlay", "nftables", "iptables"]);
+  });
 
   it("serves the web app on 127.0.0.1 only", async () => {
     const child = spawn(process.execPath, [BIN, "web", "--port", "0"], {

@@ -60,6 +60,7 @@ export {
   type ChainDump,
   BUILTIN_CHAINS,
   CT_STATES,
+  MULTIPORT_MAX_PORTS,
   type CtState,
   IptablesSyntaxError,
   formatIptablesRule,

@@ -12,6 +12,9 @@ export const BUILTIN_CHAINS: Record<NatTable, readonly string[]> = {
   filter: ["INPUT", "FORWARD", "OUTPUT"],
 };
 
+/** The most ports one `-m multiport` match holds (the kernel's XT_MULTI_PORTS). */
+export const MULTIPORT_MAX_PORTS = 15;
+
 /** conntrack states in the order iptables-save prints them. */
 export const CT_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"] as const;
 export type CtState = (typeof CT_STATES)[number];
@@ -273,8 +276,8 @@ export function parseIptablesRule(text: string): IptablesRule {
       case "--destination-ports": {
         if (module?.kind !== "multiport") throw new IptablesSyntaxError(text, `${arg} needs -m multiport`);
         const ports = next(arg).split(",");
-        // xt_multiport holds at most 15 ports (XT_MULTI_PORTS).
-        if (ports.length > 15) throw new IptablesSyntaxError(text, "too many ports specified");
+        if (ports.length > MULTIPORT_MAX_PORTS)
+          throw new IptablesSyntaxError(text, "too many ports specified");
         module.dports = ports.map((port) => parsePort(port, text));
         break;
       }

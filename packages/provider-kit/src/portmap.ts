@@ -14,7 +14,7 @@ import {
   type PluginConfig,
 } from "@podnet/cni";
 import { formatIpv4, parseIpv4, parseIpv4InterfaceAddress, type Ipv4Prefix } from "@podnet/core";
-import { chainRules, sameRule, type IptablesRule, type NatTable } from "@podnet/netlink";
+import { MULTIPORT_MAX_PORTS, chainRules, sameRule, type IptablesRule } from "@podnet/netlink";
 
 export interface PortMapping {
   hostPort: number;
@@ -28,8 +28,6 @@ const SET_MARK = "CNI-HOSTPORT-SETMARK";
 const MARK_MASQ = "CNI-HOSTPORT-MASQ";
 /** The reference's default mark bit: Kubernetes uses 14 and 15, Calico 20-31. */
 const DEFAULT_MARK_BIT = 13;
-/** xt_multiport holds at most 15 ports a rule. */
-const MULTIPORT_MAX = 15;
 
 interface PortmapConf {
   snat: boolean;
@@ -102,12 +100,12 @@ function entryRules(conf: PortmapConf, network: string, containerId: string, cha
   const out: IptablesRule[] = [];
   for (const protocol of ["tcp", "udp"] as const) {
     const ports = conf.mappings.filter((m) => (m.protocol ?? "tcp") === protocol).map((m) => m.hostPort);
-    for (let i = 0; i < ports.length; i += MULTIPORT_MAX)
+    for (let i = 0; i < ports.length; i += MULTIPORT_MAX_PORTS)
       out.push({
         protocol,
         matches: [
           comment(`dnat name: "${network}" id: "${containerId}"`),
-          { kind: "multiport", dports: ports.slice(i, i + MULTIPORT_MAX) },
+          { kind: "multiport", dports: ports.slice(i, i + MULTIPORT_MAX_PORTS) },
         ],
         target: jump(chain),
       });
@@ -144,9 +142,9 @@ function goRules(
 }
 
 /** `iptables -N` unless the chain exists (the reference's EnsureChain). */
-async function ensureChain(host: CniHost, table: NatTable, chain: string): Promise<void> {
-  if (!(await host.netlink.iptables.list(host.ns, table, chain)).length)
-    await host.netlink.iptables.newChain(host.ns, table, chain);
+async function ensureChain(host: CniHost, chain: string): Promise<void> {
+  if (!(await host.netlink.iptables.list(host.ns, "nat", chain)).length)
+    await host.netlink.iptables.newChain(host.ns, "nat", chain);
 }
 
 /** Appends, or with `first` inserts at the top, unless an equal rule is already there (InsertUnique). */
@@ -163,7 +161,7 @@ async function setUp(
   rules: IptablesRule[],
   entries: { from: string[]; rules: IptablesRule[]; first?: boolean },
 ): Promise<void> {
-  await ensureChain(host, "nat", chain);
+  await ensureChain(host, chain);
   for (const r of rules) await insertUnique(host, chain, r);
   for (const from of entries.from)
     for (const r of entries.rules) await insertUnique(host, from, r, entries.first);

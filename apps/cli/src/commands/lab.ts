@@ -130,17 +130,24 @@ export function labCommands(cli: Command): void {
       print(Boolean(opts.json), labs, () =>
         labs.length
           ? table(
-              ["lab", "provider", "scenario", "nodes", "pods", "namespaces", "status", "created"],
+              [
+                "lab",
+                "provider",
+                "kube-proxy",
+                "policy",
+                "scenario",
+                "nodes",
+                "pods",
+                "namespaces",
+                "status",
+                "created",
+              ],
               labs.map((l) => [
                 l.name,
-                // kube-proxy's mode and the policy engine, where they are not the defaults.
-                [
-                  l.provider,
-                  l.proxy && l.proxy !== "iptables" ? l.proxy : "",
-                  l.policy ? `policy ${l.policy}` : "",
-                ]
-                  .filter(Boolean)
-                  .join(", "),
+                l.provider,
+                // A lab made before these were recorded ran the defaults.
+                l.proxy ?? "iptables",
+                l.policy ?? "none",
                 l.scenario,
                 l.nodes.length,
                 l.pods.length,
