@@ -341,7 +341,9 @@ describe("podnet", () => {
       ]);
       expect(churn.probes.every((p: { reached: boolean }) => p.reached)).toBe(true);
     }
-  });
+    // Nine runs, each a process that builds a cluster: past 30 s on a 2-core machine whose other
+    // packages' tests run beside it (CI timed it out once).
+  }, 120_000);
 
   it("refuses bad input with a located message and exit status 2", async () => {
     const bad = join(tmp, "bad.yaml");
