@@ -5,3 +5,11 @@ export interface SystemRequirement {
   paths: Record<string, string | undefined>;
 }
 export declare function requireSystem(options?: { tools?: string[]; root?: boolean }): SystemRequirement;
+/** A CNI plugin run from inside a namespace as a runtime runs it: its exit status and answer. */
+export declare function runCniPlugin(
+  ns: string,
+  argv: string[],
+  vars: Record<string, string | undefined>,
+  config: unknown,
+  timeoutMs?: number,
+): { code: number | null; out: unknown };

@@ -1,6 +1,7 @@
 // Tests that need a system tool (tshark, ip, iptables, the reference CNI plugins) or root run
 // against the real thing. Outside CI a missing tool skips them with the reason; in CI (CI=true),
 // where .ci/run installs everything, a missing tool is a failure, so a skip can never hide a gap.
+import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -39,4 +40,28 @@ export function requireSystem({ tools = [], root = false } = {}) {
   }
   if (process.env.CI) throw new Error(`CI must provide: ${reasons.join("; ")}`);
   return { skip: reasons.join("; "), paths: {} };
+}
+
+/**
+ * Runs a CNI plugin executable (`argv`) the way a runtime does, from inside network namespace `ns`:
+ * an environment of PATH and `vars` only (a var set to undefined is left out), the config on stdin.
+ * The answer is parsed JSON, "" when empty, or the text when it is not JSON (which no test takes for
+ * a CNI answer). Stops a plugin after `timeoutMs`.
+ */
+export function runCniPlugin(ns, argv, vars, config, timeoutMs = 20_000) {
+  const assignments = Object.entries({ PATH: process.env.PATH, ...vars })
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync("ip", ["netns", "exec", ns, "env", "-i", ...assignments, ...argv], {
+    input: JSON.stringify(config),
+    encoding: "utf8",
+    timeout: timeoutMs,
+  });
+  let out = r.stdout;
+  try {
+    out = r.stdout.trim() ? JSON.parse(r.stdout) : "";
+  } catch {
+    // not JSON: kept as text
+  }
+  return { code: r.status, out };
 }

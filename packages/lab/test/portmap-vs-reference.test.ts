@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "@podnet/linux";
-import { requireSystem } from "@podnet/testing";
+import { requireSystem, runCniPlugin } from "@podnet/testing";
 import { afterAll, describe, expect, it } from "vitest";
 
 const REFERENCE = { bridge: "/usr/lib/cni/bridge", portmap: "/usr/lib/cni/portmap" };
@@ -34,7 +34,7 @@ afterAll(async () => {
   rmSync(data, { recursive: true, force: true });
 });
 
-/** One plugin invocation from inside `host`, as a runtime makes it; stops a plugin after 20 s. */
+/** One plugin invocation from inside `host`, as a runtime makes it. */
 function invoke(
   binary: string[],
   host: string,
@@ -43,31 +43,18 @@ function invoke(
   netns: string,
   config: object,
 ) {
-  const r = spawnSync(
-    "ip",
-    [
-      "netns",
-      "exec",
-      host,
-      "env",
-      "-i",
-      `PATH=${process.env.PATH}`,
-      `CNI_COMMAND=${command}`,
-      `CNI_CONTAINERID=${containerId}`,
-      `CNI_NETNS=/run/netns/${netns}`,
-      "CNI_IFNAME=eth0",
-      "CNI_PATH=/usr/lib/cni",
-      ...binary,
-    ],
-    { input: JSON.stringify(config), encoding: "utf8", timeout: 20_000 },
+  return runCniPlugin(
+    host,
+    binary,
+    {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: `/run/netns/${netns}`,
+      CNI_IFNAME: "eth0",
+      CNI_PATH: "/usr/lib/cni",
+    },
+    config,
   );
-  let out: unknown = r.stdout.trim();
-  try {
-    out = out ? JSON.parse(out as string) : "";
-  } catch {
-    // not JSON: kept as text, which no comparison below takes for a CNI answer
-  }
-  return { code: r.status, out };
 }
 
 const MAPPINGS: Record<string, object[]> = {

@@ -3,6 +3,7 @@
 // the two side by side.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { runCniPlugin } from "@podnet/testing";
 
 export const REFERENCE = "/usr/lib/cni/bridge";
 export const OURS = fileURLToPath(new URL("../bin/podnet-bridge.mjs", import.meta.url));
@@ -46,25 +47,10 @@ export function cni(
     CNI_NETNS: netns,
     CNI_IFNAME: "eth0",
     CNI_PATH: "/usr/lib/cni",
-    PATH: process.env.PATH,
     ...env,
   };
   const binary = p.name === "reference" ? [REFERENCE] : [process.execPath, OURS];
-  const assignments = Object.entries(vars)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
-  const r = spawnSync("ip", ["netns", "exec", p.host, "env", "-i", ...assignments, ...binary], {
-    input: JSON.stringify(bridgeConfig(p.dataDir, extra)),
-    encoding: "utf8",
-    timeout: 20_000,
-  });
-  let out: unknown = r.stdout;
-  try {
-    out = r.stdout.trim() ? JSON.parse(r.stdout) : "";
-  } catch {
-    // not JSON: left as text, which no test accepts as a CNI answer
-  }
-  return { code: r.status, out };
+  return runCniPlugin(p.host, binary, vars, bridgeConfig(p.dataDir, extra));
 }
 
 export const ipJson = (ns: string, ...args: string[]) =>
