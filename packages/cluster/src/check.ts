@@ -8,6 +8,9 @@ import type { ScenarioIssue } from "./load.js";
 import type { NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 import { parseOrigin, parseTarget } from "./target.js";
 
+/** 127.0.0.1, where a hostPort may be published for the node's own processes alone. */
+const LOOPBACK = 0x7f000001;
+
 /** Kubernetes' documented envelope (nodes, pods, Services), which podnet takes as its own limit. */
 export const SCENARIO_LIMITS = { nodes: 5_000, pods: 150_000, services: 10_000 } as const;
 
@@ -32,7 +35,8 @@ class Checker {
   private readonly addresses = new Map<number, string>();
   private readonly nodes = new Map<string, { podCidr?: string; pods: number; address: number }>();
   private readonly pods = new Map<string, PodSpec>();
-  private readonly hostPorts = new Map<string, string>();
+  /** Published ports by node, port and protocol: the pods holding them, and on which address. */
+  private readonly hostPorts = new Map<string, { pod: string; hostIP: number }[]>();
   private readonly serviceState = new Map<string, { clusterIP?: string; nodePorts: string[] }>();
   private readonly clusterIPs = new Map<string, string>();
   private readonly nodePorts = new Map<string, string>();
@@ -417,18 +421,42 @@ class Checker {
             );
           portNames.add(port.name);
         }
-        if (port.hostPort !== undefined) {
-          const hostKey = `${p.node} ${port.hostPort}/${port.protocol}`;
-          const other = this.hostPorts.get(hostKey);
-          if (other)
-            this.fail(
-              [...path, "containers", j, "ports", k, "hostPort"],
-              `hostPort ${port.hostPort}/${port.protocol} on ${p.node} is already published by pod ${q(other)}`,
-            );
-          else this.hostPorts.set(hostKey, p.name);
-        }
+        const at: Path = [...path, "containers", j, "ports", k];
+        if (port.hostPort !== undefined) this.publish(p, node, port, at);
+        else if (port.hostIP !== undefined)
+          this.fail([...at, "hostIP"], `hostIP ${port.hostIP} needs a hostPort to publish`);
       });
     });
+  }
+
+  /**
+   * A hostPort is one node's port: two pods may publish it only on different addresses (as
+   * Kubernetes' scheduler holds it: 0.0.0.0 takes every address). Its hostIP must be an address the
+   * node answers on — its own or 127.0.0.1 — or the rules would match nothing that arrives.
+   */
+  private publish(
+    p: PodSpec,
+    node: { address: number } | undefined,
+    port: PodSpec["containers"][number]["ports"][number],
+    at: Path,
+  ): void {
+    const hostIP = port.hostIP === undefined ? 0 : parseIpv4(port.hostIP);
+    if (node && hostIP !== 0 && hostIP !== LOOPBACK && hostIP !== node.address) {
+      this.fail(
+        [...at, "hostIP"],
+        `hostIP ${port.hostIP} is not an address of node ${p.node} (${formatIpv4(node.address)}): the port would answer nowhere; use the node's address, 127.0.0.1 or 0.0.0.0`,
+      );
+      return;
+    }
+    const key = `${p.node} ${port.hostPort}/${port.protocol}`;
+    const held = this.hostPorts.get(key) ?? [];
+    const other = held.find((h) => h.hostIP === 0 || hostIP === 0 || h.hostIP === hostIP);
+    if (other)
+      this.fail(
+        [...at, "hostPort"],
+        `hostPort ${port.hostPort}/${port.protocol} on ${p.node}${hostIP ? ` (${port.hostIP})` : ""} is already published by pod ${q(other.pod)}${other.hostIP ? ` on ${formatIpv4(other.hostIP)}` : ""}`,
+      );
+    else this.hostPorts.set(key, [...held, { pod: p.name, hostIP }]);
   }
 
   private removePod(name: string): void {
@@ -440,7 +468,12 @@ class Checker {
     if (node) node.pods--;
     for (const c of p.containers)
       for (const port of c.ports)
-        if (port.hostPort !== undefined) this.hostPorts.delete(`${p.node} ${port.hostPort}/${port.protocol}`);
+        if (port.hostPort !== undefined) {
+          const key = `${p.node} ${port.hostPort}/${port.protocol}`;
+          const held = this.hostPorts.get(key)?.filter((h) => h.pod !== name) ?? [];
+          if (held.length) this.hostPorts.set(key, held);
+          else this.hostPorts.delete(key);
+        }
   }
 
   private setService(svc: ServiceSpec, path: Path): void {

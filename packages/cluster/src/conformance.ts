@@ -36,13 +36,23 @@ export interface ProviderConformanceTarget {
   timeout?: number;
 }
 
-const web = (name: string, node: string, hostPort?: number): PodSpec => ({
+const web = (name: string, node: string, hostPort?: number, hostIP?: string): PodSpec => ({
   name,
   namespace: "default",
   node,
   labels: { app: "web", [`on-${node}`]: "yes" },
   containers: [
-    { name: "http", ports: [{ containerPort: 8080, protocol: "tcp", ...(hostPort ? { hostPort } : {}) }] },
+    {
+      name: "http",
+      ports: [
+        {
+          containerPort: 8080,
+          protocol: "tcp",
+          ...(hostPort ? { hostPort } : {}),
+          ...(hostIP ? { hostIP } : {}),
+        },
+      ],
+    },
   ],
 });
 
@@ -65,8 +75,8 @@ const node = (name: string) => NODES[name as keyof typeof NODES];
 
 /**
  * The suite's cluster: three nodes on one LAN behind a gateway, an outside host; web pods on every
- * node (w1 publishes host port 8080), w1b serving port 8080 beside w1 without publishing it, a client
- * next to them; Service `web` (NodePort) over every web pod, Service `local` over the web pods on n1.
+ * node (w1 publishes host port 8080, w2 publishes it on n2's address alone), w1b serving port 8080
+ * beside w1 without publishing it, a client next to them; Service `web` (NodePort) over every web pod, Service `local` over the web pods on n1.
  */
 function scenario(
   name: string,
@@ -90,7 +100,7 @@ function scenario(
         containers: [{ name: "http", ports: [{ containerPort: 8080, protocol: "tcp" }] }],
       },
       { name: "client", node: "n1" },
-      web("w2", "n2"),
+      web("w2", "n2", 8080, NODES.n2.address),
       web("w3", "n3"),
     ],
     services: parts.services ?? [
@@ -105,6 +115,8 @@ interface Cell {
   to: string;
   /** Whether the provider promises this cell reaches its target. */
   promised: boolean;
+  /** The provider promises it does not: nothing there is meant to answer. */
+  unreached?: boolean;
 }
 
 /** Whether the provider's pod ports on `node` have hairpin mode (a frame may leave by the port it came in on). */
@@ -154,6 +166,13 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
       out.push({ from, to: `${at}:8080`, promised: publishes });
     out.push({ from: at, to: "127.0.0.1:8080", promised: publishes });
     out.push({ from: published.spec.name, to: `${at}:8080`, promised: publishes && hairpin });
+  }
+  for (const pod of pods.filter((p) => p.spec.containers.some((c) => c.ports.some((port) => port.hostIP)))) {
+    // Published on the node's address alone (Kubernetes' hostIP): reached there, from outside and
+    // from the node itself, but not on the node's 127.0.0.1, where every address would answer.
+    const publishes = runtime.publishesPorts();
+    for (const from of ["outside", pod.node]) out.push({ from, to: `${pod.node}:8080`, promised: publishes });
+    out.push({ from: pod.node, to: "127.0.0.1:8080", promised: false, unreached: true });
   }
   return out;
 }
@@ -313,9 +332,10 @@ export function describeProviderConformance(name: string, target: ProviderConfor
           const provider = make();
           const runtime = await build(provider, scenario(`${providerName}-reach`));
           const broken: string[] = [];
-          for (const cell of cells(provider, runtime).filter((c) => c.promised)) {
+          for (const cell of cells(provider, runtime).filter((c) => c.promised || c.unreached)) {
             const outcome = await probe(runtime, cell);
-            if (outcome !== "reached") broken.push(`${cell.from} → ${cell.to}: ${outcome}`);
+            if ((outcome === "reached") !== cell.promised)
+              broken.push(`${cell.from} → ${cell.to}: ${outcome}`);
           }
           expect(broken).toEqual([]);
         });
@@ -326,7 +346,7 @@ export function describeProviderConformance(name: string, target: ProviderConfor
           // n2 leaves (its pods are deleted through CNI DEL) and rejoins; w2 comes back.
           await runtime.removeNode("n2");
           await runtime.addNode(node("n2"));
-          await runtime.addPod(web("w2", "n2"));
+          await runtime.addPod(web("w2", "n2", 8080, NODES.n2.address));
           // w3 moves from n3 to n2; client moves nowhere but restarts.
           await runtime.removePod("w3");
           await runtime.addPod(web("w3", "n2"));

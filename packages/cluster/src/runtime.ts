@@ -342,7 +342,12 @@ export class ClusterRuntime {
       publish: spec.containers.flatMap((c) =>
         c.ports
           .filter((p) => p.hostPort)
-          .map((p) => ({ hostPort: p.hostPort!, containerPort: p.containerPort, protocol: p.protocol })),
+          .map((p) => ({
+            hostPort: p.hostPort!,
+            containerPort: p.containerPort,
+            protocol: p.protocol,
+            ...(p.hostIP !== undefined ? { hostIP: p.hostIP } : {}),
+          })),
       ),
     });
     const result = await this.backend.attachPod(this.provider, attachment);

@@ -85,6 +85,11 @@ export const ContainerSchema = z.strictObject({
         containerPort: Port,
         protocol: Protocol.default("tcp"),
         hostPort: Port.optional(),
+        /**
+         * The node address the hostPort answers on (Kubernetes' `hostIP`): the node's own address or
+         * 127.0.0.1; unset or 0.0.0.0, every address of the node.
+         */
+        hostIP: Ipv4.optional(),
       }),
     )
     .default([]),

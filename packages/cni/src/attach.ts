@@ -49,6 +49,8 @@ export interface PublishedPort {
   hostPort: number;
   containerPort: number;
   protocol?: "tcp" | "udp";
+  /** The node address it is published on (Kubernetes' `hostIP`); all of them when unset. */
+  hostIP?: string;
 }
 
 export interface PodAttachment {

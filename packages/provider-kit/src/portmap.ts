@@ -13,13 +13,18 @@ import {
   type CniPlugin,
   type PluginConfig,
 } from "@podnet/cni";
-import { formatIpv4, parseIpv4, parseIpv4InterfaceAddress, type Ipv4Prefix } from "@podnet/core";
+import { formatIpv4, isIpv4, parseIpv4, parseIpv4InterfaceAddress, type Ipv4Prefix } from "@podnet/core";
 import { MULTIPORT_MAX_PORTS, chainRules, sameRule, type IptablesRule } from "@podnet/netlink";
 
 export interface PortMapping {
   hostPort: number;
   containerPort: number;
   protocol?: "tcp" | "udp";
+  /**
+   * The one node address the port answers on (Kubernetes' `hostIP`); unset or 0.0.0.0, every
+   * address of the node. An IPv6 address publishes nothing for an IPv4 pod, as the reference skips it.
+   */
+  hostIP?: string;
 }
 
 /** The reference plugin's chains (their names are its contract with the node: never renamed). */
@@ -52,6 +57,14 @@ function portmapConf(config: PluginConfig): PortmapConf {
   for (const m of mappings) {
     if (!(m.containerPort > 0)) fail(`Invalid container port number: ${m.containerPort}`);
     if (!(m.hostPort > 0)) fail(`Invalid host port number: ${m.hostPort}`);
+    // The reference takes an address it cannot parse for IPv6 and, for an IPv4 pod, skips the
+    // mapping without a word: a typo would leave the port unpublished and no one told.
+    if (
+      m.hostIP !== undefined &&
+      m.hostIP !== "" &&
+      !(typeof m.hostIP === "string" && (isIpv4(m.hostIP) || IPV6.test(m.hostIP)))
+    )
+      fail(`Invalid host IP: ${JSON.stringify(m.hostIP)}`);
   }
   return { snat: snat as boolean, markBit: markBit as number, mappings };
 }
@@ -71,6 +84,19 @@ function containerAddress(prev: CniResult, ifname: string): { ip: string; prefix
   return undefined;
 }
 
+/** An IPv6 address's characters, with at least one colon (the reference skips what is IPv6). */
+const IPV6 = /^(?=.*:)[0-9a-fA-F:.]+$/;
+
+/**
+ * The `-d` a mapping's rules carry: its hostIP unless unspecified; `null` for an IPv6 hostIP, which
+ * an IPv4 container's rules leave out (the entry rule's ports still list it, as the reference's do).
+ */
+function hostDestination(m: PortMapping): string | undefined | null {
+  if (m.hostIP === undefined || m.hostIP === "") return undefined;
+  if (!isIpv4(m.hostIP)) return null;
+  return parseIpv4(m.hostIP) === 0 ? undefined : m.hostIP;
+}
+
 const jump = (chain: string) => ({ kind: "jump" as const, chain });
 const comment = (text: string) => ({ kind: "comment" as const, comment: text });
 const markOf = (bit: number) => (1 << bit) >>> 0;
@@ -80,9 +106,12 @@ function dnatRules(conf: PortmapConf, container: { ip: string; prefix: Ipv4Prefi
   const out: IptablesRule[] = [];
   for (const m of conf.mappings) {
     const protocol = m.protocol ?? "tcp";
-    const base: Pick<IptablesRule, "protocol" | "matches"> = {
+    const destination = hostDestination(m);
+    if (destination === null) continue;
+    const base: Pick<IptablesRule, "protocol" | "matches" | "destination"> = {
       protocol,
       matches: [{ kind: protocol, dport: m.hostPort }],
+      ...(destination ? { destination } : {}),
     };
     if (conf.snat) {
       // A pod of the subnet reaching a hostPort of its own node comes back through the bridge: without
@@ -131,6 +160,7 @@ function goRules(
         out.push("-m", "multiport", "-p", r.protocol!, "--destination-ports", m.dports.join(","));
       if (m.kind === "tcp" || m.kind === "udp") out.push("-p", r.protocol!, "--dport", String(m.dport));
     }
+    if (r.destination) out.push("-d", r.destination);
     if (r.source)
       out.push("-s", r.source === "127.0.0.1" ? r.source : `${container.ip}/${container.prefix.length}`);
     const t = r.target;
