@@ -69,6 +69,19 @@ describe("podnet policy", () => {
       `${bad}:6:35: spec.ingress[0].ports[0].protocol: SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)`,
     );
     expect((await podnet(["policy", "check", "scenarios/netpol.yaml", "--provider", "nope"])).code).toBe(2);
+    // A policy for a namespace the cluster lacks (kubectl: not found) selected nothing and read
+    // "0 opened, 0 closed"; one the same file creates is fine.
+    const policy =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p, namespace: nowhere }\nspec: { podSelector: {} }\n";
+    writeFileSync(bad, policy);
+    const missing = await podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      `error: ${bad}:3:33: metadata.namespace: namespace "nowhere" does not exist: no pod runs in it, the scenario does not declare it and this file has no Namespace for it (kubectl apply says namespaces "nowhere" not found)\n`,
+    ]);
+    writeFileSync(bad, `apiVersion: v1\nkind: Namespace\nmetadata: { name: nowhere }\n---\n${policy}`);
+    const created = await podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
+    expect([created.code, created.stdout]).toEqual([0, "0 opened, 0 closed\n"]);
   });
 
   it("names the verdict on a trace through an enforcing node", async () => {

@@ -133,7 +133,7 @@ export interface PlannedCell {
   from: string;
   /** The target as a probe names it (`db`, `svc/web:80`). */
   to: string;
-  protocol: "icmp" | "tcp";
+  protocol: "icmp" | "tcp" | "udp";
 }
 
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
@@ -163,7 +163,7 @@ function samplePods(runtime: ClusterRuntime): string[] {
 /** The cells of the reachability matrix (pods sampled in large clusters), on any backend. */
 export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
   const cells: PlannedCell[] = [];
-  const add = (kind: CellKind, from: string, to: string, protocol: "icmp" | "tcp" = "icmp") =>
+  const add = (kind: CellKind, from: string, to: string, protocol: PlannedCell["protocol"] = "icmp") =>
     cells.push({ kind, from, to, protocol });
   const pods = samplePods(runtime);
   const nodes = [...runtime.nodes.keys()].slice(0, MAX_PODS_IN_MATRIX);
@@ -174,8 +174,11 @@ export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
       add(same ? "pod→pod (same node)" : "pod→pod (across nodes)", a, b);
     }
     for (const n of nodes) add("pod→node", a, n);
-    for (const svc of runtime.services.values())
-      add("pod→service", a, `svc/${svc.spec.name}:${svc.spec.ports[0]!.port}`, "tcp");
+    for (const svc of runtime.services.values()) {
+      // A Service is probed on its first port, with that port's protocol (a DNS Service's is UDP).
+      const port = svc.spec.ports[0]!;
+      add("pod→service", a, `svc/${svc.spec.name}:${port.port}`, port.protocol);
+    }
     for (const host of runtime.hosts.keys()) add("pod→outside", a, host);
   }
   for (const n of nodes) for (const b of pods) add("node→pod", n, b);

@@ -85,15 +85,7 @@ class Checker {
         this.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
       namespaces.add(ns.name);
     });
-    // A policy goes into a namespace that exists: declared, one a pod runs in, or one every
-    // cluster has. kubectl apply refuses any other (namespaces "x" not found), and a misspelt one
-    // would silently select nothing.
-    const exist = new Set([
-      ...KUBERNETES_NAMESPACES,
-      ...namespaces,
-      ...this.s.pods.map((p) => p.namespace),
-      ...this.s.events.flatMap((e) => (e.action === "addPod" ? [e.pod.namespace] : [])),
-    ]);
+    const exist = existingNamespaces(this.s);
     const policies = new Set<string>();
     this.s.networkPolicies.forEach((p, i) => {
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
@@ -634,10 +626,24 @@ class Checker {
   }
 }
 
-/** Checks a scenario's meaning; every problem found, each with its path. */
 /** The namespaces every Kubernetes cluster starts with. */
 const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/**
+ * The namespaces a policy may go into: declared, one a pod runs in (or will, by an event), or one
+ * every cluster has. kubectl apply refuses any other (namespaces "x" not found), and a misspelt one
+ * would silently select nothing.
+ */
+export function existingNamespaces(s: Scenario): Set<string> {
+  return new Set([
+    ...KUBERNETES_NAMESPACES,
+    ...s.namespaces.map((n) => n.name),
+    ...s.pods.map((p) => p.namespace),
+    ...s.events.flatMap((e) => (e.action === "addPod" ? [e.pod.namespace] : [])),
+  ]);
+}
+
+/** Checks a scenario's meaning; every problem found, each with its path. */
 export function checkScenario(s: Scenario): ScenarioIssue[] {
   return new Checker(s).run();
 }

@@ -21,7 +21,7 @@ export {
   type ScenarioIssue,
   type ScenarioScale,
 } from "./load.js";
-export { SCENARIO_LIMITS } from "./check.js";
+export { SCENARIO_LIMITS, existingNamespaces } from "./check.js";
 export { NFT_TABLE, PROXY_NAMES, type ProxyName } from "@podnet/route-manager";
 export { parseTarget, parseOrigin, type TargetText } from "./target.js";
 export { expandScenario } from "./generate.js";

@@ -4,7 +4,19 @@
  * `scenarios/x.yaml:9:30: nodes[2].address: "10.100.0.300" is not an IPv4 address`.
  */
 import { PodnetError } from "@podnet/core";
-import { LineCounter, isMap, isNode, isScalar, parseDocument, type Document, type Node } from "yaml";
+import {
+  LineCounter,
+  isAlias,
+  isCollection,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type Document,
+  type Node,
+} from "yaml";
 import { checkScenario } from "./check.js";
 import { includeManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
@@ -115,7 +127,48 @@ export const MAX_SCENARIO_BYTES = 16 * 2 ** 20;
  * exhaust the parser's stack what that means, not the engine's "Maximum call stack size exceeded".
  */
 export const yamlMessage = (message: string) =>
-  `YAML: ${/Maximum call stack size exceeded/.test(message) ? "nested too deeply to read (collections inside collections, thousands of levels)" : message.split("\n")[0]!}`;
+  `YAML: ${
+    /Maximum call stack size exceeded/.test(message)
+      ? "nested too deeply to read (collections inside collections, thousands of levels)"
+      : /contains multiple documents/.test(message)
+        ? "a scenario is one document, and this --- starts another"
+        : message.split("\n")[0]!
+  }`;
+
+/**
+ * What the YAML library would throw (or print as a Node warning) only when the document is made
+ * into objects, with no place: an alias of no anchor, a merge (`<<`) of something that is not a
+ * mapping, a key that is a list or mapping. Walked without recursion, as the document may be as
+ * deep as the parser allows.
+ */
+export function shapeIssues(doc: Document, counter: LineCounter): ScenarioIssue[] {
+  const issues: (ScenarioIssue & { offset: number })[] = [];
+  const at = (node: Node, message: string) => {
+    const offset = node.range?.[0] ?? 0;
+    const pos = counter.linePos(offset);
+    issues.push({ path: [], message: `YAML: ${message}`, line: pos.line, column: pos.col, offset });
+  };
+  const mapping = (node: unknown): boolean =>
+    isMap(node) || (isAlias(node) && isMap(node.resolve(doc))) || (isSeq(node) && node.items.every(mapping));
+  const stack: unknown[] = [doc.contents];
+  while (stack.length) {
+    const node = stack.pop();
+    if (isAlias(node)) {
+      if (!node.resolve(doc)) at(node, `*${node.source} names no anchor set before it`);
+    } else if (isCollection(node)) for (const item of node.items) stack.push(item);
+    else if (isPair(node)) {
+      if (isCollection(node.key)) at(node.key, "a key is a name or a number, not a list or mapping");
+      else if (isScalar(node.key) && typeof node.key.value === "symbol" && !mapping(node.value))
+        at(
+          isNode(node.value) ? node.value : node.key,
+          "<< merges a mapping (or an alias of one) into this one",
+        );
+      else stack.push(node.key);
+      stack.push(node.value);
+    }
+  }
+  return issues.sort((a, b) => a.offset - b.offset).map(({ offset: _, ...issue }) => issue);
+}
 
 export const yamlError = (file: string, error: unknown) =>
   new ScenarioError(file, [{ path: [], message: yamlMessage((error as Error).message), line: 1, column: 1 }]);
@@ -158,6 +211,8 @@ export function loadScenario(
       }),
     );
   }
+  const shape = shapeIssues(doc, counter);
+  if (shape.length) throw new ScenarioError(file, shape);
   let raw: unknown;
   try {
     // The YAML library's own guard against alias bombs ("billion laughs") throws here.

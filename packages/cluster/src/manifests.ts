@@ -3,6 +3,7 @@
  * scenario: Namespace objects give namespace labels, NetworkPolicy objects join the scenario's
  * policies. Other kinds are refused by name; every problem is located in the manifest file.
  */
+import { quoteInput as q } from "@podnet/core";
 import { NamespaceSchema, NetworkPolicySchema, policyKey, type NetworkPolicy } from "@podnet/policy";
 import { LineCounter, parseAllDocuments } from "yaml";
 import {
@@ -10,6 +11,7 @@ import {
   ScenarioError,
   locate,
   protoIssues,
+  shapeIssues,
   yamlError,
   yamlMessage,
   zodIssues,
@@ -27,8 +29,15 @@ export interface Manifests {
 
 const KINDS = "Namespace, NetworkPolicy, or a List of them";
 
-/** Parses a manifest file; throws ScenarioError naming the file, line and column of each problem. */
-export function loadManifests(text: string, file: string): Manifests {
+/**
+ * Parses a manifest file; throws ScenarioError naming the file, line and column of each problem.
+ * Given the cluster's `namespaces`, a policy must go into one of them or one the file creates.
+ */
+export function loadManifests(
+  text: string,
+  file: string,
+  options: { namespaces?: ReadonlySet<string> } = {},
+): Manifests {
   if (text.length > MAX_SCENARIO_BYTES)
     throw new ScenarioError(file, [{ path: [], message: `larger than ${MAX_SCENARIO_BYTES / 2 ** 20} MiB` }]);
   const counter = new LineCounter();
@@ -41,6 +50,8 @@ export function loadManifests(text: string, file: string): Manifests {
   if (!Array.isArray(docs)) docs = [docs];
   const out: Manifests = { namespaces: [], policies: [] };
   const issues: ScenarioIssue[] = [];
+  /** Where each policy's namespace is written, for the check after every document is read. */
+  const namespaceAt: ScenarioIssue[] = [];
   for (const doc of docs) {
     for (const e of doc.errors) {
       const pos = counter.linePos(e.pos[0]);
@@ -52,6 +63,11 @@ export function loadManifests(text: string, file: string): Manifests {
       });
     }
     if (doc.errors.length) continue;
+    const shape = shapeIssues(doc, counter);
+    if (shape.length) {
+      issues.push(...shape);
+      continue;
+    }
     let raw: unknown;
     try {
       raw = doc.toJS({ maxAliasCount: 1000 });
@@ -110,10 +126,25 @@ export function loadManifests(text: string, file: string): Manifests {
       } else {
         const key = policyKey(parsed.data);
         if (out.policies.some((p) => policyKey(p) === key)) located(`NetworkPolicy ${key} is defined twice`);
-        else out.policies.push(parsed.data);
+        else {
+          out.policies.push(parsed.data);
+          const at = [...path, "metadata", "namespace"];
+          namespaceAt.push({ path: at, message: "", ...locate(doc, counter, at) });
+        }
       }
     };
     read(raw, []);
+  }
+  if (options.namespaces) {
+    const created = new Set(out.namespaces.map((n) => n.name));
+    out.policies.forEach((p, i) => {
+      const ns = p.metadata.namespace;
+      if (!options.namespaces!.has(ns) && !created.has(ns))
+        issues.push({
+          ...namespaceAt[i]!,
+          message: `namespace ${q(ns)} does not exist: no pod runs in it, the scenario does not declare it and this file has no Namespace for it (kubectl apply says namespaces ${q(ns)} not found)`,
+        });
+    });
   }
   if (issues.length) throw new ScenarioError(file, issues);
   return out;

@@ -555,9 +555,15 @@ export class ClusterRuntime {
     const target = pod
       ? { address: pod.ip, ns: to, kind: "pod" as const, port: undefined }
       : this.resolve(to);
-    const protocol =
-      options.protocol ?? (target.kind === "service" || target.port !== undefined ? "tcp" : "icmp");
     const port = options.port ?? target.port;
+    // Unsaid, a Service's port is probed with its own protocol (a DNS Service's 53 is UDP's).
+    const protocol =
+      options.protocol ??
+      (target.kind !== "service" && target.port === undefined
+        ? "icmp"
+        : target.kind === "pod"
+          ? "tcp"
+          : (this.serviceOf(to, port)?.protocol ?? "tcp"));
     // No port of its own to assume: a probe that guessed 80 would report on a port nobody named.
     if (port === undefined && protocol !== "icmp")
       throw new TargetError(`a ${protocol} probe needs a port: ${q(`${to}:<port>`)}`);
@@ -578,7 +584,7 @@ export class ClusterRuntime {
     if (target.ns && target.kind === "pod") request.expectNs = this.ns(target.ns);
     if (target.kind === "pod" && port !== undefined) request.expectOwner = this.listener(target.ns!, port);
     // Services answer on ports only.
-    const service = port === undefined ? undefined : this.serviceExpectation(to, port).service;
+    const service = port === undefined ? undefined : this.serviceExpectation(to, port, protocol).service;
     if (service ?? options.service) request.service = service ?? options.service;
     return request;
   }
@@ -591,27 +597,34 @@ export class ClusterRuntime {
   serviceOf(
     to: string,
     port = this.resolve(to).port,
-  ): { service: ServiceState; pods: string[]; targetPort: number } | undefined {
+    /** Only a Service port of this protocol; any, the first listed, when unsaid. */
+    protocol?: "tcp" | "udp" | "icmp",
+  ): { service: ServiceState; pods: string[]; targetPort: number; protocol: "tcp" | "udp" } | undefined {
     const target = this.resolve(to);
-    if (port === undefined) return undefined;
+    if (port === undefined || protocol === "icmp") return undefined;
     const toNode =
       target.kind === "node" || [...this.nodes.values()].some((n) => n.address === target.address);
     let service: ServiceState | undefined;
-    let targetPort: number | undefined;
+    let found: ServiceState["spec"]["ports"][number] | undefined;
     for (const s of this.services.values())
       for (const p of s.spec.ports)
         if (
           !service &&
+          (protocol === undefined || p.protocol === protocol) &&
           ((s.clusterIP === target.address && p.port === port) || (toNode && p.nodePort === port))
         )
-          [service, targetPort] = [s, p.targetPort ?? p.port];
-    if (!service) return undefined;
+          [service, found] = [s, p];
+    if (!service || !found) return undefined;
     const pods = this.selectedPods(service.spec).map((p) => p.spec.name);
-    return { service, pods, targetPort: targetPort! };
+    return { service, pods, targetPort: found.targetPort ?? found.port, protocol: found.protocol };
   }
 
-  private serviceExpectation(to: string, port?: number): Pick<ProbeRequest, "service"> {
-    const found = this.serviceOf(to, port);
+  private serviceExpectation(
+    to: string,
+    port: number,
+    protocol: ProbeRequest["protocol"],
+  ): Pick<ProbeRequest, "service"> {
+    const found = this.serviceOf(to, port, protocol);
     if (!found) return {};
     return {
       service: {

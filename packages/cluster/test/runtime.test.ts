@@ -115,6 +115,38 @@ traffic:
     expect(ok.probes.find((p) => p.to === "svc/web")).toMatchObject({ outcome: "reached", reached: true });
   });
 
+  it("probes a Service's port with its protocol: a UDP Service in the matrix, by default, and at a NodePort", async () => {
+    const scenario = loadScenario(
+      `name: udp-service
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
+nodes:
+  - { name: node1, segment: lan, address: 10.100.0.2 }
+  - { name: node2, segment: lan, address: 10.100.0.3 }
+pods:
+  - { name: a, node: node1 }
+  - { name: b, node: node2, labels: { app: dns }, containers: [{ name: dns, ports: [{ containerPort: 53, protocol: udp }] }] }
+services:
+  - name: dns
+    type: NodePort
+    selector: { app: dns }
+    ports: [{ port: 53, protocol: udp, nodePort: 30053 }]
+`,
+      "udp-service.yaml",
+    );
+    const { runtime, result } = await runScenario(scenario, getProvider("overlay"));
+    // It was probed with TCP, found nothing listening and called the Service unreachable.
+    expect(result.reachability.filter((c) => c.kind === "pod→service")).toMatchObject([
+      { from: "a", to: "svc/dns:53", protocol: "udp", outcome: "reached", reached: true },
+      { from: "b", to: "svc/dns:53", protocol: "udp", outcome: "reached", reached: true },
+    ]);
+    expect((await runtime.probe("a", "svc/dns")).outcome).toBe("reached");
+    expect((await runtime.probe("a", "node2:30053")).outcome).toBe("reached");
+    // TCP to the UDP NodePort is no Service's: the node refuses it (it read as the Service, wrongly reached).
+    const tcp = await runtime.probe("a", "node2:30053", { protocol: "tcp" });
+    expect(tcp.outcome).toBe("refused");
+  });
+
   it("lets a node leave and rejoin: its pods' addresses were released through CNI DEL", async () => {
     const scenario = loadScenario(
       readFileSync(join(__dirname, "..", "..", "..", "scenarios", "two-nodes.yaml"), "utf8") +

@@ -65,6 +65,22 @@ describe("scenario files", () => {
     );
   });
 
+  it("places what the YAML library finds only when making objects: aliases, merges, collection keys, documents", () => {
+    expect(problems("name: x\nnodes: *nope\n")).toEqual([
+      "2: scenarios/x.yaml: YAML: *nope names no anchor set before it",
+    ]);
+    expect(problems("name: x\na: &a { b: 1 }\nc:\n  <<: *a\n  <<: 5\n")).toEqual([
+      "5: scenarios/x.yaml: YAML: << merges a mapping (or an alias of one) into this one",
+    ]);
+    // It was reported at 1:1 and printed a Node warning about stringified keys.
+    expect(problems("name: x\n? [a, b]\n: 1\n")).toEqual([
+      "2: scenarios/x.yaml: YAML: a key is a name or a number, not a list or mapping",
+    ]);
+    expect(problems("name: x\n---\nname: y\n")).toEqual([
+      "2: scenarios/x.yaml: YAML: a scenario is one document, and this --- starts another",
+    ]);
+  });
+
   it("names the file, the path, what was expected, and the line", () => {
     expect(problems(base + "  - { name: node3, segment: lan, address: 10.100.0.300 }\n")).toEqual([
       '9: scenarios/x.yaml: nodes[2].address: "10.100.0.300" is not an IPv4 address',

@@ -212,7 +212,8 @@ export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 /**
  * policyTypes as the API server defaults them: Ingress always, Egress when the policy has egress
- * rules. Kept apart from the written value so explanations can say which applied.
+ * rules, also for an empty list (`len(PolicyTypes) == 0` in its defaulting: `policyTypes: []` is
+ * not "no types"). Kept apart from the written value so explanations can say which applied.
  */
 export function policyTypes(policy: NetworkPolicy): {
   ingress: boolean;
@@ -220,7 +221,7 @@ export function policyTypes(policy: NetworkPolicy): {
   defaulted: boolean;
 } {
   const written = policy.spec.policyTypes;
-  if (written)
+  if (written?.length)
     return { ingress: written.includes("Ingress"), egress: written.includes("Egress"), defaulted: false };
   return { ingress: true, egress: (policy.spec.egress?.length ?? 0) > 0, defaulted: true };
 }

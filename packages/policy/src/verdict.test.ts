@@ -64,6 +64,23 @@ describe("verdicts explain themselves", () => {
     ]);
   });
 
+  it("defaults an empty policyTypes as the API server does: Ingress, and Egress with egress rules", () => {
+    const empty = (spec: Partial<NetworkPolicyInput["spec"]>) =>
+      compilePolicies({
+        pods,
+        namespaces: [{ name: "ops", labels: { team: "ops" } }],
+        policies: [np("empty", { podSelector: {}, policyTypes: [], ...spec })],
+      });
+    const isolated = empty({});
+    expect(connectionVerdict(isolated, { pod: 0 }, { pod: 1 }, "tcp", 5432).allowed).toBe(false);
+    expect(explainVerdict(connectionVerdict(isolated, { pod: 0 }, { pod: 1 }, "tcp", 5432))).toEqual([
+      "egress from shop/web: allowed, no policy selects shop/web for egress",
+      "ingress to shop/db: denied by default: selected by shop/empty (policyTypes defaulted include Ingress), and no rule of them allows it",
+    ]);
+    const egress = empty({ egress: [{ to: [{ podSelector: { matchLabels: { app: "db" } } }] }] });
+    expect(connectionVerdict(egress, { pod: 0 }, { pod: 2 }, "tcp", 80).allowed).toBe(false);
+  });
+
   it("applies ipBlock excepts to pod addresses and to outside addresses", () => {
     expect(connectionVerdict(compiled, { pod: 0 }, { pod: 2 }, "tcp", 80).allowed).toBe(false);
     expect(connectionVerdict(compiled, { pod: 0 }, { ip: parseIpv4("10.0.9.9") }, "tcp", 80).allowed).toBe(

@@ -10,6 +10,7 @@ import {
   MAX_SCENARIO_BYTES,
   clusterPolicies,
   expandScenario,
+  existingNamespaces,
   loadManifests,
   outsideHosts,
 } from "@podnet/cluster";
@@ -130,7 +131,13 @@ export function policyCommands(cli: Command): void {
     .action(async (file: string, opts: PolicyOptions) => {
       const inputs = new Set<string>();
       const runtime = await build(file, opts, inputs);
-      const changes = loadManifests(readBounded(opts.with!, "manifest file", MAX_SCENARIO_BYTES), opts.with!);
+      const changes = loadManifests(
+        readBounded(opts.with!, "manifest file", MAX_SCENARIO_BYTES),
+        opts.with!,
+        {
+          namespaces: existingNamespaces(runtime.spec),
+        },
+      );
       const outside = outsideHosts(runtime);
       const before = policyMatrix(clusterPolicies(runtime), outside);
       const namespaces = new Map(runtime.spec.namespaces.map((n) => [n.name, n]));
