@@ -4,6 +4,7 @@
  * reported here, at its place in the file, so a build never starts on a scenario it cannot finish.
  */
 import { Ipv4Prefix, formatIpv4, isIpv4, parseIpv4, quoteInput as q } from "@podnet/core";
+import { NodeCidrAllocator } from "@podnet/ipam";
 import type { ScenarioIssue } from "./load.js";
 import type { NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 import { parseOrigin, parseTarget } from "./target.js";
@@ -41,6 +42,16 @@ class Checker {
   private readonly clusterIPs = new Map<string, string>();
   private readonly nodePorts = new Map<string, string>();
   private readonly podCidrs = new Map<string, string>();
+  /** The pod subnets and ClusterIPs in those maps that the allocators gave out (none was pinned). */
+  private readonly allocated = new Set<string>();
+  /**
+   * The runtime's allocators, driven as it drives them (pinned values reserved first, then the
+   * others handed out in order, events after): an event that pins a pod subnet or ClusterIP the
+   * allocator gave away is refused here, at its place, not by the runtime halfway through a build.
+   * Undefined when the cluster or service CIDR is refused already.
+   */
+  private podSubnets?: NodeCidrAllocator;
+  private serviceIps?: NodeCidrAllocator;
   private readonly nodeCapacity: number;
   private readonly podCapacity: number;
   private readonly serviceCapacity: number;
@@ -67,6 +78,7 @@ class Checker {
     this.checkCluster();
     this.checkUnderlay();
     if (!this.checkEnvelope()) return this.issues;
+    this.startAllocators();
     this.s.nodes.forEach((n, i) => this.addNode(n, ["nodes", i]));
     this.expandGenerated();
     this.s.pods.forEach((p, i) => this.addPod(p, ["pods", i]));
@@ -292,6 +304,31 @@ class Checker {
     return ip;
   }
 
+  private startAllocators(): void {
+    if (!this.issues.length) {
+      this.podSubnets = new NodeCidrAllocator(this.cluster, this.s.cluster.nodeMaskSize);
+      this.serviceIps = NodeCidrAllocator.forServices(this.s.cluster.serviceCidr);
+    }
+    for (const n of this.s.nodes) if (n.podCidr) this.drive(this.podSubnets, (a) => a.occupy(n.podCidr!));
+    for (const svc of this.s.services)
+      if (svc.clusterIP) this.drive(this.serviceIps, (a) => a.occupy(`${svc.clusterIP}/32`));
+  }
+
+  /**
+   * One step of an allocator; undefined when it refuses: none left (reported by count) or a value
+   * outside its range (reported where it is written).
+   */
+  private drive<T>(
+    allocator: NodeCidrAllocator | undefined,
+    step: (a: NodeCidrAllocator) => T,
+  ): T | undefined {
+    try {
+      return allocator ? step(allocator) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private addNode(n: NodeSpec, path: Path, at?: string): void {
     if (!this.claim([...path, "name"], n.name, "node")) return;
     const address = this.onSegment(path, n.segment, n.address, n.name, "node");
@@ -308,14 +345,25 @@ class Checker {
           `${p} is not a /${this.s.cluster.nodeMaskSize} inside the cluster CIDR ${this.cluster}`,
         );
       const other = this.podCidrs.get(p.toString());
-      if (other) this.fail([...path, "podCidr"], `${p} is already node ${q(other)}'s pod CIDR`);
-      else this.podCidrs.set(p.toString(), n.name);
+      if (other)
+        this.fail(
+          [...path, "podCidr"],
+          `${p} is already node ${q(other)}'s pod CIDR${this.allocated.has(p.toString()) ? " (the allocator gave it out)" : ""}`,
+        );
+      else {
+        this.podCidrs.set(p.toString(), n.name);
+        // The scenario's own nodes' subnets were reserved at the start; an event's is claimed now.
+        if (at !== undefined) this.drive(this.podSubnets, (a) => a.occupy(p.toString()));
+      }
     }
-    this.nodes.set(n.name, {
-      ...(n.podCidr ? { podCidr: Ipv4Prefix.parse(n.podCidr).toString() } : {}),
-      pods: 0,
-      address: address ?? -1,
-    });
+    const podCidr = n.podCidr
+      ? Ipv4Prefix.parse(n.podCidr).toString()
+      : this.drive(this.podSubnets, (a) => a.allocate().toString());
+    if (podCidr && !n.podCidr) {
+      this.podCidrs.set(podCidr, n.name);
+      this.allocated.add(podCidr);
+    }
+    this.nodes.set(n.name, { ...(podCidr ? { podCidr } : {}), pods: 0, address: address ?? -1 });
   }
 
   /** Generated nodes and pods, checked against what is listed by name and address. */
@@ -488,6 +536,11 @@ class Checker {
           [...path, "clusterIP"],
           `${svc.clusterIP} is the network or broadcast address of the service CIDR ${this.services}`,
         );
+      else if (ip === this.services.network + 1)
+        this.fail(
+          [...path, "clusterIP"],
+          `${svc.clusterIP} is the kubernetes Service's: the API server takes the service CIDR's first address (Kubernetes refuses it: provided IP is already allocated)`,
+        );
       else if (existing?.clusterIP && existing.clusterIP !== svc.clusterIP)
         this.fail(
           [...path, "clusterIP"],
@@ -495,10 +548,22 @@ class Checker {
         );
       const holder = this.clusterIPs.get(svc.clusterIP);
       if (holder && holder !== svc.name)
-        this.fail([...path, "clusterIP"], `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP`);
+        this.fail(
+          [...path, "clusterIP"],
+          `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP${this.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
+        );
       else {
         this.clusterIPs.set(svc.clusterIP, svc.name);
+        // The scenario's own Services' were reserved at the start; an event's is claimed now.
+        if (!existing && path[0] === "events")
+          this.drive(this.serviceIps, (a) => a.occupy(`${svc.clusterIP}/32`));
         clusterIP = svc.clusterIP;
+      }
+    } else if (!existing) {
+      clusterIP = this.drive(this.serviceIps, (a) => a.allocateAddress());
+      if (clusterIP) {
+        this.clusterIPs.set(clusterIP, svc.name);
+        this.allocated.add(clusterIP);
       }
     }
     const seen = new Set<string>();
@@ -546,7 +611,11 @@ class Checker {
           this.nodes.delete(e.node);
           this.names.delete(e.node);
           this.addresses.delete(node.address);
-          if (node.podCidr) this.podCidrs.delete(node.podCidr);
+          if (node.podCidr) {
+            this.podCidrs.delete(node.podCidr);
+            this.allocated.delete(node.podCidr);
+            this.drive(this.podSubnets, (a) => a.release(node.podCidr!));
+          }
           break;
         }
         case "addPod":
@@ -566,7 +635,11 @@ class Checker {
             break;
           }
           for (const np of svc.nodePorts) this.nodePorts.delete(np);
-          if (svc.clusterIP) this.clusterIPs.delete(svc.clusterIP);
+          if (svc.clusterIP) {
+            this.clusterIPs.delete(svc.clusterIP);
+            this.allocated.delete(svc.clusterIP);
+            this.drive(this.serviceIps, (a) => a.release(`${svc.clusterIP}/32`));
+          }
           this.serviceState.delete(e.service);
           break;
         }

@@ -81,6 +81,25 @@ function allocate<T>(allocator: NodeCidrAllocator, why: string, take: () => T): 
   }
 }
 
+/**
+ * A provider whose pods take a range of its own on every node (docker-bridge's 172.17.0.0/16) needs
+ * it apart from the underlay and the Services: a node's own address would be handed to a pod, and a
+ * trace would say "reached" for a packet that never left it. (Docker itself would move docker0 to
+ * the next free pool; podnet's docker-bridge is Docker's default, so the scenario must move.)
+ */
+function refuseRangeOverlaps(scenario: Scenario, provider: NetworkProvider): void {
+  if (!provider.podRange) return;
+  const range = Ipv4Prefix.parse(provider.podRange);
+  const clash = (what: string, cidr: string) => {
+    if (Ipv4Prefix.parse(cidr).overlaps(range))
+      throw new TargetError(
+        `${what} ${cidr} overlaps ${provider.podRange}, the range ${provider.name} gives the pods of every node: move it out of that range, or compare another provider`,
+      );
+  };
+  for (const segment of scenario.underlay.segments) clash(`segment ${q(segment.name)}`, segment.subnet);
+  clash("the service CIDR", scenario.cluster.serviceCidr);
+}
+
 export interface BuildOptions {
   /** Seeds the simulator's random choices (MACs, Service endpoints); the scenario's name by default. */
   seed?: string;
@@ -166,6 +185,7 @@ export class ClusterRuntime {
     provider: NetworkProvider,
     options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
+    refuseRangeOverlaps(scenario, provider);
     const backend: ClusterBackend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
     const runtime = new ClusterRuntime(scenario, provider, backend, options.policy ?? noPolicyEngine);
     const { nodes, pods, services } = runtime.scenario;

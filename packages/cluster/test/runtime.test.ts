@@ -147,6 +147,33 @@ services:
     expect(tcp.outcome).toBe("refused");
   });
 
+  it("refuses an underlay or service CIDR inside docker-bridge's 172.17.0.0/16, which every node's pods take", async () => {
+    const scenario = (segment: string, services = "10.96.0.0/16") =>
+      loadScenario(
+        `name: docker-range
+cluster: { serviceCidr: ${services} }
+underlay: { segments: [{ name: lan, subnet: ${segment} }] }
+nodes: [{ name: node1, segment: lan, address: ${segment.replace(/0\/\d+$/, "2")} }]
+pods: [{ name: a, node: node1 }]
+`,
+        "docker-range.yaml",
+      );
+    // Pod a was given 172.17.0.2, node1's own address, and a ping "reached" it without leaving a.
+    await expect(
+      ClusterRuntime.build(scenario("172.17.0.0/24"), getProvider("docker-bridge")),
+    ).rejects.toThrow(
+      new TargetError(
+        'segment "lan" 172.17.0.0/24 overlaps 172.17.0.0/16, the range docker-bridge gives the pods of every node: move it out of that range, or compare another provider',
+      ),
+    );
+    await expect(
+      ClusterRuntime.build(scenario("10.100.0.0/24", "172.17.128.0/20"), getProvider("docker-bridge")),
+    ).rejects.toThrow(/^the service CIDR 172\.17\.128\.0\/20 overlaps 172\.17\.0\.0\/16/);
+    // Providers that hand out the cluster CIDR take the same underlay.
+    const overlay = await ClusterRuntime.build(scenario("172.17.0.0/24"), getProvider("overlay"));
+    expect((await overlay.probe("a", "node1")).outcome).toBe("reached");
+  });
+
   it("lets a node leave and rejoin: its pods' addresses were released through CNI DEL", async () => {
     const scenario = loadScenario(
       readFileSync(join(__dirname, "..", "..", "..", "scenarios", "two-nodes.yaml"), "utf8") +

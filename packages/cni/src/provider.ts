@@ -44,6 +44,8 @@ export interface NetworkProvider {
   podMtu(underlayMtu: number): number;
   /** Whether each node gets its own pod subnet from the cluster CIDR, or every node reuses one range. */
   podAddressing: "per-node-subnet" | "same-range-on-every-node";
+  /** The range every node's pods take, when it is the provider's own (docker-bridge: 172.17.0.0/16). */
+  podRange?: string;
   /** What a pod on another node sees as the source of pod-to-pod traffic. */
   crossNodeSource: "pod address" | "node address (through a published port)";
   /** Devices and rules a node needs before its first pod. May add annotations to `node`. */

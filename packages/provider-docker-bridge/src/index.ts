@@ -24,6 +24,7 @@ export const dockerBridge: NetworkProvider = {
   overheadBytes: 0,
   podMtu: (underlayMtu) => underlayMtu,
   podAddressing: "same-range-on-every-node",
+  podRange: DOCKER_RANGE,
   crossNodeSource: "node address (through a published port)",
   async setupNode(host, node: NodeNetwork) {
     await setupBridge(host, {
