@@ -71,7 +71,13 @@ class Checker {
   }
 
   fail(path: Path, message: string): void {
-    this.issues.push({ path, message });
+    // A generated node or pod has no fields in the file: its problem is the generate field that
+    // made it (and, resized, the flag that set that field), said once, not once per node or pod.
+    if (path[0] === "generate") {
+      const field = path.slice(0, 2);
+      if (!this.issues.some((i) => i.path[0] === "generate" && i.path[1] === field[1]))
+        this.issues.push({ path: field, message });
+    } else this.issues.push({ path, message });
   }
 
   run(): ScenarioIssue[] {

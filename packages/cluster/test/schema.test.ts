@@ -37,15 +37,25 @@ describe("scenario files", () => {
   });
 
   it("lists at most 50 mistakes, and says how many more there are", () => {
-    // One mistake in a generate block repeats for every pod it makes (145,000 lines for large.yaml).
+    const pods = Array.from({ length: 120 }, (_, i) => `  - { name: p${i}, node: node9 }\n`).join("");
+    const found = problems(base + "pods:\n" + pods);
+    expect(found).toHaveLength(51);
+    expect(found[0]).toBe('10: scenarios/x.yaml: pods[0].node: unknown node "node9" (nodes: node1, node2)');
+    expect(found[50]).toBe("60: scenarios/x.yaml: and 70 more mistakes not listed");
+  });
+
+  it("says a generate block's mistake once, not once for every node or pod it makes", () => {
+    // It repeated for every pod (145,000 lines for large.yaml), at a path that is not in the file.
     const large = readFileSync(join(dir, "large.yaml"), "utf8").replace(
       "nodeMaskSize: 24",
       "nodeMaskSize: 30",
     );
     const found = problems(large, "scenarios/large.yaml");
-    expect(found).toHaveLength(51);
-    expect(found[1]).toMatch(/a \/30 pod subnet holds only 1 pod$/);
-    expect(found[50]).toBe("19: scenarios/large.yaml: and 144,951 more mistakes not listed");
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatch(/cluster\.nodeMaskSize: \/30 node subnets are more than 16 bits smaller/);
+    expect(found[1]).toMatch(
+      /^\d+: scenarios\/large\.yaml: generate\.podsPerNode: pod node-0-pod-1 would be pod number 2 on node-0, but a \/30 pod subnet holds only 1 pod$/,
+    );
   });
 
   it("quotes a long value in part, with its length", () => {
