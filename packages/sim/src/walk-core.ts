@@ -10,8 +10,20 @@ import type { SimKernel } from "./kernel.js";
 import type { SimLink } from "./link.js";
 import type { SimNamespace } from "./namespace.js";
 import type { Trace, TraceEvent, TraceSummary } from "./trace.js";
-import { mssOption, advertisedMss, skbWith, packetOf, withSrc, type Skb, type PacketSource } from "./skb.js";
+import {
+  mssOption,
+  advertisedMss,
+  ipCopy,
+  skbWith,
+  packetOf,
+  withSrc,
+  type Skb,
+  type PacketSource,
+} from "./skb.js";
 import type { HopRecord, Detail } from "./walk-trace.js";
+
+/** 127.0.0.1. */
+const HOST_LOOPBACK = 0x7f000001;
 
 export interface SendOptions {
   /** The sending namespace (a pod's, a node's). */
@@ -144,8 +156,17 @@ export abstract class WalkCore {
 
   // ---- the exchange -----------------------------------------------------------------------
 
-  run(input: Skb): void {
+  run(first: Skb): void {
     try {
+      let input = first;
+      // ip_route_output: 0.0.0.0 means this host. With no source bound, the kernel sends the packet
+      // to 127.0.0.1 from 127.0.0.1 (ping prints "PING 0.0.0.0 (127.0.0.1)").
+      if (input.ip.dst === 0) {
+        const ip = ipCopy(input.ip);
+        ip.dst = ip.src || HOST_LOOPBACK;
+        ip.src ||= HOST_LOOPBACK;
+        input = skbWith(input, ip);
+      }
       // The socket's source address is chosen as connect() would, so the first hop shows it.
       const route = this.origin.isLocal(input.ip.dst) ? undefined : this.origin.routes.lookup(input.ip.dst);
       let skb = route ? withSrc(input, this.origin.sourceFor(route, route.gateway ?? input.ip.dst)) : input;

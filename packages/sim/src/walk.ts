@@ -44,6 +44,12 @@ class PacketWalk extends IpOutputWalk {
     const pre = input.ct ? input : this.natPrerouting(ns, input, inDev);
     if (!pre) return;
     let skb = pre;
+    // ip_route_input: 0.0.0.0 is no host's address, as a source or a destination. (The rest of
+    // 0.0.0.0/8 is routed like any address since Linux 5.3: a router forwards 0.0.0.1.)
+    if (inDev.kind !== "loopback" && (skb.ip.dst === 0 || input.ip.src === 0)) {
+      const which = skb.ip.dst === 0 ? "destination" : "source";
+      return this.drop(ns, `martian ${which} 0.0.0.0 on ${inDev.name}: no host's address`, skb, inDev);
+    }
     // ip_route_input: 127/8 arriving on another device than lo is a martian unless route_localnet
     // is on (the destination as PREROUTING left it, the source as it arrived).
     if (inDev.kind !== "loopback" && !ns.routesLocalnet(inDev)) {

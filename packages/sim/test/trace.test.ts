@@ -94,3 +94,20 @@ describe("a trace's hops", () => {
     expect(trace.hops).toHaveLength(2);
   });
 });
+
+describe("0.0.0.0", () => {
+  // As on Linux (checked on 6.18: `ping 0.0.0.0` prints "PING 0.0.0.0 (127.0.0.1)" and is answered;
+  // a router forwards 0.0.0.1 like any address since 5.3). It was routed by the default route and
+  // answered "network unreachable" by the node.
+  it("is this host for a sender, and 0.0.0.1 is an address like another", async () => {
+    const lab = await twoPods();
+    const self = lab.k.send({ from: "a", to: "0.0.0.0" });
+    expect([self.outcome, self.reason]).toEqual(["reached", "echo reply from 127.0.0.1 (a)"]);
+    expect(self.hops.every((h) => h.ns === "a")).toBe(true);
+    expect(lab.k.send({ from: "a", to: "0.0.0.0", protocol: "tcp", port: 80 }).reason).toMatch(
+      /^connection refused: RST from 127\.0\.0\.1:80/,
+    );
+    const other = lab.k.send({ from: "a", to: "0.0.0.1" });
+    expect(other.reason).toBe("network unreachable: node1 has no route to 0.0.0.1");
+  });
+});
