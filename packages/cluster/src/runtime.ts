@@ -22,7 +22,7 @@ import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
 import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
-import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
+import { RouteManager, type ProxyName, type ReconcileReport, type Service } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
@@ -134,6 +134,11 @@ export class ClusterRuntime {
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, PodState>();
   readonly services = new Map<string, ServiceState>();
+  /**
+   * `serviceOf`'s index: each probe with a port asks it, and a walk over 10,000 Services for each of
+   * a matrix's 20,000 probes was a third of `podnet run` at that size.
+   */
+  private servicePorts?: { byClusterIP: Map<string, ServiceState>; byNodePort: Map<number, ServiceState[]> };
   readonly hosts = new Map<string, string>();
   readonly reports: EventReport[] = [];
   /** Total time the route manager spent reconciling, build and events included. */
@@ -211,7 +216,7 @@ export class ClusterRuntime {
       runtime.pods.clear();
       for (const [name, state] of states) runtime.pods.set(name, state);
     } else for (const pod of pods) await runtime.addPod(pod).then(step);
-    for (const svc of services) await runtime.setService(svc).then(step);
+    await runtime.setServicesAtOnce(services, step);
     await applyPolicies(runtime);
     return runtime;
   }
@@ -410,7 +415,28 @@ export class ClusterRuntime {
     return this.selectedPods(spec).map((p) => p.ip);
   }
 
+  /**
+   * The scenario's Services at the start, as kube-proxy starts: their ClusterIPs taken in order as
+   * `setService` takes them, then one full sync per node. One partial sync per Service made 10,000
+   * Services cost a build of half a minute under iptables (each inserting into KUBE-SERVICES); a
+   * full sync ends with the same chains (route-manager's partial-sync property test).
+   */
+  private async setServicesAtOnce(specs: readonly ServiceSpec[], step: () => Promise<void>): Promise<void> {
+    if (!specs.length) return;
+    for (const spec of specs) this.takeService(spec);
+    await this.timed(
+      this.manager.servicesReplaced([...this.services.values()].map((s) => this.serviceOfState(s))),
+    );
+    for (let i = 0; i < specs.length; i++) await step();
+  }
+
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
+    const state = this.takeService(spec);
+    return this.timed(this.manager.serviceChanged(this.serviceOfState(state)));
+  }
+
+  /** A Service's state, its ClusterIP taken (pinned, kept, or the next free one) and endpoints chosen. */
+  private takeService(spec: ServiceSpec): ServiceState {
     const existing = this.services.get(spec.name);
     if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
       const holder = [...this.services.values()].find((s) => s.clusterIP === spec.clusterIP);
@@ -430,27 +456,32 @@ export class ClusterRuntime {
     if (existing && existing.clusterIP !== clusterIP) this.serviceIps.release(`${existing.clusterIP}/32`);
     const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
     this.services.set(spec.name, state);
-    return this.timed(
-      this.manager.serviceChanged({
-        namespace: spec.namespace,
-        name: spec.name,
-        clusterIP,
-        ports: spec.ports.map((p) => ({
-          name: p.name,
-          port: p.port,
-          targetPort: p.targetPort ?? p.port,
-          protocol: p.protocol,
-          ...(p.nodePort ? { nodePort: p.nodePort } : {}),
-        })),
-        endpoints: state.endpoints,
-      }),
-    );
+    this.servicePorts = undefined;
+    return state;
+  }
+
+  /** The Service as the route manager's proxy takes it. */
+  private serviceOfState({ spec, clusterIP, endpoints }: ServiceState): Service {
+    return {
+      namespace: spec.namespace,
+      name: spec.name,
+      clusterIP,
+      ports: spec.ports.map((p) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: p.targetPort ?? p.port,
+        protocol: p.protocol,
+        ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+      })),
+      endpoints,
+    };
   }
 
   async removeService(name: string): Promise<ReconcileReport> {
     const state = this.services.get(name);
     if (!state) throw new TargetError(`unknown service ${q(name)}`);
     this.services.delete(name);
+    this.servicePorts = undefined;
     // Its ClusterIP is free again, as the API server's allocator frees it: a scenario that sets and
     // removes Services in turn would otherwise run out of addresses it no longer uses.
     this.serviceIps.release(`${state.clusterIP}/32`);
@@ -624,19 +655,35 @@ export class ClusterRuntime {
     if (port === undefined || protocol === "icmp") return undefined;
     const toNode =
       target.kind === "node" || [...this.nodes.values()].some((n) => n.address === target.address);
+    // A node's address is never a ClusterIP (the check keeps the service CIDR off the underlay), so
+    // the Service is the ClusterIP's or the NodePort's, the first of its ports that matches.
+    const index = (this.servicePorts ??= this.indexServices());
+    const candidates = toNode ? (index.byNodePort.get(port) ?? []) : [index.byClusterIP.get(target.address)];
     let service: ServiceState | undefined;
     let found: ServiceState["spec"]["ports"][number] | undefined;
-    for (const s of this.services.values())
-      for (const p of s.spec.ports)
+    for (const s of candidates)
+      for (const p of s?.spec.ports ?? [])
         if (
           !service &&
           (protocol === undefined || p.protocol === protocol) &&
-          ((s.clusterIP === target.address && p.port === port) || (toNode && p.nodePort === port))
+          (toNode ? p.nodePort === port : p.port === port)
         )
           [service, found] = [s, p];
     if (!service || !found) return undefined;
     const pods = this.selectedPods(service.spec).map((p) => p.spec.name);
     return { service, pods, targetPort: found.targetPort ?? found.port, protocol: found.protocol };
+  }
+
+  /** The Services by ClusterIP and by NodePort, made again after any Service changes. */
+  private indexServices(): NonNullable<typeof this.servicePorts> {
+    const byClusterIP = new Map<string, ServiceState>();
+    const byNodePort = new Map<number, ServiceState[]>();
+    for (const s of this.services.values()) {
+      byClusterIP.set(s.clusterIP, s);
+      for (const p of s.spec.ports)
+        if (p.nodePort !== undefined) byNodePort.set(p.nodePort, [...(byNodePort.get(p.nodePort) ?? []), s]);
+    }
+    return { byClusterIP, byNodePort };
   }
 
   private serviceExpectation(

@@ -7,6 +7,7 @@
  */
 import type { NatTable, NftHook } from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
+import type { SimKernel } from "./kernel.js";
 import type { SimNamespace } from "./namespace.js";
 import { evaluateChain, type PacketView, type Verdict } from "./netfilter.js";
 import { evaluateNftChain, memo, type NftContext } from "./nftables.js";
@@ -38,16 +39,16 @@ export function runHook(
   packet: PacketView,
   inDev: string | undefined,
   outDev: string | undefined,
-  random: SeededRandom,
+  kernel: Pick<SimKernel, "random" | "chainIndexFrom">,
 ): Verdict {
   const nft = ns.nftChainsAt(type, HOOK[hook]);
-  if (!nft.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, random);
-  const ctx = contextOf(ns, random);
+  if (!nft.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
+  const ctx = contextOf(ns, kernel.random);
   let done = false;
   let last: Verdict = { kind: "ACCEPT", path: [] };
   const iptables = () => {
     done = true;
-    return evaluateChain(ns, type, hook, packet, inDev, outDev, random);
+    return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
   };
   for (const { table, chain } of nft) {
     if (!done && PRIORITY[type][hook] <= (chain.spec.prio ?? 0)) {

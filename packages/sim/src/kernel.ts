@@ -75,6 +75,11 @@ export interface SimKernelOptions {
    * both ends to compare each way with walking every flooded copy.
    */
   arpIndexFrom?: number;
+  /**
+   * iptables chains with at least this many rules are read through an index of their `-d a.b.c.d/32`
+   * rules (netfilter.ts); shorter ones rule by rule. Default 64; tests set both ends to compare.
+   */
+  chainIndexFrom?: number;
 }
 
 /** Host API methods that only read: the flow cache stays valid across them. */
@@ -157,12 +162,15 @@ export class SimKernel implements Netlink {
   readonly flowStats = { replayed: 0, walked: 0 };
   /** See `SimKernelOptions.arpIndexFrom`. */
   readonly arpIndexFrom: number;
+  /** See `SimKernelOptions.chainIndexFrom`. */
+  readonly chainIndexFrom: number;
 
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
     this.random = new SeededRandom(`${this.seed}/statistic`);
     this.flows = options.flowCache === false ? undefined : new FlowCache();
     this.arpIndexFrom = options.arpIndexFrom ?? 64;
+    this.chainIndexFrom = options.chainIndexFrom ?? 64;
     const { netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft } = this;
     for (const api of [netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft])
       this.bumpOnChange(api);

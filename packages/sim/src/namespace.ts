@@ -318,6 +318,8 @@ export class SimNamespace {
   private nftState?: NftState;
   /** Rules evaluated by packets walking this namespace's hooks (iptables and nftables): what a lookup costs. */
   ruleEvaluations = 0;
+  /** Moves whenever a rule enters or leaves any chain (`countRules`): compiled chains are made again. */
+  iptablesVersion = 0;
   private tracked?: ConntrackTable;
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
@@ -425,6 +427,7 @@ export class SimNamespace {
   /** Counts the rules, and their jumps, entering (+1) or leaving (−1) the table. */
   countRules(table: NatTable, rules: readonly IptablesRule[], delta: 1 | -1): void {
     const jumps = this.jumps[table];
+    this.iptablesVersion++;
     this.iptablesState!.rules[table] += delta * rules.length;
     for (const r of rules)
       if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);

@@ -28,7 +28,7 @@ export abstract class NetfilterWalk extends WalkCore {
     inDev: SimLink | undefined,
     outDev: SimLink | undefined,
   ): boolean {
-    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel.random);
+    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel);
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
     this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, inDev ?? outDev);
@@ -132,7 +132,7 @@ export abstract class NetfilterWalk extends WalkCore {
     let skb = skbWith(input);
     skb.ct = { entry, direction: "original", isNew: true };
     if (!ns.hasRules("nat")) return skb;
-    const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel.random);
+    const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel);
     if (verdict.kind === "DNAT") {
       if (rec) rec.replayable = false;
       skb = withDst(skb, verdict.address, verdict.port);
@@ -181,15 +181,7 @@ export abstract class NetfilterWalk extends WalkCore {
       return skb;
     }
     if (outDev && ns.hasRules("nat")) {
-      const verdict: Verdict = runHook(
-        ns,
-        "nat",
-        "POSTROUTING",
-        skb,
-        undefined,
-        outDev.name,
-        this.kernel.random,
-      );
+      const verdict: Verdict = runHook(ns, "nat", "POSTROUTING", skb, undefined, outDev.name, this.kernel);
       if (verdict.kind === "SNAT" || verdict.kind === "MASQUERADE") {
         if (this.rec) this.rec.replayable = false;
         const address =
