@@ -106,6 +106,28 @@ export function readScenario(arg: string, inputs?: Set<string>, scale?: Scenario
   return loadScenario(text, file, scale, manifestReader(inputs));
 }
 
+/**
+ * Several scenarios for one run (bench, verify): one named twice, by name or by path, is refused
+ * with the option's words, as a provider named twice is.
+ */
+export function readScenarios(
+  args: readonly string[],
+  inputs?: Set<string>,
+  scale?: ScenarioScale,
+): Scenario[] {
+  const seen = new Map<string, string>();
+  for (const arg of args) {
+    const id = identity(scenarioPath(arg));
+    const first = seen.get(id);
+    if (first !== undefined)
+      throw new UsageError(
+        first === arg ? `scenario ${JSON.stringify(arg)} is named twice` : `${arg} is ${first} again`,
+      );
+    seen.set(id, arg);
+  }
+  return args.map((arg) => readScenario(arg, inputs, scale));
+}
+
 /** Reads a scenario's manifest files, relative to the scenario; each becomes an input too. */
 export function manifestReader(inputs?: Set<string>): ManifestReader {
   return (path, from) => {

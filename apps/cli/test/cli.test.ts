@@ -508,6 +508,13 @@ describe("podnet", () => {
       ],
       [["bench", "--services", "5,"], '--services: "5," has an empty entry (the 2nd of 2)'],
       [["bench", "--services", "1000,1_000"], "--services: 1000 is named twice"],
+      [["bench", "two-nodes", "two-nodes"], 'scenario "two-nodes" is named twice'],
+      [["bench", "two-nodes", "scenarios/two-nodes.yaml"], "scenarios/two-nodes.yaml is two-nodes again"],
+      // It wrote the JSON to x.md and the Markdown to x.md.md.
+      [
+        ["bench", "two-nodes", "--out", "x.md"],
+        "--out x.md: name the JSON file (x.json); its Markdown twin is written beside it as .md",
+      ],
       [["web", "--port", "99999"], '--port: "99999" is not a port (0-65535)'],
       [["run", "scenarios/two-nodes.yaml", "--provider", "overlay", "--colour"], "unknown option '--colour'"],
       [["run", "scenarios/two-nodes.yaml"], "required option '--provider <name>' not specified"],

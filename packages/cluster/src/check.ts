@@ -42,6 +42,8 @@ class Checker {
   private readonly clusterIPs = new Map<string, string>();
   private readonly nodePorts = new Map<string, string>();
   private readonly podCidrs = new Map<string, string>();
+  /** `existingNamespaces` of the scenario, made once. */
+  private namespaces?: Set<string>;
   /** The pod subnets and ClusterIPs in those maps that the allocators gave out (none was pinned). */
   private readonly allocated = new Set<string>();
   /**
@@ -103,7 +105,7 @@ class Checker {
         this.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
       namespaces.add(ns.name);
     });
-    const exist = existingNamespaces(this.s);
+    const exist = (this.namespaces ??= existingNamespaces(this.s));
     const policies = new Set<string>();
     this.s.networkPolicies.forEach((p, i) => {
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
@@ -572,13 +574,28 @@ class Checker {
         this.allocated.add(clusterIP);
       }
     }
+    if (!(this.namespaces ??= existingNamespaces(this.s)).has(svc.namespace))
+      this.fail(
+        [...path, "namespace"],
+        `namespace ${q(svc.namespace)} does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces ${q(svc.namespace)} not found)`,
+      );
     const seen = new Set<string>();
+    const names = new Set<string>();
     const nodePorts: string[] = [];
     svc.ports.forEach((port, j) => {
       const key = `${port.port}/${port.protocol}`;
       if (seen.has(key))
         this.fail([...path, "ports", j, "port"], `service ${svc.name} already has port ${key}`);
       seen.add(key);
+      // The API server's words: a port of a Service with several is named, each name once.
+      if (svc.ports.length > 1 && !port.name)
+        this.fail([...path, "ports", j, "name"], `required: a Service with several ports names each one`);
+      else if (port.name && names.has(port.name))
+        this.fail(
+          [...path, "ports", j, "name"],
+          `service ${svc.name} already has a port named ${q(port.name)}`,
+        );
+      names.add(port.name);
       if (port.nodePort === undefined) return;
       if (svc.type !== "NodePort")
         return this.fail([...path, "ports", j, "nodePort"], `a nodePort needs type: NodePort`);

@@ -5,7 +5,7 @@
  */
 import { Ipv4Prefix, isIpv4, quoteInput as quoted } from "@podnet/core";
 import { PROXY_NAMES } from "@podnet/route-manager";
-import { LabelsSchema, NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
+import { LabelsSchema, NamespaceName, NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -98,7 +98,7 @@ export const ContainerSchema = z.strictObject({
 export const PodSchema = z.strictObject({
   name: Name,
   /** The pod's Kubernetes namespace: what NetworkPolicy selectors see. Pod names stay unique cluster-wide. */
-  namespace: Name.default("default"),
+  namespace: NamespaceName.default("default"),
   node: Name,
   labels: LabelsSchema.default({}),
   containers: z
@@ -109,7 +109,7 @@ export const PodSchema = z.strictObject({
 
 export const ServiceSchema = z.strictObject({
   name: Name,
-  namespace: Name.default("default"),
+  namespace: NamespaceName.default("default"),
   type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
   clusterIP: Ipv4.optional(),
   selector: LabelsSchema,
@@ -157,7 +157,7 @@ export const GeneratorSchema = z.strictObject({
 
 /** A namespace's labels, for NetworkPolicy namespace selectors (kubernetes.io/metadata.name is implied). */
 export const NamespaceSpecSchema = z.strictObject({
-  name: Name,
+  name: NamespaceName,
   labels: LabelsSchema.default({}),
 });
 

@@ -74,6 +74,29 @@ metadata: { name: y }
     ]);
   });
 
+  it("reads what kubectl leaves in an exported manifest, and takes namespace names as the API server does", () => {
+    // Annotations hold any text (kubectl's last-applied-configuration is JSON); they were read as
+    // label values and the manifest was refused.
+    const exported = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: p
+  namespace: shop
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: |
+      {"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p"}}
+spec: { podSelector: {} }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: a.b.c }
+`;
+    expect(errorsOf(() => loadManifests(exported, "p.yaml"))).toEqual([
+      'p.yaml:13:19: metadata.name: "a.b.c" is not a namespace name (a DNS label: up to 63 lowercase letters, digits and "-")',
+    ]);
+    expect(loadManifests(exported.replace("a.b.c", "shop"), "p.yaml").policies).toHaveLength(1);
+  });
+
   it("locates policy errors inside the scenario, and duplicates", () => {
     const policy = `networkPolicies:
   - apiVersion: networking.k8s.io/v1

@@ -5,6 +5,7 @@ export {
   PeerSchema,
   PolicyPortSchema,
   PortNameSchema,
+  NamespaceName,
   Labels as LabelsSchema,
   NAMESPACE_NAME_LABEL,
   policyTypes,

@@ -12,6 +12,12 @@ const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
   error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
 });
 
+/** A namespace's name: a DNS-1123 label (no "." as an object name may have). */
+export const NamespaceName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a namespace name (a DNS label: up to 63 lowercase letters, digits and "-")`,
+});
+
 /** A label key's name, and a label value: up to 63 letters, digits, "-", "_" and ".", alphanumeric at both ends. */
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** A label key's optional prefix: a DNS subdomain of up to 253 characters. */
@@ -38,6 +44,11 @@ export const LabelValue = z.string().refine((v) => v === "" || LABEL_NAME.test(v
 
 /** Labels, or a selector's matchLabels: keys and values as the API server checks them. */
 export const Labels = z.record(LabelKey, LabelValue);
+/**
+ * Annotations: keys as label keys, values any text (kubectl's last-applied-configuration is a whole
+ * object as JSON). Read, never used: a manifest exported from a cluster must load as it is.
+ */
+export const Annotations = z.record(LabelKey, z.string());
 
 export const LabelSelectorRequirementSchema = z
   .strictObject({
@@ -171,9 +182,9 @@ export const EgressRuleSchema = z.strictObject({
 /** The metadata podnet reads, plus the fields kubectl and controllers commonly leave in a manifest. */
 const MetadataSchema = z.strictObject({
   name: ObjectName,
-  namespace: ObjectName.default("default"),
+  namespace: NamespaceName.default("default"),
   labels: Labels.optional(),
-  annotations: Labels.optional(),
+  annotations: Annotations.optional(),
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
   generation: z.number().optional(),
@@ -195,7 +206,7 @@ export const NetworkPolicySchema = z.strictObject({
 export const NamespaceSchema = z.strictObject({
   apiVersion: z.literal("v1"),
   kind: z.literal("Namespace"),
-  metadata: MetadataSchema.omit({ namespace: true }),
+  metadata: MetadataSchema.omit({ namespace: true }).extend({ name: NamespaceName }),
   spec: z.strictObject({ finalizers: z.array(z.string()).optional() }).optional(),
   status: z.unknown().optional(),
 });

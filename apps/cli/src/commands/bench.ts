@@ -13,7 +13,7 @@ import {
 import type { NetworkProvider } from "@podnet/cni";
 import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
 import { UsageError } from "../errors.js";
-import { checkOutput, readScenario, scenarioPath, writeOutput } from "../files.js";
+import { checkOutput, readScenarios, scenarioPath, writeOutput } from "../files.js";
 import { table } from "../format.js";
 import {
   integerIn,
@@ -310,7 +310,7 @@ export function benchCommand(cli: Command): void {
           return benchServicesAction(files, opts.services, opts.endpoints, opts);
         if (!files.length) throw new UsageError("bench: name a scenario, or --services <counts>");
         const inputs = new Set<string>();
-        const scenarios = files.map((f) => readScenario(f, inputs, scaleOf(opts)));
+        const scenarios = readScenarios(files, inputs, scaleOf(opts));
         const providers = parseProviders(opts.providers);
         const proxies = parseProxies(opts.proxy);
         const policies = parsePolicies(opts.policy);
@@ -412,6 +412,11 @@ export function benchCommand(cli: Command): void {
  */
 function outputs(out: string | undefined, inputs: Set<string>) {
   if (out === undefined) return undefined;
+  // x.md would hold the JSON, and x.md.md the Markdown.
+  if (/\.md$/i.test(out))
+    throw new UsageError(
+      `--out ${out}: name the JSON file (${out.replace(/\.md$/i, ".json")}); its Markdown twin is written beside it as .md`,
+    );
   const markdownOut = out.replace(/(\.json)?$/, ".md");
   checkOutput("--out", out, inputs);
   checkOutput("--out", markdownOut, inputs);

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { getProvider, providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
-import { readScenario, scenarioPath } from "../files.js";
+import { readScenario, readScenarios, scenarioPath } from "../files.js";
 import { color, print, table } from "../format.js";
 import {
   jsonOption,
@@ -203,9 +203,9 @@ export function labCommands(cli: Command): void {
       ) => {
         needRoot();
         const policy = parsePolicy(opts.policy);
-        const scenarios = files.map((f) => ({
-          file: scenarioPath(f),
-          scenario: readScenario(f, undefined, scaleOf(opts)),
+        const scenarios = readScenarios(files, undefined, scaleOf(opts)).map((scenario, i) => ({
+          file: scenarioPath(files[i]!),
+          scenario,
         }));
         const providers = parseProviders(opts.providers);
         const proxies = parseProxies(opts.proxy);
