@@ -69,11 +69,33 @@ function standardOutputFailed(error: unknown): boolean {
   return true;
 }
 
+/**
+ * Whether the command line asks for --json: as an option of the command it names, not as the value
+ * of another (`--to --json` is a target named "--json"), read without parsing, since an error may
+ * come before commander has parsed anything.
+ */
+function asksForJson(cli: Command, argv: readonly string[]): boolean {
+  let command = cli;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === "--") return false;
+    if (token === "--json") return true;
+    if (!token.startsWith("-")) {
+      command = command.commands.find((c) => c.name() === token || c.aliases().includes(token)) ?? command;
+      continue;
+    }
+    const option = [command, cli].flatMap((c) => c.options).find((o) => o.is(token.split("=")[0]!));
+    if (option && (option.required || option.optional) && !token.includes("=")) i++;
+  }
+  return false;
+}
+
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
-  const json = argv.includes("--json");
+  const cli = program();
+  const json = asksForJson(cli, argv);
   try {
-    await program().parseAsync(argv, { from: "user" });
+    await cli.parseAsync(argv, { from: "user" });
     return Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -561,6 +561,19 @@ describe("podnet", () => {
       code: "EUSAGE",
       message: "unknown option '--bogus'",
     });
+    // "--json" as another option's value is that value, not a request for JSON (it was both).
+    const asValue = await podnet([
+      "trace",
+      "two-nodes",
+      "--provider",
+      "overlay",
+      "--from",
+      "client",
+      "--to",
+      "--json",
+    ]);
+    expect([asValue.code, asValue.stdout]).toEqual([2, ""]);
+    expect(asValue.stderr).toContain('unknown target "--json"');
     for (const command of ["providers", "scenarios", "schema"]) {
       const r = await podnet([command, "--json"]);
       expect(r.code).toBe(0);
