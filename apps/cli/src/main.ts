@@ -84,7 +84,8 @@ function asksForJson(cli: Command, argv: readonly string[]): boolean {
       command = command.commands.find((c) => c.name() === token || c.aliases().includes(token)) ?? command;
       continue;
     }
-    const option = [command, cli].flatMap((c) => c.options).find((o) => o.is(token.split("=")[0]!));
+    const flag = token.split("=")[0];
+    const option = [command, cli].flatMap((c) => c.options).find((o) => o.long === flag || o.short === flag);
     if (option && (option.required || option.optional) && !token.includes("=")) i++;
   }
   return false;

@@ -58,8 +58,9 @@ function stat(file: string): Stats | undefined {
 }
 
 function handle(base: string, port: () => number, req: IncomingMessage, res: ServerResponse): void {
+  // A body is never read: after a refusal the connection closes rather than drain one that may not end.
   if (req.method !== "GET" && req.method !== "HEAD")
-    return fail(res, 405, "method not allowed", { allow: "GET, HEAD" });
+    return fail(res, 405, "method not allowed", { allow: "GET, HEAD", connection: "close" });
   if (!loopbackHost(req.headers.host, port())) return fail(res, 403, "forbidden host");
   let path: string;
   try {
@@ -96,7 +97,18 @@ export function serveStatic(root: string, port = 0): Promise<{ server: Server; u
       else res.destroy();
     }
   });
-  server.on("clientError", (_error, socket) => socket.destroy());
+  // What Node's parser refuses gets a status before the connection closes, as Node's own handler
+  // would give it (this one replaced it only so that no error could reach the process).
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? "431 Request Header Fields Too Large"
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "408 Request Timeout"
+          : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   return new Promise((ok, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
       reject(new ListenError(port, error.code ?? error.message)),

@@ -83,6 +83,16 @@ describe("podnet web's server", () => {
     }
   });
 
+  it("answers what Node's parser refuses with a status, not a silent close", async () => {
+    // The connection was destroyed with no answer.
+    expect((await raw(port, "GARBAGE")).status).toBe(400);
+    expect((await raw(port, "GET / HTTP/9.9")).status).toBe(400);
+    expect(
+      (await raw(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${"a".repeat(20_000)}`)).status,
+    ).toBe(431);
+    expect((await get("/")).status).toBe(200);
+  });
+
   it("reports a port in use as a ListenError", async () => {
     const taken = createServer();
     await new Promise<void>((ok) => taken.listen(0, "127.0.0.1", ok));

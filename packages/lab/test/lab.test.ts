@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { loadScenario } from "@podnet/cluster";
@@ -30,6 +30,7 @@ const system = requireSystem({
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(ROOT, "apps/cli/bin/podnet.mjs");
 const scenarioFile = join(ROOT, "scenarios/two-nodes.yaml");
+const UDP_SERVICE = fileURLToPath(new URL("fixtures/udp-service.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -352,8 +353,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
   it.each([
     [["two-nodes", "routed-segments", "single-pod", "churn", "service"], [], designs],
     [["large"], ["--nodes", "4", "--pods-per-node", "3"], designs],
-    // The scenarios with Services once more, under kube-proxy's nftables mode.
-    [["service", "two-nodes"], ["--proxy", "nftables"], providerNames],
+    // The scenarios with Services once more, under kube-proxy's nftables mode, and a UDP Service.
+    [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
   ])(
     "podnet verify %j %j agrees on every cell under %j",
     async (names, scale, providers) => {
@@ -370,7 +371,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       expect(stderr).toBe("");
       const reports = JSON.parse(stdout) as Awaited<ReturnType<typeof verify>>[];
       expect(reports.map((r) => `${r.scenario}/${r.provider}`)).toEqual(
-        names.flatMap((n) => providers.map((p) => `${n}/${p}`)),
+        names.flatMap((n) => providers.map((p) => `${basename(n, ".yaml")}/${p}`)),
       );
       const disagreements = reports.flatMap((r) =>
         r.cells
