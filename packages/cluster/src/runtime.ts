@@ -135,10 +135,12 @@ export class ClusterRuntime {
   readonly pods = new Map<string, PodState>();
   readonly services = new Map<string, ServiceState>();
   /**
-   * `serviceOf`'s index: each probe with a port asks it, and a walk over 10,000 Services for each of
-   * a matrix's 20,000 probes was a third of `podnet run` at that size.
+   * `serviceOf`'s indexes: each probe with a port asks it, and a walk over 10,000 Services for each
+   * of a matrix's 20,000 probes was a third of `podnet run` at that size. By ClusterIP (one each),
+   * kept as Services are set and removed; by NodePort, made again after any change.
    */
-  private servicePorts?: { byClusterIP: Map<string, ServiceState>; byNodePort: Map<number, ServiceState[]> };
+  private readonly byClusterIP = new Map<string, ServiceState>();
+  private byNodePort?: Map<number, ServiceState[]>;
   readonly hosts = new Map<string, string>();
   readonly reports: EventReport[] = [];
   /** Total time the route manager spent reconciling, build and events included. */
@@ -439,7 +441,7 @@ export class ClusterRuntime {
   private takeService(spec: ServiceSpec): ServiceState {
     const existing = this.services.get(spec.name);
     if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
-      const holder = [...this.services.values()].find((s) => s.clusterIP === spec.clusterIP);
+      const holder = this.byClusterIP.get(spec.clusterIP);
       if (holder)
         throw new TargetError(
           `service ${spec.name}: clusterIP ${spec.clusterIP} is already service ${holder.spec.name}'s`,
@@ -456,7 +458,9 @@ export class ClusterRuntime {
     if (existing && existing.clusterIP !== clusterIP) this.serviceIps.release(`${existing.clusterIP}/32`);
     const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
     this.services.set(spec.name, state);
-    this.servicePorts = undefined;
+    if (existing) this.byClusterIP.delete(existing.clusterIP);
+    this.byClusterIP.set(clusterIP, state);
+    this.byNodePort = undefined;
     return state;
   }
 
@@ -481,7 +485,8 @@ export class ClusterRuntime {
     const state = this.services.get(name);
     if (!state) throw new TargetError(`unknown service ${q(name)}`);
     this.services.delete(name);
-    this.servicePorts = undefined;
+    this.byClusterIP.delete(state.clusterIP);
+    this.byNodePort = undefined;
     // Its ClusterIP is free again, as the API server's allocator frees it: a scenario that sets and
     // removes Services in turn would otherwise run out of addresses it no longer uses.
     this.serviceIps.release(`${state.clusterIP}/32`);
@@ -657,8 +662,9 @@ export class ClusterRuntime {
       target.kind === "node" || [...this.nodes.values()].some((n) => n.address === target.address);
     // A node's address is never a ClusterIP (the check keeps the service CIDR off the underlay), so
     // the Service is the ClusterIP's or the NodePort's, the first of its ports that matches.
-    const index = (this.servicePorts ??= this.indexServices());
-    const candidates = toNode ? (index.byNodePort.get(port) ?? []) : [index.byClusterIP.get(target.address)];
+    const candidates = toNode
+      ? ((this.byNodePort ??= this.nodePortIndex()).get(port) ?? [])
+      : [this.byClusterIP.get(target.address)];
     let service: ServiceState | undefined;
     let found: ServiceState["spec"]["ports"][number] | undefined;
     for (const s of candidates)
@@ -674,16 +680,12 @@ export class ClusterRuntime {
     return { service, pods, targetPort: found.targetPort ?? found.port, protocol: found.protocol };
   }
 
-  /** The Services by ClusterIP and by NodePort, made again after any Service changes. */
-  private indexServices(): NonNullable<typeof this.servicePorts> {
-    const byClusterIP = new Map<string, ServiceState>();
+  private nodePortIndex(): Map<number, ServiceState[]> {
     const byNodePort = new Map<number, ServiceState[]>();
-    for (const s of this.services.values()) {
-      byClusterIP.set(s.clusterIP, s);
+    for (const s of this.services.values())
       for (const p of s.spec.ports)
         if (p.nodePort !== undefined) byNodePort.set(p.nodePort, [...(byNodePort.get(p.nodePort) ?? []), s]);
-    }
-    return { byClusterIP, byNodePort };
+    return byNodePort;
   }
 
   private serviceExpectation(
