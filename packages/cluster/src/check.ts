@@ -105,19 +105,20 @@ class Checker {
         this.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
       namespaces.add(ns.name);
     });
-    const exist = (this.namespaces ??= existingNamespaces(this.s));
     const policies = new Set<string>();
     this.s.networkPolicies.forEach((p, i) => {
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
       if (policies.has(key))
         this.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`);
       policies.add(key);
-      if (!exist.has(p.metadata.namespace))
-        this.fail(
-          ["networkPolicies", i, "metadata", "namespace"],
-          `namespace ${q(p.metadata.namespace)} does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces ${q(p.metadata.namespace)} not found)`,
-        );
+      this.requireNamespace(["networkPolicies", i, "metadata", "namespace"], p.metadata.namespace);
     });
+  }
+
+  /** An object (a policy, a Service) goes into a namespace that exists. */
+  private requireNamespace(path: Path, namespace: string): void {
+    if (!(this.namespaces ??= existingNamespaces(this.s)).has(namespace))
+      this.fail(path, missingNamespace(namespace, " and namespaces: does not declare it"));
   }
 
   private checkCluster(): void {
@@ -574,11 +575,7 @@ class Checker {
         this.allocated.add(clusterIP);
       }
     }
-    if (!(this.namespaces ??= existingNamespaces(this.s)).has(svc.namespace))
-      this.fail(
-        [...path, "namespace"],
-        `namespace ${q(svc.namespace)} does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces ${q(svc.namespace)} not found)`,
-      );
+    this.requireNamespace([...path, "namespace"], svc.namespace);
     const seen = new Set<string>();
     const names = new Set<string>();
     const nodePorts: string[] = [];
@@ -738,6 +735,10 @@ export function existingNamespaces(s: Scenario): Set<string> {
     ...s.events.flatMap((e) => (e.action === "addPod" ? [e.pod.namespace] : [])),
   ]);
 }
+
+/** Why `namespace` is refused, in kubectl's words too; `undeclared` says where else it was not found. */
+export const missingNamespace = (namespace: string, undeclared: string) =>
+  `namespace ${q(namespace)} does not exist: no pod runs in it${undeclared} (kubectl apply says namespaces ${q(namespace)} not found)`;
 
 /** Checks a scenario's meaning; every problem found, each with its path. */
 export function checkScenario(s: Scenario): ScenarioIssue[] {

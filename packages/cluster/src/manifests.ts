@@ -3,7 +3,6 @@
  * scenario: Namespace objects give namespace labels, NetworkPolicy objects join the scenario's
  * policies. Other kinds are refused by name; every problem is located in the manifest file.
  */
-import { quoteInput as q } from "@podnet/core";
 import { NamespaceSchema, NetworkPolicySchema, policyKey, type NetworkPolicy } from "@podnet/policy";
 import { LineCounter, parseAllDocuments } from "yaml";
 import {
@@ -17,6 +16,7 @@ import {
   zodIssues,
   type ScenarioIssue,
 } from "./load.js";
+import { missingNamespace } from "./check.js";
 import type { NamespaceSpec, Scenario } from "./schema.js";
 
 /** Reads a manifest path written in the scenario `from` (relative to it): its text and display name. */
@@ -51,7 +51,7 @@ export function loadManifests(
   const out: Manifests = { namespaces: [], policies: [] };
   const issues: ScenarioIssue[] = [];
   /** Where each policy's namespace is written, for the check after every document is read. */
-  const namespaceAt: ScenarioIssue[] = [];
+  const namespaceAt: Omit<ScenarioIssue, "message">[] = [];
   for (const doc of docs) {
     for (const e of doc.errors) {
       const pos = counter.linePos(e.pos[0]);
@@ -129,7 +129,7 @@ export function loadManifests(
         else {
           out.policies.push(parsed.data);
           const at = [...path, "metadata", "namespace"];
-          namespaceAt.push({ path: at, message: "", ...locate(doc, counter, at) });
+          namespaceAt.push({ path: at, ...locate(doc, counter, at) });
         }
       }
     };
@@ -142,7 +142,10 @@ export function loadManifests(
       if (!options.namespaces!.has(ns) && !created.has(ns))
         issues.push({
           ...namespaceAt[i]!,
-          message: `namespace ${q(ns)} does not exist: no pod runs in it, the scenario does not declare it and this file has no Namespace for it (kubectl apply says namespaces ${q(ns)} not found)`,
+          message: missingNamespace(
+            ns,
+            ", the scenario does not declare it and this file has no Namespace for it",
+          ),
         });
     });
   }
