@@ -1,4 +1,5 @@
-export { SimKernel, SocketError, dumpRoute, type SimKernelOptions } from "./kernel.js";
+export { SimKernel, SocketError, type SimKernelOptions } from "./kernel.js";
+export { dumpRoute } from "./kernel-routes.js";
 export type { SendOptions } from "./walk.js";
 export {
   tracePcap,
