@@ -1,0 +1,129 @@
+/** The scenario check's API objects: Services, namespaces and NetworkPolicies. */
+import { parseIpv4, quoteInput as q } from "@podnet/core";
+import type { Scenario, ServiceSpec } from "./schema.js";
+import { plural, type CheckState, type Path } from "./check-state.js";
+
+/** Namespaces and NetworkPolicies are named once each (a policy by namespace/name). */
+export function checkPolicies(check: CheckState): void {
+  const namespaces = new Set<string>();
+  check.s.namespaces.forEach((ns, i) => {
+    if (namespaces.has(ns.name))
+      check.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
+    namespaces.add(ns.name);
+  });
+  const policies = new Set<string>();
+  check.s.networkPolicies.forEach((p, i) => {
+    const key = `${p.metadata.namespace}/${p.metadata.name}`;
+    if (policies.has(key))
+      check.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`);
+    policies.add(key);
+    check.requireNamespace(["networkPolicies", i, "metadata", "namespace"], p.metadata.namespace);
+  });
+}
+
+export function setService(check: CheckState, svc: ServiceSpec, path: Path): void {
+  const existing = check.serviceState.get(svc.name);
+  if (existing && path[0] === "services")
+    return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
+  for (const np of existing?.nodePorts ?? []) check.nodePorts.delete(np);
+  if (!existing && check.serviceState.size + 1 > check.serviceCapacity)
+    check.fail(
+      [...path, "name"],
+      `service ${svc.name} would be Service number ${check.serviceState.size + 1}, but the service CIDR ${check.services} holds only ${plural(check.serviceCapacity, "ClusterIP")}`,
+    );
+  let clusterIP = existing?.clusterIP;
+  if (svc.clusterIP) {
+    const ip = parseIpv4(svc.clusterIP);
+    if (!check.services.contains(ip))
+      check.fail([...path, "clusterIP"], `${svc.clusterIP} is outside the service CIDR ${check.services}`);
+    else if (ip === check.services.network || ip === check.services.broadcast)
+      check.fail(
+        [...path, "clusterIP"],
+        `${svc.clusterIP} is the network or broadcast address of the service CIDR ${check.services}`,
+      );
+    else if (ip === check.services.network + 1)
+      check.fail(
+        [...path, "clusterIP"],
+        `${svc.clusterIP} is the kubernetes Service's: the API server takes the service CIDR's first address (Kubernetes refuses it: provided IP is already allocated)`,
+      );
+    else if (existing?.clusterIP && existing.clusterIP !== svc.clusterIP)
+      check.fail(
+        [...path, "clusterIP"],
+        `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change`,
+      );
+    const holder = check.clusterIPs.get(svc.clusterIP);
+    if (holder && holder !== svc.name)
+      check.fail(
+        [...path, "clusterIP"],
+        `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
+      );
+    else {
+      check.clusterIPs.set(svc.clusterIP, svc.name);
+      // The scenario's own Services' were reserved at the start; an event's is claimed now.
+      if (!existing && path[0] === "events")
+        check.drive(check.serviceIps, (a) => a.occupy(`${svc.clusterIP}/32`));
+      clusterIP = svc.clusterIP;
+    }
+  } else if (!existing) {
+    clusterIP = check.drive(check.serviceIps, (a) => a.allocateAddress());
+    if (clusterIP) {
+      check.clusterIPs.set(clusterIP, svc.name);
+      check.allocated.add(clusterIP);
+    }
+  }
+  check.requireNamespace([...path, "namespace"], svc.namespace);
+  const seen = new Set<string>();
+  const names = new Set<string>();
+  const nodePorts: string[] = [];
+  svc.ports.forEach((port, j) => {
+    const key = `${port.port}/${port.protocol}`;
+    if (seen.has(key))
+      check.fail([...path, "ports", j, "port"], `service ${svc.name} already has port ${key}`);
+    seen.add(key);
+    // The API server's words: a port of a Service with several is named, each name once.
+    if (svc.ports.length > 1 && !port.name)
+      check.fail([...path, "ports", j, "name"], `required: a Service with several ports names each one`);
+    else if (port.name && names.has(port.name))
+      check.fail(
+        [...path, "ports", j, "name"],
+        `service ${svc.name} already has a port named ${q(port.name)}`,
+      );
+    names.add(port.name);
+    if (port.nodePort === undefined) return;
+    if (svc.type !== "NodePort")
+      return check.fail([...path, "ports", j, "nodePort"], `a nodePort needs type: NodePort`);
+    const np = `${port.nodePort}/${port.protocol}`;
+    const holder = check.nodePorts.get(np);
+    if (holder)
+      check.fail(
+        [...path, "ports", j, "nodePort"],
+        `nodePort ${np} is already ${holder === svc.name ? "another port" : `service ${q(holder)}'s`}`,
+      );
+    else {
+      check.nodePorts.set(np, svc.name);
+      nodePorts.push(np);
+    }
+  });
+  check.serviceState.set(svc.name, { ...(clusterIP ? { clusterIP } : {}), nodePorts });
+}
+
+/** The namespaces every Kubernetes cluster starts with. */
+const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/**
+ * The namespaces a policy may go into: declared, one a pod runs in (or will, by an event), or one
+ * every cluster has. kubectl apply refuses any other (namespaces "x" not found), and a misspelt one
+ * would silently select nothing.
+ */
+export function existingNamespaces(s: Scenario): Set<string> {
+  return new Set([
+    ...KUBERNETES_NAMESPACES,
+    ...s.namespaces.map((n) => n.name),
+    ...s.pods.map((p) => p.namespace),
+    ...s.events.flatMap((e) => (e.action === "addPod" ? [e.pod.namespace] : [])),
+  ]);
+}
+
+/** Why `namespace` is refused, in kubectl's words too; `undeclared` says where else it was not found. */
+export const missingNamespace = (namespace: string, undeclared: string) =>
+  `namespace ${q(namespace)} does not exist: no pod runs in it${undeclared} (kubectl apply says namespaces ${q(namespace)} not found)`;

@@ -1,0 +1,56 @@
+/** The scenario check's traffic: each probe's origin and target exist once the events have happened. */
+import { isIpv4, quoteInput as q } from "@podnet/core";
+import type { CheckState, Path } from "./check-state.js";
+import { parseOrigin, parseTarget } from "./target.js";
+
+/** Probes run after every event: they name what exists once the events have all happened. */
+export function checkTraffic(check: CheckState): void {
+  const after = check.s.events.length ? " after the scenario's events" : "";
+  check.s.traffic.forEach((t, i) => {
+    const path: Path = ["traffic", i];
+    const from = parseOrigin(t.from);
+    const pod = check.pods.get(from.name);
+    if (!check.names.has(from.name)) {
+      if (!check.unmadeName(from.name))
+        check.fail([...path, "from"], `unknown pod, node or host ${q(from.name)}${after}`);
+    } else if (from.container !== undefined) {
+      if (!pod) check.fail([...path, "from"], `${from.name} is not a pod: it has no containers`);
+      else if (!pod.containers.some((c) => c.name === from.container))
+        check.fail(
+          [...path, "from"],
+          `pod ${from.name} has no container ${q(from.container)} (containers: ${pod.containers.map((c) => c.name).join(", ")})`,
+        );
+    } else if (check.names.get(from.name) === "router")
+      check.fail([...path, "from"], `${from.name} is a router: probes start from a pod, node or host`);
+    const target = parseTarget(t.to);
+    if ("error" in target) return check.fail([...path, "to"], target.error);
+    if (target.name.startsWith("svc/")) {
+      if (!check.serviceState.has(target.name.slice(4)))
+        check.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
+    } else if (check.names.get(target.name) === "router")
+      check.fail([...path, "to"], `${target.name} is a router: probe one of its addresses instead`);
+    else if (!check.names.has(target.name) && !isIpv4(target.name) && !check.unmadeName(target.name))
+      check.fail(
+        [...path, "to"],
+        `unknown target ${q(target.name)}${after} (a pod, node or host name, an address, or svc/<name>)`,
+      );
+    if (
+      t.protocol !== "icmp" &&
+      target.port === undefined &&
+      t.port === undefined &&
+      !target.name.startsWith("svc/")
+    )
+      check.fail(
+        [...path, "to"],
+        `a ${t.protocol} probe needs a port: ${q(`${t.to}:<port>`)} or port: <port>`,
+      );
+    // A ping to "db:80" would report on db, not on port 80 (protocol defaults to icmp).
+    if (t.protocol === "icmp" && (target.port !== undefined || t.port !== undefined))
+      check.fail(
+        [...path, target.port !== undefined ? "to" : "port"],
+        `ICMP has no ports: add protocol: tcp or udp, or name no port`,
+      );
+    if (target.port !== undefined && t.port !== undefined && target.port !== t.port)
+      check.fail([...path, "port"], `port ${t.port} contradicts the port in ${q(t.to)}`);
+  });
+}
