@@ -6,7 +6,7 @@
  * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
  * namespace the backend holds them in.
  */
-import { Ipv4Prefix, parseIpv4, quoteInput as q } from "@podnet/core";
+import { Ipv4Prefix, quoteInput as q } from "@podnet/core";
 import {
   joinNode,
   createSandbox,
@@ -17,12 +17,12 @@ import {
   type NodeNetwork,
   type PodAttachment,
 } from "@podnet/cni";
-import { CidrExhaustedError, NodeCidrAllocator } from "@podnet/ipam";
+import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
 import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
-import { RouteManager, type ProxyName, type ReconcileReport, type Service } from "@podnet/route-manager";
+import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
@@ -33,7 +33,9 @@ import {
 } from "./backend.js";
 import { expandScenario } from "./generate.js";
 import { applyPolicies } from "./policy.js";
-import { parseOrigin, parseTarget } from "./target.js";
+import { TargetError, allocate, claim } from "./allocation.js";
+import { ProbeTargets } from "./probes.js";
+import { ServiceTable, proxyService, type ServiceState } from "./services.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 
 export interface PodState {
@@ -44,41 +46,13 @@ export interface PodState {
   attachment: PodAttachment;
 }
 
-export interface ServiceState {
-  spec: ServiceSpec;
-  clusterIP: string;
-  endpoints: string[];
-}
+export { TargetError } from "./allocation.js";
+export type { ServiceState } from "./services.js";
 
 export interface EventReport {
   at: number;
   description: string;
   report?: ReconcileReport;
-}
-
-export class TargetError extends Error {}
-
-/** Reserves `cidr`: false when taken; a TargetError when it is not one of the allocator's. */
-function claim(allocator: NodeCidrAllocator, cidr: string): boolean {
-  try {
-    return allocator.occupy(cidr);
-  } catch (error) {
-    if (error instanceof RangeError) throw new TargetError(error.message);
-    throw error;
-  }
-}
-
-/** What `take` allocates from `allocator`, or a TargetError saying whose it would have been. */
-function allocate<T>(allocator: NodeCidrAllocator, why: string, take: () => T): T {
-  try {
-    return take();
-  } catch (error) {
-    if (error instanceof CidrExhaustedError) {
-      const { used, total } = allocator.occupancy();
-      throw new TargetError(`${why} in ${allocator.cluster} (${used} of ${total} in use)`);
-    }
-    throw error;
-  }
 }
 
 /**
@@ -133,24 +107,17 @@ export class ClusterRuntime {
   readonly cluster: ClusterNetwork;
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, PodState>();
-  readonly services = new Map<string, ServiceState>();
-  /**
-   * `serviceOf`'s indexes: each probe with a port asks it, and a walk over 10,000 Services for each
-   * of a matrix's 20,000 probes was a third of `podnet run` at that size. By ClusterIP (one each),
-   * kept as Services are set and removed; by NodePort, made again after any change.
-   */
-  private readonly byClusterIP = new Map<string, ServiceState>();
-  private byNodePort?: Map<number, ServiceState[]>;
+  /** The Services by name, with their ClusterIPs and endpoints (`serviceTable.byName`). */
+  readonly services: ReadonlyMap<string, ServiceState>;
+  /** @internal The Services, their ClusterIPs and lookups (services.ts). */
+  readonly serviceTable: ServiceTable;
   readonly hosts = new Map<string, string>();
   readonly reports: EventReport[] = [];
   /** Total time the route manager spent reconciling, build and events included. */
   reconcileMs = 0;
   private readonly cidrs: NodeCidrAllocator;
-  private readonly serviceIps: NodeCidrAllocator;
-  /** The scenario's own pinned ClusterIPs, reserved before its Services are set. */
-  private readonly initialClusterIPs = new Set<string>();
   private readonly scenario: Scenario;
-  private lastOrigin?: { from: string; pod: PodState; origin: { ns: string; owner: string } };
+  private readonly targets = new ProbeTargets(this);
 
   private constructor(
     scenario: Scenario,
@@ -164,12 +131,8 @@ export class ClusterRuntime {
     this.lab = new LabTopology(this.k, backend.prefix);
     this.cluster = scenario.cluster;
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
-    this.serviceIps = NodeCidrAllocator.forServices(scenario.cluster.serviceCidr);
-    for (const svc of this.scenario.services)
-      if (svc.clusterIP) {
-        this.serviceIps.occupy(`${svc.clusterIP}/32`);
-        this.initialClusterIPs.add(svc.clusterIP);
-      }
+    this.serviceTable = new ServiceTable(scenario.cluster.serviceCidr, this.scenario.services);
+    this.services = this.serviceTable.byName;
     for (const n of this.scenario.nodes) if (n.podCidr) this.cidrs.occupy(n.podCidr);
     this.proxy = scenario.proxy ?? "iptables";
     this.manager = new RouteManager({
@@ -425,71 +388,19 @@ export class ClusterRuntime {
    */
   private async setServicesAtOnce(specs: readonly ServiceSpec[], step: () => Promise<void>): Promise<void> {
     if (!specs.length) return;
-    for (const spec of specs) this.takeService(spec);
-    await this.timed(
-      this.manager.servicesReplaced([...this.services.values()].map((s) => this.serviceOfState(s))),
-    );
+    for (const spec of specs) this.serviceTable.set(spec, this.selected(spec));
+    await this.timed(this.manager.servicesReplaced([...this.services.values()].map(proxyService)));
     for (let i = 0; i < specs.length; i++) await step();
   }
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
-    const state = this.takeService(spec);
-    return this.timed(this.manager.serviceChanged(this.serviceOfState(state)));
-  }
-
-  /** A Service's state, its ClusterIP taken (pinned, kept, or the next free one) and endpoints chosen. */
-  private takeService(spec: ServiceSpec): ServiceState {
-    const existing = this.services.get(spec.name);
-    if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
-      const holder = this.byClusterIP.get(spec.clusterIP);
-      if (holder)
-        throw new TargetError(
-          `service ${spec.name}: clusterIP ${spec.clusterIP} is already service ${holder.spec.name}'s`,
-        );
-      if (!claim(this.serviceIps, `${spec.clusterIP}/32`) && !this.initialClusterIPs.has(spec.clusterIP))
-        throw new TargetError(`service ${spec.name}: clusterIP ${spec.clusterIP} is taken`);
-    }
-    const clusterIP =
-      spec.clusterIP ??
-      existing?.clusterIP ??
-      allocate(this.serviceIps, `service ${spec.name}: no ClusterIP left`, () =>
-        this.serviceIps.allocateAddress(),
-      );
-    if (existing && existing.clusterIP !== clusterIP) this.serviceIps.release(`${existing.clusterIP}/32`);
-    const state: ServiceState = { spec, clusterIP, endpoints: this.selected(spec) };
-    this.services.set(spec.name, state);
-    if (existing) this.byClusterIP.delete(existing.clusterIP);
-    this.byClusterIP.set(clusterIP, state);
-    this.byNodePort = undefined;
-    return state;
-  }
-
-  /** The Service as the route manager's proxy takes it. */
-  private serviceOfState({ spec, clusterIP, endpoints }: ServiceState): Service {
-    return {
-      namespace: spec.namespace,
-      name: spec.name,
-      clusterIP,
-      ports: spec.ports.map((p) => ({
-        name: p.name,
-        port: p.port,
-        targetPort: p.targetPort ?? p.port,
-        protocol: p.protocol,
-        ...(p.nodePort ? { nodePort: p.nodePort } : {}),
-      })),
-      endpoints,
-    };
+    const state = this.serviceTable.set(spec, this.selected(spec));
+    return this.timed(this.manager.serviceChanged(proxyService(state)));
   }
 
   async removeService(name: string): Promise<ReconcileReport> {
-    const state = this.services.get(name);
+    const state = this.serviceTable.remove(name);
     if (!state) throw new TargetError(`unknown service ${q(name)}`);
-    this.services.delete(name);
-    this.byClusterIP.delete(state.clusterIP);
-    this.byNodePort = undefined;
-    // Its ClusterIP is free again, as the API server's allocator frees it: a scenario that sets and
-    // removes Services in turn would otherwise run out of addresses it no longer uses.
-    this.serviceIps.release(`${state.clusterIP}/32`);
     return this.timed(this.manager.serviceDeleted(state.spec.namespace, name));
   }
 
@@ -546,176 +457,28 @@ export class ClusterRuntime {
   }
 
   /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */
-  resolve(target: string): {
-    address: string;
-    ns?: string;
-    port?: number;
-    kind: "pod" | "node" | "host" | "service" | "address";
-  } {
-    const parsed = parseTarget(target);
-    if ("error" in parsed) throw new TargetError(parsed.error);
-    const { name, port } = parsed;
-    const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
-    if (name.startsWith("svc/")) {
-      const svc = this.services.get(name.slice(4));
-      if (!svc) throw new TargetError(`unknown service ${q(name.slice(4))}`);
-      return { address: svc.clusterIP, kind: "service", port: port ?? svc.spec.ports[0]!.port };
-    }
-    const pod = this.pods.get(name);
-    if (pod) return withPort({ address: pod.ip, ns: name, kind: "pod" as const });
-    const node = this.nodes.get(name);
-    if (node) return withPort({ address: node.address, ns: name, kind: "node" as const });
-    const host = this.hosts.get(name);
-    if (host) return withPort({ address: host, ns: name, kind: "host" as const });
-    try {
-      parseIpv4(name);
-      return withPort({ address: name, kind: "address" as const });
-    } catch {
-      throw new TargetError(`unknown target ${q(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
-    }
+  resolve(target: string): ReturnType<ProbeTargets["resolve"]> {
+    return this.targets.resolve(target);
   }
 
   /** The namespace and process a probe starts from: "web" (the pod), "web/nginx" (a container), a node or a host. */
   origin(from: string): { ns: string; owner?: string } {
-    const { name, container } = parseOrigin(from);
-    const pod = this.pods.get(name);
-    // The last origin again, while the name still names the same pod: a matrix's row, a warm pair
-    // (its owner text was a string made per probe).
-    const last = this.lastOrigin;
-    if (pod && last && last.pod === pod && last.from === from) return last.origin;
-    if (pod) {
-      // "web/" names no container: refused as the scenario file refuses it, not read as "web".
-      if (container !== undefined && !pod.spec.containers.some((c) => c.name === container))
-        throw new TargetError(
-          `pod ${name} has no container ${q(container)} (containers: ${pod.spec.containers.map((c) => c.name).join(", ")})`,
-        );
-      const origin = Object.freeze({
-        ns: name,
-        owner: `${name}/${container ?? pod.spec.containers[0]!.name}`,
-      });
-      this.lastOrigin = { from, pod, origin };
-      return origin;
-    }
-    if (container !== undefined && (this.nodes.has(name) || this.hosts.has(name)))
-      throw new TargetError(`${name} is not a pod: it has no container ${q(container)}`);
-    if (this.nodes.has(name) || this.hosts.has(name)) return { ns: name };
-    throw new TargetError(`unknown source ${q(from)}: not a pod, pod/container, node or host`);
-  }
-
-  /** The probe request for `from` → `to`: names resolved, namespaces mapped to this backend. */
-  private request(from: string, to: string, options: ProbeOptions): ProbeRequest {
-    const source = this.origin(from);
-    // A pod named without a port, the commonest target, is looked up directly (resolve's parse and
-    // result were a tenth of a replayed probe's time).
-    const pod = to.includes(":") ? undefined : this.pods.get(to);
-    const target = pod
-      ? { address: pod.ip, ns: to, kind: "pod" as const, port: undefined }
-      : this.resolve(to);
-    const port = options.port ?? target.port;
-    // Unsaid, a Service's port is probed with its own protocol (a DNS Service's 53 is UDP's).
-    const protocol =
-      options.protocol ??
-      (target.kind !== "service" && target.port === undefined
-        ? "icmp"
-        : target.kind === "pod"
-          ? "tcp"
-          : (this.serviceOf(to, port)?.protocol ?? "tcp"));
-    // No port of its own to assume: a probe that guessed 80 would report on a port nobody named.
-    if (port === undefined && protocol !== "icmp")
-      throw new TargetError(`a ${protocol} probe needs a port: ${q(`${to}:<port>`)}`);
-    // Nor one to drop unsaid: ICMP has no ports, and a ping "to db:80" reports on db, not on :80.
-    // (A Service named without one stands for its first port: pinging its ClusterIP is fine.)
-    if (protocol === "icmp" && (options.port !== undefined || to.includes(":")))
-      throw new TargetError(`${q(to)}: ICMP has no ports; probe tcp or udp, or name no port`);
-    // Built field by field, not spread: a request per trace, and spreads of conditional literals
-    // were a tenth of a warm pair's trace.
-    const request: ProbeRequest = { fromNs: this.ns(source.ns), to: target.address, protocol };
-    if (source.owner) request.owner = source.owner;
-    if (port !== undefined) request.port = port;
-    if (options.size !== undefined) request.size = options.size;
-    if (options.dontFragment !== undefined) request.dontFragment = options.dontFragment;
-    if (options.ttl !== undefined) request.ttl = options.ttl;
-    if (options.srcPort !== undefined) request.srcPort = options.srcPort;
-    // Only a pod target makes arriving elsewhere wrong: a node or host may forward (a published port).
-    if (target.ns && target.kind === "pod") request.expectNs = this.ns(target.ns);
-    if (target.kind === "pod" && port !== undefined) request.expectOwner = this.listener(target.ns!, port);
-    // Services answer on ports only.
-    const service = port === undefined ? undefined : this.serviceExpectation(to, port, protocol).service;
-    if (service ?? options.service) request.service = service ?? options.service;
-    return request;
+    return this.targets.origin(from);
   }
 
   /**
    * The Service a target reaches through kube-proxy — `svc/<name>`, a ClusterIP, or a node's
-   * NodePort — with the pods its selector picks (by selector, not by address: under docker-bridge an
-   * endpoint's address is another pod's too).
+   * NodePort — with the pods its selector picks; only a Service port of `protocol` when given.
    */
-  serviceOf(
-    to: string,
-    port = this.resolve(to).port,
-    /** Only a Service port of this protocol; any, the first listed, when unsaid. */
-    protocol?: "tcp" | "udp" | "icmp",
-  ): { service: ServiceState; pods: string[]; targetPort: number; protocol: "tcp" | "udp" } | undefined {
-    const target = this.resolve(to);
-    if (port === undefined || protocol === "icmp") return undefined;
-    const toNode =
-      target.kind === "node" || [...this.nodes.values()].some((n) => n.address === target.address);
-    // A node's address is never a ClusterIP (the check keeps the service CIDR off the underlay), so
-    // the Service is the ClusterIP's or the NodePort's, the first of its ports that matches.
-    const candidates = toNode
-      ? ((this.byNodePort ??= this.nodePortIndex()).get(port) ?? [])
-      : [this.byClusterIP.get(target.address)];
-    let service: ServiceState | undefined;
-    let found: ServiceState["spec"]["ports"][number] | undefined;
-    for (const s of candidates)
-      for (const p of s?.spec.ports ?? [])
-        if (
-          !service &&
-          (protocol === undefined || p.protocol === protocol) &&
-          (toNode ? p.nodePort === port : p.port === port)
-        )
-          [service, found] = [s, p];
-    if (!service || !found) return undefined;
-    const pods = this.selectedPods(service.spec).map((p) => p.spec.name);
-    return { service, pods, targetPort: found.targetPort ?? found.port, protocol: found.protocol };
-  }
-
-  private nodePortIndex(): Map<number, ServiceState[]> {
-    const byNodePort = new Map<number, ServiceState[]>();
-    for (const s of this.services.values())
-      for (const p of s.spec.ports)
-        if (p.nodePort !== undefined) byNodePort.set(p.nodePort, [...(byNodePort.get(p.nodePort) ?? []), s]);
-    return byNodePort;
-  }
-
-  private serviceExpectation(
-    to: string,
-    port: number,
-    protocol: ProbeRequest["protocol"],
-  ): Pick<ProbeRequest, "service"> {
-    const found = this.serviceOf(to, port, protocol);
-    if (!found) return {};
-    return {
-      service: {
-        name: found.service.spec.name,
-        endpointNs: found.pods.map((p) => this.ns(p)),
-        owners: found.pods.flatMap((p) => this.listener(p, found.targetPort) ?? []),
-      },
-    };
-  }
-
-  /** Which container of pod `name` listens on `port` (its owner name), if any. */
-  private listener(name: string, port: number): string | undefined {
-    const pod = this.pods.get(name);
-    const c = pod?.spec.containers.find((c) => c.ports.some((p) => p.containerPort === port));
-    return c ? `${name}/${c.name}` : undefined;
+  serviceOf(...args: Parameters<ProbeTargets["serviceOf"]>): ReturnType<ProbeTargets["serviceOf"]> {
+    return this.targets.serviceOf(...args);
   }
 
   /** One packet and its answer, hop by hop (the simulator only). */
   trace(from: string, to: string, options: ProbeOptions = {}): Trace {
     if (!(this.backend instanceof SimBackend))
       throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
-    return this.backend.send(this.request(from, to, options));
+    return this.backend.send(this.targets.request(from, to, options));
   }
 
   /**
@@ -727,7 +490,7 @@ export class ClusterRuntime {
       throw new TargetError(
         "simulated summaries come from the simulator; this cluster is on another backend",
       );
-    return this.backend.summary(this.request(from, to, options));
+    return this.backend.summary(this.targets.request(from, to, options));
   }
 
   /**
@@ -751,6 +514,6 @@ export class ClusterRuntime {
 
   /** One probe on whichever backend the cluster is on: its outcome class, and the answer's TTL. */
   probe(from: string, to: string, options: ProbeOptions = {}): Promise<ProbeResult> {
-    return this.backend.probe(this.request(from, to, options));
+    return this.backend.probe(this.targets.request(from, to, options));
   }
 }

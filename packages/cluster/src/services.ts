@@ -1,0 +1,111 @@
+/**
+ * The cluster's Services as the API server keeps them: by name, each with a ClusterIP (pinned, kept
+ * across changes, or the next free one, freed again on removal), found by ClusterIP or NodePort.
+ */
+import { NodeCidrAllocator } from "@podnet/ipam";
+import type { Service } from "@podnet/route-manager";
+import { TargetError, allocate, claim } from "./allocation.js";
+import type { ServiceSpec } from "./schema.js";
+
+export interface ServiceState {
+  spec: ServiceSpec;
+  clusterIP: string;
+  endpoints: string[];
+}
+
+export class ServiceTable {
+  readonly byName = new Map<string, ServiceState>();
+  /**
+   * `serviceOf`'s indexes: each probe with a port asks it, and a walk over 10,000 Services for each
+   * of a matrix's 20,000 probes was a third of `podnet run` at that size. By ClusterIP (one each),
+   * kept as Services are set and removed; by NodePort, made again after any change.
+   */
+  private readonly byClusterIP = new Map<string, ServiceState>();
+  private byNodePort?: Map<number, ServiceState[]>;
+  private readonly ips: NodeCidrAllocator;
+  /** The scenario's own pinned ClusterIPs, reserved before its Services are set. */
+  private readonly initialClusterIPs = new Set<string>();
+
+  constructor(serviceCidr: string, initial: readonly ServiceSpec[]) {
+    this.ips = NodeCidrAllocator.forServices(serviceCidr);
+    for (const svc of initial)
+      if (svc.clusterIP) {
+        this.ips.occupy(`${svc.clusterIP}/32`);
+        this.initialClusterIPs.add(svc.clusterIP);
+      }
+  }
+
+  /** A Service set: its ClusterIP taken (pinned, kept, or the next free one), with these endpoints. */
+  set(spec: ServiceSpec, endpoints: string[]): ServiceState {
+    const existing = this.byName.get(spec.name);
+    if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
+      const holder = this.byClusterIP.get(spec.clusterIP);
+      if (holder)
+        throw new TargetError(
+          `service ${spec.name}: clusterIP ${spec.clusterIP} is already service ${holder.spec.name}'s`,
+        );
+      if (!claim(this.ips, `${spec.clusterIP}/32`) && !this.initialClusterIPs.has(spec.clusterIP))
+        throw new TargetError(`service ${spec.name}: clusterIP ${spec.clusterIP} is taken`);
+    }
+    const clusterIP =
+      spec.clusterIP ??
+      existing?.clusterIP ??
+      allocate(this.ips, `service ${spec.name}: no ClusterIP left`, () => this.ips.allocateAddress());
+    if (existing && existing.clusterIP !== clusterIP) this.ips.release(`${existing.clusterIP}/32`);
+    const state: ServiceState = { spec, clusterIP, endpoints };
+    this.byName.set(spec.name, state);
+    if (existing) this.byClusterIP.delete(existing.clusterIP);
+    this.byClusterIP.set(clusterIP, state);
+    this.byNodePort = undefined;
+    return state;
+  }
+
+  /**
+   * A Service removed. Its ClusterIP is free again, as the API server's allocator frees it: a
+   * scenario that sets and removes Services in turn would otherwise run out of addresses it no
+   * longer uses.
+   */
+  remove(name: string): ServiceState | undefined {
+    const state = this.byName.get(name);
+    if (!state) return undefined;
+    this.byName.delete(name);
+    this.byClusterIP.delete(state.clusterIP);
+    this.byNodePort = undefined;
+    this.ips.release(`${state.clusterIP}/32`);
+    return state;
+  }
+
+  atClusterIP(address: string): ServiceState | undefined {
+    return this.byClusterIP.get(address);
+  }
+
+  /** The Services with a NodePort `port` (of any protocol). */
+  atNodePort(port: number): readonly ServiceState[] {
+    return (this.byNodePort ??= this.nodePortIndex()).get(port) ?? [];
+  }
+
+  private nodePortIndex(): Map<number, ServiceState[]> {
+    const byNodePort = new Map<number, ServiceState[]>();
+    for (const s of this.byName.values())
+      for (const p of s.spec.ports)
+        if (p.nodePort !== undefined) byNodePort.set(p.nodePort, [...(byNodePort.get(p.nodePort) ?? []), s]);
+    return byNodePort;
+  }
+}
+
+/** The Service as the route manager's proxy takes it. */
+export function proxyService({ spec, clusterIP, endpoints }: ServiceState): Service {
+  return {
+    namespace: spec.namespace,
+    name: spec.name,
+    clusterIP,
+    ports: spec.ports.map((p) => ({
+      name: p.name,
+      port: p.port,
+      targetPort: p.targetPort ?? p.port,
+      protocol: p.protocol,
+      ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+    })),
+    endpoints,
+  };
+}
