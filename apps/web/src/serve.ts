@@ -1,6 +1,6 @@
 // Node only (not part of the page): serves the built app on 127.0.0.1 — `podnet web` and the
 // end-to-end tests use it. The app needs nothing but static files: the simulation runs in the browser.
-import { createReadStream, statSync, type Stats } from "node:fs";
+import { createReadStream, realpathSync, statSync, type Stats } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname, extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,6 +57,18 @@ function stat(file: string): Stats | undefined {
   }
 }
 
+/** Whether `file` is `base` or below it. */
+const inside = (base: string, file: string) => file === base || file.startsWith(base + sep);
+
+/** `file` with its symbolic links followed, if it exists. */
+function real(file: string): string | undefined {
+  try {
+    return realpathSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
 function handle(base: string, port: () => number, req: IncomingMessage, res: ServerResponse): void {
   // A body is never read: after a refusal the connection closes rather than drain one that may not end.
   if (req.method !== "GET" && req.method !== "HEAD")
@@ -70,10 +82,13 @@ function handle(base: string, port: () => number, req: IncomingMessage, res: Ser
   }
   if (path.includes("\0")) return fail(res, 400, "bad request: malformed URL");
   let file = join(base, normalize(path));
-  if (file !== base && !file.startsWith(base + sep)) return fail(res, 403, "forbidden");
+  if (!inside(base, file)) return fail(res, 403, "forbidden");
   let info = stat(file);
   if (info?.isDirectory()) info = stat((file = join(file, "index.html")));
   if (!info?.isFile()) return fail(res, 404, "not found");
+  // A symbolic link under the root may point anywhere: what it names is served only from the root.
+  const target = real(file);
+  if (!target || !inside(base, target)) return fail(res, 403, "forbidden");
   res.writeHead(200, {
     "content-type": TYPES[extname(file)] ?? "application/octet-stream",
     "content-length": String(info.size),
@@ -87,7 +102,8 @@ function handle(base: string, port: () => number, req: IncomingMessage, res: Ser
 
 /** Serves `root` on 127.0.0.1; rejects with a ListenError when the port cannot be had. */
 export function serveStatic(root: string, port = 0): Promise<{ server: Server; url: string }> {
-  const base = resolve(root);
+  // The root with its own links followed, so that a link inside it is judged by where it ends.
+  const base = real(resolve(root)) ?? resolve(root);
   const server = createServer((req, res) => {
     try {
       handle(base, () => (server.address() as { port: number }).port, req, res);

@@ -1,5 +1,5 @@
 // The static server behind `podnet web`: hostile requests get an HTTP answer and never stop it.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +31,10 @@ describe("podnet web's server", () => {
     writeFileSync(join(dir, "site", "index.html"), "<!doctype html><title>podnet</title>");
     writeFileSync(join(dir, "site", "assets", "app.js"), "console.log(1)");
     writeFileSync(join(dir, "secret.txt"), "outside the root");
+    // Links under the root: one out of it (to a file, to a directory), one to a file inside it.
+    symlinkSync(join(dir, "secret.txt"), join(dir, "site", "leak.txt"));
+    symlinkSync(dir, join(dir, "site", "up"));
+    symlinkSync(join(dir, "site", "assets", "app.js"), join(dir, "site", "app-link.js"));
     const started = await serveStatic(join(dir, "site"));
     server = started.server as unknown as Server;
     port = Number(new URL(started.url).port);
@@ -60,11 +64,18 @@ describe("podnet web's server", () => {
   });
 
   it("never serves outside its root", async () => {
-    for (const path of ["/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt"]) {
+    for (const path of [
+      "/../secret.txt",
+      "/%2e%2e/secret.txt",
+      "/assets/..%2f..%2fsecret.txt",
+      "/leak.txt",
+      "/up/secret.txt",
+    ]) {
       const res = await get(path);
       expect(res.text).not.toContain("outside the root");
       expect([403, 404]).toContain(res.status);
     }
+    expect((await get("/app-link.js")).status).toBe(200);
   });
 
   it("refuses Host names that are not this machine (DNS rebinding)", async () => {
