@@ -223,6 +223,35 @@ describe("published ports", () => {
   });
 });
 
+describe("a UDP hostPort published while a client was already sending to it", () => {
+  it("reaches the pod from the next datagram on: the portmap plugin deletes the node's stale flow", async () => {
+    const scenario = loadScenario(
+      `name: stale-udp
+cluster: { clusterCidr: 10.0.0.0/16, nodeMaskSize: 24, serviceCidr: 10.96.0.0/24 }
+underlay:
+  segments: [{ name: lan, subnet: 10.100.0.0/24 }]
+  hosts: [{ name: client, segment: lan, address: 10.100.0.9 }]
+nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
+`,
+      "stale-udp.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
+    // One client socket (one source port), as a DNS resolver retrying keeps one.
+    const send = () => runtime.summary("client", "node1:5353", { protocol: "udp", srcPort: 40000 });
+    expect(send()).toMatchObject({ outcome: "refused", deliveredTo: { ns: "node1" } });
+    await runtime.addPod({
+      name: "dns",
+      namespace: "default",
+      node: "node1",
+      labels: {},
+      containers: [{ name: "dns", ports: [{ containerPort: 53, hostPort: 5353, protocol: "udp" }] }],
+    });
+    // Without the delete, the flow tracked untranslated keeps going to the node (conntrack's
+    // blackhole the reference plugin's delete is there for).
+    expect(send()).toMatchObject({ outcome: "reached", deliveredTo: { ns: "dns", port: 53 } });
+  });
+});
+
 describe("the Service proxy as a scenario's choice", () => {
   it("builds the Services under the scenario's proxy, with the same reachability under both", async () => {
     const scenario = bundled("service");

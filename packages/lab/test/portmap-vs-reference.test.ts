@@ -20,6 +20,8 @@ const system = requireSystem({
     "iptables",
     "iptables-save",
     "sysctl",
+    "conntrack",
+    "bash",
     REFERENCE.bridge,
     REFERENCE.portmap,
     "/usr/lib/cni/host-local",
@@ -72,6 +74,48 @@ const MAPPINGS: Record<string, object[]> = {
   ],
 };
 
+/**
+ * UDP flows the node tracks from its own processes, to ports of both containers' mappings and one no
+ * mapping names: the reference deletes a UDP mapping's flows once its rules are in. (A TCP attempt
+ * to a closed port is reset at once and leaves no entry to compare.)
+ */
+const FLOWS = ["udp 5353", "udp 9091", "udp 7777"];
+
+function sendFlows(host: string): void {
+  // A rule that needs conntrack, so the namespace tracks before any plugin ran (filter table: not
+  // in the nat state compared).
+  spawnSync("ip", [
+    "netns",
+    "exec",
+    host,
+    "iptables",
+    "-A",
+    "OUTPUT",
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "NEW",
+    "-j",
+    "ACCEPT",
+  ]);
+  spawnSync("ip", ["netns", "exec", host, "ip", "link", "set", "lo", "up"]);
+  const sends = FLOWS.map((f) => {
+    const [protocol, port] = f.split(" ");
+    return `(echo x > /dev/${protocol}/127.0.0.1/${port}) 2>/dev/null`;
+  });
+  spawnSync("ip", ["netns", "exec", host, "bash", "-c", sends.join("; ")]);
+}
+
+/** The tracked flows' protocol and original destination port, as `conntrack -L` lists them. */
+function flows(host: string): string[] {
+  const out = spawnSync("ip", ["netns", "exec", host, "conntrack", "-L"], { encoding: "utf8" }).stdout;
+  return out
+    .split("\n")
+    .filter((l) => /^(udp|tcp) /.test(l))
+    .map((l) => `${l.split(/\s+/)[0]} ${/dport=(\d+)/.exec(l)?.[1]}`)
+    .sort();
+}
+
 /** What a node's nat table and route_localnet settings hold, as the kernel reports them. */
 function state(host: string) {
   const nat = spawnSync("ip", ["netns", "exec", host, "iptables-save", "-t", "nat"], { encoding: "utf8" })
@@ -95,6 +139,8 @@ describe.skipIf(system.skip)("podnet-portmap and the reference portmap plugin", 
       const host = `${run}h${name[0]}`;
       spawnSync("ip", ["netns", "add", host]);
       const steps: unknown[] = [];
+      sendFlows(host);
+      steps.push({ flowsBefore: flows(host) });
       const results: Record<string, unknown> = {};
       const portmapConfig = (id: string, extra: object = {}) => ({
         cniVersion: "1.0.0",
@@ -126,7 +172,7 @@ describe.skipIf(system.skip)("podnet-portmap and the reference portmap plugin", 
           passesResultOn: JSON.stringify(add.out) === JSON.stringify(bridge.out),
         });
       }
-      steps.push({ afterAdd: state(host) });
+      steps.push({ afterAdd: state(host), flowsAfterAdd: flows(host) });
       const ctr1 = `${host}ctr1`;
       checks[name] = [invoke(portmap, host, "CHECK", "ctr1", ctr1, portmapConfig("ctr1"))];
       // Take ctr1's DNAT rule for 8080 away by hand: CHECK must notice.
@@ -165,7 +211,13 @@ describe.skipIf(system.skip)("podnet-portmap and the reference portmap plugin", 
     expect(checks.podnet![0]).toEqual({ code: 0, out: "" });
     expect(checks.podnet![1]!.out).toEqual(checks.reference![1]!.out);
     // And the reference did what the notes say it does: chains for the node's own addresses only.
-    const afterAdd = (seen.reference![2] as { afterAdd: { nat: string[]; localnet: string[] } }).afterAdd;
+    const { afterAdd, flowsAfterAdd } = seen.reference![3] as {
+      afterAdd: { nat: string[]; localnet: string[] };
+      flowsAfterAdd: string[];
+    };
+    // The flows to published ports are gone; one to a port no one publishes stays.
+    expect((seen.reference![0] as { flowsBefore: string[] }).flowsBefore).toEqual([...FLOWS].sort());
+    expect(flowsAfterAdd).toEqual(["udp 7777"]);
     expect(afterAdd.nat).toContain("-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT");
     expect(afterAdd.nat).toContain(
       "-A CNI-DN-ee871de47c845415462cc -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.244.1.2:80",

@@ -1,6 +1,8 @@
 import { formatIpv4, formatMac, parseIpv4, type Ipv4InterfaceAddress } from "@podnet/core";
 import {
   NetlinkError,
+  conntrackDeleteArguments,
+  type ConntrackFilter,
   batchArguments,
   fdbArguments,
   fdbEntry,
@@ -423,6 +425,18 @@ export class LinuxNetlink implements Netlink {
       parseIptablesSave(await this.iptables.save(ns, table)).chains.filter(
         (c) => chain === undefined || c.name === chain,
       ),
+  };
+
+  readonly conntrack = {
+    delete: async (ns: string, filter: ConntrackFilter): Promise<number> => {
+      const argv = conntrackDeleteArguments(filter);
+      const result = await run(ns === "" || isOwnNamespace(ns) ? argv : ["ip", "netns", "exec", ns, ...argv]);
+      // conntrack exits 1 when it deleted nothing, and says so: that is an answer, not a failure.
+      const deleted = /(\d+) flow entries have been deleted/.exec(result.stderr);
+      if (deleted) return Number(deleted[1]);
+      const message = errorLine(result.stderr);
+      throw new NetlinkError(errnoOf(message), message, argv.join(" "));
+    },
   };
 
   readonly nft = {

@@ -8,7 +8,7 @@ import { afterAll } from "vitest";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "../src/index.js";
 
 /** What the host API runs for links, addresses, routes, neighbours, FDBs, rules and sysctls. */
-export const KERNEL_TOOLS = ["ip", "bridge", "iptables", "iptables-save", "sysctl"];
+export const KERNEL_TOOLS = ["ip", "bridge", "iptables", "iptables-save", "sysctl", "conntrack"];
 
 export function kernelTestRun(tools: string[] = KERNEL_TOOLS) {
   const system = requireSystem({ tools, root: true });

@@ -881,6 +881,30 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       expect(await refusal(n.route.get(a, ip("192.168.77.255")))).toMatchObject({ errno: "ENETUNREACH" });
     });
 
+    it("deletes tracked flows by protocol and original destination port, refusing what conntrack would misread", async () => {
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
+      // No flow tracked: nothing deleted, and that is an answer (conntrack exits 1 and says 0).
+      expect(await n.conntrack.delete(a!, { protocol: "udp", origDstPort: 5353 })).toBe(0);
+      expect(await n.conntrack.delete(a!, { protocol: "tcp", origDstPort: 8080 })).toBe(0);
+      const refused = async (filter: unknown) =>
+        (await refusal(n.conntrack.delete(a!, filter as { protocol: "udp"; origDstPort: number }))).message;
+      expect(await refused({ protocol: "udp", origDstPort: 70000 })).toBe(
+        'conntrack: port "70000" is not 1-65535',
+      );
+      expect(await refused({ protocol: "udp", origDstPort: 0 })).toBe('conntrack: port "0" is not 1-65535');
+      expect(await refused({ protocol: "udp", origDstPort: 53.5 })).toBe(
+        'conntrack: port "53.5" is not 1-65535',
+      );
+      expect(await refused({ protocol: "udp --orig-src 1.2.3.4", origDstPort: 53 })).toBe(
+        'conntrack: protocol "udp --orig-src 1.2.3.4" is not tcp or udp',
+      );
+      const missing = await refusal(n.conntrack.delete(`${a!}x`, { protocol: "udp", origDstPort: 53 }));
+      expect(missing.message).toBe(`Cannot open network namespace "${a!}x": No such file or directory`);
+    });
+
     it("sets and reads forwarding and bridge-netfilter sysctls per namespace", async () => {
       const {
         n,

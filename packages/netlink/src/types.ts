@@ -230,6 +230,13 @@ export interface LayerRefusal {
   error: NetlinkError;
 }
 
+/** Which tracked flows a `conntrack.delete` forgets. */
+export interface ConntrackFilter {
+  protocol: "tcp" | "udp";
+  /** The original direction's destination port. */
+  origDstPort: number;
+}
+
 export interface Netlink {
   netns: {
     add(name: string): Promise<void>;
@@ -345,6 +352,17 @@ export interface Netlink {
      * name); with `chain`, only that chain (none when it does not exist).
      */
     list(ns: string, table: NatTable, chain?: string): Promise<ChainDump[]>;
+  };
+  /** Connection tracking, as conntrack-tools' `conntrack` reads and changes it. */
+  conntrack: {
+    /**
+     * `conntrack -D -f ipv4 -p PROTO --orig-port-dst PORT`: forgets the namespace's tracked IPv4
+     * flows of that protocol whose original direction went to `port`, so their next packets are
+     * classified anew and meet NAT rules added since; resolves to how many it deleted (0 when none).
+     * A protocol other than tcp/udp or a port outside 1-65535 is refused (EINVAL) before anything
+     * runs: conntrack itself reads "abc" or 70000 as some other port.
+     */
+    delete(ns: string, filter: ConntrackFilter): Promise<number>;
   };
   /** nftables, in libnftables' JSON shapes (nftables.ts). */
   nft: {

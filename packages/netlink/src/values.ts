@@ -18,6 +18,7 @@ import {
 import { NetlinkError } from "./errors.js";
 import type {
   BatchOp,
+  ConntrackFilter,
   FdbDump,
   FdbSpec,
   FdbEntry,
@@ -57,6 +58,28 @@ export function fdbArguments(e: FdbSpec): string[] {
     ...((e.self ?? true) ? ["self"] : ["master"]),
     ...(e.permanent ? ["permanent"] : []),
   ];
+}
+
+/**
+ * `conntrack` arguments deleting the flows `filter` names; a NetlinkError (EINVAL) for a filter the
+ * host API refuses, the same words on every backend.
+ */
+export function conntrackDeleteArguments(filter: ConntrackFilter): string[] {
+  const { protocol, origDstPort: port } = filter;
+  const argv = ["conntrack", "-D", "-f", "ipv4", "-p", String(protocol), "--orig-port-dst", String(port)];
+  if (protocol !== "tcp" && protocol !== "udp")
+    throw new NetlinkError(
+      "EINVAL",
+      `conntrack: protocol ${JSON.stringify(String(protocol))} is not tcp or udp`,
+      argv.join(" "),
+    );
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new NetlinkError(
+      "EINVAL",
+      `conntrack: port ${JSON.stringify(String(port))} is not 1-65535`,
+      argv.join(" "),
+    );
+  return argv;
 }
 
 /** A batch write as the command line it stands for, without the tool: ["route", "add", …]. */

@@ -270,6 +270,19 @@ export function portmapPlugin(): CniPlugin {
         from: [TOP_DNAT],
         rules: entryRules(conf, config.name, params.containerId, chain),
       });
+      // A UDP flow the node tracked before the port was published (a client sending to it while no
+      // pod held it) would keep its old translation — none — for as long as it keeps sending: the
+      // reference deletes such flows once the rules are in, and failures only inform.
+      for (const m of conf.mappings)
+        if ((m.protocol ?? "tcp") === "udp")
+          await host.netlink.conntrack
+            .delete(host.ns, { protocol: "udp", origDstPort: m.hostPort })
+            .catch((error: Error) =>
+              // On stderr, as the reference logs it: stdout is the CNI result.
+              console.warn(
+                `failed to delete stale UDP conntrack entries for port ${m.hostPort}: ${error.message}`,
+              ),
+            );
       if (conf.snat) {
         // 127.0.0.1 DNATed to the pod leaves by the device that routes to it (the pod's bridge).
         const route = await host.netlink.route.get(host.ns, parseIpv4(container.ip)).catch(() => undefined);

@@ -1,9 +1,11 @@
 /**
  * The simulated kernel's iptables tables (`iptables -t nat|filter`) and nftables tables (`nft`), with
- * iptables-nft's refusals.
+ * iptables-nft's refusals, and its tracked flows as `conntrack -D` forgets them.
  */
 import {
   BUILTIN_CHAINS,
+  conntrackDeleteArguments,
+  type ConntrackFilter,
   KernelMessage,
   formatIptablesRule,
   formatIptablesSave,
@@ -94,6 +96,22 @@ export const nftApi = (k: SimKernel) => ({
   list: async (nsName: string, family: NftFamily, table: string): Promise<NftObject[]> =>
     k.ns(nsName, `nft list table ${family} ${table}`).nft.list(table) ??
     fail("ENOENT", NftMessage.noSuchFile, `nft list table ${family} ${table}`),
+});
+
+/** IANA protocol numbers of the protocols `conntrack -p` names here. */
+const PROTOCOL_NUMBERS = { tcp: 6, udp: 17 } as const;
+
+export const conntrackApi = (k: SimKernel) => ({
+  delete: async (nsName: string, filter: ConntrackFilter): Promise<number> => {
+    const argv = conntrackDeleteArguments(filter);
+    const ns = k.ns(nsName, `ip netns exec ${nsName} ${argv.join(" ")}`);
+    if (!ns.conntrackSize) return 0;
+    const protocol = PROTOCOL_NUMBERS[filter.protocol];
+    return ns.conntrack.delete(
+      (e) => e.original.protocol === protocol && e.original.dstPort === filter.origDstPort,
+      k.clock,
+    );
+  },
 });
 
 /** A table's chains; rules are copied, so a reader cannot change the kernel's. */

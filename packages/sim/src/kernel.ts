@@ -13,7 +13,7 @@ import { IFNAME, fail, parseMac, type Command } from "./kernel-args.js";
 import { addrApi } from "./kernel-addresses.js";
 import { destroyLink, linkApi } from "./kernel-links.js";
 import { deleteNeigh, fdbApi, neighApi, replaceNeigh, writeFdb } from "./kernel-neighbours.js";
-import { iptablesApi, nftApi } from "./kernel-netfilter.js";
+import { conntrackApi, iptablesApi, nftApi } from "./kernel-netfilter.js";
 import { deleteRoute, routeApi, writeRoute } from "./kernel-routes.js";
 import { SimLink } from "./link.js";
 import { SimNamespace, type SimSocket } from "./namespace.js";
@@ -106,8 +106,8 @@ export class SimKernel implements Netlink {
     this.flows = options.flowCache === false ? undefined : new FlowCache();
     this.arpIndexFrom = options.arpIndexFrom ?? 64;
     this.chainIndexFrom = options.chainIndexFrom ?? 64;
-    const { netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft } = this;
-    for (const api of [netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft])
+    const { netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft, conntrack } = this;
+    for (const api of [netns, sysctl, link, addr, route, neigh, fdb, layer, iptables, nft, conntrack])
       this.bumpOnChange(api);
   }
 
@@ -368,8 +368,9 @@ export class SimKernel implements Netlink {
     adopt: (layer: string, held: LayerHeld) => this.layers.adopt(layer, held),
   };
 
-  // ---- iptables and nftables (kernel-netfilter.ts) ---------------------------------------
+  // ---- iptables, nftables and conntrack (kernel-netfilter.ts) ----------------------------
 
   readonly iptables = iptablesApi(this);
   readonly nft = nftApi(this);
+  readonly conntrack = conntrackApi(this);
 }

@@ -265,6 +265,24 @@ export class ConntrackTable {
     this.replies[at] = reply;
   }
 
+  /**
+   * Forgets the entries alive at `now` that `forget` picks (`conntrack -D`), rebuilding the table
+   * without them; how many it forgot.
+   */
+  delete(forget: (entry: ConntrackEntry) => boolean, now: number): number {
+    let deleted = 0;
+    const kept: ConntrackEntry[] = [];
+    for (const entry of this.order) {
+      if (entry.expires > now && forget(entry)) deleted++;
+      else kept.push(entry);
+    }
+    if (deleted) {
+      this.order = kept;
+      this.refill(this.sweepAt);
+    }
+    return deleted;
+  }
+
   /** The entries alive at `now`, each once, as `conntrack -L` lists them (in no particular order). */
   list(now: number): ConntrackEntry[] {
     const out: ConntrackEntry[] = [];

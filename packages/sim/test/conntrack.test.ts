@@ -30,6 +30,32 @@ describe("the conntrack table", () => {
     expect(table.size).toBe(2);
   });
 
+  it("forgets the live entries a delete picks, by either direction, and keeps the others", () => {
+    const table = new ConntrackTable();
+    const udp = (srcPort: number, dstPort: number): ConnTuple => ({
+      ...tuple(srcPort),
+      protocol: 17,
+      dstPort,
+    });
+    for (const [original, expires] of [
+      [udp(40000, 53), 30],
+      [udp(40001, 53), 30],
+      [udp(40002, 53), 5], // timed out by the delete's time: not counted
+      [udp(40003, 54), 30],
+      [tuple(40004), 30],
+    ] as const)
+      table.confirm({ original, reply: inverse(original), expires }, 0);
+    const deleted = table.delete((e) => e.original.protocol === 17 && e.original.dstPort === 53, 10);
+    expect(deleted).toBe(2);
+    expect(table.get(udp(40000, 53), 10)).toBeUndefined();
+    expect(table.get(inverse(udp(40001, 53)), 10)).toBeUndefined();
+    expect(table.get(udp(40003, 54), 10)?.direction).toBe("original");
+    expect(table.get(inverse(tuple(40004)), 10)?.direction).toBe("reply");
+    expect(table.list(10)).toHaveLength(2);
+    expect(table.delete(() => true, 10)).toBe(2);
+    expect(table.list(10)).toEqual([]);
+  });
+
   it("does not pile up the entries that timed-out tuples replaced", () => {
     const table = new ConntrackTable();
     // Ten ports, each confirmed again every ten seconds, each entry living one: 100,000 entries made.
