@@ -17,6 +17,7 @@ export {
   type PluginConfig,
 } from "./plugin.js";
 export { GoTypeError, goUnmarshal, jsonKind, type GoType } from "./go-json.js";
+export { decodePrevResult } from "./prev-result.js";
 export { deepFreeze, memoFrozen } from "./frozen.js";
 export { cniChainName } from "./chain-name.js";
 export { runCniCommand, goJsonError, type CniInvocation, type CniOutcome } from "./skel.js";

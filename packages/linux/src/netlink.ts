@@ -188,7 +188,9 @@ export class LinuxNetlink implements Netlink {
         ...(spec.mtu !== undefined ? ["mtu", String(spec.mtu)] : []),
         ...(spec.address !== undefined ? ["address", formatMac(spec.address)] : []),
       ];
-      const args = ["link", "add", spec.name, ...common, "type", spec.kind];
+      // Names after their keywords (`name`, `dev`) everywhere: a bare "up", "help" or "type" is read
+      // as iproute2's own word, and `ip link add up type veth` makes veth0 and veth1 instead.
+      const args = ["link", "add", "name", spec.name, ...common, "type", spec.kind];
       // A peer for "" (this process's own namespace) is placed by PID: `netns <our pid>`.
       // iproute2 applies an `mtu` before `type veth` to the first end only: the peer is given its own.
       if (spec.kind === "veth") {
@@ -211,7 +213,7 @@ export class LinuxNetlink implements Netlink {
       }
       await this.ip(ns, ...args);
     },
-    del: async (ns: string, name: string) => void (await this.ip(ns, "link", "del", name)),
+    del: async (ns: string, name: string) => void (await this.ip(ns, "link", "del", "dev", name)),
     set: async (ns: string, name: string, change: LinkChange) => {
       const args: string[] = [];
       if (change.master !== undefined)

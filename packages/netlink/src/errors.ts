@@ -48,7 +48,10 @@ export const KernelMessage = {
   notSupported: "RTNETLINK answers: Operation not supported",
   mtuTooSmall: "Error: mtu less than device minimum.",
   onlinkNeedsDevice: "Error: Nexthop device required for onlink.",
-  badIfname: "Error: Attribute failed policy validation.",
+  /** iproute2's check_ifname refusing a name (empty, over 15 bytes, "/" or whitespace in it). */
+  badIfname: (name: string) => `Error: argument "${name}" is wrong: "name" not a valid ifname`,
+  /** The kernel refusing a name iproute2 passed on (":" in it, "." or ".."). */
+  invalidArgument: "RTNETLINK answers: Invalid argument",
   cannotFindDevice: (name: string) => `Cannot find device "${name}"`,
   netnsExists: (name: string) => `Cannot create namespace file "/run/netns/${name}": File exists`,
   netnsMissing: (name: string) => `Cannot open network namespace "${name}": No such file or directory`,

@@ -9,6 +9,7 @@ import {
   CniErrorCode,
   LEGACY_VERSIONS,
   cniChainName,
+  decodePrevResult,
   goUnmarshal,
   memoFrozen,
   type GoType,
@@ -325,7 +326,16 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
     async check(params: CniParams, config: PluginConfig): Promise<void> {
       const host = hostOf(params);
       const conf = loadBridgeConfig(config);
-      const prev = conf.prevResult;
+      let prev: CniResult | undefined;
+      try {
+        prev = decodePrevResult(conf.prevResult, "NetConf");
+      } catch (error) {
+        const message = (error as Error).message;
+        throw new CniError(
+          CniErrorCode.INTERNAL,
+          message.startsWith("json:") ? `failed to load netconf: ${message}` : message,
+        );
+      }
       if (!prev) throw new CniError(CniErrorCode.INVALID_NETWORK_CONFIG, "bridge: CHECK needs prevResult");
       const podNs = podNamespace(params, host);
       const link = await addressesOf(host.netlink, podNs, params.ifname);

@@ -7,6 +7,9 @@ import {
   CniErrorCode,
   LEGACY_VERSIONS,
   cniChainName,
+  decodePrevResult,
+  goUnmarshal,
+  type GoType,
   type CniHost,
   type CniParams,
   type CniResult,
@@ -40,33 +43,101 @@ interface PortmapConf {
   mappings: PortMapping[];
 }
 
+const int: GoType = { kind: "int" };
+const string: GoType = { kind: "string" };
+
+/** The reference's PortMapConf as json.Unmarshal reads it (prevResult apart: decodePrevResult). */
+const PORT_MAP_CONF: GoType = {
+  kind: "struct",
+  name: "PortMapConf",
+  goType: "main.PortMapConf",
+  fields: {
+    snat: { kind: "bool" },
+    conditionsV4: { kind: "slice", goType: "[]string", of: string },
+    conditionsV6: { kind: "slice", goType: "[]string", of: string },
+    masqAll: { kind: "bool" },
+    markMasqBit: int,
+    externalSetMarkChain: string,
+    runtimeConfig: {
+      kind: "struct",
+      // An anonymous struct: Go names no type for its fields.
+      name: "",
+      goType: 'struct { PortMaps []main.PortMapEntry "json:\\"portMappings,omitempty\\"" }',
+      fields: {
+        portMappings: {
+          kind: "slice",
+          goType: "[]main.PortMapEntry",
+          of: {
+            kind: "struct",
+            name: "PortMapEntry",
+            goType: "main.PortMapEntry",
+            fields: { hostPort: int, containerPort: int, protocol: string, hostIP: string },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** The protocols a mapping may name (kubelet sends them in lower case; iptables reads either). */
+const PROTOCOLS = new Set(["tcp", "udp"]);
+
 /** The plugin's own keys, refused the way the reference refuses them. */
 function portmapConf(config: PluginConfig): PortmapConf {
   const fail = (message: string): never => {
     throw new CniError(CniErrorCode.INTERNAL, `failed to parse config: ${message}`);
   };
+  let decoded: {
+    snat?: boolean;
+    markMasqBit?: number;
+    runtimeConfig?: { portMappings?: (Partial<PortMapping> & { protocol?: string })[] };
+  };
+  try {
+    decoded = goUnmarshal(config, PORT_MAP_CONF) as typeof decoded;
+  } catch (error) {
+    return fail(`failed to parse network configuration: ${(error as Error).message}`);
+  }
   for (const key of ["conditionsV4", "conditionsV6", "externalSetMarkChain", "masqAll"])
     if (config[key] !== undefined && config[key] !== null && config[key] !== false)
       fail(`${key} is not supported by podnet's portmap`);
-  const snat = config.snat ?? true;
-  if (typeof snat !== "boolean") fail(`snat must be true or false, not ${JSON.stringify(snat)}`);
-  const markBit = config.markMasqBit ?? DEFAULT_MARK_BIT;
-  if (typeof markBit !== "number" || !Number.isInteger(markBit) || markBit < 0 || markBit > 31)
-    fail("MasqMarkBit must be between 0 and 31");
-  const mappings = (config.runtimeConfig as { portMappings?: PortMapping[] } | undefined)?.portMappings ?? [];
-  for (const m of mappings) {
-    if (!(m.containerPort > 0)) fail(`Invalid container port number: ${m.containerPort}`);
-    if (!(m.hostPort > 0)) fail(`Invalid host port number: ${m.hostPort}`);
+  const snat = decoded.snat ?? true;
+  const markBit = decoded.markMasqBit ?? DEFAULT_MARK_BIT;
+  if (markBit < 0 || markBit > 31) fail("MasqMarkBit must be between 0 and 31");
+  // A null in the list is Go's zero mapping: ports 0, refused below in the reference's words.
+  const mappings = (decoded.runtimeConfig?.portMappings ?? []).map((m, i): PortMapping => {
+    const { hostPort = 0, containerPort = 0, hostIP } = m ?? {};
+    if (containerPort <= 0) fail(`Invalid container port number: ${containerPort}`);
+    if (hostPort <= 0) fail(`Invalid host port number: ${hostPort}`);
+    // iptables would refuse these mid-ADD, a chain half written; said here, naming the mapping.
+    if (containerPort > 65535) fail(`Invalid container port number: ${containerPort}`);
+    if (hostPort > 65535) fail(`Invalid host port number: ${hostPort}`);
+    const protocol = (m?.protocol || "tcp").toLowerCase();
+    // Only the two the rules are written for: anything else reached iptables as text, where
+    // "tcp -m comment …" became rule arguments and "TCP" a rule with no port match.
+    if (!PROTOCOLS.has(protocol))
+      fail(
+        `portMappings[${i}]: protocol ${JSON.stringify(m?.protocol)} is not supported by podnet's portmap (tcp or udp)`,
+      );
     // The reference takes an address it cannot parse for IPv6 and, for an IPv4 pod, skips the
     // mapping without a word: a typo would leave the port unpublished and no one told.
-    if (
-      m.hostIP !== undefined &&
-      m.hostIP !== "" &&
-      !(typeof m.hostIP === "string" && (isIpv4(m.hostIP) || IPV6.test(m.hostIP)))
-    )
-      fail(`Invalid host IP: ${JSON.stringify(m.hostIP)}`);
+    if (hostIP !== undefined && hostIP !== "" && !(isIpv4(hostIP) || IPV6.test(hostIP)))
+      fail(`Invalid host IP: ${JSON.stringify(hostIP)}`);
+    return { hostPort, containerPort, protocol: protocol as "tcp" | "udp", ...(hostIP ? { hostIP } : {}) };
+  });
+  return { snat, markBit, mappings };
+}
+
+/** The previous result, refused in the reference's words when it is no result. */
+function previousResult(config: PluginConfig): CniResult | undefined {
+  try {
+    return decodePrevResult(config.prevResult, "PortMapConf");
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new CniError(
+      CniErrorCode.INTERNAL,
+      `failed to parse config: ${message.startsWith("json:") ? `failed to parse network configuration: ${message}` : message}`,
+    );
   }
-  return { snat: snat as boolean, markBit: markBit as number, mappings };
 }
 
 /**
@@ -231,7 +302,7 @@ export function portmapPlugin(): CniPlugin {
     supportedVersions: LEGACY_VERSIONS,
     async add(params: CniParams, config: PluginConfig) {
       const conf = portmapConf(config);
-      const prev = config.prevResult as CniResult | undefined;
+      const prev = previousResult(config);
       if (!prev) throw new CniError(CniErrorCode.INTERNAL, "must be called as chained plugin");
       const container = containerAddress(prev, params.ifname);
       if (!conf.mappings.length || !container) return prev;
@@ -296,7 +367,7 @@ export function portmapPlugin(): CniPlugin {
     },
     async check(params: CniParams, config: PluginConfig) {
       const conf = portmapConf(config);
-      const prev = config.prevResult as CniResult | undefined;
+      const prev = previousResult(config);
       if (!prev) throw new CniError(CniErrorCode.INTERNAL, "Required prevResult missing");
       const container = containerAddress(prev, params.ifname);
       if (!conf.mappings.length || !container) return;

@@ -3,10 +3,25 @@
  * address is refused with iproute2's words for the text it would have been.
  */
 import { Ipv4Prefix, formatIpv4, isIpv4Value, isMacValue, type Ipv4InterfaceAddress } from "@podnet/core";
-import { NetlinkError, type Errno } from "@podnet/netlink";
+import { KernelMessage, NetlinkError, type Errno } from "@podnet/netlink";
 
-/** A link name the kernel takes: 1-15 characters, no whitespace, "/" or ":". */
-export const IFNAME = /^[^\s/:]{1,15}$/;
+const utf8 = new TextEncoder();
+
+/**
+ * A link name as `ip link add name NAME` takes it: iproute2 refuses an empty one, one over 15 bytes
+ * (IFNAMSIZ less its NUL: "ä" is two) or one with "/" or ASCII whitespace before sending anything,
+ * and the kernel (dev_valid_name) one with ":" and "." or "..".
+ */
+export function checkIfname(name: string, command: Command): void {
+  if (name === "" || utf8.encode(name).length > 15 || /[/ \t\n\v\f\r]/.test(name))
+    fail("EINVAL", KernelMessage.badIfname(name), command);
+}
+
+/** The kernel's half of `checkIfname`, met only once iproute2's half has passed. */
+export function checkKernelIfname(name: string, command: Command): void {
+  if (name.includes(":") || name === "." || name === "..")
+    fail("EINVAL", KernelMessage.invalidArgument, command);
+}
 
 /**
  * The command a refusal names, in iproute2 syntax. A function where building the text costs: the

@@ -5,7 +5,7 @@
 import { formatIpv4 } from "@podnet/core";
 import { KernelMessage, type LinkChange, type LinkDump, type LinkSpec } from "@podnet/netlink";
 import type { SimKernel } from "./kernel.js";
-import { IFNAME, fail, parseMac, parseAddress } from "./kernel-args.js";
+import { checkIfname, fail, parseMac, parseAddress } from "./kernel-args.js";
 import { attachAddress, detachAddress, addConnectedRoute } from "./kernel-addresses.js";
 import type { SimLink } from "./link.js";
 import { LOOPBACK, type SimNamespace } from "./namespace.js";
@@ -40,11 +40,18 @@ export function addLink(k: SimKernel, nsName: string, spec: LinkSpec): void {
   switch (spec.kind) {
     case "veth": {
       const peerNs = spec.peer.netns !== undefined ? k.ns(spec.peer.netns, command) : ns;
-      if (!IFNAME.test(spec.peer.name)) fail("EINVAL", KernelMessage.badIfname, command);
-      if (peerNs.links.has(spec.peer.name) || (peerNs === ns && spec.peer.name === spec.name))
+      // iproute2 reads both names before it sends anything.
+      checkIfname(spec.name, command);
+      checkIfname(spec.peer.name, command);
+      if (
+        ns.links.has(spec.name) ||
+        peerNs.links.has(spec.peer.name) ||
+        (peerNs === ns && spec.peer.name === spec.name)
+      )
         fail("EEXIST", KernelMessage.fileExists, command);
-      const a = k.createLink(ns, spec.name, "veth", spec.mtu ?? 1500, spec.address, command);
+      // The kernel registers the peer first: it takes the lower index (`ip link` lists it first).
       const b = k.createLink(peerNs, spec.peer.name, "veth", spec.mtu ?? 1500, undefined, command);
+      const a = k.createLink(ns, spec.name, "veth", spec.mtu ?? 1500, spec.address, command);
       a.peer = b;
       b.peer = a;
       return;
@@ -104,6 +111,8 @@ export function setLink(k: SimKernel, nsName: string, name: string, change: Link
     if (!Number.isInteger(change.mtu) || change.mtu < 68) fail("EINVAL", KernelMessage.mtuTooSmall, command);
     if (change.mtu > 65535) fail("EINVAL", "Error: mtu greater than device maximum.", command);
     link.mtu = change.mtu;
+    if (link.kind === "bridge") link.mtuSetByUser = true;
+    else if (link.master) autoMtu(link.master);
   }
   if (change.master !== undefined) {
     release(link);
@@ -131,6 +140,19 @@ export function enslave(bridge: SimLink, port: SimLink): void {
   port.master = bridge;
   bridge.ports!.add(port);
   bridge.portMacs!.set(port.mac, (bridge.portMacs!.get(port.mac) ?? 0) + 1);
+  autoMtu(bridge);
+}
+
+/**
+ * A bridge's MTU follows its ports' smallest (1500 with none), as the kernel's br_mtu_auto_adjust
+ * keeps it, until its own MTU is set (an MTU given when it is made is not "set": the next port
+ * changes it).
+ */
+function autoMtu(bridge: SimLink): void {
+  if (bridge.mtuSetByUser) return;
+  let mtu = 0;
+  for (const port of bridge.ports!) if (mtu === 0 || port.mtu < mtu) mtu = port.mtu;
+  bridge.mtu = mtu || 1500;
 }
 
 export function release(port: SimLink): void {
@@ -142,6 +164,7 @@ export function release(port: SimLink): void {
   else bridge.portMacs!.set(port.mac, count - 1);
   for (const [mac, entry] of bridge.fdb!) if (entry.port === port) bridge.fdb!.delete(mac);
   port.master = undefined;
+  autoMtu(bridge);
 }
 
 export function linkUp(k: SimKernel, link: SimLink): void {

@@ -9,7 +9,7 @@ import {
   type Netlink,
   type SysctlKey,
 } from "@podnet/netlink";
-import { IFNAME, fail, parseMac, type Command } from "./kernel-args.js";
+import { checkIfname, checkKernelIfname, fail, parseMac, type Command } from "./kernel-args.js";
 import { addrApi } from "./kernel-addresses.js";
 import { destroyLink, linkApi } from "./kernel-links.js";
 import { deleteNeigh, fdbApi, neighApi, replaceNeigh, writeFdb } from "./kernel-neighbours.js";
@@ -237,7 +237,8 @@ export class SimKernel implements Netlink {
     address: number | undefined,
     command: string,
   ): SimLink {
-    if (!IFNAME.test(name) || name === "." || name === "..") fail("EINVAL", KernelMessage.badIfname, command);
+    checkIfname(name, command);
+    checkKernelIfname(name, command);
     if (ns.links.has(name)) fail("EEXIST", KernelMessage.fileExists, command);
     const mac =
       address !== undefined

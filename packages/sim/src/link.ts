@@ -72,6 +72,8 @@ export class SimLink {
   /** Bridges only: its ports' own MACs (the kernel's "permanent local" FDB entries), for an O(1) check. */
   portMacs?: Map<number, number>;
   vxlan?: VxlanConfig;
+  /** Bridges only: its MTU was set after it was made, so its ports' MTUs no longer set it. */
+  mtuSetByUser?: boolean;
   /** Bridges only: who answers ARP behind which port, for one topology version (walk-devices.ts). */
   arpIndex?: ArpIndex;
 
