@@ -43,6 +43,23 @@ describe("the CNI protocol adapter", () => {
     });
   });
 
+  it("counts an interface name's bytes, as Go does: fifteen at most", async () => {
+    const add = (ifname: string) =>
+      runCniCommand(plugin, { env: { ...env("ADD"), CNI_IFNAME: ifname }, stdin });
+    expect((await add("ääääääää")).stdout).toBe(
+      JSON.stringify(
+        {
+          code: 4,
+          msg: "interface name is too long",
+          details: "interface name should be less than 16 characters",
+        },
+        null,
+        4,
+      ),
+    );
+    expect((await add("äääääää")).exitCode).toBe(0);
+  });
+
   it("answers VERSION on one line without reading stdin", async () => {
     const out = await runCniCommand(plugin, {
       env: { CNI_COMMAND: "VERSION" },

@@ -43,7 +43,8 @@ function validateInterfaceName(name: string): void {
     throw new CniError(CniErrorCode.INVALID_ENVIRONMENT_VARIABLES, msg, details);
   };
   if (name.length === 0) fail("interface name is empty");
-  if (name.length > 15)
+  // Bytes, as Go's len counts them: eight "ä" are sixteen.
+  if (new TextEncoder().encode(name).length > 15)
     fail("interface name is too long", "interface name should be less than 16 characters");
   if (name === "." || name === "..") fail("interface name is . or ..");
   if (/[/:\s]/.test(name)) fail("interface name contains / or : or whitespace characters");

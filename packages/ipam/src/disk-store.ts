@@ -10,6 +10,8 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants,
+  fstatSync,
   linkSync,
   lstatSync,
   opendirSync,
@@ -52,12 +54,7 @@ export async function withFileLock<T>(
   fn: () => T,
   timeoutSeconds = LOCK_TIMEOUT_SECONDS,
 ): Promise<T> {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    throw pathError("open", path, error);
-  }
+  const fd = openLockFile(path, constants.O_RDONLY);
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
       const flock = spawn("flock", ["-x", "-w", String(timeoutSeconds), "-E", String(LOCK_TIMED_OUT), "3"], {
@@ -80,6 +77,24 @@ export async function withFileLock<T>(
   }
 }
 
+/**
+ * The lock file, opened as a regular file of the data directory only: a symbolic link there is not
+ * followed (root would create or lock whatever it names) and a FIFO is not waited on.
+ */
+function openLockFile(path: string, flags: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o644);
+  } catch (error) {
+    throw pathError("open", path, error);
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new Error(`open ${path}: not a regular file`);
+  }
+  return fd;
+}
+
 export interface DiskStoreOptions {
   lockTimeoutSeconds?: number;
 }
@@ -92,12 +107,9 @@ export class DiskIpamStore implements IpamStore {
     this.dir = join(dataDir, network);
     this.lockTimeout = options.lockTimeoutSeconds ?? LOCK_TIMEOUT_SECONDS;
     mkdirAll(this.dir, 0o755);
-    const lock = join(this.dir, "lock");
-    try {
-      closeSync(openSync(lock, "a", 0o644));
-    } catch (error) {
-      throw pathError("open", lock, error);
-    }
+    closeSync(
+      openLockFile(join(this.dir, "lock"), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND),
+    );
   }
 
   async withLock<T>(fn: () => T): Promise<T> {

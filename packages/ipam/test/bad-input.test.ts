@@ -353,6 +353,24 @@ const rows: Row[] = [
       why: "host-local's walk opens every entry named like an address, following links",
     },
   },
+  {
+    input: "the lock is a symbolic link (root must not create or lock what it names)",
+    setup: (d) => {
+      mkdirSync(join(d, NET), { recursive: true });
+      symlinkSync(join(d, "elsewhere"), join(d, NET, "lock"));
+    },
+    podnet: failed("too many levels of symbolic links"),
+    reference: { exitCode: 0, why: "host-local follows the link and creates the file it names" },
+  },
+  {
+    input: "the lock is a FIFO",
+    setup: (d) => {
+      mkdirSync(join(d, NET), { recursive: true });
+      execFileSync("mkfifo", [join(d, NET, "lock")]);
+    },
+    podnet: failed("lock"),
+    reference: { exitCode: "timeout", why: "host-local opens the FIFO and waits for a writer" },
+  },
   // CNI 1.1 commands carry no container.
   {
     input: "GC without CNI_CONTAINERID, CNI_IFNAME and CNI_NETNS (as CNI 1.1 sends it)",

@@ -7,6 +7,7 @@
  */
 import type { PolicyEngine } from "@podnet/policy";
 import { spawnSync } from "node:child_process";
+import { constants as os } from "node:os";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
@@ -333,5 +334,6 @@ export function exec(name: string, target: string, argv: string[]): number {
     );
   const result = spawnSync("ip", ["netns", "exec", state.prefix + pod, ...argv], { stdio: "inherit" });
   if (result.error) throw new LabError(`${argv[0]}: ${result.error.message}`);
-  return result.status ?? 128 + 1;
+  // Killed by a signal: a shell's status for it, 128 + its number (137 for SIGKILL, 143 for SIGTERM).
+  return result.status ?? 128 + (result.signal ? (os.signals[result.signal] ?? 0) : 0);
 }

@@ -122,6 +122,9 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
       'error: "no-such-command-podnet": command not found\n',
     ]);
     expect(cli("client", "--", "/etc/passwd").status).toBe(126);
+    // Killed by a signal: 128 + its number, as a shell says it.
+    expect(cli("client", "--", "sh", "-c", "kill -KILL $$").status).toBe(137);
+    expect(cli("client", "--", "sh", "-c", "kill -TERM $$").status).toBe(143);
     expect(cli("web/sidecar", "--", "true").status).toBe(0);
     expect(cli("web/nope", "--", "true").stderr).toBe(
       'error: pod web has no container "nope" (it has: nginx, sidecar)\n',

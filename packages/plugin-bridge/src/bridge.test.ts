@@ -53,6 +53,74 @@ describe("the bridge plugin", () => {
     expect(await k.sysctl.get("node1", "net.ipv4.ip_forward")).toBe("1");
   });
 
+  it("gives two attachments whose host names collide a name each, and DEL removes only its own", async () => {
+    const { k, host } = await node();
+    await k.netns.add("pod2");
+    // Two container IDs whose derived host names are one (32 bits of FNV-1a).
+    expect(hostVethName("podb5cf", "eth0")).toBe(hostVethName("pod2b299", "eth0"));
+    const plugin = bridgePlugin();
+    const params = (containerId: string, netns: string) => ({
+      containerId,
+      netns,
+      ifname: "eth0",
+      args: "",
+      path: [],
+      host,
+    });
+    const first = await plugin.add(params("podb5cf", "pod1"), config);
+    const second = await plugin.add(params("pod2b299", "pod2"), config);
+    expect(second.interfaces![1]!.name).toBe(hostVethName("pod2b299", "eth0", 1));
+    await plugin.check(params("pod2b299", "pod2"), { ...config, prevResult: second });
+    // A DEL naming the other pod's namespace, and one for a container never added, delete nothing.
+    await plugin.del(params("nosuch", "pod1"), config);
+    expect((await k.link.list("pod1")).map((l) => l.ifname)).toEqual(["lo", "eth0"]);
+    await plugin.del(params("pod2b299", "pod2"), config);
+    expect((await k.link.list("pod2")).map((l) => l.ifname)).toEqual(["lo"]);
+    expect((await k.link.list("pod1")).map((l) => l.ifname)).toEqual(["lo", "eth0"]);
+    await plugin.check(params("podb5cf", "pod1"), { ...config, prevResult: first });
+    // Once its namespace is gone the pair is gone with it: DEL succeeds and removes nothing else.
+    await k.netns.del("pod1");
+    await plugin.del(params("podb5cf", "pod1"), config);
+    expect((await k.link.list("node1")).map((l) => l.ifname)).toEqual(["lo", "cbr0"]);
+  });
+
+  it("masquerades a container's second interface beside its first, and a failed ADD leaves the first's rules", async () => {
+    const { k, host } = await node();
+    const plugin = bridgePlugin();
+    // No default route: a second default through the same subnet is another question.
+    const masq = { ...config, isDefaultGateway: false, ipMasq: true };
+    const params = (ifname: string) => ({
+      containerId: "c1",
+      netns: "pod1",
+      ifname,
+      args: "",
+      path: [],
+      host,
+    });
+    await plugin.add(params("eth0"), masq);
+    const one = await k.iptables.save("node1", "nat");
+    await plugin.add(params("eth1"), masq);
+    const both = await k.iptables.save("node1", "nat");
+    expect(both.split("\n").filter((l) => l.startsWith("-A POSTROUTING"))).toEqual([
+      expect.stringContaining("-s 10.0.1.2/32"),
+      expect.stringContaining("-s 10.0.1.3/32"),
+    ]);
+    // A third ADD that fails (the interface exists) changes nothing.
+    await expect(plugin.add(params("eth0"), masq)).rejects.toThrow("already exists");
+    expect(await k.iptables.save("node1", "nat")).toBe(both);
+    expect(one).not.toBe(both);
+  });
+
+  it("refuses an IPAM type other than its built-in host-local before anything changes", async () => {
+    const { k, host } = await node();
+    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    for (const type of ["nosuchipam", "static"])
+      await expect(bridgePlugin().add(params, { ...config, ipam: { ...config.ipam, type } })).rejects.toThrow(
+        `ipam type "${type}" is not supported: podnet's bridge plugin has host-local built in`,
+      );
+    expect((await k.link.list("node1")).map((l) => l.ifname)).toEqual(["lo"]);
+  });
+
   it("refuses a second ADD of the same interface, as the reference plugin does, keeping the first", async () => {
     const { host } = await node();
     const plugin = bridgePlugin();

@@ -23,6 +23,7 @@ import { fnv1a32, parseIpv4InterfaceAddress } from "@podnet/core";
 import { hostLocalPlugin, MemoryIpamStore, type IpamStore } from "@podnet/ipam";
 import {
   NetlinkError,
+  appendRuleOnce,
   chainRules,
   parseAddrArgument,
   parseAddressArgument,
@@ -79,6 +80,13 @@ const checkBridgeConfig = memoFrozen((config: PluginConfig): true => {
   } catch (error) {
     throw new Error(`failed to load netconf: ${(error as Error).message}`);
   }
+  // host-local is built in; the reference would exec the named plugin, which podnet never does.
+  const ipam = (config as { ipam?: { type?: string } }).ipam;
+  if (ipam && ipam.type !== "host-local")
+    throw new CniError(
+      CniErrorCode.INVALID_NETWORK_CONFIG,
+      `ipam type ${JSON.stringify(ipam.type ?? "")} is not supported: podnet's bridge plugin has host-local built in`,
+    );
   return true;
 });
 
@@ -118,9 +126,51 @@ function podNamespace(params: CniParams, host: CniHost): string {
   return name;
 }
 
-/** The host end's name: "veth" + 8 hex, derived from the attachment so reruns are reproducible. */
-export function hostVethName(containerId: string, ifname: string): string {
-  return `veth${fnv1a32(`${containerId}/${ifname}`).toString(16).padStart(8, "0")}`;
+/** The pod's namespace for a DEL, which may name none or one gone already: undefined then. */
+function podNamespaceIfAny(params: CniParams, host: CniHost): string | undefined {
+  if (params.netns === "" && params.netnsName === undefined) return undefined;
+  try {
+    return podNamespace(params, host);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host end's name: "veth" + 8 hex, derived from the attachment so reruns are reproducible; the
+ * next attempt's when the name is taken (32 bits collide: two container IDs in some 100,000 share
+ * one), so nothing may find the host end by its name alone — DEL and CHECK go by the pod end's peer.
+ */
+export function hostVethName(containerId: string, ifname: string, attempt = 0): string {
+  const key = attempt ? `${containerId}/${ifname}/${attempt}` : `${containerId}/${ifname}`;
+  return `veth${fnv1a32(key).toString(16).padStart(8, "0")}`;
+}
+
+/** Names tried before ADD gives up on a free host end name. */
+const VETH_NAME_ATTEMPTS = 8;
+
+/**
+ * The host end of the pod's `ifname`: the veth in the node whose peer it is (each names the other's
+ * index), under a name this attachment's ADD could have given it; undefined otherwise — a DEL whose
+ * CNI_NETNS names some other pod's namespace, or one for a container never added, finds nothing.
+ */
+async function hostEndOf(host: CniHost, podNs: string | undefined, containerId: string, ifname: string) {
+  if (podNs === undefined) return undefined;
+  const pod = await linkNamed(host.netlink, podNs, ifname).catch((error: unknown) => {
+    if (missing(error)) return undefined;
+    throw error;
+  });
+  if (pod?.linkinfo?.info_kind !== "veth" || pod.link_index === undefined) return undefined;
+  const names = new Set(
+    Array.from({ length: VETH_NAME_ATTEMPTS }, (_, attempt) => hostVethName(containerId, ifname, attempt)),
+  );
+  return (await host.netlink.link.list(host.ns)).find(
+    (l) =>
+      l.ifindex === pod.link_index &&
+      l.link_index === pod.ifindex &&
+      l.linkinfo?.info_kind === "veth" &&
+      names.has(l.ifname),
+  );
 }
 
 function hostOf(params: CniParams): CniHost {
@@ -144,6 +194,63 @@ async function addressesOf(netlink: CniHost["netlink"], ns: string, name: string
 
 const missing = (error: unknown) =>
   error instanceof NetlinkError && (error.errno === "ENODEV" || error.errno === "ENOENT");
+
+/** What one ADD added to the container's masquerade chain, for its undo. */
+interface MasqAdded {
+  chain: string;
+  /** The chain did not exist before: undone, it goes whole. */
+  made: boolean;
+  postrouting: IptablesRule[];
+}
+
+/**
+ * The reference plugin's per-container masquerade: traffic to the pod subnet passes, the rest is
+ * masqueraded. One chain per network and container, shared by the container's interfaces (a second
+ * interface's ADD finds it and adds what it lacks, as the reference's SetupIPMasq does).
+ */
+async function addMasq(
+  host: CniHost,
+  network: string,
+  containerId: string,
+  ips: readonly { address: string }[],
+): Promise<MasqAdded> {
+  const n = host.netlink;
+  const chain = masqChain(network, containerId);
+  const comment = { kind: "comment" as const, comment: masqComment(network, containerId) };
+  const made = !(await n.iptables.list(host.ns, "nat", chain)).length;
+  if (made) await n.iptables.newChain(host.ns, "nat", chain);
+  const added: MasqAdded = { chain, made, postrouting: [] };
+  for (const ip of ips) {
+    const [address, length] = ip.address.split("/");
+    const subnet = parseIpv4InterfaceAddress(`${address}/${length}`).prefix.toString();
+    await appendRuleOnce(n, host.ns, "nat", chain, {
+      destination: subnet,
+      matches: [comment],
+      target: { kind: "ACCEPT" },
+    });
+    await appendRuleOnce(n, host.ns, "nat", chain, {
+      destination: "!224.0.0.0/4",
+      matches: [comment],
+      target: { kind: "MASQUERADE" },
+    });
+    const jump: IptablesRule = {
+      source: `${address}/32`,
+      matches: [comment],
+      target: { kind: "jump", chain },
+    };
+    if (await appendRuleOnce(n, host.ns, "nat", "POSTROUTING", jump)) added.postrouting.push(jump);
+  }
+  return added;
+}
+
+/** Takes back what one ADD's `addMasq` added, and no more: another interface's rules stay. */
+async function undoMasq(host: CniHost, added: MasqAdded): Promise<void> {
+  for (const r of added.postrouting) await host.netlink.iptables.delete(host.ns, "nat", "POSTROUTING", r);
+  if (added.made) {
+    await host.netlink.iptables.flush(host.ns, "nat", added.chain);
+    await host.netlink.iptables.deleteChain(host.ns, "nat", added.chain);
+  }
+}
 
 async function removeMasq(host: CniHost, network: string, containerId: string): Promise<void> {
   const chain = masqChain(network, containerId);
@@ -215,9 +322,15 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       // Addresses before links (the reference makes the bridge and veth first): a bad IPAM block —
       // its config, resolvConf or dataDir — is refused before anything on the node changes.
       const ipamResult = await ipamFor(host).add(params, conf);
-      const hostVeth = hostVethName(params.containerId, params.ifname);
+      let hostVeth = hostVethName(params.containerId, params.ifname);
       let vethMade = false;
+      let masq: MasqAdded | undefined;
       try {
+        for (let attempt = 1; await linkNamed(n, host.ns, hostVeth); attempt++) {
+          if (attempt === VETH_NAME_ATTEMPTS)
+            throw new Error(`no free host veth name for ${params.containerId}/${params.ifname}`);
+          hostVeth = hostVethName(params.containerId, params.ifname, attempt);
+        }
         const bridgeMac = await ensureBridge(host, conf, bridgeName);
         await n.link.add(podNs, {
           kind: "veth",
@@ -255,31 +368,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
             });
           await n.sysctl.set(host.ns, "net.ipv4.ip_forward", "1");
         }
-        if (conf.ipMasq) {
-          // The reference plugin's per-container chain: traffic to the pod subnet passes, the rest is masqueraded.
-          const chain = masqChain(conf.name, params.containerId);
-          const comment = { kind: "comment" as const, comment: masqComment(conf.name, params.containerId) };
-          await n.iptables.newChain(host.ns, "nat", chain);
-          for (const ip of ips) {
-            const [address, length] = ip.address.split("/");
-            const subnet = `${address}/${length}`;
-            await n.iptables.append(host.ns, "nat", chain, {
-              destination: parseIpv4InterfaceAddress(subnet).prefix.toString(),
-              matches: [comment],
-              target: { kind: "ACCEPT" },
-            });
-            await n.iptables.append(host.ns, "nat", chain, {
-              destination: "!224.0.0.0/4",
-              matches: [comment],
-              target: { kind: "MASQUERADE" },
-            });
-            await n.iptables.append(host.ns, "nat", "POSTROUTING", {
-              source: `${address}/32`,
-              matches: [comment],
-              target: { kind: "jump", chain },
-            });
-          }
-        }
+        if (conf.ipMasq) masq = await addMasq(host, conf.name, params.containerId, ips);
         const hostLink = (await linkNamed(n, host.ns, hostVeth))!;
         const podLink = (await linkNamed(n, podNs, params.ifname))!;
         return {
@@ -298,7 +387,7 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         await ipamFor(host)
           .del(params, conf)
           .catch(() => undefined);
-        if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId).catch(() => undefined);
+        if (masq) await undoMasq(host, masq).catch(() => undefined);
         if (vethMade) await n.link.del(podNs, params.ifname).catch(() => undefined);
         throw error;
       }
@@ -312,13 +401,17 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       // The masquerade chain is found by its comment, not through the (possibly gone) link's address:
       // the reference plugin leaks it when the netns is already deleted; this one does not.
       if (conf.ipMasq) await removeMasq(host, conf.name, params.containerId);
-      // Only the pair this plugin made goes, found by its host end's name (derived from the
-      // attachment); deleting it takes the pod end too. A DEL for a container never added, or a
-      // CNI_NETNS naming some other namespace, thus deletes nothing that is not ours.
-      const hostVeth = hostVethName(params.containerId, params.ifname);
-      const ours = (await linkNamed(host.netlink, host.ns, hostVeth))?.linkinfo?.info_kind === "veth";
-      if (ours)
-        await host.netlink.link.del(host.ns, hostVeth).catch((error: unknown) => {
+      // Only the pair this plugin made goes: the pod's interface and its peer in the node (as the
+      // reference finds it); deleting the host end takes the pod end too. Gone with its namespace,
+      // the pair needs nothing more.
+      const hostEnd = await hostEndOf(
+        host,
+        podNamespaceIfAny(params, host),
+        params.containerId,
+        params.ifname,
+      );
+      if (hostEnd)
+        await host.netlink.link.del(host.ns, hostEnd.ifname).catch((error: unknown) => {
           if (!missing(error)) throw error;
         });
     },
@@ -345,10 +438,11 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
         if (!link.addr_info.some((a) => a.local === address && a.prefixlen === Number(length)))
           throw new Error(`${params.ifname} lacks address ${ip.address}`);
       }
-      const hostVeth = hostVethName(params.containerId, params.ifname);
-      const hostLink = await linkNamed(host.netlink, host.ns, hostVeth);
+      const hostLink = await hostEndOf(host, podNs, params.containerId, params.ifname);
       if (!hostLink || hostLink.master !== (conf.bridge ?? "cni0"))
-        throw new Error(`${hostVeth} is not attached to ${conf.bridge ?? "cni0"}`);
+        throw new Error(
+          `${params.ifname}'s host end ${hostLink?.ifname ?? "(none in the node)"} is not attached to ${conf.bridge ?? "cni0"}`,
+        );
       if (conf.ipam) await ipamFor(host).check(params, conf);
     },
   };
