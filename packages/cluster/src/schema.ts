@@ -46,7 +46,11 @@ const Port = inRange("a port", 1, 65535);
 const Protocol = z.enum(["tcp", "udp"]);
 
 export const SegmentSchema = z.strictObject({
-  name: Name,
+  // A segment is a bridge of that name in the underlay's namespace: Linux names devices in 15 bytes.
+  name: Name.max(15, {
+    error: (issue) =>
+      `${quoted(issue.input)} is longer than 15 characters: a segment is a bridge in the underlay namespace, and Linux names a device in 15 at most`,
+  }),
   subnet: Cidr,
   /** The address nodes on this segment route everything else through. */
   gateway: Ipv4.optional(),

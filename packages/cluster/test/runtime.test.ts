@@ -223,6 +223,31 @@ describe("published ports", () => {
   });
 });
 
+describe("names longer than a device name", () => {
+  it("give nodes sharing their first 15 characters underlay ports of their own", async () => {
+    const scenario = loadScenario(
+      `name: long-names
+cluster: { clusterCidr: 10.0.0.0/16, nodeMaskSize: 24, serviceCidr: 10.96.0.0/24 }
+underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
+nodes:
+  - { name: kubernetes-worker-1, segment: lan, address: 10.100.0.2 }
+  - { name: kubernetes-worker-2, segment: lan, address: 10.100.0.3 }
+pods:
+  - { name: a, node: kubernetes-worker-1 }
+  - { name: b, node: kubernetes-worker-2 }
+`,
+      "long-names.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
+    const ports = (await runtime.k.link.list(runtime.ns("underlay")))
+      .map((l) => l.ifname)
+      .filter((n) => n !== "lo");
+    expect(ports).toHaveLength(3);
+    expect(new Set(ports).size).toBe(3);
+    expect(runtime.summary("a", "b")).toMatchObject({ outcome: "reached" });
+  });
+});
+
 describe("a UDP hostPort published while a client was already sending to it", () => {
   it("reaches the pod from the next datagram on: the portmap plugin deletes the node's stale flow", async () => {
     const scenario = loadScenario(

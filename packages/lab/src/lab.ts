@@ -13,6 +13,7 @@ import { delimiter, join } from "node:path";
 import { ClusterRuntime, type Scenario } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { LinuxNetlink } from "@podnet/linux";
+import { NetlinkError } from "@podnet/netlink";
 import { LinuxBackend } from "./backend.js";
 import { processStart, processesIn, stillStarted, stopProcesses } from "./processes.js";
 import {
@@ -210,7 +211,10 @@ export async function up(
     return { state, runtime };
   } catch (error) {
     backend.close();
-    await down(name);
+    // A `podnet down` run meanwhile may have removed it already.
+    await down(name).catch((failure: unknown) => {
+      if (!(failure instanceof LabError)) throw failure;
+    });
     throw signals.cause(error);
   } finally {
     signals.close();
@@ -236,7 +240,11 @@ export async function down(name: string): Promise<{ namespaces: string[]; proces
   const pids = [...new Set([...listed, ...inside])];
   stopProcesses(pids);
   const netlink = new LinuxNetlink();
-  for (const ns of namespaces) await netlink.netns.del(ns);
+  // One gone meanwhile (an `up` still building removes what it made when it fails) is gone.
+  for (const ns of namespaces)
+    await netlink.netns.del(ns).catch((error: unknown) => {
+      if (!(error instanceof NetlinkError && error.errno === "ENOENT")) throw error;
+    });
   removeState(name);
   return { namespaces, processes: pids.length };
 }

@@ -5,9 +5,28 @@
  * and on the real kernel with it. Namespace names get `prefix` (a per-run prefix on Linux). Addresses
  * are given as text, as a person writes a topology, and parsed here.
  */
+import { fnv1a32 } from "@podnet/core";
 import { NetlinkError } from "./errors.js";
 import type { Netlink } from "./types.js";
 import { DEFAULT_ROUTE, parseAddrArgument, parseAddressArgument } from "./values.js";
+
+const utf8 = new TextEncoder();
+
+/**
+ * `wanted` as a device name: itself when it fits Linux's 15 bytes, else its first characters and a
+ * hash of the whole, so that "kubernetes-worker-1-eth0" and "kubernetes-worker-2-eth0" stay two
+ * devices (cutting both to 15 characters made them one, and the second host "File exists").
+ */
+export function deviceName(wanted: string): string {
+  if (utf8.encode(wanted).length <= 15) return wanted;
+  const hash = fnv1a32(wanted).toString(16).padStart(8, "0");
+  let head = "";
+  for (const c of wanted) {
+    if (utf8.encode(`${head}${c}`).length > 6) break;
+    head += c;
+  }
+  return `${head}-${hash}`;
+}
 
 export class LabTopology<N extends Netlink = Netlink> {
   private segments = new Set<string>();
@@ -58,7 +77,7 @@ export class LabTopology<N extends Netlink = Netlink> {
     const underlay = this.ns("underlay");
     const nic = options.nic ?? "eth0";
     if (await this.ensureNamespace(name)) await this.k.link.set(name, "lo", { up: true });
-    const port = `${host}-${nic}`.slice(0, 15);
+    const port = deviceName(`${host}-${nic}`);
     await this.k.link.add(name, {
       kind: "veth",
       name: nic,
@@ -95,7 +114,7 @@ export class LabTopology<N extends Netlink = Netlink> {
     const pod = this.ns(podName);
     await this.k.netns.add(pod);
     await this.k.link.set(pod, "lo", { up: true });
-    const hostEnd = `veth-${podName}`.slice(0, 15);
+    const hostEnd = deviceName(`veth-${podName}`);
     await this.k.link.add(node, { kind: "veth", name: hostEnd, peer: { name: "eth0", netns: pod }, mtu });
     await this.k.link.set(node, hostEnd, { master: bridge, up: true });
     await this.k.addr.add(pod, "eth0", parseAddrArgument(cidr));

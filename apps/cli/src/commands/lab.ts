@@ -1,6 +1,7 @@
 /** `podnet up | exec | ls | down | verify`: scenarios on this machine's real network namespaces. */
 import type { Command } from "commander";
 import { getProvider, providerNames } from "@podnet/providers";
+import { PodnetError } from "@podnet/core";
 import { UsageError } from "../errors.js";
 import { readScenario, readScenarios, scenarioPath } from "../files.js";
 import { color, print, table } from "../format.js";
@@ -47,6 +48,12 @@ export async function labErrors<T>(work: () => Promise<T>): Promise<T> {
       process.exit(error.exitCode);
     }
     if (error instanceof LabError) throw new UsageError(error.message);
+    // The machine refused a step (a kernel or CNI answer): said as such, not as a stack trace;
+    // `up` has removed what it had built by then.
+    if (error instanceof PodnetError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(1);
+    }
     throw error;
   }
 }
