@@ -7,8 +7,10 @@
  * must be a namespace file, of a network namespace, and not the plugin's own; the host API (which
  * names namespaces, as `ip -n` does) then gets a name for it.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, opendirSync, statSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { CniError, CniErrorCode } from "@podnet/cni";
 import { goStrerror } from "@podnet/ipam/disk";
@@ -103,17 +105,42 @@ export async function openSandbox(netns: string): Promise<Sandbox> {
   const target = join(NETNS_RUN_DIR, temp);
   mkdirSync(NETNS_RUN_DIR, { recursive: true });
   writeFileSync(target, "", { flag: "wx" });
+  // A runtime that gives up on a slow ADD sends SIGTERM: the mount would outlive the plugin and keep
+  // the pod's namespace (its interfaces, its addresses) alive after the pod's last process is gone.
+  // (SIGKILL leaves no time: that mount stays, as `ip netns list` shows it.)
+  const onSignal = (signal: NodeJS.Signals) => {
+    unmount(target);
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
+  for (const signal of SIGNALS) process.once(signal, onSignal);
+  const forget = () => {
+    for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+  };
   try {
     await mustRun(["mount", "--bind", netns, target]);
   } catch (error) {
+    forget();
     unlinkSync(target);
     throw error;
   }
   return {
     name: temp,
     release: async () => {
+      forget();
       await mustRun(["umount", target]);
       unlinkSync(target);
     },
   };
+}
+
+const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+
+/** A temporary name's mount and file gone, whatever is left of them. */
+function unmount(target: string): void {
+  spawnSync("umount", [target], { stdio: "ignore", timeout: TOOL_TIMEOUT_MS });
+  try {
+    unlinkSync(target);
+  } catch {
+    // gone already
+  }
 }

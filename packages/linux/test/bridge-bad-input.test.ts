@@ -5,19 +5,21 @@
 // "agrees" means word for word (namespace names and PIDs aside). Whenever podnet-bridge refuses, and
 // where a row says so, the node's and the container's namespaces must be exactly as they were.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeNamespaces } from "../src/index.js";
-import { REFERENCE, bridgeConfig, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
+import { OURS, REFERENCE, bridgeConfig, cni, ipJson, normalize, type Plugin } from "./bridge-cni.js";
 import { kernelTestRun } from "./kernel.js";
 
 const { system, linux, nextPrefix } = kernelTestRun([
   "ip",
   "unshare",
   "nsenter",
+  "flock",
+  "findmnt",
   REFERENCE,
   "/usr/lib/cni/host-local",
 ]);
@@ -325,3 +327,46 @@ describe.skipIf(system.skip)(
     );
   },
 );
+
+describe.skipIf(system.skip)("podnet-bridge stopped by the runtime mid-ADD", () => {
+  it("removes the temporary name it gave an unnamed CNI_NETNS, so the pod's namespace can go", async () => {
+    const prefix = nextPrefix();
+    const host = `${prefix}hs`;
+    const dataDir = join(data, `${prefix}-sigterm`);
+    const sleeper = await unnamedNamespace();
+    // Another ADD holds the network's IPAM lock: this one waits inside it, its bind mount made.
+    mkdirSync(join(dataDir, "podnet"), { recursive: true });
+    const holder = spawn("flock", ["-x", join(dataDir, "podnet", "lock"), "sleep", "30"], {
+      stdio: "ignore",
+    });
+    try {
+      await linux.netns.add(host);
+      const plugin = spawn("ip", ["netns", "exec", host, process.execPath, OURS], {
+        env: {
+          PATH: process.env.PATH,
+          CNI_COMMAND: "ADD",
+          CNI_CONTAINERID: "ctr1",
+          CNI_NETNS: `/proc/${sleeper.pid}/ns/net`,
+          CNI_IFNAME: "eth0",
+          CNI_PATH: "/usr/lib/cni",
+        },
+        stdio: ["pipe", "ignore", "ignore"],
+      });
+      plugin.stdin!.end(JSON.stringify(bridgeConfig(dataDir)));
+      const mounts = () => readdirSync("/run/netns").filter((n) => n.startsWith(`podnet-cni-${plugin.pid}-`));
+      for (let i = 0; i < 200 && !mounts().length; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(mounts()).toHaveLength(1);
+      const exited = new Promise<number | null>((resolve) => plugin.on("exit", (code) => resolve(code)));
+      plugin.kill("SIGTERM");
+      expect(await exited).toBe(143);
+      expect(mounts()).toEqual([]);
+      expect(spawnSync("findmnt", ["-rn"], { encoding: "utf8" }).stdout).not.toContain(
+        `podnet-cni-${plugin.pid}-`,
+      );
+    } finally {
+      holder.kill("SIGKILL");
+      sleeper.kill("SIGKILL");
+      await removeNamespaces(linux, prefix);
+    }
+  }, 30_000);
+});
