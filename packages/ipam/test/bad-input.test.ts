@@ -354,6 +354,15 @@ const rows: Row[] = [
     },
   },
   {
+    input: "the subnet is 0.0.0.0/0",
+    ipam: ipamWith({ ranges: [[{ subnet: "0.0.0.0/0" }]] }),
+    podnet: failed("Network 0.0.0.0/0 too large to allocate from"),
+    reference: {
+      ...failed("no IP addresses available in range set"),
+      why: "host-local computes a range it cannot print and finds nothing in it; podnet said 0.0.0.2/0",
+    },
+  },
+  {
     input: "the lock is a symbolic link (root must not create or lock what it names)",
     setup: (d) => {
       mkdirSync(join(d, NET), { recursive: true });

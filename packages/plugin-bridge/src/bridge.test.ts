@@ -111,6 +111,18 @@ describe("the bridge plugin", () => {
     expect(one).not.toBe(both);
   });
 
+  it("says which bridge it failed to create, and takes the address back", async () => {
+    const { k, host } = await node();
+    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    await expect(bridgePlugin().add(params, { ...config, bridge: "averyverylongbridge" })).rejects.toThrow(
+      'failed to create bridge "averyverylongbridge": Error: argument "averyverylongbridge" is wrong: "name" not a valid ifname',
+    );
+    expect((await k.link.list("node1")).map((l) => l.ifname)).toEqual(["lo"]);
+    // The address is free again: the next ADD gets the first one.
+    const result = await bridgePlugin().add(params, config);
+    expect(result.ips![0]!.address).toBe("10.0.1.2/24");
+  });
+
   it("refuses an IPAM type other than its built-in host-local before anything changes", async () => {
     const { k, host } = await node();
     const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };

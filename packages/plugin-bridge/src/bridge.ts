@@ -293,12 +293,17 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
     if (bridge && bridge.linkinfo?.info_kind !== "bridge")
       throw new Error(`${name} already exists but is not a bridge`);
     if (!bridge) {
-      await host.netlink.link.add(host.ns, {
-        kind: "bridge",
-        name,
-        ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
-      });
-      await host.netlink.link.set(host.ns, name, { up: true });
+      try {
+        await host.netlink.link.add(host.ns, {
+          kind: "bridge",
+          name,
+          ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
+        });
+        await host.netlink.link.set(host.ns, name, { up: true });
+      } catch (error) {
+        // The kernel's words alone ("mtu greater than device maximum") do not say what failed.
+        throw new Error(`failed to create bridge ${JSON.stringify(name)}: ${(error as Error).message}`);
+      }
       bridge = (await linkNamed(host.netlink, host.ns, name))!;
     }
     return bridge.address;
