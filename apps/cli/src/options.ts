@@ -66,6 +66,13 @@ export const podsPerNodeOption = () =>
     integerIn("--pods-per-node", "a pod count", 0, 250),
   );
 
+/** How many namespaces a lab may make (@podnet/lab's MAX_NAMESPACES by default: 1000). */
+export const maxNamespacesOption = () =>
+  new Option(
+    "--max-namespaces <n>",
+    "the most network namespaces the lab may make on this machine (default 1000)",
+  ).argParser(integerIn("--max-namespaces", "a namespace count", 1, 1_000_000));
+
 export type ScaleOpts = { nodes?: number; podsPerNode?: number };
 
 export function scaleOf(opts: ScaleOpts): ScenarioScale {

@@ -7,6 +7,8 @@ export {
   list,
   exec,
   labPrefix,
+  namespacesNeeded,
+  MAX_NAMESPACES,
   type UpOptions,
   type LabSummary,
 } from "./lab.js";

@@ -137,6 +137,31 @@ export interface UpOptions {
   onProgress?: (done: number, total: number) => void | Promise<void>;
   /** The NetworkPolicy engine on every node (none by default). */
   policy?: PolicyEngine;
+  /** The most network namespaces the lab may make (`MAX_NAMESPACES` by default). */
+  maxNamespaces?: number;
+}
+
+/**
+ * A lab's namespaces by default at most: each is a real namespace with devices, routes, rules and
+ * (for pods) listening processes on this machine, made one CNI ADD at a time. `large` at 5,000 nodes
+ * would make 155,000 and exhaust the machine long before it finished.
+ */
+export const MAX_NAMESPACES = 1000;
+
+/** The namespaces `up` would make: nodes, pods, hosts, routers and the underlay, events included. */
+export function namespacesNeeded(s: Scenario): number {
+  const g = s.generate;
+  const generated = g ? g.nodes * (1 + g.podsPerNode) : 0;
+  const added = s.events.filter((e) => e.action === "addNode" || e.action === "addPod").length;
+  return (
+    s.nodes.length +
+    s.pods.length +
+    generated +
+    s.underlay.hosts.length +
+    s.underlay.routers.length +
+    1 +
+    added
+  );
 }
 
 /** Builds `scenario` under `provider` on real namespaces as lab `name`, events included. */
@@ -150,6 +175,12 @@ export async function up(
   if (readState(name)) throw new LabError(`lab ${name} exists already (podnet down ${name} removes it)`);
   checkOverlap(name);
   checkTools(scenario.proxy ?? "iptables");
+  const needed = namespacesNeeded(scenario);
+  const most = options.maxNamespaces ?? MAX_NAMESPACES;
+  if (needed > most)
+    throw new LabError(
+      `${scenario.name} would make ${needed.toLocaleString("en-US")} network namespaces on this machine, more than ${most.toLocaleString("en-US")}: make it smaller (--nodes, --pods-per-node) or raise podnet up's --max-namespaces`,
+    );
   const prefix = labPrefix(name);
   if (namespacesOf(name, await allNamespaces()).length)
     throw new LabError(`namespaces named ${prefix}* exist already; remove them first (podnet down ${name})`);

@@ -20,7 +20,16 @@ import { loadScenario } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { benchDatapath, down, exec, labPrefix, list, up, type verify } from "../src/index.js";
+import {
+  benchDatapath,
+  down,
+  exec,
+  labPrefix,
+  list,
+  namespacesNeeded,
+  up,
+  type verify,
+} from "../src/index.js";
 import { processStart } from "../src/processes.js";
 
 const system = requireSystem({
@@ -241,6 +250,24 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     await expect(down(`nope${run}`)).rejects.toThrow(`no lab named nope${run} (podnet ls lists them)`);
     await expect(down("../..")).rejects.toThrow('lab name "../..": 1-16 lowercase letters');
     expect(() => exec("../..", "web", ["true"])).toThrow('lab name "../..": 1-16 lowercase letters');
+  });
+
+  it("refuses a scenario that would make more namespaces than the limit, making none", async () => {
+    const large = loadScenario(readFileSync(join(ROOT, "scenarios/large.yaml"), "utf8"), "large.yaml");
+    expect(namespacesNeeded(large)).toBe(155_002);
+    const name = `big${run}`;
+    await expect(up(large, getProvider("cbr0-host-gw"), { name, scenarioFile })).rejects.toThrow(
+      "large would make 155,002 network namespaces on this machine, more than 1,000",
+    );
+    await expect(
+      up(twoNodes, getProvider("cbr0-host-gw"), {
+        name,
+        scenarioFile,
+        maxNamespaces: namespacesNeeded(twoNodes) - 1,
+      }),
+    ).rejects.toThrow(`would make ${namespacesNeeded(twoNodes)} network namespaces`);
+    expect((await list()).some((l) => l.name === name)).toBe(false);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(labPrefix(name));
   });
 
   it("keeps labs whose names would share namespaces apart: x beside x-y is refused, and down x leaves x-y whole", async () => {

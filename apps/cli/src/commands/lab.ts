@@ -14,6 +14,7 @@ import {
   providersOption,
   proxyOption,
   withProxy,
+  maxNamespacesOption,
   nodesOption,
   podsPerNodeOption,
   scaleOf,
@@ -70,6 +71,7 @@ export function labCommands(cli: Command): void {
     .addOption(jsonOption("the lab's state"))
     .addOption(nodesOption())
     .addOption(podsPerNodeOption())
+    .addOption(maxNamespacesOption())
     .addHelpText(
       "after",
       "\nExample:\n  podnet up two-nodes --provider overlay --name demo\n  podnet exec demo client -- ping -c1 10.0.2.2\n  podnet down demo",
@@ -77,7 +79,14 @@ export function labCommands(cli: Command): void {
     .action(
       async (
         file: string,
-        opts: { provider: string; proxy?: string; policy: string; name: string; json?: boolean } & ScaleOpts,
+        opts: {
+          provider: string;
+          proxy?: string;
+          policy: string;
+          name: string;
+          json?: boolean;
+          maxNamespaces?: number;
+        } & ScaleOpts,
       ) => {
         needRoot();
         const provider = getProvider(opts.provider);
@@ -91,6 +100,7 @@ export function labCommands(cli: Command): void {
             scenarioFile: scenarioPath(file),
             onProgress: buildProgress(`up ${opts.name}`),
             policy,
+            ...(opts.maxNamespaces !== undefined ? { maxNamespaces: opts.maxNamespaces } : {}),
           }),
         );
         print(Boolean(opts.json), state, () =>
