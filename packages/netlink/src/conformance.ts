@@ -888,6 +888,31 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
 
     nftablesCases(setup, refusal);
 
+    it("takes a gateway on a device that shares its subnet with another, looked up through that device", async () => {
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
+      for (const [end, peer] of [
+        ["e0", "p0"],
+        ["e1", "p1"],
+      ] as const) {
+        await n.link.add(a!, { kind: "veth", name: end, peer: { name: peer } });
+        await n.link.set(a!, end, { up: true });
+        await n.link.set(a!, peer, { up: true });
+      }
+      await n.addr.add(a!, "e0", cidr("10.9.0.2/24"));
+      await n.addr.add(a!, "e1", cidr("10.9.0.3/24"));
+      await n.route.add(a!, { dst: DEFAULT_ROUTE, via: ip("10.9.0.1"), dev: "e1" });
+      await n.route.add(a!, { dst: net("10.8.0.0/16"), via: ip("10.9.0.1"), dev: "e0" });
+      expect((await n.route.list(a!)).map((r) => `${r.dst} ${r.gateway ?? "-"} ${r.dev}`)).toEqual([
+        "default 10.9.0.1 e1",
+        "10.8.0.0/16 10.9.0.1 e0",
+        "10.9.0.0/24 - e0",
+        "10.9.0.0/24 - e1",
+      ]);
+    });
+
     it("answers route get with the route, device and source address the kernel would use", async () => {
       const { n, a } = await linkedPair();
       await n.route.add(a, { dst: net("10.9.2.0/24"), via: ip("192.168.77.2") });

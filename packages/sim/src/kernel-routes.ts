@@ -16,7 +16,7 @@ import {
 import type { SimKernel } from "./kernel.js";
 import { fail, parseAddress, parseDst } from "./kernel-args.js";
 import type { SimLink } from "./link.js";
-import { PMTU_EXPIRES } from "./namespace.js";
+import { PMTU_EXPIRES, type SimNamespace } from "./namespace.js";
 import type { SimRoute } from "./route-table.js";
 
 // ---- routes -----------------------------------------------------------------------------
@@ -97,8 +97,10 @@ export function writeRoute(k: SimKernel, nsName: string, spec: RouteSpec, mode: 
       if (!dev) fail("EINVAL", KernelMessage.onlinkNeedsDevice, command);
       if (!dev.adminUp) fail("ENETDOWN", KernelMessage.onlinkDeviceNotUp, command);
     } else {
-      // The gateway must be reachable through a connected (scope link) route, on `dev` if given.
-      const via = ns.routes.lookup(gateway);
+      // The gateway must be reachable through a connected (scope link) route, on `dev` if given:
+      // the kernel looks it up through that device only (two devices may hold one subnet).
+      let via = ns.routes.lookup(gateway);
+      if (dev && via && via.dev !== dev) via = lookupThrough(ns.routes, gateway, dev);
       if (
         !via ||
         via.gateway !== undefined ||
@@ -132,6 +134,15 @@ export function writeRoute(k: SimKernel, nsName: string, spec: RouteSpec, mode: 
   if (gateway !== undefined) route.gateway = gateway;
   if (prefsrc !== undefined) route.prefsrc = prefsrc;
   ns.routes.insert(route);
+}
+
+/** The longest-prefix route to `address` through `dev` (fib_check_nh's lookup with an output device). */
+function lookupThrough(routes: SimNamespace["routes"], address: number, dev: SimLink): SimRoute | undefined {
+  for (let length = 32; length >= 0; length--) {
+    const through = routes.exact(new Ipv4Prefix(address, length)).filter((r) => r.dev === dev);
+    if (through.length) return through.reduce((a, b) => (b.metric < a.metric ? b : a));
+  }
+  return undefined;
 }
 
 /** A route as a program reads it. */
