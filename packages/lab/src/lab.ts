@@ -21,6 +21,7 @@ import {
   labDir,
   labPrefix,
   listStates,
+  unreadableStates,
   readState,
   removeState,
   writeState,
@@ -289,6 +290,8 @@ function checkName(name: string): void {
 }
 
 export interface LabSummary extends LabState {
+  /** Its state file cannot be read: nothing but its name and namespaces is known. */
+  unreadable?: true;
   /** How many of its namespaces exist now: none means it is gone (a machine restart clears /run). */
   namespaces: number;
   /**
@@ -301,13 +304,31 @@ export interface LabSummary extends LabState {
 export async function list(): Promise<LabSummary[]> {
   const all = await allNamespaces();
   const labs = listStates();
-  return labs.map((s) => ({
+  const readable: LabSummary[] = labs.map((s) => ({
     ...s,
     namespaces: namespacesOf(s.name, all, labs).length,
     ...(s.status === "up"
       ? { expectedNamespaces: s.nodes.length + s.pods.length + s.hosts.length + s.routers.length + 1 }
       : {}),
   }));
+  // A lab whose state cannot be read is listed as such, not left out: it may still hold namespaces
+  // and processes, and `down` removes them.
+  const unreadable: LabSummary[] = unreadableStates().map((name) => ({
+    name,
+    prefix: labPrefix(name),
+    provider: "?",
+    scenario: "?",
+    status: "building",
+    unreadable: true,
+    createdAt: "",
+    pids: [],
+    nodes: [],
+    pods: [],
+    hosts: [],
+    routers: [],
+    namespaces: namespacesOf(name, all, labs).length,
+  }));
+  return [...readable, ...unreadable].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**

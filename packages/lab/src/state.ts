@@ -101,6 +101,20 @@ export function listStates(): LabState[] {
   });
 }
 
+/**
+ * Lab directories whose state file cannot be read (corrupt, or written by hand): `podnet ls` shows
+ * them, since their namespaces and listeners may still be there and `podnet down` removes them.
+ */
+export function unreadableStates(): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(labRoot());
+  } catch {
+    return [];
+  }
+  return names.filter((n) => LAB_NAME.test(n) && !readState(n)).sort();
+}
+
 export function removeState(name: string): void {
   rmSync(labDir(name), { recursive: true, force: true });
 }

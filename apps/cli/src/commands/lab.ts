@@ -169,11 +169,13 @@ export function labCommands(cli: Command): void {
                 l.nodes.length,
                 l.pods.length,
                 l.namespaces,
-                !l.namespaces
-                  ? "gone (podnet down removes its state)"
-                  : l.expectedNamespaces !== undefined && l.namespaces < l.expectedNamespaces
-                    ? `damaged: ${l.expectedNamespaces - l.namespaces} of ${l.expectedNamespaces} namespaces deleted (podnet down removes the rest)`
-                    : l.status,
+                l.unreadable
+                  ? "unreadable state.json (podnet down removes the lab)"
+                  : !l.namespaces
+                    ? "gone (podnet down removes its state)"
+                    : l.expectedNamespaces !== undefined && l.namespaces < l.expectedNamespaces
+                      ? `damaged: ${l.expectedNamespaces - l.namespaces} of ${l.expectedNamespaces} namespaces deleted (podnet down removes the rest)`
+                      : l.status,
                 l.createdAt,
               ]),
             )
