@@ -169,12 +169,15 @@ interface DecodedNet {
   args?: { cni?: { ips?: (number | undefined)[] } };
 }
 
-/** CNI_ARGS as host-local reads them: IP= and IgnoreUnknown= are known; anything else is an error unless ignored. */
+/**
+ * CNI_ARGS as host-local reads them: IP= and IgnoreUnknown= are known; anything else is an error
+ * unless ignored. IP is one field: a later IP= replaces an earlier one, as LoadArgs sets it.
+ */
 function requestedFromCniArgs(args: string): number[] {
   const pairs = parseCniArgs(args);
   const unknown: string[] = [];
   let ignoreUnknown = false;
-  const ips: number[] = [];
+  let ip: number | undefined;
   for (const [key, value] of pairs) {
     if (key === "IgnoreUnknown") {
       if (["1", "true", "True", "TRUE", "t", "T"].includes(value)) ignoreUnknown = true;
@@ -182,12 +185,12 @@ function requestedFromCniArgs(args: string): number[] {
         throw new Error(
           `ARGS: error parsing value of pair "${key}=${value}": boolean unmarshal error: invalid input ${value}`,
         );
-    } else if (key === "IP") ips.push(ipOf(value.split("/")[0]!));
+    } else if (key === "IP") ip = ipOf(value.split("/")[0]!);
     else unknown.push(`${key}=${value}`);
   }
   if (unknown.length && !ignoreUnknown)
     throw new Error(`ARGS: unknown args [${unknown.map((u) => JSON.stringify(u)).join(" ")}]`);
-  return ips;
+  return ip === undefined ? [] : [ip];
 }
 
 function rangeInput(r: DecodedRange | undefined): RangeInput {

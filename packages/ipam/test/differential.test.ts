@@ -140,6 +140,7 @@ describe.skipIf(system.skip)("podnet-ipam answers exactly as the reference host-
       add("o5", "eth0", { CNI_ARGS: "IP=10.99.4.1" }),
       add("o6", "eth0", { CNI_ARGS: "IP=10.99.9.9" }),
       add("o7", "eth0", { CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAME=web-0;IP=10.99.4.18" }),
+      add("o8", "eth0", { CNI_ARGS: "IP=10.99.4.11;IP=10.99.4.19" }),
     ]);
     await expectSame(ipam, [add("p1"), add("p2")], { args: { cni: { ips: ["10.99.4.12"] } } });
     await expectSame(ipam, [add("r1"), add("r2")], { runtimeConfig: { ips: ["10.99.4.13/24"] } });
