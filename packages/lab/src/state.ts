@@ -88,14 +88,17 @@ export function readState(name: string): LabState | undefined {
   return ok ? (value as unknown as LabState) : undefined;
 }
 
-export function listStates(): LabState[] {
-  let names: string[] = [];
+/** The names under the labs' directory (none when it does not exist). */
+function labNames(): string[] {
   try {
-    names = readdirSync(labRoot());
+    return readdirSync(labRoot());
   } catch {
     return [];
   }
-  return names.flatMap((n) => {
+}
+
+export function listStates(): LabState[] {
+  return labNames().flatMap((n) => {
     const s = readState(n);
     return s ? [s] : [];
   });
@@ -106,13 +109,9 @@ export function listStates(): LabState[] {
  * them, since their namespaces and listeners may still be there and `podnet down` removes them.
  */
 export function unreadableStates(): string[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync(labRoot());
-  } catch {
-    return [];
-  }
-  return names.filter((n) => LAB_NAME.test(n) && !readState(n)).sort();
+  return labNames()
+    .filter((n) => LAB_NAME.test(n) && !readState(n))
+    .sort();
 }
 
 export function removeState(name: string): void {

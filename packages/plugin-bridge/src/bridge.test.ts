@@ -18,6 +18,14 @@ const config = {
   ipam: { type: "host-local", ranges: [[{ subnet: "10.0.1.0/24" }]] },
 };
 
+/** CNI parameters for an attachment of `containerId` in `netns`, run on `host`. */
+const attachment = (
+  host: { netlink: SimKernel; ns: string },
+  netns: string,
+  containerId = "pod1",
+  ifname = "eth0",
+) => ({ containerId, netns, ifname, args: "", path: [], host });
+
 describe("the bridge plugin", () => {
   it("ADD builds the bridge, the veth pair, the address and the default route, and reports them", async () => {
     const { k, host } = await node();
@@ -59,28 +67,20 @@ describe("the bridge plugin", () => {
     // Two container IDs whose derived host names are one (32 bits of FNV-1a).
     expect(hostVethName("podb5cf", "eth0")).toBe(hostVethName("pod2b299", "eth0"));
     const plugin = bridgePlugin();
-    const params = (containerId: string, netns: string) => ({
-      containerId,
-      netns,
-      ifname: "eth0",
-      args: "",
-      path: [],
-      host,
-    });
-    const first = await plugin.add(params("podb5cf", "pod1"), config);
-    const second = await plugin.add(params("pod2b299", "pod2"), config);
+    const first = await plugin.add(attachment(host, "pod1", "podb5cf"), config);
+    const second = await plugin.add(attachment(host, "pod2", "pod2b299"), config);
     expect(second.interfaces![1]!.name).toBe(hostVethName("pod2b299", "eth0", 1));
-    await plugin.check(params("pod2b299", "pod2"), { ...config, prevResult: second });
+    await plugin.check(attachment(host, "pod2", "pod2b299"), { ...config, prevResult: second });
     // A DEL naming the other pod's namespace, and one for a container never added, delete nothing.
-    await plugin.del(params("nosuch", "pod1"), config);
+    await plugin.del(attachment(host, "pod1", "nosuch"), config);
     expect((await k.link.list("pod1")).map((l) => l.ifname)).toEqual(["lo", "eth0"]);
-    await plugin.del(params("pod2b299", "pod2"), config);
+    await plugin.del(attachment(host, "pod2", "pod2b299"), config);
     expect((await k.link.list("pod2")).map((l) => l.ifname)).toEqual(["lo"]);
     expect((await k.link.list("pod1")).map((l) => l.ifname)).toEqual(["lo", "eth0"]);
-    await plugin.check(params("podb5cf", "pod1"), { ...config, prevResult: first });
+    await plugin.check(attachment(host, "pod1", "podb5cf"), { ...config, prevResult: first });
     // Once its namespace is gone the pair is gone with it: DEL succeeds and removes nothing else.
     await k.netns.del("pod1");
-    await plugin.del(params("podb5cf", "pod1"), config);
+    await plugin.del(attachment(host, "pod1", "podb5cf"), config);
     expect((await k.link.list("node1")).map((l) => l.ifname)).toEqual(["lo", "cbr0"]);
   });
 
@@ -89,31 +89,23 @@ describe("the bridge plugin", () => {
     const plugin = bridgePlugin();
     // No default route: a second default through the same subnet is another question.
     const masq = { ...config, isDefaultGateway: false, ipMasq: true };
-    const params = (ifname: string) => ({
-      containerId: "c1",
-      netns: "pod1",
-      ifname,
-      args: "",
-      path: [],
-      host,
-    });
-    await plugin.add(params("eth0"), masq);
+    await plugin.add(attachment(host, "pod1", "c1", "eth0"), masq);
     const one = await k.iptables.save("node1", "nat");
-    await plugin.add(params("eth1"), masq);
+    await plugin.add(attachment(host, "pod1", "c1", "eth1"), masq);
     const both = await k.iptables.save("node1", "nat");
     expect(both.split("\n").filter((l) => l.startsWith("-A POSTROUTING"))).toEqual([
       expect.stringContaining("-s 10.0.1.2/32"),
       expect.stringContaining("-s 10.0.1.3/32"),
     ]);
     // A third ADD that fails (the interface exists) changes nothing.
-    await expect(plugin.add(params("eth0"), masq)).rejects.toThrow("already exists");
+    await expect(plugin.add(attachment(host, "pod1", "c1", "eth0"), masq)).rejects.toThrow("already exists");
     expect(await k.iptables.save("node1", "nat")).toBe(both);
     expect(one).not.toBe(both);
   });
 
   it("says which bridge it failed to create, and takes the address back", async () => {
     const { k, host } = await node();
-    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    const params = attachment(host, "pod1");
     await expect(bridgePlugin().add(params, { ...config, bridge: "averyverylongbridge" })).rejects.toThrow(
       'failed to create bridge "averyverylongbridge": Error: argument "averyverylongbridge" is wrong: "name" not a valid ifname',
     );
@@ -125,7 +117,7 @@ describe("the bridge plugin", () => {
 
   it("refuses an IPAM type other than its built-in host-local before anything changes", async () => {
     const { k, host } = await node();
-    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    const params = attachment(host, "pod1");
     for (const type of ["nosuchipam", "static"])
       await expect(bridgePlugin().add(params, { ...config, ipam: { ...config.ipam, type } })).rejects.toThrow(
         `ipam type "${type}" is not supported: podnet's bridge plugin has host-local built in`,
@@ -136,7 +128,7 @@ describe("the bridge plugin", () => {
   it("refuses a second ADD of the same interface, as the reference plugin does, keeping the first", async () => {
     const { host } = await node();
     const plugin = bridgePlugin();
-    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    const params = attachment(host, "pod1");
     await plugin.add(params, config);
     await expect(plugin.add({ ...params, containerId: "pod1b" }, config)).rejects.toThrow(
       "container veth name provided (eth0) already exists",
@@ -150,7 +142,7 @@ describe("the bridge plugin", () => {
   it("DEL releases the address and the veth, succeeds when repeated and when the namespace is gone", async () => {
     const { k, host } = await node();
     const plugin = bridgePlugin();
-    const params = { containerId: "pod1", netns: "pod1", ifname: "eth0", args: "", path: [], host };
+    const params = attachment(host, "pod1");
     const added = await plugin.add(params, config);
     await plugin.del(params, config);
     await plugin.del(params, config);
@@ -172,14 +164,6 @@ describe("the bridge plugin", () => {
 });
 
 describe("the bridge plugin given bad input", () => {
-  const params = (host: { netlink: SimKernel; ns: string }, netns: string, containerId = "pod1") => ({
-    containerId,
-    netns,
-    ifname: "eth0",
-    args: "",
-    path: [],
-    host,
-  });
   const nodeState = async (k: SimKernel, ns: string) => ({
     links: (await k.link.list(ns)).map((l) => [l.ifname, l.linkinfo?.info_kind]),
     addrs: (await k.addr.list(ns)).map((l) => l.addr_info.map((a) => a.local)),
@@ -189,11 +173,11 @@ describe("the bridge plugin given bad input", () => {
   it("refuses a CNI_NETNS of /run/netns/ or the node's own namespace, and the node is left as it was", async () => {
     const { k, host } = await node();
     const before = await nodeState(k, "node1");
-    await expect(bridgePlugin().add(params(host, "/run/netns/"), config)).rejects.toMatchObject({
+    await expect(bridgePlugin().add(attachment(host, "/run/netns/"), config)).rejects.toMatchObject({
       cniCode: 999,
       msg: 'failed to open netns "/run/netns/": not a namespace',
     });
-    await expect(bridgePlugin().add(params(host, "/run/netns/node1"), config)).rejects.toMatchObject({
+    await expect(bridgePlugin().add(attachment(host, "/run/netns/node1"), config)).rejects.toMatchObject({
       cniCode: 4,
       msg: 'CNI_NETNS "/run/netns/node1" is the namespace the plugin runs in, not a container\'s',
     });
@@ -204,7 +188,7 @@ describe("the bridge plugin given bad input", () => {
     const { k, host } = await node();
     await k.link.add("pod1", { kind: "veth", name: "eth0", peer: { name: "other0" } });
     const before = [await nodeState(k, "node1"), await nodeState(k, "pod1")];
-    await bridgePlugin().del(params(host, "/run/netns/pod1", "neverseen"), config);
+    await bridgePlugin().del(attachment(host, "/run/netns/pod1", "neverseen"), config);
     expect([await nodeState(k, "node1"), await nodeState(k, "pod1")]).toEqual(before);
   });
 
@@ -212,7 +196,7 @@ describe("the bridge plugin given bad input", () => {
     const { k, host } = await node();
     const before = [await nodeState(k, "node1"), await nodeState(k, "pod1")];
     await expect(
-      bridgePlugin().add(params(host, "pod1"), { ...config, ipam: { type: "host-local", dataDir: 5 } }),
+      bridgePlugin().add(attachment(host, "pod1"), { ...config, ipam: { type: "host-local", dataDir: 5 } }),
     ).rejects.toThrow(
       "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string",
     );
