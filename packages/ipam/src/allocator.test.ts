@@ -33,6 +33,32 @@ describe("host-local in memory (the browser's and the simulator's store)", () =>
     );
   });
 
+  it("answers STATUS by counting free addresses, not walking them: a /29's five, two ranges, a /1", async () => {
+    const set = (name: string, ranges: object[]) => ({
+      ...config,
+      name,
+      ipam: { type: "host-local", ranges: [ranges] },
+    });
+    // A /29 holds .2-.6 (the gateway .1 is in the range and never given).
+    const small = set("st1", [{ subnet: "10.244.9.0/29" }]);
+    for (let i = 0; i < 5; i++) {
+      await plugin.status!(small);
+      await plugin.add(params(`s${i}`), small);
+    }
+    await expect(plugin.status!(small)).rejects.toThrow("range set 0 has no free addresses");
+    await plugin.del(params("s2"), small);
+    await plugin.status!(small);
+    // Two ranges, the gateway outside the second: full only when both are.
+    const two = set("st2", [
+      { subnet: "10.244.10.0/30" },
+      { subnet: "10.244.11.0/24", rangeStart: "10.244.11.10", rangeEnd: "10.244.11.10" },
+    ]);
+    for (let i = 0; i < 2; i++) await plugin.add(params(`t${i}`), two);
+    await expect(plugin.status!(two)).rejects.toThrow("no free addresses");
+    // Two billion addresses counted at once (walked, this took seconds under the lock).
+    await plugin.status!(set("st3", [{ subnet: "0.0.0.0/1" }]));
+  });
+
   it("serialises concurrent allocations through the store's lock", async () => {
     const fresh = { ...config, name: "mem2" };
     const results = await Promise.all(

@@ -58,10 +58,15 @@ export class RangeSetAllocator {
 
   /** Free addresses left in the set (for STATUS and reports), counted without reserving. */
   free(): number {
-    const taken = new Set(this.store.entries().map((e) => e.address));
+    // Counted, not walked: a /1 has two billion addresses, and STATUS holds the lock meanwhile. A
+    // set's ranges do not overlap (the config check refuses that), so each reservation is in one.
     let count = 0;
-    for (const r of this.rangeSet)
-      for (let a = r.rangeStart; a <= r.rangeEnd; a++) if (a !== r.gateway && !taken.has(a)) count++;
+    for (const r of this.rangeSet) {
+      count += r.rangeEnd - r.rangeStart + 1;
+      if (r.gateway >= r.rangeStart && r.gateway <= r.rangeEnd) count--;
+    }
+    for (const address of new Set(this.store.entries().map((e) => e.address)))
+      if (this.rangeSet.some((r) => rangeContains(r, address) && address !== r.gateway)) count--;
     return count;
   }
 
