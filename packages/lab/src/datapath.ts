@@ -33,13 +33,12 @@ import {
   CONNECT_PORT,
   IPERF_PORT,
   Measurer,
-  spread,
   type MeasureSettings,
   type RatioKey,
   type Sample,
-  type Spread,
   type Target,
 } from "./measure.js";
+import { spread, type Spread } from "./stats.js";
 
 export interface DatapathFigures {
   tcpGbps: Spread;

@@ -22,4 +22,5 @@ export {
   BENCH_SERVICE,
   withBenchService,
 } from "./datapath.js";
-export { spread, BLOCK_MEGABYTES, type Spread, type MeasureSettings } from "./measure.js";
+export { BLOCK_MEGABYTES, type MeasureSettings } from "./measure.js";
+export { spread, type Spread } from "./stats.js";

@@ -2,7 +2,9 @@
 // range over it (what one run falling away does not move).
 import { describe, expect, it } from "vitest";
 import { ratiosOf } from "../src/datapath.js";
-import { handshakeTimes, interquartileMean, type Sample } from "../src/measure.js";
+import { handshakeTimes } from "../src/connect-timer.js";
+import type { Sample } from "../src/measure.js";
+import { interquartileMean } from "../src/stats.js";
 import { spread } from "../src/index.js";
 
 describe("spread", () => {
