@@ -18,13 +18,14 @@ describe("podnet policy", () => {
         "              1",
         "shop/web      X",
         "shop/api      .",
-        "shop/db       X",
+        // A pod cannot block access to itself.
+        "shop/db       .",
         "ops/monitor   X",
         "outside       X",
         "  columns: 1=shop/db",
       ].join("\n"),
     );
-    expect(text.stdout).toContain("5 policies; 14 connections allowed, 16 denied");
+    expect(text.stdout).toContain("5 policies; 18 connections allowed, 12 denied");
     const json = (await podnet(["policy", "check", "scenarios/netpol.yaml", "--json"])).json();
     const at = (from: string, to: string, port: number) =>
       json.allowed[json.sources.indexOf(from)][
@@ -167,6 +168,10 @@ describe("podnet policy", () => {
     ]);
     expect(enforced.stdout).toContain(
       "netpol under docker-bridge (kube-proxy iptables, NetworkPolicy iptables)",
+    );
+    // Its pods of different nodes share addresses, and policies match by address: said.
+    expect(enforced.stdout).toContain(
+      "NetworkPolicy matches pods by address, and under docker-bridge pods of different nodes share",
     );
     const compared = (
       await podnet([

@@ -10,6 +10,7 @@ import {
   endpointAt,
   type ConnectionVerdict,
   type CompiledPolicies,
+  type DirectionVerdict,
   type NetworkPolicy,
   type OutsideHost,
   type PolicyApplyReport,
@@ -67,34 +68,70 @@ export async function applyPolicies(runtime: ClusterRuntime): Promise<PolicyAppl
   return total;
 }
 
+/** A request hop's connection packet: its innermost IPv4 header and what follows, if it has one. */
+function connectionPacket(hop: Trace["hops"][number]): { ip: Ipv4Header; l4: unknown } | undefined {
+  if (hop.direction !== "request") return undefined;
+  const headers = hop.packet.headers;
+  const at = headers.findLastIndex((h) => h.kind === "ipv4");
+  if (at < 0) return undefined;
+  const l4 = headers[at + 1];
+  // The connection's own packet, not an ICMP error a router sent back about it ("no route to host").
+  if (l4?.kind === "icmp" && l4.type !== 8) return undefined;
+  return { ip: headers[at] as Ipv4Header, l4 };
+}
+
 /**
- * The policy verdict on the connection a trace carried: the innermost IPv4 header of its last
- * request hop (after any Service DNAT, before any encapsulation) names the two ends and the port.
- * Undefined when no policy engine runs or the trace carried no IPv4 packet.
+ * The policy verdict on the connection a trace carried, each direction judged where its chains
+ * run and on the packet as it was there: egress at the sender's node, from the address the sender
+ * used; ingress at the receiving pod's node, from the source the packet had when it reached that
+ * node (after the sending node's masquerade, before the receiving node's own, which POSTROUTING does
+ * after the FORWARD hook). The destination is the one delivered to (after any Service DNAT). Between
+ * a pod and its own node nothing is enforced, as Kubernetes has it. Undefined when no policy engine
+ * runs or the trace carried no IPv4 packet.
  */
 export function traceVerdict(runtime: ClusterRuntime, trace: Trace): ConnectionVerdict | undefined {
   if (runtime.policyEngine.name === "none") return undefined;
-  for (let i = trace.hops.length - 1; i >= 0; i--) {
-    const hop = trace.hops[i]!;
-    if (hop.direction !== "request") continue;
-    const headers = hop.packet.headers;
-    const at = headers.findLastIndex((h) => h.kind === "ipv4");
-    if (at < 0) continue;
-    const ip = headers[at] as Ipv4Header;
-    const l4 = headers[at + 1];
-    // The connection's own packet, as far as it went (after any DNAT): not an ICMP error a router
-    // sent back about it ("no route to host"), which is from the router to the sender.
-    if (l4?.kind === "icmp" && l4.type !== 8) continue;
-    const compiled = clusterPolicies(runtime);
-    const protocol = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.kind : "icmp";
-    const port = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.dstPort : 0;
-    return connectionVerdict(
-      compiled,
-      endpointAt(compiled, ip.src),
-      endpointAt(compiled, ip.dst),
-      protocol,
-      port,
-    );
-  }
-  return undefined;
+  const sent = trace.hops.flatMap((hop) => {
+    const packet = connectionPacket(hop);
+    return packet ? [{ ns: hop.ns, ...packet }] : [];
+  });
+  // The first packet with a source address: a socket's first hop has none yet (0.0.0.0).
+  const first = sent.find((p) => p.ip.src !== 0) ?? sent[0];
+  const last = sent.at(-1);
+  if (!first || !last) return undefined;
+  const compiled = clusterPolicies(runtime);
+  const l4 = last.l4 as { kind?: string; dstPort?: number } | undefined;
+  const protocol = l4?.kind === "tcp" || l4?.kind === "udp" ? l4.kind : "icmp";
+  const port = protocol === "icmp" ? 0 : (l4?.dstPort ?? 0);
+  const src = endpointAt(compiled, first.ip.src);
+  const dst = endpointAt(compiled, last.ip.dst);
+  const nodeOf = (e: typeof src) => {
+    const node = "pod" in e ? compiled.pods[e.pod]!.node : undefined;
+    return node === undefined ? undefined : runtime.ns(node);
+  };
+  const arrived = sent.find((p) => p.ns === nodeOf(dst));
+  const seen = arrived ? endpointAt(compiled, arrived.ip.src) : src;
+  const ownNode = (direction: "ingress" | "egress", pod: number): DirectionVerdict => ({
+    direction,
+    pod: `${compiled.pods[pod]!.namespace}/${compiled.pods[pod]!.name}`,
+    allowed: true,
+    reason: "own-node",
+    selecting: [],
+  });
+  // To itself: through a Service the packet left the pod and crossed its node (hairpin).
+  const sameEnd = "pod" in src && "pod" in dst && src.pod === dst.pod;
+  const hairpin = sameEnd && sent.some((p) => p.ns !== first.ns);
+  const egress =
+    "pod" in src && !sameEnd && last.ns === nodeOf(src)
+      ? ownNode("egress", src.pod)
+      : connectionVerdict(compiled, src, dst, protocol, port, hairpin).egress;
+  const ingress =
+    "pod" in dst && !sameEnd && first.ns === nodeOf(dst)
+      ? ownNode("ingress", dst.pod)
+      : connectionVerdict(compiled, seen, dst, protocol, port, hairpin).ingress;
+  return {
+    allowed: (egress?.allowed ?? true) && (ingress?.allowed ?? true),
+    ...(egress ? { egress } : {}),
+    ...(ingress ? { ingress } : {}),
+  };
 }

@@ -56,6 +56,25 @@ function unpublishedPorts(runtime: ClusterRuntime): string[] {
   );
 }
 
+/**
+ * NetworkPolicy matches pods by address: where pods of different nodes share one (docker-bridge
+ * gives every node 172.17.0.0/16), a verdict may be another pod's, in the chains as in the tables.
+ */
+function sharedAddresses(runtime: ClusterRuntime): string[] {
+  if (runtime.policyEngine.name === "none") return [];
+  const byIp = new Map<string, string[]>();
+  for (const [name, pod] of runtime.pods) byIp.set(pod.ip, [...(byIp.get(pod.ip) ?? []), name]);
+  const shared = [...byIp].filter(([, pods]) => pods.length > 1);
+  if (!shared.length) return [];
+  const listed = shared
+    .slice(0, 3)
+    .map(([ip, pods]) => `${ip}: ${pods.join(", ")}`)
+    .join("; ");
+  return [
+    `NetworkPolicy matches pods by address, and under ${runtime.provider.name} pods of different nodes share ${shared.length === 1 ? "one" : shared.length} (${listed}${shared.length > 3 ? "; …" : ""}): a verdict on one of them may be another's`,
+  ];
+}
+
 export interface RunOptions extends BuildOptions {
   /** Called after each of the scenario's probes, with how many there are (20,000 take seconds). */
   onProbe?: (done: number, total: number) => void | Promise<void>;
@@ -117,7 +136,7 @@ export async function runScenario(
     ...(path ? { path } : {}),
     controlPlane: await controlPlaneMetrics(runtime),
   };
-  const notes = unpublishedPorts(runtime);
+  const notes = [...unpublishedPorts(runtime), ...sharedAddresses(runtime)];
   if (notes.length) result.notes = notes;
   return { result, runtime };
 }

@@ -43,6 +43,12 @@ function parseOctets(text: string, input: string): Ipv4 {
  * measured share of a warm trace); anything else goes the careful way, which words the refusal.
  */
 export function parseIpv4(text: string): Ipv4 {
+  const value = scanIpv4(text);
+  return value >= 0 ? value : parseOctets(text, text);
+}
+
+/** Well-formed dotted-quad text's value, else -1 (`parseOctets` words why). */
+function scanIpv4(text: string): number {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -50,7 +56,7 @@ export function parseIpv4(text: string): Ipv4 {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 46 /* . */) {
-      if (digits === 0 || dots === 3) return parseOctets(text, text);
+      if (digits === 0 || dots === 3) return -1;
       value = value * 256 + octet;
       octet = 0;
       digits = 0;
@@ -58,20 +64,16 @@ export function parseIpv4(text: string): Ipv4 {
     } else if (c >= 48 && c <= 57 && !(digits === 1 && octet === 0) && digits < 3) {
       octet = octet * 10 + (c - 48);
       digits++;
-      if (octet > 255) return parseOctets(text, text);
-    } else return parseOctets(text, text);
+      if (octet > 255) return -1;
+    } else return -1;
   }
-  if (dots !== 3 || digits === 0) return parseOctets(text, text);
+  if (dots !== 3 || digits === 0) return -1;
   return value * 256 + octet;
 }
 
 export function isIpv4(text: string): boolean {
-  try {
-    parseIpv4(text);
-    return true;
-  } catch {
-    return false;
-  }
+  // No error made to be thrown away: the scenario check asks it of every one of 150,000 names.
+  return scanIpv4(text) >= 0;
 }
 
 export function formatIpv4(address: Ipv4): string {

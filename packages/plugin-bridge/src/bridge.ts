@@ -331,18 +331,26 @@ export function bridgePlugin(options: BridgePluginOptions = {}): CniPlugin {
       let vethMade = false;
       let masq: MasqAdded | undefined;
       try {
-        for (let attempt = 1; await linkNamed(n, host.ns, hostVeth); attempt++) {
-          if (attempt === VETH_NAME_ATTEMPTS)
-            throw new Error(`no free host veth name for ${params.containerId}/${params.ifname}`);
-          hostVeth = hostVethName(params.containerId, params.ifname, attempt);
-        }
         const bridgeMac = await ensureBridge(host, conf, bridgeName);
-        await n.link.add(podNs, {
-          kind: "veth",
-          name: params.ifname,
-          peer: { name: hostVeth, netns: host.ns },
-          ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
-        });
+        // The pair is made under the first free derived host name: a taken one is "File exists"
+        // (the pod's own name is known free), answered by the next name, not looked for first.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await n.link.add(podNs, {
+              kind: "veth",
+              name: params.ifname,
+              peer: { name: hostVeth, netns: host.ns },
+              ...((conf.mtu ?? 0) > 0 ? { mtu: conf.mtu } : {}),
+            });
+            break;
+          } catch (error) {
+            const taken = error instanceof NetlinkError && error.errno === "EEXIST";
+            if (!taken || !(await linkNamed(n, host.ns, hostVeth))) throw error;
+            if (attempt === VETH_NAME_ATTEMPTS)
+              throw new Error(`no free host veth name for ${params.containerId}/${params.ifname}`);
+            hostVeth = hostVethName(params.containerId, params.ifname, attempt);
+          }
+        }
         vethMade = true;
         await n.link.set(host.ns, hostVeth, { master: bridgeName, up: true });
         if (conf.hairpinMode) await n.link.set(host.ns, hostVeth, { hairpin: true });

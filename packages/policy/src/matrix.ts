@@ -117,6 +117,8 @@ export function policyMatrix(c: CompiledPolicies, outside: readonly OutsideHost[
     } else outsideIn.fill(1);
     const width = targets.length;
     for (const i of set) allowed[i * width + t] = 1;
+    // A pod cannot block access to itself: its connection to itself never leaves it.
+    if (j >= 0) allowed[j * width + t] = 1;
     // Outside to outside crosses no enforcing node: allowed.
     for (let h = 0; h < outside.length; h++) allowed[(n + h) * width + t] = j >= 0 ? outsideIn[h]! : 1;
   }

@@ -14,7 +14,11 @@ export interface DirectionVerdict {
   /** The pod whose policies decide, as namespace/name. */
   pod: string;
   allowed: boolean;
-  reason: "not-selected" | "allowed" | "default-deny";
+  /**
+   * "self": a pod's traffic to itself, which NetworkPolicy cannot block (it never leaves the pod);
+   * "own-node": between a pod and its own node, which Kubernetes always allows (kubelet's probes).
+   */
+  reason: "not-selected" | "allowed" | "default-deny" | "self" | "own-node";
   /** For "allowed": the policy (namespace/name), its rule index and the port clause that matched. */
   by?: { policy: string; rule: number; port?: number };
   /** The policies isolating the pod in this direction, and whether their policyTypes were defaulted. */
@@ -72,7 +76,9 @@ function direction(
 
 /**
  * The verdict on a new connection from `src` to `dst` on protocol/port. ICMP (port 0) has no port
- * clause to match: only rules without ports allow it, as iptables-based engines do.
+ * clause to match: only rules without ports allow it, as iptables-based engines do. A pod's
+ * connection to its own address never leaves it and is allowed; one that came back to it through
+ * a Service (`hairpin`) crossed its node and is judged as any other.
  */
 export function connectionVerdict(
   c: CompiledPolicies,
@@ -80,7 +86,18 @@ export function connectionVerdict(
   dst: Endpoint,
   protocol: PolicyProtocol | "icmp",
   port: number,
+  hairpin = false,
 ): ConnectionVerdict {
+  if (!hairpin && "pod" in src && "pod" in dst && src.pod === dst.pod) {
+    const self = (d: "ingress" | "egress"): DirectionVerdict => ({
+      direction: d,
+      pod: podKey(c, src.pod),
+      allowed: true,
+      reason: "self",
+      selecting: [],
+    });
+    return { allowed: true, egress: self("egress"), ingress: self("ingress") };
+  }
   const egress = "pod" in src ? direction(c, "egress", src.pod, dst, dst, protocol, port) : undefined;
   const ingress = "pod" in dst ? direction(c, "ingress", dst.pod, src, dst, protocol, port) : undefined;
   return {
@@ -104,6 +121,9 @@ export function describeEndpoint(c: CompiledPolicies, e: Endpoint): string {
 export function explainDirection(v: DirectionVerdict): string {
   const head = `${v.direction} ${v.direction === "ingress" ? "to" : "from"} ${v.pod}`;
   if (v.reason === "not-selected") return `${head}: allowed, no policy selects ${v.pod} for ${v.direction}`;
+  if (v.reason === "self") return `${head}: allowed: a pod's traffic to itself never meets a policy`;
+  if (v.reason === "own-node")
+    return `${head}: allowed: traffic between a pod and its own node is always allowed (kubelet's probes)`;
   if (v.reason === "allowed")
     return `${head}: allowed by ${v.by!.policy} ${v.direction}[${v.by!.rule}]${v.by!.port !== undefined ? ` ports[${v.by!.port}]` : ""}`;
   const policies = v.selecting
