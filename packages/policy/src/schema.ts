@@ -4,7 +4,7 @@
  * numeric port), plus v1 Namespace for the labels namespace selectors read. Unknown fields are
  * errors, as everywhere in podnet; SCTP is refused in words, since no podnet backend carries it.
  */
-import { Ipv4Prefix, quoteInput as quoted } from "@podnet/core";
+import { Ipv4Prefix, isIpv4, parseIpv4, quoteInput as quoted } from "@podnet/core";
 import { z } from "zod";
 
 /** A DNS-1123 label or subdomain, as Kubernetes object names are. */
@@ -68,9 +68,16 @@ export const LabelSelectorRequirementSchema = z
       ctx.addIssue({ code: "custom", path: ["values"], message: `operator ${req.operator} takes no values` });
   });
 
+/**
+ * An optional field as the API server reads it: `null` (what an empty YAML value such as `from:`
+ * is) means absent, as Go's decoding leaves the field unset.
+ */
+const absentOrNull = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === null ? undefined : value), schema.optional());
+
 export const LabelSelectorSchema = z.strictObject({
-  matchLabels: Labels.optional(),
-  matchExpressions: z.array(LabelSelectorRequirementSchema).optional(),
+  matchLabels: absentOrNull(Labels),
+  matchExpressions: absentOrNull(z.array(LabelSelectorRequirementSchema)),
 });
 
 function prefixError(text: unknown): string | undefined {
@@ -82,12 +89,25 @@ function prefixError(text: unknown): string | undefined {
   }
 }
 
-const Cidr = z.string().refine((text) => prefixError(text) === undefined, {
-  error: (issue) => prefixError(issue.input) ?? `${quoted(issue.input)} is not an IPv4 CIDR`,
-});
+/**
+ * An ipBlock's CIDR as the API server takes it: host bits set are dropped (Go's ParseCIDR gives the
+ * network; the API server warns at most), so "10.0.2.7/24" is 10.0.2.0/24.
+ */
+function networkOf(text: unknown): string | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(String(text));
+  if (!m || !isIpv4(m[1]!) || Number(m[2]) > 32) return undefined;
+  return new Ipv4Prefix(parseIpv4(m[1]!), Number(m[2])).toString();
+}
+
+const Cidr = z
+  .string()
+  .refine((text) => prefixError(text) === undefined || networkOf(text) !== undefined, {
+    error: (issue) => prefixError(issue.input) ?? `${quoted(issue.input)} is not an IPv4 CIDR`,
+  })
+  .transform((text) => networkOf(text) ?? text);
 
 export const IpBlockSchema = z
-  .strictObject({ cidr: Cidr, except: z.array(Cidr).optional() })
+  .strictObject({ cidr: Cidr, except: absentOrNull(z.array(Cidr)) })
   .superRefine((block, ctx) => {
     // Zod runs this check even when a field's own check failed: a bad CIDR is that check's to report.
     if (prefixError(block.cidr) !== undefined) return;
@@ -106,9 +126,9 @@ export const IpBlockSchema = z
 
 export const PeerSchema = z
   .strictObject({
-    podSelector: LabelSelectorSchema.optional(),
-    namespaceSelector: LabelSelectorSchema.optional(),
-    ipBlock: IpBlockSchema.optional(),
+    podSelector: absentOrNull(LabelSelectorSchema),
+    namespaceSelector: absentOrNull(LabelSelectorSchema),
+    ipBlock: absentOrNull(IpBlockSchema),
   })
   .superRefine((peer, ctx) => {
     const selectors = peer.podSelector !== undefined || peer.namespaceSelector !== undefined;
@@ -170,13 +190,13 @@ export const PolicyPortSchema = z
   });
 
 export const IngressRuleSchema = z.strictObject({
-  from: z.array(PeerSchema).optional(),
-  ports: z.array(PolicyPortSchema).optional(),
+  from: absentOrNull(z.array(PeerSchema)),
+  ports: absentOrNull(z.array(PolicyPortSchema)),
 });
 
 export const EgressRuleSchema = z.strictObject({
-  to: z.array(PeerSchema).optional(),
-  ports: z.array(PolicyPortSchema).optional(),
+  to: absentOrNull(z.array(PeerSchema)),
+  ports: absentOrNull(z.array(PolicyPortSchema)),
 });
 
 /** The metadata podnet reads, plus the fields kubectl and controllers commonly leave in a manifest. */
@@ -196,10 +216,11 @@ export const NetworkPolicySchema = z.strictObject({
   kind: z.literal("NetworkPolicy"),
   metadata: MetadataSchema,
   spec: z.strictObject({
-    podSelector: LabelSelectorSchema,
-    policyTypes: z.array(z.enum(["Ingress", "Egress"])).optional(),
-    ingress: z.array(IngressRuleSchema).optional(),
-    egress: z.array(EgressRuleSchema).optional(),
+    // Optional in the API (kubernetes/kubernetes#131354): absent, it selects every pod of the namespace.
+    podSelector: z.preprocess((value) => value ?? {}, LabelSelectorSchema),
+    policyTypes: absentOrNull(z.array(z.enum(["Ingress", "Egress"]))),
+    ingress: absentOrNull(z.array(IngressRuleSchema)),
+    egress: absentOrNull(z.array(EgressRuleSchema)),
   }),
 });
 

@@ -102,6 +102,26 @@ describe("the NetworkPolicy schema", () => {
     });
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   };
+  it("takes what the API server takes: no podSelector, nulls for absent fields, a CIDR with host bits", () => {
+    const spec = (s: unknown) =>
+      NetworkPolicySchema.parse({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "p" },
+        spec: s,
+      }).spec;
+    expect(spec({ ingress: [{ from: null, ports: null }] })).toEqual({ podSelector: {}, ingress: [{}] });
+    expect(
+      spec({ podSelector: null, egress: [{ to: [{ namespaceSelector: null, podSelector: {} }] }] }),
+    ).toEqual({
+      podSelector: {},
+      egress: [{ to: [{ podSelector: {} }] }],
+    });
+    expect(
+      spec({ egress: [{ to: [{ ipBlock: { cidr: "10.0.2.7/24", except: ["10.0.2.128/25"] } }] }] }).egress,
+    ).toEqual([{ to: [{ ipBlock: { cidr: "10.0.2.0/24", except: ["10.0.2.128/25"] } }] }]);
+  });
+
   it("refuses SCTP in words, endPort without a numeric port, excepts outside the CIDR and unknown fields", () => {
     expect(errors({ podSelector: {}, ingress: [{ ports: [{ protocol: "SCTP", port: 80 }] }] })).toEqual([
       "spec.ingress.0.ports.0.protocol: SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)",
@@ -123,7 +143,8 @@ describe("the NetworkPolicy schema", () => {
         /^spec\.egress\.0\.to\.0\.ipBlock\.cidr: "999\.0\.0\.0\/8" is not an IPv4 CIDR \(.+\)$/,
       ),
     ]);
-    expect(bad("10.0.0.1/8", ["10.1.0.0/16"])).toHaveLength(1);
+    // Host bits set are the API server's warning, not a refusal: the network is meant.
+    expect(bad("10.0.0.1/8", ["10.1.0.0/16"])).toEqual([]);
     expect(bad("10.0.0.0/8", ["banana", "10.1.0.0/16"])).toEqual([
       expect.stringMatching(/^spec\.egress\.0\.to\.0\.ipBlock\.except\.0: "banana" is not an IPv4 CIDR/),
     ]);
