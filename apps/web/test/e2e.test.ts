@@ -206,7 +206,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     const page = await open("?scenario=netpol&provider=cbr0-host-gw", '[data-testid="policy-panel"]');
     // The panel counts and tabulates what `podnet policy check scenarios/netpol.yaml` prints.
     expect(await page.locator('[data-testid="policy-panel"] summary').textContent()).toBe(
-      "NetworkPolicy: 14 of 30 connections allowed",
+      "NetworkPolicy: 18 of 30 connections allowed",
     );
     expect(await page.locator("table.truth caption").allTextContents()).toEqual([
       "tcp/80",
@@ -221,8 +221,9 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
         .evaluateAll((rows) =>
           rows.map((r) => [...r.querySelectorAll("th, td")].map((c) => c.textContent).join(" ")),
         );
-    expect(await cells("tcp/9100")).toEqual(["web ✕ ✕", "api ✕ ✕", "db ✕ ✕", "monitor ✓ ✓", "outside ✕ ✕"]);
-    expect(await cells("tcp/5432")).toEqual(["web ✕", "api ✓", "db ✕", "monitor ✕", "outside ✕"]);
+    // A pod cannot block access to itself (web → web, api → api, db → db).
+    expect(await cells("tcp/9100")).toEqual(["web ✓ ✕", "api ✕ ✓", "db ✕ ✕", "monitor ✓ ✓", "outside ✕ ✕"]);
+    expect(await cells("tcp/5432")).toEqual(["web ✕", "api ✓", "db ✓", "monitor ✕", "outside ✕"]);
     // A pod clicked on the map: a line to every peer, coloured by how much of it the pod may reach.
     await page.locator('[data-box="ns:monitor"]').dispatchEvent("click");
     await page.waitForSelector('[data-testid="reach"]');
