@@ -26,6 +26,12 @@ describe("podnet policy", () => {
       ].join("\n"),
     );
     expect(text.stdout).toContain("5 policies; 18 connections allowed, 12 denied");
+    expect(text.stdout).not.toContain("note:");
+    // Under docker-bridge pods of different nodes share addresses, which policies match by: said.
+    const shared = await podnet(["policy", "check", "scenarios/netpol.yaml", "--provider", "docker-bridge"]);
+    expect(shared.stdout).toContain(
+      "note: NetworkPolicy matches pods by address, and under docker-bridge pods of different nodes share 2",
+    );
     const json = (await podnet(["policy", "check", "scenarios/netpol.yaml", "--json"])).json();
     const at = (from: string, to: string, port: number) =>
       json.allowed[json.sources.indexOf(from)][

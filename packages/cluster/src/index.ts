@@ -49,7 +49,7 @@ export {
   type ControlPlaneMetrics,
   type NodeTableCounts,
 } from "./analysis.js";
-export { runScenario, type RunOptions, type RunResult, type BenchRow } from "./run.js";
+export { runScenario, sharedAddresses, type RunOptions, type RunResult, type BenchRow } from "./run.js";
 export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./services-bench.js";
 export {
   SimBackend,

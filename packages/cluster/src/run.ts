@@ -60,8 +60,7 @@ function unpublishedPorts(runtime: ClusterRuntime): string[] {
  * NetworkPolicy matches pods by address: where pods of different nodes share one (docker-bridge
  * gives every node 172.17.0.0/16), a verdict may be another pod's, in the chains as in the tables.
  */
-function sharedAddresses(runtime: ClusterRuntime): string[] {
-  if (runtime.policyEngine.name === "none") return [];
+export function sharedAddresses(runtime: ClusterRuntime): string[] {
   const byIp = new Map<string, string[]>();
   for (const [name, pod] of runtime.pods) byIp.set(pod.ip, [...(byIp.get(pod.ip) ?? []), name]);
   const shared = [...byIp].filter(([, pods]) => pods.length > 1);
@@ -136,7 +135,10 @@ export async function runScenario(
     ...(path ? { path } : {}),
     controlPlane: await controlPlaneMetrics(runtime),
   };
-  const notes = [...unpublishedPorts(runtime), ...sharedAddresses(runtime)];
+  const notes = [
+    ...unpublishedPorts(runtime),
+    ...(runtime.policyEngine.name === "none" ? [] : sharedAddresses(runtime)),
+  ];
   if (notes.length) result.notes = notes;
   return { result, runtime };
 }

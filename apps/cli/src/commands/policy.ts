@@ -13,6 +13,7 @@ import {
   existingNamespaces,
   loadManifests,
   outsideHosts,
+  sharedAddresses,
 } from "@podnet/cluster";
 import {
   diffMatrices,
@@ -107,11 +108,16 @@ export function policyCommands(cli: Command): void {
       const runtime = await build(file, opts, new Set());
       const matrix = policyMatrix(clusterPolicies(runtime), outsideHosts(runtime));
       const total = counts(matrix);
-      print(Boolean(opts.json), { ...matrixJson(matrix), summary: total }, () =>
-        [
-          formatMatrix(matrix),
-          `${runtime.spec.networkPolicies.length} policies; ${total.allowed} connections allowed, ${total.denied} denied`,
-        ].join("\n"),
+      const notes = sharedAddresses(runtime);
+      print(
+        Boolean(opts.json),
+        { ...matrixJson(matrix), summary: total, ...(notes.length ? { notes } : {}) },
+        () =>
+          [
+            formatMatrix(matrix),
+            `${runtime.spec.networkPolicies.length} policies; ${total.allowed} connections allowed, ${total.denied} denied`,
+            ...notes.map((n) => color.yellow(`note: ${n}`)),
+          ].join("\n"),
       );
     });
   policy
