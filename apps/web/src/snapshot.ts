@@ -65,6 +65,6 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       endpoints: x.endpoints,
     })),
     refusals: rt.manager.refusals,
-    ...(s.networkPolicies.length ? { policy: policyTable(rt) } : {}),
+    ...(rt.policyEngine.name !== "none" ? { policy: policyTable(rt) } : {}),
   };
 }

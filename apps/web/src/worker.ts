@@ -49,9 +49,11 @@ async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
   };
 }
 
-/** A scenario with NetworkPolicies is built with the iptables engine enforcing them. */
+/** A scenario with NetworkPolicies, at the start or by its events, is built with the iptables engine enforcing them. */
 const buildOptions = (scenario: Scenario) =>
-  scenario.networkPolicies.length ? { policy: iptablesPolicyEngine } : {};
+  scenario.networkPolicies.length || scenario.events.some((e) => e.action === "setNetworkPolicy")
+    ? { policy: iptablesPolicyEngine }
+    : {};
 
 /** The proxy the page chose, if it is one (none chosen: the scenario's own). */
 const proxyOf = (name: string | undefined): ProxyName | undefined =>

@@ -4,6 +4,7 @@
  */
 import { Ipv4Prefix, formatIpv4, parseIpv4, quoteInput as q } from "@podnet/core";
 import { NodeCidrAllocator } from "@podnet/ipam";
+import { policyKey } from "@podnet/policy";
 import type { NodeSpec, PodSpec } from "./schema.js";
 import { plural, type CheckState, type Path } from "./check-state.js";
 import { onSegment } from "./check-network.js";
@@ -220,6 +221,7 @@ export function removePod(check: CheckState, name: string): void {
 /** Plays the events forward in the order the runtime runs them (by time, then as listed). */
 export function playEvents(check: CheckState): void {
   const order = check.s.events.map((e, i) => ({ e, i })).sort((a, b) => a.e.at - b.e.at || a.i - b.i);
+  const policies = new Set(check.s.networkPolicies.map(policyKey));
   for (const { e, i } of order) {
     const path: Path = ["events", i];
     const at = ` at ${e.at}`;
@@ -268,6 +270,19 @@ export function playEvents(check: CheckState): void {
           check.drive(check.serviceIps, (a) => a.release(`${svc.clusterIP}/32`));
         }
         check.serviceState.delete(e.service);
+        break;
+      }
+      case "setNetworkPolicy":
+        check.requireNamespace(
+          [...path, "networkPolicy", "metadata", "namespace"],
+          e.networkPolicy.metadata.namespace,
+        );
+        policies.add(policyKey(e.networkPolicy));
+        break;
+      case "removeNetworkPolicy": {
+        const key = `${e.networkPolicy.namespace}/${e.networkPolicy.name}`;
+        if (!policies.delete(key))
+          check.fail([...path, "networkPolicy", "name"], `no NetworkPolicy ${key} to remove${at}`);
         break;
       }
     }

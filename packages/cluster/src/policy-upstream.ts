@@ -63,7 +63,7 @@ export async function checkUpstreamCase(
   const ipOf = (peer: UpstreamPeer) =>
     [...runtime.pods.values()].find((p) => p.spec.namespace === peer.ns && p.spec.labels.pod === peer.pod)!
       .ip;
-  runtime.spec.networkPolicies = c.policies(ipOf).map((p) => NetworkPolicySchema.parse(p));
+  runtime.networkPolicies = c.policies(ipOf).map((p) => NetworkPolicySchema.parse(p));
   await applyPolicies(runtime);
   const names = [...runtime.pods.keys()];
   const work = c.probes.flatMap((probe) =>

@@ -14,6 +14,7 @@ import {
   type NetworkPolicy,
   type OutsideHost,
   type PolicyApplyReport,
+  type PolicyEngine,
   type PolicyPod,
 } from "@podnet/policy";
 import type { Trace } from "@podnet/sim";
@@ -39,7 +40,7 @@ export function policyPods(runtime: ClusterRuntime): PolicyPod[] {
 /** The cluster's pods under `policies` (the scenario's own by default). */
 export function clusterPolicies(
   runtime: ClusterRuntime,
-  policies: readonly NetworkPolicy[] = runtime.spec.networkPolicies,
+  policies: readonly NetworkPolicy[] = runtime.networkPolicies,
   namespaces = runtime.spec.namespaces,
 ): CompiledPolicies {
   return compilePolicies({ pods: policyPods(runtime), namespaces, policies });
@@ -66,6 +67,13 @@ export async function applyPolicies(runtime: ClusterRuntime): Promise<PolicyAppl
     total.rules += r.rules;
   }
   return total;
+}
+
+/** What setting or removing a policy changed on the nodes, for the event's line. */
+export function policyApplied(engine: PolicyEngine, report: PolicyApplyReport): string {
+  if (engine.name === "none") return " (not enforced: no policy engine)";
+  const chains = (n: number) => `${n} chain${n === 1 ? "" : "s"}`;
+  return ` (${chains(report.written)} written, ${chains(report.removed)} removed)`;
 }
 
 /** A request hop's connection packet: its innermost IPv4 header and what follows, if it has one. */

@@ -21,7 +21,7 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
-import { noPolicyEngine, type PolicyEngine } from "@podnet/policy";
+import { noPolicyEngine, policyKey, type NetworkPolicy, type PolicyEngine } from "@podnet/policy";
 import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
@@ -32,7 +32,7 @@ import {
   type TableSizes,
 } from "./backend.js";
 import { expandScenario } from "./generate.js";
-import { applyPolicies } from "./policy.js";
+import { applyPolicies, policyApplied } from "./policy.js";
 import { TargetError, allocate, claim } from "./allocation.js";
 import { ProbeTargets } from "./probes.js";
 import { ServiceTable, proxyService, type ServiceState } from "./services.js";
@@ -113,6 +113,11 @@ export class ClusterRuntime {
   readonly serviceTable: ServiceTable;
   readonly hosts = new Map<string, string>();
   readonly reports: EventReport[] = [];
+  /**
+   * The NetworkPolicies in force: the scenario's, then as events set and remove them (the scenario
+   * itself is left as it was written).
+   */
+  networkPolicies: NetworkPolicy[];
   /** Total time the route manager spent reconciling, build and events included. */
   reconcileMs = 0;
   private readonly cidrs: NodeCidrAllocator;
@@ -126,6 +131,7 @@ export class ClusterRuntime {
     readonly policyEngine: PolicyEngine,
   ) {
     this.scenario = expandScenario(scenario);
+    this.networkPolicies = [...this.scenario.networkPolicies];
     this.backend = backend;
     this.k = backend.netlink;
     this.lab = new LabTopology(this.k, backend.prefix);
@@ -448,12 +454,40 @@ export class ClusterRuntime {
           description = `service ${e.service} removed`;
           report = await this.removeService(e.service);
           break;
+        case "setNetworkPolicy":
+          description = `NetworkPolicy ${policyKey(e.networkPolicy)} set`;
+          this.setNetworkPolicy(e.networkPolicy);
+          break;
+        case "removeNetworkPolicy":
+          description = `NetworkPolicy ${e.networkPolicy.namespace}/${e.networkPolicy.name} removed`;
+          this.removeNetworkPolicy(e.networkPolicy.namespace, e.networkPolicy.name);
+          break;
       }
-      // Pods and nodes came or went: each node's policy chains follow.
-      if (e.action !== "setService" && e.action !== "removeService") await applyPolicies(this);
+      // Pods, nodes or policies came or went: each node's policy chains follow.
+      if (e.action !== "setService" && e.action !== "removeService") {
+        const applied = await applyPolicies(this);
+        if (e.action === "setNetworkPolicy" || e.action === "removeNetworkPolicy")
+          description += policyApplied(this.policyEngine, applied);
+      }
       this.reports.push({ at: e.at, description, ...(report ? { report } : {}) });
     }
     return this.reports;
+  }
+
+  /** `kubectl apply` of one NetworkPolicy: it replaces the policy with its namespace/name, if any. */
+  setNetworkPolicy(policy: NetworkPolicy): void {
+    const key = policyKey(policy);
+    const at = this.networkPolicies.findIndex((p) => policyKey(p) === key);
+    if (at < 0) this.networkPolicies.push(policy);
+    else this.networkPolicies[at] = policy;
+  }
+
+  removeNetworkPolicy(namespace: string, name: string): void {
+    const at = this.networkPolicies.findIndex(
+      (p) => p.metadata.namespace === namespace && p.metadata.name === name,
+    );
+    if (at < 0) throw new TargetError(`unknown NetworkPolicy ${q(`${namespace}/${name}`)}`);
+    this.networkPolicies.splice(at, 1);
   }
 
   /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */

@@ -5,7 +5,7 @@
  */
 import { Ipv4Prefix, isIpv4, quoteInput as quoted } from "@podnet/core";
 import { PROXY_NAMES } from "@podnet/route-manager";
-import { LabelsSchema, NamespaceName, NetworkPolicySchema, PortNameSchema } from "@podnet/policy";
+import { LabelsSchema, NamespaceName, NetworkPolicySchema, ObjectName, PortNameSchema } from "@podnet/policy";
 import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -147,6 +147,18 @@ export const EventSchema = z.discriminatedUnion("action", [
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("removePod"), pod: Name }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("setService"), service: ServiceSchema }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeService"), service: Name }),
+  /** `kubectl apply` of one NetworkPolicy: a policy with its namespace/name is replaced. */
+  z.strictObject({
+    at: z.number().nonnegative(),
+    action: z.literal("setNetworkPolicy"),
+    networkPolicy: NetworkPolicySchema,
+  }),
+  /** `kubectl delete networkpolicy <name> -n <namespace>`. */
+  z.strictObject({
+    at: z.number().nonnegative(),
+    action: z.literal("removeNetworkPolicy"),
+    networkPolicy: z.strictObject({ name: ObjectName, namespace: NamespaceName.default("default") }),
+  }),
 ]);
 
 /** Large clusters are described, not listed: `nodes` nodes on one segment, `podsPerNode` pods each. */

@@ -92,7 +92,7 @@ describe("the iptables engine's chains agree with the compiled verdicts", () => 
           { minLength: 10, maxLength: 20 },
         ),
         async (specs, probes) => {
-          runtime.spec.networkPolicies = specs.map((s, i) =>
+          runtime.networkPolicies = specs.map((s, i) =>
             NetworkPolicySchema.parse({
               apiVersion: "networking.k8s.io/v1",
               kind: "NetworkPolicy",

@@ -4,7 +4,13 @@ import { iptablesPolicyEngine } from "@podnet/policy";
 import { UPSTREAM_CASES } from "@podnet/policy/upstream";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
-import { ClusterRuntime, checkUpstreamCase, upstreamScenario } from "../src/index.js";
+import {
+  ClusterRuntime,
+  ScenarioSchema,
+  checkUpstreamCase,
+  traceVerdict,
+  upstreamScenario,
+} from "../src/index.js";
 
 for (const provider of ["overlay", "cbr0-host-gw"])
   describe(`the upstream NetworkPolicy cases on the simulator, ${provider} + iptables`, async () => {
@@ -16,3 +22,95 @@ for (const provider of ["overlay", "cbr0-host-gw"])
         expect(await checkUpstreamCase(runtime, c)).toEqual([]);
       });
   });
+
+describe("NetworkPolicy events", () => {
+  const policy = (ingress: unknown[] | undefined) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "db", namespace: "shop" },
+    spec: {
+      podSelector: { matchLabels: { app: "db" } },
+      policyTypes: ["Ingress"],
+      ...(ingress ? { ingress } : {}),
+    },
+  });
+  const scenario = ScenarioSchema.parse({
+    name: "policy-events",
+    cluster: { clusterCidr: "10.0.0.0/16", serviceCidr: "10.96.0.0/16" },
+    underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
+    nodes: [
+      { name: "node1", segment: "lan", address: "10.100.0.2" },
+      { name: "node2", segment: "lan", address: "10.100.0.3" },
+    ],
+    pods: [
+      { name: "web", namespace: "shop", node: "node1", labels: { app: "web" } },
+      { name: "other", namespace: "shop", node: "node1", labels: { app: "other" } },
+      {
+        name: "db",
+        namespace: "shop",
+        node: "node2",
+        labels: { app: "db" },
+        containers: [{ name: "pg", ports: [{ containerPort: 5432 }] }],
+      },
+    ],
+    events: [
+      // Deny every connection to db, then replace that policy by one that lets web in, then delete it.
+      { at: 1, action: "setNetworkPolicy", networkPolicy: policy(undefined) },
+      {
+        at: 2,
+        action: "setNetworkPolicy",
+        networkPolicy: policy([{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }]),
+      },
+      { at: 3, action: "removeNetworkPolicy", networkPolicy: { name: "db", namespace: "shop" } },
+    ],
+  });
+  const reaches = (runtime: ClusterRuntime) =>
+    ["web", "other"].map(
+      (from) => runtime.summary(from, "db:5432", { protocol: "tcp" }).outcome === "reached",
+    );
+
+  it("set, replace and remove a policy; the nodes' chains and every verdict follow", async () => {
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"), {
+      policy: iptablesPolicyEngine,
+    });
+    expect(reaches(runtime)).toEqual([true, true]);
+    const seen: boolean[][] = [];
+    for (const event of scenario.events) {
+      await runtime.runEvents([event]);
+      seen.push(reaches(runtime));
+      // The policy table agrees with the datapath at every step.
+      const verdicts = ["web", "other"].map(
+        (from) => traceVerdict(runtime, runtime.trace(from, "db:5432", { protocol: "tcp" }))?.allowed,
+      );
+      expect(verdicts).toEqual(seen.at(-1));
+    }
+    expect(seen).toEqual([
+      [false, false],
+      [true, false],
+      [true, true],
+    ]);
+    expect(runtime.networkPolicies).toEqual([]);
+    // The scenario as written is left as it was.
+    expect(scenario.networkPolicies).toEqual([]);
+    expect(runtime.reports.map((r) => r.description)).toEqual([
+      expect.stringMatching(/^NetworkPolicy shop\/db set \(\d+ chains? written, \d+ chains? removed\)$/),
+      expect.stringMatching(/^NetworkPolicy shop\/db set /),
+      expect.stringMatching(
+        /^NetworkPolicy shop\/db removed \(\d+ chains? written, [1-9]\d* chains? removed\)$/,
+      ),
+    ]);
+  });
+
+  it("without a policy engine the events change the policies and say nothing is enforced", async () => {
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
+    await runtime.runEvents(scenario.events.slice(0, 1));
+    expect(runtime.networkPolicies.map((p) => p.metadata.name)).toEqual(["db"]);
+    expect(reaches(runtime)).toEqual([true, true]);
+    expect(runtime.reports[0]!.description).toBe(
+      "NetworkPolicy shop/db set (not enforced: no policy engine)",
+    );
+    await expect(
+      runtime.runEvents(scenario.events.slice(2).concat(scenario.events.slice(2))),
+    ).rejects.toThrow('unknown NetworkPolicy "shop/db"');
+  });
+});

@@ -6,6 +6,7 @@ export {
   PolicyPortSchema,
   PortNameSchema,
   NamespaceName,
+  ObjectName,
   Labels as LabelsSchema,
   NAMESPACE_NAME_LABEL,
   policyTypes,

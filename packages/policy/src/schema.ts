@@ -8,7 +8,7 @@ import { Ipv4Prefix, isIpv4, parseIpv4, quoteInput as quoted } from "@podnet/cor
 import { z } from "zod";
 
 /** A DNS-1123 label or subdomain, as Kubernetes object names are. */
-const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
+export const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
   error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
 });
 

@@ -115,7 +115,7 @@ export function policyCommands(cli: Command): void {
         () =>
           [
             formatMatrix(matrix),
-            `${runtime.spec.networkPolicies.length} policies; ${total.allowed} connections allowed, ${total.denied} denied`,
+            `${runtime.networkPolicies.length} policies; ${total.allowed} connections allowed, ${total.denied} denied`,
             ...notes.map((n) => color.yellow(`note: ${n}`)),
           ].join("\n"),
       );
@@ -149,7 +149,7 @@ export function policyCommands(cli: Command): void {
       const namespaces = new Map(runtime.spec.namespaces.map((n) => [n.name, n]));
       for (const n of changes.namespaces) namespaces.set(n.name, n);
       const after = policyMatrix(
-        clusterPolicies(runtime, applied(runtime.spec.networkPolicies, changes.policies), [
+        clusterPolicies(runtime, applied(runtime.networkPolicies, changes.policies), [
           ...namespaces.values(),
         ]),
         outside,

@@ -78,7 +78,11 @@ const ODD_STRINGS = [
   "a\nb",
 ];
 
-export function randomScenario(rand: () => number): Json {
+/**
+ * `policyRand` draws the NetworkPolicy events, apart from `rand`, so that adding them left every
+ * other field of a seed's scenario as it was.
+ */
+export function randomScenario(rand: () => number, policyRand: () => number = rand): Json {
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: T[]): T => xs[int(xs.length)]!;
   const chance = (p: number) => rand() < p;
@@ -169,7 +173,7 @@ export function randomScenario(rand: () => number): Json {
         ...(chance(0.2) ? { size: pick([0, 56, 1400, 1472, 1500, 9000]) } : {}),
       }))
     : [];
-  const events = Array.from({ length: int(4) }, (_, i) => {
+  const events: Json[] = Array.from({ length: int(4) }, (_, i): Json => {
     const at = int(10);
     switch (int(6)) {
       case 0:
@@ -206,6 +210,32 @@ export function randomScenario(rand: () => number): Json {
             };
     }
   });
+  // A NetworkPolicy set by an event (now and then in a namespace that does not exist), and removed
+  // after it, or before it (refused: nothing to remove yet).
+  if (policyRand() < 0.2) {
+    const at = Math.floor(policyRand() * 10);
+    events.push({
+      at,
+      action: "setNetworkPolicy",
+      networkPolicy: {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "np0", namespace: policyRand() < 0.1 ? "nope" : "default" },
+        spec: {
+          podSelector: { matchLabels: { app: ["a", "b", "c"][Math.floor(policyRand() * 3)]! } },
+          ...(policyRand() < 0.5
+            ? { ingress: [{ from: [{ podSelector: { matchLabels: { app: "a" } } }] }] }
+            : {}),
+        },
+      },
+    });
+    if (policyRand() < 0.5)
+      events.push({
+        at: policyRand() < 0.9 ? at + 1 : Math.max(0, at - 1),
+        action: "removeNetworkPolicy",
+        networkPolicy: { name: "np0" },
+      });
+  }
   return {
     name: "fuzz",
     ...(chance(0.5)
@@ -263,7 +293,7 @@ export function mutate(scenario: Json, rand: () => number): Json {
   const [parent, key] = pick(all);
   const get = () => (parent as Record<string | number, Json>)[key]!;
   const set = (v: Json) => ((parent as Record<string | number, Json>)[key] = v);
-  switch (int(8)) {
+  switch (int(6)) {
     case 0: // dropped
       if (Array.isArray(parent)) parent.splice(key as number, 1);
       else delete parent[key as string];
@@ -306,7 +336,7 @@ export function mutate(scenario: Json, rand: () => number): Json {
 /** Case `seed`: a scenario, mutated 0-3 times, as YAML or JSON text, sometimes cut or corrupted. */
 export function fuzzCase(seed: number): string {
   const rand = prng(seed);
-  let tree = randomScenario(rand);
+  let tree = randomScenario(rand, prng(seed ^ 0x9e3779b9));
   const mutations = rand() < 0.45 ? 0 : 1 + Math.floor(rand() * 3);
   for (let i = 0; i < mutations; i++) tree = mutate(tree, rand);
   let text = rand() < 0.2 ? JSON.stringify(tree, null, rand() < 0.5 ? 2 : 0) : stringify(tree);

@@ -2,6 +2,7 @@
 // terminate: a case that hangs is found by its deadline, not by CI's. Uses the built packages.
 import { parentPort } from "node:worker_threads";
 import { ScenarioError, loadScenario, runScenario } from "@podnet/cluster";
+import { iptablesPolicyEngine } from "@podnet/policy";
 import { getProvider, providerNames } from "@podnet/providers";
 
 parentPort.on("message", async ({ id, text, provider }) => {
@@ -10,7 +11,8 @@ parentPort.on("message", async ({ id, text, provider }) => {
   try {
     const scenario = loadScenario(text, "fuzz.yaml");
     const name = providerNames[provider % providerNames.length];
-    await runScenario(scenario, getProvider(name));
+    // Every other case enforces the scenario's NetworkPolicies, its events' too.
+    await runScenario(scenario, getProvider(name), id % 2 ? { policy: iptablesPolicyEngine } : {});
     outcome = { kind: "ran", provider: name };
   } catch (error) {
     outcome =
