@@ -68,23 +68,31 @@ export async function checkNetnsPath(
   return { dev, ino };
 }
 
-/** The name under /run/netns of the namespace with this identity, if it has one. */
-export function namespaceName(id: { dev: number; ino: number }): string | undefined {
+/** The first MAX_NAMES names under /run/netns (none when it cannot be read), until `visit` says stop. */
+function eachName(visit: (name: string) => boolean | void): void {
   let dir;
   try {
     dir = opendirSync(NETNS_RUN_DIR);
   } catch {
-    return undefined;
+    return;
   }
   try {
-    for (let n = 0, entry = dir.readSync(); entry && n < MAX_NAMES; entry = dir.readSync(), n++) {
-      const stat = statSync(join(NETNS_RUN_DIR, entry.name), { throwIfNoEntry: false });
-      if (stat && stat.dev === id.dev && stat.ino === id.ino) return entry.name;
-    }
-    return undefined;
+    for (let n = 0, entry = dir.readSync(); entry && n < MAX_NAMES; entry = dir.readSync(), n++)
+      if (visit(entry.name) === true) return;
   } finally {
     dir.closeSync();
   }
+}
+
+/** The name under /run/netns of the namespace with this identity, if it has one. */
+export function namespaceName(id: { dev: number; ino: number }): string | undefined {
+  let found: string | undefined;
+  eachName((name) => {
+    const stat = statSync(join(NETNS_RUN_DIR, name), { throwIfNoEntry: false });
+    if (stat && stat.dev === id.dev && stat.ino === id.ino) found = name;
+    return found !== undefined;
+  });
+  return found;
 }
 
 async function mustRun(argv: string[]): Promise<void> {
@@ -99,15 +107,16 @@ async function mustRun(argv: string[]): Promise<void> {
 export async function openSandbox(netns: string): Promise<Sandbox> {
   const id = await checkNetnsPath(netns);
   if (!id) refuse(netns, `failed to Statfs ${quote(netns)}: no such file or directory`, true);
+  removeStaleNames();
   const name = namespaceName(id);
   if (name !== undefined) return { name, release: async () => undefined };
-  const temp = `podnet-cni-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const temp = `${TEMP_PREFIX}${process.pid}-${pidNamespace()}-${randomBytes(3).toString("hex")}`;
   const target = join(NETNS_RUN_DIR, temp);
   mkdirSync(NETNS_RUN_DIR, { recursive: true });
   writeFileSync(target, "", { flag: "wx" });
   // A runtime that gives up on a slow ADD sends SIGTERM: the mount would outlive the plugin and keep
   // the pod's namespace (its interfaces, its addresses) alive after the pod's last process is gone.
-  // (SIGKILL leaves no time: that mount stays, as `ip netns list` shows it.)
+  // (SIGKILL leaves no time: the next plugin to open a sandbox removes that one, `removeStaleNames`.)
   const onSignal = (signal: NodeJS.Signals) => {
     unmount(target);
     process.exit(128 + (constants.signals[signal] ?? 0));
@@ -134,6 +143,38 @@ export async function openSandbox(netns: string): Promise<Sandbox> {
 }
 
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+
+/** A temporary name: this prefix, the plugin's PID, its PID namespace's inode, six random hex digits. */
+const TEMP_PREFIX = "podnet-cni-";
+const TEMP_NAME = /^podnet-cni-(\d+)-(\d+)-[0-9a-f]{6}$/;
+
+const pidNamespace = () => statSync("/proc/self/ns/pid").ino;
+
+/** Whether a process with this PID runs (in this PID namespace). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/**
+ * A plugin killed by SIGKILL in the middle of a command had no time to remove its temporary name, and
+ * the mount kept the pod's namespace alive. The next plugin to open a sandbox removes the names of
+ * plugins that are gone: made in this PID namespace (a PID means nothing in another) by a PID no
+ * process has now. A PID taken again by a new process keeps its stale name until that one ends.
+ */
+function removeStaleNames(): void {
+  const own = String(pidNamespace());
+  const stale: string[] = [];
+  eachName((name) => {
+    const m = TEMP_NAME.exec(name);
+    if (m && m[2] === own && !running(Number(m[1]))) stale.push(name);
+  });
+  for (const name of stale) unmount(join(NETNS_RUN_DIR, name));
+}
 
 /** A temporary name's mount and file gone, whatever is left of them. */
 function unmount(target: string): void {

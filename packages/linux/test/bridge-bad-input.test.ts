@@ -329,43 +329,80 @@ describe.skipIf(system.skip)(
 );
 
 describe.skipIf(system.skip)("podnet-bridge stopped by the runtime mid-ADD", () => {
-  it("removes the temporary name it gave an unnamed CNI_NETNS, so the pod's namespace can go", async () => {
-    const prefix = nextPrefix();
+  /** An ADD into an unnamed namespace, with the IPAM lock held so that it waits with its bind mount made. */
+  async function stuckAdd(prefix: string) {
     const host = `${prefix}hs`;
-    const dataDir = join(data, `${prefix}-sigterm`);
+    const dataDir = join(data, `${prefix}-stopped`);
     const sleeper = await unnamedNamespace();
-    // Another ADD holds the network's IPAM lock: this one waits inside it, its bind mount made.
     mkdirSync(join(dataDir, "podnet"), { recursive: true });
-    const holder = spawn("flock", ["-x", join(dataDir, "podnet", "lock"), "sleep", "30"], {
+    // -o: flock holds the lock itself, not its sleep, so killing it frees the lock.
+    const holder = spawn("flock", ["-x", "-o", join(dataDir, "podnet", "lock"), "sleep", "30"], {
       stdio: "ignore",
     });
-    try {
-      await linux.netns.add(host);
-      const plugin = spawn("ip", ["netns", "exec", host, process.execPath, OURS], {
+    await linux.netns.add(host);
+    const add = (container: string, pid: number) => {
+      // nsenter, not `ip netns exec`: that gives the plugin a mount namespace of its own, whose mounts
+      // die with it; a runtime runs it in the host's, where a mount outlives a killed plugin.
+      const plugin = spawn("nsenter", [`--net=/run/netns/${host}`, process.execPath, OURS], {
         env: {
           PATH: process.env.PATH,
           CNI_COMMAND: "ADD",
-          CNI_CONTAINERID: "ctr1",
-          CNI_NETNS: `/proc/${sleeper.pid}/ns/net`,
+          CNI_CONTAINERID: container,
+          CNI_NETNS: `/proc/${pid}/ns/net`,
           CNI_IFNAME: "eth0",
           CNI_PATH: "/usr/lib/cni",
         },
         stdio: ["pipe", "ignore", "ignore"],
       });
       plugin.stdin!.end(JSON.stringify(bridgeConfig(dataDir)));
-      const mounts = () => readdirSync("/run/netns").filter((n) => n.startsWith(`podnet-cni-${plugin.pid}-`));
-      for (let i = 0; i < 200 && !mounts().length; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(mounts()).toHaveLength(1);
       const exited = new Promise<number | null>((resolve) => plugin.on("exit", (code) => resolve(code)));
-      plugin.kill("SIGTERM");
-      expect(await exited).toBe(143);
-      expect(mounts()).toEqual([]);
-      expect(spawnSync("findmnt", ["-rn"], { encoding: "utf8" }).stdout).not.toContain(
-        `podnet-cni-${plugin.pid}-`,
-      );
-    } finally {
+      return { plugin, exited };
+    };
+    const { plugin, exited } = add("ctr1", sleeper.pid!);
+    const mounts = () => readdirSync("/run/netns").filter((n) => n.startsWith(`podnet-cni-${plugin.pid}-`));
+    for (let i = 0; i < 200 && !mounts().length; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(mounts()).toHaveLength(1);
+    const done = () => {
       holder.kill("SIGKILL");
       sleeper.kill("SIGKILL");
+    };
+    return { plugin, exited, mounts, add, holder, done };
+  }
+  const mounted = (text: string) => spawnSync("findmnt", ["-rn"], { encoding: "utf8" }).stdout.includes(text);
+
+  it("removes the temporary name it gave an unnamed CNI_NETNS, so the pod's namespace can go", async () => {
+    const prefix = nextPrefix();
+    const stuck = await stuckAdd(prefix);
+    try {
+      stuck.plugin.kill("SIGTERM");
+      expect(await stuck.exited).toBe(143);
+      expect(stuck.mounts()).toEqual([]);
+      expect(mounted(`podnet-cni-${stuck.plugin.pid}-`)).toBe(false);
+    } finally {
+      stuck.done();
+      await removeNamespaces(linux, prefix);
+    }
+  }, 30_000);
+
+  it("after a SIGKILL, the next plugin to open a sandbox removes the name the killed one left", async () => {
+    const prefix = nextPrefix();
+    const stuck = await stuckAdd(prefix);
+    const other = await unnamedNamespace();
+    try {
+      stuck.plugin.kill("SIGKILL");
+      await stuck.exited;
+      // SIGKILL leaves no time to clean up: the name stays, and its mount holds the namespace.
+      expect(stuck.mounts()).toHaveLength(1);
+      expect(mounted(`podnet-cni-${stuck.plugin.pid}-`)).toBe(true);
+      stuck.holder.kill("SIGKILL");
+      const next = stuck.add("ctr2", other.pid!);
+      expect(await next.exited).toBe(0);
+      expect(stuck.mounts()).toEqual([]);
+      expect(mounted(`podnet-cni-${stuck.plugin.pid}-`)).toBe(false);
+      expect(mounted(`podnet-cni-${next.plugin.pid}-`)).toBe(false);
+    } finally {
+      other.kill("SIGKILL");
+      stuck.done();
       await removeNamespaces(linux, prefix);
     }
   }, 30_000);
