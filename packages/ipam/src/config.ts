@@ -46,12 +46,18 @@ function ipOf(text: string, message = `invalid IP address: ${text}`): number {
   }
 }
 
-function cidrOf(text: string): { address: number; length: number } {
+/**
+ * net.ParseCIDR: the prefix length is decimal digits, leading zeros allowed ("/008" is /8; Go's
+ * dtoi), at most 32. The address keeps its host bits (types.ParseCIDR puts them back).
+ */
+function cidrOf(text: string): { address: number; length: number; text: string } {
   ipv4Only(text);
-  const match = /^([^/]+)\/(\d{1,2})$/.exec(text);
+  const match = /^([^/]+)\/(\d+)$/.exec(text);
   const length = Number(match?.[2]);
   if (!match || length > 32) throw new Error(`invalid CIDR address: ${text}`);
-  return { address: ipOf(match[1]!, `invalid CIDR address: ${text}`), length };
+  const address = ipOf(match[1]!, `invalid CIDR address: ${text}`);
+  // As types.IPNet marshals it again: the length without its leading zeros.
+  return { address, length, text: `${match[1]}/${length}` };
 }
 
 // The Go types of host-local 1.1.1's Net and IPAMConfig (plugins/ipam/host-local/backend/allocator/config.go).
@@ -72,8 +78,7 @@ const ipNet: GoType = {
   kind: "unmarshaler",
   decode: (value) => {
     if (typeof value !== "string") throw new GoTypeError(jsonKind(value), "string", { path: [] });
-    cidrOf(value);
-    return value;
+    return cidrOf(value).text;
   },
 };
 const routeStruct: GoType = {

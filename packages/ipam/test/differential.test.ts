@@ -161,6 +161,24 @@ describe.skipIf(system.skip)("podnet-ipam answers exactly as the reference host-
       await expectSame(ipam, [add("d1"), check("d1")], { cniVersion });
   });
 
+  it("reads CIDRs as net.ParseCIDR: a prefix length with leading zeros, a route's dst with host bits", async () => {
+    await expectSame(
+      {
+        ranges: [[{ subnet: "10.99.3.0/024" }]],
+        routes: [{ dst: "10.0.0.0/008" }, { dst: "10.244.1.7/16" }, { dst: "0.0.0.0/00", gw: "10.99.3.1" }],
+      },
+      [add("z1"), check("z1"), del("z1")],
+    );
+    for (const subnet of [
+      "10.99.3.0/",
+      "10.99.3.0/+24",
+      "10.99.3.0/ 24",
+      "10.99.3.0/0033",
+      "10.99.3.0/99999999999999999999",
+    ])
+      await expectSame({ ranges: [[{ subnet }]] }, [add("z2")]);
+  });
+
   it("refuses bad configs with the reference's codes and messages", async () => {
     const steps = [add("x")];
     for (const ipam of [
