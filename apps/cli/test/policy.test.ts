@@ -44,6 +44,39 @@ describe("podnet policy", () => {
     ]).toEqual(["1", "1", "0"]);
   });
 
+  it("checks the cluster after the scenario's events, or before them with --no-events", async () => {
+    const file = join(tmp, "events.yaml");
+    writeFileSync(
+      file,
+      [
+        "name: policy-events",
+        "underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }",
+        "cluster: { serviceCidr: 10.96.0.0/16 }",
+        "nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]",
+        "pods:",
+        "  - { name: a, node: node1, labels: { app: a }, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }",
+        "events:",
+        "  - { at: 1, action: addPod, pod: { name: b, node: node1, labels: { app: b } } }",
+        "  - at: 2",
+        "    action: setNetworkPolicy",
+        "    networkPolicy:",
+        "      apiVersion: networking.k8s.io/v1",
+        "      kind: NetworkPolicy",
+        "      metadata: { name: only-self }",
+        "      spec: { podSelector: { matchLabels: { app: a } }, policyTypes: [Ingress] }",
+        "",
+      ].join("\n"),
+    );
+    const after = (await podnet(["policy", "check", file, "--json"])).json();
+    expect(after.sources).toEqual(["default/a", "default/b"]);
+    // b may not reach a:80 once the policy is set; a may reach itself.
+    expect(after.allowed).toEqual(["1", "0"]);
+    expect((await podnet(["policy", "check", file])).stdout).toContain("1 policies;");
+    const before = (await podnet(["policy", "check", file, "--no-events", "--json"])).json();
+    expect(before.sources).toEqual(["default/a"]);
+    expect(before.allowed).toEqual(["1"]);
+  });
+
   it("lists what applying a manifest opens and closes", async () => {
     const r = await podnet([
       "policy",

@@ -33,7 +33,14 @@ interface PolicyOptions {
   provider: string;
   json?: boolean;
   with?: string;
+  events: boolean;
 }
+
+const eventsOption = () =>
+  new Option(
+    "--no-events",
+    "the policies and pods as built, before the scenario's events (by default they happen first, as for run and trace)",
+  );
 
 const providerOption = () =>
   new Option(
@@ -72,7 +79,10 @@ async function build(file: string, opts: PolicyOptions, inputs: Set<string>) {
     throw new UsageError(
       `${file}: ${pods.toLocaleString("en-US")} pods; a policy matrix is made for at most ${MAX_MATRIX_PODS.toLocaleString("en-US")} (every pod against every pod and port); \`podnet trace --policy\` checks single connections at any size`,
     );
-  return ClusterRuntime.build(scenario, providers[0]!.provider);
+  const runtime = await ClusterRuntime.build(scenario, providers[0]!.provider);
+  // Pods and policies that events add or remove: the matrix is of the cluster after them.
+  if (opts.events) await runtime.runEvents();
+  return runtime;
 }
 
 /** `kubectl apply` of a manifest onto the scenario's policies: same namespace/name replaces. */
@@ -99,6 +109,7 @@ export function policyCommands(cli: Command): void {
     )
     .argument("<scenario>", "scenario file or bundled scenario name")
     .addOption(providerOption())
+    .addOption(eventsOption())
     .addOption(jsonOption("{sources, targets, allowed: one string of 1/0 per source, summary}"))
     .addHelpText(
       "after",
@@ -129,6 +140,7 @@ export function policyCommands(cli: Command): void {
       "Kubernetes manifests (NetworkPolicy, Namespace) applied as kubectl apply does",
     )
     .addOption(providerOption())
+    .addOption(eventsOption())
     .addOption(jsonOption("{opened, closed, changes: [{from, to, protocol, port, change}]}"))
     .addHelpText(
       "after",
