@@ -362,6 +362,21 @@ describe("podnet", () => {
     const fifo = join(tmp, "fifo");
     spawnSync("mkfifo", [fifo]);
     const trace = (...args: string[]) => ["trace", "two-nodes", "--provider", "overlay", ...args];
+    // 300 pods sharing 300 ports through one YAML alias: a 27-million-cell matrix from 30 KB.
+    const ports = join(tmp, "ports.yaml");
+    writeFileSync(
+      ports,
+      [
+        "name: ports",
+        "cluster: { clusterCidr: 10.0.0.0/16, nodeMaskSize: 22, serviceCidr: 10.96.0.0/16 }",
+        "underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }",
+        "nodes: [{ name: n1, segment: lan, address: 10.100.0.2 }]",
+        "pods:",
+        `  - { name: p0, node: n1, containers: &c [{ name: app, ports: [${Array.from({ length: 300 }, (_, i) => `{ containerPort: ${1000 + i} }`).join(", ")}] }] }`,
+        ...Array.from({ length: 299 }, (_, i) => `  - { name: p${i + 1}, node: n1, containers: *c }`),
+        "",
+      ].join("\n"),
+    );
     // [arguments, the whole of stderr]
     const cases: [string[], string][] = [
       [
@@ -449,6 +464,10 @@ describe("podnet", () => {
       [
         ["bench", "two-nodes", "--out", "/nonexistent/b.json"],
         "--out: cannot write /nonexistent/b.json (ENOENT)",
+      ],
+      [
+        ["policy", "check", ports],
+        `${ports}: 300 pods and their ports make a policy matrix of 27,000,000 cells; it is made for at most 20,000,000 (every pod and host against every pod's and host's port); \`podnet trace --policy\` checks single connections at any size`,
       ],
       [
         ["policy", "check", "large"],

@@ -77,6 +77,38 @@ describe("podnet policy", () => {
     expect(before.allowed).toEqual(["1"]);
   });
 
+  it("refuses policies whose chains would pass the engine's limit, before building them", async () => {
+    // 200 pods each allowed in from and out to every pod on 100 ports: 4 million rules (3 GB) before
+    // multiport rules and the limit; 280,000 on each node with them.
+    const file = join(tmp, "many-rules.yaml");
+    const ports = Array.from({ length: 100 }, (_, i) => `{ port: ${1000 + i} }`).join(", ");
+    writeFileSync(
+      file,
+      [
+        "name: many-rules",
+        "cluster: { clusterCidr: 10.0.0.0/16, nodeMaskSize: 22, serviceCidr: 10.96.0.0/16 }",
+        "underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }",
+        "nodes: [{ name: n1, segment: lan, address: 10.100.0.2 }, { name: n2, segment: lan, address: 10.100.0.3 }]",
+        "pods:",
+        ...Array.from({ length: 200 }, (_, i) => `  - { name: p${i}, node: n${1 + (i % 2)} }`),
+        "networkPolicies:",
+        "  - apiVersion: networking.k8s.io/v1",
+        "    kind: NetworkPolicy",
+        "    metadata: { name: all }",
+        "    spec:",
+        "      podSelector: {}",
+        `      ingress: [{ from: [{ podSelector: {} }], ports: [${ports}] }]`,
+        `      egress: [{ to: [{ podSelector: {} }], ports: [${ports}] }]`,
+        "",
+      ].join("\n"),
+    );
+    const r = await podnet(["run", file, "--provider", "overlay", "--policy", "iptables"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: node n1: the NetworkPolicies make at least 250,\d{3} iptables rules \(one per peer pod and port, in each selected pod's chain\); the iptables engine writes at most 250,000 per node: select fewer peers or ports per rule \(an ipBlock is one rule\)\n$/,
+    );
+  });
+
   it("lists what applying a manifest opens and closes", async () => {
     const r = await podnet([
       "policy",

@@ -5,6 +5,8 @@
  */
 import { parseIpv4, type Ipv4Header } from "@podnet/core";
 import {
+  MAX_POLICY_RULES,
+  PolicyLimitError,
   compilePolicies,
   connectionVerdict,
   endpointAt,
@@ -65,6 +67,8 @@ export async function applyPolicies(runtime: ClusterRuntime): Promise<PolicyAppl
     total.written += r.written;
     total.removed += r.removed;
     total.rules += r.rules;
+    if (total.rules > MAX_POLICY_RULES)
+      throw new PolicyLimitError("the cluster", total.rules, MAX_POLICY_RULES);
   }
   return total;
 }

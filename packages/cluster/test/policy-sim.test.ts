@@ -1,7 +1,7 @@
 // NetworkPolicy enforced by the iptables engine on the simulator: the upstream e2e suite's truth
 // tables, under providers that route (cbr0-host-gw) and that encapsulate (overlay).
 import { iptablesPolicyEngine } from "@podnet/policy";
-import { UPSTREAM_CASES } from "@podnet/policy/upstream";
+import { OWN_CASES, UPSTREAM_CASES } from "@podnet/policy/upstream";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
 import {
@@ -17,7 +17,7 @@ for (const provider of ["overlay", "cbr0-host-gw"])
     const runtime = await ClusterRuntime.build(upstreamScenario(), getProvider(provider), {
       policy: iptablesPolicyEngine,
     });
-    for (const c of UPSTREAM_CASES)
+    for (const c of [...UPSTREAM_CASES, ...OWN_CASES])
       it(c.name, async () => {
         expect(await checkUpstreamCase(runtime, c)).toEqual([]);
       });

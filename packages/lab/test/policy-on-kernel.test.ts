@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ClusterRuntime, checkUpstreamCase, upstreamScenario } from "@podnet/cluster";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "@podnet/linux";
 import { iptablesPolicyEngine } from "@podnet/policy";
-import { UPSTREAM_CASES } from "@podnet/policy/upstream";
+import { OWN_CASES, UPSTREAM_CASES } from "@podnet/policy/upstream";
 import { getProvider } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,7 +41,7 @@ describe.skipIf(system.skip)(
       await removeNamespaces(linux, run);
       rmSync(dir, { recursive: true, force: true });
     });
-    for (const c of UPSTREAM_CASES)
+    for (const c of [...UPSTREAM_CASES, ...OWN_CASES])
       it(
         c.name,
         async () => {

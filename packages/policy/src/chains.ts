@@ -7,8 +7,8 @@
  * and DROPs at its end (the default deny). Pods no policy isolates get no chain: their traffic
  * passes. Every rule carries the policy and rule it came from, so a trace names them.
  */
-import { Ipv4Prefix, formatIpv4 } from "@podnet/core";
-import type { IptablesMatch, IptablesRule } from "@podnet/netlink";
+import { Ipv4Prefix, PodnetError, formatIpv4 } from "@podnet/core";
+import { MULTIPORT_MAX_PORTS, type IptablesMatch, type IptablesRule } from "@podnet/netlink";
 import { resolvePort, type CompiledPolicies, type CompiledRule, type CompiledPort } from "./compile.js";
 import { podKey } from "./verdict.js";
 
@@ -85,6 +85,13 @@ function allowRule(
   };
 }
 
+/** Single ports of one protocol allowed to one peer, and where their rule goes. */
+interface PortGroup {
+  at: number;
+  protocol: "tcp" | "udp";
+  ports: number[];
+}
+
 /** The rules of pod `self`'s chain for one direction. */
 function podChainRules(c: CompiledPolicies, direction: "ingress" | "egress", self: number): IptablesRule[] {
   const selecting = (direction === "ingress" ? c.ingressOf : c.egressOf)[self]!;
@@ -95,7 +102,13 @@ function podChainRules(c: CompiledPolicies, direction: "ingress" | "egress", sel
       if (rule.direction !== direction) continue;
       const why = `${policy.key} ${direction}[${rule.index}]`;
       const clauses: (CompiledPort | undefined)[] = rule.ports ?? [undefined];
-      for (const peer of peers(c, rule))
+      for (const peer of peers(c, rule)) {
+        // Single ports of one protocol share a multiport rule, up to 15 each (XT_MULTI_PORTS), placed
+        // where its first port was: a rule with 100 ports was 100 rules per peer, and 200 peers 20,000
+        // rules in each selected pod's chain.
+        const open: Record<"tcp" | "udp", PortGroup | undefined> = { tcp: undefined, udp: undefined };
+        const groups: PortGroup[] = [];
+        const seen = new Set<string>();
         for (const clause of clauses) {
           if (!clause) {
             rules.push(allowRule(direction, peer.address, undefined, why));
@@ -119,8 +132,36 @@ function podChainRules(c: CompiledPolicies, direction: "ingress" | "egress", sel
             continue;
           }
           const range = resolvePort(clause, c.pods[self]);
-          if (range) rules.push(allowRule(direction, peer.address, portMatches(clause.protocol, range), why));
+          if (!range) continue;
+          const protocol = clause.protocol;
+          if (range.from !== range.to) {
+            rules.push(allowRule(direction, peer.address, portMatches(protocol, range), why));
+            continue;
+          }
+          const key = `${protocol}/${range.from}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const group = open[protocol];
+          if (group && group.ports.length < MULTIPORT_MAX_PORTS) {
+            group.ports.push(range.from);
+            continue;
+          }
+          // The group's place in the chain, its rule made once its ports are known.
+          const started: PortGroup = { at: rules.length, protocol, ports: [range.from] };
+          open[protocol] = started;
+          groups.push(started);
+          rules.push(allowRule(direction, peer.address, undefined, why));
         }
+        for (const g of groups)
+          rules[g.at] = allowRule(
+            direction,
+            peer.address,
+            g.ports.length === 1
+              ? portMatches(g.protocol, { from: g.ports[0]!, to: g.ports[0]! })
+              : { protocol: g.protocol, match: { kind: "multiport", dports: g.ports } },
+            why,
+          );
+      }
     }
   }
   const names = selecting.map((pi) => c.policies[pi]!.key).join(", ");
@@ -129,6 +170,25 @@ function podChainRules(c: CompiledPolicies, direction: "ingress" | "egress", sel
     target: { kind: "DROP" },
   });
   return rules;
+}
+
+/**
+ * The most rules the iptables engine writes on one node, and on all of them. A rule per peer pod
+ * and port grows with pods² where every pod may reach every other (ipset-based engines keep such
+ * peers in sets); 200 pods allowed in on 100 ports was 4 million rules and 3 GB (a rule holds about
+ * 1.2 KB in the simulator). Past these a build is refused, not begun.
+ */
+export const MAX_POLICY_RULES_PER_NODE = 250_000;
+export const MAX_POLICY_RULES = 1_000_000;
+
+/** NetworkPolicies whose chains would exceed what the engine writes on a node, or on all nodes. */
+export class PolicyLimitError extends PodnetError {
+  constructor(where: string, rules: number, limit: number) {
+    super(
+      "EPOLICY",
+      `${where}: the NetworkPolicies make at least ${rules.toLocaleString("en-US")} iptables rules (one per peer pod and port, in each selected pod's chain); the iptables engine writes at most ${limit.toLocaleString("en-US")}${limit === MAX_POLICY_RULES_PER_NODE ? " per node" : " in a cluster"}: select fewer peers or ports per rule (an ipBlock is one rule)`,
+    );
+  }
 }
 
 /** The filter chains node `node` holds for the pods on it. */
@@ -144,6 +204,7 @@ export function nodeChains(c: CompiledPolicies, node: string): Map<string, Iptab
     },
   ];
   chains.set(POLICY_CHAIN, top);
+  let total = top.length;
   for (const direction of ["egress", "ingress"] as const)
     for (const [i, pod] of c.pods.entries()) {
       if (pod.node !== node || !(direction === "ingress" ? c.ingressOf : c.egressOf)[i]!.length) continue;
@@ -154,7 +215,11 @@ export function nodeChains(c: CompiledPolicies, node: string): Map<string, Iptab
         matches: [comment(`${direction} of ${podKey(c, i)}`)],
         target: { kind: "jump", chain: name },
       });
-      chains.set(name, podChainRules(c, direction, i));
+      const rules = podChainRules(c, direction, i);
+      total += rules.length + 1;
+      if (total > MAX_POLICY_RULES_PER_NODE)
+        throw new PolicyLimitError(`node ${node}`, total, MAX_POLICY_RULES_PER_NODE);
+      chains.set(name, rules);
     }
   return chains;
 }

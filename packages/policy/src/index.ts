@@ -57,7 +57,16 @@ export {
   type MatrixChange,
   type OutsideHost,
 } from "./matrix.js";
-export { nodeChains, podChain, subtractPrefixes, POLICY_CHAIN, POD_CHAIN_PREFIX } from "./chains.js";
+export {
+  nodeChains,
+  podChain,
+  subtractPrefixes,
+  MAX_POLICY_RULES_PER_NODE,
+  MAX_POLICY_RULES,
+  PolicyLimitError,
+  POLICY_CHAIN,
+  POD_CHAIN_PREFIX,
+} from "./chains.js";
 export {
   POLICY_ENGINES,
   policyEngine,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { compilePolicies, type PolicyPod } from "./compile.js";
 import { isAllowed, policyMatrix } from "./matrix.js";
 import { NetworkPolicySchema } from "./schema.js";
-import { UPSTREAM_CASES, UPSTREAM_CONTAINER_PORTS, upstreamPods } from "./upstream.js";
+import { OWN_CASES, UPSTREAM_CASES, UPSTREAM_CONTAINER_PORTS, upstreamPods } from "./upstream.js";
 import { connectionVerdict } from "./verdict.js";
 
 const pods: PolicyPod[] = upstreamPods().map((p, i) => ({
@@ -16,7 +16,7 @@ const ipOf = (peer: { ns: string; pod: string }) =>
 const peer = (p: PolicyPod) => ({ ns: p.namespace, pod: p.labels.pod! });
 
 describe("the upstream NetworkPolicy e2e cases on the compiled engine", () => {
-  for (const c of UPSTREAM_CASES)
+  for (const c of [...UPSTREAM_CASES, ...OWN_CASES])
     it(c.name, () => {
       const policies = c.policies(ipOf).map((p) => NetworkPolicySchema.parse(p));
       const compiled = compilePolicies({ pods, namespaces: [], policies });

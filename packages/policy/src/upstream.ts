@@ -475,3 +475,22 @@ export const UPSTREAM_CASES: UpstreamCase[] = [
     expect: (from, to, probe) => !is(to, "x", "a") || (probe.protocol === "tcp" && is(from, "y")),
   },
 ];
+
+/**
+ * podnet's own cases on upstream's model, beside upstream's (not from its suite): shapes of the
+ * iptables engine's chains that no upstream case makes, checked the same way on the simulator and
+ * on the kernel.
+ */
+export const OWN_CASES: UpstreamCase[] = [
+  {
+    name: "a rule's single ports of one protocol are one multiport rule",
+    policies: () => [
+      policy("x", "allow-ingress-on-ports-80-81", {
+        podSelector: pod("a"),
+        ingress: [{ from: [{ namespaceSelector: ns("y") }], ports: [{ port: 80 }, { port: 81 }] }],
+      }),
+    ],
+    probes: [TCP80, TCP81, UDP80],
+    expect: (from, to, probe) => !is(to, "x", "a") || (probe.protocol === "tcp" && is(from, "y")),
+  },
+];

@@ -11,6 +11,7 @@ import {
   clusterPolicies,
   expandScenario,
   existingNamespaces,
+  type Scenario,
   loadManifests,
   outsideHosts,
   sharedAddresses,
@@ -64,20 +65,46 @@ function counts(m: PolicyMatrix): { allowed: number; denied: number } {
 }
 
 /**
- * The most pods a matrix is made for: pods × (pods × ports) verdicts, a byte each, and as text a
- * character each per port's table. At 3,000 pods that is tens of MB; `large` (150,000 pods) would be
- * 22.5 billion, past what a typed array or a string can hold.
+ * The most cells a matrix is made for: sources (pods and outside hosts) × targets (each pod's and
+ * host's distinct ports), a byte each, and as text three characters each. 20 million is 3,000 pods
+ * with two ports each (60 MB of text); `large` (150,000 pods) would be 22.5 billion, past what a typed
+ * array or a string can hold, and 900 pods sharing 300 ports through one YAML alias 243 million.
  */
+const MAX_MATRIX_CELLS = 20_000_000;
+/** And the most pods: each is built (a namespace, its interfaces, its address) before any is judged. */
 const MAX_MATRIX_PODS = 3_000;
+
+/** Sources × targets of the matrix of `scenario`, its events' pods counted too (counted, not built). */
+function matrixCells(scenario: Scenario): { pods: number; cells: number } {
+  const expanded = expandScenario(scenario);
+  const pods = [...expanded.pods, ...scenario.events.flatMap((e) => (e.action === "addPod" ? [e.pod] : []))];
+  const distinct = (ports: { protocol: string; port: number }[]) =>
+    new Set(ports.map((p) => `${p.protocol}/${p.port}`)).size;
+  const hosts = scenario.underlay.hosts;
+  const targets =
+    pods.reduce(
+      (sum, p) =>
+        sum +
+        distinct(
+          p.containers.flatMap((c) => c.ports.map((x) => ({ protocol: x.protocol, port: x.containerPort }))),
+        ),
+      0,
+    ) + hosts.reduce((sum, h) => sum + distinct(h.listen), 0);
+  return { pods: pods.length, cells: (pods.length + hosts.length) * targets };
+}
 
 async function build(file: string, opts: PolicyOptions, inputs: Set<string>) {
   const scenario = readScenario(file, inputs);
   const providers = parseProviders(opts.provider);
   if (providers.length !== 1) throw new UsageError("--provider: name one provider");
-  const pods = expandScenario(scenario).pods.length;
+  const { pods, cells } = matrixCells(scenario);
   if (pods > MAX_MATRIX_PODS)
     throw new UsageError(
       `${file}: ${pods.toLocaleString("en-US")} pods; a policy matrix is made for at most ${MAX_MATRIX_PODS.toLocaleString("en-US")} (every pod against every pod and port); \`podnet trace --policy\` checks single connections at any size`,
+    );
+  if (cells > MAX_MATRIX_CELLS)
+    throw new UsageError(
+      `${file}: ${pods.toLocaleString("en-US")} pods and their ports make a policy matrix of ${cells.toLocaleString("en-US")} cells; it is made for at most ${MAX_MATRIX_CELLS.toLocaleString("en-US")} (every pod and host against every pod's and host's port); \`podnet trace --policy\` checks single connections at any size`,
     );
   const runtime = await ClusterRuntime.build(scenario, providers[0]!.provider);
   // Pods and policies that events add or remove: the matrix is of the cluster after them.
