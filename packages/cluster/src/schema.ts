@@ -111,8 +111,19 @@ export const PodSchema = z.strictObject({
     .default([{ name: "app", ports: [] }]),
 });
 
+/** A Service's name: a DNS-1035 label, as the API server requires (a name that can be a DNS label). */
+const ServiceName = z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a valid Service name (a DNS-1035 label: lowercase letters, digits and "-", starting with a letter, at most 63)`,
+});
+/** A Service port's name: empty, or a DNS-1123 label (it names rules and chains). */
+const ServicePortName = z.string().regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/, {
+  error: (issue) =>
+    `${quoted(issue.input)} is not a valid port name (a DNS-1123 label: lowercase letters, digits and "-", at most 63)`,
+});
+
 export const ServiceSchema = z.strictObject({
-  name: Name,
+  name: ServiceName,
   namespace: NamespaceName.default("default"),
   type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
   clusterIP: Ipv4.optional(),
@@ -120,7 +131,7 @@ export const ServiceSchema = z.strictObject({
   ports: z
     .array(
       z.strictObject({
-        name: z.string().default(""),
+        name: ServicePortName.default(""),
         port: Port,
         targetPort: Port.optional(),
         protocol: Protocol.default("tcp"),
@@ -146,7 +157,7 @@ export const EventSchema = z.discriminatedUnion("action", [
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("addPod"), pod: PodSchema }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("removePod"), pod: Name }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("setService"), service: ServiceSchema }),
-  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeService"), service: Name }),
+  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeService"), service: ServiceName }),
   /** `kubectl apply` of one NetworkPolicy: a policy with its namespace/name is replaced. */
   z.strictObject({
     at: z.number().nonnegative(),
