@@ -320,6 +320,22 @@ describe("podnet", () => {
       ]);
       expect(svc.probes[1]).toMatchObject({ reached: false });
       expect(svc.probes[1].reason).toContain("has no endpoints");
+      // trace names the path's end (a REJECT on the way) and what the socket sees, as run reports it.
+      const empty = await podnet([
+        "trace",
+        "scenarios/service.yaml",
+        "--provider",
+        provider,
+        "--from",
+        "client",
+        "--to",
+        "svc/empty",
+        "--proto",
+        "tcp",
+      ]);
+      expect(empty.stdout).toMatch(
+        /\nunreachable: rejected by node\d: .*has no endpoints.*\nto the sending socket this is refused \(ECONNREFUSED\), as `podnet run` reports it\n/,
+      );
       // The NodePort on 127.0.0.1: iptables mode's localhost NodePorts; nftables mode has none.
       const nft = await podnet([
         "run",

@@ -133,6 +133,23 @@ export function socketOutcome(
     : summary.outcome;
 }
 
+/**
+ * `socketOutcome` of a trace with its hops: the answer is the last reply delivered where the trace
+ * began, as a summary takes it.
+ */
+export function traceSocketOutcome(
+  protocol: ProbeRequest["protocol"],
+  trace: Trace,
+): TraceSummary["outcome"] {
+  const origin = trace.hops[0]?.ns;
+  const hop = trace.hops.findLast((h) => h.direction === "reply" && h.event === "deliver" && h.ns === origin);
+  const icmp = hop?.packet.headers.find((h) => h.kind === "icmp");
+  return socketOutcome(protocol, {
+    outcome: trace.outcome,
+    ...(icmp?.kind === "icmp" ? { answer: { ttl: 0, icmp: { type: icmp.type, code: icmp.code } } } : {}),
+  });
+}
+
 function sendOptions(request: ProbeRequest): SendOptions {
   return {
     from: request.fromNs,

@@ -1,7 +1,7 @@
 /** `podnet trace`: one packet and its answer, hop by hop, under one or several providers. */
 import { Option, type Command } from "commander";
 import { encodePacket, encodePcap } from "@podnet/core";
-import { ClusterRuntime, TargetError, traceVerdict } from "@podnet/cluster";
+import { ClusterRuntime, TargetError, traceSocketOutcome, traceVerdict } from "@podnet/cluster";
 import { traceJson } from "@podnet/sim";
 import { explainVerdict } from "@podnet/policy";
 import { providerNames } from "@podnet/providers";
@@ -118,6 +118,13 @@ export function traceCommand(cli: Command): void {
           }),
         );
         const verdict = traceVerdict(runtime, trace);
+        // A REJECT on the path (kube-proxy's for a Service without endpoints) ends the walk as
+        // unreachable, but the sending socket gets ECONNREFUSED: what `run` reports. Both are said.
+        const socket = traceSocketOutcome(opts.proto ?? "icmp", trace);
+        const seen =
+          socket !== trace.outcome
+            ? `to the sending socket this is ${socket} (ECONNREFUSED), as \`podnet run\` reports it\n`
+            : "";
         results.push({
           provider: name,
           trace,
@@ -135,7 +142,7 @@ export function traceCommand(cli: Command): void {
         }
         if (!opts.json)
           process.stdout.write(
-            `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n${
+            `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n${seen}${
               verdict
                 ? `${color.bold(`policy (${opts.policy}): ${verdict.allowed ? "allowed" : "denied"}`)}\n${explainVerdict(
                     verdict,
