@@ -70,12 +70,13 @@ function generateProblem(
   if (!prefix) return { path: ["generate", "segment"], message: `unknown segment ${q(g.segment)}` };
   const first = parseIpv4(g.firstAddress);
   const last = first + g.nodes - 1;
-  if (
-    !prefix.contains(first) ||
-    !prefix.contains(last) ||
-    first === prefix.network ||
-    last >= prefix.broadcast
-  ) {
+  if (!prefix.contains(first) || first === prefix.network || first === prefix.broadcast) {
+    const why = !prefix.contains(first)
+      ? `is outside segment ${q(g.segment)} (${prefix})`
+      : `is the ${first === prefix.network ? "network" : "broadcast"} address of segment ${q(g.segment)} (${prefix}), no host's`;
+    return { path: ["generate", "firstAddress"], message: `${g.firstAddress} ${why}` };
+  }
+  if (!prefix.contains(last) || last >= prefix.broadcast) {
     return {
       path: ["generate", "nodes"],
       message: `${g.nodes} nodes from ${g.firstAddress} do not fit in segment ${q(g.segment)} (${prefix}), which ends at ${formatIpv4(prefix.broadcast)}`,
