@@ -91,11 +91,44 @@ function asksForJson(cli: Command, argv: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * An option that takes one value, given twice (`--provider overlay --provider cbr0-host-gw`):
+ * commander keeps the last and says nothing, so a user who meant to compare two would read one.
+ * Read as `asksForJson` reads the line: option by option, values skipped, nothing after `--`.
+ */
+function repeatedOption(cli: Command, argv: readonly string[]): string | undefined {
+  let command = cli;
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === "--") break;
+    if (!token.startsWith("-")) {
+      command = command.commands.find((c) => c.name() === token || c.aliases().includes(token)) ?? command;
+      continue;
+    }
+    const [flag, inline] = token.split(/=(.*)/s);
+    const option = [command, cli].flatMap((c) => c.options).find((o) => o.long === flag || o.short === flag);
+    if (!option || !(option.required || option.optional) || option.variadic) continue;
+    const value = inline ?? argv[++i] ?? "";
+    const name = option.long ?? option.short!;
+    const seen = values.get(name) ?? [];
+    seen.push(value);
+    values.set(name, seen);
+    if (seen.length === 2) {
+      const plural = name === "--provider" ? " (--providers a,b compares several)" : "";
+      return `${name}: given more than once (${seen.map((v) => JSON.stringify(v)).join(", then ")}); it takes one value${plural}`;
+    }
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
   const cli = program();
   const json = asksForJson(cli, argv);
   try {
+    const repeated = repeatedOption(cli, argv);
+    if (repeated) throw new UsageError(repeated);
     await cli.parseAsync(argv, { from: "user" });
     return Number(process.exitCode ?? 0);
   } catch (error) {

@@ -482,6 +482,19 @@ describe("podnet", () => {
         "--out: cannot write /nonexistent/b.json (ENOENT)",
       ],
       [
+        ["run", "two-nodes", "--provider", "overlay", "--provider", "cbr0-host-gw"],
+        '--provider: given more than once ("overlay", then "cbr0-host-gw"); it takes one value (--providers a,b compares several)',
+      ],
+      [
+        ["compare", "two-nodes", "--providers", "overlay", "--providers=cbr0-host-gw"],
+        '--providers: given more than once ("overlay", then "cbr0-host-gw"); it takes one value',
+      ],
+      [["bench", "two-nodes", "--endpoints", "7"], "--endpoints: endpoints per Service, with --services"],
+      [
+        ["bench", "--services", "1", "--nodes", "5"],
+        "--nodes: scale a scenario; --services measures kube-proxy on one node (--endpoints sets its endpoints)",
+      ],
+      [
         ["policy", "check", ports],
         `${ports}: 300 pods and their ports make a policy matrix of 27,000,000 cells; it is made for at most 20,000,000 (every pod and host against every pod's and host's port); \`podnet trace --policy\` checks single connections at any size`,
       ],

@@ -306,8 +306,17 @@ export function benchCommand(cli: Command): void {
         command: Command,
       ) => {
         checkLinuxOptions(command, opts);
-        if (opts.services !== undefined)
+        const fromCli = (key: string) => command.getOptionValueSource(key) === "cli";
+        if (opts.services !== undefined) {
+          // A scenario's scale does not apply to kube-proxy on one node.
+          const scale = ["nodes", "podsPerNode"].filter(fromCli);
+          if (scale.length)
+            throw new UsageError(
+              `${scale.map((key) => (key === "nodes" ? "--nodes" : "--pods-per-node")).join(", ")}: scale a scenario; --services measures kube-proxy on one node (--endpoints sets its endpoints)`,
+            );
           return benchServicesAction(files, opts.services, opts.endpoints, opts);
+        }
+        if (fromCli("endpoints")) throw new UsageError("--endpoints: endpoints per Service, with --services");
         if (!files.length) throw new UsageError("bench: name a scenario, or --services <counts>");
         const inputs = new Set<string>();
         const scenarios = readScenarios(files, inputs, scaleOf(opts));
