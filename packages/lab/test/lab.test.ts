@@ -40,6 +40,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(ROOT, "apps/cli/bin/podnet.mjs");
 const scenarioFile = join(ROOT, "scenarios/two-nodes.yaml");
 const UDP_SERVICE = fileURLToPath(new URL("fixtures/udp-service.yaml", import.meta.url));
+const NODEPORT_NO_ENDPOINTS = fileURLToPath(new URL("fixtures/nodeport-no-endpoints.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -391,6 +392,10 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [["large"], ["--nodes", "4", "--pods-per-node", "3"], designs],
     // The scenarios with Services once more, under kube-proxy's nftables mode, and a UDP Service.
     [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
+    // kube-proxy's rejects for a Service without endpoints, its NodePort's too, under both proxies
+    // (the provider does not change them: one).
+    [[NODEPORT_NO_ENDPOINTS], [], ["cbr0-host-gw"]],
+    [[NODEPORT_NO_ENDPOINTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
   ])(
     "podnet verify %j %j agrees on every cell under %j",
     async (names, scale, providers) => {

@@ -3,7 +3,7 @@
  * protocol . port (service-ips) and from protocol . NodePort (service-nodeports) to per-Service
  * chains; per-endpoint chains chosen by `numgen random mod N vmap`; masquerade marking through
  * mark-for-masquerade and the masquerading chain; Services without endpoints rejected through the
- * no-endpoint-services map in filter chains. Chain names are kube-proxy's: a hash (sha256, base32,
+ * no-endpoint-services map in filter chains, and their NodePorts through no-endpoint-nodeports. Chain names are kube-proxy's: a hash (sha256, base32,
  * 8 characters) and the readable name, "service-ULMVA6XW-ns1/svc1/tcp/p80".
  */
 import { sha256 } from "@noble/hashes/sha2";
@@ -103,28 +103,38 @@ export function nftFixed(): NftFixed {
       { ...T, name: "no-endpoint-services", type: serviceKeyType, map: "verdict" },
       { ...T, name: "service-ips", type: serviceKeyType, map: "verdict" },
       { ...T, name: "service-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
+      { ...T, name: "no-endpoint-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
     ],
     sets: [{ ...T, name: NODEPORT_IPS, type: "ipv4_addr" }],
     chains: [
       // Filter chains run before iptables' filter (priority filter − 10), NAT at dstnat and srcnat.
+      base("filter-input", "filter", "input", -10),
       base("filter-forward", "filter", "forward", -10),
       base("filter-output", "filter", "output", -10),
       base("nat-prerouting", "nat", "prerouting", -100),
       base("nat-output", "nat", "output", -100),
       base("nat-postrouting", "nat", "postrouting", 100),
       chain("service-endpoints-check"),
+      chain("nodeport-endpoints-check"),
       chain("reject-chain"),
       chain(MARK_MASQ),
       chain("masquerading"),
       chain("services"),
     ],
     rules: [
+      rule("filter-input", ctNew, jump("nodeport-endpoints-check")),
       rule("filter-forward", ctNew, jump("service-endpoints-check")),
       rule("filter-output", ctNew, jump("service-endpoints-check")),
       rule("nat-prerouting", jump("services")),
       rule("nat-output", jump("services")),
       rule("nat-postrouting", jump("masquerading")),
       rule("service-endpoints-check", { vmap: { key: toServiceKey, data: "@no-endpoint-services" } }),
+      // A NodePort without endpoints, on the addresses NodePorts answer on.
+      rule(
+        "nodeport-endpoints-check",
+        { match: { op: "==", left: ipField("daddr"), right: `@${NODEPORT_IPS}` } },
+        { vmap: { key: { concat: [l4proto, dport] }, data: "@no-endpoint-nodeports" } },
+      ),
       rule("reject-chain", { reject: { type: "icmp", expr: "port-unreachable" } }),
       rule(MARK_MASQ, { mangle: { key: mark, value: { "|": [mark, MASQ_MARK] } } }),
       rule(
@@ -150,15 +160,24 @@ export interface NftServiceParts {
   serviceIps: NftMapElement[];
   nodePorts: NftMapElement[];
   noEndpoints: NftMapElement[];
+  noEndpointNodePorts: NftMapElement[];
   chains: [string, NftRule[]][];
 }
 
 export function nftServiceParts(service: Service, clusterCidr: string): NftServiceParts {
-  const parts: NftServiceParts = { serviceIps: [], nodePorts: [], noEndpoints: [], chains: [] };
+  const parts: NftServiceParts = {
+    serviceIps: [],
+    nodePorts: [],
+    noEndpoints: [],
+    noEndpointNodePorts: [],
+    chains: [],
+  };
   for (const port of service.ports) {
     const key = { concat: [service.clusterIP, port.protocol, port.port] };
     if (service.endpoints.length === 0) {
       parts.noEndpoints.push([key, goto("reject-chain")]);
+      if (port.nodePort !== undefined)
+        parts.noEndpointNodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto("reject-chain")]);
       continue;
     }
     const svc = nftServiceChain(service, port);
@@ -204,11 +223,12 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
   return parts;
 }
 
-/** The three maps a Service has elements in, by the parts' field. */
+/** The maps a Service has elements in, by the parts' field. */
 export const NFT_MAPS = [
   ["serviceIps", "service-ips"],
   ["nodePorts", "service-nodeports"],
   ["noEndpoints", "no-endpoint-services"],
+  ["noEndpointNodePorts", "no-endpoint-nodeports"],
 ] as const;
 
 /** The commands that create kube-proxy's fixed part on a node that has none of it. */

@@ -64,6 +64,8 @@ export interface ServiceParts {
   services: IptablesRule[];
   nodePorts: IptablesRule[];
   rejects: IptablesRule[];
+  /** filter KUBE-EXTERNAL-SERVICES: a NodePort without endpoints, rejected on the node. */
+  externals: IptablesRule[];
   chains: [string, IptablesRule[]][];
 }
 
@@ -100,7 +102,7 @@ const NODE_PORTS_RULE: IptablesRule = {
 };
 
 function serviceParts(service: Service, clusterCidr: string): ServiceParts {
-  const parts: ServiceParts = { services: [], nodePorts: [], rejects: [], chains: [] };
+  const parts: ServiceParts = { services: [], nodePorts: [], rejects: [], externals: [], chains: [] };
   for (const port of service.ports) {
     const name = servicePortName(service, port);
     const proto = port.protocol;
@@ -112,6 +114,17 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
         matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }],
         target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
       });
+      // And its NodePort, on any of the node's own addresses, from INPUT and FORWARD.
+      if (port.nodePort !== undefined)
+        parts.externals.push({
+          protocol: proto,
+          matches: [
+            comment(`${name} has no endpoints`),
+            { kind: "addrtype", dstType: "LOCAL" },
+            { kind: proto, dport: port.nodePort },
+          ],
+          target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
+        });
       continue;
     }
     const svc = serviceChain(service, port);
@@ -232,6 +245,8 @@ export interface SharedChains {
   nodePorts: IptablesRule[];
   /** filter KUBE-SERVICES. */
   rejects: IptablesRule[];
+  /** filter KUBE-EXTERNAL-SERVICES. */
+  externals: IptablesRule[];
 }
 
 export function sharedChains(
@@ -239,12 +254,13 @@ export function sharedChains(
   clusterCidr: string,
   cache: ServiceRuleCache,
 ): SharedChains {
-  const shared: SharedChains = { services: [], nodePorts: [], rejects: [] };
+  const shared: SharedChains = { services: [], nodePorts: [], rejects: [], externals: [] };
   for (const service of sorted) {
     const parts = cache.get(service, clusterCidr);
     for (const r of parts.services) shared.services.push(r);
     for (const r of parts.nodePorts) shared.nodePorts.push(r);
     for (const r of parts.rejects) shared.rejects.push(r);
+    for (const r of parts.externals) shared.externals.push(r);
   }
   return shared;
 }
@@ -253,7 +269,12 @@ export function sharedChains(
 export function sameSharedEntries(a: ServiceParts | undefined, b: ServiceParts | undefined): boolean {
   const same = (x: IptablesRule[] = [], y: IptablesRule[] = []) =>
     x.length === y.length && x.every((r, i) => sameRule(r, y[i]!));
-  return same(a?.services, b?.services) && same(a?.nodePorts, b?.nodePorts) && same(a?.rejects, b?.rejects);
+  return (
+    same(a?.services, b?.services) &&
+    same(a?.nodePorts, b?.nodePorts) &&
+    same(a?.rejects, b?.rejects) &&
+    same(a?.externals, b?.externals)
+  );
 }
 
 /** The three shared chains as a node holds them: KUBE-SERVICES ends with the NodePort jump. */
@@ -264,6 +285,7 @@ export function nodeSharedChains(
     { table: "nat", name: "KUBE-SERVICES", rules: [...shared.services, NODE_PORTS_RULE] },
     { table: "nat", name: "KUBE-NODEPORTS", rules: shared.nodePorts },
     { table: "filter", name: "KUBE-SERVICES", rules: shared.rejects },
+    { table: "filter", name: "KUBE-EXTERNAL-SERVICES", rules: shared.externals },
   ];
 }
 
@@ -284,7 +306,10 @@ export function sortedServiceTables(
     for (const [name, rules] of cache.get(service, clusterCidr).chains) nat.set(name, rules);
   return {
     nat: [...nat].map(([name, rules]) => ({ name, rules })),
-    filter: [{ name: "KUBE-SERVICES", rules: shared.rejects }],
+    filter: [
+      { name: "KUBE-SERVICES", rules: shared.rejects },
+      { name: "KUBE-EXTERNAL-SERVICES", rules: shared.externals },
+    ],
     hooks: HOOKS,
   };
 }
@@ -292,6 +317,15 @@ export function sortedServiceTables(
 const PORTALS: IptablesRule = {
   matches: [comment("kubernetes service portals")],
   target: { kind: "jump", chain: "KUBE-SERVICES" },
+};
+
+/** New connections to a NodePort (from outside or from a pod) meet its no-endpoints REJECT here. */
+const EXTERNAL_PORTALS: IptablesRule = {
+  matches: [
+    { kind: "conntrack", ctstate: ["NEW"] },
+    comment("kubernetes externally-visible service portals"),
+  ],
+  target: { kind: "jump", chain: "KUBE-EXTERNAL-SERVICES" },
 };
 
 /** Rules jumping from the built-in chains into kube-proxy's. */
@@ -306,6 +340,8 @@ const HOOKS: ServiceTables["hooks"] = [
       target: { kind: "jump", chain: "KUBE-POSTROUTING" },
     },
   },
+  { table: "filter", chain: "INPUT", rule: EXTERNAL_PORTALS },
   { table: "filter", chain: "FORWARD", rule: PORTALS },
+  { table: "filter", chain: "FORWARD", rule: EXTERNAL_PORTALS },
   { table: "filter", chain: "OUTPUT", rule: PORTALS },
 ];

@@ -115,6 +115,28 @@ describe("Services, kube-proxy style", () => {
     },
   );
 
+  it.each(PROXY_NAMES)(
+    "%s: rejects a NodePort without endpoints on the node, from outside and from a pod, until it has one",
+    async (proxy) => {
+      const { c, web } = await clusterWithService(cbr0HostGw(), proxy);
+      await c.service({ ...web, endpoints: [] });
+      const reason =
+        proxy === "iptables"
+          ? 'rejected by node2: -A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/web:http has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30080 -j REJECT --reject-with icmp-port-unreachable'
+          : "rejected by node2: ip kube-proxy reject-chain: reject";
+      for (const from of ["outside", "client"]) {
+        const trace = c.k.send({ from, to: "10.100.0.3", protocol: "tcp", port: 30080 });
+        expect(trace.outcome).toBe("unreachable");
+        expect(trace.reason).toBe(reason);
+      }
+      // Endpoints again: the reject is gone, the NodePort answers.
+      await c.service(web);
+      expect(c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 }).outcome).toBe(
+        "reached",
+      );
+    },
+  );
+
   it("rewrites only what changed when endpoints change, and removes a deleted service's chains", async () => {
     const { c, web, endpoints, report } = await clusterWithService();
     expect(report.added).toBeGreaterThan(0);
