@@ -61,6 +61,8 @@ export function NodeInspector({
           <pre>{tables.fdb.map(fdbLine).join("\n") || "(none)"}</pre>
           <h4>iptables-save -t nat</h4>
           <pre>{tables.nat || "(no rules)"}</pre>
+          <h4>iptables-save -t filter</h4>
+          <pre>{tables.filter || "(no rules)"}</pre>
           {tables.nft && (
             <>
               <h4>nft list table ip kube-proxy</h4>

@@ -71,6 +71,10 @@ export function tableLines(t: NodeTables): string[] {
       .split("\n")
       .filter((l) => l.startsWith("-A "))
       .map((l) => `nat ${l}`),
+    ...t.filter
+      .split("\n")
+      .filter((l) => l.startsWith("-A "))
+      .map((l) => `filter ${l}`),
     ...(t.nft
       ? nftText(t.nft)
           .split("\n")

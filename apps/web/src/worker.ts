@@ -43,6 +43,7 @@ async function tablesOf(rt: ClusterRuntime, ns: string): Promise<NodeTables> {
     neighbours: (await rt.k.neigh.list(ns)).filter((n) => n.state.includes("PERMANENT")),
     fdb: (await rt.k.fdb.list(ns)).filter((f) => f.dst),
     nat: await rt.k.iptables.save(ns, "nat"),
+    filter: await rt.k.iptables.save(ns, "filter"),
     ...(rt.proxy === "nftables" && rt.nodes.has(ns)
       ? { nft: await rt.k.nft.list(rt.ns(ns), "ip", NFT_TABLE).catch(() => []) }
       : {}),

@@ -528,6 +528,46 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("plays NetworkPolicy events on the timeline: the truth tables and each node's filter chains follow", async () => {
+    const page = await open("?scenario=netpol&provider=cbr0-host-gw", '[data-testid="policy-panel"]');
+    const netpol = readFileSync(new URL("../../../scenarios/netpol.yaml", import.meta.url), "utf8");
+    const lockDb = [
+      "events:",
+      "  - at: 1",
+      "    action: setNetworkPolicy",
+      "    networkPolicy:",
+      "      apiVersion: networking.k8s.io/v1",
+      "      kind: NetworkPolicy",
+      "      metadata: { name: lock-db, namespace: shop }",
+      "      spec: { podSelector: { matchLabels: { app: db } }, policyTypes: [Ingress, Egress] }",
+      "  - { at: 2, action: removeNetworkPolicy, networkPolicy: { name: lock-db, namespace: shop } }",
+      "",
+    ].join("\n");
+    await page.getByRole("button", { name: "Edit or paste YAML" }).click();
+    await page.locator("#yaml").fill(`${netpol}\n${lockDb}`);
+    await page.getByRole("button", { name: "Validate and build" }).click();
+    await page.getByRole("button", { name: "Hide YAML" }).click();
+    await page.waitForSelector(".timeline");
+    const moment = () => page.locator('[data-testid="moment"]').textContent();
+    const counts = () => page.locator('[data-testid="policy-panel"] summary').textContent();
+    await page.locator(".timeline .events button").first().click();
+    expect(await counts()).toBe("NetworkPolicy: 18 of 30 connections allowed");
+    await page.locator(".timeline .events button").nth(1).click();
+    expect(await moment()).toMatch(
+      /^t=1: NetworkPolicy shop\/lock-db set \(\d+ chains written, 0 chains removed\)/,
+    );
+    // db may neither send nor take new connections but from api, which a policy already let in.
+    await expect.poll(counts).toBe("NetworkPolicy: 16 of 30 connections allowed");
+    const added = await page.locator(".timeline .changes li.added").allTextContents();
+    expect(added.some((l) => /^\+ filter -A PODNET-NETPOL -s 10\.0\.2\.\d+\/32 .*-j PNP-E-/.test(l))).toBe(
+      true,
+    );
+    await shoot(page, "timeline-policy");
+    await page.locator(".timeline .events button").nth(2).click();
+    await expect.poll(counts).toBe("NetworkPolicy: 18 of 30 connections allowed");
+    await close(page);
+  }, 60_000);
+
   it("draws a 1,000-node cluster grouped per segment, expands it into a grid, and pans and zooms it (frame rate reported)", async () => {
     const page = await open("?scenario=two-nodes&provider=docker-bridge");
     const yaml = readFileSync(new URL("fixtures/thousand.yaml", import.meta.url), "utf8");

@@ -76,6 +76,8 @@ export interface NodeTables {
   neighbours: NeighDump[];
   fdb: FdbDump[];
   nat: string;
+  /** `iptables-save -t filter`: kube-proxy's rejects, NetworkPolicy chains. */
+  filter: string;
   /** Under kube-proxy's nftables mode: its `ip kube-proxy` table, as `nft -j list table` (no handles). */
   nft?: NftObject[];
 }
@@ -91,6 +93,7 @@ export async function nodeTables(runtime: ClusterRuntime): Promise<Record<string
       neighbours: (await runtime.k.neigh.list(runtime.ns(name))).filter((n) => n.state.includes("PERMANENT")),
       fdb: (await runtime.k.fdb.list(runtime.ns(name))).filter((f) => f.dst),
       nat: await runtime.k.iptables.save(runtime.ns(name), "nat"),
+      filter: await runtime.k.iptables.save(runtime.ns(name), "filter"),
       ...(runtime.proxy === "nftables"
         ? { nft: await runtime.k.nft.list(runtime.ns(name), "ip", NFT_TABLE) }
         : {}),
