@@ -5,6 +5,33 @@ import { PolicyLimitError, nodeChains, podChain, subtractPrefixes } from "./chai
 import { compilePolicies } from "./compile.js";
 import { NetworkPolicySchema } from "./schema.js";
 
+/** shop/db on n1 (its port "pg" is 5432) and shop/api on n2, under a policy that lets api into db on `ports`. */
+function dbFromApi(ports: unknown[]) {
+  const pod = (name: string, ip: string, node: string, named: { name: string; port: number }[]) => ({
+    name,
+    namespace: "shop",
+    labels: { app: name },
+    ip: parseIpv4(ip),
+    node,
+    ports: named.map((p) => ({ ...p, protocol: "tcp" as const })),
+  });
+  return compilePolicies({
+    pods: [pod("db", "10.0.1.3", "n1", [{ name: "pg", port: 5432 }]), pod("api", "10.0.2.2", "n2", [])],
+    namespaces: [],
+    policies: [
+      NetworkPolicySchema.parse({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "db", namespace: "shop" },
+        spec: {
+          podSelector: { matchLabels: { app: "db" } },
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: "api" } } }], ports }],
+        },
+      }),
+    ],
+  });
+}
+
 describe("the iptables chains of a node", () => {
   it("covers a CIDR less its excepts with the fewest prefixes", () => {
     const p = (t: string) => Ipv4Prefix.parse(t);
@@ -25,43 +52,7 @@ describe("the iptables chains of a node", () => {
   });
 
   it("jumps only for local isolated pods, returns on allowed peers and ports, drops at the end", () => {
-    const compiled = compilePolicies({
-      pods: [
-        {
-          name: "db",
-          namespace: "shop",
-          labels: { app: "db" },
-          ip: parseIpv4("10.0.1.3"),
-          node: "n1",
-          ports: [{ name: "pg", port: 5432, protocol: "tcp" }],
-        },
-        {
-          name: "api",
-          namespace: "shop",
-          labels: { app: "api" },
-          ip: parseIpv4("10.0.2.2"),
-          node: "n2",
-          ports: [],
-        },
-      ],
-      namespaces: [],
-      policies: [
-        NetworkPolicySchema.parse({
-          apiVersion: "networking.k8s.io/v1",
-          kind: "NetworkPolicy",
-          metadata: { name: "db", namespace: "shop" },
-          spec: {
-            podSelector: { matchLabels: { app: "db" } },
-            ingress: [
-              {
-                from: [{ podSelector: { matchLabels: { app: "api" } } }],
-                ports: [{ port: "pg" }, { port: 6000, endPort: 6010 }],
-              },
-            ],
-          },
-        }),
-      ],
-    });
+    const compiled = dbFromApi([{ port: "pg" }, { port: 6000, endPort: 6010 }]);
     const text = (node: string) =>
       [...nodeChains(compiled, node)].map(([name, rules]) =>
         rules.map((r) => `-A ${name} ${formatIptablesRule(r)}`),
@@ -78,41 +69,14 @@ describe("the iptables chains of a node", () => {
   });
 
   it("puts a peer's single ports of one protocol in multiport rules of up to 15, where the first was", () => {
-    const pod = (name: string, ip: string, node: string) => ({
-      name,
-      namespace: "shop",
-      labels: { app: name },
-      ip: parseIpv4(ip),
-      node,
-      ports: [],
-    });
     const tcp = Array.from({ length: 17 }, (_, i) => ({ port: 80 + i }));
-    const compiled = compilePolicies({
-      pods: [pod("db", "10.0.1.3", "n1"), pod("api", "10.0.2.2", "n2")],
-      namespaces: [],
-      policies: [
-        NetworkPolicySchema.parse({
-          apiVersion: "networking.k8s.io/v1",
-          kind: "NetworkPolicy",
-          metadata: { name: "db", namespace: "shop" },
-          spec: {
-            podSelector: { matchLabels: { app: "db" } },
-            ingress: [
-              {
-                from: [{ podSelector: { matchLabels: { app: "api" } } }],
-                ports: [
-                  ...tcp.slice(0, 16),
-                  { port: 6000, endPort: 6010 },
-                  { protocol: "UDP", port: 53 },
-                  { port: 80 },
-                  tcp[16],
-                ],
-              },
-            ],
-          },
-        }),
-      ],
-    });
+    const compiled = dbFromApi([
+      ...tcp.slice(0, 16),
+      { port: 6000, endPort: 6010 },
+      { protocol: "UDP", port: 53 },
+      { port: 80 },
+      tcp[16],
+    ]);
     const rules = nodeChains(compiled, "n1").get(podChain("ingress", "shop/db"))!;
     const why = '-m comment --comment "shop/db ingress[0]" -j RETURN';
     expect(rules.map((r) => formatIptablesRule(r))).toEqual([
