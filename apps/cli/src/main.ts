@@ -4,7 +4,7 @@
  * with it, an input error is also printed on stdout as `{"error": {code, message, ...}}`.
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, type Option } from "commander";
 import { benchCommand } from "./commands/bench.js";
 import { compareCommand } from "./commands/compare.js";
 import { infoCommands } from "./commands/info.js";
@@ -70,56 +70,57 @@ function standardOutputFailed(error: unknown): boolean {
 }
 
 /**
- * Whether the command line asks for --json: as an option of the command it names, not as the value
- * of another (`--to --json` is a target named "--json"), read without parsing, since an error may
- * come before commander has parsed anything.
+ * The options of a command line as the command it names reads them — `--to --json` is a target named
+ * "--json", not the option — walked without parsing, since an error may come before commander has
+ * parsed anything: each option with its value (undefined for a flag), up to `--`. Stops when `visit`
+ * returns something, and returns that.
  */
-function asksForJson(cli: Command, argv: readonly string[]): boolean {
+function eachOption<T>(
+  cli: Command,
+  argv: readonly string[],
+  visit: (flag: string, option: Option | undefined, value: string | undefined) => T | undefined,
+): T | undefined {
   let command = cli;
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
-    if (token === "--") return false;
-    if (token === "--json") return true;
-    if (!token.startsWith("-")) {
-      command = command.commands.find((c) => c.name() === token || c.aliases().includes(token)) ?? command;
-      continue;
-    }
-    const flag = token.split("=")[0];
-    const option = [command, cli].flatMap((c) => c.options).find((o) => o.long === flag || o.short === flag);
-    if (option && (option.required || option.optional) && !token.includes("=")) i++;
-  }
-  return false;
-}
-
-/**
- * An option that takes one value, given twice (`--provider overlay --provider cbr0-host-gw`):
- * commander keeps the last and says nothing, so a user who meant to compare two would read one.
- * Read as `asksForJson` reads the line: option by option, values skipped, nothing after `--`.
- */
-function repeatedOption(cli: Command, argv: readonly string[]): string | undefined {
-  let command = cli;
-  const values = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i]!;
-    if (token === "--") break;
+    if (token === "--") return undefined;
     if (!token.startsWith("-")) {
       command = command.commands.find((c) => c.name() === token || c.aliases().includes(token)) ?? command;
       continue;
     }
     const [flag, inline] = token.split(/=(.*)/s);
     const option = [command, cli].flatMap((c) => c.options).find((o) => o.long === flag || o.short === flag);
-    if (!option || !(option.required || option.optional) || option.variadic) continue;
-    const value = inline ?? argv[++i] ?? "";
-    const name = option.long ?? option.short!;
-    const seen = values.get(name) ?? [];
-    seen.push(value);
-    values.set(name, seen);
-    if (seen.length === 2) {
-      const plural = name === "--provider" ? " (--providers a,b compares several)" : "";
-      return `${name}: given more than once (${seen.map((v) => JSON.stringify(v)).join(", then ")}); it takes one value${plural}`;
-    }
+    // commander's reading: a required value is the next word whatever it is, an optional one unless
+    // it starts with "-".
+    const value =
+      option && (option.required || option.optional)
+        ? (inline ?? (option.required || !argv[i + 1]?.startsWith("-") ? argv[++i] : undefined))
+        : undefined;
+    const seen = visit(flag!, option, value);
+    if (seen !== undefined) return seen;
   }
   return undefined;
+}
+
+/** Whether the command line asks for --json, as an option of the command it names. */
+const asksForJson = (cli: Command, argv: readonly string[]) =>
+  eachOption(cli, argv, (flag) => (flag === "--json" ? true : undefined)) ?? false;
+
+/**
+ * An option that takes one value, given twice (`--provider overlay --provider cbr0-host-gw`):
+ * commander keeps the last and says nothing, so a user who meant to compare two would read one.
+ */
+function repeatedOption(cli: Command, argv: readonly string[]): string | undefined {
+  const values = new Map<string, string[]>();
+  return eachOption(cli, argv, (_flag, option, value) => {
+    if (!option || !(option.required || option.optional) || option.variadic) return undefined;
+    const name = option.long ?? option.short!;
+    const seen = [...(values.get(name) ?? []), value ?? ""];
+    values.set(name, seen);
+    if (seen.length < 2) return undefined;
+    const plural = name === "--provider" ? " (--providers a,b compares several)" : "";
+    return `${name}: given more than once (${seen.map((v) => JSON.stringify(v)).join(", then ")}); it takes one value${plural}`;
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -898,11 +898,13 @@ describe("podnet", () => {
     // nftables: per Service a service-ips element, a service chain of two and three endpoint chains
     // of two: 9 (and the node address in nodeport-ips, once); a change rewrites the service chain and swaps one endpoint chain (8); the first
     // packet costs one map lookup, however many Services there are.
+    // Both count the no-endpoint NodePort check on the reply's way in (INPUT's KUBE-EXTERNAL-SERVICES
+    // jump; nftables' filter-input chain); nftables holds its two rules in kube-proxy's table.
     expect(shape).toEqual([
-      ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 15, 20 + 13],
-      ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 15, 200 + 13],
-      ["nftables", 20, 20 * 9 + 14, 8, 9, 9, 14, 14],
-      ["nftables", 200, 200 * 9 + 14, 8, 9, 9, 14, 14],
+      ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 16, 20 + 14],
+      ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 16, 200 + 14],
+      ["nftables", 20, 20 * 9 + 16, 8, 9, 9, 15, 15],
+      ["nftables", 200, 200 * 9 + 16, 8, 9, 9, 15, 15],
     ]);
     expect(run.stdout).toContain("1st packet evals");
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(

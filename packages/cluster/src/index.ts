@@ -53,7 +53,6 @@ export { runScenario, sharedAddresses, type RunOptions, type RunResult, type Ben
 export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./services-bench.js";
 export {
   SimBackend,
-  socketOutcome,
   traceSocketOutcome,
   type ClusterBackend,
   type PodAttachment,
