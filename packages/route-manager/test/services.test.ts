@@ -116,7 +116,7 @@ describe("Services, kube-proxy style", () => {
   );
 
   it.each(PROXY_NAMES)(
-    "%s: rejects a NodePort without endpoints on the node, from outside and from a pod, until it has one",
+    "%s: rejects a NodePort without endpoints on the node, from outside, a pod and the node itself, until it has one",
     async (proxy) => {
       const { c, web } = await clusterWithService(cbr0HostGw(), proxy);
       await c.service({ ...web, endpoints: [] });
@@ -124,7 +124,8 @@ describe("Services, kube-proxy style", () => {
         proxy === "iptables"
           ? 'rejected by node2: -A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/web:http has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30080 -j REJECT --reject-with icmp-port-unreachable'
           : "rejected by node2: ip kube-proxy reject-chain: reject";
-      for (const from of ["outside", "client"]) {
+      // node2 to its own address: out and back in through lo, still a NEW connection at INPUT.
+      for (const from of ["outside", "client", "node2"]) {
         const trace = c.k.send({ from, to: "10.100.0.3", protocol: "tcp", port: 30080 });
         expect(trace.outcome).toBe("unreachable");
         expect(trace.reason).toBe(reason);

@@ -76,7 +76,18 @@ export interface Skb {
   vxlan?: VxlanHeader;
   inner?: Frame;
   mark: number;
-  ct?: { entry: ConntrackEntry; direction: "original" | "reply"; isNew: boolean; related?: boolean };
+  ct?: {
+    entry: ConntrackEntry;
+    direction: "original" | "reply";
+    isNew: boolean;
+    related?: boolean;
+    /**
+     * Sent to a local address and looped back through lo, its flow confirmed on the way out: the
+     * packet keeps its conntrack state (a first packet is still NEW at INPUT) and is translated no
+     * further (nf_conntrack_in leaves a looped packet's entry as it is).
+     */
+    looped?: boolean;
+  };
   /** ICMP errors: the offending packet as the error quotes it (its IP header and first 8 bytes). */
   quoted?: Skb;
   /**

@@ -36,9 +36,15 @@ export abstract class IpOutputWalk extends DeviceWalk {
     if (ns.isLocal(skb.ip.dst)) {
       const dst = skb.ip.dst;
       this.record(ns, "route", () => `${formatIpv4(dst)} is local: via lo`, skb, lo);
+      const ct = skb.ct;
       const confirmed = this.natPostrouting(ns, skb, lo);
       if (!confirmed) return;
-      return this.ipInput(ns, lo, confirmed);
+      // Back in through lo with the state it left with: filter INPUT sees a first packet as NEW.
+      if (!ct) return this.ipInput(ns, lo, confirmed);
+      const back = skbWith(confirmed);
+      back.ct = { entry: ct.entry, direction: ct.direction, isNew: ct.isNew, looped: true };
+      if (ct.related) back.ct.related = true;
+      return this.ipInput(ns, lo, back);
     }
     route = ns.routes.lookup(skb.ip.dst);
     if (!route)

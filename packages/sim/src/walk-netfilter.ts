@@ -163,6 +163,8 @@ export abstract class NetfilterWalk extends WalkCore {
     if (!ct) return input;
     let skb = skbWith(input);
     skb.ct = undefined;
+    // Confirmed and translated on its way out (POSTROUTING of lo): nothing more at INPUT.
+    if (ct.looped) return skb;
     const { entry } = ct;
     if (!ct.isNew) {
       if (ct.direction === "original" && entry.snatBy)
