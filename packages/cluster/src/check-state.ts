@@ -23,6 +23,12 @@ export type Path = (string | number)[];
 export const plural = (n: number, one: string, many = `${one}s`) =>
   `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 
+/** The namespaces and NetworkPolicies (namespace/name) a scenario's manifest files declare. */
+export interface ManifestNames {
+  namespaces: string[];
+  policies: string[];
+}
+
 export class CheckState {
   readonly issues: ScenarioIssue[] = [];
   readonly cluster: Ipv4Prefix;
@@ -58,7 +64,11 @@ export class CheckState {
   /** The generate block, when it could not be made (said at its field). */
   unmade?: NonNullable<Scenario["generate"]>;
 
-  constructor(readonly s: Scenario) {
+  constructor(
+    readonly s: Scenario,
+    /** What the scenario's `manifests:` files hold, read before the check: events may name them. */
+    readonly manifests: ManifestNames = { namespaces: [], policies: [] },
+  ) {
     this.cluster = Ipv4Prefix.parse(s.cluster.clusterCidr);
     this.services = Ipv4Prefix.parse(s.cluster.serviceCidr);
     const mask = s.cluster.nodeMaskSize;
@@ -112,7 +122,8 @@ export class CheckState {
 
   /** An object (a policy, a Service) goes into a namespace that exists. */
   requireNamespace(path: Path, namespace: string): void {
-    if (!(this.namespaces ??= existingNamespaces(this.s)).has(namespace))
+    this.namespaces ??= new Set([...existingNamespaces(this.s), ...this.manifests.namespaces]);
+    if (!this.namespaces.has(namespace))
       this.fail(path, missingNamespace(namespace, " and namespaces: does not declare it"));
   }
 

@@ -222,7 +222,7 @@ export function removePod(check: CheckState, name: string): void {
 /** Plays the events forward in the order the runtime runs them (by time, then as listed). */
 export function playEvents(check: CheckState): void {
   const order = check.s.events.map((e, i) => ({ e, i })).sort((a, b) => a.e.at - b.e.at || a.i - b.i);
-  const policies = new Set(check.s.networkPolicies.map(policyKey));
+  const policies = new Set([...check.s.networkPolicies.map(policyKey), ...check.manifests.policies]);
   for (const { e, i } of order) {
     const path: Path = ["events", i];
     const at = ` at ${e.at}`;

@@ -5,7 +5,7 @@
  */
 import type { ScenarioIssue } from "./load.js";
 import type { Scenario } from "./schema.js";
-import { CheckState } from "./check-state.js";
+import { CheckState, type ManifestNames } from "./check-state.js";
 import { checkCluster, checkEnvelope, checkUnderlay } from "./check-network.js";
 import { checkPolicies, setService } from "./check-objects.js";
 import { checkTraffic } from "./check-traffic.js";
@@ -15,8 +15,8 @@ export { SCENARIO_LIMITS } from "./check-state.js";
 export { existingNamespaces, missingNamespace } from "./check-objects.js";
 
 /** Checks a scenario's meaning, in the order the runtime builds it; every problem found, each with its path. */
-export function checkScenario(s: Scenario): ScenarioIssue[] {
-  const check = new CheckState(s);
+export function checkScenario(s: Scenario, manifests?: ManifestNames): ScenarioIssue[] {
+  const check = new CheckState(s, manifests);
   checkCluster(check);
   checkUnderlay(check);
   if (!checkEnvelope(check)) return check.issues;

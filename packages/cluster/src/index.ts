@@ -60,6 +60,6 @@ export {
   type ProbeResult,
   type TableSizes,
 } from "./backend.js";
-export { loadManifests, includeManifests, type Manifests, type ManifestReader } from "./manifests.js";
+export { loadManifests, type Manifests, type ManifestReader } from "./manifests.js";
 export { applyPolicies, clusterPolicies, outsideHosts, policyPods, traceVerdict } from "./policy.js";
 export { upstreamScenario, checkUpstreamCase, type UpstreamMismatch } from "./policy-upstream.js";

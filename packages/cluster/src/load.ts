@@ -3,6 +3,7 @@
  * file, the line and column, the path inside it and what was expected:
  * `scenarios/x.yaml:9:30: nodes[2].address: "10.100.0.300" is not an IPv4 address`.
  */
+import { policyKey } from "@podnet/policy";
 import { PodnetError } from "@podnet/core";
 import {
   LineCounter,
@@ -18,7 +19,7 @@ import {
   type Node,
 } from "yaml";
 import { checkScenario } from "./check.js";
-import { includeManifests, type ManifestReader } from "./manifests.js";
+import { includeManifests, readManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
 import { ScenarioSchema, type Scenario } from "./schema.js";
 import type { z } from "zod";
@@ -242,14 +243,20 @@ export function loadScenario(
       ...(scale.podsPerNode !== undefined ? { podsPerNode: scale.podsPerNode } : {}),
     };
   }
-  const issues = checkScenario(scenario).map(
+  // The manifests are read before the check, which needs their names (an event may remove a policy
+  // or set one in a namespace that only a manifest holds: without them it would blame the events);
+  // their objects join the scenario once it is sound.
+  const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
+  const objects = readManifests(scenario, file, at, readManifest);
+  const names = {
+    namespaces: objects.flatMap((o) => o.namespaces.map((n) => n.name)),
+    policies: objects.flatMap((o) => o.policies.map(policyKey)),
+  };
+  const issues = checkScenario(scenario, names).map(
     (issue) => scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
   );
   if (issues.length) throw new ScenarioError(file, issues);
-  if (scenario.manifests.length) {
-    const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
-    includeManifests(scenario, file, at, readManifest);
-  }
+  includeManifests(scenario, objects, file, at);
   return scenario;
 }
 

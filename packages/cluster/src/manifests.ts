@@ -153,14 +153,22 @@ export function loadManifests(
   return out;
 }
 
-/** Reads a scenario's manifests into it. `at(i)` locates manifests[i] in the scenario file. */
-export function includeManifests(
+/** The objects of a scenario's manifest files, each file's with its place in `manifests:`. */
+export type ManifestObjects = {
+  index: number;
+  file: string;
+  namespaces: NamespaceSpec[];
+  policies: NetworkPolicy[];
+}[];
+
+/** Reads a scenario's manifest files. `at(i)` locates manifests[i] in the scenario file. */
+export function readManifests(
   scenario: Scenario,
   file: string,
   at: (i: number) => Omit<ScenarioIssue, "message">,
   reader: ManifestReader | undefined,
-): void {
-  for (const [i, path] of scenario.manifests.entries()) {
+): ManifestObjects {
+  return scenario.manifests.map((path, i) => {
     if (!reader)
       throw new ScenarioError(file, [
         { ...at(i), message: "manifests can only be read from a scenario file" },
@@ -171,18 +179,29 @@ export function includeManifests(
     } catch (error) {
       throw new ScenarioError(file, [{ ...at(i), message: (error as Error).message }]);
     }
-    const { namespaces, policies } = loadManifests(manifest.text, manifest.file);
+    return { index: i, file: manifest.file, ...loadManifests(manifest.text, manifest.file) };
+  });
+}
+
+/** Adds what `readManifests` read to the scenario; an object the scenario or another file holds is refused. */
+export function includeManifests(
+  scenario: Scenario,
+  objects: ManifestObjects,
+  file: string,
+  at: (i: number) => Omit<ScenarioIssue, "message">,
+): void {
+  for (const { index, file: from, namespaces, policies } of objects) {
     for (const ns of namespaces) {
       if (scenario.namespaces.some((n) => n.name === ns.name))
         throw new ScenarioError(file, [
-          { ...at(i), message: `${manifest.file}: namespace ${ns.name} is already defined` },
+          { ...at(index), message: `${from}: namespace ${ns.name} is already defined` },
         ]);
       scenario.namespaces.push(ns);
     }
     for (const p of policies) {
       if (scenario.networkPolicies.some((q) => policyKey(q) === policyKey(p)))
         throw new ScenarioError(file, [
-          { ...at(i), message: `${manifest.file}: NetworkPolicy ${policyKey(p)} is already defined` },
+          { ...at(index), message: `${from}: NetworkPolicy ${policyKey(p)} is already defined` },
         ]);
       scenario.networkPolicies.push(p);
     }

@@ -47,6 +47,40 @@ describe("Kubernetes objects in scenarios", () => {
     expect(s.networkPolicies.map((p) => p.metadata.name)).toEqual(["deny-all"]);
   });
 
+  it("lets events remove a manifest's policy and set one in a namespace only a manifest declares", () => {
+    const quiet = `${manifest}---
+apiVersion: v1
+kind: Namespace
+metadata: { name: quiet }
+`;
+    const events = `manifests: [policies.yaml]
+events:
+  - { at: 1, action: removeNetworkPolicy, networkPolicy: { name: deny-all, namespace: shop } }
+  - at: 2
+    action: setNetworkPolicy
+    networkPolicy:
+      apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: { name: p, namespace: quiet }
+      spec: { podSelector: {} }
+  - { at: 3, action: removeNetworkPolicy, networkPolicy: { name: nope, namespace: shop } }
+`;
+    const read = () => ({ text: quiet, file: "policies.yaml" });
+    expect(errorsOf(() => loadScenario(scenario(events), "s.yaml", {}, read))).toEqual([
+      "s.yaml:17:66: events[2].networkPolicy.name: no NetworkPolicy shop/nope to remove at 3",
+    ]);
+    const fine = loadScenario(scenario(events.split("  - { at: 3")[0]!), "s.yaml", {}, read);
+    expect(fine.networkPolicies.map((p) => p.metadata.name)).toEqual(["deny-all"]);
+    // A manifest that cannot be read is said, not the events that name what it holds.
+    expect(
+      errorsOf(() =>
+        loadScenario(scenario(events), "s.yaml", {}, () => {
+          throw new Error("policies.yaml: no such file");
+        }),
+      ),
+    ).toEqual(["s.yaml:7:13: manifests[0]: policies.yaml: no such file"]);
+  });
+
   it("locates unknown fields, bad values and unsupported kinds in the manifest file", () => {
     const bad = `${manifest}---
 apiVersion: networking.k8s.io/v1
