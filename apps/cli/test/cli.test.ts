@@ -320,7 +320,8 @@ describe("podnet", () => {
       ]);
       expect(svc.probes[1]).toMatchObject({ reached: false });
       expect(svc.probes[1].reason).toContain("has no endpoints");
-      // trace names the path's end (a REJECT on the way) and what the socket sees, as run reports it.
+      // trace names the path's end (a REJECT on the way) and what the socket sees, as run reports it
+      // (TCP, the Service port's protocol, without --proto).
       const empty = await podnet([
         "trace",
         "scenarios/service.yaml",
@@ -330,9 +331,19 @@ describe("podnet", () => {
         "client",
         "--to",
         "svc/empty",
-        "--proto",
-        "tcp",
       ]);
+      const emptyJson = await podnet([
+        "trace",
+        "scenarios/service.yaml",
+        "--provider",
+        provider,
+        "--from",
+        "client",
+        "--to",
+        "svc/empty",
+        "--json",
+      ]);
+      expect(emptyJson.json()).toMatchObject({ trace: { outcome: "unreachable" }, socketOutcome: "refused" });
       expect(empty.stdout).toMatch(
         /\nunreachable: rejected by node\d: .*has no endpoints.*\nto the sending socket this is refused \(ECONNREFUSED\), as `podnet run` reports it\n/,
       );

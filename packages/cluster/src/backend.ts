@@ -134,17 +134,17 @@ export function socketOutcome(
 }
 
 /**
- * `socketOutcome` of a trace with its hops: the answer is the last reply delivered where the trace
- * began, as a summary takes it.
+ * `socketOutcome` of a trace with its hops: the protocol is the one its first packet carried, the
+ * answer the last reply delivered where the trace began, as a summary takes it.
  */
-export function traceSocketOutcome(
-  protocol: ProbeRequest["protocol"],
-  trace: Trace,
-): TraceSummary["outcome"] {
+export function traceSocketOutcome(trace: Trace): TraceSummary["outcome"] {
+  const first = trace.hops[0]?.packet.headers.find(
+    (h) => h.kind === "tcp" || h.kind === "udp" || h.kind === "icmp",
+  );
   const origin = trace.hops[0]?.ns;
   const hop = trace.hops.findLast((h) => h.direction === "reply" && h.event === "deliver" && h.ns === origin);
   const icmp = hop?.packet.headers.find((h) => h.kind === "icmp");
-  return socketOutcome(protocol, {
+  return socketOutcome(first?.kind === "tcp" || first?.kind === "udp" ? first.kind : "icmp", {
     outcome: trace.outcome,
     ...(icmp?.kind === "icmp" ? { answer: { ttl: 0, icmp: { type: icmp.type, code: icmp.code } } } : {}),
   });

@@ -426,6 +426,7 @@ export class ClusterRuntime {
   /** Runs the scenario's timed events in order, recording what each changed. */
   async runEvents(events: EventSpec[] = this.scenario.events): Promise<EventReport[]> {
     for (const e of [...events].sort((a, b) => a.at - b.at)) {
+      const before = [...this.networkPolicies];
       let description = "";
       let report: ReconcileReport | undefined;
       switch (e.action) {
@@ -465,9 +466,16 @@ export class ClusterRuntime {
       }
       // Pods, nodes or policies came or went: each node's policy chains follow.
       if (e.action !== "setService" && e.action !== "removeService") {
-        const applied = await applyPolicies(this);
-        if (e.action === "setNetworkPolicy" || e.action === "removeNetworkPolicy")
-          description += policyApplied(this.policyEngine, applied);
+        const policyEvent = e.action === "setNetworkPolicy" || e.action === "removeNetworkPolicy";
+        let applied;
+        try {
+          applied = await applyPolicies(this);
+        } catch (error) {
+          // Refused before any node was written (past the engine's limits): the policy is not in force.
+          if (policyEvent) this.networkPolicies = before;
+          throw error;
+        }
+        if (policyEvent) description += policyApplied(this.policyEngine, applied);
       }
       this.reports.push({ at: e.at, description, ...(report ? { report } : {}) });
     }

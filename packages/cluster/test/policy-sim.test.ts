@@ -1,6 +1,6 @@
 // NetworkPolicy enforced by the iptables engine on the simulator: the upstream e2e suite's truth
 // tables, under providers that route (cbr0-host-gw) and that encapsulate (overlay).
-import { iptablesPolicyEngine } from "@podnet/policy";
+import { PolicyLimitError, iptablesPolicyEngine } from "@podnet/policy";
 import { OWN_CASES, UPSTREAM_CASES } from "@podnet/policy/upstream";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
@@ -113,4 +113,46 @@ describe("NetworkPolicy events", () => {
       runtime.runEvents(scenario.events.slice(2).concat(scenario.events.slice(2))),
     ).rejects.toThrow('unknown NetworkPolicy "shop/db"');
   });
+});
+
+describe("NetworkPolicy past the engine's limits", () => {
+  it("is refused before any node is written, and an event's policy is then not in force", async () => {
+    // 520 pods, each allowed in from and out to every pod: 10 on node1 (10,420 rules, within the
+    // limit, and first in line) and 510 on node2 (530,910 rules: past it).
+    const scenario = ScenarioSchema.parse({
+      name: "too-many-rules",
+      cluster: { clusterCidr: "10.0.0.0/16", nodeMaskSize: 22, serviceCidr: "10.96.0.0/16" },
+      underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
+      nodes: [
+        { name: "node1", segment: "lan", address: "10.100.0.2" },
+        { name: "node2", segment: "lan", address: "10.100.0.3" },
+      ],
+      pods: Array.from({ length: 520 }, (_, i) => ({ name: `p${i}`, node: i < 10 ? "node1" : "node2" })),
+      events: [
+        {
+          at: 1,
+          action: "setNetworkPolicy",
+          networkPolicy: {
+            apiVersion: "networking.k8s.io/v1",
+            kind: "NetworkPolicy",
+            metadata: { name: "all" },
+            spec: {
+              podSelector: {},
+              ingress: [{ from: [{ podSelector: {} }] }],
+              egress: [{ to: [{ podSelector: {} }] }],
+            },
+          },
+        },
+      ],
+    });
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"), {
+      policy: iptablesPolicyEngine,
+    });
+    const filters = () =>
+      Promise.all(["node1", "node2"].map((n) => runtime.k.iptables.save(runtime.ns(n), "filter")));
+    const before = await filters();
+    await expect(runtime.runEvents()).rejects.toThrow(PolicyLimitError);
+    expect(runtime.networkPolicies).toEqual([]);
+    expect(await filters()).toEqual(before);
+  }, 60_000);
 });

@@ -4,7 +4,7 @@
  * the host API, so it runs unchanged on the simulator and on real namespaces.
  */
 import type { IptablesRule, Netlink } from "@podnet/netlink";
-import { POD_CHAIN_PREFIX, POLICY_CHAIN, nodeChains } from "./chains.js";
+import { POD_CHAIN_PREFIX, POLICY_CHAIN, checkRuleLimits, nodeChains } from "./chains.js";
 import type { CompiledPolicies } from "./compile.js";
 
 /** The part of the host API a policy engine writes through. */
@@ -22,6 +22,8 @@ export interface PolicyEngine {
   readonly description: string;
   /** Brings node `node` (host namespace `ns`) to enforce `compiled` for the pods on it. */
   apply(host: PolicyHost, ns: string, node: string, compiled: CompiledPolicies): Promise<PolicyApplyReport>;
+  /** Refuses `compiled` on these nodes before any is written, when it is more than the engine writes. */
+  check?(compiled: CompiledPolicies, nodes: Iterable<string>): void;
 }
 
 const JUMP: IptablesRule = { target: { kind: "jump", chain: POLICY_CHAIN } };
@@ -36,6 +38,9 @@ export const iptablesPolicyEngine: PolicyEngine = {
   name: "iptables",
   description:
     "iptables filter chains per pod: conntrack for established flows, per-direction chains, default deny for isolated pods",
+  check(compiled, nodes) {
+    checkRuleLimits(compiled, nodes);
+  },
   async apply(host, ns, node, compiled) {
     const desired = nodeChains(compiled, node);
     const existing = new Map((await host.iptables.list(ns, "filter")).map((c) => [c.name, c]));

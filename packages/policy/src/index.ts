@@ -63,6 +63,7 @@ export {
   subtractPrefixes,
   MAX_POLICY_RULES_PER_NODE,
   MAX_POLICY_RULES,
+  checkRuleLimits,
   PolicyLimitError,
   POLICY_CHAIN,
   POD_CHAIN_PREFIX,

@@ -74,10 +74,14 @@ const MAX_MATRIX_CELLS = 20_000_000;
 /** And the most pods: each is built (a namespace, its interfaces, its address) before any is judged. */
 const MAX_MATRIX_PODS = 3_000;
 
-/** Sources × targets of the matrix of `scenario`, its events' pods counted too (counted, not built). */
-function matrixCells(scenario: Scenario): { pods: number; cells: number } {
+/**
+ * Sources × targets of the matrix of `scenario` (counted, not built), with the pods its events add
+ * when they are played.
+ */
+function matrixCells(scenario: Scenario, events: boolean): { pods: number; cells: number } {
   const expanded = expandScenario(scenario);
-  const pods = [...expanded.pods, ...scenario.events.flatMap((e) => (e.action === "addPod" ? [e.pod] : []))];
+  const added = events ? scenario.events.flatMap((e) => (e.action === "addPod" ? [e.pod] : [])) : [];
+  const pods = [...expanded.pods, ...added];
   const distinct = (ports: { protocol: string; port: number }[]) =>
     new Set(ports.map((p) => `${p.protocol}/${p.port}`)).size;
   const hosts = scenario.underlay.hosts;
@@ -97,7 +101,7 @@ async function build(file: string, opts: PolicyOptions, inputs: Set<string>) {
   const scenario = readScenario(file, inputs);
   const providers = parseProviders(opts.provider);
   if (providers.length !== 1) throw new UsageError("--provider: name one provider");
-  const { pods, cells } = matrixCells(scenario);
+  const { pods, cells } = matrixCells(scenario, opts.events);
   if (pods > MAX_MATRIX_PODS)
     throw new UsageError(
       `${file}: ${pods.toLocaleString("en-US")} pods; a policy matrix is made for at most ${MAX_MATRIX_PODS.toLocaleString("en-US")} (every pod against every pod and port); \`podnet trace --policy\` checks single connections at any size`,

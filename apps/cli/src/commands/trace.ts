@@ -81,7 +81,7 @@ export function traceCommand(cli: Command): void {
       "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
     )
     .option("-v, --verbose", "show every transmit and receive too")
-    .addOption(jsonOption("the Trace"))
+    .addOption(jsonOption("{provider, trace, socketOutcome: what the sending socket sees, policy?}"))
     .addHelpText(
       "after",
       "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
@@ -120,7 +120,7 @@ export function traceCommand(cli: Command): void {
         const verdict = traceVerdict(runtime, trace);
         // A REJECT on the path (kube-proxy's for a Service without endpoints) ends the walk as
         // unreachable, but the sending socket gets ECONNREFUSED: what `run` reports. Both are said.
-        const socket = traceSocketOutcome(opts.proto ?? "icmp", trace);
+        const socket = traceSocketOutcome(trace);
         const seen =
           socket !== trace.outcome
             ? `to the sending socket this is ${socket} (ECONNREFUSED), as \`podnet run\` reports it\n`
@@ -128,6 +128,7 @@ export function traceCommand(cli: Command): void {
         results.push({
           provider: name,
           trace,
+          socketOutcome: socket,
           ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
         });
         if (opts.pcap !== undefined) {
