@@ -322,7 +322,7 @@ describe("podnet", () => {
       expect(svc.probes[1].reason).toContain("has no endpoints");
       // trace names the path's end (a REJECT on the way) and what the socket sees, as run reports it
       // (TCP, the Service port's protocol, without --proto).
-      const empty = await podnet([
+      const toEmpty = [
         "trace",
         "scenarios/service.yaml",
         "--provider",
@@ -331,18 +331,9 @@ describe("podnet", () => {
         "client",
         "--to",
         "svc/empty",
-      ]);
-      const emptyJson = await podnet([
-        "trace",
-        "scenarios/service.yaml",
-        "--provider",
-        provider,
-        "--from",
-        "client",
-        "--to",
-        "svc/empty",
-        "--json",
-      ]);
+      ];
+      const empty = await podnet(toEmpty);
+      const emptyJson = await podnet([...toEmpty, "--json"]);
       expect(emptyJson.json()).toMatchObject({ trace: { outcome: "unreachable" }, socketOutcome: "refused" });
       expect(empty.stdout).toMatch(
         /\nunreachable: rejected by node\d: .*has no endpoints.*\nto the sending socket this is refused \(ECONNREFUSED\), as `podnet run` reports it\n/,

@@ -319,6 +319,12 @@ const PORTALS: IptablesRule = {
   target: { kind: "jump", chain: "KUBE-SERVICES" },
 };
 
+/** filter's jump to KUBE-SERVICES (its rejects): for new connections only, as kube-proxy writes it. */
+const NEW_PORTALS: IptablesRule = {
+  matches: [{ kind: "conntrack", ctstate: ["NEW"] }, comment("kubernetes service portals")],
+  target: { kind: "jump", chain: "KUBE-SERVICES" },
+};
+
 /** New connections to a NodePort (from outside or from a pod) meet its no-endpoints REJECT here. */
 const EXTERNAL_PORTALS: IptablesRule = {
   matches: [
@@ -341,7 +347,7 @@ const HOOKS: ServiceTables["hooks"] = [
     },
   },
   { table: "filter", chain: "INPUT", rule: EXTERNAL_PORTALS },
-  { table: "filter", chain: "FORWARD", rule: PORTALS },
+  { table: "filter", chain: "FORWARD", rule: NEW_PORTALS },
   { table: "filter", chain: "FORWARD", rule: EXTERNAL_PORTALS },
-  { table: "filter", chain: "OUTPUT", rule: PORTALS },
+  { table: "filter", chain: "OUTPUT", rule: NEW_PORTALS },
 ];

@@ -130,6 +130,18 @@ describe("Services, kube-proxy style", () => {
         expect(trace.outcome).toBe("unreachable");
         expect(trace.reason).toBe(reason);
       }
+      // The filter hooks as kube-proxy writes them: new connections only.
+      if (proxy === "iptables")
+        expect(
+          (await c.k.iptables.save("node2", "filter"))
+            .split("\n")
+            .filter((l) => /^-A (INPUT|FORWARD|OUTPUT) /.test(l)),
+        ).toEqual([
+          '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+          '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+          '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+          '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        ]);
       // Endpoints again: the reject is gone, the NodePort answers.
       await c.service(web);
       expect(c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 }).outcome).toBe(
