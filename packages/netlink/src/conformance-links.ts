@@ -4,9 +4,9 @@
  */
 import { expect, it } from "vitest";
 import type { Harness } from "./conformance.js";
-import { parseAddrArgument as cidr, parseAddressArgument as ip } from "./values.js";
+import { parseAddrArgument as cidr } from "./values.js";
 
-export function linkCases({ setup, refusal }: Harness): void {
+export function linkCases({ setup, refusal, flannelDevice }: Harness): void {
   it("creates, lists and deletes namespaces, refusing duplicates and unknown names", async () => {
     const {
       n,
@@ -191,21 +191,8 @@ export function linkCases({ setup, refusal }: Harness): void {
   });
 
   it("sizes a VXLAN device 50 bytes under its lower device, as flannel relies on", async () => {
-    const {
-      n,
-      ns: [a],
-    } = await setup("a");
-    await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e1" }, mtu: 9000 });
-    await n.link.add(a!, {
-      kind: "vxlan",
-      name: "flannel.1",
-      vni: 1,
-      local: ip("192.168.50.1"),
-      dev: "e0",
-      dstport: 8472,
-      learning: false,
-    });
-    await n.link.add(a!, { kind: "vxlan", name: "vx4789", vni: 4096, dstport: 4789 });
+    const { n, a } = await flannelDevice(9000);
+    await n.link.add(a, { kind: "vxlan", name: "vx4789", vni: 4096, dstport: 4789 });
     const links = await n.link.list(a!);
     const flannel = links.find((l) => l.ifname === "flannel.1")!;
     expect(flannel.mtu).toBe(8950);

@@ -11,22 +11,9 @@ import {
   parseRouteDst as net,
 } from "./values.js";
 
-export function neighbourCases({ setup, refusal, linkedPair }: Harness): void {
+export function neighbourCases({ setup, refusal, linkedPair, flannelDevice }: Harness): void {
   it("keeps permanent neighbours and VXLAN forwarding entries as flannel writes them", async () => {
-    const {
-      n,
-      ns: [a],
-    } = await setup("a");
-    await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e1" } });
-    await n.link.add(a!, {
-      kind: "vxlan",
-      name: "flannel.1",
-      vni: 1,
-      local: ip("192.168.50.1"),
-      dev: "e0",
-      dstport: 8472,
-      learning: false,
-    });
+    const { n, a } = await flannelDevice();
     await n.neigh.replace(a!, {
       dst: ip("10.244.2.0"),
       dev: "flannel.1",
@@ -50,20 +37,15 @@ export function neighbourCases({ setup, refusal, linkedPair }: Harness): void {
     expect((await refusal(n.neigh.del(a!, { dst: ip("10.244.9.0"), dev: "flannel.1" }))).message).toBe(
       "RTNETLINK answers: No such file or directory",
     );
-    await n.fdb.append(a!, {
-      mac: mac("96:fe:d6:d5:45:d0"),
-      dev: "flannel.1",
-      dst: ip("192.168.50.2"),
-      self: true,
-      permanent: true,
-    });
-    await n.fdb.append(a!, {
-      mac: mac("96:fe:d6:d5:45:d0"),
-      dev: "flannel.1",
-      dst: ip("192.168.50.2"),
-      self: true,
-      permanent: true,
-    });
+    // The same entry appended twice: the second is accepted and changes nothing.
+    for (let i = 0; i < 2; i++)
+      await n.fdb.append(a, {
+        mac: mac("96:fe:d6:d5:45:d0"),
+        dev: "flannel.1",
+        dst: ip("192.168.50.2"),
+        self: true,
+        permanent: true,
+      });
     await n.fdb.append(a!, {
       mac: mac("00:00:00:00:00:00"),
       dev: "flannel.1",

@@ -15,7 +15,7 @@ import { netfilterCases } from "./conformance-netfilter.js";
 import { nftablesCases } from "./conformance-nftables.js";
 import { routeCases } from "./conformance-routes.js";
 import type { Netlink } from "./types.js";
-import { parseAddrArgument as cidr } from "./values.js";
+import { parseAddrArgument as cidr, parseAddressArgument } from "./values.js";
 
 export interface ConformanceTarget {
   /** A host API to test and a prefix for the names of the namespaces the suite creates. */
@@ -43,6 +43,8 @@ export interface Harness {
   refusal(call: Promise<unknown> | (() => Promise<unknown>)): Promise<NetlinkError>;
   /** Namespaces a and b joined by veth e0–e0, both up, a's end addressed 192.168.77.1/24. */
   linkedPair(): Promise<{ n: Netlink; a: string }>;
+  /** Namespace a with veth e0 (peer e1, of `mtu` when given) and flannel's VXLAN device on it. */
+  flannelDevice(mtu?: number): Promise<{ n: Netlink; a: string }>;
 }
 
 export function describeNetlinkConformance(name: string, target: ConformanceTarget): void {
@@ -80,7 +82,26 @@ export function describeNetlinkConformance(name: string, target: ConformanceTarg
       return { n, a: a! };
     }
 
-    const harness = { setup, refusal, linkedPair };
+    /** Namespace a with veth e0 (peer e1, of `mtu` when given) and flannel.1 on it, as flannel makes it. */
+    async function flannelDevice(mtu?: number) {
+      const {
+        n,
+        ns: [a],
+      } = await setup("a");
+      await n.link.add(a!, { kind: "veth", name: "e0", peer: { name: "e1" }, ...(mtu ? { mtu } : {}) });
+      await n.link.add(a!, {
+        kind: "vxlan",
+        name: "flannel.1",
+        vni: 1,
+        local: parseAddressArgument("192.168.50.1"),
+        dev: "e0",
+        dstport: 8472,
+        learning: false,
+      });
+      return { n, a: a! };
+    }
+
+    const harness = { setup, refusal, linkedPair, flannelDevice };
     linkCases(harness);
     routeCases(harness);
     neighbourCases(harness);
