@@ -6,6 +6,7 @@ import type { LayerView } from "./layer.js";
 import { NeighbourTable } from "./number-map.js";
 import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
 import { NftState } from "./nftables.js";
+import type { CompiledIptables } from "./netfilter.js";
 
 export const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
@@ -338,6 +339,8 @@ export class SimNamespace {
   ruleEvaluations = 0;
   /** Moves whenever a rule enters or leaves any chain (`countRules`): compiled chains are made again. */
   iptablesVersion = 0;
+  /** netfilter.ts's compiled tables for the rules as they are (shared with namespaces holding the same). */
+  compiledIptables?: CompiledIptables;
   private tracked?: ConntrackTable;
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
@@ -451,10 +454,15 @@ export class SimNamespace {
       if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);
   }
 
+  /** How many rules the table's chains hold. */
+  ruleCount(table: NatTable): number {
+    return this.iptablesState?.rules[table] ?? 0;
+  }
+
   /** True when some chain of the table (or an nftables base chain of its type) can change a packet. */
   hasRules(table: NatTable): boolean {
     // Asked at every hook of every hop: a count, not a walk over the table's chains.
-    return (this.iptablesState?.rules[table] ?? 0) > 0 || this.nftState?.hasBaseChains(table) === true;
+    return this.ruleCount(table) > 0 || this.nftState?.hasBaseChains(table) === true;
   }
 
   /**

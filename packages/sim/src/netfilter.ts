@@ -111,28 +111,82 @@ function compile(rule: IptablesRule): CompiledRule {
 }
 
 /**
- * A chain's rules compiled, made again when the namespace's rules change. A packet crossing a
- * 10,000-Service KUBE-SERVICES looked each rule's compiled form up in a weak map: a third of a
- * `podnet run` at 4,000 Services. Now a chain costs one lookup when entered.
+ * A chain's rules compiled. A packet crossing a 10,000-Service KUBE-SERVICES looked each rule's
+ * compiled form up in a weak map: a third of a `podnet run` at 4,000 Services. Now a chain costs one
+ * lookup when entered.
  */
 interface CompiledChain {
-  version: number;
-  indexFrom: number;
   rules: readonly CompiledRule[];
   index?: ChainIndex;
 }
-const compiledChains = new WeakMap<readonly IptablesRule[], CompiledChain>();
-const NO_COMPILED: CompiledChain = { version: -1, indexFrom: 0, rules: [] };
+const NO_COMPILED: CompiledChain = { rules: [] };
+
+/** A table's chains, compiled as packets enter them. */
+interface CompiledTable {
+  chains: Map<string, CompiledChain>;
+}
+
+/** A namespace's compiled tables for one version of its rules (`SimNamespace.iptablesVersion`). */
+export interface CompiledIptables {
+  version: number;
+  indexFrom: number;
+  nat?: CompiledTable;
+  filter?: CompiledTable;
+}
+
+/**
+ * Compiled tables by their rules' text, for every namespace holding the same table. At 5,000 nodes a
+ * random pair crosses two nodes it has rarely or never crossed: with a compiled copy per node, each
+ * of the eight hooks it runs (kube-proxy's PREROUTING, FORWARD and POSTROUTING, twice) read a
+ * dozen cold objects of that node's own (its chains, compiled rules, their prefixes), which took
+ * a third of a random trace; every node's kube-proxy table is the same, so the compiled one stays in
+ * cache. Weakly held: a table no namespace holds any more (a policy rewritten, a namespace deleted)
+ * leaves with its key.
+ */
+const sharedTables = new Map<string, WeakRef<CompiledTable>>();
+const forgetTable = new FinalizationRegistry<string>((key) => {
+  if (sharedTables.get(key)?.deref() === undefined) sharedTables.delete(key);
+});
+/**
+ * Tables with more rules are compiled for their namespace alone: their text would be a large key to
+ * make after each change (kube-proxy's at 10,000 Services holds 60,000 rules, on few nodes).
+ */
+const SHARE_MAX_RULES = 2_000;
+
+function compiledTable(ns: SimNamespace, table: NatTable, indexFrom: number): CompiledTable {
+  if (ns.ruleCount(table) > SHARE_MAX_RULES) return { chains: new Map() };
+  // Chains without rules read as no chain at all (a jump into one returns), so they are left out.
+  const parts = [`${indexFrom} ${table}`];
+  for (const [chain, rules] of [...ns.tables[table]].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!rules.length) continue;
+    parts.push(`:${chain}`);
+    for (const rule of rules) parts.push((compile(rule).text ??= formatIptablesRule(rule)));
+  }
+  const key = parts.join("\n");
+  let shared = sharedTables.get(key)?.deref();
+  if (!shared) {
+    shared = { chains: new Map() };
+    sharedTables.set(key, new WeakRef(shared));
+    forgetTable.register(shared, key);
+  }
+  return shared;
+}
 
 function compiledRulesOf(ns: SimNamespace, table: NatTable, chain: string, indexFrom: number): CompiledChain {
-  const rules = ns.rulesOf(table, chain);
-  if (!rules.length) return NO_COMPILED;
-  let entry = compiledChains.get(rules);
-  if (entry?.version !== ns.iptablesVersion || entry.indexFrom !== indexFrom) {
+  let state = ns.compiledIptables;
+  if (state?.version !== ns.iptablesVersion || state.indexFrom !== indexFrom) {
+    if (!ns.rulesOf(table, chain).length) return NO_COMPILED;
+    ns.compiledIptables = state = { version: ns.iptablesVersion, indexFrom };
+  }
+  const tableNow = (state[table] ??= compiledTable(ns, table, indexFrom));
+  let entry = tableNow.chains.get(chain);
+  if (!entry) {
+    // A shared table holds the same rules in every namespace using it: any of them compiles it.
+    const rules = ns.rulesOf(table, chain);
     const compiledRules = rules.map((r) => compile(r));
     const index = rules.length >= indexFrom ? chainIndex(compiledRules) : undefined;
-    entry = { version: ns.iptablesVersion, indexFrom, rules: compiledRules, ...(index ? { index } : {}) };
-    compiledChains.set(rules, entry);
+    entry = rules.length ? { rules: compiledRules, ...(index ? { index } : {}) } : NO_COMPILED;
+    tableNow.chains.set(chain, entry);
   }
   return entry;
 }

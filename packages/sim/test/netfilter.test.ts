@@ -246,3 +246,114 @@ describe("a long chain's destination index", () => {
     );
   });
 });
+
+describe("compiled tables shared by namespaces holding the same rules", () => {
+  // Every node holds the same kube-proxy table, so its compiled form is shared by content. Sharing must
+  // change nothing: each namespace below is checked against a lab of its own, whose distinct
+  // chainIndexFrom (no chain here is long enough to be indexed) gives it compiled tables of its own.
+  it("changes nothing: namespaces with equal, near and changed tables each meet their own rules", async () => {
+    const address = fc.integer({ min: 1, max: 6 }).map((k) => `10.96.0.${k}`);
+    const port = fc.constantFrom(80, 443);
+    const natRule = fc.oneof(
+      fc
+        .tuple(address, port)
+        .map(([d, p]) => `-d ${d}/32 -p tcp -m tcp --dport ${p} -j DNAT --to-destination 10.100.0.9:8080`),
+      fc
+        .tuple(address, port)
+        .map(([d, p]) => `-d ${d}/32 -p tcp -m tcp --dport ${p} -j DNAT --to-destination 10.100.0.9:8081`),
+      fc.integer({ min: 1, max: 3 }).map((m) => `-j MARK --set-xmark 0x${m}/0xff`),
+      fc.constant("-d 10.96.0.0/30 -j RETURN"),
+    );
+    const filterRule = fc.oneof(
+      fc.integer({ min: 1, max: 3 }).map((m) => `-m mark --mark 0x${m}/0xff -j DROP`),
+      fc.integer({ min: 1, max: 3 }).map((m) => `-m mark ! --mark 0x${m}/0xff -j REJECT`),
+      fc
+        .tuple(address, port)
+        .map(([d, p]) => `-d ${d}/32 -p tcp -m tcp --dport ${p} -j REJECT --reject-with tcp-reset`),
+      port.map((p) => `-p tcp -m tcp --dport ${p} -m conntrack --ctstate NEW -j DROP`),
+    );
+    const tables = fc.record({
+      nat: fc.array(natRule, { maxLength: 6 }),
+      filter: fc.array(filterRule, { maxLength: 4 }),
+    });
+    // node2's tables: node1's, node1's with one rule changed, or others altogether.
+    const pair = fc.tuple(tables, fc.integer({ min: 0, max: 2 }), tables, natRule, filterRule);
+    const sends = fc.array(fc.tuple(fc.constantFrom(0, 1), address, port), { minLength: 1, maxLength: 10 });
+    // After the first sends, node1 gains one rule in each table: node2 must keep meeting its own.
+    const later = fc.tuple(natRule, filterRule);
+    let solo = 10_000;
+    await fc.assert(
+      fc.asyncProperty(
+        pair,
+        sends,
+        later,
+        async ([t1, how, other, natChange, filterChange], probes, [n, f]) => {
+          const t2 =
+            how === 0
+              ? t1
+              : how === 1
+                ? {
+                    nat: t1.nat.length ? [natChange, ...t1.nat.slice(1)] : [natChange],
+                    filter: t1.filter.length ? [...t1.filter.slice(0, -1), filterChange] : [filterChange],
+                  }
+                : other;
+          // Every lab holds both nodes, created in the same order, and each node has learned the
+          // gateway before any rule: a probe's trace then depends on the rules in force, not on
+          // what earlier probes left behind.
+          const lab = async (chainIndexFrom?: number) => {
+            const l = new Lab("shared", { flowCache: false, ...(chainIndexFrom ? { chainIndexFrom } : {}) });
+            await l.host("outside", "lan", "10.100.0.9/24");
+            for (const [node, address] of [
+              ["node1", "10.100.0.2/24"],
+              ["node2", "10.100.0.3/24"],
+            ] as const) {
+              await l.host(node, "lan", address);
+              await l.k.route.add(node, { dst: DEFAULT_ROUTE, via: ip("10.100.0.9") });
+            }
+            for (const node of ["node1", "node2"]) l.k.send({ from: node, to: "10.100.0.9" });
+            return l;
+          };
+          const write = async (l: Lab, node: string, t: { nat: string[]; filter: string[] }) => {
+            await l.k.iptables.newChain(node, "nat", "SVC");
+            for (const r of t.nat) await l.k.iptables.append(node, "nat", "SVC", parseIptablesRule(r));
+            await l.k.iptables.append(node, "nat", "OUTPUT", rule`-j SVC`);
+            for (const r of t.filter)
+              await l.k.iptables.append(node, "filter", "OUTPUT", parseIptablesRule(r));
+          };
+          const change = async (l: Lab) => {
+            await l.k.iptables.append("node1", "nat", "SVC", parseIptablesRule(n));
+            await l.k.iptables.append("node1", "filter", "OUTPUT", parseIptablesRule(f));
+          };
+          const probe = (l: Lab, node: string, to: string, port: number) => {
+            const t = l.k.send({ from: node, to, protocol: "tcp", port });
+            return `${t.outcome} ${t.reason} | ${t.hops.map((h) => h.detail).join(" | ")}`;
+          };
+          const shared = await lab();
+          await write(shared, "node1", t1);
+          await write(shared, "node2", t2);
+          // Each node's own lab (its own chainIndexFrom: tables of its own); node1's changed one is
+          // written changed from the start, compiled only after the change.
+          const own1 = await lab(solo++);
+          await write(own1, "node1", t1);
+          const own2 = await lab(solo++);
+          await write(own2, "node2", t2);
+          const changed1 = await lab(solo++);
+          await write(changed1, "node1", t1);
+          await change(changed1);
+          const half = Math.ceil(probes.length / 2);
+          for (const [i, [which, to, port]] of probes.entries()) {
+            if (i === half) await change(shared);
+            const node = which ? "node2" : "node1";
+            const reference = which ? own2 : i < half ? own1 : changed1;
+            expect(probe(shared, node, to, port)).toBe(probe(reference, node, to, port));
+          }
+          expect(shared.k.ns("node2").ruleEvaluations).toBe(own2.k.ns("node2").ruleEvaluations);
+          expect(shared.k.ns("node1").ruleEvaluations).toBe(
+            own1.k.ns("node1").ruleEvaluations + changed1.k.ns("node1").ruleEvaluations,
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
