@@ -160,9 +160,12 @@ function compiledTable(ns: SimNamespace, table: NatTable, indexFrom: number): Co
   for (const [chain, rules] of [...ns.tables[table]].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!rules.length) continue;
     parts.push(`:${chain}`);
-    for (const rule of rules) parts.push((compile(rule).text ??= formatIptablesRule(rule)));
+    // The target's kind too: a jump to a chain named like a target prints as that target.
+    for (const rule of rules)
+      parts.push(`${rule.target.kind} ${(compile(rule).text ??= formatIptablesRule(rule))}`);
   }
-  const key = parts.join("\n");
+  // As JSON: a chain's name could hold any character, a newline included.
+  const key = JSON.stringify(parts);
   let shared = sharedTables.get(key)?.deref();
   if (!shared) {
     shared = { chains: new Map() };
