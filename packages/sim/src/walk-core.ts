@@ -84,6 +84,8 @@ export abstract class WalkCore {
   /** TCP: the bytes written once connected, the SYN as sent, and the SYN-ACK that answered it. */
   protected readonly dataBytes: number;
   protected syn?: Skb;
+  /** The first packet as the sender sent it: a UDP answer must come from where it went. */
+  protected sent?: Skb;
   protected synAck?: Skb;
   protected dataPhase = false;
   protected dataDelivered = false;
@@ -176,6 +178,7 @@ export abstract class WalkCore {
         skb = skbWith(skb, skb.ip, { ...skb.l4, options: mssOption(advertisedMss(mtu)) });
         this.syn = skb;
       }
+      this.sent = skb;
       this.record(
         this.origin,
         "send",

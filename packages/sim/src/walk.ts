@@ -128,6 +128,7 @@ class PacketWalk extends IpOutputWalk {
     const { ip, l4 } = skb;
     if (l4.kind === "udp" && this.vxlanDecap(ns, skb)) return;
     if (ns === this.origin && this.isAnswer(skb)) return this.answerReceived(ns, skb);
+    if (ns === this.origin && this.direction === "reply" && this.strayAnswer(ns, inDev, skb)) return;
     const here = `${ns.name} ${inDev.name}`;
     if (l4.kind === "icmp") {
       if (l4.type !== IcmpType.ECHO_REQUEST)
@@ -205,7 +206,7 @@ class PacketWalk extends IpOutputWalk {
       );
       return this.reply(ns, skb, answerSyn(l4, TcpFlags.RST | TcpFlags.ACK, 0, 0), zeros(0));
     }
-    if (socket) return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort));
+    if (socket) return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort), true);
     this.record(
       ns,
       "deliver",
@@ -222,12 +223,56 @@ class PacketWalk extends IpOutputWalk {
     this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
   }
 
-  /** A datagram a socket took: UDP asks for no answer, so reaching it is the outcome. */
-  private udpTaken(ns: SimNamespace, inDev: SimLink, skb: Skb, owner: string, to: string): void {
-    this.record(ns, "deliver", `udp to ${to} taken by ${owner}`, skb, inDev);
-    this.expectsReply = false;
-    this.replyReceived = false;
+  /**
+   * A datagram a socket took. A listener answers a request with its name, as the kernel backend's
+   * listeners do (and a DNS server answers a query): the probe counts as reached only when that
+   * answer reaches the sender's socket, so a way back that fails (no route, an answer never
+   * un-NATed) fails it, as on the kernel. A datagram to a broadcast address asks for nothing back.
+   */
+  private udpTaken(
+    ns: SimNamespace,
+    inDev: SimLink,
+    skb: Skb,
+    owner: string,
+    to: string,
+    answers: boolean,
+  ): void {
+    const request = this.direction === "request";
+    this.record(
+      ns,
+      "deliver",
+      `udp to ${to} taken by ${owner}${answers && request ? ", which answers" : ""}`,
+      skb,
+      inDev,
+    );
+    if (!request) return;
+    if (!answers) {
+      this.expectsReply = false;
+      this.replyReceived = false;
+    }
     this.arrived(ns, skb, "reached", `delivered to ${owner} on ${to} (${ns.name})`, owner);
+    if (!answers || skb.l4.kind !== "udp") return;
+    const l4: Header = { kind: "udp", srcPort: skb.l4.dstPort, dstPort: skb.l4.srcPort };
+    this.reply(ns, skb, l4, new TextEncoder().encode(`${owner}\n`));
+  }
+
+  /**
+   * A UDP datagram reaching the sender that is not from where it sent (an answer that was not
+   * un-NATed, say): its socket is connected to that address and port and does not take it, and with
+   * no other socket there the kernel answers port unreachable.
+   */
+  private strayAnswer(ns: SimNamespace, inDev: SimLink, skb: Skb): boolean {
+    const sent = this.sent;
+    const l4 = skb.l4;
+    if (l4.kind !== "udp" || sent?.l4.kind !== "udp" || l4.dstPort !== sent.l4.srcPort) return false;
+    this.drop(
+      ns,
+      `udp from ${endpoint(skb.ip.src, l4.srcPort)}: the sender's socket is connected to ${endpoint(sent.ip.dst, sent.l4.dstPort)} and does not take it`,
+      skb,
+      inDev,
+    );
+    this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
+    return true;
   }
 
   /**
@@ -242,7 +287,14 @@ class PacketWalk extends IpOutputWalk {
     if (l4.kind === "udp") {
       const socket = ns.sockets.find((s) => s.protocol === "udp" && s.port === l4.dstPort && s.address === 0);
       if (socket)
-        return this.udpTaken(ns, inDev, skb, socket.owner, `broadcast ${endpoint(ip.dst, l4.dstPort)}`);
+        return this.udpTaken(
+          ns,
+          inDev,
+          skb,
+          socket.owner,
+          `broadcast ${endpoint(ip.dst, l4.dstPort)}`,
+          false,
+        );
     }
     const why =
       l4.kind === "icmp"
@@ -259,6 +311,16 @@ class PacketWalk extends IpOutputWalk {
   private isAnswer(skb: Skb): boolean {
     const l4 = skb.l4;
     if (l4.kind === "icmp") return l4.type !== IcmpType.ECHO_REQUEST;
+    if (l4.kind === "udp") {
+      const sent = this.sent;
+      return (
+        this.direction === "reply" &&
+        sent?.l4.kind === "udp" &&
+        skb.ip.src === sent.ip.dst &&
+        l4.srcPort === sent.l4.dstPort &&
+        l4.dstPort === sent.l4.srcPort
+      );
+    }
     if (l4.kind === "tcp")
       return (
         (l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) ||

@@ -357,3 +357,73 @@ describe("compiled tables shared by namespaces holding the same rules", () => {
     );
   });
 });
+
+describe("a UDP listener's answer", () => {
+  // The kernel backend's listeners answer a datagram with their name and its probe waits for that
+  // answer on a connected socket: a way back that fails is a failed probe there, and so here.
+  async function lanWithRouter() {
+    const lab = new Lab("udp-answer");
+    await lab.host("client", "lan", "10.100.0.5/24");
+    await lab.host("server", "lan", "10.100.0.9/24");
+    await lab.host("router", "lan", "10.100.0.1/24", { forwarding: true });
+    lab.k.listen("server", { protocol: "udp", port: 53, owner: "dns" });
+    return lab;
+  }
+
+  it("reaches the sender from where the datagram went: reached", async () => {
+    const lab = await lanWithRouter();
+    const t = lab.k.send({ from: "client", to: "10.100.0.9", protocol: "udp", port: 53 });
+    expect(t.outcome).toBe("reached");
+    expect(t.replyReceived).toBe(true);
+    expect(t.hops.map((h) => h.detail)).toEqual(
+      expect.arrayContaining([
+        "udp to 10.100.0.9:53 taken by dns, which answers",
+        "the answer from 10.100.0.9 reaches the sender in client",
+      ]),
+    );
+  });
+
+  it("fails the probe when the answer has no way back, as ICMP and TCP do", async () => {
+    const lab = await lanWithRouter();
+    // The server sends anything for the client to a gateway that is not there.
+    await lab.k.route.add("server", { dst: net("10.100.0.5/32"), via: ip("10.100.0.77") });
+    lab.k.listen("server", { protocol: "tcp", port: 53, owner: "dns" });
+    for (const protocol of ["udp", "tcp", "icmp"] as const) {
+      const t = lab.k.send({
+        from: "client",
+        to: "10.100.0.9",
+        protocol,
+        ...(protocol === "icmp" ? {} : { port: 53 }),
+      });
+      expect(t.outcome, protocol).toBe("dropped");
+      expect(t.replyReceived, protocol).toBe(false);
+    }
+    const udp = lab.k.send({ from: "client", to: "10.100.0.9", protocol: "udp", port: 53 });
+    expect(udp.reason).toMatch(
+      /^delivered to dns on 10\.100\.0\.9:53 \(server\), but the answer was dropped: /,
+    );
+  });
+
+  it("is not taken from another address than the one the sender's socket is connected to", async () => {
+    const lab = await lanWithRouter();
+    // A virtual address the router translates to the server, which answers the client directly over
+    // the LAN: the answer is never un-NATed and comes from 10.100.0.9, not 10.96.0.10.
+    await lab.k.route.add("client", { dst: net("10.96.0.0/16"), via: ip("10.100.0.1") });
+    await lab.k.iptables.append(
+      "router",
+      "nat",
+      "PREROUTING",
+      rule`-d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.100.0.9:53`,
+    );
+    const t = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "udp", port: 53 });
+    expect(t.outcome).toBe("dropped");
+    expect(t.replyReceived).toBe(false);
+    expect(t.reason).toContain(
+      "the answer was dropped: udp from 10.100.0.9:53: the sender's socket is connected to 10.96.0.10:53 and does not take it (at client)",
+    );
+    // Through the router both ways, the answer is un-NATed and taken.
+    await lab.k.route.add("server", { dst: net("10.100.0.5/32"), via: ip("10.100.0.1") });
+    const back = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "udp", port: 53 });
+    expect(back.outcome).toBe("reached");
+  });
+});
