@@ -540,25 +540,23 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
     }
   });
 
-  it("UDP: the probe waits for the listener's answer, which must come back from where the datagram went", async () => {
-    // A client, a server with a UDP listener answering its name (as the lab's do), and a router on one
-    // LAN. The client sends to the server, and to 10.96.0.10, which the router translates to it.
-    const variants: [string, (lab: LabTopology) => Promise<void>][] = [
+  it("UDP and TCP: the answer must come back from where the sender sent, or the probe fails", async () => {
+    // A client, a server whose listeners answer their name (as the lab's do), and a router on one LAN.
+    // The client sends to the server, and to 10.96.0.10, which the router translates to it.
+    const variants: [string, (lab: LabTopology) => Promise<unknown>][] = [
       ["direct", async () => {}],
       [
         "no way back",
-        async (lab) =>
-          lab.k.route.add(lab.ns("server"), { dst: net("10.100.0.5/32"), via: ip("10.100.0.77") }),
+        (lab) => lab.k.route.add(lab.ns("server"), { dst: net("10.100.0.5/32"), via: ip("10.100.0.77") }),
       ],
-      // The server answers 10.96.0.10's datagrams straight over the LAN: never un-NATed.
+      // The server answers 10.96.0.10's packets straight over the LAN: never un-NATed.
       ["translated, answered around the router", async () => {}],
       [
         "translated, answered through the router",
-        async (lab) =>
-          lab.k.route.add(lab.ns("server"), { dst: net("10.100.0.5/32"), via: ip("10.100.0.1") }),
+        (lab) => lab.k.route.add(lab.ns("server"), { dst: net("10.100.0.5/32"), via: ip("10.100.0.1") }),
       ],
     ];
-    const build = async (lab: LabTopology, variant: (lab: LabTopology) => Promise<void>) => {
+    const build = async (lab: LabTopology, variant: (lab: LabTopology) => Promise<unknown>) => {
       await lab.host("client", "lan", "10.100.0.5/24");
       await lab.host("server", "lan", "10.100.0.9/24");
       await lab.host("router", "lan", "10.100.0.1/24", { forwarding: true });
@@ -567,31 +565,37 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
         lab.ns("router"),
         "nat",
         "PREROUTING",
-        rule`-d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.100.0.9:53`,
+        rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
       );
       await variant(lab);
     };
     const target = (name: string) => (name.startsWith("translated") ? "10.96.0.10" : "10.100.0.9");
     const simulated: string[] = [];
     for (const [name, variant] of variants) {
-      const sim = new LabTopology(new SimKernel({ seed: "udp-answer" }));
+      const sim = new LabTopology(new SimKernel({ seed: "answer" }));
       await build(sim, variant);
-      sim.k.listen("server", { protocol: "udp", port: 53, owner: "dns" });
-      simulated.push(sim.k.send({ from: "client", to: target(name), protocol: "udp", port: 53 }).outcome);
+      for (const protocol of ["udp", "tcp"] as const) {
+        sim.k.listen("server", { protocol, port: 53, owner: "dns" });
+        simulated.push(
+          `${protocol} ${sim.k.send({ from: "client", to: target(name), protocol, port: 53 }).outcome}`,
+        );
+      }
     }
     const kernel: string[] = [];
     for (const [name, variant] of variants) {
       const real = new LabTopology(linux, nextPrefix());
-      let listener: ReturnType<typeof spawn> | undefined;
+      const listeners: ReturnType<typeof spawn>[] = [];
       try {
         await build(real, variant);
         const echo = `const s = require("dgram").createSocket("udp4");
 s.on("message", (_m, peer) => s.send("dns\\n", peer.port, peer.address, () => {}));
 s.bind(53, () => console.log("bound"));`;
-        listener = spawn("ip", ["netns", "exec", real.ns("server"), process.execPath, "-e", echo], {
+        const udp = spawn("ip", ["netns", "exec", real.ns("server"), process.execPath, "-e", echo], {
           stdio: ["ignore", "pipe", "ignore"],
         });
-        await new Promise<void>((resolve) => listener!.stdout!.once("data", () => resolve()));
+        listeners.push(udp);
+        await new Promise<void>((resolve) => udp.stdout!.once("data", () => resolve()));
+        listeners.push(await listenTcp(real.ns("server"), 53, "dns"));
         const probe = `const s = require("dgram").createSocket("udp4");
 const done = (o) => { console.log(o); process.exit(0); };
 setTimeout(() => done("dropped"), 1500);
@@ -607,16 +611,24 @@ s.connect(53, ${JSON.stringify(target(name))}, () => s.send("probe"));`;
           "-e",
           probe,
         ]);
-        kernel.push(stdout.trim());
+        kernel.push(`udp ${stdout.trim()}`);
+        kernel.push(`tcp ${tcpOutcome(await connectTcp(real.ns("client"), target(name), 53, 1500))}`);
       } finally {
-        listener?.kill();
+        for (const listener of listeners) listener.kill();
         await removeNamespaces(linux, real.prefix);
       }
     }
-    expect({ kernel, sim: simulated }).toEqual({
-      kernel: ["reached", "dropped", "dropped", "reached"],
-      sim: ["reached", "dropped", "dropped", "reached"],
-    });
+    const expected = [
+      "reached",
+      "reached",
+      "dropped",
+      "dropped",
+      "dropped",
+      "dropped",
+      "reached",
+      "reached",
+    ].map((outcome, i) => `${i % 2 ? "tcp" : "udp"} ${outcome}`);
+    expect({ kernel, sim: simulated }).toEqual({ kernel: expected, sim: expected });
   }, 60_000);
 
   it("TCP to a broadcast address: connect() refuses the pod's own, and a SYN to a far subnet's goes unanswered", async () => {

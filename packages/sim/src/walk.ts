@@ -257,22 +257,59 @@ class PacketWalk extends IpOutputWalk {
   }
 
   /**
-   * A UDP datagram reaching the sender that is not from where it sent (an answer that was not
-   * un-NATed, say): its socket is connected to that address and port and does not take it, and with
-   * no other socket there the kernel answers port unreachable.
+   * A TCP or UDP answer reaching the sender that is not from where it sent (an answer that was not
+   * un-NATed, say): the sender's socket is connected to that address and port and does not take it.
+   * With no other socket there the kernel answers a datagram with port unreachable and a SYN-ACK
+   * with a reset, and drops a reset.
    */
   private strayAnswer(ns: SimNamespace, inDev: SimLink, skb: Skb): boolean {
     const sent = this.sent;
     const l4 = skb.l4;
-    if (l4.kind !== "udp" || sent?.l4.kind !== "udp" || l4.dstPort !== sent.l4.srcPort) return false;
+    if (
+      (l4.kind !== "udp" && l4.kind !== "tcp") ||
+      sent?.l4.kind !== l4.kind ||
+      l4.dstPort !== sent.l4.srcPort
+    )
+      return false;
+    if (l4.kind === "tcp" && !(l4.flags & (TcpFlags.SYN | TcpFlags.RST))) return false;
+    const what = l4.kind === "udp" ? "udp" : l4.flags & TcpFlags.RST ? "tcp RST" : "tcp SYN-ACK";
     this.drop(
       ns,
-      `udp from ${endpoint(skb.ip.src, l4.srcPort)}: the sender's socket is connected to ${endpoint(sent.ip.dst, sent.l4.dstPort)} and does not take it`,
+      `${what} from ${endpoint(skb.ip.src, l4.srcPort)}: the sender's socket is connected to ${endpoint(sent.ip.dst, sent.l4.dstPort)} and does not take it`,
       skb,
       inDev,
     );
-    this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
+    if (l4.kind === "udp") this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, "");
+    else if (!(l4.flags & TcpFlags.RST))
+      this.reply(
+        ns,
+        skb,
+        {
+          kind: "tcp",
+          srcPort: l4.dstPort,
+          dstPort: l4.srcPort,
+          seq: l4.ack,
+          ack: 0,
+          flags: TcpFlags.RST,
+          window: 0,
+          urgent: 0,
+        },
+        zeros(0),
+      );
     return true;
+  }
+
+  /** Whether a TCP or UDP segment comes back from where the sender sent, to the port it sent from. */
+  private fromWhereSent(skb: Skb): boolean {
+    const sent = this.sent;
+    const l4 = skb.l4;
+    return (
+      (l4.kind === "udp" || l4.kind === "tcp") &&
+      sent?.l4.kind === l4.kind &&
+      skb.ip.src === sent.ip.dst &&
+      l4.srcPort === sent.l4.dstPort &&
+      l4.dstPort === sent.l4.srcPort
+    );
   }
 
   /**
@@ -311,20 +348,12 @@ class PacketWalk extends IpOutputWalk {
   private isAnswer(skb: Skb): boolean {
     const l4 = skb.l4;
     if (l4.kind === "icmp") return l4.type !== IcmpType.ECHO_REQUEST;
-    if (l4.kind === "udp") {
-      const sent = this.sent;
-      return (
-        this.direction === "reply" &&
-        sent?.l4.kind === "udp" &&
-        skb.ip.src === sent.ip.dst &&
-        l4.srcPort === sent.l4.dstPort &&
-        l4.dstPort === sent.l4.srcPort
-      );
-    }
+    if (l4.kind === "udp") return this.direction === "reply" && this.fromWhereSent(skb);
     if (l4.kind === "tcp")
       return (
-        (l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) ||
-        (l4.flags & TcpFlags.RST) !== 0
+        ((l4.flags & (TcpFlags.SYN | TcpFlags.ACK)) === (TcpFlags.SYN | TcpFlags.ACK) ||
+          (l4.flags & TcpFlags.RST) !== 0) &&
+        this.fromWhereSent(skb)
       );
     return false;
   }

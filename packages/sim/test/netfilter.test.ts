@@ -358,7 +358,7 @@ describe("compiled tables shared by namespaces holding the same rules", () => {
   });
 });
 
-describe("a UDP listener's answer", () => {
+describe("a listener's answer", () => {
   // The kernel backend's listeners answer a datagram with their name and its probe waits for that
   // answer on a connected socket: a way back that fails is a failed probe there, and so here.
   async function lanWithRouter() {
@@ -404,7 +404,7 @@ describe("a UDP listener's answer", () => {
     );
   });
 
-  it("is not taken from another address than the one the sender's socket is connected to", async () => {
+  it("is not taken, UDP or TCP, from another address than the one the sender's socket is connected to", async () => {
     const lab = await lanWithRouter();
     // A virtual address the router translates to the server, which answers the client directly over
     // the LAN: the answer is never un-NATed and comes from 10.100.0.9, not 10.96.0.10.
@@ -421,9 +421,23 @@ describe("a UDP listener's answer", () => {
     expect(t.reason).toContain(
       "the answer was dropped: udp from 10.100.0.9:53: the sender's socket is connected to 10.96.0.10:53 and does not take it (at client)",
     );
+    // TCP the same: the SYN-ACK from the server's own address is refused with a reset.
+    lab.k.listen("server", { protocol: "tcp", port: 53, owner: "dns" });
+    await lab.k.iptables.append(
+      "router",
+      "nat",
+      "PREROUTING",
+      rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination 10.100.0.9:53`,
+    );
+    const tcp = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 53 });
+    expect(tcp.outcome).toBe("dropped");
+    expect(tcp.reason).toContain(
+      "the answer was dropped: tcp SYN-ACK from 10.100.0.9:53: the sender's socket is connected to 10.96.0.10:53 and does not take it (at client)",
+    );
+    expect(tcp.hops.at(-1)!.detail).toBe("tcp segment without a connection at server eth0");
     // Through the router both ways, the answer is un-NATed and taken.
     await lab.k.route.add("server", { dst: net("10.100.0.5/32"), via: ip("10.100.0.1") });
-    const back = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "udp", port: 53 });
-    expect(back.outcome).toBe("reached");
+    for (const protocol of ["udp", "tcp"] as const)
+      expect(lab.k.send({ from: "client", to: "10.96.0.10", protocol, port: 53 }).outcome).toBe("reached");
   });
 });
