@@ -84,7 +84,7 @@ export abstract class WalkCore {
   /** TCP: the bytes written once connected, the SYN as sent, and the SYN-ACK that answered it. */
   protected readonly dataBytes: number;
   protected syn?: Skb;
-  /** The first packet as the sender sent it: a UDP answer must come from where it went. */
+  /** The first packet as the sender sent it: a TCP or UDP answer must come from where it went. */
   protected sent?: Skb;
   protected synAck?: Skb;
   protected dataPhase = false;
