@@ -121,17 +121,25 @@ export class SimBackend implements ClusterBackend {
  * A walk's outcome as the sending socket sees it, the way a probe on the kernel reports it. A TCP or
  * UDP socket that gets an ICMP port unreachable (kube-proxy's REJECT for a Service with no
  * endpoints) fails with ECONNREFUSED, as for a RST: that is "refused", although the trace calls the
- * path unreachable (no endpoint was reached).
+ * path unreachable (no endpoint was reached). A UDP socket is told only of the errors Linux holds
+ * fatal (`icmp_err_convert`, and fragmentation needed): a time exceeded, or a network or host
+ * unreachable (a router's, or a node finding no one at a pod's address), is a soft error it never
+ * hears of — its datagram was lost, as far as it can tell. TCP hears of them all while connecting.
  */
 export function socketOutcome(
   protocol: ProbeRequest["protocol"],
   summary: Pick<TraceSummary, "outcome" | "answer">,
 ): TraceSummary["outcome"] {
   const icmp = summary.answer?.icmp;
-  return protocol !== "icmp" && summary.outcome === "unreachable" && icmp?.type === 3 && icmp.code === 3
-    ? "refused"
-    : summary.outcome;
+  if (protocol === "icmp" || summary.outcome !== "unreachable" || !icmp) return summary.outcome;
+  if (icmp.type === 3 && icmp.code === 3) return "refused";
+  if (protocol === "udp" && (icmp.type === 11 || (icmp.type === 3 && SOFT_UNREACHABLE.has(icmp.code))))
+    return "dropped";
+  return summary.outcome;
 }
+
+/** ICMP destination unreachable codes Linux does not report to a UDP socket: net, host, source route, and by TOS. */
+const SOFT_UNREACHABLE = new Set([0, 1, 5, 11, 12]);
 
 /**
  * `socketOutcome` of a trace with its hops: the protocol is the one its first packet carried, the

@@ -41,6 +41,7 @@ const CLI = join(ROOT, "apps/cli/bin/podnet.mjs");
 const scenarioFile = join(ROOT, "scenarios/two-nodes.yaml");
 const UDP_SERVICE = fileURLToPath(new URL("fixtures/udp-service.yaml", import.meta.url));
 const NODEPORT_NO_ENDPOINTS = fileURLToPath(new URL("fixtures/nodeport-no-endpoints.yaml", import.meta.url));
+const UDP_SOFT_ERRORS = fileURLToPath(new URL("fixtures/udp-soft-errors.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -396,6 +397,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     // (the provider does not change them: one).
     [[NODEPORT_NO_ENDPOINTS], [], ["cbr0-host-gw"]],
     [[NODEPORT_NO_ENDPOINTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // What a UDP socket is told of a host unreachable (nothing), where TCP and ping hear of it.
+    [[UDP_SOFT_ERRORS], [], ["docker-bridge"]],
   ])(
     "podnet verify %j %j agrees on every cell under %j",
     async (names, scale, providers) => {

@@ -122,6 +122,10 @@ export abstract class IpOutputWalk extends DeviceWalk {
     const mac = this.resolve(ns, dev, nextHop, skb);
     if (mac === undefined) {
       const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
+      // sendto() returned long ago, and the host unreachable the kernel then reports is a soft
+      // error, which a UDP socket is not told of (without IP_RECVERR): the datagram is just lost.
+      if (local && skb.l4.kind === "udp")
+        return this.drop(ns, `${reason}; the datagram is lost, and a UDP socket is not told`, skb, dev);
       if (local) return this.localError(ns, `connect: No route to host (${reason})`, skb);
       this.drop(ns, reason, skb, dev);
       return this.icmpError(

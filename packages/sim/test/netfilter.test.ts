@@ -404,6 +404,21 @@ describe("a listener's answer", () => {
     );
   });
 
+  it("is lost without a word to a UDP socket when the next hop never answers ARP; TCP is told", async () => {
+    const lab = await lanWithRouter();
+    await lab.k.route.add("client", { dst: net("10.200.0.0/16"), via: ip("10.100.0.77") });
+    const udp = lab.k.send({ from: "client", to: "10.200.0.1", protocol: "udp", port: 53 });
+    expect([udp.outcome, udp.reason]).toEqual([
+      "dropped",
+      "no ARP reply for 10.100.0.77 on eth0: host unreachable; the datagram is lost, and a UDP socket is not told (at client)",
+    ]);
+    const tcp = lab.k.send({ from: "client", to: "10.200.0.1", protocol: "tcp", port: 53 });
+    expect([tcp.outcome, tcp.reason]).toEqual([
+      "unreachable",
+      "connect: No route to host (no ARP reply for 10.100.0.77 on eth0: host unreachable) (at client)",
+    ]);
+  });
+
   it("is not taken, UDP or TCP, from another address than the one the sender's socket is connected to", async () => {
     const lab = await lanWithRouter();
     // A virtual address the router translates to the server, which answers the client directly over
