@@ -119,11 +119,16 @@ export function traceCommand(cli: Command): void {
         );
         const verdict = traceVerdict(runtime, trace);
         // A REJECT on the path (kube-proxy's for a Service without endpoints) ends the walk as
-        // unreachable, but the sending socket gets ECONNREFUSED: what `run` reports. Both are said.
+        // unreachable, but the sending socket gets ECONNREFUSED; a UDP socket is told nothing of a
+        // host unreachable. What `run` reports is the socket's view: both are said.
         const socket = traceSocketOutcome(trace);
+        const why =
+          socket === "refused"
+            ? "ECONNREFUSED"
+            : "a UDP socket is not told of a host or network unreachable or a time exceeded";
         const seen =
           socket !== trace.outcome
-            ? `to the sending socket this is ${socket} (ECONNREFUSED), as \`podnet run\` reports it\n`
+            ? `to the sending socket this is ${socket} (${why}), as \`podnet run\` reports it\n`
             : "";
         results.push({
           provider: name,
