@@ -428,8 +428,9 @@ describe("a listener's answer", () => {
       "router",
       "nat",
       "PREROUTING",
-      rule`-d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.100.0.9:53`,
+      rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
     );
+    lab.k.listen("server", { protocol: "tcp", port: 53, owner: "dns" });
     const t = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "udp", port: 53 });
     expect(t.outcome).toBe("dropped");
     expect(t.replyReceived).toBe(false);
@@ -437,13 +438,6 @@ describe("a listener's answer", () => {
       "the answer was dropped: udp from 10.100.0.9:53: the sender's socket is connected to 10.96.0.10:53 and does not take it (at client)",
     );
     // TCP the same: the SYN-ACK from the server's own address is refused with a reset.
-    lab.k.listen("server", { protocol: "tcp", port: 53, owner: "dns" });
-    await lab.k.iptables.append(
-      "router",
-      "nat",
-      "PREROUTING",
-      rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination 10.100.0.9:53`,
-    );
     const tcp = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 53 });
     expect(tcp.outcome).toBe("dropped");
     expect(tcp.reason).toContain(
