@@ -177,9 +177,18 @@ export class ClusterRuntime {
       // order, so each node's IPAM hands out addresses as it would one by one.
       const byNode = new Map<string, PodSpec[]>();
       for (const pod of pods) byNode.set(pod.node, [...(byNode.get(pod.node) ?? []), pod]);
-      await Promise.all(
+      let failed = false;
+      await settled(
         [...byNode.values()].map(async (list) => {
-          for (const pod of list) await runtime.addPod(pod).then(step);
+          try {
+            for (const pod of list) {
+              if (failed) return;
+              await runtime.addPod(pod).then(step);
+            }
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
         }),
       );
       // The pods in the scenario's order, as the simulator lists them.
@@ -307,7 +316,7 @@ export class ClusterRuntime {
     };
     const parallel = this.backend.parallelNodes === true;
     const ready: NodeNetwork[] = [];
-    if (parallel) ready.push(...(await Promise.all(allocated.map(setUp))));
+    if (parallel) ready.push(...(await settled(allocated.map(setUp))));
     else for (const spec of allocated) ready.push(await setUp(spec));
     for (const node of ready) this.nodes.set(node.name, node);
     await this.timed(this.manager.nodesJoined(ready, { parallel }));
@@ -558,4 +567,17 @@ export class ClusterRuntime {
   probe(from: string, to: string, options: ProbeOptions = {}): Promise<ProbeResult> {
     return this.backend.probe(this.targets.request(from, to, options));
   }
+}
+
+/**
+ * The values of work run side by side, once every piece has settled; the first failure (in the
+ * given order) is thrown then, not as it happens. A lab's build removes what it made when it fails
+ * (Ctrl-C stops it at its next step): with Promise.all that removal listed the lab's namespaces while
+ * another node's pod was still being made, and that pod's namespace outlived the lab.
+ */
+async function settled<T>(work: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(work);
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
