@@ -8,7 +8,7 @@ import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
 import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import type { ClusterRuntime } from "./runtime.js";
-import { socketOutcome } from "./backend.js";
+import { socketOutcome, socketReason } from "./backend.js";
 
 type End = "pod" | "node" | "outside";
 export type CellKind =
@@ -147,7 +147,7 @@ function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
     ...planned,
     outcome: socketOutcome(planned.protocol, trace),
     reached,
-    reason: explain(runtime, trace, target),
+    reason: socketReason(planned.protocol, trace, explain(runtime, trace, target)),
   };
 }
 

@@ -112,7 +112,7 @@ export class SimBackend implements ClusterBackend {
     return {
       outcome: socketOutcome(request.protocol, summary),
       ...(ttl !== undefined ? { ttl } : {}),
-      detail: summary.reason,
+      detail: socketReason(request.protocol, summary, summary.reason),
     };
   }
 }
@@ -136,6 +136,20 @@ export function socketOutcome(
   if (protocol === "udp" && (icmp.type === 11 || (icmp.type === 3 && SOFT_UNREACHABLE.has(icmp.code))))
     return "dropped";
   return summary.outcome;
+}
+
+/**
+ * The walk's reason with what the socket makes of it, where the two differ in a way the reason does
+ * not say: a UDP probe that is dropped to its socket while the path ends in an ICMP error.
+ */
+export function socketReason(
+  protocol: ProbeRequest["protocol"],
+  summary: Pick<TraceSummary, "outcome" | "answer">,
+  reason: string,
+): string {
+  return summary.outcome === "unreachable" && socketOutcome(protocol, summary) === "dropped"
+    ? `${reason} (an error a UDP socket is not told of: no answer, as far as it can tell)`
+    : reason;
 }
 
 /** ICMP destination unreachable codes Linux does not report to a UDP socket: net, host, source route, and by TOS. */

@@ -11,7 +11,7 @@ import {
   type ReachabilityCell,
 } from "./analysis.js";
 import { ClusterRuntime, type BuildOptions } from "./runtime.js";
-import { socketOutcome } from "./backend.js";
+import { socketOutcome, socketReason } from "./backend.js";
 import type { Scenario } from "./schema.js";
 
 /** The documented shape of `podnet run --json` (version 1). */
@@ -106,7 +106,7 @@ export async function runScenario(
       // "refused"; `reached` still says whether the destination answered.
       outcome: socketOutcome(p.protocol, trace),
       reached,
-      reason: trace.reason,
+      reason: socketReason(p.protocol, trace, trace.reason),
     });
     if (options.onProbe) await options.onProbe(probes.length, traffic.length);
   }

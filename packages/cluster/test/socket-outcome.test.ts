@@ -2,7 +2,7 @@
 // net/ipv4/icmp.c, __udp4_lib_err, tcp_v4_err): the kernel-side pins are lab's udp-soft-errors and
 // nodeport-no-endpoints fixtures, verified on the kernel.
 import { describe, expect, it } from "vitest";
-import { socketOutcome } from "../src/backend.js";
+import { socketOutcome, socketReason } from "../src/backend.js";
 
 const unreachable = (type: number, code: number) =>
   ({ outcome: "unreachable", answer: { ttl: 63, icmp: { type, code } } }) as const;
@@ -32,5 +32,15 @@ describe("socketOutcome", () => {
     for (const outcome of ["reached", "dropped", "refused", "wrong-destination"] as const)
       expect(socketOutcome("udp", { outcome })).toBe(outcome);
     expect(socketOutcome("udp", { outcome: "unreachable" })).toBe("unreachable");
+  });
+
+  it("says so in the reason where a UDP socket hears nothing of the path's error", () => {
+    expect(socketReason("udp", unreachable(3, 1), "host unreachable at node1")).toBe(
+      "host unreachable at node1 (an error a UDP socket is not told of: no answer, as far as it can tell)",
+    );
+    expect(socketReason("tcp", unreachable(3, 1), "host unreachable at node1")).toBe(
+      "host unreachable at node1",
+    );
+    expect(socketReason("udp", unreachable(3, 3), "rejected")).toBe("rejected");
   });
 });
