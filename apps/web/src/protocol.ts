@@ -87,7 +87,11 @@ export interface ProviderInfo {
  * A trace, and when the scenario holds NetworkPolicies (enforced by the iptables engine), the
  * verdict on the connection it carried, in words: which policy and rule allowed it, or why not.
  */
-export type WalkTrace = Trace & { policy?: { allowed: boolean; explanation: string[] } };
+export type WalkTrace = Trace & {
+  policy?: { allowed: boolean; explanation: string[] };
+  /** How the sending socket sees it, where that differs from the path's end (`traceSocketNote`). */
+  socket?: string;
+};
 
 export type Reply =
   | { id: number; ok: true; snapshot: Snapshot; timeline?: TimelineStep[] }

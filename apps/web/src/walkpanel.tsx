@@ -82,6 +82,11 @@ export function WalkPanel({
       <p className={`outcome ${trace.outcome}`} data-testid="outcome">
         <strong>{trace.outcome}</strong>: {trace.reason}
       </p>
+      {trace.socket && (
+        <p className="socket-note" data-testid="socket-note">
+          {trace.socket}
+        </p>
+      )}
       {trace.policy && (
         <div className={`verdict ${trace.policy.allowed ? "allowed" : "denied"}`} data-testid="verdict">
           <strong>NetworkPolicy: {trace.policy.allowed ? "allowed" : "denied"}</strong>

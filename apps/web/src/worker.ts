@@ -7,6 +7,7 @@ import {
   ScenarioError,
   loadScenario,
   runScenario,
+  traceSocketNote,
   traceVerdict,
   withProxy,
   type NodeTables,
@@ -127,12 +128,15 @@ async function handle(req: Request): Promise<Reply> {
       });
       const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
       const verdict = traceVerdict(rt, trace);
+      const socket = traceSocketNote(trace);
       return {
         id: req.id,
         ok: true,
-        trace: verdict
-          ? { ...trace, policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } }
-          : trace,
+        trace: {
+          ...trace,
+          ...(verdict ? { policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } } : {}),
+          ...(socket ? { socket } : {}),
+        },
         pcap: encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
       };
     }

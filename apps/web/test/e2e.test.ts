@@ -747,7 +747,19 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await expect
       .poll(() => page.locator('[data-testid="outcome"]').textContent())
       .toBe("reached: echo reply from 10.100.0.50 (outside)");
+    expect(await page.locator('[data-testid="socket-note"]').count()).toBe(0);
     await shoot(page, "service");
+    // kube-proxy's REJECT ends the path unreachable; the connecting socket gets ECONNREFUSED, as the
+    // CLI's trace says under its outcome.
+    await page.getByLabel("destination").fill("svc/empty");
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect
+      .poll(() => page.locator('[data-testid="outcome"]').textContent())
+      .toMatch(/^unreachable: rejected by/);
+    expect(await page.locator('[data-testid="socket-note"]').textContent()).toBe(
+      "to the sending socket this is refused (ECONNREFUSED), as `podnet run` reports it",
+    );
+    await shoot(page, "service-socket-note");
     await close(page);
   }, 60_000);
 

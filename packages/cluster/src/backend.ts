@@ -172,6 +172,20 @@ export function traceSocketOutcome(trace: Trace): TraceSummary["outcome"] {
   });
 }
 
+/**
+ * How the sending socket sees a trace whose path ends otherwise, in a sentence (`podnet trace`, the
+ * web app's walk); undefined when the two agree.
+ */
+export function traceSocketNote(trace: Trace): string | undefined {
+  const socket = traceSocketOutcome(trace);
+  if (socket === trace.outcome) return undefined;
+  const why =
+    socket === "refused"
+      ? "ECONNREFUSED"
+      : "a UDP socket is not told of a host or network unreachable or a time exceeded";
+  return `to the sending socket this is ${socket} (${why}), as \`podnet run\` reports it`;
+}
+
 function sendOptions(request: ProbeRequest): SendOptions {
   return {
     from: request.fromNs,

@@ -54,6 +54,7 @@ export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./s
 export {
   SimBackend,
   traceSocketOutcome,
+  traceSocketNote,
   type ClusterBackend,
   type PodAttachment,
   type ProbeRequest,

@@ -1,7 +1,13 @@
 /** `podnet trace`: one packet and its answer, hop by hop, under one or several providers. */
 import { Option, type Command } from "commander";
 import { encodePacket, encodePcap } from "@podnet/core";
-import { ClusterRuntime, TargetError, traceSocketOutcome, traceVerdict } from "@podnet/cluster";
+import {
+  ClusterRuntime,
+  TargetError,
+  traceSocketNote,
+  traceSocketOutcome,
+  traceVerdict,
+} from "@podnet/cluster";
 import { traceJson } from "@podnet/sim";
 import { explainVerdict } from "@podnet/policy";
 import { providerNames } from "@podnet/providers";
@@ -122,14 +128,8 @@ export function traceCommand(cli: Command): void {
         // unreachable, but the sending socket gets ECONNREFUSED; a UDP socket is told nothing of a
         // host unreachable. What `run` reports is the socket's view: both are said.
         const socket = traceSocketOutcome(trace);
-        const why =
-          socket === "refused"
-            ? "ECONNREFUSED"
-            : "a UDP socket is not told of a host or network unreachable or a time exceeded";
-        const seen =
-          socket !== trace.outcome
-            ? `to the sending socket this is ${socket} (${why}), as \`podnet run\` reports it\n`
-            : "";
+        const note = traceSocketNote(trace);
+        const seen = note ? `${note}\n` : "";
         results.push({
           provider: name,
           trace,
