@@ -32,6 +32,8 @@ interface CompiledRule {
   rule: IptablesRule;
   /** The rule as iptables-save prints it after "-A CHAIN", made the first time a path names it. */
   text?: string;
+  /** The number of the rule's kind and text (`ruleId`), part of its table's key. */
+  id?: number;
   /** "-A CHAIN rule" as a trace names it, made once for the chain the rule was last met in. */
   line?: string;
   lineChain?: string;
@@ -153,17 +155,40 @@ const forgetTable = new FinalizationRegistry<string>((key) => {
  */
 const SHARE_MAX_RULES = 2_000;
 
+/**
+ * Rule texts by number, a number for each distinct target kind and text (the kind because a jump to
+ * a chain named like a target prints as that target): a table's key names its rules by number, so
+ * that keying the table a random trace meets at a node's first contact is not formatting and hashing
+ * a kilobyte of rule text for each of 5,000 nodes. Kept with each compiled rule: kube-proxy hands
+ * every node the same rule objects, so theirs are looked up once, and each node's own (the provider's
+ * masquerade rule) once for that node. Numbers are never reused, so the map can start again when a
+ * long-lived process (`podnet web`) has met too many texts: a table keyed before then is only not
+ * shared with one keyed after.
+ */
+const ruleIds = new Map<string, number>();
+let nextRuleId = 0;
+const RULE_IDS_MAX = 100_000;
+
+function ruleId(rule: IptablesRule): number {
+  const c = compile(rule);
+  if (c.id !== undefined) return c.id;
+  const key = `${rule.target.kind} ${(c.text ??= formatIptablesRule(rule))}`;
+  let id = ruleIds.get(key);
+  if (id === undefined) {
+    if (ruleIds.size >= RULE_IDS_MAX) ruleIds.clear();
+    ruleIds.set(key, (id = nextRuleId++));
+  }
+  return (c.id = id);
+}
+
 function compiledTable(ns: SimNamespace, table: NatTable, indexFrom: number): CompiledTable {
   if (ns.ruleCount(table) > SHARE_MAX_RULES) return { chains: new Map() };
   // Chains without rules read as no chain at all (a jump into one returns), so they are left out.
-  const parts = [`${indexFrom} ${table}`];
+  const parts: (string | number)[] = [`${indexFrom} ${table}`];
   for (const [chain, rules] of [...ns.tables[table]].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!rules.length) continue;
     parts.push(`:${chain}`);
-    // The target's kind too: a jump to a chain named like a target prints as that target. Not
-    // through `compile`: a node's rules are its own objects, and compiling each one only to key its
-    // table was 70,000 weak-map entries in the first second of random pairs at 5,000 nodes.
-    for (const rule of rules) parts.push(`${rule.target.kind} ${formatIptablesRule(rule)}`);
+    for (const rule of rules) parts.push(ruleId(rule));
   }
   // As JSON: a chain's name could hold any character, a newline included.
   const key = JSON.stringify(parts);
