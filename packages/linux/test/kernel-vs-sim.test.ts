@@ -93,6 +93,23 @@ async function vxlan(lab: LabTopology) {
   }
 }
 
+/**
+ * A client, a server and a router on one LAN; the client sends 10.96.0.0/16 to the router, which
+ * translates 10.96.0.10 to the server (a Service's DNAT, one hop away).
+ */
+async function translatingRouter(lab: LabTopology) {
+  await lab.host("client", "lan", "10.100.0.5/24");
+  await lab.host("server", "lan", "10.100.0.9/24");
+  await lab.host("router", "lan", "10.100.0.1/24", { forwarding: true });
+  await lab.k.route.add(lab.ns("client"), { dst: net("10.96.0.0/16"), via: ip("10.100.0.1") });
+  await lab.k.iptables.append(
+    lab.ns("router"),
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
+  );
+}
+
 /** host-gw with node2 rejecting what is addressed to its pod subnet's broadcast (TCP with a reset). */
 async function rejectBroadcast(lab: LabTopology) {
   await hostGw(lab, false);
@@ -262,6 +279,25 @@ const cases: Case[] = [
     to: "10.244.2.2",
     outcome: "reached",
     ttl: 62,
+  },
+  {
+    // node1's ARP for the VTEP fails: the outer packet is lost, and ping hears nothing of it (the host
+    // unreachable the kernel makes is about node1's own UDP packet, not the pod's echo request).
+    name: "VXLAN to a VTEP nobody answers ARP for on node1's segment: the pod's ping goes unanswered",
+    build: async (l) => {
+      await vxlan(l);
+      const vtep = mac((await l.k.link.list(l.ns("node2"))).find((x) => x.ifname === "flannel.1")!.address);
+      await l.k.fdb.replace(l.ns("node1"), {
+        mac: vtep,
+        dev: "flannel.1",
+        dst: ip("192.168.1.77"),
+        self: true,
+        permanent: true,
+      });
+    },
+    from: "pod1",
+    to: "10.244.2.2",
+    outcome: "dropped",
   },
   {
     name: "VXLAN: a 1500-byte DF packet from a pod left at MTU 1500",
@@ -557,16 +593,7 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       ],
     ];
     const build = async (lab: LabTopology, variant: (lab: LabTopology) => Promise<unknown>) => {
-      await lab.host("client", "lan", "10.100.0.5/24");
-      await lab.host("server", "lan", "10.100.0.9/24");
-      await lab.host("router", "lan", "10.100.0.1/24", { forwarding: true });
-      await lab.k.route.add(lab.ns("client"), { dst: net("10.96.0.0/16"), via: ip("10.100.0.1") });
-      await lab.k.iptables.append(
-        lab.ns("router"),
-        "nat",
-        "PREROUTING",
-        rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
-      );
+      await translatingRouter(lab);
       await variant(lab);
     };
     const target = (name: string) => (name.startsWith("translated") ? "10.96.0.10" : "10.100.0.9");
@@ -629,6 +656,76 @@ s.connect(53, ${JSON.stringify(target(name))}, () => s.send("probe"));`;
       "reached",
     ].map((outcome, i) => `${i % 2 ? "tcp" : "udp"} ${outcome}`);
     expect({ kernel, sim: simulated }).toEqual({ kernel: expected, sim: expected });
+  }, 60_000);
+
+  it("a UDP answer's source is the route back's, and a firewall's reset after a DNAT is un-NATed", async () => {
+    const echo = `const s = require("dgram").createSocket("udp4");
+s.on("message", (_m, peer) => s.send("dns\\n", peer.port, peer.address, () => {}));
+s.bind(53, () => console.log("bound"));`;
+    const udpProbe = (to: string) => `const s = require("dgram").createSocket("udp4");
+const done = (o) => { console.log(o); process.exit(0); };
+setTimeout(() => done("dropped"), 1500);
+s.on("message", () => done("reached"));
+s.on("error", () => done("unreachable"));
+s.connect(53, ${JSON.stringify(to)}, () => s.send("probe"));`;
+    // A pod sending to its node's eth0 address and to docker0's; the node's listener is bound to 0.0.0.0.
+    const node = async (lab: LabTopology) => {
+      await dockerNode(lab, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"]]);
+    };
+    // A client whose TCP to 10.96.0.10 a router translates to a server, then rejects with a reset.
+    const rejecting = async (lab: LabTopology) => {
+      await translatingRouter(lab);
+      await lab.k.iptables.append(
+        lab.ns("router"),
+        "filter",
+        "FORWARD",
+        rule`-p tcp -j REJECT --reject-with tcp-reset`,
+      );
+    };
+    const sim = new LabTopology(new SimKernel({ seed: "answer-source" }));
+    await node(sim);
+    sim.k.listen("node1", { protocol: "udp", port: 53, owner: "dns" });
+    const simReset = new LabTopology(new SimKernel({ seed: "reset" }));
+    await rejecting(simReset);
+    const simulated = [
+      ...["10.100.0.2", "172.17.0.1"].map(
+        (to) => sim.k.send({ from: "pod-a", to, protocol: "udp", port: 53 }).outcome,
+      ),
+      simReset.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 }).outcome,
+    ];
+    const kernel: string[] = [];
+    const real = new LabTopology(linux, nextPrefix());
+    const realReset = new LabTopology(linux, nextPrefix());
+    let listener: ReturnType<typeof spawn> | undefined;
+    try {
+      await node(real);
+      listener = spawn("ip", ["netns", "exec", real.ns("node1"), process.execPath, "-e", echo], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      await new Promise<void>((resolve) => listener!.stdout!.once("data", () => resolve()));
+      for (const to of ["10.100.0.2", "172.17.0.1"]) {
+        const { stdout } = await run([
+          "ip",
+          "netns",
+          "exec",
+          real.ns("pod-a"),
+          process.execPath,
+          "-e",
+          udpProbe(to),
+        ]);
+        kernel.push(stdout.trim());
+      }
+      await rejecting(realReset);
+      kernel.push(tcpOutcome(await connectTcp(realReset.ns("client"), "10.96.0.10", 80, 1500)));
+    } finally {
+      listener?.kill();
+      await removeNamespaces(linux, real.prefix);
+      await removeNamespaces(linux, realReset.prefix);
+    }
+    expect({ kernel, sim: simulated }).toEqual({
+      kernel: ["dropped", "reached", "refused"],
+      sim: ["dropped", "reached", "refused"],
+    });
   }, 60_000);
 
   it("TCP to a broadcast address: connect() refuses the pod's own, and a SYN to a far subnet's goes unanswered", async () => {

@@ -122,8 +122,16 @@ export abstract class IpOutputWalk extends DeviceWalk {
     const mac = this.resolve(ns, dev, nextHop, skb);
     if (mac === undefined) {
       const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${dev.name}: host unreachable`;
-      // sendto() returned long ago, and the host unreachable the kernel then reports is a soft
-      // error, which a UDP socket is not told of (without IP_RECVERR): the datagram is just lost.
+      // An encapsulation (VXLAN's outer packet) is lost and nothing tells whoever sent what it
+      // carried. A UDP sender's sendto() returned long ago, and the host unreachable the kernel then
+      // reports is a soft error a UDP socket is not told of (without IP_RECVERR): the datagram is lost.
+      if (local && skb.inner)
+        return this.drop(
+          ns,
+          `${reason}; the encapsulated packet is lost, and nothing tells its sender`,
+          skb,
+          dev,
+        );
       if (local && skb.l4.kind === "udp")
         return this.drop(ns, `${reason}; the datagram is lost, and a UDP socket is not told`, skb, dev);
       if (local) return this.localError(ns, `connect: No route to host (${reason})`, skb);

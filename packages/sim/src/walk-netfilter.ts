@@ -44,12 +44,18 @@ export abstract class NetfilterWalk extends WalkCore {
       this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, inDev ?? outDev);
       if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
         this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
+        // nf_send_reset attaches the packet's conntrack entry to the reset: a DNAT chosen for the
+        // packet (not yet confirmed, the filter table comes first) is undone on the way back, so the
+        // sender sees the reset come from where it sent.
+        const entry = skb.ct?.direction === "original" ? skb.ct.entry : undefined;
+        const asSent =
+          entry?.dnatBy !== undefined ? withDst(skb, entry.original.dst, entry.original.dstPort) : skb;
         this.reply(
           ns,
-          skb,
+          asSent,
           {
             kind: "tcp",
-            srcPort: skb.l4.dstPort,
+            srcPort: (asSent.l4 as typeof skb.l4).dstPort,
             dstPort: skb.l4.srcPort,
             seq: 0,
             ack: (skb.l4.seq + 1) >>> 0,

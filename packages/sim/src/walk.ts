@@ -205,7 +205,8 @@ class PacketWalk extends SenderWalk {
       );
       return this.reply(ns, skb, answerSyn(l4, TcpFlags.RST | TcpFlags.ACK, 0, 0), zeros(0));
     }
-    if (socket) return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort), true);
+    if (socket)
+      return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort), true, socket.address);
     this.record(
       ns,
       "deliver",
@@ -235,6 +236,7 @@ class PacketWalk extends SenderWalk {
     owner: string,
     to: string,
     answers: boolean,
+    bound = 0,
   ): void {
     const request = this.direction === "request";
     this.record(
@@ -252,7 +254,18 @@ class PacketWalk extends SenderWalk {
     this.arrived(ns, skb, "reached", `delivered to ${owner} on ${to} (${ns.name})`, owner);
     if (!answers || skb.l4.kind !== "udp") return;
     const l4: Header = { kind: "udp", srcPort: skb.l4.dstPort, dstPort: skb.l4.srcPort };
-    this.reply(ns, skb, l4, new TextEncoder().encode(`${owner}\n`));
+    this.reply(ns, skb, l4, new TextEncoder().encode(`${owner}\n`), this.answerSource(ns, skb, bound));
+  }
+
+  /**
+   * The source of a UDP answer. A socket bound to 0.0.0.0 answering with sendto() gets the address
+   * the route back chooses, not necessarily the one the datagram came to: a pod sending to its node's
+   * eth0 address hears back from docker0's, and its connected socket does not take that.
+   */
+  private answerSource(ns: SimNamespace, request: Skb, bound: number): number {
+    if (bound !== 0 || ns.isLocal(request.ip.src)) return request.ip.dst;
+    const route = ns.routes.lookup(request.ip.src);
+    return route ? ns.sourceFor(route, route.gateway ?? request.ip.src) : request.ip.dst;
   }
 
   /**
@@ -287,14 +300,20 @@ class PacketWalk extends SenderWalk {
     this.drop(ns, why, skb, inDev);
   }
 
-  protected reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void {
+  protected reply(
+    ns: SimNamespace,
+    request: Skb,
+    l4: Header,
+    payload: Uint8Array,
+    src: number = request.ip.dst,
+  ): void {
     this.direction = "reply";
     const ip = ipCopy(request.ip);
     ip.id = 0;
     ip.ttl = 64;
     // TCP sets DF (path MTU discovery); the kernel's ICMP socket answering an echo never does.
     ip.dontFragment = l4.kind === "tcp";
-    ip.src = request.ip.dst;
+    ip.src = src;
     ip.dst = request.ip.src;
     this.ipOutput(ns, { ip, l4, payload, mark: 0 });
   }

@@ -370,6 +370,17 @@ describe("a listener's answer", () => {
     return lab;
   }
 
+  /** The client sends 10.96.0.0/16 to the router, which translates 10.96.0.10 to the server. */
+  async function translateAtRouter(lab: Lab) {
+    await lab.k.route.add("client", { dst: net("10.96.0.0/16"), via: ip("10.100.0.1") });
+    await lab.k.iptables.append(
+      "router",
+      "nat",
+      "PREROUTING",
+      rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
+    );
+  }
+
   it("reaches the sender from where the datagram went: reached", async () => {
     const lab = await lanWithRouter();
     const t = lab.k.send({ from: "client", to: "10.100.0.9", protocol: "udp", port: 53 });
@@ -419,17 +430,43 @@ describe("a listener's answer", () => {
     ]);
   });
 
+  it("comes, from a socket bound to 0.0.0.0, from the address the route back chooses", async () => {
+    // A pod sends to its node's eth0 address; the node's listener answers by the route back to the
+    // pod, over docker0, from docker0's address: the pod's socket, connected to eth0's, drops it.
+    const lab = new Lab("answer-source");
+    await lab.host("node1", "lan", "10.100.0.2/24");
+    await lab.bridge("node1", "docker0", "172.17.0.1/16");
+    await lab.pod("node1", "pod-a", "docker0", "172.17.0.2/16", "172.17.0.1");
+    lab.k.listen("node1", { protocol: "udp", port: 53, owner: "dns" });
+    const t = lab.k.send({ from: "pod-a", to: "10.100.0.2", protocol: "udp", port: 53 });
+    expect(t.outcome).toBe("dropped");
+    expect(t.reason).toContain(
+      "udp from 172.17.0.1:53: the sender's socket is connected to 10.100.0.2:53 and does not take it",
+    );
+    // To docker0's own address, the answer comes from it.
+    expect(lab.k.send({ from: "pod-a", to: "172.17.0.1", protocol: "udp", port: 53 }).outcome).toBe(
+      "reached",
+    );
+  });
+
+  it("from a firewall's reset after a DNAT, is un-NATed as the kernel attaches the entry to it", async () => {
+    const lab = await lanWithRouter();
+    await translateAtRouter(lab);
+    await lab.k.iptables.append(
+      "router",
+      "filter",
+      "FORWARD",
+      rule`-p tcp -j REJECT --reject-with tcp-reset`,
+    );
+    const t = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 53 });
+    expect([t.outcome, t.reason]).toEqual(["refused", "connection refused: RST from the firewall of router"]);
+  });
+
   it("is not taken, UDP or TCP, from another address than the one the sender's socket is connected to", async () => {
     const lab = await lanWithRouter();
     // A virtual address the router translates to the server, which answers the client directly over
     // the LAN: the answer is never un-NATed and comes from 10.100.0.9, not 10.96.0.10.
-    await lab.k.route.add("client", { dst: net("10.96.0.0/16"), via: ip("10.100.0.1") });
-    await lab.k.iptables.append(
-      "router",
-      "nat",
-      "PREROUTING",
-      rule`-d 10.96.0.10/32 -j DNAT --to-destination 10.100.0.9`,
-    );
+    await translateAtRouter(lab);
     lab.k.listen("server", { protocol: "tcp", port: 53, owner: "dns" });
     const t = lab.k.send({ from: "client", to: "10.96.0.10", protocol: "udp", port: 53 });
     expect(t.outcome).toBe("dropped");
