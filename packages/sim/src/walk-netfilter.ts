@@ -47,15 +47,15 @@ export abstract class NetfilterWalk extends WalkCore {
         // nf_send_reset attaches the packet's conntrack entry to the reset: a DNAT chosen for the
         // packet (not yet confirmed, the filter table comes first) is undone on the way back, so the
         // sender sees the reset come from where it sent.
-        const entry = skb.ct?.direction === "original" ? skb.ct.entry : undefined;
-        const asSent =
-          entry?.dnatBy !== undefined ? withDst(skb, entry.original.dst, entry.original.dstPort) : skb;
+        const ct = skb.ct;
+        const sentTo =
+          ct?.direction === "original" && ct.entry.dnatBy !== undefined ? ct.entry.original : undefined;
         this.reply(
           ns,
-          asSent,
+          skb,
           {
             kind: "tcp",
-            srcPort: (asSent.l4 as typeof skb.l4).dstPort,
+            srcPort: sentTo?.dstPort ?? skb.l4.dstPort,
             dstPort: skb.l4.srcPort,
             seq: 0,
             ack: (skb.l4.seq + 1) >>> 0,
@@ -64,6 +64,7 @@ export abstract class NetfilterWalk extends WalkCore {
             urgent: 0,
           },
           zeros(0),
+          sentTo?.dst,
         );
       } else {
         const code =
@@ -230,5 +231,12 @@ export abstract class NetfilterWalk extends WalkCore {
     why: string,
     mtu?: number,
   ): void;
-  protected abstract reply(ns: SimNamespace, request: Skb, l4: Header, payload: Uint8Array): void;
+  /** Answers `request` from `src` (its destination unless given). */
+  protected abstract reply(
+    ns: SimNamespace,
+    request: Skb,
+    l4: Header,
+    payload: Uint8Array,
+    src?: number,
+  ): void;
 }
