@@ -155,8 +155,10 @@ export interface BenchRow {
   pods: number;
   buildMs: number;
   reconcileMs: number;
-  /** Random pod pairs, each walked. */
+  /** Random pod pairs, each walked: the first second after the build (first contacts included). */
   tracesPerSecond: number;
+  /** The same sequence of pairs in the second after that one. */
+  laterTracesPerSecond?: number;
   /** One pair on two nodes probed again and again (the flow cache answers after the first). */
   warmTracesPerSecond?: number;
   hopsPerTrace: number;
