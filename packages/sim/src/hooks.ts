@@ -5,12 +5,11 @@
  * that is the first chain that chooses a translation, as nf_nat stops at the first binding. On a tie
  * iptables' chain runs first: its table registered with the hook before any nft table was loaded.
  */
-import type { NatTable, NftHook } from "@podnet/netlink";
-import type { SeededRandom } from "@podnet/core";
+import type { NatTable } from "@podnet/netlink";
 import type { SimKernel } from "./kernel.js";
 import type { SimNamespace } from "./namespace.js";
 import { evaluateChain, type PacketView, type Verdict } from "./netfilter.js";
-import { evaluateNftChain, memo, type NftContext } from "./nftables.js";
+import { evaluateNftChain, hookSlot, programOf } from "./nft-eval.js";
 
 export type HookName = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
 
@@ -19,18 +18,23 @@ const PRIORITY: Record<NatTable, Record<HookName, number>> = {
   filter: { PREROUTING: 0, OUTPUT: 0, INPUT: 0, POSTROUTING: 0, FORWARD: 0 },
 };
 
-const HOOK: Record<HookName, NftHook> = {
-  PREROUTING: "prerouting",
-  INPUT: "input",
-  FORWARD: "forward",
-  OUTPUT: "output",
-  POSTROUTING: "postrouting",
+/** Each hook's base chain slots in nftables state (`hookSlot`), nat then filter. */
+const SLOT: Record<NatTable, Record<HookName, number>> = {
+  nat: {
+    PREROUTING: hookSlot("nat", "prerouting"),
+    INPUT: hookSlot("nat", "input"),
+    FORWARD: hookSlot("nat", "forward"),
+    OUTPUT: hookSlot("nat", "output"),
+    POSTROUTING: hookSlot("nat", "postrouting"),
+  },
+  filter: {
+    PREROUTING: hookSlot("filter", "prerouting"),
+    INPUT: hookSlot("filter", "input"),
+    FORWARD: hookSlot("filter", "forward"),
+    OUTPUT: hookSlot("filter", "output"),
+    POSTROUTING: hookSlot("filter", "postrouting"),
+  },
 };
-
-/** One evaluation context per namespace, made on its first packet through an nftables hook. */
-const contexts = new WeakMap<SimNamespace, NftContext>();
-const contextOf = (ns: SimNamespace, random: SeededRandom): NftContext =>
-  memo(contexts, ns, () => ({ random, isLocal: (a) => ns.isLocal(a), count: () => ns.ruleEvaluations++ }));
 
 export function runHook(
   ns: SimNamespace,
@@ -41,22 +45,26 @@ export function runHook(
   outDev: string | undefined,
   kernel: Pick<SimKernel, "random" | "chainIndexFrom">,
 ): Verdict {
-  const nft = ns.nftChainsAt(type, HOOK[hook]);
-  if (!nft.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
-  const ctx = contextOf(ns, kernel.random);
-  let done = false;
-  let last: Verdict = { kind: "ACCEPT", path: [] };
-  const iptables = () => {
-    done = true;
-    return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
-  };
-  for (const { table, chain } of nft) {
-    if (!done && PRIORITY[type][hook] <= (chain.spec.prio ?? 0)) {
-      last = iptables();
+  const state = ns.nftIfAny;
+  const nft = state && programOf(state).slots[SLOT[type][hook]]!;
+  if (!nft?.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
+  // Made on the namespace's first packet through a hook of nftables, kept with its state.
+  const ctx = (state!.context ??= {
+    random: kernel.random,
+    isLocal: (a) => ns.isLocal(a),
+    count: () => ns.ruleEvaluations++,
+  });
+  const priority = PRIORITY[type][hook];
+  let iptablesDone = false;
+  let last: Verdict | undefined;
+  for (const base of nft) {
+    if (!iptablesDone && priority <= (base.chain.spec.prio ?? 0)) {
+      iptablesDone = true;
+      last = evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
       if (last.kind !== "ACCEPT") return last;
     }
-    last = evaluateNftChain(ns.nft, table.name, chain.spec.name, packet, ctx);
+    last = evaluateNftChain(state!, base, packet, ctx);
     if (last.kind !== "ACCEPT") return last;
   }
-  return done ? last : iptables();
+  return iptablesDone ? last! : evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
 }

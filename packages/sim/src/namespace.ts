@@ -6,6 +6,7 @@ import type { LayerView } from "./layer.js";
 import { NeighbourTable } from "./number-map.js";
 import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
 import { NftState } from "./nftables.js";
+import { programOf } from "./nft-eval.js";
 import type { CompiledIptables } from "./netfilter.js";
 
 export const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
@@ -417,9 +418,9 @@ export class SimNamespace {
     return (this.nftState ??= new NftState());
   }
 
-  /** nftables' base chains of a type at a hook, creating nothing. */
-  nftChainsAt(type: NatTable, hook: Parameters<NftState["chainsAt"]>[1]): ReturnType<NftState["chainsAt"]> {
-    return this.nftState ? this.nftState.chainsAt(type, hook) : [];
+  /** nftables' state if it holds anything (`nft` makes it), for the hooks. */
+  get nftIfAny(): NftState | undefined {
+    return this.nftState;
   }
 
   /** Both directions of every tracked connection point at its entry. */
@@ -462,7 +463,10 @@ export class SimNamespace {
   /** True when some chain of the table (or an nftables base chain of its type) can change a packet. */
   hasRules(table: NatTable): boolean {
     // Asked at every hook of every hop: a count, not a walk over the table's chains.
-    return this.ruleCount(table) > 0 || this.nftState?.hasBaseChains(table) === true;
+    return (
+      this.ruleCount(table) > 0 ||
+      (this.nftState !== undefined && (programOf(this.nftState).types & (table === "nat" ? 1 : 2)) !== 0)
+    );
   }
 
   /**

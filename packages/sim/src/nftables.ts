@@ -1,56 +1,46 @@
 /**
- * nftables in the simulated kernel: a namespace's tables, chains, verdict maps and rules (state and
- * transactions with the kernel's refusals), and the evaluation of the base chains attached to a
- * netfilter hook. Map lookups are hash lookups on numeric keys, as the kernel's sets are: a packet
- * to any of 10,000 Services costs the same few rule evaluations.
+ * nftables in the simulated kernel: a namespace's tables, chains, verdict maps, sets and rules, and
+ * transactions with the kernel's refusals. How packets meet them is nft-eval.ts's.
  */
-import { IpProtocol, Ipv4Prefix, parseIpv4, type SeededRandom } from "@podnet/core";
 import {
   NetlinkError,
   NftMessage,
   compareNftKeys,
   formatNftCommand,
-  formatNftKey,
-  formatNftRule,
   formatNftVerdict,
   isMapElement,
-  nftAtomValue,
   nftKeyId,
   verdictOf,
   type NftChain,
   type NftCommand,
-  type NftHook,
   type NftKey,
   type NftMap,
   type NftMapElement,
   type NftObject,
-  type NftOperand,
   type NftRule,
   type NftSet,
-  type NftStatement,
   type NftVerdict,
 } from "@podnet/netlink";
-import { watchedPort } from "./flow-cache.js";
-import type { PacketView, Verdict } from "./netfilter.js";
+import type { NftContext, NftProgram } from "./nft-eval.js";
 
-interface SimNftMap {
+export interface SimNftMap {
   spec: Omit<NftMap, "elem">;
   /** Elements by their numeric key (nftKeyId). */
   elements: Map<string, NftMapElement>;
 }
 
-interface SimNftSet {
+export interface SimNftSet {
   spec: Omit<NftSet, "elem">;
   /** Elements by their numeric key (nftKeyId). */
   elements: Map<string, NftKey>;
 }
 
-interface SimNftChain {
+export interface SimNftChain {
   spec: NftChain;
   rules: NftRule[];
 }
 
-interface SimNftTable {
+export interface SimNftTable {
   name: string;
   chains: Map<string, SimNftChain>;
   maps: Map<string, SimNftMap>;
@@ -87,7 +77,7 @@ function targetsOf(verdicts: Iterable<NftVerdict | undefined>): string[] {
 }
 
 /** A match's named set ("@nodeport-ips"), if its right side is one. */
-const setRef = (right: unknown): string | undefined =>
+export const setRef = (right: unknown): string | undefined =>
   typeof right === "string" && right.startsWith("@") ? right : undefined;
 
 /** The chains a rule sends packets to, and the named maps and sets it looks up (as "@name"). */
@@ -140,46 +130,18 @@ function unmade<T extends SimNftMap | SimNftSet>(
   });
 }
 
-/** A base chain and the table holding it. */
-export interface BaseChain {
-  table: SimNftTable;
-  chain: SimNftChain;
-}
-
-const NONE: readonly BaseChain[] = [];
-
 /** The nftables state of one namespace. */
 export class NftState {
   readonly tables = new Map<string, SimNftTable>();
-  /** Base chains by type and hook, in priority order; rebuilt after a transaction. */
-  private hooks: Record<"nat" | "filter", Map<NftHook, BaseChain[]>> | undefined;
-
-  /** Whether a base chain of this type is attached to some hook. */
-  hasBaseChains(type: "nat" | "filter"): boolean {
-    return this.baseChains()[type].size > 0;
-  }
-
-  /** The base chains of a type at a hook, in priority order (none: an empty list). */
-  chainsAt(type: "nat" | "filter", hook: NftHook): readonly BaseChain[] {
-    return this.baseChains()[type].get(hook) ?? NONE;
-  }
-
-  private baseChains(): Record<"nat" | "filter", Map<NftHook, BaseChain[]>> {
-    if (this.hooks) return this.hooks;
-    const hooks = { nat: new Map<NftHook, BaseChain[]>(), filter: new Map<NftHook, BaseChain[]>() };
-    for (const table of this.tables.values())
-      for (const chain of table.chains.values()) {
-        const { hook, type } = chain.spec;
-        if (!hook || !type) continue;
-        const at = hooks[type];
-        if (!at.has(hook)) at.set(hook, []);
-        at.get(hook)!.push({ table, chain });
-      }
-    for (const at of Object.values(hooks))
-      for (const chains of at.values())
-        chains.sort((a, b) => (a.chain.spec.prio ?? 0) - (b.chain.spec.prio ?? 0));
-    return (this.hooks = hooks);
-  }
+  /**
+   * What evaluation reads of these tables (nft-eval.ts), made on the first packet after a
+   * transaction; dropped by every transaction.
+   */
+  program?: NftProgram;
+  /** This namespace's sets by slot (nft-eval.ts), made with `program`. */
+  setValues?: (ReadonlySet<number | string> | undefined)[];
+  /** The evaluation context of this namespace's packets (hooks.ts), made on the first. */
+  context?: NftContext;
 
   /**
    * Applies a transaction: every command, or — at the first refusal — none (each change is undone).
@@ -192,7 +154,7 @@ export class NftState {
       for (const step of undo.reverse()) step();
       throw error;
     } finally {
-      this.hooks = undefined;
+      this.program = undefined;
     }
   }
 
@@ -401,212 +363,4 @@ export class NftState {
     for (const chain of table.chains.values()) for (const rule of chain.rules) out.push({ rule });
     return out;
   }
-}
-
-// ---- evaluation ---------------------------------------------------------------------------------
-
-/** What evaluation needs of the namespace around it. */
-export interface NftContext {
-  random: SeededRandom;
-  /** fib daddr type local. */
-  isLocal(address: number): boolean;
-  /** Counts every rule evaluated. */
-  count(): void;
-}
-
-type Getter = (p: PacketView, ctx: NftContext) => number | string | undefined;
-
-function ports(p: PacketView): { sport?: number; dport?: number } {
-  return p.l4.kind === "tcp" || p.l4.kind === "udp" ? { sport: p.l4.srcPort, dport: p.l4.dstPort } : {};
-}
-
-const L4: Record<string, number> = { tcp: IpProtocol.TCP, udp: IpProtocol.UDP };
-
-function getter(o: NftOperand): Getter {
-  if ("payload" in o) {
-    const { protocol, field } = o.payload;
-    if (protocol === "ip") return field === "saddr" ? (p) => p.ip.src : (p) => p.ip.dst;
-    const want = L4[protocol];
-    return (p) =>
-      want !== undefined && p.ip.protocol !== want ? undefined : watchedPort(ports(p)[field as "dport"]);
-  }
-  if ("meta" in o) return o.meta.key === "l4proto" ? (p) => p.ip.protocol : (p) => p.mark;
-  if ("fib" in o) return (p, ctx) => (ctx.isLocal(p.ip.dst) ? "local" : "unicast");
-  if ("ct" in o) return (p) => (p.ct && !p.ct.isNew ? "established" : "new");
-  if ("&" in o) {
-    const mask = o["&"][1];
-    return (p) => (p.mark & mask) >>> 0;
-  }
-  if ("concat" in o) {
-    const parts = o.concat.map(getter);
-    return (p, ctx) => {
-      let key = "";
-      for (let i = 0; i < parts.length; i++) {
-        const v = parts[i]!(p, ctx);
-        if (v === undefined) return undefined;
-        key += i ? `|${v}` : String(v);
-      }
-      return key;
-    };
-  }
-  const { mod, offset } = o.numgen;
-  return (_p, ctx) => String((ctx.random.nextUint32() % mod) + offset);
-}
-
-type Step =
-  | { kind: "test"; test: (p: PacketView, ctx: NftContext) => boolean }
-  /** Membership of a named set of the rule's table: `ip daddr @nodeport-ips`. */
-  | { kind: "lookup"; key: Getter; set: string; negated: boolean }
-  | { kind: "mark"; op: "|" | "^"; value: number }
-  | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
-  | { kind: "verdict"; verdict: NftVerdict }
-  | { kind: "dnat"; address: number; port?: number }
-  | { kind: "masquerade" }
-  | { kind: "reject" };
-
-function compileStatement(s: NftStatement): Step {
-  const verdict = verdictOf(s);
-  if (verdict) return { kind: "verdict", verdict };
-  if ("match" in s) {
-    const { op, left, right } = s.match;
-    const get = getter(left);
-    const negated = op === "!=";
-    const set = setRef(right);
-    if (set) return { kind: "lookup", key: get, set: set.slice(1), negated };
-    if (typeof right === "object") {
-      const prefix = new Ipv4Prefix(parseIpv4(right.prefix.addr), right.prefix.len);
-      return {
-        kind: "test",
-        test: (p, ctx) => {
-          const v = get(p, ctx);
-          return typeof v === "number" && prefix.contains(v) !== negated;
-        },
-      };
-    }
-    const want = "fib" in left || "ct" in left ? right : nftAtomValue(right);
-    return {
-      kind: "test",
-      test: (p, ctx) => {
-        const v = get(p, ctx);
-        return v !== undefined && (v === want) !== negated;
-      },
-    };
-  }
-  if ("mangle" in s) {
-    const [op, [, value]] = Object.entries(s.mangle.value)[0]! as ["|" | "^", [unknown, number]];
-    return { kind: "mark", op, value };
-  }
-  if ("vmap" in s) {
-    const data = s.vmap.data;
-    return {
-      kind: "vmap",
-      key: getter(s.vmap.key),
-      map:
-        typeof data === "string"
-          ? data.slice(1)
-          : new Map(data.set.map((e) => [String(nftKeyId(e[0] as NftKey)), e])),
-    };
-  }
-  if ("dnat" in s) return { kind: "dnat", address: parseIpv4(s.dnat.addr), port: s.dnat.port };
-  return "reject" in s ? { kind: "reject" } : { kind: "masquerade" };
-}
-
-/** A rule compiled once: its steps, and its text for traces ("ip kube-proxy services: …"). */
-interface CompiledRule {
-  steps: Step[];
-  text: string;
-}
-
-/** The value `map` holds for `key`, made by `make` the first time. */
-export function memo<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
-  let value = map.get(key);
-  if (value === undefined) map.set(key, (value = make()));
-  return value;
-}
-
-const compiled = new WeakMap<NftRule, CompiledRule>();
-const compile = (rule: NftRule): CompiledRule =>
-  memo(compiled, rule, () => ({
-    steps: rule.expr.map(compileStatement),
-    text: `ip ${rule.table} ${rule.chain}: ${formatNftRule(rule)}`,
-  }));
-
-/** " (key : verdict)", the element a verdict map chose, for traces; formatted once per element. */
-const chosenText = new WeakMap<NftMapElement, string>();
-const chosen = (element: NftMapElement): string =>
-  memo(chosenText, element, () => ` (${formatNftKey(element[0])} : ${formatNftVerdict(element[1])})`);
-
-/**
- * Walks one base chain as nf_tables does: a rule's statements run in order until one does not
- * match; jump pushes, goto replaces, return and the end of a regular chain pop, the end of the base
- * chain is its policy. Verdict maps look the packet's key up. `path` names table, chain and rule.
- */
-export function evaluateNftChain(
-  state: NftState,
-  table: string,
-  chain: string,
-  packet: PacketView,
-  ctx: NftContext,
-): Verdict {
-  const t = state.tables.get(table)!;
-  const path: string[] = [];
-  const stack: { chain: SimNftChain; at: number }[] = [{ chain: t.chains.get(chain)!, at: 0 }];
-  let depth = 0;
-  next: while (stack.length) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.at >= frame.chain.rules.length) {
-      stack.pop();
-      continue;
-    }
-    const rule = frame.chain.rules[frame.at++]!;
-    ctx.count();
-    let verdict: NftVerdict | undefined;
-    const c = compile(rule);
-    let picked: NftMapElement | undefined;
-    for (const step of c.steps) {
-      if (step.kind === "test") {
-        if (!step.test(packet, ctx)) continue next;
-      } else if (step.kind === "lookup") {
-        const key = step.key(packet, ctx);
-        const held = key !== undefined && t.sets.get(step.set)?.elements.has(String(key)) === true;
-        if (held === step.negated) continue next;
-      } else if (step.kind === "mark") {
-        packet.mark = (step.op === "|" ? packet.mark | step.value : packet.mark ^ step.value) >>> 0;
-      } else if (step.kind === "vmap") {
-        const key = step.key(packet, ctx);
-        const map = typeof step.map === "string" ? t.maps.get(step.map)?.elements : step.map;
-        const element = key === undefined ? undefined : map?.get(String(key));
-        if (!element) continue next;
-        verdict = element[1];
-        picked = element;
-        break;
-      } else if (step.kind === "verdict") {
-        verdict = step.verdict;
-        break;
-      } else {
-        path.push(c.text);
-        if (step.kind === "dnat") return { kind: "DNAT", address: step.address, port: step.port, path };
-        if (step.kind === "reject") return { kind: "REJECT", rejectWith: "icmp-port-unreachable", path };
-        return { kind: "MASQUERADE", path };
-      }
-    }
-    path.push(picked ? c.text + chosen(picked) : c.text);
-    if (!verdict) continue;
-    if ("accept" in verdict) return { kind: "ACCEPT", path };
-    if ("drop" in verdict) return { kind: "DROP", path };
-    if ("return" in verdict) {
-      stack.pop();
-      continue;
-    }
-    if (++depth > 64) return { kind: "DROP", path: [...path, "chain loop: more than 64 jumps"] };
-    const target = "jump" in verdict ? verdict.jump.target : verdict.goto.target;
-    const callee = { chain: t.chains.get(target)!, at: 0 };
-    if ("goto" in verdict) stack.pop();
-    stack.push(callee);
-  }
-  // A base chain's policy (accept, or drop).
-  const base = t.chains.get(chain)!.spec;
-  return base.policy === "drop"
-    ? { kind: "DROP", path: [...path, `ip ${table} ${chain}: policy drop`] }
-    : { kind: "ACCEPT", path };
 }
