@@ -142,7 +142,8 @@ export interface PlannedCell {
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
   const trace = runtime.summary(planned.from, planned.to, { protocol: planned.protocol });
   const target = runtime.resolve(planned.to).address;
-  const reached = trace.outcome === "reached" || (planned.protocol === "tcp" && trace.outcome === "refused");
+  // A refused connection reached no one who took it (a RST or port unreachable, whoever sent it).
+  const reached = trace.outcome === "reached";
   return {
     ...planned,
     outcome: socketOutcome(planned.protocol, trace),

@@ -96,14 +96,16 @@ export async function runScenario(
       ...(p.port ? { port: p.port } : {}),
       ...(p.size !== undefined ? { size: p.size } : {}),
     });
-    const reached = trace.outcome === "reached" || (p.protocol === "tcp" && trace.outcome === "refused");
+    // Reached only where a listener took it: a refused connection (a RST, a port unreachable) fails
+    // the probe, over TCP and UDP alike, whoever refused it.
+    const reached = trace.outcome === "reached";
     probes.push({
       kind: probeKind(runtime, p.from, p.to),
       from: p.from,
       to: p.to,
       protocol: p.protocol,
       // As a socket (and `podnet verify` on the kernel) sees it: a REJECT's port unreachable is
-      // "refused"; `reached` still says whether the destination answered.
+      // "refused".
       outcome: socketOutcome(p.protocol, trace),
       reached,
       reason: socketReason(p.protocol, trace, trace.reason),

@@ -115,6 +115,44 @@ traffic:
     expect(ok.probes.find((p) => p.to === "svc/web")).toMatchObject({ outcome: "reached", reached: true });
   });
 
+  it("fails a refused probe, over TCP and UDP alike, whoever refused it", async () => {
+    // b listens on 5432/tcp and 53/udp only: the other ports refuse (a RST, a port unreachable), and
+    // a Service without endpoints is refused by kube-proxy's REJECT. None of these took a connection.
+    const scenario = loadScenario(
+      `name: refused
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay:
+  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
+  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
+nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
+pods:
+  - { name: a, node: node1 }
+  - { name: b, node: node1, labels: { app: b }, containers: [{ name: b, ports: [{ containerPort: 5432 }, { containerPort: 53, protocol: udp }] }] }
+services:
+  - { name: none, clusterIP: 10.96.0.20, selector: { app: nobody }, ports: [{ name: p, port: 80 }] }
+traffic:
+  - { from: a, to: "b:5432", protocol: tcp }
+  - { from: a, to: "b:53", protocol: udp }
+  - { from: a, to: "b:5433", protocol: tcp }
+  - { from: a, to: "b:54", protocol: udp }
+  - { from: a, to: svc/none, protocol: tcp }
+`,
+      "refused.yaml",
+    );
+    const { result } = await runScenario(scenario, getProvider("cbr0-host-gw"));
+    expect(result.probes.map((p) => [p.to, p.protocol, p.outcome, p.reached])).toEqual([
+      ["b:5432", "tcp", "reached", true],
+      ["b:53", "udp", "reached", true],
+      ["b:5433", "tcp", "refused", false],
+      ["b:54", "udp", "refused", false],
+      ["svc/none", "tcp", "refused", false],
+    ]);
+    expect(result.reachability.find((c) => c.to === "svc/none:80")).toMatchObject({
+      outcome: "refused",
+      reached: false,
+    });
+  });
+
   it("probes a Service's port with its protocol: a UDP Service in the matrix, by default, and at a NodePort", async () => {
     const scenario = loadScenario(
       `name: udp-service

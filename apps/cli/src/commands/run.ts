@@ -143,7 +143,7 @@ export function runCommand(cli: Command): void {
     .addOption(podsPerNodeOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\n  podnet run service --provider cbr0-host-gw --proxy nftables\n  podnet run netpol --provider overlay --policy iptables\nExit status 1 when a probe of the scenario's traffic fails.",
+      "\nExamples:\n  podnet run scenarios/two-nodes.yaml --provider cbr0-host-gw\n  podnet run two-nodes --provider overlay --json\n  podnet run service --provider cbr0-host-gw --proxy nftables\n  podnet run netpol --provider overlay --policy iptables\nExit status 1 when a probe of the scenario's traffic fails: dropped, unreachable, refused (a RST or a port\nunreachable: nothing took it), or answered by a pod other than the one meant.",
     )
     .action(
       async (
