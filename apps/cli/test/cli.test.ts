@@ -923,16 +923,17 @@ describe("podnet", () => {
     // endpoint) and per endpoint a KUBE-SEP chain of two: 11. Shifting the endpoints by one rewrites
     // the SVC chain (4 out, 4 in) and swaps one SEP chain (2 out, 2 in). The first packet walks
     // KUBE-SERVICES up to its Service's rule: the last one costs a rule per Service.
-    // nftables: per Service a service-ips element, a service chain of two and three endpoint chains
-    // of two: 9 (and the node address in nodeport-ips, once); a change rewrites the service chain and swaps one endpoint chain (8); the first
-    // packet costs one map lookup, however many Services there are.
+    // nftables: per Service a service-ips element, its ClusterIP in cluster-ips, a service chain of two
+    // and three endpoint chains of two: 10 (and the node address in nodeport-ips, once); a change
+    // rewrites the service chain and swaps one endpoint chain (8); the first packet costs one map
+    // lookup, however many Services there are, and after the DNAT the cluster-ips check (3 rules).
     // Both count the no-endpoint NodePort check on the reply's way in (INPUT's KUBE-EXTERNAL-SERVICES
     // jump; nftables' filter-input chain); nftables holds its two rules in kube-proxy's table.
     expect(shape).toEqual([
       ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 16, 20 + 14],
       ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 16, 200 + 14],
-      ["nftables", 20, 20 * 9 + 16, 8, 9, 9, 15, 15],
-      ["nftables", 200, 200 * 9 + 16, 8, 9, 9, 15, 15],
+      ["nftables", 20, 20 * 10 + 20, 8, 10, 10, 18, 18],
+      ["nftables", 200, 200 * 10 + 20, 8, 10, 10, 18, 18],
     ]);
     expect(run.stdout).toContain("1st packet evals");
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(

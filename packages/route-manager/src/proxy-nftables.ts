@@ -24,11 +24,13 @@ import { recordService, removeService, serviceKey, type Service } from "./servic
 import {
   NFT_MAPS,
   NFT_TABLE,
+  CLUSTER_IPS,
   NODEPORT_IPS,
   isServiceChain,
   nftFixed,
   nftFixedCommands,
   nftServiceParts,
+  type NftFixed,
   type NftServiceParts,
 } from "./services-nftables.js";
 
@@ -146,7 +148,8 @@ export class NftablesProxy implements ServiceProxy {
   readonly services = new Map<string, Service>();
   private readonly parts = new WeakMap<Service, { clusterCidr: string; parts: NftServiceParts }>();
   private readonly synced = new Set<string>();
-  private readonly fixed = nftFixed();
+  /** kube-proxy's fixed part, for the service CIDR it was made for. */
+  private fixedFor?: { serviceCidr: string; fixed: NftFixed };
 
   constructor(
     private readonly n: Netlink,
@@ -178,16 +181,17 @@ export class NftablesProxy implements ServiceProxy {
       if (!(error instanceof NetlinkError && error.errno === "ENOENT")) throw error;
     }
     const w = new Writer();
+    const fixed = this.fixed();
     if (!listed.length) {
-      w.commands.push(...nftFixedCommands(this.fixed));
-      w.added += this.fixed.rules.length;
+      w.commands.push(...nftFixedCommands(fixed));
+      w.added += fixed.rules.length;
     }
     const held = heldOf(listed);
     if (listed.length) {
-      for (const map of this.fixed.maps) if (!held.maps.has(map.name)) w.commands.push({ add: { map } });
-      for (const set of this.fixed.sets) if (!held.sets.has(set.name)) w.commands.push({ add: { set } });
-      for (const chain of this.fixed.chains) {
-        const rules = this.fixed.rules.filter((r) => r.chain === chain.name);
+      for (const map of fixed.maps) if (!held.maps.has(map.name)) w.commands.push({ add: { map } });
+      for (const set of fixed.sets) if (!held.sets.has(set.name)) w.commands.push({ add: { set } });
+      for (const chain of fixed.chains) {
+        const rules = fixed.rules.filter((r) => r.chain === chain.name);
         if (!held.chains.has(chain.name)) w.commands.push({ add: { chain } });
         w.chain(chain.name, rules, held.chains.get(chain.name) ?? []);
       }
@@ -202,6 +206,7 @@ export class NftablesProxy implements ServiceProxy {
     for (const [field, map] of NFT_MAPS)
       w.elements(map, held.maps.get(map) ?? new Map(), elementsOf(all, field));
     w.keys(NODEPORT_IPS, held.sets.get(NODEPORT_IPS) ?? new Map(), byKey([node.address]));
+    w.keys(CLUSTER_IPS, held.sets.get(CLUSTER_IPS) ?? new Map(), byKey(all.flatMap((p) => p.clusterIps)));
     for (const [name, rules] of held.chains)
       if (isServiceChain(name) && !wanted.has(name)) w.drop(name, rules.length);
     await w.apply(this.n, tally, node);
@@ -217,9 +222,17 @@ export class NftablesProxy implements ServiceProxy {
     for (const [name, rules] of is?.chains ?? []) w.chain(name, rules, had.get(name));
     for (const [field, map] of NFT_MAPS)
       w.elements(map, elementsOf(was ? [was] : [], field), elementsOf(is ? [is] : [], field));
+    w.keys(CLUSTER_IPS, byKey(was?.clusterIps ?? []), byKey(is?.clusterIps ?? []));
     const kept = new Set((is?.chains ?? []).map(([name]) => name));
     for (const [name, rules] of had) if (!kept.has(name)) w.drop(name, rules.length);
     await w.apply(this.n, tally, node);
+  }
+
+  private fixed(): NftFixed {
+    const serviceCidr = this.cluster.serviceCidr;
+    if (this.fixedFor?.serviceCidr !== serviceCidr)
+      this.fixedFor = { serviceCidr, fixed: nftFixed(serviceCidr) };
+    return this.fixedFor.fixed;
   }
 
   private partsOf(service: Service | undefined): NftServiceParts | undefined {

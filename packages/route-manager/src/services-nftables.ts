@@ -62,9 +62,10 @@ const rule = (chain: string, ...expr: NftStatement[]): NftRule => ({
 });
 const ipField = (field: "saddr" | "daddr"): NftOperand => ({ payload: { protocol: "ip", field } });
 const is = (left: NftOperand, right: string | number): NftStatement => ({ match: { op: "==", left, right } });
-const notIn = (left: NftOperand, cidr: string): NftStatement => {
+/** A match of an address against a prefix written "a.b.c.d/n": in it (`==`) or not (`!=`). */
+const inCidr = (left: NftOperand, cidr: string, op: "==" | "!=" = "=="): NftStatement => {
   const [addr, len] = cidr.split("/");
-  return { match: { op: "!=", left, right: { prefix: { addr: addr!, len: Number(len) } } } };
+  return { match: { op, left, right: { prefix: { addr: addr!, len: Number(len) } } } };
 };
 const l4proto: NftOperand = { meta: { key: "l4proto" } };
 const dport: NftOperand = { payload: { protocol: "th", field: "dport" } };
@@ -96,7 +97,17 @@ export interface NftFixed {
  */
 export const NODEPORT_IPS = "nodeport-ips";
 
-export function nftFixed(): NftFixed {
+/**
+ * The ClusterIPs in use: a packet to one of them still addressed to it after DNAT is to a port no
+ * Service has there, and is rejected (cluster-ips-check).
+ */
+export const CLUSTER_IPS = "cluster-ips";
+
+/**
+ * The fixed part for a cluster whose Services take addresses from `serviceCidr`: a packet to an
+ * address there that no Service holds is dropped, as kube-proxy does once it knows the CIDR.
+ */
+export function nftFixed(serviceCidr: string | undefined): NftFixed {
   const serviceKeyType: NftMap["type"] = ["ipv4_addr", "inet_proto", "inet_service"];
   return {
     maps: [
@@ -105,17 +116,24 @@ export function nftFixed(): NftFixed {
       { ...T, name: "service-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
       { ...T, name: "no-endpoint-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
     ],
-    sets: [{ ...T, name: NODEPORT_IPS, type: "ipv4_addr" }],
+    sets: [
+      { ...T, name: CLUSTER_IPS, type: "ipv4_addr" },
+      { ...T, name: NODEPORT_IPS, type: "ipv4_addr" },
+    ],
     chains: [
-      // Filter chains run before iptables' filter (priority filter − 10), NAT at dstnat and srcnat.
-      base("filter-input", "filter", "input", -10),
-      base("filter-forward", "filter", "forward", -10),
-      base("filter-output", "filter", "output", -10),
+      // Filter chains run just before DNAT (priority dstnat − 10), and one more on output just after
+      // (dstnat + 10): a packet to a ClusterIP is checked for a port the Service has once the
+      // translation had its chance. NAT at dstnat and srcnat.
+      base("filter-input", "filter", "input", -110),
+      base("filter-forward", "filter", "forward", -110),
+      base("filter-output", "filter", "output", -110),
+      base("filter-output-post-dnat", "filter", "output", -90),
       base("nat-prerouting", "nat", "prerouting", -100),
       base("nat-output", "nat", "output", -100),
       base("nat-postrouting", "nat", "postrouting", 100),
       chain("service-endpoints-check"),
       chain("nodeport-endpoints-check"),
+      chain("cluster-ips-check"),
       chain("reject-chain"),
       chain(MARK_MASQ),
       chain("masquerading"),
@@ -124,7 +142,9 @@ export function nftFixed(): NftFixed {
     rules: [
       rule("filter-input", ctNew, jump("nodeport-endpoints-check")),
       rule("filter-forward", ctNew, jump("service-endpoints-check")),
+      rule("filter-forward", ctNew, jump("cluster-ips-check")),
       rule("filter-output", ctNew, jump("service-endpoints-check")),
+      rule("filter-output-post-dnat", ctNew, jump("cluster-ips-check")),
       rule("nat-prerouting", jump("services")),
       rule("nat-output", jump("services")),
       rule("nat-postrouting", jump("masquerading")),
@@ -136,6 +156,15 @@ export function nftFixed(): NftFixed {
         { vmap: { key: { concat: [l4proto, dport] }, data: "@no-endpoint-nodeports" } },
       ),
       rule("reject-chain", { reject: { type: "icmp", expr: "port-unreachable" } }),
+      // "Reject traffic to invalid ports of ClusterIPs", "Drop traffic to unallocated ClusterIPs".
+      rule(
+        "cluster-ips-check",
+        { match: { op: "==", left: ipField("daddr"), right: `@${CLUSTER_IPS}` } },
+        { reject: { type: "icmp", expr: "port-unreachable" } },
+      ),
+      ...(serviceCidr
+        ? [rule("cluster-ips-check", inCidr(ipField("daddr"), serviceCidr), { drop: null })]
+        : []),
       rule(MARK_MASQ, { mangle: { key: mark, value: { "|": [mark, MASQ_MARK] } } }),
       rule(
         "masquerading",
@@ -161,6 +190,8 @@ export interface NftServiceParts {
   nodePorts: NftMapElement[];
   noEndpoints: NftMapElement[];
   noEndpointNodePorts: NftMapElement[];
+  /** Its ClusterIP, for the cluster-ips set. */
+  clusterIps: string[];
   chains: [string, NftRule[]][];
 }
 
@@ -170,6 +201,7 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
     nodePorts: [],
     noEndpoints: [],
     noEndpointNodePorts: [],
+    clusterIps: [service.clusterIP],
     chains: [],
   };
   for (const port of service.ports) {
@@ -199,7 +231,7 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
         svc,
         is(ipField("daddr"), service.clusterIP),
         is({ payload: { protocol: port.protocol, field: "dport" } }, port.port),
-        notIn(ipField("saddr"), clusterCidr),
+        inCidr(ipField("saddr"), clusterCidr, "!="),
         jump(MARK_MASQ),
       ),
       rule(svc, {

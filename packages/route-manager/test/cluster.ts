@@ -23,7 +23,9 @@ import { RouteManager, type ProxyName, type ReconcileReport, type Service } from
 export const CLUSTER: ClusterNetwork = {
   clusterCidr: "10.0.0.0/16",
   nodeMaskSize: 24,
-  serviceCidr: "10.96.0.0/12",
+  // Not Kubernetes' default /12: that holds the underlay's 10.100.0.0/24, whose packets kube-proxy's nftables
+  // mode would drop as unallocated ClusterIPs (the scenario schema refuses such a cluster).
+  serviceCidr: "10.96.0.0/16",
 };
 
 export class TestCluster {

@@ -59,10 +59,45 @@ describe("Services through kube-proxy's nftables mode", () => {
     expect(listed.filter((o) => "map" in o && o.map.elem)).toEqual([]);
   });
 
+  it("rejects a ClusterIP's other ports and drops unallocated ClusterIPs, from a pod and from the node (cluster-ips-check)", async () => {
+    const { c, web } = await clusterUnder();
+    const probe = (from: string, to: string, port: number) => {
+      const t = c.k.send({ from, to, protocol: "tcp", port });
+      return `${t.outcome}: ${t.reason}`;
+    };
+    // Port 80 is the Service's; 81 is not, and nothing translates it: filter-forward (a pod's packet)
+    // or filter-output-post-dnat (the node's own, after nat-output had its chance) rejects it.
+    expect(probe("client", "10.96.0.10", 80)).toMatch(/^reached/);
+    expect(probe("node1", "10.96.0.10", 80)).toMatch(/^reached/);
+    // (A port unreachable: the trace's "unreachable" is ECONNREFUSED to the socket.)
+    const rejected =
+      "unreachable: rejected by node1: ip kube-proxy cluster-ips-check: ip daddr @cluster-ips reject";
+    expect(probe("client", "10.96.0.10", 81)).toBe(rejected);
+    expect(probe("node1", "10.96.0.10", 81)).toBe(rejected);
+    const path = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 81 }).hops;
+    expect(path.find((h) => h.event === "filter")!.detail).toBe(
+      "filter FORWARD: ip kube-proxy cluster-ips-check: ip daddr @cluster-ips reject",
+    );
+    // An address of the service CIDR no Service holds is dropped without a word.
+    expect(probe("client", "10.96.0.99", 80)).toBe(
+      "dropped: dropped by filter FORWARD: ip kube-proxy cluster-ips-check: ip daddr 10.96.0.0/16 drop (at node1)",
+    );
+    // A deleted Service's address is unallocated again; a new one's is in the set at once.
+    await c.manager.serviceDeleted("default", "web");
+    expect(probe("client", "10.96.0.10", 80)).toMatch(/^dropped: dropped by filter FORWARD/);
+    await c.service({ ...web, clusterIP: "10.96.0.11" });
+    expect(probe("client", "10.96.0.11", 80)).toMatch(/^reached/);
+    expect(probe("client", "10.96.0.11", 81)).toMatch(/^unreachable: rejected by node1/);
+    expect(probe("client", "10.96.0.10", 80)).toMatch(/^dropped/);
+  });
+
   it("answers a NodePort on the node's primary address only, as kube-proxy's nodeport-ips set (iptables: on every local one)", async () => {
     const { c } = await clusterUnder();
     const listed = await c.k.nft.list("node2", "ip", NFT_TABLE);
     expect(listed.filter((o) => "set" in o)).toEqual([
+      {
+        set: { family: "ip", table: NFT_TABLE, name: "cluster-ips", type: "ipv4_addr", elem: ["10.96.0.10"] },
+      },
       {
         set: {
           family: "ip",
