@@ -43,7 +43,13 @@ const inRange = (what: string, min: number, max: number) => {
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 };
 const Port = inRange("a port", 1, 65535);
-const Protocol = z.enum(["tcp", "udp"]);
+/** tcp or udp; Kubernetes' spelling (TCP, UDP) is taken too, so that a Pod's or Service's ports paste as they are. */
+const Protocol = z
+  .enum(["tcp", "udp", "TCP", "UDP"], {
+    error: (issue) =>
+      `${quoted(issue.input)} is not a protocol (tcp or udp; TCP and UDP as Kubernetes writes them)`,
+  })
+  .transform((p) => p.toLowerCase() as "tcp" | "udp");
 
 export const SegmentSchema = z.strictObject({
   // A segment is a bridge of that name in the underlay's namespace: Linux names devices in 15 bytes.
