@@ -36,7 +36,8 @@ export const Cidr = z.string().refine(
 );
 
 const Name = z.string().regex(NAME, {
-  error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+  error: (issue) =>
+    `${quoted(issue.input)} is not a valid name (1 to 63 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit)`,
 });
 const inRange = (what: string, min: number, max: number) => {
   const error = (issue: { input?: unknown }) => `${quoted(issue.input)} is not ${what} (${min}-${max})`;

@@ -59,6 +59,12 @@ services:
     ]);
   });
 
+  it("says what a name may be, its length too", () => {
+    expect(problems(`${base}pods:\n  - { name: ${"a".repeat(64)}, node: node1 }\n`)).toEqual([
+      `10: scenarios/x.yaml: pods[0].name: "${"a".repeat(64)}" is not a valid name (1 to 63 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit)`,
+    ]);
+  });
+
   it("lists at most 50 mistakes, and says how many more there are", () => {
     const pods = Array.from({ length: 120 }, (_, i) => `  - { name: p${i}, node: node9 }\n`).join("");
     const found = problems(base + "pods:\n" + pods);

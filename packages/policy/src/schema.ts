@@ -9,7 +9,8 @@ import { z } from "zod";
 
 /** A DNS-1123 label or subdomain, as Kubernetes object names are. */
 export const ObjectName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, {
-  error: (issue) => `${quoted(issue.input)} is not a valid name (lowercase letters, digits, "-" and ".")`,
+  error: (issue) =>
+    `${quoted(issue.input)} is not a valid name (1 to 253 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit)`,
 });
 
 /** A namespace's name: a DNS-1123 label (no "." as an object name may have). */
