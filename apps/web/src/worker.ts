@@ -14,7 +14,7 @@ import {
   type ProxyName,
 } from "@podnet/cluster";
 import { explainVerdict, iptablesPolicyEngine } from "@podnet/policy";
-import { encodePacket, encodePcap } from "@podnet/core";
+import { tracePcap } from "@podnet/sim";
 import { getProvider, providerNames } from "@podnet/providers";
 import type { Scenario } from "@podnet/cluster";
 import type { Reply, Request, TimelineStep } from "./protocol.js";
@@ -126,7 +126,6 @@ async function handle(req: Request): Promise<Reply> {
         ...(req.size !== undefined ? { size: req.size } : {}),
         ...(req.dontFragment !== undefined ? { dontFragment: req.dontFragment } : {}),
       });
-      const frames = trace.hops.filter((h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet");
       const verdict = traceVerdict(rt, trace);
       const socket = traceSocketNote(trace);
       return {
@@ -137,7 +136,7 @@ async function handle(req: Request): Promise<Reply> {
           ...(verdict ? { policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } } : {}),
           ...(socket ? { socket } : {}),
         },
-        pcap: encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
+        pcap: tracePcap(trace),
       };
     }
     case "tables": {

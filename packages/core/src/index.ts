@@ -53,6 +53,7 @@ export {
   type DecodedHeader,
 } from "./codec.js";
 export { internetChecksum } from "./checksum.js";
+export { fragmentIpv4, ipv4HeaderLength } from "./fragment.js";
 export {
   encodePcap,
   decodePcap,

@@ -94,7 +94,16 @@ export interface Skb {
    * Set once the packet is fragmented: it travels as `count` fragments, none longer than `largest`
    * bytes, and is walked as one (every fragment takes the same path) until reassembled at the destination.
    */
-  fragments?: { count: number; largest: number };
+  fragments?: {
+    count: number;
+    largest: number;
+    /**
+     * The payload sizes it was cut at, in order (each a multiple of 8): every fragment of one cut is
+     * cut again at the next, as a router does with fragments too big for its link. What a capture of
+     * the fragments is made from (`TraceHop.fragmentation`).
+     */
+    cuts: readonly number[];
+  };
 }
 
 /**
@@ -172,7 +181,11 @@ export function fragment(skb: Skb, mtu: number): Skb {
   const rest = payload - whole * before;
   const count = whole * Math.ceil(before / piece) + (rest ? Math.ceil(rest / piece) : 0);
   const out = skbWith(skb);
-  out.fragments = { count, largest: header + Math.min(piece, before) };
+  out.fragments = {
+    count,
+    largest: header + Math.min(piece, before),
+    cuts: piece < before ? [...(skb.fragments?.cuts ?? []), piece] : (skb.fragments?.cuts ?? [piece]),
+  };
   return out;
 }
 

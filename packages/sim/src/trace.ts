@@ -1,4 +1,11 @@
-import { encodePacket, encodePcap, packetJson, type Packet } from "@podnet/core";
+import {
+  encodePacket,
+  encodePcap,
+  fragmentIpv4,
+  ipv4HeaderLength,
+  packetJson,
+  type Packet,
+} from "@podnet/core";
 
 export type TraceEvent =
   | "send"
@@ -31,6 +38,12 @@ export interface TraceHop {
   packet: Packet;
   /** Set when the frame crossed `dev` on the wire: what tcpdump -i dev would have captured. */
   wire?: "in" | "out";
+  /**
+   * Set when the packet crossed as fragments: the payload sizes its IP packet was cut at, in order
+   * (`outer`), and under VXLAN those of the packet inside, each of whose fragments was encapsulated
+   * on its own (`inner`). `packet` is the whole packet; `wireFrames` gives the fragments.
+   */
+  fragmentation?: { outer?: readonly number[]; inner?: readonly number[] };
 }
 
 export type TraceOutcome =
@@ -73,13 +86,35 @@ export interface Trace extends Omit<TraceSummary, "hopCount" | "answer"> {
 }
 
 /**
- * What tcpdump would have written on one device during the trace: every frame that crossed it, in
- * order, as a pcap file. Timestamps are one microsecond per hop from `startMicros`.
+ * The frames a hop put on the wire, as tcpdump would capture them: the packet, or its fragments
+ * (each no longer than the link allowed) where it crossed fragmented.
  */
-export function tracePcap(trace: Trace, ns: string, dev: string, startMicros = 0): Uint8Array {
+export function wireFrames(hop: TraceHop): Uint8Array[] {
+  const frame = encodePacket(hop.packet);
+  const f = hop.fragmentation;
+  if (!f) return [frame];
+  // Ethernet, then the outer IPv4 header; under VXLAN the inner packet's follows the outer IPv4
+  // header, UDP (8), VXLAN (8) and the inner Ethernet header (14).
+  const outerAt = 14;
+  let frames = [frame];
+  if (f.inner) {
+    const innerAt = outerAt + ipv4HeaderLength(frame, outerAt) + 8 + 8 + 14;
+    frames = fragmentIpv4(frame, innerAt, f.inner, [outerAt]);
+  }
+  if (f.outer) frames = frames.flatMap((one) => fragmentIpv4(one, outerAt, f.outer!, []));
+  return frames;
+}
+
+/**
+ * What tcpdump would have written during the trace — on one device (`at`), or every frame sent
+ * out of any device — in order, as a pcap file. Timestamps are one microsecond per hop from
+ * `startMicros`.
+ */
+export function tracePcap(trace: Trace, at?: { ns: string; dev: string }, startMicros = 0): Uint8Array {
   const records = trace.hops.flatMap((hop, i) =>
-    hop.wire && hop.ns === ns && hop.dev === dev && hop.packet.headers[0]?.kind === "ethernet"
-      ? [{ timestampMicros: startMicros + i, data: encodePacket(hop.packet) }]
+    hop.packet.headers[0]?.kind === "ethernet" &&
+    (at ? hop.wire && hop.ns === at.ns && hop.dev === at.dev : hop.wire === "out")
+      ? wireFrames(hop).map((data) => ({ timestampMicros: startMicros + i, data }))
       : [],
   );
   return encodePcap(records);

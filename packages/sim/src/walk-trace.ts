@@ -45,6 +45,10 @@ export function hopOf(r: HopRecord): TraceHop {
   };
   if (r.dev !== undefined) hop.dev = r.dev;
   if (r.wire !== undefined) hop.wire = r.wire;
+  const skb = "headers" in r.source ? undefined : "eth" in r.source ? r.source.skb : r.source;
+  const outer = skb?.fragments?.cuts;
+  const inner = skb?.vxlan ? skb.inner?.skb?.fragments?.cuts : undefined;
+  if (outer || inner) hop.fragmentation = { ...(outer ? { outer } : {}), ...(inner ? { inner } : {}) };
   return hop;
 }
 

@@ -331,13 +331,87 @@ describe("an overlay: VXLAN between nodes", () => {
   });
 
   const system = requireSystem({ tools: ["tshark"] });
+  /** tshark's fields of each frame of a pcap, every occurrence joined with commas. */
+  const tsharkFields = (pcap: Uint8Array, fields: string[], options: string[] = []) => {
+    const dir = mkdtempSync(join(tmpdir(), "podnet-sim-"));
+    try {
+      writeFileSync(join(dir, "x.pcap"), pcap);
+      const out = execFileSync(
+        system.paths.tshark!,
+        [
+          "-r",
+          join(dir, "x.pcap"),
+          "-d",
+          "udp.port==8472,vxlan",
+          ...options,
+          "-T",
+          "fields",
+          "-E",
+          "occurrence=a",
+          "-E",
+          "aggregator=,",
+          ...fields.flatMap((f) => ["-e", f]),
+        ],
+        { encoding: "utf8", env: { ...process.env, HOME: dir } },
+      );
+      return out
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it.skipIf(system.skip)(
+    "exports fragments as they crossed: the sender's, each encapsulated on its own, and a router's of those",
+    async () => {
+      const lab = new Lab();
+      await vxlanCluster(lab);
+      // seg-b carries 1400-byte packets: the router cuts what node1 encapsulated for it.
+      await lab.k.link.set("router", "eth1", { mtu: 1400 });
+      await lab.k.link.set("node2", "eth0", { mtu: 1400 });
+      const trace = lab.k.send({ from: "pod1", to: "10.244.2.2", size: 1472 });
+      expect(trace.outcome).toBe("reached");
+      const fields = ["frame.len", "ip.len", "ip.flags.mf", "ip.frag_offset", "ip.id"];
+      // pod1 (MTU 1450) sent 1444 + 76 bytes; node1 encapsulated each fragment (50 bytes more), both
+      // within seg-a's 1500.
+      const node1 = tsharkFields(tracePcap(trace, { ns: "node1", dev: "eth0" }), fields, ["-Y", "vxlan"]);
+      expect(node1.slice(0, 2)).toEqual([
+        ["1508", "1494,1444", "0,1", "0,0", "0x0000,0x0000"],
+        ["140", "126,76", "0,0", "0,178", "0x0001,0x0000"],
+      ]);
+      // The router cut the first at 1400 (1376 + 98 bytes of its UDP datagram); the second fits.
+      // tshark reassembles the cut one: its last piece shows the 1444-byte inner fragment it held.
+      const cut = tsharkFields(tracePcap(trace, { ns: "router", dev: "eth1" }), fields, [
+        "-Y",
+        "ip.dst == 192.168.2.2",
+      ]);
+      expect(cut).toEqual([
+        ["1410", "1396", "1", "0", "0x0000"],
+        ["132", "118,1444", "0,1", "172,0", "0x0000,0x0000"],
+        ["140", "126,76", "0,0", "0,178", "0x0001,0x0000"],
+      ]);
+      // Reassembled, tshark finds pod1's echo request whole, its checksum good.
+      const whole = tsharkFields(
+        tracePcap(trace, { ns: "router", dev: "eth1" }),
+        ["icmp.type", "ip.reassembled.length", "icmp.checksum.status"],
+        ["-Y", "icmp.type == 8"],
+      );
+      expect(whole).toEqual([["8", "1480", "1"]]); // 8 bytes of ICMP header and 1,472 of data
+      // No frame is longer than its link allows: 1400 + 14 on seg-b, 1500 + 14 elsewhere.
+      for (const frame of tsharkFields(tracePcap(trace, { ns: "router", dev: "eth1" }), ["frame.len"]))
+        expect(Number(frame[0])).toBeLessThanOrEqual(1414);
+    },
+  );
+
   it.skipIf(system.skip)(
     "exports what crossed node1's eth0 as a pcap that tshark decodes as VXLAN",
     async () => {
       const lab = new Lab();
       await vxlanCluster(lab);
       const trace = lab.k.send({ from: "pod1", to: "10.244.2.2" });
-      const pcap = tracePcap(trace, "node1", "eth0");
+      const pcap = tracePcap(trace, { ns: "node1", dev: "eth0" });
       const dir = mkdtempSync(join(tmpdir(), "podnet-sim-"));
       try {
         writeFileSync(join(dir, "eth0.pcap"), pcap);

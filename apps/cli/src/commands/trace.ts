@@ -1,6 +1,5 @@
 /** `podnet trace`: one packet and its answer, hop by hop, under one or several providers. */
 import { Option, type Command } from "commander";
-import { encodePacket, encodePcap } from "@podnet/core";
 import {
   ClusterRuntime,
   TargetError,
@@ -8,7 +7,7 @@ import {
   traceSocketOutcome,
   traceVerdict,
 } from "@podnet/cluster";
-import { traceJson } from "@podnet/sim";
+import { traceJson, tracePcap } from "@podnet/sim";
 import { explainVerdict } from "@podnet/policy";
 import { providerNames } from "@podnet/providers";
 import { UsageError } from "../errors.js";
@@ -136,16 +135,7 @@ export function traceCommand(cli: Command): void {
           socketOutcome: socket,
           ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
         });
-        if (opts.pcap !== undefined) {
-          const frames = trace.hops.filter(
-            (h) => h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
-          );
-          writeOutput(
-            "--pcap",
-            pcapFor(name),
-            encodePcap(frames.map((h, i) => ({ timestampMicros: i, data: encodePacket(h.packet) }))),
-          );
-        }
+        if (opts.pcap !== undefined) writeOutput("--pcap", pcapFor(name), tracePcap(trace));
         if (!opts.json)
           process.stdout.write(
             `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n${seen}${
