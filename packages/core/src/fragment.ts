@@ -10,10 +10,36 @@ export function ipv4HeaderLength(frame: Uint8Array, at: number): number {
   return (frame[at]! & 0x0f) * 4;
 }
 
+/** One fragment's share of the payload: where it starts, how long it is, whether it ends the packet. */
+export interface FragmentPiece {
+  offset: number;
+  length: number;
+  last: boolean;
+}
+
 /**
- * The IPv4 packet at `at` in `frame`, cut as Linux's ip_fragment cuts it: its payload in pieces of
- * `cuts[0]` bytes (the last shorter), each piece cut again at `cuts[1]` (as a router does with a
- * fragment too big for its link), and so on. Each fragment is the bytes before the packet, its header
+ * How Linux's ip_fragment cuts a payload of `length` bytes: in pieces of `cuts[0]` bytes (the last
+ * shorter), each piece cut again at `cuts[1]` (as a router does with a fragment too big for its
+ * link), and so on. Every cut is a multiple of 8 (offsets are counted in 8-byte units).
+ */
+export function fragmentPieces(length: number, cuts: readonly number[]): FragmentPiece[] {
+  let pieces: FragmentPiece[] = [{ offset: 0, length, last: true }];
+  for (const cut of cuts) {
+    if (cut <= 0 || cut % 8)
+      throw new EncodeError("ipv4", "fragmentOffset", `a cut of ${cut} bytes is not a multiple of 8`);
+    pieces = pieces.flatMap((p) =>
+      Array.from({ length: Math.max(1, Math.ceil(p.length / cut)) }, (_, k) => ({
+        offset: p.offset + k * cut,
+        length: Math.min(cut, p.length - k * cut),
+        last: p.last && (k + 1) * cut >= p.length,
+      })),
+    );
+  }
+  return pieces;
+}
+
+/**
+ * The IPv4 packet at `at` in `frame`, cut as `fragmentPieces` cuts its payload. Each fragment is the bytes before the packet, its header
  * (total length, More Fragments, offset and checksum rewritten; Don't Fragment clear) and its piece.
  * `enclosing` are the offsets of IPv4 headers before `at` that carry the packet (a VXLAN outer
  * packet): each fragment is carried by its own, so their lengths and checksums, and those of a UDP
@@ -31,18 +57,7 @@ export function fragmentIpv4(
   const field = view.getUint16(at + 6);
   if (field & (MORE_FRAGMENTS | 0x1fff))
     throw new EncodeError("ipv4", "fragmentOffset", "the packet to cut is a fragment already");
-  let pieces = [{ offset: 0, length: total - header, last: true }];
-  for (const cut of cuts) {
-    if (cut <= 0 || cut % 8)
-      throw new EncodeError("ipv4", "fragmentOffset", `a cut of ${cut} bytes is not a multiple of 8`);
-    pieces = pieces.flatMap((p) =>
-      Array.from({ length: Math.max(1, Math.ceil(p.length / cut)) }, (_, k) => ({
-        offset: p.offset + k * cut,
-        length: Math.min(cut, p.length - k * cut),
-        last: p.last && (k + 1) * cut >= p.length,
-      })),
-    );
-  }
+  const pieces = fragmentPieces(total - header, cuts);
   if (pieces.length === 1) return [frame];
   return pieces.map((p, index) => {
     const out = new Uint8Array(at + header + p.length);

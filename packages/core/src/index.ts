@@ -53,7 +53,7 @@ export {
   type DecodedHeader,
 } from "./codec.js";
 export { internetChecksum } from "./checksum.js";
-export { fragmentIpv4, ipv4HeaderLength } from "./fragment.js";
+export { fragmentIpv4, fragmentPieces, ipv4HeaderLength, type FragmentPiece } from "./fragment.js";
 export {
   encodePcap,
   decodePcap,

@@ -93,7 +93,10 @@ function idOf(object: NftRule | NftMapElement, text: () => string): number {
   return id;
 }
 
-const ruleNumber = (rule: NftRule) => idOf(rule, () => `rule ${compile(rule).text}`);
+// By the rule's data, not its text: two rules nft prints alike can differ (a prefix written as a
+// string matches nothing, as an object it matches).
+const ruleNumber = (rule: NftRule) =>
+  idOf(rule, () => `rule ${JSON.stringify([rule.table, rule.chain, rule.expr])}`);
 const elementNumber = (e: NftMapElement) =>
   idOf(e, () => `element ${nftKeyId(e[0])} ${formatNftVerdict(e[1])}`);
 
@@ -146,19 +149,11 @@ function setSlot(table: string, name: string): number {
   return slot;
 }
 
-/**
- * A state's sets by slot, each element as the value a packet's key is (a number, or a concatenation's
- * numbers joined as the getters join them).
- */
+/** A state's sets by slot: each set's own values (kept with its elements), not a copy. */
 function setValues(state: NftState): (ReadonlySet<number | string> | undefined)[] {
-  const out: Set<number | string>[] = [];
+  const out: ReadonlySet<number | string>[] = [];
   for (const table of state.tables.values())
-    for (const [name, set] of table.sets)
-      out[setSlot(table.name, name)] = new Set(
-        [...set.elements.values()].map((key) =>
-          typeof key === "object" ? nftKeyId(key) : nftAtomValue(key),
-        ),
-      );
+    for (const [name, set] of table.sets) out[setSlot(table.name, name)] = set.values;
   return out;
 }
 

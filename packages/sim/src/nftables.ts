@@ -9,6 +9,7 @@ import {
   formatNftCommand,
   formatNftVerdict,
   isMapElement,
+  nftAtomValue,
   nftKeyId,
   verdictOf,
   type NftChain,
@@ -33,6 +34,11 @@ export interface SimNftSet {
   spec: Omit<NftSet, "elem">;
   /** Elements by their numeric key (nftKeyId). */
   elements: Map<string, NftKey>;
+  /**
+   * The same elements as the values a packet's key is read as (a number, or a concatenation's
+   * numbers joined as nftKeyId joins them), kept with `elements`: evaluation looks a packet up here.
+   */
+  values: Set<number | string>;
 }
 
 export interface SimNftChain {
@@ -75,6 +81,10 @@ function targetsOf(verdicts: Iterable<NftVerdict | undefined>): string[] {
   }
   return out;
 }
+
+/** A set element as the value a packet's key is read as: a number, or a concatenation's id. */
+const keyValue = (key: NftKey): number | string =>
+  typeof key === "object" ? nftKeyId(key) : nftAtomValue(key);
 
 /** A match's named set ("@nodeport-ips"), if its right side is one. */
 export const setRef = (right: unknown): string | undefined =>
@@ -213,7 +223,13 @@ export class NftState {
       } else if ("set" in body) {
         const table = this.table(body.set.table, command);
         const { elem, ...spec } = body.set;
-        const set = made(table, table.sets, spec.name, () => ({ spec, elements: new Map() }), undo);
+        const set = made(
+          table,
+          table.sets,
+          spec.name,
+          () => ({ spec, elements: new Map(), values: new Set<number | string>() }),
+          undo,
+        );
         this.addKeys(set, elem ?? [], undo);
       } else if ("rule" in body) {
         const table = this.table(body.rule.table, command);
@@ -312,16 +328,26 @@ export class NftState {
     for (const key of keys) {
       const id = nftKeyId(key);
       if (set.elements.has(id)) continue;
+      const value = keyValue(key);
       set.elements.set(id, key);
-      undo.push(() => set.elements.delete(id));
+      set.values.add(value);
+      undo.push(() => {
+        set.elements.delete(id);
+        set.values.delete(value);
+      });
     }
   }
 
   private removeKeys(set: SimNftSet, ids: string[], undo: (() => void)[]): void {
     for (const id of ids) {
       const key = set.elements.get(id)!;
+      const value = keyValue(key);
       set.elements.delete(id);
-      undo.push(() => set.elements.set(id, key));
+      set.values.delete(value);
+      undo.push(() => {
+        set.elements.set(id, key);
+        set.values.add(value);
+      });
     }
   }
 

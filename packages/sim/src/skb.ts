@@ -13,6 +13,7 @@ import {
   type Packet,
   type TcpHeader,
   type VxlanHeader,
+  fragmentPieces,
 } from "@podnet/core";
 import type { ConnTuple, ConntrackEntry } from "./namespace.js";
 
@@ -170,23 +171,37 @@ export function largestPiece(skb: Skb): number {
 
 /**
  * The same packet as fragments no longer than `mtu`: the payload after the IP header is cut at
- * multiples of 8 bytes; a fragment that is cut again splits into as many pieces as it needs.
+ * multiples of 8 bytes, and a fragment that is cut again splits into as many pieces as it needs
+ * (`fragmentPieces`, which a capture's fragments are made by too). Under VXLAN each fragment of the
+ * packet inside was encapsulated on its own, and each such packet is cut: the count is of every
+ * piece that crosses.
  */
 export function fragment(skb: Skb, mtu: number): Skb {
   const header = 20 + (skb.ip.options?.length ?? 0);
-  const payload = ipLength(skb) - header;
-  const piece = (mtu - header) & ~7;
-  const before = skb.fragments ? skb.fragments.largest - header : payload;
-  const whole = Math.floor(payload / before);
-  const rest = payload - whole * before;
-  const count = whole * Math.ceil(before / piece) + (rest ? Math.ceil(rest / piece) : 0);
+  const cuts = [...(skb.fragments?.cuts ?? []), (mtu - header) & ~7];
+  let count = 0;
+  let largest = 0;
+  for (const payload of carriedPayloads(skb, header))
+    for (const piece of fragmentPieces(payload, cuts)) {
+      count++;
+      largest = Math.max(largest, piece.length);
+    }
   const out = skbWith(skb);
-  out.fragments = {
-    count,
-    largest: header + Math.min(piece, before),
-    cuts: piece < before ? [...(skb.fragments?.cuts ?? []), piece] : (skb.fragments?.cuts ?? [piece]),
-  };
+  out.fragments = { count, largest: header + largest, cuts };
   return out;
+}
+
+/**
+ * The IP payloads an skb crosses as before it is cut: its own, or under VXLAN one for each fragment
+ * of the packet inside (outer UDP, VXLAN and inner Ethernet headers, then that fragment).
+ */
+function carriedPayloads(skb: Skb, header: number): number[] {
+  const inner = skb.vxlan ? skb.inner?.skb : undefined;
+  if (!inner?.fragments) return [ipLength(skb) - header];
+  const innerHeader = 20 + (inner.ip.options?.length ?? 0);
+  return fragmentPieces(ipLength(inner) - innerHeader, inner.fragments.cuts).map(
+    (p) => 8 + 8 + 14 + innerHeader + p.length,
+  );
 }
 
 /** A packet's size as the trace names it: the IP packet, and the payload `--size` gives. */

@@ -140,6 +140,16 @@ export abstract class NetfilterWalk extends WalkCore {
     skb.ct = { entry, direction: "original", isNew: true };
     if (!ns.hasRules("nat")) return skb;
     const verdict = runHook(ns, "nat", chain, skb, inDev?.name, undefined, this.kernel);
+    // An nftables nat chain may drop (iptables refuses DROP in its nat table): the hook's verdict.
+    if (verdict.kind === "DROP") {
+      this.drop(
+        ns,
+        `dropped by nat ${chain}: ${verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`}`,
+        skb,
+        inDev,
+      );
+      return undefined;
+    }
     if (verdict.kind === "DNAT") {
       if (rec) rec.replayable = false;
       skb = withDst(skb, verdict.address, verdict.port);

@@ -135,6 +135,50 @@ function commands(t: Table, pad: boolean): NftCommand[] {
   return out;
 }
 
+describe("nftables sets and transactions as a packet meets them", () => {
+  // The labs below compare sharing with not sharing; this pins what a set does by itself, and that a
+  // refused transaction leaves what packets meet as it was (its changes undone, its program too).
+  it("drops what a set holds, follows its elements, and forgets a refused transaction's", async () => {
+    const l = new Lab("nft-set", { flowCache: false });
+    await l.host("outside", "lan", "10.100.0.9/24");
+    await l.host("node1", "lan", "10.100.0.2/24");
+    await l.k.route.add("node1", { dst: DEFAULT_ROUTE, via: ip("10.100.0.9") });
+    const t: Table = {
+      ips: ["10.96.0.1"],
+      svc: [["10.96.0.5", 80, 1]],
+      nat: [[0, 0, 0]],
+      filter: [[0, 0, 0]],
+      drop: false,
+    };
+    await l.k.nft.run("node1", commands(t, false));
+    const outcome = (to: string) => {
+      const trace = l.k.send({ from: "node1", to, protocol: "tcp", port: 80 });
+      return `${trace.outcome}: ${trace.reason}`;
+    };
+    const dropped = "dropped: dropped by filter OUTPUT: ip t out-filter: ip daddr @ips drop (at node1)";
+    expect(outcome("10.96.0.1")).toBe(dropped);
+    expect(outcome("10.96.0.2")).toMatch(/^dropped: 10.96.0.2 is not a local address/);
+    // The map's element: a drop verdict in nat OUTPUT.
+    expect(outcome("10.96.0.5")).toMatch(/^dropped: dropped by nat OUTPUT/);
+    await l.k.nft.run("node1", [{ add: { element: { ...T, name: "ips", elem: ["10.96.0.2"] } } }]);
+    expect(outcome("10.96.0.2")).toBe(dropped);
+    await l.k.nft.run("node1", [{ delete: { element: { ...T, name: "ips", elem: ["10.96.0.1"] } } }]);
+    expect(outcome("10.96.0.1")).toMatch(/^dropped: 10.96.0.1 is not a local address/);
+    // Refused at its last command: the element added and the rule appended before it are undone.
+    await expect(
+      l.k.nft.run("node1", [
+        { add: { element: { ...T, name: "ips", elem: ["10.96.0.3"] } } },
+        { add: { element: { ...T, name: "svc", elem: [element(["10.96.0.4", 80, 1])] } } },
+        { add: { rule: rule("out-filter", { drop: null }) } },
+        { add: { rule: rule("no-such-chain", { drop: null }) } },
+      ]),
+    ).rejects.toThrow();
+    expect(outcome("10.96.0.3")).toMatch(/^dropped: 10.96.0.3 is not a local address/);
+    expect(outcome("10.96.0.4")).toMatch(/^dropped: 10.96.0.4 is not a local address/);
+    expect(outcome("10.96.0.2")).toBe(dropped);
+  });
+});
+
 describe("nftables programs shared by namespaces holding the same tables", () => {
   // kube-proxy writes one nftables table on every node, so what evaluation reads of it is shared by
   // content — all but sets, which are each namespace's own. Sharing must change nothing: each

@@ -399,6 +399,10 @@ describe("an overlay: VXLAN between nodes", () => {
         ["-Y", "icmp.type == 8"],
       );
       expect(whole).toEqual([["8", "1480", "1"]]); // 8 bytes of ICMP header and 1,472 of data
+      // The trace counts what the capture shows: three pieces cross seg-b (the first carrier cut in two).
+      expect(trace.hops.find((h) => h.ns === "router" && h.event === "fragment")!.detail).toBe(
+        "1550-byte IP packet (VXLAN) over mtu 1400: sent as 3 fragments of at most 1396 bytes (DF not set)",
+      );
       // No frame is longer than its link allows: 1400 + 14 on seg-b, 1500 + 14 elsewhere.
       for (const frame of tsharkFields(tracePcap(trace, { ns: "router", dev: "eth1" }), ["frame.len"]))
         expect(Number(frame[0])).toBeLessThanOrEqual(1414);

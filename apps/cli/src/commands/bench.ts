@@ -118,7 +118,7 @@ function randomPairs(
   if (pods.length < 2) return { first: 0, hops: 0 };
   const first = rate();
   const after = rate();
-  return { first, after, hops: Math.round(hops / traces) };
+  return { first, after, hops: traces ? Math.round(hops / traces) : 0 };
 }
 
 /**
