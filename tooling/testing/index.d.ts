@@ -13,3 +13,13 @@ export declare function runCniPlugin(
   config: unknown,
   timeoutMs?: number,
 ): { code: number | null; out: unknown };
+/**
+ * What tshark reads of a pcap: for each frame, the values of `fields` (every occurrence joined with
+ * commas); UDP port 8472 decoded as VXLAN; `options` are more tshark arguments.
+ */
+export declare function tsharkFields(
+  tshark: string,
+  pcap: Uint8Array,
+  fields: string[],
+  options?: string[],
+): string[][];

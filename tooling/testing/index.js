@@ -1,8 +1,9 @@
 // Tests that need a system tool (tshark, ip, iptables, the reference CNI plugins) or root run
 // against the real thing. Outside CI a missing tool skips them with the reason; in CI (CI=true),
 // where .ci/run installs everything, a missing tool is a failure, so a skip can never hide a gap.
-import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
 export function findExecutable(name) {
@@ -64,4 +65,44 @@ export function runCniPlugin(ns, argv, vars, config, timeoutMs = 20_000) {
     // not JSON: kept as text
   }
   return { code: r.status, out };
+}
+
+/**
+ * What tshark reads of a pcap: for each frame, the values of `fields` (every occurrence, joined with
+ * commas). flannel's VXLAN port 8472 is decoded as VXLAN (Wireshark knows only 4789); `options` are
+ * more tshark arguments (`-o` preferences, a `-Y` filter).
+ */
+export function tsharkFields(tshark, pcap, fields, options = []) {
+  const dir = mkdtempSync(join(tmpdir(), "podnet-tshark-"));
+  try {
+    const file = join(dir, "capture.pcap");
+    writeFileSync(file, pcap);
+    const out = execFileSync(
+      tshark,
+      [
+        "-r",
+        file,
+        "-d",
+        "udp.port==8472,vxlan",
+        ...options,
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        ...fields.flatMap((f) => ["-e", f]),
+      ],
+      // tshark writes its preferences under HOME: a directory of the test's own.
+      { encoding: "utf8", env: { ...process.env, HOME: dir } },
+    );
+    return out
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split("\t"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

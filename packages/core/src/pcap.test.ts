@@ -1,9 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { requireSystem } from "@podnet/testing";
-import { afterAll, describe, expect, it } from "vitest";
+import { requireSystem, tsharkFields } from "@podnet/testing";
+import { describe, expect, it } from "vitest";
 import { decodePacket, encodePacket } from "./codec.js";
 import {
   ArpOp,
@@ -109,48 +105,15 @@ describe("pcap files", () => {
 const system = requireSystem({ tools: ["tshark"] });
 
 describe.skipIf(system.skip)("pcap files decoded by the real tshark", () => {
-  const dir = mkdtempSync(join(tmpdir(), "podnet-pcap-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  function tshark(packets: Packet[], fields: string[]): string[][] {
-    const file = join(dir, "capture.pcap");
-    writeFileSync(
-      file,
+  const tshark = (packets: Packet[], fields: string[]): string[][] =>
+    tsharkFields(
+      system.paths.tshark!,
       encodePcap(
         packets.map((p, i) => ({ timestampMicros: 1_700_000_000_000_000 + i, data: encodePacket(p) })),
       ),
+      fields,
+      ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE"],
     );
-    const out = execFileSync(
-      system.paths.tshark!,
-      [
-        "-r",
-        file,
-        // flannel's port is not VXLAN to Wireshark by default; 4789 is.
-        "-d",
-        "udp.port==8472,vxlan",
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-T",
-        "fields",
-        "-E",
-        "separator=\t",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-        ...fields.flatMap((f) => ["-e", f]),
-      ],
-      { encoding: "utf8", env: { ...process.env, HOME: dir } },
-    );
-    return out
-      .trimEnd()
-      .split("\n")
-      .map((line) => line.split("\t"));
-  }
 
   it("decodes ICMP in VXLAN in UDP/IPv4/Ethernet, a TCP SYN and an ARP request with good checksums", () => {
     const rows = tshark(
