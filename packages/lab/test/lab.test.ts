@@ -43,6 +43,7 @@ const UDP_SERVICE = fileURLToPath(new URL("fixtures/udp-service.yaml", import.me
 const NODEPORT_NO_ENDPOINTS = fileURLToPath(new URL("fixtures/nodeport-no-endpoints.yaml", import.meta.url));
 const UDP_SOFT_ERRORS = fileURLToPath(new URL("fixtures/udp-soft-errors.yaml", import.meta.url));
 const CLUSTERIP_PORTS = fileURLToPath(new URL("fixtures/clusterip-ports.yaml", import.meta.url));
+const MULTICAST = fileURLToPath(new URL("fixtures/multicast.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -400,6 +401,8 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [[NODEPORT_NO_ENDPOINTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
     // nftables' cluster-ips-check: a ClusterIP's other ports rejected, an unallocated one dropped.
     [[CLUSTERIP_PORTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // A multicast group: sent to the link, not the gateway; nothing answers, TCP never connects.
+    [[MULTICAST], [], ["cbr0-host-gw"]],
     // What a UDP socket is told of a host unreachable (nothing), where TCP and ping hear of it.
     [[UDP_SOFT_ERRORS], [], ["docker-bridge"]],
   ])(

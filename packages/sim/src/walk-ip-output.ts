@@ -20,6 +20,8 @@ export abstract class IpOutputWalk extends DeviceWalk {
       ((skb.ip.dst === 0xffffffff && route) || ns.subnetBroadcast(skb.ip.dst))
     )
       return this.localError(ns, broadcastRefusal(skb), skb);
+    if (route && this.isSendersRequest(ns) && isMulticast(skb.ip.dst) && !ns.isLocal(skb.ip.dst))
+      return this.toGroup(ns, route, skb);
     if (!route && !ns.isLocal(skb.ip.dst)) {
       return this.localError(
         ns,
@@ -65,6 +67,33 @@ export abstract class IpOutputWalk extends DeviceWalk {
     const chosen = route;
     this.record(ns, "route", () => `route to ${formatIpv4(dst)}: ${routeText(chosen)}`, skb, route.dev);
     this.finishOutput(ns, route, skb, true);
+  }
+
+  /**
+   * A packet to a multicast group (224.0.0.0/4). TCP never connects to one (ENETUNREACH). Ping and a
+   * UDP socket send it on the route's device to the link, with the socket's multicast TTL of 1: no
+   * router forwards it (and none routes multicast here), a host ignores an echo request to a group
+   * (icmp_echo_ignore_broadcasts), and where a listener takes a datagram its answer comes from its own
+   * address, which the socket that sent to the group does not take. Nothing comes back.
+   */
+  private toGroup(ns: SimNamespace, route: SimRoute, skb: Skb): void {
+    const group = formatIpv4(skb.ip.dst);
+    if (skb.l4.kind === "tcp")
+      return this.localError(
+        ns,
+        `connect: Network is unreachable (${group} is a multicast group: TCP never connects to one)`,
+        skb,
+      );
+    const dev = route.dev;
+    this.record(ns, "route", () => `multicast ${group} dev ${dev.name}`, skb, dev);
+    this.drop(
+      ns,
+      skb.l4.kind === "icmp"
+        ? `echo request to multicast group ${group}, sent on ${dev.name} with TTL 1: no router forwards it, and every host ignores an echo request to a group (icmp_echo_ignore_broadcasts = 1)`
+        : `datagram to multicast group ${group}, sent on ${dev.name} with TTL 1: no router forwards it, and an answer would come from a listener's own address, which a socket that sent to the group does not take`,
+      skb,
+      dev,
+    );
   }
 
   protected finishOutput(ns: SimNamespace, route: SimRoute, input: Skb, local: boolean): void {
@@ -147,6 +176,9 @@ export abstract class IpOutputWalk extends DeviceWalk {
     this.transmit(dev, { eth: { kind: "ethernet", src: dev.mac, dst: mac, etherType: EtherType.IPV4 }, skb });
   }
 }
+
+/** 224.0.0.0/4. */
+const isMulticast = (address: number) => address >>> 28 === 0xe;
 
 /** What a socket without SO_BROADCAST is told when its destination is a broadcast address. */
 function broadcastRefusal(skb: Skb): string {

@@ -111,3 +111,33 @@ describe("0.0.0.0", () => {
     expect(other.reason).toBe("network unreachable: node1 has no route to 0.0.0.1");
   });
 });
+
+describe("a multicast group", () => {
+  // As on Linux (the lab's multicast fixture runs it on the kernel): a group address is sent to the
+  // link, never to the gateway; nothing answers a ping or a datagram to it, and TCP never connects.
+  it("is sent on the route's device, not to its gateway, and nothing answers", async () => {
+    const lab = await twoPods();
+    lab.k.listen("b", { protocol: "udp", port: 53, owner: "dns" });
+    const ping = lab.k.send({ from: "a", to: "224.0.0.1" });
+    expect([ping.outcome, ping.reason]).toEqual([
+      "dropped",
+      "echo request to multicast group 224.0.0.1, sent on eth0 with TTL 1: no router forwards it, and every host ignores an echo request to a group (icmp_echo_ignore_broadcasts = 1) (at a)",
+    ]);
+    expect(ping.hops.map((h) => [h.ns, h.event, h.detail])).toContainEqual([
+      "a",
+      "route",
+      "multicast 224.0.0.1 dev eth0",
+    ]);
+    expect(ping.hops.every((h) => h.ns === "a")).toBe(true);
+    const udp = lab.k.send({ from: "a", to: "239.1.2.3", protocol: "udp", port: 53 });
+    expect([udp.outcome, udp.reason]).toEqual([
+      "dropped",
+      "datagram to multicast group 239.1.2.3, sent on eth0 with TTL 1: no router forwards it, and an answer would come from a listener's own address, which a socket that sent to the group does not take (at a)",
+    ]);
+    const tcp = lab.k.send({ from: "a", to: "224.0.0.1", protocol: "tcp", port: 80 });
+    expect([tcp.outcome, tcp.reason]).toEqual([
+      "unreachable",
+      "connect: Network is unreachable (224.0.0.1 is a multicast group: TCP never connects to one) (at a)",
+    ]);
+  });
+});
