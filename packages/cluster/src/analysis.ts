@@ -7,7 +7,7 @@ import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from
 import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
 import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
-import type { ClusterRuntime } from "./runtime.js";
+import type { ClusterRuntime, ProbeOptions } from "./runtime.js";
 import { socketOutcome, socketReason } from "./backend.js";
 
 type End = "pod" | "node" | "outside";
@@ -139,8 +139,49 @@ export interface PlannedCell {
   protocol: "icmp" | "tcp" | "udp";
 }
 
+/**
+ * Connections per endpoint a probe to a load-balanced Service makes: kube-proxy picks an endpoint at
+ * random for each connection, and 8 draw every one of a Service's endpoints but once in ~3,000.
+ */
+export const SAMPLES_PER_ENDPOINT = 8;
+
+/**
+ * A probe's summary on the simulator. To a Service with several endpoints, that many connections
+ * (kube-proxy picks an endpoint at random for each): the first that was not reached, with how many
+ * of how many were not, else the first. One endpoint that refuses fails a Service as a client meets
+ * it, some of the time; a single draw would pass or fail by chance.
+ */
+export function probeSummary(
+  runtime: ClusterRuntime,
+  from: string,
+  to: string,
+  options: ProbeOptions & { protocol: "icmp" | "tcp" | "udp" },
+): { summary: TraceSummary; failed?: { count: number; of: number } } {
+  const endpoints = runtime.serviceOf(to, options.port, options.protocol)?.pods.length ?? 0;
+  const first = runtime.summary(from, to, options);
+  if (endpoints < 2) return { summary: first };
+  const tries = SAMPLES_PER_ENDPOINT * endpoints;
+  let failed = first.outcome === "reached" ? undefined : first;
+  let count = failed ? 1 : 0;
+  for (let i = 1; i < tries; i++) {
+    const next = runtime.summary(from, to, options);
+    if (next.outcome === "reached") continue;
+    failed ??= next;
+    count++;
+  }
+  return failed ? { summary: failed, failed: { count, of: tries } } : { summary: first };
+}
+
+/** A reason with how often a load-balanced Service failed, where it did some of the time. */
+export const sampledReason = (reason: string, failed?: { count: number; of: number }) =>
+  failed && failed.count < failed.of
+    ? `${reason} (${failed.count} of ${failed.of} connections: kube-proxy picks an endpoint at random for each)`
+    : reason;
+
 function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
-  const trace = runtime.summary(planned.from, planned.to, { protocol: planned.protocol });
+  const { summary: trace, failed } = probeSummary(runtime, planned.from, planned.to, {
+    protocol: planned.protocol,
+  });
   const target = runtime.resolve(planned.to).address;
   // A refused connection reached no one who took it (a RST or port unreachable, whoever sent it).
   const reached = trace.outcome === "reached";
@@ -148,7 +189,7 @@ function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
     ...planned,
     outcome: socketOutcome(planned.protocol, trace),
     reached,
-    reason: socketReason(planned.protocol, trace, explain(runtime, trace, target)),
+    reason: sampledReason(socketReason(planned.protocol, trace, explain(runtime, trace, target)), failed),
   };
 }
 

@@ -38,6 +38,8 @@ export {
   reachability,
   reachabilityPlan,
   probeKind,
+  probeSummary,
+  SAMPLES_PER_ENDPOINT,
   pathMetrics,
   controlPlaneMetrics,
   nodeTables,

@@ -4,7 +4,9 @@ import {
   probeKind,
   nodeTables,
   pathMetrics,
+  probeSummary,
   reachability,
+  sampledReason,
   type ControlPlaneMetrics,
   type NodeTables,
   type PathMetrics,
@@ -91,7 +93,7 @@ export async function runScenario(
   const traffic = runtime.spec.traffic;
   const probes: ReachabilityCell[] = [];
   for (const p of traffic) {
-    const trace = runtime.summary(p.from, p.to, {
+    const { summary: trace, failed } = probeSummary(runtime, p.from, p.to, {
       protocol: p.protocol,
       ...(p.port ? { port: p.port } : {}),
       ...(p.size !== undefined ? { size: p.size } : {}),
@@ -108,7 +110,7 @@ export async function runScenario(
       // "refused".
       outcome: socketOutcome(p.protocol, trace),
       reached,
-      reason: socketReason(p.protocol, trace, trace.reason),
+      reason: sampledReason(socketReason(p.protocol, trace, trace.reason), failed),
     });
     if (options.onProbe) await options.onProbe(probes.length, traffic.length);
   }

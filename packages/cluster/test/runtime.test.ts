@@ -153,6 +153,47 @@ traffic:
     });
   });
 
+  it("fails a Service probe that one endpoint refuses some of the time, and says how often", async () => {
+    // web listens on the targetPort, web2 does not: kube-proxy sends about half the connections to
+    // web2. One draw would pass or fail by chance; 8 per endpoint meet both but once in ~3,000.
+    const scenario = (web2Port: number) =>
+      loadScenario(
+        `name: half
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay:
+  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
+  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
+nodes:
+  - { name: node1, segment: lan, address: 10.100.0.2 }
+  - { name: node2, segment: lan, address: 10.100.0.3 }
+pods:
+  - { name: client, node: node1 }
+  - { name: web, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
+  - { name: web2, node: node2, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: ${web2Port} }] }] }
+services:
+  - { name: web, clusterIP: 10.96.0.10, selector: { app: web }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+traffic:
+  - { from: client, to: svc/web, protocol: tcp }
+`,
+        "half.yaml",
+      );
+    const half = (await runScenario(scenario(9090), getProvider("cbr0-host-gw"))).result;
+    const probe = half.probes[0]!;
+    expect([probe.outcome, probe.reached]).toEqual(["refused", false]);
+    expect(probe.reason).toMatch(
+      /^connection refused: RST from 10\.0\.1\.2:8080 \(web2: no listener\) \((\d+) of 16 connections: kube-proxy picks an endpoint at random for each\)$/,
+    );
+    const count = Number(/\((\d+) of 16/.exec(probe.reason)![1]);
+    expect(count).toBeGreaterThan(0);
+    expect(count).toBeLessThan(16);
+    expect(half.reachability.find((c) => c.from === "client" && c.to === "svc/web:80")).toMatchObject({
+      outcome: "refused",
+      reached: false,
+    });
+    const whole = (await runScenario(scenario(8080), getProvider("cbr0-host-gw"))).result;
+    expect(whole.probes[0]).toMatchObject({ outcome: "reached", reached: true });
+  });
+
   it("probes a Service's port with its protocol: a UDP Service in the matrix, by default, and at a NodePort", async () => {
     const scenario = loadScenario(
       `name: udp-service

@@ -8,6 +8,7 @@ import {
   ClusterRuntime,
   clusterPolicies,
   reachabilityPlan,
+  SAMPLES_PER_ENDPOINT,
   type ProbeOptions,
   type ProbeResult,
   type Scenario,
@@ -50,8 +51,6 @@ export interface VerifyReport {
 type Outcome = ProbeResult["outcome"];
 export type Tally = Partial<Record<Outcome, number>>;
 
-/** Connections per endpoint to a load-balanced Service: all endpoints are drawn but once in ~3,000. */
-const SAMPLES_PER_ENDPOINT = 8;
 /** How many times the simulator's connections the kernel may make to show the same outcomes. */
 const KERNEL_TRIES = 3;
 
