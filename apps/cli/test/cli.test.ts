@@ -338,6 +338,21 @@ describe("podnet", () => {
       expect(empty.stdout).toMatch(
         /\nunreachable: rejected by node\d: .*has no endpoints.*\nto the sending socket this is refused \(ECONNREFUSED\), as `podnet run` reports it\n/,
       );
+      // A Service of several endpoints: one trace is one of kube-proxy's draws, and says so.
+      const web = await podnet([
+        "trace",
+        "scenarios/service.yaml",
+        "--provider",
+        provider,
+        "--from",
+        "client",
+        "--to",
+        "svc/web",
+      ]);
+      expect(web.stdout).toContain(
+        "svc/web has 3 endpoints (web-a, web-b, web-c): kube-proxy picks one at random for each connection, and this trace is one draw; `podnet run` probes them all\n",
+      );
+      expect(empty.stdout).not.toContain("kube-proxy picks one at random");
       // The NodePort on 127.0.0.1: iptables mode's localhost NodePorts; nftables mode has none.
       const nft = await podnet([
         "run",

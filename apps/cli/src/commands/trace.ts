@@ -128,7 +128,16 @@ export function traceCommand(cli: Command): void {
         // host unreachable. What `run` reports is the socket's view: both are said.
         const socket = traceSocketOutcome(trace);
         const note = traceSocketNote(trace);
-        const seen = note ? `${note}\n` : "";
+        // One packet is one of kube-proxy's random draws: say so where another could go elsewhere.
+        const service = runtime.serviceOf(opts.to, undefined, opts.proto);
+        const draw =
+          service && service.pods.length > 1
+            ? `svc/${service.service.spec.name} has ${service.pods.length} endpoints (${service.pods.join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
+            : undefined;
+        const seen = [note, draw]
+          .filter(Boolean)
+          .map((line) => `${line}\n`)
+          .join("");
         results.push({
           provider: name,
           trace,
