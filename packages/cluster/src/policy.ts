@@ -3,7 +3,7 @@
  * address, named ports, node), the scenario's policies compiled against them, the engine applied
  * on every node, and the outside hosts a policy matrix includes.
  */
-import { parseIpv4, type Ipv4Header } from "@podnet/core";
+import { formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
 import {
   compilePolicies,
   connectionVerdict,
@@ -131,8 +131,15 @@ export function traceVerdict(runtime: ClusterRuntime, trace: Trace): ConnectionV
   // To itself: through a Service the packet left the pod and crossed its node (hairpin).
   const sameEnd = "pod" in src && "pod" in dst && src.pod === dst.pod;
   const hairpin = sameEnd && sent.some((p) => p.ns !== first.ns);
+  // To its own node: taken there, or sent to the node's address. Not where the walk ended: a packet
+  // the node dropped (its egress chains, say) ends there too.
+  const srcNode = "pod" in src ? compiled.pods[src.pod]!.node : undefined;
+  const toOwnNode =
+    srcNode !== undefined &&
+    (trace.deliveredTo?.ns === runtime.ns(srcNode) ||
+      runtime.nodes.get(srcNode)?.address === formatIpv4(first.ip.dst));
   const egress =
-    "pod" in src && !sameEnd && last.ns === nodeOf(src)
+    "pod" in src && !sameEnd && toOwnNode
       ? ownNode("egress", src.pod)
       : connectionVerdict(compiled, src, dst, protocol, port, hairpin).egress;
   const ingress =

@@ -23,6 +23,45 @@ for (const provider of ["overlay", "cbr0-host-gw"])
       });
   });
 
+describe("a trace's policy verdict", () => {
+  // A pod whose egress a policy denies: its node drops the packet, so the walk ends on that node, as
+  // it does for a packet taken by the node. Only the second is between a pod and its own node.
+  it("denies egress a node dropped, and allows a pod to its own node", async () => {
+    const scenario = ScenarioSchema.parse({
+      name: "deny-egress",
+      cluster: { clusterCidr: "10.0.0.0/16", serviceCidr: "10.96.0.0/16" },
+      underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
+      nodes: [
+        { name: "node1", segment: "lan", address: "10.100.0.2" },
+        { name: "node2", segment: "lan", address: "10.100.0.3" },
+      ],
+      pods: [
+        { name: "a", node: "node1", labels: { app: "a" } },
+        { name: "b", node: "node2", containers: [{ name: "c", ports: [{ containerPort: 80 }] }] },
+      ],
+      networkPolicies: [
+        {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "NetworkPolicy",
+          metadata: { name: "deny-egress", namespace: "default" },
+          spec: { podSelector: { matchLabels: { app: "a" } }, policyTypes: ["Egress"] },
+        },
+      ],
+    });
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"), {
+      policy: iptablesPolicyEngine,
+    });
+    const verdict = (to: string, protocol: "icmp" | "tcp") => {
+      const trace = runtime.trace("a", to, { protocol });
+      const v = traceVerdict(runtime, trace)!;
+      return [trace.outcome, v.allowed, v.egress?.reason];
+    };
+    expect(verdict("b:80", "tcp")).toEqual(["dropped", false, "default-deny"]);
+    expect(verdict("node2", "icmp")).toEqual(["dropped", false, "default-deny"]);
+    expect(verdict("node1", "icmp")).toEqual(["reached", true, "own-node"]);
+  });
+});
+
 describe("NetworkPolicy events", () => {
   const policy = (ingress: unknown[] | undefined) => ({
     apiVersion: "networking.k8s.io/v1",
