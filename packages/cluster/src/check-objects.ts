@@ -25,6 +25,13 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
   const existing = check.serviceState.get(svc.name);
   if (existing && path[0] === "services")
     return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
+  // A scenario names a Service once across namespaces (`svc/<name>`, events): one of the name in
+  // another namespace would be a second Service, not a change of this one.
+  if (existing && existing.namespace !== svc.namespace)
+    return check.fail(
+      [...path, "namespace"],
+      `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace (give this one another name)`,
+    );
   for (const np of existing?.nodePorts ?? []) check.nodePorts.delete(np);
   if (!existing && check.serviceState.size + 1 > check.serviceCapacity)
     check.fail(
@@ -46,16 +53,16 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
         [...path, "clusterIP"],
         `${svc.clusterIP} is the kubernetes Service's: the API server takes the service CIDR's first address (Kubernetes refuses it: provided IP is already allocated)`,
       );
+    // A refused change leaves the Service its ClusterIP: a later event is checked against that one.
     else if (existing?.clusterIP && existing.clusterIP !== svc.clusterIP)
       check.fail(
         [...path, "clusterIP"],
         `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change`,
       );
-    const holder = check.clusterIPs.get(svc.clusterIP);
-    if (holder && holder !== svc.name)
+    else if (check.clusterIPs.has(svc.clusterIP) && check.clusterIPs.get(svc.clusterIP) !== svc.name)
       check.fail(
         [...path, "clusterIP"],
-        `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
+        `${svc.clusterIP} is already service ${q(check.clusterIPs.get(svc.clusterIP)!)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
       );
     else {
       check.clusterIPs.set(svc.clusterIP, svc.name);
@@ -104,7 +111,11 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
       nodePorts.push(np);
     }
   });
-  check.serviceState.set(svc.name, { ...(clusterIP ? { clusterIP } : {}), nodePorts });
+  check.serviceState.set(svc.name, {
+    namespace: svc.namespace,
+    ...(clusterIP ? { clusterIP } : {}),
+    nodePorts,
+  });
 }
 
 /** The namespaces every Kubernetes cluster starts with. */

@@ -42,7 +42,7 @@ export class CheckState {
   readonly pods = new Map<string, PodSpec>();
   /** Published ports by node, port and protocol: the pods holding them, and on which address. */
   readonly hostPorts = new Map<string, { pod: string; hostIP: number }[]>();
-  readonly serviceState = new Map<string, { clusterIP?: string; nodePorts: string[] }>();
+  readonly serviceState = new Map<string, { namespace: string; clusterIP?: string; nodePorts: string[] }>();
   readonly clusterIPs = new Map<string, string>();
   readonly nodePorts = new Map<string, string>();
   readonly podCidrs = new Map<string, string>();
