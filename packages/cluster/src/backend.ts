@@ -55,6 +55,12 @@ export interface ClusterBackend {
   /** Attaches a pod through the provider's CNI plugin, as a container runtime would. */
   attachPod(provider: NetworkProvider, pod: PodAttachment): Promise<CniResult>;
   detachPod(provider: NetworkProvider, pod: PodAttachment): Promise<void>;
+  /**
+   * Ends what runs in a namespace about to be deleted (a pod's containers, a node's listeners): a
+   * process keeps a namespace alive after its name is gone. Backends whose sockets go with the
+   * namespace (the simulator) need none.
+   */
+  stopProcessesIn?(ns: string): Promise<void>;
   probe(request: ProbeRequest): Promise<ProbeResult>;
   /**
    * How many routes, permanent neighbours and remote FDB entries a namespace holds, when the backend

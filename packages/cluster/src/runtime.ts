@@ -328,6 +328,7 @@ export class ClusterRuntime {
     // The node's pods go first, through CNI DEL as the kubelet would drain them, so their addresses
     // are free again if the node rejoins.
     for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
+    await this.backend.stopProcessesIn?.(node.ns);
     await this.k.netns.del(node.ns);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
@@ -376,6 +377,8 @@ export class ClusterRuntime {
 
   private async detachPod(name: string): Promise<void> {
     await this.backend.detachPod(this.provider, this.pods.get(name)!.attachment);
+    // Its containers end with it, as when the kubelet deletes a pod.
+    await this.backend.stopProcessesIn?.(this.ns(name));
     await this.k.netns.del(this.ns(name));
     this.pods.delete(name);
   }

@@ -24,6 +24,7 @@ import {
   type PluginConfig,
 } from "@podnet/cni";
 import { LinuxNetlink, connectTcp, ping, run } from "@podnet/linux";
+import { processesIn, stopProcesses } from "./processes.js";
 
 /** Where a package is installed, found as Node's resolver would (node_modules up the tree). */
 function packageDir(name: string): string {
@@ -76,7 +77,7 @@ async function bound(log: string, child: ChildProcess): Promise<boolean> {
   return false;
 }
 
-export { stopProcesses } from "./processes.js";
+export { stopProcesses };
 
 /** A CNI plugin that is an executable, invoked as libcni invokes one, from inside `nodeNs`. */
 function execPlugin(binary: string, nodeNs: string): CniPlugin {
@@ -220,6 +221,10 @@ export class LinuxBackend implements ClusterBackend {
       { containerId: pod.containerId, netns: pod.podNs, ifname: "eth0" },
       this.registry(pod.nodeNs),
     );
+  }
+
+  async stopProcessesIn(ns: string): Promise<void> {
+    stopProcesses(processesIn([ns]));
   }
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {

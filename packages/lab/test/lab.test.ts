@@ -247,6 +247,23 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     expect(alive(web[0]!)).toBe(false);
   }, 120_000);
 
+  it("ends a pod's listeners when an event removes the pod, as its namespace goes", async () => {
+    const name = `t${run}r`;
+    const scenario = { ...twoNodes, events: [{ at: 1, action: "removePod" as const, pod: "web" }] };
+    const { state } = await up(scenario, getProvider("cbr0-host-gw"), { name, scenarioFile });
+    // A listener left in the removed namespace would keep it alive, nameless: no exec reaches it.
+    const stray = state.pids.filter(
+      (pid) =>
+        alive(pid) &&
+        !spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout.startsWith(
+          labPrefix(name),
+        ),
+    );
+    expect(stray).toEqual([]);
+    expect(ownListeners(labPrefix(name)).length).toBe(1); // db's
+    await down(name);
+  }, 120_000);
+
   it("refuses a lab name twice, a bad name, and an unknown lab", async () => {
     await expect(up(twoNodes, getProvider("overlay"), { name: "Bad_Name", scenarioFile })).rejects.toThrow(
       'lab name "Bad_Name": 1-16 lowercase letters, digits and "-", starting and ending with a letter or digit',
