@@ -58,7 +58,11 @@ export interface PathMetrics {
   natSteps: number;
   /** The MTU of the source pod's eth0, as its namespace holds it. */
   podMtu: number;
-  sourcePreserved: boolean;
+  /**
+   * Whether the destination saw the source pod's own address; absent when the ping did not arrive
+   * (nothing to say). Hops, encapsulations and NAT steps count the way as far as it went.
+   */
+  sourcePreserved?: boolean;
   /** ICMP payload size → bytes of the frame on the underlay, and the encapsulation's share. */
   wire: { payload: number; podFrame: number; underlayFrame: number; overheadPercent: number }[];
 }
@@ -276,7 +280,7 @@ export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics 
     podMtu:
       (await runtime.k.link.list(runtime.ns(from))).find((l) => l.ifname === "eth0")?.mtu ??
       runtime.provider.podMtu(node.underlayMtu),
-    sourcePreserved: seenSource === src.ip,
+    ...(delivered ? { sourcePreserved: seenSource === src.ip } : {}),
     wire,
   };
 }

@@ -8,6 +8,7 @@ import {
   ClusterRuntime,
   ScenarioSchema,
   checkUpstreamCase,
+  pathMetrics,
   traceVerdict,
   upstreamScenario,
 } from "../src/index.js";
@@ -59,6 +60,10 @@ describe("a trace's policy verdict", () => {
     expect(verdict("b:80", "tcp")).toEqual(["dropped", false, "default-deny"]);
     expect(verdict("node2", "icmp")).toEqual(["dropped", false, "default-deny"]);
     expect(verdict("node1", "icmp")).toEqual(["reached", true, "own-node"]);
+    // The path metrics' pair (a → b) is dropped: whether b saw a's address is not known, not "no".
+    const path = (await pathMetrics(runtime))!;
+    expect(path).toMatchObject({ from: "a", to: "b", reached: false });
+    expect(path.sourcePreserved).toBeUndefined();
   });
 });
 

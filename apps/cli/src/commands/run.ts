@@ -87,7 +87,10 @@ export function summarize(result: RunResult): string {
           ["encapsulations", p.encapsulations],
           ["NAT steps", p.natSteps],
           ["pod MTU", p.podMtu],
-          ["source address survives", p.sourcePreserved ? "yes" : "no"],
+          [
+            "source address survives",
+            p.sourcePreserved === undefined ? "-" : p.sourcePreserved ? "yes" : "no",
+          ],
           ...p.wire.map((w) => [
             `bytes on the wire for ${w.payload} B`,
             `${w.underlayFrame || "-"} (pod frame ${w.podFrame || "-"}, +${w.overheadPercent}%)`,
