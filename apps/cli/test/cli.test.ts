@@ -643,6 +643,19 @@ describe("podnet", () => {
     expect((await podnet(["run", "two-nodes", "--provider", "nope", "--json"])).json().error.code).toBe(
       "EPROVIDER",
     );
+    const target = await podnet([
+      "trace",
+      "two-nodes",
+      "--provider",
+      "overlay",
+      "--from",
+      "client",
+      "--to",
+      "nobody",
+      "--json",
+    ]);
+    expect([target.code, target.json().error.code]).toEqual([2, "ETARGET"]);
+    expect(target.json().error.message).toMatch(/^--to: unknown target "nobody"/);
     expect(
       (await podnet(["run", "two-nodes", "--provider", "overlay", "--bogus", "--json"])).json().error,
     ).toEqual({

@@ -46,7 +46,8 @@ function located<T>(option: string, lookup: () => T): T {
   try {
     return lookup();
   } catch (error) {
-    if (error instanceof TargetError) throw new UsageError(`${option}: ${error.message}`);
+    // Still a target error (ETARGET in JSON), now saying which option named it.
+    if (error instanceof TargetError) throw new TargetError(`${option}: ${error.message}`);
     throw error;
   }
 }
