@@ -322,7 +322,7 @@ describe("podnet", () => {
       expect(svc.probes[1].reason).toContain("has no endpoints");
       // trace names the path's end (a REJECT on the way) and what the socket sees, as run reports it
       // (TCP, the Service port's protocol, without --proto).
-      const toEmpty = [
+      const traceTo = (to: string) => [
         "trace",
         "scenarios/service.yaml",
         "--provider",
@@ -330,8 +330,9 @@ describe("podnet", () => {
         "--from",
         "client",
         "--to",
-        "svc/empty",
+        to,
       ];
+      const toEmpty = traceTo("svc/empty");
       const empty = await podnet(toEmpty);
       const emptyJson = await podnet([...toEmpty, "--json"]);
       expect(emptyJson.json()).toMatchObject({ trace: { outcome: "unreachable" }, socketOutcome: "refused" });
@@ -339,16 +340,7 @@ describe("podnet", () => {
         /\nunreachable: rejected by node\d: .*has no endpoints.*\nto the sending socket this is refused \(ECONNREFUSED\), as `podnet run` reports it\n/,
       );
       // A Service of several endpoints: one trace is one of kube-proxy's draws, and says so.
-      const web = await podnet([
-        "trace",
-        "scenarios/service.yaml",
-        "--provider",
-        provider,
-        "--from",
-        "client",
-        "--to",
-        "svc/web",
-      ]);
+      const web = await podnet(traceTo("svc/web"));
       expect(web.stdout).toContain(
         "svc/web has 3 endpoints (web-a, web-b, web-c): kube-proxy picks one at random for each connection, and this trace is one draw; `podnet run` probes them all\n",
       );

@@ -24,18 +24,24 @@ for (const provider of ["overlay", "cbr0-host-gw"])
       });
   });
 
+/** Two nodes on one segment, and what the test adds (pods, policies, events). */
+const twoNodes = (name: string, rest: Record<string, unknown>) =>
+  ScenarioSchema.parse({
+    name,
+    cluster: { clusterCidr: "10.0.0.0/16", serviceCidr: "10.96.0.0/16" },
+    underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
+    nodes: [
+      { name: "node1", segment: "lan", address: "10.100.0.2" },
+      { name: "node2", segment: "lan", address: "10.100.0.3" },
+    ],
+    ...rest,
+  });
+
 describe("a trace's policy verdict", () => {
   // A pod whose egress a policy denies: its node drops the packet, so the walk ends on that node, as
   // it does for a packet taken by the node. Only the second is between a pod and its own node.
   it("denies egress a node dropped, and allows a pod to its own node", async () => {
-    const scenario = ScenarioSchema.parse({
-      name: "deny-egress",
-      cluster: { clusterCidr: "10.0.0.0/16", serviceCidr: "10.96.0.0/16" },
-      underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
-      nodes: [
-        { name: "node1", segment: "lan", address: "10.100.0.2" },
-        { name: "node2", segment: "lan", address: "10.100.0.3" },
-      ],
+    const scenario = twoNodes("deny-egress", {
       pods: [
         { name: "a", node: "node1", labels: { app: "a" } },
         { name: "b", node: "node2", containers: [{ name: "c", ports: [{ containerPort: 80 }] }] },
@@ -78,14 +84,7 @@ describe("NetworkPolicy events", () => {
       ...(ingress ? { ingress } : {}),
     },
   });
-  const scenario = ScenarioSchema.parse({
-    name: "policy-events",
-    cluster: { clusterCidr: "10.0.0.0/16", serviceCidr: "10.96.0.0/16" },
-    underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
-    nodes: [
-      { name: "node1", segment: "lan", address: "10.100.0.2" },
-      { name: "node2", segment: "lan", address: "10.100.0.3" },
-    ],
+  const scenario = twoNodes("policy-events", {
     pods: [
       { name: "web", namespace: "shop", node: "node1", labels: { app: "web" } },
       { name: "other", namespace: "shop", node: "node1", labels: { app: "other" } },

@@ -6,6 +6,16 @@ import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
 import { ClusterRuntime, TargetError, loadScenario, runScenario } from "../src/index.js";
 
+/** A scenario's YAML after its name: two nodes on one segment, routed out by a gateway. */
+const TWO_NODES_ROUTED = `cluster: { serviceCidr: 10.96.0.0/16 }
+underlay:
+  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
+  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
+nodes:
+  - { name: node1, segment: lan, address: 10.100.0.2 }
+  - { name: node2, segment: lan, address: 10.100.0.3 }
+`;
+
 const bundled = (name: string) => {
   const file = join(__dirname, "..", "..", "..", "scenarios", `${name}.yaml`);
   return loadScenario(readFileSync(file, "utf8"), file);
@@ -88,14 +98,7 @@ services: [{ name: web, selector: { app: web }, ports: [{ port: 80 }] }]
     // random choice decides it.)
     const scenario = loadScenario(
       `name: wrong-pod
-cluster: { serviceCidr: 10.96.0.0/16 }
-underlay:
-  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
-  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
-nodes:
-  - { name: node1, segment: lan, address: 10.100.0.2 }
-  - { name: node2, segment: lan, address: 10.100.0.3 }
-pods:
+${TWO_NODES_ROUTED}pods:
   - { name: client, node: node1 }
   - { name: other, node: node1 }
   - { name: filler, node: node2 }
@@ -159,14 +162,7 @@ traffic:
     const scenario = (web2Port: number) =>
       loadScenario(
         `name: half
-cluster: { serviceCidr: 10.96.0.0/16 }
-underlay:
-  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
-  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
-nodes:
-  - { name: node1, segment: lan, address: 10.100.0.2 }
-  - { name: node2, segment: lan, address: 10.100.0.3 }
-pods:
+${TWO_NODES_ROUTED}pods:
   - { name: client, node: node1 }
   - { name: web, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
   - { name: web2, node: node2, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: ${web2Port} }] }] }
