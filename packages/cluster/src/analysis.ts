@@ -160,8 +160,9 @@ export function probeSummary(
   from: string,
   to: string,
   options: ProbeOptions & { protocol: "icmp" | "tcp" | "udp" },
+  sample = true,
 ): { summary: TraceSummary; failed?: { count: number; of: number } } {
-  const endpoints = runtime.serviceOf(to, options.port, options.protocol)?.pods.length ?? 0;
+  const endpoints = sample ? (runtime.serviceOf(to, options.port, options.protocol)?.pods.length ?? 0) : 0;
   const first = runtime.summary(from, to, options);
   if (endpoints < 2) return { summary: first };
   const tries = SAMPLES_PER_ENDPOINT * endpoints;
@@ -182,10 +183,14 @@ export const sampledReason = (reason: string, failed?: { count: number; of: numb
     ? `${reason} (${failed.count} of ${failed.of} connections: kube-proxy picks an endpoint at random for each)`
     : reason;
 
-function cell(runtime: ClusterRuntime, planned: PlannedCell): ReachabilityCell {
-  const { summary: trace, failed } = probeSummary(runtime, planned.from, planned.to, {
-    protocol: planned.protocol,
-  });
+function cell(runtime: ClusterRuntime, planned: PlannedCell, sample: boolean): ReachabilityCell {
+  const { summary: trace, failed } = probeSummary(
+    runtime,
+    planned.from,
+    planned.to,
+    { protocol: planned.protocol },
+    sample,
+  );
   const target = runtime.resolve(planned.to).address;
   // A refused connection reached no one who took it (a RST or port unreachable, whoever sent it).
   const reached = trace.outcome === "reached";
@@ -234,9 +239,24 @@ export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
   return cells;
 }
 
+/**
+ * Connections the matrix may make to sample its Service cells: a Service's walk is never replayed
+ * (each draws its endpoint), and 12 pods × 10,000 Services × 5 endpoints × 8 would be 4.8 million.
+ * Past it each Service cell is one connection, one of kube-proxy's draws; a scenario's own probes
+ * are always sampled.
+ */
+export const MATRIX_SAMPLES = 100_000;
+
 /** The reachability matrix on the simulator, each failure with its reason. */
 export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
-  return reachabilityPlan(runtime).map((planned) => cell(runtime, planned));
+  const plan = reachabilityPlan(runtime);
+  let connections = 0;
+  for (const c of plan)
+    if (c.kind === "pod→service")
+      connections +=
+        SAMPLES_PER_ENDPOINT * (runtime.serviceOf(c.to, undefined, c.protocol)?.pods.length ?? 1);
+  const sample = connections <= MATRIX_SAMPLES;
+  return plan.map((planned) => cell(runtime, planned, sample));
 }
 
 export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics | undefined> {

@@ -39,6 +39,7 @@ export {
   reachabilityPlan,
   probeKind,
   probeSummary,
+  MATRIX_SAMPLES,
   SAMPLES_PER_ENDPOINT,
   pathMetrics,
   controlPlaneMetrics,

@@ -4,7 +4,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
-import { ClusterRuntime, TargetError, loadScenario, runScenario } from "../src/index.js";
+import {
+  ClusterRuntime,
+  MATRIX_SAMPLES,
+  ScenarioSchema,
+  TargetError,
+  loadScenario,
+  reachability,
+  runScenario,
+} from "../src/index.js";
 
 /** A scenario's YAML after its name: two nodes on one segment, routed out by a gateway. */
 const TWO_NODES_ROUTED = `cluster: { serviceCidr: 10.96.0.0/16 }
@@ -374,4 +382,44 @@ describe("the Service proxy as a scenario's choice", () => {
       ),
     ).toThrow('p.yaml:2:8: proxy: Invalid option: expected one of "iptables"|"nftables"');
   });
+});
+
+describe("the reachability matrix's Service cells", () => {
+  // Each cell to a Service of several endpoints is sampled (8 connections an endpoint) while the
+  // matrix's Service cells need at most MATRIX_SAMPLES connections; past that, one draw each.
+  const scenario = (services: number) =>
+    ScenarioSchema.parse({
+      name: "many",
+      cluster: { serviceCidr: "10.96.0.0/16" },
+      underlay: { segments: [{ name: "lan", subnet: "10.100.0.0/24" }] },
+      nodes: [{ name: "node1", segment: "lan", address: "10.100.0.2" }],
+      pods: [
+        { name: "client", node: "node1" },
+        {
+          name: "web",
+          node: "node1",
+          labels: { app: "web" },
+          containers: [{ name: "c", ports: [{ containerPort: 80 }] }],
+        },
+        { name: "web2", node: "node1", labels: { app: "web" } },
+      ],
+      services: Array.from({ length: services }, (_, i) => ({
+        name: `s${i}`,
+        selector: { app: "web" },
+        ports: [{ name: "http", port: 80 }],
+      })),
+    });
+  const sampled = async (services: number) => {
+    const runtime = await ClusterRuntime.build(scenario(services), getProvider("cbr0-host-gw"));
+    const cells = reachability(runtime).filter((c) => c.kind === "pod→service" && c.from === "client");
+    expect(cells.length).toBe(services);
+    return cells.filter((c) => / of 16 connections: /.test(c.reason ?? "")).length;
+  };
+
+  it("samples while the budget allows, and draws once past it", async () => {
+    // 3 pods × S cells × 16 connections: 10 Services are sampled, 2,100 are past the budget.
+    expect(MATRIX_SAMPLES).toBe(100_000);
+    expect(await sampled(10)).toBe(10);
+    expect(await sampled(2_100)).toBe(0);
+  }, 60_000);
 });
