@@ -635,17 +635,9 @@ describe("podnet", () => {
     expect((await podnet(["run", "two-nodes", "--provider", "nope", "--json"])).json().error.code).toBe(
       "EPROVIDER",
     );
-    const target = await podnet([
-      "trace",
-      "two-nodes",
-      "--provider",
-      "overlay",
-      "--from",
-      "client",
-      "--to",
-      "nobody",
-      "--json",
-    ]);
+    const traceTo = (...rest: string[]) =>
+      podnet(["trace", "two-nodes", "--provider", "overlay", "--from", "client", "--to", ...rest]);
+    const target = await traceTo("nobody", "--json");
     expect([target.code, target.json().error.code]).toEqual([2, "ETARGET"]);
     expect(target.json().error.message).toMatch(/^--to: unknown target "nobody"/);
     expect(
@@ -655,16 +647,7 @@ describe("podnet", () => {
       message: "unknown option '--bogus'",
     });
     // "--json" as another option's value is that value, not a request for JSON (it was both).
-    const asValue = await podnet([
-      "trace",
-      "two-nodes",
-      "--provider",
-      "overlay",
-      "--from",
-      "client",
-      "--to",
-      "--json",
-    ]);
+    const asValue = await traceTo("--json");
     expect([asValue.code, asValue.stdout]).toEqual([2, ""]);
     expect(asValue.stderr).toContain('unknown target "--json"');
     for (const command of ["providers", "scenarios", "schema"]) {

@@ -41,6 +41,7 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
   let clusterIP = existing?.clusterIP;
   if (svc.clusterIP) {
     const ip = parseIpv4(svc.clusterIP);
+    const holder = check.clusterIPs.get(svc.clusterIP);
     if (!check.services.contains(ip))
       check.fail([...path, "clusterIP"], `${svc.clusterIP} is outside the service CIDR ${check.services}`);
     else if (ip === check.services.network || ip === check.services.broadcast)
@@ -59,10 +60,10 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
         [...path, "clusterIP"],
         `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change`,
       );
-    else if (check.clusterIPs.has(svc.clusterIP) && check.clusterIPs.get(svc.clusterIP) !== svc.name)
+    else if (holder !== undefined && holder !== svc.name)
       check.fail(
         [...path, "clusterIP"],
-        `${svc.clusterIP} is already service ${q(check.clusterIPs.get(svc.clusterIP)!)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
+        `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
       );
     else {
       check.clusterIPs.set(svc.clusterIP, svc.name);

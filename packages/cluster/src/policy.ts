@@ -136,7 +136,7 @@ export function traceVerdict(runtime: ClusterRuntime, trace: Trace): ConnectionV
   const srcNode = "pod" in src ? compiled.pods[src.pod]!.node : undefined;
   const toOwnNode =
     srcNode !== undefined &&
-    (trace.deliveredTo?.ns === runtime.ns(srcNode) ||
+    (trace.deliveredTo?.ns === nodeOf(src) ||
       runtime.nodes.get(srcNode)?.address === formatIpv4(first.ip.dst));
   const egress =
     "pod" in src && !sameEnd && toOwnNode
