@@ -19,6 +19,16 @@ export function processStart(pid: number): number | undefined {
   }
 }
 
+/** Whether a process has ended: gone, or a zombie its parent has not reaped yet (state Z). */
+export function ended(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return true;
+  }
+}
+
 /** The network namespace inode a process runs in (its /proc/<pid>/ns/net link); undefined if gone. */
 function netnsInode(pid: number): number | undefined {
   try {

@@ -20,6 +20,7 @@ import { loadScenario } from "@podnet/cluster";
 import { getProvider, providerNames } from "@podnet/providers";
 import { requireSystem } from "@podnet/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ended } from "../src/processes.js";
 import {
   benchDatapath,
   down,
@@ -254,7 +255,7 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     // A listener left in the removed namespace would keep it alive, nameless: no exec reaches it.
     const stray = state.pids.filter(
       (pid) =>
-        alive(pid) &&
+        !ended(pid) &&
         !spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout.startsWith(
           labPrefix(name),
         ),
