@@ -24,7 +24,7 @@ import {
   type PluginConfig,
 } from "@podnet/cni";
 import { LinuxNetlink, connectTcp, ping, run } from "@podnet/linux";
-import { ended, processesIn, stopProcesses } from "./processes.js";
+import { processesIn, stopProcesses } from "./processes.js";
 
 /** Where a package is installed, found as Node's resolver would (node_modules up the tree). */
 function packageDir(name: string): string {
@@ -224,11 +224,7 @@ export class LinuxBackend implements ClusterBackend {
   }
 
   async stopProcessesIn(ns: string): Promise<void> {
-    const pids = processesIn([ns]);
-    stopProcesses(pids);
-    // A killed process takes a moment to end; until it has, it holds the namespace and answers.
-    for (let waited = 0; waited < 2000 && !pids.every(ended); waited += 20)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    stopProcesses(processesIn([ns]));
   }
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {
