@@ -329,7 +329,7 @@ export class ClusterRuntime {
     // are free again if the node rejoins.
     for (const [pod, state] of [...this.pods]) if (state.node === name) await this.detachPod(pod);
     await this.backend.stopProcessesIn?.(node.ns);
-    await this.k.netns.del(node.ns);
+    await this.lab.removeHost(name);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
     const report = await this.timed(this.manager.nodeLeft(name));

@@ -92,6 +92,19 @@ export class LabTopology<N extends Netlink = Netlink> {
     if (options.forwarding) await this.k.sysctl.set(name, "net.ipv4.ip_forward", "1");
   }
 
+  /**
+   * Takes a machine off its segment and deletes its namespace. Its port on the segment is deleted
+   * first, and with it the machine's end: deleting the namespace alone leaves the kernel to destroy
+   * its devices later, from a work queue, so a machine of the same name plugged in right after could
+   * find its old port still there ("File exists").
+   */
+  async removeHost(host: string, nic = "eth0"): Promise<void> {
+    await this.k.link.del(this.ns("underlay"), deviceName(`${host}-${nic}`)).catch((error: unknown) => {
+      if (!(error instanceof NetlinkError && error.errno === "ENODEV")) throw error;
+    });
+    await this.k.netns.del(this.ns(host));
+  }
+
   /** A bridge on a node holding the pods' gateway address (docker0, cbr0). */
   async bridge(nodeName: string, name: string, cidr: string, mtu = 1500): Promise<void> {
     const node = this.ns(nodeName);
