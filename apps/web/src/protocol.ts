@@ -29,7 +29,7 @@ export interface Snapshot {
     name: string;
     type: "ClusterIP" | "NodePort";
     clusterIP: string;
-    ports: { port: number; targetPort?: number; nodePort?: number }[];
+    ports: { port: number; targetPort?: number | string; nodePort?: number }[];
     endpoints: string[];
   }[];
   refusals: { node: string; entry: string; reason: string }[];

@@ -162,7 +162,9 @@ export function probeSummary(
   options: ProbeOptions & { protocol: "icmp" | "tcp" | "udp" },
   sample = true,
 ): { summary: TraceSummary; failed?: { count: number; of: number } } {
-  const endpoints = sample ? (runtime.serviceOf(to, options.port, options.protocol)?.pods.length ?? 0) : 0;
+  const endpoints = sample
+    ? (runtime.serviceOf(to, options.port, options.protocol)?.endpoints.length ?? 0)
+    : 0;
   const first = runtime.summary(from, to, options);
   if (endpoints < 2) return { summary: first };
   const tries = SAMPLES_PER_ENDPOINT * endpoints;
@@ -254,7 +256,7 @@ export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
   for (const c of plan)
     if (c.kind === "pod→service")
       connections +=
-        SAMPLES_PER_ENDPOINT * (runtime.serviceOf(c.to, undefined, c.protocol)?.pods.length ?? 1);
+        SAMPLES_PER_ENDPOINT * (runtime.serviceOf(c.to, undefined, c.protocol)?.endpoints.length ?? 1);
   const sample = connections <= MATRIX_SAMPLES;
   return plan.map((planned) => cell(runtime, planned, sample));
 }

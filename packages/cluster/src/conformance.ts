@@ -201,10 +201,10 @@ export async function clusterTables(runtime: ClusterRuntime): Promise<Record<str
   // Each Service chain's endpoint pods, in the order the Service lists them.
   const endpointPods = new Map<string, PodState[]>();
   for (const svc of runtime.services.values()) {
-    const pods = runtime.selectedPods(svc.spec);
-    for (const port of svc.spec.ports) {
+    for (const [i, port] of svc.spec.ports.entries()) {
       const servicePort = { ...port, targetPort: port.targetPort ?? port.port };
       const value = { ...svc.spec, clusterIP: svc.clusterIP, ports: [servicePort], endpoints: [] };
+      const pods = svc.portEndpoints[i]!.map((e) => runtime.pods.get(e.pod)!);
       endpointPods.set(serviceChain(value, servicePort), pods);
     }
   }

@@ -7,7 +7,7 @@ import { parseIpv4, quoteInput as q } from "@podnet/core";
 import type { ProbeRequest } from "./backend.js";
 import { TargetError } from "./allocation.js";
 import type { ClusterRuntime, PodState, ProbeOptions } from "./runtime.js";
-import type { ServiceState } from "./services.js";
+import type { PodEndpoint, ServiceState } from "./services.js";
 import { parseOrigin, parseTarget } from "./target.js";
 
 export class ProbeTargets {
@@ -117,15 +117,15 @@ export class ProbeTargets {
 
   /**
    * The Service a target reaches through kube-proxy — `svc/<name>`, a ClusterIP, or a node's
-   * NodePort — with the pods its selector picks (by selector, not by address: under docker-bridge an
-   * endpoint's address is another pod's too).
+   * NodePort — with the endpoints of the port it reaches: pods its selector picks (by selector, not
+   * by address: under docker-bridge an endpoint's address is another pod's too), each at its port.
    */
   serviceOf(
     to: string,
     port = this.resolve(to).port,
     /** Only a Service port of this protocol; any, the first listed, when unsaid. */
     protocol?: "tcp" | "udp" | "icmp",
-  ): { service: ServiceState; pods: string[]; targetPort: number; protocol: "tcp" | "udp" } | undefined {
+  ): { service: ServiceState; endpoints: PodEndpoint[]; protocol: "tcp" | "udp" } | undefined {
     const target = this.resolve(to);
     if (port === undefined || protocol === "icmp") return undefined;
     const toNode =
@@ -135,19 +135,15 @@ export class ProbeTargets {
     const candidates = toNode
       ? this.runtime.serviceTable.atNodePort(port)
       : [this.runtime.serviceTable.atClusterIP(target.address)];
-    let service: ServiceState | undefined;
-    let found: ServiceState["spec"]["ports"][number] | undefined;
-    for (const s of candidates)
-      for (const p of s?.spec.ports ?? [])
-        if (
-          !service &&
-          (protocol === undefined || p.protocol === protocol) &&
-          (toNode ? p.nodePort === port : p.port === port)
-        )
-          [service, found] = [s, p];
-    if (!service || !found) return undefined;
-    const pods = this.runtime.selectedPods(service.spec).map((p) => p.spec.name);
-    return { service, pods, targetPort: found.targetPort ?? found.port, protocol: found.protocol };
+    for (const service of candidates)
+      if (service)
+        for (const [i, p] of service.spec.ports.entries())
+          if (
+            (protocol === undefined || p.protocol === protocol) &&
+            (toNode ? p.nodePort === port : p.port === port)
+          )
+            return { service, endpoints: service.portEndpoints[i]!, protocol: p.protocol };
+    return undefined;
   }
 
   private serviceExpectation(
@@ -160,8 +156,8 @@ export class ProbeTargets {
     return {
       service: {
         name: found.service.spec.name,
-        endpointNs: found.pods.map((p) => this.runtime.ns(p)),
-        owners: found.pods.flatMap((p) => this.listener(p, found.targetPort) ?? []),
+        endpointNs: found.endpoints.map((e) => this.runtime.ns(e.pod)),
+        owners: found.endpoints.flatMap((e) => this.listener(e.pod, e.port) ?? []),
       },
     };
   }

@@ -35,7 +35,7 @@ import { expandScenario } from "./generate.js";
 import { applyPolicies, policyApplied } from "./policy.js";
 import { TargetError, allocate, claim } from "./allocation.js";
 import { ProbeTargets } from "./probes.js";
-import { ServiceTable, proxyService, type ServiceState } from "./services.js";
+import { ServiceTable, proxyService, resolvePort, sameEndpoints, type ServiceState } from "./services.js";
 import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
 
 export interface PodState {
@@ -394,10 +394,6 @@ export class ClusterRuntime {
     );
   }
 
-  private selected(spec: ServiceSpec): string[] {
-    return this.selectedPods(spec).map((p) => p.ip);
-  }
-
   /**
    * The scenario's Services at the start, as kube-proxy starts: their ClusterIPs taken in order as
    * `setService` takes them, then one full sync per node. One partial sync per Service made 10,000
@@ -406,13 +402,13 @@ export class ClusterRuntime {
    */
   private async setServicesAtOnce(specs: readonly ServiceSpec[], step: () => Promise<void>): Promise<void> {
     if (!specs.length) return;
-    for (const spec of specs) this.serviceTable.set(spec, this.selected(spec));
+    for (const spec of specs) this.serviceTable.set(spec, this.selectedPods(spec));
     await this.timed(this.manager.servicesReplaced([...this.services.values()].map(proxyService)));
     for (let i = 0; i < specs.length; i++) await step();
   }
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
-    const state = this.serviceTable.set(spec, this.selected(spec));
+    const state = this.serviceTable.set(spec, this.selectedPods(spec));
     return this.timed(this.manager.serviceChanged(proxyService(state)));
   }
 
@@ -430,8 +426,9 @@ export class ClusterRuntime {
 
   private async refreshEndpoints(): Promise<void> {
     for (const state of this.services.values()) {
-      const now = this.selected(state.spec);
-      if (now.join() !== state.endpoints.join()) await this.setService(state.spec);
+      const pods = this.selectedPods(state.spec);
+      const now = state.spec.ports.map((p) => resolvePort(p, pods));
+      if (!sameEndpoints(now, state.portEndpoints)) await this.setService(state.spec);
     }
   }
 

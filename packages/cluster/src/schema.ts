@@ -140,7 +140,8 @@ export const ServiceSchema = z.strictObject({
       z.strictObject({
         name: ServicePortName.default(""),
         port: Port,
-        targetPort: Port.optional(),
+        /** A number, or a container port's name: each selected pod's port of that name and protocol. */
+        targetPort: z.union([Port, PortNameSchema]).optional(),
         protocol: Protocol.default("tcp"),
         nodePort: inRange("a nodePort", 30000, 32767).optional(),
       }),

@@ -5,13 +5,56 @@
 import { NodeCidrAllocator } from "@podnet/ipam";
 import type { Service } from "@podnet/route-manager";
 import { TargetError, allocate, claim } from "./allocation.js";
-import type { ServiceSpec } from "./schema.js";
+import type { PodSpec, ServiceSpec } from "./schema.js";
+
+/** A pod a Service's selector picks, as its endpoints are resolved: its address and containers. */
+export interface SelectedPod {
+  ip: string;
+  spec: PodSpec;
+}
+
+/** One endpoint of a Service port: which pod, at which address and port. */
+export interface PodEndpoint {
+  pod: string;
+  ip: string;
+  port: number;
+}
 
 export interface ServiceState {
   spec: ServiceSpec;
   clusterIP: string;
+  /** The addresses of the pods the selector picks. */
   endpoints: string[];
+  /** For each of the spec's ports, in order, where its connections go. */
+  portEndpoints: PodEndpoint[][];
 }
+
+/**
+ * Where a Service port's connections go, as the EndpointSlice controller resolves it pod by pod
+ * (FindPort): a numeric targetPort (the port itself when unset) on every selected pod; a named one on
+ * each pod's container port of that name and protocol, a pod without one no endpoint of this port.
+ */
+export function resolvePort(port: ServiceSpec["ports"][number], pods: readonly SelectedPod[]): PodEndpoint[] {
+  const target = port.targetPort ?? port.port;
+  const endpoints: PodEndpoint[] = [];
+  for (const { ip, spec } of pods) {
+    let at: number | undefined = typeof target === "number" ? target : undefined;
+    for (const c of spec.containers)
+      for (const p of c.ports)
+        if (at === undefined && p.name === target && p.protocol === port.protocol) at = p.containerPort;
+    if (at !== undefined) endpoints.push({ pod: spec.name, ip, port: at });
+  }
+  return endpoints;
+}
+
+/** Two resolutions alike: the same pods at the same addresses and ports, port by port. */
+export const sameEndpoints = (a: readonly PodEndpoint[][], b: readonly PodEndpoint[][]) =>
+  a.length === b.length &&
+  a.every(
+    (x, i) =>
+      x.length === b[i]!.length &&
+      x.every((e, j) => e.pod === b[i]![j]!.pod && e.ip === b[i]![j]!.ip && e.port === b[i]![j]!.port),
+  );
 
 export class ServiceTable {
   readonly byName = new Map<string, ServiceState>();
@@ -35,8 +78,8 @@ export class ServiceTable {
       }
   }
 
-  /** A Service set: its ClusterIP taken (pinned, kept, or the next free one), with these endpoints. */
-  set(spec: ServiceSpec, endpoints: string[]): ServiceState {
+  /** A Service set: its ClusterIP taken (pinned, kept, or the next free one), over these pods. */
+  set(spec: ServiceSpec, pods: readonly SelectedPod[]): ServiceState {
     const existing = this.byName.get(spec.name);
     if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
       const holder = this.byClusterIP.get(spec.clusterIP);
@@ -52,7 +95,12 @@ export class ServiceTable {
       existing?.clusterIP ??
       allocate(this.ips, `service ${spec.name}: no ClusterIP left`, () => this.ips.allocateAddress());
     if (existing && existing.clusterIP !== clusterIP) this.ips.release(`${existing.clusterIP}/32`);
-    const state: ServiceState = { spec, clusterIP, endpoints };
+    const state: ServiceState = {
+      spec,
+      clusterIP,
+      endpoints: pods.map((p) => p.ip),
+      portEndpoints: spec.ports.map((p) => resolvePort(p, pods)),
+    };
     this.byName.set(spec.name, state);
     if (existing) this.byClusterIP.delete(existing.clusterIP);
     this.byClusterIP.set(clusterIP, state);
@@ -94,17 +142,21 @@ export class ServiceTable {
 }
 
 /** The Service as the route manager's proxy takes it. */
-export function proxyService({ spec, clusterIP, endpoints }: ServiceState): Service {
+export function proxyService({ spec, clusterIP, endpoints, portEndpoints }: ServiceState): Service {
   return {
     namespace: spec.namespace,
     name: spec.name,
     clusterIP,
-    ports: spec.ports.map((p) => ({
+    ports: spec.ports.map((p, i) => ({
       name: p.name,
       port: p.port,
       targetPort: p.targetPort ?? p.port,
       protocol: p.protocol,
       ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+      // A named targetPort's endpoints are each pod's own port; a numeric one's, every endpoint.
+      ...(typeof p.targetPort === "string"
+        ? { endpoints: portEndpoints[i]!.map(({ ip, port }) => ({ ip, port })) }
+        : {}),
     })),
     endpoints,
   };

@@ -12,6 +12,7 @@ import {
   loadScenario,
   reachability,
   runScenario,
+  withProxy,
 } from "../src/index.js";
 
 /** A scenario's YAML after its name: two nodes on one segment, routed out by a gateway. */
@@ -124,6 +125,53 @@ traffic:
     expect(web.reason).toMatch(/^reached other, which is not an endpoint of svc\/web \(endpoints: web\)/);
     const ok = (await runScenario(scenario, getProvider("overlay"))).result;
     expect(ok.probes.find((p) => p.to === "svc/web")).toMatchObject({ outcome: "reached", reached: true });
+  });
+
+  it("resolves a named targetPort pod by pod, as the EndpointSlice controller does", async () => {
+    // "http" is 8080 on web1 and 9090 on web2; web3 has no "http" over TCP (its "http" is UDP), so it
+    // is no endpoint of port 80, but is the one endpoint of port 81 ("metrics").
+    const scenario = loadScenario(
+      `name: named-target
+${TWO_NODES_ROUTED}pods:
+  - { name: client, node: node1 }
+  - { name: web1, node: node1, labels: { app: web }, containers: [{ name: a, ports: [{ name: http, containerPort: 8080 }] }] }
+  - { name: web2, node: node2, labels: { app: web }, containers: [{ name: a, ports: [{ name: http, containerPort: 9090 }] }] }
+  - { name: web3, node: node2, labels: { app: web }, containers: [{ name: a, ports: [{ name: http, containerPort: 53, protocol: udp }, { name: metrics, containerPort: 7070 }] }] }
+services:
+  - name: web
+    clusterIP: 10.96.0.10
+    selector: { app: web }
+    ports: [{ name: http, port: 80, targetPort: http }, { name: metrics, port: 81, targetPort: metrics }]
+traffic:
+  - { from: client, to: "svc/web:80", protocol: tcp }
+  - { from: client, to: "svc/web:81", protocol: tcp }
+events:
+  - { at: 1, action: removePod, pod: web1 }
+`,
+      "named-target.yaml",
+    );
+    for (const proxy of ["iptables", "nftables"] as const) {
+      const runtime = await ClusterRuntime.build(withProxy(scenario, proxy), getProvider("cbr0-host-gw"));
+      const at = (port: number) =>
+        runtime.serviceOf("svc/web", port, "tcp")!.endpoints.map((e) => `${e.pod}:${e.port}`);
+      expect(at(80)).toEqual(["web1:8080", "web2:9090"]);
+      expect(at(81)).toEqual(["web3:7070"]);
+      const owners = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        const probe = runtime.summary("client", "svc/web:80", { protocol: "tcp" });
+        expect(probe.outcome).toBe("reached");
+        owners.add(`${probe.deliveredTo!.owner}:${probe.deliveredTo!.port}`);
+      }
+      expect([...owners].sort()).toEqual(["web1/a:8080", "web2/a:9090"]);
+      expect(runtime.summary("client", "svc/web:81", { protocol: "tcp" }).deliveredTo?.owner).toBe("web3/a");
+      await runtime.runEvents();
+      expect(at(80)).toEqual(["web2:9090"]);
+      const { result } = await runScenario(withProxy(scenario, proxy), getProvider("cbr0-host-gw"));
+      expect(result.probes.map((p) => [p.to, p.outcome])).toEqual([
+        ["svc/web:80", "reached"],
+        ["svc/web:81", "reached"],
+      ]);
+    }
   });
 
   it("fails a refused probe, over TCP and UDP alike, whoever refused it", async () => {

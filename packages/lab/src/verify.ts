@@ -190,7 +190,8 @@ export async function verify(
     const all = checks(sim);
     for (const check of all) {
       signals.check();
-      const endpoints = sim.serviceOf(check.to, check.options.port, check.options.protocol)?.pods.length ?? 0;
+      const endpoints =
+        sim.serviceOf(check.to, check.options.port, check.options.protocol)?.endpoints.length ?? 0;
       let simResult: ProbeResult;
       let kernelResult: ProbeResult;
       let samples: VerifyCell["samples"];

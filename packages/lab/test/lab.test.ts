@@ -45,6 +45,7 @@ const NODEPORT_NO_ENDPOINTS = fileURLToPath(new URL("fixtures/nodeport-no-endpoi
 const UDP_SOFT_ERRORS = fileURLToPath(new URL("fixtures/udp-soft-errors.yaml", import.meta.url));
 const CLUSTERIP_PORTS = fileURLToPath(new URL("fixtures/clusterip-ports.yaml", import.meta.url));
 const MULTICAST = fileURLToPath(new URL("fixtures/multicast.yaml", import.meta.url));
+const NAMED_TARGETPORT = fileURLToPath(new URL("fixtures/named-targetport.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -413,10 +414,10 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [["large"], ["--nodes", "4", "--pods-per-node", "3"], designs],
     // The scenarios with Services once more, under kube-proxy's nftables mode, and a UDP Service.
     [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
-    // kube-proxy's rejects for a Service without endpoints, its NodePort's too, under both proxies
-    // (the provider does not change them: one).
-    [[NODEPORT_NO_ENDPOINTS], [], ["cbr0-host-gw"]],
-    [[NODEPORT_NO_ENDPOINTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // kube-proxy's rejects for a Service without endpoints, its NodePort's too, and a named
+    // targetPort's endpoints each at its own port, under both proxies (the provider changes neither).
+    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT], [], ["cbr0-host-gw"]],
+    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT], ["--proxy", "nftables"], ["cbr0-host-gw"]],
     // nftables' cluster-ips-check: a ClusterIP's other ports rejected, an unallocated one dropped.
     [[CLUSTERIP_PORTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
     // A multicast group: sent to the link, not the gateway; nothing answers, TCP never connects.

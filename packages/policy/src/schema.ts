@@ -151,7 +151,7 @@ const PORT_NAME = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$/;
 
 export const PortNameSchema = z.string().regex(PORT_NAME, {
   error: (issue) =>
-    `${quoted(issue.input)} is not a port name (at most 15 lowercase letters, digits and "-")`,
+    `${quoted(issue.input)} is not a port name (at most 15 lowercase letters, digits and "-", with a letter among them)`,
 });
 
 const portNumber = z

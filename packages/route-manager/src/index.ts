@@ -26,11 +26,13 @@ export {
   serviceChain,
   endpointChain,
   servicePortName,
+  portEndpoints,
   endpointProbability,
   MASQ_MARK,
   serviceKey,
   compareServiceKeys,
   type Service,
   type ServicePort,
+  type Endpoint,
   type ServiceTables,
 } from "./services.js";

@@ -20,7 +20,7 @@ import type {
   NftStatement,
   NftVerdict,
 } from "@podnet/netlink";
-import { MASQ_MARK, type Service, type ServicePort } from "./services.js";
+import { MASQ_MARK, portEndpoints, type Endpoint, type Service, type ServicePort } from "./services.js";
 
 export const NFT_TABLE = "kube-proxy";
 const T = { family: "ip", table: NFT_TABLE } as const;
@@ -43,8 +43,8 @@ export function nftExternalChain(service: Service, port: ServicePort): string {
   return `external-${hash8(base)}-${base}`;
 }
 
-export function nftEndpointChain(service: Service, port: ServicePort, endpoint: string): string {
-  const base = `${portBase(service, port)}__${endpoint}/${port.targetPort}`;
+export function nftEndpointChain(service: Service, port: ServicePort, endpoint: Endpoint): string {
+  const base = `${portBase(service, port)}__${endpoint.ip}/${endpoint.port}`;
   return `endpoint-${hash8(base)}-${base}`;
 }
 
@@ -206,7 +206,8 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
   };
   for (const port of service.ports) {
     const key = { concat: [service.clusterIP, port.protocol, port.port] };
-    if (service.endpoints.length === 0) {
+    const endpoints = portEndpoints(service, port);
+    if (endpoints.length === 0) {
       parts.noEndpoints.push([key, goto("reject-chain")]);
       if (port.nodePort !== undefined)
         parts.noEndpointNodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto("reject-chain")]);
@@ -214,14 +215,14 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
     }
     const svc = nftServiceChain(service, port);
     parts.serviceIps.push([key, goto(svc)]);
-    // By address: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
-    const names = new Map<string, string>();
-    for (const ip of service.endpoints)
-      if (!names.has(ip)) names.set(ip, nftEndpointChain(service, port, ip));
-    const endpoints = [...names].map(([ip, name]) => {
+    // By address and port: two endpoints with one address (docker-bridge's pods on different nodes)
+    // share a chain.
+    const names = new Map<string, Endpoint>();
+    for (const endpoint of endpoints) names.set(nftEndpointChain(service, port, endpoint), endpoint);
+    const chains = [...names].map(([name, { ip, port: target }]) => {
       const rules = [
         rule(name, is(ipField("saddr"), ip), jump(MARK_MASQ)),
-        rule(name, is(l4proto, port.protocol), { dnat: { addr: ip, port: port.targetPort } }),
+        rule(name, is(l4proto, port.protocol), { dnat: { addr: ip, port: target } }),
       ];
       return [name, rules] as [string, NftRule[]];
     });
@@ -236,16 +237,16 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
       ),
       rule(svc, {
         vmap: {
-          key: { numgen: { mode: "random", mod: service.endpoints.length, offset: 0 } },
+          key: { numgen: { mode: "random", mod: endpoints.length, offset: 0 } },
           data: {
-            set: service.endpoints.map(
-              (ip, i) => [i, goto(nftEndpointChain(service, port, ip))] as NftMapElement,
+            set: endpoints.map(
+              (endpoint, i) => [i, goto(nftEndpointChain(service, port, endpoint))] as NftMapElement,
             ),
           },
         },
       }),
     ];
-    parts.chains.push(...endpoints, [svc, svcRules]);
+    parts.chains.push(...chains, [svc, svcRules]);
     if (port.nodePort !== undefined) {
       const ext = nftExternalChain(service, port);
       parts.nodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto(ext)]);

@@ -7,14 +7,27 @@ import { sha256 } from "@noble/hashes/sha2";
 import { base32 } from "@scure/base";
 import { sameRule, type ChainDump, type IptablesRule, type NatTable } from "@podnet/netlink";
 
+/** Where a Service port's connections go: a pod's address and port. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
 export interface ServicePort {
   /** The port's name in the Service ("http"); empty for a single unnamed port. */
   name: string;
   port: number;
-  targetPort: number;
+  /** A number, or the name of a container port (Kubernetes' named targetPort). */
+  targetPort: number | string;
   protocol: "tcp" | "udp";
   /** NodePort services also answer on every node's address at this port. */
   nodePort?: number;
+  /**
+   * This port's own endpoints, as the EndpointSlice controller resolves a named targetPort: each
+   * selected pod at its container port of that name and protocol, and a pod without one not an
+   * endpoint of this port. Unset for a numeric targetPort: every endpoint, at that port.
+   */
+  endpoints?: readonly Endpoint[];
 }
 
 export interface Service {
@@ -24,6 +37,16 @@ export interface Service {
   ports: ServicePort[];
   /** Addresses of the ready pods the selector picks. */
   endpoints: string[];
+}
+
+/**
+ * Where a Service port sends connections, as kube-proxy reads its EndpointSlices. A named targetPort
+ * nobody resolved has none (kube-proxy would see no slice for it).
+ */
+export function portEndpoints(service: Service, port: ServicePort): readonly Endpoint[] {
+  if (port.endpoints) return port.endpoints;
+  const target = port.targetPort;
+  return typeof target === "number" ? service.endpoints.map((ip) => ({ ip, port: target })) : [];
 }
 
 export const MASQ_MARK = 0x4000;
@@ -107,7 +130,8 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
     const name = servicePortName(service, port);
     const proto = port.protocol;
     const toService = { destination: `${service.clusterIP}/32`, protocol: proto };
-    if (service.endpoints.length === 0) {
+    const endpoints = portEndpoints(service, port);
+    if (endpoints.length === 0) {
       // No endpoints: kube-proxy rejects in the filter table rather than letting the packet wander.
       parts.rejects.push({
         ...toService,
@@ -143,9 +167,9 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
       },
     ];
     const sepChains: [string, IptablesRule[]][] = [];
-    const n = service.endpoints.length;
-    service.endpoints.forEach((ip, i) => {
-      const endpoint = `${ip}:${port.targetPort}`;
+    const n = endpoints.length;
+    endpoints.forEach(({ ip, port: target }, i) => {
+      const endpoint = `${ip}:${target}`;
       const sep = endpointChain(service, port, endpoint);
       svcRules.push({
         matches: [

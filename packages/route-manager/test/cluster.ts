@@ -117,8 +117,7 @@ export class TestCluster {
   async removeNode(name: string): Promise<ReconcileReport> {
     const node = this.nodes.get(name)!;
     for (const [pod, info] of this.pods) if (info.node === name) await this.removePod(pod);
-    await this.k.netns.del(name);
-    await this.k.link.del(this.lab.ns("underlay"), `${name}-eth0`).catch(() => undefined);
+    await this.lab.removeHost(name);
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
     return this.manager.nodeLeft(name);

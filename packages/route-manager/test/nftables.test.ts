@@ -16,7 +16,7 @@ describe("kube-proxy nftables mode's chain names", () => {
     };
     const p80 = { name: "p80", port: 80, targetPort: 80, protocol: "tcp" as const };
     expect(nftServiceChain(svc, p80)).toBe("service-ULMVA6XW-ns1/svc1/tcp/p80");
-    expect(nftEndpointChain(svc, p80, "10.180.0.1")).toBe(
+    expect(nftEndpointChain(svc, p80, { ip: "10.180.0.1", port: 80 })).toBe(
       "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80",
     );
   });

@@ -81,6 +81,46 @@ describe("Services, kube-proxy style", () => {
   });
 
   it.each(PROXY_NAMES)(
+    "%s: sends a named targetPort's connections to each endpoint's own port, and rejects one no pod resolved",
+    async (proxy) => {
+      const { c, web, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
+      const other = await c.addPod("node1", "web-d", { listen: [9090] });
+      // As the cluster resolves "http": web-a at 8080, web-d at 9090; "admin" on no pod.
+      await c.service({
+        ...web,
+        ports: [
+          {
+            name: "http",
+            port: 80,
+            targetPort: "http",
+            protocol: "tcp",
+            endpoints: [
+              { ip: endpoints[0]!, port: 8080 },
+              { ip: other, port: 9090 },
+            ],
+          },
+          { name: "admin", port: 81, targetPort: "admin", protocol: "tcp" },
+        ],
+        endpoints: [...endpoints, other],
+      });
+      const seen = new Set<string>();
+      for (let i = 0; i < 100; i++) {
+        const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+        expect(t.outcome).toBe("reached");
+        seen.add(`${t.deliveredTo!.address}:${t.deliveredTo!.port}`);
+      }
+      expect([...seen].sort()).toEqual([`${endpoints[0]}:8080`, `${other}:9090`].sort());
+      const admin = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 81 });
+      expect([admin.outcome, admin.reason]).toEqual([
+        "unreachable",
+        proxy === "iptables"
+          ? expect.stringMatching(/"default\/web:admin has no endpoints"/)
+          : "rejected by node1: ip kube-proxy reject-chain: reject",
+      ]);
+    },
+  );
+
+  it.each(PROXY_NAMES)(
     "%s: answers on every node's address at the NodePort, masquerading the outside client",
     async (proxy) => {
       const { c, endpoints } = await clusterWithService(cbr0HostGw(), proxy);

@@ -132,8 +132,8 @@ export function traceCommand(cli: Command): void {
         // One packet is one of kube-proxy's random draws: say so where another could go elsewhere.
         const service = runtime.serviceOf(opts.to, undefined, opts.proto);
         const draw =
-          service && service.pods.length > 1
-            ? `svc/${service.service.spec.name} has ${service.pods.length} endpoints (${service.pods.join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
+          service && service.endpoints.length > 1
+            ? `svc/${service.service.spec.name} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
             : undefined;
         const seen = [note, draw]
           .filter(Boolean)
