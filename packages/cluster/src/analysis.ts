@@ -261,13 +261,32 @@ export function reachability(runtime: ClusterRuntime): ReachabilityCell[] {
   return plan.map((planned) => cell(runtime, planned, sample));
 }
 
-export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics | undefined> {
+/**
+ * Pod pairs across nodes tried for one whose ping arrives, before the path is described by the first
+ * pair and why it failed: a NetworkPolicy that drops the first pair says nothing of the path itself.
+ */
+const PATH_CANDIDATES = 64;
+
+/** The pair whose path the metrics describe: the first across nodes that a ping crosses, if any. */
+function samplePair(runtime: ClusterRuntime): [string, string] | undefined {
   const pods = [...runtime.pods.entries()];
-  const first = pods[0];
-  const other = pods.find(([, p]) => p.node !== first?.[1].node);
-  if (!first || !other) return undefined;
-  const [from, src] = first;
-  const [to] = other;
+  let first: [string, string] | undefined;
+  let tried = 0;
+  for (const [from, a] of pods)
+    for (const [to, b] of pods) {
+      if (a.node === b.node) continue;
+      first ??= [from, to];
+      if (runtime.summary(from, to, { protocol: "icmp" }).outcome === "reached") return [from, to];
+      if (++tried >= PATH_CANDIDATES) return first;
+    }
+  return first;
+}
+
+export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics | undefined> {
+  const pair = samplePair(runtime);
+  if (!pair) return undefined;
+  const [from, to] = pair;
+  const src = runtime.pods.get(from)!;
   const node = runtime.nodes.get(src.node)!;
   const wire = [56, 512, 1400].map((payload) => {
     const trace = runtime.trace(from, to, { protocol: "icmp", size: payload, dontFragment: false });

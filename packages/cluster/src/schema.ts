@@ -154,7 +154,12 @@ export const ProbeSchema = z.strictObject({
   from: z.string(),
   /** A pod, node or host name, an address, or "svc/<name>"; ":port" may follow. */
   to: z.string(),
-  protocol: z.enum(["icmp", "tcp", "udp"]).default("icmp"),
+  protocol: z
+    .enum(["icmp", "tcp", "udp", "ICMP", "TCP", "UDP"], {
+      error: (issue) => `${quoted(issue.input)} is not a protocol (icmp, tcp or udp; or ICMP, TCP, UDP)`,
+    })
+    .default("icmp")
+    .transform((p) => p.toLowerCase() as "icmp" | "tcp" | "udp"),
   port: Port.optional(),
   size: z.number().int().min(0).max(65000).optional(),
 });

@@ -66,7 +66,27 @@ describe("a trace's policy verdict", () => {
     expect(verdict("b:80", "tcp")).toEqual(["dropped", false, "default-deny"]);
     expect(verdict("node2", "icmp")).toEqual(["dropped", false, "default-deny"]);
     expect(verdict("node1", "icmp")).toEqual(["reached", true, "own-node"]);
-    // The path metrics' pair (a → b) is dropped: whether b saw a's address is not known, not "no".
+    // The path metrics describe the first pair across nodes that a ping crosses: a's egress is
+    // denied, b's is not.
+    expect(await pathMetrics(runtime)).toMatchObject({
+      from: "b",
+      to: "a",
+      reached: true,
+      sourcePreserved: true,
+    });
+    // With every pod's egress denied, the first pair and why: whether b saw a's address is not known.
+    await runtime.runEvents([
+      {
+        at: 0,
+        action: "setNetworkPolicy",
+        networkPolicy: {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "NetworkPolicy",
+          metadata: { name: "deny-all-egress", namespace: "default" },
+          spec: { podSelector: {}, policyTypes: ["Egress"] },
+        },
+      },
+    ]);
     const path = (await pathMetrics(runtime))!;
     expect(path).toMatchObject({ from: "a", to: "b", reached: false });
     expect(path.sourcePreserved).toBeUndefined();

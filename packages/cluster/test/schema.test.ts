@@ -36,7 +36,7 @@ describe("scenario files", () => {
     for (const f of files) expect(problems(readFileSync(join(dir, f), "utf8"), `scenarios/${f}`)).toEqual([]);
   });
 
-  it("takes a port's protocol as Kubernetes writes it (TCP, UDP) and as podnet does; nothing else", () => {
+  it("takes a protocol as Kubernetes writes it (TCP, UDP) and as podnet does; nothing else", () => {
     const text = (protocol: string) =>
       `${base}pods:
   - name: dns
@@ -45,17 +45,21 @@ describe("scenario files", () => {
     containers: [{ name: c, ports: [{ containerPort: 53, protocol: ${protocol} }] }]
 services:
   - { name: dns, selector: { app: dns }, ports: [{ name: dns, port: 53, protocol: ${protocol} }] }
+traffic:
+  - { from: dns, to: "svc/dns:53", protocol: ${protocol} }
 `;
     for (const spelling of ["UDP", "udp"]) {
       const s = loadScenario(text(spelling), "scenarios/x.yaml");
-      expect([s.pods[0]!.containers[0]!.ports[0]!.protocol, s.services[0]!.ports[0]!.protocol]).toEqual([
-        "udp",
-        "udp",
-      ]);
+      expect([
+        s.pods[0]!.containers[0]!.ports[0]!.protocol,
+        s.services[0]!.ports[0]!.protocol,
+        s.traffic[0]!.protocol,
+      ]).toEqual(["udp", "udp", "udp"]);
     }
     expect(problems(text("Udp"))).toEqual([
       '13: scenarios/x.yaml: pods[0].containers[0].ports[0].protocol: "Udp" is not a protocol (tcp or udp; TCP and UDP as Kubernetes writes them)',
       '15: scenarios/x.yaml: services[0].ports[0].protocol: "Udp" is not a protocol (tcp or udp; TCP and UDP as Kubernetes writes them)',
+      '17: scenarios/x.yaml: traffic[0].protocol: "Udp" is not a protocol (icmp, tcp or udp; or ICMP, TCP, UDP)',
     ]);
   });
 
