@@ -932,9 +932,11 @@ describe("podnet", () => {
     // lookup, however many Services there are, and after the DNAT the cluster-ips check (3 rules).
     // Both count the no-endpoint NodePort check on the reply's way in (INPUT's KUBE-EXTERNAL-SERVICES
     // jump; nftables' filter-input chain); nftables holds its two rules in kube-proxy's table.
+    // iptables' other filter jumps, on the way out and in (the load balancer firewall, health-check
+    // node ports, the localnet firewall and its rule), add six.
     expect(shape).toEqual([
-      ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 16, 20 + 14],
-      ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 16, 200 + 14],
+      ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 22, 20 + 20],
+      ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 22, 200 + 20],
       ["nftables", 20, 20 * 10 + 20, 8, 10, 10, 18, 18],
       ["nftables", 200, 200 * 10 + 20, 8, 10, 10, 18, 18],
     ]);

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { connectTcp, listenTcp, ping, removeNamespaces, run } from "../src/index.js";
 import { answerTtl, kernelTestRun, tcpOutcome } from "./kernel.js";
 import {
+  formatIptablesRule,
   rule,
   type IptablesRule,
   parseAddrArgument as cidr,
@@ -499,7 +500,43 @@ async function tcpOnBoth(
   }
 }
 
+/**
+ * host-gw with a Service on node2 (10.96.0.10:80 DNAT-ed to pod1:8080 on node1) and one filter
+ * FORWARD rule on node2 over conntrack states, DNAT's virtual one among them.
+ */
+const dnatState = (forward: IptablesRule) => async (lab: LabTopology) => {
+  await hostGw(lab, false);
+  const node2 = lab.ns("node2");
+  await lab.k.iptables.append(
+    node2,
+    "nat",
+    "PREROUTING",
+    rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`,
+  );
+  await lab.k.iptables.append(node2, "filter", "FORWARD", forward);
+};
+
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
+  // xt_conntrack's virtual DNAT state, plain and negated (kube-proxy's KUBE-FIREWALL reads
+  // `! --ctstate RELATED,ESTABLISHED,DNAT`): a connection to the Service is translated, one straight
+  // to the pod is not.
+  for (const [forward, service, direct] of [
+    [rule`-m conntrack --ctstate DNAT -j DROP`, "dropped", "reached"],
+    [rule`-m conntrack ! --ctstate ESTABLISHED,DNAT -j DROP`, "reached", "dropped"],
+  ] as const) {
+    it(`FORWARD ${formatIptablesRule(forward)}: the Service ${service}, the pod itself ${direct}`, async () => {
+      const build = dnatState(forward);
+      expect(await tcpOnBoth("dnat-state", build, "pod2", "10.96.0.10", 80)).toEqual({
+        kernel: service,
+        sim: service,
+      });
+      expect(await tcpOnBoth("dnat-state", build, "pod2", "10.0.1.2", 8080)).toEqual({
+        kernel: direct,
+        sim: direct,
+      });
+    });
+  }
+
   for (const [hairpin, masquerade, outcome] of [
     [false, true, "dropped"],
     [true, false, "dropped"],

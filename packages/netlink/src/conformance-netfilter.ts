@@ -180,6 +180,55 @@ export function netfilterCases({ setup, refusal }: Harness): void {
     expect((await n.iptables.list(a!, "filter", "PNP-I-1"))[0]!.rules.length).toBe(3);
   });
 
+  it("writes kube-proxy's forwarding and localnet rules (negated and virtual conntrack states) as iptables-save does", async () => {
+    const {
+      n,
+      ns: [a],
+    } = await setup("a");
+    for (const chain of ["KUBE-FIREWALL", "KUBE-FORWARD", "NAT-STATES"])
+      await n.iptables.newChain(a!, "filter", chain);
+    await n.iptables.append(
+      a!,
+      "filter",
+      "KUBE-FIREWALL",
+      rule`! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+    );
+    await n.iptables.append(a!, "filter", "KUBE-FORWARD", rule`-m conntrack --ctstate INVALID -j DROP`);
+    await n.iptables.append(
+      a!,
+      "filter",
+      "KUBE-FORWARD",
+      rule`-m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT`,
+    );
+    await n.iptables.append(a!, "filter", "NAT-STATES", rule`-m conntrack --ctstate DNAT,SNAT -j RETURN`);
+    expect(await n.iptables.save(a!, "filter")).toBe(
+      [
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":KUBE-FIREWALL - [0:0]",
+        ":KUBE-FORWARD - [0:0]",
+        ":NAT-STATES - [0:0]",
+        '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+        "-A NAT-STATES -m conntrack --ctstate SNAT,DNAT -j RETURN",
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+    // A negated state is another rule than the same states unnegated.
+    await expect(
+      n.iptables.delete(
+        a!,
+        "filter",
+        "KUBE-FIREWALL",
+        rule`! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+      ),
+    ).rejects.toThrow();
+  });
+
   it("refuses iptables changes as iptables does", async () => {
     const {
       n,

@@ -74,6 +74,7 @@ export {
   rule,
   chainRules,
   appendRuleOnce,
+  insertRuleOnce,
   sameRule,
   saveOrder,
 } from "./iptables.js";

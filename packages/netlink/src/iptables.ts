@@ -15,14 +15,18 @@ export const BUILTIN_CHAINS: Record<NatTable, readonly string[]> = {
 /** The most ports one `-m multiport` match holds (the kernel's XT_MULTI_PORTS). */
 export const MULTIPORT_MAX_PORTS = 15;
 
-/** conntrack states in the order iptables-save prints them. */
-export const CT_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"] as const;
+/**
+ * conntrack states in the order iptables-save prints them. SNAT and DNAT are xt_conntrack's virtual
+ * states: the connection's reply tuple does not mirror its original one at the source (SNAT) or the
+ * destination (DNAT).
+ */
+export const CT_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT"] as const;
 export type CtState = (typeof CT_STATES)[number];
 
 export type IptablesMatch =
   /** `dportEnd`: the last port of a range (`--dport 80:81`). */
   | { kind: "tcp" | "udp"; dport?: number; dportEnd?: number; sport?: number }
-  | { kind: "conntrack"; ctstate: CtState[] }
+  | { kind: "conntrack"; ctstate: CtState[]; negated?: boolean }
   | { kind: "comment"; comment: string }
   | { kind: "mark"; value: number; mask: number; negated?: boolean }
   /** `-m addrtype --dst-type LOCAL`: the destination is one of the namespace's own addresses. */
@@ -105,7 +109,13 @@ export function formatIptablesRule(rule: IptablesRule): string {
           out.push("--dport", m.dportEnd !== undefined ? `${m.dport}:${m.dportEnd}` : String(m.dport));
         break;
       case "conntrack":
-        out.push("-m", "conntrack", "--ctstate", CT_STATES.filter((s) => m.ctstate.includes(s)).join(","));
+        out.push(
+          "-m",
+          "conntrack",
+          ...(m.negated ? ["!"] : []),
+          "--ctstate",
+          CT_STATES.filter((s) => m.ctstate.includes(s)).join(","),
+        );
         break;
       case "comment":
         out.push("-m", "comment", "--comment", quote(m.comment));
@@ -302,6 +312,7 @@ export function parseIptablesRule(text: string): IptablesRule {
             throw new IptablesSyntaxError(text, `unknown conntrack state "${state}"`);
           module.ctstate.push(state as CtState);
         }
+        if (negate) module.negated = true;
         break;
       }
       case "--sport":
@@ -479,6 +490,13 @@ interface RuleHost {
   };
 }
 
+/** The part of the host API that idempotent rule inserters need. */
+interface InsertHost {
+  iptables: RuleHost["iptables"] & {
+    insert(ns: string, table: NatTable, chain: string, rule: IptablesRule, position?: number): Promise<void>;
+  };
+}
+
 /** The rules of one chain as the host reports them, for idempotent writers. */
 export async function chainRules(
   netlink: { iptables: Pick<RuleHost["iptables"], "list"> },
@@ -504,6 +522,22 @@ export async function appendRuleOnce(
 ): Promise<boolean> {
   if ((await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule))) return false;
   await netlink.iptables.append(ns, table, chain, rule);
+  return true;
+}
+
+/**
+ * Inserts `rule` at the top of `chain` unless an identical rule is already there, where it stays
+ * (`iptables -C || iptables -I`, as kube-proxy and kubelet ensure their jumps).
+ */
+export async function insertRuleOnce(
+  netlink: InsertHost,
+  ns: string,
+  table: NatTable,
+  chain: string,
+  rule: IptablesRule,
+): Promise<boolean> {
+  if ((await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule))) return false;
+  await netlink.iptables.insert(ns, table, chain, rule, 1);
   return true;
 }
 

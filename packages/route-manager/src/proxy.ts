@@ -8,7 +8,7 @@
  */
 import type { ClusterNetwork, NodeNetwork } from "@podnet/cni";
 import {
-  appendRuleOnce,
+  insertRuleOnce,
   chainRules,
   sameRule,
   type IptablesRule,
@@ -105,7 +105,7 @@ export class IptablesProxy implements ServiceProxy {
       for (const chain of want)
         await this.rewrite(tally, node, table, chain.name, have.get(chain.name) ?? [], chain.rules);
       for (const hook of desired.hooks.filter((h) => h.table === table)) {
-        if (await appendRuleOnce(n, ns, table, hook.chain, hook.rule)) tally.count(node.name, "added");
+        if (await insertRuleOnce(n, ns, table, hook.chain, hook.rule)) tally.count(node.name, "added");
       }
       const wanted = new Set(want.map((c) => c.name));
       await this.removeChains(

@@ -5,7 +5,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2";
 import { base32 } from "@scure/base";
-import { sameRule, type ChainDump, type IptablesRule, type NatTable } from "@podnet/netlink";
+import { sameRule, type ChainDump, type CtState, type IptablesRule, type NatTable } from "@podnet/netlink";
 
 /** Where a Service port's connections go: a pod's address and port. */
 export interface Endpoint {
@@ -333,45 +333,94 @@ export function sortedServiceTables(
     filter: [
       { name: "KUBE-SERVICES", rules: shared.rejects },
       { name: "KUBE-EXTERNAL-SERVICES", rules: shared.externals },
+      { name: "KUBE-FORWARD", rules: FORWARD },
+      { name: "KUBE-FIREWALL", rules: FIREWALL },
+      // Rules for LoadBalancer source ranges and health-check node ports: none without LoadBalancers.
+      { name: "KUBE-PROXY-FIREWALL", rules: [] },
+      { name: "KUBE-NODEPORTS", rules: [] },
     ],
     hooks: HOOKS,
   };
 }
+
+const ctstate = (...states: CtState[]) => ({ kind: "conntrack" as const, ctstate: states });
+
+/**
+ * filter KUBE-FORWARD: what conntrack calls INVALID is dropped (kube-proxy writes this unless
+ * nf_conntrack_tcp_be_liberal is on; without nfacct, as here, with no counter), and forwarded traffic
+ * kube-proxy marked for masquerading, or of a flow already accepted, is accepted whatever FORWARD
+ * holds after (a DROP policy, as Docker sets).
+ */
+const FORWARD: IptablesRule[] = [
+  { matches: [ctstate("INVALID")], target: { kind: "DROP" } },
+  {
+    matches: [comment("kubernetes forwarding rules"), { kind: "mark", value: MASQ_MARK, mask: MASQ_MARK }],
+    target: { kind: "ACCEPT" },
+  },
+  {
+    matches: [comment("kubernetes forwarding conntrack rule"), ctstate("RELATED", "ESTABLISHED")],
+    target: { kind: "ACCEPT" },
+  },
+];
+
+/**
+ * filter KUBE-FIREWALL (kubelet's and, since 1.27, kube-proxy's): with route_localnet on for
+ * localhost NodePorts, a packet from elsewhere to 127.0.0.0/8 would be taken; it is dropped unless it
+ * belongs to a flow already accepted or a NodePort translated.
+ */
+const FIREWALL: IptablesRule[] = [
+  {
+    source: "!127.0.0.0/8",
+    destination: "127.0.0.0/8",
+    matches: [
+      comment("block incoming localnet connections"),
+      { ...ctstate("RELATED", "ESTABLISHED", "DNAT"), negated: true },
+    ],
+    target: { kind: "DROP" },
+  },
+];
 
 const PORTALS: IptablesRule = {
   matches: [comment("kubernetes service portals")],
   target: { kind: "jump", chain: "KUBE-SERVICES" },
 };
 
-/** filter's jump to KUBE-SERVICES (its rejects): for new connections only, as kube-proxy writes it. */
-const NEW_PORTALS: IptablesRule = {
-  matches: [{ kind: "conntrack", ctstate: ["NEW"] }, comment("kubernetes service portals")],
-  target: { kind: "jump", chain: "KUBE-SERVICES" },
-};
+/** A filter jump for new connections only, as kube-proxy writes most of them. */
+const newOnly = (chain: string, text: string): IptablesRule => ({
+  matches: [ctstate("NEW"), comment(text)],
+  target: { kind: "jump", chain },
+});
 
+/** filter's jump to KUBE-SERVICES (its rejects). */
+const NEW_PORTALS = newOnly("KUBE-SERVICES", "kubernetes service portals");
 /** New connections to a NodePort (from outside or from a pod) meet its no-endpoints REJECT here. */
-const EXTERNAL_PORTALS: IptablesRule = {
-  matches: [
-    { kind: "conntrack", ctstate: ["NEW"] },
-    comment("kubernetes externally-visible service portals"),
-  ],
-  target: { kind: "jump", chain: "KUBE-EXTERNAL-SERVICES" },
-};
+const EXTERNAL_PORTALS = newOnly("KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals");
+const LB_FIREWALL = newOnly("KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall");
+const jump = (chain: string, text?: string): IptablesRule => ({
+  ...(text ? { matches: [comment(text)] } : {}),
+  target: { kind: "jump", chain },
+});
 
-/** Rules jumping from the built-in chains into kube-proxy's. */
+/**
+ * Rules jumping from the built-in chains into kube-proxy's, in the order they are ensured, each put
+ * at the top of its chain when missing (`iptables -C || iptables -I`): kubelet's KUBE-FIREWALL
+ * jumps first (kubelet starts before kube-proxy), then kube-proxy's list. A chain ends up holding
+ * them in reverse, above whatever was there — a real node's INPUT reads KUBE-PROXY-FIREWALL,
+ * KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES, KUBE-FIREWALL.
+ */
 const HOOKS: ServiceTables["hooks"] = [
-  { table: "nat", chain: "PREROUTING", rule: PORTALS },
-  { table: "nat", chain: "OUTPUT", rule: PORTALS },
-  {
-    table: "nat",
-    chain: "POSTROUTING",
-    rule: {
-      matches: [comment("kubernetes postrouting rules")],
-      target: { kind: "jump", chain: "KUBE-POSTROUTING" },
-    },
-  },
+  { table: "filter", chain: "INPUT", rule: jump("KUBE-FIREWALL") },
+  { table: "filter", chain: "OUTPUT", rule: jump("KUBE-FIREWALL") },
   { table: "filter", chain: "INPUT", rule: EXTERNAL_PORTALS },
-  { table: "filter", chain: "FORWARD", rule: NEW_PORTALS },
   { table: "filter", chain: "FORWARD", rule: EXTERNAL_PORTALS },
+  { table: "filter", chain: "INPUT", rule: jump("KUBE-NODEPORTS", "kubernetes health check service ports") },
+  { table: "filter", chain: "FORWARD", rule: NEW_PORTALS },
   { table: "filter", chain: "OUTPUT", rule: NEW_PORTALS },
+  { table: "filter", chain: "FORWARD", rule: jump("KUBE-FORWARD", "kubernetes forwarding rules") },
+  { table: "filter", chain: "INPUT", rule: LB_FIREWALL },
+  { table: "filter", chain: "OUTPUT", rule: LB_FIREWALL },
+  { table: "filter", chain: "FORWARD", rule: LB_FIREWALL },
+  { table: "nat", chain: "OUTPUT", rule: PORTALS },
+  { table: "nat", chain: "PREROUTING", rule: PORTALS },
+  { table: "nat", chain: "POSTROUTING", rule: jump("KUBE-POSTROUTING", "kubernetes postrouting rules") },
 ];

@@ -170,17 +170,36 @@ describe("Services, kube-proxy style", () => {
         expect(trace.outcome).toBe("unreachable");
         expect(trace.reason).toBe(reason);
       }
-      // The filter hooks as kube-proxy writes them: new connections only.
+      // The filter hooks and fixed chains as a real node holds them (an EKS worker's `iptables -S`,
+      // 2026, whose KUBE-FORWARD counts its INVALID drops with nfacct; kube-proxy writes the plain
+      // rule where it cannot), kubelet's KUBE-FIREWALL jumps ensured first, kube-proxy's above.
       if (proxy === "iptables")
         expect(
           (await c.k.iptables.save("node2", "filter"))
             .split("\n")
-            .filter((l) => /^-A (INPUT|FORWARD|OUTPUT) /.test(l)),
+            .filter((l) => /^(:KUBE-|-A (INPUT|FORWARD|OUTPUT|KUBE-FORWARD|KUBE-FIREWALL) )/.test(l)),
         ).toEqual([
+          ":KUBE-EXTERNAL-SERVICES - [0:0]",
+          ":KUBE-FIREWALL - [0:0]",
+          ":KUBE-FORWARD - [0:0]",
+          ":KUBE-NODEPORTS - [0:0]",
+          ":KUBE-PROXY-FIREWALL - [0:0]",
+          ":KUBE-SERVICES - [0:0]",
+          '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+          '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
           '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+          "-A INPUT -j KUBE-FIREWALL",
+          '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+          '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
           '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
           '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+          '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
           '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+          "-A OUTPUT -j KUBE-FIREWALL",
+          '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+          "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+          '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+          '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
         ]);
       // Endpoints again: the reject is gone, the NodePort answers.
       await c.service(web);
@@ -189,6 +208,26 @@ describe("Services, kube-proxy style", () => {
       );
     },
   );
+
+  it("lets NodePort traffic and accepted flows through a FORWARD that drops the rest (KUBE-FORWARD)", async () => {
+    // Docker sets FORWARD's policy to DROP; a DROP after kube-proxy's jumps does the same. What
+    // kube-proxy marked for masquerading (a NodePort's connection) and what belongs to an accepted
+    // flow (its answers) is accepted first; a pod's own new connection through the node is not.
+    const { c, web, endpoints } = await clusterWithService();
+    const local = endpoints.slice(1); // web-b and web-c, on node2
+    await c.service({ ...web, endpoints: local });
+    for (const node of ["node1", "node2"])
+      await c.k.iptables.append(node, "filter", "FORWARD", { target: { kind: "DROP" } });
+    for (let i = 0; i < 20; i++) {
+      const t = c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 });
+      expect([t.outcome, local.includes(t.deliveredTo?.address ?? "")]).toEqual(["reached", true]);
+    }
+    const direct = c.k.send({ from: "client", to: local[0]!, protocol: "tcp", port: 8080 });
+    expect([direct.outcome, direct.reason]).toEqual([
+      "dropped",
+      "dropped by filter FORWARD: -A FORWARD -j DROP (at node1)",
+    ]);
+  });
 
   it("rewrites only what changed when endpoints change, and removes a deleted service's chains", async () => {
     const { c, web, endpoints, report } = await clusterWithService();

@@ -8,7 +8,7 @@ import {
 } from "@podnet/netlink";
 import type { SeededRandom } from "@podnet/core";
 import { watchedPort } from "./flow-cache.js";
-import type { SimNamespace } from "./namespace.js";
+import type { ConntrackEntry, SimNamespace } from "./namespace.js";
 
 /** A rule with its text parsed once: evaluation runs on every hop of every trace. */
 interface CompiledRule {
@@ -23,8 +23,9 @@ interface CompiledRule {
   sport?: number;
   /** -m multiport --dports: any of these. */
   dports?: readonly number[];
-  /** conntrack states as a bit set (CT_BIT), any of which matches. */
+  /** conntrack states as a bit set (CT_BIT), any of which matches (none, when negated). */
   ctstate?: number;
+  ctstateNegated?: boolean;
   mark?: { value: number; mask: number; negated: boolean };
   /** -m addrtype --dst-type LOCAL: whether it is negated. */
   dstLocal?: { negated: boolean };
@@ -102,8 +103,10 @@ function compile(rule: IptablesRule): CompiledRule {
       c.dport = m.dport;
       c.dportEnd = m.dportEnd ?? m.dport;
       c.sport = m.sport;
-    } else if (m.kind === "conntrack") c.ctstate = m.ctstate.reduce((bits, state) => bits | CT_BIT[state], 0);
-    else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
+    } else if (m.kind === "conntrack") {
+      c.ctstate = m.ctstate.reduce((bits, state) => bits | CT_BIT[state], 0);
+      c.ctstateNegated = m.negated ?? false;
+    } else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
     else if (m.kind === "addrtype") c.dstLocal = { negated: m.negated ?? false };
     else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
     else if (m.kind === "multiport") c.dports = m.dports;
@@ -264,25 +267,42 @@ function firstFrom(list: Int32Array | undefined, at: number, end: number): numbe
 }
 
 /** conntrack states as bits, for -m conntrack --ctstate. */
-const CT_BIT: Record<CtState, number> = { INVALID: 1, NEW: 2, RELATED: 4, ESTABLISHED: 8, UNTRACKED: 16 };
+const CT_BIT: Record<CtState, number> = {
+  INVALID: 1,
+  NEW: 2,
+  RELATED: 4,
+  ESTABLISHED: 8,
+  UNTRACKED: 16,
+  SNAT: 32,
+  DNAT: 64,
+};
 
 export interface PacketView {
   ip: Ipv4Header;
   l4: Header;
   mark: number;
   /** The packet's conntrack entry, when conntrack saw it (PREROUTING or OUTPUT). */
-  ct?: { direction: "original" | "reply"; isNew: boolean; related?: boolean };
+  ct?: {
+    direction: "original" | "reply";
+    isNew: boolean;
+    related?: boolean;
+    entry?: Pick<ConntrackEntry, "dnatBy" | "snatBy">;
+  };
 }
 
 /**
  * The conntrack state of a packet: NEW for the first packet of a flow, ESTABLISHED for the rest
  * (the simulator confirms a flow with its first packet), RELATED for an ICMP error about a tracked
- * flow, INVALID for what conntrack could not track.
+ * flow, INVALID for what conntrack could not track; and xt_conntrack's virtual SNAT and DNAT when
+ * the flow's translation is set (its IPS_SRC_NAT / IPS_DST_NAT status bits).
  */
 function ctBits(p: PacketView): number {
   if (!p.ct) return CT_BIT.INVALID;
-  if (p.ct.related) return CT_BIT.RELATED;
-  return p.ct.isNew ? CT_BIT.NEW : CT_BIT.ESTABLISHED;
+  const nat =
+    (p.ct.entry?.snatBy !== undefined ? CT_BIT.SNAT : 0) |
+    (p.ct.entry?.dnatBy !== undefined ? CT_BIT.DNAT : 0);
+  if (p.ct.related) return CT_BIT.RELATED | nat;
+  return (p.ct.isNew ? CT_BIT.NEW : CT_BIT.ESTABLISHED) | nat;
 }
 
 export type Verdict =
@@ -320,7 +340,7 @@ function matches(
     const dst = watchedPort(ports(p.l4).dst);
     if (dst === undefined || !c.dports.includes(dst)) return false;
   }
-  if (c.ctstate !== undefined && (ctBits(p) & c.ctstate) === 0) return false;
+  if (c.ctstate !== undefined && ((ctBits(p) & c.ctstate) === 0) !== c.ctstateNegated) return false;
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;
   // xt_addrtype asks the routing tables: LOCAL is what the local table holds (own addresses, 127/8).
   if (c.dstLocal && ns.isLocal(p.ip.dst) === c.dstLocal.negated) return false;
