@@ -71,8 +71,8 @@ const HEAD = [
 const LEGEND =
   "Times with the entries written or touched in brackets (iptables rules; nftables rules and map elements);\n" +
   "1 changed: one Service's endpoint replaced; 1 added / 1 deleted: a new Service and its deletion; medians of 7;\n" +
-  "1st packet evals: rule evaluations at nat OUTPUT\n" +
-  "for a first packet to the Service kube-proxy orders first / last.";
+  "1st packet evals: the rules the node evaluated, every table and hook, for a first packet it sends\n" +
+  "to the Service kube-proxy orders first / last, and its answer.";
 const cells = (r: ServiceBenchRow) => [
   r.provider,
   r.proxy,
