@@ -931,14 +931,15 @@ describe("podnet", () => {
     // rewrites the service chain and swaps one endpoint chain (8); the first packet costs one map
     // lookup, however many Services there are, and after the DNAT the cluster-ips check (3 rules).
     // Both count the no-endpoint NodePort check on the reply's way in (INPUT's KUBE-EXTERNAL-SERVICES
-    // jump; nftables' filter-input chain); nftables holds its two rules in kube-proxy's table.
+    // jump; nftables' filter-input chain); nftables holds its fixed rules in kube-proxy's table.
     // iptables' other filter jumps, on the way out and in (the load balancer firewall, health-check
-    // node ports, the localnet firewall and its rule), add six.
+    // node ports, the localnet firewall and its rule), add six; nftables' firewall check before DNAT
+    // and the endpoints check on input (kube-proxy 1.34's layout: four more rules held), three.
     expect(shape).toEqual([
       ["iptables", 20, 20 * 11 + 9, 12, 11, 11, 22, 20 + 20],
       ["iptables", 200, 200 * 11 + 9, 12, 11, 11, 22, 200 + 20],
-      ["nftables", 20, 20 * 10 + 20, 8, 10, 10, 18, 18],
-      ["nftables", 200, 200 * 10 + 20, 8, 10, 10, 18, 18],
+      ["nftables", 20, 20 * 10 + 24, 8, 10, 10, 21, 21],
+      ["nftables", 200, 200 * 10 + 24, 8, 10, 10, 21, 21],
     ]);
     expect(run.stdout).toContain("1st packet evals");
     expect(readFileSync(out.replace(/\.json$/, ".md"), "utf8")).toContain(

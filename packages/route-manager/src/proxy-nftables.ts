@@ -11,6 +11,7 @@ import {
   NetlinkError,
   formatNftVerdict,
   nftKeyId,
+  type NftChain,
   type NftCommand,
   type NftKey,
   type NftMapElement,
@@ -60,6 +61,17 @@ function heldOf(objects: NftObject[]): Held {
     else if ("set" in o) held.sets.set(o.set.name, byKey(o.set.elem ?? []));
   }
   return held;
+}
+
+/** Whether a listed table has exactly the base chains of `fixed`, each at its hook and priority. */
+function sameBaseChains(listed: readonly NftObject[], fixed: NftFixed): boolean {
+  const spec = (c: NftChain) => `${c.name} ${c.type} ${c.hook} ${c.prio}`;
+  const held = listed.flatMap((o) => ("chain" in o && o.chain.hook ? [spec(o.chain)] : [])).sort();
+  const wanted = fixed.chains
+    .filter((c) => c.hook)
+    .map(spec)
+    .sort();
+  return held.length === wanted.length && held.every((c, i) => c === wanted[i]);
 }
 
 /** One transaction being built, with the entries it touches. */
@@ -182,6 +194,13 @@ export class NftablesProxy implements ServiceProxy {
     }
     const w = new Writer();
     const fixed = this.fixed();
+    // A table of another layout (an older podnet's) is written anew in the same transaction, as
+    // kube-proxy re-creates its base chains when it starts: a chain's priority cannot be changed.
+    if (!this.synced.has(node.name) && listed.length && !sameBaseChains(listed, fixed)) {
+      w.commands.push({ delete: { table: { family: "ip", name: NFT_TABLE } } });
+      w.removed += listed.filter((o) => "rule" in o).length;
+      listed = [];
+    }
     if (!listed.length) {
       w.commands.push(...nftFixedCommands(fixed));
       w.added += fixed.rules.length;

@@ -115,22 +115,27 @@ export function nftFixed(serviceCidr: string | undefined): NftFixed {
       { ...T, name: "service-ips", type: serviceKeyType, map: "verdict" },
       { ...T, name: "service-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
       { ...T, name: "no-endpoint-nodeports", type: ["inet_proto", "inet_service"], map: "verdict" },
+      // LoadBalancer IPs with source ranges: kube-proxy writes the map, empty without them.
+      { ...T, name: "firewall-ips", type: serviceKeyType, map: "verdict" },
     ],
     sets: [
       { ...T, name: CLUSTER_IPS, type: "ipv4_addr" },
       { ...T, name: NODEPORT_IPS, type: "ipv4_addr" },
     ],
     chains: [
-      // Filter chains run just before DNAT (priority dstnat − 10), and one more on output just after
-      // (dstnat + 10): a packet to a ClusterIP is checked for a port the Service has once the
-      // translation had its chance. NAT at dstnat and srcnat.
-      base("filter-input", "filter", "input", -110),
-      base("filter-forward", "filter", "forward", -110),
-      base("filter-output", "filter", "output", -110),
-      base("filter-output-post-dnat", "filter", "output", -90),
+      // kube-proxy 1.34's layout: the firewall check for LoadBalancer source ranges runs before
+      // DNAT (dstnat − 10), the endpoint and ClusterIP checks at priority filter (0), after it — a
+      // packet to a ClusterIP is checked for a port its Service has once the translation had its
+      // chance. NAT at dstnat and srcnat.
+      base("filter-prerouting-pre-dnat", "filter", "prerouting", -110),
+      base("filter-input", "filter", "input", 0),
+      base("filter-forward", "filter", "forward", 0),
+      base("filter-output-pre-dnat", "filter", "output", -110),
+      base("filter-output", "filter", "output", 0),
       base("nat-prerouting", "nat", "prerouting", -100),
       base("nat-output", "nat", "output", -100),
       base("nat-postrouting", "nat", "postrouting", 100),
+      chain("firewall-check"),
       chain("service-endpoints-check"),
       chain("nodeport-endpoints-check"),
       chain("cluster-ips-check"),
@@ -140,11 +145,15 @@ export function nftFixed(serviceCidr: string | undefined): NftFixed {
       chain("services"),
     ],
     rules: [
+      rule("filter-prerouting-pre-dnat", ctNew, jump("firewall-check")),
       rule("filter-input", ctNew, jump("nodeport-endpoints-check")),
+      rule("filter-input", ctNew, jump("service-endpoints-check")),
       rule("filter-forward", ctNew, jump("service-endpoints-check")),
       rule("filter-forward", ctNew, jump("cluster-ips-check")),
+      rule("filter-output-pre-dnat", ctNew, jump("firewall-check")),
       rule("filter-output", ctNew, jump("service-endpoints-check")),
-      rule("filter-output-post-dnat", ctNew, jump("cluster-ips-check")),
+      rule("filter-output", ctNew, jump("cluster-ips-check")),
+      rule("firewall-check", { vmap: { key: toServiceKey, data: "@firewall-ips" } }),
       rule("nat-prerouting", jump("services")),
       rule("nat-output", jump("services")),
       rule("nat-postrouting", jump("masquerading")),
@@ -227,11 +236,11 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
       return [name, rules] as [string, NftRule[]];
     });
     const svcRules = [
-      // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back here.
+      // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back here
+      // (since 1.34 without the port: the chain is the port's already).
       rule(
         svc,
         is(ipField("daddr"), service.clusterIP),
-        is({ payload: { protocol: port.protocol, field: "dport" } }, port.port),
         inCidr(ipField("saddr"), clusterCidr, "!="),
         jump(MARK_MASQ),
       ),

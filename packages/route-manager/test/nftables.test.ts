@@ -2,8 +2,15 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
-import { NFT_TABLE, nftEndpointChain, nftServiceChain, type ProxyName, type Service } from "../src/index.js";
-import { clusterWithService } from "./cluster.js";
+import {
+  NFT_TABLE,
+  RouteManager,
+  nftEndpointChain,
+  nftServiceChain,
+  type ProxyName,
+  type Service,
+} from "../src/index.js";
+import { CLUSTER, clusterWithService } from "./cluster.js";
 
 describe("kube-proxy nftables mode's chain names", () => {
   it("names chains as kube-proxy does (the names in kube-proxy's own nftables tests)", () => {
@@ -43,6 +50,46 @@ describe("Services through kube-proxy's nftables mode", () => {
     });
   }
 
+  it("writes kube-proxy 1.34's base chains, and a table of another layout anew at a node's first sync", async () => {
+    const { c, web } = await clusterUnder();
+    const bases = async (ns: string) =>
+      (await c.k.nft.list(ns, "ip", NFT_TABLE)).flatMap((o) =>
+        "chain" in o && o.chain.hook ? [`${o.chain.name} ${o.chain.hook} ${o.chain.prio}`] : [],
+      );
+    const wanted = [
+      "filter-prerouting-pre-dnat prerouting -110",
+      "filter-input input 0",
+      "filter-forward forward 0",
+      "filter-output-pre-dnat output -110",
+      "filter-output output 0",
+      "nat-prerouting prerouting -100",
+      "nat-output output -100",
+      "nat-postrouting postrouting 100",
+    ];
+    expect(await bases("node1")).toEqual(wanted);
+    // node1 keeps a base chain of kube-proxy 1.32's layout (an older podnet wrote it).
+    const old = { family: "ip", table: NFT_TABLE, name: "filter-output-post-dnat" } as const;
+    await c.k.nft.run("node1", [
+      { add: { chain: { ...old, type: "filter", hook: "output", prio: -90, policy: "accept" } } },
+      { add: { rule: { family: "ip", table: NFT_TABLE, chain: old.name, expr: [{ accept: null }] } } },
+    ]);
+    // A new proxy (podnet started again) rewrites node1's table at its first sync, not node2's.
+    const manager = new RouteManager({
+      netlink: c.k,
+      provider: c.provider,
+      cluster: CLUSTER,
+      proxy: "nftables",
+    });
+    for (const node of c.nodes.values()) manager.adopt(node);
+    const report = await manager.servicesReplaced([web]);
+    expect(await bases("node1")).toEqual(wanted);
+    expect(report.nodes.node1!.removed).toBeGreaterThan(0);
+    expect([report.nodes.node2?.added ?? 0, report.nodes.node2?.removed ?? 0]).toEqual([0, 0]);
+    expect(c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 }).outcome).toBe("reached");
+    const resync = await manager.resync();
+    expect([resync.added, resync.removed]).toEqual([0, 0]);
+  });
+
   it("writes only what changed: a map element and a Service's chains; a deleted Service leaves nothing", async () => {
     const { c, web, endpoints, report } = await clusterUnder();
     expect(report.added).toBeGreaterThan(0);
@@ -66,7 +113,7 @@ describe("Services through kube-proxy's nftables mode", () => {
       return `${t.outcome}: ${t.reason}`;
     };
     // Port 80 is the Service's; 81 is not, and nothing translates it: filter-forward (a pod's packet)
-    // or filter-output-post-dnat (the node's own, after nat-output had its chance) rejects it.
+    // or filter-output (the node's own, after nat-output had its chance) rejects it.
     expect(probe("client", "10.96.0.10", 80)).toMatch(/^reached/);
     expect(probe("node1", "10.96.0.10", 80)).toMatch(/^reached/);
     // (A port unreachable: the trace's "unreachable" is ECONNREFUSED to the socket.)
