@@ -3,7 +3,11 @@
  * chain of the table (nat at priority dstnat −100 / srcnat 100, filter at 0) and nftables' base
  * chains of the same type — in priority order. The first verdict other than accept decides; for nat
  * that is the first chain that chooses a translation, as nf_nat stops at the first binding. On a tie
- * iptables' chain runs first: its table registered with the hook before any nft table was loaded.
+ * iptables' chain runs first. The kernel runs the chain registered last first (nf_register_net_hook
+ * puts a new hook before those of its priority; seen on 6.18 with iptables-nft), which is iptables'
+ * where its rules came after the nft table (a NetworkPolicy engine after kube-proxy) and not where
+ * they came before (a provider's). The order matters only when both chains refuse one packet; the
+ * creation order is not kept.
  */
 import type { NatTable } from "@podnet/netlink";
 import type { SimKernel } from "./kernel.js";
