@@ -505,15 +505,10 @@ async function tcpOnBoth(
  * FORWARD rule on node2 over conntrack states, DNAT's virtual one among them.
  */
 const dnatState = (forward: IptablesRule) => async (lab: LabTopology) => {
-  await hostGw(lab, false);
-  const node2 = lab.ns("node2");
-  await lab.k.iptables.append(
-    node2,
-    "nat",
-    "PREROUTING",
+  await hostGwPrerouting(
     rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:8080`,
-  );
-  await lab.k.iptables.append(node2, "filter", "FORWARD", forward);
+  )(lab);
+  await lab.k.iptables.append(lab.ns("node2"), "filter", "FORWARD", forward);
 };
 
 describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {

@@ -6,6 +6,19 @@ import { expect, it } from "vitest";
 import type { Harness } from "./conformance.js";
 import { formatIptablesSave, rule } from "./iptables.js";
 
+/** iptables-save's filter table with these user chains (by name) and rule lines, counters zeroed. */
+const filterSaved = (chains: string[], rules: string[]) =>
+  [
+    "*filter",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ...chains.map((c) => `:${c} - [0:0]`),
+    ...rules,
+    "COMMIT",
+    "",
+  ].join("\n");
+
 export function netfilterCases({ setup, refusal }: Harness): void {
   it("writes kube-proxy's chains and saves them as iptables-save does", async () => {
     const {
@@ -158,23 +171,18 @@ export function netfilterCases({ setup, refusal }: Harness): void {
     await n.iptables.append(a!, "filter", "PNP-I-1", rule`-m comment --comment "default deny" -j DROP`);
     await n.iptables.append(a!, "filter", "PNP-I-1", rule`-m conntrack --ctstate NEW,INVALID -j DROP`);
     expect(await n.iptables.save(a!, "filter")).toBe(
-      [
-        "*filter",
-        ":INPUT ACCEPT [0:0]",
-        ":FORWARD ACCEPT [0:0]",
-        ":OUTPUT ACCEPT [0:0]",
-        ":PNP-I-1 - [0:0]",
-        ":PODNET-NETPOL - [0:0]",
-        "-A FORWARD -j PODNET-NETPOL",
-        '-A PNP-I-1 -s 10.0.2.0/24 -p tcp -m tcp --dport 80:81 -m comment --comment "x/allow ingress[0]" -j RETURN',
-        "-A PNP-I-1 -s 10.0.0.0/16 -p udp -m udp --dport 53 -j RETURN",
-        '-A PNP-I-1 -m comment --comment "default deny" -j DROP',
-        "-A PNP-I-1 -m conntrack --ctstate INVALID,NEW -j DROP",
-        "-A PODNET-NETPOL -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
-        "-A PODNET-NETPOL -d 10.0.1.2/32 -j PNP-I-1",
-        "COMMIT",
-        "",
-      ].join("\n"),
+      filterSaved(
+        ["PNP-I-1", "PODNET-NETPOL"],
+        [
+          "-A FORWARD -j PODNET-NETPOL",
+          '-A PNP-I-1 -s 10.0.2.0/24 -p tcp -m tcp --dport 80:81 -m comment --comment "x/allow ingress[0]" -j RETURN',
+          "-A PNP-I-1 -s 10.0.0.0/16 -p udp -m udp --dport 53 -j RETURN",
+          '-A PNP-I-1 -m comment --comment "default deny" -j DROP',
+          "-A PNP-I-1 -m conntrack --ctstate INVALID,NEW -j DROP",
+          "-A PODNET-NETPOL -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+          "-A PODNET-NETPOL -d 10.0.1.2/32 -j PNP-I-1",
+        ],
+      ),
     );
     await n.iptables.delete(a!, "filter", "PNP-I-1", rule`-p udp -s 10.0.0.0/16 --dport 53 -j RETURN`);
     expect((await n.iptables.list(a!, "filter", "PNP-I-1"))[0]!.rules.length).toBe(3);
@@ -202,21 +210,15 @@ export function netfilterCases({ setup, refusal }: Harness): void {
     );
     await n.iptables.append(a!, "filter", "NAT-STATES", rule`-m conntrack --ctstate DNAT,SNAT -j RETURN`);
     expect(await n.iptables.save(a!, "filter")).toBe(
-      [
-        "*filter",
-        ":INPUT ACCEPT [0:0]",
-        ":FORWARD ACCEPT [0:0]",
-        ":OUTPUT ACCEPT [0:0]",
-        ":KUBE-FIREWALL - [0:0]",
-        ":KUBE-FORWARD - [0:0]",
-        ":NAT-STATES - [0:0]",
-        '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
-        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
-        "-A NAT-STATES -m conntrack --ctstate SNAT,DNAT -j RETURN",
-        "COMMIT",
-        "",
-      ].join("\n"),
+      filterSaved(
+        ["KUBE-FIREWALL", "KUBE-FORWARD", "NAT-STATES"],
+        [
+          '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+          "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+          '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+          "-A NAT-STATES -m conntrack --ctstate SNAT,DNAT -j RETURN",
+        ],
+      ),
     );
     // A negated state is another rule than the same states unnegated.
     await expect(

@@ -512,6 +512,11 @@ export function sameRule(a: IptablesRule, b: IptablesRule): boolean {
   return a === b || formatIptablesRule(a) === formatIptablesRule(b);
 }
 
+/** Whether `chain` holds a rule equal to `rule` (`iptables -C`). */
+async function holds(netlink: RuleHost, ns: string, table: NatTable, chain: string, rule: IptablesRule) {
+  return (await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule));
+}
+
 /** Appends `rule` to `chain` unless an identical rule is already there (`iptables -C || iptables -A`). */
 export async function appendRuleOnce(
   netlink: RuleHost,
@@ -520,7 +525,7 @@ export async function appendRuleOnce(
   chain: string,
   rule: IptablesRule,
 ): Promise<boolean> {
-  if ((await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule))) return false;
+  if (await holds(netlink, ns, table, chain, rule)) return false;
   await netlink.iptables.append(ns, table, chain, rule);
   return true;
 }
@@ -536,7 +541,7 @@ export async function insertRuleOnce(
   chain: string,
   rule: IptablesRule,
 ): Promise<boolean> {
-  if ((await chainRules(netlink, ns, table, chain)).some((r) => sameRule(r, rule))) return false;
+  if (await holds(netlink, ns, table, chain, rule)) return false;
   await netlink.iptables.insert(ns, table, chain, rule, 1);
   return true;
 }
