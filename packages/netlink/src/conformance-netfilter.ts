@@ -45,12 +45,19 @@ export function netfilterCases({ setup, refusal }: Harness): void {
       "KUBE-SVC-ABC",
       rule`-m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-1`,
     );
-    await n.iptables.append(a!, "nat", "KUBE-SEP-1", rule`-s 10.0.1.2/32 -j KUBE-MARK-MASQ`);
+    // An endpoint's comment is the bare service port name: iptables-save quotes it anyway (any
+    // character but a letter, a digit, "_" or "-" is quoted).
     await n.iptables.append(
       a!,
       "nat",
       "KUBE-SEP-1",
-      rule`-p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080`,
+      rule`-s 10.0.1.2/32 -m comment --comment default/web:http -j KUBE-MARK-MASQ`,
+    );
+    await n.iptables.append(
+      a!,
+      "nat",
+      "KUBE-SEP-1",
+      rule`-p tcp -m comment --comment default/web:http -m tcp -j DNAT --to-destination 10.0.1.2:8080`,
     );
     // kube-proxy's NodePort jump (under --iptables-localhost-nodeports=false), its matches as typed.
     await n.iptables.append(
@@ -69,7 +76,14 @@ export function netfilterCases({ setup, refusal }: Harness): void {
       "KUBE-POSTROUTING",
       rule`-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`,
     );
-    await n.iptables.append(a!, "nat", "POSTROUTING", rule`-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`);
+    await n.iptables.append(
+      a!,
+      "nat",
+      "POSTROUTING",
+      rule`-s 172.17.0.0/16 ! -o docker0 -m comment --comment "docker's masquerade" -j MASQUERADE`,
+    );
+    await n.iptables.append(a!, "nat", "POSTROUTING", rule`-m comment --comment "say \\"hi\\"" -j RETURN`);
+    await n.iptables.append(a!, "nat", "POSTROUTING", rule`-m comment --comment plain_word-1 -j RETURN`);
     await n.iptables.insert(
       a!,
       "nat",
@@ -97,13 +111,15 @@ export function netfilterCases({ setup, refusal }: Harness): void {
         ":KUBE-SVC-ABC - [0:0]",
         "-A PREROUTING -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
         '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -m comment --comment "docker\\\'s masquerade" -j MASQUERADE',
+        '-A POSTROUTING -m comment --comment "say \\"hi\\"" -j RETURN',
+        "-A POSTROUTING -m comment --comment plain_word-1 -j RETURN",
         "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
         "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
         "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
         '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
-        "-A KUBE-SEP-1 -s 10.0.1.2/32 -j KUBE-MARK-MASQ",
-        "-A KUBE-SEP-1 -p tcp -m tcp -j DNAT --to-destination 10.0.1.2:8080",
+        '-A KUBE-SEP-1 -s 10.0.1.2/32 -m comment --comment "default/web:http" -j KUBE-MARK-MASQ',
+        '-A KUBE-SEP-1 -p tcp -m comment --comment "default/web:http" -m tcp -j DNAT --to-destination 10.0.1.2:8080',
         '-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABC',
         '-A KUBE-SERVICES ! -d 127.0.0.0/8 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-SVC-ABC',
         '-A KUBE-SVC-ABC -m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-1',

@@ -75,8 +75,13 @@ export function statisticThreshold(probability: number): number {
 
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
+/**
+ * A string argument as iptables-save prints it (xtables_save_string): bare only when made of
+ * letters, digits, "_" and "-"; otherwise in double quotes with `"`, `\` and `'` escaped — so
+ * kube-proxy's endpoint comments read `--comment "default/web:http"`.
+ */
 function quote(text: string): string {
-  return /^[A-Za-z0-9_./:-]+$/.test(text) ? text : `"${text.replace(/(["\\])/g, "\\$1")}"`;
+  return /^[A-Za-z0-9_-]+$/.test(text) ? text : `"${text.replace(/(["\\'])/g, "\\$1")}"`;
 }
 
 function negatable(flag: string, value: string | undefined): string[] {

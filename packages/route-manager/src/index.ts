@@ -24,6 +24,7 @@ export {
   serviceTables,
   ServiceRuleCache,
   serviceChain,
+  externalChain,
   endpointChain,
   servicePortName,
   portEndpoints,

@@ -64,6 +64,11 @@ export function serviceChain(service: Service, port: ServicePort): string {
   return `KUBE-SVC-${hash16(servicePortName(service, port) + port.protocol)}`;
 }
 
+/** A NodePort's chain (kube-proxy's KUBE-EXT-…, the same hash as the Service port's KUBE-SVC-…). */
+export function externalChain(service: Service, port: ServicePort): string {
+  return `KUBE-EXT-${hash16(servicePortName(service, port) + port.protocol)}`;
+}
+
 export function endpointChain(service: Service, port: ServicePort, endpoint: string): string {
   return `KUBE-SEP-${hash16(servicePortName(service, port) + port.protocol + endpoint)}`;
 }
@@ -192,18 +197,25 @@ function serviceParts(service: Service, clusterCidr: string): ServiceParts {
     });
     parts.chains.push(...sepChains, [svc, svcRules]);
     if (port.nodePort !== undefined) {
-      parts.nodePorts.push(
-        {
-          protocol: proto,
-          matches: [comment(name), { kind: proto, dport: port.nodePort }],
-          target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
-        },
-        {
-          protocol: proto,
-          matches: [comment(name), { kind: proto, dport: port.nodePort }],
-          target: { kind: "jump", chain: svc },
-        },
-      );
+      // Since 1.24 a NodePort goes through the port's KUBE-EXT chain (where externalTrafficPolicy
+      // would be applied): with the default Cluster policy it marks every packet for masquerading,
+      // since its endpoint may be on another node, and goes on to the Service's chain.
+      const ext = externalChain(service, port);
+      parts.nodePorts.push({
+        protocol: proto,
+        matches: [comment(name), { kind: proto, dport: port.nodePort }],
+        target: { kind: "jump", chain: ext },
+      });
+      parts.chains.push([
+        ext,
+        [
+          {
+            matches: [comment(`masquerade traffic for ${name} external destinations`)],
+            target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
+          },
+          { target: { kind: "jump", chain: svc } },
+        ],
+      ]);
     }
   }
   return parts;

@@ -2,7 +2,7 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
-import { PROXY_NAMES, endpointProbability, serviceChain } from "../src/index.js";
+import { PROXY_NAMES, endpointProbability, externalChain, serviceChain } from "../src/index.js";
 import { clusterWithService } from "./cluster.js";
 
 describe("kube-proxy's chain names and probabilities", () => {
@@ -31,6 +31,17 @@ describe("kube-proxy's chain names and probabilities", () => {
         port("dns", "udp", 53),
       ),
     ).toBe("KUBE-SVC-TCOU7JCQXEZGVUNU");
+  });
+
+  it("names a NodePort's KUBE-EXT chain by the Service port's hash (a real node's iptables-save)", () => {
+    // `default/nginx`, one unnamed TCP port: KUBE-SVC-2CMXP7HKUVJN7L6M and KUBE-EXT-2CMXP7HKUVJN7L6M on a
+    // kind cluster's node (MetalLB walkthrough, 2024).
+    const nginx = { namespace: "default", name: "nginx", clusterIP: "10.96.0.20", ports: [], endpoints: [] };
+    const port = { name: "", port: 80, targetPort: 80, protocol: "tcp" as const, nodePort: 30606 };
+    expect([serviceChain(nginx, port), externalChain(nginx, port)]).toEqual([
+      "KUBE-SVC-2CMXP7HKUVJN7L6M",
+      "KUBE-EXT-2CMXP7HKUVJN7L6M",
+    ]);
   });
 
   it("gives endpoint i of n the probability 1/(n−i), as %0.10f", () => {
@@ -131,6 +142,25 @@ describe("Services, kube-proxy style", () => {
       expect(formatIpv4((delivered.packet.headers[0] as Ipv4Header).src)).not.toBe("10.100.0.50");
       const masquerade = proxy === "iptables" ? "-j MASQUERADE --random-fully" : "masquerade fully-random";
       expect(trace.hops.some((h) => h.detail.includes(masquerade))).toBe(true);
+      if (proxy !== "iptables") return;
+      // The way a real node (kube-proxy 1.24 and later) holds a NodePort: KUBE-NODEPORTS → KUBE-EXT-…
+      // (marks for masquerading) → KUBE-SVC-…, as a kind node's `iptables-save` shows it.
+      const ext = "KUBE-EXT-CDGGSHYLG3RE2FKL";
+      expect(
+        (await c.k.iptables.save("node2", "nat"))
+          .split("\n")
+          .filter((l) => l.includes("KUBE-EXT-") || l.startsWith("-A KUBE-NODEPORTS")),
+      ).toEqual([
+        `:${ext} - [0:0]`,
+        `-A ${ext} -m comment --comment "masquerade traffic for default/web:http external destinations" -j KUBE-MARK-MASQ`,
+        `-A ${ext} -j ${ext.replace("EXT", "SVC")}`,
+        `-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j ${ext}`,
+      ]);
+      const dnat = trace.hops.find((h) => h.event === "nat" && h.direction === "request")!;
+      expect(dnat.detail).toContain(`-j KUBE-NODEPORTS → -A KUBE-NODEPORTS -p tcp`);
+      expect(dnat.detail).toContain(
+        `-j KUBE-MARK-MASQ → -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000 → -A ${ext} -j KUBE-SVC-`,
+      );
     },
   );
 
