@@ -24,12 +24,16 @@ export interface Snapshot {
   nodes: { name: string; segment: string; address: string; podCidr?: string; devices: DeviceInfo[] }[];
   /** `ports`: the ports the pod's containers listen on. */
   pods: { name: string; node: string; ip: string; containers: string[]; ports: number[] }[];
-  /** `endpoints`: the addresses of the pods the selector picks. */
+  /**
+   * `endpoints`: the addresses of the pods the selector picks that are an endpoint of at least one
+   * port (a named targetPort leaves out a pod with no container port of that name and protocol);
+   * a named port's `endpoints`, how many pods it resolved to.
+   */
   services: {
     name: string;
     type: "ClusterIP" | "NodePort";
     clusterIP: string;
-    ports: { port: number; targetPort?: number | string; nodePort?: number }[];
+    ports: { port: number; targetPort?: number | string; nodePort?: number; endpoints?: number }[];
     endpoints: string[];
   }[];
   refusals: { node: string; entry: string; reason: string }[];

@@ -57,12 +57,15 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       name: x.spec.name,
       type: x.spec.type,
       clusterIP: x.clusterIP,
-      ports: x.spec.ports.map((p) => ({
+      ports: x.spec.ports.map((p, i) => ({
         port: p.port,
         ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
         ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
+        // A named targetPort is resolved pod by pod: say how many pods it reached.
+        ...(typeof p.targetPort === "string" ? { endpoints: x.portEndpoints[i]!.length } : {}),
       })),
-      endpoints: x.endpoints,
+      // A selected pod is an endpoint only of the ports it resolves (all of them for numeric ones).
+      endpoints: x.endpoints.filter((ip) => x.portEndpoints.some((port) => port.some((e) => e.ip === ip))),
     })),
     refusals: rt.manager.refusals,
     ...(rt.policyEngine.name !== "none" ? { policy: policyTable(rt) } : {}),

@@ -62,6 +62,9 @@ function size(label: string[]): { width: number; height: number } {
 
 type Draft = { boxes: Omit<Box, "x" | "y">[]; edges: Omit<Edge, "points">[] };
 
+/** "1 pod", "3 pods". */
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean = false): Draft {
   const boxes: Omit<Box, "x" | "y">[] = [];
   const edges: Omit<Edge, "points">[] = [];
@@ -112,7 +115,7 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       edges.push({ from: `seg:${seg.name}`, to: group });
       nodes.forEach((n, i) => {
         const count = podsOn.get(n.name)?.length ?? 0;
-        const label = [`node ${n.name}`, `eth0 ${n.address}`, `${count} pod${count === 1 ? "" : "s"}`];
+        const label = [`node ${n.name}`, `eth0 ${n.address}`, plural(count, "pod")];
         boxes.push({
           id: `ns:${n.name}`,
           kind: "node",
@@ -169,14 +172,17 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
     }
   }
   for (const x of s.services) {
-    const ports = x.ports.map((p) => `${x.clusterIP}:${p.port} → ${p.targetPort ?? p.port}`);
+    const ports = x.ports.map(
+      (p) =>
+        `${x.clusterIP}:${p.port} → ${p.targetPort ?? p.port}${p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""}`,
+    );
     const nodePorts = x.ports.filter((p) => p.nodePort).map((p) => `NodePort ${p.nodePort}`);
     const endpoints = x.endpoints.map((ip) => drawnPods.get(ip)).filter((p): p is string => Boolean(p));
     add(`svc:${x.name}`, "service", [
       `service ${x.name}`,
       ...ports,
       ...nodePorts,
-      `${x.endpoints.length} endpoints`,
+      plural(x.endpoints.length, "endpoint"),
     ]);
     for (const pod of endpoints) edges.push({ from: `svc:${x.name}`, to: `ns:${pod}`, style: "service" });
   }

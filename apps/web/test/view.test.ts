@@ -1,5 +1,8 @@
+import { ClusterRuntime, loadScenario } from "@podnet/cluster";
+import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../src/protocol.js";
+import { snapshotOf } from "../src/snapshot.js";
 import { EXPAND_LIMIT, buildGraph, layout } from "../src/topology.js";
 import { formatState, parseState } from "../src/url.js";
 
@@ -92,6 +95,37 @@ describe("the topology graph", () => {
       { from: "svc:web", to: "ns:p0", style: "service" },
       { from: "svc:web", to: "ns:p1", style: "service" },
     ]);
+  });
+
+  it("counts only the pods a named targetPort resolves to as a Service's endpoints", async () => {
+    // web3 is selected but has no container port named "http": it is no endpoint, as the
+    // EndpointSlice controller resolves it, and the map draws no link to it.
+    const rt = await ClusterRuntime.build(
+      loadScenario(
+        `name: named
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
+nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
+pods:
+  - { name: web1, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: http, containerPort: 8080 }] }] }
+  - { name: web2, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: http, containerPort: 9090 }] }] }
+  - { name: web3, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: admin, containerPort: 7070 }] }] }
+services:
+  - { name: web, selector: { app: web }, ports: [{ name: http, port: 80, targetPort: http }] }
+`,
+        "named.yaml",
+      ),
+      getProvider("cbr0-host-gw"),
+    );
+    await rt.runEvents();
+    const s = await snapshotOf(rt);
+    const { boxes, edges } = buildGraph(s, false);
+    expect(boxes.find((b) => b.id === "svc:web")!.label).toEqual([
+      "service web",
+      `${s.services[0]!.clusterIP}:80 → http (2 pods)`,
+      "2 endpoints",
+    ]);
+    expect(edges.filter((e) => e.from === "svc:web").map((e) => e.to)).toEqual(["ns:web1", "ns:web2"]);
   });
 
   it("lays 20 nodes × 2 pods out without overlaps, each box inside its node", () => {
