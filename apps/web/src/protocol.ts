@@ -34,6 +34,9 @@ export interface Snapshot {
     type: "ClusterIP" | "NodePort";
     clusterIP: string;
     ports: { port: number; targetPort?: number | string; nodePort?: number; endpoints?: number }[];
+    /** Set only when Local: which traffic reaches only the endpoints on its own node. */
+    externalTrafficPolicy?: "Local";
+    internalTrafficPolicy?: "Local";
     endpoints: string[];
   }[];
   refusals: { node: string; entry: string; reason: string }[];

@@ -64,6 +64,8 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
         // A named targetPort is resolved pod by pod: say how many pods it reached.
         ...(typeof p.targetPort === "string" ? { endpoints: x.portEndpoints[i]!.length } : {}),
       })),
+      ...(x.spec.externalTrafficPolicy === "Local" ? { externalTrafficPolicy: "Local" as const } : {}),
+      ...(x.spec.internalTrafficPolicy === "Local" ? { internalTrafficPolicy: "Local" as const } : {}),
       // A selected pod is an endpoint only of the ports it resolves (all of them for numeric ones).
       endpoints: x.endpoints.filter((ip) => x.portEndpoints.some((port) => port.some((e) => e.ip === ip))),
     })),

@@ -182,6 +182,9 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       `service ${x.name}`,
       ...ports,
       ...nodePorts,
+      // What a Local policy changes: a NodePort or a ClusterIP reaches only its own node's endpoints.
+      ...(x.externalTrafficPolicy ? ["external traffic: node-local"] : []),
+      ...(x.internalTrafficPolicy ? ["internal traffic: node-local"] : []),
       plural(x.endpoints.length, "endpoint"),
     ]);
     for (const pod of endpoints) edges.push({ from: `svc:${x.name}`, to: `ns:${pod}`, style: "service" });

@@ -81,6 +81,7 @@ describe("the topology graph", () => {
         type: "NodePort",
         clusterIP: "10.96.0.10",
         ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+        externalTrafficPolicy: "Local",
         endpoints: ["10.0.0.2", "10.0.1.2"],
       },
     ];
@@ -89,6 +90,7 @@ describe("the topology graph", () => {
       "service web",
       "10.96.0.10:80 → 8080",
       "NodePort 30080",
+      "external traffic: node-local",
       "2 endpoints",
     ]);
     expect(edges.filter((e) => e.from === "svc:web")).toEqual([

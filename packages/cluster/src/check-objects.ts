@@ -80,6 +80,11 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
     }
   }
   check.requireNamespace([...path, "namespace"], svc.namespace);
+  if (svc.externalTrafficPolicy === "Local" && svc.type !== "NodePort")
+    check.fail(
+      [...path, "externalTrafficPolicy"],
+      `Local needs type: NodePort (this policy is for traffic arriving at a NodePort)`,
+    );
   const seen = new Set<string>();
   const names = new Set<string>();
   const nodePorts: string[] = [];

@@ -129,12 +129,26 @@ const ServicePortName = z.string().regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?
     `${quoted(issue.input)} is not a valid port name (a DNS-1123 label: lowercase letters, digits and "-", at most 63)`,
 });
 
+/** A Service's traffic policy; unset is Cluster, as the API server defaults it. */
+const TrafficPolicy = z
+  .enum(["Cluster", "Local"], {
+    error: (issue) => `${quoted(issue.input)} is not a traffic policy (Cluster or Local)`,
+  })
+  .optional();
+
 export const ServiceSchema = z.strictObject({
   name: ServiceName,
   namespace: NamespaceName.default("default"),
   type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
   clusterIP: Ipv4.optional(),
   selector: LabelsSchema,
+  /**
+   * Local: a NodePort sends only to endpoints on the node it arrived at, keeping the client's
+   * address (no masquerade); a node without one drops the connection. NodePort Services only.
+   */
+  externalTrafficPolicy: TrafficPolicy,
+  /** Local: a ClusterIP reaches only endpoints on the client's own node; without one it is dropped. */
+  internalTrafficPolicy: TrafficPolicy,
   ports: z
     .array(
       z.strictObject({

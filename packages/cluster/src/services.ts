@@ -13,11 +13,12 @@ export interface SelectedPod {
   spec: PodSpec;
 }
 
-/** One endpoint of a Service port: which pod, at which address and port. */
+/** One endpoint of a Service port: which pod, at which address and port, on which node. */
 export interface PodEndpoint {
   pod: string;
   ip: string;
   port: number;
+  node: string;
 }
 
 export interface ServiceState {
@@ -25,6 +26,8 @@ export interface ServiceState {
   clusterIP: string;
   /** The addresses of the pods the selector picks. */
   endpoints: string[];
+  /** The node of each of `endpoints`, in its order. */
+  endpointNodes: string[];
   /** For each of the spec's ports, in order, where its connections go. */
   portEndpoints: PodEndpoint[][];
 }
@@ -42,7 +45,7 @@ export function resolvePort(port: ServiceSpec["ports"][number], pods: readonly S
     for (const c of spec.containers)
       for (const p of c.ports)
         if (at === undefined && p.name === target && p.protocol === port.protocol) at = p.containerPort;
-    if (at !== undefined) endpoints.push({ pod: spec.name, ip, port: at });
+    if (at !== undefined) endpoints.push({ pod: spec.name, ip, port: at, node: spec.node });
   }
   return endpoints;
 }
@@ -53,7 +56,13 @@ export const sameEndpoints = (a: readonly PodEndpoint[][], b: readonly PodEndpoi
   a.every(
     (x, i) =>
       x.length === b[i]!.length &&
-      x.every((e, j) => e.pod === b[i]![j]!.pod && e.ip === b[i]![j]!.ip && e.port === b[i]![j]!.port),
+      x.every(
+        (e, j) =>
+          e.pod === b[i]![j]!.pod &&
+          e.ip === b[i]![j]!.ip &&
+          e.port === b[i]![j]!.port &&
+          e.node === b[i]![j]!.node,
+      ),
   );
 
 export class ServiceTable {
@@ -99,6 +108,7 @@ export class ServiceTable {
       spec,
       clusterIP,
       endpoints: pods.map((p) => p.ip),
+      endpointNodes: pods.map((p) => p.spec.node),
       portEndpoints: spec.ports.map((p) => resolvePort(p, pods)),
     };
     this.byName.set(spec.name, state);
@@ -142,7 +152,15 @@ export class ServiceTable {
 }
 
 /** The Service as the route manager's proxy takes it. */
-export function proxyService({ spec, clusterIP, endpoints, portEndpoints }: ServiceState): Service {
+export function proxyService({
+  spec,
+  clusterIP,
+  endpoints,
+  endpointNodes,
+  portEndpoints,
+}: ServiceState): Service {
+  // Where endpoints run matters only to the Local policies: other Services stay the same on every node.
+  const local = spec.externalTrafficPolicy === "Local" || spec.internalTrafficPolicy === "Local";
   return {
     namespace: spec.namespace,
     name: spec.name,
@@ -155,9 +173,20 @@ export function proxyService({ spec, clusterIP, endpoints, portEndpoints }: Serv
       ...(p.nodePort ? { nodePort: p.nodePort } : {}),
       // A named targetPort's endpoints are each pod's own port; a numeric one's, every endpoint.
       ...(typeof p.targetPort === "string"
-        ? { endpoints: portEndpoints[i]!.map(({ ip, port }) => ({ ip, port })) }
+        ? {
+            endpoints: portEndpoints[i]!.map(({ ip, port, node }) =>
+              local ? { ip, port, node } : { ip, port },
+            ),
+          }
         : {}),
     })),
     endpoints,
+    ...(local
+      ? {
+          endpointNodes,
+          externalTrafficPolicy: spec.externalTrafficPolicy ?? "Cluster",
+          internalTrafficPolicy: spec.internalTrafficPolicy ?? "Cluster",
+        }
+      : {}),
   };
 }

@@ -46,6 +46,8 @@ const UDP_SOFT_ERRORS = fileURLToPath(new URL("fixtures/udp-soft-errors.yaml", i
 const CLUSTERIP_PORTS = fileURLToPath(new URL("fixtures/clusterip-ports.yaml", import.meta.url));
 const MULTICAST = fileURLToPath(new URL("fixtures/multicast.yaml", import.meta.url));
 const NAMED_TARGETPORT = fileURLToPath(new URL("fixtures/named-targetport.yaml", import.meta.url));
+const TRAFFIC_POLICY = fileURLToPath(new URL("fixtures/traffic-policy.yaml", import.meta.url));
+const TRAFFIC_POLICY_SOURCE = fileURLToPath(new URL("fixtures/traffic-policy-source.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -414,10 +416,13 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [["large"], ["--nodes", "4", "--pods-per-node", "3"], designs],
     // The scenarios with Services once more, under kube-proxy's nftables mode, and a UDP Service.
     [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
-    // kube-proxy's rejects for a Service without endpoints, its NodePort's too, and a named
-    // targetPort's endpoints each at its own port, under both proxies (the provider changes neither).
-    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT], [], ["cbr0-host-gw"]],
-    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // kube-proxy's rejects for a Service without endpoints, its NodePort's too, a named
+    // targetPort's endpoints each at its own port, and the Local traffic policies' drops and
+    // short-circuits, under both proxies (the provider changes none of them).
+    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY], [], ["cbr0-host-gw"]],
+    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // The client's address a NetworkPolicy sees through a Local and a Cluster NodePort.
+    [[TRAFFIC_POLICY_SOURCE], ["--policy", "iptables"], ["cbr0-host-gw"]],
     // nftables' cluster-ips-check: a ClusterIP's other ports rejected, an unallocated one dropped.
     [[CLUSTERIP_PORTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
     // A multicast group: sent to the link, not the gateway; nothing answers, TCP never connects.

@@ -67,6 +67,14 @@ export function netfilterCases({ setup, refusal }: Harness): void {
       rule`-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-SVC-ABC`,
     );
     await n.iptables.append(a!, "nat", "KUBE-SVC-ABC", rule`-m addrtype ! --dst-type LOCAL -j RETURN`);
+    // The source's type is saved first, whatever the order it was given in.
+    await n.iptables.append(
+      a!,
+      "nat",
+      "KUBE-SVC-ABC",
+      rule`-m addrtype --dst-type LOCAL ! --src-type LOCAL -j RETURN`,
+    );
+    await n.iptables.append(a!, "nat", "KUBE-SVC-ABC", rule`-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
     await n.iptables.append(a!, "nat", "KUBE-MARK-MASQ", rule`-j MARK --or-mark 0x4000`);
     await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-m mark ! --mark 0x4000/0x4000 -j RETURN`);
     await n.iptables.append(a!, "nat", "KUBE-POSTROUTING", rule`-j MARK --xor-mark 0x4000`);
@@ -124,6 +132,8 @@ export function netfilterCases({ setup, refusal }: Harness): void {
         '-A KUBE-SERVICES ! -d 127.0.0.0/8 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-SVC-ABC',
         '-A KUBE-SVC-ABC -m comment --comment "default/web:http -> 10.0.1.2:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-1',
         "-A KUBE-SVC-ABC -m addrtype ! --dst-type LOCAL -j RETURN",
+        "-A KUBE-SVC-ABC -m addrtype ! --src-type LOCAL --dst-type LOCAL -j RETURN",
+        "-A KUBE-SVC-ABC -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
         "COMMIT",
         "",
       ].join("\n"),

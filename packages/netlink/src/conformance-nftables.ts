@@ -23,6 +23,14 @@ const goto = (target: string) => ({ goto: { target } });
 
 const SVC = "service-ULMVA6XW-ns1/svc1/tcp/p80";
 const EP = "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80";
+const EXT = "external-ULMVA6XW-ns1/svc1/tcp/p80";
+const localSource = {
+  match: {
+    op: "==" as const,
+    left: { fib: { result: "type" as const, flags: ["saddr"] as ["saddr"] } },
+    right: "local",
+  },
+};
 const element = (address: string, port: number, target: string): NftMapElement => [
   { concat: [address, "tcp", port] },
   goto(target),
@@ -59,6 +67,7 @@ function kubeProxyTable(): NftObject[] {
     { chain: chain("nat-postrouting", { type: "nat", hook: "postrouting", prio: 100 }) },
     { chain: chain(EP) },
     { chain: chain(SVC) },
+    { chain: chain(EXT) },
     { rule: rule("mark-for-masquerade", { mangle: { key: mark, value: { "|": [mark, 0x4000] } } }) },
     {
       rule: rule(
@@ -133,6 +142,22 @@ function kubeProxyTable(): NftObject[] {
         vmap: { key: { numgen: { mode: "random", mod: 1, offset: 0 } }, data: { set: [[0, goto(EP)]] } },
       }),
     },
+    // externalTrafficPolicy: Local's short-circuits: pod traffic, then the node's own (fib saddr).
+    {
+      rule: rule(
+        EXT,
+        {
+          match: {
+            op: "==",
+            left: { payload: { protocol: "ip", field: "saddr" } },
+            right: { prefix: { addr: "10.0.0.0", len: 8 } },
+          },
+        },
+        goto(SVC),
+      ),
+    },
+    { rule: rule(EXT, localSource, { jump: { target: "mark-for-masquerade" } }) },
+    { rule: rule(EXT, localSource, goto(SVC)) },
   ];
 }
 

@@ -64,6 +64,10 @@ describe("iptables rules as data", () => {
     expect(formatIptablesRule(rule`-m addrtype ! --dst-type LOCAL -j RETURN`)).toBe(
       "-m addrtype ! --dst-type LOCAL -j RETURN",
     );
+    // The source's type first, as iptables-save printed it back (v1.8.9).
+    expect(formatIptablesRule(rule`-m addrtype --dst-type LOCAL ! --src-type LOCAL -j RETURN`)).toBe(
+      "-m addrtype ! --src-type LOCAL --dst-type LOCAL -j RETURN",
+    );
     expect(formatIptablesRule(rule`-p tcp -j REJECT`)).toBe(
       "-p tcp -j REJECT --reject-with icmp-port-unreachable",
     );
@@ -85,6 +89,10 @@ describe("iptables rules as data", () => {
     expect(() => parseIptablesRule("--dst-type LOCAL -j ACCEPT")).toThrow("--dst-type needs -m addrtype");
     expect(() => parseIptablesRule("-m addrtype --dst-type UNICAST -j ACCEPT")).toThrow(
       'unsupported address type "UNICAST" (LOCAL only)',
+    );
+    expect(() => parseIptablesRule("--src-type LOCAL -j ACCEPT")).toThrow("--src-type needs -m addrtype");
+    expect(() => parseIptablesRule("-m addrtype -j ACCEPT")).toThrow(
+      "addrtype: you must specify --src-type or --dst-type",
     );
     expect(() => parseIptablesRule("-m multiport --dports 80 -j ACCEPT")).toThrow(
       "multiport needs -p tcp or -p udp",
@@ -131,6 +139,14 @@ describe("iptables rules as data", () => {
               dstType: fc.constant("LOCAL" as const),
               negated: fc.boolean(),
             }),
+            fc
+              .record({ srcNegated: fc.boolean(), dst: fc.boolean(), negated: fc.boolean() })
+              .map(({ srcNegated, dst, negated }) => ({
+                kind: "addrtype" as const,
+                srcType: "LOCAL" as const,
+                srcNegated,
+                ...(dst ? { dstType: "LOCAL" as const, negated } : {}),
+              })),
             fc.record({
               kind: fc.constant("multiport" as const),
               dports: fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 1, maxLength: 15 }),

@@ -29,8 +29,12 @@ export type IptablesMatch =
   | { kind: "conntrack"; ctstate: CtState[]; negated?: boolean }
   | { kind: "comment"; comment: string }
   | { kind: "mark"; value: number; mask: number; negated?: boolean }
-  /** `-m addrtype --dst-type LOCAL`: the destination is one of the namespace's own addresses. */
-  | { kind: "addrtype"; dstType: "LOCAL"; negated?: boolean }
+  /**
+   * `-m addrtype --src-type LOCAL --dst-type LOCAL`: the source, the destination is one of the
+   * namespace's own addresses (either may be left out; `negated` is the destination's "!",
+   * `srcNegated` the source's).
+   */
+  | { kind: "addrtype"; dstType?: "LOCAL"; negated?: boolean; srcType?: "LOCAL"; srcNegated?: boolean }
   /** `-m multiport --dports 80,443`: any of up to 15 destination ports (needs -p tcp or udp). */
   | { kind: "multiport"; dports: number[] }
   | { kind: "statistic"; probability: number };
@@ -135,7 +139,10 @@ export function formatIptablesRule(rule: IptablesRule): string {
         );
         break;
       case "addrtype":
-        out.push("-m", "addrtype", ...(m.negated ? ["!"] : []), "--dst-type", m.dstType);
+        // iptables-save prints the source's type first, whatever the order it was given in.
+        out.push("-m", "addrtype");
+        if (m.srcType) out.push(...(m.srcNegated ? ["!"] : []), "--src-type", m.srcType);
+        if (m.dstType) out.push(...(m.negated ? ["!"] : []), "--dst-type", m.dstType);
         break;
       case "multiport":
         out.push("-m", "multiport", "--dports", m.dports.join(","));
@@ -279,7 +286,7 @@ export function parseIptablesRule(text: string): IptablesRule {
         if (name === "tcp" || name === "udp") module = { kind: name };
         else if (name === "comment") module = { kind: "comment", comment: "" };
         else if (name === "mark") module = { kind: "mark", value: 0, mask: 0xffffffff };
-        else if (name === "addrtype") module = { kind: "addrtype", dstType: "LOCAL" };
+        else if (name === "addrtype") module = { kind: "addrtype" };
         else if (name === "statistic") module = { kind: "statistic", probability: 1 };
         else if (name === "conntrack") module = { kind: "conntrack", ctstate: [] };
         else if (name === "multiport") module = { kind: "multiport", dports: [] };
@@ -332,12 +339,19 @@ export function parseIptablesRule(text: string): IptablesRule {
         if (module?.kind !== "mark") throw new IptablesSyntaxError(text, "--mark needs -m mark");
         Object.assign(module, parseMark(next(arg), text), negate ? { negated: true } : {});
         break;
+      case "--src-type":
       case "--dst-type": {
-        if (module?.kind !== "addrtype") throw new IptablesSyntaxError(text, "--dst-type needs -m addrtype");
+        if (module?.kind !== "addrtype") throw new IptablesSyntaxError(text, `${arg} needs -m addrtype`);
         const type = next(arg);
         if (type !== "LOCAL")
           throw new IptablesSyntaxError(text, `unsupported address type "${type}" (LOCAL only)`);
-        if (negate) module.negated = true;
+        if (arg === "--src-type") {
+          module.srcType = type;
+          if (negate) module.srcNegated = true;
+        } else {
+          module.dstType = type;
+          if (negate) module.negated = true;
+        }
         break;
       }
       case "--mode":
@@ -364,6 +378,8 @@ export function parseIptablesRule(text: string): IptablesRule {
   // iptables checks this once the rule is read, so "-m multiport --dports 80 -p tcp" is accepted.
   if (rule.matches.some((m) => m.kind === "multiport") && rule.protocol !== "tcp" && rule.protocol !== "udp")
     throw new IptablesSyntaxError(text, "multiport needs -p tcp or -p udp");
+  if (rule.matches.some((m) => m.kind === "addrtype" && !m.srcType && !m.dstType))
+    throw new IptablesSyntaxError(text, "addrtype: you must specify --src-type or --dst-type");
   const result: IptablesRule = { ...rule, target: rule.target };
   if (rule.matches.length === 0) delete result.matches;
   return result;

@@ -74,7 +74,8 @@ export type NftOperand =
   | { payload: { protocol: "ip"; field: "saddr" | "daddr" } }
   | { payload: { protocol: "tcp" | "udp" | "th"; field: "sport" | "dport" } }
   | { meta: { key: "l4proto" | "mark" } }
-  | { fib: { result: "type"; flags: ["daddr"] } }
+  /** `fib daddr type`, `fib saddr type`: the address's type in the routing tables ("local", …). */
+  | { fib: { result: "type"; flags: ["daddr"] | ["saddr"] } }
   /** Conntrack state: "new" for a connection's first packet, else "established". */
   | { ct: { key: "state" } }
   | { "&": [{ meta: { key: "mark" } }, number] }

@@ -21,7 +21,7 @@ import {
 } from "@podnet/netlink";
 import type { Tally } from "./apply.js";
 import type { ServiceProxy } from "./proxies.js";
-import { recordService, removeService, serviceKey, type Service } from "./services.js";
+import { ServicePartsCache, recordService, removeService, serviceKey, type Service } from "./services.js";
 import {
   NFT_MAPS,
   NFT_TABLE,
@@ -158,7 +158,7 @@ function elementsOf(parts: Iterable<NftServiceParts>, field: (typeof NFT_MAPS)[n
 export class NftablesProxy implements ServiceProxy {
   readonly name = "nftables";
   readonly services = new Map<string, Service>();
-  private readonly parts = new WeakMap<Service, { clusterCidr: string; parts: NftServiceParts }>();
+  private readonly parts = new ServicePartsCache<NftServiceParts>(nftServiceParts);
   private readonly synced = new Set<string>();
   /** kube-proxy's fixed part, for the service CIDR it was made for. */
   private fixedFor?: { serviceCidr: string; fixed: NftFixed };
@@ -215,7 +215,7 @@ export class NftablesProxy implements ServiceProxy {
         w.chain(chain.name, rules, held.chains.get(chain.name) ?? []);
       }
     }
-    const all = [...this.services.values()].map((s) => this.partsOf(s)!);
+    const all = [...this.services.values()].map((s) => this.partsOf(s, node.name)!);
     const wanted = new Set<string>();
     for (const p of all)
       for (const [name, rules] of p.chains) {
@@ -234,8 +234,8 @@ export class NftablesProxy implements ServiceProxy {
 
   async changed(tally: Tally, node: NodeNetwork, before?: Service, after?: Service): Promise<void> {
     if (!this.synced.has(node.name)) return this.sync(tally, node);
-    const was = this.partsOf(before);
-    const is = this.partsOf(after);
+    const was = this.partsOf(before, node.name);
+    const is = this.partsOf(after, node.name);
     const w = new Writer();
     const had = new Map(was?.chains ?? []);
     for (const [name, rules] of is?.chains ?? []) w.chain(name, rules, had.get(name));
@@ -254,12 +254,7 @@ export class NftablesProxy implements ServiceProxy {
     return this.fixedFor.fixed;
   }
 
-  private partsOf(service: Service | undefined): NftServiceParts | undefined {
-    if (!service) return undefined;
-    const known = this.parts.get(service);
-    if (known?.clusterCidr === this.cluster.clusterCidr) return known.parts;
-    const parts = nftServiceParts(service, this.cluster.clusterCidr);
-    this.parts.set(service, { clusterCidr: this.cluster.clusterCidr, parts });
-    return parts;
+  private partsOf(service: Service | undefined, node: string): NftServiceParts | undefined {
+    return service && this.parts.get(service, this.cluster.clusterCidr, node);
   }
 }

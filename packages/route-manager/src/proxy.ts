@@ -18,17 +18,21 @@ import {
 import type { Tally } from "./apply.js";
 import type { ServiceProxy } from "./proxies.js";
 import {
-  compareServiceKeys,
   nodeSharedChains,
-  recordService,
-  removeService,
   sameSharedEntries,
-  serviceKey,
   ServiceRuleCache,
   sharedChains,
   sortedServiceTables,
-  type Service,
   type SharedChains,
+} from "./services-iptables.js";
+import {
+  compareServiceKeys,
+  hasLocalPolicy,
+  localVariant,
+  recordService,
+  removeService,
+  serviceKey,
+  type Service,
 } from "./services.js";
 
 const ROUTE_LOCALNET = "net.ipv4.conf.all.route_localnet";
@@ -40,7 +44,13 @@ export class IptablesProxy implements ServiceProxy {
   private readonly serviceRules = new ServiceRuleCache();
   /** The Services' keys in kube-proxy's order, kept sorted as Services come and go. */
   private readonly order: string[] = [];
-  private shared: SharedChains | undefined;
+  /**
+   * The shared chains' entries, by node variant: one for every node unless a Service has a Local
+   * traffic policy, then one for each set of local endpoints those Services have on a node.
+   */
+  private readonly shared = new Map<string, SharedChains>();
+  /** The Services with a Local traffic policy, by key: what a node's variant is made of. */
+  private readonly local = new Set<string>();
   /** Nodes that had a full sync: only they can take a partial one. */
   private readonly synced = new Set<string>();
 
@@ -52,17 +62,25 @@ export class IptablesProxy implements ServiceProxy {
   /** Records a Service; returns the value it replaces. */
   set(service: Service): Service | undefined {
     const before = recordService(this.services, service);
-    if (!before) this.order.splice(this.position(serviceKey(service)), 0, serviceKey(service));
-    if (!sameSharedEntries(this.partsOf(before), this.partsOf(service))) this.shared = undefined;
+    const key = serviceKey(service);
+    if (!before) this.order.splice(this.position(key), 0, key);
+    const local = hasLocalPolicy(service) || (before !== undefined && hasLocalPolicy(before));
+    if (hasLocalPolicy(service)) this.local.add(key);
+    else this.local.delete(key);
+    if (local || !sameSharedEntries(this.partsOf(before), this.partsOf(service))) this.shared.clear();
     return before;
   }
 
   replaceAll(services: Iterable<Service>): void {
     this.services.clear();
-    for (const service of services) this.services.set(serviceKey(service), service);
+    this.local.clear();
+    for (const service of services) {
+      this.services.set(serviceKey(service), service);
+      if (hasLocalPolicy(service)) this.local.add(serviceKey(service));
+    }
     this.order.length = 0;
     this.order.push(...[...this.services.keys()].sort(compareServiceKeys));
-    this.shared = undefined;
+    this.shared.clear();
   }
 
   /** Forgets a Service; returns the value it had. */
@@ -70,7 +88,8 @@ export class IptablesProxy implements ServiceProxy {
     const before = removeService(this.services, namespace, name);
     if (!before) return undefined;
     this.order.splice(this.position(serviceKey(before)), 1);
-    if (this.partsOf(before)) this.shared = undefined;
+    this.local.delete(serviceKey(before));
+    this.shared.clear();
     return before;
   }
 
@@ -90,9 +109,10 @@ export class IptablesProxy implements ServiceProxy {
     const sorted = this.order.map((key) => this.services.get(key)!);
     const desired = sortedServiceTables(
       sorted,
-      this.sharedChains(),
+      this.sharedChains(node.name),
       this.cluster.clusterCidr,
       this.serviceRules,
+      node.name,
     );
     for (const table of ["nat", "filter"] as NatTable[]) {
       const want = table === "nat" ? desired.nat : desired.filter;
@@ -125,8 +145,8 @@ export class IptablesProxy implements ServiceProxy {
   async changed(tally: Tally, node: NodeNetwork, before?: Service, after?: Service): Promise<void> {
     if (!this.synced.has(node.name)) return this.sync(tally, node);
     const ns = node.ns;
-    const was = this.partsOf(before);
-    const is = this.partsOf(after);
+    const was = this.partsOf(before, node.name);
+    const is = this.partsOf(after, node.name);
     // By name: two endpoints with one address (docker-bridge's pods on different nodes) share a chain.
     const own = new Map(is?.chains ?? []);
     const held = new Map<string, IptablesRule[] | undefined>();
@@ -138,7 +158,7 @@ export class IptablesProxy implements ServiceProxy {
     for (const [name, rules] of own)
       await this.rewrite(tally, node, "nat", name, held.get(name) ?? [], rules);
     if (!sameSharedEntries(was, is))
-      for (const chain of nodeSharedChains(this.sharedChains()))
+      for (const chain of nodeSharedChains(this.sharedChains(node.name)))
         await this.edit(tally, node, chain.table, chain.name, chain.rules);
     const gone: [string, IptablesRule[]][] = [];
     for (const name of new Set((was?.chains ?? []).map(([name]) => name))) {
@@ -149,16 +169,25 @@ export class IptablesProxy implements ServiceProxy {
     await this.removeChains(tally, node, "nat", gone);
   }
 
-  private partsOf(service: Service | undefined) {
-    return service && this.serviceRules.get(service, this.cluster.clusterCidr);
+  /** A Service's rules on `node` (any node's, for the node-independent entries `set` compares). */
+  private partsOf(service: Service | undefined, node?: string) {
+    return service && this.serviceRules.get(service, this.cluster.clusterCidr, node);
   }
 
-  private sharedChains(): SharedChains {
-    return (this.shared ??= sharedChains(
-      this.order.map((key) => this.services.get(key)!),
-      this.cluster.clusterCidr,
-      this.serviceRules,
-    ));
+  private sharedChains(node: string): SharedChains {
+    const variant = [...this.local].map((key) => localVariant(this.services.get(key)!, node)).join(";");
+    let shared = this.shared.get(variant);
+    if (!shared)
+      this.shared.set(
+        variant,
+        (shared = sharedChains(
+          this.order.map((key) => this.services.get(key)!),
+          this.cluster.clusterCidr,
+          this.serviceRules,
+          node,
+        )),
+      );
+    return shared;
   }
 
   /** Where `key` is or would be in `order` (binary search). */

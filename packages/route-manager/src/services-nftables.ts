@@ -20,7 +20,7 @@ import type {
   NftStatement,
   NftVerdict,
 } from "@podnet/netlink";
-import { MASQ_MARK, portEndpoints, type Endpoint, type Service, type ServicePort } from "./services.js";
+import { MASQ_MARK, portPlan, type Endpoint, type Service, type ServicePort } from "./services.js";
 
 export const NFT_TABLE = "kube-proxy";
 const T = { family: "ip", table: NFT_TABLE } as const;
@@ -41,6 +41,12 @@ export function nftServiceChain(service: Service, port: ServicePort): string {
 export function nftExternalChain(service: Service, port: ServicePort): string {
   const base = portBase(service, port);
   return `external-${hash8(base)}-${base}`;
+}
+
+/** A port's chain over this node's endpoints, under a Local traffic policy. */
+export function nftLocalChain(service: Service, port: ServicePort): string {
+  const base = portBase(service, port);
+  return `local-${hash8(base)}-${base}`;
 }
 
 export function nftEndpointChain(service: Service, port: ServicePort, endpoint: Endpoint): string {
@@ -204,7 +210,13 @@ export interface NftServiceParts {
   chains: [string, NftRule[]][];
 }
 
-export function nftServiceParts(service: Service, clusterCidr: string): NftServiceParts {
+/**
+ * One Service's part on a node (`node` matters only under a Local traffic policy): for each port, its
+ * ClusterIP's element (to its service- chain, or local- under internalTrafficPolicy: Local), its
+ * NodePort's (to external-), the chains spreading over endpoints, and the no-endpoint elements:
+ * reject where it has none anywhere, drop where a Local policy finds none on this node.
+ */
+export function nftServiceParts(service: Service, clusterCidr: string, node?: string): NftServiceParts {
   const parts: NftServiceParts = {
     serviceIps: [],
     nodePorts: [],
@@ -215,36 +227,40 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
   };
   for (const port of service.ports) {
     const key = { concat: [service.clusterIP, port.protocol, port.port] };
-    const endpoints = portEndpoints(service, port);
-    if (endpoints.length === 0) {
+    const nodePortKey = { concat: [port.protocol, port.nodePort!] };
+    const plan = portPlan(service, port, node);
+    if (plan.all.length === 0) {
       parts.noEndpoints.push([key, goto("reject-chain")]);
-      if (port.nodePort !== undefined)
-        parts.noEndpointNodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto("reject-chain")]);
+      if (port.nodePort !== undefined) parts.noEndpointNodePorts.push([nodePortKey, goto("reject-chain")]);
       continue;
     }
     const svc = nftServiceChain(service, port);
-    parts.serviceIps.push([key, goto(svc)]);
-    // By address and port: two endpoints with one address (docker-bridge's pods on different nodes)
-    // share a chain.
-    const names = new Map<string, Endpoint>();
-    for (const endpoint of endpoints) names.set(nftEndpointChain(service, port, endpoint), endpoint);
-    const chains = [...names].map(([name, { ip, port: target }]) => {
-      const rules = [
-        rule(name, is(ipField("saddr"), ip), jump(MARK_MASQ)),
-        rule(name, is(l4proto, port.protocol), { dnat: { addr: ip, port: target } }),
-      ];
-      return [name, rules] as [string, NftRule[]];
-    });
-    const svcRules = [
-      // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back here
-      // (since 1.34 without the port: the chain is the port's already).
+    const svl = nftLocalChain(service, port);
+    const local = plan.local ?? [];
+    if (plan.internalLocal && local.length === 0) parts.noEndpoints.push([key, { drop: null }]);
+    else parts.serviceIps.push([key, goto(plan.internalLocal ? svl : svc)]);
+    // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back here
+    // (since 1.34 without the port: the chain is the port's already). Only in the chain the ClusterIP
+    // goes to.
+    const masquerade = (chain: string) =>
       rule(
-        svc,
+        chain,
         is(ipField("daddr"), service.clusterIP),
         inCidr(ipField("saddr"), clusterCidr, "!="),
         jump(MARK_MASQ),
-      ),
-      rule(svc, {
+      );
+    // By address and port: two endpoints with one address (docker-bridge's pods on different nodes)
+    // share a chain.
+    const endpointChains = new Map<string, NftRule[]>();
+    const spread = (chain: string, endpoints: readonly Endpoint[]): NftRule => {
+      for (const endpoint of endpoints) {
+        const name = nftEndpointChain(service, port, endpoint);
+        endpointChains.set(name, [
+          rule(name, is(ipField("saddr"), endpoint.ip), jump(MARK_MASQ)),
+          rule(name, is(l4proto, port.protocol), { dnat: { addr: endpoint.ip, port: endpoint.port } }),
+        ]);
+      }
+      return rule(chain, {
         vmap: {
           key: { numgen: { mode: "random", mod: endpoints.length, offset: 0 } },
           data: {
@@ -253,14 +269,36 @@ export function nftServiceParts(service: Service, clusterCidr: string): NftServi
             ),
           },
         },
-      }),
-    ];
-    parts.chains.push(...chains, [svc, svcRules]);
-    if (port.nodePort !== undefined) {
-      const ext = nftExternalChain(service, port);
-      parts.nodePorts.push([{ concat: [port.protocol, port.nodePort] }, goto(ext)]);
-      parts.chains.push([ext, [rule(ext, jump(MARK_MASQ)), rule(ext, goto(svc))]]);
-    }
+      });
+    };
+    const own: [string, NftRule[]][] = [];
+    if (plan.cluster)
+      own.push([svc, [...(plan.internalLocal ? [] : [masquerade(svc)]), spread(svc, plan.cluster)]]);
+    if (local.length) own.push([svl, [...(plan.internalLocal ? [masquerade(svl)] : []), spread(svl, local)]]);
+    parts.chains.push(...endpointChains, ...own);
+    if (port.nodePort === undefined) continue;
+    // externalTrafficPolicy: Cluster marks for masquerading and goes to the service chain; Local
+    // short-circuits the pods' and the node's own traffic to it (the node's masqueraded) and sends
+    // the rest to this node's endpoints only, or, with none, through untranslated to the drop in
+    // no-endpoint-nodeports.
+    const ext = nftExternalChain(service, port);
+    parts.nodePorts.push([nodePortKey, goto(ext)]);
+    const fromNode: NftStatement = {
+      match: { op: "==", left: { fib: { result: "type", flags: ["saddr"] } }, right: "local" },
+    };
+    parts.chains.push([
+      ext,
+      plan.externalLocal
+        ? [
+            rule(ext, inCidr(ipField("saddr"), clusterCidr), goto(svc)),
+            rule(ext, fromNode, jump(MARK_MASQ)),
+            rule(ext, fromNode, goto(svc)),
+            ...(local.length ? [rule(ext, goto(svl))] : []),
+          ]
+        : [rule(ext, jump(MARK_MASQ)), rule(ext, goto(svc))],
+    ]);
+    if (plan.externalLocal && local.length === 0)
+      parts.noEndpointNodePorts.push([nodePortKey, { drop: null }]);
   }
   return parts;
 }

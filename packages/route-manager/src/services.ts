@@ -1,16 +1,16 @@
 /**
- * kube-proxy's iptables mode, as data: the chains it writes for Services (KUBE-SERVICES →
- * KUBE-SVC-… → KUBE-SEP-… DNAT, statistic probabilities 1/(n−i), KUBE-MARK-MASQ and
- * KUBE-POSTROUTING), with its chain names (sha256 + base32, 16 characters) and comments.
+ * Services as kube-proxy sees them: each port's endpoints (as its EndpointSlices say them, a named
+ * targetPort resolved pod by pod) and its traffic policies, which decide which endpoints a node
+ * sends to (kube-proxy's CategorizeEndpoints). Both proxies (services-iptables.ts,
+ * services-nftables.ts) write rules from this.
  */
-import { sha256 } from "@noble/hashes/sha2";
-import { base32 } from "@scure/base";
-import { sameRule, type ChainDump, type CtState, type IptablesRule, type NatTable } from "@podnet/netlink";
 
-/** Where a Service port's connections go: a pod's address and port. */
+/** Where a Service port's connections go: a pod's address and port, and the node it runs on. */
 export interface Endpoint {
   ip: string;
   port: number;
+  /** The endpoint's node (EndpointSlice's nodeName): an endpoint without one is never local. */
+  node?: string;
 }
 
 export interface ServicePort {
@@ -37,6 +37,15 @@ export interface Service {
   ports: ServicePort[];
   /** Addresses of the ready pods the selector picks. */
   endpoints: string[];
+  /** The node of each of `endpoints`, in its order: what the Local traffic policies need. */
+  endpointNodes?: readonly string[];
+  /**
+   * `Local`: a NodePort sends only to the endpoints on the node it arrived at, and does not
+   * masquerade (the endpoint sees the client's address); a node without one drops it.
+   */
+  externalTrafficPolicy?: "Cluster" | "Local";
+  /** `Local`: a ClusterIP reaches only the endpoints on the client's node; without one it is dropped. */
+  internalTrafficPolicy?: "Cluster" | "Local";
 }
 
 /**
@@ -46,7 +55,59 @@ export interface Service {
 export function portEndpoints(service: Service, port: ServicePort): readonly Endpoint[] {
   if (port.endpoints) return port.endpoints;
   const target = port.targetPort;
-  return typeof target === "number" ? service.endpoints.map((ip) => ({ ip, port: target })) : [];
+  if (typeof target !== "number") return [];
+  const nodes = service.endpointNodes;
+  return service.endpoints.map((ip, i) =>
+    nodes?.[i] !== undefined ? { ip, port: target, node: nodes[i] } : { ip, port: target },
+  );
+}
+
+/** Which endpoints one node's rules for a Service port send to. */
+export interface PortPlan {
+  /** Every endpoint of the port: with none, the port is rejected everywhere. */
+  all: readonly Endpoint[];
+  /** A ClusterIP goes to this node's endpoints only (internalTrafficPolicy: Local). */
+  internalLocal: boolean;
+  /** The NodePort goes to this node's endpoints only (externalTrafficPolicy: Local). */
+  externalLocal: boolean;
+  /**
+   * What the Service's cluster-wide chain spreads over (every endpoint); absent when nothing uses
+   * that chain (a ClusterIP-only port under internalTrafficPolicy: Local).
+   */
+  cluster?: readonly Endpoint[];
+  /** This node's endpoints, when a Local policy applies to the port. */
+  local?: readonly Endpoint[];
+}
+
+/**
+ * kube-proxy's CategorizeEndpoints for one port on one node: the cluster-wide endpoints serve the
+ * ClusterIP under the Cluster policy and, for an externally reachable port, the pods' and the node's
+ * own traffic to the NodePort (the short-circuits); the local ones serve whichever is Local.
+ */
+export function portPlan(service: Service, port: ServicePort, node: string | undefined): PortPlan {
+  const all = portEndpoints(service, port);
+  const internalLocal = service.internalTrafficPolicy === "Local";
+  const externalLocal = service.externalTrafficPolicy === "Local" && port.nodePort !== undefined;
+  const plan: PortPlan = { all, internalLocal, externalLocal };
+  if (!internalLocal || port.nodePort !== undefined) plan.cluster = all;
+  if (internalLocal || externalLocal) plan.local = all.filter((e) => e.node !== undefined && e.node === node);
+  return plan;
+}
+
+/** Whether a Service's rules may differ from node to node (a Local policy that applies). */
+export const hasLocalPolicy = (service: Service): boolean =>
+  service.internalTrafficPolicy === "Local" ||
+  (service.externalTrafficPolicy === "Local" && service.ports.some((p) => p.nodePort !== undefined));
+
+/**
+ * What tells one node's rules for a Service from another's: its endpoints under the Local policies,
+ * "" on every node when none applies. Nodes with the same variant share one computed set of rules.
+ */
+export function localVariant(service: Service, node: string | undefined): string {
+  if (!hasLocalPolicy(service)) return "";
+  return service.ports
+    .map((p) => (portPlan(service, p, node).local ?? []).map((e) => `${e.ip}:${e.port}`).join(","))
+    .join("|");
 }
 
 export const MASQ_MARK = 0x4000;
@@ -54,171 +115,6 @@ export const MASQ_MARK = 0x4000;
 /** "default/web:http", as kube-proxy's ServicePortName prints. */
 export function servicePortName(service: Service, port: ServicePort): string {
   return `${service.namespace}/${service.name}${port.name ? `:${port.name}` : ""}`;
-}
-
-function hash16(text: string): string {
-  return base32.encode(sha256(new TextEncoder().encode(text))).slice(0, 16);
-}
-
-export function serviceChain(service: Service, port: ServicePort): string {
-  return `KUBE-SVC-${hash16(servicePortName(service, port) + port.protocol)}`;
-}
-
-/** A NodePort's chain (kube-proxy's KUBE-EXT-…, the same hash as the Service port's KUBE-SVC-…). */
-export function externalChain(service: Service, port: ServicePort): string {
-  return `KUBE-EXT-${hash16(servicePortName(service, port) + port.protocol)}`;
-}
-
-export function endpointChain(service: Service, port: ServicePort, endpoint: string): string {
-  return `KUBE-SEP-${hash16(servicePortName(service, port) + port.protocol + endpoint)}`;
-}
-
-const comment = (text: string) => ({ kind: "comment" as const, comment: text });
-
-/** kube-proxy formats probabilities with %0.10f: 1/(n−i) for endpoint i of n. */
-export function endpointProbability(i: number, n: number): number {
-  return Number((1 / (n - i)).toFixed(10));
-}
-
-export interface ServiceTables {
-  nat: ChainDump[];
-  filter: ChainDump[];
-  /** Rules jumping from the built-in chains into kube-proxy's. */
-  hooks: { table: "nat" | "filter"; chain: string; rule: IptablesRule }[];
-}
-
-/** What one Service contributes: entries of the shared chains, and its own chains. */
-export interface ServiceParts {
-  services: IptablesRule[];
-  nodePorts: IptablesRule[];
-  rejects: IptablesRule[];
-  /** filter KUBE-EXTERNAL-SERVICES: a NodePort without endpoints, rejected on the node. */
-  externals: IptablesRule[];
-  chains: [string, IptablesRule[]][];
-}
-
-/**
- * Each Service's rules, computed once per Service value (services are values: a change is a new
- * object) and cluster CIDR. With 10,000 Services a sync reuses 9,999 services' rule objects, so
- * comparing what a node holds with what it should hold is mostly comparing references.
- */
-export class ServiceRuleCache {
-  private readonly parts = new WeakMap<Service, { clusterCidr: string; parts: ServiceParts }>();
-
-  get(service: Service, clusterCidr: string): ServiceParts {
-    const known = this.parts.get(service);
-    if (known?.clusterCidr === clusterCidr) return known.parts;
-    const parts = serviceParts(service, clusterCidr);
-    this.parts.set(service, { clusterCidr, parts });
-    return parts;
-  }
-}
-
-/**
- * KUBE-SERVICES' last rule, sending what is addressed to the node itself (any of its addresses,
- * 127.0.0.1 included: `-m addrtype --dst-type LOCAL`) to KUBE-NODEPORTS, the same on every node. A
- * NodePort on 127.0.0.1 works as kube-proxy's default `--iptables-localhost-nodeports` makes it: the
- * proxy turns route_localnet on (`IptablesProxy.sync`), and the NodePort's KUBE-MARK-MASQ gives the
- * packet a source the endpoint can answer.
- */
-const NODE_PORTS_RULE: IptablesRule = {
-  matches: [
-    comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-    { kind: "addrtype", dstType: "LOCAL" },
-  ],
-  target: { kind: "jump", chain: "KUBE-NODEPORTS" },
-};
-
-function serviceParts(service: Service, clusterCidr: string): ServiceParts {
-  const parts: ServiceParts = { services: [], nodePorts: [], rejects: [], externals: [], chains: [] };
-  for (const port of service.ports) {
-    const name = servicePortName(service, port);
-    const proto = port.protocol;
-    const toService = { destination: `${service.clusterIP}/32`, protocol: proto };
-    const endpoints = portEndpoints(service, port);
-    if (endpoints.length === 0) {
-      // No endpoints: kube-proxy rejects in the filter table rather than letting the packet wander.
-      parts.rejects.push({
-        ...toService,
-        matches: [comment(`${name} has no endpoints`), { kind: proto, dport: port.port }],
-        target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
-      });
-      // And its NodePort, on any of the node's own addresses, from INPUT and FORWARD.
-      if (port.nodePort !== undefined)
-        parts.externals.push({
-          protocol: proto,
-          matches: [
-            comment(`${name} has no endpoints`),
-            { kind: "addrtype", dstType: "LOCAL" },
-            { kind: proto, dport: port.nodePort },
-          ],
-          target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" },
-        });
-      continue;
-    }
-    const svc = serviceChain(service, port);
-    parts.services.push({
-      ...toService,
-      matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
-      target: { kind: "jump", chain: svc },
-    });
-    const svcRules: IptablesRule[] = [
-      // Traffic from outside the pod network to a ClusterIP is masqueraded, so replies come back through this node.
-      {
-        source: `!${clusterCidr}`,
-        ...toService,
-        matches: [comment(`${name} cluster IP`), { kind: proto, dport: port.port }],
-        target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
-      },
-    ];
-    const sepChains: [string, IptablesRule[]][] = [];
-    const n = endpoints.length;
-    endpoints.forEach(({ ip, port: target }, i) => {
-      const endpoint = `${ip}:${target}`;
-      const sep = endpointChain(service, port, endpoint);
-      svcRules.push({
-        matches: [
-          comment(`${name} -> ${endpoint}`),
-          ...(i < n - 1 ? [{ kind: "statistic" as const, probability: endpointProbability(i, n) }] : []),
-        ],
-        target: { kind: "jump", chain: sep },
-      });
-      sepChains.push([
-        sep,
-        [
-          { source: `${ip}/32`, matches: [comment(name)], target: { kind: "jump", chain: "KUBE-MARK-MASQ" } },
-          {
-            protocol: proto,
-            matches: [comment(name), { kind: proto }],
-            target: { kind: "DNAT", toDestination: endpoint },
-          },
-        ],
-      ]);
-    });
-    parts.chains.push(...sepChains, [svc, svcRules]);
-    if (port.nodePort !== undefined) {
-      // Since 1.24 a NodePort goes through the port's KUBE-EXT chain (where externalTrafficPolicy
-      // would be applied): with the default Cluster policy it marks every packet for masquerading,
-      // since its endpoint may be on another node, and goes on to the Service's chain.
-      const ext = externalChain(service, port);
-      parts.nodePorts.push({
-        protocol: proto,
-        matches: [comment(name), { kind: proto, dport: port.nodePort }],
-        target: { kind: "jump", chain: ext },
-      });
-      parts.chains.push([
-        ext,
-        [
-          {
-            matches: [comment(`masquerade traffic for ${name} external destinations`)],
-            target: { kind: "jump", chain: "KUBE-MARK-MASQ" },
-          },
-          { target: { kind: "jump", chain: svc } },
-        ],
-      ]);
-    }
-  }
-  return parts;
 }
 
 /** "default/web": a Service's identity. */
@@ -248,191 +144,34 @@ export function removeService(
 /** kube-proxy writes Services in the order of their names. */
 export const compareServiceKeys = new Intl.Collator().compare;
 
-const MARK_MASQ: IptablesRule[] = [{ target: { kind: "MARK", value: MASQ_MARK, mask: MASQ_MARK } }];
-const POSTROUTING: IptablesRule[] = [
-  {
-    matches: [{ kind: "mark", value: MASQ_MARK, mask: MASQ_MARK, negated: true }],
-    target: { kind: "RETURN" },
-  },
-  { target: { kind: "MARK", value: MASQ_MARK, mask: 0 } },
-  {
-    matches: [comment("kubernetes service traffic requiring SNAT")],
-    target: { kind: "MASQUERADE", randomFully: true },
-  },
-];
-
 /**
- * The tables kube-proxy would write on a node for these services: the same on every node (NodePort
- * traffic is matched by `-m addrtype --dst-type LOCAL`, not by a node's address).
+ * A proxy's rules for each Service, made once per Service value (Services are values: a change is a
+ * new object), cluster CIDR and local variant. With 10,000 Services a sync reuses 9,999 Services'
+ * rule objects, so comparing what a node holds with what it should hold is mostly comparing
+ * references; under a Local policy, nodes with the same local endpoints share theirs.
  */
-export function serviceTables(
-  services: Iterable<Service>,
-  clusterCidr: string,
-  cache = new ServiceRuleCache(),
-): ServiceTables {
-  const sorted = [...services].sort((a, b) => compareServiceKeys(serviceKey(a), serviceKey(b)));
-  return sortedServiceTables(sorted, sharedChains(sorted, clusterCidr, cache), clusterCidr, cache);
-}
+export class ServicePartsCache<P> {
+  private readonly parts = new WeakMap<
+    Service,
+    { clusterCidr: string; shared?: P; variants?: Map<string, P> }
+  >();
 
-/** The entries every Service adds to kube-proxy's shared chains, in the Services' order; node-independent. */
-export interface SharedChains {
-  /** nat KUBE-SERVICES without its last rule (the node's own NodePort jump). */
-  services: IptablesRule[];
-  nodePorts: IptablesRule[];
-  /** filter KUBE-SERVICES. */
-  rejects: IptablesRule[];
-  /** filter KUBE-EXTERNAL-SERVICES. */
-  externals: IptablesRule[];
-}
+  constructor(
+    private readonly make: (service: Service, clusterCidr: string, node: string | undefined) => P,
+  ) {}
 
-export function sharedChains(
-  sorted: readonly Service[],
-  clusterCidr: string,
-  cache: ServiceRuleCache,
-): SharedChains {
-  const shared: SharedChains = { services: [], nodePorts: [], rejects: [], externals: [] };
-  for (const service of sorted) {
-    const parts = cache.get(service, clusterCidr);
-    for (const r of parts.services) shared.services.push(r);
-    for (const r of parts.nodePorts) shared.nodePorts.push(r);
-    for (const r of parts.rejects) shared.rejects.push(r);
-    for (const r of parts.externals) shared.externals.push(r);
+  /** The rules for `service` on `node` (any node's, when no Local policy applies). */
+  get(service: Service, clusterCidr: string, node?: string): P {
+    let known = this.parts.get(service);
+    if (known?.clusterCidr !== clusterCidr) {
+      known = { clusterCidr };
+      this.parts.set(service, known);
+    }
+    if (!hasLocalPolicy(service)) return (known.shared ??= this.make(service, clusterCidr, node));
+    const variant = localVariant(service, node);
+    const variants = (known.variants ??= new Map());
+    let parts = variants.get(variant);
+    if (!parts) variants.set(variant, (parts = this.make(service, clusterCidr, node)));
+    return parts;
   }
-  return shared;
 }
-
-/** Whether two Service values contribute the same entries to the shared chains (absent: none). */
-export function sameSharedEntries(a: ServiceParts | undefined, b: ServiceParts | undefined): boolean {
-  const same = (x: IptablesRule[] = [], y: IptablesRule[] = []) =>
-    x.length === y.length && x.every((r, i) => sameRule(r, y[i]!));
-  return (
-    same(a?.services, b?.services) &&
-    same(a?.nodePorts, b?.nodePorts) &&
-    same(a?.rejects, b?.rejects) &&
-    same(a?.externals, b?.externals)
-  );
-}
-
-/** The three shared chains as a node holds them: KUBE-SERVICES ends with the NodePort jump. */
-export function nodeSharedChains(
-  shared: SharedChains,
-): { table: NatTable; name: string; rules: IptablesRule[] }[] {
-  return [
-    { table: "nat", name: "KUBE-SERVICES", rules: [...shared.services, NODE_PORTS_RULE] },
-    { table: "nat", name: "KUBE-NODEPORTS", rules: shared.nodePorts },
-    { table: "filter", name: "KUBE-SERVICES", rules: shared.rejects },
-    { table: "filter", name: "KUBE-EXTERNAL-SERVICES", rules: shared.externals },
-  ];
-}
-
-/** `serviceTables` for Services already in kube-proxy's order, with their shared entries. */
-export function sortedServiceTables(
-  sorted: readonly Service[],
-  shared: SharedChains,
-  clusterCidr: string,
-  cache: ServiceRuleCache,
-): ServiceTables {
-  const nat = new Map<string, IptablesRule[]>([
-    ["KUBE-SERVICES", [...shared.services, NODE_PORTS_RULE]],
-    ["KUBE-NODEPORTS", shared.nodePorts],
-    ["KUBE-MARK-MASQ", MARK_MASQ],
-    ["KUBE-POSTROUTING", POSTROUTING],
-  ]);
-  for (const service of sorted)
-    for (const [name, rules] of cache.get(service, clusterCidr).chains) nat.set(name, rules);
-  return {
-    nat: [...nat].map(([name, rules]) => ({ name, rules })),
-    filter: [
-      { name: "KUBE-SERVICES", rules: shared.rejects },
-      { name: "KUBE-EXTERNAL-SERVICES", rules: shared.externals },
-      { name: "KUBE-FORWARD", rules: FORWARD },
-      { name: "KUBE-FIREWALL", rules: FIREWALL },
-      // Rules for LoadBalancer source ranges and health-check node ports: none without LoadBalancers.
-      { name: "KUBE-PROXY-FIREWALL", rules: [] },
-      { name: "KUBE-NODEPORTS", rules: [] },
-    ],
-    hooks: HOOKS,
-  };
-}
-
-const ctstate = (...states: CtState[]) => ({ kind: "conntrack" as const, ctstate: states });
-
-/**
- * filter KUBE-FORWARD: what conntrack calls INVALID is dropped (kube-proxy writes this unless
- * nf_conntrack_tcp_be_liberal is on; without nfacct, as here, with no counter), and forwarded traffic
- * kube-proxy marked for masquerading, or of a flow already accepted, is accepted whatever FORWARD
- * holds after (a DROP policy, as Docker sets).
- */
-const FORWARD: IptablesRule[] = [
-  { matches: [ctstate("INVALID")], target: { kind: "DROP" } },
-  {
-    matches: [comment("kubernetes forwarding rules"), { kind: "mark", value: MASQ_MARK, mask: MASQ_MARK }],
-    target: { kind: "ACCEPT" },
-  },
-  {
-    matches: [comment("kubernetes forwarding conntrack rule"), ctstate("RELATED", "ESTABLISHED")],
-    target: { kind: "ACCEPT" },
-  },
-];
-
-/**
- * filter KUBE-FIREWALL (kubelet's and, since 1.27, kube-proxy's): with route_localnet on for
- * localhost NodePorts, a packet from elsewhere to 127.0.0.0/8 would be taken; it is dropped unless it
- * belongs to a flow already accepted or a NodePort translated.
- */
-const FIREWALL: IptablesRule[] = [
-  {
-    source: "!127.0.0.0/8",
-    destination: "127.0.0.0/8",
-    matches: [
-      comment("block incoming localnet connections"),
-      { ...ctstate("RELATED", "ESTABLISHED", "DNAT"), negated: true },
-    ],
-    target: { kind: "DROP" },
-  },
-];
-
-const PORTALS: IptablesRule = {
-  matches: [comment("kubernetes service portals")],
-  target: { kind: "jump", chain: "KUBE-SERVICES" },
-};
-
-/** A filter jump for new connections only, as kube-proxy writes most of them. */
-const newOnly = (chain: string, text: string): IptablesRule => ({
-  matches: [ctstate("NEW"), comment(text)],
-  target: { kind: "jump", chain },
-});
-
-/** filter's jump to KUBE-SERVICES (its rejects). */
-const NEW_PORTALS = newOnly("KUBE-SERVICES", "kubernetes service portals");
-/** New connections to a NodePort (from outside or from a pod) meet its no-endpoints REJECT here. */
-const EXTERNAL_PORTALS = newOnly("KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals");
-const LB_FIREWALL = newOnly("KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall");
-const jump = (chain: string, text?: string): IptablesRule => ({
-  ...(text ? { matches: [comment(text)] } : {}),
-  target: { kind: "jump", chain },
-});
-
-/**
- * Rules jumping from the built-in chains into kube-proxy's, in the order they are ensured, each put
- * at the top of its chain when missing (`iptables -C || iptables -I`): kubelet's KUBE-FIREWALL
- * jumps first (kubelet starts before kube-proxy), then kube-proxy's list. A chain ends up holding
- * them in reverse, above whatever was there — a real node's INPUT reads KUBE-PROXY-FIREWALL,
- * KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES, KUBE-FIREWALL.
- */
-const HOOKS: ServiceTables["hooks"] = [
-  { table: "filter", chain: "INPUT", rule: jump("KUBE-FIREWALL") },
-  { table: "filter", chain: "OUTPUT", rule: jump("KUBE-FIREWALL") },
-  { table: "filter", chain: "INPUT", rule: EXTERNAL_PORTALS },
-  { table: "filter", chain: "FORWARD", rule: EXTERNAL_PORTALS },
-  { table: "filter", chain: "INPUT", rule: jump("KUBE-NODEPORTS", "kubernetes health check service ports") },
-  { table: "filter", chain: "FORWARD", rule: NEW_PORTALS },
-  { table: "filter", chain: "OUTPUT", rule: NEW_PORTALS },
-  { table: "filter", chain: "FORWARD", rule: jump("KUBE-FORWARD", "kubernetes forwarding rules") },
-  { table: "filter", chain: "INPUT", rule: LB_FIREWALL },
-  { table: "filter", chain: "OUTPUT", rule: LB_FIREWALL },
-  { table: "filter", chain: "FORWARD", rule: LB_FIREWALL },
-  { table: "nat", chain: "OUTPUT", rule: PORTALS },
-  { table: "nat", chain: "PREROUTING", rule: PORTALS },
-  { table: "nat", chain: "POSTROUTING", rule: jump("KUBE-POSTROUTING", "kubernetes postrouting rules") },
-];

@@ -1,4 +1,5 @@
 import { formatIpv4, type Ipv4Header } from "@podnet/core";
+import { formatNftRule } from "@podnet/netlink";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
@@ -6,6 +7,8 @@ import {
   NFT_TABLE,
   RouteManager,
   nftEndpointChain,
+  nftExternalChain,
+  nftLocalChain,
   nftServiceChain,
   type ProxyName,
   type Service,
@@ -25,6 +28,10 @@ describe("kube-proxy nftables mode's chain names", () => {
     expect(nftServiceChain(svc, p80)).toBe("service-ULMVA6XW-ns1/svc1/tcp/p80");
     expect(nftEndpointChain(svc, p80, { ip: "10.180.0.1", port: 80 })).toBe(
       "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80",
+    );
+    expect(nftLocalChain(svc, p80)).toBe("local-ULMVA6XW-ns1/svc1/tcp/p80");
+    expect(nftExternalChain({ ...svc, namespace: "ns2", name: "svc2" }, p80)).toBe(
+      "external-42NFTM6N-ns2/svc2/tcp/p80",
     );
   });
 });
@@ -88,6 +95,47 @@ describe("Services through kube-proxy's nftables mode", () => {
     expect(c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 }).outcome).toBe("reached");
     const resync = await manager.resync();
     expect([resync.added, resync.removed]).toEqual([0, 0]);
+  });
+
+  it("writes externalTrafficPolicy Local as kube-proxy's nftables proxier does: short-circuits, then this node's endpoints or a drop", async () => {
+    const { c, web, endpoints } = await clusterUnder();
+    await c.service({
+      ...web,
+      endpoints: endpoints.slice(0, 2),
+      endpointNodes: ["node1", "node2"],
+      externalTrafficPolicy: "Local",
+    });
+    const port = web.ports[0]!;
+    const [svc, ext, local] = [
+      nftServiceChain(web, port),
+      nftExternalChain(web, port),
+      nftLocalChain(web, port),
+    ];
+    const rules = async (node: string, chain: string) =>
+      (await c.k.nft.list(node, "ip", NFT_TABLE)).flatMap((o) =>
+        "rule" in o && o.rule.chain === chain ? [formatNftRule(o.rule)] : [],
+      );
+    expect(await rules("node1", ext)).toEqual([
+      `ip saddr 10.0.0.0/16 goto ${svc}`,
+      "fib saddr type local jump mark-for-masquerade",
+      `fib saddr type local goto ${svc}`,
+      `goto ${local}`,
+    ]);
+    expect(await rules("node1", local)).toEqual([
+      `numgen random mod 1 vmap { 0 : goto ${nftEndpointChain(web, port, { ip: endpoints[0]!, port: 8080 })} }`,
+    ]);
+    // node2's own endpoint gone: its external chain ends at the short-circuits, and the NodePort drops.
+    await c.service({
+      ...web,
+      endpoints: endpoints.slice(0, 1),
+      endpointNodes: ["node1"],
+      externalTrafficPolicy: "Local",
+    });
+    expect((await rules("node2", ext)).length).toBe(3);
+    const noEndpoint = (await c.k.nft.list("node2", "ip", NFT_TABLE)).flatMap((o) =>
+      "map" in o && o.map.name === "no-endpoint-nodeports" ? (o.map.elem ?? []) : [],
+    );
+    expect(noEndpoint).toEqual([[{ concat: ["tcp", 30080] }, { drop: null }]]);
   });
 
   it("writes only what changed: a map element and a Service's chains; a deleted Service leaves nothing", async () => {

@@ -22,11 +22,16 @@ const serviceValue = fc.record({
   ),
   // Repeats allowed: docker-bridge's pods on different nodes share addresses, and so their chains.
   endpoints: fc.array(fc.constantFrom(...POOL), { maxLength: 4 }),
+  // Where each endpoint runs, and the traffic policies that make a node's rules its own.
+  nodes: fc.array(fc.constantFrom("node1", "node2"), { minLength: 4, maxLength: 4 }),
+  external: fc.constantFrom(undefined, "Local" as const),
+  internal: fc.constantFrom(undefined, "Local" as const),
 });
 
 type ServiceValue = typeof serviceValue extends fc.Arbitrary<infer T> ? T : never;
 
-function service(v: ServiceValue): Service {
+function service(v: Omit<ServiceValue, "nodes" | "external" | "internal"> & Partial<ServiceValue>): Service {
+  const local = v.external ?? v.internal;
   return {
     namespace: "default",
     name: NAMES[v.name]!,
@@ -39,6 +44,13 @@ function service(v: ServiceValue): Service {
       ...(p.nodePort !== undefined ? { nodePort: p.nodePort + v.name } : {}),
     })),
     endpoints: v.endpoints,
+    ...(local
+      ? {
+          endpointNodes: v.nodes!.slice(0, v.endpoints.length),
+          externalTrafficPolicy: v.external ?? "Cluster",
+          internalTrafficPolicy: v.internal ?? "Cluster",
+        }
+      : {}),
   };
 }
 

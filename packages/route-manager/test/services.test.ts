@@ -2,7 +2,7 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
-import { PROXY_NAMES, endpointProbability, externalChain, serviceChain } from "../src/index.js";
+import { PROXY_NAMES, endpointProbability, externalChain, serviceChain, type Service } from "../src/index.js";
 import { clusterWithService } from "./cluster.js";
 
 describe("kube-proxy's chain names and probabilities", () => {
@@ -238,6 +238,116 @@ describe("Services, kube-proxy style", () => {
       );
     },
   );
+
+  it.each(PROXY_NAMES)(
+    "%s: externalTrafficPolicy Local sends a NodePort to the node's own endpoints, keeping the client's address, and drops it where there are none",
+    async (proxy) => {
+      const { c, web, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
+      // web-a on node1, web-b and web-c on node2.
+      const local: Service = {
+        ...web,
+        endpointNodes: ["node1", "node2", "node2"],
+        externalTrafficPolicy: "Local",
+      };
+      await c.service(local);
+      for (const [node, address, mine] of [
+        ["node1", "10.100.0.2", endpoints.slice(0, 1)],
+        ["node2", "10.100.0.3", endpoints.slice(1)],
+      ] as const) {
+        const seen = new Set<string>();
+        for (let i = 0; i < 30; i++) {
+          const t = c.k.send({ from: "outside", to: address, protocol: "tcp", port: 30080 });
+          expect(t.outcome).toBe("reached");
+          seen.add(t.deliveredTo!.address);
+          const taken = t.hops.find((h) => h.event === "deliver" && h.direction === "request")!;
+          expect([node, formatIpv4((taken.packet.headers[0] as Ipv4Header).src)]).toEqual([
+            node,
+            "10.100.0.50",
+          ]);
+        }
+        expect([...seen].sort()).toEqual([...mine].sort());
+      }
+      // web-a gone: node1 has none of its own, and drops what comes from outside to its NodePort.
+      await c.service({ ...local, endpoints: endpoints.slice(1), endpointNodes: ["node2", "node2"] });
+      const dropped = c.k.send({ from: "outside", to: "10.100.0.2", protocol: "tcp", port: 30080 });
+      expect([dropped.outcome, dropped.reason]).toEqual([
+        "dropped",
+        proxy === "iptables"
+          ? 'dropped by filter INPUT: -A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/web:http has no local endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30080 -j DROP (at node1)'
+          : "dropped by filter INPUT: ip kube-proxy nodeport-endpoints-check: ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports (tcp . 30080 : drop) (at node1)",
+      ]);
+      // A pod on node1 and node1 itself still get through node1's NodePort, to node2's endpoints.
+      for (const from of ["client", "node1"]) {
+        const t = c.k.send({ from, to: "10.100.0.2", protocol: "tcp", port: 30080 });
+        expect([from, t.outcome, endpoints.slice(1).includes(t.deliveredTo?.address ?? "")]).toEqual([
+          from,
+          "reached",
+          true,
+        ]);
+      }
+      // node2 still answers; the node's rules are its own.
+      expect(c.k.send({ from: "outside", to: "10.100.0.3", protocol: "tcp", port: 30080 }).outcome).toBe(
+        "reached",
+      );
+    },
+  );
+
+  it.each(PROXY_NAMES)(
+    "%s: internalTrafficPolicy Local keeps a ClusterIP on the client's node, dropped where it has no endpoint",
+    async (proxy) => {
+      const { c, web, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
+      await c.addPod("node2", "far");
+      await c.service({ ...web, endpointNodes: ["node1", "node2", "node2"], internalTrafficPolicy: "Local" });
+      for (let i = 0; i < 20; i++) {
+        const near = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+        expect(near.deliveredTo?.address).toBe(endpoints[0]);
+        const there = c.k.send({ from: "far", to: "10.96.0.10", protocol: "tcp", port: 80 });
+        expect(endpoints.slice(1)).toContain(there.deliveredTo?.address);
+      }
+      // node1's only endpoint gone: its pods' connections are dropped (not refused: endpoints exist).
+      await c.service({
+        ...web,
+        endpoints: endpoints.slice(1),
+        endpointNodes: ["node2", "node2"],
+        internalTrafficPolicy: "Local",
+      });
+      const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+      expect([t.outcome, t.reason]).toEqual([
+        "dropped",
+        proxy === "iptables"
+          ? 'dropped by filter FORWARD: -A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http has no local endpoints" -m tcp --dport 80 -j DROP (at node1)'
+          : "dropped by filter FORWARD: ip kube-proxy service-endpoints-check: ip daddr . meta l4proto . th dport vmap @no-endpoint-services (10.96.0.10 . tcp . 80 : drop) (at node1)",
+      ]);
+    },
+  );
+
+  it("writes externalTrafficPolicy Local's chains as kube-proxy does (upstream's TestOnlyLocalNodePorts)", async () => {
+    // One endpoint here (10.0.1.2 on node1), one elsewhere: KUBE-EXT short-circuits pod and node
+    // traffic to KUBE-SVC (both endpoints) and sends the rest to KUBE-SVL (this node's).
+    const { c, web, endpoints } = await clusterWithService();
+    await c.service({
+      ...web,
+      endpoints: endpoints.slice(0, 2),
+      endpointNodes: ["node1", "node2"],
+      externalTrafficPolicy: "Local",
+    });
+    const [svc, ext, svl] = ["SVC", "EXT", "SVL"].map((k) => `KUBE-${k}-CDGGSHYLG3RE2FKL`);
+    const lines = (await c.k.iptables.save("node1", "nat"))
+      .split("\n")
+      .filter((l) => /^-A KUBE-(NODEPORTS|EXT|SVC|SVL)/.test(l))
+      .map((l) => l.replace(/KUBE-SEP-\w+/, "KUBE-SEP-…"));
+    expect(lines).toEqual([
+      `-A ${ext} -s 10.0.0.0/16 -m comment --comment "pod traffic for default/web:http external destinations" -j ${svc}`,
+      `-A ${ext} -m comment --comment "masquerade LOCAL traffic for default/web:http external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+      `-A ${ext} -m comment --comment "route LOCAL traffic for default/web:http external destinations" -m addrtype --src-type LOCAL -j ${svc}`,
+      `-A ${ext} -j ${svl}`,
+      `-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j ${ext}`,
+      `-A ${svc} ! -s 10.0.0.0/16 -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+      `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[0]}:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-…`,
+      `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[1]}:8080" -j KUBE-SEP-…`,
+      `-A ${svl} -m comment --comment "default/web:http -> ${endpoints[0]}:8080" -j KUBE-SEP-…`,
+    ]);
+  });
 
   it("lets NodePort traffic and accepted flows through a FORWARD that drops the rest (KUBE-FORWARD)", async () => {
     // Docker sets FORWARD's policy to DROP; a DROP after kube-proxy's jumps does the same. What

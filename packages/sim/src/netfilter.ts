@@ -29,6 +29,8 @@ interface CompiledRule {
   mark?: { value: number; mask: number; negated: boolean };
   /** -m addrtype --dst-type LOCAL: whether it is negated. */
   dstLocal?: { negated: boolean };
+  /** -m addrtype --src-type LOCAL: whether it is negated. */
+  srcLocal?: { negated: boolean };
   threshold?: number;
   rule: IptablesRule;
   /** The rule as iptables-save prints it after "-A CHAIN", made the first time a path names it. */
@@ -107,8 +109,10 @@ function compile(rule: IptablesRule): CompiledRule {
       c.ctstate = m.ctstate.reduce((bits, state) => bits | CT_BIT[state], 0);
       c.ctstateNegated = m.negated ?? false;
     } else if (m.kind === "mark") c.mark = { value: m.value, mask: m.mask, negated: m.negated ?? false };
-    else if (m.kind === "addrtype") c.dstLocal = { negated: m.negated ?? false };
-    else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
+    else if (m.kind === "addrtype") {
+      if (m.dstType) c.dstLocal = { negated: m.negated ?? false };
+      if (m.srcType) c.srcLocal = { negated: m.srcNegated ?? false };
+    } else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
     else if (m.kind === "multiport") c.dports = m.dports;
   }
   compiled.set(rule, c);
@@ -344,6 +348,7 @@ function matches(
   if (c.mark && ((p.mark & c.mark.mask) >>> 0 === c.mark.value) === c.mark.negated) return false;
   // xt_addrtype asks the routing tables: LOCAL is what the local table holds (own addresses, 127/8).
   if (c.dstLocal && ns.isLocal(p.ip.dst) === c.dstLocal.negated) return false;
+  if (c.srcLocal && ns.isLocal(p.ip.src) === c.srcLocal.negated) return false;
   // xt_statistic: a random 31-bit number below the fixed-point probability matches.
   if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
   return true;

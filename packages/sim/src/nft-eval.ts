@@ -189,7 +189,7 @@ function build(state: NftState, copy: boolean): NftProgram {
 /** What evaluation needs of the namespace around it. */
 export interface NftContext {
   random: SeededRandom;
-  /** fib daddr type local. */
+  /** fib daddr type local, fib saddr type local. */
   isLocal(address: number): boolean;
   /** Counts every rule evaluated. */
   count(): void;
@@ -212,7 +212,10 @@ function getter(o: NftOperand): Getter {
       want !== undefined && p.ip.protocol !== want ? undefined : watchedPort(ports(p)[field as "dport"]);
   }
   if ("meta" in o) return o.meta.key === "l4proto" ? (p) => p.ip.protocol : (p) => p.mark;
-  if ("fib" in o) return (p, ctx) => (ctx.isLocal(p.ip.dst) ? "local" : "unicast");
+  if ("fib" in o)
+    return o.fib.flags[0] === "saddr"
+      ? (p, ctx) => (ctx.isLocal(p.ip.src) ? "local" : "unicast")
+      : (p, ctx) => (ctx.isLocal(p.ip.dst) ? "local" : "unicast");
   if ("ct" in o) return (p) => (p.ct && !p.ct.isNew ? "established" : "new");
   if ("&" in o) {
     const mask = o["&"][1];
