@@ -37,6 +37,8 @@ export interface Snapshot {
     /** Set only when Local: which traffic reaches only the endpoints on its own node. */
     externalTrafficPolicy?: "Local";
     internalTrafficPolicy?: "Local";
+    /** Set only with sessionAffinity ClientIP: its timeout in seconds. */
+    affinitySeconds?: number;
     endpoints: string[];
   }[];
   refusals: { node: string; entry: string; reason: string }[];

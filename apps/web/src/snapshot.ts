@@ -1,5 +1,5 @@
 /** What the page draws of a built cluster, as plain data for the message to the page. */
-import { clusterPolicies, outsideHosts, type ClusterRuntime } from "@podnet/cluster";
+import { affinitySeconds, clusterPolicies, outsideHosts, type ClusterRuntime } from "@podnet/cluster";
 import { policyMatrix } from "@podnet/policy";
 import type { PolicyTable, Snapshot } from "./protocol.js";
 
@@ -66,6 +66,7 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       })),
       ...(x.spec.externalTrafficPolicy === "Local" ? { externalTrafficPolicy: "Local" as const } : {}),
       ...(x.spec.internalTrafficPolicy === "Local" ? { internalTrafficPolicy: "Local" as const } : {}),
+      ...(affinitySeconds(x.spec) !== undefined ? { affinitySeconds: affinitySeconds(x.spec)! } : {}),
       // A selected pod is an endpoint only of the ports it resolves (all of them for numeric ones).
       endpoints: x.endpoints.filter((ip) => x.portEndpoints.some((port) => port.some((e) => e.ip === ip))),
     })),

@@ -185,6 +185,7 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       // What a Local policy changes: a NodePort or a ClusterIP reaches only its own node's endpoints.
       ...(x.externalTrafficPolicy ? ["external traffic: node-local"] : []),
       ...(x.internalTrafficPolicy ? ["internal traffic: node-local"] : []),
+      ...(x.affinitySeconds ? [`client affinity: ${x.affinitySeconds} s`] : []),
       plural(x.endpoints.length, "endpoint"),
     ]);
     for (const pod of endpoints) edges.push({ from: `svc:${x.name}`, to: `ns:${pod}`, style: "service" });

@@ -82,6 +82,7 @@ describe("the topology graph", () => {
         clusterIP: "10.96.0.10",
         ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
         externalTrafficPolicy: "Local",
+        affinitySeconds: 10800,
         endpoints: ["10.0.0.2", "10.0.1.2"],
       },
     ];
@@ -91,6 +92,7 @@ describe("the topology graph", () => {
       "10.96.0.10:80 → 8080",
       "NodePort 30080",
       "external traffic: node-local",
+      "client affinity: 10800 s",
       "2 endpoints",
     ]);
     expect(edges.filter((e) => e.from === "svc:web")).toEqual([

@@ -85,6 +85,11 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
       [...path, "externalTrafficPolicy"],
       `Local needs type: NodePort (this policy is for traffic arriving at a NodePort)`,
     );
+  if (svc.sessionAffinityConfig && svc.sessionAffinity !== "ClientIP")
+    check.fail(
+      [...path, "sessionAffinityConfig"],
+      `needs sessionAffinity: ClientIP (the API server refuses it with ${svc.sessionAffinity ?? "None"})`,
+    );
   const seen = new Set<string>();
   const names = new Set<string>();
   const nodePorts: string[] = [];

@@ -203,7 +203,8 @@ export async function clusterTables(runtime: ClusterRuntime): Promise<Record<str
   for (const svc of runtime.services.values()) {
     for (const [i, port] of svc.spec.ports.entries()) {
       const servicePort = { ...port, targetPort: port.targetPort ?? port.port };
-      const value = { ...svc.spec, clusterIP: svc.clusterIP, ports: [servicePort], endpoints: [] };
+      const { namespace, name } = svc.spec;
+      const value = { namespace, name, clusterIP: svc.clusterIP, ports: [servicePort], endpoints: [] };
       const pods = svc.portEndpoints[i]!.map((e) => runtime.pods.get(e.pod)!);
       endpointPods.set(serviceChain(value, servicePort), pods);
     }

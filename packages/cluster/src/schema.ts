@@ -149,6 +149,18 @@ export const ServiceSchema = z.strictObject({
   externalTrafficPolicy: TrafficPolicy,
   /** Local: a ClusterIP reaches only endpoints on the client's own node; without one it is dropped. */
   internalTrafficPolicy: TrafficPolicy,
+  /** ClientIP: a client's connections stay with the endpoint its first one reached (None: each draws). */
+  sessionAffinity: z
+    .enum(["None", "ClientIP"], {
+      error: (issue) => `${quoted(issue.input)} is not a session affinity (None or ClientIP)`,
+    })
+    .optional(),
+  /** How long a client stays with its endpoint after its last connection: 1 to 86400 s, default 10800. */
+  sessionAffinityConfig: z
+    .strictObject({
+      clientIP: z.strictObject({ timeoutSeconds: inRange("a timeout in seconds", 1, 86400) }),
+    })
+    .optional(),
   ports: z
     .array(
       z.strictObject({

@@ -3,7 +3,7 @@
  * across changes, or the next free one, freed again on removal), found by ClusterIP or NodePort.
  */
 import { NodeCidrAllocator } from "@podnet/ipam";
-import type { Service } from "@podnet/route-manager";
+import { AFFINITY_TIMEOUT, type Service } from "@podnet/route-manager";
 import { TargetError, allocate, claim } from "./allocation.js";
 import type { PodSpec, ServiceSpec } from "./schema.js";
 
@@ -151,6 +151,12 @@ export class ServiceTable {
   }
 }
 
+/** How long a client keeps its endpoint after its last connection (sessionAffinity ClientIP), in seconds. */
+export function affinitySeconds(spec: ServiceSpec): number | undefined {
+  if (spec.sessionAffinity !== "ClientIP") return undefined;
+  return spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? AFFINITY_TIMEOUT;
+}
+
 /** The Service as the route manager's proxy takes it. */
 export function proxyService({
   spec,
@@ -159,6 +165,7 @@ export function proxyService({
   endpointNodes,
   portEndpoints,
 }: ServiceState): Service {
+  const affinity = affinitySeconds(spec);
   // Where endpoints run matters only to the Local policies: other Services stay the same on every node.
   const local = spec.externalTrafficPolicy === "Local" || spec.internalTrafficPolicy === "Local";
   return {
@@ -181,6 +188,7 @@ export function proxyService({
         : {}),
     })),
     endpoints,
+    ...(affinity !== undefined ? { sessionAffinity: { timeoutSeconds: affinity } } : {}),
     ...(local
       ? {
           endpointNodes,

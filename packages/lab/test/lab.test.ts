@@ -48,6 +48,7 @@ const MULTICAST = fileURLToPath(new URL("fixtures/multicast.yaml", import.meta.u
 const NAMED_TARGETPORT = fileURLToPath(new URL("fixtures/named-targetport.yaml", import.meta.url));
 const TRAFFIC_POLICY = fileURLToPath(new URL("fixtures/traffic-policy.yaml", import.meta.url));
 const TRAFFIC_POLICY_SOURCE = fileURLToPath(new URL("fixtures/traffic-policy-source.yaml", import.meta.url));
+const SESSION_AFFINITY = fileURLToPath(new URL("fixtures/session-affinity.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -417,10 +418,14 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     // The scenarios with Services once more, under kube-proxy's nftables mode, and a UDP Service.
     [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
     // kube-proxy's rejects for a Service without endpoints, its NodePort's too, a named
-    // targetPort's endpoints each at its own port, and the Local traffic policies' drops and
-    // short-circuits, under both proxies (the provider changes none of them).
-    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY], [], ["cbr0-host-gw"]],
-    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY], ["--proxy", "nftables"], ["cbr0-host-gw"]],
+    // targetPort's endpoints each at its own port, the Local traffic policies' drops and
+    // short-circuits, and session affinity, under both proxies (the provider changes none of them).
+    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY], [], ["cbr0-host-gw"]],
+    [
+      [NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY],
+      ["--proxy", "nftables"],
+      ["cbr0-host-gw"],
+    ],
     // The client's address a NetworkPolicy sees through a Local and a Cluster NodePort.
     [[TRAFFIC_POLICY_SOURCE], ["--policy", "iptables"], ["cbr0-host-gw"]],
     // nftables' cluster-ips-check: a ClusterIP's other ports rejected, an unallocated one dropped.

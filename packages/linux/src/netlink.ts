@@ -96,7 +96,14 @@ function listedObjects(json: { nftables: Record<string, Record<string, unknown>>
     const { handle: _handle, ...rest } = body;
     if (kind === "map" && Array.isArray(rest.elem))
       (rest.elem as NftMapElement[]).sort((a, b) => compareNftKeys(a[0], b[0]));
-    if (kind === "set" && Array.isArray(rest.elem)) (rest.elem as NftKey[]).sort(compareNftKeys);
+    if (kind === "set" && Array.isArray(rest.elem)) {
+      // An element of a set with timeouts is listed with when it expires ({"elem": {"val": …,
+      // "expires": …}}): the host API gives the key, as the simulator does.
+      rest.elem = (rest.elem as (NftKey | { elem: { val: NftKey } })[]).map((e) =>
+        typeof e === "object" && "elem" in e ? e.elem.val : e,
+      );
+      (rest.elem as NftKey[]).sort(compareNftKeys);
+    }
     out.push({ [kind]: rest } as unknown as NftObject);
   }
   return out;

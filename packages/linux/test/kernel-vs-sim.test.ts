@@ -482,16 +482,35 @@ async function tcpOnBoth(
   to: string,
   port: number,
 ): Promise<{ kernel: string; sim: string }> {
+  const { kernel, sim } = await tcpSeriesOnBoth(seed, build, from, to, port, 1);
+  return { kernel: kernel[0]!, sim: sim[0]! };
+}
+
+/** `count` TCP connections in turn, each from a new port, on both: the outcomes in order. */
+async function tcpSeriesOnBoth(
+  seed: string,
+  build: Build,
+  from: string,
+  to: string,
+  port: number,
+  count: number,
+): Promise<{ kernel: string[]; sim: string[] }> {
   const sim = new LabTopology(new SimKernel({ seed }));
   await build(sim);
   sim.k.listen("pod1", { protocol: "tcp", port: 8080, owner: "web" });
-  const trace = sim.k.send({ from, to, protocol: "tcp", port });
+  const simulated = Array.from(
+    { length: count },
+    () => sim.k.send({ from, to, protocol: "tcp", port }).outcome,
+  );
   const real = new LabTopology(linux, nextPrefix());
   try {
     await build(real);
     const listener = await listenTcp(real.ns("pod1"), 8080, "web");
     try {
-      return { kernel: tcpOutcome(await connectTcp(real.ns(from), to, port, 2000)), sim: trace.outcome };
+      const kernel: string[] = [];
+      for (let i = 0; i < count; i++)
+        kernel.push(tcpOutcome(await connectTcp(real.ns(from), to, port, 2000)));
+      return { kernel, sim: simulated };
     } finally {
       listener.kill();
     }
@@ -574,6 +593,25 @@ describe.skipIf(system.skip)("the simulator agrees with the kernel", () => {
       });
     });
   }
+
+  // kube-proxy's session affinity: xt_recent files a client's address with --set and finds it again
+  // with --rcheck. The first connection is filed and sent to 9090 (nobody listens: refused); the
+  // next ones find the client and go to 8080.
+  it("-m recent: a client filed by --set is found by --rcheck on its next connections", async () => {
+    const build: Build = async (lab) => {
+      await hostGw(lab, false);
+      const node2 = lab.ns("node2");
+      for (const r of [
+        rule`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m recent --rcheck --seconds 10800 --reap --name AFF -j DNAT --to-destination 10.0.1.2:8080`,
+        rule`-d 10.96.0.10/32 -p tcp -m recent --set --name AFF -m tcp --dport 80 -j DNAT --to-destination 10.0.1.2:9090`,
+      ])
+        await lab.k.iptables.append(node2, "nat", "PREROUTING", r);
+    };
+    expect(await tcpSeriesOnBoth("recent", build, "pod2", "10.96.0.10", 80, 3)).toEqual({
+      kernel: ["refused", "reached", "reached"],
+      sim: ["refused", "reached", "reached"],
+    });
+  });
 
   it("a TCP reset REJECT answers nothing about a broadcast: the SYN goes unanswered", async () => {
     expect(await tcpOnBoth("reject", rejectBroadcast, "pod1", "10.0.2.255", 80)).toEqual({

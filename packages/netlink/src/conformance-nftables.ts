@@ -24,6 +24,7 @@ const goto = (target: string) => ({ goto: { target } });
 const SVC = "service-ULMVA6XW-ns1/svc1/tcp/p80";
 const EP = "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80";
 const EXT = "external-ULMVA6XW-ns1/svc1/tcp/p80";
+const AFF = "affinity-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80";
 const localSource = {
   match: {
     op: "==" as const,
@@ -60,6 +61,8 @@ function kubeProxyTable(): NftObject[] {
         elem: [[{ concat: ["tcp", 30080] }, goto(SVC)]],
       },
     },
+    // Session affinity's set: the kernel lists it with a size once an update statement fills it.
+    { set: { ...T, name: AFF, type: "ipv4_addr", size: 65535, flags: ["timeout"], timeout: 10800 } },
     { chain: chain("mark-for-masquerade") },
     { chain: chain("masquerading") },
     { chain: chain("services") },
@@ -116,6 +119,11 @@ function kubeProxyTable(): NftObject[] {
       ),
     },
     {
+      rule: rule(EP, {
+        set: { op: "update", elem: { payload: { protocol: "ip", field: "saddr" } }, set: `@${AFF}` },
+      }),
+    },
+    {
       rule: rule(
         EP,
         { match: { op: "==", left: { meta: { key: "l4proto" } }, right: "tcp" } },
@@ -135,6 +143,13 @@ function kubeProxyTable(): NftObject[] {
           },
         },
         { jump: { target: "mark-for-masquerade" } },
+      ),
+    },
+    {
+      rule: rule(
+        SVC,
+        { match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: `@${AFF}` } },
+        goto(EP),
       ),
     },
     {
@@ -199,6 +214,36 @@ export function nftablesCases(setup: Setup, refusal: Refusal): void {
     expect(listed[1]).toEqual({
       map: { ...(table[1] as { map: object }).map, elem: [element("172.30.0.41", 80, SVC)] },
     });
+  });
+
+  it("lists a set with timeouts by its keys, with a size once an update statement fills it", async () => {
+    const {
+      n,
+      ns: [a],
+    } = await setup("a");
+    const set = {
+      ...T,
+      name: "s",
+      type: "ipv4_addr" as const,
+      flags: ["timeout"] as ["timeout"],
+      timeout: 60,
+    };
+    await n.nft.run(a!, [
+      { add: { table: { family: "ip", name: "kube-proxy" } } },
+      { add: { set } },
+      { add: { chain: chain("c") } },
+      { add: { element: { ...T, name: "s", elem: ["10.0.0.5"] } } },
+    ]);
+    const listed = async () => (await n.nft.list(a!, "ip", "kube-proxy")).find((o) => "set" in o);
+    expect(await listed()).toEqual({ set: { ...set, elem: ["10.0.0.5"] } });
+    const update: NftRule = rule("c", {
+      set: { op: "update", elem: { payload: { protocol: "ip", field: "saddr" } }, set: "@s" },
+    });
+    await n.nft.run(a!, [{ add: { rule: update } }]);
+    expect(await listed()).toEqual({ set: { ...set, size: 65535, elem: ["10.0.0.5"] } });
+    // Added again with another timeout: the set takes it.
+    await n.nft.run(a!, [{ add: { set: { ...set, timeout: 30 } } }]);
+    expect(await listed()).toEqual({ set: { ...set, timeout: 30, size: 65535, elem: ["10.0.0.5"] } });
   });
 
   it("refuses nftables changes as nft does, and a refused transaction changes nothing", async () => {

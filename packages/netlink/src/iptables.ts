@@ -35,6 +35,19 @@ export type IptablesMatch =
    * `srcNegated` the source's).
    */
   | { kind: "addrtype"; dstType?: "LOCAL"; negated?: boolean; srcType?: "LOCAL"; srcNegated?: boolean }
+  /**
+   * `-m recent` (xt_recent), by source address, as kube-proxy's session affinity writes it: `set`
+   * files the source in the list `name` (and matches); `rcheck` matches a source seen within
+   * `seconds` (`reap`: stale entries go as it looks); `update` is rcheck that also files it again.
+   */
+  | {
+      kind: "recent";
+      mode: "set" | "rcheck" | "update";
+      name: string;
+      seconds?: number;
+      reap?: boolean;
+      negated?: boolean;
+    }
   /** `-m multiport --dports 80,443`: any of up to 15 destination ports (needs -p tcp or udp). */
   | { kind: "multiport"; dports: number[] }
   | { kind: "statistic"; probability: number };
@@ -146,6 +159,14 @@ export function formatIptablesRule(rule: IptablesRule): string {
         break;
       case "multiport":
         out.push("-m", "multiport", "--dports", m.dports.join(","));
+        break;
+      case "recent":
+        // iptables-save's order: the mode, its time, the list; the mask and side are the defaults.
+        out.push("-m", "recent", ...(m.negated ? ["!"] : []), `--${m.mode}`);
+        // libxt_recent prints the seconds as a signed int: 4294967295 is saved as -1.
+        if (m.seconds !== undefined) out.push("--seconds", String(m.seconds | 0));
+        if (m.reap) out.push("--reap");
+        out.push("--name", m.name, "--mask", "255.255.255.255", "--rsource");
         break;
       case "statistic":
         out.push(
@@ -290,6 +311,7 @@ export function parseIptablesRule(text: string): IptablesRule {
         else if (name === "statistic") module = { kind: "statistic", probability: 1 };
         else if (name === "conntrack") module = { kind: "conntrack", ctstate: [] };
         else if (name === "multiport") module = { kind: "multiport", dports: [] };
+        else if (name === "recent") module = { kind: "recent", mode: undefined!, name: "DEFAULT" };
         else throw new IptablesSyntaxError(text, `unsupported match "${name}"`);
         rule.matches.push(module);
         break;
@@ -330,6 +352,49 @@ export function parseIptablesRule(text: string): IptablesRule {
       case "--sport":
       case "--source-port":
         portMatch().sport = parsePort(next(arg), text);
+        break;
+      case "--set":
+      case "--rcheck":
+      case "--update": {
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, `${arg} needs -m recent`);
+        if (module.mode)
+          throw new IptablesSyntaxError(
+            text,
+            `recent: option "--${module.mode}" cannot be used together with "${arg}"`,
+          );
+        module.mode = arg.slice(2) as "set" | "rcheck" | "update";
+        if (negate) module.negated = true;
+        break;
+      }
+      case "--seconds": {
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, "--seconds needs -m recent");
+        const value = next(arg);
+        const seconds = Number(value);
+        if (!/^\d+$/.test(value) || seconds < 1 || seconds > 0xffffffff)
+          throw new IptablesSyntaxError(
+            text,
+            'recent: bad value for option "--seconds", or out of range (1-4294967295)',
+          );
+        module.seconds = seconds;
+        break;
+      }
+      case "--reap":
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, "--reap needs -m recent");
+        module.reap = true;
+        break;
+      case "--name":
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, "--name needs -m recent");
+        module.name = next(arg);
+        break;
+      case "--mask": {
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, "--mask needs -m recent");
+        const mask = next(arg);
+        if (mask !== "255.255.255.255")
+          throw new IptablesSyntaxError(text, `recent: unsupported --mask ${mask} (255.255.255.255 only)`);
+        break;
+      }
+      case "--rsource":
+        if (module?.kind !== "recent") throw new IptablesSyntaxError(text, "--rsource needs -m recent");
         break;
       case "--comment":
         if (module?.kind !== "comment") throw new IptablesSyntaxError(text, "--comment needs -m comment");
@@ -378,6 +443,19 @@ export function parseIptablesRule(text: string): IptablesRule {
   // iptables checks this once the rule is read, so "-m multiport --dports 80 -p tcp" is accepted.
   if (rule.matches.some((m) => m.kind === "multiport") && rule.protocol !== "tcp" && rule.protocol !== "udp")
     throw new IptablesSyntaxError(text, "multiport needs -p tcp or -p udp");
+  for (const m of rule.matches) {
+    if (m.kind !== "recent") continue;
+    if (!m.mode)
+      throw new IptablesSyntaxError(
+        text,
+        "recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'",
+      );
+    if (m.reap && m.seconds === undefined)
+      throw new IptablesSyntaxError(text, 'recent: option "--reap" also requires "--seconds"');
+    // The kernel refuses the rule (xt_recent's checkentry: EINVAL).
+    if (m.mode === "set" && m.seconds !== undefined)
+      throw new IptablesSyntaxError(text, "recent: --seconds needs --rcheck or --update");
+  }
   if (rule.matches.some((m) => m.kind === "addrtype" && !m.srcType && !m.dstType))
     throw new IptablesSyntaxError(text, "addrtype: you must specify --src-type or --dst-type");
   const result: IptablesRule = { ...rule, target: rule.target };

@@ -59,6 +59,15 @@ export interface NftSet {
   table: string;
   name: string;
   type: NftKeyType | NftKeyType[];
+  /**
+   * `timeout`: elements expire `timeout` seconds after they were added or last updated (kube-proxy's
+   * session affinity sets; nft 1.0's JSON takes no "dynamic" flag, nft adds it for `update`).
+   */
+  flags?: ["timeout"];
+  timeout?: number;
+  /** Listed by the kernel once an `update` statement fills the set: 65535 unless given. */
+  size?: number;
+  /** Keys only: a listing leaves out when each element expires. */
   elem?: NftKey[];
 }
 
@@ -96,6 +105,8 @@ export type NftStatement =
   | { masquerade: { flags?: "fully-random" } | null }
   /** ICMP port unreachable, nft's default reject for ip. */
   | { reject: { type: "icmp"; expr: "port-unreachable" } }
+  /** `update @set { ip saddr }`: the packet's key joins the set, or has its timeout started again. */
+  | { set: { op: "update"; elem: NftOperand; set: string } }
   | NftVerdict;
 
 export interface NftRule {
@@ -198,6 +209,7 @@ export function formatNftStatement(s: NftStatement): string {
   if ("dnat" in s) return `dnat to ${s.dnat.addr}${s.dnat.port === undefined ? "" : `:${s.dnat.port}`}`;
   if ("reject" in s) return "reject";
   if ("masquerade" in s) return `masquerade${s.masquerade?.flags ? ` ${s.masquerade.flags}` : ""}`;
+  if ("set" in s) return `${s.set.op} ${s.set.set} { ${formatNftOperand(s.set.elem)} }`;
   return "";
 }
 

@@ -17,6 +17,7 @@ import {
   type NftMapElement,
   type NftObject,
   type NftRule,
+  type NftSet,
   type Netlink,
 } from "@podnet/netlink";
 import type { Tally } from "./apply.js";
@@ -47,18 +48,23 @@ interface Held {
   chains: Map<string, NftRule[]>;
   maps: Map<string, Map<string, NftMapElement>>;
   sets: Map<string, Map<string, NftKey>>;
+  /** Each set's timeout (session affinity's), by name. */
+  timeouts: Map<string, number | undefined>;
 }
 
 const byKey = (keys: readonly NftKey[]) => new Map(keys.map((k) => [nftKeyId(k), k]));
 
 function heldOf(objects: NftObject[]): Held {
-  const held: Held = { chains: new Map(), maps: new Map(), sets: new Map() };
+  const held: Held = { chains: new Map(), maps: new Map(), sets: new Map(), timeouts: new Map() };
   for (const o of objects) {
     if ("chain" in o) held.chains.set(o.chain.name, []);
     else if ("rule" in o) held.chains.get(o.rule.chain)!.push(o.rule);
     else if ("map" in o)
       held.maps.set(o.map.name, new Map((o.map.elem ?? []).map((e) => [nftKeyId(e[0]), e])));
-    else if ("set" in o) held.sets.set(o.set.name, byKey(o.set.elem ?? []));
+    else if ("set" in o) {
+      held.sets.set(o.set.name, byKey(o.set.elem ?? []));
+      held.timeouts.set(o.set.name, o.set.timeout);
+    }
   }
   return held;
 }
@@ -79,6 +85,8 @@ class Writer {
   readonly commands: NftCommand[] = [];
   /** Chains to delete once the first transaction has removed every reference to them. */
   readonly stale: string[] = [];
+  /** Session affinity's sets to delete then too (their chains' rules used them). */
+  readonly staleSets: string[] = [];
   added = 0;
   removed = 0;
 
@@ -121,6 +129,19 @@ class Writer {
     this.added += added.length;
   }
 
+  /**
+   * Session affinity's sets brought from `before` (name → timeout) to `after`: a new one, or one
+   * whose timeout changed, is added (an add changes a set's timeout); one no longer wanted goes after.
+   */
+  sets(before: ReadonlyMap<string, number | undefined>, after: readonly NftSet[]): void {
+    const wanted = new Set<string>();
+    for (const set of after) {
+      wanted.add(set.name);
+      if (!before.has(set.name) || before.get(set.name) !== set.timeout) this.commands.push({ add: { set } });
+    }
+    for (const name of before.keys()) if (!wanted.has(name)) this.staleSets.push(name);
+  }
+
   /** A chain no longer wanted: flushed now, deleted after. */
   drop(name: string, rules: number): void {
     if (rules) this.commands.push({ flush: { chain: { ...T, name } } });
@@ -139,11 +160,11 @@ class Writer {
           : 2;
     const ordered = this.commands.sort((a, b) => rank(a) - rank(b));
     if (ordered.length) await n.nft.run(node.ns, ordered);
-    if (this.stale.length)
-      await n.nft.run(
-        node.ns,
-        this.stale.map((name) => ({ delete: { chain: { ...T, name } } })),
-      );
+    if (this.stale.length || this.staleSets.length)
+      await n.nft.run(node.ns, [
+        ...this.stale.map((name): NftCommand => ({ delete: { chain: { ...T, name } } })),
+        ...this.staleSets.map((name): NftCommand => ({ delete: { set: { ...T, name, type: "ipv4_addr" } } })),
+      ]);
     tally.count(node.name, "added", this.added);
     tally.count(node.name, "removed", this.removed);
   }
@@ -228,6 +249,11 @@ export class NftablesProxy implements ServiceProxy {
     w.keys(CLUSTER_IPS, held.sets.get(CLUSTER_IPS) ?? new Map(), byKey(all.flatMap((p) => p.clusterIps)));
     for (const [name, rules] of held.chains)
       if (isServiceChain(name) && !wanted.has(name)) w.drop(name, rules.length);
+    const affinity = new Map([...held.timeouts].filter(([name]) => isServiceChain(name)));
+    w.sets(
+      affinity,
+      all.flatMap((p) => p.sets),
+    );
     await w.apply(this.n, tally, node);
     this.synced.add(node.name);
   }
@@ -244,6 +270,7 @@ export class NftablesProxy implements ServiceProxy {
     w.keys(CLUSTER_IPS, byKey(was?.clusterIps ?? []), byKey(is?.clusterIps ?? []));
     const kept = new Set((is?.chains ?? []).map(([name]) => name));
     for (const [name, rules] of had) if (!kept.has(name)) w.drop(name, rules.length);
+    w.sets(new Map((was?.sets ?? []).map((set) => [set.name, set.timeout])), is?.sets ?? []);
     await w.apply(this.n, tally, node);
   }
 

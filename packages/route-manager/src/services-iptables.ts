@@ -155,19 +155,33 @@ function serviceParts(service: Service, clusterCidr: string, node: string | unde
       });
     }
     const seps = new Map<string, IptablesRule[]>();
+    const affinity = service.sessionAffinity;
+    // Each endpoint's chain, and the rules of a chain spreading over `endpoints`: with session
+    // affinity, first a jump for a client an endpoint's recent list holds (filed by its DNAT rule),
+    // then the draw.
     const spread = (endpoints: readonly Endpoint[]): IptablesRule[] => {
       const n = endpoints.length;
-      return endpoints.map(({ ip, port: target }, i) => {
+      const sticky: IptablesRule[] = [];
+      const draws = endpoints.map(({ ip, port: target }, i): IptablesRule => {
         const endpoint = `${ip}:${target}`;
         const sep = endpointChain(service, port, endpoint);
+        const filed = affinity ? [{ kind: "recent" as const, mode: "set" as const, name: sep }] : [];
         seps.set(sep, [
           { source: `${ip}/32`, matches: [comment(name)], target: { kind: "jump", chain: "KUBE-MARK-MASQ" } },
           {
             protocol: proto,
-            matches: [comment(name), { kind: proto }],
+            matches: [comment(name), ...filed, { kind: proto }],
             target: { kind: "DNAT", toDestination: endpoint },
           },
         ]);
+        if (affinity)
+          sticky.push({
+            matches: [
+              comment(`${name} -> ${endpoint}`),
+              { kind: "recent", mode: "rcheck", name: sep, seconds: affinity.timeoutSeconds, reap: true },
+            ],
+            target: { kind: "jump", chain: sep },
+          });
         return {
           matches: [
             comment(`${name} -> ${endpoint}`),
@@ -176,6 +190,7 @@ function serviceParts(service: Service, clusterCidr: string, node: string | unde
           target: { kind: "jump", chain: sep },
         };
       });
+      return [...sticky, ...draws];
     };
     const own: [string, IptablesRule[]][] = [];
     if (plan.cluster) own.push([svc, [...(plan.internalLocal ? [] : [masquerade]), ...spread(plan.cluster)]]);

@@ -49,6 +49,12 @@ export function nftLocalChain(service: Service, port: ServicePort): string {
   return `local-${hash8(base)}-${base}`;
 }
 
+/** An endpoint's session affinity set (kube-proxy's affinity-…, the endpoint chain's hash and name). */
+export function nftAffinitySet(service: Service, port: ServicePort, endpoint: Endpoint): string {
+  const base = `${portBase(service, port)}__${endpoint.ip}/${endpoint.port}`;
+  return `affinity-${hash8(base)}-${base}`;
+}
+
 export function nftEndpointChain(service: Service, port: ServicePort, endpoint: Endpoint): string {
   const base = `${portBase(service, port)}__${endpoint.ip}/${endpoint.port}`;
   return `endpoint-${hash8(base)}-${base}`;
@@ -208,6 +214,8 @@ export interface NftServiceParts {
   /** Its ClusterIP, for the cluster-ips set. */
   clusterIps: string[];
   chains: [string, NftRule[]][];
+  /** Session affinity's sets, one per endpoint: the clients it served, each for the timeout. */
+  sets: NftSet[];
 }
 
 /**
@@ -224,6 +232,7 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
     noEndpointNodePorts: [],
     clusterIps: [service.clusterIP],
     chains: [],
+    sets: [],
   };
   for (const port of service.ports) {
     const key = { concat: [service.clusterIP, port.protocol, port.port] };
@@ -252,30 +261,51 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
     // By address and port: two endpoints with one address (docker-bridge's pods on different nodes)
     // share a chain.
     const endpointChains = new Map<string, NftRule[]>();
-    const spread = (chain: string, endpoints: readonly Endpoint[]): NftRule => {
+    const affinitySets = new Map<string, NftSet>();
+    const affinity = service.sessionAffinity;
+    // Each endpoint's chain, and the rules of a chain spreading over `endpoints`: with session
+    // affinity, first a goto for a client an endpoint's set holds (filled by its chain), then the draw.
+    const spread = (chain: string, endpoints: readonly Endpoint[]): NftRule[] => {
+      const sticky: NftRule[] = [];
       for (const endpoint of endpoints) {
         const name = nftEndpointChain(service, port, endpoint);
+        const set = affinity && nftAffinitySet(service, port, endpoint);
         endpointChains.set(name, [
           rule(name, is(ipField("saddr"), endpoint.ip), jump(MARK_MASQ)),
+          ...(set ? [rule(name, { set: { op: "update", elem: ipField("saddr"), set: `@${set}` } })] : []),
           rule(name, is(l4proto, port.protocol), { dnat: { addr: endpoint.ip, port: endpoint.port } }),
         ]);
+        if (!set) continue;
+        affinitySets.set(set, {
+          ...T,
+          name: set,
+          type: "ipv4_addr",
+          flags: ["timeout"],
+          timeout: affinity.timeoutSeconds,
+        });
+        sticky.push(rule(chain, is(ipField("saddr"), `@${set}`), goto(name)));
       }
-      return rule(chain, {
-        vmap: {
-          key: { numgen: { mode: "random", mod: endpoints.length, offset: 0 } },
-          data: {
-            set: endpoints.map(
-              (endpoint, i) => [i, goto(nftEndpointChain(service, port, endpoint))] as NftMapElement,
-            ),
+      return [
+        ...sticky,
+        rule(chain, {
+          vmap: {
+            key: { numgen: { mode: "random", mod: endpoints.length, offset: 0 } },
+            data: {
+              set: endpoints.map(
+                (endpoint, i) => [i, goto(nftEndpointChain(service, port, endpoint))] as NftMapElement,
+              ),
+            },
           },
-        },
-      });
+        }),
+      ];
     };
     const own: [string, NftRule[]][] = [];
     if (plan.cluster)
-      own.push([svc, [...(plan.internalLocal ? [] : [masquerade(svc)]), spread(svc, plan.cluster)]]);
-    if (local.length) own.push([svl, [...(plan.internalLocal ? [masquerade(svl)] : []), spread(svl, local)]]);
+      own.push([svc, [...(plan.internalLocal ? [] : [masquerade(svc)]), ...spread(svc, plan.cluster)]]);
+    if (local.length)
+      own.push([svl, [...(plan.internalLocal ? [masquerade(svl)] : []), ...spread(svl, local)]]);
     parts.chains.push(...endpointChains, ...own);
+    parts.sets.push(...affinitySets.values());
     if (port.nodePort === undefined) continue;
     // externalTrafficPolicy: Cluster marks for masquerading and goes to the service chain; Local
     // short-circuits the pods' and the node's own traffic to it (the node's masqueraded) and sends

@@ -46,7 +46,15 @@ export interface Service {
   externalTrafficPolicy?: "Cluster" | "Local";
   /** `Local`: a ClusterIP reaches only the endpoints on the client's node; without one it is dropped. */
   internalTrafficPolicy?: "Cluster" | "Local";
+  /**
+   * `sessionAffinity: ClientIP`: a client's connections keep going to the endpoint its first one
+   * went to, until `timeoutSeconds` pass without one (Kubernetes' default 10800).
+   */
+  sessionAffinity?: { timeoutSeconds: number };
 }
+
+/** Kubernetes' default sessionAffinityConfig.clientIP.timeoutSeconds: three hours. */
+export const AFFINITY_TIMEOUT = 10800;
 
 /**
  * Where a Service port sends connections, as kube-proxy reads its EndpointSlices. A named targetPort

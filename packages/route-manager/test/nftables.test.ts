@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   NFT_TABLE,
   RouteManager,
+  nftAffinitySet,
   nftEndpointChain,
   nftExternalChain,
   nftLocalChain,
@@ -136,6 +137,55 @@ describe("Services through kube-proxy's nftables mode", () => {
       "map" in o && o.map.name === "no-endpoint-nodeports" ? (o.map.elem ?? []) : [],
     );
     expect(noEndpoint).toEqual([[{ concat: ["tcp", 30080] }, { drop: null }]]);
+  });
+
+  it("writes sessionAffinity as kube-proxy's nftables proxier does: a set per endpoint, filled by its chain, looked up before the draw", async () => {
+    const { c, web, endpoints } = await clusterUnder();
+    const two = { ...web, endpoints: endpoints.slice(0, 2), sessionAffinity: { timeoutSeconds: 10800 } };
+    await c.service(two);
+    const port = web.ports[0]!;
+    const ep = (i: number) => ({ ip: endpoints[i]!, port: 8080 });
+    const [svc, e0, s0, s1] = [
+      nftServiceChain(web, port),
+      nftEndpointChain(web, port, ep(0)),
+      nftAffinitySet(web, port, ep(0)),
+      nftAffinitySet(web, port, ep(1)),
+    ];
+    expect(s0).toBe(e0.replace("endpoint-", "affinity-"));
+    const listed = async () => await c.k.nft.list("node1", "ip", NFT_TABLE);
+    const rules = async (chain: string) =>
+      (await listed()).flatMap((o) => ("rule" in o && o.rule.chain === chain ? [formatNftRule(o.rule)] : []));
+    const sets = async () =>
+      (await listed()).flatMap((o) => ("set" in o && o.set.name.startsWith("affinity-") ? [o.set] : []));
+    expect((await rules(svc)).slice(1)).toEqual([
+      `ip saddr @${s0} goto ${e0}`,
+      `ip saddr @${s1} goto ${nftEndpointChain(web, port, ep(1))}`,
+      expect.stringMatching(/^numgen random mod 2 vmap/),
+    ]);
+    expect(await rules(e0)).toEqual([
+      `ip saddr ${endpoints[0]} jump mark-for-masquerade`,
+      `update @${s0} { ip saddr }`,
+      `meta l4proto tcp dnat to ${endpoints[0]}:8080`,
+    ]);
+    const set = { family: "ip", table: NFT_TABLE, type: "ipv4_addr", size: 65535, flags: ["timeout"] };
+    expect(await sets()).toEqual([
+      { ...set, name: s0, timeout: 10800 },
+      { ...set, name: s1, timeout: 10800 },
+    ]);
+    // A client connecting is filed in its endpoint's set.
+    const t = c.k.send({ from: "client", to: "10.96.0.10", protocol: "tcp", port: 80 });
+    const filed = (await sets()).find((x) => x.elem?.length)!;
+    expect([filed.elem, filed.name === (t.deliveredTo!.address === endpoints[0] ? s0 : s1)]).toEqual([
+      ["10.0.1.3"],
+      true,
+    ]);
+    // A new timeout changes the sets'; an endpoint gone takes its set; no affinity, no sets.
+    await c.service({ ...two, sessionAffinity: { timeoutSeconds: 60 } });
+    expect((await sets()).map((x) => x.timeout)).toEqual([60, 60]);
+    await c.service({ ...two, endpoints: endpoints.slice(0, 1), sessionAffinity: { timeoutSeconds: 60 } });
+    expect((await sets()).map((x) => x.name)).toEqual([s0]);
+    await c.service(web);
+    expect(await sets()).toEqual([]);
   });
 
   it("writes only what changed: a map element and a Service's chains; a deleted Service leaves nothing", async () => {

@@ -26,11 +26,14 @@ const serviceValue = fc.record({
   nodes: fc.array(fc.constantFrom("node1", "node2"), { minLength: 4, maxLength: 4 }),
   external: fc.constantFrom(undefined, "Local" as const),
   internal: fc.constantFrom(undefined, "Local" as const),
+  affinity: fc.constantFrom(undefined, 60, 10800),
 });
 
 type ServiceValue = typeof serviceValue extends fc.Arbitrary<infer T> ? T : never;
 
-function service(v: Omit<ServiceValue, "nodes" | "external" | "internal"> & Partial<ServiceValue>): Service {
+function service(
+  v: Omit<ServiceValue, "nodes" | "external" | "internal" | "affinity"> & Partial<ServiceValue>,
+): Service {
   const local = v.external ?? v.internal;
   return {
     namespace: "default",
@@ -44,6 +47,7 @@ function service(v: Omit<ServiceValue, "nodes" | "external" | "internal"> & Part
       ...(p.nodePort !== undefined ? { nodePort: p.nodePort + v.name } : {}),
     })),
     endpoints: v.endpoints,
+    ...(v.affinity ? { sessionAffinity: { timeoutSeconds: v.affinity } } : {}),
     ...(local
       ? {
           endpointNodes: v.nodes!.slice(0, v.endpoints.length),

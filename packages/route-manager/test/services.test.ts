@@ -2,7 +2,14 @@ import { formatIpv4, type Ipv4Header } from "@podnet/core";
 import { cbr0HostGw } from "@podnet/provider-cbr0-host-gw";
 import { overlay } from "@podnet/provider-overlay";
 import { describe, expect, it } from "vitest";
-import { PROXY_NAMES, endpointProbability, externalChain, serviceChain, type Service } from "../src/index.js";
+import {
+  PROXY_NAMES,
+  endpointChain,
+  endpointProbability,
+  externalChain,
+  serviceChain,
+  type Service,
+} from "../src/index.js";
 import { clusterWithService } from "./cluster.js";
 
 describe("kube-proxy's chain names and probabilities", () => {
@@ -347,6 +354,61 @@ describe("Services, kube-proxy style", () => {
       `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[1]}:8080" -j KUBE-SEP-…`,
       `-A ${svl} -m comment --comment "default/web:http -> ${endpoints[0]}:8080" -j KUBE-SEP-…`,
     ]);
+  });
+
+  it.each(PROXY_NAMES)(
+    "%s: sessionAffinity ClientIP keeps a client on one endpoint until its timeout passes",
+    async (proxy) => {
+      const { c, web, endpoints } = await clusterWithService(cbr0HostGw(), proxy);
+      await c.addPod("node2", "far");
+      await c.service({ ...web, sessionAffinity: { timeoutSeconds: 30 } });
+      const seen = (from: string, n: number) => {
+        const at = new Set<string>();
+        for (let i = 0; i < n; i++) {
+          const t = c.k.send({ from, to: "10.96.0.10", protocol: "tcp", port: 80 });
+          expect(t.outcome).toBe("reached");
+          at.add(t.deliveredTo!.address);
+        }
+        return [...at];
+      };
+      // Each client keeps its endpoint, connection after connection (each send is a second later).
+      for (const from of ["client", "far", "client"]) expect(seen(from, 12)).toHaveLength(1);
+      // Once 30 seconds pass without a connection from it, a client draws again: over several
+      // rounds, it lands elsewhere (3 endpoints: all ten rounds on one by chance is 1 in 20,000).
+      const rounds = new Set<string>();
+      for (let round = 0; round < 10; round++) {
+        for (let i = 0; i < 31; i++) c.k.send({ from: "outside", to: "10.100.0.9", protocol: "icmp" });
+        rounds.add(seen("client", 1)[0]!);
+      }
+      expect(rounds.size).toBeGreaterThan(1);
+      expect(endpoints).toEqual(expect.arrayContaining([...rounds]));
+      // Without affinity, one client's connections spread.
+      await c.service(web);
+      expect(seen("client", 30).length).toBeGreaterThan(1);
+    },
+  );
+
+  it("writes sessionAffinity's rules as kube-proxy does: a recent list per endpoint, checked before the draw", async () => {
+    const { c, web, endpoints } = await clusterWithService();
+    await c.service({ ...web, endpoints: endpoints.slice(0, 2), sessionAffinity: { timeoutSeconds: 10800 } });
+    const svc = "KUBE-SVC-CDGGSHYLG3RE2FKL";
+    const lines = (await c.k.iptables.save("node1", "nat"))
+      .split("\n")
+      .filter((l) => l.startsWith(`-A ${svc}`) || (/^-A KUBE-SEP-/.test(l) && l.includes("DNAT")));
+    const sep = (i: number) => endpointChain(web, web.ports[0]!, `${endpoints[i]}:8080`);
+    expect(lines).toEqual(
+      [
+        `-A ${sep(0)} -p tcp -m comment --comment "default/web:http" -m recent --set --name ${sep(0)} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${endpoints[0]}:8080`,
+        `-A ${sep(1)} -p tcp -m comment --comment "default/web:http" -m recent --set --name ${sep(1)} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${endpoints[1]}:8080`,
+        `-A ${svc} ! -s 10.0.0.0/16 -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[0]}:8080" -m recent --rcheck --seconds 10800 --reap --name ${sep(0)} --mask 255.255.255.255 --rsource -j ${sep(0)}`,
+        `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[1]}:8080" -m recent --rcheck --seconds 10800 --reap --name ${sep(1)} --mask 255.255.255.255 --rsource -j ${sep(1)}`,
+        `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[0]}:8080" -m statistic --mode random --probability 0.50000000000 -j ${sep(0)}`,
+        `-A ${svc} -m comment --comment "default/web:http -> ${endpoints[1]}:8080" -j ${sep(1)}`,
+      ].sort((a, b) =>
+        a.split(" ")[1]! < b.split(" ")[1]! ? -1 : a.split(" ")[1]! > b.split(" ")[1]! ? 1 : 0,
+      ),
+    );
   });
 
   it("lets NodePort traffic and accepted flows through a FORWARD that drops the rest (KUBE-FORWARD)", async () => {

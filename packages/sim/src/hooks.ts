@@ -10,9 +10,8 @@
  * creation order is not kept.
  */
 import type { NatTable } from "@podnet/netlink";
-import type { SimKernel } from "./kernel.js";
 import type { SimNamespace } from "./namespace.js";
-import { evaluateChain, type PacketView, type Verdict } from "./netfilter.js";
+import { evaluateChain, type PacketView, type RuleKernel, type Verdict } from "./netfilter.js";
 import { evaluateNftChain, hookSlot, programOf } from "./nft-eval.js";
 
 export type HookName = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
@@ -47,7 +46,7 @@ export function runHook(
   packet: PacketView,
   inDev: string | undefined,
   outDev: string | undefined,
-  kernel: Pick<SimKernel, "random" | "chainIndexFrom">,
+  kernel: RuleKernel,
 ): Verdict {
   const state = ns.nftIfAny;
   const nft = state && programOf(state).slots[SLOT[type][hook]]!;
@@ -57,6 +56,8 @@ export function runHook(
     random: kernel.random,
     isLocal: (a) => ns.isLocal(a),
     count: () => ns.ruleEvaluations++,
+    clock: () => kernel.clock,
+    changed: () => void kernel.epoch++,
   });
   const priority = PRIORITY[type][hook];
   let iptablesDone = false;

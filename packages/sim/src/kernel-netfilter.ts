@@ -91,10 +91,10 @@ export const iptablesApi = (k: SimKernel) => ({
 export const nftApi = (k: SimKernel) => ({
   run: async (nsName: string, commands: readonly NftCommand[]) => {
     const command = () => (commands.length ? formatNftCommand(commands[0]!) : "nft -j -f");
-    k.ns(nsName, command).nft.apply(commands);
+    k.ns(nsName, command).nft.apply(commands, k.clock);
   },
   list: async (nsName: string, family: NftFamily, table: string): Promise<NftObject[]> =>
-    k.ns(nsName, `nft list table ${family} ${table}`).nft.list(table) ??
+    k.ns(nsName, `nft list table ${family} ${table}`).nft.list(table, k.clock) ??
     fail("ENOENT", NftMessage.noSuchFile, `nft list table ${family} ${table}`),
 });
 

@@ -8,6 +8,7 @@ import { RouteTable, type RoutePool, type SimRoute } from "./route-table.js";
 import { NftState } from "./nftables.js";
 import { programOf } from "./nft-eval.js";
 import type { CompiledIptables } from "./netfilter.js";
+import { recentNames, type RecentLists } from "./recent.js";
 
 export const LOOPBACK = Ipv4Prefix.parse("127.0.0.0/8");
 
@@ -343,6 +344,8 @@ export class SimNamespace {
   /** netfilter.ts's compiled tables for the rules as they are (shared with namespaces holding the same). */
   compiledIptables?: CompiledIptables;
   private tracked?: ConntrackTable;
+  /** xt_recent's lists and how many rules name each. */
+  private recent?: { lists: RecentLists; refs: Map<string, number> };
   readonly sockets: SimSocket[] = [];
   /** Local IPv4 addresses → the link holding them (the kernel's local table). */
   readonly localAddresses = new Map<number, SimLink>();
@@ -451,8 +454,26 @@ export class SimNamespace {
     const jumps = this.jumps[table];
     this.iptablesVersion++;
     this.iptablesState!.rules[table] += delta * rules.length;
-    for (const r of rules)
+    for (const r of rules) {
       if (r.target.kind === "jump") jumps.set(r.target.chain, (jumps.get(r.target.chain) ?? 0) + delta);
+      for (const name of recentNames(r.matches)) this.referRecent(name, delta);
+    }
+  }
+
+  /** xt_recent's lists (recent.ts), made on first use. */
+  get recentLists(): RecentLists {
+    return (this.recent ??= { lists: new Map(), refs: new Map() }).lists;
+  }
+
+  /** A rule naming a recent list came (+1) or went (−1): the kernel drops a list no rule names. */
+  private referRecent(name: string, delta: 1 | -1): void {
+    const recent = (this.recent ??= { lists: new Map(), refs: new Map() });
+    const refs = (recent.refs.get(name) ?? 0) + delta;
+    if (refs > 0) recent.refs.set(name, refs);
+    else {
+      recent.refs.delete(name);
+      recent.lists.delete(name);
+    }
   }
 
   /** How many rules the table's chains hold. */

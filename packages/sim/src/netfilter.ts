@@ -6,8 +6,9 @@ import {
   type IptablesRule,
   type NatTable,
 } from "@podnet/netlink";
-import type { SeededRandom } from "@podnet/core";
 import { watchedPort } from "./flow-cache.js";
+import type { SimKernel } from "./kernel.js";
+import { recentMatches, type RecentMatch } from "./recent.js";
 import type { ConntrackEntry, SimNamespace } from "./namespace.js";
 
 /** A rule with its text parsed once: evaluation runs on every hop of every trace. */
@@ -31,6 +32,8 @@ interface CompiledRule {
   dstLocal?: { negated: boolean };
   /** -m addrtype --src-type LOCAL: whether it is negated. */
   srcLocal?: { negated: boolean };
+  /** -m recent (session affinity's lists). */
+  recent?: RecentMatch;
   threshold?: number;
   rule: IptablesRule;
   /** The rule as iptables-save prints it after "-A CHAIN", made the first time a path names it. */
@@ -114,6 +117,7 @@ function compile(rule: IptablesRule): CompiledRule {
       if (m.srcType) c.srcLocal = { negated: m.srcNegated ?? false };
     } else if (m.kind === "statistic") c.threshold = statisticThreshold(m.probability);
     else if (m.kind === "multiport") c.dports = m.dports;
+    else if (m.kind === "recent") c.recent = m;
   }
   compiled.set(rule, c);
   return c;
@@ -327,7 +331,7 @@ function matches(
   p: PacketView,
   inDev: string | undefined,
   outDev: string | undefined,
-  random: SeededRandom,
+  kernel: RuleKernel,
 ): boolean {
   if (c.source && c.source.prefix.contains(p.ip.src) === c.source.negated) return false;
   if (c.destination && c.destination.prefix.contains(p.ip.dst) === c.destination.negated) return false;
@@ -350,9 +354,18 @@ function matches(
   if (c.dstLocal && ns.isLocal(p.ip.dst) === c.dstLocal.negated) return false;
   if (c.srcLocal && ns.isLocal(p.ip.src) === c.srcLocal.negated) return false;
   // xt_statistic: a random 31-bit number below the fixed-point probability matches.
-  if (c.threshold !== undefined && (random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
+  if (c.threshold !== undefined && (kernel.random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
+  if (c.recent) {
+    // Its lists change with every packet filed, and what it finds with the clock: a walk reading
+    // them is not one the flow cache may replay.
+    kernel.epoch++;
+    if (!recentMatches(ns.recentLists, c.recent, p.ip.src, kernel.clock)) return false;
+  }
   return true;
 }
+
+/** What rule evaluation needs of the kernel: its random numbers, clock and flow-cache epoch. */
+export type RuleKernel = Pick<SimKernel, "random" | "chainIndexFrom" | "clock" | "epoch">;
 
 function parseTo(text: string): { address: number; port?: number } {
   const [address, port] = text.split(":");
@@ -399,9 +412,9 @@ export function evaluateChain(
   packet: PacketView,
   inDev: string | undefined,
   outDev: string | undefined,
-  kernel: { random: SeededRandom; chainIndexFrom: number },
+  kernel: RuleKernel,
 ): Verdict {
-  const { random, chainIndexFrom } = kernel;
+  const { chainIndexFrom } = kernel;
   let found = 0;
   let top = 0;
   frameRules[0] = compiledRulesOf(ns, table, chain, chainIndexFrom);
@@ -427,7 +440,7 @@ export function evaluateChain(
     const rule = c.rule;
     frameAt[top] = at + 1;
     ns.ruleEvaluations++;
-    if (!matches(ns, c, packet, inDev, outDev, random)) continue;
+    if (!matches(ns, c, packet, inDev, outDev, kernel)) continue;
     matched[found] = c;
     matchedIn[found++] = frameName[top]!;
     const t = rule.target;

@@ -5,7 +5,7 @@
  * numbers, as the kernel's sets are: a packet to any of 10,000 Services costs the same few rule
  * evaluations.
  */
-import { IpProtocol, Ipv4Prefix, parseIpv4, type SeededRandom } from "@podnet/core";
+import { IpProtocol, Ipv4Prefix, formatIpv4, parseIpv4, type SeededRandom } from "@podnet/core";
 import {
   formatNftKey,
   formatNftRule,
@@ -23,7 +23,7 @@ import {
 } from "@podnet/netlink";
 import { watchedPort } from "./flow-cache.js";
 import type { PacketView, Verdict } from "./netfilter.js";
-import { setRef, type NftState, type SimNftChain } from "./nftables.js";
+import { setHas, setRef, updateSet, type NftState, type SimNftChain, type SimNftSet } from "./nftables.js";
 
 // ---- programs: what evaluation reads, shared ------------------------------------------------------
 
@@ -149,11 +149,11 @@ function setSlot(table: string, name: string): number {
   return slot;
 }
 
-/** A state's sets by slot: each set's own values (kept with its elements), not a copy. */
-function setValues(state: NftState): (ReadonlySet<number | string> | undefined)[] {
-  const out: ReadonlySet<number | string>[] = [];
+/** A state's sets by slot: each set itself, not a copy. */
+function setValues(state: NftState): (SimNftSet | undefined)[] {
+  const out: SimNftSet[] = [];
   for (const table of state.tables.values())
-    for (const [name, set] of table.sets) out[setSlot(table.name, name)] = set.values;
+    for (const [name, set] of table.sets) out[setSlot(table.name, name)] = set;
   return out;
 }
 
@@ -191,6 +191,10 @@ export interface NftContext {
   random: SeededRandom;
   /** fib daddr type local, fib saddr type local. */
   isLocal(address: number): boolean;
+  /** The kernel clock's second: when a set's elements expire. */
+  clock(): number;
+  /** A set with timeouts was read or filled: what the flow cache may not replay. */
+  changed(): void;
   /** Counts every rule evaluated. */
   count(): void;
 }
@@ -241,6 +245,8 @@ type Step =
   | { kind: "test"; test: (p: PacketView, ctx: NftContext) => boolean }
   /** Membership of a named set of the rule's table: `ip daddr @nodeport-ips`. */
   | { kind: "lookup"; key: Getter; set: number; negated: boolean }
+  /** `update @set { ip saddr }`. */
+  | { kind: "update"; key: Getter; set: number }
   | { kind: "mark"; op: "|" | "^"; value: number }
   | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
   | { kind: "verdict"; verdict: NftVerdict }
@@ -292,6 +298,7 @@ function compileStatement(s: NftStatement, table: string): Step {
     };
   }
   if ("dnat" in s) return { kind: "dnat", address: parseIpv4(s.dnat.addr), port: s.dnat.port };
+  if ("set" in s) return { kind: "update", key: getter(s.set.elem), set: setSlot(table, s.set.set.slice(1)) };
   return "reject" in s ? { kind: "reject" } : { kind: "masquerade" };
 }
 
@@ -354,8 +361,17 @@ export function evaluateNftChain(
       } else if (step.kind === "lookup") {
         const key = step.key(packet, ctx);
         // Sets are the namespace's own, not the program's.
-        const held = key !== undefined && state.setValues?.[step.set]?.has(key) === true;
+        const set = state.setValues?.[step.set];
+        if (set?.expires) ctx.changed();
+        const held = key !== undefined && set !== undefined && setHas(set, key, ctx.clock());
         if (held === step.negated) continue next;
+      } else if (step.kind === "update") {
+        const key = step.key(packet, ctx);
+        const set = state.setValues?.[step.set];
+        if (key !== undefined && set) {
+          ctx.changed();
+          updateSet(set, key, () => (typeof key === "number" ? formatIpv4(key) : key), ctx.clock());
+        }
       } else if (step.kind === "mark") {
         packet.mark = (step.op === "|" ? packet.mark | step.value : packet.mark ^ step.value) >>> 0;
       } else if (step.kind === "vmap") {

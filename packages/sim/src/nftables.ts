@@ -39,6 +39,33 @@ export interface SimNftSet {
    * numbers joined as nftKeyId joins them), kept with `elements`: evaluation looks a packet up here.
    */
   values: Set<number | string>;
+  /**
+   * A set with timeouts (`flags timeout`): when each element expires, by value, in the kernel
+   * clock's seconds. An element past it is gone (the kernel's garbage collection), though kept here
+   * until the set is next listed or filled.
+   */
+  expires?: Map<number | string, number>;
+}
+
+/** The size the kernel gives a set an `update` statement fills, when none was given. */
+const DYNAMIC_SET_SIZE = 65535;
+
+/** Whether `set` holds `value` at second `now`. */
+export function setHas(set: SimNftSet, value: number | string, now: number): boolean {
+  if (!set.values.has(value)) return false;
+  return set.expires === undefined || set.expires.get(value)! > now;
+}
+
+/**
+ * `update @set { key }` at second `now`: the key joins the set, or its timeout starts again. `key`
+ * is the element as listed, made only when it joins.
+ */
+export function updateSet(set: SimNftSet, value: number | string, key: () => NftKey, now: number): void {
+  if (!set.values.has(value)) {
+    set.elements.set(typeof value === "number" ? String(value) : value, key());
+    set.values.add(value);
+  }
+  if (set.spec.timeout !== undefined) (set.expires ??= new Map()).set(value, now + set.spec.timeout);
 }
 
 export interface SimNftChain {
@@ -90,7 +117,7 @@ const keyValue = (key: NftKey): number | string =>
 export const setRef = (right: unknown): string | undefined =>
   typeof right === "string" && right.startsWith("@") ? right : undefined;
 
-/** The chains a rule sends packets to, and the named maps and sets it looks up (as "@name"). */
+/** The chains a rule sends packets to, and the named maps and sets it looks up or fills (as "@name"). */
 function ruleTargets(rule: NftRule): string[] {
   const verdicts: (NftVerdict | undefined)[] = [];
   const named: string[] = [];
@@ -99,9 +126,13 @@ function ruleTargets(rule: NftRule): string[] {
     if ("vmap" in s && typeof s.vmap.data === "object") for (const [, v] of s.vmap.data.set) verdicts.push(v);
     else if ("vmap" in s) named.push(s.vmap.data as string);
     else if ("match" in s && setRef(s.match.right)) named.push(s.match.right as string);
+    else if ("set" in s) named.push(s.set.set);
   }
   return [...targetsOf(verdicts), ...named];
 }
+
+/** The sets a rule fills (`update @name`), by name. */
+const filledSets = (rule: NftRule) => rule.expr.flatMap((s) => ("set" in s ? [s.set.set.slice(1)] : []));
 
 /** A table's map or set by name, made (and listed in order of making) when it has none. */
 function made<T extends SimNftMap | SimNftSet>(
@@ -149,17 +180,17 @@ export class NftState {
    */
   program?: NftProgram;
   /** This namespace's sets by slot (nft-eval.ts), made with `program`. */
-  setValues?: (ReadonlySet<number | string> | undefined)[];
+  setValues?: (SimNftSet | undefined)[];
   /** The evaluation context of this namespace's packets (hooks.ts), made on the first. */
   context?: NftContext;
 
   /**
    * Applies a transaction: every command, or — at the first refusal — none (each change is undone).
    */
-  apply(commands: readonly NftCommand[]): void {
+  apply(commands: readonly NftCommand[], now: number): void {
     const undo: (() => void)[] = [];
     try {
-      for (const command of commands) this.applyOne(command, undo);
+      for (const command of commands) this.applyOne(command, undo, now);
     } catch (error) {
       for (const step of undo.reverse()) step();
       throw error;
@@ -194,7 +225,7 @@ export class NftState {
     });
   }
 
-  private applyOne(command: NftCommand, undo: (() => void)[]): void {
+  private applyOne(command: NftCommand, undo: (() => void)[], now: number): void {
     if ("add" in command) {
       const body = command.add;
       if ("table" in body) {
@@ -230,11 +261,25 @@ export class NftState {
           () => ({ spec, elements: new Map(), values: new Set<number | string>() }),
           undo,
         );
-        this.addKeys(set, elem ?? [], undo);
+        // Adding a set that is there with another timeout changes its timeout (elements keep theirs).
+        if (spec.timeout !== undefined && set.spec.timeout !== spec.timeout) {
+          const before = set.spec;
+          set.spec = { ...before, timeout: spec.timeout };
+          undo.push(() => (set.spec = before));
+        }
+        this.addKeys(set, elem ?? [], undo, now);
       } else if ("rule" in body) {
         const table = this.table(body.rule.table, command);
         const chain = table.chains.get(body.rule.chain) ?? refuse("ENOENT", ENOENT, command);
         this.use(table, ruleTargets(body.rule), 1, command, undo);
+        // A set an update statement fills becomes dynamic, and is listed with a size from then on.
+        for (const name of filledSets(body.rule)) {
+          const set = table.sets.get(name)!;
+          if (set.spec.size !== undefined) continue;
+          const before = set.spec;
+          set.spec = { ...before, size: DYNAMIC_SET_SIZE };
+          undo.push(() => (set.spec = before));
+        }
         chain.rules.push(body.rule);
         undo.push(() => chain.rules.pop());
       } else {
@@ -245,6 +290,7 @@ export class NftState {
             set,
             body.element.elem.filter((e): e is NftKey => !isMapElement(e)),
             undo,
+            now,
           );
         const map = table.maps.get(body.element.name) ?? missing(command);
         this.addElements(table, map, body.element.elem.filter(isMapElement), command, undo);
@@ -323,17 +369,24 @@ export class NftState {
     }
   }
 
-  /** A set's keys: adding one already there is no change (nft's `add element`). */
-  private addKeys(set: SimNftSet, keys: NftKey[], undo: (() => void)[]): void {
+  /**
+   * A set's keys: adding one already there is no change (nft's `add element`); in a set with
+   * timeouts each expires the set's timeout after now.
+   */
+  private addKeys(set: SimNftSet, keys: NftKey[], undo: (() => void)[], now: number): void {
     for (const key of keys) {
       const id = nftKeyId(key);
-      if (set.elements.has(id)) continue;
       const value = keyValue(key);
+      if (set.elements.has(id) && setHas(set, value, now)) continue;
+      const expires = set.expires?.get(value);
       set.elements.set(id, key);
       set.values.add(value);
+      if (set.spec.timeout !== undefined) (set.expires ??= new Map()).set(value, now + set.spec.timeout);
       undo.push(() => {
         set.elements.delete(id);
         set.values.delete(value);
+        if (expires !== undefined) set.expires!.set(value, expires);
+        else set.expires?.delete(value);
       });
     }
   }
@@ -342,11 +395,14 @@ export class NftState {
     for (const id of ids) {
       const key = set.elements.get(id)!;
       const value = keyValue(key);
+      const expires = set.expires?.get(value);
       set.elements.delete(id);
       set.values.delete(value);
+      set.expires?.delete(value);
       undo.push(() => {
         set.elements.set(id, key);
         set.values.add(value);
+        if (expires !== undefined) set.expires!.set(value, expires);
       });
     }
   }
@@ -370,7 +426,7 @@ export class NftState {
    * `nft -j list table ip NAME` without handles: the table, its maps and sets in the order they were
    * made (elements in key order), its chains, then every chain's rules.
    */
-  list(name: string): NftObject[] | undefined {
+  list(name: string, now: number): NftObject[] | undefined {
     const table = this.tables.get(name);
     if (!table) return undefined;
     const out: NftObject[] = [{ table: { family: "ip", name } }];
@@ -381,6 +437,7 @@ export class NftState {
         out.push({ map: elem.length ? { ...map.spec, elem } : { ...map.spec } });
       } else {
         const set = named as SimNftSet;
+        purgeExpired(set, now);
         const elem = [...set.elements.values()].sort(compareNftKeys);
         out.push({ set: elem.length ? { ...set.spec, elem } : { ...set.spec } });
       }
@@ -388,5 +445,16 @@ export class NftState {
     for (const chain of table.chains.values()) out.push({ chain: { ...chain.spec } });
     for (const chain of table.chains.values()) for (const rule of chain.rules) out.push({ rule });
     return out;
+  }
+}
+
+/** Forgets the elements of a set with timeouts that expired by `now`. */
+function purgeExpired(set: SimNftSet, now: number): void {
+  if (!set.expires) return;
+  for (const [value, at] of set.expires) {
+    if (at > now) continue;
+    set.expires.delete(value);
+    set.values.delete(value);
+    set.elements.delete(typeof value === "number" ? String(value) : value);
   }
 }

@@ -1,7 +1,10 @@
-// externalTrafficPolicy on the kernel beside the simulator: what address the endpoint sees. Local
-// keeps the outside client's; Cluster masquerades it (here to node2's cbr0 address, the endpoint
-// being on node2). On the simulator, the source of the request as web1 took it; on the kernel, the
-// destination of the reply tuple conntrack holds on node2 — where web1's answer goes.
+// Services on the kernel beside the simulator, where `podnet verify`'s outcomes do not tell:
+// - externalTrafficPolicy: the address the endpoint sees. Local keeps the outside client's; Cluster
+//   masquerades it (here to node2's cbr0 address, the endpoint being on node2). On the simulator, the
+//   source of the request as web1 took it; on the kernel, the destination of the reply tuple conntrack
+//   holds on node2 — where web1's answer goes.
+// - sessionAffinity ClientIP: a client's connections all reach one endpoint, where a Service without
+//   it spreads them; on the kernel, the listener that answered each.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,10 +24,17 @@ const system = requireSystem({
   root: true,
 });
 const FIXTURE = fileURLToPath(new URL("fixtures/traffic-policy-source.yaml", import.meta.url));
+const AFFINITY = fileURLToPath(new URL("fixtures/session-affinity.yaml", import.meta.url));
 const linux = new LinuxNetlink();
-const dir = mkdtempSync(join(tmpdir(), "podnet-etp-"));
+const dir = mkdtempSync(join(tmpdir(), "podnet-services-"));
 const pids: number[] = [];
 const runs: string[] = [];
+
+afterAll(async () => {
+  stopProcesses(pids);
+  for (const run of runs) await removeNamespaces(linux, run);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** The fixture without its NetworkPolicy: only the Services and the endpoint. */
 function scenario(proxy: string) {
@@ -54,12 +64,6 @@ function kernelSource(rt: ClusterRuntime, port: number): string | undefined {
 }
 
 describe.skipIf(system.skip)("externalTrafficPolicy on the kernel: the address the endpoint sees", () => {
-  afterAll(async () => {
-    stopProcesses(pids);
-    for (const run of runs) await removeNamespaces(linux, run);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it.each(PROXY_NAMES)(
     "%s: Local keeps the client's address, Cluster masquerades it, on both backends",
     async (proxy) => {
@@ -84,6 +88,43 @@ describe.skipIf(system.skip)("externalTrafficPolicy on the kernel: the address t
         Local: { sim: "10.100.0.50", kernel: "10.100.0.50" },
         Cluster: { sim: "10.0.1.1", kernel: "10.0.1.1" },
       });
+    },
+    120_000,
+  );
+});
+
+describe.skipIf(system.skip)("sessionAffinity on the kernel: a client stays on one endpoint", () => {
+  it.each(PROXY_NAMES)(
+    "%s: twelve connections through the sticky Service reach one listener, through the other several",
+    async (proxy) => {
+      const s = { ...loadScenario(readFileSync(AFFINITY, "utf8"), AFFINITY), proxy };
+      const provider = getProvider("cbr0-host-gw");
+      const sim = await ClusterRuntime.build(s, provider);
+      const run = runPrefix();
+      runs.push(run);
+      const kernel = await ClusterRuntime.build(s, provider, {
+        backend: new LinuxBackend(run, { dir }, (pid) => pids.push(pid)),
+      });
+      const listeners = async (from: string, to: string) => {
+        const onKernel = new Set<string>();
+        const onSim = new Set<string>();
+        for (let i = 0; i < 12; i++) {
+          const probe = await kernel.probe(from, to, { protocol: "tcp" });
+          expect(probe.outcome).toBe("reached");
+          onKernel.add(probe.detail.replace(/^.*answered by /, ""));
+          onSim.add(sim.trace(from, to, { protocol: "tcp" }).deliveredTo!.ns);
+        }
+        return { kernel: onKernel.size, sim: onSim.size };
+      };
+      for (const [from, to] of [
+        ["client", "svc/sticky"],
+        ["outside", "node2:30080"],
+        ["node1", "svc/sticky"],
+      ] as const)
+        expect([from, await listeners(from, to)]).toEqual([from, { kernel: 1, sim: 1 }]);
+      // Without affinity twelve draws over three endpoints all alike is 1 in 177,147.
+      const spread = await listeners("client", "svc/spread");
+      expect([spread.kernel > 1, spread.sim > 1]).toEqual([true, true]);
     },
     120_000,
   );
