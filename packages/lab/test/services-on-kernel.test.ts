@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ClusterRuntime, loadScenario } from "@podnet/cluster";
+import { ClusterRuntime, loadScenario, type Scenario } from "@podnet/cluster";
 import { formatIpv4 } from "@podnet/core";
 import { LinuxNetlink, removeNamespaces, runPrefix } from "@podnet/linux";
 import { PROXY_NAMES } from "@podnet/route-manager";
@@ -35,6 +35,18 @@ afterAll(async () => {
   for (const run of runs) await removeNamespaces(linux, run);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** `scenario` built under cbr0-host-gw on the simulator and on real namespaces (removed after all). */
+async function onBoth(scenario: Scenario) {
+  const provider = getProvider("cbr0-host-gw");
+  const sim = await ClusterRuntime.build(scenario, provider);
+  const run = runPrefix();
+  runs.push(run);
+  const kernel = await ClusterRuntime.build(scenario, provider, {
+    backend: new LinuxBackend(run, { dir }, (pid) => pids.push(pid)),
+  });
+  return { sim, kernel };
+}
 
 /** The fixture without its NetworkPolicy: only the Services and the endpoint. */
 function scenario(proxy: string) {
@@ -67,14 +79,7 @@ describe.skipIf(system.skip)("externalTrafficPolicy on the kernel: the address t
   it.each(PROXY_NAMES)(
     "%s: Local keeps the client's address, Cluster masquerades it, on both backends",
     async (proxy) => {
-      const s = scenario(proxy);
-      const provider = getProvider("cbr0-host-gw");
-      const sim = await ClusterRuntime.build(s, provider);
-      const run = runPrefix();
-      runs.push(run);
-      const kernel = await ClusterRuntime.build(s, provider, {
-        backend: new LinuxBackend(run, { dir }, (pid) => pids.push(pid)),
-      });
+      const { sim, kernel } = await onBoth(scenario(proxy));
       const seen: Record<string, { sim?: string; kernel?: string }> = {};
       for (const [policy, port] of [
         ["Local", 30080],
@@ -97,13 +102,9 @@ describe.skipIf(system.skip)("sessionAffinity on the kernel: a client stays on o
   it.each(PROXY_NAMES)(
     "%s: twelve connections through the sticky Service reach one listener, through the other several",
     async (proxy) => {
-      const s = { ...loadScenario(readFileSync(AFFINITY, "utf8"), AFFINITY), proxy };
-      const provider = getProvider("cbr0-host-gw");
-      const sim = await ClusterRuntime.build(s, provider);
-      const run = runPrefix();
-      runs.push(run);
-      const kernel = await ClusterRuntime.build(s, provider, {
-        backend: new LinuxBackend(run, { dir }, (pid) => pids.push(pid)),
+      const { sim, kernel } = await onBoth({
+        ...loadScenario(readFileSync(AFFINITY, "utf8"), AFFINITY),
+        proxy,
       });
       const listeners = async (from: string, to: string) => {
         const onKernel = new Set<string>();
