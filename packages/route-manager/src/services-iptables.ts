@@ -22,18 +22,22 @@ function hash16(text: string): string {
   return base32.encode(sha256(new TextEncoder().encode(text))).slice(0, 16);
 }
 
+/** The hash a Service port's chains share (KUBE-SVC-, KUBE-SVL-, KUBE-EXT-): made once per port. */
+const portHash = (service: Service, port: ServicePort) =>
+  hash16(servicePortName(service, port) + port.protocol);
+
 export function serviceChain(service: Service, port: ServicePort): string {
-  return `KUBE-SVC-${hash16(servicePortName(service, port) + port.protocol)}`;
+  return `KUBE-SVC-${portHash(service, port)}`;
 }
 
 /** A NodePort's chain (kube-proxy's KUBE-EXT-…, the same hash as the Service port's KUBE-SVC-…). */
 export function externalChain(service: Service, port: ServicePort): string {
-  return `KUBE-EXT-${hash16(servicePortName(service, port) + port.protocol)}`;
+  return `KUBE-EXT-${portHash(service, port)}`;
 }
 
 /** A port's chain over this node's endpoints (KUBE-SVL-…, the same hash). */
 export function localChain(service: Service, port: ServicePort): string {
-  return `KUBE-SVL-${hash16(servicePortName(service, port) + port.protocol)}`;
+  return `KUBE-SVL-${portHash(service, port)}`;
 }
 
 export function endpointChain(service: Service, port: ServicePort, endpoint: string): string {
@@ -129,8 +133,10 @@ function serviceParts(service: Service, clusterCidr: string, node: string | unde
         );
       continue;
     }
-    const svc = serviceChain(service, port);
-    const svl = localChain(service, port);
+    // sha256 per name was a tenth of a 10,000-Service full sync: one hash for the port's chains.
+    const hash = portHash(service, port);
+    const svc = `KUBE-SVC-${hash}`;
+    const svl = `KUBE-SVL-${hash}`;
     // Traffic from outside the pod network to a ClusterIP is masqueraded, so that replies come back
     // through this node: the first rule of the chain the ClusterIP jumps to.
     const masquerade: IptablesRule = {
@@ -202,7 +208,7 @@ function serviceParts(service: Service, clusterCidr: string, node: string | unde
     // and goes on to KUBE-SVC. Local: a pod's or the node's own connection still goes to any endpoint
     // (the node's masqueraded); the rest only to this node's endpoints, keeping the client's address —
     // and where there are none, falls through untranslated to the DROP in KUBE-EXTERNAL-SERVICES.
-    const ext = externalChain(service, port);
+    const ext = `KUBE-EXT-${hash}`;
     parts.nodePorts.push({
       protocol: proto,
       matches: [comment(name), { kind: proto, dport: port.nodePort }],

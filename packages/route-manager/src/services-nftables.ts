@@ -243,8 +243,10 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
       if (port.nodePort !== undefined) parts.noEndpointNodePorts.push([nodePortKey, goto("reject-chain")]);
       continue;
     }
-    const svc = nftServiceChain(service, port);
-    const svl = nftLocalChain(service, port);
+    // One hash for the port's chains (a sha256 per name was a tenth of a full sync).
+    const base = portBase(service, port);
+    const named = `${hash8(base)}-${base}`;
+    const [svc, svl] = [`service-${named}`, `local-${named}`];
     const local = plan.local ?? [];
     if (plan.internalLocal && local.length === 0) parts.noEndpoints.push([key, { drop: null }]);
     else parts.serviceIps.push([key, goto(plan.internalLocal ? svl : svc)]);
@@ -267,9 +269,11 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
     // affinity, first a goto for a client an endpoint's set holds (filled by its chain), then the draw.
     const spread = (chain: string, endpoints: readonly Endpoint[]): NftRule[] => {
       const sticky: NftRule[] = [];
-      for (const endpoint of endpoints) {
-        const name = nftEndpointChain(service, port, endpoint);
-        const set = affinity && nftAffinitySet(service, port, endpoint);
+      const names = endpoints.map((endpoint) => nftEndpointChain(service, port, endpoint));
+      for (const [i, endpoint] of endpoints.entries()) {
+        const name = names[i]!;
+        // The endpoint chain's hash and name (nftAffinitySet).
+        const set = affinity && name.replace(/^endpoint-/, "affinity-");
         endpointChains.set(name, [
           rule(name, is(ipField("saddr"), endpoint.ip), jump(MARK_MASQ)),
           ...(set ? [rule(name, { set: { op: "update", elem: ipField("saddr"), set: `@${set}` } })] : []),
@@ -290,11 +294,7 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
         rule(chain, {
           vmap: {
             key: { numgen: { mode: "random", mod: endpoints.length, offset: 0 } },
-            data: {
-              set: endpoints.map(
-                (endpoint, i) => [i, goto(nftEndpointChain(service, port, endpoint))] as NftMapElement,
-              ),
-            },
+            data: { set: names.map((name, i) => [i, goto(name)] as NftMapElement) },
           },
         }),
       ];
@@ -311,7 +311,7 @@ export function nftServiceParts(service: Service, clusterCidr: string, node?: st
     // short-circuits the pods' and the node's own traffic to it (the node's masqueraded) and sends
     // the rest to this node's endpoints only, or, with none, through untranslated to the drop in
     // no-endpoint-nodeports.
-    const ext = nftExternalChain(service, port);
+    const ext = `external-${named}`;
     parts.nodePorts.push([nodePortKey, goto(ext)]);
     const fromNode: NftStatement = {
       match: { op: "==", left: { fib: { result: "type", flags: ["saddr"] } }, right: "local" },
