@@ -155,12 +155,17 @@ export const ServiceSchema = z.strictObject({
       error: (issue) => `${quoted(issue.input)} is not a session affinity (None or ClientIP)`,
     })
     .optional(),
-  /** How long a client stays with its endpoint after its last connection: 1 to 86400 s, default 10800. */
+  /**
+   * How long a client stays with its endpoint after its last connection: 1 to 86400 s. Each level
+   * may be left out or null, as the API server takes it: its defaulting gives 10800.
+   */
   sessionAffinityConfig: z
     .strictObject({
-      clientIP: z.strictObject({ timeoutSeconds: inRange("a timeout in seconds", 1, 86400) }),
+      clientIP: z
+        .strictObject({ timeoutSeconds: inRange("a timeout in seconds", 1, 86400).nullish() })
+        .nullish(),
     })
-    .optional(),
+    .nullish(),
   ports: z
     .array(
       z.strictObject({

@@ -154,7 +154,7 @@ export class ServiceTable {
 /** How long a client keeps its endpoint after its last connection (sessionAffinity ClientIP), in seconds. */
 export function affinitySeconds(spec: ServiceSpec): number | undefined {
   if (spec.sessionAffinity !== "ClientIP") return undefined;
-  return spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? AFFINITY_TIMEOUT;
+  return spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? AFFINITY_TIMEOUT;
 }
 
 /** The Service as the route manager's proxy takes it. */

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ScenarioError, loadScenario, scenarioJsonSchema } from "../src/index.js";
+import { ScenarioError, affinitySeconds, loadScenario, scenarioJsonSchema } from "../src/index.js";
 
 const dir = join(__dirname, "..", "..", "..", "scenarios");
 
@@ -193,6 +193,29 @@ traffic:
     expect(problems(base + "traffic:\n  - { from: node1, to: svc/nope }\n")).toEqual([
       '10: scenarios/x.yaml: traffic[0].to: unknown service "nope"',
     ]);
+  });
+
+  it("defaults session affinity's timeout as the API server does, at every level left out or null", () => {
+    const timeout = (fields: string) => {
+      const s = loadScenario(
+        `${base}services:\n  - { name: web, selector: { app: web }, ports: [{ port: 80 }], ${fields} }\n`,
+      );
+      return affinitySeconds(s.services[0]!);
+    };
+    for (const config of [
+      "",
+      "sessionAffinityConfig: null,",
+      "sessionAffinityConfig: {},",
+      "sessionAffinityConfig: { clientIP: null },",
+      "sessionAffinityConfig: { clientIP: {} },",
+      "sessionAffinityConfig: { clientIP: { timeoutSeconds: null } },",
+    ])
+      expect(timeout(`sessionAffinity: ClientIP, ${config}`), config).toBe(10800);
+    expect(
+      timeout("sessionAffinity: ClientIP, sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }"),
+    ).toBe(60);
+    expect(timeout("sessionAffinity: None, sessionAffinityConfig: null")).toBeUndefined();
+    expect(timeout("")).toBeUndefined();
   });
 
   it("exports a JSON Schema editors can use", () => {
