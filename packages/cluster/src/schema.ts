@@ -172,7 +172,11 @@ export const ServiceSchema = z.strictObject({
         name: ServicePortName.default(""),
         port: Port,
         /** A number, or a container port's name: each selected pod's port of that name and protocol. */
-        targetPort: z.union([Port, PortNameSchema]).optional(),
+        targetPort: z
+          .union([Port, PortNameSchema], {
+            error: (issue) => `${quoted(issue.input)} is not a port (1-65535) or a container port's name`,
+          })
+          .optional(),
         protocol: Protocol.default("tcp"),
         nodePort: inRange("a nodePort", 30000, 32767).optional(),
       }),

@@ -218,6 +218,16 @@ traffic:
     expect(timeout("")).toBeUndefined();
   });
 
+  it("says what a targetPort may be when it is neither a number nor a string", () => {
+    expect(
+      problems(
+        `${base}services:\n  - { name: web, selector: { app: web }, ports: [{ port: 80, targetPort: true }] }\n`,
+      ),
+    ).toEqual([
+      "10: scenarios/x.yaml: services[0].ports[0].targetPort: true is not a port (1-65535) or a container port's name",
+    ]);
+  });
+
   it("exports a JSON Schema editors can use", () => {
     const schema = scenarioJsonSchema() as { properties: Record<string, unknown>; required: string[] };
     expect(schema.required).toEqual(expect.arrayContaining(["name", "underlay"]));

@@ -73,8 +73,10 @@ export const LabelSelectorRequirementSchema = z
  * An optional field as the API server reads it: `null` (what an empty YAML value such as `from:`
  * is) means absent, as Go's decoding leaves the field unset.
  */
-const absentOrNull = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === null ? undefined : value), schema.optional());
+const absentOrNull = <T extends z.ZodType>(schema: T) => nullAsAbsent(schema.optional());
+/** `schema` reading `null` as absent (for one whose default stands in for it). */
+const nullAsAbsent = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === null ? undefined : value), schema);
 
 export const LabelSelectorSchema = z.strictObject({
   matchLabels: absentOrNull(Labels),
@@ -162,21 +164,27 @@ const portNumber = z
 
 export const PolicyPortSchema = z
   .strictObject({
-    protocol: z
-      .string()
-      .default("TCP")
-      .superRefine((p, ctx) => {
-        if (p === "SCTP")
-          ctx.addIssue({
-            code: "custom",
-            message: "SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)",
-          });
-        else if (p !== "TCP" && p !== "UDP")
-          ctx.addIssue({ code: "custom", message: `${quoted(p)} is not a protocol (TCP or UDP)` });
-      })
-      .transform((p) => p as "TCP" | "UDP"),
-    port: z.union([portNumber, PortNameSchema]).optional(),
-    endPort: portNumber.optional(),
+    protocol: nullAsAbsent(
+      z
+        .string()
+        .default("TCP")
+        .superRefine((p, ctx) => {
+          if (p === "SCTP")
+            ctx.addIssue({
+              code: "custom",
+              message: "SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)",
+            });
+          else if (p !== "TCP" && p !== "UDP")
+            ctx.addIssue({ code: "custom", message: `${quoted(p)} is not a protocol (TCP or UDP)` });
+        })
+        .transform((p) => p as "TCP" | "UDP"),
+    ),
+    port: absentOrNull(
+      z.union([portNumber, PortNameSchema], {
+        error: (issue) => `${quoted(issue.input)} is not a port (1-65535) or a port's name`,
+      }),
+    ),
+    endPort: absentOrNull(portNumber),
   })
   .superRefine((port, ctx) => {
     if (port.endPort === undefined) return;

@@ -111,6 +111,10 @@ describe("the NetworkPolicy schema", () => {
         spec: s,
       }).spec;
     expect(spec({ ingress: [{ from: null, ports: null }] })).toEqual({ podSelector: {}, ingress: [{}] });
+    expect(spec({ ingress: [{ ports: [{ protocol: null, port: null, endPort: null }] }] })).toEqual({
+      podSelector: {},
+      ingress: [{ ports: [{ protocol: "TCP" }] }],
+    });
     expect(
       spec({ podSelector: null, egress: [{ to: [{ namespaceSelector: null, podSelector: {} }] }] }),
     ).toEqual({
@@ -128,6 +132,9 @@ describe("the NetworkPolicy schema", () => {
     ]);
     expect(errors({ podSelector: {}, ingress: [{ ports: [{ port: "http", endPort: 90 }] }] })).toEqual([
       "spec.ingress.0.ports.0.endPort: endPort needs a numeric port",
+    ]);
+    expect(errors({ podSelector: {}, ingress: [{ ports: [{ port: true }] }] })).toEqual([
+      "spec.ingress.0.ports.0.port: true is not a port (1-65535) or a port's name",
     ]);
     expect(
       errors({
