@@ -869,6 +869,7 @@ describe("podnet", () => {
     for (const row of report.rows) {
       expect(row.tracesPerSecond).toBeGreaterThan(0);
       expect(row.laterTracesPerSecond).toBeGreaterThan(0);
+      expect(row.replayedTracesPerSecond).toBeGreaterThan(0);
     }
     // Written after each row marked partial, and whole at the end.
     expect(report.partial).toBeUndefined();

@@ -163,6 +163,8 @@ export interface BenchRow {
   tracesPerSecond: number;
   /** The same sequence of pairs in the second after that one. */
   laterTracesPerSecond?: number;
+  /** The first of those pairs (10,000 at most) answered again by the flow cache, once learned. */
+  replayedTracesPerSecond?: number;
   /** One pair on two nodes probed again and again (the flow cache answers after the first). */
   warmTracesPerSecond?: number;
   hopsPerTrace: number;
