@@ -139,7 +139,14 @@ const TrafficPolicy = z
 export const ServiceSchema = z.strictObject({
   name: ServiceName,
   namespace: NamespaceName.default("default"),
-  type: z.enum(["ClusterIP", "NodePort"]).default("ClusterIP"),
+  type: z
+    .enum(["ClusterIP", "NodePort"], {
+      error: (issue) =>
+        issue.input === "LoadBalancer" || issue.input === "ExternalName"
+          ? `${issue.input} is not modelled (ClusterIP or NodePort): a LoadBalancer needs a cloud's load balancer, an ExternalName only a DNS answer`
+          : `${quoted(issue.input)} is not a Service type (ClusterIP or NodePort)`,
+    })
+    .default("ClusterIP"),
   clusterIP: Ipv4.optional(),
   selector: LabelsSchema,
   /**
