@@ -174,7 +174,8 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
   for (const x of s.services) {
     const ports = x.ports.map(
       (p) =>
-        `${x.clusterIP}:${p.port} → ${p.targetPort ?? p.port}${p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""}`,
+        // A headless Service has no address: its clients reach the pods themselves (DNS names them).
+        `${x.clusterIP === "None" ? "headless, port " : `${x.clusterIP}:`}${p.port} → ${p.targetPort ?? p.port}${p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""}`,
     );
     const nodePorts = x.ports.filter((p) => p.nodePort).map((p) => `NodePort ${p.nodePort}`);
     const endpoints = x.endpoints.map((ip) => drawnPods.get(ip)).filter((p): p is string => Boolean(p));

@@ -55,6 +55,23 @@ describe("view state in the URL", () => {
   });
 });
 
+/** The snapshot of a one-node cluster built under cbr0-host-gw, `rest` (pods, services) its YAML after the node. */
+async function builtSnapshot(rest: string) {
+  const rt = await ClusterRuntime.build(
+    loadScenario(
+      `name: one-node
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
+nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
+${rest}`,
+      "one-node.yaml",
+    ),
+    getProvider("cbr0-host-gw"),
+  );
+  await rt.runEvents();
+  return snapshotOf(rt);
+}
+
 describe("the topology graph", () => {
   it("draws each node as a box holding eth0, the bridge, the VXLAN device and its pods", () => {
     const { boxes, edges } = buildGraph(snapshot(2), false);
@@ -104,25 +121,13 @@ describe("the topology graph", () => {
   it("counts only the pods a named targetPort resolves to as a Service's endpoints", async () => {
     // web3 is selected but has no container port named "http": it is no endpoint, as the
     // EndpointSlice controller resolves it, and the map draws no link to it.
-    const rt = await ClusterRuntime.build(
-      loadScenario(
-        `name: named
-cluster: { serviceCidr: 10.96.0.0/16 }
-underlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }
-nodes: [{ name: node1, segment: lan, address: 10.100.0.2 }]
-pods:
+    const s = await builtSnapshot(`pods:
   - { name: web1, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: http, containerPort: 8080 }] }] }
   - { name: web2, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: http, containerPort: 9090 }] }] }
   - { name: web3, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: admin, containerPort: 7070 }] }] }
 services:
   - { name: web, selector: { app: web }, ports: [{ name: http, port: 80, targetPort: http }] }
-`,
-        "named.yaml",
-      ),
-      getProvider("cbr0-host-gw"),
-    );
-    await rt.runEvents();
-    const s = await snapshotOf(rt);
+`);
     const { boxes, edges } = buildGraph(s, false);
     expect(boxes.find((b) => b.id === "svc:web")!.label).toEqual([
       "service web",
@@ -130,6 +135,21 @@ services:
       "2 endpoints",
     ]);
     expect(edges.filter((e) => e.from === "svc:web").map((e) => e.to)).toEqual(["ns:web1", "ns:web2"]);
+  });
+
+  it("draws a headless Service with its pods and no address", async () => {
+    const s = await builtSnapshot(`pods:
+  - { name: db-0, node: node1, labels: { app: db }, containers: [{ name: c, ports: [{ containerPort: 5432 }] }] }
+services:
+  - { name: db, clusterIP: None, selector: { app: db }, ports: [{ port: 5432 }] }
+`);
+    const { boxes, edges } = buildGraph(s, false);
+    expect(boxes.find((b) => b.id === "svc:db")!.label).toEqual([
+      "service db",
+      "headless, port 5432 → 5432",
+      "1 endpoint",
+    ]);
+    expect(edges.filter((e) => e.from === "svc:db").map((e) => e.to)).toEqual(["ns:db-0"]);
   });
 
   it("lays 20 nodes × 2 pods out without overlaps, each box inside its node", () => {

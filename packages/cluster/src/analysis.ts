@@ -9,6 +9,7 @@ import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import type { ClusterRuntime, ProbeOptions } from "./runtime.js";
 import { socketOutcome, socketReason } from "./backend.js";
+import { HEADLESS } from "./schema.js";
 
 type End = "pod" | "node" | "outside";
 export type CellKind =
@@ -231,6 +232,7 @@ export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
     }
     for (const n of nodes) add("pod→node", a, n);
     for (const svc of runtime.services.values()) {
+      if (svc.clusterIP === HEADLESS) continue; // no address: its pods are the pod→pod cells
       // A Service is probed on its first port, with that port's protocol (a DNS Service's is UDP).
       const port = svc.spec.ports[0]!;
       add("pod→service", a, `svc/${svc.spec.name}:${port.port}`, port.protocol);

@@ -1,6 +1,6 @@
 /** The scenario check's API objects: Services, namespaces and NetworkPolicies. */
 import { parseIpv4, quoteInput as q } from "@podnet/core";
-import type { Scenario, ServiceSpec } from "./schema.js";
+import { HEADLESS, type Scenario, type ServiceSpec } from "./schema.js";
 import { plural, type CheckState, type Path } from "./check-state.js";
 
 /** Namespaces and NetworkPolicies are named once each (a policy by namespace/name). */
@@ -33,13 +33,31 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
       `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace (give this one another name)`,
     );
   for (const np of existing?.nodePorts ?? []) check.nodePorts.delete(np);
-  if (!existing && check.serviceState.size + 1 > check.serviceCapacity)
+  if (!existing && svc.clusterIP !== HEADLESS && check.serviceState.size + 1 > check.serviceCapacity)
     check.fail(
       [...path, "name"],
       `service ${svc.name} would be Service number ${check.serviceState.size + 1}, but the service CIDR ${check.services} holds only ${plural(check.serviceCapacity, "ClusterIP")}`,
     );
   let clusterIP = existing?.clusterIP;
-  if (svc.clusterIP) {
+  if (svc.clusterIP === HEADLESS || (existing?.clusterIP === HEADLESS && svc.clusterIP === undefined)) {
+    // The API server's rules: None only for a ClusterIP Service, and never a change to or from it.
+    if (svc.type === "NodePort")
+      check.fail(
+        [...path, "clusterIP"],
+        `None (headless) is not for a NodePort Service: kube-proxy would have no ClusterIP to send it to (the API server: may not be set to 'None' for NodePort services)`,
+      );
+    else if (existing && existing.clusterIP !== HEADLESS)
+      check.fail(
+        [...path, "clusterIP"],
+        `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change (not to None either)`,
+      );
+    else clusterIP = HEADLESS;
+  } else if (existing?.clusterIP === HEADLESS)
+    check.fail(
+      [...path, "clusterIP"],
+      `service ${svc.name} is headless (clusterIP: None); a ClusterIP cannot change`,
+    );
+  else if (svc.clusterIP) {
     const ip = parseIpv4(svc.clusterIP);
     const holder = check.clusterIPs.get(svc.clusterIP);
     if (!check.services.contains(ip))

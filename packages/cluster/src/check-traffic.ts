@@ -2,6 +2,7 @@
 import { isIpv4, quoteInput as q } from "@podnet/core";
 import type { CheckState, Path } from "./check-state.js";
 import { parseOrigin, parseTarget } from "./target.js";
+import { HEADLESS, headlessTarget } from "./schema.js";
 
 /** Probes run after every event: they name what exists once the events have all happened. */
 export function checkTraffic(check: CheckState): void {
@@ -25,8 +26,9 @@ export function checkTraffic(check: CheckState): void {
     const target = parseTarget(t.to);
     if ("error" in target) return check.fail([...path, "to"], target.error);
     if (target.name.startsWith("svc/")) {
-      if (!check.serviceState.has(target.name.slice(4)))
-        check.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
+      const svc = check.serviceState.get(target.name.slice(4));
+      if (!svc) check.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
+      else if (svc.clusterIP === HEADLESS) check.fail([...path, "to"], headlessTarget(target.name.slice(4)));
     } else if (check.names.get(target.name) === "router")
       check.fail([...path, "to"], `${target.name} is a router: probe one of its addresses instead`);
     else if (!check.names.has(target.name) && !isIpv4(target.name) && !check.unmadeName(target.name))

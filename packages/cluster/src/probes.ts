@@ -9,6 +9,7 @@ import { TargetError } from "./allocation.js";
 import type { ClusterRuntime, PodState, ProbeOptions } from "./runtime.js";
 import type { PodEndpoint, ServiceState } from "./services.js";
 import { parseOrigin, parseTarget } from "./target.js";
+import { HEADLESS, headlessTarget } from "./schema.js";
 
 export class ProbeTargets {
   private lastOrigin?: { from: string; pod: PodState; origin: { ns: string; owner: string } };
@@ -29,6 +30,8 @@ export class ProbeTargets {
     if (name.startsWith("svc/")) {
       const svc = this.runtime.services.get(name.slice(4));
       if (!svc) throw new TargetError(`unknown service ${q(name.slice(4))}`);
+      if (svc.clusterIP === HEADLESS)
+        throw new TargetError(headlessTarget(svc.spec.name, svc.endpoints.length));
       return { address: svc.clusterIP, kind: "service", port: port ?? svc.spec.ports[0]!.port };
     }
     const pod = this.runtime.pods.get(name);

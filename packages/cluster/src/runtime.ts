@@ -36,7 +36,14 @@ import { applyPolicies, policyApplied } from "./policy.js";
 import { TargetError, allocate, claim } from "./allocation.js";
 import { ProbeTargets } from "./probes.js";
 import { ServiceTable, proxyService, resolvePort, sameEndpoints, type ServiceState } from "./services.js";
-import type { EventSpec, NodeSpec, PodSpec, Scenario, ServiceSpec } from "./schema.js";
+import {
+  HEADLESS,
+  type EventSpec,
+  type NodeSpec,
+  type PodSpec,
+  type Scenario,
+  type ServiceSpec,
+} from "./schema.js";
 
 export interface PodState {
   spec: PodSpec;
@@ -403,18 +410,24 @@ export class ClusterRuntime {
   private async setServicesAtOnce(specs: readonly ServiceSpec[], step: () => Promise<void>): Promise<void> {
     if (!specs.length) return;
     for (const spec of specs) this.serviceTable.set(spec, this.selectedPods(spec));
-    await this.timed(this.manager.servicesReplaced([...this.services.values()].map(proxyService)));
+    const proxied = [...this.services.values()].filter((s) => s.clusterIP !== HEADLESS);
+    await this.timed(this.manager.servicesReplaced(proxied.map(proxyService)));
     for (let i = 0; i < specs.length; i++) await step();
   }
 
   async setService(spec: ServiceSpec): Promise<ReconcileReport> {
     const state = this.serviceTable.set(spec, this.selectedPods(spec));
+    // kube-proxy skips a headless Service: no node holds anything for it.
+    if (state.clusterIP === HEADLESS)
+      return untouched(`service ${spec.namespace}/${spec.name} set (headless)`);
     return this.timed(this.manager.serviceChanged(proxyService(state)));
   }
 
   async removeService(name: string): Promise<ReconcileReport> {
     const state = this.serviceTable.remove(name);
     if (!state) throw new TargetError(`unknown service ${q(name)}`);
+    if (state.clusterIP === HEADLESS)
+      return untouched(`service ${state.spec.namespace}/${name} deleted (headless)`);
     return this.timed(this.manager.serviceDeleted(state.spec.namespace, name));
   }
 
@@ -581,3 +594,14 @@ async function settled<T>(work: Promise<T>[]): Promise<T[]> {
   if (failure) throw failure.reason;
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
+
+/** The report of a change that writes nothing on any node (a headless Service's). */
+const untouched = (event: string): ReconcileReport => ({
+  event,
+  nodes: {},
+  added: 0,
+  removed: 0,
+  changed: 0,
+  refused: [],
+  durationMs: 0,
+});

@@ -10,6 +10,13 @@ import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
+/** A headless Service's clusterIP. */
+export const HEADLESS = "None";
+
+/** Why `svc/<name>` of a headless Service is no target: clients find its pods by DNS, not through it. */
+export const headlessTarget = (name: string, endpoints?: number) =>
+  `service ${name} is headless (clusterIP: None): it has no address, and kube-proxy holds nothing for it; its clients ask DNS, which answers with its ${endpoints === undefined ? "" : `${endpoints} `}pods' addresses: send to a pod`;
+
 export const Ipv4 = z
   .string()
   .refine(isIpv4, { error: (issue) => `${quoted(issue.input)} is not an IPv4 address` });
@@ -147,7 +154,13 @@ export const ServiceSchema = z.strictObject({
           : `${quoted(issue.input)} is not a Service type (ClusterIP or NodePort)`,
     })
     .default("ClusterIP"),
-  clusterIP: Ipv4.optional(),
+  /** An address in the service CIDR, or None: a headless Service (no address; kube-proxy skips it). */
+  clusterIP: z
+    .string()
+    .refine((text) => text === HEADLESS || isIpv4(text), {
+      error: (issue) => `${quoted(issue.input)} is not an IPv4 address, or None (a headless Service)`,
+    })
+    .optional(),
   selector: LabelsSchema,
   /**
    * Local: a NodePort sends only to endpoints on the node it arrived at, keeping the client's

@@ -5,7 +5,7 @@
 import { NodeCidrAllocator } from "@podnet/ipam";
 import { AFFINITY_TIMEOUT, type Service } from "@podnet/route-manager";
 import { TargetError, allocate, claim } from "./allocation.js";
-import type { PodSpec, ServiceSpec } from "./schema.js";
+import { HEADLESS, type PodSpec, type ServiceSpec } from "./schema.js";
 
 /** A pod a Service's selector picks, as its endpoints are resolved: its address and containers. */
 export interface SelectedPod {
@@ -23,6 +23,7 @@ export interface PodEndpoint {
 
 export interface ServiceState {
   spec: ServiceSpec;
+  /** Its ClusterIP, or None: a headless Service, which kube-proxy skips (it has no address to serve). */
   clusterIP: string;
   /** The addresses of the pods the selector picks. */
   endpoints: string[];
@@ -81,7 +82,7 @@ export class ServiceTable {
   constructor(serviceCidr: string, initial: readonly ServiceSpec[]) {
     this.ips = NodeCidrAllocator.forServices(serviceCidr);
     for (const svc of initial)
-      if (svc.clusterIP) {
+      if (svc.clusterIP && svc.clusterIP !== HEADLESS) {
         this.ips.occupy(`${svc.clusterIP}/32`);
         this.initialClusterIPs.add(svc.clusterIP);
       }
@@ -90,6 +91,16 @@ export class ServiceTable {
   /** A Service set: its ClusterIP taken (pinned, kept, or the next free one), over these pods. */
   set(spec: ServiceSpec, pods: readonly SelectedPod[]): ServiceState {
     const existing = this.byName.get(spec.name);
+    if (spec.clusterIP === HEADLESS || (spec.clusterIP === undefined && existing?.clusterIP === HEADLESS)) {
+      if (existing && existing.clusterIP !== HEADLESS)
+        throw new TargetError(`service ${spec.name}: ClusterIP ${existing.clusterIP} cannot change to None`);
+      const state: ServiceState = { ...this.selected(spec, pods), clusterIP: HEADLESS };
+      this.byName.set(spec.name, state);
+      this.byNodePort = undefined;
+      return state;
+    }
+    if (existing?.clusterIP === HEADLESS)
+      throw new TargetError(`service ${spec.name} is headless: its clusterIP cannot change`);
     if (spec.clusterIP !== undefined && spec.clusterIP !== existing?.clusterIP) {
       const holder = this.byClusterIP.get(spec.clusterIP);
       if (holder)
@@ -104,18 +115,22 @@ export class ServiceTable {
       existing?.clusterIP ??
       allocate(this.ips, `service ${spec.name}: no ClusterIP left`, () => this.ips.allocateAddress());
     if (existing && existing.clusterIP !== clusterIP) this.ips.release(`${existing.clusterIP}/32`);
-    const state: ServiceState = {
-      spec,
-      clusterIP,
-      endpoints: pods.map((p) => p.ip),
-      endpointNodes: pods.map((p) => p.spec.node),
-      portEndpoints: spec.ports.map((p) => resolvePort(p, pods)),
-    };
+    const state: ServiceState = { ...this.selected(spec, pods), clusterIP };
     this.byName.set(spec.name, state);
     if (existing) this.byClusterIP.delete(existing.clusterIP);
     this.byClusterIP.set(clusterIP, state);
     this.byNodePort = undefined;
     return state;
+  }
+
+  /** What a Service's selector and ports pick among `pods`. */
+  private selected(spec: ServiceSpec, pods: readonly SelectedPod[]): Omit<ServiceState, "clusterIP"> {
+    return {
+      spec,
+      endpoints: pods.map((p) => p.ip),
+      endpointNodes: pods.map((p) => p.spec.node),
+      portEndpoints: spec.ports.map((p) => resolvePort(p, pods)),
+    };
   }
 
   /**
@@ -127,8 +142,9 @@ export class ServiceTable {
     const state = this.byName.get(name);
     if (!state) return undefined;
     this.byName.delete(name);
-    this.byClusterIP.delete(state.clusterIP);
     this.byNodePort = undefined;
+    if (state.clusterIP === HEADLESS) return state;
+    this.byClusterIP.delete(state.clusterIP);
     this.ips.release(`${state.clusterIP}/32`);
     return state;
   }

@@ -422,6 +422,44 @@ describe("the Service proxy as a scenario's choice", () => {
     expect(node.nft?.[0]).toEqual({ table: { family: "ip", name: "kube-proxy" } });
   });
 
+  it("writes nothing for a headless Service under either proxy, lists its pods, and refuses it as a target", async () => {
+    const scenario = loadScenario(
+      `name: headless
+${TWO_NODES_ROUTED}pods:
+  - { name: client, node: node1 }
+  - { name: db-0, node: node2, labels: { app: db }, containers: [{ name: c, ports: [{ containerPort: 5432 }] }] }
+services:
+  - { name: db, clusterIP: None, selector: { app: db }, ports: [{ port: 5432 }] }
+  - { name: web, selector: { app: db }, ports: [{ port: 80, targetPort: 5432 }] }
+traffic:
+  - { from: client, to: "db-0:5432", protocol: tcp }
+`,
+      "headless.yaml",
+    );
+    for (const proxy of ["iptables", "nftables"] as const) {
+      const { result, runtime } = await runScenario(withProxy(scenario, proxy), getProvider("cbr0-host-gw"));
+      const tables = JSON.stringify(Object.values(result.tables));
+      expect(tables, proxy).toContain("default/web");
+      expect(tables, proxy).not.toContain("default/db");
+      expect(result.services.find((svc) => svc.name === "db")).toEqual({
+        name: "db",
+        clusterIP: "None",
+        endpoints: [runtime.pods.get("db-0")!.ip],
+      });
+      expect(result.probes.every((p) => p.reached)).toBe(true);
+      // Its pods are the matrix's pod→pod cells; it has no cell of its own.
+      expect(result.reachability.some((c) => c.to.startsWith("svc/db"))).toBe(false);
+      expect(() => runtime.summary("client", "svc/db:5432", { protocol: "tcp" })).toThrow(
+        /service db is headless \(clusterIP: None\): it has no address.*send to a pod/,
+      );
+      expect(runtime.services.get("web")!.clusterIP).toMatch(/^10\.96\./);
+      // Removing it writes nothing either.
+      expect(
+        (await runtime.removeService("db")).added + (await runtime.setService(scenario.services[0]!)).added,
+      ).toBe(0);
+    }
+  });
+
   it("refuses a proxy it does not know, at its place in the file", () => {
     expect(() =>
       loadScenario(

@@ -49,6 +49,7 @@ const NAMED_TARGETPORT = fileURLToPath(new URL("fixtures/named-targetport.yaml",
 const TRAFFIC_POLICY = fileURLToPath(new URL("fixtures/traffic-policy.yaml", import.meta.url));
 const TRAFFIC_POLICY_SOURCE = fileURLToPath(new URL("fixtures/traffic-policy-source.yaml", import.meta.url));
 const SESSION_AFFINITY = fileURLToPath(new URL("fixtures/session-affinity.yaml", import.meta.url));
+const HEADLESS = fileURLToPath(new URL("fixtures/headless.yaml", import.meta.url));
 const twoNodes = loadScenario(readFileSync(scenarioFile, "utf8"), scenarioFile);
 const labs = mkdtempSync(join(tmpdir(), "podnet-labs-"));
 const run = randomBytes(2).toString("hex");
@@ -419,10 +420,15 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [["service", "two-nodes", UDP_SERVICE], ["--proxy", "nftables"], providerNames],
     // kube-proxy's rejects for a Service without endpoints, its NodePort's too, a named
     // targetPort's endpoints each at its own port, the Local traffic policies' drops and
-    // short-circuits, and session affinity, under both proxies (the provider changes none of them).
-    [[NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY], [], ["cbr0-host-gw"]],
+    // short-circuits, session affinity, and a headless Service's nothing at all, under both proxies
+    // (the provider changes none of them).
     [
-      [NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY],
+      [NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY, HEADLESS],
+      [],
+      ["cbr0-host-gw"],
+    ],
+    [
+      [NODEPORT_NO_ENDPOINTS, NAMED_TARGETPORT, TRAFFIC_POLICY, SESSION_AFFINITY, HEADLESS],
       ["--proxy", "nftables"],
       ["cbr0-host-gw"],
     ],
