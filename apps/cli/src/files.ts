@@ -66,7 +66,7 @@ export function scenarioPath(arg: string): string {
 }
 
 /** Reads a text file of at most `limit` bytes; only regular files, so nothing can block the read. */
-export function readBounded(file: string, what: string, limit: number): string {
+export function readBounded(file: string, what: string, limit: number, hint = ""): string {
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO with no writer must not wait for one.
@@ -81,7 +81,7 @@ export function readBounded(file: string, what: string, limit: number): string {
       throw new UsageError(`${file}: not a regular file (a device, FIFO or socket), not a ${what}`);
     if (info.size > limit)
       throw new UsageError(
-        `${file}: ${info.size} bytes is larger than a ${what} can be (${limit / 2 ** 20} MiB)`,
+        `${file}: ${info.size} bytes is larger than a ${what} can be (${limit / 2 ** 20} MiB)${hint}`,
       );
     const buffer = Buffer.alloc(info.size);
     let read = 0;
@@ -101,7 +101,12 @@ export function readBounded(file: string, what: string, limit: number): string {
 /** Reads and checks a scenario given by path or bundled name; remembers its path as an input. */
 export function readScenario(arg: string, inputs?: Set<string>, scale?: ScenarioScale): Scenario {
   const file = scenarioPath(arg);
-  const text = readBounded(file, "scenario file", MAX_SCENARIO_BYTES);
+  const text = readBounded(
+    file,
+    "scenario file",
+    MAX_SCENARIO_BYTES,
+    ": a large cluster is generated with a generate: block, not listed",
+  );
   inputs?.add(identity(file));
   return loadScenario(text, file, scale, manifestReader(inputs));
 }

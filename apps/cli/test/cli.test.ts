@@ -409,6 +409,9 @@ describe("podnet", () => {
     linkSync(copy, hard);
     const fifo = join(tmp, "fifo");
     spawnSync("mkfifo", [fifo]);
+    // Past 4 MiB: read, a YAML document of that size took 2.3 GB.
+    const huge = join(tmp, "huge.yaml");
+    writeFileSync(huge, `name: huge\n#${"x".repeat(4 * 2 ** 20)}\n`);
     const trace = (...args: string[]) => ["trace", "two-nodes", "--provider", "overlay", ...args];
     // 300 pods sharing 300 ports through one YAML alias: a 27-million-cell matrix from 30 KB.
     const ports = join(tmp, "ports.yaml");
@@ -449,6 +452,10 @@ describe("podnet", () => {
         `${fifo}: not a regular file (a device, FIFO or socket), not a scenario file`,
       ],
       [["run", tmp, "--provider", "overlay"], `${tmp}: is a directory, not a scenario file`],
+      [
+        ["run", huge, "--provider", "overlay"],
+        `${huge}: ${4 * 2 ** 20 + 13} bytes is larger than a scenario file can be (4 MiB): a large cluster is generated with a generate: block, not listed`,
+      ],
       [
         trace("--from", "ghost", "--to", "db"),
         '--from: unknown source "ghost": not a pod, pod/container, node or host',

@@ -10,6 +10,12 @@ import { z } from "zod";
 
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
+/**
+ * Probes a scenario may list: each is walked and reported on by every run, and more than this many
+ * are a generated list better made by the reachability matrix (200,000 took 1.9 GB to run).
+ */
+export const MAX_TRAFFIC = 10_000;
+
 /** A headless Service's clusterIP. */
 export const HEADLESS = "None";
 
@@ -48,7 +54,8 @@ const Name = z.string().regex(NAME, {
 });
 const inRange = (what: string, min: number, max: number) => {
   const error = (issue: { input?: unknown }) => `${quoted(issue.input)} is not ${what} (${min}-${max})`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+  // abort: a number both fractional (or past 2^53) and out of range is one mistake, said once.
+  return z.number({ error }).int({ error, abort: true }).min(min, { error }).max(max, { error });
 };
 const Port = inRange("a port", 1, 65535);
 /** tcp or udp; Kubernetes' spelling (TCP, UDP) is taken too, so that a Pod's or Service's ports paste as they are. */
@@ -285,7 +292,13 @@ export const ScenarioSchema = z.strictObject({
    * to the scenario file; their objects join `namespaces` and `networkPolicies`.
    */
   manifests: z.array(z.string().min(1)).default([]),
-  traffic: z.array(ProbeSchema).default([]),
+  traffic: z
+    .array(ProbeSchema)
+    .max(MAX_TRAFFIC, {
+      error: (issue) =>
+        `${(issue.input as unknown[]).length.toLocaleString("en-US")} probes: a scenario lists at most ${MAX_TRAFFIC.toLocaleString("en-US")} (the reachability matrix checks every pair without a list)`,
+    })
+    .default([]),
   events: z.array(EventSchema).default([]),
 });
 

@@ -1,7 +1,13 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ScenarioError, affinitySeconds, loadScenario, scenarioJsonSchema } from "../src/index.js";
+import {
+  MAX_SCENARIO_BYTES,
+  ScenarioError,
+  affinitySeconds,
+  loadScenario,
+  scenarioJsonSchema,
+} from "../src/index.js";
 
 const dir = join(__dirname, "..", "..", "..", "scenarios");
 
@@ -226,6 +232,32 @@ traffic:
     ).toEqual([
       "10: scenarios/x.yaml: services[0].ports[0].targetPort: true is not a port (1-65535) or a container port's name",
     ]);
+  });
+
+  it("says NaN and a huge number as written, each once", () => {
+    const svc = (fields: string) =>
+      problems(`${base}services:\n  - { name: web, selector: { app: web }, ${fields} }\n`);
+    expect(svc("ports: [{ port: .nan }]")).toEqual([
+      "10: scenarios/x.yaml: services[0].ports[0].port: NaN is not a port (1-65535)",
+    ]);
+    expect(
+      svc(
+        "sessionAffinity: ClientIP, sessionAffinityConfig: { clientIP: { timeoutSeconds: 1e100 } }, ports: [{ port: 80 }]",
+      ),
+    ).toEqual([
+      "10: scenarios/x.yaml: services[0].sessionAffinityConfig.clientIP.timeoutSeconds: 1e+100 is not a timeout in seconds (1-86400)",
+    ]);
+  });
+
+  it("bounds what a scenario may list: its size, and its probes", () => {
+    expect(problems(`${base}#${"x".repeat(MAX_SCENARIO_BYTES)}\n`)).toEqual([
+      "?: scenarios/x.yaml: larger than 4 MiB: not a scenario (a large cluster is generated with a generate: block, not listed)",
+    ]);
+    const probes = "  - { from: node1, to: node2 }\n".repeat(10_001);
+    expect(problems(`${base}traffic:\n${probes}`)).toEqual([
+      "10: scenarios/x.yaml: traffic: 10,001 probes: a scenario lists at most 10,000 (the reachability matrix checks every pair without a list)",
+    ]);
+    expect(problems(`${base}traffic:\n${"  - { from: node1, to: node2 }\n".repeat(10_000)}`)).toEqual([]);
   });
 
   it("exports a JSON Schema editors can use", () => {

@@ -14,7 +14,11 @@ export class PodnetError extends Error {
  * said: a message names what it refuses, and a 15 MB `name:` made a 15 MB message.
  */
 export function quoteInput(input: unknown, max = 100): string {
-  const text = JSON.stringify(input) ?? String(input);
+  // JSON would print NaN and ±Infinity (YAML's .nan, .inf) as null: not what the user wrote.
+  const text =
+    typeof input === "number" && !Number.isFinite(input)
+      ? String(input)
+      : (JSON.stringify(input) ?? String(input));
   if (text.length <= max) return text;
   const length = typeof input === "string" ? input.length : text.length;
   return `${text.slice(0, max)}…${typeof input === "string" ? '"' : ""} (${length.toLocaleString("en-US")} characters)`;
