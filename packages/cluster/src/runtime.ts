@@ -22,7 +22,7 @@ import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
 import { noPolicyEngine, policyKey, type NetworkPolicy, type PolicyEngine } from "@podnet/policy";
-import { RouteManager, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
+import { RouteManager, Tally, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
@@ -595,13 +595,5 @@ async function settled<T>(work: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-/** The report of a change that writes nothing on any node (a headless Service's). */
-const untouched = (event: string): ReconcileReport => ({
-  event,
-  nodes: {},
-  added: 0,
-  removed: 0,
-  changed: 0,
-  refused: [],
-  durationMs: 0,
-});
+/** The report of a change that writes nothing on any node (a headless Service's): an empty tally's. */
+const untouched = (event: string): ReconcileReport => new Tally().report(event, performance.now());
