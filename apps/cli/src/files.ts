@@ -56,6 +56,10 @@ export function bundledScenarios(): BundledScenario[] {
 
 /** A path, or the name of a bundled scenario ("two-nodes") when no such file exists. */
 export function scenarioPath(arg: string): string {
+  if (!arg.trim())
+    throw new UsageError(
+      `${JSON.stringify(arg)}: a scenario file's path or a bundled scenario's name, not empty`,
+    );
   if (existsSync(arg) || /[/\\]|\.(ya?ml|json)$/i.test(arg)) return arg;
   const bundled = bundledScenarios().find((s) => s.name === arg);
   if (bundled) return bundled.file;
@@ -136,6 +140,9 @@ export function readScenarios(
 /** Reads a scenario's manifest files, relative to the scenario; each becomes an input too. */
 export function manifestReader(inputs?: Set<string>): ManifestReader {
   return (path, from) => {
+    // join() would read "https://host/x.yaml" as the relative path https:/host/x.yaml.
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path))
+      throw new Error(`${JSON.stringify(path)} is a URL: manifests are read from files (download it first)`);
     const file = isAbsolute(path) ? path : join(dirname(from), path);
     const text = readBounded(file, "manifest file", MAX_SCENARIO_BYTES);
     inputs?.add(identity(file));

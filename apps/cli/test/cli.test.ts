@@ -444,6 +444,10 @@ describe("podnet", () => {
         "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)",
       ],
       [
+        ["run", "", "--provider", "overlay"],
+        "\"\": a scenario file's path or a bundled scenario's name, not empty",
+      ],
+      [
         ["run", "/dev/zero", "--provider", "overlay"],
         "/dev/zero: not a regular file (a device, FIFO or socket), not a scenario file",
       ],
@@ -472,6 +476,10 @@ describe("podnet", () => {
       [
         trace("--from", "web", "--to", "10.0.0.999"),
         '--to: unknown target "10.0.0.999": not a pod, node, host, svc/<name> or IPv4 address',
+      ],
+      [
+        trace("--from", "web", "--to", "::1"),
+        '--to: "::1" is an IPv6 address: podnet\'s clusters are IPv4 only (dual-stack is not modelled yet)',
       ],
       [trace("--from", "web", "--to", "db:0"), '--to: "0" in "db:0" is not a port (1-65535)'],
       [trace("--from", "web", "--to", "db:70000"), '--to: "70000" in "db:70000" is not a port (1-65535)'],

@@ -1,9 +1,9 @@
 // `podnet policy check|diff` and `podnet trace --policy`, as a user runs them.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { podnet } from "./podnet.js";
+import { ROOT, podnet } from "./podnet.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "podnet-policy-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -154,6 +154,17 @@ describe("podnet policy", () => {
     writeFileSync(bad, `apiVersion: v1\nkind: Namespace\nmetadata: { name: nowhere }\n---\n${policy}`);
     const created = await podnet(["policy", "diff", "scenarios/netpol.yaml", "--with", bad]);
     expect([created.code, created.stdout]).toEqual([0, "0 opened, 0 closed\n"]);
+    // A URL is not a path: it was reported missing with its "//" collapsed by the path join.
+    const remote = join(tmp, "remote.yaml");
+    writeFileSync(
+      remote,
+      `${readFileSync(join(ROOT, "scenarios/two-nodes.yaml"), "utf8")}manifests: [https://example.com/policies.yaml]\n`,
+    );
+    const url = await podnet(["run", remote, "--provider", "overlay"]);
+    expect([url.code, url.stderr]).toEqual([
+      2,
+      `error: ${remote}:57:13: manifests[0]: "https://example.com/policies.yaml" is a URL: manifests are read from files (download it first)\n`,
+    ]);
   });
 
   it("names the verdict on a trace through an enforcing node", async () => {
@@ -229,6 +240,10 @@ describe("podnet policy", () => {
     const open = await podnet(["run", "scenarios/netpol.yaml", "--provider", "cbr0-host-gw", "--json"]);
     expect(open.json().policy).toBe("none");
     expect(cell(open.json(), "web", "api").reached).toBe(true);
+    // Said, so the open cells are not read as what the policies allow.
+    expect(open.json().notes).toEqual([
+      "the scenario's 5 NetworkPolicies are not enforced: no policy engine runs beside the provider (--policy iptables enforces them)",
+    ]);
     const enforced = await podnet([
       "run",
       "scenarios/netpol.yaml",
@@ -240,6 +255,7 @@ describe("podnet policy", () => {
     expect(enforced.stdout).toContain(
       "netpol under docker-bridge (kube-proxy iptables, NetworkPolicy iptables)",
     );
+    expect(enforced.stdout).not.toContain("not enforced");
     // Its pods of different nodes share addresses, and policies match by address: said.
     expect(enforced.stdout).toContain(
       "NetworkPolicy matches pods by address, and under docker-bridge pods of different nodes share",

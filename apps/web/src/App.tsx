@@ -10,7 +10,15 @@ import { BUNDLED, PASTED, forgetPasted, loadPasted, savePasted, scenarioText } f
 import { PolicyPanel } from "./policypanel.js";
 import { Timeline } from "./timeline.js";
 import { TraceBar, destinations, sources, type TraceRequest } from "./tracebar.js";
-import { PROXIES, formatState, isNavigation, parseState, type View, type ViewState } from "./url.js";
+import {
+  PROXIES,
+  checkState,
+  formatState,
+  isNavigation,
+  parseState,
+  type View,
+  type ViewState,
+} from "./url.js";
 import type { Box } from "./topology.js";
 
 // Chart.js is only needed on the compare and bench tabs: they load on first use.
@@ -19,9 +27,29 @@ const BenchView = lazy(() => import("./bench.js"));
 
 const DEFAULTS = { scenario: "two-nodes", provider: "cbr0-host-gw" };
 
+/** The scenarios a link may name: the bundled ones, and the pasted one when this browser keeps it. */
+const scenarioNames = () => [...Object.keys(BUNDLED), ...(loadPasted() !== undefined ? [PASTED] : [])];
+
+/**
+ * The view a link asks for, and what in it this page lacks or does not understand (said at the top,
+ * with what is shown instead, rather than silently ignored). The address bar is corrected to match.
+ */
+function readLink(search: string, providers?: string[]) {
+  const checked = checkState(
+    parseState(search, DEFAULTS),
+    search,
+    { scenarios: scenarioNames(), ...(providers?.length ? { providers } : {}) },
+    DEFAULTS,
+  );
+  if (checked.problems.length) history.replaceState(null, "", formatState(checked.state));
+  return checked;
+}
+
 export function App() {
   const sim = useMemo(() => new Simulation(), []);
-  const [state, setState] = useState<ViewState>(() => parseState(location.search, DEFAULTS));
+  const [link] = useState(() => readLink(location.search));
+  const [state, setState] = useState<ViewState>(link.state);
+  const [linkProblems, setLinkProblems] = useState<string[]>(link.problems);
   const [text, setText] = useState(() => scenarioText(state.scenario));
   const [editing, setEditing] = useState(false);
   const [issues, setIssues] = useState<ScenarioIssue[]>([]);
@@ -48,14 +76,17 @@ export function App() {
   const update = useCallback((patch: Partial<ViewState>) => {
     setState((s) => {
       const next = { ...s, ...patch };
-      if (isNavigation(s, next)) history.pushState(null, "", formatState(next));
-      else history.replaceState(null, "", formatState(next));
+      if (isNavigation(s, next)) {
+        history.pushState(null, "", formatState(next));
+        setLinkProblems([]);
+      } else history.replaceState(null, "", formatState(next));
       return next;
     });
   }, []);
   useEffect(() => {
     const onPop = () => {
-      const next = parseState(location.search, DEFAULTS);
+      const { state: next, problems } = readLink(location.search, providerNames.current);
+      setLinkProblems(problems);
       setState((s) => {
         if (s.scenario !== next.scenario) setText(scenarioText(next.scenario));
         return next;
@@ -68,9 +99,18 @@ export function App() {
   // The loading line index.html painted goes once the app has painted itself.
   useEffect(() => document.getElementById("booting")?.remove(), []);
 
+  // The first build waits for the providers, so a link naming one the page lacks is caught before it.
+  const providerNames = useRef<string[]>([]);
   useEffect(() => {
     void sim.call({ type: "providers" }).then((reply) => {
-      if (reply.ok && "providers" in reply) setProviders(reply.providers);
+      if (!(reply.ok && "providers" in reply)) return;
+      providerNames.current = reply.providers.map((p) => p.name);
+      const { state: next, problems } = readLink(location.search, providerNames.current);
+      if (next.provider !== state.provider) {
+        setLinkProblems((earlier) => [...earlier, ...problems.filter((p) => p.startsWith("provider="))]);
+        setState((s) => ({ ...s, provider: next.provider }));
+      }
+      setProviders(reply.providers);
     });
   }, [sim]);
 
@@ -117,10 +157,11 @@ export function App() {
     }
   }, [sim, text, file, state.provider, state.proxy]);
 
+  const ready = providers.length > 0;
   useEffect(() => {
-    void build();
+    if (ready) void build();
     // Rebuild when the provider, proxy or scenario changes; the selection of pods is kept.
-  }, [state.provider, state.proxy, state.scenario]);
+  }, [ready, state.provider, state.proxy, state.scenario]);
 
   const runTrace = useCallback(
     async (request: TraceRequest) => {
@@ -308,6 +349,16 @@ export function App() {
       )}
       {editing && (
         <ScenarioEditor text={text} file={file} issues={issues} onChange={setText} onApply={apply} />
+      )}
+      {linkProblems.length > 0 && (
+        <div className="link-problems" role="alert" data-testid="link-problems">
+          This link asks for what the page does not have:
+          <ul>
+            {linkProblems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
       )}
       {error && (
         <p className="error" role="alert">

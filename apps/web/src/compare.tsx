@@ -97,6 +97,13 @@ export default function CompareView({ results }: { results: RunResult[] }) {
       <p className="explain">
         Every probe of the scenario under each provider: rows are sources, columns destinations; ✓ reached, ✕
         not (hover for the kernel's reason, listed below each kind too).
+        {results[0] && results[0].policy !== "none" && (
+          <>
+            {" "}
+            The scenario's NetworkPolicies are enforced by the {results[0].policy} engine beside every
+            provider, as on the map (<code>podnet compare --policy {results[0].policy}</code>).
+          </>
+        )}
       </p>
       {kinds.map((kind) => {
         const cells = results.flatMap((r) => r.reachability.filter((c) => c.kind === kind));

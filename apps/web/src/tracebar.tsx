@@ -3,7 +3,7 @@
  * node, an outside host), the target with an optional port (a pod, node, host, svc/<name>, an address,
  * 127.0.0.1:<port> inside the source pod, <node>:<nodePort>), the protocol and the payload size.
  */
-import { parseTarget } from "@podnet/cluster";
+import { HEADLESS, headlessTarget, parseTarget } from "@podnet/cluster";
 import { useEffect, useState } from "react";
 import type { Snapshot } from "./protocol.js";
 import type { Pmtudisc, Protocol, ViewState } from "./url.js";
@@ -17,6 +17,9 @@ export function sources(s: Snapshot): string[] {
   ];
 }
 
+/** The Services a packet can be sent to: all but the headless ones, which have no address. */
+const addressed = (s: Snapshot) => s.services.filter((x) => x.clusterIP !== HEADLESS);
+
 /** Where it can go: a pod, a node, an outside host or router, a service. */
 export function destinations(s: Snapshot): string[] {
   return [
@@ -24,7 +27,7 @@ export function destinations(s: Snapshot): string[] {
     ...s.nodes.map((n) => n.name),
     ...s.hosts.map((h) => h.name),
     ...s.routers.map((r) => r.name),
-    ...s.services.map((x) => `svc/${x.name}`),
+    ...addressed(s).map((x) => `svc/${x.name}`),
   ];
 }
 
@@ -32,7 +35,7 @@ export function destinations(s: Snapshot): string[] {
 export function suggestions(s: Snapshot): string[] {
   return [
     ...destinations(s),
-    ...s.services.flatMap((x) => [
+    ...addressed(s).flatMap((x) => [
       ...x.ports.map((p) => `svc/${x.name}:${p.port}`),
       ...x.ports.flatMap((p) => (p.nodePort ? s.nodes.map((n) => `${n.name}:${p.nodePort}`) : [])),
     ]),
@@ -45,6 +48,11 @@ export function targetProblem(s: Snapshot, to: string): string | undefined {
   const parsed = parseTarget(to.trim());
   if ("error" in parsed) return parsed.error;
   const name = parsed.name;
+  if (name.startsWith("svc/")) {
+    const svc = s.services.find((x) => x.name === name.slice(4));
+    if (!svc) return `unknown service ${JSON.stringify(name.slice(4))}`;
+    return svc.clusterIP === HEADLESS ? headlessTarget(svc.name, svc.endpoints.length) : undefined;
+  }
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name) || destinations(s).includes(name)) return undefined;
   return `unknown target ${JSON.stringify(to)}: not a pod, node, host, svc/<name> or IPv4 address`;
 }

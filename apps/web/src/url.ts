@@ -58,6 +58,53 @@ export function parseState(search: string, defaults: { scenario: string; provide
   return state;
 }
 
+/**
+ * What a link asked for that this page does not have or understand, each in words with what is shown
+ * instead; `state` is `parsed` with an unknown scenario or provider replaced by the default. Providers
+ * are checked only once known (the worker lists them).
+ */
+export function checkState(
+  parsed: ViewState,
+  search: string,
+  known: { scenarios: string[]; providers?: string[] },
+  defaults: { scenario: string; provider: string },
+): { state: ViewState; problems: string[] } {
+  const q = new URLSearchParams(search);
+  const problems: string[] = [];
+  const state = { ...parsed };
+  if (!known.scenarios.includes(state.scenario)) {
+    problems.push(
+      state.scenario === "pasted"
+        ? `scenario=pasted: the pasted YAML is not kept in this browser, so ${defaults.scenario} is shown`
+        : `scenario=${JSON.stringify(state.scenario)}: not a bundled scenario (${known.scenarios.join(", ")}; paste others with "Edit or paste YAML"), so ${defaults.scenario} is shown`,
+    );
+    state.scenario = defaults.scenario;
+  }
+  if (known.providers && !known.providers.includes(state.provider)) {
+    problems.push(
+      `provider=${JSON.stringify(state.provider)}: not a provider here (${known.providers.join(", ")}), so ${defaults.provider} is shown`,
+    );
+    state.provider = defaults.provider;
+  }
+  // Each key parseState drops when its value is not one it knows: [key, whether it was kept, what it takes].
+  const dropped: [string, boolean, string][] = [
+    ["view", VIEWS.includes(q.get("view") as View), VIEWS.join(", ")],
+    ["proxy", state.proxy !== undefined, PROXIES.join(", ")],
+    ["proto", state.proto !== undefined, PROTOCOLS.join(", ")],
+    ["size", state.size !== undefined, "a payload size, 0-65000"],
+    ["pmtudisc", state.pmtudisc !== undefined, PMTUDISC.join(", ")],
+    ["at", state.at !== undefined, "a number of events"],
+    // step=1 is the first step, kept as no step at all.
+    ["step", state.step !== undefined || q.get("step") === "1", "a walk step, from 1"],
+  ];
+  for (const [key, kept, takes] of dropped) {
+    const value = q.get(key);
+    if (value !== null && !kept)
+      problems.push(`${key}=${JSON.stringify(value)}: not understood (${takes}), so left out`);
+  }
+  return { state, problems };
+}
+
 export function formatState(state: ViewState): string {
   const q = new URLSearchParams({ scenario: state.scenario, provider: state.provider, view: state.view });
   if (state.proxy) q.set("proxy", state.proxy);

@@ -22,11 +22,18 @@ import { snapshotOf } from "./snapshot.js";
 import { tableChanges, tableLines } from "./tables.js";
 
 declare const self: DedicatedWorkerGlobalScope;
-let runtime: ClusterRuntime | undefined;
-/** What was built last, so a trace at an earlier moment of the timeline can rebuild up to it. */
+/** What was built last: the scenario (with its proxy) and the provider. */
 let built: { scenario: Scenario; provider: string } | undefined;
-/** Runtimes at earlier moments of the timeline, by event count. */
-const earlier = new Map<number, ClusterRuntime>();
+/** Bumped by every build, so a runtime built for an older one is never handed out. */
+let generation = 0;
+/**
+ * Runtimes no trace has walked yet, by how many of the scenario's events (in time order) they ran. A
+ * trace changes the cluster it walks — conntrack entries, ARP and FDB entries learned, a Service's
+ * session-affinity choice, the kernel's clock — so each trace takes one, and the next is built while
+ * the page waits for a click: every walk starts from the cluster as built, as `podnet trace` does, and
+ * a shared link shows the same walk whatever was traced before it.
+ */
+const pristine = new Map<number, Promise<ClusterRuntime>>();
 
 /** Timelines record every node's tables at each event; past this many nodes they are not recorded. */
 const TIMELINE_NODE_LIMIT = 50;
@@ -90,20 +97,33 @@ async function playTimeline(rt: ClusterRuntime, scenario: Scenario): Promise<Tim
   return steps;
 }
 
-/** The cluster after its first `count` events (in time order), built again and kept for later traces. */
-async function runtimeAfter(count: number): Promise<ClusterRuntime> {
-  const events = byTime(built!.scenario);
-  if (count >= events.length) return runtime!;
-  let rt = earlier.get(count);
-  if (!rt) {
-    rt = await ClusterRuntime.build(
-      built!.scenario,
-      getProvider(built!.provider),
-      buildOptions(built!.scenario),
-    );
-    await rt.runEvents(events.slice(0, count));
-    earlier.set(count, rt);
-  }
+/** The cluster after its first `count` events (in time order), built again. */
+async function buildAfter(count: number): Promise<ClusterRuntime> {
+  const { scenario, provider } = built!;
+  const rt = await ClusterRuntime.build(scenario, getProvider(provider), buildOptions(scenario));
+  await rt.runEvents(byTime(scenario).slice(0, count));
+  return rt;
+}
+
+/** How many events a request's moment means: all of them when it names none. */
+const momentOf = (events: number | undefined) =>
+  Math.min(events ?? built!.scenario.events.length, built!.scenario.events.length);
+
+/** The untraced cluster after `count` events, left for the next request. */
+function peek(count: number): Promise<ClusterRuntime> {
+  let rt = pristine.get(count);
+  if (!rt) pristine.set(count, (rt = buildAfter(count)));
+  return rt;
+}
+
+/** The untraced cluster after `count` events, for a trace; another is built once this request is answered. */
+function take(count: number): Promise<ClusterRuntime> {
+  const rt = peek(count);
+  pristine.delete(count);
+  const of = generation;
+  setTimeout(() => {
+    if (of === generation && !pristine.has(count)) peek(count).catch(() => pristine.delete(count));
+  });
   return rt;
 }
 
@@ -111,16 +131,17 @@ async function handle(req: Request): Promise<Reply> {
   switch (req.type) {
     case "build": {
       const scenario = withProxy(loadScenario(req.text, req.file), proxyOf(req.proxy));
-      runtime = await ClusterRuntime.build(scenario, getProvider(req.provider), buildOptions(scenario));
+      const runtime = await ClusterRuntime.build(scenario, getProvider(req.provider), buildOptions(scenario));
       built = { scenario, provider: req.provider };
-      earlier.clear();
+      generation++;
+      pristine.clear();
       const timeline = scenario.events.length ? await playTimeline(runtime, scenario) : undefined;
-      if (!timeline) await runtime.runEvents();
+      pristine.set(scenario.events.length, Promise.resolve(runtime));
       return { id: req.id, ok: true, snapshot: await snapshotOf(runtime), ...(timeline ? { timeline } : {}) };
     }
     case "trace": {
-      if (!runtime || !built) throw new Error("no scenario built");
-      const rt = req.events === undefined ? runtime : await runtimeAfter(req.events);
+      if (!built) throw new Error("no scenario built");
+      const rt = await take(momentOf(req.events));
       const trace = rt.trace(req.from, req.to, {
         ...(req.protocol ? { protocol: req.protocol } : {}),
         ...(req.size !== undefined ? { size: req.size } : {}),
@@ -140,8 +161,8 @@ async function handle(req: Request): Promise<Reply> {
       };
     }
     case "tables": {
-      if (!runtime) throw new Error("no scenario built");
-      const rt = req.events === undefined ? runtime : await runtimeAfter(req.events);
+      if (!built) throw new Error("no scenario built");
+      const rt = await peek(momentOf(req.events));
       return { id: req.id, ok: true, tables: await tablesOf(rt, req.node) };
     }
     case "providers":
@@ -154,7 +175,8 @@ async function handle(req: Request): Promise<Reply> {
       const scenario = withProxy(loadScenario(req.text, req.file), proxyOf(req.proxy));
       const results = [];
       for (const name of OFFERED) {
-        const { result } = await runScenario(scenario, getProvider(name));
+        // The policy engine the map enforces, so the two views agree on who reaches whom.
+        const { result } = await runScenario(scenario, getProvider(name), buildOptions(scenario));
         // Named as the buttons name them, so the same words appear everywhere on the page.
         results.push({ ...result, provider: name, tables: {} });
       }

@@ -796,6 +796,74 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("compares netpol with the policy engine the map enforces, and says so", async () => {
+    const page = await open("?scenario=netpol&view=compare", "table.heatmap");
+    // podnet compare netpol --policy iptables: 2/8 across nodes for each provider that routes pods.
+    expect(
+      await page.locator('table.heatmap[data-kind="pod→pod (across nodes)"] caption').allTextContents(),
+    ).toEqual([
+      "docker-bridge: 0/8 reached",
+      "cbr0-host-gw: 2/8 reached",
+      "cbr0-host-gw-gateway: 2/8 reached",
+      "overlay: 2/8 reached",
+    ]);
+    expect(await page.locator(".compare .explain").first().textContent()).toContain(
+      "NetworkPolicies are enforced by the iptables engine beside every provider, as on the map",
+    );
+    await close(page);
+  }, 60_000);
+
+  it("walks each trace from the cluster as built, whatever was traced before (as podnet trace does)", async () => {
+    const link = "?scenario=service&provider=cbr0-host-gw&from=client&to=svc%2Fweb";
+    const hops = async (page: Page) => {
+      await page.waitForSelector('[data-testid="outcome"]');
+      return {
+        outcome: await page.locator('[data-testid="outcome"]').textContent(),
+        hops: await page.locator("button.hop").allTextContents(),
+      };
+    };
+    const fresh = await open(link);
+    const first = await hops(fresh);
+    await close(fresh);
+    // ARP resolved on the first walk and an endpoint chosen at random: the same link, traced after
+    // others, must still walk the same way.
+    const page = await open(link);
+    expect(await hops(page)).toEqual(first);
+    for (const to of ["outside", "web-a", "svc/web"]) {
+      await page.getByLabel("destination").fill(to);
+      await page.getByRole("button", { name: "Trace", exact: true }).click();
+      await page.waitForFunction((t) => new URLSearchParams(location.search).get("to") === t, to);
+    }
+    await expect.poll(() => hops(page)).toEqual(first);
+    expect(first.hops.some((h) => /arp/i.test(h))).toBe(true);
+    await close(page);
+  }, 60_000);
+
+  it("says what in a link it cannot follow, shows the defaults instead, and corrects the address", async () => {
+    const page = await open("?scenario=large&provider=overlay-4789&view=graph&proxy=ipvs&size=big");
+    const said = await page.locator('[data-testid="link-problems"] li').allTextContents();
+    expect(said).toEqual([
+      expect.stringMatching(
+        /^scenario="large": not a bundled scenario \(two-nodes, .*\), so two-nodes is shown$/,
+      ),
+      'view="graph": not understood (topology, compare, bench), so left out',
+      'proxy="ipvs": not understood (iptables, nftables), so left out',
+      'size="big": not understood (a payload size, 0-65000), so left out',
+      expect.stringMatching(
+        /^provider="overlay-4789": not a provider here \(docker-bridge, .*\), so cbr0-host-gw is shown$/,
+      ),
+    ]);
+    expect(said.at(-1)).not.toMatch(/overlay-4789,|overlay-4789\)/);
+    await page.waitForSelector('[data-box="ns:client"]');
+    expect(new URL(page.url()).searchParams.get("scenario")).toBe("two-nodes");
+    expect(new URL(page.url()).searchParams.get("provider")).toBe("cbr0-host-gw");
+    await shoot(page, "link-problems");
+    // The next place the user goes clears them.
+    await page.getByRole("button", { name: "overlay", exact: true }).click();
+    await expect.poll(() => page.locator('[data-testid="link-problems"]').count()).toBe(0);
+    await close(page);
+  }, 60_000);
+
   it("shows the bundled bench report by default, and a loaded one across reloads", async () => {
     const page = await open("?view=bench", ".bench-table");
     expect(await page.locator('[data-testid="bench-source"]').textContent()).toMatch(/^the bundled report/);

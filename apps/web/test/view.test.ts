@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../src/protocol.js";
 import { snapshotOf } from "../src/snapshot.js";
 import { EXPAND_LIMIT, buildGraph, layout } from "../src/topology.js";
-import { formatState, parseState } from "../src/url.js";
+import { checkState, formatState, parseState } from "../src/url.js";
 
 const snapshot = (nodes: number): Snapshot => ({
   scenario: "s",
@@ -52,6 +52,47 @@ describe("view state in the URL", () => {
       provider: "y",
       view: "topology",
     });
+  });
+});
+
+describe("what a link asks for that the page lacks", () => {
+  const defaults = { scenario: "two-nodes", provider: "cbr0-host-gw" };
+  const check = (search: string, providers?: string[]) =>
+    checkState(
+      parseState(search, defaults),
+      search,
+      { scenarios: ["two-nodes", "netpol"], ...(providers ? { providers } : {}) },
+      defaults,
+    );
+
+  it("replaces an unknown scenario or provider by the default and says so", () => {
+    const { state, problems } = check("?scenario=large&provider=flannel&from=a", ["overlay", "cbr0-host-gw"]);
+    expect(state).toEqual({ scenario: "two-nodes", provider: "cbr0-host-gw", view: "topology", from: "a" });
+    expect(problems).toEqual([
+      'scenario="large": not a bundled scenario (two-nodes, netpol; paste others with "Edit or paste YAML"), so two-nodes is shown',
+      'provider="flannel": not a provider here (overlay, cbr0-host-gw), so cbr0-host-gw is shown',
+    ]);
+    expect(check("?scenario=pasted").problems).toEqual([
+      "scenario=pasted: the pasted YAML is not kept in this browser, so two-nodes is shown",
+    ]);
+    // Providers not known yet: not judged.
+    expect(check("?provider=flannel").problems).toEqual([]);
+  });
+
+  it("names every value it leaves out, and nothing the link spelled out as a default", () => {
+    expect(check("?view=x&proxy=ipvs&proto=sctp&size=-1&pmtudisc=probe&at=x&step=0").problems).toEqual([
+      'view="x": not understood (topology, compare, bench), so left out',
+      'proxy="ipvs": not understood (iptables, nftables), so left out',
+      'proto="sctp": not understood (icmp, tcp, udp), so left out',
+      'size="-1": not understood (a payload size, 0-65000), so left out',
+      'pmtudisc="probe": not understood (do, dont), so left out',
+      'at="x": not understood (a number of events), so left out',
+      'step="0": not understood (a walk step, from 1), so left out',
+    ]);
+    expect(
+      check("?scenario=netpol&view=topology&proxy=nftables&proto=udp&size=0&pmtudisc=do&at=0&step=1")
+        .problems,
+    ).toEqual([]);
   });
 });
 

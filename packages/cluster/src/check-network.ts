@@ -3,7 +3,7 @@ import { Ipv4Prefix, parseIpv4, quoteInput as q } from "@podnet/core";
 import {
   CLUSTER_SUBNET_MAX_DIFF,
   SCENARIO_LIMITS,
-  plural,
+  beyondEnvelope,
   type CheckState,
   type Path,
 } from "./check-state.js";
@@ -122,24 +122,14 @@ export function checkEnvelope(check: CheckState): boolean {
   const where: Path = g ? ["generate", "nodes"] : ["nodes"];
   let ok = true;
   if (nodes > SCENARIO_LIMITS.nodes) {
-    check.fail(
-      where,
-      `${plural(nodes, "node")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.nodes.toLocaleString("en-US")} nodes, which podnet supports`,
-    );
+    check.fail(where, beyondEnvelope(nodes, "node"));
     ok = false;
   }
   if (pods > SCENARIO_LIMITS.pods) {
-    check.fail(
-      g ? ["generate", "podsPerNode"] : ["pods"],
-      `${plural(pods, "pod")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.pods.toLocaleString("en-US")} pods, which podnet supports`,
-    );
+    check.fail(g ? ["generate", "podsPerNode"] : ["pods"], beyondEnvelope(pods, "pod"));
     ok = false;
   }
-  if (services > SCENARIO_LIMITS.services)
-    check.fail(
-      ["services"],
-      `${plural(services, "Service")} is beyond Kubernetes' envelope of ${SCENARIO_LIMITS.services.toLocaleString("en-US")} Services, which podnet supports`,
-    );
+  if (services > SCENARIO_LIMITS.services) check.fail(["services"], beyondEnvelope(services, "Service"));
   return ok;
 }
 

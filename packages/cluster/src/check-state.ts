@@ -12,16 +12,12 @@ import type { PodSpec, Scenario } from "./schema.js";
 import { existingNamespaces, missingNamespace } from "./check-objects.js";
 import { generates } from "./generate.js";
 
-/** Kubernetes' documented envelope (nodes, pods, Services), which podnet takes as its own limit. */
-export const SCENARIO_LIMITS = { nodes: 5_000, pods: 150_000, services: 10_000 } as const;
+export { SCENARIO_LIMITS, beyondEnvelope, plural } from "./schema.js";
 
 /** kube-controller-manager refuses a node mask more than 16 bits longer than the cluster CIDR's. */
 export const CLUSTER_SUBNET_MAX_DIFF = 16;
 
 export type Path = (string | number)[];
-
-export const plural = (n: number, one: string, many = `${one}s`) =>
-  `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 
 /** The namespaces and NetworkPolicies (namespace/name) a scenario's manifest files declare. */
 export interface ManifestNames {

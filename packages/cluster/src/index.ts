@@ -9,6 +9,8 @@ export {
   type ProbeSpec,
   type EventSpec,
   type NamespaceSpec,
+  HEADLESS,
+  headlessTarget,
 } from "./schema.js";
 export {
   loadScenario,

@@ -1,4 +1,5 @@
 import type { NetworkProvider } from "@podnet/cni";
+import { policyKey } from "@podnet/policy";
 import {
   controlPlaneMetrics,
   probeKind,
@@ -81,6 +82,23 @@ export interface RunOptions extends BuildOptions {
   onProbe?: (done: number, total: number) => void | Promise<void>;
 }
 
+/**
+ * With no policy engine, the scenario's NetworkPolicies (listed, from manifests, or set by its events)
+ * are only data: every probe passes them by. Said once, so a reachable cell is not read as allowed.
+ */
+function unenforcedPolicies(scenario: Scenario): string[] {
+  const names = new Set([
+    ...scenario.networkPolicies.map(policyKey),
+    ...scenario.events.flatMap((e) => (e.action === "setNetworkPolicy" ? [policyKey(e.networkPolicy)] : [])),
+  ]);
+  if (!names.size) return [];
+  const count =
+    names.size === 1 ? "the scenario's NetworkPolicy is" : `the scenario's ${names.size} NetworkPolicies are`;
+  return [
+    `${count} not enforced: no policy engine runs beside the provider (--policy iptables enforces them)`,
+  ];
+}
+
 /** Builds the scenario under the provider, runs its probes and events, and measures it. */
 export async function runScenario(
   scenario: Scenario,
@@ -141,7 +159,7 @@ export async function runScenario(
   };
   const notes = [
     ...unpublishedPorts(runtime),
-    ...(runtime.policyEngine.name === "none" ? [] : sharedAddresses(runtime)),
+    ...(runtime.policyEngine.name === "none" ? unenforcedPolicies(scenario) : sharedAddresses(runtime)),
   ];
   if (notes.length) result.notes = notes;
   return { result, runtime };

@@ -247,9 +247,24 @@ export const EventSchema = z.discriminatedUnion("action", [
   }),
 ]);
 
+/** Kubernetes' documented envelope (nodes, pods, Services), which podnet takes as its own limit. */
+export const SCENARIO_LIMITS = { nodes: 5_000, pods: 150_000, services: 10_000 } as const;
+
+export const plural = (n: number, one: string, many = `${one}s`) =>
+  `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+
+/** Why `count` nodes, pods or Services are refused, in the one wording the schema and the check share. */
+export const beyondEnvelope = (count: number, kind: "node" | "pod" | "Service") =>
+  `${plural(count, kind)} is beyond Kubernetes' envelope of ${plural(SCENARIO_LIMITS[`${kind.toLowerCase()}s` as keyof typeof SCENARIO_LIMITS], kind)}, which podnet supports`;
+
 /** Large clusters are described, not listed: `nodes` nodes on one segment, `podsPerNode` pods each. */
 export const GeneratorSchema = z.strictObject({
-  nodes: z.number().int().min(1).max(20000),
+  // The envelope's bound here too, so an editor using `podnet schema` refuses what podnet refuses.
+  nodes: z
+    .number()
+    .int()
+    .min(1)
+    .max(SCENARIO_LIMITS.nodes, { error: (issue) => beyondEnvelope(Number(issue.input), "node") }),
   podsPerNode: z.number().int().min(0).max(250),
   segment: Name,
   /** First node address; the rest follow in order. */

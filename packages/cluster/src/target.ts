@@ -10,9 +10,16 @@ export interface TargetText {
   port?: number;
 }
 
-/** Parses `<name>[:port]`; returns a message instead when the port is not 1-65535. */
+/**
+ * Parses `<name>[:port]`; returns a message instead when the port is not 1-65535, or when the text is
+ * an IPv6 address (two colons or more: no name or IPv4 address holds one), which podnet does not model.
+ */
 export function parseTarget(text: string): TargetText | { error: string } {
   const colon = text.lastIndexOf(":");
+  if (text.indexOf(":") !== colon)
+    return {
+      error: `${q(text)} is an IPv6 address: podnet's clusters are IPv4 only (dual-stack is not modelled yet)`,
+    };
   if (colon < 0) return text ? { name: text } : { error: "empty target" };
   const name = text.slice(0, colon);
   const port = text.slice(colon + 1);
