@@ -810,6 +810,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator(".compare .explain").first().textContent()).toContain(
       "NetworkPolicies are enforced by the iptables engine beside every provider, as on the map",
     );
+    await shoot(page, "compare-netpol");
     await close(page);
   }, 60_000);
 
