@@ -31,7 +31,10 @@ export abstract class NetfilterWalk extends WalkCore {
     const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel);
     if (verdict.kind === "ACCEPT") return true;
     const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
-    this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, inDev ?? outDev);
+    // FORWARD runs after the routing decision (ip_forward, once the TTL is decreased): the packet is
+    // headed for the output device, where the walk's "forward" hop already placed it.
+    const at = chain === "FORWARD" ? (outDev ?? inDev) : (inDev ?? outDev);
+    this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, at);
     if (verdict.kind === "REJECT" && chain === "INPUT" && this.toBroadcast(ns, skb)) {
       // The kernel answers nothing routed to a broadcast address: no RST (nf_send_reset), no ICMP error.
       this.drop(
@@ -41,7 +44,7 @@ export abstract class NetfilterWalk extends WalkCore {
         inDev,
       );
     } else if (verdict.kind === "REJECT") {
-      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, inDev ?? outDev);
+      this.drop(ns, `rejected by filter ${chain} (${verdict.rejectWith})`, skb, at);
       if (verdict.rejectWith === "tcp-reset" && skb.l4.kind === "tcp") {
         this.arrived(ns, skb, "refused", `connection refused: RST from the firewall of ${ns.name}`);
         // nf_send_reset attaches the packet's conntrack entry to the reset: a DNAT chosen for the
@@ -75,7 +78,7 @@ export abstract class NetfilterWalk extends WalkCore {
               : IcmpUnreachableCode.PORT;
         this.icmpError(ns, skb, IcmpType.DEST_UNREACHABLE, code, `rejected by ${ns.name}: ${rule}`);
       }
-    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skb, inDev ?? outDev);
+    } else this.drop(ns, `dropped by filter ${chain}: ${rule}`, skb, at);
     return false;
   }
 

@@ -183,6 +183,12 @@ describe("netfilter in the simulated kernel", () => {
     expect(dropped.reason).toBe(
       "dropped by filter FORWARD: -A FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 22 -j DROP (at node1)",
     );
+    // FORWARD runs once the route is chosen: its verdict sits on the output device, after the forward
+    // hop there, not back on the input device (a walk on the map never steps backwards).
+    const [forward, filter, drop] = dropped.hops.slice(-3);
+    expect([forward!.event, filter!.event, drop!.event]).toEqual(["forward", "filter", "drop"]);
+    expect([filter!.dev, drop!.dev]).toEqual([forward!.dev, forward!.dev]);
+    expect(forward!.dev).toBe("docker0");
     const reset = lab.k.send({ from: "outside", to: "172.17.0.2", protocol: "tcp", port: 23 });
     expect(reset.outcome).toBe("refused");
     expect(reset.reason).toBe("connection refused: RST from the firewall of node1");
