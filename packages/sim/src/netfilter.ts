@@ -319,7 +319,8 @@ export type Verdict =
   | { kind: "REJECT"; rejectWith: string; path: string[] }
   | { kind: "DNAT"; address: number; port?: number; path: string[] }
   | { kind: "SNAT"; address: number; port?: number; path: string[] }
-  | { kind: "MASQUERADE"; path: string[] };
+  /** `randomFully`: the rule asks for a random source port (--random-fully, nft's fully-random). */
+  | { kind: "MASQUERADE"; randomFully: boolean; path: string[] };
 
 function ports(l4: Header): { src?: number; dst?: number } {
   return l4.kind === "tcp" || l4.kind === "udp" ? { src: l4.srcPort, dst: l4.dstPort } : {};
@@ -470,7 +471,7 @@ export function evaluateChain(
       case "SNAT":
         return { kind: "SNAT", ...parseTo(t.toSource), path: pathOf(found) };
       case "MASQUERADE":
-        return { kind: "MASQUERADE", path: pathOf(found) };
+        return { kind: "MASQUERADE", randomFully: t.randomFully === true, path: pathOf(found) };
     }
   }
   return ACCEPTED;

@@ -251,7 +251,7 @@ type Step =
   | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
   | { kind: "verdict"; verdict: NftVerdict }
   | { kind: "dnat"; address: number; port?: number }
-  | { kind: "masquerade" }
+  | { kind: "masquerade"; randomFully: boolean }
   | { kind: "reject" };
 
 function compileStatement(s: NftStatement, table: string): Step {
@@ -299,7 +299,9 @@ function compileStatement(s: NftStatement, table: string): Step {
   }
   if ("dnat" in s) return { kind: "dnat", address: parseIpv4(s.dnat.addr), port: s.dnat.port };
   if ("set" in s) return { kind: "update", key: getter(s.set.elem), set: setSlot(table, s.set.set.slice(1)) };
-  return "reject" in s ? { kind: "reject" } : { kind: "masquerade" };
+  if ("reject" in s) return { kind: "reject" };
+  const flags = (s as { masquerade?: { flags?: string | string[] } | null }).masquerade?.flags;
+  return { kind: "masquerade", randomFully: [flags ?? []].flat().includes("fully-random") };
 }
 
 /** A rule compiled once: its steps, and its text for traces ("ip kube-proxy services: …"). */
@@ -389,7 +391,7 @@ export function evaluateNftChain(
         path.push(c.text);
         if (step.kind === "dnat") return { kind: "DNAT", address: step.address, port: step.port, path };
         if (step.kind === "reject") return { kind: "REJECT", rejectWith: "icmp-port-unreachable", path };
-        return { kind: "MASQUERADE", path };
+        return { kind: "MASQUERADE", randomFully: step.randomFully, path };
       }
     }
     path.push(picked ? c.text + chosen(picked) : c.text);

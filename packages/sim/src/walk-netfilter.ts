@@ -209,17 +209,31 @@ export abstract class NetfilterWalk extends WalkCore {
         const address =
           verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
         const port = verdict.kind === "SNAT" ? verdict.port : undefined;
-        skb = withSrc(skb, address, port);
-        const translated = tupleOf(skb)!;
-        entry.snatBy = verdict.path.join(" → ");
-        entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
-        this.record(
-          ns,
-          "nat",
-          `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
-          skb,
-          outDev,
-        );
+        const translated = tupleOf(withSrc(skb, address, port))!;
+        const randomFully = verdict.kind === "MASQUERADE" && verdict.randomFully;
+        if (!randomFully && address === input.ip.src && translated.srcPort === entry.original.srcPort) {
+          // The tuple it would make is the one it has: nf_nat_setup_info leaves the flow untranslated
+          // (no SNAT status on the entry), so the walk says the rule matched and changed nothing.
+          // (With --random-fully the kernel draws a new source port even then; podnet keeps the port.)
+          this.record(
+            ns,
+            "nat",
+            `nat POSTROUTING: ${verdict.kind} by ${verdict.path.join(" → ")} leaves source ${formatIpv4(address)} as it is`,
+            skb,
+            outDev,
+          );
+        } else {
+          skb = withSrc(skb, address, port);
+          entry.snatBy = verdict.path.join(" → ");
+          entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
+          this.record(
+            ns,
+            "nat",
+            `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
+            skb,
+            outDev,
+          );
+        }
       }
     }
     const now = this.kernel.clock;

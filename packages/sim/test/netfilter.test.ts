@@ -41,6 +41,29 @@ describe("netfilter in the simulated kernel", () => {
     ]);
   });
 
+  it("says a MASQUERADE that would not change the source changed nothing, unless it draws a random port", async () => {
+    const lab = await dockerNodeWithOutsideHost();
+    await lab.k.iptables.append("node1", "nat", "POSTROUTING", rule`-o eth0 -j MASQUERADE`);
+    const own = lab.k.send({ from: "node1", to: "10.100.0.9" });
+    expect(own.outcome).toBe("reached");
+    // The node's own address on eth0: the tuple MASQUERADE would make is the one it has (nf_nat_setup_info
+    // then sets no SNAT status), so no un-SNAT on the way back either.
+    expect(own.hops.filter((h) => h.event === "nat").map((h) => h.detail)).toEqual([
+      "nat POSTROUTING: MASQUERADE by -A POSTROUTING -o eth0 -j MASQUERADE leaves source 10.100.0.2 as it is",
+    ]);
+    const pod = lab.k.send({ from: "pod-a", to: "10.100.0.9" });
+    expect(pod.hops.filter((h) => h.event === "nat").map((h) => h.detail)).toEqual([
+      "nat POSTROUTING: MASQUERADE source 172.17.0.2 → 10.100.0.2 by -A POSTROUTING -o eth0 -j MASQUERADE",
+      "conntrack (reply): destination 10.100.0.2 → 172.17.0.2",
+    ]);
+    await lab.k.iptables.flush("node1", "nat", "POSTROUTING");
+    await lab.k.iptables.append("node1", "nat", "POSTROUTING", rule`-o eth0 -j MASQUERADE --random-fully`);
+    const random = lab.k.send({ from: "node1", to: "10.100.0.9" });
+    expect(random.hops.find((h) => h.event === "nat")?.detail).toBe(
+      "nat POSTROUTING: MASQUERADE source 10.100.0.2 → 10.100.0.2 by -A POSTROUTING -o eth0 -j MASQUERADE --random-fully",
+    );
+  });
+
   it("answers UDP to a closed port with ICMP port unreachable, and a listener takes it", async () => {
     const lab = await dockerNodeWithOutsideHost();
     const closed = lab.k.send({ from: "outside", to: "10.100.0.2", protocol: "udp", port: 53 });
