@@ -355,7 +355,7 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await page.getByRole("button", { name: "Validate and build" }).click();
     await page.waitForSelector(".inline-error");
     expect(await page.locator(".inline-error").count()).toBe(1);
-    expect(await page.locator(".inline-error").textContent()).toMatch(/^pasted\.yaml: YAML: /);
+    expect(await page.locator(".inline-error").textContent()).toMatch(/^pasted\.yaml:\d+:\d+: YAML: /);
     expect(await page.locator('[data-box="ns:client"]').count()).toBe(1);
     expect(await page.locator(".stale").textContent()).toContain("last one that built");
     await shoot(page, "pasted-error");
@@ -995,10 +995,23 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     const error = page.locator(".inline-error");
     await expect
       .poll(() => error.first().textContent())
-      .toBe('pasted.yaml: nodes[1].address: "10.100.0.300" is not an IPv4 address');
-    const line =
-      yaml.split("\n").findIndex((l) => l.includes("address: 10.100.0.3") && !l.includes("10.100.0.30")) + 1;
+      .toMatch(/^pasted\.yaml:\d+:\d+: nodes\[1\]\.address: "10\.100\.0\.300" is not an IPv4 address$/);
+    const lines = yaml.split("\n");
+    const line = lines.findIndex((l) => l.includes("address: 10.100.0.3") && !l.includes("10.100.0.30")) + 1;
+    const column = lines[line - 1]!.indexOf("10.100.0.3") + 1;
+    // As the CLI prints it: file:line:column.
+    expect(await error.first().textContent()).toBe(
+      `pasted.yaml:${line}:${column}: nodes[1].address: "10.100.0.300" is not an IPv4 address`,
+    );
     expect(await page.locator(".annotated li").first().getAttribute("value")).toBe(String(line));
+    // The line, clicked, puts the cursor in the editor at the mistake.
+    await page.locator(".annotated .to-line").first().click();
+    expect(
+      await page.locator("#yaml").evaluate((t: HTMLTextAreaElement) => [
+        document.activeElement === t,
+        t.value.slice(t.selectionStart, t.selectionEnd),
+      ]),
+    ).toEqual([true, "10.100.0.300"]);
     await shoot(page, "error");
     await close(page);
   });

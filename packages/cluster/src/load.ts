@@ -94,6 +94,25 @@ function keyNode(doc: Document, path: (string | number)[]): Node | undefined {
   return isNode(pair?.key) ? pair.key : undefined;
 }
 
+/** YAML's kinds of value as a scenario's author names them. */
+const KINDS: Record<string, string> = {
+  array: "a list",
+  object: "a mapping (key: value)",
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+  null: "null (nothing written)",
+};
+
+/** zod's "Invalid input: expected array, received string", in the words of YAML. */
+function wrongType(root: boolean, expected: string, received = "something else"): string {
+  const got = KINDS[received] ?? received;
+  return root
+    ? `a scenario is a mapping of its parts (name:, underlay:, nodes: …), not ${got}`
+    : `expected ${KINDS[expected] ?? expected}, not ${got}`;
+}
+
 /** zod's issues, worded and located in the YAML document they came from. */
 export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter): ScenarioIssue[] {
   return error.issues.map((issue) => {
@@ -103,6 +122,8 @@ export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
     else if (issue.code === "invalid_type" && /received undefined/.test(message))
       message = `required (${issue.expected})`;
+    else if (issue.code === "invalid_type" && message.startsWith("Invalid input: expected"))
+      message = wrongType(path.length === 0, issue.expected, /received (\w+)/.exec(message)?.[1]);
     // A record's bad key (a label key): the key's own check says what is wrong, at the key.
     if (issue.code === "invalid_key") {
       message = issue.issues[0]?.message ?? message;
