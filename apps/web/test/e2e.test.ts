@@ -1007,10 +1007,12 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     // The line, clicked, puts the cursor in the editor at the mistake.
     await page.locator(".annotated .to-line").first().click();
     expect(
-      await page.locator("#yaml").evaluate((t: HTMLTextAreaElement) => [
-        document.activeElement === t,
-        t.value.slice(t.selectionStart, t.selectionEnd),
-      ]),
+      await page
+        .locator("#yaml")
+        .evaluate((t: HTMLTextAreaElement) => [
+          document.activeElement === t,
+          t.value.slice(t.selectionStart, t.selectionEnd),
+        ]),
     ).toEqual([true, "10.100.0.300"]);
     await shoot(page, "error");
     await close(page);
