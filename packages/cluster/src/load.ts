@@ -20,6 +20,7 @@ import {
 } from "yaml";
 import { checkScenario } from "./check.js";
 import { includeManifests, readManifests, type ManifestReader } from "./manifests.js";
+import { manifestPath } from "./service-manifest.js";
 import type { ProxyName } from "@podnet/route-manager";
 import { ScenarioSchema, type Scenario } from "./schema.js";
 import type { z } from "zod";
@@ -29,6 +30,8 @@ export interface ScenarioIssue {
   message: string;
   line?: number;
   column?: number;
+  /** The file the issue is in, when not the scenario's own (a Service from one of its manifests). */
+  file?: string;
 }
 
 /**
@@ -61,7 +64,8 @@ export class ScenarioError extends PodnetError {
 }
 
 /** `file:line:column: path: message`, the form editors and terminals turn into a link. */
-export function formatIssue(file: string, issue: ScenarioIssue): string {
+export function formatIssue(scenarioFile: string, issue: ScenarioIssue): string {
+  const file = issue.file ?? scenarioFile;
   const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
   return `${where}: ${formatPath(issue.path)}${issue.path.length ? ": " : ""}${issue.message}`;
 }
@@ -114,9 +118,15 @@ function wrongType(root: boolean, expected: string, received = "something else")
 }
 
 /** zod's issues, worded and located in the YAML document they came from. */
-export function zodIssues(error: z.ZodError, doc: Document, counter: LineCounter): ScenarioIssue[] {
+export function zodIssues(
+  error: z.ZodError,
+  doc: Document,
+  counter: LineCounter,
+  /** Where the parsed value sits in the document (an item of a List): issues' paths start there. */
+  prefix: (string | number)[] = [],
+): ScenarioIssue[] {
   return error.issues.map((issue) => {
-    const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
     let message = issue.message;
     if (issue.code === "unrecognized_keys")
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
@@ -281,8 +291,20 @@ export function loadScenario(
     namespaces: objects.flatMap((o) => o.namespaces.map((n) => n.name)),
     policies: objects.flatMap((o) => o.policies.map(policyKey)),
   };
+  // A manifest's Services join before the check, which checks them as the scenario's own (after
+  // them); a mistake in one is located in its manifest, at the manifest's path.
+  const listed = scenario.services.length;
+  const fromManifests = objects.flatMap((o) => o.services.map((svc) => ({ ...svc, file: o.file })));
+  scenario.services.push(...fromManifests.map((m) => m.service));
+  const inManifest = (issue: ScenarioIssue): ScenarioIssue | undefined => {
+    const origin = issue.path[0] === "services" ? fromManifests[Number(issue.path[1]) - listed] : undefined;
+    if (!origin) return undefined;
+    const path = [...origin.path, ...manifestPath(issue.path.slice(2))];
+    return { ...issue, file: origin.file, path, ...origin.locate(path) };
+  };
   const issues = checkScenario(scenario, names).map(
-    (issue) => scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
+    (issue) =>
+      inManifest(issue) ?? scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
   );
   if (issues.length) throw new ScenarioError(file, issues);
   includeManifests(scenario, objects, file, at);

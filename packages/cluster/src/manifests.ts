@@ -1,7 +1,8 @@
 /**
  * Plain Kubernetes manifests (multi-document YAML, as `kubectl apply -f` takes them) read into a
  * scenario: Namespace objects give namespace labels, NetworkPolicy objects join the scenario's
- * policies. Other kinds are refused by name; every problem is located in the manifest file.
+ * policies, Service objects (a scenario's manifests only) its Services. Other kinds are refused by
+ * name; every problem is located in the manifest file.
  */
 import { NamespaceSchema, NetworkPolicySchema, policyKey, type NetworkPolicy } from "@podnet/policy";
 import { LineCounter, parseAllDocuments } from "yaml";
@@ -17,17 +18,27 @@ import {
   type ScenarioIssue,
 } from "./load.js";
 import { missingNamespace } from "./check.js";
-import type { NamespaceSpec, Scenario } from "./schema.js";
+import type { NamespaceSpec, Scenario, ServiceSpec } from "./schema.js";
+import { ServiceManifestSchema, serviceFromManifest } from "./service-manifest.js";
 
 /** Reads a manifest path written in the scenario `from` (relative to it): its text and display name. */
 export type ManifestReader = (path: string, from: string) => { text: string; file: string };
 
+/**
+ * A Service read from a manifest, with where it is: `path` in its document, `locate` a path in that
+ * document, so that the scenario's check can point at the manifest's own line.
+ */
+export interface ManifestService {
+  service: ServiceSpec;
+  path: (string | number)[];
+  locate: (path: (string | number)[]) => { line?: number; column?: number };
+}
+
 export interface Manifests {
   namespaces: NamespaceSpec[];
   policies: NetworkPolicy[];
+  services: ManifestService[];
 }
-
-const KINDS = "Namespace, NetworkPolicy, or a List of them";
 
 /**
  * Parses a manifest file; throws ScenarioError naming the file, line and column of each problem.
@@ -36,8 +47,9 @@ const KINDS = "Namespace, NetworkPolicy, or a List of them";
 export function loadManifests(
   text: string,
   file: string,
-  options: { namespaces?: ReadonlySet<string> } = {},
+  options: { namespaces?: ReadonlySet<string>; services?: boolean } = {},
 ): Manifests {
+  const kinds = `Namespace, NetworkPolicy${options.services ? ", Service" : ""}, or a List of them`;
   if (text.length > MAX_SCENARIO_BYTES)
     throw new ScenarioError(file, [{ path: [], message: `larger than ${MAX_SCENARIO_BYTES / 2 ** 20} MiB` }]);
   const counter = new LineCounter();
@@ -48,7 +60,7 @@ export function loadManifests(
     throw yamlError(file, error);
   }
   if (!Array.isArray(docs)) docs = [docs];
-  const out: Manifests = { namespaces: [], policies: [] };
+  const out: Manifests = { namespaces: [], policies: [], services: [] };
   const issues: ScenarioIssue[] = [];
   /** Where each policy's namespace is written, for the check after every document is read. */
   const namespaceAt: Omit<ScenarioIssue, "message">[] = [];
@@ -83,7 +95,13 @@ export function loadManifests(
     const read = (object: unknown, path: (string | number)[]) => {
       const kind = (object as { kind?: unknown } | null)?.kind;
       const schema =
-        kind === "Namespace" ? NamespaceSchema : kind === "NetworkPolicy" ? NetworkPolicySchema : undefined;
+        kind === "Namespace"
+          ? NamespaceSchema
+          : kind === "NetworkPolicy"
+            ? NetworkPolicySchema
+            : kind === "Service" && options.services
+              ? ServiceManifestSchema
+              : undefined;
       if (kind === "List" || (typeof kind === "string" && kind.endsWith("List"))) {
         const items = (object as { items?: unknown }).items;
         if (Array.isArray(items)) items.forEach((item, i) => read(item, [...path, "items", i]));
@@ -101,16 +119,17 @@ export function loadManifests(
           // Shown after the path ("kind: …"), so the message does not say "kind" again.
           message:
             kind === undefined
-              ? `missing: a manifest names its kind (${KINDS})`
-              : `${JSON.stringify(kind)} is not read by podnet (${KINDS})`,
+              ? `missing: a manifest names its kind (${kinds})`
+              : kind === "Service"
+                ? `"Service" is read from a scenario's manifests, not here (${kinds})`
+                : `${JSON.stringify(kind)} is not read by podnet (${kinds})`,
           ...locate(doc, counter, [...path, "kind"]),
         });
         return;
       }
       const parsed = schema.safeParse(object);
       if (!parsed.success) {
-        for (const issue of zodIssues(parsed.error, doc, counter))
-          issues.push({ ...issue, path: [...path, ...issue.path] });
+        issues.push(...zodIssues(parsed.error, doc, counter, path));
         return;
       }
       const located = (message: string) =>
@@ -119,7 +138,13 @@ export function loadManifests(
           message,
           ...locate(doc, counter, [...path, "metadata", "name"]),
         });
-      if (parsed.data.kind === "Namespace") {
+      if (parsed.data.kind === "Service") {
+        out.services.push({
+          service: serviceFromManifest(parsed.data),
+          path,
+          locate: (at) => locate(doc, counter, at),
+        });
+      } else if (parsed.data.kind === "Namespace") {
         const name = parsed.data.metadata.name;
         if (out.namespaces.some((n) => n.name === name)) located(`namespace ${name} is defined twice`);
         else out.namespaces.push({ name, labels: parsed.data.metadata.labels ?? {} });
@@ -154,12 +179,7 @@ export function loadManifests(
 }
 
 /** The objects of a scenario's manifest files, each file's with its place in `manifests:`. */
-export type ManifestObjects = {
-  index: number;
-  file: string;
-  namespaces: NamespaceSpec[];
-  policies: NetworkPolicy[];
-}[];
+export type ManifestObjects = ({ index: number; file: string } & Manifests)[];
 
 /** Reads a scenario's manifest files. `at(i)` locates manifests[i] in the scenario file. */
 export function readManifests(
@@ -179,7 +199,11 @@ export function readManifests(
     } catch (error) {
       throw new ScenarioError(file, [{ ...at(i), message: (error as Error).message }]);
     }
-    return { index: i, file: manifest.file, ...loadManifests(manifest.text, manifest.file) };
+    return {
+      index: i,
+      file: manifest.file,
+      ...loadManifests(manifest.text, manifest.file, { services: true }),
+    };
   });
 }
 

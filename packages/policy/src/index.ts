@@ -1,6 +1,7 @@
 export {
   NetworkPolicySchema,
   NamespaceSchema,
+  MetadataSchema,
   LabelSelectorSchema,
   PeerSchema,
   PolicyPortSchema,

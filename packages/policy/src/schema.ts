@@ -209,7 +209,7 @@ export const EgressRuleSchema = z.strictObject({
 });
 
 /** The metadata podnet reads, plus the fields kubectl and controllers commonly leave in a manifest. */
-const MetadataSchema = z.strictObject({
+export const MetadataSchema = z.strictObject({
   name: ObjectName,
   namespace: NamespaceName.default("default"),
   labels: Labels.optional(),
