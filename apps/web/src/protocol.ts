@@ -33,7 +33,15 @@ export interface Snapshot {
     name: string;
     type: "ClusterIP" | "NodePort";
     clusterIP: string;
-    ports: { port: number; targetPort?: number | string; nodePort?: number; endpoints?: number }[];
+    /** `name`: set when the port has one; `protocol` as Kubernetes writes it. */
+    ports: {
+      name?: string;
+      port: number;
+      protocol: "TCP" | "UDP";
+      targetPort?: number | string;
+      nodePort?: number;
+      endpoints?: number;
+    }[];
     /** Set only when Local: which traffic reaches only the endpoints on its own node. */
     externalTrafficPolicy?: "Local";
     internalTrafficPolicy?: "Local";

@@ -58,7 +58,9 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       type: x.spec.type,
       clusterIP: x.clusterIP,
       ports: x.spec.ports.map((p, i) => ({
+        ...(p.name ? { name: p.name } : {}),
         port: p.port,
+        protocol: p.protocol === "udp" ? ("UDP" as const) : ("TCP" as const),
         ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
         ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
         // A named targetPort is resolved pod by pod: say how many pods it reached.

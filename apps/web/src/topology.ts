@@ -172,21 +172,24 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
     }
   }
   for (const x of s.services) {
+    // One line a port, as kubectl describes it: its name, address:port/protocol → target, its NodePort.
     const ports = x.ports.map(
       (p) =>
-        // A headless Service has no address: its clients reach the pods themselves (DNS names them).
-        `${x.clusterIP === "None" ? "headless, port " : `${x.clusterIP}:`}${p.port} → ${p.targetPort ?? p.port}${p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""}`,
+        `${p.name ? `${p.name}: ` : ""}${
+          // A headless Service has no address: its clients reach the pods themselves (DNS names them).
+          x.clusterIP === "None" ? "headless, port " : `${x.clusterIP}:`
+        }${p.port}/${p.protocol} → ${p.targetPort ?? p.port}${p.nodePort ? `, NodePort ${p.nodePort}` : ""}${
+          p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""
+        }`,
     );
-    const nodePorts = x.ports.filter((p) => p.nodePort).map((p) => `NodePort ${p.nodePort}`);
     const endpoints = x.endpoints.map((ip) => drawnPods.get(ip)).filter((p): p is string => Boolean(p));
     add(`svc:${x.name}`, "service", [
       `service ${x.name}`,
       ...ports,
-      ...nodePorts,
       // What a Local policy changes: a NodePort or a ClusterIP reaches only its own node's endpoints.
-      ...(x.externalTrafficPolicy ? ["external traffic: node-local"] : []),
-      ...(x.internalTrafficPolicy ? ["internal traffic: node-local"] : []),
-      ...(x.affinitySeconds ? [`client affinity: ${x.affinitySeconds} s`] : []),
+      ...(x.externalTrafficPolicy ? ["externalTrafficPolicy: Local"] : []),
+      ...(x.internalTrafficPolicy ? ["internalTrafficPolicy: Local"] : []),
+      ...(x.affinitySeconds ? [`sessionAffinity: ClientIP, ${x.affinitySeconds} s`] : []),
       plural(x.endpoints.length, "endpoint"),
     ]);
     for (const pod of endpoints) edges.push({ from: `svc:${x.name}`, to: `ns:${pod}`, style: "service" });
@@ -200,17 +203,20 @@ export function layout(s: Snapshot, expanded: ReadonlySet<string> | boolean = fa
   g.setGraph({ rankdir: "TB", nodesep: 18, ranksep: 44, marginx: 12, marginy: 12 + NODE_TITLE });
   g.setDefaultEdgeLabel(() => ({}));
   // Grid cells are placed inside their group after the layout; dagre sees the group as one box.
-  const laid = graph.boxes.filter((b) => !b.cell);
+  // Services too are placed after it, in rows under the nodes: dagre, pulled by their endpoints,
+  // put them between the nodes, which widened a two-node map past a 1280-px window.
+  const laid = graph.boxes.filter((b) => !b.cell && b.kind !== "service");
   const parents = new Set(laid.flatMap((b) => (b.parent ? [b.parent] : [])));
   for (const b of laid) g.setNode(b.id, parents.has(b.id) ? {} : { width: b.width, height: b.height });
   for (const b of laid) if (b.parent) g.setParent(b.id, b.parent);
-  for (const e of graph.edges) g.setEdge(e.from, e.to);
+  for (const e of graph.edges) if (e.style !== "service") g.setEdge(e.from, e.to);
   dagre.layout(g);
   const boxes = graph.boxes.map((b) => {
     if (b.cell) {
       const group = g.node(b.parent!);
       return { ...b, x: group.x - group.width / 2 + b.cell.x, y: group.y - group.height / 2 + b.cell.y };
     }
+    if (b.kind === "service") return { ...b, x: 0, y: 0 }; // placed by placeServices
     const n = g.node(b.id);
     if (!parents.has(b.id)) return { ...b, x: n.x - n.width / 2, y: n.y - n.height / 2 };
     // A node box grows upwards by its title's height above the devices dagre fitted it around, and
@@ -225,7 +231,56 @@ export function layout(s: Snapshot, expanded: ReadonlySet<string> | boolean = fa
       height: n.height + NODE_TITLE,
     };
   });
-  const edges = graph.edges.map((e) => ({ ...e, points: g.edge(e.from, e.to)?.points ?? [] }));
-  const { width = 0, height = 0 } = g.graph();
+  const { width: graphWidth = 0, height: graphHeight = 0 } = g.graph();
+  const { width, height } = placeServices(boxes, graphWidth, graphHeight);
+  const at = new Map(boxes.map((b) => [b.id, b]));
+  const edges = graph.edges.map((e) => {
+    if (e.style !== "service") return { ...e, points: g.edge(e.from, e.to)?.points ?? [] };
+    // Straight up from the Service's top to the endpoint pod's bottom.
+    const [svc, pod] = [at.get(e.from)!, at.get(e.to)!];
+    return {
+      ...e,
+      points: [
+        { x: svc.x + svc.width / 2, y: svc.y },
+        { x: pod.x + pod.width / 2, y: pod.y + pod.height },
+      ],
+    };
+  });
   return { boxes, edges, width, height };
+}
+
+const SERVICE_GAP = 18;
+
+/**
+ * Lays the Service boxes out in rows under the rest of the map (`width` × `height`), each row centred
+ * and no wider than the map (or one box); returns the map's size with them.
+ */
+function placeServices(boxes: Box[], width: number, height: number) {
+  const services = boxes.filter((b) => b.kind === "service");
+  if (!services.length) return { width, height };
+  const limit = Math.max(width - 24, ...services.map((b) => b.width));
+  const rows: (typeof services)[] = [[]];
+  let used = 0;
+  for (const b of services) {
+    if (rows.at(-1)!.length && used + SERVICE_GAP + b.width > limit) {
+      rows.push([]);
+      used = 0;
+    }
+    used += (rows.at(-1)!.length ? SERVICE_GAP : 0) + b.width;
+    rows.at(-1)!.push(b);
+  }
+  let y = height;
+  let right = width;
+  for (const row of rows) {
+    const rowWidth = row.reduce((n, b) => n + b.width, 0) + SERVICE_GAP * (row.length - 1);
+    let x = Math.max(12, (width - rowWidth) / 2);
+    for (const b of row) {
+      b.x = x;
+      b.y = y;
+      x += b.width + SERVICE_GAP;
+    }
+    right = Math.max(right, x - SERVICE_GAP + 12);
+    y += Math.max(...row.map((b) => b.height)) + SERVICE_GAP;
+  }
+  return { width: right, height: y };
 }

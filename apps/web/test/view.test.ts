@@ -138,7 +138,10 @@ describe("the topology graph", () => {
         name: "web",
         type: "NodePort",
         clusterIP: "10.96.0.10",
-        ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+        ports: [
+          { name: "http", port: 80, protocol: "TCP", targetPort: 8080, nodePort: 30080 },
+          { name: "dns", port: 53, protocol: "UDP", targetPort: 5353 },
+        ],
         externalTrafficPolicy: "Local",
         affinitySeconds: 10800,
         endpoints: ["10.0.0.2", "10.0.1.2"],
@@ -147,15 +150,50 @@ describe("the topology graph", () => {
     const { boxes, edges } = buildGraph(s, false);
     expect(boxes.find((b) => b.id === "svc:web")!.label).toEqual([
       "service web",
-      "10.96.0.10:80 → 8080",
-      "NodePort 30080",
-      "external traffic: node-local",
-      "client affinity: 10800 s",
+      "http: 10.96.0.10:80/TCP → 8080, NodePort 30080",
+      "dns: 10.96.0.10:53/UDP → 5353",
+      "externalTrafficPolicy: Local",
+      "sessionAffinity: ClientIP, 10800 s",
       "2 endpoints",
     ]);
     expect(edges.filter((e) => e.from === "svc:web")).toEqual([
       { from: "svc:web", to: "ns:p0", style: "service" },
       { from: "svc:web", to: "ns:p1", style: "service" },
+    ]);
+  });
+
+  it("lays Services out in rows under the nodes, no wider than the map, each linked up to its pods", () => {
+    const s = snapshot(2);
+    const bare = layout(s);
+    s.services = ["web", "api", "db", "cache", "queue", "search"].map((name, i) => ({
+      name,
+      type: "ClusterIP" as const,
+      clusterIP: `10.96.0.${10 + i}`,
+      ports: [{ name: "http", port: 80, protocol: "TCP" as const, targetPort: 8080 }],
+      endpoints: [`10.0.${i % 2}.2`],
+    }));
+    const { boxes, edges, width, height } = layout(s);
+    const services = boxes.filter((b) => b.kind === "service");
+    const bottom = Math.max(...boxes.filter((b) => b.kind !== "service").map((b) => b.y + b.height));
+    for (const b of services) {
+      expect(b.y).toBeGreaterThanOrEqual(bottom);
+      expect(b.x).toBeGreaterThanOrEqual(0);
+      expect(b.x + b.width).toBeLessThanOrEqual(width);
+      expect(b.y + b.height).toBeLessThanOrEqual(height);
+    }
+    // Between the nodes they widened the map; under them they take rows instead.
+    expect(width).toBe(bare.width);
+    expect(new Set(services.map((b) => b.y)).size).toBeGreaterThan(1);
+    for (const [i, a] of services.entries())
+      for (const b of services.slice(i + 1))
+        expect(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y).toBe(
+          true,
+        );
+    const web = edges.find((e) => e.from === "svc:web")!;
+    const [svc, pod] = [boxes.find((b) => b.id === "svc:web")!, boxes.find((b) => b.id === "ns:p0")!];
+    expect(web.points).toEqual([
+      { x: svc.x + svc.width / 2, y: svc.y },
+      { x: pod.x + pod.width / 2, y: pod.y + pod.height },
     ]);
   });
 
@@ -172,7 +210,7 @@ services:
     const { boxes, edges } = buildGraph(s, false);
     expect(boxes.find((b) => b.id === "svc:web")!.label).toEqual([
       "service web",
-      `${s.services[0]!.clusterIP}:80 → http (2 pods)`,
+      `http: ${s.services[0]!.clusterIP}:80/TCP → http (2 pods)`,
       "2 endpoints",
     ]);
     expect(edges.filter((e) => e.from === "svc:web").map((e) => e.to)).toEqual(["ns:web1", "ns:web2"]);
@@ -187,7 +225,7 @@ services:
     const { boxes, edges } = buildGraph(s, false);
     expect(boxes.find((b) => b.id === "svc:db")!.label).toEqual([
       "service db",
-      "headless, port 5432 → 5432",
+      "headless, port 5432/TCP → 5432",
       "1 endpoint",
     ]);
     expect(edges.filter((e) => e.from === "svc:db").map((e) => e.to)).toEqual(["ns:db-0"]);
