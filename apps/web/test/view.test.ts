@@ -186,9 +186,9 @@ describe("the topology graph", () => {
     expect(new Set(services.map((b) => b.y)).size).toBeGreaterThan(1);
     for (const [i, a] of services.entries())
       for (const b of services.slice(i + 1))
-        expect(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y).toBe(
-          true,
-        );
+        expect(
+          a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y,
+        ).toBe(true);
     const web = edges.find((e) => e.from === "svc:web")!;
     const [svc, pod] = [boxes.find((b) => b.id === "svc:web")!, boxes.find((b) => b.id === "ns:p0")!];
     expect(web.points).toEqual([
