@@ -15,14 +15,17 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Ti
 
 export interface BarSeries {
   label: string;
-  /** null: nothing to measure (the pair did not connect), written on the chart as "unreachable". */
+  /** null: nothing to measure (the pair did not connect), written on the chart as "not reached". */
   values: (number | null)[];
 }
 
 const PALETTE = ["#1f6feb", "#c2410c", "#15803d", "#7c3aed", "#b91c1c"];
 
+/** What a bar with no value says: the measured pair did not connect (the CLI's words). */
+const NOT_REACHED = "not reached";
+
 /**
- * Writes "unreachable" where a bar has no value, so an empty slot never reads as zero: across the
+ * Writes "not reached" where a bar has no value, so an empty slot never reads as zero: across the
  * category when there is one series and the word fits its width, upright otherwise (in the bar's own
  * slot when there are several series; on a phone, side by side words ran into each other). Upright, the
  * word is made smaller to fit the plot's height, and clipped to the plot at the smallest size: on a
@@ -37,7 +40,7 @@ const unreachable: Plugin<"bar"> = {
     ctx.fillStyle = "#991b1b";
     const font = (px: number) => `bold ${px}px system-ui, sans-serif`;
     ctx.font = font(12);
-    const width = ctx.measureText("unreachable").width;
+    const width = ctx.measureText(NOT_REACHED).width;
     const slot = (scales.x!.right - scales.x!.left) / Math.max(1, chart.data.labels?.length ?? 1);
     const upright = several || width > slot - 6;
     if (upright) {
@@ -57,7 +60,7 @@ const unreachable: Plugin<"bar"> = {
         if (upright) ctx.rotate(-Math.PI / 2);
         ctx.textAlign = upright ? "left" : "center";
         ctx.textBaseline = upright ? "middle" : "alphabetic";
-        ctx.fillText("unreachable", 0, 0);
+        ctx.fillText(NOT_REACHED, 0, 0);
         ctx.restore();
       });
     });

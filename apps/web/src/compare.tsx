@@ -68,14 +68,14 @@ function Matrix({
   );
 }
 
-/** The figure for each provider, or "unreachable" where the measured pair did not connect. */
+/** The figure for each provider, or "not reached" where the measured pair did not connect (as the CLI says). */
 function Figures({ labels, values, unit }: { labels: string[]; values: (number | null)[]; unit: string }) {
   return (
     <ul className="figures">
       {labels.map((l, i) => (
         <li key={l}>
           <strong>{l}</strong>:{" "}
-          {values[i] === null ? "unreachable" : `${Number(values[i]!.toFixed(2))} ${unit}`}
+          {values[i] === null ? "not reached" : `${Number(values[i]!.toFixed(2))} ${unit}`}
         </li>
       ))}
     </ul>
@@ -107,8 +107,11 @@ export default function CompareView({ results }: { results: RunResult[] }) {
       </p>
       {kinds.map((kind) => {
         const cells = results.flatMap((r) => r.reachability.filter((c) => c.kind === kind));
-        const sources = unique(cells.map((c) => c.from));
-        const targets = unique(cells.map((c) => c.to));
+        // One order for both axes (by first appearance anywhere), so a pod's row and column line up.
+        const order = unique(cells.flatMap((c) => [c.from, c.to]));
+        const [from, to] = [new Set(cells.map((c) => c.from)), new Set(cells.map((c) => c.to))];
+        const sources = order.filter((x) => from.has(x));
+        const targets = order.filter((x) => to.has(x));
         const failures = results.flatMap((r) =>
           r.reachability
             .filter((c) => c.kind === kind && !c.reached)

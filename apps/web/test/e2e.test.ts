@@ -791,7 +791,12 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator(".failures li").first().textContent()).toMatch(/^docker-bridge: \S+ → \S+: /);
     expect(await page.locator("canvas").count()).toBe(4);
     // Where the measured pair does not connect, the figure says so instead of 0.
-    expect(await page.locator(".figures li").allTextContents()).toContain("docker-bridge: unreachable");
+    expect(await page.locator(".figures li").allTextContents()).toContain("docker-bridge: not reached");
+    // A square matrix orders its rows as its columns.
+    const same = page.locator('table.heatmap[data-kind="pod→pod (same node)"][data-provider="overlay"]');
+    expect(await same.locator("tbody th").allTextContents()).toEqual(
+      await same.locator("thead th:not(.corner)").allTextContents(),
+    );
     await shoot(page, "compare");
     await close(page);
   }, 60_000);
