@@ -7,7 +7,7 @@ const BOXES: [string, string][] = [
   ["node", "node, holding its devices and pods"],
   ["device", "a node's device: eth0, the bridge, the VXLAN device"],
   ["service", "Service, with dashed links to its endpoints"],
-  ["pod", "pod, with its containers"],
+  ["pod", "pod, with its containers and the ports they listen on"],
 ];
 
 /** A tiny box drawn with the map's own classes, so the legend cannot drift from the map. */

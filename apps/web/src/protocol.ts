@@ -22,8 +22,18 @@ export interface Snapshot {
   routers: { name: string; interfaces: { segment: string; address: string }[] }[];
   hosts: { name: string; segment: string; address: string }[];
   nodes: { name: string; segment: string; address: string; podCidr?: string; devices: DeviceInfo[] }[];
-  /** `ports`: the ports the pod's containers listen on. */
-  pods: { name: string; node: string; ip: string; containers: string[]; ports: number[] }[];
+  /**
+   * `ports`: the ports the pod's containers listen on; `containerPorts[i]`: container i's, as the map
+   * writes them (`80`, `53/UDP`).
+   */
+  pods: {
+    name: string;
+    node: string;
+    ip: string;
+    containers: string[];
+    containerPorts: string[][];
+    ports: number[];
+  }[];
   /**
    * `endpoints`: the addresses of the pods the selector picks that are an endpoint of at least one
    * port (a named targetPort leaves out a pod with no container port of that name and protocol);

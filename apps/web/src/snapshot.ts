@@ -51,6 +51,9 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
       node: p.node,
       ip: p.ip,
       containers: p.spec.containers.map((c) => c.name),
+      containerPorts: p.spec.containers.map((c) =>
+        c.ports.map((x) => (x.protocol === "udp" ? `${x.containerPort}/UDP` : String(x.containerPort))),
+      ),
       ports: p.spec.containers.flatMap((c) => c.ports.map((x) => x.containerPort)),
     })),
     services: [...rt.services.values()].map((x) => ({

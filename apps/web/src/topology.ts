@@ -158,7 +158,11 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       }
       const bridge = n.devices.find((d) => d.kind === "bridge");
       for (const p of pods) {
-        add(`ns:${p.name}`, "pod", [`pod ${p.name}`, `eth0 ${p.ip}`, "pause", ...p.containers], {
+        // Each container with the ports it listens on (`nginx :80`), as the pod's spec lists them.
+        const containers = p.containers.map((c, i) =>
+          [c, ...(p.containerPorts[i] ?? []).map((port) => `:${port}`)].join(" "),
+        );
+        add(`ns:${p.name}`, "pod", [`pod ${p.name}`, `eth0 ${p.ip}`, "pause", ...containers], {
           ns: p.name,
           parent: id,
         });

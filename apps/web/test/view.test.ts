@@ -29,7 +29,8 @@ const snapshot = (nodes: number): Snapshot => ({
     name: `p${i}`,
     node: `n${i % nodes}`,
     ip: `10.0.${i % nodes}.${2 + Math.floor(i / nodes)}`,
-    containers: ["app"],
+    containers: ["app", "dns"],
+    containerPorts: i === 0 ? [["8080"], ["53/UDP", "53"]] : [[], []],
     ports: [],
   })),
   services: [],
@@ -124,7 +125,7 @@ describe("the topology graph", () => {
       parent: "ns:n0",
     });
     expect(box("ns:p0")).toMatchObject({
-      label: ["pod p0", "eth0 10.0.0.2", "pause", "app"],
+      label: ["pod p0", "eth0 10.0.0.2", "pause", "app :8080", "dns :53/UDP :53"],
       parent: "ns:n0",
     });
     expect(edges).toContainEqual({ from: "dev:n0:cni0", to: "ns:p0", label: "veth" });
