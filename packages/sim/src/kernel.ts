@@ -71,6 +71,11 @@ export class SimKernel implements Netlink {
   /** Every distinct route value of all namespaces, stored once (route-table.ts). */
   private readonly routePool = new RoutePool();
   readonly random: SeededRandom;
+  /**
+   * The source ports --random-fully draws (nf_nat's get_random_u16), from a stream of their own: a
+   * masqueraded connection does not change which endpoint a later statistic rule picks.
+   */
+  readonly natRandom: SeededRandom;
   private readonly seed: string;
   private nextIndex = 1;
   /**
@@ -103,6 +108,7 @@ export class SimKernel implements Netlink {
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
     this.random = new SeededRandom(`${this.seed}/statistic`);
+    this.natRandom = new SeededRandom(`${this.seed}/nat`);
     this.flows = options.flowCache === false ? undefined : new FlowCache();
     this.arpIndexFrom = options.arpIndexFrom ?? 64;
     this.chainIndexFrom = options.chainIndexFrom ?? 64;

@@ -1,5 +1,5 @@
 /** The walk's netfilter hooks: the filter table's chains, and NAT with conntrack. */
-import { IcmpType, IcmpUnreachableCode, TcpFlags, formatIpv4, type Header } from "@podnet/core";
+import { IcmpType, IcmpUnreachableCode, IpProtocol, TcpFlags, formatIpv4, type Header } from "@podnet/core";
 import type { SimLink } from "./link.js";
 import { conntrackTimeout, type ConntrackEntry, type SimNamespace } from "./namespace.js";
 import type { Verdict } from "./netfilter.js";
@@ -208,13 +208,15 @@ export abstract class NetfilterWalk extends WalkCore {
         if (this.rec) this.rec.replayable = false;
         const address =
           verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
-        const port = verdict.kind === "SNAT" ? verdict.port : undefined;
-        const translated = tupleOf(withSrc(skb, address, port))!;
         const randomFully = verdict.kind === "MASQUERADE" && verdict.randomFully;
-        if (!randomFully && address === input.ip.src && translated.srcPort === entry.original.srcPort) {
+        const port =
+          verdict.kind === "SNAT" ? verdict.port : randomFully ? this.randomPort(ns, entry, address) : undefined;
+        const translated = tupleOf(withSrc(skb, address, port))!;
+        // --random-fully draws an ICMP identifier too, which podnet does not: no claim of a no-op then.
+        const modelled = !randomFully || port !== undefined;
+        if (modelled && address === input.ip.src && translated.srcPort === entry.original.srcPort) {
           // The tuple it would make is the one it has: nf_nat_setup_info leaves the flow untranslated
           // (no SNAT status on the entry), so the walk says the rule matched and changed nothing.
-          // (With --random-fully the kernel draws a new source port even then; podnet keeps the port.)
           this.record(
             ns,
             "nat",
@@ -229,7 +231,11 @@ export abstract class NetfilterWalk extends WalkCore {
           this.record(
             ns,
             "nat",
-            `nat POSTROUTING: ${verdict.kind} source ${formatIpv4(input.ip.src)} → ${formatIpv4(address)} by ${verdict.path.join(" → ")}`,
+            `nat POSTROUTING: ${verdict.kind} source ${
+              translated.srcPort === entry.original.srcPort || dstPortOf(skb) === undefined
+                ? `${formatIpv4(input.ip.src)} → ${formatIpv4(address)}`
+                : `${endpoint(input.ip.src, entry.original.srcPort)} → ${endpoint(address, translated.srcPort)}${randomFully ? " (a port drawn at random: --random-fully)" : ""}`
+            } by ${verdict.path.join(" → ")}`,
             skb,
             outDev,
           );
@@ -240,6 +246,27 @@ export abstract class NetfilterWalk extends WalkCore {
     this.rec?.confirmed.push({ ns, entry });
     ns.conntrack.confirm(entry, now);
     return skb;
+  }
+
+  /**
+   * The source port MASQUERADE --random-fully gives a TCP or UDP flow, as nf_nat_l4proto_unique_tuple
+   * draws it: in the original port's class (1-511, 600-1023, or 1024-65535), from a random offset, the
+   * first whose reply tuple no tracked flow holds. (kube-proxy's rule sees only TCP and UDP: an ICMP
+   * identifier keeps its value here.)
+   */
+  private randomPort(ns: SimNamespace, entry: ConntrackEntry, address: number): number | undefined {
+    const { protocol, srcPort } = entry.original;
+    if (protocol !== IpProtocol.TCP && protocol !== IpProtocol.UDP) return undefined;
+    const [min, size] = srcPort >= 1024 ? [1024, 64512] : srcPort < 512 ? [1, 511] : [600, 424];
+    const offset = this.kernel.natRandom.nextUint32() & 0xffff;
+    const now = this.kernel.clock;
+    const { src, srcPort: serverPort } = entry.reply;
+    for (let i = 0; i < size; i++) {
+      const port = min + ((offset + i) % size);
+      if (!ns.conntrack.get({ protocol, src, srcPort: serverPort, dst: address, dstPort: port }, now))
+        return port;
+    }
+    return undefined;
   }
 
   protected natPostrouting(ns: SimNamespace, skb: Skb, outDev: SimLink): Skb | undefined {

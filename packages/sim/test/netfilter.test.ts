@@ -62,6 +62,25 @@ describe("netfilter in the simulated kernel", () => {
     expect(random.hops.find((h) => h.event === "nat")?.detail).toBe(
       "nat POSTROUTING: MASQUERADE source 10.100.0.2 → 10.100.0.2 by -A POSTROUTING -o eth0 -j MASQUERADE --random-fully",
     );
+    // A TCP flow gets a source port drawn at random from 1024-65535, even with its address kept; the
+    // answer comes back to the port it was sent from.
+    lab.k.listen("outside", { protocol: "tcp", port: 22, owner: "sshd" });
+    const ports = [0, 1, 2].map(() => {
+      const tcp = lab.k.send({ from: "node1", to: "10.100.0.9", protocol: "tcp", port: 22 });
+      expect(tcp.outcome).toBe("reached");
+      const seen = tcp.hops.find((h) => h.ns === "outside" && h.event === "deliver")!;
+      const port = (seen.packet.headers[1] as { srcPort: number }).srcPort;
+      expect(tcp.hops.find((h) => h.event === "nat")?.detail).toMatch(
+        new RegExp(`^nat POSTROUTING: MASQUERADE source 10\\.100\\.0\\.2:\\d+ → 10\\.100\\.0\\.2:${port} \\(a port drawn at random: --random-fully\\)`),
+      );
+      const sent = (tcp.hops[0]!.packet.headers[1] as { srcPort: number }).srcPort;
+      const back = tcp.hops.at(-1)!;
+      expect([back.ns, (back.packet.headers[1] as { dstPort: number }).dstPort]).toEqual(["node1", sent]);
+      expect(port).not.toBe(sent);
+      return port;
+    });
+    for (const port of ports) expect(port).toBeGreaterThanOrEqual(1024);
+    expect(new Set(ports).size).toBe(3);
   });
 
   it("answers UDP to a closed port with ICMP port unreachable, and a listener takes it", async () => {
