@@ -210,7 +210,11 @@ export abstract class NetfilterWalk extends WalkCore {
           verdict.kind === "SNAT" ? verdict.address : (outDev.addresses[0]?.address ?? skb.ip.src);
         const randomFully = verdict.kind === "MASQUERADE" && verdict.randomFully;
         const port =
-          verdict.kind === "SNAT" ? verdict.port : randomFully ? this.randomPort(ns, entry, address) : undefined;
+          verdict.kind === "SNAT"
+            ? verdict.port
+            : randomFully
+              ? this.randomPort(ns, entry, address)
+              : undefined;
         const translated = tupleOf(withSrc(skb, address, port))!;
         // --random-fully draws an ICMP identifier too, which podnet does not: no claim of a no-op then.
         const modelled = !randomFully || port !== undefined;

@@ -71,7 +71,9 @@ describe("netfilter in the simulated kernel", () => {
       const seen = tcp.hops.find((h) => h.ns === "outside" && h.event === "deliver")!;
       const port = (seen.packet.headers[1] as { srcPort: number }).srcPort;
       expect(tcp.hops.find((h) => h.event === "nat")?.detail).toMatch(
-        new RegExp(`^nat POSTROUTING: MASQUERADE source 10\\.100\\.0\\.2:\\d+ → 10\\.100\\.0\\.2:${port} \\(a port drawn at random: --random-fully\\)`),
+        new RegExp(
+          `^nat POSTROUTING: MASQUERADE source 10\\.100\\.0\\.2:\\d+ → 10\\.100\\.0\\.2:${port} \\(a port drawn at random: --random-fully\\)`,
+        ),
       );
       const sent = (tcp.hops[0]!.packet.headers[1] as { srcPort: number }).srcPort;
       const back = tcp.hops.at(-1)!;
