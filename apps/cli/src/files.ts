@@ -145,8 +145,9 @@ export function manifestReader(inputs?: Set<string>): ManifestReader {
       throw new Error(`${JSON.stringify(path)} is a URL: manifests are read from files (download it first)`);
     const file = isAbsolute(path) ? path : join(dirname(from), path);
     const text = readBounded(file, "manifest file", MAX_SCENARIO_BYTES);
-    inputs?.add(identity(file));
-    return { text, file };
+    const id = identity(file);
+    inputs?.add(id);
+    return { text, file, id };
   };
 }
 

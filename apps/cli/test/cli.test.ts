@@ -477,6 +477,15 @@ describe("podnet", () => {
         trace("--from", "web", "--to", "10.0.0.999"),
         '--to: unknown target "10.0.0.999": not a pod, node, host, svc/<name> or IPv4 address',
       ],
+      [trace("--from", "web", "--to", "svc/"), '--to: "svc/": svc/ needs a Service\'s name (svc/<name>)'],
+      [trace("--from", "gw", "--to", "db"), "--from: gw is a router: probes start from a pod, node or host"],
+      [trace("--from", "web", "--to", "gw"), "--to: gw is a router: probe one of its addresses instead"],
+      // Two colons, but no IPv6 address: a port left empty.
+      [trace("--from", "db", "--to", "web::"), '--to: "" in "web::" is not a port (1-65535)'],
+      [
+        trace("--from", "web", "--to", "[fe80::1%eth0]:80"),
+        '--to: "[fe80::1%eth0]:80" is an IPv6 address: podnet\'s clusters are IPv4 only (dual-stack is not modelled yet)',
+      ],
       [
         trace("--from", "web", "--to", "::1"),
         '--to: "::1" is an IPv6 address: podnet\'s clusters are IPv4 only (dual-stack is not modelled yet)',

@@ -167,6 +167,36 @@ describe("podnet policy", () => {
     ]);
   });
 
+  it("says on a trace, and in compare, that policies nothing enforces pass every packet", async () => {
+    const args = [
+      "trace",
+      "scenarios/netpol.yaml",
+      "--provider",
+      "overlay",
+      "--from",
+      "monitor",
+      "--to",
+      "db:5432",
+      "--proto",
+      "tcp",
+    ];
+    const note =
+      "the scenario's 5 NetworkPolicies are not enforced: no policy engine runs beside the provider (--policy iptables enforces them)";
+    const open = await podnet(args);
+    expect([open.code, open.stdout]).toEqual([0, expect.stringContaining(`note: ${note}\n`)]);
+    expect((await podnet([...args, "--json"])).json().notes).toEqual([note]);
+    expect((await podnet([...args, "--policy", "iptables"])).stdout).not.toContain("not enforced");
+    const compared = await podnet([
+      "compare",
+      "scenarios/netpol.yaml",
+      "--providers",
+      "overlay",
+      "--policy",
+      "none,iptables",
+    ]);
+    expect(compared.stdout.split("\n")[0]).toBe(`note (overlay / policy none): ${note}`);
+  });
+
   it("names the verdict on a trace through an enforcing node", async () => {
     const denied = await podnet([
       "trace",

@@ -23,8 +23,6 @@ export function checkPolicies(check: CheckState): void {
 
 export function setService(check: CheckState, svc: ServiceSpec, path: Path): void {
   const existing = check.serviceState.get(svc.name);
-  if (existing && path[0] === "services")
-    return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
   // A scenario names a Service once across namespaces (`svc/<name>`, events): one of the name in
   // another namespace would be a second Service, not a change of this one.
   if (existing && existing.namespace !== svc.namespace)
@@ -32,6 +30,8 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
       [...path, "namespace"],
       `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace (give this one another name)`,
     );
+  if (existing && path[0] === "services")
+    return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
   for (const np of existing?.nodePorts ?? []) check.nodePorts.delete(np);
   if (!existing && svc.clusterIP !== HEADLESS && check.serviceState.size + 1 > check.serviceCapacity)
     check.fail(

@@ -55,7 +55,14 @@ export {
   type ControlPlaneMetrics,
   type NodeTableCounts,
 } from "./analysis.js";
-export { runScenario, sharedAddresses, type RunOptions, type RunResult, type BenchRow } from "./run.js";
+export {
+  runScenario,
+  sharedAddresses,
+  unenforcedPolicies,
+  type RunOptions,
+  type RunResult,
+  type BenchRow,
+} from "./run.js";
 export { benchServiceProxy, MAX_BENCH_SERVICES, type ServiceProxyRow } from "./services-bench.js";
 export {
   SimBackend,

@@ -3,7 +3,6 @@
  * file, the line and column, the path inside it and what was expected:
  * `scenarios/x.yaml:9:30: nodes[2].address: "10.100.0.300" is not an IPv4 address`.
  */
-import { policyKey } from "@podnet/policy";
 import { PodnetError } from "@podnet/core";
 import {
   LineCounter,
@@ -19,8 +18,7 @@ import {
   type Node,
 } from "yaml";
 import { checkScenario } from "./check.js";
-import { includeManifests, readManifests, type ManifestReader } from "./manifests.js";
-import { manifestPath } from "./service-manifest.js";
+import { joinManifests, readManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
 import { ScenarioSchema, type Scenario } from "./schema.js";
 import type { z } from "zod";
@@ -99,15 +97,20 @@ function keyNode(doc: Document, path: (string | number)[]): Node | undefined {
 }
 
 /** YAML's kinds of value as a scenario's author names them. */
-const KINDS: Record<string, string> = {
+export const KINDS: Record<string, string> = {
   array: "a list",
   object: "a mapping (key: value)",
+  record: "a mapping (key: value)",
   string: "a string",
   number: "a number",
   int: "a whole number",
   boolean: "true or false",
   null: "null (nothing written)",
 };
+
+/** A value's kind, as KINDS words it. */
+export const kindOf = (value: unknown): string =>
+  KINDS[Array.isArray(value) ? "array" : value === null ? "null" : typeof value] ?? typeof value;
 
 /** zod's "Invalid input: expected array, received string", in the words of YAML. */
 function wrongType(root: boolean, expected: string, received = "something else"): string {
@@ -282,32 +285,15 @@ export function loadScenario(
       ...(scale.podsPerNode !== undefined ? { podsPerNode: scale.podsPerNode } : {}),
     };
   }
-  // The manifests are read before the check, which needs their names (an event may remove a policy
-  // or set one in a namespace that only a manifest holds: without them it would blame the events);
-  // their objects join the scenario once it is sound.
+  // The manifests' objects join the scenario before the check, which checks them as its own; a
+  // mistake in one is located in its manifest, at the manifest's path.
   const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
-  const objects = readManifests(scenario, file, at, readManifest);
-  const names = {
-    namespaces: objects.flatMap((o) => o.namespaces.map((n) => n.name)),
-    policies: objects.flatMap((o) => o.policies.map(policyKey)),
-  };
-  // A manifest's Services join before the check, which checks them as the scenario's own (after
-  // them); a mistake in one is located in its manifest, at the manifest's path.
-  const listed = scenario.services.length;
-  const fromManifests = objects.flatMap((o) => o.services.map((svc) => ({ ...svc, file: o.file })));
-  scenario.services.push(...fromManifests.map((m) => m.service));
-  const inManifest = (issue: ScenarioIssue): ScenarioIssue | undefined => {
-    const origin = issue.path[0] === "services" ? fromManifests[Number(issue.path[1]) - listed] : undefined;
-    if (!origin) return undefined;
-    const path = [...origin.path, ...manifestPath(issue.path.slice(2))];
-    return { ...issue, file: origin.file, path, ...origin.locate(path) };
-  };
-  const issues = checkScenario(scenario, names).map(
+  const inManifest = joinManifests(scenario, readManifests(scenario, file, at, readManifest));
+  const issues = checkScenario(scenario).map(
     (issue) =>
       inManifest(issue) ?? scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
   );
   if (issues.length) throw new ScenarioError(file, issues);
-  includeManifests(scenario, objects, file, at);
   return scenario;
 }
 

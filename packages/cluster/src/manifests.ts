@@ -5,10 +5,11 @@
  * name; every problem is located in the manifest file.
  */
 import { NamespaceSchema, NetworkPolicySchema, policyKey, type NetworkPolicy } from "@podnet/policy";
-import { LineCounter, parseAllDocuments } from "yaml";
+import { LineCounter, parseAllDocuments, type Document } from "yaml";
 import {
   MAX_SCENARIO_BYTES,
   ScenarioError,
+  kindOf,
   locate,
   protoIssues,
   shapeIssues,
@@ -18,31 +19,65 @@ import {
   type ScenarioIssue,
 } from "./load.js";
 import { missingNamespace } from "./check.js";
-import type { NamespaceSpec, Scenario, ServiceSpec } from "./schema.js";
-import { ServiceManifestSchema, serviceFromManifest } from "./service-manifest.js";
-
-/** Reads a manifest path written in the scenario `from` (relative to it): its text and display name. */
-export type ManifestReader = (path: string, from: string) => { text: string; file: string };
+import {
+  SCENARIO_LIMITS,
+  beyondEnvelope,
+  plural,
+  type NamespaceSpec,
+  type Scenario,
+  type ServiceSpec,
+} from "./schema.js";
+import { ServiceManifestSchema, serviceFromManifest, serviceManifestPath } from "./service-manifest.js";
 
 /**
- * A Service read from a manifest, with where it is: `path` in its document, `locate` a path in that
- * document, so that the scenario's check can point at the manifest's own line.
+ * Reads a manifest path written in the scenario `from` (relative to it): its text, display name and,
+ * when the reader knows it, the file's identity (the same file under two paths is one file).
  */
-export interface ManifestService {
-  service: ServiceSpec;
-  path: (string | number)[];
-  locate: (path: (string | number)[]) => { line?: number; column?: number };
+export type ManifestReader = (path: string, from: string) => { text: string; file: string; id?: string };
+
+type Path = (string | number)[];
+
+/**
+ * Where an object read from a manifest is written: its file, and where a path in the scenario's shape
+ * of the object (`ports[0].nodePort` of a Service) is in the manifest (`items[2].spec.ports[0].nodePort`,
+ * with its line and column), so that the scenario's check points at the manifest's own line.
+ */
+export interface ManifestOrigin {
+  file: string;
+  locate: (path: Path) => { path: Path; line?: number; column?: number };
 }
 
 export interface Manifests {
   namespaces: NamespaceSpec[];
   policies: NetworkPolicy[];
-  services: ManifestService[];
+  services: ServiceSpec[];
+  /** Where each of the objects above is written, in the same order. */
+  origins: { namespaces: ManifestOrigin[]; policies: ManifestOrigin[]; services: ManifestOrigin[] };
 }
+
+/**
+ * Locations in `text`'s documents, parsed again on first use: the scenario's check needs them only for
+ * its mistakes, and holding every manifest's document tree until then cost hundreds of MB.
+ */
+function lazyLocator(text: string): (doc: number, path: Path) => { line?: number; column?: number } {
+  let parsed: { docs: Document[]; counter: LineCounter } | undefined;
+  return (doc, path) => {
+    if (!parsed) {
+      const counter = new LineCounter();
+      const docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false, merge: true });
+      parsed = { docs: Array.isArray(docs) ? docs : [docs], counter };
+    }
+    return locate(parsed.docs[doc]!, parsed.counter, path);
+  };
+}
+
+/** Keys a scenario file has and a manifest does not: a scenario given as a manifest. */
+const SCENARIO_KEYS = ["nodes", "underlay", "generate", "pods", "traffic"];
 
 /**
  * Parses a manifest file; throws ScenarioError naming the file, line and column of each problem.
  * Given the cluster's `namespaces`, a policy must go into one of them or one the file creates.
+ * Services are read only when `services` is set (a scenario's manifests).
  */
 export function loadManifests(
   text: string,
@@ -60,11 +95,15 @@ export function loadManifests(
     throw yamlError(file, error);
   }
   if (!Array.isArray(docs)) docs = [docs];
-  const out: Manifests = { namespaces: [], policies: [], services: [] };
+  const out: Manifests = {
+    namespaces: [],
+    policies: [],
+    services: [],
+    origins: { namespaces: [], policies: [], services: [] },
+  };
+  const located = lazyLocator(text);
   const issues: ScenarioIssue[] = [];
-  /** Where each policy's namespace is written, for the check after every document is read. */
-  const namespaceAt: Omit<ScenarioIssue, "message">[] = [];
-  for (const doc of docs) {
+  for (const [index, doc] of docs.entries()) {
     for (const e of doc.errors) {
       const pos = counter.linePos(e.pos[0]);
       issues.push({
@@ -92,8 +131,24 @@ export function loadManifests(
       issues.push(...proto);
       continue;
     }
-    const read = (object: unknown, path: (string | number)[]) => {
-      const kind = (object as { kind?: unknown } | null)?.kind;
+    /** An object at `path` of this document, its scenario-shaped paths mapped by `manifestPath`. */
+    const origin = (path: Path, manifestPath: (p: Path) => Path): ManifestOrigin => ({
+      file,
+      locate: (at) => {
+        const where = [...path, ...manifestPath(at)];
+        return { path: where, ...located(index, where) };
+      },
+    });
+    const read = (object: unknown, path: Path) => {
+      if (typeof object !== "object" || object === null || Array.isArray(object)) {
+        issues.push({
+          path,
+          message: `a manifest is a mapping (apiVersion:, kind:, metadata:, …), not ${kindOf(object)}`,
+          ...locate(doc, counter, path),
+        });
+        return;
+      }
+      const kind = (object as { kind?: unknown }).kind;
       const schema =
         kind === "Namespace"
           ? NamespaceSchema
@@ -108,17 +163,22 @@ export function loadManifests(
         else
           issues.push({
             path: [...path, "items"],
-            message: "a List needs items",
-            ...locate(doc, counter, path),
+            message:
+              items === undefined
+                ? "required: a List holds its objects under items"
+                : `expected a list, not ${kindOf(items)}`,
+            ...locate(doc, counter, items === undefined ? path : [...path, "items"]),
           });
         return;
       }
       if (!schema) {
+        const scenario = kind === undefined && SCENARIO_KEYS.some((k) => k in object);
         issues.push({
           path: [...path, "kind"],
           // Shown after the path ("kind: …"), so the message does not say "kind" again.
-          message:
-            kind === undefined
+          message: scenario
+            ? "missing: this is a podnet scenario, not a Kubernetes manifest (give it as the scenario)"
+            : kind === undefined
               ? `missing: a manifest names its kind (${kinds})`
               : kind === "Service"
                 ? `"Service" is read from a scenario's manifests, not here (${kinds})`
@@ -129,32 +189,41 @@ export function loadManifests(
       }
       const parsed = schema.safeParse(object);
       if (!parsed.success) {
-        issues.push(...zodIssues(parsed.error, doc, counter, path));
+        const found = zodIssues(parsed.error, doc, counter, path);
+        // A type podnet does not model says so; what that type's own fields would need adds nothing.
+        const type = found.find((i) => i.path.at(-1) === "type" && /is not modelled/.test(i.message));
+        issues.push(...(type ? [type] : found));
         return;
       }
-      const located = (message: string) =>
+      const twice = (message: string) =>
         issues.push({
           path: [...path, "metadata", "name"],
           message,
           ...locate(doc, counter, [...path, "metadata", "name"]),
         });
       if (parsed.data.kind === "Service") {
-        out.services.push({
-          service: serviceFromManifest(parsed.data),
-          path,
-          locate: (at) => locate(doc, counter, at),
-        });
+        const service = serviceFromManifest(parsed.data);
+        // A ClusterIP given only as clusterIPs[0] is mistaken there, not at a clusterIP the file lacks.
+        const fromClusterIPs = parsed.data.spec.clusterIP === undefined && service.clusterIP !== undefined;
+        out.services.push(service);
+        out.origins.services.push(
+          origin(path, (at) =>
+            fromClusterIPs && at[0] === "clusterIP" ? ["spec", "clusterIPs", 0] : serviceManifestPath(at),
+          ),
+        );
       } else if (parsed.data.kind === "Namespace") {
         const name = parsed.data.metadata.name;
-        if (out.namespaces.some((n) => n.name === name)) located(`namespace ${name} is defined twice`);
-        else out.namespaces.push({ name, labels: parsed.data.metadata.labels ?? {} });
+        if (out.namespaces.some((n) => n.name === name)) twice(`namespace ${name} is defined twice`);
+        else {
+          out.namespaces.push({ name, labels: parsed.data.metadata.labels ?? {} });
+          out.origins.namespaces.push(origin(path, (at) => ["metadata", ...at]));
+        }
       } else {
         const key = policyKey(parsed.data);
-        if (out.policies.some((p) => policyKey(p) === key)) located(`NetworkPolicy ${key} is defined twice`);
+        if (out.policies.some((p) => policyKey(p) === key)) twice(`NetworkPolicy ${key} is defined twice`);
         else {
           out.policies.push(parsed.data);
-          const at = [...path, "metadata", "namespace"];
-          namespaceAt.push({ path: at, ...locate(doc, counter, at) });
+          out.origins.policies.push(origin(path, (at) => at));
         }
       }
     };
@@ -166,7 +235,7 @@ export function loadManifests(
       const ns = p.metadata.namespace;
       if (!options.namespaces!.has(ns) && !created.has(ns))
         issues.push({
-          ...namespaceAt[i]!,
+          ...out.origins.policies[i]!.locate(["metadata", "namespace"]),
           message: missingNamespace(
             ns,
             ", the scenario does not declare it and this file has no Namespace for it",
@@ -174,60 +243,85 @@ export function loadManifests(
         });
     });
   }
+  if (!issues.length && !out.namespaces.length && !out.policies.length && !out.services.length)
+    issues.push({ path: [], message: "holds no objects (kubectl apply: no objects passed to apply)" });
   if (issues.length) throw new ScenarioError(file, issues);
   return out;
 }
 
-/** The objects of a scenario's manifest files, each file's with its place in `manifests:`. */
-export type ManifestObjects = ({ index: number; file: string } & Manifests)[];
-
-/** Reads a scenario's manifest files. `at(i)` locates manifests[i] in the scenario file. */
+/** Reads a scenario's manifest files, each once. `at(i)` locates manifests[i] in the scenario file. */
 export function readManifests(
   scenario: Scenario,
   file: string,
   at: (i: number) => Omit<ScenarioIssue, "message">,
   reader: ManifestReader | undefined,
-): ManifestObjects {
+): Manifests[] {
+  const seen = new Map<string, number>();
+  let services = scenario.services.length;
   return scenario.manifests.map((path, i) => {
     if (!reader)
       throw new ScenarioError(file, [
         { ...at(i), message: "manifests can only be read from a scenario file" },
       ]);
-    let manifest: { text: string; file: string };
+    let manifest: { text: string; file: string; id?: string };
     try {
       manifest = reader(path, file);
     } catch (error) {
       throw new ScenarioError(file, [{ ...at(i), message: (error as Error).message }]);
     }
-    return {
-      index: i,
-      file: manifest.file,
-      ...loadManifests(manifest.text, manifest.file, { services: true }),
-    };
+    const id = manifest.id ?? manifest.file;
+    const first = seen.get(id);
+    if (first !== undefined)
+      throw new ScenarioError(file, [
+        { ...at(i), message: `${manifest.file} is manifests[${first}] again: each file is read once` },
+      ]);
+    seen.set(id, i);
+    const read = loadManifests(manifest.text, manifest.file, { services: true });
+    // Counted file by file, so the file that passes the envelope is named, and the next is not read.
+    services += read.services.length;
+    if (services > SCENARIO_LIMITS.services)
+      throw new ScenarioError(file, [
+        {
+          ...at(i),
+          message: `${manifest.file} holds ${plural(read.services.length, "Service")}: with the scenario's own and those of the files before it, ${beyondEnvelope(services, "Service")}`,
+        },
+      ]);
+    return read;
   });
 }
 
-/** Adds what `readManifests` read to the scenario; an object the scenario or another file holds is refused. */
-export function includeManifests(
+/**
+ * Adds the manifests' objects to the scenario after its own, before the check, which then checks them
+ * as it checks the scenario's; returns what a check issue about one of them says in its manifest (its
+ * file, path, line and column), or undefined for an issue about the scenario's own.
+ */
+export function joinManifests(
   scenario: Scenario,
-  objects: ManifestObjects,
-  file: string,
-  at: (i: number) => Omit<ScenarioIssue, "message">,
-): void {
-  for (const { index, file: from, namespaces, policies } of objects) {
-    for (const ns of namespaces) {
-      if (scenario.namespaces.some((n) => n.name === ns.name))
-        throw new ScenarioError(file, [
-          { ...at(index), message: `${from}: namespace ${ns.name} is already defined` },
-        ]);
-      scenario.namespaces.push(ns);
-    }
-    for (const p of policies) {
-      if (scenario.networkPolicies.some((q) => policyKey(q) === policyKey(p)))
-        throw new ScenarioError(file, [
-          { ...at(index), message: `${from}: NetworkPolicy ${policyKey(p)} is already defined` },
-        ]);
-      scenario.networkPolicies.push(p);
-    }
+  manifests: Manifests[],
+): (issue: ScenarioIssue) => ScenarioIssue | undefined {
+  const listed = {
+    namespaces: scenario.namespaces.length,
+    networkPolicies: scenario.networkPolicies.length,
+    services: scenario.services.length,
+  };
+  const origins = {
+    namespaces: [] as ManifestOrigin[],
+    networkPolicies: [] as ManifestOrigin[],
+    services: [] as ManifestOrigin[],
+  };
+  for (const m of manifests) {
+    // One at a time: a spread of 100,000 arguments overflows the stack.
+    for (const ns of m.namespaces) scenario.namespaces.push(ns);
+    for (const p of m.policies) scenario.networkPolicies.push(p);
+    for (const svc of m.services) scenario.services.push(svc);
+    for (const o of m.origins.namespaces) origins.namespaces.push(o);
+    for (const o of m.origins.policies) origins.networkPolicies.push(o);
+    for (const o of m.origins.services) origins.services.push(o);
   }
+  return (issue) => {
+    const [key, index] = issue.path;
+    if (key !== "namespaces" && key !== "networkPolicies" && key !== "services") return undefined;
+    const origin = origins[key][Number(index) - listed[key]];
+    return origin ? { ...issue, file: origin.file, ...origin.locate(issue.path.slice(2)) } : undefined;
+  };
 }

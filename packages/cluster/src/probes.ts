@@ -17,6 +17,11 @@ export class ProbeTargets {
   constructor(private readonly runtime: ClusterRuntime) {}
 
   /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */
+  /** The scenario checker's words for a router, so a trace on the command line says the same. */
+  private isRouter(name: string): boolean {
+    return this.runtime.spec.underlay.routers.some((r) => r.name === name);
+  }
+
   resolve(target: string): {
     address: string;
     ns?: string;
@@ -44,6 +49,8 @@ export class ProbeTargets {
       parseIpv4(name);
       return withPort({ address: name, kind: "address" as const });
     } catch {
+      if (this.isRouter(name))
+        throw new TargetError(`${name} is a router: probe one of its addresses instead`);
       throw new TargetError(`unknown target ${q(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
     }
   }
@@ -72,6 +79,8 @@ export class ProbeTargets {
     if (container !== undefined && (this.runtime.nodes.has(name) || this.runtime.hosts.has(name)))
       throw new TargetError(`${name} is not a pod: it has no container ${q(container)}`);
     if (this.runtime.nodes.has(name) || this.runtime.hosts.has(name)) return { ns: name };
+    if (this.isRouter(name))
+      throw new TargetError(`${name} is a router: probes start from a pod, node or host`);
     throw new TargetError(`unknown source ${q(from)}: not a pod, pod/container, node or host`);
   }
 

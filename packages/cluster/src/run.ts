@@ -86,7 +86,7 @@ export interface RunOptions extends BuildOptions {
  * With no policy engine, the scenario's NetworkPolicies (listed, from manifests, or set by its events)
  * are only data: every probe passes them by. Said once, so a reachable cell is not read as allowed.
  */
-function unenforcedPolicies(scenario: Scenario): string[] {
+export function unenforcedPolicies(scenario: Scenario): string[] {
   const names = new Set([
     ...scenario.networkPolicies.map(policyKey),
     ...scenario.events.flatMap((e) => (e.action === "setNetworkPolicy" ? [policyKey(e.networkPolicy)] : [])),
@@ -95,7 +95,7 @@ function unenforcedPolicies(scenario: Scenario): string[] {
   const count =
     names.size === 1 ? "the scenario's NetworkPolicy is" : `the scenario's ${names.size} NetworkPolicies are`;
   return [
-    `${count} not enforced: no policy engine runs beside the provider (--policy iptables enforces them)`,
+    `${count} not enforced: no policy engine runs beside the provider (--policy iptables enforces ${names.size === 1 ? "it" : "them"})`,
   ];
 }
 

@@ -21,7 +21,7 @@ export const HEADLESS = "None";
 
 /** Why `svc/<name>` of a headless Service is no target: clients find its pods by DNS, not through it. */
 export const headlessTarget = (name: string, endpoints?: number) =>
-  `service ${name} is headless (clusterIP: None): it has no address, and kube-proxy holds nothing for it; its clients ask DNS, which answers with its ${endpoints === undefined ? "" : `${endpoints} `}pods' addresses: send to a pod`;
+  `service ${name} is headless (clusterIP: None): it has no address, and kube-proxy holds nothing for it; its clients ask DNS, which answers with ${endpoints === 1 ? "its pod's address" : `its ${endpoints === undefined ? "" : `${endpoints} `}pods' addresses`}: send to a pod`;
 
 export const Ipv4 = z
   .string()

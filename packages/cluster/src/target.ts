@@ -11,15 +11,33 @@ export interface TargetText {
 }
 
 /**
- * Parses `<name>[:port]`; returns a message instead when the port is not 1-65535, or when the text is
- * an IPv6 address (two colons or more: no name or IPv4 address holds one), which podnet does not model.
+ * An IPv6 address as ping or curl take it: `::1`, `fe80::1%eth0`, `[2001:db8::1]:80` (groups of up to
+ * four hex digits, at most one `::`, an IPv4 tail allowed). `web::` and `db:80:90` are not.
+ */
+function looksIpv6(text: string): boolean {
+  const bracketed = /^\[([^\]]*)\](:\d*)?$/.exec(text);
+  const address = (bracketed ? bracketed[1]! : text).split("%")[0]!;
+  const halves = address.split("::");
+  if (halves.length > 2 || !address.includes(":")) return false;
+  const groups = halves.flatMap((h) => (h ? h.split(":") : []));
+  if (halves.length === 1 ? groups.length !== 8 : groups.length > 7) return false;
+  return groups.every(
+    (g, i) => /^[0-9a-f]{1,4}$/i.test(g) || (i === groups.length - 1 && /^\d+\.\d+\.\d+\.\d+$/.test(g)),
+  );
+}
+
+/**
+ * Parses `<name>[:port]`; returns a message instead when the port is not 1-65535, when the text is an
+ * IPv6 address (podnet does not model them), or `svc/` without a Service's name.
  */
 export function parseTarget(text: string): TargetText | { error: string } {
   const colon = text.lastIndexOf(":");
-  if (text.indexOf(":") !== colon)
+  if (looksIpv6(text))
     return {
       error: `${q(text)} is an IPv6 address: podnet's clusters are IPv4 only (dual-stack is not modelled yet)`,
     };
+  if (text === "svc/" || text.startsWith("svc/:"))
+    return { error: `${q(text)}: svc/ needs a Service's name (svc/<name>)` };
   if (colon < 0) return text ? { name: text } : { error: "empty target" };
   const name = text.slice(0, colon);
   const port = text.slice(colon + 1);

@@ -267,12 +267,114 @@ ${extra}`);
     expect(refused).toEqual([
       "dir/services.yaml:20:19: items[0].spec.ipFamilies: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
       "dir/services.yaml:17:7: items[0].spec.selector: required: a Service without a selector takes the endpoints its owner writes (EndpointSlices), which podnet does not read",
-      "dir/services.yaml:33:19: items[1].spec.clusterIPs: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
+      "dir/services.yaml:33:32: items[1].spec.clusterIPs[1]: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
     ]);
     // A Service is read from a scenario's manifests, not by policy diff's --with.
     expect(errorsOf(() => loadManifests(exported, "p.yaml"))).toEqual([
       'p.yaml:5:11: items[0].kind: "Service" is read from a scenario\'s manifests, not here (Namespace, NetworkPolicy, or a List of them)',
       'p.yaml:29:11: items[1].kind: "Service" is read from a scenario\'s manifests, not here (Namespace, NetworkPolicy, or a List of them)',
+    ]);
+  });
+  it("refuses what a hostile or careless manifest holds, each at its line, never with a stack trace", () => {
+    const errors = (text: string, extra = "") =>
+      errorsOf(() => loadScenario(withServices(extra), "dir/s.yaml", {}, reading(text)));
+    const one = (spec: string, metadata = "{ name: api }") =>
+      `apiVersion: v1\nkind: Service\nmetadata: ${metadata}\nspec:\n  selector: { tier: back }\n  ports: [{ port: 80 }]\n${spec}`;
+    // clusterIPs alone: checked as clusterIP is, and a mistake said at clusterIPs[0].
+    expect(errors(one("  clusterIPs: [garbage]\n"))).toEqual([
+      'dir/services.yaml:7:16: spec.clusterIPs[0]: "garbage" is not an IPv4 address, or None (a headless Service)',
+    ]);
+    expect(errors(one("  clusterIPs: [fd00::10]\n"))).toEqual([
+      "dir/services.yaml:7:16: spec.clusterIPs[0]: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
+    ]);
+    expect(errors(one("  clusterIPs: [10.200.0.10]\n"))).toEqual([
+      "dir/services.yaml:7:16: spec.clusterIPs[0]: 10.200.0.10 is outside the service CIDR 10.96.0.0/12",
+    ]);
+    // A Service's name as the scenario's (and the API server's) rule has it.
+    expect(errors(one("", "{ name: my.svc }"))[0]).toMatch(
+      /^dir\/services\.yaml:3:19: metadata\.name: "my\.svc" is not a valid Service name/,
+    );
+    // The API server's own Service, in every `kubectl get services -o yaml` of default.
+    expect(
+      errors(
+        "apiVersion: v1\nkind: Service\nmetadata: { name: kubernetes, namespace: default }\nspec: { clusterIP: 10.96.0.1, ports: [{ name: https, port: 443, targetPort: 6443 }] }\n",
+      ),
+    ).toEqual([
+      "dir/services.yaml:4:7: spec.selector: required: a Service without a selector takes the endpoints its owner writes (EndpointSlices), which podnet does not read; this is the API server's own Service: leave it out of the file",
+    ]);
+    // A policy in a namespace nothing declares, as the scenario's own is refused.
+    expect(
+      errors(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: a, namespace: ghost }\nspec: { podSelector: {} }\n",
+      ),
+    ).toEqual([
+      'dir/services.yaml:3:33: metadata.namespace: namespace "ghost" does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces "ghost" not found)',
+    ]);
+    // Shapes that are not manifests at all.
+    expect(errors("- apiVersion: v1\n  kind: Service\n")).toEqual([
+      "dir/services.yaml:1:1: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a list",
+    ]);
+    expect(errors("apiVersion: v1\nkind: List\nitems: [3]\n")).toEqual([
+      "dir/services.yaml:3:9: items[0]: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a number",
+    ]);
+    expect(errors("name: np\nnodes: []\n")).toEqual([
+      "dir/services.yaml:1:1: kind: missing: this is a podnet scenario, not a Kubernetes manifest (give it as the scenario)",
+    ]);
+    expect(errors("# nothing here\n---\n")).toEqual([
+      "dir/services.yaml: holds no objects (kubectl apply: no objects passed to apply)",
+    ]);
+    // A type podnet does not model is said once, without what that type's fields would need.
+    expect(
+      errors(
+        one("  type: ExternalName\n  externalName: db.example.com\n").replace(
+          "  ports: [{ port: 80 }]\n",
+          "",
+        ),
+      ),
+    ).toEqual([
+      "dir/services.yaml:6:9: spec.type: ExternalName is not modelled (ClusterIP or NodePort): a LoadBalancer needs a cloud's load balancer, an ExternalName only a DNS answer",
+    ]);
+  });
+
+  it("takes the bookkeeping kubectl and controllers leave, and reads each file once, within the envelope", () => {
+    const kept = exported
+      .replace(
+        "      uid: 0b7c1f8e-3c4d-4e5f-8a9b-0c1d2e3f4a5b\n",
+        `      uid: 0b7c1f8e-3c4d-4e5f-8a9b-0c1d2e3f4a5b
+      finalizers: [service.kubernetes.io/load-balancer-cleanup]
+      generateName: web-
+      ownerReferences: [{ apiVersion: apps/v1, kind: Deployment, name: web, uid: x }]
+      managedFields: [{ manager: kubectl, operation: Update }]
+      selfLink: /api/v1/namespaces/shop/services/web
+`,
+      )
+      .replace(
+        "      sessionAffinity: None\n",
+        "      sessionAffinity: None\n      trafficDistribution: PreferClose\n",
+      );
+    expect(loadScenario(withServices(), "s.yaml", {}, reading(kept)).services.map((x) => x.name)).toEqual([
+      "web",
+      "web-np",
+    ]);
+    // The same file twice (the reader knows it is one) is said as such, not as Services defined twice.
+    const twice = withServices().replace(
+      "manifests: [services.yaml]",
+      "manifests: [services.yaml, ./services.yaml]",
+    );
+    expect(
+      errorsOf(() =>
+        loadScenario(twice, "s.yaml", {}, () => ({ text: exported, file: "services.yaml", id: "inode-1" })),
+      ),
+    ).toEqual(["s.yaml:8:28: manifests[1]: services.yaml is manifests[0] again: each file is read once"]);
+    // Past 10,000 Services the file that passes the envelope is named, before anything is built.
+    const many = `apiVersion: v1\nkind: List\nitems:\n${Array.from({ length: 10_000 }, (_, i) => `  - { apiVersion: v1, kind: Service, metadata: { name: s${i} }, spec: { selector: { a: b }, ports: [{ port: 80 }] } }`).join("\n")}\n`;
+    const own = "services: [{ name: own, namespace: shop, selector: { app: web }, ports: [{ port: 81 }] }]\n";
+    expect(
+      errorsOf(() =>
+        loadScenario(withServices(own), "s.yaml", {}, () => ({ text: many, file: "many.yaml" })),
+      ),
+    ).toEqual([
+      "s.yaml:8:13: manifests[0]: many.yaml holds 10,000 Services: with the scenario's own and those of the files before it, 10,001 Services is beyond Kubernetes' envelope of 10,000 Services, which podnet supports",
     ]);
   });
 });

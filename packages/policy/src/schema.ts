@@ -218,6 +218,15 @@ export const MetadataSchema = z.strictObject({
   resourceVersion: z.string().optional(),
   generation: z.number().optional(),
   creationTimestamp: z.string().nullable().optional(),
+  // The API server's and controllers' bookkeeping (`kubectl get -o yaml`, with --show-managed-fields,
+  // of an object an operator owns): nothing in them changes the network.
+  generateName: z.string().optional(),
+  selfLink: z.string().optional(),
+  finalizers: z.array(z.string()).optional(),
+  ownerReferences: z.array(z.unknown()).optional(),
+  managedFields: z.array(z.unknown()).optional(),
+  deletionTimestamp: z.string().nullable().optional(),
+  deletionGracePeriodSeconds: z.number().nullable().optional(),
 });
 
 export const NetworkPolicySchema = z.strictObject({

@@ -125,7 +125,18 @@ export function compareCommand(cli: Command): void {
                 : []),
             ];
           });
-          return [reach, metrics, ...(failures.length ? ["", "why some fail:", ...failures] : [])].join("\n");
+          // Each note once, naming the columns it is about when not all of them.
+          const notes = [...new Set(results.flatMap((r) => r.notes ?? []))].map((n) => {
+            const about = results.filter((r) => r.notes?.includes(n));
+            const which = about.length === results.length ? "" : ` (${about.map(column).join(", ")})`;
+            return color.yellow(`note${which}: ${n}`);
+          });
+          return [
+            ...notes,
+            reach,
+            metrics,
+            ...(failures.length ? ["", "why some fail:", ...failures] : []),
+          ].join("\n");
         });
       },
     );

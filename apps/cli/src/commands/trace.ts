@@ -6,6 +6,7 @@ import {
   traceSocketNote,
   traceSocketOutcome,
   traceVerdict,
+  unenforcedPolicies,
 } from "@podnet/cluster";
 import { traceJson, tracePcap } from "@podnet/sim";
 import { explainVerdict } from "@podnet/policy";
@@ -87,7 +88,7 @@ export function traceCommand(cli: Command): void {
       "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
     )
     .option("-v, --verbose", "show every transmit and receive too")
-    .addOption(jsonOption("{provider, trace, socketOutcome: what the sending socket sees, policy?}"))
+    .addOption(jsonOption("{provider, trace, socketOutcome: what the sending socket sees, policy?, notes?}"))
     .addHelpText(
       "after",
       "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
@@ -135,7 +136,9 @@ export function traceCommand(cli: Command): void {
           service && service.endpoints.length > 1
             ? `svc/${service.service.spec.name} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
             : undefined;
-        const seen = [note, draw]
+        // Policies only written down pass every packet: said, so "reached" is not read as allowed.
+        const unenforced = runtime.policyEngine.name === "none" ? unenforcedPolicies(runtime.spec) : [];
+        const seen = [note, draw, ...unenforced.map((n) => color.yellow(`note: ${n}`))]
           .filter(Boolean)
           .map((line) => `${line}\n`)
           .join("");
@@ -144,6 +147,7 @@ export function traceCommand(cli: Command): void {
           trace,
           socketOutcome: socket,
           ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
+          ...(unenforced.length ? { notes: unenforced } : {}),
         });
         if (opts.pcap !== undefined) writeOutput("--pcap", pcapFor(name), tracePcap(trace));
         if (!opts.json)
