@@ -3,7 +3,7 @@
  * file, the line and column, the path inside it and what was expected:
  * `scenarios/x.yaml:9:30: nodes[2].address: "10.100.0.300" is not an IPv4 address`.
  */
-import { PodnetError } from "@podnet/core";
+import { PodnetError, quoteInput } from "@podnet/core";
 import {
   LineCounter,
   isAlias,
@@ -88,6 +88,12 @@ export function locate(
   return { line: 1, column: 1 };
 }
 
+/** The scalar written at `path` (undefined for a collection or nothing). */
+function valueAt(doc: Document, path: (string | number)[]): unknown {
+  const node = doc.getIn(path, true);
+  return isScalar(node) ? node.value : undefined;
+}
+
 /** The key node of the mapping entry at `path` (locate finds its value). */
 function keyNode(doc: Document, path: (string | number)[]): Node | undefined {
   const parent = doc.getIn(path.slice(0, -1), true);
@@ -120,6 +126,71 @@ function wrongType(root: boolean, expected: string, received = "something else")
     : `expected ${KINDS[expected] ?? expected}, not ${got}`;
 }
 
+/** What a missing value should have been, short enough for "required (…)". */
+const REQUIRED: Record<string, string> = {
+  object: "a mapping",
+  record: "a mapping",
+  array: "a list",
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+};
+
+const things = (n: number, one: string) => `${n.toLocaleString("en-US")} ${n === 1 ? one : `${one}s`}`;
+
+/**
+ * zod's own wording of an issue ("Too small: expected number to be >=0", "Invalid option: expected
+ * one of …") in the words of the value the author wrote (`value`, read from the document); undefined
+ * for a message a schema words itself.
+ */
+function zodWording(issue: z.core.$ZodIssue, value: unknown, root: boolean): string | undefined {
+  const { message } = issue;
+  const said = value === undefined ? "" : `${quoteInput(value)} `;
+  switch (issue.code) {
+    case "invalid_type":
+      if (/received undefined/.test(message))
+        return `required (${REQUIRED[issue.expected] ?? issue.expected})`;
+      if (!message.startsWith("Invalid input: expected")) return undefined;
+      if (issue.expected === "int" && typeof value === "number") return `${said}is not a whole number`;
+      return wrongType(root, issue.expected, /received (\w+)/.exec(message)?.[1]);
+    case "too_small":
+    case "too_big": {
+      if (!/^Too (small|big)/.test(message)) return undefined;
+      const small = issue.code === "too_small";
+      const bound = Number(small ? issue.minimum : issue.maximum);
+      if (issue.origin === "number")
+        return `${said}is ${small ? "below" : "above"} ${bound}${issue.inclusive ? "" : ` (or equal to it)`}`;
+      if (issue.origin === "array")
+        return small ? `needs at least ${things(bound, "item")}` : `holds at most ${things(bound, "item")}`;
+      if (issue.origin === "string")
+        return small
+          ? bound === 1
+            ? "must not be empty"
+            : `needs at least ${things(bound, "character")}`
+          : `is longer than ${things(bound, "character")}`;
+      return undefined;
+    }
+    case "invalid_value": {
+      if (!/^Invalid (option|input)/.test(message)) return undefined;
+      const values = issue.values.map((v) => quoteInput(v));
+      if (values.length === 1)
+        return `expected ${values[0]}${value === undefined ? "" : `, not ${quoteInput(value)}`}`;
+      return value === undefined
+        ? `required: one of ${values.join(", ")}`
+        : `${said}is not one of ${values.join(", ")}`;
+    }
+    case "invalid_union": {
+      const options = (issue as { options?: unknown[] }).options;
+      if (!options || !message.startsWith("Invalid discriminator")) return undefined;
+      const list = options.map((o) => String(o)).join(", ");
+      return value === undefined ? `required: one of ${list}` : `${said}is not one of ${list}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** zod's issues, worded and located in the YAML document they came from. */
 export function zodIssues(
   error: z.ZodError,
@@ -133,10 +204,7 @@ export function zodIssues(
     let message = issue.message;
     if (issue.code === "unrecognized_keys")
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    else if (issue.code === "invalid_type" && /received undefined/.test(message))
-      message = `required (${issue.expected})`;
-    else if (issue.code === "invalid_type" && message.startsWith("Invalid input: expected"))
-      message = wrongType(path.length === 0, issue.expected, /received (\w+)/.exec(message)?.[1]);
+    else message = zodWording(issue, valueAt(doc, path), path.length === prefix.length) ?? message;
     // A record's bad key (a label key): the key's own check says what is wrong, at the key.
     if (issue.code === "invalid_key") {
       message = issue.issues[0]?.message ?? message;
@@ -146,9 +214,15 @@ export function zodIssues(
         return { path, message, line: pos.line, column: pos.col };
       }
     }
-    // An unknown key is located at the key itself, not at the object holding it.
-    const at = issue.code === "unrecognized_keys" ? [...path, issue.keys[0]!] : path;
-    return { path, message, ...locate(doc, counter, at) };
+    // An unknown key is located at the key itself, not at the object holding it or at its value.
+    if (issue.code === "unrecognized_keys") {
+      const key = keyNode(doc, [...path, issue.keys[0]!]);
+      if (key?.range) {
+        const pos = counter.linePos(key.range[0]);
+        return { path, message, line: pos.line, column: pos.col };
+      }
+    }
+    return { path, message, ...locate(doc, counter, path) };
   });
 }
 

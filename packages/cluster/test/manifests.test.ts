@@ -104,7 +104,7 @@ metadata: { name: y }
 `;
     expect(errorsOf(() => loadManifests(bad, "p.yaml"))).toEqual([
       "p.yaml:23:23: spec.ingress[0].ports[0].protocol: SCTP is not supported: no podnet backend carries SCTP (use TCP or UDP)",
-      'p.yaml:24:13: spec.ingress[0]: unknown key "form"',
+      'p.yaml:24:7: spec.ingress[0]: unknown key "form"',
       'p.yaml:27:7: kind: "Pod" is not read by podnet (Namespace, NetworkPolicy, or a List of them)',
       "p.yaml:30:1: kind: missing: a manifest names its kind (Namespace, NetworkPolicy, or a List of them)",
     ]);

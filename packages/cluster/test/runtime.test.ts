@@ -466,7 +466,7 @@ traffic:
         `name: p\nproxy: ipvs\nunderlay: { segments: [{ name: lan, subnet: 10.100.0.0/24 }] }\n`,
         "p.yaml",
       ),
-    ).toThrow('p.yaml:2:8: proxy: Invalid option: expected one of "iptables"|"nftables"');
+    ).toThrow('p.yaml:2:8: proxy: "ipvs" is not one of "iptables", "nftables"');
   });
 });
 

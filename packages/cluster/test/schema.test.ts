@@ -137,7 +137,7 @@ traffic:
     expect(problems(base.replace("10.100.0.0/24", "10.100.0.0/33"))).toEqual([
       '4: scenarios/x.yaml: underlay.segments[0].subnet: "10.100.0.0/33" is not a CIDR (prefix length 33 out of range (0-32))',
     ]);
-    expect(problems("name: x\n")).toEqual(["1: scenarios/x.yaml: underlay: required (object)"]);
+    expect(problems("name: x\n")).toEqual(["1: scenarios/x.yaml: underlay: required (a mapping)"]);
     expect(problems(base + "colour: blue\n")).toEqual(['9: scenarios/x.yaml: unknown key "colour"']);
     expect(problems("name: [unclosed\n")[0]).toMatch(/^\d: scenarios\/x\.yaml: /);
   });
