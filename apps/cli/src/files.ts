@@ -70,13 +70,24 @@ export function scenarioPath(arg: string): string {
 }
 
 /** Reads a text file of at most `limit` bytes; only regular files, so nothing can block the read. */
+/** What the errors opening a file say, in words (the code follows, for a search). */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: "no such file",
+  EACCES: "permission denied",
+  EPERM: "not permitted",
+  ENOTDIR: "a directory on its path is a file",
+  ELOOP: "too many symbolic links",
+  ENAMETOOLONG: "the name is too long",
+};
+
 export function readBounded(file: string, what: string, limit: number, hint = ""): string {
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO with no writer must not wait for one.
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    throw new UsageError(`${file}: cannot read the ${what} (${(error as NodeJS.ErrnoException).code})`);
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new UsageError(`${file}: cannot read the ${what}: ${ERRNO_WORDS[code] ?? "refused"} (${code})`);
   }
   try {
     const info = fstatSync(fd);

@@ -438,7 +438,10 @@ describe("podnet", () => {
         ["run", "scenarios/two-nodes.yaml", "--provider", "flannel"],
         'unknown provider "flannel"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789',
       ],
-      [["run", "nope.yaml", "--provider", "overlay"], "nope.yaml: cannot read the scenario file (ENOENT)"],
+      [
+        ["run", "nope.yaml", "--provider", "overlay"],
+        "nope.yaml: cannot read the scenario file: no such file (ENOENT)",
+      ],
       [
         ["run", "nope", "--provider", "overlay"],
         "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)",
