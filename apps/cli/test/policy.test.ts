@@ -167,19 +167,22 @@ describe("podnet policy", () => {
     ]);
   });
 
+  /** A connection netpol's db-from-api policy denies. */
+  const monitorToDb = [
+    "trace",
+    "scenarios/netpol.yaml",
+    "--provider",
+    "overlay",
+    "--from",
+    "monitor",
+    "--to",
+    "db:5432",
+    "--proto",
+    "tcp",
+  ];
+
   it("says on a trace, and in compare, that policies nothing enforces pass every packet", async () => {
-    const args = [
-      "trace",
-      "scenarios/netpol.yaml",
-      "--provider",
-      "overlay",
-      "--from",
-      "monitor",
-      "--to",
-      "db:5432",
-      "--proto",
-      "tcp",
-    ];
+    const args = monitorToDb;
     const note =
       "the scenario's 5 NetworkPolicies are not enforced: no policy engine runs beside the provider (--policy iptables enforces them)";
     const open = await podnet(args);
@@ -198,20 +201,7 @@ describe("podnet policy", () => {
   });
 
   it("names the verdict on a trace through an enforcing node", async () => {
-    const denied = await podnet([
-      "trace",
-      "scenarios/netpol.yaml",
-      "--provider",
-      "overlay",
-      "--policy",
-      "iptables",
-      "--from",
-      "monitor",
-      "--to",
-      "db:5432",
-      "--proto",
-      "tcp",
-    ]);
+    const denied = await podnet([...monitorToDb, "--policy", "iptables"]);
     expect(denied.code).toBe(1);
     expect(denied.stdout).toContain(
       'filter FORWARD: -A PNP-I-308CAAC0 -m comment --comment "default deny ingress of shop/db: selected by shop/default-deny-ingress, shop/db-from-api" -j DROP',

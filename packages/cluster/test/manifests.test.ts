@@ -276,64 +276,66 @@ ${extra}`);
     ]);
   });
   it("refuses what a hostile or careless manifest holds, each at its line, never with a stack trace", () => {
-    const errors = (text: string, extra = "") =>
-      errorsOf(() => loadScenario(withServices(extra), "dir/s.yaml", {}, reading(text)));
     const one = (spec: string, metadata = "{ name: api }") =>
       `apiVersion: v1\nkind: Service\nmetadata: ${metadata}\nspec:\n  selector: { tier: back }\n  ports: [{ port: 80 }]\n${spec}`;
-    // clusterIPs alone: checked as clusterIP is, and a mistake said at clusterIPs[0].
-    expect(errors(one("  clusterIPs: [garbage]\n"))).toEqual([
-      'dir/services.yaml:7:16: spec.clusterIPs[0]: "garbage" is not an IPv4 address, or None (a headless Service)',
-    ]);
-    expect(errors(one("  clusterIPs: [fd00::10]\n"))).toEqual([
-      "dir/services.yaml:7:16: spec.clusterIPs[0]: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
-    ]);
-    expect(errors(one("  clusterIPs: [10.200.0.10]\n"))).toEqual([
-      "dir/services.yaml:7:16: spec.clusterIPs[0]: 10.200.0.10 is outside the service CIDR 10.96.0.0/12",
-    ]);
-    // A Service's name as the scenario's (and the API server's) rule has it.
-    expect(errors(one("", "{ name: my.svc }"))[0]).toMatch(
-      /^dir\/services\.yaml:3:19: metadata\.name: "my\.svc" is not a valid Service name/,
-    );
-    // The API server's own Service, in every `kubectl get services -o yaml` of default.
-    expect(
-      errors(
+    // [the manifest, what the scenario's load says of it]
+    const cases: [string, string][] = [
+      // clusterIPs alone: checked as clusterIP is, and a mistake said at clusterIPs[0].
+      [
+        one("  clusterIPs: [garbage]\n"),
+        '7:16: spec.clusterIPs[0]: "garbage" is not an IPv4 address, or None (a headless Service)',
+      ],
+      [
+        one("  clusterIPs: [fd00::10]\n"),
+        "7:16: spec.clusterIPs[0]: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
+      ],
+      [
+        one("  clusterIPs: [10.200.0.10]\n"),
+        "7:16: spec.clusterIPs[0]: 10.200.0.10 is outside the service CIDR 10.96.0.0/12",
+      ],
+      // A Service's name as the scenario's (and the API server's) rule has it.
+      [
+        one("", "{ name: my.svc }"),
+        '3:19: metadata.name: "my.svc" is not a valid Service name (a DNS-1035 label: lowercase letters, digits and "-", starting with a letter, at most 63)',
+      ],
+      // The API server's own Service, in every `kubectl get services -o yaml` of default.
+      [
         "apiVersion: v1\nkind: Service\nmetadata: { name: kubernetes, namespace: default }\nspec: { clusterIP: 10.96.0.1, ports: [{ name: https, port: 443, targetPort: 6443 }] }\n",
-      ),
-    ).toEqual([
-      "dir/services.yaml:4:7: spec.selector: required: a Service without a selector takes the endpoints its owner writes (EndpointSlices), which podnet does not read; this is the API server's own Service: leave it out of the file",
-    ]);
-    // A policy in a namespace nothing declares, as the scenario's own is refused.
-    expect(
-      errors(
+        "4:7: spec.selector: required: a Service without a selector takes the endpoints its owner writes (EndpointSlices), which podnet does not read; this is the API server's own Service: leave it out of the file",
+      ],
+      // A policy in a namespace nothing declares, as the scenario's own is refused.
+      [
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: a, namespace: ghost }\nspec: { podSelector: {} }\n",
-      ),
-    ).toEqual([
-      'dir/services.yaml:3:33: metadata.namespace: namespace "ghost" does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces "ghost" not found)',
-    ]);
-    // Shapes that are not manifests at all.
-    expect(errors("- apiVersion: v1\n  kind: Service\n")).toEqual([
-      "dir/services.yaml:1:1: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a list",
-    ]);
-    expect(errors("apiVersion: v1\nkind: List\nitems: [3]\n")).toEqual([
-      "dir/services.yaml:3:9: items[0]: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a number",
-    ]);
-    expect(errors("name: np\nnodes: []\n")).toEqual([
-      "dir/services.yaml:1:1: kind: missing: this is a podnet scenario, not a Kubernetes manifest (give it as the scenario)",
-    ]);
-    expect(errors("# nothing here\n---\n")).toEqual([
-      "dir/services.yaml: holds no objects (kubectl apply: no objects passed to apply)",
-    ]);
-    // A type podnet does not model is said once, without what that type's fields would need.
-    expect(
-      errors(
+        '3:33: metadata.namespace: namespace "ghost" does not exist: no pod runs in it and namespaces: does not declare it (kubectl apply says namespaces "ghost" not found)',
+      ],
+      // Shapes that are not manifests at all.
+      [
+        "- apiVersion: v1\n  kind: Service\n",
+        "1:1: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a list",
+      ],
+      [
+        "apiVersion: v1\nkind: List\nitems: [3]\n",
+        "3:9: items[0]: a manifest is a mapping (apiVersion:, kind:, metadata:, …), not a number",
+      ],
+      [
+        "name: np\nnodes: []\n",
+        "1:1: kind: missing: this is a podnet scenario, not a Kubernetes manifest (give it as the scenario)",
+      ],
+      // (No line: the file as a whole.)
+      ["# nothing here\n---\n", " holds no objects (kubectl apply: no objects passed to apply)"],
+      // A type podnet does not model is said once, without what that type's fields would need.
+      [
         one("  type: ExternalName\n  externalName: db.example.com\n").replace(
           "  ports: [{ port: 80 }]\n",
           "",
         ),
-      ),
-    ).toEqual([
-      "dir/services.yaml:6:9: spec.type: ExternalName is not modelled (ClusterIP or NodePort): a LoadBalancer needs a cloud's load balancer, an ExternalName only a DNS answer",
-    ]);
+        "6:9: spec.type: ExternalName is not modelled (ClusterIP or NodePort): a LoadBalancer needs a cloud's load balancer, an ExternalName only a DNS answer",
+      ],
+    ];
+    for (const [text, said] of cases)
+      expect(errorsOf(() => loadScenario(withServices(), "dir/s.yaml", {}, reading(text)))).toEqual([
+        `dir/services.yaml:${said}`,
+      ]);
   });
 
   it("takes the bookkeeping kubectl and controllers leave, and reads each file once, within the envelope", () => {
