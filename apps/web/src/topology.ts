@@ -211,9 +211,12 @@ export function layout(s: Snapshot, expanded: ReadonlySet<string> | boolean = fa
   // put them between the nodes, which widened a two-node map past a 1280-px window.
   const laid = graph.boxes.filter((b) => !b.cell && b.kind !== "service");
   const parents = new Set(laid.flatMap((b) => (b.parent ? [b.parent] : [])));
-  for (const b of laid) g.setNode(b.id, parents.has(b.id) ? {} : { width: b.width, height: b.height });
+  // Given in reverse: dagre's ordering lays siblings out right to left of the order they came in, and
+  // node1 belongs left of node2.
+  for (const b of [...laid].reverse())
+    g.setNode(b.id, parents.has(b.id) ? {} : { width: b.width, height: b.height });
   for (const b of laid) if (b.parent) g.setParent(b.id, b.parent);
-  for (const e of graph.edges) if (e.style !== "service") g.setEdge(e.from, e.to);
+  for (const e of [...graph.edges].reverse()) if (e.style !== "service") g.setEdge(e.from, e.to);
   dagre.layout(g);
   const boxes = graph.boxes.map((b) => {
     if (b.cell) {

@@ -163,6 +163,12 @@ describe("the topology graph", () => {
     ]);
   });
 
+  it("lays nodes out left to right in the scenario's order", () => {
+    const { boxes } = layout(snapshot(3));
+    const nodes = boxes.filter((b) => b.kind === "node").sort((a, b) => a.x - b.x);
+    expect(nodes.map((b) => b.id)).toEqual(["ns:n0", "ns:n1", "ns:n2"]);
+  });
+
   it("lays Services out in rows under the nodes, no wider than the map, each linked up to its pods", () => {
     const s = snapshot(2);
     const bare = layout(s);
