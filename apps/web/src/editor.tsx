@@ -34,7 +34,12 @@ export function ScenarioEditor({
     // As the CLI prints it: file:line:column: path: message.
     byLine.set(line, [
       ...(byLine.get(line) ?? []),
-      { message: `${file}:${line}:${column}: ${path}${path ? ": " : ""}${i.message}`, column },
+      {
+        message: `${file}:${line}:${column}: ${path}${path ? ": " : ""}${i.message}${
+          i.first?.line !== undefined ? ` (the first at line ${i.first.line})` : ""
+        }`,
+        column,
+      },
     ]);
   }
   /** Puts the cursor in the editor where the mistake is, the rest of its line selected, scrolled into view. */

@@ -5,18 +5,29 @@ import { plural, type CheckState, type Path } from "./check-state.js";
 
 /** Namespaces and NetworkPolicies are named once each (a policy by namespace/name). */
 export function checkPolicies(check: CheckState): void {
-  const namespaces = new Set<string>();
+  const namespaces = new Map<string, number>();
   check.s.namespaces.forEach((ns, i) => {
-    if (namespaces.has(ns.name))
-      check.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`);
-    namespaces.add(ns.name);
+    const first = namespaces.get(ns.name);
+    if (first !== undefined)
+      check.fail(["namespaces", i, "name"], `namespace ${ns.name} is defined twice`, [
+        "namespaces",
+        first,
+        "name",
+      ]);
+    else namespaces.set(ns.name, i);
   });
-  const policies = new Set<string>();
+  const policies = new Map<string, number>();
   check.s.networkPolicies.forEach((p, i) => {
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
-    if (policies.has(key))
-      check.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`);
-    policies.add(key);
+    const first = policies.get(key);
+    if (first !== undefined)
+      check.fail(["networkPolicies", i, "metadata", "name"], `NetworkPolicy ${key} is defined twice`, [
+        "networkPolicies",
+        first,
+        "metadata",
+        "name",
+      ]);
+    else policies.set(key, i);
     check.requireNamespace(["networkPolicies", i, "metadata", "namespace"], p.metadata.namespace);
   });
 }
@@ -28,10 +39,14 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
   if (existing && existing.namespace !== svc.namespace)
     return check.fail(
       [...path, "namespace"],
-      `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace (give this one another name)`,
+      `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace; give this one another name`,
+      [...existing.path, "name"],
     );
   if (existing && path[0] === "services")
-    return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`);
+    return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`, [
+      ...existing.path,
+      "name",
+    ]);
   for (const np of existing?.nodePorts ?? []) check.nodePorts.delete(np);
   if (!existing && svc.clusterIP !== HEADLESS && check.serviceState.size + 1 > check.serviceCapacity)
     check.fail(
@@ -146,6 +161,7 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
     namespace: svc.namespace,
     ...(clusterIP ? { clusterIP } : {}),
     nodePorts,
+    path: existing?.path ?? path,
   });
 }
 

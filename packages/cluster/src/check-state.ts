@@ -38,7 +38,11 @@ export class CheckState {
   readonly pods = new Map<string, PodSpec>();
   /** Published ports by node, port and protocol: the pods holding them, and on which address. */
   readonly hostPorts = new Map<string, { pod: string; hostIP: number }[]>();
-  readonly serviceState = new Map<string, { namespace: string; clusterIP?: string; nodePorts: string[] }>();
+  /** Each Service as the check has it so far; `path`: where it was first defined. */
+  readonly serviceState = new Map<
+    string,
+    { namespace: string; clusterIP?: string; nodePorts: string[]; path: Path }
+  >();
   readonly clusterIPs = new Map<string, string>();
   readonly nodePorts = new Map<string, string>();
   readonly podCidrs = new Map<string, string>();
@@ -78,14 +82,15 @@ export class CheckState {
     this.serviceCapacity = Math.max(0, this.services.size - 3);
   }
 
-  fail(path: Path, message: string): void {
+  /** `first`: where the one this path repeats is defined, said after the message with its place. */
+  fail(path: Path, message: string, first?: Path): void {
     // A generated node or pod has no fields in the file: its problem is the generate field that
     // made it (and, resized, the flag that set that field), said once, not once per node or pod.
     if (path[0] === "generate") {
       const field = path.slice(0, 2);
       if (!this.issues.some((i) => i.path[0] === "generate" && i.path[1] === field[1]))
         this.issues.push({ path: field, message });
-    } else this.issues.push({ path, message });
+    } else this.issues.push({ path, message, ...(first ? { first: { path: first } } : {}) });
   }
 
   /**

@@ -30,6 +30,8 @@ export interface ScenarioIssue {
   column?: number;
   /** The file the issue is in, when not the scenario's own (a Service from one of its manifests). */
   file?: string;
+  /** For a second definition: where the first is (said after the message). */
+  first?: { path: (string | number)[]; file?: string; line?: number; column?: number };
 }
 
 /**
@@ -63,9 +65,12 @@ export class ScenarioError extends PodnetError {
 
 /** `file:line:column: path: message`, the form editors and terminals turn into a link. */
 export function formatIssue(scenarioFile: string, issue: ScenarioIssue): string {
-  const file = issue.file ?? scenarioFile;
-  const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
-  return `${where}: ${formatPath(issue.path)}${issue.path.length ? ": " : ""}${issue.message}`;
+  const place = (at: { file?: string; line?: number; column?: number }) => {
+    const file = at.file ?? scenarioFile;
+    return at.line !== undefined ? `${file}:${at.line}:${at.column ?? 1}` : file;
+  };
+  const first = issue.first?.line !== undefined ? ` (the first at ${place(issue.first)})` : "";
+  return `${place(issue)}: ${formatPath(issue.path)}${issue.path.length ? ": " : ""}${issue.message}${first}`;
 }
 
 export function formatPath(path: (string | number)[]): string {
@@ -363,10 +368,21 @@ export function loadScenario(
   // mistake in one is located in its manifest, at the manifest's path.
   const at = (i: number) => ({ path: ["manifests", i], ...locate(doc, counter, ["manifests", i]) });
   const inManifest = joinManifests(scenario, readManifests(scenario, file, at, readManifest));
-  const issues = checkScenario(scenario).map(
-    (issue) =>
-      inManifest(issue) ?? scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) },
-  );
+  const place = (issue: ScenarioIssue) =>
+    inManifest(issue) ?? scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) };
+  const issues = checkScenario(scenario).map((issue) => {
+    const placed = place(issue);
+    if (!issue.first) return placed;
+    const first = place({ path: issue.first.path, message: "" });
+    return {
+      ...placed,
+      first: {
+        path: first.path,
+        ...(first.file ? { file: first.file } : {}),
+        ...(first.line !== undefined ? { line: first.line, column: first.column ?? 1 } : {}),
+      },
+    };
+  });
   if (issues.length) throw new ScenarioError(file, issues);
   return scenario;
 }

@@ -148,7 +148,7 @@ metadata: { name: a.b.c }
   - { apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: { name: p, namespace: shop }, spec: { podSelector: {} } }
 `);
     expect(errorsOf(() => loadScenario(twice, "s.yaml"))).toEqual([
-      "s.yaml:9:80: networkPolicies[1].metadata.name: NetworkPolicy shop/p is defined twice",
+      "s.yaml:9:80: networkPolicies[1].metadata.name: NetworkPolicy shop/p is defined twice (the first at s.yaml:8:80)",
     ]);
     expect(
       errorsOf(() =>
@@ -253,7 +253,9 @@ ${extra}`);
         exported,
         "services: [{ name: web, namespace: shop, selector: { app: web }, ports: [{ port: 81 }] }]\n",
       ),
-    ).toEqual(['dir/services.yaml:12:13: items[0].metadata.name: service "web" is defined twice']);
+    ).toEqual([
+      'dir/services.yaml:12:13: items[0].metadata.name: service "web" is defined twice (the first at dir/s.yaml:9:20)',
+    ]);
     expect(errors(exported.replace("nodePort: 30080", "nodePort: 3008"))).toEqual([
       "dir/services.yaml:36:55: items[1].spec.ports[0].nodePort: 3008 is not a nodePort (30000-32767)",
     ]);
