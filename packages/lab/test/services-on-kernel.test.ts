@@ -2,7 +2,8 @@
 // - externalTrafficPolicy: the address the endpoint sees. Local keeps the outside client's; Cluster
 //   masquerades it (here to node2's cbr0 address, the endpoint being on node2). On the simulator, the
 //   source of the request as web1 took it; on the kernel, the destination of the reply tuple conntrack
-//   holds on node2 — where web1's answer goes.
+//   holds on node2 — where web1's answer goes. Masqueraded, the source port is drawn again too
+//   (kube-proxy's MASQUERADE --random-fully): whether the port web1 sees is the client's.
 // - sessionAffinity ClientIP: a client's connections all reach one endpoint, where a Service without
 //   it spreads them; on the kernel, the listener that answered each.
 import { spawnSync } from "node:child_process";
@@ -55,48 +56,70 @@ function scenario(proxy: string) {
   return { ...s, networkPolicies: [], proxy: proxy as (typeof PROXY_NAMES)[number] };
 }
 
-/** The source web1 saw for a connection from outside to node2's `port`, on the simulator. */
-function simSource(rt: ClusterRuntime, port: number): string | undefined {
-  const trace = rt.trace("outside", `node2:${port}`, { protocol: "tcp" });
-  const hop = trace.hops.find((h) => h.ns === rt.ns("web1") && h.event === "deliver");
-  const ip = hop?.packet.headers[0];
-  return ip?.kind === "ipv4" ? formatIpv4(ip.src) : undefined;
+/** What web1 saw of a connection from outside to node2's `port`: its source, and whether its port is the client's. */
+interface Seen {
+  source?: string;
+  clientPort?: boolean;
 }
 
-/** Where web1's answer goes, by node2's conntrack entry for the NodePort: the source it saw. */
-function kernelSource(rt: ClusterRuntime, port: number): string | undefined {
+/** On the simulator: the request as web1 took it, against the one the client sent. */
+function simSource(rt: ClusterRuntime, port: number): Seen {
+  const trace = rt.trace("outside", `node2:${port}`, { protocol: "tcp" });
+  const hop = trace.hops.find((h) => h.ns === rt.ns("web1") && h.event === "deliver");
+  const [ip, tcp] = hop?.packet.headers ?? [];
+  const [, sent] = trace.hops[0]!.packet.headers;
+  return ip?.kind === "ipv4" && tcp?.kind === "tcp" && sent?.kind === "tcp"
+    ? { source: formatIpv4(ip.src), clientPort: tcp.srcPort === sent.srcPort }
+    : {};
+}
+
+/** On the kernel: node2's conntrack entry for the NodePort, its reply tuple's destination against its original source. */
+function kernelSource(rt: ClusterRuntime, port: number): Seen {
   const out = spawnSync(
     "ip",
     ["netns", "exec", rt.ns("node2"), "conntrack", "-L", "-p", "tcp", "--orig-port-dst", String(port)],
     { encoding: "utf8" },
   ).stdout;
-  // "tcp 6 … src=<client> dst=<node> sport=… dport=<port> … src=<endpoint> dst=<seen> sport=8080 …"
+  // "tcp 6 … src=<client> dst=<node> sport=<client port> dport=<port> … src=<endpoint> dst=<seen>
+  // sport=8080 dport=<port seen> …"
   const line = out.split("\n").find((l) => l.includes(`dport=${port}`));
-  return line?.match(/dst=(\S+)/g)?.[1]?.slice(4);
+  const source = line?.match(/dst=(\S+)/g)?.[1]?.slice(4);
+  const [sent, seen] = [...(line?.matchAll(/sport=(\d+) dport=(\d+)/g) ?? [])];
+  return source && sent && seen ? { source, clientPort: sent[1] === seen[2] } : {};
 }
 
-describe.skipIf(system.skip)("externalTrafficPolicy on the kernel: the address the endpoint sees", () => {
-  it.each(PROXY_NAMES)(
-    "%s: Local keeps the client's address, Cluster masquerades it, on both backends",
-    async (proxy) => {
-      const { sim, kernel } = await onBoth(scenario(proxy));
-      const seen: Record<string, { sim?: string; kernel?: string }> = {};
-      for (const [policy, port] of [
-        ["Local", 30080],
-        ["Cluster", 30081],
-      ] as const) {
-        const probe = await kernel.probe("outside", `node2:${port}`, { protocol: "tcp" });
-        expect(probe.outcome).toBe("reached");
-        seen[policy] = { sim: simSource(sim, port), kernel: kernelSource(kernel, port) };
-      }
-      expect(seen).toEqual({
-        Local: { sim: "10.100.0.50", kernel: "10.100.0.50" },
-        Cluster: { sim: "10.0.1.1", kernel: "10.0.1.1" },
-      });
-    },
-    120_000,
-  );
-});
+describe.skipIf(system.skip)(
+  "externalTrafficPolicy on the kernel: the address and port the endpoint sees",
+  () => {
+    it.each(PROXY_NAMES)(
+      "%s: Local keeps the client's address and port, Cluster masquerades them, on both backends",
+      async (proxy) => {
+        const { sim, kernel } = await onBoth(scenario(proxy));
+        const seen: Record<string, { sim: Seen; kernel: Seen }> = {};
+        for (const [policy, port] of [
+          ["Local", 30080],
+          ["Cluster", 30081],
+        ] as const) {
+          const probe = await kernel.probe("outside", `node2:${port}`, { protocol: "tcp" });
+          expect(probe.outcome).toBe("reached");
+          seen[policy] = { sim: simSource(sim, port), kernel: kernelSource(kernel, port) };
+        }
+        // Masqueraded, the port is drawn at random (1 in 64,512 that it is the client's again).
+        expect(seen).toEqual({
+          Local: {
+            sim: { source: "10.100.0.50", clientPort: true },
+            kernel: { source: "10.100.0.50", clientPort: true },
+          },
+          Cluster: {
+            sim: { source: "10.0.1.1", clientPort: false },
+            kernel: { source: "10.0.1.1", clientPort: false },
+          },
+        });
+      },
+      120_000,
+    );
+  },
+);
 
 describe.skipIf(system.skip)("sessionAffinity on the kernel: a client stays on one endpoint", () => {
   it.each(PROXY_NAMES)(
