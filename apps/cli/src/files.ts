@@ -69,7 +69,6 @@ export function scenarioPath(arg: string): string {
   );
 }
 
-/** Reads a text file of at most `limit` bytes; only regular files, so nothing can block the read. */
 /** What the errors opening a file say, in words (the code follows, for a search). */
 const ERRNO_WORDS: Record<string, string> = {
   ENOENT: "no such file",
@@ -80,6 +79,7 @@ const ERRNO_WORDS: Record<string, string> = {
   ENAMETOOLONG: "the name is too long",
 };
 
+/** Reads a text file of at most `limit` bytes; only regular files, so nothing can block the read. */
 export function readBounded(file: string, what: string, limit: number, hint = ""): string {
   let fd: number;
   try {

@@ -6,6 +6,7 @@
  * grid of plain node boxes inside a group box (a row of a thousand boxes would be a strip no one can
  * read, and dagre's compound layout of that many nodes with their devices would take seconds).
  */
+import { HEADLESS } from "@podnet/cluster";
 import dagre from "@dagrejs/dagre";
 import type { Snapshot } from "./protocol.js";
 
@@ -181,7 +182,7 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       (p) =>
         `${p.name ? `${p.name}: ` : ""}${
           // A headless Service has no address: its clients reach the pods themselves (DNS names them).
-          x.clusterIP === "None" ? "headless, port " : `${x.clusterIP}:`
+          x.clusterIP === HEADLESS ? "headless, port " : `${x.clusterIP}:`
         }${p.port}/${p.protocol} → ${p.targetPort ?? p.port}${p.nodePort ? `, NodePort ${p.nodePort}` : ""}${
           p.endpoints !== undefined ? ` (${plural(p.endpoints, "pod")})` : ""
         }`,

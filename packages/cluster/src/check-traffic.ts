@@ -1,7 +1,7 @@
 /** The scenario check's traffic: each probe's origin and target exist once the events have happened. */
 import { isIpv4, quoteInput as q } from "@podnet/core";
 import type { CheckState, Path } from "./check-state.js";
-import { parseOrigin, parseTarget } from "./target.js";
+import { parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
 import { HEADLESS, headlessTarget } from "./schema.js";
 
 /** Probes run after every event: they name what exists once the events have all happened. */
@@ -22,7 +22,7 @@ export function checkTraffic(check: CheckState): void {
           `pod ${from.name} has no container ${q(from.container)} (containers: ${pod.containers.map((c) => c.name).join(", ")})`,
         );
     } else if (check.names.get(from.name) === "router")
-      check.fail([...path, "from"], `${from.name} is a router: probes start from a pod, node or host`);
+      check.fail([...path, "from"], routerSource(from.name));
     const target = parseTarget(t.to);
     if ("error" in target) return check.fail([...path, "to"], target.error);
     if (target.name.startsWith("svc/")) {
@@ -30,7 +30,7 @@ export function checkTraffic(check: CheckState): void {
       if (!svc) check.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
       else if (svc.clusterIP === HEADLESS) check.fail([...path, "to"], headlessTarget(target.name.slice(4)));
     } else if (check.names.get(target.name) === "router")
-      check.fail([...path, "to"], `${target.name} is a router: probe one of its addresses instead`);
+      check.fail([...path, "to"], routerTarget(target.name));
     else if (!check.names.has(target.name) && !isIpv4(target.name) && !check.unmadeName(target.name))
       check.fail(
         [...path, "to"],

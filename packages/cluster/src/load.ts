@@ -20,7 +20,7 @@ import {
 import { checkScenario } from "./check.js";
 import { joinManifests, readManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
-import { ScenarioSchema, type Scenario } from "./schema.js";
+import { ScenarioSchema, plural, type Scenario } from "./schema.js";
 import type { z } from "zod";
 
 export interface ScenarioIssue {
@@ -131,19 +131,6 @@ function wrongType(root: boolean, expected: string, received = "something else")
     : `expected ${KINDS[expected] ?? expected}, not ${got}`;
 }
 
-/** What a missing value should have been, short enough for "required (…)". */
-const REQUIRED: Record<string, string> = {
-  object: "a mapping",
-  record: "a mapping",
-  array: "a list",
-  string: "a string",
-  number: "a number",
-  int: "a whole number",
-  boolean: "true or false",
-};
-
-const things = (n: number, one: string) => `${n.toLocaleString("en-US")} ${n === 1 ? one : `${one}s`}`;
-
 /**
  * zod's own wording of an issue ("Too small: expected number to be >=0", "Invalid option: expected
  * one of …") in the words of the value the author wrote (`value`, read from the document); undefined
@@ -154,8 +141,9 @@ function zodWording(issue: z.core.$ZodIssue, value: unknown, root: boolean): str
   const said = value === undefined ? "" : `${quoteInput(value)} `;
   switch (issue.code) {
     case "invalid_type":
+      // "required (a mapping)": the kind without what follows it in parentheses.
       if (/received undefined/.test(message))
-        return `required (${REQUIRED[issue.expected] ?? issue.expected})`;
+        return `required (${(KINDS[issue.expected] ?? issue.expected).replace(/ \(.*\)$/, "")})`;
       if (!message.startsWith("Invalid input: expected")) return undefined;
       if (issue.expected === "int" && typeof value === "number") return `${said}is not a whole number`;
       return wrongType(root, issue.expected, /received (\w+)/.exec(message)?.[1]);
@@ -167,13 +155,13 @@ function zodWording(issue: z.core.$ZodIssue, value: unknown, root: boolean): str
       if (issue.origin === "number")
         return `${said}is ${small ? "below" : "above"} ${bound}${issue.inclusive ? "" : ` (or equal to it)`}`;
       if (issue.origin === "array")
-        return small ? `needs at least ${things(bound, "item")}` : `holds at most ${things(bound, "item")}`;
+        return small ? `needs at least ${plural(bound, "item")}` : `holds at most ${plural(bound, "item")}`;
       if (issue.origin === "string")
         return small
           ? bound === 1
             ? "must not be empty"
-            : `needs at least ${things(bound, "character")}`
-          : `is longer than ${things(bound, "character")}`;
+            : `needs at least ${plural(bound, "character")}`
+          : `is longer than ${plural(bound, "character")}`;
       return undefined;
     }
     case "invalid_value": {

@@ -8,7 +8,7 @@ import type { ProbeRequest } from "./backend.js";
 import { TargetError } from "./allocation.js";
 import type { ClusterRuntime, PodState, ProbeOptions } from "./runtime.js";
 import type { PodEndpoint, ServiceState } from "./services.js";
-import { parseOrigin, parseTarget } from "./target.js";
+import { parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
 import { HEADLESS, headlessTarget } from "./schema.js";
 
 export class ProbeTargets {
@@ -16,12 +16,11 @@ export class ProbeTargets {
 
   constructor(private readonly runtime: ClusterRuntime) {}
 
-  /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */
-  /** The scenario checker's words for a router, so a trace on the command line says the same. */
   private isRouter(name: string): boolean {
     return this.runtime.spec.underlay.routers.some((r) => r.name === name);
   }
 
+  /** Where a name points: a pod's, node's or host's namespace and address; a service's ClusterIP. */
   resolve(target: string): {
     address: string;
     ns?: string;
@@ -49,8 +48,7 @@ export class ProbeTargets {
       parseIpv4(name);
       return withPort({ address: name, kind: "address" as const });
     } catch {
-      if (this.isRouter(name))
-        throw new TargetError(`${name} is a router: probe one of its addresses instead`);
+      if (this.isRouter(name)) throw new TargetError(routerTarget(name));
       throw new TargetError(`unknown target ${q(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
     }
   }
@@ -79,8 +77,7 @@ export class ProbeTargets {
     if (container !== undefined && (this.runtime.nodes.has(name) || this.runtime.hosts.has(name)))
       throw new TargetError(`${name} is not a pod: it has no container ${q(container)}`);
     if (this.runtime.nodes.has(name) || this.runtime.hosts.has(name)) return { ns: name };
-    if (this.isRouter(name))
-      throw new TargetError(`${name} is a router: probes start from a pod, node or host`);
+    if (this.isRouter(name)) throw new TargetError(routerSource(name));
     throw new TargetError(`unknown source ${q(from)}: not a pod, pod/container, node or host`);
   }
 

@@ -19,6 +19,9 @@ export const MAX_TRAFFIC = 10_000;
 /** A headless Service's clusterIP. */
 export const HEADLESS = "None";
 
+/** What a Service's clusterIP may be written as: an IPv4 address, or None. */
+export const isClusterIP = (text: string) => text === HEADLESS || isIpv4(text);
+
 /** Why `svc/<name>` of a headless Service is no target: clients find its pods by DNS, not through it. */
 export const headlessTarget = (name: string, endpoints?: number) =>
   `service ${name} is headless (clusterIP: None): it has no address, and kube-proxy holds nothing for it; its clients ask DNS, which answers with ${endpoints === 1 ? "its pod's address" : `its ${endpoints === undefined ? "" : `${endpoints} `}pods' addresses`}: send to a pod`;
@@ -164,7 +167,7 @@ export const ServiceSchema = z.strictObject({
   /** An address in the service CIDR, or None: a headless Service (no address; kube-proxy skips it). */
   clusterIP: z
     .string()
-    .refine((text) => text === HEADLESS || isIpv4(text), {
+    .refine(isClusterIP, {
       error: (issue) => `${quoted(issue.input)} is not an IPv4 address, or None (a headless Service)`,
     })
     .optional(),

@@ -5,10 +5,10 @@
  * status…) are taken when they say what podnet models — one IPv4 ClusterIP — and refused in words
  * when they ask for more.
  */
-import { isIpv4, quoteInput as quoted } from "@podnet/core";
+import { quoteInput as quoted } from "@podnet/core";
 import { MetadataSchema } from "@podnet/policy";
 import { z } from "zod";
-import { HEADLESS, ServiceSchema, type ServiceSpec } from "./schema.js";
+import { ServiceSchema, isClusterIP, type ServiceSpec } from "./schema.js";
 
 const spec = ServiceSchema.shape;
 const ServicePortManifest = spec.ports.element.extend({
@@ -19,7 +19,7 @@ const ServicePortManifest = spec.ports.element.extend({
 const IPV6 = "IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)";
 
 /** One of clusterIPs: an IPv4 address or None, as clusterIP; an IPv6 one is a second family. */
-const ClusterIPsEntry = z.string().refine((ip) => ip === HEADLESS || isIpv4(ip), {
+const ClusterIPsEntry = z.string().refine(isClusterIP, {
   error: (issue) =>
     String(issue.input).includes(":")
       ? IPV6

@@ -10,6 +10,10 @@ export interface TargetText {
   port?: number;
 }
 
+/** A router as a probe's source or target: the words the scenario check and a trace share. */
+export const routerSource = (name: string) => `${name} is a router: probes start from a pod, node or host`;
+export const routerTarget = (name: string) => `${name} is a router: probe one of its addresses instead`;
+
 /**
  * An IPv6 address as ping or curl take it: `::1`, `fe80::1%eth0`, `[2001:db8::1]:80` (groups of up to
  * four hex digits, at most one `::`, an IPv4 tail allowed). `web::` and `db:80:90` are not.

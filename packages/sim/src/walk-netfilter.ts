@@ -215,7 +215,8 @@ export abstract class NetfilterWalk extends WalkCore {
             : randomFully
               ? this.randomPort(ns, entry, address)
               : undefined;
-        const translated = tupleOf(withSrc(skb, address, port))!;
+        const moved = withSrc(skb, address, port);
+        const translated = tupleOf(moved)!;
         // --random-fully draws an ICMP identifier too, which podnet does not: no claim of a no-op then.
         const modelled = !randomFully || port !== undefined;
         if (modelled && address === input.ip.src && translated.srcPort === entry.original.srcPort) {
@@ -229,7 +230,7 @@ export abstract class NetfilterWalk extends WalkCore {
             outDev,
           );
         } else {
-          skb = withSrc(skb, address, port);
+          skb = moved;
           entry.snatBy = verdict.path.join(" → ");
           entry.reply = { ...entry.reply, dst: address, dstPort: translated.srcPort };
           this.record(
