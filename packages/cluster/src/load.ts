@@ -44,8 +44,9 @@ export class ScenarioError extends PodnetError {
   readonly issues: ScenarioIssue[];
   constructor(
     readonly file: string,
-    issues: ScenarioIssue[],
+    unordered: ScenarioIssue[],
   ) {
+    const issues = inFileOrder(unordered);
     const shown =
       issues.length > MAX_ISSUES
         ? [
@@ -61,6 +62,26 @@ export class ScenarioError extends PodnetError {
     super("ESCENARIO", shown.map((i) => formatIssue(file, i)).join("\n"));
     this.issues = shown;
   }
+}
+
+/**
+ * Issues as a reader meets them: the scenario's own first, then each manifest in the order it first
+ * comes up, each file's by line and column (the check and zod find them in their own orders). A sort
+ * that keeps equal places in the order found, and an unlocated issue (the whole file) first.
+ */
+function inFileOrder(issues: ScenarioIssue[]): ScenarioIssue[] {
+  const files = new Map<string | undefined, number>([[undefined, 0]]);
+  for (const issue of issues) if (!files.has(issue.file)) files.set(issue.file, files.size);
+  return issues
+    .map((issue, found) => ({ issue, found }))
+    .sort(
+      (a, b) =>
+        files.get(a.issue.file)! - files.get(b.issue.file)! ||
+        (a.issue.line ?? 0) - (b.issue.line ?? 0) ||
+        (a.issue.column ?? 0) - (b.issue.column ?? 0) ||
+        a.found - b.found,
+    )
+    .map(({ issue }) => issue);
 }
 
 /** `file:line:column: path: message`, the form editors and terminals turn into a link. */

@@ -259,7 +259,8 @@ ${extra}`);
     expect(errors(exported.replace("nodePort: 30080", "nodePort: 3008"))).toEqual([
       "dir/services.yaml:36:55: items[1].spec.ports[0].nodePort: 3008 is not a nodePort (30000-32767)",
     ]);
-    // What podnet does not model, said at the field that asks for it.
+    // What podnet does not model, said at the field that asks for it, in the file's order (zod finds
+    // the selector's absence after the families).
     const refused = errors(
       exported
         .replace("ipFamilies: [IPv4]", "ipFamilies: [IPv4, IPv6]")
@@ -267,8 +268,8 @@ ${extra}`);
         .replace("clusterIPs: [10.96.0.21]", "clusterIPs: [10.96.0.21, fd00::21]"),
     );
     expect(refused).toEqual([
-      "dir/services.yaml:20:19: items[0].spec.ipFamilies: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
       "dir/services.yaml:17:7: items[0].spec.selector: required: a Service without a selector takes the endpoints its owner writes (EndpointSlices), which podnet does not read",
+      "dir/services.yaml:20:19: items[0].spec.ipFamilies: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
       "dir/services.yaml:33:32: items[1].spec.clusterIPs[1]: IPv6 is not modelled: podnet's clusters are IPv4 only (dual-stack comes later)",
     ]);
     // A Service is read from a scenario's manifests, not by policy diff's --with.
