@@ -381,6 +381,29 @@ const cases: Case[] = [
     outcome: "unreachable",
     icmpFrom: "10.96.0.10",
   },
+  {
+    // The error quotes the packet as the sender sent it, from the Service address: REJECT's ICMP
+    // error carries the packet's conntrack entry (DNAT chosen, not yet confirmed), which undoes it.
+    name: "Service address DNAT'ed, then REJECTed in FORWARD: port unreachable comes back from the Service address",
+    build: async (l) => {
+      await serviceBehindRouter(l);
+      await l.k.iptables.append(l.ns("node1"), "filter", "FORWARD", rule`-d 192.168.2.2/32 -j REJECT`);
+    },
+    from: "pod1",
+    to: "10.96.0.10",
+    outcome: "unreachable",
+    icmpFrom: "10.96.0.10",
+  },
+  {
+    // The same at the node that translated it: ip_forward's TTL check comes after PREROUTING's DNAT.
+    name: "Service address DNAT'ed, TTL exceeded at the same node: the error comes back from the Service address",
+    build: serviceBehindRouter,
+    from: "pod1",
+    to: "10.96.0.10",
+    sendTtl: 1,
+    outcome: "unreachable",
+    icmpFrom: "10.96.0.10",
+  },
   // Broadcast destinations (the kernel's local table): ping refuses one without -b, and a node
   // ignores an echo request sent to its own subnet's broadcast.
   {

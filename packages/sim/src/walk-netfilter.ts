@@ -104,7 +104,9 @@ export abstract class NetfilterWalk extends WalkCore {
     const related = tuple ? undefined : relatedTuple(input);
     if (!tuple && !related) return input;
     const now = this.kernel.clock;
-    const found = ns.conntrack.get((tuple ?? related)!, now);
+    // An ICMP error made here comes with its entry attached (icmpError): conntrack looks nothing up.
+    const attached = related && input.ct?.related ? input.ct : undefined;
+    const found = attached ?? ns.conntrack.get((tuple ?? related)!, now);
     const rec = this.rec;
     if (found) {
       const { entry, direction } = found;

@@ -355,6 +355,17 @@ class PacketWalk extends SenderWalk {
       mark: 0,
       quoted: { ...offending, ct: undefined },
     };
+    // icmp_glue_bits attaches the offending packet's entry to the error (nf_ct_attach), RELATED the
+    // other way, confirmed or not: an error about a packet this namespace translated and then refused
+    // (a REJECT or a TTL in FORWARD, before POSTROUTING confirms a first packet) is translated back.
+    const ct = offending.ct;
+    if (ct)
+      skb.ct = {
+        entry: ct.entry,
+        direction: ct.direction === "original" ? "reply" : "original",
+        isNew: false,
+        related: true,
+      };
     this.record(
       ns,
       "icmp-error",
