@@ -821,6 +821,45 @@ s.connect(53, ${JSON.stringify(to)}, () => s.send("probe"));`;
     });
   }, 60_000);
 
+  it("UDP to a far subnet's broadcast: a listener there takes it, and its answer, from another address, is not the sender's", async () => {
+    // The echo says what it took, so the kernel's side shows the datagram arrived.
+    const echo = `const s = require("dgram").createSocket("udp4");
+s.on("message", (_m, peer) => { console.log("took " + peer.address); s.send("dns\\n", peer.port, peer.address, () => {}); });
+s.bind(53, () => console.log("bound"));`;
+    const probe = `const s = require("dgram").createSocket("udp4");
+const done = (o) => { console.log(o); process.exit(0); };
+setTimeout(() => done("dropped"), 1500);
+s.on("message", () => done("reached"));
+s.on("error", () => done("unreachable"));
+s.connect(53, "10.0.2.255", () => s.send("probe"));`;
+    const sim = new LabTopology(new SimKernel({ seed: "far-broadcast" }));
+    await hostGw(sim, false);
+    sim.k.listen("node2", { protocol: "udp", port: 53, owner: "dns" });
+    const trace = sim.k.send({ from: "pod1", to: "10.0.2.255", protocol: "udp", port: 53 });
+    const real = new LabTopology(linux, nextPrefix());
+    let listener: ReturnType<typeof spawn> | undefined;
+    let heard = "";
+    let outcome = "";
+    try {
+      await hostGw(real, false);
+      listener = spawn("ip", ["netns", "exec", real.ns("node2"), process.execPath, "-e", echo], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      listener.stdout!.on("data", (d: Buffer) => (heard += d.toString()));
+      await new Promise<void>((resolve) => listener!.stdout!.once("data", () => resolve()));
+      const { stdout } = await run(["ip", "netns", "exec", real.ns("pod1"), process.execPath, "-e", probe]);
+      outcome = stdout.trim();
+    } finally {
+      listener?.kill();
+      await removeNamespaces(linux, real.prefix);
+    }
+    expect({ kernel: outcome, sim: trace.outcome }).toEqual({ kernel: "dropped", sim: "dropped" });
+    expect(heard).toContain("took 10.0.1.2");
+    expect(trace.reason).toBe(
+      "delivered to dns on broadcast 10.0.2.255:53 (node2), but the answer was dropped: udp from 10.100.0.3:53: the sender's socket is connected to 10.0.2.255:53 and does not take it (at pod1)",
+    );
+  }, 30_000);
+
   it("TCP to a broadcast address: connect() refuses the pod's own, and a SYN to a far subnet's goes unanswered", async () => {
     const sim = new LabTopology(new SimKernel({ seed: "broadcast" }));
     await hostGw(sim, false);

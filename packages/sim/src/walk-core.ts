@@ -76,7 +76,6 @@ export abstract class WalkCore {
   private firstDrop?: string;
   protected icmpReason?: string;
   replyReceived = false;
-  protected expectsReply = true;
   /** Depth of flood copies being walked: a host ignoring a copy not addressed to it records nothing. */
   protected flooding = 0;
   /** The sender's path MTU discovery, as ping -M names it: DF set always, never, or on what fits. */
@@ -213,7 +212,7 @@ export abstract class WalkCore {
           trace.reason += `, but the data never arrived: ${this.dataDrop ?? "no segment was taken"}`;
         }
       }
-      if (reachedSomething && this.expectsReply && !this.replyReceived) {
+      if (reachedSomething && !this.replyReceived) {
         trace.outcome = "dropped";
         trace.reason = `${this.result.reason}, but ${this.firstDrop ?? "the answer never came back"}`;
       }

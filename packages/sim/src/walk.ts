@@ -206,7 +206,7 @@ class PacketWalk extends SenderWalk {
       return this.reply(ns, skb, answerSyn(l4, TcpFlags.RST | TcpFlags.ACK, 0, 0), zeros(0));
     }
     if (socket)
-      return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort), true, socket.address);
+      return this.udpTaken(ns, inDev, skb, socket.owner, endpoint(ip.dst, l4.dstPort), socket.address);
     this.record(
       ns,
       "deliver",
@@ -227,32 +227,22 @@ class PacketWalk extends SenderWalk {
    * A datagram a socket took. A listener answers a request with its name, as the kernel backend's
    * listeners do (and a DNS server answers a query): the probe counts as reached only when that
    * answer reaches the sender's socket, so a way back that fails (no route, an answer never
-   * un-NATed) fails it, as on the kernel. A datagram to a broadcast address asks for nothing back.
+   * un-NATed) fails it, as on the kernel. A datagram to a broadcast address is answered too, from
+   * the address the route back chooses: a sender's socket connected to the broadcast address does
+   * not take that answer.
    */
-  private udpTaken(
-    ns: SimNamespace,
-    inDev: SimLink,
-    skb: Skb,
-    owner: string,
-    to: string,
-    answers: boolean,
-    bound = 0,
-  ): void {
+  private udpTaken(ns: SimNamespace, inDev: SimLink, skb: Skb, owner: string, to: string, bound = 0): void {
     const request = this.direction === "request";
     this.record(
       ns,
       "deliver",
-      `udp to ${to} taken by ${owner}${answers && request ? ", which answers" : ""}`,
+      `udp to ${to} taken by ${owner}${request ? ", which answers" : ""}`,
       skb,
       inDev,
     );
     if (!request) return;
-    if (!answers) {
-      this.expectsReply = false;
-      this.replyReceived = false;
-    }
     this.arrived(ns, skb, "reached", `delivered to ${owner} on ${to} (${ns.name})`, owner);
-    if (!answers || skb.l4.kind !== "udp") return;
+    if (skb.l4.kind !== "udp") return;
     const l4: Header = { kind: "udp", srcPort: skb.l4.dstPort, dstPort: skb.l4.srcPort };
     this.reply(ns, skb, l4, new TextEncoder().encode(`${owner}\n`), this.answerSource(ns, skb, bound));
   }
@@ -280,14 +270,7 @@ class PacketWalk extends SenderWalk {
     if (l4.kind === "udp") {
       const socket = ns.sockets.find((s) => s.protocol === "udp" && s.port === l4.dstPort && s.address === 0);
       if (socket)
-        return this.udpTaken(
-          ns,
-          inDev,
-          skb,
-          socket.owner,
-          `broadcast ${endpoint(ip.dst, l4.dstPort)}`,
-          false,
-        );
+        return this.udpTaken(ns, inDev, skb, socket.owner, `broadcast ${endpoint(ip.dst, l4.dstPort)}`);
     }
     const why =
       l4.kind === "icmp"
