@@ -41,6 +41,9 @@ export interface Snapshot {
    */
   services: {
     name: string;
+    namespace: string;
+    /** How a probe names it: `svc/<ref>`, the name, or `name.namespace` where two namespaces hold the name. */
+    ref: string;
     type: "ClusterIP" | "NodePort";
     clusterIP: string;
     /** `name`: set when the port has one; `protocol` as Kubernetes writes it. */

@@ -58,6 +58,8 @@ export async function snapshotOf(rt: ClusterRuntime): Promise<Snapshot> {
     })),
     services: [...rt.services.values()].map((x) => ({
       name: x.spec.name,
+      namespace: x.spec.namespace,
+      ref: rt.serviceRef(x),
       type: x.spec.type,
       clusterIP: x.clusterIP,
       ports: x.spec.ports.map((p, i) => ({

@@ -188,8 +188,8 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
         }`,
     );
     const endpoints = x.endpoints.map((ip) => drawnPods.get(ip)).filter((p): p is string => Boolean(p));
-    add(`svc:${x.name}`, "service", [
-      `service ${x.name}`,
+    add(`svc:${x.ref}`, "service", [
+      `service ${x.ref}`,
       ...ports,
       // What a Local policy changes: a NodePort or a ClusterIP reaches only its own node's endpoints.
       ...(x.externalTrafficPolicy ? ["externalTrafficPolicy: Local"] : []),
@@ -197,7 +197,7 @@ export function buildGraph(s: Snapshot, expanded: ReadonlySet<string> | boolean 
       ...(x.affinitySeconds ? [`sessionAffinity: ClientIP, ${x.affinitySeconds} s`] : []),
       plural(x.endpoints.length, "endpoint"),
     ]);
-    for (const pod of endpoints) edges.push({ from: `svc:${x.name}`, to: `ns:${pod}`, style: "service" });
+    for (const pod of endpoints) edges.push({ from: `svc:${x.ref}`, to: `ns:${pod}`, style: "service" });
   }
   return { boxes, edges };
 }

@@ -1,9 +1,9 @@
 /**
  * The trace form above the map: everything `podnet trace` takes — the source (a pod, a container, a
- * node, an outside host), the target with an optional port (a pod, node, host, svc/<name>, an address,
+ * node, an outside host), the target with an optional port (a pod, node, host, svc/<name>[.<namespace>], an address,
  * 127.0.0.1:<port> inside the source pod, <node>:<nodePort>), the protocol and the payload size.
  */
-import { HEADLESS, headlessTarget, parseTarget } from "@podnet/cluster";
+import { HEADLESS, ServiceIndex, headlessTarget, parseTarget } from "@podnet/cluster";
 import { useEffect, useState } from "react";
 import type { Snapshot } from "./protocol.js";
 import type { Pmtudisc, Protocol, ViewState } from "./url.js";
@@ -27,7 +27,7 @@ export function destinations(s: Snapshot): string[] {
     ...s.nodes.map((n) => n.name),
     ...s.hosts.map((h) => h.name),
     ...s.routers.map((r) => r.name),
-    ...addressed(s).map((x) => `svc/${x.name}`),
+    ...addressed(s).map((x) => `svc/${x.ref}`),
   ];
 }
 
@@ -36,7 +36,7 @@ export function suggestions(s: Snapshot): string[] {
   return [
     ...destinations(s),
     ...addressed(s).flatMap((x) => [
-      ...x.ports.map((p) => `svc/${x.name}:${p.port}`),
+      ...x.ports.map((p) => `svc/${x.ref}:${p.port}`),
       ...x.ports.flatMap((p) => (p.nodePort ? s.nodes.map((n) => `${n.name}:${p.nodePort}`) : [])),
     ]),
     ...[...new Set(s.pods.flatMap((p) => p.ports))].map((port) => `127.0.0.1:${port}`),
@@ -49,12 +49,16 @@ export function targetProblem(s: Snapshot, to: string): string | undefined {
   if ("error" in parsed) return parsed.error;
   const name = parsed.name;
   if (name.startsWith("svc/")) {
-    const svc = s.services.find((x) => x.name === name.slice(4));
-    if (!svc) return `unknown service ${JSON.stringify(name.slice(4))}`;
-    return svc.clusterIP === HEADLESS ? headlessTarget(svc.name, svc.endpoints.length) : undefined;
+    const index = new ServiceIndex<Snapshot["services"][number]>();
+    for (const x of s.services) index.set(x.namespace, x.name, x);
+    const found = index.find(name.slice(4));
+    if ("error" in found) return found.error;
+    return found.value.clusterIP === HEADLESS
+      ? headlessTarget(name.slice(4), found.value.endpoints.length)
+      : undefined;
   }
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name) || destinations(s).includes(name)) return undefined;
-  return `unknown target ${JSON.stringify(to)}: not a pod, node, host, svc/<name> or IPv4 address`;
+  return `unknown target ${JSON.stringify(to)}: not a pod, node, host, svc/<name>[.<namespace>] or IPv4 address`;
 }
 
 export function Picker({

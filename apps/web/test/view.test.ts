@@ -137,6 +137,8 @@ describe("the topology graph", () => {
     s.services = [
       {
         name: "web",
+        namespace: "default",
+        ref: "web",
         type: "NodePort",
         clusterIP: "10.96.0.10",
         ports: [
@@ -174,6 +176,8 @@ describe("the topology graph", () => {
     const bare = layout(s);
     s.services = ["web", "api", "db", "cache", "queue", "search"].map((name, i) => ({
       name,
+      namespace: "default",
+      ref: name,
       type: "ClusterIP" as const,
       clusterIP: `10.96.0.${10 + i}`,
       ports: [{ name: "http", port: 80, protocol: "TCP" as const, targetPort: 8080 }],

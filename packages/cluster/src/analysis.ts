@@ -235,7 +235,7 @@ export function reachabilityPlan(runtime: ClusterRuntime): PlannedCell[] {
       if (svc.clusterIP === HEADLESS) continue; // no address: its pods are the pod→pod cells
       // A Service is probed on its first port, with that port's protocol (a DNS Service's is UDP).
       const port = svc.spec.ports[0]!;
-      add("pod→service", a, `svc/${svc.spec.name}:${port.port}`, port.protocol);
+      add("pod→service", a, `svc/${runtime.serviceRef(svc)}:${port.port}`, port.protocol);
     }
     for (const host of runtime.hosts.keys()) add("pod→outside", a, host);
   }

@@ -32,16 +32,18 @@ export function checkPolicies(check: CheckState): void {
   });
 }
 
+/** A Service's identity in the check's maps, as kube-proxy names it: `namespace/name`. */
+const keyOf = (svc: ServiceSpec) => `${svc.namespace}/${svc.name}`;
+
+/** Another Service as a message about `svc` names it: by name in its namespace, namespace/name across. */
+function other(key: string, svc: ServiceSpec): string {
+  const slash = key.indexOf("/");
+  return key.slice(0, slash) === svc.namespace ? key.slice(slash + 1) : key;
+}
+
 export function setService(check: CheckState, svc: ServiceSpec, path: Path): void {
-  const existing = check.serviceState.get(svc.name);
-  // A scenario names a Service once across namespaces (`svc/<name>`, events): one of the name in
-  // another namespace would be a second Service, not a change of this one.
-  if (existing && existing.namespace !== svc.namespace)
-    return check.fail(
-      [...path, "namespace"],
-      `service ${q(svc.name)} is in namespace ${existing.namespace}: a scenario names a Service once, whatever its namespace; give this one another name`,
-      [...existing.path, "name"],
-    );
+  const existing = check.serviceState.get(svc.namespace, svc.name);
+  const id = keyOf(svc);
   if (existing && path[0] === "services")
     return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`, [
       ...existing.path,
@@ -93,13 +95,13 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
         [...path, "clusterIP"],
         `service ${svc.name} already has ClusterIP ${existing.clusterIP}; a ClusterIP cannot change`,
       );
-    else if (holder !== undefined && holder !== svc.name)
+    else if (holder !== undefined && holder !== id)
       check.fail(
         [...path, "clusterIP"],
-        `${svc.clusterIP} is already service ${q(holder)}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
+        `${svc.clusterIP} is already service ${q(other(holder, svc))}'s ClusterIP${check.allocated.has(svc.clusterIP) ? " (the allocator gave it out)" : ""}`,
       );
     else {
-      check.clusterIPs.set(svc.clusterIP, svc.name);
+      check.clusterIPs.set(svc.clusterIP, id);
       // The scenario's own Services' were reserved at the start; an event's is claimed now.
       if (!existing && path[0] === "events")
         check.drive(check.serviceIps, (a) => a.occupy(`${svc.clusterIP}/32`));
@@ -108,7 +110,7 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
   } else if (!existing) {
     clusterIP = check.drive(check.serviceIps, (a) => a.allocateAddress());
     if (clusterIP) {
-      check.clusterIPs.set(clusterIP, svc.name);
+      check.clusterIPs.set(clusterIP, id);
       check.allocated.add(clusterIP);
     }
   }
@@ -150,15 +152,14 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
     if (holder)
       check.fail(
         [...path, "ports", j, "nodePort"],
-        `nodePort ${np} is already ${holder === svc.name ? "another port" : `service ${q(holder)}'s`}`,
+        `nodePort ${np} is already ${holder === id ? "another port" : `service ${q(other(holder, svc))}'s`}`,
       );
     else {
-      check.nodePorts.set(np, svc.name);
+      check.nodePorts.set(np, id);
       nodePorts.push(np);
     }
   });
-  check.serviceState.set(svc.name, {
-    namespace: svc.namespace,
+  check.serviceState.set(svc.namespace, svc.name, {
     ...(clusterIP ? { clusterIP } : {}),
     nodePorts,
     path: existing?.path ?? path,

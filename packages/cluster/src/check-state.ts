@@ -11,6 +11,7 @@ import type { ScenarioIssue } from "./load.js";
 import type { PodSpec, Scenario } from "./schema.js";
 import { existingNamespaces, missingNamespace } from "./check-objects.js";
 import { generates } from "./generate.js";
+import { ServiceIndex } from "./service-ref.js";
 
 export { SCENARIO_LIMITS, beyondEnvelope, plural } from "./schema.js";
 
@@ -39,10 +40,8 @@ export class CheckState {
   /** Published ports by node, port and protocol: the pods holding them, and on which address. */
   readonly hostPorts = new Map<string, { pod: string; hostIP: number }[]>();
   /** Each Service as the check has it so far; `path`: where it was first defined. */
-  readonly serviceState = new Map<
-    string,
-    { namespace: string; clusterIP?: string; nodePorts: string[]; path: Path }
-  >();
+  readonly serviceState = new ServiceIndex<{ clusterIP?: string; nodePorts: string[]; path: Path }>();
+  /** ClusterIPs and NodePorts (`port/protocol`) taken: the Service holding each, `namespace/name`. */
   readonly clusterIPs = new Map<string, string>();
   readonly nodePorts = new Map<string, string>();
   readonly podCidrs = new Map<string, string>();

@@ -26,15 +26,16 @@ export function checkTraffic(check: CheckState): void {
     const target = parseTarget(t.to);
     if ("error" in target) return check.fail([...path, "to"], target.error);
     if (target.name.startsWith("svc/")) {
-      const svc = check.serviceState.get(target.name.slice(4));
-      if (!svc) check.fail([...path, "to"], `unknown service ${q(target.name.slice(4))}${after}`);
-      else if (svc.clusterIP === HEADLESS) check.fail([...path, "to"], headlessTarget(target.name.slice(4)));
+      const svc = check.serviceState.find(target.name.slice(4));
+      if ("error" in svc) check.fail([...path, "to"], `${svc.error}${after}`);
+      else if (svc.value.clusterIP === HEADLESS)
+        check.fail([...path, "to"], headlessTarget(target.name.slice(4)));
     } else if (check.names.get(target.name) === "router")
       check.fail([...path, "to"], routerTarget(target.name));
     else if (!check.names.has(target.name) && !isIpv4(target.name) && !check.unmadeName(target.name))
       check.fail(
         [...path, "to"],
-        `unknown target ${q(target.name)}${after} (a pod, node or host name, an address, or svc/<name>)`,
+        `unknown target ${q(target.name)}${after} (a pod, node or host name, an address, or svc/<name>[.<namespace>])`,
       );
     if (
       t.protocol !== "icmp" &&

@@ -259,18 +259,32 @@ export function playEvents(check: CheckState): void {
         setService(check, e.service, [...path, "service"]);
         break;
       case "removeService": {
-        const svc = check.serviceState.get(e.service);
-        if (!svc) {
-          check.fail([...path, "service"], `no service ${q(e.service)} to remove${at}`);
+        // kubectl delete service's words: the name alone when one namespace holds it.
+        const held = check.serviceState.namespacesOf(e.service);
+        const found = check.serviceState.named(e.service, e.namespace);
+        if ("error" in found) {
+          if (e.namespace !== undefined)
+            check.fail(
+              [...path, "namespace"],
+              `no service ${q(e.service)} in namespace ${e.namespace} to remove${at}${held.length ? ` (${e.service} is in ${held.join(" and ")})` : ""}`,
+            );
+          else if (!held.length)
+            check.fail([...path, "service"], `no service ${q(e.service)} to remove${at}`);
+          else
+            check.fail(
+              [...path, "service"],
+              `service ${q(e.service)} is in namespaces ${held.join(" and ")}${at}: say which to remove with ${held.map((n) => `namespace: ${n}`).join(" or ")}`,
+            );
           break;
         }
+        const svc = found.value;
         for (const np of svc.nodePorts) check.nodePorts.delete(np);
         if (svc.clusterIP) {
           check.clusterIPs.delete(svc.clusterIP);
           check.allocated.delete(svc.clusterIP);
           check.drive(check.serviceIps, (a) => a.release(`${svc.clusterIP}/32`));
         }
-        check.serviceState.delete(e.service);
+        check.serviceState.delete(found.namespace, e.service);
         break;
       }
       case "setNetworkPolicy":

@@ -146,13 +146,13 @@ function cells(provider: NetworkProvider, runtime: ClusterRuntime): Cell[] {
       const self = endpoints.includes(origin);
       out.push({
         from,
-        to: `svc/${svc.spec.name}`,
+        to: `svc/${runtime.serviceRef(svc)}`,
         promised: endpoints.length > 0 && (perNode || local) && (hairpin || !self),
       });
     }
     out.push({ from, to: "outside", promised: true });
   }
-  const nodePort = runtime.services.get("web")!.spec.ports[0]!.nodePort!;
+  const nodePort = runtime.services.get("default/web")!.spec.ports[0]!.nodePort!;
   out.push({ from: "outside", to: `n2:${nodePort}`, promised: perNode });
   const published = pods.find((p) => p.spec.containers.some((c) => c.ports.some((port) => port.hostPort)));
   if (published) {

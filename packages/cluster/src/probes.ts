@@ -32,10 +32,10 @@ export class ProbeTargets {
     const { name, port } = parsed;
     const withPort = <T extends object>(o: T) => (port !== undefined ? { ...o, port } : o);
     if (name.startsWith("svc/")) {
-      const svc = this.runtime.services.get(name.slice(4));
-      if (!svc) throw new TargetError(`unknown service ${q(name.slice(4))}`);
+      const svc = this.runtime.service(name.slice(4));
+      if ("error" in svc) throw new TargetError(svc.error);
       if (svc.clusterIP === HEADLESS)
-        throw new TargetError(headlessTarget(svc.spec.name, svc.endpoints.length));
+        throw new TargetError(headlessTarget(name.slice(4), svc.endpoints.length));
       return { address: svc.clusterIP, kind: "service", port: port ?? svc.spec.ports[0]!.port };
     }
     const pod = this.runtime.pods.get(name);
@@ -49,7 +49,9 @@ export class ProbeTargets {
       return withPort({ address: name, kind: "address" as const });
     } catch {
       if (this.isRouter(name)) throw new TargetError(routerTarget(name));
-      throw new TargetError(`unknown target ${q(target)}: not a pod, node, host, svc/<name> or IPv4 address`);
+      throw new TargetError(
+        `unknown target ${q(target)}: not a pod, node, host, svc/<name>[.<namespace>] or IPv4 address`,
+      );
     }
   }
 
@@ -164,7 +166,7 @@ export class ProbeTargets {
     if (!found) return {};
     return {
       service: {
-        name: found.service.spec.name,
+        name: this.runtime.serviceRef(found.service),
         endpointNs: found.endpoints.map((e) => this.runtime.ns(e.pod)),
         owners: found.endpoints.flatMap((e) => this.listener(e.pod, e.port) ?? []),
       },

@@ -114,7 +114,7 @@ export class ClusterRuntime {
   readonly cluster: ClusterNetwork;
   readonly nodes = new Map<string, NodeNetwork>();
   readonly pods = new Map<string, PodState>();
-  /** The Services by name, with their ClusterIPs and endpoints (`serviceTable.byName`). */
+  /** The Services by `namespace/name`, with their ClusterIPs and endpoints (`serviceTable.index`). */
   readonly services: ReadonlyMap<string, ServiceState>;
   /** @internal The Services, their ClusterIPs and lookups (services.ts). */
   readonly serviceTable: ServiceTable;
@@ -145,7 +145,7 @@ export class ClusterRuntime {
     this.cluster = scenario.cluster;
     this.cidrs = new NodeCidrAllocator(scenario.cluster.clusterCidr, scenario.cluster.nodeMaskSize);
     this.serviceTable = new ServiceTable(scenario.cluster.serviceCidr, this.scenario.services);
-    this.services = this.serviceTable.byName;
+    this.services = this.serviceTable.index.map;
     for (const n of this.scenario.nodes) if (n.podCidr) this.cidrs.occupy(n.podCidr);
     this.proxy = scenario.proxy ?? "iptables";
     this.manager = new RouteManager({
@@ -423,12 +423,25 @@ export class ClusterRuntime {
     return this.timed(this.manager.serviceChanged(proxyService(state)));
   }
 
-  async removeService(name: string): Promise<ReconcileReport> {
-    const state = this.serviceTable.remove(name);
-    if (!state) throw new TargetError(`unknown service ${q(name)}`);
+  /** Removes the Service of this name: in `namespace`, or the only one of the name when none is said. */
+  async removeService(name: string, namespace?: string): Promise<ReconcileReport> {
+    const found = this.serviceTable.index.named(name, namespace);
+    if ("error" in found) throw new TargetError(found.error);
+    const state = this.serviceTable.remove(found.namespace, name)!;
     if (state.clusterIP === HEADLESS)
-      return untouched(`service ${state.spec.namespace}/${name} deleted (headless)`);
-    return this.timed(this.manager.serviceDeleted(state.spec.namespace, name));
+      return untouched(`service ${found.namespace}/${name} deleted (headless)`);
+    return this.timed(this.manager.serviceDeleted(found.namespace, name));
+  }
+
+  /** The Service a probe's `svc/<ref>` names (`web`, or `web.shop`), or why none. */
+  service(ref: string): ServiceState | { error: string } {
+    const found = this.serviceTable.index.find(ref);
+    return "error" in found ? found : found.value;
+  }
+
+  /** How a probe names this Service: `web`, or `web.shop` when another namespace has a `web`. */
+  serviceRef(state: ServiceState): string {
+    return this.serviceTable.index.ref(state.spec.namespace, state.spec.name);
   }
 
   private async timed(pending: Promise<ReconcileReport>): Promise<ReconcileReport> {
@@ -470,12 +483,12 @@ export class ClusterRuntime {
           await this.removePod(e.pod);
           break;
         case "setService":
-          description = `service ${e.service.name} set`;
+          description = `service ${e.service.namespace}/${e.service.name} set`;
           report = await this.setService(e.service);
           break;
         case "removeService":
-          description = `service ${e.service} removed`;
-          report = await this.removeService(e.service);
+          description = `service ${e.namespace ? `${e.namespace}/` : ""}${e.service} removed`;
+          report = await this.removeService(e.service, e.namespace);
           break;
         case "setNetworkPolicy":
           description = `NetworkPolicy ${policyKey(e.networkPolicy)} set`;

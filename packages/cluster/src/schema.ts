@@ -217,7 +217,7 @@ export const ServiceSchema = z.strictObject({
 export const ProbeSchema = z.strictObject({
   /** A pod ("web"), a container ("web/nginx"), a node or a host. */
   from: z.string(),
-  /** A pod, node or host name, an address, or "svc/<name>"; ":port" may follow. */
+  /** A pod, node or host name, an address, or "svc/<name>[.<namespace>]"; ":port" may follow. */
   to: z.string(),
   protocol: z
     .enum(["icmp", "tcp", "udp", "ICMP", "TCP", "UDP"], {
@@ -235,7 +235,13 @@ export const EventSchema = z.discriminatedUnion("action", [
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("addPod"), pod: PodSchema }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("removePod"), pod: Name }),
   z.strictObject({ at: z.number().nonnegative(), action: z.literal("setService"), service: ServiceSchema }),
-  z.strictObject({ at: z.number().nonnegative(), action: z.literal("removeService"), service: ServiceName }),
+  /** `kubectl delete service <name> [-n <namespace>]`: the only Service of the name when no namespace is said. */
+  z.strictObject({
+    at: z.number().nonnegative(),
+    action: z.literal("removeService"),
+    service: ServiceName,
+    namespace: NamespaceName.optional(),
+  }),
   /** `kubectl apply` of one NetworkPolicy: a policy with its namespace/name is replaced. */
   z.strictObject({
     at: z.number().nonnegative(),

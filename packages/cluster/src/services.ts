@@ -6,6 +6,7 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import { AFFINITY_TIMEOUT, type Service } from "@podnet/route-manager";
 import { TargetError, allocate, claim } from "./allocation.js";
 import { HEADLESS, type PodSpec, type ServiceSpec } from "./schema.js";
+import { ServiceIndex } from "./service-ref.js";
 
 /** A pod a Service's selector picks, as its endpoints are resolved: its address and containers. */
 export interface SelectedPod {
@@ -67,7 +68,8 @@ export const sameEndpoints = (a: readonly PodEndpoint[][], b: readonly PodEndpoi
   );
 
 export class ServiceTable {
-  readonly byName = new Map<string, ServiceState>();
+  /** The Services by namespace and name. */
+  readonly index = new ServiceIndex<ServiceState>();
   /**
    * `serviceOf`'s indexes: each probe with a port asks it, and a walk over 10,000 Services for each
    * of a matrix's 20,000 probes was a third of `podnet run` at that size. By ClusterIP (one each),
@@ -90,12 +92,12 @@ export class ServiceTable {
 
   /** A Service set: its ClusterIP taken (pinned, kept, or the next free one), over these pods. */
   set(spec: ServiceSpec, pods: readonly SelectedPod[]): ServiceState {
-    const existing = this.byName.get(spec.name);
+    const existing = this.index.get(spec.namespace, spec.name);
     if (spec.clusterIP === HEADLESS || (spec.clusterIP === undefined && existing?.clusterIP === HEADLESS)) {
       if (existing && existing.clusterIP !== HEADLESS)
         throw new TargetError(`service ${spec.name}: ClusterIP ${existing.clusterIP} cannot change to None`);
       const state: ServiceState = { ...this.selected(spec, pods), clusterIP: HEADLESS };
-      this.byName.set(spec.name, state);
+      this.index.set(spec.namespace, spec.name, state);
       this.byNodePort = undefined;
       return state;
     }
@@ -116,7 +118,7 @@ export class ServiceTable {
       allocate(this.ips, `service ${spec.name}: no ClusterIP left`, () => this.ips.allocateAddress());
     if (existing && existing.clusterIP !== clusterIP) this.ips.release(`${existing.clusterIP}/32`);
     const state: ServiceState = { ...this.selected(spec, pods), clusterIP };
-    this.byName.set(spec.name, state);
+    this.index.set(spec.namespace, spec.name, state);
     if (existing) this.byClusterIP.delete(existing.clusterIP);
     this.byClusterIP.set(clusterIP, state);
     this.byNodePort = undefined;
@@ -138,10 +140,10 @@ export class ServiceTable {
    * scenario that sets and removes Services in turn would otherwise run out of addresses it no
    * longer uses.
    */
-  remove(name: string): ServiceState | undefined {
-    const state = this.byName.get(name);
+  remove(namespace: string, name: string): ServiceState | undefined {
+    const state = this.index.get(namespace, name);
     if (!state) return undefined;
-    this.byName.delete(name);
+    this.index.delete(namespace, name);
     this.byNodePort = undefined;
     if (state.clusterIP === HEADLESS) return state;
     this.byClusterIP.delete(state.clusterIP);
@@ -160,7 +162,7 @@ export class ServiceTable {
 
   private nodePortIndex(): Map<number, ServiceState[]> {
     const byNodePort = new Map<number, ServiceState[]>();
-    for (const s of this.byName.values())
+    for (const s of this.index.values())
       for (const p of s.spec.ports)
         if (p.nodePort !== undefined) byNodePort.set(p.nodePort, [...(byNodePort.get(p.nodePort) ?? []), s]);
     return byNodePort;

@@ -5,7 +5,7 @@
 import { quoteInput as q } from "@podnet/core";
 
 export interface TargetText {
-  /** A pod, node or host name, `svc/<name>`, or an address. */
+  /** A pod, node or host name, `svc/<name>[.<namespace>]`, or an address. */
   name: string;
   port?: number;
 }

@@ -233,7 +233,7 @@ ${extra}`);
     ]);
     const rt = await ClusterRuntime.build(s, getProvider("cbr0-host-gw"));
     await rt.runEvents();
-    expect(rt.services.get("web")!.endpoints).toEqual(["10.0.0.3"]);
+    expect(rt.services.get("shop/web")!.endpoints).toEqual(["10.0.0.3"]);
     expect(rt.summary("web", "svc/web:80", { protocol: "tcp" }).outcome).toBe("reached");
     expect(rt.summary("web", "n1:30080", { protocol: "tcp" }).outcome).toBe("reached");
   });

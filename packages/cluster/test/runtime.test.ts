@@ -42,7 +42,7 @@ services: [{ name: web, selector: { app: web }, ports: [{ port: 80 }] }]
       "churn-ips.yaml",
     );
     const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
-    const web = runtime.services.get("web")!.clusterIP;
+    const web = runtime.services.get("default/web")!.clusterIP;
     // A /29 holds five ClusterIPs: set and removed in turn, ten Services never run out.
     const service = (name: string, clusterIP?: string) => ({
       name,
@@ -80,11 +80,89 @@ services: [{ name: web, selector: { app: web }, ports: [{ port: 80 }] }]
         selector,
         ports: [{ name: "", port: 80, protocol: "tcp" }],
       });
-      return runtime.services.get("probe")!.endpoints;
+      return runtime.services.get(`${namespace}/probe`)!.endpoints;
     };
     expect(await set("default", { app: "db" })).toEqual([runtime.pods.get("db")!.ip]);
     expect(await set("other", { app: "db" })).toEqual([]);
     expect(await set("default", {})).toEqual([]);
+  });
+
+  it("keeps Services of one name in two namespaces apart: svc/<name>.<namespace>, and removal by namespace", async () => {
+    const text = (traffic: string, events = "") => `name: twins
+${TWO_NODES_ROUTED}pods:
+  - { name: client, node: node1 }
+  - { name: shop-web, namespace: shop, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
+  - { name: prod-web, namespace: prod, node: node2, labels: { app: web }, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
+services:
+  - { name: web, namespace: shop, selector: { app: web }, ports: [{ port: 80 }] }
+  - { name: web, namespace: prod, selector: { app: web }, ports: [{ port: 80 }] }
+  - { name: api, namespace: prod, selector: { app: web }, ports: [{ port: 80 }] }
+traffic:
+${traffic}${events}`;
+    const errors = (t: string, events?: string) => {
+      try {
+        loadScenario(text(t, events), "twins.yaml");
+        return [];
+      } catch (error) {
+        return (error as Error).message.split("\n");
+      }
+    };
+    expect(errors("  - { from: client, to: svc/web, protocol: tcp }\n")).toEqual([
+      'twins.yaml:18:25: traffic[0].to: service "web" is in namespaces shop, prod: name one as web.shop or web.prod',
+    ]);
+    expect(errors("  - { from: client, to: svc/web.dev, protocol: tcp }\n")).toEqual([
+      'twins.yaml:18:25: traffic[0].to: unknown service "web.dev": web is in namespaces shop, prod, not dev',
+    ]);
+    expect(
+      errors(
+        "  - { from: client, to: svc/api, protocol: tcp }\n",
+        "events:\n  - { at: 1, action: removeService, service: web }\n",
+      ),
+    ).toEqual([
+      'twins.yaml:20:46: events[0].service: service "web" is in namespaces shop and prod at 1: say which to remove with namespace: shop or namespace: prod',
+    ]);
+
+    const scenario = loadScenario(
+      text(
+        "  - { from: client, to: svc/web.shop, protocol: tcp }\n  - { from: client, to: svc/web.prod, protocol: tcp }\n  - { from: client, to: svc/api, protocol: tcp }\n",
+      ),
+      "twins.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"));
+    expect([...runtime.services.keys()]).toEqual(["shop/web", "prod/web", "prod/api"]);
+    // Each Service selects the pods of its own namespace only, and each is traced to them.
+    const shop = runtime.services.get("shop/web")!;
+    const prod = runtime.services.get("prod/web")!;
+    expect([shop.endpoints, prod.endpoints]).toEqual([
+      [runtime.pods.get("shop-web")!.ip],
+      [runtime.pods.get("prod-web")!.ip],
+    ]);
+    expect(shop.clusterIP).not.toBe(prod.clusterIP);
+    for (const [to, pod] of [
+      ["svc/web.shop", "shop-web"],
+      ["svc/web.prod", "prod-web"],
+      ["svc/api", "prod-web"],
+    ] as const) {
+      const trace = runtime.trace("client", to, { protocol: "tcp" });
+      expect([to, trace.outcome, trace.deliveredTo?.ns]).toEqual([to, "reached", runtime.ns(pod)]);
+    }
+    expect(() => runtime.trace("client", "svc/web", { protocol: "tcp" })).toThrow(
+      'service "web" is in namespaces shop, prod: name one as web.shop or web.prod',
+    );
+    // The matrix names the twins so that each cell can be traced again as written.
+    const cells = reachability(runtime).filter((c) => c.kind === "pod→service" && c.from === "client");
+    expect(cells.map((c) => `${c.to} ${c.outcome}`)).toEqual([
+      "svc/web.shop:80 reached",
+      "svc/web.prod:80 reached",
+      "svc/api:80 reached",
+    ]);
+    // Removed by namespace, the other is left, and the bare name is enough again.
+    await runtime.removeService("web", "shop");
+    expect([...runtime.services.keys()]).toEqual(["prod/web", "prod/api"]);
+    expect(runtime.trace("client", "svc/web", { protocol: "tcp" }).deliveredTo?.ns).toBe(
+      runtime.ns("prod-web"),
+    );
+    await expect(runtime.removeService("web", "shop")).rejects.toThrow('unknown service "web.shop"');
   });
 
   it("names each scenario probe by the path it takes", async () => {
@@ -452,7 +530,7 @@ traffic:
       expect(() => runtime.summary("client", "svc/db:5432", { protocol: "tcp" })).toThrow(
         /service db is headless \(clusterIP: None\): it has no address.*send to a pod/,
       );
-      expect(runtime.services.get("web")!.clusterIP).toMatch(/^10\.96\./);
+      expect(runtime.services.get("default/web")!.clusterIP).toMatch(/^10\.96\./);
       // Removing it writes nothing either.
       expect(
         (await runtime.removeService("db")).added + (await runtime.setService(scenario.services[0]!)).added,

@@ -243,7 +243,7 @@ function pairs(runtime: ClusterRuntime, serviceEndpoint: string | undefined): Pa
   const across = pods.find(([, p]) => p.node !== src.node);
   if (across) add("across nodes", across[0], across[1].ip);
   // The Service's one endpoint is the pod the bench labelled (an address may be repeated: docker-bridge).
-  const svc = runtime.services.get(BENCH_SERVICE);
+  const svc = runtime.services.get(`default/${BENCH_SERVICE}`);
   const endpoint = serviceEndpoint && runtime.pods.get(serviceEndpoint);
   if (svc && endpoint && svc.endpoints.length === 1 && svc.endpoints[0] === endpoint.ip)
     add("through a Service", serviceEndpoint, svc.clusterIP, {

@@ -65,7 +65,7 @@ export function traceCommand(cli: Command): void {
     .requiredOption("--from <pod[/container]>", "a pod, pod/container, node or host")
     .requiredOption(
       "--to <target[:port]>",
-      "a pod, node, host, svc/<name> or an address, with an optional :port",
+      "a pod, node, host, svc/<name>[.<namespace>] or an address, with an optional :port",
     )
     .addOption(new Option("--proto <protocol>", "icmp, tcp or udp").choices(["icmp", "tcp", "udp"]))
     .option(
@@ -134,7 +134,7 @@ export function traceCommand(cli: Command): void {
         const service = runtime.serviceOf(opts.to, undefined, opts.proto);
         const draw =
           service && service.endpoints.length > 1
-            ? `svc/${service.service.spec.name} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
+            ? `svc/${runtime.serviceRef(service.service)} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
             : undefined;
         // Policies only written down pass every packet: said, so "reached" is not read as allowed.
         const unenforced = runtime.policyEngine.name === "none" ? unenforcedPolicies(runtime.spec) : [];
