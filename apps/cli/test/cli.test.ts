@@ -274,7 +274,7 @@ describe("podnet", () => {
     expect(after.json().trace).toMatchObject({ outcome: "reached", deliveredTo: { ns: "d" } });
     const before = await trace("--no-events");
     expect(before.stderr).toBe(
-      'error: --to: unknown target "d": not a pod, node, host, svc/<name> or IPv4 address\n',
+      'error: --to: unknown target "d": not a pod, node, host, svc/<name>[.<namespace>] or IPv4 address\n',
     );
     expect(before.code).toBe(2);
   });
@@ -478,7 +478,7 @@ describe("podnet", () => {
       [trace("--from", "node1/app", "--to", "db"), '--from: node1 is not a pod: it has no container "app"'],
       [
         trace("--from", "web", "--to", "10.0.0.999"),
-        '--to: unknown target "10.0.0.999": not a pod, node, host, svc/<name> or IPv4 address',
+        '--to: unknown target "10.0.0.999": not a pod, node, host, svc/<name>[.<namespace>] or IPv4 address',
       ],
       [trace("--from", "web", "--to", "svc/"), '--to: "svc/": svc/ needs a Service\'s name (svc/<name>)'],
       [trace("--from", "gw", "--to", "db"), "--from: gw is a router: probes start from a pod, node or host"],

@@ -28,7 +28,7 @@ export interface RunResult {
   policy: string;
   nodes: { name: string; address: string; podCidr?: string }[];
   pods: { name: string; node: string; ip: string }[];
-  services: { name: string; clusterIP: string; endpoints: string[] }[];
+  services: { name: string; namespace: string; clusterIP: string; endpoints: string[] }[];
   /** Per node (the first 20): routes, permanent neighbours, FDB entries, and the nat table. */
   tables: Record<string, NodeTables>;
   reachability: ReachabilityCell[];
@@ -147,6 +147,7 @@ export async function runScenario(
     pods: [...runtime.pods].map(([name, p]) => ({ name, node: p.node, ip: p.ip })),
     services: [...runtime.services.values()].map((s) => ({
       name: s.spec.name,
+      namespace: s.spec.namespace,
       clusterIP: s.clusterIP,
       endpoints: s.endpoints,
     })),
