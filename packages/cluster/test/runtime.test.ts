@@ -521,6 +521,7 @@ traffic:
       expect(tables, proxy).not.toContain("default/db");
       expect(result.services.find((svc) => svc.name === "db")).toEqual({
         name: "db",
+        namespace: "default",
         clusterIP: "None",
         endpoints: [runtime.pods.get("db-0")!.ip],
       });
