@@ -404,6 +404,25 @@ const cases: Case[] = [
     outcome: "unreachable",
     icmpFrom: "10.96.0.10",
   },
+  {
+    // br_netfilter: a Service translated to an address behind the same bridge is bridged after its
+    // neighbour resolves; one nobody holds fails there, and the link failure comes back as host
+    // unreachable from the Service address (a TCP connect says EHOSTUNREACH, not a timeout).
+    name: "docker0: a Service DNAT'ed to an address nobody on the bridge holds: host unreachable from the Service address",
+    build: async (l) => {
+      await dockerNode(l, "node1", "10.100.0.2", [["pod-a", "172.17.0.2"]]);
+      await l.k.iptables.append(
+        l.ns("node1"),
+        "nat",
+        "PREROUTING",
+        rule`-d 10.96.0.10/32 -j DNAT --to-destination 172.17.0.9`,
+      );
+    },
+    from: "pod-a",
+    to: "10.96.0.10",
+    outcome: "unreachable",
+    icmpFrom: "10.96.0.10",
+  },
   // Broadcast destinations (the kernel's local table): ping refuses one without -b, and a node
   // ignores an echo request sent to its own subnet's broadcast.
   {

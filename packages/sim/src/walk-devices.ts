@@ -6,6 +6,8 @@ import {
   ArpOp,
   BROADCAST_MAC,
   EtherType,
+  IcmpType,
+  IcmpUnreachableCode,
   IpProtocol,
   formatIpv4,
   formatMac,
@@ -380,11 +382,17 @@ export abstract class DeviceWalk extends NetfilterWalk {
     const nextHop = route.gateway ?? skb.ip.dst;
     const mac = this.resolve(ns, bridge, nextHop, skb);
     if (mac === undefined) {
-      this.drop(
+      // The frame waited in the neighbour's queue (br_nf_pre_routing_finish_bridge → neigh->output);
+      // its failure reports a link failure as for a routed packet (arp_error_report →
+      // ipv4_link_failure): host unreachable to the sender, un-DNATed by the entry it carries.
+      const reason = `no ARP reply for ${formatIpv4(nextHop)} on ${bridge.name}: host unreachable`;
+      this.drop(ns, reason, skb, bridge);
+      this.icmpError(
         ns,
-        `no ARP reply for ${formatIpv4(nextHop)} on ${bridge.name}: host unreachable`,
         skb,
-        bridge,
+        IcmpType.DEST_UNREACHABLE,
+        IcmpUnreachableCode.HOST,
+        `host unreachable: ${reason} at ${ns.name}`,
       );
       return null;
     }

@@ -317,6 +317,11 @@ class PacketWalk extends SenderWalk {
     )
       return;
     if (reason && this.direction === "request" && !this.result) this.icmpReason ??= reason;
+    // __icmp_send's source: the address the offending packet was sent to when it was one of ours,
+    // else the one the route back prefers (decided before the error is recorded, as the kernel does).
+    const ours = ns.isLocal(offending.ip.dst);
+    const back = ours ? undefined : ns.routes.lookup(offending.ip.src);
+    const src = ours ? offending.ip.dst : back ? ns.sourceFor(back, back.gateway ?? offending.ip.src) : 0;
     const l4: IcmpHeader = { kind: "icmp", type, code };
     if (mtu !== undefined) l4.nextHopMtu = mtu;
     else if (type !== IcmpType.ECHO_REPLY) l4.rest = 0;
@@ -330,7 +335,7 @@ class PacketWalk extends SenderWalk {
         fragmentOffset: 0,
         ttl: 64,
         protocol: IpProtocol.ICMP,
-        src: 0,
+        src,
         dst: offending.ip.src,
       },
       l4,
