@@ -112,6 +112,11 @@ export interface ControlPlaneMetrics {
   total: NodeTableCounts;
   events: {
     description: string;
+    /**
+     * Whether the counts are the route manager's (routes, neighbours, FDB entries, kube-proxy's
+     * rules): false for a NetworkPolicy event, whose chains its description counts.
+     */
+    counted: boolean;
     added: number;
     removed: number;
     changed: number;
@@ -355,6 +360,7 @@ export async function controlPlaneMetrics(runtime: ClusterRuntime): Promise<Cont
   }
   const events = runtime.reports.map((e) => ({
     description: e.description,
+    counted: e.policy === undefined,
     added: e.report?.added ?? 0,
     removed: e.report?.removed ?? 0,
     changed: e.report?.changed ?? 0,

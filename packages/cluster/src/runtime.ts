@@ -21,7 +21,13 @@ import { NodeCidrAllocator } from "@podnet/ipam";
 import { parseAddressArgument, parseRouteDst } from "@podnet/netlink";
 import { LabTopology } from "@podnet/netlink/lab";
 import type { Netlink } from "@podnet/netlink";
-import { noPolicyEngine, policyKey, type NetworkPolicy, type PolicyEngine } from "@podnet/policy";
+import {
+  noPolicyEngine,
+  policyKey,
+  type NetworkPolicy,
+  type PolicyApplyReport,
+  type PolicyEngine,
+} from "@podnet/policy";
 import { RouteManager, Tally, type ProxyName, type ReconcileReport } from "@podnet/route-manager";
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
@@ -59,7 +65,10 @@ export type { ServiceState } from "./services.js";
 export interface EventReport {
   at: number;
   description: string;
+  /** What the route manager wrote (routes, neighbours, FDB entries, kube-proxy's rules). */
   report?: ReconcileReport;
+  /** A NetworkPolicy event: the chains the policy engine wrote and removed on the nodes. */
+  policy?: PolicyApplyReport;
 }
 
 /**
@@ -340,8 +349,8 @@ export class ClusterRuntime {
     if (node.podCidr) this.cidrs.release(node.podCidr);
     this.nodes.delete(name);
     const report = await this.timed(this.manager.nodeLeft(name));
-    await this.refreshEndpoints();
-    return report;
+    const refreshed = await this.refreshEndpoints(`node ${name} removed`);
+    return refreshed ? sumReports(report.event, [report, refreshed]) : report;
   }
 
   async addPod(spec: PodSpec): Promise<PodState> {
@@ -376,10 +385,11 @@ export class ClusterRuntime {
     return state;
   }
 
-  async removePod(name: string): Promise<void> {
+  /** Removes a pod; what the Services it was an endpoint of wrote on the nodes, if any. */
+  async removePod(name: string): Promise<ReconcileReport | undefined> {
     if (!this.pods.has(name)) throw new TargetError(`unknown pod ${q(name)}`);
     await this.detachPod(name);
-    await this.refreshEndpoints();
+    return this.refreshEndpoints(`pod ${name} removed`);
   }
 
   private async detachPod(name: string): Promise<void> {
@@ -450,12 +460,18 @@ export class ClusterRuntime {
     return report;
   }
 
-  private async refreshEndpoints(): Promise<void> {
+  /**
+   * Each Service whose endpoints a pod's coming or going changed is set again; what they wrote, as
+   * one report (none when no Service changed).
+   */
+  private async refreshEndpoints(event: string): Promise<ReconcileReport | undefined> {
+    const reports: ReconcileReport[] = [];
     for (const state of this.services.values()) {
       const pods = this.selectedPods(state.spec);
       const now = state.spec.ports.map((p) => resolvePort(p, pods));
-      if (!sameEndpoints(now, state.portEndpoints)) await this.setService(state.spec);
+      if (!sameEndpoints(now, state.portEndpoints)) reports.push(await this.setService(state.spec));
     }
+    return reports.length ? sumReports(event, reports) : undefined;
   }
 
   /** Runs the scenario's timed events in order, recording what each changed. */
@@ -476,11 +492,11 @@ export class ClusterRuntime {
         case "addPod":
           description = `pod ${e.pod.name} starts on ${e.pod.node}`;
           await this.addPod(e.pod);
-          await this.refreshEndpoints();
+          report = await this.refreshEndpoints(`pod ${e.pod.name} added`);
           break;
         case "removePod":
           description = `pod ${e.pod} stops`;
-          await this.removePod(e.pod);
+          report = await this.removePod(e.pod);
           break;
         case "setService":
           description = `service ${e.service.namespace}/${e.service.name} set`;
@@ -499,6 +515,7 @@ export class ClusterRuntime {
           this.removeNetworkPolicy(e.networkPolicy.namespace, e.networkPolicy.name);
           break;
       }
+      let policy: PolicyApplyReport | undefined;
       // Pods, nodes or policies came or went: each node's policy chains follow.
       if (e.action !== "setService" && e.action !== "removeService") {
         const policyEvent = e.action === "setNetworkPolicy" || e.action === "removeNetworkPolicy";
@@ -510,9 +527,17 @@ export class ClusterRuntime {
           if (policyEvent) this.networkPolicies = before;
           throw error;
         }
-        if (policyEvent) description += policyApplied(this.policyEngine, applied);
+        if (policyEvent) {
+          description += policyApplied(this.policyEngine, applied);
+          policy = applied;
+        }
       }
-      this.reports.push({ at: e.at, description, ...(report ? { report } : {}) });
+      this.reports.push({
+        at: e.at,
+        description,
+        ...(report ? { report } : {}),
+        ...(policy ? { policy } : {}),
+      });
     }
     return this.reports;
   }
@@ -610,3 +635,14 @@ async function settled<T>(work: Promise<T>[]): Promise<T[]> {
 
 /** The report of a change that writes nothing on any node (a headless Service's): an empty tally's. */
 const untouched = (event: string): ReconcileReport => new Tally().report(event, performance.now());
+
+/** Several reconciles of one event as one report: their counts summed, node by node. */
+function sumReports(event: string, reports: readonly ReconcileReport[]): ReconcileReport {
+  const tally = new Tally();
+  for (const r of reports) {
+    for (const [node, c] of Object.entries(r.nodes))
+      for (const kind of ["added", "removed", "changed"] as const) tally.count(node, kind, c[kind]);
+    tally.refused.push(...r.refused);
+  }
+  return { ...tally.report(event, 0), durationMs: reports.reduce((t, r) => t + r.durationMs, 0) };
+}

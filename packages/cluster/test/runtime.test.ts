@@ -2,6 +2,7 @@
 // really reached, and a node that leaves and comes back with its pods.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { policyEngine } from "@podnet/policy";
 import { getProvider } from "@podnet/providers";
 import { describe, expect, it } from "vitest";
 import {
@@ -9,6 +10,7 @@ import {
   MATRIX_SAMPLES,
   ScenarioSchema,
   TargetError,
+  controlPlaneMetrics,
   loadScenario,
   reachability,
   runScenario,
@@ -163,6 +165,39 @@ ${traffic}${events}`;
       runtime.ns("prod-web"),
     );
     await expect(runtime.removeService("web", "shop")).rejects.toThrow('unknown service "web.shop"');
+  });
+
+  it("counts what a pod's coming and going makes kube-proxy write, and leaves a policy's chains to its line", async () => {
+    const scenario = loadScenario(
+      `name: churn
+${TWO_NODES_ROUTED}pods:
+  - { name: client, node: node1 }
+  - { name: web1, node: node1, labels: { app: web } }
+services:
+  - { name: web, selector: { app: web }, ports: [{ port: 80 }] }
+events:
+  - { at: 1, action: addPod, pod: { name: web2, node: node2, labels: { app: web } } }
+  - { at: 2, action: addPod, pod: { name: other, node: node2 } }
+  - { at: 3, action: removePod, pod: web1 }
+  - { at: 4, action: setNetworkPolicy, networkPolicy: { apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: { name: deny }, spec: { podSelector: {} } } }
+`,
+      "churn.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("cbr0-host-gw"), {
+      policy: policyEngine("iptables"),
+    });
+    const reports = await runtime.runEvents();
+    // web2 joins web's endpoints and web1 leaves them: each node's KUBE-SVC chain and an endpoint's
+    // KUBE-SEP chain change; a pod no Service selects changes nothing of kube-proxy's.
+    const counts = reports.map((r) => r.report && [r.report.added, r.report.removed]);
+    expect(counts[0]![0]).toBeGreaterThan(0);
+    expect(counts[1]).toBeUndefined();
+    expect(counts[2]![1]).toBeGreaterThan(0);
+    expect(Object.keys(reports[0]!.report!.nodes).sort()).toEqual(["node1", "node2"]);
+    expect(reports[3]!.policy!.written).toBeGreaterThan(0);
+    const { events } = await controlPlaneMetrics(runtime);
+    expect(events.map((e) => e.counted)).toEqual([true, true, true, false]);
+    expect(events[0]!.added).toBe(reports[0]!.report!.added);
   });
 
   it("names each scenario probe by the path it takes", async () => {

@@ -271,8 +271,11 @@ export class LinuxBackend implements ClusterBackend {
   }
 
   /** Whom a probe means to reach, in words: the pod, or a Service's endpoints. */
+  /** Who should have answered, by the scenario's name (the lab's namespaces carry its prefix). */
   private meant(request: ProbeRequest): string {
-    return request.expectNs ?? `an endpoint of svc/${request.service!.name}`;
+    if (request.expectNs === undefined) return `an endpoint of svc/${request.service!.name}`;
+    const ns = request.expectNs;
+    return ns.startsWith(this.prefix) ? ns.slice(this.prefix.length) : ns;
   }
 
   /** An answer from a listener: reached if it is the one meant (the pod's, or an endpoint's). */

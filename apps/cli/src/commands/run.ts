@@ -127,7 +127,11 @@ export function summarize(result: RunResult): string {
     out.push(
       table(
         ["event", "added", "removed", "changed", "refused", "ms"],
-        cp.events.map((e) => [e.description, e.added, e.removed, e.changed, e.refused, e.durationMs]),
+        cp.events.map((e) =>
+          e.counted
+            ? [e.description, e.added, e.removed, e.changed, e.refused, e.durationMs]
+            : [e.description, "-", "-", "-", "-", "-"],
+        ),
       ),
     );
   return out.join("\n");
