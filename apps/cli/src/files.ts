@@ -26,6 +26,7 @@ import {
   type Scenario,
   type ScenarioScale,
 } from "@podnet/cluster";
+import type { NetworkProvider } from "@podnet/cni";
 import { UsageError } from "./errors.js";
 
 /**
@@ -113,8 +114,16 @@ export function readBounded(file: string, what: string, limit: number, hint = ""
   }
 }
 
-/** Reads and checks a scenario given by path or bundled name; remembers its path as an input. */
-export function readScenario(arg: string, inputs?: Set<string>, scale?: ScenarioScale): Scenario {
+/**
+ * Reads and checks a scenario given by path or bundled name; remembers its path as an input. With
+ * `providers`, what each asks of a scenario is checked too, located in the file.
+ */
+export function readScenario(
+  arg: string,
+  inputs?: Set<string>,
+  scale?: ScenarioScale,
+  providers?: readonly NetworkProvider[],
+): Scenario {
   const file = scenarioPath(arg);
   const text = readBounded(
     file,
@@ -123,7 +132,7 @@ export function readScenario(arg: string, inputs?: Set<string>, scale?: Scenario
     ": a large cluster is generated with a generate: block, not listed",
   );
   inputs?.add(identity(file));
-  return loadScenario(text, file, scale, manifestReader(inputs));
+  return loadScenario(text, file, scale, manifestReader(inputs), providers);
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type Document,
   type Node,
 } from "yaml";
-import { checkScenario } from "./check.js";
+import { checkScenario, providerIssues } from "./check.js";
 import { joinManifests, readManifests, type ManifestReader } from "./manifests.js";
 import type { ProxyName } from "@podnet/route-manager";
 import { ScenarioSchema, plural, type Scenario } from "./schema.js";
@@ -316,6 +316,8 @@ export function loadScenario(
   file = "scenario.yaml",
   scale: ScenarioScale = {},
   readManifest?: ManifestReader,
+  /** The providers it is for: what each asks of a scenario (`providerIssues`) is checked too. */
+  providers: readonly { name: string; podRange?: string }[] = [],
 ): Scenario {
   if (text.length > MAX_SCENARIO_BYTES)
     throw new ScenarioError(file, [
@@ -379,7 +381,10 @@ export function loadScenario(
   const inManifest = joinManifests(scenario, readManifests(scenario, file, at, readManifest));
   const place = (issue: ScenarioIssue) =>
     inManifest(issue) ?? scaledIssue(issue, scale) ?? { ...issue, ...locate(doc, counter, issue.path) };
-  const issues = checkScenario(scenario).map((issue) => {
+  const found = checkScenario(scenario);
+  // A provider's needs only of a scenario that is right in itself (its pod range against a valid CIDR).
+  if (!found.length) for (const p of providers) found.push(...providerIssues(scenario, p));
+  const issues = found.map((issue) => {
     const placed = place(issue);
     if (!issue.first) return placed;
     const first = place({ path: issue.first.path, message: "" });

@@ -39,6 +39,7 @@ import {
 } from "./backend.js";
 import { expandScenario } from "./generate.js";
 import { applyPolicies, policyApplied } from "./policy.js";
+import { providerIssues } from "./check.js";
 import { TargetError, allocate, claim } from "./allocation.js";
 import { ProbeTargets } from "./probes.js";
 import { ServiceTable, proxyService, resolvePort, sameEndpoints, type ServiceState } from "./services.js";
@@ -69,25 +70,6 @@ export interface EventReport {
   report?: ReconcileReport;
   /** A NetworkPolicy event: the chains the policy engine wrote and removed on the nodes. */
   policy?: PolicyApplyReport;
-}
-
-/**
- * A provider whose pods take a range of its own on every node (docker-bridge's 172.17.0.0/16) needs
- * it apart from the underlay and the Services: a node's own address would be handed to a pod, and a
- * trace would say "reached" for a packet that never left it. (Docker itself would move docker0 to
- * the next free pool; podnet's docker-bridge is Docker's default, so the scenario must move.)
- */
-function refuseRangeOverlaps(scenario: Scenario, provider: NetworkProvider): void {
-  if (!provider.podRange) return;
-  const range = Ipv4Prefix.parse(provider.podRange);
-  const clash = (what: string, cidr: string) => {
-    if (Ipv4Prefix.parse(cidr).overlaps(range))
-      throw new TargetError(
-        `${what} ${cidr} overlaps ${provider.podRange}, the range ${provider.name} gives the pods of every node: move it out of that range, or compare another provider`,
-      );
-  };
-  for (const segment of scenario.underlay.segments) clash(`segment ${q(segment.name)}`, segment.subnet);
-  clash("the service CIDR", scenario.cluster.serviceCidr);
 }
 
 export interface BuildOptions {
@@ -177,7 +159,8 @@ export class ClusterRuntime {
     provider: NetworkProvider,
     options: BuildOptions = {},
   ): Promise<ClusterRuntime> {
-    refuseRangeOverlaps(scenario, provider);
+    const clash = providerIssues(scenario, provider)[0];
+    if (clash) throw new TargetError(clash.message);
     const backend: ClusterBackend = options.backend ?? new SimBackend(options.seed ?? scenario.name);
     const runtime = new ClusterRuntime(scenario, provider, backend, options.policy ?? noPolicyEngine);
     const { nodes, pods, services } = runtime.scenario;

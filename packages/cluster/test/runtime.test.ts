@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import {
   ClusterRuntime,
   MATRIX_SAMPLES,
+  ScenarioError,
   ScenarioSchema,
   TargetError,
   controlPlaneMetrics,
@@ -407,12 +408,37 @@ pods: [{ name: a, node: node1 }]
       ClusterRuntime.build(scenario("172.17.0.0/24"), getProvider("docker-bridge")),
     ).rejects.toThrow(
       new TargetError(
-        'segment "lan" 172.17.0.0/24 overlaps 172.17.0.0/16, the range docker-bridge gives the pods of every node: move it out of that range, or compare another provider',
+        'segment "lan" 172.17.0.0/24 overlaps 172.17.0.0/16, the range docker-bridge gives the pods of every node: move it out of that range, or choose another provider',
       ),
     );
     await expect(
       ClusterRuntime.build(scenario("10.100.0.0/24", "172.17.128.0/20"), getProvider("docker-bridge")),
     ).rejects.toThrow(/^the service CIDR 172\.17\.128\.0\/20 overlaps 172\.17\.0\.0\/16/);
+    // Read for the provider, the scenario is refused at the field, as every other mistake is.
+    const text = `name: docker-range
+cluster: { serviceCidr: 172.17.128.0/20 }
+underlay: { segments: [{ name: lan, subnet: 172.17.0.0/24 }] }
+nodes: [{ name: node1, segment: lan, address: 172.17.0.2 }]
+`;
+    expect(() => loadScenario(text, "d.yaml", {}, undefined, [getProvider("docker-bridge")])).toThrow(
+      new ScenarioError("d.yaml", [
+        {
+          path: ["underlay", "segments", 0, "subnet"],
+          message:
+            'segment "lan" 172.17.0.0/24 overlaps 172.17.0.0/16, the range docker-bridge gives the pods of every node: move it out of that range, or choose another provider',
+          line: 3,
+          column: 45,
+        },
+        {
+          path: ["cluster", "serviceCidr"],
+          message:
+            "the service CIDR 172.17.128.0/20 overlaps 172.17.0.0/16, the range docker-bridge gives the pods of every node: move it out of that range, or choose another provider",
+          line: 2,
+          column: 25,
+        },
+      ]).message,
+    );
+    expect(loadScenario(text, "d.yaml", {}, undefined, [getProvider("overlay")]).name).toBe("docker-range");
     // Providers that hand out the cluster CIDR take the same underlay.
     const overlay = await ClusterRuntime.build(scenario("172.17.0.0/24"), getProvider("overlay"));
     expect((await overlay.probe("a", "node1")).outcome).toBe("reached");

@@ -1,6 +1,6 @@
 /** `podnet compare`: one scenario under several providers (and kube-proxy modes), side by side. */
 import type { Command } from "commander";
-import { runScenario, type RunResult } from "@podnet/cluster";
+import { providerIssues, runScenario, type RunResult } from "@podnet/cluster";
 import { readScenario } from "../files.js";
 import { color, print, table } from "../format.js";
 import { buildProgress } from "../progress.js";
@@ -40,7 +40,17 @@ export function compareCommand(cli: Command): void {
         opts: { providers: string; proxy?: string; policy: string; json?: boolean } & ScaleOpts,
       ) => {
         const scenario = readScenario(file, undefined, scaleOf(opts));
-        const providers = parseProviders(opts.providers);
+        // A provider that cannot take this scenario (its pod range on the underlay) is left out with
+        // why; the others are compared. When none can, `readScenario` says where, as `run` does.
+        const all = parseProviders(opts.providers);
+        const providers = all.filter(({ provider }) => !providerIssues(scenario, provider).length);
+        if (!providers.length) readScenario(file, undefined, scaleOf(opts), [all[0]!.provider]);
+        const skipped = all
+          .filter((p) => !providers.includes(p))
+          .map(
+            ({ provider }) =>
+              `${provider.name} is not compared: ${providerIssues(scenario, provider)[0]!.message}`,
+          );
         const proxies = parseProxies(opts.proxy);
         const policies = parsePolicies(opts.policy);
         const results: RunResult[] = [];
@@ -67,6 +77,7 @@ export function compareCommand(cli: Command): void {
             .filter(Boolean)
             .join(" / ");
         const kinds = [...new Set(results.flatMap((r) => r.reachability.map((c) => c.kind)))];
+        if (opts.json) for (const s of skipped) process.stderr.write(`note: ${s}\n`);
         print(Boolean(opts.json), results, () => {
           const reach = table(
             ["reachability", ...results.map(column)],
@@ -132,6 +143,7 @@ export function compareCommand(cli: Command): void {
             return color.yellow(`note${which}: ${n}`);
           });
           return [
+            ...skipped.map((s) => color.yellow(`note: ${s}`)),
             ...notes,
             reach,
             metrics,

@@ -92,7 +92,7 @@ export function labCommands(cli: Command): void {
         const provider = getProvider(opts.provider);
         const [proxy] = parseProxies(opts.proxy, false);
         const policy = parsePolicy(opts.policy);
-        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
+        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts), [provider]), proxy);
         const { up } = await lab();
         const { state } = await labErrors(() =>
           up(scenario, provider, {

@@ -160,7 +160,7 @@ export function runCommand(cli: Command): void {
         const provider = getProvider(opts.provider);
         const [proxy] = parseProxies(opts.proxy, false);
         const policy = parsePolicy(opts.policy);
-        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts)), proxy);
+        const scenario = withProxy(readScenario(file, undefined, scaleOf(opts), [provider]), proxy);
         const { result } = await runScenario(scenario, provider, {
           onProgress: buildProgress(`building under ${provider.name}`),
           onProbe: buildProgress("probing", "probes"),

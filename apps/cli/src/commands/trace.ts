@@ -97,8 +97,16 @@ export function traceCommand(cli: Command): void {
       if (!opts.provider && !opts.providers)
         throw new UsageError("trace: give --provider <name> or --providers a,b,c");
       const inputs = new Set<string>();
-      const scenario = withProxy(readScenario(file, inputs), parseProxies(opts.proxy, false)[0]);
       const providers = parseProviders(opts.providers ?? opts.provider!);
+      const scenario = withProxy(
+        readScenario(
+          file,
+          inputs,
+          undefined,
+          providers.map((p) => p.provider),
+        ),
+        parseProxies(opts.proxy, false)[0],
+      );
       const several = providers.length > 1 || Boolean(opts.providers);
       const pcapFor = (name: string) =>
         several ? opts.pcap!.replace(/(\.pcap)?$/, `-${name}.pcap`) : opts.pcap!;
