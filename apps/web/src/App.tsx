@@ -136,6 +136,8 @@ export function App() {
       return;
     }
     if ("snapshot" in reply) {
+      // Kept once it builds: a paste that does not build leaves the last one that did.
+      if (file === "pasted.yaml") savePasted(text);
       setIssues([]);
       setError(undefined);
       setStale(false);
@@ -228,7 +230,6 @@ export function App() {
   };
   const apply = () => {
     if (text === BUNDLED[state.scenario]) return void build();
-    savePasted(text);
     if (state.scenario === PASTED) void build();
     else update({ scenario: PASTED, node: undefined, step: undefined, at: undefined });
   };

@@ -359,6 +359,22 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     expect(await page.locator('[data-box="ns:client"]').count()).toBe(1);
     expect(await page.locator(".stale").textContent()).toContain("last one that built");
     await shoot(page, "pasted-error");
+    // A paste that did not build is not kept: a reload shows the last one that did.
+    await page.reload();
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("my-cluster");
+    // Nor does a bundled scenario edited into a mistake replace it.
+    await page.locator('select[name="scenario"]').selectOption("two-nodes");
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("two-nodes");
+    await page.getByRole("button", { name: "Edit or paste YAML" }).click();
+    const wrong = (await page.locator("#yaml").inputValue()).replace(
+      "address: 10.100.0.3",
+      "address: 10.100.0.300",
+    );
+    await page.locator("#yaml").fill(wrong);
+    await page.getByRole("button", { name: "Validate and build" }).click();
+    await page.waitForSelector(".inline-error");
+    await page.goto(`${url}?scenario=pasted`);
+    await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("my-cluster");
     await page.getByRole("button", { name: "forget it" }).click();
     await expect.poll(() => page.locator('[data-testid="about"] strong').textContent()).toBe("two-nodes");
     await close(page);

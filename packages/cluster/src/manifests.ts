@@ -261,7 +261,11 @@ export function readManifests(
   return scenario.manifests.map((path, i) => {
     if (!reader)
       throw new ScenarioError(file, [
-        { ...at(i), message: "manifests can only be read from a scenario file" },
+        {
+          ...at(i),
+          message:
+            "manifests are files beside a scenario file, and this scenario has none (pasted text): put their objects in it instead, under namespaces:, networkPolicies: and services:",
+        },
       ]);
     let manifest: { text: string; file: string; id?: string };
     try {
