@@ -27,7 +27,7 @@ export interface RunResult {
   /** The NetworkPolicy engine: "none" (nothing enforced) or "iptables". */
   policy: string;
   nodes: { name: string; address: string; podCidr?: string }[];
-  pods: { name: string; node: string; ip: string }[];
+  pods: { name: string; namespace: string; node: string; ip: string }[];
   services: { name: string; namespace: string; clusterIP: string; endpoints: string[] }[];
   /** Per node (the first 20): routes, permanent neighbours, FDB entries, and the nat table. */
   tables: Record<string, NodeTables>;
@@ -144,7 +144,12 @@ export async function runScenario(
       address: n.address,
       ...(n.podCidr ? { podCidr: n.podCidr } : {}),
     })),
-    pods: [...runtime.pods].map(([name, p]) => ({ name, node: p.node, ip: p.ip })),
+    pods: [...runtime.pods].map(([name, p]) => ({
+      name,
+      namespace: p.spec.namespace,
+      node: p.node,
+      ip: p.ip,
+    })),
     services: [...runtime.services.values()].map((s) => ({
       name: s.spec.name,
       namespace: s.spec.namespace,

@@ -159,6 +159,18 @@ ${traffic}${events}`;
       "svc/web.prod:80 reached",
       "svc/api:80 reached",
     ]);
+    // run's report names each pod's and Service's namespace.
+    const { result } = await runScenario(scenario, getProvider("cbr0-host-gw"));
+    expect(result.pods.map((p) => `${p.namespace}/${p.name}`)).toEqual([
+      "default/client",
+      "shop/shop-web",
+      "prod/prod-web",
+    ]);
+    expect(result.services.map((x) => `${x.namespace}/${x.name}`)).toEqual([
+      "shop/web",
+      "prod/web",
+      "prod/api",
+    ]);
     // Removed by namespace, the other is left, and the bare name is enough again.
     await runtime.removeService("web", "shop");
     expect([...runtime.services.keys()]).toEqual(["prod/web", "prod/api"]);

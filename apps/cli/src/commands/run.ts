@@ -34,8 +34,8 @@ export function summarize(result: RunResult): string {
       ROWS,
     ),
     limitedTable(
-      ["pod", "node", "address"],
-      result.pods.map((p) => [p.name, p.node, p.ip]),
+      ["pod", "namespace", "node", "address"],
+      result.pods.map((p) => [p.name, p.namespace, p.node, p.ip]),
       ROWS,
     ),
     table(

@@ -140,8 +140,11 @@ export function traceCommand(cli: Command): void {
         const note = traceSocketNote(trace);
         // One packet is one of kube-proxy's random draws: say so where another could go elsewhere.
         const service = runtime.serviceOf(opts.to, undefined, opts.proto);
+        // Only where a draw was made: a packet dropped before kube-proxy's DNAT (an
+        // externalTrafficPolicy: Local node without endpoints) drew nothing.
+        const drawn = trace.hops.some((h) => h.event === "nat" && / DNAT /.test(h.detail));
         const draw =
-          service && service.endpoints.length > 1
+          service && service.endpoints.length > 1 && drawn
             ? `svc/${runtime.serviceRef(service.service)} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
             : undefined;
         // Policies only written down pass every packet: said, so "reached" is not read as allowed.
