@@ -3,10 +3,10 @@
  * cross-node pod pair (hops, encapsulations, NAT steps, bytes on the wire and overhead, pod MTU,
  * whether the source address survives) and control-plane metrics (entries per node, changes per event).
  */
-import { Ipv4Prefix, encodePacket, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
+import { Ipv4Prefix, formatIpv4, parseIpv4, type Ipv4Header } from "@podnet/core";
 import type { FdbDump, NeighDump, NftObject, RouteDump } from "@podnet/netlink";
 import { NFT_TABLE, nftEntryCount } from "@podnet/route-manager";
-import type { Trace, TraceSummary } from "@podnet/sim";
+import { wireFrames, type Trace, type TraceSummary } from "@podnet/sim";
 import type { ClusterRuntime, ProbeOptions } from "./runtime.js";
 import { socketOutcome, socketReason } from "./backend.js";
 import { HEADLESS } from "./schema.js";
@@ -65,7 +65,18 @@ export interface PathMetrics {
    */
   sourcePreserved?: boolean;
   /** ICMP payload size → bytes of the frame on the underlay, and the encapsulation's share. */
-  wire: { payload: number; podFrame: number; underlayFrame: number; overheadPercent: number }[];
+  /**
+   * A ping of `payload` bytes (DF not set) as it leaves the pod and as it crosses the underlay: bytes
+   * of every frame (a packet over the MTU is cut into fragments: `podFrames`, `underlayFrames`).
+   */
+  wire: {
+    payload: number;
+    podFrame: number;
+    podFrames: number;
+    underlayFrame: number;
+    underlayFrames: number;
+    overheadPercent: number;
+  }[];
 }
 
 export interface NodeTableCounts {
@@ -300,13 +311,19 @@ export async function pathMetrics(runtime: ClusterRuntime): Promise<PathMetrics 
     const frames = trace.hops.filter(
       (h) => h.direction === "request" && h.wire === "out" && h.packet.headers[0]?.kind === "ethernet",
     );
-    const podFrame = frames[0] ? encodePacket(frames[0].packet).length : 0;
-    const onUnderlay = frames.find((h) => h.ns === src.node && h.dev === node.nic);
-    const underlayFrame = onUnderlay ? encodePacket(onUnderlay.packet).length : 0;
+    // Each fragment is a frame of its own on the wire, with its own headers.
+    const bytes = (hop: (typeof frames)[number] | undefined) =>
+      hop ? wireFrames(hop).map((f) => f.length) : [];
+    const pod = bytes(frames[0]);
+    const underlay = bytes(frames.find((h) => h.ns === src.node && h.dev === node.nic));
+    const podFrame = pod.reduce((a, b) => a + b, 0);
+    const underlayFrame = underlay.reduce((a, b) => a + b, 0);
     return {
       payload,
       podFrame,
+      podFrames: pod.length,
       underlayFrame,
+      underlayFrames: underlay.length,
       overheadPercent:
         podFrame && underlayFrame ? Math.round(((underlayFrame - podFrame) / podFrame) * 1000) / 10 : 0,
     };

@@ -13,6 +13,7 @@ import {
   TargetError,
   controlPlaneMetrics,
   loadScenario,
+  pathMetrics,
   reachability,
   runScenario,
   withProxy,
@@ -211,6 +212,27 @@ events:
     const { events } = await controlPlaneMetrics(runtime);
     expect(events.map((e) => e.counted)).toEqual([true, true, true, false]);
     expect(events[0]!.added).toBe(reports[0]!.report!.added);
+  });
+
+  it("counts a ping over the pod MTU as the fragments that cross the wires", async () => {
+    const scenario = loadScenario(
+      `name: small-mtu
+${TWO_NODES_ROUTED.replace("gateway: 10.100.0.1 }", "gateway: 10.100.0.1, mtu: 1400 }")}pods:
+  - { name: a, node: node1 }
+  - { name: b, node: node2 }
+`,
+      "mtu.yaml",
+    );
+    const runtime = await ClusterRuntime.build(scenario, getProvider("overlay"));
+    const path = (await pathMetrics(runtime))!;
+    expect(path.podMtu).toBe(1350);
+    const [small, , large] = path.wire;
+    expect([small!.podFrames, small!.underlayFrames]).toEqual([1, 1]);
+    // 1400 bytes of payload are a 1428-byte packet: two fragments from the pod, each wrapped in VXLAN
+    // (50 bytes more), no frame over the link's MTU and its Ethernet header.
+    expect([large!.podFrames, large!.underlayFrames]).toEqual([2, 2]);
+    expect(large!.podFrame).toBe(1428 + 20 + 2 * 14);
+    expect(large!.underlayFrame).toBe(large!.podFrame + 2 * 50);
   });
 
   it("names each scenario probe by the path it takes", async () => {

@@ -3,6 +3,7 @@ export { dumpRoute } from "./kernel-routes.js";
 export type { SendOptions } from "./walk.js";
 export {
   tracePcap,
+  wireFrames,
   traceJson,
   traceDevices,
   type Trace,

@@ -93,7 +93,9 @@ export function summarize(result: RunResult): string {
           ],
           ...p.wire.map((w) => [
             `bytes on the wire for ${w.payload} B`,
-            `${w.underlayFrame || "-"} (pod frame ${w.podFrame || "-"}, +${w.overheadPercent}%)`,
+            w.underlayFrames > 1 || w.podFrames > 1
+              ? `${w.underlayFrame || "-"} in ${w.underlayFrames} fragments (pod: ${w.podFrame || "-"} in ${w.podFrames}, +${w.overheadPercent}%)`
+              : `${w.underlayFrame || "-"} (pod frame ${w.podFrame || "-"}, +${w.overheadPercent}%)`,
           ]),
         ],
       ),
