@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodePacket, decodePcap } from "@podnet/core";
+import { decodePacket, decodePcapng } from "@podnet/core";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { BIN, ROOT, podnet } from "./podnet.js";
@@ -206,12 +206,18 @@ describe("podnet", () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(overlay.stdout).toMatch(/encap\s+flannel\.1: VXLAN vni 1 to 10\.100\.0\.3:8472/);
     expect(overlay.stdout).toContain("reached: echo reply from 10.0.2.2 (db)");
-    const frames = decodePcap(readFileSync(pcap)).records.map((r) =>
-      decodePacket(r.data)
-        .headers.map((h) => h.kind)
-        .join("/"),
+    // pcapng, an interface per device: the VXLAN packet is on node1's eth0, the pod's on its eth0.
+    const capture = decodePcapng(readFileSync(pcap));
+    const frames = capture.records.map(
+      (r) =>
+        `${capture.interfaces[r.interface]!.name} ${decodePacket(r.data)
+          .headers.map((h) => h.kind)
+          .join("/")}`,
     );
-    expect(frames).toContain("ethernet/ipv4/udp/vxlan/ethernet/ipv4/icmp");
+    expect(frames).toContain("node1/eth0 ethernet/ipv4/udp/vxlan/ethernet/ipv4/icmp");
+    expect(frames[0]).toMatch(/^client\/eth0 ethernet\//);
+    // Stamped with the time it was written, not 1970.
+    expect(capture.records[0]!.timestampMicros / 1e6).toBeGreaterThan(Date.now() / 1000 - 600);
     const docker = await podnet([
       "trace",
       "scenarios/two-nodes.yaml",

@@ -175,7 +175,7 @@ export function App() {
         setError(undefined);
         if (pcapUrl) URL.revokeObjectURL(pcapUrl);
         setPcapUrl(
-          URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/vnd.tcpdump.pcap" })),
+          URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/x-pcapng" })),
         );
       } else if (!reply.ok) {
         setTrace(undefined);

@@ -168,7 +168,7 @@ export function WalkPanel({
           include the reply
         </label>
         {pcapUrl && (
-          <a className="pcap" href={pcapUrl} download="trace.pcap">
+          <a className="pcap" href={pcapUrl} download="trace.pcapng">
             Download pcap
           </a>
         )}

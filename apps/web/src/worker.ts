@@ -157,7 +157,7 @@ async function handle(req: Request): Promise<Reply> {
           ...(verdict ? { policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } } : {}),
           ...(socket ? { socket } : {}),
         },
-        pcap: tracePcap(trace),
+        pcap: tracePcap(trace, undefined, Date.now() * 1000),
       };
     }
     case "tables": {

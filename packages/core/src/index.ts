@@ -62,4 +62,11 @@ export {
   type PcapFile,
   type PcapOptions,
 } from "./pcap.js";
+export {
+  encodePcapng,
+  decodePcapng,
+  type PcapngFile,
+  type PcapngInterface,
+  type PcapngRecord,
+} from "./pcapng.js";
 export { formatHeader, formatPacket, formatTcpFlags, headerJson, packetJson } from "./format.js";

@@ -1,6 +1,7 @@
 import {
   encodePacket,
   encodePcap,
+  encodePcapng,
   fragmentIpv4,
   ipv4HeaderLength,
   packetJson,
@@ -106,18 +107,31 @@ export function wireFrames(hop: TraceHop): Uint8Array[] {
 }
 
 /**
- * What tcpdump would have written during the trace — on one device (`at`), or every frame sent
- * out of any device — in order, as a pcap file. Timestamps are one microsecond per hop from
- * `startMicros`.
+ * What tcpdump would have written during the trace — on one device (`at`), as a pcap file; or every
+ * frame sent out of any device, in order, as a pcapng file with an interface per device.
+ * Timestamps are one microsecond per hop from `startMicros`.
  */
 export function tracePcap(trace: Trace, at?: { ns: string; dev: string }, startMicros = 0): Uint8Array {
-  const records = trace.hops.flatMap((hop, i) =>
-    hop.packet.headers[0]?.kind === "ethernet" &&
-    (at ? hop.wire && hop.ns === at.ns && hop.dev === at.dev : hop.wire === "out")
-      ? wireFrames(hop).map((data) => ({ timestampMicros: startMicros + i, data }))
-      : [],
-  );
-  return encodePcap(records);
+  const ethernet = (hop: TraceHop) => hop.packet.headers[0]?.kind === "ethernet";
+  if (at)
+    return encodePcap(
+      trace.hops.flatMap((hop, i) =>
+        ethernet(hop) && hop.wire && hop.ns === at.ns && hop.dev === at.dev
+          ? wireFrames(hop).map((data) => ({ timestampMicros: startMicros + i, data }))
+          : [],
+      ),
+    );
+  // Every wire: pcapng, an interface per device a frame left by (`node1/eth0`), so that one frame
+  // crossing a bridge reads as the same frame on two interfaces, not as a retransmission.
+  const interfaces = new Map<string, number>();
+  const records = trace.hops.flatMap((hop, i) => {
+    if (!ethernet(hop) || hop.wire !== "out") return [];
+    const name = `${hop.ns}/${hop.dev}`;
+    if (!interfaces.has(name)) interfaces.set(name, interfaces.size);
+    const iface = interfaces.get(name)!;
+    return wireFrames(hop).map((data) => ({ interface: iface, timestampMicros: startMicros + i, data }));
+  });
+  return encodePcapng({ interfaces: [...interfaces.keys()].map((name) => ({ name })), records });
 }
 
 /** The devices a trace crossed, as [namespace, device] pairs, in first-seen order. */
