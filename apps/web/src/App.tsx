@@ -174,9 +174,7 @@ export function App() {
         setTrace(reply.trace);
         setError(undefined);
         if (pcapUrl) URL.revokeObjectURL(pcapUrl);
-        setPcapUrl(
-          URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/x-pcapng" })),
-        );
+        setPcapUrl(URL.createObjectURL(new Blob([reply.pcap as BlobPart], { type: "application/x-pcapng" })));
       } else if (!reply.ok) {
         setTrace(undefined);
         setError(reply.message);

@@ -217,7 +217,7 @@ function Simulated({ rows, bundled }: { rows: BenchRow[]; bundled: boolean }) {
         {rows.map((r, i) => (
           <tr key={i}>
             <td>
-              {r.nodes.toLocaleString("en")} × {Math.round(r.pods / Math.max(1, r.nodes))}
+              {r.scenario}: {r.nodes.toLocaleString("en")} nodes, {r.pods.toLocaleString("en")} pods
             </td>
             <td>{r.provider}</td>
             <td>{(r.buildMs / 1000).toFixed(2)} s</td>

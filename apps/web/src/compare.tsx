@@ -96,7 +96,9 @@ export default function CompareView({ results }: { results: RunResult[] }) {
       <h2>Who reaches whom</h2>
       <p className="explain">
         Every probe of the scenario under each provider: rows are sources, columns destinations; ✓ reached, ✕
-        not (hover for the kernel's reason, listed below each kind too).
+        not (hover for the kernel's reason, listed below each kind too). Pods, nodes and outside hosts are
+        pinged, Services probed on their first port, as <code>podnet compare</code> does: a NetworkPolicy that
+        allows a TCP port does not allow a ping.
         {results[0] && results[0].policy !== "none" && (
           <>
             {" "}
@@ -119,7 +121,12 @@ export default function CompareView({ results }: { results: RunResult[] }) {
         );
         return (
           <section key={kind} className="kind" aria-label={kind}>
-            <h3>{kind}</h3>
+            <h3>
+              {kind}:{" "}
+              {unique(cells.map((c) => c.protocol))
+                .map((p) => (p === "icmp" ? "ping (ICMP)" : `${p.toUpperCase()} to the first port`))
+                .join(", ")}
+            </h3>
             <div className="matrices">
               {results.map((r) => (
                 <Matrix

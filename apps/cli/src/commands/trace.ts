@@ -160,7 +160,8 @@ export function traceCommand(cli: Command): void {
           ...(verdict ? { policy: { ...verdict, explanation: explainVerdict(verdict) } } : {}),
           ...(unenforced.length ? { notes: unenforced } : {}),
         });
-        if (opts.pcap !== undefined) writeOutput("--pcap", pcapFor(name), tracePcap(trace, undefined, Date.now() * 1000));
+        if (opts.pcap !== undefined)
+          writeOutput("--pcap", pcapFor(name), tracePcap(trace, undefined, Date.now() * 1000));
         if (!opts.json)
           process.stdout.write(
             `${color.bold(`== ${name}`)}: ${opts.from} → ${opts.to}\n${formatTrace(trace, { verbose: Boolean(opts.verbose) })}\n${seen}${
