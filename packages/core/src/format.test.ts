@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { headerJson, packetJson } from "./format.js";
+import { formatHeader, headerJson, packetJson } from "./format.js";
 import { ArpOp, EtherType, IpProtocol, TcpFlags, type Packet } from "./headers.js";
 import { parseIpv4 } from "./ipv4.js";
 import { parseMac } from "./mac.js";
@@ -63,5 +63,23 @@ describe("packets for JSON", () => {
       targetMac: "00:00:00:00:00:00",
       targetIp: "10.0.1.1",
     });
+  });
+});
+
+describe("headers as one line", () => {
+  it("names a TCP segment's acknowledgement where its ACK flag is set, as tcpdump does", () => {
+    const tcp = (flags: number) =>
+      formatHeader({
+        kind: "tcp",
+        srcPort: 32768,
+        dstPort: 80,
+        seq: 1,
+        ack: 4097,
+        flags,
+        window: 64240,
+        urgent: 0,
+      });
+    expect(tcp(TcpFlags.SYN)).toBe("tcp 32768 > 80 [SYN] seq 1");
+    expect(tcp(TcpFlags.SYN | TcpFlags.ACK)).toBe("tcp 32768 > 80 [SYN,ACK] seq 1 ack 4097");
   });
 });

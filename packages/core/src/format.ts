@@ -48,7 +48,10 @@ export function formatHeader(h: Header): string {
     case "udp":
       return `udp ${h.srcPort} > ${h.dstPort}`;
     case "tcp":
-      return `tcp ${h.srcPort} > ${h.dstPort} [${formatTcpFlags(h.flags)}] seq ${h.seq}`;
+      // tcpdump's fields: the acknowledgement only where the ACK flag makes it meaningful.
+      return `tcp ${h.srcPort} > ${h.dstPort} [${formatTcpFlags(h.flags)}] seq ${h.seq}${
+        h.flags & TcpFlags.ACK ? ` ack ${h.ack}` : ""
+      }`;
     case "vxlan":
       return `vxlan vni ${h.vni}`;
   }
