@@ -62,7 +62,7 @@ export function traceCommand(cli: Command): void {
     .option("--providers <names>", "trace under several providers, one after the other")
     .addOption(proxyOption(false))
     .addOption(policyOption())
-    .requiredOption("--from <pod[/container]>", "a pod, pod/container, node or host")
+    .requiredOption("--from <source>", "a pod, pod/container, node or host")
     .requiredOption(
       "--to <target[:port]>",
       "a pod, node, host, svc/<name>[.<namespace>] or an address, with an optional :port",
