@@ -49,8 +49,10 @@ export function Timeline({
         ) : step.changes.length === 0 ? (
           <p>No node's tables changed at this event.</p>
         ) : (
+          // One node's changes open; several nodes' as their counts, opened on a click, so that the
+          // map below stays in view (a join rewrites every node's tables).
           step.changes.map((c) => (
-            <details key={c.node} open>
+            <details key={c.node} open={step.changes.length === 1}>
               <summary>
                 <code>{c.node}</code>: {c.added.length} added, {c.removed.length} removed
               </summary>
