@@ -63,6 +63,24 @@ function unpublishedPorts(runtime: ClusterRuntime): string[] {
  * NetworkPolicy matches pods by address: where pods of different nodes share one (docker-bridge
  * gives every node 172.17.0.0/16), a verdict may be another pod's, in the chains as in the tables.
  */
+/**
+ * A named targetPort no selected pod has (`targetPort: htp`): the API server takes it, and the
+ * EndpointSlice controller then leaves that port without endpoints — connections to it are refused
+ * without a word anywhere else. Said once per Service port.
+ */
+export function unresolvedTargetPorts(runtime: ClusterRuntime): string[] {
+  const out: string[] = [];
+  for (const svc of runtime.services.values())
+    svc.spec.ports.forEach((port, i) => {
+      if (typeof port.targetPort !== "string" || !svc.endpoints.length || svc.portEndpoints[i]!.length)
+        return;
+      out.push(
+        `svc/${runtime.serviceRef(svc)} port ${port.port}/${port.protocol.toUpperCase()} names targetPort ${JSON.stringify(port.targetPort)}, which ${svc.endpoints.length === 1 ? "its one selected pod does not have" : `none of its ${svc.endpoints.length} selected pods has`} (a container port of that name and protocol): the port has no endpoints`,
+      );
+    });
+  return out;
+}
+
 export function sharedAddresses(runtime: ClusterRuntime): string[] {
   const byIp = new Map<string, string[]>();
   for (const [name, pod] of runtime.pods) byIp.set(pod.ip, [...(byIp.get(pod.ip) ?? []), name]);
@@ -165,6 +183,7 @@ export async function runScenario(
   };
   const notes = [
     ...unpublishedPorts(runtime),
+    ...unresolvedTargetPorts(runtime),
     ...(runtime.policyEngine.name === "none" ? unenforcedPolicies(scenario) : sharedAddresses(runtime)),
   ];
   if (notes.length) result.notes = notes;

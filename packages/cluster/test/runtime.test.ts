@@ -235,6 +235,22 @@ ${TWO_NODES_ROUTED.replace("gateway: 10.100.0.1 }", "gateway: 10.100.0.1, mtu: 1
     expect(large!.underlayFrame).toBe(large!.podFrame + 2 * 50);
   });
 
+  it("notes a named targetPort that none of the Service's pods has", async () => {
+    const text = (targetPort: string) => `name: named-port
+${TWO_NODES_ROUTED}pods:
+  - { name: web, node: node1, labels: { app: web }, containers: [{ name: c, ports: [{ name: http, containerPort: 8080 }] }] }
+services:
+  - { name: web, selector: { app: web }, ports: [{ port: 80, targetPort: ${targetPort} }] }
+`;
+    const notes = async (targetPort: string) =>
+      (await runScenario(loadScenario(text(targetPort), "n.yaml"), getProvider("overlay"))).result.notes ??
+      [];
+    expect(await notes("http")).toEqual([]);
+    expect(await notes("htp")).toEqual([
+      'svc/web port 80/TCP names targetPort "htp", which its one selected pod does not have (a container port of that name and protocol): the port has no endpoints',
+    ]);
+  });
+
   it("names each scenario probe by the path it takes", async () => {
     const single = (await runScenario(bundled("single-pod"), getProvider("overlay"))).result;
     expect(single.probes.map((p) => `${p.from} → ${p.to}: ${p.kind}`)).toEqual([
