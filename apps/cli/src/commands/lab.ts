@@ -236,7 +236,16 @@ export function labCommands(cli: Command): void {
               // Reported under the name the user chose it by.
               // A bar per build on a terminal: each probe is a real connection, some wait out a timeout.
               let bar: ReturnType<typeof progressBar>;
+              let said = false;
               const onProgress = (done: number, total: number) => {
+                // Without a terminal (a CI log), one line as each build's probing starts, so a long
+                // one does not read as a hang (--json keeps stderr for errors).
+                if (!process.stderr.isTTY && !opts.json && !said) {
+                  said = true;
+                  process.stderr.write(
+                    `verify ${scenario.name} / ${name}${proxy ? ` / kube-proxy ${proxy}` : ""}: ${total} probes\n`,
+                  );
+                }
                 bar ??= progressBar(
                   `verify ${scenario.name} / ${name} [{bar}] {value}/{total} probes`,
                   total,
