@@ -1,5 +1,5 @@
 /**
- * pcapng (the format Wireshark and `tcpdump -i any --print` users open): one Interface Description
+ * pcapng (the format Wireshark and dumpcap write): one Interface Description
  * Block per device, named, so that a frame seen on two wires (out of a pod's eth0, then out of the
  * bridge port it crossed) reads as one frame on two interfaces — not as a retransmission, which is
  * what the same frames read as in classic pcap, where a capture has no interfaces.

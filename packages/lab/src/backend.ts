@@ -270,8 +270,10 @@ export class LinuxBackend implements ClusterBackend {
     return sum;
   }
 
-  /** Whom a probe means to reach, in words: the pod, or a Service's endpoints. */
-  /** Who should have answered, by the scenario's name (the lab's namespaces carry its prefix). */
+  /**
+   * Whom a probe means to reach, in words: the pod, by the scenario's name (the lab's namespaces
+   * carry its prefix), or a Service's endpoints.
+   */
   private meant(request: ProbeRequest): string {
     if (request.expectNs === undefined) return `an endpoint of svc/${request.service!.name}`;
     const ns = request.expectNs;
