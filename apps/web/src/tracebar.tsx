@@ -3,7 +3,7 @@
  * node, an outside host), the target with an optional port (a pod, node, host, svc/<name>[.<namespace>], an address,
  * 127.0.0.1:<port> inside the source pod, <node>:<nodePort>), the protocol and the payload size.
  */
-import { HEADLESS, ServiceIndex, headlessTarget, parseTarget } from "@podnet/cluster";
+import { HEADLESS, ServiceIndex, headlessTarget, noPortNamed, parseTarget } from "@podnet/cluster";
 import { useEffect, useState } from "react";
 import type { Snapshot } from "./protocol.js";
 import type { Pmtudisc, Protocol, ViewState } from "./url.js";
@@ -36,7 +36,7 @@ export function suggestions(s: Snapshot): string[] {
   return [
     ...destinations(s),
     ...addressed(s).flatMap((x) => [
-      ...x.ports.map((p) => `svc/${x.ref}:${p.port}`),
+      ...x.ports.flatMap((p) => [`svc/${x.ref}:${p.port}`, ...(p.name ? [`svc/${x.ref}:${p.name}`] : [])]),
       ...x.ports.flatMap((p) => (p.nodePort ? s.nodes.map((n) => `${n.name}:${p.nodePort}`) : [])),
     ]),
     ...[...new Set(s.pods.flatMap((p) => p.ports))].map((port) => `127.0.0.1:${port}`),
@@ -53,9 +53,12 @@ export function targetProblem(s: Snapshot, to: string): string | undefined {
     for (const x of s.services) index.set(x.namespace, x.name, x);
     const found = index.find(name.slice(4));
     if ("error" in found) return found.error;
-    return found.value.clusterIP === HEADLESS
-      ? headlessTarget(name.slice(4), found.value.endpoints.length)
-      : undefined;
+    if (found.value.clusterIP === HEADLESS)
+      return headlessTarget(name.slice(4), found.value.endpoints.length);
+    const ports = found.value.ports.map((p) => ({ name: p.name ?? "" }));
+    if (parsed.portName !== undefined && !ports.some((p) => p.name === parsed.portName))
+      return noPortNamed(name, parsed.portName, ports);
+    return undefined;
   }
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name) || destinations(s).includes(name)) return undefined;
   return `unknown target ${JSON.stringify(to)}: not a pod, node, host, svc/<name>[.<namespace>] or IPv4 address`;

@@ -162,6 +162,7 @@ export function setService(check: CheckState, svc: ServiceSpec, path: Path): voi
   check.serviceState.set(svc.namespace, svc.name, {
     ...(clusterIP ? { clusterIP } : {}),
     nodePorts,
+    ports: svc.ports.map((p) => ({ name: p.name })),
     path: existing?.path ?? path,
   });
 }

@@ -40,7 +40,13 @@ export class CheckState {
   /** Published ports by node, port and protocol: the pods holding them, and on which address. */
   readonly hostPorts = new Map<string, { pod: string; hostIP: number }[]>();
   /** Each Service as the check has it so far; `path`: where it was first defined. */
-  readonly serviceState = new ServiceIndex<{ clusterIP?: string; nodePorts: string[]; path: Path }>();
+  readonly serviceState = new ServiceIndex<{
+    clusterIP?: string;
+    nodePorts: string[];
+    /** Its ports' names, for a target that names one (`svc/web:http`). */
+    ports: { name: string }[];
+    path: Path;
+  }>();
   /** ClusterIPs and NodePorts (`port/protocol`) taken: the Service holding each, `namespace/name`. */
   readonly clusterIPs = new Map<string, string>();
   readonly nodePorts = new Map<string, string>();

@@ -1,7 +1,7 @@
 /** The scenario check's traffic: each probe's origin and target exist once the events have happened. */
 import { isIpv4, quoteInput as q } from "@podnet/core";
 import type { CheckState, Path } from "./check-state.js";
-import { parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
+import { noPortNamed, parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
 import { HEADLESS, headlessTarget } from "./schema.js";
 
 /** Probes run after every event: they name what exists once the events have all happened. */
@@ -30,6 +30,8 @@ export function checkTraffic(check: CheckState): void {
       if ("error" in svc) check.fail([...path, "to"], `${svc.error}${after}`);
       else if (svc.value.clusterIP === HEADLESS)
         check.fail([...path, "to"], headlessTarget(target.name.slice(4)));
+      else if (target.portName !== undefined && !svc.value.ports.some((p) => p.name === target.portName))
+        check.fail([...path, "to"], noPortNamed(target.name, target.portName, svc.value.ports));
     } else if (check.names.get(target.name) === "router")
       check.fail([...path, "to"], routerTarget(target.name));
     else if (!check.names.has(target.name) && !isIpv4(target.name) && !check.unmadeName(target.name))
@@ -48,10 +50,16 @@ export function checkTraffic(check: CheckState): void {
         `a ${t.protocol} probe needs a port: ${q(`${t.to}:<port>`)} or port: <port>`,
       );
     // A ping to "db:80" would report on db, not on port 80 (protocol defaults to icmp).
-    if (t.protocol === "icmp" && (target.port !== undefined || t.port !== undefined))
+    const inTarget = target.port !== undefined || target.portName !== undefined;
+    if (t.protocol === "icmp" && (inTarget || t.port !== undefined))
       check.fail(
-        [...path, target.port !== undefined ? "to" : "port"],
+        [...path, inTarget ? "to" : "port"],
         `ICMP has no ports: add protocol: tcp or udp, or name no port`,
+      );
+    if (target.portName !== undefined && t.port !== undefined)
+      check.fail(
+        [...path, "port"],
+        `port ${t.port} and the port ${q(target.portName)} in ${q(t.to)}: name one`,
       );
     if (target.port !== undefined && t.port !== undefined && target.port !== t.port)
       check.fail([...path, "port"], `port ${t.port} contradicts the port in ${q(t.to)}`);

@@ -25,7 +25,7 @@ export {
 } from "./load.js";
 export { SCENARIO_LIMITS, existingNamespaces } from "./check.js";
 export { NFT_TABLE, PROXY_NAMES, type ProxyName } from "@podnet/route-manager";
-export { parseTarget, parseOrigin, type TargetText } from "./target.js";
+export { parseTarget, parseOrigin, noPortNamed, type TargetText } from "./target.js";
 export { affinitySeconds } from "./services.js";
 export { providerIssues } from "./check.js";
 export { ServiceIndex, parseServiceRef } from "./service-ref.js";

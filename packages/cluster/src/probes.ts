@@ -8,7 +8,7 @@ import type { ProbeRequest } from "./backend.js";
 import { TargetError } from "./allocation.js";
 import type { ClusterRuntime, PodState, ProbeOptions } from "./runtime.js";
 import type { PodEndpoint, ServiceState } from "./services.js";
-import { parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
+import { noPortNamed, parseOrigin, parseTarget, routerSource, routerTarget } from "./target.js";
 import { HEADLESS, headlessTarget } from "./schema.js";
 
 export class ProbeTargets {
@@ -25,6 +25,8 @@ export class ProbeTargets {
     address: string;
     ns?: string;
     port?: number;
+    /** A Service's port named in the target: its protocol, which the probe takes unless told. */
+    protocol?: "tcp" | "udp";
     kind: "pod" | "node" | "host" | "service" | "address";
   } {
     const parsed = parseTarget(target);
@@ -36,6 +38,11 @@ export class ProbeTargets {
       if ("error" in svc) throw new TargetError(svc.error);
       if (svc.clusterIP === HEADLESS)
         throw new TargetError(headlessTarget(name.slice(4), svc.endpoints.length));
+      if (parsed.portName !== undefined) {
+        const named = svc.spec.ports.find((p) => p.name === parsed.portName);
+        if (!named) throw new TargetError(noPortNamed(name, parsed.portName, svc.spec.ports));
+        return { address: svc.clusterIP, kind: "service", port: named.port, protocol: named.protocol };
+      }
       return { address: svc.clusterIP, kind: "service", port: port ?? svc.spec.ports[0]!.port };
     }
     const pod = this.runtime.pods.get(name);
@@ -96,6 +103,7 @@ export class ProbeTargets {
     // Unsaid, a Service's port is probed with its own protocol (a DNS Service's 53 is UDP's).
     const protocol =
       options.protocol ??
+      target.protocol ??
       (target.kind !== "service" && target.port === undefined
         ? "icmp"
         : target.kind === "pod"

@@ -1,5 +1,5 @@
 /**
- * Probe endpoints as users write them — `web`, `web/nginx`, `svc/db:5432`, `10.0.2.5:80` — parsed in
+ * Probe endpoints as users write them — `web`, `web/nginx`, `svc/db:5432`, `svc/web:http`, `10.0.2.5:80` — parsed in
  * one place, so the scenario checker, the runtime and the CLI agree on what a port is.
  */
 import { quoteInput as q } from "@podnet/core";
@@ -8,7 +8,13 @@ export interface TargetText {
   /** A pod, node or host name, `svc/<name>[.<namespace>]`, or an address. */
   name: string;
   port?: number;
+  /** A Service's port by its name (`svc/web:http`), as kubectl port-forward takes it. */
+  portName?: string;
 }
+
+/** A Service port named in a target that the Service does not have: the check's and the runtime's words. */
+export const noPortNamed = (target: string, portName: string, ports: readonly { name: string }[]) =>
+  `${target} has no port named ${q(portName)} (its ports: ${ports.map((p) => p.name || "(unnamed)").join(", ")})`;
 
 /** A router as a probe's source or target: the words the scenario check and a trace share. */
 export const routerSource = (name: string) => `${name} is a router: probes start from a pod, node or host`;
@@ -46,6 +52,9 @@ export function parseTarget(text: string): TargetText | { error: string } {
   const name = text.slice(0, colon);
   const port = text.slice(colon + 1);
   if (!name) return { error: `${q(text)} has a port but no target` };
+  // A Service port's name is a DNS-1123 label with a letter (the API server's IANA_SVC_NAME).
+  if (name.startsWith("svc/") && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(port) && /[a-z]/.test(port))
+    return { name, portName: port };
   if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
     return { error: `${q(port)} in ${q(text)} is not a port (1-65535)` };
   return { name, port: Number(port) };

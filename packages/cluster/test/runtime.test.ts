@@ -251,6 +251,53 @@ services:
     ]);
   });
 
+  it("takes a Service's port by its name, svc/<name>:<port name>, with that port's protocol", async () => {
+    const text = (to: string, extra = "") => `name: dns
+${TWO_NODES_ROUTED}pods:
+  - { name: client, node: node1 }
+  - name: coredns
+    node: node2
+    labels: { app: dns }
+    containers: [{ name: c, ports: [{ containerPort: 53, protocol: UDP }, { containerPort: 53, protocol: TCP }] }]
+services:
+  - name: kube-dns
+    selector: { app: dns }
+    ports: [{ name: dns, port: 53, protocol: UDP }, { name: dns-tcp, port: 53, protocol: TCP }]
+traffic:
+  - { from: client, to: ${to}${extra} }
+`;
+    const errors = (to: string, extra?: string) => {
+      try {
+        loadScenario(text(to, extra), "dns.yaml");
+        return [];
+      } catch (error) {
+        return (error as Error).message.split("\n").map((l) => l.replace(/^dns\.yaml:\d+:\d+: /, ""));
+      }
+    };
+    expect(errors("svc/kube-dns:dns-tcp, protocol: tcp")).toEqual([]);
+    expect(errors("svc/kube-dns:dsn, protocol: udp")).toEqual([
+      'traffic[0].to: svc/kube-dns has no port named "dsn" (its ports: dns, dns-tcp)',
+    ]);
+    expect(errors("svc/kube-dns:dns")).toEqual([
+      "traffic[0].to: ICMP has no ports: add protocol: tcp or udp, or name no port",
+    ]);
+    expect(errors("svc/kube-dns:dns, protocol: udp", ", port: 53")).toEqual([
+      'traffic[0].port: port 53 and the port "dns" in "svc/kube-dns:dns": name one',
+    ]);
+    // Only a Service's ports have names here: a pod's target takes a number.
+    expect(errors("coredns:dns, protocol: udp")).toEqual([
+      'traffic[0].to: "dns" in "coredns:dns" is not a port (1-65535)',
+    ]);
+    const runtime = await ClusterRuntime.build(
+      loadScenario(text("svc/kube-dns:dns, protocol: udp"), "dns.yaml"),
+      getProvider("overlay"),
+    );
+    const l4 = (to: string) => runtime.trace("client", to).hops[0]!.packet.headers.at(-1)!.kind;
+    expect([l4("svc/kube-dns:dns"), l4("svc/kube-dns:dns-tcp")]).toEqual(["udp", "tcp"]);
+    expect(runtime.trace("client", "svc/kube-dns:dns-tcp").outcome).toBe("reached");
+    expect(() => runtime.trace("client", "svc/kube-dns:dsn")).toThrow('svc/kube-dns has no port named "dsn"');
+  });
+
   it("names each scenario probe by the path it takes", async () => {
     const single = (await runScenario(bundled("single-pod"), getProvider("overlay"))).result;
     expect(single.probes.map((p) => `${p.from} → ${p.to}: ${p.kind}`)).toEqual([
