@@ -304,6 +304,30 @@ describe("podnet", () => {
     expect(overlay.path).toMatchObject({ encapsulations: 1, podMtu: 1450, sourcePreserved: true });
   });
 
+  it("leaves out of a comparison a provider that cannot take the scenario, and says where when none can", async () => {
+    const file = join(tmp, "docker-range.yaml");
+    writeFileSync(
+      file,
+      `name: docker-range
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay:
+  segments: [{ name: lan, subnet: 172.17.5.0/24 }]
+nodes: [{ name: node1, segment: lan, address: 172.17.5.2 }]
+pods: [{ name: a, node: node1 }]
+`,
+    );
+    const both = await podnet(["compare", file, "--providers", "docker-bridge,overlay"]);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toContain(
+      'note: docker-bridge is not compared: segment "lan" 172.17.5.0/24 overlaps 172.17.0.0/16',
+    );
+    expect(both.stdout).toMatch(/│ reachability\s+│ overlay\s+│/);
+    const alone = await podnet(["compare", file, "--providers", "docker-bridge"]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(
+      /^error: \S+docker-range\.yaml:4:35: underlay\.segments\[0\]\.subnet: segment "lan"/,
+    );
+  });
   it("keeps the bundled scenarios' promises under each provider", async () => {
     for (const provider of ["docker-bridge", "cbr0-host-gw", "overlay"]) {
       const single = await podnet(["run", "scenarios/single-pod.yaml", "--provider", provider, "--json"]);

@@ -55,7 +55,7 @@ export function targetProblem(s: Snapshot, to: string): string | undefined {
     if ("error" in found) return found.error;
     if (found.value.clusterIP === HEADLESS)
       return headlessTarget(name.slice(4), found.value.endpoints.length);
-    const ports = found.value.ports.map((p) => ({ name: p.name ?? "" }));
+    const { ports } = found.value;
     if (parsed.portName !== undefined && !ports.some((p) => p.name === parsed.portName))
       return noPortNamed(name, parsed.portName, ports);
     return undefined;

@@ -1,5 +1,6 @@
 /** The scenario check's API objects: Services, namespaces and NetworkPolicies. */
 import { parseIpv4, quoteInput as q } from "@podnet/core";
+import { serviceKey } from "@podnet/route-manager";
 import { HEADLESS, type Scenario, type ServiceSpec } from "./schema.js";
 import { plural, type CheckState, type Path } from "./check-state.js";
 
@@ -32,9 +33,6 @@ export function checkPolicies(check: CheckState): void {
   });
 }
 
-/** A Service's identity in the check's maps, as kube-proxy names it: `namespace/name`. */
-const keyOf = (svc: ServiceSpec) => `${svc.namespace}/${svc.name}`;
-
 /** Another Service as a message about `svc` names it: by name in its namespace, namespace/name across. */
 function other(key: string, svc: ServiceSpec): string {
   const slash = key.indexOf("/");
@@ -43,7 +41,8 @@ function other(key: string, svc: ServiceSpec): string {
 
 export function setService(check: CheckState, svc: ServiceSpec, path: Path): void {
   const existing = check.serviceState.get(svc.namespace, svc.name);
-  const id = keyOf(svc);
+  // Its identity in the check's maps, as kube-proxy names it: `namespace/name`.
+  const id = serviceKey(svc);
   if (existing && path[0] === "services")
     return check.fail([...path, "name"], `service ${q(svc.name)} is defined twice`, [
       ...existing.path,

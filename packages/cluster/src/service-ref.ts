@@ -5,6 +5,7 @@
  * One index for the scenario check and the runtime, so both read a name the same way.
  */
 import { quoteInput as q } from "@podnet/core";
+import { serviceKey } from "@podnet/route-manager";
 
 /** A Service's reference split: its name, and the namespace when the reference says one. */
 export function parseServiceRef(ref: string): { name: string; namespace?: string } {
@@ -22,17 +23,17 @@ export class ServiceIndex<T> {
   }
 
   get(namespace: string, name: string): T | undefined {
-    return this.byKey.get(`${namespace}/${name}`);
+    return this.byKey.get(serviceKey({ namespace, name }));
   }
 
   set(namespace: string, name: string, value: T): void {
-    const key = `${namespace}/${name}`;
+    const key = serviceKey({ namespace, name });
     if (!this.byKey.has(key)) this.namespaces.set(name, [...(this.namespaces.get(name) ?? []), namespace]);
     this.byKey.set(key, value);
   }
 
   delete(namespace: string, name: string): void {
-    if (!this.byKey.delete(`${namespace}/${name}`)) return;
+    if (!this.byKey.delete(serviceKey({ namespace, name }))) return;
     const left = this.namespaces.get(name)!.filter((n) => n !== namespace);
     if (left.length) this.namespaces.set(name, left);
     else this.namespaces.delete(name);

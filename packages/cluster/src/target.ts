@@ -13,7 +13,7 @@ export interface TargetText {
 }
 
 /** A Service port named in a target that the Service does not have: the check's and the runtime's words. */
-export const noPortNamed = (target: string, portName: string, ports: readonly { name: string }[]) =>
+export const noPortNamed = (target: string, portName: string, ports: readonly { name?: string }[]) =>
   `${target} has no port named ${q(portName)} (its ports: ${ports.map((p) => p.name || "(unnamed)").join(", ")})`;
 
 /** A router as a probe's source or target: the words the scenario check and a trace share. */

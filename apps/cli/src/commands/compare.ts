@@ -42,15 +42,15 @@ export function compareCommand(cli: Command): void {
         const scenario = readScenario(file, undefined, scaleOf(opts));
         // A provider that cannot take this scenario (its pod range on the underlay) is left out with
         // why; the others are compared. When none can, `readScenario` says where, as `run` does.
-        const all = parseProviders(opts.providers);
-        const providers = all.filter(({ provider }) => !providerIssues(scenario, provider).length);
+        const all = parseProviders(opts.providers).map((p) => ({
+          ...p,
+          issue: providerIssues(scenario, p.provider)[0],
+        }));
+        const providers = all.filter((p) => !p.issue);
         if (!providers.length) readScenario(file, undefined, scaleOf(opts), [all[0]!.provider]);
-        const skipped = all
-          .filter((p) => !providers.includes(p))
-          .map(
-            ({ provider }) =>
-              `${provider.name} is not compared: ${providerIssues(scenario, provider)[0]!.message}`,
-          );
+        const skipped = all.flatMap(({ provider, issue }) =>
+          issue ? [`${provider.name} is not compared: ${issue.message}`] : [],
+        );
         const proxies = parseProxies(opts.proxy);
         const policies = parsePolicies(opts.policy);
         const results: RunResult[] = [];
