@@ -224,7 +224,7 @@ export class LinuxBackend implements ClusterBackend {
   }
 
   async stopProcessesIn(ns: string): Promise<void> {
-    stopProcesses(processesIn([ns]));
+    await stopProcesses(processesIn([ns]));
   }
 
   async listen(ns: string, socket: { protocol: "tcp" | "udp"; port: number; owner: string }): Promise<void> {

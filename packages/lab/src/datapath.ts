@@ -431,7 +431,7 @@ export async function benchDatapath(
     throw signals.cause(error);
   } finally {
     measurer.stop();
-    stopProcesses(servers);
+    await stopProcesses(servers);
     signals.close();
     // `up` removes what it built when it fails; after that the lab is ours to remove.
     if (built) await down(name);

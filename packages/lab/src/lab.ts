@@ -270,7 +270,7 @@ export async function down(name: string): Promise<{ namespaces: string[]; proces
     state?.starts ? stillStarted(pid, state.starts[i]!) : mine.has(pid),
   );
   const pids = [...new Set([...listed, ...inside])];
-  stopProcesses(pids);
+  await stopProcesses(pids);
   const netlink = new LinuxNetlink();
   // One gone meanwhile (an `up` still building removes what it made when it fails) is gone.
   for (const ns of namespaces)

@@ -69,8 +69,13 @@ export function processesIn(namespaces: readonly string[]): number[] {
   return pids;
 }
 
-/** Stops processes started detached (each its own process group), children included. */
-export function stopProcesses(pids: readonly number[]): void {
+/**
+ * Stops processes started detached (each its own process group), children included, and waits
+ * (up to `waitMs`) until they have ended: SIGKILL is delivered at once but a process takes a moment
+ * to exit, and until it has, it still holds its namespace and its sockets — a pod removed by an
+ * event would otherwise leave a listener running, nameless, for whoever looks next.
+ */
+export async function stopProcesses(pids: readonly number[], waitMs = 5_000): Promise<void> {
   for (const pid of pids) {
     try {
       process.kill(-pid, "SIGKILL");
@@ -82,5 +87,11 @@ export function stopProcesses(pids: readonly number[]): void {
         // already gone
       }
     }
+  }
+  const deadline = Date.now() + waitMs;
+  let left = pids.filter((pid) => !ended(pid));
+  while (left.length && Date.now() < deadline) {
+    await new Promise((ok) => setTimeout(ok, 10));
+    left = left.filter((pid) => !ended(pid));
   }
 }

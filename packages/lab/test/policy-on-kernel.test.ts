@@ -37,7 +37,7 @@ describe.skipIf(system.skip)(
       });
     }, 120_000);
     afterAll(async () => {
-      stopProcesses(pids);
+      await stopProcesses(pids);
       await removeNamespaces(linux, run);
       rmSync(dir, { recursive: true, force: true });
     });

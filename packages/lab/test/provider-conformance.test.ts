@@ -42,7 +42,7 @@ describeProviderConformance("real namespaces", {
     return backend;
   },
   cleanup: async (backend) => {
-    stopProcesses(pids.get(backend as LinuxBackend) ?? []);
+    await stopProcesses(pids.get(backend as LinuxBackend) ?? []);
     await removeNamespaces(linux, backend.prefix);
   },
 });

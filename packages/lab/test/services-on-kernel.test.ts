@@ -32,7 +32,7 @@ const pids: number[] = [];
 const runs: string[] = [];
 
 afterAll(async () => {
-  stopProcesses(pids);
+  await stopProcesses(pids);
   for (const run of runs) await removeNamespaces(linux, run);
   rmSync(dir, { recursive: true, force: true });
 });
