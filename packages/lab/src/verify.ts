@@ -15,7 +15,7 @@ import {
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
 import { connectionVerdict, noPolicyEngine, policyMatrix, type PolicyEngine } from "@podnet/policy";
-import { down, up, watchSignals } from "./lab.js";
+import { down, shortenArpRetries, up, watchSignals } from "./lab.js";
 
 export interface VerifyCell {
   kind: string;
@@ -50,6 +50,15 @@ export interface VerifyReport {
 
 type Outcome = ProbeResult["outcome"];
 export type Tally = Partial<Record<Outcome, number>>;
+
+/**
+ * ARP's retry timer in a verify lab. With the kernel's 1 s, an address nobody answers fails after
+ * about 3 s: later than the TCP and UDP probes wait (2 s), so the kernel would read a timeout where
+ * the simulator, which has no clock for ARP, says host unreachable; and later than TCP's first
+ * retransmission (1 s), a new connection whose endpoint kube-proxy draws again when the first SYN
+ * never left the node. At 200 ms resolution fails at 600 ms, before both.
+ */
+const ARP_RETRY_MS = 200;
 
 /** How many times the simulator's connections the kernel may make to show the same outcomes. */
 const KERNEL_TRIES = 3;
@@ -196,6 +205,7 @@ export async function verify(
   try {
     const { runtime: kernel } = await up(scenario, provider, { name, scenarioFile: file, policy });
     built = true;
+    await shortenArpRetries(name, ARP_RETRY_MS);
     const cells: VerifyCell[] = [];
     const all = checks(sim);
     for (const check of all) {

@@ -43,6 +43,7 @@ const scenarioFile = join(ROOT, "scenarios/two-nodes.yaml");
 const UDP_SERVICE = fileURLToPath(new URL("fixtures/udp-service.yaml", import.meta.url));
 const NODEPORT_NO_ENDPOINTS = fileURLToPath(new URL("fixtures/nodeport-no-endpoints.yaml", import.meta.url));
 const UDP_SOFT_ERRORS = fileURLToPath(new URL("fixtures/udp-soft-errors.yaml", import.meta.url));
+const ARP_FAILURE = fileURLToPath(new URL("fixtures/arp-failure.yaml", import.meta.url));
 const CLUSTERIP_PORTS = fileURLToPath(new URL("fixtures/clusterip-ports.yaml", import.meta.url));
 const MULTICAST = fileURLToPath(new URL("fixtures/multicast.yaml", import.meta.url));
 const NAMED_TARGETPORT = fileURLToPath(new URL("fixtures/named-targetport.yaml", import.meta.url));
@@ -438,8 +439,9 @@ describe.skipIf(system.skip)("labs on the real kernel", () => {
     [[CLUSTERIP_PORTS], ["--proxy", "nftables"], ["cbr0-host-gw"]],
     // A multicast group: sent to the link, not the gateway; nothing answers, TCP never connects.
     [[MULTICAST], [], ["cbr0-host-gw"]],
-    // What a UDP socket is told of a host unreachable (nothing), where TCP and ping hear of it.
-    [[UDP_SOFT_ERRORS], [], ["docker-bridge"]],
+    // What a UDP socket is told of a host unreachable (nothing), where TCP and ping hear of it; and
+    // a TCP connection that fails on ARP, after a Service's DNAT and from a pod, within the probe.
+    [[UDP_SOFT_ERRORS, ARP_FAILURE], [], ["docker-bridge"]],
   ])(
     "podnet verify %j %j agrees on every cell under %j",
     async (names, scale, providers) => {
