@@ -423,6 +423,26 @@ pods: [{ name: a, node: node1 }]
     // packages' tests run beside it (CI timed it out once).
   }, 120_000);
 
+  it("traces through the endpoint --endpoint names, and refuses one the Service does not draw", async () => {
+    const args = ["trace", "service", "--provider", "overlay", "--from", "client", "--to", "svc/web"];
+    const chosen = await podnet([...args, "--endpoint", "web-c", "--json"]);
+    expect(chosen.code).toBe(0);
+    expect(chosen.json()).toMatchObject({ trace: { outcome: "reached", deliveredTo: { ns: "web-c" } } });
+    // The note that one trace is one draw says how to choose it, and is not said once chosen.
+    expect((await podnet(args)).stdout).toContain("this trace is one draw (--endpoint <pod> chooses it)");
+    expect((await podnet([...args, "--endpoint", "web-c"])).stdout).not.toContain("one draw");
+    const wrong = await podnet([...args, "--endpoint", "client"]);
+    expect([wrong.code, wrong.stderr]).toEqual([
+      2,
+      'error: --endpoint: "client" is not an endpoint of svc/web (endpoints: web-a, web-b, web-c)\n',
+    ]);
+    const pod = await podnet([...args.slice(0, -1), "web-a:8080", "--endpoint", "web-a"]);
+    expect([pod.code, pod.stderr]).toEqual([
+      2,
+      `error: --endpoint: "web-a:8080" is not a Service's port (svc/<name>[:port], a ClusterIP or a node's NodePort): there is no endpoint to choose\n`,
+    ]);
+  }, 60_000);
+
   it("refuses bad input with a located message and exit status 2", async () => {
     const bad = join(tmp, "bad.yaml");
     writeFileSync(

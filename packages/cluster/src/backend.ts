@@ -101,9 +101,14 @@ export class SimBackend implements ClusterBackend {
     return delPod(provider, this.netlink, pod);
   }
 
-  /** One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns. */
-  send(request: ProbeRequest): Trace {
-    return judged(request, this.netlink.send(sendOptions(request)));
+  /**
+   * One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns; `pick` makes its
+   * Service draw choose the endpoint at that place.
+   */
+  send(request: ProbeRequest, pick?: number): Trace {
+    const options = sendOptions(request);
+    if (pick !== undefined) options.pick = pick;
+    return judged(request, this.netlink.send(options));
   }
 
   /** The same exchange summarised; a repeated one is answered from the simulator's flow cache. */

@@ -165,6 +165,52 @@ export class ProbeTargets {
     return undefined;
   }
 
+  /**
+   * For a trace through one chosen endpoint (`podnet trace --endpoint`): the Service port the
+   * connection reaches and the place of pod `endpoint` in the list kube-proxy's rules draw from for
+   * it — every endpoint of the port, in the order both proxy modes write them; under a Local traffic
+   * policy, the endpoints on the node that translates (a ClusterIP with internalTrafficPolicy: Local,
+   * at the client's node; a NodePort with externalTrafficPolicy: Local, at the node addressed, for a
+   * client outside the cluster — its pods and nodes go through the cluster-wide list).
+   */
+  endpointPlace(
+    from: string,
+    to: string,
+    protocol: "icmp" | "tcp" | "udp" | undefined,
+    endpoint: string,
+  ): { place: number; endpoint: PodEndpoint } {
+    const found = this.serviceOf(to, undefined, protocol);
+    if (!found)
+      throw new TargetError(
+        `${q(to)} is not a Service's port (svc/<name>[:port], a ClusterIP or a node's NodePort): there is no endpoint to choose`,
+      );
+    const ref = `svc/${this.runtime.serviceRef(found.service)}`;
+    const chosen = found.endpoints.find((e) => e.pod === endpoint);
+    const names = (list: readonly PodEndpoint[]) => list.map((e) => e.pod).join(", ") || "none";
+    if (!chosen)
+      throw new TargetError(
+        `${q(endpoint)} is not an endpoint of ${ref} (endpoints: ${names(found.endpoints)})`,
+      );
+    const { name } = parseOrigin(from);
+    const inCluster = this.runtime.pods.get(name)?.node ?? (this.runtime.nodes.has(name) ? name : undefined);
+    const target = this.resolve(to);
+    const node = [...this.runtime.nodes.values()].find((n) => n.address === target.address);
+    const spec = found.service.spec;
+    let list = found.endpoints;
+    let why = "";
+    if (node && spec.externalTrafficPolicy === "Local" && inCluster === undefined) {
+      list = list.filter((e) => e.node === node.name);
+      why = `externalTrafficPolicy: Local: ${node.name} sends its NodePort only to its own endpoints`;
+    } else if (!node && spec.internalTrafficPolicy === "Local" && inCluster !== undefined) {
+      list = list.filter((e) => e.node === inCluster);
+      why = `internalTrafficPolicy: Local: ${inCluster} sends the ClusterIP only to its own endpoints`;
+    }
+    const place = list.indexOf(chosen);
+    if (place < 0)
+      throw new TargetError(`${endpoint} is not drawn from here: ${ref} has ${why} (${names(list)})`);
+    return { place, endpoint: chosen };
+  }
+
   private serviceExpectation(
     to: string,
     port: number,

@@ -6,7 +6,7 @@
  * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
  * namespace the backend holds them in.
  */
-import { Ipv4Prefix, quoteInput as q } from "@podnet/core";
+import { Ipv4Prefix, formatIpv4, quoteInput as q, type Ipv4Header } from "@podnet/core";
 import {
   joinNode,
   createSandbox,
@@ -559,11 +559,35 @@ export class ClusterRuntime {
     return this.targets.serviceOf(...args);
   }
 
-  /** One packet and its answer, hop by hop (the simulator only). */
-  trace(from: string, to: string, options: ProbeOptions = {}): Trace {
+  /** Where a chosen endpoint stands in the list a connection's Service draw picks from (`trace`'s `endpoint`). */
+  endpointPlace(
+    ...args: Parameters<ProbeTargets["endpointPlace"]>
+  ): ReturnType<ProbeTargets["endpointPlace"]> {
+    return this.targets.endpointPlace(...args);
+  }
+
+  /**
+   * One packet and its answer, hop by hop (the simulator only). `endpoint` names the pod a Service's
+   * random draw picks (kube-proxy's `statistic`/`numgen` made to choose it), for a trace through an
+   * endpoint other than the one the draw would give.
+   */
+  trace(from: string, to: string, options: ProbeOptions & { endpoint?: string } = {}): Trace {
     if (!(this.backend instanceof SimBackend))
       throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
-    return this.backend.send(this.targets.request(from, to, options));
+    const { endpoint, ...probe } = options;
+    const request = this.targets.request(from, to, probe);
+    if (endpoint === undefined) return this.backend.send(request);
+    const { place, endpoint: chosen } = this.targets.endpointPlace(from, to, request.protocol, endpoint);
+    const trace = this.backend.send(request, place);
+    if (!translatedTo(trace, chosen.ip, chosen.port))
+      throw new TargetError(
+        `the packet was not translated to ${endpoint} (${chosen.ip}:${chosen.port}): ${
+          this.serviceOf(to, undefined, request.protocol)?.service.spec.sessionAffinity === "ClientIP"
+            ? "session affinity holds this client to the endpoint it had"
+            : "no Service rule drew an endpoint on its path"
+        }`,
+      );
+    return trace;
   }
 
   /**
@@ -628,4 +652,25 @@ function sumReports(event: string, reports: readonly ReconcileReport[]): Reconci
     tally.refused.push(...r.refused);
   }
   return { ...tally.report(event, 0), durationMs: reports.reduce((t, r) => t + r.durationMs, 0) };
+}
+
+/** Whether a request hop of `trace` carries the connection to `ip`:`port` after a NAT hop. */
+function translatedTo(trace: Trace, ip: string, port: number): boolean {
+  let natted = false;
+  for (const hop of trace.hops) {
+    if (hop.direction !== "request") continue;
+    if (hop.event === "nat") natted = true;
+    if (!natted) continue;
+    const headers = hop.packet.headers;
+    const at = headers.findLastIndex((h) => h.kind === "ipv4");
+    const l4 = headers[at + 1];
+    if (
+      at >= 0 &&
+      formatIpv4((headers[at] as Ipv4Header).dst) === ip &&
+      (l4?.kind === "tcp" || l4?.kind === "udp") &&
+      l4.dstPort === port
+    )
+      return true;
+  }
+  return false;
 }

@@ -658,6 +658,62 @@ describe("the Service proxy as a scenario's choice", () => {
     expect(node.nft?.[0]).toEqual({ table: { family: "ip", name: "kube-proxy" } });
   });
 
+  it("traces through the endpoint named: the Service's draw picks it under either proxy", async () => {
+    for (const proxy of ["iptables", "nftables"] as const) {
+      const runtime = await ClusterRuntime.build(
+        withProxy(bundled("service"), proxy),
+        getProvider("overlay"),
+      );
+      const endpoints = runtime.serviceOf("svc/web", undefined, "tcp")!.endpoints.map((e) => e.pod);
+      expect(endpoints).toEqual(["web-a", "web-b", "web-c"]);
+      // Each twice, in an order no draw sequence of the seed gives by chance.
+      for (const pod of ["web-c", "web-a", "web-b", "web-b", "web-a", "web-c"]) {
+        const trace = runtime.trace("client", "svc/web", { protocol: "tcp", endpoint: pod });
+        expect([proxy, trace.outcome, trace.deliveredTo?.ns]).toEqual([proxy, "reached", pod]);
+      }
+      // Random again afterwards: the next draws are the seed's, not the last pick's.
+      const drawn = new Set(
+        Array.from(
+          { length: 30 },
+          () => runtime.trace("client", "svc/web", { protocol: "tcp" }).deliveredTo?.ns,
+        ),
+      );
+      expect(drawn.size).toBe(3);
+      expect(() => runtime.trace("client", "svc/web", { endpoint: "client" })).toThrow(
+        '"client" is not an endpoint of svc/web (endpoints: web-a, web-b, web-c)',
+      );
+      expect(() => runtime.trace("client", "web-a:8080", { endpoint: "web-a" })).toThrow(
+        '"web-a:8080" is not a Service\'s port',
+      );
+    }
+  });
+
+  it("says where a Local traffic policy or session affinity keeps the named endpoint from being drawn", async () => {
+    const fixture = (name: string) => {
+      const file = join(__dirname, "..", "..", "lab", "test", "fixtures", `${name}.yaml`);
+      return loadScenario(readFileSync(file, "utf8"), file);
+    };
+    const local = await ClusterRuntime.build(fixture("traffic-policy"), getProvider("cbr0-host-gw"));
+    expect(() => local.trace("outside", "node1:30080", { protocol: "tcp", endpoint: "web1" })).toThrow(
+      "web1 is not drawn from here: svc/web has externalTrafficPolicy: Local: node1 sends its NodePort only to its own endpoints (none)",
+    );
+    expect(local.trace("outside", "node2:30080", { protocol: "tcp", endpoint: "web1" }).deliveredTo?.ns).toBe(
+      "web1",
+    );
+    // A pod goes through the cluster-wide list even to a Local NodePort (kube-proxy's short-circuit).
+    expect(local.trace("client", "node1:30080", { protocol: "tcp", endpoint: "web1" }).deliveredTo?.ns).toBe(
+      "web1",
+    );
+    expect(() => local.trace("far", "svc/cache", { endpoint: "cache1" })).toThrow(
+      "cache1 is not drawn from here: svc/cache has internalTrafficPolicy: Local: node2 sends the ClusterIP only to its own endpoints (none)",
+    );
+    const sticky = await ClusterRuntime.build(fixture("session-affinity"), getProvider("cbr0-host-gw"));
+    expect(sticky.trace("client", "svc/sticky", { endpoint: "web2" }).deliveredTo?.ns).toBe("web2");
+    expect(() => sticky.trace("client", "svc/sticky", { endpoint: "web3" })).toThrow(
+      "the packet was not translated to web3 (10.0.1.3:8080): session affinity holds this client to the endpoint it had",
+    );
+  });
+
   it("writes nothing for a headless Service under either proxy, lists its pods, and refuses it as a target", async () => {
     const scenario = loadScenario(
       `name: headless

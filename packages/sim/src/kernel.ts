@@ -1,4 +1,5 @@
 import { MacGenerator, PodnetError, SeededRandom, formatIpv4, parseIpv4 } from "@podnet/core";
+import { Draws } from "./draws.js";
 import {
   KernelMessage,
   NetlinkError,
@@ -70,7 +71,7 @@ export class SimKernel implements Netlink {
   readonly namespaces = new Map<string, SimNamespace>();
   /** Every distinct route value of all namespaces, stored once (route-table.ts). */
   private readonly routePool = new RoutePool();
-  readonly random: SeededRandom;
+  readonly random: Draws;
   /**
    * The source ports --random-fully draws (nf_nat's get_random_u16), from a stream of their own: a
    * masqueraded connection does not change which endpoint a later statistic rule picks.
@@ -107,7 +108,7 @@ export class SimKernel implements Netlink {
 
   constructor(options: SimKernelOptions = {}) {
     this.seed = String(options.seed ?? "podnet");
-    this.random = new SeededRandom(`${this.seed}/statistic`);
+    this.random = new Draws(`${this.seed}/statistic`);
     this.natRandom = new SeededRandom(`${this.seed}/nat`);
     this.flows = options.flowCache === false ? undefined : new FlowCache();
     this.arpIndexFrom = options.arpIndexFrom ?? 64;
@@ -180,7 +181,13 @@ export class SimKernel implements Netlink {
 
   /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer, hop by hop. */
   send(options: SendOptions): Trace {
-    return walk(this, options, this.nextSend(options));
+    const port = this.nextSend(options);
+    this.random.force(options.pick);
+    try {
+      return walk(this, options, port);
+    } finally {
+      this.random.force(undefined);
+    }
   }
 
   /**

@@ -354,8 +354,7 @@ function matches(
   // xt_addrtype asks the routing tables: LOCAL is what the local table holds (own addresses, 127/8).
   if (c.dstLocal && ns.isLocal(p.ip.dst) === c.dstLocal.negated) return false;
   if (c.srcLocal && ns.isLocal(p.ip.src) === c.srcLocal.negated) return false;
-  // xt_statistic: a random 31-bit number below the fixed-point probability matches.
-  if (c.threshold !== undefined && (kernel.random.nextUint32() & 0x7fffffff) >= c.threshold) return false;
+  if (c.threshold !== undefined && !kernel.random.statistic(c.threshold)) return false;
   if (c.recent) {
     // Its lists change with every packet filed, and what it finds with the clock: a walk reading
     // them is not one the flow cache may replay.

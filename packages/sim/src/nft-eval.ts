@@ -5,7 +5,8 @@
  * numbers, as the kernel's sets are: a packet to any of 10,000 Services costs the same few rule
  * evaluations.
  */
-import { IpProtocol, Ipv4Prefix, formatIpv4, parseIpv4, type SeededRandom } from "@podnet/core";
+import { IpProtocol, Ipv4Prefix, formatIpv4, parseIpv4 } from "@podnet/core";
+import type { Draws } from "./draws.js";
 import {
   formatNftKey,
   formatNftRule,
@@ -188,7 +189,7 @@ function build(state: NftState, copy: boolean): NftProgram {
 
 /** What evaluation needs of the namespace around it. */
 export interface NftContext {
-  random: SeededRandom;
+  random: Draws;
   /** fib daddr type local, fib saddr type local. */
   isLocal(address: number): boolean;
   /** The kernel clock's second: when a set's elements expire. */
@@ -238,7 +239,7 @@ function getter(o: NftOperand): Getter {
     };
   }
   const { mod, offset } = o.numgen;
-  return (_p, ctx) => String((ctx.random.nextUint32() % mod) + offset);
+  return (_p, ctx) => String(ctx.random.numgen(mod) + offset);
 }
 
 type Step =

@@ -49,6 +49,11 @@ export interface SendOptions {
   dontFragment?: boolean;
   /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
   expectNamespace?: string;
+  /**
+   * `send` only: the endpoint the first Service draw of the walk picks, by its place (0-based) in
+   * the list its rules draw from, instead of at random (a trace through a chosen endpoint).
+   */
+  pick?: number;
 }
 
 export class StopWalk extends Error {}

@@ -37,6 +37,7 @@ interface TraceOptions {
   size?: number;
   pmtudisc?: "do" | "want" | "dont";
   pcap?: string;
+  endpoint?: string;
   verbose?: boolean;
   json?: boolean;
   events: boolean;
@@ -84,6 +85,10 @@ export function traceCommand(cli: Command): void {
       "write every frame the trace put on a wire, as a pcap file (with --providers, one per provider: x.pcap → x-overlay.pcap)",
     )
     .option(
+      "--endpoint <pod>",
+      "through a Service: the endpoint kube-proxy's random draw picks (by default the draw is random, the same for the same scenario)",
+    )
+    .option(
       "--no-events",
       "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
     )
@@ -91,7 +96,7 @@ export function traceCommand(cli: Command): void {
     .addOption(jsonOption("{provider, trace, socketOutcome: what the sending socket sees, policy?, notes?}"))
     .addHelpText(
       "after",
-      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
+      "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace service --provider overlay --from client --to svc/web --endpoint web-b\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
     )
     .action(async (file: string, opts: TraceOptions) => {
       if (!opts.provider && !opts.providers)
@@ -124,12 +129,16 @@ export function traceCommand(cli: Command): void {
         if (opts.events) await runtime.runEvents();
         located("--from", () => runtime.origin(opts.from));
         located("--to", () => runtime.resolve(opts.to));
-        // What is left to refuse once both ends resolve is the target's missing port.
-        const trace = located("--to", () =>
+        if (opts.endpoint !== undefined)
+          located("--endpoint", () => runtime.endpointPlace(opts.from, opts.to, opts.proto, opts.endpoint!));
+        // What is left to refuse once both ends resolve is the target's missing port (a Service's
+        // has its first), or an endpoint the packet could not be sent to.
+        const trace = located(opts.endpoint !== undefined ? "--endpoint" : "--to", () =>
           runtime.trace(opts.from, opts.to, {
             ...(opts.proto ? { protocol: opts.proto } : {}),
             ...(opts.size !== undefined ? { size: opts.size } : {}),
             ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
+            ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
           }),
         );
         const verdict = traceVerdict(runtime, trace);
@@ -144,8 +153,8 @@ export function traceCommand(cli: Command): void {
         // externalTrafficPolicy: Local node without endpoints) drew nothing.
         const drawn = trace.hops.some((h) => h.event === "nat" && / DNAT /.test(h.detail));
         const draw =
-          service && service.endpoints.length > 1 && drawn
-            ? `svc/${runtime.serviceRef(service.service)} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw; \`podnet run\` probes them all`
+          service && service.endpoints.length > 1 && drawn && opts.endpoint === undefined
+            ? `svc/${runtime.serviceRef(service.service)} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw (--endpoint <pod> chooses it); \`podnet run\` probes them all`
             : undefined;
         // Policies only written down pass every packet: said, so "reached" is not read as allowed.
         const unenforced = runtime.policyEngine.name === "none" ? unenforcedPolicies(runtime.spec) : [];
