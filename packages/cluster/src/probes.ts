@@ -178,7 +178,7 @@ export class ProbeTargets {
     to: string,
     protocol: "icmp" | "tcp" | "udp" | undefined,
     endpoint: string,
-  ): { place: number; endpoint: PodEndpoint } {
+  ): { place: number; endpoint: PodEndpoint; service: ServiceState } {
     const found = this.serviceOf(to, undefined, protocol);
     if (!found)
       throw new TargetError(
@@ -208,7 +208,7 @@ export class ProbeTargets {
     const place = list.indexOf(chosen);
     if (place < 0)
       throw new TargetError(`${endpoint} is not drawn from here: ${ref} has ${why} (${names(list)})`);
-    return { place, endpoint: chosen };
+    return { place, endpoint: chosen, service: found.service };
   }
 
   private serviceExpectation(

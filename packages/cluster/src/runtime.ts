@@ -577,12 +577,16 @@ export class ClusterRuntime {
     const { endpoint, ...probe } = options;
     const request = this.targets.request(from, to, probe);
     if (endpoint === undefined) return this.backend.send(request);
-    const { place, endpoint: chosen } = this.targets.endpointPlace(from, to, request.protocol, endpoint);
+    const {
+      place,
+      endpoint: chosen,
+      service,
+    } = this.targets.endpointPlace(from, to, request.protocol, endpoint);
     const trace = this.backend.send(request, place);
     if (!translatedTo(trace, chosen.ip, chosen.port))
       throw new TargetError(
         `the packet was not translated to ${endpoint} (${chosen.ip}:${chosen.port}): ${
-          this.serviceOf(to, undefined, request.protocol)?.service.spec.sessionAffinity === "ClientIP"
+          service.spec.sessionAffinity === "ClientIP"
             ? "session affinity holds this client to the endpoint it had"
             : "no Service rule drew an endpoint on its path"
         }`,

@@ -18,11 +18,6 @@ export class Draws extends SeededRandom {
     this.pick = place;
   }
 
-  /** Whether a forced pick is still waiting for its draw (none of the walk's rules drew). */
-  get pending(): boolean {
-    return this.pick !== undefined;
-  }
-
   /** xt_statistic: a random 31-bit number below the fixed-point probability matches. */
   statistic(threshold: number): boolean {
     if (this.pick === undefined) return (this.nextUint32() & 0x7fffffff) < threshold;
