@@ -372,7 +372,7 @@ pods: [{ name: a, node: node1 }]
       // A Service of several endpoints: one trace is one of kube-proxy's draws, and says so.
       const web = await podnet(traceTo("svc/web"));
       expect(web.stdout).toContain(
-        "svc/web has 3 endpoints (web-a, web-b, web-c): kube-proxy picks one at random for each connection, and this trace is one draw; `podnet run` probes them all\n",
+        "svc/web has 3 endpoints (web-a, web-b, web-c): kube-proxy picks one at random for each connection, and this trace is one draw (--endpoint <pod> chooses it); `podnet run` probes them all\n",
       );
       expect(empty.stdout).not.toContain("kube-proxy picks one at random");
       // The NodePort on 127.0.0.1: iptables mode's localhost NodePorts; nftables mode has none.
