@@ -192,8 +192,9 @@ export function App() {
         ...(state.size !== undefined ? { size: state.size } : {}),
         ...(state.pmtudisc ? { dontFragment: state.pmtudisc === "do" } : {}),
         ...(events !== undefined ? { events } : {}),
+        ...(state.endpoint ? { endpoint: state.endpoint } : {}),
       });
-  }, [snapshot, state.from, state.to, state.proto, state.size, state.pmtudisc]);
+  }, [snapshot, state.from, state.to, state.proto, state.size, state.pmtudisc, state.endpoint]);
 
   useEffect(() => {
     if (state.view !== "compare" || compare || stale) return;
@@ -401,6 +402,7 @@ export function App() {
                 {...(state.node ? { inspected: state.node } : {})}
                 {...(state.step !== undefined ? { step: state.step } : {})}
                 onStep={(step) => update({ step })}
+                onEndpoint={(endpoint) => update({ endpoint, step: undefined })}
                 onBox={onBox}
                 {...(pcapUrl ? { pcapUrl } : {})}
               >

@@ -32,6 +32,7 @@ export function Explorer({
   step,
   onStep,
   onBox,
+  onEndpoint,
   pcapUrl,
   children,
 }: {
@@ -43,6 +44,8 @@ export function Explorer({
   step?: number;
   onStep: (step: number) => void;
   onBox: (b: Box) => void;
+  /** Trace through this endpoint of the Service, or a random draw again (undefined). */
+  onEndpoint: (pod: string | undefined) => void;
   pcapUrl?: string;
   /** What else goes beside the map (a node's tables). */
   children?: ReactNode;
@@ -190,6 +193,7 @@ export function Explorer({
               },
               onSpeed: setSpeed,
               onReply: setWithReply,
+              onEndpoint,
             }}
             {...(pcapUrl ? { pcapUrl } : {})}
           />

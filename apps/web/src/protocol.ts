@@ -94,6 +94,8 @@ export type Request =
       dontFragment?: boolean;
       /** Trace in the cluster as it was after this many of its events (the timeline's position). */
       events?: number;
+      /** Through this endpoint of the Service: kube-proxy's draw made to pick it (`trace --endpoint`). */
+      endpoint?: string;
     }
   | { id: number; type: "tables"; node: string; events?: number }
   | { id: number; type: "compare"; text: string; file: string; proxy?: string }
@@ -121,6 +123,11 @@ export type WalkTrace = Trace & {
   policy?: { allowed: boolean; explanation: string[] };
   /** How the sending socket sees it, where that differs from the path's end (`traceSocketNote`). */
   socket?: string;
+  /**
+   * A Service of several endpoints picked where it went (`ClusterRuntime.serviceDraw`): its
+   * endpoints, and the one the trace was asked to go through, if any (else a random draw).
+   */
+  draw?: { service: string; endpoints: string[]; chosen?: string };
 };
 
 export type Reply =

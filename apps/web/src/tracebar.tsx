@@ -104,6 +104,7 @@ export interface TraceRequest {
   size?: number;
   dontFragment?: boolean;
   events?: number;
+  endpoint?: string;
 }
 
 export function TraceBar({
@@ -129,7 +130,13 @@ export function TraceBar({
       onSubmit={(e) => {
         e.preventDefault();
         if (!state.from || !to || problem || sizeProblem) return;
-        update({ to: to.trim(), size: size ? Number(size) : undefined, step: undefined });
+        // A trace from the form is kube-proxy's random draw; the walk's Endpoint choice picks one.
+        update({
+          to: to.trim(),
+          size: size ? Number(size) : undefined,
+          step: undefined,
+          endpoint: undefined,
+        });
       }}
     >
       <Picker

@@ -10,6 +10,8 @@ export interface ViewState {
   from?: string;
   to?: string;
   node?: string;
+  /** The Service endpoint the trace goes through, when chosen (else kube-proxy's random draw). */
+  endpoint?: string;
   /** The trace's protocol and payload size, when not the defaults (ICMP, or TCP to a port). */
   proto?: Protocol;
   size?: number;
@@ -29,7 +31,7 @@ export type Pmtudisc = "do" | "dont";
 const PMTUDISC: Pmtudisc[] = ["do", "dont"];
 
 const VIEWS: View[] = ["topology", "compare", "bench"];
-const TEXT_KEYS = ["from", "to", "node"] as const;
+const TEXT_KEYS = ["from", "to", "node", "endpoint"] as const;
 
 export function parseState(search: string, defaults: { scenario: string; provider: string }): ViewState {
   const q = new URLSearchParams(search);

@@ -41,6 +41,8 @@ export interface WalkControls {
   onPlay: (playing: boolean) => void;
   onSpeed: (speed: number) => void;
   onReply: (withReply: boolean) => void;
+  /** Trace through this endpoint of the Service, or a random draw again (undefined). */
+  onEndpoint: (pod: string | undefined) => void;
 }
 
 export function WalkPanel({
@@ -61,7 +63,7 @@ export function WalkPanel({
   controls: WalkControls;
   pcapUrl?: string;
 }) {
-  const { at, playing, speed, withReply, onAt, onPlay, onSpeed, onReply } = controls;
+  const { at, playing, speed, withReply, onAt, onPlay, onSpeed, onReply, onEndpoint } = controls;
   const step = steps[at];
   const last = steps.length - 1;
   // The list scrolls on its own (beside the current step's headers): keep the current step in it in
@@ -85,6 +87,30 @@ export function WalkPanel({
       {trace.socket && (
         <p className="socket-note" data-testid="socket-note">
           {trace.socket}
+        </p>
+      )}
+      {trace.draw && (
+        <p className="draw-note" data-testid="draw-note">
+          {trace.draw.service} has {trace.draw.endpoints.length} endpoints:{" "}
+          {trace.draw.chosen
+            ? "this trace goes through the one chosen here; kube-proxy picks one at random for each connection."
+            : "kube-proxy picks one at random for each connection, and this trace is one draw."}{" "}
+          <label>
+            Endpoint{" "}
+            <select
+              name="endpoint"
+              aria-label="endpoint"
+              value={trace.draw.chosen ?? ""}
+              onChange={(e) => onEndpoint(e.target.value || undefined)}
+            >
+              <option value="">random draw</option>
+              {trace.draw.endpoints.map((pod) => (
+                <option key={pod} value={pod}>
+                  {pod}
+                </option>
+              ))}
+            </select>
+          </label>
         </p>
       )}
       {trace.policy && (

@@ -146,9 +146,11 @@ async function handle(req: Request): Promise<Reply> {
         ...(req.protocol ? { protocol: req.protocol } : {}),
         ...(req.size !== undefined ? { size: req.size } : {}),
         ...(req.dontFragment !== undefined ? { dontFragment: req.dontFragment } : {}),
+        ...(req.endpoint !== undefined ? { endpoint: req.endpoint } : {}),
       });
       const verdict = traceVerdict(rt, trace);
       const socket = traceSocketNote(trace);
+      const draw = rt.serviceDraw(req.to, req.protocol, trace);
       return {
         id: req.id,
         ok: true,
@@ -156,6 +158,7 @@ async function handle(req: Request): Promise<Reply> {
           ...trace,
           ...(verdict ? { policy: { allowed: verdict.allowed, explanation: explainVerdict(verdict) } } : {}),
           ...(socket ? { socket } : {}),
+          ...(draw ? { draw: { ...draw, ...(req.endpoint ? { chosen: req.endpoint } : {}) } } : {}),
         },
         pcap: tracePcap(trace, undefined, Date.now() * 1000),
       };

@@ -779,6 +779,43 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("traces a Service through the endpoint chosen in the walk, and from the form as a random draw again", async () => {
+    const page = await open(
+      "?scenario=service&provider=overlay&from=client&to=svc/web",
+      '[data-testid="draw-note"]',
+    );
+    const note = page.locator('[data-testid="draw-note"]');
+    expect(await note.textContent()).toMatch(
+      /^svc\/web has 3 endpoints: kube-proxy picks one at random for each connection, and this trace is one draw\. Endpoint/,
+    );
+    const endpoint = page.getByLabel("endpoint", { exact: true });
+    expect(await endpoint.locator("option").allTextContents()).toEqual([
+      "random draw",
+      "web-a",
+      "web-b",
+      "web-c",
+    ]);
+    for (const pod of ["web-c", "web-b", "web-a"]) {
+      await endpoint.selectOption(pod);
+      await expect
+        .poll(() => page.locator('[data-testid="outcome"]').textContent())
+        .toMatch(new RegExp(`^reached: connected: SYN-ACK from .*\\(${pod}/web in ${pod}\\)$`));
+      expect(page.url()).toContain(`endpoint=${pod}`);
+      expect(await endpoint.inputValue()).toBe(pod);
+    }
+    expect(await note.textContent()).toContain("this trace goes through the one chosen here");
+    await shoot(page, "service-endpoint", ".trace");
+    // A link may name one that is no endpoint: said in the CLI's words; the form's Trace draws again.
+    await page.goto(page.url().replace("endpoint=web-a", "endpoint=nope"));
+    await expect
+      .poll(() => page.locator(".error").first().textContent())
+      .toBe('"nope" is not an endpoint of svc/web (endpoints: web-a, web-b, web-c)');
+    await page.getByRole("button", { name: "Trace", exact: true }).click();
+    await expect.poll(() => note.textContent()).toContain("this trace is one draw");
+    expect(page.url()).not.toContain("endpoint=");
+    await close(page);
+  }, 60_000);
+
   it("shows a node's tables in ip route's shape", async () => {
     const page = await open("?scenario=two-nodes&provider=cbr0-host-gw");
     await page.locator('[data-box="ns:node1"]').dispatchEvent("click");

@@ -45,7 +45,8 @@ describe("view state in the URL", () => {
       proxy: "nftables" as const,
       view: "compare" as const,
       from: "client",
-      to: "db",
+      to: "svc/web",
+      endpoint: "web-b",
     };
     expect(parseState(formatState(state), { scenario: "x", provider: "y" })).toEqual(state);
     expect(parseState("?view=nonsense&proxy=ipvs", { scenario: "x", provider: "y" })).toEqual({

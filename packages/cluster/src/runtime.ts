@@ -567,6 +567,23 @@ export class ClusterRuntime {
   }
 
   /**
+   * The Service whose random draw picked where `trace` went, with its endpoints (pod names): a
+   * target reaching a Service of several endpoints, on a path where kube-proxy translated it.
+   * Undefined for one endpoint, or a packet dropped before a draw was made (an
+   * externalTrafficPolicy: Local node without endpoints).
+   */
+  serviceDraw(
+    to: string,
+    protocol: "icmp" | "tcp" | "udp" | undefined,
+    trace: Trace,
+  ): { service: string; endpoints: string[] } | undefined {
+    const found = this.serviceOf(to, undefined, protocol);
+    if (!found || found.endpoints.length < 2) return undefined;
+    if (!trace.hops.some((h) => h.event === "nat" && / DNAT /.test(h.detail))) return undefined;
+    return { service: `svc/${this.serviceRef(found.service)}`, endpoints: found.endpoints.map((e) => e.pod) };
+  }
+
+  /**
    * One packet and its answer, hop by hop (the simulator only). `endpoint` names the pod a Service's
    * random draw picks (kube-proxy's `statistic`/`numgen` made to choose it), for a trace through an
    * endpoint other than the one the draw would give.

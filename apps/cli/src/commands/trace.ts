@@ -148,14 +148,11 @@ export function traceCommand(cli: Command): void {
         const socket = traceSocketOutcome(trace);
         const note = traceSocketNote(trace);
         // One packet is one of kube-proxy's random draws: say so where another could go elsewhere.
-        const service = runtime.serviceOf(opts.to, undefined, opts.proto);
-        // Only where a draw was made: a packet dropped before kube-proxy's DNAT (an
-        // externalTrafficPolicy: Local node without endpoints) drew nothing.
-        const drawn = trace.hops.some((h) => h.event === "nat" && / DNAT /.test(h.detail));
-        const draw =
-          service && service.endpoints.length > 1 && drawn && opts.endpoint === undefined
-            ? `svc/${runtime.serviceRef(service.service)} has ${service.endpoints.length} endpoints (${service.endpoints.map((e) => e.pod).join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw (--endpoint <pod> chooses it); \`podnet run\` probes them all`
-            : undefined;
+        const drawn =
+          opts.endpoint === undefined ? runtime.serviceDraw(opts.to, opts.proto, trace) : undefined;
+        const draw = drawn
+          ? `${drawn.service} has ${drawn.endpoints.length} endpoints (${drawn.endpoints.join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw (--endpoint <pod> chooses it); \`podnet run\` probes them all`
+          : undefined;
         // Policies only written down pass every packet: said, so "reached" is not read as allowed.
         const unenforced = runtime.policyEngine.name === "none" ? unenforcedPolicies(runtime.spec) : [];
         const seen = [note, draw, ...unenforced.map((n) => color.yellow(`note: ${n}`))]
