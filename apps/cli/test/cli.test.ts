@@ -947,6 +947,9 @@ pods: [{ name: a, node: node1 }]
       expect(row.tracesPerSecond).toBeGreaterThan(0);
       expect(row.laterTracesPerSecond).toBeGreaterThan(0);
       expect(row.replayedTracesPerSecond).toBeGreaterThan(0);
+      // Three pods make six pairs: walked once each (and again after a change), then replayed.
+      expect(row.tracesWalkedPercent).toBeGreaterThan(0);
+      expect(row.tracesWalkedPercent).toBeLessThan(1);
     }
     // Written after each row marked partial, and whole at the end.
     expect(report.partial).toBeUndefined();

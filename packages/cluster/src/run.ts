@@ -206,6 +206,12 @@ export interface BenchRow {
   tracesPerSecond: number;
   /** The same sequence of pairs in the second after that one. */
   laterTracesPerSecond?: number;
+  /**
+   * Of those two seconds' pairs, the share walked (in %): the rest were pairs met again, answered by
+   * the flow cache. A small scenario has few pairs (its sequence repeats), and its traces/s is then
+   * mostly replays; at 5,000 nodes every pair is a first.
+   */
+  tracesWalkedPercent?: number;
   /** The first of those pairs (10,000 at most) answered again by the flow cache, once learned. */
   replayedTracesPerSecond?: number;
   /** One pair on two nodes probed again and again (the flow cache answers after the first). */

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Option, type Command } from "commander";
 import {
   ClusterRuntime,
+  SimBackend,
   controlPlaneMetrics,
   pathMetrics,
   reachability,
@@ -78,6 +79,7 @@ export async function measure(
     reconcileMs: Math.round(runtime.reconcileMs),
     tracesPerSecond: Math.round(random.first),
     ...(random.after !== undefined ? { laterTracesPerSecond: Math.round(random.after) } : {}),
+    ...(random.walkedPercent !== undefined ? { tracesWalkedPercent: random.walkedPercent } : {}),
     ...(replayed !== undefined ? { replayedTracesPerSecond: Math.round(replayed) } : {}),
     ...(warmTracesPerSecond !== undefined ? { warmTracesPerSecond: Math.round(warmTracesPerSecond) } : {}),
     hopsPerTrace: random.hops,
@@ -100,7 +102,10 @@ export async function measure(
 function randomPairs(
   runtime: ClusterRuntime,
   pods: string[],
-): { first: number; after?: number; hops: number; traces: number } {
+): { first: number; after?: number; hops: number; traces: number; walkedPercent?: number } {
+  // Whether each pair was walked or replayed, as the simulator counts them.
+  const flows = runtime.backend instanceof SimBackend ? runtime.backend.netlink.flowStats : undefined;
+  const before = flows && { walked: flows.walked, replayed: flows.replayed };
   let i = 0;
   let hops = 0;
   let traces = 0;
@@ -119,7 +124,16 @@ function randomPairs(
   if (pods.length < 2) return { first: 0, hops: 0, traces: 0 };
   const first = rate();
   const after = rate();
-  return { first, after, hops: traces ? Math.round(hops / traces) : 0, traces };
+  const walked = flows && before ? flows.walked - before.walked : undefined;
+  const answered = flows && before ? walked! + flows.replayed - before.replayed : 0;
+  return {
+    first,
+    after,
+    hops: traces ? Math.round(hops / traces) : 0,
+    traces,
+    // Three significant digits: a small scenario walks a handful of millions.
+    ...(answered ? { walkedPercent: Number(((100 * walked!) / answered).toPrecision(3)) } : {}),
+  };
 }
 
 /** The bench's fixed sequence of pod pairs: the i-th (its two pods may be one). */
@@ -220,6 +234,7 @@ const COLUMNS: [keyof BenchRow, string][] = [
   ["reconcileMs", "reconcile ms"],
   ["tracesPerSecond", "traces/s"],
   ["laterTracesPerSecond", "traces/s, 2nd s"],
+  ["tracesWalkedPercent", "walked %"],
   ["replayedTracesPerSecond", "replayed pairs/s"],
   ["warmTracesPerSecond", "warm pair/s"],
   ["hopsPerTrace", "hops/trace"],
@@ -327,7 +342,8 @@ export function benchCommand(cli: Command): void {
       "\nExamples:\n  podnet bench scenarios/two-nodes.yaml scenarios/churn.yaml --out bench.json\n  podnet bench service --proxy iptables,nftables   # kube-proxy's two modes side by side\n  podnet bench --services 1000,5000,10000 --providers cbr0-host-gw   # both modes at 10,000 Services\n  podnet bench two-nodes --backend linux --providers cbr0-host-gw,overlay   # as root: iperf3, ping, TCP connect\n" +
         "\nOn the simulator (the default) traces/s walks random pod pairs for a second right after the build,\n" +
         "first contacts included (every node's caches made, its first ARP exchanges), and traces/s, 2nd s for the\n" +
-        "second after that; warm pair/s probes one pair on two nodes again and again (the flow cache answers).\n" +
+        "second after that; walked % says how many of those pairs were walked (a small scenario's pairs repeat, and\n" +
+        "the flow cache answers a pair met again); warm pair/s probes one pair on two nodes again and again (the flow cache answers).\n" +
         "\nWith --backend linux each provider's lab is built, measured and removed (also on Ctrl-C): the first\n" +
         "pod to a pod on its node, on another node, through a one-endpoint ClusterIP Service the bench adds\n" +
         "(podnet-bench), and to an outside host; a bare veth pair measured in the same runs, interleaved, gives\n" +
