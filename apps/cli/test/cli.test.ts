@@ -423,6 +423,22 @@ pods: [{ name: a, node: node1 }]
     // packages' tests run beside it (CI timed it out once).
   }, 120_000);
 
+  it("shows each filter hook passed with --hooks, and what accepted the packet there", async () => {
+    const args = ["trace", "netpol", "--provider", "cbr0-host-gw", "--policy", "iptables", "--from", "web"];
+    const plain = await podnet([...args, "--to", "api:8080"]);
+    expect(plain.stdout).not.toContain("filter FORWARD: ACCEPT");
+    const hooks = await podnet([...args, "--to", "api:8080", "--hooks"]);
+    expect(hooks.code).toBe(0);
+    const lines = hooks.stdout.split("\n").filter((l) => /filter FORWARD: ACCEPT by /.test(l));
+    expect(lines.map((l) => /^ *\d+ ([→←] \S+ \S+)/.exec(l)?.[1])).toEqual([
+      "→ node1 eth0",
+      "→ node2 cbr0",
+      "← node2 eth0",
+      "← node1 cbr0",
+    ]);
+    expect(lines[1]).toContain('--comment "shop/api-from-web ingress[0]" -j RETURN');
+  }, 60_000);
+
   it("traces through the endpoint --endpoint names, and refuses one the Service does not draw", async () => {
     const args = ["trace", "service", "--provider", "overlay", "--from", "client", "--to", "svc/web"];
     const chosen = await podnet([...args, "--endpoint", "web-c", "--json"]);

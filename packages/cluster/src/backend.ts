@@ -102,13 +102,11 @@ export class SimBackend implements ClusterBackend {
   }
 
   /**
-   * One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns; `pick` makes its
-   * Service draw choose the endpoint at that place.
+   * One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns. `pick` makes its
+   * Service draw choose the endpoint at that place; `hooks` adds a hop at every filter hook passed.
    */
-  send(request: ProbeRequest, pick?: number): Trace {
-    const options = sendOptions(request);
-    if (pick !== undefined) options.pick = pick;
-    return judged(request, this.netlink.send(options));
+  send(request: ProbeRequest, extra: Pick<SendOptions, "pick" | "hooks"> = {}): Trace {
+    return judged(request, this.netlink.send({ ...sendOptions(request), ...extra }));
   }
 
   /** The same exchange summarised; a repeated one is answered from the simulator's flow cache. */

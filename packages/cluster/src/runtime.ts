@@ -586,20 +586,26 @@ export class ClusterRuntime {
   /**
    * One packet and its answer, hop by hop (the simulator only). `endpoint` names the pod a Service's
    * random draw picks (kube-proxy's `statistic`/`numgen` made to choose it), for a trace through an
-   * endpoint other than the one the draw would give.
+   * endpoint other than the one the draw would give; `hooks` adds a hop at every filter hook the
+   * packet passes, with the rules (or the policy) that let it on.
    */
-  trace(from: string, to: string, options: ProbeOptions & { endpoint?: string } = {}): Trace {
+  trace(
+    from: string,
+    to: string,
+    options: ProbeOptions & { endpoint?: string; hooks?: boolean } = {},
+  ): Trace {
     if (!(this.backend instanceof SimBackend))
       throw new TargetError("hop-by-hop traces come from the simulator; this cluster is on another backend");
-    const { endpoint, ...probe } = options;
+    const { endpoint, hooks, ...probe } = options;
     const request = this.targets.request(from, to, probe);
-    if (endpoint === undefined) return this.backend.send(request);
+    const shown = hooks ? { hooks } : {};
+    if (endpoint === undefined) return this.backend.send(request, shown);
     const {
       place,
       endpoint: chosen,
       service,
     } = this.targets.endpointPlace(from, to, request.protocol, endpoint);
-    const trace = this.backend.send(request, place);
+    const trace = this.backend.send(request, { pick: place, ...shown });
     if (!translatedTo(trace, chosen.ip, chosen.port))
       throw new TargetError(
         `the packet was not translated to ${endpoint} (${chosen.ip}:${chosen.port}): ${

@@ -688,6 +688,41 @@ describe("the Service proxy as a scenario's choice", () => {
     }
   });
 
+  it("shows every filter hook a packet passes, with the rules or policy that let it on, when asked", async () => {
+    const build = () =>
+      ClusterRuntime.build(bundled("netpol"), getProvider("cbr0-host-gw"), {
+        policy: policyEngine("iptables"),
+      });
+    const [plain, shown] = [await build(), await build()];
+    const options = { protocol: "tcp" as const };
+    const without = plain.trace("web", "api:8080", options);
+    const withHooks = shown.trace("web", "api:8080", { ...options, hooks: true });
+    const filters = (t: typeof without) =>
+      t.hops.filter((h) => h.event === "filter").map((h) => `${h.direction} ${h.ns} ${h.detail}`);
+    expect(filters(without)).toEqual([]);
+    const passed = filters(withHooks);
+    // Each node's FORWARD, both ways: the request let on by the ingress rule on api's node, the
+    // answer by the established-flows rule; node1 has no rule for web's egress (the chain's policy).
+    expect(passed.map((line) => line.slice(0, line.indexOf(":")))).toEqual([
+      "request node1 filter FORWARD",
+      "request node2 filter FORWARD",
+      "reply node2 filter FORWARD",
+      "reply node1 filter FORWARD",
+    ]);
+    expect(passed[0]).toMatch(/ → -P FORWARD ACCEPT$/);
+    expect(passed[1]).toContain('--dport 8080 -m comment --comment "shop/api-from-web ingress[0]" -j RETURN');
+    expect(passed[2]).toContain('--comment "established and related flows" -j RETURN');
+    // Nothing else moves: the same hops but these, the same outcome.
+    const rest = (t: typeof without) =>
+      t.hops.filter((h) => h.event !== "filter").map((h) => `${h.ns} ${h.event} ${h.detail}`);
+    expect(rest(withHooks)).toEqual(rest(without));
+    expect(withHooks.outcome).toBe(without.outcome);
+    // A denied connection is one hop at the hook that dropped it, with or without them.
+    const denied = shown.trace("monitor", "db:5432", { ...options, hooks: true });
+    expect(denied.outcome).toBe("dropped");
+    expect(filters(denied).at(-1)).toMatch(/^request node2 filter FORWARD: -A PNP-I-.* -j DROP/);
+  });
+
   it("says where a Local traffic policy or session affinity keeps the named endpoint from being drawn", async () => {
     const fixture = (name: string) => {
       const file = join(__dirname, "..", "..", "lab", "test", "fixtures", `${name}.yaml`);

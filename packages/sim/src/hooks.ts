@@ -47,10 +47,12 @@ export function runHook(
   inDev: string | undefined,
   outDev: string | undefined,
   kernel: RuleKernel,
+  /** An ACCEPT says why too: every chain's rules that let the packet on (`SendOptions.hooks`). */
+  explain = false,
 ): Verdict {
   const state = ns.nftIfAny;
   const nft = state && programOf(state).slots[SLOT[type][hook]]!;
-  if (!nft?.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
+  if (!nft?.length) return evaluateChain(ns, type, hook, packet, inDev, outDev, kernel, explain);
   // Made on the namespace's first packet through a hook of nftables, kept with its state.
   const ctx = (state!.context ??= {
     random: kernel.random,
@@ -62,14 +64,23 @@ export function runHook(
   const priority = PRIORITY[type][hook];
   let iptablesDone = false;
   let last: Verdict | undefined;
+  // What each chain that accepted said, in the order they ran: kept only when explaining.
+  const accepted: string[] | undefined = explain ? [] : undefined;
   for (const base of nft) {
     if (!iptablesDone && priority <= (base.chain.spec.prio ?? 0)) {
       iptablesDone = true;
-      last = evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
+      last = evaluateChain(ns, type, hook, packet, inDev, outDev, kernel, explain);
       if (last.kind !== "ACCEPT") return last;
+      accepted?.push(...last.path);
     }
-    last = evaluateNftChain(state!, base, packet, ctx);
+    last = evaluateNftChain(state!, base, packet, ctx, explain);
     if (last.kind !== "ACCEPT") return last;
+    accepted?.push(...last.path);
   }
-  return iptablesDone ? last! : evaluateChain(ns, type, hook, packet, inDev, outDev, kernel);
+  if (!iptablesDone) {
+    last = evaluateChain(ns, type, hook, packet, inDev, outDev, kernel, explain);
+    if (last.kind !== "ACCEPT") return last;
+    accepted?.push(...last.path);
+  }
+  return accepted ? { kind: "ACCEPT", path: accepted } : last!;
 }

@@ -403,7 +403,8 @@ function pathOf(found: number): string[] {
 /**
  * Walks one built-in chain as netfilter does: first match decides, jumps push, RETURN and the
  * end of a user chain pop, the end of a built-in chain is its policy (ACCEPT). MARK changes the
- * packet's mark and goes on. `path` lists the rules that matched, for the trace.
+ * packet's mark and goes on. `path` lists the rules that matched, for the trace; an ACCEPT's path
+ * is made only when `explain` asks for it (a trace showing every hook: `SendOptions.hooks`).
  */
 export function evaluateChain(
   ns: SimNamespace,
@@ -413,6 +414,7 @@ export function evaluateChain(
   inDev: string | undefined,
   outDev: string | undefined,
   kernel: RuleKernel,
+  explain = false,
 ): Verdict {
   const { chainIndexFrom } = kernel;
   let found = 0;
@@ -460,7 +462,7 @@ export function evaluateChain(
         packet.mark = ((packet.mark & ~t.mask) ^ t.value) >>> 0;
         break;
       case "ACCEPT":
-        return ACCEPTED;
+        return explain ? { kind: "ACCEPT", path: pathOf(found) } : ACCEPTED;
       case "DROP":
         return { kind: "DROP", path: pathOf(found) };
       case "REJECT":
@@ -473,5 +475,5 @@ export function evaluateChain(
         return { kind: "MASQUERADE", randomFully: t.randomFully === true, path: pathOf(found) };
     }
   }
-  return ACCEPTED;
+  return explain ? { kind: "ACCEPT", path: [...pathOf(found), `-P ${chain} ACCEPT`] } : ACCEPTED;
 }

@@ -340,6 +340,8 @@ export function evaluateNftChain(
   base: BaseChain,
   packet: PacketView,
   ctx: NftContext,
+  /** A policy accept names the policy too (`SendOptions.hooks`). */
+  explain = false,
 ): Verdict {
   const t = base.table;
   const table = t.name;
@@ -412,5 +414,5 @@ export function evaluateNftChain(
   // A base chain's policy (accept, or drop).
   return base.chain.spec.policy === "drop"
     ? { kind: "DROP", path: [...path, `ip ${table} ${chain}: policy drop`] }
-    : { kind: "ACCEPT", path };
+    : { kind: "ACCEPT", path: explain ? [...path, `ip ${table} ${chain}: policy accept`] : path };
 }

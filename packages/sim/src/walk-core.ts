@@ -54,6 +54,12 @@ export interface SendOptions {
    * the list its rules draw from, instead of at random (a trace through a chosen endpoint).
    */
   pick?: number;
+  /**
+   * `send` only: a hop at every filter hook the packet passes (INPUT, FORWARD, OUTPUT in a namespace
+   * with rules), saying which rules let it on or that the chain's policy did; without it only a
+   * hook that drops, rejects or translates is a hop.
+   */
+  hooks?: boolean;
 }
 
 export class StopWalk extends Error {}

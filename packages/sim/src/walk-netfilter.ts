@@ -28,12 +28,17 @@ export abstract class NetfilterWalk extends WalkCore {
     inDev: SimLink | undefined,
     outDev: SimLink | undefined,
   ): boolean {
-    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel);
-    if (verdict.kind === "ACCEPT") return true;
-    const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
+    const explain = this.options.hooks === true && this.hops !== undefined;
+    const verdict = runHook(ns, "filter", chain, skb, inDev?.name, outDev?.name, this.kernel, explain);
     // FORWARD runs after the routing decision (ip_forward, once the TTL is decreased): the packet is
     // headed for the output device, where the walk's "forward" hop already placed it.
     const at = chain === "FORWARD" ? (outDev ?? inDev) : (inDev ?? outDev);
+    if (verdict.kind === "ACCEPT") {
+      if (explain)
+        this.record(ns, "filter", `filter ${chain}: ACCEPT by ${verdict.path.join(" → ")}`, skb, at);
+      return true;
+    }
+    const rule = verdict.path[verdict.path.length - 1] ?? `policy of ${chain}`;
     this.record(ns, "filter", `filter ${chain}: ${rule}`, skb, at);
     if (verdict.kind === "REJECT" && chain === "INPUT" && this.toBroadcast(ns, skb)) {
       // The kernel answers nothing routed to a broadcast address: no RST (nf_send_reset), no ICMP error.

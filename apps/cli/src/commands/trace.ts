@@ -38,6 +38,7 @@ interface TraceOptions {
   pmtudisc?: "do" | "want" | "dont";
   pcap?: string;
   endpoint?: string;
+  hooks?: boolean;
   verbose?: boolean;
   json?: boolean;
   events: boolean;
@@ -93,6 +94,10 @@ export function traceCommand(cli: Command): void {
       "trace the cluster as built, before the scenario's events (by default they happen first, as for run)",
     )
     .option("-v, --verbose", "show every transmit and receive too")
+    .option(
+      "--hooks",
+      "a hop at every filter hook the packet passes (INPUT, FORWARD, OUTPUT), with the rules or the policy that accepted it",
+    )
     .addOption(jsonOption("{provider, trace, socketOutcome: what the sending socket sees, policy?, notes?}"))
     .addHelpText(
       "after",
@@ -139,6 +144,7 @@ export function traceCommand(cli: Command): void {
             ...(opts.size !== undefined ? { size: opts.size } : {}),
             ...(opts.pmtudisc && opts.pmtudisc !== "want" ? { dontFragment: opts.pmtudisc === "do" } : {}),
             ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+            ...(opts.hooks ? { hooks: true } : {}),
           }),
         );
         const verdict = traceVerdict(runtime, trace);
