@@ -193,8 +193,9 @@ export function App() {
         ...(state.pmtudisc ? { dontFragment: state.pmtudisc === "do" } : {}),
         ...(events !== undefined ? { events } : {}),
         ...(state.endpoint ? { endpoint: state.endpoint } : {}),
+        ...(state.hooks ? { hooks: true } : {}),
       });
-  }, [snapshot, state.from, state.to, state.proto, state.size, state.pmtudisc, state.endpoint]);
+  }, [snapshot, state.from, state.to, state.proto, state.size, state.pmtudisc, state.endpoint, state.hooks]);
 
   useEffect(() => {
     if (state.view !== "compare" || compare || stale) return;

@@ -96,6 +96,8 @@ export type Request =
       events?: number;
       /** Through this endpoint of the Service: kube-proxy's draw made to pick it (`trace --endpoint`). */
       endpoint?: string;
+      /** A hop at every filter hook passed, with what accepted the packet (`trace --hooks`). */
+      hooks?: boolean;
     }
   | { id: number; type: "tables"; node: string; events?: number }
   | { id: number; type: "compare"; text: string; file: string; proxy?: string }

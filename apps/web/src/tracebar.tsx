@@ -105,6 +105,7 @@ export interface TraceRequest {
   dontFragment?: boolean;
   events?: number;
   endpoint?: string;
+  hooks?: boolean;
 }
 
 export function TraceBar({
@@ -205,6 +206,15 @@ export function TraceBar({
           <option value="do">do</option>
           <option value="dont">dont</option>
         </select>
+      </label>
+      <label title="a step at every filter hook the packet passes (INPUT, FORWARD, OUTPUT), naming the rules or the policy that let it on, as podnet trace --hooks; otherwise only a hook that drops, rejects or translates is a step">
+        <input
+          type="checkbox"
+          name="hooks"
+          checked={state.hooks === true}
+          onChange={(e) => update({ hooks: e.target.checked || undefined, step: undefined })}
+        />{" "}
+        every filter hook
       </label>
       <button type="submit" disabled={!state.from || !to || Boolean(problem) || Boolean(sizeProblem)}>
         Trace

@@ -17,6 +17,8 @@ export interface ViewState {
   size?: number;
   /** Don't-Fragment as ping -M, when not ping's default "want". */
   pmtudisc?: Pmtudisc;
+  /** A step at every filter hook the packet passes (`podnet trace --hooks`). */
+  hooks?: boolean;
   /** The walk's step, 0-based (shown 1-based). */
   step?: number;
   /** The timeline's position: after this many of the scenario's events (all of them when absent). */
@@ -53,6 +55,7 @@ export function parseState(search: string, defaults: { scenario: string; provide
   if (q.get("size") && Number.isInteger(size) && size >= 0 && size <= 65000) state.size = size;
   const pmtudisc = q.get("pmtudisc") as Pmtudisc | null;
   if (pmtudisc && PMTUDISC.includes(pmtudisc)) state.pmtudisc = pmtudisc;
+  if (q.get("hooks") === "1") state.hooks = true;
   const at = Number(q.get("at"));
   if (q.get("at") && Number.isInteger(at) && at >= 0) state.at = at;
   const step = Number(q.get("step"));
@@ -95,6 +98,7 @@ export function checkState(
     ["proto", state.proto !== undefined, PROTOCOLS.join(", ")],
     ["size", state.size !== undefined, "a payload size, 0-65000"],
     ["pmtudisc", state.pmtudisc !== undefined, PMTUDISC.join(", ")],
+    ["hooks", state.hooks !== undefined, "1"],
     ["at", state.at !== undefined, "a number of events"],
     // step=1 is the first step, kept as no step at all.
     ["step", state.step !== undefined || q.get("step") === "1", "a walk step, from 1"],
@@ -114,6 +118,7 @@ export function formatState(state: ViewState): string {
   if (state.proto) q.set("proto", state.proto);
   if (state.size !== undefined) q.set("size", String(state.size));
   if (state.pmtudisc) q.set("pmtudisc", state.pmtudisc);
+  if (state.hooks) q.set("hooks", "1");
   if (state.at !== undefined) q.set("at", String(state.at));
   if (state.step) q.set("step", String(state.step + 1));
   return `?${q.toString()}`;
@@ -134,6 +139,8 @@ export function isNavigation(a: ViewState, b: ViewState): boolean {
     a.node !== b.node ||
     a.proto !== b.proto ||
     a.size !== b.size ||
-    a.pmtudisc !== b.pmtudisc
+    a.pmtudisc !== b.pmtudisc ||
+    a.hooks !== b.hooks ||
+    a.endpoint !== b.endpoint
   );
 }

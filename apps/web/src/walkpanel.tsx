@@ -179,7 +179,7 @@ export function WalkPanel({
               </span>
             )}
           </p>
-          <p className="detail">{step.hop.detail}</p>
+          <HopDetail detail={step.hop.detail} />
           <Headers lines={lines} />
         </div>
       )}
@@ -306,6 +306,27 @@ export function Headers({ lines }: { lines: HeaderLine[] }) {
           </ul>
         </div>
       )}
+    </div>
+  );
+}
+
+/**
+ * A step's sentence. A filter hook passed (`--hooks`) names every rule that let the packet on, a
+ * paragraph's worth: listed one rule a line instead.
+ */
+function HopDetail({ detail }: { detail: string }) {
+  const accepted = /^(filter \w+: ACCEPT by) (.*)$/.exec(detail);
+  if (!accepted) return <p className="detail">{detail}</p>;
+  return (
+    <div className="detail">
+      <p>{accepted[1]}</p>
+      <ol className="rules">
+        {accepted[2]!.split(" → ").map((rule, i) => (
+          <li key={i}>
+            <code>{rule}</code>
+          </li>
+        ))}
+      </ol>
     </div>
   );
 }

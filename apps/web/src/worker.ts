@@ -147,6 +147,7 @@ async function handle(req: Request): Promise<Reply> {
         ...(req.size !== undefined ? { size: req.size } : {}),
         ...(req.dontFragment !== undefined ? { dontFragment: req.dontFragment } : {}),
         ...(req.endpoint !== undefined ? { endpoint: req.endpoint } : {}),
+        ...(req.hooks ? { hooks: true } : {}),
       });
       const verdict = traceVerdict(rt, trace);
       const socket = traceSocketNote(trace);

@@ -816,6 +816,29 @@ describe.skipIf(system.skip)("the web app in chromium", () => {
     await close(page);
   }, 60_000);
 
+  it("walks every filter hook when asked, each with the rules that let the packet on, one a line", async () => {
+    const page = await open(
+      "?scenario=netpol&provider=cbr0-host-gw&from=web&to=api:8080",
+      '[data-testid="outcome"]',
+    );
+    const steps = () => page.locator('button.hop[data-hop="filter"]').count();
+    expect(await steps()).toBe(0);
+    await page.getByLabel("every filter hook").check();
+    await expect.poll(steps).toBe(4);
+    expect(new URL(page.url()).searchParams.get("hooks")).toBe("1");
+    await page.locator('button.hop[data-hop="filter"]').nth(1).click();
+    const rules = page.locator(".current-hop ol.rules li");
+    expect(await page.locator(".current-hop div.detail > p").textContent()).toBe("filter FORWARD: ACCEPT by");
+    expect(await rules.allTextContents()).toContain(
+      '-A PNP-I-F2ABD8B6 -s 10.0.1.2/32 -p tcp -m tcp --dport 8080 -m comment --comment "shop/api-from-web ingress[0]" -j RETURN',
+    );
+    expect(await rules.last().textContent()).toBe("-P FORWARD ACCEPT");
+    await shoot(page, "walk-hooks", ".trace");
+    await page.getByLabel("every filter hook").uncheck();
+    await expect.poll(steps).toBe(0);
+    await close(page);
+  }, 60_000);
+
   it("shows a node's tables in ip route's shape", async () => {
     const page = await open("?scenario=two-nodes&provider=cbr0-host-gw");
     await page.locator('[data-box="ns:node1"]').dispatchEvent("click");

@@ -47,6 +47,7 @@ describe("view state in the URL", () => {
       from: "client",
       to: "svc/web",
       endpoint: "web-b",
+      hooks: true,
     };
     expect(parseState(formatState(state), { scenario: "x", provider: "y" })).toEqual(state);
     expect(parseState("?view=nonsense&proxy=ipvs", { scenario: "x", provider: "y" })).toEqual({
