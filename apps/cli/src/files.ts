@@ -27,6 +27,7 @@ import {
   type ScenarioScale,
 } from "@podnet/cluster";
 import type { NetworkProvider } from "@podnet/cni";
+import { printable } from "@podnet/core";
 import { UsageError } from "./errors.js";
 
 /**
@@ -66,7 +67,7 @@ export function scenarioPath(arg: string): string {
   if (bundled) return bundled.file;
   const names = bundledScenarios().map((s) => s.name);
   throw new UsageError(
-    `${arg}: no such scenario file, nor a bundled scenario${names.length ? ` (bundled: ${names.join(", ")})` : ""}`,
+    `${printable(arg)}: no such scenario file, nor a bundled scenario${names.length ? ` (bundled: ${names.join(", ")})` : ""}`,
   );
 }
 

@@ -35,8 +35,12 @@ export function commaList(option: string, list: string, noun: string, choices?: 
 const ordinal = (n: number) =>
   n % 100 >= 11 && n % 100 <= 13 ? `${n}th` : `${n}${["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
 
-export function parseProviders(list: string): { name: string; provider: NetworkProvider }[] {
-  return commaList("--providers", list, "provider", providerNames).map((name) => ({
+export function parseProviders(
+  list: string,
+  /** The flag that gave `list`, for a message about it. */
+  option = "--providers",
+): { name: string; provider: NetworkProvider }[] {
+  return commaList(option, list, "provider", providerNames).map((name) => ({
     name,
     provider: getProvider(name),
   }));

@@ -452,10 +452,20 @@ pods: [{ name: a, node: node1 }]
       2,
       'error: --endpoint: "client" is not an endpoint of svc/web (endpoints: web-a, web-b, web-c)\n',
     ]);
+    // A packet that nothing translated is shown, with why no endpoint was drawn (exit 1).
+    const local = join(ROOT, "packages/lab/test/fixtures/traffic-policy.yaml");
+    const dropped = await podnet([
+      ...["trace", local, "--provider", "overlay", "--from", "outside", "--to", "node1:30080"],
+      ...["--endpoint", "web1"],
+    ]);
+    expect(dropped.code).toBe(1);
+    expect(dropped.stdout).toContain(
+      "--endpoint web1: no endpoint was drawn on the packet's way (nothing translated it)\n",
+    );
     const pod = await podnet([...args.slice(0, -1), "web-a:8080", "--endpoint", "web-a"]);
     expect([pod.code, pod.stderr]).toEqual([
       2,
-      `error: --endpoint: "web-a:8080" is not a Service's port (svc/<name>[:port], a ClusterIP or a node's NodePort): there is no endpoint to choose\n`,
+      `error: --endpoint: "web-a:8080" is not a Service's port, so there is no endpoint to choose (a Service is svc/<name>[:port], its ClusterIP or a node's NodePort)\n`,
     ]);
   }, 60_000);
 

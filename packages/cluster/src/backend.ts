@@ -102,10 +102,10 @@ export class SimBackend implements ClusterBackend {
   }
 
   /**
-   * One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns. `pick` makes its
-   * Service draw choose the endpoint at that place; `hooks` adds a hop at every filter hook passed.
+   * One simulated exchange, hop by hop: what `ClusterRuntime.trace` returns. `endpoint` makes its
+   * Service draw pick that endpoint; `hooks` adds a hop at every filter hook passed.
    */
-  send(request: ProbeRequest, extra: Pick<SendOptions, "pick" | "hooks"> = {}): Trace {
+  send(request: ProbeRequest, extra: Pick<SendOptions, "endpoint" | "hooks"> = {}): Trace {
     return judged(request, this.netlink.send({ ...sendOptions(request), ...extra }));
   }
 
@@ -193,6 +193,11 @@ export function traceSocketNote(trace: Trace): string | undefined {
       ? "ECONNREFUSED"
       : "a UDP socket is not told of a host or network unreachable or a time exceeded";
   return `to the sending socket this is ${socket} (${why}), as \`podnet run\` reports it`;
+}
+
+/** Whether the request was translated on its way (a DNAT hop): kube-proxy's rules met, an endpoint taken. */
+export function requestTranslated(trace: Trace): boolean {
+  return trace.hops.some((h) => h.direction === "request" && h.event === "nat" && / DNAT /.test(h.detail));
 }
 
 function sendOptions(request: ProbeRequest): SendOptions {

@@ -70,6 +70,7 @@ export {
   SimBackend,
   traceSocketOutcome,
   traceSocketNote,
+  requestTranslated,
   type ClusterBackend,
   type PodAttachment,
   type ProbeRequest,

@@ -167,48 +167,37 @@ export class ProbeTargets {
 
   /**
    * For a trace through one chosen endpoint (`podnet trace --endpoint`): the Service port the
-   * connection reaches and the place of pod `endpoint` in the list kube-proxy's rules draw from for
-   * it — every endpoint of the port, in the order both proxy modes write them; under a Local traffic
-   * policy, the endpoints on the node that translates (a ClusterIP with internalTrafficPolicy: Local,
-   * at the client's node; a NodePort with externalTrafficPolicy: Local, at the node addressed, for a
-   * client outside the cluster — its pods and nodes go through the cluster-wide list).
+   * connection reaches (with the protocol the probe would take) and pod `endpoint` among its
+   * endpoints. Which of them the packet's node draws from — all, or its own under a Local traffic
+   * policy, depending on where the packet comes from — is the walk's to find out.
    */
-  endpointPlace(
-    from: string,
+  endpointOf(
     to: string,
     protocol: "icmp" | "tcp" | "udp" | undefined,
     endpoint: string,
-  ): { place: number; endpoint: PodEndpoint; service: ServiceState } {
-    const found = this.serviceOf(to, undefined, protocol);
-    if (!found)
+  ): { endpoint: PodEndpoint; service: ServiceState; ref: string } {
+    const target = this.resolve(to);
+    const found = this.serviceOf(to, undefined, protocol ?? target.protocol);
+    if (!found) {
+      const any = this.serviceOf(to, undefined, undefined);
+      if (any && protocol)
+        throw new TargetError(
+          `svc/${this.runtime.serviceRef(any.service)} has no ${protocol} port ${target.port} (its ports: ${any.service.spec.ports.map((p) => `${p.name ? `${p.name} ` : ""}${p.port}/${p.protocol}`).join(", ")})`,
+        );
       throw new TargetError(
-        `${q(to)} is not a Service's port (svc/<name>[:port], a ClusterIP or a node's NodePort): there is no endpoint to choose`,
+        `${q(to)} is not a Service's port, so there is no endpoint to choose (a Service is svc/<name>[:port], its ClusterIP or a node's NodePort)`,
       );
-    const ref = `svc/${this.runtime.serviceRef(found.service)}`;
+    }
+    const port = found.service.spec.ports.find(
+      (p) => p.protocol === found.protocol && (p.port === target.port || p.nodePort === target.port),
+    );
+    const ref = `svc/${this.runtime.serviceRef(found.service)}${found.service.spec.ports.length > 1 && port ? `:${port.name ?? port.port}` : ""}`;
     const chosen = found.endpoints.find((e) => e.pod === endpoint);
-    const names = (list: readonly PodEndpoint[]) => list.map((e) => e.pod).join(", ") || "none";
     if (!chosen)
       throw new TargetError(
-        `${q(endpoint)} is not an endpoint of ${ref} (endpoints: ${names(found.endpoints)})`,
+        `${q(endpoint)} is not an endpoint of ${ref} (endpoints: ${found.endpoints.map((e) => e.pod).join(", ") || "none"})`,
       );
-    const { name } = parseOrigin(from);
-    const inCluster = this.runtime.pods.get(name)?.node ?? (this.runtime.nodes.has(name) ? name : undefined);
-    const target = this.resolve(to);
-    const node = [...this.runtime.nodes.values()].find((n) => n.address === target.address);
-    const spec = found.service.spec;
-    let list = found.endpoints;
-    let why = "";
-    if (node && spec.externalTrafficPolicy === "Local" && inCluster === undefined) {
-      list = list.filter((e) => e.node === node.name);
-      why = `externalTrafficPolicy: Local: ${node.name} sends its NodePort only to its own endpoints`;
-    } else if (!node && spec.internalTrafficPolicy === "Local" && inCluster !== undefined) {
-      list = list.filter((e) => e.node === inCluster);
-      why = `internalTrafficPolicy: Local: ${inCluster} sends the ClusterIP only to its own endpoints`;
-    }
-    const place = list.indexOf(chosen);
-    if (place < 0)
-      throw new TargetError(`${endpoint} is not drawn from here: ${ref} has ${why} (${names(list)})`);
-    return { place, endpoint: chosen, service: found.service };
+    return { endpoint: chosen, service: found.service, ref };
   }
 
   private serviceExpectation(

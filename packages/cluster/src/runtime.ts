@@ -6,7 +6,7 @@
  * traces (the simulator's) then run against it. Names here are the scenario's; `ns()` gives the
  * namespace the backend holds them in.
  */
-import { Ipv4Prefix, formatIpv4, quoteInput as q, type Ipv4Header } from "@podnet/core";
+import { Ipv4Prefix, formatIpv4, parseIpv4, quoteInput as q, type Ipv4Header } from "@podnet/core";
 import {
   joinNode,
   createSandbox,
@@ -32,6 +32,7 @@ import { RouteManager, Tally, type ProxyName, type ReconcileReport } from "@podn
 import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
+  requestTranslated,
   type ClusterBackend,
   type ProbeRequest,
   type ProbeResult,
@@ -559,11 +560,9 @@ export class ClusterRuntime {
     return this.targets.serviceOf(...args);
   }
 
-  /** Where a chosen endpoint stands in the list a connection's Service draw picks from (`trace`'s `endpoint`). */
-  endpointPlace(
-    ...args: Parameters<ProbeTargets["endpointPlace"]>
-  ): ReturnType<ProbeTargets["endpointPlace"]> {
-    return this.targets.endpointPlace(...args);
+  /** A Service's port and pod `endpoint` among its endpoints, for `trace`'s `endpoint`. */
+  endpointOf(...args: Parameters<ProbeTargets["endpointOf"]>): ReturnType<ProbeTargets["endpointOf"]> {
+    return this.targets.endpointOf(...args);
   }
 
   /**
@@ -577,9 +576,9 @@ export class ClusterRuntime {
     protocol: "icmp" | "tcp" | "udp" | undefined,
     trace: Trace,
   ): { service: string; endpoints: string[] } | undefined {
-    const found = this.serviceOf(to, undefined, protocol);
+    const found = this.serviceOf(to, undefined, protocol ?? this.resolve(to).protocol);
     if (!found || found.endpoints.length < 2) return undefined;
-    if (!trace.hops.some((h) => h.event === "nat" && / DNAT /.test(h.detail))) return undefined;
+    if (!requestTranslated(trace)) return undefined;
     return { service: `svc/${this.serviceRef(found.service)}`, endpoints: found.endpoints.map((e) => e.pod) };
   }
 
@@ -600,20 +599,37 @@ export class ClusterRuntime {
     const request = this.targets.request(from, to, probe);
     const shown = hooks ? { hooks } : {};
     if (endpoint === undefined) return this.backend.send(request, shown);
-    const {
-      place,
-      endpoint: chosen,
-      service,
-    } = this.targets.endpointPlace(from, to, request.protocol, endpoint);
-    const trace = this.backend.send(request, { pick: place, ...shown });
-    if (!translatedTo(trace, chosen.ip, chosen.port))
+    const { endpoint: chosen, service, ref } = this.targets.endpointOf(to, request.protocol, endpoint);
+    // The pod chosen is where the answer must come from: under docker-bridge another pod on the
+    // translating node may hold the same address, and landing there is a wrong destination.
+    request.expectNs = this.ns(chosen.pod);
+    const wanted = { address: parseIpv4(chosen.ip), port: chosen.port };
+    const trace = this.backend.send(request, { endpoint: wanted, ...shown });
+    const landed = translation(trace);
+    if (landed?.ip === chosen.ip && landed.port === chosen.port) return trace;
+    // Not translated there: the draw the packet met did not offer it, or there was none to make.
+    const named = (ip: string, port: number | undefined) => {
+      const pods = service.portEndpoints.flat().filter((e) => e.ip === ip && e.port === port);
+      return pods.length ? [...new Set(pods.map((e) => e.pod))].join("/") : `${ip}:${port}`;
+    };
+    const seen = this.backend.netlink.random.seen;
+    if (seen)
       throw new TargetError(
-        `the packet was not translated to ${endpoint} (${chosen.ip}:${chosen.port}): ${
+        `${endpoint} is not drawn from here: ${seen.ns}'s rules for ${ref} draw from ${seen.offered
+          .map((o) => named(formatIpv4(o.address), o.port))
+          .join(", ")}`,
+      );
+    // Translated without a draw: a client held to its endpoint, or a list of one (iptables draws
+    // nothing for a single endpoint; nftables' numgen mod 1 is a draw, told above).
+    if (landed)
+      throw new TargetError(
+        `${endpoint} is not drawn from here: ${
           service.spec.sessionAffinity === "ClientIP"
-            ? "session affinity holds this client to the endpoint it had"
-            : "no Service rule drew an endpoint on its path"
+            ? `session affinity holds this client to ${named(landed.ip, landed.port)}`
+            : `${landed.ns}'s rules for ${ref} draw from ${named(landed.ip, landed.port)}`
         }`,
       );
+    // The packet never met kube-proxy's rules: its outcome says where it ended.
     return trace;
   }
 
@@ -681,23 +697,19 @@ function sumReports(event: string, reports: readonly ReconcileReport[]): Reconci
   return { ...tally.report(event, 0), durationMs: reports.reduce((t, r) => t + r.durationMs, 0) };
 }
 
-/** Whether a request hop of `trace` carries the connection to `ip`:`port` after a NAT hop. */
-function translatedTo(trace: Trace, ip: string, port: number): boolean {
-  let natted = false;
-  for (const hop of trace.hops) {
-    if (hop.direction !== "request") continue;
-    if (hop.event === "nat") natted = true;
-    if (!natted) continue;
-    const headers = hop.packet.headers;
-    const at = headers.findLastIndex((h) => h.kind === "ipv4");
-    const l4 = headers[at + 1];
-    if (
-      at >= 0 &&
-      formatIpv4((headers[at] as Ipv4Header).dst) === ip &&
-      (l4?.kind === "tcp" || l4?.kind === "udp") &&
-      l4.dstPort === port
-    )
-      return true;
-  }
-  return false;
+/** Where kube-proxy translated the request to (its first DNAT hop): the node and the endpoint. */
+function translation(trace: Trace): { ns: string; ip: string; port: number | undefined } | undefined {
+  const hop = trace.hops.find(
+    (h) => h.direction === "request" && h.event === "nat" && / DNAT /.test(h.detail),
+  );
+  if (!hop) return undefined;
+  const headers = hop.packet.headers;
+  const at = headers.findLastIndex((h) => h.kind === "ipv4");
+  if (at < 0) return undefined;
+  const l4 = headers[at + 1];
+  return {
+    ns: hop.ns,
+    ip: formatIpv4((headers[at] as Ipv4Header).dst),
+    port: l4?.kind === "tcp" || l4?.kind === "udp" ? l4.dstPort : undefined,
+  };
 }

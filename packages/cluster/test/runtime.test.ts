@@ -15,6 +15,7 @@ import {
   loadScenario,
   pathMetrics,
   reachability,
+  requestTranslated,
   runScenario,
   withProxy,
 } from "../src/index.js";
@@ -683,7 +684,10 @@ describe("the Service proxy as a scenario's choice", () => {
         '"client" is not an endpoint of svc/web (endpoints: web-a, web-b, web-c)',
       );
       expect(() => runtime.trace("client", "web-a:8080", { endpoint: "web-a" })).toThrow(
-        '"web-a:8080" is not a Service\'s port',
+        '"web-a:8080" is not a Service\'s port, so there is no endpoint to choose',
+      );
+      expect(() => runtime.trace("client", "svc/web", { protocol: "udp", endpoint: "web-a" })).toThrow(
+        "svc/web has no udp port 80 (its ports: http 80/tcp)",
       );
     }
   });
@@ -723,30 +727,82 @@ describe("the Service proxy as a scenario's choice", () => {
     expect(filters(denied).at(-1)).toMatch(/^request node2 filter FORWARD: -A PNP-I-.* -j DROP/);
   });
 
-  it("says where a Local traffic policy or session affinity keeps the named endpoint from being drawn", async () => {
+  it("picks the named endpoint from whichever list the packet's node draws from, and says what that list was", async () => {
+    // web is a Local NodePort with web1 on node2 and web2, web3 on node1; cache a Local ClusterIP.
+    const scenario = loadScenario(
+      `name: local
+cluster: { serviceCidr: 10.96.0.0/16 }
+underlay:
+  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
+  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
+  hosts: [{ name: outside, segment: lan, address: 10.100.0.50 }]
+nodes:
+  - { name: node1, segment: lan, address: 10.100.0.2 }
+  - { name: node2, segment: lan, address: 10.100.0.3 }
+pods:
+  - { name: client, node: node1 }
+  - { name: far, node: node2 }
+  - { name: web1, node: node2, labels: { app: web }, containers: [{ name: web, ports: [{ containerPort: 8080 }] }] }
+  - { name: web2, node: node1, labels: { app: web }, containers: [{ name: web, ports: [{ containerPort: 8080 }] }] }
+  - { name: web3, node: node1, labels: { app: web }, containers: [{ name: web, ports: [{ containerPort: 8080 }] }] }
+  - { name: cache1, node: node1, labels: { app: cache }, containers: [{ name: c, ports: [{ containerPort: 6379 }] }] }
+  - { name: cache2, node: node2, labels: { app: cache }, containers: [{ name: c, ports: [{ containerPort: 6379 }] }] }
+services:
+  - name: web
+    type: NodePort
+    externalTrafficPolicy: Local
+    selector: { app: web }
+    ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }]
+  - { name: cache, internalTrafficPolicy: Local, selector: { app: cache }, ports: [{ port: 6379 }] }
+`,
+      "local.yaml",
+    );
+    for (const proxy of ["iptables", "nftables"] as const) {
+      const runtime = await ClusterRuntime.build(withProxy(scenario, proxy), getProvider("overlay"));
+      const to = (from: string, target: string, pod: string) =>
+        runtime.trace(from, target, { protocol: "tcp", endpoint: pod }).deliveredTo?.ns;
+      // From node2 and from far (masqueraded to node2 on its way) node1 draws from its own.
+      for (const from of ["node2", "far", "outside"]) {
+        expect([proxy, from, to(from, "node1:30080", "web3"), to(from, "node1:30080", "web2")]).toEqual([
+          proxy,
+          from,
+          "web3",
+          "web2",
+        ]);
+        expect(() => to(from, "node1:30080", "web1")).toThrow(
+          "web1 is not drawn from here: node1's rules for svc/web draw from web2, web3",
+        );
+      }
+      // node1's own traffic short-circuits to the Service's whole list.
+      expect(to("node1", "node1:30080", "web1")).toBe("web1");
+      expect(to("far", "svc/cache", "cache2")).toBe("cache2");
+      // One endpoint in the list (iptables makes no draw; nftables draws among one).
+      expect(() => to("far", "svc/cache", "cache1")).toThrow(
+        "cache1 is not drawn from here: node2's rules for svc/cache draw from cache2",
+      );
+    }
     const fixture = (name: string) => {
       const file = join(__dirname, "..", "..", "lab", "test", "fixtures", `${name}.yaml`);
       return loadScenario(readFileSync(file, "utf8"), file);
     };
-    const local = await ClusterRuntime.build(fixture("traffic-policy"), getProvider("cbr0-host-gw"));
-    expect(() => local.trace("outside", "node1:30080", { protocol: "tcp", endpoint: "web1" })).toThrow(
-      "web1 is not drawn from here: svc/web has externalTrafficPolicy: Local: node1 sends its NodePort only to its own endpoints (none)",
-    );
-    expect(local.trace("outside", "node2:30080", { protocol: "tcp", endpoint: "web1" }).deliveredTo?.ns).toBe(
-      "web1",
-    );
-    // A pod goes through the cluster-wide list even to a Local NodePort (kube-proxy's short-circuit).
-    expect(local.trace("client", "node1:30080", { protocol: "tcp", endpoint: "web1" }).deliveredTo?.ns).toBe(
-      "web1",
-    );
-    expect(() => local.trace("far", "svc/cache", { endpoint: "cache1" })).toThrow(
-      "cache1 is not drawn from here: svc/cache has internalTrafficPolicy: Local: node2 sends the ClusterIP only to its own endpoints (none)",
-    );
+    // No endpoint on node1 for a Local NodePort: the packet is dropped before any draw.
+    const none = await ClusterRuntime.build(fixture("traffic-policy"), getProvider("cbr0-host-gw"));
+    const dropped = none.trace("outside", "node1:30080", { protocol: "tcp", endpoint: "web1" });
+    expect([dropped.outcome, requestTranslated(dropped)]).toEqual(["dropped", false]);
     const sticky = await ClusterRuntime.build(fixture("session-affinity"), getProvider("cbr0-host-gw"));
     expect(sticky.trace("client", "svc/sticky", { endpoint: "web2" }).deliveredTo?.ns).toBe("web2");
     expect(() => sticky.trace("client", "svc/sticky", { endpoint: "web3" })).toThrow(
-      "the packet was not translated to web3 (10.0.1.3:8080): session affinity holds this client to the endpoint it had",
+      "web3 is not drawn from here: session affinity holds this client to web2",
     );
+  });
+
+  it("holds a trace through a chosen endpoint to that pod: under docker-bridge another pod may hold its address", async () => {
+    const runtime = await ClusterRuntime.build(bundled("service"), getProvider("docker-bridge"));
+    const trace = runtime.trace("client", "svc/web", { protocol: "tcp", endpoint: "web-b" });
+    expect([trace.outcome, trace.reason]).toEqual([
+      "wrong-destination",
+      "reached web-a, which also holds 172.17.0.2, not web-b",
+    ]);
   });
 
   it("writes nothing for a headless Service under either proxy, lists its pods, and refuses it as a target", async () => {

@@ -13,6 +13,15 @@ export class PodnetError extends Error {
  * An input quoted for an error message (JSON's quoting), cut after `max` characters with its length
  * said: a message names what it refuses, and a 15 MB `name:` made a 15 MB message.
  */
+/**
+ * A name as typed, for a message: unquoted, unless it holds control characters (an escape sequence
+ * would act on the terminal that prints the message), then quoted with them escaped.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text) ? JSON.stringify(text) : text;
+}
+
 export function quoteInput(input: unknown, max = 100): string {
   // JSON would print NaN and ±Infinity (YAML's .nan, .inf) as null: not what the user wrote.
   const text =

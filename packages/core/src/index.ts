@@ -1,4 +1,4 @@
-export { PodnetError, AddressParseError, DecodeError, EncodeError, quoteInput } from "./errors.js";
+export { PodnetError, AddressParseError, DecodeError, EncodeError, quoteInput, printable } from "./errors.js";
 export {
   type Ipv4,
   type Ipv4InterfaceAddress,

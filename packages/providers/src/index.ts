@@ -19,7 +19,7 @@ export const providerNames = Object.keys(providers);
 
 export class UnknownProviderError extends Error {
   constructor(readonly requested: string) {
-    super(`unknown provider "${requested}"; choose one of: ${providerNames.join(", ")}`);
+    super(`unknown provider ${JSON.stringify(requested)}; choose one of: ${providerNames.join(", ")}`);
   }
 }
 

@@ -56,6 +56,7 @@ export function runHook(
   // Made on the namespace's first packet through a hook of nftables, kept with its state.
   const ctx = (state!.context ??= {
     random: kernel.random,
+    ns: ns.name,
     isLocal: (a) => ns.isLocal(a),
     count: () => ns.ruleEvaluations++,
     clock: () => kernel.clock,

@@ -1,6 +1,7 @@
 export { SimKernel, SocketError, type SimKernelOptions } from "./kernel.js";
 export { dumpRoute } from "./kernel-routes.js";
 export type { SendOptions } from "./walk.js";
+export { Draws, type Offer } from "./draws.js";
 export {
   tracePcap,
   wireFrames,

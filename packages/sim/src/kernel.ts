@@ -182,11 +182,11 @@ export class SimKernel implements Netlink {
   /** Sends one packet (ping, TCP SYN or UDP datagram) and walks it and its answer, hop by hop. */
   send(options: SendOptions): Trace {
     const port = this.nextSend(options);
-    this.random.force(options.pick);
+    this.random.want(options.endpoint);
     try {
       return walk(this, options, port);
     } finally {
-      this.random.force(undefined);
+      this.random.want(undefined);
     }
   }
 

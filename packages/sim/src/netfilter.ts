@@ -6,6 +6,7 @@ import {
   type IptablesRule,
   type NatTable,
 } from "@podnet/netlink";
+import type { Offer } from "./draws.js";
 import { watchedPort } from "./flow-cache.js";
 import type { SimKernel } from "./kernel.js";
 import { recentMatches, type RecentMatch } from "./recent.js";
@@ -374,6 +375,17 @@ function parseTo(text: string): { address: number; port?: number } {
     : { address: parseIpv4(address!), port: Number(port) };
 }
 
+/** The endpoint a rule's jump leads to: the DNAT of the chain it jumps to (a KUBE-SEP chain's). */
+function leadsTo(ns: SimNamespace, table: NatTable, rule: IptablesRule): Offer | undefined {
+  if (rule.target.kind !== "jump") return undefined;
+  for (const r of ns.rulesOf(table, rule.target.chain))
+    if (r.target.kind === "DNAT") {
+      const to = parseTo(r.target.toDestination);
+      return { address: to.address, port: to.port };
+    }
+  return undefined;
+}
+
 /** The verdict ACCEPT: shared, since nothing changes it and no reader names an ACCEPT's rules. */
 const ACCEPTED: Verdict = Object.freeze({ kind: "ACCEPT", path: Object.freeze([]) as unknown as string[] });
 
@@ -442,6 +454,13 @@ export function evaluateChain(
     const rule = c.rule;
     frameAt[top] = at + 1;
     ns.ruleEvaluations++;
+    // A wanted endpoint (`SendOptions.endpoint`) decides a Service's draw by where each rule leads.
+    if (c.threshold !== undefined && kernel.random.wanted)
+      kernel.random.decide(
+        ns.name,
+        () => rules.flatMap((r) => leadsTo(ns, table, r.rule) ?? []),
+        leadsTo(ns, table, rule),
+      );
     if (!matches(ns, c, packet, inDev, outDev, kernel)) continue;
     matched[found] = c;
     matchedIn[found++] = frameName[top]!;

@@ -6,7 +6,7 @@
  * evaluations.
  */
 import { IpProtocol, Ipv4Prefix, formatIpv4, parseIpv4 } from "@podnet/core";
-import type { Draws } from "./draws.js";
+import type { Draws, Offer } from "./draws.js";
 import {
   formatNftKey,
   formatNftRule,
@@ -190,6 +190,8 @@ function build(state: NftState, copy: boolean): NftProgram {
 /** What evaluation needs of the namespace around it. */
 export interface NftContext {
   random: Draws;
+  /** The namespace's name: where a Service's draw was made. */
+  ns: string;
   /** fib daddr type local, fib saddr type local. */
   isLocal(address: number): boolean;
   /** The kernel clock's second: when a set's elements expire. */
@@ -249,7 +251,13 @@ type Step =
   /** `update @set { ip saddr }`. */
   | { kind: "update"; key: Getter; set: number }
   | { kind: "mark"; op: "|" | "^"; value: number }
-  | { kind: "vmap"; key: Getter; map: string | Map<string, NftMapElement> }
+  /** `numgen`: the key is `numgen random mod N`, a Service's draw among its endpoints. */
+  | {
+      kind: "vmap";
+      key: Getter;
+      map: string | Map<string, NftMapElement>;
+      numgen?: { mod: number; offset: number };
+    }
   | { kind: "verdict"; verdict: NftVerdict }
   | { kind: "dnat"; address: number; port?: number }
   | { kind: "masquerade"; randomFully: boolean }
@@ -289,9 +297,13 @@ function compileStatement(s: NftStatement, table: string): Step {
   }
   if ("vmap" in s) {
     const data = s.vmap.data;
+    const key = s.vmap.key;
     return {
       kind: "vmap",
-      key: getter(s.vmap.key),
+      key: getter(key),
+      ...(typeof key === "object" && key !== null && "numgen" in key
+        ? { numgen: { mod: key.numgen.mod, offset: key.numgen.offset } }
+        : {}),
       map:
         typeof data === "string"
           ? data.slice(1)
@@ -324,6 +336,27 @@ const compile = (rule: NftRule): CompiledRule =>
     steps: rule.expr.map((s) => compileStatement(s, rule.table)),
     text: `ip ${rule.table} ${rule.chain}: ${formatNftRule(rule)}`,
   }));
+
+/** The endpoint each key of a Service's verdict map leads to (the DNAT of the chain it goes to). */
+function offers(
+  t: { chains: ReadonlyMap<string, SimNftChain> },
+  map: ReadonlyMap<string, NftMapElement>,
+  draw: { mod: number; offset: number },
+): Offer[] {
+  const out: Offer[] = [];
+  for (let i = 0; i < draw.mod; i++) {
+    const verdict = map.get(String(i + draw.offset))?.[1];
+    const target =
+      verdict && ("goto" in verdict ? verdict.goto.target : "jump" in verdict ? verdict.jump.target : "");
+    const chain = target ? t.chains.get(target) : undefined;
+    let found: Offer = { address: -1, port: undefined };
+    for (const rule of chain?.rules ?? [])
+      for (const step of compile(rule).steps)
+        if (step.kind === "dnat") found = { address: step.address, port: step.port };
+    out.push(found);
+  }
+  return out;
+}
 
 /** " (key : verdict)", the element a verdict map chose, for traces; formatted once per element. */
 const chosenText = new WeakMap<NftMapElement, string>();
@@ -380,8 +413,13 @@ export function evaluateNftChain(
       } else if (step.kind === "mark") {
         packet.mark = (step.op === "|" ? packet.mark | step.value : packet.mark ^ step.value) >>> 0;
       } else if (step.kind === "vmap") {
-        const key = step.key(packet, ctx);
         const map = typeof step.map === "string" ? t.maps.get(step.map) : step.map;
+        // A wanted endpoint (`SendOptions.endpoint`) decides a Service's draw by what each key leads to.
+        const draw = step.numgen;
+        const key =
+          draw && map && ctx.random.wanted
+            ? String(ctx.random.numgen(draw.mod, ctx.ns, () => offers(t, map, draw)) + draw.offset)
+            : step.key(packet, ctx);
         const element = key === undefined ? undefined : map?.get(String(key));
         if (!element) continue next;
         verdict = element[1];

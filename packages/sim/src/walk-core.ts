@@ -4,6 +4,7 @@
  * walk extends this: netfilter (walk-netfilter.ts), devices and neighbours (walk-devices.ts), IP
  * output (walk-ip-output.ts), IP input and the answers (walk.ts).
  */
+import type { Offer } from "./draws.js";
 import { formatIpv4 } from "@podnet/core";
 import type { FlowRecording } from "./flow-cache.js";
 import type { SimKernel } from "./kernel.js";
@@ -50,10 +51,11 @@ export interface SendOptions {
   /** The namespace the sender means to reach; arriving elsewhere is reported as a wrong destination. */
   expectNamespace?: string;
   /**
-   * `send` only: the endpoint the first Service draw of the walk picks, by its place (0-based) in
-   * the list its rules draw from, instead of at random (a trace through a chosen endpoint).
+   * `send` only: the endpoint (address, and port when the rules give one) the first Service draw of
+   * the walk picks where its rules offer it, instead of at random (a trace through a chosen
+   * endpoint). `SimKernel.random.seen` says afterwards where a draw met it and what was offered.
    */
-  pick?: number;
+  endpoint?: Offer;
   /**
    * `send` only: a hop at every filter hook the packet passes (INPUT, FORWARD, OUTPUT in a namespace
    * with rules), saying which rules let it on or that the chain's policy did; without it only a

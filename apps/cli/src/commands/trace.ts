@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import {
   ClusterRuntime,
   TargetError,
+  requestTranslated,
   traceSocketNote,
   traceSocketOutcome,
   traceVerdict,
@@ -83,7 +84,7 @@ export function traceCommand(cli: Command): void {
     )
     .option(
       "--pcap <file>",
-      "write every frame the trace put on a wire, as a pcap file (with --providers, one per provider: x.pcap → x-overlay.pcap)",
+      "write every frame the trace put on a wire, as a pcapng file with an interface per device (with --providers, one per provider: x.pcap → x-overlay.pcap)",
     )
     .option(
       "--endpoint <pod>",
@@ -104,10 +105,14 @@ export function traceCommand(cli: Command): void {
       "\nExamples:\n  podnet trace scenarios/two-nodes.yaml --provider overlay --from client --to db\n  podnet trace service --provider cbr0-host-gw --from client --to svc/web --pcap web.pcap\n  podnet trace service --provider cbr0-host-gw --proxy nftables --from client --to svc/web\n  podnet trace service --provider overlay --from client --to svc/web --endpoint web-b\n  podnet trace netpol --provider overlay --policy iptables --from monitor --to db:5432 --proto tcp\n  podnet trace churn --provider overlay --from a --to d   # d joins in an event\nExit status 1 when the packet is not delivered.",
     )
     .action(async (file: string, opts: TraceOptions) => {
-      if (!opts.provider && !opts.providers)
+      // Given but empty (`--providers ""`) is an empty list, not a missing flag.
+      if (opts.provider === undefined && opts.providers === undefined)
         throw new UsageError("trace: give --provider <name> or --providers a,b,c");
       const inputs = new Set<string>();
-      const providers = parseProviders(opts.providers ?? opts.provider!);
+      const providers =
+        opts.providers !== undefined
+          ? parseProviders(opts.providers)
+          : parseProviders(opts.provider!, "--provider");
       const scenario = withProxy(
         readScenario(
           file,
@@ -135,7 +140,7 @@ export function traceCommand(cli: Command): void {
         located("--from", () => runtime.origin(opts.from));
         located("--to", () => runtime.resolve(opts.to));
         if (opts.endpoint !== undefined)
-          located("--endpoint", () => runtime.endpointPlace(opts.from, opts.to, opts.proto, opts.endpoint!));
+          located("--endpoint", () => runtime.endpointOf(opts.to, opts.proto, opts.endpoint!));
         // What is left to refuse once both ends resolve is the target's missing port (a Service's
         // has its first), or an endpoint the packet could not be sent to.
         const trace = located(opts.endpoint !== undefined ? "--endpoint" : "--to", () =>
@@ -159,9 +164,15 @@ export function traceCommand(cli: Command): void {
         const draw = drawn
           ? `${drawn.service} has ${drawn.endpoints.length} endpoints (${drawn.endpoints.join(", ")}): kube-proxy picks one at random for each connection, and this trace is one draw (--endpoint <pod> chooses it); \`podnet run\` probes them all`
           : undefined;
+        // A chosen endpoint the packet never got to: nothing translated it on its way (no route to
+        // the Service, or a Local traffic policy's drop before any draw).
+        const unmet =
+          opts.endpoint !== undefined && !requestTranslated(trace)
+            ? `--endpoint ${opts.endpoint}: no endpoint was drawn on the packet's way (nothing translated it)`
+            : undefined;
         // Policies only written down pass every packet: said, so "reached" is not read as allowed.
         const unenforced = runtime.policyEngine.name === "none" ? unenforcedPolicies(runtime.spec) : [];
-        const seen = [note, draw, ...unenforced.map((n) => color.yellow(`note: ${n}`))]
+        const seen = [note, draw, unmet, ...unenforced.map((n) => color.yellow(`note: ${n}`))]
           .filter(Boolean)
           .map((line) => `${line}\n`)
           .join("");
