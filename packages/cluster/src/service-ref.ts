@@ -71,6 +71,7 @@ export class ServiceIndex<T> {
   named(name: string, namespace?: string): { value: T; namespace: string; name: string } | { error: string } {
     const ref = namespace === undefined ? name : `${name}.${namespace}`;
     const held = this.namespaces.get(name) ?? [];
+    if (namespace === "") return { error: `${q(ref)}: no namespace after the "." (svc/<name>.<namespace>)` };
     if (namespace !== undefined) {
       const value = this.get(namespace, name);
       if (value !== undefined) return { value, namespace, name };

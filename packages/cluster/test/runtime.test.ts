@@ -118,6 +118,9 @@ ${traffic}${events}`;
     expect(errors("  - { from: client, to: svc/web.dev, protocol: tcp }\n")).toEqual([
       'twins.yaml:18:25: traffic[0].to: unknown service "web.dev": web is in namespaces shop, prod, not dev',
     ]);
+    expect(errors("  - { from: client, to: svc/web., protocol: tcp }\n")).toEqual([
+      'twins.yaml:18:25: traffic[0].to: "web.": no namespace after the "." (svc/<name>.<namespace>)',
+    ]);
     expect(
       errors(
         "  - { from: client, to: svc/api, protocol: tcp }\n",
