@@ -14,7 +14,7 @@ export interface Offer {
   port: number | undefined;
 }
 
-export const sameOffer = (a: Offer, b: Offer): boolean => a.address === b.address && a.port === b.port;
+const sameOffer = (a: Offer, b: Offer): boolean => a.address === b.address && a.port === b.port;
 
 export class Draws extends SeededRandom {
   private wantedOffer: Offer | undefined;
