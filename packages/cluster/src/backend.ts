@@ -195,10 +195,13 @@ export function traceSocketNote(trace: Trace): string | undefined {
   return `to the sending socket this is ${socket} (${why}), as \`podnet run\` reports it`;
 }
 
-/** Whether the request was translated on its way (a DNAT hop): kube-proxy's rules met, an endpoint taken. */
-export function requestTranslated(trace: Trace): boolean {
-  return trace.hops.some((h) => h.direction === "request" && h.event === "nat" && / DNAT /.test(h.detail));
+/** The hop where the request was translated on its way (its first DNAT): kube-proxy took an endpoint. */
+export function translationHop(trace: Trace): Trace["hops"][number] | undefined {
+  return trace.hops.find((h) => h.direction === "request" && h.event === "nat" && / DNAT /.test(h.detail));
 }
+
+/** Whether the request was translated on its way (a DNAT hop): kube-proxy's rules met, an endpoint taken. */
+export const requestTranslated = (trace: Trace): boolean => translationHop(trace) !== undefined;
 
 function sendOptions(request: ProbeRequest): SendOptions {
   return {

@@ -33,6 +33,7 @@ import type { Trace, TraceSummary } from "@podnet/sim";
 import {
   SimBackend,
   requestTranslated,
+  translationHop,
   type ClusterBackend,
   type ProbeRequest,
   type ProbeResult,
@@ -699,9 +700,7 @@ function sumReports(event: string, reports: readonly ReconcileReport[]): Reconci
 
 /** Where kube-proxy translated the request to (its first DNAT hop): the node and the endpoint. */
 function translation(trace: Trace): { ns: string; ip: string; port: number | undefined } | undefined {
-  const hop = trace.hops.find(
-    (h) => h.direction === "request" && h.event === "nat" && / DNAT /.test(h.detail),
-  );
+  const hop = translationHop(trace);
   if (!hop) return undefined;
   const headers = hop.packet.headers;
   const at = headers.findLastIndex((h) => h.kind === "ipv4");

@@ -734,15 +734,7 @@ describe("the Service proxy as a scenario's choice", () => {
     // web is a Local NodePort with web1 on node2 and web2, web3 on node1; cache a Local ClusterIP.
     const scenario = loadScenario(
       `name: local
-cluster: { serviceCidr: 10.96.0.0/16 }
-underlay:
-  segments: [{ name: lan, subnet: 10.100.0.0/24, gateway: 10.100.0.1 }]
-  routers: [{ name: gw, interfaces: [{ segment: lan, address: 10.100.0.1 }] }]
-  hosts: [{ name: outside, segment: lan, address: 10.100.0.50 }]
-nodes:
-  - { name: node1, segment: lan, address: 10.100.0.2 }
-  - { name: node2, segment: lan, address: 10.100.0.3 }
-pods:
+${TWO_NODES_ROUTED.replace("nodes:", "  hosts: [{ name: outside, segment: lan, address: 10.100.0.50 }]\nnodes:")}pods:
   - { name: client, node: node1 }
   - { name: far, node: node2 }
   - { name: web1, node: node2, labels: { app: web }, containers: [{ name: web, ports: [{ containerPort: 8080 }] }] }
