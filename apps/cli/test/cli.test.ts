@@ -518,6 +518,20 @@ pods: [{ name: a, node: node1 }]
         ["run", "nope.yaml", "--provider", "overlay"],
         "nope.yaml: cannot read the scenario file: no such file (ENOENT)",
       ],
+      // Control characters are shown escaped, not sent to the terminal.
+      [
+        ["run", "two-nodes", "--provider", "\u001b[31mred"],
+        'unknown provider "\\u001b[31mred"; choose one of: docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789',
+      ],
+      [
+        ["run", "\u001b[31mred", "--provider", "overlay"],
+        '"\\u001b[31mred": no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)',
+      ],
+      // Given but empty is an empty list, said under its own flag.
+      [
+        ["trace", "two-nodes", "--providers", "", "--from", "client", "--to", "db"],
+        '--providers: "" names no provider (docker-bridge, cbr0-host-gw, cbr0-host-gw-gateway, overlay, overlay-4789)',
+      ],
       [
         ["run", "nope", "--provider", "overlay"],
         "nope: no such scenario file, nor a bundled scenario (bundled: churn, large, netpol, routed-segments, service, single-pod, two-nodes)",
